@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkipc: the C library of kipc (link with -lkipc, pkg-config kipc).
+ *
+ * Two layers over one per-process shared ring (see <kipc/ring.h> and
+ * Documentation/transport.md):
+ *
+ *  - synchronous wrappers, one per syscall in <kipc/syscalls.h>, libc
+ *    style: they return -1 and set errno on failure;
+ *  - an asynchronous API with liburing-like verbs (get an entry, prep an
+ *    operation, submit, wait for or peek at completions, mark them seen).
+ *
+ * Every function in this header returns -1 (or NULL) and sets errno on
+ * failure, unless its comment says otherwise.
+ *
+ * Attaching. The first call attaches the process to the kernel at
+ * $KIPC_SOCKET (else $XDG_RUNTIME_DIR/kipc/kipcd.sock, else
+ * /tmp/kipc-$UID/kipcd.sock). If no kernel answers there, the library
+ * starts one (kipcd from $KIPC_KIPCD, else next to libkipc's build
+ * directory, else $PATH) unless KIPC_AUTOSTART=0. kipc_attach() does the
+ * same explicitly. A forked child re-attaches on its first call: it is a
+ * new task with its own ring; requests of the parent stay the parent's.
+ *
+ * Threads. Any number of threads may call the synchronous wrappers at
+ * once; each waits for its own completion. The asynchronous API is used
+ * from one thread at a time (like a liburing ring), concurrently with
+ * synchronous wrappers in other threads.
+ *
+ * Blocking. A blocking call spins for CONFIG_LIB_SPIN_NS, then sleeps on
+ * the ring's futex. Timeouts are kept by the kernel (exact, no drift).
+ *
+ * Signals. If a signal handler runs while a call is blocked:
+ *  - if every signal that has a handler installed has SA_RESTART (what
+ *    signal(3) installs), the call goes on waiting, as read(2) on a pipe
+ *    would be restarted; the request never left the kernel's wait queue
+ *    and a timeout keeps counting from the original call;
+ *  - otherwise the call is cancelled in the kernel (KIPC_SYS_cancel with
+ *    KIPC_F_INTR) and fails with EINTR, unless the operation completed
+ *    before the cancel reached the kernel, in which case it returns
+ *    success. The outcome is exact: never both, never neither.
+ *
+ * The kernel going away. If the kernel shuts down or dies while calls are
+ * blocked, they fail with ECONNRESET (after a clean shutdown at once;
+ * after kill -9 of kipcd within KIPC_DEAD_POLL_MS). The next call
+ * re-attaches (starting a new kernel if allowed): it is a new task.
+ */
+#ifndef _KIPC_LIBKIPC_H
+#define _KIPC_LIBKIPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include <kipc/kipc.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KIPC_DEAD_POLL_MS 250  /* how often a sleeper checks that the kernel lives */
+
+/* ------------------------------------------------------------------ */
+/* Attach                                                              */
+
+/* Attach now (otherwise the first call does). 0, or -1 with errno
+ * (ECONNREFUSED: no kernel and autostart off or failed). Idempotent. */
+int kipc_attach(void);
+/* Detach: the kernel destroys this task (its mailboxes, queued messages,
+ * parked requests). Blocked calls in other threads fail ECONNRESET. */
+int kipc_detach(void);
+/* The pid the kernel knows this process by, or -1 if not attached. */
+pid_t kipc_task_pid(void);
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+
+/* What a receive, call or send reports about a message (from the CQE). */
+struct kipc_msginfo {
+	pid_t    pid;       /* receive: the sender; send: the receiver when known */
+	uint32_t prio;      /* priority */
+	int64_t  type;      /* message type */
+	uint32_t len;       /* full message length (> returned length if truncated) */
+	uint32_t flags;     /* KIPC_CQE_F_* (TRUNC, CALL) */
+	uint64_t seq;       /* kernel sequence number */
+	int64_t  source;    /* mailbox id it came from, 0: task queue */
+	uint64_t token;     /* with KIPC_CQE_F_CALL: pass to kipc_reply() */
+};
+
+/*
+ * Extra arguments of the *_x variants. Pass NULL for the defaults.
+ * timeout is used when flags has KIPC_F_TIMEOUT: nanoseconds, relative,
+ * or absolute on CLOCK_MONOTONIC (| KIPC_F_ABSTIME) or CLOCK_REALTIME
+ * (| KIPC_F_REALTIME). type is the message type on send/call/reply and
+ * the selector on receive with KIPC_F_TYPE (System V msgtyp rules).
+ */
+struct kipc_opts {
+	int64_t  timeout;
+	int64_t  type;
+	uint64_t rsvd[2];   /* zero */
+};
+
+/* Nanoseconds of a struct timespec, for absolute timeouts. */
+int64_t kipc_timespec_ns(const struct timespec *ts);
+
+/* A round trip through the kernel that does nothing. 0 or -1. */
+int kipc_nop(void);
+
+/*
+ * Direct send to pid's task queue. flags: KIPC_F_NONBLOCK, KIPC_F_CACHE,
+ * the timeout flags. 0 or -1 with errno (see semantics: EAGAIN, ESRCH,
+ * EMSGSIZE, EDEADLK, ENOSPC, ETIMEDOUT, EINTR ...). A KIPC_F_CACHE send
+ * that was cached returns 0; its later "enqueued" notification is only
+ * visible through the asynchronous API (kipc_prep_send).
+ * _timed: timeout in ns, KIPC_F_TIMEOUT is implied (add KIPC_F_ABSTIME
+ * or KIPC_F_REALTIME for an absolute one).
+ */
+int kipc_send(pid_t pid, const void *buf, size_t len, unsigned prio,
+	      unsigned flags);
+int kipc_send_timed(pid_t pid, const void *buf, size_t len, unsigned prio,
+		    unsigned flags, int64_t timeout);
+int kipc_send_x(pid_t pid, const void *buf, size_t len, unsigned prio,
+		unsigned flags, const struct kipc_opts *opts);
+
+/*
+ * Receive from the own task queue: the oldest message from `from`, or
+ * from anyone with KIPC_ANY. flags: KIPC_F_NONBLOCK, KIPC_F_TRUNC,
+ * KIPC_F_TYPE, KIPC_F_EXCEPT, the timeout flags. Returns the number of
+ * bytes copied into buf, or -1. info may be NULL.
+ */
+ssize_t kipc_receive(pid_t from, void *buf, size_t len,
+		     struct kipc_msginfo *info, unsigned flags);
+ssize_t kipc_receive_timed(pid_t from, void *buf, size_t len,
+			   struct kipc_msginfo *info, unsigned flags,
+			   int64_t timeout);
+ssize_t kipc_receive_x(pid_t from, void *buf, size_t len,
+		       struct kipc_msginfo *info, unsigned flags,
+		       const struct kipc_opts *opts);
+
+/* ------------------------------------------------------------------ */
+/* Mailboxes                                                           */
+
+/*
+ * Create or look up a mailbox. name: "/name" or NULL for an anonymous
+ * one (always created). oflag: KIPC_O_CREAT, KIPC_O_EXCL. attr: NULL for
+ * the defaults (capacity, msgsize, policy, mode 0600, process-owned).
+ * Returns the mailbox id (> 0), or -1.
+ */
+int64_t kipc_mbox_open(const char *name, unsigned oflag,
+		       const struct kipc_mbox_attr *attr);
+int kipc_mbox_destroy(int64_t id);
+int kipc_mbox_stat(int64_t id, struct kipc_mbox_stat *st);
+/* mask: KIPC_SET_* selecting the fields of attr to change. */
+int kipc_mbox_setattr(int64_t id, unsigned mask,
+		      const struct kipc_mbox_attr *attr);
+int kipc_mbox_set_owner(int64_t id, pid_t pid);
+int kipc_mbox_grant(int64_t id, pid_t pid);
+int kipc_mbox_revoke(int64_t id, pid_t pid);
+
+int kipc_mbox_send(int64_t id, const void *buf, size_t len, unsigned prio,
+		   unsigned flags);
+int kipc_mbox_send_timed(int64_t id, const void *buf, size_t len,
+			 unsigned prio, unsigned flags, int64_t timeout);
+int kipc_mbox_send_x(int64_t id, const void *buf, size_t len, unsigned prio,
+		     unsigned flags, const struct kipc_opts *opts);
+
+ssize_t kipc_mbox_receive(int64_t id, void *buf, size_t len,
+			  struct kipc_msginfo *info, unsigned flags);
+ssize_t kipc_mbox_receive_timed(int64_t id, void *buf, size_t len,
+				struct kipc_msginfo *info, unsigned flags,
+				int64_t timeout);
+ssize_t kipc_mbox_receive_x(int64_t id, void *buf, size_t len,
+			    struct kipc_msginfo *info, unsigned flags,
+			    const struct kipc_opts *opts);
+
+/* Receive from whichever of nids mailboxes has a message first
+ * (info->source tells which). */
+ssize_t kipc_mbox_receive_set(const int64_t *ids, unsigned nids, void *buf,
+			      size_t len, struct kipc_msginfo *info,
+			      unsigned flags);
+ssize_t kipc_mbox_receive_set_x(const int64_t *ids, unsigned nids, void *buf,
+				size_t len, struct kipc_msginfo *info,
+				unsigned flags, const struct kipc_opts *opts);
+
+/* ------------------------------------------------------------------ */
+/* Remote procedure call                                               */
+
+/*
+ * Send req to pid (or mailbox id) and wait for the reply. Returns the
+ * reply's length copied into reply, or -1. info describes the reply;
+ * with KIPC_CQE_F_DELIVERED in info->flags a failure happened after the
+ * server had received the request.
+ */
+ssize_t kipc_call(pid_t pid, const void *req, size_t reqlen, void *reply,
+		  size_t replylen, struct kipc_msginfo *info, unsigned flags);
+ssize_t kipc_call_x(pid_t pid, const void *req, size_t reqlen, void *reply,
+		    size_t replylen, struct kipc_msginfo *info, unsigned flags,
+		    const struct kipc_opts *opts);
+ssize_t kipc_mbox_call(int64_t id, const void *req, size_t reqlen,
+		       void *reply, size_t replylen, struct kipc_msginfo *info,
+		       unsigned flags);
+ssize_t kipc_mbox_call_x(int64_t id, const void *req, size_t reqlen,
+			 void *reply, size_t replylen,
+			 struct kipc_msginfo *info, unsigned flags,
+			 const struct kipc_opts *opts);
+/* Answer a call received with KIPC_CQE_F_CALL (info.token). */
+int kipc_reply(uint64_t token, const void *buf, size_t len, unsigned flags);
+int kipc_reply_x(uint64_t token, const void *buf, size_t len, unsigned flags,
+		 const struct kipc_opts *opts);
+
+/* ------------------------------------------------------------------ */
+/* Own task queue                                                      */
+
+int kipc_taskq_stat(struct kipc_taskq_stat *st);
+/* capacity, msgsize, qbytes and flags of attr are used. */
+int kipc_taskq_setattr(const struct kipc_mbox_attr *attr);
+
+/* ------------------------------------------------------------------ */
+/* Asynchronous API                                                    */
+
+/*
+ * Cancel the parked asynchronous request with this user_data: it
+ * completes with -ECANCELED (-EINTR with KIPC_F_INTR). 0, or -1 with
+ * ENOENT when no such request is parked (it may have completed).
+ */
+int kipc_cancel(uint64_t user_data, unsigned flags);
+
+/*
+ * Buffers for asynchronous requests live in the shared data arena:
+ * allocate them here (64-byte aligned; NULL + ENOMEM when the arena is
+ * full). They stay valid until freed or until the process re-attaches
+ * (fork, kernel restart).
+ */
+void *kipc_buf_alloc(size_t len);
+void kipc_buf_free(void *buf);
+/* Arena offset of a pointer into the arena (what sqe.addr holds). */
+uint64_t kipc_buf_offset(const void *buf);
+
+/*
+ * Get a zeroed submission entry to fill, or NULL (EBUSY: kipc_submit()
+ * first; or the attach errno). user_data values with bit 63 set are
+ * reserved for the library (KIPC_UD_LIBRARY); submitting one fails EINVAL.
+ */
+#define KIPC_UD_LIBRARY (1ull << 63)
+struct kipc_sqe *kipc_get_sqe(void);
+
+/* Prep helpers: buffers must come from kipc_buf_alloc(). */
+void kipc_prep_nop(struct kipc_sqe *sqe);
+void kipc_prep_send(struct kipc_sqe *sqe, pid_t pid, const void *buf,
+		    size_t len, unsigned prio, unsigned flags);
+void kipc_prep_receive(struct kipc_sqe *sqe, pid_t from, void *buf,
+		       size_t len, unsigned flags);
+void kipc_prep_mbox_send(struct kipc_sqe *sqe, int64_t id, const void *buf,
+			 size_t len, unsigned prio, unsigned flags);
+void kipc_prep_mbox_receive(struct kipc_sqe *sqe, int64_t id, void *buf,
+			    size_t len, unsigned flags);
+void kipc_prep_mbox_receive_set(struct kipc_sqe *sqe, const int64_t *ids,
+				unsigned nids, void *buf, size_t len,
+				unsigned flags);
+void kipc_prep_call(struct kipc_sqe *sqe, pid_t pid, const void *req,
+		    size_t reqlen, void *reply, size_t replylen,
+		    unsigned prio, unsigned flags);
+void kipc_prep_mbox_call(struct kipc_sqe *sqe, int64_t id, const void *req,
+			 size_t reqlen, void *reply, size_t replylen,
+			 unsigned prio, unsigned flags);
+void kipc_prep_reply(struct kipc_sqe *sqe, uint64_t token, const void *buf,
+		     size_t len, unsigned flags);
+void kipc_prep_cancel(struct kipc_sqe *sqe, uint64_t user_data,
+		      unsigned flags);
+
+static inline void kipc_sqe_set_data(struct kipc_sqe *sqe, uint64_t data)
+{
+	sqe->user_data = data;
+}
+/* Sets KIPC_F_TIMEOUT; add KIPC_F_ABSTIME or KIPC_F_REALTIME in flags. */
+static inline void kipc_sqe_set_timeout(struct kipc_sqe *sqe, int64_t ns,
+					unsigned clock_flags)
+{
+	sqe->timeout = ns;
+	sqe->flags |= KIPC_F_TIMEOUT | clock_flags;
+}
+static inline void kipc_sqe_set_type(struct kipc_sqe *sqe, int64_t type)
+{
+	sqe->type = type;
+}
+
+/* Submit every entry got since the last submit. Returns how many, or -1.
+ * When the shared SQ is full it waits for the kernel to take entries. */
+int kipc_submit(void);
+
+/*
+ * Completions of asynchronous requests, in the order the kernel posted
+ * them. The pointer stays valid until kipc_cqe_seen().
+ * kipc_peek_cqe: 0, or -1 with EAGAIN when none is waiting.
+ * kipc_wait_cqe: 0, or -1 with EINTR (a signal handler ran) or
+ * ECONNRESET. kipc_wait_cqe_timeout: relative ns; -1 ETIMEDOUT.
+ */
+int kipc_peek_cqe(struct kipc_cqe **cqe);
+int kipc_wait_cqe(struct kipc_cqe **cqe);
+int kipc_wait_cqe_timeout(struct kipc_cqe **cqe, int64_t timeout_ns);
+void kipc_cqe_seen(struct kipc_cqe *cqe);
+
+/*
+ * An eventfd that becomes readable when completions may be waiting, for
+ * poll/epoll loops: on readiness read(2) it, then kipc_peek_cqe() until
+ * EAGAIN. The first call arms it in the kernel. Owned by the library.
+ */
+int kipc_ring_fd(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* _KIPC_LIBKIPC_H */

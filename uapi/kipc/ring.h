@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kipc transport: the attach handshake on the kernel's AF_UNIX socket and
+ * the layout of the per-process shared region (rings + data arena).
+ *
+ * Plain C11, usable from C++20. Documentation/transport.md describes the
+ * protocol step by step; this header is its normative layout.
+ *
+ * Ownership of every shared word is written next to it: "K" means only
+ * the kernel writes it, "P" means only the process writes it. The kernel
+ * treats every P word as hostile: it reads each one once per use, bounds
+ * checks it and never trusts a value it read earlier from shared memory.
+ * The region header (struct kipc_ring_ctl, first part) is informational
+ * for the process; the kernel never reads it back.
+ */
+#ifndef _UAPI_KIPC_RING_H
+#define _UAPI_KIPC_RING_H
+
+#include <stdint.h>
+#include <kipc/kipc.h>
+
+/* ------------------------------------------------------------------ */
+/* Attach handshake                                                    */
+
+#define KIPC_MAGIC            0x4350494bu /* "KIPC", little endian */
+#define KIPC_PROTO_VERSION    1u          /* the one version this kernel speaks */
+
+/* Feature bits, negotiated: the kernel answers (requested & supported). */
+#define KIPC_FEAT_NOTIFY_FD   (1u << 0)  /* a completion eventfd is passed (kipc_ring_fd) */
+#define KIPC_FEAT_CQ_NODROP   (1u << 1)  /* CQ overflow is kept in the kernel, never dropped */
+#define KIPC_FEAT_ALL         (KIPC_FEAT_NOTIFY_FD | KIPC_FEAT_CQ_NODROP)
+
+/*
+ * The first and only datagram the process sends on its connection.
+ * Credentials are not part of it: the kernel reads SO_PEERCRED.
+ */
+struct kipc_attach_req {
+	uint32_t magic;         /* KIPC_MAGIC */
+	uint16_t version_min;   /* oldest protocol version the process speaks */
+	uint16_t version_max;   /* newest */
+	uint32_t features;      /* KIPC_FEAT_* the process wants */
+	uint32_t rsvd[5];       /* zero */
+};
+
+/*
+ * The kernel's answer. On success (error == 0) it carries three
+ * descriptors in one SCM_RIGHTS message, in this order:
+ *   [0] the region memfd (sealed: it cannot grow or shrink),
+ *   [1] the doorbell eventfd (process writes, kernel polls),
+ *   [2] the completion eventfd (kernel writes when armed; with
+ *       KIPC_FEAT_NOTIFY_FD only).
+ * On failure no descriptor is passed and the kernel closes the connection.
+ */
+struct kipc_attach_resp {
+	uint32_t magic;         /* KIPC_MAGIC */
+	int32_t  error;         /* 0 or -errno (-EPROTONOSUPPORT, -EEXIST, -ENOMEM ...) */
+	uint16_t version;       /* the protocol version chosen */
+	uint16_t rsvd0;
+	uint32_t features;      /* the features granted */
+	uint32_t sq_entries;    /* power of two */
+	uint32_t cq_entries;    /* power of two */
+	uint64_t map_size;      /* bytes of the memfd to map (MAP_SHARED) */
+	uint64_t sq_off;        /* byte offset of struct kipc_sqe[sq_entries] */
+	uint64_t cq_off;        /* byte offset of struct kipc_cqe[cq_entries] */
+	uint64_t arena_off;     /* byte offset of the data arena */
+	uint64_t arena_size;    /* sqe.addr/addr2 are offsets in [0, arena_size) */
+	int32_t  pid;           /* the task's pid as the kernel sees it */
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t max_inflight;  /* requests the kernel accepts before it stops reading the SQ */
+	uint32_t rsvd[4];
+};
+
+/* ------------------------------------------------------------------ */
+/* The shared region                                                   */
+
+/* sq_flags (K): the kernel's state as the process must see it. */
+#define KIPC_SQ_NEED_WAKEUP  (1u << 0) /* write the doorbell after publishing sq_tail */
+#define KIPC_SQ_CQ_OVERFLOW  (1u << 1) /* completions wait in the kernel: ring after reaping */
+#define KIPC_SQ_DEAD         (1u << 2) /* the kernel shut down or detached you: ECONNRESET */
+
+/* cq_flags (P): the process's wishes. */
+#define KIPC_CQ_EVENTFD      (1u << 0) /* write the completion eventfd when posting */
+
+#define KIPC_CACHELINE 64
+
+/*
+ * At offset 0 of the region. Hot indices sit on separate cache lines
+ * so the process's stores and the kernel's stores never share one.
+ * Indices are free-running uint32 counters; the slot is index & (entries-1).
+ */
+struct kipc_ring_ctl {
+	/* line 0: written once by the kernel at attach, then read-only */
+	uint32_t magic;         /* KIPC_MAGIC */
+	uint32_t version;       /* KIPC_PROTO_VERSION */
+	uint32_t sq_entries;
+	uint32_t cq_entries;
+	uint64_t sq_off;
+	uint64_t cq_off;
+	uint64_t arena_off;
+	uint64_t arena_size;
+	uint32_t pad0[4];
+
+	uint32_t sq_head;       /* K: next SQE the kernel will read */
+	uint32_t pad1[15];
+	uint32_t sq_tail;       /* P: one past the last SQE published (store-release) */
+	uint32_t pad2[15];
+	uint32_t sq_flags;      /* K: KIPC_SQ_* */
+	uint32_t pad3[15];
+	uint32_t cq_head;       /* P: next CQE the process will read (store-release) */
+	uint32_t pad4[15];
+	uint32_t cq_tail;       /* K: one past the last CQE posted (store-release) */
+	uint32_t pad5[15];
+	/*
+	 * The futex word (plain futex(2), not FUTEX_PRIVATE_FLAG). Bumped
+	 * (atomic add) by the kernel after it published CQEs or consumed
+	 * SQEs, and by a process thread that handed a completion to another
+	 * thread. Sleepers increment waiters (P) first, then fence, then
+	 * re-check the rings, then FUTEX_WAIT on the value read before.
+	 */
+	uint32_t wake_seq;      /* K+P: futex word */
+	uint32_t waiters;       /* P: threads sleeping (or about to) on wake_seq */
+	uint32_t pad6[14];
+	uint32_t cq_flags;      /* P: KIPC_CQ_* */
+	uint32_t pad7[15];
+};
+
+/* The SQE array starts on its own page; sizes are fixed by the ABI. */
+#define KIPC_RING_CTL_SIZE   4096u
+
+#ifdef __cplusplus
+static_assert(sizeof(struct kipc_sqe) == 64, "kipc_sqe is 64 bytes");
+static_assert(sizeof(struct kipc_cqe) == 64, "kipc_cqe is 64 bytes");
+static_assert(sizeof(struct kipc_ring_ctl) == 8 * KIPC_CACHELINE, "ctl layout");
+static_assert(sizeof(struct kipc_attach_req) == 32, "attach_req layout");
+static_assert(sizeof(struct kipc_attach_resp) == 96, "attach_resp layout");
+#else
+_Static_assert(sizeof(struct kipc_sqe) == 64, "kipc_sqe is 64 bytes");
+_Static_assert(sizeof(struct kipc_cqe) == 64, "kipc_cqe is 64 bytes");
+_Static_assert(sizeof(struct kipc_ring_ctl) == 8 * KIPC_CACHELINE, "ctl layout");
+_Static_assert(sizeof(struct kipc_attach_req) == 32, "attach_req layout");
+_Static_assert(sizeof(struct kipc_attach_resp) == 96, "attach_resp layout");
+#endif
+
+#endif /* _UAPI_KIPC_RING_H */
