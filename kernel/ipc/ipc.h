@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kipc kernel core: private objects shared by kernel/ipc/ and
+ * kernel/syscalls/. Nothing here is visible to hosts (see kernel.h).
+ *
+ * Concurrency. The core runs on one thread and never blocks, so there are
+ * no locks: every function below runs to completion on behalf of one task
+ * ("current", passed explicitly). What the kernel must get right instead
+ * is *ordering*, and the rule is the one Linux ipc/mqueue.c follows:
+ *
+ *  1. A request that cannot complete is parked: it is linked on the wait
+ *     lists of what it waits for, on its task's parked list, and (with a
+ *     timeout) on the timer map. Parked requests are owned by the kernel.
+ *  2. Whoever completes a parked request (a delivery, a timer, a cancel,
+ *     an exit or a destroy) first unparks it (unlinks it from *every*
+ *     list), then posts its completion, then frees it. A request is thus
+ *     completed exactly once: anything that can still find it on a list
+ *     has not completed it yet.
+ *  3. Expired timers run before every submit(), so "timeout and delivery at
+ *     the same instant" has one answer: a wait whose deadline is <= now is
+ *     over, and the message goes elsewhere or stays queued.
+ *
+ * Lookups that must stay cheap as queues grow (no scan of a whole queue):
+ *  - queued messages live in per-priority FIFO lists in an ordered map
+ *    (O(log P), P = distinct priorities queued, usually 1);
+ *  - each message is also on a per-key list (key = sender pid on a task
+ *    queue, assigned receiver on a round-robin mailbox) and a per-type list,
+ *    both in maps, so receive(from Q) and type selection are O(log) too;
+ *  - tasks, mailboxes (id -> slot), names, calls and users are hash maps;
+ *  - timeouts are an ordered multimap keyed by deadline.
+ * Scans that remain are over *waiters* (tasks inside receive on one link),
+ * never over queued messages, except KIPC_F_EXCEPT which visits one list
+ * head per distinct type queued.
+ */
+#pragma once
+
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <generated/autoconf.h>
+#include <kernel/kernel.h>
+#include <kipc/kipc.h>
+
+#include "list.h"
+
+namespace kipc {
+
+/* A handler returns this when it parked the request (Linux's -EIOCBQUEUED). */
+constexpr long EQUEUED = 529;
+
+constexpr int64_t kForever = INT64_MAX;
+
+/* Mailbox ids: seq * kIdxMax + idx, as System V ipc ids. */
+constexpr int32_t kIdxMax = 32768;
+constexpr int32_t kSeqMax = 65535;
+
+struct Task;
+struct Mailbox;
+struct Request;
+struct MsgStore;
+
+/*
+ * A message: header plus payload, one allocation. It is in at most one
+ * MsgStore at a time (a link's queue, or the pending set of blocked and
+ * cached senders), and on that store's three lists.
+ */
+struct Message {
+	ListHook q_hook;    /* in its priority level of store->levels */
+	ListHook key_hook;  /* in store->by_key[route] */
+	ListHook type_hook; /* in store->by_type[type] */
+	MsgStore *store;    /* where it is, or nullptr */
+	Request *req;       /* sender's request while the sender waits on it */
+	uint64_t seq;       /* kernel-wide sequence number */
+	int64_t type;       /* message type */
+	int64_t stime;      /* send time, CLOCK_REALTIME ns */
+	uint64_t token;     /* call token, 0 when not a call */
+	pid_t sender;       /* sending task */
+	pid_t route;        /* index key: sender, or round-robin assignee */
+	uid_t quota_uid;    /* user charged for it */
+	uint32_t len;       /* payload length */
+	uint16_t prio;      /* 0..KIPC_PRIO_MAX */
+	uint8_t data[];     /* payload */
+};
+
+/* Order of delivery: higher priority first, FIFO within a priority. */
+inline bool delivered_before(const Message *a, const Message *b)
+{
+	return a->prio != b->prio ? a->prio > b->prio : a->seq < b->seq;
+}
+
+/* FIFO lists per priority, highest priority first. */
+template <ListHook Message::*Hook>
+class PrioList {
+public:
+	using Level = List<Message, Hook>;
+	bool empty() const { return levels_.empty(); }
+	Message *front() const
+	{
+		return levels_.empty() ? nullptr : levels_.begin()->second.front();
+	}
+	void push(Message *m) { levels_[m->prio].push_back(m); }
+	/* Insert m in sequence order: O(messages of its level newer than m). */
+	void insert_ordered(Message *m)
+	{
+		Level &l = levels_[m->prio];
+		Message *pos = l.back();
+		while (pos && pos->seq > m->seq)
+			pos = l.prev(pos);
+		l.insert_after(pos, m);
+	}
+	template <class F> void for_each(F &&f) const
+	{
+		for (const auto &[prio, level] : levels_)
+			level.for_each(f);
+	}
+	void remove(Message *m)
+	{
+		auto it = levels_.find(m->prio);
+		it->second.remove(m);
+		if (it->second.empty())
+			levels_.erase(it);
+	}
+
+private:
+	std::map<uint16_t, Level, std::greater<uint16_t>> levels_;
+};
+
+/* What a receiver will accept. */
+struct Selector {
+	pid_t key = 0;        /* 0: any; else only messages with this route */
+	bool rr = false;      /* round-robin: route == key or route == 0 */
+	bool by_type = false; /* KIPC_F_TYPE */
+	bool except = false;  /* KIPC_F_EXCEPT */
+	int64_t type = 0;
+
+	bool matches(const Message *m) const;
+};
+
+/* A set of messages with the indexes receive needs. */
+struct MsgStore {
+	PrioList<&Message::q_hook> levels;
+	std::unordered_map<pid_t, PrioList<&Message::key_hook>> by_key;
+	std::map<int64_t, PrioList<&Message::type_hook>> by_type;
+	uint32_t nmsg = 0;   /* messages */
+	uint64_t nbytes = 0; /* payload bytes */
+
+	void push(Message *m);
+	void remove(Message *m);
+	Message *front() const { return levels.front(); }
+	/* Give every message routed to from the route to, keeping order. */
+	void rekey(pid_t from, pid_t to);
+	/* The first message sel accepts, in delivery order, or nullptr. */
+	Message *find(const Selector &sel) const;
+	/* Every message (for destruction), in no particular order. */
+	template <class F> void drain(F &&f)
+	{
+		while (Message *m = front()) {
+			remove(m);
+			f(m);
+		}
+	}
+
+private:
+	Message *key_front(pid_t key) const;
+};
+
+/* A parked receive waits on one wait entry per link (several: a port set). */
+struct WaitEntry {
+	ListHook node; /* on link->receivers, longest-waiting first */
+	Request *req;
+	struct Link *link;
+};
+
+/* Buffering and the queues common to task queues and mailboxes. */
+struct Link {
+	Task *task = nullptr;       /* owner of a task queue, or nullptr */
+	Mailbox *mbox = nullptr;    /* or the mailbox */
+	uint32_t capacity = 0;      /* messages; KIPC_UNBOUNDED */
+	uint64_t qbytes = 0;        /* byte bound of a bounded link */
+	uint32_t msgsize = 0;       /* maximum (or fixed) message size */
+	bool fixed = false;         /* every message exactly msgsize */
+	MsgStore msgs;              /* messages in the link */
+	MsgStore pending;           /* blocked senders' and cached messages */
+	List<WaitEntry, &WaitEntry::node> receivers; /* parked receivers */
+	/* counters for stat */
+	uint64_t nsent = 0, nreceived = 0;
+	pid_t lspid = 0, lrpid = 0;
+	int64_t stime = 0, rtime = 0;
+
+	bool unbounded() const { return capacity == KIPC_UNBOUNDED; }
+	/* Is there room for one more message of len bytes? */
+	bool has_room(uint32_t len) const
+	{
+		if (unbounded())
+			return true;
+		return msgs.nmsg < capacity && msgs.nbytes + len <= qbytes;
+	}
+	int64_t id() const;
+};
+
+enum class Op : uint8_t { Receive, Send, Call };
+enum class CallPhase : uint8_t { None, Sending, AwaitReply };
+
+/*
+ * A parked syscall. Exactly one owner completes it (see the top of this
+ * file); until then it is on its task's parked list.
+ */
+struct Request {
+	ListHook task_node;  /* on task->parked */
+	ListHook await_node; /* on awaited->awaited_by */
+	Task *task;          /* who asked */
+	Task *awaited = nullptr; /* receive(Q): Q; call: the server */
+	uint64_t user_data;
+	uint32_t flags;
+	Op op;
+	CallPhase phase = CallPhase::None;
+	bool cached = false;     /* cached send: already answered with MORE */
+	int64_t deadline = kForever;
+	std::multimap<int64_t, Request *>::iterator timer;
+	bool has_timer = false;
+	/* receive (and a call's reply) */
+	uint64_t buf = 0;
+	uint32_t buflen = 0;
+	Selector sel;
+	std::vector<WaitEntry> waits;
+	/* send / call: the message while it is the sender's */
+	Message *msg = nullptr;
+	Link *link = nullptr;
+	uint64_t token = 0;
+};
+
+struct Task {
+	Link queue;          /* the task queue direct sends land in */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	std::string comm;
+	bool attached = false;      /* false: created by a send, not attached */
+	UserMemory *mm = nullptr;
+	void *priv = nullptr;       /* the host's handle for completions */
+	List<Request, &Request::task_node> parked;     /* its parked requests */
+	List<Request, &Request::await_node> awaited_by; /* waiting on it */
+	Request *cached = nullptr;  /* its outstanding cached send */
+	uint32_t nrecv_parked = 0;  /* parked receives (deadlock detection) */
+	std::vector<Mailbox *> held; /* mailboxes it holds the receive right of */
+	uint64_t nsent = 0, nreceived = 0;
+	int64_t atime = 0;          /* attach time, realtime ns */
+};
+
+struct Mailbox {
+	Link link;
+	int32_t id;
+	std::string name;        /* "" when anonymous */
+	uid_t uid, gid;          /* owner credentials (permissions) */
+	uid_t cuid, cgid;        /* creator */
+	uint32_t mode;
+	uint32_t flags;          /* KIPC_MBOX_* */
+	uint32_t policy;         /* KIPC_POLICY_* */
+	Task *owner = nullptr;   /* owning task; nullptr: kernel-owned, orphaned */
+	std::vector<Task *> holders; /* receive right, in grant order */
+	size_t rr_next = 0;      /* round-robin cursor into holders */
+	pid_t pair_sender = 0, pair_receiver = 0; /* pair policy binding */
+	Task *excl = nullptr;    /* exclusive policy: the task inside receive */
+	uint32_t excl_count = 0; /* its receives inside */
+	int64_t ctime = 0;
+
+	bool kernel_owned() const { return flags & KIPC_MBOX_KERNEL_OWNED; }
+	bool holds(const Task *t) const;
+};
+
+struct UserAcct {
+	uint64_t bytes = 0;     /* queued: payload plus overhead */
+	uint32_t mailboxes = 0; /* mailboxes created and not destroyed */
+};
+
+/* How long a call may wait: decoded from the sqe by the syscall layer. */
+struct Wait {
+	bool nonblock = false;
+	int64_t deadline = kForever; /* CLOCK_MONOTONIC ns */
+};
+
+/* One send or receive, decoded and validated by kernel/syscalls/. */
+struct MsgArgs {
+	uint64_t user_data = 0;
+	uint32_t flags = 0;
+	Wait wait;
+	uint64_t addr = 0;   /* payload or receive buffer */
+	uint32_t len = 0;
+	uint16_t prio = 0;
+	int64_t type = 0;
+	uint64_t addr2 = 0;  /* call: reply buffer */
+	uint32_t len2 = 0;
+};
+
+/* Attributes of a new link, resolved against the limits. */
+struct LinkAttr {
+	uint32_t capacity;
+	uint64_t qbytes;
+	uint32_t msgsize;
+	bool fixed;
+};
+
+class KernelImpl {
+public:
+	KernelImpl(Clock &c, Host &h, CompletionSink &s, const Limits &l)
+		: clock(c), host(h), sink(s), lim(l)
+	{
+	}
+	~KernelImpl();
+
+	Clock &clock;
+	Host &host;
+	CompletionSink &sink;
+	Limits lim;
+
+	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
+	std::unordered_map<uid_t, UserAcct> users;
+	std::multimap<int64_t, Request *> timers;
+	std::unordered_map<uint64_t, Request *> calls; /* token -> caller */
+	uint64_t next_msg_seq = 1;
+	uint64_t next_token = 1;
+
+	/* mailbox namespace (mailbox.cc) */
+	struct Slot {
+		std::unique_ptr<Mailbox> mbox;
+		uint32_t seq = 0; /* seq of the current or last occupant */
+	};
+	std::vector<Slot> slots;
+	std::vector<int32_t> free_slots;
+	uint32_t next_ipc_seq = 1;
+	std::unordered_map<std::string, Mailbox *> names;
+
+	int64_t now() const { return clock.monotonic_ns(); }
+	int64_t now_real() const { return clock.realtime_ns(); }
+
+	/* --- tasks (task.cc) --- */
+	int attach(const Creds &c, UserMemory *mm, std::string_view comm,
+		   void *priv, Task **out);
+	void exit_task(Task *t);
+	void process_exited(pid_t pid);
+	/* Find pid's task, creating an unattached one for a live process. */
+	Task *get_task(pid_t pid, int *err);
+	Task *find_task(pid_t pid) const;
+	void init_link(Link &l, const LinkAttr &a);
+	LinkAttr taskq_defaults() const;
+
+	/* --- messages (msg.cc) --- */
+	long do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe,
+		     uint64_t token = 0, Request **parked = nullptr);
+	/* awaited: receive(Q)'s Q, fails ESRCH when it exits (or is gone). */
+	long do_receive(Task &cur, Link *const *links, size_t n, const Selector &sel,
+			MsgArgs &a, kipc_cqe &cqe, Task *awaited = nullptr,
+			bool awaited_gone = false);
+	/* Take m out of its store into the receiver's buffer; cqe filled. */
+	int deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
+		    uint32_t flags, kipc_cqe &cqe);
+	void free_message(Message *m);
+	/* Move pending messages into link while it has room. */
+	void refill(Link &link);
+	/* Destroy a link: free messages, fail senders, receivers, callers. */
+	void drain_link(Link &link, int err);
+	Message *alloc_message(Task &cur, uint32_t len, int *err);
+	bool would_deadlock(const Task &cur, const Link &link) const;
+	Task *sole_receiver(const Link &link) const;
+
+	/* --- waiting, completion, cancellation (wait.cc) --- */
+	Request *new_request(Task &cur, Op op, const MsgArgs &a);
+	void park(Request *r);
+	void unpark(Request *r);
+	void complete(Task &t, const kipc_cqe &cqe);
+	void complete_request(Request *r, long res);
+	/* Fail request r (parked) with err, whatever it waits on. */
+	void abort_request(Request *r, int err, bool notify);
+	void run_timers();
+	long do_cancel(Task &cur, uint64_t user_data, int err);
+
+	/* --- mailboxes (mailbox.cc) --- */
+	Mailbox *find_mbox(int64_t id, int *err) const;
+	long do_mbox_open(Task &cur, const std::string &name, uint32_t oflag,
+			  const kipc_mbox_attr *attr);
+	long do_mbox_destroy(Task &cur, int64_t id);
+	void destroy_mbox(Mailbox *mb);
+	long do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st);
+	long do_mbox_setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_attr &a);
+	long do_mbox_set_owner(Task &cur, int64_t id, pid_t pid);
+	long do_mbox_grant(Task &cur, int64_t id, pid_t pid);
+	long do_mbox_revoke(Task &cur, int64_t id, pid_t pid);
+	int check_send(Task &cur, Mailbox &mb);
+	int check_receive(Task &cur, Mailbox &mb);
+	bool ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) const;
+	bool may_admin(const Task &cur, const Mailbox &mb) const;
+	void add_holder(Mailbox &mb, Task &t);
+	void remove_holder(Mailbox &mb, Task &t);
+	/* Round-robin: the holder the next message goes to (0: any). */
+	pid_t rr_assign(Mailbox &mb);
+	void rr_reassign(Mailbox &mb, pid_t from);
+	int resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const;
+
+	/* --- calls (rpc.cc) --- */
+	long do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe);
+	long do_reply(Task &cur, uint64_t token, MsgArgs &a);
+
+	bool dying = false; /* ~KernelImpl: completions go nowhere */
+
+	/* --- accounting --- */
+	UserAcct &user(uid_t uid) { return users[uid]; }
+	void check_invariants() const;
+};
+
+/* Debug checks (CONFIG_DEBUG_CHECKS): report a broken invariant. */
+using BugHandler = void (*)(const char *file, int line, const char *what);
+extern BugHandler kipc_bug_handler;
+void kipc_bug(const char *file, int line, const char *what);
+#define KIPC_BUG_ON(cond)                                          \
+	do {                                                       \
+		if (cond)                                          \
+			::kipc::kipc_bug(__FILE__, __LINE__, #cond); \
+	} while (0)
+
+} // namespace kipc

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The Kernel facade: what hosts call (see kernel.h), the boot limits, and
+ * the debug-time invariant checks.
+ */
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+
+#include "../syscalls/syscalls.h"
+#include "ipc.h"
+
+namespace kipc {
+
+/* ---- limits ------------------------------------------------------- */
+
+#define KIPC_LIMIT_PARAMS(X)                                  \
+	X(msg_default, CONFIG_MSG_DEFAULT, 1, 65536)           \
+	X(msg_max, CONFIG_MSG_MAX, 1, 65536)                   \
+	X(msgsize_default, CONFIG_MSGSIZE_DEFAULT, 0, 16777216) \
+	X(msgsize_max, CONFIG_MSGSIZE_MAX, 128, 16777216)      \
+	X(mbox_per_user, CONFIG_MBOX_PER_USER, 1, 65536)       \
+	X(bytes_per_user, CONFIG_BYTES_PER_USER, 1024, 1ull << 40) \
+	X(taskq_capacity, CONFIG_TASKQ_CAPACITY, 0, 65536)
+
+Limits Limits::from_config()
+{
+	Limits l;
+#define KIPC_LIMIT_INIT_(name, def, lo, hi) l.name = def;
+	KIPC_LIMIT_PARAMS(KIPC_LIMIT_INIT_)
+#undef KIPC_LIMIT_INIT_
+#ifdef CONFIG_ROOT_BYPASS
+	l.root_bypass = true;
+#else
+	l.root_bypass = false;
+#endif
+	return l;
+}
+
+const char *const Limits::param_names[] = {
+#define KIPC_LIMIT_NAME_(name, def, lo, hi) #name,
+	KIPC_LIMIT_PARAMS(KIPC_LIMIT_NAME_)
+#undef KIPC_LIMIT_NAME_
+	"root_bypass",
+	nullptr,
+};
+
+int Limits::set(std::string_view name, std::string_view value)
+{
+	uint64_t v;
+	auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+	if (ec != std::errc() || end != value.data() + value.size())
+		return -EINVAL;
+#define KIPC_LIMIT_SET_(n, def, lo, hi)                         \
+	if (name == #n) {                                      \
+		if (v + 1 < uint64_t(lo) + 1 || v > uint64_t(hi)) \
+			return -EINVAL;                        \
+		n = decltype(n)(v);                            \
+		return 0;                                      \
+	}
+	KIPC_LIMIT_PARAMS(KIPC_LIMIT_SET_)
+#undef KIPC_LIMIT_SET_
+	if (name == "root_bypass") {
+		if (v > 1)
+			return -EINVAL;
+		root_bypass = v;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* ---- debug checks ------------------------------------------------- */
+
+static void default_bug_handler(const char *file, int line, const char *what)
+{
+	std::fprintf(stderr, "kipc: BUG at %s:%d: %s\n", file, line, what);
+	std::abort();
+}
+
+BugHandler kipc_bug_handler = default_bug_handler;
+
+void kipc_bug(const char *file, int line, const char *what)
+{
+	kipc_bug_handler(file, line, what);
+}
+
+/*
+ * Walk every object and check what the fast paths keep incrementally:
+ * queue counters, per-user byte charges, mailbox counts, rights in both
+ * directions, parked requests. O(everything): CONFIG_DEBUG_CHECKS only.
+ */
+void KernelImpl::check_invariants() const
+{
+	std::unordered_map<uid_t, uint64_t> bytes;
+	std::unordered_map<uid_t, uint32_t> mboxes;
+	auto check_store = [&](const MsgStore &s) {
+		uint32_t n = 0;
+		uint64_t b = 0;
+		s.levels.for_each([&](Message *m) {
+			KIPC_BUG_ON(m->store != &s);
+			n++;
+			b += m->len;
+			bytes[m->quota_uid] += uint64_t(m->len) + kMessageOverhead;
+		});
+		KIPC_BUG_ON(n != s.nmsg);
+		KIPC_BUG_ON(b != s.nbytes);
+	};
+	auto check_link = [&](const Link &l) {
+		check_store(l.msgs);
+		check_store(l.pending);
+		KIPC_BUG_ON(!l.unbounded() && l.pending.nmsg && l.msgs.nmsg < l.capacity &&
+			    l.pending.front() && l.msgs.nbytes + l.pending.front()->len <= l.qbytes);
+	};
+	for (const auto &[pid, t] : tasks) {
+		check_link(t->queue);
+		for (Mailbox *mb : t->held)
+			KIPC_BUG_ON(!mb->holds(t.get()));
+		t->parked.for_each([&](Request *r) { KIPC_BUG_ON(r->task != t.get()); });
+	}
+	for (const Slot &s : slots) {
+		if (!s.mbox)
+			continue;
+		const Mailbox &mb = *s.mbox;
+		check_link(mb.link);
+		mboxes[mb.cuid]++;
+		for (Task *t : mb.holders)
+			KIPC_BUG_ON(std::find(t->held.begin(), t->held.end(), &mb) == t->held.end());
+		KIPC_BUG_ON(mb.owner && !mb.holds(mb.owner));
+	}
+	for (const auto &[uid, acct] : users) {
+		KIPC_BUG_ON(acct.bytes != bytes[uid]);
+		KIPC_BUG_ON(acct.mailboxes != mboxes[uid]);
+	}
+	for (const auto &[deadline, r] : timers)
+		KIPC_BUG_ON(!r->task_node.linked() || r->deadline != deadline);
+}
+
+KernelImpl::~KernelImpl()
+{
+	dying = true;
+	while (!tasks.empty())
+		exit_task(tasks.begin()->second.get());
+	for (Slot &s : slots)
+		if (s.mbox)
+			destroy_mbox(s.mbox.get());
+}
+
+/* ---- the facade --------------------------------------------------- */
+
+static void debug_check(const KernelImpl &k)
+{
+#ifdef CONFIG_DEBUG_CHECKS
+	k.check_invariants();
+#else
+	(void)k;
+#endif
+}
+
+Kernel::Kernel(Clock &clock, Host &host, CompletionSink &sink, const Limits &limits)
+	: impl_(std::make_unique<KernelImpl>(clock, host, sink, limits))
+{
+}
+
+Kernel::~Kernel() = default;
+
+int Kernel::attach(const Creds &creds, UserMemory *mm, std::string_view comm, void *priv,
+		   Task **out)
+{
+	return impl_->attach(creds, mm, comm, priv, out);
+}
+
+void Kernel::exit(Task *task)
+{
+	impl_->exit_task(task);
+	debug_check(*impl_);
+}
+
+void Kernel::process_exited(pid_t pid)
+{
+	impl_->process_exited(pid);
+	debug_check(*impl_);
+}
+
+void Kernel::submit(Task *task, const kipc_sqe &sqe)
+{
+	KernelImpl &k = *impl_;
+	kipc_cqe cqe{};
+
+	k.run_timers(); /* an expired wait is over before anything new happens */
+	long res = dispatch(k, *task, sqe, cqe);
+	if (res != -EQUEUED) {
+		if (res < 0)
+			cqe = kipc_cqe{};
+		cqe.res = res;
+		cqe.user_data = sqe.user_data;
+		k.complete(*task, cqe);
+	}
+	debug_check(k);
+}
+
+int64_t Kernel::next_deadline() const
+{
+	return impl_->timers.empty() ? INT64_MAX : impl_->timers.begin()->first;
+}
+
+void Kernel::run_timers()
+{
+	impl_->run_timers();
+	debug_check(*impl_);
+}
+
+const Limits &Kernel::limits() const
+{
+	return impl_->lim;
+}
+
+} // namespace kipc

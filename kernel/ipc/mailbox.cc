@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Mailboxes: the namespace (ids, names, per-user limits), ownership and
+ * the receive right, permissions and the multi-receiver policies.
+ *
+ * Ids are System V style: id = seq * kIdxMax + idx. idx picks a slot; seq
+ * comes from a kernel-wide counter bumped at every creation, so an id is
+ * not reused until the counter wraps. A slot remembers the seq of its last
+ * occupant: an id whose seq is at most that was issued once and is gone
+ * (EIDRM); a larger seq or an idx never used was never issued (EINVAL).
+ *
+ * Rights. The owner task always holds the receive right and may grant it
+ * to other tasks and revoke it. Receiving needs the right; on a
+ * kernel-owned mailbox a task without it may also receive when the mode
+ * bits grant it read permission. Sending needs write permission.
+ * Ownership moves with mbox_set_owner (the old owner loses the right, as a
+ * Mach receive right moves). A process-owned mailbox dies with its owner;
+ * a kernel-owned one loses its owner and lives on until destroyed.
+ */
+#include <algorithm>
+
+#include "ipc.h"
+
+namespace kipc {
+
+bool Mailbox::holds(const Task *t) const
+{
+	return std::find(holders.begin(), holders.end(), t) != holders.end();
+}
+
+Mailbox *KernelImpl::find_mbox(int64_t id, int *err) const
+{
+	if (id <= 0 || id > INT32_MAX) {
+		*err = -EINVAL;
+		return nullptr;
+	}
+	size_t idx = id % kIdxMax;
+	uint32_t seq = id / kIdxMax;
+	if (idx >= slots.size()) {
+		*err = -EINVAL;
+		return nullptr;
+	}
+	const Slot &s = slots[idx];
+	if (s.mbox && s.seq == seq)
+		return s.mbox.get();
+	*err = seq && seq <= s.seq ? -EIDRM : -EINVAL;
+	return nullptr;
+}
+
+int KernelImpl::resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const
+{
+	uint32_t cap = a ? a->capacity : KIPC_CAP_DEFAULT;
+	uint32_t msgsize = a && a->msgsize ? a->msgsize : lim.msgsize_default;
+	uint32_t allowed = KIPC_MBOX_FIXED | (is_taskq ? 0 : KIPC_MBOX_KERNEL_OWNED);
+
+	if (cap == KIPC_CAP_DEFAULT)
+		cap = is_taskq ? lim.taskq_capacity : lim.msg_default;
+	if (cap != KIPC_UNBOUNDED && cap > lim.msg_max)
+		return -EINVAL;
+	if (msgsize > lim.msgsize_max)
+		return -EINVAL;
+	if (a && (a->flags & ~allowed))
+		return -EINVAL;
+	out->capacity = cap;
+	out->msgsize = msgsize;
+	out->fixed = a && (a->flags & KIPC_MBOX_FIXED);
+	if (cap == KIPC_UNBOUNDED)
+		out->qbytes = UINT64_MAX;
+	else if (a && a->qbytes)
+		out->qbytes = a->qbytes;
+	else
+		out->qbytes = uint64_t(cap) * msgsize;
+	return 0;
+}
+
+bool KernelImpl::ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) const
+{
+	uint32_t granted = mb.mode;
+
+	if (cur.uid == 0 && lim.root_bypass)
+		return true;
+	if (cur.uid == mb.uid || cur.uid == mb.cuid)
+		granted >>= 6;
+	else if (cur.gid == mb.gid || cur.gid == mb.cgid)
+		granted >>= 3;
+	return (want & ~granted & 7) == 0;
+}
+
+bool KernelImpl::may_admin(const Task &cur, const Mailbox &mb) const
+{
+	return mb.owner == &cur || cur.uid == mb.uid || cur.uid == mb.cuid ||
+	       (cur.uid == 0 && lim.root_bypass);
+}
+
+/* A pair binding whose task is gone no longer binds. */
+static bool bound_to_other(const KernelImpl &k, pid_t bound, const Task &cur)
+{
+	return bound && bound != cur.pid && k.find_task(bound);
+}
+
+int KernelImpl::check_send(Task &cur, Mailbox &mb)
+{
+	if (!ipcperms(cur, mb, 2))
+		return -EACCES;
+	if (mb.policy == KIPC_POLICY_PAIR) {
+		if (bound_to_other(*this, mb.pair_sender, cur))
+			return -EPERM;
+		mb.pair_sender = cur.pid;
+	}
+	return 0;
+}
+
+int KernelImpl::check_receive(Task &cur, Mailbox &mb)
+{
+	if (!mb.holds(&cur)) {
+		if (!mb.kernel_owned())
+			return -EPERM;
+		if (!ipcperms(cur, mb, 4))
+			return -EACCES;
+	}
+	switch (mb.policy) {
+	case KIPC_POLICY_PAIR:
+		if (bound_to_other(*this, mb.pair_receiver, cur))
+			return -EPERM;
+		mb.pair_receiver = cur.pid;
+		break;
+	case KIPC_POLICY_EXCLUSIVE:
+		if (mb.excl && mb.excl != &cur)
+			return -EBUSY;
+		break;
+	}
+	return 0;
+}
+
+long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag,
+			      const kipc_mbox_attr *attr)
+{
+	if (!name.empty()) {
+		auto it = names.find(name);
+		if (it != names.end()) {
+			if ((oflag & KIPC_O_CREAT) && (oflag & KIPC_O_EXCL))
+				return -EEXIST;
+			return it->second->id;
+		}
+		if (!(oflag & KIPC_O_CREAT))
+			return -ENOENT;
+	}
+
+	LinkAttr la;
+	if (int err = resolve_attr(attr, false, &la))
+		return err;
+	uint32_t policy = attr ? attr->policy : KIPC_POLICY_ANY;
+	if (policy > KIPC_POLICY_MAX)
+		return -EINVAL;
+	UserAcct &u = user(cur.uid);
+	if (u.mailboxes >= lim.mbox_per_user)
+		return -ENOSPC;
+
+	int32_t idx;
+	if (!free_slots.empty()) {
+		idx = free_slots.back();
+		free_slots.pop_back();
+	} else if (slots.size() < size_t(kIdxMax)) {
+		idx = slots.size();
+		slots.emplace_back();
+	} else {
+		return -ENOSPC;
+	}
+	uint32_t seq = next_ipc_seq;
+	next_ipc_seq = next_ipc_seq == uint32_t(kSeqMax) ? 1 : next_ipc_seq + 1;
+
+	auto mb = std::make_unique<Mailbox>();
+	mb->link.mbox = mb.get();
+	init_link(mb->link, la);
+	mb->id = int32_t(seq) * kIdxMax + idx;
+	mb->name = name;
+	mb->uid = mb->cuid = cur.uid;
+	mb->gid = mb->cgid = cur.gid;
+	mb->mode = attr ? attr->mode & 0777 : 0600;
+	mb->flags = attr ? attr->flags : 0;
+	mb->policy = policy;
+	mb->ctime = now_real();
+	mb->owner = &cur;
+	Mailbox *p = mb.get();
+	slots[idx].mbox = std::move(mb);
+	slots[idx].seq = seq;
+	add_holder(*p, cur);
+	if (!name.empty())
+		names.emplace(name, p);
+	u.mailboxes++;
+	return p->id;
+}
+
+void KernelImpl::destroy_mbox(Mailbox *mb)
+{
+	drain_link(mb->link, -EIDRM);
+	for (Task *t : mb->holders)
+		t->held.erase(std::find(t->held.begin(), t->held.end(), mb));
+	mb->holders.clear();
+	if (!mb->name.empty())
+		names.erase(mb->name);
+	user(mb->cuid).mailboxes--;
+	int32_t idx = mb->id % kIdxMax;
+	slots[idx].mbox.reset();
+	free_slots.push_back(idx);
+}
+
+long KernelImpl::do_mbox_destroy(Task &cur, int64_t id)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	if (!may_admin(cur, *mb))
+		return -EPERM;
+	destroy_mbox(mb);
+	return 0;
+}
+
+long KernelImpl::do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	if (!mb->holds(&cur) && !ipcperms(cur, *mb, 4))
+		return -EACCES;
+	const Link &l = mb->link;
+	st = kipc_mbox_stat{};
+	st.id = mb->id;
+	st.attr.capacity = l.capacity;
+	st.attr.msgsize = l.msgsize;
+	st.attr.qbytes = l.unbounded() ? 0 : l.qbytes;
+	st.attr.flags = mb->flags;
+	st.attr.policy = mb->policy;
+	st.attr.mode = mb->mode;
+	st.attr.uid = mb->uid;
+	st.attr.gid = mb->gid;
+	st.cuid = mb->cuid;
+	st.cgid = mb->cgid;
+	st.owner = mb->owner ? mb->owner->pid : 0;
+	st.nmsg = l.msgs.nmsg;
+	st.nbytes = l.msgs.nbytes;
+	st.nsenders = l.pending.nmsg;
+	st.nreceivers = l.receivers.size();
+	st.nholders = mb->holders.size();
+	st.lspid = l.lspid;
+	st.lrpid = l.lrpid;
+	st.stime = l.stime;
+	st.rtime = l.rtime;
+	st.ctime = mb->ctime;
+	st.nsent = l.nsent;
+	st.nreceived = l.nreceived;
+	mb->name.copy(st.name, KIPC_NAME_MAX);
+	return 0;
+}
+
+long KernelImpl::do_mbox_setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_attr &a)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	if (!may_admin(cur, *mb))
+		return -EPERM;
+	LinkAttr la{};
+	if (mask & KIPC_SET_CAPACITY) {
+		kipc_mbox_attr want = a;
+		want.msgsize = mb->link.msgsize;
+		want.flags = mb->flags;
+		if (int e = resolve_attr(&want, false, &la))
+			return e;
+	}
+	if (mask & KIPC_SET_POLICY) {
+		if (a.policy > KIPC_POLICY_MAX)
+			return -EINVAL;
+		if (a.policy != mb->policy && (mb->link.msgs.nmsg || mb->link.pending.nmsg ||
+					       !mb->link.receivers.empty()))
+			return -EBUSY; /* routes and bindings of queued traffic */
+	}
+	if (mask & KIPC_SET_MODE)
+		mb->mode = a.mode & 0777;
+	if (mask & KIPC_SET_UID)
+		mb->uid = a.uid;
+	if (mask & KIPC_SET_GID)
+		mb->gid = a.gid;
+	if (mask & KIPC_SET_POLICY) {
+		mb->policy = a.policy;
+		mb->pair_sender = mb->pair_receiver = 0;
+	}
+	if (mask & KIPC_SET_CAPACITY) {
+		mb->link.capacity = la.capacity;
+		mb->link.qbytes = la.qbytes;
+		refill(mb->link);
+	}
+	mb->ctime = now_real();
+	return 0;
+}
+
+void KernelImpl::add_holder(Mailbox &mb, Task &t)
+{
+	if (mb.holds(&t))
+		return;
+	mb.holders.push_back(&t);
+	t.held.push_back(&mb);
+}
+
+/*
+ * t loses the receive right: its round-robin share goes back to the pool
+ * (route 0, which every receiver takes), and its receives parked on mb
+ * that it may no longer do fail with the reason.
+ */
+void KernelImpl::remove_holder(Mailbox &mb, Task &t)
+{
+	auto it = std::find(mb.holders.begin(), mb.holders.end(), &t);
+	if (it == mb.holders.end())
+		return;
+	size_t pos = it - mb.holders.begin();
+	mb.holders.erase(it);
+	if (pos < mb.rr_next)
+		mb.rr_next--;
+	if (mb.rr_next >= mb.holders.size())
+		mb.rr_next = 0;
+	t.held.erase(std::find(t.held.begin(), t.held.end(), &mb));
+	if (mb.policy == KIPC_POLICY_ROUND_ROBIN)
+		rr_reassign(mb, t.pid);
+
+	int why = 0;
+	if (!mb.kernel_owned())
+		why = -EPERM;
+	else if (!ipcperms(t, mb, 4))
+		why = -EACCES;
+	if (!why)
+		return;
+	std::vector<Request *> victims;
+	mb.link.receivers.for_each([&](WaitEntry *w) {
+		if (w->req->task == &t)
+			victims.push_back(w->req);
+	});
+	for (Request *r : victims)
+		abort_request(r, why, true);
+}
+
+pid_t KernelImpl::rr_assign(Mailbox &mb)
+{
+	if (mb.holders.empty())
+		return 0;
+	pid_t pid = mb.holders[mb.rr_next % mb.holders.size()]->pid;
+	mb.rr_next = (mb.rr_next + 1) % mb.holders.size();
+	return pid;
+}
+
+/*
+ * Messages assigned to a task that lost the right become unassigned and
+ * go to whichever receiver comes first; receivers already waiting get
+ * them now.
+ */
+void KernelImpl::rr_reassign(Mailbox &mb, pid_t from)
+{
+	Link &l = mb.link;
+	l.msgs.rekey(from, 0);
+	l.pending.rekey(from, 0);
+	for (WaitEntry *w = l.receivers.front(), *next; w; w = next) {
+		next = l.receivers.next(w);
+		Request *r = w->req;
+		Message *m = l.msgs.find(r->sel);
+		if (!m)
+			m = l.pending.find(r->sel);
+		if (!m)
+			continue;
+		if (m->len > r->buflen && !(r->flags & KIPC_F_TRUNC)) {
+			abort_request(r, -EMSGSIZE, true);
+			continue;
+		}
+		Task *rcv = r->task;
+		kipc_cqe cqe{};
+		unpark(r);
+		int err = deliver(*rcv, l, m, r->buf, r->buflen, r->flags, cqe);
+		if (err) {
+			cqe = kipc_cqe{};
+			cqe.res = err;
+		}
+		cqe.user_data = r->user_data;
+		complete(*rcv, cqe);
+		delete r;
+	}
+}
+
+static int owner_check(KernelImpl &k, Task &cur, Mailbox &mb)
+{
+	if (mb.owner == &cur)
+		return 0;
+	if (!mb.owner && k.may_admin(cur, mb))
+		return 0; /* an orphaned kernel-owned mailbox: its user adopts it */
+	return -EPERM;
+}
+
+long KernelImpl::do_mbox_set_owner(Task &cur, int64_t id, pid_t pid)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	if ((err = owner_check(*this, cur, *mb)))
+		return err;
+	Task *t = find_task(pid);
+	if (!t || !t->attached)
+		return -ESRCH;
+	if (mb->owner == t)
+		return 0;
+	if (Task *old = mb->owner) {
+		mb->owner = t; /* before remove_holder: old's receives fail EPERM */
+		remove_holder(*mb, *old);
+	}
+	mb->owner = t;
+	mb->uid = t->uid;
+	mb->gid = t->gid;
+	add_holder(*mb, *t);
+	mb->ctime = now_real();
+	return 0;
+}
+
+long KernelImpl::do_mbox_grant(Task &cur, int64_t id, pid_t pid)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	if ((err = owner_check(*this, cur, *mb)))
+		return err;
+	Task *t = get_task(pid, &err);
+	if (!t)
+		return err;
+	add_holder(*mb, *t);
+	return 0;
+}
+
+long KernelImpl::do_mbox_revoke(Task &cur, int64_t id, pid_t pid)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	if ((err = owner_check(*this, cur, *mb)))
+		return err;
+	Task *t = find_task(pid);
+	if (!t)
+		return -ESRCH;
+	if (t == mb->owner)
+		return -EPERM; /* the owner's right goes only with ownership */
+	remove_holder(*mb, *t);
+	return 0;
+}
+
+} // namespace kipc

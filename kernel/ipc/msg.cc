@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sending and receiving on a link (a task queue or a mailbox): the core of
+ * kipc, shared by direct and indirect communication and by calls.
+ *
+ * A message moves through at most three places:
+ *
+ *   sender --(room)--> link->msgs --(receive)--> receiver
+ *      \                                            ^
+ *       `--(full, or zero capacity)--> link->pending (the sender waits)
+ *
+ * Send (do_send):
+ *  1. A receiver already waiting that accepts the message gets it at once
+ *     ("pipelined send", as Linux mqueue does): no queueing, the sender is
+ *     told who received it.
+ *  2. Otherwise, if nobody waits for room before us and the link has room,
+ *     the message is queued and the send completes.
+ *  3. Otherwise the link is full (always, at zero capacity): the send fails
+ *     EAGAIN (nonblocking) or ETIMEDOUT (expired deadline), is cached
+ *     (KIPC_F_CACHE: the message joins pending, the send completes with
+ *     KIPC_CQE_F_MORE and a KIPC_CQE_F_NOTIF completion follows when the
+ *     message reaches the link), or parks with its message on pending.
+ *
+ * Receive (do_receive):
+ *  1. Take the first acceptable message of link->msgs; if there is none,
+ *     the first acceptable pending message (a rendezvous: its sender is
+ *     waiting and completes now). A buffer too small fails EMSGSIZE and
+ *     leaves the message in place, unless KIPC_F_TRUNC.
+ *  2. Taking from msgs frees room: refill() moves pending messages into
+ *     the link in delivery order and completes their senders.
+ *  3. Nothing acceptable: EAGAIN, ETIMEDOUT, or park on every link.
+ */
+#include <algorithm>
+#include <new>
+
+#include "ipc.h"
+
+namespace kipc {
+
+const uint32_t kMessageOverhead = sizeof(Message);
+
+int64_t Link::id() const
+{
+	return mbox ? mbox->id : 0;
+}
+
+Message *KernelImpl::alloc_message(Task &cur, uint32_t len, int *err)
+{
+	UserAcct &u = user(cur.uid);
+	uint64_t charge = uint64_t(len) + kMessageOverhead;
+
+	if (u.bytes + charge > lim.bytes_per_user) {
+		*err = -ENOSPC;
+		return nullptr;
+	}
+	void *p = ::operator new(sizeof(Message) + len, std::nothrow);
+	if (!p) {
+		*err = -ENOMEM;
+		return nullptr;
+	}
+	Message *m = new (p) Message;
+	m->store = nullptr;
+	m->req = nullptr;
+	m->seq = next_msg_seq++;
+	m->type = 0;
+	m->stime = now_real();
+	m->token = 0;
+	m->sender = cur.pid;
+	m->route = 0;
+	m->quota_uid = cur.uid;
+	m->len = len;
+	m->prio = 0;
+	u.bytes += charge;
+	return m;
+}
+
+void KernelImpl::free_message(Message *m)
+{
+	KIPC_BUG_ON(m->store || m->q_hook.linked());
+	user(m->quota_uid).bytes -= uint64_t(m->len) + kMessageOverhead;
+	m->~Message();
+	::operator delete(m);
+}
+
+/*
+ * The message m left the sender's hands for good (delivered, or dropped
+ * with err). Tell the sender if it still waits on m.
+ */
+static void sender_done(KernelImpl &k, Message *m, int err, Task *receiver)
+{
+	Request *r = m->req;
+	if (!r)
+		return;
+	m->req = nullptr;
+	r->msg = nullptr;
+	r->link = nullptr;
+	if (r->op == Op::Call) {
+		if (err) {
+			k.abort_request(r, err, true);
+			return;
+		}
+		/* the request was received: wait for receiver's reply */
+		r->phase = CallPhase::AwaitReply;
+		r->awaited = receiver;
+		receiver->awaited_by.push_back(r);
+		return;
+	}
+	kipc_cqe cqe{};
+	cqe.res = err;
+	cqe.pid = receiver ? receiver->pid : 0;
+	cqe.seq = m->seq;
+	if (r->cached)
+		cqe.flags |= KIPC_CQE_F_NOTIF;
+	k.unpark(r);
+	cqe.user_data = r->user_data;
+	k.complete(*r->task, cqe);
+	delete r;
+}
+
+void KernelImpl::refill(Link &link)
+{
+	while (Message *m = link.pending.front()) {
+		if (!link.has_room(m->len))
+			break;
+		link.pending.remove(m);
+		link.msgs.push(m);
+		Request *r = m->req;
+		if (!r || r->op == Op::Call)
+			continue; /* a queued call keeps its request on the message */
+		m->req = nullptr;
+		r->msg = nullptr;
+		r->link = nullptr;
+		kipc_cqe cqe{};
+		cqe.pid = link.mbox && link.mbox->policy == KIPC_POLICY_ROUND_ROBIN ? m->route : 0;
+		cqe.seq = m->seq;
+		if (r->cached)
+			cqe.flags |= KIPC_CQE_F_NOTIF;
+		unpark(r);
+		cqe.user_data = r->user_data;
+		complete(*r->task, cqe);
+		delete r;
+	}
+}
+
+int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
+			uint32_t flags, kipc_cqe &cqe)
+{
+	uint32_t n = std::min(m->len, buflen);
+
+	if (m->len > buflen && !(flags & KIPC_F_TRUNC))
+		return -EMSGSIZE;
+	if (rcv.mm && rcv.mm->copy_to_user(buf, m->data, n))
+		return -EFAULT; /* the message stays where it is */
+
+	bool from_link = m->store == &link.msgs;
+	if (m->store) /* nullptr: handed over by a sender, never queued */
+		m->store->remove(m);
+
+	cqe.res = n;
+	cqe.flags = n < m->len ? KIPC_CQE_F_TRUNC : 0;
+	cqe.pid = m->sender;
+	cqe.len = m->len;
+	cqe.prio = m->prio;
+	cqe.type = m->type;
+	cqe.seq = m->seq;
+	cqe.source = link.id();
+	link.nreceived++;
+	link.lrpid = rcv.pid;
+	link.rtime = now_real();
+	rcv.nreceived++;
+
+	if (m->token) {
+		Request *call = m->req;
+		if (call && call->op == Op::Call) {
+			cqe.flags |= KIPC_CQE_F_CALL;
+			cqe.token = m->token;
+			if (call->phase == CallPhase::Sending)
+				call->phase = CallPhase::AwaitReply;
+		}
+	}
+	sender_done(*this, m, 0, &rcv);
+	free_message(m);
+	if (from_link)
+		refill(link);
+	return 0;
+}
+
+/*
+ * Hand m to the longest-waiting receiver on link that accepts it. Receivers
+ * whose buffer is too small fail EMSGSIZE (System V does the same) and the
+ * next one is tried. Returns the receiver, or nullptr when m stays with us.
+ */
+static Task *handoff(KernelImpl &k, Link &link, Message *m)
+{
+	for (WaitEntry *w = link.receivers.front(), *next; w; w = next) {
+		next = link.receivers.next(w);
+		Request *r = w->req;
+		if (!r->sel.matches(m))
+			continue;
+		if (m->len > r->buflen && !(r->flags & KIPC_F_TRUNC)) {
+			k.abort_request(r, -EMSGSIZE, true);
+			continue;
+		}
+		kipc_cqe cqe{};
+		Task *rcv = r->task;
+		k.unpark(r);
+		int err = k.deliver(*rcv, link, m, r->buf, r->buflen, r->flags, cqe);
+		if (err) {
+			/* the receiver's buffer went bad: fail it, keep the message */
+			cqe = kipc_cqe{};
+			cqe.res = err;
+			cqe.user_data = r->user_data;
+			k.complete(*rcv, cqe);
+			delete r;
+			continue;
+		}
+		cqe.user_data = r->user_data;
+		k.complete(*rcv, cqe);
+		delete r;
+		return rcv;
+	}
+	return nullptr;
+}
+
+static void account_send(Link &link, Task &cur, int64_t stime)
+{
+	link.nsent++;
+	link.lspid = cur.pid;
+	link.stime = stime;
+	cur.nsent++;
+}
+
+long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint64_t token,
+			 Request **parked)
+{
+	int err = 0;
+	Mailbox *mb = link.mbox;
+
+	if (a.len > link.msgsize)
+		return -EMSGSIZE;
+	if (link.fixed && a.len != link.msgsize)
+		return -EINVAL;
+	Message *m = alloc_message(cur, a.len, &err);
+	if (!m)
+		return err;
+	if (cur.mm && cur.mm->copy_from_user(m->data, a.addr, a.len)) {
+		free_message(m);
+		return -EFAULT;
+	}
+	m->prio = a.prio;
+	m->type = a.type;
+	m->token = token;
+	size_t rr_saved = mb ? mb->rr_next : 0;
+	if (!mb)
+		m->route = cur.pid;
+	else if (mb->policy == KIPC_POLICY_ROUND_ROBIN)
+		m->route = rr_assign(*mb);
+
+	cqe.seq = m->seq;
+	cqe.pid = m->route != cur.pid ? m->route : 0;
+
+	/* 1. pipelined send: a waiting receiver takes it now */
+	Request *call = parked ? *parked : nullptr;
+	if (call) {
+		m->req = call;
+		call->msg = m;
+		call->link = &link;
+		call->phase = CallPhase::Sending;
+	}
+	if (!link.receivers.empty()) {
+		uint64_t seq = m->seq;
+		int64_t stime = m->stime;
+		if (Task *rcv = handoff(*this, link, m)) {
+			account_send(link, cur, stime); /* m is gone */
+			cqe.pid = rcv->pid;
+			cqe.seq = seq;
+			return 0;
+		}
+	}
+	/* 2. room in the link, and nobody waits for room before us */
+	if (link.pending.nmsg == 0 && link.has_room(a.len)) {
+		account_send(link, cur, m->stime);
+		link.msgs.push(m);
+		if (call)
+			call->phase = CallPhase::AwaitReply;
+		return 0;
+	}
+	/* 3. full */
+	err = 0;
+	if (a.flags & KIPC_F_CACHE) {
+		if (cur.cached)
+			err = -EAGAIN;
+	} else if (a.wait.nonblock) {
+		err = -EAGAIN;
+	} else if (a.wait.deadline <= now()) {
+		err = -ETIMEDOUT;
+	} else if (link.capacity == 0 && would_deadlock(cur, link)) {
+		err = -EDEADLK;
+	}
+	if (err) {
+		if (call) {
+			m->req = nullptr;
+			call->msg = nullptr;
+			call->link = nullptr;
+			call->phase = CallPhase::None;
+		}
+		if (mb)
+			mb->rr_next = rr_saved;
+		free_message(m);
+		return err;
+	}
+	account_send(link, cur, m->stime);
+	Request *r = call ? call : new_request(cur, Op::Send, a);
+	r->msg = m;
+	r->link = &link;
+	m->req = r;
+	if (a.flags & KIPC_F_CACHE) {
+		r->cached = true;
+		r->deadline = kForever;
+		cur.cached = r;
+		cqe.flags |= KIPC_CQE_F_MORE;
+	}
+	link.pending.push(m);
+	if (!call)
+		park(r);
+	if (r->cached)
+		return 0;
+	return -EQUEUED;
+}
+
+long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selector &sel,
+			    MsgArgs &a, kipc_cqe &cqe, Task *awaited, bool awaited_gone)
+{
+	Message *best = nullptr;
+	Link *from = nullptr;
+
+	for (size_t i = 0; i < n; i++) {
+		Message *m = links[i]->msgs.find(sel);
+		if (!m)
+			m = links[i]->pending.find(sel);
+		if (m && (!best || delivered_before(m, best))) {
+			best = m;
+			from = links[i];
+		}
+	}
+	if (best) {
+		int err = deliver(cur, *from, best, a.addr, a.len, a.flags, cqe);
+		return err ? err : cqe.res;
+	}
+	if (awaited_gone)
+		return -ESRCH;
+	if (a.wait.nonblock)
+		return -EAGAIN;
+	if (a.wait.deadline <= now())
+		return -ETIMEDOUT;
+
+	Request *r = new_request(cur, Op::Receive, a);
+	if (awaited && awaited != &cur) {
+		r->awaited = awaited;
+		awaited->awaited_by.push_back(r);
+	}
+	r->buf = a.addr;
+	r->buflen = a.len;
+	r->sel = sel;
+	r->waits.resize(n);
+	for (size_t i = 0; i < n; i++) {
+		r->waits[i].req = r;
+		r->waits[i].link = links[i];
+		links[i]->receivers.push_back(&r->waits[i]);
+		if (Mailbox *mb = links[i]->mbox; mb && mb->policy == KIPC_POLICY_EXCLUSIVE) {
+			mb->excl = &cur;
+			mb->excl_count++;
+		}
+	}
+	cur.nrecv_parked++;
+	park(r);
+	return -EQUEUED;
+}
+
+/*
+ * Destroy every message of a link that is going away (mailbox destroyed,
+ * task exited): err goes to senders still waiting on their message and to
+ * callers whose request was still queued; parked receivers fail with err.
+ */
+void KernelImpl::drain_link(Link &link, int err)
+{
+	while (WaitEntry *w = link.receivers.front())
+		abort_request(w->req, err, true);
+	for (MsgStore *s : {&link.pending, &link.msgs}) {
+		s->drain([&](Message *m) {
+			sender_done(*this, m, err, nullptr);
+			free_message(m);
+		});
+	}
+}
+
+Task *KernelImpl::sole_receiver(const Link &link) const
+{
+	if (link.task)
+		return link.task;
+	const Mailbox *mb = link.mbox;
+	if (mb->policy == KIPC_POLICY_PAIR && mb->pair_receiver)
+		return find_task(mb->pair_receiver);
+	if (!mb->kernel_owned() && mb->holders.size() == 1)
+		return mb->holders[0];
+	return nullptr;
+}
+
+/*
+ * Would blocking cur on the zero-capacity link close a cycle of tasks each
+ * waiting for the next? An edge t -> u exists when t is inside no receive
+ * and waits on u: a rendezvous send whose only possible receiver is u, or
+ * a call waiting for u's reply. Like MINIX, a task is treated as one
+ * thread of control: a multi-threaded process that would receive on
+ * another thread later is not seen.
+ */
+bool KernelImpl::would_deadlock(const Task &cur, const Link &link) const
+{
+	if (cur.nrecv_parked)
+		return false;
+	Task *first = sole_receiver(link);
+	if (!first)
+		return false;
+	std::vector<const Task *> stack{first}, seen;
+	while (!stack.empty()) {
+		const Task *t = stack.back();
+		stack.pop_back();
+		if (t == &cur)
+			return true;
+		if (t->nrecv_parked || std::find(seen.begin(), seen.end(), t) != seen.end())
+			continue;
+		seen.push_back(t);
+		t->parked.for_each([&](Request *r) {
+			const Task *next = nullptr;
+			if (r->phase == CallPhase::AwaitReply && r->awaited)
+				next = r->awaited;
+			else if (r->msg && !r->cached && r->link && r->link->capacity == 0 &&
+				 r->msg->store == &r->link->pending)
+				next = sole_receiver(*r->link);
+			if (next)
+				stack.push_back(next);
+		});
+	}
+	return false;
+}
+
+} // namespace kipc

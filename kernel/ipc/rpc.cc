@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Remote procedure call: call() sends a request and waits for the reply of
+ * the task that receives it (MINIX sendrec, QNX MsgSend, Mach msg_rpc).
+ *
+ * A call is one parked request that goes through two phases:
+ *  Sending     its request message is pending (a full or zero-capacity
+ *              link) or queued; the message carries the call's token and
+ *              points back at the request. Cancelling or timing out
+ *              withdraws the message: the server never sees it.
+ *  AwaitReply  a server received it (the receive reported the token with
+ *              KIPC_CQE_F_CALL); the request is on the server's awaited_by
+ *              list. reply(token) completes it. If the server exits first
+ *              the call fails ESRCH; a cancel or timeout now fails it with
+ *              KIPC_CQE_F_DELIVERED set (the server has the request), and
+ *              the server's late reply fails ESRCH.
+ */
+#include <algorithm>
+#include <vector>
+
+#include "ipc.h"
+
+namespace kipc {
+
+long KernelImpl::do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe)
+{
+	Request *r = new_request(cur, Op::Call, a);
+	r->buf = a.addr2;
+	r->buflen = a.len2;
+	r->token = next_token++;
+
+	Request *p = r;
+	long res = do_send(cur, link, a, cqe, r->token, &p);
+	if (res < 0 && res != -EQUEUED) {
+		r->token = 0;
+		delete r;
+		return res;
+	}
+	calls.emplace(r->token, r);
+	park(r);
+	return -EQUEUED;
+}
+
+long KernelImpl::do_reply(Task &cur, uint64_t token, MsgArgs &a)
+{
+	auto it = calls.find(token);
+	if (it == calls.end())
+		return -ESRCH; /* no such call, or its caller gave up */
+	Request *r = it->second;
+	if (r->awaited != &cur)
+		return -EPERM; /* only the task that received the call answers it */
+	if (a.len > r->buflen && !(r->flags & KIPC_F_TRUNC))
+		return -EMSGSIZE;
+
+	uint32_t n = std::min(a.len, r->buflen);
+	std::vector<uint8_t> data(n);
+	if (cur.mm && cur.mm->copy_from_user(data.data(), a.addr, n))
+		return -EFAULT;
+	Task *caller = r->task;
+	if (caller->mm && caller->mm->copy_to_user(r->buf, data.data(), n))
+		return -EFAULT;
+
+	kipc_cqe cqe{};
+	cqe.res = n;
+	cqe.flags = n < a.len ? KIPC_CQE_F_TRUNC : 0;
+	cqe.pid = cur.pid;
+	cqe.len = a.len;
+	cqe.type = a.type;
+	cqe.seq = next_msg_seq++;
+	cur.nsent++;
+	caller->nreceived++;
+	unpark(r);
+	cqe.user_data = r->user_data;
+	complete(*caller, cqe);
+	delete r;
+	return 0;
+}
+
+} // namespace kipc

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tasks: one per attached process, each with its task queue.
+ *
+ * A send to a live process that has not attached yet creates its task
+ * ("unattached") so the message has somewhere to wait; the host watches
+ * the pid, and if the process exits without attaching the task goes away
+ * exactly like an exited one. attach() adopts it.
+ */
+#include "ipc.h"
+
+namespace kipc {
+
+LinkAttr KernelImpl::taskq_defaults() const
+{
+	LinkAttr a;
+	a.capacity = lim.taskq_capacity;
+	a.msgsize = lim.msgsize_default;
+	a.qbytes = uint64_t(a.capacity) * a.msgsize;
+	a.fixed = false;
+	return a;
+}
+
+void KernelImpl::init_link(Link &l, const LinkAttr &a)
+{
+	l.capacity = a.capacity;
+	l.qbytes = a.qbytes;
+	l.msgsize = a.msgsize;
+	l.fixed = a.fixed;
+}
+
+Task *KernelImpl::find_task(pid_t pid) const
+{
+	auto it = tasks.find(pid);
+	return it == tasks.end() ? nullptr : it->second.get();
+}
+
+static Task *new_task(KernelImpl &k, const Creds &c)
+{
+	auto t = std::make_unique<Task>();
+	Task *p = t.get();
+	p->pid = c.pid;
+	p->uid = c.uid;
+	p->gid = c.gid;
+	p->queue.task = p;
+	p->atime = k.now_real();
+	k.init_link(p->queue, k.taskq_defaults());
+	k.tasks.emplace(c.pid, std::move(t));
+	return p;
+}
+
+Task *KernelImpl::get_task(pid_t pid, int *err)
+{
+	if (Task *t = find_task(pid))
+		return t;
+	Creds c;
+	if (pid <= 0 || !host.process_alive(pid, &c)) {
+		*err = -ESRCH;
+		return nullptr;
+	}
+	c.pid = pid;
+	Task *t = new_task(*this, c);
+	host.watch_process(pid);
+	return t;
+}
+
+int KernelImpl::attach(const Creds &c, UserMemory *mm, std::string_view comm, void *priv,
+		       Task **out)
+{
+	if (c.pid <= 0)
+		return -EINVAL;
+	Task *t = find_task(c.pid);
+	if (t && t->attached)
+		return -EEXIST;
+	if (t) {
+		host.unwatch_process(c.pid);
+		t->uid = c.uid; /* the connection's credentials are authoritative */
+		t->gid = c.gid;
+	} else {
+		t = new_task(*this, c);
+	}
+	t->attached = true;
+	t->mm = mm;
+	t->priv = priv;
+	t->comm = comm;
+	*out = t;
+	return 0;
+}
+
+/*
+ * Destroy a task (its process exited, attached or not):
+ *  1. its parked requests are cancelled without completions (nobody is
+ *     left to read them); blocked sends and calls withdraw their message;
+ *     an accepted cached message stays queued: its send succeeded;
+ *  2. requests waiting on it (receive from it, calls it was serving) fail
+ *     ESRCH;
+ *  3. its process-owned mailboxes are destroyed (EIDRM to their users),
+ *     kernel-owned ones lose their owner, its receive rights go;
+ *  4. its task queue is freed: senders waiting on it fail ESRCH.
+ */
+void KernelImpl::exit_task(Task *t)
+{
+	while (Request *r = t->parked.front()) {
+		if (r->cached) {
+			r->msg->req = nullptr; /* orphan: stays pending */
+			r->msg = nullptr;
+			r->link = nullptr;
+			unpark(r);
+			delete r;
+			continue;
+		}
+		abort_request(r, -ESRCH, false);
+	}
+	while (Request *r = t->awaited_by.front())
+		abort_request(r, -ESRCH, true);
+	while (!t->held.empty()) {
+		Mailbox *mb = t->held.back();
+		if (mb->owner == t && !mb->kernel_owned()) {
+			destroy_mbox(mb);
+			continue;
+		}
+		if (mb->owner == t)
+			mb->owner = nullptr;
+		remove_holder(*mb, *t);
+	}
+	drain_link(t->queue, -ESRCH);
+	if (!t->attached)
+		host.unwatch_process(t->pid);
+	tasks.erase(t->pid);
+}
+
+void KernelImpl::process_exited(pid_t pid)
+{
+	Task *t = find_task(pid);
+	if (t && !t->attached)
+		exit_task(t);
+}
+
+} // namespace kipc

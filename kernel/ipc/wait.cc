@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Parking, completing and cancelling requests; timeouts.
+ *
+ * A parked request is on: its task's parked list (always), the receivers
+ * list of each link it waits on (receive), the awaited task's awaited_by
+ * list (receive from Q, call waiting for a reply), the timer map (with a
+ * deadline), and for calls the token map. unpark() takes it off all of
+ * them; after that nothing can find it, so whoever unparked it is the one
+ * that completes it (exactly once) and frees it.
+ *
+ * Races, in the order the kernel resolves them:
+ *  1. timeout vs delivery: run_timers() runs before every submit(), so an
+ *     expired wait is completed ETIMEDOUT before any send of that instant
+ *     can hand it a message; the message then stays queued.
+ *  2. cancel vs delivery: a cancel finds the request only while it is
+ *     parked. If a delivery completed it first, the cancel returns ENOENT
+ *     and the completion (with the message) is already on its way.
+ *  3. a cancelled or timed-out send or call that still holds its message
+ *     withdraws it: the message never reaches a receiver.
+ */
+#include "ipc.h"
+
+namespace kipc {
+
+Request *KernelImpl::new_request(Task &cur, Op op, const MsgArgs &a)
+{
+	Request *r = new Request;
+	r->task = &cur;
+	r->op = op;
+	r->user_data = a.user_data;
+	r->flags = a.flags;
+	r->deadline = a.wait.deadline;
+	return r;
+}
+
+void KernelImpl::park(Request *r)
+{
+	r->task->parked.push_back(r);
+	if (r->deadline != kForever) {
+		r->timer = timers.emplace(r->deadline, r);
+		r->has_timer = true;
+	}
+}
+
+void KernelImpl::unpark(Request *r)
+{
+	if (r->task_node.linked())
+		r->task->parked.remove(r);
+	if (r->await_node.linked())
+		r->awaited->awaited_by.remove(r);
+	if (!r->waits.empty()) {
+		for (WaitEntry &w : r->waits) {
+			if (w.node.linked())
+				w.link->receivers.remove(&w);
+			Mailbox *mb = w.link->mbox;
+			if (mb && mb->excl == r->task && --mb->excl_count == 0)
+				mb->excl = nullptr;
+		}
+		r->waits.clear();
+		r->task->nrecv_parked--;
+	}
+	if (r->has_timer) {
+		timers.erase(r->timer);
+		r->has_timer = false;
+	}
+	if (r->cached && r->task->cached == r)
+		r->task->cached = nullptr;
+	if (r->token) {
+		calls.erase(r->token);
+		r->token = 0;
+	}
+}
+
+void KernelImpl::complete(Task &t, const kipc_cqe &cqe)
+{
+	if (!dying)
+		sink.complete(t.priv, cqe);
+}
+
+void KernelImpl::abort_request(Request *r, int err, bool notify)
+{
+	kipc_cqe cqe{};
+	cqe.res = err;
+	if (r->cached)
+		cqe.flags |= KIPC_CQE_F_NOTIF;
+	if (r->op == Op::Call && r->awaited)
+		cqe.flags |= KIPC_CQE_F_DELIVERED; /* the server has the request */
+
+	/* withdraw the message it still owns (3.) */
+	Message *m = r->msg;
+	Link *link = r->link;
+	if (m) {
+		MsgStore *s = m->store;
+		s->remove(m);
+		m->req = nullptr;
+		r->msg = nullptr;
+		r->link = nullptr;
+		cqe.seq = m->seq;
+		free_message(m);
+		if (s == &link->msgs)
+			refill(*link);
+	}
+	unpark(r);
+	if (notify) {
+		cqe.user_data = r->user_data;
+		complete(*r->task, cqe);
+	}
+	delete r;
+}
+
+void KernelImpl::run_timers()
+{
+	int64_t t = now();
+	while (!timers.empty() && timers.begin()->first <= t)
+		abort_request(timers.begin()->second, -ETIMEDOUT, true);
+}
+
+/*
+ * Cancel cur's parked request user_data; it completes with err (EINTR for
+ * a signal, ECANCELED otherwise). Parked requests per task are bounded by
+ * the transport's in-flight limit, so the scan is short.
+ */
+long KernelImpl::do_cancel(Task &cur, uint64_t user_data, int err)
+{
+	Request *found = nullptr;
+	cur.parked.for_each([&](Request *r) {
+		if (!found && r->user_data == user_data)
+			found = r;
+	});
+	if (!found)
+		return -ENOENT;
+	abort_request(found, err, true);
+	return 0;
+}
+
+} // namespace kipc

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The dispatch table and the syscall names, both expanded from the one
+ * list in <kipc/syscalls.h>.
+ */
+#include "syscalls.h"
+
+namespace kipc {
+
+struct SyscallEntry {
+	unsigned nr;
+	SyscallFn fn;
+	const char *name;
+};
+
+static constexpr SyscallEntry syscall_table[] = {
+#define KIPC_SYSCALL_ENTRY_(nr, name, family) {nr, sys_##name, #name},
+	KIPC_ENUMERATE_SYSCALLS(KIPC_SYSCALL_ENTRY_)
+#undef KIPC_SYSCALL_ENTRY_
+};
+
+/* The list must be dense and in order: row i is syscall number i. */
+static constexpr bool table_is_dense()
+{
+	for (unsigned i = 0; i < sizeof(syscall_table) / sizeof(syscall_table[0]); i++)
+		if (syscall_table[i].nr != i)
+			return false;
+	return true;
+}
+static_assert(table_is_dense(), "KIPC_ENUMERATE_SYSCALLS must be numbered 0, 1, 2, ...");
+static_assert(sizeof(syscall_table) / sizeof(syscall_table[0]) == KIPC_NR_SYSCALLS);
+
+const char *syscall_name(unsigned nr)
+{
+	return nr < KIPC_NR_SYSCALLS ? syscall_table[nr].name : nullptr;
+}
+
+long dispatch(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
+{
+	if (sqe.opcode >= KIPC_NR_SYSCALLS)
+		return -ENOSYS;
+	if (sqe.rsvd0)
+		return -EINVAL;
+	return syscall_table[sqe.opcode].fn(k, cur, sqe, cqe);
+}
+
+/*
+ * Common decoding of message calls. Validation order: flags, timeout,
+ * priority, user buffer.
+ */
+long decode_msg(KernelImpl &k, Task &cur, const kipc_sqe &sqe, uint32_t allowed, MsgArgs *a)
+{
+	uint32_t f = sqe.flags;
+
+	if (f & ~allowed)
+		return -EINVAL;
+	a->user_data = sqe.user_data;
+	a->flags = f;
+	a->wait.nonblock = f & KIPC_F_NONBLOCK;
+	if (!(f & KIPC_F_TIMEOUT)) {
+		if ((f & (KIPC_F_ABSTIME | KIPC_F_REALTIME)) || sqe.timeout)
+			return -EINVAL;
+	} else {
+		if (sqe.timeout < 0)
+			return -EINVAL;
+		int64_t now = k.now();
+		int64_t d;
+		if (f & KIPC_F_REALTIME) /* absolute on the realtime clock */
+			d = __builtin_sub_overflow(sqe.timeout, k.now_real(), &d) ||
+					    __builtin_add_overflow(now, d, &d)
+				    ? kForever
+				    : d;
+		else if (f & KIPC_F_ABSTIME)
+			d = sqe.timeout;
+		else
+			d = __builtin_add_overflow(now, sqe.timeout, &d) ? kForever : d;
+		a->wait.deadline = d;
+	}
+	if (sqe.prio > KIPC_PRIO_MAX)
+		return -EINVAL;
+	if (cur.mm && !cur.mm->access_ok(sqe.addr, sqe.len))
+		return -EFAULT;
+	a->addr = sqe.addr;
+	a->len = sqe.len;
+	a->prio = sqe.prio;
+	a->type = sqe.type;
+	a->addr2 = sqe.addr2;
+	a->len2 = sqe.len2;
+	return 0;
+}
+
+} // namespace kipc

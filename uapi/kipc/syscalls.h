@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kipc syscall table: the one list every other table is generated from.
+ *
+ * Each row is X(number, name, family). The number is the ABI and never
+ * changes once released; the name is what tools print (kipc-trace, kipcs);
+ * the family names the file in kernel/syscalls/ that holds its entry point.
+ * The kernel's dispatch table, the KIPC_SYS_* numbers below and the name
+ * table used by the tools all expand this macro, so adding a syscall is one
+ * row here, one entry function, one core function and one libkipc wrapper.
+ *
+ * Plain C: usable from C11 and C++20.
+ */
+#ifndef _UAPI_KIPC_SYSCALLS_H
+#define _UAPI_KIPC_SYSCALLS_H
+
+#define KIPC_ENUMERATE_SYSCALLS(X)                                            \
+	X(0, nop, misc)               /* completes at once; ring round trips */  \
+	X(1, send, msg)               /* send to a task queue (pid)          */  \
+	X(2, receive, msg)            /* receive from own task queue         */  \
+	X(3, mbox_send, msg)          /* send to a mailbox                   */  \
+	X(4, mbox_receive, msg)       /* receive from a mailbox              */  \
+	X(5, mbox_receive_set, msg)   /* receive from any of several (port set) */ \
+	X(6, call, rpc)               /* send to a pid and wait for the reply */ \
+	X(7, mbox_call, rpc)          /* send to a mailbox, wait for the reply */ \
+	X(8, reply, rpc)              /* answer a call by its reply token    */  \
+	X(9, mbox_open, mbox)         /* create or look up a mailbox         */  \
+	X(10, mbox_destroy, mbox)     /* destroy a mailbox (EIDRM to waiters) */ \
+	X(11, mbox_stat, mbox)        /* read a mailbox's attributes/state   */  \
+	X(12, mbox_setattr, mbox)     /* mode, uid, gid, capacity, policy    */  \
+	X(13, mbox_set_owner, mbox)   /* transfer ownership to another task  */  \
+	X(14, mbox_grant, mbox)       /* grant the receive right             */  \
+	X(15, mbox_revoke, mbox)      /* revoke the receive right            */  \
+	X(16, taskq_stat, task)       /* read own task queue's attributes    */  \
+	X(17, taskq_setattr, task)    /* capacity and message size of own queue */ \
+	X(18, cancel, cancel)         /* cancel a parked request by user_data */
+
+enum kipc_syscall_nr {
+#define KIPC_SYSCALL_ENUM_(nr, name, family) KIPC_SYS_##name = nr,
+	KIPC_ENUMERATE_SYSCALLS(KIPC_SYSCALL_ENUM_)
+#undef KIPC_SYSCALL_ENUM_
+	KIPC_NR_SYSCALLS
+};
+
+#endif /* _UAPI_KIPC_SYSCALLS_H */
