@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit-test harness: the kernel core in process, with a fake clock, fake
+ * processes and a recording completion sink. Nothing here sleeps or
+ * threads: a test drives every event itself, so races are replayed in an
+ * exact order.
+ *
+ *   World w;                      // kernel + clock + host
+ *   Proc &a = w.spawn(100);       // attached task, pid 100, uid 1000
+ *   Op s = a.send(200, "hi");     // submit; s.done() once completed
+ *   Op r = b.receive(KIPC_ANY);   // r.res(), r.text(), r.cqe()
+ *   w.advance_ms(5);              // time passes, timers fire
+ */
+#pragma once
+
+#include <cstring>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include <generated/autoconf.h>
+#include <kernel/kernel.h>
+#include <kipc/kipc.h>
+
+#include "../../kernel/ipc/ipc.h"
+
+namespace kt {
+
+using namespace kipc;
+
+struct FakeClock : Clock {
+	int64_t mono = 1'000'000'000;
+	int64_t real = 1'700'000'000'000'000'000;
+	int64_t monotonic_ns() const override { return mono; }
+	int64_t realtime_ns() const override { return real; }
+};
+
+struct FakeHost : Host {
+	std::map<pid_t, Creds> alive;   /* live processes, attached or not */
+	std::set<pid_t> watched;
+	bool process_alive(pid_t pid, Creds *c) override
+	{
+		auto it = alive.find(pid);
+		if (it == alive.end())
+			return false;
+		*c = it->second;
+		return true;
+	}
+	void watch_process(pid_t pid) override { watched.insert(pid); }
+	void unwatch_process(pid_t pid) override { watched.erase(pid); }
+};
+
+/* A process's arena: bounds-checked like the daemon's. */
+struct FakeMem : UserMemory {
+	std::vector<uint8_t> arena = std::vector<uint8_t>(1 << 20);
+	uint64_t top = 64; /* bump allocator; 0..63 unused */
+	bool access_ok(uint64_t addr, uint64_t len) const override
+	{
+		return addr <= arena.size() && len <= arena.size() - addr;
+	}
+	int copy_from_user(void *dst, uint64_t addr, uint64_t len) override
+	{
+		if (!access_ok(addr, len))
+			return -EFAULT;
+		std::memcpy(dst, arena.data() + addr, len);
+		return 0;
+	}
+	int copy_to_user(uint64_t addr, const void *src, uint64_t len) override
+	{
+		if (!access_ok(addr, len))
+			return -EFAULT;
+		std::memcpy(arena.data() + addr, src, len);
+		return 0;
+	}
+	uint64_t alloc(uint64_t len)
+	{
+		uint64_t a = top;
+		top += (len + 63) & ~uint64_t(63);
+		REQUIRE(top <= arena.size());
+		return a;
+	}
+};
+
+struct Proc;
+
+struct Sink : CompletionSink {
+	void complete(void *priv, const kipc_cqe &cqe) override;
+};
+
+/* One submitted request and, once it completed, its completion(s). */
+struct Op {
+	Proc *p = nullptr;
+	uint64_t ud = 0;
+	uint64_t buf = 0;   /* receive buffer (or reply buffer of a call) */
+	uint32_t buflen = 0;
+
+	/* Completions for this request so far (a cached send gets two). */
+	std::vector<kipc_cqe> cqes() const;
+	bool done() const { return !cqes().empty(); }
+	/* The (first) completion; fails the test if there is none. */
+	kipc_cqe cqe() const;
+	int64_t res() const { return cqe().res; }
+	/* Received payload as text. */
+	std::string text() const;
+};
+
+struct World;
+
+struct Proc {
+	World *w;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	FakeMem mem;
+	Task *task = nullptr;
+	std::vector<kipc_cqe> cq; /* every completion, in order */
+	uint64_t next_ud = 1;
+
+	uint64_t put(const std::string &s)
+	{
+		uint64_t a = mem.alloc(s.size());
+		std::memcpy(mem.arena.data() + a, s.data(), s.size());
+		return a;
+	}
+	Op submit(kipc_sqe sqe, uint64_t buf = 0, uint32_t buflen = 0);
+
+	/* Messages: flags may carry KIPC_F_* and timeouts via t (ns). */
+	Op send(pid_t to, const std::string &data, uint32_t flags = 0, uint16_t prio = 0,
+		int64_t type = 0, int64_t timeout = 0);
+	Op receive(pid_t from = KIPC_ANY, uint32_t buflen = 256, uint32_t flags = 0,
+		   int64_t type = 0, int64_t timeout = 0);
+	Op mbox_send(int64_t id, const std::string &data, uint32_t flags = 0, uint16_t prio = 0,
+		     int64_t type = 0, int64_t timeout = 0);
+	Op mbox_receive(int64_t id, uint32_t buflen = 256, uint32_t flags = 0, int64_t type = 0,
+			int64_t timeout = 0);
+	Op receive_set(const std::vector<int64_t> &ids, uint32_t buflen = 256,
+		       uint32_t flags = 0, int64_t timeout = 0);
+	Op call(pid_t to, const std::string &data, uint32_t replylen = 256, uint32_t flags = 0,
+		int64_t timeout = 0);
+	Op mbox_call(int64_t id, const std::string &data, uint32_t replylen = 256,
+		     uint32_t flags = 0, int64_t timeout = 0);
+	int64_t reply(uint64_t token, const std::string &data);
+	/* Mailbox management: results at once. */
+	int64_t mbox_open(const std::string &name, uint32_t oflag = KIPC_O_CREAT,
+			  const kipc_mbox_attr *attr = nullptr);
+	int64_t mbox_create(uint32_t capacity = KIPC_CAP_DEFAULT, uint32_t policy = 0,
+			    uint32_t flags = 0, uint32_t mode = 0600, uint32_t msgsize = 0);
+	int64_t mbox_destroy(int64_t id);
+	int64_t mbox_stat(int64_t id, kipc_mbox_stat *st);
+	int64_t mbox_setattr(int64_t id, uint32_t mask, const kipc_mbox_attr &a);
+	int64_t set_owner(int64_t id, pid_t pid);
+	int64_t grant(int64_t id, pid_t pid);
+	int64_t revoke(int64_t id, pid_t pid);
+	int64_t taskq_stat(kipc_taskq_stat *st);
+	int64_t taskq_setattr(uint32_t capacity, uint32_t msgsize = 0, uint32_t flags = 0);
+	int64_t cancel(const Op &op, bool intr = false);
+	/* Run an sqe that completes at once; its result. */
+	int64_t now(kipc_sqe sqe);
+};
+
+struct World {
+	FakeClock clock;
+	FakeHost host;
+	Sink sink;
+	Limits limits;
+	std::unique_ptr<Kernel> k;
+	std::map<pid_t, std::unique_ptr<Proc>> procs;
+
+	explicit World(Limits l = Limits::from_config()) : limits(l)
+	{
+		k = std::make_unique<Kernel>(clock, host, sink, limits);
+	}
+	~World()
+	{
+		k->impl().check_invariants();
+	}
+
+	/* A live process that has not attached yet. */
+	Proc &fork(pid_t pid, uid_t uid = 1000, gid_t gid = 1000)
+	{
+		auto p = std::make_unique<Proc>();
+		p->w = this;
+		p->pid = pid;
+		p->uid = uid;
+		p->gid = gid;
+		host.alive[pid] = Creds{pid, uid, gid};
+		Proc &ref = *p;
+		procs[pid] = std::move(p);
+		return ref;
+	}
+	void attach(Proc &p)
+	{
+		REQUIRE(k->attach(Creds{p.pid, p.uid, p.gid}, &p.mem, "test", &p, &p.task) == 0);
+	}
+	Proc &spawn(pid_t pid, uid_t uid = 1000, gid_t gid = 1000)
+	{
+		Proc &p = fork(pid, uid, gid);
+		attach(p);
+		return p;
+	}
+	/* The process exits: its connection closes (or it never attached). */
+	void exit(Proc &p)
+	{
+		host.alive.erase(p.pid);
+		if (p.task)
+			k->exit(p.task);
+		else if (host.watched.count(p.pid))
+			k->process_exited(p.pid);
+		p.task = nullptr;
+	}
+	void advance_ns(int64_t ns)
+	{
+		clock.mono += ns;
+		clock.real += ns;
+		k->run_timers();
+	}
+	void advance_ms(int64_t ms) { advance_ns(ms * 1'000'000); }
+	KernelImpl &impl() { return k->impl(); }
+	/* Bytes charged to uid: payload plus overhead of every held message. */
+	uint64_t charged(uid_t uid) { return impl().user(uid).bytes; }
+};
+
+inline void Sink::complete(void *priv, const kipc_cqe &cqe)
+{
+	REQUIRE(priv != nullptr);
+	static_cast<Proc *>(priv)->cq.push_back(cqe);
+}
+
+inline std::vector<kipc_cqe> Op::cqes() const
+{
+	std::vector<kipc_cqe> v;
+	for (const kipc_cqe &c : p->cq)
+		if (c.user_data == ud)
+			v.push_back(c);
+	return v;
+}
+
+inline kipc_cqe Op::cqe() const
+{
+	auto v = cqes();
+	REQUIRE_MESSAGE(!v.empty(), "request ", ud, " of pid ", p->pid, " has not completed");
+	return v.front();
+}
+
+inline std::string Op::text() const
+{
+	kipc_cqe c = cqe();
+	REQUIRE(c.res >= 0);
+	return std::string(reinterpret_cast<const char *>(p->mem.arena.data() + buf), c.res);
+}
+
+inline Op Proc::submit(kipc_sqe sqe, uint64_t buf, uint32_t buflen)
+{
+	REQUIRE_MESSAGE(task != nullptr, "pid ", pid, " is not attached");
+	sqe.user_data = next_ud++;
+	w->k->submit(task, sqe);
+	return Op{this, sqe.user_data, buf, buflen};
+}
+
+inline kipc_sqe msg_sqe(uint8_t op, int64_t target, uint32_t flags, int64_t timeout)
+{
+	kipc_sqe s{};
+	s.opcode = op;
+	s.target = target;
+	s.flags = flags;
+	if (timeout)
+		s.flags |= KIPC_F_TIMEOUT;
+	s.timeout = timeout;
+	return s;
+}
+
+inline Op Proc::send(pid_t to, const std::string &data, uint32_t flags, uint16_t prio,
+		     int64_t type, int64_t timeout)
+{
+	kipc_sqe s = msg_sqe(KIPC_SYS_send, to, flags, timeout);
+	s.addr = put(data);
+	s.len = data.size();
+	s.prio = prio;
+	s.type = type;
+	return submit(s);
+}
+
+inline Op Proc::receive(pid_t from, uint32_t buflen, uint32_t flags, int64_t type,
+			int64_t timeout)
+{
+	kipc_sqe s = msg_sqe(KIPC_SYS_receive, from, flags, timeout);
+	s.addr = mem.alloc(buflen);
+	s.len = buflen;
+	s.type = type;
+	return submit(s, s.addr, buflen);
+}
+
+inline Op Proc::mbox_send(int64_t id, const std::string &data, uint32_t flags, uint16_t prio,
+			  int64_t type, int64_t timeout)
+{
+	kipc_sqe s = msg_sqe(KIPC_SYS_mbox_send, id, flags, timeout);
+	s.addr = put(data);
+	s.len = data.size();
+	s.prio = prio;
+	s.type = type;
+	return submit(s);
+}
+
+inline Op Proc::mbox_receive(int64_t id, uint32_t buflen, uint32_t flags, int64_t type,
+			     int64_t timeout)
+{
+	kipc_sqe s = msg_sqe(KIPC_SYS_mbox_receive, id, flags, timeout);
+	s.addr = mem.alloc(buflen);
+	s.len = buflen;
+	s.type = type;
+	return submit(s, s.addr, buflen);
+}
+
+inline Op Proc::receive_set(const std::vector<int64_t> &ids, uint32_t buflen, uint32_t flags,
+			    int64_t timeout)
+{
+	kipc_sqe s = msg_sqe(KIPC_SYS_mbox_receive_set, 0, flags, timeout);
+	s.addr = mem.alloc(buflen);
+	s.len = buflen;
+	s.addr2 = mem.alloc(ids.size() * 8);
+	s.len2 = ids.size() * 8;
+	std::memcpy(mem.arena.data() + s.addr2, ids.data(), s.len2);
+	return submit(s, s.addr, buflen);
+}
+
+inline Op Proc::call(pid_t to, const std::string &data, uint32_t replylen, uint32_t flags,
+		     int64_t timeout)
+{
+	kipc_sqe s = msg_sqe(KIPC_SYS_call, to, flags, timeout);
+	s.addr = put(data);
+	s.len = data.size();
+	s.addr2 = mem.alloc(replylen);
+	s.len2 = replylen;
+	return submit(s, s.addr2, replylen);
+}
+
+inline Op Proc::mbox_call(int64_t id, const std::string &data, uint32_t replylen,
+			  uint32_t flags, int64_t timeout)
+{
+	kipc_sqe s = msg_sqe(KIPC_SYS_mbox_call, id, flags, timeout);
+	s.addr = put(data);
+	s.len = data.size();
+	s.addr2 = mem.alloc(replylen);
+	s.len2 = replylen;
+	return submit(s, s.addr2, replylen);
+}
+
+inline int64_t Proc::now(kipc_sqe sqe)
+{
+	Op op = submit(sqe);
+	auto v = op.cqes();
+	REQUIRE_MESSAGE(v.size() == 1, "syscall ", int(sqe.opcode), " did not complete at once");
+	return v[0].res;
+}
+
+inline int64_t Proc::reply(uint64_t token, const std::string &data)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_reply;
+	s.target = int64_t(token);
+	s.addr = put(data);
+	s.len = data.size();
+	return now(s);
+}
+
+inline int64_t Proc::mbox_open(const std::string &name, uint32_t oflag,
+			       const kipc_mbox_attr *attr)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_mbox_open;
+	s.flags = oflag;
+	s.addr = put(name);
+	s.len = name.size();
+	if (attr) {
+		s.addr2 = mem.alloc(sizeof(*attr));
+		s.len2 = sizeof(*attr);
+		std::memcpy(mem.arena.data() + s.addr2, attr, sizeof(*attr));
+	}
+	return now(s);
+}
+
+inline int64_t Proc::mbox_create(uint32_t capacity, uint32_t policy, uint32_t flags,
+				 uint32_t mode, uint32_t msgsize)
+{
+	kipc_mbox_attr a{};
+	a.capacity = capacity;
+	a.policy = policy;
+	a.flags = flags;
+	a.mode = mode;
+	a.msgsize = msgsize;
+	return mbox_open("", 0, &a);
+}
+
+inline int64_t Proc::mbox_destroy(int64_t id)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_mbox_destroy;
+	s.target = id;
+	return now(s);
+}
+
+inline int64_t Proc::mbox_stat(int64_t id, kipc_mbox_stat *st)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_mbox_stat;
+	s.target = id;
+	s.addr2 = mem.alloc(sizeof(*st));
+	s.len2 = sizeof(*st);
+	int64_t r = now(s);
+	std::memcpy(st, mem.arena.data() + s.addr2, sizeof(*st));
+	return r;
+}
+
+inline int64_t Proc::mbox_setattr(int64_t id, uint32_t mask, const kipc_mbox_attr &a)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_mbox_setattr;
+	s.target = id;
+	s.len = mask;
+	s.addr2 = mem.alloc(sizeof(a));
+	s.len2 = sizeof(a);
+	std::memcpy(mem.arena.data() + s.addr2, &a, sizeof(a));
+	return now(s);
+}
+
+inline int64_t pid_op(Proc &p, uint8_t op, int64_t id, pid_t pid)
+{
+	kipc_sqe s{};
+	s.opcode = op;
+	s.target = id;
+	s.pid = pid;
+	return p.now(s);
+}
+inline int64_t Proc::set_owner(int64_t id, pid_t p) { return pid_op(*this, KIPC_SYS_mbox_set_owner, id, p); }
+inline int64_t Proc::grant(int64_t id, pid_t p) { return pid_op(*this, KIPC_SYS_mbox_grant, id, p); }
+inline int64_t Proc::revoke(int64_t id, pid_t p) { return pid_op(*this, KIPC_SYS_mbox_revoke, id, p); }
+
+inline int64_t Proc::taskq_stat(kipc_taskq_stat *st)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_taskq_stat;
+	s.addr2 = mem.alloc(sizeof(*st));
+	s.len2 = sizeof(*st);
+	int64_t r = now(s);
+	std::memcpy(st, mem.arena.data() + s.addr2, sizeof(*st));
+	return r;
+}
+
+inline int64_t Proc::taskq_setattr(uint32_t capacity, uint32_t msgsize, uint32_t flags)
+{
+	kipc_mbox_attr a{};
+	a.capacity = capacity;
+	a.msgsize = msgsize;
+	a.flags = flags;
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_taskq_setattr;
+	s.addr2 = mem.alloc(sizeof(a));
+	s.len2 = sizeof(a);
+	std::memcpy(mem.arena.data() + s.addr2, &a, sizeof(a));
+	return now(s);
+}
+
+inline int64_t Proc::cancel(const Op &op, bool intr)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_cancel;
+	s.target = int64_t(op.ud);
+	s.flags = intr ? KIPC_F_INTR : 0;
+	return now(s);
+}
+
+constexpr int64_t ms(int64_t n) { return n * 1'000'000; }
+
+} // namespace kt
