@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kipcd: boot the kipc kernel and serve attach connections.
+ *
+ *   kipcd [--socket PATH] [--foreground] [--loop=auto|io_uring|epoll]
+ *         [--quiet] [name=value ...]
+ *
+ * name=value are boot parameters (kernel command line style) handed to
+ * kipc::Limits::set(). Without --foreground kipcd daemonizes once the
+ * socket listens and the loop runs: when the parent exits 0, the socket
+ * accepts attaches.
+ */
+#include "kipcd.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <string>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include <fmt/core.h>
+#include <kipc/ring.h>
+
+namespace kipcd {
+
+namespace {
+
+timespec boot_ts;
+
+void usage(FILE *f)
+{
+	fmt::print(f,
+		   "usage: kipcd [--socket PATH] [--foreground] "
+		   "[--loop=auto|io_uring|epoll] [--quiet] [name=value ...]\n"
+		   "boot parameters:");
+	for (const char *const *n = kipc::Limits::param_names; n && *n; n++)
+		fmt::print(f, " {}", *n);
+	fmt::print(f, "\n");
+}
+
+std::string default_socket()
+{
+	if (const char *s = getenv("KIPC_SOCKET"); s && *s)
+		return s;
+	if (const char *x = getenv("XDG_RUNTIME_DIR"); x && *x)
+		return fmt::format("{}/kipc/kipcd.sock", x);
+	return fmt::format("/tmp/kipc-{}/kipcd.sock", getuid());
+}
+
+/* mkdir -p of the socket's directory, 0700 for the parts we create. */
+int make_parent(const std::string &path)
+{
+	for (size_t i = 1; i < path.size(); i++) {
+		if (path[i] != '/')
+			continue;
+		std::string d = path.substr(0, i);
+		if (mkdir(d.c_str(), 0700) < 0 && errno != EEXIST)
+			return -errno;
+	}
+	return 0;
+}
+
+[[noreturn]] void die(int code, const std::string &msg)
+{
+	fmt::print(stderr, "kipcd: {}\n", msg);
+	exit(code);
+}
+
+/*
+ * Take the socket: lock PATH.lock (held for our lifetime: two kernels
+ * starting at once cannot both unlink and bind), refuse a live kernel,
+ * remove a stale socket file, bind and listen.
+ */
+int take_socket(const std::string &path)
+{
+	sockaddr_un sa{};
+	sa.sun_family = AF_UNIX;
+	if (path.size() >= sizeof sa.sun_path)
+		die(2, fmt::format("socket path too long: {}", path));
+	memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+	if (int err = make_parent(path); err < 0)
+		die(1, fmt::format("{}: {}", path, strerror(-err)));
+
+	std::string lock = path + ".lock";
+	int lfd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0)
+		die(1, fmt::format("{}: {}", lock, strerror(errno)));
+	if (flock(lfd, LOCK_EX | LOCK_NB) < 0)
+		die(1, fmt::format("another kernel is running on {}", path));
+	/* lfd stays open (and locked) until we exit. */
+
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		die(1, fmt::format("socket: {}", strerror(errno)));
+	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && connect(probe, reinterpret_cast<sockaddr *>(&sa),
+				  sizeof sa) == 0)
+		die(1, fmt::format("another kernel already serves {}", path));
+	if (probe >= 0)
+		close(probe);
+	if (unlink(path.c_str()) == 0)
+		fmt::print(stderr, "kipcd: removed stale socket {}\n", path);
+	if (bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) < 0)
+		die(1, fmt::format("bind {}: {}", path, strerror(errno)));
+	/* Who may attach is decided by the directory (0700 per-user
+	 * default); with an explicit shared path every user may. */
+	chmod(path.c_str(), 0666);
+	if (listen(fd, 128) < 0)
+		die(1, fmt::format("listen {}: {}", path, strerror(errno)));
+	return fd;
+}
+
+} // namespace
+
+void klog(const std::string &msg)
+{
+	timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double t = double(now.tv_sec - boot_ts.tv_sec) +
+		   double(now.tv_nsec - boot_ts.tv_nsec) / 1e9;
+	fmt::print(stderr, "[{:12.6f}] {}\n", t, msg);
+}
+
+} // namespace kipcd
+
+using namespace kipcd;
+
+int main(int argc, char **argv)
+{
+	clock_gettime(CLOCK_MONOTONIC, &boot_ts);
+	Options opt;
+	opt.socket_path = default_socket();
+#if !defined(CONFIG_LOOP_IO_URING)
+	opt.loop = "epoll"; /* configured without the io_uring loop */
+#endif
+	if (const char *l = getenv("KIPC_LOOP"); l && *l)
+		opt.loop = l;
+	bool quiet = false;
+	kipc::Limits limits = kipc::Limits::from_config();
+	std::vector<std::string> params;
+
+	for (int i = 1; i < argc; i++) {
+		std::string a = argv[i];
+		auto value = [&](const char *name) -> std::string {
+			std::string pre = std::string(name) + "=";
+			if (a.rfind(pre, 0) == 0)
+				return a.substr(pre.size());
+			if (i + 1 >= argc)
+				die(2, fmt::format("{} needs an argument", name));
+			return argv[++i];
+		};
+		if (a == "--socket" || a.rfind("--socket=", 0) == 0) {
+			opt.socket_path = value("--socket");
+		} else if (a == "--loop" || a.rfind("--loop=", 0) == 0) {
+			opt.loop = value("--loop");
+		} else if (a == "--foreground" || a == "-f") {
+			opt.foreground = true;
+		} else if (a == "--quiet" || a == "-q") {
+			quiet = true;
+		} else if (a == "--help" || a == "-h") {
+			usage(stdout);
+			return 0;
+		} else if (a == "--version") {
+			fmt::print("kipcd {} (protocol {}, abi {})\n", KIPC_VERSION,
+				   KIPC_PROTO_VERSION, KIPC_ABI_VERSION);
+			return 0;
+		} else if (a.find('=') != std::string::npos && a[0] != '-') {
+			size_t eq = a.find('=');
+			int err = limits.set(std::string_view(a).substr(0, eq),
+					     std::string_view(a).substr(eq + 1));
+			if (err == -ENOENT)
+				die(2, fmt::format("unknown boot parameter '{}'",
+						   a.substr(0, eq)));
+			if (err)
+				die(2, fmt::format("bad value in '{}': {}", a,
+						   strerror(-err)));
+			params.push_back(a);
+		} else {
+			fmt::print(stderr, "kipcd: unknown argument '{}'\n", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (opt.loop != "auto" && opt.loop != "io_uring" && opt.loop != "epoll")
+		die(2, fmt::format("unknown loop '{}' (auto, io_uring, epoll)",
+				   opt.loop));
+
+	/*
+	 * Daemonize first, report readiness through a pipe: the parent
+	 * exits 0 only once the child listens with its loop running, and
+	 * with the child's status if it failed (another kernel: 1).
+	 */
+	int ready[2] = {-1, -1};
+	if (!opt.foreground) {
+		if (pipe2(ready, O_CLOEXEC) < 0)
+			die(1, fmt::format("pipe: {}", strerror(errno)));
+		pid_t pid = fork();
+		if (pid < 0)
+			die(1, fmt::format("fork: {}", strerror(errno)));
+		if (pid > 0) {
+			close(ready[1]);
+			char c;
+			ssize_t n;
+			do
+				n = read(ready[0], &c, 1);
+			while (n < 0 && errno == EINTR);
+			if (n == 1)
+				_exit(0);
+			int st = 0;
+			waitpid(pid, &st, 0);
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+		}
+		close(ready[0]);
+		setsid();
+	}
+
+	int lfd = take_socket(opt.socket_path);
+	std::string why;
+	std::unique_ptr<Loop> loop = make_loop(opt.loop, &why);
+	if (!loop)
+		die(1, fmt::format("event loop {}: {}", opt.loop, why));
+
+	if (!quiet) {
+		klog(fmt::format("kipc: kipcd {} (protocol {}, abi {}) pid {}",
+				 KIPC_VERSION, KIPC_PROTO_VERSION,
+				 KIPC_ABI_VERSION, getpid()));
+		if (!params.empty()) {
+			std::string cl;
+			for (auto &p : params)
+				cl += (cl.empty() ? "" : " ") + p;
+			klog("kipc: command line: " + cl);
+		}
+		const kipc::Limits &l = limits;
+		klog(fmt::format("kipc: limits: msg_default={} msg_max={} "
+				 "msgsize_default={} msgsize_max={} "
+				 "mbox_per_user={} bytes_per_user={} "
+				 "taskq_capacity={} root_bypass={}",
+				 l.msg_default, l.msg_max, l.msgsize_default,
+				 l.msgsize_max, l.mbox_per_user,
+				 l.bytes_per_user, l.taskq_capacity,
+				 l.root_bypass ? 1 : 0));
+		klog(fmt::format("kipc: ring: {} sq / {} cq entries, arena {} KiB",
+				 CONFIG_RING_ENTRIES, 2 * CONFIG_RING_ENTRIES,
+				 CONFIG_ARENA_SIZE / 1024));
+		if (std::string(loop->name()) == "io_uring")
+			klog("kipc: event loop: io_uring (multishot poll)");
+		else if (!why.empty())
+			klog(fmt::format("kipc: event loop: epoll (io_uring unavailable: {})",
+					 why));
+		else
+			klog("kipc: event loop: epoll");
+		klog(fmt::format("kipc: listening on {}", opt.socket_path));
+	}
+
+	if (!opt.foreground) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			close(null);
+		}
+		if (write(ready[1], "r", 1) < 0) { /* parent died: go on */ }
+		close(ready[1]);
+	}
+
+	int ret = serve(lfd, *loop, limits, !quiet);
+	unlink(opt.socket_path.c_str());
+	if (!quiet)
+		klog("kipc: halted");
+	close(lfd);
+	return ret;
+}

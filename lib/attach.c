@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkipc: finding the kernel, starting it, the attach handshake, the
+ * lifetime of attachments, fork.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+extern char **environ;
+
+struct kipc_lib __kipc_lib = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.next_ud = 1,
+};
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+#define L __kipc_lib
+
+/* ---------------------------------------------------------------- */
+/* fork: the child starts detached with fresh state                   */
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&L.lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&L.lock);
+}
+
+/*
+ * In the child only the forking thread exists and the parent's ring
+ * belongs to the parent: drop every descriptor and mapping (close and
+ * munmap are async-signal-safe), forget waiters and staged entries, so
+ * the first call attaches this process as a task of its own. Reaped but
+ * unseen async completions stay (they are the parent's history).
+ */
+static void atfork_child(void)
+{
+	struct kipc_att *a = L.atts;
+	while (a) {
+		struct kipc_att *next = a->next;
+		if (a->conn >= 0)
+			close(a->conn);
+		if (a->doorbell >= 0)
+			close(a->doorbell);
+		if (a->notify >= 0)
+			close(a->notify);
+		if (a->map)
+			munmap(a->map, a->map_size);
+		free(a->bitmap);
+		free(a->alloc_units);
+		free(a);
+		a = next;
+	}
+	L.atts = NULL;
+	L.cur = NULL;
+	L.waiters = NULL;
+	L.nstage = 0;
+	pthread_mutex_init(&L.lock, NULL);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* ---------------------------------------------------------------- */
+/* Where the kernel is                                                */
+
+static int socket_path(char *buf, size_t size)
+{
+	const char *s = getenv("KIPC_SOCKET");
+	const char *x = getenv("XDG_RUNTIME_DIR");
+	int n;
+	if (s && *s)
+		n = snprintf(buf, size, "%s", s);
+	else if (x && *x)
+		n = snprintf(buf, size, "%s/kipc/kipcd.sock", x);
+	else
+		n = snprintf(buf, size, "/tmp/kipc-%u/kipcd.sock",
+			     (unsigned)getuid());
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+static int connect_kernel(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	while (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		if (errno == EINTR)
+			continue;
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static bool executable(const char *p)
+{
+	return access(p, X_OK) == 0;
+}
+
+/*
+ * kipcd: $KIPC_KIPCD, else next to the library or program in a build
+ * tree (lib/../bin/kipcd, tests/x/../../bin/kipcd), else $PATH.
+ */
+static void find_kipcd(char *buf, size_t size)
+{
+	const char *e = getenv("KIPC_KIPCD");
+	if (e && *e) {
+		snprintf(buf, size, "%s", e);
+		return;
+	}
+	char self[PATH_MAX] = "";
+	Dl_info info;
+	if (dladdr((void *)find_kipcd, &info) && info.dli_fname &&
+	    strchr(info.dli_fname, '/'))
+		snprintf(self, sizeof self, "%s", info.dli_fname);
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = '\0';
+
+	const char *bases[] = {self, exe};
+	const char *rel[] = {"kipcd", "../bin/kipcd", "../../bin/kipcd",
+			     "bin/kipcd"};
+	for (unsigned b = 0; b < 2; b++) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof dir, "%s", bases[b]);
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			continue;
+		*slash = '\0';
+		for (unsigned r = 0; r < sizeof rel / sizeof rel[0]; r++) {
+			if (snprintf(buf, size, "%s/%s", dir, rel[r]) <
+				    (int)size &&
+			    executable(buf))
+				return;
+		}
+	}
+	snprintf(buf, size, "kipcd"); /* posix_spawnp searches $PATH */
+}
+
+static bool autostart_enabled(void)
+{
+	const char *e = getenv("KIPC_AUTOSTART");
+	if (e && *e)
+		return strcmp(e, "0") != 0 && strcmp(e, "n") != 0 &&
+		       strcmp(e, "no") != 0;
+#ifdef CONFIG_LIB_AUTOSTART
+	return true;
+#else
+	return false;
+#endif
+}
+
+/*
+ * Start kipcd without --foreground: its parent process exits once the
+ * socket listens, so after waitpid() the socket accepts. If another
+ * process starts one at the same time, one of the two kernels wins the
+ * socket's lock and the other exits: either way a kernel answers.
+ */
+static int start_kernel(const char *path)
+{
+	char kipcd[PATH_MAX];
+	find_kipcd(kipcd, sizeof kipcd);
+	char *argv[] = {kipcd, "--quiet", "--socket", (char *)path, NULL};
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_t fa;
+	sigset_t none;
+	sigemptyset(&none);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	pid_t pid;
+	int err = posix_spawnp(&pid, kipcd, &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (err)
+		return -err;
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Handshake                                                          */
+
+static int handshake(int fd, struct kipc_attach_resp *resp, int fds[3],
+		     int *nfds)
+{
+	struct kipc_attach_req req = {
+		.magic = KIPC_MAGIC,
+		.version_min = KIPC_PROTO_VERSION,
+		.version_max = KIPC_PROTO_VERSION,
+		.features = KIPC_FEAT_ALL,
+	};
+	while (send(fd, &req, sizeof req, MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return -errno;
+
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	int64_t deadline = __kipc_now() + 10000000000ll; /* 10 s */
+	for (;;) {
+		int64_t left = (deadline - __kipc_now()) / 1000000;
+		if (left <= 0)
+			return -ETIMEDOUT;
+		int r = poll(&pfd, 1, (int)left);
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {.iov_base = resp, .iov_len = sizeof *resp};
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf.buf,
+		.msg_controllen = sizeof cbuf.buf,
+	};
+	ssize_t n;
+	while ((n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) < 0)
+		if (errno != EINTR)
+			return -errno;
+	*nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+			if (*nfds < 3)
+				fds[(*nfds)++] = f;
+			else
+				close(f);
+		}
+	}
+	if (n == 0)
+		return -ECONNRESET;
+	if (n != sizeof *resp || resp->magic != KIPC_MAGIC)
+		return -EPROTO;
+	if (resp->error)
+		return resp->error < 0 ? resp->error : -EPROTO;
+	if (resp->version != KIPC_PROTO_VERSION || *nfds < 2)
+		return -EPROTO;
+	return 0;
+}
+
+static void close_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+static bool pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static int attach_to(int fd, struct kipc_att **out)
+{
+	struct kipc_attach_resp resp;
+	int fds[3] = {-1, -1, -1}, nfds = 0;
+	int err = handshake(fd, &resp, fds, &nfds);
+	if (err) {
+		close_fds(fds, nfds);
+		return err;
+	}
+	/* Check the layout against what we map before trusting it. */
+	uint64_t sq_end = resp.sq_off + (uint64_t)resp.sq_entries * sizeof(struct kipc_sqe);
+	uint64_t cq_end = resp.cq_off + (uint64_t)resp.cq_entries * sizeof(struct kipc_cqe);
+	if (!pow2(resp.sq_entries) || !pow2(resp.cq_entries) ||
+	    resp.sq_off < sizeof(struct kipc_ring_ctl) ||
+	    sq_end > resp.map_size || cq_end > resp.map_size ||
+	    resp.arena_off + resp.arena_size > resp.map_size ||
+	    resp.arena_size / KIPC_ARENA_UNIT > UINT32_MAX) {
+		close_fds(fds, nfds);
+		return -EPROTO;
+	}
+	void *map = mmap(NULL, resp.map_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, fds[0], 0);
+	int merr = errno;
+	close(fds[0]);
+	if (map == MAP_FAILED) {
+		close_fds(fds + 1, nfds - 1);
+		return -merr;
+	}
+	struct kipc_att *a = calloc(1, sizeof *a);
+	if (!a) {
+		munmap(map, resp.map_size);
+		close_fds(fds + 1, nfds - 1);
+		return -ENOMEM;
+	}
+	a->refs = 1;
+	a->conn = fd;
+	a->doorbell = fds[1];
+	a->notify = nfds > 2 ? fds[2] : -1;
+	a->map = map;
+	a->map_size = resp.map_size;
+	a->ctl = map;
+	a->sq = (struct kipc_sqe *)((char *)map + resp.sq_off);
+	a->cq = (struct kipc_cqe *)((char *)map + resp.cq_off);
+	a->arena = (uint8_t *)map + resp.arena_off;
+	a->arena_size = resp.arena_size;
+	a->sq_entries = resp.sq_entries;
+	a->cq_entries = resp.cq_entries;
+	a->max_inflight = resp.max_inflight;
+	a->pid = resp.pid;
+	/* The kernel may already have posted (nothing yet): start at its view. */
+	a->sq_tail = __atomic_load_n(&a->ctl->sq_tail, __ATOMIC_ACQUIRE);
+	a->cq_head = __atomic_load_n(&a->ctl->cq_head, __ATOMIC_ACQUIRE);
+	if (__kipc_arena_init(a)) {
+		munmap(map, resp.map_size);
+		close_fds(fds + 1, nfds - 1);
+		free(a);
+		return -ENOMEM;
+	}
+	*out = a;
+	return 0;
+}
+
+int __kipc_ensure_attached(void)
+{
+	pthread_once(&atfork_once, register_atfork);
+	if (L.cur && !L.cur->dead)
+		return 0;
+	if (L.cur) {
+		/* The kernel went away: this call starts over, a new task. */
+		__kipc_att_put(L.cur);
+		L.cur = NULL;
+	}
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int err = socket_path(path, sizeof path);
+	if (err)
+		return err;
+	int fd = connect_kernel(path);
+	if (fd < 0 && (fd == -ENOENT || fd == -ECONNREFUSED) &&
+	    autostart_enabled()) {
+		err = start_kernel(path);
+		if (err)
+			return -ECONNREFUSED;
+		/* The kernel listens once its parent exited; a racing
+		 * starter may still be on its way: retry for a while. */
+		for (int i = 0; i < 200; i++) {
+			fd = connect_kernel(path);
+			if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED))
+				break;
+			struct timespec ts = {0, 10000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (fd < 0)
+		return fd == -ENOENT ? -ECONNREFUSED : fd;
+	struct kipc_att *a = NULL;
+	err = attach_to(fd, &a);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	a->next = L.atts;
+	L.atts = a;
+	L.cur = a;
+	L.nstage = 0;
+	return 0;
+}
+
+bool __kipc_conn_hung_up(struct kipc_att *a)
+{
+	struct pollfd pfd = {.fd = a->conn, .events = POLLRDHUP};
+	return poll(&pfd, 1, 0) > 0 &&
+	       (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* The attachment is unusable: fail every waiter with ECONNRESET. */
+void __kipc_att_mark_dead(struct kipc_att *a)
+{
+	a->dead = true;
+}
+
+void __kipc_att_put(struct kipc_att *a)
+{
+	if (--a->refs)
+		return;
+	struct kipc_att **pp = &L.atts;
+	while (*pp && *pp != a)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = a->next;
+	close(a->conn);
+	close(a->doorbell);
+	if (a->notify >= 0)
+		close(a->notify);
+	munmap(a->map, a->map_size);
+	__kipc_arena_fini(a);
+	free(a);
+}
+
+/* ---------------------------------------------------------------- */
+/* Public                                                             */
+
+int kipc_attach(void)
+{
+	pthread_mutex_lock(&L.lock);
+	int err = __kipc_ensure_attached();
+	pthread_mutex_unlock(&L.lock);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Closing the connection is the detach: the kernel destroys the task
+ * and flags the region DEAD, which fails our other threads' blocked
+ * calls with ECONNRESET.
+ */
+int kipc_detach(void)
+{
+	pthread_mutex_lock(&L.lock);
+	struct kipc_att *a = L.cur;
+	if (a) {
+		a->dead = true;
+		shutdown(a->conn, SHUT_RDWR);
+		L.cur = NULL;
+		__kipc_att_put(a);
+	}
+	pthread_mutex_unlock(&L.lock);
+	return 0;
+}
+
+pid_t kipc_task_pid(void)
+{
+	pthread_mutex_lock(&L.lock);
+	pid_t pid = L.cur && !L.cur->dead ? L.cur->pid : -1;
+	pthread_mutex_unlock(&L.lock);
+	if (pid < 0)
+		errno = ENOTCONN;
+	return pid;
+}

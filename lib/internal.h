@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkipc internals. Not installed.
+ *
+ * Locking: one mutex, lib.lock, guards everything in struct kipc_lib and
+ * every struct kipc_att field except the shared region itself, which is
+ * accessed with atomics. A thread never sleeps holding lib.lock: it
+ * registers a waiter, drops the lock, and sleeps on the shared futex.
+ *
+ * Attachments: struct kipc_att is one connection to the kernel with its
+ * mapped region. It is reference-counted (sync calls in flight, async
+ * buffers) so that a thread still looking at an old region after the
+ * kernel died, or after another thread re-attached, never touches
+ * unmapped memory. lib.cur is the attachment new calls use.
+ */
+#ifndef _LIBKIPC_INTERNAL_H
+#define _LIBKIPC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <kipc/kipc.h>
+#include <kipc/libkipc.h>
+#include <kipc/ring.h>
+
+#ifndef CONFIG_LIB_SPIN_NS
+#define CONFIG_LIB_SPIN_NS 20000
+#endif
+
+#define KIPC_ARENA_UNIT 64u  /* allocation granule of the arena */
+
+struct kipc_att {
+	struct kipc_att *next;       /* on lib.atts */
+	unsigned refs;               /* lib.cur's reference + users */
+	bool dead;                   /* the kernel went away or detached us */
+	int conn, doorbell, notify;  /* notify: -1 without KIPC_FEAT_NOTIFY_FD */
+	void *map;
+	size_t map_size;
+	struct kipc_ring_ctl *ctl;
+	struct kipc_sqe *sq;
+	struct kipc_cqe *cq;
+	uint8_t *arena;
+	uint64_t arena_size;
+	uint32_t sq_entries, cq_entries;
+	uint32_t sq_tail;            /* our copy: we are the only writer */
+	uint32_t cq_head;            /* ditto */
+	uint32_t max_inflight;
+	pid_t pid;
+	/* arena allocator: one bit per unit, len in units per allocation */
+	uint64_t *bitmap;
+	uint32_t *alloc_units;
+	uint32_t nunits, hint;
+};
+
+/* A synchronous call waiting for its completion. */
+struct kipc_waiter {
+	struct kipc_waiter *next;
+	uint64_t user_data;
+	struct kipc_cqe cqe;
+	int done;                    /* atomic: cqe is valid */
+};
+
+struct kipc_lib {
+	pthread_mutex_t lock;
+	struct kipc_att *cur;        /* NULL: not attached */
+	struct kipc_att *atts;       /* every attachment still referenced */
+	uint64_t next_ud;
+	struct kipc_waiter *waiters;
+	/* async API: staged entries and reaped completions */
+	struct kipc_sqe *stage;
+	unsigned nstage, stage_cap;
+	struct kipc_cqe *aq;         /* ring buffer of async completions */
+	unsigned aq_head, aq_count, aq_cap;
+	struct kipc_cqe peek;        /* what kipc_peek_cqe() handed out */
+};
+
+extern struct kipc_lib __kipc_lib;
+
+/* attach.c */
+/* Make sure lib.cur is a live attachment. Caller holds lib.lock. 0/-errno */
+int __kipc_ensure_attached(void);
+void __kipc_att_put(struct kipc_att *a);  /* lock held */
+void __kipc_att_mark_dead(struct kipc_att *a);  /* lock held */
+/* Did the kernel hang up? (poll on the connection, no wait) */
+bool __kipc_conn_hung_up(struct kipc_att *a);
+
+/* arena.c (lock held) */
+int __kipc_arena_init(struct kipc_att *a);
+void __kipc_arena_fini(struct kipc_att *a);
+/* Returns an offset, or UINT64_MAX when there is no room. */
+uint64_t __kipc_arena_alloc(struct kipc_att *a, size_t len);
+void __kipc_arena_free(struct kipc_att *a, uint64_t off);
+
+/* ring.c */
+/* Push one entry into the SQ (waits for room). Lock held; may drop and
+ * retake it. 0 or -errno. */
+int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe);
+/* Publish the SQ tail and ring the doorbell if the kernel sleeps. */
+void __kipc_publish_sq(struct kipc_att *a);
+/* Move posted CQEs to their waiters or the async queue. Lock held. */
+void __kipc_reap(struct kipc_att *a);
+/* Sleep until something may have changed (lock dropped while asleep).
+ * deadline: CLOCK_MONOTONIC ns or 0. Returns 0, -EINTR, -ETIMEDOUT or
+ * -ECONNRESET. */
+int __kipc_sleep(struct kipc_att *a, int64_t deadline, const int *done);
+int64_t __kipc_now(void);
+
+/*
+ * One synchronous request. slots[0] describes sqe.addr, slots[1]
+ * sqe.addr2: `in` is copied into the arena before, `out` out of it after
+ * (by_res: only min(len, res) bytes). The caller fills the rest of the
+ * sqe. Returns the result (>= 0) or -errno; *cqe gets the completion.
+ */
+struct kipc_slot {
+	const void *in;
+	void *out;
+	size_t len;
+	bool by_res;
+};
+long __kipc_sync(struct kipc_sqe *sqe, const struct kipc_slot *s0,
+		 const struct kipc_slot *s1, struct kipc_cqe *cqe);
+
+#endif /* _LIBKIPC_INTERNAL_H */

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkipc: the ring client. Submitting, reaping, sleeping, and the
+ * synchronous call every wrapper is built on.
+ *
+ * Submit (mirror of the kernel's drain() in kernel/daemon/transport.cc):
+ *   store sq_tail (release); full fence; load sq_flags;
+ *   KIPC_SQ_NEED_WAKEUP -> write the doorbell eventfd.
+ * Sleep (the kernel bumps wake_seq after publishing, then reads waiters):
+ *   seen = wake_seq; waiters++; full fence; re-check the CQ and our
+ *   waiter; FUTEX_WAIT(wake_seq, seen); waiters--.
+ * Either the kernel sees waiters != 0 and wakes us, or we see its CQ
+ * tail; FUTEX_WAIT returns at once if wake_seq moved after we read it.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define L __kipc_lib
+
+#define LOAD_ACQ(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LOAD(p)          __atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE_REL(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define FENCE()          __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+int64_t __kipc_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t kipc_timespec_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static void ring_doorbell(struct kipc_att *a)
+{
+	uint64_t one = 1;
+	if (write(a->doorbell, &one, sizeof one) < 0) {
+		/* EAGAIN: the counter is saturated, the kernel will look */
+	}
+}
+
+/* Wake the other threads sleeping on this ring (a handed-over CQE). */
+static void wake_others(struct kipc_att *a)
+{
+	__atomic_fetch_add(&a->ctl->wake_seq, 1, __ATOMIC_SEQ_CST);
+	if (LOAD(&a->ctl->waiters))
+		syscall(SYS_futex, &a->ctl->wake_seq, FUTEX_WAKE, INT_MAX,
+			NULL, NULL, 0);
+}
+
+void __kipc_publish_sq(struct kipc_att *a)
+{
+	STORE_REL(&a->ctl->sq_tail, a->sq_tail);
+	FENCE();
+	if (LOAD(&a->ctl->sq_flags) & KIPC_SQ_NEED_WAKEUP)
+		ring_doorbell(a);
+}
+
+static void async_push(const struct kipc_cqe *cqe)
+{
+	if (L.aq_count == L.aq_cap) {
+		unsigned cap = L.aq_cap ? 2 * L.aq_cap : 64;
+		struct kipc_cqe *q = malloc(cap * sizeof *q);
+		if (!q)
+			return; /* out of memory: the completion is lost */
+		for (unsigned i = 0; i < L.aq_count; i++)
+			q[i] = L.aq[(L.aq_head + i) % L.aq_cap];
+		free(L.aq);
+		L.aq = q;
+		L.aq_cap = cap;
+		L.aq_head = 0;
+	}
+	L.aq[(L.aq_head + L.aq_count) % L.aq_cap] = *cqe;
+	L.aq_count++;
+}
+
+void __kipc_reap(struct kipc_att *a)
+{
+	if (a->dead && a != L.cur)
+		return;
+	uint32_t tail = LOAD_ACQ(&a->ctl->cq_tail);
+	bool handed = false;
+	if (tail - a->cq_head > a->cq_entries)
+		return; /* cannot happen with an honest kernel */
+	while (a->cq_head != tail) {
+		struct kipc_cqe cqe = a->cq[a->cq_head & (a->cq_entries - 1)];
+		a->cq_head++;
+		if (cqe.user_data & KIPC_UD_LIBRARY) {
+			struct kipc_waiter *w;
+			for (w = L.waiters; w; w = w->next)
+				if (w->user_data == cqe.user_data)
+					break;
+			/* No waiter: a cancel's own answer or a cached
+			 * send's notification after the call returned. */
+			if (w && !LOAD(&w->done)) {
+				w->cqe = cqe;
+				__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+				handed = true;
+			}
+		} else if (a == L.cur) {
+			async_push(&cqe);
+			handed = true;
+		}
+	}
+	STORE_REL(&a->ctl->cq_head, a->cq_head);
+	FENCE();
+	uint32_t f = LOAD(&a->ctl->sq_flags);
+	if (f & KIPC_SQ_CQ_OVERFLOW)
+		ring_doorbell(a); /* completions wait in the kernel */
+	if (f & KIPC_SQ_DEAD)
+		a->dead = true;
+	if (handed)
+		wake_others(a);
+}
+
+int __kipc_sleep(struct kipc_att *a, int64_t deadline, const int *done)
+{
+	if (a->dead)
+		return -ECONNRESET;
+	uint32_t seen = LOAD_ACQ(&a->ctl->wake_seq);
+	__atomic_fetch_add(&a->ctl->waiters, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&L.lock);
+	FENCE();
+
+	int ret = 0;
+	if (LOAD_ACQ(&a->ctl->cq_tail) != LOAD(&a->ctl->cq_head) ||
+	    (done && LOAD_ACQ(done)) ||
+	    (LOAD(&a->ctl->sq_flags) & KIPC_SQ_DEAD))
+		goto out;
+
+	int64_t wait_ns = (int64_t)KIPC_DEAD_POLL_MS * 1000000;
+	if (deadline) {
+		int64_t left = deadline - __kipc_now();
+		if (left <= 0) {
+			ret = -ETIMEDOUT;
+			goto out;
+		}
+		if (left < wait_ns)
+			wait_ns = left;
+	}
+	struct timespec ts = {wait_ns / 1000000000, wait_ns % 1000000000};
+	/* Shared futex (no FUTEX_PRIVATE_FLAG): the waker is kipcd. */
+	if (syscall(SYS_futex, &a->ctl->wake_seq, FUTEX_WAIT, seen, &ts,
+		    NULL, 0) < 0) {
+		if (errno == EINTR) {
+			ret = -EINTR;
+		} else if (errno == ETIMEDOUT) {
+			if (__kipc_conn_hung_up(a))
+				ret = -ECONNRESET;
+			else if (deadline && __kipc_now() >= deadline)
+				ret = -ETIMEDOUT;
+		}
+	}
+out:
+	__atomic_fetch_sub(&a->ctl->waiters, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&L.lock);
+	if (ret == -ECONNRESET)
+		__kipc_att_mark_dead(a);
+	return ret;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Spin a little before the futex: a fast server answers in microseconds. */
+static void spin(struct kipc_att *a, const int *done)
+{
+	if (CONFIG_LIB_SPIN_NS <= 0)
+		return;
+	pthread_mutex_unlock(&L.lock);
+	int64_t end = __kipc_now() + CONFIG_LIB_SPIN_NS;
+	do {
+		for (int i = 0; i < 64; i++) {
+			if (LOAD_ACQ(&a->ctl->cq_tail) != LOAD(&a->ctl->cq_head) ||
+			    LOAD_ACQ(done))
+				goto out;
+			cpu_relax();
+		}
+	} while (__kipc_now() < end);
+out:
+	pthread_mutex_lock(&L.lock);
+}
+
+int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe)
+{
+	for (;;) {
+		if (a->dead)
+			return -ECONNRESET;
+		uint32_t head = LOAD_ACQ(&a->ctl->sq_head);
+		if (a->sq_tail - head < a->sq_entries) {
+			a->sq[a->sq_tail & (a->sq_entries - 1)] = *sqe;
+			a->sq_tail++;
+			return 0;
+		}
+		/* Full: let the kernel take entries first. */
+		__kipc_publish_sq(a);
+		__kipc_reap(a);
+		int r = __kipc_sleep(a, 0, NULL);
+		if (r == -ECONNRESET)
+			return r;
+	}
+}
+
+/*
+ * Would Linux restart the interrupted call? We cannot tell which signal
+ * ran, so: yes when every signal that has a handler has SA_RESTART.
+ */
+static bool restart_ok(void)
+{
+	for (int sig = 1; sig <= SIGRTMAX; sig++) {
+		struct sigaction sa;
+		if (sigaction(sig, NULL, &sa) < 0)
+			continue;
+		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
+			continue;
+		if (!(sa.sa_flags & SA_RESTART))
+			return false;
+	}
+	return true;
+}
+
+/* Wait for w's completion. Lock held. interruptible: may cancel. */
+static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w)
+{
+	bool cancelled = false;
+	spin(a, &w->done);
+	for (;;) {
+		__kipc_reap(a);
+		if (LOAD_ACQ(&w->done))
+			return 0;
+		if (a->dead)
+			return -ECONNRESET;
+		int r = __kipc_sleep(a, 0, &w->done);
+		if (r == -ECONNRESET) {
+			__kipc_reap(a); /* an exact result if it is there */
+			return LOAD_ACQ(&w->done) ? 0 : -ECONNRESET;
+		}
+		if (r != -EINTR || cancelled)
+			continue;
+		__kipc_reap(a);
+		if (LOAD_ACQ(&w->done) || restart_ok())
+			continue;
+		/*
+		 * Cancel the parked request (KIPC_F_INTR: it fails EINTR)
+		 * and wait for its own completion: the kernel runs one
+		 * request at a time, so either the operation completed
+		 * first (we report it) or the cancel did (EINTR).
+		 */
+		struct kipc_sqe c = {
+			.opcode = KIPC_SYS_cancel,
+			.flags = KIPC_F_INTR,
+			.user_data = KIPC_UD_LIBRARY | L.next_ud++,
+			.target = (int64_t)w->user_data,
+		};
+		if (__kipc_push_sqe(a, &c) == 0)
+			__kipc_publish_sq(a);
+		cancelled = true;
+	}
+}
+
+long __kipc_sync(struct kipc_sqe *sqe, const struct kipc_slot *s0,
+		 const struct kipc_slot *s1, struct kipc_cqe *cqe)
+{
+	const struct kipc_slot *slots[2] = {s0, s1};
+	uint64_t off[2] = {0, 0};
+	bool have[2] = {false, false};
+	long ret;
+
+	pthread_mutex_lock(&L.lock);
+	ret = __kipc_ensure_attached();
+	if (ret) {
+		pthread_mutex_unlock(&L.lock);
+		return ret;
+	}
+	struct kipc_att *a = L.cur;
+	a->refs++;
+	for (int i = 0; i < 2; i++) {
+		const struct kipc_slot *s = slots[i];
+		if (!s)
+			continue;
+		if (s->len > UINT32_MAX) {
+			ret = -EMSGSIZE;
+			goto out;
+		}
+		off[i] = __kipc_arena_alloc(a, s->len);
+		if (off[i] == UINT64_MAX) {
+			/* Larger than the arena can ever hold, or full now. */
+			ret = s->len > a->arena_size ? -EMSGSIZE : -ENOMEM;
+			goto out;
+		}
+		have[i] = true;
+		if (s->in && s->len)
+			memcpy(a->arena + off[i], s->in, s->len);
+		else if (s->out && s->len)
+			memset(a->arena + off[i], 0, s->len);
+	}
+	if (have[0])
+		sqe->addr = off[0];
+	if (have[1])
+		sqe->addr2 = off[1];
+
+	struct kipc_waiter w = {.user_data = KIPC_UD_LIBRARY | L.next_ud++};
+	sqe->user_data = w.user_data;
+	w.next = L.waiters;
+	L.waiters = &w;
+	ret = __kipc_push_sqe(a, sqe);
+	if (!ret) {
+		__kipc_publish_sq(a);
+		ret = wait_waiter(a, &w);
+	}
+	struct kipc_waiter **pp = &L.waiters;
+	while (*pp != &w)
+		pp = &(*pp)->next;
+	*pp = w.next;
+	if (ret)
+		goto out;
+
+	*cqe = w.cqe;
+	ret = (long)w.cqe.res;
+	if (ret >= 0) {
+		for (int i = 0; i < 2; i++) {
+			const struct kipc_slot *s = slots[i];
+			if (!s || !s->out || !s->len)
+				continue;
+			size_t n = s->len;
+			if (s->by_res && (uint64_t)ret < n)
+				n = (size_t)ret;
+			memcpy(s->out, a->arena + off[i], n);
+		}
+	}
+out:
+	for (int i = 0; i < 2; i++)
+		if (have[i])
+			__kipc_arena_free(a, off[i]);
+	__kipc_att_put(a);
+	pthread_mutex_unlock(&L.lock);
+	return ret;
+}

@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkipc: one synchronous wrapper per syscall of <kipc/syscalls.h>.
+ * Each fills an SQE, names the user buffers that go through the arena,
+ * and runs __kipc_sync(); -errno becomes errno and -1 in one place, ret().
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+static long ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+static void fill_info(struct kipc_msginfo *info, const struct kipc_cqe *c)
+{
+	if (!info)
+		return;
+	info->pid = c->pid;
+	info->prio = c->prio;
+	info->type = c->type;
+	info->len = c->len;
+	info->flags = c->flags;
+	info->seq = c->seq;
+	info->source = c->source;
+	info->token = c->token;
+}
+
+static void apply_opts(struct kipc_sqe *sqe, const struct kipc_opts *opts)
+{
+	if (!opts)
+		return;
+	sqe->timeout = opts->timeout;
+	sqe->type = opts->type;
+}
+
+static long simple(uint8_t op, int64_t target, unsigned flags)
+{
+	struct kipc_sqe sqe = {.opcode = op, .flags = flags, .target = target};
+	struct kipc_cqe cqe;
+	return __kipc_sync(&sqe, NULL, NULL, &cqe);
+}
+
+int kipc_nop(void)
+{
+	return (int)ret(simple(KIPC_SYS_nop, 0, 0));
+}
+
+/* ---------------------------------------------------------------- */
+/* send / receive                                                     */
+
+static long do_send(uint8_t op, int64_t target, const void *buf, size_t len,
+		    unsigned prio, unsigned flags, const struct kipc_opts *opts)
+{
+	if (prio > KIPC_PRIO_MAX)
+		return -EINVAL;
+	struct kipc_sqe sqe = {
+		.opcode = op,
+		.prio = (uint16_t)prio,
+		.flags = flags,
+		.target = target,
+		.len = (uint32_t)len,
+	};
+	apply_opts(&sqe, opts);
+	struct kipc_slot s = {.in = buf, .len = len};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, &s, NULL, &cqe);
+	return r < 0 ? r : 0;
+}
+
+static long do_receive(uint8_t op, int64_t target, void *buf, size_t len,
+		       struct kipc_msginfo *info, unsigned flags,
+		       const struct kipc_opts *opts)
+{
+	struct kipc_sqe sqe = {
+		.opcode = op,
+		.flags = flags,
+		.target = target,
+		.len = (uint32_t)len,
+	};
+	apply_opts(&sqe, opts);
+	struct kipc_slot s = {.out = buf, .len = len, .by_res = true};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, &s, NULL, &cqe);
+	if (r >= 0)
+		fill_info(info, &cqe);
+	return r;
+}
+
+static struct kipc_opts timed(int64_t timeout)
+{
+	struct kipc_opts o = {.timeout = timeout};
+	return o;
+}
+
+int kipc_send(pid_t pid, const void *buf, size_t len, unsigned prio,
+	      unsigned flags)
+{
+	return (int)ret(do_send(KIPC_SYS_send, pid, buf, len, prio, flags, NULL));
+}
+
+int kipc_send_timed(pid_t pid, const void *buf, size_t len, unsigned prio,
+		    unsigned flags, int64_t timeout)
+{
+	struct kipc_opts o = timed(timeout);
+	return (int)ret(do_send(KIPC_SYS_send, pid, buf, len, prio,
+				flags | KIPC_F_TIMEOUT, &o));
+}
+
+int kipc_send_x(pid_t pid, const void *buf, size_t len, unsigned prio,
+		unsigned flags, const struct kipc_opts *opts)
+{
+	return (int)ret(do_send(KIPC_SYS_send, pid, buf, len, prio, flags, opts));
+}
+
+ssize_t kipc_receive(pid_t from, void *buf, size_t len,
+		     struct kipc_msginfo *info, unsigned flags)
+{
+	return ret(do_receive(KIPC_SYS_receive, from, buf, len, info, flags,
+			      NULL));
+}
+
+ssize_t kipc_receive_timed(pid_t from, void *buf, size_t len,
+			   struct kipc_msginfo *info, unsigned flags,
+			   int64_t timeout)
+{
+	struct kipc_opts o = timed(timeout);
+	return ret(do_receive(KIPC_SYS_receive, from, buf, len, info,
+			      flags | KIPC_F_TIMEOUT, &o));
+}
+
+ssize_t kipc_receive_x(pid_t from, void *buf, size_t len,
+		       struct kipc_msginfo *info, unsigned flags,
+		       const struct kipc_opts *opts)
+{
+	return ret(do_receive(KIPC_SYS_receive, from, buf, len, info, flags,
+			      opts));
+}
+
+/* ---------------------------------------------------------------- */
+/* Mailboxes                                                          */
+
+int64_t kipc_mbox_open(const char *name, unsigned oflag,
+		       const struct kipc_mbox_attr *attr)
+{
+	size_t nlen = name ? strlen(name) : 0;
+	if (nlen > KIPC_NAME_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_mbox_open,
+		.flags = oflag,
+		.len = (uint32_t)nlen,
+		.len2 = attr ? (uint32_t)sizeof *attr : 0,
+	};
+	struct kipc_slot s0 = {.in = name, .len = nlen};
+	struct kipc_slot s1 = {.in = attr, .len = attr ? sizeof *attr : 0};
+	struct kipc_cqe cqe;
+	return ret(__kipc_sync(&sqe, &s0, attr ? &s1 : NULL, &cqe));
+}
+
+int kipc_mbox_destroy(int64_t id)
+{
+	return (int)ret(simple(KIPC_SYS_mbox_destroy, id, 0));
+}
+
+int kipc_mbox_stat(int64_t id, struct kipc_mbox_stat *st)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_mbox_stat,
+		.target = id,
+		.len2 = sizeof *st,
+	};
+	struct kipc_slot s1 = {.out = st, .len = sizeof *st};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+int kipc_mbox_setattr(int64_t id, unsigned mask,
+		      const struct kipc_mbox_attr *attr)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_mbox_setattr,
+		.target = id,
+		.len = mask,
+		.len2 = sizeof *attr,
+	};
+	struct kipc_slot s1 = {.in = attr, .len = sizeof *attr};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+static int pid_op(uint8_t op, int64_t id, pid_t pid)
+{
+	struct kipc_sqe sqe = {.opcode = op, .target = id, .pid = pid};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+int kipc_mbox_set_owner(int64_t id, pid_t pid)
+{
+	return pid_op(KIPC_SYS_mbox_set_owner, id, pid);
+}
+
+int kipc_mbox_grant(int64_t id, pid_t pid)
+{
+	return pid_op(KIPC_SYS_mbox_grant, id, pid);
+}
+
+int kipc_mbox_revoke(int64_t id, pid_t pid)
+{
+	return pid_op(KIPC_SYS_mbox_revoke, id, pid);
+}
+
+int kipc_mbox_send(int64_t id, const void *buf, size_t len, unsigned prio,
+		   unsigned flags)
+{
+	return (int)ret(do_send(KIPC_SYS_mbox_send, id, buf, len, prio, flags,
+				NULL));
+}
+
+int kipc_mbox_send_timed(int64_t id, const void *buf, size_t len,
+			 unsigned prio, unsigned flags, int64_t timeout)
+{
+	struct kipc_opts o = timed(timeout);
+	return (int)ret(do_send(KIPC_SYS_mbox_send, id, buf, len, prio,
+				flags | KIPC_F_TIMEOUT, &o));
+}
+
+int kipc_mbox_send_x(int64_t id, const void *buf, size_t len, unsigned prio,
+		     unsigned flags, const struct kipc_opts *opts)
+{
+	return (int)ret(do_send(KIPC_SYS_mbox_send, id, buf, len, prio, flags,
+				opts));
+}
+
+ssize_t kipc_mbox_receive(int64_t id, void *buf, size_t len,
+			  struct kipc_msginfo *info, unsigned flags)
+{
+	return ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info,
+			      flags, NULL));
+}
+
+ssize_t kipc_mbox_receive_timed(int64_t id, void *buf, size_t len,
+				struct kipc_msginfo *info, unsigned flags,
+				int64_t timeout)
+{
+	struct kipc_opts o = timed(timeout);
+	return ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info,
+			      flags | KIPC_F_TIMEOUT, &o));
+}
+
+ssize_t kipc_mbox_receive_x(int64_t id, void *buf, size_t len,
+			    struct kipc_msginfo *info, unsigned flags,
+			    const struct kipc_opts *opts)
+{
+	return ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info,
+			      flags, opts));
+}
+
+ssize_t kipc_mbox_receive_set_x(const int64_t *ids, unsigned nids, void *buf,
+				size_t len, struct kipc_msginfo *info,
+				unsigned flags, const struct kipc_opts *opts)
+{
+	size_t idlen = (size_t)nids * sizeof(int64_t);
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_mbox_receive_set,
+		.flags = flags,
+		.len = (uint32_t)len,
+		.len2 = (uint32_t)idlen,
+	};
+	apply_opts(&sqe, opts);
+	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
+	struct kipc_slot s1 = {.in = ids, .len = idlen};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, &s0, &s1, &cqe);
+	if (r >= 0)
+		fill_info(info, &cqe);
+	return ret(r);
+}
+
+ssize_t kipc_mbox_receive_set(const int64_t *ids, unsigned nids, void *buf,
+			      size_t len, struct kipc_msginfo *info,
+			      unsigned flags)
+{
+	return kipc_mbox_receive_set_x(ids, nids, buf, len, info, flags, NULL);
+}
+
+/* ---------------------------------------------------------------- */
+/* RPC                                                                */
+
+static long do_call(uint8_t op, int64_t target, const void *req,
+		    size_t reqlen, void *reply, size_t replylen,
+		    struct kipc_msginfo *info, unsigned flags,
+		    const struct kipc_opts *opts)
+{
+	struct kipc_sqe sqe = {
+		.opcode = op,
+		.flags = flags,
+		.target = target,
+		.len = (uint32_t)reqlen,
+		.len2 = (uint32_t)replylen,
+	};
+	apply_opts(&sqe, opts);
+	struct kipc_slot s0 = {.in = req, .len = reqlen};
+	struct kipc_slot s1 = {.out = reply, .len = replylen, .by_res = true};
+	struct kipc_cqe cqe;
+	memset(&cqe, 0, sizeof cqe);
+	long r = __kipc_sync(&sqe, &s0, &s1, &cqe);
+	/* A failed call still says whether the server got the request. */
+	if (info && (r >= 0 || cqe.user_data))
+		fill_info(info, &cqe);
+	return r;
+}
+
+ssize_t kipc_call(pid_t pid, const void *req, size_t reqlen, void *reply,
+		  size_t replylen, struct kipc_msginfo *info, unsigned flags)
+{
+	return ret(do_call(KIPC_SYS_call, pid, req, reqlen, reply, replylen,
+			   info, flags, NULL));
+}
+
+ssize_t kipc_call_x(pid_t pid, const void *req, size_t reqlen, void *reply,
+		    size_t replylen, struct kipc_msginfo *info, unsigned flags,
+		    const struct kipc_opts *opts)
+{
+	return ret(do_call(KIPC_SYS_call, pid, req, reqlen, reply, replylen,
+			   info, flags, opts));
+}
+
+ssize_t kipc_mbox_call(int64_t id, const void *req, size_t reqlen,
+		       void *reply, size_t replylen, struct kipc_msginfo *info,
+		       unsigned flags)
+{
+	return ret(do_call(KIPC_SYS_mbox_call, id, req, reqlen, reply,
+			   replylen, info, flags, NULL));
+}
+
+ssize_t kipc_mbox_call_x(int64_t id, const void *req, size_t reqlen,
+			 void *reply, size_t replylen,
+			 struct kipc_msginfo *info, unsigned flags,
+			 const struct kipc_opts *opts)
+{
+	return ret(do_call(KIPC_SYS_mbox_call, id, req, reqlen, reply,
+			   replylen, info, flags, opts));
+}
+
+int kipc_reply_x(uint64_t token, const void *buf, size_t len, unsigned flags,
+		 const struct kipc_opts *opts)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_reply,
+		.flags = flags,
+		.target = (int64_t)token,
+		.len = (uint32_t)len,
+	};
+	apply_opts(&sqe, opts);
+	struct kipc_slot s = {.in = buf, .len = len};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, &s, NULL, &cqe);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+int kipc_reply(uint64_t token, const void *buf, size_t len, unsigned flags)
+{
+	return kipc_reply_x(token, buf, len, flags, NULL);
+}
+
+/* ---------------------------------------------------------------- */
+/* Task queue                                                         */
+
+int kipc_taskq_stat(struct kipc_taskq_stat *st)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_taskq_stat,
+		.len2 = sizeof *st,
+	};
+	struct kipc_slot s1 = {.out = st, .len = sizeof *st};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+int kipc_taskq_setattr(const struct kipc_mbox_attr *attr)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_taskq_setattr,
+		.len2 = sizeof *attr,
+	};
+	struct kipc_slot s1 = {.in = attr, .len = sizeof *attr};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+int kipc_cancel(uint64_t user_data, unsigned flags)
+{
+	long r = simple(KIPC_SYS_cancel, (int64_t)user_data, flags);
+	return (int)ret(r < 0 ? r : 0);
+}
