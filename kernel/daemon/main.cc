@@ -35,6 +35,7 @@ namespace kipcd {
 namespace {
 
 timespec boot_ts;
+bool quiet; /* --quiet: no boot log, no notes (errors still go out) */
 
 void usage(FILE *f)
 {
@@ -94,8 +95,12 @@ int take_socket(const std::string &path)
 	int lfd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lfd < 0)
 		die(1, fmt::format("{}: {}", lock, strerror(errno)));
-	if (flock(lfd, LOCK_EX | LOCK_NB) < 0)
+	if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		/* Autostart races end here for the loser: stay silent. */
+		if (quiet)
+			exit(1);
 		die(1, fmt::format("another kernel is running on {}", path));
+	}
 	/* lfd stays open (and locked) until we exit. */
 
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -103,11 +108,14 @@ int take_socket(const std::string &path)
 		die(1, fmt::format("socket: {}", strerror(errno)));
 	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (probe >= 0 && connect(probe, reinterpret_cast<sockaddr *>(&sa),
-				  sizeof sa) == 0)
+				  sizeof sa) == 0) {
+		if (quiet)
+			exit(1);
 		die(1, fmt::format("another kernel already serves {}", path));
+	}
 	if (probe >= 0)
 		close(probe);
-	if (unlink(path.c_str()) == 0)
+	if (unlink(path.c_str()) == 0 && !quiet)
 		fmt::print(stderr, "kipcd: removed stale socket {}\n", path);
 	if (bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) < 0)
 		die(1, fmt::format("bind {}: {}", path, strerror(errno)));
@@ -144,7 +152,6 @@ int main(int argc, char **argv)
 #endif
 	if (const char *l = getenv("KIPC_LOOP"); l && *l)
 		opt.loop = l;
-	bool quiet = false;
 	kipc::Limits limits = kipc::Limits::from_config();
 	std::vector<std::string> params;
 
