@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kipc_test.h - helpers for kipc selftests (include after
+ * kselftest_harness.h is pulled in; this header includes it).
+ *
+ *  - Booting a private kernel: KIPC_TEST_MAIN boots one kipcd for the
+ *    whole program on a socket in a fresh mkdtemp directory, exports
+ *    KIPC_SOCKET for libkipc (and KIPC_AUTOSTART=0, so a dead kernel is
+ *    never silently replaced), runs the tests, then stops the kernel with
+ *    SIGTERM and reports "kernel_exit_clean" as one more test: it passes
+ *    when kipcd exited 0. kipcd is $KIPC_KIPCD, else $KIPCD, else
+ *    ../../bin/kipcd next to the test binary; the loop is $KIPC_LOOP
+ *    (passed as --loop); the kernel's log goes to <dir>/kipcd.log and is
+ *    shown when something goes wrong.
+ *    A test may boot a kernel of its own with kt_kernel_boot() (to kill it,
+ *    or to give it boot parameters); it uses it after kt_kernel_use().
+ *
+ *  - Processes: kt_fork() runs a function in a child and exits with its
+ *    return value; kt_wait() reaps it with a generous bound and checks the
+ *    exit status.
+ *
+ *  - Sequencing: struct kt_barrier, a pipe that one side posts to and the
+ *    other waits on (with a bound: a lost post fails the test, it does
+ *    not hang it). Both ends stay open in every process.
+ *
+ *  - struct kt_ledger: shared counters per message id: how often it was
+ *    sent successfully and how often it was received, for "nothing lost,
+ *    nothing duplicated" checks.
+ *
+ *  - Waiting for a kernel state without sleeping for a guessed time:
+ *    kt_wait_mbox() polls kipc_mbox_stat() until a predicate holds.
+ */
+#ifndef _KIPC_KIPC_TEST_H
+#define _KIPC_KIPC_TEST_H
+
+#include "kselftest_harness.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <kipc/kipc.h>
+#include <kipc/libkipc.h>
+
+#define KT_BOUND_MS 10000 /* "does not hang": generous bound for a wait */
+
+/* ------------------------------------------------------------------ */
+/* Small things                                                        */
+
+static inline int64_t kt_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline int64_t kt_realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void kt_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* A mailbox name unique to this process and tag: "/kt-<pid>-<tag>". */
+static inline const char *kt_name(char *buf, size_t len, const char *tag)
+{
+	snprintf(buf, len, "/kt-%d-%s", (int)getpid(), tag);
+	return buf;
+}
+
+/* Default mailbox attributes with the given capacity. */
+static inline struct kipc_mbox_attr kt_attr(uint32_t capacity)
+{
+	struct kipc_mbox_attr a;
+	memset(&a, 0, sizeof a);
+	a.capacity = capacity;
+	a.mode = 0600;
+	return a;
+}
+
+/* ------------------------------------------------------------------ */
+/* A private kernel                                                    */
+
+struct kt_kernel {
+	pid_t pid;
+	char dir[256];
+	char sock[PATH_MAX];
+	char log[PATH_MAX];
+};
+
+static struct kt_kernel kt_main_kernel;
+
+/* The kipcd binary, or "" when none is found. */
+static inline void kt_find_kipcd(char *buf, size_t len)
+{
+	const char *e = getenv("KIPC_KIPCD");
+	if (!e || !*e)
+		e = getenv("KIPCD");
+	if (e && *e) {
+		snprintf(buf, len, "%s", e);
+		return;
+	}
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	buf[0] = '\0';
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	if (snprintf(buf, len, "%s/../../bin/kipcd", exe) >= (int)len ||
+	    access(buf, X_OK) != 0)
+		buf[0] = '\0';
+}
+
+/* Can we connect to path? */
+static inline bool kt_socket_accepts(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sa.sun_path)
+		return false;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Print the kernel log as diagnostics (the last lines). */
+static inline void kt_kernel_dump_log(const struct kt_kernel *k)
+{
+	FILE *f = fopen(k->log, "r");
+	if (!f)
+		return;
+	char line[512];
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		ksft_print("# kipcd: %s\n", line);
+	}
+	fclose(f);
+}
+
+/*
+ * Boot kipcd --foreground on a socket in a fresh temporary directory,
+ * with extra boot parameters (NULL-terminated, may be NULL). Waits until
+ * the socket accepts (bounded). Returns 0, KSFT_SKIP (no kipcd binary) or
+ * KSFT_FAIL, with a reason in why.
+ */
+static inline int kt_kernel_boot(struct kt_kernel *k, const char *const *params,
+				 char *why, size_t whylen)
+{
+	char kipcd[PATH_MAX];
+	memset(k, 0, sizeof *k);
+	kt_find_kipcd(kipcd, sizeof kipcd);
+	if (!kipcd[0]) {
+		snprintf(why, whylen, "no kipcd (set KIPC_KIPCD or build build/bin/kipcd)");
+		return KSFT_SKIP;
+	}
+	const char *tmp = getenv("TMPDIR");
+	snprintf(k->dir, sizeof k->dir, "%s/kipc-selftest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(k->dir)) {
+		snprintf(why, whylen, "mkdtemp %s: %s", k->dir, strerror(errno));
+		return KSFT_FAIL;
+	}
+	/* Tests that drop privileges must still reach the socket. */
+	chmod(k->dir, 0755);
+	snprintf(k->sock, sizeof k->sock, "%s/kipcd.sock", k->dir);
+	snprintf(k->log, sizeof k->log, "%s/kipcd.log", k->dir);
+
+	const char *argv[32];
+	int argc = 0;
+	char loop[64] = "";
+	argv[argc++] = kipcd;
+	argv[argc++] = "--foreground";
+	argv[argc++] = "--socket";
+	argv[argc++] = k->sock;
+	const char *l = getenv("KIPC_LOOP");
+	if (l && *l) {
+		snprintf(loop, sizeof loop, "--loop=%s", l);
+		argv[argc++] = loop;
+	}
+	for (int i = 0; params && params[i] && argc < 30; i++)
+		argv[argc++] = params[i];
+	argv[argc] = NULL;
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(why, whylen, "fork: %s", strerror(errno));
+		return KSFT_FAIL;
+	}
+	if (pid == 0) {
+		/* Its own group: test cleanup kills never reach it by accident. */
+		setpgid(0, 0);
+		int fd = open(k->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			dup2(fd, STDOUT_FILENO);
+		}
+		if (null >= 0)
+			dup2(null, STDIN_FILENO);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(kipcd, (char *const *)argv);
+		dprintf(STDERR_FILENO, "exec %s: %s\n", kipcd, strerror(errno));
+		_exit(127);
+	}
+	k->pid = pid;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (!kt_socket_accepts(k->sock)) {
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			k->pid = 0;
+			kt_kernel_dump_log(k);
+			snprintf(why, whylen, "kipcd exited before it listened (status 0x%x)", st);
+			return KSFT_FAIL;
+		}
+		if (__ksft_now_ms() > deadline) {
+			kt_kernel_dump_log(k);
+			snprintf(why, whylen, "kipcd did not listen within %d ms", KT_BOUND_MS);
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			k->pid = 0;
+			return KSFT_FAIL;
+		}
+		kt_sleep_ms(2);
+	}
+	return KSFT_PASS;
+}
+
+/* Make libkipc (in this process and what it forks later) use kernel k. */
+static inline void kt_kernel_use(const struct kt_kernel *k)
+{
+	setenv("KIPC_SOCKET", k->sock, 1);
+	setenv("KIPC_AUTOSTART", "0", 1);
+}
+
+static inline void kt_kernel_cleanup_dir(struct kt_kernel *k)
+{
+	char p[PATH_MAX + 16];
+	unlink(k->log);
+	unlink(k->sock);
+	snprintf(p, sizeof p, "%s.lock", k->sock);
+	unlink(p);
+	rmdir(k->dir);
+}
+
+/*
+ * Stop the kernel with sig (SIGTERM: a clean shutdown) and reap it.
+ * Returns its wait status, or -1 when it did not exit within the bound
+ * (it is killed then). Removes the directory.
+ */
+static inline int kt_kernel_stop(struct kt_kernel *k, int sig)
+{
+	int st = -1;
+	if (k->pid > 0) {
+		kill(k->pid, sig);
+		if (ksft_waitpid_timeout(k->pid, &st, KT_BOUND_MS) < 0) {
+			kill(k->pid, SIGKILL);
+			waitpid(k->pid, NULL, 0);
+			st = -1;
+		}
+		k->pid = 0;
+	}
+	return st;
+}
+
+static inline int __kt_main_setup(char *why, size_t len)
+{
+	int r = kt_kernel_boot(&kt_main_kernel, NULL, why, len);
+	if (r == KSFT_PASS)
+		kt_kernel_use(&kt_main_kernel);
+	else if (kt_main_kernel.dir[0])
+		kt_kernel_cleanup_dir(&kt_main_kernel);
+	return r;
+}
+
+static inline int __kt_main_teardown(char *why, size_t len)
+{
+	int alive = kill(kt_main_kernel.pid, 0) == 0;
+	int st = kt_kernel_stop(&kt_main_kernel, SIGTERM);
+	int r = KSFT_PASS;
+	if (!alive) {
+		snprintf(why, len, "kipcd had already died");
+		r = KSFT_FAIL;
+	} else if (st == -1) {
+		snprintf(why, len, "kipcd did not exit within %d ms of SIGTERM", KT_BOUND_MS);
+		r = KSFT_FAIL;
+	} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		if (WIFSIGNALED(st))
+			snprintf(why, len, "kipcd died of signal %d", WTERMSIG(st));
+		else
+			snprintf(why, len, "kipcd exited with status %d", WEXITSTATUS(st));
+		r = KSFT_FAIL;
+	}
+	if (r != KSFT_PASS || getenv("KIPC_TEST_SHOW_LOG"))
+		kt_kernel_dump_log(&kt_main_kernel);
+	kt_kernel_cleanup_dir(&kt_main_kernel);
+	return r;
+}
+
+#define KIPC_TEST_MAIN                                                         \
+	TEST_HARNESS_MAIN_HOOKS(__kt_main_setup, __kt_main_teardown,           \
+				"kernel_exit_clean")
+
+/* ------------------------------------------------------------------ */
+/* Processes                                                           */
+
+/*
+ * Run fn(arg) in a child process, which exits with fn's return value
+ * (checks in the child fail the test through the shared result too).
+ */
+static inline pid_t kt_fork(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+
+/*
+ * Reap pid within timeout_ms. Returns its exit status (0..255), 128+sig
+ * when killed by a signal, or -1 on timeout (it is killed then).
+ */
+static inline int kt_wait_ms(pid_t pid, int timeout_ms)
+{
+	int st;
+	if (ksft_waitpid_timeout(pid, &st, timeout_ms) < 0) {
+		ksft_print("# child %d did not exit within %d ms: killed\n", (int)pid,
+			   timeout_ms);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return WEXITSTATUS(st);
+}
+
+static inline int kt_wait(pid_t pid)
+{
+	return kt_wait_ms(pid, KT_BOUND_MS);
+}
+
+/* Fork a child that does nothing until killed (a live, unattached pid). */
+static inline pid_t kt_fork_idle(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+/* ------------------------------------------------------------------ */
+/* Barrier                                                             */
+
+struct kt_barrier {
+	int fd[2];
+};
+
+static inline int kt_barrier_init(struct kt_barrier *b)
+{
+	return pipe2(b->fd, O_CLOEXEC);
+}
+
+static inline void kt_barrier_destroy(struct kt_barrier *b)
+{
+	close(b->fd[0]);
+	close(b->fd[1]);
+}
+
+/* Post n tokens. */
+static inline void kt_post(struct kt_barrier *b, int n)
+{
+	while (n-- > 0) {
+		while (write(b->fd[1], "x", 1) < 0 && errno == EINTR)
+			;
+	}
+}
+
+/* Take n tokens within timeout_ms. 0, or -1 (ETIMEDOUT). */
+static inline int kt_wait_post_ms(struct kt_barrier *b, int n, int timeout_ms)
+{
+	int64_t deadline = __ksft_now_ms() + timeout_ms;
+	while (n > 0) {
+		int64_t left = deadline - __ksft_now_ms();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		struct pollfd p = {.fd = b->fd[0], .events = POLLIN};
+		int r = poll(&p, 1, (int)left);
+		if (r <= 0)
+			continue;
+		char c;
+		if (read(b->fd[0], &c, 1) == 1)
+			n--;
+	}
+	return 0;
+}
+
+static inline int kt_wait_post(struct kt_barrier *b, int n)
+{
+	return kt_wait_post_ms(b, n, KT_BOUND_MS);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ledger                                                              */
+
+struct kt_ledger {
+	unsigned n;
+	int *sent;      /* successful sends of id i */
+	int *received;  /* receptions of id i */
+};
+
+static inline int kt_ledger_init(struct kt_ledger *l, unsigned n)
+{
+	size_t sz = 2 * n * sizeof(int);
+	int *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return -1;
+	memset(m, 0, sz);
+	l->n = n;
+	l->sent = m;
+	l->received = m + n;
+	return 0;
+}
+
+static inline void kt_ledger_destroy(struct kt_ledger *l)
+{
+	munmap(l->sent, 2 * l->n * sizeof(int));
+}
+
+static inline void kt_ledger_sent(struct kt_ledger *l, unsigned id)
+{
+	if (id < l->n)
+		__atomic_fetch_add(&l->sent[id], 1, __ATOMIC_SEQ_CST);
+}
+
+/* Returns false for an id out of range (a corrupted message). */
+static inline bool kt_ledger_received(struct kt_ledger *l, unsigned id)
+{
+	if (id >= l->n)
+		return false;
+	__atomic_fetch_add(&l->received[id], 1, __ATOMIC_SEQ_CST);
+	return true;
+}
+
+/*
+ * Every id: sent at most once and received exactly as often as sent.
+ * Logs the first few differences. Returns the number of bad ids and
+ * counts the sent ones in *nsent.
+ */
+static inline unsigned kt_ledger_check(const struct kt_ledger *l, unsigned *nsent)
+{
+	unsigned bad = 0, s = 0;
+	for (unsigned i = 0; i < l->n; i++) {
+		int a = __atomic_load_n(&l->sent[i], __ATOMIC_SEQ_CST);
+		int b = __atomic_load_n(&l->received[i], __ATOMIC_SEQ_CST);
+		s += a > 0;
+		if (a > 1 || a != b) {
+			if (bad < 8)
+				ksft_print("# ledger: message %u sent %d times, received %d times\n",
+					   i, a, b);
+			bad++;
+		}
+	}
+	if (nsent)
+		*nsent = s;
+	return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting for kernel state                                            */
+
+/*
+ * Poll the mailbox's stat until field `what` reaches at least `want`
+ * (what: 0 nreceivers, 1 nsenders, 2 nmsg), within timeout_ms. Returns 0
+ * or -1 (errno from kipc_mbox_stat, or ETIMEDOUT).
+ */
+enum { KT_RECEIVERS, KT_SENDERS, KT_NMSG };
+
+static inline int kt_wait_mbox(int64_t id, int what, uint32_t want, int timeout_ms)
+{
+	int64_t deadline = __ksft_now_ms() + timeout_ms;
+	for (;;) {
+		struct kipc_mbox_stat st;
+		if (kipc_mbox_stat(id, &st) < 0)
+			return -1;
+		uint32_t v = what == KT_RECEIVERS ? st.nreceivers :
+			     what == KT_SENDERS ? st.nsenders : st.nmsg;
+		if (v >= want)
+			return 0;
+		if (__ksft_now_ms() > deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		kt_sleep_ms(1);
+	}
+}
+
+/* Same for the own task queue (nreceivers is this task's receivers). */
+static inline int kt_wait_taskq(int what, uint32_t want, int timeout_ms)
+{
+	int64_t deadline = __ksft_now_ms() + timeout_ms;
+	for (;;) {
+		struct kipc_taskq_stat st;
+		if (kipc_taskq_stat(&st) < 0)
+			return -1;
+		uint32_t v = what == KT_RECEIVERS ? st.nreceivers :
+			     what == KT_SENDERS ? st.nsenders : st.nmsg;
+		if (v >= want)
+			return 0;
+		if (__ksft_now_ms() > deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		kt_sleep_ms(1);
+	}
+}
+
+/* Is the process pid in state 'S' (sleeping) or similar? Used only to
+ * wait a little before assuming a peer blocked, never to assert. */
+static inline void kt_settle(void)
+{
+	kt_sleep_ms(20);
+}
+
+#endif /* _KIPC_KIPC_TEST_H */
