@@ -183,7 +183,11 @@ public:
 	{
 		io_uring_cqe *cqe = nullptr;
 		int ret;
-		if (timeout_ms < 0) {
+		if (timeout_ms == 0) {
+			/* Polling: the CQ is in our memory, no syscall needed
+			 * unless there is something to submit. */
+			ret = io_uring_sq_ready(&ring_) ? io_uring_submit(&ring_) : 0;
+		} else if (timeout_ms < 0) {
 			ret = io_uring_submit_and_wait(&ring_, 1);
 		} else {
 			__kernel_timespec ts{};

@@ -168,6 +168,7 @@ struct Proc {
 	bool runnable = false;      /* SQ not drained (budget): drain next round */
 	bool stalled = false;       /* stopped reading the SQ: too much in flight */
 	bool consumed = false;      /* took SQEs since the last flush */
+	bool active = false;        /* on Server::active_: polled while we spin */
 	uint64_t nsubmitted = 0, ncompleted = 0, noverflowed = 0;
 
 	explicit Proc(Server &s) : srv(s) {}
@@ -219,7 +220,15 @@ private:
 	void reply(int fd, const kipc_attach_resp &resp, const int *fds,
 		   int nfds);
 	void detach(Proc *p, const char *why);
-	void drain(Proc *p);
+	void drain(Proc *p, bool polling = false);
+	void note_active(Proc *p)
+	{
+		if (!p->active) {
+			p->active = true;
+			active_.push_back(p);
+		}
+	}
+	void poll_active(bool stop);
 	void post(Proc *p, const kipc_cqe &cqe);
 	void flush(Proc *p);
 	void mark_dirty(Proc *p)
@@ -246,6 +255,8 @@ private:
 	std::vector<std::unique_ptr<Proc>> graveyard_;    /* freed after the round */
 	std::vector<Proc *> dirty_;
 	std::vector<Proc *> runnable_;
+	std::vector<Proc *> active_;                      /* polled while spinning */
+	uint64_t nconsumed_ = 0;                          /* SQEs taken, ever */
 	struct PidWatch {
 		int fd;
 		int64_t watch;
@@ -395,9 +406,11 @@ void Server::post(Proc *p, const kipc_cqe &cqe)
  *            NEED_WAKEUP -> write the doorbell
  * One of the two always sees the other's store.
  */
-void Server::drain(Proc *p)
+void Server::drain(Proc *p, bool polling)
 {
 	p->runnable = false;
+	if (polling)
+		note_active(p); /* NEED_WAKEUP stays clear until the spin ends */
 	uint32_t budget = kSqEntries;
 	for (;;) {
 		p->set_sq_flags(p->sq_flags & ~KIPC_SQ_NEED_WAKEUP);
@@ -428,6 +441,8 @@ void Server::drain(Proc *p)
 			p->sq_head++;
 			store_release(&p->ctl->sq_head, p->sq_head);
 			p->consumed = true;
+			nconsumed_++;
+			note_active(p);
 			p->inflight++;
 			p->nsubmitted++;
 			kernel_.submit(p->task, sqe);
@@ -435,6 +450,8 @@ void Server::drain(Proc *p)
 				return;
 		}
 		p->stalled = false;
+		if (polling)
+			break; /* we come back without a doorbell */
 		p->set_sq_flags(p->sq_flags | KIPC_SQ_NEED_WAKEUP);
 		std::atomic_thread_fence(std::memory_order_seq_cst);
 		if (load_relaxed(&p->ctl->sq_tail) == p->sq_head)
@@ -496,6 +513,27 @@ void Server::flush(Proc *p)
 		if (write(p->notify, &one, sizeof one) < 0) {
 			/* EAGAIN: counter saturated, it is readable anyway */
 		}
+	}
+}
+
+/*
+ * While spinning: take whatever the active processes published. At the
+ * end (stop): drain once more the normal way, which sets NEED_WAKEUP and
+ * re-checks the tail, and forget them.
+ */
+void Server::poll_active(bool stop)
+{
+	std::vector<Proc *> v = active_;
+	if (stop) {
+		for (Proc *p : active_)
+			p->active = false;
+		active_.clear();
+	}
+	for (Proc *p : v) {
+		if (p->dead)
+			continue;
+		if (stop || load_acquire(&p->ctl->sq_tail) != p->sq_head)
+			drain(p, !stop);
 	}
 }
 
@@ -708,7 +746,7 @@ int Server::attach(int fd, const kipc_attach_req &req, kipc_attach_resp *resp,
 	p->bell_watch = loop_.add(p->doorbell, POLLIN, [this, raw](uint32_t) {
 		uint64_t v;
 		if (read(raw->doorbell, &v, sizeof v) < 0) { /* EAGAIN */ }
-		drain(raw);
+		drain(raw, true);
 	});
 	p->conn_watch = loop_.add(fd, POLLIN | POLLRDHUP, [this, raw](uint32_t ev) {
 		char buf[64];
@@ -775,6 +813,7 @@ void Server::detach(Proc *p, const char *why)
 		.fetch_add(1, std::memory_order_seq_cst);
 	futex_wake(&p->ctl->wake_seq);
 	std::erase(runnable_, p);
+	std::erase(active_, p);
 	kernel_.exit(p->task);
 	loop_.del(p->bell_watch);
 	loop_.del(p->conn_watch);
@@ -843,12 +882,24 @@ int Server::run()
 		return 1;
 	}
 
+	/*
+	 * After a round that consumed SQEs the kernel stays awake for
+	 * kIdleSpinNs, polling the active processes' SQ tails with
+	 * NEED_WAKEUP clear (io_uring's SQPOLL idle time): a busy process
+	 * then submits without a system call, and its answer comes back
+	 * while it still spins in the library. When the spin ends every
+	 * active process gets NEED_WAKEUP back with the usual re-check.
+	 */
+	constexpr int64_t kIdleSpinNs = 50000;
+	int64_t spin_until = 0;
 	while (!stop_) {
-		int ret = loop_.wait(runnable_.empty() ? -1 : 0);
+		bool spinning = spin_until != 0;
+		int ret = loop_.wait(runnable_.empty() && !spinning ? -1 : 0);
 		if (ret < 0) {
 			klog(fmt::format("kipc: event loop: {}", strerror(-ret)));
 			break;
 		}
+		uint64_t before = nconsumed_;
 		/* Deadlines can pass between timerfd reads. */
 		if (kernel_.next_deadline() <= clock_.monotonic_ns())
 			kernel_.run_timers();
@@ -856,8 +907,18 @@ int Server::run()
 		again.swap(runnable_);
 		for (Proc *p : again)
 			if (!p->dead && p->runnable)
-				drain(p);
+				drain(p, true);
+		if (spinning)
+			poll_active(false);
 		end_of_round();
+		int64_t now = clock_.monotonic_ns();
+		if (nconsumed_ != before || (!spinning && !active_.empty()))
+			spin_until = now + kIdleSpinNs;
+		else if (spinning && now >= spin_until) {
+			spin_until = 0;
+			poll_active(true);
+			end_of_round();
+		}
 	}
 	shutdown();
 	loop_.del(w_lst);
