@@ -60,14 +60,15 @@ int kipc_submit(void)
 		goto out;
 	a->refs++;
 	for (unsigned i = 0; i < L.nstage; i++) {
-		err = __kipc_push_sqe(a, &L.stage[i]);
+		err = __kipc_push_sqe(a, &L.stage[i], false);
 		if (err)
 			break;
 		n++;
 	}
 	if (n)
 		__kipc_publish_sq(a);
-	/* Unsubmitted entries (kernel gone) stay staged for the caller. */
+	/* Entries that did not fit (SQ full: the kernel is busy or holds
+	 * max_inflight requests) stay staged for the next kipc_submit(). */
 	memmove(L.stage, L.stage + n, (L.nstage - n) * sizeof *L.stage);
 	L.nstage -= n;
 	__kipc_att_put(a);

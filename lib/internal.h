@@ -95,9 +95,9 @@ uint64_t __kipc_arena_alloc(struct kipc_att *a, size_t len);
 void __kipc_arena_free(struct kipc_att *a, uint64_t off);
 
 /* ring.c */
-/* Push one entry into the SQ (waits for room). Lock held; may drop and
- * retake it. 0 or -errno. */
-int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe);
+/* Push one entry into the SQ. With wait, waits for room (lock dropped
+ * while asleep); without, -EBUSY when full. 0 or -errno. */
+int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe, bool wait);
 /* Publish the SQ tail and ring the doorbell if the kernel sleeps. */
 void __kipc_publish_sq(struct kipc_att *a);
 /* Move posted CQEs to their waiters or the async queue. Lock held. */

@@ -202,7 +202,7 @@ out:
 	pthread_mutex_lock(&L.lock);
 }
 
-int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe)
+int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe, bool wait)
 {
 	for (;;) {
 		if (a->dead)
@@ -214,6 +214,8 @@ int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe)
 			return 0;
 		}
 		/* Full: let the kernel take entries first. */
+		if (!wait)
+			return -EBUSY;
 		__kipc_publish_sq(a);
 		__kipc_reap(a);
 		int r = __kipc_sleep(a, 0, NULL);
@@ -273,7 +275,7 @@ static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w)
 			.user_data = KIPC_UD_LIBRARY | L.next_ud++,
 			.target = (int64_t)w->user_data,
 		};
-		if (__kipc_push_sqe(a, &c) == 0)
+		if (__kipc_push_sqe(a, &c, true) == 0)
 			__kipc_publish_sq(a);
 		cancelled = true;
 	}
@@ -324,7 +326,7 @@ long __kipc_sync(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 	sqe->user_data = w.user_data;
 	w.next = L.waiters;
 	L.waiters = &w;
-	ret = __kipc_push_sqe(a, sqe);
+	ret = __kipc_push_sqe(a, sqe, true);
 	if (!ret) {
 		__kipc_publish_sq(a);
 		ret = wait_waiter(a, &w);

@@ -677,8 +677,16 @@ int Server::attach(int fd, const kipc_attach_req &req, kipc_attach_resp *resp,
 		return -errno;
 	if (uc.pid <= 0)
 		return -ESRCH;
-	if (procs_.count(uc.pid))
-		return -EEXIST;
+	if (auto it = procs_.find(uc.pid); it != procs_.end()) {
+		/* The same process re-attaching (after kipc_detach, or after
+		 * we flagged it DEAD) may beat the old connection's hang-up
+		 * in this batch of events: look at the old connection now. */
+		pollfd pfd{it->second->conn, POLLRDHUP, 0};
+		if (poll(&pfd, 1, 0) <= 0 ||
+		    !(pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			return -EEXIST;
+		detach(it->second.get(), "connection closed");
+	}
 
 	auto p = std::make_unique<Proc>(*this);
 	p->creds.pid = uc.pid;
@@ -747,6 +755,9 @@ int Server::attach(int fd, const kipc_attach_req &req, kipc_attach_resp *resp,
 		uint64_t v;
 		if (read(raw->doorbell, &v, sizeof v) < 0) { /* EAGAIN */ }
 		drain(raw, true);
+		/* The ring may also mean "I reaped, refill my CQ". */
+		if (!raw->dead)
+			mark_dirty(raw);
 	});
 	p->conn_watch = loop_.add(fd, POLLIN | POLLRDHUP, [this, raw](uint32_t ev) {
 		char buf[64];

@@ -283,8 +283,13 @@ static inline void kipc_sqe_set_type(struct kipc_sqe *sqe, int64_t type)
 	sqe->type = type;
 }
 
-/* Submit every entry got since the last submit. Returns how many, or -1.
- * When the shared SQ is full it waits for the kernel to take entries. */
+/*
+ * Submit the entries got since the last submit, in order. Returns how
+ * many went into the shared SQ; the rest stay staged (the SQ was full).
+ * -1 with EBUSY when none fit: reap completions first. The kernel takes
+ * at most max_inflight (SQ + CQ entries) requests of a process that have
+ * not completed; beyond that they wait in the SQ.
+ */
 int kipc_submit(void);
 
 /*
