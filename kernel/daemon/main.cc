@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <string>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -231,6 +232,11 @@ int main(int argc, char **argv)
 	}
 
 	int lfd = take_socket(opt.socket_path);
+	/* Three descriptors per attached process: take what we may. */
+	if (rlimit rl; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	std::string why;
 	std::unique_ptr<Loop> loop = make_loop(opt.loop, &why);
 	if (!loop)
