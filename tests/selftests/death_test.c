@@ -104,6 +104,13 @@ TEST(owner_sigkill_wakes_blocked_with_eidrm)
 	EXPECT_EQ(EIDRM, errno);
 }
 
+static int blocked_taskq_receiver(void *p)
+{
+	(void)p;
+	char b[4];
+	return kipc_receive(KIPC_ANY, b, sizeof b, NULL, 0) >= 0 ? 0 : errno;
+}
+
 TEST(task_killed_while_blocked_kernel_goes_on)
 {
 	struct kipc_mbox_attr a = kt_attr(0);
@@ -112,10 +119,11 @@ TEST(task_killed_while_blocked_kernel_goes_on)
 	int64_t id = kipc_mbox_open(NULL, 0, &a);
 	ASSERT_LT(0, id);
 	pid_t s = kt_fork(blocked_sender, &id);
-	pid_t r = kt_fork(blocked_receiver, &(int64_t){kipc_mbox_open(NULL, 0, NULL)});
+	pid_t r = kt_fork(blocked_taskq_receiver, NULL);
 	ASSERT_LT(0, s);
 	ASSERT_LT(0, r);
 	ASSERT_EQ(0, kt_wait_mbox(id, KT_SENDERS, 1, KT_BOUND_MS));
+	kt_settle();
 	kill(s, SIGKILL);
 	kill(r, SIGKILL);
 	EXPECT_EQ(128 + SIGKILL, kt_wait(s));
