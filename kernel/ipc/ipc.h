@@ -206,7 +206,7 @@ struct Link {
 	int64_t id() const;
 };
 
-enum class Op : uint8_t { Receive, Send, Call };
+enum class ReqKind : uint8_t { Receive, Send, Call };
 enum class CallPhase : uint8_t { None, Sending, AwaitReply };
 
 /*
@@ -220,7 +220,7 @@ struct Request {
 	Task *awaited = nullptr; /* receive(Q): Q; call: the server */
 	uint64_t user_data;
 	uint32_t flags;
-	Op op;
+	ReqKind op;
 	CallPhase phase = CallPhase::None;
 	bool cached = false;     /* cached send: already answered with MORE */
 	int64_t deadline = kForever;
@@ -372,7 +372,7 @@ public:
 	Task *sole_receiver(const Link &link) const;
 
 	/* --- waiting, completion, cancellation (wait.cc) --- */
-	Request *new_request(Task &cur, Op op, const MsgArgs &a);
+	Request *new_request(Task &cur, ReqKind op, const MsgArgs &a);
 	void park(Request *r);
 	void unpark(Request *r);
 	void complete(Task &t, const kipc_cqe &cqe);

@@ -94,7 +94,7 @@ static void sender_done(KernelImpl &k, Message *m, int err, Task *receiver)
 	m->req = nullptr;
 	r->msg = nullptr;
 	r->link = nullptr;
-	if (r->op == Op::Call) {
+	if (r->op == ReqKind::Call) {
 		if (err) {
 			k.abort_request(r, err, true);
 			return;
@@ -125,7 +125,7 @@ void KernelImpl::refill(Link &link)
 		link.pending.remove(m);
 		link.msgs.push(m);
 		Request *r = m->req;
-		if (!r || r->op == Op::Call)
+		if (!r || r->op == ReqKind::Call)
 			continue; /* a queued call keeps its request on the message */
 		m->req = nullptr;
 		r->msg = nullptr;
@@ -171,7 +171,7 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 
 	if (m->token) {
 		Request *call = m->req;
-		if (call && call->op == Op::Call) {
+		if (call && call->op == ReqKind::Call) {
 			cqe.flags |= KIPC_CQE_F_CALL;
 			cqe.token = m->token;
 			if (call->phase == CallPhase::Sending)
@@ -257,7 +257,8 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		m->route = rr_assign(*mb);
 
 	cqe.seq = m->seq;
-	cqe.pid = m->route != cur.pid ? m->route : 0;
+	if (mb && mb->policy == KIPC_POLICY_ROUND_ROBIN)
+		cqe.pid = m->route; /* the sender is told who gets it */
 
 	/* 1. pipelined send: a waiting receiver takes it now */
 	Request *call = parked ? *parked : nullptr;
@@ -310,7 +311,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		return err;
 	}
 	account_send(link, cur, m->stime);
-	Request *r = call ? call : new_request(cur, Op::Send, a);
+	Request *r = call ? call : new_request(cur, ReqKind::Send, a);
 	r->msg = m;
 	r->link = &link;
 	m->req = r;
@@ -354,7 +355,7 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 	if (a.wait.deadline <= now())
 		return -ETIMEDOUT;
 
-	Request *r = new_request(cur, Op::Receive, a);
+	Request *r = new_request(cur, ReqKind::Receive, a);
 	if (awaited && awaited != &cur) {
 		r->awaited = awaited;
 		awaited->awaited_by.push_back(r);

@@ -24,7 +24,7 @@ namespace kipc {
 
 long KernelImpl::do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe)
 {
-	Request *r = new_request(cur, Op::Call, a);
+	Request *r = new_request(cur, ReqKind::Call, a);
 	r->buf = a.addr2;
 	r->buflen = a.len2;
 	r->token = next_token++;

@@ -23,7 +23,7 @@
 
 namespace kipc {
 
-Request *KernelImpl::new_request(Task &cur, Op op, const MsgArgs &a)
+Request *KernelImpl::new_request(Task &cur, ReqKind op, const MsgArgs &a)
 {
 	Request *r = new Request;
 	r->task = &cur;
@@ -84,7 +84,7 @@ void KernelImpl::abort_request(Request *r, int err, bool notify)
 	cqe.res = err;
 	if (r->cached)
 		cqe.flags |= KIPC_CQE_F_NOTIF;
-	if (r->op == Op::Call && r->awaited)
+	if (r->op == ReqKind::Call && r->awaited)
 		cqe.flags |= KIPC_CQE_F_DELIVERED; /* the server has the request */
 
 	/* withdraw the message it still owns (3.) */

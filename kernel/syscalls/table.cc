@@ -63,6 +63,8 @@ long decode_msg(KernelImpl &k, Task &cur, const kipc_sqe &sqe, uint32_t allowed,
 	} else {
 		if (sqe.timeout < 0)
 			return -EINVAL;
+		if ((f & KIPC_F_ABSTIME) && (f & KIPC_F_REALTIME))
+			return -EINVAL; /* one clock: ABSTIME is monotonic, REALTIME realtime */
 		int64_t now = k.now();
 		int64_t d;
 		if (f & KIPC_F_REALTIME) /* absolute on the realtime clock */
