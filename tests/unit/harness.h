@@ -476,4 +476,83 @@ inline int64_t Proc::cancel(const Op &op, bool intr)
 
 constexpr int64_t ms(int64_t n) { return n * 1'000'000; }
 
+/* ---- nothing lost, nothing duplicated ------------------------------ */
+
+/*
+ * Every payload whose send succeeded and every payload received. A test
+ * records both sides as they happen; balanced() holds when each message
+ * sent was received exactly once (payloads must be unique per test).
+ */
+struct Ledger {
+	std::multiset<std::string> sent, received;
+
+	/* s completed successfully: data is in the kernel's hands. */
+	void sent_ok(const Op &s, const std::string &data)
+	{
+		REQUIRE(s.done());
+		if (s.res() >= 0)
+			sent.insert(data);
+	}
+	void sent_ok(const std::string &data) { sent.insert(data); }
+	/* r completed: a successful receive adds its payload. */
+	void got(const Op &r)
+	{
+		if (r.done() && r.res() >= 0)
+			received.insert(r.text());
+	}
+	void got(const std::vector<std::string> &v) { received.insert(v.begin(), v.end()); }
+	bool balanced() const { return sent == received; }
+	/* No payload was received twice, and none that was not sent. */
+	bool no_dups() const
+	{
+		for (const std::string &s : received)
+			if (received.count(s) > sent.count(s))
+				return false;
+		return true;
+	}
+};
+
+/* A unique payload of exactly len bytes (len >= tag.size() + 1 pads). */
+inline std::string payload(const std::string &tag, size_t len)
+{
+	std::string s = tag;
+	s.resize(len, '.');
+	return s;
+}
+
+/* Receive (nonblocking) until EAGAIN; the payloads, in order. */
+inline std::vector<std::string> drain(Proc &p, pid_t from = KIPC_ANY, uint32_t buflen = 256)
+{
+	std::vector<std::string> v;
+	for (;;) {
+		Op r = p.receive(from, buflen, KIPC_F_NONBLOCK);
+		if (r.res() < 0) {
+			CHECK(r.res() == -EAGAIN);
+			return v;
+		}
+		v.push_back(r.text());
+	}
+}
+
+inline std::vector<std::string> mbox_drain(Proc &p, int64_t id, uint32_t buflen = 256)
+{
+	std::vector<std::string> v;
+	for (;;) {
+		Op r = p.mbox_receive(id, buflen, KIPC_F_NONBLOCK);
+		if (r.res() < 0) {
+			CHECK(r.res() == -EAGAIN);
+			return v;
+		}
+		v.push_back(r.text());
+	}
+}
+
+/* A mailbox's state as stat reports it to p. */
+inline kipc_mbox_stat mstat(Proc &p, int64_t id)
+{
+	kipc_mbox_stat st{};
+	REQUIRE(p.mbox_stat(id, &st) == 0);
+	return st;
+}
+
 } // namespace kt
