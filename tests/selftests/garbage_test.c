@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: MIT
+/*
+ * garbage_test: hostile clients. A process attaches by hand over the
+ * socket (following <kipc/ring.h>, without libkipc) and then sends bad
+ * handshakes, bad submission entries, bad indices and random bytes over
+ * its whole shared region. It may get errors or be detached; the kernel
+ * and every other client must go on.
+ *
+ * The hostile side always runs in a child: the kernel knows a process by
+ * its pid, and the parent checks the kernel through libkipc.
+ */
+#include "kipc_test.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+
+#include <kipc/ring.h>
+
+#define MS 1000000ll
+
+struct raw {
+	int conn, doorbell, notify;
+	void *map;
+	size_t map_size;
+	struct kipc_attach_resp resp;
+	struct kipc_ring_ctl *ctl;
+	struct kipc_sqe *sq;
+	struct kipc_cqe *cq;
+	uint8_t *arena;
+};
+
+static int raw_connect(void)
+{
+	const char *path = getenv("KIPC_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (!path || strlen(path) >= sizeof sa.sun_path)
+		return -1;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Send `len` bytes of req, read the answer. Returns the answer's length
+ * (0: the kernel closed the connection), -1 on timeout or error.
+ * Descriptors received go to fds (up to 3).
+ */
+static ssize_t raw_handshake(int fd, const void *req, size_t len,
+			     struct kipc_attach_resp *resp, int fds[3], int *nfds)
+{
+	*nfds = 0;
+	if (send(fd, req, len, MSG_NOSIGNAL) < 0)
+		return -1;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, KT_BOUND_MS) != 1)
+		return -1;
+	union {
+		char buf[CMSG_SPACE(8 * sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {.iov_base = resp, .iov_len = sizeof *resp};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = cbuf.buf, .msg_controllen = sizeof cbuf.buf};
+	memset(resp, 0, sizeof *resp);
+	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == ECONNRESET ? 0 : -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+			if (*nfds < 3)
+				fds[(*nfds)++] = f;
+			else
+				close(f);
+		}
+	}
+	return n;
+}
+
+static struct kipc_attach_req good_req(void)
+{
+	struct kipc_attach_req r;
+	memset(&r, 0, sizeof r);
+	r.magic = KIPC_MAGIC;
+	r.version_min = KIPC_PROTO_VERSION;
+	r.version_max = KIPC_PROTO_VERSION;
+	r.features = KIPC_FEAT_ALL;
+	return r;
+}
+
+/* A full attach by hand. 0 or -1. */
+static int raw_attach(struct raw *r)
+{
+	memset(r, 0, sizeof *r);
+	r->conn = raw_connect();
+	if (r->conn < 0)
+		return -1;
+	struct kipc_attach_req req = good_req();
+	int fds[3], nfds;
+	ssize_t n = raw_handshake(r->conn, &req, sizeof req, &r->resp, fds, &nfds);
+	if (n != sizeof r->resp || r->resp.error || nfds < 2)
+		return -1;
+	r->map_size = r->resp.map_size;
+	r->map = mmap(NULL, r->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	close(fds[0]);
+	if (r->map == MAP_FAILED)
+		return -1;
+	r->doorbell = fds[1];
+	r->notify = nfds > 2 ? fds[2] : -1;
+	r->ctl = r->map;
+	r->sq = (struct kipc_sqe *)((char *)r->map + r->resp.sq_off);
+	r->cq = (struct kipc_cqe *)((char *)r->map + r->resp.cq_off);
+	r->arena = (uint8_t *)r->map + r->resp.arena_off;
+	return 0;
+}
+
+static void raw_ring(struct raw *r)
+{
+	uint64_t one = 1;
+	if (write(r->doorbell, &one, sizeof one) < 0) {
+		/* saturated: the kernel will look anyway */
+	}
+}
+
+/* Publish one SQE at the current tail. */
+static void raw_submit(struct raw *r, const struct kipc_sqe *sqe)
+{
+	uint32_t tail = __atomic_load_n(&r->ctl->sq_tail, __ATOMIC_RELAXED);
+	r->sq[tail & (r->resp.sq_entries - 1)] = *sqe;
+	__atomic_store_n(&r->ctl->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	raw_ring(r);
+}
+
+/* Wait for the next CQE (bounded). 0 with *out, -1 on timeout/detach. */
+static int raw_reap(struct raw *r, struct kipc_cqe *out)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	uint32_t head = __atomic_load_n(&r->ctl->cq_head, __ATOMIC_RELAXED);
+	while (__atomic_load_n(&r->ctl->cq_tail, __ATOMIC_ACQUIRE) == head) {
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		if (__atomic_load_n(&r->ctl->sq_flags, __ATOMIC_ACQUIRE) & KIPC_SQ_DEAD)
+			return -1;
+		kt_sleep_ms(1);
+	}
+	*out = r->cq[head & (r->resp.cq_entries - 1)];
+	__atomic_store_n(&r->ctl->cq_head, head + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Is the kernel alive and serving (through libkipc, in the parent)? */
+static void kernel_still_serves(struct __test_metadata *_metadata)
+{
+	EXPECT_EQ(0, kipc_nop()) TH_LOG("nop: %s", strerror(errno));
+	/* and a fresh client can attach and work */
+	pid_t c = fork();
+	ASSERT_LE(0, c);
+	if (c == 0) {
+		int64_t id = kipc_mbox_open(NULL, 0, NULL);
+		char b[4];
+		_exit(id > 0 && kipc_mbox_send(id, "ok", 2, 0, 0) == 0 &&
+		      kipc_mbox_receive(id, b, sizeof b, NULL, 0) == 2 ? 0 : 1);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+}
+
+/* ---- handshakes ---------------------------------------------------- */
+
+static int bad_handshake(const void *req, size_t len)
+{
+	int fd = raw_connect();
+	if (fd < 0)
+		return 100;
+	struct kipc_attach_resp resp;
+	int fds[3], nfds;
+	ssize_t n = raw_handshake(fd, req, len, &resp, fds, &nfds);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	close(fd);
+	if (n < 0)
+		return 101; /* no answer at all: the kernel hung? */
+	if (nfds > 0)
+		return 102; /* it attached a bad request */
+	if (n == 0)
+		return 0;   /* closed: fine */
+	return resp.error < 0 ? 0 : 103;
+}
+
+TEST(bad_handshakes_are_refused)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_attach_req r = good_req();
+	r.magic = 0x12345678;
+	pid_t c = fork();
+	ASSERT_LE(0, c);
+	if (c == 0) {
+		struct kipc_attach_req q = good_req();
+		int bad = 0;
+		q.magic = 0x12345678;
+		bad |= bad_handshake(&q, sizeof q) << 0;
+		q = good_req();
+		q.version_min = q.version_max = 99;
+		if (bad_handshake(&q, sizeof q))
+			bad |= 2;
+		q = good_req();
+		q.version_min = 5;
+		q.version_max = 1; /* empty range */
+		if (bad_handshake(&q, sizeof q))
+			bad |= 4;
+		if (bad_handshake("abc", 3))
+			bad |= 8;
+		char big[4096];
+		memset(big, 0xff, sizeof big);
+		if (bad_handshake(big, sizeof big))
+			bad |= 16;
+		q = good_req();
+		q.rsvd[0] = 0xdead;
+		int v = bad_handshake(&q, sizeof q);
+		if (v != 0 && v != 102) /* reserved: refuse or ignore */
+			bad |= 32;
+		_exit(bad);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	(void)r;
+	kernel_still_serves(_metadata);
+}
+
+TEST(protocol_version_error_code)
+{
+	pid_t c = fork();
+	ASSERT_LE(0, c);
+	if (c == 0) {
+		int fd = raw_connect();
+		struct kipc_attach_req q = good_req();
+		q.version_min = q.version_max = 99;
+		struct kipc_attach_resp resp;
+		int fds[3], nfds;
+		ssize_t n = raw_handshake(fd, &q, sizeof q, &resp, fds, &nfds);
+		_exit(n == sizeof resp && resp.error == -EPROTONOSUPPORT ? 0 : 1);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+}
+
+TEST(hand_attach_works)
+{
+	pid_t c = fork();
+	ASSERT_LE(0, c);
+	if (c == 0) {
+		struct raw r;
+		ASSERT_EQ(0, raw_attach(&r));
+		EXPECT_EQ(getpid(), r.resp.pid);
+		EXPECT_EQ(KIPC_MAGIC, r.ctl->magic);
+		struct kipc_sqe sqe;
+		memset(&sqe, 0, sizeof sqe);
+		sqe.opcode = KIPC_SYS_nop;
+		sqe.user_data = 1;
+		raw_submit(&r, &sqe);
+		struct kipc_cqe cqe;
+		ASSERT_EQ(0, raw_reap(&r, &cqe));
+		EXPECT_EQ(1, cqe.user_data);
+		EXPECT_EQ(0, cqe.res);
+		/* a second attach on the same connection is not a second task */
+		struct kipc_attach_req q = good_req();
+		struct kipc_attach_resp resp;
+		int fds[3], nfds;
+		send(r.conn, &q, sizeof q, MSG_NOSIGNAL);
+		(void)resp;
+		(void)fds;
+		(void)nfds;
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	kernel_still_serves(_metadata);
+}
+
+/* ---- bad entries ----------------------------------------------------- */
+
+TEST(garbage_sqes_fail_cleanly)
+{
+	ASSERT_EQ(0, kipc_attach());
+	pid_t c = fork();
+	ASSERT_LE(0, c);
+	if (c == 0) {
+		struct raw r;
+		ASSERT_EQ(0, raw_attach(&r));
+		struct kipc_sqe bad[8];
+		memset(bad, 0, sizeof bad);
+		bad[0].opcode = 200;                       /* no such syscall */
+		bad[1].opcode = KIPC_SYS_send;             /* payload outside the arena */
+		bad[1].target = getpid();
+		bad[1].addr = r.resp.arena_size + 4096;
+		bad[1].len = 16;
+		bad[2].opcode = KIPC_SYS_send;             /* offset + len wraps */
+		bad[2].target = getpid();
+		bad[2].addr = UINT64_MAX - 8;
+		bad[2].len = 64;
+		bad[3].opcode = KIPC_SYS_mbox_open;        /* name runs off the end */
+		bad[3].addr = r.resp.arena_size - 4;
+		bad[3].len = 200;
+		bad[4].opcode = KIPC_SYS_send;             /* unknown flags */
+		bad[4].target = getpid();
+		bad[4].flags = 0xfff00000u;
+		bad[5].opcode = KIPC_SYS_receive;          /* huge buffer */
+		bad[5].flags = KIPC_F_NONBLOCK;
+		bad[5].len = 0xffffffffu;
+		bad[6].opcode = KIPC_SYS_mbox_receive_set; /* id array out of range */
+		bad[6].addr2 = r.resp.arena_size;
+		bad[6].len2 = 0x7fffffff;
+		bad[6].flags = KIPC_F_NONBLOCK;
+		bad[7].opcode = KIPC_SYS_nop;              /* reserved byte set */
+		bad[7].rsvd0 = 0x5a;
+		for (int i = 0; i < 8; i++) {
+			bad[i].user_data = 10 + i;
+			raw_submit(&r, &bad[i]);
+			struct kipc_cqe cqe;
+			if (raw_reap(&r, &cqe) < 0) {
+				/* detached: allowed, the kernel chose to drop us */
+				TH_LOG("detached after bad entry %d", i);
+				_exit(0);
+			}
+			EXPECT_EQ(10 + i, cqe.user_data);
+			EXPECT_GT(0, cqe.res) TH_LOG("bad entry %d: res %lld", i, (long long)cqe.res);
+		}
+		/* after all that, a good request still works */
+		struct kipc_sqe ok;
+		memset(&ok, 0, sizeof ok);
+		ok.opcode = KIPC_SYS_nop;
+		ok.user_data = 99;
+		raw_submit(&r, &ok);
+		struct kipc_cqe cqe;
+		ASSERT_EQ(0, raw_reap(&r, &cqe));
+		EXPECT_EQ(99, cqe.user_data);
+		EXPECT_EQ(0, cqe.res);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	kernel_still_serves(_metadata);
+}
+
+TEST(garbage_indices)
+{
+	ASSERT_EQ(0, kipc_attach());
+	pid_t c = fork();
+	ASSERT_LE(0, c);
+	if (c == 0) {
+		struct raw r;
+		ASSERT_EQ(0, raw_attach(&r));
+		/* a tail far ahead of the head: "a billion entries" */
+		memset(r.sq, 0xa5, (size_t)r.resp.sq_entries * sizeof(struct kipc_sqe));
+		__atomic_store_n(&r.ctl->sq_tail, r.ctl->sq_head + 1000000000u, __ATOMIC_RELEASE);
+		raw_ring(&r);
+		kt_sleep_ms(50);
+		/* a tail behind the head */
+		__atomic_store_n(&r.ctl->sq_tail, r.ctl->sq_head - 5, __ATOMIC_RELEASE);
+		raw_ring(&r);
+		/* a nonsense CQ head */
+		__atomic_store_n(&r.ctl->cq_head, 0x7fffffffu, __ATOMIC_RELEASE);
+		raw_ring(&r);
+		kt_sleep_ms(50);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	kernel_still_serves(_metadata);
+}
+
+TEST(random_bytes_over_the_whole_region)
+{
+	ASSERT_EQ(0, kipc_attach());
+	pid_t c = fork();
+	ASSERT_LE(0, c);
+	if (c == 0) {
+		struct raw r;
+		ASSERT_EQ(0, raw_attach(&r));
+		uint64_t x = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+		for (int round = 0; round < 20; round++) {
+			uint64_t *w = r.map;
+			for (size_t i = 0; i < r.map_size / 8; i++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				w[i] = x;
+			}
+			raw_ring(&r);
+			kt_sleep_ms(5);
+		}
+		/* and a futex wake storm on the shared word */
+		for (int i = 0; i < 100; i++)
+			syscall(SYS_futex, &r.ctl->wake_seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	kernel_still_serves(_metadata);
+}
+
+/* A garbage client next to a working one: the working one goes on. */
+TEST(neighbours_are_not_disturbed)
+{
+	int64_t id = kipc_mbox_open(NULL, 0, &(struct kipc_mbox_attr){
+		.capacity = 4, .flags = KIPC_MBOX_KERNEL_OWNED, .mode = 0666});
+	ASSERT_LT(0, id);
+	pid_t g = fork();
+	ASSERT_LE(0, g);
+	if (g == 0) {
+		struct raw r;
+		if (raw_attach(&r) < 0)
+			_exit(1);
+		int64_t end = __ksft_now_ms() + 500;
+		uint32_t x = 1;
+		while (__ksft_now_ms() < end) {
+			uint32_t *w = (uint32_t *)r.sq;
+			for (size_t i = 0; i < r.resp.sq_entries * sizeof(struct kipc_sqe) / 4; i++)
+				w[i] = (x = x * 1103515245u + 12345u);
+			__atomic_store_n(&r.ctl->sq_tail, x, __ATOMIC_RELEASE);
+			raw_ring(&r);
+		}
+		_exit(0);
+	}
+	pid_t s = fork();
+	ASSERT_LE(0, s);
+	if (s == 0) {
+		for (int i = 0; i < 2000; i++)
+			if (kipc_mbox_send(id, &i, sizeof i, 0, 0) < 0)
+				_exit(1);
+		_exit(0);
+	}
+	for (int i = 0; i < 2000; i++) {
+		int v;
+		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive_timed(id, &v, sizeof v, NULL, 0,
+								     KT_BOUND_MS * MS));
+		EXPECT_EQ(i, v);
+	}
+	EXPECT_EQ(0, kt_wait(s));
+	EXPECT_EQ(0, kt_wait(g));
+	kipc_mbox_destroy(id);
+	kernel_still_serves(_metadata);
+}
+
+KIPC_TEST_MAIN
