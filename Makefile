@@ -1,0 +1,570 @@
+# SPDX-License-Identifier: MIT
+#
+# kipc top-level Makefile, Kbuild-flavoured.
+#
+#   make                  build everything into build/ (or O=dir)
+#   make V=1              show full commands
+#   make SANITIZE=1       ASan+UBSan build into build-san/
+#   make help             list targets and variables
+#
+# Everything is built from the source tree root; outputs go to $(O):
+#   $(O)/bin/ $(O)/lib/ $(O)/tests/ $(O)/samples/  final products
+#   $(O)/obj/<source path>.o                         objects (+ .d dependencies)
+#   $(O)/include/generated/autoconf.h                CONFIG_ macros from .config
+
+KIPC_VERSION := 0.1.0
+KIPC_SOVERSION := 1
+
+MAKEFLAGS += -r --no-print-directory
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+# --------------------------------------------------------------------------
+# Verbosity: V=1 prints full commands, otherwise one short line per step.
+
+ifeq ($(origin V),command line)
+  KBUILD_VERBOSE := $(V)
+endif
+ifeq ($(KBUILD_VERBOSE),1)
+  Q :=
+  msg =
+else ifneq ($(findstring s,$(firstword -$(MAKEFLAGS))),)
+  # make -s: silent
+  Q := @
+  msg = @
+  KBUILD_VERBOSE := silent
+else
+  Q := @
+  msg = @printf '  %-7s %s\n' '$(1)' '$(2)';
+  show-msg := y
+endif
+export V
+
+# --------------------------------------------------------------------------
+# Output directory and configuration file.
+
+O_ORIGIN := $(origin O)
+ifeq ($(SANITIZE),1)
+  O ?= build-san
+else
+  O ?= build
+endif
+override O := $(patsubst %/,%,$(O))
+KCONFIG_CONFIG ?= .config
+
+srctree  := $(CURDIR)
+objtree  := $(abspath $(O))
+config   := $(abspath $(KCONFIG_CONFIG))
+export KCONFIG_CONFIG
+
+OBJ        := $(O)/obj
+AUTO_CONF  := $(O)/include/config/auto.conf
+AUTOCONF_H := $(O)/include/generated/autoconf.h
+FLAGS_STAMP := $(O)/include/config/flags
+KCONFIG_FILES := Kconfig $(wildcard */Kconfig */*/Kconfig)
+
+# --------------------------------------------------------------------------
+# Goals that neither build nor need the build dependencies.
+
+no-deps-targets := help clean mrproper distclean uninstall
+config-targets  := config defconfig %_defconfig menuconfig nconfig oldconfig \
+		   olddefconfig savedefconfig allnoconfig allyesconfig \
+		   alldefconfig listnewconfig
+clean-targets   := clean mrproper distclean
+
+# `make tiny_defconfig all` or `make clean all`: run the goals one by one,
+# in order, each in its own make (as Kbuild does), so the build sees the
+# new .config and nothing races with the clean.
+ifneq ($(filter $(config-targets) $(clean-targets),$(MAKECMDGOALS)),)
+ifneq ($(filter-out $(config-targets) $(clean-targets),$(MAKECMDGOALS))$(word 2,$(filter $(config-targets) $(clean-targets),$(MAKECMDGOALS))),)
+  mixed-build := 1
+endif
+endif
+
+ifeq ($(mixed-build),1)
+
+PHONY := __build_one_by_one $(MAKECMDGOALS)
+$(filter-out __build_one_by_one,$(MAKECMDGOALS)): __build_one_by_one
+	@:
+__build_one_by_one:
+	+$(Q)set -e; for i in $(MAKECMDGOALS); do \
+		$(MAKE) -f $(firstword $(MAKEFILE_LIST)) $$i; \
+	done
+.PHONY: $(PHONY)
+
+else # !mixed-build
+
+# --------------------------------------------------------------------------
+# Build dependencies: installed by scripts/install-deps when missing.
+
+DEPS_PROBE := pkg-config --exists liburing fmt && \
+	test -f /usr/include/doctest/doctest.h && \
+	test -f /usr/include/nlohmann/json.hpp && \
+	command -v kconfig-conf >/dev/null && command -v kconfig-mconf >/dev/null && \
+	command -v g++ >/dev/null
+
+ifneq ($(MAKECMDGOALS),)
+ifeq ($(filter-out $(no-deps-targets),$(MAKECMDGOALS)),)
+  skip-deps := 1
+endif
+endif
+ifeq ($(KIPC_NO_INSTALL_DEPS),1)
+  skip-deps := 1
+endif
+
+ifneq ($(skip-deps),1)
+ifneq ($(shell $(DEPS_PROBE) && echo ok),ok)
+  $(info   DEPS    build dependencies missing: running scripts/install-deps)
+  $(shell $(srctree)/scripts/install-deps 1>&2)
+  ifneq ($(shell $(DEPS_PROBE) && echo ok),ok)
+    $(error build dependencies still missing; see scripts/install-deps)
+  endif
+endif
+endif
+
+# --------------------------------------------------------------------------
+# Tools and flags.
+
+ifeq ($(origin CC),default)
+  CC := gcc
+endif
+ifeq ($(origin CXX),default)
+  CXX := g++
+endif
+AR     ?= ar
+PKG_CONFIG ?= pkg-config
+CONF   := kconfig-conf
+MCONF  := kconfig-mconf
+INSTALL ?= install
+
+# pkg-config is asked only when the flags are needed (lazy variables).
+URING_LIBS = $(shell $(PKG_CONFIG) --libs liburing 2>/dev/null || echo -luring)
+FMT_LIBS   = $(shell $(PKG_CONFIG) --libs fmt 2>/dev/null || echo -lfmt)
+
+KIPC_CPPFLAGS := -D_GNU_SOURCE -Iuapi -Ikernel/include -I$(O)/include \
+		 -include scripts/kconfig.h
+KIPC_CFLAGS   := -std=c11 -Wall -Wextra -Werror -O2 -g
+KIPC_CXXFLAGS := -std=c++20 -Wall -Wextra -Werror -O2 -g
+KIPC_LDFLAGS  := -Wl,--as-needed
+DEPFLAGS       = -MMD -MP -MF $(@:.o=.d)
+
+ifeq ($(SANITIZE),1)
+  SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+  KIPC_CFLAGS   += $(SAN_FLAGS)
+  KIPC_CXXFLAGS += $(SAN_FLAGS)
+  KIPC_LDFLAGS  += $(SAN_FLAGS)
+endif
+ifeq ($(FUZZ),1)
+  # Used by `make fuzz` for its clang build of the kernel core.
+  KIPC_CFLAGS   += -fsanitize=fuzzer-no-link,address,undefined
+  KIPC_CXXFLAGS += -fsanitize=fuzzer-no-link,address,undefined
+  KIPC_LDFLAGS  += -fsanitize=address,undefined
+endif
+
+# User additions: make CXXFLAGS=-O0 EXTRA_CFLAGS=... LDFLAGS=...
+ALL_CPPFLAGS = $(KIPC_CPPFLAGS) $(CPPFLAGS)
+ALL_CFLAGS   = $(KIPC_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_CXXFLAGS = $(KIPC_CXXFLAGS) $(CXXFLAGS) $(EXTRA_CXXFLAGS)
+ALL_LDFLAGS  = $(KIPC_LDFLAGS) $(LDFLAGS)
+
+# --------------------------------------------------------------------------
+# Sources. Every directory may be empty or missing.
+
+CORE_SRCS     := $(sort $(wildcard kernel/ipc/*.cc kernel/syscalls/*.cc))
+DAEMON_SRCS   := $(sort $(wildcard kernel/daemon/*.cc))
+LIB_SRCS      := $(sort $(wildcard lib/*.c lib/*.cc))
+UNIT_SRCS     := $(sort $(wildcard tests/unit/*.cc))
+SELFTEST_SRCS := $(sort $(wildcard tests/selftests/*.c tests/selftests/*.cc))
+SAMPLE_SRCS   := $(sort $(wildcard samples/*.c samples/*.cc))
+FUZZ_SRCS     := $(sort $(wildcard tests/fuzz/*.cc))
+TOOL_NAMES    := $(sort $(patsubst tools/%/,%,$(dir $(wildcard tools/*/*.c tools/*/*.cc))))
+
+objs-of = $(patsubst %,$(OBJ)/%.o,$(basename $(1)))
+pic-objs-of = $(patsubst %,$(OBJ)/%.pic.o,$(basename $(1)))
+name-of = $(notdir $(basename $(1)))
+
+CORE_OBJS   := $(call objs-of,$(CORE_SRCS))
+DAEMON_OBJS := $(call objs-of,$(DAEMON_SRCS))
+LIB_OBJS    := $(call objs-of,$(LIB_SRCS))
+LIB_PIC_OBJS := $(call pic-objs-of,$(LIB_SRCS))
+UNIT_OBJS   := $(call objs-of,$(UNIT_SRCS))
+
+CORE_A    := $(if $(CORE_SRCS),$(O)/lib/libkipc-core.a)
+LIBKIPC_A := $(if $(LIB_SRCS),$(O)/lib/libkipc.a)
+LIBKIPC_SO_REAL := $(O)/lib/libkipc.so.$(KIPC_VERSION)
+LIBKIPC_SO := $(if $(LIB_SRCS),$(O)/lib/libkipc.so $(O)/lib/libkipc.so.$(KIPC_SOVERSION) $(LIBKIPC_SO_REAL))
+KIPC_PC   := $(if $(LIB_SRCS),$(O)/lib/pkgconfig/kipc.pc)
+KIPCD     := $(if $(DAEMON_SRCS),$(O)/bin/kipcd)
+TOOLS     := $(addprefix $(O)/bin/,$(TOOL_NAMES))
+UNIT_BIN  := $(if $(UNIT_SRCS),$(O)/tests/unit/kipc-unit)
+SELFTESTS := $(addprefix $(O)/tests/selftests/,$(call name-of,$(SELFTEST_SRCS)))
+SAMPLES   := $(addprefix $(O)/samples/,$(call name-of,$(SAMPLE_SRCS)))
+
+# Libraries a program linked with the static libkipc needs.
+LIBKIPC_LDLIBS = $(LIBKIPC_A) $(FMT_LIBS) -pthread
+# Per-tool extra libraries: LDLIBS_<tool>.
+LDLIBS_kipc-bench ?= $(shell $(PKG_CONFIG) --libs benchmark 2>/dev/null || echo -lbenchmark)
+
+# --------------------------------------------------------------------------
+# Top-level targets.
+
+PHONY := all prepare kipcd core libkipc tools unit selftests samples uapi-check
+
+all: prepare $(KIPCD) $(CORE_A) $(LIBKIPC_A) $(LIBKIPC_SO) $(KIPC_PC) $(TOOLS) \
+     $(UNIT_BIN) $(SELFTESTS) $(SAMPLES)
+kipcd: $(KIPCD)
+core: $(CORE_A)
+libkipc: $(LIBKIPC_A) $(LIBKIPC_SO) $(KIPC_PC)
+tools: $(TOOLS)
+unit: $(UNIT_BIN)
+selftests: $(SELFTESTS) $(KIPCD)
+samples: $(SAMPLES)
+
+# --------------------------------------------------------------------------
+# Configuration (Debian's kconfig-frontends).
+
+kconf = cd $(srctree) && srctree=$(srctree) KCONFIG_CONFIG=$(config)
+
+# No .config yet: start from configs/kipc_defconfig.
+$(config):
+	@mkdir -p $(dir $@)
+	$(call msg,GEN,$(KCONFIG_CONFIG) from configs/kipc_defconfig)
+	$(Q)$(kconf) $(CONF) -s --defconfig=configs/kipc_defconfig Kconfig
+
+$(AUTO_CONF): $(config) $(KCONFIG_FILES) scripts/kconfig-sync
+	$(Q)KBUILD_VERBOSE=$(KBUILD_VERBOSE) scripts/kconfig-sync $(srctree) $(objtree) $(config)
+
+# Updated by kconfig-sync only when its contents change.
+$(AUTOCONF_H): $(AUTO_CONF)
+	@test -f $@ || KBUILD_VERBOSE=$(KBUILD_VERBOSE) scripts/kconfig-sync $(srctree) $(objtree) $(config)
+
+PHONY += config defconfig menuconfig nconfig oldconfig olddefconfig \
+	 savedefconfig allnoconfig allyesconfig alldefconfig listnewconfig
+
+defconfig: kipc_defconfig
+
+%_defconfig:
+	@test -f configs/$@ || { echo "*** configs/$@ does not exist" >&2; exit 1; }
+	@mkdir -p $(dir $(config))
+	$(Q)$(kconf) $(CONF) --defconfig=configs/$@ Kconfig
+
+config oldconfig: $(config)
+	$(Q)$(kconf) $(CONF) --oldconfig Kconfig
+
+need-tty = @test -t 0 -a -t 1 || { echo "*** make $@ needs a terminal" >&2; exit 1; }
+
+menuconfig: $(config)
+	$(need-tty)
+	$(Q)$(kconf) $(MCONF) Kconfig
+
+nconfig: $(config)
+	$(need-tty)
+	$(Q)$(kconf) kconfig-nconf Kconfig
+
+olddefconfig listnewconfig: $(config)
+	$(Q)$(kconf) $(CONF) --$@ Kconfig
+
+allnoconfig allyesconfig alldefconfig:
+	@mkdir -p $(dir $(config))
+	$(Q)$(kconf) $(CONF) --$@ Kconfig
+
+# Like the kernel: ./defconfig, or $(O)/defconfig with an explicit O=.
+DEFCONFIG_OUT := $(if $(filter command line environment,$(O_ORIGIN)),$(objtree)/defconfig,$(srctree)/defconfig)
+savedefconfig: $(config)
+	@mkdir -p $(dir $(DEFCONFIG_OUT))
+	$(Q)$(kconf) $(CONF) --savedefconfig=$(DEFCONFIG_OUT) Kconfig
+	@echo "  GEN     $(DEFCONFIG_OUT)"
+
+# --------------------------------------------------------------------------
+# Flags stamp: objects rebuild when compiler or flags change.
+
+define filechk
+	@mkdir -p $(dir $@)
+	$(Q){ $(filechk_$(1)); } > $@.tmp
+	$(Q)if cmp -s $@ $@.tmp; then rm -f $@.tmp; else \
+		$(if $(show-msg),echo '  GEN     $(patsubst $(O)/%,%,$@)';) mv -f $@.tmp $@; fi
+endef
+
+filechk_flags = echo '$(CC) $(CXX) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_CXXFLAGS) $(ALL_LDFLAGS)'
+$(FLAGS_STAMP): FORCE
+	$(call filechk,flags)
+
+filechk_version = echo '\#define KIPC_VERSION "$(KIPC_VERSION)"'; \
+	echo '\#define KIPC_SOVERSION $(KIPC_SOVERSION)'
+$(O)/include/generated/version.h: FORCE
+	$(call filechk,version)
+
+GENERATED := $(AUTOCONF_H) $(O)/include/generated/version.h $(FLAGS_STAMP)
+
+# The generated headers, without building anything else.
+prepare: $(GENERATED)
+
+# --------------------------------------------------------------------------
+# Compiling.
+
+$(OBJ)/%.o: %.cc $(GENERATED)
+	$(call msg,CXX,$(patsubst $(OBJ)/%,%,$@))
+	@mkdir -p $(@D)
+	$(Q)$(CXX) $(ALL_CPPFLAGS) $(ALL_CXXFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(OBJ)/%.o: %.c $(GENERATED)
+	$(call msg,CC,$(patsubst $(OBJ)/%,%,$@))
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(OBJ)/%.pic.o: %.cc $(GENERATED)
+	$(call msg,CXX,$(patsubst $(OBJ)/%,%,$@))
+	@mkdir -p $(@D)
+	$(Q)$(CXX) $(ALL_CPPFLAGS) $(ALL_CXXFLAGS) -fPIC $(DEPFLAGS) -c -o $@ $<
+
+$(OBJ)/%.pic.o: %.c $(GENERATED)
+	$(call msg,CC,$(patsubst $(OBJ)/%,%,$@))
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -fPIC $(DEPFLAGS) -c -o $@ $<
+
+# --------------------------------------------------------------------------
+# Libraries.
+
+define archive
+	$(call msg,AR,$(patsubst $(O)/%,%,$@))
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+endef
+
+$(O)/lib/libkipc-core.a: $(CORE_OBJS)
+	$(archive)
+
+$(O)/lib/libkipc.a: $(LIB_OBJS)
+	$(archive)
+
+$(LIBKIPC_SO_REAL): $(LIB_PIC_OBJS) $(FLAGS_STAMP)
+	$(call msg,LD,$(patsubst $(O)/%,%,$@))
+	@mkdir -p $(@D)
+	$(Q)$(CXX) -shared -Wl,-soname,libkipc.so.$(KIPC_SOVERSION) -Wl,--no-undefined \
+		$(ALL_LDFLAGS) -o $@ $(LIB_PIC_OBJS) $(FMT_LIBS) -pthread
+
+$(O)/lib/libkipc.so.$(KIPC_SOVERSION): $(LIBKIPC_SO_REAL)
+	$(call msg,LN,$(patsubst $(O)/%,%,$@))
+	$(Q)ln -sfn $(notdir $<) $@
+
+$(O)/lib/libkipc.so: $(O)/lib/libkipc.so.$(KIPC_SOVERSION)
+	$(call msg,LN,$(patsubst $(O)/%,%,$@))
+	$(Q)ln -sfn $(notdir $<) $@
+
+# kipc.pc for PREFIX; `make install` writes one for its own PREFIX.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+
+filechk_kipc_pc = \
+	echo 'prefix=$(PREFIX)'; \
+	echo 'libdir=$(LIBDIR)'; \
+	echo 'includedir=$(INCLUDEDIR)'; \
+	echo; \
+	echo 'Name: kipc'; \
+	echo 'Description: user-space message-passing IPC kernel emulator (client library)'; \
+	echo 'Version: $(KIPC_VERSION)'; \
+	echo 'Libs: -L$${libdir} -lkipc'; \
+	echo 'Libs.private: $(FMT_LIBS) -pthread$(if $(filter %.cc,$(LIB_SRCS)), -lstdc++)'; \
+	echo 'Cflags: -I$${includedir}'
+$(O)/lib/pkgconfig/kipc.pc: FORCE
+	$(call filechk,kipc_pc)
+
+# --------------------------------------------------------------------------
+# Programs. All are linked with the C++ driver (libkipc may be C++ inside).
+
+define link
+	$(call msg,LD,$(patsubst $(O)/%,%,$@))
+	@mkdir -p $(@D)
+	$(Q)$(CXX) $(ALL_LDFLAGS) -o $@ $(1)
+endef
+
+$(O)/bin/kipcd: $(DAEMON_OBJS) $(CORE_A) $(FLAGS_STAMP)
+	$(call link,$(DAEMON_OBJS) $(CORE_A) $(URING_LIBS) $(FMT_LIBS) -pthread)
+
+$(UNIT_BIN): $(UNIT_OBJS) $(CORE_A) $(FLAGS_STAMP)
+	$(call link,$(UNIT_OBJS) $(CORE_A) $(FMT_LIBS) -pthread)
+
+# tools/<name>/*.{c,cc} -> bin/<name>
+define tool_rule
+TOOL_OBJS_$(1) := $$(call objs-of,$$(sort $$(wildcard tools/$(1)/*.c tools/$(1)/*.cc)))
+$$(O)/bin/$(1): $$(TOOL_OBJS_$(1)) $$(LIBKIPC_A) $$(FLAGS_STAMP)
+	$$(call link,$$(TOOL_OBJS_$(1)) $$(LDLIBS_$(1)) $$(LIBKIPC_LDLIBS))
+endef
+$(foreach t,$(TOOL_NAMES),$(eval $(call tool_rule,$(t))))
+
+# One program per source file.
+define single_rule
+$(2): $$(call objs-of,$(1)) $$(LIBKIPC_A) $$(FLAGS_STAMP)
+	$$(call link,$$(call objs-of,$(1)) $$(LIBKIPC_LDLIBS))
+endef
+$(foreach s,$(SELFTEST_SRCS),$(eval $(call single_rule,$(s),$(O)/tests/selftests/$(call name-of,$(s)))))
+$(foreach s,$(SAMPLE_SRCS),$(eval $(call single_rule,$(s),$(O)/samples/$(call name-of,$(s)))))
+
+ALL_OBJS := $(CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) \
+	$(foreach t,$(TOOL_NAMES),$(TOOL_OBJS_$(t))) \
+	$(call objs-of,$(SELFTEST_SRCS) $(SAMPLE_SRCS))
+-include $(ALL_OBJS:.o=.d)
+
+# --------------------------------------------------------------------------
+# Tests and running.
+
+PHONY += check kselftest uapi-check run bench fuzz
+
+CHECK_ENV = O=$(O) SANITIZE=$(SANITIZE) KCONFIG_CONFIG=$(KCONFIG_CONFIG) MAKE="$(MAKE)"
+
+check:
+	+$(Q)$(CHECK_ENV) scripts/check.sh all
+
+kselftest:
+	+$(Q)$(CHECK_ENV) scripts/check.sh selftests
+
+uapi-check:
+	+$(Q)$(CHECK_ENV) scripts/check.sh uapi
+
+# make run ARGS="msg_max=64"
+run: $(KIPCD)
+	@test -n "$(KIPCD)" || { echo "*** no kernel/daemon sources yet: nothing to run" >&2; exit 1; }
+	$(O)/bin/kipcd $(ARGS)
+
+bench:
+	+$(Q)if [ -d tools/kipc-bench ]; then \
+		$(MAKE) $(O)/bin/kipc-bench && $(O)/bin/kipc-bench $(ARGS); \
+	else echo "no benchmarks yet (tools/kipc-bench is missing)"; fi
+
+# tests/fuzz/<name>.cc: libFuzzer targets (LLVMFuzzerTestOneInput) linked
+# with the kernel core, all built by clang in $(O)/fuzz. Each runs for
+# FUZZ_TIME seconds with corpus tests/fuzz/corpus/<name>/ if present.
+FUZZ_TIME ?= 60
+FUZZ_O    := $(O)/fuzz
+FUZZERS   := $(addprefix $(O)/fuzz-bin/,$(call name-of,$(FUZZ_SRCS)))
+
+fuzz:
+ifeq ($(FUZZ_SRCS),)
+	@echo "no fuzzers yet (tests/fuzz/*.cc is missing)"
+else
+	+$(Q)$(MAKE) O=$(FUZZ_O) FUZZ=1 CC=clang CXX=clang++ SANITIZE= fuzzers
+	$(Q)set -e; for f in $(call name-of,$(FUZZ_SRCS)); do \
+		corpus=tests/fuzz/corpus/$$f; mkdir -p $(FUZZ_O)/corpus/$$f; \
+		echo "  FUZZ    $$f ($(FUZZ_TIME)s)"; \
+		$(FUZZ_O)/fuzz-bin/$$f -max_total_time=$(FUZZ_TIME) $(FUZZ_ARGS) \
+			$(FUZZ_O)/corpus/$$f $$( [ -d $$corpus ] && echo $$corpus ); \
+	done
+endif
+
+PHONY += fuzzers
+fuzzers: $(FUZZERS)
+$(O)/fuzz-bin/%: $(OBJ)/tests/fuzz/%.o $(CORE_A) $(FLAGS_STAMP)
+	$(call msg,LD,$(patsubst $(O)/%,%,$@))
+	@mkdir -p $(@D)
+	$(Q)$(CXX) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_A) $(FMT_LIBS) -pthread
+
+# --------------------------------------------------------------------------
+# Installing.
+
+PHONY += install uninstall
+MANPAGES := $(wildcard $(addprefix Documentation/man/*.,1 2 3 4 5 6 7 8))
+UAPI_HEADERS := $(wildcard uapi/kipc/*.h)
+
+install: all
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/kipc
+	$(if $(KIPCD)$(TOOLS),$(Q)$(INSTALL) -m 755 $(KIPCD) $(TOOLS) $(DESTDIR)$(BINDIR)/)
+ifneq ($(LIB_SRCS),)
+	$(Q)$(INSTALL) -m 644 $(LIBKIPC_A) $(DESTDIR)$(LIBDIR)/
+	$(Q)$(INSTALL) -m 755 $(LIBKIPC_SO_REAL) $(DESTDIR)$(LIBDIR)/
+	$(Q)ln -sfn libkipc.so.$(KIPC_VERSION) $(DESTDIR)$(LIBDIR)/libkipc.so.$(KIPC_SOVERSION)
+	$(Q)ln -sfn libkipc.so.$(KIPC_SOVERSION) $(DESTDIR)$(LIBDIR)/libkipc.so
+	$(Q){ $(filechk_kipc_pc); } > $(DESTDIR)$(LIBDIR)/pkgconfig/kipc.pc
+endif
+	$(if $(UAPI_HEADERS),$(Q)$(INSTALL) -m 644 $(UAPI_HEADERS) $(DESTDIR)$(INCLUDEDIR)/kipc/)
+	$(Q)for m in $(MANPAGES); do \
+		s=$${m##*.}; $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s && \
+		$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; \
+	done
+
+uninstall:
+	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR)$(BINDIR)/,kipcd $(TOOL_NAMES)) \
+		$(addprefix $(DESTDIR)$(LIBDIR)/,libkipc.a libkipc.so libkipc.so.$(KIPC_SOVERSION) libkipc.so.$(KIPC_VERSION) pkgconfig/kipc.pc) \
+		$(addprefix $(DESTDIR)$(INCLUDEDIR)/kipc/,$(notdir $(UAPI_HEADERS))) \
+		$(foreach m,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	-$(Q)rmdir $(DESTDIR)$(INCLUDEDIR)/kipc 2>/dev/null || true
+
+# --------------------------------------------------------------------------
+# Cleaning.
+
+PHONY += clean mrproper distclean
+# Everything in the output directories except a config file kept there
+# (KCONFIG_CONFIG=$(O)/.config): that is mrproper's job.
+clean-dirs := $(sort $(O) $(if $(filter undefined,$(O_ORIGIN)),build build-san))
+clean-keep := $(config) $(config).old
+clean:
+	$(call msg,CLEAN,$(clean-dirs))
+	$(Q)rm -rf $(filter-out $(clean-keep),$(abspath $(wildcard $(addsuffix /*,$(clean-dirs)) $(addsuffix /.[!.]*,$(clean-dirs)))))
+	$(Q)rmdir $(clean-dirs) 2>/dev/null || true
+
+mrproper distclean: clean
+	$(call msg,CLEAN,$(KCONFIG_CONFIG) defconfig)
+	$(Q)rm -f $(clean-keep) $(srctree)/defconfig
+	$(Q)rmdir $(clean-dirs) 2>/dev/null || true
+
+# --------------------------------------------------------------------------
+# Help.
+
+PHONY += help
+help:
+	@echo 'Building (outputs in $$(O), default build/, build-san/ with SANITIZE=1):'
+	@echo '  all              - build everything (the default)'
+	@echo '  kipcd            - the daemon, bin/kipcd'
+	@echo '  core             - the kernel core, lib/libkipc-core.a'
+	@echo '  libkipc          - lib/libkipc.so, lib/libkipc.a, lib/pkgconfig/kipc.pc'
+	@echo '  tools            - bin/<name> for each tools/<name>/'
+	@echo '  unit             - the unit test binary, tests/unit/kipc-unit'
+	@echo '  selftests        - tests/selftests/<name> for each tests/selftests/*.c'
+	@echo '  samples          - samples/<name> for each samples/*.c'
+	@echo ''
+	@echo 'Testing and running:'
+	@echo '  check            - uapi check, unit tests (default and tiny config),'
+	@echo '                     selftests (io_uring and epoll loop); ends with'
+	@echo '                     "check: N passed, M failed"'
+	@echo '  kselftest        - only the selftests'
+	@echo '  uapi-check       - only the uapi header check'
+	@echo '  run              - run bin/kipcd in the foreground (ARGS="msg_max=64 ...")'
+	@echo '  bench            - run tools/kipc-bench (ARGS=...)'
+	@echo '  fuzz             - build tests/fuzz/*.cc with clang/libFuzzer, run each FUZZ_TIME s'
+	@echo ''
+	@echo 'Configuration (Kconfig, file $$(KCONFIG_CONFIG), default .config):'
+	@echo '  defconfig        - new config from configs/kipc_defconfig'
+	@echo '  <name>_defconfig - new config from configs/<name>_defconfig:'
+	@$(foreach f,$(notdir $(wildcard configs/*_defconfig)),echo '                     $(f)';)
+	@echo '  menuconfig       - change the config with a menu (kconfig-mconf)'
+	@echo '  oldconfig        - update the config, asking about new symbols'
+	@echo '  olddefconfig     - update the config, new symbols get defaults'
+	@echo '  savedefconfig    - write a minimal config to ./defconfig ($$(O)/defconfig with O=)'
+	@echo '  allnoconfig allyesconfig alldefconfig listnewconfig'
+	@echo ''
+	@echo 'Installing and cleaning:'
+	@echo '  install          - install to $$(DESTDIR)$$(PREFIX) (PREFIX=$(PREFIX))'
+	@echo '  uninstall        - remove what install put there'
+	@echo '  clean            - remove the build outputs ($$(O))'
+	@echo '  mrproper         - clean, and remove .config and defconfig (alias: distclean)'
+	@echo ''
+	@echo 'Variables:'
+	@echo '  V=1              - show full commands'
+	@echo '  O=dir            - output directory'
+	@echo '  SANITIZE=1       - ASan+UBSan build (default O=build-san)'
+	@echo '  KCONFIG_CONFIG=f - config file to use instead of .config'
+	@echo '  PREFIX DESTDIR BINDIR LIBDIR INCLUDEDIR MANDIR - install paths'
+	@echo '  CC CXX CFLAGS CXXFLAGS CPPFLAGS LDFLAGS EXTRA_CFLAGS EXTRA_CXXFLAGS'
+	@echo '  KIPC_NO_INSTALL_DEPS=1 - do not run scripts/install-deps automatically'
+
+PHONY += FORCE
+FORCE:
+
+.PHONY: $(PHONY)
+
+endif # mixed-build
