@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# scripts/check.sh - build and run kipc's test suites (`make check`).
+#
+# usage: scripts/check.sh [all|selftests|uapi|unit]
+#   all        uapi check, unit tests, unit tests with configs/tiny_defconfig,
+#              selftests, selftests again with KIPC_LOOP=epoll
+#   selftests  only the selftests (`make kselftest`)
+#   uapi       only the uapi header check
+#   unit       only the unit tests (default and tiny config)
+#
+# Environment (set by the Makefile): MAKE, O (output dir), SANITIZE.
+# Knobs: KIPC_UNIT_ARGS (extra doctest arguments), KIPC_TEST_TIMEOUT
+# (seconds per test binary, default 600).
+#
+# Counting: uapi: one check per header and language, plus abi.c/abi.cc.
+# Unit: doctest's test cases ("[doctest] test cases: N | P passed | F
+# failed"). Selftests: "# Totals: pass:P fail:F xfail:XF xpass:XP skip:S
+# error:E" -> passed P+XF, failed F+XP+E. A binary that crashes, times out,
+# exits non-zero with nothing failed, or prints no summary adds 1 failed; a
+# failed build adds 1 failed. A missing suite is skipped.
+#
+# Prints one result line per suite and ends with exactly one line
+# "check: N passed, M failed". Exits non-zero iff M > 0.
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+srctree=$PWD
+
+what=${1:-all}
+case "$what" in
+all)       label=check ;;
+selftests) label=kselftest ;;
+uapi)      label=uapi-check ;;
+unit)      label=unit ;;
+*) echo "usage: $0 [all|selftests|uapi|unit]" >&2; exit 2 ;;
+esac
+
+MAKE=${MAKE:-make}
+SANITIZE=${SANITIZE:-}
+if [ -z "${O:-}" ]; then
+	if [ "$SANITIZE" = 1 ]; then O=build-san; else O=build; fi
+fi
+O=${O%/}
+TIMEOUT=${KIPC_TEST_TIMEOUT:-600}
+
+total_pass=0
+total_fail=0
+total_skip=0
+
+result() { # suite pass fail [skip] [note]
+	local suite=$1 p=$2 f=$3 s=${4:-0} note=${5:-} tag="[ OK ]"
+	[ "$f" = 0 ] || tag="[FAIL]"
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	total_skip=$((total_skip + s))
+	printf '%s %s: %d passed, %d failed' "$tag" "$suite" "$p" "$f"
+	[ "$s" = 0 ] || printf ', %d skipped' "$s"
+	[ -z "$note" ] || printf ' (%s)' "$note"
+	printf '\n'
+}
+
+skipped() { # suite reason
+	echo "[SKIP] $1: $2"
+}
+
+build() { # suite make-args...
+	local suite=$1
+	shift
+	echo "  MAKE    $*"
+	if ! $MAKE -C "$srctree" "$@"; then
+		result "$suite" 0 1 0 "build failed: make $*"
+		return 1
+	fi
+}
+
+# Sanitizer run-time options.
+if [ "$SANITIZE" = 1 ]; then
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}
+	# LeakSanitizer needs ptrace-like powers that some containers deny.
+	leaks=0
+	probe=$(mktemp -d "${TMPDIR:-/tmp}/kipc-lsan.XXXXXX")
+	if echo 'int main(void){return 0;}' |
+		${CC:-gcc} -x c -fsanitize=address -o "$probe/p" - 2>/dev/null &&
+		ASAN_OPTIONS=detect_leaks=1 "$probe/p" >/dev/null 2>&1; then
+		leaks=1
+	fi
+	rm -rf "$probe"
+	export ASAN_OPTIONS=detect_leaks=$leaks${ASAN_OPTIONS:+:$ASAN_OPTIONS}
+	echo "  SAN     ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS"
+fi
+
+srcs() { # glob...: print the files that exist
+	local f
+	for f in "$@"; do [ -e "$f" ] && printf '%s\n' "$f"; done
+}
+
+# ---------------------------------------------------------------------------
+# (a) uapi headers
+
+run_uapi() {
+	local out p f
+	if [ -z "$(srcs uapi/kipc/*.h)" ]; then
+		skipped uapi-check "no uapi/kipc/*.h"
+		return
+	fi
+	out=$(tests/uapi-check/run.sh)
+	printf '%s\n' "$out" | grep -v '^uapi-check: '
+	read -r p f < <(printf '%s\n' "$out" |
+		sed -nE 's/^uapi-check: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' | tail -n1)
+	result uapi-check "${p:-0}" "${f:-1}"
+}
+
+# ---------------------------------------------------------------------------
+# (b), (c) unit tests (doctest)
+
+run_doctest() { # suite binary
+	local suite=$1 bin=$2 log rc line p f s note=""
+	log=$(mktemp "${TMPDIR:-/tmp}/kipc-unit.XXXXXX")
+	# shellcheck disable=SC2086
+	timeout -k 10 "$TIMEOUT" "$bin" ${KIPC_UNIT_ARGS:-} 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	line=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -a '^\[doctest\] test cases:' | tail -n1)
+	rm -f "$log"
+	if [ -z "$line" ]; then
+		result "$suite" 0 1 0 "no doctest summary, exit status $rc"
+		return
+	fi
+	p=$(sed -nE 's/.*\| *([0-9]+) passed.*/\1/p' <<<"$line")
+	f=$(sed -nE 's/.*\| *([0-9]+) failed.*/\1/p' <<<"$line")
+	s=$(sed -nE 's/.*\| *([0-9]+) skipped.*/\1/p' <<<"$line")
+	p=${p:-0} f=${f:-0} s=${s:-0}
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		f=1 note="exit status $rc"
+	fi
+	result "$suite" "$p" "$f" "$s" "$note"
+}
+
+run_unit() {
+	if [ -z "$(srcs tests/unit/*.cc)" ]; then
+		skipped unit "no tests/unit/*.cc"
+		return
+	fi
+	echo "=== unit tests ($O, ${KCONFIG_CONFIG:-.config})"
+	if build unit unit; then
+		run_doctest unit "$O/tests/unit/kipc-unit"
+	fi
+
+	echo "=== unit tests (configs/tiny_defconfig, $O/tiny)"
+	local tiny=(O="$O/tiny" KCONFIG_CONFIG="$O/tiny/.config")
+	if build unit-tiny "${tiny[@]}" tiny_defconfig &&
+		build unit-tiny "${tiny[@]}" unit; then
+		run_doctest unit-tiny "$O/tiny/tests/unit/kipc-unit"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# (d) selftests (kselftest TAP 13)
+
+# End the kipcd instances started for one run (by the harness or libkipc's
+# autostart): those running our binary with our private socket.
+reap_kipcd() { # kipcd-path socket
+	local p exe pid
+	for p in /proc/[0-9]*; do
+		exe=$(readlink "$p/exe" 2>/dev/null) || continue
+		[ "$exe" = "$1" ] || continue
+		tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "KIPC_SOCKET=$2" || continue
+		pid=${p#/proc/}
+		kill "$pid" 2>/dev/null
+		sleep 0.2
+		kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+	done
+}
+
+run_selftest() { # suite binary env-args...
+	local suite=$1 bin=$2 log rc line p f xf xp s e note=""
+	shift 2
+	log=$(mktemp "${TMPDIR:-/tmp}/kipc-selftest.XXXXXX")
+	env "$@" timeout -k 10 "$TIMEOUT" "$bin" 2>&1 </dev/null | tee "$log"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -a '^# Totals: ' "$log" | tail -n1)
+	rm -f "$log"
+	if [ -z "$line" ]; then
+		if [ "$rc" = 4 ]; then # KSFT_SKIP
+			result "$suite" 0 0 1 "skipped"
+		else
+			result "$suite" 0 1 0 "no Totals line, exit status $rc"
+		fi
+		return
+	fi
+	get() { sed -nE "s/.* $1:([0-9]+).*/\\1/p" <<<"$line"; }
+	p=$(get pass) f=$(get fail) xf=$(get xfail) xp=$(get xpass) s=$(get skip) e=$(get error)
+	p=$((${p:-0} + ${xf:-0}))
+	f=$((${f:-0} + ${xp:-0} + ${e:-0}))
+	s=${s:-0}
+	if [ "$rc" != 0 ] && [ "$rc" != 4 ] && [ "$f" = 0 ]; then
+		f=1 note="exit status $rc"
+	fi
+	[ "$rc" != 124 ] || note="timed out after ${TIMEOUT}s"
+	result "$suite" "$p" "$f" "$s" "$note"
+}
+
+run_selftests() {
+	local s name rundir kipcd bindir loop envs sfx
+	selftests=()
+	for s in $(srcs tests/selftests/*.c tests/selftests/*.cc); do
+		name=${s##*/}
+		selftests+=("${name%.*}")
+	done
+	if [ "${#selftests[@]}" = 0 ]; then
+		skipped selftests "no tests/selftests/*.c"
+		return
+	fi
+	build selftests selftests || return
+
+	bindir=$(cd "$O" && pwd)/bin
+	kipcd=
+	[ ! -x "$bindir/kipcd" ] || kipcd=$bindir/kipcd
+	for loop in default epoll; do
+		if [ "$loop" = epoll ] && [ -z "$kipcd" ]; then
+			skipped "selftests (KIPC_LOOP=epoll)" "no $O/bin/kipcd"
+			break
+		fi
+		# A private socket per pass: each pass boots its own kernel.
+		rundir=$(mktemp -d "${TMPDIR:-/tmp}/kipc-check.XXXXXX")
+		envs=(KIPC_SOCKET="$rundir/kipc.sock" KIPCD="$kipcd" PATH="$bindir:$PATH")
+		if [ "$loop" = epoll ]; then
+			envs=(KIPC_LOOP=epoll "${envs[@]}")
+			echo "=== selftests (KIPC_LOOP=epoll)"
+		else
+			envs=(-u KIPC_LOOP "${envs[@]}")
+			echo "=== selftests"
+		fi
+		sfx=
+		[ "$loop" = default ] || sfx=" [KIPC_LOOP=$loop]"
+		for name in "${selftests[@]}"; do
+			run_selftest "selftests/$name$sfx" \
+				"$O/tests/selftests/$name" "${envs[@]}"
+			[ -z "$kipcd" ] || reap_kipcd "$kipcd" "$rundir/kipc.sock"
+		done
+		rm -rf "$rundir"
+	done
+}
+
+# ---------------------------------------------------------------------------
+
+build_failed=0
+case "$what" in
+all)
+	echo "=== build ($O)"
+	build build all || build_failed=1
+	run_uapi
+	run_unit
+	run_selftests
+	;;
+selftests) run_selftests ;;
+uapi)      run_uapi ;;
+unit)      run_unit ;;
+esac
+
+[ "$total_skip" = 0 ] || echo "($total_skip skipped)"
+echo "$label: $total_pass passed, $total_fail failed"
+[ "$total_fail" = 0 ] && [ "$build_failed" = 0 ]
