@@ -205,6 +205,12 @@ static int race_receiver(void *p)
 	struct race *r = p;
 	if (kipc_attach() < 0)
 		return 100;
+	if (!r->id) {
+		/* direct: a zero-capacity task queue, so senders block too */
+		struct kipc_mbox_attr a = kt_attr(0);
+		if (kipc_taskq_setattr(&a) < 0)
+			return 105;
+	}
 	kt_post(r->ready, 1);
 	if (kt_wait_post(&r->ready[1], 1) < 0)
 		return 101;
@@ -254,10 +260,6 @@ static void run_race(struct __test_metadata *_metadata, uint32_t capacity, bool 
 	ASSERT_LT(0, rc);
 	r.receiver = rc;
 	ASSERT_EQ(0, kt_wait_post(&b[0], 1));
-	if (direct) {
-		/* the receiver's queue: make it small so senders block */
-		(void)capacity;
-	}
 	pid_t sc = kt_fork(race_sender, &r);
 	ASSERT_LT(0, sc);
 	ASSERT_EQ(0, kt_wait_post(&b[0], 1));
