@@ -103,8 +103,10 @@ TEST_CASE("unbounded: never blocks on space; the user's byte quota ends it with 
 	/* the quota is per user: another uid may still send */
 	CHECK(o.mbox_send(id, "owner").res() == 0);
 	l.sent_ok("owner");
-	/* and per user across links: direct sends of uid 1001 fail too */
-	CHECK(a.send(101, "self").res() == -ENOSPC);
+	/* and per user across links */
+	int64_t id2 = o.mbox_create(KIPC_UNBOUNDED, 0, 0, 0666, len);
+	CHECK(a.mbox_send(id2, payload("other-link:", len)).res() == -ENOSPC);
+	CHECK(mstat(o, id2).nmsg == 0);
 	l.got(mbox_drain(o, id, len));
 	CHECK(l.balanced());
 	CHECK(w.charged(1001) == 0);

@@ -96,6 +96,7 @@ TEST_CASE("priorities: higher first, FIFO within a priority; out of range is EIN
 {
 	World w;
 	Proc &a = w.spawn(100), &b = w.spawn(200);
+	REQUIRE(b.taskq_setattr(KIPC_UNBOUNDED) == 0);
 	CHECK(a.send(200, "p0-a", 0, 0).res() == 0);
 	CHECK(a.send(200, "p5-a", 0, 5).res() == 0);
 	CHECK(a.send(200, "pmax", 0, KIPC_PRIO_MAX).res() == 0);
@@ -128,6 +129,7 @@ TEST_CASE("receive from Q respects priority among Q's messages")
 {
 	World w;
 	Proc &a = w.spawn(100), &q = w.spawn(101), &b = w.spawn(200);
+	REQUIRE(b.taskq_setattr(KIPC_UNBOUNDED) == 0);
 	CHECK(q.send(200, "q-low", 0, 1).res() == 0);
 	CHECK(a.send(200, "a-high", 0, 9).res() == 0);
 	CHECK(q.send(200, "q-high", 0, 7).res() == 0);
@@ -140,6 +142,7 @@ TEST_CASE("type selection: > 0 exact, < 0 lowest type <= |T|, EXCEPT any other, 
 {
 	World w;
 	Proc &a = w.spawn(100), &b = w.spawn(200);
+	REQUIRE(b.taskq_setattr(KIPC_UNBOUNDED) == 0);
 	auto s = [&](const char *m, int64_t type, uint16_t prio = 0) {
 		REQUIRE(a.send(200, m, 0, prio, type).res() == 0);
 	};
@@ -168,6 +171,7 @@ TEST_CASE("type selection honours priority within the selected type")
 {
 	World w;
 	Proc &a = w.spawn(100), &b = w.spawn(200);
+	REQUIRE(b.taskq_setattr(KIPC_UNBOUNDED) == 0);
 	CHECK(a.send(200, "t1-lo", 0, 0, 1).res() == 0);
 	CHECK(a.send(200, "t2-hi", 0, 9, 2).res() == 0);
 	CHECK(a.send(200, "t1-hi", 0, 5, 1).res() == 0);
