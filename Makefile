@@ -16,6 +16,8 @@ KIPC_VERSION := 0.1.0
 KIPC_SOVERSION := 1
 
 MAKEFLAGS += -r --no-print-directory
+empty :=
+space := $(empty) $(empty)
 .SUFFIXES:
 .DELETE_ON_ERROR:
 .DEFAULT_GOAL := all
@@ -115,7 +117,7 @@ endif
 
 ifneq ($(skip-deps),1)
 ifneq ($(shell $(DEPS_PROBE) && echo ok),ok)
-  $(info   DEPS    build dependencies missing: running scripts/install-deps)
+  $(info $(space)$(space)DEPS    build dependencies missing: running scripts/install-deps)
   $(shell $(srctree)/scripts/install-deps 1>&2)
   ifneq ($(shell $(DEPS_PROBE) && echo ok),ok)
     $(error build dependencies still missing; see scripts/install-deps)
