@@ -153,3 +153,29 @@ TEST_CASE("round-robin mailboxes take no type selector")
 	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, KIPC_POLICY_ROUND_ROBIN);
 	CHECK(o.mbox_receive(id, 256, KIPC_F_TYPE | KIPC_F_NONBLOCK, 1).res() == -EINVAL);
 }
+
+TEST_CASE("policy pair: a send or receive that fails binds nothing")
+{
+	World w;
+	Proc &o = w.spawn(100), &r2 = w.spawn(101), &s1 = w.spawn(102), &s2 = w.spawn(103);
+	int64_t id = o.mbox_create(1, KIPC_POLICY_PAIR, 0, 0622, 16);
+	CHECK(o.grant(id, 101) == 0);
+	/* a receive that found nothing is not the first receiver */
+	CHECK(r2.mbox_receive(id, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
+	CHECK(r2.receive_set({id}, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
+	/* a rejected send is not the first sender */
+	CHECK(s1.mbox_send(id, std::string(17, 'x')).res() == -EMSGSIZE);
+	CHECK(s1.mbox_call(id, std::string(17, 'x')).res() == -EMSGSIZE);
+	CHECK(s2.mbox_send(id, "s2-first").res() == 0);
+	CHECK(s1.mbox_send(id, "s1", KIPC_F_NONBLOCK).res() == -EPERM);
+	Op r = o.mbox_receive(id);
+	CHECK(r.text() == "s2-first");
+	CHECK(r2.mbox_receive(id, 256, KIPC_F_NONBLOCK).res() == -EPERM);
+	/* a parked one binds: it is inside */
+	Op parked = s2.mbox_send(id, "fill");
+	CHECK(parked.res() == 0);
+	Op blocked = s2.mbox_send(id, "blocked");
+	CHECK(!blocked.done());
+	CHECK(s1.mbox_send(id, "s1", KIPC_F_NONBLOCK).res() == -EPERM);
+	CHECK(mbox_drain(o, id) == std::vector<std::string>{"fill", "blocked"});
+}
