@@ -102,11 +102,8 @@ int KernelImpl::check_send(Task &cur, Mailbox &mb)
 {
 	if (!ipcperms(cur, mb, 2))
 		return -EACCES;
-	if (mb.policy == KIPC_POLICY_PAIR) {
-		if (bound_to_other(*this, mb.pair_sender, cur))
-			return -EPERM;
-		mb.pair_sender = cur.pid;
-	}
+	if (mb.policy == KIPC_POLICY_PAIR && bound_to_other(*this, mb.pair_sender, cur))
+		return -EPERM; /* bound by the first send that happens: do_send() */
 	return 0;
 }
 
@@ -119,10 +116,9 @@ int KernelImpl::check_receive(Task &cur, Mailbox &mb)
 			return -EACCES;
 	}
 	switch (mb.policy) {
-	case KIPC_POLICY_PAIR:
+	case KIPC_POLICY_PAIR: /* bound when a receive happens: do_receive() */
 		if (bound_to_other(*this, mb.pair_receiver, cur))
 			return -EPERM;
-		mb.pair_receiver = cur.pid;
 		break;
 	case KIPC_POLICY_EXCLUSIVE:
 		if (mb.excl && mb.excl != &cur)
@@ -403,18 +399,18 @@ long KernelImpl::do_mbox_set_owner(Task &cur, int64_t id, pid_t pid)
 		return err;
 	if ((err = owner_check(*this, cur, *mb)))
 		return err;
-	Task *t = find_task(pid);
-	if (!t || !t->attached)
-		return -ESRCH;
+	Task *t = get_task(pid, &err); /* like grant: a live, unattached pid too */
+	if (!t)
+		return err;
 	if (mb->owner == t)
 		return 0;
-	if (Task *old = mb->owner) {
-		mb->owner = t; /* before remove_holder: old's receives fail EPERM */
-		remove_holder(*mb, *old);
-	}
+	/* new owner and credentials first: the old owner's receives are judged by them */
+	Task *old = mb->owner;
 	mb->owner = t;
 	mb->uid = t->uid;
 	mb->gid = t->gid;
+	if (old)
+		remove_holder(*mb, *old);
 	add_holder(*mb, *t);
 	mb->ctime = now_real();
 	return 0;

@@ -125,8 +125,10 @@ void KernelImpl::refill(Link &link)
 		link.pending.remove(m);
 		link.msgs.push(m);
 		Request *r = m->req;
+		if (r && r->op == ReqKind::Call)
+			r->phase = CallPhase::AwaitReply; /* queued: keeps its request on m */
 		if (!r || r->op == ReqKind::Call)
-			continue; /* a queued call keeps its request on the message */
+			continue;
 		m->req = nullptr;
 		r->msg = nullptr;
 		r->link = nullptr;
@@ -222,8 +224,21 @@ static Task *handoff(KernelImpl &k, Link &link, Message *m)
 	return nullptr;
 }
 
+/*
+ * The pair policy binds a mailbox to the first sender and the first
+ * receiver whose operation happens (completes or waits inside the link);
+ * an operation that fails binds nothing.
+ */
+static void pair_bind(Link &link, const Task &cur, bool sender)
+{
+	Mailbox *mb = link.mbox;
+	if (mb && mb->policy == KIPC_POLICY_PAIR)
+		(sender ? mb->pair_sender : mb->pair_receiver) = cur.pid;
+}
+
 static void account_send(Link &link, Task &cur, int64_t stime)
 {
+	pair_bind(link, cur, true);
 	link.nsent++;
 	link.lspid = cur.pid;
 	link.stime = stime;
@@ -238,6 +253,8 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 
 	if (a.len > link.msgsize)
 		return -EMSGSIZE;
+	if (link.capacity && !link.unbounded() && a.len > link.qbytes)
+		return -EMSGSIZE; /* it could never fit in the byte bound */
 	if (link.fixed && a.len != link.msgsize)
 		return -EINVAL;
 	Message *m = alloc_message(cur, a.len, &err);
@@ -346,7 +363,10 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 	}
 	if (best) {
 		int err = deliver(cur, *from, best, a.addr, a.len, a.flags, cqe);
-		return err ? err : cqe.res;
+		if (err)
+			return err;
+		pair_bind(*from, cur, false);
+		return cqe.res;
 	}
 	if (awaited_gone)
 		return -ESRCH;
@@ -368,6 +388,7 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 		r->waits[i].req = r;
 		r->waits[i].link = links[i];
 		links[i]->receivers.push_back(&r->waits[i]);
+		pair_bind(*links[i], cur, false);
 		if (Mailbox *mb = links[i]->mbox; mb && mb->policy == KIPC_POLICY_EXCLUSIVE) {
 			mb->excl = &cur;
 			mb->excl_count++;

@@ -84,13 +84,9 @@ long sys_mbox_send(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 	Mailbox *mb = k.find_mbox(sqe.target, &err);
 	if (!mb)
 		return err;
-	pid_t bound = mb->pair_sender;
 	if ((err = k.check_send(cur, *mb)))
 		return err;
-	long res = k.do_send(cur, mb->link, a, cqe);
-	if (res < 0 && res != -EQUEUED)
-		mb->pair_sender = bound; /* a pair link is bound by a send that happened */
-	return res;
+	return k.do_send(cur, mb->link, a, cqe);
 }
 
 /*
@@ -123,14 +119,10 @@ long sys_mbox_receive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &c
 	} else if (long e = type_selector(a, &sel)) {
 		return e;
 	}
-	pid_t bound = mb->pair_receiver;
 	if ((err = k.check_receive(cur, *mb)))
 		return err;
 	Link *l = &mb->link;
-	long res = k.do_receive(cur, &l, 1, sel, a, cqe);
-	if (res < 0 && res != -EQUEUED)
-		mb->pair_receiver = bound; /* ... and by a receive that happened or waits */
-	return res;
+	return k.do_receive(cur, &l, 1, sel, a, cqe);
 }
 
 long sys_mbox_receive_set(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
@@ -147,33 +139,17 @@ long sys_mbox_receive_set(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cq
 	if (cur.mm && cur.mm->copy_from_user(ids, sqe.addr2, sqe.len2))
 		return -EFAULT;
 	Link *links[kSetMax];
-	pid_t bound[kSetMax];
-	/* a failed receive binds no pair mailbox of the set */
-	auto unbind = [&](size_t upto) {
-		for (size_t j = 0; j < upto; j++)
-			links[j]->mbox->pair_receiver = bound[j];
-	};
 	for (size_t i = 0; i < n; i++) {
-		if (std::find(ids, ids + i, ids[i]) != ids + i) {
-			unbind(i);
+		if (std::find(ids, ids + i, ids[i]) != ids + i)
 			return -EINVAL; /* each mailbox once */
-		}
 		Mailbox *mb = k.find_mbox(ids[i], &err);
-		if (!mb) {
-			unbind(i);
+		if (!mb)
 			return err;
-		}
-		bound[i] = mb->pair_receiver;
+		if ((err = k.check_receive(cur, *mb)))
+			return err;
 		links[i] = &mb->link;
-		if ((err = k.check_receive(cur, *mb))) {
-			unbind(i + 1);
-			return err;
-		}
 	}
-	long res = k.do_receive(cur, links, n, mbox_selector(cur), a, cqe);
-	if (res < 0 && res != -EQUEUED)
-		unbind(n);
-	return res;
+	return k.do_receive(cur, links, n, mbox_selector(cur), a, cqe);
 }
 
 } // namespace kipc

@@ -40,13 +40,9 @@ long sys_mbox_call(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 	Mailbox *mb = k.find_mbox(sqe.target, &err);
 	if (!mb)
 		return err;
-	pid_t bound = mb->pair_sender;
 	if ((err = k.check_send(cur, *mb)))
 		return err;
-	long res = k.do_call(cur, mb->link, a, cqe);
-	if (res < 0 && res != -EQUEUED)
-		mb->pair_sender = bound; /* a failed call binds no pair link */
-	return res;
+	return k.do_call(cur, mb->link, a, cqe);
 }
 
 long sys_reply(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
