@@ -198,6 +198,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (limits.validate())
+		die(2, "inconsistent boot parameters: a default exceeds its hard limit "
+		       "(msg_default/taskq_capacity <= msg_max, msgsize_default <= msgsize_max)");
 	if (opt.loop != "auto" && opt.loop != "io_uring" && opt.loop != "epoll")
 		die(2, fmt::format("unknown loop '{}' (auto, io_uring, epoll)",
 				   opt.loop));

@@ -20,7 +20,7 @@ namespace kipc {
 	X(msgsize_default, CONFIG_MSGSIZE_DEFAULT, 0, 16777216) \
 	X(msgsize_max, CONFIG_MSGSIZE_MAX, 128, 16777216)      \
 	X(mbox_per_user, CONFIG_MBOX_PER_USER, 1, 65536)       \
-	X(bytes_per_user, CONFIG_BYTES_PER_USER, 1024, 1ull << 40) \
+	X(bytes_per_user, CONFIG_BYTES_PER_USER, 1024, 1ull << 30) \
 	X(taskq_capacity, CONFIG_TASKQ_CAPACITY, 0, 65536)
 
 Limits Limits::from_config()
@@ -67,6 +67,15 @@ int Limits::set(std::string_view name, std::string_view value)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+int Limits::validate() const
+{
+	if (msg_default > msg_max || taskq_capacity > msg_max)
+		return -EINVAL; /* default capacities above the hard limit */
+	if (msgsize_default > msgsize_max)
+		return -EINVAL;
+	return 0;
 }
 
 /* ---- debug checks ------------------------------------------------- */

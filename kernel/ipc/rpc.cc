@@ -4,14 +4,17 @@
  * the task that receives it (MINIX sendrec, QNX MsgSend, Mach msg_rpc).
  *
  * A call is one parked request that goes through two phases:
- *  Sending     its request message is pending (a full or zero-capacity
- *              link) or queued; the message carries the call's token and
- *              points back at the request. Cancelling or timing out
- *              withdraws the message: the server never sees it.
- *  AwaitReply  a server received it (the receive reported the token with
- *              KIPC_CQE_F_CALL); the request is on the server's awaited_by
- *              list. reply(token) completes it. If the server exits first
- *              the call fails ESRCH; a cancel or timeout now fails it with
+ *  Sending     its request message is pending: the sender waits for room
+ *              in a full link, or for a receiver on a zero-capacity one.
+ *  AwaitReply  the message is in the link (queued) or was received.
+ *              While it is queued or pending the message carries the call's
+ *              token and points back at the request, and cancelling or
+ *              timing out withdraws it: the server never sees it.
+ *              Once a server received it (the receive reported the token
+ *              with KIPC_CQE_F_CALL) the request is on the server's
+ *              awaited_by list (request->awaited is the server) and
+ *              reply(token) completes it. If the server exits first the
+ *              call fails ESRCH; a cancel or timeout now fails it with
  *              KIPC_CQE_F_DELIVERED set (the server has the request), and
  *              the server's late reply fails ESRCH.
  */

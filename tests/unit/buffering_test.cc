@@ -47,6 +47,9 @@ TEST_CASE("bounded by qbytes: a link holds at most qbytes payload bytes")
 	CHECK(a.mbox_send(id, "", KIPC_F_NONBLOCK).res() == 0 ); /* zero bytes still fit */
 	CHECK(mstat(o, id).nbytes == 10);
 	CHECK(mbox_drain(o, id).size() == 3);
+	/* a message larger than qbytes could never fit: EMSGSIZE, not a wait */
+	CHECK(a.mbox_send(id, "12345678901").res() == -EMSGSIZE);
+	CHECK(mstat(o, id).nmsg == 0);
 }
 
 TEST_CASE("default qbytes is capacity times msgsize")

@@ -208,3 +208,16 @@ TEST_CASE("boot parameters: Limits::set accepts known names in range, rejects th
 	w.spawn(200);
 	CHECK(a.send(200, "rv", KIPC_F_NONBLOCK).res() == -EAGAIN); /* rendezvous queues */
 }
+
+TEST_CASE("boot parameters: a default above its hard limit is inconsistent")
+{
+	Limits l = Limits::from_config();
+	CHECK(l.validate() == 0);
+	REQUIRE(l.set("msg_max", "1") == 0);
+	CHECK(l.set("msg_default", "2") == 0);
+	CHECK(l.validate() == -EINVAL);
+	l = Limits::from_config();
+	REQUIRE(l.set("msgsize_max", "128") == 0);
+	REQUIRE(l.set("msgsize_default", "129") == 0);
+	CHECK(l.validate() == -EINVAL);
+}

@@ -72,6 +72,22 @@ TEST_CASE("grant to a live process that has not attached yet works once it attac
 	CHECK(c.mbox_receive(id).text() == "for-child");
 }
 
+TEST_CASE("ownership can go to a live process that has not attached yet")
+{
+	World w;
+	Proc &o = w.spawn(100);
+	Proc &c = w.fork(300, 1000, 1000);
+	int64_t id = o.mbox_create();
+	CHECK(o.mbox_send(id, "yours").res() == 0);
+	CHECK(o.set_owner(id, 300) == 0);
+	CHECK(o.mbox_receive(id, 256, KIPC_F_NONBLOCK).res() == -EPERM);
+	w.attach(c);
+	CHECK(c.mbox_receive(id).text() == "yours");
+	/* process-owned: it dies with its new owner, attached or not */
+	w.exit(c);
+	CHECK(o.mbox_send(id, "gone").res() == -EIDRM);
+}
+
 TEST_CASE("ownership transfer moves the receive right and the owner's credentials")
 {
 	World w;

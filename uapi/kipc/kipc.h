@@ -48,7 +48,9 @@
 #define KIPC_F_WAIT_MASK   (KIPC_F_NONBLOCK | KIPC_F_TIMEOUT | KIPC_F_ABSTIME | KIPC_F_REALTIME)
 
 /*
- * Per-syscall use of the fields (unused fields must be zero):
+ * Per-syscall use of the fields. Unused fields are ignored today; set them
+ * to zero so that later versions may give them a meaning (rsvd0 and the
+ * flags are checked: EINVAL when they hold unknown bits).
  *
  *  send          target=pid   addr/len=payload  prio type
  *  receive       target=pid|KIPC_ANY  addr/len=buffer  [type with F_TYPE]

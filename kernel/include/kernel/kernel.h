@@ -83,6 +83,8 @@ struct Limits {
 	static Limits from_config();
 	/* Set one "name=value" boot parameter; 0 or -EINVAL / -ENOENT. */
 	int set(std::string_view name, std::string_view value);
+	/* Are the limits consistent (defaults within hard limits)? 0 or -EINVAL. */
+	int validate() const;
 	/* The names set() accepts, for help texts and the boot log. */
 	static const char *const param_names[];
 };
