@@ -8,40 +8,49 @@
 namespace kipc {
 
 struct SyscallEntry {
-	unsigned nr;
 	SyscallFn fn;
 	const char *name;
 };
 
-static constexpr SyscallEntry syscall_table[] = {
-#define KIPC_SYSCALL_ENTRY_(nr, name, family) {nr, sys_##name, #name},
-	KIPC_ENUMERATE_SYSCALLS(KIPC_SYSCALL_ENTRY_)
+/*
+ * Indexed by number. Numbers may leave gaps (a family reserves a range);
+ * a gap dispatches to ENOSYS and has no name. The list must be in
+ * ascending order so that KIPC_NR_SYSCALLS is the highest number + 1.
+ */
+struct SyscallTable {
+	SyscallEntry e[KIPC_NR_SYSCALLS] = {};
+	unsigned last = 0;
+	bool sorted = true;
+	constexpr SyscallTable()
+	{
+		unsigned next = 0; /* the lowest number the next row may have */
+#define KIPC_SYSCALL_ENTRY_(nr, name, family)                     \
+		if (unsigned(nr) + 1 <= next)                     \
+			sorted = false;                           \
+		e[nr] = SyscallEntry{sys_##name, #name};          \
+		last = nr;                                        \
+		next = unsigned(nr) + 1;
+		KIPC_ENUMERATE_SYSCALLS(KIPC_SYSCALL_ENTRY_)
 #undef KIPC_SYSCALL_ENTRY_
+	}
 };
 
-/* The list must be dense and in order: row i is syscall number i. */
-static constexpr bool table_is_dense()
-{
-	for (unsigned i = 0; i < sizeof(syscall_table) / sizeof(syscall_table[0]); i++)
-		if (syscall_table[i].nr != i)
-			return false;
-	return true;
-}
-static_assert(table_is_dense(), "KIPC_ENUMERATE_SYSCALLS must be numbered 0, 1, 2, ...");
-static_assert(sizeof(syscall_table) / sizeof(syscall_table[0]) == KIPC_NR_SYSCALLS);
+static constexpr SyscallTable syscall_table;
+static_assert(syscall_table.sorted, "KIPC_ENUMERATE_SYSCALLS must be in ascending order");
+static_assert(syscall_table.last + 1 == KIPC_NR_SYSCALLS);
 
 const char *syscall_name(unsigned nr)
 {
-	return nr < KIPC_NR_SYSCALLS ? syscall_table[nr].name : nullptr;
+	return nr < KIPC_NR_SYSCALLS ? syscall_table.e[nr].name : nullptr;
 }
 
 long dispatch(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
-	if (sqe.opcode >= KIPC_NR_SYSCALLS)
+	if (sqe.opcode >= KIPC_NR_SYSCALLS || !syscall_table.e[sqe.opcode].fn)
 		return -ENOSYS;
 	if (sqe.rsvd0)
 		return -EINVAL;
-	return syscall_table[sqe.opcode].fn(k, cur, sqe, cqe);
+	return syscall_table.e[sqe.opcode].fn(k, cur, sqe, cqe);
 }
 
 /*

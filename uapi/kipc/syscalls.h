@@ -2,8 +2,10 @@
 /*
  * kipc syscall table: the one list every other table is generated from.
  *
- * Each row is X(number, name, family). The number is the ABI and never
- * changes once released; the name is what tools print (kipc-trace, kipcs);
+ * Each row is X(number, name, family), in ascending order of number.
+ * Numbers may leave gaps (a family reserves a range; a gap is ENOSYS);
+ * KIPC_NR_SYSCALLS is the highest number + 1. The number is the ABI and
+ * never changes once released; the name is what tools print (kipc-trace, kipcs);
  * the family names the file in kernel/syscalls/ that holds its entry point.
  * The kernel's dispatch table, the KIPC_SYS_* numbers below and the name
  * table used by the tools all expand this macro, so adding a syscall is one
