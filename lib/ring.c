@@ -227,11 +227,18 @@ int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe, bool wait)
 /*
  * Would Linux restart the interrupted call? We cannot tell which signal
  * ran, so: yes when every signal that has a handler has SA_RESTART.
+ * Handlers of synchronous fault signals do not count: those signals come
+ * from a faulting instruction of the thread itself, never interrupt a
+ * sleep, and sanitizers and crash reporters install them without
+ * SA_RESTART.
  */
 static bool restart_ok(void)
 {
 	for (int sig = 1; sig <= SIGRTMAX; sig++) {
 		struct sigaction sa;
+		if (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+		    sig == SIGTRAP || sig == SIGSYS)
+			continue;
 		if (sigaction(sig, NULL, &sa) < 0)
 			continue;
 		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
