@@ -428,9 +428,10 @@ uapi-check:
 	+$(Q)$(CHECK_ENV) scripts/check.sh uapi
 
 # make run ARGS="msg_max=64"
-run: $(KIPCD)
+# Boot a private kernel, run every sample against it, shut it down.
+run: $(KIPCD) $(SAMPLES)
 	@test -n "$(KIPCD)" || { echo "*** no kernel/daemon sources yet: nothing to run" >&2; exit 1; }
-	$(O)/bin/kipcd $(ARGS)
+	$(Q)scripts/run-samples.sh $(O) $(ARGS)
 
 bench:
 	+$(Q)if [ -d tools/kipc-bench ]; then \
@@ -535,7 +536,7 @@ help:
 	@echo '                     "check: N passed, M failed"'
 	@echo '  kselftest        - only the selftests'
 	@echo '  uapi-check       - only the uapi header check'
-	@echo '  run              - run bin/kipcd in the foreground (ARGS="msg_max=64 ...")'
+	@echo '  run              - boot a kernel, run every sample, shut down (ARGS="msg_max=64 ...")'
 	@echo '  bench            - run tools/kipc-bench (ARGS=...)'
 	@echo '  fuzz             - build tests/fuzz/*.cc with clang/libFuzzer, run each FUZZ_TIME s'
 	@echo ''

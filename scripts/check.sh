@@ -224,7 +224,7 @@ run_selftests() {
 		fi
 		# A private socket per pass: each pass boots its own kernel.
 		rundir=$(mktemp -d "${TMPDIR:-/tmp}/kipc-check.XXXXXX")
-		envs=(KIPC_SOCKET="$rundir/kipc.sock" KIPCD="$kipcd" PATH="$bindir:$PATH")
+		envs=(KIPC_SOCKET="$rundir/kipc.sock" KIPCD="$kipcd" KIPC_KIPCD="$kipcd" PATH="$bindir:$PATH")
 		if [ "$loop" = epoll ]; then
 			envs=(KIPC_LOOP=epoll "${envs[@]}")
 			echo "=== selftests (KIPC_LOOP=epoll)"

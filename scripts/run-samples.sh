@@ -3,9 +3,10 @@
 #
 # scripts/run-samples.sh - run every sample program against one kernel.
 #
-# usage: scripts/run-samples.sh [O]
-#   O   the build output directory (default: build); the samples are
-#       $O/samples/*, the kernel is $O/bin/kipcd (or $KIPC_KIPCD).
+# usage: scripts/run-samples.sh [O [PARAM=VALUE...]]
+#   O      the build output directory (default: build); the samples are
+#          $O/samples/*, the kernel is $O/bin/kipcd (or $KIPC_KIPCD).
+#   PARAM  boot parameters passed to kipcd (e.g. msg_max=64).
 #
 # Boots one kipcd in the foreground (in the background of this script)
 # on a socket in a fresh temporary directory, waits until it accepts,
@@ -20,6 +21,8 @@ set -uo pipefail
 
 O=${1:-build}
 O=${O%/}
+shift || true
+params=("$@")
 cd "$(dirname "$0")/.." || exit 1
 
 kipcd=${KIPC_KIPCD:-$O/bin/kipcd}
@@ -53,7 +56,7 @@ trap 'exit 130' INT TERM
 
 loop_arg=()
 [ -z "${KIPC_LOOP:-}" ] || loop_arg=(--loop="$KIPC_LOOP")
-"$kipcd" --foreground --socket "$sock" "${loop_arg[@]}" 2>"$log" &
+"$kipcd" --foreground --socket "$sock" "${loop_arg[@]}" "${params[@]}" 2>"$log" &
 kpid=$!
 
 # Wait (bounded) until the socket accepts a connection.
