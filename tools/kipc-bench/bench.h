@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kipc-bench: shared declarations of the benchmark tool.
+ *
+ *  main.cc   options, the private kipcd, the suite, table and JSON output
+ *  procs.cc  multi-process scenarios over kipc and the native mechanisms
+ *            (fork, barrier, timed loops, results back through shared memory)
+ *  core.cc   the kernel core in process: memory per object (mallinfo2)
+ *            and per-operation cost as queues and tables grow
+ */
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace bench {
+
+/* One row of output: a scenario run over one implementation at one size. */
+struct Record {
+	std::string scenario; /* pingpong, stream, fanin, ... */
+	std::string impl;     /* kipc-mbox, posix-mq, ... */
+	uint32_t size = 0;    /* payload bytes (or the scaled quantity) */
+	uint32_t n = 1;       /* fan-in/fan-out width, processes, ... */
+	std::string metric;   /* rtt_ns, msgs_per_s, ns_per_op, bytes */
+	double value = 0;     /* mean (latency) or median of repetitions */
+	double p50 = 0, p99 = 0; /* latency only */
+	bool lower_is_better = true;
+	double ratio = 0;     /* value / the reference's value; 0: none */
+	std::string ratio_to; /* what ratio compares with */
+	std::string note;
+};
+
+struct Options {
+	bool quick = false;
+	bool json = false;
+	int reps = 3;
+	std::string only;      /* run scenarios whose name contains this */
+	std::string loop = "auto";
+	std::string kipcd;     /* path of kipcd */
+	bool no_raise = false; /* leave /proc/sys/fs/mqueue/msg_max alone */
+};
+
+/* Facts about the run, printed in the header and the JSON "meta". */
+struct Meta {
+	std::string machine, kernel, loop, kipcd;
+	int cpus = 0;
+	std::vector<std::string> notes;
+	bool debug_checks = false;
+	pid_t kipcd_pid = 0;
+};
+
+/* Scenario runners append records; each is independent. */
+void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &out);
+void run_core_scenarios(const Options &o, Meta &meta, std::vector<Record> &out);
+
+/* Monotonic nanoseconds. */
+int64_t now_ns();
+
+/* Summary of latency samples (ns). */
+struct Lat {
+	double mean = 0, p50 = 0, p99 = 0;
+};
+Lat summarize(std::vector<int64_t> &samples);
+double median(std::vector<double> v);
+
+} // namespace bench

@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kipc-bench: measure kipc against the native kernel's IPC.
+ *
+ *   kipc-bench [--quick] [--json] [--reps N] [--only WORD] [--loop=L]
+ *              [--kipcd PATH] [--no-raise]
+ *
+ * Boots a private kipcd (its own socket in a temporary directory, with
+ * limits large enough for the scaling runs), runs the suite and prints a
+ * table, or with --json one record per scenario, implementation and size.
+ * Every kipc row carries its ratio to native POSIX mq in the same run
+ * (scaling rows: to their small case). See Documentation/performance.md.
+ */
+#include "bench.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <iostream>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+#include <generated/autoconf.h>
+#include <nlohmann/json.hpp>
+
+namespace bench {
+
+int64_t now_ns()
+{
+	timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+Lat summarize(std::vector<int64_t> &s)
+{
+	Lat l;
+	if (s.empty())
+		return l;
+	std::sort(s.begin(), s.end());
+	double sum = 0;
+	for (int64_t v : s)
+		sum += double(v);
+	l.mean = sum / double(s.size());
+	l.p50 = double(s[s.size() / 2]);
+	l.p99 = double(s[std::min(s.size() - 1, s.size() * 99 / 100)]);
+	return l;
+}
+
+double median(std::vector<double> v)
+{
+	if (v.empty())
+		return 0;
+	std::sort(v.begin(), v.end());
+	return v[v.size() / 2];
+}
+
+namespace {
+
+[[noreturn]] void usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+		"usage: kipc-bench [--quick] [--json] [--reps N] [--only WORD] [--loop=auto|io_uring|epoll]\n"
+		"                  [--kipcd PATH] [--no-raise]\n"
+		"  --quick     a few seconds, small counts (a smoke run, not a measurement)\n"
+		"  --json      JSON instead of the table\n"
+		"  --reps N    repetitions of every measurement, interleaved (default 3)\n"
+		"  --only W    only scenarios whose name contains W (pingpong, stream, fanin,\n"
+		"              fanout, rendezvous, scale, memory, core)\n"
+		"  --loop L    event loop of the private kipcd\n"
+		"  --kipcd P   kipcd binary (default: $KIPC_KIPCD, else next to kipc-bench)\n"
+		"  --no-raise  leave /proc/sys/fs/mqueue/msg_max alone\n");
+	exit(code);
+}
+
+std::string exe_dir()
+{
+	char buf[4096];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+	if (n <= 0)
+		return ".";
+	buf[n] = 0;
+	std::string s(buf);
+	return s.substr(0, s.rfind('/'));
+}
+
+struct Kipcd {
+	pid_t pid = 0;
+	std::string dir, sock, log;
+};
+
+/* Boot a private kipcd; "" or why not. */
+std::string boot(const Options &o, Kipcd &k)
+{
+	char tmpl[] = "/tmp/kipc-bench.XXXXXX";
+	if (!mkdtemp(tmpl))
+		return fmt::format("mkdtemp: {}", strerror(errno));
+	k.dir = tmpl;
+	k.sock = k.dir + "/kipcd.sock";
+	k.log = k.dir + "/kipcd.log";
+	if (access(o.kipcd.c_str(), X_OK) < 0)
+		return fmt::format("{}: {}", o.kipcd, strerror(errno));
+	std::string loop = "--loop=" + o.loop;
+	pid_t pid = fork();
+	if (pid < 0)
+		return fmt::format("fork: {}", strerror(errno));
+	if (pid == 0) {
+		int fd = open(k.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			dup2(fd, STDOUT_FILENO);
+		}
+		execl(o.kipcd.c_str(), o.kipcd.c_str(), "--foreground", "--socket", k.sock.c_str(),
+		      loop.c_str(), "bytes_per_user=1073741824", "mbox_per_user=65536",
+		      "msg_max=65536", (char *)nullptr);
+		_exit(127);
+	}
+	k.pid = pid;
+	for (int i = 0; i < 500; i++) {
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			k.pid = 0;
+			std::ifstream f(k.log);
+			std::string all((std::istreambuf_iterator<char>(f)), {});
+			return fmt::format("kipcd exited before it listened: {}", all);
+		}
+		int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		sockaddr_un a{};
+		a.sun_family = AF_UNIX;
+		snprintf(a.sun_path, sizeof a.sun_path, "%s", k.sock.c_str());
+		bool ok = connect(s, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+		close(s);
+		if (ok) {
+			setenv("KIPC_SOCKET", k.sock.c_str(), 1);
+			setenv("KIPC_AUTOSTART", "0", 1);
+			return "";
+		}
+		usleep(10000);
+	}
+	return "kipcd did not listen within 5 s";
+}
+
+void shut(Kipcd &k)
+{
+	if (k.pid > 0) {
+		kill(k.pid, SIGTERM);
+		waitpid(k.pid, nullptr, 0);
+	}
+	if (!k.dir.empty()) {
+		unlink(k.sock.c_str());
+		unlink((k.sock + ".lock").c_str());
+		unlink(k.log.c_str());
+		rmdir(k.dir.c_str());
+	}
+}
+
+std::string loop_of(const std::string &log)
+{
+	std::ifstream f(log);
+	std::string line;
+	while (std::getline(f, line)) {
+		size_t p = line.find("event loop: ");
+		if (p != std::string::npos)
+			return line.substr(p + 12);
+	}
+	return "?";
+}
+
+std::string cpu_model()
+{
+	std::ifstream f("/proc/cpuinfo");
+	std::string line;
+	while (std::getline(f, line))
+		if (line.compare(0, 10, "model name") == 0) {
+			size_t p = line.find(':');
+			return p == std::string::npos ? line : line.substr(p + 2);
+		}
+	return "?";
+}
+
+std::string fmt_value(const Record &r, double v)
+{
+	if (v <= 0)
+		return "-";
+	if (r.metric == "rtt_ns")
+		return fmt::format("{:.2f} us", v / 1000.0);
+	if (r.metric == "msgs_per_s")
+		return fmt::format("{:.0f} k/s", v / 1000.0);
+	if (r.metric == "ns_per_op")
+		return fmt::format("{:.0f} ns", v);
+	return fmt::format("{:.0f} B", v);
+}
+
+void print_table(const Meta &m, const std::vector<Record> &rs)
+{
+	fmt::print("kipc-bench: {} ({} cpus), Linux {}, kipcd loop: {}\n", m.machine, m.cpus,
+		   m.kernel, m.loop);
+	if (m.debug_checks)
+		fmt::print("WARNING: built with CONFIG_DEBUG_CHECKS=y: the kernel walks every object "
+			   "after each syscall; use `make bench` for a release build\n");
+	for (const std::string &n : m.notes)
+		fmt::print("note: {}\n", n);
+	fmt::print("ratios: time / posix-mq time for latency and cost (< 1: kipc faster), "
+		   "rate / posix-mq rate for throughput (> 1: kipc faster)\n");
+	std::string last;
+	for (const Record &r : rs) {
+		std::string group = r.scenario + "/" + r.metric;
+		if (group != last) {
+			fmt::print("\n{:<16} {:<12} {:>6} {:>3} {:>12} {:>11} {:>11} {:>8}  {}\n",
+				   r.scenario, "impl", "size", "n", r.metric, "p50", "p99", "ratio",
+				   "");
+			last = group;
+		}
+		std::string ratio = r.ratio > 0 ? fmt::format("{:.2f}x", r.ratio) : "";
+		fmt::print("{:<16} {:<12} {:>6} {:>3} {:>12} {:>11} {:>11} {:>8}  {}{}\n", "", r.impl,
+			   r.size, r.n, fmt_value(r, r.value), r.p50 > 0 ? fmt_value(r, r.p50) : "",
+			   r.p99 > 0 ? fmt_value(r, r.p99) : "", ratio,
+			   r.ratio > 0 && r.ratio_to != "posix-mq" ? "vs " + r.ratio_to + " " : "",
+			   r.note);
+	}
+}
+
+void print_json(const Meta &m, const std::vector<Record> &rs)
+{
+	nlohmann::json j;
+	j["meta"] = {{"machine", m.machine}, {"cpus", m.cpus},  {"kernel", m.kernel},
+		     {"loop", m.loop},       {"notes", m.notes}, {"debug_checks", m.debug_checks}};
+	nlohmann::json arr = nlohmann::json::array();
+	for (const Record &r : rs) {
+		nlohmann::json x = {{"scenario", r.scenario},
+				    {"impl", r.impl},
+				    {"size", r.size},
+				    {"n", r.n},
+				    {"metric", r.metric},
+				    {"value", std::isfinite(r.value) ? r.value : 0.0},
+				    {"lower_is_better", r.lower_is_better}};
+		if (r.p50 > 0) {
+			x["p50"] = r.p50;
+			x["p99"] = r.p99;
+		}
+		if (r.ratio > 0) {
+			x["ratio"] = r.ratio;
+			x["ratio_to"] = r.ratio_to;
+		}
+		if (!r.note.empty())
+			x["note"] = r.note;
+		arr.push_back(x);
+	}
+	j["results"] = arr;
+	std::cout << j.dump(1) << "\n";
+}
+
+} // namespace
+} // namespace bench
+
+int main(int argc, char **argv)
+{
+	using namespace bench;
+	Options o;
+	if (const char *e = getenv("KIPC_KIPCD"); e && *e)
+		o.kipcd = e;
+	else
+		o.kipcd = exe_dir() + "/kipcd";
+	for (int i = 1; i < argc; i++) {
+		std::string a = argv[i];
+		auto val = [&]() -> std::string {
+			size_t eq = a.find('=');
+			if (eq != std::string::npos)
+				return a.substr(eq + 1);
+			if (i + 1 >= argc)
+				usage(2);
+			return argv[++i];
+		};
+		if (a == "--quick")
+			o.quick = true;
+		else if (a == "--json")
+			o.json = true;
+		else if (a == "--no-raise")
+			o.no_raise = true;
+		else if (a.rfind("--reps", 0) == 0) {
+			o.reps = atoi(val().c_str());
+			if (o.reps < 1 || o.reps > 100) {
+				fprintf(stderr, "kipc-bench: --reps: 1..100\n");
+				return 2;
+			}
+		} else if (a.rfind("--only", 0) == 0)
+			o.only = val();
+		else if (a.rfind("--loop", 0) == 0)
+			o.loop = val();
+		else if (a.rfind("--kipcd", 0) == 0)
+			o.kipcd = val();
+		else if (a == "-h" || a == "--help")
+			usage(0);
+		else {
+			fprintf(stderr, "kipc-bench: unknown argument '%s'\n", a.c_str());
+			usage(2);
+		}
+	}
+
+	Meta meta;
+	utsname u;
+	uname(&u);
+	meta.kernel = u.release;
+	meta.machine = cpu_model();
+	meta.cpus = int(sysconf(_SC_NPROCESSORS_ONLN));
+#ifdef CONFIG_DEBUG_CHECKS
+	meta.debug_checks = true;
+	meta.notes.push_back("CONFIG_DEBUG_CHECKS=y: not a release build, figures are not meaningful");
+#endif
+	if (o.quick)
+		meta.notes.push_back("--quick: smoke run with small counts; not a measurement");
+
+	Kipcd k;
+	std::string err = boot(o, k);
+	if (!err.empty()) {
+		fprintf(stderr, "kipc-bench: cannot boot kipcd: %s\n", err.c_str());
+		shut(k);
+		return 1;
+	}
+	meta.kipcd_pid = k.pid;
+	meta.loop = loop_of(k.log);
+	meta.kipcd = o.kipcd;
+
+	std::vector<Record> rs;
+	run_process_scenarios(o, meta, rs);
+	run_core_scenarios(o, meta, rs);
+	shut(k);
+
+	if (o.json)
+		print_json(meta, rs);
+	else
+		print_table(meta, rs);
+	return 0;
+}

@@ -1,0 +1,912 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kipc-bench: multi-process scenarios.
+ *
+ * Every measurement forks its processes fresh ("roles"), lets each one set
+ * up (attach to kipcd, open its descriptors), waits until all are ready
+ * (a pipe barrier: nobody spins), notes t0 and releases them at once.
+ * Results come back through a MAP_SHARED board. Nothing is pinned.
+ *
+ * A one-way queue (struct Chan) is created in the parent and inherited:
+ *   kipc-mbox    a kernel-owned kipc mailbox, mode 0666, synchronous calls
+ *   kipc-direct  the receiving role's task queue (send to its pid)
+ *   kipc-async   a mailbox driven through the asynchronous ring API, a
+ *                window of kWindow operations in flight on each side
+ *   kipc-rdv     a zero-capacity mailbox (rendezvous)
+ *   posix-mq     mq_open(3), System V msg, pipe(2), AF_UNIX SOCK_SEQPACKET
+ *
+ * The implementations of one scenario run interleaved: repetition r runs
+ * every implementation once, in an order rotated by r.
+ */
+#include "bench.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <functional>
+#include <mqueue.h>
+#include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+#include <kipc/libkipc.h>
+
+namespace bench {
+namespace {
+
+enum class Impl { KipcMbox, KipcDirect, KipcAsync, KipcRdv, PosixMq, SysV, Pipe, SeqPacket };
+
+const char *impl_name(Impl i)
+{
+	switch (i) {
+	case Impl::KipcMbox: return "kipc-mbox";
+	case Impl::KipcDirect: return "kipc-direct";
+	case Impl::KipcAsync: return "kipc-async";
+	case Impl::KipcRdv: return "kipc-rdv";
+	case Impl::PosixMq: return "posix-mq";
+	case Impl::SysV: return "sysv-msg";
+	case Impl::Pipe: return "pipe";
+	case Impl::SeqPacket: return "seqpacket";
+	}
+	return "?";
+}
+
+bool is_kipc(Impl i)
+{
+	return i == Impl::KipcMbox || i == Impl::KipcDirect || i == Impl::KipcAsync ||
+	       i == Impl::KipcRdv;
+}
+
+constexpr int kMaxRoles = 72;
+constexpr uint32_t kMaxSamples = 1 << 16;
+constexpr uint32_t kWindow = 64;   /* async operations in flight per side */
+constexpr uint32_t kStreamCap = 256; /* queue capacity for streams and fans */
+constexpr uint32_t kMaxSize = 8192;
+
+struct Board {
+	int64_t t0;
+	pid_t pid[kMaxRoles];
+	int64_t t_end[kMaxRoles];
+	int err[kMaxRoles];
+	char what[kMaxRoles][96];
+	uint32_t nsamples;
+	int64_t samples[kMaxSamples];
+};
+
+Board *board;
+uint32_t stream_cap = kStreamCap; /* lowered when mq msg_max cannot be raised */
+
+[[noreturn]] void child_fail(int role, const char *what, int err)
+{
+	board->err[role] = err ? err : EIO;
+	snprintf(board->what[role], sizeof board->what[role], "%s: %s", what, strerror(err));
+	_exit(1);
+}
+
+/* A one-way queue. */
+struct Chan {
+	Impl impl;
+	uint32_t msgsize = 0;
+	int64_t mbox = 0;    /* kipc mailboxes */
+	int owner = -1;      /* kipc-direct: the receiving role */
+	mqd_t mq = (mqd_t)-1;
+	int sysv = -1;
+	int fd[2] = {-1, -1};
+};
+
+int mq_seq;
+
+/* Create a queue in the parent; "" or an error message. */
+std::string chan_open(Chan &c, Impl impl, uint32_t msgsize, uint32_t cap, int owner)
+{
+	c.impl = impl;
+	c.msgsize = msgsize;
+	c.owner = owner;
+	switch (impl) {
+	case Impl::KipcMbox:
+	case Impl::KipcAsync:
+	case Impl::KipcRdv: {
+		kipc_mbox_attr a{};
+		a.capacity = impl == Impl::KipcRdv ? 0 : cap;
+		a.msgsize = msgsize;
+		a.mode = 0666;
+		a.flags = KIPC_MBOX_KERNEL_OWNED;
+		a.policy = KIPC_POLICY_ANY;
+		c.mbox = kipc_mbox_open(nullptr, 0, &a);
+		if (c.mbox < 0)
+			return fmt::format("kipc_mbox_open: {}", strerror(errno));
+		return "";
+	}
+	case Impl::KipcDirect:
+		return "";
+	case Impl::PosixMq: {
+		std::string name = fmt::format("/kipc-bench-{}-{}", getpid(), mq_seq++);
+		mq_attr a{};
+		a.mq_maxmsg = cap;
+		a.mq_msgsize = msgsize;
+		c.mq = mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600, &a);
+		if (c.mq == (mqd_t)-1)
+			return fmt::format("mq_open(maxmsg={}, msgsize={}): {}", cap, msgsize,
+					   strerror(errno));
+		mq_unlink(name.c_str());
+		return "";
+	}
+	case Impl::SysV: {
+		c.sysv = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+		if (c.sysv < 0)
+			return fmt::format("msgget: {}", strerror(errno));
+		msqid_ds ds{};
+		if (msgctl(c.sysv, IPC_STAT, &ds) == 0) {
+			/* room for cap messages (root may exceed msgmnb) */
+			ds.msg_qbytes = std::max<unsigned long>(ds.msg_qbytes,
+								uint64_t(cap) * msgsize);
+			msgctl(c.sysv, IPC_SET, &ds);
+		}
+		return "";
+	}
+	case Impl::Pipe:
+		if (pipe2(c.fd, O_CLOEXEC) < 0)
+			return fmt::format("pipe2: {}", strerror(errno));
+		return "";
+	case Impl::SeqPacket:
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c.fd) < 0)
+			return fmt::format("socketpair: {}", strerror(errno));
+		return "";
+	}
+	return "bad impl";
+}
+
+void chan_close(Chan &c)
+{
+	if (c.mbox > 0)
+		kipc_mbox_destroy(c.mbox);
+	if (c.mq != (mqd_t)-1)
+		mq_close(c.mq);
+	if (c.sysv >= 0)
+		msgctl(c.sysv, IPC_RMID, nullptr);
+	for (int &fd : c.fd)
+		if (fd >= 0)
+			close(fd);
+	c = Chan{};
+}
+
+struct SysvMsg {
+	long mtype;
+	char data[kMaxSize];
+};
+
+void csend(int role, Chan &c, const void *buf, size_t len)
+{
+	int r = 0;
+	switch (c.impl) {
+	case Impl::KipcMbox:
+	case Impl::KipcAsync:
+	case Impl::KipcRdv:
+		r = kipc_mbox_send(c.mbox, buf, len, 0, 0);
+		break;
+	case Impl::KipcDirect:
+		r = kipc_send(board->pid[c.owner], buf, len, 0, 0);
+		break;
+	case Impl::PosixMq:
+		r = mq_send(c.mq, static_cast<const char *>(buf), len, 0);
+		break;
+	case Impl::SysV: {
+		static SysvMsg m;
+		m.mtype = 1;
+		memcpy(m.data, buf, len);
+		r = msgsnd(c.sysv, &m, len, 0);
+		break;
+	}
+	case Impl::Pipe: {
+		const char *p = static_cast<const char *>(buf);
+		size_t done = 0;
+		while (done < len) {
+			ssize_t n = write(c.fd[1], p + done, len - done);
+			if (n < 0) {
+				r = -1;
+				break;
+			}
+			done += n;
+		}
+		break;
+	}
+	case Impl::SeqPacket:
+		r = send(c.fd[0], buf, len, 0) < 0 ? -1 : 0;
+		break;
+	}
+	if (r < 0)
+		child_fail(role, "send", errno);
+}
+
+size_t crecv(int role, Chan &c, void *buf, size_t len)
+{
+	ssize_t n = 0;
+	switch (c.impl) {
+	case Impl::KipcMbox:
+	case Impl::KipcAsync:
+	case Impl::KipcRdv:
+		n = kipc_mbox_receive(c.mbox, buf, len, nullptr, 0);
+		break;
+	case Impl::KipcDirect:
+		n = kipc_receive(KIPC_ANY, buf, len, nullptr, 0);
+		break;
+	case Impl::PosixMq:
+		n = mq_receive(c.mq, static_cast<char *>(buf), std::max<size_t>(len, c.msgsize),
+			       nullptr);
+		break;
+	case Impl::SysV: {
+		static SysvMsg m;
+		n = msgrcv(c.sysv, &m, len, 0, 0);
+		if (n > 0)
+			memcpy(buf, m.data, n);
+		break;
+	}
+	case Impl::Pipe: {
+		char *p = static_cast<char *>(buf);
+		size_t done = 0;
+		while (done < len) {
+			ssize_t k = read(c.fd[0], p + done, len - done);
+			if (k <= 0) {
+				n = -1;
+				if (k == 0)
+					errno = EPIPE;
+				break;
+			}
+			done += k;
+			n = done;
+		}
+		break;
+	}
+	case Impl::SeqPacket:
+		n = recv(c.fd[1], buf, len, 0);
+		break;
+	}
+	if (n < 0)
+		child_fail(role, "receive", errno);
+	return n;
+}
+
+/*
+ * Run one measurement: fork nroles processes running fn(role), barrier,
+ * t0, go. Returns "" or what failed.
+ */
+std::string run_roles(int nroles, const std::function<void(int)> &fn, bool kipc)
+{
+	int ready[2], go[2];
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
+		return fmt::format("pipe2: {}", strerror(errno));
+	board->nsamples = 0;
+	for (int i = 0; i < nroles; i++) {
+		board->err[i] = 0;
+		board->what[i][0] = 0;
+		board->t_end[i] = 0;
+	}
+	std::vector<pid_t> kids;
+	fflush(nullptr);
+	for (int role = 0; role < nroles; role++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			break;
+		if (pid == 0) {
+			alarm(120); /* a wedged scenario must not hang the suite */
+			board->pid[role] = getpid();
+			if (kipc && kipc_attach() < 0)
+				child_fail(role, "kipc_attach", errno);
+			char b = 0;
+			if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) != 1)
+				_exit(2);
+			fn(role);
+			_exit(0);
+		}
+		kids.push_back(pid);
+	}
+	close(ready[1]);
+	close(go[0]);
+	char b;
+	int nready = 0;
+	while (nready < int(kids.size()) && read(ready[0], &b, 1) == 1)
+		nready++;
+	board->t0 = now_ns();
+	std::string buf(kids.size(), 'g');
+	if (write(go[1], buf.data(), buf.size()) < 0) { /* children see EOF */ }
+	close(go[1]);
+	close(ready[0]);
+	std::string err;
+	for (size_t i = 0; i < kids.size(); i++) {
+		int st;
+		waitpid(kids[i], &st, 0);
+		if (err.empty() && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+			if (board->what[i][0])
+				err = board->what[i];
+			else if (WIFSIGNALED(st))
+				err = fmt::format("role {} killed by signal {}", i, WTERMSIG(st));
+			else
+				err = fmt::format("role {} exited {}", i, WEXITSTATUS(st));
+		}
+	}
+	if (int(kids.size()) < nroles && err.empty())
+		err = fmt::format("fork: {}", strerror(errno));
+	return err;
+}
+
+struct Sizes {
+	uint32_t pp_iters, pp_warm, stream_msgs;
+};
+
+/* ---- ping-pong ---------------------------------------------------- */
+
+std::string pingpong(Impl impl, uint32_t size, const Sizes &sz, std::vector<int64_t> &samples)
+{
+	Chan c[2];
+	uint32_t cap = 8; /* within the default mq msg_max of 10 */
+	std::string err = chan_open(c[0], impl, size, cap, 1);
+	if (err.empty())
+		err = chan_open(c[1], impl, size, cap, 0);
+	if (!err.empty()) {
+		chan_close(c[0]);
+		chan_close(c[1]);
+		return err;
+	}
+	uint32_t warm = sz.pp_warm, iters = std::min(sz.pp_iters, kMaxSamples);
+	err = run_roles(2, [&](int role) {
+		static char buf[kMaxSize];
+		memset(buf, role + 1, size);
+		if (role == 1) { /* server: echo */
+			for (uint32_t i = 0; i < warm + iters; i++) {
+				crecv(1, c[0], buf, size);
+				csend(1, c[1], buf, size);
+			}
+			return;
+		}
+		for (uint32_t i = 0; i < warm + iters; i++) {
+			int64_t t = now_ns();
+			csend(0, c[0], buf, size);
+			crecv(0, c[1], buf, size);
+			if (i >= warm)
+				board->samples[board->nsamples++] = now_ns() - t;
+		}
+	}, is_kipc(impl));
+	for (uint32_t i = 0; i < board->nsamples; i++)
+		samples.push_back(board->samples[i]);
+	chan_close(c[0]);
+	chan_close(c[1]);
+	return err;
+}
+
+/* ---- the asynchronous ring: window of sends or receives ---------- */
+
+void async_send_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
+{
+	void *bufs[kWindow];
+	for (uint32_t i = 0; i < kWindow; i++) {
+		bufs[i] = kipc_buf_alloc(size);
+		if (!bufs[i])
+			child_fail(role, "kipc_buf_alloc", errno);
+		memset(bufs[i], 0, size);
+	}
+	uint32_t freelist[kWindow], nfree = kWindow;
+	for (uint32_t i = 0; i < kWindow; i++)
+		freelist[i] = i;
+	uint64_t posted = 0, done = 0;
+	while (done < total) {
+		uint32_t n = 0;
+		while (nfree && posted < total) {
+			kipc_sqe *sqe = kipc_get_sqe();
+			if (!sqe)
+				break;
+			uint32_t slot = freelist[--nfree];
+			kipc_prep_mbox_send(sqe, mbox, bufs[slot], size, 0, 0);
+			kipc_sqe_set_data(sqe, slot);
+			posted++;
+			n++;
+		}
+		if (n && kipc_submit() < 0)
+			child_fail(role, "kipc_submit", errno);
+		kipc_cqe *cqe;
+		if (kipc_wait_cqe(&cqe) < 0)
+			child_fail(role, "kipc_wait_cqe", errno);
+		do {
+			if (cqe->res < 0)
+				child_fail(role, "async send", int(-cqe->res));
+			freelist[nfree++] = uint32_t(cqe->user_data);
+			done++;
+			kipc_cqe_seen(cqe);
+		} while (kipc_peek_cqe(&cqe) == 0);
+	}
+}
+
+/* Receive total messages with a window of receives; returns when done. */
+void async_recv_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
+{
+	void *bufs[kWindow];
+	uint64_t posted = 0, done = 0;
+	for (uint32_t i = 0; i < kWindow; i++) {
+		bufs[i] = kipc_buf_alloc(size);
+		if (!bufs[i])
+			child_fail(role, "kipc_buf_alloc", errno);
+	}
+	auto post = [&](uint32_t slot) {
+		kipc_sqe *sqe = kipc_get_sqe();
+		if (!sqe) {
+			kipc_submit();
+			sqe = kipc_get_sqe();
+		}
+		if (!sqe)
+			child_fail(role, "kipc_get_sqe", errno);
+		kipc_prep_mbox_receive(sqe, mbox, bufs[slot], size, 0);
+		kipc_sqe_set_data(sqe, slot);
+		posted++;
+	};
+	for (uint32_t i = 0; i < kWindow && posted < total; i++)
+		post(i);
+	while (done < total) {
+		if (kipc_submit() < 0 && errno != EBUSY)
+			child_fail(role, "kipc_submit", errno);
+		kipc_cqe *cqe;
+		if (kipc_wait_cqe(&cqe) < 0)
+			child_fail(role, "kipc_wait_cqe", errno);
+		do {
+			if (cqe->res < 0)
+				child_fail(role, "async receive", int(-cqe->res));
+			uint32_t slot = uint32_t(cqe->user_data);
+			done++;
+			kipc_cqe_seen(cqe);
+			if (posted < total)
+				post(slot);
+		} while (kipc_peek_cqe(&cqe) == 0);
+	}
+}
+
+/* ---- streams and fans --------------------------------------------- */
+
+/*
+ * nsend senders share msgs messages, nrecv receivers take them; with
+ * several receivers the sender appends one stop message per receiver.
+ * Returns messages per second (0 on error).
+ */
+std::string stream(Impl impl, uint32_t size, uint32_t nsend, uint32_t nrecv, uint64_t msgs,
+		   double *rate)
+{
+	Chan c;
+	std::string err = chan_open(c, impl, size, stream_cap, 0);
+	if (!err.empty())
+		return err;
+	int nroles = int(nsend + nrecv);
+	err = run_roles(nroles, [&](int role) {
+		static char buf[kMaxSize];
+		memset(buf, 0, size);
+		bool receiver = uint32_t(role) < nrecv;
+		if (!receiver) {
+			uint32_t s = role - nrecv;
+			uint64_t mine = msgs / nsend + (s < msgs % nsend ? 1 : 0);
+			if (impl == Impl::KipcAsync)
+				async_send_loop(role, c.mbox, size, mine);
+			else
+				for (uint64_t i = 0; i < mine; i++)
+					csend(role, c, buf, size);
+			if (nrecv > 1) {
+				buf[0] = 1; /* stop */
+				for (uint32_t r = 0; r < nrecv; r++)
+					csend(role, c, buf, size);
+			}
+			return;
+		}
+		if (nrecv == 1) {
+			if (impl == Impl::KipcAsync)
+				async_recv_loop(role, c.mbox, size, msgs);
+			else
+				for (uint64_t i = 0; i < msgs; i++)
+					crecv(role, c, buf, size);
+		} else {
+			for (;;) {
+				crecv(role, c, buf, size);
+				if (buf[0] == 1)
+					break;
+			}
+		}
+		board->t_end[role] = now_ns();
+	}, is_kipc(impl));
+	int64_t end = 0;
+	for (uint32_t r = 0; r < nrecv; r++)
+		end = std::max(end, board->t_end[r]);
+	*rate = err.empty() && end > board->t0 ? double(msgs) * 1e9 / double(end - board->t0) : 0;
+	chan_close(c);
+	return err;
+}
+
+/* ---- scaling through kipcd --------------------------------------- */
+
+long rss_kib(pid_t pid, const char *field)
+{
+	std::ifstream f(fmt::format("/proc/{}/status", pid));
+	std::string line;
+	size_t n = strlen(field);
+	while (std::getline(f, line))
+		if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':')
+			return std::stol(line.substr(n + 1));
+	return -1;
+}
+
+/* Own mailbox, depth kept constant: ns per operation (send or receive). */
+int64_t op_loop(int role, int64_t mbox, uint32_t iters)
+{
+	char buf[64] = {};
+	int64_t t = now_ns();
+	for (uint32_t i = 0; i < iters; i++) {
+		if (kipc_mbox_send(mbox, buf, sizeof buf, 0, 0) < 0)
+			child_fail(role, "kipc_mbox_send", errno);
+		if (kipc_mbox_receive(mbox, buf, sizeof buf, nullptr, 0) < 0)
+			child_fail(role, "kipc_mbox_receive", errno);
+	}
+	return (now_ns() - t) / (2 * int64_t(iters));
+}
+
+int64_t open_own(int role, uint32_t cap)
+{
+	kipc_mbox_attr a{};
+	a.capacity = cap;
+	a.msgsize = 64;
+	a.mode = 0600;
+	int64_t id = kipc_mbox_open(nullptr, 0, &a);
+	if (id < 0)
+		child_fail(role, "kipc_mbox_open", errno);
+	return id;
+}
+
+/* Fill mbox with n messages of 64 bytes through the async ring. */
+void prefill(int role, int64_t mbox, uint64_t n)
+{
+	async_send_loop(role, mbox, 64, n);
+}
+
+struct ScaleOut {
+	int64_t ns_per_op;
+	long rss_before, rss_after; /* kipcd RssAnon, KiB */
+	long shm_before, shm_after; /* kipcd RssShmem, KiB */
+};
+
+} // namespace
+
+/* ------------------------------------------------------------------ */
+
+void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &out)
+{
+	void *p = mmap(nullptr, sizeof(Board), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		meta.notes.push_back(fmt::format("mmap board: {}", strerror(errno)));
+		return;
+	}
+	board = static_cast<Board *>(p);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* POSIX mq: streams need stream_cap slots. */
+	long mq_max = 10;
+	{
+		std::ifstream f("/proc/sys/fs/mqueue/msg_max");
+		f >> mq_max;
+	}
+	long mq_saved = mq_max;
+	if (mq_max < long(kStreamCap) && !o.no_raise) {
+		FILE *f = fopen("/proc/sys/fs/mqueue/msg_max", "w");
+		if (f && fprintf(f, "%u\n", kStreamCap) > 0 && fclose(f) == 0) {
+			meta.notes.push_back(fmt::format(
+				"raised /proc/sys/fs/mqueue/msg_max from {} to {} for the run (restored after)",
+				mq_saved, kStreamCap));
+			mq_max = kStreamCap;
+		} else {
+			if (f)
+				fclose(f);
+		}
+	}
+	if (mq_max < long(kStreamCap)) {
+		stream_cap = uint32_t(mq_max);
+		meta.notes.push_back(fmt::format(
+			"/proc/sys/fs/mqueue/msg_max is {}: streams and fans use {}-message queues everywhere",
+			mq_max, stream_cap));
+	}
+	{
+		long mnb = 0;
+		std::ifstream f("/proc/sys/kernel/msgmnb");
+		f >> mnb;
+		meta.notes.push_back(fmt::format(
+			"System V msgmnb is {}; queues get msg_qbytes = capacity * size where allowed (root)",
+			mnb));
+	}
+	meta.notes.push_back(fmt::format(
+		"queues: ping-pong capacity 8; streams and fans capacity {} (kipc mailbox, mq maxmsg, "
+		"System V qbytes); pipe and seqpacket use their default buffers; kipc-async keeps {} "
+		"operations in flight per process", stream_cap, kWindow));
+
+	Sizes sz = o.quick ? Sizes{300, 50, 2000} : Sizes{4000, 400, 20000};
+	int reps = o.quick ? 1 : o.reps;
+	auto want = [&](const char *s) { return o.only.empty() || std::string(s).find(o.only) != std::string::npos; };
+
+	auto ratio_rows = [&](size_t first, const char *ref) {
+		const Record *r = nullptr;
+		for (size_t i = first; i < out.size(); i++)
+			if (out[i].impl == ref)
+				r = &out[i];
+		for (size_t i = first; i < out.size(); i++) {
+			if (!r || r->value <= 0 || out[i].value <= 0 ||
+			    out[i].impl.compare(0, 5, "kipc-") != 0)
+				continue;
+			out[i].ratio = out[i].value / r->value;
+			out[i].ratio_to = ref;
+		}
+	};
+
+	const std::vector<Impl> natives = {Impl::PosixMq, Impl::SysV, Impl::Pipe, Impl::SeqPacket};
+
+	/* ping-pong and rendezvous: latency */
+	auto latency = [&](const char *scen, std::vector<Impl> impls, uint32_t size, const char *note) {
+		size_t first = out.size();
+		std::vector<std::vector<int64_t>> samples(impls.size());
+		std::vector<std::string> errs(impls.size());
+		for (int r = 0; r < reps; r++)
+			for (size_t k = 0; k < impls.size(); k++) {
+				size_t i = (k + r) % impls.size();
+				std::string e = pingpong(impls[i], size, sz, samples[i]);
+				if (!e.empty())
+					errs[i] = e;
+			}
+		for (size_t i = 0; i < impls.size(); i++) {
+			Record rec;
+			rec.scenario = scen;
+			rec.impl = impl_name(impls[i]);
+			rec.size = size;
+			rec.metric = "rtt_ns";
+			rec.lower_is_better = true;
+			Lat l = summarize(samples[i]);
+			rec.value = l.mean;
+			rec.p50 = l.p50;
+			rec.p99 = l.p99;
+			rec.note = errs[i].empty() ? (is_kipc(impls[i]) ? "" : note) : errs[i];
+			out.push_back(rec);
+		}
+		ratio_rows(first, "posix-mq");
+	};
+	if (want("pingpong"))
+		for (uint32_t size : {16u, 64u, 1024u, 8192u}) {
+			std::vector<Impl> impls = {Impl::KipcMbox, Impl::KipcDirect};
+			impls.insert(impls.end(), natives.begin(), natives.end());
+			latency("pingpong", impls, size, "");
+		}
+	if (want("rendezvous")) {
+		std::vector<Impl> impls = {Impl::KipcRdv};
+		impls.insert(impls.end(), natives.begin(), natives.end());
+		latency("rendezvous", impls, 64, "no zero-capacity mode: buffered ping-pong");
+	}
+
+	/* throughput */
+	auto throughput = [&](const char *scen, std::vector<Impl> impls, uint32_t nsend,
+			      uint32_t nrecv, uint32_t n) {
+		size_t first = out.size();
+		std::vector<std::vector<double>> rates(impls.size());
+		std::vector<std::string> errs(impls.size());
+		for (int r = 0; r < reps; r++)
+			for (size_t k = 0; k < impls.size(); k++) {
+				size_t i = (k + r) % impls.size();
+				double rate = 0;
+				std::string e = stream(impls[i], 64, nsend, nrecv, sz.stream_msgs, &rate);
+				if (!e.empty())
+					errs[i] = e;
+				else
+					rates[i].push_back(rate);
+			}
+		for (size_t i = 0; i < impls.size(); i++) {
+			Record rec;
+			rec.scenario = scen;
+			rec.impl = impl_name(impls[i]);
+			rec.size = 64;
+			rec.n = n;
+			rec.metric = "msgs_per_s";
+			rec.lower_is_better = false;
+			rec.value = median(rates[i]);
+			rec.note = errs[i];
+			out.push_back(rec);
+		}
+		ratio_rows(first, "posix-mq");
+	};
+	if (want("stream")) {
+		std::vector<Impl> impls = {Impl::KipcMbox, Impl::KipcDirect, Impl::KipcAsync};
+		impls.insert(impls.end(), natives.begin(), natives.end());
+		throughput("stream", impls, 1, 1, 1);
+	}
+	for (uint32_t n : {2u, 4u, 8u}) {
+		std::vector<Impl> impls = {Impl::KipcMbox};
+		impls.insert(impls.end(), natives.begin(), natives.end());
+		if (want("fanin"))
+			throughput("fanin", impls, n, 1, n);
+		if (want("fanout"))
+			throughput("fanout", impls, 1, n, n);
+	}
+	/* kipc-direct streams go to the receiver's task queue */
+
+	/* scaling through kipcd: cost per operation as things grow */
+	if (want("scale")) {
+		uint32_t iters = o.quick ? 1000 : 20000;
+		uint32_t big_q = o.quick ? 10000 : 100000;
+		uint32_t big_mb = o.quick ? 2000 : 32000;
+		ScaleOut *so = reinterpret_cast<ScaleOut *>(board->samples);
+		auto rec = [&](const char *scen, const char *impl, uint32_t size, uint32_t n,
+			       double v, const std::string &note) {
+			Record r;
+			r.scenario = scen;
+			r.impl = impl;
+			r.size = size;
+			r.n = n;
+			r.metric = "ns_per_op";
+			r.value = v;
+			r.note = note;
+			out.push_back(r);
+		};
+		/* native reference: mq_send + mq_receive at depth 9 in one process */
+		{
+			Chan c;
+			std::string e = chan_open(c, Impl::PosixMq, 64, 10, 0);
+			int64_t ns = 0;
+			if (e.empty()) {
+				char buf[64] = {};
+				for (int i = 0; i < 9; i++)
+					mq_send(c.mq, buf, 64, 0);
+				int64_t t = now_ns();
+				for (uint32_t i = 0; i < iters; i++) {
+					mq_send(c.mq, buf, 64, 0);
+					mq_receive(c.mq, buf, 64, nullptr);
+				}
+				ns = (now_ns() - t) / (2 * int64_t(iters));
+			}
+			chan_close(c);
+			rec("scale-queued", "posix-mq", 9, 1, double(ns), e.empty() ? "depth 9 (msg_max)" : e);
+		}
+		size_t first = out.size();
+		/* queued messages: 10 vs big_q in the mailbox */
+		for (uint32_t depth : {10u, big_q}) {
+			std::string e = run_roles(1, [&](int role) {
+				int64_t mb = open_own(role, KIPC_UNBOUNDED);
+				so->rss_before = rss_kib(meta.kipcd_pid, "RssAnon");
+				prefill(role, mb, depth);
+				so->rss_after = rss_kib(meta.kipcd_pid, "RssAnon");
+				op_loop(role, mb, iters / 10); /* warm */
+				so->ns_per_op = op_loop(role, mb, iters);
+			}, true);
+			rec("scale-queued", "kipc-mbox", depth, 1, e.empty() ? double(so->ns_per_op) : 0, e);
+			if (depth == big_q && e.empty() && so->rss_after > 0) {
+				Record m;
+				m.scenario = "memory";
+				m.impl = "kipcd-rss";
+				m.size = 64;
+				m.n = depth;
+				m.metric = "bytes_per_msg";
+				m.value = double(so->rss_after - so->rss_before) * 1024.0 / depth;
+				m.note = "kipcd RssAnon growth per queued 64-byte message (payload included)";
+				out.push_back(m);
+			}
+		}
+		/* mailboxes: 10 vs big_mb in the kernel */
+		for (uint32_t nmb : {10u, big_mb}) {
+			std::string e = run_roles(1, [&](int role) {
+				int64_t mb = open_own(role, 64);
+				so->rss_before = rss_kib(meta.kipcd_pid, "RssAnon");
+				for (uint32_t i = 1; i < nmb; i++)
+					open_own(role, 16);
+				so->rss_after = rss_kib(meta.kipcd_pid, "RssAnon");
+				char buf[64] = {};
+				for (int i = 0; i < 10; i++)
+					kipc_mbox_send(mb, buf, 64, 0, 0);
+				op_loop(role, mb, iters / 10);
+				so->ns_per_op = op_loop(role, mb, iters);
+			}, true);
+			rec("scale-mailboxes", "kipc-mbox", nmb, 1, e.empty() ? double(so->ns_per_op) : 0, e);
+			if (nmb == big_mb && e.empty() && so->rss_after > 0) {
+				Record m;
+				m.scenario = "memory";
+				m.impl = "kipcd-rss";
+				m.n = nmb;
+				m.metric = "bytes_per_mailbox";
+				m.value = double(so->rss_after - so->rss_before) * 1024.0 / (nmb - 1);
+				m.note = "kipcd RssAnon growth per mailbox";
+				out.push_back(m);
+			}
+		}
+		/* attached processes: 1 vs 64 (63 idle, each parked in a receive) */
+		for (uint32_t np : {1u, 64u}) {
+			std::vector<pid_t> idle;
+			long a0 = rss_kib(meta.kipcd_pid, "RssAnon"), s0 = rss_kib(meta.kipcd_pid, "RssShmem");
+			int sync[2];
+			if (pipe2(sync, O_CLOEXEC) < 0)
+				break;
+			for (uint32_t i = 1; i < np; i++) {
+				pid_t pid = fork();
+				if (pid == 0) {
+					close(sync[0]);
+					alarm(120);
+					char b = 0, buf[64];
+					if (kipc_attach() < 0)
+						_exit(1);
+					if (write(sync[1], &b, 1) != 1)
+						_exit(1);
+					kipc_receive(KIPC_ANY, buf, sizeof buf, nullptr, 0);
+					_exit(0);
+				}
+				if (pid > 0)
+					idle.push_back(pid);
+			}
+			close(sync[1]);
+			char b;
+			for (size_t i = 0; i < idle.size(); i++)
+				if (read(sync[0], &b, 1) != 1)
+					break;
+			close(sync[0]);
+			usleep(100000); /* let the idle ones park their receives */
+			long a1 = rss_kib(meta.kipcd_pid, "RssAnon"), s1 = rss_kib(meta.kipcd_pid, "RssShmem");
+			std::string e = run_roles(1, [&](int role) {
+				int64_t mb = open_own(role, 64);
+				char buf[64] = {};
+				for (int i = 0; i < 10; i++)
+					kipc_mbox_send(mb, buf, 64, 0, 0);
+				op_loop(role, mb, iters / 10);
+				so->ns_per_op = op_loop(role, mb, iters);
+			}, true);
+			rec("scale-procs", "kipc-mbox", 64, np, e.empty() ? double(so->ns_per_op) : 0, e);
+			for (pid_t pid : idle)
+				kill(pid, SIGKILL);
+			for (pid_t pid : idle)
+				waitpid(pid, nullptr, 0);
+			if (np > 1 && a1 > 0) {
+				Record m;
+				m.scenario = "memory";
+				m.impl = "kipcd-rss";
+				m.n = np - 1;
+				m.metric = "bytes_per_task";
+				m.value = double(a1 - a0) * 1024.0 / (np - 1);
+				m.note = fmt::format("kipcd RssAnon growth per attached process; plus {} KiB "
+						     "of shared ring and arena touched (RssShmem)",
+						     (s1 - s0) / long(np - 1));
+				out.push_back(m);
+			}
+		}
+		/* ratios: each large case against its small case */
+		for (size_t i = first; i < out.size(); i++) {
+			Record &r = out[i];
+			if (r.metric != "ns_per_op")
+				continue;
+			for (size_t j = first; j < i; j++)
+				if (out[j].scenario == r.scenario && out[j].value > 0 && r.value > 0) {
+					r.ratio = r.value / out[j].value;
+					r.ratio_to = fmt::format("{} at {}", r.scenario == "scale-procs"
+						? "procs" : "size", r.scenario == "scale-procs" ? out[j].n : out[j].size);
+					break;
+				}
+			/* and the small case against the native reference */
+			if (r.ratio == 0) {
+				for (const Record &q : out)
+					if (q.scenario == "scale-queued" && q.impl == "posix-mq" && q.value > 0) {
+						r.ratio = r.value / q.value;
+						r.ratio_to = "posix-mq";
+					}
+			}
+		}
+	}
+
+	if (mq_saved != mq_max && !o.no_raise) {
+		FILE *f = fopen("/proc/sys/fs/mqueue/msg_max", "w");
+		if (f) {
+			fprintf(f, "%ld\n", mq_saved);
+			fclose(f);
+		}
+	}
+	munmap(board, sizeof(Board));
+	board = nullptr;
+}
+
+} // namespace bench
