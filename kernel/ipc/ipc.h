@@ -47,9 +47,11 @@
 
 #include <generated/autoconf.h>
 #include <kernel/kernel.h>
+#include <kipc/introspect.h>
 #include <kipc/kipc.h>
 
 #include "list.h"
+#include "trace.h"
 
 namespace kipc {
 
@@ -206,7 +208,7 @@ struct Link {
 	int64_t id() const;
 };
 
-enum class ReqKind : uint8_t { Receive, Send, Call };
+enum class ReqKind : uint8_t { Receive, Send, Call, TraceRead };
 enum class CallPhase : uint8_t { None, Sending, AwaitReply };
 
 /*
@@ -224,6 +226,8 @@ struct Request {
 	CallPhase phase = CallPhase::None;
 	bool cached = false;     /* cached send: already answered with MORE */
 	int64_t deadline = kForever;
+	int64_t since = 0;       /* CLOCK_MONOTONIC ns it was made (introspection) */
+	uint16_t opcode = 0;     /* KIPC_SYS_* that made it */
 	std::multimap<int64_t, Request *>::iterator timer;
 	bool has_timer = false;
 	/* receive (and a call's reply) */
@@ -253,6 +257,7 @@ struct Task {
 	std::vector<Mailbox *> held; /* mailboxes it holds the receive right of */
 	uint64_t nsent = 0, nreceived = 0;
 	int64_t atime = 0;          /* attach time, realtime ns */
+	TraceListener *tracer = nullptr; /* its trace listener (trace.cc) */
 };
 
 struct Mailbox {
@@ -327,6 +332,17 @@ public:
 	std::unordered_map<uint64_t, Request *> calls; /* token -> caller */
 	uint64_t next_msg_seq = 1;
 	uint64_t next_token = 1;
+
+	/* Set by the facade for the duration of each entry: who and what. */
+	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */
+	uint16_t cur_op = 0xffff;      /* KIPC_SYS_* being executed, 0xffff: none */
+	int64_t boot_real = 0, boot_mono = 0;
+	/* counters since boot, for introspection (sysinfo) */
+	struct Stats {
+		uint64_t delivered = 0, timeouts = 0, cancels = 0;
+		uint64_t attach = 0, exit = 0, destroyed = 0;
+	} stats;
+	Tracer tracer;
 
 	/* mailbox namespace (mailbox.cc) */
 	struct Slot {
@@ -403,6 +419,27 @@ public:
 	pid_t rr_assign(Mailbox &mb);
 	void rr_reassign(Mailbox &mb, pid_t from);
 	int resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const;
+
+	/* --- introspection (introspect.cc): see <kipc/introspect.h> --- */
+	bool may_see_task(const Task &cur, const Task &t) const;
+	bool may_see_mbox(const Task &cur, const Mailbox &mb) const;
+	void do_sysinfo(Task &cur, kipc_sysinfo &si) const;
+	void fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const;
+	void fill_mbox_info(const Task &cur, const Mailbox &mb, kipc_mbox_info &mi) const;
+	long do_task_info(Task &cur, pid_t pid, kipc_task_info &ti);
+	long do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi);
+	/* Find the link target names for cur (a mailbox, or a pid's task queue). */
+	long find_link(Task &cur, int64_t target, bool taskq, const Link **out);
+	void list_waiters(const Link &l, std::vector<kipc_waiter_info> &out) const;
+	void list_msgs(const Link &l, std::vector<kipc_msg_info> &out) const;
+
+	/* --- tracing (trace.cc) --- */
+	void trace_emit(const TraceEv &ev);
+	long do_trace_open(Task &cur, const kipc_trace_attr &attr);
+	long do_trace_read(Task &cur, const MsgArgs &a);
+	long do_trace_close(Task &cur);
+	void trace_unpark(Request *r);  /* unpark() of a trace_read */
+	void trace_flush();             /* complete the reads on tracer.wake */
 
 	/* --- calls (rpc.cc) --- */
 	long do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe);

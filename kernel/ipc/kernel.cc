@@ -168,25 +168,54 @@ static void debug_check(const KernelImpl &k)
 Kernel::Kernel(Clock &clock, Host &host, CompletionSink &sink, const Limits &limits)
 	: impl_(std::make_unique<KernelImpl>(clock, host, sink, limits))
 {
+	impl_->boot_real = clock.realtime_ns();
+	impl_->boot_mono = clock.monotonic_ns();
 }
+
+/*
+ * Every entry runs on behalf of a task (or of none: timers) and ends by
+ * completing the trace reads its events woke (trace.cc).
+ */
+struct Entry {
+	KernelImpl &k;
+	Entry(KernelImpl &k_, Task *t, uint16_t op) : k(k_)
+	{
+		k.current = t;
+		k.cur_op = op;
+	}
+	~Entry()
+	{
+		if (__builtin_expect(!k.tracer.wake.empty(), 0))
+			k.trace_flush();
+		k.current = nullptr;
+		k.cur_op = 0xffff;
+	}
+};
 
 Kernel::~Kernel() = default;
 
 int Kernel::attach(const Creds &creds, UserMemory *mm, std::string_view comm, void *priv,
 		   Task **out)
 {
+	Entry e(*impl_, nullptr, 0xffff);
 	return impl_->attach(creds, mm, comm, priv, out);
 }
 
 void Kernel::exit(Task *task)
 {
-	impl_->exit_task(task);
+	{
+		Entry e(*impl_, task, 0xffff);
+		impl_->exit_task(task);
+	}
 	debug_check(*impl_);
 }
 
 void Kernel::process_exited(pid_t pid)
 {
-	impl_->process_exited(pid);
+	{
+		Entry e(*impl_, impl_->find_task(pid), 0xffff);
+		impl_->process_exited(pid);
+	}
 	debug_check(*impl_);
 }
 
@@ -195,14 +224,20 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 	KernelImpl &k = *impl_;
 	kipc_cqe cqe{};
 
-	k.run_timers(); /* an expired wait is over before anything new happens */
-	long res = dispatch(k, *task, sqe, cqe);
-	if (res != -EQUEUED) {
-		if (res < 0)
-			cqe = kipc_cqe{};
-		cqe.res = res;
-		cqe.user_data = sqe.user_data;
-		k.complete(*task, cqe);
+	{
+		Entry e(k, nullptr, 0xffff);
+		k.run_timers(); /* an expired wait is over before anything new happens */
+	}
+	{
+		Entry e(k, task, sqe.opcode);
+		long res = dispatch(k, *task, sqe, cqe);
+		if (res != -EQUEUED) {
+			if (res < 0)
+				cqe = kipc_cqe{};
+			cqe.res = res;
+			cqe.user_data = sqe.user_data;
+			k.complete(*task, cqe);
+		}
 	}
 	debug_check(k);
 }
@@ -214,7 +249,10 @@ int64_t Kernel::next_deadline() const
 
 void Kernel::run_timers()
 {
-	impl_->run_timers();
+	{
+		Entry e(*impl_, nullptr, 0xffff);
+		impl_->run_timers();
+	}
 	debug_check(*impl_);
 }
 

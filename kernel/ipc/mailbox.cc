@@ -189,6 +189,8 @@ long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag
 
 void KernelImpl::destroy_mbox(Mailbox *mb)
 {
+	stats.destroyed++;
+	KIPC_TRACE(*this, {.event = KIPC_TRACE_DESTROY, .task = current, .link = &mb->link});
 	drain_link(mb->link, -EIDRM);
 	for (Task *t : mb->holders)
 		t->held.erase(std::find(t->held.begin(), t->held.end(), mb));

@@ -125,6 +125,8 @@ void KernelImpl::refill(Link &link)
 		link.pending.remove(m);
 		link.msgs.push(m);
 		Request *r = m->req;
+		KIPC_TRACE(*this, {.event = KIPC_TRACE_ENQUEUE, .task = r ? r->task : nullptr,
+				   .pid = m->sender, .link = &link, .msg = m});
 		if (r && r->op == ReqKind::Call)
 			r->phase = CallPhase::AwaitReply; /* queued: keeps its request on m */
 		if (!r || r->op == ReqKind::Call)
@@ -155,6 +157,11 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 		return -EFAULT; /* the message stays where it is */
 
 	bool from_link = m->store == &link.msgs;
+	KIPC_TRACE(*this, {.event = KIPC_TRACE_DELIVER, .task = &rcv, .peer = m->sender,
+			   .link = &link, .msg = m, .res = n,
+			   .flags = (m->token ? KIPC_TRACE_F_CALL : 0u) |
+				    (!m->store ? KIPC_TRACE_F_HANDOFF
+				     : m->store == &link.pending ? KIPC_TRACE_F_PENDING : 0u)});
 	if (m->store) /* nullptr: handed over by a sender, never queued */
 		m->store->remove(m);
 
@@ -166,6 +173,7 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 	cqe.type = m->type;
 	cqe.seq = m->seq;
 	cqe.source = link.id();
+	stats.delivered++;
 	link.nreceived++;
 	link.lrpid = rcv.pid;
 	link.rtime = now_real();
@@ -276,6 +284,9 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	cqe.seq = m->seq;
 	if (mb && mb->policy == KIPC_POLICY_ROUND_ROBIN)
 		cqe.pid = m->route; /* the sender is told who gets it */
+	KIPC_TRACE(*this, {.event = KIPC_TRACE_SEND, .task = &cur,
+			   .peer = link.task ? link.task->pid : 0, .link = &link, .msg = m,
+			   .flags = token ? KIPC_TRACE_F_CALL : 0u});
 
 	/* 1. pipelined send: a waiting receiver takes it now */
 	Request *call = parked ? *parked : nullptr;
@@ -299,6 +310,8 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	if (link.pending.nmsg == 0 && link.has_room(a.len)) {
 		account_send(link, cur, m->stime);
 		link.msgs.push(m);
+		KIPC_TRACE(*this, {.event = KIPC_TRACE_ENQUEUE, .task = &cur, .link = &link,
+				   .msg = m});
 		if (call)
 			call->phase = CallPhase::AwaitReply;
 		return 0;
@@ -339,6 +352,9 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		cqe.flags |= KIPC_CQE_F_MORE;
 	}
 	link.pending.push(m);
+	KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = &link, .msg = m,
+			   .flags = (call ? KIPC_TRACE_F_CALL : 0u) |
+				    (r->cached ? KIPC_TRACE_F_CACHED : 0u)});
 	if (!call)
 		park(r);
 	if (r->cached)
@@ -395,6 +411,8 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 		}
 	}
 	cur.nrecv_parked++;
+	KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = links[0],
+			   .res = long(n)});
 	park(r);
 	return -EQUEUED;
 }

@@ -40,6 +40,9 @@ long KernelImpl::do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe)
 		return res;
 	}
 	calls.emplace(r->token, r);
+	if (res == 0) /* the request is in the link: wait for the reply */
+		KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = &link,
+				   .flags = KIPC_TRACE_F_REPLY});
 	park(r);
 	return -EQUEUED;
 }
@@ -72,7 +75,15 @@ long KernelImpl::do_reply(Task &cur, uint64_t token, MsgArgs &a)
 	cqe.seq = next_msg_seq++;
 	cur.nsent++;
 	caller->nreceived++;
+	stats.delivered++;
 	unpark(r);
+	if (tracer.nlisteners) {
+		Message m{}; /* a reply is never a queued message: describe it */
+		m.len = a.len;
+		m.seq = cqe.seq;
+		KIPC_TRACE(*this, {.event = KIPC_TRACE_DELIVER, .task = caller, .peer = cur.pid,
+				   .msg = &m, .res = n, .flags = KIPC_TRACE_F_REPLY});
+	}
 	cqe.user_data = r->user_data;
 	complete(*caller, cqe);
 	delete r;

@@ -83,6 +83,8 @@ int KernelImpl::attach(const Creds &c, UserMemory *mm, std::string_view comm, vo
 	t->mm = mm;
 	t->priv = priv;
 	t->comm = comm;
+	stats.attach++;
+	KIPC_TRACE(*this, {.event = KIPC_TRACE_ATTACH, .task = t});
 	*out = t;
 	return 0;
 }
@@ -100,6 +102,8 @@ int KernelImpl::attach(const Creds &c, UserMemory *mm, std::string_view comm, vo
  */
 void KernelImpl::exit_task(Task *t)
 {
+	stats.exit++;
+	KIPC_TRACE(*this, {.event = KIPC_TRACE_EXIT, .task = t, .res = t->attached});
 	while (Request *r = t->parked.front()) {
 		if (r->cached) {
 			r->msg->req = nullptr; /* orphan: stays pending */
@@ -124,6 +128,8 @@ void KernelImpl::exit_task(Task *t)
 		remove_holder(*mb, *t);
 	}
 	drain_link(t->queue, -ESRCH);
+	if (t->tracer)
+		do_trace_close(*t);
 	if (!t->attached)
 		host.unwatch_process(t->pid);
 	tasks.erase(t->pid);

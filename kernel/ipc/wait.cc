@@ -31,6 +31,8 @@ Request *KernelImpl::new_request(Task &cur, ReqKind op, const MsgArgs &a)
 	r->user_data = a.user_data;
 	r->flags = a.flags;
 	r->deadline = a.wait.deadline;
+	r->since = now();
+	r->opcode = cur_op;
 	return r;
 }
 
@@ -45,6 +47,14 @@ void KernelImpl::park(Request *r)
 
 void KernelImpl::unpark(Request *r)
 {
+	if (r->op == ReqKind::TraceRead)
+		trace_unpark(r); /* and never traced: no feedback loop */
+	else
+		KIPC_TRACE(*this, {.event = KIPC_TRACE_WAKE, .task = r->task,
+				   .peer = current && current != r->task ? current->pid : 0,
+				   .link = r->link ? r->link
+					 : r->waits.empty() ? nullptr : r->waits.front().link,
+				   .msg = r->msg});
 	if (r->task_node.linked())
 		r->task->parked.remove(r);
 	if (r->await_node.linked())
@@ -112,8 +122,16 @@ void KernelImpl::abort_request(Request *r, int err, bool notify)
 void KernelImpl::run_timers()
 {
 	int64_t t = now();
-	while (!timers.empty() && timers.begin()->first <= t)
-		abort_request(timers.begin()->second, -ETIMEDOUT, true);
+	while (!timers.empty() && timers.begin()->first <= t) {
+		Request *r = timers.begin()->second;
+		stats.timeouts++;
+		if (r->op != ReqKind::TraceRead)
+			KIPC_TRACE(*this, {.event = KIPC_TRACE_TIMEOUT, .task = r->task,
+					   .link = r->link ? r->link
+						 : r->waits.empty() ? nullptr : r->waits.front().link,
+					   .msg = r->msg, .res = -ETIMEDOUT});
+		abort_request(r, -ETIMEDOUT, true);
+	}
 }
 
 /*
@@ -130,6 +148,10 @@ long KernelImpl::do_cancel(Task &cur, uint64_t user_data, int err)
 	});
 	if (!found)
 		return -ENOENT;
+	stats.cancels++;
+	if (found->op != ReqKind::TraceRead)
+		KIPC_TRACE(*this, {.event = KIPC_TRACE_CANCEL, .task = &cur,
+				   .link = found->link, .msg = found->msg, .res = err});
 	abort_request(found, err, true);
 	return 0;
 }

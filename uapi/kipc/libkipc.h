@@ -52,6 +52,8 @@
 #include <sys/types.h>
 #include <time.h>
 #include <kipc/kipc.h>
+#include <kipc/introspect.h>
+#include <kipc/trace.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -213,6 +215,41 @@ int kipc_reply_x(uint64_t token, const void *buf, size_t len, unsigned flags,
 int kipc_taskq_stat(struct kipc_taskq_stat *st);
 /* capacity, msgsize, qbytes and flags of attr are used. */
 int kipc_taskq_setattr(const struct kipc_mbox_attr *attr);
+
+/* ------------------------------------------------------------------ */
+/* Introspection (<kipc/introspect.h>) and tracing (<kipc/trace.h>)    */
+
+/*
+ * Snapshots of the kernel for tools. The list calls fill min(total, n)
+ * records of buf and return the total visible to the caller (so a
+ * result > n means "call again with a larger buffer"), or -1. Buffers
+ * travel through the arena: n * record size must fit in it (1 MiB by
+ * default). Visibility rules: <kipc/introspect.h>.
+ */
+int kipc_sysinfo(struct kipc_sysinfo *si);
+ssize_t kipc_task_list(struct kipc_task_info *buf, size_t n);
+int kipc_task_info(pid_t pid, struct kipc_task_info *ti);
+ssize_t kipc_mbox_list(struct kipc_mbox_info *buf, size_t n);
+int kipc_mbox_info(int64_t id, struct kipc_mbox_info *mi);
+/* target: a mailbox id, or a pid with flags KIPC_INTRO_TASKQ. */
+ssize_t kipc_waiter_list(int64_t target, unsigned flags,
+			 struct kipc_waiter_info *buf, size_t n);
+ssize_t kipc_msg_list(int64_t target, unsigned flags,
+		      struct kipc_msg_info *buf, size_t n);
+
+/*
+ * Open this task's trace listener (attr NULL: every event, default ring;
+ * EBUSY when one is open). kipc_trace_read() returns the number of
+ * events (>= 1) written to buf, waiting while there are none; flags
+ * KIPC_F_NONBLOCK (EAGAIN). _timed: relative ns, ETIMEDOUT. A signal
+ * handler without SA_RESTART makes it fail EINTR; events stay in the
+ * kernel for the next read. EBADF: no listener open.
+ */
+int kipc_trace_open(const struct kipc_trace_attr *attr);
+ssize_t kipc_trace_read(struct kipc_trace_event *buf, size_t n, unsigned flags);
+ssize_t kipc_trace_read_timed(struct kipc_trace_event *buf, size_t n,
+			      unsigned flags, int64_t timeout);
+int kipc_trace_close(void);
 
 /* ------------------------------------------------------------------ */
 /* Asynchronous API                                                    */

@@ -35,7 +35,17 @@
 	X(15, mbox_revoke, mbox)      /* revoke the receive right            */  \
 	X(16, taskq_stat, task)       /* read own task queue's attributes    */  \
 	X(17, taskq_setattr, task)    /* capacity and message size of own queue */ \
-	X(18, cancel, cancel)         /* cancel a parked request by user_data */
+	X(18, cancel, cancel)         /* cancel a parked request by user_data */ \
+	X(19, sysinfo, introspect)    /* limits and global counters          */  \
+	X(20, task_list, introspect)  /* every task (kipc_task_info[])       */  \
+	X(21, task_info, introspect)  /* one task by pid                     */  \
+	X(22, mbox_list, introspect)  /* every visible mailbox               */  \
+	X(23, mbox_info, introspect)  /* one mailbox by id                   */  \
+	X(24, waiter_list, introspect) /* waiters and holders of a link      */  \
+	X(25, msg_list, introspect)   /* headers of a link's queued messages */  \
+	X(26, trace_open, trace)      /* open this task's trace listener     */  \
+	X(27, trace_read, trace)      /* read trace events (parks while none) */ \
+	X(28, trace_close, trace)     /* close the trace listener            */
 
 enum kipc_syscall_nr {
 #define KIPC_SYSCALL_ENUM_(nr, name, family) KIPC_SYS_##name = nr,

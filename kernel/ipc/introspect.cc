@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Introspection: snapshots of tasks, mailboxes, waiters, queued message
+ * headers, limits and counters for tools (kipcs). Read-only: nothing
+ * here changes kernel state. The records and the visibility rules are
+ * in <kipc/introspect.h>; the syscalls that copy them out are in
+ * kernel/syscalls/introspect.cc.
+ *
+ * Costs: a listing walks the tasks or the mailbox table once; waiters and
+ * message headers walk one link. None of this is on a hot path.
+ */
+#include <algorithm>
+
+#include "ipc.h"
+
+namespace kipc {
+
+bool KernelImpl::may_see_task(const Task &cur, const Task &t) const
+{
+	return cur.uid == t.uid || (cur.uid == 0 && lim.root_bypass);
+}
+
+bool KernelImpl::may_see_mbox(const Task &cur, const Mailbox &mb) const
+{
+	return may_admin(cur, mb) || mb.holds(&cur) || ipcperms(cur, mb, 4);
+}
+
+void KernelImpl::do_sysinfo(Task &cur, kipc_sysinfo &si) const
+{
+	si = kipc_sysinfo{};
+	si.msg_default = lim.msg_default;
+	si.msg_max = lim.msg_max;
+	si.msgsize_default = lim.msgsize_default;
+	si.msgsize_max = lim.msgsize_max;
+	si.mbox_per_user = lim.mbox_per_user;
+	si.taskq_capacity = lim.taskq_capacity;
+	si.bytes_per_user = lim.bytes_per_user;
+	si.root_bypass = lim.root_bypass;
+	si.msg_overhead = kMessageOverhead;
+	auto add_link = [&](const Link &l) {
+		si.nmsg += l.msgs.nmsg;
+		si.npending += l.pending.nmsg;
+		si.nbytes += l.msgs.nbytes + l.pending.nbytes;
+	};
+	for (const auto &[pid, t] : tasks) {
+		si.ntasks++;
+		si.nparked += t->parked.size();
+		add_link(t->queue);
+	}
+	for (const Slot &s : slots) {
+		if (!s.mbox)
+			continue;
+		si.nmboxes++;
+		add_link(s.mbox->link);
+	}
+	si.ntracers = tracer.nlisteners;
+	si.boot_time = boot_real;
+	si.uptime = now() - boot_mono;
+	si.nsent = next_msg_seq - 1;
+	si.ndelivered = stats.delivered;
+	si.ntimeouts = stats.timeouts;
+	si.ncancels = stats.cancels;
+	si.nattach = stats.attach;
+	si.nexit = stats.exit;
+	si.ndestroyed = stats.destroyed;
+	si.uid = cur.uid;
+	if (auto it = users.find(cur.uid); it != users.end()) {
+		si.user_mboxes = it->second.mailboxes;
+		si.user_bytes = it->second.bytes;
+	}
+}
+
+/* The syscall a parked request is in, and what it waits on. */
+static void wait_of(const Request &r, uint32_t *op, pid_t *pid, int64_t *mbox)
+{
+	*op = r.opcode;
+	*pid = 0;
+	*mbox = 0;
+	const Link *l = r.link;
+	if (!l && !r.waits.empty())
+		l = r.waits.front().link;
+	if (r.awaited)
+		*pid = r.awaited->pid;
+	else if (l && l->task && l->task != r.task)
+		*pid = l->task->pid;
+	if (l && l->mbox)
+		*mbox = l->mbox->id;
+}
+
+void KernelImpl::fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const
+{
+	ti = kipc_task_info{};
+	ti.pid = t.pid;
+	ti.uid = t.uid;
+	ti.gid = t.gid;
+	t.comm.copy(ti.comm, KIPC_COMM_LEN - 1);
+	ti.atime = t.atime;
+	ti.now = now();
+	if (&cur == &t)
+		ti.flags |= KIPC_INFO_SELF;
+	const Request *wait = nullptr;
+	t.parked.for_each([&](Request *r) {
+		if (!wait && !r->cached)
+			wait = r;
+	});
+	ti.state = !t.attached ? KIPC_TASK_UNATTACHED
+		   : wait      ? KIPC_TASK_BLOCKED
+			       : KIPC_TASK_RUNNING;
+	if (!may_see_task(cur, t)) {
+		ti.flags |= KIPC_INFO_HIDDEN;
+		return;
+	}
+	ti.nparked = t.parked.size();
+	if (wait) {
+		pid_t pid;
+		wait_of(*wait, &ti.wait_op, &pid, &ti.wait_mbox);
+		ti.wait_pid = pid;
+		ti.wait_since = wait->since;
+		ti.wait_deadline = wait->deadline == kForever ? 0 : wait->deadline;
+	}
+	const Link &l = t.queue;
+	ti.capacity = l.capacity;
+	ti.msgsize = l.msgsize;
+	ti.qbytes = l.unbounded() ? 0 : l.qbytes;
+	ti.nmsg = l.msgs.nmsg;
+	ti.nsenders = l.pending.nmsg;
+	ti.nbytes = l.msgs.nbytes;
+	ti.nreceivers = l.receivers.size();
+	ti.nheld = t.held.size();
+	ti.nsent = t.nsent;
+	ti.nreceived = t.nreceived;
+}
+
+void KernelImpl::fill_mbox_info(const Task &, const Mailbox &mb, kipc_mbox_info &mi) const
+{
+	mi = kipc_mbox_info{};
+	const Link &l = mb.link;
+	kipc_mbox_stat &st = mi.st;
+	st.id = mb.id;
+	st.attr.capacity = l.capacity;
+	st.attr.msgsize = l.msgsize;
+	st.attr.qbytes = l.unbounded() ? 0 : l.qbytes;
+	st.attr.flags = mb.flags;
+	st.attr.policy = mb.policy;
+	st.attr.mode = mb.mode;
+	st.attr.uid = mb.uid;
+	st.attr.gid = mb.gid;
+	st.cuid = mb.cuid;
+	st.cgid = mb.cgid;
+	st.owner = mb.owner ? mb.owner->pid : 0;
+	st.nmsg = l.msgs.nmsg;
+	st.nbytes = l.msgs.nbytes;
+	st.nsenders = l.pending.nmsg;
+	st.nreceivers = l.receivers.size();
+	st.nholders = mb.holders.size();
+	st.lspid = l.lspid;
+	st.lrpid = l.lrpid;
+	st.stime = l.stime;
+	st.rtime = l.rtime;
+	st.ctime = mb.ctime;
+	st.nsent = l.nsent;
+	st.nreceived = l.nreceived;
+	mb.name.copy(st.name, KIPC_NAME_MAX);
+	mi.pair_sender = mb.pair_sender;
+	mi.pair_receiver = mb.pair_receiver;
+	mi.excl = mb.excl ? mb.excl->pid : 0;
+	if (mb.policy == KIPC_POLICY_ROUND_ROBIN && !mb.holders.empty())
+		mi.rr_next = mb.holders[mb.rr_next % mb.holders.size()]->pid;
+	l.pending.levels.for_each([&](Message *m) {
+		if (!m->req || m->req->cached)
+			mi.ncached++;
+	});
+}
+
+long KernelImpl::do_task_info(Task &cur, pid_t pid, kipc_task_info &ti)
+{
+	const Task *t = find_task(pid);
+	if (!t)
+		return -ESRCH;
+	fill_task_info(cur, *t, ti);
+	return 0;
+}
+
+long KernelImpl::do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	if (!may_see_mbox(cur, *mb))
+		return -EACCES;
+	fill_mbox_info(cur, *mb, mi);
+	return 0;
+}
+
+long KernelImpl::find_link(Task &cur, int64_t target, bool taskq, const Link **out)
+{
+	if (taskq) {
+		if (target <= 0 || target > INT32_MAX)
+			return -EINVAL;
+		const Task *t = find_task(pid_t(target));
+		if (!t)
+			return -ESRCH;
+		if (!may_see_task(cur, *t))
+			return -EACCES;
+		*out = &t->queue;
+		return 0;
+	}
+	int err;
+	Mailbox *mb = find_mbox(target, &err);
+	if (!mb)
+		return err;
+	if (!may_see_mbox(cur, *mb))
+		return -EACCES;
+	*out = &mb->link;
+	return 0;
+}
+
+/* Receivers (longest-waiting first), then senders in delivery order, then holders. */
+void KernelImpl::list_waiters(const Link &l, std::vector<kipc_waiter_info> &out) const
+{
+	l.receivers.for_each([&](WaitEntry *w) {
+		const Request *r = w->req;
+		kipc_waiter_info wi{};
+		wi.pid = r->task->pid;
+		wi.kind = KIPC_WAITER_RECEIVER;
+		wi.op = r->opcode;
+		wi.since = r->since;
+		wi.deadline = r->deadline == kForever ? 0 : r->deadline;
+		wi.len = r->buflen;
+		out.push_back(wi);
+	});
+	l.pending.levels.for_each([&](Message *m) {
+		const Request *r = m->req;
+		kipc_waiter_info wi{};
+		wi.pid = m->sender;
+		wi.kind = r && !r->cached ? KIPC_WAITER_SENDER : KIPC_WAITER_CACHED;
+		if (r) {
+			wi.op = r->opcode;
+			wi.since = r->since;
+			wi.deadline = r->deadline == kForever ? 0 : r->deadline;
+		}
+		wi.seq = m->seq;
+		wi.len = m->len;
+		out.push_back(wi);
+	});
+	if (const Mailbox *mb = l.mbox) {
+		for (const Task *t : mb->holders) {
+			kipc_waiter_info wi{};
+			wi.pid = t->pid;
+			wi.kind = KIPC_WAITER_HOLDER;
+			wi.flags = mb->owner == t ? KIPC_WAITER_F_OWNER : 0;
+			out.push_back(wi);
+		}
+	}
+}
+
+static kipc_msg_info msg_info(const Message *m, uint16_t flags)
+{
+	kipc_msg_info mi{};
+	mi.seq = m->seq;
+	mi.sender = m->sender;
+	mi.len = m->len;
+	mi.type = m->type;
+	mi.stime = m->stime;
+	mi.prio = m->prio;
+	mi.flags = flags | (m->token ? KIPC_MSG_CALL : 0);
+	mi.route = m->route;
+	return mi;
+}
+
+/* Queued messages in delivery order, then pending ones in delivery order. */
+void KernelImpl::list_msgs(const Link &l, std::vector<kipc_msg_info> &out) const
+{
+	l.msgs.levels.for_each([&](Message *m) { out.push_back(msg_info(m, 0)); });
+	l.pending.levels.for_each(
+		[&](Message *m) { out.push_back(msg_info(m, KIPC_MSG_PENDING)); });
+}
+
+} // namespace kipc

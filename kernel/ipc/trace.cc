@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Trace listeners: the rings behind KIPC_TRACE() (see trace.h) and the
+ * trace_open/read/close calls (see <kipc/trace.h>).
+ *
+ * A trace_read that finds its ring empty parks like a receive: it is a
+ * Request (ReqKind::TraceRead) on its task's parked list and, with a
+ * deadline, on the timer map, so timeouts, cancels (EINTR from the
+ * library's signal path) and exit work as for any parked call. unpark()
+ * calls trace_unpark() to detach it from its listener. Events that arrive
+ * while it is parked put the listener on tracer.wake; trace_flush(),
+ * called by the facade after each entry, completes those reads with
+ * everything in their rings. Nothing about a trace read is itself traced
+ * (no feedback loop).
+ */
+#include <algorithm>
+
+#include "ipc.h"
+
+namespace kipc {
+
+static bool passes(const KernelImpl &k, const TraceListener &l, const kipc_trace_event &e,
+		   uid_t uid)
+{
+	const kipc_trace_attr &a = l.attr;
+	if (a.events && !(a.events & KIPC_TRACE_MASK(e.event)))
+		return false;
+	if (a.pid && e.pid != a.pid && e.peer != a.pid)
+		return false;
+	if (a.mbox && e.mbox != a.mbox)
+		return false;
+	return l.task->uid == uid || (l.task->uid == 0 && k.lim.root_bypass);
+}
+
+static void push(TraceListener &l, const kipc_trace_event &e)
+{
+	size_t cap = l.ring.size();
+	if (l.lost) {
+		if (l.count + 2 > cap) { /* room for LOST and the event */
+			l.lost++;
+			return;
+		}
+		kipc_trace_event lost{};
+		lost.ts = e.ts;
+		lost.event = KIPC_TRACE_LOST;
+		lost.op = 0xffff;
+		lost.res = int64_t(l.lost);
+		l.ring[(l.head + l.count++) % cap] = lost;
+		l.lost = 0;
+	} else if (l.count == cap) {
+		l.lost++;
+		return;
+	}
+	l.ring[(l.head + l.count++) % cap] = e;
+}
+
+void KernelImpl::trace_emit(const TraceEv &ev)
+{
+	kipc_trace_event e{};
+	e.ts = uint64_t(now());
+	e.event = ev.event;
+	e.op = cur_op;
+	e.flags = ev.flags;
+	e.pid = ev.task ? ev.task->pid : ev.pid;
+	e.peer = ev.peer;
+	if (ev.task)
+		ev.task->comm.copy(e.comm, sizeof e.comm - 1);
+	if (const Link *l = ev.link) {
+		e.mbox = l->id();
+		e.qpid = l->task ? l->task->pid : 0;
+	}
+	if (const Message *m = ev.msg) {
+		e.len = m->len;
+		e.seq = m->seq;
+		e.prio = m->prio;
+	}
+	e.res = ev.res;
+	uid_t uid = ev.task ? ev.task->uid : 0;
+	if (!ev.task) {
+		if (const Task *t = find_task(e.pid))
+			uid = t->uid;
+	}
+	for (auto &lp : tracer.listeners) {
+		TraceListener &l = *lp;
+		if (!passes(*this, l, e, uid))
+			continue;
+		push(l, e);
+		if (l.reader && !l.wake) {
+			l.wake = true;
+			tracer.wake.push_back(&l);
+		}
+	}
+}
+
+long KernelImpl::do_trace_open(Task &cur, const kipc_trace_attr &attr)
+{
+	if (cur.tracer)
+		return -EBUSY;
+	if (attr.rsvd0 || std::any_of(std::begin(attr.rsvd), std::end(attr.rsvd),
+				      [](uint64_t v) { return v != 0; }))
+		return -EINVAL;
+	if (attr.events & ~uint32_t(KIPC_TRACE_ALL))
+		return -EINVAL;
+	if (attr.bufsize > KIPC_TRACE_BUF_MAX || attr.pid < 0 || attr.mbox < 0)
+		return -EINVAL;
+	auto l = std::make_unique<TraceListener>();
+	l->task = &cur;
+	l->attr = attr;
+	/* at least 2: room for a LOST record and one event */
+	l->ring.resize(std::max(2u, attr.bufsize ? attr.bufsize : KIPC_TRACE_BUF_DEFAULT));
+	cur.tracer = l.get();
+	tracer.listeners.push_back(std::move(l));
+	tracer.nlisteners++;
+	return 0;
+}
+
+/* Move up to max events of l into the reader's buffer; how many, or -errno. */
+static long take(TraceListener &l, Task &t, uint64_t buf, uint32_t buflen)
+{
+	size_t max = buflen / sizeof(kipc_trace_event);
+	size_t n = std::min(max, l.count);
+	size_t cap = l.ring.size();
+	for (size_t i = 0; i < n; i++) {
+		const kipc_trace_event &e = l.ring[(l.head + i) % cap];
+		if (t.mm && t.mm->copy_to_user(buf + i * sizeof e, &e, sizeof e))
+			return -EFAULT; /* nothing consumed */
+	}
+	l.head = (l.head + n) % cap;
+	l.count -= n;
+	return long(n);
+}
+
+long KernelImpl::do_trace_read(Task &cur, const MsgArgs &a)
+{
+	TraceListener *l = cur.tracer;
+	if (!l)
+		return -EBADF;
+	if (l->reader)
+		return -EBUSY; /* one reader at a time */
+	if (a.len2 < sizeof(kipc_trace_event))
+		return -EINVAL;
+	if (l->count)
+		return take(*l, cur, a.addr2, a.len2);
+	if (a.wait.nonblock)
+		return -EAGAIN;
+	if (a.wait.deadline <= now())
+		return -ETIMEDOUT;
+	Request *r = new_request(cur, ReqKind::TraceRead, a);
+	r->buf = a.addr2;
+	r->buflen = a.len2;
+	l->reader = r;
+	park(r);
+	return -EQUEUED;
+}
+
+void KernelImpl::trace_unpark(Request *r)
+{
+	TraceListener *l = r->task->tracer;
+	if (l && l->reader == r)
+		l->reader = nullptr;
+}
+
+void KernelImpl::trace_flush()
+{
+	std::vector<TraceListener *> v;
+	v.swap(tracer.wake);
+	for (TraceListener *l : v) {
+		l->wake = false;
+		Request *r = l->reader;
+		if (!r || !l->count)
+			continue;
+		Task &t = *r->task;
+		unpark(r); /* clears l->reader */
+		kipc_cqe cqe{};
+		cqe.res = take(*l, t, r->buf, r->buflen);
+		cqe.user_data = r->user_data;
+		complete(t, cqe);
+		delete r;
+	}
+}
+
+long KernelImpl::do_trace_close(Task &cur)
+{
+	TraceListener *l = cur.tracer;
+	if (!l)
+		return -EBADF;
+	if (Request *r = l->reader)
+		abort_request(r, -EBADF, true);
+	auto w = std::find(tracer.wake.begin(), tracer.wake.end(), l);
+	if (w != tracer.wake.end())
+		tracer.wake.erase(w);
+	auto it = std::find_if(tracer.listeners.begin(), tracer.listeners.end(),
+			       [&](const auto &p) { return p.get() == l; });
+	cur.tracer = nullptr;
+	tracer.listeners.erase(it);
+	tracer.nlisteners--;
+	return 0;
+}
+
+} // namespace kipc

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Introspection syscalls (see <kipc/introspect.h> and
+ * kernel/ipc/introspect.cc): snapshots for tools. A list call returns the
+ * total number of records the caller may see and writes as many as fit
+ * in addr2/len2; one-record calls need len2 to cover the record.
+ */
+#include <vector>
+
+#include "syscalls.h"
+
+namespace kipc {
+
+/* Copy min(v.size(), len2 / sizeof(T)) records out; the total, or -errno. */
+template <class T>
+static long copy_records(Task &cur, const kipc_sqe &sqe, const std::vector<T> &v)
+{
+	size_t n = std::min<size_t>(v.size(), sqe.len2 / sizeof(T));
+	if (n && cur.mm && cur.mm->copy_to_user(sqe.addr2, v.data(), n * sizeof(T)))
+		return -EFAULT;
+	return long(v.size());
+}
+
+static long check_out(Task &cur, const kipc_sqe &sqe, uint32_t allowed_flags)
+{
+	if (sqe.flags & ~allowed_flags)
+		return -EINVAL;
+	if (cur.mm && !cur.mm->access_ok(sqe.addr2, sqe.len2))
+		return -EFAULT;
+	return 0;
+}
+
+long sys_sysinfo(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	kipc_sysinfo si;
+	if (long err = check_out(cur, sqe, 0))
+		return err;
+	k.do_sysinfo(cur, si);
+	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, si);
+}
+
+long sys_task_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	if (long err = check_out(cur, sqe, 0))
+		return err;
+	std::vector<kipc_task_info> v;
+	v.reserve(k.tasks.size());
+	for (const auto &[pid, t] : k.tasks) {
+		v.emplace_back();
+		k.fill_task_info(cur, *t, v.back());
+	}
+	std::sort(v.begin(), v.end(), [](const auto &a, const auto &b) { return a.pid < b.pid; });
+	return copy_records(cur, sqe, v);
+}
+
+long sys_task_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	kipc_task_info ti;
+	if (long err = check_out(cur, sqe, 0))
+		return err;
+	if (sqe.target <= 0 || sqe.target > INT32_MAX)
+		return -EINVAL;
+	if (long err = k.do_task_info(cur, pid_t(sqe.target), ti))
+		return err;
+	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, ti);
+}
+
+long sys_mbox_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	if (long err = check_out(cur, sqe, 0))
+		return err;
+	std::vector<kipc_mbox_info> v;
+	for (const auto &s : k.slots) {
+		if (!s.mbox || !k.may_see_mbox(cur, *s.mbox))
+			continue;
+		v.emplace_back();
+		k.fill_mbox_info(cur, *s.mbox, v.back());
+	}
+	std::sort(v.begin(), v.end(),
+		  [](const auto &a, const auto &b) { return a.st.id < b.st.id; });
+	return copy_records(cur, sqe, v);
+}
+
+long sys_mbox_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	kipc_mbox_info mi;
+	if (long err = check_out(cur, sqe, 0))
+		return err;
+	if (long err = k.do_mbox_info(cur, sqe.target, mi))
+		return err;
+	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, mi);
+}
+
+long sys_waiter_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	const Link *l;
+	if (long err = check_out(cur, sqe, KIPC_INTRO_TASKQ))
+		return err;
+	if (long err = k.find_link(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, &l))
+		return err;
+	std::vector<kipc_waiter_info> v;
+	k.list_waiters(*l, v);
+	return copy_records(cur, sqe, v);
+}
+
+long sys_msg_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	const Link *l;
+	if (long err = check_out(cur, sqe, KIPC_INTRO_TASKQ))
+		return err;
+	if (long err = k.find_link(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, &l))
+		return err;
+	std::vector<kipc_msg_info> v;
+	v.reserve(l->msgs.nmsg + l->pending.nmsg);
+	k.list_msgs(*l, v);
+	return copy_records(cur, sqe, v);
+}
+
+} // namespace kipc

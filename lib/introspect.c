@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkipc: wrappers of the introspection and tracing syscalls
+ * (<kipc/introspect.h>, <kipc/trace.h>). List calls return the total
+ * number of records and fill min(total, n) of buf.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+static long ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* One call with an output buffer at addr2 (len bytes). */
+static long out_call(uint8_t op, int64_t target, unsigned flags, void *buf, size_t len)
+{
+	if (len > UINT32_MAX)
+		len = UINT32_MAX / 64 * 64;
+	struct kipc_sqe sqe = {
+		.opcode = op,
+		.flags = flags,
+		.target = target,
+		.len2 = (uint32_t)len,
+	};
+	struct kipc_slot s1 = {.out = buf, .len = len};
+	struct kipc_cqe cqe;
+	return __kipc_sync(&sqe, NULL, len ? &s1 : NULL, &cqe);
+}
+
+int kipc_sysinfo(struct kipc_sysinfo *si)
+{
+	long r = out_call(KIPC_SYS_sysinfo, 0, 0, si, sizeof *si);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+ssize_t kipc_task_list(struct kipc_task_info *buf, size_t n)
+{
+	return ret(out_call(KIPC_SYS_task_list, 0, 0, buf, n * sizeof *buf));
+}
+
+int kipc_task_info(pid_t pid, struct kipc_task_info *ti)
+{
+	long r = out_call(KIPC_SYS_task_info, pid, 0, ti, sizeof *ti);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+ssize_t kipc_mbox_list(struct kipc_mbox_info *buf, size_t n)
+{
+	return ret(out_call(KIPC_SYS_mbox_list, 0, 0, buf, n * sizeof *buf));
+}
+
+int kipc_mbox_info(int64_t id, struct kipc_mbox_info *mi)
+{
+	long r = out_call(KIPC_SYS_mbox_info, id, 0, mi, sizeof *mi);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+ssize_t kipc_waiter_list(int64_t target, unsigned flags,
+			 struct kipc_waiter_info *buf, size_t n)
+{
+	return ret(out_call(KIPC_SYS_waiter_list, target, flags, buf, n * sizeof *buf));
+}
+
+ssize_t kipc_msg_list(int64_t target, unsigned flags, struct kipc_msg_info *buf,
+		      size_t n)
+{
+	return ret(out_call(KIPC_SYS_msg_list, target, flags, buf, n * sizeof *buf));
+}
+
+int kipc_trace_open(const struct kipc_trace_attr *attr)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_trace_open,
+		.len2 = attr ? (uint32_t)sizeof *attr : 0,
+	};
+	struct kipc_slot s1 = {.in = attr, .len = attr ? sizeof *attr : 0};
+	struct kipc_cqe cqe;
+	return (int)ret(__kipc_sync(&sqe, NULL, attr ? &s1 : NULL, &cqe));
+}
+
+static long trace_read(struct kipc_trace_event *buf, size_t n, unsigned flags,
+		       int64_t timeout)
+{
+	size_t len = n * sizeof *buf;
+	if (len > UINT32_MAX)
+		len = UINT32_MAX / sizeof *buf * sizeof *buf;
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_trace_read,
+		.flags = flags,
+		.len2 = (uint32_t)len,
+		.timeout = timeout,
+	};
+	struct kipc_slot s1 = {.out = buf, .len = len};
+	struct kipc_cqe cqe;
+	return __kipc_sync(&sqe, NULL, len ? &s1 : NULL, &cqe);
+}
+
+ssize_t kipc_trace_read(struct kipc_trace_event *buf, size_t n, unsigned flags)
+{
+	return ret(trace_read(buf, n, flags, 0));
+}
+
+ssize_t kipc_trace_read_timed(struct kipc_trace_event *buf, size_t n,
+			      unsigned flags, int64_t timeout)
+{
+	return ret(trace_read(buf, n, flags | KIPC_F_TIMEOUT, timeout));
+}
+
+int kipc_trace_close(void)
+{
+	struct kipc_sqe sqe = {.opcode = KIPC_SYS_trace_close};
+	struct kipc_cqe cqe;
+	return (int)ret(__kipc_sync(&sqe, NULL, NULL, &cqe));
+}
