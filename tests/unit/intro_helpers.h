@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+/* Helpers for the introspection and tracing unit tests. */
+#pragma once
+
+#include "harness.h"
+
+namespace kt {
+
+/* Run a list syscall with room for cap records; the result and the records. */
+template <class T>
+inline int64_t list(Proc &p, uint8_t op, std::vector<T> &out, size_t cap = 64,
+		    int64_t target = 0, uint32_t flags = 0)
+{
+	kipc_sqe s{};
+	s.opcode = op;
+	s.target = target;
+	s.flags = flags;
+	s.len2 = cap * sizeof(T);
+	s.addr2 = p.mem.alloc(s.len2 ? s.len2 : 1);
+	int64_t r = p.now(s);
+	out.clear();
+	if (r >= 0) {
+		size_t n = std::min<size_t>(r, cap);
+		out.resize(n);
+		std::memcpy(out.data(), p.mem.arena.data() + s.addr2, n * sizeof(T));
+	}
+	return r;
+}
+
+template <class T>
+inline int64_t one(Proc &p, uint8_t op, int64_t target, T *out)
+{
+	kipc_sqe s{};
+	s.opcode = op;
+	s.target = target;
+	s.len2 = sizeof(T);
+	s.addr2 = p.mem.alloc(sizeof(T));
+	int64_t r = p.now(s);
+	std::memcpy(out, p.mem.arena.data() + s.addr2, sizeof(T));
+	return r;
+}
+
+inline kipc_sysinfo sysinfo(Proc &p)
+{
+	kipc_sysinfo si{};
+	REQUIRE(one(p, KIPC_SYS_sysinfo, 0, &si) == 0);
+	return si;
+}
+
+inline int64_t trace_open(Proc &p, const kipc_trace_attr *a = nullptr)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_trace_open;
+	if (a) {
+		s.len2 = sizeof(*a);
+		s.addr2 = p.mem.alloc(sizeof(*a));
+		std::memcpy(p.mem.arena.data() + s.addr2, a, sizeof(*a));
+	}
+	return p.now(s);
+}
+
+inline int64_t trace_close(Proc &p)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_trace_close;
+	return p.now(s);
+}
+
+/* Submit a trace_read for up to n events (it may park). */
+inline Op trace_read(Proc &p, size_t n = 64, uint32_t flags = 0, int64_t timeout = 0)
+{
+	kipc_sqe s = msg_sqe(KIPC_SYS_trace_read, 0, flags, timeout);
+	s.len2 = n * sizeof(kipc_trace_event);
+	s.addr2 = p.mem.alloc(s.len2);
+	return p.submit(s, s.addr2, s.len2);
+}
+
+inline std::vector<kipc_trace_event> events(const Op &op)
+{
+	kipc_cqe c = op.cqe();
+	std::vector<kipc_trace_event> v;
+	if (c.res <= 0)
+		return v;
+	v.resize(c.res);
+	std::memcpy(v.data(), op.p->mem.arena.data() + op.buf, c.res * sizeof(kipc_trace_event));
+	return v;
+}
+
+/* Every event readable now (nonblocking). */
+inline std::vector<kipc_trace_event> drain_events(Proc &p)
+{
+	std::vector<kipc_trace_event> all;
+	for (;;) {
+		Op r = trace_read(p, 64, KIPC_F_NONBLOCK);
+		if (r.res() == -EAGAIN)
+			return all;
+		REQUIRE(r.res() > 0);
+		auto v = events(r);
+		all.insert(all.end(), v.begin(), v.end());
+	}
+}
+
+/* The event types of v, in order, as a compact string: "SEND ENQUEUE ...". */
+inline std::string kinds(const std::vector<kipc_trace_event> &v)
+{
+	static const char *names[] = {"?", "ATTACH", "EXIT", "SEND", "ENQUEUE", "BLOCK",
+				      "WAKE", "DELIVER", "TIMEOUT", "CANCEL", "DESTROY",
+				      "?", "?", "?", "?", "LOST"};
+	std::string s;
+	for (const auto &e : v) {
+		if (!s.empty())
+			s += ' ';
+		s += e.event <= 15 ? names[e.event] : "?";
+	}
+	return s;
+}
+
+} // namespace kt
