@@ -223,7 +223,7 @@ core: $(CORE_A)
 libkipc: $(LIBKIPC_A) $(LIBKIPC_SO) $(KIPC_PC)
 tools: $(TOOLS)
 unit: $(UNIT_BIN)
-selftests: $(SELFTESTS) $(KIPCD)
+selftests: $(SELFTESTS) $(KIPCD) $(filter %/kipc-bench,$(TOOLS))  # bench_smoke_test runs kipc-bench
 samples: $(SAMPLES)
 
 # --------------------------------------------------------------------------

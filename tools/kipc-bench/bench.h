@@ -50,7 +50,11 @@ struct Meta {
 	std::vector<std::string> notes;
 	bool debug_checks = false;
 	pid_t kipcd_pid = 0;
+	std::string load_before, load_after; /* /proc/loadavg: others' work skews it all */
 };
+
+/* Is scenario selected by --only (a comma-separated list of substrings)? */
+bool wanted(const Options &o, const std::string &scenario);
 
 /* Scenario runners append records; each is independent. */
 void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &out);

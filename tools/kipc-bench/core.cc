@@ -165,7 +165,7 @@ Record row(const char *scen, uint32_t size, uint32_t n, const char *metric, doub
 
 void run_core_scenarios(const Options &o, Meta &, std::vector<Record> &out)
 {
-	auto want = [&](const char *s) { return o.only.empty() || std::string(s).find(o.only) != std::string::npos; };
+	auto want = [&](const char *s) { return wanted(o, s); };
 	uint32_t big_q = o.quick ? 10000 : 100000;
 	uint32_t big_mb = o.quick ? 2000 : 32000;
 	uint32_t ntasks = o.quick ? 1000 : 10000;

@@ -65,6 +65,23 @@ double median(std::vector<double> v)
 	return v[v.size() / 2];
 }
 
+bool wanted(const Options &o, const std::string &scenario)
+{
+	if (o.only.empty())
+		return true;
+	size_t pos = 0;
+	while (pos <= o.only.size()) {
+		size_t comma = o.only.find(',', pos);
+		std::string w = o.only.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+		if (!w.empty() && scenario.find(w) != std::string::npos)
+			return true;
+		if (comma == std::string::npos)
+			break;
+		pos = comma + 1;
+	}
+	return false;
+}
+
 namespace {
 
 [[noreturn]] void usage(int code)
@@ -75,8 +92,8 @@ namespace {
 		"  --quick     a few seconds, small counts (a smoke run, not a measurement)\n"
 		"  --json      JSON instead of the table\n"
 		"  --reps N    repetitions of every measurement, interleaved (default 3)\n"
-		"  --only W    only scenarios whose name contains W (pingpong, stream, fanin,\n"
-		"              fanout, rendezvous, scale, memory, core)\n"
+		"  --only W,.. only scenarios whose name contains one of the words (pingpong,\n"
+		"              stream, fanin, fanout, rendezvous, scale, memory, core)\n"
 		"  --loop L    event loop of the private kipcd\n"
 		"  --kipcd P   kipcd binary (default: $KIPC_KIPCD, else next to kipc-bench)\n"
 		"  --no-raise  leave /proc/sys/fs/mqueue/msg_max alone\n");
@@ -188,6 +205,14 @@ std::string cpu_model()
 	return "?";
 }
 
+std::string loadavg()
+{
+	std::ifstream f("/proc/loadavg");
+	std::string a, b, c;
+	f >> a >> b >> c;
+	return a + " " + b + " " + c;
+}
+
 std::string fmt_value(const Record &r, double v)
 {
 	if (v <= 0)
@@ -205,6 +230,8 @@ void print_table(const Meta &m, const std::vector<Record> &rs)
 {
 	fmt::print("kipc-bench: {} ({} cpus), Linux {}, kipcd loop: {}\n", m.machine, m.cpus,
 		   m.kernel, m.loop);
+	fmt::print("load average before: {}, after: {} (other work on the machine skews every figure)\n",
+		   m.load_before, m.load_after);
 	if (m.debug_checks)
 		fmt::print("WARNING: built with CONFIG_DEBUG_CHECKS=y: the kernel walks every object "
 			   "after each syscall; use `make bench` for a release build\n");
@@ -234,7 +261,8 @@ void print_json(const Meta &m, const std::vector<Record> &rs)
 {
 	nlohmann::json j;
 	j["meta"] = {{"machine", m.machine}, {"cpus", m.cpus},  {"kernel", m.kernel},
-		     {"loop", m.loop},       {"notes", m.notes}, {"debug_checks", m.debug_checks}};
+		     {"loop", m.loop},       {"notes", m.notes}, {"debug_checks", m.debug_checks},
+		     {"load_before", m.load_before}, {"load_after", m.load_after}};
 	nlohmann::json arr = nlohmann::json::array();
 	for (const Record &r : rs) {
 		nlohmann::json x = {{"scenario", r.scenario},
@@ -332,9 +360,11 @@ int main(int argc, char **argv)
 	meta.kipcd = o.kipcd;
 
 	std::vector<Record> rs;
+	meta.load_before = loadavg();
 	run_process_scenarios(o, meta, rs);
 	run_core_scenarios(o, meta, rs);
 	shut(k);
+	meta.load_after = loadavg();
 
 	if (o.json)
 		print_json(meta, rs);

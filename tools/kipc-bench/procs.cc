@@ -628,7 +628,7 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 
 	Sizes sz = o.quick ? Sizes{300, 50, 2000} : Sizes{4000, 400, 20000};
 	int reps = o.quick ? 1 : o.reps;
-	auto want = [&](const char *s) { return o.only.empty() || std::string(s).find(o.only) != std::string::npos; };
+	auto want = [&](const char *s) { return wanted(o, s); };
 
 	auto ratio_rows = [&](size_t first, const char *ref) {
 		const Record *r = nullptr;
