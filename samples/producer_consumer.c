@@ -7,11 +7,18 @@
  * send() when it is full, the consumer blocks in receive() when it is
  * empty: the kernel does the counting that "empty" and "full" semaphores
  * do in the shared-memory version.
+ *
+ * usage: producer_consumer [DELAY_MS]
+ * With DELAY_MS the consumer waits that long before each receive, so the
+ * mailbox fills up and the producer blocks: watch it with `kipcs --watch`
+ * and `kipc-trace` in other terminals.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <kipc/libkipc.h>
@@ -19,8 +26,11 @@
 #define BUFFER_SIZE 4   /* capacity of the mailbox */
 #define ITEMS       12  /* items the producer makes */
 
-int main(void)
+int main(int argc, char **argv)
 {
+	long delay_ms = argc > 1 ? strtol(argv[1], NULL, 10) : 0;
+	struct timespec delay = {delay_ms / 1000, delay_ms % 1000 * 1000000L};
+
 	/* A kernel-owned mailbox: it exists until we destroy it. */
 	struct kipc_mbox_attr attr = {
 		.capacity = BUFFER_SIZE,
@@ -56,6 +66,8 @@ int main(void)
 	/* Consumer: receive until "done", checking the order. */
 	int expected = 1, item;
 	for (;;) {
+		if (delay_ms > 0)
+			nanosleep(&delay, NULL);
 		if (kipc_mbox_receive(box, &item, sizeof item, NULL, 0) < 0) {
 			perror("consumer: receive");
 			return 1;
