@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,7 @@ static void spin(struct kipc_att *a, const int *done)
 				goto out;
 			cpu_relax();
 		}
+		sched_yield(); /* on a busy CPU, let the kernel or peer run */
 	} while (__kipc_now() < end);
 out:
 	pthread_mutex_lock(&L.lock);

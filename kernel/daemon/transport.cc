@@ -35,6 +35,7 @@
 #include <fstream>
 #include <linux/futex.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -922,6 +923,8 @@ int Server::run()
 		if (spinning)
 			poll_active(false);
 		end_of_round();
+		if (spinning && nconsumed_ == before)
+			sched_yield(); /* idle round: let the processes we poll run */
 		int64_t now = clock_.monotonic_ns();
 		if (nconsumed_ != before || (!spinning && !active_.empty()))
 			spin_until = now + kIdleSpinNs;
