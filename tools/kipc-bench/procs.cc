@@ -10,6 +10,8 @@
  * A one-way queue (struct Chan) is created in the parent and inherited:
  *   kipc-mbox    a kernel-owned kipc mailbox, mode 0666, synchronous calls
  *   kipc-direct  the receiving role's task queue (send to its pid)
+ *   kipc-call    ping-pong as a remote procedure call: kipc_call() to the
+ *                server's pid, which receives and kipc_reply()s
  *   kipc-async   a mailbox driven through the asynchronous ring API, a
  *                window of kWindow operations in flight on each side
  *   kipc-rdv     a zero-capacity mailbox (rendezvous)
@@ -42,13 +44,14 @@
 namespace bench {
 namespace {
 
-enum class Impl { KipcMbox, KipcDirect, KipcAsync, KipcRdv, PosixMq, SysV, Pipe, SeqPacket };
+enum class Impl { KipcMbox, KipcDirect, KipcCall, KipcAsync, KipcRdv, PosixMq, SysV, Pipe, SeqPacket };
 
 const char *impl_name(Impl i)
 {
 	switch (i) {
 	case Impl::KipcMbox: return "kipc-mbox";
 	case Impl::KipcDirect: return "kipc-direct";
+	case Impl::KipcCall: return "kipc-call";
 	case Impl::KipcAsync: return "kipc-async";
 	case Impl::KipcRdv: return "kipc-rdv";
 	case Impl::PosixMq: return "posix-mq";
@@ -61,8 +64,8 @@ const char *impl_name(Impl i)
 
 bool is_kipc(Impl i)
 {
-	return i == Impl::KipcMbox || i == Impl::KipcDirect || i == Impl::KipcAsync ||
-	       i == Impl::KipcRdv;
+	return i == Impl::KipcMbox || i == Impl::KipcDirect || i == Impl::KipcCall ||
+	       i == Impl::KipcAsync || i == Impl::KipcRdv;
 }
 
 constexpr int kMaxRoles = 72;
@@ -126,6 +129,7 @@ std::string chan_open(Chan &c, Impl impl, uint32_t msgsize, uint32_t cap, int ow
 		return "";
 	}
 	case Impl::KipcDirect:
+	case Impl::KipcCall:
 		return "";
 	case Impl::PosixMq: {
 		std::string name = fmt::format("/kipc-bench-{}-{}", getpid(), mq_seq++);
@@ -193,6 +197,7 @@ void csend(int role, Chan &c, const void *buf, size_t len)
 		r = kipc_mbox_send(c.mbox, buf, len, 0, 0);
 		break;
 	case Impl::KipcDirect:
+	case Impl::KipcCall: /* not used: pingpong() calls */
 		r = kipc_send(board->pid[c.owner], buf, len, 0, 0);
 		break;
 	case Impl::PosixMq:
@@ -236,6 +241,7 @@ size_t crecv(int role, Chan &c, void *buf, size_t len)
 		n = kipc_mbox_receive(c.mbox, buf, len, nullptr, 0);
 		break;
 	case Impl::KipcDirect:
+	case Impl::KipcCall:
 		n = kipc_receive(KIPC_ANY, buf, len, nullptr, 0);
 		break;
 	case Impl::PosixMq:
@@ -359,6 +365,26 @@ std::string pingpong(Impl impl, uint32_t size, const Sizes &sz, std::vector<int6
 	err = run_roles(2, [&](int role) {
 		static char buf[kMaxSize];
 		memset(buf, role + 1, size);
+		if (impl == Impl::KipcCall && role == 1) { /* server: receive, reply */
+			kipc_msginfo info;
+			for (uint32_t i = 0; i < warm + iters; i++) {
+				if (kipc_receive(KIPC_ANY, buf, size, &info, 0) < 0)
+					child_fail(1, "kipc_receive", errno);
+				if (kipc_reply(info.token, buf, size, 0) < 0)
+					child_fail(1, "kipc_reply", errno);
+			}
+			return;
+		}
+		if (impl == Impl::KipcCall) { /* client: one call per round trip */
+			for (uint32_t i = 0; i < warm + iters; i++) {
+				int64_t t = now_ns();
+				if (kipc_call(board->pid[1], buf, size, buf, size, nullptr, 0) < 0)
+					child_fail(0, "kipc_call", errno);
+				if (i >= warm)
+					board->samples[board->nsamples++] = now_ns() - t;
+			}
+			return;
+		}
 		if (role == 1) { /* server: echo */
 			for (uint32_t i = 0; i < warm + iters; i++) {
 				crecv(1, c[0], buf, size);
@@ -676,7 +702,7 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 	};
 	if (want("pingpong"))
 		for (uint32_t size : {16u, 64u, 1024u, 8192u}) {
-			std::vector<Impl> impls = {Impl::KipcMbox, Impl::KipcDirect};
+			std::vector<Impl> impls = {Impl::KipcMbox, Impl::KipcDirect, Impl::KipcCall};
 			impls.insert(impls.end(), natives.begin(), natives.end());
 			latency("pingpong", impls, size, "");
 		}
