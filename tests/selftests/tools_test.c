@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tools_test: the inspection tools against a real kernel. Runs
+ * build/bin/kipcs, kipcrm and kipc-trace and build/samples/producer_consumer
+ * as separate processes and checks what they print: the JSON of kipcs
+ * (parsed by python3's json module when python3 is installed), a trace of
+ * the producer-consumer sample (its sends, blocks and deliveries, in
+ * order), the Chrome and Mermaid formats, and each tool's one-line errors.
+ */
+#include <ctype.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "kipc_test.h"
+
+/* ---- running programs ---------------------------------------------- */
+
+#define KT_PATH 1024
+static char bindir[KT_PATH + 32], sampledir[KT_PATH + 32], tmpdir[KT_PATH];
+
+static void find_dirs(void)
+{
+	char exe[KT_PATH];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(bindir, sizeof bindir, "%s/../../bin", exe);
+	snprintf(sampledir, sizeof sampledir, "%s/../../samples", exe);
+}
+
+/* Every tool and the sample, built (`make all`; `make check` does)? */
+static bool tools_built(void)
+{
+	const char *tools[] = {"kipcs", "kipcrm", "kipc-trace"};
+	char p[2 * KT_PATH];
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s/%s", bindir, tools[i]);
+		if (access(p, X_OK))
+			return false;
+	}
+	snprintf(p, sizeof p, "%s/producer_consumer", sampledir);
+	return access(p, X_OK) == 0;
+}
+
+#define NEED_TOOLS()                                                             \
+	do {                                                                     \
+		find_dirs();                                                     \
+		if (!tools_built())                                              \
+			SKIP(return, "tools or samples not built (make all)");   \
+	} while (0)
+
+/* One scratch directory for the whole run, made before the tests fork. */
+static pid_t tmp_owner;
+
+__attribute__((constructor)) static void make_tmpdir(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "%s/kt-tools.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmpdir))
+		snprintf(tmpdir, sizeof tmpdir, "/tmp");
+	tmp_owner = getpid();
+}
+
+__attribute__((destructor)) static void remove_tmpdir(void)
+{
+	char cmd[KT_PATH + 16];
+	if (getpid() != tmp_owner || !strcmp(tmpdir, "/tmp"))
+		return;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		return;
+}
+
+/* fork and exec argv (relative to bindir unless it has a '/'), stdout and
+ * stderr to files (NULL: /dev/null); sock: a KIPC_SOCKET override. */
+static pid_t spawn(const char *const argv[], const char *out, const char *err,
+		   const char *sock)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	int o = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int e = open(err ? err : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	dup2(o, 1);
+	dup2(e, 2);
+	if (sock)
+		setenv("KIPC_SOCKET", sock, 1);
+	char path[2 * KT_PATH];
+	if (strchr(argv[0], '/'))
+		snprintf(path, sizeof path, "%s", argv[0]);
+	else
+		snprintf(path, sizeof path, "%s/%s", bindir, argv[0]);
+	execv(path, (char *const *)argv);
+	_exit(127);
+}
+
+static int run(const char *const argv[], const char *out, const char *err, const char *sock)
+{
+	pid_t pid = spawn(argv, out, err, sock);
+	int status;
+	for (int i = 0; i < KT_BOUND_MS / 5; i++) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		kt_sleep_ms(5);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+static int wait_status(pid_t pid)
+{
+	int status;
+	for (int i = 0; i < KT_BOUND_MS / 5; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		kt_sleep_ms(5);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+/* The whole file, NUL-terminated (static buffer: one at a time). */
+static char *slurp(const char *path)
+{
+	static char buf[1 << 20];
+	buf[0] = '\0';
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return buf;
+	ssize_t n, len = 0;
+	while ((n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+static const char *tmp(const char *name)
+{
+	static char paths[8][2 * KT_PATH];
+	static int next;
+	char *p = paths[next++ % 8];
+	snprintf(p, 2 * KT_PATH, "%s/%s", tmpdir, name);
+	return p;
+}
+
+static bool have_python(void)
+{
+	return system("python3 -c 'import json' >/dev/null 2>&1") == 0;
+}
+
+/* python3 -c SCRIPT FILE ARG: 0 when the script's assertions hold. */
+static int py_check(const char *script, const char *file, const char *arg)
+{
+	const char *argv[] = {"/usr/bin/env", "python3", "-c", script, file, arg, NULL};
+	return run(argv, NULL, tmp("py.err"), NULL);
+}
+
+/* Wait (bounded) until file contains s. */
+static bool wait_for_text(const char *file, const char *s)
+{
+	for (int i = 0; i < KT_BOUND_MS / 10; i++) {
+		if (strstr(slurp(file), s))
+			return true;
+		kt_sleep_ms(10);
+	}
+	return false;
+}
+
+/* ---- errors ---------------------------------------------------------- */
+
+TEST(no_kernel_one_line_errors)
+{
+	NEED_TOOLS();
+	char sock[2 * KT_PATH], want[3 * KT_PATH];
+	snprintf(sock, sizeof sock, "%s/nobody-here/kipcd.sock", tmpdir);
+	const char *kipcs[] = {"kipcs", NULL};
+	const char *kipcrm[] = {"kipcrm", "-a", NULL};
+	const char *trace[] = {"kipc-trace", NULL};
+	const char *const *cmds[] = {kipcs, kipcrm, trace};
+	for (int i = 0; i < 3; i++) {
+		EXPECT_EQ(1, run(cmds[i], tmp("out"), tmp("err"), sock));
+		snprintf(want, sizeof want, "%s: no kernel running at %s\n", cmds[i][0], sock);
+		EXPECT_STREQ(want, slurp(tmp("err")));
+	}
+	/* and none was started */
+	EXPECT_FALSE(kt_socket_accepts(sock));
+}
+
+TEST(kipcs_errors)
+{
+	NEED_TOOLS();
+	const char *nope[] = {"kipcs", "-m", "/kt-no-such-mailbox", NULL};
+	EXPECT_EQ(1, run(nope, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipcs: no such mailbox: /kt-no-such-mailbox\n", slurp(tmp("err")));
+	const char *noid[] = {"kipcs", "-m", "999999", NULL};
+	EXPECT_EQ(1, run(noid, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipcs: no such mailbox: 999999\n", slurp(tmp("err")));
+	const char *bad[] = {"kipcs", "-m", "abc", NULL};
+	EXPECT_EQ(2, run(bad, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipcs: invalid mailbox 'abc': give an id or a /name\n", slurp(tmp("err")));
+	const char *two[] = {"kipcs", "-t", "-l", NULL};
+	EXPECT_EQ(2, run(two, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipcs: choose one of -t, -m, -l, -u\n", slurp(tmp("err")));
+}
+
+TEST(kipc_trace_errors)
+{
+	NEED_TOOLS();
+	const char *fmt_[] = {"kipc-trace", "--format=svg", NULL};
+	EXPECT_EQ(2, run(fmt_, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipc-trace: unknown format 'svg' (text, chrome, mermaid)\n", slurp(tmp("err")));
+	const char *ev[] = {"kipc-trace", "--event", "send,bogus", NULL};
+	EXPECT_EQ(2, run(ev, tmp("out"), tmp("err"), NULL));
+	EXPECT_NE(NULL, strstr(slurp(tmp("err")), "kipc-trace: unknown event 'bogus'"));
+	const char *mb[] = {"kipc-trace", "--mbox", "/kt-no-such-mailbox", NULL};
+	EXPECT_EQ(1, run(mb, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipc-trace: no such mailbox: /kt-no-such-mailbox\n", slurp(tmp("err")));
+}
+
+/* ---- kipcs ----------------------------------------------------------- */
+
+static const char *py_json_mbox =
+	"import json,sys\n"
+	"d=json.load(open(sys.argv[1]))\n"
+	"assert d['schema']=='kipcs/1', d\n"
+	"m=[m for m in d['mailboxes'] if m['name']==sys.argv[2]]\n"
+	"assert len(m)==1, d\n"
+	"m=m[0]\n"
+	"assert m['messages']==2 and m['bytes']==11 and m['capacity']==4, m\n"
+	"assert m['kind']=='process' and m['policy']=='any' and m['mode']=='0640', m\n"
+	"assert isinstance(d['tasks'], list) and all('pid' in t for t in d['tasks'])\n";
+
+static const char *py_json_detail =
+	"import json,sys\n"
+	"d=json.load(open(sys.argv[1]))['mailbox']\n"
+	"assert d['name']==sys.argv[2], d\n"
+	"assert [q['len'] for q in d['queued']]==[5,6], d\n"
+	"assert d['waiters'][0]['kind']=='holder' and d['waiters'][0]['owner'], d\n";
+
+static const char *py_json_any =
+	"import json,sys\n"
+	"d=json.load(open(sys.argv[1]))\n"
+	"assert sys.argv[2] in d, d\n";
+
+TEST(kipcs_json_and_text)
+{
+	NEED_TOOLS();
+	char name[64];
+	kt_name(name, sizeof name, "json");
+	struct kipc_mbox_attr a = kt_attr(4);
+	a.mode = 0640;
+	int64_t id = kipc_mbox_open(name, KIPC_O_CREAT, &a);
+	ASSERT_GT(id, 0);
+	ASSERT_EQ(0, kipc_mbox_send(id, "hello", 5, 0, 0));
+	ASSERT_EQ(0, kipc_mbox_send(id, "world!", 6, 0, 0));
+
+	const char *table[] = {"kipcs", NULL};
+	ASSERT_EQ(0, run(table, tmp("out"), tmp("err"), NULL));
+	EXPECT_NE(NULL, strstr(slurp(tmp("out")), name));
+	EXPECT_NE(NULL, strstr(slurp(tmp("out")), "------ Mailboxes"));
+	const char *detail[] = {"kipcs", "-m", name, NULL};
+	ASSERT_EQ(0, run(detail, tmp("out"), tmp("err"), NULL));
+	EXPECT_NE(NULL, strstr(slurp(tmp("out")), "queued      : 2 messages, 11 bytes"));
+	for (const char *v = "tlu"; *v; v++) {
+		char opt[3] = {'-', *v, 0};
+		const char *argv[] = {"kipcs", opt, NULL};
+		EXPECT_EQ(0, run(argv, tmp("out"), tmp("err"), NULL));
+		EXPECT_STREQ("", slurp(tmp("err")));
+	}
+
+	if (!have_python()) {
+		printf("# python3 missing: JSON not parsed\n");
+		return;
+	}
+	const char *js[] = {"kipcs", "--json", NULL};
+	ASSERT_EQ(0, run(js, tmp("json"), tmp("err"), NULL));
+	EXPECT_EQ(0, py_check(py_json_mbox, tmp("json"), name)) {
+		fprintf(stderr, "%s", slurp(tmp("py.err")));
+	}
+	const char *jd[] = {"kipcs", "--json", "-m", name, NULL};
+	ASSERT_EQ(0, run(jd, tmp("json"), tmp("err"), NULL));
+	EXPECT_EQ(0, py_check(py_json_detail, tmp("json"), name)) {
+		fprintf(stderr, "%s", slurp(tmp("py.err")));
+	}
+	const char *views[][2] = {{"-t", "tasks"}, {"-l", "limits"}, {"-u", "usage"}};
+	for (int i = 0; i < 3; i++) {
+		const char *argv[] = {"kipcs", "-j", views[i][0], NULL};
+		ASSERT_EQ(0, run(argv, tmp("json"), tmp("err"), NULL));
+		EXPECT_EQ(0, py_check(py_json_any, tmp("json"), views[i][1]));
+	}
+	kipc_mbox_destroy(id);
+}
+
+TEST(kipcs_watch_redraws_until_sigint)
+{
+	NEED_TOOLS();
+	const char *argv[] = {"kipcs", "--watch=0.1", NULL};
+	pid_t pid = spawn(argv, tmp("watch"), tmp("err"), NULL);
+	ASSERT_TRUE(wait_for_text(tmp("watch"), "------ Task queues"));
+	kt_sleep_ms(300);
+	kill(pid, SIGINT);
+	EXPECT_EQ(0, wait_status(pid));
+	int n = 0;
+	for (const char *p = slurp(tmp("watch")); (p = strstr(p, "Every 0.1s")); p++)
+		n++;
+	EXPECT_GE(n, 2);
+}
+
+/* ---- kipcrm ---------------------------------------------------------- */
+
+TEST(kipcrm_by_name_id_and_all)
+{
+	NEED_TOOLS();
+	char name[64], idstr[32];
+	kt_name(name, sizeof name, "rm");
+	int64_t id = kipc_mbox_open(name, KIPC_O_CREAT, NULL);
+	ASSERT_GT(id, 0);
+	const char *byname[] = {"kipcrm", "-Q", name, NULL};
+	EXPECT_EQ(0, run(byname, tmp("out"), tmp("err"), NULL));
+	struct kipc_mbox_stat st;
+	EXPECT_EQ(-1, kipc_mbox_stat(id, &st));
+	EXPECT_EQ(EIDRM, errno);
+	char want[128];
+	EXPECT_EQ(1, run(byname, tmp("out"), tmp("err"), NULL));
+	snprintf(want, sizeof want, "kipcrm: no such mailbox (%s)\n", name);
+	EXPECT_STREQ(want, slurp(tmp("err")));
+	snprintf(idstr, sizeof idstr, "%lld", (long long)id);
+	const char *byid[] = {"kipcrm", "-q", idstr, NULL};
+	EXPECT_EQ(1, run(byid, tmp("out"), tmp("err"), NULL));
+	snprintf(want, sizeof want, "kipcrm: already removed id (%s)\n", idstr);
+	EXPECT_STREQ(want, slurp(tmp("err")));
+	const char *bad[] = {"kipcrm", "-q", "999999", NULL};
+	EXPECT_EQ(1, run(bad, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipcrm: invalid id (999999)\n", slurp(tmp("err")));
+
+	int64_t a = kipc_mbox_open(NULL, 0, NULL), b = kipc_mbox_open(NULL, 0, NULL);
+	ASSERT_GT(a, 0);
+	ASSERT_GT(b, 0);
+	const char *all[] = {"kipcrm", "-a", NULL};
+	EXPECT_EQ(0, run(all, tmp("out"), tmp("err"), NULL));
+	EXPECT_EQ(-1, kipc_mbox_stat(a, &st));
+	EXPECT_EQ(-1, kipc_mbox_stat(b, &st));
+}
+
+/* ---- kipc-trace ------------------------------------------------------ */
+
+/* Start kipc-trace with extra arguments; wait until it listens. */
+static pid_t start_trace(const char *format, const char *out)
+{
+	const char *argv[] = {"kipc-trace", "-f", format, "-o", out, NULL};
+	pid_t pid = spawn(argv, NULL, tmp("trace.err"), NULL);
+	if (!wait_for_text(tmp("trace.err"), "kipc-trace: tracing")) {
+		kill(pid, SIGKILL);
+		wait_status(pid);
+		return -1;
+	}
+	return pid;
+}
+
+/* Run the producer-consumer sample (its consumer slowed by delay ms); its mailbox id. */
+static long run_sample(const char *delay)
+{
+	char path[2 * KT_PATH];
+	snprintf(path, sizeof path, "%s/producer_consumer", sampledir);
+	const char *argv[] = {path, delay, NULL};
+	if (run(argv, tmp("sample.out"), tmp("sample.err"), NULL) != 0)
+		return -1;
+	const char *p = strstr(slurp(tmp("sample.out")), "mailbox ");
+	return p ? strtol(p + 8, NULL, 10) : -1;
+}
+
+TEST(trace_of_producer_consumer)
+{
+	NEED_TOOLS();
+	pid_t tr = start_trace("text", tmp("trace.txt"));
+	ASSERT_GT(tr, 0);
+	long box = run_sample("20");
+	ASSERT_GT(box, 0);
+	kill(tr, SIGINT);
+	ASSERT_EQ(0, wait_status(tr));
+
+	/* the sample sends 13 messages (12 items and "done") through box */
+	char link[32];
+	snprintf(link, sizeof link, "mbox=%ld ", box);
+	unsigned long sends[64], delivers[64];
+	int nsend = 0, ndeliver = 0, nblock = 0, line = 0;
+	int send_line[64], deliver_line[64];
+	char *text = strdup(slurp(tmp("trace.txt")));
+	for (char *save, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		line++;
+		char *ev = strstr(l, ": ");
+		const char *seq = strstr(l, "seq=");
+		if (!ev || !strstr(l, link))
+			continue;
+		ev += 2;
+		if (!strncmp(ev, "send:", 5) && seq && nsend < 64) {
+			send_line[nsend] = line;
+			sends[nsend++] = strtoul(seq + 4, NULL, 10);
+		} else if (!strncmp(ev, "deliver:", 8) && seq && ndeliver < 64) {
+			deliver_line[ndeliver] = line;
+			delivers[ndeliver++] = strtoul(seq + 4, NULL, 10);
+		} else if (!strncmp(ev, "block:", 6) && strstr(l, "in mbox_send")) {
+			nblock++;
+		}
+	}
+	free(text);
+	EXPECT_EQ(13, nsend);
+	EXPECT_EQ(13, ndeliver);
+	EXPECT_GE(nblock, 1); /* the slow consumer fills the 4 slots */
+	for (int i = 0; i < nsend && i < ndeliver; i++) {
+		EXPECT_EQ(sends[i], delivers[i]); /* FIFO: delivered in the order sent */
+		EXPECT_LT(send_line[i], deliver_line[i]);
+		if (i)
+			EXPECT_LT(sends[i - 1], sends[i]);
+	}
+	EXPECT_NE(NULL, strstr(slurp(tmp("trace.txt")), "attach:"));
+	EXPECT_NE(NULL, strstr(slurp(tmp("trace.txt")), "destroy: mbox="));
+}
+
+static const char *py_chrome =
+	"import json,sys\n"
+	"d=json.load(open(sys.argv[1]))\n"
+	"ev=d['traceEvents']\n"
+	"ph=set(e['ph'] for e in ev)\n"
+	"assert {'M','i','s','f','B','E'} <= ph, ph\n"
+	"assert all(isinstance(e['pid'], int) for e in ev)\n";
+
+TEST(trace_chrome_and_mermaid)
+{
+	NEED_TOOLS();
+	pid_t c = start_trace("chrome", tmp("trace.json"));
+	ASSERT_GT(c, 0);
+	pid_t m = start_trace("mermaid", tmp("trace.mmd"));
+	ASSERT_GT(m, 0);
+	long box = run_sample("5");
+	ASSERT_GT(box, 0);
+	kill(c, SIGINT);
+	kill(m, SIGINT);
+	ASSERT_EQ(0, wait_status(c));
+	ASSERT_EQ(0, wait_status(m));
+	const char *mmd = slurp(tmp("trace.mmd"));
+	EXPECT_EQ(0, strncmp(mmd, "sequenceDiagram\n", 16));
+	char want[64];
+	snprintf(want, sizeof want, "participant M%ld as mailbox %ld", box, box);
+	EXPECT_NE(NULL, strstr(mmd, want));
+	snprintf(want, sizeof want, "->>M%ld: send #", box);
+	EXPECT_NE(NULL, strstr(mmd, want));
+	snprintf(want, sizeof want, "M%ld-->>T", box);
+	EXPECT_NE(NULL, strstr(mmd, want));
+	if (have_python())
+		EXPECT_EQ(0, py_check(py_chrome, tmp("trace.json"), "")) {
+			fprintf(stderr, "%s", slurp(tmp("py.err")));
+		}
+}
+
+KIPC_TEST_MAIN
