@@ -134,7 +134,18 @@ public:
 	/* 0, or -errno with *why filled. */
 	int init(std::string *why)
 	{
-		int ret = io_uring_queue_init(256, &ring_, 0);
+		/*
+		 * One thread submits and reaps (SINGLE_ISSUER); task work
+		 * (poll completions) runs when we next enter the kernel
+		 * instead of interrupting us (COOP_TASKRUN), and TASKRUN_FLAG
+		 * tells a polling round that some is pending. Kernels before
+		 * 6.0 reject the flags: fall back to none.
+		 */
+		unsigned flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+				 IORING_SETUP_TASKRUN_FLAG;
+		int ret = io_uring_queue_init(256, &ring_, flags);
+		if (ret == -EINVAL)
+			ret = io_uring_queue_init(256, &ring_, 0);
 		if (ret < 0) {
 			*why = fmt::format("io_uring_setup: {}", strerror(-ret));
 			return ret;
@@ -186,7 +197,12 @@ public:
 		if (timeout_ms == 0) {
 			/* Polling: the CQ is in our memory, no syscall needed
 			 * unless there is something to submit. */
-			ret = io_uring_sq_ready(&ring_) ? io_uring_submit(&ring_) : 0;
+			bool taskrun = IO_URING_READ_ONCE(*ring_.sq.kflags) &
+				       IORING_SQ_TASKRUN;
+			if (io_uring_sq_ready(&ring_))
+				ret = io_uring_submit(&ring_);
+			else
+				ret = taskrun ? io_uring_get_events(&ring_) : 0;
 		} else if (timeout_ms < 0) {
 			ret = io_uring_submit_and_wait(&ring_, 1);
 		} else {
