@@ -49,6 +49,8 @@ export V
 O_ORIGIN := $(origin O)
 ifeq ($(SANITIZE),1)
   O ?= build-san
+else ifeq ($(SANITIZE),thread)
+  O ?= build-tsan
 else
   O ?= build
 endif
@@ -104,7 +106,8 @@ DEPS_PROBE := pkg-config --exists liburing fmt && \
 	test -f /usr/include/doctest/doctest.h && \
 	test -f /usr/include/nlohmann/json.hpp && \
 	command -v kconfig-conf >/dev/null && command -v kconfig-mconf >/dev/null && \
-	command -v g++ >/dev/null
+	command -v g++ >/dev/null && command -v clang++ >/dev/null && \
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1
 
 ifneq ($(MAKECMDGOALS),)
 ifeq ($(filter-out $(no-deps-targets),$(MAKECMDGOALS)),)
@@ -155,6 +158,15 @@ ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
   KIPC_CFLAGS   += $(SAN_FLAGS)
   KIPC_CXXFLAGS += $(SAN_FLAGS)
+  KIPC_LDFLAGS  += $(SAN_FLAGS)
+endif
+ifeq ($(SANITIZE),thread)
+  # ThreadSanitizer: the library's multi-threaded tests (make check).
+  # The ring's fences order memory against kipcd, another process, which
+  # TSan cannot see anyway: -Wno-tsan.
+  SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+  KIPC_CFLAGS   += $(SAN_FLAGS) -Wno-tsan
+  KIPC_CXXFLAGS += $(SAN_FLAGS) -Wno-tsan
   KIPC_LDFLAGS  += $(SAN_FLAGS)
 endif
 ifeq ($(FUZZ),1)
@@ -413,7 +425,7 @@ $(foreach s,$(SAMPLE_SRCS),$(eval $(call single_rule,$(s),$(O)/samples/$(call na
 ALL_OBJS := $(CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) \
 	$(foreach t,$(TOOL_NAMES),$(TOOL_OBJS_$(t))) \
 	$(call objs-of,$(SELFTEST_SRCS) $(SAMPLE_SRCS))
--include $(ALL_OBJS:.o=.d)
+-include $(ALL_OBJS:.o=.d) $(patsubst %.o,%.d,$(call objs-of,$(FUZZ_SRCS)))
 
 # --------------------------------------------------------------------------
 # Tests and running.
@@ -454,10 +466,15 @@ bench: $(config)
 
 # tests/fuzz/<name>.cc: libFuzzer targets (LLVMFuzzerTestOneInput) linked
 # with the kernel core, all built by clang in $(O)/fuzz. Each runs for
-# FUZZ_TIME seconds with corpus tests/fuzz/corpus/<name>/ if present.
-FUZZ_TIME ?= 60
+# FUZZ_SECONDS (alias FUZZ_TIME) seconds with the seed corpus
+# tests/fuzz/corpus/<name>/; what it learns goes to $(O)/fuzz/corpus/<name>/
+# and a crashing input to $(O)/fuzz/<name>-crash-*. Any crash stops the run.
+FUZZ_SECONDS ?= 60
+FUZZ_TIME ?= $(FUZZ_SECONDS)
 FUZZ_O    := $(O)/fuzz
 FUZZERS   := $(addprefix $(O)/fuzz-bin/,$(call name-of,$(FUZZ_SRCS)))
+# Keep the fuzzers' objects (not intermediates to delete).
+.SECONDARY: $(call objs-of,$(FUZZ_SRCS))
 
 fuzz:
 ifeq ($(FUZZ_SRCS),)
@@ -467,10 +484,18 @@ else
 	$(Q)set -e; for f in $(call name-of,$(FUZZ_SRCS)); do \
 		corpus=tests/fuzz/corpus/$$f; mkdir -p $(FUZZ_O)/corpus/$$f; \
 		echo "  FUZZ    $$f ($(FUZZ_TIME)s)"; \
-		$(FUZZ_O)/fuzz-bin/$$f -max_total_time=$(FUZZ_TIME) $(FUZZ_ARGS) \
+		$(FUZZ_O)/fuzz-bin/$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_O)/$$f- $(FUZZ_ARGS) \
 			$(FUZZ_O)/corpus/$$f $$( [ -d $$corpus ] && echo $$corpus ); \
 	done
 endif
+
+# tools/kipc-stress against a private kernel for STRESS_SECONDS (long form
+# of the short run in make check).
+STRESS_SECONDS ?= 300
+PHONY += stress
+stress:
+	+$(Q)$(CHECK_ENV) KIPC_STRESS_SECONDS=$(STRESS_SECONDS) scripts/check.sh stress
 
 PHONY += fuzzers
 fuzzers: $(FUZZERS)
@@ -552,7 +577,8 @@ help:
 	@echo '  uapi-check       - only the uapi header check'
 	@echo '  run              - boot a kernel, run every sample, shut down (ARGS="msg_max=64 ...")'
 	@echo '  bench            - run tools/kipc-bench (ARGS=...)'
-	@echo '  fuzz             - build tests/fuzz/*.cc with clang/libFuzzer, run each FUZZ_TIME s'
+	@echo '  fuzz             - build tests/fuzz/*.cc with clang/libFuzzer, run each FUZZ_SECONDS s'
+	@echo '  stress           - chaos test: kills, attaches, exact-once ledger (STRESS_SECONDS=N)'
 	@echo ''
 	@echo 'Configuration (Kconfig, file $$(KCONFIG_CONFIG), default .config):'
 	@echo '  defconfig        - new config from configs/kipc_defconfig'
@@ -574,6 +600,7 @@ help:
 	@echo '  V=1              - show full commands'
 	@echo '  O=dir            - output directory'
 	@echo '  SANITIZE=1       - ASan+UBSan build (default O=build-san)'
+	@echo '  SANITIZE=thread  - ThreadSanitizer build (default O=build-tsan)'
 	@echo '  KCONFIG_CONFIG=f - config file to use instead of .config'
 	@echo '  PREFIX DESTDIR BINDIR LIBDIR INCLUDEDIR MANDIR - install paths'
 	@echo '  CC CXX CFLAGS CXXFLAGS CPPFLAGS LDFLAGS EXTRA_CFLAGS EXTRA_CXXFLAGS'

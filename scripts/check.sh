@@ -3,9 +3,16 @@
 #
 # scripts/check.sh - build and run kipc's test suites (`make check`).
 #
-# usage: scripts/check.sh [all|selftests|uapi|unit]
+# usage: scripts/check.sh [all|selftests|uapi|unit|fuzz|san|tsan|stress]
 #   all        uapi check, unit tests, unit tests with configs/tiny_defconfig,
-#              selftests, selftests again with KIPC_LOOP=epoll
+#              selftests, selftests again with KIPC_LOOP=epoll, then the
+#              hardening passes: a short fuzz run, the ASan+UBSan build of
+#              the unit tests and selftests, the ThreadSanitizer build of
+#              the multi-threaded selftests, and a short chaos stress run
+#   fuzz       each tests/fuzz target for KIPC_FUZZ_SECONDS (default 5)
+#   san        unit tests and selftests built with SANITIZE=1 in $O/san
+#   tsan       the threaded selftests built with SANITIZE=thread in $O/tsan
+#   stress     tools/kipc-stress for KIPC_STRESS_SECONDS (default 20)
 #   selftests  only the selftests (`make kselftest`)
 #   uapi       only the uapi header check
 #   unit       only the unit tests (default and tiny config)
@@ -32,9 +39,10 @@ what=${1:-all}
 case "$what" in
 all)       label=check ;;
 selftests) label=kselftest ;;
+fuzz|san|tsan|stress) label=$what ;;
 uapi)      label=uapi-check ;;
 unit)      label=unit ;;
-*) echo "usage: $0 [all|selftests|uapi|unit]" >&2; exit 2 ;;
+*) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress]" >&2; exit 2 ;;
 esac
 
 MAKE=${MAKE:-make}
@@ -76,7 +84,7 @@ build() { # suite make-args...
 }
 
 # Sanitizer run-time options.
-if [ "$SANITIZE" = 1 ]; then
+san_env() {
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}
 	# LeakSanitizer needs ptrace-like powers that some containers deny.
 	leaks=0
@@ -89,7 +97,8 @@ if [ "$SANITIZE" = 1 ]; then
 	rm -rf "$probe"
 	export ASAN_OPTIONS=detect_leaks=$leaks${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 	echo "  SAN     ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS"
-fi
+}
+[ "$SANITIZE" != 1 ] || san_env
 
 srcs() { # glob...: print the files that exist
 	local f
@@ -201,8 +210,10 @@ run_selftest() { # suite binary env-args...
 	result "$suite" "$p" "$f" "$s" "$note"
 }
 
-run_selftests() {
+run_selftests() { # [outdir [loops [suite-tag [make-args...]]]]
+	local out=${1:-$O} loops=${2:-"default epoll"} tag=${3:-}
 	local s name rundir kipcd bindir loop envs sfx
+	shift 3 2>/dev/null || shift $#
 	selftests=()
 	for s in $(srcs tests/selftests/*.c tests/selftests/*.cc); do
 		name=${s##*/}
@@ -212,14 +223,14 @@ run_selftests() {
 		skipped selftests "no tests/selftests/*.c"
 		return
 	fi
-	build selftests selftests || return
+	build "selftests$tag" "$@" selftests || return
 
-	bindir=$(cd "$O" && pwd)/bin
+	bindir=$(cd "$out" && pwd)/bin
 	kipcd=
 	[ ! -x "$bindir/kipcd" ] || kipcd=$bindir/kipcd
-	for loop in default epoll; do
+	for loop in $loops; do
 		if [ "$loop" = epoll ] && [ -z "$kipcd" ]; then
-			skipped "selftests (KIPC_LOOP=epoll)" "no $O/bin/kipcd"
+			skipped "selftests$tag (KIPC_LOOP=epoll)" "no $out/bin/kipcd"
 			break
 		fi
 		# A private socket per pass: each pass boots its own kernel.
@@ -227,21 +238,137 @@ run_selftests() {
 		envs=(KIPC_SOCKET="$rundir/kipc.sock" KIPCD="$kipcd" KIPC_KIPCD="$kipcd" PATH="$bindir:$PATH")
 		if [ "$loop" = epoll ]; then
 			envs=(KIPC_LOOP=epoll "${envs[@]}")
-			echo "=== selftests (KIPC_LOOP=epoll)"
+			echo "=== selftests$tag (KIPC_LOOP=epoll)"
 		else
 			envs=(-u KIPC_LOOP "${envs[@]}")
-			echo "=== selftests"
+			echo "=== selftests$tag"
 		fi
 		sfx=
 		[ "$loop" = default ] || sfx=" [KIPC_LOOP=$loop]"
 		for name in "${selftests[@]}"; do
-			run_selftest "selftests/$name$sfx" \
-				"$O/tests/selftests/$name" "${envs[@]}"
+			run_selftest "selftests$tag/$name$sfx" \
+				"$out/tests/selftests/$name" "${envs[@]}"
 			[ -z "$kipcd" ] || reap_kipcd "$kipcd" "$rundir/kipc.sock"
 		done
 		rm -rf "$rundir"
 	done
 }
+
+# ---------------------------------------------------------------------------
+# (e) fuzz: each libFuzzer target for a few seconds from its seed corpus
+
+run_fuzz() {
+	local t name secs=${KIPC_FUZZ_SECONDS:-5} out=$O/fuzz work log rc runs
+	if [ -z "$(srcs tests/fuzz/*.cc)" ]; then
+		skipped fuzz "no tests/fuzz/*.cc"
+		return
+	fi
+	echo "=== fuzz (${secs}s per target, $out)"
+	build fuzz O="$out" FUZZ=1 CC=clang CXX=clang++ SANITIZE= fuzzers || return
+	for t in tests/fuzz/*.cc; do
+		name=${t##*/}
+		name=${name%.cc}
+		work=$(mktemp -d "${TMPDIR:-/tmp}/kipc-fuzz.XXXXXX")
+		[ ! -d "tests/fuzz/corpus/$name" ] || cp -r "tests/fuzz/corpus/$name/." "$work/"
+		log=$work.log
+		timeout -k 10 $((secs + 60)) "$out/fuzz-bin/$name" -max_total_time="$secs" \
+			-print_final_stats=1 -artifact_prefix="$out/$name-" "$work" >"$log" 2>&1
+		rc=$?
+		runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$log")
+		if [ "$rc" = 0 ]; then
+			result "fuzz/$name" 1 0 0 "${runs:-?} runs"
+		else
+			grep -aE 'ERROR|runtime error|fuzz:|SUMMARY|Test unit written' "$log" | head -n 20
+			result "fuzz/$name" 0 1 0 "exit status $rc, input in $out/$name-*"
+		fi
+		rm -rf "$work" "$log"
+	done
+}
+
+# ---------------------------------------------------------------------------
+# (f) the ASan+UBSan build of the unit tests and selftests (io_uring loop)
+
+run_san() {
+	local out=$O/san
+	if [ "$SANITIZE" = 1 ]; then
+		skipped san "this build is the sanitizer build"
+		return
+	fi
+	echo "=== sanitizers (ASan+UBSan, $out)"
+	( san_env >/dev/null; export UBSAN_OPTIONS ASAN_OPTIONS
+	  SANITIZE=1 O=$out
+	  if build unit-san O="$out" SANITIZE=1 unit kipcd; then
+		run_doctest unit-san "$out/tests/unit/kipc-unit"
+	  fi
+	  run_selftests "$out" default "-san" O="$out" SANITIZE=1
+	  echo "san-totals: $total_pass $total_fail $total_skip" ) | tee "$O/.san.log"
+	local p f sk
+	read -r p f sk < <(sed -nE 's/^san-totals: ([0-9]+) ([0-9]+) ([0-9]+)$/\1 \2 \3/p' "$O/.san.log")
+	rm -f "$O/.san.log"
+	# The subshell counted on top of what we had: take its totals.
+	total_pass=${p:-$total_pass}
+	total_fail=${f:-$((total_fail + 1))}
+	total_skip=${sk:-$total_skip}
+}
+
+# ---------------------------------------------------------------------------
+# (g) ThreadSanitizer: libkipc's multi-threaded selftests against the
+# regular kipcd
+
+TSAN_SELFTESTS="thread_test fork_test"
+
+run_tsan() {
+	local out=$O/tsan name rundir kipcd targets=()
+	for name in $TSAN_SELFTESTS; do
+		[ ! -e "tests/selftests/$name.c" ] || targets+=("$name")
+	done
+	if [ "${#targets[@]}" = 0 ]; then
+		skipped tsan "no threaded selftests"
+		return
+	fi
+	echo "=== ThreadSanitizer ($out)"
+	build tsan O="$O" SANITIZE= kipcd || return
+	build tsan O="$out" SANITIZE=thread \
+		"${targets[@]/#/$out/tests/selftests/}" || return
+	kipcd=$(cd "$O" && pwd)/bin/kipcd
+	rundir=$(mktemp -d "${TMPDIR:-/tmp}/kipc-tsan.XXXXXX")
+	for name in "${targets[@]}"; do
+		run_selftest "selftests-tsan/$name" "$out/tests/selftests/$name" \
+			-u KIPC_LOOP KIPC_SOCKET="$rundir/kipc.sock" KIPCD="$kipcd" \
+			TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1"
+		reap_kipcd "$kipcd" "$rundir/kipc.sock"
+	done
+	rm -rf "$rundir"
+}
+
+# ---------------------------------------------------------------------------
+# (h) chaos: tools/kipc-stress, short
+
+run_stress() {
+	local secs=${KIPC_STRESS_SECONDS:-20} rundir kipcd log rc line
+	if [ ! -d tools/kipc-stress ]; then
+		skipped stress "no tools/kipc-stress"
+		return
+	fi
+	echo "=== stress (${secs}s)"
+	build stress "$O/bin/kipc-stress" kipcd || return
+	kipcd=$(cd "$O" && pwd)/bin/kipcd
+	rundir=$(mktemp -d "${TMPDIR:-/tmp}/kipc-stress.XXXXXX")
+	log=$rundir/log
+	env -u KIPC_LOOP KIPC_SOCKET="$rundir/kipc.sock" KIPCD="$kipcd" \
+		timeout -k 10 $((secs * 3 + 60)) "$O/bin/kipc-stress" --seconds "$secs" \
+		2>&1 </dev/null | tee "$log"
+	rc=${PIPESTATUS[0]}
+	reap_kipcd "$kipcd" "$rundir/kipc.sock"
+	line=$(grep -a '^kipc-stress: ' "$log" | tail -n1)
+	if [ "$rc" = 0 ]; then
+		result stress 1 0 0 "${line#kipc-stress: }"
+	else
+		result stress 0 1 0 "exit status $rc"
+	fi
+	rm -rf "$rundir"
+}
+
 
 # ---------------------------------------------------------------------------
 
@@ -253,8 +380,16 @@ all)
 	run_uapi
 	run_unit
 	run_selftests
+	run_fuzz
+	run_san
+	run_tsan
+	run_stress
 	;;
 selftests) run_selftests ;;
+fuzz)      run_fuzz ;;
+san)       run_san ;;
+tsan)      run_tsan ;;
+stress)    run_stress ;;
 uapi)      run_uapi ;;
 unit)      run_unit ;;
 esac

@@ -22,6 +22,7 @@
  * per loop iteration in flush(), so a batch costs one wakeup.
  */
 #include "kipcd.h"
+#include "wire.h"
 
 #include <algorithm>
 #include <atomic>
@@ -108,38 +109,6 @@ private:
 	}
 };
 
-/* A task's data arena as the core sees it: [0, size) of our mapping. */
-class ArenaMemory final : public kipc::UserMemory {
-public:
-	ArenaMemory(uint8_t *base, uint64_t size) : base_(base), size_(size) {}
-
-	bool access_ok(uint64_t addr, uint64_t len) const override
-	{
-		/* addr + len <= size, without overflow */
-		return len <= size_ && addr <= size_ - len;
-	}
-	int copy_from_user(void *dst, uint64_t addr, uint64_t len) override
-	{
-		if (!access_ok(addr, len))
-			return -EFAULT;
-		if (len)
-			memcpy(dst, base_ + addr, len);
-		return 0;
-	}
-	int copy_to_user(uint64_t addr, const void *src, uint64_t len) override
-	{
-		if (!access_ok(addr, len))
-			return -EFAULT;
-		if (len)
-			memcpy(base_ + addr, src, len);
-		return 0;
-	}
-
-private:
-	uint8_t *base_;
-	uint64_t size_;
-};
-
 class Server;
 
 /* One attached process. */
@@ -216,7 +185,7 @@ public:
 private:
 	void on_accept();
 	void on_hello(int fd);
-	int attach(int fd, const kipc_attach_req &req, kipc_attach_resp *resp,
+	int attach(int fd, uint32_t features, kipc_attach_resp *resp,
 		   int *memfd);
 	void reply(int fd, const kipc_attach_resp &resp, const int *fds,
 		   int nfds);
@@ -415,8 +384,8 @@ void Server::drain(Proc *p, bool polling)
 	uint32_t budget = kSqEntries;
 	for (;;) {
 		p->set_sq_flags(p->sq_flags & ~KIPC_SQ_NEED_WAKEUP);
-		uint32_t tail = load_acquire(&p->ctl->sq_tail);
-		if (tail - p->sq_head > kSqEntries) {
+		uint32_t tail;
+		if (!sq_read_tail(p->ctl, p->sq_head, kSqEntries, &tail)) {
 			detach(p, "SQ tail out of range");
 			return;
 		}
@@ -435,9 +404,7 @@ void Server::drain(Proc *p, bool polling)
 				return;
 			}
 			budget--;
-			kipc_sqe sqe;
-			memcpy(&sqe, &p->sq[p->sq_head & (kSqEntries - 1)],
-			       sizeof sqe);
+			kipc_sqe sqe = sq_fetch(p->sq, p->sq_head, kSqEntries);
 			/* The entry is ours now: the slot may be reused. */
 			p->sq_head++;
 			store_release(&p->ctl->sq_head, p->sq_head);
@@ -625,8 +592,8 @@ void Server::on_hello(int fd)
 	loop_.del(it->second);
 	hello_.erase(it);
 
-	kipc_attach_req req{};
-	ssize_t n = recv(fd, &req, sizeof req, MSG_DONTWAIT);
+	alignas(kipc_attach_req) char buf[sizeof(kipc_attach_req)];
+	ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		/* Spurious: watch again. */
 		int64_t w = loop_.add(fd, POLLIN | POLLRDHUP,
@@ -638,7 +605,10 @@ void Server::on_hello(int fd)
 	}
 	kipc_attach_resp resp{};
 	resp.magic = KIPC_MAGIC;
-	if (n != sizeof req || req.magic != KIPC_MAGIC) {
+	kipc_attach_req req{};
+	uint32_t feat = 0;
+	int err = parse_hello(buf, n, &req, &feat);
+	if (err == -EPROTO) {
 		if (n > 0) {
 			resp.error = -EPROTO;
 			reply(fd, resp, nullptr, 0);
@@ -647,7 +617,8 @@ void Server::on_hello(int fd)
 		return;
 	}
 	int memfd = -1;
-	int err = attach(fd, req, &resp, &memfd);
+	if (!err)
+		err = attach(fd, feat, &resp, &memfd);
 	resp.error = err;
 	if (err) {
 		reply(fd, resp, nullptr, 0);
@@ -666,12 +637,9 @@ void Server::on_hello(int fd)
  * Proc, *memfd is the region to pass on, and resp is filled; on failure
  * returns -errno and fd is still the caller's.
  */
-int Server::attach(int fd, const kipc_attach_req &req, kipc_attach_resp *resp,
+int Server::attach(int fd, uint32_t feat, kipc_attach_resp *resp,
 		   int *memfd_out)
 {
-	if (req.version_min > KIPC_PROTO_VERSION ||
-	    req.version_max < KIPC_PROTO_VERSION)
-		return -EPROTONOSUPPORT;
 	ucred uc{};
 	socklen_t ul = sizeof uc;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0)
@@ -733,7 +701,6 @@ int Server::attach(int fd, const kipc_attach_req &req, kipc_attach_resp *resp,
 	c->arena_size = kArenaSize;
 	p->set_sq_flags(KIPC_SQ_NEED_WAKEUP);
 
-	uint32_t feat = req.features & KIPC_FEAT_ALL;
 	p->doorbell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (feat & KIPC_FEAT_NOTIFY_FD)
 		p->notify = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

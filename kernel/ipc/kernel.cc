@@ -124,7 +124,8 @@ void KernelImpl::check_invariants() const
 		check_link(t->queue);
 		for (Mailbox *mb : t->held)
 			KIPC_BUG_ON(!mb->holds(t.get()));
-		t->parked.for_each([&](Request *r) { KIPC_BUG_ON(r->task != t.get()); });
+		const Task *tp = t.get(); /* clang 14: no lambda capture of a binding */
+		t->parked.for_each([&](Request *r) { KIPC_BUG_ON(r->task != tp); });
 	}
 	for (const Slot &s : slots) {
 		if (!s.mbox)

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shared fakes for the libFuzzer targets: the kernel core in process with
+ * a fake clock, fake processes and a sink that checks what it receives.
+ * Like tests/unit/harness.h, without doctest: a broken expectation
+ * aborts, and libFuzzer saves the input.
+ */
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+#include <vector>
+
+#include <fuzzer/FuzzedDataProvider.h>
+
+#include <generated/autoconf.h>
+#include <kernel/kernel.h>
+#include <kipc/kipc.h>
+
+#include "../../kernel/ipc/ipc.h"
+
+#define FUZZ_ASSERT(cond)                                                     \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "fuzz: %s:%d: %s\n", __FILE__, __LINE__, \
+				#cond);                                       \
+			abort();                                              \
+		}                                                             \
+	} while (0)
+
+namespace kfuzz {
+
+using namespace kipc;
+
+struct Clock final : kipc::Clock {
+	int64_t mono = 1'000'000'000;
+	int64_t real = 1'700'000'000'000'000'000;
+	int64_t monotonic_ns() const override { return mono; }
+	int64_t realtime_ns() const override { return real; }
+};
+
+struct Host final : kipc::Host {
+	std::map<pid_t, Creds> alive;
+	std::set<pid_t> watched;
+	bool process_alive(pid_t pid, Creds *c) override
+	{
+		auto it = alive.find(pid);
+		if (it == alive.end())
+			return false;
+		*c = it->second;
+		return true;
+	}
+	void watch_process(pid_t pid) override { watched.insert(pid); }
+	void unwatch_process(pid_t pid) override { watched.erase(pid); }
+};
+
+/* A process's arena, checked like kipcd's ArenaMemory. */
+struct Mem final : UserMemory {
+	std::vector<uint8_t> arena;
+	explicit Mem(size_t n) : arena(n) {}
+	bool access_ok(uint64_t addr, uint64_t len) const override
+	{
+		return len <= arena.size() && addr <= arena.size() - len;
+	}
+	int copy_from_user(void *dst, uint64_t addr, uint64_t len) override
+	{
+		if (!access_ok(addr, len))
+			return -EFAULT;
+		if (len)
+			memcpy(dst, arena.data() + addr, len);
+		return 0;
+	}
+	int copy_to_user(uint64_t addr, const void *src, uint64_t len) override
+	{
+		if (!access_ok(addr, len))
+			return -EFAULT;
+		if (len)
+			memcpy(arena.data() + addr, src, len);
+		return 0;
+	}
+};
+
+/* One fake process; one incarnation per attach. */
+struct Proc {
+	Creds creds;
+	Mem mem;
+	Task *task = nullptr;
+	uint32_t gen = 0;                    /* incarnation */
+	bool unique_ud = true;               /* its user_data never repeat */
+	std::map<uint64_t, int> finals;      /* user_data -> final completions */
+	std::vector<int64_t> results;        /* positive results (ids, tokens) */
+	explicit Proc(size_t arena) : mem(arena) {}
+};
+
+/*
+ * Checks every completion: it goes to an attached task, and no request
+ * completes twice (a cached send's KIPC_CQE_F_MORE is not final).
+ */
+struct Sink final : CompletionSink {
+	void complete(void *priv, const kipc_cqe &cqe) override
+	{
+		FUZZ_ASSERT(priv != nullptr);
+		Proc *p = static_cast<Proc *>(priv);
+		FUZZ_ASSERT(p->task != nullptr);
+		if (p->unique_ud && !(cqe.flags & KIPC_CQE_F_MORE)) {
+			int &n = p->finals[cqe.user_data];
+			n++;
+			FUZZ_ASSERT(n == 1);
+		}
+		if (cqe.res > 0 && p->results.size() < 64)
+			p->results.push_back(cqe.res);
+		if (cqe.token && p->results.size() < 64)
+			p->results.push_back(int64_t(cqe.token));
+	}
+};
+
+/* Small limits so that quotas and full links are reached quickly. */
+inline Limits small_limits()
+{
+	Limits l = Limits::from_config();
+	l.msg_default = 4;
+	l.msg_max = 8;
+	l.msgsize_default = 256;
+	l.msgsize_max = 1024;
+	l.mbox_per_user = 8;
+	l.bytes_per_user = 8192;
+	l.taskq_capacity = 4;
+	return l;
+}
+
+} // namespace kfuzz

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fuzz_submit: the syscall surface a process controls. The input becomes
+ * a script for four fake processes (two users and root) and one pid that
+ * never attaches: submission entries with fuzzed fields and arena bytes,
+ * time passing, exits and re-attaches. After every step the kernel's
+ * invariants must hold (KernelImpl::check_invariants); the sink checks
+ * that completions go to attached tasks and that no request completes
+ * twice. At the end every task exits and no byte stays charged to a user
+ * unless a kernel-owned mailbox holds it.
+ */
+#include "fuzz.h"
+
+using namespace kfuzz;
+
+namespace {
+
+constexpr size_t kArena = 8192;
+constexpr int kProcs = 4;
+constexpr pid_t kUnattached = 200; /* alive, never attaches */
+
+struct World {
+	kfuzz::Clock clock;
+	kfuzz::Host host;
+	Sink sink;
+	std::vector<std::unique_ptr<Proc>> procs; /* outlive the kernel */
+	std::unique_ptr<Kernel> k;
+	uint64_t next_ud = 1;
+
+	World()
+	{
+		k = std::make_unique<Kernel>(clock, host, sink, small_limits());
+		static const uid_t uids[kProcs] = {1000, 1000, 1001, 0};
+		for (int i = 0; i < kProcs; i++) {
+			auto p = std::make_unique<Proc>(kArena);
+			p->creds = Creds{pid_t(100 + i), uids[i], uids[i]};
+			host.alive[p->creds.pid] = p->creds;
+			procs.push_back(std::move(p));
+		}
+		host.alive[kUnattached] = Creds{kUnattached, 1002, 1002};
+	}
+	void attach(Proc &p)
+	{
+		if (p.task)
+			return;
+		host.alive[p.creds.pid] = p.creds;
+		int r = k->attach(p.creds, &p.mem, "fuzz", &p, &p.task);
+		FUZZ_ASSERT(r == 0);
+		FUZZ_ASSERT(p.task != nullptr);
+		p.gen++;
+		p.finals.clear();
+	}
+	void exit(Proc &p)
+	{
+		if (!p.task)
+			return;
+		Task *t = p.task;
+		host.alive.erase(p.creds.pid);
+		k->exit(t);
+		p.task = nullptr;
+	}
+};
+
+int64_t pick_target(FuzzedDataProvider &in, World &w, Proc &p)
+{
+	switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+	case 0:
+	case 1:
+		return 100 + in.ConsumeIntegralInRange<int>(0, kProcs - 1);
+	case 2:
+		return kUnattached;
+	case 3:
+	case 4: {
+		/* an id or token some process got back */
+		Proc &q = *w.procs[in.ConsumeIntegralInRange<int>(0, kProcs - 1)];
+		if (q.results.empty())
+			return 1;
+		return q.results[in.ConsumeIntegralInRange<size_t>(0, q.results.size() - 1)];
+	}
+	case 5:
+		/* a recent user_data (cancel) */
+		return int64_t(w.next_ud - in.ConsumeIntegralInRange<uint64_t>(1, 8));
+	case 6:
+		return in.ConsumeIntegral<int64_t>();
+	default:
+		(void)p;
+		return in.ConsumeIntegralInRange<int64_t>(-2, 300);
+	}
+}
+
+uint64_t pick_addr(FuzzedDataProvider &in)
+{
+	if (in.ConsumeIntegralInRange<int>(0, 15) == 0)
+		return in.ConsumeIntegral<uint64_t>();
+	return in.ConsumeIntegralInRange<uint64_t>(0, kArena);
+}
+
+uint32_t pick_len(FuzzedDataProvider &in)
+{
+	switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+	case 0:
+		return in.ConsumeIntegral<uint32_t>();
+	case 1:
+		return 0;
+	case 2:
+		return 8 * in.ConsumeIntegralInRange<uint32_t>(1, 8);
+	default:
+		return in.ConsumeIntegralInRange<uint32_t>(1, 1100);
+	}
+}
+
+kipc_sqe make_sqe(FuzzedDataProvider &in, World &w, Proc &p)
+{
+	kipc_sqe s{};
+	s.opcode = in.ConsumeIntegralInRange<uint8_t>(0, KIPC_NR_SYSCALLS + 1);
+	if (in.ConsumeIntegralInRange<int>(0, 31) == 0)
+		s.rsvd0 = in.ConsumeIntegral<uint8_t>();
+	s.prio = in.ConsumeIntegralInRange<int>(0, 7) == 0 ? in.ConsumeIntegral<uint16_t>()
+							  : in.ConsumeIntegralInRange<uint16_t>(0, 3);
+	/* mostly known flags, sometimes anything */
+	s.flags = in.ConsumeIntegral<uint16_t>() & 0x7ff;
+	if (in.ConsumeIntegralInRange<int>(0, 31) == 0)
+		s.flags = in.ConsumeIntegral<uint32_t>();
+	s.target = pick_target(in, w, p);
+	s.addr = pick_addr(in);
+	s.len = pick_len(in);
+	s.addr2 = pick_addr(in);
+	s.len2 = pick_len(in);
+	s.type = in.ConsumeIntegralInRange<int>(0, 3) == 0 ? pick_target(in, w, p)
+							  : in.ConsumeIntegralInRange<int64_t>(-3, 3);
+	switch (in.ConsumeIntegralInRange<int>(0, 3)) {
+	case 0:
+		s.timeout = in.ConsumeIntegral<int64_t>();
+		break;
+	case 1:
+		s.timeout = w.clock.mono + in.ConsumeIntegralInRange<int64_t>(-5, 50) * 1'000'000;
+		break;
+	default:
+		s.timeout = in.ConsumeIntegralInRange<int64_t>(-1, 50) * 1'000'000;
+	}
+	s.user_data = w.next_ud++;
+	return s;
+}
+
+/* Arena bytes: a small write of fuzz data (names, attrs, id arrays). */
+void poke(FuzzedDataProvider &in, Proc &p)
+{
+	size_t off = in.ConsumeIntegralInRange<size_t>(0, kArena - 1);
+	size_t n = in.ConsumeIntegralInRange<size_t>(0, 64);
+	std::vector<uint8_t> b = in.ConsumeBytes<uint8_t>(n);
+	n = std::min(b.size(), kArena - off);
+	if (n)
+		memcpy(p.mem.arena.data() + off, b.data(), n);
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	FuzzedDataProvider in(data, size);
+	World w;
+	for (auto &p : w.procs) {
+		/* the arena starts with fuzz bytes too: names, attrs, ids */
+		std::vector<uint8_t> b = in.ConsumeBytes<uint8_t>(
+			in.ConsumeIntegralInRange<size_t>(0, 256));
+		if (!b.empty())
+			memcpy(p->mem.arena.data(), b.data(), b.size());
+		w.attach(*p);
+	}
+	KernelImpl &ki = w.k->impl();
+	int steps = 0;
+	while (in.remaining_bytes() > 0 && steps++ < 256) {
+		Proc &p = *w.procs[in.ConsumeIntegralInRange<int>(0, kProcs - 1)];
+		int what = in.ConsumeIntegralInRange<int>(0, 19);
+		if (what < 14) {
+			if (!p.task)
+				w.attach(p);
+			w.k->submit(p.task, make_sqe(in, w, p));
+		} else if (what < 16) {
+			poke(in, p);
+		} else if (what == 16) {
+			w.clock.mono += in.ConsumeIntegralInRange<int64_t>(0, 20) * 1'000'000;
+			w.clock.real += 1'000'000;
+			w.k->run_timers();
+		} else if (what == 17) {
+			w.exit(p);
+		} else if (what == 18) {
+			w.attach(p);
+		} else if (w.host.alive.count(kUnattached)) {
+			w.host.alive.erase(kUnattached);
+			w.k->process_exited(kUnattached);
+		}
+		ki.check_invariants();
+	}
+	/* Everything times out or goes away; nothing may be left charged. */
+	w.clock.mono += 3600'000'000'000LL;
+	w.k->run_timers();
+	ki.check_invariants();
+	for (auto &p : w.procs)
+		w.exit(*p);
+	if (w.host.alive.count(kUnattached)) {
+		w.host.alive.erase(kUnattached);
+		w.k->process_exited(kUnattached);
+	}
+	ki.check_invariants();
+	bool kernel_owned = false;
+	for (const auto &slot : ki.slots)
+		if (slot.mbox)
+			kernel_owned = true;
+	if (!kernel_owned) {
+		for (uid_t u : {0u, 1000u, 1001u, 1002u}) {
+			FUZZ_ASSERT(ki.user(u).bytes == 0);
+			FUZZ_ASSERT(ki.user(u).mailboxes == 0);
+		}
+	}
+	return 0;
+}
