@@ -109,6 +109,7 @@ int kipc_peek_cqe(struct kipc_cqe **cqe)
 static int wait_cqe(struct kipc_cqe **cqe, int64_t deadline)
 {
 	int err = 0;
+	bool spun = false;
 	pthread_mutex_lock(&L.lock);
 	for (;;) {
 		if (head(cqe))
@@ -119,6 +120,13 @@ static int wait_cqe(struct kipc_cqe **cqe, int64_t deadline)
 			break;
 		}
 		a->refs++;
+		if (!spun) {
+			/* as a synchronous call does: the answer is often µs away */
+			spun = true;
+			__kipc_spin(a, NULL);
+			__kipc_att_put(a);
+			continue;
+		}
 		err = __kipc_sleep(a, deadline, NULL);
 		__kipc_att_put(a);
 		if (err == -ETIMEDOUT || err == -EINTR) {

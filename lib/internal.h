@@ -106,6 +106,9 @@ void __kipc_reap(struct kipc_att *a);
  * deadline: CLOCK_MONOTONIC ns or 0. Returns 0, -EINTR, -ETIMEDOUT or
  * -ECONNRESET. */
 int __kipc_sleep(struct kipc_att *a, int64_t deadline, const int *done);
+/* Poll the CQ (and *done, if not NULL) for CONFIG_LIB_SPIN_NS before a
+ * sleep; the lock is dropped meanwhile. */
+void __kipc_spin(struct kipc_att *a, const int *done);
 int64_t __kipc_now(void);
 
 /*

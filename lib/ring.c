@@ -185,7 +185,7 @@ static inline void cpu_relax(void)
 }
 
 /* Spin a little before the futex: a fast server answers in microseconds. */
-static void spin(struct kipc_att *a, const int *done)
+void __kipc_spin(struct kipc_att *a, const int *done)
 {
 	if (CONFIG_LIB_SPIN_NS <= 0)
 		return;
@@ -194,7 +194,7 @@ static void spin(struct kipc_att *a, const int *done)
 	do {
 		for (int i = 0; i < 64; i++) {
 			if (LOAD_ACQ(&a->ctl->cq_tail) != LOAD(&a->ctl->cq_head) ||
-			    LOAD_ACQ(done))
+			    (done && LOAD_ACQ(done)))
 				goto out;
 			cpu_relax();
 		}
@@ -255,7 +255,7 @@ static bool restart_ok(void)
 static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w)
 {
 	bool cancelled = false;
-	spin(a, &w->done);
+	__kipc_spin(a, &w->done);
 	for (;;) {
 		__kipc_reap(a);
 		if (LOAD_ACQ(&w->done))
