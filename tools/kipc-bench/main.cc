@@ -237,8 +237,8 @@ void print_table(const Meta &m, const std::vector<Record> &rs)
 			   "after each syscall; use `make bench` for a release build\n");
 	for (const std::string &n : m.notes)
 		fmt::print("note: {}\n", n);
-	fmt::print("ratios: time / posix-mq time for latency and cost (< 1: kipc faster), "
-		   "rate / posix-mq rate for throughput (> 1: kipc faster)\n");
+	fmt::print("ratios: p50 / posix-mq p50 for round trips, time / posix-mq time for costs "
+		   "(< 1: kipc faster); rate / posix-mq rate for throughput (> 1: kipc faster)\n");
 	std::string last;
 	for (const Record &r : rs) {
 		std::string group = r.scenario + "/" + r.metric;

@@ -656,6 +656,8 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 	int reps = o.quick ? 1 : o.reps;
 	auto want = [&](const char *s) { return wanted(o, s); };
 
+	/* Latency ratios compare medians (p50): on a shared machine the mean
+	 * carries other people's time slices. */
 	auto ratio_rows = [&](size_t first, const char *ref) {
 		const Record *r = nullptr;
 		for (size_t i = first; i < out.size(); i++)
@@ -665,7 +667,8 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 			if (!r || r->value <= 0 || out[i].value <= 0 ||
 			    out[i].impl.compare(0, 5, "kipc-") != 0)
 				continue;
-			out[i].ratio = out[i].value / r->value;
+			bool lat = out[i].metric == "rtt_ns" && r->p50 > 0;
+			out[i].ratio = lat ? out[i].p50 / r->p50 : out[i].value / r->value;
 			out[i].ratio_to = ref;
 		}
 	};
