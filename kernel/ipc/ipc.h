@@ -284,6 +284,7 @@ struct Mailbox {
 struct UserAcct {
 	uint64_t bytes = 0;     /* queued: payload plus overhead */
 	uint32_t mailboxes = 0; /* mailboxes created and not destroyed */
+	uint32_t tasks = 0;     /* attached tasks (tasks_per_user) */
 };
 
 /* How long a call may wait: decoded from the sqe by the syscall layer. */

@@ -21,7 +21,8 @@ namespace kipc {
 	X(msgsize_max, CONFIG_MSGSIZE_MAX, 128, 16777216)      \
 	X(mbox_per_user, CONFIG_MBOX_PER_USER, 1, 65536)       \
 	X(bytes_per_user, CONFIG_BYTES_PER_USER, 1024, 1ull << 30) \
-	X(taskq_capacity, CONFIG_TASKQ_CAPACITY, 0, 65536)
+	X(taskq_capacity, CONFIG_TASKQ_CAPACITY, 0, 65536)     \
+	X(tasks_per_user, CONFIG_TASKS_PER_USER, 1, 1048576)
 
 Limits Limits::from_config()
 {
@@ -120,8 +121,11 @@ void KernelImpl::check_invariants() const
 		KIPC_BUG_ON(!l.unbounded() && l.pending.nmsg && l.msgs.nmsg < l.capacity &&
 			    l.pending.front() && l.msgs.nbytes + l.pending.front()->len <= l.qbytes);
 	};
+	std::unordered_map<uid_t, uint32_t> ntasks;
 	for (const auto &[pid, t] : tasks) {
 		check_link(t->queue);
+		if (t->attached)
+			ntasks[t->uid]++;
 		for (Mailbox *mb : t->held)
 			KIPC_BUG_ON(!mb->holds(t.get()));
 		const Task *tp = t.get(); /* clang 14: no lambda capture of a binding */
@@ -140,6 +144,7 @@ void KernelImpl::check_invariants() const
 	for (const auto &[uid, acct] : users) {
 		KIPC_BUG_ON(acct.bytes != bytes[uid]);
 		KIPC_BUG_ON(acct.mailboxes != mboxes[uid]);
+		KIPC_BUG_ON(acct.tasks != ntasks[uid]);
 	}
 	for (const auto &[deadline, r] : timers)
 		KIPC_BUG_ON(!r->task_node.linked() || r->deadline != deadline);

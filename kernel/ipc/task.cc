@@ -72,6 +72,8 @@ int KernelImpl::attach(const Creds &c, UserMemory *mm, std::string_view comm, vo
 	Task *t = find_task(c.pid);
 	if (t && t->attached)
 		return -EEXIST;
+	if (user(c.uid).tasks >= lim.tasks_per_user)
+		return -EAGAIN; /* like fork() past RLIMIT_NPROC */
 	if (t) {
 		host.unwatch_process(c.pid);
 		t->uid = c.uid; /* the connection's credentials are authoritative */
@@ -80,6 +82,7 @@ int KernelImpl::attach(const Creds &c, UserMemory *mm, std::string_view comm, vo
 		t = new_task(*this, c);
 	}
 	t->attached = true;
+	user(c.uid).tasks++;
 	t->mm = mm;
 	t->priv = priv;
 	t->comm = comm;
@@ -132,6 +135,8 @@ void KernelImpl::exit_task(Task *t)
 		do_trace_close(*t);
 	if (!t->attached)
 		host.unwatch_process(t->pid);
+	else
+		user(t->uid).tasks--;
 	tasks.erase(t->pid);
 }
 

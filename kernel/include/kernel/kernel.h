@@ -77,6 +77,7 @@ struct Limits {
 	uint32_t msgsize_max;     /* hard limit: message size */
 	uint32_t mbox_per_user;   /* mailboxes one uid may own */
 	uint64_t bytes_per_user;  /* bytes one uid may have queued */
+	uint32_t tasks_per_user;  /* processes one uid may have attached */
 	uint32_t taskq_capacity;  /* default task queue capacity */
 	bool root_bypass;         /* uid 0 bypasses mode bits */
 
