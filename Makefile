@@ -212,6 +212,9 @@ LIBKIPC_SO_REAL := $(O)/lib/libkipc.so.$(KIPC_VERSION)
 LIBKIPC_SO := $(if $(LIB_SRCS),$(O)/lib/libkipc.so $(O)/lib/libkipc.so.$(KIPC_SOVERSION) $(LIBKIPC_SO_REAL))
 KIPC_PC   := $(if $(LIB_SRCS),$(O)/lib/pkgconfig/kipc.pc)
 KIPCD     := $(if $(DAEMON_SRCS),$(O)/bin/kipcd)
+POSIX_SRCS := $(sort $(wildcard lib/posix/*.c))
+POSIX_OBJS := $(call pic-objs-of,$(POSIX_SRCS))
+POSIX_SO   := $(if $(POSIX_SRCS),$(O)/lib/libkipc-posix.so)
 TOOLS     := $(addprefix $(O)/bin/,$(TOOL_NAMES))
 UNIT_BIN  := $(if $(UNIT_SRCS),$(O)/tests/unit/kipc-unit)
 SELFTESTS := $(addprefix $(O)/tests/selftests/,$(call name-of,$(SELFTEST_SRCS)))
@@ -229,7 +232,7 @@ LDLIBS_kipc-bench ?= $(CORE_A)
 PHONY := all prepare kipcd core libkipc tools unit selftests samples uapi-check
 
 all: prepare $(KIPCD) $(CORE_A) $(LIBKIPC_A) $(LIBKIPC_SO) $(KIPC_PC) $(TOOLS) \
-     $(UNIT_BIN) $(SELFTESTS) $(SAMPLES)
+     $(UNIT_BIN) $(SELFTESTS) $(SAMPLES) $(POSIX_SO)
 kipcd: $(KIPCD)
 core: $(CORE_A)
 libkipc: $(LIBKIPC_A) $(LIBKIPC_SO) $(KIPC_PC)
@@ -369,6 +372,13 @@ $(O)/lib/libkipc.so: $(O)/lib/libkipc.so.$(KIPC_SOVERSION)
 	$(call msg,LN,$(patsubst $(O)/%,%,$@))
 	$(Q)ln -sfn $(notdir $<) $@
 
+# lib/posix/*.c -> lib/libkipc-posix.so: mq_* and msg* of libc on kipc, an
+# LD_PRELOAD library (tools/kipc-run) linked with libkipc.so next to it.
+$(O)/lib/libkipc-posix.so: $(POSIX_OBJS) $(O)/lib/libkipc.so $(FLAGS_STAMP)
+	$(call msg,LD,$(patsubst $(O)/%,%,$@))
+	$(Q)$(CC) -shared -Wl,--no-undefined $(ALL_LDFLAGS) -o $@ $(POSIX_OBJS) \
+		-L$(O)/lib -lkipc -Wl,-rpath,'$$ORIGIN' -ldl -pthread
+
 # kipc.pc for PREFIX; `make install` writes one for its own PREFIX.
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -424,7 +434,7 @@ $(foreach s,$(SAMPLE_SRCS),$(eval $(call single_rule,$(s),$(O)/samples/$(call na
 
 ALL_OBJS := $(CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) \
 	$(foreach t,$(TOOL_NAMES),$(TOOL_OBJS_$(t))) \
-	$(call objs-of,$(SELFTEST_SRCS) $(SAMPLE_SRCS))
+	$(call objs-of,$(SELFTEST_SRCS) $(SAMPLE_SRCS)) $(POSIX_OBJS)
 -include $(ALL_OBJS:.o=.d) $(patsubst %.o,%.d,$(call objs-of,$(FUZZ_SRCS)))
 
 # --------------------------------------------------------------------------

@@ -105,6 +105,11 @@ static int socket_path(char *buf, size_t size)
 	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
+int __kipc_socket_path(char *buf, size_t size)
+{
+	return socket_path(buf, size);
+}
+
 static int connect_kernel(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};

@@ -84,6 +84,8 @@ extern struct kipc_lib __kipc_lib;
 int __kipc_ensure_attached(void);
 void __kipc_att_put(struct kipc_att *a);  /* lock held */
 void __kipc_att_mark_dead(struct kipc_att *a);  /* lock held */
+/* Where the kernel's socket is: 0 or -ENAMETOOLONG. */
+int __kipc_socket_path(char *buf, size_t size);
 /* Did the kernel hang up? (poll on the connection, no wait) */
 bool __kipc_conn_hung_up(struct kipc_att *a);
 

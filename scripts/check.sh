@@ -42,6 +42,7 @@ selftests) label=kselftest ;;
 fuzz|san|tsan|stress) label=$what ;;
 uapi)      label=uapi-check ;;
 unit)      label=unit ;;
+posix)     label=posix ;;
 *) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress]" >&2; exit 2 ;;
 esac
 
@@ -369,6 +370,23 @@ run_stress() {
 	rm -rf "$rundir"
 }
 
+# ---------------------------------------------------------------------------
+# (p) POSIX and System V message queues: each tests/posix/*.c natively and
+# under kipc-run, transcripts diffed (tests/posix/run.sh)
+
+run_posix() {
+	local log p f
+	if [ -z "$(srcs tests/posix/*.c)" ]; then
+		skipped posix "no tests/posix/*.c"
+		return
+	fi
+	echo "=== posix (native vs kipc-run)"
+	log=$(mktemp "${TMPDIR:-/tmp}/kipc-posix.XXXXXX")
+	tests/posix/run.sh "$O" 2>&1 | tee "$log"
+	read -r p f < <(sed -nE 's/^posix: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$log" | tail -n1)
+	rm -f "$log"
+	result posix "${p:-0}" "${f:-1}"
+}
 
 # ---------------------------------------------------------------------------
 
@@ -380,6 +398,7 @@ all)
 	run_uapi
 	run_unit
 	run_selftests
+	run_posix
 	run_fuzz
 	run_san
 	run_tsan
@@ -392,6 +411,7 @@ tsan)      run_tsan ;;
 stress)    run_stress ;;
 uapi)      run_uapi ;;
 unit)      run_unit ;;
+posix)     run_posix ;;
 esac
 
 [ "$total_skip" = 0 ] || echo "($total_skip skipped)"

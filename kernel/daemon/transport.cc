@@ -22,6 +22,7 @@
  * per loop iteration in flush(), so a batch costs one wakeup.
  */
 #include "kipcd.h"
+#include "mqfs.h"
 #include "wire.h"
 
 #include <algorithm>
@@ -43,6 +44,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <unordered_map>
 #include <vector>
@@ -179,6 +181,16 @@ public:
 	bool process_alive(pid_t pid, kipc::Creds *creds) override;
 	void watch_process(pid_t pid) override;
 	void unwatch_process(pid_t pid) override;
+	int mq_created(int64_t id) override { return mqfs_.created(id); }
+	void mq_readiness(int64_t id, bool r, bool w) override { mqfs_.readiness(id, r, w); }
+	void mq_unlinked(int64_t id) override { mqfs_.unlinked(id); }
+	bool mq_in_use(int64_t id) override { return mqfs_.in_use(id); }
+	void mq_destroyed(int64_t id) override { mqfs_.destroyed(id); }
+	bool capable(pid_t pid, int cap) override { return MqFs::capable(pid, cap); }
+	void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid) override
+	{
+		MqFs::signal(pid, signo, value, from, uid);
+	}
 	/* kipc::CompletionSink */
 	void complete(void *priv, const kipc_cqe &cqe) override;
 
@@ -216,6 +228,7 @@ private:
 	Loop &loop_;
 	bool verbose_;
 	RealClock clock_;
+	MqFs mqfs_{loop_, [this](int64_t id) { kernel_.mq_released(id); }};
 	kipc::Kernel kernel_;
 	int sigfd_ = -1, timerfd_ = -1;
 	int64_t timer_armed_ = INT64_MAX;
@@ -826,6 +839,11 @@ void Server::shutdown()
 
 int Server::run()
 {
+	/* POSIX queue descriptors live next to the socket: <socket>.mq/ */
+	sockaddr_un sa{};
+	socklen_t salen = sizeof sa;
+	if (getsockname(lfd_, reinterpret_cast<sockaddr *>(&sa), &salen) == 0 && sa.sun_path[0])
+		mqfs_.init(std::string(sa.sun_path) + ".mq");
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

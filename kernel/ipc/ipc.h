@@ -49,6 +49,7 @@
 #include <kernel/kernel.h>
 #include <kipc/introspect.h>
 #include <kipc/kipc.h>
+#include <kipc/mqueue.h>
 
 #include "list.h"
 #include "trace.h"
@@ -109,6 +110,15 @@ public:
 		return levels_.empty() ? nullptr : levels_.begin()->second.front();
 	}
 	void push(Message *m) { levels_[m->prio].push_back(m); }
+	/* The message with the lowest sequence number: O(levels). */
+	Message *oldest() const
+	{
+		Message *best = nullptr;
+		for (const auto &[prio, level] : levels_)
+			if (!best || level.front()->seq < best->seq)
+				best = level.front();
+		return best;
+	}
 	/* Insert m in sequence order: O(messages of its level newer than m). */
 	void insert_ordered(Message *m)
 	{
@@ -189,6 +199,9 @@ struct Link {
 	uint64_t qbytes = 0;        /* byte bound of a bounded link */
 	uint32_t msgsize = 0;       /* maximum (or fixed) message size */
 	bool fixed = false;         /* every message exactly msgsize */
+	bool fifo_senders = false;  /* blocked senders enter in arrival order
+				       (POSIX, System V), not by priority */
+	bool quota = true;          /* messages count against bytes_per_user */
 	MsgStore msgs;              /* messages in the link */
 	MsgStore pending;           /* blocked senders' and cached messages */
 	List<WaitEntry, &WaitEntry::node> receivers; /* parked receivers */
@@ -208,7 +221,7 @@ struct Link {
 	int64_t id() const;
 };
 
-enum class ReqKind : uint8_t { Receive, Send, Call, TraceRead };
+enum class ReqKind : uint8_t { Receive, Send, Call, TraceRead, MqNotify };
 enum class CallPhase : uint8_t { None, Sending, AwaitReply };
 
 /*
@@ -239,6 +252,7 @@ struct Request {
 	Message *msg = nullptr;
 	Link *link = nullptr;
 	uint64_t token = 0;
+	Request **slot = nullptr; /* MqNotify: the pointer to clear at unpark */
 };
 
 struct Task {
@@ -257,10 +271,40 @@ struct Task {
 	std::vector<Mailbox *> held; /* mailboxes it holds the receive right of */
 	uint64_t nsent = 0, nreceived = 0;
 	int64_t atime = 0;          /* attach time, realtime ns */
+	uint32_t mq_notifying = 0;  /* POSIX queues it is the notify owner of */
 	TraceListener *tracer = nullptr; /* its trace listener (trace.cc) */
 };
 
+/* What rules a mailbox follows: kipc's own, or a Linux API's. */
+enum class Flavour : uint8_t { Kipc, Posix, SysV };
+
+/* mq_notify registration of a POSIX queue (Linux: notify_owner). */
+struct MqNotify {
+	Task *owner = nullptr;   /* registrant; nullptr: none */
+	int kind = 0;            /* KIPC_MQ_SIGEV_* */
+	int signo = 0;
+	int64_t value = 0;
+	uint64_t token = 0;      /* SIGEV_THREAD */
+	Request *waiter = nullptr; /* its parked mq_notify_wait */
+};
+
+/* Per-queue state of a POSIX message queue (mqueue.cc). */
+struct PosixMq {
+	bool unlinked = false;   /* the name is gone: dies with its last descriptor */
+	uint64_t charge = 0;     /* bytes charged to the creator (RLIMIT_MSGQUEUE) */
+	uint8_t ready = 0;       /* last poll state told the host: bit 0 in, bit 1 out */
+	MqNotify notify;
+};
+
+/* Per-queue state of a System V message queue (msg_sysv.cc). */
+struct SysvMsq {
+	int32_t key = 0;         /* IPC_PRIVATE (0) or the key */
+};
+
 struct Mailbox {
+	Flavour flavour = Flavour::Kipc;
+	std::unique_ptr<PosixMq> mq;   /* Flavour::Posix */
+	std::unique_ptr<SysvMsq> msq;  /* Flavour::SysV */
 	Link link;
 	int32_t id;
 	std::string name;        /* "" when anonymous */
@@ -282,6 +326,7 @@ struct Mailbox {
 };
 
 struct UserAcct {
+	uint64_t mq_bytes = 0;  /* POSIX queues: RLIMIT_MSGQUEUE charge */
 	uint64_t bytes = 0;     /* queued: payload plus overhead */
 	uint32_t mailboxes = 0; /* mailboxes created and not destroyed */
 	uint32_t tasks = 0;     /* attached tasks (tasks_per_user) */
@@ -384,7 +429,7 @@ public:
 	void refill(Link &link);
 	/* Destroy a link: free messages, fail senders, receivers, callers. */
 	void drain_link(Link &link, int err);
-	Message *alloc_message(Task &cur, uint32_t len, int *err);
+	Message *alloc_message(Task &cur, uint32_t len, int *err, bool quota = true);
 	bool would_deadlock(const Task &cur, const Link &link) const;
 	Task *sole_receiver(const Link &link) const;
 
@@ -441,6 +486,31 @@ public:
 	long do_trace_close(Task &cur);
 	void trace_unpark(Request *r);  /* unpark() of a trace_read */
 	void trace_flush();             /* complete the reads on tracer.wake */
+
+	/* --- POSIX message queues (mqueue.cc) --- */
+	std::unordered_map<std::string, Mailbox *> mq_names;
+	uint32_t mq_count = 0;   /* POSIX queues alive */
+	struct MqFired {
+		pid_t owner, from;
+		uid_t uid;
+	};
+	std::unordered_map<uint64_t, MqFired> mq_fired; /* SIGEV_THREAD, not yet waited */
+	Mailbox *find_mq(int64_t id, int *err) const;
+	long do_mq_open(Task &cur, const std::string &name, const kipc_mq_open &o);
+	long do_mq_unlink(Task &cur, const std::string &name);
+	long do_mq_send(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
+	long do_mq_receive(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
+	long do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &n);
+	long do_mq_notify_wait(Task &cur, Mailbox *mb, uint64_t token, const MsgArgs &a,
+			       kipc_cqe &cqe);
+	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,
+				 int *err);
+	long do_mq_close(Task &cur, Mailbox &mb);
+	void mq_release(int64_t id);
+	void mq_remove_notify(Mailbox &mb, bool fired);
+	void mq_task_exit(Task &t);
+	void mq_update_ready(Mailbox &mb);
+	void destroy_mq(Mailbox *mb);
 
 	/* --- calls (rpc.cc) --- */
 	long do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe);

@@ -22,7 +22,16 @@ namespace kipc {
 	X(mbox_per_user, CONFIG_MBOX_PER_USER, 1, 65536)       \
 	X(bytes_per_user, CONFIG_BYTES_PER_USER, 1024, 1ull << 30) \
 	X(taskq_capacity, CONFIG_TASKQ_CAPACITY, 0, 65536)     \
-	X(tasks_per_user, CONFIG_TASKS_PER_USER, 1, 1048576)
+	X(tasks_per_user, CONFIG_TASKS_PER_USER, 1, 1048576)    \
+	X(mq_msg_default, 10, 1, 65536)                        \
+	X(mq_msg_max, 10, 1, 65536)                            \
+	X(mq_msgsize_default, 8192, 128, 16777216)             \
+	X(mq_msgsize_max, 8192, 128, 16777216)                 \
+	X(mq_queues_max, 256, 0, 1u << 30)                     \
+	X(mq_bytes_per_user, 819200, 0, 1ull << 40)            \
+	X(msgmax, 8192, 0, 65536)                              \
+	X(msgmnb, 16384, 0, 1u << 30)                          \
+	X(msgmni, 32000, 0, 32000)
 
 Limits Limits::from_config()
 {
@@ -136,7 +145,8 @@ void KernelImpl::check_invariants() const
 			continue;
 		const Mailbox &mb = *s.mbox;
 		check_link(mb.link);
-		mboxes[mb.cuid]++;
+		if (mb.flavour == Flavour::Kipc)
+			mboxes[mb.cuid]++;
 		for (Task *t : mb.holders)
 			KIPC_BUG_ON(std::find(t->held.begin(), t->held.end(), &mb) == t->held.end());
 		KIPC_BUG_ON(mb.owner && !mb.holds(mb.owner));
@@ -246,6 +256,12 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 		}
 	}
 	debug_check(k);
+}
+
+void Kernel::mq_released(int64_t id)
+{
+	impl_->mq_release(id);
+	debug_check(*impl_);
 }
 
 int64_t Kernel::next_deadline() const

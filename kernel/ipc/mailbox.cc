@@ -88,6 +88,8 @@ bool KernelImpl::ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) con
 
 bool KernelImpl::may_admin(const Task &cur, const Mailbox &mb) const
 {
+	if (mb.flavour != Flavour::Kipc)
+		return false; /* POSIX and System V queues: their own calls only */
 	return mb.owner == &cur || cur.uid == mb.uid || cur.uid == mb.cuid ||
 	       (cur.uid == 0 && lim.root_bypass);
 }
@@ -100,6 +102,8 @@ static bool bound_to_other(const KernelImpl &k, pid_t bound, const Task &cur)
 
 int KernelImpl::check_send(Task &cur, Mailbox &mb)
 {
+	if (mb.flavour != Flavour::Kipc)
+		return -EINVAL;
 	if (!ipcperms(cur, mb, 2))
 		return -EACCES;
 	if (mb.policy == KIPC_POLICY_PAIR && bound_to_other(*this, mb.pair_sender, cur))
@@ -109,6 +113,8 @@ int KernelImpl::check_send(Task &cur, Mailbox &mb)
 
 int KernelImpl::check_receive(Task &cur, Mailbox &mb)
 {
+	if (mb.flavour != Flavour::Kipc)
+		return -EINVAL;
 	if (!mb.holds(&cur)) {
 		if (!mb.kernel_owned())
 			return -EPERM;
@@ -195,9 +201,10 @@ void KernelImpl::destroy_mbox(Mailbox *mb)
 	for (Task *t : mb->holders)
 		t->held.erase(std::find(t->held.begin(), t->held.end(), mb));
 	mb->holders.clear();
-	if (!mb->name.empty())
+	if (!mb->name.empty() && mb->flavour == Flavour::Kipc)
 		names.erase(mb->name);
-	user(mb->cuid).mailboxes--;
+	if (mb->flavour == Flavour::Kipc)
+		user(mb->cuid).mailboxes--;
 	int32_t idx = mb->id % kIdxMax;
 	slots[idx].mbox.reset();
 	free_slots.push_back(idx);

@@ -44,12 +44,12 @@ int64_t Link::id() const
 	return mbox ? mbox->id : 0;
 }
 
-Message *KernelImpl::alloc_message(Task &cur, uint32_t len, int *err)
+Message *KernelImpl::alloc_message(Task &cur, uint32_t len, int *err, bool quota)
 {
 	UserAcct &u = user(cur.uid);
 	uint64_t charge = uint64_t(len) + kMessageOverhead;
 
-	if (u.bytes + charge > lim.bytes_per_user) {
+	if (quota && u.bytes + charge > lim.bytes_per_user) {
 		*err = -ENOSPC;
 		return nullptr;
 	}
@@ -119,7 +119,8 @@ static void sender_done(KernelImpl &k, Message *m, int err, Task *receiver)
 
 void KernelImpl::refill(Link &link)
 {
-	while (Message *m = link.pending.front()) {
+	while (Message *m = link.fifo_senders ? link.pending.levels.oldest()
+					      : link.pending.front()) {
 		if (!link.has_room(m->len))
 			break;
 		link.pending.remove(m);
@@ -265,7 +266,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		return -EMSGSIZE; /* it could never fit in the byte bound */
 	if (link.fixed && a.len != link.msgsize)
 		return -EINVAL;
-	Message *m = alloc_message(cur, a.len, &err);
+	Message *m = alloc_message(cur, a.len, &err, link.quota);
 	if (!m)
 		return err;
 	if (cur.mm && cur.mm->copy_from_user(m->data, a.addr, a.len)) {

@@ -76,6 +76,10 @@ void KernelImpl::unpark(Request *r)
 	}
 	if (r->cached && r->task->cached == r)
 		r->task->cached = nullptr;
+	if (r->slot) { /* mq_notify_wait: its registration forgets it */
+		*r->slot = nullptr;
+		r->slot = nullptr;
+	}
 	if (r->token) {
 		calls.erase(r->token);
 		r->token = 0;

@@ -53,6 +53,31 @@ struct FakeHost : Host {
 	}
 	void watch_process(pid_t pid) override { watched.insert(pid); }
 	void unwatch_process(pid_t pid) override { watched.erase(pid); }
+
+	/* POSIX queues: descriptors a test holds open, poll states, signals. */
+	struct MqSignal {
+		pid_t pid;
+		int signo;
+		int64_t value;
+		pid_t from;
+	};
+	std::map<int64_t, int> mq_fds;        /* queue id -> open descriptors */
+	std::map<int64_t, uint8_t> mq_ready;  /* bit 0 readable, bit 1 writable */
+	std::vector<MqSignal> mq_signals;
+	bool cap_sys_resource = false;
+	int mq_created(int64_t id) override
+	{
+		mq_ready[id] = 0;
+		return 0;
+	}
+	void mq_readiness(int64_t id, bool r, bool w) override { mq_ready[id] = r | w << 1; }
+	bool mq_in_use(int64_t id) override { return mq_fds[id] > 0; }
+	void mq_destroyed(int64_t id) override { mq_ready.erase(id); }
+	bool capable(pid_t, int) override { return cap_sys_resource; }
+	void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t) override
+	{
+		mq_signals.push_back({pid, signo, value, from});
+	}
 };
 
 /* A process's arena: bounds-checked like the daemon's. */

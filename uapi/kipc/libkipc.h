@@ -252,6 +252,34 @@ ssize_t kipc_trace_read_timed(struct kipc_trace_event *buf, size_t n,
 int kipc_trace_close(void);
 
 /* ------------------------------------------------------------------ */
+/* POSIX message queues, the kernel's view (<kipc/mqueue.h>)           */
+
+/*
+ * A queue is named by its id here; libkipc-posix.so builds the libc
+ * mq_* calls (descriptors, O_NONBLOCK, SIGEV_THREAD) on these.
+ * kipc_mq_open returns the id; flags of the timed calls: KIPC_F_NONBLOCK,
+ * KIPC_F_TIMEOUT | KIPC_F_REALTIME with an absolute CLOCK_REALTIME ns
+ * timeout. kipc_mq_notify returns 0, or the token of a SIGEV_THREAD
+ * registration that kipc_mq_notify_wait waits on (ECANCELED: removed).
+ * kipc_mq_close tells the kernel a descriptor closed (flush).
+ * kipc_mq_path: the queue's descriptor file, "<socket>.mq/q<id><suffix>".
+ */
+struct kipc_mq_open;
+struct kipc_mq_attr;
+struct kipc_mq_notify;
+int64_t kipc_mq_open(const char *name, const struct kipc_mq_open *o);
+int kipc_mq_unlink(const char *name);
+int kipc_mq_timedsend(int64_t id, const void *buf, size_t len, unsigned prio,
+		      unsigned flags, int64_t timeout);
+ssize_t kipc_mq_timedreceive(int64_t id, void *buf, size_t len, unsigned *prio,
+			     unsigned flags, int64_t timeout);
+int64_t kipc_mq_notify(int64_t id, const struct kipc_mq_notify *n);
+int kipc_mq_getattr(int64_t id, struct kipc_mq_attr *attr);
+int kipc_mq_close(int64_t id);
+int kipc_mq_notify_wait(int64_t id, uint64_t token, pid_t *from, uid_t *uid);
+int kipc_mq_path(int64_t id, const char *suffix, char *buf, size_t size);
+
+/* ------------------------------------------------------------------ */
 /* Asynchronous API                                                    */
 
 /*

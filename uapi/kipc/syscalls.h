@@ -45,7 +45,15 @@
 	X(25, msg_list, introspect)   /* headers of a link's queued messages */  \
 	X(26, trace_open, trace)      /* open this task's trace listener     */  \
 	X(27, trace_read, trace)      /* read trace events (parks while none) */ \
-	X(28, trace_close, trace)     /* close the trace listener            */
+	X(28, trace_close, trace)     /* close the trace listener            */  \
+	X(32, mq_open, mqueue)        /* POSIX mq_open: create or look up    */  \
+	X(33, mq_unlink, mqueue)      /* POSIX mq_unlink: remove the name    */  \
+	X(34, mq_timedsend, mqueue)   /* POSIX mq_send / mq_timedsend        */  \
+	X(35, mq_timedreceive, mqueue) /* POSIX mq_receive / mq_timedreceive */ \
+	X(36, mq_notify, mqueue)      /* POSIX mq_notify: (de)register       */  \
+	X(37, mq_getattr, mqueue)     /* maxmsg, msgsize, curmsgs            */  \
+	X(38, mq_close, mqueue)       /* a descriptor closed (flush)         */  \
+	X(39, mq_notify_wait, mqueue) /* wait for a SIGEV_THREAD notification */
 
 enum kipc_syscall_nr {
 #define KIPC_SYSCALL_ENUM_(nr, name, family) KIPC_SYS_##name = nr,

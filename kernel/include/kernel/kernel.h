@@ -60,6 +60,33 @@ public:
 	/* Call Kernel::process_exited(pid) once pid exits (unattached tasks). */
 	virtual void watch_process(pid_t pid) = 0;
 	virtual void unwatch_process(pid_t pid) = 0;
+
+	/*
+	 * POSIX message queues (kernel/ipc/mqueue.cc). A queue descriptor
+	 * is a host file (kipcd: a FIFO) that polls like Linux's mqueue
+	 * file and whose open count decides when an unlinked queue dies.
+	 * The defaults do nothing: no descriptors, never in use.
+	 */
+	/* A queue was created: make its descriptor file. 0 or -errno. */
+	virtual int mq_created(int64_t id) { (void)id; return 0; }
+	/* Poll state: readable = a message is queued, writable = not full. */
+	virtual void mq_readiness(int64_t id, bool readable, bool writable)
+	{
+		(void)id, (void)readable, (void)writable;
+	}
+	/* Its name is gone: call Kernel::mq_released(id) once nobody has
+	 * it open any more. */
+	virtual void mq_unlinked(int64_t id) { (void)id; }
+	/* Does any process hold a descriptor of it? */
+	virtual bool mq_in_use(int64_t id) { (void)id; return false; }
+	virtual void mq_destroyed(int64_t id) { (void)id; }
+	/* Has pid the capability (CAP_SYS_RESOURCE = 24 ...) in effect? */
+	virtual bool capable(pid_t pid, int cap) { (void)pid, (void)cap; return false; }
+	/* SIGEV_SIGNAL: queue signo to pid with si_code SI_MESGQ. */
+	virtual void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid)
+	{
+		(void)pid, (void)signo, (void)value, (void)from, (void)uid;
+	}
 };
 
 /* Receives every completion; priv is what the host gave attach(). */
@@ -80,6 +107,17 @@ struct Limits {
 	uint32_t tasks_per_user;  /* processes one uid may have attached */
 	uint32_t taskq_capacity;  /* default task queue capacity */
 	bool root_bypass;         /* uid 0 bypasses mode bits */
+	/* POSIX message queues (Linux's /proc/sys/fs/mqueue defaults) */
+	uint32_t mq_msg_default;     /* maxmsg of a queue opened without attr */
+	uint32_t mq_msg_max;         /* maxmsg limit (uid 0: HARD_MSGMAX) */
+	uint32_t mq_msgsize_default; /* msgsize of a queue opened without attr */
+	uint32_t mq_msgsize_max;     /* msgsize limit (uid 0: HARD_MSGSIZEMAX) */
+	uint32_t mq_queues_max;      /* queues in the system (uid 0: no limit) */
+	uint64_t mq_bytes_per_user;  /* RLIMIT_MSGQUEUE when the caller sends none */
+	/* System V message queues (Linux's /proc/sys/kernel defaults) */
+	uint32_t msgmax;             /* largest message */
+	uint32_t msgmnb;             /* default qbytes of a queue */
+	uint32_t msgmni;             /* queues in the system */
 
 	static Limits from_config();
 	/* Set one "name=value" boot parameter; 0 or -EINVAL / -ENOENT. */
@@ -115,6 +153,8 @@ public:
 	void exit(Task *task);
 	/* A watched pid that never attached has exited. */
 	void process_exited(pid_t pid);
+	/* Nobody holds a descriptor of unlinked POSIX queue id any more. */
+	void mq_released(int64_t id);
 
 	/* Execute one request on behalf of task. Completes via the sink. */
 	void submit(Task *task, const kipc_sqe &sqe);

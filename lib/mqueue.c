@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkipc: wrappers of the POSIX message queue syscalls (<kipc/mqueue.h>).
+ * These are the kernel's view (a queue is its id); the libc-compatible
+ * mq_* functions with descriptors are in lib/posix/ (libkipc-posix.so).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <kipc/mqueue.h>
+
+#include "internal.h"
+
+static long ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+int64_t kipc_mq_open(const char *name, const struct kipc_mq_open *o)
+{
+	size_t nlen = strlen(name);
+	if (nlen >= 4096) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_mq_open,
+		.len = (uint32_t)nlen,
+		.len2 = sizeof *o,
+	};
+	struct kipc_slot s0 = {.in = name, .len = nlen};
+	struct kipc_slot s1 = {.in = o, .len = sizeof *o};
+	struct kipc_cqe cqe;
+	return ret(__kipc_sync(&sqe, &s0, &s1, &cqe));
+}
+
+int kipc_mq_unlink(const char *name)
+{
+	size_t nlen = strlen(name);
+	if (nlen >= 4096) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	struct kipc_sqe sqe = {.opcode = KIPC_SYS_mq_unlink, .len = (uint32_t)nlen};
+	struct kipc_slot s0 = {.in = name, .len = nlen};
+	struct kipc_cqe cqe;
+	return (int)ret(__kipc_sync(&sqe, &s0, NULL, &cqe));
+}
+
+int kipc_mq_timedsend(int64_t id, const void *buf, size_t len, unsigned prio,
+		      unsigned flags, int64_t timeout)
+{
+	if (prio > KIPC_PRIO_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_mq_timedsend,
+		.prio = (uint16_t)prio,
+		.flags = flags,
+		.target = id,
+		.len = (uint32_t)len,
+		.timeout = (flags & KIPC_F_TIMEOUT) ? timeout : 0,
+	};
+	struct kipc_slot s0 = {.in = buf, .len = len};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, &s0, NULL, &cqe);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+ssize_t kipc_mq_timedreceive(int64_t id, void *buf, size_t len, unsigned *prio,
+			     unsigned flags, int64_t timeout)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_mq_timedreceive,
+		.flags = flags,
+		.target = id,
+		.len = (uint32_t)len,
+		.timeout = (flags & KIPC_F_TIMEOUT) ? timeout : 0,
+	};
+	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, &s0, NULL, &cqe);
+	if (r >= 0 && prio)
+		*prio = cqe.prio;
+	return ret(r);
+}
+
+int64_t kipc_mq_notify(int64_t id, const struct kipc_mq_notify *n)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_mq_notify,
+		.target = id,
+		.len2 = sizeof *n,
+	};
+	struct kipc_slot s1 = {.in = n, .len = sizeof *n};
+	struct kipc_cqe cqe;
+	return ret(__kipc_sync(&sqe, NULL, &s1, &cqe));
+}
+
+int kipc_mq_getattr(int64_t id, struct kipc_mq_attr *attr)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_mq_getattr,
+		.target = id,
+		.len2 = sizeof *attr,
+	};
+	struct kipc_slot s1 = {.out = attr, .len = sizeof *attr};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+int kipc_mq_close(int64_t id)
+{
+	struct kipc_sqe sqe = {.opcode = KIPC_SYS_mq_close, .target = id};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+int kipc_mq_notify_wait(int64_t id, uint64_t token, pid_t *from, uid_t *uid)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_mq_notify_wait,
+		.target = id,
+		.type = (int64_t)token,
+	};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
+	if (r >= 0) {
+		if (from)
+			*from = cqe.pid;
+		if (uid)
+			*uid = (uid_t)cqe.type;
+	}
+	return (int)ret(r < 0 ? r : 0);
+}
+
+int kipc_mq_path(int64_t id, const char *suffix, char *buf, size_t size)
+{
+	char sock[4096];
+	int err = __kipc_socket_path(sock, sizeof sock);
+	if (err)
+		return (int)ret(err);
+	int n = snprintf(buf, size, "%s.mq/q%lld%s", sock, (long long)id,
+			 suffix ? suffix : "");
+	if (n < 0 || (size_t)n >= size)
+		return (int)ret(-ENAMETOOLONG);
+	return 0;
+}

@@ -1,0 +1,581 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkipc-posix.so: the POSIX message queue API of libc (mq_open(3) and
+ * friends), preloaded (LD_PRELOAD, `kipc-run`) so that unmodified
+ * programs use kipc's queues. The kernel's side is kernel/ipc/mqueue.cc;
+ * Documentation/posix.md has the design and every known difference.
+ *
+ * Descriptors. A queue descriptor is a real file descriptor: a FIFO that
+ * kipcd keeps per queue (<socket>.mq/q<id>.<mode>), opened O_RDWR. kipcd
+ * keeps its poll state as Linux's mqueue file polls (POLLIN while a
+ * message is queued, POLLOUT while the queue is not full), and counts its
+ * openers to know when an unlinked queue dies. So, as on Linux:
+ *  - select/poll/epoll work on it;
+ *  - O_NONBLOCK (mq_setattr, or fcntl) is the open file description's
+ *    status flag, shared by dup() and fork();
+ *  - the access mode is the path's suffix (.r, .w, .rw, .x), which
+ *    readlink(/proc/self/fd/N) tells for any descriptor, dup'd or passed;
+ *  - close, exit and exec (the FIFO is O_CLOEXEC, as mq_open's is) end
+ *    the descriptor; fork shares it.
+ * A small lock-free table caches fd -> (queue id, mode, inode); every
+ * call checks the inode with fstat() so a reused descriptor number is
+ * never mistaken for a queue.
+ *
+ * Order of checks: as Linux's syscalls (the timeout first, then the
+ * priority, then the descriptor, then the queue: ipc/mqueue.c).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <mqueue.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <kipc/libkipc.h>
+#include <kipc/mqueue.h>
+
+#include "posix.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* ---------------------------------------------------------------- */
+/* Descriptor table: two levels, pages allocated on first use, read    */
+/* without locks (an entry is published by its id, release/acquire).   */
+
+#define PAGE_BITS 10
+#define PAGE_SIZE_ENTRIES (1u << PAGE_BITS)
+#define NPAGES 1024u /* fds up to 1M */
+
+static struct mqd_ent *pages[NPAGES];
+static int any_mqd; /* set once a queue descriptor exists in this process */
+
+static const char *const acc_suffix[] = {".r", ".w", ".rw", ".x"};
+
+static struct mqd_ent *ent_of(int fd, bool create)
+{
+	if (fd < 0 || (unsigned)fd >= NPAGES * PAGE_SIZE_ENTRIES)
+		return NULL;
+	struct mqd_ent **pp = &pages[(unsigned)fd >> PAGE_BITS];
+	struct mqd_ent *p = __atomic_load_n(pp, __ATOMIC_ACQUIRE);
+	if (!p) {
+		if (!create)
+			return NULL;
+		struct mqd_ent *n = calloc(PAGE_SIZE_ENTRIES, sizeof *n);
+		if (!n)
+			return NULL;
+		if (!__atomic_compare_exchange_n(pp, &p, n, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE))
+			free(n); /* another thread won: p is its page */
+		else
+			p = n;
+	}
+	return &p[(unsigned)fd & (PAGE_SIZE_ENTRIES - 1)];
+}
+
+static void ent_set(int fd, int64_t id, int acc, uint32_t msgsize, const struct stat *st)
+{
+	struct mqd_ent *e = ent_of(fd, true);
+	if (!e)
+		return;
+	__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
+	e->acc = acc;
+	e->msgsize = msgsize;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	__atomic_store_n(&e->id, id, __ATOMIC_RELEASE);
+	__atomic_store_n(&any_mqd, 1, __ATOMIC_RELEASE);
+}
+
+static void ent_clear(int fd)
+{
+	struct mqd_ent *e = ent_of(fd, false);
+	if (e)
+		__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
+}
+
+/* "<socket>.mq/q<id><suffix>" -> id and access mode; -1 if not ours. */
+static int parse_path(const char *path, int64_t *id, int *acc)
+{
+	char dir[PATH_MAX];
+	if (kipc_mq_path(0, "", dir, sizeof dir) < 0)
+		return -1;
+	size_t dlen = strlen(dir) - 2; /* strip "q0" */
+	if (strncmp(path, dir, dlen) != 0 || path[dlen] != 'q')
+		return -1;
+	char *end;
+	long long v = strtoll(path + dlen + 1, &end, 10);
+	if (v <= 0)
+		return -1;
+	for (int a = 0; a < 4; a++) {
+		if (strcmp(end, acc_suffix[a]) == 0) {
+			*id = v;
+			*acc = a;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The queue behind descriptor fd, or -EBADF (not open, or not a queue
+ * descriptor). *e is a copy of its entry.
+ */
+int __kipc_mqd_lookup(int fd, struct mqd_ent *out)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return -EBADF;
+	struct mqd_ent *e = ent_of(fd, false);
+	if (e) {
+		int64_t id = __atomic_load_n(&e->id, __ATOMIC_ACQUIRE);
+		if (id && e->dev == st.st_dev && e->ino == st.st_ino) {
+			*out = *e;
+			out->id = id;
+			return 0;
+		}
+	}
+	/* Not seen yet (dup'd by fcntl, passed over a socket ...): ask the path. */
+	char link[64], path[PATH_MAX];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	if (n <= 0)
+		return -EBADF;
+	path[n] = '\0';
+	int64_t id;
+	int acc;
+	if (parse_path(path, &id, &acc) < 0)
+		return -EBADF;
+	struct kipc_mq_attr at;
+	if (kipc_mq_getattr(id, &at) < 0)
+		return -EBADF;
+	ent_set(fd, id, acc, (uint32_t)at.msgsize, &st);
+	out->id = id;
+	out->acc = acc;
+	out->msgsize = (uint32_t)at.msgsize;
+	out->dev = st.st_dev;
+	out->ino = st.st_ino;
+	return 0;
+}
+
+static int fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+/* ---------------------------------------------------------------- */
+/* The real close(2) and friends                                      */
+
+typedef int (*close_fn)(int);
+typedef int (*dup2_fn)(int, int);
+typedef int (*dup3_fn)(int, int, int);
+
+static void *real(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
+int __kipc_real_close(int fd)
+{
+	static close_fn fn;
+	close_fn f = __atomic_load_n(&fn, __ATOMIC_RELAXED);
+	if (!f) {
+		f = (close_fn)real("close");
+		__atomic_store_n(&fn, f, __ATOMIC_RELAXED);
+	}
+	return f(fd);
+}
+
+/* ---------------------------------------------------------------- */
+/* mq_open, mq_close, mq_unlink                                        */
+
+static mode_t current_umask(void)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&lock);
+	mode_t m = umask(0);
+	umask(m);
+	pthread_mutex_unlock(&lock);
+	return m;
+}
+
+EXPORT mqd_t mq_open(const char *name, int oflag, ...)
+{
+	mode_t mode = 0;
+	struct mq_attr *attr = NULL;
+	if (oflag & O_CREAT) {
+		va_list ap;
+		va_start(ap, oflag);
+		mode = va_arg(ap, mode_t);
+		attr = va_arg(ap, struct mq_attr *);
+		va_end(ap);
+	}
+	if (name[0] != '/') /* glibc checks this before the syscall */
+		return fail(EINVAL);
+
+	/* Linux takes the descriptor slot first: EMFILE before anything. */
+	int reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (reserve < 0)
+		return -1;
+
+	struct kipc_mq_open o;
+	memset(&o, 0, sizeof o);
+	int acc = oflag & O_ACCMODE;
+	o.oflag = (uint32_t)acc | (oflag & O_CREAT ? KIPC_O_CREAT : 0) |
+		  (oflag & O_EXCL ? KIPC_O_EXCL : 0);
+	o.mode = (uint32_t)(mode & ~current_umask() & 0777);
+	if (attr) {
+		o.flags |= KIPC_MQ_ATTR;
+		o.maxmsg = attr->mq_maxmsg;
+		o.msgsize = attr->mq_msgsize;
+	}
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_MSGQUEUE, &rl) == 0) {
+		o.flags |= KIPC_MQ_RLIMIT;
+		o.rlimit = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+	}
+	int64_t id = kipc_mq_open(name, &o);
+	if (id < 0) {
+		int err = errno;
+		__kipc_real_close(reserve);
+		return fail(err);
+	}
+	struct kipc_mq_attr at;
+	if (kipc_mq_getattr(id, &at) < 0)
+		at.msgsize = 0;
+	char path[PATH_MAX];
+	if (kipc_mq_path(id, acc_suffix[acc], path, sizeof path) < 0) {
+		__kipc_real_close(reserve);
+		return -1;
+	}
+	__kipc_real_close(reserve);
+	int fd = open(path, O_RDWR | O_CLOEXEC | (oflag & O_NONBLOCK));
+	if (fd < 0)
+		return -1; /* ENOENT: unlinked and gone in between */
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int err = errno;
+		__kipc_real_close(fd);
+		return fail(err);
+	}
+	ent_set(fd, id, acc, (uint32_t)at.msgsize, &st);
+	return fd;
+}
+
+/* A descriptor of queue id went away: the kernel's flush. */
+static void flushed(int64_t id)
+{
+	int saved = errno;
+	kipc_mq_close(id);
+	errno = saved;
+}
+
+/* glibc's mq_close() is close(2): any descriptor will do. */
+EXPORT int mq_close(mqd_t mqdes)
+{
+	struct mqd_ent e;
+	if (__kipc_mqd_lookup(mqdes, &e) < 0)
+		return __kipc_real_close(mqdes);
+	ent_clear(mqdes);
+	if (__kipc_real_close(mqdes) < 0)
+		return -1;
+	flushed(e.id);
+	return 0;
+}
+
+EXPORT int mq_unlink(const char *name)
+{
+	if (name[0] != '/')
+		return fail(EINVAL);
+	if (kipc_mq_unlink(name) < 0)
+		return errno == EPERM ? fail(EACCES) : -1;
+	return 0;
+}
+
+/* close(2) of a queue descriptor is mq_close(). */
+EXPORT int close(int fd)
+{
+	struct mqd_ent e;
+	if (!__atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) || __kipc_mqd_lookup(fd, &e) < 0)
+		return __kipc_real_close(fd);
+	ent_clear(fd);
+	if (__kipc_real_close(fd) < 0)
+		return -1;
+	flushed(e.id);
+	return 0;
+}
+
+/* dup2/dup3 onto a queue descriptor close it first. */
+static int dup_common(int oldfd, int newfd, int flags, bool three)
+{
+	struct mqd_ent e;
+	bool was = __atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) && oldfd != newfd &&
+		   __kipc_mqd_lookup(newfd, &e) == 0;
+	int r;
+	if (three) {
+		static dup3_fn fn;
+		if (!fn)
+			fn = (dup3_fn)real("dup3");
+		r = fn(oldfd, newfd, flags);
+	} else {
+		static dup2_fn fn;
+		if (!fn)
+			fn = (dup2_fn)real("dup2");
+		r = fn(oldfd, newfd);
+	}
+	if (r >= 0 && was) {
+		ent_clear(newfd);
+		flushed(e.id);
+	}
+	return r;
+}
+
+EXPORT int dup2(int oldfd, int newfd)
+{
+	return dup_common(oldfd, newfd, 0, false);
+}
+
+EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	return dup_common(oldfd, newfd, flags, true);
+}
+
+/* ---------------------------------------------------------------- */
+/* Sending and receiving                                               */
+
+/* Linux's prepare_timeout(): EINVAL unless 0 <= tv_nsec < 1e9, tv_sec >= 0. */
+static int abs_timeout(const struct timespec *ts, unsigned *flags, int64_t *ns)
+{
+	if (!ts)
+		return 0;
+	if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)
+		return -EINVAL;
+	if (ts->tv_sec > INT64_MAX / 1000000000 - 1)
+		return 0; /* beyond 2262: never */
+	*ns = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+	*flags |= KIPC_F_TIMEOUT | KIPC_F_REALTIME;
+	return 0;
+}
+
+static int nonblock(int fd, unsigned *flags)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -EBADF;
+	if (fl & O_NONBLOCK)
+		*flags |= KIPC_F_NONBLOCK;
+	return 0;
+}
+
+static int do_send(mqd_t mqdes, const char *msg_ptr, size_t msg_len,
+		   unsigned int msg_prio, const struct timespec *abs)
+{
+	unsigned flags = 0;
+	int64_t ns = 0;
+	struct mqd_ent e;
+	int err;
+	if ((err = abs_timeout(abs, &flags, &ns)))
+		return fail(-err);
+	if (msg_prio >= MQ_PRIO_MAX)
+		return fail(EINVAL);
+	if ((err = __kipc_mqd_lookup(mqdes, &e)))
+		return fail(-err);
+	if (e.acc != KIPC_MQ_WRONLY && e.acc != KIPC_MQ_RDWR)
+		return fail(EBADF);
+	if (e.msgsize && msg_len > e.msgsize)
+		return fail(EMSGSIZE);
+	if ((err = nonblock(mqdes, &flags)))
+		return fail(-err);
+	return kipc_mq_timedsend(e.id, msg_ptr, msg_len, msg_prio, flags, ns);
+}
+
+EXPORT int mq_timedsend(mqd_t mqdes, const char *msg_ptr, size_t msg_len,
+			unsigned int msg_prio, const struct timespec *abs)
+{
+	return do_send(mqdes, msg_ptr, msg_len, msg_prio, abs);
+}
+
+EXPORT int mq_send(mqd_t mqdes, const char *msg_ptr, size_t msg_len,
+		   unsigned int msg_prio)
+{
+	return do_send(mqdes, msg_ptr, msg_len, msg_prio, NULL);
+}
+
+static ssize_t do_receive(mqd_t mqdes, char *msg_ptr, size_t msg_len,
+			  unsigned int *msg_prio, const struct timespec *abs)
+{
+	unsigned flags = 0;
+	int64_t ns = 0;
+	struct mqd_ent e;
+	int err;
+	if ((err = abs_timeout(abs, &flags, &ns)))
+		return fail(-err);
+	if ((err = __kipc_mqd_lookup(mqdes, &e)))
+		return fail(-err);
+	if (e.acc != KIPC_MQ_RDONLY && e.acc != KIPC_MQ_RDWR)
+		return fail(EBADF);
+	if (msg_len < e.msgsize)
+		return fail(EMSGSIZE);
+	if ((err = nonblock(mqdes, &flags)))
+		return fail(-err);
+	/* No message is longer than msgsize: the arena needs no more. */
+	size_t len = e.msgsize && msg_len > e.msgsize ? e.msgsize : msg_len;
+	return kipc_mq_timedreceive(e.id, msg_ptr, len, msg_prio, flags, ns);
+}
+
+EXPORT ssize_t mq_timedreceive(mqd_t mqdes, char *msg_ptr, size_t msg_len,
+			       unsigned int *msg_prio, const struct timespec *abs)
+{
+	return do_receive(mqdes, msg_ptr, msg_len, msg_prio, abs);
+}
+
+EXPORT ssize_t mq_receive(mqd_t mqdes, char *msg_ptr, size_t msg_len,
+			  unsigned int *msg_prio)
+{
+	return do_receive(mqdes, msg_ptr, msg_len, msg_prio, NULL);
+}
+
+/* ---------------------------------------------------------------- */
+/* Attributes                                                          */
+
+EXPORT int mq_getattr(mqd_t mqdes, struct mq_attr *attr)
+{
+	struct mqd_ent e;
+	struct kipc_mq_attr at;
+	int err;
+	if ((err = __kipc_mqd_lookup(mqdes, &e)))
+		return fail(-err);
+	int fl = fcntl(mqdes, F_GETFL);
+	if (fl < 0)
+		return fail(EBADF);
+	if (kipc_mq_getattr(e.id, &at) < 0)
+		return -1;
+	memset(attr, 0, sizeof *attr);
+	attr->mq_flags = fl & O_NONBLOCK;
+	attr->mq_maxmsg = at.maxmsg;
+	attr->mq_msgsize = at.msgsize;
+	attr->mq_curmsgs = at.curmsgs;
+	return 0;
+}
+
+EXPORT int mq_setattr(mqd_t mqdes, const struct mq_attr *newattr,
+		      struct mq_attr *oldattr)
+{
+	if (newattr->mq_flags & ~(long)O_NONBLOCK)
+		return fail(EINVAL);
+	struct mq_attr old;
+	if (mq_getattr(mqdes, &old) < 0)
+		return -1;
+	int fl = fcntl(mqdes, F_GETFL);
+	if (fl < 0)
+		return fail(EBADF);
+	fl = (fl & ~O_NONBLOCK) | (newattr->mq_flags & O_NONBLOCK);
+	if (fcntl(mqdes, F_SETFL, fl) < 0)
+		return -1;
+	if (oldattr)
+		*oldattr = old;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Notification                                                        */
+
+struct notify_thread {
+	int64_t id;
+	uint64_t token;
+	void (*fn)(union sigval);
+	union sigval value;
+};
+
+/*
+ * SIGEV_THREAD: wait in the kernel for the notification, then run the
+ * function (glibc runs it in a new thread with sigev_notify_attributes;
+ * so do we: this thread was created with them). A removed registration
+ * ends the wait with ECANCELED and the function never runs.
+ */
+static void *notify_main(void *arg)
+{
+	struct notify_thread t = *(struct notify_thread *)arg;
+	free(arg);
+	if (kipc_mq_notify_wait(t.id, t.token, NULL, NULL) == 0)
+		t.fn(t.value);
+	return NULL;
+}
+
+EXPORT int mq_notify(mqd_t mqdes, const struct sigevent *sev)
+{
+	struct kipc_mq_notify n;
+	struct mqd_ent e;
+	int err;
+	memset(&n, 0, sizeof n);
+	n.notify = KIPC_MQ_NOTIFY_REMOVE;
+	if (sev) {
+		if (sev->sigev_notify != SIGEV_NONE && sev->sigev_notify != SIGEV_SIGNAL &&
+		    sev->sigev_notify != SIGEV_THREAD)
+			return fail(EINVAL);
+		if (sev->sigev_notify == SIGEV_SIGNAL &&
+		    (sev->sigev_signo < 0 || sev->sigev_signo > 64))
+			return fail(EINVAL);
+		n.notify = sev->sigev_notify;
+		n.signo = sev->sigev_notify == SIGEV_SIGNAL ? sev->sigev_signo : 0;
+		n.value = (int64_t)(intptr_t)sev->sigev_value.sival_ptr;
+	}
+	if ((err = __kipc_mqd_lookup(mqdes, &e)))
+		return fail(-err);
+	int64_t token = kipc_mq_notify(e.id, &n);
+	if (token < 0)
+		return -1;
+	if (!sev || sev->sigev_notify != SIGEV_THREAD)
+		return 0;
+
+	struct notify_thread *t = malloc(sizeof *t);
+	if (!t)
+		goto nomem;
+	t->id = e.id;
+	t->token = (uint64_t)token;
+	t->fn = sev->sigev_notify_function;
+	t->value = sev->sigev_value;
+	/* The waiter sleeps in the library with every signal blocked. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_t th;
+	pthread_attr_t def;
+	pthread_attr_t *pa = sev->sigev_notify_attributes;
+	int detached = PTHREAD_CREATE_JOINABLE;
+	if (!pa) {
+		pthread_attr_init(&def);
+		pthread_attr_setdetachstate(&def, PTHREAD_CREATE_DETACHED);
+		pa = &def;
+	}
+	pthread_attr_getdetachstate(pa, &detached);
+	int rc = pthread_create(&th, pa, notify_main, t);
+	if (pa == &def)
+		pthread_attr_destroy(&def);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		free(t);
+		goto nomem;
+	}
+	if (detached != PTHREAD_CREATE_DETACHED)
+		pthread_detach(th);
+	return 0;
+nomem:
+	n.notify = KIPC_MQ_NOTIFY_REMOVE;
+	kipc_mq_notify(e.id, &n);
+	return fail(ENOMEM);
+}

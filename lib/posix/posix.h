@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkipc-posix.so internals (lib/posix/). Not installed.
+ */
+#ifndef _KIPC_POSIX_INTERNAL_H
+#define _KIPC_POSIX_INTERNAL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A cached queue descriptor: fd -> queue (mqueue.c). */
+struct mqd_ent {
+	int64_t id;        /* queue id; 0: none (published last) */
+	int acc;           /* KIPC_MQ_* access mode */
+	uint32_t msgsize;  /* the queue's msgsize (it never changes) */
+	dev_t dev;         /* the descriptor's FIFO, to detect reuse */
+	ino_t ino;
+};
+
+/* The queue behind fd: 0, or -EBADF. */
+int __kipc_mqd_lookup(int fd, struct mqd_ent *out);
+/* close(2) of libc, past our wrapper. */
+int __kipc_real_close(int fd);
+
+#endif /* _KIPC_POSIX_INTERNAL_H */

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# tests/posix/run.sh - differential conformance of POSIX and System V
+# message queues: every tests/posix/*.c runs natively and under kipc-run,
+# and the two transcripts must be identical.
+#
+# usage: tests/posix/run.sh [O] [test-name...]
+#   O defaults to build. Builds each test into $O/tests/posix/, runs it
+#   against a private kipcd (its own socket), diffs, prints one line per
+#   test and ends with "posix: N passed, M failed". Exit 1 on failure.
+#   KIPC_POSIX_KEEP=1 keeps the transcripts in $O/tests/posix/.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+O=${1:-build}
+shift || true
+CC=${CC:-gcc}
+out=$O/tests/posix
+mkdir -p "$out"
+run=$O/bin/kipc-run
+if [ ! -x "$run" ] || [ ! -f "$O/lib/libkipc-posix.so" ]; then
+	echo "posix: $run or $O/lib/libkipc-posix.so missing (make first)"
+	echo "posix: 0 passed, 1 failed"
+	exit 1
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kipc-posix.XXXXXX")
+export KIPC_SOCKET=$tmp/kipcd.sock
+kipcd=$(readlink -f "$O/bin/kipcd")
+cleanup() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/exe" 2>/dev/null)" = "$kipcd" ] || continue
+		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$KIPC_SOCKET" || continue
+		kill "${p#/proc/}" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+tests=("$@")
+if [ ${#tests[@]} = 0 ]; then
+	for f in tests/posix/*.c; do tests+=("$(basename "$f" .c)"); done
+fi
+pass=0 fail=0
+for t in "${tests[@]}"; do
+	src=tests/posix/$t.c
+	bin=$out/$t
+	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ tests/posix/conform.h -nt "$bin" ]; then
+		if ! $CC -std=gnu11 -O1 -g -Wall -Wextra -Werror -o "$bin" "$src" -lrt -pthread; then
+			echo "[FAIL] posix/$t: does not build"
+			fail=$((fail + 1))
+			continue
+		fi
+	fi
+	timeout -k 5 60 "$bin" >"$out/$t.native" 2>&1
+	rn=$?
+	timeout -k 5 60 "$run" "$bin" >"$out/$t.kipc" 2>&1
+	rk=$?
+	echo "exit $rn" >>"$out/$t.native"
+	echo "exit $rk" >>"$out/$t.kipc"
+	if diff -u "$out/$t.native" "$out/$t.kipc" >"$out/$t.diff"; then
+		echo "[ OK ] posix/$t ($(wc -l <"$out/$t.native") lines)"
+		pass=$((pass + 1))
+	else
+		echo "[FAIL] posix/$t: native and kipc-run differ:"
+		sed 's/^/	/' "$out/$t.diff" | head -40
+		fail=$((fail + 1))
+	fi
+	[ "${KIPC_POSIX_KEEP:-0}" = 1 ] || rm -f "$out/$t.native" "$out/$t.kipc" "$out/$t.diff"
+done
+echo "posix: $pass passed, $fail failed"
+[ "$fail" = 0 ]

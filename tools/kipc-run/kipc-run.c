@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kipc-run PROGRAM [ARGS]: run an unmodified program with its POSIX
+ * (mq_*) and System V (msg*) message queues on kipc.
+ *
+ * Preloads libkipc-posix.so (found at ../lib/ from this program's
+ * directory, else $KIPC_POSIX_LIB), makes sure a kernel answers (libkipc
+ * starts one if none does, unless KIPC_AUTOSTART=0), then execs PROGRAM.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <kipc/libkipc.h>
+
+static void die(int code, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "kipc-run: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		fprintf(stderr, "usage: kipc-run PROGRAM [ARGS]\n");
+		return argc < 2 ? 2 : 0;
+	}
+
+	char lib[PATH_MAX + 32];
+	const char *env = getenv("KIPC_POSIX_LIB");
+	if (env && *env) {
+		snprintf(lib, sizeof lib, "%s", env);
+	} else {
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+		if (n <= 0)
+			die(1, "cannot find myself: %s", strerror(errno));
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		snprintf(lib, sizeof lib, "%s/../lib/libkipc-posix.so", self);
+	}
+	if (access(lib, R_OK) < 0)
+		die(1, "no preload library %s (make it, or set KIPC_POSIX_LIB)", lib);
+
+	/*
+	 * A kernel must answer before the program runs. Attach from a child
+	 * (libkipc starts kipcd when none answers): our own pid is about to
+	 * become the program's, and must not be a task already.
+	 */
+	pid_t child = fork();
+	if (child < 0)
+		die(1, "fork: %s", strerror(errno));
+	if (child == 0)
+		_exit(kipc_attach() < 0 ? 1 : 0);
+	int st;
+	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		die(1, "%s", "no kipc kernel answers and none could be started");
+
+	const char *old = getenv("LD_PRELOAD");
+	char *preload;
+	if (old && *old) {
+		size_t len = strlen(lib) + strlen(old) + 2;
+		preload = malloc(len);
+		if (!preload)
+			die(1, "%s", strerror(ENOMEM));
+		snprintf(preload, len, "%s:%s", lib, old);
+	} else {
+		preload = lib;
+	}
+	setenv("LD_PRELOAD", preload, 1);
+	execvp(argv[1], argv + 1);
+	die(127, "%s: cannot run", argv[1]);
+	return 127;
+}
