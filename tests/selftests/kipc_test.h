@@ -160,27 +160,40 @@ static inline void kt_kernel_dump_log(const struct kt_kernel *k)
  * the socket accepts (bounded). Returns 0, KSFT_SKIP (no kipcd binary) or
  * KSFT_FAIL, with a reason in why.
  */
+static inline int kt_kernel_spawn(struct kt_kernel *k, const char *const *params,
+				  char *why, size_t whylen);
+
 static inline int kt_kernel_boot(struct kt_kernel *k, const char *const *params,
 				 char *why, size_t whylen)
 {
-	char kipcd[PATH_MAX];
 	memset(k, 0, sizeof *k);
-	kt_find_kipcd(kipcd, sizeof kipcd);
-	if (!kipcd[0]) {
-		snprintf(why, whylen, "no kipcd (set KIPC_KIPCD or build build/bin/kipcd)");
-		return KSFT_SKIP;
-	}
 	const char *tmp = getenv("TMPDIR");
 	snprintf(k->dir, sizeof k->dir, "%s/kipc-selftest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(k->dir)) {
-		snprintf(why, whylen, "mkdtemp %s: %s", k->dir, strerror(errno));
+		snprintf(why, whylen, "mkdtemp %.200s: %s", k->dir, strerror(errno));
 		return KSFT_FAIL;
 	}
 	/* Tests that drop privileges must still reach the socket. */
 	chmod(k->dir, 0755);
 	snprintf(k->sock, sizeof k->sock, "%s/kipcd.sock", k->dir);
 	snprintf(k->log, sizeof k->log, "%s/kipcd.log", k->dir);
+	return kt_kernel_spawn(k, params, why, whylen);
+}
 
+/*
+ * Start kipcd on k's socket (again, after it died: a restart on the same
+ * path, which clients attached to the old kernel reconnect to) and wait
+ * until it accepts.
+ */
+static inline int kt_kernel_spawn(struct kt_kernel *k, const char *const *params,
+				  char *why, size_t whylen)
+{
+	char kipcd[PATH_MAX];
+	kt_find_kipcd(kipcd, sizeof kipcd);
+	if (!kipcd[0]) {
+		snprintf(why, whylen, "no kipcd (set KIPC_KIPCD or build build/bin/kipcd)");
+		return KSFT_SKIP;
+	}
 	const char *argv[32];
 	int argc = 0;
 	char loop[64] = "";
