@@ -291,6 +291,55 @@ static pid_t find_kipcd(void)
 	return found;
 }
 
+static int pid_alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/*
+ * Through the introspection interface: no task of the kernel and no
+ * mailbox owner or receive-right holder is a process that has exited.
+ * (Our own workers are reaped by now, so their pids are not reused yet.)
+ */
+static long dead_objects(void)
+{
+	static struct kipc_task_info tasks[1024];
+	static struct kipc_mbox_info mboxes[1024];
+	long bad = 0;
+	ssize_t nt = kipc_task_list(tasks, 1024);
+	ssize_t nm = kipc_mbox_list(mboxes, 1024);
+	if (nt < 0 || nm < 0 || nt > 1024 || nm > 1024) {
+		fprintf(stderr, "kipc-stress: introspection failed: %s\n",
+			nt < 0 || nm < 0 ? strerror(errno) : "too many objects");
+		return 1;
+	}
+	for (ssize_t i = 0; i < nt; i++) {
+		if (!pid_alive(tasks[i].pid)) {
+			fprintf(stderr, "kipc-stress: task %d of a dead process\n", tasks[i].pid);
+			bad++;
+		}
+	}
+	for (ssize_t i = 0; i < nm; i++) {
+		const struct kipc_mbox_stat *st = &mboxes[i].st;
+		if (st->owner && !pid_alive(st->owner)) {
+			fprintf(stderr, "kipc-stress: mailbox %lld owned by dead pid %d\n",
+				(long long)st->id, st->owner);
+			bad++;
+		}
+		static struct kipc_waiter_info w[256];
+		ssize_t nw = kipc_waiter_list(st->id, 0, w, 256);
+		for (ssize_t j = 0; j < nw && j < 256; j++) {
+			/* a cached message outlives its sender by design */
+			if (w[j].kind != KIPC_WAITER_CACHED && !pid_alive(w[j].pid)) {
+				fprintf(stderr, "kipc-stress: mailbox %lld: waiter or holder %d "
+					"is dead\n", (long long)st->id, w[j].pid);
+				bad++;
+			}
+		}
+	}
+	return bad;
+}
+
 static long rss_kb(pid_t pid)
 {
 	char path[64], line[256];
@@ -468,6 +517,7 @@ int main(int argc, char **argv)
 		}
 		kipc_mbox_destroy(L->links[i].id);
 	}
+	leftovers += dead_objects();
 	long rss1 = kpid ? rss_kb(kpid) : -1;
 	/* glibc keeps freed memory; a leak of the whole run would be far more. */
 	int rss_ok = rss0 < 0 || rss1 < 0 || rss1 - rss0 < 32 * 1024;
