@@ -127,5 +127,11 @@ struct kipc_slot {
 };
 long __kipc_sync(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 		 const struct kipc_slot *s1, struct kipc_cqe *cqe);
+/* flags: KIPC_SYNC_NORESTART: EINTR after any signal handler, even with
+ * SA_RESTART (System V msgsnd/msgrcv are never restarted). */
+#define KIPC_SYNC_NORESTART 1u
+long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
+		       const struct kipc_slot *s1, struct kipc_cqe *cqe,
+		       unsigned flags);
 
 #endif /* _LIBKIPC_INTERNAL_H */

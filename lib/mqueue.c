@@ -154,3 +154,64 @@ int kipc_mq_path(int64_t id, const char *suffix, char *buf, size_t size)
 		return (int)ret(-ENAMETOOLONG);
 	return 0;
 }
+
+/* ---------------------------------------------------------------- */
+/* System V message queues                                            */
+
+int kipc_msgget(int32_t key, int msgflg)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_msgget,
+		.target = key,
+		.len = (uint32_t)msgflg,
+	};
+	struct kipc_cqe cqe;
+	return (int)ret(__kipc_sync(&sqe, NULL, NULL, &cqe));
+}
+
+int kipc_msgsnd(int msqid, int64_t mtype, const void *buf, size_t len, int msgflg)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_msgsnd,
+		.flags = (msgflg & KIPC_IPC_NOWAIT) ? KIPC_F_NONBLOCK : 0,
+		.target = msqid,
+		.len = (uint32_t)len,
+		.type = mtype,
+	};
+	struct kipc_slot s0 = {.in = buf, .len = len};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync_flags(&sqe, &s0, NULL, &cqe, KIPC_SYNC_NORESTART);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+ssize_t kipc_msgrcv(int msqid, int64_t *mtype, void *buf, size_t len, int64_t msgtyp,
+		    int msgflg)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_msgrcv,
+		.target = msqid,
+		.len = (uint32_t)len,
+		.len2 = (uint32_t)msgflg,
+		.type = msgtyp,
+	};
+	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync_flags(&sqe, &s0, NULL, &cqe, KIPC_SYNC_NORESTART);
+	if (r >= 0 && mtype)
+		*mtype = cqe.type;
+	return ret(r);
+}
+
+int kipc_msgctl(int msqid, int cmd, void *buf, size_t len)
+{
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_msgctl,
+		.target = msqid,
+		.len = (uint32_t)cmd,
+		.len2 = (uint32_t)len,
+	};
+	bool in = cmd == KIPC_IPC_SET;
+	struct kipc_slot s1 = {.in = in ? buf : NULL, .out = in ? NULL : buf, .len = buf ? len : 0};
+	struct kipc_cqe cqe;
+	return (int)ret(__kipc_sync(&sqe, NULL, buf ? &s1 : NULL, &cqe));
+}

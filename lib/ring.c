@@ -259,8 +259,9 @@ static bool restart_ok(void)
 	return true;
 }
 
-/* Wait for w's completion. Lock held. interruptible: may cancel. */
-static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w)
+/* Wait for w's completion. Lock held. interruptible: may cancel.
+ * norestart: a signal handler always interrupts (System V msgsnd/msgrcv). */
+static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w, bool norestart)
 {
 	bool cancelled = false;
 	__kipc_spin(a, &w->done);
@@ -278,7 +279,7 @@ static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w)
 		if (r != -EINTR || cancelled)
 			continue;
 		__kipc_reap(a);
-		if (LOAD_ACQ(&w->done) || restart_ok())
+		if (LOAD_ACQ(&w->done) || (!norestart && restart_ok()))
 			continue;
 		/*
 		 * Cancel the parked request (KIPC_F_INTR: it fails EINTR)
@@ -300,6 +301,13 @@ static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w)
 
 long __kipc_sync(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 		 const struct kipc_slot *s1, struct kipc_cqe *cqe)
+{
+	return __kipc_sync_flags(sqe, s0, s1, cqe, 0);
+}
+
+long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
+		       const struct kipc_slot *s1, struct kipc_cqe *cqe,
+		       unsigned flags)
 {
 	const struct kipc_slot *slots[2] = {s0, s1};
 	uint64_t off[2] = {0, 0};
@@ -346,7 +354,7 @@ long __kipc_sync(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 	ret = __kipc_push_sqe(a, sqe, true);
 	if (!ret) {
 		__kipc_publish_sq(a);
-		ret = wait_waiter(a, &w);
+		ret = wait_waiter(a, &w, flags & KIPC_SYNC_NORESTART);
 	}
 	struct kipc_waiter **pp = &L.waiters;
 	while (*pp != &w)

@@ -512,6 +512,17 @@ public:
 	void mq_update_ready(Mailbox &mb);
 	void destroy_mq(Mailbox *mb);
 
+	/* --- System V message queues (msg_sysv.cc) --- */
+	std::unordered_map<int32_t, Mailbox *> msg_keys;
+	uint32_t msg_count = 0;  /* System V queues alive */
+	Mailbox *find_msq(int64_t id, int *err) const;
+	long do_msgget(Task &cur, int32_t key, uint32_t msgflg);
+	long do_msgsnd(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
+	long do_msgrcv(Task &cur, Mailbox &mb, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe);
+	long do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *ds,
+		       kipc_sysv_msginfo *info);
+	void destroy_msq(Mailbox *mb);
+
 	/* --- calls (rpc.cc) --- */
 	long do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe);
 	long do_reply(Task &cur, uint64_t token, MsgArgs &a);

@@ -279,6 +279,21 @@ int kipc_mq_close(int64_t id);
 int kipc_mq_notify_wait(int64_t id, uint64_t token, pid_t *from, uid_t *uid);
 int kipc_mq_path(int64_t id, const char *suffix, char *buf, size_t size);
 
+/*
+ * System V message queues, the kernel's view: msgflg and cmd take
+ * Linux's values (KIPC_IPC_*, KIPC_MSG_* in <kipc/mqueue.h>); errors are
+ * the kernel's (a receive buffer too small is EMSGSIZE, nothing to
+ * receive with IPC_NOWAIT is EAGAIN: libkipc-posix.so makes them E2BIG
+ * and ENOMSG). A signal handler always interrupts msgsnd and msgrcv
+ * (EINTR), SA_RESTART or not, as on Linux. kipc_msgctl: buf/len is a
+ * struct kipc_msqid_ds or kipc_sysv_msginfo (IPC_INFO, MSG_INFO).
+ */
+int kipc_msgget(int32_t key, int msgflg);
+int kipc_msgsnd(int msqid, int64_t mtype, const void *buf, size_t len, int msgflg);
+ssize_t kipc_msgrcv(int msqid, int64_t *mtype, void *buf, size_t len, int64_t msgtyp,
+		    int msgflg);
+int kipc_msgctl(int msqid, int cmd, void *buf, size_t len);
+
 /* ------------------------------------------------------------------ */
 /* Asynchronous API                                                    */
 

@@ -70,6 +70,21 @@ struct kipc_mq_notify {
 /* ------------------------------------------------------------------ */
 /* System V message queues                                             */
 
+/* Linux's values of the System V flags and commands */
+#define KIPC_IPC_CREAT    01000
+#define KIPC_IPC_EXCL     02000
+#define KIPC_IPC_NOWAIT   04000
+#define KIPC_MSG_NOERROR  010000
+#define KIPC_MSG_EXCEPT   020000
+#define KIPC_MSG_COPY     040000
+#define KIPC_IPC_RMID     0
+#define KIPC_IPC_SET      1
+#define KIPC_IPC_STAT     2
+#define KIPC_IPC_INFO     3
+#define KIPC_MSG_STAT     11
+#define KIPC_MSG_INFO     12
+#define KIPC_MSG_STAT_ANY 13
+
 /* msgget: sqe.target = key, sqe.len = msgflg (IPC_CREAT, IPC_EXCL, mode). */
 /* msgsnd: sqe.target = msqid, addr/len = mtext, type = mtype, flags NONBLOCK. */
 /* msgrcv: sqe.target = msqid, addr/len = buffer, type = msgtyp,

@@ -53,7 +53,11 @@
 	X(36, mq_notify, mqueue)      /* POSIX mq_notify: (de)register       */  \
 	X(37, mq_getattr, mqueue)     /* maxmsg, msgsize, curmsgs            */  \
 	X(38, mq_close, mqueue)       /* a descriptor closed (flush)         */  \
-	X(39, mq_notify_wait, mqueue) /* wait for a SIGEV_THREAD notification */
+	X(39, mq_notify_wait, mqueue) /* wait for a SIGEV_THREAD notification */ \
+	X(48, msgget, sysvmsg)        /* System V msgget                     */  \
+	X(49, msgsnd, sysvmsg)        /* System V msgsnd                     */  \
+	X(50, msgrcv, sysvmsg)        /* System V msgrcv                     */  \
+	X(51, msgctl, sysvmsg)        /* System V msgctl                     */
 
 enum kipc_syscall_nr {
 #define KIPC_SYSCALL_ENUM_(nr, name, family) KIPC_SYS_##name = nr,

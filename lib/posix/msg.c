@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libkipc-posix.so: System V message queues (msgget(2), msgsnd(2),
+ * msgrcv(2), msgctl(2)) on kipc. The kernel's side is
+ * kernel/ipc/msg_sysv.cc; this file converts between libc's structures
+ * and the kernel's, and the kernel's errno where System V names it
+ * differently (EMSGSIZE -> E2BIG, EAGAIN on receive -> ENOMSG).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/msg.h>
+
+#include <kipc/libkipc.h>
+#include <kipc/mqueue.h>
+
+#include "posix.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* msgmax: msgsnd must not read more than this from the caller. */
+static int32_t msgmax(void)
+{
+	static int32_t cached;
+	int32_t v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+	if (!v) {
+		struct kipc_sysv_msginfo mi;
+		if (kipc_msgctl(0, KIPC_IPC_INFO, &mi, sizeof mi) < 0)
+			return -1;
+		v = mi.msgmax;
+		__atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+	}
+	return v;
+}
+
+EXPORT int msgget(key_t key, int msgflg)
+{
+	return kipc_msgget((int32_t)key, msgflg);
+}
+
+EXPORT int msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)
+{
+	int32_t max = msgmax();
+	if (max < 0)
+		return -1;
+	/* ksys_msgsnd(): mtype is read first; then size, id and mtype checks */
+	long mtype = *(const long *)msgp;
+	if (msgsz > (size_t)max || (long)msgsz < 0 || msqid < 0 || mtype < 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	return kipc_msgsnd(msqid, mtype, (const char *)msgp + sizeof(long), msgsz, msgflg);
+}
+
+EXPORT ssize_t msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
+{
+	if (msqid < 0 || (long)msgsz < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* No message is longer than msgmax: the arena needs no more. */
+	int32_t max = msgmax();
+	if (max < 0)
+		return -1;
+	size_t len = msgsz > (size_t)max ? (size_t)max : msgsz;
+	int64_t mtype = 0;
+	ssize_t n = kipc_msgrcv(msqid, &mtype, (char *)msgp + sizeof(long), len, msgtyp, msgflg);
+	if (n < 0) {
+		if (errno == EMSGSIZE)
+			errno = E2BIG;
+		else if (errno == EAGAIN)
+			errno = ENOMSG;
+		return -1;
+	}
+	*(long *)msgp = (long)mtype;
+	return n;
+}
+
+static void to_libc(const struct kipc_msqid_ds *k, struct msqid_ds *d)
+{
+	memset(d, 0, sizeof *d);
+	d->msg_perm.__key = (key_t)k->key;
+	d->msg_perm.uid = k->uid;
+	d->msg_perm.gid = k->gid;
+	d->msg_perm.cuid = k->cuid;
+	d->msg_perm.cgid = k->cgid;
+	d->msg_perm.mode = (unsigned short)k->mode;
+	d->msg_perm.__seq = (unsigned short)k->seq;
+	d->msg_stime = k->stime;
+	d->msg_rtime = k->rtime;
+	d->msg_ctime = k->ctime;
+	d->__msg_cbytes = k->cbytes;
+	d->msg_qnum = k->qnum;
+	d->msg_qbytes = k->qbytes;
+	d->msg_lspid = k->lspid;
+	d->msg_lrpid = k->lrpid;
+}
+
+EXPORT int msgctl(int msqid, int cmd, struct msqid_ds *buf)
+{
+	cmd &= ~0x100; /* IPC_64: glibc's own flag, as the kernel ignores it */
+	struct kipc_msqid_ds k;
+	struct kipc_sysv_msginfo mi;
+	int r;
+	switch (cmd) {
+	case IPC_INFO:
+	case MSG_INFO:
+		r = kipc_msgctl(msqid, cmd, &mi, sizeof mi);
+		if (r >= 0) {
+			struct msginfo *o = (struct msginfo *)(void *)buf;
+			o->msgpool = mi.msgpool;
+			o->msgmap = mi.msgmap;
+			o->msgmax = mi.msgmax;
+			o->msgmnb = mi.msgmnb;
+			o->msgmni = mi.msgmni;
+			o->msgssz = mi.msgssz;
+			o->msgtql = mi.msgtql;
+			o->msgseg = mi.msgseg;
+		}
+		return r;
+	case IPC_SET:
+		memset(&k, 0, sizeof k);
+		k.uid = buf->msg_perm.uid;
+		k.gid = buf->msg_perm.gid;
+		k.mode = buf->msg_perm.mode;
+		k.qbytes = buf->msg_qbytes;
+		return kipc_msgctl(msqid, cmd, &k, sizeof k);
+	case IPC_STAT:
+	case MSG_STAT:
+	case MSG_STAT_ANY:
+		r = kipc_msgctl(msqid, cmd, &k, sizeof k);
+		if (r >= 0)
+			to_libc(&k, buf);
+		return r;
+	default:
+		return kipc_msgctl(msqid, cmd, NULL, 0);
+	}
+}

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+/* System V message queues in the core (kernel/ipc/msg_sysv.cc). */
+#include "harness.h"
+
+using namespace kt;
+
+namespace {
+
+int64_t msgget(Proc &p, int32_t key, uint32_t flg)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_msgget;
+	s.target = key;
+	s.len = flg;
+	return p.submit(s).res();
+}
+
+Op msgsnd(Proc &p, int64_t id, int64_t type, const std::string &data, uint32_t flags = 0)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_msgsnd;
+	s.target = id;
+	s.type = type;
+	s.addr = p.put(data);
+	s.len = data.size();
+	s.flags = flags;
+	return p.submit(s);
+}
+
+Op msgrcv(Proc &p, int64_t id, int64_t typ, uint32_t msgflg = KIPC_IPC_NOWAIT, uint32_t len = 64)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_msgrcv;
+	s.target = id;
+	s.type = typ;
+	s.len2 = msgflg;
+	s.addr = p.mem.alloc(len);
+	s.len = len;
+	return p.submit(s, s.addr, len);
+}
+
+int64_t msgctl(Proc &p, int64_t id, uint32_t cmd, kipc_msqid_ds *ds = nullptr)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_msgctl;
+	s.target = id;
+	s.len = cmd;
+	s.addr2 = p.mem.alloc(sizeof *ds);
+	s.len2 = sizeof *ds;
+	if (ds)
+		std::memcpy(p.mem.arena.data() + s.addr2, ds, sizeof *ds);
+	int64_t r = p.submit(s).res();
+	if (ds && r >= 0)
+		std::memcpy(ds, p.mem.arena.data() + s.addr2, sizeof *ds);
+	return r;
+}
+
+} // namespace
+
+TEST_CASE("sysv: msgget keys, IPC_CREAT, IPC_EXCL, modes")
+{
+	World w;
+	Proc &a = w.spawn(100), &b = w.spawn(200, 2000, 2000);
+	CHECK(msgget(a, 42, 0600) == -ENOENT);
+	int64_t id = msgget(a, 42, KIPC_IPC_CREAT | KIPC_IPC_EXCL | 0640);
+	REQUIRE(id > 0);
+	CHECK(msgget(a, 42, KIPC_IPC_CREAT | KIPC_IPC_EXCL) == -EEXIST);
+	CHECK(msgget(a, 42, 0) == id);
+	CHECK(msgget(b, 42, 0400) == -EACCES); /* other: no bits */
+	CHECK(msgget(a, 0, 0600) != msgget(a, 0, 0600)); /* IPC_PRIVATE */
+	CHECK(msgsnd(b, id, 1, "x").res() == -EACCES);
+	CHECK(msgctl(b, id, KIPC_IPC_RMID) == -EPERM);
+	CHECK(msgctl(a, id, KIPC_IPC_RMID) == 0);
+	CHECK(msgsnd(a, id, 1, "x").res() == -EINVAL);
+	CHECK(msgget(a, 42, 0) == -ENOENT);
+}
+
+TEST_CASE("sysv: msgtyp selection, MSG_EXCEPT, MSG_NOERROR, MSG_COPY")
+{
+	World w;
+	Proc &a = w.spawn(100);
+	int64_t id = msgget(a, 0, 0600);
+	for (auto [t, s] : {std::pair{5, "e"}, {3, "c1"}, {1, "a"}, {3, "c2"}, {2, "b"}})
+		CHECK(msgsnd(a, id, t, s).res() == 0);
+	CHECK(msgsnd(a, id, 0, "bad").res() == -EINVAL);
+	Op c = msgrcv(a, id, 1, KIPC_IPC_NOWAIT | KIPC_MSG_COPY);
+	CHECK(c.text() == "c1");
+	CHECK(msgrcv(a, id, 0, KIPC_MSG_COPY).res() == -EINVAL);
+	CHECK(msgrcv(a, id, 3).text() == "c1");
+	CHECK(msgrcv(a, id, -4).text() == "a");
+	CHECK(msgrcv(a, id, 5, KIPC_IPC_NOWAIT | KIPC_MSG_EXCEPT).text() == "c2");
+	CHECK(msgrcv(a, id, 4).res() == -EAGAIN);
+	CHECK(msgsnd(a, id, 9, "long text").res() == 0);
+	CHECK(msgrcv(a, id, 9, KIPC_IPC_NOWAIT, 4).res() == -EMSGSIZE);
+	Op r = msgrcv(a, id, 9, KIPC_IPC_NOWAIT | KIPC_MSG_NOERROR, 4);
+	CHECK(r.text() == "long");
+	CHECK(r.cqe().type == 9);
+}
+
+TEST_CASE("sysv: msg_qbytes bounds bytes and messages; IPC_RMID wakes waiters with EIDRM")
+{
+	World w;
+	Proc &a = w.spawn(100), &b = w.spawn(200);
+	int64_t id = msgget(a, 7, KIPC_IPC_CREAT | 0666);
+	kipc_msqid_ds ds{};
+	CHECK(msgctl(a, id, KIPC_IPC_STAT, &ds) == 0);
+	CHECK(ds.qbytes == 16384);
+	ds.qbytes = 2;
+	CHECK(msgctl(a, id, KIPC_IPC_SET, &ds) == 0);
+	CHECK(msgsnd(a, id, 1, "").res() == 0);
+	CHECK(msgsnd(a, id, 1, "").res() == 0);
+	CHECK(msgsnd(a, id, 1, "", KIPC_F_NONBLOCK).res() == -EAGAIN); /* 3 messages > 2 */
+	Op blocked = msgsnd(b, id, 1, "");
+	CHECK(!blocked.done());
+	Op waiting = msgrcv(b, id, 5, 0);
+	CHECK(!waiting.done());
+	CHECK(msgctl(a, id, KIPC_IPC_RMID) == 0);
+	CHECK(blocked.res() == -EIDRM);
+	CHECK(waiting.res() == -EIDRM);
+	CHECK(w.impl().msg_count == 0);
+}
