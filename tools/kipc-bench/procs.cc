@@ -652,7 +652,7 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 		"System V qbytes); pipe and seqpacket use their default buffers; kipc-async keeps {} "
 		"operations in flight per process", stream_cap, kWindow));
 
-	Sizes sz = o.quick ? Sizes{300, 50, 2000} : Sizes{4000, 400, 20000};
+	Sizes sz = o.quick ? Sizes{300, 50, 2000} : Sizes{20000, 2000, 100000};
 	int reps = o.quick ? 1 : o.reps;
 	auto want = [&](const char *s) { return wanted(o, s); };
 
@@ -798,111 +798,117 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 			rec("scale-queued", "posix-mq", 9, 1, double(ns), e.empty() ? "depth 9 (msg_max)" : e);
 		}
 		size_t first = out.size();
-		/* queued messages: 10 vs big_q in the mailbox */
-		for (uint32_t depth : {10u, big_q}) {
+		/*
+		 * One case: a fresh process with its own mailbox, the quantity
+		 * set up (queued messages, mailboxes, or idle attached processes
+		 * each parked in a receive), then send + receive at constant
+		 * depth. The small and the large case of each kind alternate,
+		 * reps times; the median counts.
+		 */
+		enum Kind { Queued, Mailboxes, Procs };
+		struct Case {
+			Kind kind;
+			uint32_t qty;
+			std::vector<double> ns;
+			double mem = 0, shm = 0; /* kipcd RssAnon / RssShmem growth, bytes per unit */
+			std::string err;
+		};
+		std::vector<Case> cases;
+		for (auto [k, q] : {std::pair{Queued, 10u}, {Queued, big_q}, {Mailboxes, 10u},
+				    {Mailboxes, big_mb}, {Procs, 1u}, {Procs, 64u}}) {
+			cases.emplace_back();
+			cases.back().kind = k;
+			cases.back().qty = q;
+		}
+		auto run_case = [&](Case &c) {
+			std::vector<pid_t> idle;
+			long a0 = rss_kib(meta.kipcd_pid, "RssAnon"), s0 = rss_kib(meta.kipcd_pid, "RssShmem");
+			if (c.kind == Procs) {
+				int sync[2];
+				if (pipe2(sync, O_CLOEXEC) < 0)
+					return;
+				for (uint32_t i = 1; i < c.qty; i++) {
+					pid_t pid = fork();
+					if (pid == 0) {
+						close(sync[0]);
+						alarm(120);
+						char b = 0, buf[64];
+						if (kipc_attach() < 0 || write(sync[1], &b, 1) != 1)
+							_exit(1);
+						kipc_receive(KIPC_ANY, buf, sizeof buf, nullptr, 0);
+						_exit(0);
+					}
+					if (pid > 0)
+						idle.push_back(pid);
+				}
+				close(sync[1]);
+				char b;
+				for (size_t i = 0; i < idle.size(); i++)
+					if (read(sync[0], &b, 1) != 1)
+						break;
+				close(sync[0]);
+				usleep(100000); /* let the idle ones park their receives */
+				long a1 = rss_kib(meta.kipcd_pid, "RssAnon");
+				long s1 = rss_kib(meta.kipcd_pid, "RssShmem");
+				if (c.qty > 1 && c.ns.empty()) { /* first round: later ones reuse the heap */
+					c.mem = double(a1 - a0) * 1024.0 / (c.qty - 1);
+					c.shm = double(s1 - s0) * 1024.0 / (c.qty - 1);
+				}
+			}
 			std::string e = run_roles(1, [&](int role) {
-				int64_t mb = open_own(role, KIPC_UNBOUNDED);
+				int64_t mb = open_own(role, c.kind == Queued ? KIPC_UNBOUNDED : 64);
 				so->rss_before = rss_kib(meta.kipcd_pid, "RssAnon");
-				prefill(role, mb, depth);
+				if (c.kind == Queued)
+					prefill(role, mb, c.qty);
+				if (c.kind == Mailboxes)
+					for (uint32_t i = 1; i < c.qty; i++)
+						open_own(role, 16);
 				so->rss_after = rss_kib(meta.kipcd_pid, "RssAnon");
+				char buf[64] = {};
+				if (c.kind != Queued)
+					for (int i = 0; i < 10; i++)
+						kipc_mbox_send(mb, buf, 64, 0, 0);
 				op_loop(role, mb, iters / 10); /* warm */
 				so->ns_per_op = op_loop(role, mb, iters);
 			}, true);
-			rec("scale-queued", "kipc-mbox", depth, 1, e.empty() ? double(so->ns_per_op) : 0, e);
-			if (depth == big_q && e.empty() && so->rss_after > 0) {
-				Record m;
-				m.scenario = "memory";
-				m.impl = "kipcd-rss";
-				m.size = 64;
-				m.n = depth;
-				m.metric = "bytes_per_msg";
-				m.value = double(so->rss_after - so->rss_before) * 1024.0 / depth;
-				m.note = "kipcd RssAnon growth per queued 64-byte message (payload included)";
-				out.push_back(m);
-			}
-		}
-		/* mailboxes: 10 vs big_mb in the kernel */
-		for (uint32_t nmb : {10u, big_mb}) {
-			std::string e = run_roles(1, [&](int role) {
-				int64_t mb = open_own(role, 64);
-				so->rss_before = rss_kib(meta.kipcd_pid, "RssAnon");
-				for (uint32_t i = 1; i < nmb; i++)
-					open_own(role, 16);
-				so->rss_after = rss_kib(meta.kipcd_pid, "RssAnon");
-				char buf[64] = {};
-				for (int i = 0; i < 10; i++)
-					kipc_mbox_send(mb, buf, 64, 0, 0);
-				op_loop(role, mb, iters / 10);
-				so->ns_per_op = op_loop(role, mb, iters);
-			}, true);
-			rec("scale-mailboxes", "kipc-mbox", nmb, 1, e.empty() ? double(so->ns_per_op) : 0, e);
-			if (nmb == big_mb && e.empty() && so->rss_after > 0) {
-				Record m;
-				m.scenario = "memory";
-				m.impl = "kipcd-rss";
-				m.n = nmb;
-				m.metric = "bytes_per_mailbox";
-				m.value = double(so->rss_after - so->rss_before) * 1024.0 / (nmb - 1);
-				m.note = "kipcd RssAnon growth per mailbox";
-				out.push_back(m);
-			}
-		}
-		/* attached processes: 1 vs 64 (63 idle, each parked in a receive) */
-		for (uint32_t np : {1u, 64u}) {
-			std::vector<pid_t> idle;
-			long a0 = rss_kib(meta.kipcd_pid, "RssAnon"), s0 = rss_kib(meta.kipcd_pid, "RssShmem");
-			int sync[2];
-			if (pipe2(sync, O_CLOEXEC) < 0)
-				break;
-			for (uint32_t i = 1; i < np; i++) {
-				pid_t pid = fork();
-				if (pid == 0) {
-					close(sync[0]);
-					alarm(120);
-					char b = 0, buf[64];
-					if (kipc_attach() < 0)
-						_exit(1);
-					if (write(sync[1], &b, 1) != 1)
-						_exit(1);
-					kipc_receive(KIPC_ANY, buf, sizeof buf, nullptr, 0);
-					_exit(0);
-				}
-				if (pid > 0)
-					idle.push_back(pid);
-			}
-			close(sync[1]);
-			char b;
-			for (size_t i = 0; i < idle.size(); i++)
-				if (read(sync[0], &b, 1) != 1)
-					break;
-			close(sync[0]);
-			usleep(100000); /* let the idle ones park their receives */
-			long a1 = rss_kib(meta.kipcd_pid, "RssAnon"), s1 = rss_kib(meta.kipcd_pid, "RssShmem");
-			std::string e = run_roles(1, [&](int role) {
-				int64_t mb = open_own(role, 64);
-				char buf[64] = {};
-				for (int i = 0; i < 10; i++)
-					kipc_mbox_send(mb, buf, 64, 0, 0);
-				op_loop(role, mb, iters / 10);
-				so->ns_per_op = op_loop(role, mb, iters);
-			}, true);
-			rec("scale-procs", "kipc-mbox", 64, np, e.empty() ? double(so->ns_per_op) : 0, e);
 			for (pid_t pid : idle)
 				kill(pid, SIGKILL);
 			for (pid_t pid : idle)
 				waitpid(pid, nullptr, 0);
-			if (np > 1 && a1 > 0) {
-				Record m;
-				m.scenario = "memory";
-				m.impl = "kipcd-rss";
-				m.n = np - 1;
-				m.metric = "bytes_per_task";
-				m.value = double(a1 - a0) * 1024.0 / (np - 1);
-				m.note = fmt::format("kipcd RssAnon growth per attached process; plus {} KiB "
-						     "of shared ring and arena touched (RssShmem)",
-						     (s1 - s0) / long(np - 1));
-				out.push_back(m);
+			if (!e.empty()) {
+				c.err = e;
+				return;
 			}
+			bool first_round = c.ns.empty(); /* later rounds reuse kipcd's heap */
+			c.ns.push_back(double(so->ns_per_op));
+			if (first_round && c.kind == Queued && c.qty > 10)
+				c.mem = double(so->rss_after - so->rss_before) * 1024.0 / c.qty;
+			if (first_round && c.kind == Mailboxes && c.qty > 10)
+				c.mem = double(so->rss_after - so->rss_before) * 1024.0 / (c.qty - 1);
+		};
+		for (int r = 0; r < reps; r++)
+			for (Case &c : cases)
+				run_case(c);
+		for (Case &c : cases) {
+			static const char *const scen[] = {"scale-queued", "scale-mailboxes", "scale-procs"};
+			bool procs = c.kind == Procs;
+			rec(scen[c.kind], "kipc-mbox", procs ? 64 : c.qty, procs ? c.qty : 1,
+			    c.err.empty() ? median(c.ns) : 0, c.err);
+			if (c.qty <= 10 || !c.err.empty())
+				continue;
+			Record m;
+			m.scenario = "memory";
+			m.impl = "kipcd-rss";
+			m.size = c.kind == Queued ? 64 : 0;
+			m.n = procs ? c.qty - 1 : c.qty;
+			m.metric = c.kind == Queued ? "bytes_per_msg" : procs ? "bytes_per_task" : "bytes_per_mailbox";
+			m.value = c.mem;
+			m.note = c.kind == Queued ? "kipcd RssAnon growth per queued 64-byte message (payload included)"
+				 : !procs ? "kipcd RssAnon growth per mailbox"
+				 : fmt::format("kipcd RssAnon growth per attached process (0: within heap "
+					       "already mapped); plus {:.0f} KiB of its shared ring and arena "
+					       "touched (RssShmem)", c.shm / 1024.0);
+			out.push_back(m);
 		}
 		/* ratios: each large case against its small case */
 		for (size_t i = first; i < out.size(); i++) {
