@@ -22,7 +22,8 @@ inline int64_t list(Proc &p, uint8_t op, std::vector<T> &out, size_t cap = 64,
 	if (r >= 0) {
 		size_t n = std::min<size_t>(r, cap);
 		out.resize(n);
-		std::memcpy(out.data(), p.mem.arena.data() + s.addr2, n * sizeof(T));
+		if (n) /* an empty vector's data() may be null */
+			std::memcpy(out.data(), p.mem.arena.data() + s.addr2, n * sizeof(T));
 	}
 	return r;
 }

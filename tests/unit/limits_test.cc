@@ -58,7 +58,7 @@ TEST_CASE("flood into an unbounded mailbox: ENOSPC, the charge stays bounded")
 	l.bytes_per_user = 64 * 1024;
 	World w(l);
 	Proc &a = w.spawn(100, 1000);
-	int64_t id = a.mbox_create(KIPC_UNBOUNDED, 0, 0, 0600);
+	int64_t id = a.mbox_create(KIPC_UNBOUNDED, 0, 0, 0600, 256); /* fits tiny_defconfig */
 	REQUIRE(id > 0);
 	std::string data(200, 'x');
 	int ok = 0, nospc = 0;
