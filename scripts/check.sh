@@ -390,19 +390,28 @@ run_posix() {
 
 # ---------------------------------------------------------------------------
 
+# Run one pass and say how long it took (make check must stay fast).
+timed() {
+	local t0=$SECONDS
+	"$@"
+	echo "=== ${1#run_}: $((SECONDS - t0))s"
+}
+
 build_failed=0
 case "$what" in
 all)
 	echo "=== build ($O)"
+	t0=$SECONDS
 	build build all || build_failed=1
-	run_uapi
-	run_unit
-	run_selftests
-	run_posix
-	run_fuzz
-	run_san
-	run_tsan
-	run_stress
+	echo "=== build: $((SECONDS - t0))s"
+	timed run_uapi
+	timed run_unit
+	timed run_selftests
+	timed run_posix
+	timed run_fuzz
+	timed run_san
+	timed run_tsan
+	timed run_stress
 	;;
 selftests) run_selftests ;;
 fuzz)      run_fuzz ;;
