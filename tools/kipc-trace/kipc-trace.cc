@@ -466,15 +466,22 @@ int main(int argc, char **argv)
 	int64_t deadline = dur ? mono_ns() + int64_t(dur * 1e9) : 0;
 	std::vector<kipc_trace_event> buf(512);
 	int err = 0;
+	/*
+	 * A signal that lands between the test of stop and the read (or
+	 * while libkipc spins before it sleeps) does not interrupt the read:
+	 * read with a timeout so that stop is seen within kStopPollNs anyway.
+	 */
+	constexpr int64_t kStopPollNs = 100'000'000;
 	while (!stop) {
 		ssize_t n;
 		if (deadline) {
 			int64_t left = deadline - mono_ns();
 			if (left <= 0)
 				break;
-			n = kipc_trace_read_timed(buf.data(), buf.size(), 0, left);
+			n = kipc_trace_read_timed(buf.data(), buf.size(), 0,
+						  std::min(left, kStopPollNs));
 		} else {
-			n = kipc_trace_read(buf.data(), buf.size(), 0);
+			n = kipc_trace_read_timed(buf.data(), buf.size(), 0, kStopPollNs);
 		}
 		if (n < 0) {
 			if (errno == EINTR || errno == ETIMEDOUT)
