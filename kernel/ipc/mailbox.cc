@@ -391,22 +391,27 @@ void KernelImpl::rr_reassign(Mailbox &mb, pid_t from)
 	}
 }
 
-static int owner_check(KernelImpl &k, Task &cur, Mailbox &mb)
+/*
+ * The mailbox id as its owner manages it (set_owner, grant, revoke): only
+ * the owning task, or any task of the mailbox's user when a kernel-owned
+ * mailbox has lost its owner (the user adopts it).
+ */
+static Mailbox *owned_mbox(KernelImpl &k, Task &cur, int64_t id, int *err)
 {
-	if (mb.owner == &cur)
-		return 0;
-	if (!mb.owner && k.may_admin(cur, mb))
-		return 0; /* an orphaned kernel-owned mailbox: its user adopts it */
-	return -EPERM;
+	Mailbox *mb = k.find_mbox(id, err);
+	if (!mb)
+		return nullptr;
+	if (mb->owner == &cur || (!mb->owner && k.may_admin(cur, *mb)))
+		return mb;
+	*err = -EPERM;
+	return nullptr;
 }
 
 long KernelImpl::do_mbox_set_owner(Task &cur, int64_t id, pid_t pid)
 {
 	int err;
-	Mailbox *mb = find_mbox(id, &err);
+	Mailbox *mb = owned_mbox(*this, cur, id, &err);
 	if (!mb)
-		return err;
-	if ((err = owner_check(*this, cur, *mb)))
 		return err;
 	Task *t = get_task(pid, &err); /* like grant: a live, unattached pid too */
 	if (!t)
@@ -428,10 +433,8 @@ long KernelImpl::do_mbox_set_owner(Task &cur, int64_t id, pid_t pid)
 long KernelImpl::do_mbox_grant(Task &cur, int64_t id, pid_t pid)
 {
 	int err;
-	Mailbox *mb = find_mbox(id, &err);
+	Mailbox *mb = owned_mbox(*this, cur, id, &err);
 	if (!mb)
-		return err;
-	if ((err = owner_check(*this, cur, *mb)))
 		return err;
 	Task *t = get_task(pid, &err);
 	if (!t)
@@ -443,10 +446,8 @@ long KernelImpl::do_mbox_grant(Task &cur, int64_t id, pid_t pid)
 long KernelImpl::do_mbox_revoke(Task &cur, int64_t id, pid_t pid)
 {
 	int err;
-	Mailbox *mb = find_mbox(id, &err);
+	Mailbox *mb = owned_mbox(*this, cur, id, &err);
 	if (!mb)
-		return err;
-	if ((err = owner_check(*this, cur, *mb)))
 		return err;
 	Task *t = find_task(pid);
 	if (!t)
