@@ -503,6 +503,7 @@ public:
 	long do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &n);
 	long do_mq_notify_wait(Task &cur, Mailbox *mb, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
+	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err);
 	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,
 				 int *err);
 	long do_mq_close(Task &cur, Mailbox &mb);

@@ -134,6 +134,41 @@ int KernelImpl::check_receive(Task &cur, Mailbox &mb)
 	return 0;
 }
 
+/*
+ * A fresh slot in the mailbox table and the mailbox in it, with the
+ * creator's credentials and mode; every kind of mailbox (native, POSIX,
+ * System V) starts here. The caller fills in the rest.
+ */
+Mailbox *KernelImpl::new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err)
+{
+	int32_t idx;
+	if (!free_slots.empty()) {
+		idx = free_slots.back();
+		free_slots.pop_back();
+	} else if (slots.size() < size_t(kIdxMax)) {
+		idx = slots.size();
+		slots.emplace_back();
+	} else {
+		*err = -ENOSPC;
+		return nullptr;
+	}
+	uint32_t seq = next_ipc_seq;
+	next_ipc_seq = next_ipc_seq == uint32_t(kSeqMax) ? 1 : next_ipc_seq + 1;
+
+	auto mb = std::make_unique<Mailbox>();
+	mb->link.mbox = mb.get();
+	init_link(mb->link, la);
+	mb->id = int32_t(seq) * kIdxMax + idx;
+	mb->uid = mb->cuid = cur.uid;
+	mb->gid = mb->cgid = cur.gid;
+	mb->mode = mode & 0777;
+	mb->ctime = now_real();
+	Mailbox *p = mb.get();
+	slots[idx].mbox = std::move(mb);
+	slots[idx].seq = seq;
+	return p;
+}
+
 long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag,
 			      const kipc_mbox_attr *attr)
 {
@@ -158,34 +193,14 @@ long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag
 	if (u.mailboxes >= lim.mbox_per_user)
 		return -ENOSPC;
 
-	int32_t idx;
-	if (!free_slots.empty()) {
-		idx = free_slots.back();
-		free_slots.pop_back();
-	} else if (slots.size() < size_t(kIdxMax)) {
-		idx = slots.size();
-		slots.emplace_back();
-	} else {
-		return -ENOSPC;
-	}
-	uint32_t seq = next_ipc_seq;
-	next_ipc_seq = next_ipc_seq == uint32_t(kSeqMax) ? 1 : next_ipc_seq + 1;
-
-	auto mb = std::make_unique<Mailbox>();
-	mb->link.mbox = mb.get();
-	init_link(mb->link, la);
-	mb->id = int32_t(seq) * kIdxMax + idx;
-	mb->name = name;
-	mb->uid = mb->cuid = cur.uid;
-	mb->gid = mb->cgid = cur.gid;
-	mb->mode = attr ? attr->mode & 0777 : 0600;
-	mb->flags = attr ? attr->flags : 0;
-	mb->policy = policy;
-	mb->ctime = now_real();
-	mb->owner = &cur;
-	Mailbox *p = mb.get();
-	slots[idx].mbox = std::move(mb);
-	slots[idx].seq = seq;
+	int err;
+	Mailbox *p = new_mailbox(cur, la, attr ? attr->mode : 0600, &err);
+	if (!p)
+		return err;
+	p->name = name;
+	p->flags = attr ? attr->flags : 0;
+	p->policy = policy;
+	p->owner = &cur;
 	add_holder(*p, cur);
 	if (!name.empty())
 		names.emplace(name, p);

@@ -65,38 +65,16 @@ Mailbox *KernelImpl::find_mq(int64_t id, int *err) const
 Mailbox *KernelImpl::new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la,
 				     uint32_t mode, int *err)
 {
-	int32_t idx;
-	if (!free_slots.empty()) {
-		idx = free_slots.back();
-		free_slots.pop_back();
-	} else if (slots.size() < size_t(kIdxMax)) {
-		idx = slots.size();
-		slots.emplace_back();
-	} else {
-		*err = -ENOSPC;
+	Mailbox *mb = new_mailbox(cur, la, mode, err);
+	if (!mb)
 		return nullptr;
-	}
-	uint32_t seq = next_ipc_seq;
-	next_ipc_seq = next_ipc_seq == uint32_t(kSeqMax) ? 1 : next_ipc_seq + 1;
-
-	auto mb = std::make_unique<Mailbox>();
 	mb->flavour = f;
-	mb->link.mbox = mb.get();
-	init_link(mb->link, la);
 	mb->link.fifo_senders = true;
 	mb->link.quota = false; /* charged per queue (POSIX) or not at all (System V) */
-	mb->id = int32_t(seq) * kIdxMax + idx;
-	mb->uid = mb->cuid = cur.uid;
-	mb->gid = mb->cgid = cur.gid;
-	mb->mode = mode & 0777;
 	mb->flags = KIPC_MBOX_KERNEL_OWNED;
 	mb->policy = KIPC_POLICY_ANY;
-	mb->ctime = now_real();
 	mb->owner = nullptr;
-	Mailbox *p = mb.get();
-	slots[idx].mbox = std::move(mb);
-	slots[idx].seq = seq;
-	return p;
+	return mb;
 }
 
 /* The poll state of the queue's descriptors (mqueue_poll_file). */
