@@ -140,7 +140,7 @@ void KernelImpl::fill_mbox_info(const Task &, const Mailbox &mb, kipc_mbox_info 
 	st.attr.capacity = l.capacity;
 	st.attr.msgsize = l.msgsize;
 	st.attr.qbytes = l.unbounded() ? 0 : l.qbytes;
-	st.attr.flags = mb.flags;
+	st.attr.flags = mb.flags_out();
 	st.attr.policy = mb.policy;
 	st.attr.mode = mb.mode;
 	st.attr.uid = mb.uid;

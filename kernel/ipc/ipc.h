@@ -322,6 +322,12 @@ struct Mailbox {
 	int64_t ctime = 0;
 
 	bool kernel_owned() const { return flags & KIPC_MBOX_KERNEL_OWNED; }
+	/* attr.flags as stat reports them: with the queue's flavour */
+	uint32_t flags_out() const
+	{
+		return flags | (flavour == Flavour::Posix ? KIPC_MBOX_POSIX :
+				flavour == Flavour::SysV  ? KIPC_MBOX_SYSV  : 0);
+	}
 	bool holds(const Task *t) const;
 };
 

@@ -251,7 +251,7 @@ long KernelImpl::do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st)
 	st.attr.capacity = l.capacity;
 	st.attr.msgsize = l.msgsize;
 	st.attr.qbytes = l.unbounded() ? 0 : l.qbytes;
-	st.attr.flags = mb->flags;
+	st.attr.flags = mb->flags_out();
 	st.attr.policy = mb->policy;
 	st.attr.mode = mb->mode;
 	st.attr.uid = mb->uid;

@@ -246,6 +246,9 @@ TEST_CASE("mailbox attributes: bad capacity, size, flags or policy are EINVAL")
 	CHECK(o.mbox_create(lim.msg_max) > 0);
 	CHECK(o.mbox_create(KIPC_CAP_DEFAULT, KIPC_POLICY_MAX + 1) == -EINVAL);
 	CHECK(o.mbox_create(KIPC_CAP_DEFAULT, 0, 1u << 7) == -EINVAL);
+	/* the flavour bits are output only: a mailbox cannot claim to be a queue */
+	CHECK(o.mbox_create(KIPC_CAP_DEFAULT, 0, KIPC_MBOX_POSIX) == -EINVAL);
+	CHECK(o.mbox_create(KIPC_CAP_DEFAULT, 0, KIPC_MBOX_SYSV) == -EINVAL);
 	CHECK(o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0600, lim.msgsize_max + 1) == -EINVAL);
 	CHECK(o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0600, lim.msgsize_max) > 0);
 	kipc_mbox_attr a{};

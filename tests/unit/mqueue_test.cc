@@ -102,8 +102,9 @@ TEST_CASE("mqueue: names, O_CREAT, O_EXCL, access modes")
 	Proc &b = w.spawn(200, 2000, 2000); /* another user: mode 0600 */
 	CHECK(mq_open(b, "/q", KIPC_MQ_RDONLY) == -EACCES);
 	CHECK(simple(b, KIPC_SYS_mq_unlink, 0, "/q") == -EACCES);
-	/* the kipc mailbox calls leave it alone */
+	/* the kipc mailbox calls leave it alone; stat says what it is */
 	CHECK(a.mbox_send(id, "x").res() == -EINVAL);
+	CHECK(mstat(a, id).attr.flags == (KIPC_MBOX_KERNEL_OWNED | KIPC_MBOX_POSIX));
 	CHECK(simple(a, KIPC_SYS_mq_unlink, 0, "/q") == 0);
 	CHECK(simple(a, KIPC_SYS_mq_unlink, 0, "/q") == -ENOENT);
 	CHECK(simple(a, KIPC_SYS_mq_getattr, id) == -EBADF); /* nobody held it: gone */

@@ -65,6 +65,10 @@ SysInfo sysinfo()
 
 const char *kind_name(const MboxStat &st)
 {
+	if (st.attr.flags & KIPC_MBOX_POSIX)
+		return "posix"; /* a POSIX message queue (kipc-run, mq_open) */
+	if (st.attr.flags & KIPC_MBOX_SYSV)
+		return "sysv";  /* a System V message queue (msgget) */
 	return st.attr.flags & KIPC_MBOX_KERNEL_OWNED ? "kernel" : "process";
 }
 
@@ -405,7 +409,11 @@ void mbox_detail(Out &o, json *j, const std::string &arg)
 	out(o, "owner       : {} (uid {}, gid {}), created by uid {}\n", user_name(st.attr.uid),
 	    st.attr.uid, st.attr.gid, st.cuid);
 	out(o, "owning task : {}\n", st.owner ? std::to_string(st.owner) : "none (orphaned)");
-	out(o, "ownership   : {}-owned\n", kind_name(st));
+	if (st.attr.flags & (KIPC_MBOX_POSIX | KIPC_MBOX_SYSV))
+		out(o, "ownership   : kernel-owned ({} message queue)\n",
+		    st.attr.flags & KIPC_MBOX_POSIX ? "POSIX" : "System V");
+	else
+		out(o, "ownership   : {}-owned\n", kind_name(st));
 	out(o, "mode        : {} ({:04o})\n", mode_string(st.attr.mode), st.attr.mode);
 	out(o, "policy      : {}", policy_name(st.attr.policy));
 	if (st.attr.policy == KIPC_POLICY_PAIR)

@@ -128,6 +128,9 @@ struct kipc_cqe {
 /* attr.flags */
 #define KIPC_MBOX_FIXED        (1u << 0) /* every message exactly msgsize */
 #define KIPC_MBOX_KERNEL_OWNED (1u << 1) /* outlives its creator */
+/* output only (stat, introspection): what kind of queue the mailbox is */
+#define KIPC_MBOX_POSIX        (1u << 2) /* a POSIX message queue (mq_open) */
+#define KIPC_MBOX_SYSV         (1u << 3) /* a System V message queue (msgget) */
 
 /* mbox_setattr mask (sqe.len) */
 #define KIPC_SET_MODE      (1u << 0)
