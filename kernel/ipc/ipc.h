@@ -457,6 +457,7 @@ public:
 	long do_mbox_destroy(Task &cur, int64_t id);
 	void destroy_mbox(Mailbox *mb);
 	long do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st);
+	void fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const;
 	long do_mbox_setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_attr &a);
 	long do_mbox_set_owner(Task &cur, int64_t id, pid_t pid);
 	long do_mbox_grant(Task &cur, int64_t id, pid_t pid);

@@ -237,6 +237,38 @@ long KernelImpl::do_mbox_destroy(Task &cur, int64_t id)
 	return 0;
 }
 
+/* What mbox_stat (and the introspection calls) report of a mailbox. */
+void KernelImpl::fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const
+{
+	const Link &l = mb.link;
+	st = kipc_mbox_stat{};
+	st.id = mb.id;
+	st.attr.capacity = l.capacity;
+	st.attr.msgsize = l.msgsize;
+	st.attr.qbytes = l.unbounded() ? 0 : l.qbytes;
+	st.attr.flags = mb.flags_out();
+	st.attr.policy = mb.policy;
+	st.attr.mode = mb.mode;
+	st.attr.uid = mb.uid;
+	st.attr.gid = mb.gid;
+	st.cuid = mb.cuid;
+	st.cgid = mb.cgid;
+	st.owner = mb.owner ? mb.owner->pid : 0;
+	st.nmsg = l.msgs.nmsg;
+	st.nbytes = l.msgs.nbytes;
+	st.nsenders = l.pending.nmsg;
+	st.nreceivers = l.receivers.size();
+	st.nholders = mb.holders.size();
+	st.lspid = l.lspid;
+	st.lrpid = l.lrpid;
+	st.stime = l.stime;
+	st.rtime = l.rtime;
+	st.ctime = mb.ctime;
+	st.nsent = l.nsent;
+	st.nreceived = l.nreceived;
+	mb.name.copy(st.name, KIPC_NAME_MAX);
+}
+
 long KernelImpl::do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st)
 {
 	int err;
@@ -245,33 +277,7 @@ long KernelImpl::do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st)
 		return err;
 	if (!mb->holds(&cur) && !ipcperms(cur, *mb, 4))
 		return -EACCES;
-	const Link &l = mb->link;
-	st = kipc_mbox_stat{};
-	st.id = mb->id;
-	st.attr.capacity = l.capacity;
-	st.attr.msgsize = l.msgsize;
-	st.attr.qbytes = l.unbounded() ? 0 : l.qbytes;
-	st.attr.flags = mb->flags_out();
-	st.attr.policy = mb->policy;
-	st.attr.mode = mb->mode;
-	st.attr.uid = mb->uid;
-	st.attr.gid = mb->gid;
-	st.cuid = mb->cuid;
-	st.cgid = mb->cgid;
-	st.owner = mb->owner ? mb->owner->pid : 0;
-	st.nmsg = l.msgs.nmsg;
-	st.nbytes = l.msgs.nbytes;
-	st.nsenders = l.pending.nmsg;
-	st.nreceivers = l.receivers.size();
-	st.nholders = mb->holders.size();
-	st.lspid = l.lspid;
-	st.lrpid = l.lrpid;
-	st.stime = l.stime;
-	st.rtime = l.rtime;
-	st.ctime = mb->ctime;
-	st.nsent = l.nsent;
-	st.nreceived = l.nreceived;
-	mb->name.copy(st.name, KIPC_NAME_MAX);
+	fill_mbox_stat(*mb, st);
 	return 0;
 }
 
