@@ -134,4 +134,24 @@ long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 		       const struct kipc_slot *s1, struct kipc_cqe *cqe,
 		       unsigned flags);
 
+/*
+ * One call whose only output is a buffer at addr2 (len bytes): stat,
+ * getattr and introspection calls. Returns the result or -errno.
+ */
+static inline long __kipc_sync_out(uint8_t op, int64_t target, unsigned flags,
+				   void *buf, size_t len)
+{
+	if (len > UINT32_MAX)
+		len = UINT32_MAX / 64 * 64;
+	struct kipc_sqe sqe = {
+		.opcode = op,
+		.flags = flags,
+		.target = target,
+		.len2 = (uint32_t)len,
+	};
+	struct kipc_slot s1 = {.out = buf, .len = len};
+	struct kipc_cqe cqe;
+	return __kipc_sync(&sqe, NULL, len ? &s1 : NULL, &cqe);
+}
+
 #endif /* _LIBKIPC_INTERNAL_H */

@@ -18,60 +18,44 @@ static long ret(long r)
 	return r;
 }
 
-/* One call with an output buffer at addr2 (len bytes). */
-static long out_call(uint8_t op, int64_t target, unsigned flags, void *buf, size_t len)
-{
-	if (len > UINT32_MAX)
-		len = UINT32_MAX / 64 * 64;
-	struct kipc_sqe sqe = {
-		.opcode = op,
-		.flags = flags,
-		.target = target,
-		.len2 = (uint32_t)len,
-	};
-	struct kipc_slot s1 = {.out = buf, .len = len};
-	struct kipc_cqe cqe;
-	return __kipc_sync(&sqe, NULL, len ? &s1 : NULL, &cqe);
-}
-
 int kipc_sysinfo(struct kipc_sysinfo *si)
 {
-	long r = out_call(KIPC_SYS_sysinfo, 0, 0, si, sizeof *si);
+	long r = __kipc_sync_out(KIPC_SYS_sysinfo, 0, 0, si, sizeof *si);
 	return (int)ret(r < 0 ? r : 0);
 }
 
 ssize_t kipc_task_list(struct kipc_task_info *buf, size_t n)
 {
-	return ret(out_call(KIPC_SYS_task_list, 0, 0, buf, n * sizeof *buf));
+	return ret(__kipc_sync_out(KIPC_SYS_task_list, 0, 0, buf, n * sizeof *buf));
 }
 
 int kipc_task_info(pid_t pid, struct kipc_task_info *ti)
 {
-	long r = out_call(KIPC_SYS_task_info, pid, 0, ti, sizeof *ti);
+	long r = __kipc_sync_out(KIPC_SYS_task_info, pid, 0, ti, sizeof *ti);
 	return (int)ret(r < 0 ? r : 0);
 }
 
 ssize_t kipc_mbox_list(struct kipc_mbox_info *buf, size_t n)
 {
-	return ret(out_call(KIPC_SYS_mbox_list, 0, 0, buf, n * sizeof *buf));
+	return ret(__kipc_sync_out(KIPC_SYS_mbox_list, 0, 0, buf, n * sizeof *buf));
 }
 
 int kipc_mbox_info(int64_t id, struct kipc_mbox_info *mi)
 {
-	long r = out_call(KIPC_SYS_mbox_info, id, 0, mi, sizeof *mi);
+	long r = __kipc_sync_out(KIPC_SYS_mbox_info, id, 0, mi, sizeof *mi);
 	return (int)ret(r < 0 ? r : 0);
 }
 
 ssize_t kipc_waiter_list(int64_t target, unsigned flags,
 			 struct kipc_waiter_info *buf, size_t n)
 {
-	return ret(out_call(KIPC_SYS_waiter_list, target, flags, buf, n * sizeof *buf));
+	return ret(__kipc_sync_out(KIPC_SYS_waiter_list, target, flags, buf, n * sizeof *buf));
 }
 
 ssize_t kipc_msg_list(int64_t target, unsigned flags, struct kipc_msg_info *buf,
 		      size_t n)
 {
-	return ret(out_call(KIPC_SYS_msg_list, target, flags, buf, n * sizeof *buf));
+	return ret(__kipc_sync_out(KIPC_SYS_msg_list, target, flags, buf, n * sizeof *buf));
 }
 
 int kipc_trace_open(const struct kipc_trace_attr *attr)

@@ -105,14 +105,7 @@ int64_t kipc_mq_notify(int64_t id, const struct kipc_mq_notify *n)
 
 int kipc_mq_getattr(int64_t id, struct kipc_mq_attr *attr)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_mq_getattr,
-		.target = id,
-		.len2 = sizeof *attr,
-	};
-	struct kipc_slot s1 = {.out = attr, .len = sizeof *attr};
-	struct kipc_cqe cqe;
-	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
+	long r = __kipc_sync_out(KIPC_SYS_mq_getattr, id, 0, attr, sizeof *attr);
 	return (int)ret(r < 0 ? r : 0);
 }
 

@@ -173,14 +173,7 @@ int kipc_mbox_destroy(int64_t id)
 
 int kipc_mbox_stat(int64_t id, struct kipc_mbox_stat *st)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_mbox_stat,
-		.target = id,
-		.len2 = sizeof *st,
-	};
-	struct kipc_slot s1 = {.out = st, .len = sizeof *st};
-	struct kipc_cqe cqe;
-	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
+	long r = __kipc_sync_out(KIPC_SYS_mbox_stat, id, 0, st, sizeof *st);
 	return (int)ret(r < 0 ? r : 0);
 }
 
@@ -381,13 +374,7 @@ int kipc_reply(uint64_t token, const void *buf, size_t len, unsigned flags)
 
 int kipc_taskq_stat(struct kipc_taskq_stat *st)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_taskq_stat,
-		.len2 = sizeof *st,
-	};
-	struct kipc_slot s1 = {.out = st, .len = sizeof *st};
-	struct kipc_cqe cqe;
-	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
+	long r = __kipc_sync_out(KIPC_SYS_taskq_stat, 0, 0, st, sizeof *st);
 	return (int)ret(r < 0 ? r : 0);
 }
 
