@@ -211,6 +211,9 @@ DAEMON_OBJS := $(call objs-of,$(DAEMON_SRCS))
 LIB_OBJS    := $(call objs-of,$(LIB_SRCS))
 LIB_PIC_OBJS := $(call pic-objs-of,$(LIB_SRCS))
 UNIT_OBJS   := $(call objs-of,$(UNIT_SRCS))
+# The unit tests run the core with CONFIG_DEBUG_CHECKS on whatever .config
+# says: their own copy of the core's objects, in $(OBJ)/debug-checks/.
+UNIT_CORE_OBJS := $(patsubst %,$(OBJ)/debug-checks/%.o,$(basename $(CORE_SRCS)))
 
 CORE_A    := $(if $(CORE_SRCS),$(O)/lib/libkipc-core.a)
 LIBKIPC_A := $(if $(LIB_SRCS),$(O)/lib/libkipc.a)
@@ -329,6 +332,13 @@ prepare: $(GENERATED)
 # --------------------------------------------------------------------------
 # Compiling.
 
+$(UNIT_OBJS) $(UNIT_CORE_OBJS): ALL_CPPFLAGS += -DCONFIG_DEBUG_CHECKS=1
+
+$(OBJ)/debug-checks/%.o: %.cc $(GENERATED)
+	$(call msg,CXX,$(patsubst $(OBJ)/%,%,$@))
+	@mkdir -p $(@D)
+	$(Q)$(CXX) $(ALL_CPPFLAGS) $(ALL_CXXFLAGS) $(DEPFLAGS) -c -o $@ $<
+
 $(OBJ)/%.o: %.cc $(GENERATED)
 	$(call msg,CXX,$(patsubst $(OBJ)/%,%,$@))
 	@mkdir -p $(@D)
@@ -418,8 +428,8 @@ endef
 $(O)/bin/kipcd: $(DAEMON_OBJS) $(CORE_A) $(FLAGS_STAMP)
 	$(call link,$(DAEMON_OBJS) $(CORE_A) $(URING_LIBS) $(FMT_LIBS) -pthread)
 
-$(UNIT_BIN): $(UNIT_OBJS) $(CORE_A) $(FLAGS_STAMP)
-	$(call link,$(UNIT_OBJS) $(CORE_A) $(FMT_LIBS) -pthread)
+$(UNIT_BIN): $(UNIT_OBJS) $(UNIT_CORE_OBJS) $(FLAGS_STAMP)
+	$(call link,$(UNIT_OBJS) $(UNIT_CORE_OBJS) $(FMT_LIBS) -pthread)
 
 # tools/<name>/*.{c,cc} -> bin/<name>
 define tool_rule
@@ -438,7 +448,7 @@ endef
 $(foreach s,$(SELFTEST_SRCS),$(eval $(call single_rule,$(s),$(O)/tests/selftests/$(call name-of,$(s)))))
 $(foreach s,$(SAMPLE_SRCS),$(eval $(call single_rule,$(s),$(O)/samples/$(call name-of,$(s)))))
 
-ALL_OBJS := $(CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) \
+ALL_OBJS := $(CORE_OBJS) $(UNIT_CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) \
 	$(foreach t,$(TOOL_NAMES),$(TOOL_OBJS_$(t))) \
 	$(call objs-of,$(SELFTEST_SRCS) $(SAMPLE_SRCS)) $(POSIX_OBJS)
 -include $(ALL_OBJS:.o=.d) $(patsubst %.o,%.d,$(call objs-of,$(FUZZ_SRCS)))
