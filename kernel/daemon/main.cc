@@ -58,19 +58,6 @@ std::string default_socket()
 	return fmt::format("/tmp/kipc-{}/kipcd.sock", getuid());
 }
 
-/* mkdir -p of the socket's directory, 0700 for the parts we create. */
-int make_parent(const std::string &path)
-{
-	for (size_t i = 1; i < path.size(); i++) {
-		if (path[i] != '/')
-			continue;
-		std::string d = path.substr(0, i);
-		if (mkdir(d.c_str(), 0700) < 0 && errno != EEXIST)
-			return -errno;
-	}
-	return 0;
-}
-
 [[noreturn]] void die(int code, const std::string &msg)
 {
 	fmt::print(stderr, "kipcd: {}\n", msg);
@@ -78,31 +65,104 @@ int make_parent(const std::string &path)
 }
 
 /*
- * Take the socket: lock PATH.lock (held for our lifetime: two kernels
- * starting at once cannot both unlink and bind), refuse a live kernel,
+ * Open the socket's directory, as ssh-agent and tmux do: the parts that
+ * are missing are created 0700; the directory itself must be a real
+ * directory (not a symlink: O_NOFOLLOW), owned by our euid and writable
+ * by nobody else, or we refuse it with one line saying why. Everything
+ * kipcd makes in it goes through the returned descriptor (openat,
+ * unlinkat, and bind through /proc/self/fd/N), so a name swapped in the
+ * path after the check is never followed.
+ */
+int open_socket_dir(const std::string &dir)
+{
+	for (size_t i = 1; i <= dir.size(); i++) {
+		if (i < dir.size() && dir[i] != '/')
+			continue;
+		std::string d = dir.substr(0, i);
+		if (mkdir(d.c_str(), 0700) < 0 && errno != EEXIST)
+			die(1, fmt::format("{}: {}", d, strerror(errno)));
+	}
+	int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+		die(1, fmt::format("{}: refusing the socket directory: it is a symlink "
+				   "or not a directory", dir));
+	if (fd < 0)
+		die(1, fmt::format("{}: {}", dir, strerror(errno)));
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		die(1, fmt::format("{}: {}", dir, strerror(errno)));
+	if (st.st_uid != geteuid())
+		die(1, fmt::format("{}: refusing the socket directory: owned by uid {}, "
+				   "not by uid {}", dir, st.st_uid, geteuid()));
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		die(1, fmt::format("{}: refusing the socket directory: mode {:04o} lets "
+				   "others write in it", dir, st.st_mode & 07777));
+	return fd;
+}
+
+/* Where the socket lives: its checked directory and its name in it. */
+struct SocketDir {
+	int dirfd = -1;
+	std::string name;   /* kipcd.sock */
+	std::string lock;   /* kipcd.sock.lock */
+	int lockfd = -1;
+};
+SocketDir sockdir;
+
+/*
+ * Lock <socket>.lock for our lifetime: two kernels starting at once
+ * cannot both unlink and bind. The lock file is removed at a clean
+ * shutdown while we hold it, so a starter that opened the old file and
+ * wins its lock after us would lock a file nobody else sees: after
+ * flock we check that the name still is the file we locked, else retry.
+ */
+void lock_socket(const std::string &path)
+{
+	for (;;) {
+		int fd = openat(sockdir.dirfd, sockdir.lock.c_str(),
+				O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			die(1, fmt::format("{}.lock: {}", path, strerror(errno)));
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			/* Autostart races end here for the loser: stay silent. */
+			if (quiet)
+				exit(1);
+			die(1, fmt::format("another kernel is running on {}", path));
+		}
+		struct stat a, b;
+		if (fstat(fd, &a) == 0 &&
+		    fstatat(sockdir.dirfd, sockdir.lock.c_str(), &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			sockdir.lockfd = fd; /* stays open (and locked) until we exit */
+			return;
+		}
+		close(fd); /* removed by the kernel that just shut down: again */
+	}
+}
+
+/*
+ * Take the socket: check its directory, lock, refuse a live kernel,
  * remove a stale socket file, bind and listen.
  */
 int take_socket(const std::string &path)
 {
+	size_t slash = path.rfind('/');
+	std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+	sockdir.name = slash == std::string::npos ? path : path.substr(slash + 1);
+	sockdir.lock = sockdir.name + ".lock";
+	if (sockdir.name.empty())
+		die(2, fmt::format("socket path ends in '/': {}", path));
+	sockdir.dirfd = open_socket_dir(dir);
+	/* bind and connect by a path that resolves through our checked
+	 * descriptor of the directory. */
+	std::string via = fmt::format("/proc/self/fd/{}/{}", sockdir.dirfd, sockdir.name);
 	sockaddr_un sa{};
 	sa.sun_family = AF_UNIX;
-	if (path.size() >= sizeof sa.sun_path)
+	if (path.size() >= sizeof sa.sun_path || via.size() >= sizeof sa.sun_path)
 		die(2, fmt::format("socket path too long: {}", path));
-	memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-	if (int err = make_parent(path); err < 0)
-		die(1, fmt::format("{}: {}", path, strerror(-err)));
+	memcpy(sa.sun_path, via.c_str(), via.size() + 1);
 
-	std::string lock = path + ".lock";
-	int lfd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lfd < 0)
-		die(1, fmt::format("{}: {}", lock, strerror(errno)));
-	if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
-		/* Autostart races end here for the loser: stay silent. */
-		if (quiet)
-			exit(1);
-		die(1, fmt::format("another kernel is running on {}", path));
-	}
-	/* lfd stays open (and locked) until we exit. */
+	lock_socket(path);
 
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -116,16 +176,25 @@ int take_socket(const std::string &path)
 	}
 	if (probe >= 0)
 		close(probe);
-	if (unlink(path.c_str()) == 0 && !quiet)
+	if (unlinkat(sockdir.dirfd, sockdir.name.c_str(), 0) == 0 && !quiet)
 		fmt::print(stderr, "kipcd: removed stale socket {}\n", path);
 	if (bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) < 0)
 		die(1, fmt::format("bind {}: {}", path, strerror(errno)));
 	/* Who may attach is decided by the directory (0700 per-user
 	 * default); with an explicit shared path every user may. */
-	chmod(path.c_str(), 0666);
+	fchmodat(sockdir.dirfd, sockdir.name.c_str(), 0666, 0);
 	if (listen(fd, 128) < 0)
 		die(1, fmt::format("listen {}: {}", path, strerror(errno)));
 	return fd;
+}
+
+/* Clean shutdown: the socket, then the lock file while we still hold it. */
+void release_socket()
+{
+	unlinkat(sockdir.dirfd, sockdir.name.c_str(), 0);
+	unlinkat(sockdir.dirfd, sockdir.lock.c_str(), 0);
+	close(sockdir.lockfd);
+	close(sockdir.dirfd);
 }
 
 } // namespace
@@ -290,7 +359,7 @@ int main(int argc, char **argv)
 	}
 
 	int ret = serve(lfd, *loop, limits, !quiet);
-	unlink(opt.socket_path.c_str());
+	release_socket();
 	if (!quiet)
 		klog("kipc: halted");
 	close(lfd);
