@@ -110,19 +110,103 @@ int __kipc_socket_path(char *buf, size_t size)
 	return socket_path(buf, size);
 }
 
-static int connect_kernel(const char *path)
+/* How long connecting and the attach handshake may take, together. */
+#define KIPC_ATTACH_TIMEOUT_NS 10000000000ll /* 10 s */
+
+/*
+ * Open the socket's directory without following a symlink and check it
+ * as kipcd does: a directory owned by us or root that nobody else may
+ * write in (-EACCES), not a symlink (-ELOOP); the socket in it must be a
+ * socket, not a symlink. *dfd is an O_PATH descriptor of it.
+ */
+static int open_socket_dir(const char *path, int *dfd, const char **name)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof sa.sun_path)
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == path)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	*name = slash ? slash + 1 : path;
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
-	while (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		return errno == ENOTDIR ? -ELOOP : -errno;
+	struct stat st;
+	int err = 0;
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else if ((st.st_uid != 0 && st.st_uid != getuid() && st.st_uid != geteuid()) ||
+		 (st.st_mode & (S_IWGRP | S_IWOTH)))
+		err = -EACCES;
+	else if (fstatat(fd, *name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		err = -errno;
+	else if (S_ISLNK(st.st_mode))
+		err = -ELOOP;
+	else if (!S_ISSOCK(st.st_mode))
+		err = -ENOTSOCK;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	*dfd = fd;
+	return 0;
+}
+
+/*
+ * Connect by a path through the checked directory descriptor, within
+ * the attach deadline (SO_SNDTIMEO bounds a connect that waits for room
+ * in a full backlog, and the hello's send), then make sure the server
+ * is our own user's kernel or root's (-EPERM otherwise).
+ */
+static int connect_kernel(const char *path, int64_t deadline)
+{
+	int dfd = -1;
+	const char *name;
+	int err = open_socket_dir(path, &dfd, &name);
+	if (err)
+		return err;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/%s", dfd, name);
+	if (n < 0 || (size_t)n >= sizeof sa.sun_path) {
+		close(dfd);
+		return -ENAMETOOLONG;
+	}
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		close(dfd);
+		return err;
+	}
+	for (;;) {
+		int64_t left = deadline - __kipc_now();
+		if (left <= 0) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		struct timeval tv = {.tv_sec = left / 1000000000,
+				     .tv_usec = left % 1000000000 / 1000 + 1};
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+			err = 0;
+			break;
+		}
 		if (errno == EINTR)
 			continue;
-		int err = -errno;
+		err = errno == EAGAIN ? -ETIMEDOUT : -errno;
+		break;
+	}
+	close(dfd);
+	if (!err) {
+		struct ucred uc;
+		socklen_t ul = sizeof uc;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0)
+			err = -errno;
+		else if (uc.uid != 0 && uc.uid != getuid() && uc.uid != geteuid())
+			err = -EPERM; /* another user's kernel: never hand it our data */
+	}
+	if (err) {
 		close(fd);
 		return err;
 	}
@@ -222,8 +306,8 @@ static int start_kernel(const char *path)
 /* ---------------------------------------------------------------- */
 /* Handshake                                                          */
 
-static int handshake(int fd, struct kipc_attach_resp *resp, int fds[3],
-		     int *nfds)
+static int handshake(int fd, int64_t deadline, struct kipc_attach_resp *resp,
+		     int fds[3], int *nfds)
 {
 	struct kipc_attach_req req = {
 		.magic = KIPC_MAGIC,
@@ -233,10 +317,9 @@ static int handshake(int fd, struct kipc_attach_resp *resp, int fds[3],
 	};
 	while (send(fd, &req, sizeof req, MSG_NOSIGNAL) < 0)
 		if (errno != EINTR)
-			return -errno;
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
 
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	int64_t deadline = __kipc_now() + 10000000000ll; /* 10 s */
 	for (;;) {
 		int64_t left = (deadline - __kipc_now()) / 1000000;
 		if (left <= 0)
@@ -299,11 +382,11 @@ static bool pow2(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
-static int attach_to(int fd, struct kipc_att **out)
+static int attach_to(int fd, int64_t deadline, struct kipc_att **out)
 {
 	struct kipc_attach_resp resp;
 	int fds[3] = {-1, -1, -1}, nfds = 0;
-	int err = handshake(fd, &resp, fds, &nfds);
+	int err = handshake(fd, deadline, &resp, fds, &nfds);
 	if (err) {
 		close_fds(fds, nfds);
 		return err;
@@ -316,6 +399,17 @@ static int attach_to(int fd, struct kipc_att **out)
 	    sq_end > resp.map_size || cq_end > resp.map_size ||
 	    resp.arena_off + resp.arena_size > resp.map_size ||
 	    resp.arena_size / KIPC_ARENA_UNIT > UINT32_MAX) {
+		close_fds(fds, nfds);
+		return -EPROTO;
+	}
+	/* The region must be a memfd sealed as transport.md promises, of
+	 * the size announced: a file the kernel (or whoever sent it) could
+	 * shrink would kill us with SIGBUS. */
+	const int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	int have = fcntl(fds[0], F_GET_SEALS);
+	struct stat st;
+	if (have < 0 || (have & seals) != seals || fstat(fds[0], &st) < 0 ||
+	    (uint64_t)st.st_size != resp.map_size) {
 		close_fds(fds, nfds);
 		return -EPROTO;
 	}
@@ -375,7 +469,8 @@ int __kipc_ensure_attached(void)
 	int err = socket_path(path, sizeof path);
 	if (err)
 		return err;
-	int fd = connect_kernel(path);
+	int64_t deadline = __kipc_now() + KIPC_ATTACH_TIMEOUT_NS;
+	int fd = connect_kernel(path, deadline);
 	if (fd < 0 && (fd == -ENOENT || fd == -ECONNREFUSED) &&
 	    autostart_enabled()) {
 		err = start_kernel(path);
@@ -384,7 +479,8 @@ int __kipc_ensure_attached(void)
 		/* The kernel listens once its parent exited; a racing
 		 * starter may still be on its way: retry for a while. */
 		for (int i = 0; i < 200; i++) {
-			fd = connect_kernel(path);
+			deadline = __kipc_now() + KIPC_ATTACH_TIMEOUT_NS;
+			fd = connect_kernel(path, deadline);
 			if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED))
 				break;
 			struct timespec ts = {0, 10000000};
@@ -394,7 +490,7 @@ int __kipc_ensure_attached(void)
 	if (fd < 0)
 		return fd == -ENOENT ? -ECONNREFUSED : fd;
 	struct kipc_att *a = NULL;
-	err = attach_to(fd, &a);
+	err = attach_to(fd, deadline, &a);
 	if (err) {
 		close(fd);
 		return err;
