@@ -113,10 +113,16 @@ int __kipc_sleep(struct kipc_att *a, int64_t deadline, const int *done);
 void __kipc_spin(struct kipc_att *a, const int *done);
 int64_t __kipc_now(void);
 
+/* uaccess.c: copy between a caller's buffer and the arena; 0 or -EFAULT
+ * (NULL with a length, an unmapped or, for a write, read-only page). */
+int __kipc_copy_from_user(void *dst, const void *src, size_t len);
+int __kipc_copy_to_user(void *dst, const void *src, size_t len);
+
 /*
  * One synchronous request. slots[0] describes sqe.addr, slots[1]
  * sqe.addr2: `in` is copied into the arena before, `out` out of it after
- * (by_res: only min(len, res) bytes). The caller fills the rest of the
+ * (by_res: only min(len, res) bytes); a bad pointer is EFAULT, a slot with
+ * a length and neither pointer too (before the call, nothing submitted). The caller fills the rest of the
  * sqe. Returns the result (>= 0) or -errno; *cqe gets the completion.
  */
 struct kipc_slot {
@@ -130,6 +136,10 @@ long __kipc_sync(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 /* flags: KIPC_SYNC_NORESTART: EINTR after any signal handler, even with
  * SA_RESTART (System V msgsnd/msgrcv are never restarted). */
 #define KIPC_SYNC_NORESTART 1u
+/* A slot with a length but no buffer is an output whose EFAULT shows after
+ * the call (the message is taken), as Linux's msgrcv and mq_timedreceive;
+ * without this flag such a slot fails EFAULT before anything is submitted. */
+#define KIPC_SYNC_LATE_FAULT 2u
 long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 		       const struct kipc_slot *s1, struct kipc_cqe *cqe,
 		       unsigned flags);

@@ -85,9 +85,12 @@ ssize_t kipc_mq_timedreceive(int64_t id, void *buf, size_t len, unsigned *prio,
 	};
 	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
 	struct kipc_cqe cqe;
-	long r = __kipc_sync(&sqe, &s0, NULL, &cqe);
-	if (r >= 0 && prio)
-		*prio = cqe.prio;
+	/* Linux's store_msg() and put_user() run after the message left the
+	 * queue: a bad buffer or prio pointer loses it (EFAULT). */
+	long r = __kipc_sync_flags(&sqe, &s0, NULL, &cqe, KIPC_SYNC_LATE_FAULT);
+	unsigned p = cqe.prio;
+	if (r >= 0 && prio && __kipc_copy_to_user(prio, &p, sizeof p))
+		r = -EFAULT;
 	return ret(r);
 }
 
@@ -189,9 +192,12 @@ ssize_t kipc_msgrcv(int msqid, int64_t *mtype, void *buf, size_t len, int64_t ms
 	};
 	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
 	struct kipc_cqe cqe;
-	long r = __kipc_sync_flags(&sqe, &s0, NULL, &cqe, KIPC_SYNC_NORESTART);
-	if (r >= 0 && mtype)
-		*mtype = cqe.type;
+	/* As Linux's do_msg_fill(): a bad buffer loses the message (EFAULT). */
+	long r = __kipc_sync_flags(&sqe, &s0, NULL, &cqe,
+				   KIPC_SYNC_NORESTART | KIPC_SYNC_LATE_FAULT);
+	int64_t t = cqe.type;
+	if (r >= 0 && mtype && __kipc_copy_to_user(mtype, &t, sizeof t))
+		r = -EFAULT;
 	return ret(r);
 }
 

@@ -337,10 +337,16 @@ long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 			goto out;
 		}
 		have[i] = true;
-		if (s->in && s->len)
-			memcpy(a->arena + off[i], s->in, s->len);
-		else if (s->out && s->len)
+		if (s->in) {
+			ret = __kipc_copy_from_user(a->arena + off[i], s->in, s->len);
+			if (ret)
+				goto out; /* EFAULT: nothing sent */
+		} else if (s->out || (flags & KIPC_SYNC_LATE_FAULT)) {
 			memset(a->arena + off[i], 0, s->len);
+		} else if (s->len) {
+			ret = -EFAULT; /* a NULL buffer: nothing sent or taken */
+			goto out;
+		}
 	}
 	if (have[0])
 		sqe->addr = off[0];
@@ -368,12 +374,15 @@ long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 	if (ret >= 0) {
 		for (int i = 0; i < 2; i++) {
 			const struct kipc_slot *s = slots[i];
-			if (!s || !s->out || !s->len)
+			if (!s || s->in || !s->len)
 				continue;
 			size_t n = s->len;
 			if (s->by_res && (uint64_t)ret < n)
 				n = (size_t)ret;
-			memcpy(s->out, a->arena + off[i], n);
+			/* A bad (or, with KIPC_SYNC_LATE_FAULT, NULL) buffer:
+			 * the call happened, its output is lost. */
+			if (__kipc_copy_to_user(s->out, a->arena + off[i], n))
+				ret = -EFAULT;
 		}
 	}
 out:

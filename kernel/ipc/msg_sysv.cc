@@ -15,7 +15,8 @@
  * small for it fails (E2BIG in the library) while the message goes on.
  * IPC_RMID wakes every waiter with EIDRM. An id that is not a live queue
  * is EINVAL (ipc_obtain_object_check), as is an index without one for
- * MSG_STAT.
+ * MSG_STAT and MSG_STAT_ANY (which take id % 32768, a full id included).
+ * IPC_INFO and MSG_INFO return the highest index in use (0 when none).
  */
 #include <algorithm>
 
@@ -199,15 +200,18 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 		return maxidx;
 	}
 	case KIPC_MSG_STAT:
-	case KIPC_MSG_STAT_ANY:
-		if (id < 0 || id >= int64_t(slots.size()) || !slots[id].mbox ||
-		    slots[id].mbox->flavour != Flavour::SysV)
+	case KIPC_MSG_STAT_ANY: {
+		/* An index; a full id names its index (ipcid_to_idx(): id % 32768) */
+		int64_t idx = id % kIdxMax;
+		if (id < 0 || idx >= int64_t(slots.size()) || !slots[idx].mbox ||
+		    slots[idx].mbox->flavour != Flavour::SysV)
 			return -EINVAL;
-		mb = slots[id].mbox.get();
+		mb = slots[idx].mbox.get();
 		if (cmd == KIPC_MSG_STAT && !ipcperms(cur, *mb, 4))
 			return -EACCES;
 		fill_ds(*this, *mb, *ds);
 		return mb->id;
+	}
 	case KIPC_IPC_STAT:
 		if (!(mb = find_msq(id, &err)))
 			return err;

@@ -217,6 +217,7 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 {
 	mode_t mode = 0;
 	struct mq_attr *attr = NULL;
+	struct mq_attr attr_copy;
 	if (oflag & O_CREAT) {
 		va_list ap;
 		va_start(ap, oflag);
@@ -226,6 +227,12 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 	}
 	if (name[0] != '/') /* glibc checks this before the syscall */
 		return fail(EINVAL);
+	/* The syscall copies the attributes in first (EFAULT). */
+	if (attr) {
+		if (__kipc_copy_from_user(&attr_copy, attr, sizeof attr_copy))
+			return fail(EFAULT);
+		attr = &attr_copy;
+	}
 
 	/* Linux takes the descriptor slot first: EMFILE before anything. */
 	int reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -357,11 +364,15 @@ EXPORT int dup3(int oldfd, int newfd, int flags)
 /* ---------------------------------------------------------------- */
 /* Sending and receiving                                               */
 
-/* Linux's prepare_timeout(): EINVAL unless 0 <= tv_nsec < 1e9, tv_sec >= 0. */
-static int abs_timeout(const struct timespec *ts, unsigned *flags, int64_t *ns)
+/* Linux's prepare_timeout(): EFAULT, then EINVAL unless 0 <= tv_nsec < 1e9
+ * and tv_sec >= 0. */
+static int abs_timeout(const struct timespec *u_ts, unsigned *flags, int64_t *ns)
 {
-	if (!ts)
+	struct timespec t, *ts = &t;
+	if (!u_ts)
 		return 0;
+	if (__kipc_copy_from_user(&t, u_ts, sizeof t))
+		return -EFAULT;
 	if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)
 		return -EINVAL;
 	if (ts->tv_sec > INT64_MAX / 1000000000 - 1)
@@ -434,6 +445,8 @@ static ssize_t do_receive(mqd_t mqdes, char *msg_ptr, size_t msg_len,
 		return fail(-err);
 	/* No message is longer than msgsize: the arena needs no more. */
 	size_t len = e.msgsize && msg_len > e.msgsize ? e.msgsize : msg_len;
+	/* A bad buffer or msg_prio: EFAULT after the message left the queue
+	 * (libkipc's copies, as Linux's store_msg() and put_user()). */
 	return kipc_mq_timedreceive(e.id, msg_ptr, len, msg_prio, flags, ns);
 }
 
@@ -452,7 +465,8 @@ EXPORT ssize_t mq_receive(mqd_t mqdes, char *msg_ptr, size_t msg_len,
 /* ---------------------------------------------------------------- */
 /* Attributes                                                          */
 
-EXPORT int mq_getattr(mqd_t mqdes, struct mq_attr *attr)
+/* The attributes of mqdes into *attr (a local copy). 0 or -1. */
+static int get_attr(mqd_t mqdes, struct mq_attr *attr)
 {
 	struct mqd_ent e;
 	struct kipc_mq_attr at;
@@ -472,23 +486,45 @@ EXPORT int mq_getattr(mqd_t mqdes, struct mq_attr *attr)
 	return 0;
 }
 
+/*
+ * Linux's mq_getsetattr(): newattr copied in (EFAULT), its flags checked
+ * (EINVAL), the descriptor (EBADF), the new flags applied, then the old
+ * attributes copied out (EFAULT, the new flags stay). glibc's mq_getattr
+ * is mq_setattr(mqdes, NULL, attr): either may be NULL.
+ */
+static int getsetattr(mqd_t mqdes, const struct mq_attr *newattr,
+		      struct mq_attr *oldattr)
+{
+	struct mq_attr nw, old;
+	if (newattr && __kipc_copy_from_user(&nw, newattr, sizeof nw))
+		return fail(EFAULT);
+	if (newattr && (nw.mq_flags & ~(long)O_NONBLOCK))
+		return fail(EINVAL);
+	if (get_attr(mqdes, &old) < 0)
+		return -1;
+	if (newattr) {
+		int fl = fcntl(mqdes, F_GETFL);
+		if (fl < 0)
+			return fail(EBADF);
+		fl = (fl & ~O_NONBLOCK) | (nw.mq_flags & O_NONBLOCK);
+		if (fcntl(mqdes, F_SETFL, fl) < 0)
+			return -1;
+	}
+	if (oldattr && __kipc_copy_to_user(oldattr, &old, sizeof old))
+		return fail(EFAULT);
+	return 0;
+}
+
+/* glibc declares the pointers nonnull; Linux lets them be NULL */
 EXPORT int mq_setattr(mqd_t mqdes, const struct mq_attr *newattr,
 		      struct mq_attr *oldattr)
 {
-	if (newattr->mq_flags & ~(long)O_NONBLOCK)
-		return fail(EINVAL);
-	struct mq_attr old;
-	if (mq_getattr(mqdes, &old) < 0)
-		return -1;
-	int fl = fcntl(mqdes, F_GETFL);
-	if (fl < 0)
-		return fail(EBADF);
-	fl = (fl & ~O_NONBLOCK) | (newattr->mq_flags & O_NONBLOCK);
-	if (fcntl(mqdes, F_SETFL, fl) < 0)
-		return -1;
-	if (oldattr)
-		*oldattr = old;
-	return 0;
+	return getsetattr(mqdes, newattr, oldattr);
+}
+
+EXPORT int mq_getattr(mqd_t mqdes, struct mq_attr *attr)
+{
+	return getsetattr(mqdes, NULL, attr);
 }
 
 /* ---------------------------------------------------------------- */

@@ -47,7 +47,11 @@ EXPORT int msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)
 	if (max < 0)
 		return -1;
 	/* ksys_msgsnd(): mtype is read first; then size, id and mtype checks */
-	long mtype = *(const long *)msgp;
+	long mtype;
+	if (__kipc_copy_from_user(&mtype, msgp, sizeof mtype)) {
+		errno = EFAULT;
+		return -1;
+	}
 	if (msgsz > (size_t)max || (long)msgsz < 0 || msqid < 0 || mtype < 1) {
 		errno = EINVAL;
 		return -1;
@@ -67,6 +71,8 @@ EXPORT ssize_t msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgf
 		return -1;
 	size_t len = msgsz > (size_t)max ? (size_t)max : msgsz;
 	int64_t mtype = 0;
+	/* A NULL msgp makes a bad (not NULL) text pointer: libkipc's copy
+	 * fails EFAULT after the message was taken, as do_msg_fill(). */
 	ssize_t n = kipc_msgrcv(msqid, &mtype, (char *)msgp + sizeof(long), len, msgtyp, msgflg);
 	if (n < 0) {
 		if (errno == EMSGSIZE)
@@ -75,7 +81,11 @@ EXPORT ssize_t msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgf
 			errno = ENOMSG;
 		return -1;
 	}
-	*(long *)msgp = (long)mtype;
+	long t = (long)mtype;
+	if (__kipc_copy_to_user(msgp, &t, sizeof t)) {
+		errno = EFAULT;
+		return -1;
+	}
 	return n;
 }
 
@@ -99,42 +109,60 @@ static void to_libc(const struct kipc_msqid_ds *k, struct msqid_ds *d)
 	d->msg_lrpid = k->lrpid;
 }
 
+/* The result r of a call that succeeded, or EFAULT if its output cannot
+ * be stored (the call itself happened, as copy_to_user() after it). */
+static int put(int r, void *buf, const void *v, size_t len)
+{
+	if (r >= 0 && __kipc_copy_to_user(buf, v, len)) {
+		errno = EFAULT;
+		return -1;
+	}
+	return r;
+}
+
 EXPORT int msgctl(int msqid, int cmd, struct msqid_ds *buf)
 {
 	cmd &= ~0x100; /* IPC_64: glibc's own flag, as the kernel ignores it */
 	struct kipc_msqid_ds k;
 	struct kipc_sysv_msginfo mi;
+	struct msqid_ds d;
+	struct msginfo o;
 	int r;
 	switch (cmd) {
 	case IPC_INFO:
 	case MSG_INFO:
 		r = kipc_msgctl(msqid, cmd, &mi, sizeof mi);
-		if (r >= 0) {
-			struct msginfo *o = (struct msginfo *)(void *)buf;
-			o->msgpool = mi.msgpool;
-			o->msgmap = mi.msgmap;
-			o->msgmax = mi.msgmax;
-			o->msgmnb = mi.msgmnb;
-			o->msgmni = mi.msgmni;
-			o->msgssz = mi.msgssz;
-			o->msgtql = mi.msgtql;
-			o->msgseg = mi.msgseg;
-		}
-		return r;
+		if (r < 0)
+			return r;
+		memset(&o, 0, sizeof o);
+		o.msgpool = mi.msgpool;
+		o.msgmap = mi.msgmap;
+		o.msgmax = mi.msgmax;
+		o.msgmnb = mi.msgmnb;
+		o.msgmni = mi.msgmni;
+		o.msgssz = mi.msgssz;
+		o.msgtql = mi.msgtql;
+		o.msgseg = (unsigned short)mi.msgseg;
+		return put(r, buf, &o, sizeof o);
 	case IPC_SET:
+		/* ksys_msgctl() copies the new values in before anything */
+		if (__kipc_copy_from_user(&d, buf, sizeof d)) {
+			errno = EFAULT;
+			return -1;
+		}
 		memset(&k, 0, sizeof k);
-		k.uid = buf->msg_perm.uid;
-		k.gid = buf->msg_perm.gid;
-		k.mode = buf->msg_perm.mode;
-		k.qbytes = buf->msg_qbytes;
+		k.uid = d.msg_perm.uid;
+		k.gid = d.msg_perm.gid;
+		k.mode = d.msg_perm.mode;
+		k.qbytes = d.msg_qbytes;
 		return kipc_msgctl(msqid, cmd, &k, sizeof k);
 	case IPC_STAT:
 	case MSG_STAT:
 	case MSG_STAT_ANY:
 		r = kipc_msgctl(msqid, cmd, &k, sizeof k);
 		if (r >= 0)
-			to_libc(&k, buf);
-		return r;
+			to_libc(&k, &d);
+		return put(r, buf, &d, sizeof d);
 	default:
 		return kipc_msgctl(msqid, cmd, NULL, 0);
 	}

@@ -22,4 +22,9 @@ int __kipc_mqd_lookup(int fd, struct mqd_ent *out);
 /* close(2) of libc, past our wrapper. */
 int __kipc_real_close(int fd);
 
+/* libkipc's copies from and to the caller's memory (lib/uaccess.c):
+ * 0, or -EFAULT for a bad pointer, never a crash. */
+int __kipc_copy_from_user(void *dst, const void *src, size_t len);
+int __kipc_copy_to_user(void *dst, const void *src, size_t len);
+
 #endif /* _KIPC_POSIX_INTERNAL_H */

@@ -15,6 +15,19 @@ static void show(const char *what, mqd_t q)
 	    a.mq_curmsgs);
 }
 
+/* A number from a /proc file, or 0. */
+static long proc_long(const char *path)
+{
+	long v = 0;
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
 static void try_attr(const char *what, long maxmsg, long msgsize)
 {
 	struct mq_attr a = {.mq_maxmsg = maxmsg, .mq_msgsize = msgsize};
@@ -44,28 +57,18 @@ int main(void)
 	int root = geteuid() == 0;
 	val("root", root);
 	/*
-	 * CAP_SYS_RESOURCE lifts msg_max and msgsize_max to the hard limits.
-	 * The boundaries are kipcd's defaults, Linux's defaults: skipped when
-	 * someone changed the machine's sysctls (kipc-bench raises msg_max).
+	 * The boundaries are the machine's limits (kipc-run's kipcd boots
+	 * with the same ones); CAP_SYS_RESOURCE lifts them to the hard limits.
 	 */
-	long msg_max = 0, msgsize_max = 0;
-	FILE *f = fopen("/proc/sys/fs/mqueue/msg_max", "r");
-	if (f) {
-		if (fscanf(f, "%ld", &msg_max) != 1)
-			msg_max = 0;
-		fclose(f);
-	}
-	f = fopen("/proc/sys/fs/mqueue/msgsize_max", "r");
-	if (f) {
-		if (fscanf(f, "%ld", &msgsize_max) != 1)
-			msgsize_max = 0;
-		fclose(f);
-	}
-	if (msg_max == 10 && msgsize_max == 8192) {
-		try_attr("maxmsg 11", 11, 16);
-		try_attr("msgsize 8193", 2, 8193);
+	long msg_max = proc_long("/proc/sys/fs/mqueue/msg_max");
+	long msgsize_max = proc_long("/proc/sys/fs/mqueue/msgsize_max");
+	if (msg_max > 0 && msgsize_max > 0) {
+		try_attr("maxmsg msg_max", msg_max, 16);
+		try_attr("maxmsg msg_max+1", msg_max + 1, 16);
+		try_attr("msgsize msgsize_max", 2, msgsize_max);
+		try_attr("msgsize msgsize_max+1", 2, msgsize_max + 1);
 	} else {
-		say("sysctls changed: boundaries skipped");
+		say("no /proc/sys/fs/mqueue: boundaries skipped");
 	}
 	try_attr("maxmsg 65536", 65536, 1);
 	try_attr("maxmsg 65537", 65537, 1);

@@ -12,6 +12,8 @@
 #include "kipc_test.h"
 
 #include <linux/futex.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 
 #include <kipc/ring.h>
@@ -200,15 +202,14 @@ static int bad_handshake(const void *req, size_t len)
 TEST(bad_handshakes_are_refused)
 {
 	ASSERT_EQ(0, kipc_attach());
-	struct kipc_attach_req r = good_req();
-	r.magic = 0x12345678;
 	pid_t c = fork();
 	ASSERT_LE(0, c);
 	if (c == 0) {
 		struct kipc_attach_req q = good_req();
 		int bad = 0;
 		q.magic = 0x12345678;
-		bad |= bad_handshake(&q, sizeof q) << 0;
+		if (bad_handshake(&q, sizeof q))
+			bad |= 1;
 		q = good_req();
 		q.version_min = q.version_max = 99;
 		if (bad_handshake(&q, sizeof q))
@@ -232,7 +233,6 @@ TEST(bad_handshakes_are_refused)
 		_exit(bad);
 	}
 	EXPECT_EQ(0, kt_wait(c));
-	(void)r;
 	kernel_still_serves(_metadata);
 }
 
@@ -270,16 +270,100 @@ TEST(hand_attach_works)
 		ASSERT_EQ(0, raw_reap(&r, &cqe));
 		EXPECT_EQ(1, cqe.user_data);
 		EXPECT_EQ(0, cqe.res);
-		/* a second attach on the same connection is not a second task */
-		struct kipc_attach_req q = good_req();
-		struct kipc_attach_resp resp;
-		int fds[3], nfds;
-		send(r.conn, &q, sizeof q, MSG_NOSIGNAL);
-		(void)resp;
-		(void)fds;
-		(void)nfds;
 		_exit(0);
 	}
+	EXPECT_EQ(0, kt_wait(c));
+	kernel_still_serves(_metadata);
+}
+
+/* One raw nop round trip. 0, or the step that failed. */
+static int raw_nop(struct raw *r, uint64_t ud)
+{
+	struct kipc_sqe sqe;
+	memset(&sqe, 0, sizeof sqe);
+	sqe.opcode = KIPC_SYS_nop;
+	sqe.user_data = ud;
+	raw_submit(r, &sqe);
+	struct kipc_cqe cqe;
+	if (raw_reap(r, &cqe) < 0)
+		return 1;
+	return cqe.user_data == ud && cqe.res == 0 ? 0 : 2;
+}
+
+/* Wait (bounded) until the kernel has read everything sent on fd. */
+static int raw_consumed(int fd)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int unread;
+	while (ioctl(fd, SIOCOUTQ, &unread) == 0 && unread > 0) {
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		kt_sleep_ms(1);
+	}
+	return unread == 0 ? 0 : -1;
+}
+
+static int second_attach_child(void *p)
+{
+	struct kt_barrier *b = p; /* b[0]: child -> parent, b[1]: parent -> child */
+	struct raw r;
+	if (raw_attach(&r) < 0)
+		return 10;
+	if (raw_nop(&r, 1))
+		return 11;
+	kt_post(&b[0], 1);
+	if (kt_wait_post(&b[1], 1) < 0)
+		return 12;
+	/* a second, valid attach request on the attached connection */
+	struct kipc_attach_req q = good_req();
+	if (send(r.conn, &q, sizeof q, MSG_NOSIGNAL) != sizeof q)
+		return 13;
+	if (raw_consumed(r.conn) < 0)
+		return 14; /* the kernel never read it */
+	/* it got no answer: no response, no descriptors, no hangup */
+	char buf[sizeof(struct kipc_attach_resp)];
+	ssize_t n = recv(r.conn, buf, sizeof buf, MSG_DONTWAIT);
+	if (n >= 0)
+		return 15;
+	if (errno != EAGAIN)
+		return 16;
+	/* and the first ring still works */
+	if (raw_nop(&r, 2))
+		return 17;
+	kt_post(&b[0], 1);
+	return kt_wait_post(&b[1], 1) < 0 ? 18 : 0;
+}
+
+/* How many tasks the kernel lists with this pid. */
+static int tasks_with_pid(pid_t pid)
+{
+	struct kipc_task_info ti[256];
+	ssize_t n = kipc_task_list(ti, 256);
+	int k = 0;
+	for (ssize_t i = 0; i < n && i < 256; i++)
+		k += ti[i].pid == pid;
+	return n < 0 ? -1 : k;
+}
+
+TEST(second_attach_is_not_a_second_task)
+{
+	struct kt_barrier b[2];
+	ASSERT_EQ(0, kt_barrier_init(&b[0]));
+	ASSERT_EQ(0, kt_barrier_init(&b[1]));
+	pid_t c = kt_fork(second_attach_child, b);
+	ASSERT_LT(0, c);
+	ASSERT_EQ(0, kt_wait_post(&b[0], 1));
+	struct kipc_task_info t0, t1;
+	ASSERT_EQ(0, kipc_task_info(c, &t0));
+	EXPECT_EQ(1, tasks_with_pid(c));
+	kt_post(&b[1], 1);
+	ASSERT_EQ(0, kt_wait_post(&b[0], 1));
+	/* the same task: one entry, attached when it was, its requests counted */
+	ASSERT_EQ(0, kipc_task_info(c, &t1));
+	EXPECT_EQ(1, tasks_with_pid(c));
+	EXPECT_EQ(t0.atime, t1.atime);
+	EXPECT_EQ(KIPC_TASK_RUNNING, t1.state);
+	kt_post(&b[1], 1);
 	EXPECT_EQ(0, kt_wait(c));
 	kernel_still_serves(_metadata);
 }

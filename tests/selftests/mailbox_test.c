@@ -227,6 +227,21 @@ static int create_and_exit(void *p)
 	return 0;
 }
 
+/* Poll (bounded) until the kernel no longer knows task pid. 0 or -1. */
+static int wait_task_gone(pid_t pid)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	struct kipc_task_info ti;
+	while (kipc_task_info(pid, &ti) == 0) {
+		if (__ksft_now_ms() > deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		kt_sleep_ms(1);
+	}
+	return errno == ESRCH ? 0 : -1;
+}
+
 TEST(process_owned_dies_with_owner)
 {
 	char name[64];
@@ -267,7 +282,8 @@ TEST(kernel_owned_outlives_creator)
 	int64_t id = read_id(&a.pipe);
 	ASSERT_LT(0, id);
 	ASSERT_EQ(0, kt_wait(c));
-	kt_sleep_ms(50); /* let the kernel process the exit */
+	/* the kernel has processed the exit: the task is gone */
+	ASSERT_EQ(0, wait_task_gone(c)) TH_LOG("task %d: %s", (int)c, strerror(errno));
 	EXPECT_EQ(id, kipc_mbox_open(name, 0, NULL));
 	char buf[8];
 	EXPECT_EQ(4, kipc_mbox_receive(id, buf, sizeof buf, NULL, KIPC_F_NONBLOCK))

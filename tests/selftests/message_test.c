@@ -6,6 +6,8 @@
  */
 #include "kipc_test.h"
 
+#include <sys/mman.h>
+
 static int64_t mbox_with(uint32_t cap, uint32_t msgsize, uint32_t flags)
 {
 	struct kipc_mbox_attr a = kt_attr(cap);
@@ -232,6 +234,62 @@ TEST(stat_counters)
 	EXPECT_EQ(getpid(), st.lrpid);
 	EXPECT_LT(0, st.stime);
 	EXPECT_LE(st.stime, st.rtime);
+}
+
+/*
+ * Bad pointers fail EFAULT as a kernel's copy_from_user()/copy_to_user()
+ * do, never crash: a NULL or unmapped send buffer sends nothing; a NULL
+ * receive buffer takes nothing; a non-NULL bad receive buffer (unmapped,
+ * read-only) is found when the message is copied out: EFAULT, the message
+ * is gone (as Linux's msgrcv).
+ */
+TEST(bad_pointers_efault)
+{
+	char *page = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, page);
+	ASSERT_EQ(0, mprotect(page + 4096, 4096, PROT_NONE));
+	char *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	void *volatile nul = NULL;
+	struct kipc_taskq_stat ts;
+	char b[16];
+
+	EXPECT_EQ(-1, kipc_send(getpid(), nul, 5, 0, 0));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, kipc_send(getpid(), page + 4096, 5, 0, 0));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, kipc_send(getpid(), page + 4094, 5, 0, 0)); /* crosses */
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_EQ(0, kipc_taskq_stat(&ts));
+	EXPECT_EQ(0, ts.nmsg);
+
+	ASSERT_EQ(0, kipc_send(getpid(), "hello", 5, 0, 0));
+	EXPECT_EQ(-1, kipc_receive(KIPC_ANY, nul, 16, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_EQ(0, kipc_taskq_stat(&ts));
+	EXPECT_EQ(1, ts.nmsg); /* nothing consumed */
+	memcpy(page, "xxxxx", 5);
+	EXPECT_EQ(5, kipc_receive(KIPC_ANY, page, 16, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, memcmp(page, "hello", 5)); /* heap/mmap buffers copy too */
+
+	ASSERT_EQ(0, kipc_send(getpid(), "hello", 5, 0, 0));
+	EXPECT_EQ(-1, kipc_receive(KIPC_ANY, ro, 16, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_EQ(0, kipc_send(getpid(), "hello", 5, 0, 0));
+	EXPECT_EQ(-1, kipc_receive(KIPC_ANY, page + 4093, 16, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_EQ(0, kipc_taskq_stat(&ts));
+	EXPECT_EQ(0, ts.nmsg);
+
+	EXPECT_EQ(-1, kipc_taskq_stat((struct kipc_taskq_stat *)(void *)ro));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, kipc_taskq_stat(nul));
+	EXPECT_EQ(EFAULT, errno);
+	/* zero length with no buffer is fine, as read(fd, NULL, 0) */
+	EXPECT_EQ(0, kipc_send(getpid(), nul, 0, 0, 0));
+	EXPECT_EQ(0, kipc_receive(KIPC_ANY, b, sizeof b, NULL, KIPC_F_NONBLOCK));
+	munmap(page, 8192);
+	munmap(ro, 4096);
 }
 
 KIPC_TEST_MAIN

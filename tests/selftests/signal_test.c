@@ -10,16 +10,22 @@
  */
 #include "kipc_test.h"
 
+#include <sys/mman.h>
 #include <sys/time.h>
+
+#include <kipc/introspect.h>
 
 #define MS 1000000ll
 
 static volatile sig_atomic_t hits;
+static int *shared_hits; /* also counted here when set (seen by the parent) */
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	hits++;
+	if (shared_hits)
+		__atomic_fetch_add(shared_hits, 1, __ATOMIC_RELAXED);
 }
 
 static void install(int sig, int flags)
@@ -32,31 +38,97 @@ static void install(int sig, int flags)
 	sigaction(sig, &sa, NULL);
 }
 
+/* The scheduler state of pid ('R', 'S', ...) from /proc, or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *e = strrchr(buf, ')');
+	return e && e[1] == ' ' ? e[2] : 0;
+}
+
+/*
+ * Wait (bounded) until task pid is blocked in a call op the kernel has
+ * parked, and the process sleeps (in the library's futex wait, not in
+ * its spin before it). Fills *ti. 0 or -1.
+ */
+static int wait_parked_asleep(pid_t pid, uint32_t op, struct kipc_task_info *ti)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	for (;;) {
+		int r = kipc_task_info(pid, ti);
+		if (r < 0 && errno != ESRCH) /* ESRCH: not attached yet */
+			return -1;
+		if (r == 0 && ti->state == KIPC_TASK_BLOCKED && ti->wait_op == op &&
+		    proc_state(pid) == 'S')
+			return 0;
+		if (__ksft_now_ms() > deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		kt_sleep_ms(1);
+	}
+}
+
+/* Wait (bounded) until *counter reaches want. 0 or -1. */
+static int wait_count(const int *counter, int want)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (__atomic_load_n(counter, __ATOMIC_RELAXED) < want) {
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		kt_sleep_ms(1);
+	}
+	return 0;
+}
+
+/*
+ * Each signal arrives while the receive is parked in the kernel and the
+ * child sleeps in it; the handler runs, and the same parked request
+ * (same wait_since: not cancelled and submitted again) goes on waiting
+ * until the message comes.
+ */
 TEST(sa_restart_handler_keeps_waiting)
 {
-	struct kt_barrier b;
-	ASSERT_EQ(0, kt_barrier_init(&b));
+	enum { NSIG_SENT = 5 };
+	shared_hits = mmap(NULL, sizeof *shared_hits, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, shared_hits);
+	*shared_hits = 0;
 	pid_t c = fork();
 	ASSERT_LE(0, c);
 	if (c == 0) {
 		install(SIGUSR1, SA_RESTART);
-		if (kipc_attach() < 0)
-			_exit(100);
-		kt_post(&b, 1);
 		char buf[8];
 		ssize_t n = kipc_receive(KIPC_ANY, buf, sizeof buf, NULL, 0);
 		if (n != 1)
 			_exit(errno == EINTR ? 1 : 2);
-		_exit(hits > 0 ? 0 : 3);
+		_exit(hits == NSIG_SENT ? 0 : 3);
 	}
-	ASSERT_EQ(0, kt_wait_post(&b, 1));
-	for (int i = 0; i < 5; i++) {
-		kt_sleep_ms(10);
-		kill(c, SIGUSR1);
+	struct kipc_task_info ti;
+	int64_t since = 0;
+	for (int i = 0; i < NSIG_SENT; i++) {
+		ASSERT_EQ(0, wait_parked_asleep(c, KIPC_SYS_receive, &ti))
+			TH_LOG("signal %d: %s", i, strerror(errno));
+		if (i == 0)
+			since = ti.wait_since;
+		EXPECT_EQ(since, ti.wait_since);
+		ASSERT_EQ(0, kill(c, SIGUSR1));
+		ASSERT_EQ(0, wait_count(shared_hits, i + 1));
 	}
-	kt_sleep_ms(20);
+	/* after the last handler: still the same parked receive */
+	ASSERT_EQ(0, wait_parked_asleep(c, KIPC_SYS_receive, &ti));
+	EXPECT_EQ(since, ti.wait_since);
 	ASSERT_EQ(0, kipc_send(c, "m", 1, 0, 0));
 	EXPECT_EQ(0, kt_wait(c));
+	munmap(shared_hits, sizeof *shared_hits);
+	shared_hits = NULL;
 }
 
 TEST(sa_restart_keeps_the_original_timeout)

@@ -119,3 +119,27 @@ TEST_CASE("sysv: msg_qbytes bounds bytes and messages; IPC_RMID wakes waiters wi
 	CHECK(waiting.res() == -EIDRM);
 	CHECK(w.impl().msg_count == 0);
 }
+
+TEST_CASE("sysv: MSG_STAT and MSG_STAT_ANY take id % 32768; IPC_INFO's highest index")
+{
+	World w;
+	Proc &a = w.spawn(100), &b = w.spawn(200, 2000, 2000);
+	kipc_msqid_ds ds{};
+	CHECK(msgctl(a, 0, KIPC_IPC_INFO, &ds) == 0); /* none: 0 */
+	int64_t id = msgget(a, 0, 0600);
+	int64_t id2 = msgget(a, 0, 0600);
+	REQUIRE(id > 0);
+	REQUIRE(id2 > 0);
+	CHECK(msgctl(a, id, KIPC_MSG_STAT_ANY, &ds) == id);
+	CHECK(msgctl(a, id % 32768, KIPC_MSG_STAT_ANY, &ds) == id);
+	CHECK(msgctl(a, id + 32768, KIPC_MSG_STAT, &ds) == id);
+	CHECK(msgctl(b, id, KIPC_MSG_STAT, &ds) == -EACCES); /* mode 0600 */
+	CHECK(msgctl(b, id, KIPC_MSG_STAT_ANY, &ds) == id);  /* no check */
+	int64_t max = std::max(id % 32768, id2 % 32768);
+	CHECK(msgctl(a, 0, KIPC_IPC_INFO, &ds) == max);
+	CHECK(msgctl(a, 0, KIPC_MSG_INFO, &ds) == max);
+	CHECK(msgctl(a, id2, KIPC_IPC_RMID) == 0);
+	CHECK(msgctl(a, 0, KIPC_IPC_INFO, &ds) == id % 32768);
+	CHECK(msgctl(a, id2 % 32768, KIPC_MSG_STAT_ANY, &ds) == -EINVAL);
+	CHECK(msgctl(a, -1, KIPC_MSG_STAT_ANY, &ds) == -EINVAL);
+}

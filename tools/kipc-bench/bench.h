@@ -40,7 +40,7 @@ struct Options {
 	std::string only;      /* run scenarios whose name contains this */
 	std::string loop = "auto";
 	std::string kipcd;     /* path of kipcd */
-	bool no_raise = false; /* leave /proc/sys/fs/mqueue/msg_max alone */
+	bool no_raise = false; /* no private IPC namespace with a raised msg_max */
 };
 
 /* Facts about the run, printed in the header and the JSON "meta". */

@@ -96,7 +96,8 @@ namespace {
 		"              stream, fanin, fanout, rendezvous, scale, memory, core)\n"
 		"  --loop L    event loop of the private kipcd\n"
 		"  --kipcd P   kipcd binary (default: $KIPC_KIPCD, else next to kipc-bench)\n"
-		"  --no-raise  leave /proc/sys/fs/mqueue/msg_max alone\n");
+		"  --no-raise  no private IPC namespace with a raised fs.mqueue.msg_max: queues\n"
+		"              are as deep as the machine's msg_max allows\n");
 	exit(code);
 }
 

@@ -13,6 +13,12 @@
  * Every function in this header returns -1 (or NULL) and sets errno on
  * failure, unless its comment says otherwise.
  *
+ * Bad pointers. A buffer that is NULL (with a nonzero length), unmapped
+ * or, to be written, read-only fails EFAULT, as a kernel's copy does; it
+ * never crashes the caller. A send buffer or a NULL receive buffer fails
+ * before the call (nothing sent, nothing taken); a bad non-NULL receive
+ * buffer is found when the message is copied out: the message is gone.
+ *
  * Attaching. The first call attaches the process to the kernel at
  * $KIPC_SOCKET (else $XDG_RUNTIME_DIR/kipc/kipcd.sock, else
  * /tmp/kipc-$UID/kipcd.sock). If no kernel answers there, the library
