@@ -52,6 +52,7 @@
 #include <kipc/mqueue.h>
 
 #include "list.h"
+#include "mqhandle.h"
 #include "trace.h"
 
 namespace kipc {
@@ -290,7 +291,7 @@ struct MqNotify {
 
 /* Per-queue state of a POSIX message queue (mqueue.cc). */
 struct PosixMq {
-	bool unlinked = false;   /* the name is gone: dies with its last descriptor */
+	bool unlinked = false;   /* the name is gone: dies with its last open */
 	uint64_t charge = 0;     /* bytes charged to the creator (RLIMIT_MSGQUEUE) */
 	uint8_t ready = 0;       /* last poll state told the host: bit 0 in, bit 1 out */
 	MqNotify notify;
@@ -502,19 +503,23 @@ public:
 		uid_t uid;
 	};
 	std::unordered_map<uint64_t, MqFired> mq_fired; /* SIGEV_THREAD, not yet waited */
-	Mailbox *find_mq(int64_t id, int *err) const;
+	MqHandles mqh;           /* opens and who may use them (mqhandle.h) */
+	/* The open h as cur may use it for need (KIPC_MQ_RDONLY/WRONLY/ACCMODE:
+	 * any), cur's process holding it as descriptor fd (-1: none). */
+	MqOpen *mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err);
 	long do_mq_open(Task &cur, const std::string &name, const kipc_mq_open &o);
 	long do_mq_unlink(Task &cur, const std::string &name);
 	long do_mq_send(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
 	long do_mq_receive(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
 	long do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &n);
-	long do_mq_notify_wait(Task &cur, Mailbox *mb, uint64_t token, const MsgArgs &a,
+	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
 	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err);
 	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,
 				 int *err);
-	long do_mq_close(Task &cur, Mailbox &mb);
-	void mq_release(int64_t id);
+	long do_mq_close(Task &cur, int64_t h, uint32_t flags);
+	void mq_release(int64_t h);
+	void mq_end_open(MqOpen *o);
 	void mq_remove_notify(Mailbox &mb, bool fired);
 	void mq_task_exit(Task &t);
 	void mq_update_ready(Mailbox &mb);
