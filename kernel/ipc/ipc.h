@@ -334,8 +334,10 @@ struct Mailbox {
 
 struct UserAcct {
 	uint64_t mq_bytes = 0;  /* POSIX queues: RLIMIT_MSGQUEUE charge */
-	uint64_t bytes = 0;     /* queued: payload plus overhead */
-	uint32_t mailboxes = 0; /* mailboxes created and not destroyed */
+	uint64_t bytes = 0;     /* queued: payload plus overhead; System V queue
+				   headers; SIGEV_THREAD notifications */
+	uint64_t trace_bytes = 0; /* trace listeners' rings */
+	uint32_t mailboxes = 0; /* mailboxes and System V queues created, not destroyed */
 	uint32_t tasks = 0;     /* attached tasks (tasks_per_user) */
 };
 
@@ -500,7 +502,8 @@ public:
 	uint32_t mq_count = 0;   /* POSIX queues alive */
 	struct MqFired {
 		pid_t owner, from;
-		uid_t uid;
+		uid_t uid;        /* the sender's */
+		uid_t owner_uid;  /* charged kMqNotifyCost */
 	};
 	std::unordered_map<uint64_t, MqFired> mq_fired; /* SIGEV_THREAD, not yet waited */
 	MqHandles mqh;           /* opens and who may use them (mqhandle.h) */
@@ -546,6 +549,10 @@ public:
 	UserAcct &user(uid_t uid) { return users[uid]; }
 	void check_invariants() const;
 };
+
+/* What the kernel charges besides messages (security.md). */
+extern const uint64_t kSysvQueueCost;  /* a System V queue's header */
+extern const uint64_t kMqNotifyCost;   /* a SIGEV_THREAD registration or pending one */
 
 /* Debug checks (CONFIG_DEBUG_CHECKS): report a broken invariant. */
 using BugHandler = void (*)(const char *file, int line, const char *what);

@@ -49,6 +49,15 @@ constexpr int64_t kMqPrioMax = KIPC_PRIO_MAX + 1; /* MQ_PRIO_MAX */
 
 constexpr int kCapSysResource = 24;
 
+/*
+ * A SIGEV_THREAD registration, and the notification it leaves when it
+ * fires before its waiter came, cost this much of the registrant's
+ * bytes_per_user until the waiter takes it, the registration is removed
+ * or the registrant exits: mq_notify fails ENOMEM past the quota, so
+ * unclaimed notifications cannot grow without bound.
+ */
+const uint64_t kMqNotifyCost = 64;
+
 /* Linux lifts msg_max, msgsize_max and queues_max for CAP_SYS_RESOURCE. */
 static bool capable_resource(KernelImpl &k, const Task &t)
 {
@@ -225,6 +234,8 @@ void KernelImpl::mq_remove_notify(Mailbox &mb, bool fired)
 		return;
 	if (!fired && n.waiter)
 		abort_request(n.waiter, -ECANCELED, true); /* clears n.waiter */
+	if (!fired && n.kind == KIPC_MQ_SIGEV_THREAD)
+		user(n.owner->uid).bytes -= kMqNotifyCost;
 	n.owner->mq_notifying--;
 	n = MqNotify{};
 }
@@ -247,8 +258,9 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 			cqe.user_data = r->user_data;
 			k.complete(*r->task, cqe);
 			delete r;
-		} else {
-			k.mq_fired[n.token] = {n.owner->pid, cur.pid, cur.uid};
+			k.user(n.owner->uid).bytes -= kMqNotifyCost;
+		} else { /* the charge stays with it until it is taken */
+			k.mq_fired[n.token] = {n.owner->pid, cur.pid, cur.uid, n.owner->uid};
 		}
 		break;
 	}
@@ -288,6 +300,12 @@ long KernelImpl::do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &req)
 	}
 	if (n.owner)
 		return -EBUSY;
+	if (req.notify == KIPC_MQ_SIGEV_THREAD) {
+		UserAcct &u = user(cur.uid);
+		if (u.bytes + kMqNotifyCost > lim.bytes_per_user)
+			return -ENOMEM;
+		u.bytes += kMqNotifyCost;
+	}
 	n.owner = &cur;
 	n.kind = req.notify;
 	n.signo = req.signo;
@@ -304,6 +322,7 @@ long KernelImpl::do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const M
 	if (auto it = mq_fired.find(token); it != mq_fired.end() && it->second.owner == cur.pid) {
 		cqe.pid = it->second.from;
 		cqe.type = it->second.uid;
+		user(it->second.owner_uid).bytes -= kMqNotifyCost;
 		mq_fired.erase(it);
 		return 0;
 	}
@@ -395,7 +414,12 @@ void KernelImpl::mq_task_exit(Task &t)
 		if (mb && mb->flavour == Flavour::Posix && mb->mq->notify.owner == &t)
 			mq_remove_notify(*mb, false);
 	}
-	std::erase_if(mq_fired, [&](const auto &e) { return e.second.owner == t.pid; });
+	std::erase_if(mq_fired, [&](const auto &e) {
+		if (e.second.owner != t.pid)
+			return false;
+		user(e.second.owner_uid).bytes -= kMqNotifyCost;
+		return true;
+	});
 	for (MqOpen *o : mqh.of_task(t))
 		if (mqh.drop(t, *o) && !(o->claimed && host.mq_in_use(o->id)))
 			mq_end_open(o);

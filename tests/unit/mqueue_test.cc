@@ -172,6 +172,8 @@ TEST_CASE("mqueue: limits: maxmsg, msgsize, queues_max, RLIMIT_MSGQUEUE")
 	/* what the caller claims as its RLIMIT_MSGQUEUE changes nothing */
 	CHECK(mq_open(a, "/r2", kRW | kCreat, 8, 1024, UINT64_MAX) == -EMFILE);
 	CHECK(w.impl().user(1000).mq_bytes == 8960);
+	Proc &b = w.spawn(200, 2000, 2000); /* another user is still served */
+	CHECK(mq_open(b, "/r2", kRW | kCreat, 8, 1024) > 0);
 }
 
 TEST_CASE("mqueue: priorities, sizes, full and empty, poll state")
@@ -379,4 +381,31 @@ TEST_CASE("mqueue: a failed open leaves nothing behind")
 	CHECK(a.submit(s).res() == 0);
 	CHECK(mq_open(a, "/q", kRW) > 0);
 	CHECK(getattr(a, h1) == 0);
+}
+
+TEST_CASE("mqueue: unclaimed SIGEV_THREAD notifications are charged: ENOMEM, others go on")
+{
+	Limits l = Limits::from_config();
+	l.bytes_per_user = 64 * kMqNotifyCost + kMqNotifyCost / 2;
+	World w(l);
+	Proc &a = w.spawn(100), &b = w.spawn(200, 2000, 2000);
+	int64_t h = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	int64_t r = 0;
+	int fired = 0;
+	/* register, fire, never wait: each leaves a notification behind */
+	while ((r = mq_notify(a, h, KIPC_MQ_SIGEV_THREAD)) > 0 && fired < 100000) {
+		REQUIRE(mq_send(a, h, "m").res() == 0);
+		REQUIRE(mq_receive(a, h, 8).res() == 1);
+		fired++;
+	}
+	CHECK(r == -ENOMEM);
+	CHECK(fired == 64);
+	CHECK(w.impl().mq_fired.size() == 64);
+	/* another user registers on its own queue */
+	int64_t hb = mq_open(b, "/qb", kRW | kCreat, 4, 8);
+	CHECK(mq_notify(b, hb, KIPC_MQ_SIGEV_THREAD) > 0);
+	/* the exit of the registrant frees what it left */
+	w.exit(a);
+	CHECK(w.impl().mq_fired.empty());
+	CHECK(w.impl().user(1000).bytes == 0);
 }

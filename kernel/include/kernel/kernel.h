@@ -139,6 +139,7 @@ struct Limits {
 	uint32_t msgmax;             /* largest message */
 	uint32_t msgmnb;             /* default qbytes of a queue */
 	uint32_t msgmni;             /* queues in the system */
+	uint64_t trace_bytes_per_user; /* trace listeners' rings one uid may have */
 
 	static Limits from_config();
 	/* Set one "name=value" boot parameter; 0 or -EINVAL / -ENOENT. */
