@@ -52,7 +52,7 @@ int kipc_mq_unlink(const char *name)
 	return (int)ret(__kipc_sync(&sqe, &s0, NULL, &cqe));
 }
 
-int kipc_mq_timedsend(int64_t id, const void *buf, size_t len, unsigned prio,
+int kipc_mq_timedsend(int64_t h, int fd, const void *buf, size_t len, unsigned prio,
 		      unsigned flags, int64_t timeout)
 {
 	if (prio > KIPC_PRIO_MAX) {
@@ -63,7 +63,8 @@ int kipc_mq_timedsend(int64_t id, const void *buf, size_t len, unsigned prio,
 		.opcode = KIPC_SYS_mq_timedsend,
 		.prio = (uint16_t)prio,
 		.flags = flags,
-		.target = id,
+		.target = h,
+		.type = fd,
 		.len = (uint32_t)len,
 		.timeout = (flags & KIPC_F_TIMEOUT) ? timeout : 0,
 	};
@@ -73,13 +74,14 @@ int kipc_mq_timedsend(int64_t id, const void *buf, size_t len, unsigned prio,
 	return (int)ret(r < 0 ? r : 0);
 }
 
-ssize_t kipc_mq_timedreceive(int64_t id, void *buf, size_t len, unsigned *prio,
+ssize_t kipc_mq_timedreceive(int64_t h, int fd, void *buf, size_t len, unsigned *prio,
 			     unsigned flags, int64_t timeout)
 {
 	struct kipc_sqe sqe = {
 		.opcode = KIPC_SYS_mq_timedreceive,
 		.flags = flags,
-		.target = id,
+		.target = h,
+		.type = fd,
 		.len = (uint32_t)len,
 		.timeout = (flags & KIPC_F_TIMEOUT) ? timeout : 0,
 	};
@@ -94,11 +96,12 @@ ssize_t kipc_mq_timedreceive(int64_t id, void *buf, size_t len, unsigned *prio,
 	return ret(r);
 }
 
-int64_t kipc_mq_notify(int64_t id, const struct kipc_mq_notify *n)
+int64_t kipc_mq_notify(int64_t h, int fd, const struct kipc_mq_notify *n)
 {
 	struct kipc_sqe sqe = {
 		.opcode = KIPC_SYS_mq_notify,
-		.target = id,
+		.target = h,
+		.type = fd,
 		.len2 = sizeof *n,
 	};
 	struct kipc_slot s1 = {.in = n, .len = sizeof *n};
@@ -106,25 +109,33 @@ int64_t kipc_mq_notify(int64_t id, const struct kipc_mq_notify *n)
 	return ret(__kipc_sync(&sqe, NULL, &s1, &cqe));
 }
 
-int kipc_mq_getattr(int64_t id, struct kipc_mq_attr *attr)
+int kipc_mq_getattr(int64_t h, int fd, struct kipc_mq_attr *attr)
 {
-	long r = __kipc_sync_out(KIPC_SYS_mq_getattr, id, 0, attr, sizeof *attr);
+	struct kipc_sqe sqe = {
+		.opcode = KIPC_SYS_mq_getattr,
+		.target = h,
+		.type = fd,
+		.len2 = sizeof *attr,
+	};
+	struct kipc_slot s1 = {.out = attr, .len = sizeof *attr};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
 	return (int)ret(r < 0 ? r : 0);
 }
 
-int kipc_mq_close(int64_t id)
+int kipc_mq_close(int64_t h, unsigned flags)
 {
-	struct kipc_sqe sqe = {.opcode = KIPC_SYS_mq_close, .target = id};
+	struct kipc_sqe sqe = {.opcode = KIPC_SYS_mq_close, .flags = flags, .target = h};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
 	return (int)ret(r < 0 ? r : 0);
 }
 
-int kipc_mq_notify_wait(int64_t id, uint64_t token, pid_t *from, uid_t *uid)
+int kipc_mq_notify_wait(int64_t h, uint64_t token, pid_t *from, uid_t *uid)
 {
 	struct kipc_sqe sqe = {
 		.opcode = KIPC_SYS_mq_notify_wait,
-		.target = id,
+		.target = h,
 		.type = (int64_t)token,
 	};
 	struct kipc_cqe cqe;
@@ -138,13 +149,13 @@ int kipc_mq_notify_wait(int64_t id, uint64_t token, pid_t *from, uid_t *uid)
 	return (int)ret(r < 0 ? r : 0);
 }
 
-int kipc_mq_path(int64_t id, const char *suffix, char *buf, size_t size)
+int kipc_mq_path(int64_t h, const char *suffix, char *buf, size_t size)
 {
 	char sock[4096];
 	int err = __kipc_socket_path(sock, sizeof sock);
 	if (err)
 		return (int)ret(err);
-	int n = snprintf(buf, size, "%s.mq/q%lld%s", sock, (long long)id,
+	int n = snprintf(buf, size, "%s.mq/o%lld%s", sock, (long long)h,
 			 suffix ? suffix : "");
 	if (n < 0 || (size_t)n >= size)
 		return (int)ret(-ENAMETOOLONG);

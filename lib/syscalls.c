@@ -154,6 +154,10 @@ int64_t kipc_mbox_open(const char *name, unsigned oflag,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	if (name && nlen == 0) { /* malformed, not anonymous (that is NULL) */
+		errno = EINVAL;
+		return -1;
+	}
 	struct kipc_sqe sqe = {
 		.opcode = KIPC_SYS_mbox_open,
 		.flags = oflag,

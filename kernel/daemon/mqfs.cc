@@ -5,38 +5,56 @@
  * Linux's queue descriptor is a file on the mqueue filesystem: it polls
  * readable while a message is queued and writable while the queue is not
  * full, its O_NONBLOCK flag belongs to the open file description (shared
- * by dup() and fork()), and an unlinked queue lives until its last
- * descriptor closes. kipcd gives each queue a FIFO that behaves the same:
+ * by dup() and fork()), and the open lives until its last descriptor
+ * closes. kipcd gives each open (each successful mq_open: a handle of
+ * the core, kernel/ipc/mqhandle.h) a FIFO of its own that behaves the
+ * same:
  *
- *   <socket>.mq/q<id>           the FIFO
- *   <socket>.mq/q<id>.{r,w,rw,x} hard links: the library opens the one
- *                                 naming its access mode, so readlink of
- *                                 /proc/self/fd/N tells the mode of any
- *                                 descriptor, however it was obtained
+ *   <socket>.mq/o<handle>.{r,w,rw,x}   the FIFO, named with its access mode
  *
- * Processes open it O_RDWR. Poll state: we hold a writer and keep the
- * pipe at 2 pages (F_SETPIPE_SZ), holding 0 bytes (empty: POLLOUT only),
- * 1 byte (one page buffer used: POLLIN | POLLOUT) or 4097 bytes (both
- * page buffers used, the pipe is "full": POLLIN only). Every readiness
- * change is made synchronously inside the syscall that caused it, before
- * its completion is posted, so a process that sees its mq_send complete
- * sees POLLIN too.
+ * The directory is kipcd's, mode 0711 (others may reach a file whose name
+ * they are told, not list or change the directory); it is opened once
+ * with O_NOFOLLOW and refused unless it is kipcd's own and writable by no
+ * one else, and every file is made, opened and removed through that
+ * descriptor (mkfifoat, openat with O_NOFOLLOW, unlinkat), so nothing
+ * follows a path another user controls. The FIFO is 0600 and belongs to
+ * the opener (kipcd run by root chowns it; a kipcd of another user refuses
+ * the open with EACCES): only the opener's user can open it. The library
+ * opens it O_RDWR and names it in its first call; once the core has seen
+ * the opener's process hold it (holds(): /proc/<pid>/fd/<fd> is this
+ * FIFO) the name is unlinked, so from then on the descriptor exists only
+ * as the processes holding it pass it on (dup, fork, SCM_RIGHTS), as on
+ * Linux. readlink of /proc/self/fd/N still tells the handle and mode.
  *
- * Lifetime: while the queue has a name we also hold a reader. At unlink
- * we drop it and watch our writer: once the last process's descriptor is
- * closed (close, exit, exec; dup and fork counted by the OS, as for any
- * file) the pipe has no reader and the writer polls POLLERR; we then tell
- * the kernel (released), which frees the queue.
+ * Poll state: we hold a writer and keep the pipe at 2 pages
+ * (F_SETPIPE_SZ), holding 0 bytes (empty: POLLOUT only), 1 byte (one page
+ * buffer used: POLLIN | POLLOUT) or 4097 bytes (both page buffers used,
+ * the pipe is "full": POLLIN only). Every readiness change is made
+ * synchronously inside the syscall that caused it, before its completion
+ * is posted, so a process that sees its mq_send complete sees POLLIN too.
+ * The bytes the pipe holds are measured (FIONREAD), not remembered: a
+ * process that read(2)s or write(2)s its own descriptor changes only what
+ * its own open polls (no other opener shares the FIFO), and the next
+ * change puts even that right.
+ *
+ * Lifetime: until claimed we also hold a reader. Then we drop it and
+ * watch our writer: once the last descriptor of the open is closed
+ * (close, exit, exec; dup and fork counted by the OS, as for any file)
+ * the pipe has no reader and the writer polls POLLERR; we then tell the
+ * kernel (released), which ends the open (and an unlinked queue with its
+ * last open).
  */
 #include "mqfs.h"
 
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
 #include <csignal>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -52,147 +70,199 @@ constexpr uint32_t kFullBytes = 4097; /* one byte + one page: two pipe buffers *
 
 MqFs::~MqFs()
 {
-	for (auto &[id, q] : qs_) {
-		if (q.watch)
-			loop_.del(q.watch);
-		if (q.rfd >= 0)
-			close(q.rfd);
-		if (q.wfd >= 0)
-			close(q.wfd);
-		remove_files(id);
-	}
+	for (auto &[h, o] : os_)
+		drop(o);
+	if (dfd_ >= 0)
+		close(dfd_);
 	if (!dir_.empty())
 		rmdir(dir_.c_str());
 }
 
-std::string MqFs::path(int64_t id, const char *suffix) const
+void MqFs::drop(Open &o)
 {
-	return fmt::format("{}/q{}{}", dir_, id, suffix);
-}
-
-void MqFs::remove_files(int64_t id) const
-{
-	unlink(path(id).c_str());
-	for (const char *s : kSuffixes)
-		unlink(path(id, s).c_str());
+	if (o.watch)
+		loop_.del(o.watch);
+	if (o.rfd >= 0)
+		close(o.rfd);
+	if (o.wfd >= 0)
+		close(o.wfd);
+	if (!o.claimed && dfd_ >= 0)
+		unlinkat(dfd_, o.name.c_str(), 0);
 }
 
 void MqFs::init(const std::string &dir)
 {
-	dir_ = dir;
-	if (mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST)
+	if (mkdir(dir.c_str(), 0711) < 0 && errno != EEXIST)
 		klog(fmt::format("kipc: mqueue: mkdir {}: {}", dir, strerror(errno)));
-	if (DIR *d = opendir(dir.c_str())) {
+	int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		klog(fmt::format("kipc: mqueue: {}: {}: POSIX queues disabled", dir,
+				 strerror(errno)));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+		klog(fmt::format("kipc: mqueue: {} refused: {}: POSIX queues disabled", dir,
+				 st.st_uid != geteuid() ? "not owned by kipcd's user"
+							: "writable by group or others"));
+		close(fd);
+		return;
+	}
+	if ((st.st_mode & 07777) != 0711)
+		fchmod(fd, 0711);
+	dir_ = dir;
+	dfd_ = fd;
+	/* A dead kernel's files: entries of this checked directory only. */
+	int dd = dup(dfd_);
+	if (DIR *d = dd >= 0 ? fdopendir(dd) : nullptr) {
 		while (dirent *e = readdir(d))
-			if (e->d_name[0] == 'q')
-				unlinkat(dirfd(d), e->d_name, 0);
+			if (e->d_name[0] == 'q' || e->d_name[0] == 'o')
+				unlinkat(dfd_, e->d_name, 0);
 		closedir(d);
+	} else if (dd >= 0) {
+		close(dd);
 	}
 }
 
-int MqFs::created(int64_t id)
+int MqFs::opened(int64_t h, uid_t uid, gid_t gid, uint32_t acc)
 {
-	std::string p = path(id);
-	unlink(p.c_str());
-	if (mkfifo(p.c_str(), 0600) < 0)
-		return -errno;
-	Queue q;
+	if (dfd_ < 0)
+		return -ENOENT; /* no directory: no descriptors */
+	bool root = geteuid() == 0;
+	if (!root && uid != geteuid())
+		return -EACCES; /* we could not give them a file only they can open */
+	Open o;
+	o.name = fmt::format("o{}{}", h, kSuffixes[acc & 3]);
+	unlinkat(dfd_, o.name.c_str(), 0);
+	if (mkfifoat(dfd_, o.name.c_str(), 0600) < 0)
+		return errno == EMFILE ? -ENFILE : -errno;
 	int err = 0;
-	for (const char *s : kSuffixes) {
-		std::string l = path(id, s);
-		unlink(l.c_str());
-		if (link(p.c_str(), l.c_str()) < 0 && !err)
-			err = -errno;
-	}
-	if (!err && (q.rfd = open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+	struct stat st;
+	if (root && fchownat(dfd_, o.name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		err = -errno;
-	if (!err && (q.wfd = open(p.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+	if (!err && (o.rfd = openat(dfd_, o.name.c_str(),
+				    O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		err = -errno;
-	if (!err && fcntl(q.wfd, F_SETPIPE_SZ, 8192) < 0)
+	if (!err && (o.wfd = openat(dfd_, o.name.c_str(),
+				    O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		err = -errno;
+	if (!err && fcntl(o.wfd, F_SETPIPE_SZ, 8192) < 0)
+		err = -errno;
+	if (!err && (fstat(o.wfd, &st) < 0 || !S_ISFIFO(st.st_mode)))
+		err = -EIO;
 	if (err) {
-		if (q.rfd >= 0)
-			close(q.rfd);
-		if (q.wfd >= 0)
-			close(q.wfd);
-		remove_files(id);
+		drop(o);
 		return err == -EMFILE ? -ENFILE : err;
 	}
-	qs_[id] = q;
+	o.dev = st.st_dev;
+	o.ino = st.st_ino;
+	os_[h] = std::move(o);
 	return 0;
 }
 
-void MqFs::readiness(int64_t id, bool readable, bool writable)
+void MqFs::readiness(int64_t h, bool readable, bool writable)
 {
-	auto it = qs_.find(id);
-	if (it == qs_.end())
+	auto it = os_.find(h);
+	if (it == os_.end())
 		return;
-	Queue &q = it->second;
+	Open &o = it->second;
+	int have = 0;
+	if (ioctl(o.wfd, FIONREAD, &have) < 0)
+		return;
 	uint32_t want = !readable ? 0 : writable ? 1 : kFullBytes;
 	static const char zeros[kFullBytes] = {};
-	if (want > q.bytes) {
-		ssize_t n = write(q.wfd, zeros, want - q.bytes);
-		if (n > 0)
-			q.bytes += uint32_t(n);
-	} else if (want < q.bytes) {
-		int rfd = q.rfd >= 0 ? q.rfd : open(path(id).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		char buf[kFullBytes];
-		ssize_t n = rfd >= 0 ? read(rfd, buf, q.bytes - want) : -1;
-		if (n > 0)
-			q.bytes -= uint32_t(n);
-		if (rfd >= 0 && rfd != q.rfd)
+	if (want > uint32_t(have)) {
+		if (write(o.wfd, zeros, want - uint32_t(have)) < 0)
+			klog(fmt::format("kipc: mqueue: open {}: {}", h, strerror(errno)));
+	} else if (want < uint32_t(have)) {
+		/* A reader of our own: ours until claimed, else one for this. */
+		int rfd = o.rfd >= 0 ? o.rfd
+				     : open(fmt::format("/proc/self/fd/{}", o.wfd).c_str(),
+					    O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		char buf[8192];
+		if (rfd >= 0 && read(rfd, buf, std::min<size_t>(sizeof buf, uint32_t(have) - want)) < 0)
+			klog(fmt::format("kipc: mqueue: open {}: {}", h, strerror(errno)));
+		if (rfd >= 0 && rfd != o.rfd)
 			close(rfd);
 	}
 }
 
-void MqFs::unlinked(int64_t id)
+bool MqFs::holds(pid_t pid, int fd, int64_t h)
 {
-	auto it = qs_.find(id);
-	if (it == qs_.end())
-		return;
-	Queue &q = it->second;
-	if (q.rfd >= 0) {
-		close(q.rfd);
-		q.rfd = -1;
-	}
-	q.watch = loop_.add(q.wfd, POLLERR, [this, id](uint32_t) {
-		released_(id);
+	auto it = os_.find(h);
+	if (it == os_.end() || pid <= 0 || fd < 0)
+		return false;
+	Open &o = it->second;
+	struct stat st;
+	if (stat(fmt::format("/proc/{}/fd/{}", pid, fd).c_str(), &st) < 0 ||
+	    st.st_dev != o.dev || st.st_ino != o.ino)
+		return false;
+	if (o.claimed)
+		return true;
+	/* Claimed: the name goes, our reader too; its last close is POLLERR. */
+	o.claimed = true;
+	unlinkat(dfd_, o.name.c_str(), 0);
+	close(o.rfd);
+	o.rfd = -1;
+	o.watch = loop_.add(o.wfd, POLLERR, [this, h](uint32_t) {
+		released_(h);
 		/* Still here (cannot happen without readers): stop the level event. */
-		auto it2 = qs_.find(id);
-		if (it2 != qs_.end() && it2->second.watch && !in_use(id)) {
+		auto it2 = os_.find(h);
+		if (it2 != os_.end() && it2->second.watch && !in_use(h)) {
 			loop_.del(it2->second.watch);
 			it2->second.watch = 0;
 		}
 	});
-	if (q.watch < 0)
-		q.watch = 0;
+	if (o.watch < 0)
+		o.watch = 0;
+	return true;
 }
 
-bool MqFs::in_use(int64_t id)
+bool MqFs::in_use(int64_t h)
 {
-	auto it = qs_.find(id);
-	if (it == qs_.end())
+	auto it = os_.find(h);
+	if (it == os_.end() || !it->second.claimed)
 		return false;
-	if (it->second.rfd >= 0)
-		return true;
 	pollfd p = {it->second.wfd, POLLOUT, 0};
 	return !(poll(&p, 1, 0) == 1 && (p.revents & POLLERR));
 }
 
-void MqFs::destroyed(int64_t id)
+void MqFs::closed(int64_t h)
 {
-	auto it = qs_.find(id);
-	if (it == qs_.end())
+	auto it = os_.find(h);
+	if (it == os_.end())
 		return;
-	Queue &q = it->second;
-	if (q.watch)
-		loop_.del(q.watch);
-	if (q.rfd >= 0)
-		close(q.rfd);
-	if (q.wfd >= 0)
-		close(q.wfd);
-	qs_.erase(it);
-	remove_files(id);
+	drop(it->second);
+	os_.erase(it);
+}
+
+/* "Max msgqueue size" of /proc/<pid>/limits: the soft limit, in bytes. */
+bool MqFs::rlimit(pid_t pid, uint64_t *bytes)
+{
+	std::ifstream f(fmt::format("/proc/{}/limits", pid));
+	std::string line;
+	static const char key[] = "Max msgqueue size";
+	while (std::getline(f, line)) {
+		if (line.compare(0, sizeof key - 1, key) != 0)
+			continue;
+		const char *v = line.c_str() + sizeof key - 1;
+		while (*v == ' ')
+			v++;
+		if (strncmp(v, "unlimited", 9) == 0) {
+			*bytes = UINT64_MAX;
+			return true;
+		}
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(v, &end, 10);
+		if (end == v || errno)
+			return false;
+		*bytes = n;
+		return true;
+	}
+	return false;
 }
 
 /*

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * kipcd's side of POSIX message queue descriptors (see mqfs.cc): one
- * FIFO per queue in "<socket>.mq/", which processes open as the queue's
+ * FIFO per open, made in "<socket>.mq/" and unlinked as soon as its
+ * opener holds it, which the opener's process has as the queue's
  * descriptor. Private to kernel/daemon/.
  */
 #pragma once
@@ -18,7 +19,7 @@ namespace kipcd {
 
 class MqFs {
 public:
-	/* released(id): an unlinked queue's last descriptor closed. */
+	/* released(h): the last descriptor of open h closed. */
 	MqFs(Loop &loop, std::function<void(int64_t)> released)
 		: loop_(loop), released_(std::move(released))
 	{
@@ -27,33 +28,37 @@ public:
 	MqFs(const MqFs &) = delete;
 	MqFs &operator=(const MqFs &) = delete;
 
-	/* The directory of the FIFOs: made, emptied of a dead kernel's. */
+	/* The directory of the FIFOs: made or checked, emptied of a dead kernel's. */
 	void init(const std::string &dir);
 
 	/* kipc::Host's mq_* hooks */
-	int created(int64_t id);
-	void readiness(int64_t id, bool readable, bool writable);
-	void unlinked(int64_t id);
-	bool in_use(int64_t id);
-	void destroyed(int64_t id);
+	int opened(int64_t h, uid_t uid, gid_t gid, uint32_t acc);
+	void readiness(int64_t h, bool readable, bool writable);
+	bool holds(pid_t pid, int fd, int64_t h);
+	bool in_use(int64_t h);
+	void closed(int64_t h);
+	static bool rlimit(pid_t pid, uint64_t *bytes);
 	static void signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid);
 	/* CapEff of /proc/<pid>/status has bit cap. */
 	static bool capable(pid_t pid, int cap);
 
 private:
-	struct Queue {
-		int rfd = -1;      /* our reader while the name exists */
+	struct Open {
+		std::string name;  /* in dir_, until claimed */
+		int rfd = -1;      /* our reader until claimed */
 		int wfd = -1;      /* our writer: POLLERR once no reader is left */
-		int64_t watch = 0; /* on wfd, after unlink */
-		uint32_t bytes = 0; /* in the pipe: 0 empty, 1 readable, 4097 full */
+		int64_t watch = 0; /* on wfd, once claimed */
+		dev_t dev = 0;     /* the FIFO */
+		ino_t ino = 0;
+		bool claimed = false;
 	};
-	std::string path(int64_t id, const char *suffix = "") const;
-	void remove_files(int64_t id) const;
+	void drop(Open &o);
 
 	Loop &loop_;
 	std::function<void(int64_t)> released_;
 	std::string dir_;
-	std::unordered_map<int64_t, Queue> qs_;
+	int dfd_ = -1; /* dir_, opened once and checked: everything is made through it */
+	std::unordered_map<int64_t, Open> os_;
 };
 
 } // namespace kipcd

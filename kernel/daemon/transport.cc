@@ -181,11 +181,15 @@ public:
 	bool process_alive(pid_t pid, kipc::Creds *creds) override;
 	void watch_process(pid_t pid) override;
 	void unwatch_process(pid_t pid) override;
-	int mq_created(int64_t id) override { return mqfs_.created(id); }
-	void mq_readiness(int64_t id, bool r, bool w) override { mqfs_.readiness(id, r, w); }
-	void mq_unlinked(int64_t id) override { mqfs_.unlinked(id); }
-	bool mq_in_use(int64_t id) override { return mqfs_.in_use(id); }
-	void mq_destroyed(int64_t id) override { mqfs_.destroyed(id); }
+	int mq_opened(int64_t h, uid_t u, gid_t g, uint32_t acc) override
+	{
+		return mqfs_.opened(h, u, g, acc);
+	}
+	void mq_readiness(int64_t h, bool r, bool w) override { mqfs_.readiness(h, r, w); }
+	bool mq_holds(pid_t pid, int fd, int64_t h) override { return mqfs_.holds(pid, fd, h); }
+	bool mq_in_use(int64_t h) override { return mqfs_.in_use(h); }
+	void mq_closed(int64_t h) override { mqfs_.closed(h); }
+	bool mq_rlimit(pid_t pid, uint64_t *b) override { return MqFs::rlimit(pid, b); }
 	bool capable(pid_t pid, int cap) override { return MqFs::capable(pid, cap); }
 	void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid) override
 	{

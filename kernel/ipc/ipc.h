@@ -52,6 +52,7 @@
 #include <kipc/mqueue.h>
 
 #include "list.h"
+#include "mqhandle.h"
 #include "trace.h"
 
 namespace kipc {
@@ -290,7 +291,7 @@ struct MqNotify {
 
 /* Per-queue state of a POSIX message queue (mqueue.cc). */
 struct PosixMq {
-	bool unlinked = false;   /* the name is gone: dies with its last descriptor */
+	bool unlinked = false;   /* the name is gone: dies with its last open */
 	uint64_t charge = 0;     /* bytes charged to the creator (RLIMIT_MSGQUEUE) */
 	uint8_t ready = 0;       /* last poll state told the host: bit 0 in, bit 1 out */
 	MqNotify notify;
@@ -333,8 +334,10 @@ struct Mailbox {
 
 struct UserAcct {
 	uint64_t mq_bytes = 0;  /* POSIX queues: RLIMIT_MSGQUEUE charge */
-	uint64_t bytes = 0;     /* queued: payload plus overhead */
-	uint32_t mailboxes = 0; /* mailboxes created and not destroyed */
+	uint64_t bytes = 0;     /* queued: payload plus overhead; System V queue
+				   headers; SIGEV_THREAD notifications */
+	uint64_t trace_bytes = 0; /* trace listeners' rings */
+	uint32_t mailboxes = 0; /* mailboxes and System V queues created, not destroyed */
 	uint32_t tasks = 0;     /* attached tasks (tasks_per_user) */
 };
 
@@ -499,22 +502,27 @@ public:
 	uint32_t mq_count = 0;   /* POSIX queues alive */
 	struct MqFired {
 		pid_t owner, from;
-		uid_t uid;
+		uid_t uid;        /* the sender's */
+		uid_t owner_uid;  /* charged kMqNotifyCost */
 	};
 	std::unordered_map<uint64_t, MqFired> mq_fired; /* SIGEV_THREAD, not yet waited */
-	Mailbox *find_mq(int64_t id, int *err) const;
+	MqHandles mqh;           /* opens and who may use them (mqhandle.h) */
+	/* The open h as cur may use it for need (KIPC_MQ_RDONLY/WRONLY/ACCMODE:
+	 * any), cur's process holding it as descriptor fd (-1: none). */
+	MqOpen *mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err);
 	long do_mq_open(Task &cur, const std::string &name, const kipc_mq_open &o);
 	long do_mq_unlink(Task &cur, const std::string &name);
 	long do_mq_send(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
 	long do_mq_receive(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
 	long do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &n);
-	long do_mq_notify_wait(Task &cur, Mailbox *mb, uint64_t token, const MsgArgs &a,
+	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
 	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err);
 	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,
 				 int *err);
-	long do_mq_close(Task &cur, Mailbox &mb);
-	void mq_release(int64_t id);
+	long do_mq_close(Task &cur, int64_t h, uint32_t flags);
+	void mq_release(int64_t h);
+	void mq_end_open(MqOpen *o);
 	void mq_remove_notify(Mailbox &mb, bool fired);
 	void mq_task_exit(Task &t);
 	void mq_update_ready(Mailbox &mb);
@@ -541,6 +549,10 @@ public:
 	UserAcct &user(uid_t uid) { return users[uid]; }
 	void check_invariants() const;
 };
+
+/* What the kernel charges besides messages (security.md). */
+extern const uint64_t kSysvQueueCost;  /* a System V queue's header */
+extern const uint64_t kMqNotifyCost;   /* a SIGEV_THREAD registration or pending one */
 
 /* Debug checks (CONFIG_DEBUG_CHECKS): report a broken invariant. */
 using BugHandler = void (*)(const char *file, int line, const char *what);

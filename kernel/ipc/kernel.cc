@@ -31,7 +31,8 @@ namespace kipc {
 	X(mq_bytes_per_user, 819200, 0, 1ull << 40)            \
 	X(msgmax, 8192, 0, 65536)                              \
 	X(msgmnb, 16384, 0, 1u << 30)                          \
-	X(msgmni, 32000, 0, 32000)
+	X(msgmni, 32000, 0, 32000)                             \
+	X(trace_bytes_per_user, 8388608, 0, 1ull << 34)
 
 Limits Limits::from_config()
 {
@@ -145,12 +146,19 @@ void KernelImpl::check_invariants() const
 			continue;
 		const Mailbox &mb = *s.mbox;
 		check_link(mb.link);
-		if (mb.flavour == Flavour::Kipc)
+		if (mb.flavour != Flavour::Posix)
 			mboxes[mb.cuid]++;
+		if (mb.flavour == Flavour::SysV)
+			bytes[mb.cuid] += kSysvQueueCost;
+		if (mb.flavour == Flavour::Posix && mb.mq->notify.owner &&
+		    mb.mq->notify.kind == KIPC_MQ_SIGEV_THREAD)
+			bytes[mb.mq->notify.owner->uid] += kMqNotifyCost;
 		for (Task *t : mb.holders)
 			KIPC_BUG_ON(std::find(t->held.begin(), t->held.end(), &mb) == t->held.end());
 		KIPC_BUG_ON(mb.owner && !mb.holds(mb.owner));
 	}
+	for (const auto &[token, f] : mq_fired)
+		bytes[f.owner_uid] += kMqNotifyCost;
 	for (const auto &[uid, acct] : users) {
 		KIPC_BUG_ON(acct.bytes != bytes[uid]);
 		KIPC_BUG_ON(acct.mailboxes != mboxes[uid]);

@@ -6,15 +6,22 @@
  * whose PosixMq holds what Linux keeps in mqueue_inode_info: the name's
  * state, the RLIMIT_MSGQUEUE charge and the notification registration.
  *
- * Descriptors. Linux's queue descriptor is a file; here the host gives
- * each queue a file (kipcd: a FIFO, kernel/daemon/mqfs.cc) that the
- * library opens as the descriptor. The host keeps it polling like
- * mqueue_poll_file() (mq_readiness) and counts its openers, so that an
- * unlinked queue dies when its last descriptor closes (mq_unlinked,
- * mq_in_use, Kernel::mq_released). Everything per descriptor (access
- * mode, O_NONBLOCK) lives in the descriptor's open file description,
- * in the library; the kernel only sees the effect (EBADF is the
- * library's, NONBLOCK comes with each call).
+ * Descriptors. Linux's queue descriptor is a file, and the access mode
+ * granted at open lives on it (f_mode). Here each mq_open() makes an
+ * open (mqhandle.h): a handle with the granted mode, in the opener
+ * task's table, and a host file (kipcd: a FIFO of its own,
+ * kernel/daemon/mqfs.cc) that the library opens as the descriptor. Every
+ * later call names the handle and is checked against the caller's own
+ * table and the open's mode (mq_get): EBADF for a number the task does
+ * not hold, for sending on a read-only open and receiving on a
+ * write-only one, as Linux's fdget() and f_mode checks. A task that got
+ * the descriptor otherwise (fork, an exec that kept it, SCM_RIGHTS)
+ * names it too, and the host checks that its process really holds a
+ * descriptor of the open (Host::mq_holds) before the task may use it.
+ * The host polls each open like mqueue_poll_file() (mq_readiness) and
+ * tells when the last descriptor of an open closed (Kernel::mq_released);
+ * an unlinked queue dies with its last open. O_NONBLOCK stays the
+ * descriptor's status flag, in the library; NONBLOCK comes with each call.
  *
  * Rules kept from Linux:
  *  - creation order: ENOENT, ENOSPC (queues_max, uid 0 exempt), EINVAL
@@ -42,20 +49,43 @@ constexpr int64_t kMqPrioMax = KIPC_PRIO_MAX + 1; /* MQ_PRIO_MAX */
 
 constexpr int kCapSysResource = 24;
 
+/*
+ * A SIGEV_THREAD registration, and the notification it leaves when it
+ * fires before its waiter came, cost this much of the registrant's
+ * bytes_per_user until the waiter takes it, the registration is removed
+ * or the registrant exits: mq_notify fails ENOMEM past the quota, so
+ * unclaimed notifications cannot grow without bound.
+ */
+const uint64_t kMqNotifyCost = 64;
+
 /* Linux lifts msg_max, msgsize_max and queues_max for CAP_SYS_RESOURCE. */
 static bool capable_resource(KernelImpl &k, const Task &t)
 {
 	return k.host.capable(t.pid, kCapSysResource);
 }
 
-Mailbox *KernelImpl::find_mq(int64_t id, int *err) const
+MqOpen *KernelImpl::mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err)
 {
-	Mailbox *mb = find_mbox(id, err);
-	if (!mb || mb->flavour != Flavour::Posix) {
-		*err = -EBADF; /* a descriptor of no (or another) queue */
+	*err = -EBADF;
+	MqOpen *o = mqh.find(h);
+	if (!o)
 		return nullptr;
+	bool mine = mqh.holds(cur, *o);
+	if (!mine || !o->claimed) {
+		/* Not ours yet, or the host has not seen a descriptor of it. */
+		if (fd < 0 || fd > INT_MAX || !host.mq_holds(cur.pid, int(fd), h)) {
+			if (!mine)
+				return nullptr;
+		} else {
+			o->claimed = true;
+			if (!mine)
+				mqh.adopt(cur, *o);
+		}
 	}
-	return mb;
+	if ((need == KIPC_MQ_RDONLY && !o->may_read()) ||
+	    (need == KIPC_MQ_WRONLY && !o->may_write()))
+		return nullptr;
+	return o;
 }
 
 /*
@@ -85,34 +115,19 @@ void KernelImpl::mq_update_ready(Mailbox &mb)
 	if (ready == mb.mq->ready)
 		return;
 	mb.mq->ready = ready;
-	host.mq_readiness(mb.id, ready & 1, ready & 2);
+	for (MqOpen *o : mqh.of_queue(mb))
+		host.mq_readiness(o->id, ready & 1, ready & 2);
 }
 
-long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_open &o)
+/* mqueue_create_attr(), mqueue_get_inode(): a new queue named name. */
+static long mq_create(KernelImpl &k, Task &cur, const std::string &name,
+		      const kipc_mq_open &o, Mailbox **out)
 {
-	uint32_t acc = o.oflag & KIPC_MQ_ACCMODE;
-
-	/* prepare_open(): the name exists */
-	if (auto it = mq_names.find(name); it != mq_names.end()) {
-		Mailbox *mb = it->second;
-		if ((o.oflag & KIPC_O_CREAT) && (o.oflag & KIPC_O_EXCL))
-			return -EEXIST;
-		if (acc == KIPC_MQ_ACCMODE)
-			return -EINVAL;
-		uint32_t want = acc == KIPC_MQ_RDONLY ? 4 : acc == KIPC_MQ_WRONLY ? 2 : 6;
-		if (!ipcperms(cur, *mb, want))
-			return -EACCES;
-		return mb->id;
-	}
-	if (!(o.oflag & KIPC_O_CREAT))
-		return -ENOENT;
-
-	/* mqueue_create_attr(), mqueue_get_inode() */
-	bool cap = capable_resource(*this, cur);
-	if (mq_count >= lim.mq_queues_max && !cap)
+	bool cap = capable_resource(k, cur);
+	if (k.mq_count >= k.lim.mq_queues_max && !cap)
 		return -ENOSPC;
-	int64_t maxmsg = std::min(lim.mq_msg_max, lim.mq_msg_default);
-	int64_t msgsize = std::min(lim.mq_msgsize_max, lim.mq_msgsize_default);
+	int64_t maxmsg = std::min(k.lim.mq_msg_max, k.lim.mq_msg_default);
+	int64_t msgsize = std::min(k.lim.mq_msgsize_max, k.lim.mq_msgsize_default);
 	if (o.flags & KIPC_MQ_ATTR) {
 		maxmsg = o.maxmsg;
 		msgsize = o.msgsize;
@@ -120,13 +135,19 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 	if (maxmsg <= 0 || msgsize <= 0)
 		return -EINVAL;
 	if (cap ? maxmsg > kHardMsgMax || msgsize > kHardMsgsizeMax
-		: maxmsg > lim.mq_msg_max || msgsize > lim.mq_msgsize_max)
+		: maxmsg > k.lim.mq_msg_max || msgsize > k.lim.mq_msgsize_max)
 		return -EINVAL;
 	/* Both are bounded by the hard limits: no overflow (EOVERFLOW). */
 	uint64_t charge = uint64_t(maxmsg) * uint64_t(msgsize) + uint64_t(maxmsg) * kMsgMsgSize +
 			  uint64_t(std::min(maxmsg, kMqPrioMax)) * kTreeNodeSize;
-	uint64_t rlimit = (o.flags & KIPC_MQ_RLIMIT) ? o.rlimit : lim.mq_bytes_per_user;
-	UserAcct &u = user(cur.uid);
+	/*
+	 * RLIMIT_MSGQUEUE is the process's as the OS has it (the host reads
+	 * it), never what the caller claims (kipc_mq_open.rlimit is ignored);
+	 * without one, the kernel's mq_bytes_per_user.
+	 */
+	uint64_t rlimit = k.lim.mq_bytes_per_user;
+	k.host.mq_rlimit(cur.pid, &rlimit);
+	UserAcct &u = k.user(cur.uid);
 	if (u.mq_bytes + charge < u.mq_bytes || u.mq_bytes + charge > rlimit)
 		return -EMFILE;
 
@@ -136,21 +157,56 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 	la.qbytes = uint64_t(maxmsg) * uint64_t(msgsize);
 	la.fixed = false;
 	int err = 0;
-	Mailbox *mb = new_ipc_mailbox(cur, Flavour::Posix, la, o.mode, &err);
+	Mailbox *mb = k.new_ipc_mailbox(cur, Flavour::Posix, la, o.mode, &err);
 	if (!mb)
 		return err;
 	mb->mq = std::make_unique<PosixMq>();
 	mb->name = name;
-	if ((err = host.mq_created(mb->id))) {
-		destroy_mbox(mb);
-		return err;
-	}
 	mb->mq->charge = charge;
 	u.mq_bytes += charge;
-	mq_count++;
-	mq_names.emplace(name, mb);
-	mq_update_ready(*mb);
-	return mb->id;
+	k.mq_count++;
+	k.mq_names.emplace(name, mb);
+	k.mq_update_ready(*mb);
+	*out = mb;
+	return 0;
+}
+
+long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_open &o)
+{
+	uint32_t acc = o.oflag & KIPC_MQ_ACCMODE;
+	Mailbox *mb = nullptr;
+	bool created = false;
+
+	/* prepare_open(): the name exists */
+	if (auto it = mq_names.find(name); it != mq_names.end()) {
+		mb = it->second;
+		if ((o.oflag & KIPC_O_CREAT) && (o.oflag & KIPC_O_EXCL))
+			return -EEXIST;
+		if (acc == KIPC_MQ_ACCMODE)
+			return -EINVAL;
+		uint32_t want = acc == KIPC_MQ_RDONLY ? 4 : acc == KIPC_MQ_WRONLY ? 2 : 6;
+		if (!ipcperms(cur, *mb, want))
+			return -EACCES;
+	} else {
+		if (!(o.oflag & KIPC_O_CREAT))
+			return -ENOENT;
+		long r = mq_create(*this, cur, name, o, &mb);
+		if (r < 0)
+			return r;
+		created = true;
+	}
+
+	MqOpen *op = mqh.add(cur, mb, acc, created);
+	if (int err = host.mq_opened(op->id, cur.uid, cur.gid, acc)) {
+		mqh.remove(op);
+		if (created) { /* a failed open leaves nothing behind */
+			mq_names.erase(name);
+			destroy_mq(mb);
+		}
+		return err;
+	}
+	host.mq_readiness(op->id, mb->mq->ready & 1, mb->mq->ready & 2);
+	return op->id;
 }
 
 long KernelImpl::do_mq_unlink(Task &cur, const std::string &name)
@@ -165,8 +221,7 @@ long KernelImpl::do_mq_unlink(Task &cur, const std::string &name)
 	mq_names.erase(it);
 	mb->mq->unlinked = true;
 	mb->ctime = now_real();
-	host.mq_unlinked(mb->id);
-	if (!host.mq_in_use(mb->id))
+	if (!mqh.count(*mb))
 		destroy_mq(mb);
 	return 0;
 }
@@ -179,6 +234,8 @@ void KernelImpl::mq_remove_notify(Mailbox &mb, bool fired)
 		return;
 	if (!fired && n.waiter)
 		abort_request(n.waiter, -ECANCELED, true); /* clears n.waiter */
+	if (!fired && n.kind == KIPC_MQ_SIGEV_THREAD)
+		user(n.owner->uid).bytes -= kMqNotifyCost;
 	n.owner->mq_notifying--;
 	n = MqNotify{};
 }
@@ -201,8 +258,9 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 			cqe.user_data = r->user_data;
 			k.complete(*r->task, cqe);
 			delete r;
-		} else {
-			k.mq_fired[n.token] = {n.owner->pid, cur.pid, cur.uid};
+			k.user(n.owner->uid).bytes -= kMqNotifyCost;
+		} else { /* the charge stays with it until it is taken */
+			k.mq_fired[n.token] = {n.owner->pid, cur.pid, cur.uid, n.owner->uid};
 		}
 		break;
 	}
@@ -242,6 +300,12 @@ long KernelImpl::do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &req)
 	}
 	if (n.owner)
 		return -EBUSY;
+	if (req.notify == KIPC_MQ_SIGEV_THREAD) {
+		UserAcct &u = user(cur.uid);
+		if (u.bytes + kMqNotifyCost > lim.bytes_per_user)
+			return -ENOMEM;
+		u.bytes += kMqNotifyCost;
+	}
 	n.owner = &cur;
 	n.kind = req.notify;
 	n.signo = req.signo;
@@ -252,18 +316,21 @@ long KernelImpl::do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &req)
 	return n.token;
 }
 
-long KernelImpl::do_mq_notify_wait(Task &cur, Mailbox *mb, uint64_t token, const MsgArgs &a,
+long KernelImpl::do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 				   kipc_cqe &cqe)
 {
 	if (auto it = mq_fired.find(token); it != mq_fired.end() && it->second.owner == cur.pid) {
 		cqe.pid = it->second.from;
 		cqe.type = it->second.uid;
+		user(it->second.owner_uid).bytes -= kMqNotifyCost;
 		mq_fired.erase(it);
 		return 0;
 	}
-	if (!mb)
-		return -ECANCELED;
-	MqNotify &n = mb->mq->notify;
+	int err;
+	MqOpen *o = mq_get(cur, h, -1, KIPC_MQ_ACCMODE, &err);
+	if (!o)
+		return -ECANCELED; /* closed, and with it the registration */
+	MqNotify &n = o->mb->mq->notify;
 	if (n.owner != &cur || n.kind != KIPC_MQ_SIGEV_THREAD || n.token != token)
 		return -ECANCELED; /* removed before we got here */
 	if (n.waiter)
@@ -275,36 +342,69 @@ long KernelImpl::do_mq_notify_wait(Task &cur, Mailbox *mb, uint64_t token, const
 	return -EQUEUED;
 }
 
-/* A descriptor of mb was closed by cur (mqueue_flush_file). */
-long KernelImpl::do_mq_close(Task &cur, Mailbox &mb)
+/* Open o ends: no task may use it, no descriptor of it is left. */
+void KernelImpl::mq_end_open(MqOpen *o)
 {
+	Mailbox *mb = o->mb;
+	int64_t h = o->id;
+	mqh.remove(o);
+	host.mq_closed(h);
+	if (mb->mq->unlinked && !mqh.count(*mb))
+		destroy_mq(mb);
+}
+
+/*
+ * A descriptor of open h was closed by cur (mqueue_flush_file): cur's
+ * registration goes; h leaves cur's table (another descriptor of it in
+ * the same process is proved again on its next use); the open ends once
+ * no table has it and no descriptor is left. KIPC_MQ_CLOSE_ABORT: the
+ * library could not make the descriptor of an mq_open that just
+ * succeeded; the open ends, and a queue that open created is removed.
+ */
+long KernelImpl::do_mq_close(Task &cur, int64_t h, uint32_t flags)
+{
+	MqOpen *o = mqh.find(h);
+	if (!o || !mqh.holds(cur, *o))
+		return -EBADF;
+	Mailbox &mb = *o->mb;
 	if (mb.mq->notify.owner == &cur)
 		mq_remove_notify(mb, false);
-	if (mb.mq->unlinked && !host.mq_in_use(mb.id))
-		destroy_mq(&mb);
+	if (flags & KIPC_MQ_CLOSE_ABORT) {
+		if (o->created && mqh.count(mb) == 1 && !mb.mq->unlinked) {
+			mq_names.erase(mb.name);
+			mb.mq->unlinked = true;
+		}
+		mq_end_open(o);
+		return 0;
+	}
+	if (mqh.drop(cur, *o) && !(o->claimed && host.mq_in_use(h)))
+		mq_end_open(o);
 	return 0;
 }
 
-void KernelImpl::mq_release(int64_t id)
+/* The host saw the last descriptor of open h close. */
+void KernelImpl::mq_release(int64_t h)
 {
-	int err;
-	Mailbox *mb = find_mbox(id, &err);
-	if (mb && mb->flavour == Flavour::Posix && mb->mq->unlinked && !host.mq_in_use(id))
-		destroy_mq(mb);
+	MqOpen *o = mqh.find(h);
+	if (o && o->claimed && !host.mq_in_use(h))
+		mq_end_open(o);
 }
 
 void KernelImpl::destroy_mq(Mailbox *mb)
 {
 	mq_remove_notify(*mb, false);
+	for (MqOpen *o : mqh.of_queue(*mb)) { /* only from ~KernelImpl */
+		host.mq_closed(o->id);
+		mqh.remove(o);
+	}
 	if (auto it = mq_names.find(mb->name); it != mq_names.end() && it->second == mb)
 		mq_names.erase(it);
 	user(mb->cuid).mq_bytes -= mb->mq->charge;
 	mq_count--;
-	host.mq_destroyed(mb->id);
 	destroy_mbox(mb); /* nobody can wait on it: no descriptor is left */
 }
 
-/* t exited: its registrations go, its unclaimed notifications too. */
+/* t exited: its registrations go, its unclaimed notifications, its opens. */
 void KernelImpl::mq_task_exit(Task &t)
 {
 	for (Slot &s : slots) {
@@ -314,7 +414,15 @@ void KernelImpl::mq_task_exit(Task &t)
 		if (mb && mb->flavour == Flavour::Posix && mb->mq->notify.owner == &t)
 			mq_remove_notify(*mb, false);
 	}
-	std::erase_if(mq_fired, [&](const auto &e) { return e.second.owner == t.pid; });
+	std::erase_if(mq_fired, [&](const auto &e) {
+		if (e.second.owner != t.pid)
+			return false;
+		user(e.second.owner_uid).bytes -= kMqNotifyCost;
+		return true;
+	});
+	for (MqOpen *o : mqh.of_task(t))
+		if (mqh.drop(t, *o) && !(o->claimed && host.mq_in_use(o->id)))
+			mq_end_open(o);
 }
 
 } // namespace kipc

@@ -17,6 +17,13 @@
  * is EINVAL (ipc_obtain_object_check), as is an index without one for
  * MSG_STAT and MSG_STAT_ANY (which take id % 32768, a full id included).
  * IPC_INFO and MSG_INFO return the highest index in use (0 when none).
+ *
+ * What a user is charged (Documentation/security.md): a queue counts
+ * against its creator's mbox_per_user (ENOSPC, as msgmni) and its header
+ * (kSysvQueueCost) against the creator's bytes_per_user; each message,
+ * payload plus header (kMessageOverhead), against the sender's: a send
+ * past it fails ENOMEM (msgsnd(2): no memory for the message) and queues
+ * nothing.
  */
 #include <algorithm>
 
@@ -25,6 +32,8 @@
 namespace kipc {
 
 constexpr int kCapSysAdmin = 21;
+/* What a queue costs the kernel besides its messages. */
+const uint64_t kSysvQueueCost = sizeof(Mailbox) + sizeof(SysvMsq);
 constexpr int kCapSysResource = 24;
 
 Mailbox *KernelImpl::find_msq(int64_t id, int *err) const
@@ -59,6 +68,11 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 	}
 	if (msg_count >= lim.msgmni)
 		return -ENOSPC;
+	UserAcct &u = user(cur.uid);
+	if (u.mailboxes >= lim.mbox_per_user)
+		return -ENOSPC;
+	if (u.bytes + kSysvQueueCost > lim.bytes_per_user)
+		return -ENOMEM;
 	LinkAttr la;
 	la.qbytes = lim.msgmnb;
 	la.capacity = lim.msgmnb; /* msg_fits(): 1 + q_qnum <= q_qbytes */
@@ -68,8 +82,11 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 	Mailbox *mb = new_ipc_mailbox(cur, Flavour::SysV, la, msgflg & 0777, &err);
 	if (!mb)
 		return err;
+	mb->link.quota = true; /* its messages count against the senders' bytes */
 	mb->msq = std::make_unique<SysvMsq>();
 	mb->msq->key = key;
+	u.mailboxes++;
+	u.bytes += kSysvQueueCost;
 	if (key != 0)
 		msg_keys.emplace(key, mb);
 	msg_count++;
@@ -84,7 +101,7 @@ long KernelImpl::do_msgsnd(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe)
 		return -EAGAIN; /* Linux: it never fits */
 	long r = do_send(cur, mb.link, a, cqe);
 	cqe.pid = 0;
-	return r;
+	return r == -ENOSPC ? -ENOMEM : r; /* the sender's bytes_per_user */
 }
 
 /* MSG_COPY: the msgtyp-th message (from 0), left in place. */
@@ -162,6 +179,9 @@ void KernelImpl::destroy_msq(Mailbox *mb)
 	if (auto it = msg_keys.find(mb->msq->key); it != msg_keys.end() && it->second == mb)
 		msg_keys.erase(it);
 	msg_count--;
+	UserAcct &u = user(mb->cuid);
+	u.mailboxes--;
+	u.bytes -= kSysvQueueCost;
 	destroy_mbox(mb); /* waiters wake with EIDRM */
 }
 

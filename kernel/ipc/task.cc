@@ -131,8 +131,7 @@ void KernelImpl::exit_task(Task *t)
 		remove_holder(*mb, *t);
 	}
 	drain_link(t->queue, -ESRCH);
-	if (t->mq_notifying)
-		mq_task_exit(*t);
+	mq_task_exit(*t);
 	if (t->tracer)
 		do_trace_close(*t);
 	if (!t->attached)

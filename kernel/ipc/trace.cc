@@ -103,11 +103,18 @@ long KernelImpl::do_trace_open(Task &cur, const kipc_trace_attr &attr)
 		return -EINVAL;
 	if (attr.bufsize > KIPC_TRACE_BUF_MAX || attr.pid < 0 || attr.mbox < 0)
 		return -EINVAL;
+	/* at least 2: room for a LOST record and one event */
+	size_t events = std::max(2u, attr.bufsize ? attr.bufsize : KIPC_TRACE_BUF_DEFAULT);
+	/* The ring is the user's: charged until the listener closes. */
+	UserAcct &u = user(cur.uid);
+	uint64_t charge = events * sizeof(kipc_trace_event);
+	if (u.trace_bytes + charge > lim.trace_bytes_per_user)
+		return -ENOSPC;
 	auto l = std::make_unique<TraceListener>();
 	l->task = &cur;
 	l->attr = attr;
-	/* at least 2: room for a LOST record and one event */
-	l->ring.resize(std::max(2u, attr.bufsize ? attr.bufsize : KIPC_TRACE_BUF_DEFAULT));
+	l->ring.resize(events);
+	u.trace_bytes += charge;
 	cur.tracer = l.get();
 	tracer.listeners.push_back(std::move(l));
 	tracer.nlisteners++;
@@ -192,6 +199,7 @@ long KernelImpl::do_trace_close(Task &cur)
 	auto it = std::find_if(tracer.listeners.begin(), tracer.listeners.end(),
 			       [&](const auto &p) { return p.get() == l; });
 	cur.tracer = nullptr;
+	user(cur.uid).trace_bytes -= l->ring.size() * sizeof(kipc_trace_event);
 	tracer.listeners.erase(it);
 	tracer.nlisteners--;
 	return 0;

@@ -2,8 +2,10 @@
 /*
  * POSIX message queue syscalls (kernel/ipc/mqueue.cc has the logic).
  * The checks run in Linux's order: the timeout's validity and the
- * priority (decode_msg), then the queue (EBADF), then the queue's rules.
- * A queue is named by its id: the library keeps the descriptor.
+ * priority (decode_msg), then the handle (EBADF: not the caller's, or
+ * not open for this: KernelImpl::mq_get), then the queue's rules. A
+ * queue is named by a handle of the caller's (sqe.target), with the
+ * descriptor its process holds it as (sqe.type) for a first use.
  */
 #include "syscalls.h"
 
@@ -74,10 +76,10 @@ long sys_mq_timedsend(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &c
 	if (long e = decode_msg(k, cur, sqe, KIPC_F_WAIT_MASK, &a))
 		return e;
 	a.type = 0;
-	Mailbox *mb = k.find_mq(sqe.target, &err);
-	if (!mb)
+	MqOpen *o = k.mq_get(cur, sqe.target, sqe.type, KIPC_MQ_WRONLY, &err);
+	if (!o)
 		return err;
-	return k.do_mq_send(cur, *mb, a, cqe);
+	return k.do_mq_send(cur, *o->mb, a, cqe);
 }
 
 long sys_mq_timedreceive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
@@ -88,10 +90,10 @@ long sys_mq_timedreceive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe
 		return -EINVAL;
 	if (long e = decode_msg(k, cur, sqe, KIPC_F_WAIT_MASK, &a))
 		return e;
-	Mailbox *mb = k.find_mq(sqe.target, &err);
-	if (!mb)
+	MqOpen *o = k.mq_get(cur, sqe.target, sqe.type, KIPC_MQ_RDONLY, &err);
+	if (!o)
 		return err;
-	return k.do_mq_receive(cur, *mb, a, cqe);
+	return k.do_mq_receive(cur, *o->mb, a, cqe);
 }
 
 long sys_mq_notify(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
@@ -114,10 +116,10 @@ long sys_mq_notify(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	default:
 		return -EINVAL;
 	}
-	Mailbox *mb = k.find_mq(sqe.target, &err);
-	if (!mb)
+	MqOpen *o = k.mq_get(cur, sqe.target, sqe.type, KIPC_MQ_ACCMODE, &err);
+	if (!o)
 		return err;
-	return k.do_mq_notify(cur, *mb, n);
+	return k.do_mq_notify(cur, *o->mb, n);
 }
 
 long sys_mq_getattr(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
@@ -125,36 +127,31 @@ long sys_mq_getattr(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	int err;
 	if (sqe.flags)
 		return -EINVAL;
-	Mailbox *mb = k.find_mq(sqe.target, &err);
-	if (!mb)
+	MqOpen *o = k.mq_get(cur, sqe.target, sqe.type, KIPC_MQ_ACCMODE, &err);
+	if (!o)
 		return err;
+	const Link &l = o->mb->link;
 	kipc_mq_attr at{};
-	at.maxmsg = mb->link.capacity;
-	at.msgsize = mb->link.msgsize;
-	at.curmsgs = mb->link.msgs.nmsg;
+	at.maxmsg = l.capacity;
+	at.msgsize = l.msgsize;
+	at.curmsgs = l.msgs.nmsg;
 	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, at);
 }
 
 long sys_mq_close(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	int err;
-	if (sqe.flags)
+	if (sqe.flags & ~KIPC_MQ_CLOSE_ABORT)
 		return -EINVAL;
-	Mailbox *mb = k.find_mq(sqe.target, &err);
-	if (!mb)
-		return err;
-	return k.do_mq_close(cur, *mb);
+	return k.do_mq_close(cur, sqe.target, sqe.flags);
 }
 
 long sys_mq_notify_wait(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
-	int err;
 	if (sqe.flags || sqe.type <= 0)
 		return -EINVAL;
 	MsgArgs a;
 	a.user_data = sqe.user_data;
-	Mailbox *mb = k.find_mq(sqe.target, &err); /* gone: ECANCELED */
-	return k.do_mq_notify_wait(cur, mb, uint64_t(sqe.type), a, cqe);
+	return k.do_mq_notify_wait(cur, sqe.target, uint64_t(sqe.type), a, cqe);
 }
 
 } // namespace kipc

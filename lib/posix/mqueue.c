@@ -6,15 +6,20 @@
  * Documentation/posix.md has the design and every known difference.
  *
  * Descriptors. A queue descriptor is a real file descriptor: a FIFO that
- * kipcd keeps per queue (<socket>.mq/q<id>.<mode>), opened O_RDWR. kipcd
- * keeps its poll state as Linux's mqueue file polls (POLLIN while a
- * message is queued, POLLOUT while the queue is not full), and counts its
- * openers to know when an unlinked queue dies. So, as on Linux:
+ * kipcd makes for each open (<socket>.mq/o<handle>.<mode>, unlinked once
+ * this process holds it), opened O_RDWR; the kernel's handle of the open
+ * (what kipc_mq_open returned) goes with every call, with the descriptor
+ * itself, so a task that did not open it (a fork child) may use it once
+ * the kernel has seen that its process holds the descriptor. kipcd keeps
+ * its poll state as Linux's mqueue file polls (POLLIN while a message is
+ * queued, POLLOUT while the queue is not full), and counts its openers to
+ * know when the open ends. So, as on Linux:
  *  - select/poll/epoll work on it;
  *  - O_NONBLOCK (mq_setattr, or fcntl) is the open file description's
  *    status flag, shared by dup() and fork();
  *  - the access mode is the path's suffix (.r, .w, .rw, .x), which
- *    readlink(/proc/self/fd/N) tells for any descriptor, dup'd or passed;
+ *    readlink(/proc/self/fd/N) tells for any descriptor, dup'd or passed
+ *    (the kernel keeps the mode granted at open and checks it too);
  *  - close, exit and exec (the FIFO is O_CLOEXEC, as mq_open's is) end
  *    the descriptor; fork shares it.
  * A small lock-free table caches fd -> (queue id, mode, inode); every
@@ -107,21 +112,30 @@ static void ent_clear(int fd)
 		__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
 }
 
-/* "<socket>.mq/q<id><suffix>" -> id and access mode; -1 if not ours. */
+/*
+ * "<socket>.mq/o<handle><suffix>[ (deleted)]" -> handle and access mode;
+ * -1 if not ours. The kernel checks the claim (a path can be made to
+ * look like this; the descriptor cannot be made to be that open's).
+ */
 static int parse_path(const char *path, int64_t *id, int *acc)
 {
 	char dir[PATH_MAX];
 	if (kipc_mq_path(0, "", dir, sizeof dir) < 0)
 		return -1;
-	size_t dlen = strlen(dir) - 2; /* strip "q0" */
-	if (strncmp(path, dir, dlen) != 0 || path[dlen] != 'q')
+	size_t dlen = strlen(dir) - 2; /* strip "o0" */
+	if (strncmp(path, dir, dlen) != 0 || path[dlen] != 'o')
 		return -1;
 	char *end;
 	long long v = strtoll(path + dlen + 1, &end, 10);
 	if (v <= 0)
 		return -1;
+	static const char deleted[] = " (deleted)";
+	size_t elen = strlen(end);
+	if (elen >= sizeof deleted - 1 &&
+	    strcmp(end + elen - (sizeof deleted - 1), deleted) == 0)
+		elen -= sizeof deleted - 1;
 	for (int a = 0; a < 4; a++) {
-		if (strcmp(end, acc_suffix[a]) == 0) {
+		if (strlen(acc_suffix[a]) == elen && strncmp(end, acc_suffix[a], elen) == 0) {
 			*id = v;
 			*acc = a;
 			return 0;
@@ -160,7 +174,7 @@ int __kipc_mqd_lookup(int fd, struct mqd_ent *out)
 	if (parse_path(path, &id, &acc) < 0)
 		return -EBADF;
 	struct kipc_mq_attr at;
-	if (kipc_mq_getattr(id, &at) < 0)
+	if (kipc_mq_getattr(id, fd, &at) < 0)
 		return -EBADF;
 	ent_set(fd, id, acc, (uint32_t)at.msgsize, &st);
 	out->id = id;
@@ -250,44 +264,50 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 		o.maxmsg = attr->mq_maxmsg;
 		o.msgsize = attr->mq_msgsize;
 	}
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_MSGQUEUE, &rl) == 0) {
-		o.flags |= KIPC_MQ_RLIMIT;
-		o.rlimit = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
-	}
+	/* RLIMIT_MSGQUEUE: the kernel reads the process's own. */
 	int64_t id = kipc_mq_open(name, &o);
 	if (id < 0) {
 		int err = errno;
 		__kipc_real_close(reserve);
 		return fail(err);
 	}
-	struct kipc_mq_attr at;
-	if (kipc_mq_getattr(id, &at) < 0)
-		at.msgsize = 0;
+	/*
+	 * The open's FIFO, then its first use with it (the kernel sees this
+	 * process hold it, and kipcd unlinks its name). Any failure undoes
+	 * the open: a failed mq_open leaves no queue and no file behind.
+	 */
 	char path[PATH_MAX];
-	if (kipc_mq_path(id, acc_suffix[acc], path, sizeof path) < 0) {
-		__kipc_real_close(reserve);
-		return -1;
-	}
-	__kipc_real_close(reserve);
-	int fd = open(path, O_RDWR | O_CLOEXEC | (oflag & O_NONBLOCK));
-	if (fd < 0)
-		return -1; /* ENOENT: unlinked and gone in between */
+	int fd = -1, err = 0;
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int err = errno;
-		__kipc_real_close(fd);
+	struct kipc_mq_attr at;
+	if (kipc_mq_path(id, acc_suffix[acc], path, sizeof path) < 0)
+		err = errno;
+	__kipc_real_close(reserve);
+	if (!err && (fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (oflag & O_NONBLOCK))) < 0)
+		err = errno;
+	if (!err && (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)))
+		err = EIO;
+	if (!err && kipc_mq_getattr(id, fd, &at) < 0)
+		err = errno;
+	if (err) {
+		if (fd >= 0)
+			__kipc_real_close(fd);
+		kipc_mq_close(id, KIPC_MQ_CLOSE_ABORT);
 		return fail(err);
 	}
 	ent_set(fd, id, acc, (uint32_t)at.msgsize, &st);
 	return fd;
 }
 
-/* A descriptor of queue id went away: the kernel's flush. */
+/*
+ * A descriptor of open id goes away: the kernel's flush. Before the real
+ * close: once the process holds no descriptor of the open, kipcd ends it
+ * (and the flush would find no handle).
+ */
 static void flushed(int64_t id)
 {
 	int saved = errno;
-	kipc_mq_close(id);
+	kipc_mq_close(id, 0);
 	errno = saved;
 }
 
@@ -298,10 +318,8 @@ EXPORT int mq_close(mqd_t mqdes)
 	if (__kipc_mqd_lookup(mqdes, &e) < 0)
 		return __kipc_real_close(mqdes);
 	ent_clear(mqdes);
-	if (__kipc_real_close(mqdes) < 0)
-		return -1;
 	flushed(e.id);
-	return 0;
+	return __kipc_real_close(mqdes);
 }
 
 EXPORT int mq_unlink(const char *name)
@@ -320,10 +338,8 @@ EXPORT int close(int fd)
 	if (!__atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) || __kipc_mqd_lookup(fd, &e) < 0)
 		return __kipc_real_close(fd);
 	ent_clear(fd);
-	if (__kipc_real_close(fd) < 0)
-		return -1;
 	flushed(e.id);
-	return 0;
+	return __kipc_real_close(fd);
 }
 
 /* dup2/dup3 onto a queue descriptor close it first. */
@@ -333,6 +349,8 @@ static int dup_common(int oldfd, int newfd, int flags, bool three)
 	bool was = __atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) && oldfd != newfd &&
 		   __kipc_mqd_lookup(newfd, &e) == 0;
 	int r;
+	if (was)
+		flushed(e.id); /* before the real dup closes it: see flushed() */
 	if (three) {
 		static dup3_fn fn;
 		if (!fn)
@@ -344,10 +362,8 @@ static int dup_common(int oldfd, int newfd, int flags, bool three)
 			fn = (dup2_fn)real("dup2");
 		r = fn(oldfd, newfd);
 	}
-	if (r >= 0 && was) {
+	if (r >= 0 && was)
 		ent_clear(newfd);
-		flushed(e.id);
-	}
 	return r;
 }
 
@@ -411,7 +427,7 @@ static int do_send(mqd_t mqdes, const char *msg_ptr, size_t msg_len,
 		return fail(EMSGSIZE);
 	if ((err = nonblock(mqdes, &flags)))
 		return fail(-err);
-	return kipc_mq_timedsend(e.id, msg_ptr, msg_len, msg_prio, flags, ns);
+	return kipc_mq_timedsend(e.id, mqdes, msg_ptr, msg_len, msg_prio, flags, ns);
 }
 
 EXPORT int mq_timedsend(mqd_t mqdes, const char *msg_ptr, size_t msg_len,
@@ -447,7 +463,7 @@ static ssize_t do_receive(mqd_t mqdes, char *msg_ptr, size_t msg_len,
 	size_t len = e.msgsize && msg_len > e.msgsize ? e.msgsize : msg_len;
 	/* A bad buffer or msg_prio: EFAULT after the message left the queue
 	 * (libkipc's copies, as Linux's store_msg() and put_user()). */
-	return kipc_mq_timedreceive(e.id, msg_ptr, len, msg_prio, flags, ns);
+	return kipc_mq_timedreceive(e.id, mqdes, msg_ptr, len, msg_prio, flags, ns);
 }
 
 EXPORT ssize_t mq_timedreceive(mqd_t mqdes, char *msg_ptr, size_t msg_len,
@@ -476,7 +492,7 @@ static int get_attr(mqd_t mqdes, struct mq_attr *attr)
 	int fl = fcntl(mqdes, F_GETFL);
 	if (fl < 0)
 		return fail(EBADF);
-	if (kipc_mq_getattr(e.id, &at) < 0)
+	if (kipc_mq_getattr(e.id, mqdes, &at) < 0)
 		return -1;
 	memset(attr, 0, sizeof *attr);
 	attr->mq_flags = fl & O_NONBLOCK;
@@ -572,7 +588,7 @@ EXPORT int mq_notify(mqd_t mqdes, const struct sigevent *sev)
 	}
 	if ((err = __kipc_mqd_lookup(mqdes, &e)))
 		return fail(-err);
-	int64_t token = kipc_mq_notify(e.id, &n);
+	int64_t token = kipc_mq_notify(e.id, mqdes, &n);
 	if (token < 0)
 		return -1;
 	if (!sev || sev->sigev_notify != SIGEV_THREAD)
@@ -612,6 +628,6 @@ EXPORT int mq_notify(mqd_t mqdes, const struct sigevent *sev)
 	return 0;
 nomem:
 	n.notify = KIPC_MQ_NOTIFY_REMOVE;
-	kipc_mq_notify(e.id, &n);
+	kipc_mq_notify(e.id, mqdes, &n);
 	return fail(ENOMEM);
 }

@@ -10,7 +10,7 @@
 
 /* A cached queue descriptor: fd -> queue (mqueue.c). */
 struct mqd_ent {
-	int64_t id;        /* queue id; 0: none (published last) */
+	int64_t id;        /* the open's handle; 0: none (published last) */
 	int acc;           /* KIPC_MQ_* access mode */
 	uint32_t msgsize;  /* the queue's msgsize (it never changes) */
 	dev_t dev;         /* the descriptor's FIFO, to detect reuse */

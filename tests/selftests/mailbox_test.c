@@ -67,6 +67,13 @@ TEST(bad_names_and_attributes)
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(-1, kipc_mbox_open("/", KIPC_O_CREAT, NULL));
 	EXPECT_EQ(EINVAL, errno);
+	/* "" is a malformed name, not an anonymous mailbox (that is NULL) */
+	struct kipc_sysinfo si0, si1;
+	ASSERT_EQ(0, kipc_sysinfo(&si0));
+	EXPECT_EQ(-1, kipc_mbox_open("", KIPC_O_CREAT, NULL));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_EQ(0, kipc_sysinfo(&si1));
+	EXPECT_EQ(si0.nmboxes, si1.nmboxes); /* nothing was created */
 
 	char longname[KIPC_NAME_MAX + 10];
 	longname[0] = '/';

@@ -18,6 +18,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -61,18 +62,35 @@ struct FakeHost : Host {
 		int64_t value;
 		pid_t from;
 	};
-	std::map<int64_t, int> mq_fds;        /* queue id -> open descriptors */
-	std::map<int64_t, uint8_t> mq_ready;  /* bit 0 readable, bit 1 writable */
+	std::map<int64_t, int> mq_fds;        /* open (handle) -> descriptors held */
+	std::map<int64_t, uint8_t> mq_ready;  /* open -> bit 0 readable, bit 1 writable */
+	std::set<std::tuple<pid_t, int, int64_t>> mq_held; /* pid holds open as fd */
 	std::vector<MqSignal> mq_signals;
 	bool cap_sys_resource = false;
-	int mq_created(int64_t id) override
+	int mq_open_err = 0;                  /* what mq_opened() fails with */
+	int mq_opened(int64_t h, uid_t, gid_t, uint32_t) override
 	{
-		mq_ready[id] = 0;
+		if (mq_open_err)
+			return mq_open_err;
+		mq_ready[h] = 0;
 		return 0;
 	}
-	void mq_readiness(int64_t id, bool r, bool w) override { mq_ready[id] = r | w << 1; }
-	bool mq_in_use(int64_t id) override { return mq_fds[id] > 0; }
-	void mq_destroyed(int64_t id) override { mq_ready.erase(id); }
+	void mq_readiness(int64_t h, bool r, bool w) override { mq_ready[h] = r | w << 1; }
+	bool mq_holds(pid_t pid, int fd, int64_t h) override
+	{
+		return mq_held.count({pid, fd, h});
+	}
+	bool mq_in_use(int64_t h) override { return mq_fds[h] > 0; }
+	void mq_closed(int64_t h) override { mq_ready.erase(h); }
+	std::map<pid_t, uint64_t> mq_rlimits;  /* RLIMIT_MSGQUEUE the OS has */
+	bool mq_rlimit(pid_t pid, uint64_t *b) override
+	{
+		auto it = mq_rlimits.find(pid);
+		if (it == mq_rlimits.end())
+			return false;
+		*b = it->second;
+		return true;
+	}
 	bool capable(pid_t, int) override { return cap_sys_resource; }
 	void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t) override
 	{

@@ -32,11 +32,12 @@ int64_t mq_open(Proc &p, const std::string &name, uint32_t oflag, int64_t maxmsg
 	return p.submit(s).res();
 }
 
-int64_t simple(Proc &p, uint8_t op, int64_t id, const std::string &name = "")
+int64_t simple(Proc &p, uint8_t op, int64_t id, const std::string &name = "", int64_t fd = -1)
 {
 	kipc_sqe s{};
 	s.opcode = op;
 	s.target = id;
+	s.type = fd;
 	if (!name.empty()) {
 		s.addr = p.put(name);
 		s.len = name.size();
@@ -44,11 +45,13 @@ int64_t simple(Proc &p, uint8_t op, int64_t id, const std::string &name = "")
 	return p.submit(s).res();
 }
 
-Op mq_send(Proc &p, int64_t id, const std::string &data, uint16_t prio = 0, uint32_t flags = 0)
+Op mq_send(Proc &p, int64_t id, const std::string &data, uint16_t prio = 0, uint32_t flags = 0,
+	   int64_t fd = -1)
 {
 	kipc_sqe s{};
 	s.opcode = KIPC_SYS_mq_timedsend;
 	s.target = id;
+	s.type = fd;
 	s.addr = p.put(data);
 	s.len = data.size();
 	s.prio = prio;
@@ -56,18 +59,20 @@ Op mq_send(Proc &p, int64_t id, const std::string &data, uint16_t prio = 0, uint
 	return p.submit(s);
 }
 
-Op mq_receive(Proc &p, int64_t id, uint32_t len = 64, uint32_t flags = 0)
+Op mq_receive(Proc &p, int64_t id, uint32_t len = 64, uint32_t flags = 0, int64_t fd = -1)
 {
 	kipc_sqe s{};
 	s.opcode = KIPC_SYS_mq_timedreceive;
 	s.target = id;
+	s.type = fd;
 	s.addr = p.mem.alloc(len);
 	s.len = len;
 	s.flags = flags;
 	return p.submit(s, s.addr, len);
 }
 
-int64_t mq_notify(Proc &p, int64_t id, int kind, int signo = 0, int64_t value = 0)
+int64_t mq_notify(Proc &p, int64_t id, int kind, int signo = 0, int64_t value = 0,
+		  int64_t fd = -1)
 {
 	kipc_mq_notify n{};
 	n.notify = kind;
@@ -76,6 +81,7 @@ int64_t mq_notify(Proc &p, int64_t id, int kind, int signo = 0, int64_t value = 
 	kipc_sqe s{};
 	s.opcode = KIPC_SYS_mq_notify;
 	s.target = id;
+	s.type = fd;
 	s.addr2 = p.mem.alloc(sizeof n);
 	std::memcpy(p.mem.arena.data() + s.addr2, &n, sizeof n);
 	s.len2 = sizeof n;
@@ -83,6 +89,25 @@ int64_t mq_notify(Proc &p, int64_t id, int kind, int signo = 0, int64_t value = 
 }
 
 constexpr uint32_t kRW = KIPC_MQ_RDWR, kCreat = KIPC_O_CREAT, kExcl = KIPC_O_EXCL;
+
+int64_t getattr(Proc &p, int64_t h, int64_t fd = -1)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_mq_getattr;
+	s.target = h;
+	s.type = fd;
+	s.len2 = sizeof(kipc_mq_attr);
+	s.addr2 = p.mem.alloc(s.len2);
+	return p.submit(s).res();
+}
+
+/* The mailbox id of the queue handle h opens. */
+int64_t qid(World &w, int64_t h)
+{
+	MqOpen *o = w.impl().mqh.find(h);
+	REQUIRE(o);
+	return o->mb->id;
+}
 
 } // namespace
 
@@ -97,17 +122,26 @@ TEST_CASE("mqueue: names, O_CREAT, O_EXCL, access modes")
 	int64_t id = mq_open(a, "/q", kRW | kCreat | kExcl);
 	REQUIRE(id > 0);
 	CHECK(mq_open(a, "/q", kRW | kCreat | kExcl) == -EEXIST);
-	CHECK(mq_open(a, "/q", kRW | kCreat) == id);
+	int64_t id2 = mq_open(a, "/q", kRW | kCreat);
+	CHECK(id2 > 0);
+	CHECK(id2 != id); /* a new open: a handle of its own */
 	CHECK(mq_open(a, "/q", KIPC_MQ_ACCMODE) == -EINVAL);
 	Proc &b = w.spawn(200, 2000, 2000); /* another user: mode 0600 */
 	CHECK(mq_open(b, "/q", KIPC_MQ_RDONLY) == -EACCES);
 	CHECK(simple(b, KIPC_SYS_mq_unlink, 0, "/q") == -EACCES);
 	/* the kipc mailbox calls leave it alone; stat says what it is */
-	CHECK(a.mbox_send(id, "x").res() == -EINVAL);
-	CHECK(mstat(a, id).attr.flags == (KIPC_MBOX_KERNEL_OWNED | KIPC_MBOX_POSIX));
+	CHECK(a.mbox_send(qid(w, id), "x").res() == -EINVAL);
+	CHECK(mstat(a, qid(w, id)).attr.flags == (KIPC_MBOX_KERNEL_OWNED | KIPC_MBOX_POSIX));
 	CHECK(simple(a, KIPC_SYS_mq_unlink, 0, "/q") == 0);
 	CHECK(simple(a, KIPC_SYS_mq_unlink, 0, "/q") == -ENOENT);
-	CHECK(simple(a, KIPC_SYS_mq_getattr, id) == -EBADF); /* nobody held it: gone */
+	CHECK(w.impl().mq_count == 1); /* open twice: lives on */
+	CHECK(simple(a, KIPC_SYS_mq_close, id) == 0);
+	CHECK(simple(a, KIPC_SYS_mq_close, id) == -EBADF);
+	CHECK(getattr(a, id) == -EBADF);
+	CHECK(getattr(a, id2) == 0);
+	CHECK(w.impl().mq_count == 1);
+	CHECK(simple(a, KIPC_SYS_mq_close, id2) == 0);
+	CHECK(w.impl().mq_count == 0); /* its last open closed: gone */
 }
 
 TEST_CASE("mqueue: limits: maxmsg, msgsize, queues_max, RLIMIT_MSGQUEUE")
@@ -123,14 +157,23 @@ TEST_CASE("mqueue: limits: maxmsg, msgsize, queues_max, RLIMIT_MSGQUEUE")
 	int64_t big = mq_open(a, "/big", kRW | kCreat, 11, 16);
 	CHECK(big > 0);
 	w.host.cap_sys_resource = false;
-	CHECK(mq_open(a, "/two", kRW | kCreat) > 0);
+	int64_t two = mq_open(a, "/two", kRW | kCreat);
+	CHECK(two > 0);
 	CHECK(mq_open(a, "/three", kRW | kCreat) == -ENOSPC);
 	simple(a, KIPC_SYS_mq_unlink, 0, "/two");
 	simple(a, KIPC_SYS_mq_unlink, 0, "/big");
+	CHECK(mq_open(a, "/three", kRW | kCreat) == -ENOSPC); /* still open */
+	simple(a, KIPC_SYS_mq_close, two);
+	simple(a, KIPC_SYS_mq_close, big);
 	/* 8 * 1024 + 8 * 48 + 8 * 48 = 8960 bytes; 10000 allows one */
-	CHECK(mq_open(a, "/r1", kRW | kCreat, 8, 1024, 10000) > 0);
-	CHECK(mq_open(a, "/r2", kRW | kCreat, 8, 1024, 10000) == -EMFILE);
+	w.host.mq_rlimits[a.pid] = 10000;
+	CHECK(mq_open(a, "/r1", kRW | kCreat, 8, 1024) > 0);
+	CHECK(mq_open(a, "/r2", kRW | kCreat, 8, 1024) == -EMFILE);
+	/* what the caller claims as its RLIMIT_MSGQUEUE changes nothing */
+	CHECK(mq_open(a, "/r2", kRW | kCreat, 8, 1024, UINT64_MAX) == -EMFILE);
 	CHECK(w.impl().user(1000).mq_bytes == 8960);
+	Proc &b = w.spawn(200, 2000, 2000); /* another user is still served */
+	CHECK(mq_open(b, "/r2", kRW | kCreat, 8, 1024) > 0);
 }
 
 TEST_CASE("mqueue: priorities, sizes, full and empty, poll state")
@@ -160,8 +203,8 @@ TEST_CASE("mqueue: blocked senders enter in arrival order")
 	Proc &a = w.spawn(100), &b = w.spawn(200), &c = w.spawn(300);
 	int64_t id = mq_open(a, "/q", kRW | kCreat, 1, 8);
 	CHECK(mq_send(a, id, "first").res() == 0);
-	Op sb = mq_send(b, id, "low", 1);
-	Op sc = mq_send(c, id, "high", 30000);
+	Op sb = mq_send(b, mq_open(b, "/q", KIPC_MQ_WRONLY), "low", 1);
+	Op sc = mq_send(c, mq_open(c, "/q", KIPC_MQ_WRONLY), "high", 30000);
 	CHECK(!sb.done());
 	CHECK(mq_receive(a, id, 8).text() == "first");
 	CHECK(sb.res() == 0);
@@ -175,18 +218,19 @@ TEST_CASE("mqueue: notification: one registrant, one shot, not with a waiting re
 	World w;
 	Proc &a = w.spawn(100), &b = w.spawn(200);
 	int64_t id = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	int64_t hb = mq_open(b, "/q", kRW);
 	CHECK(mq_notify(a, id, KIPC_MQ_SIGEV_SIGNAL, 65) == -EINVAL);
 	CHECK(mq_notify(a, id, KIPC_MQ_SIGEV_SIGNAL, 10, 42) == 0);
-	CHECK(mq_notify(b, id, KIPC_MQ_SIGEV_NONE) == -EBUSY);
-	CHECK(mq_notify(b, id, KIPC_MQ_NOTIFY_REMOVE) == 0); /* not the owner: nothing */
+	CHECK(mq_notify(b, hb, KIPC_MQ_SIGEV_NONE) == -EBUSY);
+	CHECK(mq_notify(b, hb, KIPC_MQ_NOTIFY_REMOVE) == 0); /* not the owner: nothing */
 	CHECK(mq_notify(a, id, KIPC_MQ_SIGEV_NONE) == -EBUSY);
-	CHECK(mq_send(b, id, "m").res() == 0);
+	CHECK(mq_send(b, hb, "m").res() == 0);
 	REQUIRE(w.host.mq_signals.size() == 1);
 	CHECK(w.host.mq_signals[0].pid == 100);
 	CHECK(w.host.mq_signals[0].signo == 10);
 	CHECK(w.host.mq_signals[0].value == 42);
 	CHECK(w.host.mq_signals[0].from == 200);
-	CHECK(mq_notify(b, id, KIPC_MQ_SIGEV_SIGNAL, 10) == 0); /* unregistered */
+	CHECK(mq_notify(b, hb, KIPC_MQ_SIGEV_SIGNAL, 10) == 0); /* unregistered */
 	CHECK(mq_send(a, id, "m").res() == 0);                 /* not empty: nothing */
 	CHECK(w.host.mq_signals.size() == 1);
 	mq_receive(a, id, 8);
@@ -198,7 +242,8 @@ TEST_CASE("mqueue: notification: one registrant, one shot, not with a waiting re
 	w.exit(b);                            /* the registrant exits */
 	CHECK(mq_notify(a, id, KIPC_MQ_SIGEV_NONE) == 0);
 	/* closing a descriptor removes one's own registration */
-	CHECK(simple(a, KIPC_SYS_mq_close, id) == 0);
+	int64_t id2 = mq_open(a, "/q", kRW);
+	CHECK(simple(a, KIPC_SYS_mq_close, id2) == 0);
 	CHECK(mq_notify(a, id, KIPC_MQ_SIGEV_NONE) == 0);
 }
 
@@ -207,6 +252,7 @@ TEST_CASE("mqueue: SIGEV_THREAD: the wait completes when it fires, or is cancell
 	World w;
 	Proc &a = w.spawn(100), &b = w.spawn(200);
 	int64_t id = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	int64_t hb = mq_open(b, "/q", KIPC_MQ_WRONLY);
 	int64_t token = mq_notify(a, id, KIPC_MQ_SIGEV_THREAD);
 	REQUIRE(token > 0);
 	kipc_sqe s{};
@@ -215,13 +261,13 @@ TEST_CASE("mqueue: SIGEV_THREAD: the wait completes when it fires, or is cancell
 	s.type = token;
 	Op wait = a.submit(s);
 	CHECK(!wait.done());
-	CHECK(mq_send(b, id, "m").res() == 0);
+	CHECK(mq_send(b, hb, "m").res() == 0);
 	CHECK(wait.res() == 0);
 	CHECK(wait.cqe().pid == 200);
 	mq_receive(a, id, 8);
 	/* fired before the wait arrives */
 	token = mq_notify(a, id, KIPC_MQ_SIGEV_THREAD);
-	CHECK(mq_send(b, id, "m").res() == 0);
+	CHECK(mq_send(b, hb, "m").res() == 0);
 	s.type = token;
 	CHECK(a.submit(s).res() == 0);
 	mq_receive(a, id, 8);
@@ -238,6 +284,8 @@ TEST_CASE("mqueue: an unlinked queue lives while a descriptor is open")
 	World w;
 	Proc &a = w.spawn(100);
 	int64_t id = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	w.host.mq_held.insert({a.pid, 5, id});
+	CHECK(getattr(a, id, 5) == 0); /* claimed: fd 5 */
 	w.host.mq_fds[id] = 1;
 	CHECK(mq_send(a, id, "kept").res() == 0);
 	CHECK(simple(a, KIPC_SYS_mq_unlink, 0, "/q") == 0);
@@ -248,8 +296,116 @@ TEST_CASE("mqueue: an unlinked queue lives while a descriptor is open")
 	CHECK(id2 != id);
 	w.k->mq_released(id); /* still open: nothing happens */
 	CHECK(mq_send(a, id, "x").res() == 0);
+	CHECK(simple(a, KIPC_SYS_mq_close, id) == 0); /* one descriptor closed ... */
+	CHECK(mq_send(a, id, "x").res() == -EBADF);   /* ... the task's right with it */
+	CHECK(mq_send(a, id, "x", 0, 0, 5).res() == 0); /* its process still holds fd 5 */
 	w.host.mq_fds[id] = 0;
-	w.k->mq_released(id);
+	w.host.mq_held.clear();
+	w.k->mq_released(id); /* the last descriptor closed */
 	CHECK(mq_send(a, id, "x").res() == -EBADF);
 	CHECK(w.impl().mq_count == 1);
+}
+
+TEST_CASE("mqueue: a handle is its task's, with the access mode granted at open")
+{
+	World w;
+	Proc &a = w.spawn(100);
+	Proc &b = w.spawn(200, 2000, 2000); /* another user */
+	Proc &c = w.spawn(300);             /* a's user, a's fork child say */
+	int64_t h = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	REQUIRE(h > 0);
+	CHECK(mq_send(a, h, "secret").res() == 0);
+	int64_t q = qid(w, h);
+	/* Another user scans numbers: every one is EBADF, nothing moves. */
+	for (int64_t n : {h, q, h + 1, int64_t(1), int64_t(2)}) {
+		CAPTURE(n);
+		CHECK(mq_receive(b, n, 8, KIPC_F_NONBLOCK).res() == -EBADF);
+		CHECK(mq_send(b, n, "forged", 0, KIPC_F_NONBLOCK).res() == -EBADF);
+		CHECK(mq_notify(b, n, KIPC_MQ_SIGEV_SIGNAL, 9) == -EBADF);
+		CHECK(getattr(b, n) == -EBADF);
+		CHECK(simple(b, KIPC_SYS_mq_close, n) == -EBADF);
+		/* naming a descriptor its process does not hold changes nothing */
+		CHECK(mq_receive(b, n, 8, KIPC_F_NONBLOCK, 3).res() == -EBADF);
+	}
+	/* Same user, other task: the number is not a right either. */
+	CHECK(mq_receive(c, h, 8, KIPC_F_NONBLOCK).res() == -EBADF);
+	/* ... until its process holds a descriptor of the open (fork). */
+	w.host.mq_held.insert({c.pid, 4, h});
+	CHECK(mq_receive(c, h, 8, KIPC_F_NONBLOCK, 7).res() == -EBADF); /* not that fd */
+	CHECK(mq_receive(c, h, 8, KIPC_F_NONBLOCK, 4).text() == "secret");
+	CHECK(mq_send(c, h, "again").res() == 0); /* adopted: no fd needed now */
+	/* The mode granted at open: a read-only handle cannot send, a
+	 * write-only one cannot receive (Linux: EBADF); both may ask. */
+	int64_t r = mq_open(a, "/q", KIPC_MQ_RDONLY), wr = mq_open(a, "/q", KIPC_MQ_WRONLY);
+	CHECK(mq_send(a, r, "x", 0, KIPC_F_NONBLOCK).res() == -EBADF);
+	CHECK(mq_receive(a, wr, 8, KIPC_F_NONBLOCK).res() == -EBADF);
+	CHECK(getattr(a, r) == 0);
+	CHECK(mq_notify(a, wr, KIPC_MQ_SIGEV_NONE) == 0);
+	CHECK(mq_receive(a, r, 8, KIPC_F_NONBLOCK).text() == "again");
+	CHECK(mq_send(a, wr, "y").res() == 0);
+	/* The queue is untouched by all of b's tries. */
+	CHECK(w.impl().mqh.find(h)->mb->link.msgs.nmsg == 1);
+	/* An exiting task's handles go with it. */
+	const Task *ct = c.task;
+	CHECK(w.impl().mqh.of_task(*ct).size() == 1);
+	w.exit(c);
+	CHECK(w.impl().mqh.of_task(*ct).empty()); /* the key only: ct is gone */
+}
+
+TEST_CASE("mqueue: a failed open leaves nothing behind")
+{
+	World w;
+	Proc &a = w.spawn(100);
+	w.host.mq_open_err = -ENFILE; /* the host could not make the descriptor */
+	CHECK(mq_open(a, "/q", kRW | kCreat, 4, 8) == -ENFILE);
+	CHECK(w.impl().mq_count == 0);
+	CHECK(w.impl().user(1000).mq_bytes == 0);
+	w.host.mq_open_err = 0;
+	CHECK(mq_open(a, "/q", kRW) == -ENOENT);
+	/* The library could not open the descriptor: it aborts the open. */
+	int64_t h = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	REQUIRE(h > 0);
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_mq_close;
+	s.target = h;
+	s.flags = KIPC_MQ_CLOSE_ABORT;
+	CHECK(a.submit(s).res() == 0);
+	CHECK(w.impl().mq_count == 0);
+	CHECK(w.impl().mqh.size() == 0);
+	CHECK(w.host.mq_ready.empty());
+	CHECK(mq_open(a, "/q", kRW) == -ENOENT);
+	/* An abort of an open that did not create the queue removes only itself. */
+	int64_t h1 = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	int64_t h2 = mq_open(a, "/q", kRW);
+	s.target = h2;
+	CHECK(a.submit(s).res() == 0);
+	CHECK(mq_open(a, "/q", kRW) > 0);
+	CHECK(getattr(a, h1) == 0);
+}
+
+TEST_CASE("mqueue: unclaimed SIGEV_THREAD notifications are charged: ENOMEM, others go on")
+{
+	Limits l = Limits::from_config();
+	l.bytes_per_user = 64 * kMqNotifyCost + kMqNotifyCost / 2;
+	World w(l);
+	Proc &a = w.spawn(100), &b = w.spawn(200, 2000, 2000);
+	int64_t h = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	int64_t r = 0;
+	int fired = 0;
+	/* register, fire, never wait: each leaves a notification behind */
+	while ((r = mq_notify(a, h, KIPC_MQ_SIGEV_THREAD)) > 0 && fired < 100000) {
+		REQUIRE(mq_send(a, h, "m").res() == 0);
+		REQUIRE(mq_receive(a, h, 8).res() == 1);
+		fired++;
+	}
+	CHECK(r == -ENOMEM);
+	CHECK(fired == 64);
+	CHECK(w.impl().mq_fired.size() == 64);
+	/* another user registers on its own queue */
+	int64_t hb = mq_open(b, "/qb", kRW | kCreat, 4, 8);
+	CHECK(mq_notify(b, hb, KIPC_MQ_SIGEV_THREAD) > 0);
+	/* the exit of the registrant frees what it left */
+	w.exit(a);
+	CHECK(w.impl().mq_fired.empty());
+	CHECK(w.impl().user(1000).bytes == 0);
 }

@@ -143,3 +143,42 @@ TEST_CASE("sysv: MSG_STAT and MSG_STAT_ANY take id % 32768; IPC_INFO's highest i
 	CHECK(msgctl(a, id2 % 32768, KIPC_MSG_STAT_ANY, &ds) == -EINVAL);
 	CHECK(msgctl(a, -1, KIPC_MSG_STAT_ANY, &ds) == -EINVAL);
 }
+
+TEST_CASE("sysv: queues and messages are charged: floods end in ENOSPC and ENOMEM, others go on")
+{
+	Limits l = Limits::from_config();
+	l.mbox_per_user = 8;
+	World w(l);
+	Proc &a = w.spawn(100), &b = w.spawn(200, 2000, 2000);
+	/* queues: mbox_per_user of them, then ENOSPC (msgmni is far) */
+	std::vector<int64_t> qs;
+	int64_t r;
+	while ((r = msgget(a, 0, 0600)) > 0 && qs.size() < 100)
+		qs.push_back(r);
+	CHECK(r == -ENOSPC);
+	CHECK(qs.size() == 8);
+	CHECK(w.impl().user(1000).bytes == 8 * kSysvQueueCost);
+	int64_t qb = msgget(b, 0, 0600); /* another user still gets one */
+	CHECK(qb > 0);
+	/* zero-length messages: each costs its header, the flood ends ENOMEM */
+	kipc_msqid_ds ds{};
+	REQUIRE(msgctl(a, qs[0], KIPC_IPC_STAT, &ds) == 0);
+	w.host.cap_sys_resource = true; /* a large queue: the quota ends it, not qbytes */
+	ds.qbytes = 1u << 30;
+	REQUIRE(msgctl(a, qs[0], KIPC_IPC_SET, &ds) == 0);
+	w.host.cap_sys_resource = false;
+	int n = 0;
+	while ((r = msgsnd(a, qs[0], 1, "", KIPC_F_NONBLOCK).res()) == 0 && n < 1000000)
+		n++;
+	CHECK(r == -ENOMEM);
+	CHECK(uint64_t(n) <= l.bytes_per_user / kMessageOverhead);
+	CHECK(w.impl().user(1000).bytes <= l.bytes_per_user);
+	CHECK(msgsnd(b, qb, 1, "still served").res() == 0);
+	CHECK(msgrcv(b, qb, 0).text() == "still served");
+	/* removing the queue gives it all back */
+	for (int64_t q : qs)
+		CHECK(msgctl(a, q, KIPC_IPC_RMID) == 0);
+	CHECK(w.impl().user(1000).bytes == 0);
+	CHECK(w.impl().user(1000).mailboxes == 0);
+	CHECK(msgget(a, 0, 0600) > 0);
+}

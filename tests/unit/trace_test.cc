@@ -263,3 +263,28 @@ TEST_CASE("trace: a listener sees its own uid's tasks; root sees all")
 	CHECK(v[0].pid == 101);
 	CHECK(kinds(drain_events(root)) == "SEND ENQUEUE SEND ENQUEUE");
 }
+
+TEST_CASE("trace: listeners' rings are charged to their user: ENOSPC past the limit")
+{
+	Limits l = Limits::from_config();
+	l.trace_bytes_per_user = 3 * KIPC_TRACE_BUF_MAX * sizeof(kipc_trace_event);
+	World w(l);
+	kipc_trace_attr big{};
+	big.bufsize = KIPC_TRACE_BUF_MAX;
+	std::vector<Proc *> ps;
+	int64_t r = 0;
+	for (pid_t pid = 100; pid < 110 && r == 0; pid++) {
+		ps.push_back(&w.spawn(pid));
+		r = trace_open(*ps.back(), &big);
+	}
+	CHECK(r == -ENOSPC);
+	CHECK(ps.size() == 4); /* three fit */
+	Proc &b = w.spawn(200, 2000, 2000);
+	CHECK(trace_open(b, &big) == 0); /* another user still gets one */
+	CHECK(trace_close(*ps[0]) == 0); /* a close gives its ring back */
+	CHECK(trace_open(*ps[3], &big) == 0);
+	w.exit(*ps[1]); /* and so does an exit */
+	Proc &c = w.spawn(300);
+	CHECK(trace_open(c, &big) == 0);
+	CHECK(w.impl().user(1000).trace_bytes == l.trace_bytes_per_user);
+}

@@ -261,29 +261,37 @@ int kipc_trace_close(void);
 /* POSIX message queues, the kernel's view (<kipc/mqueue.h>)           */
 
 /*
- * A queue is named by its id here; libkipc-posix.so builds the libc
+ * A queue is named here by a handle: what kipc_mq_open returns, one per
+ * open, with the access mode it granted, usable by this task only
+ * (<kipc/mqueue.h>). fd is the descriptor this process holds the handle
+ * as (the file kipc_mq_path names, opened), or -1: a task using a handle
+ * for the first time (after fork, or one passed to it) names it, and the
+ * kernel checks the process holds that descriptor of the open. A handle
+ * the task does not hold is EBADF, and so are sending on a read-only one
+ * and receiving on a write-only one. libkipc-posix.so builds the libc
  * mq_* calls (descriptors, O_NONBLOCK, SIGEV_THREAD) on these.
- * kipc_mq_open returns the id; flags of the timed calls: KIPC_F_NONBLOCK,
- * KIPC_F_TIMEOUT | KIPC_F_REALTIME with an absolute CLOCK_REALTIME ns
- * timeout. kipc_mq_notify returns 0, or the token of a SIGEV_THREAD
- * registration that kipc_mq_notify_wait waits on (ECANCELED: removed).
- * kipc_mq_close tells the kernel a descriptor closed (flush).
- * kipc_mq_path: the queue's descriptor file, "<socket>.mq/q<id><suffix>".
+ * Flags of the timed calls: KIPC_F_NONBLOCK, KIPC_F_TIMEOUT |
+ * KIPC_F_REALTIME with an absolute CLOCK_REALTIME ns timeout.
+ * kipc_mq_notify returns 0, or the token of a SIGEV_THREAD registration
+ * that kipc_mq_notify_wait waits on (ECANCELED: removed). kipc_mq_close
+ * tells the kernel a descriptor closed (flush); flags KIPC_MQ_CLOSE_ABORT:
+ * the open failed after all, undo it. kipc_mq_path: the open's
+ * descriptor file, "<socket>.mq/o<handle><suffix>" (until first used).
  */
 struct kipc_mq_open;
 struct kipc_mq_attr;
 struct kipc_mq_notify;
 int64_t kipc_mq_open(const char *name, const struct kipc_mq_open *o);
 int kipc_mq_unlink(const char *name);
-int kipc_mq_timedsend(int64_t id, const void *buf, size_t len, unsigned prio,
+int kipc_mq_timedsend(int64_t h, int fd, const void *buf, size_t len, unsigned prio,
 		      unsigned flags, int64_t timeout);
-ssize_t kipc_mq_timedreceive(int64_t id, void *buf, size_t len, unsigned *prio,
+ssize_t kipc_mq_timedreceive(int64_t h, int fd, void *buf, size_t len, unsigned *prio,
 			     unsigned flags, int64_t timeout);
-int64_t kipc_mq_notify(int64_t id, const struct kipc_mq_notify *n);
-int kipc_mq_getattr(int64_t id, struct kipc_mq_attr *attr);
-int kipc_mq_close(int64_t id);
-int kipc_mq_notify_wait(int64_t id, uint64_t token, pid_t *from, uid_t *uid);
-int kipc_mq_path(int64_t id, const char *suffix, char *buf, size_t size);
+int64_t kipc_mq_notify(int64_t h, int fd, const struct kipc_mq_notify *n);
+int kipc_mq_getattr(int64_t h, int fd, struct kipc_mq_attr *attr);
+int kipc_mq_close(int64_t h, unsigned flags);
+int kipc_mq_notify_wait(int64_t h, uint64_t token, pid_t *from, uid_t *uid);
+int kipc_mq_path(int64_t h, const char *suffix, char *buf, size_t size);
 
 /*
  * System V message queues, the kernel's view: msgflg and cmd take

@@ -36,9 +36,25 @@ struct kipc_mq_open {
 	int64_t  msgsize;     /* with KIPC_MQ_ATTR */
 	uint32_t flags;       /* KIPC_MQ_ATTR, KIPC_MQ_RLIMIT */
 	uint32_t rsvd0;
-	uint64_t rlimit;      /* with KIPC_MQ_RLIMIT: bytes the caller's user may pin */
+	uint64_t rlimit;      /* ignored: the kernel reads the caller's RLIMIT_MSGQUEUE */
 	uint64_t rsvd[3];
 };
+
+/*
+ * Handles. mq_open returns a handle (> 0): the open, with the access mode
+ * it granted, usable by the task that opened it. Every other mq call
+ * names it in sqe.target; timedsend, timedreceive, notify and getattr
+ * also give in sqe.type the descriptor (fd) the caller's process holds
+ * it as, or -1: a task that has not used the handle before (a fork
+ * child, an exec'd image that kept the descriptor, a process it was
+ * passed to) may use it once the kernel has checked that its process
+ * holds that descriptor of the open. Otherwise, a handle the caller
+ * does not hold is EBADF, and so are sending on a read-only handle and
+ * receiving on a write-only one.
+ */
+
+/* mq_close: sqe.flags */
+#define KIPC_MQ_CLOSE_ABORT (1u << 0) /* the mq_open failed after all: undo it */
 
 /* mq_getattr: sqe.addr2/len2 = this (out). */
 struct kipc_mq_attr {

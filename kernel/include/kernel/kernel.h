@@ -62,24 +62,45 @@ public:
 	virtual void unwatch_process(pid_t pid) = 0;
 
 	/*
-	 * POSIX message queues (kernel/ipc/mqueue.cc). A queue descriptor
-	 * is a host file (kipcd: a FIFO) that polls like Linux's mqueue
-	 * file and whose open count decides when an unlinked queue dies.
-	 * The defaults do nothing: no descriptors, never in use.
+	 * POSIX message queues (kernel/ipc/mqueue.cc, mqhandle.h). Each
+	 * open (mq_open) has a host file (kipcd: a FIFO of its own,
+	 * kernel/daemon/mqfs.cc) that the opener's process opens as the
+	 * descriptor: it polls like Linux's mqueue file and its descriptors,
+	 * counted by the OS across dup, fork and exec, decide when the open
+	 * ends. The defaults do nothing: no files, no descriptor ever held.
 	 */
-	/* A queue was created: make its descriptor file. 0 or -errno. */
-	virtual int mq_created(int64_t id) { (void)id; return 0; }
-	/* Poll state: readable = a message is queued, writable = not full. */
-	virtual void mq_readiness(int64_t id, bool readable, bool writable)
+	/* Open number h (access mode acc) of uid/gid: make its file. 0 or -errno. */
+	virtual int mq_opened(int64_t h, uid_t uid, gid_t gid, uint32_t acc)
 	{
-		(void)id, (void)readable, (void)writable;
+		(void)h, (void)uid, (void)gid, (void)acc;
+		return 0;
 	}
-	/* Its name is gone: call Kernel::mq_released(id) once nobody has
-	 * it open any more. */
-	virtual void mq_unlinked(int64_t id) { (void)id; }
-	/* Does any process hold a descriptor of it? */
-	virtual bool mq_in_use(int64_t id) { (void)id; return false; }
-	virtual void mq_destroyed(int64_t id) { (void)id; }
+	/* Poll state: readable = a message is queued, writable = not full. */
+	virtual void mq_readiness(int64_t h, bool readable, bool writable)
+	{
+		(void)h, (void)readable, (void)writable;
+	}
+	/*
+	 * Does process pid hold, as its descriptor fd, a descriptor of open
+	 * h? Checked against the process's descriptor table as the OS keeps
+	 * it, never by asking the process. Once true, the host calls
+	 * Kernel::mq_released(h) when the last descriptor of h closes.
+	 */
+	virtual bool mq_holds(pid_t pid, int fd, int64_t h)
+	{
+		(void)pid, (void)fd, (void)h;
+		return false;
+	}
+	/* Does any process still hold a descriptor of open h? */
+	virtual bool mq_in_use(int64_t h) { (void)h; return false; }
+	/* Open h ended: remove its file. */
+	virtual void mq_closed(int64_t h) { (void)h; }
+	/* RLIMIT_MSGQUEUE of pid as the OS has it (false: unknown). */
+	virtual bool mq_rlimit(pid_t pid, uint64_t *bytes)
+	{
+		(void)pid, (void)bytes;
+		return false;
+	}
 	/* Has pid the capability (CAP_SYS_RESOURCE = 24 ...) in effect? */
 	virtual bool capable(pid_t pid, int cap) { (void)pid, (void)cap; return false; }
 	/* SIGEV_SIGNAL: queue signo to pid with si_code SI_MESGQ. */
@@ -118,6 +139,7 @@ struct Limits {
 	uint32_t msgmax;             /* largest message */
 	uint32_t msgmnb;             /* default qbytes of a queue */
 	uint32_t msgmni;             /* queues in the system */
+	uint64_t trace_bytes_per_user; /* trace listeners' rings one uid may have */
 
 	static Limits from_config();
 	/* Set one "name=value" boot parameter; 0 or -EINVAL / -ENOENT. */
@@ -153,8 +175,8 @@ public:
 	void exit(Task *task);
 	/* A watched pid that never attached has exited. */
 	void process_exited(pid_t pid);
-	/* Nobody holds a descriptor of unlinked POSIX queue id any more. */
-	void mq_released(int64_t id);
+	/* The last descriptor of POSIX queue open h closed (Host::mq_holds). */
+	void mq_released(int64_t h);
 
 	/* Execute one request on behalf of task. Completes via the sink. */
 	void submit(Task *task, const kipc_sqe &sqe);

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mq_handle_test - a POSIX queue is reached only through a handle of
+ * one's own (Documentation/security.md, "Objects, handles and rights"),
+ * with real processes, a root kernel and users made up for the test
+ * (60001+, as isolation_test):
+ *  - another user scanning numbers (handles, mailbox ids) with any
+ *    descriptor number gets EBADF from receive, send, notify and getattr,
+ *    and the queue is untouched;
+ *  - a fork child uses the descriptor it inherited (the kernel checks
+ *    the child holds it), not a number alone;
+ *  - non-root users of a root kernel open queues (their descriptor file
+ *    is theirs), and read(2)/write(2) on one's descriptor do not change
+ *    what poll reports on anyone else's;
+ *  - an aborted open leaves no queue and no file.
+ * The library's shim does what mqd_open() does here (lib/posix/mqueue.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <kipc/mqueue.h>
+
+#include "kipc_test.h"
+
+#define UID_A 60001
+#define UID_B 60002
+
+#define NEED_ROOT()                                                     \
+	do {                                                            \
+		if (geteuid() != 0)                                     \
+			SKIP(return, "needs root to switch uids");       \
+	} while (0)
+
+struct mqd {
+	int64_t h;
+	int fd;
+};
+
+static const char *const sfx[] = {".r", ".w", ".rw", ".x"};
+
+/* mq_open as libkipc-posix.so does it: the handle, its FIFO, a first use. */
+static int mqd_open(const char *name, unsigned oflag, unsigned mode, struct mqd *d)
+{
+	struct kipc_mq_open o;
+	memset(&o, 0, sizeof o);
+	o.oflag = oflag;
+	o.mode = mode;
+	d->fd = -1;
+	d->h = kipc_mq_open(name, &o);
+	if (d->h < 0)
+		return -1;
+	char path[PATH_MAX];
+	struct kipc_mq_attr at;
+	if (kipc_mq_path(d->h, sfx[oflag & 3], path, sizeof path) < 0 ||
+	    (d->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
+	    kipc_mq_getattr(d->h, d->fd, &at) < 0) {
+		int e = errno;
+		if (d->fd >= 0)
+			close(d->fd);
+		kipc_mq_close(d->h, KIPC_MQ_CLOSE_ABORT);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static void mqd_close(struct mqd *d)
+{
+	kipc_mq_close(d->h, 0);
+	close(d->fd);
+}
+
+static int become(uid_t uid)
+{
+	if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+		return 90;
+	if (kipc_attach() < 0)
+		return 92;
+	return 0;
+}
+
+static int as_user(uid_t uid, int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int r = become(uid);
+		_exit(r ? r : fn(arg));
+	}
+	int st;
+	if (ksft_waitpid_timeout(pid, &st, KT_BOUND_MS) != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -2;
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* errno of a call that must fail, 0 if it succeeded */
+#define ERR(call) ((call) < 0 ? errno : 0)
+
+struct scan {
+	struct mqd victim;
+	int64_t qid;   /* the highest mailbox id (the queue's is one) */
+	char name[64];
+};
+
+static int scan_numbers(void *p)
+{
+	struct scan *s = p;
+	/* fork gave us the victim's descriptor, which is a right (as on
+	 * Linux: a_fork_child_uses_...): the scanner is one who has none */
+	close(s->victim.fd);
+	struct kipc_mq_open o;
+	memset(&o, 0, sizeof o);
+	if (kipc_mq_open(s->name, &o) >= 0 || errno != EACCES)
+		return 10; /* the front door stays shut (it always was) */
+	/* the victim's FIFO: unlinked once held, and never ours to open */
+	char path[PATH_MAX];
+	kipc_mq_path(s->victim.h, ".rw", path, sizeof path);
+	if (open(path, O_RDWR | O_NONBLOCK) >= 0)
+		return 11;
+	struct kipc_mq_notify n;
+	memset(&n, 0, sizeof n);
+	n.notify = KIPC_MQ_SIGEV_SIGNAL;
+	n.signo = SIGKILL;
+	int64_t top = (s->qid > s->victim.h ? s->qid : s->victim.h) + 64;
+	for (int64_t id = 1; id <= top; id++) {
+		for (int fd = -1; fd < 8; fd++) {
+			char b[64];
+			struct kipc_mq_attr at;
+			int e = ERR(kipc_mq_timedreceive(id, fd, b, sizeof b, NULL, KIPC_F_NONBLOCK, 0));
+			if (e != EBADF) {
+				ksft_print("# receive(%lld, fd %d): errno %d\n", (long long)id, fd, e);
+				return 20;
+			}
+			if (ERR(kipc_mq_timedsend(id, fd, "forged", 6, 0, KIPC_F_NONBLOCK, 0)) != EBADF)
+				return 21;
+			if (ERR(kipc_mq_notify(id, fd, &n)) != EBADF)
+				return 22;
+			if (ERR(kipc_mq_getattr(id, fd, &at)) != EBADF)
+				return 23;
+		}
+		if (ERR(kipc_mq_close(id, KIPC_MQ_CLOSE_ABORT)) != EBADF)
+			return 24;
+	}
+	return 0;
+}
+
+TEST(another_user_scanning_numbers_gets_ebadf)
+{
+	NEED_ROOT();
+	struct scan s;
+	kt_name(s.name, sizeof s.name, "mqh-scan");
+	ASSERT_EQ(0, mqd_open(s.name, KIPC_MQ_RDWR | KIPC_O_CREAT, 0600, &s.victim));
+	ASSERT_EQ(0, kipc_mq_timedsend(s.victim.h, s.victim.fd, "secret", 6, 0, 0, 0));
+	s.qid = 0;
+	struct kipc_mbox_info mi[64];
+	ssize_t n = kipc_mbox_list(mi, 64);
+	for (ssize_t i = 0; i < n; i++) /* the queue is among them: scan past all */
+		if (mi[i].st.id > s.qid)
+			s.qid = mi[i].st.id;
+	EXPECT_EQ(0, as_user(UID_B, scan_numbers, &s));
+	struct kipc_mq_attr at;
+	ASSERT_EQ(0, kipc_mq_getattr(s.victim.h, s.victim.fd, &at));
+	EXPECT_EQ(1, at.curmsgs); /* nothing stolen, nothing forged */
+	char b[8192];
+	EXPECT_EQ(6, kipc_mq_timedreceive(s.victim.h, s.victim.fd, b, sizeof b, NULL,
+					  KIPC_F_NONBLOCK, 0));
+	EXPECT_EQ(0, memcmp(b, "secret", 6));
+	kipc_mq_unlink(s.name);
+	mqd_close(&s.victim);
+}
+
+static int child_sends(void *p)
+{
+	struct mqd *d = p;
+	/* a new task: the number alone is not a right */
+	if (ERR(kipc_mq_timedsend(d->h, -1, "no", 2, 0, 0, 0)) != EBADF)
+		return 10;
+	if (ERR(kipc_mq_timedsend(d->h, d->fd + 1, "no", 2, 0, 0, 0)) != EBADF)
+		return 11;
+	/* the descriptor it inherited is */
+	if (kipc_mq_timedsend(d->h, d->fd, "child", 5, 0, 0, 0) < 0)
+		return 12;
+	return 0;
+}
+
+TEST(a_fork_child_uses_the_descriptor_it_inherited)
+{
+	char name[64];
+	struct mqd d;
+	kt_name(name, sizeof name, "mqh-fork");
+	ASSERT_EQ(0, mqd_open(name, KIPC_MQ_RDWR | KIPC_O_CREAT, 0600, &d));
+	pid_t c = kt_fork(child_sends, &d);
+	ASSERT_EQ(0, kt_wait(c));
+	char b[8192];
+	EXPECT_EQ(5, kipc_mq_timedreceive(d.h, d.fd, b, sizeof b, NULL, KIPC_F_NONBLOCK, 0));
+	kipc_mq_unlink(name);
+	mqd_close(&d);
+}
+
+struct corrupt {
+	char name[64];
+	int opened[2], go[2], done[2];
+};
+
+static int corrupt_own(void *p)
+{
+	struct corrupt *c = p;
+	struct mqd d;
+	char x = 0;
+	if (mqd_open(c->name, KIPC_MQ_RDWR, 0, &d) < 0)
+		return 10; /* a non-root user of a root kernel opens it */
+	if (write(c->opened[1], "o", 1) != 1 || read(c->go[0], &x, 1) != 1)
+		return 11;
+	char b[16];
+	fcntl(d.fd, F_SETFL, O_NONBLOCK);
+	if (read(d.fd, b, 1) != 1) /* its own FIFO: the message's byte */
+		return 12;
+	if (write(d.fd, "garbage", 7) != 7)
+		return 13;
+	if (write(c->done[1], "d", 1) != 1 || read(c->go[0], &x, 1) != 1)
+		return 14;
+	if (write(d.fd, "more", 4) != 4) /* and again on an empty queue */
+		return 15;
+	if (write(c->done[1], "d", 1) != 1 || read(c->go[0], &x, 1) != 1)
+		return 16;
+	mqd_close(&d);
+	return 0;
+}
+
+static short poll_now(int fd)
+{
+	struct pollfd p = {fd, POLLIN | POLLOUT, 0};
+	return poll(&p, 1, 0) == 1 ? p.revents : 0;
+}
+
+TEST(read_write_on_ones_descriptor_does_not_corrupt_others_poll)
+{
+	NEED_ROOT();
+	struct corrupt c;
+	struct mqd d;
+	char x;
+	kt_name(c.name, sizeof c.name, "mqh-poll");
+	ASSERT_EQ(0, pipe(c.opened));
+	ASSERT_EQ(0, pipe(c.go));
+	ASSERT_EQ(0, pipe(c.done));
+	ASSERT_EQ(0, mqd_open(c.name, KIPC_MQ_RDWR | KIPC_O_CREAT, 0666, &d));
+	ASSERT_EQ(0, kipc_mq_timedsend(d.h, d.fd, "m", 1, 0, 0, 0));
+	pid_t pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int r = become(UID_A);
+		_exit(r ? r : corrupt_own(&c));
+	}
+	ASSERT_EQ(1, read(c.opened[0], &x, 1));
+	ASSERT_EQ(1, write(c.go[1], "g", 1));
+	ASSERT_EQ(1, read(c.done[0], &x, 1));
+	/* a message waits: readable, and not full */
+	EXPECT_EQ(POLLIN | POLLOUT, poll_now(d.fd));
+	char b[8192];
+	EXPECT_EQ(1, kipc_mq_timedreceive(d.h, d.fd, b, sizeof b, NULL, KIPC_F_NONBLOCK, 0));
+	EXPECT_EQ(POLLOUT, poll_now(d.fd));
+	ASSERT_EQ(1, write(c.go[1], "g", 1));
+	ASSERT_EQ(1, read(c.done[0], &x, 1));
+	EXPECT_EQ(POLLOUT, poll_now(d.fd)); /* empty stays empty */
+	ASSERT_EQ(1, write(c.go[1], "g", 1));
+	int st;
+	ASSERT_EQ(0, ksft_waitpid_timeout(pid, &st, KT_BOUND_MS));
+	EXPECT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	kipc_mq_unlink(c.name);
+	mqd_close(&d);
+}
+
+TEST(an_aborted_open_leaves_no_queue_and_no_file)
+{
+	char name[64], path[PATH_MAX];
+	kt_name(name, sizeof name, "mqh-abort");
+	struct kipc_mq_open o;
+	memset(&o, 0, sizeof o);
+	o.oflag = KIPC_MQ_RDWR | KIPC_O_CREAT | KIPC_O_EXCL;
+	o.mode = 0600;
+	int64_t h = kipc_mq_open(name, &o);
+	ASSERT_LT(0, h);
+	ASSERT_EQ(0, kipc_mq_path(h, ".rw", path, sizeof path));
+	struct stat st;
+	ASSERT_EQ(0, stat(path, &st)); /* the FIFO, waiting to be opened */
+	ASSERT_EQ(0, kipc_mq_close(h, KIPC_MQ_CLOSE_ABORT));
+	EXPECT_EQ(-1, stat(path, &st));
+	EXPECT_EQ(ENOENT, errno);
+	o.oflag = KIPC_MQ_RDWR;
+	EXPECT_EQ(-1, kipc_mq_open(name, &o));
+	EXPECT_EQ(ENOENT, errno);
+	EXPECT_EQ(-1, kipc_mq_close(h, 0));
+	EXPECT_EQ(EBADF, errno);
+}
+
+KIPC_TEST_MAIN
