@@ -265,26 +265,6 @@ bool MqFs::rlimit(pid_t pid, uint64_t *bytes)
 	return false;
 }
 
-/*
- * As __do_notify(): si_code SI_MESGQ, the sender's pid and uid. A
- * negative si_code may be queued to another process (rt_sigqueueinfo(2)
- * refuses only si_code >= 0 and SI_TKILL); kill(2)'s permission rules
- * apply, which kipcd meets for its own user's processes.
- */
-void MqFs::signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid)
-{
-	siginfo_t si;
-	std::memset(&si, 0, sizeof si);
-	si.si_signo = signo;
-	si.si_code = SI_MESGQ;
-	si.si_value.sival_ptr = reinterpret_cast<void *>(value);
-	si.si_pid = from;
-	si.si_uid = uid;
-	if (syscall(SYS_rt_sigqueueinfo, pid, signo, &si) < 0)
-		klog(fmt::format("kipc: mqueue: signal {} to {}: {}", signo, pid,
-				 strerror(errno)));
-}
-
 bool MqFs::capable(pid_t pid, int cap)
 {
 	std::ifstream f(fmt::format("/proc/{}/status", pid));

@@ -38,7 +38,6 @@ public:
 	bool in_use(int64_t h);
 	void closed(int64_t h);
 	static bool rlimit(pid_t pid, uint64_t *bytes);
-	static void signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid);
 	/* CapEff of /proc/<pid>/status has bit cap. */
 	static bool capable(pid_t pid, int cap);
 

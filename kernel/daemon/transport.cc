@@ -61,6 +61,10 @@ constexpr uint32_t kCqEntries = 2 * CONFIG_RING_ENTRIES;
 constexpr uint64_t kArenaSize = CONFIG_ARENA_SIZE;
 /* Requests a process may have consumed but not completed. */
 constexpr uint32_t kMaxInflight = kSqEntries + kCqEntries;
+/* Connections of one uid that have not sent their hello; and how long
+ * one may take to send it. */
+constexpr uint32_t kHellosPerUid = 64;
+constexpr int64_t kHelloTimeoutNs = 5000000000; /* 5 s */
 
 static_assert((kSqEntries & (kSqEntries - 1)) == 0, "RING_ENTRIES: power of 2");
 static_assert(kSqEntries >= 8 && kSqEntries <= 32768, "RING_ENTRIES range");
@@ -97,6 +101,84 @@ int pidfd_open(pid_t pid)
 	return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
 }
 
+/* Has the process behind a pidfd exited (zombie or reaped)? */
+bool pidfd_exited(int pidfd)
+{
+	pollfd p{pidfd, POLLIN, 0};
+	return poll(&p, 1, 0) != 0;
+}
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5 */
+#endif
+
+int64_t boottime_ns()
+{
+	timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+/* Start time of pid (/proc/pid/stat field 22) in CLOCK_BOOTTIME ns, or -1. */
+int64_t start_time_ns(pid_t pid)
+{
+	std::ifstream f(fmt::format("/proc/{}/stat", pid));
+	std::string line;
+	if (!std::getline(f, line))
+		return -1;
+	size_t rp = line.rfind(')'); /* comm may hold spaces and parentheses */
+	if (rp == std::string::npos)
+		return -1;
+	const char *q = line.c_str() + rp + 2;
+	for (int field = 3; field < 22 && *q; field++) {
+		q = strchr(q, ' ');
+		if (!q)
+			return -1;
+		q++;
+	}
+	unsigned long long ticks;
+	if (sscanf(q, "%llu", &ticks) != 1)
+		return -1;
+	return int64_t(ticks) * (1000000000 / sysconf(_SC_CLK_TCK));
+}
+
+/*
+ * A pidfd for the process at the other end of an attach connection, or
+ * -errno. SO_PEERPIDFD (Linux 6.5) names the very process that connected,
+ * whatever became of its pid number since; a process that exited or was
+ * reaped is refused (-ESRCH). Without it: pidfd_open() of the
+ * SO_PEERCRED pid, which may by now name another process that got the
+ * recycled number, so that process must have started no later than the
+ * connection was accepted (accepted_boot_ns) and still be alive after we
+ * read its start time (then the start time was its own). A number is
+ * only recycled after the connecting process is reaped, so a process
+ * that was already alive when it connected and is alive now is it,
+ * except in the window between connect and accept; transport.md says so.
+ */
+int peer_pidfd(int conn, pid_t pid, int64_t accepted_boot_ns)
+{
+	int fd = -1;
+	socklen_t len = sizeof fd;
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) < 0) {
+		if (errno != ENOPROTOOPT && errno != EOPNOTSUPP)
+			return errno == EINVAL ? -ESRCH : -errno; /* reaped (6.5-6.15) */
+		fd = pidfd_open(pid);
+		if (fd < 0)
+			return errno == ESRCH ? -ESRCH : -errno;
+		int64_t start = start_time_ns(pid);
+		if (start < 0 || start > accepted_boot_ns) {
+			close(fd);
+			return -ESRCH;
+		}
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (pidfd_exited(fd)) {
+		close(fd);
+		return -ESRCH;
+	}
+	return fd;
+}
+
 class RealClock final : public kipc::Clock {
 public:
 	int64_t monotonic_ns() const override { return now(CLOCK_MONOTONIC); }
@@ -119,9 +201,10 @@ struct Proc {
 	kipc::Creds creds;
 	std::string comm;
 	int conn = -1;          /* the attach connection: its hang-up is death */
+	int pidfd = -1;         /* the process itself: its exit is death too */
 	int doorbell = -1;      /* eventfd the process writes */
 	int notify = -1;        /* eventfd we write when it armed KIPC_CQ_EVENTFD */
-	int64_t conn_watch = 0, bell_watch = 0;
+	int64_t conn_watch = 0, bell_watch = 0, pid_watch = 0;
 	void *map = MAP_FAILED;
 	kipc_ring_ctl *ctl = nullptr;
 	kipc_sqe *sq = nullptr;
@@ -150,6 +233,8 @@ struct Proc {
 			munmap(map, kMapSize);
 		if (conn >= 0)
 			close(conn);
+		if (pidfd >= 0)
+			close(pidfd);
 		if (doorbell >= 0)
 			close(doorbell);
 		if (notify >= 0)
@@ -179,6 +264,8 @@ public:
 
 	/* kipc::Host */
 	bool process_alive(pid_t pid, kipc::Creds *creds) override;
+	static bool read_status(pid_t pid, kipc::Creds *creds);
+	template <typename Read> bool read_proc(pid_t pid, Read read);
 	void watch_process(pid_t pid) override;
 	void unwatch_process(pid_t pid) override;
 	int mq_opened(int64_t h, uid_t u, gid_t g, uint32_t acc) override
@@ -189,20 +276,22 @@ public:
 	bool mq_holds(pid_t pid, int fd, int64_t h) override { return mqfs_.holds(pid, fd, h); }
 	bool mq_in_use(int64_t h) override { return mqfs_.in_use(h); }
 	void mq_closed(int64_t h) override { mqfs_.closed(h); }
-	bool mq_rlimit(pid_t pid, uint64_t *b) override { return MqFs::rlimit(pid, b); }
-	bool capable(pid_t pid, int cap) override { return MqFs::capable(pid, cap); }
-	void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid) override
-	{
-		MqFs::signal(pid, signo, value, from, uid);
-	}
+	bool mq_rlimit(pid_t pid, uint64_t *b) override;
+	bool capable(pid_t pid, int cap) override;
+	void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid) override;
 	/* kipc::CompletionSink */
 	void complete(void *priv, const kipc_cqe &cqe) override;
 
 private:
 	void on_accept();
+	void shed_one();
 	void on_hello(int fd);
-	int attach(int fd, uint32_t features, kipc_attach_resp *resp,
-		   int *memfd);
+	void watch_hello(int fd);
+	void forget_hello(int fd);
+	void run_daemon_timers();
+	int64_t daemon_deadline() const;
+	int attach(int fd, int64_t accepted_boot_ns, uint32_t features,
+		   kipc_attach_resp *resp, int *memfd);
 	void reply(int fd, const kipc_attach_resp &resp, const int *fds,
 		   int nfds);
 	void detach(Proc *p, const char *why);
@@ -237,7 +326,33 @@ private:
 	int sigfd_ = -1, timerfd_ = -1;
 	int64_t timer_armed_ = INT64_MAX;
 	bool stop_ = false;
-	std::unordered_map<int, int64_t> hello_;          /* fd -> watch */
+	/*
+	 * Connections that have not sent their hello yet: at most
+	 * kHellosPerUid per uid, each for kHelloTimeoutNs at most.
+	 */
+	struct Hello {
+		int64_t watch;
+		uid_t uid;
+		uint64_t serial;
+		int64_t accepted_boot_ns;
+	};
+	std::unordered_map<int, Hello> hello_;            /* fd -> hello */
+	std::unordered_map<uid_t, uint32_t> hellos_per_uid_;
+	struct HelloDeadline {
+		int64_t at;
+		int fd;
+		uint64_t serial;
+	};
+	std::deque<HelloDeadline> hello_deadlines_;       /* in accept order */
+	uint64_t hello_serial_ = 0;
+	/* Out of descriptors: the listener rests until accept_retry_ns_. */
+	int reserve_fd_ = -1;                             /* for accept-and-close */
+	int64_t w_lst_ = 0;
+	int64_t accept_retry_ns_ = 0;
+	int64_t accept_backoff_ns_ = 0;
+	/* process_alive()'s pidfd, for the watch_process() that follows. */
+	pid_t alive_pid_ = 0;
+	int alive_pidfd_ = -1;
 	std::unordered_map<pid_t, std::unique_ptr<Proc>> procs_;
 	std::vector<std::unique_ptr<Proc>> graveyard_;    /* freed after the round */
 	std::vector<Proc *> dirty_;
@@ -258,10 +373,14 @@ Server::~Server()
 		loop_.del(w.watch);
 		close(w.fd);
 	}
-	for (auto &[fd, w] : hello_) {
-		loop_.del(w);
+	for (auto &[fd, h] : hello_) {
+		loop_.del(h.watch);
 		close(fd);
 	}
+	if (reserve_fd_ >= 0)
+		close(reserve_fd_);
+	if (alive_pidfd_ >= 0)
+		close(alive_pidfd_);
 	if (sigfd_ >= 0)
 		close(sigfd_);
 	if (timerfd_ >= 0)
@@ -271,12 +390,31 @@ Server::~Server()
 /* ---------------------------------------------------------------- */
 /* Host                                                               */
 
+/*
+ * The pidfd is opened first and checked after /proc was read: the
+ * process it names held the pid the whole time, so what we read was its
+ * own. watch_process(pid), which the core calls next, keeps that pidfd.
+ */
 bool Server::process_alive(pid_t pid, kipc::Creds *creds)
 {
 	if (pid <= 0)
 		return false;
-	if (kill(pid, 0) < 0 && errno != EPERM)
+	int pidfd = pidfd_open(pid);
+	if (pidfd < 0)
 		return false;
+	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+	bool ok = read_status(pid, creds) && !pidfd_exited(pidfd);
+	if (alive_pidfd_ >= 0)
+		close(alive_pidfd_);
+	alive_pid_ = ok ? pid : 0;
+	alive_pidfd_ = ok ? pidfd : -1;
+	if (!ok)
+		close(pidfd);
+	return ok;
+}
+
+bool Server::read_status(pid_t pid, kipc::Creds *creds)
+{
 	std::ifstream f(fmt::format("/proc/{}/status", pid));
 	if (!f)
 		return false;
@@ -309,7 +447,14 @@ void Server::watch_process(pid_t pid)
 {
 	if (pidwatch_.count(pid))
 		return;
-	int fd = pidfd_open(pid);
+	int fd;
+	if (pid == alive_pid_ && alive_pidfd_ >= 0) {
+		fd = alive_pidfd_; /* the process process_alive() looked at */
+		alive_pidfd_ = -1;
+		alive_pid_ = 0;
+	} else {
+		fd = pidfd_open(pid);
+	}
 	if (fd < 0) {
 		/* Gone already (or no pidfd): tell the core after this call. */
 		exited_.push_back(pid);
@@ -341,6 +486,56 @@ void Server::unwatch_process(pid_t pid)
 	loop_.del(it->second.watch);
 	close(it->second.fd);
 	pidwatch_.erase(it);
+}
+
+/*
+ * Capabilities and rlimits are read from /proc by pid: only for an attached task
+ * whose process is alive before and after the read, so the pid was its
+ * own while we read.
+ */
+template <typename Read> bool Server::read_proc(pid_t pid, Read read)
+{
+	auto it = procs_.find(pid);
+	if (it == procs_.end() || it->second->dead || pidfd_exited(it->second->pidfd))
+		return false;
+	bool ok = read();
+	return ok && !pidfd_exited(it->second->pidfd);
+}
+
+bool Server::capable(pid_t pid, int cap)
+{
+	return read_proc(pid, [&] { return MqFs::capable(pid, cap); });
+}
+
+bool Server::mq_rlimit(pid_t pid, uint64_t *bytes)
+{
+	return read_proc(pid, [&] { return MqFs::rlimit(pid, bytes); });
+}
+
+/*
+ * SIGEV_SIGNAL, as __do_notify(): si_code SI_MESGQ, the sender's pid
+ * and uid, sent through the task's pidfd, never kill(pid): once its
+ * process has exited the signal goes nowhere (ESRCH), even if the pid
+ * number already names another process. pidfd_send_signal() applies
+ * kill(2)'s permission rules, which kipcd meets for its own user's
+ * processes, and like rt_sigqueueinfo() takes a negative si_code.
+ */
+void Server::mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid)
+{
+	auto it = procs_.find(pid);
+	if (it == procs_.end() || it->second->dead)
+		return;
+	siginfo_t si;
+	std::memset(&si, 0, sizeof si);
+	si.si_signo = signo;
+	si.si_code = SI_MESGQ;
+	si.si_value.sival_ptr = reinterpret_cast<void *>(value);
+	si.si_pid = from;
+	si.si_uid = uid;
+	if (syscall(SYS_pidfd_send_signal, it->second->pidfd, signo, &si, 0) < 0 &&
+	    errno != ESRCH)
+		klog(fmt::format("kipc: mqueue: signal {} to {}: {}", signo, pid,
+				 strerror(errno)));
 }
 
 /* ---------------------------------------------------------------- */
@@ -541,7 +736,7 @@ void Server::end_of_round()
 
 void Server::arm_timer()
 {
-	int64_t d = kernel_.next_deadline();
+	int64_t d = std::min(kernel_.next_deadline(), daemon_deadline());
 	if (d == timer_armed_)
 		return;
 	itimerspec its{};
@@ -558,6 +753,14 @@ void Server::arm_timer()
 /* ---------------------------------------------------------------- */
 /* Attach                                                             */
 
+/*
+ * Accept what the backlog holds. Out of descriptors (EMFILE, ENFILE),
+ * the connection at the head of the backlog is accepted on the reserve
+ * descriptor and refused with -EMFILE, so that client learns at once,
+ * and the listener rests (10 ms, doubling up to 1 s, until an accept
+ * succeeds again): no spinning on a level-triggered listener, no
+ * multishot poll that never fires again once the backlog is full.
+ */
 void Server::on_accept()
 {
 	for (;;) {
@@ -566,17 +769,140 @@ void Server::on_accept()
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				int err = errno;
+				shed_one();
+				accept_backoff_ns_ = std::clamp<int64_t>(accept_backoff_ns_ * 2,
+									 10000000, 1000000000);
+				accept_retry_ns_ = clock_.monotonic_ns() + accept_backoff_ns_;
+				if (w_lst_ > 0) {
+					loop_.del(w_lst_);
+					w_lst_ = 0;
+					klog(fmt::format("kipc: accept: {}: not accepting for {} ms",
+							 strerror(err), accept_backoff_ns_ / 1000000));
+				}
+				return;
+			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				klog(fmt::format("kipc: accept: {}", strerror(errno)));
 			return;
 		}
-		int64_t w = loop_.add(fd, POLLIN | POLLRDHUP,
-				      [this, fd](uint32_t) { on_hello(fd); });
-		if (w < 0) {
+		accept_backoff_ns_ = 0;
+		ucred uc{};
+		socklen_t ul = sizeof uc;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0) {
 			close(fd);
 			continue;
 		}
-		hello_[fd] = w;
+		uint32_t &n = hellos_per_uid_[uc.uid];
+		if (n >= kHellosPerUid) {
+			/* Too many of this user's connections are silent. */
+			kipc_attach_resp resp{};
+			resp.magic = KIPC_MAGIC;
+			resp.error = -EAGAIN;
+			reply(fd, resp, nullptr, 0);
+			close(fd);
+			continue;
+		}
+		n++;
+		uint64_t serial = ++hello_serial_;
+		hello_[fd] = Hello{0, uc.uid, serial, boottime_ns()};
+		hello_deadlines_.push_back({clock_.monotonic_ns() + kHelloTimeoutNs, fd, serial});
+		on_hello(fd); /* usually the hello is there already */
+	}
+}
+
+/* Accept one connection on the reserve descriptor and refuse it. */
+void Server::shed_one()
+{
+	if (reserve_fd_ < 0)
+		return;
+	close(reserve_fd_);
+	reserve_fd_ = -1;
+	int fd = accept4(lfd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0) {
+		kipc_attach_resp resp{};
+		resp.magic = KIPC_MAGIC;
+		resp.error = -EMFILE;
+		reply(fd, resp, nullptr, 0);
+		close(fd);
+	}
+	reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* The hello's connection is done with, one way or the other. */
+void Server::forget_hello(int fd)
+{
+	auto it = hello_.find(fd);
+	if (it == hello_.end())
+		return;
+	if (it->second.watch > 0)
+		loop_.del(it->second.watch);
+	auto n = hellos_per_uid_.find(it->second.uid);
+	if (n != hellos_per_uid_.end() && --n->second == 0)
+		hellos_per_uid_.erase(n);
+	hello_.erase(it);
+}
+
+void Server::watch_hello(int fd)
+{
+	auto it = hello_.find(fd);
+	int64_t w = loop_.add(fd, POLLIN | POLLRDHUP,
+			      [this, fd](uint32_t) { on_hello(fd); });
+	if (w < 0) {
+		forget_hello(fd);
+		close(fd);
+		return;
+	}
+	it->second.watch = w;
+}
+
+/* Deadlines of unfinished hellos and the listener's rest. */
+int64_t Server::daemon_deadline() const
+{
+	int64_t d = INT64_MAX;
+	if (!hello_deadlines_.empty())
+		d = hello_deadlines_.front().at;
+	if (accept_retry_ns_)
+		d = std::min(d, accept_retry_ns_);
+	return d;
+}
+
+void Server::run_daemon_timers()
+{
+	int64_t now = clock_.monotonic_ns();
+	while (!hello_deadlines_.empty() && hello_deadlines_.front().at <= now) {
+		HelloDeadline h = hello_deadlines_.front();
+		hello_deadlines_.pop_front();
+		auto it = hello_.find(h.fd);
+		if (it == hello_.end() || it->second.serial != h.serial)
+			continue; /* answered long ago; the fd may be another's now */
+		kipc_attach_resp resp{};
+		resp.magic = KIPC_MAGIC;
+		resp.error = -ETIMEDOUT;
+		reply(h.fd, resp, nullptr, 0);
+		forget_hello(h.fd);
+		close(h.fd);
+	}
+	/* Drop the front entries of hellos answered already. */
+	while (!hello_deadlines_.empty()) {
+		auto it = hello_.find(hello_deadlines_.front().fd);
+		if (it != hello_.end() && it->second.serial == hello_deadlines_.front().serial)
+			break;
+		hello_deadlines_.pop_front();
+	}
+	if (accept_retry_ns_ && accept_retry_ns_ <= now) {
+		accept_retry_ns_ = 0;
+		if (!w_lst_) {
+			int64_t w = loop_.add(lfd_, POLLIN, [this](uint32_t) { on_accept(); });
+			if (w > 0)
+				w_lst_ = w;
+			else
+				accept_retry_ns_ = now + 1000000000;
+		}
+		if (w_lst_)
+			on_accept();
 	}
 }
 
@@ -606,20 +932,19 @@ void Server::on_hello(int fd)
 	auto it = hello_.find(fd);
 	if (it == hello_.end())
 		return;
-	loop_.del(it->second);
-	hello_.erase(it);
+	int64_t accepted_boot_ns = it->second.accepted_boot_ns;
 
+	/* MSG_TRUNC: n is the datagram's real length, so a hello that is
+	 * longer than the request (33 bytes, 200,000 bytes) is refused. */
 	alignas(kipc_attach_req) char buf[sizeof(kipc_attach_req)];
-	ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+	ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-		/* Spurious: watch again. */
-		int64_t w = loop_.add(fd, POLLIN | POLLRDHUP,
-				      [this, fd](uint32_t) { on_hello(fd); });
-		if (w > 0) {
-			hello_[fd] = w;
-			return;
-		}
+		/* Not there yet: wait for it (or its deadline). */
+		if (!it->second.watch)
+			watch_hello(fd);
+		return;
 	}
+	forget_hello(fd);
 	kipc_attach_resp resp{};
 	resp.magic = KIPC_MAGIC;
 	kipc_attach_req req{};
@@ -635,7 +960,7 @@ void Server::on_hello(int fd)
 	}
 	int memfd = -1;
 	if (!err)
-		err = attach(fd, feat, &resp, &memfd);
+		err = attach(fd, accepted_boot_ns, feat, &resp, &memfd);
 	resp.error = err;
 	if (err) {
 		reply(fd, resp, nullptr, 0);
@@ -654,8 +979,8 @@ void Server::on_hello(int fd)
  * Proc, *memfd is the region to pass on, and resp is filled; on failure
  * returns -errno and fd is still the caller's.
  */
-int Server::attach(int fd, uint32_t feat, kipc_attach_resp *resp,
-		   int *memfd_out)
+int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat,
+		   kipc_attach_resp *resp, int *memfd_out)
 {
 	ucred uc{};
 	socklen_t ul = sizeof uc;
@@ -663,18 +988,37 @@ int Server::attach(int fd, uint32_t feat, kipc_attach_resp *resp,
 		return -errno;
 	if (uc.pid <= 0)
 		return -ESRCH;
+	/* The task is bound to the process that connected, not to its
+	 * number: a process that is gone (it may have handed the socket on)
+	 * does not attach. */
+	int pidfd = peer_pidfd(fd, uc.pid, accepted_boot_ns);
+	if (pidfd < 0)
+		return pidfd;
 	if (auto it = procs_.find(uc.pid); it != procs_.end()) {
 		/* The same process re-attaching (after kipc_detach, or after
 		 * we flagged it DEAD) may beat the old connection's hang-up
-		 * in this batch of events: look at the old connection now. */
+		 * in this batch of events, and the process that had this pid
+		 * may have exited a moment ago: look at both now. */
 		pollfd pfd{it->second->conn, POLLRDHUP, 0};
-		if (poll(&pfd, 1, 0) <= 0 ||
-		    !(pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		bool hung_up = poll(&pfd, 1, 0) > 0 &&
+			       (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+		bool exited = pidfd_exited(it->second->pidfd);
+		if (!hung_up && !exited) {
+			close(pidfd);
 			return -EEXIST;
-		detach(it->second.get(), "connection closed");
+		}
+		detach(it->second.get(), exited ? "process exited" : "connection closed");
+	}
+	if (auto w = pidwatch_.find(uc.pid); w != pidwatch_.end() && pidfd_exited(w->second.fd)) {
+		/* Messages waiting for the pid's previous process are not ours. */
+		loop_.del(w->second.watch);
+		close(w->second.fd);
+		pidwatch_.erase(w);
+		kernel_.process_exited(uc.pid);
 	}
 
 	auto p = std::make_unique<Proc>(*this);
+	p->pidfd = pidfd;
 	p->creds.pid = uc.pid;
 	p->creds.uid = uc.uid;
 	p->creds.gid = uc.gid;
@@ -754,8 +1098,12 @@ int Server::attach(int fd, uint32_t feat, kipc_attach_resp *resp,
 		}
 		detach(raw, "connection closed");
 	});
+	/* Its exit ends the task, whoever holds the connection now. */
+	p->pid_watch = loop_.add(p->pidfd, POLLIN, [this, raw](uint32_t) {
+		detach(raw, "process exited");
+	});
 	p->conn = fd;
-	if (p->bell_watch < 0 || p->conn_watch < 0) {
+	if (p->bell_watch < 0 || p->conn_watch < 0 || p->pid_watch < 0) {
 		p->conn = -1; /* stays the caller's */
 		p->dead = true;
 		kernel_.exit(task);
@@ -763,6 +1111,8 @@ int Server::attach(int fd, uint32_t feat, kipc_attach_resp *resp,
 			loop_.del(p->bell_watch);
 		if (p->conn_watch > 0)
 			loop_.del(p->conn_watch);
+		if (p->pid_watch > 0)
+			loop_.del(p->pid_watch);
 		close(memfd);
 		return -ENOMEM;
 	}
@@ -813,6 +1163,7 @@ void Server::detach(Proc *p, const char *why)
 	kernel_.exit(p->task);
 	loop_.del(p->bell_watch);
 	loop_.del(p->conn_watch);
+	loop_.del(p->pid_watch);
 	auto it = procs_.find(p->creds.pid);
 	if (it != procs_.end()) {
 		graveyard_.push_back(std::move(it->second));
@@ -876,9 +1227,11 @@ int Server::run()
 		if (read(timerfd_, &v, sizeof v) < 0) { }
 		timer_armed_ = INT64_MIN; /* re-arm whatever comes next */
 		kernel_.run_timers();
+		run_daemon_timers();
 	});
-	int64_t w_lst = loop_.add(lfd_, POLLIN, [this](uint32_t) { on_accept(); });
-	if (w_sig < 0 || w_tmr < 0 || w_lst < 0) {
+	reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	w_lst_ = loop_.add(lfd_, POLLIN, [this](uint32_t) { on_accept(); });
+	if (w_sig < 0 || w_tmr < 0 || w_lst_ < 0 || reserve_fd_ < 0) {
 		klog("kipc: cannot watch the listening socket");
 		return 1;
 	}
@@ -904,6 +1257,8 @@ int Server::run()
 		/* Deadlines can pass between timerfd reads. */
 		if (kernel_.next_deadline() <= clock_.monotonic_ns())
 			kernel_.run_timers();
+		if (daemon_deadline() <= clock_.monotonic_ns())
+			run_daemon_timers();
 		std::vector<Proc *> again;
 		again.swap(runnable_);
 		for (Proc *p : again)
@@ -924,7 +1279,8 @@ int Server::run()
 		}
 	}
 	shutdown();
-	loop_.del(w_lst);
+	if (w_lst_ > 0)
+		loop_.del(w_lst_);
 	loop_.del(w_tmr);
 	loop_.del(w_sig);
 	return 0;

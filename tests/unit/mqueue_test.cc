@@ -409,3 +409,18 @@ TEST_CASE("mqueue: unclaimed SIGEV_THREAD notifications are charged: ENOMEM, oth
 	CHECK(w.impl().mq_fired.empty());
 	CHECK(w.impl().user(1000).bytes == 0);
 }
+
+TEST_CASE("mqueue: a recycled pid gets neither the old task's notification nor its messages")
+{
+	World w;
+	Proc &old = w.spawn(100), &b = w.spawn(200);
+	int64_t id = mq_open(old, "/recycled", kRW | kCreat, 4, 8);
+	CHECK(mq_notify(old, id, KIPC_MQ_SIGEV_SIGNAL, 10) == 0);
+	CHECK(b.send(100, "for the old process").res() == 0);
+	w.exit(old); /* the host saw its pidfd fire */
+	Proc &fresh = w.spawn(100); /* a new process got the number */
+	int64_t id2 = mq_open(b, "/recycled", kRW);
+	CHECK(mq_send(b, id2, "m").res() == 0);
+	CHECK(w.host.mq_signals.empty());
+	CHECK(fresh.receive(KIPC_ANY, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
+}

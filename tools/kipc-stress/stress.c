@@ -250,47 +250,6 @@ static void kill_slot(int si)
 		atomic_store(&L->links[s->mbox].destroyed, 1);
 }
 
-/* kipcd's pid: the process running kipcd with our socket. */
-static pid_t find_kipcd(void)
-{
-	const char *sock = getenv("KIPC_SOCKET");
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t found = 0;
-	while (d && (e = readdir(d))) {
-		char path[300], exe[512], env[65536];
-		pid_t pid = atoi(e->d_name);
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/exe", pid);
-		ssize_t n = readlink(path, exe, sizeof exe - 1);
-		if (n <= 0)
-			continue;
-		exe[n] = 0;
-		if (!strstr(exe, "kipcd"))
-			continue;
-		if (!sock) {
-			found = pid;
-			break;
-		}
-		snprintf(path, sizeof path, "/proc/%d/environ", pid);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		size_t m = fread(env, 1, sizeof env - 1, f);
-		fclose(f);
-		env[m] = 0;
-		for (size_t i = 0; i < m; i += strlen(env + i) + 1)
-			if (!strncmp(env + i, "KIPC_SOCKET=", 12) && !strcmp(env + i + 12, sock))
-				found = pid;
-		if (found)
-			break;
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
 static int pid_alive(pid_t pid)
 {
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
@@ -340,18 +299,31 @@ static long dead_objects(void)
 	return bad;
 }
 
-static long rss_kb(pid_t pid)
+/*
+ * What the kernel holds, by its own counters: tasks, mailboxes, messages
+ * (queued and pending), payload bytes, parked requests, and our user's
+ * charge. At the end of a run it must be back where it started.
+ */
+static int same_holdings(const struct kipc_sysinfo *a, const struct kipc_sysinfo *b)
 {
-	char path[64], line[256];
-	long kb = -1;
-	snprintf(path, sizeof path, "/proc/%d/status", pid);
-	FILE *f = fopen(path, "r");
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
+	return a->ntasks == b->ntasks && a->nmboxes == b->nmboxes && a->nmsg == b->nmsg &&
+	       a->npending == b->npending && a->nbytes == b->nbytes &&
+	       a->nparked == b->nparked && a->user_bytes == b->user_bytes &&
+	       a->user_mboxes == b->user_mboxes;
+}
+
+/* The kernel forgets a killed worker once it notices: wait for that
+ * state (bounded), then measure. -1: it cannot be measured. */
+static int settle(const struct kipc_sysinfo *before, struct kipc_sysinfo *after)
+{
+	for (int i = 0; i < 500; i++) {
+		if (kipc_sysinfo(after) < 0)
+			return -1;
+		if (same_holdings(before, after))
+			return 0;
+		usleep(10000);
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -390,8 +362,11 @@ int main(int argc, char **argv)
 		perror("kipc-stress: attach");
 		return 2;
 	}
-	pid_t kpid = find_kipcd();
-	long rss0 = kpid ? rss_kb(kpid) : -1;
+	struct kipc_sysinfo si0, si1;
+	if (kipc_sysinfo(&si0) < 0) {
+		perror("kipc-stress: kipc_sysinfo (cannot measure the kernel)");
+		return 2;
+	}
 	static const uint32_t caps[NDRIVER] = {0, 4, KIPC_UNBOUNDED, KIPC_CAP_DEFAULT};
 	for (int i = 0; i < NDRIVER; i++) {
 		struct kipc_mbox_attr a = {0};
@@ -518,18 +493,26 @@ int main(int argc, char **argv)
 		kipc_mbox_destroy(L->links[i].id);
 	}
 	leftovers += dead_objects();
-	long rss1 = kpid ? rss_kb(kpid) : -1;
-	/* glibc keeps freed memory; a leak of the whole run would be far more. */
-	int rss_ok = rss0 < 0 || rss1 < 0 || rss1 - rss0 < 32 * 1024;
+	int measured = settle(&si0, &si1) == 0;
+	if (!measured)
+		perror("kipc-stress: kipc_sysinfo (cannot measure the kernel)");
+	int kernel_ok = measured && same_holdings(&si0, &si1);
 
-	int ok = !dup && !phantom && !misrouted && !lost && !leftovers && rss_ok;
+	int ok = !dup && !phantom && !misrouted && !lost && !leftovers && kernel_ok;
 	printf("kipc-stress: %s: %d s, %d workers, %ld kills, %lu sends ok, %lu failed, "
 	       "%ld verified exactly once, %ld on destroyed links, %ld with a killed receiver, "
 	       "%ld in doubt (sender killed), %ld lost, %ld duplicated, %ld phantom, "
-	       "%ld misrouted, %ld leftovers, kipcd rss %ld -> %ld kB, seed %u\n",
+	       "%ld misrouted, %ld leftovers, kernel tasks %u -> %u, mailboxes %u -> %u, "
+	       "messages %u+%u -> %u+%u, bytes %llu -> %llu, parked %u -> %u, "
+	       "charged %llu -> %llu, seed %u\n",
 	       ok ? "ok" : "FAILED", seconds, nworkers, kills,
 	       (unsigned long)L->nsend_ok, (unsigned long)L->nsend_fail, verified,
 	       destroyed, allowed, in_doubt, lost, dup, phantom, misrouted, leftovers,
-	       rss0, rss1, seed);
+	       si0.ntasks, measured ? si1.ntasks : 0, si0.nmboxes, measured ? si1.nmboxes : 0,
+	       si0.nmsg, si0.npending, measured ? si1.nmsg : 0, measured ? si1.npending : 0,
+	       (unsigned long long)si0.nbytes, measured ? (unsigned long long)si1.nbytes : 0,
+	       si0.nparked, measured ? si1.nparked : 0,
+	       (unsigned long long)si0.user_bytes,
+	       measured ? (unsigned long long)si1.user_bytes : 0, seed);
 	return ok ? 0 : 1;
 }
