@@ -159,7 +159,7 @@ static int send_to_queue(void *name)
 	int64_t q = kipc_mq_open(name, &o);
 	if (q < 0)
 		return 10;
-	return kipc_mq_timedsend(q, "m", 1, 0, 0, 0) == 0 ? 0 : 11;
+	return kipc_mq_timedsend(q, -1, "m", 1, 0, 0, 0) == 0 ? 0 : 11;
 }
 
 TEST(recycled_pid_gets_no_signal_and_can_attach)
@@ -178,7 +178,7 @@ TEST(recycled_pid_gets_no_signal_and_can_attach)
 		int64_t q = kipc_mq_open(name, &o);
 		struct kipc_mq_notify n = {.notify = KIPC_MQ_SIGEV_SIGNAL,
 					   .signo = SIGUSR1};
-		if (q < 0 || kipc_mq_notify(q, &n) < 0)
+		if (q < 0 || kipc_mq_notify(q, -1, &n) < 0)
 			_exit(1);
 		pid_t g = raw_fork(); /* the attacker keeps the attachment */
 		if (g < 0)
