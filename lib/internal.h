@@ -86,6 +86,9 @@ void __kipc_att_put(struct kipc_att *a);  /* lock held */
 void __kipc_att_mark_dead(struct kipc_att *a);  /* lock held */
 /* Where the kernel's socket is: 0 or -ENAMETOOLONG. */
 int __kipc_socket_path(char *buf, size_t size);
+/* The kernel built or installed with this library (lib/kipcd_path.c). */
+extern const char __kipc_kipcd_path[];
+extern const char __kipc_posix_lib_path[]; /* for kipc-run */
 /* Did the kernel hang up? (poll on the connection, no wait) */
 bool __kipc_conn_hung_up(struct kipc_att *a);
 

@@ -78,6 +78,31 @@ int make_parent(const std::string &path)
 }
 
 /*
+ * Refuse to boot on a socket because of the boot line, and say so next
+ * to the socket in PATH.refused: libkipc's autostart then refuses to put
+ * a kernel with other (default) limits there, until a kernel boots on
+ * the socket (which removes the file) or the user removes it. Only a
+ * regular file of our own is written (O_NOFOLLOW, checked after open).
+ */
+[[noreturn]] void refuse(const std::string &socket, const std::string &msg)
+{
+	std::string rp = socket + ".refused";
+	if (make_parent(socket) == 0) {
+		int fd = open(rp.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW |
+					  O_NONBLOCK | O_CLOEXEC, 0600);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_uid == geteuid() && ftruncate(fd, 0) == 0) {
+			std::string line = msg + "\n";
+			if (write(fd, line.data(), line.size()) < 0) { /* best effort */ }
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	die(2, msg);
+}
+
+/*
  * Take the socket: lock PATH.lock (held for our lifetime: two kernels
  * starting at once cannot both unlink and bind), refuse a live kernel,
  * remove a stale socket file, bind and listen.
@@ -154,7 +179,8 @@ int main(int argc, char **argv)
 	if (const char *l = getenv("KIPC_LOOP"); l && *l)
 		opt.loop = l;
 	kipc::Limits limits = kipc::Limits::from_config();
-	std::vector<std::string> params;
+	std::vector<std::string> params, given;
+	std::string bad_param; /* refused after parsing: --socket may follow */
 
 	for (int i = 1; i < argc; i++) {
 		std::string a = argv[i];
@@ -185,25 +211,32 @@ int main(int argc, char **argv)
 			size_t eq = a.find('=');
 			int err = limits.set(std::string_view(a).substr(0, eq),
 					     std::string_view(a).substr(eq + 1));
-			if (err == -ENOENT)
-				die(2, fmt::format("unknown boot parameter '{}'",
-						   a.substr(0, eq)));
-			if (err)
-				die(2, fmt::format("bad value in '{}': {}", a,
-						   strerror(-err)));
+			if (err == -ENOENT && bad_param.empty())
+				bad_param = fmt::format("unknown boot parameter '{}'",
+							a.substr(0, eq));
+			else if (err && bad_param.empty())
+				bad_param = fmt::format("bad value in '{}': {}", a,
+							strerror(-err));
 			params.push_back(a);
+			given.push_back(a.substr(0, eq));
 		} else {
 			fmt::print(stderr, "kipcd: unknown argument '{}'\n", a);
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (limits.validate())
-		die(2, "inconsistent boot parameters: a default exceeds its hard limit "
-		       "(msg_default/taskq_capacity <= msg_max, msgsize_default <= msgsize_max)");
+	if (!bad_param.empty())
+		refuse(opt.socket_path, bad_param);
+	/* A default not given follows its hard limit down (msg_max=4). */
+	std::string lowered = limits.fit_defaults(given);
+	if (std::string c = limits.conflict(); !c.empty())
+		refuse(opt.socket_path,
+		       fmt::format("inconsistent boot parameters: {} (msg_default and "
+				   "taskq_capacity must not exceed msg_max, "
+				   "msgsize_default not msgsize_max)", c));
 	if (opt.loop != "auto" && opt.loop != "io_uring" && opt.loop != "epoll")
-		die(2, fmt::format("unknown loop '{}' (auto, io_uring, epoll)",
-				   opt.loop));
+		refuse(opt.socket_path,
+		       fmt::format("unknown loop '{}' (auto, io_uring, epoll)", opt.loop));
 
 	/*
 	 * Daemonize first, report readiness through a pipe: the parent
@@ -235,6 +268,7 @@ int main(int argc, char **argv)
 	}
 
 	int lfd = take_socket(opt.socket_path);
+	unlink((opt.socket_path + ".refused").c_str()); /* booting: no refusal */
 	/* Three descriptors per attached process: take what we may. */
 	if (rlimit rl; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -255,15 +289,9 @@ int main(int argc, char **argv)
 				cl += (cl.empty() ? "" : " ") + p;
 			klog("kipc: command line: " + cl);
 		}
-		const kipc::Limits &l = limits;
-		klog(fmt::format("kipc: limits: msg_default={} msg_max={} "
-				 "msgsize_default={} msgsize_max={} "
-				 "mbox_per_user={} bytes_per_user={} "
-				 "taskq_capacity={} root_bypass={}",
-				 l.msg_default, l.msg_max, l.msgsize_default,
-				 l.msgsize_max, l.mbox_per_user,
-				 l.bytes_per_user, l.taskq_capacity,
-				 l.root_bypass ? 1 : 0));
+		if (!lowered.empty())
+			klog("kipc: defaults lowered to their hard limits: " + lowered);
+		klog("kipc: limits: " + limits.describe());
 		klog(fmt::format("kipc: ring: {} sq / {} cq entries, arena {} KiB",
 				 CONFIG_RING_ENTRIES, 2 * CONFIG_RING_ENTRIES,
 				 CONFIG_ARENA_SIZE / 1024));

@@ -3,8 +3,8 @@
  * kipc-run PROGRAM [ARGS]: run an unmodified program with its POSIX
  * (mq_*) and System V (msg*) message queues on kipc.
  *
- * Preloads libkipc-posix.so (found at ../lib/ from this program's
- * directory, else $KIPC_POSIX_LIB), makes sure a kernel answers (libkipc
+ * Preloads libkipc-posix.so ($KIPC_POSIX_LIB, else the one built or
+ * installed with the libkipc this program is linked with), makes sure a kernel answers (libkipc
  * starts one if none does, unless KIPC_AUTOSTART=0), then execs PROGRAM.
  */
 #ifndef _GNU_SOURCE
@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #include <kipc/libkipc.h>
+
+/* lib/kipcd_path.c: $(O)/lib/ in the build tree, $(LIBDIR) installed. */
+extern const char __kipc_posix_lib_path[];
 
 static void die(int code, const char *fmt, const char *arg)
 {
@@ -37,17 +40,7 @@ int main(int argc, char **argv)
 
 	char lib[PATH_MAX + 32];
 	const char *env = getenv("KIPC_POSIX_LIB");
-	if (env && *env) {
-		snprintf(lib, sizeof lib, "%s", env);
-	} else {
-		char self[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-		if (n <= 0)
-			die(1, "cannot find myself: %s", strerror(errno));
-		self[n] = '\0';
-		*strrchr(self, '/') = '\0';
-		snprintf(lib, sizeof lib, "%s/../lib/libkipc-posix.so", self);
-	}
+	snprintf(lib, sizeof lib, "%s", env && *env ? env : __kipc_posix_lib_path);
 	if (access(lib, R_OK) < 0)
 		die(1, "no preload library %s (make it, or set KIPC_POSIX_LIB)", lib);
 
