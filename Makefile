@@ -330,6 +330,18 @@ $(O)/include/generated/kipcd_path.h: POSIX_LIB_PATH := $(objtree)/lib/libkipc-po
 $(O)/include/generated/kipcd_path.h: FORCE
 	$(call filechk,kipcd_path)
 
+# The build's id: a hash of the sources of the kernel, the library and the
+# uapi, and of the configuration. kipcd reports it, libkipc compares it
+# with its own at attach. Only the two files that use it depend on it.
+BUILD_ID_SRCS = $(sort $(wildcard kernel/*/*.cc kernel/*/*.h kernel/include/kernel/*.h \
+	lib/*.c lib/*.h uapi/kipc/*.h))
+filechk_build_id = echo "\#define KIPC_BUILD_ID 0x$$(cat $(BUILD_ID_SRCS) $(AUTO_CONF) | \
+	sha256sum | cut -c1-16)ull"
+$(O)/include/generated/build_id.h: $(AUTO_CONF) FORCE
+	$(call filechk,build_id)
+$(OBJ)/kernel/daemon/main.o $(OBJ)/lib/kipcd_path.o $(OBJ)/lib/kipcd_path.pic.o: \
+	$(O)/include/generated/build_id.h
+
 GENERATED := $(AUTOCONF_H) $(O)/include/generated/version.h $(FLAGS_STAMP) \
 	$(O)/include/generated/kipcd_path.h
 
@@ -434,8 +446,9 @@ define link
 	$(Q)$(CXX) $(ALL_LDFLAGS) -o $@ $(1)
 endef
 
-$(O)/bin/kipcd: $(DAEMON_OBJS) $(CORE_A) $(FLAGS_STAMP)
-	$(call link,$(DAEMON_OBJS) $(CORE_A) $(URING_LIBS) $(FMT_LIBS) -pthread)
+# kipcd --status is a client of the kernel it describes: libkipc.
+$(O)/bin/kipcd: $(DAEMON_OBJS) $(CORE_A) $(LIBKIPC_A) $(FLAGS_STAMP)
+	$(call link,$(DAEMON_OBJS) $(CORE_A) $(LIBKIPC_A) $(URING_LIBS) $(FMT_LIBS) -pthread)
 
 $(UNIT_BIN): $(UNIT_OBJS) $(CORE_A) $(FLAGS_STAMP)
 	$(call link,$(UNIT_OBJS) $(CORE_A) $(FMT_LIBS) -pthread)
@@ -558,12 +571,12 @@ $(INST_PATH_H): POSIX_LIB_PATH := $(LIBDIR)/libkipc-posix.so
 $(INST_PATH_H): FORCE
 	$(call filechk,kipcd_path)
 
-$(INST_O)/obj/lib/kipcd_path.o: lib/kipcd_path.c $(INST_PATH_H) $(GENERATED)
+$(INST_O)/obj/lib/kipcd_path.o: lib/kipcd_path.c $(INST_PATH_H) $(GENERATED) $(O)/include/generated/build_id.h
 	$(call msg,CC,$(patsubst $(O)/%,%,$@))
 	@mkdir -p $(@D)
 	$(Q)$(CC) -I$(INST_O)/include $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-$(INST_O)/obj/lib/kipcd_path.pic.o: lib/kipcd_path.c $(INST_PATH_H) $(GENERATED)
+$(INST_O)/obj/lib/kipcd_path.pic.o: lib/kipcd_path.c $(INST_PATH_H) $(GENERATED) $(O)/include/generated/build_id.h
 	$(call msg,CC,$(patsubst $(O)/%,%,$@))
 	@mkdir -p $(@D)
 	$(Q)$(CC) -I$(INST_O)/include $(ALL_CPPFLAGS) $(ALL_CFLAGS) -fPIC $(DEPFLAGS) -c -o $@ $<

@@ -282,6 +282,24 @@ static int autostart(const char *path)
 	return -ECONNREFUSED;
 }
 
+/*
+ * A rebuilt kernel is not the running one: say so once per process when
+ * the kernel we attached to was built from other sources or another
+ * configuration than this library (build ids: lib/kipcd_path.c).
+ */
+static void warn_other_build(const struct kipc_att *a, const char *path)
+{
+	static bool said;
+	if (said || !a->kernel_build || a->kernel_build == __kipc_build_id)
+		return;
+	said = true;
+	fprintf(stderr,
+		"libkipc: warning: the kernel at %s is build %016llx, this "
+		"library is build %016llx (kipcd --stop, then start the new one)\n",
+		path, (unsigned long long)a->kernel_build,
+		(unsigned long long)__kipc_build_id);
+}
+
 /* ---------------------------------------------------------------- */
 /* Handshake                                                          */
 
@@ -411,6 +429,7 @@ static int attach_to(int fd, struct kipc_att **out)
 	a->cq_entries = resp.cq_entries;
 	a->max_inflight = resp.max_inflight;
 	a->pid = resp.pid;
+	a->kernel_build = resp.build_id;
 	/* The kernel may already have posted (nothing yet): start at its view. */
 	a->sq_tail = __atomic_load_n(&a->ctl->sq_tail, __ATOMIC_ACQUIRE);
 	a->cq_head = __atomic_load_n(&a->ctl->cq_head, __ATOMIC_ACQUIRE);
@@ -453,6 +472,7 @@ int __kipc_ensure_attached(void)
 	L.atts = a;
 	L.cur = a;
 	L.nstage = 0;
+	warn_other_build(a, path);
 	return 0;
 }
 

@@ -8,9 +8,11 @@
  * file is the only one compiled twice, so the rest of the library is
  * the same object code in both.
  */
+#include <generated/build_id.h>
 #include <generated/kipcd_path.h>
 
 #include "internal.h"
 
 const char __kipc_kipcd_path[] = KIPC_KIPCD_PATH;
 const char __kipc_posix_lib_path[] = KIPC_POSIX_LIB_PATH;
+const uint64_t __kipc_build_id = KIPC_BUILD_ID; /* sources + config */

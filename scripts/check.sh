@@ -3,7 +3,7 @@
 #
 # scripts/check.sh - build and run kipc's test suites (`make check`).
 #
-# usage: scripts/check.sh [all|selftests|uapi|unit|fuzz|san|tsan|stress]
+# usage: scripts/check.sh [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact]
 #   all        uapi check, unit tests, unit tests with configs/tiny_defconfig,
 #              selftests, selftests again with KIPC_LOOP=epoll, then the
 #              hardening passes: a short fuzz run, the ASan+UBSan build of
@@ -13,6 +13,9 @@
 #   san        unit tests and selftests built with SANITIZE=1 in $O/san
 #   tsan       the threaded selftests built with SANITIZE=thread in $O/tsan
 #   stress     tools/kipc-stress for KIPC_STRESS_SECONDS (default 20)
+#   posix      the POSIX/System V differential suite (tests/posix/run.sh)
+#   contact    autostart, refused boots, kipcd --status/--stop, make install
+#              then pkg-config and the installed kipc-run (tests/contact/run.sh)
 #   selftests  only the selftests (`make kselftest`)
 #   uapi       only the uapi header check
 #   unit       only the unit tests (default and tiny config)
@@ -43,7 +46,8 @@ fuzz|san|tsan|stress) label=$what ;;
 uapi)      label=uapi-check ;;
 unit)      label=unit ;;
 posix)     label=posix ;;
-*) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress]" >&2; exit 2 ;;
+contact)   label=contact ;;
+*) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact]" >&2; exit 2 ;;
 esac
 
 MAKE=${MAKE:-make}
@@ -397,6 +401,24 @@ run_posix() {
 }
 
 # ---------------------------------------------------------------------------
+# (c2) first contact: autostart, refused boots, kipcd --status/--stop,
+# make install + pkg-config + the installed kipc-run (tests/contact/run.sh)
+
+run_contact() {
+	local log p f
+	if [ ! -x tests/contact/run.sh ]; then
+		skipped contact "no tests/contact/run.sh"
+		return
+	fi
+	echo "=== contact (autostart, kipcd --status/--stop, make install)"
+	log=$(mktemp "${TMPDIR:-/tmp}/kipc-contact.XXXXXX")
+	MAKE=$MAKE tests/contact/run.sh "$O" 2>&1 | tee "$log"
+	read -r p f < <(sed -nE 's/^contact: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$log" | tail -n1)
+	rm -f "$log"
+	result contact "${p:-0}" "${f:-1}"
+}
+
+# ---------------------------------------------------------------------------
 
 # Run one pass and say how long it took (make check must stay fast).
 timed() {
@@ -415,6 +437,7 @@ all)
 	timed run_uapi
 	timed run_unit
 	timed run_selftests
+	timed run_contact
 	timed run_posix
 	timed run_fuzz
 	timed run_san
@@ -429,6 +452,7 @@ stress)    run_stress ;;
 uapi)      run_uapi ;;
 unit)      run_unit ;;
 posix)     run_posix ;;
+contact)   run_contact ;;
 esac
 
 [ "$total_skip" = 0 ] || echo "($total_skip skipped)"

@@ -4,6 +4,7 @@
  *
  *   kipcd [--socket PATH] [--foreground] [--loop=auto|io_uring|epoll]
  *         [--quiet] [name=value ...]
+ *   kipcd --status | --stop [--socket PATH]
  *
  * name=value are boot parameters (kernel command line style) handed to
  * kipc::Limits::set(). Without --foreground kipcd daemonizes once the
@@ -29,9 +30,16 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <generated/build_id.h>
+#include <kipc/libkipc.h>
 #include <kipc/ring.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
 
 namespace kipcd {
+
+struct kipc_kernel_info boot_info;
 
 namespace {
 
@@ -43,6 +51,10 @@ void usage(FILE *f)
 	fmt::print(f,
 		   "usage: kipcd [--socket PATH] [--foreground] "
 		   "[--loop=auto|io_uring|epoll] [--quiet] [name=value ...]\n"
+		   "       kipcd --status | --stop [--socket PATH]\n"
+		   "  --status   describe the kernel serving the socket (exit 3: none)\n"
+		   "  --stop     stop it and wait until it has exited (exit 3: none)\n"
+		   "  --version  print the version and build id\n"
 		   "boot parameters:");
 	for (const char *const *n = kipc::Limits::param_names; n && *n; n++)
 		fmt::print(f, " {}", *n);
@@ -153,6 +165,117 @@ int take_socket(const std::string &path)
 	return fd;
 }
 
+constexpr int kNoKernel = 3; /* --status, --stop: no kernel serves the socket */
+
+/*
+ * kipcd --status: attach to the kernel on the socket (never start one)
+ * and print "key: value" lines. Exits 0, kNoKernel, or 1 on other errors.
+ */
+int status(const std::string &sock)
+{
+	setenv("KIPC_SOCKET", sock.c_str(), 1);
+	setenv("KIPC_AUTOSTART", "0", 1);
+	struct kipc_kernel_info ki;
+	struct kipc_sysinfo si;
+	if (kipc_attach() < 0 || kipc_kernel_info(&ki) < 0 || kipc_sysinfo(&si) < 0) {
+		int err = errno;
+		if (err == ECONNREFUSED || err == ENOENT) {
+			fmt::print(stderr, "kipcd: no kernel running at {}\n", sock);
+			return kNoKernel;
+		}
+		fmt::print(stderr, "kipcd: {}: {}\n", sock, strerror(err));
+		return 1;
+	}
+	kipc::Limits l = kipc::Limits::from_config();
+	l.msg_default = si.msg_default, l.msg_max = si.msg_max;
+	l.msgsize_default = si.msgsize_default, l.msgsize_max = si.msgsize_max;
+	l.mbox_per_user = si.mbox_per_user, l.bytes_per_user = si.bytes_per_user;
+	l.taskq_capacity = si.taskq_capacity, l.tasks_per_user = si.tasks_per_user;
+	l.root_bypass = si.root_bypass;
+	l.mq_msg_default = si.mq_msg_default, l.mq_msg_max = si.mq_msg_max;
+	l.mq_msgsize_default = si.mq_msgsize_default;
+	l.mq_msgsize_max = si.mq_msgsize_max, l.mq_queues_max = si.mq_queues_max;
+	l.mq_bytes_per_user = si.mq_bytes_per_user;
+	l.msgmax = si.msgmax, l.msgmnb = si.msgmnb, l.msgmni = si.msgmni;
+	fmt::print("pid: {}\n", ki.pid);
+	fmt::print("socket: {}\n", ki.socket);
+	fmt::print("version: {}\n", ki.version);
+	fmt::print("protocol: {}\n", ki.proto);
+	fmt::print("abi: {}\n", ki.abi);
+	fmt::print("build_id: {:016x}{}\n", ki.build_id,
+		   ki.build_id == KIPC_BUILD_ID ? "" : " (not this kipcd's build)");
+	fmt::print("uptime: {:.3f}s\n", double(si.uptime) / 1e9);
+	fmt::print("loop: {}\n", ki.loop);
+	fmt::print("ring: {} sq / {} cq entries, arena {} KiB\n", ki.sq_entries,
+		   ki.cq_entries, ki.arena_size / 1024);
+	fmt::print("command_line: {}\n", ki.cmdline);
+	fmt::print("limits: {}\n", l.describe());
+	fmt::print("tasks: {}\n", si.ntasks);
+	fmt::print("mailboxes: {}\n", si.nmboxes);
+	fmt::print("messages: {}\n", si.nmsg + si.npending);
+	fmt::print("bytes: {}\n", si.nbytes);
+	fmt::print("sent: {}\n", si.nsent);
+	fmt::print("delivered: {}\n", si.ndelivered);
+	fmt::print("attaches: {}\n", si.nattach);
+	fmt::print("exits: {}\n", si.nexit);
+	return 0;
+}
+
+/*
+ * kipcd --stop: SIGTERM to the kernel serving the socket, then wait until
+ * it has exited. Its pid comes from the OS (SO_PEERCRED of a connection:
+ * the process that listens), its pidfd is taken while that connection is
+ * still up (so the pid is the kernel's, not a reused one), and the wait
+ * is on the pidfd (the kernel is not our child).
+ */
+int stop(const std::string &sock)
+{
+	sockaddr_un sa{};
+	sa.sun_family = AF_UNIX;
+	if (sock.size() >= sizeof sa.sun_path)
+		die(2, fmt::format("socket path too long: {}", sock));
+	memcpy(sa.sun_path, sock.c_str(), sock.size() + 1);
+	int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		die(1, fmt::format("socket: {}", strerror(errno)));
+	if (connect(c, reinterpret_cast<sockaddr *>(&sa), sizeof sa) < 0) {
+		int err = errno;
+		if (err == ECONNREFUSED || err == ENOENT) {
+			fmt::print(stderr, "kipcd: no kernel running at {}\n", sock);
+			return kNoKernel;
+		}
+		die(1, fmt::format("{}: {}", sock, strerror(err)));
+	}
+	ucred uc{};
+	socklen_t ul = sizeof uc;
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 || uc.pid <= 0)
+		die(1, fmt::format("{}: cannot tell the kernel's pid", sock));
+	int pidfd = int(syscall(SYS_pidfd_open, uc.pid, 0));
+	pollfd up = {c, POLLRDHUP, 0};
+	if (pidfd < 0 || (poll(&up, 1, 0) > 0 && (up.revents & (POLLRDHUP | POLLHUP)))) {
+		/* It exited under us: nothing to stop. */
+		fmt::print(stderr, "kipcd: no kernel running at {}\n", sock);
+		return kNoKernel;
+	}
+	close(c);
+	if (syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, nullptr, 0) < 0)
+		die(1, fmt::format("cannot stop the kernel at {} (pid {}): {}", sock,
+				   uc.pid, strerror(errno)));
+	pollfd pf = {pidfd, POLLIN, 0};
+	for (int waited = 0;; waited++) {
+		int r = poll(&pf, 1, 1000);
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR)
+			die(1, fmt::format("poll: {}", strerror(errno)));
+		if (waited == 30)
+			die(1, fmt::format("the kernel at {} (pid {}) is still running "
+					   "30 s after SIGTERM", sock, uc.pid));
+	}
+	close(pidfd);
+	return 0;
+}
+
 } // namespace
 
 void klog(const std::string &msg)
@@ -181,6 +304,7 @@ int main(int argc, char **argv)
 	kipc::Limits limits = kipc::Limits::from_config();
 	std::vector<std::string> params, given;
 	std::string bad_param; /* refused after parsing: --socket may follow */
+	enum { Boot, Status, Stop } mode = Boot;
 
 	for (int i = 1; i < argc; i++) {
 		std::string a = argv[i];
@@ -203,9 +327,14 @@ int main(int argc, char **argv)
 		} else if (a == "--help" || a == "-h") {
 			usage(stdout);
 			return 0;
+		} else if (a == "--status") {
+			mode = Status;
+		} else if (a == "--stop") {
+			mode = Stop;
 		} else if (a == "--version") {
-			fmt::print("kipcd {} (protocol {}, abi {})\n", KIPC_VERSION,
-				   KIPC_PROTO_VERSION, KIPC_ABI_VERSION);
+			fmt::print("kipcd {} (protocol {}, abi {}, build {:016x})\n",
+				   KIPC_VERSION, KIPC_PROTO_VERSION, KIPC_ABI_VERSION,
+				   KIPC_BUILD_ID);
 			return 0;
 		} else if (a.find('=') != std::string::npos && a[0] != '-') {
 			size_t eq = a.find('=');
@@ -225,6 +354,15 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (mode != Boot && !params.empty()) {
+		fmt::print(stderr, "kipcd: --status and --stop take no boot parameters\n"
+				   "Try 'kipcd --help'.\n");
+		return 2;
+	}
+	if (mode == Status)
+		return status(opt.socket_path);
+	if (mode == Stop)
+		return stop(opt.socket_path);
 	if (!bad_param.empty())
 		refuse(opt.socket_path, bad_param);
 	/* A default not given follows its hard limit down (msg_max=4). */
@@ -278,6 +416,23 @@ int main(int argc, char **argv)
 	std::unique_ptr<Loop> loop = make_loop(opt.loop, &why);
 	if (!loop)
 		die(1, fmt::format("event loop {}: {}", opt.loop, why));
+
+	boot_info = {};
+	snprintf(boot_info.version, sizeof boot_info.version, "%s", KIPC_VERSION);
+	boot_info.build_id = KIPC_BUILD_ID;
+	boot_info.pid = getpid();
+	boot_info.proto = KIPC_PROTO_VERSION;
+	boot_info.abi = KIPC_ABI_VERSION;
+	boot_info.sq_entries = CONFIG_RING_ENTRIES;
+	boot_info.cq_entries = 2 * CONFIG_RING_ENTRIES;
+	boot_info.arena_size = CONFIG_ARENA_SIZE;
+	snprintf(boot_info.loop, sizeof boot_info.loop, "%s", loop->name());
+	snprintf(boot_info.socket, sizeof boot_info.socket, "%s", opt.socket_path.c_str());
+	for (auto &p : params)
+		if (strlen(boot_info.cmdline) + p.size() + 2 < sizeof boot_info.cmdline)
+			snprintf(boot_info.cmdline + strlen(boot_info.cmdline),
+				 sizeof boot_info.cmdline - strlen(boot_info.cmdline),
+				 "%s%s", boot_info.cmdline[0] ? " " : "", p.c_str());
 
 	if (!quiet) {
 		klog(fmt::format("kipc: kipcd {} (protocol {}, abi {}) pid {}",

@@ -172,6 +172,7 @@ public:
 		: lfd_(lfd), loop_(loop), verbose_(verbose),
 		  kernel_(clock_, *this, *this, lim)
 	{
+		kernel_.set_kernel_info(boot_info);
 	}
 	~Server() override;
 
@@ -776,6 +777,7 @@ int Server::attach(int fd, uint32_t feat, kipc_attach_resp *resp,
 	resp->uid = uc.uid;
 	resp->gid = uc.gid;
 	resp->max_inflight = kMaxInflight;
+	resp->build_id = boot_info.build_id;
 	*memfd_out = memfd;
 	if (verbose_)
 		klog(fmt::format("kipc: attach pid {} ({}) uid {} gid {}",

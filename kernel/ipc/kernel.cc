@@ -57,6 +57,11 @@ const char *const Limits::param_names[] = {
 
 int Limits::set(std::string_view name, std::string_view value)
 {
+	bool known = false; /* an unknown name is ENOENT whatever its value */
+	for (const char *const *n = param_names; *n && !known; n++)
+		known = name == *n;
+	if (!known)
+		return -ENOENT;
 	uint64_t v;
 	auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
 	if (ec != std::errc() || end != value.data() + value.size())
@@ -330,6 +335,11 @@ void Kernel::run_timers()
 const Limits &Kernel::limits() const
 {
 	return impl_->lim;
+}
+
+void Kernel::set_kernel_info(const kipc_kernel_info &info)
+{
+	impl_->kinfo = info;
 }
 
 } // namespace kipc

@@ -198,6 +198,7 @@ TEST_CASE("boot parameters: Limits::set accepts known names in range, rejects th
 	CHECK(l.set("msg_max", "0") == -EINVAL);
 	CHECK(l.set("msg_max", "x") == -EINVAL);
 	CHECK(l.set("no_such", "1") == -ENOENT);
+	CHECK(l.set("no_such", "x") == -ENOENT);
 	CHECK(l.set("root_bypass", "2") == -EINVAL);
 	CHECK(l.set("root_bypass", "0") == 0);
 	CHECK(!l.root_bypass);

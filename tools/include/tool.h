@@ -27,6 +27,7 @@ using SysInfo = struct ::kipc_sysinfo;
 using TaskInfo = struct ::kipc_task_info;
 using MboxInfo = struct ::kipc_mbox_info;
 using MboxStat = struct ::kipc_mbox_stat;
+using KernelInfo = struct ::kipc_kernel_info;
 
 inline const char *prog = "kipc";
 

@@ -198,6 +198,36 @@ json j_limits(const SysInfo &si)
 	j["taskq_capacity"] = si.taskq_capacity;
 	j["root_bypass"] = bool(si.root_bypass);
 	j["msg_overhead"] = si.msg_overhead;
+	j["tasks_per_user"] = si.tasks_per_user;
+	j["mq_msg_default"] = si.mq_msg_default;
+	j["mq_msg_max"] = si.mq_msg_max;
+	j["mq_msgsize_default"] = si.mq_msgsize_default;
+	j["mq_msgsize_max"] = si.mq_msgsize_max;
+	j["mq_queues_max"] = si.mq_queues_max;
+	j["mq_bytes_per_user"] = si.mq_bytes_per_user;
+	j["msgmax"] = si.msgmax;
+	j["msgmnb"] = si.msgmnb;
+	j["msgmni"] = si.msgmni;
+	return j;
+}
+
+KernelInfo kernel_info()
+{
+	KernelInfo ki;
+	if (kipc_kernel_info(&ki) < 0)
+		die_errno("kernel_info", errno);
+	return ki;
+}
+
+json j_kernel(const KernelInfo &ki)
+{
+	json j;
+	j["version"] = ki.version;
+	j["build_id"] = fmt::format("{:016x}", ki.build_id);
+	j["pid"] = ki.pid;
+	j["loop"] = ki.loop;
+	j["socket"] = ki.socket;
+	j["command_line"] = ki.cmdline;
 	return j;
 }
 
@@ -336,11 +366,26 @@ void text_limits(Out &o, const SysInfo &si)
 	out(o, "default task queue capacity (taskq_capacity) : {}\n", si.taskq_capacity);
 	out(o, "root bypasses permissions (root_bypass)      : {}\n", si.root_bypass ? "yes" : "no");
 	out(o, "overhead charged per message                 : {} bytes\n", si.msg_overhead);
+	out(o, "attached tasks per user (tasks_per_user)     : {}\n", si.tasks_per_user);
+	out(o, "\n------ POSIX message queue limits ------\n");
+	out(o, "default maxmsg (mq_msg_default)              : {}\n", si.mq_msg_default);
+	out(o, "max maxmsg (mq_msg_max)                      : {}\n", si.mq_msg_max);
+	out(o, "default msgsize (mq_msgsize_default)         : {}\n", human(si.mq_msgsize_default));
+	out(o, "max msgsize (mq_msgsize_max)                 : {}\n", human(si.mq_msgsize_max));
+	out(o, "queues in the system (mq_queues_max)         : {}\n", si.mq_queues_max);
+	out(o, "bytes per user (mq_bytes_per_user)           : {}\n", human(si.mq_bytes_per_user));
+	out(o, "\n------ System V message queue limits ------\n");
+	out(o, "max message size (msgmax)                    : {}\n", human(si.msgmax));
+	out(o, "default queue bytes (msgmnb)                 : {}\n", human(si.msgmnb));
+	out(o, "queues in the system (msgmni)                : {}\n", si.msgmni);
 }
 
 void text_usage(Out &o, const SysInfo &si)
 {
+	KernelInfo ki = kernel_info();
 	out(o, "------ Usage ------\n");
+	out(o, "kernel      : kipcd {} (build {:016x}), pid {}, {} loop\n", ki.version,
+	    ki.build_id, ki.pid, ki.loop);
 	out(o, "uptime      : {}\n", duration(si.uptime));
 	out(o, "tasks       : {} ({} parked requests)\n", si.ntasks, si.nparked);
 	out(o, "mailboxes   : {}\n", si.nmboxes);
@@ -503,7 +548,7 @@ std::string render(const Options &o)
 		break;
 	case View::Usage:
 		if (o.json)
-			j["usage"] = j_usage(sysinfo());
+			j["usage"] = j_usage(sysinfo()), j["kernel"] = j_kernel(kernel_info());
 		else
 			text_usage(b, sysinfo());
 		break;

@@ -20,6 +20,8 @@
 
 #include <kipc/kipc.h>
 
+struct kipc_kernel_info; /* <kipc/introspect.h> */
+
 namespace kipc {
 
 class Task;
@@ -177,6 +179,8 @@ public:
 	void run_timers();
 
 	const Limits &limits() const;
+	/* What kernel_info reports (the host's version, pid, loop, ...). */
+	void set_kernel_info(const kipc_kernel_info &info);
 	KernelImpl &impl() { return *impl_; }
 
 private:
