@@ -154,6 +154,25 @@ t_status_stop() {
 }
 check "kipcd --status (key: value, exit 0/3) and --stop (waits, exit 0/3)" t_status_stop
 
+t_other_build_warns() {
+	local s out
+	s=$(sock build)
+	# A library of another build: lib/kipcd_path.c with another id.
+	mkdir -p "$tmp/gen/generated"
+	sed 's/KIPC_BUILD_ID 0x[0-9a-f]*ull/KIPC_BUILD_ID 0x1ull/' "$O/include/generated/build_id.h" \
+		>"$tmp/gen/generated/build_id.h"
+	cp "$O/include/generated/kipcd_path.h" "$tmp/gen/generated/"
+	cc -Iuapi -I"$tmp/gen" -c lib/kipcd_path.c -o "$tmp/path.o" &&
+		cc -Iuapi "$tmp/attach.c" "$tmp/path.o" "$O/lib/libkipc.a" -pthread -o "$tmp/attach-old" || return 1
+	"$bin/kipcd" --quiet --socket "$s" || return 1
+	KIPC_SOCKET="$s" "$tmp/attach" 2>"$tmp/err" | grep -q '^attached' && [ ! -s "$tmp/err" ] ||
+		{ echo "same build warned"; cat "$tmp/err"; return 1; }
+	KIPC_SOCKET="$s" "$tmp/attach-old" 2>"$tmp/err" | grep -q '^attached' || return 1
+	[ "$(wc -l <"$tmp/err")" = 1 ] &&
+		grep -q "^libkipc: warning: the kernel at $s is build [0-9a-f]\{16\}, this library is build 0000000000000001" "$tmp/err"
+}
+check "a library of another build warns once when it attaches" t_other_build_warns
+
 t_install() {
 	local p=$tmp/prefix s out
 	s=$(sock inst)
