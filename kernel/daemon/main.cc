@@ -89,6 +89,13 @@ int make_parent(const std::string &path)
 	exit(code);
 }
 
+/* The tools' convention (tools/include/tool.h): one line, a hint, exit 2. */
+[[noreturn]] void usage_error(const std::string &msg)
+{
+	fmt::print(stderr, "kipcd: {}\nTry 'kipcd --help' for more information.\n", msg);
+	exit(2);
+}
+
 /*
  * Refuse to boot on a socket because of the boot line, and say so next
  * to the socket in PATH.refused: libkipc's autostart then refuses to put
@@ -313,7 +320,7 @@ int main(int argc, char **argv)
 			if (a.rfind(pre, 0) == 0)
 				return a.substr(pre.size());
 			if (i + 1 >= argc)
-				die(2, fmt::format("{} needs an argument", name));
+				usage_error(fmt::format("option '{}' needs an argument", name));
 			return argv[++i];
 		};
 		if (a == "--socket" || a.rfind("--socket=", 0) == 0) {
@@ -348,17 +355,15 @@ int main(int argc, char **argv)
 							strerror(-err));
 			params.push_back(a);
 			given.push_back(a.substr(0, eq));
+		} else if (a[0] == '-') {
+			usage_error(fmt::format("unrecognized option '{}'", a));
 		} else {
-			fmt::print(stderr, "kipcd: unknown argument '{}'\n", a);
-			usage(stderr);
-			return 2;
+			usage_error(fmt::format("unexpected argument '{}' (boot parameters "
+						"are name=value)", a));
 		}
 	}
-	if (mode != Boot && !params.empty()) {
-		fmt::print(stderr, "kipcd: --status and --stop take no boot parameters\n"
-				   "Try 'kipcd --help'.\n");
-		return 2;
-	}
+	if (mode != Boot && !params.empty())
+		usage_error("--status and --stop take no boot parameters");
 	if (mode == Status)
 		return status(opt.socket_path);
 	if (mode == Stop)

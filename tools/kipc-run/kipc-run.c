@@ -20,6 +20,8 @@
 
 #include <kipc/libkipc.h>
 
+#include "../include/tool.h"
+
 /* lib/kipcd_path.c: $(O)/lib/ in the build tree, $(LIBDIR) installed. */
 extern const char __kipc_posix_lib_path[];
 
@@ -33,10 +35,33 @@ static void die(int code, const char *fmt, const char *arg)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		fprintf(stderr, "usage: kipc-run PROGRAM [ARGS]\n");
-		return argc < 2 ? 2 : 0;
+	/* Options only before PROGRAM: the program's own go to it. */
+	int first = 1;
+	if (first < argc && argv[first][0] == '-') {
+		const char *a = argv[first];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			printf("usage: kipc-run PROGRAM [ARG]...\n"
+			       "Run PROGRAM with its POSIX (mq_*) and System V (msg*) message\n"
+			       "queues on kipc: libkipc-posix.so is preloaded, and a kernel is\n"
+			       "started first when none answers (unless KIPC_AUTOSTART=0).\n"
+			       "  -h, --help     this help\n"
+			       "      --version  print the version\n"
+			       "Environment: KIPC_POSIX_LIB (the preload library, default %s),\n"
+			       "KIPC_SOCKET, KIPC_AUTOSTART, KIPC_KIPCD. See kipc-run(1).\n",
+			       __kipc_posix_lib_path);
+			return 0;
+		}
+		if (!strcmp(a, "--version")) {
+			tool_print_version("kipc-run");
+			return 0;
+		}
+		if (!strcmp(a, "--"))
+			first++;
+		else
+			tool_usage_error("kipc-run", "unrecognized option '%s'", a);
 	}
+	if (first >= argc)
+		tool_usage_error("kipc-run", "missing PROGRAM");
 
 	char lib[PATH_MAX + 32];
 	const char *env = getenv("KIPC_POSIX_LIB");
@@ -72,7 +97,8 @@ int main(int argc, char **argv)
 		preload = lib;
 	}
 	setenv("LD_PRELOAD", preload, 1);
-	execvp(argv[1], argv + 1);
-	die(127, "%s: cannot run", argv[1]);
+	execvp(argv[first], argv + first);
+	int err = errno;
+	fprintf(stderr, "kipc-run: %s: %s\n", argv[first], strerror(err));
 	return 127;
 }
