@@ -324,7 +324,29 @@ filechk_version = echo '\#define KIPC_VERSION "$(KIPC_VERSION)"'; \
 $(O)/include/generated/version.h: FORCE
 	$(call filechk,version)
 
-GENERATED := $(AUTOCONF_H) $(O)/include/generated/version.h $(FLAGS_STAMP)
+# The kernel that belongs to the library (lib/kipcd_path.c): the build
+# tree's for $(O)/lib, $(BINDIR)'s for the copy make install installs.
+filechk_kipcd_path = echo '\#define KIPC_KIPCD_PATH "$(KIPCD_PATH)"'; \
+	echo '\#define KIPC_POSIX_LIB_PATH "$(POSIX_LIB_PATH)"'
+$(O)/include/generated/kipcd_path.h: KIPCD_PATH := $(objtree)/bin/kipcd
+$(O)/include/generated/kipcd_path.h: POSIX_LIB_PATH := $(objtree)/lib/libkipc-posix.so
+$(O)/include/generated/kipcd_path.h: FORCE
+	$(call filechk,kipcd_path)
+
+# The build's id: a hash of the sources of the kernel, the library and the
+# uapi, and of the configuration. kipcd reports it, libkipc compares it
+# with its own at attach. Only the two files that use it depend on it.
+BUILD_ID_SRCS = $(sort $(wildcard kernel/*/*.cc kernel/*/*.h kernel/include/kernel/*.h \
+	lib/*.c lib/*.h uapi/kipc/*.h))
+filechk_build_id = echo "\#define KIPC_BUILD_ID 0x$$(cat $(BUILD_ID_SRCS) $(AUTO_CONF) | \
+	sha256sum | cut -c1-16)ull"
+$(O)/include/generated/build_id.h: $(AUTO_CONF) FORCE
+	$(call filechk,build_id)
+$(OBJ)/kernel/daemon/main.o $(OBJ)/lib/kipcd_path.o $(OBJ)/lib/kipcd_path.pic.o: \
+	$(O)/include/generated/build_id.h
+
+GENERATED := $(AUTOCONF_H) $(O)/include/generated/version.h $(FLAGS_STAMP) \
+	$(O)/include/generated/kipcd_path.h
 
 # The generated headers, without building anything else.
 prepare: $(GENERATED)
@@ -374,19 +396,28 @@ $(O)/lib/libkipc-core.a: $(CORE_OBJS)
 $(O)/lib/libkipc.a: $(LIB_OBJS)
 	$(archive)
 
-$(LIBKIPC_SO_REAL): $(LIB_PIC_OBJS) $(FLAGS_STAMP)
-	$(call msg,LD,$(patsubst $(O)/%,%,$@))
-	@mkdir -p $(@D)
-	$(Q)$(CXX) -shared -Wl,-soname,libkipc.so.$(KIPC_SOVERSION) -Wl,--no-undefined \
-		$(ALL_LDFLAGS) -o $@ $(LIB_PIC_OBJS) $(FMT_LIBS) -pthread
+# libkipc is C (a .cc in lib/ would make it link with the C++ driver and
+# add -lstdc++ to kipc.pc); it needs nothing but -pthread.
+LIB_LD := $(if $(filter %.cc,$(LIB_SRCS)),$(CXX),$(CC))
+LIB_PRIVATE := -pthread$(if $(filter %.cc,$(LIB_SRCS)), -lstdc++)
 
-$(O)/lib/libkipc.so.$(KIPC_SOVERSION): $(LIBKIPC_SO_REAL)
-	$(call msg,LN,$(patsubst $(O)/%,%,$@))
-	$(Q)ln -sfn $(notdir $<) $@
+# libkipc.so from objects $(1) (rules for $(O)/lib and $(INST_O)/lib).
+define libkipc_so_rules
+$(2)/libkipc.so.$(KIPC_VERSION): $(1) $$(FLAGS_STAMP)
+	$$(call msg,LD,$$(patsubst $$(O)/%,%,$$@))
+	@mkdir -p $$(@D)
+	$$(Q)$$(LIB_LD) -shared -Wl,-soname,libkipc.so.$$(KIPC_SOVERSION) -Wl,--no-undefined \
+		$$(ALL_LDFLAGS) -o $$@ $(1) $$(LIB_PRIVATE)
 
-$(O)/lib/libkipc.so: $(O)/lib/libkipc.so.$(KIPC_SOVERSION)
-	$(call msg,LN,$(patsubst $(O)/%,%,$@))
-	$(Q)ln -sfn $(notdir $<) $@
+$(2)/libkipc.so.$(KIPC_SOVERSION): $(2)/libkipc.so.$(KIPC_VERSION)
+	$$(call msg,LN,$$(patsubst $$(O)/%,%,$$@))
+	$$(Q)ln -sfn $$(notdir $$<) $$@
+
+$(2)/libkipc.so: $(2)/libkipc.so.$(KIPC_SOVERSION)
+	$$(call msg,LN,$$(patsubst $$(O)/%,%,$$@))
+	$$(Q)ln -sfn $$(notdir $$<) $$@
+endef
+$(eval $(call libkipc_so_rules,$(LIB_PIC_OBJS),$(O)/lib))
 
 # lib/posix/*.c -> lib/libkipc-posix.so: mq_* and msg* of libc on kipc, an
 # LD_PRELOAD library (tools/kipc-run) linked with libkipc.so next to it.
@@ -411,7 +442,7 @@ filechk_kipc_pc = \
 	echo 'Description: user-space message-passing IPC kernel emulator (client library)'; \
 	echo 'Version: $(KIPC_VERSION)'; \
 	echo 'Libs: -L$${libdir} -lkipc'; \
-	echo 'Libs.private: $(FMT_LIBS) -pthread$(if $(filter %.cc,$(LIB_SRCS)), -lstdc++)'; \
+	echo 'Libs.private: $(LIB_PRIVATE)'; \
 	echo 'Cflags: -I$${includedir}'
 $(O)/lib/pkgconfig/kipc.pc: FORCE
 	$(call filechk,kipc_pc)
@@ -425,8 +456,9 @@ define link
 	$(Q)$(CXX) $(ALL_LDFLAGS) -o $@ $(1)
 endef
 
-$(O)/bin/kipcd: $(DAEMON_OBJS) $(CORE_A) $(FLAGS_STAMP)
-	$(call link,$(DAEMON_OBJS) $(CORE_A) $(URING_LIBS) $(FMT_LIBS) -pthread)
+# kipcd --status is a client of the kernel it describes: libkipc.
+$(O)/bin/kipcd: $(DAEMON_OBJS) $(CORE_A) $(LIBKIPC_A) $(FLAGS_STAMP)
+	$(call link,$(DAEMON_OBJS) $(CORE_A) $(LIBKIPC_A) $(URING_LIBS) $(FMT_LIBS) -pthread)
 
 $(UNIT_BIN): $(UNIT_OBJS) $(UNIT_CORE_OBJS) $(FLAGS_STAMP)
 	$(call link,$(UNIT_OBJS) $(UNIT_CORE_OBJS) $(FMT_LIBS) -pthread)
@@ -537,15 +569,57 @@ PHONY += install uninstall
 MANPAGES := $(wildcard $(addprefix Documentation/man/*.,1 2 3 4 5 6 7 8))
 UAPI_HEADERS := $(wildcard uapi/kipc/*.h)
 
-install: all
+# What make install installs differs from $(O) in one object: the paths of
+# kipcd and libkipc-posix.so that libkipc records (lib/kipcd_path.c) are
+# $(BINDIR)'s and $(LIBDIR)'s. The libraries and the programs linked with
+# libkipc are relinked in $(INST_O) with it; nothing else is rebuilt, and
+# no test or benchmark is built.
+INST_O := $(O)/install
+INST_PATH_H := $(INST_O)/include/generated/kipcd_path.h
+$(INST_PATH_H): KIPCD_PATH := $(BINDIR)/kipcd
+$(INST_PATH_H): POSIX_LIB_PATH := $(LIBDIR)/libkipc-posix.so
+$(INST_PATH_H): FORCE
+	$(call filechk,kipcd_path)
+
+$(INST_O)/obj/lib/kipcd_path.o: lib/kipcd_path.c $(INST_PATH_H) $(GENERATED) $(O)/include/generated/build_id.h
+	$(call msg,CC,$(patsubst $(O)/%,%,$@))
+	@mkdir -p $(@D)
+	$(Q)$(CC) -I$(INST_O)/include $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(INST_O)/obj/lib/kipcd_path.pic.o: lib/kipcd_path.c $(INST_PATH_H) $(GENERATED) $(O)/include/generated/build_id.h
+	$(call msg,CC,$(patsubst $(O)/%,%,$@))
+	@mkdir -p $(@D)
+	$(Q)$(CC) -I$(INST_O)/include $(ALL_CPPFLAGS) $(ALL_CFLAGS) -fPIC $(DEPFLAGS) -c -o $@ $<
+
+INST_LIB_OBJS := $(patsubst $(OBJ)/lib/kipcd_path.o,$(INST_O)/obj/lib/kipcd_path.o,$(LIB_OBJS))
+INST_LIB_PIC_OBJS := $(patsubst $(OBJ)/lib/kipcd_path.pic.o,$(INST_O)/obj/lib/kipcd_path.pic.o,$(LIB_PIC_OBJS))
+
+$(INST_O)/lib/libkipc.a: $(INST_LIB_OBJS)
+	$(archive)
+$(eval $(call libkipc_so_rules,$(INST_LIB_PIC_OBJS),$(INST_O)/lib))
+
+define inst_tool_rule
+$$(INST_O)/bin/$(1): $$(TOOL_OBJS_$(1)) $$(INST_O)/lib/libkipc.a $$(filter %.a,$$(LDLIBS_$(1))) $$(FLAGS_STAMP)
+	$$(call link,$$(TOOL_OBJS_$(1)) $$(LDLIBS_$(1)) $$(INST_O)/lib/libkipc.a $$(FMT_LIBS) -pthread)
+endef
+$(foreach t,$(TOOL_NAMES),$(eval $(call inst_tool_rule,$(t))))
+-include $(INST_O)/obj/lib/kipcd_path.d $(INST_O)/obj/lib/kipcd_path.pic.d
+
+# Lists of what is installed where: other rules may append to them.
+INSTALL_BIN := $(KIPCD) $(addprefix $(INST_O)/bin/,$(TOOL_NAMES))
+INSTALL_LIB := $(if $(LIB_SRCS),$(INST_O)/lib/libkipc.a $(INST_O)/lib/libkipc.so.$(KIPC_VERSION))
+INSTALL_LIB_SO := $(POSIX_SO)
+INSTALL_LINKS := $(if $(LIB_SRCS),libkipc.so.$(KIPC_SOVERSION):libkipc.so.$(KIPC_VERSION) \
+	libkipc.so:libkipc.so.$(KIPC_SOVERSION))
+
+install: $(INSTALL_BIN) $(INSTALL_LIB) $(INSTALL_LIB_SO)
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/kipc
-	$(if $(KIPCD)$(TOOLS),$(Q)$(INSTALL) -m 755 $(KIPCD) $(TOOLS) $(DESTDIR)$(BINDIR)/)
+	$(if $(INSTALL_BIN),$(Q)$(INSTALL) -m 755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/)
+	$(if $(INSTALL_LIB),$(Q)$(INSTALL) -m 644 $(filter %.a,$(INSTALL_LIB)) $(DESTDIR)$(LIBDIR)/)
+	$(if $(INSTALL_LIB)$(INSTALL_LIB_SO),$(Q)$(INSTALL) -m 755 $(filter-out %.a,$(INSTALL_LIB)) $(INSTALL_LIB_SO) $(DESTDIR)$(LIBDIR)/)
+	$(Q)$(foreach l,$(INSTALL_LINKS),ln -sfn $(word 2,$(subst :, ,$(l))) $(DESTDIR)$(LIBDIR)/$(word 1,$(subst :, ,$(l))) &&) :
 ifneq ($(LIB_SRCS),)
-	$(Q)$(INSTALL) -m 644 $(LIBKIPC_A) $(DESTDIR)$(LIBDIR)/
-	$(Q)$(INSTALL) -m 755 $(LIBKIPC_SO_REAL) $(DESTDIR)$(LIBDIR)/
-	$(Q)ln -sfn libkipc.so.$(KIPC_VERSION) $(DESTDIR)$(LIBDIR)/libkipc.so.$(KIPC_SOVERSION)
-	$(Q)ln -sfn libkipc.so.$(KIPC_SOVERSION) $(DESTDIR)$(LIBDIR)/libkipc.so
 	$(Q){ $(filechk_kipc_pc); } > $(DESTDIR)$(LIBDIR)/pkgconfig/kipc.pc
 endif
 	$(if $(UAPI_HEADERS),$(Q)$(INSTALL) -m 644 $(UAPI_HEADERS) $(DESTDIR)$(INCLUDEDIR)/kipc/)
@@ -556,8 +630,9 @@ endif
 
 uninstall:
 	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
-	$(Q)rm -f $(addprefix $(DESTDIR)$(BINDIR)/,kipcd $(TOOL_NAMES)) \
-		$(addprefix $(DESTDIR)$(LIBDIR)/,libkipc.a libkipc.so libkipc.so.$(KIPC_SOVERSION) libkipc.so.$(KIPC_VERSION) pkgconfig/kipc.pc) \
+	$(Q)rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BIN))) \
+		$(addprefix $(DESTDIR)$(LIBDIR)/,$(notdir $(INSTALL_LIB) $(INSTALL_LIB_SO)) \
+			$(foreach l,$(INSTALL_LINKS),$(word 1,$(subst :, ,$(l)))) pkgconfig/kipc.pc) \
 		$(addprefix $(DESTDIR)$(INCLUDEDIR)/kipc/,$(notdir $(UAPI_HEADERS))) \
 		$(foreach m,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 	-$(Q)rmdir $(DESTDIR)$(INCLUDEDIR)/kipc 2>/dev/null || true

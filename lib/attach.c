@@ -6,12 +6,12 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,46 +218,6 @@ static bool executable(const char *p)
 	return access(p, X_OK) == 0;
 }
 
-/*
- * kipcd: $KIPC_KIPCD, else next to the library or program in a build
- * tree (lib/../bin/kipcd, tests/x/../../bin/kipcd), else $PATH.
- */
-static void find_kipcd(char *buf, size_t size)
-{
-	const char *e = getenv("KIPC_KIPCD");
-	if (e && *e) {
-		snprintf(buf, size, "%s", e);
-		return;
-	}
-	char self[PATH_MAX] = "";
-	Dl_info info;
-	if (dladdr((void *)find_kipcd, &info) && info.dli_fname &&
-	    strchr(info.dli_fname, '/'))
-		snprintf(self, sizeof self, "%s", info.dli_fname);
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	exe[n > 0 ? n : 0] = '\0';
-
-	const char *bases[] = {self, exe};
-	const char *rel[] = {"kipcd", "../bin/kipcd", "../../bin/kipcd",
-			     "bin/kipcd"};
-	for (unsigned b = 0; b < 2; b++) {
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof dir, "%s", bases[b]);
-		char *slash = strrchr(dir, '/');
-		if (!slash)
-			continue;
-		*slash = '\0';
-		for (unsigned r = 0; r < sizeof rel / sizeof rel[0]; r++) {
-			if (snprintf(buf, size, "%s/%s", dir, rel[r]) <
-				    (int)size &&
-			    executable(buf))
-				return;
-		}
-	}
-	snprintf(buf, size, "kipcd"); /* posix_spawnp searches $PATH */
-}
-
 static bool autostart_enabled(void)
 {
 	const char *e = getenv("KIPC_AUTOSTART");
@@ -272,16 +232,78 @@ static bool autostart_enabled(void)
 }
 
 /*
+ * Why autostart failed, in one line on stderr, once per process (a
+ * program that retries must not flood its terminal); errno says it too.
+ */
+__attribute__((format(printf, 1, 2)))
+static void autostart_note(const char *fmt, ...)
+{
+	static bool said;
+	if (said)
+		return;
+	said = true;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "libkipc: %s\n", line);
+}
+
+/*
+ * A kipcd that refused its boot line on this socket left PATH.refused
+ * (kernel/daemon/main.cc): the user asked for limits, so a kernel with
+ * other (default) limits must not take the socket silently. Only a
+ * regular file of our own counts; its first line says why.
+ */
+static int refused_boot(const char *path)
+{
+	char rp[PATH_MAX];
+	if (snprintf(rp, sizeof rp, "%s.refused", path) >= (int)sizeof rp)
+		return 0;
+	int fd = open(rp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	struct stat st;
+	char why[256] = "";
+	bool ours = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_uid == geteuid();
+	if (ours) {
+		ssize_t n = read(fd, why, sizeof why - 1);
+		why[n > 0 ? n : 0] = '\0';
+		why[strcspn(why, "\n")] = '\0';
+	}
+	close(fd);
+	if (!ours)
+		return 0;
+	autostart_note("not starting a kernel on %s: the last kipcd there "
+		       "refused to boot (%s); start one with a valid boot "
+		       "line, or remove %s",
+		       path, why, rp);
+	return -ECONNREFUSED;
+}
+
+/*
  * Start kipcd without --foreground: its parent process exits once the
  * socket listens, so after waitpid() the socket accepts. If another
  * process starts one at the same time, one of the two kernels wins the
- * socket's lock and the other exits: either way a kernel answers.
+ * socket's lock and the other exits 1: either way a kernel answers.
+ *
+ * The kernel: $KIPC_KIPCD, else the one built or installed with this
+ * library (__kipc_kipcd_path), else kipcd on $PATH. Returns -errno if it
+ * could not be run, else its exit status (*what: what was run).
  */
-static int start_kernel(const char *path)
+static int start_kernel(const char *path, char *what, size_t size)
 {
-	char kipcd[PATH_MAX];
-	find_kipcd(kipcd, sizeof kipcd);
-	char *argv[] = {kipcd, "--quiet", "--socket", (char *)path, NULL};
+	const char *env = getenv("KIPC_KIPCD");
+	const char *kipcd = "kipcd"; /* posix_spawnp searches $PATH */
+	if (env && *env)
+		kipcd = env;
+	else if (executable(__kipc_kipcd_path))
+		kipcd = __kipc_kipcd_path;
+	snprintf(what, size, "%s", kipcd);
+
+	char *argv[] = {(char *)kipcd, "--quiet", "--socket", (char *)path, NULL};
 	posix_spawnattr_t attr;
 	posix_spawn_file_actions_t fa;
 	sigset_t none;
@@ -296,11 +318,70 @@ static int start_kernel(const char *path)
 	int err = posix_spawnp(&pid, kipcd, &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	if (err)
+	if (err) {
+		if (kipcd == env)
+			autostart_note("cannot start a kernel for %s: "
+				       "$KIPC_KIPCD=%s: %s",
+				       path, env, strerror(err));
+		else
+			autostart_note("cannot start a kernel for %s: tried "
+				       "%s and kipcd on $PATH: %s",
+				       path, __kipc_kipcd_path, strerror(err));
 		return -err;
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	return 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int autostart(const char *path)
+{
+	int fd = refused_boot(path);
+	if (fd < 0)
+		return fd;
+	char what[PATH_MAX];
+	int status = start_kernel(path, what, sizeof what);
+	if (status < 0)
+		return status;
+	/* The kernel listens once its parent exited; a racing starter
+	 * (we got 1: the other kernel holds the lock) may still be on its
+	 * way: retry for a while. */
+	for (int i = 0; i < 200; i++) {
+		fd = connect_kernel(path, __kipc_now() + KIPC_ATTACH_TIMEOUT_NS);
+		if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED))
+			return fd;
+		if (status != 0 && status != 1)
+			break; /* it failed; no other starter to wait for */
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	if (status == 0)
+		autostart_note("started %s, but no kernel answers on %s", what,
+			       path);
+	else
+		autostart_note("started %s for %s: it exited with status %d "
+			       "(its message, if any, is above)",
+			       what, path, status);
+	return -ECONNREFUSED;
+}
+
+/*
+ * A rebuilt kernel is not the running one: say so once per process when
+ * the kernel we attached to was built from other sources or another
+ * configuration than this library (build ids: lib/kipcd_path.c).
+ */
+static void warn_other_build(const struct kipc_att *a, const char *path)
+{
+	static bool said;
+	if (said || !a->kernel_build || a->kernel_build == __kipc_build_id)
+		return;
+	said = true;
+	fprintf(stderr,
+		"libkipc: warning: the kernel at %s is build %016llx, this "
+		"library is build %016llx (kipcd --stop, then start the new one)\n",
+		path, (unsigned long long)a->kernel_build,
+		(unsigned long long)__kipc_build_id);
 }
 
 /* ---------------------------------------------------------------- */
@@ -442,6 +523,7 @@ static int attach_to(int fd, int64_t deadline, struct kipc_att **out)
 	a->cq_entries = resp.cq_entries;
 	a->max_inflight = resp.max_inflight;
 	a->pid = resp.pid;
+	a->kernel_build = resp.build_id;
 	/* The kernel may already have posted (nothing yet): start at its view. */
 	a->sq_tail = __atomic_load_n(&a->ctl->sq_tail, __ATOMIC_ACQUIRE);
 	a->cq_head = __atomic_load_n(&a->ctl->cq_head, __ATOMIC_ACQUIRE);
@@ -471,24 +553,12 @@ int __kipc_ensure_attached(void)
 		return err;
 	int64_t deadline = __kipc_now() + KIPC_ATTACH_TIMEOUT_NS;
 	int fd = connect_kernel(path, deadline);
-	if (fd < 0 && (fd == -ENOENT || fd == -ECONNREFUSED) &&
-	    autostart_enabled()) {
-		err = start_kernel(path);
-		if (err)
-			return -ECONNREFUSED;
-		/* The kernel listens once its parent exited; a racing
-		 * starter may still be on its way: retry for a while. */
-		for (int i = 0; i < 200; i++) {
-			deadline = __kipc_now() + KIPC_ATTACH_TIMEOUT_NS;
-			fd = connect_kernel(path, deadline);
-			if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED))
-				break;
-			struct timespec ts = {0, 10000000};
-			nanosleep(&ts, NULL);
-		}
+	if (fd == -ENOENT || fd == -ECONNREFUSED) { /* no kernel there */
+		fd = autostart_enabled() ? autostart(path) : -ECONNREFUSED;
+		deadline = __kipc_now() + KIPC_ATTACH_TIMEOUT_NS; /* for the hello */
 	}
 	if (fd < 0)
-		return fd == -ENOENT ? -ECONNREFUSED : fd;
+		return fd;
 	struct kipc_att *a = NULL;
 	err = attach_to(fd, deadline, &a);
 	if (err) {
@@ -499,6 +569,7 @@ int __kipc_ensure_attached(void)
 	L.atts = a;
 	L.cur = a;
 	L.nstage = 0;
+	warn_other_build(a, path);
 	return 0;
 }
 

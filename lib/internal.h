@@ -49,6 +49,7 @@ struct kipc_att {
 	uint32_t cq_head;            /* ditto */
 	uint32_t max_inflight;
 	pid_t pid;
+	uint64_t kernel_build;       /* kipcd's build id, 0: unknown */
 	/* arena allocator: one bit per unit, len in units per allocation */
 	uint64_t *bitmap;
 	uint32_t *alloc_units;
@@ -86,6 +87,10 @@ void __kipc_att_put(struct kipc_att *a);  /* lock held */
 void __kipc_att_mark_dead(struct kipc_att *a);  /* lock held */
 /* Where the kernel's socket is: 0 or -ENAMETOOLONG. */
 int __kipc_socket_path(char *buf, size_t size);
+/* The kernel built or installed with this library (lib/kipcd_path.c). */
+extern const char __kipc_kipcd_path[];
+extern const char __kipc_posix_lib_path[]; /* for kipc-run */
+extern const uint64_t __kipc_build_id;
 /* Did the kernel hang up? (poll on the connection, no wait) */
 bool __kipc_conn_hung_up(struct kipc_att *a);
 

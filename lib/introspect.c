@@ -24,6 +24,12 @@ int kipc_sysinfo(struct kipc_sysinfo *si)
 	return (int)ret(r < 0 ? r : 0);
 }
 
+int kipc_kernel_info(struct kipc_kernel_info *ki)
+{
+	long r = __kipc_sync_out(KIPC_SYS_kernel_info, 0, 0, ki, sizeof *ki);
+	return (int)ret(r < 0 ? r : 0);
+}
+
 ssize_t kipc_task_list(struct kipc_task_info *buf, size_t n)
 {
 	return ret(__kipc_sync_out(KIPC_SYS_task_list, 0, 0, buf, n * sizeof *buf));

@@ -3,7 +3,7 @@
 #
 # scripts/check.sh - build and run kipc's test suites (`make check`).
 #
-# usage: scripts/check.sh [all|selftests|uapi|unit|fuzz|san|tsan|stress]
+# usage: scripts/check.sh [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact]
 #   all        uapi check, unit tests, unit tests with configs/tiny_defconfig,
 #              selftests, selftests again with KIPC_LOOP=epoll, then the
 #              hardening passes: a short fuzz run, the ASan+UBSan build of
@@ -13,6 +13,9 @@
 #   san        unit tests and selftests built with SANITIZE=1 in $O/san
 #   tsan       the threaded selftests built with SANITIZE=thread in $O/tsan
 #   stress     tools/kipc-stress for KIPC_STRESS_SECONDS (default 20)
+#   posix      the POSIX/System V differential suite (tests/posix/run.sh)
+#   contact    autostart, refused boots, kipcd --status/--stop, make install
+#              then pkg-config and the installed kipc-run (tests/contact/run.sh)
 #   selftests  only the selftests (`make kselftest`)
 #   uapi       only the uapi header check
 #   unit       only the unit tests (default and tiny config)
@@ -43,7 +46,8 @@ fuzz|san|tsan|stress) label=$what ;;
 uapi)      label=uapi-check ;;
 unit)      label=unit ;;
 posix)     label=posix ;;
-*) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress]" >&2; exit 2 ;;
+contact)   label=contact ;;
+*) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact]" >&2; exit 2 ;;
 esac
 
 MAKE=${MAKE:-make}
@@ -57,6 +61,20 @@ TIMEOUT=${KIPC_TEST_TIMEOUT:-600}
 total_pass=0
 total_fail=0
 total_skip=0
+failures=()   # "suite: test: first failing assertion", listed at the end
+
+# `make kselftest` (what=selftests) writes one TAP 13 document: one test
+# point per selftest program (and loop), everything else as "# " comments
+# (the programs' own TAP included), so that `prove` can consume it.
+tap=0
+tap_n=0
+[ "$what" != selftests ] || tap=1
+say() { # line: a comment in TAP mode
+	if [ "$tap" = 1 ]; then printf '# %s\n' "$*"; else printf '%s\n' "$*"; fi
+}
+as_comments() { # filter
+	if [ "$tap" = 1 ]; then sed -u 's/^/# /'; else cat; fi
+}
 
 result() { # suite pass fail [skip] [note]
 	local suite=$1 p=$2 f=$3 s=${4:-0} note=${5:-} tag="[ OK ]"
@@ -64,25 +82,50 @@ result() { # suite pass fail [skip] [note]
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
 	total_skip=$((total_skip + s))
+	if [ "$tap" = 1 ]; then
+		tap_n=$((tap_n + 1))
+		tag="ok $tap_n -"
+		[ "$f" = 0 ] || tag="not ok $tap_n -"
+	fi
 	printf '%s %s: %d passed, %d failed' "$tag" "$suite" "$p" "$f"
 	[ "$s" = 0 ] || printf ', %d skipped' "$s"
 	[ -z "$note" ] || printf ' (%s)' "$note"
+	[ "$tap" = 0 ] || [ "$p$f" != 00 ] || [ "$s" = 0 ] || printf ' # SKIP'
 	printf '\n'
 }
 
 skipped() { # suite reason
-	echo "[SKIP] $1: $2"
+	if [ "$tap" = 1 ]; then echo "# SKIP $1: $2"; else echo "[SKIP] $1: $2"; fi
 }
 
 build() { # suite make-args...
 	local suite=$1
 	shift
-	echo "  MAKE    $*"
-	if ! $MAKE -C "$srctree" "$@"; then
+	say "  MAKE    $*"
+	if ! $MAKE -C "$srctree" "$@" 2>&1 | as_comments; then
+		[ "$tap" = 0 ] || echo "1..$((tap_n + 1))"
 		result "$suite" 0 1 0 "build failed: make $*"
+		failures+=("$suite: build failed: make $*")
 		return 1
 	fi
 }
+
+# The failed tests of a kselftest log and the first failing assertion of
+# each (the harness's "# file.c:LINE: ..." line), else its last diagnostic.
+first_failures() { # log
+	awk '
+	/^# RUN / { t = substr($0, 7); first = ""; last = ""; next }
+	/^# [^ ]+\.(c|cc|h):[0-9]+: / { if (first == "") first = substr($0, 3); next }
+	/^# / { last = substr($0, 3); next }
+	/^not ok [0-9]+ / {
+		name = $0; sub(/^not ok [0-9]+ /, "", name)
+		why = first != "" ? first : last
+		print name ": " (why != "" ? why : "no diagnostic")
+		first = ""; last = ""
+	}' "$1"
+}
+
+now_ms() { date +%s%3N; }
 
 # Sanitizer run-time options.
 san_env() {
@@ -170,12 +213,16 @@ run_unit() {
 
 # End the kipcd instances started for one run (by the harness or libkipc's
 # autostart): those running our binary with our private socket.
-reap_kipcd() { # kipcd-path socket
+reap_kipcd() { # kipcd-path socket [rundir]
 	local p exe pid
 	for p in /proc/[0-9]*; do
 		exe=$(readlink "$p/exe" 2>/dev/null) || continue
 		[ "$exe" = "$1" ] || continue
-		tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "KIPC_SOCKET=$2" || continue
+		# Ours: started with our socket in its environment, or (a test's
+		# own kernel) serving a socket under our run directory.
+		tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "KIPC_SOCKET=$2" ||
+			{ [ -n "${3:-}" ] && tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -q "^$3/"; } ||
+			continue
 		pid=${p#/proc/}
 		kill "$pid" 2>/dev/null
 		sleep 0.2
@@ -184,18 +231,24 @@ reap_kipcd() { # kipcd-path socket
 }
 
 run_selftest() { # suite binary env-args...
-	local suite=$1 bin=$2 log rc line p f xf xp s e note=""
+	local suite=$1 bin=$2 log rc line p f xf xp s e note="" t0 secs ff
 	shift 2
-	log=$(mktemp "${TMPDIR:-/tmp}/kipc-selftest.XXXXXX")
-	env "$@" timeout -k 10 "$TIMEOUT" "$bin" 2>&1 </dev/null | tee "$log"
+	log=$(mktemp "${TMPDIR:-/tmp}/kipc-check-log.XXXXXX")
+	t0=$(now_ms)
+	env "$@" timeout -k 10 "$TIMEOUT" "$bin" 2>&1 </dev/null | tee "$log" | as_comments
 	rc=${PIPESTATUS[0]}
+	secs=$(awk -v ms=$(($(now_ms) - t0)) 'BEGIN { printf "%.1fs", ms / 1000 }')
 	line=$(grep -a '^# Totals: ' "$log" | tail -n1)
+	while IFS= read -r ff; do
+		failures+=("$suite: $ff")
+	done < <(first_failures "$log")
 	rm -f "$log"
 	if [ -z "$line" ]; then
 		if [ "$rc" = 4 ]; then # KSFT_SKIP
-			result "$suite" 0 0 1 "skipped"
+			result "$suite" 0 0 1 "skipped, $secs"
 		else
-			result "$suite" 0 1 0 "no Totals line, exit status $rc"
+			result "$suite" 0 1 0 "no Totals line, exit status $rc, $secs"
+			failures+=("$suite: no Totals line, exit status $rc")
 		fi
 		return
 	fi
@@ -208,7 +261,7 @@ run_selftest() { # suite binary env-args...
 		f=1 note="exit status $rc"
 	fi
 	[ "$rc" != 124 ] || note="timed out after ${TIMEOUT}s"
-	result "$suite" "$p" "$f" "$s" "$note"
+	result "$suite" "$p" "$f" "$s" "${note:+$note, }$secs"
 }
 
 run_selftests() { # [outdir [loops [suite-tag [make-args...]]]]
@@ -229,27 +282,37 @@ run_selftests() { # [outdir [loops [suite-tag [make-args...]]]]
 	bindir=$(cd "$out" && pwd)/bin
 	kipcd=
 	[ ! -x "$bindir/kipcd" ] || kipcd=$bindir/kipcd
+	if [ "$tap" = 1 ]; then
+		local nloops=0
+		for loop in $loops; do
+			[ "$loop" = epoll ] && [ -z "$kipcd" ] || nloops=$((nloops + 1))
+		done
+		echo "1..$((${#selftests[@]} * nloops))"
+	fi
 	for loop in $loops; do
 		if [ "$loop" = epoll ] && [ -z "$kipcd" ]; then
 			skipped "selftests$tag (KIPC_LOOP=epoll)" "no $out/bin/kipcd"
 			break
 		fi
-		# A private socket per pass: each pass boots its own kernel.
+		# A private socket per pass: each pass boots its own kernel; the
+		# tests' own kernels get their directories in it (TMPDIR).
 		rundir=$(mktemp -d "${TMPDIR:-/tmp}/kipc-check.XXXXXX")
-		envs=(KIPC_SOCKET="$rundir/kipc.sock" KIPCD="$kipcd" KIPC_KIPCD="$kipcd" PATH="$bindir:$PATH")
+		chmod 755 "$rundir" # tests that drop privileges reach their sockets
+		envs=(KIPC_SOCKET="$rundir/kipc.sock" KIPCD="$kipcd" KIPC_KIPCD="$kipcd" PATH="$bindir:$PATH"
+			TMPDIR="$rundir")
 		if [ "$loop" = epoll ]; then
 			envs=(KIPC_LOOP=epoll "${envs[@]}")
-			echo "=== selftests$tag (KIPC_LOOP=epoll)"
+			say "=== selftests$tag (KIPC_LOOP=epoll)"
 		else
 			envs=(-u KIPC_LOOP "${envs[@]}")
-			echo "=== selftests$tag"
+			say "=== selftests$tag"
 		fi
 		sfx=
 		[ "$loop" = default ] || sfx=" [KIPC_LOOP=$loop]"
 		for name in "${selftests[@]}"; do
 			run_selftest "selftests$tag/$name$sfx" \
 				"$out/tests/selftests/$name" "${envs[@]}"
-			[ -z "$kipcd" ] || reap_kipcd "$kipcd" "$rundir/kipc.sock"
+			[ -z "$kipcd" ] || reap_kipcd "$kipcd" "$rundir/kipc.sock" "$rundir"
 		done
 		rm -rf "$rundir"
 	done
@@ -397,6 +460,24 @@ run_posix() {
 }
 
 # ---------------------------------------------------------------------------
+# (c2) first contact: autostart, refused boots, kipcd --status/--stop,
+# make install + pkg-config + the installed kipc-run (tests/contact/run.sh)
+
+run_contact() {
+	local log p f
+	if [ ! -x tests/contact/run.sh ]; then
+		skipped contact "no tests/contact/run.sh"
+		return
+	fi
+	echo "=== contact (autostart, kipcd --status/--stop, make install)"
+	log=$(mktemp "${TMPDIR:-/tmp}/kipc-contact.XXXXXX")
+	MAKE=$MAKE tests/contact/run.sh "$O" 2>&1 | tee "$log"
+	read -r p f < <(sed -nE 's/^contact: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$log" | tail -n1)
+	rm -f "$log"
+	result contact "${p:-0}" "${f:-1}"
+}
+
+# ---------------------------------------------------------------------------
 
 # Run one pass and say how long it took (make check must stay fast).
 timed() {
@@ -406,6 +487,7 @@ timed() {
 }
 
 build_failed=0
+[ "$tap" = 0 ] || echo "TAP version 13"
 case "$what" in
 all)
 	echo "=== build ($O)"
@@ -415,6 +497,7 @@ all)
 	timed run_uapi
 	timed run_unit
 	timed run_selftests
+	timed run_contact
 	timed run_posix
 	timed run_fuzz
 	timed run_san
@@ -429,8 +512,13 @@ stress)    run_stress ;;
 uapi)      run_uapi ;;
 unit)      run_unit ;;
 posix)     run_posix ;;
+contact)   run_contact ;;
 esac
 
-[ "$total_skip" = 0 ] || echo "($total_skip skipped)"
-echo "$label: $total_pass passed, $total_fail failed"
+if [ "${#failures[@]}" != 0 ]; then
+	say "Failed (with the first failing assertion):"
+	for f in "${failures[@]}"; do say "  $f"; done
+fi
+[ "$total_skip" = 0 ] || say "($total_skip skipped)"
+say "$label: $total_pass passed, $total_fail failed"
 [ "$total_fail" = 0 ] && [ "$build_failed" = 0 ]

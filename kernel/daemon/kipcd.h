@@ -28,8 +28,12 @@
 #endif
 
 #include <kernel/kernel.h>
+#include <kipc/introspect.h>
 
 namespace kipcd {
+
+/* What kernel_info reports; main() fills it before serve(). */
+extern struct kipc_kernel_info boot_info;
 
 /* dmesg-style line on stderr: "[    0.000123] kipc: ..." */
 void klog(const std::string &msg);

@@ -4,6 +4,7 @@
  *
  *   kipcd [--socket PATH] [--foreground] [--loop=auto|io_uring|epoll]
  *         [--quiet] [name=value ...]
+ *   kipcd --status | --stop [--socket PATH]
  *
  * name=value are boot parameters (kernel command line style) handed to
  * kipc::Limits::set(). Without --foreground kipcd daemonizes once the
@@ -29,9 +30,16 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <generated/build_id.h>
+#include <kipc/libkipc.h>
 #include <kipc/ring.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
 
 namespace kipcd {
+
+struct kipc_kernel_info boot_info;
 
 namespace {
 
@@ -43,6 +51,10 @@ void usage(FILE *f)
 	fmt::print(f,
 		   "usage: kipcd [--socket PATH] [--foreground] "
 		   "[--loop=auto|io_uring|epoll] [--quiet] [name=value ...]\n"
+		   "       kipcd --status | --stop [--socket PATH]\n"
+		   "  --status   describe the kernel serving the socket (exit 3: none)\n"
+		   "  --stop     stop it and wait until it has exited (exit 3: none)\n"
+		   "  --version  print the version and build id\n"
 		   "boot parameters:");
 	for (const char *const *n = kipc::Limits::param_names; n && *n; n++)
 		fmt::print(f, " {}", *n);
@@ -62,6 +74,13 @@ std::string default_socket()
 {
 	fmt::print(stderr, "kipcd: {}\n", msg);
 	exit(code);
+}
+
+/* The tools' convention (tools/include/tool.h): one line, a hint, exit 2. */
+[[noreturn]] void usage_error(const std::string &msg)
+{
+	fmt::print(stderr, "kipcd: {}\nTry 'kipcd --help' for more information.\n", msg);
+	exit(2);
 }
 
 /*
@@ -144,8 +163,11 @@ void lock_socket(const std::string &path)
  * Take the socket: check its directory, lock, refuse a live kernel,
  * remove a stale socket file, bind and listen.
  */
-int take_socket(const std::string &path)
+/* Check and open the socket's directory, once (sockdir). */
+void open_sockdir(const std::string &path)
 {
+	if (sockdir.dirfd >= 0)
+		return;
 	size_t slash = path.rfind('/');
 	std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
 	sockdir.name = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -153,6 +175,36 @@ int take_socket(const std::string &path)
 	if (sockdir.name.empty())
 		die(2, fmt::format("socket path ends in '/': {}", path));
 	sockdir.dirfd = open_socket_dir(dir);
+}
+
+/*
+ * Refuse to boot on a socket because of the boot line, and say so next
+ * to the socket in PATH.refused: libkipc's autostart then refuses to put
+ * a kernel with other (default) limits there, until a kernel boots on
+ * the socket (which removes the file) or the user removes it. Only a
+ * regular file of our own is written, in the checked socket directory
+ * (openat, O_NOFOLLOW, checked after open).
+ */
+[[noreturn]] void refuse(const std::string &socket, const std::string &msg)
+{
+	open_sockdir(socket);
+	std::string rp = sockdir.name + ".refused";
+	int fd = openat(sockdir.dirfd, rp.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW |
+			O_NONBLOCK | O_CLOEXEC, 0600);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == geteuid() && ftruncate(fd, 0) == 0) {
+		std::string line = msg + "\n";
+		if (write(fd, line.data(), line.size()) < 0) { /* best effort */ }
+	}
+	if (fd >= 0)
+		close(fd);
+	die(2, msg);
+}
+
+int take_socket(const std::string &path)
+{
+	open_sockdir(path);
 	/* bind and connect by a path that resolves through our checked
 	 * descriptor of the directory. */
 	std::string via = fmt::format("/proc/self/fd/{}/{}", sockdir.dirfd, sockdir.name);
@@ -197,6 +249,117 @@ void release_socket()
 	close(sockdir.dirfd);
 }
 
+constexpr int kNoKernel = 3; /* --status, --stop: no kernel serves the socket */
+
+/*
+ * kipcd --status: attach to the kernel on the socket (never start one)
+ * and print "key: value" lines. Exits 0, kNoKernel, or 1 on other errors.
+ */
+int status(const std::string &sock)
+{
+	setenv("KIPC_SOCKET", sock.c_str(), 1);
+	setenv("KIPC_AUTOSTART", "0", 1);
+	struct kipc_kernel_info ki;
+	struct kipc_sysinfo si;
+	if (kipc_attach() < 0 || kipc_kernel_info(&ki) < 0 || kipc_sysinfo(&si) < 0) {
+		int err = errno;
+		if (err == ECONNREFUSED || err == ENOENT) {
+			fmt::print(stderr, "kipcd: no kernel running at {}\n", sock);
+			return kNoKernel;
+		}
+		fmt::print(stderr, "kipcd: {}: {}\n", sock, strerror(err));
+		return 1;
+	}
+	kipc::Limits l = kipc::Limits::from_config();
+	l.msg_default = si.msg_default, l.msg_max = si.msg_max;
+	l.msgsize_default = si.msgsize_default, l.msgsize_max = si.msgsize_max;
+	l.mbox_per_user = si.mbox_per_user, l.bytes_per_user = si.bytes_per_user;
+	l.taskq_capacity = si.taskq_capacity, l.tasks_per_user = si.tasks_per_user;
+	l.root_bypass = si.root_bypass;
+	l.mq_msg_default = si.mq_msg_default, l.mq_msg_max = si.mq_msg_max;
+	l.mq_msgsize_default = si.mq_msgsize_default;
+	l.mq_msgsize_max = si.mq_msgsize_max, l.mq_queues_max = si.mq_queues_max;
+	l.mq_bytes_per_user = si.mq_bytes_per_user;
+	l.msgmax = si.msgmax, l.msgmnb = si.msgmnb, l.msgmni = si.msgmni;
+	fmt::print("pid: {}\n", ki.pid);
+	fmt::print("socket: {}\n", ki.socket);
+	fmt::print("version: {}\n", ki.version);
+	fmt::print("protocol: {}\n", ki.proto);
+	fmt::print("abi: {}\n", ki.abi);
+	fmt::print("build_id: {:016x}{}\n", ki.build_id,
+		   ki.build_id == KIPC_BUILD_ID ? "" : " (not this kipcd's build)");
+	fmt::print("uptime: {:.3f}s\n", double(si.uptime) / 1e9);
+	fmt::print("loop: {}\n", ki.loop);
+	fmt::print("ring: {} sq / {} cq entries, arena {} KiB\n", ki.sq_entries,
+		   ki.cq_entries, ki.arena_size / 1024);
+	fmt::print("command_line: {}\n", ki.cmdline);
+	fmt::print("limits: {}\n", l.describe());
+	fmt::print("tasks: {}\n", si.ntasks);
+	fmt::print("mailboxes: {}\n", si.nmboxes);
+	fmt::print("messages: {}\n", si.nmsg + si.npending);
+	fmt::print("bytes: {}\n", si.nbytes);
+	fmt::print("sent: {}\n", si.nsent);
+	fmt::print("delivered: {}\n", si.ndelivered);
+	fmt::print("attaches: {}\n", si.nattach);
+	fmt::print("exits: {}\n", si.nexit);
+	return 0;
+}
+
+/*
+ * kipcd --stop: SIGTERM to the kernel serving the socket, then wait until
+ * it has exited. Its pid comes from the OS (SO_PEERCRED of a connection:
+ * the process that listens), its pidfd is taken while that connection is
+ * still up (so the pid is the kernel's, not a reused one), and the wait
+ * is on the pidfd (the kernel is not our child).
+ */
+int stop(const std::string &sock)
+{
+	sockaddr_un sa{};
+	sa.sun_family = AF_UNIX;
+	if (sock.size() >= sizeof sa.sun_path)
+		die(2, fmt::format("socket path too long: {}", sock));
+	memcpy(sa.sun_path, sock.c_str(), sock.size() + 1);
+	int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		die(1, fmt::format("socket: {}", strerror(errno)));
+	if (connect(c, reinterpret_cast<sockaddr *>(&sa), sizeof sa) < 0) {
+		int err = errno;
+		if (err == ECONNREFUSED || err == ENOENT) {
+			fmt::print(stderr, "kipcd: no kernel running at {}\n", sock);
+			return kNoKernel;
+		}
+		die(1, fmt::format("{}: {}", sock, strerror(err)));
+	}
+	ucred uc{};
+	socklen_t ul = sizeof uc;
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 || uc.pid <= 0)
+		die(1, fmt::format("{}: cannot tell the kernel's pid", sock));
+	int pidfd = int(syscall(SYS_pidfd_open, uc.pid, 0));
+	pollfd up = {c, POLLRDHUP, 0};
+	if (pidfd < 0 || (poll(&up, 1, 0) > 0 && (up.revents & (POLLRDHUP | POLLHUP)))) {
+		/* It exited under us: nothing to stop. */
+		fmt::print(stderr, "kipcd: no kernel running at {}\n", sock);
+		return kNoKernel;
+	}
+	close(c);
+	if (syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, nullptr, 0) < 0)
+		die(1, fmt::format("cannot stop the kernel at {} (pid {}): {}", sock,
+				   uc.pid, strerror(errno)));
+	pollfd pf = {pidfd, POLLIN, 0};
+	for (int waited = 0;; waited++) {
+		int r = poll(&pf, 1, 1000);
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR)
+			die(1, fmt::format("poll: {}", strerror(errno)));
+		if (waited == 30)
+			die(1, fmt::format("the kernel at {} (pid {}) is still running "
+					   "30 s after SIGTERM", sock, uc.pid));
+	}
+	close(pidfd);
+	return 0;
+}
+
 } // namespace
 
 void klog(const std::string &msg)
@@ -223,7 +386,9 @@ int main(int argc, char **argv)
 	if (const char *l = getenv("KIPC_LOOP"); l && *l)
 		opt.loop = l;
 	kipc::Limits limits = kipc::Limits::from_config();
-	std::vector<std::string> params;
+	std::vector<std::string> params, given;
+	std::string bad_param; /* refused after parsing: --socket may follow */
+	enum { Boot, Status, Stop } mode = Boot;
 
 	for (int i = 1; i < argc; i++) {
 		std::string a = argv[i];
@@ -232,7 +397,7 @@ int main(int argc, char **argv)
 			if (a.rfind(pre, 0) == 0)
 				return a.substr(pre.size());
 			if (i + 1 >= argc)
-				die(2, fmt::format("{} needs an argument", name));
+				usage_error(fmt::format("option '{}' needs an argument", name));
 			return argv[++i];
 		};
 		if (a == "--socket" || a.rfind("--socket=", 0) == 0) {
@@ -246,33 +411,52 @@ int main(int argc, char **argv)
 		} else if (a == "--help" || a == "-h") {
 			usage(stdout);
 			return 0;
+		} else if (a == "--status") {
+			mode = Status;
+		} else if (a == "--stop") {
+			mode = Stop;
 		} else if (a == "--version") {
-			fmt::print("kipcd {} (protocol {}, abi {})\n", KIPC_VERSION,
-				   KIPC_PROTO_VERSION, KIPC_ABI_VERSION);
+			fmt::print("kipcd {} (protocol {}, abi {}, build {:016x})\n",
+				   KIPC_VERSION, KIPC_PROTO_VERSION, KIPC_ABI_VERSION,
+				   KIPC_BUILD_ID);
 			return 0;
 		} else if (a.find('=') != std::string::npos && a[0] != '-') {
 			size_t eq = a.find('=');
 			int err = limits.set(std::string_view(a).substr(0, eq),
 					     std::string_view(a).substr(eq + 1));
-			if (err == -ENOENT)
-				die(2, fmt::format("unknown boot parameter '{}'",
-						   a.substr(0, eq)));
-			if (err)
-				die(2, fmt::format("bad value in '{}': {}", a,
-						   strerror(-err)));
+			if (err == -ENOENT && bad_param.empty())
+				bad_param = fmt::format("unknown boot parameter '{}'",
+							a.substr(0, eq));
+			else if (err && bad_param.empty())
+				bad_param = fmt::format("bad value in '{}': {}", a,
+							strerror(-err));
 			params.push_back(a);
+			given.push_back(a.substr(0, eq));
+		} else if (a[0] == '-') {
+			usage_error(fmt::format("unrecognized option '{}'", a));
 		} else {
-			fmt::print(stderr, "kipcd: unknown argument '{}'\n", a);
-			usage(stderr);
-			return 2;
+			usage_error(fmt::format("unexpected argument '{}' (boot parameters "
+						"are name=value)", a));
 		}
 	}
-	if (limits.validate())
-		die(2, "inconsistent boot parameters: a default exceeds its hard limit "
-		       "(msg_default/taskq_capacity <= msg_max, msgsize_default <= msgsize_max)");
+	if (mode != Boot && !params.empty())
+		usage_error("--status and --stop take no boot parameters");
+	if (mode == Status)
+		return status(opt.socket_path);
+	if (mode == Stop)
+		return stop(opt.socket_path);
+	if (!bad_param.empty())
+		refuse(opt.socket_path, bad_param);
+	/* A default not given follows its hard limit down (msg_max=4). */
+	std::string lowered = limits.fit_defaults(given);
+	if (std::string c = limits.conflict(); !c.empty())
+		refuse(opt.socket_path,
+		       fmt::format("inconsistent boot parameters: {} (msg_default and "
+				   "taskq_capacity must not exceed msg_max, "
+				   "msgsize_default not msgsize_max)", c));
 	if (opt.loop != "auto" && opt.loop != "io_uring" && opt.loop != "epoll")
-		die(2, fmt::format("unknown loop '{}' (auto, io_uring, epoll)",
-				   opt.loop));
+		refuse(opt.socket_path,
+		       fmt::format("unknown loop '{}' (auto, io_uring, epoll)", opt.loop));
 
 	/*
 	 * Daemonize first, report readiness through a pipe: the parent
@@ -304,6 +488,8 @@ int main(int argc, char **argv)
 	}
 
 	int lfd = take_socket(opt.socket_path);
+	/* booting: no refusal */
+	unlinkat(sockdir.dirfd, (sockdir.name + ".refused").c_str(), 0);
 	/* Three descriptors per attached process: take what we may. */
 	if (rlimit rl; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -313,6 +499,23 @@ int main(int argc, char **argv)
 	std::unique_ptr<Loop> loop = make_loop(opt.loop, &why);
 	if (!loop)
 		die(1, fmt::format("event loop {}: {}", opt.loop, why));
+
+	boot_info = {};
+	snprintf(boot_info.version, sizeof boot_info.version, "%s", KIPC_VERSION);
+	boot_info.build_id = KIPC_BUILD_ID;
+	boot_info.pid = getpid();
+	boot_info.proto = KIPC_PROTO_VERSION;
+	boot_info.abi = KIPC_ABI_VERSION;
+	boot_info.sq_entries = CONFIG_RING_ENTRIES;
+	boot_info.cq_entries = 2 * CONFIG_RING_ENTRIES;
+	boot_info.arena_size = CONFIG_ARENA_SIZE;
+	snprintf(boot_info.loop, sizeof boot_info.loop, "%s", loop->name());
+	snprintf(boot_info.socket, sizeof boot_info.socket, "%s", opt.socket_path.c_str());
+	for (auto &p : params)
+		if (strlen(boot_info.cmdline) + p.size() + 2 < sizeof boot_info.cmdline)
+			snprintf(boot_info.cmdline + strlen(boot_info.cmdline),
+				 sizeof boot_info.cmdline - strlen(boot_info.cmdline),
+				 "%s%s", boot_info.cmdline[0] ? " " : "", p.c_str());
 
 	if (!quiet) {
 		klog(fmt::format("kipc: kipcd {} (protocol {}, abi {}) pid {}",
@@ -324,15 +527,9 @@ int main(int argc, char **argv)
 				cl += (cl.empty() ? "" : " ") + p;
 			klog("kipc: command line: " + cl);
 		}
-		const kipc::Limits &l = limits;
-		klog(fmt::format("kipc: limits: msg_default={} msg_max={} "
-				 "msgsize_default={} msgsize_max={} "
-				 "mbox_per_user={} bytes_per_user={} "
-				 "taskq_capacity={} root_bypass={}",
-				 l.msg_default, l.msg_max, l.msgsize_default,
-				 l.msgsize_max, l.mbox_per_user,
-				 l.bytes_per_user, l.taskq_capacity,
-				 l.root_bypass ? 1 : 0));
+		if (!lowered.empty())
+			klog("kipc: defaults lowered to their hard limits: " + lowered);
+		klog("kipc: limits: " + limits.describe());
 		klog(fmt::format("kipc: ring: {} sq / {} cq entries, arena {} KiB",
 				 CONFIG_RING_ENTRIES, 2 * CONFIG_RING_ENTRIES,
 				 CONFIG_ARENA_SIZE / 1024));

@@ -257,6 +257,7 @@ public:
 		: lfd_(lfd), loop_(loop), verbose_(verbose),
 		  kernel_(clock_, *this, *this, lim)
 	{
+		kernel_.set_kernel_info(boot_info);
 	}
 	~Server() override;
 
@@ -1130,6 +1131,7 @@ int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat,
 	resp->uid = uc.uid;
 	resp->gid = uc.gid;
 	resp->max_inflight = kMaxInflight;
+	resp->build_id = boot_info.build_id;
 	*memfd_out = memfd;
 	if (verbose_)
 		klog(fmt::format("kipc: attach pid {} ({}) uid {} gid {}",

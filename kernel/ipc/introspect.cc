@@ -63,6 +63,16 @@ void KernelImpl::do_sysinfo(Task &cur, kipc_sysinfo &si) const
 	si.nattach = stats.attach;
 	si.nexit = stats.exit;
 	si.ndestroyed = stats.destroyed;
+	si.tasks_per_user = lim.tasks_per_user;
+	si.mq_msg_default = lim.mq_msg_default;
+	si.mq_msg_max = lim.mq_msg_max;
+	si.mq_msgsize_default = lim.mq_msgsize_default;
+	si.mq_msgsize_max = lim.mq_msgsize_max;
+	si.mq_queues_max = lim.mq_queues_max;
+	si.mq_bytes_per_user = lim.mq_bytes_per_user;
+	si.msgmax = lim.msgmax;
+	si.msgmnb = lim.msgmnb;
+	si.msgmni = lim.msgmni;
 	si.uid = cur.uid;
 	if (auto it = users.find(cur.uid); it != users.end()) {
 		si.user_mboxes = it->second.mailboxes;

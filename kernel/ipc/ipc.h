@@ -480,6 +480,7 @@ public:
 	bool may_see_task(const Task &cur, const Task &t) const;
 	bool may_see_mbox(const Task &cur, const Mailbox &mb) const;
 	void do_sysinfo(Task &cur, kipc_sysinfo &si) const;
+	kipc_kernel_info kinfo{};  /* set by the host (Kernel::set_kernel_info) */
 	void fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const;
 	void fill_mbox_info(const Task &cur, const Mailbox &mb, kipc_mbox_info &mi) const;
 	long do_task_info(Task &cur, pid_t pid, kipc_task_info &ti);

@@ -58,6 +58,11 @@ const char *const Limits::param_names[] = {
 
 int Limits::set(std::string_view name, std::string_view value)
 {
+	bool known = false; /* an unknown name is ENOENT whatever its value */
+	for (const char *const *n = param_names; *n && !known; n++)
+		known = name == *n;
+	if (!known)
+		return -ENOENT;
 	uint64_t v;
 	auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
 	if (ec != std::errc() || end != value.data() + value.size())
@@ -80,13 +85,62 @@ int Limits::set(std::string_view name, std::string_view value)
 	return -ENOENT;
 }
 
+namespace {
+
+/* Each default and the hard limit it must not exceed. */
+struct LimitPair {
+	const char *def, *max;
+	uint32_t Limits::*d, Limits::*m;
+};
+const LimitPair limit_pairs[] = {
+	{"msg_default", "msg_max", &Limits::msg_default, &Limits::msg_max},
+	{"taskq_capacity", "msg_max", &Limits::taskq_capacity, &Limits::msg_max},
+	{"msgsize_default", "msgsize_max", &Limits::msgsize_default, &Limits::msgsize_max},
+};
+
+} // namespace
+
 int Limits::validate() const
 {
-	if (msg_default > msg_max || taskq_capacity > msg_max)
-		return -EINVAL; /* default capacities above the hard limit */
-	if (msgsize_default > msgsize_max)
-		return -EINVAL;
-	return 0;
+	return conflict().empty() ? 0 : -EINVAL;
+}
+
+std::string Limits::conflict() const
+{
+	for (const LimitPair &p : limit_pairs)
+		if (this->*p.d > this->*p.m)
+			return std::string(p.def) + "=" + std::to_string(this->*p.d) +
+			       " exceeds " + p.max + "=" + std::to_string(this->*p.m);
+	return {};
+}
+
+std::string Limits::describe() const
+{
+	std::string s;
+#define KIPC_LIMIT_DESCRIBE_(n, def, lo, hi) \
+	s += std::string(#n "=") + std::to_string(n) + " ";
+	KIPC_LIMIT_PARAMS(KIPC_LIMIT_DESCRIBE_)
+#undef KIPC_LIMIT_DESCRIBE_
+	return s + "root_bypass=" + (root_bypass ? "1" : "0");
+}
+
+std::string Limits::fit_defaults(const std::vector<std::string> &given)
+{
+	auto was_given = [&](const char *name) {
+		for (const std::string &g : given)
+			if (g == name)
+				return true;
+		return false;
+	};
+	std::string lowered;
+	for (const LimitPair &p : limit_pairs) {
+		if (this->*p.d <= this->*p.m || was_given(p.def))
+			continue;
+		this->*p.d = this->*p.m;
+		lowered += (lowered.empty() ? "" : " ") + std::string(p.def) + "=" +
+			   std::to_string(this->*p.d);
+	}
+	return lowered;
 }
 
 /* ---- debug checks ------------------------------------------------- */
@@ -289,6 +343,11 @@ void Kernel::run_timers()
 const Limits &Kernel::limits() const
 {
 	return impl_->lim;
+}
+
+void Kernel::set_kernel_info(const kipc_kernel_info &info)
+{
+	impl_->kinfo = info;
 }
 
 } // namespace kipc

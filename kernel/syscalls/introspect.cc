@@ -39,6 +39,13 @@ long sys_sysinfo(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, si);
 }
 
+long sys_kernel_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	if (long err = check_out(cur, sqe, 0))
+		return err;
+	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, k.kinfo);
+}
+
 long sys_task_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	if (long err = check_out(cur, sqe, 0))

@@ -14,6 +14,12 @@
  *    shown when something goes wrong.
  *    A test may boot a kernel of its own with kt_kernel_boot() (to kill it,
  *    or to give it boot parameters); it uses it after kt_kernel_use().
+ *    Every kernel boots with the limits the selftests are written for
+ *    (KT_LIMITS: configs/kipc_defconfig's), whatever .config says, then
+ *    the program's KT_BOOT_PARAMS (define it before including this
+ *    header: "msg_max=64", "taskq_capacity=8"), then a test's own params.
+ *    A kernel a test left running (a failed ASSERT skips its cleanup) is
+ *    killed after the test and its directory removed, by the runner.
  *
  *  - Processes: kt_fork() runs a function in a child and exits with its
  *    return value; kt_wait() reaps it with a generous bound and checks the
@@ -96,9 +102,99 @@ struct kt_kernel {
 	char dir[256];
 	char sock[PATH_MAX];
 	char log[PATH_MAX];
+	int slot;  /* in kt_reg, -1: not tracked */
 };
 
 static struct kt_kernel kt_main_kernel;
+
+/* The limits of configs/kipc_defconfig: what the selftests assume. */
+#define KT_LIMITS "msg_default=10", "msg_max=1024", "msgsize_default=8192", \
+	"msgsize_max=65536", "mbox_per_user=256", "bytes_per_user=819200", \
+	"taskq_capacity=64", "tasks_per_user=1024"
+
+/*
+ * Kernels booted by tests, in memory shared by the runner and the test
+ * processes (mapped by the runner's setup, before any test forks): the
+ * runner cleans up after each test what the test did not.
+ */
+#define KT_MAX_KERNELS 16
+struct kt_reg {
+	struct {
+		int used;
+		pid_t pid;
+		char dir[256];
+	} k[KT_MAX_KERNELS];
+};
+static struct kt_reg *kt_reg;
+
+static inline void kt_reg_track(struct kt_kernel *k)
+{
+	k->slot = -1;
+	for (int i = 0; kt_reg && i < KT_MAX_KERNELS; i++) {
+		if (!__atomic_exchange_n(&kt_reg->k[i].used, 1, __ATOMIC_SEQ_CST)) {
+			kt_reg->k[i].pid = 0;
+			snprintf(kt_reg->k[i].dir, sizeof kt_reg->k[i].dir, "%s", k->dir);
+			k->slot = i;
+			return;
+		}
+	}
+}
+
+static inline void kt_reg_pid(struct kt_kernel *k, pid_t pid)
+{
+	if (kt_reg && k->slot >= 0)
+		kt_reg->k[k->slot].pid = pid;
+}
+
+/* Remove a kernel's directory and whatever is in it (socket, log, ...). */
+static inline void kt_rm_dir(const char *dir)
+{
+	char cmd[PATH_MAX + 32];
+	if (dir[0] != '/' || !strstr(dir, "/kipc-selftest.") || strchr(dir, '\''))
+		return;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		ksft_print("# cleanup: cannot remove %s\n", dir);
+}
+
+/* Is pid a running (not zombie) kipcd of dir? */
+static inline bool kt_kernel_of(pid_t pid, const char *dir)
+{
+	char p[64], buf[4096];
+	snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false; /* a zombie has no command line */
+	for (ssize_t i = 0; i < n; i++)
+		if (!buf[i])
+			buf[i] = ' ';
+	buf[n] = '\0';
+	return strstr(buf, dir) != NULL;
+}
+
+/* The runner, after each test: what the test left behind goes. */
+static inline void __kt_after_each(void)
+{
+	for (int i = 0; kt_reg && i < KT_MAX_KERNELS; i++) {
+		if (!kt_reg->k[i].used)
+			continue;
+		pid_t pid = kt_reg->k[i].pid;
+		if (pid > 0 && kt_kernel_of(pid, kt_reg->k[i].dir)) {
+			ksft_print("# cleanup: the test left kipcd %d running: killed\n", (int)pid);
+			kill(pid, SIGKILL);
+			int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+			while (kt_kernel_of(pid, kt_reg->k[i].dir) && __ksft_now_ms() < deadline)
+				kt_sleep_ms(2);
+		}
+		kt_rm_dir(kt_reg->k[i].dir);
+		kt_reg->k[i].pid = 0;
+		__atomic_store_n(&kt_reg->k[i].used, 0, __ATOMIC_SEQ_CST);
+	}
+}
 
 /* The kipcd binary, or "" when none is found. */
 static inline void kt_find_kipcd(char *buf, size_t len)
@@ -173,6 +269,10 @@ static inline int kt_kernel_boot(struct kt_kernel *k, const char *const *params,
 		snprintf(why, whylen, "mkdtemp %.200s: %s", k->dir, strerror(errno));
 		return KSFT_FAIL;
 	}
+	if (k != &kt_main_kernel)
+		kt_reg_track(k);
+	else
+		k->slot = -1;
 	/* Tests that drop privileges must still reach the socket. */
 	chmod(k->dir, 0755);
 	snprintf(k->sock, sizeof k->sock, "%s/kipcd.sock", k->dir);
@@ -194,7 +294,12 @@ static inline int kt_kernel_spawn(struct kt_kernel *k, const char *const *params
 		snprintf(why, whylen, "no kipcd (set KIPC_KIPCD or build build/bin/kipcd)");
 		return KSFT_SKIP;
 	}
-	const char *argv[32];
+	static const char *const limits[] = {KT_LIMITS,
+#ifdef KT_BOOT_PARAMS
+					     KT_BOOT_PARAMS,
+#endif
+					     NULL};
+	const char *argv[48];
 	int argc = 0;
 	char loop[64] = "";
 	argv[argc++] = kipcd;
@@ -206,7 +311,9 @@ static inline int kt_kernel_spawn(struct kt_kernel *k, const char *const *params
 		snprintf(loop, sizeof loop, "--loop=%s", l);
 		argv[argc++] = loop;
 	}
-	for (int i = 0; params && params[i] && argc < 30; i++)
+	for (int i = 0; limits[i] && argc < 40; i++)
+		argv[argc++] = limits[i];
+	for (int i = 0; params && params[i] && argc < 46; i++)
 		argv[argc++] = params[i];
 	argv[argc] = NULL;
 
@@ -234,6 +341,7 @@ static inline int kt_kernel_spawn(struct kt_kernel *k, const char *const *params
 		_exit(127);
 	}
 	k->pid = pid;
+	kt_reg_pid(k, pid);
 	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
 	while (!kt_socket_accepts(k->sock)) {
 		int st;
@@ -265,12 +373,12 @@ static inline void kt_kernel_use(const struct kt_kernel *k)
 
 static inline void kt_kernel_cleanup_dir(struct kt_kernel *k)
 {
-	char p[PATH_MAX + 16];
-	unlink(k->log);
-	unlink(k->sock);
-	snprintf(p, sizeof p, "%s.lock", k->sock);
-	unlink(p);
-	rmdir(k->dir);
+	kt_rm_dir(k->dir);
+	if (kt_reg && k->slot >= 0) {
+		kt_reg->k[k->slot].pid = 0;
+		__atomic_store_n(&kt_reg->k[k->slot].used, 0, __ATOMIC_SEQ_CST);
+		k->slot = -1;
+	}
 }
 
 /*
@@ -289,12 +397,17 @@ static inline int kt_kernel_stop(struct kt_kernel *k, int sig)
 			st = -1;
 		}
 		k->pid = 0;
+		kt_reg_pid(k, 0);
 	}
 	return st;
 }
 
 static inline int __kt_main_setup(char *why, size_t len)
 {
+	void *reg = mmap(NULL, sizeof *kt_reg, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (reg != MAP_FAILED)
+		kt_reg = (struct kt_reg *)reg;
 	int r = kt_kernel_boot(&kt_main_kernel, NULL, why, len);
 	if (r == KSFT_PASS)
 		kt_kernel_use(&kt_main_kernel);
@@ -329,7 +442,7 @@ static inline int __kt_main_teardown(char *why, size_t len)
 
 #define KIPC_TEST_MAIN                                                         \
 	TEST_HARNESS_MAIN_HOOKS(__kt_main_setup, __kt_main_teardown,           \
-				"kernel_exit_clean")
+				"kernel_exit_clean", .after_each = __kt_after_each)
 
 /* ------------------------------------------------------------------ */
 /* Processes                                                           */

@@ -329,12 +329,15 @@ static inline int __ksft_bail(struct __test_metadata *m, bool is_assert)
  * KSFT_PASS, KSFT_SKIP (every test is reported skipped with `why`) or
  * KSFT_FAIL (every test fails). teardown() runs after the last test and
  * is reported as one more test named teardown_name (KSFT_PASS or
- * KSFT_FAIL; diagnostics in `why`). Either may be NULL.
+ * KSFT_FAIL; diagnostics in `why`). after_each() runs in the runner after
+ * each test's processes are gone, whatever the result (cleaning up what
+ * a failed test left). Any may be NULL.
  */
 struct ksft_hooks {
 	int (*setup)(char *why, size_t len);
 	int (*teardown)(char *why, size_t len);
 	const char *teardown_name;
+	void (*after_each)(void);
 };
 
 static inline int64_t __ksft_now_ms(void)
@@ -512,6 +515,8 @@ static inline int test_harness_run(int argc, char **argv,
 		} else {
 			ksft_print("# RUN %s\n", t->name);
 			r = __ksft_run_one(t, &reason);
+			if (hooks && hooks->after_each)
+				hooks->after_each();
 		}
 		if (r == KSFT_PASS) {
 			pass++;
@@ -560,13 +565,14 @@ static inline int test_harness_run(int argc, char **argv,
 		return test_harness_run(argc, argv, NULL);                     \
 	}
 
-#define TEST_HARNESS_MAIN_HOOKS(setup_fn, teardown_fn, teardown_name_)         \
+#define TEST_HARNESS_MAIN_HOOKS(setup_fn, teardown_fn, teardown_name_, ...)    \
 	int main(int argc, char **argv)                                        \
 	{                                                                      \
 		static const struct ksft_hooks hooks = {                       \
 			.setup = setup_fn,                                     \
 			.teardown = teardown_fn,                               \
 			.teardown_name = teardown_name_,                       \
+			__VA_ARGS__                                            \
 		};                                                             \
 		return test_harness_run(argc, argv, &hooks);                   \
 	}

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include "kipc_test.h"
+#include <generated/version.h>
 
 /* ---- running programs ---------------------------------------------- */
 
@@ -204,10 +205,63 @@ TEST(kipcs_errors)
 	EXPECT_STREQ("kipcs: no such mailbox: 999999\n", slurp(tmp("err")));
 	const char *bad[] = {"kipcs", "-m", "abc", NULL};
 	EXPECT_EQ(2, run(bad, tmp("out"), tmp("err"), NULL));
-	EXPECT_STREQ("kipcs: invalid mailbox 'abc': give an id or a /name\n", slurp(tmp("err")));
+	EXPECT_STREQ("kipcs: invalid mailbox 'abc': give an id or a /name\n"
+		     "Try 'kipcs --help' for more information.\n", slurp(tmp("err")));
 	const char *two[] = {"kipcs", "-t", "-l", NULL};
 	EXPECT_EQ(2, run(two, tmp("out"), tmp("err"), NULL));
-	EXPECT_STREQ("kipcs: choose one of -t, -m, -l, -u\n", slurp(tmp("err")));
+	EXPECT_STREQ("kipcs: choose one of -t, -m, -l, -u\n"
+		     "Try 'kipcs --help' for more information.\n", slurp(tmp("err")));
+	/* -w 1 and --watch 1 take the interval (then the two views clash) */
+	const char *w1[] = {"kipcs", "-w", "1", "-t", "-l", NULL};
+	EXPECT_EQ(2, run(w1, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipcs: choose one of -t, -m, -l, -u\n"
+		     "Try 'kipcs --help' for more information.\n", slurp(tmp("err")));
+	const char *w2[] = {"kipcs", "--watch", "0.5", "-t", "-u", NULL};
+	EXPECT_EQ(2, run(w2, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipcs: choose one of -t, -m, -l, -u\n"
+		     "Try 'kipcs --help' for more information.\n", slurp(tmp("err")));
+	const char *w0[] = {"kipcs", "-w", "0", NULL};
+	EXPECT_EQ(2, run(w0, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipcs: invalid --watch interval '0' (0.1 to 86400 seconds)\n"
+		     "Try 'kipcs --help' for more information.\n", slurp(tmp("err")));
+	/* a removed mailbox: the same words as kipcrm */
+	int64_t gone = kipc_mbox_open(NULL, 0, NULL);
+	ASSERT_GT(gone, 0);
+	ASSERT_EQ(0, kipc_mbox_destroy(gone));
+	char id[32], want[128];
+	snprintf(id, sizeof id, "%lld", (long long)gone);
+	const char *rm[] = {"kipcs", "-m", id, NULL};
+	EXPECT_EQ(1, run(rm, tmp("out"), tmp("err"), NULL));
+	snprintf(want, sizeof want, "kipcs: mailbox %s: already removed\n", id);
+	EXPECT_STREQ(want, slurp(tmp("err")));
+}
+
+/* Every tool but kipc-trace: --help (stdout, 0), --version, and a usage
+ * error is one line plus a hint, exit 2. */
+TEST(tools_command_line_conventions)
+{
+	NEED_TOOLS();
+	static const char *const tools[] = {"kipcs", "kipcrm", "kipc-run", "kipc-stress",
+					    "kipc-bench", "kipcd"};
+	char want[128];
+	for (unsigned i = 0; i < sizeof tools / sizeof tools[0]; i++) {
+		const char *help[] = {tools[i], "--help", NULL};
+		EXPECT_EQ(0, run(help, tmp("out"), tmp("err"), NULL)) TH_LOG("%s", tools[i]);
+		EXPECT_NE(NULL, strstr(slurp(tmp("out")), "usage: ")) TH_LOG("%s", tools[i]);
+		const char *ver[] = {tools[i], "--version", NULL};
+		EXPECT_EQ(0, run(ver, tmp("out"), tmp("err"), NULL)) TH_LOG("%s", tools[i]);
+		EXPECT_NE(NULL, strstr(slurp(tmp("out")), KIPC_VERSION)) TH_LOG("%s", tools[i]);
+		const char *bad[] = {tools[i], "--no-such-option", NULL};
+		EXPECT_EQ(2, run(bad, tmp("out"), tmp("err"), NULL)) TH_LOG("%s", tools[i]);
+		snprintf(want, sizeof want,
+			 "%s: unrecognized option '--no-such-option'\n"
+			 "Try '%s --help' for more information.\n", tools[i], tools[i]);
+		EXPECT_STREQ(want, slurp(tmp("err"))) TH_LOG("%s", tools[i]);
+	}
+	const char *none[] = {"kipcrm", NULL};
+	EXPECT_EQ(2, run(none, tmp("out"), tmp("err"), NULL));
+	const char *norun[] = {"kipc-run", NULL};
+	EXPECT_EQ(2, run(norun, tmp("out"), tmp("err"), NULL));
 }
 
 TEST(kipc_trace_errors)
@@ -329,16 +383,16 @@ TEST(kipcrm_by_name_id_and_all)
 	EXPECT_EQ(EIDRM, errno);
 	char want[128];
 	EXPECT_EQ(1, run(byname, tmp("out"), tmp("err"), NULL));
-	snprintf(want, sizeof want, "kipcrm: no such mailbox (%s)\n", name);
+	snprintf(want, sizeof want, "kipcrm: no such mailbox: %s\n", name);
 	EXPECT_STREQ(want, slurp(tmp("err")));
 	snprintf(idstr, sizeof idstr, "%lld", (long long)id);
 	const char *byid[] = {"kipcrm", "-q", idstr, NULL};
 	EXPECT_EQ(1, run(byid, tmp("out"), tmp("err"), NULL));
-	snprintf(want, sizeof want, "kipcrm: already removed id (%s)\n", idstr);
+	snprintf(want, sizeof want, "kipcrm: mailbox %s: already removed\n", idstr);
 	EXPECT_STREQ(want, slurp(tmp("err")));
 	const char *bad[] = {"kipcrm", "-q", "999999", NULL};
 	EXPECT_EQ(1, run(bad, tmp("out"), tmp("err"), NULL));
-	EXPECT_STREQ("kipcrm: invalid id (999999)\n", slurp(tmp("err")));
+	EXPECT_STREQ("kipcrm: no such mailbox: 999999\n", slurp(tmp("err")));
 
 	int64_t a = kipc_mbox_open(NULL, 0, NULL), b = kipc_mbox_open(NULL, 0, NULL);
 	ASSERT_GT(a, 0);

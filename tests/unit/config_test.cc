@@ -198,6 +198,7 @@ TEST_CASE("boot parameters: Limits::set accepts known names in range, rejects th
 	CHECK(l.set("msg_max", "0") == -EINVAL);
 	CHECK(l.set("msg_max", "x") == -EINVAL);
 	CHECK(l.set("no_such", "1") == -ENOENT);
+	CHECK(l.set("no_such", "x") == -ENOENT);
 	CHECK(l.set("root_bypass", "2") == -EINVAL);
 	CHECK(l.set("root_bypass", "0") == 0);
 	CHECK(!l.root_bypass);
@@ -220,4 +221,38 @@ TEST_CASE("boot parameters: a default above its hard limit is inconsistent")
 	REQUIRE(l.set("msgsize_max", "128") == 0);
 	REQUIRE(l.set("msgsize_default", "129") == 0);
 	CHECK(l.validate() == -EINVAL);
+}
+
+TEST_CASE("boot parameters: a conflict names both values; defaults not given follow their limit")
+{
+	Limits l = Limits::from_config();
+	CHECK(l.conflict() == "");
+	REQUIRE(l.set("msg_max", "4") == 0);
+	REQUIRE(l.set("msg_default", "10") == 0);
+	CHECK(l.conflict() == "msg_default=10 exceeds msg_max=4");
+	/* Given explicitly: it stays and conflicts. */
+	CHECK(l.fit_defaults({"msg_max", "msg_default"}) == "taskq_capacity=4");
+	CHECK(l.msg_default == 10);
+	CHECK(l.validate() == -EINVAL);
+
+	/* kipcd msg_max=4 bytes_per_user=4096 (Documentation/index.md) */
+	l = Limits::from_config();
+	REQUIRE(l.set("msg_max", "4") == 0);
+	REQUIRE(l.set("bytes_per_user", "4096") == 0);
+	l.taskq_capacity = 64;
+	l.msg_default = 10;
+	CHECK(l.fit_defaults({"msg_max", "bytes_per_user"}) == "msg_default=4 taskq_capacity=4");
+	CHECK(l.msg_default == 4);
+	CHECK(l.taskq_capacity == 4);
+	CHECK(l.validate() == 0);
+	CHECK(l.fit_defaults({}) == "");
+
+	l = Limits::from_config();
+	REQUIRE(l.set("msgsize_max", "128") == 0);
+	l.msgsize_default = 8192;
+	CHECK(l.conflict() == "msgsize_default=8192 exceeds msgsize_max=128");
+	CHECK(l.fit_defaults({"msgsize_max"}) == "msgsize_default=128");
+	CHECK(l.describe().find("msgsize_default=128 msgsize_max=128") != std::string::npos);
+	CHECK(l.describe().find("tasks_per_user=") != std::string::npos);
+	CHECK(l.describe().find("msgmni=") != std::string::npos);
 }

@@ -260,3 +260,49 @@ TEST_CASE("introspection: bad flags and buffers")
 	s.len2 = 8; /* shorter than the record */
 	CHECK(a.now(s) == -EINVAL);
 }
+
+TEST_CASE("kernel_info: what the host set, to every caller; sysinfo has every limit")
+{
+	World w;
+	Proc &a = w.spawn(100);
+	Proc &b = w.spawn(200, 2000); /* another user */
+	kipc_kernel_info set{};
+	std::snprintf(set.version, sizeof set.version, "9.9.9");
+	set.build_id = 0x1234abcdull;
+	set.pid = 4242;
+	std::snprintf(set.loop, sizeof set.loop, "epoll");
+	std::snprintf(set.cmdline, sizeof set.cmdline, "msg_max=4");
+	w.k->set_kernel_info(set);
+	kipc_kernel_info ki{};
+	REQUIRE(one(b, KIPC_SYS_kernel_info, 0, &ki) == 0);
+	CHECK(std::string(ki.version) == "9.9.9");
+	CHECK(ki.build_id == 0x1234abcdull);
+	CHECK(ki.pid == 4242);
+	CHECK(std::string(ki.loop) == "epoll");
+	CHECK(std::string(ki.cmdline) == "msg_max=4");
+
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_kernel_info;
+	s.flags = 1;
+	s.addr2 = 64;
+	s.len2 = sizeof(kipc_kernel_info);
+	CHECK(a.now(s) == -EINVAL); /* unknown flags */
+	s.flags = 0;
+	s.len2 = sizeof(kipc_kernel_info) - 1;
+	CHECK(a.now(s) == -EINVAL); /* shorter than the record */
+	s.addr2 = (1 << 20) - 8;
+	s.len2 = sizeof(kipc_kernel_info);
+	CHECK(a.now(s) == -EFAULT);
+
+	kipc_sysinfo si = sysinfo(a);
+	CHECK(si.tasks_per_user == w.limits.tasks_per_user);
+	CHECK(si.mq_msg_max == w.limits.mq_msg_max);
+	CHECK(si.mq_msgsize_max == w.limits.mq_msgsize_max);
+	CHECK(si.mq_queues_max == w.limits.mq_queues_max);
+	CHECK(si.mq_bytes_per_user == w.limits.mq_bytes_per_user);
+	CHECK(si.msgmax == w.limits.msgmax);
+	CHECK(si.msgmnb == w.limits.msgmnb);
+	CHECK(si.msgmni == w.limits.msgmni);
+	CHECK(si.rsvd0 == 0);
+	CHECK(si.rsvd[0] == 0);
+}

@@ -1,11 +1,83 @@
 // SPDX-License-Identifier: MIT
 /*
- * Shared helpers of the kipc tools (kipcs, kipcrm, kipc-trace): attaching
- * without starting a kernel, one-line errors, names and human-readable
- * numbers. Header-only: tools/include/ is not a tool.
+ * Shared helpers of the kipc tools. Header-only: tools/include/ is not a
+ * tool.
+ *
+ * The first part is C and C++: the command-line conventions every tool
+ * follows (--help on stdout, exit 0; --version; a usage error is one line
+ * on stderr plus a hint, exit 2). The rest is C++ (kipcs, kipcrm,
+ * kipc-trace): attaching without starting a kernel, one-line errors,
+ * names and human-readable numbers.
  */
 #pragma once
 
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if __has_include(<generated/version.h>)
+#include <generated/version.h>
+#endif
+#ifndef KIPC_VERSION
+#define KIPC_VERSION "0.1"
+#endif
+
+/* --version: "NAME (kipc) VERSION" on stdout. */
+static inline void tool_print_version(const char *name)
+{
+	printf("%s (kipc) %s\n", name, KIPC_VERSION);
+}
+
+/* A usage error: "NAME: what" and "Try 'NAME --help'." on stderr, exit 2. */
+__attribute__((noreturn, format(printf, 2, 3))) static inline void
+tool_usage_error(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	fflush(stdout);
+	fprintf(stderr, "%s: ", name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", name);
+	exit(2);
+}
+
+/*
+ * What getopt_long() returned '?' or ':' for, as a usage error. Call
+ * getopt_long with opterr = 0 and an optstring starting with ':'.
+ */
+__attribute__((noreturn)) static inline void tool_bad_option(const char *name, char **argv,
+							     int c)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	if (c == ':')
+		tool_usage_error(name, "option '%s' needs an argument", arg);
+	if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+		tool_usage_error(name, "invalid option '-%c'", optopt);
+	tool_usage_error(name, "unrecognized option '%s'", arg);
+}
+
+/*
+ * The socket libkipc connects to, and how it was chosen, for help texts:
+ * "$KIPC_SOCKET (now /x)" only when it is set.
+ */
+static inline void tool_socket_note(char *buf, size_t size)
+{
+	const char *s = getenv("KIPC_SOCKET");
+	const char *x = getenv("XDG_RUNTIME_DIR");
+	if (s && *s)
+		snprintf(buf, size, "$KIPC_SOCKET (now %s)", s);
+	else if (x && *x)
+		snprintf(buf, size, "%s/kipc/kipcd.sock ($KIPC_SOCKET is unset)", x);
+	else
+		snprintf(buf, size, "/tmp/kipc-%u/kipcd.sock ($KIPC_SOCKET and "
+			 "$XDG_RUNTIME_DIR are unset)", (unsigned)getuid());
+}
+
+#ifdef __cplusplus
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -27,6 +99,7 @@ using SysInfo = struct ::kipc_sysinfo;
 using TaskInfo = struct ::kipc_task_info;
 using MboxInfo = struct ::kipc_mbox_info;
 using MboxStat = struct ::kipc_mbox_stat;
+using KernelInfo = struct ::kipc_kernel_info;
 
 inline const char *prog = "kipc";
 
@@ -73,6 +146,29 @@ inline void attach()
 		die(kernel_error(errno));
 }
 
+/*
+ * What a failed call on mailbox `what` means, worded the same in every
+ * tool: EIDRM "already removed", EINVAL/ENOENT "no such mailbox".
+ */
+inline std::string mbox_error(int err, const std::string &what)
+{
+	switch (err) {
+	case EIDRM: return fmt::format("mailbox {}: already removed", what);
+	case EINVAL:
+	case ENOENT: return fmt::format("no such mailbox: {}", what);
+	case EPERM:
+	case EACCES: return fmt::format("mailbox {}: permission denied", what);
+	}
+	return fmt::format("mailbox {}: {}", what, strerror(err));
+}
+
+inline std::string socket_note()
+{
+	char buf[4200];
+	tool_socket_note(buf, sizeof buf);
+	return buf;
+}
+
 inline std::string user_name(uint32_t uid)
 {
 	if (struct passwd *pw = getpwuid(uid))
@@ -100,11 +196,11 @@ inline std::string duration(int64_t ns)
 {
 	if (ns < 0)
 		ns = 0;
-	if (ns < 1'000'000)
+	if (ns < 1000000)
 		return fmt::format("{}us", ns / 1000);
-	if (ns < 1'000'000'000)
-		return fmt::format("{}ms", ns / 1'000'000);
-	int64_t s = ns / 1'000'000'000;
+	if (ns < 1000000000)
+		return fmt::format("{}ms", ns / 1000000);
+	int64_t s = ns / 1000000000;
 	if (s < 60)
 		return fmt::format("{:.1f}s", double(ns) / 1e9);
 	if (s < 3600)
@@ -218,3 +314,5 @@ inline std::vector<T> fetch_all(F fn, const char *what)
 }
 
 } // namespace tool
+
+#endif /* __cplusplus */

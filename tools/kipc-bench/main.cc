@@ -12,6 +12,7 @@
  * (scaling rows: to their small case). See Documentation/performance.md.
  */
 #include "bench.h"
+#include "../include/tool.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -97,7 +98,8 @@ namespace {
 		"  --loop L    event loop of the private kipcd\n"
 		"  --kipcd P   kipcd binary (default: $KIPC_KIPCD, else next to kipc-bench)\n"
 		"  --no-raise  no private IPC namespace with a raised fs.mqueue.msg_max: queues\n"
-		"              are as deep as the machine's msg_max allows\n");
+		"              are as deep as the machine's msg_max allows\n"
+		"  --version   print the version\n");
 	exit(code);
 }
 
@@ -307,7 +309,7 @@ int main(int argc, char **argv)
 			if (eq != std::string::npos)
 				return a.substr(eq + 1);
 			if (i + 1 >= argc)
-				usage(2);
+				tool_usage_error("kipc-bench", "option '%s' needs an argument", a.c_str());
 			return argv[++i];
 		};
 		if (a == "--quick")
@@ -318,10 +320,8 @@ int main(int argc, char **argv)
 			o.no_raise = true;
 		else if (a.rfind("--reps", 0) == 0) {
 			o.reps = atoi(val().c_str());
-			if (o.reps < 1 || o.reps > 100) {
-				fprintf(stderr, "kipc-bench: --reps: 1..100\n");
-				return 2;
-			}
+			if (o.reps < 1 || o.reps > 100)
+				tool_usage_error("kipc-bench", "--reps: 1..100");
 		} else if (a.rfind("--only", 0) == 0)
 			o.only = val();
 		else if (a.rfind("--loop", 0) == 0)
@@ -330,10 +330,13 @@ int main(int argc, char **argv)
 			o.kipcd = val();
 		else if (a == "-h" || a == "--help")
 			usage(0);
-		else {
-			fprintf(stderr, "kipc-bench: unknown argument '%s'\n", a.c_str());
-			usage(2);
-		}
+		else if (a == "--version") {
+			tool_print_version("kipc-bench");
+			return 0;
+		} else if (a[0] == '-')
+			tool_usage_error("kipc-bench", "unrecognized option '%s'", a.c_str());
+		else
+			tool_usage_error("kipc-bench", "unexpected argument '%s'", a.c_str());
 	}
 
 	Meta meta;

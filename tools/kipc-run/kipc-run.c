@@ -3,8 +3,8 @@
  * kipc-run PROGRAM [ARGS]: run an unmodified program with its POSIX
  * (mq_*) and System V (msg*) message queues on kipc.
  *
- * Preloads libkipc-posix.so (found at ../lib/ from this program's
- * directory, else $KIPC_POSIX_LIB), makes sure a kernel answers (libkipc
+ * Preloads libkipc-posix.so ($KIPC_POSIX_LIB, else the one built or
+ * installed with the libkipc this program is linked with), makes sure a kernel answers (libkipc
  * starts one if none does, unless KIPC_AUTOSTART=0), then execs PROGRAM.
  */
 #ifndef _GNU_SOURCE
@@ -20,6 +20,11 @@
 
 #include <kipc/libkipc.h>
 
+#include "../include/tool.h"
+
+/* lib/kipcd_path.c: $(O)/lib/ in the build tree, $(LIBDIR) installed. */
+extern const char __kipc_posix_lib_path[];
+
 static void die(int code, const char *fmt, const char *arg)
 {
 	fprintf(stderr, "kipc-run: ");
@@ -30,24 +35,37 @@ static void die(int code, const char *fmt, const char *arg)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		fprintf(stderr, "usage: kipc-run PROGRAM [ARGS]\n");
-		return argc < 2 ? 2 : 0;
+	/* Options only before PROGRAM: the program's own go to it. */
+	int first = 1;
+	if (first < argc && argv[first][0] == '-') {
+		const char *a = argv[first];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			printf("usage: kipc-run PROGRAM [ARG]...\n"
+			       "Run PROGRAM with its POSIX (mq_*) and System V (msg*) message\n"
+			       "queues on kipc: libkipc-posix.so is preloaded, and a kernel is\n"
+			       "started first when none answers (unless KIPC_AUTOSTART=0).\n"
+			       "  -h, --help     this help\n"
+			       "      --version  print the version\n"
+			       "Environment: KIPC_POSIX_LIB (the preload library, default %s),\n"
+			       "KIPC_SOCKET, KIPC_AUTOSTART, KIPC_KIPCD. See kipc-run(1).\n",
+			       __kipc_posix_lib_path);
+			return 0;
+		}
+		if (!strcmp(a, "--version")) {
+			tool_print_version("kipc-run");
+			return 0;
+		}
+		if (!strcmp(a, "--"))
+			first++;
+		else
+			tool_usage_error("kipc-run", "unrecognized option '%s'", a);
 	}
+	if (first >= argc)
+		tool_usage_error("kipc-run", "missing PROGRAM");
 
 	char lib[PATH_MAX + 32];
 	const char *env = getenv("KIPC_POSIX_LIB");
-	if (env && *env) {
-		snprintf(lib, sizeof lib, "%s", env);
-	} else {
-		char self[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-		if (n <= 0)
-			die(1, "cannot find myself: %s", strerror(errno));
-		self[n] = '\0';
-		*strrchr(self, '/') = '\0';
-		snprintf(lib, sizeof lib, "%s/../lib/libkipc-posix.so", self);
-	}
+	snprintf(lib, sizeof lib, "%s", env && *env ? env : __kipc_posix_lib_path);
 	if (access(lib, R_OK) < 0)
 		die(1, "no preload library %s (make it, or set KIPC_POSIX_LIB)", lib);
 
@@ -79,7 +97,8 @@ int main(int argc, char **argv)
 		preload = lib;
 	}
 	setenv("LD_PRELOAD", preload, 1);
-	execvp(argv[1], argv + 1);
-	die(127, "%s: cannot run", argv[1]);
+	execvp(argv[first], argv + first);
+	int err = errno;
+	fprintf(stderr, "kipc-run: %s: %s\n", argv[first], strerror(err));
 	return 127;
 }

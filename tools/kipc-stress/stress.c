@@ -34,6 +34,8 @@
 
 #include <kipc/libkipc.h>
 
+#include "../include/tool.h"
+
 #define MAX_MSGS   (1u << 21)
 #define MAX_LINKS  8192
 #define MAX_SLOTS  64
@@ -326,6 +328,22 @@ static int settle(const struct kipc_sysinfo *before, struct kipc_sysinfo *after)
 	return 0;
 }
 
+static void usage(void)
+{
+	printf("usage: kipc-stress [--seconds N] [--workers N] [--kill-ms N] [--seed N]\n"
+	       "Chaos test of the kernel at $KIPC_SOCKET: workers exchange numbered\n"
+	       "messages while random ones are killed; every message is accounted for.\n"
+	       "  -s, --seconds N   how long to run (default %d)\n"
+	       "  -w, --workers N   worker processes, 2..%d (default %d)\n"
+	       "  -k, --kill-ms N   milliseconds between two kills (default %d)\n"
+	       "  -r, --seed N      seed of the random choices (default: the time)\n"
+	       "  -h, --help        this help\n"
+	       "      --version     print the version\n"
+	       "Exit status: 0 when every check holds, 1 when one fails, 2 for a usage\n"
+	       "error or when it cannot start. See kipc-stress(1).\n",
+	       seconds, MAX_SLOTS, nworkers, kill_ms);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -333,25 +351,28 @@ int main(int argc, char **argv)
 		{"workers", required_argument, 0, 'w'},
 		{"kill-ms", required_argument, 0, 'k'},
 		{"seed", required_argument, 0, 'r'},
+		{"help", no_argument, 0, 'h'},
+		{"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
 	seed = (unsigned)time(NULL);
 	int c;
-	while ((c = getopt_long(argc, argv, "s:w:k:r:", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":s:w:k:r:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': seconds = atoi(optarg); break;
 		case 'w': nworkers = atoi(optarg); break;
 		case 'k': kill_ms = atoi(optarg); break;
 		case 'r': seed = (unsigned)strtoul(optarg, NULL, 0); break;
-		default:
-			fprintf(stderr, "usage: kipc-stress [--seconds N] [--workers N] [--kill-ms N] [--seed N]\n");
-			return 2;
+		case 'h': usage(); return 0;
+		case 'V': tool_print_version("kipc-stress"); return 0;
+		default: tool_bad_option("kipc-stress", argv, c);
 		}
 	}
-	if (nworkers < 2 || nworkers > MAX_SLOTS || seconds < 1 || kill_ms < 1) {
-		fprintf(stderr, "kipc-stress: workers 2..%d, seconds and kill-ms > 0\n", MAX_SLOTS);
-		return 2;
-	}
+	if (optind < argc)
+		tool_usage_error("kipc-stress", "unexpected argument '%s'", argv[optind]);
+	if (nworkers < 2 || nworkers > MAX_SLOTS || seconds < 1 || kill_ms < 1)
+		tool_usage_error("kipc-stress", "workers 2..%d, seconds and kill-ms > 0", MAX_SLOTS);
 	L = mmap(NULL, sizeof *L, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (L == MAP_FAILED) {
 		perror("kipc-stress: mmap");

@@ -26,23 +26,9 @@ bool remove_id(int64_t id, const std::string &what)
 			fmt::print("removed mailbox {}\n", id);
 		return true;
 	}
-	switch (errno) {
-	case EINVAL:
-		fmt::print(stderr, "kipcrm: invalid id ({})\n", what);
-		break;
-	case EIDRM:
-		fmt::print(stderr, "kipcrm: already removed id ({})\n", what);
-		break;
-	case EPERM:
-	case EACCES:
-		fmt::print(stderr, "kipcrm: permission denied for id ({})\n", what);
-		break;
-	case ECONNREFUSED:
-	case ECONNRESET:
+	if (errno == ECONNREFUSED || errno == ECONNRESET)
 		die(kernel_error(errno));
-	default:
-		fmt::print(stderr, "kipcrm: {}: {}\n", what, strerror(errno));
-	}
+	fmt::print(stderr, "kipcrm: {}\n", mbox_error(errno, what));
 	return false;
 }
 
@@ -55,7 +41,7 @@ bool remove_name(const std::string &name)
 	int64_t id = kipc_mbox_open(name.c_str(), 0, nullptr); /* look up only */
 	if (id < 0) {
 		if (errno == ENOENT || errno == EINVAL)
-			fmt::print(stderr, "kipcrm: no such mailbox ({})\n", name);
+			fmt::print(stderr, "kipcrm: {}\n", mbox_error(errno, name));
 		else if (errno == ECONNREFUSED || errno == ECONNRESET)
 			die(kernel_error(errno));
 		else
@@ -68,7 +54,7 @@ bool remove_name(const std::string &name)
 		return true;
 	}
 	if (errno == EPERM || errno == EACCES) {
-		fmt::print(stderr, "kipcrm: permission denied for name ({})\n", name);
+		fmt::print(stderr, "kipcrm: {}\n", mbox_error(errno, name));
 		return false;
 	}
 	return remove_id(id, name);
@@ -102,7 +88,9 @@ void usage(FILE *f)
 		      "                     (root: every mailbox)\n"
 		      "  -v, --verbose      say what was removed\n"
 		      "  -h, --help         this help\n"
-		      "Exit status: 0 if everything was removed, 1 otherwise.\n");
+		      "      --version      print the version\n"
+		      "Exit status: 0 if everything was removed, 1 otherwise, 2 for a\n"
+		      "usage error.\n");
 }
 
 } // namespace
@@ -113,7 +101,8 @@ int main(int argc, char **argv)
 	static const option longopts[] = {
 		{"id", required_argument, nullptr, 'q'}, {"name", required_argument, nullptr, 'Q'},
 		{"all", no_argument, nullptr, 'a'},      {"verbose", no_argument, nullptr, 'v'},
-		{"help", no_argument, nullptr, 'h'},     {nullptr, 0, nullptr, 0},
+		{"help", no_argument, nullptr, 'h'},     {"version", no_argument, nullptr, 'V'},
+		{nullptr, 0, nullptr, 0},
 	};
 	struct Item {
 		bool name;
@@ -121,22 +110,22 @@ int main(int argc, char **argv)
 	};
 	std::vector<Item> items;
 	bool all = false;
-	for (int c; (c = getopt_long(argc, argv, "q:Q:avh", longopts, nullptr)) != -1;) {
+	opterr = 0;
+	for (int c; (c = getopt_long(argc, argv, ":q:Q:avh", longopts, nullptr)) != -1;) {
 		switch (c) {
 		case 'q': items.push_back({false, optarg}); break;
 		case 'Q': items.push_back({true, optarg}); break;
 		case 'a': all = true; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'V': tool_print_version("kipcrm"); return 0;
+		default: tool_bad_option("kipcrm", argv, c);
 		}
 	}
 	for (int i = optind; i < argc; i++)
 		items.push_back({argv[i][0] == '/', argv[i]});
-	if (items.empty() && !all) {
-		usage(stderr);
-		return 1;
-	}
+	if (items.empty() && !all)
+		tool_usage_error("kipcrm", "nothing to remove: give -q ID, -Q NAME, -a or ID|/NAME");
 	attach();
 	bool ok = true;
 	for (const auto &it : items) {

@@ -198,6 +198,36 @@ json j_limits(const SysInfo &si)
 	j["taskq_capacity"] = si.taskq_capacity;
 	j["root_bypass"] = bool(si.root_bypass);
 	j["msg_overhead"] = si.msg_overhead;
+	j["tasks_per_user"] = si.tasks_per_user;
+	j["mq_msg_default"] = si.mq_msg_default;
+	j["mq_msg_max"] = si.mq_msg_max;
+	j["mq_msgsize_default"] = si.mq_msgsize_default;
+	j["mq_msgsize_max"] = si.mq_msgsize_max;
+	j["mq_queues_max"] = si.mq_queues_max;
+	j["mq_bytes_per_user"] = si.mq_bytes_per_user;
+	j["msgmax"] = si.msgmax;
+	j["msgmnb"] = si.msgmnb;
+	j["msgmni"] = si.msgmni;
+	return j;
+}
+
+KernelInfo kernel_info()
+{
+	KernelInfo ki;
+	if (kipc_kernel_info(&ki) < 0)
+		die_errno("kernel_info", errno);
+	return ki;
+}
+
+json j_kernel(const KernelInfo &ki)
+{
+	json j;
+	j["version"] = ki.version;
+	j["build_id"] = fmt::format("{:016x}", ki.build_id);
+	j["pid"] = ki.pid;
+	j["loop"] = ki.loop;
+	j["socket"] = ki.socket;
+	j["command_line"] = ki.cmdline;
 	return j;
 }
 
@@ -235,11 +265,12 @@ int64_t resolve_mbox(const std::string &arg)
 	if (parse_id(arg.c_str(), &id))
 		return id;
 	if (arg.empty() || arg[0] != '/')
-		die(fmt::format("invalid mailbox '{}': give an id or a /name", arg), 2);
+		tool_usage_error("kipcs", "invalid mailbox '%s': give an id or a /name",
+				 arg.c_str());
 	id = kipc_mbox_open(arg.c_str(), 0, nullptr); /* look up only */
 	if (id < 0) {
 		if (errno == ENOENT || errno == EINVAL)
-			die(fmt::format("no such mailbox: {}", arg));
+			die(mbox_error(errno, arg));
 		die_errno(arg, errno);
 	}
 	return id;
@@ -253,10 +284,9 @@ MboxInfo mbox_info(const std::string &arg, int64_t id)
 	switch (errno) {
 	case EINVAL:
 	case EIDRM:
-		die(fmt::format("no such mailbox: {}", arg));
 	case EACCES:
 	case EPERM:
-		die(fmt::format("mailbox {}: permission denied", arg));
+		die(mbox_error(errno, arg));
 	}
 	die_errno(fmt::format("mailbox {}", arg), errno);
 }
@@ -336,11 +366,26 @@ void text_limits(Out &o, const SysInfo &si)
 	out(o, "default task queue capacity (taskq_capacity) : {}\n", si.taskq_capacity);
 	out(o, "root bypasses permissions (root_bypass)      : {}\n", si.root_bypass ? "yes" : "no");
 	out(o, "overhead charged per message                 : {} bytes\n", si.msg_overhead);
+	out(o, "attached tasks per user (tasks_per_user)     : {}\n", si.tasks_per_user);
+	out(o, "\n------ POSIX message queue limits ------\n");
+	out(o, "default maxmsg (mq_msg_default)              : {}\n", si.mq_msg_default);
+	out(o, "max maxmsg (mq_msg_max)                      : {}\n", si.mq_msg_max);
+	out(o, "default msgsize (mq_msgsize_default)         : {}\n", human(si.mq_msgsize_default));
+	out(o, "max msgsize (mq_msgsize_max)                 : {}\n", human(si.mq_msgsize_max));
+	out(o, "queues in the system (mq_queues_max)         : {}\n", si.mq_queues_max);
+	out(o, "bytes per user (mq_bytes_per_user)           : {}\n", human(si.mq_bytes_per_user));
+	out(o, "\n------ System V message queue limits ------\n");
+	out(o, "max message size (msgmax)                    : {}\n", human(si.msgmax));
+	out(o, "default queue bytes (msgmnb)                 : {}\n", human(si.msgmnb));
+	out(o, "queues in the system (msgmni)                : {}\n", si.msgmni);
 }
 
 void text_usage(Out &o, const SysInfo &si)
 {
+	KernelInfo ki = kernel_info();
 	out(o, "------ Usage ------\n");
+	out(o, "kernel      : kipcd {} (build {:016x}), pid {}, {} loop\n", ki.version,
+	    ki.build_id, ki.pid, ki.loop);
 	out(o, "uptime      : {}\n", duration(si.uptime));
 	out(o, "tasks       : {} ({} parked requests)\n", si.ntasks, si.nparked);
 	out(o, "mailboxes   : {}\n", si.nmboxes);
@@ -503,7 +548,7 @@ std::string render(const Options &o)
 		break;
 	case View::Usage:
 		if (o.json)
-			j["usage"] = j_usage(sysinfo());
+			j["usage"] = j_usage(sysinfo()), j["kernel"] = j_kernel(kernel_info());
 		else
 			text_usage(b, sysinfo());
 		break;
@@ -526,8 +571,9 @@ void usage(FILE *f)
 		   "  -w, --watch[=SEC]    redraw every SEC seconds (default 1) until Ctrl-C\n"
 		   "  -a, --all            include kipcs's own task\n"
 		   "  -h, --help           this help\n"
-		   "The kernel is the one at $KIPC_SOCKET (now {}); kipcs never starts one.\n",
-		   socket_path());
+		   "      --version        print the version\n"
+		   "The kernel is the one at {}; kipcs never starts one.\n",
+		   socket_note());
 }
 
 } // namespace
@@ -541,10 +587,11 @@ int main(int argc, char **argv)
 		{"limits", no_argument, nullptr, 'l'}, {"usage", no_argument, nullptr, 'u'},
 		{"json", no_argument, nullptr, 'j'},   {"watch", optional_argument, nullptr, 'w'},
 		{"all", no_argument, nullptr, 'a'},    {"help", no_argument, nullptr, 'h'},
-		{nullptr, 0, nullptr, 0},
+		{"version", no_argument, nullptr, 'V'}, {nullptr, 0, nullptr, 0},
 	};
 	int views = 0;
-	for (int c; (c = getopt_long(argc, argv, "tm:lujw::ah", longopts, nullptr)) != -1;) {
+	opterr = 0;
+	for (int c; (c = getopt_long(argc, argv, ":tm:lujw::ah", longopts, nullptr)) != -1;) {
 		switch (c) {
 		case 't': o.view = View::Tasks; views++; break;
 		case 'm': o.view = View::Mbox; o.mbox = optarg; views++; break;
@@ -554,23 +601,30 @@ int main(int argc, char **argv)
 		case 'a': o.all = true; break;
 		case 'w': {
 			o.watch = 1;
-			if (optarg) {
+			/* --watch=2, -w2, and also --watch 2, -w 2 (kipcs takes no
+			 * other operand, so a number after it is the interval). */
+			const char *arg = optarg;
+			if (!arg && optind < argc && argv[optind][0] &&
+			    strspn(argv[optind], "0123456789.") == strlen(argv[optind]))
+				arg = argv[optind++];
+			if (arg) {
 				char *end;
-				o.watch = strtod(optarg, &end);
+				o.watch = strtod(arg, &end);
 				if (*end || !(o.watch >= 0.1 && o.watch <= 86400))
-					die(fmt::format("invalid --watch interval '{}' (0.1 to 86400 seconds)",
-							optarg), 2);
+					tool_usage_error("kipcs", "invalid --watch interval '%s' "
+							 "(0.1 to 86400 seconds)", arg);
 			}
 			break;
 		}
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'V': tool_print_version("kipcs"); return 0;
+		default: tool_bad_option("kipcs", argv, c);
 		}
 	}
 	if (optind < argc)
-		die(fmt::format("unexpected argument '{}' (see kipcs --help)", argv[optind]), 2);
+		tool_usage_error("kipcs", "unexpected argument '%s'", argv[optind]);
 	if (views > 1)
-		die("choose one of -t, -m, -l, -u", 2);
+		tool_usage_error("kipcs", "choose one of -t, -m, -l, -u");
 
 	attach();
 	if (!o.watch) {

@@ -52,6 +52,7 @@
  *  mbox_info    target = id, addr2/len2 = kipc_mbox_info out      res 0
  *  waiter_list  target = id (pid with KIPC_INTRO_TASKQ),
  *               addr2/len2 = struct kipc_waiter_info[] out        res total
+ *  kernel_info  addr2/len2 = struct kipc_kernel_info out         res 0
  *  msg_list     target = id (pid with KIPC_INTRO_TASKQ),
  *               addr2/len2 = struct kipc_msg_info[] out           res total
  */
@@ -89,7 +90,19 @@ struct kipc_sysinfo {
 	uint32_t uid;
 	uint32_t user_mboxes;   /* mailboxes it created */
 	uint64_t user_bytes;    /* bytes charged to it */
-	uint64_t rsvd[8];
+	/* more limits (appended: Documentation/kconfig.md) */
+	uint32_t tasks_per_user;
+	uint32_t mq_msg_default;
+	uint32_t mq_msg_max;
+	uint32_t mq_msgsize_default;
+	uint32_t mq_msgsize_max;
+	uint32_t mq_queues_max;
+	uint64_t mq_bytes_per_user;
+	uint32_t msgmax;
+	uint32_t msgmnb;
+	uint32_t msgmni;
+	uint32_t rsvd0;
+	uint64_t rsvd[2];
 };
 
 struct kipc_task_info {
@@ -169,6 +182,28 @@ struct kipc_msg_info {
 	uint16_t flags;         /* KIPC_MSG_* */
 	int32_t  route;         /* round robin: the holder it is assigned to */
 	uint64_t rsvd[2];
+};
+
+/*
+ * What kernel this is (kernel_info, everyone): kipcd --status, kipcs -u.
+ * Strings are NUL-terminated. build_id identifies the sources and
+ * configuration kipcd was built from; libkipc compares it with its own
+ * (kipc_attach_resp.build_id) and warns once when they differ.
+ */
+struct kipc_kernel_info {
+	char     version[16];   /* kipcd's KIPC_VERSION, "0.1.0" */
+	uint64_t build_id;
+	int32_t  pid;           /* kipcd's pid */
+	uint32_t proto;         /* protocol version (KIPC_PROTO_VERSION) */
+	uint32_t abi;           /* KIPC_ABI_VERSION */
+	uint32_t sq_entries;    /* ring sizes every process gets */
+	uint32_t cq_entries;
+	uint32_t rsvd0;
+	uint64_t arena_size;    /* bytes of each process's arena */
+	char     loop[16];      /* event loop: "io_uring" or "epoll" */
+	char     socket[108];   /* the socket it serves */
+	char     cmdline[256];  /* the boot parameters given, "" if none */
+	uint64_t rsvd[4];
 };
 
 #endif /* _UAPI_KIPC_INTROSPECT_H */

@@ -233,6 +233,7 @@ int kipc_taskq_setattr(const struct kipc_mbox_attr *attr);
  * default). Visibility rules: <kipc/introspect.h>.
  */
 int kipc_sysinfo(struct kipc_sysinfo *si);
+int kipc_kernel_info(struct kipc_kernel_info *ki);
 ssize_t kipc_task_list(struct kipc_task_info *buf, size_t n);
 int kipc_task_info(pid_t pid, struct kipc_task_info *ti);
 ssize_t kipc_mbox_list(struct kipc_mbox_info *buf, size_t n);

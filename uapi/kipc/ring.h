@@ -68,7 +68,8 @@ struct kipc_attach_resp {
 	uint32_t uid;
 	uint32_t gid;
 	uint32_t max_inflight;  /* requests the kernel accepts before it stops reading the SQ */
-	uint32_t rsvd[4];
+	uint64_t build_id;      /* kipcd's build (kipc_kernel_info), 0: unknown */
+	uint32_t rsvd[2];
 };
 
 /* ------------------------------------------------------------------ */

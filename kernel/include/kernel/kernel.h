@@ -13,10 +13,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 #include <sys/types.h>
 
 #include <kipc/kipc.h>
+
+struct kipc_kernel_info; /* <kipc/introspect.h> */
 
 namespace kipc {
 
@@ -146,6 +150,16 @@ struct Limits {
 	int set(std::string_view name, std::string_view value);
 	/* Are the limits consistent (defaults within hard limits)? 0 or -EINVAL. */
 	int validate() const;
+	/* The first inconsistency ("msg_default=10 exceeds msg_max=4"), or "". */
+	std::string conflict() const;
+	/*
+	 * Lower each default that exceeds its hard limit to that limit,
+	 * unless its name is in given (set explicitly: then it conflicts).
+	 * Returns what was lowered ("msg_default=4 taskq_capacity=4"), or "".
+	 */
+	std::string fit_defaults(const std::vector<std::string> &given);
+	/* Every parameter as "name=value ...", in param_names order. */
+	std::string describe() const;
 	/* The names set() accepts, for help texts and the boot log. */
 	static const char *const param_names[];
 };
@@ -187,6 +201,8 @@ public:
 	void run_timers();
 
 	const Limits &limits() const;
+	/* What kernel_info reports (the host's version, pid, loop, ...). */
+	void set_kernel_info(const kipc_kernel_info &info);
 	KernelImpl &impl() { return *impl_; }
 
 private:
