@@ -258,8 +258,9 @@ struct Request {
 struct Task {
 	Link queue;          /* the task queue direct sends land in */
 	pid_t pid;
-	uid_t uid;
+	uid_t uid;                  /* effective ids, as of attach or cred_refresh */
 	gid_t gid;
+	std::vector<gid_t> groups;  /* supplementary groups, ditto */
 	std::string comm;
 	bool attached = false;      /* false: created by a send, not attached */
 	UserMemory *mm = nullptr;
@@ -413,6 +414,8 @@ public:
 	int attach(const Creds &c, UserMemory *mm, std::string_view comm,
 		   void *priv, Task **out);
 	void exit_task(Task *t);
+	/* The caller's credentials as the host says they are now. */
+	long do_cred_refresh(Task &cur);
 	void process_exited(pid_t pid);
 	/* Find pid's task, creating an unattached one for a live process. */
 	Task *get_task(pid_t pid, int *err);

@@ -73,6 +73,12 @@ int KernelImpl::resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *o
 	return 0;
 }
 
+/* Linux's in_group_p(): the effective gid or a supplementary group. */
+static bool in_group(const Task &t, gid_t g)
+{
+	return t.gid == g || std::find(t.groups.begin(), t.groups.end(), g) != t.groups.end();
+}
+
 bool KernelImpl::ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) const
 {
 	uint32_t granted = mb.mode;
@@ -81,7 +87,7 @@ bool KernelImpl::ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) con
 		return true;
 	if (cur.uid == mb.uid || cur.uid == mb.cuid)
 		granted >>= 6;
-	else if (cur.gid == mb.gid || cur.gid == mb.cgid)
+	else if (in_group(cur, mb.gid) || in_group(cur, mb.cgid))
 		granted >>= 3;
 	return (want & ~granted & 7) == 0;
 }

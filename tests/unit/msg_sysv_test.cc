@@ -143,3 +143,45 @@ TEST_CASE("sysv: MSG_STAT and MSG_STAT_ANY take id % 32768; IPC_INFO's highest i
 	CHECK(msgctl(a, id2 % 32768, KIPC_MSG_STAT_ANY, &ds) == -EINVAL);
 	CHECK(msgctl(a, -1, KIPC_MSG_STAT_ANY, &ds) == -EINVAL);
 }
+
+TEST_CASE("creds: cred_refresh takes the host's credentials, never the caller's")
+{
+	World w;
+	Proc &root = w.spawn(100, 0, 0), &a = w.spawn(200, 0, 0);
+	int64_t id = msgget(root, 0, 0600);
+	REQUIRE(id > 0);
+	auto refresh = [](Proc &p, uint32_t len = 0) {
+		kipc_sqe s{};
+		s.opcode = KIPC_SYS_cred_refresh;
+		s.len = len;
+		return p.submit(s).res();
+	};
+	kipc_msqid_ds ds{};
+	/* a seteuid(65534) the kernel has not been told about: still root */
+	w.host.alive[a.pid] = Creds{a.pid, 65534, 65534};
+	CHECK(msgctl(a, id, KIPC_IPC_STAT, &ds) == 0);
+	CHECK(refresh(a, 1) == -EINVAL); /* the call takes no arguments */
+	CHECK(refresh(a) == 0);
+	CHECK(msgctl(a, id, KIPC_IPC_STAT, &ds) == -EACCES);
+	CHECK(msgctl(a, id, KIPC_IPC_RMID) == -EPERM);
+	CHECK(msgsnd(a, id, 1, "x").res() == -EACCES);
+	/* supplementary groups count, as in_group_p() */
+	ds.uid = 0;
+	ds.gid = 4242;
+	ds.mode = 0060;
+	ds.qbytes = 16384;
+	REQUIRE(msgctl(root, id, KIPC_IPC_SET, &ds) == 0);
+	CHECK(msgsnd(a, id, 1, "x").res() == -EACCES);
+	w.host.alive[a.pid] = Creds{a.pid, 65534, 65534, {7, 4242}};
+	CHECK(refresh(a) == 0);
+	CHECK(msgsnd(a, id, 1, "x").res() == 0);
+	CHECK(msgctl(a, id, KIPC_IPC_STAT, &ds) == 0);
+	CHECK(msgctl(a, id, KIPC_IPC_RMID) == -EPERM);
+	/* back to root: the kernel follows the host again */
+	w.host.alive[a.pid] = Creds{a.pid, 0, 0};
+	CHECK(refresh(a) == 0);
+	CHECK(msgctl(a, id, KIPC_IPC_RMID) == 0);
+	/* a process that is gone cannot be refreshed */
+	w.host.alive.erase(a.pid);
+	CHECK(refresh(a) == -ESRCH);
+}

@@ -110,6 +110,16 @@ struct kipc_opts {
 /* Nanoseconds of a struct timespec, for absolute timeouts. */
 int64_t kipc_timespec_ns(const struct timespec *ts);
 
+/*
+ * The process changed its credentials (setuid(2), seteuid(2), setgroups(2)
+ * ...): the kernel reads them again from the OS (effective uid and gid,
+ * supplementary groups) and checks every later call against them. Call it
+ * after a raw set*id system call; libkipc-posix.so does after libc's.
+ * A process not attached yet has nothing to do (attaching reads them).
+ * 0 or -1.
+ */
+int kipc_cred_refresh(void);
+
 /* A round trip through the kernel that does nothing. 0 or -1. */
 int kipc_nop(void);
 
