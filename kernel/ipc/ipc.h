@@ -513,9 +513,12 @@ public:
 	long do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &n);
 	long do_mq_notify_wait(Task &cur, Mailbox *mb, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
-	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err);
+	/* want_id >= 0: the id msg_next_id asks for (the first free index
+	 * from want_id % 32768 up, its seq) */
+	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
+			     int64_t want_id = -1);
 	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,
-				 int *err);
+				 int *err, int64_t want_id = -1);
 	long do_mq_close(Task &cur, Mailbox &mb);
 	void mq_release(int64_t id);
 	void mq_remove_notify(Mailbox &mb, bool fired);
@@ -526,6 +529,9 @@ public:
 	/* --- System V message queues (msg_sysv.cc) --- */
 	std::unordered_map<int32_t, Mailbox *> msg_keys;
 	uint32_t msg_count = 0;  /* System V queues alive */
+	int32_t msg_next_id = -1; /* /proc/sys/kernel/msg_next_id (sysctl.cc) */
+	/* Read (write false) or set an IPC limit: 0 or -errno. */
+	long do_sysctl(Task &cur, uint32_t key, bool write, int64_t *val);
 	Mailbox *find_msq(int64_t id, int *err) const;
 	long do_msgget(Task &cur, int32_t key, uint32_t msgflg);
 	long do_msgsnd(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);

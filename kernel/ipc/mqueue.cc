@@ -63,9 +63,9 @@ Mailbox *KernelImpl::find_mq(int64_t id, int *err) const
  * the creator's credentials. The caller fills the rest.
  */
 Mailbox *KernelImpl::new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la,
-				     uint32_t mode, int *err)
+				     uint32_t mode, int *err, int64_t want_id)
 {
-	Mailbox *mb = new_mailbox(cur, la, mode, err);
+	Mailbox *mb = new_mailbox(cur, la, mode, err, want_id);
 	if (!mb)
 		return nullptr;
 	mb->flavour = f;

@@ -185,3 +185,50 @@ TEST_CASE("creds: cred_refresh takes the host's credentials, never the caller's"
 	w.host.alive.erase(a.pid);
 	CHECK(refresh(a) == -ESRCH);
 }
+
+TEST_CASE("sysctl: anyone reads, only root writes, within Linux's ranges; msg_next_id")
+{
+	World w;
+	Proc &root = w.spawn(100, 0, 0), &a = w.spawn(200, 1000, 1000);
+	auto sysctl = [](Proc &p, uint32_t key, int64_t *v, bool write) {
+		kipc_sqe s{};
+		s.opcode = KIPC_SYS_sysctl;
+		s.target = key;
+		s.len = write;
+		s.type = *v;
+		Op op = p.submit(s);
+		if (!write && op.res() == 0)
+			*v = op.cqe().type;
+		return op.res();
+	};
+	int64_t v = 0;
+	CHECK(sysctl(a, KIPC_SYSCTL_MSGMNI, &v, false) == 0);
+	CHECK(v == 32000);
+	v = 1;
+	CHECK(sysctl(a, KIPC_SYSCTL_MSGMNI, &v, true) == -EACCES); /* hostile */
+	CHECK(sysctl(a, KIPC_SYSCTL_MQ_QUEUES_MAX, &v, true) == -EACCES);
+	CHECK(sysctl(root, KIPC_SYSCTL_MSGMNI, &v, true) == 0);
+	CHECK(msgget(a, 0, 0600) > 0);
+	CHECK(msgget(a, 0, 0600) == -ENOSPC);
+	v = 32769;
+	CHECK(sysctl(root, KIPC_SYSCTL_MSGMNI, &v, true) == -EINVAL);
+	v = 0;
+	CHECK(sysctl(root, KIPC_SYSCTL_MQ_MSG_MAX, &v, true) == -EINVAL);
+	CHECK(sysctl(root, 999, &v, true) == -EINVAL);
+	v = 32000;
+	CHECK(sysctl(root, KIPC_SYSCTL_MSGMNI, &v, true) == 0);
+	v = 5 * 32768 + 77;
+	CHECK(sysctl(a, KIPC_SYSCTL_MSG_NEXT_ID, &v, true) == -EACCES);
+	CHECK(sysctl(root, KIPC_SYSCTL_MSG_NEXT_ID, &v, true) == 0);
+	CHECK(msgget(a, 0, 0600) == 5 * 32768 + 77);
+	CHECK(sysctl(a, KIPC_SYSCTL_MSG_NEXT_ID, &v, false) == 0);
+	CHECK(v == -1);
+	CHECK(msgget(a, 0, 0600) % 32768 != 77); /* the usual allocation again */
+	/* a dropped root (cred_refresh) is no longer root */
+	w.host.alive[root.pid] = Creds{root.pid, 65534, 65534};
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_cred_refresh;
+	REQUIRE(root.submit(s).res() == 0);
+	v = 5;
+	CHECK(sysctl(root, KIPC_SYSCTL_MSGMAX, &v, true) == -EACCES);
+}

@@ -310,6 +310,15 @@ ssize_t kipc_msgrcv(int msqid, int64_t *mtype, void *buf, size_t len, int64_t ms
 		    int msgflg);
 int kipc_msgctl(int msqid, int cmd, void *buf, size_t len);
 
+/*
+ * The IPC limits of Linux's /proc/sys (key: KIPC_SYSCTL_* of
+ * <kipc/mqueue.h>). kipc_sysctl_get: anyone, *val gets the value.
+ * kipc_sysctl_set: root only (EACCES), EINVAL outside Linux's range;
+ * changes the running kernel. 0 or -1.
+ */
+int kipc_sysctl_get(int key, int64_t *val);
+int kipc_sysctl_set(int key, int64_t val);
+
 /* ------------------------------------------------------------------ */
 /* Asynchronous API                                                    */
 
