@@ -212,6 +212,24 @@ ssize_t kipc_msgrcv(int msqid, int64_t *mtype, void *buf, size_t len, int64_t ms
 	return ret(r);
 }
 
+int kipc_sysctl_get(int key, int64_t *val)
+{
+	struct kipc_sqe sqe = {.opcode = KIPC_SYS_sysctl, .target = key};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
+	if (r >= 0 && __kipc_copy_to_user(val, &cqe.type, sizeof *val))
+		r = -EFAULT;
+	return (int)ret(r < 0 ? r : 0);
+}
+
+int kipc_sysctl_set(int key, int64_t val)
+{
+	struct kipc_sqe sqe = {.opcode = KIPC_SYS_sysctl, .target = key, .len = 1, .type = val};
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
+	return (int)ret(r < 0 ? r : 0);
+}
+
 int kipc_msgctl(int msqid, int cmd, void *buf, size_t len)
 {
 	struct kipc_sqe sqe = {

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -391,6 +392,18 @@ int kipc_taskq_setattr(const struct kipc_mbox_attr *attr)
 	struct kipc_slot s1 = {.in = attr, .len = sizeof *attr};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
+	return (int)ret(r < 0 ? r : 0);
+}
+
+int kipc_cred_refresh(void)
+{
+	pthread_mutex_lock(&__kipc_lib.lock);
+	struct kipc_att *a = __kipc_lib.cur;
+	bool attached = a && !a->dead && a->pid == getpid();
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	if (!attached)
+		return 0; /* the next attach reads them (SO_PEERCRED) */
+	long r = simple(KIPC_SYS_cred_refresh, 0, 0);
 	return (int)ret(r < 0 ? r : 0);
 }
 

@@ -6,7 +6,9 @@
  *
  * NULL (with a length) is refused for free. A buffer on the calling
  * thread's live stack (between the current frame and the stack's top,
- * which is mapped and writable) is copied with memcpy. Anything else is
+ * which is mapped and writable), or in the main program's writable data
+ * (its PF_W PT_LOAD segment, .data and .bss, less PT_GNU_RELRO; the main
+ * program is never unmapped), is copied with memcpy. Anything else is
  * copied by the OS with process_vm_readv(2)/process_vm_writev(2) on our
  * own pid: one system call that both checks and copies, and that fails
  * EFAULT (or transfers less) when a page is unmapped or, for a write,
@@ -18,6 +20,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -30,6 +33,50 @@ static int no_vm_rw; /* process_vm_* refused by the OS */
 
 /* [lo, hi) of this thread's stack; 0 until known, 1 when unknown. */
 static __thread uintptr_t stack_lo, stack_hi;
+
+/* The main program's writable data: [lo, hi) less [relro_lo, relro_hi). */
+static struct {
+	uintptr_t lo, hi, relro_lo, relro_hi;
+} data;
+static pthread_once_t data_once = PTHREAD_ONCE_INIT;
+
+static int main_program(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size, (void)arg;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W) && (ph->p_flags & PF_R) &&
+		    !data.hi) {
+			data.lo = lo;
+			data.hi = hi;
+		} else if (ph->p_type == PT_GNU_RELRO) {
+			data.relro_lo = lo;
+			data.relro_hi = hi;
+		}
+	}
+	return 1; /* the first object is the main program */
+}
+
+static void find_data(void)
+{
+	dl_iterate_phdr(main_program, NULL);
+}
+
+static bool in_range(uintptr_t a, size_t len, uintptr_t lo, uintptr_t hi)
+{
+	return a >= lo && a < hi && len <= hi - a;
+}
+
+static bool in_main_data(const void *p, size_t len)
+{
+	pthread_once(&data_once, find_data);
+	uintptr_t a = (uintptr_t)p;
+	if (!in_range(a, len, data.lo, data.hi))
+		return false;
+	/* overlaps RELRO (read-only after relocation)? */
+	return a + len <= data.relro_lo || a >= data.relro_hi;
+}
 
 static bool on_live_stack(const void *p, size_t len)
 {
@@ -53,6 +100,11 @@ static bool on_live_stack(const void *p, size_t len)
 	       len <= stack_hi - a;
 }
 
+static bool known_good(const void *p, size_t len)
+{
+	return on_live_stack(p, len) || in_main_data(p, len);
+}
+
 static int vm_copy(void *local, const void *remote, size_t len, bool write)
 {
 	struct iovec l = {.iov_base = local, .iov_len = len};
@@ -74,7 +126,7 @@ int __kipc_copy_from_user(void *dst, const void *src, size_t len)
 		return 0;
 	if (!src)
 		return -EFAULT;
-	if (on_live_stack(src, len) || __atomic_load_n(&no_vm_rw, __ATOMIC_RELAXED)) {
+	if (known_good(src, len) || __atomic_load_n(&no_vm_rw, __ATOMIC_RELAXED)) {
 		memcpy(dst, src, len);
 		return 0;
 	}
@@ -90,7 +142,7 @@ int __kipc_copy_to_user(void *dst, const void *src, size_t len)
 		return 0;
 	if (!dst)
 		return -EFAULT;
-	if (on_live_stack(dst, len) || __atomic_load_n(&no_vm_rw, __ATOMIC_RELAXED)) {
+	if (known_good(dst, len) || __atomic_load_n(&no_vm_rw, __ATOMIC_RELAXED)) {
 		memcpy(dst, src, len);
 		return 0;
 	}

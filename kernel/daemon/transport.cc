@@ -35,6 +35,7 @@
 #include <deque>
 #include <fcntl.h>
 #include <fstream>
+#include <sstream>
 #include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
@@ -65,6 +66,22 @@ constexpr uint32_t kMaxInflight = kSqEntries + kCqEntries;
  * one may take to send it. */
 constexpr uint32_t kHellosPerUid = 64;
 constexpr int64_t kHelloTimeoutNs = 5000000000; /* 5 s */
+
+/* The peer's supplementary groups as of its connect() (SO_PEERGROUPS). */
+std::vector<gid_t> peer_groups(int fd)
+{
+	std::vector<gid_t> g(64);
+	for (;;) {
+		socklen_t len = socklen_t(g.size() * sizeof(gid_t));
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g.data(), &len) == 0) {
+			g.resize(len / sizeof(gid_t));
+			return g;
+		}
+		if (errno != ERANGE || len / sizeof(gid_t) <= g.size())
+			return {};
+		g.resize(len / sizeof(gid_t));
+	}
+}
 
 static_assert((kSqEntries & (kSqEntries - 1)) == 0, "RING_ENTRIES: power of 2");
 static_assert(kSqEntries >= 8 && kSqEntries <= 32768, "RING_ENTRIES range");
@@ -435,6 +452,11 @@ bool Server::read_status(pid_t pid, kipc::Creds *creds)
 		} else if (sscanf(line.c_str(), "Gid: %lu %lu", &r, &e) == 2) {
 			c.gid = static_cast<gid_t>(e);
 			have_gid = true;
+		} else if (line.rfind("Groups:", 0) == 0) {
+			std::istringstream in(line.substr(7));
+			unsigned long g;
+			while (in >> g)
+				c.groups.push_back(static_cast<gid_t>(g));
 		}
 	}
 	if (!have_uid || !have_gid)
@@ -1023,6 +1045,7 @@ int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat,
 	p->creds.pid = uc.pid;
 	p->creds.uid = uc.uid;
 	p->creds.gid = uc.gid;
+	p->creds.groups = peer_groups(fd);
 	{
 		std::ifstream f(fmt::format("/proc/{}/comm", uc.pid));
 		std::getline(f, p->comm);

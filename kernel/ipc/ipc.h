@@ -259,8 +259,9 @@ struct Request {
 struct Task {
 	Link queue;          /* the task queue direct sends land in */
 	pid_t pid;
-	uid_t uid;
+	uid_t uid;                  /* effective ids, as of attach or cred_refresh */
 	gid_t gid;
+	std::vector<gid_t> groups;  /* supplementary groups, ditto */
 	std::string comm;
 	bool attached = false;      /* false: created by a send, not attached */
 	UserMemory *mm = nullptr;
@@ -416,6 +417,8 @@ public:
 	int attach(const Creds &c, UserMemory *mm, std::string_view comm,
 		   void *priv, Task **out);
 	void exit_task(Task *t);
+	/* The caller's credentials as the host says they are now. */
+	long do_cred_refresh(Task &cur);
 	void process_exited(pid_t pid);
 	/* Find pid's task, creating an unattached one for a live process. */
 	Task *get_task(pid_t pid, int *err);
@@ -518,9 +521,12 @@ public:
 	long do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &n);
 	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
-	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err);
+	/* want_id >= 0: the id msg_next_id asks for (the first free index
+	 * from want_id % 32768 up, its seq) */
+	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
+			     int64_t want_id = -1);
 	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,
-				 int *err);
+				 int *err, int64_t want_id = -1);
 	long do_mq_close(Task &cur, int64_t h, uint32_t flags);
 	void mq_release(int64_t h);
 	void mq_end_open(MqOpen *o);
@@ -532,6 +538,9 @@ public:
 	/* --- System V message queues (msg_sysv.cc) --- */
 	std::unordered_map<int32_t, Mailbox *> msg_keys;
 	uint32_t msg_count = 0;  /* System V queues alive */
+	int32_t msg_next_id = -1; /* /proc/sys/kernel/msg_next_id (sysctl.cc) */
+	/* Read (write false) or set an IPC limit: 0 or -errno. */
+	long do_sysctl(Task &cur, uint32_t key, bool write, int64_t *val);
 	Mailbox *find_msq(int64_t id, int *err) const;
 	long do_msgget(Task &cur, int32_t key, uint32_t msgflg);
 	long do_msgsnd(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);

@@ -73,6 +73,12 @@ int KernelImpl::resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *o
 	return 0;
 }
 
+/* Linux's in_group_p(): the effective gid or a supplementary group. */
+static bool in_group(const Task &t, gid_t g)
+{
+	return t.gid == g || std::find(t.groups.begin(), t.groups.end(), g) != t.groups.end();
+}
+
 bool KernelImpl::ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) const
 {
 	uint32_t granted = mb.mode;
@@ -81,7 +87,7 @@ bool KernelImpl::ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) con
 		return true;
 	if (cur.uid == mb.uid || cur.uid == mb.cuid)
 		granted >>= 6;
-	else if (cur.gid == mb.gid || cur.gid == mb.cgid)
+	else if (in_group(cur, mb.gid) || in_group(cur, mb.cgid))
 		granted >>= 3;
 	return (want & ~granted & 7) == 0;
 }
@@ -139,10 +145,28 @@ int KernelImpl::check_receive(Task &cur, Mailbox &mb)
  * creator's credentials and mode; every kind of mailbox (native, POSIX,
  * System V) starts here. The caller fills in the rest.
  */
-Mailbox *KernelImpl::new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err)
+Mailbox *KernelImpl::new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
+				  int64_t want_id)
 {
 	int32_t idx;
-	if (!free_slots.empty()) {
+	uint32_t seq = next_ipc_seq;
+	if (want_id >= 0) {
+		/* Linux's ipc_idr_alloc() with next_id: idr_alloc(from idx) */
+		idx = int32_t(want_id % kIdxMax);
+		seq = uint32_t(want_id / kIdxMax);
+		/* id 0 names no mailbox here: msg_next_id 0 gives index 1 */
+		while ((size_t(idx) < slots.size() && slots[idx].mbox) || (!seq && !idx))
+			idx++;
+		if (idx >= kIdxMax) {
+			*err = -ENOSPC;
+			return nullptr;
+		}
+		while (slots.size() <= size_t(idx)) {
+			free_slots.insert(free_slots.begin(), int32_t(slots.size()));
+			slots.emplace_back();
+		}
+		free_slots.erase(std::find(free_slots.begin(), free_slots.end(), idx));
+	} else if (!free_slots.empty()) {
 		idx = free_slots.back();
 		free_slots.pop_back();
 	} else if (slots.size() < size_t(kIdxMax)) {
@@ -152,8 +176,8 @@ Mailbox *KernelImpl::new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, i
 		*err = -ENOSPC;
 		return nullptr;
 	}
-	uint32_t seq = next_ipc_seq;
-	next_ipc_seq = next_ipc_seq == uint32_t(kSeqMax) ? 1 : next_ipc_seq + 1;
+	if (want_id < 0)
+		next_ipc_seq = next_ipc_seq == uint32_t(kSeqMax) ? 1 : next_ipc_seq + 1;
 
 	auto mb = std::make_unique<Mailbox>();
 	mb->link.mbox = mb.get();

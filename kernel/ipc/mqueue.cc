@@ -93,9 +93,9 @@ MqOpen *KernelImpl::mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int 
  * the creator's credentials. The caller fills the rest.
  */
 Mailbox *KernelImpl::new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la,
-				     uint32_t mode, int *err)
+				     uint32_t mode, int *err, int64_t want_id)
 {
-	Mailbox *mb = new_mailbox(cur, la, mode, err);
+	Mailbox *mb = new_mailbox(cur, la, mode, err, want_id);
 	if (!mb)
 		return nullptr;
 	mb->flavour = f;

@@ -79,10 +79,12 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 	la.msgsize = std::max(lim.msgmax, 1u);
 	la.fixed = false;
 	int err = 0;
-	Mailbox *mb = new_ipc_mailbox(cur, Flavour::SysV, la, msgflg & 0777, &err);
+	/* msg_next_id, once: the id a checkpoint/restore asked for */
+	Mailbox *mb = new_ipc_mailbox(cur, Flavour::SysV, la, msgflg & 0777, &err, msg_next_id);
 	if (!mb)
 		return err;
 	mb->link.quota = true; /* its messages count against the senders' bytes */
+	msg_next_id = -1;
 	mb->msq = std::make_unique<SysvMsq>();
 	mb->msq->key = key;
 	u.mailboxes++;

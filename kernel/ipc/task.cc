@@ -42,6 +42,7 @@ static Task *new_task(KernelImpl &k, const Creds &c)
 	p->pid = c.pid;
 	p->uid = c.uid;
 	p->gid = c.gid;
+	p->groups = c.groups;
 	p->queue.task = p;
 	p->atime = k.now_real();
 	k.init_link(p->queue, k.taskq_defaults());
@@ -78,6 +79,7 @@ int KernelImpl::attach(const Creds &c, UserMemory *mm, std::string_view comm, vo
 		host.unwatch_process(c.pid);
 		t->uid = c.uid; /* the connection's credentials are authoritative */
 		t->gid = c.gid;
+		t->groups = c.groups;
 	} else {
 		t = new_task(*this, c);
 	}
@@ -103,6 +105,27 @@ int KernelImpl::attach(const Creds &c, UserMemory *mm, std::string_view comm, vo
  *     kernel-owned ones lose their owner, its receive rights go;
  *  4. its task queue is freed: senders waiting on it fail ESRCH.
  */
+/*
+ * The process changed its credentials (setuid(2), seteuid(2), setgroups(2)
+ * ...): every later call is checked against what the OS says now, never
+ * against what the process claims. Its task count moves to the new uid;
+ * what it already has charged stays charged to whom it was charged.
+ */
+long KernelImpl::do_cred_refresh(Task &cur)
+{
+	Creds c;
+	if (!host.process_alive(cur.pid, &c))
+		return -ESRCH;
+	if (c.uid != cur.uid && cur.attached) {
+		user(cur.uid).tasks--;
+		user(c.uid).tasks++;
+	}
+	cur.uid = c.uid;
+	cur.gid = c.gid;
+	cur.groups = std::move(c.groups);
+	return 0;
+}
+
 void KernelImpl::exit_task(Task *t)
 {
 	stats.exit++;

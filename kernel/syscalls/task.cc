@@ -25,6 +25,14 @@ long sys_taskq_stat(KernelImpl &, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, st);
 }
 
+/* Read the caller's credentials again from the OS (after set*id). */
+long sys_cred_refresh(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	if (sqe.flags || sqe.target || sqe.len || sqe.len2)
+		return -EINVAL;
+	return k.do_cred_refresh(cur);
+}
+
 /*
  * New capacity, message size or fixed size for the caller's task queue.
  * Messages already queued stay; a larger capacity admits waiting senders.

@@ -508,8 +508,8 @@ static int get_attr(mqd_t mqdes, struct mq_attr *attr)
  * attributes copied out (EFAULT, the new flags stay). glibc's mq_getattr
  * is mq_setattr(mqdes, NULL, attr): either may be NULL.
  */
-static int getsetattr(mqd_t mqdes, const struct mq_attr *newattr,
-		      struct mq_attr *oldattr)
+int __kipc_mq_getsetattr(mqd_t mqdes, const struct mq_attr *newattr,
+			 struct mq_attr *oldattr)
 {
 	struct mq_attr nw, old;
 	if (newattr && __kipc_copy_from_user(&nw, newattr, sizeof nw))
@@ -535,12 +535,12 @@ static int getsetattr(mqd_t mqdes, const struct mq_attr *newattr,
 EXPORT int mq_setattr(mqd_t mqdes, const struct mq_attr *newattr,
 		      struct mq_attr *oldattr)
 {
-	return getsetattr(mqdes, newattr, oldattr);
+	return __kipc_mq_getsetattr(mqdes, newattr, oldattr);
 }
 
 EXPORT int mq_getattr(mqd_t mqdes, struct mq_attr *attr)
 {
-	return getsetattr(mqdes, NULL, attr);
+	return __kipc_mq_getsetattr(mqdes, NULL, attr);
 }
 
 /* ---------------------------------------------------------------- */

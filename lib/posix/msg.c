@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/msg.h>
@@ -21,12 +22,17 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* msgmax: msgsnd must not read more than this from the caller. */
-static int32_t msgmax(void)
+/*
+ * msgmax: msgsnd must not read more than this from the caller. Cached;
+ * root may change it (/proc/sys/kernel/msgmax): a lower value is the
+ * kernel's to enforce (it checks every msgsnd), a size above the cached
+ * one asks again (refresh).
+ */
+static int32_t msgmax(bool refresh)
 {
-	static int32_t cached;
+	static int32_t cached = -1;
 	int32_t v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-	if (!v) {
+	if (v < 0 || refresh) {
 		struct kipc_sysv_msginfo mi;
 		if (kipc_msgctl(0, KIPC_IPC_INFO, &mi, sizeof mi) < 0)
 			return -1;
@@ -43,7 +49,9 @@ EXPORT int msgget(key_t key, int msgflg)
 
 EXPORT int msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)
 {
-	int32_t max = msgmax();
+	int32_t max = msgmax(false);
+	if (max >= 0 && msgsz > (size_t)max)
+		max = msgmax(true);
 	if (max < 0)
 		return -1;
 	/* ksys_msgsnd(): mtype is read first; then size, id and mtype checks */
@@ -66,7 +74,9 @@ EXPORT ssize_t msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgf
 		return -1;
 	}
 	/* No message is longer than msgmax: the arena needs no more. */
-	int32_t max = msgmax();
+	int32_t max = msgmax(false);
+	if (max >= 0 && msgsz > (size_t)max)
+		max = msgmax(true); /* raised since? */
 	if (max < 0)
 		return -1;
 	size_t len = msgsz > (size_t)max ? (size_t)max : msgsz;

@@ -22,6 +22,10 @@ int __kipc_mqd_lookup(int fd, struct mqd_ent *out);
 /* close(2) of libc, past our wrapper. */
 int __kipc_real_close(int fd);
 
+/* mq_getsetattr(2): mq_setattr with either pointer NULL (mqueue.c). */
+struct mq_attr;
+int __kipc_mq_getsetattr(int mqdes, const struct mq_attr *newattr, struct mq_attr *oldattr);
+
 /* libkipc's copies from and to the caller's memory (lib/uaccess.c):
  * 0, or -EFAULT for a bad pointer, never a crash. */
 int __kipc_copy_from_user(void *dst, const void *src, size_t len);

@@ -281,6 +281,17 @@ TEST(bad_pointers_efault)
 	ASSERT_EQ(0, kipc_taskq_stat(&ts));
 	EXPECT_EQ(0, ts.nmsg);
 
+	/* the program's own data: .bss is copied, .rodata is EFAULT */
+	static char bss[16];
+	static const char rodata[16] = "constant";
+	ASSERT_EQ(0, kipc_send(getpid(), "hello", 5, 0, 0));
+	EXPECT_EQ(5, kipc_receive(KIPC_ANY, bss, sizeof bss, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, memcmp(bss, "hello", 5));
+	ASSERT_EQ(0, kipc_send(getpid(), "hello", 5, 0, 0));
+	EXPECT_EQ(-1, kipc_receive(KIPC_ANY, (void *)rodata, sizeof rodata, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_STREQ("constant", rodata);
+
 	EXPECT_EQ(-1, kipc_taskq_stat((struct kipc_taskq_stat *)(void *)ro));
 	EXPECT_EQ(EFAULT, errno);
 	EXPECT_EQ(-1, kipc_taskq_stat(nul));

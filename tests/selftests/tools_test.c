@@ -15,6 +15,8 @@
 #include "kipc_test.h"
 #include <generated/version.h>
 
+#include <kipc/mqueue.h>
+
 /* ---- running programs ---------------------------------------------- */
 
 #define KT_PATH 1024
@@ -401,6 +403,44 @@ TEST(kipcrm_by_name_id_and_all)
 	EXPECT_EQ(0, run(all, tmp("out"), tmp("err"), NULL));
 	EXPECT_EQ(-1, kipc_mbox_stat(a, &st));
 	EXPECT_EQ(-1, kipc_mbox_stat(b, &st));
+}
+
+/* kipcrm removes POSIX queues (by name, -Q, and -a) and System V queues
+ * (by id and -a) with their own calls (mq_unlink, IPC_RMID). */
+TEST(kipcrm_posix_and_sysv_queues)
+{
+	NEED_TOOLS();
+	char n1[64], n2[64], idstr[32];
+	struct kipc_mq_open o = {.oflag = KIPC_MQ_RDWR | KIPC_O_CREAT, .mode = 0600};
+	struct kipc_mq_open look = {.oflag = KIPC_MQ_RDWR};
+	struct kipc_msqid_ds ds;
+	kt_name(n1, sizeof n1, "rmq1");
+	kt_name(n2, sizeof n2, "rmq2");
+	ASSERT_LT(0, kipc_mq_open(n1, &o));
+	ASSERT_LT(0, kipc_mq_open(n2, &o));
+	int s1 = kipc_msgget(0, 0600), s2 = kipc_msgget(0, 0600);
+	ASSERT_LT(0, s1);
+	ASSERT_LT(0, s2);
+
+	const char *byname[] = {"kipcrm", "-Q", n1, NULL};
+	EXPECT_EQ(0, run(byname, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("", slurp(tmp("err")));
+	EXPECT_EQ(-1, kipc_mq_open(n1, &look));
+	EXPECT_EQ(ENOENT, errno);
+	snprintf(idstr, sizeof idstr, "%d", s1);
+	const char *byid[] = {"kipcrm", "-q", idstr, NULL};
+	EXPECT_EQ(0, run(byid, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("", slurp(tmp("err")));
+	EXPECT_EQ(-1, kipc_msgctl(s1, KIPC_IPC_STAT, &ds, sizeof ds));
+	EXPECT_EQ(EINVAL, errno);
+
+	const char *all[] = {"kipcrm", "-a", NULL};
+	EXPECT_EQ(0, run(all, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("", slurp(tmp("err")));
+	EXPECT_EQ(-1, kipc_mq_open(n2, &look));
+	EXPECT_EQ(ENOENT, errno);
+	EXPECT_EQ(-1, kipc_msgctl(s2, KIPC_IPC_STAT, &ds, sizeof ds));
+	EXPECT_EQ(EINVAL, errno);
 }
 
 /* ---- kipc-trace ------------------------------------------------------ */

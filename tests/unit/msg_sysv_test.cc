@@ -182,3 +182,92 @@ TEST_CASE("sysv: queues and messages are charged: floods end in ENOSPC and ENOME
 	CHECK(w.impl().user(1000).mailboxes == 0);
 	CHECK(msgget(a, 0, 0600) > 0);
 }
+
+TEST_CASE("creds: cred_refresh takes the host's credentials, never the caller's")
+{
+	World w;
+	Proc &root = w.spawn(100, 0, 0), &a = w.spawn(200, 0, 0);
+	int64_t id = msgget(root, 0, 0600);
+	REQUIRE(id > 0);
+	auto refresh = [](Proc &p, uint32_t len = 0) {
+		kipc_sqe s{};
+		s.opcode = KIPC_SYS_cred_refresh;
+		s.len = len;
+		return p.submit(s).res();
+	};
+	kipc_msqid_ds ds{};
+	/* a seteuid(65534) the kernel has not been told about: still root */
+	w.host.alive[a.pid] = Creds{a.pid, 65534, 65534};
+	CHECK(msgctl(a, id, KIPC_IPC_STAT, &ds) == 0);
+	CHECK(refresh(a, 1) == -EINVAL); /* the call takes no arguments */
+	CHECK(refresh(a) == 0);
+	CHECK(msgctl(a, id, KIPC_IPC_STAT, &ds) == -EACCES);
+	CHECK(msgctl(a, id, KIPC_IPC_RMID) == -EPERM);
+	CHECK(msgsnd(a, id, 1, "x").res() == -EACCES);
+	/* supplementary groups count, as in_group_p() */
+	ds.uid = 0;
+	ds.gid = 4242;
+	ds.mode = 0060;
+	ds.qbytes = 16384;
+	REQUIRE(msgctl(root, id, KIPC_IPC_SET, &ds) == 0);
+	CHECK(msgsnd(a, id, 1, "x").res() == -EACCES);
+	w.host.alive[a.pid] = Creds{a.pid, 65534, 65534, {7, 4242}};
+	CHECK(refresh(a) == 0);
+	CHECK(msgsnd(a, id, 1, "x").res() == 0);
+	CHECK(msgctl(a, id, KIPC_IPC_STAT, &ds) == 0);
+	CHECK(msgctl(a, id, KIPC_IPC_RMID) == -EPERM);
+	/* back to root: the kernel follows the host again */
+	w.host.alive[a.pid] = Creds{a.pid, 0, 0};
+	CHECK(refresh(a) == 0);
+	CHECK(msgctl(a, id, KIPC_IPC_RMID) == 0);
+	/* a process that is gone cannot be refreshed */
+	w.host.alive.erase(a.pid);
+	CHECK(refresh(a) == -ESRCH);
+}
+
+TEST_CASE("sysctl: anyone reads, only root writes, within Linux's ranges; msg_next_id")
+{
+	World w;
+	Proc &root = w.spawn(100, 0, 0), &a = w.spawn(200, 1000, 1000);
+	auto sysctl = [](Proc &p, uint32_t key, int64_t *v, bool write) {
+		kipc_sqe s{};
+		s.opcode = KIPC_SYS_sysctl;
+		s.target = key;
+		s.len = write;
+		s.type = *v;
+		Op op = p.submit(s);
+		if (!write && op.res() == 0)
+			*v = op.cqe().type;
+		return op.res();
+	};
+	int64_t v = 0;
+	CHECK(sysctl(a, KIPC_SYSCTL_MSGMNI, &v, false) == 0);
+	CHECK(v == 32000);
+	v = 1;
+	CHECK(sysctl(a, KIPC_SYSCTL_MSGMNI, &v, true) == -EACCES); /* hostile */
+	CHECK(sysctl(a, KIPC_SYSCTL_MQ_QUEUES_MAX, &v, true) == -EACCES);
+	CHECK(sysctl(root, KIPC_SYSCTL_MSGMNI, &v, true) == 0);
+	CHECK(msgget(a, 0, 0600) > 0);
+	CHECK(msgget(a, 0, 0600) == -ENOSPC);
+	v = 32769;
+	CHECK(sysctl(root, KIPC_SYSCTL_MSGMNI, &v, true) == -EINVAL);
+	v = 0;
+	CHECK(sysctl(root, KIPC_SYSCTL_MQ_MSG_MAX, &v, true) == -EINVAL);
+	CHECK(sysctl(root, 999, &v, true) == -EINVAL);
+	v = 32000;
+	CHECK(sysctl(root, KIPC_SYSCTL_MSGMNI, &v, true) == 0);
+	v = 5 * 32768 + 77;
+	CHECK(sysctl(a, KIPC_SYSCTL_MSG_NEXT_ID, &v, true) == -EACCES);
+	CHECK(sysctl(root, KIPC_SYSCTL_MSG_NEXT_ID, &v, true) == 0);
+	CHECK(msgget(a, 0, 0600) == 5 * 32768 + 77);
+	CHECK(sysctl(a, KIPC_SYSCTL_MSG_NEXT_ID, &v, false) == 0);
+	CHECK(v == -1);
+	CHECK(msgget(a, 0, 0600) % 32768 != 77); /* the usual allocation again */
+	/* a dropped root (cred_refresh) is no longer root */
+	w.host.alive[root.pid] = Creds{root.pid, 65534, 65534};
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_cred_refresh;
+	REQUIRE(root.submit(s).res() == 0);
+	v = 5;
+	CHECK(sysctl(root, KIPC_SYSCTL_MSGMAX, &v, true) == -EACCES);
+}

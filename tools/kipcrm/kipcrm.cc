@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include <kipc/mqueue.h>
+
 #include "../include/tool.h"
 
 using namespace tool;
@@ -18,10 +20,27 @@ namespace {
 
 bool verbose;
 
+/*
+ * Remove what id names with its own call: a POSIX queue loses its name
+ * (mq_unlink: it goes when its last descriptor closes), a System V queue
+ * is IPC_RMID'd, a kipc mailbox destroyed. 0 or -1 with errno.
+ */
+int destroy(int64_t id)
+{
+	struct kipc_mbox_stat st;
+	if (kipc_mbox_stat(id, &st) == 0) {
+		if (st.attr.flags & KIPC_MBOX_POSIX)
+			return kipc_mq_unlink(st.name);
+		if (st.attr.flags & KIPC_MBOX_SYSV)
+			return kipc_msgctl(int(id), KIPC_IPC_RMID, nullptr, 0);
+	}
+	return kipc_mbox_destroy(id);
+}
+
 /* Destroy one mailbox; false (and a message) on failure. what: how the user named it. */
 bool remove_id(int64_t id, const std::string &what)
 {
-	if (kipc_mbox_destroy(id) == 0) {
+	if (destroy(id) == 0) {
 		if (verbose)
 			fmt::print("removed mailbox {}\n", id);
 		return true;
@@ -39,6 +58,25 @@ bool remove_name(const std::string &name)
 		return false;
 	}
 	int64_t id = kipc_mbox_open(name.c_str(), 0, nullptr); /* look up only */
+	if (id < 0 && errno == ENOENT) {
+		/* not a mailbox: a POSIX queue of that name? */
+		if (kipc_mq_unlink(name.c_str()) == 0) {
+			if (verbose)
+				fmt::print("removed POSIX queue {}\n", name);
+			return true;
+		}
+		if (errno == EACCES || errno == EPERM) {
+			fmt::print(stderr, "kipcrm: permission denied for name ({})\n", name);
+			return false;
+		}
+		if (errno != ENOENT && errno != EINVAL) {
+			if (errno == ECONNREFUSED || errno == ECONNRESET)
+				die(kernel_error(errno));
+			fmt::print(stderr, "kipcrm: {}: {}\n", name, strerror(errno));
+			return false;
+		}
+		errno = ENOENT;
+	}
 	if (id < 0) {
 		if (errno == ENOENT || errno == EINVAL)
 			fmt::print(stderr, "kipcrm: {}\n", mbox_error(errno, name));
@@ -68,7 +106,7 @@ bool remove_all()
 	for (const auto &m : fetch_all<MboxInfo>(kipc_mbox_list, "mailbox list")) {
 		if (uid != 0 && m.st.attr.uid != uid && m.st.cuid != uid)
 			continue;
-		if (kipc_mbox_destroy(m.st.id) == 0) {
+		if (destroy(m.st.id) == 0) {
 			if (verbose)
 				fmt::print("removed mailbox {}\n", m.st.id);
 		} else if (errno != EIDRM && errno != EINVAL) { /* gone meanwhile: fine */

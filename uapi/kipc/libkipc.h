@@ -110,6 +110,16 @@ struct kipc_opts {
 /* Nanoseconds of a struct timespec, for absolute timeouts. */
 int64_t kipc_timespec_ns(const struct timespec *ts);
 
+/*
+ * The process changed its credentials (setuid(2), seteuid(2), setgroups(2)
+ * ...): the kernel reads them again from the OS (effective uid and gid,
+ * supplementary groups) and checks every later call against them. Call it
+ * after a raw set*id system call; libkipc-posix.so does after libc's.
+ * A process not attached yet has nothing to do (attaching reads them).
+ * 0 or -1.
+ */
+int kipc_cred_refresh(void);
+
 /* A round trip through the kernel that does nothing. 0 or -1. */
 int kipc_nop(void);
 
@@ -308,6 +318,15 @@ int kipc_msgsnd(int msqid, int64_t mtype, const void *buf, size_t len, int msgfl
 ssize_t kipc_msgrcv(int msqid, int64_t *mtype, void *buf, size_t len, int64_t msgtyp,
 		    int msgflg);
 int kipc_msgctl(int msqid, int cmd, void *buf, size_t len);
+
+/*
+ * The IPC limits of Linux's /proc/sys (key: KIPC_SYSCTL_* of
+ * <kipc/mqueue.h>). kipc_sysctl_get: anyone, *val gets the value.
+ * kipc_sysctl_set: root only (EACCES), EINVAL outside Linux's range;
+ * changes the running kernel. 0 or -1.
+ */
+int kipc_sysctl_get(int key, int64_t *val);
+int kipc_sysctl_set(int key, int64_t val);
 
 /* ------------------------------------------------------------------ */
 /* Asynchronous API                                                    */

@@ -132,4 +132,20 @@ struct kipc_sysv_msginfo {
 	uint64_t rsvd[2];
 };
 
+/*
+ * KIPC_SYS_sysctl: the IPC limits Linux has in /proc/sys (sqe.target =
+ * one of these; sqe.len = 0 reads into cqe.type, 1 writes sqe.type).
+ */
+enum kipc_sysctl {
+	KIPC_SYSCTL_MSGMNI = 1,         /* /proc/sys/kernel/msgmni */
+	KIPC_SYSCTL_MSGMAX,             /* /proc/sys/kernel/msgmax */
+	KIPC_SYSCTL_MSGMNB,             /* /proc/sys/kernel/msgmnb */
+	KIPC_SYSCTL_MSG_NEXT_ID,        /* /proc/sys/kernel/msg_next_id */
+	KIPC_SYSCTL_MQ_MSG_MAX,         /* /proc/sys/fs/mqueue/msg_max */
+	KIPC_SYSCTL_MQ_MSGSIZE_MAX,     /* /proc/sys/fs/mqueue/msgsize_max */
+	KIPC_SYSCTL_MQ_QUEUES_MAX,      /* /proc/sys/fs/mqueue/queues_max */
+	KIPC_SYSCTL_MQ_MSG_DEFAULT,     /* /proc/sys/fs/mqueue/msg_default */
+	KIPC_SYSCTL_MQ_MSGSIZE_DEFAULT, /* /proc/sys/fs/mqueue/msgsize_default */
+};
+
 #endif /* _UAPI_KIPC_MQUEUE_H */

@@ -58,7 +58,9 @@
 	X(49, msgsnd, sysvmsg)        /* System V msgsnd                     */  \
 	X(50, msgrcv, sysvmsg)        /* System V msgrcv                     */  \
 	X(51, msgctl, sysvmsg)        /* System V msgctl                     */  \
-	X(56, kernel_info, introspect) /* version, build, pid, loop, socket  */
+	X(56, kernel_info, introspect) /* version, build, pid, loop, socket  */ \
+	X(64, cred_refresh, task)     /* re-read own credentials from the OS */ \
+	X(65, sysctl, sysctl)         /* read or set an IPC limit (/proc/sys) */
 
 enum kipc_syscall_nr {
 #define KIPC_SYSCALL_ENUM_(nr, name, family) KIPC_SYS_##name = nr,

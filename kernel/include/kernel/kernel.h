@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 #include <sys/types.h>
 
@@ -29,9 +30,13 @@ class KernelImpl;
 
 /* Credentials of a process, read from the connection (SO_PEERCRED). */
 struct Creds {
+	Creds() = default;
+	Creds(pid_t p, uid_t u, gid_t g, std::vector<gid_t> gs = {})
+		: pid(p), uid(u), gid(g), groups(std::move(gs)) {}
 	pid_t pid = 0;
-	uid_t uid = 0;
-	gid_t gid = 0;
+	uid_t uid = 0;               /* effective uid */
+	gid_t gid = 0;               /* effective gid */
+	std::vector<gid_t> groups;   /* supplementary groups */
 };
 
 /* Where time comes from. The daemon reads the real clocks; tests fake it. */
@@ -59,7 +64,8 @@ public:
 class Host {
 public:
 	virtual ~Host() = default;
-	/* Is pid a live process? If so fill its credentials. */
+	/* Is pid a live process? If so fill its credentials, as they are
+	 * now (KIPC_SYS_cred_refresh reads them again). */
 	virtual bool process_alive(pid_t pid, Creds *creds) = 0;
 	/* Call Kernel::process_exited(pid) once pid exits (unattached tasks). */
 	virtual void watch_process(pid_t pid) = 0;
