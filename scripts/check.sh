@@ -16,6 +16,7 @@
 #   selftests  only the selftests (`make kselftest`)
 #   uapi       only the uapi header check
 #   unit       only the unit tests (default and tiny config)
+#   shell      only tests/shell/*.sh (kipc(1) from the shell)
 #
 # Environment (set by the Makefile): MAKE, O (output dir), SANITIZE.
 # Knobs: KIPC_UNIT_ARGS (extra doctest arguments), KIPC_TEST_TIMEOUT
@@ -43,6 +44,7 @@ fuzz|san|tsan|stress) label=$what ;;
 uapi)      label=uapi-check ;;
 unit)      label=unit ;;
 posix)     label=posix ;;
+shell)     label=shell ;;
 *) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress]" >&2; exit 2 ;;
 esac
 
@@ -397,6 +399,27 @@ run_posix() {
 }
 
 # ---------------------------------------------------------------------------
+# (k) kipc(1) from the shell against a private kernel (tests/shell/*.sh:
+# "ok"/"not ok" lines, then "<name>: P passed, F failed")
+
+run_shell() {
+	local t log p f
+	if [ -z "$(srcs tests/shell/*.sh)" ]; then
+		skipped shell "no tests/shell/*.sh"
+		return
+	fi
+	echo "=== shell (kipc)"
+	build shell "$O/bin/kipc" "$O/bin/kipcs" kipcd || return
+	for t in tests/shell/*.sh; do
+		log=$(mktemp "${TMPDIR:-/tmp}/kipc-shell.XXXXXX")
+		env -u KIPC_LOOP timeout -k 10 "$TIMEOUT" "$t" "$O" 2>&1 </dev/null | tee "$log"
+		read -r p f < <(sed -nE 's/^[a-z-]+: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$log" | tail -n1)
+		rm -f "$log"
+		result "shell/${t##*/}" "${p:-0}" "${f:-1}"
+	done
+}
+
+# ---------------------------------------------------------------------------
 
 # Run one pass and say how long it took (make check must stay fast).
 timed() {
@@ -416,6 +439,7 @@ all)
 	timed run_unit
 	timed run_selftests
 	timed run_posix
+	timed run_shell
 	timed run_fuzz
 	timed run_san
 	timed run_tsan
@@ -429,6 +453,7 @@ stress)    run_stress ;;
 uapi)      run_uapi ;;
 unit)      run_unit ;;
 posix)     run_posix ;;
+shell)     run_shell ;;
 esac
 
 [ "$total_skip" = 0 ] || echo "($total_skip skipped)"
