@@ -543,9 +543,21 @@ endif
 		s=$${m##*.}; $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s && \
 		$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; \
 	done
+	+$(Q)$(MAKE) -f $(firstword $(MAKEFILE_LIST)) install-shell-tools
+
+# ---- shell tools (kipc bash completion, the Python module) ----
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+PYTHONDIR   ?= $(PREFIX)/lib/python3/dist-packages
+PHONY += install-shell-tools
+install-shell-tools:
+	$(Q)$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
+	$(Q)$(INSTALL) -m 644 tools/kipc/kipc.bash-completion $(DESTDIR)$(BASHCOMPDIR)/kipc
+SHELL_TOOLS_UNINSTALL = $(DESTDIR)$(BASHCOMPDIR)/kipc
+# ---- end of shell tools ----
 
 uninstall:
 	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(SHELL_TOOLS_UNINSTALL)
 	$(Q)rm -f $(addprefix $(DESTDIR)$(BINDIR)/,kipcd $(TOOL_NAMES)) \
 		$(addprefix $(DESTDIR)$(LIBDIR)/,libkipc.a libkipc.so libkipc.so.$(KIPC_SOVERSION) libkipc.so.$(KIPC_VERSION) pkgconfig/kipc.pc) \
 		$(addprefix $(DESTDIR)$(INCLUDEDIR)/kipc/,$(notdir $(UAPI_HEADERS))) \

@@ -186,6 +186,14 @@ if json_ok one <"$rundir/out"; then ok "mbox list --json parses"; else not_ok "m
 expect "mbox create --json: anonymous, unbounded, round-robin" "None round-robin" \
 	"$(python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["capacity"], j["policy"])' <"$rundir/out")"
 expect "mbox list --names" "/fill /fixed /private /rv /upper" "$("$K" mbox list --names | sort | tr '\n' ' ' | sed 's/ $//')"
+complete_words() { # words...: what the bash completion offers for the last one
+	bash -c 'source tools/kipc/kipc.bash-completion
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _kipc
+		printf "%s\n" "${COMPREPLY[@]}"' _ "$@" | sort | tr '\n' ' ' | sed 's/ $//'
+}
+expect "completion: mailbox names from the kernel" "/fill /fixed" "$(complete_words "$K" send /fi)"
+expect "completion: commands" "call" "$(complete_words "$K" ca)"
+expect "completion: recv options" "--follow --from" "$(complete_words "$K" recv /fill --f)"
 run "destroy several" 0 '' "$K" mbox destroy /fill /rv /upper /fixed /private
 run "destroyed: no such mailbox" 1 '\(ENOENT\)$' "$K" recv /fill --nonblock
 

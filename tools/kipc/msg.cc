@@ -440,6 +440,11 @@ int cmd_recv(int argc, char **argv)
 	std::vector<char> buf(msgsize_max());
 	int64_t want = o.follow ? -1 : o.count >= 0 ? o.count : 1;
 	for (int64_t n = 0; want < 0 || n < want; n++) {
+		/* Nobody reads our output any more (a pipe's reader left):
+		 * stop before taking a message that could not be printed. */
+		pollfd out = {STDOUT_FILENO, 0, 0};
+		if (poll(&out, 1, 0) == 1 && out.revents & (POLLERR | POLLHUP))
+			return EXIT_FAIL;
 		kipc_msginfo info;
 		ssize_t len = receive(t, o, buf, &info);
 		if (len < 0)
