@@ -552,12 +552,17 @@ PHONY += install-shell-tools
 install-shell-tools:
 	$(Q)$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
 	$(Q)$(INSTALL) -m 644 tools/kipc/kipc.bash-completion $(DESTDIR)$(BASHCOMPDIR)/kipc
-SHELL_TOOLS_UNINSTALL = $(DESTDIR)$(BASHCOMPDIR)/kipc
+	$(Q)$(INSTALL) -d $(DESTDIR)$(PYTHONDIR)/kipc
+	$(Q)$(INSTALL) -m 644 $(wildcard python/kipc/*.py) $(DESTDIR)$(PYTHONDIR)/kipc/
+	$(Q)echo 'LIBDIR = "$(LIBDIR)"  # written by make install' > $(DESTDIR)$(PYTHONDIR)/kipc/_config.py
+SHELL_TOOLS_UNINSTALL = $(DESTDIR)$(BASHCOMPDIR)/kipc \
+	$(addprefix $(DESTDIR)$(PYTHONDIR)/kipc/,$(notdir $(wildcard python/kipc/*.py)) _config.py)
 # ---- end of shell tools ----
 
 uninstall:
 	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
 	$(Q)rm -f $(SHELL_TOOLS_UNINSTALL)
+	-$(Q)rm -rf $(DESTDIR)$(PYTHONDIR)/kipc/__pycache__; rmdir $(DESTDIR)$(PYTHONDIR)/kipc 2>/dev/null || true
 	$(Q)rm -f $(addprefix $(DESTDIR)$(BINDIR)/,kipcd $(TOOL_NAMES)) \
 		$(addprefix $(DESTDIR)$(LIBDIR)/,libkipc.a libkipc.so libkipc.so.$(KIPC_SOVERSION) libkipc.so.$(KIPC_VERSION) pkgconfig/kipc.pc) \
 		$(addprefix $(DESTDIR)$(INCLUDEDIR)/kipc/,$(notdir $(UAPI_HEADERS))) \

@@ -17,6 +17,7 @@
 #   uapi       only the uapi header check
 #   unit       only the unit tests (default and tiny config)
 #   shell      only tests/shell/*.sh (kipc(1) from the shell)
+#   python     only the Python module's pytest tests (python/tests)
 #
 # Environment (set by the Makefile): MAKE, O (output dir), SANITIZE.
 # Knobs: KIPC_UNIT_ARGS (extra doctest arguments), KIPC_TEST_TIMEOUT
@@ -45,6 +46,7 @@ uapi)      label=uapi-check ;;
 unit)      label=unit ;;
 posix)     label=posix ;;
 shell)     label=shell ;;
+python)    label=python ;;
 *) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress]" >&2; exit 2 ;;
 esac
 
@@ -420,6 +422,36 @@ run_shell() {
 }
 
 # ---------------------------------------------------------------------------
+# (y) the Python module (python/kipc) with pytest, against a private kernel
+# booted by python/tests/conftest.py
+
+run_python() {
+	local py=/usr/bin/python3 log p f
+	if [ -z "$(srcs python/tests/test_*.py)" ]; then
+		skipped python "no python/tests"
+		return
+	fi
+	# Debian's python3-pytest (scripts/install-deps) belongs to /usr/bin/python3.
+	[ -x "$py" ] || py=python3
+	if ! "$py" -c 'import pytest' 2>/dev/null; then
+		skipped python "no pytest for $py (scripts/install-deps installs python3-pytest)"
+		return
+	fi
+	echo "=== python (pytest)"
+	build python "$O/lib/libkipc.so" "$O/samples/producer_consumer" kipcd || return
+	log=$(mktemp "${TMPDIR:-/tmp}/kipc-pytest.XXXXXX")
+	env -u KIPC_LOOP KIPC_LIBKIPC="$(cd "$O/lib" && pwd)/libkipc.so.1" \
+		KIPC_KIPCD="$(cd "$O/bin" && pwd)/kipcd" PYTHONDONTWRITEBYTECODE=1 \
+		timeout -k 10 "$TIMEOUT" "$py" -m pytest -q -rs -p no:cacheprovider python/tests \
+		2>&1 </dev/null | tee "$log"
+	# pytest's last line: "16 passed, 1 skipped in 1.5s", "1 failed, 15 passed in ..."
+	p=$(tail -n1 "$log" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+	f=$(tail -n1 "$log" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
+	rm -f "$log"
+	result python "${p:-0}" "${f:-$([ -n "$p" ] && echo 0 || echo 1)}"
+}
+
+# ---------------------------------------------------------------------------
 
 # Run one pass and say how long it took (make check must stay fast).
 timed() {
@@ -440,6 +472,7 @@ all)
 	timed run_selftests
 	timed run_posix
 	timed run_shell
+	timed run_python
 	timed run_fuzz
 	timed run_san
 	timed run_tsan
@@ -454,6 +487,7 @@ uapi)      run_uapi ;;
 unit)      run_unit ;;
 posix)     run_posix ;;
 shell)     run_shell ;;
+python)    run_python ;;
 esac
 
 [ "$total_skip" = 0 ] || echo "($total_skip skipped)"
