@@ -18,6 +18,7 @@
 #   unit       only the unit tests (default and tiny config)
 #   shell      only tests/shell/*.sh (kipc(1) from the shell)
 #   python     only the Python module's pytest tests (python/tests)
+#   samples    only the samples, outputs against samples/expected/
 #
 # Environment (set by the Makefile): MAKE, O (output dir), SANITIZE.
 # Knobs: KIPC_UNIT_ARGS (extra doctest arguments), KIPC_TEST_TIMEOUT
@@ -47,6 +48,7 @@ unit)      label=unit ;;
 posix)     label=posix ;;
 shell)     label=shell ;;
 python)    label=python ;;
+samples)   label=samples ;;
 *) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress]" >&2; exit 2 ;;
 esac
 
@@ -422,6 +424,25 @@ run_shell() {
 }
 
 # ---------------------------------------------------------------------------
+# (r) every sample against one kernel, outputs checked against
+# samples/expected/*.out with times masked (scripts/run-samples.sh)
+
+run_samples() {
+	local log p f
+	if [ -z "$(srcs samples/*.c)" ]; then
+		skipped samples "no samples/*.c"
+		return
+	fi
+	echo "=== samples"
+	build samples samples kipcd || return
+	log=$(mktemp "${TMPDIR:-/tmp}/kipc-samples.XXXXXX")
+	env -u KIPC_LOOP scripts/run-samples.sh "$O" 2>&1 </dev/null | tee "$log"
+	read -r p f < <(sed -nE 's/^run-samples: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$log" | tail -n1)
+	rm -f "$log"
+	result samples "${p:-0}" "${f:-1}"
+}
+
+# ---------------------------------------------------------------------------
 # (y) the Python module (python/kipc) with pytest, against a private kernel
 # booted by python/tests/conftest.py
 
@@ -472,6 +493,7 @@ all)
 	timed run_selftests
 	timed run_posix
 	timed run_shell
+	timed run_samples
 	timed run_python
 	timed run_fuzz
 	timed run_san
@@ -488,6 +510,7 @@ unit)      run_unit ;;
 posix)     run_posix ;;
 shell)     run_shell ;;
 python)    run_python ;;
+samples)   run_samples ;;
 esac
 
 [ "$total_skip" = 0 ] || echo "($total_skip skipped)"
