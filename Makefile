@@ -102,7 +102,7 @@ else # !mixed-build
 # --------------------------------------------------------------------------
 # Build dependencies: installed by scripts/install-deps when missing.
 
-DEPS_PROBE := pkg-config --exists liburing fmt && \
+DEPS_PROBE := pkg-config --exists liburing fmt ncursesw && \
 	test -f /usr/include/doctest/doctest.h && \
 	test -f /usr/include/nlohmann/json.hpp && \
 	command -v kconfig-conf >/dev/null && command -v kconfig-mconf >/dev/null && \
@@ -231,6 +231,8 @@ LIBKIPC_LDLIBS = $(LIBKIPC_A) $(FMT_LIBS) -pthread
 # Per-tool extra libraries: LDLIBS_<tool>.
 # kipc-bench also runs the kernel core in process (memory, per-op cost).
 LDLIBS_kipc-bench ?= $(CORE_A)
+# kipc-top draws with ncurses.
+LDLIBS_kipc-top ?= $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
 
 # --------------------------------------------------------------------------
 # Top-level targets.

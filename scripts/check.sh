@@ -403,7 +403,7 @@ run_posix() {
 }
 
 # ---------------------------------------------------------------------------
-# (k) kipc(1) from the shell against a private kernel (tests/shell/*.sh:
+# (k) kipc(1) and kipc-top (in tmux) against private kernels (tests/shell/*.sh:
 # "ok"/"not ok" lines, then "<name>: P passed, F failed")
 
 run_shell() {
@@ -413,7 +413,7 @@ run_shell() {
 		return
 	fi
 	echo "=== shell (kipc)"
-	build shell "$O/bin/kipc" "$O/bin/kipcs" kipcd || return
+	build shell "$O/bin/kipc" "$O/bin/kipcs" "$O/bin/kipc-top" kipcd || return
 	for t in tests/shell/*.sh; do
 		log=$(mktemp "${TMPDIR:-/tmp}/kipc-shell.XXXXXX")
 		env -u KIPC_LOOP timeout -k 10 "$TIMEOUT" "$t" "$O" 2>&1 </dev/null | tee "$log"
