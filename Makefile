@@ -557,6 +557,16 @@ install-shell-tools:
 	$(Q)$(INSTALL) -d $(DESTDIR)$(PYTHONDIR)/kipc
 	$(Q)$(INSTALL) -m 644 $(wildcard python/kipc/*.py) $(DESTDIR)$(PYTHONDIR)/kipc/
 	$(Q)echo 'LIBDIR = "$(LIBDIR)"  # written by make install' > $(DESTDIR)$(PYTHONDIR)/kipc/_config.py
+	$(Q)$(INSTALL) -d $(DESTDIR)$(MANDIR)/man3
+	$(Q)for m in $(MAN3_FAMILIES); do \
+		p=$${m##*/}; p=$${p%.3}; \
+		for f in $$($(man3-names) $$m); do \
+			[ "$$f" = "$$p" ] || echo ".so man3/$$p.3" > $(DESTDIR)$(MANDIR)/man3/$$f.3 || exit 1; \
+		done; \
+	done
+# One page per call family; a link page (.so) for every other function it names.
+MAN3_FAMILIES = $(wildcard Documentation/man/*.3)
+man3-names = sed -n '/^\.SH NAME/{n;s/ \\-.*//;s/,//g;p;q}'
 SHELL_TOOLS_UNINSTALL = $(DESTDIR)$(BASHCOMPDIR)/kipc \
 	$(addprefix $(DESTDIR)$(PYTHONDIR)/kipc/,$(notdir $(wildcard python/kipc/*.py)) _config.py)
 # ---- end of shell tools ----
@@ -564,6 +574,9 @@ SHELL_TOOLS_UNINSTALL = $(DESTDIR)$(BASHCOMPDIR)/kipc \
 uninstall:
 	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
 	$(Q)rm -f $(SHELL_TOOLS_UNINSTALL)
+	$(Q)for m in $(MAN3_FAMILIES); do \
+		for f in $$($(man3-names) $$m); do rm -f $(DESTDIR)$(MANDIR)/man3/$$f.3; done; \
+	done
 	-$(Q)rm -rf $(DESTDIR)$(PYTHONDIR)/kipc/__pycache__; rmdir $(DESTDIR)$(PYTHONDIR)/kipc 2>/dev/null || true
 	$(Q)rm -f $(addprefix $(DESTDIR)$(BINDIR)/,kipcd $(TOOL_NAMES)) \
 		$(addprefix $(DESTDIR)$(LIBDIR)/,libkipc.a libkipc.so libkipc.so.$(KIPC_SOVERSION) libkipc.so.$(KIPC_VERSION) pkgconfig/kipc.pc) \
