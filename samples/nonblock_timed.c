@@ -21,10 +21,17 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void report(const char *what, int r, double t0)
+static int failed;
+
+/* Print the outcome; a timed call must have waited at least min_ms. */
+static void report(const char *what, int r, double t0, double min_ms)
 {
-	printf("%-44s -> %s after %.0f ms\n", what, r < 0 ? strerrorname_np(errno) : "ok",
-	       now_ms() - t0);
+	double waited = now_ms() - t0;
+	printf("%-44s -> %s after %.0f ms\n", what, r < 0 ? strerrorname_np(errno) : "ok", waited);
+	if (r == 0 || waited < min_ms) {
+		printf("  (unexpected: it should fail, after at least %.0f ms)\n", min_ms);
+		failed = 1;
+	}
 }
 
 int main(void)
@@ -43,9 +50,9 @@ int main(void)
 	printf("the mailbox holds 2 messages: it is full\n");
 
 	t0 = now_ms();
-	report("send, KIPC_F_NONBLOCK", kipc_mbox_send(box, "three", 5, 0, KIPC_F_NONBLOCK), t0);
+	report("send, KIPC_F_NONBLOCK", kipc_mbox_send(box, "three", 5, 0, KIPC_F_NONBLOCK), t0, 0);
 	t0 = now_ms();
-	report("send, timeout 200 ms", kipc_mbox_send_timed(box, "three", 5, 0, 0, 200000000), t0);
+	report("send, timeout 200 ms", kipc_mbox_send_timed(box, "three", 5, 0, 0, 200000000), t0, 200);
 
 	/* An absolute deadline (CLOCK_MONOTONIC): the same wait, without drift
 	 * when a loop retries. */
@@ -58,7 +65,8 @@ int main(void)
 	}
 	t0 = now_ms();
 	report("send, deadline now + 100 ms (KIPC_F_ABSTIME)",
-	       kipc_mbox_send_timed(box, "three", 5, 0, KIPC_F_ABSTIME, kipc_timespec_ns(&dl)), t0);
+	       kipc_mbox_send_timed(box, "three", 5, 0, KIPC_F_ABSTIME, kipc_timespec_ns(&dl)), t0,
+	       99); /* the deadline was taken just before t0 */
 
 	struct kipc_mbox_stat st;
 	kipc_mbox_stat(box, &st);
@@ -69,13 +77,13 @@ int main(void)
 	printf("took both; the mailbox is empty\n");
 	t0 = now_ms();
 	report("receive, KIPC_F_NONBLOCK",
-	       (int)kipc_mbox_receive(box, buf, sizeof buf, NULL, KIPC_F_NONBLOCK), t0);
+	       (int)kipc_mbox_receive(box, buf, sizeof buf, NULL, KIPC_F_NONBLOCK), t0, 0);
 	t0 = now_ms();
 	report("receive, timeout 150 ms",
-	       (int)kipc_mbox_receive_timed(box, buf, sizeof buf, NULL, 0, 150000000), t0);
+	       (int)kipc_mbox_receive_timed(box, buf, sizeof buf, NULL, 0, 150000000), t0, 150);
 	t0 = now_ms();
 	report("receive, timeout 0 (poll)",
-	       (int)kipc_mbox_receive_timed(box, buf, sizeof buf, NULL, 0, 0), t0);
+	       (int)kipc_mbox_receive_timed(box, buf, sizeof buf, NULL, 0, 0), t0, 0);
 	kipc_mbox_destroy(box);
-	return 0;
+	return failed;
 }
