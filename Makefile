@@ -102,7 +102,7 @@ else # !mixed-build
 # --------------------------------------------------------------------------
 # Build dependencies: installed by scripts/install-deps when missing.
 
-DEPS_PROBE := pkg-config --exists liburing fmt && \
+DEPS_PROBE := pkg-config --exists liburing fmt ncursesw && \
 	test -f /usr/include/doctest/doctest.h && \
 	test -f /usr/include/nlohmann/json.hpp && \
 	command -v kconfig-conf >/dev/null && command -v kconfig-mconf >/dev/null && \
@@ -234,6 +234,8 @@ LIBKIPC_LDLIBS = $(LIBKIPC_A) $(FMT_LIBS) -pthread
 # Per-tool extra libraries: LDLIBS_<tool>.
 # kipc-bench also runs the kernel core in process (memory, per-op cost).
 LDLIBS_kipc-bench ?= $(CORE_A)
+# kipc-top draws with ncurses.
+LDLIBS_kipc-top ?= $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
 
 # --------------------------------------------------------------------------
 # Top-level targets.
@@ -627,9 +629,39 @@ endif
 		s=$${m##*.}; $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s && \
 		$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; \
 	done
+	+$(Q)$(MAKE) -f $(firstword $(MAKEFILE_LIST)) install-shell-tools
+
+# ---- shell tools (kipc bash completion, the Python module) ----
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+PYTHONDIR   ?= $(PREFIX)/lib/python3/dist-packages
+PHONY += install-shell-tools
+install-shell-tools:
+	$(Q)$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
+	$(Q)$(INSTALL) -m 644 tools/kipc/kipc.bash-completion $(DESTDIR)$(BASHCOMPDIR)/kipc
+	$(Q)$(INSTALL) -d $(DESTDIR)$(PYTHONDIR)/kipc
+	$(Q)$(INSTALL) -m 644 $(wildcard python/kipc/*.py) $(DESTDIR)$(PYTHONDIR)/kipc/
+	$(Q)echo 'LIBDIR = "$(LIBDIR)"  # written by make install' > $(DESTDIR)$(PYTHONDIR)/kipc/_config.py
+	$(Q)$(INSTALL) -d $(DESTDIR)$(MANDIR)/man3
+	$(Q)for m in $(MAN3_FAMILIES); do \
+		p=$${m##*/}; p=$${p%.3}; \
+		for f in $$($(man3-names) $$m); do \
+			[ "$$f" = "$$p" ] || echo ".so man3/$$p.3" > $(DESTDIR)$(MANDIR)/man3/$$f.3 || exit 1; \
+		done; \
+	done
+# One page per call family; a link page (.so) for every other function it names.
+MAN3_FAMILIES = $(wildcard Documentation/man/*.3)
+man3-names = sed -n '/^\.SH NAME/{n;s/ \\-.*//;s/,//g;p;q}'
+SHELL_TOOLS_UNINSTALL = $(DESTDIR)$(BASHCOMPDIR)/kipc \
+	$(addprefix $(DESTDIR)$(PYTHONDIR)/kipc/,$(notdir $(wildcard python/kipc/*.py)) _config.py)
+# ---- end of shell tools ----
 
 uninstall:
 	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(SHELL_TOOLS_UNINSTALL)
+	$(Q)for m in $(MAN3_FAMILIES); do \
+		for f in $$($(man3-names) $$m); do rm -f $(DESTDIR)$(MANDIR)/man3/$$f.3; done; \
+	done
+	-$(Q)rm -rf $(DESTDIR)$(PYTHONDIR)/kipc/__pycache__; rmdir $(DESTDIR)$(PYTHONDIR)/kipc 2>/dev/null || true
 	$(Q)rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BIN))) \
 		$(addprefix $(DESTDIR)$(LIBDIR)/,$(notdir $(INSTALL_LIB) $(INSTALL_LIB_SO)) \
 			$(foreach l,$(INSTALL_LINKS),$(word 1,$(subst :, ,$(l)))) pkgconfig/kipc.pc) \

@@ -19,6 +19,9 @@
 #   selftests  only the selftests (`make kselftest`)
 #   uapi       only the uapi header check
 #   unit       only the unit tests (default and tiny config)
+#   shell      only tests/shell/*.sh (kipc(1) from the shell)
+#   python     only the Python module's pytest tests (python/tests)
+#   samples    only the samples, outputs against samples/expected/
 #
 # Environment (set by the Makefile): MAKE, O (output dir), SANITIZE.
 # Knobs: KIPC_UNIT_ARGS (extra doctest arguments), KIPC_TEST_TIMEOUT
@@ -47,7 +50,10 @@ uapi)      label=uapi-check ;;
 unit)      label=unit ;;
 posix)     label=posix ;;
 contact)   label=contact ;;
-*) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact]" >&2; exit 2 ;;
+shell)     label=shell ;;
+python)    label=python ;;
+samples)   label=samples ;;
+*) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact|shell|python|samples]" >&2; exit 2 ;;
 esac
 
 MAKE=${MAKE:-make}
@@ -478,6 +484,76 @@ run_contact() {
 }
 
 # ---------------------------------------------------------------------------
+# (k) kipc(1) and kipc-top (in tmux) against private kernels (tests/shell/*.sh:
+# "ok"/"not ok" lines, then "<name>: P passed, F failed")
+
+run_shell() {
+	local t log p f
+	if [ -z "$(srcs tests/shell/*.sh)" ]; then
+		skipped shell "no tests/shell/*.sh"
+		return
+	fi
+	echo "=== shell (kipc)"
+	build shell "$O/bin/kipc" "$O/bin/kipcs" "$O/bin/kipc-top" kipcd || return
+	for t in tests/shell/*.sh; do
+		log=$(mktemp "${TMPDIR:-/tmp}/kipc-shell.XXXXXX")
+		env -u KIPC_LOOP timeout -k 10 "$TIMEOUT" "$t" "$O" 2>&1 </dev/null | tee "$log"
+		read -r p f < <(sed -nE 's/^[a-z-]+: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$log" | tail -n1)
+		rm -f "$log"
+		result "shell/${t##*/}" "${p:-0}" "${f:-1}"
+	done
+}
+
+# ---------------------------------------------------------------------------
+# (r) every sample against one kernel, outputs checked against
+# samples/expected/*.out with times masked (scripts/run-samples.sh)
+
+run_samples() {
+	local log p f
+	if [ -z "$(srcs samples/*.c)" ]; then
+		skipped samples "no samples/*.c"
+		return
+	fi
+	echo "=== samples"
+	build samples samples kipcd || return
+	log=$(mktemp "${TMPDIR:-/tmp}/kipc-samples.XXXXXX")
+	env -u KIPC_LOOP scripts/run-samples.sh "$O" 2>&1 </dev/null | tee "$log"
+	read -r p f < <(sed -nE 's/^run-samples: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$log" | tail -n1)
+	rm -f "$log"
+	result samples "${p:-0}" "${f:-1}"
+}
+
+# ---------------------------------------------------------------------------
+# (y) the Python module (python/kipc) with pytest, against a private kernel
+# booted by python/tests/conftest.py
+
+run_python() {
+	local py=/usr/bin/python3 log p f
+	if [ -z "$(srcs python/tests/test_*.py)" ]; then
+		skipped python "no python/tests"
+		return
+	fi
+	# Debian's python3-pytest (scripts/install-deps) belongs to /usr/bin/python3.
+	[ -x "$py" ] || py=python3
+	if ! "$py" -c 'import pytest' 2>/dev/null; then
+		skipped python "no pytest for $py (scripts/install-deps installs python3-pytest)"
+		return
+	fi
+	echo "=== python (pytest)"
+	build python "$O/lib/libkipc.so" "$O/samples/producer_consumer" kipcd || return
+	log=$(mktemp "${TMPDIR:-/tmp}/kipc-pytest.XXXXXX")
+	env -u KIPC_LOOP KIPC_LIBKIPC="$(cd "$O/lib" && pwd)/libkipc.so.1" \
+		KIPC_KIPCD="$(cd "$O/bin" && pwd)/kipcd" PYTHONDONTWRITEBYTECODE=1 \
+		timeout -k 10 "$TIMEOUT" "$py" -m pytest -q -rs -p no:cacheprovider python/tests \
+		2>&1 </dev/null | tee "$log"
+	# pytest's last line: "16 passed, 1 skipped in 1.5s", "1 failed, 15 passed in ..."
+	p=$(tail -n1 "$log" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+	f=$(tail -n1 "$log" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
+	rm -f "$log"
+	result python "${p:-0}" "${f:-$([ -n "$p" ] && echo 0 || echo 1)}"
+}
+
+# ---------------------------------------------------------------------------
 
 # Run one pass and say how long it took (make check must stay fast).
 timed() {
@@ -499,6 +575,9 @@ all)
 	timed run_selftests
 	timed run_contact
 	timed run_posix
+	timed run_shell
+	timed run_samples
+	timed run_python
 	timed run_fuzz
 	timed run_san
 	timed run_tsan
@@ -513,6 +592,9 @@ uapi)      run_uapi ;;
 unit)      run_unit ;;
 posix)     run_posix ;;
 contact)   run_contact ;;
+shell)     run_shell ;;
+python)    run_python ;;
+samples)   run_samples ;;
 esac
 
 if [ "${#failures[@]}" != 0 ]; then
