@@ -102,7 +102,7 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 		uint32_t want = acc == KIPC_MQ_RDONLY ? 4 : acc == KIPC_MQ_WRONLY ? 2 : 6;
 		if (!ipcperms(cur, *mb, want))
 			return -EACCES;
-		return mb->id;
+		return opened(*mb, false);
 	}
 	if (!(o.oflag & KIPC_O_CREAT))
 		return -ENOENT;
@@ -150,7 +150,7 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 	mq_count++;
 	mq_names.emplace(name, mb);
 	mq_update_ready(*mb);
-	return mb->id;
+	return opened(*mb, true);
 }
 
 long KernelImpl::do_mq_unlink(Task &cur, const std::string &name)
@@ -199,7 +199,7 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 			cqe.type = cur.uid;
 			k.unpark(r);
 			cqe.user_data = r->user_data;
-			k.complete(*r->task, cqe);
+			k.complete(*r->task, cqe, r->opcode);
 			delete r;
 		} else {
 			k.mq_fired[n.token] = {n.owner->pid, cur.pid, cur.uid};

@@ -58,14 +58,49 @@ std::string flag_string(uint32_t f)
 	return s;
 }
 
+/* EAGAIN for -EAGAIN */
+std::string err_name(int64_t res)
+{
+	const char *n = res < 0 && res > -4096 ? strerrorname_np(int(-res)) : nullptr;
+	return n ? n : std::to_string(res);
+}
+
 std::string errno_name(int64_t res)
 {
-	switch (-res) {
-	case ETIMEDOUT: return "-ETIMEDOUT";
-	case ECANCELED: return "-ECANCELED";
-	case EINTR: return "-EINTR";
+	return res < 0 ? "-" + err_name(res) : std::to_string(res);
+}
+
+/* The event names of the text format and --event (tool.h's, and ours). */
+std::string ev_name(unsigned ev)
+{
+	switch (ev) {
+	case KIPC_TRACE_CREATE: return "create";
+	case KIPC_TRACE_OPEN: return "open";
+	case KIPC_TRACE_SYSCALL: return "syscall";
+	case KIPC_TRACE_SYSRET: return "sysret";
 	}
-	return std::to_string(res);
+	return event_name(ev);
+}
+
+template <class R> R as(const kipc_trace_event &e)
+{
+	static_assert(sizeof(R) == sizeof e);
+	R r;
+	memcpy(&r, &e, sizeof r);
+	return r;
+}
+
+/* "/jobs", "mq /q", "msq key 0x2a": what CREATE/OPEN name */
+std::string obj_label(const kipc_trace_obj &o)
+{
+	std::string name(o.name, strnlen(o.name, sizeof o.name));
+	if (o.flags & KIPC_TRACE_F_TRUNC)
+		name += "...";
+	if (o.flags & KIPC_TRACE_F_SYSV)
+		return o.key ? fmt::format("msq key {:#x}", uint32_t(o.key)) : "msq private";
+	if (o.flags & KIPC_TRACE_F_POSIX)
+		return "mq " + name;
+	return name;
 }
 
 /* The fields after "event:" in the text format. */
@@ -77,8 +112,15 @@ std::string details(const kipc_trace_event &e)
 	case KIPC_TRACE_EXIT:
 		return "";
 	case KIPC_TRACE_SEND:
-		return fmt::format("{} seq={} len={} prio={}{}", l, e.seq, e.len, e.prio,
-				   flag_string(e.flags));
+		return fmt::format("{} seq={} len={} prio={}{}{}", l, e.seq, e.len, e.prio,
+				   flag_string(e.flags),
+				   e.res < 0 ? " failed=" + err_name(e.res)
+				   : e.flags & KIPC_TRACE_F_BLOCKED ? " blocked" : "");
+	case KIPC_TRACE_CREATE:
+	case KIPC_TRACE_OPEN: {
+		kipc_trace_obj o = as<kipc_trace_obj>(e);
+		return fmt::format("mbox={} name={}", o.mbox, obj_label(o));
+	}
 	case KIPC_TRACE_ENQUEUE:
 		return fmt::format("{} seq={} len={}", l, e.seq, e.len);
 	case KIPC_TRACE_BLOCK:
@@ -99,11 +141,15 @@ std::string details(const kipc_trace_event &e)
 	return "";
 }
 
+
 struct Tracer {
 	Format format = Format::Text;
 	FILE *out = stdout;
 	int64_t boot_mono = 0;        /* kernel boot on CLOCK_MONOTONIC */
 	std::map<int32_t, std::string> comm;
+	std::map<int64_t, std::string> names;  /* mailbox id -> label */
+	bool all = false;                      /* --all: the tools' own tasks too */
+	std::map<int32_t, kipc_trace_event> attached; /* ATTACH held until it does something */
 	uint64_t lost = 0, nevents = 0;
 	/* chrome */
 	bool first = true;
@@ -114,6 +160,21 @@ struct Tracer {
 	size_t limit = 200;
 
 	double secs(uint64_t ts) const { return double(int64_t(ts) - boot_mono) / 1e9; }
+
+	std::string comm_of(const kipc_trace_event &e) const
+	{
+		if (e.event != KIPC_TRACE_CREATE && e.event != KIPC_TRACE_OPEN)
+			return std::string(e.comm, strnlen(e.comm, sizeof e.comm));
+		auto it = comm.find(e.pid);
+		return it != comm.end() ? it->second : "";
+	}
+
+	std::string mbox_label(int64_t id) const
+	{
+		auto it = names.find(id);
+		return it != names.end() && !it->second.empty() ? it->second
+								 : fmt::format("mailbox {}", id);
+	}
 
 	void begin()
 	{
@@ -149,15 +210,41 @@ struct Tracer {
 				fmt::print(out, "# {} events lost (the kernel's ring was full)\n", e.res);
 			return;
 		}
-		if (e.comm[0])
+		if (e.event == KIPC_TRACE_CREATE || e.event == KIPC_TRACE_OPEN) {
+			names[e.mbox] = obj_label(as<kipc_trace_obj>(e));
+		} else if (e.comm[0]) {
 			comm[e.pid] = std::string(e.comm, strnlen(e.comm, sizeof e.comm));
+		}
+		/*
+		 * A task that only attaches, looks and exits (kipcs, kipc-trace)
+		 * is hidden unless --all: its ATTACH is held back until it does
+		 * something, and dropped with its EXIT if it never does.
+		 */
+		if (!all) {
+			if (e.event == KIPC_TRACE_ATTACH) {
+				attached[e.pid] = e;
+				return;
+			}
+			auto it = attached.find(e.pid);
+			if (it != attached.end()) {
+				kipc_trace_event a = it->second;
+				attached.erase(it);
+				if (e.event == KIPC_TRACE_EXIT)
+					return;
+				emit(a);
+			}
+		}
+		emit(e);
+	}
+
+	void emit(const kipc_trace_event &e)
+	{
 		switch (format) {
 		case Format::Text:
 		{
 			std::string d = details(e);
 			fmt::print(out, "{:>16}-{:<7} {:>13.6f}: {}:{}{}\n",
-				   std::string(e.comm, strnlen(e.comm, sizeof e.comm)), e.pid, secs(e.ts),
-				   event_name(e.event), d.empty() ? "" : " ", d);
+				   comm_of(e), e.pid, secs(e.ts), ev_name(e.event), d.empty() ? "" : " ", d);
 		}
 			break;
 		case Format::Chrome:
@@ -175,6 +262,29 @@ struct Tracer {
 		double us = double(int64_t(e.ts) - boot_mono) / 1e3;
 		json args = {{"link", link_string(e)}, {"seq", e.seq}, {"len", e.len},
 			     {"peer", e.peer}, {"syscall", op_name(e.op)}, {"res", e.res}};
+		if (e.mbox)
+			args["mailbox"] = mbox_label(e.mbox);
+		if (e.event == KIPC_TRACE_CREATE || e.event == KIPC_TRACE_OPEN) {
+			kipc_trace_obj o = as<kipc_trace_obj>(e);
+			chrome({{"ph", "i"}, {"s", "t"},
+				{"name", fmt::format("{} {}", ev_name(e.event), obj_label(o))},
+				{"cat", "kipc"}, {"ts", us}, {"pid", e.pid}, {"tid", e.pid},
+				{"args", {{"mailbox", o.mbox}}}});
+			return;
+		}
+		bool failed = (e.event == KIPC_TRACE_SEND && e.res < 0) ||
+			      e.event == KIPC_TRACE_TIMEOUT || e.event == KIPC_TRACE_CANCEL;
+		if (failed) {
+			/* a failure is a red instant named for what failed, no flow */
+			args["error"] = err_name(e.res);
+			std::string what = e.event == KIPC_TRACE_SEND ? "send"
+					   : e.seq ? fmt::format("send #{}", e.seq) : op_name(e.op);
+			chrome({{"ph", "i"}, {"s", "t"},
+				{"name", fmt::format("{} failed: {}", what, err_name(e.res))},
+				{"cat", "kipc,error"}, {"cname", "terrible"}, {"ts", us},
+				{"pid", e.pid}, {"tid", e.pid}, {"args", args}});
+			return; /* a timed-out wait's slice ends at the WAKE that follows */
+		}
 		if (e.event == KIPC_TRACE_BLOCK && !(e.flags & KIPC_TRACE_F_CACHED)) {
 			blocked[e.pid]++;
 			chrome({{"ph", "B"}, {"name", "blocked in " + op_name(e.op)}, {"cat", "kipc"},
@@ -186,7 +296,7 @@ struct Tracer {
 			chrome({{"ph", "E"}, {"ts", us}, {"pid", e.pid}, {"tid", e.pid}});
 			return;
 		}
-		std::string name = event_name(e.event);
+		std::string name = ev_name(e.event);
 		if (e.event == KIPC_TRACE_SEND || e.event == KIPC_TRACE_DELIVER)
 			name += fmt::format(" #{}", e.seq);
 		chrome({{"ph", "i"}, {"s", "t"}, {"name", name}, {"cat", "kipc"}, {"ts", us},
@@ -205,6 +315,14 @@ struct Tracer {
 		return fmt::format("T{}", pid);
 	}
 
+	/*
+	 * Arrows are messages that reached a link or a receiver (a solid
+	 * arrow to a mailbox: it was queued or handed over; a dashed one
+	 * from it: a receiver got it). A send that failed is a cross (-x)
+	 * with its errno; a blocked sender is a note, and its arrow is drawn
+	 * when its message gets in, or a cross when it timed out or was
+	 * cancelled.
+	 */
 	void mermaid()
 	{
 		std::vector<std::string> order, ids;
@@ -222,57 +340,97 @@ struct Tracer {
 			return who(pid);
 		};
 		auto mbox = [&](int64_t id) {
-			participant(fmt::format("M{}", id), fmt::format("mailbox {}", id));
+			participant(fmt::format("M{}", id), mbox_label(id));
 			return fmt::format("M{}", id);
 		};
+		auto target = [&](const kipc_trace_event &e) {
+			return e.mbox ? mbox(e.mbox) : task(e.qpid ? e.qpid : e.peer);
+		};
+		auto send_arrow = [&](const kipc_trace_event &s) {
+			std::string from = task(s.pid), to = target(s);
+			return fmt::format("    {}->>{}: {} #{} ({} B)", from, to,
+					   s.flags & KIPC_TRACE_F_CALL ? "call" : "send", s.seq, s.len);
+		};
+		std::map<uint64_t, kipc_trace_event> blocked_sends; /* seq -> its SEND */
 		std::vector<std::string> lines;
 		size_t arrows = 0, dropped = 0;
 		for (const auto &e : kept) {
-			std::string line;
+			std::vector<std::string> step;
 			switch (e.event) {
 			case KIPC_TRACE_SEND:
-				if (e.mbox) {
-					std::string from = task(e.pid), to = mbox(e.mbox);
-					line = fmt::format("    {}->>{}: {} #{} ({} B)", from, to,
-							   e.flags & KIPC_TRACE_F_CALL ? "call" : "send",
-							   e.seq, e.len);
+				if (e.res < 0) {
+					std::string from = task(e.pid), to = target(e);
+					step.push_back(fmt::format("    {}-x{}: {} failed: {}", from, to,
+								   e.flags & KIPC_TRACE_F_CALL ? "call" : "send",
+								   err_name(e.res)));
+				} else if (e.flags & KIPC_TRACE_F_BLOCKED) {
+					blocked_sends[e.seq] = e;
+				} else if (e.mbox) {
+					step.push_back(send_arrow(e));
+				}
+				break;
+			case KIPC_TRACE_ENQUEUE:
+				if (auto it = blocked_sends.find(e.seq); it != blocked_sends.end()) {
+					if (e.mbox)
+						step.push_back(send_arrow(it->second));
+					else
+						it->second.flags &= ~KIPC_TRACE_F_BLOCKED; /* DELIVER draws it */
+					blocked_sends.erase(it);
 				}
 				break;
 			case KIPC_TRACE_DELIVER:
+				if (auto it = blocked_sends.find(e.seq); it != blocked_sends.end()) {
+					if (e.mbox) /* taken from its blocked sender */
+						step.push_back(send_arrow(it->second));
+					blocked_sends.erase(it);
+				}
 				if (e.flags & KIPC_TRACE_F_REPLY) {
 					std::string from = task(e.peer), to = task(e.pid);
-					line = fmt::format("    {}-->>{}: reply ({} B)", from, to, e.len);
+					step.push_back(fmt::format("    {}-->>{}: reply ({} B)", from, to, e.len));
 				} else if (e.mbox) {
 					std::string from = mbox(e.mbox), to = task(e.pid);
-					line = fmt::format("    {}-->>{}: #{}", from, to, e.seq);
+					step.push_back(fmt::format("    {}-->>{}: #{}", from, to, e.seq));
 				} else {
 					std::string from = task(e.peer), to = task(e.pid);
-					line = fmt::format("    {}->>{}: #{} ({} B)", from, to, e.seq, e.len);
+					step.push_back(fmt::format("    {}->>{}: #{} ({} B)", from, to, e.seq, e.len));
 				}
 				break;
 			case KIPC_TRACE_BLOCK:
 				if (!(e.flags & KIPC_TRACE_F_CACHED))
-					line = fmt::format("    Note over {}: blocked in {}", task(e.pid),
-							   op_name(e.op));
+					step.push_back(fmt::format("    Note over {}: blocked in {}", task(e.pid),
+								   op_name(e.op)));
 				break;
 			case KIPC_TRACE_TIMEOUT:
 			case KIPC_TRACE_CANCEL:
-				line = fmt::format("    Note over {}: {} ({})", task(e.pid),
-						   event_name(e.event), errno_name(e.res));
+				if (auto it = blocked_sends.find(e.seq); e.seq && it != blocked_sends.end()) {
+					const kipc_trace_event &sv = it->second;
+					std::string from = task(sv.pid), to = target(sv);
+					step.push_back(fmt::format("    {}-x{}: {} #{} failed: {}", from, to,
+								   sv.flags & KIPC_TRACE_F_CALL ? "call" : "send",
+								   sv.seq, err_name(e.res)));
+					blocked_sends.erase(it);
+				} else {
+					step.push_back(fmt::format("    Note over {}: {} failed: {}", task(e.pid),
+								   e.op == 0xffff ? "wait" : op_name(e.op),
+								   err_name(e.res)));
+				}
+				break;
+			case KIPC_TRACE_CREATE:
+				step.push_back(fmt::format("    {}->>{}: create", task(e.pid), mbox(e.mbox)));
 				break;
 			case KIPC_TRACE_DESTROY:
 				if (e.mbox)
-					line = fmt::format("    Note over {}: destroyed", mbox(e.mbox));
+					step.push_back(fmt::format("    Note over {}: destroyed", mbox(e.mbox)));
 				break;
 			}
-			if (line.empty())
-				continue;
-			if (arrows >= limit) {
-				dropped++;
-				continue;
+			for (auto &line : step) {
+				if (arrows >= limit) {
+					dropped++;
+					continue;
+				}
+				arrows++;
+				lines.push_back(line);
 			}
-			arrows++;
-			lines.push_back(line);
 		}
 		fmt::print(out, "sequenceDiagram\n");
 		for (const auto &p : order)
@@ -309,14 +467,14 @@ uint32_t parse_events(const char *arg)
 									     : comma - pos);
 		bool found = false;
 		for (unsigned ev = 1; ev < KIPC_TRACE_LOST; ev++) {
-			if (name == event_name(ev)) {
+			if (name == ev_name(ev)) {
 				mask |= KIPC_TRACE_MASK(ev);
 				found = true;
 			}
 		}
 		if (!found)
 			die(fmt::format("unknown event '{}' (attach, exit, send, enqueue, block, "
-					"wake, deliver, timeout, cancel, destroy)",
+					"wake, deliver, timeout, cancel, destroy, create, open)",
 					name),
 			    2);
 		if (comma == std::string::npos)
@@ -447,6 +605,12 @@ int main(int argc, char **argv)
 	t.boot_mono = mono_ns() - si.uptime;
 	for (const auto &ti : fetch_all<TaskInfo>(kipc_task_list, "task list"))
 		t.comm[ti.pid] = ti.comm;
+	for (const auto &mi : fetch_all<MboxInfo>(kipc_mbox_list, "mailbox list")) {
+		uint32_t f = mi.st.attr.flags;
+		t.names[mi.st.id] = f & KIPC_MBOX_SYSV ? fmt::format("msq {}", mi.st.id)
+				    : f & KIPC_MBOX_POSIX ? fmt::format("mq {}", mi.st.name)
+							  : mi.st.name;
+	}
 
 	if (kipc_trace_open(&attr) < 0) {
 		if (errno == EBUSY)

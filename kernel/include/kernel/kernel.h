@@ -28,6 +28,7 @@ struct Creds {
 	pid_t pid = 0;
 	uid_t uid = 0;
 	gid_t gid = 0;
+	pid_t ppid = 0; /* parent pid at attach (for tracers), 0: unknown */
 };
 
 /* Where time comes from. The daemon reads the real clocks; tests fake it. */
