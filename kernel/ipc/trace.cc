@@ -143,6 +143,25 @@ void KernelImpl::trace_call(const Task &t, const kipc_sqe &sqe)
 	c.timeout = sqe.timeout;
 	t.comm.copy(c.comm, sizeof c.comm - 1);
 	trace_record(as_event(c), t.uid);
+	if (sqe.opcode != KIPC_SYS_mbox_open && sqe.opcode != KIPC_SYS_mq_open &&
+	    sqe.opcode != KIPC_SYS_mq_unlink)
+		return;
+	/* the name, as far as the caller's memory holds it (the call checks it) */
+	kipc_trace_obj o{};
+	o.ts = c.ts;
+	o.event = KIPC_TRACE_SYSARG;
+	o.op = sqe.opcode;
+	o.pid = t.pid;
+	uint32_t n = std::min<uint32_t>(sqe.len, sizeof o.name - 1);
+	if (sqe.len > n)
+		o.flags |= KIPC_TRACE_F_TRUNC;
+	if (t.mm && (!t.mm->access_ok(sqe.addr, n) || t.mm->copy_from_user(o.name, sqe.addr, n)))
+		std::memset(o.name, 0, sizeof o.name);
+	kipc_mq_open mo;
+	if (sqe.opcode == KIPC_SYS_mq_open && t.mm && sqe.len2 >= sizeof mo &&
+	    t.mm->access_ok(sqe.addr2, sizeof mo) && !t.mm->copy_from_user(&mo, sqe.addr2, sizeof mo))
+		o.key = int32_t(mo.oflag);
+	trace_record(as_event(o), t.uid);
 }
 
 void KernelImpl::trace_ret(const Task &t, const kipc_cqe &cqe, uint16_t op)

@@ -479,7 +479,7 @@ TEST_CASE("trace: another user's calls are not shown; root sees them")
 	REQUIRE(a.mbox_send(box, "pin 1234").res() == 0);
 	CHECK(drain_events(mallory).empty());
 	CHECK(kinds(drain_events(root)) ==
-	      "SYSCALL CREATE SYSRET SYSCALL SEND ENQUEUE SYSRET");
+	      "SYSCALL SYSARG CREATE SYSRET SYSCALL SEND ENQUEUE SYSRET");
 }
 
 TEST_CASE("trace: with nobody listening no record is built")
@@ -506,4 +506,27 @@ TEST_CASE("trace: with nobody listening no record is built")
 	REQUIRE(trace_close(t) == 0);
 	REQUIRE(a.mbox_send(box, "3").res() == 0);
 	CHECK(w.impl().tracer.built == built);
+}
+
+TEST_CASE("trace: SYSARG carries an open's name from the caller's memory")
+{
+	World w;
+	Proc &t = w.spawn(50);
+	Proc &a = w.spawn(100);
+	kipc_trace_attr at = calls_attr(0);
+	REQUIRE(trace_open(t, &at) == 0);
+	CHECK(a.mbox_open("/absent", 0) == -ENOENT);
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_mbox_open;
+	s.addr = a.mem.arena.size() - 2; /* runs off the arena: EFAULT, no name read */
+	s.len = 64;
+	CHECK(a.now(s) == -EFAULT);
+	auto v = drain_events(t);
+	REQUIRE(kinds(v) == "SYSCALL SYSARG SYSRET SYSCALL SYSARG SYSRET");
+	auto n = as<kipc_trace_obj>(v[1]);
+	CHECK(std::string(n.name) == "/absent");
+	CHECK(n.pid == 100);
+	CHECK(as<kipc_trace_ret>(v[2]).res == -ENOENT);
+	CHECK(std::string(as<kipc_trace_obj>(v[4]).name).empty());
+	CHECK((as<kipc_trace_obj>(v[4]).flags & KIPC_TRACE_F_TRUNC) != 0);
 }

@@ -111,8 +111,13 @@ struct kipc_trace_event {
 #define KIPC_TRACE_OPEN     12  /* struct kipc_trace_obj */
 #define KIPC_TRACE_SYSCALL  16  /* struct kipc_trace_call */
 #define KIPC_TRACE_SYSRET   17  /* struct kipc_trace_ret */
+#define KIPC_TRACE_SYSARG   18  /* struct kipc_trace_obj: the name argument of
+				   the SYSCALL just before it (mbox_open,
+				   mq_open, mq_unlink), read from the caller's
+				   memory; key: mq_open's oflag */
 #define KIPC_TRACE_CALLS    (KIPC_TRACE_MASK(KIPC_TRACE_SYSCALL) | \
-			     KIPC_TRACE_MASK(KIPC_TRACE_SYSRET))
+			     KIPC_TRACE_MASK(KIPC_TRACE_SYSRET) | \
+			     KIPC_TRACE_MASK(KIPC_TRACE_SYSARG))
 
 /* more kipc_trace_event.flags */
 #define KIPC_TRACE_F_BLOCKED (1u << 5)  /* SEND: the sender blocked (BLOCK follows);
