@@ -32,7 +32,7 @@
 /* kipc_trace_event.event */
 #define KIPC_TRACE_ATTACH   1   /* a process attached (comm, pid) */
 #define KIPC_TRACE_EXIT     2   /* a task went away */
-#define KIPC_TRACE_SEND     3   /* a message was made: seq, len, prio, link */
+#define KIPC_TRACE_SEND     3   /* a message was sent: seq, len, prio, link, res */
 #define KIPC_TRACE_ENQUEUE  4   /* a message entered a link's queue */
 #define KIPC_TRACE_BLOCK    5   /* a call parked (send, receive, call, ...) */
 #define KIPC_TRACE_WAKE     6   /* a parked call was taken off its waits */
@@ -57,7 +57,7 @@
 #define KIPC_TRACE_BUF_MAX     65536u
 
 struct kipc_trace_attr {
-	uint32_t events;        /* KIPC_TRACE_MASK()s; 0: all */
+	uint32_t events;        /* KIPC_TRACE_MASK()s; 0: KIPC_TRACE_ALL (no calls) */
 	uint32_t bufsize;       /* ring size in events; 0: KIPC_TRACE_BUF_DEFAULT */
 	int32_t  pid;           /* only events whose pid or peer is pid; 0: all */
 	uint32_t rsvd0;
