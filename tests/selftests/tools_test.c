@@ -5,11 +5,16 @@
  * as separate processes and checks what they print: the JSON of kipcs
  * (parsed by python3's json module when python3 is installed), a trace of
  * the producer-consumer sample (its sends, blocks and deliveries, in
- * order), the Chrome and Mermaid formats, and each tool's one-line errors.
+ * order), the Chrome and Mermaid formats, and each tool's one-line errors;
+ * and kipc-trace -- PROGRAM on this binary run as a tracee (KT_TRACEE):
+ * its exact call lines, <unfinished ...>/<... resumed> for a blocked
+ * receive, the -c table, failures drawn as failures, and POSIX and
+ * System V programs under kipc-run shown as mq_send, msgsnd, ...
  */
 #include <ctype.h>
 #include <mqueue.h>
 #include <signal.h>
+#include <sys/msg.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -59,13 +64,37 @@ static int tracee_posix(void)
 	return 0;
 }
 
+/* System V, under kipc-run: msgget, msgsnd, msgrcv, msgctl */
+static int tracee_sysv(void)
+{
+	struct {
+		long mtype;
+		char mtext[8];
+	} m = {3, "hi"}, r;
+	int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	if (id < 0)
+		return 30;
+	if (msgsnd(id, &m, 2, 0) != 0)
+		return 31;
+	if (msgrcv(id, &r, sizeof r.mtext, 3, 0) != 2)
+		return 32;
+	if (msgrcv(id, &r, sizeof r.mtext, 0, IPC_NOWAIT) != -1 || errno != ENOMSG)
+		return 33;
+	if (msgctl(id, IPC_RMID, NULL) != 0)
+		return 34;
+	return 0;
+}
+
 /* Before the harness (and before make_tmpdir): a tracee runs and exits. */
 __attribute__((constructor(101))) static void run_tracee(void)
 {
 	const char *t = getenv("KT_TRACEE");
 	if (!t)
 		return;
-	_exit(!strcmp(t, "native") ? tracee_native() : !strcmp(t, "posix") ? tracee_posix() : 99);
+	_exit(!strcmp(t, "native")  ? tracee_native()
+	      : !strcmp(t, "posix") ? tracee_posix()
+	      : !strcmp(t, "sysv")  ? tracee_sysv()
+				    : 99);
 }
 
 /* ---- running programs ---------------------------------------------- */
@@ -661,6 +690,34 @@ TEST(trace_calls_of_a_posix_program_under_kipc_run)
 	free(got);
 }
 
+TEST(trace_calls_of_a_sysv_program_under_kipc_run)
+{
+	NEED_TOOLS();
+	const char *o[] = {"-o", tmp("sysv.txt")};
+	ASSERT_EQ(0, trace_tracee("sysv", o, 2, true)) {
+		fprintf(stderr, "%s", slurp(tmp("calls.err")));
+	}
+	char *got = mask_calls(slurp(tmp("sysv.txt")));
+	/* the kernel's errno: libkipc-posix turns msgrcv's EAGAIN into ENOMSG */
+	EXPECT_NE(NULL, strstr(got, "[pid N] msgget(IPC_PRIVATE, IPC_CREAT|0600) = "));
+	EXPECT_NE(NULL, strstr(got, " 2 bytes, type=3) = 0 <T>\n"));
+	EXPECT_NE(NULL, strstr(got, " 8 bytes, type=3) = 2 <T>\n"));
+	EXPECT_NE(NULL, strstr(got, " 8 bytes, type=0, IPC_NOWAIT) = -1 EAGAIN "));
+	EXPECT_NE(NULL, strstr(got, ", IPC_RMID) = 0 <T>\n"));
+	EXPECT_NE(NULL, strstr(got, "[pid N] msgsnd(")) {
+		fprintf(stderr, "%s", got);
+	}
+	free(got);
+}
+
+static const char *py_chrome_failure =
+	"import json,sys\n"
+	"ev=json.load(open(sys.argv[1]))['traceEvents']\n"
+	"f=[e for e in ev if e.get('name')=='send failed: EAGAIN']\n"
+	"assert len(f)==1 and 'error' in f[0]['cat'] and f[0]['args']['error']=='EAGAIN', f\n"
+	"assert any(e.get('name','').startswith('create /kt-trace') for e in ev)\n"
+	"assert not any(e.get('ph')=='s' and e['id']==f[0]['args']['seq'] for e in ev)\n";
+
 TEST(trace_mermaid_draws_failures)
 {
 	NEED_TOOLS();
@@ -687,6 +744,13 @@ TEST(trace_mermaid_draws_failures)
 	/* one send got in: one send arrow */
 	snprintf(want, sizeof want, "->>%s: send #", mid);
 	EXPECT_EQ(NULL, strstr(strstr(m, want) + 1, want));
+
+	const char *c[] = {"-f", "chrome", "-o", tmp("fail.json")};
+	ASSERT_EQ(0, trace_tracee("native", c, 4, false));
+	if (have_python())
+		EXPECT_EQ(0, py_check(py_chrome_failure, tmp("fail.json"), "")) {
+			fprintf(stderr, "%s", slurp(tmp("py.err")));
+		}
 }
 
 KIPC_TEST_MAIN
