@@ -536,6 +536,32 @@ TEST(trace_of_producer_consumer)
 	EXPECT_NE(NULL, strstr(slurp(tmp("trace.txt")), "destroy: mbox="));
 }
 
+/* kipcs attaches, looks and exits: hidden unless --all */
+TEST(trace_hides_the_tools_own_tasks)
+{
+	NEED_TOOLS();
+	for (int all = 0; all < 2; all++) {
+		const char *argv[] = {"kipc-trace", "-o", tmp("tools.txt"), all ? "--all" : NULL, NULL};
+		pid_t tr = spawn(argv, NULL, tmp("tools.err"), NULL);
+		ASSERT_TRUE(wait_for_text(tmp("tools.err"), "kipc-trace: tracing"));
+		const char *kipcs[] = {"kipcs", NULL};
+		EXPECT_EQ(0, run(kipcs, tmp("out"), tmp("err"), NULL));
+		ASSERT_GT(run_sample("0"), 0);
+		kill(tr, SIGINT);
+		ASSERT_EQ(0, wait_status(tr));
+		const char *t = slurp(tmp("tools.txt"));
+		EXPECT_NE(NULL, strstr(t, "producer_consum-")); /* the sample is there */
+		if (all)
+			EXPECT_NE(NULL, strstr(t, "kipcs-")) {
+				fprintf(stderr, "%s", t);
+			}
+		else
+			EXPECT_EQ(NULL, strstr(t, "kipcs-")) {
+				fprintf(stderr, "%s", t);
+			}
+	}
+}
+
 static const char *py_chrome =
 	"import json,sys\n"
 	"d=json.load(open(sys.argv[1]))\n"

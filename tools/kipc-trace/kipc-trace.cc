@@ -289,7 +289,7 @@ struct Tracer {
 			/* a failure is a red instant named for what failed, no flow */
 			args["error"] = err_name(e.res);
 			std::string what = e.event == KIPC_TRACE_SEND ? "send"
-					   : e.seq ? fmt::format("send #{}", e.seq) : op_name(e.op);
+					   : e.seq ? fmt::format("send #{}", e.seq) : "wait";
 			chrome({{"ph", "i"}, {"s", "t"},
 				{"name", fmt::format("{} failed: {}", what, err_name(e.res))},
 				{"cat", "kipc,error"}, {"cname", "terrible"}, {"ts", us},
