@@ -467,6 +467,7 @@ TEST(kipcrm_by_name_id_and_all)
 static pid_t start_trace(const char *format, const char *out)
 {
 	const char *argv[] = {"kipc-trace", "-f", format, "-o", out, NULL};
+	unlink(tmp("trace.err")); /* not an earlier run's "tracing" line */
 	pid_t pid = spawn(argv, NULL, tmp("trace.err"), NULL);
 	if (!wait_for_text(tmp("trace.err"), "kipc-trace: tracing")) {
 		kill(pid, SIGKILL);
@@ -542,6 +543,7 @@ TEST(trace_hides_the_tools_own_tasks)
 	NEED_TOOLS();
 	for (int all = 0; all < 2; all++) {
 		const char *argv[] = {"kipc-trace", "-o", tmp("tools.txt"), all ? "--all" : NULL, NULL};
+		unlink(tmp("tools.err")); /* not the last run's "tracing" line */
 		pid_t tr = spawn(argv, NULL, tmp("tools.err"), NULL);
 		ASSERT_TRUE(wait_for_text(tmp("tools.err"), "kipc-trace: tracing"));
 		const char *kipcs[] = {"kipcs", NULL};
