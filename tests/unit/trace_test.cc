@@ -530,3 +530,17 @@ TEST_CASE("trace: SYSARG carries an open's name from the caller's memory")
 	CHECK(std::string(as<kipc_trace_obj>(v[4]).name).empty());
 	CHECK((as<kipc_trace_obj>(v[4]).flags & KIPC_TRACE_F_TRUNC) != 0);
 }
+
+TEST_CASE("trace: attach carries the parent pid the host read")
+{
+	World w;
+	Proc &t = w.spawn(50);
+	REQUIRE(trace_open(t) == 0);
+	Proc &c = w.fork(200);
+	REQUIRE(w.k->attach(Creds{200, 1000, 1000, 100}, &c.mem, "child", &c, &c.task) == 0);
+	auto v = drain_events(t);
+	REQUIRE(kinds(v) == "ATTACH");
+	CHECK(v[0].pid == 200);
+	CHECK(v[0].peer == 100);
+	CHECK(std::string(v[0].comm) == "child");
+}
