@@ -738,6 +738,76 @@ TEST(trace_calls_of_a_sysv_program_under_kipc_run)
 	free(got);
 }
 
+/* -p PID: a process that attaches after kipc-trace started is traced */
+TEST(trace_calls_of_a_pid)
+{
+	NEED_TOOLS();
+	struct kt_barrier go;
+	ASSERT_EQ(0, kt_barrier_init(&go));
+	pid_t child = fork();
+	if (child == 0) {
+		if (kt_wait_post(&go, 1) != 0)
+			_exit(1);
+		_exit(tracee_native());
+	}
+	char pid[16];
+	snprintf(pid, sizeof pid, "%d", child);
+	const char *argv[] = {"kipc-trace", "-p", pid, "-o", tmp("pid.txt"), NULL};
+	unlink(tmp("pid.err"));
+	pid_t tr = spawn(argv, NULL, tmp("pid.err"), NULL);
+	ASSERT_TRUE(wait_for_text(tmp("pid.err"), "kipc-trace: tracing pid "));
+	/* the child has not attached yet: kipc-trace said it waits for it */
+	EXPECT_NE(NULL, strstr(slurp(tmp("pid.err")), "has not attached to kipc yet"));
+	kt_post(&go, 1);
+	EXPECT_EQ(0, kt_wait(child));
+	kill(tr, SIGINT);
+	ASSERT_EQ(0, wait_status(tr));
+	char *got = mask_calls(slurp(tmp("pid.txt")));
+	EXPECT_NE(NULL, strstr(got, "[pid N] mbox_open(\"/kt-trace\", O_CREAT, {attr}) = ID <T>\n"
+				    "[pid N] mbox_send(\"/kt-trace\", 2 bytes) = 0 <T>\n")) {
+		fprintf(stderr, "%s", got);
+	}
+	EXPECT_NE(NULL, strstr(got, "[pid N] mbox_destroy(\"/kt-trace\") = 0 <T>\n"));
+	free(got);
+	kt_barrier_destroy(&go);
+}
+
+/* the sample forks its producer: its calls are followed too */
+TEST(trace_calls_follow_children)
+{
+	NEED_TOOLS();
+	char path[2 * KT_PATH];
+	snprintf(path, sizeof path, "%s/producer_consumer", sampledir);
+	const char *argv[] = {"kipc-trace", "-o", tmp("kids.txt"), "--", path, "0", NULL};
+	ASSERT_EQ(0, run(argv, tmp("kids.out"), tmp("kids.err"), NULL));
+	const char *t = slurp(tmp("kids.txt"));
+	const char *recv = strstr(t, "] mbox_receive("), *send = strstr(t, "] mbox_send(");
+	ASSERT_NE(NULL, recv);
+	ASSERT_NE(NULL, send);
+	/* 12 items and "done": 13 sends by one pid, 13 receives by another */
+	int rpid = atoi(strrchr(strndup(t, recv - t), '[') + 5);
+	int spid = atoi(strrchr(strndup(t, send - t), '[') + 5);
+	EXPECT_NE(rpid, spid);
+	/* a completed call: one whole line, or the <... resumed> line */
+	int nsend = 0, nrecv = 0;
+	char *text = strdup(t);
+	for (char *save, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		bool done = strstr(l, ") = ") != NULL;
+		if (done && (strstr(l, "] mbox_send(") || strstr(l, "<... mbox_send resumed>"))) {
+			nsend++;
+			EXPECT_EQ(spid, atoi(l + 5));
+		}
+		if (done && (strstr(l, "] mbox_receive(") || strstr(l, "<... mbox_receive resumed>"))) {
+			nrecv++;
+			EXPECT_EQ(rpid, atoi(l + 5));
+		}
+	}
+	free(text);
+	EXPECT_EQ(13, nsend);
+	EXPECT_EQ(13, nrecv);
+	EXPECT_NE(NULL, strstr(t, "= 0 <")); /* sends succeeded */
+}
+
 static const char *py_chrome_failure =
 	"import json,sys\n"
 	"ev=json.load(open(sys.argv[1]))['traceEvents']\n"
