@@ -1050,6 +1050,13 @@ int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat,
 		std::ifstream f(fmt::format("/proc/{}/comm", uc.pid));
 		std::getline(f, p->comm);
 	}
+	{	/* the parent, for tracers that follow children: "pid (comm) S ppid" */
+		std::ifstream f(fmt::format("/proc/{}/stat", uc.pid));
+		std::string stat;
+		std::getline(f, stat);
+		if (size_t rp = stat.rfind(')'); rp != std::string::npos)
+			sscanf(stat.c_str() + rp + 1, " %*c %d", &p->creds.ppid);
+	}
 
 	int memfd = memfd_create(fmt::format("kipc:{}", uc.pid).c_str(),
 				 MFD_CLOEXEC | MFD_ALLOW_SEALING);

@@ -56,7 +56,7 @@ void KernelImpl::do_sysinfo(Task &cur, kipc_sysinfo &si) const
 	si.ntracers = tracer.nlisteners;
 	si.boot_time = boot_real;
 	si.uptime = now() - boot_mono;
-	si.nsent = next_msg_seq - 1;
+	si.nsent = stats.sent;
 	si.ndelivered = stats.delivered;
 	si.ntimeouts = stats.timeouts;
 	si.ncancels = stats.cancels;

@@ -263,6 +263,7 @@ struct Task {
 	gid_t gid;
 	std::vector<gid_t> groups;  /* supplementary groups, ditto */
 	std::string comm;
+	pid_t ppid = 0;             /* parent at attach (tracing), 0: unknown */
 	bool attached = false;      /* false: created by a send, not attached */
 	UserMemory *mm = nullptr;
 	void *priv = nullptr;       /* the host's handle for completions */
@@ -397,6 +398,7 @@ public:
 	struct Stats {
 		uint64_t delivered = 0, timeouts = 0, cancels = 0;
 		uint64_t attach = 0, exit = 0, destroyed = 0;
+		uint64_t sent = 0; /* messages that reached a link or a receiver */
 	} stats;
 	Tracer tracer;
 
@@ -449,7 +451,8 @@ public:
 	Request *new_request(Task &cur, ReqKind op, const MsgArgs &a);
 	void park(Request *r);
 	void unpark(Request *r);
-	void complete(Task &t, const kipc_cqe &cqe);
+	/* Post t's completion of a call op (KIPC_SYS_*; traced as SYSRET). */
+	void complete(Task &t, const kipc_cqe &cqe, uint16_t op = 0xffff);
 	void complete_request(Request *r, long res);
 	/* Fail request r (parked) with err, whatever it waits on. */
 	void abort_request(Request *r, int err, bool notify);
@@ -495,6 +498,11 @@ public:
 
 	/* --- tracing (trace.cc) --- */
 	void trace_emit(const TraceEv &ev);
+	/* CREATE/OPEN of mb; returns its id (the open calls end with it). */
+	long opened(const Mailbox &mb, bool created);
+	void trace_call(const Task &t, const kipc_sqe &sqe);               /* SYSCALL */
+	void trace_ret(const Task &t, const kipc_cqe &cqe, uint16_t op);   /* SYSRET */
+	void trace_record(const kipc_trace_event &e, uid_t uid); /* to the listeners */
 	long do_trace_open(Task &cur, const kipc_trace_attr &attr);
 	long do_trace_read(Task &cur, const MsgArgs &a);
 	long do_trace_close(Task &cur);

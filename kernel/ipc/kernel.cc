@@ -308,13 +308,15 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 	}
 	{
 		Entry e(k, task, sqe.opcode);
+		if (KIPC_TRACING(k))
+			k.trace_call(*task, sqe);
 		long res = dispatch(k, *task, sqe, cqe);
 		if (res != -EQUEUED) {
 			if (res < 0)
 				cqe = kipc_cqe{};
 			cqe.res = res;
 			cqe.user_data = sqe.user_data;
-			k.complete(*task, cqe);
+			k.complete(*task, cqe, sqe.opcode);
 		}
 	}
 	debug_check(k);

@@ -201,7 +201,7 @@ long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag
 		if (it != names.end()) {
 			if ((oflag & KIPC_O_CREAT) && (oflag & KIPC_O_EXCL))
 				return -EEXIST;
-			return it->second->id;
+			return opened(*it->second, false);
 		}
 		if (!(oflag & KIPC_O_CREAT))
 			return -ENOENT;
@@ -229,13 +229,15 @@ long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag
 	if (!name.empty())
 		names.emplace(name, p);
 	u.mailboxes++;
-	return p->id;
+	return opened(*p, true);
 }
 
 void KernelImpl::destroy_mbox(Mailbox *mb)
 {
 	stats.destroyed++;
-	KIPC_TRACE(*this, {.event = KIPC_TRACE_DESTROY, .task = current, .link = &mb->link});
+	KIPC_TRACE(*this, {.event = KIPC_TRACE_DESTROY, .task = current, .link = &mb->link,
+			   .flags = mb->flavour == Flavour::Posix ? KIPC_TRACE_F_POSIX
+				  : mb->flavour == Flavour::SysV  ? KIPC_TRACE_F_SYSV : 0u});
 	drain_link(mb->link, -EIDRM);
 	for (Task *t : mb->holders)
 		t->held.erase(std::find(t->held.begin(), t->held.end(), mb));
@@ -431,7 +433,7 @@ void KernelImpl::rr_reassign(Mailbox &mb, pid_t from)
 			cqe.res = err;
 		}
 		cqe.user_data = r->user_data;
-		complete(*rcv, cqe);
+		complete(*rcv, cqe, r->opcode);
 		delete r;
 	}
 }

@@ -206,6 +206,7 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 		return err;
 	}
 	host.mq_readiness(op->id, mb->mq->ready & 1, mb->mq->ready & 2);
+	opened(*mb, created); /* the CREATE or OPEN event */
 	return op->id;
 }
 
@@ -256,7 +257,7 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 			cqe.type = cur.uid;
 			k.unpark(r);
 			cqe.user_data = r->user_data;
-			k.complete(*r->task, cqe);
+			k.complete(*r->task, cqe, r->opcode);
 			delete r;
 			k.user(n.owner->uid).bytes -= kMqNotifyCost;
 		} else { /* the charge stays with it until it is taken */

@@ -113,8 +113,23 @@ static void sender_done(KernelImpl &k, Message *m, int err, Task *receiver)
 		cqe.flags |= KIPC_CQE_F_NOTIF;
 	k.unpark(r);
 	cqe.user_data = r->user_data;
-	k.complete(*r->task, cqe);
+	k.complete(*r->task, cqe, r->opcode);
 	delete r;
+}
+
+/*
+ * A message counts as sent when it reaches a link's queue or a receiver
+ * (not when its sender blocks: a blocked send that times out or is
+ * cancelled sent nothing). sender: its task, nullptr when gone.
+ */
+static void count_sent(KernelImpl &k, Link &link, Task *sender, pid_t pid, int64_t stime)
+{
+	link.nsent++;
+	link.lspid = pid;
+	link.stime = stime;
+	k.stats.sent++;
+	if (sender)
+		sender->nsent++;
 }
 
 void KernelImpl::refill(Link &link)
@@ -126,6 +141,7 @@ void KernelImpl::refill(Link &link)
 		link.pending.remove(m);
 		link.msgs.push(m);
 		Request *r = m->req;
+		count_sent(*this, link, r ? r->task : find_task(m->sender), m->sender, m->stime);
 		KIPC_TRACE(*this, {.event = KIPC_TRACE_ENQUEUE, .task = r ? r->task : nullptr,
 				   .pid = m->sender, .link = &link, .msg = m});
 		if (r && r->op == ReqKind::Call)
@@ -142,7 +158,7 @@ void KernelImpl::refill(Link &link)
 			cqe.flags |= KIPC_CQE_F_NOTIF;
 		unpark(r);
 		cqe.user_data = r->user_data;
-		complete(*r->task, cqe);
+		complete(*r->task, cqe, r->opcode);
 		delete r;
 	}
 }
@@ -158,6 +174,9 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 		return -EFAULT; /* the message stays where it is */
 
 	bool from_link = m->store == &link.msgs;
+	if (m->store == &link.pending) /* a blocked or cached send completes now */
+		count_sent(*this, link, m->req ? m->req->task : find_task(m->sender), m->sender,
+			   m->stime);
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_DELIVER, .task = &rcv, .peer = m->sender,
 			   .link = &link, .msg = m, .res = n,
 			   .flags = (m->token ? KIPC_TRACE_F_CALL : 0u) |
@@ -201,7 +220,7 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
  * whose buffer is too small fail EMSGSIZE (System V does the same) and the
  * next one is tried. Returns the receiver, or nullptr when m stays with us.
  */
-static Task *handoff(KernelImpl &k, Link &link, Message *m)
+static Task *handoff(KernelImpl &k, Link &link, Message *m, const TraceEv &send, bool &traced)
 {
 	for (WaitEntry *w = link.receivers.front(), *next; w; w = next) {
 		next = link.receivers.next(w);
@@ -214,6 +233,10 @@ static Task *handoff(KernelImpl &k, Link &link, Message *m)
 		}
 		kipc_cqe cqe{};
 		Task *rcv = r->task;
+		if (!traced) { /* the SEND before the WAKE and DELIVER it causes */
+			KIPC_TRACE(k, (send));
+			traced = true;
+		}
 		k.unpark(r);
 		int err = k.deliver(*rcv, link, m, r->buf, r->buflen, r->flags, cqe);
 		if (err) {
@@ -221,12 +244,12 @@ static Task *handoff(KernelImpl &k, Link &link, Message *m)
 			cqe = kipc_cqe{};
 			cqe.res = err;
 			cqe.user_data = r->user_data;
-			k.complete(*rcv, cqe);
+			k.complete(*rcv, cqe, r->opcode);
 			delete r;
 			continue;
 		}
 		cqe.user_data = r->user_data;
-		k.complete(*rcv, cqe);
+		k.complete(*rcv, cqe, r->opcode);
 		delete r;
 		return rcv;
 	}
@@ -245,13 +268,10 @@ static void pair_bind(Link &link, const Task &cur, bool sender)
 		(sender ? mb->pair_sender : mb->pair_receiver) = cur.pid;
 }
 
-static void account_send(Link &link, Task &cur, int64_t stime)
+static void account_send(KernelImpl &k, Link &link, Task &cur, int64_t stime)
 {
 	pair_bind(link, cur, true);
-	link.nsent++;
-	link.lspid = cur.pid;
-	link.stime = stime;
-	cur.nsent++;
+	count_sent(k, link, &cur, cur.pid, stime);
 }
 
 long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint64_t token,
@@ -285,9 +305,11 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	cqe.seq = m->seq;
 	if (mb && mb->policy == KIPC_POLICY_ROUND_ROBIN)
 		cqe.pid = m->route; /* the sender is told who gets it */
-	KIPC_TRACE(*this, {.event = KIPC_TRACE_SEND, .task = &cur,
-			   .peer = link.task ? link.task->pid : 0, .link = &link, .msg = m,
-			   .flags = token ? KIPC_TRACE_F_CALL : 0u});
+	/* SEND is traced once its outcome is known, before what it causes */
+	TraceEv send{.event = KIPC_TRACE_SEND, .task = &cur,
+		     .peer = link.task ? link.task->pid : 0, .link = &link, .msg = m,
+		     .flags = token ? KIPC_TRACE_F_CALL : 0u};
+	bool traced = false;
 
 	/* 1. pipelined send: a waiting receiver takes it now */
 	Request *call = parked ? *parked : nullptr;
@@ -300,8 +322,8 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	if (!link.receivers.empty()) {
 		uint64_t seq = m->seq;
 		int64_t stime = m->stime;
-		if (Task *rcv = handoff(*this, link, m)) {
-			account_send(link, cur, stime); /* m is gone */
+		if (Task *rcv = handoff(*this, link, m, send, traced)) {
+			account_send(*this, link, cur, stime); /* m is gone */
 			cqe.pid = rcv->pid;
 			cqe.seq = seq;
 			return 0;
@@ -309,7 +331,9 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	}
 	/* 2. room in the link, and nobody waits for room before us */
 	if (link.pending.nmsg == 0 && link.has_room(a.len)) {
-		account_send(link, cur, m->stime);
+		if (!traced)
+			KIPC_TRACE(*this, (send));
+		account_send(*this, link, cur, m->stime);
 		link.msgs.push(m);
 		KIPC_TRACE(*this, {.event = KIPC_TRACE_ENQUEUE, .task = &cur, .link = &link,
 				   .msg = m});
@@ -330,6 +354,10 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		err = -EDEADLK;
 	}
 	if (err) {
+		if (!traced) {
+			send.res = err;
+			KIPC_TRACE(*this, (send));
+		}
 		if (call) {
 			m->req = nullptr;
 			call->msg = nullptr;
@@ -341,7 +369,11 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		free_message(m);
 		return err;
 	}
-	account_send(link, cur, m->stime);
+	if (!traced) {
+		send.flags |= KIPC_TRACE_F_BLOCKED;
+		KIPC_TRACE(*this, (send));
+	}
+	pair_bind(link, cur, true); /* it waits inside the link: binds (not sent yet) */
 	Request *r = call ? call : new_request(cur, ReqKind::Send, a);
 	r->msg = m;
 	r->link = &link;

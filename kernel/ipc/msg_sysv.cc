@@ -61,7 +61,7 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 				return -EEXIST;
 			if (!ipcperms(cur, *it->second, requested(msgflg & 0777)))
 				return -EACCES;
-			return it->second->id;
+			return opened(*it->second, false);
 		}
 		if (!(msgflg & KIPC_IPC_CREAT))
 			return -ENOENT;
@@ -92,7 +92,7 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 	if (key != 0)
 		msg_keys.emplace(key, mb);
 	msg_count++;
-	return mb->id;
+	return opened(*mb, true);
 }
 
 long KernelImpl::do_msgsnd(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe)

@@ -74,6 +74,7 @@ long KernelImpl::do_reply(Task &cur, uint64_t token, MsgArgs &a)
 	cqe.type = a.type;
 	cqe.seq = next_msg_seq++;
 	cur.nsent++;
+	stats.sent++;
 	caller->nreceived++;
 	stats.delivered++;
 	unpark(r);
@@ -85,7 +86,7 @@ long KernelImpl::do_reply(Task &cur, uint64_t token, MsgArgs &a)
 				   .msg = &m, .res = n, .flags = KIPC_TRACE_F_REPLY});
 	}
 	cqe.user_data = r->user_data;
-	complete(*caller, cqe);
+	complete(*caller, cqe, r->opcode);
 	delete r;
 	return 0;
 }

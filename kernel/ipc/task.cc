@@ -88,8 +88,9 @@ int KernelImpl::attach(const Creds &c, UserMemory *mm, std::string_view comm, vo
 	t->mm = mm;
 	t->priv = priv;
 	t->comm = comm;
+	t->ppid = c.ppid;
 	stats.attach++;
-	KIPC_TRACE(*this, {.event = KIPC_TRACE_ATTACH, .task = t});
+	KIPC_TRACE(*this, {.event = KIPC_TRACE_ATTACH, .task = t, .peer = t->ppid});
 	*out = t;
 	return 0;
 }

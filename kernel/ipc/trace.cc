@@ -14,6 +14,7 @@
  * (no feedback loop).
  */
 #include <algorithm>
+#include <cstring>
 
 #include "ipc.h"
 
@@ -23,12 +24,13 @@ static bool passes(const KernelImpl &k, const TraceListener &l, const kipc_trace
 		   uid_t uid)
 {
 	const kipc_trace_attr &a = l.attr;
-	if (a.events && !(a.events & KIPC_TRACE_MASK(e.event)))
+	if (!((a.events ? a.events : KIPC_TRACE_ALL) & KIPC_TRACE_MASK(e.event)))
 		return false;
 	if (a.pid && e.pid != a.pid && e.peer != a.pid)
 		return false;
-	if (a.mbox && e.mbox != a.mbox)
-		return false;
+	if (a.mbox && (e.mbox != a.mbox || (e.event == KIPC_TRACE_SYSCALL &&
+					     (e.op == KIPC_SYS_send || e.op == KIPC_SYS_call))))
+		return false; /* SYSCALL: target is the mailbox; send, call: a pid */
 	return l.task->uid == uid || (l.task->uid == 0 && k.lim.root_bypass);
 }
 
@@ -80,6 +82,112 @@ void KernelImpl::trace_emit(const TraceEv &ev)
 		if (const Task *t = find_task(e.pid))
 			uid = t->uid;
 	}
+	trace_record(e, uid);
+}
+
+/*
+ * The appended records (CREATE/OPEN, SYSCALL/SYSRET) have the layout of
+ * a kipc_trace_event; the ring holds them as such.
+ */
+template <class R> static kipc_trace_event as_event(const R &r)
+{
+	static_assert(sizeof r == sizeof(kipc_trace_event));
+	kipc_trace_event e;
+	std::memcpy(&e, &r, sizeof e);
+	return e;
+}
+
+long KernelImpl::opened(const Mailbox &mb, bool created)
+{
+	if (KIPC_TRACING(*this) && current) {
+		kipc_trace_obj o{};
+		o.ts = uint64_t(now());
+		o.event = created ? KIPC_TRACE_CREATE : KIPC_TRACE_OPEN;
+		o.op = cur_op;
+		o.flags = mb.flavour == Flavour::Posix ? KIPC_TRACE_F_POSIX
+			: mb.flavour == Flavour::SysV  ? KIPC_TRACE_F_SYSV : 0;
+		if (mb.name.size() >= sizeof o.name)
+			o.flags |= KIPC_TRACE_F_TRUNC;
+		o.pid = current->pid;
+		o.key = mb.msq ? mb.msq->key : 0;
+		o.mbox = mb.id;
+		mb.name.copy(o.name, sizeof o.name - 1);
+		trace_record(as_event(o), current->uid);
+	}
+	return mb.id;
+}
+
+/* The trace calls are not traced: a tracer reading would trace itself. */
+static bool untraced(uint16_t op)
+{
+	return op == KIPC_SYS_trace_open || op == KIPC_SYS_trace_read ||
+	       op == KIPC_SYS_trace_close;
+}
+
+void KernelImpl::trace_call(const Task &t, const kipc_sqe &sqe)
+{
+	if (untraced(sqe.opcode))
+		return;
+	kipc_trace_call c{};
+	c.ts = uint64_t(now());
+	c.event = KIPC_TRACE_SYSCALL;
+	c.op = sqe.opcode;
+	c.flags = sqe.flags;
+	c.pid = t.pid;
+	c.prio = sqe.prio;
+	c.target = sqe.target;
+	c.user_data = sqe.user_data;
+	c.len = sqe.len;
+	c.len2 = sqe.len2;
+	c.type = sqe.type;
+	c.timeout = sqe.timeout;
+	t.comm.copy(c.comm, sizeof c.comm - 1);
+	trace_record(as_event(c), t.uid);
+	if (sqe.opcode != KIPC_SYS_mbox_open && sqe.opcode != KIPC_SYS_mq_open &&
+	    sqe.opcode != KIPC_SYS_mq_unlink)
+		return;
+	/* the name, as far as the caller's memory holds it (the call checks it) */
+	kipc_trace_obj o{};
+	o.ts = c.ts;
+	o.event = KIPC_TRACE_SYSARG;
+	o.op = sqe.opcode;
+	o.pid = t.pid;
+	uint32_t n = std::min<uint32_t>(sqe.len, sizeof o.name - 1);
+	if (sqe.len > n)
+		o.flags |= KIPC_TRACE_F_TRUNC;
+	if (t.mm && (!t.mm->access_ok(sqe.addr, n) || t.mm->copy_from_user(o.name, sqe.addr, n)))
+		std::memset(o.name, 0, sizeof o.name);
+	kipc_mq_open mo;
+	if (sqe.opcode == KIPC_SYS_mq_open && t.mm && sqe.len2 >= sizeof mo &&
+	    t.mm->access_ok(sqe.addr2, sizeof mo) && !t.mm->copy_from_user(&mo, sqe.addr2, sizeof mo))
+		o.key = int32_t(mo.oflag);
+	trace_record(as_event(o), t.uid);
+}
+
+void KernelImpl::trace_ret(const Task &t, const kipc_cqe &cqe, uint16_t op)
+{
+	if (untraced(op))
+		return;
+	kipc_trace_ret r{};
+	r.ts = uint64_t(now());
+	r.event = KIPC_TRACE_SYSRET;
+	r.op = op;
+	r.flags = cqe.flags;
+	r.pid = t.pid;
+	r.peer = cqe.pid;
+	r.source = cqe.source;
+	r.user_data = cqe.user_data;
+	r.len = cqe.len;
+	r.prio = cqe.prio;
+	r.seq = cqe.seq;
+	r.res = cqe.res;
+	t.comm.copy(r.comm, sizeof r.comm - 1);
+	trace_record(as_event(r), t.uid);
+}
+
+void KernelImpl::trace_record(const kipc_trace_event &e, uid_t uid)
+{
+	tracer.built++;
 	for (auto &lp : tracer.listeners) {
 		TraceListener &l = *lp;
 		if (!passes(*this, l, e, uid))
@@ -99,7 +207,7 @@ long KernelImpl::do_trace_open(Task &cur, const kipc_trace_attr &attr)
 	if (attr.rsvd0 || std::any_of(std::begin(attr.rsvd), std::end(attr.rsvd),
 				      [](uint64_t v) { return v != 0; }))
 		return -EINVAL;
-	if (attr.events & ~uint32_t(KIPC_TRACE_ALL))
+	if (attr.events & ~uint32_t(KIPC_TRACE_ALL | KIPC_TRACE_CALLS))
 		return -EINVAL;
 	if (attr.bufsize > KIPC_TRACE_BUF_MAX || attr.pid < 0 || attr.mbox < 0)
 		return -EINVAL;
@@ -181,7 +289,7 @@ void KernelImpl::trace_flush()
 		kipc_cqe cqe{};
 		cqe.res = take(*l, t, r->buf, r->buflen);
 		cqe.user_data = r->user_data;
-		complete(t, cqe);
+		complete(t, cqe, KIPC_SYS_trace_read);
 		delete r;
 	}
 }

@@ -53,6 +53,7 @@ struct TraceListener {
 
 struct Tracer {
 	uint32_t nlisteners = 0;    /* the one word every tracepoint tests */
+	uint64_t built = 0;         /* records built (tests: none without listeners) */
 	std::vector<std::unique_ptr<TraceListener>> listeners;
 	std::vector<TraceListener *> wake; /* readers to complete */
 };
@@ -62,5 +63,8 @@ struct Tracer {
 		if (__builtin_expect((k).tracer.nlisteners != 0, 0))      \
 			(k).trace_emit(::kipc::TraceEv __VA_ARGS__);      \
 	} while (0)
+
+/* For tracepoints that call a trace_* function of their own (trace.cc). */
+#define KIPC_TRACING(k) __builtin_expect((k).tracer.nlisteners != 0, 0)
 
 } // namespace kipc

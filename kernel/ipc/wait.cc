@@ -86,10 +86,13 @@ void KernelImpl::unpark(Request *r)
 	}
 }
 
-void KernelImpl::complete(Task &t, const kipc_cqe &cqe)
+void KernelImpl::complete(Task &t, const kipc_cqe &cqe, uint16_t op)
 {
-	if (!dying)
-		sink.complete(t.priv, cqe);
+	if (dying)
+		return;
+	if (KIPC_TRACING(*this))
+		trace_ret(t, cqe, op);
+	sink.complete(t.priv, cqe);
 }
 
 void KernelImpl::abort_request(Request *r, int err, bool notify)
@@ -118,7 +121,7 @@ void KernelImpl::abort_request(Request *r, int err, bool notify)
 	unpark(r);
 	if (notify) {
 		cqe.user_data = r->user_data;
-		complete(*r->task, cqe);
+		complete(*r->task, cqe, r->opcode);
 	}
 	delete r;
 }

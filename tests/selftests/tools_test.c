@@ -5,10 +5,16 @@
  * as separate processes and checks what they print: the JSON of kipcs
  * (parsed by python3's json module when python3 is installed), a trace of
  * the producer-consumer sample (its sends, blocks and deliveries, in
- * order), the Chrome and Mermaid formats, and each tool's one-line errors.
+ * order), the Chrome and Mermaid formats, and each tool's one-line errors;
+ * and kipc-trace -- PROGRAM on this binary run as a tracee (KT_TRACEE):
+ * its exact call lines, <unfinished ...>/<... resumed> for a blocked
+ * receive, the -c table, failures drawn as failures, and POSIX and
+ * System V programs under kipc-run shown as mq_send, msgsnd, ...
  */
 #include <ctype.h>
+#include <mqueue.h>
 #include <signal.h>
+#include <sys/msg.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -16,6 +22,83 @@
 #include <generated/version.h>
 
 #include <kipc/mqueue.h>
+
+/* ---- tracees: this binary, run under kipc-trace with KT_TRACEE set --- */
+
+/* Native: one of each outcome, in a fixed order (the exact lines are checked). */
+static int tracee_native(void)
+{
+	struct kipc_mbox_attr a = {.capacity = 1};
+	char buf[64];
+	int64_t box = kipc_mbox_open("/kt-trace", KIPC_O_CREAT, &a);
+	if (box < 0)
+		return 10;
+	if (kipc_mbox_send(box, "hi", 2, 0, 0) != 0)
+		return 11;
+	if (kipc_mbox_send(box, "no", 2, 0, KIPC_F_NONBLOCK) != -1 || errno != EAGAIN)
+		return 12;
+	if (kipc_mbox_receive(box, buf, sizeof buf, NULL, 0) != 2)
+		return 13;
+	/* nothing comes: it blocks, then times out */
+	if (kipc_mbox_receive_timed(box, buf, sizeof buf, NULL, 0, 50000000) != -1 ||
+	    errno != ETIMEDOUT)
+		return 14;
+	if (kipc_mbox_destroy(box) != 0)
+		return 15;
+	return 0;
+}
+
+/* POSIX, under kipc-run: its calls are mq_open, mq_send, ... */
+static int tracee_posix(void)
+{
+	struct mq_attr a = {.mq_maxmsg = 2, .mq_msgsize = 16};
+	char buf[16];
+	unsigned prio;
+	mqd_t q = mq_open("/kt-trace-mq", O_RDWR | O_CREAT, 0600, &a);
+	if (q == (mqd_t)-1)
+		return 20;
+	if (mq_send(q, "hi", 2, 1) != 0)
+		return 21;
+	if (mq_receive(q, buf, sizeof buf, &prio) != 2)
+		return 22;
+	mq_close(q);
+	if (mq_unlink("/kt-trace-mq") != 0)
+		return 23;
+	return 0;
+}
+
+/* System V, under kipc-run: msgget, msgsnd, msgrcv, msgctl */
+static int tracee_sysv(void)
+{
+	struct {
+		long mtype;
+		char mtext[8];
+	} m = {3, "hi"}, r;
+	int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	if (id < 0)
+		return 30;
+	if (msgsnd(id, &m, 2, 0) != 0)
+		return 31;
+	if (msgrcv(id, &r, sizeof r.mtext, 3, 0) != 2)
+		return 32;
+	if (msgrcv(id, &r, sizeof r.mtext, 0, IPC_NOWAIT) != -1 || errno != ENOMSG)
+		return 33;
+	if (msgctl(id, IPC_RMID, NULL) != 0)
+		return 34;
+	return 0;
+}
+
+/* Before the harness (and before make_tmpdir): a tracee runs and exits. */
+__attribute__((constructor(101))) static void run_tracee(void)
+{
+	const char *t = getenv("KT_TRACEE");
+	if (!t)
+		return;
+	_exit(!strcmp(t, "native")  ? tracee_native()
+	      : !strcmp(t, "posix") ? tracee_posix()
+	      : !strcmp(t, "sysv")  ? tracee_sysv()
+				    : 99);
+}
 
 /* ---- running programs ---------------------------------------------- */
 
@@ -266,18 +349,47 @@ TEST(tools_command_line_conventions)
 	EXPECT_EQ(2, run(norun, tmp("out"), tmp("err"), NULL));
 }
 
+#define TRACE_HINT "Try 'kipc-trace --help' for more information.\n"
+
 TEST(kipc_trace_errors)
 {
 	NEED_TOOLS();
 	const char *fmt_[] = {"kipc-trace", "--format=svg", NULL};
 	EXPECT_EQ(2, run(fmt_, tmp("out"), tmp("err"), NULL));
-	EXPECT_STREQ("kipc-trace: unknown format 'svg' (text, chrome, mermaid)\n", slurp(tmp("err")));
+	EXPECT_STREQ("kipc-trace: unknown format 'svg' (text, chrome, mermaid)\n" TRACE_HINT,
+		     slurp(tmp("err")));
 	const char *ev[] = {"kipc-trace", "--event", "send,bogus", NULL};
 	EXPECT_EQ(2, run(ev, tmp("out"), tmp("err"), NULL));
 	EXPECT_NE(NULL, strstr(slurp(tmp("err")), "kipc-trace: unknown event 'bogus'"));
+	const char *opt[] = {"kipc-trace", "--bogus", NULL};
+	EXPECT_EQ(2, run(opt, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipc-trace: unknown option '--bogus'\n" TRACE_HINT, slurp(tmp("err")));
+	const char *noarg[] = {"kipc-trace", "-p", NULL};
+	EXPECT_EQ(2, run(noarg, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipc-trace: option '-p' needs an argument\n" TRACE_HINT, slurp(tmp("err")));
+	const char *stray[] = {"kipc-trace", "ls", NULL};
+	EXPECT_EQ(2, run(stray, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipc-trace: unexpected argument 'ls' (a program goes after --)\n" TRACE_HINT,
+		     slurp(tmp("err")));
+	const char *help[] = {"kipc-trace", "--help", NULL};
+	EXPECT_EQ(0, run(help, tmp("out"), tmp("err"), NULL));
+	EXPECT_EQ(0, strncmp(slurp(tmp("out")), "usage: kipc-trace", 17));
+	const char *ver[] = {"kipc-trace", "--version", NULL};
+	EXPECT_EQ(0, run(ver, tmp("out"), tmp("err"), NULL));
+	EXPECT_EQ(0, strncmp(slurp(tmp("out")), "kipc-trace ", 11));
 	const char *mb[] = {"kipc-trace", "--mbox", "/kt-no-such-mailbox", NULL};
 	EXPECT_EQ(1, run(mb, tmp("out"), tmp("err"), NULL));
 	EXPECT_STREQ("kipc-trace: no such mailbox: /kt-no-such-mailbox\n", slurp(tmp("err")));
+	const char *mbid[] = {"kipc-trace", "-m", "12345", NULL};
+	EXPECT_EQ(1, run(mbid, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipc-trace: no such mailbox: 12345\n", slurp(tmp("err")));
+	const char *nopid[] = {"kipc-trace", "-p", "999999", NULL};
+	EXPECT_EQ(1, run(nopid, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipc-trace: no such process: 999999\n", slurp(tmp("err")));
+	const char *noexe[] = {"kipc-trace", "--", "/kt-no-such-program", NULL};
+	EXPECT_EQ(127, run(noexe, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipc-trace: cannot run /kt-no-such-program: No such file or directory\n",
+		     slurp(tmp("err")));
 }
 
 /* ---- kipcs ----------------------------------------------------------- */
@@ -449,6 +561,7 @@ TEST(kipcrm_posix_and_sysv_queues)
 static pid_t start_trace(const char *format, const char *out)
 {
 	const char *argv[] = {"kipc-trace", "-f", format, "-o", out, NULL};
+	unlink(tmp("trace.err")); /* not an earlier run's "tracing" line */
 	pid_t pid = spawn(argv, NULL, tmp("trace.err"), NULL);
 	if (!wait_for_text(tmp("trace.err"), "kipc-trace: tracing")) {
 		kill(pid, SIGKILL);
@@ -518,6 +631,33 @@ TEST(trace_of_producer_consumer)
 	EXPECT_NE(NULL, strstr(slurp(tmp("trace.txt")), "destroy: mbox="));
 }
 
+/* kipcs attaches, looks and exits: hidden unless --all */
+TEST(trace_hides_the_tools_own_tasks)
+{
+	NEED_TOOLS();
+	for (int all = 0; all < 2; all++) {
+		const char *argv[] = {"kipc-trace", "-o", tmp("tools.txt"), all ? "--all" : NULL, NULL};
+		unlink(tmp("tools.err")); /* not the last run's "tracing" line */
+		pid_t tr = spawn(argv, NULL, tmp("tools.err"), NULL);
+		ASSERT_TRUE(wait_for_text(tmp("tools.err"), "kipc-trace: tracing"));
+		const char *kipcs[] = {"kipcs", NULL};
+		EXPECT_EQ(0, run(kipcs, tmp("out"), tmp("err"), NULL));
+		ASSERT_GT(run_sample("0"), 0);
+		kill(tr, SIGINT);
+		ASSERT_EQ(0, wait_status(tr));
+		const char *t = slurp(tmp("tools.txt"));
+		EXPECT_NE(NULL, strstr(t, "producer_consum-")); /* the sample is there */
+		if (all)
+			EXPECT_NE(NULL, strstr(t, "kipcs-")) {
+				fprintf(stderr, "%s", t);
+			}
+		else
+			EXPECT_EQ(NULL, strstr(t, "kipcs-")) {
+				fprintf(stderr, "%s", t);
+			}
+	}
+}
+
 static const char *py_chrome =
 	"import json,sys\n"
 	"d=json.load(open(sys.argv[1]))\n"
@@ -550,6 +690,257 @@ TEST(trace_chrome_and_mermaid)
 	EXPECT_NE(NULL, strstr(mmd, want));
 	if (have_python())
 		EXPECT_EQ(0, py_check(py_chrome, tmp("trace.json"), "")) {
+			fprintf(stderr, "%s", slurp(tmp("py.err")));
+		}
+}
+
+/* ---- kipc-trace -- PROGRAM: strace-style ----------------------------- */
+
+/* "[pid 123] x = 98304 <0.000019>" -> "[pid N] x = ID <T>" (ID: opens only) */
+static char *mask_calls(const char *in)
+{
+	char *out = malloc(strlen(in) + 1), *o = out;
+	for (const char *p = in; *p;) {
+		if (!strncmp(p, "[pid ", 5)) {
+			o += sprintf(o, "[pid N]");
+			p = strchr(p, ']') + 1;
+		} else if (*p == '<' && isdigit((unsigned char)p[1]) && strchr(p, '>')) {
+			o += sprintf(o, "<T>");
+			p = strchr(p, '>') + 1;
+		} else if (!strncmp(p, ") = ", 4) && isdigit((unsigned char)p[4]) &&
+			   strstr(o - (o - out > 40 ? 40 : o - out), "_open(")) {
+			o += sprintf(o, ") = ID");
+			for (p += 4; isdigit((unsigned char)*p); p++)
+				;
+		} else {
+			*o++ = *p++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* kipc-trace ARGS... -- this binary as a tracee (KT_TRACEE=kind). */
+static int trace_tracee(const char *kind, const char *const *args, int nargs, bool kipc_run)
+{
+	char self[KT_PATH], runner[2 * KT_PATH];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	self[n > 0 ? n : 0] = '\0';
+	snprintf(runner, sizeof runner, "%s/kipc-run", bindir);
+	const char *argv[16];
+	int i = 0;
+	argv[i++] = "kipc-trace";
+	for (int j = 0; j < nargs; j++)
+		argv[i++] = args[j];
+	argv[i++] = "--";
+	if (kipc_run)
+		argv[i++] = runner;
+	argv[i++] = self;
+	argv[i] = NULL;
+	setenv("KT_TRACEE", kind, 1);
+	int rc = run(argv, tmp("calls.out"), tmp("calls.err"), NULL);
+	unsetenv("KT_TRACEE");
+	return rc;
+}
+
+TEST(trace_calls_of_a_program)
+{
+	NEED_TOOLS();
+	const char *o[] = {"-o", tmp("calls.txt")};
+	ASSERT_EQ(0, trace_tracee("native", o, 2, false)) {
+		fprintf(stderr, "%s", slurp(tmp("calls.err")));
+	}
+	char *got = mask_calls(slurp(tmp("calls.txt")));
+	EXPECT_STREQ(
+		"[pid N] mbox_open(\"/kt-trace\", O_CREAT, {attr}) = ID <T>\n"
+		"[pid N] mbox_send(\"/kt-trace\", 2 bytes) = 0 <T>\n"
+		"[pid N] mbox_send(\"/kt-trace\", 2 bytes, NONBLOCK) = -1 EAGAIN "
+		"(Resource temporarily unavailable) <T>\n"
+		"[pid N] mbox_receive(\"/kt-trace\", 64 bytes) = 2 <T>\n"
+		"[pid N] mbox_receive(\"/kt-trace\", 64 bytes, timeout=50ms <unfinished ...>\n"
+		"[pid N] <... mbox_receive resumed>) = -1 ETIMEDOUT (Connection timed out) <T>\n"
+		"[pid N] mbox_destroy(\"/kt-trace\") = 0 <T>\n",
+		got);
+	free(got);
+	/* the blocked receive took its 50 ms */
+	const char *r = strstr(slurp(tmp("calls.txt")), "resumed>) = -1 ETIMEDOUT");
+	ASSERT_NE(NULL, r);
+	EXPECT_GE(strtod(strchr(r, '<') + 1, NULL), 0.050);
+}
+
+TEST(trace_calls_summary)
+{
+	NEED_TOOLS();
+	const char *o[] = {"-c", "-o", tmp("summary.txt")};
+	ASSERT_EQ(0, trace_tracee("native", o, 3, false));
+	const char *t = slurp(tmp("summary.txt"));
+	const char *head = "% time     seconds  usecs/call     calls    errors syscall\n"
+			   "------ ----------- ----------- --------- --------- ----------------\n";
+	EXPECT_EQ(0, strncmp(t, head, strlen(head)));
+	/* calls and errors per syscall (the time columns vary) */
+	const char *want[][3] = {{"2", "1", "mbox_receive"}, {"2", "1", "mbox_send"},
+				 {"1", "", "mbox_open"},     {"1", "", "mbox_destroy"},
+				 {"6", "2", "total"}};
+	for (int i = 0; i < 5; i++) {
+		char line[128];
+		snprintf(line, sizeof line, " %9s %9s %s\n", want[i][0], want[i][1], want[i][2]);
+		EXPECT_NE(NULL, strstr(t, line)) {
+			fprintf(stderr, "no '%s' in\n%s", line, t);
+		}
+	}
+	/* the blocked receive dominates the time */
+	const char *first = strchr(strchr(t, '\n') + 1, '\n') + 1;
+	EXPECT_NE(NULL, strstr(first, "mbox_receive\n"));
+	EXPECT_LT(strstr(first, "mbox_receive\n"), strstr(first, "mbox_send\n"));
+}
+
+TEST(trace_calls_of_a_posix_program_under_kipc_run)
+{
+	NEED_TOOLS();
+	const char *o[] = {"-o", tmp("posix.txt")};
+	ASSERT_EQ(0, trace_tracee("posix", o, 2, true)) {
+		fprintf(stderr, "%s", slurp(tmp("calls.err")));
+	}
+	char *got = mask_calls(slurp(tmp("posix.txt")));
+	EXPECT_STREQ("[pid N] mq_open(\"/kt-trace-mq\", O_RDWR|O_CREAT) = ID <T>\n"
+		     "[pid N] mq_getattr(\"/kt-trace-mq\") = 0 <T>\n"
+		     "[pid N] mq_send(\"/kt-trace-mq\", 2 bytes, prio=1) = 0 <T>\n"
+		     "[pid N] mq_receive(\"/kt-trace-mq\", 16 bytes) = 2 <T>\n"
+		     "[pid N] mq_close(\"/kt-trace-mq\") = 0 <T>\n"
+		     "[pid N] mq_unlink(\"/kt-trace-mq\") = 0 <T>\n",
+		     got);
+	free(got);
+}
+
+TEST(trace_calls_of_a_sysv_program_under_kipc_run)
+{
+	NEED_TOOLS();
+	const char *o[] = {"-o", tmp("sysv.txt")};
+	ASSERT_EQ(0, trace_tracee("sysv", o, 2, true)) {
+		fprintf(stderr, "%s", slurp(tmp("calls.err")));
+	}
+	char *got = mask_calls(slurp(tmp("sysv.txt")));
+	/* the kernel's errno: libkipc-posix turns msgrcv's EAGAIN into ENOMSG */
+	EXPECT_NE(NULL, strstr(got, "[pid N] msgget(IPC_PRIVATE, IPC_CREAT|0600) = "));
+	EXPECT_NE(NULL, strstr(got, " 2 bytes, type=3) = 0 <T>\n"));
+	EXPECT_NE(NULL, strstr(got, " 8 bytes, type=3) = 2 <T>\n"));
+	EXPECT_NE(NULL, strstr(got, " 8 bytes, type=0, IPC_NOWAIT) = -1 EAGAIN "));
+	EXPECT_NE(NULL, strstr(got, ", IPC_RMID) = 0 <T>\n"));
+	EXPECT_NE(NULL, strstr(got, "[pid N] msgsnd(")) {
+		fprintf(stderr, "%s", got);
+	}
+	free(got);
+}
+
+/* -p PID: a process that attaches after kipc-trace started is traced */
+TEST(trace_calls_of_a_pid)
+{
+	NEED_TOOLS();
+	struct kt_barrier go;
+	ASSERT_EQ(0, kt_barrier_init(&go));
+	pid_t child = fork();
+	if (child == 0) {
+		if (kt_wait_post(&go, 1) != 0)
+			_exit(1);
+		_exit(tracee_native());
+	}
+	char pid[16];
+	snprintf(pid, sizeof pid, "%d", child);
+	const char *argv[] = {"kipc-trace", "-p", pid, "-o", tmp("pid.txt"), NULL};
+	unlink(tmp("pid.err"));
+	pid_t tr = spawn(argv, NULL, tmp("pid.err"), NULL);
+	ASSERT_TRUE(wait_for_text(tmp("pid.err"), "kipc-trace: tracing pid "));
+	/* the child has not attached yet: kipc-trace said it waits for it */
+	EXPECT_NE(NULL, strstr(slurp(tmp("pid.err")), "has not attached to kipc yet"));
+	kt_post(&go, 1);
+	EXPECT_EQ(0, kt_wait(child));
+	kill(tr, SIGINT);
+	ASSERT_EQ(0, wait_status(tr));
+	char *got = mask_calls(slurp(tmp("pid.txt")));
+	EXPECT_NE(NULL, strstr(got, "[pid N] mbox_open(\"/kt-trace\", O_CREAT, {attr}) = ID <T>\n"
+				    "[pid N] mbox_send(\"/kt-trace\", 2 bytes) = 0 <T>\n")) {
+		fprintf(stderr, "%s", got);
+	}
+	EXPECT_NE(NULL, strstr(got, "[pid N] mbox_destroy(\"/kt-trace\") = 0 <T>\n"));
+	free(got);
+	kt_barrier_destroy(&go);
+}
+
+/* the sample forks its producer: its calls are followed too */
+TEST(trace_calls_follow_children)
+{
+	NEED_TOOLS();
+	char path[2 * KT_PATH];
+	snprintf(path, sizeof path, "%s/producer_consumer", sampledir);
+	const char *argv[] = {"kipc-trace", "-o", tmp("kids.txt"), "--", path, "0", NULL};
+	ASSERT_EQ(0, run(argv, tmp("kids.out"), tmp("kids.err"), NULL));
+	const char *t = slurp(tmp("kids.txt"));
+	const char *recv = strstr(t, "] mbox_receive("), *send = strstr(t, "] mbox_send(");
+	ASSERT_NE(NULL, recv);
+	ASSERT_NE(NULL, send);
+	/* 12 items and "done": 13 sends by one pid, 13 receives by another */
+	int rpid = atoi(strrchr(strndup(t, recv - t), '[') + 5);
+	int spid = atoi(strrchr(strndup(t, send - t), '[') + 5);
+	EXPECT_NE(rpid, spid);
+	/* a completed call: one whole line, or the <... resumed> line */
+	int nsend = 0, nrecv = 0;
+	char *text = strdup(t);
+	for (char *save, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		bool done = strstr(l, ") = ") != NULL;
+		if (done && (strstr(l, "] mbox_send(") || strstr(l, "<... mbox_send resumed>"))) {
+			nsend++;
+			EXPECT_EQ(spid, atoi(l + 5));
+		}
+		if (done && (strstr(l, "] mbox_receive(") || strstr(l, "<... mbox_receive resumed>"))) {
+			nrecv++;
+			EXPECT_EQ(rpid, atoi(l + 5));
+		}
+	}
+	free(text);
+	EXPECT_EQ(13, nsend);
+	EXPECT_EQ(13, nrecv);
+	EXPECT_NE(NULL, strstr(t, "= 0 <")); /* sends succeeded */
+}
+
+static const char *py_chrome_failure =
+	"import json,sys\n"
+	"ev=json.load(open(sys.argv[1]))['traceEvents']\n"
+	"f=[e for e in ev if e.get('name')=='send failed: EAGAIN']\n"
+	"assert len(f)==1 and 'error' in f[0]['cat'] and f[0]['args']['error']=='EAGAIN', f\n"
+	"assert any(e.get('name','').startswith('create /kt-trace') for e in ev)\n"
+	"assert not any(e.get('ph')=='s' and e['id']==f[0]['args']['seq'] for e in ev)\n";
+
+TEST(trace_mermaid_draws_failures)
+{
+	NEED_TOOLS();
+	const char *o[] = {"-f", "mermaid", "-o", tmp("fail.mmd")};
+	ASSERT_EQ(0, trace_tracee("native", o, 4, false));
+	const char *m = slurp(tmp("fail.mmd"));
+	const char *p = strstr(m, " as mailbox /kt-trace\n");
+	ASSERT_NE(NULL, p) {
+		fprintf(stderr, "%s", m);
+	}
+	/* "participant M98304 as mailbox /kt-trace": its diagram id */
+	const char *id = p;
+	while (id > m && id[-1] != ' ')
+		id--;
+	char mid[32], want[96];
+	snprintf(mid, sizeof mid, "%.*s", (int)(p - id), id);
+	snprintf(want, sizeof want, "->>%s: send #", mid);
+	EXPECT_NE(NULL, strstr(m, want)); /* the send that got in */
+	snprintf(want, sizeof want, "-x%s: send failed: EAGAIN\n", mid);
+	EXPECT_NE(NULL, strstr(m, want)) {
+		fprintf(stderr, "%s", m);
+	}
+	EXPECT_NE(NULL, strstr(m, ": wait ended: ETIMEDOUT\n"));
+	/* one send got in: one send arrow */
+	snprintf(want, sizeof want, "->>%s: send #", mid);
+	EXPECT_EQ(NULL, strstr(strstr(m, want) + 1, want));
+
+	const char *c[] = {"-f", "chrome", "-o", tmp("fail.json")};
+	ASSERT_EQ(0, trace_tracee("native", c, 4, false));
+	if (have_python())
+		EXPECT_EQ(0, py_check(py_chrome_failure, tmp("fail.json"), "")) {
 			fprintf(stderr, "%s", slurp(tmp("py.err")));
 		}
 }

@@ -106,12 +106,12 @@ inline std::string kinds(const std::vector<kipc_trace_event> &v)
 {
 	static const char *names[] = {"?", "ATTACH", "EXIT", "SEND", "ENQUEUE", "BLOCK",
 				      "WAKE", "DELIVER", "TIMEOUT", "CANCEL", "DESTROY",
-				      "?", "?", "?", "?", "LOST"};
+				      "CREATE", "OPEN", "?", "?", "LOST", "SYSCALL", "SYSRET", "SYSARG"};
 	std::string s;
 	for (const auto &e : v) {
 		if (!s.empty())
 			s += ' ';
-		s += e.event <= 15 ? names[e.event] : "?";
+		s += e.event <= 18 ? names[e.event] : "?";
 	}
 	return s;
 }

@@ -140,14 +140,15 @@ TEST_CASE("trace: attach, timeout, cancel, destroy and exit")
 	CHECK(r2.res() == -ECANCELED);
 	w.exit(a);
 	auto v = drain_events(t);
-	REQUIRE(kinds(v) == "ATTACH BLOCK TIMEOUT WAKE BLOCK CANCEL WAKE EXIT DESTROY");
+	REQUIRE(kinds(v) == "ATTACH CREATE BLOCK TIMEOUT WAKE BLOCK CANCEL WAKE EXIT DESTROY");
 	CHECK(v[0].pid == 100);
 	CHECK(std::string(v[0].comm) == "test");
-	CHECK(v[2].res == -ETIMEDOUT);
-	CHECK(v[2].op == 0xffff); /* a timer, not a syscall */
-	CHECK(v[5].res == -ECANCELED);
-	CHECK(v[8].mbox == box);
-	CHECK(v[8].pid == 100);
+	CHECK(v[1].mbox == box);
+	CHECK(v[3].res == -ETIMEDOUT);
+	CHECK(v[3].op == 0xffff); /* a timer, not a syscall */
+	CHECK(v[6].res == -ECANCELED);
+	CHECK(v[9].mbox == box);
+	CHECK(v[9].pid == 100);
 }
 
 TEST_CASE("trace: a parked read completes after the syscall, with the batch")
@@ -287,4 +288,284 @@ TEST_CASE("trace: listeners' rings are charged to their user: ENOSPC past the li
 	Proc &c = w.spawn(300);
 	CHECK(trace_open(c, &big) == 0);
 	CHECK(w.impl().user(1000).trace_bytes == l.trace_bytes_per_user);
+}
+
+/* kipc_trace_event as the record its event says it is */
+template <class R> static R as(const kipc_trace_event &e)
+{
+	R r;
+	std::memcpy(&r, &e, sizeof r);
+	return r;
+}
+
+static kipc_trace_attr calls_attr(uint32_t extra = KIPC_TRACE_ALL)
+{
+	kipc_trace_attr at{};
+	at.events = extra | KIPC_TRACE_CALLS;
+	return at;
+}
+
+TEST_CASE("trace: a failed send carries its error; only what happened is counted")
+{
+	World w;
+	Proc &t = w.spawn(50);
+	Proc &a = w.spawn(100);
+	Proc &b = w.spawn(101);
+	int64_t box = a.mbox_create(1, 0, 0, 0666);
+	REQUIRE(trace_open(t) == 0);
+	REQUIRE(b.mbox_send(box, "1").res() == 0);
+	CHECK(b.mbox_send(box, "2", KIPC_F_NONBLOCK).res() == -EAGAIN);
+	Op s3 = b.mbox_send(box, "3", 0, 0, 0, ms(5));
+	CHECK(!s3.done());
+	w.advance_ms(5);
+	CHECK(s3.res() == -ETIMEDOUT);
+	Op s4 = b.mbox_send(box, "4"); /* blocks, then gets in */
+	CHECK(!s4.done());
+	auto v = drain_events(t);
+	REQUIRE(kinds(v) == "SEND ENQUEUE SEND SEND BLOCK TIMEOUT WAKE SEND BLOCK");
+	CHECK(v[0].res == 0);
+	CHECK(v[0].flags == 0);
+	CHECK(v[2].res == -EAGAIN);
+	CHECK((v[3].flags & KIPC_TRACE_F_BLOCKED) != 0);
+	CHECK(v[5].seq == v[3].seq);
+	CHECK(v[5].res == -ETIMEDOUT);
+
+	kipc_mbox_stat st{};
+	REQUIRE(a.mbox_stat(box, &st) == 0);
+	CHECK(st.nsent == 1); /* neither the EAGAIN nor the timed-out send */
+	CHECK(st.lspid == 101);
+	CHECK(b.task->nsent == 1);
+	CHECK(sysinfo(t).nsent == 1);
+	CHECK(a.mbox_receive(box).text() == "1");
+	CHECK(s4.res() == 0); /* in the queue now: counted now */
+	REQUIRE(a.mbox_stat(box, &st) == 0);
+	CHECK(st.nsent == 2);
+	CHECK(b.task->nsent == 2);
+	CHECK(sysinfo(t).nsent == 2);
+	v = drain_events(t);
+	CHECK(kinds(v) == "DELIVER ENQUEUE WAKE");
+}
+
+TEST_CASE("trace: a cancelled blocked send is not counted either")
+{
+	World w;
+	Proc &a = w.spawn(100);
+	Proc &b = w.spawn(101);
+	int64_t box = a.mbox_create(0, 0, 0, 0666); /* rendezvous */
+	Op s = b.mbox_send(box, "x");
+	CHECK(!s.done());
+	REQUIRE(b.cancel(s, true) == 0);
+	CHECK(s.res() == -EINTR);
+	kipc_mbox_stat st{};
+	REQUIRE(a.mbox_stat(box, &st) == 0);
+	CHECK(st.nsent == 0);
+	CHECK(b.task->nsent == 0);
+	/* a rendezvous send taken from its blocked sender counts */
+	Op s2 = b.mbox_send(box, "y");
+	CHECK(a.mbox_receive(box).text() == "y");
+	CHECK(s2.res() == 0);
+	REQUIRE(a.mbox_stat(box, &st) == 0);
+	CHECK(st.nsent == 1);
+	CHECK(b.task->nsent == 1);
+}
+
+TEST_CASE("trace: create and open events carry the mailbox's name")
+{
+	World w;
+	Proc &t = w.spawn(50);
+	Proc &a = w.spawn(100);
+	REQUIRE(trace_open(t) == 0);
+	int64_t jobs = a.mbox_open("/jobs");
+	REQUIRE(jobs > 0);
+	CHECK(a.mbox_open("/jobs", 0) == jobs);
+	CHECK(a.mbox_open("/nope", 0) == -ENOENT); /* no event: nothing opened */
+	std::string longname = "/" + std::string(60, 'x');
+	int64_t l = a.mbox_open(longname);
+	REQUIRE(l > 0);
+	REQUIRE(a.mbox_destroy(jobs) == 0);
+	auto v = drain_events(t);
+	REQUIRE(kinds(v) == "CREATE OPEN CREATE DESTROY");
+	auto c = as<kipc_trace_obj>(v[0]);
+	CHECK(c.pid == 100);
+	CHECK(c.mbox == jobs);
+	CHECK(c.op == KIPC_SYS_mbox_open);
+	CHECK(std::string(c.name) == "/jobs");
+	CHECK(c.flags == 0);
+	CHECK(as<kipc_trace_obj>(v[1]).mbox == jobs);
+	auto lc = as<kipc_trace_obj>(v[2]);
+	CHECK(std::string(lc.name) == longname.substr(0, 47));
+	CHECK((lc.flags & KIPC_TRACE_F_TRUNC) != 0);
+	CHECK(v[3].mbox == jobs);
+}
+
+TEST_CASE("trace: calls: SYSCALL with the arguments, SYSRET with the result")
+{
+	World w;
+	Proc &t = w.spawn(50);
+	Proc &a = w.spawn(100);
+	Proc &b = w.spawn(101);
+	int64_t box = a.mbox_create(1, 0, 0, 0666);
+	kipc_trace_attr at = calls_attr(0);
+	REQUIRE(trace_open(t, &at) == 0);
+	Op r = a.mbox_receive(box, 64, KIPC_F_TRUNC);
+	w.advance_ms(3);
+	REQUIRE(b.mbox_send(box, "hello", 0, 7).res() == 0);
+	CHECK(r.res() == 5);
+	CHECK(b.mbox_send(box, "x", KIPC_F_NONBLOCK).res() == 0);
+	CHECK(b.mbox_send(box, "y", KIPC_F_NONBLOCK).res() == -EAGAIN);
+	auto v = drain_events(t); /* the trace reads themselves are not traced */
+	REQUIRE(kinds(v) == "SYSCALL SYSCALL SYSRET SYSRET SYSCALL SYSRET SYSCALL SYSRET");
+	auto rc = as<kipc_trace_call>(v[0]);
+	CHECK(rc.pid == 100);
+	CHECK(rc.op == KIPC_SYS_mbox_receive);
+	CHECK(rc.target == box);
+	CHECK(rc.len == 64);
+	CHECK(rc.flags == KIPC_F_TRUNC);
+	CHECK(std::string(rc.comm) == "test");
+	auto sc = as<kipc_trace_call>(v[1]);
+	CHECK(sc.pid == 101);
+	CHECK(sc.op == KIPC_SYS_mbox_send);
+	CHECK(sc.len == 5);
+	CHECK(sc.prio == 7);
+	CHECK(sc.ts - rc.ts == uint64_t(ms(3)));
+	/* the parked receive completes inside the send, before the send does */
+	auto rr = as<kipc_trace_ret>(v[2]);
+	CHECK(rr.pid == 100);
+	CHECK(rr.op == KIPC_SYS_mbox_receive);
+	CHECK(rr.user_data == rc.user_data);
+	CHECK(rr.res == 5);
+	CHECK(rr.peer == 101);
+	CHECK(rr.source == box);
+	CHECK(rr.prio == 7);
+	auto sr = as<kipc_trace_ret>(v[3]);
+	CHECK(sr.pid == 101);
+	CHECK(sr.op == KIPC_SYS_mbox_send);
+	CHECK(sr.user_data == sc.user_data);
+	CHECK(sr.res == 0);
+	CHECK(sr.seq == rr.seq);
+	auto ec = as<kipc_trace_call>(v[6]);
+	CHECK(ec.flags == KIPC_F_NONBLOCK);
+	auto er = as<kipc_trace_ret>(v[7]);
+	CHECK(er.res == -EAGAIN);
+	CHECK(er.user_data == ec.user_data);
+}
+
+TEST_CASE("trace: calls are asked for: events 0 and KIPC_TRACE_ALL leave them out")
+{
+	World w;
+	Proc &t = w.spawn(50);
+	Proc &u = w.spawn(51);
+	Proc &a = w.spawn(100);
+	kipc_trace_attr all{};
+	all.events = KIPC_TRACE_ALL;
+	REQUIRE(trace_open(t) == 0);
+	REQUIRE(trace_open(u, &all) == 0);
+	REQUIRE(a.send(100, "x").res() == 0);
+	CHECK(kinds(drain_events(t)) == "SEND ENQUEUE");
+	CHECK(kinds(drain_events(u)) == "SEND ENQUEUE");
+}
+
+TEST_CASE("trace: a timed-out call's SYSRET says ETIMEDOUT; a cancelled one EINTR")
+{
+	World w;
+	Proc &t = w.spawn(50);
+	Proc &a = w.spawn(100);
+	int64_t box = a.mbox_create(1, 0, 0, 0666);
+	kipc_trace_attr at = calls_attr(0);
+	REQUIRE(trace_open(t, &at) == 0);
+	Op r = a.mbox_receive(box, 64, 0, 0, ms(2));
+	w.advance_ms(2);
+	CHECK(r.res() == -ETIMEDOUT);
+	Op r2 = a.mbox_receive(box);
+	REQUIRE(a.cancel(r2, true) == 0);
+	auto v = drain_events(t);
+	/* the cancel is a call too: its SYSRET (0) after the receive's (EINTR) */
+	REQUIRE(kinds(v) == "SYSCALL SYSRET SYSCALL SYSCALL SYSRET SYSRET");
+	CHECK(as<kipc_trace_ret>(v[1]).res == -ETIMEDOUT);
+	CHECK(as<kipc_trace_ret>(v[1]).op == KIPC_SYS_mbox_receive);
+	CHECK(as<kipc_trace_call>(v[3]).op == KIPC_SYS_cancel);
+	CHECK(as<kipc_trace_ret>(v[4]).res == -EINTR);
+	CHECK(as<kipc_trace_ret>(v[4]).user_data == as<kipc_trace_call>(v[2]).user_data);
+	CHECK(as<kipc_trace_ret>(v[5]).op == KIPC_SYS_cancel);
+}
+
+TEST_CASE("trace: another user's calls are not shown; root sees them")
+{
+	World w;
+	Proc &mallory = w.spawn(50, 2000);
+	Proc &root = w.spawn(51, 0);
+	Proc &a = w.spawn(100, 1000);
+	kipc_trace_attr at = calls_attr();
+	at.pid = 100; /* asking for a's pid does not get around the uid check */
+	REQUIRE(trace_open(mallory, &at) == 0);
+	REQUIRE(trace_open(root, &at) == 0);
+	int64_t box = a.mbox_open("/secret");
+	REQUIRE(box > 0);
+	REQUIRE(a.mbox_send(box, "pin 1234").res() == 0);
+	CHECK(drain_events(mallory).empty());
+	CHECK(kinds(drain_events(root)) ==
+	      "SYSCALL SYSARG CREATE SYSRET SYSCALL SEND ENQUEUE SYSRET");
+}
+
+TEST_CASE("trace: with nobody listening no record is built")
+{
+	World w;
+	Proc &a = w.spawn(100);
+	Proc &b = w.spawn(101);
+	int64_t box = a.mbox_open("/q");
+	REQUIRE(a.mbox_send(box, "1").res() == 0);
+	Op r = a.mbox_receive(box);
+	CHECK(r.res() == 1);
+	Op r2 = a.mbox_receive(box, 64, 0, 0, ms(1));
+	w.advance_ms(1);
+	CHECK(r2.res() == -ETIMEDOUT);
+	REQUIRE(b.send(100, "x", KIPC_F_NONBLOCK).res() == 0);
+	w.exit(b);
+	CHECK(w.impl().tracer.built == 0);
+	Proc &t = w.spawn(50);
+	kipc_trace_attr at = calls_attr();
+	REQUIRE(trace_open(t, &at) == 0);
+	REQUIRE(a.mbox_send(box, "2").res() == 0);
+	uint64_t built = w.impl().tracer.built;
+	CHECK(built == 4); /* SYSCALL SEND ENQUEUE SYSRET */
+	REQUIRE(trace_close(t) == 0);
+	REQUIRE(a.mbox_send(box, "3").res() == 0);
+	CHECK(w.impl().tracer.built == built);
+}
+
+TEST_CASE("trace: SYSARG carries an open's name from the caller's memory")
+{
+	World w;
+	Proc &t = w.spawn(50);
+	Proc &a = w.spawn(100);
+	kipc_trace_attr at = calls_attr(0);
+	REQUIRE(trace_open(t, &at) == 0);
+	CHECK(a.mbox_open("/absent", 0) == -ENOENT);
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_mbox_open;
+	s.addr = a.mem.arena.size() - 2; /* runs off the arena: EFAULT, no name read */
+	s.len = 64;
+	CHECK(a.now(s) == -EFAULT);
+	auto v = drain_events(t);
+	REQUIRE(kinds(v) == "SYSCALL SYSARG SYSRET SYSCALL SYSARG SYSRET");
+	auto n = as<kipc_trace_obj>(v[1]);
+	CHECK(std::string(n.name) == "/absent");
+	CHECK(n.pid == 100);
+	CHECK(as<kipc_trace_ret>(v[2]).res == -ENOENT);
+	CHECK(std::string(as<kipc_trace_obj>(v[4]).name).empty());
+	CHECK((as<kipc_trace_obj>(v[4]).flags & KIPC_TRACE_F_TRUNC) != 0);
+}
+
+TEST_CASE("trace: attach carries the parent pid the host read")
+{
+	World w;
+	Proc &t = w.spawn(50);
+	REQUIRE(trace_open(t) == 0);
+	Proc &c = w.fork(200);
+	REQUIRE(w.k->attach(Creds{200, 1000, 1000, 100}, &c.mem, "child", &c, &c.task) == 0);
+	auto v = drain_events(t);
+	REQUIRE(kinds(v) == "ATTACH");
+	CHECK(v[0].pid == 200);
+	CHECK(v[0].peer == 100);
+	CHECK(std::string(v[0].comm) == "child");
 }

@@ -79,7 +79,7 @@ struct kipc_sysinfo {
 	int64_t  boot_time;     /* CLOCK_REALTIME ns at boot */
 	int64_t  uptime;        /* ns since boot */
 	/* counters since boot */
-	uint64_t nsent;         /* messages sent (sequence numbers used) */
+	uint64_t nsent;         /* messages sent: reached a link or receiver */
 	uint64_t ndelivered;    /* messages and replies delivered */
 	uint64_t ntimeouts;
 	uint64_t ncancels;

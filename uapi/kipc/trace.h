@@ -32,7 +32,7 @@
 /* kipc_trace_event.event */
 #define KIPC_TRACE_ATTACH   1   /* a process attached (comm, pid) */
 #define KIPC_TRACE_EXIT     2   /* a task went away */
-#define KIPC_TRACE_SEND     3   /* a message was made: seq, len, prio, link */
+#define KIPC_TRACE_SEND     3   /* a message was sent: seq, len, prio, link, res */
 #define KIPC_TRACE_ENQUEUE  4   /* a message entered a link's queue */
 #define KIPC_TRACE_BLOCK    5   /* a call parked (send, receive, call, ...) */
 #define KIPC_TRACE_WAKE     6   /* a parked call was taken off its waits */
@@ -57,7 +57,7 @@
 #define KIPC_TRACE_BUF_MAX     65536u
 
 struct kipc_trace_attr {
-	uint32_t events;        /* KIPC_TRACE_MASK()s; 0: all */
+	uint32_t events;        /* KIPC_TRACE_MASK()s; 0: KIPC_TRACE_ALL (no calls) */
 	uint32_t bufsize;       /* ring size in events; 0: KIPC_TRACE_BUF_DEFAULT */
 	int32_t  pid;           /* only events whose pid or peer is pid; 0: all */
 	uint32_t rsvd0;
@@ -82,5 +82,111 @@ struct kipc_trace_event {
 	uint32_t rsvd1;
 	char     comm[16];      /* command name of pid */
 };
+
+/*
+ * Appended events (the records above are unchanged).
+ *
+ * CREATE, OPEN: a mailbox, POSIX queue or System V queue was created, or
+ * an existing one was opened (mbox_open, mq_open, msgget). The record is
+ * a struct kipc_trace_obj: its name (truncated to 47 bytes, then
+ * KIPC_TRACE_F_TRUNC) or its System V key. Both are in KIPC_TRACE_ALL.
+ *
+ * SYSCALL, SYSRET: one call's submission and each of its completions,
+ * strace-style (kipc-trace --). SYSCALL is a struct kipc_trace_call with
+ * the call's decoded arguments; SYSRET a struct kipc_trace_ret with the
+ * completion. A call that completes at once has its SYSRET right after
+ * its SYSCALL (and the events it caused in between); a parked one has
+ * it when it completes, whoever completes it. Match the two by pid and
+ * user_data. A cached send has two SYSRETs: the first with
+ * KIPC_CQE_F_MORE, the second with KIPC_CQE_F_NOTIF. The trace calls
+ * themselves are never traced. Both are high-volume, so they are not in
+ * KIPC_TRACE_ALL (nor in events 0): a listener asks for them by mask,
+ * e.g. KIPC_TRACE_ALL | KIPC_TRACE_CALLS.
+ *
+ * All three record types have the size of struct kipc_trace_event and
+ * share its first fields (ts, event, op, flags, pid): read a record as a
+ * kipc_trace_event, then by event as the one it is.
+ */
+#define KIPC_TRACE_CREATE   11  /* struct kipc_trace_obj */
+#define KIPC_TRACE_OPEN     12  /* struct kipc_trace_obj */
+#define KIPC_TRACE_SYSCALL  16  /* struct kipc_trace_call */
+#define KIPC_TRACE_SYSRET   17  /* struct kipc_trace_ret */
+#define KIPC_TRACE_SYSARG   18  /* struct kipc_trace_obj: the name argument of
+				   the SYSCALL just before it (mbox_open,
+				   mq_open, mq_unlink), read from the caller's
+				   memory; key: mq_open's oflag */
+#define KIPC_TRACE_CALLS    (KIPC_TRACE_MASK(KIPC_TRACE_SYSCALL) | \
+			     KIPC_TRACE_MASK(KIPC_TRACE_SYSRET) | \
+			     KIPC_TRACE_MASK(KIPC_TRACE_SYSARG))
+
+/* more kipc_trace_event.flags */
+#define KIPC_TRACE_F_BLOCKED (1u << 5)  /* SEND: the sender blocked (BLOCK follows);
+					   the outcome is a later ENQUEUE/DELIVER,
+					   TIMEOUT or CANCEL */
+#define KIPC_TRACE_F_TRUNC   (1u << 6)  /* CREATE, OPEN: the name was truncated */
+#define KIPC_TRACE_F_POSIX   (1u << 7)  /* CREATE, OPEN, DESTROY: a POSIX queue */
+#define KIPC_TRACE_F_SYSV    (1u << 8)  /* CREATE, OPEN, DESTROY: a System V queue */
+
+/*
+ * ATTACH: peer is the process's parent pid when it attached (0: unknown),
+ * so that a tracer can follow a program's children.
+ * SEND: res is 0, or the -errno the send failed with at once (EAGAIN,
+ * ETIMEDOUT, EDEADLK, ...); a failed send's message was never queued.
+ */
+
+struct kipc_trace_obj {
+	uint64_t ts;
+	uint16_t event;         /* KIPC_TRACE_CREATE, KIPC_TRACE_OPEN */
+	uint16_t op;
+	uint32_t flags;         /* KIPC_TRACE_F_TRUNC, _POSIX, _SYSV */
+	int32_t  pid;
+	int32_t  key;           /* System V key (0: IPC_PRIVATE) */
+	int64_t  mbox;          /* its id */
+	char     name[48];      /* NUL-terminated; "" when anonymous */
+};
+
+struct kipc_trace_call {
+	uint64_t ts;
+	uint16_t event;         /* KIPC_TRACE_SYSCALL */
+	uint16_t op;            /* KIPC_SYS_* */
+	uint32_t flags;         /* the sqe's flags (KIPC_F_*, KIPC_O_*) */
+	int32_t  pid;
+	uint16_t prio;          /* the sqe's fields: */
+	uint16_t rsvd0;
+	int64_t  target;
+	uint64_t user_data;
+	uint32_t len;
+	uint32_t len2;
+	int64_t  type;          /* type, or pid (grant, revoke, set_owner) */
+	int64_t  timeout;
+	char     comm[16];
+};
+
+struct kipc_trace_ret {
+	uint64_t ts;
+	uint16_t event;         /* KIPC_TRACE_SYSRET */
+	uint16_t op;            /* KIPC_SYS_* of the call */
+	uint32_t flags;         /* the cqe's flags (KIPC_CQE_F_*) */
+	int32_t  pid;           /* the caller */
+	int32_t  peer;          /* the cqe's fields: */
+	int64_t  source;
+	uint64_t user_data;
+	uint32_t len;
+	uint16_t prio;
+	uint16_t rsvd0;
+	uint64_t seq;
+	int64_t  res;           /* result or -errno */
+	char     comm[16];
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct kipc_trace_obj) == sizeof(struct kipc_trace_event), "record size");
+static_assert(sizeof(struct kipc_trace_call) == sizeof(struct kipc_trace_event), "record size");
+static_assert(sizeof(struct kipc_trace_ret) == sizeof(struct kipc_trace_event), "record size");
+#else
+_Static_assert(sizeof(struct kipc_trace_obj) == sizeof(struct kipc_trace_event), "record size");
+_Static_assert(sizeof(struct kipc_trace_call) == sizeof(struct kipc_trace_event), "record size");
+_Static_assert(sizeof(struct kipc_trace_ret) == sizeof(struct kipc_trace_event), "record size");
+#endif
 
 #endif /* _UAPI_KIPC_TRACE_H */

@@ -37,6 +37,7 @@ struct Creds {
 	uid_t uid = 0;               /* effective uid */
 	gid_t gid = 0;               /* effective gid */
 	std::vector<gid_t> groups;   /* supplementary groups */
+	pid_t ppid = 0;              /* parent pid at attach (for tracers), 0: unknown */
 };
 
 /* Where time comes from. The daemon reads the real clocks; tests fake it. */
