@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* POSIX message queues in the core (kernel/ipc/mqueue.cc). */
 #include "harness.h"
+#include "intro_helpers.h"
 
 using namespace kt;
 
@@ -252,4 +253,23 @@ TEST_CASE("mqueue: an unlinked queue lives while a descriptor is open")
 	w.k->mq_released(id);
 	CHECK(mq_send(a, id, "x").res() == -EBADF);
 	CHECK(w.impl().mq_count == 1);
+}
+
+TEST_CASE("mqueue: a trace read woken by the release of the last descriptor completes at once")
+{
+	World w;
+	Proc &t = w.spawn(50, 0, 0); /* root: the release runs on no task's behalf */
+	Proc &a = w.spawn(100);
+	int64_t id = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	w.host.mq_fds[id] = 1;
+	CHECK(simple(a, KIPC_SYS_mq_unlink, 0, "/q") == 0);
+	REQUIRE(trace_open(t) == 0);
+	Op r = trace_read(t, 8); /* nothing happened yet: it parks */
+	CHECK(!r.done());
+	w.host.mq_fds[id] = 0;
+	w.k->mq_released(id); /* the queue goes: its DESTROY wakes the read */
+	REQUIRE(r.done());
+	auto v = events(r);
+	REQUIRE(kinds(v) == "DESTROY");
+	CHECK(v[0].mbox == id);
 }
