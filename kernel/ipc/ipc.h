@@ -444,7 +444,6 @@ public:
 	void park(Request *r);
 	void unpark(Request *r);
 	void complete(Task &t, const kipc_cqe &cqe);
-	void complete_request(Request *r, long res);
 	/* Fail request r (parked) with err, whatever it waits on. */
 	void abort_request(Request *r, int err, bool notify);
 	void run_timers();
