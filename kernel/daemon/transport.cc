@@ -241,7 +241,6 @@ struct Proc {
 	bool stalled = false;       /* stopped reading the SQ: too much in flight */
 	bool consumed = false;      /* took SQEs since the last flush */
 	bool active = false;        /* on Server::active_: polled while we spin */
-	uint64_t nsubmitted = 0, ncompleted = 0, noverflowed = 0;
 
 	explicit Proc(Server &s) : srv(s) {}
 	~Proc()
@@ -571,7 +570,6 @@ void Server::complete(void *priv, const kipc_cqe &cqe)
 		return;
 	if (!(cqe.flags & KIPC_CQE_F_MORE) && p->inflight)
 		p->inflight--;
-	p->ncompleted++;
 	post(p, cqe);
 	mark_dirty(p);
 }
@@ -594,7 +592,6 @@ void Server::post(Proc *p, const kipc_cqe &cqe)
 		}
 	}
 	p->overflow.push_back(cqe);
-	p->noverflowed++;
 }
 
 /* ---------------------------------------------------------------- */
@@ -647,7 +644,6 @@ void Server::drain(Proc *p, bool polling)
 			nconsumed_++;
 			note_active(p);
 			p->inflight++;
-			p->nsubmitted++;
 			kernel_.submit(p->task, sqe);
 			if (p->dead)
 				return;

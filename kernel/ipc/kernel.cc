@@ -324,7 +324,10 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 
 void Kernel::mq_released(int64_t id)
 {
-	impl_->mq_release(id);
+	{
+		Entry e(*impl_, nullptr, 0xffff);
+		impl_->mq_release(id);
+	}
 	debug_check(*impl_);
 }
 

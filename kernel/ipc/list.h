@@ -15,11 +15,36 @@
 
 namespace kipc {
 
+/* Report a broken invariant (kernel.cc; ipc.h's KIPC_BUG_ON). */
+void kipc_bug(const char *file, int line, const char *what);
+
 struct ListHook {
 	ListHook *prev = nullptr;
 	ListHook *next = nullptr;
 
+	ListHook() = default;
+	/* Only an unlinked hook may be copied (into a vector, say); the
+	 * copy is unlinked too. */
+	ListHook(const ListHook &o) { check_unlinked(o); }
+	ListHook &operator=(const ListHook &o)
+	{
+		check_unlinked(o);
+		check_unlinked(*this);
+		return *this;
+	}
+	/* An object is off every list before it goes. */
+	~ListHook()
+	{
+		if (linked())
+			kipc_bug(__FILE__, __LINE__, "destroyed while on a list");
+	}
+
 	bool linked() const { return next != nullptr; }
+	static void check_unlinked(const ListHook &h)
+	{
+		if (h.linked())
+			kipc_bug(__FILE__, __LINE__, "copy of a linked hook");
+	}
 	void unlink()
 	{
 		prev->next = next;
@@ -36,7 +61,13 @@ template <class T, ListHook T::*Hook>
 class List {
 public:
 	List() { head_.prev = head_.next = &head_; }
-	~List() = default;
+	/* A list goes empty: its elements would point into it. */
+	~List()
+	{
+		if (!empty())
+			kipc_bug(__FILE__, __LINE__, "list destroyed with elements on it");
+		head_.prev = head_.next = nullptr; /* the head is on no list */
+	}
 	List(const List &) = delete;
 	List &operator=(const List &) = delete;
 
@@ -65,7 +96,6 @@ public:
 	{
 		insert_before(pos ? (pos->*Hook).next : head_.next, t);
 	}
-	void push_front(T *t) { insert_before(head_.next, t); }
 	void remove(T *t)
 	{
 		(t->*Hook).unlink();

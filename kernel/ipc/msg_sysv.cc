@@ -154,9 +154,8 @@ long KernelImpl::do_msgrcv(Task &cur, Mailbox &mb, uint32_t msgflg, MsgArgs &a, 
 	return do_receive(cur, &l, 1, sel, a, cqe);
 }
 
-static void fill_ds(const KernelImpl &k, const Mailbox &mb, kipc_msqid_ds &ds)
+static void fill_ds(const Mailbox &mb, kipc_msqid_ds &ds)
 {
-	(void)k;
 	const Link &l = mb.link;
 	ds = kipc_msqid_ds{};
 	ds.key = mb.msq->key;
@@ -231,7 +230,7 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 		mb = slots[idx].mbox.get();
 		if (cmd == KIPC_MSG_STAT && !ipcperms(cur, *mb, 4))
 			return -EACCES;
-		fill_ds(*this, *mb, *ds);
+		fill_ds(*mb, *ds);
 		return mb->id;
 	}
 	case KIPC_IPC_STAT:
@@ -239,7 +238,7 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 			return err;
 		if (!ipcperms(cur, *mb, 4))
 			return -EACCES;
-		fill_ds(*this, *mb, *ds);
+		fill_ds(*mb, *ds);
 		return 0;
 	case KIPC_IPC_SET:
 	case KIPC_IPC_RMID:

@@ -20,6 +20,7 @@
 #include <kernel/kernel.h>
 #include <kipc/kipc.h>
 
+#include "../../kernel/daemon/wire.h"
 #include "../../kernel/ipc/ipc.h"
 
 #define FUZZ_ASSERT(cond)                                                     \
@@ -57,30 +58,14 @@ struct Host final : kipc::Host {
 	void unwatch_process(pid_t pid) override { watched.erase(pid); }
 };
 
-/* A process's arena, checked like kipcd's ArenaMemory. */
-struct Mem final : UserMemory {
+/* A process's arena, checked by kipcd's own ArenaMemory (the kernel gets
+ * &mem.user). */
+struct Mem {
 	std::vector<uint8_t> arena;
-	explicit Mem(size_t n) : arena(n) {}
-	bool access_ok(uint64_t addr, uint64_t len) const override
-	{
-		return len <= arena.size() && addr <= arena.size() - len;
-	}
-	int copy_from_user(void *dst, uint64_t addr, uint64_t len) override
-	{
-		if (!access_ok(addr, len))
-			return -EFAULT;
-		if (len)
-			memcpy(dst, arena.data() + addr, len);
-		return 0;
-	}
-	int copy_to_user(uint64_t addr, const void *src, uint64_t len) override
-	{
-		if (!access_ok(addr, len))
-			return -EFAULT;
-		if (len)
-			memcpy(arena.data() + addr, src, len);
-		return 0;
-	}
+	kipcd::ArenaMemory user;
+	explicit Mem(size_t n) : arena(n), user(arena.data(), arena.size()) {}
+	Mem(const Mem &) = delete; /* user points into arena */
+	Mem &operator=(const Mem &) = delete;
 };
 
 /* One fake process; one incarnation per attach. */

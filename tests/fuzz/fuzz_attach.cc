@@ -47,11 +47,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			req.rsvd[2] % 70000};
 	host.alive[p.creds.pid] = p.creds;
 	Kernel k(clock, host, sink, small_limits());
-	int r = k.attach(p.creds, &p.mem, "fuzz", &p, &p.task);
+	int r = k.attach(p.creds, &p.mem.user, "fuzz", &p, &p.task);
 	FUZZ_ASSERT(r == 0 || r == -EAGAIN || r == -ENOSPC);
 	if (r == 0) {
 		Task *again = nullptr;
-		FUZZ_ASSERT(k.attach(p.creds, &p.mem, "fuzz", &p, &again) == -EEXIST);
+		FUZZ_ASSERT(k.attach(p.creds, &p.mem.user, "fuzz", &p, &again) == -EEXIST);
 		k.exit(p.task);
 		p.task = nullptr;
 	}

@@ -10,7 +10,6 @@
  */
 #include "fuzz.h"
 
-#include "../../kernel/daemon/wire.h"
 
 using namespace kfuzz;
 
@@ -86,7 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	host.alive[101] = peer.creds;
 	Kernel k(clock, host, sink, small_limits());
 	FUZZ_ASSERT(k.attach(hostile.creds, &mm, "hostile", &hostile, &hostile.task) == 0);
-	FUZZ_ASSERT(k.attach(peer.creds, &peer.mem, "peer", &peer, &peer.task) == 0);
+	FUZZ_ASSERT(k.attach(peer.creds, &peer.mem.user, "peer", &peer, &peer.task) == 0);
 	KernelImpl &ki = k.impl();
 
 	uint32_t head = in.ConsumeIntegral<uint32_t>(); /* free-running */

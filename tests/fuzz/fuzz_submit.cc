@@ -44,7 +44,7 @@ struct World {
 		if (p.task)
 			return;
 		host.alive[p.creds.pid] = p.creds;
-		int r = k->attach(p.creds, &p.mem, "fuzz", &p, &p.task);
+		int r = k->attach(p.creds, &p.mem.user, "fuzz", &p, &p.task);
 		FUZZ_ASSERT(r == 0);
 		FUZZ_ASSERT(p.task != nullptr);
 		p.gen++;

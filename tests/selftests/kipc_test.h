@@ -662,8 +662,8 @@ static inline int kt_wait_taskq(int what, uint32_t want, int timeout_ms)
 	}
 }
 
-/* Is the process pid in state 'S' (sleeping) or similar? Used only to
- * wait a little before assuming a peer blocked, never to assert. */
+/* Sleep 20 ms: a grace period where no kernel state can be waited for
+ * (not to order events; wait for the state instead). */
 static inline void kt_settle(void)
 {
 	kt_sleep_ms(20);

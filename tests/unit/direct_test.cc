@@ -191,5 +191,5 @@ TEST_CASE("receive from an invalid pid is EINVAL; attach twice is EEXIST")
 	CHECK(a.send(-5, "x").res() == -EINVAL);
 	CHECK(a.send(0, "x").res() == -EINVAL);
 	Task *t = nullptr;
-	CHECK(w.k->attach(Creds{100, 1000, 1000}, &a.mem, "dup", &a, &t) == -EEXIST);
+	CHECK(w.k->attach(Creds{100, 1000, 1000}, &a.mem.user, "dup", &a, &t) == -EEXIST);
 }

@@ -28,6 +28,7 @@
 #include <kernel/kernel.h>
 #include <kipc/kipc.h>
 
+#include "../../kernel/daemon/wire.h"
 #include "../../kernel/ipc/ipc.h"
 
 namespace kt {
@@ -98,28 +99,15 @@ struct FakeHost : Host {
 	}
 };
 
-/* A process's arena: bounds-checked like the daemon's. */
-struct FakeMem : UserMemory {
+/* A process's arena, checked by kipcd's own ArenaMemory (the kernel gets
+ * &mem.user); alloc() hands out its bytes. */
+struct FakeMem {
 	std::vector<uint8_t> arena = std::vector<uint8_t>(1 << 20);
+	kipcd::ArenaMemory user{arena.data(), arena.size()};
 	uint64_t top = 64; /* bump allocator; 0..63 unused */
-	bool access_ok(uint64_t addr, uint64_t len) const override
-	{
-		return addr <= arena.size() && len <= arena.size() - addr;
-	}
-	int copy_from_user(void *dst, uint64_t addr, uint64_t len) override
-	{
-		if (!access_ok(addr, len))
-			return -EFAULT;
-		std::memcpy(dst, arena.data() + addr, len);
-		return 0;
-	}
-	int copy_to_user(uint64_t addr, const void *src, uint64_t len) override
-	{
-		if (!access_ok(addr, len))
-			return -EFAULT;
-		std::memcpy(arena.data() + addr, src, len);
-		return 0;
-	}
+	FakeMem() = default;
+	FakeMem(const FakeMem &) = delete; /* user points into arena */
+	FakeMem &operator=(const FakeMem &) = delete;
 	uint64_t alloc(uint64_t len)
 	{
 		uint64_t a = top;
@@ -238,7 +226,7 @@ struct World {
 	}
 	void attach(Proc &p)
 	{
-		REQUIRE(k->attach(Creds{p.pid, p.uid, p.gid}, &p.mem, "test", &p, &p.task) == 0);
+		REQUIRE(k->attach(Creds{p.pid, p.uid, p.gid}, &p.mem.user, "test", &p, &p.task) == 0);
 	}
 	Proc &spawn(pid_t pid, uid_t uid = 1000, gid_t gid = 1000)
 	{

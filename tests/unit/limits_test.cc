@@ -17,13 +17,13 @@ TEST_CASE("tasks_per_user: attach past the limit fails EAGAIN, per uid")
 	Proc &b = w.spawn(101, 1000);
 	Proc &c = w.fork(102, 1000);
 	Task *t = nullptr;
-	CHECK(w.k->attach(Creds{c.pid, c.uid, c.gid}, &c.mem, "c", &c, &t) == -EAGAIN);
+	CHECK(w.k->attach(Creds{c.pid, c.uid, c.gid}, &c.mem.user, "c", &c, &t) == -EAGAIN);
 	CHECK(t == nullptr);
 	/* another user is not affected */
 	w.spawn(103, 1001);
 	/* an exit makes room */
 	w.exit(b);
-	CHECK(w.k->attach(Creds{c.pid, c.uid, c.gid}, &c.mem, "c", &c, &c.task) == 0);
+	CHECK(w.k->attach(Creds{c.pid, c.uid, c.gid}, &c.mem.user, "c", &c, &c.task) == 0);
 	CHECK(w.impl().user(1000).tasks == 2);
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* POSIX message queues in the core (kernel/ipc/mqueue.cc). */
 #include "harness.h"
+#include "intro_helpers.h"
 
 using namespace kt;
 
@@ -423,4 +424,24 @@ TEST_CASE("mqueue: a recycled pid gets neither the old task's notification nor i
 	CHECK(mq_send(b, id2, "m").res() == 0);
 	CHECK(w.host.mq_signals.empty());
 	CHECK(fresh.receive(KIPC_ANY, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
+}
+
+TEST_CASE("mqueue: a trace read woken by the release of the last descriptor completes at once")
+{
+	World w;
+	Proc &t = w.spawn(50, 0, 0); /* root: the release runs on no task's behalf */
+	Proc &a = w.spawn(100);
+	int64_t id = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	int64_t q = qid(w, id);
+	w.host.mq_fds[id] = 1;
+	CHECK(simple(a, KIPC_SYS_mq_unlink, 0, "/q") == 0);
+	REQUIRE(trace_open(t) == 0);
+	Op r = trace_read(t, 8); /* nothing happened yet: it parks */
+	CHECK(!r.done());
+	w.host.mq_fds[id] = 0;
+	w.k->mq_released(id); /* the queue goes: its DESTROY wakes the read */
+	REQUIRE(r.done());
+	auto v = events(r);
+	REQUIRE(kinds(v) == "DESTROY");
+	CHECK(v[0].mbox == q);
 }
