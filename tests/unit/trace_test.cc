@@ -562,7 +562,9 @@ TEST_CASE("trace: attach carries the parent pid the host read")
 	Proc &t = w.spawn(50);
 	REQUIRE(trace_open(t) == 0);
 	Proc &c = w.fork(200);
-	REQUIRE(w.k->attach(Creds{200, 1000, 1000, 100}, &c.mem, "child", &c, &c.task) == 0);
+	Creds cc{200, 1000, 1000};
+	cc.ppid = 100;
+	REQUIRE(w.k->attach(cc, &c.mem.user, "child", &c, &c.task) == 0);
 	auto v = drain_events(t);
 	REQUIRE(kinds(v) == "ATTACH");
 	CHECK(v[0].pid == 200);
