@@ -433,12 +433,16 @@ TEST_CASE("mqueue: a trace read woken by the release of the last descriptor comp
 	Proc &a = w.spawn(100);
 	int64_t id = mq_open(a, "/q", kRW | kCreat, 4, 8);
 	int64_t q = qid(w, id);
+	w.host.mq_held.insert({a.pid, 5, id});
+	CHECK(getattr(a, id, 5) == 0); /* claimed: fd 5 */
 	w.host.mq_fds[id] = 1;
 	CHECK(simple(a, KIPC_SYS_mq_unlink, 0, "/q") == 0);
+	CHECK(simple(a, KIPC_SYS_mq_close, id) == 0); /* only fd 5 keeps it */
 	REQUIRE(trace_open(t) == 0);
 	Op r = trace_read(t, 8); /* nothing happened yet: it parks */
 	CHECK(!r.done());
 	w.host.mq_fds[id] = 0;
+	w.host.mq_held.clear();
 	w.k->mq_released(id); /* the queue goes: its DESTROY wakes the read */
 	REQUIRE(r.done());
 	auto v = events(r);
