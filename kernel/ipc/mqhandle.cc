@@ -9,11 +9,11 @@
 
 namespace kipc {
 
-MqOpen *MqHandles::add(Task &t, Mailbox *mb, uint32_t acc, bool created)
+MqOpen *MqHandles::add(Task &t, Mailbox *mb, uint32_t acc, uid_t uid, bool created)
 {
 	int64_t h = next_++;
 	Entry &e = opens_[h];
-	e.open = std::make_unique<MqOpen>(MqOpen{h, mb, acc, created});
+	e.open = std::make_unique<MqOpen>(MqOpen{h, mb, acc, uid, created});
 	by_queue_[mb].insert(h);
 	adopt(t, *e.open);
 	return e.open.get();
