@@ -58,6 +58,14 @@ std::vector<MqOpen *> MqHandles::of_task(const Task &t) const
 	return v;
 }
 
+std::vector<const Task *> MqHandles::tasks_of(const MqOpen &o) const
+{
+	auto it = opens_.find(o.id);
+	if (it == opens_.end())
+		return {};
+	return {it->second.tasks.begin(), it->second.tasks.end()};
+}
+
 std::vector<MqOpen *> MqHandles::of_queue(const Mailbox &mb) const
 {
 	std::vector<MqOpen *> v;

@@ -52,6 +52,8 @@ public:
 	bool drop(Task &t, MqOpen &o);
 	/* Every open in t's table (t is exiting: the caller drops them). */
 	std::vector<MqOpen *> of_task(const Task &t) const;
+	/* The tasks whose table has o (no order). */
+	std::vector<const Task *> tasks_of(const MqOpen &o) const;
 	/* Every open of mb. */
 	std::vector<MqOpen *> of_queue(const Mailbox &mb) const;
 	size_t count(const Mailbox &mb) const;

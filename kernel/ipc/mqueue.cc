@@ -360,11 +360,22 @@ long KernelImpl::do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const M
 	return -EQUEUED;
 }
 
-/* Open o ends: no task may use it, no descriptor of it is left. */
+/*
+ * Open o ends: no task may use it, no descriptor of it is left. A task
+ * whose table still had it closed its last descriptor of it without
+ * telling us first (kipcd saw the FIFO lose its last reader before the
+ * library's mq_close came): that is a close of a descriptor of the queue,
+ * so its registration goes (mqueue_flush_file), as in do_mq_close.
+ */
 void KernelImpl::mq_end_open(MqOpen *o)
 {
 	Mailbox *mb = o->mb;
 	int64_t h = o->id;
+	if (const Task *owner = mb->mq->notify.owner) {
+		for (const Task *t : mqh.tasks_of(*o))
+			if (t == owner)
+				mq_remove_notify(*mb, false);
+	}
 	user(o->uid).bytes -= kMqOpenCost;
 	mqh.remove(o);
 	host.mq_closed(h);
