@@ -440,3 +440,21 @@ TEST_CASE("mqueue: opens are charged: a flood of mq_open ends in EMFILE, others 
 	CHECK(w.impl().user(1000).bytes == 0);
 	CHECK(w.host.mq_ready.size() == 1); /* b's */
 }
+
+TEST_CASE("mqueue: an open whose last descriptor closed takes its holder's registration")
+{
+	World w;
+	Proc &a = w.spawn(100), &b = w.spawn(200);
+	int64_t h = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	w.host.mq_held.insert({a.pid, 5, h});
+	REQUIRE(getattr(a, h, 5) == 0); /* claimed */
+	w.host.mq_fds[h] = 1;
+	REQUIRE(mq_notify(a, h, KIPC_MQ_SIGEV_SIGNAL, 10) == 0);
+	int64_t hb = mq_open(b, "/q", kRW);
+	CHECK(mq_notify(b, hb, KIPC_MQ_SIGEV_NONE) == -EBUSY);
+	/* a's process closed fd 5 and the host saw it before a's mq_close */
+	w.host.mq_fds[h] = 0;
+	w.k->mq_released(h);
+	CHECK(simple(a, KIPC_SYS_mq_close, h) == -EBADF); /* the late flush */
+	CHECK(mq_notify(b, hb, KIPC_MQ_SIGEV_NONE) == 0);  /* a's registration went */
+}
