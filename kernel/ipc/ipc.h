@@ -337,7 +337,7 @@ struct Mailbox {
 struct UserAcct {
 	uint64_t mq_bytes = 0;  /* POSIX queues: RLIMIT_MSGQUEUE charge */
 	uint64_t bytes = 0;     /* queued: payload plus overhead; System V queue
-				   headers; SIGEV_THREAD notifications */
+				   headers; SIGEV_THREAD notifications; POSIX opens */
 	uint64_t trace_bytes = 0; /* trace listeners' rings */
 	uint32_t mailboxes = 0; /* mailboxes and System V queues created, not destroyed */
 	uint32_t tasks = 0;     /* attached tasks (tasks_per_user) */
@@ -570,6 +570,7 @@ public:
 /* What the kernel charges besides messages (security.md). */
 extern const uint64_t kSysvQueueCost;  /* a System V queue's header */
 extern const uint64_t kMqNotifyCost;   /* a SIGEV_THREAD registration or pending one */
+extern const uint64_t kMqOpenCost;     /* a POSIX queue open (its handle and file) */
 
 /* Debug checks (CONFIG_DEBUG_CHECKS): report a broken invariant. */
 using BugHandler = void (*)(const char *file, int line, const char *what);

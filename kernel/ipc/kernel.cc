@@ -204,6 +204,9 @@ void KernelImpl::check_invariants() const
 			mboxes[mb.cuid]++;
 		if (mb.flavour == Flavour::SysV)
 			bytes[mb.cuid] += kSysvQueueCost;
+		if (mb.flavour == Flavour::Posix)
+			for (const MqOpen *o : mqh.of_queue(mb))
+				bytes[o->uid] += kMqOpenCost;
 		if (mb.flavour == Flavour::Posix && mb.mq->notify.owner &&
 		    mb.mq->notify.kind == KIPC_MQ_SIGEV_THREAD)
 			bytes[mb.mq->notify.owner->uid] += kMqNotifyCost;

@@ -9,11 +9,11 @@
 
 namespace kipc {
 
-MqOpen *MqHandles::add(Task &t, Mailbox *mb, uint32_t acc, bool created)
+MqOpen *MqHandles::add(Task &t, Mailbox *mb, uint32_t acc, uid_t uid, bool created)
 {
 	int64_t h = next_++;
 	Entry &e = opens_[h];
-	e.open = std::make_unique<MqOpen>(MqOpen{h, mb, acc, created});
+	e.open = std::make_unique<MqOpen>(MqOpen{h, mb, acc, uid, created});
 	by_queue_[mb].insert(h);
 	adopt(t, *e.open);
 	return e.open.get();
@@ -56,6 +56,14 @@ std::vector<MqOpen *> MqHandles::of_task(const Task &t) const
 		for (int64_t h : it->second)
 			v.push_back(find(h));
 	return v;
+}
+
+std::vector<const Task *> MqHandles::tasks_of(const MqOpen &o) const
+{
+	auto it = opens_.find(o.id);
+	if (it == opens_.end())
+		return {};
+	return {it->second.tasks.begin(), it->second.tasks.end()};
 }
 
 std::vector<MqOpen *> MqHandles::of_queue(const Mailbox &mb) const

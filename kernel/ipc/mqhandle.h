@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <sys/types.h>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -30,6 +31,7 @@ struct MqOpen {
 	int64_t id;            /* the handle */
 	Mailbox *mb;           /* the queue */
 	uint32_t acc;          /* KIPC_MQ_RDONLY, WRONLY, RDWR (ACCMODE: neither) */
+	uid_t uid;             /* the opener's: charged kMqOpenCost */
 	bool created;          /* this open created the queue (an aborted open undoes it) */
 	bool claimed = false;  /* the host has seen a descriptor of it */
 
@@ -40,7 +42,7 @@ struct MqOpen {
 class MqHandles {
 public:
 	/* A new open of mb, in t's table. */
-	MqOpen *add(Task &t, Mailbox *mb, uint32_t acc, bool created);
+	MqOpen *add(Task &t, Mailbox *mb, uint32_t acc, uid_t uid, bool created);
 	/* The open numbered h, whoever holds it (nullptr: none). */
 	MqOpen *find(int64_t h) const;
 	/* Is o in t's table? */
@@ -50,6 +52,8 @@ public:
 	bool drop(Task &t, MqOpen &o);
 	/* Every open in t's table (t is exiting: the caller drops them). */
 	std::vector<MqOpen *> of_task(const Task &t) const;
+	/* The tasks whose table has o (no order). */
+	std::vector<const Task *> tasks_of(const MqOpen &o) const;
 	/* Every open of mb. */
 	std::vector<MqOpen *> of_queue(const Mailbox &mb) const;
 	size_t count(const Mailbox &mb) const;

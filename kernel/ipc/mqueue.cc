@@ -58,6 +58,16 @@ constexpr int kCapSysResource = 24;
  */
 const uint64_t kMqNotifyCost = 64;
 
+/*
+ * An open costs the kernel its handle and the host a FIFO (kipcd: one
+ * or two of its descriptors): kMqOpenCost of the opener's bytes_per_user
+ * until it ends, and a task may have kMqUnclaimedMax opens whose
+ * descriptor no process has taken yet (the library takes it at once).
+ * Past either, mq_open fails EMFILE (Linux: RLIMIT_NOFILE).
+ */
+const uint64_t kMqOpenCost = 256;
+constexpr size_t kMqUnclaimedMax = 16;
+
 /* Linux lifts msg_max, msgsize_max and queues_max for CAP_SYS_RESOURCE. */
 static bool capable_resource(KernelImpl &k, const Task &t)
 {
@@ -176,6 +186,12 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 	uint32_t acc = o.oflag & KIPC_MQ_ACCMODE;
 	Mailbox *mb = nullptr;
 	bool created = false;
+	UserAcct &u = user(cur.uid);
+	size_t unclaimed = 0;
+	for (const MqOpen *op : mqh.of_task(cur))
+		unclaimed += !op->claimed;
+	if (u.bytes + kMqOpenCost > lim.bytes_per_user || unclaimed >= kMqUnclaimedMax)
+		return -EMFILE; /* before anything is made: nothing to undo */
 
 	/* prepare_open(): the name exists */
 	if (auto it = mq_names.find(name); it != mq_names.end()) {
@@ -196,8 +212,10 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 		created = true;
 	}
 
-	MqOpen *op = mqh.add(cur, mb, acc, created);
+	MqOpen *op = mqh.add(cur, mb, acc, cur.uid, created);
+	u.bytes += kMqOpenCost;
 	if (int err = host.mq_opened(op->id, cur.uid, cur.gid, acc)) {
+		u.bytes -= kMqOpenCost;
 		mqh.remove(op);
 		if (created) { /* a failed open leaves nothing behind */
 			mq_names.erase(name);
@@ -343,11 +361,23 @@ long KernelImpl::do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const M
 	return -EQUEUED;
 }
 
-/* Open o ends: no task may use it, no descriptor of it is left. */
+/*
+ * Open o ends: no task may use it, no descriptor of it is left. A task
+ * whose table still had it closed its last descriptor of it without
+ * telling us first (kipcd saw the FIFO lose its last reader before the
+ * library's mq_close came): that is a close of a descriptor of the queue,
+ * so its registration goes (mqueue_flush_file), as in do_mq_close.
+ */
 void KernelImpl::mq_end_open(MqOpen *o)
 {
 	Mailbox *mb = o->mb;
 	int64_t h = o->id;
+	if (const Task *owner = mb->mq->notify.owner) {
+		for (const Task *t : mqh.tasks_of(*o))
+			if (t == owner)
+				mq_remove_notify(*mb, false);
+	}
+	user(o->uid).bytes -= kMqOpenCost;
 	mqh.remove(o);
 	host.mq_closed(h);
 	if (mb->mq->unlinked && !mqh.count(*mb))
@@ -394,7 +424,8 @@ void KernelImpl::mq_release(int64_t h)
 void KernelImpl::destroy_mq(Mailbox *mb)
 {
 	mq_remove_notify(*mb, false);
-	for (MqOpen *o : mqh.of_queue(*mb)) { /* only from ~KernelImpl */
+	for (MqOpen *o : mqh.of_queue(*mb)) { /* none: it dies with its last open */
+		user(o->uid).bytes -= kMqOpenCost;
 		host.mq_closed(o->id);
 		mqh.remove(o);
 	}

@@ -300,9 +300,11 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 }
 
 /*
- * A descriptor of open id goes away: the kernel's flush. Before the real
- * close: once the process holds no descriptor of the open, kipcd ends it
- * (and the flush would find no handle).
+ * A descriptor of open id went away: the kernel's flush, after the real
+ * close, so that the kernel sees at once whether any descriptor of the
+ * open is left (an unlinked queue's charge comes back before our next
+ * call). If kipcd saw the last descriptor go first, the open has ended
+ * already, with the same flush: EBADF here, ignored.
  */
 static void flushed(int64_t id)
 {
@@ -318,8 +320,10 @@ EXPORT int mq_close(mqd_t mqdes)
 	if (__kipc_mqd_lookup(mqdes, &e) < 0)
 		return __kipc_real_close(mqdes);
 	ent_clear(mqdes);
+	if (__kipc_real_close(mqdes) < 0)
+		return -1;
 	flushed(e.id);
-	return __kipc_real_close(mqdes);
+	return 0;
 }
 
 EXPORT int mq_unlink(const char *name)
@@ -338,8 +342,10 @@ EXPORT int close(int fd)
 	if (!__atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) || __kipc_mqd_lookup(fd, &e) < 0)
 		return __kipc_real_close(fd);
 	ent_clear(fd);
+	if (__kipc_real_close(fd) < 0)
+		return -1;
 	flushed(e.id);
-	return __kipc_real_close(fd);
+	return 0;
 }
 
 /* dup2/dup3 onto a queue descriptor close it first. */
@@ -349,8 +355,6 @@ static int dup_common(int oldfd, int newfd, int flags, bool three)
 	bool was = __atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) && oldfd != newfd &&
 		   __kipc_mqd_lookup(newfd, &e) == 0;
 	int r;
-	if (was)
-		flushed(e.id); /* before the real dup closes it: see flushed() */
 	if (three) {
 		static dup3_fn fn;
 		if (!fn)
@@ -362,8 +366,10 @@ static int dup_common(int oldfd, int newfd, int flags, bool three)
 			fn = (dup2_fn)real("dup2");
 		r = fn(oldfd, newfd);
 	}
-	if (r >= 0 && was)
+	if (r >= 0 && was) {
 		ent_clear(newfd);
+		flushed(e.id);
+	}
 	return r;
 }
 

@@ -109,7 +109,7 @@ static int as_user(uid_t uid, int (*fn)(void *), void *arg)
 
 struct scan {
 	struct mqd victim;
-	int64_t qid;   /* the highest mailbox id (the queue's is one) */
+	int64_t qid;   /* the queue's mailbox id */
 	char name[64];
 };
 
@@ -132,8 +132,17 @@ static int scan_numbers(void *p)
 	memset(&n, 0, sizeof n);
 	n.notify = KIPC_MQ_SIGEV_SIGNAL;
 	n.signo = SIGKILL;
-	int64_t top = (s->qid > s->victim.h ? s->qid : s->victim.h) + 64;
-	for (int64_t id = 1; id <= top; id++) {
+	/* every handle so far and 64 more, and the mailbox ids around the
+	 * queue's (ids are seq * 32768 + index: not a range to walk) */
+	int64_t ids[256];
+	int nid = 0;
+	for (int64_t id = 1; id <= s->victim.h + 64 && nid < 200; id++)
+		ids[nid++] = id;
+	for (int64_t id = s->qid - 4; id <= s->qid + 4; id++)
+		if (id > 0)
+			ids[nid++] = id;
+	for (int i = 0; i < nid; i++) {
+		int64_t id = ids[i];
 		for (int fd = -1; fd < 8; fd++) {
 			char b[64];
 			struct kipc_mq_attr at;
@@ -165,9 +174,10 @@ TEST(another_user_scanning_numbers_gets_ebadf)
 	s.qid = 0;
 	struct kipc_mbox_info mi[64];
 	ssize_t n = kipc_mbox_list(mi, 64);
-	for (ssize_t i = 0; i < n; i++) /* the queue is among them: scan past all */
-		if (mi[i].st.id > s.qid)
+	for (ssize_t i = 0; i < n; i++) /* the only one: this test's kernel is fresh */
+		if (mi[i].st.attr.flags & KIPC_MBOX_POSIX)
 			s.qid = mi[i].st.id;
+	ASSERT_LT(0, s.qid);
 	EXPECT_EQ(0, as_user(UID_B, scan_numbers, &s));
 	struct kipc_mq_attr at;
 	ASSERT_EQ(0, kipc_mq_getattr(s.victim.h, s.victim.fd, &at));

@@ -387,7 +387,7 @@ TEST_CASE("mqueue: a failed open leaves nothing behind")
 TEST_CASE("mqueue: unclaimed SIGEV_THREAD notifications are charged: ENOMEM, others go on")
 {
 	Limits l = Limits::from_config();
-	l.bytes_per_user = 64 * kMqNotifyCost + kMqNotifyCost / 2;
+	l.bytes_per_user = kMqOpenCost + 64 * kMqNotifyCost + kMqNotifyCost / 2;
 	World w(l);
 	Proc &a = w.spawn(100), &b = w.spawn(200, 2000, 2000);
 	int64_t h = mq_open(a, "/q", kRW | kCreat, 4, 8);
@@ -448,4 +448,53 @@ TEST_CASE("mqueue: a trace read woken by the release of the last descriptor comp
 	auto v = events(r);
 	REQUIRE(kinds(v) == "DESTROY");
 	CHECK(v[0].mbox == q);
+}
+
+TEST_CASE("mqueue: opens are charged: a flood of mq_open ends in EMFILE, others go on")
+{
+	Limits l = Limits::from_config();
+	World w(l);
+	Proc &a = w.spawn(100), &b = w.spawn(200, 2000, 2000);
+	int64_t h = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	REQUIRE(h > 0);
+	/* opens nobody takes the descriptor of: a few, then EMFILE */
+	int64_t r;
+	int n = 1;
+	while ((r = mq_open(a, "/q", kRW)) > 0 && n < 100000)
+		n++;
+	CHECK(r == -EMFILE);
+	CHECK(n == 16);
+	/* taken descriptors: up to the user's bytes_per_user */
+	for (MqOpen *o : w.impl().mqh.of_task(*a.task))
+		o->claimed = true;
+	while ((r = mq_open(a, "/q", kRW)) > 0 && n < 100000) {
+		w.impl().mqh.find(r)->claimed = true;
+		n++;
+	}
+	CHECK(r == -EMFILE);
+	CHECK(uint64_t(n) == l.bytes_per_user / kMqOpenCost);
+	CHECK(w.host.mq_ready.size() == size_t(n)); /* the host's files: as many */
+	/* another user is still served; a's exit gives everything back */
+	CHECK(mq_open(b, "/q2", kRW | kCreat) > 0);
+	w.exit(a);
+	CHECK(w.impl().user(1000).bytes == 0);
+	CHECK(w.host.mq_ready.size() == 1); /* b's */
+}
+
+TEST_CASE("mqueue: an open whose last descriptor closed takes its holder's registration")
+{
+	World w;
+	Proc &a = w.spawn(100), &b = w.spawn(200);
+	int64_t h = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	w.host.mq_held.insert({a.pid, 5, h});
+	REQUIRE(getattr(a, h, 5) == 0); /* claimed */
+	w.host.mq_fds[h] = 1;
+	REQUIRE(mq_notify(a, h, KIPC_MQ_SIGEV_SIGNAL, 10) == 0);
+	int64_t hb = mq_open(b, "/q", kRW);
+	CHECK(mq_notify(b, hb, KIPC_MQ_SIGEV_NONE) == -EBUSY);
+	/* a's process closed fd 5 and the host saw it before a's mq_close */
+	w.host.mq_fds[h] = 0;
+	w.k->mq_released(h);
+	CHECK(simple(a, KIPC_SYS_mq_close, h) == -EBADF); /* the late flush */
+	CHECK(mq_notify(b, hb, KIPC_MQ_SIGEV_NONE) == 0);  /* a's registration went */
 }

@@ -148,6 +148,7 @@ TEST_CASE("sysv: queues and messages are charged: floods end in ENOSPC and ENOME
 {
 	Limits l = Limits::from_config();
 	l.mbox_per_user = 8;
+	l.bytes_per_user = 819200; /* the default, whatever the config */
 	World w(l);
 	Proc &a = w.spawn(100), &b = w.spawn(200, 2000, 2000);
 	/* queues: mbox_per_user of them, then ENOSPC (msgmni is far) */
@@ -181,6 +182,9 @@ TEST_CASE("sysv: queues and messages are charged: floods end in ENOSPC and ENOME
 	CHECK(w.impl().user(1000).bytes == 0);
 	CHECK(w.impl().user(1000).mailboxes == 0);
 	CHECK(msgget(a, 0, 0600) > 0);
+	/* headers count too: a user with no bytes left gets no queue */
+	w.impl().lim.bytes_per_user = w.impl().user(1000).bytes + kSysvQueueCost - 1;
+	CHECK(msgget(a, 0, 0600) == -ENOMEM);
 }
 
 TEST_CASE("creds: cred_refresh takes the host's credentials, never the caller's")
