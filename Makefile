@@ -688,6 +688,7 @@ help:
 	@echo '  check            - uapi check, unit tests (default and tiny config),'
 	@echo '                     selftests (io_uring and epoll loop), first contact'
 	@echo '                     (autostart, kipcd --status/--stop, make install),'
+	@echo '                     the examples of the docs (scripts/doc-examples),'
 	@echo '                     POSIX/System V differential suite, short fuzz run,'
 	@echo '                     ASan+UBSan and TSan builds, 20 s chaos run; ends'
 	@echo '                     with "check: N passed, M failed"'
