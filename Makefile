@@ -22,6 +22,21 @@ space := $(empty) $(empty)
 .DELETE_ON_ERROR:
 .DEFAULT_GOAL := all
 
+# Parallel by default: without a -j of the user's, make runs itself again
+# with -j$(nproc). (Make 4.3 shows -j only to recipes, not while it parses,
+# so the check is in a recipe.) The rest of this file is that sub-make.
+ifeq ($(KIPC_SUBMAKE),)
+
+PHONY := __submake $(MAKECMDGOALS)
+$(or $(MAKECMDGOALS),all): __submake
+	@:
+__submake:
+	+@case " $$MAKEFLAGS " in *" -j"*|*jobserver*) j= ;; *) j=-j$$(nproc) ;; esac; \
+	$(MAKE) $$j KIPC_SUBMAKE=1 $(MAKECMDGOALS)
+.PHONY: $(PHONY)
+
+else # KIPC_SUBMAKE
+
 # --------------------------------------------------------------------------
 # Verbosity: V=1 prints full commands, otherwise one short line per step.
 
@@ -358,30 +373,39 @@ prepare: $(GENERATED)
 
 $(UNIT_OBJS) $(UNIT_CORE_OBJS): ALL_CPPFLAGS += -DCONFIG_DEBUG_CHECKS=1
 
-$(OBJ)/debug-checks/%.o: %.cc $(GENERATED)
+# An object depends on the options it uses, not on all of autoconf.h:
+# scripts/fixdep rewrites the compiler's .d to name the per-option files
+# $(O)/include/config/<option>.h that kconfig-conf touches only when that
+# option changes (as Kbuild does). The generated headers are order-only
+# here; the .d files name those an object includes.
+CONFIG_DIR := $(O)/include/config
+fixdep = && scripts/fixdep $(@:.o=.d) $(O)
+$(CONFIG_DIR)/%.h: $(AUTO_CONF) ;
+
+$(OBJ)/debug-checks/%.o: %.cc $(FLAGS_STAMP) | $(GENERATED)
 	$(call msg,CXX,$(patsubst $(OBJ)/%,%,$@))
 	@mkdir -p $(@D)
-	$(Q)$(CXX) $(ALL_CPPFLAGS) $(ALL_CXXFLAGS) $(DEPFLAGS) -c -o $@ $<
+	$(Q)$(CXX) $(ALL_CPPFLAGS) $(ALL_CXXFLAGS) $(DEPFLAGS) -c -o $@ $< $(fixdep)
 
-$(OBJ)/%.o: %.cc $(GENERATED)
+$(OBJ)/%.o: %.cc $(FLAGS_STAMP) | $(GENERATED)
 	$(call msg,CXX,$(patsubst $(OBJ)/%,%,$@))
 	@mkdir -p $(@D)
-	$(Q)$(CXX) $(ALL_CPPFLAGS) $(ALL_CXXFLAGS) $(DEPFLAGS) -c -o $@ $<
+	$(Q)$(CXX) $(ALL_CPPFLAGS) $(ALL_CXXFLAGS) $(DEPFLAGS) -c -o $@ $< $(fixdep)
 
-$(OBJ)/%.o: %.c $(GENERATED)
+$(OBJ)/%.o: %.c $(FLAGS_STAMP) | $(GENERATED)
 	$(call msg,CC,$(patsubst $(OBJ)/%,%,$@))
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $< $(fixdep)
 
-$(OBJ)/%.pic.o: %.cc $(GENERATED)
+$(OBJ)/%.pic.o: %.cc $(FLAGS_STAMP) | $(GENERATED)
 	$(call msg,CXX,$(patsubst $(OBJ)/%,%,$@))
 	@mkdir -p $(@D)
-	$(Q)$(CXX) $(ALL_CPPFLAGS) $(ALL_CXXFLAGS) -fPIC $(DEPFLAGS) -c -o $@ $<
+	$(Q)$(CXX) $(ALL_CPPFLAGS) $(ALL_CXXFLAGS) -fPIC $(DEPFLAGS) -c -o $@ $< $(fixdep)
 
-$(OBJ)/%.pic.o: %.c $(GENERATED)
+$(OBJ)/%.pic.o: %.c $(FLAGS_STAMP) | $(GENERATED)
 	$(call msg,CC,$(patsubst $(OBJ)/%,%,$@))
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -fPIC $(DEPFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -fPIC $(DEPFLAGS) -c -o $@ $< $(fixdep)
 
 # --------------------------------------------------------------------------
 # Libraries.
@@ -704,9 +728,13 @@ help:
 	@echo ''
 	@echo 'Testing and running:'
 	@echo '  check            - uapi check, unit tests (default and tiny config),'
-	@echo '                     selftests (io_uring and epoll loop); ends with'
-	@echo '                     "check: N passed, M failed"'
-	@echo '  kselftest        - only the selftests'
+	@echo '                     selftests (io_uring and epoll loop), first contact'
+	@echo '                     (autostart, kipcd --status/--stop, make install),'
+	@echo '                     the examples of the docs (scripts/doc-examples),'
+	@echo '                     POSIX/System V differential suite, short fuzz run,'
+	@echo '                     ASan+UBSan and TSan builds, 20 s chaos run; ends'
+	@echo '                     with "check: N passed, M failed"'
+	@echo '  kselftest        - only the selftests, as one TAP 13 stream (prove)'
 	@echo '  uapi-check       - only the uapi header check'
 	@echo '  run              - boot a kernel, run every sample, shut down (ARGS="msg_max=64 ...")'
 	@echo '  bench            - run tools/kipc-bench (ARGS=...)'
@@ -730,6 +758,7 @@ help:
 	@echo '  mrproper         - clean, and remove .config and defconfig (alias: distclean)'
 	@echo ''
 	@echo 'Variables:'
+	@echo '  -jN              - parallel jobs (default: -j$$(nproc), as many as CPUs)'
 	@echo '  V=1              - show full commands'
 	@echo '  O=dir            - output directory'
 	@echo '  SANITIZE=1       - ASan+UBSan build (default O=build-san)'
@@ -745,3 +774,5 @@ FORCE:
 .PHONY: $(PHONY)
 
 endif # mixed-build
+
+endif # KIPC_SUBMAKE

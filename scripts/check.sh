@@ -3,7 +3,7 @@
 #
 # scripts/check.sh - build and run kipc's test suites (`make check`).
 #
-# usage: scripts/check.sh [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact]
+# usage: scripts/check.sh [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact|docs]
 #   all        uapi check, unit tests, unit tests with configs/tiny_defconfig,
 #              selftests, selftests again with KIPC_LOOP=epoll, then the
 #              hardening passes: a short fuzz run, the ASan+UBSan build of
@@ -14,6 +14,7 @@
 #   tsan       the threaded selftests built with SANITIZE=thread in $O/tsan
 #   stress     tools/kipc-stress for KIPC_STRESS_SECONDS (default 20)
 #   posix      the POSIX/System V differential suite (tests/posix/run.sh)
+#   docs       the examples of README.md and Documentation/*.md (scripts/doc-examples)
 #   contact    autostart, refused boots, kipcd --status/--stop, make install
 #              then pkg-config and the installed kipc-run (tests/contact/run.sh)
 #   selftests  only the selftests (`make kselftest`)
@@ -53,7 +54,8 @@ contact)   label=contact ;;
 shell)     label=shell ;;
 python)    label=python ;;
 samples)   label=samples ;;
-*) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact|shell|python|samples]" >&2; exit 2 ;;
+docs)      label=doc-examples ;;
+*) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact|docs|shell|python|samples]" >&2; exit 2 ;;
 esac
 
 MAKE=${MAKE:-make}
@@ -554,6 +556,23 @@ run_python() {
 }
 
 # ---------------------------------------------------------------------------
+# (c3) the documentation's examples (scripts/doc-examples)
+
+run_docs() {
+	local log p f
+	if [ ! -x scripts/doc-examples ]; then
+		skipped doc-examples "no scripts/doc-examples"
+		return
+	fi
+	echo "=== doc-examples (README.md, Documentation/*.md)"
+	log=$(mktemp "${TMPDIR:-/tmp}/kipc-docs.XXXXXX")
+	scripts/doc-examples "$O" 2>&1 | tee "$log"
+	read -r p f < <(sed -nE 's/^doc-examples: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$log" | tail -n1)
+	rm -f "$log"
+	result doc-examples "${p:-0}" "${f:-1}"
+}
+
+# ---------------------------------------------------------------------------
 
 # Run one pass and say how long it took (make check must stay fast).
 timed() {
@@ -574,6 +593,7 @@ all)
 	timed run_unit
 	timed run_selftests
 	timed run_contact
+	timed run_docs
 	timed run_posix
 	timed run_shell
 	timed run_samples
@@ -595,6 +615,7 @@ contact)   run_contact ;;
 shell)     run_shell ;;
 python)    run_python ;;
 samples)   run_samples ;;
+docs)      run_docs ;;
 esac
 
 if [ "${#failures[@]}" != 0 ]; then

@@ -71,7 +71,9 @@
  *
  * Timeouts (with KIPC_F_TIMEOUT) are in nanoseconds; with KIPC_F_ABSTIME
  * they are absolute on CLOCK_MONOTONIC, with KIPC_F_REALTIME absolute on
- * CLOCK_REALTIME. A wait that has already expired fails ETIMEDOUT.
+ * CLOCK_REALTIME. A deadline is checked only when the call would wait: a
+ * call that can complete at once (a queued message, room in the link)
+ * succeeds even past its deadline; one that would wait fails ETIMEDOUT.
  */
 struct kipc_sqe {
 	uint8_t  opcode;      /* KIPC_SYS_* */

@@ -134,7 +134,7 @@ struct Limits {
 	uint32_t msg_max;         /* hard limit: messages per bounded link */
 	uint32_t msgsize_default; /* default maximum message size */
 	uint32_t msgsize_max;     /* hard limit: message size */
-	uint32_t mbox_per_user;   /* mailboxes one uid may own */
+	uint32_t mbox_per_user;   /* mailboxes one creator uid may have */
 	uint64_t bytes_per_user;  /* bytes one uid may have queued */
 	uint32_t tasks_per_user;  /* processes one uid may have attached */
 	uint32_t taskq_capacity;  /* default task queue capacity */
