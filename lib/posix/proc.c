@@ -225,9 +225,22 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 	return real_(dirfd, path, flags, m);
 }
 
+/* write(2) is async-signal-safe: libc's is looked up at load, not in a
+ * signal handler's first write. */
+static write_fn real_write;
+
+__attribute__((constructor)) static void find_write(void)
+{
+	real_write = (write_fn)dlsym(RTLD_NEXT, "write");
+}
+
 EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-	REAL(write_fn, "write");
+	write_fn real_ = __atomic_load_n(&real_write, __ATOMIC_RELAXED);
+	if (!real_) {
+		real_ = (write_fn)dlsym(RTLD_NEXT, "write");
+		__atomic_store_n(&real_write, real_, __ATOMIC_RELAXED);
+	}
 	if (__atomic_load_n(&any_wfd, __ATOMIC_ACQUIRE)) {
 		int key = wfd_key(fd);
 		if (key)
