@@ -368,6 +368,101 @@ TEST(second_attach_is_not_a_second_task)
 	kernel_still_serves(_metadata);
 }
 
+/* ---- a client that does not reap ------------------------------------ */
+
+/*
+ * Publish sqes[0..n) as the SQ allows: wait (bounded) for the kernel to
+ * take entries when the SQ is full. 0, or -1 if it stops taking them
+ * before want entries in all were taken (want <= n).
+ */
+static int raw_push(struct raw *r, const struct kipc_sqe *sqes, uint32_t n, uint32_t want)
+{
+	uint32_t base = __atomic_load_n(&r->ctl->sq_tail, __ATOMIC_RELAXED);
+	uint32_t i = 0;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (i < n) {
+		uint32_t head = __atomic_load_n(&r->ctl->sq_head, __ATOMIC_ACQUIRE);
+		if (base + i - head < r->resp.sq_entries) {
+			raw_submit(r, &sqes[i++]);
+			continue;
+		}
+		if (head - base >= want)
+			return 0; /* full, and taken as far as asked */
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		kt_sleep_ms(1);
+	}
+	while (__atomic_load_n(&r->ctl->sq_head, __ATOMIC_ACQUIRE) - base < want) {
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		kt_sleep_ms(1);
+	}
+	return 0;
+}
+
+/* Wait (bounded) until the kernel sets flag in sq_flags. 0 or -1. */
+static int raw_wait_flag(struct raw *r, uint32_t flag)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (!(__atomic_load_n(&r->ctl->sq_flags, __ATOMIC_ACQUIRE) & flag)) {
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		kt_sleep_ms(1);
+	}
+	return 0;
+}
+
+/* Reap one CQE; ring first when completions wait in the kernel. */
+static int raw_reap_ring(struct raw *r, struct kipc_cqe *out)
+{
+	if (__atomic_load_n(&r->ctl->sq_flags, __ATOMIC_ACQUIRE) & KIPC_SQ_CQ_OVERFLOW)
+		raw_ring(r);
+	return raw_reap(r, out);
+}
+
+/*
+ * More completions than the CQ holds: the kernel keeps the rest (flag
+ * CQ_OVERFLOW) and hands them over, in order, as the process reaps and
+ * rings. None is lost or duplicated.
+ */
+TEST(cq_overflow_keeps_every_completion)
+{
+	pid_t c = fork();
+	ASSERT_LE(0, c);
+	if (c == 0) {
+		struct raw r;
+		ASSERT_EQ(0, raw_attach(&r));
+		uint32_t C = r.resp.cq_entries, n = C + r.resp.sq_entries;
+		ASSERT_LT(n, r.resp.max_inflight + 1);
+		struct kipc_sqe *sqes = calloc(n, sizeof *sqes);
+		ASSERT_NE(NULL, sqes);
+		for (uint32_t i = 0; i < n; i++) {
+			sqes[i].opcode = KIPC_SYS_nop;
+			sqes[i].user_data = 1000 + i;
+		}
+		ASSERT_EQ(0, raw_push(&r, sqes, n, n));
+		/* all taken, CQ full, the rest waits in the kernel */
+		ASSERT_EQ(0, raw_wait_flag(&r, KIPC_SQ_CQ_OVERFLOW));
+		EXPECT_EQ(C, __atomic_load_n(&r.ctl->cq_tail, __ATOMIC_ACQUIRE) -
+				     __atomic_load_n(&r.ctl->cq_head, __ATOMIC_RELAXED));
+		for (uint32_t i = 0; i < n; i++) {
+			struct kipc_cqe cqe;
+			ASSERT_EQ(0, raw_reap_ring(&r, &cqe)) TH_LOG("completion %u of %u", i, n);
+			ASSERT_EQ(1000 + i, cqe.user_data);
+			EXPECT_EQ(0, cqe.res);
+		}
+		/* the kernel has handed over everything */
+		raw_ring(&r);
+		EXPECT_EQ(0, raw_nop(&r, 7));
+		EXPECT_EQ(0, __atomic_load_n(&r.ctl->sq_flags, __ATOMIC_ACQUIRE) &
+				     KIPC_SQ_CQ_OVERFLOW);
+		free(sqes);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	kernel_still_serves(_metadata);
+}
+
 /* ---- bad entries ----------------------------------------------------- */
 
 TEST(garbage_sqes_fail_cleanly)
