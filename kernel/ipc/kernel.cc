@@ -204,7 +204,7 @@ struct Entry {
 		if (__builtin_expect(!k.tracer.wake.empty(), 0))
 			k.trace_flush();
 		k.current = nullptr;
-		k.cur_op = 0xffff;
+		k.cur_op = KIPC_SYS_NONE;
 	}
 };
 
@@ -213,14 +213,14 @@ Kernel::~Kernel() = default;
 int Kernel::attach(const Creds &creds, UserMemory *mm, std::string_view comm, void *priv,
 		   Task **out)
 {
-	Entry e(*impl_, nullptr, 0xffff);
+	Entry e(*impl_, nullptr, KIPC_SYS_NONE);
 	return impl_->attach(creds, mm, comm, priv, out);
 }
 
 void Kernel::exit(Task *task)
 {
 	{
-		Entry e(*impl_, task, 0xffff);
+		Entry e(*impl_, task, KIPC_SYS_NONE);
 		impl_->exit_task(task);
 	}
 	debug_check(*impl_);
@@ -229,7 +229,7 @@ void Kernel::exit(Task *task)
 void Kernel::process_exited(pid_t pid)
 {
 	{
-		Entry e(*impl_, impl_->find_task(pid), 0xffff);
+		Entry e(*impl_, impl_->find_task(pid), KIPC_SYS_NONE);
 		impl_->process_exited(pid);
 	}
 	debug_check(*impl_);
@@ -241,7 +241,7 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 	kipc_cqe cqe{};
 
 	{
-		Entry e(k, nullptr, 0xffff);
+		Entry e(k, nullptr, KIPC_SYS_NONE);
 		k.run_timers(); /* an expired wait is over before anything new happens */
 	}
 	{
@@ -261,7 +261,7 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 void Kernel::mq_released(int64_t id)
 {
 	{
-		Entry e(*impl_, nullptr, 0xffff);
+		Entry e(*impl_, nullptr, KIPC_SYS_NONE);
 		impl_->mq_release(id);
 	}
 	debug_check(*impl_);
@@ -275,7 +275,7 @@ int64_t Kernel::next_deadline() const
 void Kernel::run_timers()
 {
 	{
-		Entry e(*impl_, nullptr, 0xffff);
+		Entry e(*impl_, nullptr, KIPC_SYS_NONE);
 		impl_->run_timers();
 	}
 	debug_check(*impl_);

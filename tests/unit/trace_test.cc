@@ -144,7 +144,7 @@ TEST_CASE("trace: attach, timeout, cancel, destroy and exit")
 	CHECK(v[0].pid == 100);
 	CHECK(std::string(v[0].comm) == "test");
 	CHECK(v[2].res == -ETIMEDOUT);
-	CHECK(v[2].op == 0xffff); /* a timer, not a syscall */
+	CHECK(v[2].op == KIPC_SYS_NONE); /* a timer, not a syscall */
 	CHECK(v[5].res == -ECANCELED);
 	CHECK(v[8].mbox == box);
 	CHECK(v[8].pid == 100);
