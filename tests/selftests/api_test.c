@@ -95,21 +95,44 @@ TEST(x_variants_time_out)
 	kipc_mbox_destroy(a);
 }
 
-/* Server: answer two calls (own queue, then mailbox id) with reply_x,
- * the reply type one more than the request's. */
-static int x_server(void *p)
+struct server_arg {
+	int64_t id;  /* the second call comes through this mailbox */
+	bool async;  /* reply with kipc_prep_reply (else kipc_reply_x) */
+};
+
+/*
+ * Server: two calls (own queue, then the mailbox), each answered with
+ * the request reversed, its type one more than the request's.
+ */
+static int serve_two(void *p)
 {
-	int64_t id = *(int64_t *)p;
+	const struct server_arg *sa = p;
+	char *out = kipc_buf_alloc(16);
+	if (!out)
+		return 9;
 	for (int i = 0; i < 2; i++) {
 		char buf[16];
 		struct kipc_msginfo info;
 		ssize_t n = i == 0 ? kipc_receive(KIPC_ANY, buf, sizeof buf, &info, 0)
-				   : kipc_mbox_receive(id, buf, sizeof buf, &info, 0);
-		if (n < 0 || !(info.flags & KIPC_CQE_F_CALL))
+				   : kipc_mbox_receive(sa->id, buf, sizeof buf, &info, 0);
+		if (n <= 0 || !(info.flags & KIPC_CQE_F_CALL))
 			return 10 + i;
-		struct kipc_opts o = {.type = info.type + 1};
-		if (kipc_reply_x(info.token, buf, (size_t)n, 0, &o) < 0)
-			return 20 + i;
+		for (ssize_t k = 0; k < n; k++)
+			out[k] = buf[n - 1 - k];
+		if (!sa->async) {
+			struct kipc_opts o = {.type = info.type + 1};
+			if (kipc_reply_x(info.token, out, (size_t)n, 0, &o) < 0)
+				return 20 + i;
+			continue;
+		}
+		struct kipc_sqe *sqe = kipc_get_sqe();
+		if (!sqe)
+			return 30 + i;
+		kipc_prep_reply(sqe, info.token, out, (size_t)n, 0);
+		kipc_sqe_set_type(sqe, info.type + 1);
+		struct kipc_cqe cqe;
+		if (run_async(sqe, 100 + i, &cqe) < 0 || cqe.res != 0)
+			return 40 + i;
 	}
 	return 0;
 }
@@ -118,18 +141,20 @@ TEST(x_variants_call_and_reply_carry_types)
 {
 	int64_t id = open_box();
 	ASSERT_LT(0, id);
-	pid_t s = kt_fork(x_server, &id);
+	struct server_arg sa = {.id = id, .async = false};
+	pid_t s = kt_fork(serve_two, &sa);
 	ASSERT_LT(0, s);
 	struct kipc_opts o = {.type = 40};
 	char buf[16];
 	struct kipc_msginfo info;
 	ASSERT_EQ(3, kipc_call_x(s, "abc", 3, buf, sizeof buf, &info, 0, &o));
 	EXPECT_EQ(41, info.type);
+	EXPECT_EQ(0, memcmp(buf, "cba", 3));
 	EXPECT_EQ(s, info.pid);
 	o.type = 50;
 	ASSERT_EQ(2, kipc_mbox_call_x(id, "de", 2, buf, sizeof buf, &info, 0, &o));
 	EXPECT_EQ(51, info.type);
-	EXPECT_EQ(0, memcmp(buf, "de", 2));
+	EXPECT_EQ(0, memcmp(buf, "ed", 2));
 	EXPECT_EQ(0, kt_wait(s));
 	kipc_mbox_destroy(id);
 }
@@ -240,39 +265,12 @@ TEST(prep_mbox_receive_set_takes_from_any)
 	kipc_mbox_destroy(c);
 }
 
-/* Server: two calls (own queue, then mailbox id), answered with
- * kipc_prep_reply: the request reversed. */
-static int prep_server(void *p)
-{
-	int64_t id = *(int64_t *)p;
-	char *out = kipc_buf_alloc(16);
-	if (!out)
-		return 9;
-	for (int i = 0; i < 2; i++) {
-		char buf[16];
-		struct kipc_msginfo info;
-		ssize_t n = i == 0 ? kipc_receive(KIPC_ANY, buf, sizeof buf, &info, 0)
-				   : kipc_mbox_receive(id, buf, sizeof buf, &info, 0);
-		if (n <= 0 || !(info.flags & KIPC_CQE_F_CALL))
-			return 10 + i;
-		for (ssize_t k = 0; k < n; k++)
-			out[k] = buf[n - 1 - k];
-		struct kipc_sqe *sqe = kipc_get_sqe();
-		if (!sqe)
-			return 20 + i;
-		kipc_prep_reply(sqe, info.token, out, (size_t)n, 0);
-		struct kipc_cqe cqe;
-		if (run_async(sqe, 100 + i, &cqe) < 0 || cqe.res != 0)
-			return 30 + i;
-	}
-	return 0;
-}
-
 TEST(prep_call_mbox_call_and_reply)
 {
 	int64_t id = open_box();
 	ASSERT_LT(0, id);
-	pid_t s = kt_fork(prep_server, &id);
+	struct server_arg sa = {.id = id, .async = true};
+	pid_t s = kt_fork(serve_two, &sa);
 	ASSERT_LT(0, s);
 	char *req = kipc_buf_alloc(16), *rep = kipc_buf_alloc(16);
 	ASSERT_NE(NULL, req);
@@ -282,8 +280,10 @@ TEST(prep_call_mbox_call_and_reply)
 	ASSERT_NE(NULL, sqe);
 	kipc_prep_call(sqe, s, req, 3, rep, 16, 0, 0);
 	struct kipc_cqe cqe;
+	kipc_sqe_set_type(sqe, 60);
 	ASSERT_EQ(0, run_async(sqe, 7, &cqe));
 	EXPECT_EQ(3, cqe.res);
+	EXPECT_EQ(61, cqe.type);
 	EXPECT_EQ(s, cqe.pid);
 	EXPECT_EQ(0, memcmp(rep, "cba", 3));
 	memcpy(req, "wxyz", 4);
