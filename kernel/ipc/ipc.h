@@ -392,7 +392,7 @@ public:
 
 	/* Set by the facade for the duration of each entry: who and what. */
 	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */
-	uint16_t cur_op = 0xffff;      /* KIPC_SYS_* being executed, 0xffff: none */
+	uint16_t cur_op = KIPC_SYS_NONE; /* KIPC_SYS_* being executed, or none */
 	int64_t boot_real = 0, boot_mono = 0;
 	/* counters since boot, for introspection (sysinfo) */
 	struct Stats {

@@ -269,7 +269,7 @@ struct Entry {
 		if (__builtin_expect(!k.tracer.wake.empty(), 0))
 			k.trace_flush();
 		k.current = nullptr;
-		k.cur_op = 0xffff;
+		k.cur_op = KIPC_SYS_NONE;
 	}
 };
 
@@ -278,14 +278,14 @@ Kernel::~Kernel() = default;
 int Kernel::attach(const Creds &creds, UserMemory *mm, std::string_view comm, void *priv,
 		   Task **out)
 {
-	Entry e(*impl_, nullptr, 0xffff);
+	Entry e(*impl_, nullptr, KIPC_SYS_NONE);
 	return impl_->attach(creds, mm, comm, priv, out);
 }
 
 void Kernel::exit(Task *task)
 {
 	{
-		Entry e(*impl_, task, 0xffff);
+		Entry e(*impl_, task, KIPC_SYS_NONE);
 		impl_->exit_task(task);
 	}
 	debug_check(*impl_);
@@ -294,7 +294,7 @@ void Kernel::exit(Task *task)
 void Kernel::process_exited(pid_t pid)
 {
 	{
-		Entry e(*impl_, impl_->find_task(pid), 0xffff);
+		Entry e(*impl_, impl_->find_task(pid), KIPC_SYS_NONE);
 		impl_->process_exited(pid);
 	}
 	debug_check(*impl_);
@@ -306,7 +306,7 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 	kipc_cqe cqe{};
 
 	{
-		Entry e(k, nullptr, 0xffff);
+		Entry e(k, nullptr, KIPC_SYS_NONE);
 		k.run_timers(); /* an expired wait is over before anything new happens */
 	}
 	{
@@ -328,7 +328,7 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 void Kernel::mq_released(int64_t id)
 {
 	{
-		Entry e(*impl_, nullptr, 0xffff);
+		Entry e(*impl_, nullptr, KIPC_SYS_NONE);
 		impl_->mq_release(id);
 	}
 	debug_check(*impl_);
@@ -342,7 +342,7 @@ int64_t Kernel::next_deadline() const
 void Kernel::run_timers()
 {
 	{
-		Entry e(*impl_, nullptr, 0xffff);
+		Entry e(*impl_, nullptr, KIPC_SYS_NONE);
 		impl_->run_timers();
 	}
 	debug_check(*impl_);

@@ -45,7 +45,7 @@ static void push(TraceListener &l, const kipc_trace_event &e)
 		kipc_trace_event lost{};
 		lost.ts = e.ts;
 		lost.event = KIPC_TRACE_LOST;
-		lost.op = 0xffff;
+		lost.op = KIPC_SYS_NONE;
 		lost.res = int64_t(l.lost);
 		l.ring[(l.head + l.count++) % cap] = lost;
 		l.lost = 0;

@@ -6,10 +6,13 @@
  * time passing, exits and re-attaches. After every step the kernel's
  * invariants must hold (KernelImpl::check_invariants); the sink checks
  * that completions go to attached tasks and that no request completes
- * twice. At the end every task exits and no byte stays charged to a user
+ * twice; the host keeps POSIX queues' descriptor files as kipcd does and
+ * checks every hook against them. At the end every task exits and no byte stays charged to a user
  * unless a kernel-owned mailbox holds it.
  */
 #include "fuzz.h"
+
+#include <kipc/mqueue.h>
 
 using namespace kfuzz;
 
@@ -38,6 +41,7 @@ struct World {
 			procs.push_back(std::move(p));
 		}
 		host.alive[kUnattached] = Creds{kUnattached, 1002, 1002};
+		host.capable_pids.insert(100 + kProcs - 1); /* root */
 	}
 	void attach(Proc &p)
 	{
@@ -109,6 +113,45 @@ uint32_t pick_len(FuzzedDataProvider &in)
 	}
 }
 
+/*
+ * Random entries rarely name a POSIX queue: sometimes make s an
+ * mq_open or mq_unlink of one of four names, with a well-formed
+ * kipc_mq_open (fuzzed fields), so queues are created, opened and
+ * unlinked and the host's descriptor files are exercised.
+ */
+void posix_names(FuzzedDataProvider &in, Proc &p, kipc_sqe &s)
+{
+	constexpr uint64_t kName = kArena - 256, kOpen = kArena - 192;
+	char name[4] = {'/', 'q', char('0' + in.ConsumeIntegralInRange<int>(0, 3)), 0};
+	memcpy(p.mem.arena.data() + kName, name, 3);
+	s.addr = kName;
+	s.len = 3;
+	if (in.ConsumeIntegralInRange<int>(0, 7))
+		s.flags = 0; /* mostly valid: no flags */
+	if (in.ConsumeBool()) {
+		s.opcode = KIPC_SYS_mq_unlink;
+		return;
+	}
+	kipc_mq_open o{};
+	o.oflag = in.ConsumeIntegralInRange<uint32_t>(0, 3) |
+		  (in.ConsumeIntegralInRange<int>(0, 3) ? KIPC_O_CREAT : 0) |
+		  (in.ConsumeBool() ? KIPC_O_EXCL : 0);
+	o.mode = in.ConsumeBool() ? 0600 : 0666;
+	if (in.ConsumeBool()) {
+		o.flags |= KIPC_MQ_ATTR;
+		o.maxmsg = in.ConsumeIntegralInRange<int64_t>(-1, 12);
+		o.msgsize = in.ConsumeIntegralInRange<int64_t>(-1, 300);
+	}
+	if (in.ConsumeIntegralInRange<int>(0, 3) == 0) {
+		o.flags |= KIPC_MQ_RLIMIT;
+		o.rlimit = in.ConsumeIntegralInRange<uint64_t>(0, 20000);
+	}
+	memcpy(p.mem.arena.data() + kOpen, &o, sizeof o);
+	s.opcode = KIPC_SYS_mq_open;
+	s.addr2 = kOpen;
+	s.len2 = sizeof o;
+}
+
 kipc_sqe make_sqe(FuzzedDataProvider &in, World &w, Proc &p)
 {
 	kipc_sqe s{};
@@ -139,6 +182,8 @@ kipc_sqe make_sqe(FuzzedDataProvider &in, World &w, Proc &p)
 		s.timeout = in.ConsumeIntegralInRange<int64_t>(-1, 50) * 1'000'000;
 	}
 	s.user_data = w.next_ud++;
+	if (in.ConsumeIntegralInRange<int>(0, 7) == 0)
+		posix_names(in, p, s);
 	return s;
 }
 
@@ -171,7 +216,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int steps = 0;
 	while (in.remaining_bytes() > 0 && steps++ < 256) {
 		Proc &p = *w.procs[in.ConsumeIntegralInRange<int>(0, kProcs - 1)];
-		int what = in.ConsumeIntegralInRange<int>(0, 19);
+		int what = in.ConsumeIntegralInRange<int>(0, 22);
 		if (what < 14) {
 			if (!p.task)
 				w.attach(p);
@@ -186,11 +231,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			w.exit(p);
 		} else if (what == 18) {
 			w.attach(p);
-		} else if (w.host.alive.count(kUnattached)) {
+		} else if (what == 19 && w.host.alive.count(kUnattached)) {
 			w.host.alive.erase(kUnattached);
 			w.k->process_exited(kUnattached);
+		} else if (what == 20) {
+			/* a descriptor of some queue opened or closed */
+			w.host.mq_descriptor(pick_target(in, w, p), in.ConsumeBool() ? 1 : -1);
+		} else if (what == 21) {
+			w.host.mq_fail_create = in.ConsumeBool();
+		} else if (what == 22) {
+			if (!w.host.capable_pids.erase(p.creds.pid))
+				w.host.capable_pids.insert(p.creds.pid);
 		}
+		w.host.release(*w.k);
 		ki.check_invariants();
+		w.host.check(ki);
 	}
 	/* Everything times out or goes away; nothing may be left charged. */
 	w.clock.mono += 3600'000'000'000LL;
@@ -198,6 +253,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ki.check_invariants();
 	for (auto &p : w.procs)
 		w.exit(*p);
+	/* every descriptor closes: unlinked queues go, named ones stay */
+	for (auto &[id, n] : std::map<int64_t, int>(w.host.mq_fds))
+		w.host.mq_descriptor(id, -n);
+	w.host.release(*w.k);
+	for (const auto &[id, n] : w.host.mq_fds)
+		FUZZ_ASSERT(!w.host.mq_gone_names.count(id));
+	w.host.check(ki);
 	if (w.host.alive.count(kUnattached)) {
 		w.host.alive.erase(kUnattached);
 		w.k->process_exited(kUnattached);

@@ -368,6 +368,211 @@ TEST(second_attach_is_not_a_second_task)
 	kernel_still_serves(_metadata);
 }
 
+/* ---- a client that does not reap ------------------------------------ */
+
+/*
+ * Publish sqes[0..n) as the SQ allows: wait (bounded) for the kernel to
+ * take entries when the SQ is full. 0, or -1 if it stops taking them
+ * before want entries in all were taken (want <= n).
+ */
+static int raw_push(struct raw *r, const struct kipc_sqe *sqes, uint32_t n, uint32_t want)
+{
+	uint32_t base = __atomic_load_n(&r->ctl->sq_tail, __ATOMIC_RELAXED);
+	uint32_t i = 0;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (i < n) {
+		uint32_t head = __atomic_load_n(&r->ctl->sq_head, __ATOMIC_ACQUIRE);
+		if (base + i - head < r->resp.sq_entries) {
+			raw_submit(r, &sqes[i++]);
+			continue;
+		}
+		if (head - base >= want)
+			return 0; /* full, and taken as far as asked */
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		kt_sleep_ms(1);
+	}
+	while (__atomic_load_n(&r->ctl->sq_head, __ATOMIC_ACQUIRE) - base < want) {
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		kt_sleep_ms(1);
+	}
+	return 0;
+}
+
+/* Wait (bounded) until the kernel sets flag in sq_flags. 0 or -1. */
+static int raw_wait_flag(struct raw *r, uint32_t flag)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (!(__atomic_load_n(&r->ctl->sq_flags, __ATOMIC_ACQUIRE) & flag)) {
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		kt_sleep_ms(1);
+	}
+	return 0;
+}
+
+/* Reap one CQE; ring first when completions wait in the kernel. */
+static int raw_reap_ring(struct raw *r, struct kipc_cqe *out)
+{
+	if (__atomic_load_n(&r->ctl->sq_flags, __ATOMIC_ACQUIRE) & KIPC_SQ_CQ_OVERFLOW)
+		raw_ring(r);
+	return raw_reap(r, out);
+}
+
+/*
+ * More completions than the CQ holds: the kernel keeps the rest (flag
+ * CQ_OVERFLOW) and hands them over, in order, as the process reaps and
+ * rings. None is lost or duplicated.
+ */
+TEST(cq_overflow_keeps_every_completion)
+{
+	pid_t c = fork();
+	ASSERT_LE(0, c);
+	if (c == 0) {
+		struct raw r;
+		ASSERT_EQ(0, raw_attach(&r));
+		uint32_t C = r.resp.cq_entries, n = C + r.resp.sq_entries;
+		ASSERT_LT(n, r.resp.max_inflight + 1);
+		struct kipc_sqe *sqes = calloc(n, sizeof *sqes);
+		ASSERT_NE(NULL, sqes);
+		for (uint32_t i = 0; i < n; i++) {
+			sqes[i].opcode = KIPC_SYS_nop;
+			sqes[i].user_data = 1000 + i;
+		}
+		ASSERT_EQ(0, raw_push(&r, sqes, n, n));
+		/* all taken, CQ full, the rest waits in the kernel */
+		ASSERT_EQ(0, raw_wait_flag(&r, KIPC_SQ_CQ_OVERFLOW));
+		EXPECT_EQ(C, __atomic_load_n(&r.ctl->cq_tail, __ATOMIC_ACQUIRE) -
+				     __atomic_load_n(&r.ctl->cq_head, __ATOMIC_RELAXED));
+		for (uint32_t i = 0; i < n; i++) {
+			struct kipc_cqe cqe;
+			ASSERT_EQ(0, raw_reap_ring(&r, &cqe)) TH_LOG("completion %u of %u", i, n);
+			ASSERT_EQ(1000 + i, cqe.user_data);
+			EXPECT_EQ(0, cqe.res);
+		}
+		/* the kernel has handed over everything */
+		raw_ring(&r);
+		EXPECT_EQ(0, raw_nop(&r, 7));
+		EXPECT_EQ(0, __atomic_load_n(&r.ctl->sq_flags, __ATOMIC_ACQUIRE) &
+				     KIPC_SQ_CQ_OVERFLOW);
+		free(sqes);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	kernel_still_serves(_metadata);
+}
+
+struct stall_arg {
+	int64_t id;            /* mailbox the receives wait on */
+	struct kt_barrier *b;  /* b[0]: child -> parent, b[1]: parent -> child */
+	uint32_t *max_inflight; /* shared: the child tells the parent */
+};
+
+#define STALL_EXTRA 4
+
+/*
+ * The child parks max_inflight receives and publishes STALL_EXTRA more;
+ * the kernel stops reading the SQ at max_inflight, and takes one more
+ * entry for each request that completes.
+ */
+static int stall_child(void *p)
+{
+	struct stall_arg *a = p;
+	struct raw r;
+	if (raw_attach(&r) < 0)
+		return 10;
+	uint32_t m = r.resp.max_inflight, n = m + STALL_EXTRA;
+	if (m == 0 || n * 8 > r.resp.arena_size)
+		return 11;
+	struct kipc_sqe *sqes = calloc(n, sizeof *sqes);
+	if (!sqes)
+		return 12;
+	for (uint32_t i = 0; i < n; i++) {
+		sqes[i].opcode = KIPC_SYS_mbox_receive;
+		sqes[i].target = a->id;
+		sqes[i].addr = 8 * i;
+		sqes[i].len = 8;
+		sqes[i].user_data = 1 + i;
+	}
+	uint32_t base = __atomic_load_n(&r.ctl->sq_head, __ATOMIC_RELAXED);
+	if (raw_push(&r, sqes, n, m) < 0)
+		return 13; /* it stopped before max_inflight */
+	free(sqes);
+	*a->max_inflight = m;
+	kt_post(&a->b[0], 1); /* parent: m receivers are parked */
+	if (kt_wait_post(&a->b[1], 1) < 0)
+		return 14;
+	/* stalled: the extra entries were not taken */
+	if (__atomic_load_n(&r.ctl->sq_head, __ATOMIC_ACQUIRE) - base != m)
+		return 15;
+	kt_post(&a->b[0], 1); /* parent: send one */
+	struct kipc_cqe cqe;
+	if (raw_reap_ring(&r, &cqe) < 0 || cqe.user_data != 1 || cqe.res != sizeof(int))
+		return 16;
+	kt_post(&a->b[0], 1); /* parent: one completed; m receivers again? */
+	if (kt_wait_post(&a->b[1], 1) < 0)
+		return 17;
+	if (__atomic_load_n(&r.ctl->sq_head, __ATOMIC_ACQUIRE) - base != m + 1)
+		return 18; /* exactly one more entry taken */
+	kt_post(&a->b[0], 1); /* parent: send the rest */
+	for (uint32_t i = 1; i < n; i++) {
+		if (raw_reap_ring(&r, &cqe) < 0)
+			return 19;
+		int v;
+		memcpy(&v, r.arena + 8 * (cqe.user_data - 1), sizeof v);
+		if (cqe.user_data != 1 + i || cqe.res != sizeof v || v != (int)i)
+			return 20; /* receivers are served in order */
+	}
+	return __atomic_load_n(&r.ctl->sq_head, __ATOMIC_ACQUIRE) - base == n ? 0 : 21;
+}
+
+TEST(inflight_limit_stalls_the_sq)
+{
+	struct kipc_mbox_attr at = kt_attr(0);
+	at.flags = KIPC_MBOX_KERNEL_OWNED;
+	at.mode = 0666;
+	int64_t id = kipc_mbox_open(NULL, 0, &at);
+	ASSERT_LT(0, id);
+	struct kt_barrier b[2];
+	ASSERT_EQ(0, kt_barrier_init(&b[0]));
+	ASSERT_EQ(0, kt_barrier_init(&b[1]));
+	uint32_t *shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, shared);
+	struct stall_arg a = {.id = id, .b = b, .max_inflight = shared};
+	pid_t c = kt_fork(stall_child, &a);
+	ASSERT_LT(0, c);
+	ASSERT_EQ(0, kt_wait_post(&b[0], 1));
+	uint32_t m = *shared;
+	ASSERT_LT(0, m);
+	/* the entries taken become parked receives */
+	ASSERT_EQ(0, kt_wait_mbox(id, KT_RECEIVERS, m, KT_BOUND_MS));
+	struct kipc_task_info ti;
+	ASSERT_EQ(0, kipc_task_info(c, &ti));
+	EXPECT_EQ(m, ti.nparked);
+	struct kipc_mbox_stat st;
+	ASSERT_EQ(0, kipc_mbox_stat(id, &st));
+	EXPECT_EQ(m, st.nreceivers);
+	kt_post(&b[1], 1);
+	ASSERT_EQ(0, kt_wait_post(&b[0], 1));
+	int v = 0;
+	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	ASSERT_EQ(0, kt_wait_post(&b[0], 1));
+	/* the freed slot was taken by the next entry: m parked again */
+	ASSERT_EQ(0, kt_wait_mbox(id, KT_RECEIVERS, m, KT_BOUND_MS));
+	ASSERT_EQ(0, kipc_mbox_stat(id, &st));
+	EXPECT_EQ(m, st.nreceivers);
+	kt_post(&b[1], 1);
+	ASSERT_EQ(0, kt_wait_post(&b[0], 1));
+	for (v = 1; v < (int)m + STALL_EXTRA; v++)
+		ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	EXPECT_EQ(0, kt_wait(c));
+	munmap(shared, sizeof *shared);
+	kipc_mbox_destroy(id);
+	kernel_still_serves(_metadata);
+}
+
 /* ---- bad entries ----------------------------------------------------- */
 
 TEST(garbage_sqes_fail_cleanly)

@@ -145,7 +145,7 @@ TEST_CASE("trace: attach, timeout, cancel, destroy and exit")
 	CHECK(std::string(v[0].comm) == "test");
 	CHECK(v[1].mbox == box);
 	CHECK(v[3].res == -ETIMEDOUT);
-	CHECK(v[3].op == 0xffff); /* a timer, not a syscall */
+	CHECK(v[3].op == KIPC_SYS_NONE); /* a timer, not a syscall */
 	CHECK(v[6].res == -ECANCELED);
 	CHECK(v[9].mbox == box);
 	CHECK(v[9].pid == 100);

@@ -54,7 +54,7 @@ std::string link_string(const kipc_trace_event &e)
 
 std::string op_name(uint16_t op)
 {
-	return op == 0xffff ? "-" : syscall_name(op);
+	return op == KIPC_SYS_NONE ? "-" : syscall_name(op);
 }
 
 std::string flag_string(uint32_t f)

@@ -69,4 +69,8 @@ enum kipc_syscall_nr {
 	KIPC_NR_SYSCALLS
 };
 
+/* Not a syscall: the op of what a timer, an exit or the host runs
+ * (kipc_trace_event.op). */
+#define KIPC_SYS_NONE 0xffff
+
 #endif /* _UAPI_KIPC_SYSCALLS_H */

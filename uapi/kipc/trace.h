@@ -68,7 +68,7 @@ struct kipc_trace_attr {
 struct kipc_trace_event {
 	uint64_t ts;            /* CLOCK_MONOTONIC ns */
 	uint16_t event;         /* KIPC_TRACE_* */
-	uint16_t op;            /* KIPC_SYS_* being executed; 0xffff: none (timer, exit) */
+	uint16_t op;            /* KIPC_SYS_* being executed; KIPC_SYS_NONE: a timer, an exit */
 	uint32_t flags;         /* KIPC_TRACE_F_* */
 	int32_t  pid;           /* the task the event is about */
 	int32_t  peer;          /* the other task (receiver, sender, waker), 0 */
