@@ -841,7 +841,6 @@ void Server::on_accept()
 		n++;
 		uint64_t serial = ++hello_serial_;
 		hello_[fd] = Hello{0, uc.uid, serial, boottime_ns()};
-		hello_deadlines_.push_back({clock_.monotonic_ns() + kHelloTimeoutNs, fd, serial});
 		on_hello(fd); /* usually the hello is there already */
 	}
 }
@@ -889,6 +888,10 @@ void Server::watch_hello(int fd)
 		return;
 	}
 	it->second.watch = w;
+	/* Only silent connections get a deadline: at most kHellosPerUid
+	 * per uid are on the list. */
+	hello_deadlines_.push_back({clock_.monotonic_ns() + kHelloTimeoutNs, fd,
+				    it->second.serial});
 }
 
 /* Deadlines of unfinished hellos and the listener's rest. */
