@@ -196,6 +196,24 @@ int peer_pidfd(int conn, pid_t pid, int64_t accepted_boot_ns)
 	return fd;
 }
 
+/* Calls that destroy or change an object: others' published requests go first. */
+bool orders_others(uint8_t opcode)
+{
+	switch (opcode) {
+	case KIPC_SYS_mbox_destroy:
+	case KIPC_SYS_mbox_setattr:
+	case KIPC_SYS_mbox_set_owner:
+	case KIPC_SYS_mbox_revoke:
+	case KIPC_SYS_taskq_setattr:
+	case KIPC_SYS_mq_unlink:
+	case KIPC_SYS_mq_close:
+	case KIPC_SYS_msgctl:
+		return true;
+	default:
+		return false;
+	}
+}
+
 class RealClock final : public kipc::Clock {
 public:
 	int64_t monotonic_ns() const override { return now(CLOCK_MONOTONIC); }
@@ -313,6 +331,7 @@ private:
 		   int nfds);
 	void detach(Proc *p, const char *why);
 	void drain(Proc *p, bool polling = false);
+	void drain_others(Proc *p);
 	void note_active(Proc *p)
 	{
 		if (!p->active) {
@@ -376,6 +395,7 @@ private:
 	std::vector<Proc *> runnable_;
 	std::vector<Proc *> active_;                      /* polled while spinning */
 	uint64_t nconsumed_ = 0;                          /* SQEs taken, ever */
+	bool ordering_ = false;                           /* in drain_others() */
 	struct PidWatch {
 		int fd;
 		int64_t watch;
@@ -644,6 +664,11 @@ void Server::drain(Proc *p, bool polling)
 			nconsumed_++;
 			note_active(p);
 			p->inflight++;
+			if (orders_others(sqe.opcode) && !ordering_) {
+				drain_others(p);
+				if (p->dead)
+					return;
+			}
 			kernel_.submit(p->task, sqe);
 			if (p->dead)
 				return;
@@ -658,6 +683,29 @@ void Server::drain(Proc *p, bool polling)
 	}
 	if (p->consumed)
 		mark_dirty(p);
+}
+
+/*
+ * Before a call that destroys or changes an object runs, every request
+ * other processes have already published takes effect: a process
+ * blocked in msgrcv (its request is in its SQ, whether or not we have
+ * read its doorbell yet) sees the IPC_RMID that its parent issued after
+ * it, as EIDRM, never the EINVAL of a queue that was already gone. Only
+ * what fits the usual per-round budget and in-flight bound is taken
+ * (transport.md, "Ordering between processes").
+ */
+void Server::drain_others(Proc *p)
+{
+	ordering_ = true;
+	std::vector<Proc *> others;
+	others.reserve(procs_.size());
+	for (auto &[pid, q] : procs_)
+		if (q.get() != p && !q->dead)
+			others.push_back(q.get());
+	for (Proc *q : others)
+		if (!q->dead && load_acquire(&q->ctl->sq_tail) != q->sq_head)
+			drain(q, q->active);
+	ordering_ = false;
 }
 
 /*
@@ -827,7 +875,6 @@ void Server::on_accept()
 		n++;
 		uint64_t serial = ++hello_serial_;
 		hello_[fd] = Hello{0, uc.uid, serial, boottime_ns()};
-		hello_deadlines_.push_back({clock_.monotonic_ns() + kHelloTimeoutNs, fd, serial});
 		on_hello(fd); /* usually the hello is there already */
 	}
 }
@@ -875,6 +922,10 @@ void Server::watch_hello(int fd)
 		return;
 	}
 	it->second.watch = w;
+	/* Only silent connections get a deadline: at most kHellosPerUid
+	 * per uid are on the list. */
+	hello_deadlines_.push_back({clock_.monotonic_ns() + kHelloTimeoutNs, fd,
+				    it->second.serial});
 }
 
 /* Deadlines of unfinished hellos and the listener's rest. */

@@ -452,7 +452,7 @@ public:
 	void park(Request *r);
 	void unpark(Request *r);
 	/* Post t's completion of a call op (KIPC_SYS_*; traced as SYSRET). */
-	void complete(Task &t, const kipc_cqe &cqe, uint16_t op = 0xffff);
+	void complete(Task &t, const kipc_cqe &cqe, uint16_t op = KIPC_SYS_NONE);
 	/* Fail request r (parked) with err, whatever it waits on. */
 	void abort_request(Request *r, int err, bool notify);
 	void run_timers();

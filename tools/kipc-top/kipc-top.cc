@@ -269,7 +269,7 @@ std::string trace_line(const kipc_trace_event &e)
 	if (e.event == KIPC_TRACE_SEND || e.event == KIPC_TRACE_ENQUEUE ||
 	    e.event == KIPC_TRACE_DELIVER)
 		s += fmt::format(" len={}", e.len);
-	if (e.event == KIPC_TRACE_BLOCK && e.op != 0xffff)
+	if (e.event == KIPC_TRACE_BLOCK && e.op != KIPC_SYS_NONE)
 		s += fmt::format(" in {}", syscall_name(e.op));
 	if (e.event == KIPC_TRACE_DELIVER && e.peer)
 		s += fmt::format(" from={}", e.peer);
