@@ -235,9 +235,11 @@ long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag
 void KernelImpl::destroy_mbox(Mailbox *mb)
 {
 	stats.destroyed++;
+	/* by the kernel (a POSIX queue's last close): its creator's user sees it */
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_DESTROY, .task = current, .link = &mb->link,
 			   .flags = mb->flavour == Flavour::Posix ? KIPC_TRACE_F_POSIX
-				  : mb->flavour == Flavour::SysV  ? KIPC_TRACE_F_SYSV : 0u});
+				  : mb->flavour == Flavour::SysV  ? KIPC_TRACE_F_SYSV : 0u,
+			   .uid = current ? -1 : int64_t(mb->cuid)});
 	drain_link(mb->link, -EIDRM);
 	for (Task *t : mb->holders)
 		t->held.erase(std::find(t->held.begin(), t->held.end(), mb));

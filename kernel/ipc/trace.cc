@@ -77,8 +77,8 @@ void KernelImpl::trace_emit(const TraceEv &ev)
 		e.prio = m->prio;
 	}
 	e.res = ev.res;
-	uid_t uid = ev.task ? ev.task->uid : 0;
-	if (!ev.task) {
+	uid_t uid = ev.task ? ev.task->uid : ev.uid >= 0 ? uid_t(ev.uid) : 0;
+	if (!ev.task && ev.uid < 0) {
 		if (const Task *t = find_task(e.pid))
 			uid = t->uid;
 	}

@@ -38,6 +38,7 @@ struct TraceEv {
 	const Message *msg = nullptr;
 	int64_t res = 0;
 	uint32_t flags = 0;
+	int64_t uid = -1;           /* whose event, when no task is (-1: pid's user) */
 };
 
 struct TraceListener {

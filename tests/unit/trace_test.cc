@@ -571,3 +571,47 @@ TEST_CASE("trace: attach carries the parent pid the host read")
 	CHECK(v[0].peer == 100);
 	CHECK(std::string(v[0].comm) == "child");
 }
+
+static int64_t trace_mq_open(Proc &p, const std::string &name, uint32_t oflag)
+{
+	kipc_mq_open o{};
+	o.oflag = oflag;
+	o.mode = 0600;
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_mq_open;
+	s.addr = p.put(name);
+	s.len = name.size();
+	s.addr2 = p.mem.alloc(sizeof o);
+	std::memcpy(p.mem.arena.data() + s.addr2, &o, sizeof o);
+	s.len2 = sizeof o;
+	return p.submit(s).res();
+}
+
+TEST_CASE("trace: a POSIX queue's create, open and its destroy at the last close")
+{
+	World w;
+	Proc &t = w.spawn(50);
+	Proc &other = w.spawn(51, 2000);
+	Proc &a = w.spawn(100);
+	REQUIRE(trace_open(t) == 0);
+	REQUIRE(trace_open(other) == 0);
+	int64_t id = trace_mq_open(a, "/q", KIPC_MQ_RDWR | KIPC_O_CREAT);
+	REQUIRE(id > 0);
+	CHECK(trace_mq_open(a, "/q", KIPC_MQ_RDONLY) == id);
+	w.host.mq_fds[id] = 1;
+	kipc_sqe u{};
+	u.opcode = KIPC_SYS_mq_unlink;
+	u.addr = a.put("/q");
+	u.len = 2;
+	REQUIRE(a.now(u) == 0);
+	w.host.mq_fds[id] = 0;
+	w.k->mq_released(id); /* the kernel destroys it, in no task's call */
+	auto v = drain_events(t);
+	REQUIRE(kinds(v) == "CREATE OPEN DESTROY");
+	auto c = as<kipc_trace_obj>(v[0]);
+	CHECK(std::string(c.name) == "/q");
+	CHECK((c.flags & KIPC_TRACE_F_POSIX) != 0);
+	CHECK(v[2].mbox == id);
+	CHECK((v[2].flags & KIPC_TRACE_F_POSIX) != 0);
+	CHECK(drain_events(other).empty()); /* uid 2000 sees none of uid 1000's */
+}
