@@ -294,7 +294,8 @@ void KernelImpl::fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const
 	st.ctime = mb.ctime;
 	st.nsent = l.nsent;
 	st.nreceived = l.nreceived;
-	mb.name.copy(st.name, KIPC_NAME_MAX);
+	if (!(mb.mq && mb.mq->unlinked)) /* an unlinked POSIX queue has no name */
+		mb.name.copy(st.name, KIPC_NAME_MAX);
 }
 
 long KernelImpl::do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st)

@@ -29,8 +29,13 @@ int destroy(int64_t id)
 {
 	struct kipc_mbox_stat st;
 	if (kipc_mbox_stat(id, &st) == 0) {
-		if (st.attr.flags & KIPC_MBOX_POSIX)
+		if (st.attr.flags & KIPC_MBOX_POSIX) {
+			if (!st.name[0]) { /* unlinked already: it goes with its last descriptor */
+				errno = EIDRM;
+				return -1;
+			}
 			return kipc_mq_unlink(st.name);
+		}
 		if (st.attr.flags & KIPC_MBOX_SYSV)
 			return kipc_msgctl(int(id), KIPC_IPC_RMID, nullptr, 0);
 	}
