@@ -802,13 +802,22 @@ TEST(trace_calls_of_a_posix_program_under_kipc_run)
 		fprintf(stderr, "%s", slurp(tmp("calls.err")));
 	}
 	char *got = mask_calls(slurp(tmp("posix.txt")));
-	EXPECT_STREQ("[pid N] mq_open(\"/kt-trace-mq\", O_RDWR|O_CREAT) = ID <T>\n"
-		     "[pid N] mq_getattr(\"/kt-trace-mq\") = 0 <T>\n"
-		     "[pid N] mq_send(\"/kt-trace-mq\", 2 bytes, prio=1) = 0 <T>\n"
-		     "[pid N] mq_receive(\"/kt-trace-mq\", 16 bytes) = 2 <T>\n"
-		     "[pid N] mq_close(\"/kt-trace-mq\") = 0 <T>\n"
-		     "[pid N] mq_unlink(\"/kt-trace-mq\") = 0 <T>\n",
-		     got);
+	/* The library tells the kernel of a close after the real close, and
+	 * kipcd may see the open's last descriptor go first and end the open
+	 * itself (Documentation/posix.md, "Flush"): then the kernel's
+	 * mq_close finds no handle. Both are what happened, and shown so. */
+	const char *closed = "[pid N] mq_close(\"/kt-trace-mq\") = 0 <T>\n";
+	if (strstr(got, "mq_close(\"/kt-trace-mq\") = -1 EBADF"))
+		closed = "[pid N] mq_close(\"/kt-trace-mq\") = -1 EBADF (Bad file descriptor) <T>\n";
+	char want[1024];
+	snprintf(want, sizeof want,
+		 "[pid N] mq_open(\"/kt-trace-mq\", O_RDWR|O_CREAT) = ID <T>\n"
+		 "[pid N] mq_getattr(\"/kt-trace-mq\") = 0 <T>\n"
+		 "[pid N] mq_send(\"/kt-trace-mq\", 2 bytes, prio=1) = 0 <T>\n"
+		 "[pid N] mq_receive(\"/kt-trace-mq\", 16 bytes) = 2 <T>\n"
+		 "%s"
+		 "[pid N] mq_unlink(\"/kt-trace-mq\") = 0 <T>\n", closed);
+	EXPECT_STREQ(want, got);
 	free(got);
 }
 

@@ -531,6 +531,15 @@ struct Calls {
 		int64_t ns = 0;
 	};
 	std::map<std::string, Stat> stats;
+	/* POSIX queue handles are per task (mq_open's result): their names */
+	std::map<std::pair<int32_t, int64_t>, std::string> mq_handles;
+
+	/* A POSIX queue by the name its task opened the handle by. */
+	std::string mqh(int32_t pid, int64_t h) const
+	{
+		auto it = mq_handles.find({pid, h});
+		return it == mq_handles.end() ? std::to_string(h) : fmt::format("\"{}\"", it->second);
+	}
 
 	std::string mb(int64_t id) const
 	{
@@ -560,11 +569,18 @@ struct Calls {
 			return fmt::format("{}, {} bytes{}{}{}",
 					   c.target ? fmt::format("pid {}", c.target) : "any", c.len, ty, f, to);
 		case KIPC_SYS_mbox_send:
-		case KIPC_SYS_mq_timedsend:
 			return fmt::format("{}, {} bytes{}{}{}{}", mb(c.target), c.len, pr, ty, f, to);
 		case KIPC_SYS_mbox_receive:
-		case KIPC_SYS_mq_timedreceive:
 			return fmt::format("{}, {} bytes{}{}{}", mb(c.target), c.len, ty, f, to);
+		/* POSIX queue calls: target is the task's handle, type the descriptor */
+		case KIPC_SYS_mq_timedsend:
+			return fmt::format("{}, {} bytes{}{}{}", mqh(c.pid, c.target), c.len, pr, f, to);
+		case KIPC_SYS_mq_timedreceive:
+			return fmt::format("{}, {} bytes{}{}", mqh(c.pid, c.target), c.len, f, to);
+		case KIPC_SYS_mq_getattr:
+		case KIPC_SYS_mq_close:
+		case KIPC_SYS_mq_notify:
+			return mqh(c.pid, c.target);
 		case KIPC_SYS_mbox_receive_set:
 			return fmt::format("{} mailboxes, {} bytes{}{}{}", c.len2 / 8, c.len, ty, f, to);
 		case KIPC_SYS_call:
@@ -609,9 +625,6 @@ struct Calls {
 		case KIPC_SYS_mbox_stat:
 		case KIPC_SYS_mbox_setattr:
 		case KIPC_SYS_mbox_info:
-		case KIPC_SYS_mq_getattr:
-		case KIPC_SYS_mq_close:
-		case KIPC_SYS_mq_notify:
 		case KIPC_SYS_waiter_list:
 		case KIPC_SYS_msg_list:
 			return mb(c.target);
@@ -701,6 +714,8 @@ struct Calls {
 		}
 		Pending p = it->second;
 		pending.erase(it);
+		if (p.c.op == KIPC_SYS_mq_open && r.res > 0 && p.have_name)
+			mq_handles[{r.pid, r.res}] = p.name;
 		int64_t ns = int64_t(r.ts) - int64_t(p.c.ts);
 		std::string name = call_name(p.c.op, p.c.flags);
 		Stat &st = stats[name];
