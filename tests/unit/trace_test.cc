@@ -595,17 +595,33 @@ TEST_CASE("trace: a POSIX queue's create, open and its destroy at the last close
 	Proc &a = w.spawn(100);
 	REQUIRE(trace_open(t) == 0);
 	REQUIRE(trace_open(other) == 0);
-	int64_t id = trace_mq_open(a, "/q", KIPC_MQ_RDWR | KIPC_O_CREAT);
-	REQUIRE(id > 0);
-	CHECK(trace_mq_open(a, "/q", KIPC_MQ_RDONLY) == id);
-	w.host.mq_fds[id] = 1;
+	int64_t h = trace_mq_open(a, "/q", KIPC_MQ_RDWR | KIPC_O_CREAT);
+	REQUIRE(h > 0);
+	int64_t id = w.impl().mqh.find(h)->mb->id; /* the queue; h is a's handle */
+	int64_t h2 = trace_mq_open(a, "/q", KIPC_MQ_RDONLY);
+	CHECK(h2 > 0);
+	CHECK(h2 != h); /* one handle per open */
 	kipc_sqe u{};
+	u.opcode = KIPC_SYS_mq_close; /* the second open ends: not the queue */
+	u.target = h2;
+	REQUIRE(a.now(u) == 0);
+	w.host.mq_held.insert({a.pid, 5, h}); /* a holds h as fd 5 ... */
+	u = kipc_sqe{};
+	u.opcode = KIPC_SYS_mq_getattr;
+	u.target = h;
+	u.type = 5;
+	u.addr2 = a.put(std::string(sizeof(kipc_mq_attr), '\0'));
+	u.len2 = sizeof(kipc_mq_attr);
+	REQUIRE(a.now(u) == 0); /* ... and has said so: the open is claimed */
+	w.host.mq_fds[h] = 1;
+	u = kipc_sqe{};
 	u.opcode = KIPC_SYS_mq_unlink;
 	u.addr = a.put("/q");
 	u.len = 2;
 	REQUIRE(a.now(u) == 0);
-	w.host.mq_fds[id] = 0;
-	w.k->mq_released(id); /* the kernel destroys it, in no task's call */
+	w.host.mq_fds[h] = 0;
+	w.host.mq_held.clear();
+	w.k->mq_released(h); /* the kernel destroys it, in no task's call */
 	auto v = drain_events(t);
 	REQUIRE(kinds(v) == "CREATE OPEN DESTROY");
 	auto c = as<kipc_trace_obj>(v[0]);
