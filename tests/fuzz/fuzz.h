@@ -59,47 +59,40 @@ struct Host final : kipc::Host {
 
 	/*
 	 * POSIX queues, as kipcd's MqFs keeps them: one descriptor file per
-	 * live queue, its open count, and Kernel::mq_released() once the
-	 * last descriptor of an unlinked queue is closed (never from inside
-	 * a hook: the caller drains released()). Every call is checked
-	 * against that state.
+	 * open (handle), the descriptors processes hold of it, and
+	 * Kernel::mq_released() once its last descriptor closes (never from
+	 * inside a hook: the caller drains released()). Every call is
+	 * checked against that state.
 	 */
-	std::map<int64_t, int> mq_fds;      /* live queue -> open descriptors */
-	std::set<int64_t> mq_gone_names;    /* live queues whose name is gone */
+	std::map<int64_t, int> mq_fds;      /* live open -> descriptors held */
 	std::vector<int64_t> mq_to_release; /* for Kernel::mq_released() */
 	std::set<pid_t> capable_pids;       /* CAP_SYS_RESOURCE, CAP_SYS_ADMIN */
 	bool mq_fail_create = false;        /* the next descriptor file fails */
 	uint64_t mq_nsignals = 0;
-	int mq_created(int64_t id) override
+	int mq_opened(int64_t h, uid_t, gid_t, uint32_t) override
 	{
-		FUZZ_ASSERT(id > 0 && !mq_fds.count(id));
+		FUZZ_ASSERT(h > 0 && !mq_fds.count(h));
 		if (mq_fail_create) {
 			mq_fail_create = false;
 			return -ENFILE;
 		}
-		mq_fds[id] = 0;
+		mq_fds[h] = 0;
 		return 0;
 	}
-	void mq_readiness(int64_t id, bool, bool) override { FUZZ_ASSERT(mq_fds.count(id)); }
-	void mq_unlinked(int64_t id) override
+	void mq_readiness(int64_t h, bool, bool) override { FUZZ_ASSERT(mq_fds.count(h)); }
+	/* A live process holds any descriptor number of an open it has one of. */
+	bool mq_holds(pid_t pid, int fd, int64_t h) override
 	{
-		FUZZ_ASSERT(mq_fds.count(id));
-		FUZZ_ASSERT(mq_gone_names.insert(id).second); /* once */
+		auto it = mq_fds.find(h);
+		return alive.count(pid) && fd >= 0 && it != mq_fds.end() && it->second > 0;
 	}
-	bool mq_in_use(int64_t id) override
+	bool mq_in_use(int64_t h) override
 	{
-		auto it = mq_fds.find(id);
+		auto it = mq_fds.find(h);
 		FUZZ_ASSERT(it != mq_fds.end());
 		return it->second > 0;
 	}
-	void mq_destroyed(int64_t id) override
-	{
-		auto it = mq_fds.find(id);
-		FUZZ_ASSERT(it != mq_fds.end());
-		FUZZ_ASSERT(it->second == 0);             /* nobody has it open */
-		FUZZ_ASSERT(mq_gone_names.erase(id) == 1); /* and its name is gone */
-		mq_fds.erase(it);
-	}
+	void mq_closed(int64_t h) override { FUZZ_ASSERT(mq_fds.erase(h) == 1); }
 	bool capable(pid_t pid, int cap) override
 	{
 		FUZZ_ASSERT(cap == 21 || cap == 24); /* CAP_SYS_ADMIN, CAP_SYS_RESOURCE */
@@ -113,31 +106,30 @@ struct Host final : kipc::Host {
 		FUZZ_ASSERT(signo >= 1 && signo <= 64);
 		mq_nsignals++;
 	}
-	/* A process opens (+1) or closes (-1) a descriptor of live queue id. */
-	void mq_descriptor(int64_t id, int delta)
+	/* A process opens (+1) or closes (-1) a descriptor of live open h. */
+	void mq_descriptor(int64_t h, int delta)
 	{
-		auto it = mq_fds.find(id);
+		auto it = mq_fds.find(h);
 		if (it == mq_fds.end() || it->second + delta < 0)
 			return;
 		it->second += delta;
-		if (it->second == 0 && mq_gone_names.count(id))
-			mq_to_release.push_back(id);
+		if (it->second == 0 && delta < 0)
+			mq_to_release.push_back(h);
 	}
 	/* Hand the pending releases to the kernel, as kipcd's loop does. */
 	void release(Kernel &k)
 	{
 		std::vector<int64_t> v;
 		v.swap(mq_to_release);
-		for (int64_t id : v)
-			k.mq_released(id);
+		for (int64_t h : v)
+			k.mq_released(h);
 	}
-	/* The kernel and the descriptor files agree. */
+	/* The kernel's opens and the descriptor files agree. */
 	void check(const KernelImpl &k) const
 	{
-		FUZZ_ASSERT(mq_fds.size() == k.mq_count);
-		for (const auto &[id, n] : mq_fds) {
-			int err;
-			FUZZ_ASSERT(k.find_mq(id, &err) != nullptr);
+		FUZZ_ASSERT(mq_fds.size() == k.mqh.size());
+		for (const auto &[h, n] : mq_fds) {
+			FUZZ_ASSERT(k.mqh.find(h) != nullptr);
 			(void)n;
 		}
 	}

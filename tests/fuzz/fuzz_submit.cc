@@ -253,12 +253,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ki.check_invariants();
 	for (auto &p : w.procs)
 		w.exit(*p);
-	/* every descriptor closes: unlinked queues go, named ones stay */
-	for (auto &[id, n] : std::map<int64_t, int>(w.host.mq_fds))
-		w.host.mq_descriptor(id, -n);
+	/* every descriptor closes: every open ends (named queues stay) */
+	for (auto &[h, n] : std::map<int64_t, int>(w.host.mq_fds))
+		w.host.mq_descriptor(h, -n);
 	w.host.release(*w.k);
-	for (const auto &[id, n] : w.host.mq_fds)
-		FUZZ_ASSERT(!w.host.mq_gone_names.count(id));
+	FUZZ_ASSERT(w.host.mq_fds.empty());
 	w.host.check(ki);
 	if (w.host.alive.count(kUnattached)) {
 		w.host.alive.erase(kUnattached);
