@@ -99,7 +99,13 @@ class SysInfo(Structure):
                 ("uptime", c_int64), ("nsent", c_uint64), ("ndelivered", c_uint64),
                 ("ntimeouts", c_uint64), ("ncancels", c_uint64), ("nattach", c_uint64),
                 ("nexit", c_uint64), ("ndestroyed", c_uint64), ("uid", c_uint32),
-                ("user_mboxes", c_uint32), ("user_bytes", c_uint64), ("rsvd", c_uint64 * 8)]
+                ("user_mboxes", c_uint32), ("user_bytes", c_uint64),
+                ("tasks_per_user", c_uint32), ("mq_msg_default", c_uint32),
+                ("mq_msg_max", c_uint32), ("mq_msgsize_default", c_uint32),
+                ("mq_msgsize_max", c_uint32), ("mq_queues_max", c_uint32),
+                ("mq_bytes_per_user", c_uint64), ("msgmax", c_uint32),
+                ("msgmnb", c_uint32), ("msgmni", c_uint32), ("rsvd0", c_uint32),
+                ("rsvd", c_uint64 * 2)]
 
 
 class TaskInfo(Structure):
