@@ -26,37 +26,6 @@
 #define UID_A 60001
 #define UID_B 60002
 
-/* In a child: become uid (and gid) and attach. 0 or an exit code. */
-static int become(uid_t uid)
-{
-	if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
-		return 90;
-	if (getuid() != uid || geteuid() != uid)
-		return 91;
-	if (kipc_attach() < 0)
-		return 92;
-	return 0;
-}
-
-/* Run fn(arg) as uid in a child; its exit status (0: all checks held). */
-static int as_user(uid_t uid, int (*fn)(void *), void *arg)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int r = become(uid);
-		_exit(r ? r : fn(arg));
-	}
-	int st;
-	if (ksft_waitpid_timeout(pid, &st, KT_BOUND_MS) != 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return -2;
-	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 #define NEED_ROOT()                                                     \
 	do {                                                            \
 		if (geteuid() != 0)                                     \
@@ -101,15 +70,15 @@ TEST(mode_bits_enforced_for_send_and_receive)
 	ASSERT_EQ(0, kipc_mbox_setattr(id, KIPC_SET_UID | KIPC_SET_GID, &set));
 
 	struct mbx m = {id, EACCES, EACCES};
-	EXPECT_EQ(0, as_user(UID_B, try_mbox, &m));
+	EXPECT_EQ(0, kt_as_user(UID_B, try_mbox, &m));
 	set.mode = 0602; /* others may write: send, not receive */
 	ASSERT_EQ(0, kipc_mbox_setattr(id, KIPC_SET_MODE, &set));
 	m = (struct mbx){id, 0, EACCES};
-	EXPECT_EQ(0, as_user(UID_B, try_mbox, &m));
+	EXPECT_EQ(0, kt_as_user(UID_B, try_mbox, &m));
 	set.mode = 0604; /* others may read: receive, not send */
 	ASSERT_EQ(0, kipc_mbox_setattr(id, KIPC_SET_MODE, &set));
 	m = (struct mbx){id, EACCES, 0};
-	EXPECT_EQ(0, as_user(UID_B, try_mbox, &m));
+	EXPECT_EQ(0, kt_as_user(UID_B, try_mbox, &m));
 	kipc_mbox_destroy(id);
 
 	/* A process-owned mailbox: receiving needs the right, whatever the mode. */
@@ -118,7 +87,7 @@ TEST(mode_bits_enforced_for_send_and_receive)
 	id = kipc_mbox_open(NULL, KIPC_O_CREAT, &a);
 	ASSERT_LT(0, id);
 	m = (struct mbx){id, 0, EPERM};
-	EXPECT_EQ(0, as_user(UID_B, try_mbox, &m));
+	EXPECT_EQ(0, kt_as_user(UID_B, try_mbox, &m));
 	kipc_mbox_destroy(id);
 }
 
@@ -151,7 +120,7 @@ TEST(no_receiving_from_another_users_task_queue)
 	/* Our queue (root's) holds a message from ourselves. */
 	ASSERT_EQ(0, kipc_send(getpid(), "secret", 6, 0, 0));
 	struct steal s = {getpid()};
-	EXPECT_EQ(0, as_user(UID_B, steal_from, &s));
+	EXPECT_EQ(0, kt_as_user(UID_B, steal_from, &s));
 	char b[16];
 	EXPECT_EQ(6, kipc_receive(KIPC_ANY, b, sizeof b, NULL, KIPC_F_NONBLOCK));
 	EXPECT_EQ(0, memcmp(b, "secret", 6));
@@ -185,7 +154,7 @@ TEST(credentials_come_from_the_connection)
 	pid_t child = fork();
 	ASSERT_LE(0, child);
 	if (child == 0) {
-		int r = become(UID_B);
+		int r = kt_become(UID_B);
 		_exit(r ? r : expect_from(&me));
 	}
 	/* queued for the child whether or not it has attached yet */
@@ -221,7 +190,7 @@ TEST(flood_into_unbounded_mailbox_gets_enospc)
 	int64_t id = kipc_mbox_open(NULL, KIPC_O_CREAT, &a);
 	ASSERT_LT(0, id);
 	struct flood f = {id, 0, 0};
-	EXPECT_EQ(0, as_user(UID_A, flood_it, &f));
+	EXPECT_EQ(0, kt_as_user(UID_A, flood_it, &f));
 	struct kipc_mbox_stat st;
 	ASSERT_EQ(0, kipc_mbox_stat(id, &st));
 	EXPECT_LT(0, st.nmsg);
@@ -229,7 +198,7 @@ TEST(flood_into_unbounded_mailbox_gets_enospc)
 	EXPECT_GT(100000u, st.nmsg);
 	/* another user is not starved by A's flood */
 	struct mbx m = {id, 0, EPERM};
-	EXPECT_EQ(0, as_user(UID_B, try_mbox, &m));
+	EXPECT_EQ(0, kt_as_user(UID_B, try_mbox, &m));
 	kipc_mbox_destroy(id);
 }
 

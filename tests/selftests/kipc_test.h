@@ -459,6 +459,38 @@ static inline pid_t kt_fork(int (*fn)(void *), void *arg)
 	return pid;
 }
 
+/* In a child: become uid (gid the same) and attach. 0 or an exit code. */
+static inline int kt_become(uid_t uid)
+{
+	if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+		return 90;
+	if (getuid() != uid || geteuid() != uid)
+		return 91;
+	if (kipc_attach() < 0)
+		return 92;
+	return 0;
+}
+
+/* Run fn(arg) as uid in a child: its exit status (0: all its checks held),
+ * -2 if it did not end within KT_BOUND_MS (it is killed). Needs root. */
+static inline int kt_as_user(uid_t uid, int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int r = kt_become(uid);
+		_exit(r ? r : fn(arg));
+	}
+	int st;
+	if (ksft_waitpid_timeout(pid, &st, KT_BOUND_MS) != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -2;
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 /*
  * Reap pid within timeout_ms. Returns its exit status (0..255), 128+sig
  * when killed by a signal, or -1 on timeout (it is killed then).

@@ -77,33 +77,6 @@ static void mqd_close(struct mqd *d)
 	close(d->fd);
 }
 
-static int become(uid_t uid)
-{
-	if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
-		return 90;
-	if (kipc_attach() < 0)
-		return 92;
-	return 0;
-}
-
-static int as_user(uid_t uid, int (*fn)(void *), void *arg)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int r = become(uid);
-		_exit(r ? r : fn(arg));
-	}
-	int st;
-	if (ksft_waitpid_timeout(pid, &st, KT_BOUND_MS) != 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return -2;
-	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* errno of a call that must fail, 0 if it succeeded */
 #define ERR(call) ((call) < 0 ? errno : 0)
 
@@ -178,7 +151,7 @@ TEST(another_user_scanning_numbers_gets_ebadf)
 		if (mi[i].st.attr.flags & KIPC_MBOX_POSIX)
 			s.qid = mi[i].st.id;
 	ASSERT_LT(0, s.qid);
-	EXPECT_EQ(0, as_user(UID_B, scan_numbers, &s));
+	EXPECT_EQ(0, kt_as_user(UID_B, scan_numbers, &s));
 	struct kipc_mq_attr at;
 	ASSERT_EQ(0, kipc_mq_getattr(s.victim.h, s.victim.fd, &at));
 	EXPECT_EQ(1, at.curmsgs); /* nothing stolen, nothing forged */
@@ -269,7 +242,7 @@ TEST(read_write_on_ones_descriptor_does_not_corrupt_others_poll)
 	pid_t pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		int r = become(UID_A);
+		int r = kt_become(UID_A);
 		_exit(r ? r : corrupt_own(&c));
 	}
 	ASSERT_EQ(1, read(c.opened[0], &x, 1));
