@@ -173,56 +173,61 @@ static mode_t mode_arg(int flags, va_list ap)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
 }
 
-EXPORT int open(const char *path, int flags, ...)
+/*
+ * open(2) and its three siblings: the nine /proc/sys files are kipc's
+ * (open_sysctl), everything else goes to libc's own. dirfd is AT_FDCWD
+ * for open and open64.
+ */
+static int open_any(void **cache, const char *sym, bool at, int dirfd, const char *path,
+		    int flags, mode_t m)
 {
-	va_list ap;
-	va_start(ap, flags);
-	mode_t m = mode_arg(flags, ap);
-	va_end(ap);
 	int key = key_of(path);
 	if (key)
 		return open_sysctl(key, flags);
-	REAL(open_fn, "open");
-	return real_(path, flags, m);
+	void *real = __atomic_load_n(cache, __ATOMIC_RELAXED);
+	if (!real) {
+		real = dlsym(RTLD_NEXT, sym);
+		if (!real) {
+			errno = ENOSYS;
+			return -1;
+		}
+		__atomic_store_n(cache, real, __ATOMIC_RELAXED);
+	}
+	return at ? ((openat_fn)real)(dirfd, path, flags, m) : ((open_fn)real)(path, flags, m);
+}
+
+#define OPEN_MODE(flags, m)                 \
+	va_list ap;                         \
+	va_start(ap, flags);                \
+	mode_t m = mode_arg(flags, ap);     \
+	va_end(ap)
+
+EXPORT int open(const char *path, int flags, ...)
+{
+	OPEN_MODE(flags, m);
+	static void *real_open;
+	return open_any(&real_open, "open", false, AT_FDCWD, path, flags, m);
 }
 
 EXPORT int open64(const char *path, int flags, ...)
 {
-	va_list ap;
-	va_start(ap, flags);
-	mode_t m = mode_arg(flags, ap);
-	va_end(ap);
-	int key = key_of(path);
-	if (key)
-		return open_sysctl(key, flags);
-	REAL(open_fn, "open64");
-	return real_(path, flags, m);
+	OPEN_MODE(flags, m);
+	static void *real_open64;
+	return open_any(&real_open64, "open64", false, AT_FDCWD, path, flags, m);
 }
 
 EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
-	va_list ap;
-	va_start(ap, flags);
-	mode_t m = mode_arg(flags, ap);
-	va_end(ap);
-	int key = key_of(path);
-	if (key)
-		return open_sysctl(key, flags);
-	REAL(openat_fn, "openat");
-	return real_(dirfd, path, flags, m);
+	OPEN_MODE(flags, m);
+	static void *real_openat;
+	return open_any(&real_openat, "openat", true, dirfd, path, flags, m);
 }
 
 EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
-	va_list ap;
-	va_start(ap, flags);
-	mode_t m = mode_arg(flags, ap);
-	va_end(ap);
-	int key = key_of(path);
-	if (key)
-		return open_sysctl(key, flags);
-	REAL(openat_fn, "openat64");
-	return real_(dirfd, path, flags, m);
+	OPEN_MODE(flags, m);
+	static void *real_openat64;
+	return open_any(&real_openat64, "openat64", true, dirfd, path, flags, m);
 }
 
 /* write(2) is async-signal-safe: libc's is looked up at load, not in a
