@@ -23,15 +23,6 @@
 
 #include "kipc_test.h"
 
-#define UID_A 60001
-#define UID_B 60002
-
-#define NEED_ROOT()                                                     \
-	do {                                                            \
-		if (geteuid() != 0)                                     \
-			SKIP(return, "needs root to switch uids");       \
-	} while (0)
-
 struct mbx {
 	int64_t id;
 	int expect_send, expect_recv; /* 0 or the errno */

@@ -459,6 +459,17 @@ static inline pid_t kt_fork(int (*fn)(void *), void *arg)
 	return pid;
 }
 
+/* Made-up test users (no account needed: a root test switches to them). */
+#define UID_A 60001
+#define UID_B 60002
+
+/* Skip a test that must switch uids unless it runs as root. */
+#define NEED_ROOT()                                                     \
+	do {                                                            \
+		if (geteuid() != 0)                                     \
+			SKIP(return, "needs root to switch uids");      \
+	} while (0)
+
 /* In a child: become uid (gid the same) and attach. 0 or an exit code. */
 static inline int kt_become(uid_t uid)
 {

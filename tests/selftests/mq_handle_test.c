@@ -29,15 +29,6 @@
 
 #include "kipc_test.h"
 
-#define UID_A 60001
-#define UID_B 60002
-
-#define NEED_ROOT()                                                     \
-	do {                                                            \
-		if (geteuid() != 0)                                     \
-			SKIP(return, "needs root to switch uids");       \
-	} while (0)
-
 struct mqd {
 	int64_t h;
 	int fd;

@@ -21,12 +21,6 @@
 #define ATTACKER 61001
 #define VICTIM   61002
 
-#define NEED_ROOT()                                                     \
-	do {                                                            \
-		if (geteuid() != 0)                                     \
-			SKIP(return, "needs root to switch uids");      \
-	} while (0)
-
 static char base[256];
 
 static void become(uid_t uid)
