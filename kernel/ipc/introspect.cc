@@ -47,12 +47,10 @@ void KernelImpl::do_sysinfo(Task &cur, kipc_sysinfo &si) const
 		si.nparked += t->parked.size();
 		add_link(t->queue);
 	}
-	for (const Slot &s : slots) {
-		if (!s.mbox)
-			continue;
+	for_each_mbox([&](const Mailbox *mb) {
 		si.nmboxes++;
-		add_link(s.mbox->link);
-	}
+		add_link(mb->link);
+	});
 	si.ntracers = tracer.nlisteners;
 	si.boot_time = boot_real;
 	si.uptime = now() - boot_mono;
@@ -151,8 +149,8 @@ void KernelImpl::fill_mbox_info(const Task &, const Mailbox &mb, kipc_mbox_info 
 	mi.excl = mb.excl ? mb.excl->pid : 0;
 	if (mb.policy == KIPC_POLICY_ROUND_ROBIN && !mb.holders.empty())
 		mi.rr_next = mb.holders[mb.rr_next % mb.holders.size()]->pid;
-	l.pending.levels.for_each([&](Message *m) {
-		if (!m->req || m->req->cached)
+	l.pending.for_each_unordered([&](Message *m) {
+		if (!m->req() || m->req()->cached)
 			mi.ncached++;
 	});
 }
@@ -215,8 +213,8 @@ void KernelImpl::list_waiters(const Link &l, std::vector<kipc_waiter_info> &out)
 		wi.len = r->buflen;
 		out.push_back(wi);
 	});
-	l.pending.levels.for_each([&](Message *m) {
-		const Request *r = m->req;
+	l.pending.for_each([&](Message *m) {
+		const Request *r = m->req();
 		kipc_waiter_info wi{};
 		wi.pid = m->sender;
 		wi.kind = r && !r->cached ? KIPC_WAITER_SENDER : KIPC_WAITER_CACHED;
@@ -246,19 +244,19 @@ static kipc_msg_info msg_info(const Message *m, uint16_t flags)
 	mi.seq = m->seq;
 	mi.sender = m->sender;
 	mi.len = m->len;
-	mi.type = m->type;
+	mi.type = m->type();
 	mi.stime = m->stime;
 	mi.prio = m->prio;
-	mi.flags = flags | (m->token ? KIPC_MSG_CALL : 0);
-	mi.route = m->route;
+	mi.flags = flags | (m->token() ? KIPC_MSG_CALL : 0);
+	mi.route = m->route();
 	return mi;
 }
 
 /* Queued messages in delivery order, then pending ones in delivery order. */
 void KernelImpl::list_msgs(const Link &l, std::vector<kipc_msg_info> &out) const
 {
-	l.msgs.levels.for_each([&](Message *m) { out.push_back(msg_info(m, 0)); });
-	l.pending.levels.for_each(
+	l.msgs.for_each([&](Message *m) { out.push_back(msg_info(m, 0)); });
+	l.pending.for_each(
 		[&](Message *m) { out.push_back(msg_info(m, KIPC_MSG_PENDING)); });
 }
 

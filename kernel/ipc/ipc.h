@@ -51,7 +51,9 @@
 #include <kipc/kipc.h>
 #include <kipc/mqueue.h>
 
+#include "ids.h"
 #include "list.h"
+#include "slab.h"
 #include "mqhandle.h"
 #include "trace.h"
 
@@ -62,9 +64,16 @@ constexpr long EQUEUED = 529;
 
 constexpr int64_t kForever = INT64_MAX;
 
-/* Mailbox ids: seq * kIdxMax + idx, as System V ipc ids. */
+/* System V ids (ids.h): seq * kIdxMax + idx, or with ipcmni_extend
+ * seq << 24 | idx, as Linux's IPCMNI and IPCMNI_EXTEND. */
 constexpr int32_t kIdxMax = 32768;
 constexpr int32_t kSeqMax = 65535;
+constexpr unsigned kIdxBitsExtend = 24;
+constexpr int32_t kSeqMaxExtend = INT32_MAX >> kIdxBitsExtend; /* 127 */
+/* Native mailboxes and POSIX queues: seq << 24 | idx, seq from 128 (ids
+ * above INT32_MAX: never a System V id). */
+constexpr unsigned kMboxIdxBits = 24;
+constexpr uint32_t kMboxSeqMin = 128;
 
 struct Task;
 struct Mailbox;
@@ -72,27 +81,67 @@ struct Request;
 struct MsgStore;
 
 /*
- * A message: header plus payload, one allocation. It is in at most one
- * MsgStore at a time (a link's queue, or the pending set of blocked and
- * cached senders), and on that store's three lists.
+ * A message: a 48-byte header (Linux's msg_msg is 48 bytes too) and its
+ * payload, one slab object (msgstore.cc: size classes). The header holds
+ * what every queued message needs. A message that is typed, a call, or on
+ * a link indexed by key (task queues, round-robin mailboxes) also has an
+ * extension, MsgExt: its type, call token, route and the hooks of the key
+ * and type indexes. Lists link 32-bit slab handles, not pointers. It is in
+ * at most one MsgStore at a time (a link's queue, or the pending set of
+ * blocked and cached senders), and in that store's indexes.
  */
-struct Message {
-	ListHook q_hook;    /* in its priority level of store->levels */
-	ListHook key_hook;  /* in store->by_key[route] */
-	ListHook type_hook; /* in store->by_type[type] */
-	MsgStore *store;    /* where it is, or nullptr */
-	Request *req;       /* sender's request while the sender waits on it */
-	uint64_t seq;       /* kernel-wide sequence number */
-	int64_t type;       /* message type */
-	int64_t stime;      /* send time, CLOCK_REALTIME ns */
-	uint64_t token;     /* call token, 0 when not a call */
-	pid_t sender;       /* sending task */
-	pid_t route;        /* index key: sender, or round-robin assignee */
-	uid_t quota_uid;    /* user charged for it */
-	uint32_t len;       /* payload length */
-	uint16_t prio;      /* 0..KIPC_PRIO_MAX */
-	uint8_t data[];     /* payload */
+enum class MsgWhere : uint8_t { None, Queued, Pending };
+
+constexpr uint8_t kMsgExt = 1;   /* ref is a MsgExt handle */
+constexpr uint8_t kMsgReq = 2;   /* ref is the sender's Request (no MsgExt) */
+constexpr uint8_t kMsgKeyed = 4; /* indexed by route (MsgExt::route) */
+
+struct MsgExt {
+	int64_t type;        /* message type (0 when untyped) */
+	uint64_t token;      /* call token, 0 when not a call */
+	uint32_t key_next, key_prev;   /* in store->by_key[route] (message handles) */
+	uint32_t type_next, type_prev; /* in store->by_type[type] */
+	pid_t route;         /* index key: sender, or round-robin assignee */
+	uint32_t req;        /* sender's Request handle while it waits on it, 0 */
 };
+
+struct Message {
+	uint32_t next, prev; /* in its level of store->plain or ->extd (handles) */
+	uint64_t seq;        /* kernel-wide sequence number */
+	int64_t stime;       /* send time, CLOCK_REALTIME ns */
+	pid_t sender;        /* sending task */
+	uid_t quota_uid;     /* user charged for it */
+	uint32_t len;        /* payload length */
+	uint32_t self;       /* its own handle */
+	uint32_t ref;        /* MsgExt (kMsgExt) or Request (kMsgReq) handle, 0 */
+	uint16_t prio;       /* 0..KIPC_PRIO_MAX */
+	MsgWhere where;      /* the store of its link it is in */
+	uint8_t flags;       /* kMsg* */
+	uint8_t data[];      /* payload */
+
+	MsgExt *ext() const { return flags & kMsgExt ? static_cast<MsgExt *>(slab_at(ref)) : nullptr; }
+	int64_t type() const { return flags & kMsgExt ? ext()->type : 0; }
+	uint64_t token() const { return flags & kMsgExt ? ext()->token : 0; }
+	pid_t route() const { return flags & kMsgKeyed ? ext()->route : 0; }
+	Request *req() const;
+	/* r: its sender waits on it; nullptr: no more (r's handle stored) */
+	void set_req(Request *r);
+};
+static_assert(sizeof(Message) == 48);
+
+/* The message of a handle (0: nullptr). */
+inline Message *msg_at(uint32_t h)
+{
+	return static_cast<Message *>(slab_at(h));
+}
+
+/*
+ * A message of len payload bytes, with an extension when ext, zeroed but
+ * for self, len and flags; nullptr when memory or handles ran out.
+ * delete_message() gives it back. Neither charges anyone (alloc_message).
+ */
+Message *new_message(uint32_t len, bool ext);
+void delete_message(Message *m);
 
 /* Order of delivery: higher priority first, FIFO within a priority. */
 inline bool delivered_before(const Message *a, const Message *b)
@@ -100,50 +149,159 @@ inline bool delivered_before(const Message *a, const Message *b)
 	return a->prio != b->prio ? a->prio > b->prio : a->seq < b->seq;
 }
 
-/* FIFO lists per priority, highest priority first. */
-template <ListHook Message::*Hook>
-class PrioList {
+/* How a list reaches the (next, prev) handles of a message. */
+struct HdrHook {
+	static uint32_t *links(Message *m) { return &m->next; }
+};
+struct KeyHook {
+	static uint32_t *links(Message *m) { return &m->ext()->key_next; }
+};
+struct TypeHook {
+	static uint32_t *links(Message *m) { return &m->ext()->type_next; }
+};
+
+/* A FIFO of messages linked by handle through Hook. */
+template <class Hook> struct MsgList {
+	uint32_t head = 0, tail = 0;
+
+	bool empty() const { return head == 0; }
+	Message *front() const { return msg_at(head); }
+	Message *back() const { return msg_at(tail); }
+	static Message *next(Message *m) { return msg_at(Hook::links(m)[0]); }
+	static Message *prev(Message *m) { return msg_at(Hook::links(m)[1]); }
+	/* Insert m after pos (nullptr: at the front). */
+	void insert_after(Message *pos, Message *m)
+	{
+		uint32_t *l = Hook::links(m);
+		uint32_t after = pos ? Hook::links(pos)[0] : head;
+		l[0] = after;
+		l[1] = pos ? pos->self : 0;
+		(pos ? Hook::links(pos)[0] : head) = m->self;
+		(after ? Hook::links(msg_at(after))[1] : tail) = m->self;
+	}
+	void push_back(Message *m) { insert_after(back(), m); }
+	void remove(Message *m)
+	{
+		uint32_t *l = Hook::links(m);
+		(l[1] ? Hook::links(msg_at(l[1]))[0] : head) = l[0];
+		(l[0] ? Hook::links(msg_at(l[0]))[1] : tail) = l[1];
+		l[0] = l[1] = 0;
+	}
+	template <class F> void for_each(F &&f) const
+	{
+		for (Message *m = front(), *n; m; m = n) {
+			n = next(m); /* f may unlink m */
+			f(m);
+		}
+	}
+};
+
+/*
+ * FIFO lists per priority, highest priority first. The first priority
+ * used lives inline (queues of one priority allocate nothing); others
+ * are in a map from the node slab, made when a second priority appears.
+ */
+template <class Hook> class PrioList {
 public:
-	using Level = List<Message, Hook>;
-	bool empty() const { return levels_.empty(); }
+	using Level = MsgList<Hook>;
+	PrioList() = default;
+	PrioList(PrioList &&o) noexcept : p0_(o.p0_), l0_(o.l0_), rest_(std::move(o.rest_))
+	{
+		o.l0_ = Level{};
+	}
+	PrioList(const PrioList &) = delete;
+	PrioList &operator=(const PrioList &) = delete;
+
+	bool empty() const { return l0_.empty() && !rest_; }
 	Message *front() const
 	{
-		return levels_.empty() ? nullptr : levels_.begin()->second.front();
+		if (!rest_)
+			return l0_.front();
+		Message *r = rest_->begin()->second.front();
+		if (l0_.empty())
+			return r;
+		return p0_ > rest_->begin()->first ? l0_.front() : r;
 	}
-	void push(Message *m) { levels_[m->prio].push_back(m); }
+	void push(Message *m) { level_for(m->prio).push_back(m); }
 	/* The message with the lowest sequence number: O(levels). */
 	Message *oldest() const
 	{
-		Message *best = nullptr;
-		for (const auto &[prio, level] : levels_)
-			if (!best || level.front()->seq < best->seq)
-				best = level.front();
+		Message *best = l0_.front();
+		if (rest_)
+			for (const auto &[prio, level] : *rest_)
+				if (!best || level.front()->seq < best->seq)
+					best = level.front();
 		return best;
 	}
 	/* Insert m in sequence order: O(messages of its level newer than m). */
 	void insert_ordered(Message *m)
 	{
-		Level &l = levels_[m->prio];
+		Level &l = level_for(m->prio);
 		Message *pos = l.back();
 		while (pos && pos->seq > m->seq)
 			pos = l.prev(pos);
 		l.insert_after(pos, m);
 	}
+	/* In delivery order. */
 	template <class F> void for_each(F &&f) const
 	{
-		for (const auto &[prio, level] : levels_)
-			level.for_each(f);
+		bool done0 = l0_.empty();
+		if (rest_)
+			for (const auto &[prio, level] : *rest_) {
+				if (!done0 && p0_ > prio) {
+					l0_.for_each(f);
+					done0 = true;
+				}
+				level.for_each(f);
+			}
+		if (!done0)
+			l0_.for_each(f);
 	}
 	void remove(Message *m)
 	{
-		auto it = levels_.find(m->prio);
+		if (!l0_.empty() && p0_ == m->prio) {
+			l0_.remove(m);
+			return;
+		}
+		auto it = rest_->find(m->prio);
 		it->second.remove(m);
-		if (it->second.empty())
-			levels_.erase(it);
+		if (it->second.empty()) {
+			rest_->erase(it);
+			if (rest_->empty())
+				rest_.reset();
+		}
 	}
 
 private:
-	std::map<uint16_t, Level, std::greater<uint16_t>> levels_;
+	using Map = std::map<uint16_t, Level, std::greater<uint16_t>,
+			     PoolAlloc<std::pair<const uint16_t, Level>>>;
+	struct MapDelete {
+		void operator()(Map *m) const
+		{
+			m->~Map();
+			PoolAlloc<Map>().deallocate(m, 1);
+		}
+	};
+	Level &level_for(uint16_t prio)
+	{
+		if (!l0_.empty() && p0_ == prio)
+			return l0_;
+		if (rest_) {
+			if (auto it = rest_->find(prio); it != rest_->end())
+				return it->second;
+		}
+		if (l0_.empty()) {
+			p0_ = prio;
+			return l0_;
+		}
+		if (!rest_)
+			rest_.reset(new (PoolAlloc<Map>().allocate(1)) Map);
+		return (*rest_)[prio];
+	}
+
+	uint16_t p0_ = 0;
+	Level l0_;
+	std::unique_ptr<Map, MapDelete> rest_;
 };
 
 /* What a receiver will accept. */
@@ -157,21 +315,40 @@ struct Selector {
 	bool matches(const Message *m) const;
 };
 
-/* A set of messages with the indexes receive needs. */
+/*
+ * A set of messages with the indexes receive needs (msgstore.cc). Messages
+ * without an extension are only in `plain`; the others are in `extd`, in
+ * by_type and, keyed ones, in by_key. The indexes exist while the store
+ * holds a message with an extension (from the node slab).
+ */
 struct MsgStore {
-	PrioList<&Message::q_hook> levels;
-	std::unordered_map<pid_t, PrioList<&Message::key_hook>> by_key;
-	std::map<int64_t, PrioList<&Message::type_hook>> by_type;
-	uint32_t nmsg = 0;   /* messages */
-	uint64_t nbytes = 0; /* payload bytes */
+	explicit MsgStore(MsgWhere w) : where(w) {}
+	MsgStore(const MsgStore &) = delete;
+	MsgStore &operator=(const MsgStore &) = delete;
+
+	struct Index;
+	struct IndexDelete {
+		void operator()(Index *i) const;
+	};
+	PrioList<HdrHook> plain;      /* messages without an extension */
+	std::unique_ptr<Index, IndexDelete> idx;
+	uint64_t nbytes = 0;          /* payload bytes */
+	uint32_t nmsg = 0;            /* messages */
+	const MsgWhere where;         /* what its messages' where says */
 
 	void push(Message *m);
 	void remove(Message *m);
-	Message *front() const { return levels.front(); }
+	Message *front() const;
+	/* The message with the lowest sequence number. */
+	Message *oldest() const;
 	/* Give every message routed to from the route to, keeping order. */
 	void rekey(pid_t from, pid_t to);
 	/* The first message sel accepts, in delivery order, or nullptr. */
 	Message *find(const Selector &sel) const;
+	/* Every message in delivery order (introspection; O(n log n)). */
+	void for_each(const std::function<void(Message *)> &f) const;
+	/* Every message, in no particular order (f must not remove it). */
+	void for_each_unordered(const std::function<void(Message *)> &f) const;
 	/* Every message (for destruction), in no particular order. */
 	template <class F> void drain(F &&f)
 	{
@@ -183,6 +360,7 @@ struct MsgStore {
 
 private:
 	Message *key_front(pid_t key) const;
+	Message *type0_front() const;
 };
 
 /* A parked receive waits on one wait entry per link (several: a port set). */
@@ -203,8 +381,8 @@ struct Link {
 	bool fifo_senders = false;  /* blocked senders enter in arrival order
 				       (POSIX, System V), not by priority */
 	bool quota = true;          /* messages count against bytes_per_user */
-	MsgStore msgs;              /* messages in the link */
-	MsgStore pending;           /* blocked senders' and cached messages */
+	MsgStore msgs{MsgWhere::Queued};   /* messages in the link */
+	MsgStore pending{MsgWhere::Pending}; /* blocked senders' and cached messages */
 	List<WaitEntry, &WaitEntry::node> receivers; /* parked receivers */
 	/* counters for stat */
 	uint64_t nsent = 0, nreceived = 0;
@@ -220,6 +398,11 @@ struct Link {
 		return msgs.nmsg < capacity && msgs.nbytes + len <= qbytes;
 	}
 	int64_t id() const;
+	/* The store of this link m is in (nullptr: none). */
+	MsgStore *store_of(const Message &m)
+	{
+		return m.where == MsgWhere::Queued ? &msgs : m.where == MsgWhere::Pending ? &pending : nullptr;
+	}
 };
 
 enum class ReqKind : uint8_t { Receive, Send, Call, TraceRead, MqNotify };
@@ -254,6 +437,11 @@ struct Request {
 	Link *link = nullptr;
 	uint64_t token = 0;
 	Request **slot = nullptr; /* MqNotify: the pointer to clear at unpark */
+
+	/* From the request slab (msgstore.cc): no malloc per request. */
+	static void *operator new(size_t size);
+	static void operator delete(void *p);
+	uint32_t handle() const; /* its slab handle (Message::set_req) */
 };
 
 struct Task {
@@ -309,7 +497,7 @@ struct Mailbox {
 	std::unique_ptr<PosixMq> mq;   /* Flavour::Posix */
 	std::unique_ptr<SysvMsq> msq;  /* Flavour::SysV */
 	Link link;
-	int32_t id;
+	int64_t id;
 	std::string name;        /* "" when anonymous */
 	uid_t uid, gid;          /* owner credentials (permissions) */
 	uid_t cuid, cgid;        /* creator */
@@ -373,7 +561,10 @@ struct LinkAttr {
 class KernelImpl {
 public:
 	KernelImpl(Clock &c, Host &h, CompletionSink &s, const Limits &l)
-		: clock(c), host(h), sink(s), lim(l)
+		: clock(c), host(h), sink(s), lim(l),
+		  msq_ids(l.ipcmni_extend ? kIdxBitsExtend : 15, 1,
+			  l.ipcmni_extend ? kSeqMaxExtend : kSeqMax,
+			  l.ipcmni_extend ? 1u << kIdxBitsExtend : kIdxMax)
 	{
 	}
 	~KernelImpl();
@@ -402,15 +593,16 @@ public:
 	} stats;
 	Tracer tracer;
 
-	/* mailbox namespace (mailbox.cc) */
-	struct Slot {
-		std::unique_ptr<Mailbox> mbox;
-		uint32_t seq = 0; /* seq of the current or last occupant */
-	};
-	std::vector<Slot> slots;
-	std::vector<int32_t> free_slots;
-	uint32_t next_ipc_seq = 1;
+	/* mailbox namespace (mailbox.cc; ids.h): the tables own their mailboxes */
+	IdTable mbox_ids{kMboxIdxBits, kMboxSeqMin, UINT32_MAX, 1u << kMboxIdxBits};
+	IdTable msq_ids;         /* System V queues */
 	std::unordered_map<std::string, Mailbox *> names;
+	/* Every mailbox (f may destroy the one it is given). */
+	template <class F> void for_each_mbox(F &&f) const
+	{
+		mbox_ids.for_each(f);
+		msq_ids.for_each(f);
+	}
 
 	int64_t now() const { return clock.monotonic_ns(); }
 	int64_t now_real() const { return clock.realtime_ns(); }
@@ -443,7 +635,8 @@ public:
 	void refill(Link &link);
 	/* Destroy a link: free messages, fail senders, receivers, callers. */
 	void drain_link(Link &link, int err);
-	Message *alloc_message(Task &cur, uint32_t len, int *err, bool quota = true);
+	/* flags: kMsgExt, kMsgKeyed (the message needs an extension) */
+	Message *alloc_message(Task &cur, uint32_t len, uint8_t flags, int *err, bool quota = true);
 	bool would_deadlock(const Task &cur, const Link &link) const;
 	Task *sole_receiver(const Link &link) const;
 
@@ -529,9 +722,9 @@ public:
 	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
 	/* want_id >= 0: the id msg_next_id asks for (the first free index
-	 * from want_id % 32768 up, its seq) */
+	 * from want_id's index up, its seq); f picks the id table */
 	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
-			     int64_t want_id = -1);
+			     int64_t want_id = -1, Flavour f = Flavour::Kipc);
 	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,
 				 int *err, int64_t want_id = -1);
 	long do_mq_close(Task &cur, int64_t h, uint32_t flags);

@@ -19,7 +19,7 @@ namespace kipc {
 	X(msg_max, CONFIG_MSG_MAX, 1, 65536)                   \
 	X(msgsize_default, CONFIG_MSGSIZE_DEFAULT, 0, 16777216) \
 	X(msgsize_max, CONFIG_MSGSIZE_MAX, 128, 16777216)      \
-	X(mbox_per_user, CONFIG_MBOX_PER_USER, 1, 65536)       \
+	X(mbox_per_user, CONFIG_MBOX_PER_USER, 1, 1u << 24)    \
 	X(bytes_per_user, CONFIG_BYTES_PER_USER, 1024, 1ull << 30) \
 	X(taskq_capacity, CONFIG_TASKQ_CAPACITY, 0, 65536)     \
 	X(tasks_per_user, CONFIG_TASKS_PER_USER, 1, 1048576)    \
@@ -31,7 +31,8 @@ namespace kipc {
 	X(mq_bytes_per_user, 819200, 0, 1ull << 40)            \
 	X(msgmax, 8192, 0, 65536)                              \
 	X(msgmnb, 16384, 0, 1u << 30)                          \
-	X(msgmni, 32000, 0, 32000)                             \
+	X(msgmni, 32000, 0, 1u << 24)                          \
+	X(ipcmni_extend, 0, 0, 1)                              \
 	X(trace_bytes_per_user, 8388608, 0, 1ull << 34)
 
 Limits Limits::from_config()
@@ -111,6 +112,8 @@ std::string Limits::conflict() const
 		if (this->*p.d > this->*p.m)
 			return std::string(p.def) + "=" + std::to_string(this->*p.d) +
 			       " exceeds " + p.max + "=" + std::to_string(this->*p.m);
+	if (!ipcmni_extend && msgmni > uint32_t(kIdxMax)) /* Linux's IPCMNI */
+		return "msgmni=" + std::to_string(msgmni) + " exceeds 32768 (ipcmni_extend=0)";
 	return {};
 }
 
@@ -170,11 +173,11 @@ void KernelImpl::check_invariants() const
 	auto check_store = [&](const MsgStore &s) {
 		uint32_t n = 0;
 		uint64_t b = 0;
-		s.levels.for_each([&](Message *m) {
-			KIPC_BUG_ON(m->store != &s);
+		s.for_each_unordered([&](Message *m) {
+			KIPC_BUG_ON(m->where != s.where);
 			n++;
 			b += m->len;
-			bytes[m->quota_uid] += uint64_t(m->len) + kMessageOverhead;
+			bytes[m->quota_uid] += message_charge(m->len, m->flags & kMsgExt);
 		});
 		KIPC_BUG_ON(n != s.nmsg);
 		KIPC_BUG_ON(b != s.nbytes);
@@ -186,6 +189,7 @@ void KernelImpl::check_invariants() const
 			    l.pending.front() && l.msgs.nbytes + l.pending.front()->len <= l.qbytes);
 	};
 	std::unordered_map<uid_t, uint32_t> ntasks;
+	int dummy;
 	for (const auto &[pid, t] : tasks) {
 		check_link(t->queue);
 		if (t->attached)
@@ -195,10 +199,9 @@ void KernelImpl::check_invariants() const
 		const Task *tp = t.get(); /* clang 14: no lambda capture of a binding */
 		t->parked.for_each([&](Request *r) { KIPC_BUG_ON(r->task != tp); });
 	}
-	for (const Slot &s : slots) {
-		if (!s.mbox)
-			continue;
-		const Mailbox &mb = *s.mbox;
+	for_each_mbox([&](const Mailbox *mbp) {
+		const Mailbox &mb = *mbp;
+		KIPC_BUG_ON((mb.flavour == Flavour::SysV ? msq_ids : mbox_ids).find(mb.id, &dummy) != &mb);
 		check_link(mb.link);
 		if (mb.flavour != Flavour::Posix)
 			mboxes[mb.cuid]++;
@@ -213,7 +216,7 @@ void KernelImpl::check_invariants() const
 		for (Task *t : mb.holders)
 			KIPC_BUG_ON(std::find(t->held.begin(), t->held.end(), &mb) == t->held.end());
 		KIPC_BUG_ON(mb.owner && !mb.holds(mb.owner));
-	}
+	});
 	for (const auto &[token, f] : mq_fired)
 		bytes[f.owner_uid] += kMqNotifyCost;
 	for (const auto &[uid, acct] : users) {
@@ -230,9 +233,7 @@ KernelImpl::~KernelImpl()
 	dying = true;
 	while (!tasks.empty())
 		exit_task(tasks.begin()->second.get());
-	for (Slot &s : slots)
-		if (s.mbox)
-			destroy_mbox(s.mbox.get());
+	for_each_mbox([&](Mailbox *mb) { destroy_mbox(mb); });
 }
 
 /* ---- the facade --------------------------------------------------- */

@@ -3,11 +3,14 @@
  * Mailboxes: the namespace (ids, names, per-user limits), ownership and
  * the receive right, permissions and the multi-receiver policies.
  *
- * Ids are System V style: id = seq * kIdxMax + idx. idx picks a slot; seq
- * comes from a kernel-wide counter bumped at every creation, so an id is
- * not reused until the counter wraps. A slot remembers the seq of its last
- * occupant: an id whose seq is at most that was issued once and is gone
- * (EIDRM); a larger seq or an idx never used was never issued (EINVAL).
+ * Ids (ids.h) are seq << 24 | idx for native mailboxes and POSIX queues
+ * (above INT32_MAX, 2^24 slots), Linux's seq * 32768 + idx (or, with
+ * ipcmni_extend, seq << 24 | idx) for System V queues, each from a table
+ * of its own. idx picks a slot; seq comes from the table's counter bumped
+ * at every creation, so an id is not reused until the counter wraps. A
+ * slot remembers the seq of its last occupant: an id whose seq is at most
+ * that was issued once and is gone (EIDRM); a larger seq or an idx never
+ * used was never issued (EINVAL).
  *
  * Rights. The owner task always holds the receive right and may grant it
  * to other tasks and revoke it. Receiving needs the right; on a
@@ -30,21 +33,8 @@ bool Mailbox::holds(const Task *t) const
 
 Mailbox *KernelImpl::find_mbox(int64_t id, int *err) const
 {
-	if (id <= 0 || id > INT32_MAX) {
-		*err = -EINVAL;
-		return nullptr;
-	}
-	size_t idx = id % kIdxMax;
-	uint32_t seq = id / kIdxMax;
-	if (idx >= slots.size()) {
-		*err = -EINVAL;
-		return nullptr;
-	}
-	const Slot &s = slots[idx];
-	if (s.mbox && s.seq == seq)
-		return s.mbox.get();
-	*err = seq && seq <= s.seq ? -EIDRM : -EINVAL;
-	return nullptr;
+	/* the tables' ranges do not meet: System V ids are positive ints */
+	return id > INT32_MAX ? mbox_ids.find(id, err) : msq_ids.find(id, err);
 }
 
 int KernelImpl::resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const
@@ -146,51 +136,23 @@ int KernelImpl::check_receive(Task &cur, Mailbox &mb)
  * System V) starts here. The caller fills in the rest.
  */
 Mailbox *KernelImpl::new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
-				  int64_t want_id)
+				  int64_t want_id, Flavour f)
 {
-	int32_t idx;
-	uint32_t seq = next_ipc_seq;
-	if (want_id >= 0) {
-		/* Linux's ipc_idr_alloc() with next_id: idr_alloc(from idx) */
-		idx = int32_t(want_id % kIdxMax);
-		seq = uint32_t(want_id / kIdxMax);
-		/* id 0 names no mailbox here: msg_next_id 0 gives index 1 */
-		while ((size_t(idx) < slots.size() && slots[idx].mbox) || (!seq && !idx))
-			idx++;
-		if (idx >= kIdxMax) {
-			*err = -ENOSPC;
-			return nullptr;
-		}
-		while (slots.size() <= size_t(idx)) {
-			free_slots.insert(free_slots.begin(), int32_t(slots.size()));
-			slots.emplace_back();
-		}
-		free_slots.erase(std::find(free_slots.begin(), free_slots.end(), idx));
-	} else if (!free_slots.empty()) {
-		idx = free_slots.back();
-		free_slots.pop_back();
-	} else if (slots.size() < size_t(kIdxMax)) {
-		idx = slots.size();
-		slots.emplace_back();
-	} else {
-		*err = -ENOSPC;
+	auto mb = std::make_unique<Mailbox>();
+	IdTable &ids = f == Flavour::SysV ? msq_ids : mbox_ids;
+	int64_t id = ids.alloc(mb.get(), want_id);
+	if (id < 0) {
+		*err = int(id);
 		return nullptr;
 	}
-	if (want_id < 0)
-		next_ipc_seq = next_ipc_seq == uint32_t(kSeqMax) ? 1 : next_ipc_seq + 1;
-
-	auto mb = std::make_unique<Mailbox>();
 	mb->link.mbox = mb.get();
 	init_link(mb->link, la);
-	mb->id = int32_t(seq) * kIdxMax + idx;
+	mb->id = id;
 	mb->uid = mb->cuid = cur.uid;
 	mb->gid = mb->cgid = cur.gid;
 	mb->mode = mode & 0777;
 	mb->ctime = now_real();
-	Mailbox *p = mb.get();
-	slots[idx].mbox = std::move(mb);
-	slots[idx].seq = seq;
-	return p;
+	return mb.release(); /* owned by its table until destroy_mbox() */
 }
 
 long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag,
@@ -248,9 +210,8 @@ void KernelImpl::destroy_mbox(Mailbox *mb)
 		names.erase(mb->name);
 	if (mb->flavour == Flavour::Kipc)
 		user(mb->cuid).mailboxes--;
-	int32_t idx = mb->id % kIdxMax;
-	slots[idx].mbox.reset();
-	free_slots.push_back(idx);
+	(mb->flavour == Flavour::SysV ? msq_ids : mbox_ids).free(mb->id);
+	delete mb;
 }
 
 long KernelImpl::do_mbox_destroy(Task &cur, int64_t id)

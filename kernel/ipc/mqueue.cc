@@ -105,7 +105,7 @@ MqOpen *KernelImpl::mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int 
 Mailbox *KernelImpl::new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la,
 				     uint32_t mode, int *err, int64_t want_id)
 {
-	Mailbox *mb = new_mailbox(cur, la, mode, err, want_id);
+	Mailbox *mb = new_mailbox(cur, la, mode, err, want_id, f);
 	if (!mb)
 		return nullptr;
 	mb->flavour = f;
@@ -439,13 +439,11 @@ void KernelImpl::destroy_mq(Mailbox *mb)
 /* t exited: its registrations go, its unclaimed notifications, its opens. */
 void KernelImpl::mq_task_exit(Task &t)
 {
-	for (Slot &s : slots) {
-		if (!t.mq_notifying)
-			break;
-		Mailbox *mb = s.mbox.get();
-		if (mb && mb->flavour == Flavour::Posix && mb->mq->notify.owner == &t)
-			mq_remove_notify(*mb, false);
-	}
+	if (t.mq_notifying)
+		mbox_ids.for_each([&](Mailbox *mb) { /* POSIX queues are in mbox_ids */
+			if (mb->flavour == Flavour::Posix && mb->mq->notify.owner == &t)
+				mq_remove_notify(*mb, false);
+		});
 	std::erase_if(mq_fired, [&](const auto &e) {
 		if (e.second.owner != t.pid)
 			return false;

@@ -37,49 +37,39 @@
 
 namespace kipc {
 
-const uint32_t kMessageOverhead = sizeof(Message);
-
 int64_t Link::id() const
 {
 	return mbox ? mbox->id : 0;
 }
 
-Message *KernelImpl::alloc_message(Task &cur, uint32_t len, int *err, bool quota)
+Message *KernelImpl::alloc_message(Task &cur, uint32_t len, uint8_t flags, int *err, bool quota)
 {
 	UserAcct &u = user(cur.uid);
-	uint64_t charge = uint64_t(len) + kMessageOverhead;
+	uint64_t charge = message_charge(len, flags & kMsgExt);
 
 	if (quota && u.bytes + charge > lim.bytes_per_user) {
 		*err = -ENOSPC;
 		return nullptr;
 	}
-	void *p = ::operator new(sizeof(Message) + len, std::nothrow);
-	if (!p) {
+	Message *m = new_message(len, flags & kMsgExt);
+	if (!m) {
 		*err = -ENOMEM;
 		return nullptr;
 	}
-	Message *m = new (p) Message;
-	m->store = nullptr;
-	m->req = nullptr;
+	m->flags |= flags;
 	m->seq = next_msg_seq++;
-	m->type = 0;
 	m->stime = now_real();
-	m->token = 0;
 	m->sender = cur.pid;
-	m->route = 0;
 	m->quota_uid = cur.uid;
-	m->len = len;
-	m->prio = 0;
 	u.bytes += charge;
 	return m;
 }
 
 void KernelImpl::free_message(Message *m)
 {
-	KIPC_BUG_ON(m->store || m->q_hook.linked());
-	user(m->quota_uid).bytes -= uint64_t(m->len) + kMessageOverhead;
-	m->~Message();
-	::operator delete(m);
+	KIPC_BUG_ON(m->where != MsgWhere::None || m->req());
+	user(m->quota_uid).bytes -= message_charge(m->len, m->flags & kMsgExt);
+	delete_message(m);
 }
 
 /*
@@ -88,10 +78,10 @@ void KernelImpl::free_message(Message *m)
  */
 static void sender_done(KernelImpl &k, Message *m, int err, Task *receiver)
 {
-	Request *r = m->req;
+	Request *r = m->req();
 	if (!r)
 		return;
-	m->req = nullptr;
+	m->set_req(nullptr);
 	r->msg = nullptr;
 	r->link = nullptr;
 	if (r->op == ReqKind::Call) {
@@ -134,13 +124,12 @@ static void count_sent(KernelImpl &k, Link &link, Task *sender, pid_t pid, int64
 
 void KernelImpl::refill(Link &link)
 {
-	while (Message *m = link.fifo_senders ? link.pending.levels.oldest()
-					      : link.pending.front()) {
+	while (Message *m = link.fifo_senders ? link.pending.oldest() : link.pending.front()) {
 		if (!link.has_room(m->len))
 			break;
 		link.pending.remove(m);
 		link.msgs.push(m);
-		Request *r = m->req;
+		Request *r = m->req();
 		count_sent(*this, link, r ? r->task : find_task(m->sender), m->sender, m->stime);
 		KIPC_TRACE(*this, {.event = KIPC_TRACE_ENQUEUE, .task = r ? r->task : nullptr,
 				   .pid = m->sender, .link = &link, .msg = m});
@@ -148,11 +137,11 @@ void KernelImpl::refill(Link &link)
 			r->phase = CallPhase::AwaitReply; /* queued: keeps its request on m */
 		if (!r || r->op == ReqKind::Call)
 			continue;
-		m->req = nullptr;
+		m->set_req(nullptr);
 		r->msg = nullptr;
 		r->link = nullptr;
 		kipc_cqe cqe{};
-		cqe.pid = link.mbox && link.mbox->policy == KIPC_POLICY_ROUND_ROBIN ? m->route : 0;
+		cqe.pid = link.mbox && link.mbox->policy == KIPC_POLICY_ROUND_ROBIN ? m->route() : 0;
 		cqe.seq = m->seq;
 		if (r->cached)
 			cqe.flags |= KIPC_CQE_F_NOTIF;
@@ -173,24 +162,26 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 	if (rcv.mm && rcv.mm->copy_to_user(buf, m->data, n))
 		return -EFAULT; /* the message stays where it is */
 
-	bool from_link = m->store == &link.msgs;
-	if (m->store == &link.pending) /* a blocked or cached send completes now */
-		count_sent(*this, link, m->req ? m->req->task : find_task(m->sender), m->sender,
+	bool from_link = m->where == MsgWhere::Queued;
+	Request *sreq = m->req();
+	uint64_t token = m->token();
+	if (m->where == MsgWhere::Pending) /* a blocked or cached send completes now */
+		count_sent(*this, link, sreq ? sreq->task : find_task(m->sender), m->sender,
 			   m->stime);
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_DELIVER, .task = &rcv, .peer = m->sender,
 			   .link = &link, .msg = m, .res = n,
-			   .flags = (m->token ? KIPC_TRACE_F_CALL : 0u) |
-				    (!m->store ? KIPC_TRACE_F_HANDOFF
-				     : m->store == &link.pending ? KIPC_TRACE_F_PENDING : 0u)});
-	if (m->store) /* nullptr: handed over by a sender, never queued */
-		m->store->remove(m);
+			   .flags = (token ? KIPC_TRACE_F_CALL : 0u) |
+				    (m->where == MsgWhere::None ? KIPC_TRACE_F_HANDOFF
+				     : m->where == MsgWhere::Pending ? KIPC_TRACE_F_PENDING : 0u)});
+	if (MsgStore *s = link.store_of(*m)) /* none: handed over by a sender, never queued */
+		s->remove(m);
 
 	cqe.res = n;
 	cqe.flags = n < m->len ? KIPC_CQE_F_TRUNC : 0;
 	cqe.pid = m->sender;
 	cqe.len = m->len;
 	cqe.prio = m->prio;
-	cqe.type = m->type;
+	cqe.type = m->type();
 	cqe.seq = m->seq;
 	cqe.source = link.id();
 	stats.delivered++;
@@ -199,11 +190,11 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 	link.rtime = now_real();
 	rcv.nreceived++;
 
-	if (m->token) {
-		Request *call = m->req;
+	if (token) {
+		Request *call = sreq;
 		if (call && call->op == ReqKind::Call) {
 			cqe.flags |= KIPC_CQE_F_CALL;
-			cqe.token = m->token;
+			cqe.token = token;
 			if (call->phase == CallPhase::Sending)
 				call->phase = CallPhase::AwaitReply;
 		}
@@ -286,7 +277,10 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		return -EMSGSIZE; /* it could never fit in the byte bound */
 	if (link.fixed && a.len != link.msgsize)
 		return -EINVAL;
-	Message *m = alloc_message(cur, a.len, &err, link.quota);
+	/* keyed links index by route: task queues (sender), round-robin (assignee) */
+	bool keyed = !mb || mb->policy == KIPC_POLICY_ROUND_ROBIN;
+	uint8_t mflags = keyed || a.type || token ? kMsgExt | (keyed ? kMsgKeyed : 0) : 0;
+	Message *m = alloc_message(cur, a.len, mflags, &err, link.quota);
 	if (!m)
 		return err;
 	if (cur.mm && cur.mm->copy_from_user(m->data, a.addr, a.len)) {
@@ -294,17 +288,19 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		return -EFAULT;
 	}
 	m->prio = a.prio;
-	m->type = a.type;
-	m->token = token;
+	if (MsgExt *e = m->ext()) {
+		e->type = a.type;
+		e->token = token;
+	}
 	size_t rr_saved = mb ? mb->rr_next : 0;
 	if (!mb)
-		m->route = cur.pid;
+		m->ext()->route = cur.pid;
 	else if (mb->policy == KIPC_POLICY_ROUND_ROBIN)
-		m->route = rr_assign(*mb);
+		m->ext()->route = rr_assign(*mb);
 
 	cqe.seq = m->seq;
 	if (mb && mb->policy == KIPC_POLICY_ROUND_ROBIN)
-		cqe.pid = m->route; /* the sender is told who gets it */
+		cqe.pid = m->route(); /* the sender is told who gets it */
 	/* SEND is traced once its outcome is known, before what it causes */
 	TraceEv send{.event = KIPC_TRACE_SEND, .task = &cur,
 		     .peer = link.task ? link.task->pid : 0, .link = &link, .msg = m,
@@ -314,7 +310,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	/* 1. pipelined send: a waiting receiver takes it now */
 	Request *call = parked ? *parked : nullptr;
 	if (call) {
-		m->req = call;
+		m->set_req(call);
 		call->msg = m;
 		call->link = &link;
 		call->phase = CallPhase::Sending;
@@ -359,7 +355,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 			KIPC_TRACE(*this, (send));
 		}
 		if (call) {
-			m->req = nullptr;
+			m->set_req(nullptr);
 			call->msg = nullptr;
 			call->link = nullptr;
 			call->phase = CallPhase::None;
@@ -377,7 +373,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	Request *r = call ? call : new_request(cur, ReqKind::Send, a);
 	r->msg = m;
 	r->link = &link;
-	m->req = r;
+	m->set_req(r);
 	if (a.flags & KIPC_F_CACHE) {
 		r->cached = true;
 		r->deadline = kForever;
@@ -508,7 +504,7 @@ bool KernelImpl::would_deadlock(const Task &cur, const Link &link) const
 			if (r->phase == CallPhase::AwaitReply && r->awaited)
 				next = r->awaited;
 			else if (r->msg && !r->cached && r->link && r->link->capacity == 0 &&
-				 r->msg->store == &r->link->pending)
+				 r->msg->where == MsgWhere::Pending)
 				next = sole_receiver(*r->link);
 			if (next)
 				stack.push_back(next);

@@ -112,15 +112,10 @@ static long msg_copy(KernelImpl &k, Task &cur, Mailbox &mb, uint32_t msgflg, Msg
 {
 	Message *found = nullptr;
 	int64_t n = 0;
-	std::vector<Message *> all;
-	mb.link.msgs.levels.for_each([&](Message *m) { all.push_back(m); });
-	std::sort(all.begin(), all.end(), delivered_before);
-	for (Message *m : all) {
-		if (n++ == a.type) {
+	mb.link.msgs.for_each([&](Message *m) { /* in delivery order */
+		if (n++ == a.type)
 			found = m;
-			break;
-		}
-	}
+	});
 	if (!found)
 		return -EAGAIN; /* ENOMSG in the library, as without a match */
 	if (a.len < found->len && !(msgflg & KIPC_MSG_NOERROR))
@@ -130,7 +125,7 @@ static long msg_copy(KernelImpl &k, Task &cur, Mailbox &mb, uint32_t msgflg, Msg
 	if (cur.mm && cur.mm->copy_to_user(a.addr, found->data, found->len))
 		return -EFAULT;
 	cqe.len = found->len;
-	cqe.type = found->type;
+	cqe.type = found->type();
 	cqe.pid = found->sender;
 	cqe.seq = found->seq;
 	return found->len;
@@ -154,7 +149,7 @@ long KernelImpl::do_msgrcv(Task &cur, Mailbox &mb, uint32_t msgflg, MsgArgs &a, 
 	return do_receive(cur, &l, 1, sel, a, cqe);
 }
 
-static void fill_ds(const Mailbox &mb, kipc_msqid_ds &ds)
+static void fill_ds(const KernelImpl &k, const Mailbox &mb, kipc_msqid_ds &ds)
 {
 	const Link &l = mb.link;
 	ds = kipc_msqid_ds{};
@@ -164,7 +159,7 @@ static void fill_ds(const Mailbox &mb, kipc_msqid_ds &ds)
 	ds.cuid = mb.cuid;
 	ds.cgid = mb.cgid;
 	ds.mode = mb.mode;
-	ds.seq = uint32_t(mb.id / kIdxMax);
+	ds.seq = k.msq_ids.seq_of(mb.id);
 	ds.stime = l.stime / 1000000000;
 	ds.rtime = l.rtime / 1000000000;
 	ds.ctime = mb.ctime / 1000000000;
@@ -201,14 +196,11 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 		info->msgssz = 16;   /* MSGSSZ */
 		info->msgseg = 0xffff; /* MSGSEG, capped at 0xffff as Linux's */
 		int32_t maxidx = 0, nmsg = 0, nbytes = 0;
-		for (size_t i = 0; i < slots.size(); i++) {
-			const Mailbox *m = slots[i].mbox.get();
-			if (!m || m->flavour != Flavour::SysV)
-				continue;
-			maxidx = int32_t(i);
+		msq_ids.for_each([&](const Mailbox *m) {
+			maxidx = int32_t(msq_ids.idx_of(m->id)); /* in index order */
 			nmsg += m->link.msgs.nmsg;
 			nbytes += int32_t(m->link.msgs.nbytes);
-		}
+		});
 		if (cmd == KIPC_MSG_INFO) {
 			info->msgpool = int32_t(msg_count);
 			info->msgmap = nmsg;
@@ -222,15 +214,13 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 	}
 	case KIPC_MSG_STAT:
 	case KIPC_MSG_STAT_ANY: {
-		/* An index; a full id names its index (ipcid_to_idx(): id % 32768) */
-		int64_t idx = id % kIdxMax;
-		if (id < 0 || idx >= int64_t(slots.size()) || !slots[idx].mbox ||
-		    slots[idx].mbox->flavour != Flavour::SysV)
+		/* An index; a full id names its index (ipcid_to_idx(): id % 32768,
+		 * or id & 0xffffff with ipcmni_extend) */
+		if (id < 0 || !(mb = msq_ids.at(msq_ids.idx_of(id))))
 			return -EINVAL;
-		mb = slots[idx].mbox.get();
 		if (cmd == KIPC_MSG_STAT && !ipcperms(cur, *mb, 4))
 			return -EACCES;
-		fill_ds(*mb, *ds);
+		fill_ds(*this, *mb, *ds);
 		return mb->id;
 	}
 	case KIPC_IPC_STAT:
@@ -238,7 +228,7 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 			return err;
 		if (!ipcperms(cur, *mb, 4))
 			return -EACCES;
-		fill_ds(*mb, *ds);
+		fill_ds(*this, *mb, *ds);
 		return 0;
 	case KIPC_IPC_SET:
 	case KIPC_IPC_RMID:

@@ -22,7 +22,7 @@ struct Sysctl {
 /* Linux's extra1/extra2. msgmax and msgmnb are INT_MAX there; kipc's
  * boot parameter ranges bound them (a message travels through the arena). */
 constexpr Sysctl kSysctls[] = {
-	{KIPC_SYSCTL_MSGMNI, 0, kIdxMax},
+	{KIPC_SYSCTL_MSGMNI, 0, kIdxMax}, /* ipcmni_extend: 1 << 24 (do_sysctl) */
 	{KIPC_SYSCTL_MSGMAX, 0, 65536},
 	{KIPC_SYSCTL_MSGMNB, 0, 1 << 30},
 	{KIPC_SYSCTL_MSG_NEXT_ID, 0, INT32_MAX},
@@ -62,7 +62,8 @@ long KernelImpl::do_sysctl(Task &cur, uint32_t key, bool write, int64_t *val)
 	if (cur.uid != 0)
 		return -EACCES;
 	int64_t v = *val;
-	if (v < s->lo || v > s->hi)
+	int64_t hi = key == KIPC_SYSCTL_MSGMNI && lim.ipcmni_extend ? 1 << kIdxBitsExtend : s->hi;
+	if (v < s->lo || v > hi)
 		return -EINVAL;
 	switch (key) {
 	case KIPC_SYSCTL_MSGMNI: l.msgmni = uint32_t(v); break;

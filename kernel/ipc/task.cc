@@ -133,7 +133,7 @@ void KernelImpl::exit_task(Task *t)
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_EXIT, .task = t, .res = t->attached});
 	while (Request *r = t->parked.front()) {
 		if (r->cached) {
-			r->msg->req = nullptr; /* orphan: stays pending */
+			r->msg->set_req(nullptr); /* orphan: stays pending */
 			r->msg = nullptr;
 			r->link = nullptr;
 			unpark(r);

@@ -108,9 +108,9 @@ void KernelImpl::abort_request(Request *r, int err, bool notify)
 	Message *m = r->msg;
 	Link *link = r->link;
 	if (m) {
-		MsgStore *s = m->store;
+		MsgStore *s = link->store_of(*m);
 		s->remove(m);
-		m->req = nullptr;
+		m->set_req(nullptr);
 		r->msg = nullptr;
 		r->link = nullptr;
 		cqe.seq = m->seq;

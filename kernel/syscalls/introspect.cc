@@ -77,12 +77,12 @@ long sys_mbox_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	if (long err = check_out(cur, sqe, 0))
 		return err;
 	std::vector<kipc_mbox_info> v;
-	for (const auto &s : k.slots) {
-		if (!s.mbox || !k.may_see_mbox(cur, *s.mbox))
-			continue;
+	k.for_each_mbox([&](const Mailbox *mb) {
+		if (!k.may_see_mbox(cur, *mb))
+			return;
 		v.emplace_back();
-		k.fill_mbox_info(cur, *s.mbox, v.back());
-	}
+		k.fill_mbox_info(cur, *mb, v.back());
+	});
 	std::sort(v.begin(), v.end(),
 		  [](const auto &a, const auto &b) { return a.st.id < b.st.id; });
 	return copy_records(cur, sqe, v);

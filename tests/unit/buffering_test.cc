@@ -87,7 +87,7 @@ TEST_CASE("unbounded: never blocks on space; the user's byte quota ends it with 
 	int64_t id = o.mbox_create(KIPC_UNBOUNDED, 0, 0, 0666, len);
 	REQUIRE(id > 0);
 	CHECK(mstat(o, id).attr.capacity == KIPC_UNBOUNDED);
-	const uint64_t per = len + kMessageOverhead;
+	const uint64_t per = message_charge(len, false);
 	const uint64_t fit = w.limits.bytes_per_user / per;
 	REQUIRE(fit > w.limits.msg_default); /* more than a default bounded link holds */
 	Ledger l;
@@ -122,7 +122,7 @@ TEST_CASE("quota: a blocked sender's message counts against its user's quota")
 	Proc &o = w.spawn(100), &a = w.spawn(101, 1001, 1001);
 	int64_t id = o.mbox_create(0, 0, 0, 0666);
 	Op s = a.mbox_send(id, "held");
-	CHECK(w.charged(1001) == 4 + kMessageOverhead);
+	CHECK(w.charged(1001) == message_charge(4, false));
 	CHECK(o.mbox_receive(id).text() == "held");
 	CHECK(s.res() == 0);
 	CHECK(w.charged(1001) == 0);

@@ -73,7 +73,7 @@ TEST_CASE("CONFIG_MSGSIZE_MAX: a link's msgsize over it is EINVAL; CONFIG_MSGSIZ
 	int64_t id = o.mbox_create(KIPC_UNBOUNDED, 0, 0, 0666, CONFIG_MSGSIZE_MAX);
 	REQUIRE(id > 0);
 	std::string big(CONFIG_MSGSIZE_MAX, 'b');
-	if (CONFIG_MSGSIZE_MAX + kMessageOverhead <= CONFIG_BYTES_PER_USER)
+	if (message_charge(CONFIG_MSGSIZE_MAX, false) <= CONFIG_BYTES_PER_USER)
 		CHECK(a.mbox_send(id, big).res() == 0);
 	CHECK(a.mbox_send(id, big + "!").res() == -EMSGSIZE);
 	mbox_drain(o, id, CONFIG_MSGSIZE_MAX);
@@ -112,7 +112,7 @@ TEST_CASE("CONFIG_BYTES_PER_USER: the quota ends an unbounded link with ENOSPC")
 	Proc &o = w.spawn(100);
 	const uint32_t len = 64; /* CONFIG_MSGSIZE_MAX is at least 128 */
 	int64_t id = o.mbox_create(KIPC_UNBOUNDED, 0, 0, 0666, len);
-	const uint64_t per = len + kMessageOverhead;
+	const uint64_t per = message_charge(len, false);
 	uint64_t n = 0;
 	for (;; n++) {
 		Op s = o.mbox_send(id, payload(std::to_string(n) + ":", len));

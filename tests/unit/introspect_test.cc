@@ -27,7 +27,7 @@ TEST_CASE("sysinfo reports limits, objects and counters")
 	CHECK(si.nattach == 2);
 	CHECK(si.uid == 1000);
 	CHECK(si.user_mboxes == 1);
-	CHECK(si.user_bytes == 7 + 2 * kMessageOverhead);
+	CHECK(si.user_bytes == message_charge(3, false) + message_charge(4, false));
 	CHECK(mbox_drain(a, box).size() == 2);
 	w.advance_ms(5);
 	si = sysinfo(a);

@@ -69,7 +69,7 @@ TEST_CASE("flood into an unbounded mailbox: ENOSPC, the charge stays bounded")
 		else if (r == -ENOSPC)
 			nospc++;
 	}
-	CHECK(ok == int(l.bytes_per_user / (data.size() + kMessageOverhead)));
+	CHECK(ok == int(l.bytes_per_user / message_charge(uint32_t(data.size()), false)));
 	CHECK(nospc == 1000 - ok);
 	CHECK(w.charged(1000) <= l.bytes_per_user);
 	/* another user is not starved by the flood */

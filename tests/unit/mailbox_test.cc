@@ -204,8 +204,9 @@ TEST_CASE("ids never issued are EINVAL, not EIDRM")
 	CHECK(o.mbox_send(0, "x").res() == -EINVAL);
 	CHECK(o.mbox_send(-1, "x").res() == -EINVAL);
 	CHECK(o.mbox_send(id + 1, "x").res() == -EINVAL);       /* idx never used */
-	CHECK(o.mbox_send(id + kIdxMax, "x").res() == -EINVAL); /* seq not issued yet */
-	CHECK(o.mbox_send(int64_t(INT32_MAX) + 1, "x").res() == -EINVAL);
+	CHECK(o.mbox_send(id + (int64_t(1) << kMboxIdxBits), "x").res() == -EINVAL); /* seq not issued yet */
+	CHECK(o.mbox_send(INT32_MAX, "x").res() == -EINVAL); /* a System V id, none issued */
+	CHECK(o.mbox_send(int64_t(1) << (kMboxIdxBits + 32), "x").res() == -EINVAL); /* beyond any seq */
 }
 
 TEST_CASE("names: lookup, ENOENT, EEXIST, EINVAL, ENAMETOOLONG")

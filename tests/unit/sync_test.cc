@@ -32,7 +32,7 @@ TEST_CASE("NONBLOCK: EAGAIN instead of blocking, for send and receive")
 	CHECK(b.mbox_receive(id, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
 	CHECK(a.mbox_send(id, "fits", KIPC_F_NONBLOCK).res() == 0);
 	CHECK(a.mbox_send(id, "full", KIPC_F_NONBLOCK).res() == -EAGAIN);
-	CHECK(w.charged(1000) == uint64_t(4) + kMessageOverhead);
+	CHECK(w.charged(1000) == message_charge(4, false));
 	CHECK(mbox_drain(b, id) == std::vector<std::string>{"fits"});
 	CHECK(w.charged(1000) == 0);
 }

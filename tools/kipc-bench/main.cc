@@ -141,7 +141,7 @@ std::string boot(const Options &o, Kipcd &k)
 			dup2(fd, STDOUT_FILENO);
 		}
 		execl(o.kipcd.c_str(), o.kipcd.c_str(), "--foreground", "--socket", k.sock.c_str(),
-		      loop.c_str(), "bytes_per_user=1073741824", "mbox_per_user=65536",
+		      loop.c_str(), "bytes_per_user=1073741824", "mbox_per_user=1048576",
 		      "msg_max=65536", (char *)nullptr);
 		_exit(127);
 	}

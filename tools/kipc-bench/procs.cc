@@ -780,8 +780,8 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 	/* scaling through kipcd: cost per operation as things grow */
 	if (want("scale")) {
 		uint32_t iters = o.quick ? 1000 : 20000;
-		uint32_t big_q = o.quick ? 10000 : 100000;
-		uint32_t big_mb = o.quick ? 2000 : 32000;
+		uint32_t big_q = o.quick ? 10000 : 1000000;
+		uint32_t big_mb = o.quick ? 2000 : 1000000;
 		ScaleOut *so = reinterpret_cast<ScaleOut *>(board->samples);
 		auto rec = [&](const char *scen, const char *impl, uint32_t size, uint32_t n,
 			       double v, const std::string &note) {

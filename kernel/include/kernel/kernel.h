@@ -150,6 +150,8 @@ struct Limits {
 	uint32_t msgmax;             /* largest message */
 	uint32_t msgmnb;             /* default qbytes of a queue */
 	uint32_t msgmni;             /* queues in the system */
+	uint32_t ipcmni_extend;      /* 1: System V ids seq << 24 | idx, msgmni up
+					to 2^24 (Linux's ipcmni_extend); 0: seq * 32768 + idx */
 	uint64_t trace_bytes_per_user; /* trace listeners' rings one uid may have */
 
 	static Limits from_config();
@@ -171,8 +173,14 @@ struct Limits {
 	static const char *const param_names[];
 };
 
-/* Per-message kernel overhead charged to the sender's byte quota. */
+/* Per-message kernel overhead charged to the sender's byte quota: the
+ * header; message_charge() is what a message is charged in all. */
 extern const uint32_t kMessageOverhead;
+/* Bytes a message of len payload bytes takes and is charged: its slab
+ * object (header and payload, rounded up to its size class) and, when
+ * ext (typed, a call, or on a task queue or round-robin mailbox), its
+ * 40-byte extension. */
+uint64_t message_charge(uint32_t len, bool ext);
 
 /* Name of a syscall number, or nullptr (tools, traces, logs). */
 const char *syscall_name(unsigned nr);

@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Slabs (slab.h): chunks, per-chunk free lists, the shared chunk table.
+ *
+ * A chunk starts with its header; objects follow at a 16-byte aligned
+ * offset. A free object holds the slot of the next free object of its
+ * chunk in its first four bytes (slot + 1, 0: end). Slots past `fresh`
+ * were never handed out: a new chunk costs no page touches beyond the
+ * ones its objects use.
+ */
+#include "slab.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "list.h"
+
+namespace kipc {
+
+struct SlabChunk {
+	Slab *owner;
+	uint32_t id;
+	uint32_t nfree;       /* free objects (ordinary chunks) */
+	uint32_t free;        /* first free slot + 1, 0: none below fresh */
+	uint32_t fresh;       /* slots from here on never used */
+	SlabChunk *prev, *next; /* partial list */
+	size_t size;          /* bytes of this chunk */
+	uint8_t *mem() { return reinterpret_cast<uint8_t *>(this) + kHeader; }
+	static constexpr size_t kHeader = 64;
+};
+static_assert(sizeof(SlabChunk) <= SlabChunk::kHeader);
+
+namespace {
+
+constexpr uint32_t kSlotMask = (1u << kSlabSlotBits) - 1;
+constexpr uint32_t kMaxChunkIds = 1u << kSlabChunkIdBits;
+
+/* Chunk ids -> chunks, shared by every slab. Id 0 is never used (handle 0). */
+struct ChunkTable {
+	std::vector<SlabChunk *> chunks{nullptr};
+	std::vector<uint32_t> free_ids;
+	Slab *slabs = nullptr; /* every slab, for shrink_all */
+	uint64_t bytes = 0;
+
+	bool get_id(uint32_t *id)
+	{
+		if (!free_ids.empty()) {
+			*id = free_ids.back();
+			free_ids.pop_back();
+			return true;
+		}
+		if (chunks.size() >= kMaxChunkIds)
+			return false;
+		*id = uint32_t(chunks.size());
+		chunks.push_back(nullptr);
+		return true;
+	}
+	void put_id(uint32_t id)
+	{
+		chunks[id] = nullptr;
+		free_ids.push_back(id);
+	}
+};
+
+ChunkTable &table()
+{
+	static ChunkTable *t = new ChunkTable; /* never destroyed: slabs outlive statics */
+	return *t;
+}
+
+uint32_t round8(uint32_t n)
+{
+	return (n + 7) & ~7u;
+}
+
+} // namespace
+
+static SlabChunk *slab_chunk(uint32_t h)
+{
+	uint32_t id = h >> kSlabSlotBits;
+	ChunkTable &t = table();
+	return id < t.chunks.size() ? t.chunks[id] : nullptr;
+}
+
+Slab::Slab(const char *name, uint32_t objsize, bool large, uint32_t max_chunks)
+	: name_(name), large_(large), max_chunks_(max_chunks)
+{
+	objsize_ = large ? objsize : round8(objsize < kSlabMinObject ? kSlabMinObject : objsize);
+	per_ = large ? 1 : (kSlabChunkBytes - SlabChunk::kHeader) / objsize_;
+	if (!large && (per_ == 0 || per_ > kSlotMask))
+		kipc_bug(__FILE__, __LINE__, "slab object size out of range");
+	ChunkTable &t = table();
+	next_ = t.slabs;
+	t.slabs = this;
+}
+
+Slab::~Slab()
+{
+	/* Objects still out are the owner's leak; free the chunks anyway. */
+	ChunkTable &t = table();
+	for (Slab **p = &t.slabs; *p; p = &(*p)->next_)
+		if (*p == this) {
+			*p = next_;
+			break;
+		}
+	for (uint32_t id = 1; id < t.chunks.size(); id++)
+		if (SlabChunk *c = t.chunks[id]; c && c->owner == this) {
+			t.bytes -= c->size;
+			t.put_id(id);
+			std::free(c);
+		}
+}
+
+void Slab::partial_push_front(SlabChunk *c)
+{
+	c->prev = nullptr;
+	c->next = partial_head_;
+	if (partial_head_)
+		partial_head_->prev = c;
+	else
+		partial_tail_ = c;
+	partial_head_ = c;
+}
+
+void Slab::partial_push_back(SlabChunk *c)
+{
+	c->next = nullptr;
+	c->prev = partial_tail_;
+	if (partial_tail_)
+		partial_tail_->next = c;
+	else
+		partial_head_ = c;
+	partial_tail_ = c;
+}
+
+void Slab::partial_remove(SlabChunk *c)
+{
+	(c->prev ? c->prev->next : partial_head_) = c->next;
+	(c->next ? c->next->prev : partial_tail_) = c->prev;
+	c->prev = c->next = nullptr;
+}
+
+static void *chunk_memory(size_t size)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		void *p = std::malloc(size);
+		if (p)
+			return p;
+		slab_shrink_all(); /* under pressure: give back the spares, retry once */
+	}
+	return nullptr;
+}
+
+SlabChunk *Slab::grow()
+{
+	if (max_chunks_ && nchunks_ >= max_chunks_)
+		return nullptr;
+	uint32_t id;
+	ChunkTable &t = table();
+	if (!t.get_id(&id))
+		return nullptr;
+	void *p = chunk_memory(kSlabChunkBytes);
+	if (!p) {
+		t.put_id(id);
+		return nullptr;
+	}
+	auto *c = static_cast<SlabChunk *>(p);
+	c->owner = this;
+	c->id = id;
+	c->nfree = per_;
+	c->free = 0;
+	c->fresh = 0;
+	c->prev = c->next = nullptr;
+	c->size = kSlabChunkBytes;
+	t.chunks[id] = c;
+	t.bytes += c->size;
+	bytes_ += c->size;
+	nchunks_++;
+	nempty_++;
+	partial_push_front(c);
+	return c;
+}
+
+void Slab::release(SlabChunk *c)
+{
+	ChunkTable &t = table();
+	if (!large_) {
+		partial_remove(c);
+		nempty_--;
+	}
+	t.bytes -= c->size;
+	bytes_ -= c->size;
+	nchunks_--;
+	t.put_id(c->id);
+	std::free(c);
+}
+
+void *Slab::alloc(uint32_t *handle)
+{
+	if (large_)
+		return alloc_large(objsize_, handle);
+	SlabChunk *c = partial_head_;
+	if (!c && !(c = grow()))
+		return nullptr;
+	if (c->nfree == per_)
+		nempty_--;
+	uint32_t slot;
+	if (c->free) {
+		slot = c->free - 1;
+		memcpy(&c->free, c->mem() + size_t(slot) * objsize_, sizeof c->free);
+	} else {
+		slot = c->fresh++;
+	}
+	if (--c->nfree == 0)
+		partial_remove(c);
+	live_++;
+	*handle = c->id << kSlabSlotBits | slot;
+	return c->mem() + size_t(slot) * objsize_;
+}
+
+void *Slab::alloc_large(size_t size, uint32_t *handle)
+{
+	if (max_chunks_ && nchunks_ >= max_chunks_)
+		return nullptr;
+	uint32_t id;
+	ChunkTable &t = table();
+	if (!t.get_id(&id))
+		return nullptr;
+	size_t bytes = SlabChunk::kHeader + size;
+	void *p = chunk_memory(bytes);
+	if (!p) {
+		t.put_id(id);
+		return nullptr;
+	}
+	auto *c = static_cast<SlabChunk *>(p);
+	c->owner = this;
+	c->id = id;
+	c->nfree = 0;
+	c->free = 0;
+	c->fresh = 1;
+	c->prev = c->next = nullptr;
+	c->size = bytes;
+	t.chunks[id] = c;
+	t.bytes += bytes;
+	bytes_ += bytes;
+	nchunks_++;
+	live_++;
+	*handle = id << kSlabSlotBits;
+	return c->mem();
+}
+
+void Slab::free(uint32_t h)
+{
+	SlabChunk *c = slab_chunk(h);
+	if (!c || c->owner != this)
+		kipc_bug(__FILE__, __LINE__, "slab free of a foreign or stale handle");
+	live_--;
+	if (large_) {
+		release(c);
+		return;
+	}
+	uint32_t slot = h & kSlotMask;
+	memcpy(c->mem() + size_t(slot) * objsize_, &c->free, sizeof c->free);
+	c->free = slot + 1;
+	if (c->nfree++ == 0)
+		partial_push_front(c); /* was full: fill it again first */
+	if (c->nfree < per_)
+		return;
+	/* empty: keep one spare, give the rest back */
+	if (nempty_ >= 1) {
+		nempty_++;
+		release(c);
+		return;
+	}
+	nempty_++;
+	partial_remove(c);
+	partial_push_back(c); /* allocate from the others first */
+}
+
+void *Slab::alloc_ptr()
+{
+	uint32_t h;
+	auto *p = static_cast<uint8_t *>(alloc(&h));
+	if (!p)
+		return nullptr;
+	memcpy(p, &h, sizeof h);
+	return p + kSlabPtrPrefix;
+}
+
+uint32_t Slab::ptr_handle(const void *p)
+{
+	uint32_t h;
+	memcpy(&h, static_cast<const uint8_t *>(p) - kSlabPtrPrefix, sizeof h);
+	return h;
+}
+
+void Slab::free_ptr(void *p)
+{
+	free(ptr_handle(p));
+}
+
+size_t Slab::shrink()
+{
+	size_t freed = 0;
+	while (nempty_ && partial_tail_ && partial_tail_->nfree == per_) {
+		freed += partial_tail_->size;
+		release(partial_tail_);
+	}
+	return freed;
+}
+
+void *slab_at(uint32_t h)
+{
+	if (!h)
+		return nullptr;
+	SlabChunk *c = slab_chunk(h);
+	return c->mem() + size_t(h & kSlotMask) * c->owner->objsize();
+}
+
+void slab_free(uint32_t h)
+{
+	SlabChunk *c = slab_chunk(h);
+	if (!c)
+		kipc_bug(__FILE__, __LINE__, "slab free of a stale handle");
+	c->owner->free(h);
+}
+
+size_t slab_shrink_all()
+{
+	size_t freed = 0;
+	for (Slab *s = table().slabs; s; s = s->next_)
+		freed += s->shrink();
+	return freed;
+}
+
+uint64_t slab_total_bytes()
+{
+	return table().bytes;
+}
+
+Slab &node_slab(size_t size)
+{
+	static auto *slabs = new std::map<size_t, std::unique_ptr<Slab>>;
+	auto &s = (*slabs)[size];
+	if (!s)
+		s = std::make_unique<Slab>("node", uint32_t(size + kSlabPtrPrefix));
+	return *s;
+}
+
+} // namespace kipc
