@@ -377,8 +377,13 @@ void KernelImpl::remove_holder(Mailbox &mb, Task &t)
 	if (mb.rr_next >= mb.holders.size())
 		mb.rr_next = 0;
 	t.held.erase(std::find(t.held.begin(), t.held.end(), &mb));
-	if (mb.policy == KIPC_POLICY_ROUND_ROBIN)
-		rr_reassign(mb, t.pid);
+	if (mb.policy == KIPC_POLICY_ROUND_ROBIN) {
+		/* its messages become unassigned and go to whoever comes first;
+		 * receivers already waiting get them now */
+		mb.link.msgs.rekey(t.pid, 0);
+		mb.link.pending.rekey(t.pid, 0);
+		serve_waiters(mb.link);
+	}
 
 	int why = 0;
 	if (!mb.kernel_owned())
@@ -403,42 +408,6 @@ pid_t KernelImpl::rr_assign(Mailbox &mb)
 	pid_t pid = mb.holders[mb.rr_next % mb.holders.size()]->pid;
 	mb.rr_next = (mb.rr_next + 1) % mb.holders.size();
 	return pid;
-}
-
-/*
- * Messages assigned to a task that lost the right become unassigned and
- * go to whichever receiver comes first; receivers already waiting get
- * them now.
- */
-void KernelImpl::rr_reassign(Mailbox &mb, pid_t from)
-{
-	Link &l = mb.link;
-	l.msgs.rekey(from, 0);
-	l.pending.rekey(from, 0);
-	for (WaitEntry *w = l.receivers.front(), *next; w; w = next) {
-		next = l.receivers.next(w);
-		Request *r = w->req;
-		Message *m = l.msgs.find(r->sel);
-		if (!m)
-			m = l.pending.find(r->sel);
-		if (!m)
-			continue;
-		if (m->len > r->buflen && !(r->flags & KIPC_F_TRUNC)) {
-			abort_request(r, -EMSGSIZE, true);
-			continue;
-		}
-		Task *rcv = r->task;
-		kipc_cqe cqe{};
-		unpark(r);
-		int err = deliver(*rcv, l, m, r->buf, r->buflen, r->flags, cqe);
-		if (err) {
-			cqe = kipc_cqe{};
-			cqe.res = err;
-		}
-		cqe.user_data = r->user_data;
-		complete(*rcv, cqe, r->opcode);
-		delete r;
-	}
 }
 
 /*

@@ -273,10 +273,7 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 			kipc_cqe cqe{};
 			cqe.pid = cur.pid;
 			cqe.type = cur.uid;
-			k.unpark(r);
-			cqe.user_data = r->user_data;
-			k.complete(*r->task, cqe, r->opcode);
-			delete r;
+			k.finish(r, cqe);
 			k.user(n.owner->uid).bytes -= kMqNotifyCost;
 		} else { /* the charge stays with it until it is taken */
 			k.mq_fired[n.token] = {n.owner->pid, cur.pid, cur.uid, n.owner->uid};
@@ -354,10 +351,9 @@ long KernelImpl::do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const M
 		return -ECANCELED; /* removed before we got here */
 	if (n.waiter)
 		return -EBUSY;
-	Request *r = new_request(cur, ReqKind::MqNotify, a);
+	ReqPtr r = new_request(cur, ReqKind::MqNotify, a);
 	r->slot = &n.waiter;
-	n.waiter = r;
-	park(r);
+	n.waiter = park(std::move(r));
 	return -EQUEUED;
 }
 
