@@ -64,6 +64,14 @@ constexpr long EQUEUED = 529;
 
 constexpr int64_t kForever = INT64_MAX;
 
+/* What ipcperms() is asked for: mode bits, as Linux's MAY_READ, MAY_WRITE. */
+constexpr uint32_t kMayWrite = 2;
+constexpr uint32_t kMayRead = 4;
+
+/* Capabilities the host is asked about (Linux's numbers, capability.h). */
+constexpr int kCapSysAdmin = 21;
+constexpr int kCapSysResource = 24;
+
 /* Mailbox ids: seq * kIdxMax + idx, as System V ipc ids. */
 constexpr int32_t kIdxMax = 32768;
 constexpr int32_t kSeqMax = 65535;

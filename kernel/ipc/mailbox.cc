@@ -110,7 +110,7 @@ int KernelImpl::check_send(Task &cur, Mailbox &mb)
 {
 	if (mb.flavour != Flavour::Kipc)
 		return -EINVAL;
-	if (!ipcperms(cur, mb, 2))
+	if (!ipcperms(cur, mb, kMayWrite))
 		return -EACCES;
 	if (mb.policy == KIPC_POLICY_PAIR && bound_to_other(*this, mb.pair_sender, cur))
 		return -EPERM; /* bound by the first send that happens: do_send() */
@@ -124,7 +124,7 @@ int KernelImpl::check_receive(Task &cur, Mailbox &mb)
 	if (!mb.holds(&cur)) {
 		if (!mb.kernel_owned())
 			return -EPERM;
-		if (!ipcperms(cur, mb, 4))
+		if (!ipcperms(cur, mb, kMayRead))
 			return -EACCES;
 	}
 	switch (mb.policy) {
@@ -304,7 +304,7 @@ long KernelImpl::do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st)
 	Mailbox *mb = find_mbox(id, &err);
 	if (!mb)
 		return err;
-	if (!mb->holds(&cur) && !ipcperms(cur, *mb, 4))
+	if (!mb->holds(&cur) && !ipcperms(cur, *mb, kMayRead))
 		return -EACCES;
 	fill_mbox_stat(*mb, st);
 	return 0;
@@ -388,7 +388,7 @@ void KernelImpl::remove_holder(Mailbox &mb, Task &t)
 	int why = 0;
 	if (!mb.kernel_owned())
 		why = -EPERM;
-	else if (!ipcperms(t, mb, 4))
+	else if (!ipcperms(t, mb, kMayRead))
 		why = -EACCES;
 	if (!why)
 		return;

@@ -47,8 +47,6 @@ constexpr uint64_t kMsgMsgSize = 48;              /* sizeof(struct msg_msg), x86
 constexpr uint64_t kTreeNodeSize = 48;            /* sizeof(struct posix_msg_tree_node) */
 constexpr int64_t kMqPrioMax = KIPC_PRIO_MAX + 1; /* MQ_PRIO_MAX */
 
-constexpr int kCapSysResource = 24;
-
 /*
  * A SIGEV_THREAD registration, and the notification it leaves when it
  * fires before its waiter came, cost this much of the registrant's
@@ -200,7 +198,9 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 			return -EEXIST;
 		if (acc == KIPC_MQ_ACCMODE)
 			return -EINVAL;
-		uint32_t want = acc == KIPC_MQ_RDONLY ? 4 : acc == KIPC_MQ_WRONLY ? 2 : 6;
+		uint32_t want = acc == KIPC_MQ_RDONLY ? kMayRead
+				: acc == KIPC_MQ_WRONLY ? kMayWrite
+							: kMayRead | kMayWrite;
 		if (!ipcperms(cur, *mb, want))
 			return -EACCES;
 	} else {
