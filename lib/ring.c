@@ -3,7 +3,7 @@
  * libkipc: the ring client. Submitting, reaping, sleeping, and the
  * synchronous call every wrapper is built on.
  *
- * Submit (mirror of the kernel's drain() in kernel/daemon/transport.cc):
+ * Submit (mirror of the kernel's drain() in kernel/daemon/ring.cc):
  *   store sq_tail (release); full fence; load sq_flags;
  *   KIPC_SQ_NEED_WAKEUP -> write the doorbell eventfd.
  * Sleep (the kernel bumps wake_seq after publishing, then reads waiters):
