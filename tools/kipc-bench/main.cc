@@ -119,7 +119,11 @@ struct Kipcd {
 	std::string dir, sock, log;
 };
 
-/* Boot a private kipcd; "" or why not. */
+/*
+ * Boot a private kipcd; "" or why not. mq_msg_max=256: kipc-run-mq's
+ * streams open 256-message POSIX queues, as the natives may in the
+ * bench's IPC namespace (procs.cc).
+ */
 std::string boot(const Options &o, Kipcd &k)
 {
 	char tmpl[] = "/tmp/kipc-bench.XXXXXX";
@@ -142,7 +146,7 @@ std::string boot(const Options &o, Kipcd &k)
 		}
 		execl(o.kipcd.c_str(), o.kipcd.c_str(), "--foreground", "--socket", k.sock.c_str(),
 		      loop.c_str(), "bytes_per_user=1073741824", "mbox_per_user=65536",
-		      "msg_max=65536", (char *)nullptr);
+		      "msg_max=65536", "mq_msg_max=256", (char *)nullptr);
 		_exit(127);
 	}
 	k.pid = pid;
