@@ -200,12 +200,22 @@ void Server::flush(Proc *p)
 		p->cq_published = p->cq_tail;
 	}
 	if (posted || p->consumed) {
+		/*
+		 * Wake only when someone waits: the cq_tail and sq_head stores
+		 * above, a full fence, then waiters. A sleeper increments
+		 * waiters, fences and re-checks the CQ (and, waiting for SQ
+		 * room, sq_head) before FUTEX_WAIT on the wake_seq it read
+		 * first: either we see it and bump and wake, or it sees our
+		 * stores. With nobody asleep (a spinning process) no RMW on
+		 * wake_seq's line and no system call.
+		 */
 		p->consumed = false;
-		std::atomic_ref<uint32_t>(p->ctl->wake_seq)
-			.fetch_add(1, std::memory_order_seq_cst);
 		std::atomic_thread_fence(std::memory_order_seq_cst);
-		if (load_relaxed(&p->ctl->waiters) != 0)
+		if (load_relaxed(&p->ctl->waiters) != 0) {
+			std::atomic_ref<uint32_t>(p->ctl->wake_seq)
+				.fetch_add(1, std::memory_order_seq_cst);
 			futex_wake(&p->ctl->wake_seq);
+		}
 	}
 	if (posted && p->notify >= 0 &&
 	    (load_relaxed(&p->ctl->cq_flags) & KIPC_CQ_EVENTFD)) {
