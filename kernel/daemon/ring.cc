@@ -161,6 +161,24 @@ void Server::drain_others(Proc *p)
 	ordering_ = false;
 }
 
+/* Move overflowed completions into free CQ slots; how many moved. */
+uint32_t Server::refill(Proc *p)
+{
+	uint32_t moved = 0;
+	if (p->overflow.empty())
+		return 0;
+	uint32_t head = load_acquire(&p->ctl->cq_head);
+	uint32_t used = p->cq_tail - head;
+	while (!p->overflow.empty() && used < kCqEntries) {
+		p->cq[p->cq_tail & (kCqEntries - 1)] = p->overflow.front();
+		p->overflow.pop_front();
+		p->cq_tail++;
+		used++;
+		moved++;
+	}
+	return moved;
+}
+
 /*
  * Publish what this round produced: overflow into free CQ slots, the CQ
  * tail, flags, then one futex wake and one eventfd write at most.
@@ -171,17 +189,7 @@ void Server::flush(Proc *p)
 	if (p->dead)
 		return;
 	for (int round = 0; round < 4; round++) {
-		if (!p->overflow.empty()) {
-			uint32_t head = load_acquire(&p->ctl->cq_head);
-			uint32_t used = p->cq_tail - head;
-			while (!p->overflow.empty() && used < kCqEntries) {
-				p->cq[p->cq_tail & (kCqEntries - 1)] =
-					p->overflow.front();
-				p->overflow.pop_front();
-				p->cq_tail++;
-				used++;
-			}
-		}
+		refill(p);
 		if (p->stalled && p->inflight + p->overflow.size() < kMaxInflight)
 			drain(p);
 		else
@@ -189,10 +197,24 @@ void Server::flush(Proc *p)
 		if (p->dead)
 			return;
 	}
-	uint32_t f = p->sq_flags;
-	f = p->overflow.empty() ? f & ~KIPC_SQ_CQ_OVERFLOW
-				: f | KIPC_SQ_CQ_OVERFLOW;
-	p->set_sq_flags(f);
+	/*
+	 * CQ_OVERFLOW and the process's reap are a Dekker pair: we store the
+	 * flag, fence, and look at cq_head again; the process stores cq_head,
+	 * fences, and looks at the flag (then rings). Either we see the room
+	 * it made, or it sees the flag: overflowed completions never wait
+	 * for an unrelated event.
+	 */
+	for (;;) {
+		uint32_t f = p->sq_flags;
+		f = p->overflow.empty() ? f & ~KIPC_SQ_CQ_OVERFLOW
+					: f | KIPC_SQ_CQ_OVERFLOW;
+		p->set_sq_flags(f);
+		if (p->overflow.empty())
+			break;
+		std::atomic_thread_fence(std::memory_order_seq_cst);
+		if (!refill(p))
+			break;
+	}
 
 	bool posted = p->cq_tail != p->cq_published;
 	if (posted) {

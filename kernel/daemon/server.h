@@ -249,6 +249,7 @@ private:
 	}
 	void poll_active(bool stop);
 	void post(Proc *p, const kipc_cqe &cqe);
+	uint32_t refill(Proc *p);
 	void flush(Proc *p);
 	void mark_dirty(Proc *p)
 	{
