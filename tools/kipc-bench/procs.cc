@@ -157,9 +157,7 @@ struct Windows {
 
 int64_t cpu_now()
 {
-	timespec ts;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* CPU time of every thread of pid (schedstat: ns on a CPU), or 0. */
