@@ -24,6 +24,7 @@
 #include "kipcd.h"
 #include "mqfs.h"
 #include "wire.h"
+#include "../net/net.h"
 
 #include <algorithm>
 #include <atomic>
@@ -359,6 +360,7 @@ private:
 	RealClock clock_;
 	MqFs mqfs_{loop_, [this](int64_t id) { kernel_.mq_released(id); }};
 	kipc::Kernel kernel_;
+	std::unique_ptr<Net> net_; /* --node: the network (kernel/net) */
 	int sigfd_ = -1, timerfd_ = -1;
 	int64_t timer_armed_ = INT64_MAX;
 	bool stop_ = false;
@@ -585,6 +587,10 @@ void Server::mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t ui
 
 void Server::complete(void *priv, const kipc_cqe &cqe)
 {
+	if (Net::is_proxy(priv)) { /* a remote caller's request (kernel/net) */
+		net_->proxy_complete(priv, cqe);
+		return;
+	}
 	Proc *p = static_cast<Proc *>(priv);
 	if (!p || p->dead)
 		return;
@@ -669,7 +675,11 @@ void Server::drain(Proc *p, bool polling)
 				if (p->dead)
 					return;
 			}
-			kernel_.submit(p->task, sqe);
+			if (net_ && net_->wants(p, sqe, *p->mm))
+				net_->submit({p, p->creds.pid, p->creds.uid, p->creds.gid,
+					      p->mm.get()}, sqe);
+			else
+				kernel_.submit(p->task, sqe);
 			if (p->dead)
 				return;
 		}
@@ -1239,6 +1249,8 @@ void Server::detach(Proc *p, const char *why)
 	futex_wake(&p->ctl->wake_seq);
 	std::erase(runnable_, p);
 	std::erase(active_, p);
+	if (net_)
+		net_->task_exit(p);
 	kernel_.exit(p->task);
 	loop_.del(p->bell_watch);
 	loop_.del(p->conn_watch);
@@ -1308,6 +1320,15 @@ int Server::run()
 		kernel_.run_timers();
 		run_daemon_timers();
 	});
+	if (!net_config.node.empty()) {
+		std::string err;
+		net_ = Net::create(net_config, loop_, kernel_, *this, &err);
+		if (!net_) {
+			klog(fmt::format("kipc: net: {}", err));
+			return 1;
+		}
+		klog(fmt::format("kipc: net: node {} on {}", net_config.node, net_config.url));
+	}
 	reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w_lst_ = loop_.add(lfd_, POLLIN, [this](uint32_t) { on_accept(); });
 	if (w_sig < 0 || w_tmr < 0 || w_lst_ < 0 || reserve_fd_ < 0) {
@@ -1358,6 +1379,7 @@ int Server::run()
 		}
 	}
 	shutdown();
+	net_.reset();
 	if (w_lst_ > 0)
 		loop_.del(w_lst_);
 	loop_.del(w_tmr);
