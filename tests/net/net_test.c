@@ -465,6 +465,99 @@ TEST(a_node_cannot_claim_to_be_another)
 }
 
 /* ---------------------------------------------------------------- */
+/* The chat sample on three nodes                                     */
+
+struct proc {
+	pid_t pid;
+	int in, out;   /* its stdin (write end), its stdout (read end) */
+	char buf[4096];
+	size_t len;
+};
+
+static int spawn_chat(struct proc *p, int node, const char *const argv[])
+{
+	char exe[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n < 0)
+		return -1;
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(path, sizeof path, "%s/../../samples/net_chat", exe);
+	int i[2], o[2];
+	if (pipe2(i, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0)
+		return -1;
+	p->pid = fork();
+	if (p->pid == 0) {
+		kt_kernel_use(&nf->node[node]);
+		dup2(i[0], 0);
+		dup2(o[1], 1);
+		dup2(o[1], 2);
+		execv(path, (char *const *)argv);
+		_exit(127);
+	}
+	close(i[0]);
+	close(o[1]);
+	p->in = i[1];
+	p->out = o[0];
+	p->len = 0;
+	return 0;
+}
+
+/* Read p's output until the line want appears (bounded). */
+static bool saw_line(struct proc *p, const char *want)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	for (;;) {
+		char *nl;
+		while ((nl = memchr(p->buf, '\n', p->len))) {
+			*nl = '\0';
+			bool hit = strcmp(p->buf, want) == 0;
+			size_t used = (size_t)(nl - p->buf) + 1;
+			memmove(p->buf, nl + 1, p->len - used);
+			p->len -= used;
+			if (hit)
+				return true;
+		}
+		int left = (int)(deadline - __ksft_now_ms());
+		struct pollfd pf = {.fd = p->out, .events = POLLIN};
+		if (left <= 0 || poll(&pf, 1, left) <= 0)
+			return false;
+		ssize_t n = read(p->out, p->buf + p->len, sizeof p->buf - 1 - p->len);
+		if (n <= 0)
+			return false;
+		p->len += (size_t)n;
+	}
+}
+
+TEST(chat_sample_across_three_nodes)
+{
+	struct proc room, alice, bob;
+	ASSERT_EQ(0, spawn_chat(&room, 0, (const char *const[]){"net_chat", "room", "2", NULL}));
+	ASSERT_TRUE(saw_line(&room, "room open"));
+	ASSERT_EQ(0, spawn_chat(&alice, 1,
+				(const char *const[]){"net_chat", "member", "alice", "a", NULL}));
+	ASSERT_TRUE(saw_line(&alice, "* alice joined from b"));
+	ASSERT_EQ(0, spawn_chat(&bob, 2,
+				(const char *const[]){"net_chat", "member", "bob", "a", NULL}));
+	ASSERT_TRUE(saw_line(&bob, "* bob joined from c"));
+	ASSERT_TRUE(saw_line(&alice, "* bob joined from c"));
+	ASSERT_EQ(13, write(alice.in, "hello from b\n", 13));
+	ASSERT_TRUE(saw_line(&bob, "<alice> hello from b"));
+	ASSERT_TRUE(saw_line(&alice, "<alice> hello from b"));
+	ASSERT_EQ(9, write(bob.in, "hi alice\n", 9));
+	ASSERT_TRUE(saw_line(&alice, "<bob> hi alice"));
+	close(alice.in);
+	ASSERT_TRUE(saw_line(&alice, "* alice left"));
+	ASSERT_TRUE(saw_line(&bob, "* alice left"));
+	ASSERT_EQ(0, kt_wait(alice.pid));
+	close(bob.in);
+	ASSERT_TRUE(saw_line(&bob, "* bob left"));
+	ASSERT_EQ(0, kt_wait(bob.pid));
+	ASSERT_TRUE(saw_line(&room, "<bob> hi alice"));
+	ASSERT_EQ(0, kt_wait(room.pid));
+}
+
+/* ---------------------------------------------------------------- */
 /* Failures                                                           */
 
 TEST(unknown_node_is_ehostunreach_within_the_bound)
