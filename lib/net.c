@@ -36,3 +36,13 @@ int kipc_net_stat(struct kipc_net_stat *st)
 	}
 	return 0;
 }
+
+int kipc_net_peer(pid_t pid, struct kipc_net_peer *peer)
+{
+	long r = __kipc_sync_out(KIPC_SYS_net_peer, pid, 0, peer, sizeof *peer);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return 0;
+}

@@ -182,6 +182,7 @@ std::string NetConfig::check() const
 	return "";
 }
 
+#ifdef CONFIG_NET /* without it: NetConfig only, no NATS, Net::create() refuses */
 namespace {
 
 int64_t mono_ns()
@@ -320,6 +321,8 @@ struct Proxy {
 	Peer *peer;
 	pid_t rpid;          /* its pid on its node */
 	pid_t pid;           /* the proxy task's pid here (>= 2^22) */
+	uint32_t ruid;       /* its uid on its node */
+	uint32_t uid;        /* the uid it runs as here */
 	kipc::Task *task = nullptr;
 	ProxyMem mm;
 	void *tag() { return reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(this) | 1); }
@@ -445,6 +448,7 @@ private:
 
 	std::unordered_map<std::string, Peer> peers_;
 	pid_t next_proxy_pid_ = kProxyPidBase;
+	std::unordered_map<pid_t, Proxy *> by_pid_; /* proxy pid -> proxy */
 	kipc_net_stat st_{};
 };
 
@@ -493,6 +497,7 @@ bool NetImpl::wants(void *priv, const kipc_sqe &sqe, kipc::UserMemory &mm)
 	switch (sqe.opcode) {
 	case KIPC_SYS_net_node:
 	case KIPC_SYS_net_stat:
+	case KIPC_SYS_net_peer:
 		return true;
 	case KIPC_SYS_send:
 	case KIPC_SYS_call:
@@ -614,6 +619,21 @@ long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
 			np += uint32_t(p.proxies.size());
 		s.nproxies = np;
 		return c.mm->copy_to_user(sqe.addr2, &s, sizeof s) ? -EFAULT : 0;
+	}
+	case KIPC_SYS_net_peer: {
+		if (sqe.flags)
+			return -EINVAL;
+		if (sqe.len2 < sizeof(kipc_net_peer))
+			return -EINVAL;
+		auto it = by_pid_.find(pid_t(sqe.target));
+		if (sqe.target != pid_t(sqe.target) || it == by_pid_.end())
+			return -ESRCH;
+		kipc_net_peer np{};
+		snprintf(np.node, sizeof np.node, "%s", it->second->peer->name.c_str());
+		np.pid = it->second->rpid;
+		np.uid = it->second->ruid;
+		np.mapped_uid = it->second->uid;
+		return c.mm->copy_to_user(sqe.addr2, &np, sizeof np) ? -EFAULT : 0;
 	}
 	case KIPC_SYS_mbox_open: {
 		if (sqe.flags & KIPC_O_CREAT)
@@ -965,6 +985,7 @@ void NetImpl::end_proxy(Peer &p, pid_t rpid)
 		s = s->second.proxy == px ? p.seen.erase(s) : std::next(s);
 	if (px->task)
 		kernel_.exit(px->task);
+	by_pid_.erase(px->pid);
 	p.proxies.erase(it);
 }
 
@@ -997,6 +1018,8 @@ Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
 	for (auto &[a, b] : cfg_.shared)
 		shared |= w.uid >= a && w.uid <= b;
 	kipc::Creds cr(px->pid, shared ? w.uid : cfg_.uid, shared ? w.gid : cfg_.gid);
+	px->ruid = w.uid;
+	px->uid = cr.uid;
 	std::string comm = fmt::format("net:{}:{}", p.name, w.pid);
 	int r = kernel_.attach(cr, &px->mm, comm, px->tag(), &px->task);
 	if (r < 0) {
@@ -1004,6 +1027,7 @@ Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
 		return nullptr;
 	}
 	Proxy *raw = px.get();
+	by_pid_[raw->pid] = raw;
 	p.proxies[w.pid] = std::move(px);
 	return raw;
 }
@@ -1183,6 +1207,7 @@ void NetImpl::on_fabric()
 }
 
 } // namespace
+#endif /* CONFIG_NET */
 
 std::unique_ptr<Net> Net::create(const NetConfig &cfg, Loop &loop, kipc::Kernel &kernel,
 				 kipc::CompletionSink &sink, std::string *err)

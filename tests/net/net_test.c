@@ -393,6 +393,77 @@ TEST(cancel_a_remote_send)
 	EXPECT_STREQ("third", s->text[1]);
 }
 
+/* Run kipcs on node i with args; its output (NUL-terminated) in out. */
+static int kipcs_on(int i, const char *const args[], char *out, size_t len)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n < 0)
+		return -1;
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(path, sizeof path, "%s/../../bin/kipcs", exe);
+	int o[2];
+	if (pipe2(o, O_CLOEXEC) < 0)
+		return -1;
+	pid_t p = fork();
+	if (p == 0) {
+		kt_kernel_use(&nf->node[i]);
+		dup2(o[1], 1);
+		execv(path, (char *const *)args);
+		_exit(127);
+	}
+	close(o[1]);
+	size_t got = 0;
+	while (got + 1 < len && (n = read(o[0], out + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(o[0]);
+	return kt_wait(p);
+}
+
+TEST(kipcs_shows_nodes_and_remote_waiters)
+{
+	struct share *s = share_new();
+	pid_t srv = on_node(1, srv_cap1, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
+	g_remote = id;
+	pid_t snd = on_node(0, blocked_send, s);
+	/* Parked at b as a proxy: its pid there is not snd. */
+	struct kipc_net_stat ns;
+	ASSERT_EQ(0, kipc_net_stat(&ns));
+	static char out[16384];
+	char want[64];
+	snprintf(want, sizeof want, "a:%d ", (int)snd);
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	do {
+		ASSERT_EQ(0, kipcs_on(1, (const char *const[]){"kipcs", "-m", s->name, NULL},
+				      out, sizeof out));
+	} while (!strstr(out, want) && __ksft_now_ms() < deadline);
+	if (!strstr(out, want))
+		TH_LOG("kipcs -m on b:\n%s", out);
+	EXPECT_NE(NULL, strstr(out, want));
+	ASSERT_EQ(0, kipcs_on(1, (const char *const[]){"kipcs", "-m", s->name, "--json", NULL},
+			      out, sizeof out));
+	snprintf(want, sizeof want, "\"remote\": \"a:%d\"", (int)snd);
+	EXPECT_NE(NULL, strstr(out, want));
+	ASSERT_EQ(0, kipcs_on(1, (const char *const[]){"kipcs", "-u", "--json", NULL},
+			      out, sizeof out));
+	EXPECT_NE(NULL, strstr(out, "\"node\": \"b\""));
+	ASSERT_EQ(0, kipcs_on(2, (const char *const[]){"kipcs", "-u", NULL}, out, sizeof out));
+	EXPECT_NE(NULL, strstr(out, "node        : c (NATS)"));
+	/* net_peer: not a proxy. */
+	struct kipc_net_peer np;
+	EXPECT_EQ(-1, kipc_net_peer(getpid(), &np));
+	EXPECT_EQ(ESRCH, errno);
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	ASSERT_EQ(0, kt_wait(snd));
+}
+
 /* ---------------------------------------------------------------- */
 /* A node cannot claim to be another (the NATS server's permissions). */
 

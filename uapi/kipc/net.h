@@ -52,4 +52,14 @@ struct kipc_net_stat {
 	uint64_t rsvd[4];
 };
 
+/* KIPC_SYS_net_peer's record: who a proxy task (pid >= 2^22) stands for. */
+struct kipc_net_peer {
+	char     node[KIPC_NET_NODE_MAX + 1]; /* the caller's node */
+	int32_t  pid;          /* its pid there */
+	uint32_t uid;          /* its uid there */
+	uint32_t mapped_uid;   /* the uid it runs as here */
+	uint32_t rsvd0;
+	uint64_t rsvd[2];
+};
+
 #endif /* _UAPI_KIPC_NET_H */
