@@ -216,6 +216,14 @@ constexpr uint8_t OP_EXIT = 0xfe; /* origin task pid is gone: end its proxy */
 constexpr uint32_t kMaxData = 1u << 20;
 constexpr uint32_t kMaxName = 5 + KIPC_NET_NODE_MAX + 1 + KIPC_NAME_MAX;
 constexpr pid_t kProxyPidBase = pid_t(1) << KIPC_NET_PID_BITS;
+/*
+ * What one peer can make us hold: ids remembered (running or done, until
+ * its low-water mark passes them) and requests running on one proxy (a
+ * local process has its transport's in-flight bound instead). Beyond:
+ * EAGAIN, not run, not remembered.
+ */
+constexpr size_t kMaxSeen = 65536;
+constexpr uint32_t kMaxRunning = 768;
 
 struct Wire {
 	uint32_t magic;
@@ -320,6 +328,7 @@ struct Peer;
 struct Proxy {
 	Peer *peer;
 	pid_t rpid;          /* its pid on its node */
+	uint32_t running = 0; /* its requests not done yet */
 	pid_t pid;           /* the proxy task's pid here (>= 2^22) */
 	uint32_t ruid;       /* its uid on its node */
 	uint32_t uid;        /* the uid it runs as here */
@@ -1067,6 +1076,10 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 		answer(p, w.seq, W_RES, -ENOLINK, nullptr, nullptr, 0);
 		return;
 	}
+	if (p.seen.size() >= kMaxSeen) {
+		answer(p, w.seq, W_RES, -EAGAIN, nullptr, nullptr, 0);
+		return;
+	}
 	Seen &s = p.seen[w.seq];
 	s.op = w.op;
 	auto done = [&](long res) {
@@ -1111,7 +1124,13 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 	Proxy *px = proxy_of(p, w, &err);
 	if (!px)
 		return done(err);
+	if (px->running >= kMaxRunning) {
+		p.seen.erase(w.seq); /* not run: a retransmission may run it */
+		answer(p, w.seq, W_RES, -EAGAIN, nullptr, nullptr, 0);
+		return;
+	}
 	s.proxy = px;
+	px->running++;
 	uint64_t payload = 0;
 	if (w.op == KIPC_SYS_cancel) {
 		sqe.target = w.target;
@@ -1152,6 +1171,7 @@ void NetImpl::proxy_complete(void *priv, const kipc_cqe &cqe)
 	if (it == p.seen.end() || it->second.done || it->second.proxy != px)
 		return;
 	Seen &s = it->second;
+	px->running--;
 	const uint8_t *data = nullptr;
 	uint32_t len = 0;
 	if (s.reply) {

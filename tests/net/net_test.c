@@ -536,6 +536,143 @@ TEST(a_node_cannot_claim_to_be_another)
 }
 
 /* ---------------------------------------------------------------- */
+/* A hostile (authenticated) node: whatever it sends, the home node
+ * answers by the rules or drops it, and goes on serving. */
+
+/* kernel/net/net.cc's wire header, as a peer sees it. */
+struct wire {
+	uint32_t magic;
+	uint16_t version, kind;
+	uint64_t epoch, peer_epoch, seq, low;
+	uint8_t op, retry;
+	uint16_t prio;
+	uint32_t flags;
+	int32_t pid;
+	uint32_t uid, gid, len2;
+	int64_t target, type, timeout;
+	struct kipc_cqe cqe;
+	uint32_t datalen, rsvd;
+};
+_Static_assert(sizeof(struct wire) == 160, "wire layout");
+
+static struct wire g_ans[64];
+static int g_nans;
+static void on_answer_d(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
+{
+	(void)nc, (void)sub, (void)c;
+	int i = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
+	if (natsMsg_GetDataLength(m) >= (int)sizeof(struct wire) && i < 64) {
+		memcpy(&g_ans[i], natsMsg_GetData(m), sizeof(struct wire));
+		__atomic_store_n(&g_nans, i + 1, __ATOMIC_SEQ_CST);
+	}
+	natsMsg_Destroy(m);
+}
+
+/* Publish w (+ data) as node d to b; wait for the answer to seq. */
+static struct wire *ask_b(natsConnection *d, struct wire w, const void *data, uint32_t len)
+{
+	static uint8_t buf[4096];
+	w.magic = 0x54454e4b;
+	w.version = 1;
+	if (!w.datalen)
+		w.datalen = len;
+	memcpy(buf, &w, sizeof w);
+	memcpy(buf + sizeof w, data, len);
+	int before = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
+	natsConnection_Publish(d, "kipc.b.req.d", buf, (int)(sizeof w + len));
+	natsConnection_Flush(d);
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (__ksft_now_ms() < deadline) {
+		for (int i = before; i < __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST); i++)
+			if (g_ans[i].seq == w.seq)
+				return &g_ans[i];
+		kt_sleep_ms(1);
+	}
+	return NULL;
+}
+
+TEST(a_hostile_node_gets_errors_and_the_home_goes_on)
+{
+	natsConnection *d = connect_as("d");
+	ASSERT_NE(NULL, d);
+	natsSubscription *sub;
+	ASSERT_EQ(NATS_OK, natsConnection_Subscribe(&sub, d, "kipc.d.>", on_answer_d, NULL));
+	natsConnection_Flush(d);
+	/* Garbage of every size up to a header and beyond: dropped. */
+	uint8_t junk[512];
+	for (unsigned i = 0; i < sizeof junk; i++)
+		junk[i] = (uint8_t)(i * 131 + 7);
+	for (int n = 0; n <= 200; n += 8)
+		natsConnection_Publish(d, "kipc.b.req.d", junk, n);
+	struct wire w = {.kind = 2}; /* hello */
+	uint64_t epoch = (uint64_t)kt_realtime_ns();
+	w.epoch = epoch;
+	struct wire *a = ask_b(d, w, NULL, 0);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(3, a->kind); /* ACK */
+	uint64_t home = a->epoch;
+	/* No epoch of b named: stale, not run. */
+	w = (struct wire){.kind = 1, .epoch = epoch, .seq = 1, .low = 1,
+			  .op = KIPC_SYS_mbox_send, .pid = 4242, .target = 1};
+	a = ask_b(d, w, "x", 1);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(5, a->kind);
+	/* With b's epoch: every bad request gets its errno. */
+	struct { uint8_t op; int32_t pid; int64_t target; uint32_t flags; int64_t err; } bad[] = {
+		{KIPC_SYS_mbox_send, 4242, 123456789, 0, -EINVAL},   /* no such mailbox */
+		{KIPC_SYS_send, 4242, 1, 0, -EPERM},                 /* init: another uid */
+		{KIPC_SYS_send, 4242, 1 << 22, 0, -ESRCH},           /* a proxy, not a task */
+		{KIPC_SYS_send, 4242, -5, 0, -ESRCH},
+		{KIPC_SYS_mbox_destroy, 4242, 1, 0, -ENOSYS},        /* not across nodes */
+		{99, 4242, 1, 0, -ENOSYS},
+		{KIPC_SYS_send, 4242, 1, KIPC_F_CACHE, -EINVAL},
+		{KIPC_SYS_send, 0, 1, 0, -EINVAL},                   /* pid out of range */
+		{KIPC_SYS_send, 1 << 22, 1, 0, -EINVAL},
+		{KIPC_SYS_mbox_open, 4242, 0, 0, -EINVAL},          /* empty name */
+	};
+	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 10 + i,
+				  .low = 1, .op = bad[i].op, .pid = bad[i].pid,
+				  .uid = 0, .target = bad[i].target, .flags = bad[i].flags};
+		a = ask_b(d, w, bad[i].op == KIPC_SYS_mbox_open ? "" : "x",
+			  bad[i].op == KIPC_SYS_mbox_open ? 0 : 1);
+		ASSERT_NE(NULL, a);
+		EXPECT_EQ(4, a->kind);
+		if (a->cqe.res != bad[i].err)
+			TH_LOG("request %u: res %lld, want %lld", i, (long long)a->cqe.res,
+			       (long long)bad[i].err);
+		EXPECT_EQ(bad[i].err, a->cqe.res);
+	}
+	/* A header that lies about its length, a huge reply buffer: dropped
+	 * or bounded; then a probe of an id never seen: ENOLINK. */
+	w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 40,
+			  .low = 1, .op = KIPC_SYS_send, .pid = 4242, .target = 1, .datalen = 4000};
+	natsConnection_Publish(d, "kipc.b.req.d", &w, sizeof w);
+	w = (struct wire){.kind = 2, .epoch = epoch, .peer_epoch = home, .seq = 41, .low = 1};
+	a = ask_b(d, w, NULL, 0);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(-ENOLINK, a->cqe.res);
+	/* The same id again: answered from the table, not run twice. */
+	w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 11,
+			  .low = 1, .op = KIPC_SYS_send, .pid = 4242, .target = 1, .retry = 1};
+	a = ask_b(d, w, "x", 1);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(-EPERM, a->cqe.res);
+	natsSubscription_Destroy(sub);
+	natsConnection_Destroy(d);
+	/* b is alive and serves a: a call across still works. */
+	ASSERT_EQ(0, kill(nf->node[1].pid, 0));
+	struct share *s = share_new();
+	pid_t srv = on_node(1, srv_calls, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("b", s);
+	char reply[64];
+	ASSERT_EQ(8, kipc_mbox_call(id, "ping", 5, reply, sizeof reply, NULL, 0));
+	ASSERT_EQ(8, kipc_mbox_call(id, "pong", 5, reply, sizeof reply, NULL, 0));
+	ASSERT_EQ(0, kt_wait(srv));
+}
+
+/* ---------------------------------------------------------------- */
 /* The chat sample on three nodes                                     */
 
 struct proc {
