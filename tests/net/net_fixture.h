@@ -35,8 +35,10 @@ struct nf_shared {
 	int nats_port;
 	char dir[256];
 	char url[128];
-	struct kt_kernel node[4]; /* a b c d */
+	struct kt_kernel node[6]; /* a b c d on the server; c d on the cluster */
 	pid_t nats;
+	int cport[3];             /* the cluster's client ports */
+	pid_t cnats[3];
 };
 static struct nf_shared *nf;
 
@@ -89,12 +91,12 @@ static inline int nf_write(const char *path, int mode, const char *text)
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* Start nats-server on nf->nats_port (again, after a kill). */
-static inline int nf_start_nats(char *why, size_t len)
+/* Start nats-server with dir/<name>.conf on port, record its pid in *out. */
+static inline int nf_start_server(const char *name, int port, pid_t *out, char *why, size_t len)
 {
 	char conf[PATH_MAX], log[PATH_MAX];
-	snprintf(conf, sizeof conf, "%s/nats.conf", nf->dir);
-	snprintf(log, sizeof log, "%s/nats.log", nf->dir);
+	snprintf(conf, sizeof conf, "%s/%s.conf", nf->dir, name);
+	snprintf(log, sizeof log, "%s/%s.log", nf->dir, name);
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(why, len, "fork: %s", strerror(errno));
@@ -110,14 +112,14 @@ static inline int nf_start_nats(char *why, size_t len)
 		execlp("nats-server", "nats-server", "-c", conf, (char *)NULL);
 		_exit(127);
 	}
-	nf->nats = pid;
+	*out = pid;
 	nf_track(pid);
 	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	while (!nf_port_accepts(nf->nats_port)) {
+	while (!nf_port_accepts(port)) {
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			nf_untrack(pid);
-			nf->nats = 0;
+			*out = 0;
 			snprintf(why, len, "nats-server exited (status 0x%x; see %s)", st, log);
 			return st == 127 << 8 ? KSFT_SKIP : KSFT_FAIL;
 		}
@@ -128,6 +130,12 @@ static inline int nf_start_nats(char *why, size_t len)
 		kt_sleep_ms(5);
 	}
 	return KSFT_PASS;
+}
+
+/* (Re)start the fixture's one server. */
+static inline int nf_start_nats(char *why, size_t len)
+{
+	return nf_start_server("nats", nf->nats_port, &nf->nats, why, len);
 }
 
 static inline void nf_stop_pid(pid_t pid, int sig)
@@ -142,14 +150,18 @@ static inline void nf_stop_pid(pid_t pid, int sig)
 	nf_untrack(pid);
 }
 
-static inline const char *nf_name(int i) { return (const char *[]){"a", "b", "c", "d"}[i]; }
-
-/* Boot node i (0..3) with its credentials, plus extra params. */
-static inline int nf_boot_node(int i, const char *extra, char *why, size_t len)
+static inline const char *nf_name(int i)
 {
-	char node[16], nats[160], creds[PATH_MAX + 16], to[48], re[48];
+	return (const char *[]){"a", "b", "c", "d", "c", "d"}[i];
+}
+
+/* Boot node slot i with its credentials on url (NULL: the one server). */
+static inline int nf_boot_node_on(int i, const char *url, const char *extra, char *why,
+				  size_t len)
+{
+	char node[16], nats[256], creds[PATH_MAX + 16], to[48], re[48];
 	snprintf(node, sizeof node, "--node=%s", nf_name(i));
-	snprintf(nats, sizeof nats, "--nats=%s", nf->url);
+	snprintf(nats, sizeof nats, "--nats=%s", url ? url : nf->url);
 	snprintf(creds, sizeof creds, "--nats-creds=%s/%s.creds", nf->dir, nf_name(i));
 	snprintf(to, sizeof to, "net_timeout_ms=%d", NF_TIMEOUT_MS);
 	snprintf(re, sizeof re, "net_retry_ms=%d", NF_RETRY_MS);
@@ -161,6 +173,12 @@ static inline int nf_boot_node(int i, const char *extra, char *why, size_t len)
 	if (nf->node[i].pid > 0)
 		nf_track(nf->node[i].pid);
 	return r;
+}
+
+/* Boot node i (0..3) with its credentials, plus extra params. */
+static inline int nf_boot_node(int i, const char *extra, char *why, size_t len)
+{
+	return nf_boot_node_on(i, NULL, extra, why, len);
 }
 
 static inline void nf_stop_node(int i, int sig)
@@ -216,8 +234,7 @@ static inline int __nf_setup(char *why, size_t len)
 	nf->nats_port = nf_free_port();
 	snprintf(nf->url, sizeof nf->url, "nats://127.0.0.1:%d", nf->nats_port);
 	char conf[8192], path[PATH_MAX];
-	int n = snprintf(conf, sizeof conf,
-			 "listen: 127.0.0.1:%d\nauthorization {\n  users = [\n", nf->nats_port);
+	int n = snprintf(conf, sizeof conf, "authorization {\n  users = [\n");
 	for (int i = 0; i < 4; i++) {
 		const char *x = nf_name(i);
 		n += snprintf(conf + n, sizeof conf - n,
@@ -232,9 +249,29 @@ static inline int __nf_setup(char *why, size_t len)
 			return KSFT_FAIL;
 	}
 	snprintf(conf + n, sizeof conf - n, "  ]\n}\n");
+	snprintf(path, sizeof path, "%s/auth.conf", nf->dir);
+	if (nf_write(path, 0644, conf) < 0)
+		return KSFT_FAIL;
+	snprintf(conf, sizeof conf, "listen: 127.0.0.1:%d\ninclude auth.conf\n", nf->nats_port);
 	snprintf(path, sizeof path, "%s/nats.conf", nf->dir);
 	if (nf_write(path, 0644, conf) < 0)
 		return KSFT_FAIL;
+	/* The three-server cluster's configurations (started by a test). */
+	int route[3];
+	for (int i = 0; i < 3; i++) {
+		nf->cport[i] = nf_free_port();
+		route[i] = nf_free_port();
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(conf, sizeof conf,
+			 "listen: 127.0.0.1:%d\nserver_name: s%d\ninclude auth.conf\n"
+			 "cluster {\n  name: kipc\n  listen: 127.0.0.1:%d\n"
+			 "  routes: [nats-route://127.0.0.1:%d, nats-route://127.0.0.1:%d]\n}\n",
+			 nf->cport[i], i, route[i], route[(i + 1) % 3], route[(i + 2) % 3]);
+		snprintf(path, sizeof path, "%s/s%d.conf", nf->dir, i);
+		if (nf_write(path, 0644, conf) < 0)
+			return KSFT_FAIL;
+	}
 	int r = nf_start_nats(why, len);
 	if (r != KSFT_PASS)
 		return r;
@@ -255,7 +292,7 @@ static inline int __nf_setup(char *why, size_t len)
 static inline int __nf_teardown(char *why, size_t len)
 {
 	int r = KSFT_PASS;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 6; i++) {
 		struct kt_kernel *k = &nf->node[i];
 		if (k->pid <= 0)
 			continue;
@@ -276,6 +313,8 @@ static inline int __nf_teardown(char *why, size_t len)
 		kt_rm_dir(k->dir);
 	}
 	nf_stop_pid(nf->nats, SIGTERM);
+	for (int i = 0; i < 3; i++)
+		nf_stop_pid(nf->cnats[i], SIGTERM);
 	kt_rm_dir(nf->dir);
 	return r;
 }

@@ -994,4 +994,122 @@ TEST_TIMEOUT(nats_server_restart_exactly_once, 60)
 	nf_stop_node(3, SIGTERM);
 }
 
+/* Is the cluster routing: does what c publishes on s0 reach d on s2? */
+static int g_routed;
+static void on_routed(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
+{
+	(void)nc, (void)sub, (void)c;
+	__atomic_store_n(&g_routed, 1, __ATOMIC_SEQ_CST);
+	natsMsg_Destroy(m);
+}
+
+static bool cluster_routes(void)
+{
+	char u0[64], u2[64], pc[64], pd[64];
+	snprintf(u0, sizeof u0, "nats://127.0.0.1:%d", nf->cport[0]);
+	snprintf(u2, sizeof u2, "nats://127.0.0.1:%d", nf->cport[2]);
+	snprintf(pc, sizeof pc, "pw-c-%d", nf->nats_port);
+	snprintf(pd, sizeof pd, "pw-d-%d", nf->nats_port);
+	natsOptions *o0, *o2;
+	natsConnection *c = NULL, *d = NULL;
+	natsSubscription *sub = NULL;
+	natsOptions_Create(&o0);
+	natsOptions_SetURL(o0, u0);
+	natsOptions_SetUserInfo(o0, "c", pc);
+	natsOptions_Create(&o2);
+	natsOptions_SetURL(o2, u2);
+	natsOptions_SetUserInfo(o2, "d", pd);
+	bool ok = false;
+	if (natsConnection_Connect(&c, o0) == NATS_OK && natsConnection_Connect(&d, o2) == NATS_OK &&
+	    natsConnection_Subscribe(&sub, d, "kipc.d.req.c", on_routed, NULL) == NATS_OK &&
+	    natsConnection_Flush(d) == NATS_OK) {
+		int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+		while (!__atomic_load_n(&g_routed, __ATOMIC_SEQ_CST) && __ksft_now_ms() < deadline) {
+			natsConnection_Publish(c, "kipc.d.req.c", "route?", 7);
+			natsConnection_Flush(c);
+			kt_sleep_ms(20);
+		}
+		ok = g_routed;
+	}
+	if (sub)
+		natsSubscription_Destroy(sub);
+	if (c)
+		natsConnection_Destroy(c);
+	if (d)
+		natsConnection_Destroy(d);
+	natsOptions_Destroy(o0);
+	natsOptions_Destroy(o2);
+	return ok;
+}
+
+TEST_TIMEOUT(nats_cluster_server_killed_mid_load_exactly_once, 90)
+{
+	NF_SLOW();
+	char why[256], name[16], u0[64], u2[64];
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof name, "s%d", i);
+		ASSERT_EQ(KSFT_PASS, nf_start_server(name, nf->cport[i], &nf->cnats[i], why,
+						     sizeof why));
+	}
+	ASSERT_TRUE(cluster_routes());
+	/* The sender's node knows only s0: it fails over to what the
+	 * cluster tells it. The receiver's node is on s2. */
+	snprintf(u0, sizeof u0, "nats://127.0.0.1:%d", nf->cport[0]);
+	snprintf(u2, sizeof u2, "nats://127.0.0.1:%d", nf->cport[2]);
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(4, u0, "net_timeout_ms=20000", why, sizeof why));
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(5, u2, NULL, why, sizeof why));
+	struct flap_share *f = mmap(NULL, sizeof *f, PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, f);
+	memset(f, 0, sizeof *f);
+	kt_barrier_init(&f->ready);
+	snprintf(f->name, sizeof f->name, "/kt-%d-cluster", (int)getpid());
+	g_flap = f;
+	pid_t srv = on_node(5, flap_entry, NULL);
+	ASSERT_EQ(0, kt_wait_post(&f->ready, 1));
+	pid_t snd = fork();
+	if (snd == 0) {
+		if (nf_use(4) < 0)
+			_exit(80);
+		char nn[128];
+		snprintf(nn, sizeof nn, "/net/d%s", f->name);
+		int64_t rid = kipc_mbox_open(nn, 0, NULL);
+		if (rid < 0)
+			_exit(81);
+		for (unsigned v = 0; v < 1000; v++) {
+			int r = kipc_mbox_send(rid, &v, sizeof v, 0, 0);
+			f->result[v] = r == 0 ? 0 : errno;
+			__atomic_fetch_add(&f->nsent, 1, __ATOMIC_SEQ_CST);
+		}
+		_exit(0);
+	}
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (__atomic_load_n(&f->nsent, __ATOMIC_SEQ_CST) < 200 && __ksft_now_ms() < deadline)
+		kt_sleep_ms(1);
+	ASSERT_GE(f->nsent, 200);
+	/* s0 dies under the sender's node, and comes back. */
+	pid_t old = nf->cnats[0];
+	kill(old, SIGKILL);
+	waitpid(old, NULL, 0);
+	nf_untrack(old);
+	unsigned at_kill = f->nsent;
+	ASSERT_EQ(KSFT_PASS, nf_start_server("s0", nf->cport[0], &nf->cnats[0], why, sizeof why));
+	ASSERT_EQ(0, kt_wait(snd));
+	ASSERT_EQ(0, kt_wait(srv));
+	unsigned bad = 0;
+	for (unsigned v = 0; v < 1000; v++)
+		if (f->result[v] != 0 || f->received[v] != 1)
+			if (bad++ < 5)
+				TH_LOG("id %u: send %d, received %u times", v, f->result[v],
+				       f->received[v]);
+	TH_LOG("s0 killed after %u sends; 1000 sends, %u bad", at_kill, bad);
+	EXPECT_EQ(0, bad);
+	nf_stop_node(4, SIGTERM);
+	nf_stop_node(5, SIGTERM);
+	for (int i = 0; i < 3; i++) {
+		nf_stop_pid(nf->cnats[i], SIGTERM);
+		nf->cnats[i] = 0;
+	}
+}
+
 NET_TEST_MAIN
