@@ -37,6 +37,7 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <set>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -246,9 +247,12 @@ struct Wire {
 	int64_t timeout;     /* relative ns, with KIPC_F_TIMEOUT */
 	kipc_cqe cqe;        /* RES */
 	uint32_t datalen;
+	uint32_t order;      /* REQ: 1, 2, ... per (caller, home node) incarnation */
+	uint64_t inc;        /* REQ: the caller's incarnation: seq of its first request there */
+	uint32_t order_low;  /* REQ/PROBE: the caller's lowest order still waited for */
 	uint32_t rsvd;
 };
-static_assert(sizeof(Wire) == 160, "wire header layout");
+static_assert(sizeof(Wire) == 176, "wire header layout");
 
 std::vector<uint8_t> encode(const Wire &w, const void *data, uint32_t len)
 {
@@ -328,7 +332,14 @@ struct Peer;
 struct Proxy {
 	Peer *peer;
 	pid_t rpid;          /* its pid on its node */
-	uint32_t running = 0; /* its requests not done yet */
+	uint64_t inc = 0;    /* which task of that pid (Wire::inc) */
+	uint32_t next = 1;   /* the order it runs next: no overtaking */
+	uint32_t running = 0; /* its requests not done yet (held ones too) */
+	struct Held {
+		Wire w;
+		std::vector<uint8_t> data;
+	};
+	std::map<uint32_t, Held> held; /* arrived before their turn, by order */
 	pid_t pid;           /* the proxy task's pid here (>= 2^22) */
 	uint32_t ruid;       /* its uid on its node */
 	uint32_t uid;        /* the uid it runs as here */
@@ -353,7 +364,7 @@ struct Peer {
 	uint64_t epoch = 0;
 	std::map<uint64_t, Seen> seen;  /* by seq */
 	std::unordered_map<pid_t, std::unique_ptr<Proxy>> proxies; /* by rpid */
-	std::unordered_map<pid_t, uint64_t> exited; /* rpid -> seq of its EXIT */
+	std::unordered_map<pid_t, uint64_t> exited; /* rpid -> last incarnation ended */
 };
 
 /* Another node, as the home of our requests. */
@@ -418,6 +429,10 @@ private:
 	void arm();
 	/* home */
 	void on_request(const std::string &from, const Wire &w, const uint8_t *data);
+	long admit(Peer &p, const Wire &w, Proxy **out);
+	void advance(Peer &p, Proxy *px, uint32_t order_low);
+	bool run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data);
+	void done(Peer &p, Proxy *px, uint64_t seq, long res);
 	void answer(Peer &p, uint64_t seq, uint16_t kind, long res, const kipc_cqe *cqe,
 		    const void *data, uint32_t len, std::vector<uint8_t> *keep = nullptr);
 	Proxy *proxy_of(Peer &p, const Wire &w, int *err);
@@ -449,9 +464,14 @@ private:
 	std::map<std::pair<uint16_t, int64_t>, size_t> handle_ix_;
 	std::map<uint64_t, Out> out_;                      /* by seq */
 	uint64_t next_seq_ = 1;
+	struct Chan {              /* one local task's requests to one node */
+		uint64_t inc = 0;      /* seq of its first request there */
+		uint32_t next = 0;     /* last order given */
+		std::set<uint32_t> open; /* orders still waited for */
+	};
 	struct Contact {
 		pid_t pid;
-		std::unordered_set<uint16_t> nodes;
+		std::unordered_map<uint16_t, Chan> nodes;
 	};
 	std::unordered_map<void *, Contact> contacted_; /* priv -> the nodes it used */
 
@@ -597,7 +617,12 @@ Out &NetImpl::new_out(const NetCaller *c, uint64_t user_data, uint16_t node, uin
 		o.w.gid = c->gid;
 		Contact &ct = contacted_[c->priv];
 		ct.pid = c->pid;
-		ct.nodes.insert(node);
+		Chan &ch = ct.nodes[node];
+		if (!ch.inc)
+			ch.inc = seq;
+		o.w.inc = ch.inc;
+		o.w.order = ++ch.next;
+		ch.open.insert(o.w.order);
 	}
 	return o;
 }
@@ -787,6 +812,10 @@ void NetImpl::transmit(Out &o, int64_t now)
 	Wire w = o.w;
 	w.peer_epoch = o.acked ? o.acked : n.epoch;
 	w.low = out_.empty() ? next_seq_ : out_.begin()->first;
+	if (o.priv) {
+		Chan &ch = contacted_[o.priv].nodes[o.node];
+		w.order_low = ch.open.empty() ? o.w.order : *ch.open.begin();
+	}
 	o.last_tx = now;
 	if (o.ntx == 0)
 		st_.nsent++;
@@ -843,6 +872,11 @@ void NetImpl::finish(Out &o, long res, const kipc_cqe *rc, const uint8_t *data, 
 	else if (cqe.res == -ENOLINK)
 		st_.nunknown++;
 	void *priv = o.priv;
+	if (priv) {
+		auto ct = contacted_.find(priv);
+		if (ct != contacted_.end())
+			ct->second.nodes[o.node].open.erase(o.w.order);
+	}
 	out_.erase(o.seq);
 	if (priv)
 		sink_.complete(priv, cqe);
@@ -957,9 +991,13 @@ void NetImpl::task_exit(void *priv)
 	Contact ct = std::move(c->second);
 	contacted_.erase(c);
 	int64_t now = mono_ns();
-	for (uint16_t node : ct.nodes) {
+	for (auto &[node, ch] : ct.nodes) {
+		/* After everything it sent there; it waits for none of it. */
 		Out &o = new_out(nullptr, 0, node, OP_EXIT);
 		o.w.pid = ct.pid;
+		o.w.inc = ch.inc;
+		o.w.order = ++ch.next;
+		o.w.order_low = o.w.order;
 		transmit(o, now);
 	}
 }
@@ -990,8 +1028,18 @@ void NetImpl::end_proxy(Peer &p, pid_t rpid)
 	if (it == p.proxies.end())
 		return;
 	Proxy *px = it->second.get();
-	for (auto s = p.seen.begin(); s != p.seen.end();)
-		s = s->second.proxy == px ? p.seen.erase(s) : std::next(s);
+	/* Its running requests go with it (nobody waits for them); the
+	 * results of done ones stay, for a late retransmission. */
+	for (auto s = p.seen.begin(); s != p.seen.end();) {
+		if (s->second.proxy != px) {
+			++s;
+		} else if (s->second.done) {
+			s->second.proxy = nullptr;
+			++s;
+		} else {
+			s = p.seen.erase(s);
+		}
+	}
 	if (px->task)
 		kernel_.exit(px->task);
 	by_pid_.erase(px->pid);
@@ -1023,6 +1071,7 @@ Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
 	px->rpid = w.pid;
 	px->pid = next_proxy_pid_++;
 	/* The mapping policy: shared uids keep their uid and gid. */
+	px->inc = w.inc;
 	bool shared = false;
 	for (auto &[a, b] : cfg_.shared)
 		shared |= w.uid >= a && w.uid <= b;
@@ -1066,10 +1115,13 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 	auto it = p.seen.find(w.seq);
 	if (it != p.seen.end()) {
 		st_.ndups++;
-		if (it->second.done)
+		if (it->second.done) {
 			publish(p.name, false, it->second.res);
-		else
-			answer(p, w.seq, W_ACK, 0, nullptr, nullptr, 0);
+			return;
+		}
+		answer(p, w.seq, W_ACK, 0, nullptr, nullptr, 0);
+		if (it->second.proxy)
+			advance(p, it->second.proxy, w.order_low);
 		return;
 	}
 	if (w.kind == W_PROBE || w.seq < w.low) {
@@ -1080,57 +1132,135 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 		answer(p, w.seq, W_RES, -EAGAIN, nullptr, nullptr, 0);
 		return;
 	}
-	Seen &s = p.seen[w.seq];
-	s.op = w.op;
-	auto done = [&](long res) {
+	Proxy *px = nullptr;
+	if (long err = admit(p, w, &px)) {
+		Seen &s = p.seen[w.seq];
 		s.done = true;
-		answer(p, w.seq, W_RES, res, nullptr, nullptr, 0, &s.res);
-	};
-	if (w.op == OP_EXIT) {
-		end_proxy(p, w.pid);
-		p.exited[w.pid] = w.seq;
-		done(0);
+		answer(p, w.seq, W_RES, err, nullptr, nullptr, 0, &s.res);
 		return;
 	}
-	if (auto e = p.exited.find(w.pid); e != p.exited.end() && w.seq < e->second) {
-		done(-ESRCH); /* it is gone; the origin waits for nothing */
+	if (px->running >= kMaxRunning) {
+		answer(p, w.seq, W_RES, -EAGAIN, nullptr, nullptr, 0); /* not run, not kept */
 		return;
+	}
+	Seen &s = p.seen[w.seq];
+	s.op = w.op;
+	s.proxy = px;
+	px->running++;
+	if (w.order < px->next) {
+		done(p, px, w.seq, -ENOLINK); /* its caller gave it up (order_low) */
+		return;
+	}
+	/* Requests of one task run in the order it made them (rule 5 of
+	 * internals.md across nodes): a retransmitted one is not overtaken. */
+	px->held[w.order] = {w, std::vector<uint8_t>(data, data + w.datalen)};
+	advance(p, px, w.order_low);
+	auto again = p.seen.find(w.seq);
+	if (again != p.seen.end() && !again->second.done)
+		answer(p, w.seq, W_ACK, 0, nullptr, nullptr, 0);
+}
+
+/* Which proxy runs w: its pid's, of its incarnation (a pid is reused). */
+long NetImpl::admit(Peer &p, const Wire &w, Proxy **out)
+{
+	if (w.pid <= 0 || w.pid >= kProxyPidBase || w.inc == 0 || w.order == 0)
+		return -EINVAL;
+	if (auto e = p.exited.find(w.pid); e != p.exited.end() && w.inc <= e->second)
+		return -ESRCH; /* that task is gone; its origin waits for nothing */
+	auto it = p.proxies.find(w.pid);
+	if (it != p.proxies.end()) {
+		if (it->second->inc == w.inc) {
+			*out = it->second.get();
+			return 0;
+		}
+		if (it->second->inc > w.inc)
+			return -ESRCH;
+		uint64_t old = it->second->inc; /* a new task with the pid: the old is gone */
+		end_proxy(p, w.pid);
+		p.exited[w.pid] = old;
+	}
+	int err = 0;
+	*out = proxy_of(p, w, &err);
+	return *out ? 0 : err;
+}
+
+/* Run px's held requests whose turn it is; order_low skips given-up ones. */
+void NetImpl::advance(Peer &p, Proxy *px, uint32_t order_low)
+{
+	if (order_low > px->next) {
+		px->next = order_low;
+		std::vector<uint64_t> gone;
+		for (auto h = px->held.begin(); h != px->held.end() && h->first < order_low;) {
+			gone.push_back(h->second.w.seq);
+			h = px->held.erase(h);
+		}
+		for (uint64_t seq : gone)
+			done(p, px, seq, -ENOLINK);
+	}
+	while (!px->held.empty() && px->held.begin()->first == px->next) {
+		Proxy::Held h = std::move(px->held.begin()->second);
+		px->held.erase(px->held.begin());
+		px->next++;
+		if (!run(p, px, h.w, h.data.data()))
+			return; /* the proxy is gone (EXIT) */
+	}
+}
+
+void NetImpl::done(Peer &p, Proxy *px, uint64_t seq, long res)
+{
+	auto it = p.seen.find(seq);
+	if (it == p.seen.end() || it->second.done)
+		return;
+	it->second.done = true;
+	if (px && it->second.proxy == px)
+		px->running--;
+	answer(p, seq, W_RES, res, nullptr, nullptr, 0, &it->second.res);
+}
+
+/* Run w on px now. False when px is gone (an EXIT ended it). */
+bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
+{
+	if (w.op == OP_EXIT) {
+		pid_t rpid = px->rpid;
+		uint64_t inc = px->inc;
+		p.seen[w.seq].proxy = nullptr;
+		end_proxy(p, rpid);
+		p.exited[rpid] = inc;
+		done(p, nullptr, w.seq, 0);
+		return false;
 	}
 	kipc_sqe sqe{};
 	sqe.opcode = w.op;
 	sqe.user_data = w.seq;
 	switch (w.op) {
 	case KIPC_SYS_mbox_open:
-		if (w.datalen == 0 || w.datalen > KIPC_NAME_MAX + 1)
-			return done(-EINVAL);
+		if (w.datalen == 0 || w.datalen > KIPC_NAME_MAX + 1) {
+			done(p, px, w.seq, -EINVAL);
+			return true;
+		}
 		break;
 	case KIPC_SYS_send:
 	case KIPC_SYS_call:
-		if (w.target <= 0 || w.target >= kProxyPidBase)
-			return done(-ESRCH);
+		if (w.target <= 0 || w.target >= kProxyPidBase) {
+			done(p, px, w.seq, -ESRCH);
+			return true;
+		}
 		break;
 	case KIPC_SYS_mbox_send:
 	case KIPC_SYS_mbox_call:
 	case KIPC_SYS_cancel:
 		break;
 	default:
-		return done(-ENOSYS);
+		done(p, px, w.seq, -ENOSYS);
+		return true;
 	}
 	uint32_t wflags = KIPC_F_NONBLOCK | KIPC_F_TIMEOUT | KIPC_F_TYPE | KIPC_F_TRUNC |
 			  KIPC_F_EXCEPT | KIPC_F_INTR;
-	if (w.flags & ~wflags)
-		return done(-EINVAL);
-	int err = 0;
-	Proxy *px = proxy_of(p, w, &err);
-	if (!px)
-		return done(err);
-	if (px->running >= kMaxRunning) {
-		p.seen.erase(w.seq); /* not run: a retransmission may run it */
-		answer(p, w.seq, W_RES, -EAGAIN, nullptr, nullptr, 0);
-		return;
+	if (w.flags & ~wflags) {
+		done(p, px, w.seq, -EINVAL);
+		return true;
 	}
-	s.proxy = px;
-	px->running++;
+	Seen &s = p.seen[w.seq];
 	uint64_t payload = 0;
 	if (w.op == KIPC_SYS_cancel) {
 		sqe.target = w.target;
@@ -1156,9 +1286,7 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 	kernel_.submit(px->task, sqe); /* may complete at once: proxy_complete */
 	if (payload)
 		px->mm.free(payload);      /* the core copied what it keeps */
-	auto again = p.seen.find(w.seq);
-	if (again != p.seen.end() && !again->second.done)
-		answer(p, w.seq, W_ACK, 0, nullptr, nullptr, 0);
+	return true;
 }
 
 void NetImpl::proxy_complete(void *priv, const kipc_cqe &cqe)

@@ -551,9 +551,11 @@ struct wire {
 	uint32_t uid, gid, len2;
 	int64_t target, type, timeout;
 	struct kipc_cqe cqe;
-	uint32_t datalen, rsvd;
+	uint32_t datalen, order;
+	uint64_t inc;
+	uint32_t order_low, rsvd;
 };
-_Static_assert(sizeof(struct wire) == 160, "wire layout");
+_Static_assert(sizeof(struct wire) == 176, "wire layout");
 
 static struct wire g_ans[64];
 static int g_nans;
@@ -629,11 +631,17 @@ TEST(a_hostile_node_gets_errors_and_the_home_goes_on)
 		{KIPC_SYS_send, 0, 1, 0, -EINVAL},                   /* pid out of range */
 		{KIPC_SYS_send, 1 << 22, 1, 0, -EINVAL},
 		{KIPC_SYS_mbox_open, 4242, 0, 0, -EINVAL},          /* empty name */
+		{KIPC_SYS_send, 4242, 1, 0, -ESRCH},                /* an older task of 4242 */
 	};
+	uint32_t order = 0; /* task 4242's requests, in its order */
 	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 10 + i,
 				  .low = 1, .op = bad[i].op, .pid = bad[i].pid,
-				  .uid = 0, .target = bad[i].target, .flags = bad[i].flags};
+				  .uid = 0, .target = bad[i].target, .flags = bad[i].flags,
+				  .inc = 10, .order = bad[i].pid == 4242 ? ++order : 1};
+		w.order_low = w.order;
+		if (i == sizeof bad / sizeof bad[0] - 1)
+			w.inc = 5;
 		a = ask_b(d, w, bad[i].op == KIPC_SYS_mbox_open ? "" : "x",
 			  bad[i].op == KIPC_SYS_mbox_open ? 0 : 1);
 		ASSERT_NE(NULL, a);
@@ -643,6 +651,30 @@ TEST(a_hostile_node_gets_errors_and_the_home_goes_on)
 			       (long long)bad[i].err);
 		EXPECT_EQ(bad[i].err, a->cqe.res);
 	}
+	/* A new task with pid 4242 (a later incarnation) ends the old
+	 * proxy; the old one's requests are then ESRCH. Orders run in turn:
+	 * order 2 waits (acknowledged) until order 1 came. */
+	w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 30, .low = 1,
+			  .op = KIPC_SYS_send, .pid = 4242, .target = 1, .inc = 20, .order = 2,
+			  .order_low = 1};
+	a = ask_b(d, w, "x", 1);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(3, a->kind); /* held: its turn has not come */
+	w.seq = 29, w.order = 1;
+	a = ask_b(d, w, "x", 1);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(-EPERM, a->cqe.res);
+	w.seq = 30, w.order = 2, w.kind = 2; /* probe: it ran after 29 */
+	a = ask_b(d, w, NULL, 0);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(4, a->kind);
+	EXPECT_EQ(-EPERM, a->cqe.res);
+	w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 31, .low = 1,
+			  .op = KIPC_SYS_send, .pid = 4242, .target = 1, .inc = 10, .order = 99,
+			  .order_low = 99};
+	a = ask_b(d, w, "x", 1);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(-ESRCH, a->cqe.res);
 	/* A header that lies about its length, a huge reply buffer: dropped
 	 * or bounded; then a probe of an id never seen: ENOLINK. */
 	w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 40,
@@ -654,7 +686,8 @@ TEST(a_hostile_node_gets_errors_and_the_home_goes_on)
 	EXPECT_EQ(-ENOLINK, a->cqe.res);
 	/* The same id again: answered from the table, not run twice. */
 	w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 11,
-			  .low = 1, .op = KIPC_SYS_send, .pid = 4242, .target = 1, .retry = 1};
+			  .low = 1, .op = KIPC_SYS_send, .pid = 4242, .target = 1, .retry = 1,
+			  .inc = 10, .order = 2};
 	a = ask_b(d, w, "x", 1);
 	ASSERT_NE(NULL, a);
 	EXPECT_EQ(-EPERM, a->cqe.res);
@@ -909,6 +942,8 @@ struct flap_share {
 	unsigned received[LEDGER_N];
 	int result[LEDGER_N];
 	unsigned nrecv, nsent;
+	unsigned out_of_order;  /* receptions not in the order they were sent */
+	int last;
 };
 
 static int flap_server(struct flap_share *f)
@@ -926,6 +961,9 @@ static int flap_server(struct flap_share *f)
 			return 11;
 		if (v < LEDGER_N)
 			__atomic_fetch_add(&f->received[v], 1, __ATOMIC_SEQ_CST);
+		if ((int)v != f->last + 1)
+			f->out_of_order++;
+		f->last = (int)v;
 		__atomic_fetch_add(&f->nrecv, 1, __ATOMIC_SEQ_CST);
 	}
 	/* Anything more would be a duplicate: look once more. */
@@ -957,6 +995,9 @@ TEST_TIMEOUT(nats_server_restart_exactly_once, 60)
 	g_flap = f;
 	pid_t srv = on_node(1, flap_entry, NULL);
 	ASSERT_EQ(0, kt_wait_post(&f->ready, 1));
+	/* 16 sends in flight at a time (the asynchronous API): a
+	 * retransmitted one must not be overtaken by a later one. */
+	f->last = -1;
 	pid_t snd = fork();
 	if (snd == 0) {
 		if (nf_use(3) < 0)
@@ -966,10 +1007,29 @@ TEST_TIMEOUT(nats_server_restart_exactly_once, 60)
 		int64_t rid = kipc_mbox_open(nn, 0, NULL);
 		if (rid < 0)
 			_exit(81);
-		for (unsigned v = 0; v < 1000; v++) {
-			int r = kipc_mbox_send(rid, &v, sizeof v, 0, 0);
-			f->result[v] = r == 0 ? 0 : errno;
+		unsigned *buf = kipc_buf_alloc(1000 * sizeof(unsigned));
+		if (!buf)
+			_exit(82);
+		unsigned next = 0, inflight = 0;
+		while (next < 1000 || inflight) {
+			while (next < 1000 && inflight < 16) {
+				struct kipc_sqe *sqe = kipc_get_sqe();
+				if (!sqe)
+					break;
+				buf[next] = next;
+				kipc_prep_mbox_send(sqe, rid, &buf[next], sizeof(unsigned), 0, 0);
+				kipc_sqe_set_data(sqe, next);
+				next++, inflight++;
+			}
+			if (kipc_submit() < 0)
+				_exit(83);
+			struct kipc_cqe *c;
+			if (kipc_wait_cqe(&c) < 0)
+				_exit(84);
+			f->result[c->user_data] = (int)-c->res;
 			__atomic_fetch_add(&f->nsent, 1, __ATOMIC_SEQ_CST);
+			kipc_cqe_seen(c);
+			inflight--;
 		}
 		_exit(0);
 	}
@@ -991,6 +1051,7 @@ TEST_TIMEOUT(nats_server_restart_exactly_once, 60)
 				TH_LOG("id %u: send %d, received %u times", v, f->result[v],
 				       f->received[v]);
 	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, f->out_of_order);
 	nf_stop_node(3, SIGTERM);
 }
 
@@ -1065,6 +1126,7 @@ TEST_TIMEOUT(nats_cluster_server_killed_mid_load_exactly_once, 90)
 	kt_barrier_init(&f->ready);
 	snprintf(f->name, sizeof f->name, "/kt-%d-cluster", (int)getpid());
 	g_flap = f;
+	f->last = -1;
 	pid_t srv = on_node(5, flap_entry, NULL);
 	ASSERT_EQ(0, kt_wait_post(&f->ready, 1));
 	pid_t snd = fork();
@@ -1104,6 +1166,7 @@ TEST_TIMEOUT(nats_cluster_server_killed_mid_load_exactly_once, 90)
 				       f->received[v]);
 	TH_LOG("s0 killed after %u sends; 1000 sends, %u bad", at_kill, bad);
 	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, f->out_of_order);
 	nf_stop_node(4, SIGTERM);
 	nf_stop_node(5, SIGTERM);
 	for (int i = 0; i < 3; i++) {
