@@ -559,6 +559,8 @@ void Server::detach(Proc *p, const char *why)
 	futex_wake(&p->ctl->wake_seq);
 	std::erase(runnable_, p);
 	std::erase(active_, p);
+	if (net_)
+		net_->task_exit(p);
 	kernel_.exit(p->task);
 	loop_.del(p->bell_watch);
 	loop_.del(p->conn_watch);

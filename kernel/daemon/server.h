@@ -32,6 +32,7 @@
 #include "kipcd.h"
 #include "mqfs.h"
 #include "wire.h"
+#include "../net/net.h"
 
 #include <atomic>
 #include <climits>
@@ -268,6 +269,7 @@ private:
 	RealClock clock_;
 	MqFs mqfs_{loop_, [this](int64_t id) { kernel_.mq_released(id); }};
 	kipc::Kernel kernel_;
+	std::unique_ptr<Net> net_; /* --node: the network (kernel/net) */
 	int sigfd_ = -1, timerfd_ = -1;
 	int64_t timer_armed_ = INT64_MAX;
 	bool stop_ = false;

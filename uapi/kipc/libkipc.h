@@ -60,6 +60,7 @@
 #include <kipc/kipc.h>
 #include <kipc/introspect.h>
 #include <kipc/trace.h>
+#include <kipc/net.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -424,6 +425,18 @@ void kipc_cqe_seen(struct kipc_cqe *cqe);
  * EAGAIN. The first call arms it in the kernel. Owned by the library.
  */
 int kipc_ring_fd(void);
+
+/*
+ * Across machines (network.md): the node-qualified pid of task pid on
+ * node (for kipc_send, kipc_call ...), or -1 with errno (EINVAL: a bad
+ * name or pid; ENONET: this kernel has no network). Remote mailboxes
+ * are opened as "/net/NODE/name". kipc_net_stat: 0 or -1 with errno.
+ * kipc_net_peer: who the proxy task pid (a remote caller) stands for;
+ * 0, or -1 with ESRCH (not a proxy) or ENONET.
+ */
+pid_t kipc_node_pid(const char *node, pid_t pid);
+int kipc_net_stat(struct kipc_net_stat *st);
+int kipc_net_peer(pid_t pid, struct kipc_net_peer *peer);
 
 #ifdef __cplusplus
 }
