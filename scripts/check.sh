@@ -630,14 +630,24 @@ timed() {
 # when the passes are done was left behind by a test (a kernel nobody
 # stopped, a server): a failure, and it is killed, so that it cannot hold
 # our output open (CI waits for that) or the next run's sockets.
+# A test that runs a program with a clean environment (env -i) still
+# puts its files under our TMPDIR: a process whose command line names it
+# is ours too.
 export KIPC_CHECK_RUN="$$.$(now_ms)"
+checktmp=
+if [ "$what" = all ]; then
+	checktmp=$(mktemp -d "${TMPDIR:-/tmp}/kipc-check-run.XXXXXX") || exit 1
+	export TMPDIR=$checktmp
+fi
 run_leftovers() {
 	local p pid left=0
 	for p in /proc/[0-9]*; do
 		pid=${p#/proc/}
 		[ "$pid" != $$ ] && [ "$pid" != "$BASHPID" ] || continue
 		tr '\0' '\n' 2>/dev/null <"$p/environ" |
-			grep -qxF "KIPC_CHECK_RUN=$KIPC_CHECK_RUN" || continue
+			grep -qxF "KIPC_CHECK_RUN=$KIPC_CHECK_RUN" ||
+			{ [ -n "$checktmp" ] && tr '\0' '\n' 2>/dev/null <"$p/cmdline" |
+				grep -qF "$checktmp/"; } || continue
 		# Our own pipeline (tee, sed) is still ours: only orphans.
 		[ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = 1 ] || continue
 		say "left running: $pid $(tr '\0' ' ' 2>/dev/null <"$p/cmdline")"
@@ -678,6 +688,7 @@ all)
 	timed run_tsan
 	timed run_stress
 	run_leftovers
+	rm -rf "$checktmp"
 	;;
 selftests) run_selftests ;;
 fuzz)      run_fuzz ;;
