@@ -399,7 +399,7 @@ static int abs_timeout(const struct timespec *u_ts, unsigned *flags, int64_t *ns
 		return -EINVAL;
 	if (ts->tv_sec > INT64_MAX / 1000000000 - 1)
 		return 0; /* beyond 2262: never */
-	*ns = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+	*ns = kipc_timespec_ns(ts);
 	*flags |= KIPC_F_TIMEOUT | KIPC_F_REALTIME;
 	return 0;
 }

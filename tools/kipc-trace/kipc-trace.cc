@@ -38,9 +38,7 @@ void on_signal(int) { stop = 1; }
 
 int64_t mono_ns()
 {
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_MONOTONIC);
 }
 
 std::string link_string(const kipc_trace_event &e)

@@ -37,9 +37,7 @@ void on_signal(int) { stop = 1; }
 
 int64_t realtime_ns()
 {
-	timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_REALTIME);
 }
 
 std::vector<TaskInfo> tasks(const Options &o)

@@ -111,6 +111,26 @@ struct kipc_opts {
 /* Nanoseconds of a struct timespec, for absolute timeouts. */
 int64_t kipc_timespec_ns(const struct timespec *ts);
 
+#if defined(_POSIX_C_SOURCE) && _POSIX_C_SOURCE >= 199309L /* clock_gettime */
+/* The time of clock clk now, in nanoseconds: CLOCK_MONOTONIC for a
+ * KIPC_F_ABSTIME deadline, CLOCK_REALTIME for KIPC_F_REALTIME. */
+static inline int64_t kipc_clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	return kipc_timespec_ns(&ts);
+}
+#endif
+
+/* The struct timespec of ns >= 0 nanoseconds: kipc_timespec_ns() undone. */
+static inline struct timespec kipc_ns_timespec(int64_t ns)
+{
+	struct timespec ts;
+	ts.tv_sec = (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	return ts;
+}
+
 /*
  * The process changed its credentials (setuid(2), seteuid(2), setgroups(2)
  * ...): the kernel reads them again from the OS (effective uid and gid,
