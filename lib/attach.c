@@ -35,19 +35,17 @@ struct kipc_lib __kipc_lib = {
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-#define L __kipc_lib
-
 /* ---------------------------------------------------------------- */
 /* fork: the child starts detached with fresh state                   */
 
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 }
 
 static void atfork_parent(void)
 {
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 }
 
 /*
@@ -59,7 +57,7 @@ static void atfork_parent(void)
  */
 static void atfork_child(void)
 {
-	struct kipc_att *a = L.atts;
+	struct kipc_att *a = __kipc_lib.atts;
 	while (a) {
 		struct kipc_att *next = a->next;
 		if (a->conn >= 0)
@@ -75,11 +73,11 @@ static void atfork_child(void)
 		free(a);
 		a = next;
 	}
-	L.atts = NULL;
-	L.cur = NULL;
-	L.waiters = NULL;
-	L.nstage = 0;
-	pthread_mutex_init(&L.lock, NULL);
+	__kipc_lib.atts = NULL;
+	__kipc_lib.cur = NULL;
+	__kipc_lib.waiters = NULL;
+	__kipc_lib.nstage = 0;
+	pthread_mutex_init(&__kipc_lib.lock, NULL);
 }
 
 static void register_atfork(void)
@@ -540,12 +538,12 @@ static int attach_to(int fd, int64_t deadline, struct kipc_att **out)
 int __kipc_ensure_attached(void)
 {
 	pthread_once(&atfork_once, register_atfork);
-	if (L.cur && !L.cur->dead)
+	if (__kipc_lib.cur && !__kipc_lib.cur->dead)
 		return 0;
-	if (L.cur) {
+	if (__kipc_lib.cur) {
 		/* The kernel went away: this call starts over, a new task. */
-		__kipc_att_put(L.cur);
-		L.cur = NULL;
+		__kipc_att_put(__kipc_lib.cur);
+		__kipc_lib.cur = NULL;
 	}
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int err = socket_path(path, sizeof path);
@@ -565,10 +563,10 @@ int __kipc_ensure_attached(void)
 		close(fd);
 		return err;
 	}
-	a->next = L.atts;
-	L.atts = a;
-	L.cur = a;
-	L.nstage = 0;
+	a->next = __kipc_lib.atts;
+	__kipc_lib.atts = a;
+	__kipc_lib.cur = a;
+	__kipc_lib.nstage = 0;
 	warn_other_build(a, path);
 	return 0;
 }
@@ -590,7 +588,7 @@ void __kipc_att_put(struct kipc_att *a)
 {
 	if (--a->refs)
 		return;
-	struct kipc_att **pp = &L.atts;
+	struct kipc_att **pp = &__kipc_lib.atts;
 	while (*pp && *pp != a)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -609,14 +607,10 @@ void __kipc_att_put(struct kipc_att *a)
 
 int kipc_attach(void)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	int err = __kipc_ensure_attached();
-	pthread_mutex_unlock(&L.lock);
-	if (err) {
-		errno = -err;
-		return -1;
-	}
-	return 0;
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	return (int)__kipc_ret(err);
 }
 
 /*
@@ -626,24 +620,22 @@ int kipc_attach(void)
  */
 int kipc_detach(void)
 {
-	pthread_mutex_lock(&L.lock);
-	struct kipc_att *a = L.cur;
+	pthread_mutex_lock(&__kipc_lib.lock);
+	struct kipc_att *a = __kipc_lib.cur;
 	if (a) {
 		a->dead = true;
 		shutdown(a->conn, SHUT_RDWR);
-		L.cur = NULL;
+		__kipc_lib.cur = NULL;
 		__kipc_att_put(a);
 	}
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	return 0;
 }
 
 pid_t kipc_task_pid(void)
 {
-	pthread_mutex_lock(&L.lock);
-	pid_t pid = L.cur && !L.cur->dead ? L.cur->pid : -1;
-	pthread_mutex_unlock(&L.lock);
-	if (pid < 0)
-		errno = ENOTCONN;
-	return pid;
+	pthread_mutex_lock(&__kipc_lib.lock);
+	pid_t pid = __kipc_lib.cur && !__kipc_lib.cur->dead ? __kipc_lib.cur->pid : -1;
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	return pid < 0 ? (pid_t)__kipc_ret(-ENOTCONN) : pid;
 }
