@@ -220,8 +220,8 @@ void NatsFabric::sender()
 	std::unique_lock g(mu_);
 	for (;;) {
 		cv_.wait(g, [this] { return stop_ || !outbox_.empty(); });
-		if (stop_)
-			break;
+		if (stop_ && outbox_.empty())
+			break; /* what was queued before the stop goes out first */
 		std::deque<FabricMsg> batch;
 		batch.swap(outbox_);
 		g.unlock();
@@ -233,6 +233,8 @@ void NatsFabric::sender()
 						 natsStatus_GetText(ps)));
 		}
 		g.lock();
+		if (stop_ && outbox_.empty())
+			break;
 	}
 }
 
