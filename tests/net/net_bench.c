@@ -9,9 +9,6 @@
  * Each row prints "bench: SCENARIO IMPL N VALUE UNIT" (TH_LOG lines) and
  * the ratio kipc / NATS. Same fixture as net_test (net_fixture.h).
  */
-/* GCC 12 inlines kt_kernel_boot() here and sees k->dir and k->sock as
- * overlapping (they are fields of one struct): a false -Wrestrict. */
-#pragma GCC diagnostic ignored "-Wrestrict"
 #include "net_fixture.h"
 
 #include <nats/nats.h>
