@@ -521,8 +521,11 @@ $(foreach s,$(SAMPLE_SRCS),$(eval $(call single_rule,$(s),$(O)/samples/$(call na
 NET_TEST_OBJS := $(call objs-of,tests/net/net_test.c)
 $(O)/tests/net/net_test: $(NET_TEST_OBJS) $(LIBKIPC_A) $(FLAGS_STAMP)
 	$(call link,$(NET_TEST_OBJS) $(LIBKIPC_LDLIBS) $(NET_LIBS))
+NET_BENCH_OBJS := $(call objs-of,tests/net/net_bench.c)
+$(O)/tests/net/net_bench: $(NET_BENCH_OBJS) $(LIBKIPC_A) $(FLAGS_STAMP)
+	$(call link,$(NET_BENCH_OBJS) $(LIBKIPC_LDLIBS) $(NET_LIBS))
 
-ALL_OBJS := $(CORE_OBJS) $(UNIT_CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) $(NET_TEST_OBJS) \
+ALL_OBJS := $(CORE_OBJS) $(UNIT_CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) $(NET_TEST_OBJS) $(NET_BENCH_OBJS) \
 	$(foreach t,$(TOOL_NAMES),$(TOOL_OBJS_$(t))) \
 	$(call objs-of,$(SELFTEST_SRCS) $(SAMPLE_SRCS)) $(POSIX_OBJS)
 -include $(ALL_OBJS:.o=.d) $(patsubst %.o,%.d,$(call objs-of,$(FUZZ_SRCS)))
@@ -544,6 +547,11 @@ kselftest:
 PHONY += netcheck
 netcheck:
 	+$(Q)$(CHECK_ENV) scripts/check.sh netcheck
+# Cross-node kipc against plain NATS (Documentation/network.md); like
+# make bench, never part of make check.
+PHONY += netbench
+netbench: $(KIPCD) $(O)/tests/net/net_bench
+	$(Q)KIPC_KIPCD=$(abspath $(KIPCD)) $(O)/tests/net/net_bench
 
 uapi-check:
 	+$(Q)$(CHECK_ENV) scripts/check.sh uapi

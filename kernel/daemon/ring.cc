@@ -39,7 +39,8 @@ bool orders_others(uint8_t opcode)
 void Server::complete(void *priv, const kipc_cqe &cqe)
 {
 	if (Net::is_proxy(priv)) { /* a remote caller's request (kernel/net) */
-		net_->proxy_complete(priv, cqe);
+		if (net_) /* (null while ~Net ends the proxies) */
+			net_->proxy_complete(priv, cqe);
 		return;
 	}
 	Proc *p = static_cast<Proc *>(priv);

@@ -44,11 +44,14 @@ public:
 	int eventfd() const override { return efd_; }
 	void publish(std::string subject, std::vector<uint8_t> data) override
 	{
+		bool first;
 		{
 			std::lock_guard g(mu_);
+			first = outbox_.empty(); /* else the sender is awake already */
 			outbox_.push_back({std::move(subject), std::move(data)});
 		}
-		cv_.notify_one();
+		if (first)
+			cv_.notify_one();
 	}
 	std::vector<FabricMsg> take(bool *connected) override
 	{
@@ -70,11 +73,14 @@ private:
 		const uint8_t *d = reinterpret_cast<const uint8_t *>(natsMsg_GetData(m));
 		fm.data.assign(d, d + natsMsg_GetDataLength(m));
 		natsMsg_Destroy(m);
+		bool first;
 		{
 			std::lock_guard g(f->mu_);
+			first = f->inbox_.empty(); /* else the loop has been kicked */
 			f->inbox_.push_back(std::move(fm));
 		}
-		f->kick();
+		if (first)
+			f->kick();
 	}
 	static void on_state(natsConnection *nc, void *c)
 	{
@@ -214,8 +220,8 @@ void NatsFabric::sender()
 	std::unique_lock g(mu_);
 	for (;;) {
 		cv_.wait(g, [this] { return stop_ || !outbox_.empty(); });
-		if (stop_)
-			break;
+		if (stop_ && outbox_.empty())
+			break; /* what was queued before the stop goes out first */
 		std::deque<FabricMsg> batch;
 		batch.swap(outbox_);
 		g.unlock();
@@ -227,6 +233,8 @@ void NatsFabric::sender()
 						 natsStatus_GetText(ps)));
 		}
 		g.lock();
+		if (stop_ && outbox_.empty())
+			break;
 	}
 }
 

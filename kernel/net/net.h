@@ -3,7 +3,7 @@
  * kipc across machines: the bridge between one kipcd and a NATS cluster
  * (Documentation/network.md). Private to kipcd.
  *
- * The daemon has three hooks into it and nothing else (transport.cc):
+ * The daemon has three hooks into it and nothing else (ring.cc, attach.cc):
  *   - wants()/submit(): a request of a local process that goes to (or
  *     names) another node is handed here instead of to the core;
  *   - proxy_complete(): the core completed a request of a proxy task

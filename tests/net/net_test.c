@@ -464,6 +464,60 @@ TEST(kipcs_shows_nodes_and_remote_waiters)
 	ASSERT_EQ(0, kt_wait(snd));
 }
 
+static int two_sends(struct share *s)
+{
+	(void)s;
+	return kipc_mbox_send(g_remote, "one", 4, 0, 0) || kipc_mbox_send(g_remote, "two", 4, 0, 0);
+}
+
+TEST(kipc_trace_draws_the_remote_sender)
+{
+	NF_SLOW(); /* it traces for a fixed two seconds */
+	struct share *s = share_new();
+	s->result[0] = 0666;
+	pid_t srv = on_node(1, srv_mode, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	char exe[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	ASSERT_GT(n, 0);
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(path, sizeof path, "%s/../../bin/kipc-trace", exe);
+	int o[2], e[2];
+	ASSERT_EQ(0, pipe2(o, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(e, O_CLOEXEC));
+	pid_t tr = fork();
+	if (tr == 0) {
+		kt_kernel_use(&nf->node[1]);
+		dup2(o[1], 1);
+		dup2(e[1], 2);
+		execl(path, "kipc-trace", "-m", s->name, "-f", "mermaid", "-d", "2", (char *)NULL);
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	char note[256] = "";
+	ASSERT_GT(read(e[0], note, sizeof note - 1), 0); /* "tracing ...": it listens */
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	g_remote = id;
+	pid_t snd = on_node(0, two_sends, s);
+	ASSERT_EQ(0, kt_wait(snd));
+	static char out[65536];
+	size_t got = 0;
+	while (got + 1 < sizeof out && (n = read(o[0], out + got, sizeof out - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	ASSERT_EQ(0, kt_wait(tr));
+	char want[64];
+	snprintf(want, sizeof want, "a:%d (remote)", (int)snd);
+	if (!strstr(out, want))
+		TH_LOG("kipc-trace on b:\n%s", out);
+	EXPECT_NE(NULL, strstr(out, want));
+	kt_post(&s->done, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+}
+
 /* ---------------------------------------------------------------- */
 /* A node cannot claim to be another (the NATS server's permissions). */
 
