@@ -35,6 +35,9 @@ struct kipc_lib __kipc_lib = {
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/* kipc_attach_delegate(): the process we attach for (pidfd, its mem). */
+static int delegate_fds[2] = {-1, -1};
+
 #define L __kipc_lib
 
 /* ---------------------------------------------------------------- */
@@ -74,6 +77,11 @@ static void atfork_child(void)
 		free(a->alloc_units);
 		free(a);
 		a = next;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (delegate_fds[i] >= 0)
+			close(delegate_fds[i]);
+		delegate_fds[i] = -1; /* the child is itself */
 	}
 	L.atts = NULL;
 	L.cur = NULL;
@@ -396,7 +404,23 @@ static int handshake(int fd, int64_t deadline, struct kipc_attach_resp *resp,
 		.version_max = KIPC_PROTO_VERSION,
 		.features = KIPC_FEAT_ALL,
 	};
-	while (send(fd, &req, sizeof req, MSG_NOSIGNAL) < 0)
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} dbuf;
+	struct iovec riov = {.iov_base = &req, .iov_len = sizeof req};
+	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1};
+	if (delegate_fds[0] >= 0) {
+		req.features |= KIPC_FEAT_DELEGATE;
+		rmh.msg_control = dbuf.buf;
+		rmh.msg_controllen = sizeof dbuf.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&rmh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+		memcpy(CMSG_DATA(c), delegate_fds, 2 * sizeof(int));
+	}
+	while (sendmsg(fd, &rmh, MSG_NOSIGNAL) < 0)
 		if (errno != EINTR)
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
 
@@ -611,6 +635,36 @@ int kipc_attach(void)
 {
 	pthread_mutex_lock(&L.lock);
 	int err = __kipc_ensure_attached();
+	pthread_mutex_unlock(&L.lock);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
+}
+
+int kipc_attach_delegate(int pidfd, int memfd)
+{
+	pthread_mutex_lock(&L.lock);
+	int err = 0;
+	if (L.cur && !L.cur->dead)
+		err = -EEXIST;
+	for (int i = 0; !err && i < 2; i++) {
+		int fd = fcntl(i ? memfd : pidfd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			err = -errno;
+		else
+			delegate_fds[i] = fd;
+	}
+	if (!err)
+		err = __kipc_ensure_attached();
+	if (err && err != -EEXIST) {
+		for (int i = 0; i < 2; i++) {
+			if (delegate_fds[i] >= 0)
+				close(delegate_fds[i]);
+			delegate_fds[i] = -1;
+		}
+	}
 	pthread_mutex_unlock(&L.lock);
 	if (err) {
 		errno = -err;
