@@ -589,6 +589,7 @@ int __kipc_ensure_attached(void)
 		close(fd);
 		return err;
 	}
+	a->delegated = delegate_fds[0] >= 0;
 	a->next = L.atts;
 	L.atts = a;
 	L.cur = a;

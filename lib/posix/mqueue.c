@@ -150,8 +150,9 @@ static int parse_path(const char *path, int64_t *id, int *acc)
  */
 int __kipc_mqd_lookup(int fd, struct mqd_ent *out)
 {
+	const struct mqd_space *sp = __kipc_mqd_space;
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+	if (sp->stat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
 		return -EBADF;
 	struct mqd_ent *e = ent_of(fd, false);
 	if (e) {
@@ -163,9 +164,8 @@ int __kipc_mqd_lookup(int fd, struct mqd_ent *out)
 		}
 	}
 	/* Not seen yet (dup'd by fcntl, passed over a socket ...): ask the path. */
-	char link[64], path[PATH_MAX];
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof path - 1);
+	char path[PATH_MAX];
+	ssize_t n = sp->link(fd, path, sizeof path - 1);
 	if (n <= 0)
 		return -EBADF;
 	path[n] = '\0';
@@ -190,6 +190,38 @@ static int fail(int err)
 	errno = err;
 	return -1;
 }
+
+static ssize_t own_link(int fd, char *buf, size_t size)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	return readlink(link, buf, size);
+}
+
+static int own_getfl(int fd)
+{
+	return fcntl(fd, F_GETFL);
+}
+
+static int own_setfl(int fd, int fl)
+{
+	return fcntl(fd, F_SETFL, fl);
+}
+
+static int own_install(int fd)
+{
+	return fd;
+}
+
+static const struct mqd_space own_space = {
+	.stat = fstat,
+	.link = own_link,
+	.getfl = own_getfl,
+	.setfl = own_setfl,
+	.install = own_install,
+	.own = 1,
+};
+const struct mqd_space *__kipc_mqd_space = &own_space;
 
 /* ---------------------------------------------------------------- */
 /* The real close(2) and friends                                      */
@@ -248,9 +280,11 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 		attr = &attr_copy;
 	}
 
-	/* Linux takes the descriptor slot first: EMFILE before anything. */
-	int reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (reserve < 0)
+	/* Linux takes the descriptor slot first: EMFILE before anything
+	 * (a supervisor cannot reserve one in its program: posix.md). */
+	const struct mqd_space *sp = __kipc_mqd_space;
+	int reserve = -1;
+	if (sp->own && (reserve = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
 
 	struct kipc_mq_open o;
@@ -268,7 +302,8 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 	int64_t id = kipc_mq_open(name, &o);
 	if (id < 0) {
 		int err = errno;
-		__kipc_real_close(reserve);
+		if (reserve >= 0)
+			__kipc_real_close(reserve);
 		return fail(err);
 	}
 	/*
@@ -282,15 +317,26 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 	struct kipc_mq_attr at;
 	if (kipc_mq_path(id, acc_suffix[acc], path, sizeof path) < 0)
 		err = errno;
-	__kipc_real_close(reserve);
+	if (reserve >= 0)
+		__kipc_real_close(reserve);
 	if (!err && (fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (oflag & O_NONBLOCK))) < 0)
 		err = errno;
 	if (!err && (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)))
 		err = EIO;
+	bool ours = true; /* fd is this process's descriptor */
+	if (!err) {
+		int q = sp->install(fd);
+		if (q < 0) {
+			err = errno;
+		} else if (q != fd) {
+			fd = q; /* the served program's now (posix.md) */
+			ours = false;
+		}
+	}
 	if (!err && kipc_mq_getattr(id, fd, &at) < 0)
 		err = errno;
 	if (err) {
-		if (fd >= 0)
+		if (fd >= 0 && ours)
 			__kipc_real_close(fd);
 		kipc_mq_close(id, KIPC_MQ_CLOSE_ABORT);
 		return fail(err);
@@ -339,7 +385,8 @@ EXPORT int mq_unlink(const char *name)
 EXPORT int close(int fd)
 {
 	struct mqd_ent e;
-	if (!__atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) || __kipc_mqd_lookup(fd, &e) < 0)
+	if (!__atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) || !__kipc_mqd_space->own ||
+	    __kipc_mqd_lookup(fd, &e) < 0)
 		return __kipc_real_close(fd);
 	ent_clear(fd);
 	if (__kipc_real_close(fd) < 0)
@@ -352,8 +399,8 @@ EXPORT int close(int fd)
 static int dup_common(int oldfd, int newfd, int flags, bool three)
 {
 	struct mqd_ent e;
-	bool was = __atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) && oldfd != newfd &&
-		   __kipc_mqd_lookup(newfd, &e) == 0;
+	bool was = __atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) && __kipc_mqd_space->own &&
+		   oldfd != newfd && __kipc_mqd_lookup(newfd, &e) == 0;
 	int r;
 	if (three) {
 		static dup3_fn fn;
@@ -406,7 +453,7 @@ static int abs_timeout(const struct timespec *u_ts, unsigned *flags, int64_t *ns
 
 static int nonblock(int fd, unsigned *flags)
 {
-	int fl = fcntl(fd, F_GETFL);
+	int fl = __kipc_mqd_space->getfl(fd);
 	if (fl < 0)
 		return -EBADF;
 	if (fl & O_NONBLOCK)
@@ -495,7 +542,7 @@ static int get_attr(mqd_t mqdes, struct mq_attr *attr)
 	int err;
 	if ((err = __kipc_mqd_lookup(mqdes, &e)))
 		return fail(-err);
-	int fl = fcntl(mqdes, F_GETFL);
+	int fl = __kipc_mqd_space->getfl(mqdes);
 	if (fl < 0)
 		return fail(EBADF);
 	if (kipc_mq_getattr(e.id, mqdes, &at) < 0)
@@ -525,11 +572,12 @@ int __kipc_mq_getsetattr(mqd_t mqdes, const struct mq_attr *newattr,
 	if (get_attr(mqdes, &old) < 0)
 		return -1;
 	if (newattr) {
-		int fl = fcntl(mqdes, F_GETFL);
+		const struct mqd_space *sp = __kipc_mqd_space;
+		int fl = sp->getfl(mqdes);
 		if (fl < 0)
 			return fail(EBADF);
 		fl = (fl & ~O_NONBLOCK) | (nw.mq_flags & O_NONBLOCK);
-		if (fcntl(mqdes, F_SETFL, fl) < 0)
+		if (sp->setfl(mqdes, fl) < 0)
 			return -1;
 	}
 	if (oldattr && __kipc_copy_to_user(oldattr, &old, sizeof old))

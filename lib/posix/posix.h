@@ -17,6 +17,25 @@ struct mqd_ent {
 	ino_t ino;
 };
 
+/*
+ * Where queue descriptors live (mqueue.c): this process's descriptor
+ * table (the default), or, in kipc-run's supervisor of a static program,
+ * the table of the process it serves (supervise.c), reached through
+ * /proc/<pid>/fd, pidfd_getfd(2) and SECCOMP_IOCTL_NOTIF_ADDFD.
+ */
+struct stat;
+struct mqd_space {
+	int (*stat)(int fd, struct stat *st);
+	ssize_t (*link)(int fd, char *buf, size_t size); /* what fd names */
+	int (*getfl)(int fd);                            /* F_GETFL; -1, errno */
+	int (*setfl)(int fd, int fl);                    /* F_SETFL; -1, errno */
+	/* A FIFO we just opened becomes the queue descriptor: its number
+	 * there (ours is closed), or -1 with errno (ours still open). */
+	int (*install)(int fd);
+	int own; /* this process's: mq_open reserves the slot first */
+};
+extern const struct mqd_space *__kipc_mqd_space;
+
 /* The queue behind fd: 0, or -EBADF. */
 int __kipc_mqd_lookup(int fd, struct mqd_ent *out);
 /* close(2) of libc, past our wrapper. */
@@ -30,5 +49,13 @@ int __kipc_mq_getsetattr(int mqdes, const struct mq_attr *newattr, struct mq_att
  * 0, or -EFAULT for a bad pointer, never a crash. */
 int __kipc_copy_from_user(void *dst, const void *src, size_t len);
 int __kipc_copy_to_user(void *dst, const void *src, size_t len);
+
+/* The raw system calls the library serves (serve.c), x86-64 numbers. */
+#define KIPC_TRAPPED_SYSCALLS                                               \
+	__NR_msgget, __NR_msgsnd, __NR_msgrcv, __NR_msgctl, __NR_mq_open,   \
+	__NR_mq_unlink, __NR_mq_timedsend, __NR_mq_timedreceive,            \
+	__NR_mq_notify, __NR_mq_getsetattr
+/* One of them, nr with its six arguments: the result, or -1 with errno. */
+long __kipc_serve_syscall(long nr, const long *args);
 
 #endif /* _KIPC_POSIX_INTERNAL_H */

@@ -40,82 +40,8 @@
 #define SYS_SECCOMP 1 /* si_code of a SECCOMP_RET_TRAP SIGSYS */
 #endif
 
-static const int trapped[] = {
-	__NR_msgget,       __NR_msgsnd,          __NR_msgrcv,       __NR_msgctl,
-	__NR_mq_open,      __NR_mq_unlink,       __NR_mq_timedsend, __NR_mq_timedreceive,
-	__NR_mq_notify,    __NR_mq_getsetattr,
-};
+static const int trapped[] = {KIPC_TRAPPED_SYSCALLS};
 #define NTRAPPED (sizeof trapped / sizeof trapped[0])
-
-/* The raw mq_open and mq_unlink take the name without glibc's '/'. */
-static long with_slash(const char *uname, char *buf, size_t size)
-{
-	size_t i = 0;
-	buf[0] = '/';
-	for (;; i++) {
-		if (i + 2 > size)
-			return -ENAMETOOLONG;
-		char c;
-		if (__kipc_copy_from_user(&c, uname + i, 1))
-			return -EFAULT;
-		buf[i + 1] = c;
-		if (!c)
-			return 0;
-	}
-}
-
-static long serve(long nr, const long *a)
-{
-	char name[512];
-	long r;
-	switch (nr) {
-	case __NR_msgget:
-		return msgget((key_t)a[0], (int)a[1]);
-	case __NR_msgsnd:
-		return msgsnd((int)a[0], (const void *)a[1], (size_t)a[2], (int)a[3]);
-	case __NR_msgrcv:
-		return msgrcv((int)a[0], (void *)a[1], (size_t)a[2], a[3], (int)a[4]);
-	case __NR_msgctl:
-		return msgctl((int)a[0], (int)a[1], (struct msqid_ds *)a[2]);
-	case __NR_mq_open:
-		if ((r = with_slash((const char *)a[0], name, sizeof name))) {
-			errno = (int)-r;
-			return -1;
-		}
-		return mq_open(name, (int)a[1], (mode_t)a[2], (struct mq_attr *)a[3]);
-	case __NR_mq_unlink:
-		if ((r = with_slash((const char *)a[0], name, sizeof name))) {
-			errno = (int)-r;
-			return -1;
-		}
-		return mq_unlink(name);
-	case __NR_mq_timedsend:
-		return mq_timedsend((mqd_t)a[0], (const char *)a[1], (size_t)a[2],
-				    (unsigned)a[3], (const struct timespec *)a[4]);
-	case __NR_mq_timedreceive:
-		return mq_timedreceive((mqd_t)a[0], (char *)a[1], (size_t)a[2],
-				       (unsigned *)a[3], (const struct timespec *)a[4]);
-	case __NR_mq_notify: {
-		/* The raw SIGEV_THREAD is Linux's netlink form (sigev_signo is
-		 * a socket glibc made): not served, EINVAL. */
-		struct sigevent sev;
-		if (a[1] && __kipc_copy_from_user(&sev, (const void *)a[1], sizeof sev)) {
-			errno = EFAULT;
-			return -1;
-		}
-		if (a[1] && sev.sigev_notify == SIGEV_THREAD) {
-			errno = EINVAL;
-			return -1;
-		}
-		return mq_notify((mqd_t)a[0], a[1] ? &sev : NULL);
-	}
-	case __NR_mq_getsetattr:
-		return __kipc_mq_getsetattr((mqd_t)a[0], (const struct mq_attr *)a[1],
-					    (struct mq_attr *)a[2]);
-	}
-	errno = ENOSYS;
-	return -1;
-}
 
 static struct sigaction prev; /* a SIGSYS handler the program had before us */
 
@@ -134,7 +60,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucv)
 	}
 	int saved = errno;
 	long a[6] = {g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]};
-	long r = serve(si->si_syscall, a);
+	long r = __kipc_serve_syscall(si->si_syscall, a);
 	g[REG_RAX] = r < 0 ? -errno : r;
 	errno = saved;
 }
@@ -142,8 +68,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucv)
 __attribute__((constructor)) static void install(void)
 {
 	const char *env = getenv("KIPC_SECCOMP");
-	if (env && strcmp(env, "0") == 0)
-		return;
+	if ((env && strcmp(env, "0") == 0) || getenv("KIPC_SUPERVISOR"))
+		return; /* off, or kipc-run's supervisor (supervise.c) */
 	struct sock_filter f[4 + NTRAPPED + 1];
 	unsigned n = 0;
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
