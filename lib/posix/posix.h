@@ -55,6 +55,13 @@ int __kipc_copy_to_user(void *dst, const void *src, size_t len);
 	__NR_msgget, __NR_msgsnd, __NR_msgrcv, __NR_msgctl, __NR_mq_open,   \
 	__NR_mq_unlink, __NR_mq_timedsend, __NR_mq_timedreceive,            \
 	__NR_mq_notify, __NR_mq_getsetattr
+/* Build the library's seccomp filter into f (KIPC_FILTER_MAX entries): the
+ * served calls and extra[] get action, their i386 and x32 entries ENOSYS
+ * (serve.c). Returns its length. */
+#define KIPC_FILTER_MAX 96
+struct sock_filter;
+unsigned __kipc_filter(struct sock_filter *f, const int *extra, unsigned nextra,
+		       uint32_t action);
 /* One of them, nr with its six arguments: the result, or -1 with errno. */
 long __kipc_serve_syscall(long nr, const long *args);
 

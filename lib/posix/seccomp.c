@@ -12,7 +12,8 @@
  * get through. A program's own SIGSYS action is kept apart (sigaction()
  * and signal() are wrapped for SIGSYS) and gets every SIGSYS that is not
  * ours. KIPC_SECCOMP=0 turns this off; Documentation/posix.md has the
- * limits (no_new_privs, the 32-bit entries).
+ * limits (no_new_privs). The i386 and x32 entries of these calls fail
+ * ENOSYS (__kipc_filter(), serve.c): they never reach Linux's queues.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -185,21 +186,9 @@ __attribute__((constructor)) static void install(void)
 	const char *env = getenv("KIPC_SECCOMP");
 	if ((env && strcmp(env, "0") == 0) || getenv("KIPC_SUPERVISOR"))
 		return; /* off, or kipc-run's supervisor (supervise.c) */
-	struct sock_filter f[4 + NTRAPPED + 1];
-	unsigned n = 0;
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
-	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-	for (unsigned i = 0; i < NTRAPPED; i++)
-		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)trapped[i],
-						      (unsigned char)(NTRAPPED - i), 0);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	struct sock_filter trap = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP);
-	struct sock_filter all[sizeof f / sizeof f[0] + 1];
-	memcpy(all, f, n * sizeof f[0]);
-	all[n++] = trap;
-	struct sock_fprog fprog = {.len = (unsigned short)n, .filter = all};
+	struct sock_filter all[KIPC_FILTER_MAX];
+	struct sock_fprog fprog = {.len = (unsigned short)__kipc_filter(all, NULL, 0, SECCOMP_RET_TRAP),
+				   .filter = all};
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);

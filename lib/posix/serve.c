@@ -11,6 +11,9 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <mqueue.h>
 #include <signal.h>
 #include <stddef.h>
@@ -88,5 +91,101 @@ long __kipc_serve_syscall(long nr, const long *a)
 	}
 	errno = ENOSYS;
 	return -1;
+}
+
+/*
+ * The filter both use. The 64-bit entry of the served calls (and of
+ * extra[]) gets `action`; the other entries of the same calls, which the
+ * library does not serve, fail ENOSYS instead of reaching Linux's own
+ * queues behind the program's back: the x32 ones (__X32_SYSCALL_BIT, on
+ * the x86-64 arch) and the i386 ones (int 0x80: ipc(2)'s MSGSND, MSGRCV,
+ * MSGGET and MSGCTL, the direct msg* calls of Linux 5.1 and the mq_*
+ * calls, time64 included). Everything else is allowed.
+ */
+enum { L_NEXT = -1, L_ALLOW, L_I386, L_IPC, L_X32, L_ENOSYS, L_ACTION, L_NLABELS };
+
+struct bpf {
+	struct sock_filter *f;
+	unsigned n;
+	signed char jt[KIPC_FILTER_MAX], jf[KIPC_FILTER_MAX]; /* labels */
+	unsigned at[L_NLABELS];
+};
+
+static void op(struct bpf *b, uint16_t code, uint32_t k, int jt, int jf)
+{
+	b->jt[b->n] = (signed char)jt;
+	b->jf[b->n] = (signed char)jf;
+	b->f[b->n++] = (struct sock_filter)BPF_JUMP(code, k, 0, 0);
+}
+
+static void label(struct bpf *b, int l)
+{
+	b->at[l] = b->n;
+}
+
+static void ret(struct bpf *b, uint32_t k)
+{
+	op(b, BPF_RET | BPF_K, k, L_NEXT, L_NEXT);
+}
+
+static void jeq(struct bpf *b, uint32_t k, int l)
+{
+	op(b, BPF_JMP | BPF_JEQ | BPF_K, k, l, L_NEXT);
+}
+
+unsigned __kipc_filter(struct sock_filter *f, const int *extra, unsigned nextra, uint32_t action)
+{
+	static const int served[] = {KIPC_TRAPPED_SYSCALLS};
+	static const int x32_only[] = {527 /* mq_notify */};
+	static const int i386[] = {277, 278, 279, 280, 281, 282, /* mq_* */
+				   399, 400, 401, 402,           /* msg* (Linux 5.1) */
+				   418, 419};                    /* mq_*_time64 */
+	static const int ipc_calls[] = {11, 12, 13, 14}; /* MSGSND..MSGCTL */
+	struct bpf b = {.f = f};
+	op(&b, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), L_NEXT, L_NEXT);
+	jeq(&b, AUDIT_ARCH_I386, L_I386);
+	op(&b, BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, L_NEXT, L_ALLOW);
+	op(&b, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), L_NEXT, L_NEXT);
+	op(&b, BPF_JMP | BPF_JSET | BPF_K, 0x40000000 /* __X32_SYSCALL_BIT */, L_X32, L_NEXT);
+	for (unsigned i = 0; i < sizeof served / sizeof served[0]; i++)
+		jeq(&b, (uint32_t)served[i], L_ACTION);
+	for (unsigned i = 0; i < nextra; i++)
+		jeq(&b, (uint32_t)extra[i], L_ACTION);
+	ret(&b, SECCOMP_RET_ALLOW);
+
+	label(&b, L_X32);
+	op(&b, BPF_ALU | BPF_AND | BPF_K, ~0x40000000u, L_NEXT, L_NEXT);
+	for (unsigned i = 0; i < sizeof served / sizeof served[0]; i++)
+		jeq(&b, (uint32_t)served[i], L_ENOSYS);
+	for (unsigned i = 0; i < sizeof x32_only / sizeof x32_only[0]; i++)
+		jeq(&b, (uint32_t)x32_only[i], L_ENOSYS);
+	ret(&b, SECCOMP_RET_ALLOW);
+
+	label(&b, L_I386);
+	op(&b, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), L_NEXT, L_NEXT);
+	jeq(&b, 117 /* ipc */, L_IPC);
+	for (unsigned i = 0; i < sizeof i386 / sizeof i386[0]; i++)
+		jeq(&b, (uint32_t)i386[i], L_ENOSYS);
+	ret(&b, SECCOMP_RET_ALLOW);
+
+	label(&b, L_IPC); /* the call is the low 16 bits of the first argument */
+	op(&b, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]), L_NEXT, L_NEXT);
+	op(&b, BPF_ALU | BPF_AND | BPF_K, 0xffff, L_NEXT, L_NEXT);
+	for (unsigned i = 0; i < sizeof ipc_calls / sizeof ipc_calls[0]; i++)
+		jeq(&b, (uint32_t)ipc_calls[i], L_ENOSYS);
+	label(&b, L_ALLOW);
+	ret(&b, SECCOMP_RET_ALLOW);
+	label(&b, L_ENOSYS);
+	ret(&b, SECCOMP_RET_ERRNO | ENOSYS);
+	label(&b, L_ACTION);
+	ret(&b, action);
+
+	for (unsigned i = 0; i < b.n; i++) {
+		if (b.jt[i] != L_NEXT)
+			f[i].jt = (uint8_t)(b.at[b.jt[i]] - i - 1);
+		if (b.jf[i] != L_NEXT)
+			f[i].jf = (uint8_t)(b.at[b.jf[i]] - i - 1);
+	}
+	return b.n;
 }
 #endif

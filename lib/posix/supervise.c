@@ -103,12 +103,10 @@
 /* ---------------------------------------------------------------- */
 /* The filter (installed by the program's process before its exec)     */
 
-static const int served[] = {KIPC_TRAPPED_SYSCALLS};
 static const int creds_calls[] = {
 	__NR_setuid,    __NR_setgid,    __NR_setreuid, __NR_setregid,
 	__NR_setresuid, __NR_setresgid, __NR_setgroups,
 };
-#define NSERVED (sizeof served / sizeof served[0])
 #define NCREDS (sizeof creds_calls / sizeof creds_calls[0])
 
 static bool is_creds_call(long nr)
@@ -122,20 +120,11 @@ static bool is_creds_call(long nr)
 /* The listener, or -1 with errno. */
 static int install_filter(void)
 {
-	struct sock_filter f[4 + NSERVED + NCREDS + 2];
-	unsigned n = 0, nr = NSERVED + NCREDS;
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
-	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-	for (unsigned i = 0; i < nr; i++) {
-		int sys = i < NSERVED ? served[i] : creds_calls[i - NSERVED];
-		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sys,
-						      (unsigned char)(nr - i), 0);
-	}
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
-	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+	struct sock_filter f[KIPC_FILTER_MAX];
+	struct sock_fprog prog = {
+		.len = (unsigned short)__kipc_filter(f, creds_calls, NCREDS, SECCOMP_RET_USER_NOTIF),
+		.filter = f,
+	};
 	unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
 	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 	/* Without CAP_SYS_ADMIN a filter needs no_new_privs (posix.md). */

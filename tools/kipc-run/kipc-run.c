@@ -66,7 +66,8 @@ static bool find_program(const char *name, char *buf, size_t size)
 	return false;
 }
 
-/* A 64-bit ELF executable without a program interpreter: static. */
+/* An ELF executable that cannot load the (64-bit) library: static, or a
+ * 32-bit program (the supervisor's filter fails its calls ENOSYS). */
 static bool is_static(const char *name)
 {
 	char path[PATH_MAX];
@@ -77,7 +78,12 @@ static bool is_static(const char *name)
 		return false;
 	Elf64_Ehdr eh;
 	bool elf = pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh &&
-		   memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+		   memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0;
+	if (elf && eh.e_ident[EI_CLASS] == ELFCLASS32) {
+		close(fd);
+		return true;
+	}
+	elf = elf && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
 		   (eh.e_type == ET_EXEC || eh.e_type == ET_DYN) &&
 		   eh.e_phentsize == sizeof(Elf64_Phdr);
 	bool interp = false;
