@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -213,12 +214,18 @@ static int own_install(int fd)
 	return fd;
 }
 
+static int own_dup(int fd)
+{
+	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
 static const struct mqd_space own_space = {
 	.stat = fstat,
 	.link = own_link,
 	.getfl = own_getfl,
 	.setfl = own_setfl,
 	.install = own_install,
+	.dup = own_dup,
 	.own = 1,
 };
 const struct mqd_space *__kipc_mqd_space = &own_space;
@@ -600,12 +607,52 @@ EXPORT int mq_getattr(mqd_t mqdes, struct mq_attr *attr)
 /* ---------------------------------------------------------------- */
 /* Notification                                                        */
 
+/* A raw SIGEV_THREAD's delivery: its socket and cookie. */
+struct netlink_relay {
+	int sock;
+	unsigned char cookie[32];
+};
+
 struct notify_thread {
 	int64_t id;
 	uint64_t token;
 	void (*fn)(union sigval);
 	union sigval value;
+	struct netlink_relay *relay; /* the raw form: no fn */
 };
+
+/*
+ * Put the cookie into the netlink socket as Linux does, with Linux
+ * itself: a queue of its own (made and unlinked at once), registered
+ * with SIGEV_THREAD on the socket, then sent to (Linux sends the cookie
+ * with NOTIFY_WOKENUP) or unregistered (NOTIFY_REMOVED). These real
+ * calls go through the filters (__kipc_passthrough).
+ */
+static void relay(struct netlink_relay *r, bool fired)
+{
+	char name[64];
+	snprintf(name, sizeof name, "kipc-relay-%d-%lx", (int)getpid(), (unsigned long)(uintptr_t)r);
+	struct mq_attr at = {.mq_maxmsg = 1, .mq_msgsize = 1};
+	long q = __kipc_passthrough(__NR_mq_open, (long)name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+				    0600, (long)&at, 0);
+	if (q >= 0) {
+		__kipc_passthrough(__NR_mq_unlink, (long)name, 0, 0, 0, 0);
+		struct sigevent sev;
+		memset(&sev, 0, sizeof sev);
+		sev.sigev_notify = SIGEV_THREAD;
+		sev.sigev_signo = r->sock;
+		sev.sigev_value.sival_ptr = r->cookie;
+		if (__kipc_passthrough(__NR_mq_notify, q, (long)&sev, 0, 0, 0) == 0) {
+			if (fired)
+				__kipc_passthrough(__NR_mq_timedsend, q, (long)"", 0, 0, 0);
+			else
+				__kipc_passthrough(__NR_mq_notify, q, 0, 0, 0, 0);
+		}
+		__kipc_real_close((int)q);
+	}
+	__kipc_real_close(r->sock);
+	free(r);
+}
 
 /*
  * SIGEV_THREAD: wait in the kernel for the notification, then run the
@@ -617,12 +664,49 @@ static void *notify_main(void *arg)
 {
 	struct notify_thread t = *(struct notify_thread *)arg;
 	free(arg);
-	if (kipc_mq_notify_wait(t.id, t.token, NULL, NULL) == 0)
+	/* Our traps must work in the function (SIGSYS, seccomp.c). */
+	sigset_t sys;
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
+	int r = kipc_mq_notify_wait(t.id, t.token, NULL, NULL);
+	if (t.relay)
+		relay(t.relay, r == 0); /* fired, or removed (ECANCELED) */
+	else if (r == 0)
 		t.fn(t.value);
 	return NULL;
 }
 
+static int notify(mqd_t mqdes, const struct sigevent *sev, struct netlink_relay *nl);
+
 EXPORT int mq_notify(mqd_t mqdes, const struct sigevent *sev)
+{
+	return notify(mqdes, sev, NULL);
+}
+
+int __kipc_mq_notify_netlink(int mqdes, int sock, const unsigned char cookie[32])
+{
+	struct netlink_relay *r = malloc(sizeof *r);
+	if (!r) {
+		__kipc_real_close(sock);
+		return fail(ENOMEM);
+	}
+	r->sock = sock;
+	memcpy(r->cookie, cookie, sizeof r->cookie);
+	struct sigevent sev;
+	memset(&sev, 0, sizeof sev);
+	sev.sigev_notify = SIGEV_THREAD;
+	int rc = notify(mqdes, &sev, r);
+	if (rc < 0) {
+		int err = errno;
+		__kipc_real_close(sock);
+		free(r);
+		errno = err;
+	}
+	return rc;
+}
+
+static int notify(mqd_t mqdes, const struct sigevent *sev, struct netlink_relay *nl)
 {
 	struct kipc_mq_notify n;
 	struct mqd_ent e;
@@ -655,6 +739,7 @@ EXPORT int mq_notify(mqd_t mqdes, const struct sigevent *sev)
 	t->token = (uint64_t)token;
 	t->fn = sev->sigev_notify_function;
 	t->value = sev->sigev_value;
+	t->relay = nl;
 	/* The waiter sleeps in the library with every signal blocked. */
 	sigset_t all, old;
 	sigfillset(&all);

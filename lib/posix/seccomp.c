@@ -187,7 +187,7 @@ __attribute__((constructor)) static void install(void)
 	if ((env && strcmp(env, "0") == 0) || getenv("KIPC_SUPERVISOR"))
 		return; /* off, or kipc-run's supervisor (supervise.c) */
 	struct sock_filter all[KIPC_FILTER_MAX];
-	struct sock_fprog fprog = {.len = (unsigned short)__kipc_filter(all, NULL, 0, SECCOMP_RET_TRAP),
+	struct sock_fprog fprog = {.len = (unsigned short)__kipc_filter(all, NULL, 0, SECCOMP_RET_TRAP, 1),
 				   .filter = all};
 
 	struct sigaction sa;

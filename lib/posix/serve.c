@@ -16,8 +16,12 @@
 #include <linux/seccomp.h>
 #include <mqueue.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/msg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "posix.h"
@@ -38,6 +42,41 @@ static long with_slash(const char *uname, char *buf, size_t size)
 		if (!c)
 			return 0;
 	}
+}
+
+/*
+ * The system call's SIGEV_THREAD (what glibc's mq_notify makes of its
+ * own): sigev_value points to a 32-byte cookie, sigev_signo is a netlink
+ * socket the cookie goes to. Checked in do_mq_notify()'s order: the
+ * cookie (EFAULT), the descriptor (EBADF), a socket (ENOTSOCK), netlink
+ * (EINVAL); then the queue's descriptor and registration (mqueue.c).
+ */
+static long netlink_notify(int mqdes, const struct sigevent *sev)
+{
+	unsigned char cookie[32];
+	if (__kipc_copy_from_user(cookie, sev->sigev_value.sival_ptr, sizeof cookie)) {
+		errno = EFAULT;
+		return -1;
+	}
+	int sock = __kipc_mqd_space->dup(sev->sigev_signo);
+	if (sock < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	struct stat st;
+	int domain = 0;
+	socklen_t len = sizeof domain;
+	int err = 0;
+	if (fstat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+		err = ENOTSOCK;
+	else if (getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_NETLINK)
+		err = EINVAL;
+	if (err) {
+		__kipc_real_close(sock);
+		errno = err;
+		return -1;
+	}
+	return __kipc_mq_notify_netlink(mqdes, sock, cookie);
 }
 
 long __kipc_serve_syscall(long nr, const long *a)
@@ -72,17 +111,13 @@ long __kipc_serve_syscall(long nr, const long *a)
 		return mq_timedreceive((mqd_t)a[0], (char *)a[1], (size_t)a[2],
 				       (unsigned *)a[3], (const struct timespec *)a[4]);
 	case __NR_mq_notify: {
-		/* The raw SIGEV_THREAD is Linux's netlink form (sigev_signo is
-		 * a socket glibc made): not served, EINVAL. */
 		struct sigevent sev;
 		if (a[1] && __kipc_copy_from_user(&sev, (const void *)a[1], sizeof sev)) {
 			errno = EFAULT;
 			return -1;
 		}
-		if (a[1] && sev.sigev_notify == SIGEV_THREAD) {
-			errno = EINVAL;
-			return -1;
-		}
+		if (a[1] && sev.sigev_notify == SIGEV_THREAD)
+			return netlink_notify((int)a[0], &sev);
 		return mq_notify((mqd_t)a[0], a[1] ? &sev : NULL);
 	}
 	case __NR_mq_getsetattr:
@@ -94,6 +129,30 @@ long __kipc_serve_syscall(long nr, const long *a)
 }
 
 /*
+ * A system call that the filters let through whatever it is: the library's
+ * own use of Linux's queues (the SIGEV_THREAD relay, mqueue.c). Linux's
+ * result, -errno on failure. The filters allow calls whose instruction
+ * pointer is __kipc_passthrough_ret (just after its syscall instruction).
+ */
+__asm__(".text\n"
+	".globl __kipc_passthrough\n"
+	".hidden __kipc_passthrough\n"
+	".type __kipc_passthrough, @function\n"
+	"__kipc_passthrough:\n"
+	"	mov %rdi, %rax\n"
+	"	mov %rsi, %rdi\n"
+	"	mov %rdx, %rsi\n"
+	"	mov %rcx, %rdx\n"
+	"	mov %r8, %r10\n"
+	"	mov %r9, %r8\n"
+	"	syscall\n"
+	".globl __kipc_passthrough_ret\n"
+	".hidden __kipc_passthrough_ret\n"
+	"__kipc_passthrough_ret:\n"
+	"	ret\n"
+	".size __kipc_passthrough, . - __kipc_passthrough\n");
+
+/*
  * The filter both use. The 64-bit entry of the served calls (and of
  * extra[]) gets `action`; the other entries of the same calls, which the
  * library does not serve, fail ENOSYS instead of reaching Linux's own
@@ -102,7 +161,7 @@ long __kipc_serve_syscall(long nr, const long *a)
  * MSGGET and MSGCTL, the direct msg* calls of Linux 5.1 and the mq_*
  * calls, time64 included). Everything else is allowed.
  */
-enum { L_NEXT = -1, L_ALLOW, L_I386, L_IPC, L_X32, L_ENOSYS, L_ACTION, L_NLABELS };
+enum { L_NEXT = -1, L_ALLOW, L_I386, L_IPC, L_X32, L_NR, L_ENOSYS, L_ACTION, L_NLABELS };
 
 struct bpf {
 	struct sock_filter *f;
@@ -133,7 +192,8 @@ static void jeq(struct bpf *b, uint32_t k, int l)
 	op(b, BPF_JMP | BPF_JEQ | BPF_K, k, l, L_NEXT);
 }
 
-unsigned __kipc_filter(struct sock_filter *f, const int *extra, unsigned nextra, uint32_t action)
+unsigned __kipc_filter(struct sock_filter *f, const int *extra, unsigned nextra, uint32_t action,
+		       int passthrough)
 {
 	static const int served[] = {KIPC_TRAPPED_SYSCALLS};
 	static const int x32_only[] = {527 /* mq_notify */};
@@ -145,6 +205,16 @@ unsigned __kipc_filter(struct sock_filter *f, const int *extra, unsigned nextra,
 	op(&b, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), L_NEXT, L_NEXT);
 	jeq(&b, AUDIT_ARCH_I386, L_I386);
 	op(&b, BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, L_NEXT, L_ALLOW);
+	if (passthrough) {
+		/* The library's own real calls (__kipc_passthrough) pass. */
+		uint64_t ip = (uint64_t)(uintptr_t)__kipc_passthrough_ret;
+		size_t ipo = offsetof(struct seccomp_data, instruction_pointer);
+		op(&b, BPF_LD | BPF_W | BPF_ABS, (uint32_t)ipo, L_NEXT, L_NEXT);
+		op(&b, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)ip, L_NEXT, L_NR);
+		op(&b, BPF_LD | BPF_W | BPF_ABS, (uint32_t)ipo + 4, L_NEXT, L_NEXT);
+		jeq(&b, (uint32_t)(ip >> 32), L_ALLOW);
+	}
+	label(&b, L_NR);
 	op(&b, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), L_NEXT, L_NEXT);
 	op(&b, BPF_JMP | BPF_JSET | BPF_K, 0x40000000 /* __X32_SYSCALL_BIT */, L_X32, L_NEXT);
 	for (unsigned i = 0; i < sizeof served / sizeof served[0]; i++)

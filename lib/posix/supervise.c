@@ -122,7 +122,7 @@ static int install_filter(void)
 {
 	struct sock_filter f[KIPC_FILTER_MAX];
 	struct sock_fprog prog = {
-		.len = (unsigned short)__kipc_filter(f, creds_calls, NCREDS, SECCOMP_RET_USER_NOTIF),
+		.len = (unsigned short)__kipc_filter(f, creds_calls, NCREDS, SECCOMP_RET_USER_NOTIF, 0),
 		.filter = f,
 	};
 	unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
@@ -212,12 +212,21 @@ static int r_install(int fd)
 	return n;
 }
 
+static int r_dup(int fd)
+{
+	int l = (int)syscall(SYS_pidfd_getfd, tpidfd, fd, 0);
+	if (l < 0)
+		errno = EBADF;
+	return l; /* pidfd_getfd's are close-on-exec */
+}
+
 static const struct mqd_space served_space = {
 	.stat = r_stat,
 	.link = r_link,
 	.getfl = r_getfl,
 	.setfl = r_setfl,
 	.install = r_install,
+	.dup = r_dup,
 	.own = 0,
 };
 
@@ -232,6 +241,7 @@ struct mirror {
 	uintptr_t remote; /* 0: none (NULL stays NULL) */
 	char *base, *local;
 	size_t size, len;
+	bool whole;       /* an input read completely */
 };
 
 /* Copy len bytes between us and the program, page by page: the bytes
@@ -307,6 +317,7 @@ static int mirror(struct mirror *m, uintptr_t remote, size_t len, int kind)
 		return 0;
 	size_t got = kind == STR ? vm_str(m->local, remote, m->len)
 				 : vm(m->local, remote, m->len, false);
+	m->whole = got >= m->len;
 	if (got < m->len) {
 		/* What the program does not have, we do not have either. */
 		size_t bad = (off + got) & ~(PAGE - 1);
@@ -436,12 +447,13 @@ static void serve_one(const struct seccomp_notif *n)
 	int nm = 0, err = 0;
 	int out = -1, out2 = -1; /* mirrors written back on success */
 	size_t out_fixed = 0;     /* bytes of m[out] to write back, 0: by result */
-#define MIRROR(i, len, kind)                                                 \
+#define MIRROR_AT(v, len, kind)                                              \
 	do {                                                                 \
-		if (!err && !(err = -mirror(&m[nm], (uintptr_t)a[i], len, kind))) \
-			a[i] = (long)m[nm].local;                            \
+		if (!err && !(err = -mirror(&m[nm], (uintptr_t)(v), len, kind))) \
+			(v) = (long)m[nm].local;                             \
 		nm++;                                                        \
 	} while (0)
+#define MIRROR(i, len, kind) MIRROR_AT(a[i], len, kind)
 	switch (nr) {
 	case __NR_msgsnd:
 		MIRROR(1, sizeof(long) + (size_t)a[2], IN);
@@ -492,6 +504,15 @@ static void serve_one(const struct seccomp_notif *n)
 		break;
 	case __NR_mq_notify:
 		MIRROR(1, sizeof(struct sigevent), IN);
+		if (!err && m[0].whole) {
+			/* SIGEV_THREAD's cookie (serve.c): mirrored too. */
+			struct sigevent *sev = (struct sigevent *)m[0].local;
+			if (sev->sigev_notify == SIGEV_THREAD) {
+				long c = (long)sev->sigev_value.sival_ptr;
+				MIRROR_AT(c, 32, IN);
+				sev->sigev_value.sival_ptr = (void *)c;
+			}
+		}
 		break;
 	case __NR_mq_getsetattr:
 		MIRROR(1, sizeof(struct mq_attr), IN);
@@ -500,6 +521,7 @@ static void serve_one(const struct seccomp_notif *n)
 		break;
 	}
 #undef MIRROR
+#undef MIRROR_AT
 	long r = -1;
 	if (!err) {
 		struct pending p = {.tid = (pid_t)n->pid, .thread = pthread_self()};

@@ -65,7 +65,6 @@ fi
 # Not run statically, and why (Documentation/posix.md, "Static programs"):
 declare -A static_skip=(
 	[proc_limits]="a static program's open(2) of /proc/sys is not trapped"
-	[mq_notify]="static glibc's SIGEV_THREAD is the raw netlink form, not served yet"
 )
 static_ok=1
 if ! $CC -static -x c -o "$tmp/static-probe" - <<<'int main(void){return 0;}' 2>/dev/null; then
