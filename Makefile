@@ -244,8 +244,9 @@ UNIT_BIN  := $(if $(UNIT_SRCS),$(O)/tests/unit/kipc-unit)
 SELFTESTS := $(addprefix $(O)/tests/selftests/,$(call name-of,$(SELFTEST_SRCS)))
 SAMPLES   := $(addprefix $(O)/samples/,$(call name-of,$(SAMPLE_SRCS)))
 
-# Libraries a program linked with the static libkipc needs.
-LIBKIPC_LDLIBS = $(LIBKIPC_A) $(FMT_LIBS) -pthread
+# Libraries a program linked with the static libkipc needs (libkipc is C
+# and uses nothing but pthreads; the tools add fmt, tools/include/tool.h).
+LIBKIPC_LDLIBS = $(LIBKIPC_A) -pthread
 # Per-tool extra libraries: LDLIBS_<tool>.
 # kipc-bench also runs the kernel core in process (memory, per-op cost).
 LDLIBS_kipc-bench ?= $(CORE_A)
@@ -372,6 +373,11 @@ prepare: $(GENERATED)
 # Compiling.
 
 $(UNIT_OBJS) $(UNIT_CORE_OBJS): ALL_CPPFLAGS += -DCONFIG_DEBUG_CHECKS=1
+# The test drivers themselves are compiled without optimisation: doctest's
+# assertion macros make each file take 7 s of CPU at -O2 and 4 s at -O0,
+# and make check builds them twice. The core they drive (UNIT_CORE_OBJS)
+# keeps the build's optimisation.
+$(UNIT_OBJS): ALL_CXXFLAGS += -O0
 
 # An object depends on the options it uses, not on all of autoconf.h:
 # scripts/fixdep rewrites the compiler's .d to name the per-option files
@@ -474,7 +480,7 @@ $(O)/lib/pkgconfig/kipc.pc: FORCE
 	$(call filechk,kipc_pc)
 
 # --------------------------------------------------------------------------
-# Programs. All are linked with the C++ driver (libkipc may be C++ inside).
+# Programs. All are linked with the C++ driver (tools and some tests are C++).
 
 define link
 	$(call msg,LD,$(patsubst $(O)/%,%,$@))
@@ -493,7 +499,7 @@ $(UNIT_BIN): $(UNIT_OBJS) $(UNIT_CORE_OBJS) $(FLAGS_STAMP)
 define tool_rule
 TOOL_OBJS_$(1) := $$(call objs-of,$$(sort $$(wildcard tools/$(1)/*.c tools/$(1)/*.cc)))
 $$(O)/bin/$(1): $$(TOOL_OBJS_$(1)) $$(LIBKIPC_A) $$(FLAGS_STAMP)
-	$$(call link,$$(TOOL_OBJS_$(1)) $$(LDLIBS_$(1)) $$(LIBKIPC_LDLIBS))
+	$$(call link,$$(TOOL_OBJS_$(1)) $$(LDLIBS_$(1)) $$(LIBKIPC_LDLIBS) $$(FMT_LIBS))
 endef
 $(foreach t,$(TOOL_NAMES),$(eval $(call tool_rule,$(t))))
 $(if $(filter kipc-bench,$(TOOL_NAMES)),$(O)/bin/kipc-bench: $(CORE_A))
@@ -533,7 +539,8 @@ run: $(KIPCD) $(SAMPLES)
 	@test -n "$(KIPCD)" || { echo "*** no kernel/daemon sources yet: nothing to run" >&2; exit 1; }
 	$(Q)scripts/run-samples.sh $(O) $(ARGS)
 
-# A release build of kipcd and kipc-bench in $(O)/bench: the current
+# A release build of kipcd and kipc-bench (and kipc-run with
+# libkipc-posix.so, for its kipc-run-mq rows) in $(O)/bench: the current
 # .config with CONFIG_DEBUG_CHECKS off (it walks every object per syscall).
 BENCH_O := $(O)/bench
 bench: $(config)
@@ -544,7 +551,8 @@ bench: $(config)
 		{ cmp -s $(BENCH_O)/.config.new $(BENCH_O)/.config || \
 		  mv $(BENCH_O)/.config.new $(BENCH_O)/.config; } && \
 		$(MAKE) O=$(BENCH_O) KCONFIG_CONFIG=$(abspath $(BENCH_O))/.config \
-			$(BENCH_O)/bin/kipc-bench $(BENCH_O)/bin/kipcd && \
+			$(BENCH_O)/bin/kipc-bench $(BENCH_O)/bin/kipcd \
+			$(BENCH_O)/bin/kipc-run $(BENCH_O)/lib/libkipc-posix.so && \
 		$(BENCH_O)/bin/kipc-bench $(ARGS); \
 	else echo "no benchmarks yet (tools/kipc-bench is missing)"; fi
 

@@ -38,19 +38,17 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 /* kipc_attach_delegate(): the process we attach for (pidfd, its mem). */
 static int delegate_fds[2] = {-1, -1};
 
-#define L __kipc_lib
-
 /* ---------------------------------------------------------------- */
 /* fork: the child starts detached with fresh state                   */
 
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 }
 
 static void atfork_parent(void)
 {
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 }
 
 /*
@@ -62,7 +60,7 @@ static void atfork_parent(void)
  */
 static void atfork_child(void)
 {
-	struct kipc_att *a = L.atts;
+	struct kipc_att *a = __kipc_lib.atts;
 	while (a) {
 		struct kipc_att *next = a->next;
 		if (a->conn >= 0)
@@ -83,11 +81,11 @@ static void atfork_child(void)
 			close(delegate_fds[i]);
 		delegate_fds[i] = -1; /* the child is itself */
 	}
-	L.atts = NULL;
-	L.cur = NULL;
-	L.waiters = NULL;
-	L.nstage = 0;
-	pthread_mutex_init(&L.lock, NULL);
+	__kipc_lib.atts = NULL;
+	__kipc_lib.cur = NULL;
+	__kipc_lib.waiters = NULL;
+	__kipc_lib.nstage = 0;
+	pthread_mutex_init(&__kipc_lib.lock, NULL);
 }
 
 static void register_atfork(void)
@@ -564,12 +562,12 @@ static int attach_to(int fd, int64_t deadline, struct kipc_att **out)
 int __kipc_ensure_attached(void)
 {
 	pthread_once(&atfork_once, register_atfork);
-	if (L.cur && !L.cur->dead)
+	if (__kipc_lib.cur && !__kipc_lib.cur->dead)
 		return 0;
-	if (L.cur) {
+	if (__kipc_lib.cur) {
 		/* The kernel went away: this call starts over, a new task. */
-		__kipc_att_put(L.cur);
-		L.cur = NULL;
+		__kipc_att_put(__kipc_lib.cur);
+		__kipc_lib.cur = NULL;
 	}
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int err = socket_path(path, sizeof path);
@@ -590,10 +588,10 @@ int __kipc_ensure_attached(void)
 		return err;
 	}
 	a->delegated = delegate_fds[0] >= 0;
-	a->next = L.atts;
-	L.atts = a;
-	L.cur = a;
-	L.nstage = 0;
+	a->next = __kipc_lib.atts;
+	__kipc_lib.atts = a;
+	__kipc_lib.cur = a;
+	__kipc_lib.nstage = 0;
 	warn_other_build(a, path);
 	return 0;
 }
@@ -615,7 +613,7 @@ void __kipc_att_put(struct kipc_att *a)
 {
 	if (--a->refs)
 		return;
-	struct kipc_att **pp = &L.atts;
+	struct kipc_att **pp = &__kipc_lib.atts;
 	while (*pp && *pp != a)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -634,21 +632,17 @@ void __kipc_att_put(struct kipc_att *a)
 
 int kipc_attach(void)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	int err = __kipc_ensure_attached();
-	pthread_mutex_unlock(&L.lock);
-	if (err) {
-		errno = -err;
-		return -1;
-	}
-	return 0;
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	return (int)__kipc_ret(err);
 }
 
 int kipc_attach_delegate(int pidfd, int memfd)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	int err = 0;
-	if (L.cur && !L.cur->dead)
+	if (__kipc_lib.cur && !__kipc_lib.cur->dead)
 		err = -EEXIST;
 	for (int i = 0; !err && i < 2; i++) {
 		int fd = fcntl(i ? memfd : pidfd, F_DUPFD_CLOEXEC, 3);
@@ -666,7 +660,7 @@ int kipc_attach_delegate(int pidfd, int memfd)
 			delegate_fds[i] = -1;
 		}
 	}
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	if (err) {
 		errno = -err;
 		return -1;
@@ -681,24 +675,22 @@ int kipc_attach_delegate(int pidfd, int memfd)
  */
 int kipc_detach(void)
 {
-	pthread_mutex_lock(&L.lock);
-	struct kipc_att *a = L.cur;
+	pthread_mutex_lock(&__kipc_lib.lock);
+	struct kipc_att *a = __kipc_lib.cur;
 	if (a) {
 		a->dead = true;
 		shutdown(a->conn, SHUT_RDWR);
-		L.cur = NULL;
+		__kipc_lib.cur = NULL;
 		__kipc_att_put(a);
 	}
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	return 0;
 }
 
 pid_t kipc_task_pid(void)
 {
-	pthread_mutex_lock(&L.lock);
-	pid_t pid = L.cur && !L.cur->dead ? L.cur->pid : -1;
-	pthread_mutex_unlock(&L.lock);
-	if (pid < 0)
-		errno = ENOTCONN;
-	return pid;
+	pthread_mutex_lock(&__kipc_lib.lock);
+	pid_t pid = __kipc_lib.cur && !__kipc_lib.cur->dead ? __kipc_lib.cur->pid : -1;
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	return pid < 0 ? (pid_t)__kipc_ret(-ENOTCONN) : pid;
 }

@@ -22,7 +22,7 @@ bool KernelImpl::may_see_task(const Task &cur, const Task &t) const
 
 bool KernelImpl::may_see_mbox(const Task &cur, const Mailbox &mb) const
 {
-	return may_admin(cur, mb) || mb.holds(&cur) || ipcperms(cur, mb, 4);
+	return may_admin(cur, mb) || mb.holds(&cur) || ipcperms(cur, mb, kMayRead);
 }
 
 void KernelImpl::do_sysinfo(Task &cur, kipc_sysinfo &si) const

@@ -12,10 +12,11 @@
  *     lists of what it waits for, on its task's parked list, and (with a
  *     timeout) on the timer map. Parked requests are owned by the kernel.
  *  2. Whoever completes a parked request (a delivery, a timer, a cancel,
- *     an exit or a destroy) first unparks it (unlinks it from *every*
- *     list), then posts its completion, then frees it. A request is thus
- *     completed exactly once: anything that can still find it on a list
- *     has not completed it yet.
+ *     an exit or a destroy) calls finish(), the one function that ends a
+ *     request: it unparks it (unlinks it from *every* list), lets the
+ *     caller write the completion, posts it and frees the request. A
+ *     request is thus completed exactly once: anything that can still
+ *     find it on a list has not completed it yet.
  *  3. Expired timers run before every submit(), so "timeout and delivery at
  *     the same instant" has one answer: a wait whose deadline is <= now is
  *     over, and the message goes elsewhere or stays queued.
@@ -41,6 +42,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <type_traits>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -61,6 +63,14 @@ namespace kipc {
 constexpr long EQUEUED = 529;
 
 constexpr int64_t kForever = INT64_MAX;
+
+/* What ipcperms() is asked for: mode bits, as Linux's MAY_READ, MAY_WRITE. */
+constexpr uint32_t kMayWrite = 2;
+constexpr uint32_t kMayRead = 4;
+
+/* Capabilities the host is asked about (Linux's numbers, capability.h). */
+constexpr int kCapSysAdmin = 21;
+constexpr int kCapSysResource = 24;
 
 /* Mailbox ids: seq * kIdxMax + idx, as System V ipc ids. */
 constexpr int32_t kIdxMax = 32768;
@@ -227,9 +237,16 @@ enum class CallPhase : uint8_t { None, Sending, AwaitReply };
 
 /*
  * A parked syscall. Exactly one owner completes it (see the top of this
- * file); until then it is on its task's parked list.
+ * file); until then it is on its task's parked list, which owns it. A
+ * request on no list is owned by a ReqPtr: made and not parked yet
+ * (new_request, park), or unparked by finish().
  */
 struct Request {
+	Request() = default;
+	Request(const Request &) = delete;
+	Request &operator=(const Request &) = delete;
+	~Request(); /* asserts it is on no list and holds nothing (wait.cc) */
+
 	ListHook task_node;  /* on task->parked */
 	ListHook await_node; /* on awaited->awaited_by */
 	Task *task;          /* who asked */
@@ -254,6 +271,31 @@ struct Request {
 	Link *link = nullptr;
 	uint64_t token = 0;
 	Request **slot = nullptr; /* MqNotify: the pointer to clear at unpark */
+};
+
+using ReqPtr = std::unique_ptr<Request>;
+
+/*
+ * A borrowed callable, as an argument: the callee calls it and keeps no
+ * copy, so nothing is allocated (std::function may).
+ */
+template <class Sig> class FnRef;
+template <class R, class... A> class FnRef<R(A...)> {
+public:
+	template <class F>
+		requires(!std::is_same_v<std::remove_cvref_t<F>, FnRef>)
+	FnRef(F &&f) /* NOLINT: implicit, like a function pointer */
+		: obj_(const_cast<void *>(static_cast<const void *>(&f))),
+		  call_([](void *o, A... a) -> R {
+			  return (*static_cast<std::remove_reference_t<F> *>(o))(a...);
+		  })
+	{
+	}
+	R operator()(A... a) const { return call_(obj_, a...); }
+
+private:
+	void *obj_;
+	R (*call_)(void *, A...);
 };
 
 struct Task {
@@ -429,8 +471,9 @@ public:
 	LinkAttr taskq_defaults() const;
 
 	/* --- messages (msg.cc) --- */
+	/* call: do_call's request (its caller parks it), or nullptr */
 	long do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe,
-		     uint64_t token = 0, Request **parked = nullptr);
+		     uint64_t token = 0, Request *call = nullptr);
 	/* awaited: receive(Q)'s Q, fails ESRCH when it exits (or is gone). */
 	long do_receive(Task &cur, Link *const *links, size_t n, const Selector &sel,
 			MsgArgs &a, kipc_cqe &cqe, Task *awaited = nullptr,
@@ -448,13 +491,36 @@ public:
 	Task *sole_receiver(const Link &link) const;
 
 	/* --- waiting, completion, cancellation (wait.cc) --- */
-	Request *new_request(Task &cur, ReqKind op, const MsgArgs &a);
-	void park(Request *r);
-	void unpark(Request *r);
+	ReqPtr new_request(Task &cur, ReqKind op, const MsgArgs &a);
+	/* The kernel takes r: on its task's parked list until finish(). */
+	Request *park(ReqPtr r);
+	/* What finish() posts: fill writes the completion of the unparked
+	 * request (user_data is added); false: post none (its task is gone). */
+	using FinishFill = FnRef<bool(Request &, kipc_cqe &)>;
+	/*
+	 * End parked request r, the only way a request ends: unpark it (off
+	 * every list), let fill write its completion, post it, free r.
+	 */
+	void finish(Request *r, FinishFill fill);
+	void finish(Request *r, const kipc_cqe &cqe, bool notify = true);
 	/* Post t's completion of a call op (KIPC_SYS_*; traced as SYSRET). */
 	void complete(Task &t, const kipc_cqe &cqe, uint16_t op = KIPC_SYS_NONE);
 	/* Fail request r (parked) with err, whatever it waits on. */
 	void abort_request(Request *r, int err, bool notify);
+	/* What became of a message offered to a parked receive. */
+	enum class Offer : uint8_t { Refused, Failed, Delivered };
+	/*
+	 * Offer m (on link, queued, pending or still its sender's) to the
+	 * parked receive r, which accepts it: Delivered, r completed with it;
+	 * Refused, r's buffer is too small (r fails EMSGSIZE, not unparked by
+	 * a delivery: nothing traced); Failed, r's buffer went bad (r fails,
+	 * the message stays). announce (may be nullptr) is traced before r
+	 * wakes, unless Refused.
+	 */
+	Offer offer(Request *r, Link &link, Message *m, const TraceEv *announce = nullptr);
+	/* Offer each receiver parked on link the first message it accepts
+	 * (after the messages' routes changed). */
+	void serve_waiters(Link &link);
 	void run_timers();
 	long do_cancel(Task &cur, uint64_t user_data, int err);
 
@@ -478,7 +544,6 @@ public:
 	void remove_holder(Mailbox &mb, Task &t);
 	/* Round-robin: the holder the next message goes to (0: any). */
 	pid_t rr_assign(Mailbox &mb);
-	void rr_reassign(Mailbox &mb, pid_t from);
 	int resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const;
 
 	/* --- introspection (introspect.cc): see <kipc/introspect.h> --- */
@@ -505,7 +570,7 @@ public:
 	long do_trace_open(Task &cur, const kipc_trace_attr &attr);
 	long do_trace_read(Task &cur, const MsgArgs &a);
 	long do_trace_close(Task &cur);
-	void trace_unpark(Request *r);  /* unpark() of a trace_read */
+	void trace_unpark(Request *r);  /* finish() of a trace_read */
 	void trace_flush();             /* complete the reads on tracer.wake */
 
 	/* --- POSIX message queues (mqueue.cc) --- */

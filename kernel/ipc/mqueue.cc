@@ -47,8 +47,6 @@ constexpr uint64_t kMsgMsgSize = 48;              /* sizeof(struct msg_msg), x86
 constexpr uint64_t kTreeNodeSize = 48;            /* sizeof(struct posix_msg_tree_node) */
 constexpr int64_t kMqPrioMax = KIPC_PRIO_MAX + 1; /* MQ_PRIO_MAX */
 
-constexpr int kCapSysResource = 24;
-
 /*
  * A SIGEV_THREAD registration, and the notification it leaves when it
  * fires before its waiter came, cost this much of the registrant's
@@ -200,7 +198,9 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 			return -EEXIST;
 		if (acc == KIPC_MQ_ACCMODE)
 			return -EINVAL;
-		uint32_t want = acc == KIPC_MQ_RDONLY ? 4 : acc == KIPC_MQ_WRONLY ? 2 : 6;
+		uint32_t want = acc == KIPC_MQ_RDONLY ? kMayRead
+				: acc == KIPC_MQ_WRONLY ? kMayWrite
+							: kMayRead | kMayWrite;
 		if (!ipcperms(cur, *mb, want))
 			return -EACCES;
 	} else {
@@ -273,10 +273,7 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 			kipc_cqe cqe{};
 			cqe.pid = cur.pid;
 			cqe.type = cur.uid;
-			k.unpark(r);
-			cqe.user_data = r->user_data;
-			k.complete(*r->task, cqe, r->opcode);
-			delete r;
+			k.finish(r, cqe);
 			k.user(n.owner->uid).bytes -= kMqNotifyCost;
 		} else { /* the charge stays with it until it is taken */
 			k.mq_fired[n.token] = {n.owner->pid, cur.pid, cur.uid, n.owner->uid};
@@ -354,10 +351,9 @@ long KernelImpl::do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const M
 		return -ECANCELED; /* removed before we got here */
 	if (n.waiter)
 		return -EBUSY;
-	Request *r = new_request(cur, ReqKind::MqNotify, a);
+	ReqPtr r = new_request(cur, ReqKind::MqNotify, a);
 	r->slot = &n.waiter;
-	n.waiter = r;
-	park(r);
+	n.waiter = park(std::move(r));
 	return -EQUEUED;
 }
 

@@ -111,10 +111,7 @@ static void sender_done(KernelImpl &k, Message *m, int err, Task *receiver)
 	cqe.seq = m->seq;
 	if (r->cached)
 		cqe.flags |= KIPC_CQE_F_NOTIF;
-	k.unpark(r);
-	cqe.user_data = r->user_data;
-	k.complete(*r->task, cqe, r->opcode);
-	delete r;
+	k.finish(r, cqe);
 }
 
 /*
@@ -156,10 +153,7 @@ void KernelImpl::refill(Link &link)
 		cqe.seq = m->seq;
 		if (r->cached)
 			cqe.flags |= KIPC_CQE_F_NOTIF;
-		unpark(r);
-		cqe.user_data = r->user_data;
-		complete(*r->task, cqe, r->opcode);
-		delete r;
+		finish(r, cqe);
 	}
 }
 
@@ -215,10 +209,30 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 	return 0;
 }
 
+KernelImpl::Offer KernelImpl::offer(Request *r, Link &link, Message *m, const TraceEv *announce)
+{
+	if (m->len > r->buflen && !(r->flags & KIPC_F_TRUNC)) {
+		abort_request(r, -EMSGSIZE, true); /* System V does the same */
+		return Offer::Refused;
+	}
+	if (announce) /* what caused it, before the WAKE and DELIVER */
+		KIPC_TRACE(*this, (*announce));
+	Offer res = Offer::Delivered;
+	finish(r, [&](Request &rq, kipc_cqe &cqe) {
+		if (int err = deliver(*rq.task, link, m, rq.buf, rq.buflen, rq.flags, cqe)) {
+			cqe = kipc_cqe{}; /* the buffer went bad: fail it, keep the message */
+			cqe.res = err;
+			res = Offer::Failed;
+		}
+		return true;
+	});
+	return res;
+}
+
 /*
- * Hand m to the longest-waiting receiver on link that accepts it. Receivers
- * whose buffer is too small fail EMSGSIZE (System V does the same) and the
- * next one is tried. Returns the receiver, or nullptr when m stays with us.
+ * Hand m to the longest-waiting receiver on link that accepts it; one
+ * that cannot take it fails and the next one is tried. Returns the
+ * receiver, or nullptr when m stays with us.
  */
 static Task *handoff(KernelImpl &k, Link &link, Message *m, const TraceEv &send, bool &traced)
 {
@@ -227,33 +241,27 @@ static Task *handoff(KernelImpl &k, Link &link, Message *m, const TraceEv &send,
 		Request *r = w->req;
 		if (!r->sel.matches(m))
 			continue;
-		if (m->len > r->buflen && !(r->flags & KIPC_F_TRUNC)) {
-			k.abort_request(r, -EMSGSIZE, true);
-			continue;
-		}
-		kipc_cqe cqe{};
 		Task *rcv = r->task;
-		if (!traced) { /* the SEND before the WAKE and DELIVER it causes */
-			KIPC_TRACE(k, (send));
-			traced = true;
-		}
-		k.unpark(r);
-		int err = k.deliver(*rcv, link, m, r->buf, r->buflen, r->flags, cqe);
-		if (err) {
-			/* the receiver's buffer went bad: fail it, keep the message */
-			cqe = kipc_cqe{};
-			cqe.res = err;
-			cqe.user_data = r->user_data;
-			k.complete(*rcv, cqe, r->opcode);
-			delete r;
-			continue;
-		}
-		cqe.user_data = r->user_data;
-		k.complete(*rcv, cqe, r->opcode);
-		delete r;
-		return rcv;
+		KernelImpl::Offer res = k.offer(r, link, m, traced ? nullptr : &send);
+		if (res != KernelImpl::Offer::Refused)
+			traced = true; /* the SEND before the WAKE and DELIVER it causes */
+		if (res == KernelImpl::Offer::Delivered)
+			return rcv;
 	}
 	return nullptr;
+}
+
+void KernelImpl::serve_waiters(Link &link)
+{
+	for (WaitEntry *w = link.receivers.front(), *next; w; w = next) {
+		next = link.receivers.next(w);
+		Request *r = w->req;
+		Message *m = link.msgs.find(r->sel);
+		if (!m)
+			m = link.pending.find(r->sel);
+		if (m)
+			offer(r, link, m);
+	}
 }
 
 /*
@@ -275,7 +283,7 @@ static void account_send(KernelImpl &k, Link &link, Task &cur, int64_t stime)
 }
 
 long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint64_t token,
-			 Request **parked)
+			 Request *call)
 {
 	int err = 0;
 	Mailbox *mb = link.mbox;
@@ -312,7 +320,6 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	bool traced = false;
 
 	/* 1. pipelined send: a waiting receiver takes it now */
-	Request *call = parked ? *parked : nullptr;
 	if (call) {
 		m->req = call;
 		call->msg = m;
@@ -374,7 +381,8 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		KIPC_TRACE(*this, (send));
 	}
 	pair_bind(link, cur, true); /* it waits inside the link: binds (not sent yet) */
-	Request *r = call ? call : new_request(cur, ReqKind::Send, a);
+	ReqPtr own = call ? nullptr : new_request(cur, ReqKind::Send, a);
+	Request *r = call ? call : own.get();
 	r->msg = m;
 	r->link = &link;
 	m->req = r;
@@ -388,11 +396,10 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = &link, .msg = m,
 			   .flags = (call ? KIPC_TRACE_F_CALL : 0u) |
 				    (r->cached ? KIPC_TRACE_F_CACHED : 0u)});
-	if (!call)
-		park(r);
-	if (r->cached)
-		return 0;
-	return -EQUEUED;
+	bool cached = r->cached;
+	if (own) /* a call is parked by do_call */
+		park(std::move(own));
+	return cached ? 0 : -EQUEUED;
 }
 
 long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selector &sel,
@@ -424,17 +431,17 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 	if (a.wait.deadline <= now())
 		return -ETIMEDOUT;
 
-	Request *r = new_request(cur, ReqKind::Receive, a);
+	ReqPtr r = new_request(cur, ReqKind::Receive, a);
 	if (awaited && awaited != &cur) {
 		r->awaited = awaited;
-		awaited->awaited_by.push_back(r);
+		awaited->awaited_by.push_back(r.get());
 	}
 	r->buf = a.addr;
 	r->buflen = a.len;
 	r->sel = sel;
 	r->waits.resize(n);
 	for (size_t i = 0; i < n; i++) {
-		r->waits[i].req = r;
+		r->waits[i].req = r.get();
 		r->waits[i].link = links[i];
 		links[i]->receivers.push_back(&r->waits[i]);
 		pair_bind(*links[i], cur, false);
@@ -446,7 +453,7 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 	cur.nrecv_parked++;
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = links[0],
 			   .res = long(n)});
-	park(r);
+	park(std::move(r));
 	return -EQUEUED;
 }
 

@@ -31,10 +31,8 @@
 
 namespace kipc {
 
-constexpr int kCapSysAdmin = 21;
 /* What a queue costs the kernel besides its messages. */
 const uint64_t kSysvQueueCost = sizeof(Mailbox) + sizeof(SysvMsq);
-constexpr int kCapSysResource = 24;
 
 Mailbox *KernelImpl::find_msq(int64_t id, int *err) const
 {
@@ -97,7 +95,7 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 
 long KernelImpl::do_msgsnd(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe)
 {
-	if (!ipcperms(cur, mb, 2))
+	if (!ipcperms(cur, mb, kMayWrite))
 		return -EACCES;
 	if (a.len > mb.link.qbytes && a.wait.nonblock)
 		return -EAGAIN; /* Linux: it never fits */
@@ -138,7 +136,7 @@ static long msg_copy(KernelImpl &k, Task &cur, Mailbox &mb, uint32_t msgflg, Msg
 
 long KernelImpl::do_msgrcv(Task &cur, Mailbox &mb, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe)
 {
-	if (!ipcperms(cur, mb, 4))
+	if (!ipcperms(cur, mb, kMayRead))
 		return -EACCES;
 	if (msgflg & KIPC_MSG_COPY)
 		return msg_copy(*this, cur, mb, msgflg, a, cqe);
@@ -228,7 +226,7 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 		    slots[idx].mbox->flavour != Flavour::SysV)
 			return -EINVAL;
 		mb = slots[idx].mbox.get();
-		if (cmd == KIPC_MSG_STAT && !ipcperms(cur, *mb, 4))
+		if (cmd == KIPC_MSG_STAT && !ipcperms(cur, *mb, kMayRead))
 			return -EACCES;
 		fill_ds(*mb, *ds);
 		return mb->id;
@@ -236,7 +234,7 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 	case KIPC_IPC_STAT:
 		if (!(mb = find_msq(id, &err)))
 			return err;
-		if (!ipcperms(cur, *mb, 4))
+		if (!ipcperms(cur, *mb, kMayRead))
 			return -EACCES;
 		fill_ds(*mb, *ds);
 		return 0;

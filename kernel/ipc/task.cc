@@ -136,8 +136,7 @@ void KernelImpl::exit_task(Task *t)
 			r->msg->req = nullptr; /* orphan: stays pending */
 			r->msg = nullptr;
 			r->link = nullptr;
-			unpark(r);
-			delete r;
+			finish(r, kipc_cqe{}, false);
 			continue;
 		}
 		abort_request(r, -ESRCH, false);
