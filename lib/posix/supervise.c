@@ -244,11 +244,22 @@ struct mirror {
 	bool whole;       /* an input read completely */
 };
 
+static bool exited(int pidfd)
+{
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+	return poll(&p, 1, 0) != 0;
+}
+
 /* Copy len bytes between us and the program, page by page: the bytes
- * moved before the first page that failed. */
+ * moved before the first page that failed. By pid, as the page
+ * protections count (a write to /proc/<pid>/mem would ignore them): only
+ * while the pidfd shows the process alive, so the number is its own (a
+ * pid is reused only after its process is reaped). */
 static size_t vm(char *local, uintptr_t remote, size_t len, bool write)
 {
 	size_t done = 0;
+	if (exited(tpidfd))
+		return 0;
 	while (done < len) {
 		struct iovec l[64], r[64];
 		int k = 0;
@@ -575,12 +586,6 @@ static void *serve_thread(void *arg)
 
 /* ---------------------------------------------------------------- */
 /* A helper: one served process                                        */
-
-static bool exited(int pidfd)
-{
-	struct pollfd p = {.fd = pidfd, .events = POLLIN};
-	return poll(&p, 1, 0) != 0;
-}
 
 static __attribute__((noreturn)) void helper_main(int chan, pid_t parent, pid_t pid,
 						  int pidfd, int mem)
