@@ -233,7 +233,7 @@ private:
 	void forget_hello(int fd);
 	void run_daemon_timers();
 	int64_t daemon_deadline() const;
-	int attach(int fd, int64_t accepted_boot_ns, uint32_t features,
+	int attach(int fd, int64_t accepted_boot_ns, uint32_t features, struct HelloFds *hfds,
 		   kipc_attach_resp *resp, int *memfd);
 	void reply(int fd, const kipc_attach_resp &resp, const int *fds,
 		   int nfds);

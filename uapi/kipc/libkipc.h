@@ -77,6 +77,14 @@ int kipc_attach(void);
 /* Detach: the kernel destroys this task (its mailboxes, queued messages,
  * parked requests). Blocked calls in other threads fail ECONNRESET. */
 int kipc_detach(void);
+/* Attach as another process, for a supervisor that serves its calls
+ * (kipc-run with a static program): pidfd names it, memfd is its
+ * /proc/<pid>/mem opened by the caller (the proof that the caller may
+ * ptrace it, checked by the kernel; KIPC_FEAT_DELEGATE in <kipc/ring.h>).
+ * This and every later attach of this process (not of its fork children)
+ * is that process's task. The library keeps copies of both descriptors.
+ * 0, or -1 with errno (EPERM: not proved; EEXIST: attached already). */
+int kipc_attach_delegate(int pidfd, int memfd);
 /* The pid the kernel knows this process by, or -1 if not attached. */
 pid_t kipc_task_pid(void);
 
