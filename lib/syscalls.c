@@ -343,7 +343,7 @@ int kipc_cred_refresh(void)
 {
 	pthread_mutex_lock(&__kipc_lib.lock);
 	struct kipc_att *a = __kipc_lib.cur;
-	bool attached = a && !a->dead && a->pid == getpid();
+	bool attached = a && !a->dead && (a->pid == getpid() || a->delegated);
 	pthread_mutex_unlock(&__kipc_lib.lock);
 	if (!attached)
 		return 0; /* the next attach reads them (SO_PEERCRED) */

@@ -60,6 +60,7 @@
 #include <kipc/kipc.h>
 #include <kipc/introspect.h>
 #include <kipc/trace.h>
+#include <kipc/net.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,6 +77,14 @@ int kipc_attach(void);
 /* Detach: the kernel destroys this task (its mailboxes, queued messages,
  * parked requests). Blocked calls in other threads fail ECONNRESET. */
 int kipc_detach(void);
+/* Attach as another process, for a supervisor that serves its calls
+ * (kipc-run with a static program): pidfd names it, memfd is its
+ * /proc/<pid>/mem opened by the caller (the proof that the caller may
+ * ptrace it, checked by the kernel; KIPC_FEAT_DELEGATE in <kipc/ring.h>).
+ * This and every later attach of this process (not of its fork children)
+ * is that process's task. The library keeps copies of both descriptors.
+ * 0, or -1 with errno (EPERM: not proved; EEXIST: attached already). */
+int kipc_attach_delegate(int pidfd, int memfd);
 /* The pid the kernel knows this process by, or -1 if not attached. */
 pid_t kipc_task_pid(void);
 
@@ -444,6 +453,18 @@ void kipc_cqe_seen(struct kipc_cqe *cqe);
  * EAGAIN. The first call arms it in the kernel. Owned by the library.
  */
 int kipc_ring_fd(void);
+
+/*
+ * Across machines (network.md): the node-qualified pid of task pid on
+ * node (for kipc_send, kipc_call ...), or -1 with errno (EINVAL: a bad
+ * name or pid; ENONET: this kernel has no network). Remote mailboxes
+ * are opened as "/net/NODE/name". kipc_net_stat: 0 or -1 with errno.
+ * kipc_net_peer: who the proxy task pid (a remote caller) stands for;
+ * 0, or -1 with ESRCH (not a proxy) or ENONET.
+ */
+pid_t kipc_node_pid(const char *node, pid_t pid);
+int kipc_net_stat(struct kipc_net_stat *st);
+int kipc_net_peer(pid_t pid, struct kipc_net_peer *peer);
 
 #ifdef __cplusplus
 }
