@@ -661,11 +661,7 @@ int kipc_attach_delegate(int pidfd, int memfd)
 		}
 	}
 	pthread_mutex_unlock(&__kipc_lib.lock);
-	if (err) {
-		errno = -err;
-		return -1;
-	}
-	return 0;
+	return (int)__kipc_ret(err);
 }
 
 /*

@@ -18,7 +18,7 @@ int64_t kipc_mq_open(const char *name, const struct kipc_mq_open *o)
 	if (nlen >= 4096)
 		return __kipc_ret(-ENAMETOOLONG);
 	struct kipc_sqe sqe = {0};
-	__kipc_enc_mq_name(&sqe, KIPC_SYS_mq_open, 0, (uint32_t)nlen, 0, sizeof *o);
+	__kipc_enc_name(&sqe, KIPC_SYS_mq_open, 0, (uint32_t)nlen, 0, sizeof *o);
 	struct kipc_slot s0 = {.in = name, .len = nlen};
 	struct kipc_slot s1 = {.in = o, .len = sizeof *o};
 	struct kipc_cqe cqe;
@@ -31,7 +31,7 @@ int kipc_mq_unlink(const char *name)
 	if (nlen >= 4096)
 		return __kipc_ret(-ENAMETOOLONG);
 	struct kipc_sqe sqe = {0};
-	__kipc_enc_mq_name(&sqe, KIPC_SYS_mq_unlink, 0, (uint32_t)nlen, 0, 0);
+	__kipc_enc_name(&sqe, KIPC_SYS_mq_unlink, 0, (uint32_t)nlen, 0, 0);
 	struct kipc_slot s0 = {.in = name, .len = nlen};
 	struct kipc_cqe cqe;
 	return (int)__kipc_ret(__kipc_sync(&sqe, &s0, NULL, &cqe));

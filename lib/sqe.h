@@ -154,10 +154,10 @@ static inline void __kipc_enc_sysctl(struct kipc_sqe *sqe, int key, int set, int
 
 /* ---- POSIX message queues (target: the open handle, type: its fd) -- */
 
-/* mq_open: the name at addr, struct kipc_mq_open at o; mq_unlink: the
- * name (olen 0). */
-static inline void __kipc_enc_mq_name(struct kipc_sqe *sqe, uint8_t op, uint64_t addr,
-				      uint32_t len, uint64_t o, uint32_t olen)
+/* Calls that take a name at addr (and a record at o): mq_open (struct
+ * kipc_mq_open), mq_unlink and net_node (olen 0). */
+static inline void __kipc_enc_name(struct kipc_sqe *sqe, uint8_t op, uint64_t addr,
+				   uint32_t len, uint64_t o, uint32_t olen)
 {
 	__kipc_enc_mbox_open(sqe, 0, addr, len, o, olen);
 	sqe->opcode = op;

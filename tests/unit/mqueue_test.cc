@@ -24,7 +24,7 @@ int64_t mq_open(Proc &p, const std::string &name, uint32_t oflag, int64_t maxmsg
 		o.rlimit = rlimit;
 	}
 	kipc_sqe s{};
-	__kipc_enc_mq_name(&s, KIPC_SYS_mq_open, p.put(name), name.size(), put_rec(p.mem, o),
+	__kipc_enc_name(&s, KIPC_SYS_mq_open, p.put(name), name.size(), put_rec(p.mem, o),
 			   sizeof o);
 	return p.submit(s).res();
 }
