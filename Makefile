@@ -210,6 +210,10 @@ ALL_LDFLAGS  = $(KIPC_LDFLAGS) $(LDFLAGS)
 
 CORE_SRCS     := $(sort $(wildcard kernel/ipc/*.cc kernel/syscalls/*.cc))
 DAEMON_SRCS   := $(sort $(wildcard kernel/daemon/*.cc))
+# kernel/net: the network bridge (CONFIG_NET); only nats.cc needs libnats.
+NET_ENABLED   := $(shell grep -qs '^CONFIG_NET=y' $(config) && echo y)
+DAEMON_SRCS   += kernel/net/net.cc $(if $(NET_ENABLED),kernel/net/nats.cc)
+NET_LIBS       = $(if $(NET_ENABLED),$(shell $(PKG_CONFIG) --libs libnats 2>/dev/null || echo -lnats))
 LIB_SRCS      := $(sort $(wildcard lib/*.c lib/*.cc))
 UNIT_SRCS     := $(sort $(wildcard tests/unit/*.cc))
 SELFTEST_SRCS := $(sort $(wildcard tests/selftests/*.c tests/selftests/*.cc))
@@ -236,6 +240,7 @@ LIBKIPC_SO_REAL := $(O)/lib/libkipc.so.$(KIPC_VERSION)
 LIBKIPC_SO := $(if $(LIB_SRCS),$(O)/lib/libkipc.so $(O)/lib/libkipc.so.$(KIPC_SOVERSION) $(LIBKIPC_SO_REAL))
 KIPC_PC   := $(if $(LIB_SRCS),$(O)/lib/pkgconfig/kipc.pc)
 KIPCD     := $(if $(DAEMON_SRCS),$(O)/bin/kipcd)
+NET_TEST  := $(if $(NET_ENABLED),$(O)/tests/net/net_test)
 POSIX_SRCS := $(sort $(wildcard lib/posix/*.c))
 POSIX_OBJS := $(call pic-objs-of,$(POSIX_SRCS))
 POSIX_SO   := $(if $(POSIX_SRCS),$(O)/lib/libkipc-posix.so)
@@ -244,8 +249,9 @@ UNIT_BIN  := $(if $(UNIT_SRCS),$(O)/tests/unit/kipc-unit)
 SELFTESTS := $(addprefix $(O)/tests/selftests/,$(call name-of,$(SELFTEST_SRCS)))
 SAMPLES   := $(addprefix $(O)/samples/,$(call name-of,$(SAMPLE_SRCS)))
 
-# Libraries a program linked with the static libkipc needs.
-LIBKIPC_LDLIBS = $(LIBKIPC_A) $(FMT_LIBS) -pthread
+# Libraries a program linked with the static libkipc needs (libkipc is C
+# and uses nothing but pthreads; the tools add fmt, tools/include/tool.h).
+LIBKIPC_LDLIBS = $(LIBKIPC_A) -pthread
 # Per-tool extra libraries: LDLIBS_<tool>.
 # kipc-bench also runs the kernel core in process (memory, per-op cost).
 LDLIBS_kipc-bench ?= $(CORE_A)
@@ -258,7 +264,7 @@ LDLIBS_kipc-top ?= $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -ln
 PHONY := all prepare kipcd core libkipc tools unit selftests samples uapi-check
 
 all: prepare $(KIPCD) $(CORE_A) $(LIBKIPC_A) $(LIBKIPC_SO) $(KIPC_PC) $(TOOLS) \
-     $(UNIT_BIN) $(SELFTESTS) $(SAMPLES) $(POSIX_SO)
+     $(UNIT_BIN) $(SELFTESTS) $(SAMPLES) $(POSIX_SO) $(NET_TEST)
 kipcd: $(KIPCD)
 core: $(CORE_A)
 libkipc: $(LIBKIPC_A) $(LIBKIPC_SO) $(KIPC_PC)
@@ -372,6 +378,11 @@ prepare: $(GENERATED)
 # Compiling.
 
 $(UNIT_OBJS) $(UNIT_CORE_OBJS): ALL_CPPFLAGS += -DCONFIG_DEBUG_CHECKS=1
+# The test drivers themselves are compiled without optimisation: doctest's
+# assertion macros make each file take 7 s of CPU at -O2 and 4 s at -O0,
+# and make check builds them twice. The core they drive (UNIT_CORE_OBJS)
+# keeps the build's optimisation.
+$(UNIT_OBJS): ALL_CXXFLAGS += -O0
 
 # An object depends on the options it uses, not on all of autoconf.h:
 # scripts/fixdep rewrites the compiler's .d to name the per-option files
@@ -474,7 +485,7 @@ $(O)/lib/pkgconfig/kipc.pc: FORCE
 	$(call filechk,kipc_pc)
 
 # --------------------------------------------------------------------------
-# Programs. All are linked with the C++ driver (libkipc may be C++ inside).
+# Programs. All are linked with the C++ driver (tools and some tests are C++).
 
 define link
 	$(call msg,LD,$(patsubst $(O)/%,%,$@))
@@ -484,7 +495,7 @@ endef
 
 # kipcd --status is a client of the kernel it describes: libkipc.
 $(O)/bin/kipcd: $(DAEMON_OBJS) $(CORE_A) $(LIBKIPC_A) $(FLAGS_STAMP)
-	$(call link,$(DAEMON_OBJS) $(CORE_A) $(LIBKIPC_A) $(URING_LIBS) $(FMT_LIBS) -pthread)
+	$(call link,$(DAEMON_OBJS) $(CORE_A) $(LIBKIPC_A) $(URING_LIBS) $(NET_LIBS) $(FMT_LIBS) -pthread)
 
 $(UNIT_BIN): $(UNIT_OBJS) $(UNIT_CORE_OBJS) $(FLAGS_STAMP)
 	$(call link,$(UNIT_OBJS) $(UNIT_CORE_OBJS) $(FMT_LIBS) -pthread)
@@ -493,7 +504,7 @@ $(UNIT_BIN): $(UNIT_OBJS) $(UNIT_CORE_OBJS) $(FLAGS_STAMP)
 define tool_rule
 TOOL_OBJS_$(1) := $$(call objs-of,$$(sort $$(wildcard tools/$(1)/*.c tools/$(1)/*.cc)))
 $$(O)/bin/$(1): $$(TOOL_OBJS_$(1)) $$(LIBKIPC_A) $$(FLAGS_STAMP)
-	$$(call link,$$(TOOL_OBJS_$(1)) $$(LDLIBS_$(1)) $$(LIBKIPC_LDLIBS))
+	$$(call link,$$(TOOL_OBJS_$(1)) $$(LDLIBS_$(1)) $$(LIBKIPC_LDLIBS) $$(FMT_LIBS))
 endef
 $(foreach t,$(TOOL_NAMES),$(eval $(call tool_rule,$(t))))
 $(if $(filter kipc-bench,$(TOOL_NAMES)),$(O)/bin/kipc-bench: $(CORE_A))
@@ -506,7 +517,15 @@ endef
 $(foreach s,$(SELFTEST_SRCS),$(eval $(call single_rule,$(s),$(O)/tests/selftests/$(call name-of,$(s)))))
 $(foreach s,$(SAMPLE_SRCS),$(eval $(call single_rule,$(s),$(O)/samples/$(call name-of,$(s)))))
 
-ALL_OBJS := $(CORE_OBJS) $(UNIT_CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) \
+# tests/net: the cross-node suite (make netcheck); it talks NATS itself too.
+NET_TEST_OBJS := $(call objs-of,tests/net/net_test.c)
+$(O)/tests/net/net_test: $(NET_TEST_OBJS) $(LIBKIPC_A) $(FLAGS_STAMP)
+	$(call link,$(NET_TEST_OBJS) $(LIBKIPC_LDLIBS) $(NET_LIBS))
+NET_BENCH_OBJS := $(call objs-of,tests/net/net_bench.c)
+$(O)/tests/net/net_bench: $(NET_BENCH_OBJS) $(LIBKIPC_A) $(FLAGS_STAMP)
+	$(call link,$(NET_BENCH_OBJS) $(LIBKIPC_LDLIBS) $(NET_LIBS))
+
+ALL_OBJS := $(CORE_OBJS) $(UNIT_CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) $(NET_TEST_OBJS) $(NET_BENCH_OBJS) \
 	$(foreach t,$(TOOL_NAMES),$(TOOL_OBJS_$(t))) \
 	$(call objs-of,$(SELFTEST_SRCS) $(SAMPLE_SRCS)) $(POSIX_OBJS)
 -include $(ALL_OBJS:.o=.d) $(patsubst %.o,%.d,$(call objs-of,$(FUZZ_SRCS)))
@@ -524,6 +543,16 @@ check:
 kselftest:
 	+$(Q)$(CHECK_ENV) scripts/check.sh selftests
 
+# The cross-node suite (Documentation/network.md), both event loops.
+PHONY += netcheck
+netcheck:
+	+$(Q)$(CHECK_ENV) scripts/check.sh netcheck
+# Cross-node kipc against plain NATS (Documentation/network.md); like
+# make bench, never part of make check.
+PHONY += netbench
+netbench: $(KIPCD) $(O)/tests/net/net_bench
+	$(Q)KIPC_KIPCD=$(abspath $(KIPCD)) $(O)/tests/net/net_bench
+
 uapi-check:
 	+$(Q)$(CHECK_ENV) scripts/check.sh uapi
 
@@ -533,7 +562,8 @@ run: $(KIPCD) $(SAMPLES)
 	@test -n "$(KIPCD)" || { echo "*** no kernel/daemon sources yet: nothing to run" >&2; exit 1; }
 	$(Q)scripts/run-samples.sh $(O) $(ARGS)
 
-# A release build of kipcd and kipc-bench in $(O)/bench: the current
+# A release build of kipcd and kipc-bench (and kipc-run with
+# libkipc-posix.so, for its kipc-run-mq rows) in $(O)/bench: the current
 # .config with CONFIG_DEBUG_CHECKS off (it walks every object per syscall).
 BENCH_O := $(O)/bench
 bench: $(config)
@@ -544,7 +574,8 @@ bench: $(config)
 		{ cmp -s $(BENCH_O)/.config.new $(BENCH_O)/.config || \
 		  mv $(BENCH_O)/.config.new $(BENCH_O)/.config; } && \
 		$(MAKE) O=$(BENCH_O) KCONFIG_CONFIG=$(abspath $(BENCH_O))/.config \
-			$(BENCH_O)/bin/kipc-bench $(BENCH_O)/bin/kipcd && \
+			$(BENCH_O)/bin/kipc-bench $(BENCH_O)/bin/kipcd \
+			$(BENCH_O)/bin/kipc-run $(BENCH_O)/lib/libkipc-posix.so && \
 		$(BENCH_O)/bin/kipc-bench $(ARGS); \
 	else echo "no benchmarks yet (tools/kipc-bench is missing)"; fi
 

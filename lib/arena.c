@@ -11,8 +11,6 @@
 
 #include "internal.h"
 
-#define L __kipc_lib
-
 int __kipc_arena_init(struct kipc_att *a)
 {
 	a->nunits = (uint32_t)(a->arena_size / KIPC_ARENA_UNIT);
@@ -106,7 +104,7 @@ void __kipc_arena_free(struct kipc_att *a, uint64_t off)
 
 static struct kipc_att *owner_of(const void *p)
 {
-	for (struct kipc_att *a = L.atts; a; a = a->next) {
+	for (struct kipc_att *a = __kipc_lib.atts; a; a = a->next) {
 		const uint8_t *b = p;
 		if (b >= a->arena && b < a->arena + a->arena_size)
 			return a;
@@ -116,11 +114,11 @@ static struct kipc_att *owner_of(const void *p)
 
 void *kipc_buf_alloc(size_t len)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	void *p = NULL;
 	int err = __kipc_ensure_attached();
 	if (!err) {
-		struct kipc_att *a = L.cur;
+		struct kipc_att *a = __kipc_lib.cur;
 		uint64_t off = __kipc_arena_alloc(a, len);
 		if (off == UINT64_MAX) {
 			err = -ENOMEM;
@@ -129,9 +127,9 @@ void *kipc_buf_alloc(size_t len)
 			p = a->arena + off;
 		}
 	}
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	if (!p)
-		errno = -err;
+		__kipc_ret(err);
 	return p;
 }
 
@@ -139,7 +137,7 @@ void kipc_buf_free(void *buf)
 {
 	if (!buf)
 		return;
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	struct kipc_att *a = owner_of(buf);
 	if (a) {
 		uint64_t off = (uint64_t)((uint8_t *)buf - a->arena);
@@ -148,17 +146,17 @@ void kipc_buf_free(void *buf)
 			__kipc_att_put(a);
 		}
 	}
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 }
 
 uint64_t kipc_buf_offset(const void *buf)
 {
-	pthread_mutex_lock(&L.lock);
-	struct kipc_att *a = L.cur;
+	pthread_mutex_lock(&__kipc_lib.lock);
+	struct kipc_att *a = __kipc_lib.cur;
 	uint64_t off = UINT64_MAX; /* outside: the kernel answers EFAULT */
 	if (a && (const uint8_t *)buf >= a->arena &&
 	    (const uint8_t *)buf <= a->arena + a->arena_size)
 		off = (uint64_t)((const uint8_t *)buf - a->arena);
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	return off;
 }

@@ -7,51 +7,48 @@
  * queue (the synchronous waiters' completions go to them instead) and
  * handed out in order by kipc_peek_cqe()/kipc_wait_cqe().
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-#define L __kipc_lib
-
 struct kipc_sqe *kipc_get_sqe(void)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	struct kipc_sqe *sqe = NULL;
 	int err = __kipc_ensure_attached();
 	if (!err) {
-		unsigned cap = L.cur->sq_entries;
-		if (L.stage_cap < cap) {
-			struct kipc_sqe *s = realloc(L.stage, cap * sizeof *s);
+		unsigned cap = __kipc_lib.cur->sq_entries;
+		if (__kipc_lib.stage_cap < cap) {
+			struct kipc_sqe *s = realloc(__kipc_lib.stage, cap * sizeof *s);
 			if (s) {
-				L.stage = s;
-				L.stage_cap = cap;
+				__kipc_lib.stage = s;
+				__kipc_lib.stage_cap = cap;
 			}
 		}
-		if (L.nstage < L.stage_cap) {
-			sqe = &L.stage[L.nstage++];
+		if (__kipc_lib.nstage < __kipc_lib.stage_cap) {
+			sqe = &__kipc_lib.stage[__kipc_lib.nstage++];
 			memset(sqe, 0, sizeof *sqe);
 		} else {
-			err = L.stage_cap < cap ? -ENOMEM : -EBUSY;
+			err = __kipc_lib.stage_cap < cap ? -ENOMEM : -EBUSY;
 		}
 	}
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	if (!sqe)
-		errno = -err;
+		__kipc_ret(err);
 	return sqe;
 }
 
 int kipc_submit(void)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	int err = __kipc_ensure_attached();
 	int n = 0;
 	if (err)
 		goto out;
-	struct kipc_att *a = L.cur;
-	for (unsigned i = 0; i < L.nstage; i++) {
-		if (L.stage[i].user_data & KIPC_UD_LIBRARY) {
+	struct kipc_att *a = __kipc_lib.cur;
+	for (unsigned i = 0; i < __kipc_lib.nstage; i++) {
+		if (__kipc_lib.stage[i].user_data & KIPC_UD_LIBRARY) {
 			err = -EINVAL;
 			break;
 		}
@@ -59,8 +56,8 @@ int kipc_submit(void)
 	if (err)
 		goto out;
 	a->refs++;
-	for (unsigned i = 0; i < L.nstage; i++) {
-		err = __kipc_push_sqe(a, &L.stage[i], false);
+	for (unsigned i = 0; i < __kipc_lib.nstage; i++) {
+		err = __kipc_push_sqe(a, &__kipc_lib.stage[i], false);
 		if (err)
 			break;
 		n++;
@@ -69,52 +66,44 @@ int kipc_submit(void)
 		__kipc_publish_sq(a);
 	/* Entries that did not fit (SQ full: the kernel is busy or holds
 	 * max_inflight requests) stay staged for the next kipc_submit(). */
-	memmove(L.stage, L.stage + n, (L.nstage - n) * sizeof *L.stage);
-	L.nstage -= n;
+	memmove(__kipc_lib.stage, __kipc_lib.stage + n, (__kipc_lib.nstage - n) * sizeof *__kipc_lib.stage);
+	__kipc_lib.nstage -= n;
 	__kipc_att_put(a);
 out:
-	pthread_mutex_unlock(&L.lock);
-	if (err && !n) {
-		errno = -err;
-		return -1;
-	}
-	return n;
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	return (int)__kipc_ret(err && !n ? err : n);
 }
 
 /* Lock held: reap, then hand out the head of the async queue. */
 static bool head(struct kipc_cqe **cqe)
 {
-	if (L.cur)
-		__kipc_reap(L.cur);
-	if (!L.aq_count)
+	if (__kipc_lib.cur)
+		__kipc_reap(__kipc_lib.cur);
+	if (!__kipc_lib.aq_count)
 		return false;
 	/* A stable copy: the queue may grow (move) before cqe_seen(). */
-	L.peek = L.aq[L.aq_head];
-	*cqe = &L.peek;
+	__kipc_lib.peek = __kipc_lib.aq[__kipc_lib.aq_head];
+	*cqe = &__kipc_lib.peek;
 	return true;
 }
 
 int kipc_peek_cqe(struct kipc_cqe **cqe)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	bool ok = head(cqe);
-	pthread_mutex_unlock(&L.lock);
-	if (!ok) {
-		errno = EAGAIN;
-		return -1;
-	}
-	return 0;
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	return ok ? 0 : (int)__kipc_ret(-EAGAIN);
 }
 
 static int wait_cqe(struct kipc_cqe **cqe, int64_t deadline)
 {
 	int err = 0;
 	bool spun = false;
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	for (;;) {
 		if (head(cqe))
 			break;
-		struct kipc_att *a = L.cur;
+		struct kipc_att *a = __kipc_lib.cur;
 		if (!a || a->dead) {
 			err = -ECONNRESET;
 			break;
@@ -136,12 +125,8 @@ static int wait_cqe(struct kipc_cqe **cqe, int64_t deadline)
 		}
 		err = 0;
 	}
-	pthread_mutex_unlock(&L.lock);
-	if (err) {
-		errno = -err;
-		return -1;
-	}
-	return 0;
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	return (int)__kipc_ret(err);
 }
 
 int kipc_wait_cqe(struct kipc_cqe **cqe)
@@ -156,21 +141,21 @@ int kipc_wait_cqe_timeout(struct kipc_cqe **cqe, int64_t timeout_ns)
 
 void kipc_cqe_seen(struct kipc_cqe *cqe)
 {
-	pthread_mutex_lock(&L.lock);
-	if (L.aq_count && cqe == &L.peek) {
-		L.aq_head = (L.aq_head + 1) % L.aq_cap;
-		L.aq_count--;
+	pthread_mutex_lock(&__kipc_lib.lock);
+	if (__kipc_lib.aq_count && cqe == &__kipc_lib.peek) {
+		__kipc_lib.aq_head = (__kipc_lib.aq_head + 1) % __kipc_lib.aq_cap;
+		__kipc_lib.aq_count--;
 	}
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 }
 
 int kipc_ring_fd(void)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	int err = __kipc_ensure_attached();
 	int fd = -1;
 	if (!err) {
-		struct kipc_att *a = L.cur;
+		struct kipc_att *a = __kipc_lib.cur;
 		if (a->notify < 0) {
 			err = -EOPNOTSUPP;
 		} else {
@@ -179,100 +164,81 @@ int kipc_ring_fd(void)
 			fd = a->notify;
 		}
 	}
-	pthread_mutex_unlock(&L.lock);
-	if (fd < 0)
-		errno = -err;
-	return fd;
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	return (int)__kipc_ret(fd < 0 ? err : fd);
 }
 
 /* ---------------------------------------------------------------- */
 /* Prep helpers                                                       */
 
+/* The arena offset of a buffer of kipc_buf_alloc(), 0 for none. */
 static uint64_t off(const void *buf)
 {
 	return buf ? kipc_buf_offset(buf) : 0;
 }
 
-static void prep(struct kipc_sqe *sqe, uint8_t op, int64_t target,
-		 const void *buf, size_t len, unsigned flags)
-{
-	uint64_t ud = sqe->user_data;
-	memset(sqe, 0, sizeof *sqe);
-	sqe->user_data = ud;
-	sqe->opcode = op;
-	sqe->target = target;
-	sqe->flags = flags;
-	sqe->addr = off(buf);
-	sqe->len = (uint32_t)len;
-}
-
 void kipc_prep_nop(struct kipc_sqe *sqe)
 {
-	prep(sqe, KIPC_SYS_nop, 0, NULL, 0, 0);
+	__kipc_enc_simple(sqe, KIPC_SYS_nop, 0, 0);
 }
 
 void kipc_prep_send(struct kipc_sqe *sqe, pid_t pid, const void *buf,
 		    size_t len, unsigned prio, unsigned flags)
 {
-	prep(sqe, KIPC_SYS_send, pid, buf, len, flags);
-	sqe->prio = (uint16_t)prio;
+	__kipc_enc_send(sqe, KIPC_SYS_send, pid, off(buf), (uint32_t)len,
+			(uint16_t)prio, flags);
 }
 
 void kipc_prep_receive(struct kipc_sqe *sqe, pid_t from, void *buf,
 		       size_t len, unsigned flags)
 {
-	prep(sqe, KIPC_SYS_receive, from, buf, len, flags);
+	__kipc_enc_receive(sqe, KIPC_SYS_receive, from, off(buf), (uint32_t)len, flags);
 }
 
 void kipc_prep_mbox_send(struct kipc_sqe *sqe, int64_t id, const void *buf,
 			 size_t len, unsigned prio, unsigned flags)
 {
-	prep(sqe, KIPC_SYS_mbox_send, id, buf, len, flags);
-	sqe->prio = (uint16_t)prio;
+	__kipc_enc_send(sqe, KIPC_SYS_mbox_send, id, off(buf), (uint32_t)len,
+			(uint16_t)prio, flags);
 }
 
 void kipc_prep_mbox_receive(struct kipc_sqe *sqe, int64_t id, void *buf,
 			    size_t len, unsigned flags)
 {
-	prep(sqe, KIPC_SYS_mbox_receive, id, buf, len, flags);
+	__kipc_enc_receive(sqe, KIPC_SYS_mbox_receive, id, off(buf), (uint32_t)len, flags);
 }
 
 void kipc_prep_mbox_receive_set(struct kipc_sqe *sqe, const int64_t *ids,
 				unsigned nids, void *buf, size_t len,
 				unsigned flags)
 {
-	prep(sqe, KIPC_SYS_mbox_receive_set, 0, buf, len, flags);
-	sqe->addr2 = off(ids);
-	sqe->len2 = nids * (uint32_t)sizeof(int64_t);
+	__kipc_enc_receive_set(sqe, off(buf), (uint32_t)len, off(ids), nids, flags);
 }
 
 void kipc_prep_call(struct kipc_sqe *sqe, pid_t pid, const void *req,
 		    size_t reqlen, void *reply, size_t replylen,
 		    unsigned prio, unsigned flags)
 {
-	prep(sqe, KIPC_SYS_call, pid, req, reqlen, flags);
-	sqe->prio = (uint16_t)prio;
-	sqe->addr2 = off(reply);
-	sqe->len2 = (uint32_t)replylen;
+	__kipc_enc_call(sqe, KIPC_SYS_call, pid, off(req), (uint32_t)reqlen, off(reply),
+			(uint32_t)replylen, (uint16_t)prio, flags);
 }
 
 void kipc_prep_mbox_call(struct kipc_sqe *sqe, int64_t id, const void *req,
 			 size_t reqlen, void *reply, size_t replylen,
 			 unsigned prio, unsigned flags)
 {
-	kipc_prep_call(sqe, 0, req, reqlen, reply, replylen, prio, flags);
-	sqe->opcode = KIPC_SYS_mbox_call;
-	sqe->target = id;
+	__kipc_enc_call(sqe, KIPC_SYS_mbox_call, id, off(req), (uint32_t)reqlen,
+			off(reply), (uint32_t)replylen, (uint16_t)prio, flags);
 }
 
 void kipc_prep_reply(struct kipc_sqe *sqe, uint64_t token, const void *buf,
 		     size_t len, unsigned flags)
 {
-	prep(sqe, KIPC_SYS_reply, (int64_t)token, buf, len, flags);
+	__kipc_enc_reply(sqe, token, off(buf), (uint32_t)len, flags);
 }
 
 void kipc_prep_cancel(struct kipc_sqe *sqe, uint64_t user_data,
 		      unsigned flags)
 {
-	prep(sqe, KIPC_SYS_cancel, (int64_t)user_data, NULL, 0, flags);
+	__kipc_enc_simple(sqe, KIPC_SYS_cancel, (int64_t)user_data, flags);
 }

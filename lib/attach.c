@@ -35,19 +35,20 @@ struct kipc_lib __kipc_lib = {
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-#define L __kipc_lib
+/* kipc_attach_delegate(): the process we attach for (pidfd, its mem). */
+static int delegate_fds[2] = {-1, -1};
 
 /* ---------------------------------------------------------------- */
 /* fork: the child starts detached with fresh state                   */
 
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 }
 
 static void atfork_parent(void)
 {
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 }
 
 /*
@@ -59,7 +60,7 @@ static void atfork_parent(void)
  */
 static void atfork_child(void)
 {
-	struct kipc_att *a = L.atts;
+	struct kipc_att *a = __kipc_lib.atts;
 	while (a) {
 		struct kipc_att *next = a->next;
 		if (a->conn >= 0)
@@ -75,11 +76,16 @@ static void atfork_child(void)
 		free(a);
 		a = next;
 	}
-	L.atts = NULL;
-	L.cur = NULL;
-	L.waiters = NULL;
-	L.nstage = 0;
-	pthread_mutex_init(&L.lock, NULL);
+	for (int i = 0; i < 2; i++) {
+		if (delegate_fds[i] >= 0)
+			close(delegate_fds[i]);
+		delegate_fds[i] = -1; /* the child is itself */
+	}
+	__kipc_lib.atts = NULL;
+	__kipc_lib.cur = NULL;
+	__kipc_lib.waiters = NULL;
+	__kipc_lib.nstage = 0;
+	pthread_mutex_init(&__kipc_lib.lock, NULL);
 }
 
 static void register_atfork(void)
@@ -396,7 +402,23 @@ static int handshake(int fd, int64_t deadline, struct kipc_attach_resp *resp,
 		.version_max = KIPC_PROTO_VERSION,
 		.features = KIPC_FEAT_ALL,
 	};
-	while (send(fd, &req, sizeof req, MSG_NOSIGNAL) < 0)
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} dbuf;
+	struct iovec riov = {.iov_base = &req, .iov_len = sizeof req};
+	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1};
+	if (delegate_fds[0] >= 0) {
+		req.features |= KIPC_FEAT_DELEGATE;
+		rmh.msg_control = dbuf.buf;
+		rmh.msg_controllen = sizeof dbuf.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&rmh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+		memcpy(CMSG_DATA(c), delegate_fds, 2 * sizeof(int));
+	}
+	while (sendmsg(fd, &rmh, MSG_NOSIGNAL) < 0)
 		if (errno != EINTR)
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
 
@@ -540,12 +562,12 @@ static int attach_to(int fd, int64_t deadline, struct kipc_att **out)
 int __kipc_ensure_attached(void)
 {
 	pthread_once(&atfork_once, register_atfork);
-	if (L.cur && !L.cur->dead)
+	if (__kipc_lib.cur && !__kipc_lib.cur->dead)
 		return 0;
-	if (L.cur) {
+	if (__kipc_lib.cur) {
 		/* The kernel went away: this call starts over, a new task. */
-		__kipc_att_put(L.cur);
-		L.cur = NULL;
+		__kipc_att_put(__kipc_lib.cur);
+		__kipc_lib.cur = NULL;
 	}
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int err = socket_path(path, sizeof path);
@@ -565,10 +587,11 @@ int __kipc_ensure_attached(void)
 		close(fd);
 		return err;
 	}
-	a->next = L.atts;
-	L.atts = a;
-	L.cur = a;
-	L.nstage = 0;
+	a->delegated = delegate_fds[0] >= 0;
+	a->next = __kipc_lib.atts;
+	__kipc_lib.atts = a;
+	__kipc_lib.cur = a;
+	__kipc_lib.nstage = 0;
 	warn_other_build(a, path);
 	return 0;
 }
@@ -590,7 +613,7 @@ void __kipc_att_put(struct kipc_att *a)
 {
 	if (--a->refs)
 		return;
-	struct kipc_att **pp = &L.atts;
+	struct kipc_att **pp = &__kipc_lib.atts;
 	while (*pp && *pp != a)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -609,14 +632,36 @@ void __kipc_att_put(struct kipc_att *a)
 
 int kipc_attach(void)
 {
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	int err = __kipc_ensure_attached();
-	pthread_mutex_unlock(&L.lock);
-	if (err) {
-		errno = -err;
-		return -1;
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	return (int)__kipc_ret(err);
+}
+
+int kipc_attach_delegate(int pidfd, int memfd)
+{
+	pthread_mutex_lock(&__kipc_lib.lock);
+	int err = 0;
+	if (__kipc_lib.cur && !__kipc_lib.cur->dead)
+		err = -EEXIST;
+	for (int i = 0; !err && i < 2; i++) {
+		int fd = fcntl(i ? memfd : pidfd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			err = -errno;
+		else
+			delegate_fds[i] = fd;
 	}
-	return 0;
+	if (!err)
+		err = __kipc_ensure_attached();
+	if (err && err != -EEXIST) {
+		for (int i = 0; i < 2; i++) {
+			if (delegate_fds[i] >= 0)
+				close(delegate_fds[i]);
+			delegate_fds[i] = -1;
+		}
+	}
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	return (int)__kipc_ret(err);
 }
 
 /*
@@ -626,24 +671,22 @@ int kipc_attach(void)
  */
 int kipc_detach(void)
 {
-	pthread_mutex_lock(&L.lock);
-	struct kipc_att *a = L.cur;
+	pthread_mutex_lock(&__kipc_lib.lock);
+	struct kipc_att *a = __kipc_lib.cur;
 	if (a) {
 		a->dead = true;
 		shutdown(a->conn, SHUT_RDWR);
-		L.cur = NULL;
+		__kipc_lib.cur = NULL;
 		__kipc_att_put(a);
 	}
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	return 0;
 }
 
 pid_t kipc_task_pid(void)
 {
-	pthread_mutex_lock(&L.lock);
-	pid_t pid = L.cur && !L.cur->dead ? L.cur->pid : -1;
-	pthread_mutex_unlock(&L.lock);
-	if (pid < 0)
-		errno = ENOTCONN;
-	return pid;
+	pthread_mutex_lock(&__kipc_lib.lock);
+	pid_t pid = __kipc_lib.cur && !__kipc_lib.cur->dead ? __kipc_lib.cur->pid : -1;
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	return pid < 0 ? (pid_t)__kipc_ret(-ENOTCONN) : pid;
 }

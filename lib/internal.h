@@ -16,6 +16,7 @@
 #ifndef _LIBKIPC_INTERNAL_H
 #define _LIBKIPC_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,6 +26,8 @@
 #include <kipc/kipc.h>
 #include <kipc/libkipc.h>
 #include <kipc/ring.h>
+
+#include "sqe.h"
 
 #ifndef CONFIG_LIB_SPIN_NS
 #define CONFIG_LIB_SPIN_NS 20000
@@ -48,7 +51,8 @@ struct kipc_att {
 	uint32_t sq_tail;            /* our copy: we are the only writer */
 	uint32_t cq_head;            /* ditto */
 	uint32_t max_inflight;
-	pid_t pid;
+	pid_t pid;                   /* the task's (another's: kipc_attach_delegate) */
+	bool delegated;
 	uint64_t kernel_build;       /* kipcd's build id, 0: unknown */
 	/* arena allocator: one bit per unit, len in units per allocation */
 	uint64_t *bitmap;
@@ -150,7 +154,7 @@ long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 		       unsigned flags);
 
 /*
- * One call whose only output is a buffer at addr2 (len bytes): stat,
+ * One call whose only output is a record at addr2 (len bytes): stat,
  * getattr and introspection calls. Returns the result or -errno.
  */
 static inline long __kipc_sync_out(uint8_t op, int64_t target, unsigned flags,
@@ -158,15 +162,30 @@ static inline long __kipc_sync_out(uint8_t op, int64_t target, unsigned flags,
 {
 	if (len > UINT32_MAX)
 		len = UINT32_MAX / 64 * 64;
-	struct kipc_sqe sqe = {
-		.opcode = op,
-		.flags = flags,
-		.target = target,
-		.len2 = (uint32_t)len,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_rec(&sqe, op, target, flags, 0, 0, (uint32_t)len);
 	struct kipc_slot s1 = {.out = buf, .len = len};
 	struct kipc_cqe cqe;
 	return __kipc_sync(&sqe, NULL, len ? &s1 : NULL, &cqe);
+}
+
+/*
+ * The one place a result of the library becomes the C convention:
+ * r >= 0 is returned as it is; -errno sets errno and returns -1.
+ */
+static inline long __kipc_ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* The same for calls that return 0 on success, whatever the result. */
+static inline int __kipc_ret0(long r)
+{
+	return r < 0 ? (int)__kipc_ret(r) : 0;
 }
 
 #endif /* _LIBKIPC_INTERNAL_H */

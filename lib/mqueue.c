@@ -12,79 +12,51 @@
 
 #include "internal.h"
 
-static long ret(long r)
-{
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
-}
-
 int64_t kipc_mq_open(const char *name, const struct kipc_mq_open *o)
 {
 	size_t nlen = strlen(name);
-	if (nlen >= 4096) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_mq_open,
-		.len = (uint32_t)nlen,
-		.len2 = sizeof *o,
-	};
+	if (nlen >= 4096)
+		return __kipc_ret(-ENAMETOOLONG);
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_name(&sqe, KIPC_SYS_mq_open, 0, (uint32_t)nlen, 0, sizeof *o);
 	struct kipc_slot s0 = {.in = name, .len = nlen};
 	struct kipc_slot s1 = {.in = o, .len = sizeof *o};
 	struct kipc_cqe cqe;
-	return ret(__kipc_sync(&sqe, &s0, &s1, &cqe));
+	return __kipc_ret(__kipc_sync(&sqe, &s0, &s1, &cqe));
 }
 
 int kipc_mq_unlink(const char *name)
 {
 	size_t nlen = strlen(name);
-	if (nlen >= 4096) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	struct kipc_sqe sqe = {.opcode = KIPC_SYS_mq_unlink, .len = (uint32_t)nlen};
+	if (nlen >= 4096)
+		return __kipc_ret(-ENAMETOOLONG);
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_name(&sqe, KIPC_SYS_mq_unlink, 0, (uint32_t)nlen, 0, 0);
 	struct kipc_slot s0 = {.in = name, .len = nlen};
 	struct kipc_cqe cqe;
-	return (int)ret(__kipc_sync(&sqe, &s0, NULL, &cqe));
+	return (int)__kipc_ret(__kipc_sync(&sqe, &s0, NULL, &cqe));
 }
 
 int kipc_mq_timedsend(int64_t h, int fd, const void *buf, size_t len, unsigned prio,
 		      unsigned flags, int64_t timeout)
 {
-	if (prio > KIPC_PRIO_MAX) {
-		errno = EINVAL;
-		return -1;
-	}
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_mq_timedsend,
-		.prio = (uint16_t)prio,
-		.flags = flags,
-		.target = h,
-		.type = fd,
-		.len = (uint32_t)len,
-		.timeout = (flags & KIPC_F_TIMEOUT) ? timeout : 0,
-	};
+	if (prio > KIPC_PRIO_MAX)
+		return __kipc_ret(-EINVAL);
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_mq_xfer(&sqe, KIPC_SYS_mq_timedsend, h, fd, 0, (uint32_t)len,
+			   (uint16_t)prio, flags, timeout);
 	struct kipc_slot s0 = {.in = buf, .len = len};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, &s0, NULL, &cqe);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 ssize_t kipc_mq_timedreceive(int64_t h, int fd, void *buf, size_t len, unsigned *prio,
 			     unsigned flags, int64_t timeout)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_mq_timedreceive,
-		.flags = flags,
-		.target = h,
-		.type = fd,
-		.len = (uint32_t)len,
-		.timeout = (flags & KIPC_F_TIMEOUT) ? timeout : 0,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_mq_xfer(&sqe, KIPC_SYS_mq_timedreceive, h, fd, 0, (uint32_t)len, 0,
+			   flags, timeout);
 	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
 	struct kipc_cqe cqe;
 	/* Linux's store_msg() and put_user() run after the message left the
@@ -93,51 +65,41 @@ ssize_t kipc_mq_timedreceive(int64_t h, int fd, void *buf, size_t len, unsigned 
 	unsigned p = cqe.prio;
 	if (r >= 0 && prio && __kipc_copy_to_user(prio, &p, sizeof p))
 		r = -EFAULT;
-	return ret(r);
+	return __kipc_ret(r);
 }
 
 int64_t kipc_mq_notify(int64_t h, int fd, const struct kipc_mq_notify *n)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_mq_notify,
-		.target = h,
-		.type = fd,
-		.len2 = sizeof *n,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_mq_rec(&sqe, KIPC_SYS_mq_notify, h, fd, 0, sizeof *n);
 	struct kipc_slot s1 = {.in = n, .len = sizeof *n};
 	struct kipc_cqe cqe;
-	return ret(__kipc_sync(&sqe, NULL, &s1, &cqe));
+	return __kipc_ret(__kipc_sync(&sqe, NULL, &s1, &cqe));
 }
 
 int kipc_mq_getattr(int64_t h, int fd, struct kipc_mq_attr *attr)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_mq_getattr,
-		.target = h,
-		.type = fd,
-		.len2 = sizeof *attr,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_mq_rec(&sqe, KIPC_SYS_mq_getattr, h, fd, 0, sizeof *attr);
 	struct kipc_slot s1 = {.out = attr, .len = sizeof *attr};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 int kipc_mq_close(int64_t h, unsigned flags)
 {
-	struct kipc_sqe sqe = {.opcode = KIPC_SYS_mq_close, .flags = flags, .target = h};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_simple(&sqe, KIPC_SYS_mq_close, h, flags);
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 int kipc_mq_notify_wait(int64_t h, uint64_t token, pid_t *from, uid_t *uid)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_mq_notify_wait,
-		.target = h,
-		.type = (int64_t)token,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_mq_notify_wait(&sqe, h, token);
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
 	if (r >= 0) {
@@ -146,7 +108,7 @@ int kipc_mq_notify_wait(int64_t h, uint64_t token, pid_t *from, uid_t *uid)
 		if (uid)
 			*uid = (uid_t)cqe.type;
 	}
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 int kipc_mq_path(int64_t h, const char *suffix, char *buf, size_t size)
@@ -154,11 +116,11 @@ int kipc_mq_path(int64_t h, const char *suffix, char *buf, size_t size)
 	char sock[4096];
 	int err = __kipc_socket_path(sock, sizeof sock);
 	if (err)
-		return (int)ret(err);
+		return (int)__kipc_ret(err);
 	int n = snprintf(buf, size, "%s.mq/o%lld%s", sock, (long long)h,
 			 suffix ? suffix : "");
 	if (n < 0 || (size_t)n >= size)
-		return (int)ret(-ENAMETOOLONG);
+		return (int)__kipc_ret(-ENAMETOOLONG);
 	return 0;
 }
 
@@ -167,40 +129,27 @@ int kipc_mq_path(int64_t h, const char *suffix, char *buf, size_t size)
 
 int kipc_msgget(int32_t key, int msgflg)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_msgget,
-		.target = key,
-		.len = (uint32_t)msgflg,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_msgget(&sqe, key, msgflg);
 	struct kipc_cqe cqe;
-	return (int)ret(__kipc_sync(&sqe, NULL, NULL, &cqe));
+	return (int)__kipc_ret(__kipc_sync(&sqe, NULL, NULL, &cqe));
 }
 
 int kipc_msgsnd(int msqid, int64_t mtype, const void *buf, size_t len, int msgflg)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_msgsnd,
-		.flags = (msgflg & KIPC_IPC_NOWAIT) ? KIPC_F_NONBLOCK : 0,
-		.target = msqid,
-		.len = (uint32_t)len,
-		.type = mtype,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_msgsnd(&sqe, msqid, mtype, 0, (uint32_t)len, msgflg);
 	struct kipc_slot s0 = {.in = buf, .len = len};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync_flags(&sqe, &s0, NULL, &cqe, KIPC_SYNC_NORESTART);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 ssize_t kipc_msgrcv(int msqid, int64_t *mtype, void *buf, size_t len, int64_t msgtyp,
 		    int msgflg)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_msgrcv,
-		.target = msqid,
-		.len = (uint32_t)len,
-		.len2 = (uint32_t)msgflg,
-		.type = msgtyp,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_msgrcv(&sqe, msqid, msgtyp, 0, (uint32_t)len, msgflg);
 	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
 	struct kipc_cqe cqe;
 	/* As Linux's do_msg_fill(): a bad buffer loses the message (EFAULT). */
@@ -209,37 +158,35 @@ ssize_t kipc_msgrcv(int msqid, int64_t *mtype, void *buf, size_t len, int64_t ms
 	int64_t t = cqe.type;
 	if (r >= 0 && mtype && __kipc_copy_to_user(mtype, &t, sizeof t))
 		r = -EFAULT;
-	return ret(r);
+	return __kipc_ret(r);
 }
 
 int kipc_sysctl_get(int key, int64_t *val)
 {
-	struct kipc_sqe sqe = {.opcode = KIPC_SYS_sysctl, .target = key};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_sysctl(&sqe, key, 0, 0);
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
 	if (r >= 0 && __kipc_copy_to_user(val, &cqe.type, sizeof *val))
 		r = -EFAULT;
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 int kipc_sysctl_set(int key, int64_t val)
 {
-	struct kipc_sqe sqe = {.opcode = KIPC_SYS_sysctl, .target = key, .len = 1, .type = val};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_sysctl(&sqe, key, 1, val);
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 int kipc_msgctl(int msqid, int cmd, void *buf, size_t len)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_msgctl,
-		.target = msqid,
-		.len = (uint32_t)cmd,
-		.len2 = (uint32_t)len,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_msgctl(&sqe, msqid, cmd, 0, (uint32_t)len);
 	bool in = cmd == KIPC_IPC_SET;
 	struct kipc_slot s1 = {.in = in ? buf : NULL, .out = in ? NULL : buf, .len = buf ? len : 0};
 	struct kipc_cqe cqe;
-	return (int)ret(__kipc_sync(&sqe, NULL, buf ? &s1 : NULL, &cqe));
+	return (int)__kipc_ret(__kipc_sync(&sqe, NULL, buf ? &s1 : NULL, &cqe));
 }

@@ -3,14 +3,17 @@
  * libkipc: the ring client. Submitting, reaping, sleeping, and the
  * synchronous call every wrapper is built on.
  *
- * Submit (mirror of the kernel's drain() in kernel/daemon/transport.cc):
+ * Submit (mirror of the kernel's drain() in kernel/daemon/ring.cc):
  *   store sq_tail (release); full fence; load sq_flags;
  *   KIPC_SQ_NEED_WAKEUP -> write the doorbell eventfd.
- * Sleep (the kernel bumps wake_seq after publishing, then reads waiters):
+ * Sleep (the kernel publishes cq_tail and sq_head, fences, and bumps and
+ * wakes wake_seq only when it then sees waiters != 0):
  *   seen = wake_seq; waiters++; full fence; re-check the CQ and our
- *   waiter; FUTEX_WAIT(wake_seq, seen); waiters--.
+ *   waiter (and, waiting for SQ room, sq_head); FUTEX_WAIT(wake_seq,
+ *   seen); waiters--.
  * Either the kernel sees waiters != 0 and wakes us, or we see its CQ
- * tail; FUTEX_WAIT returns at once if wake_seq moved after we read it.
+ * tail (its sq_head); FUTEX_WAIT returns at once if wake_seq moved after
+ * we read it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -37,9 +40,7 @@
 
 int64_t __kipc_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_MONOTONIC);
 }
 
 int64_t kipc_timespec_ns(const struct timespec *ts)
@@ -129,11 +130,13 @@ void __kipc_reap(struct kipc_att *a)
 		wake_others(a);
 }
 
-int __kipc_sleep(struct kipc_att *a, int64_t deadline, const int *done)
+/* sq: the caller waits for room in the SQ, not for a completion. */
+static int sleep_for(struct kipc_att *a, int64_t deadline, const int *done, bool sq)
 {
 	if (a->dead)
 		return -ECONNRESET;
 	uint32_t seen = LOAD_ACQ(&a->ctl->wake_seq);
+	uint32_t sq_tail = a->sq_tail; /* ours, under the lock */
 	__atomic_fetch_add(&a->ctl->waiters, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&L.lock);
 	FENCE();
@@ -141,6 +144,7 @@ int __kipc_sleep(struct kipc_att *a, int64_t deadline, const int *done)
 	int ret = 0;
 	if (LOAD_ACQ(&a->ctl->cq_tail) != LOAD(&a->ctl->cq_head) ||
 	    (done && LOAD_ACQ(done)) ||
+	    (sq && sq_tail - LOAD_ACQ(&a->ctl->sq_head) < a->sq_entries) ||
 	    (LOAD(&a->ctl->sq_flags) & KIPC_SQ_DEAD))
 		goto out;
 
@@ -154,7 +158,7 @@ int __kipc_sleep(struct kipc_att *a, int64_t deadline, const int *done)
 		if (left < wait_ns)
 			wait_ns = left;
 	}
-	struct timespec ts = {wait_ns / 1000000000, wait_ns % 1000000000};
+	struct timespec ts = kipc_ns_timespec(wait_ns);
 	/* Shared futex (no FUTEX_PRIVATE_FLAG): the waker is kipcd. */
 	if (syscall(SYS_futex, &a->ctl->wake_seq, FUTEX_WAIT, seen, &ts,
 		    NULL, 0) < 0) {
@@ -173,6 +177,11 @@ out:
 	if (ret == -ECONNRESET)
 		__kipc_att_mark_dead(a);
 	return ret;
+}
+
+int __kipc_sleep(struct kipc_att *a, int64_t deadline, const int *done)
+{
+	return sleep_for(a, deadline, done, false);
 }
 
 static inline void cpu_relax(void)
@@ -228,7 +237,7 @@ int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe, bool wait)
 			return -EBUSY;
 		__kipc_publish_sq(a);
 		__kipc_reap(a);
-		int r = __kipc_sleep(a, 0, NULL);
+		int r = sleep_for(a, 0, NULL, true);
 		if (r == -ECONNRESET)
 			return r;
 	}
@@ -287,12 +296,8 @@ static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w, bool norestart
 		 * request at a time, so either the operation completed
 		 * first (we report it) or the cancel did (EINTR).
 		 */
-		struct kipc_sqe c = {
-			.opcode = KIPC_SYS_cancel,
-			.flags = KIPC_F_INTR,
-			.user_data = KIPC_UD_LIBRARY | L.next_ud++,
-			.target = (int64_t)w->user_data,
-		};
+		struct kipc_sqe c = {.user_data = KIPC_UD_LIBRARY | L.next_ud++};
+		__kipc_enc_simple(&c, KIPC_SYS_cancel, (int64_t)w->user_data, KIPC_F_INTR);
 		if (__kipc_push_sqe(a, &c, true) == 0)
 			__kipc_publish_sq(a);
 		cancelled = true;

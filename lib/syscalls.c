@@ -1,23 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libkipc: one synchronous wrapper per syscall of <kipc/syscalls.h>.
- * Each fills an SQE, names the user buffers that go through the arena,
- * and runs __kipc_sync(); -errno becomes errno and -1 in one place, ret().
+ * Each encodes its SQE (lib/sqe.h), names the user buffers that go
+ * through the arena, and runs __kipc_sync(); -errno becomes errno and -1
+ * in one place, __kipc_ret() (lib/internal.h).
  */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
-
-static long ret(long r)
-{
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
-}
 
 static void fill_info(struct kipc_msginfo *info, const struct kipc_cqe *c)
 {
@@ -43,14 +35,15 @@ static void apply_opts(struct kipc_sqe *sqe, const struct kipc_opts *opts)
 
 static long simple(uint8_t op, int64_t target, unsigned flags)
 {
-	struct kipc_sqe sqe = {.opcode = op, .flags = flags, .target = target};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_simple(&sqe, op, target, flags);
 	struct kipc_cqe cqe;
 	return __kipc_sync(&sqe, NULL, NULL, &cqe);
 }
 
 int kipc_nop(void)
 {
-	return (int)ret(simple(KIPC_SYS_nop, 0, 0));
+	return (int)__kipc_ret(simple(KIPC_SYS_nop, 0, 0));
 }
 
 /* ---------------------------------------------------------------- */
@@ -61,13 +54,8 @@ static long do_send(uint8_t op, int64_t target, const void *buf, size_t len,
 {
 	if (prio > KIPC_PRIO_MAX)
 		return -EINVAL;
-	struct kipc_sqe sqe = {
-		.opcode = op,
-		.prio = (uint16_t)prio,
-		.flags = flags,
-		.target = target,
-		.len = (uint32_t)len,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_send(&sqe, op, target, 0, (uint32_t)len, (uint16_t)prio, flags);
 	apply_opts(&sqe, opts);
 	struct kipc_slot s = {.in = buf, .len = len};
 	struct kipc_cqe cqe;
@@ -79,12 +67,8 @@ static long do_receive(uint8_t op, int64_t target, void *buf, size_t len,
 		       struct kipc_msginfo *info, unsigned flags,
 		       const struct kipc_opts *opts)
 {
-	struct kipc_sqe sqe = {
-		.opcode = op,
-		.flags = flags,
-		.target = target,
-		.len = (uint32_t)len,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_receive(&sqe, op, target, 0, (uint32_t)len, flags);
 	apply_opts(&sqe, opts);
 	struct kipc_slot s = {.out = buf, .len = len, .by_res = true};
 	struct kipc_cqe cqe;
@@ -94,54 +78,46 @@ static long do_receive(uint8_t op, int64_t target, void *buf, size_t len,
 	return r;
 }
 
-static struct kipc_opts timed(int64_t timeout)
+/* The plain and _timed variants are the _x one with no options or a timeout. */
+
+int kipc_send_x(pid_t pid, const void *buf, size_t len, unsigned prio,
+		unsigned flags, const struct kipc_opts *opts)
 {
-	struct kipc_opts o = {.timeout = timeout};
-	return o;
+	return __kipc_ret0(do_send(KIPC_SYS_send, pid, buf, len, prio, flags, opts));
 }
 
 int kipc_send(pid_t pid, const void *buf, size_t len, unsigned prio,
 	      unsigned flags)
 {
-	return (int)ret(do_send(KIPC_SYS_send, pid, buf, len, prio, flags, NULL));
+	return kipc_send_x(pid, buf, len, prio, flags, NULL);
 }
 
 int kipc_send_timed(pid_t pid, const void *buf, size_t len, unsigned prio,
 		    unsigned flags, int64_t timeout)
 {
-	struct kipc_opts o = timed(timeout);
-	return (int)ret(do_send(KIPC_SYS_send, pid, buf, len, prio,
-				flags | KIPC_F_TIMEOUT, &o));
-}
-
-int kipc_send_x(pid_t pid, const void *buf, size_t len, unsigned prio,
-		unsigned flags, const struct kipc_opts *opts)
-{
-	return (int)ret(do_send(KIPC_SYS_send, pid, buf, len, prio, flags, opts));
-}
-
-ssize_t kipc_receive(pid_t from, void *buf, size_t len,
-		     struct kipc_msginfo *info, unsigned flags)
-{
-	return ret(do_receive(KIPC_SYS_receive, from, buf, len, info, flags,
-			      NULL));
-}
-
-ssize_t kipc_receive_timed(pid_t from, void *buf, size_t len,
-			   struct kipc_msginfo *info, unsigned flags,
-			   int64_t timeout)
-{
-	struct kipc_opts o = timed(timeout);
-	return ret(do_receive(KIPC_SYS_receive, from, buf, len, info,
-			      flags | KIPC_F_TIMEOUT, &o));
+	return kipc_send_x(pid, buf, len, prio,
+			flags | KIPC_F_TIMEOUT, &(struct kipc_opts){.timeout = timeout});
 }
 
 ssize_t kipc_receive_x(pid_t from, void *buf, size_t len,
 		       struct kipc_msginfo *info, unsigned flags,
 		       const struct kipc_opts *opts)
 {
-	return ret(do_receive(KIPC_SYS_receive, from, buf, len, info, flags,
-			      opts));
+	return __kipc_ret(do_receive(KIPC_SYS_receive, from, buf, len, info, flags, opts));
+}
+
+ssize_t kipc_receive(pid_t from, void *buf, size_t len,
+		     struct kipc_msginfo *info, unsigned flags)
+{
+	return kipc_receive_x(from, buf, len, info, flags, NULL);
+}
+
+ssize_t kipc_receive_timed(pid_t from, void *buf, size_t len,
+			   struct kipc_msginfo *info, unsigned flags,
+			   int64_t timeout)
+{
+	return kipc_receive_x(from, buf, len, info,
+			flags | KIPC_F_TIMEOUT, &(struct kipc_opts){.timeout = timeout});
 }
 
 /* ---------------------------------------------------------------- */
@@ -151,58 +127,48 @@ int64_t kipc_mbox_open(const char *name, unsigned oflag,
 		       const struct kipc_mbox_attr *attr)
 {
 	size_t nlen = name ? strlen(name) : 0;
-	if (nlen > KIPC_NAME_MAX) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (name && nlen == 0) { /* malformed, not anonymous (that is NULL) */
-		errno = EINVAL;
-		return -1;
-	}
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_mbox_open,
-		.flags = oflag,
-		.len = (uint32_t)nlen,
-		.len2 = attr ? (uint32_t)sizeof *attr : 0,
-	};
+	if (nlen > KIPC_NAME_MAX)
+		return __kipc_ret(-ENAMETOOLONG);
+	if (name && nlen == 0) /* malformed, not anonymous (that is NULL) */
+		return __kipc_ret(-EINVAL);
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_mbox_open(&sqe, oflag, 0, (uint32_t)nlen, 0,
+			     attr ? (uint32_t)sizeof *attr : 0);
 	struct kipc_slot s0 = {.in = name, .len = nlen};
 	struct kipc_slot s1 = {.in = attr, .len = attr ? sizeof *attr : 0};
 	struct kipc_cqe cqe;
-	return ret(__kipc_sync(&sqe, &s0, attr ? &s1 : NULL, &cqe));
+	return __kipc_ret(__kipc_sync(&sqe, &s0, attr ? &s1 : NULL, &cqe));
 }
 
 int kipc_mbox_destroy(int64_t id)
 {
-	return (int)ret(simple(KIPC_SYS_mbox_destroy, id, 0));
+	return (int)__kipc_ret(simple(KIPC_SYS_mbox_destroy, id, 0));
 }
 
 int kipc_mbox_stat(int64_t id, struct kipc_mbox_stat *st)
 {
 	long r = __kipc_sync_out(KIPC_SYS_mbox_stat, id, 0, st, sizeof *st);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 int kipc_mbox_setattr(int64_t id, unsigned mask,
 		      const struct kipc_mbox_attr *attr)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_mbox_setattr,
-		.target = id,
-		.len = mask,
-		.len2 = sizeof *attr,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_rec(&sqe, KIPC_SYS_mbox_setattr, id, 0, mask, 0, sizeof *attr);
 	struct kipc_slot s1 = {.in = attr, .len = sizeof *attr};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 static int pid_op(uint8_t op, int64_t id, pid_t pid)
 {
-	struct kipc_sqe sqe = {.opcode = op, .target = id, .pid = pid};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_pid(&sqe, op, id, pid);
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 int kipc_mbox_set_owner(int64_t id, pid_t pid)
@@ -220,50 +186,44 @@ int kipc_mbox_revoke(int64_t id, pid_t pid)
 	return pid_op(KIPC_SYS_mbox_revoke, id, pid);
 }
 
+int kipc_mbox_send_x(int64_t id, const void *buf, size_t len, unsigned prio,
+		     unsigned flags, const struct kipc_opts *opts)
+{
+	return __kipc_ret0(do_send(KIPC_SYS_mbox_send, id, buf, len, prio, flags, opts));
+}
+
 int kipc_mbox_send(int64_t id, const void *buf, size_t len, unsigned prio,
 		   unsigned flags)
 {
-	return (int)ret(do_send(KIPC_SYS_mbox_send, id, buf, len, prio, flags,
-				NULL));
+	return kipc_mbox_send_x(id, buf, len, prio, flags, NULL);
 }
 
 int kipc_mbox_send_timed(int64_t id, const void *buf, size_t len,
 			 unsigned prio, unsigned flags, int64_t timeout)
 {
-	struct kipc_opts o = timed(timeout);
-	return (int)ret(do_send(KIPC_SYS_mbox_send, id, buf, len, prio,
-				flags | KIPC_F_TIMEOUT, &o));
-}
-
-int kipc_mbox_send_x(int64_t id, const void *buf, size_t len, unsigned prio,
-		     unsigned flags, const struct kipc_opts *opts)
-{
-	return (int)ret(do_send(KIPC_SYS_mbox_send, id, buf, len, prio, flags,
-				opts));
-}
-
-ssize_t kipc_mbox_receive(int64_t id, void *buf, size_t len,
-			  struct kipc_msginfo *info, unsigned flags)
-{
-	return ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info,
-			      flags, NULL));
-}
-
-ssize_t kipc_mbox_receive_timed(int64_t id, void *buf, size_t len,
-				struct kipc_msginfo *info, unsigned flags,
-				int64_t timeout)
-{
-	struct kipc_opts o = timed(timeout);
-	return ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info,
-			      flags | KIPC_F_TIMEOUT, &o));
+	return kipc_mbox_send_x(id, buf, len, prio,
+			flags | KIPC_F_TIMEOUT, &(struct kipc_opts){.timeout = timeout});
 }
 
 ssize_t kipc_mbox_receive_x(int64_t id, void *buf, size_t len,
 			    struct kipc_msginfo *info, unsigned flags,
 			    const struct kipc_opts *opts)
 {
-	return ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info,
-			      flags, opts));
+	return __kipc_ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info, flags, opts));
+}
+
+ssize_t kipc_mbox_receive(int64_t id, void *buf, size_t len,
+			  struct kipc_msginfo *info, unsigned flags)
+{
+	return kipc_mbox_receive_x(id, buf, len, info, flags, NULL);
+}
+
+ssize_t kipc_mbox_receive_timed(int64_t id, void *buf, size_t len,
+				struct kipc_msginfo *info, unsigned flags,
+				int64_t timeout)
+{
+	return kipc_mbox_receive_x(id, buf, len, info, flags | KIPC_F_TIMEOUT,
+				   &(struct kipc_opts){.timeout = timeout});
 }
 
 ssize_t kipc_mbox_receive_set_x(const int64_t *ids, unsigned nids, void *buf,
@@ -271,12 +231,8 @@ ssize_t kipc_mbox_receive_set_x(const int64_t *ids, unsigned nids, void *buf,
 				unsigned flags, const struct kipc_opts *opts)
 {
 	size_t idlen = (size_t)nids * sizeof(int64_t);
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_mbox_receive_set,
-		.flags = flags,
-		.len = (uint32_t)len,
-		.len2 = (uint32_t)idlen,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_receive_set(&sqe, 0, (uint32_t)len, 0, nids, flags);
 	apply_opts(&sqe, opts);
 	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
 	struct kipc_slot s1 = {.in = ids, .len = idlen};
@@ -284,7 +240,7 @@ ssize_t kipc_mbox_receive_set_x(const int64_t *ids, unsigned nids, void *buf,
 	long r = __kipc_sync(&sqe, &s0, &s1, &cqe);
 	if (r >= 0)
 		fill_info(info, &cqe);
-	return ret(r);
+	return __kipc_ret(r);
 }
 
 ssize_t kipc_mbox_receive_set(const int64_t *ids, unsigned nids, void *buf,
@@ -302,13 +258,9 @@ static long do_call(uint8_t op, int64_t target, const void *req,
 		    struct kipc_msginfo *info, unsigned flags,
 		    const struct kipc_opts *opts)
 {
-	struct kipc_sqe sqe = {
-		.opcode = op,
-		.flags = flags,
-		.target = target,
-		.len = (uint32_t)reqlen,
-		.len2 = (uint32_t)replylen,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_call(&sqe, op, target, 0, (uint32_t)reqlen, 0, (uint32_t)replylen, 0,
+			flags);
 	apply_opts(&sqe, opts);
 	struct kipc_slot s0 = {.in = req, .len = reqlen};
 	struct kipc_slot s1 = {.out = reply, .len = replylen, .by_res = true};
@@ -321,27 +273,12 @@ static long do_call(uint8_t op, int64_t target, const void *req,
 	return r;
 }
 
-ssize_t kipc_call(pid_t pid, const void *req, size_t reqlen, void *reply,
-		  size_t replylen, struct kipc_msginfo *info, unsigned flags)
-{
-	return ret(do_call(KIPC_SYS_call, pid, req, reqlen, reply, replylen,
-			   info, flags, NULL));
-}
-
 ssize_t kipc_call_x(pid_t pid, const void *req, size_t reqlen, void *reply,
 		    size_t replylen, struct kipc_msginfo *info, unsigned flags,
 		    const struct kipc_opts *opts)
 {
-	return ret(do_call(KIPC_SYS_call, pid, req, reqlen, reply, replylen,
+	return __kipc_ret(do_call(KIPC_SYS_call, pid, req, reqlen, reply, replylen,
 			   info, flags, opts));
-}
-
-ssize_t kipc_mbox_call(int64_t id, const void *req, size_t reqlen,
-		       void *reply, size_t replylen, struct kipc_msginfo *info,
-		       unsigned flags)
-{
-	return ret(do_call(KIPC_SYS_mbox_call, id, req, reqlen, reply,
-			   replylen, info, flags, NULL));
 }
 
 ssize_t kipc_mbox_call_x(int64_t id, const void *req, size_t reqlen,
@@ -349,24 +286,33 @@ ssize_t kipc_mbox_call_x(int64_t id, const void *req, size_t reqlen,
 			 struct kipc_msginfo *info, unsigned flags,
 			 const struct kipc_opts *opts)
 {
-	return ret(do_call(KIPC_SYS_mbox_call, id, req, reqlen, reply,
+	return __kipc_ret(do_call(KIPC_SYS_mbox_call, id, req, reqlen, reply,
 			   replylen, info, flags, opts));
+}
+
+ssize_t kipc_call(pid_t pid, const void *req, size_t reqlen, void *reply,
+		  size_t replylen, struct kipc_msginfo *info, unsigned flags)
+{
+	return kipc_call_x(pid, req, reqlen, reply, replylen, info, flags, NULL);
+}
+
+ssize_t kipc_mbox_call(int64_t id, const void *req, size_t reqlen,
+		       void *reply, size_t replylen, struct kipc_msginfo *info,
+		       unsigned flags)
+{
+	return kipc_mbox_call_x(id, req, reqlen, reply, replylen, info, flags, NULL);
 }
 
 int kipc_reply_x(uint64_t token, const void *buf, size_t len, unsigned flags,
 		 const struct kipc_opts *opts)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_reply,
-		.flags = flags,
-		.target = (int64_t)token,
-		.len = (uint32_t)len,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_reply(&sqe, token, 0, (uint32_t)len, flags);
 	apply_opts(&sqe, opts);
 	struct kipc_slot s = {.in = buf, .len = len};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, &s, NULL, &cqe);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 int kipc_reply(uint64_t token, const void *buf, size_t len, unsigned flags)
@@ -380,35 +326,33 @@ int kipc_reply(uint64_t token, const void *buf, size_t len, unsigned flags)
 int kipc_taskq_stat(struct kipc_taskq_stat *st)
 {
 	long r = __kipc_sync_out(KIPC_SYS_taskq_stat, 0, 0, st, sizeof *st);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 int kipc_taskq_setattr(const struct kipc_mbox_attr *attr)
 {
-	struct kipc_sqe sqe = {
-		.opcode = KIPC_SYS_taskq_setattr,
-		.len2 = sizeof *attr,
-	};
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_rec(&sqe, KIPC_SYS_taskq_setattr, 0, 0, 0, 0, sizeof *attr);
 	struct kipc_slot s1 = {.in = attr, .len = sizeof *attr};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 int kipc_cred_refresh(void)
 {
 	pthread_mutex_lock(&__kipc_lib.lock);
 	struct kipc_att *a = __kipc_lib.cur;
-	bool attached = a && !a->dead && a->pid == getpid();
+	bool attached = a && !a->dead && (a->pid == getpid() || a->delegated);
 	pthread_mutex_unlock(&__kipc_lib.lock);
 	if (!attached)
 		return 0; /* the next attach reads them (SO_PEERCRED) */
 	long r = simple(KIPC_SYS_cred_refresh, 0, 0);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }
 
 int kipc_cancel(uint64_t user_data, unsigned flags)
 {
 	long r = simple(KIPC_SYS_cancel, (int64_t)user_data, flags);
-	return (int)ret(r < 0 ? r : 0);
+	return __kipc_ret0(r);
 }

@@ -12,10 +12,11 @@
  *     lists of what it waits for, on its task's parked list, and (with a
  *     timeout) on the timer map. Parked requests are owned by the kernel.
  *  2. Whoever completes a parked request (a delivery, a timer, a cancel,
- *     an exit or a destroy) first unparks it (unlinks it from *every*
- *     list), then posts its completion, then frees it. A request is thus
- *     completed exactly once: anything that can still find it on a list
- *     has not completed it yet.
+ *     an exit or a destroy) calls finish(), the one function that ends a
+ *     request: it unparks it (unlinks it from *every* list), lets the
+ *     caller write the completion, posts it and frees the request. A
+ *     request is thus completed exactly once: anything that can still
+ *     find it on a list has not completed it yet.
  *  3. Expired timers run before every submit(), so "timeout and delivery at
  *     the same instant" has one answer: a wait whose deadline is <= now is
  *     over, and the message goes elsewhere or stays queued.
@@ -41,6 +42,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <type_traits>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -63,6 +65,16 @@ namespace kipc {
 constexpr long EQUEUED = 529;
 
 constexpr int64_t kForever = INT64_MAX;
+
+constexpr size_t kRecvSetMax = 64; /* mailboxes in one receive_set */
+
+/* What ipcperms() is asked for: mode bits, as Linux's MAY_READ, MAY_WRITE. */
+constexpr uint32_t kMayWrite = 2;
+constexpr uint32_t kMayRead = 4;
+
+/* Capabilities the host is asked about (Linux's numbers, capability.h). */
+constexpr int kCapSysAdmin = 21;
+constexpr int kCapSysResource = 24;
 
 /* System V ids (ids.h): seq * kIdxMax + idx, or with ipcmni_extend
  * seq << 24 | idx, as Linux's IPCMNI and IPCMNI_EXTEND. */
@@ -390,6 +402,21 @@ struct Link {
 	int64_t stime = 0, rtime = 0;
 
 	bool unbounded() const { return capacity == KIPC_UNBOUNDED; }
+	/*
+	 * What every stat record shows of a link: its bounds into attr (a
+	 * kipc_mbox_attr, or any record with capacity, msgsize, qbytes) and
+	 * its queues into st (nmsg, nbytes, nsenders, nreceivers).
+	 */
+	template <class Attr, class Stat> void stat(Attr &attr, Stat &st) const
+	{
+		attr.capacity = capacity;
+		attr.msgsize = msgsize;
+		attr.qbytes = unbounded() ? 0 : qbytes;
+		st.nmsg = msgs.nmsg;
+		st.nbytes = msgs.nbytes;
+		st.nsenders = pending.nmsg;
+		st.nreceivers = receivers.size();
+	}
 	/* Is there room for one more message of len bytes? */
 	bool has_room(uint32_t len) const
 	{
@@ -410,9 +437,16 @@ enum class CallPhase : uint8_t { None, Sending, AwaitReply };
 
 /*
  * A parked syscall. Exactly one owner completes it (see the top of this
- * file); until then it is on its task's parked list.
+ * file); until then it is on its task's parked list, which owns it. A
+ * request on no list is owned by a ReqPtr: made and not parked yet
+ * (new_request, park), or unparked by finish().
  */
 struct Request {
+	Request() = default;
+	Request(const Request &) = delete;
+	Request &operator=(const Request &) = delete;
+	~Request(); /* asserts it is on no list and holds nothing (wait.cc) */
+
 	ListHook task_node;  /* on task->parked */
 	ListHook await_node; /* on awaited->awaited_by */
 	Task *task;          /* who asked */
@@ -442,6 +476,31 @@ struct Request {
 	static void *operator new(size_t size);
 	static void operator delete(void *p);
 	uint32_t handle() const; /* its slab handle (Message::set_req) */
+};
+
+using ReqPtr = std::unique_ptr<Request>;
+
+/*
+ * A borrowed callable, as an argument: the callee calls it and keeps no
+ * copy, so nothing is allocated (std::function may).
+ */
+template <class Sig> class FnRef;
+template <class R, class... A> class FnRef<R(A...)> {
+public:
+	template <class F>
+		requires(!std::is_same_v<std::remove_cvref_t<F>, FnRef>)
+	FnRef(F &&f) /* NOLINT: implicit, like a function pointer */
+		: obj_(const_cast<void *>(static_cast<const void *>(&f))),
+		  call_([](void *o, A... a) -> R {
+			  return (*static_cast<std::remove_reference_t<F> *>(o))(a...);
+		  })
+	{
+	}
+	R operator()(A... a) const { return call_(obj_, a...); }
+
+private:
+	void *obj_;
+	R (*call_)(void *, A...);
 };
 
 struct Task {
@@ -619,10 +678,18 @@ public:
 	Task *find_task(pid_t pid) const;
 	void init_link(Link &l, const LinkAttr &a);
 	LinkAttr taskq_defaults() const;
+	void do_taskq_stat(Task &cur, kipc_taskq_stat &st) const;
+	/* New bounds for cur's task queue: queued messages stay, a larger
+	 * capacity admits waiting senders. */
+	long do_taskq_setattr(Task &cur, const kipc_mbox_attr &attr);
 
 	/* --- messages (msg.cc) --- */
+	/* Where do_send() put the message: what its caller may react to. */
+	enum class Sent : uint8_t { Not, Handed, Queued, Pending };
+	/* call: do_call's request (its caller parks it), or nullptr; how: where
+	 * the message went (Not when the send failed) */
 	long do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe,
-		     uint64_t token = 0, Request **parked = nullptr);
+		     uint64_t token = 0, Request *call = nullptr, Sent *how = nullptr);
 	/* awaited: receive(Q)'s Q, fails ESRCH when it exits (or is gone). */
 	long do_receive(Task &cur, Link *const *links, size_t n, const Selector &sel,
 			MsgArgs &a, kipc_cqe &cqe, Task *awaited = nullptr,
@@ -639,15 +706,47 @@ public:
 	Message *alloc_message(Task &cur, uint32_t len, uint8_t flags, int *err, bool quota = true);
 	bool would_deadlock(const Task &cur, const Link &link) const;
 	Task *sole_receiver(const Link &link) const;
+	/* By name, what the syscalls ask for: a pid's task queue, a mailbox id
+	 * (a set of them), checked for cur. */
+	long find_peer(Task &cur, int64_t pid, Task **out); /* where kill(2) may */
+	long do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
+	long do_task_receive(Task &cur, int64_t from, MsgArgs &a, kipc_cqe &cqe);
+	long do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
+	long do_mbox_receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
+	long do_mbox_receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
+				 kipc_cqe &cqe);
 
 	/* --- waiting, completion, cancellation (wait.cc) --- */
-	Request *new_request(Task &cur, ReqKind op, const MsgArgs &a);
-	void park(Request *r);
-	void unpark(Request *r);
+	ReqPtr new_request(Task &cur, ReqKind op, const MsgArgs &a);
+	/* The kernel takes r: on its task's parked list until finish(). */
+	Request *park(ReqPtr r);
+	/* What finish() posts: fill writes the completion of the unparked
+	 * request (user_data is added); false: post none (its task is gone). */
+	using FinishFill = FnRef<bool(Request &, kipc_cqe &)>;
+	/*
+	 * End parked request r, the only way a request ends: unpark it (off
+	 * every list), let fill write its completion, post it, free r.
+	 */
+	void finish(Request *r, FinishFill fill);
+	void finish(Request *r, const kipc_cqe &cqe, bool notify = true);
 	/* Post t's completion of a call op (KIPC_SYS_*; traced as SYSRET). */
 	void complete(Task &t, const kipc_cqe &cqe, uint16_t op = KIPC_SYS_NONE);
 	/* Fail request r (parked) with err, whatever it waits on. */
 	void abort_request(Request *r, int err, bool notify);
+	/* What became of a message offered to a parked receive. */
+	enum class Offer : uint8_t { Refused, Failed, Delivered };
+	/*
+	 * Offer m (on link, queued, pending or still its sender's) to the
+	 * parked receive r, which accepts it: Delivered, r completed with it;
+	 * Refused, r's buffer is too small (r fails EMSGSIZE, not unparked by
+	 * a delivery: nothing traced); Failed, r's buffer went bad (r fails,
+	 * the message stays). announce (may be nullptr) is traced before r
+	 * wakes, unless Refused.
+	 */
+	Offer offer(Request *r, Link &link, Message *m, const TraceEv *announce = nullptr);
+	/* Offer each receiver parked on link the first message it accepts
+	 * (after the messages' routes changed). */
+	void serve_waiters(Link &link);
 	void run_timers();
 	long do_cancel(Task &cur, uint64_t user_data, int err);
 
@@ -671,7 +770,6 @@ public:
 	void remove_holder(Mailbox &mb, Task &t);
 	/* Round-robin: the holder the next message goes to (0: any). */
 	pid_t rr_assign(Mailbox &mb);
-	void rr_reassign(Mailbox &mb, pid_t from);
 	int resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const;
 
 	/* --- introspection (introspect.cc): see <kipc/introspect.h> --- */
@@ -681,12 +779,18 @@ public:
 	kipc_kernel_info kinfo{};  /* set by the host (Kernel::set_kernel_info) */
 	void fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const;
 	void fill_mbox_info(const Task &cur, const Mailbox &mb, kipc_mbox_info &mi) const;
+	void do_kernel_info(kipc_kernel_info &ki) const { ki = kinfo; }
 	long do_task_info(Task &cur, pid_t pid, kipc_task_info &ti);
 	long do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi);
+	/* Every task (by pid), every mailbox cur may see (by id). */
+	void do_task_list(Task &cur, std::vector<kipc_task_info> &out) const;
+	void do_mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const;
+	/* Waiters, queued messages of a mailbox or (taskq) a pid's task queue. */
+	long do_waiter_list(Task &cur, int64_t target, bool taskq,
+			    std::vector<kipc_waiter_info> &out);
+	long do_msg_list(Task &cur, int64_t target, bool taskq, std::vector<kipc_msg_info> &out);
 	/* Find the link target names for cur (a mailbox, or a pid's task queue). */
 	long find_link(Task &cur, int64_t target, bool taskq, const Link **out);
-	void list_waiters(const Link &l, std::vector<kipc_waiter_info> &out) const;
-	void list_msgs(const Link &l, std::vector<kipc_msg_info> &out) const;
 
 	/* --- tracing (trace.cc) --- */
 	void trace_emit(const TraceEv &ev);
@@ -698,7 +802,7 @@ public:
 	long do_trace_open(Task &cur, const kipc_trace_attr &attr);
 	long do_trace_read(Task &cur, const MsgArgs &a);
 	long do_trace_close(Task &cur);
-	void trace_unpark(Request *r);  /* unpark() of a trace_read */
+	void trace_unpark(Request *r);  /* finish() of a trace_read */
 	void trace_flush();             /* complete the reads on tracer.wake */
 
 	/* --- POSIX message queues (mqueue.cc) --- */
@@ -716,9 +820,11 @@ public:
 	MqOpen *mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err);
 	long do_mq_open(Task &cur, const std::string &name, const kipc_mq_open &o);
 	long do_mq_unlink(Task &cur, const std::string &name);
-	long do_mq_send(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
-	long do_mq_receive(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
-	long do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &n);
+	/* h: cur's handle, fd: the descriptor its process holds it as (mq_get) */
+	long do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe);
+	long do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe);
+	long do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_notify &n);
+	long do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at);
 	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
 	/* want_id >= 0: the id msg_next_id asks for (the first free index
@@ -743,14 +849,16 @@ public:
 	long do_sysctl(Task &cur, uint32_t key, bool write, int64_t *val);
 	Mailbox *find_msq(int64_t id, int *err) const;
 	long do_msgget(Task &cur, int32_t key, uint32_t msgflg);
-	long do_msgsnd(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
-	long do_msgrcv(Task &cur, Mailbox &mb, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe);
+	long do_msgsnd(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
+	long do_msgrcv(Task &cur, int64_t id, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe);
 	long do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *ds,
 		       kipc_sysv_msginfo *info);
 	void destroy_msq(Mailbox *mb);
 
 	/* --- calls (rpc.cc) --- */
 	long do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe);
+	long do_task_call(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
+	long do_mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 	long do_reply(Task &cur, uint64_t token, MsgArgs &a);
 
 	bool dying = false; /* ~KernelImpl: completions go nowhere */

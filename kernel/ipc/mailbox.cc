@@ -100,7 +100,7 @@ int KernelImpl::check_send(Task &cur, Mailbox &mb)
 {
 	if (mb.flavour != Flavour::Kipc)
 		return -EINVAL;
-	if (!ipcperms(cur, mb, 2))
+	if (!ipcperms(cur, mb, kMayWrite))
 		return -EACCES;
 	if (mb.policy == KIPC_POLICY_PAIR && bound_to_other(*this, mb.pair_sender, cur))
 		return -EPERM; /* bound by the first send that happens: do_send() */
@@ -114,7 +114,7 @@ int KernelImpl::check_receive(Task &cur, Mailbox &mb)
 	if (!mb.holds(&cur)) {
 		if (!mb.kernel_owned())
 			return -EPERM;
-		if (!ipcperms(cur, mb, 4))
+		if (!ipcperms(cur, mb, kMayRead))
 			return -EACCES;
 	}
 	switch (mb.policy) {
@@ -232,9 +232,7 @@ void KernelImpl::fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const
 	const Link &l = mb.link;
 	st = kipc_mbox_stat{};
 	st.id = mb.id;
-	st.attr.capacity = l.capacity;
-	st.attr.msgsize = l.msgsize;
-	st.attr.qbytes = l.unbounded() ? 0 : l.qbytes;
+	l.stat(st.attr, st);
 	st.attr.flags = mb.flags_out();
 	st.attr.policy = mb.policy;
 	st.attr.mode = mb.mode;
@@ -243,10 +241,6 @@ void KernelImpl::fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const
 	st.cuid = mb.cuid;
 	st.cgid = mb.cgid;
 	st.owner = mb.owner ? mb.owner->pid : 0;
-	st.nmsg = l.msgs.nmsg;
-	st.nbytes = l.msgs.nbytes;
-	st.nsenders = l.pending.nmsg;
-	st.nreceivers = l.receivers.size();
 	st.nholders = mb.holders.size();
 	st.lspid = l.lspid;
 	st.lrpid = l.lrpid;
@@ -265,7 +259,7 @@ long KernelImpl::do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st)
 	Mailbox *mb = find_mbox(id, &err);
 	if (!mb)
 		return err;
-	if (!mb->holds(&cur) && !ipcperms(cur, *mb, 4))
+	if (!mb->holds(&cur) && !ipcperms(cur, *mb, kMayRead))
 		return -EACCES;
 	fill_mbox_stat(*mb, st);
 	return 0;
@@ -338,13 +332,18 @@ void KernelImpl::remove_holder(Mailbox &mb, Task &t)
 	if (mb.rr_next >= mb.holders.size())
 		mb.rr_next = 0;
 	t.held.erase(std::find(t.held.begin(), t.held.end(), &mb));
-	if (mb.policy == KIPC_POLICY_ROUND_ROBIN)
-		rr_reassign(mb, t.pid);
+	if (mb.policy == KIPC_POLICY_ROUND_ROBIN) {
+		/* its messages become unassigned and go to whoever comes first;
+		 * receivers already waiting get them now */
+		mb.link.msgs.rekey(t.pid, 0);
+		mb.link.pending.rekey(t.pid, 0);
+		serve_waiters(mb.link);
+	}
 
 	int why = 0;
 	if (!mb.kernel_owned())
 		why = -EPERM;
-	else if (!ipcperms(t, mb, 4))
+	else if (!ipcperms(t, mb, kMayRead))
 		why = -EACCES;
 	if (!why)
 		return;
@@ -364,42 +363,6 @@ pid_t KernelImpl::rr_assign(Mailbox &mb)
 	pid_t pid = mb.holders[mb.rr_next % mb.holders.size()]->pid;
 	mb.rr_next = (mb.rr_next + 1) % mb.holders.size();
 	return pid;
-}
-
-/*
- * Messages assigned to a task that lost the right become unassigned and
- * go to whichever receiver comes first; receivers already waiting get
- * them now.
- */
-void KernelImpl::rr_reassign(Mailbox &mb, pid_t from)
-{
-	Link &l = mb.link;
-	l.msgs.rekey(from, 0);
-	l.pending.rekey(from, 0);
-	for (WaitEntry *w = l.receivers.front(), *next; w; w = next) {
-		next = l.receivers.next(w);
-		Request *r = w->req;
-		Message *m = l.msgs.find(r->sel);
-		if (!m)
-			m = l.pending.find(r->sel);
-		if (!m)
-			continue;
-		if (m->len > r->buflen && !(r->flags & KIPC_F_TRUNC)) {
-			abort_request(r, -EMSGSIZE, true);
-			continue;
-		}
-		Task *rcv = r->task;
-		kipc_cqe cqe{};
-		unpark(r);
-		int err = deliver(*rcv, l, m, r->buf, r->buflen, r->flags, cqe);
-		if (err) {
-			cqe = kipc_cqe{};
-			cqe.res = err;
-		}
-		cqe.user_data = r->user_data;
-		complete(*rcv, cqe, r->opcode);
-		delete r;
-	}
 }
 
 /*

@@ -47,8 +47,6 @@ constexpr uint64_t kMsgMsgSize = 48;              /* sizeof(struct msg_msg), x86
 constexpr uint64_t kTreeNodeSize = 48;            /* sizeof(struct posix_msg_tree_node) */
 constexpr int64_t kMqPrioMax = KIPC_PRIO_MAX + 1; /* MQ_PRIO_MAX */
 
-constexpr int kCapSysResource = 24;
-
 /*
  * A SIGEV_THREAD registration, and the notification it leaves when it
  * fires before its waiter came, cost this much of the registrant's
@@ -200,7 +198,9 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 			return -EEXIST;
 		if (acc == KIPC_MQ_ACCMODE)
 			return -EINVAL;
-		uint32_t want = acc == KIPC_MQ_RDONLY ? 4 : acc == KIPC_MQ_WRONLY ? 2 : 6;
+		uint32_t want = acc == KIPC_MQ_RDONLY ? kMayRead
+				: acc == KIPC_MQ_WRONLY ? kMayWrite
+							: kMayRead | kMayWrite;
 		if (!ipcperms(cur, *mb, want))
 			return -EACCES;
 	} else {
@@ -273,10 +273,7 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 			kipc_cqe cqe{};
 			cqe.pid = cur.pid;
 			cqe.type = cur.uid;
-			k.unpark(r);
-			cqe.user_data = r->user_data;
-			k.complete(*r->task, cqe, r->opcode);
-			delete r;
+			k.finish(r, cqe);
 			k.user(n.owner->uid).bytes -= kMqNotifyCost;
 		} else { /* the charge stays with it until it is taken */
 			k.mq_fired[n.token] = {n.owner->pid, cur.pid, cur.uid, n.owner->uid};
@@ -286,21 +283,32 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 	k.mq_remove_notify(mb, true);
 }
 
-long KernelImpl::do_mq_send(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe)
+long KernelImpl::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
+	int err;
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_WRONLY, &err);
+	if (!o)
+		return err;
+	Mailbox &mb = *o->mb;
 	if (a.len > mb.link.msgsize)
 		return -EMSGSIZE;
-	uint32_t before = mb.link.msgs.nmsg;
-	long r = do_send(cur, mb.link, a, cqe);
-	if (r == 0 && before == 0 && mb.link.msgs.nmsg == 1 && mb.mq->notify.owner)
-		mq_fire(*this, mb, cur); /* queued, not handed to a receiver */
+	Sent how;
+	long r = do_send(cur, mb.link, a, cqe, 0, nullptr, &how);
+	/* __do_notify(): queued (not handed to a receiver) into an empty queue */
+	if (how == Sent::Queued && mb.link.msgs.nmsg == 1 && mb.mq->notify.owner)
+		mq_fire(*this, mb, cur);
 	mq_update_ready(mb);
 	cqe.pid = 0; /* POSIX does not say who received it */
 	return r;
 }
 
-long KernelImpl::do_mq_receive(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe)
+long KernelImpl::do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
+	int err;
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_RDONLY, &err);
+	if (!o)
+		return err;
+	Mailbox &mb = *o->mb;
 	if (a.len < mb.link.msgsize)
 		return -EMSGSIZE;
 	Link *l = &mb.link;
@@ -309,8 +317,27 @@ long KernelImpl::do_mq_receive(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe
 	return r;
 }
 
-long KernelImpl::do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &req)
+long KernelImpl::do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at)
 {
+	int err;
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!o)
+		return err;
+	const Link &l = o->mb->link;
+	at = kipc_mq_attr{};
+	at.maxmsg = l.capacity;
+	at.msgsize = l.msgsize;
+	at.curmsgs = l.msgs.nmsg;
+	return 0;
+}
+
+long KernelImpl::do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_notify &req)
+{
+	int err;
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!o)
+		return err;
+	Mailbox &mb = *o->mb;
 	MqNotify &n = mb.mq->notify;
 	if (req.notify == KIPC_MQ_NOTIFY_REMOVE) {
 		if (n.owner == &cur)
@@ -354,10 +381,9 @@ long KernelImpl::do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const M
 		return -ECANCELED; /* removed before we got here */
 	if (n.waiter)
 		return -EBUSY;
-	Request *r = new_request(cur, ReqKind::MqNotify, a);
+	ReqPtr r = new_request(cur, ReqKind::MqNotify, a);
 	r->slot = &n.waiter;
-	n.waiter = r;
-	park(r);
+	n.waiter = park(std::move(r));
 	return -EQUEUED;
 }
 

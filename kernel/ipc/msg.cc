@@ -101,10 +101,7 @@ static void sender_done(KernelImpl &k, Message *m, int err, Task *receiver)
 	cqe.seq = m->seq;
 	if (r->cached)
 		cqe.flags |= KIPC_CQE_F_NOTIF;
-	k.unpark(r);
-	cqe.user_data = r->user_data;
-	k.complete(*r->task, cqe, r->opcode);
-	delete r;
+	k.finish(r, cqe);
 }
 
 /*
@@ -145,10 +142,7 @@ void KernelImpl::refill(Link &link)
 		cqe.seq = m->seq;
 		if (r->cached)
 			cqe.flags |= KIPC_CQE_F_NOTIF;
-		unpark(r);
-		cqe.user_data = r->user_data;
-		complete(*r->task, cqe, r->opcode);
-		delete r;
+		finish(r, cqe);
 	}
 }
 
@@ -206,10 +200,30 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 	return 0;
 }
 
+KernelImpl::Offer KernelImpl::offer(Request *r, Link &link, Message *m, const TraceEv *announce)
+{
+	if (m->len > r->buflen && !(r->flags & KIPC_F_TRUNC)) {
+		abort_request(r, -EMSGSIZE, true); /* System V does the same */
+		return Offer::Refused;
+	}
+	if (announce) /* what caused it, before the WAKE and DELIVER */
+		KIPC_TRACE(*this, (*announce));
+	Offer res = Offer::Delivered;
+	finish(r, [&](Request &rq, kipc_cqe &cqe) {
+		if (int err = deliver(*rq.task, link, m, rq.buf, rq.buflen, rq.flags, cqe)) {
+			cqe = kipc_cqe{}; /* the buffer went bad: fail it, keep the message */
+			cqe.res = err;
+			res = Offer::Failed;
+		}
+		return true;
+	});
+	return res;
+}
+
 /*
- * Hand m to the longest-waiting receiver on link that accepts it. Receivers
- * whose buffer is too small fail EMSGSIZE (System V does the same) and the
- * next one is tried. Returns the receiver, or nullptr when m stays with us.
+ * Hand m to the longest-waiting receiver on link that accepts it; one
+ * that cannot take it fails and the next one is tried. Returns the
+ * receiver, or nullptr when m stays with us.
  */
 static Task *handoff(KernelImpl &k, Link &link, Message *m, const TraceEv &send, bool &traced)
 {
@@ -218,33 +232,27 @@ static Task *handoff(KernelImpl &k, Link &link, Message *m, const TraceEv &send,
 		Request *r = w->req;
 		if (!r->sel.matches(m))
 			continue;
-		if (m->len > r->buflen && !(r->flags & KIPC_F_TRUNC)) {
-			k.abort_request(r, -EMSGSIZE, true);
-			continue;
-		}
-		kipc_cqe cqe{};
 		Task *rcv = r->task;
-		if (!traced) { /* the SEND before the WAKE and DELIVER it causes */
-			KIPC_TRACE(k, (send));
-			traced = true;
-		}
-		k.unpark(r);
-		int err = k.deliver(*rcv, link, m, r->buf, r->buflen, r->flags, cqe);
-		if (err) {
-			/* the receiver's buffer went bad: fail it, keep the message */
-			cqe = kipc_cqe{};
-			cqe.res = err;
-			cqe.user_data = r->user_data;
-			k.complete(*rcv, cqe, r->opcode);
-			delete r;
-			continue;
-		}
-		cqe.user_data = r->user_data;
-		k.complete(*rcv, cqe, r->opcode);
-		delete r;
-		return rcv;
+		KernelImpl::Offer res = k.offer(r, link, m, traced ? nullptr : &send);
+		if (res != KernelImpl::Offer::Refused)
+			traced = true; /* the SEND before the WAKE and DELIVER it causes */
+		if (res == KernelImpl::Offer::Delivered)
+			return rcv;
 	}
 	return nullptr;
+}
+
+void KernelImpl::serve_waiters(Link &link)
+{
+	for (WaitEntry *w = link.receivers.front(), *next; w; w = next) {
+		next = link.receivers.next(w);
+		Request *r = w->req;
+		Message *m = link.msgs.find(r->sel);
+		if (!m)
+			m = link.pending.find(r->sel);
+		if (m)
+			offer(r, link, m);
+	}
 }
 
 /*
@@ -266,10 +274,14 @@ static void account_send(KernelImpl &k, Link &link, Task &cur, int64_t stime)
 }
 
 long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint64_t token,
-			 Request **parked)
+			 Request *call, Sent *how)
 {
 	int err = 0;
 	Mailbox *mb = link.mbox;
+	Sent where = Sent::Not;
+	if (!how)
+		how = &where;
+	*how = Sent::Not;
 
 	if (a.len > link.msgsize)
 		return -EMSGSIZE;
@@ -308,7 +320,6 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	bool traced = false;
 
 	/* 1. pipelined send: a waiting receiver takes it now */
-	Request *call = parked ? *parked : nullptr;
 	if (call) {
 		m->set_req(call);
 		call->msg = m;
@@ -320,6 +331,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		int64_t stime = m->stime;
 		if (Task *rcv = handoff(*this, link, m, send, traced)) {
 			account_send(*this, link, cur, stime); /* m is gone */
+			*how = Sent::Handed;
 			cqe.pid = rcv->pid;
 			cqe.seq = seq;
 			return 0;
@@ -335,6 +347,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 				   .msg = m});
 		if (call)
 			call->phase = CallPhase::AwaitReply;
+		*how = Sent::Queued;
 		return 0;
 	}
 	/* 3. full */
@@ -370,7 +383,8 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		KIPC_TRACE(*this, (send));
 	}
 	pair_bind(link, cur, true); /* it waits inside the link: binds (not sent yet) */
-	Request *r = call ? call : new_request(cur, ReqKind::Send, a);
+	ReqPtr own = call ? nullptr : new_request(cur, ReqKind::Send, a);
+	Request *r = call ? call : own.get();
 	r->msg = m;
 	r->link = &link;
 	m->set_req(r);
@@ -384,11 +398,11 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = &link, .msg = m,
 			   .flags = (call ? KIPC_TRACE_F_CALL : 0u) |
 				    (r->cached ? KIPC_TRACE_F_CACHED : 0u)});
-	if (!call)
-		park(r);
-	if (r->cached)
-		return 0;
-	return -EQUEUED;
+	bool cached = r->cached;
+	*how = Sent::Pending;
+	if (own) /* a call is parked by do_call */
+		park(std::move(own));
+	return cached ? 0 : -EQUEUED;
 }
 
 long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selector &sel,
@@ -420,17 +434,17 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 	if (a.wait.deadline <= now())
 		return -ETIMEDOUT;
 
-	Request *r = new_request(cur, ReqKind::Receive, a);
+	ReqPtr r = new_request(cur, ReqKind::Receive, a);
 	if (awaited && awaited != &cur) {
 		r->awaited = awaited;
-		awaited->awaited_by.push_back(r);
+		awaited->awaited_by.push_back(r.get());
 	}
 	r->buf = a.addr;
 	r->buflen = a.len;
 	r->sel = sel;
 	r->waits.resize(n);
 	for (size_t i = 0; i < n; i++) {
-		r->waits[i].req = r;
+		r->waits[i].req = r.get();
 		r->waits[i].link = links[i];
 		links[i]->receivers.push_back(&r->waits[i]);
 		pair_bind(*links[i], cur, false);
@@ -442,8 +456,127 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 	cur.nrecv_parked++;
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = links[0],
 			   .res = long(n)});
-	park(r);
+	park(std::move(r));
 	return -EQUEUED;
+}
+
+/* ---- by name: what the syscalls ask for ---------------------------- */
+
+long KernelImpl::find_peer(Task &cur, int64_t pid, Task **out)
+{
+	int err;
+	if (pid <= 0 || pid > INT32_MAX)
+		return -EINVAL;
+	Task *t = get_task(pid_t(pid), &err);
+	if (!t)
+		return err;
+	if (cur.uid != 0 && cur.uid != t->uid)
+		return -EPERM;
+	*out = t;
+	return 0;
+}
+
+static long type_selector(const MsgArgs &a, Selector *sel)
+{
+	if (a.flags & KIPC_F_EXCEPT && (!(a.flags & KIPC_F_TYPE) || a.type <= 0))
+		return -EINVAL;
+	sel->by_type = a.flags & KIPC_F_TYPE;
+	sel->except = a.flags & KIPC_F_EXCEPT;
+	sel->type = a.type;
+	return 0;
+}
+
+/*
+ * Mailbox receivers select with rr/key = the caller: on a round-robin
+ * mailbox that takes the messages assigned to the caller and unassigned
+ * ones; on others every message is unassigned (route 0).
+ */
+static Selector mbox_selector(Task &cur)
+{
+	Selector sel;
+	sel.rr = true;
+	sel.key = cur.pid;
+	return sel;
+}
+
+long KernelImpl::do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe)
+{
+	Task *dst = nullptr;
+	if (long err = find_peer(cur, pid, &dst))
+		return err;
+	return do_send(cur, dst->queue, a, cqe);
+}
+
+long KernelImpl::do_task_receive(Task &cur, int64_t target, MsgArgs &a, kipc_cqe &cqe)
+{
+	Selector sel;
+	if (target < 0 || target > INT32_MAX)
+		return -EINVAL;
+	if (long err = type_selector(a, &sel))
+		return err;
+	pid_t from = pid_t(target);
+	Task *q = nullptr;
+	bool gone = false;
+	if (from != KIPC_ANY) {
+		if (sel.by_type)
+			return -EINVAL; /* one selector at a time */
+		sel.key = from;
+		int err;
+		q = from == cur.pid ? &cur : get_task(from, &err);
+		gone = !q;
+	}
+	Link *l = &cur.queue;
+	return do_receive(cur, &l, 1, sel, a, cqe, q, gone);
+}
+
+long KernelImpl::do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	if ((err = check_send(cur, *mb)))
+		return err;
+	return do_send(cur, mb->link, a, cqe);
+}
+
+long KernelImpl::do_mbox_receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	Selector sel;
+	if (mb->policy == KIPC_POLICY_ROUND_ROBIN) {
+		if (a.flags & KIPC_F_TYPE)
+			return -EINVAL; /* the rotation decides, not the type */
+		sel = mbox_selector(cur);
+	} else if (long e = type_selector(a, &sel)) {
+		return e;
+	}
+	if ((err = check_receive(cur, *mb)))
+		return err;
+	Link *l = &mb->link;
+	return do_receive(cur, &l, 1, sel, a, cqe);
+}
+
+long KernelImpl::do_mbox_receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
+				     kipc_cqe &cqe)
+{
+	int err;
+	Link *links[kRecvSetMax];
+	KIPC_BUG_ON(n > kRecvSetMax); /* the syscall checked */
+	for (size_t i = 0; i < n; i++) {
+		if (std::find(ids, ids + i, ids[i]) != ids + i)
+			return -EINVAL; /* each mailbox once */
+		Mailbox *mb = find_mbox(ids[i], &err);
+		if (!mb)
+			return err;
+		if ((err = check_receive(cur, *mb)))
+			return err;
+		links[i] = &mb->link;
+	}
+	return do_receive(cur, links, n, mbox_selector(cur), a, cqe);
 }
 
 /*

@@ -31,10 +31,8 @@
 
 namespace kipc {
 
-constexpr int kCapSysAdmin = 21;
 /* What a queue costs the kernel besides its messages. */
 const uint64_t kSysvQueueCost = sizeof(Mailbox) + sizeof(SysvMsq);
-constexpr int kCapSysResource = 24;
 
 Mailbox *KernelImpl::find_msq(int64_t id, int *err) const
 {
@@ -95,9 +93,14 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 	return opened(*mb, true);
 }
 
-long KernelImpl::do_msgsnd(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe)
+long KernelImpl::do_msgsnd(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
 {
-	if (!ipcperms(cur, mb, 2))
+	int err;
+	Mailbox *q = find_msq(id, &err);
+	if (!q)
+		return err;
+	Mailbox &mb = *q;
+	if (!ipcperms(cur, mb, kMayWrite))
 		return -EACCES;
 	if (a.len > mb.link.qbytes && a.wait.nonblock)
 		return -EAGAIN; /* Linux: it never fits */
@@ -131,9 +134,14 @@ static long msg_copy(KernelImpl &k, Task &cur, Mailbox &mb, uint32_t msgflg, Msg
 	return found->len;
 }
 
-long KernelImpl::do_msgrcv(Task &cur, Mailbox &mb, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe)
+long KernelImpl::do_msgrcv(Task &cur, int64_t id, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe)
 {
-	if (!ipcperms(cur, mb, 4))
+	int err;
+	Mailbox *q = find_msq(id, &err);
+	if (!q)
+		return err;
+	Mailbox &mb = *q;
+	if (!ipcperms(cur, mb, kMayRead))
 		return -EACCES;
 	if (msgflg & KIPC_MSG_COPY)
 		return msg_copy(*this, cur, mb, msgflg, a, cqe);
@@ -218,7 +226,7 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 		 * or id & 0xffffff with ipcmni_extend) */
 		if (id < 0 || !(mb = msq_ids.at(msq_ids.idx_of(id))))
 			return -EINVAL;
-		if (cmd == KIPC_MSG_STAT && !ipcperms(cur, *mb, 4))
+		if (cmd == KIPC_MSG_STAT && !ipcperms(cur, *mb, kMayRead))
 			return -EACCES;
 		fill_ds(*this, *mb, *ds);
 		return mb->id;
@@ -226,7 +234,7 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 	case KIPC_IPC_STAT:
 		if (!(mb = find_msq(id, &err)))
 			return err;
-		if (!ipcperms(cur, *mb, 4))
+		if (!ipcperms(cur, *mb, kMayRead))
 			return -EACCES;
 		fill_ds(*this, *mb, *ds);
 		return 0;

@@ -27,24 +27,41 @@ namespace kipc {
 
 long KernelImpl::do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe)
 {
-	Request *r = new_request(cur, ReqKind::Call, a);
+	ReqPtr r = new_request(cur, ReqKind::Call, a);
 	r->buf = a.addr2;
 	r->buflen = a.len2;
 	r->token = next_token++;
 
-	Request *p = r;
-	long res = do_send(cur, link, a, cqe, r->token, &p);
+	long res = do_send(cur, link, a, cqe, r->token, r.get());
 	if (res < 0 && res != -EQUEUED) {
-		r->token = 0;
-		delete r;
+		r->token = 0; /* never in calls: r goes with its owner */
 		return res;
 	}
-	calls.emplace(r->token, r);
+	calls.emplace(r->token, r.get());
 	if (res == 0) /* the request is in the link: wait for the reply */
 		KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = &link,
 				   .flags = KIPC_TRACE_F_REPLY});
-	park(r);
+	park(std::move(r));
 	return -EQUEUED;
+}
+
+long KernelImpl::do_task_call(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe)
+{
+	Task *dst = nullptr;
+	if (long err = find_peer(cur, pid, &dst))
+		return err;
+	return do_call(cur, dst->queue, a, cqe);
+}
+
+long KernelImpl::do_mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	if ((err = check_send(cur, *mb)))
+		return err;
+	return do_call(cur, mb->link, a, cqe);
 }
 
 long KernelImpl::do_reply(Task &cur, uint64_t token, MsgArgs &a)
@@ -66,28 +83,28 @@ long KernelImpl::do_reply(Task &cur, uint64_t token, MsgArgs &a)
 	if (caller->mm && caller->mm->copy_to_user(r->buf, data.data(), n))
 		return -EFAULT;
 
-	kipc_cqe cqe{};
-	cqe.res = n;
-	cqe.flags = n < a.len ? KIPC_CQE_F_TRUNC : 0;
-	cqe.pid = cur.pid;
-	cqe.len = a.len;
-	cqe.type = a.type;
-	cqe.seq = next_msg_seq++;
+	uint64_t seq = next_msg_seq++;
 	cur.nsent++;
 	stats.sent++;
 	caller->nreceived++;
 	stats.delivered++;
-	unpark(r);
-	if (tracer.nlisteners) {
-		Message m{}; /* a reply is never a queued message: describe it */
-		m.len = a.len;
-		m.seq = cqe.seq;
-		KIPC_TRACE(*this, {.event = KIPC_TRACE_DELIVER, .task = caller, .peer = cur.pid,
-				   .msg = &m, .res = n, .flags = KIPC_TRACE_F_REPLY});
-	}
-	cqe.user_data = r->user_data;
-	complete(*caller, cqe, r->opcode);
-	delete r;
+	finish(r, [&](Request &, kipc_cqe &cqe) {
+		cqe.res = n;
+		cqe.flags = n < a.len ? KIPC_CQE_F_TRUNC : 0;
+		cqe.pid = cur.pid;
+		cqe.len = a.len;
+		cqe.type = a.type;
+		cqe.seq = seq;
+		if (tracer.nlisteners) {
+			Message m{}; /* a reply is never a queued message: describe it */
+			m.len = a.len;
+			m.seq = seq;
+			KIPC_TRACE(*this, {.event = KIPC_TRACE_DELIVER, .task = caller,
+					   .peer = cur.pid, .msg = &m, .res = n,
+					   .flags = KIPC_TRACE_F_REPLY});
+		}
+		return true;
+	});
 	return 0;
 }
 

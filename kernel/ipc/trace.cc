@@ -6,7 +6,7 @@
  * A trace_read that finds its ring empty parks like a receive: it is a
  * Request (ReqKind::TraceRead) on its task's parked list and, with a
  * deadline, on the timer map, so timeouts, cancels (EINTR from the
- * library's signal path) and exit work as for any parked call. unpark()
+ * library's signal path) and exit work as for any parked call. finish()
  * calls trace_unpark() to detach it from its listener. Events that arrive
  * while it is parked put the listener on tracer.wake; trace_flush(),
  * called by the facade after each entry, completes those reads with
@@ -260,11 +260,10 @@ long KernelImpl::do_trace_read(Task &cur, const MsgArgs &a)
 		return -EAGAIN;
 	if (a.wait.deadline <= now())
 		return -ETIMEDOUT;
-	Request *r = new_request(cur, ReqKind::TraceRead, a);
+	ReqPtr r = new_request(cur, ReqKind::TraceRead, a);
 	r->buf = a.addr2;
 	r->buflen = a.len2;
-	l->reader = r;
-	park(r);
+	l->reader = park(std::move(r));
 	return -EQUEUED;
 }
 
@@ -284,13 +283,10 @@ void KernelImpl::trace_flush()
 		Request *r = l->reader;
 		if (!r || !l->count)
 			continue;
-		Task &t = *r->task;
-		unpark(r); /* clears l->reader */
-		kipc_cqe cqe{};
-		cqe.res = take(*l, t, r->buf, r->buflen);
-		cqe.user_data = r->user_data;
-		complete(t, cqe, KIPC_SYS_trace_read);
-		delete r;
+		finish(r, [&](Request &rq, kipc_cqe &cqe) { /* clears l->reader */
+			cqe.res = take(*l, *rq.task, rq.buf, rq.buflen);
+			return true;
+		});
 	}
 }
 

@@ -5,9 +5,9 @@
  * A parked request is on: its task's parked list (always), the receivers
  * list of each link it waits on (receive), the awaited task's awaited_by
  * list (receive from Q, call waiting for a reply), the timer map (with a
- * deadline), and for calls the token map. unpark() takes it off all of
- * them; after that nothing can find it, so whoever unparked it is the one
- * that completes it (exactly once) and frees it.
+ * deadline), and for calls the token map. finish() takes it off all of
+ * them; after that nothing can find it, so finish() completes it (exactly
+ * once) and frees it. Nothing else frees a request.
  *
  * Races, in the order the kernel resolves them:
  *  1. timeout vs delivery: run_timers() runs before every submit(), so an
@@ -23,9 +23,15 @@
 
 namespace kipc {
 
-Request *KernelImpl::new_request(Task &cur, ReqKind op, const MsgArgs &a)
+Request::~Request()
 {
-	Request *r = new Request;
+	/* off every list (the hooks assert theirs) and holding nothing */
+	KIPC_BUG_ON(has_timer || token || slot || msg || !waits.empty());
+}
+
+ReqPtr KernelImpl::new_request(Task &cur, ReqKind op, const MsgArgs &a)
+{
+	ReqPtr r = std::make_unique<Request>();
 	r->task = &cur;
 	r->op = op;
 	r->user_data = a.user_data;
@@ -36,25 +42,28 @@ Request *KernelImpl::new_request(Task &cur, ReqKind op, const MsgArgs &a)
 	return r;
 }
 
-void KernelImpl::park(Request *r)
+Request *KernelImpl::park(ReqPtr owned)
 {
+	Request *r = owned.release(); /* task->parked owns it now */
 	r->task->parked.push_back(r);
 	if (r->deadline != kForever) {
 		r->timer = timers.emplace(r->deadline, r);
 		r->has_timer = true;
 	}
+	return r;
 }
 
-void KernelImpl::unpark(Request *r)
+/* Take r off every list: its owner is the caller now (finish() only). */
+static ReqPtr unpark(KernelImpl &k, Request *r)
 {
 	if (r->op == ReqKind::TraceRead)
-		trace_unpark(r); /* and never traced: no feedback loop */
+		k.trace_unpark(r); /* and never traced: no feedback loop */
 	else
-		KIPC_TRACE(*this, {.event = KIPC_TRACE_WAKE, .task = r->task,
-				   .peer = current && current != r->task ? current->pid : 0,
-				   .link = r->link ? r->link
-					 : r->waits.empty() ? nullptr : r->waits.front().link,
-				   .msg = r->msg});
+		KIPC_TRACE(k, {.event = KIPC_TRACE_WAKE, .task = r->task,
+			       .peer = k.current && k.current != r->task ? k.current->pid : 0,
+			       .link = r->link ? r->link
+				     : r->waits.empty() ? nullptr : r->waits.front().link,
+			       .msg = r->msg});
 	if (r->task_node.linked())
 		r->task->parked.remove(r);
 	if (r->await_node.linked())
@@ -71,7 +80,7 @@ void KernelImpl::unpark(Request *r)
 		r->task->nrecv_parked--;
 	}
 	if (r->has_timer) {
-		timers.erase(r->timer);
+		k.timers.erase(r->timer);
 		r->has_timer = false;
 	}
 	if (r->cached && r->task->cached == r)
@@ -81,9 +90,28 @@ void KernelImpl::unpark(Request *r)
 		r->slot = nullptr;
 	}
 	if (r->token) {
-		calls.erase(r->token);
+		k.calls.erase(r->token);
 		r->token = 0;
 	}
+	return ReqPtr(r);
+}
+
+void KernelImpl::finish(Request *r, FinishFill fill)
+{
+	ReqPtr owned = unpark(*this, r);
+	kipc_cqe cqe{};
+	if (!fill(*owned, cqe))
+		return;
+	cqe.user_data = owned->user_data;
+	complete(*owned->task, cqe, owned->opcode);
+} /* owned frees the request */
+
+void KernelImpl::finish(Request *r, const kipc_cqe &res, bool notify)
+{
+	finish(r, [&](Request &, kipc_cqe &cqe) {
+		cqe = res;
+		return notify;
+	});
 }
 
 void KernelImpl::complete(Task &t, const kipc_cqe &cqe, uint16_t op)
@@ -118,12 +146,7 @@ void KernelImpl::abort_request(Request *r, int err, bool notify)
 		if (s == &link->msgs)
 			refill(*link);
 	}
-	unpark(r);
-	if (notify) {
-		cqe.user_data = r->user_data;
-		complete(*r->task, cqe, r->opcode);
-	}
-	delete r;
+	finish(r, cqe, notify);
 }
 
 void KernelImpl::run_timers()

@@ -20,10 +20,14 @@ bin=$(cd "$O/bin" && pwd) || { echo "contact: no $O/bin"; exit 1; }
 lib=$(cd "$O/lib" && pwd)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kipc-contact.XXXXXX") || exit 1
-socks=()
+: >"$tmp/socks"
+# The sockets handed out by sock(), one per line: sock runs in a command
+# substitution (a subshell), so it records them in a file, not a variable.
 cleanup() {
 	local s
-	for s in "${socks[@]}"; do "$bin/kipcd" --stop --socket "$s" >/dev/null 2>&1; done
+	while IFS= read -r s; do
+		"$bin/kipcd" --stop --socket "$s" >/dev/null 2>&1
+	done <"$tmp/socks"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -69,7 +73,7 @@ alive() { [ -e "/proc/$1" ] && ! grep -q '^[0-9]* (.*) Z ' "/proc/$1/stat" 2>/de
 
 sock() { # name: a fresh socket path, stopped at exit
 	local s=$tmp/$1/kipcd.sock
-	socks+=("$s")
+	printf '%s\n' "$s" >>"$tmp/socks"
 	printf '%s\n' "$s"
 }
 

@@ -98,6 +98,7 @@ TEST(x_variants_time_out)
 struct server_arg {
 	int64_t id;  /* the second call comes through this mailbox */
 	bool async;  /* reply with kipc_prep_reply (else kipc_reply_x) */
+	int replies; /* serve_short: 1 (too long, then exit) or 2 */
 };
 
 /*
@@ -297,6 +298,109 @@ TEST(prep_call_mbox_call_and_reply)
 	kipc_buf_free(req);
 	kipc_buf_free(rep);
 	kipc_mbox_destroy(id);
+}
+
+/*
+ * Server for the short-reply-buffer tests: one call through the mailbox,
+ * answered first too long for the caller's buffer (EMSGSIZE for the
+ * server, the caller keeps waiting), then short enough.
+ */
+static int serve_short(void *p)
+{
+	const struct server_arg *sa = p;
+	char *out = kipc_buf_alloc(16);
+	if (!out)
+		return 9;
+	memcpy(out, "long", 4);
+	char buf[16];
+	struct kipc_msginfo info;
+	ssize_t n = kipc_mbox_receive(sa->id, buf, sizeof buf, &info, 0);
+	if (n <= 0 || !(info.flags & KIPC_CQE_F_CALL))
+		return 10;
+	for (int i = 0; i < sa->replies; i++) {
+		size_t len = i == 0 ? 4 : 2;
+		long want = i == 0 ? -EMSGSIZE : 0;
+		if (!sa->async) {
+			int r = kipc_reply(info.token, out, len, 0);
+			if ((r < 0 ? -errno : r) != want)
+				return 20 + i;
+			continue;
+		}
+		struct kipc_sqe *sqe = kipc_get_sqe();
+		if (!sqe)
+			return 30 + i;
+		kipc_prep_reply(sqe, info.token, out, len, 0);
+		struct kipc_cqe cqe;
+		if (run_async(sqe, 100 + i, &cqe) < 0)
+			return 40 + i;
+		if (cqe.res != want)
+			return 50 + i;
+	}
+	return 0;
+}
+
+/* The caller of serve_short: a call through id with a 2-byte reply
+ * buffer, sync or async. The result, *flags the completion's flags. */
+static long short_call(int64_t id, bool async, char *rep, unsigned *flags)
+{
+	char *req = kipc_buf_alloc(16);
+	if (!req)
+		return -ENOMEM;
+	memcpy(req, "q", 1);
+	long r;
+	if (!async) {
+		struct kipc_msginfo info = {0};
+		r = kipc_mbox_call(id, req, 1, rep, 2, &info, 0);
+		r = r < 0 ? -errno : r;
+		*flags = info.flags;
+	} else {
+		struct kipc_sqe *sqe = kipc_get_sqe();
+		struct kipc_cqe cqe = {0};
+		r = -ENOMEM;
+		if (sqe) {
+			kipc_prep_mbox_call(sqe, id, req, 1, rep, 2, 0, 0);
+			r = run_async(sqe, 9, &cqe) < 0 ? -EIO : cqe.res;
+		}
+		*flags = cqe.flags;
+	}
+	kipc_buf_free(req);
+	return r;
+}
+
+/*
+ * A reply longer than the caller's buffer fails EMSGSIZE for the server
+ * and the call goes on (semantics.md, section 9), sync and async alike:
+ * a shorter reply then completes it; a server that gives up and exits
+ * fails it ESRCH with KIPC_CQE_F_DELIVERED.
+ */
+TEST(short_reply_buffer_fails_the_reply_not_the_call)
+{
+	for (int async = 0; async < 2; async++) {
+		for (int replies = 2; replies >= 1; replies--) {
+			int64_t id = open_box();
+			ASSERT_LT(0, id);
+			struct server_arg sa = {.id = id, .async = async, .replies = replies};
+			pid_t s = kt_fork(serve_short, &sa);
+			ASSERT_LT(0, s);
+			char *rep = kipc_buf_alloc(16);
+			ASSERT_NE(NULL, rep);
+			memset(rep, 0, 16);
+			unsigned flags = 0;
+			long r = short_call(id, async, rep, &flags);
+			if (replies == 2) {
+				EXPECT_EQ(2, r);
+				EXPECT_EQ(0, memcmp(rep, "lo", 2));
+			} else {
+				EXPECT_EQ(-ESRCH, r);
+				EXPECT_TRUE(flags & KIPC_CQE_F_DELIVERED);
+				EXPECT_EQ(0, rep[0]); /* the long reply never landed */
+			}
+			EXPECT_EQ(0, rep[2]); /* nothing past the caller's buffer */
+			EXPECT_EQ(0, kt_wait(s));
+			kipc_buf_free(rep);
+			kipc_mbox_destroy(id);
+		}
+	}
 }
 
 KIPC_TEST_MAIN

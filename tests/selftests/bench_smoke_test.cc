@@ -88,7 +88,7 @@ int main()
 		printf("# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0\n");
 		return 4;
 	}
-	printf("1..7\n");
+	printf("1..10\n");
 	const char *loop = getenv("KIPC_LOOP");
 	std::string out;
 	int rc = run(bench, {"--quick", "--json", "--no-raise", "--loop", loop && *loop ? loop : "auto",
@@ -143,6 +143,29 @@ int main()
 			errors = false;
 		}
 	ok(errors, "no kipc measurement failed");
+	/* Ping-pongs and streams: the distribution and the CPU per operation
+	 * on every row; kipc rows compare with the better POSIX mq. */
+	bool dist = true, base = true;
+	std::set<std::string> pp_impls, st_impls;
+	for (const auto &r : rs) {
+		if (r["scenario"] != "pingpong" && r["scenario"] != "stream")
+			continue;
+		std::string impl = r["impl"].get<std::string>();
+		(r["scenario"] == "pingpong" ? pp_impls : st_impls).insert(impl);
+		if (r.contains("note"))
+			continue;
+		dist = dist && r["mean"].is_number() && r["p50"].is_number() &&
+		       r["p99"].is_number() && r["cpu_ns_per_op"].is_number();
+		if (impl.rfind("kipc-", 0) == 0)
+			base = base && (r["baseline"] == "posix-mq" || r["baseline"] == "posix-mq-pinned") &&
+			       r["cpu_ratio"].is_number();
+	}
+	ok(dist, "every ping-pong and stream row has mean, p50, p99 and CPU per operation");
+	ok(pp_impls.count("posix-mq-pinned") && st_impls.count("posix-mq-pinned") &&
+		   pp_impls.count("pipe-pinned") && st_impls.count("seqpacket-pinned"),
+	   "the natives also run pinned to one CPU");
+	ok(base && pp_impls.count("kipc-run-mq") && st_impls.count("kipc-run-mq"),
+	   "kipc rows compare with the better POSIX mq, kipc-run-mq rows are there");
 	ok(scenarios.count("pingpong") && scenarios.count("stream") && scenarios.count("fanin") &&
 		   scenarios.count("rendezvous") && scenarios.count("memory"),
 	   "the selected scenarios are all there");

@@ -58,21 +58,17 @@
 
 static inline int64_t kt_now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_MONOTONIC);
 }
 
 static inline int64_t kt_realtime_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_REALTIME);
 }
 
 static inline void kt_sleep_ms(int ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+	struct timespec ts = kipc_ns_timespec(ms * 1000000ll);
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
@@ -666,15 +662,34 @@ static inline unsigned kt_ledger_check(const struct kt_ledger *l, unsigned *nsen
  */
 enum { KT_RECEIVERS, KT_SENDERS, KT_NMSG };
 
-static inline int kt_wait_mbox(int64_t id, int what, uint32_t want, int timeout_ms)
+/* Field `what` of the mailbox id's stat, or (taskq) of the own task
+ * queue's, into *v: 0 or -1. */
+static inline int kt_stat_count(bool taskq, int64_t id, int what, uint32_t *v)
 {
-	int64_t deadline = __ksft_now_ms() + timeout_ms;
-	for (;;) {
+	uint32_t rcv, snd, nmsg;
+	if (taskq) {
+		struct kipc_taskq_stat st;
+		if (kipc_taskq_stat(&st) < 0)
+			return -1;
+		rcv = st.nreceivers, snd = st.nsenders, nmsg = st.nmsg;
+	} else {
 		struct kipc_mbox_stat st;
 		if (kipc_mbox_stat(id, &st) < 0)
 			return -1;
-		uint32_t v = what == KT_RECEIVERS ? st.nreceivers :
-			     what == KT_SENDERS ? st.nsenders : st.nmsg;
+		rcv = st.nreceivers, snd = st.nsenders, nmsg = st.nmsg;
+	}
+	*v = what == KT_RECEIVERS ? rcv : what == KT_SENDERS ? snd : nmsg;
+	return 0;
+}
+
+static inline int kt_wait_stat(bool taskq, int64_t id, int what, uint32_t want,
+			       int timeout_ms)
+{
+	int64_t deadline = __ksft_now_ms() + timeout_ms;
+	for (;;) {
+		uint32_t v;
+		if (kt_stat_count(taskq, id, what, &v) < 0)
+			return -1;
 		if (v >= want)
 			return 0;
 		if (__ksft_now_ms() > deadline) {
@@ -685,24 +700,15 @@ static inline int kt_wait_mbox(int64_t id, int what, uint32_t want, int timeout_
 	}
 }
 
+static inline int kt_wait_mbox(int64_t id, int what, uint32_t want, int timeout_ms)
+{
+	return kt_wait_stat(false, id, what, want, timeout_ms);
+}
+
 /* Same for the own task queue (nreceivers is this task's receivers). */
 static inline int kt_wait_taskq(int what, uint32_t want, int timeout_ms)
 {
-	int64_t deadline = __ksft_now_ms() + timeout_ms;
-	for (;;) {
-		struct kipc_taskq_stat st;
-		if (kipc_taskq_stat(&st) < 0)
-			return -1;
-		uint32_t v = what == KT_RECEIVERS ? st.nreceivers :
-			     what == KT_SENDERS ? st.nsenders : st.nmsg;
-		if (v >= want)
-			return 0;
-		if (__ksft_now_ms() > deadline) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		kt_sleep_ms(1);
-	}
+	return kt_wait_stat(true, 0, what, want, timeout_ms);
 }
 
 /* Sleep 20 ms: a grace period where no kernel state can be waited for

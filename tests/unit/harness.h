@@ -29,6 +29,7 @@
 #include <kipc/kipc.h>
 
 #include "../../kernel/daemon/wire.h"
+#include "../../lib/sqe.h"
 #include "../../kernel/ipc/ipc.h"
 
 namespace kt {
@@ -293,12 +294,9 @@ inline Op Proc::submit(kipc_sqe sqe, uint64_t buf, uint32_t buflen)
 	return Op{this, sqe.user_data, buf, buflen};
 }
 
-inline kipc_sqe msg_sqe(uint8_t op, int64_t target, uint32_t flags, int64_t timeout)
+/* A timeout (0: none) on top of an entry of lib/sqe.h. */
+inline kipc_sqe timed(kipc_sqe s, int64_t timeout)
 {
-	kipc_sqe s{};
-	s.opcode = op;
-	s.target = target;
-	s.flags = flags;
 	if (timeout)
 		s.flags |= KIPC_F_TIMEOUT;
 	s.timeout = timeout;
@@ -308,77 +306,65 @@ inline kipc_sqe msg_sqe(uint8_t op, int64_t target, uint32_t flags, int64_t time
 inline Op Proc::send(pid_t to, const std::string &data, uint32_t flags, uint16_t prio,
 		     int64_t type, int64_t timeout)
 {
-	kipc_sqe s = msg_sqe(KIPC_SYS_send, to, flags, timeout);
-	s.addr = put(data);
-	s.len = data.size();
-	s.prio = prio;
+	kipc_sqe s{};
+	__kipc_enc_send(&s, KIPC_SYS_send, to, put(data), data.size(), prio, flags);
 	s.type = type;
-	return submit(s);
+	return submit(timed(s, timeout));
 }
 
 inline Op Proc::receive(pid_t from, uint32_t buflen, uint32_t flags, int64_t type,
 			int64_t timeout)
 {
-	kipc_sqe s = msg_sqe(KIPC_SYS_receive, from, flags, timeout);
-	s.addr = mem.alloc(buflen);
-	s.len = buflen;
+	kipc_sqe s{};
+	__kipc_enc_receive(&s, KIPC_SYS_receive, from, mem.alloc(buflen), buflen, flags);
 	s.type = type;
-	return submit(s, s.addr, buflen);
+	return submit(timed(s, timeout), s.addr, buflen);
 }
 
 inline Op Proc::mbox_send(int64_t id, const std::string &data, uint32_t flags, uint16_t prio,
 			  int64_t type, int64_t timeout)
 {
-	kipc_sqe s = msg_sqe(KIPC_SYS_mbox_send, id, flags, timeout);
-	s.addr = put(data);
-	s.len = data.size();
-	s.prio = prio;
+	kipc_sqe s{};
+	__kipc_enc_send(&s, KIPC_SYS_mbox_send, id, put(data), data.size(), prio, flags);
 	s.type = type;
-	return submit(s);
+	return submit(timed(s, timeout));
 }
 
 inline Op Proc::mbox_receive(int64_t id, uint32_t buflen, uint32_t flags, int64_t type,
 			     int64_t timeout)
 {
-	kipc_sqe s = msg_sqe(KIPC_SYS_mbox_receive, id, flags, timeout);
-	s.addr = mem.alloc(buflen);
-	s.len = buflen;
+	kipc_sqe s{};
+	__kipc_enc_receive(&s, KIPC_SYS_mbox_receive, id, mem.alloc(buflen), buflen, flags);
 	s.type = type;
-	return submit(s, s.addr, buflen);
+	return submit(timed(s, timeout), s.addr, buflen);
 }
 
 inline Op Proc::receive_set(const std::vector<int64_t> &ids, uint32_t buflen, uint32_t flags,
 			    int64_t timeout)
 {
-	kipc_sqe s = msg_sqe(KIPC_SYS_mbox_receive_set, 0, flags, timeout);
-	s.addr = mem.alloc(buflen);
-	s.len = buflen;
-	s.addr2 = mem.alloc(ids.size() * 8);
-	s.len2 = ids.size() * 8;
-	std::memcpy(mem.arena.data() + s.addr2, ids.data(), s.len2);
-	return submit(s, s.addr, buflen);
+	uint64_t buf = mem.alloc(buflen), idaddr = mem.alloc(ids.size() * 8);
+	std::memcpy(mem.arena.data() + idaddr, ids.data(), ids.size() * 8);
+	kipc_sqe s{};
+	__kipc_enc_receive_set(&s, buf, buflen, idaddr, ids.size(), flags);
+	return submit(timed(s, timeout), s.addr, buflen);
 }
 
 inline Op Proc::call(pid_t to, const std::string &data, uint32_t replylen, uint32_t flags,
 		     int64_t timeout)
 {
-	kipc_sqe s = msg_sqe(KIPC_SYS_call, to, flags, timeout);
-	s.addr = put(data);
-	s.len = data.size();
-	s.addr2 = mem.alloc(replylen);
-	s.len2 = replylen;
-	return submit(s, s.addr2, replylen);
+	kipc_sqe s{};
+	__kipc_enc_call(&s, KIPC_SYS_call, to, put(data), data.size(), mem.alloc(replylen),
+			replylen, 0, flags);
+	return submit(timed(s, timeout), s.addr2, replylen);
 }
 
 inline Op Proc::mbox_call(int64_t id, const std::string &data, uint32_t replylen,
 			  uint32_t flags, int64_t timeout)
 {
-	kipc_sqe s = msg_sqe(KIPC_SYS_mbox_call, id, flags, timeout);
-	s.addr = put(data);
-	s.len = data.size();
-	s.addr2 = mem.alloc(replylen);
-	s.len2 = replylen;
-	return submit(s, s.addr2, replylen);
+	kipc_sqe s{};
+	__kipc_enc_call(&s, KIPC_SYS_mbox_call, id, put(data), data.size(), mem.alloc(replylen),
+			replylen, 0, flags);
+	return submit(timed(s, timeout), s.addr2, replylen);
 }
 
 inline int64_t Proc::now(kipc_sqe sqe)
@@ -392,26 +378,32 @@ inline int64_t Proc::now(kipc_sqe sqe)
 inline int64_t Proc::reply(uint64_t token, const std::string &data)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_reply;
-	s.target = int64_t(token);
-	s.addr = put(data);
-	s.len = data.size();
+	__kipc_enc_reply(&s, token, put(data), data.size(), 0);
 	return now(s);
+}
+
+/* A copy of *rec in the arena, for an entry's addr2. */
+template <typename T> inline uint64_t put_rec(FakeMem &mem, const T &rec)
+{
+	uint64_t a = mem.alloc(sizeof rec);
+	std::memcpy(mem.arena.data() + a, &rec, sizeof rec);
+	return a;
+}
+
+/* Runs s, whose addr2 is a record of sizeof *out, and copies it out. */
+template <typename T> inline int64_t get_rec(Proc &p, kipc_sqe s, T *out)
+{
+	int64_t r = p.now(s);
+	std::memcpy(out, p.mem.arena.data() + s.addr2, sizeof *out);
+	return r;
 }
 
 inline int64_t Proc::mbox_open(const std::string &name, uint32_t oflag,
 			       const kipc_mbox_attr *attr)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_mbox_open;
-	s.flags = oflag;
-	s.addr = put(name);
-	s.len = name.size();
-	if (attr) {
-		s.addr2 = mem.alloc(sizeof(*attr));
-		s.len2 = sizeof(*attr);
-		std::memcpy(mem.arena.data() + s.addr2, attr, sizeof(*attr));
-	}
+	__kipc_enc_mbox_open(&s, oflag, put(name), name.size(), attr ? put_rec(mem, *attr) : 0,
+			     attr ? sizeof(*attr) : 0);
 	return now(s);
 }
 
@@ -430,41 +422,28 @@ inline int64_t Proc::mbox_create(uint32_t capacity, uint32_t policy, uint32_t fl
 inline int64_t Proc::mbox_destroy(int64_t id)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_mbox_destroy;
-	s.target = id;
+	__kipc_enc_simple(&s, KIPC_SYS_mbox_destroy, id, 0);
 	return now(s);
 }
 
 inline int64_t Proc::mbox_stat(int64_t id, kipc_mbox_stat *st)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_mbox_stat;
-	s.target = id;
-	s.addr2 = mem.alloc(sizeof(*st));
-	s.len2 = sizeof(*st);
-	int64_t r = now(s);
-	std::memcpy(st, mem.arena.data() + s.addr2, sizeof(*st));
-	return r;
+	__kipc_enc_rec(&s, KIPC_SYS_mbox_stat, id, 0, 0, mem.alloc(sizeof(*st)), sizeof(*st));
+	return get_rec(*this, s, st);
 }
 
 inline int64_t Proc::mbox_setattr(int64_t id, uint32_t mask, const kipc_mbox_attr &a)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_mbox_setattr;
-	s.target = id;
-	s.len = mask;
-	s.addr2 = mem.alloc(sizeof(a));
-	s.len2 = sizeof(a);
-	std::memcpy(mem.arena.data() + s.addr2, &a, sizeof(a));
+	__kipc_enc_rec(&s, KIPC_SYS_mbox_setattr, id, 0, mask, put_rec(mem, a), sizeof(a));
 	return now(s);
 }
 
 inline int64_t pid_op(Proc &p, uint8_t op, int64_t id, pid_t pid)
 {
 	kipc_sqe s{};
-	s.opcode = op;
-	s.target = id;
-	s.pid = pid;
+	__kipc_enc_pid(&s, op, id, pid);
 	return p.now(s);
 }
 inline int64_t Proc::set_owner(int64_t id, pid_t p) { return pid_op(*this, KIPC_SYS_mbox_set_owner, id, p); }
@@ -474,12 +453,8 @@ inline int64_t Proc::revoke(int64_t id, pid_t p) { return pid_op(*this, KIPC_SYS
 inline int64_t Proc::taskq_stat(kipc_taskq_stat *st)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_taskq_stat;
-	s.addr2 = mem.alloc(sizeof(*st));
-	s.len2 = sizeof(*st);
-	int64_t r = now(s);
-	std::memcpy(st, mem.arena.data() + s.addr2, sizeof(*st));
-	return r;
+	__kipc_enc_rec(&s, KIPC_SYS_taskq_stat, 0, 0, 0, mem.alloc(sizeof(*st)), sizeof(*st));
+	return get_rec(*this, s, st);
 }
 
 inline int64_t Proc::taskq_setattr(uint32_t capacity, uint32_t msgsize, uint32_t flags)
@@ -489,19 +464,14 @@ inline int64_t Proc::taskq_setattr(uint32_t capacity, uint32_t msgsize, uint32_t
 	a.msgsize = msgsize;
 	a.flags = flags;
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_taskq_setattr;
-	s.addr2 = mem.alloc(sizeof(a));
-	s.len2 = sizeof(a);
-	std::memcpy(mem.arena.data() + s.addr2, &a, sizeof(a));
+	__kipc_enc_rec(&s, KIPC_SYS_taskq_setattr, 0, 0, 0, put_rec(mem, a), sizeof(a));
 	return now(s);
 }
 
 inline int64_t Proc::cancel(const Op &op, bool intr)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_cancel;
-	s.target = int64_t(op.ud);
-	s.flags = intr ? KIPC_F_INTR : 0;
+	__kipc_enc_simple(&s, KIPC_SYS_cancel, int64_t(op.ud), intr ? KIPC_F_INTR : 0);
 	return now(s);
 }
 

@@ -11,12 +11,9 @@ template <class T>
 inline int64_t list(Proc &p, uint8_t op, std::vector<T> &out, size_t cap = 64,
 		    int64_t target = 0, uint32_t flags = 0)
 {
+	uint32_t len = cap * sizeof(T);
 	kipc_sqe s{};
-	s.opcode = op;
-	s.target = target;
-	s.flags = flags;
-	s.len2 = cap * sizeof(T);
-	s.addr2 = p.mem.alloc(s.len2 ? s.len2 : 1);
+	__kipc_enc_rec(&s, op, target, flags, 0, p.mem.alloc(len ? len : 1), len);
 	int64_t r = p.now(s);
 	out.clear();
 	if (r >= 0) {
@@ -32,13 +29,8 @@ template <class T>
 inline int64_t one(Proc &p, uint8_t op, int64_t target, T *out)
 {
 	kipc_sqe s{};
-	s.opcode = op;
-	s.target = target;
-	s.len2 = sizeof(T);
-	s.addr2 = p.mem.alloc(sizeof(T));
-	int64_t r = p.now(s);
-	std::memcpy(out, p.mem.arena.data() + s.addr2, sizeof(T));
-	return r;
+	__kipc_enc_rec(&s, op, target, 0, 0, p.mem.alloc(sizeof(T)), sizeof(T));
+	return get_rec(p, s, out);
 }
 
 inline kipc_sysinfo sysinfo(Proc &p)
@@ -51,29 +43,25 @@ inline kipc_sysinfo sysinfo(Proc &p)
 inline int64_t trace_open(Proc &p, const kipc_trace_attr *a = nullptr)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_trace_open;
-	if (a) {
-		s.len2 = sizeof(*a);
-		s.addr2 = p.mem.alloc(sizeof(*a));
-		std::memcpy(p.mem.arena.data() + s.addr2, a, sizeof(*a));
-	}
+	__kipc_enc_rec(&s, KIPC_SYS_trace_open, 0, 0, 0, a ? put_rec(p.mem, *a) : 0,
+		       a ? sizeof(*a) : 0);
 	return p.now(s);
 }
 
 inline int64_t trace_close(Proc &p)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_trace_close;
+	__kipc_enc_simple(&s, KIPC_SYS_trace_close, 0, 0);
 	return p.now(s);
 }
 
 /* Submit a trace_read for up to n events (it may park). */
 inline Op trace_read(Proc &p, size_t n = 64, uint32_t flags = 0, int64_t timeout = 0)
 {
-	kipc_sqe s = msg_sqe(KIPC_SYS_trace_read, 0, flags, timeout);
-	s.len2 = n * sizeof(kipc_trace_event);
-	s.addr2 = p.mem.alloc(s.len2);
-	return p.submit(s, s.addr2, s.len2);
+	uint32_t len = n * sizeof(kipc_trace_event);
+	kipc_sqe s{};
+	__kipc_enc_trace_read(&s, p.mem.alloc(len), len, flags, 0);
+	return p.submit(timed(s, timeout), s.addr2, len);
 }
 
 inline std::vector<kipc_trace_event> events(const Op &op)

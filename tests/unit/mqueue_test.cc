@@ -24,12 +24,8 @@ int64_t mq_open(Proc &p, const std::string &name, uint32_t oflag, int64_t maxmsg
 		o.rlimit = rlimit;
 	}
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_mq_open;
-	s.addr = p.put(name);
-	s.len = name.size();
-	s.addr2 = p.mem.alloc(sizeof o);
-	std::memcpy(p.mem.arena.data() + s.addr2, &o, sizeof o);
-	s.len2 = sizeof o;
+	__kipc_enc_name(&s, KIPC_SYS_mq_open, p.put(name), name.size(), put_rec(p.mem, o),
+			   sizeof o);
 	return p.submit(s).res();
 }
 
@@ -50,25 +46,16 @@ Op mq_send(Proc &p, int64_t id, const std::string &data, uint16_t prio = 0, uint
 	   int64_t fd = -1)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_mq_timedsend;
-	s.target = id;
-	s.type = fd;
-	s.addr = p.put(data);
-	s.len = data.size();
-	s.prio = prio;
-	s.flags = flags;
+	__kipc_enc_mq_xfer(&s, KIPC_SYS_mq_timedsend, id, fd, p.put(data), data.size(), prio,
+			   flags, 0);
 	return p.submit(s);
 }
 
 Op mq_receive(Proc &p, int64_t id, uint32_t len = 64, uint32_t flags = 0, int64_t fd = -1)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_mq_timedreceive;
-	s.target = id;
-	s.type = fd;
-	s.addr = p.mem.alloc(len);
-	s.len = len;
-	s.flags = flags;
+	__kipc_enc_mq_xfer(&s, KIPC_SYS_mq_timedreceive, id, fd, p.mem.alloc(len), len, 0, flags,
+			   0);
 	return p.submit(s, s.addr, len);
 }
 
@@ -80,12 +67,7 @@ int64_t mq_notify(Proc &p, int64_t id, int kind, int signo = 0, int64_t value = 
 	n.signo = signo;
 	n.value = value;
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_mq_notify;
-	s.target = id;
-	s.type = fd;
-	s.addr2 = p.mem.alloc(sizeof n);
-	std::memcpy(p.mem.arena.data() + s.addr2, &n, sizeof n);
-	s.len2 = sizeof n;
+	__kipc_enc_mq_rec(&s, KIPC_SYS_mq_notify, id, fd, put_rec(p.mem, n), sizeof n);
 	return p.submit(s).res();
 }
 
@@ -94,11 +76,8 @@ constexpr uint32_t kRW = KIPC_MQ_RDWR, kCreat = KIPC_O_CREAT, kExcl = KIPC_O_EXC
 int64_t getattr(Proc &p, int64_t h, int64_t fd = -1)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_mq_getattr;
-	s.target = h;
-	s.type = fd;
-	s.len2 = sizeof(kipc_mq_attr);
-	s.addr2 = p.mem.alloc(s.len2);
+	__kipc_enc_mq_rec(&s, KIPC_SYS_mq_getattr, h, fd, p.mem.alloc(sizeof(kipc_mq_attr)),
+			  sizeof(kipc_mq_attr));
 	return p.submit(s).res();
 }
 
@@ -257,9 +236,7 @@ TEST_CASE("mqueue: SIGEV_THREAD: the wait completes when it fires, or is cancell
 	int64_t token = mq_notify(a, id, KIPC_MQ_SIGEV_THREAD);
 	REQUIRE(token > 0);
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_mq_notify_wait;
-	s.target = id;
-	s.type = token;
+	__kipc_enc_mq_notify_wait(&s, id, token);
 	Op wait = a.submit(s);
 	CHECK(!wait.done());
 	CHECK(mq_send(b, hb, "m").res() == 0);
@@ -367,9 +344,7 @@ TEST_CASE("mqueue: a failed open leaves nothing behind")
 	int64_t h = mq_open(a, "/q", kRW | kCreat, 4, 8);
 	REQUIRE(h > 0);
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_mq_close;
-	s.target = h;
-	s.flags = KIPC_MQ_CLOSE_ABORT;
+	__kipc_enc_simple(&s, KIPC_SYS_mq_close, h, KIPC_MQ_CLOSE_ABORT);
 	CHECK(a.submit(s).res() == 0);
 	CHECK(w.impl().mq_count == 0);
 	CHECK(w.impl().mqh.size() == 0);

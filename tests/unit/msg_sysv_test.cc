@@ -9,44 +9,28 @@ namespace {
 int64_t msgget(Proc &p, int32_t key, uint32_t flg)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_msgget;
-	s.target = key;
-	s.len = flg;
+	__kipc_enc_msgget(&s, key, flg);
 	return p.submit(s).res();
 }
 
-Op msgsnd(Proc &p, int64_t id, int64_t type, const std::string &data, uint32_t flags = 0)
+Op msgsnd(Proc &p, int64_t id, int64_t type, const std::string &data, int msgflg = 0)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_msgsnd;
-	s.target = id;
-	s.type = type;
-	s.addr = p.put(data);
-	s.len = data.size();
-	s.flags = flags;
+	__kipc_enc_msgsnd(&s, id, type, p.put(data), data.size(), msgflg);
 	return p.submit(s);
 }
 
 Op msgrcv(Proc &p, int64_t id, int64_t typ, uint32_t msgflg = KIPC_IPC_NOWAIT, uint32_t len = 64)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_msgrcv;
-	s.target = id;
-	s.type = typ;
-	s.len2 = msgflg;
-	s.addr = p.mem.alloc(len);
-	s.len = len;
+	__kipc_enc_msgrcv(&s, id, typ, p.mem.alloc(len), len, msgflg);
 	return p.submit(s, s.addr, len);
 }
 
 int64_t msgctl(Proc &p, int64_t id, uint32_t cmd, kipc_msqid_ds *ds = nullptr)
 {
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_msgctl;
-	s.target = id;
-	s.len = cmd;
-	s.addr2 = p.mem.alloc(sizeof *ds);
-	s.len2 = sizeof *ds;
+	__kipc_enc_msgctl(&s, id, cmd, p.mem.alloc(sizeof *ds), sizeof *ds);
 	if (ds)
 		std::memcpy(p.mem.arena.data() + s.addr2, ds, sizeof *ds);
 	int64_t r = p.submit(s).res();
@@ -109,7 +93,7 @@ TEST_CASE("sysv: msg_qbytes bounds bytes and messages; IPC_RMID wakes waiters wi
 	CHECK(msgctl(a, id, KIPC_IPC_SET, &ds) == 0);
 	CHECK(msgsnd(a, id, 1, "").res() == 0);
 	CHECK(msgsnd(a, id, 1, "").res() == 0);
-	CHECK(msgsnd(a, id, 1, "", KIPC_F_NONBLOCK).res() == -EAGAIN); /* 3 messages > 2 */
+	CHECK(msgsnd(a, id, 1, "", KIPC_IPC_NOWAIT).res() == -EAGAIN); /* 3 messages > 2 */
 	Op blocked = msgsnd(b, id, 1, "");
 	CHECK(!blocked.done());
 	Op waiting = msgrcv(b, id, 5, 0);
@@ -169,7 +153,7 @@ TEST_CASE("sysv: queues and messages are charged: floods end in ENOSPC and ENOME
 	REQUIRE(msgctl(a, qs[0], KIPC_IPC_SET, &ds) == 0);
 	w.host.cap_sys_resource = false;
 	int n = 0;
-	while ((r = msgsnd(a, qs[0], 1, "", KIPC_F_NONBLOCK).res()) == 0 && n < 1000000)
+	while ((r = msgsnd(a, qs[0], 1, "", KIPC_IPC_NOWAIT).res()) == 0 && n < 1000000)
 		n++;
 	CHECK(r == -ENOMEM);
 	CHECK(uint64_t(n) <= l.bytes_per_user / kMessageOverhead);
@@ -235,10 +219,7 @@ TEST_CASE("sysctl: anyone reads, only root writes, within Linux's ranges; msg_ne
 	Proc &root = w.spawn(100, 0, 0), &a = w.spawn(200, 1000, 1000);
 	auto sysctl = [](Proc &p, uint32_t key, int64_t *v, bool write) {
 		kipc_sqe s{};
-		s.opcode = KIPC_SYS_sysctl;
-		s.target = key;
-		s.len = write;
-		s.type = *v;
+		__kipc_enc_sysctl(&s, key, write, *v);
 		Op op = p.submit(s);
 		if (!write && op.res() == 0)
 			*v = op.cqe().type;
@@ -270,7 +251,7 @@ TEST_CASE("sysctl: anyone reads, only root writes, within Linux's ranges; msg_ne
 	/* a dropped root (cred_refresh) is no longer root */
 	w.host.alive[root.pid] = Creds{root.pid, 65534, 65534};
 	kipc_sqe s{};
-	s.opcode = KIPC_SYS_cred_refresh;
+	__kipc_enc_simple(&s, KIPC_SYS_cred_refresh, 0, 0);
 	REQUIRE(root.submit(s).res() == 0);
 	v = 5;
 	CHECK(sysctl(root, KIPC_SYSCTL_MSGMAX, &v, true) == -EACCES);

@@ -52,7 +52,8 @@ TEST_CASE("receive_set: argument errors")
 	CHECK(x.receive_set({m1}, 256, KIPC_F_NONBLOCK).res() == -EPERM);
 	std::vector<int64_t> many(65, m1);
 	CHECK(o.receive_set(many, 256, KIPC_F_NONBLOCK).res() == -EINVAL);
-	kipc_sqe s = msg_sqe(KIPC_SYS_mbox_receive_set, 0, KIPC_F_NONBLOCK, 0);
+	kipc_sqe s{};
+	__kipc_enc_receive_set(&s, 0, 0, 0, 0, KIPC_F_NONBLOCK);
 	CHECK(o.now(s) == -EINVAL); /* empty set */
 	s.len2 = 8;
 	s.addr2 = o.mem.arena.size();

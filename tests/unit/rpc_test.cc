@@ -154,11 +154,9 @@ TEST_CASE("call nonblocking on a full link is EAGAIN; the call reply buffer must
 	Proc &c = w.spawn(100);
 	w.spawn(200);
 	CHECK(c.call(200, "x", 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
-	kipc_sqe s = msg_sqe(KIPC_SYS_call, 200, KIPC_F_NONBLOCK, 0);
-	s.addr = c.put("x");
-	s.len = 1;
-	s.addr2 = c.mem.arena.size() - 8;
-	s.len2 = 16;
+	kipc_sqe s{};
+	__kipc_enc_call(&s, KIPC_SYS_call, 200, c.put("x"), 1, c.mem.arena.size() - 8, 16, 0,
+			KIPC_F_NONBLOCK);
 	CHECK(c.now(s) == -EFAULT);
 	CHECK(w.charged(1000) == 0);
 }

@@ -115,10 +115,9 @@ TEST_CASE("timeout flags: bad combinations are EINVAL")
 	CHECK(b.receive(KIPC_ANY, 256, KIPC_F_ABSTIME).res() == -EINVAL);
 	CHECK(b.receive(KIPC_ANY, 256, KIPC_F_REALTIME).res() == -EINVAL);
 	CHECK(b.receive(KIPC_ANY, 256, KIPC_F_TIMEOUT, 0, -1).res() == -EINVAL);
-	kipc_sqe s = msg_sqe(KIPC_SYS_receive, 0, KIPC_F_NONBLOCK, 0);
+	kipc_sqe s{};
+	__kipc_enc_receive(&s, KIPC_SYS_receive, 0, b.mem.alloc(16), 16, KIPC_F_NONBLOCK);
 	s.timeout = 5; /* timeout without KIPC_F_TIMEOUT */
-	s.addr = b.mem.alloc(16);
-	s.len = 16;
 	CHECK(b.now(s) == -EINVAL);
 }
 

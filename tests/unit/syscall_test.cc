@@ -90,9 +90,8 @@ TEST_CASE("EFAULT: every address must lie inside the caller's arena")
 	const uint64_t end = a.mem.arena.size();
 	int64_t id = a.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0666);
 	auto msg = [&](uint8_t op, int64_t target, uint64_t addr, uint32_t len) {
-		kipc_sqe s = msg_sqe(op, target, KIPC_F_NONBLOCK, 0);
-		s.addr = addr;
-		s.len = len;
+		kipc_sqe s{}; /* send and receive share the layout */
+		__kipc_enc_send(&s, op, target, addr, len, 0, KIPC_F_NONBLOCK);
 		return a.now(s);
 	};
 	CHECK(msg(KIPC_SYS_send, 100, end - 2, 4) == -EFAULT);

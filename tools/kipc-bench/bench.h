@@ -26,7 +26,18 @@ struct Record {
 	uint32_t n = 1;       /* fan-in/fan-out width, processes, ... */
 	std::string metric;   /* rtt_ns, msgs_per_s, ns_per_op, bytes */
 	double value = 0;     /* mean (latency) or median of repetitions */
-	double p50 = 0, p99 = 0; /* latency only */
+	/*
+	 * The distribution: round-trip ns for rtt_ns rows; for msgs_per_s
+	 * rows the ns per message over windows of kWindowMsgs messages at
+	 * the receiver (pooled over repetitions).
+	 */
+	double mean = 0, p50 = 0, p99 = 0;
+	/* CPU time (user + system) per round trip or message of every
+	 * process of the scenario, kipcd included; 0: not measured. */
+	double cpu_ns = 0;
+	double cpu_ratio = 0; /* cpu_ns / the reference's cpu_ns */
+	double mean_ratio = 0, p99_ratio = 0; /* round trips: mean and p99 vs the reference */
+	std::string baseline; /* the reference row (posix-mq or posix-mq-pinned) */
 	bool lower_is_better = true;
 	double ratio = 0;     /* value / the reference's value; 0: none */
 	std::string ratio_to; /* what ratio compares with */
@@ -53,12 +64,22 @@ struct Meta {
 	std::string load_before, load_after; /* /proc/loadavg: others' work skews it all */
 };
 
+/* Messages per window of the throughput rows' distribution. */
+constexpr uint32_t kWindowMsgs = 64;
+
 /* Is scenario selected by --only (a comma-separated list of substrings)? */
 bool wanted(const Options &o, const std::string &scenario);
 
 /* Scenario runners append records; each is independent. */
 void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &out);
 void run_core_scenarios(const Options &o, Meta &meta, std::vector<Record> &out);
+
+/*
+ * kipc-bench --role: one role of a scenario re-executed under kipc-run
+ * (libkipc-posix.so preloaded); its job is on the board behind the
+ * descriptors in $KIPC_BENCH_ROLE. Returns the exit status.
+ */
+int run_exec_role(const char *spec);
 
 /* Monotonic nanoseconds. */
 int64_t now_ns();

@@ -38,9 +38,7 @@ namespace bench {
 
 int64_t now_ns()
 {
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_MONOTONIC);
 }
 
 Lat summarize(std::vector<int64_t> &s)
@@ -119,7 +117,11 @@ struct Kipcd {
 	std::string dir, sock, log;
 };
 
-/* Boot a private kipcd; "" or why not. */
+/*
+ * Boot a private kipcd; "" or why not. mq_msg_max=256: kipc-run-mq's
+ * streams open 256-message POSIX queues, as the natives may in the
+ * bench's IPC namespace (procs.cc).
+ */
 std::string boot(const Options &o, Kipcd &k)
 {
 	char tmpl[] = "/tmp/kipc-bench.XXXXXX";
@@ -142,7 +144,7 @@ std::string boot(const Options &o, Kipcd &k)
 		}
 		execl(o.kipcd.c_str(), o.kipcd.c_str(), "--foreground", "--socket", k.sock.c_str(),
 		      loop.c_str(), "bytes_per_user=1073741824", "mbox_per_user=1048576",
-		      "msg_max=65536", (char *)nullptr);
+		      "msg_max=65536", "mq_msg_max=256", (char *)nullptr);
 		_exit(127);
 	}
 	k.pid = pid;
@@ -242,21 +244,31 @@ void print_table(const Meta &m, const std::vector<Record> &rs)
 		fmt::print("note: {}\n", n);
 	fmt::print("ratios: p50 / posix-mq p50 for round trips, time / posix-mq time for costs "
 		   "(< 1: kipc faster); rate / posix-mq rate for throughput (> 1: kipc faster)\n");
+	auto ns = [](double v) {
+		return v <= 0 ? std::string() : v < 10000 ? fmt::format("{:.0f} ns", v)
+							 : fmt::format("{:.2f} us", v / 1000.0);
+	};
+	auto x = [](double v) { return v > 0 ? fmt::format("{:.2f}x", v) : std::string(); };
 	std::string last;
 	for (const Record &r : rs) {
 		std::string group = r.scenario + "/" + r.metric;
+		bool rate = r.metric == "msgs_per_s";
 		if (group != last) {
-			fmt::print("\n{:<16} {:<12} {:>6} {:>3} {:>12} {:>11} {:>11} {:>8}  {}\n",
-				   r.scenario, "impl", "size", "n", r.metric, "p50", "p99", "ratio",
-				   "");
+			fmt::print("\n{:<16} {:<17} {:>6} {:>3} {:>12} {:>10} {:>10} {:>10} {:>7} {:>9} "
+				   "{:>6}  {}\n",
+				   r.scenario, "impl", "size", "n", r.metric, rate ? "mean/msg" : "mean",
+				   rate ? "p50/msg" : "p50", rate ? "p99/msg" : "p99", "ratio", "cpu/op",
+				   "cpu x", "");
 			last = group;
 		}
-		std::string ratio = r.ratio > 0 ? fmt::format("{:.2f}x", r.ratio) : "";
-		fmt::print("{:<16} {:<12} {:>6} {:>3} {:>12} {:>11} {:>11} {:>8}  {}{}\n", "", r.impl,
-			   r.size, r.n, fmt_value(r, r.value), r.p50 > 0 ? fmt_value(r, r.p50) : "",
-			   r.p99 > 0 ? fmt_value(r, r.p99) : "", ratio,
+		bool lat = r.metric == "rtt_ns" || rate;
+		fmt::print("{:<16} {:<17} {:>6} {:>3} {:>12} {:>10} {:>10} {:>10} {:>7} {:>9} {:>6}  "
+			   "{}{}{}\n",
+			   "", r.impl, r.size, r.n, fmt_value(r, r.value), lat ? ns(r.mean) : "",
+			   lat ? ns(r.p50) : "", lat ? ns(r.p99) : "", x(r.ratio), ns(r.cpu_ns),
+			   x(r.cpu_ratio),
 			   r.ratio > 0 && r.ratio_to != "posix-mq" ? "vs " + r.ratio_to + " " : "",
-			   r.note);
+			   r.baseline == "posix-mq-pinned" ? "vs pinned " : "", r.note);
 	}
 }
 
@@ -276,13 +288,25 @@ void print_json(const Meta &m, const std::vector<Record> &rs)
 				    {"value", std::isfinite(r.value) ? r.value : 0.0},
 				    {"lower_is_better", r.lower_is_better}};
 		if (r.p50 > 0) {
+			x["mean"] = r.mean;
 			x["p50"] = r.p50;
 			x["p99"] = r.p99;
+			x["dist_unit"] = r.metric == "msgs_per_s" ? "ns_per_msg" : "ns";
 		}
+		if (r.cpu_ns > 0)
+			x["cpu_ns_per_op"] = r.cpu_ns;
 		if (r.ratio > 0) {
 			x["ratio"] = r.ratio;
 			x["ratio_to"] = r.ratio_to;
 		}
+		if (!r.baseline.empty())
+			x["baseline"] = r.baseline;
+		if (r.mean_ratio > 0)
+			x["mean_ratio"] = r.mean_ratio;
+		if (r.p99_ratio > 0)
+			x["p99_ratio"] = r.p99_ratio;
+		if (r.cpu_ratio > 0)
+			x["cpu_ratio"] = r.cpu_ratio;
 		if (!r.note.empty())
 			x["note"] = r.note;
 		arr.push_back(x);
@@ -297,6 +321,8 @@ void print_json(const Meta &m, const std::vector<Record> &rs)
 int main(int argc, char **argv)
 {
 	using namespace bench;
+	if (argc == 2 && strcmp(argv[1], "--role") == 0) /* under kipc-run: procs.cc */
+		return run_exec_role(getenv("KIPC_BENCH_ROLE"));
 	Options o;
 	if (const char *e = getenv("KIPC_KIPCD"); e && *e)
 		o.kipcd = e;

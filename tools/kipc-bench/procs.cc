@@ -5,7 +5,14 @@
  * Every measurement forks its processes fresh ("roles"), lets each one set
  * up (attach to kipcd, open its descriptors), waits until all are ready
  * (a pipe barrier: nobody spins), notes t0 and releases them at once.
- * Results come back through a MAP_SHARED board. Nothing is pinned.
+ * Results come back through a MAP_SHARED board. Every process records its
+ * own CPU time (CLOCK_PROCESS_CPUTIME_ID) over its part; kipcd's is read
+ * from /proc/PID/task/ * /schedstat around the run.
+ *
+ * The natives' ping-pongs and streams also run with both processes
+ * pinned to one CPU ("-pinned"): on a VM an idle vCPU's wakeup costs tens
+ * of microseconds, and the baseline of every ratio is the better of the
+ * pinned and the unpinned POSIX mq.
  *
  * A one-way queue (struct Chan) is created in the parent and inherited:
  *   kipc-mbox    a kernel-owned kipc mailbox, mode 0666, synchronous calls
@@ -15,6 +22,8 @@
  *   kipc-async   a mailbox driven through the asynchronous ring API, a
  *                window of kWindow operations in flight on each side
  *   kipc-rdv     a zero-capacity mailbox (rendezvous)
+ *   kipc-run-mq  the posix-mq scenario's code unmodified, re-executed under
+ *                kipc-run (libkipc-posix.so preloaded): POSIX mq on kipc
  *   posix-mq     mq_open(3), System V msg, pipe(2), AF_UNIX SOCK_SEQPACKET
  *
  * The implementations of one scenario run interleaved: repetition r runs
@@ -28,6 +37,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
 #include <functional>
@@ -45,7 +55,10 @@
 namespace bench {
 namespace {
 
-enum class Impl { KipcMbox, KipcDirect, KipcCall, KipcAsync, KipcRdv, PosixMq, SysV, Pipe, SeqPacket };
+enum class Impl {
+	KipcMbox, KipcDirect, KipcCall, KipcAsync, KipcRdv, KipcRunMq,
+	PosixMq, SysV, Pipe, SeqPacket
+};
 
 const char *impl_name(Impl i)
 {
@@ -55,6 +68,7 @@ const char *impl_name(Impl i)
 	case Impl::KipcCall: return "kipc-call";
 	case Impl::KipcAsync: return "kipc-async";
 	case Impl::KipcRdv: return "kipc-rdv";
+	case Impl::KipcRunMq: return "kipc-run-mq";
 	case Impl::PosixMq: return "posix-mq";
 	case Impl::SysV: return "sysv-msg";
 	case Impl::Pipe: return "pipe";
@@ -66,8 +80,18 @@ const char *impl_name(Impl i)
 bool is_kipc(Impl i)
 {
 	return i == Impl::KipcMbox || i == Impl::KipcDirect || i == Impl::KipcCall ||
-	       i == Impl::KipcAsync || i == Impl::KipcRdv;
+	       i == Impl::KipcAsync || i == Impl::KipcRdv || i == Impl::KipcRunMq;
 }
+
+/* One implementation as run: natives also pinned to one CPU. */
+struct Run {
+	Impl impl;
+	bool pinned = false;
+	std::string name() const
+	{
+		return std::string(impl_name(impl)) + (pinned ? "-pinned" : "");
+	}
+};
 
 constexpr int kMaxRoles = 72;
 constexpr uint32_t kMaxSamples = 1 << 16;
@@ -75,17 +99,86 @@ constexpr uint32_t kWindow = 64;   /* async operations in flight per side */
 constexpr uint32_t kStreamCap = 256; /* queue capacity for streams and fans */
 constexpr uint32_t kMaxSize = 8192;
 
+/* A scenario's parameters, on the board for roles that re-execute. */
+struct Job {
+	enum Kind : int { PingPong, Stream } kind;
+	Impl impl;
+	uint32_t size, warm, iters, nsend, nrecv, cap;
+	uint64_t msgs;
+	char mq[2][64]; /* kipc-run-mq: the queues, opened by the roles */
+};
+
 struct Board {
 	int64_t t0;
 	pid_t pid[kMaxRoles];
 	int64_t t_end[kMaxRoles];
+	int64_t cpu[kMaxRoles]; /* CPU ns of each role over its part */
 	int err[kMaxRoles];
 	char what[kMaxRoles][96];
+	Job job;
 	uint32_t nsamples;
 	int64_t samples[kMaxSamples];
 };
 
 Board *board;
+int board_fd = -1;
+std::string self_exe, kipc_run; /* for kipc-run-mq */
+pid_t kipcd_pid;
+int pin_cpu = -1;               /* the CPU pinned runs share */
+int64_t last_cpu_ns;            /* run_roles(): every process's CPU time */
+
+/* One sample; several processes may add at once. */
+void add_sample(int64_t v)
+{
+	uint32_t i = std::atomic_ref<uint32_t>(board->nsamples).fetch_add(1);
+	if (i < kMaxSamples)
+		board->samples[i] = v;
+}
+
+uint32_t nsamples()
+{
+	return std::min(board->nsamples, kMaxSamples);
+}
+
+/* A receiver's ns per message, one sample per kWindowMsgs messages. */
+struct Windows {
+	int64_t last = now_ns();
+	uint32_t n = 0;
+	void tick()
+	{
+		if (++n < kWindowMsgs)
+			return;
+		int64_t t = now_ns();
+		add_sample((t - last) / kWindowMsgs);
+		last = t;
+		n = 0;
+	}
+};
+
+int64_t cpu_now()
+{
+	return kipc_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+}
+
+/* CPU time of every thread of pid (schedstat: ns on a CPU), or 0. */
+int64_t proc_cpu_ns(pid_t pid)
+{
+	int64_t sum = 0;
+	std::string dir = fmt::format("/proc/{}/task", pid);
+	DIR *d = opendir(dir.c_str());
+	if (!d)
+		return 0;
+	while (dirent *e = readdir(d)) {
+		if (e->d_name[0] == '.')
+			continue;
+		std::ifstream f(dir + "/" + e->d_name + "/schedstat");
+		long long ns = 0;
+		if (f >> ns)
+			sum += ns;
+	}
+	closedir(d);
+	return sum;
+}
 uint32_t stream_cap = kStreamCap; /* lowered when mq msg_max cannot be raised */
 
 [[noreturn]] void child_fail(int role, const char *what, int err)
@@ -131,6 +224,7 @@ std::string chan_open(Chan &c, Impl impl, uint32_t msgsize, uint32_t cap, int ow
 	}
 	case Impl::KipcDirect:
 	case Impl::KipcCall:
+	case Impl::KipcRunMq: /* the re-executed roles open it (open_named) */
 		return "";
 	case Impl::PosixMq: {
 		std::string name = fmt::format("/kipc-bench-{}-{}", getpid(), mq_seq++);
@@ -201,6 +295,7 @@ void csend(int role, Chan &c, const void *buf, size_t len)
 	case Impl::KipcCall: /* not used: pingpong() calls */
 		r = kipc_send(board->pid[c.owner], buf, len, 0, 0);
 		break;
+	case Impl::KipcRunMq: /* not used: its roles run posix-mq */
 	case Impl::PosixMq:
 		r = mq_send(c.mq, static_cast<const char *>(buf), len, 0);
 		break;
@@ -245,6 +340,7 @@ size_t crecv(int role, Chan &c, void *buf, size_t len)
 	case Impl::KipcCall:
 		n = kipc_receive(KIPC_ANY, buf, len, nullptr, 0);
 		break;
+	case Impl::KipcRunMq:
 	case Impl::PosixMq:
 		n = mq_receive(c.mq, static_cast<char *>(buf), std::max<size_t>(len, c.msgsize),
 			       nullptr);
@@ -281,12 +377,19 @@ size_t crecv(int role, Chan &c, void *buf, size_t len)
 	return n;
 }
 
+void job_role(int role, const Job &j, Chan *c);
+
 /*
  * Run one measurement: fork nroles processes running fn(role), barrier,
- * t0, go. Returns "" or what failed.
+ * t0, go. Pinned: every role on pin_cpu. A kipc-run-mq job's roles
+ * re-execute kipc-bench under kipc-run (run_exec_role) and run the job
+ * on the board instead of fn. Sets last_cpu_ns to the CPU time of every
+ * role over its part, plus kipcd's over the run for kipc. Returns "" or
+ * what failed.
  */
-std::string run_roles(int nroles, const std::function<void(int)> &fn, bool kipc)
+std::string run_roles(int nroles, const std::function<void(int)> &fn, Impl impl, bool pinned)
 {
+	bool kipc = is_kipc(impl), exec = impl == Impl::KipcRunMq;
 	int ready[2], go[2];
 	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
 		return fmt::format("pipe2: {}", strerror(errno));
@@ -295,6 +398,7 @@ std::string run_roles(int nroles, const std::function<void(int)> &fn, bool kipc)
 		board->err[i] = 0;
 		board->what[i][0] = 0;
 		board->t_end[i] = 0;
+		board->cpu[i] = 0;
 	}
 	std::vector<pid_t> kids;
 	fflush(nullptr);
@@ -305,12 +409,31 @@ std::string run_roles(int nroles, const std::function<void(int)> &fn, bool kipc)
 		if (pid == 0) {
 			alarm(120); /* a wedged scenario must not hang the suite */
 			board->pid[role] = getpid();
+			if (pinned) {
+				cpu_set_t set;
+				CPU_ZERO(&set);
+				CPU_SET(pin_cpu, &set);
+				if (sched_setaffinity(0, sizeof set, &set) < 0)
+					child_fail(role, "sched_setaffinity", errno);
+			}
+			if (exec) {
+				for (int fd : {board_fd, ready[1], go[0]})
+					fcntl(fd, F_SETFD, 0);
+				std::string spec = fmt::format("{} {} {} {}", role, board_fd,
+							       ready[1], go[0]);
+				setenv("KIPC_BENCH_ROLE", spec.c_str(), 1);
+				execl(kipc_run.c_str(), kipc_run.c_str(), self_exe.c_str(), "--role",
+				      (char *)nullptr);
+				child_fail(role, "exec kipc-run", errno);
+			}
 			if (kipc && kipc_attach() < 0)
 				child_fail(role, "kipc_attach", errno);
 			char b = 0;
 			if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) != 1)
 				_exit(2);
+			int64_t c0 = cpu_now();
 			fn(role);
+			board->cpu[role] = cpu_now() - c0;
 			_exit(0);
 		}
 		kids.push_back(pid);
@@ -321,6 +444,7 @@ std::string run_roles(int nroles, const std::function<void(int)> &fn, bool kipc)
 	int nready = 0;
 	while (nready < int(kids.size()) && read(ready[0], &b, 1) == 1)
 		nready++;
+	int64_t kcpu = kipc ? proc_cpu_ns(kipcd_pid) : 0;
 	board->t0 = now_ns();
 	std::string buf(kids.size(), 'g');
 	if (write(go[1], buf.data(), buf.size()) < 0) { /* children see EOF */ }
@@ -339,6 +463,9 @@ std::string run_roles(int nroles, const std::function<void(int)> &fn, bool kipc)
 				err = fmt::format("role {} exited {}", i, WEXITSTATUS(st));
 		}
 	}
+	last_cpu_ns = kipc ? proc_cpu_ns(kipcd_pid) - kcpu : 0;
+	for (int i = 0; i < nroles; i++)
+		last_cpu_ns += board->cpu[i];
 	if (int(kids.size()) < nroles && err.empty())
 		err = fmt::format("fork: {}", strerror(errno));
 	return err;
@@ -348,64 +475,92 @@ struct Sizes {
 	uint32_t pp_iters, pp_warm, stream_msgs;
 };
 
-/* ---- ping-pong ---------------------------------------------------- */
+/* What one run of a scenario gave. */
+struct Sample {
+	std::vector<int64_t> lat; /* round trips, or ns per message in windows */
+	std::vector<double> rates;
+	int64_t cpu_ns = 0;       /* over every repetition ... */
+	uint64_t ops = 0;         /* ... and its round trips or messages */
+	std::string err;
+};
 
-std::string pingpong(Impl impl, uint32_t size, const Sizes &sz, std::vector<int64_t> &samples)
+/* Run job over run.impl (channels: 2 for a ping-pong, 1 for a stream). */
+std::string run_job(const Run &run, Job j, Sample &out)
 {
 	Chan c[2];
-	uint32_t cap = 8; /* within the default mq msg_max of 10 */
-	std::string err = chan_open(c[0], impl, size, cap, 1);
+	int nchan = j.kind == Job::PingPong ? 2 : 1;
+	std::string err;
+	for (int i = 0; i < nchan && err.empty(); i++)
+		err = chan_open(c[i], run.impl, j.size, j.cap, j.kind == Job::PingPong ? 1 - i : 0);
+	if (run.impl == Impl::KipcRunMq)
+		for (int i = 0; i < nchan; i++)
+			snprintf(j.mq[i], sizeof j.mq[i], "/kipc-bench-%d-%d", getpid(), mq_seq++);
+	j.impl = run.impl;
+	board->job = j;
+	int nroles = j.kind == Job::PingPong ? 2 : int(j.nsend + j.nrecv);
 	if (err.empty())
-		err = chan_open(c[1], impl, size, cap, 0);
-	if (!err.empty()) {
-		chan_close(c[0]);
-		chan_close(c[1]);
+		err = run_roles(nroles, [&](int role) { job_role(role, j, c); }, run.impl, run.pinned);
+	for (int i = 0; i < nchan; i++)
+		chan_close(c[i]);
+	if (!err.empty())
 		return err;
+	for (uint32_t i = 0; i < nsamples(); i++)
+		out.lat.push_back(board->samples[i]);
+	out.cpu_ns += last_cpu_ns;
+	if (j.kind == Job::PingPong) {
+		out.ops += j.warm + j.iters;
+	} else {
+		out.ops += j.msgs;
+		int64_t end = 0;
+		for (uint32_t r = 0; r < j.nrecv; r++)
+			end = std::max(end, board->t_end[r]);
+		if (end > board->t0)
+			out.rates.push_back(double(j.msgs) * 1e9 / double(end - board->t0));
 	}
-	uint32_t warm = sz.pp_warm, iters = std::min(sz.pp_iters, kMaxSamples);
-	err = run_roles(2, [&](int role) {
-		static char buf[kMaxSize];
-		memset(buf, role + 1, size);
-		if (impl == Impl::KipcCall && role == 1) { /* server: receive, reply */
-			kipc_msginfo info;
-			for (uint32_t i = 0; i < warm + iters; i++) {
-				if (kipc_receive(KIPC_ANY, buf, size, &info, 0) < 0)
-					child_fail(1, "kipc_receive", errno);
-				if (kipc_reply(info.token, buf, size, 0) < 0)
-					child_fail(1, "kipc_reply", errno);
-			}
-			return;
+	return "";
+}
+
+/* ---- ping-pong ---------------------------------------------------- */
+
+void pingpong_role(int role, const Job &j, Chan *c)
+{
+	static char buf[kMaxSize];
+	uint32_t size = j.size, n = j.warm + j.iters;
+	memset(buf, role + 1, size);
+	if (j.impl == Impl::KipcCall && role == 1) { /* server: receive, reply */
+		kipc_msginfo info;
+		for (uint32_t i = 0; i < n; i++) {
+			if (kipc_receive(KIPC_ANY, buf, size, &info, 0) < 0)
+				child_fail(1, "kipc_receive", errno);
+			if (kipc_reply(info.token, buf, size, 0) < 0)
+				child_fail(1, "kipc_reply", errno);
 		}
-		if (impl == Impl::KipcCall) { /* client: one call per round trip */
-			for (uint32_t i = 0; i < warm + iters; i++) {
-				int64_t t = now_ns();
-				if (kipc_call(board->pid[1], buf, size, buf, size, nullptr, 0) < 0)
-					child_fail(0, "kipc_call", errno);
-				if (i >= warm)
-					board->samples[board->nsamples++] = now_ns() - t;
-			}
-			return;
-		}
-		if (role == 1) { /* server: echo */
-			for (uint32_t i = 0; i < warm + iters; i++) {
-				crecv(1, c[0], buf, size);
-				csend(1, c[1], buf, size);
-			}
-			return;
-		}
-		for (uint32_t i = 0; i < warm + iters; i++) {
+		return;
+	}
+	if (j.impl == Impl::KipcCall) { /* client: one call per round trip */
+		for (uint32_t i = 0; i < n; i++) {
 			int64_t t = now_ns();
-			csend(0, c[0], buf, size);
-			crecv(0, c[1], buf, size);
-			if (i >= warm)
-				board->samples[board->nsamples++] = now_ns() - t;
+			if (kipc_call(board->pid[1], buf, size, buf, size, nullptr, 0) < 0)
+				child_fail(0, "kipc_call", errno);
+			if (i >= j.warm)
+				add_sample(now_ns() - t);
 		}
-	}, is_kipc(impl));
-	for (uint32_t i = 0; i < board->nsamples; i++)
-		samples.push_back(board->samples[i]);
-	chan_close(c[0]);
-	chan_close(c[1]);
-	return err;
+		return;
+	}
+	if (role == 1) { /* server: echo */
+		for (uint32_t i = 0; i < n; i++) {
+			crecv(1, c[0], buf, size);
+			csend(1, c[1], buf, size);
+		}
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		int64_t t = now_ns();
+		csend(0, c[0], buf, size);
+		crecv(0, c[1], buf, size);
+		if (i >= j.warm)
+			add_sample(now_ns() - t);
+	}
 }
 
 /* ---- the asynchronous ring: window of sends or receives ---------- */
@@ -451,7 +606,7 @@ void async_send_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
 }
 
 /* Receive total messages with a window of receives; returns when done. */
-void async_recv_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
+void async_recv_loop(int role, int64_t mbox, uint32_t size, uint64_t total, Windows *w)
 {
 	void *bufs[kWindow];
 	uint64_t posted = 0, done = 0;
@@ -486,6 +641,8 @@ void async_recv_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
 			uint32_t slot = uint32_t(cqe->user_data);
 			done++;
 			kipc_cqe_seen(cqe);
+			if (w)
+				w->tick();
 			if (posted < total)
 				post(slot);
 		} while (kipc_peek_cqe(&cqe) == 0);
@@ -497,56 +654,72 @@ void async_recv_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
 /*
  * nsend senders share msgs messages, nrecv receivers take them; with
  * several receivers the sender appends one stop message per receiver.
- * Returns messages per second (0 on error).
+ * Receivers note their end (the rate) and their ns per message.
  */
-std::string stream(Impl impl, uint32_t size, uint32_t nsend, uint32_t nrecv, uint64_t msgs,
-		   double *rate)
+void stream_role(int role, const Job &j, Chan &c)
 {
-	Chan c;
-	std::string err = chan_open(c, impl, size, stream_cap, 0);
-	if (!err.empty())
-		return err;
-	int nroles = int(nsend + nrecv);
-	err = run_roles(nroles, [&](int role) {
-		static char buf[kMaxSize];
-		memset(buf, 0, size);
-		bool receiver = uint32_t(role) < nrecv;
-		if (!receiver) {
-			uint32_t s = role - nrecv;
-			uint64_t mine = msgs / nsend + (s < msgs % nsend ? 1 : 0);
-			if (impl == Impl::KipcAsync)
-				async_send_loop(role, c.mbox, size, mine);
-			else
-				for (uint64_t i = 0; i < mine; i++)
-					csend(role, c, buf, size);
-			if (nrecv > 1) {
-				buf[0] = 1; /* stop */
-				for (uint32_t r = 0; r < nrecv; r++)
-					csend(role, c, buf, size);
-			}
-			return;
+	static char buf[kMaxSize];
+	uint32_t size = j.size, nsend = j.nsend, nrecv = j.nrecv;
+	uint64_t msgs = j.msgs;
+	memset(buf, 0, size);
+	bool receiver = uint32_t(role) < nrecv;
+	if (!receiver) {
+		uint32_t s = role - nrecv;
+		uint64_t mine = msgs / nsend + (s < msgs % nsend ? 1 : 0);
+		if (j.impl == Impl::KipcAsync)
+			async_send_loop(role, c.mbox, size, mine);
+		else
+			for (uint64_t i = 0; i < mine; i++)
+				csend(role, c, buf, size);
+		if (nrecv > 1) {
+			buf[0] = 1; /* stop */
+			for (uint32_t r = 0; r < nrecv; r++)
+				csend(role, c, buf, size);
 		}
-		if (nrecv == 1) {
-			if (impl == Impl::KipcAsync)
-				async_recv_loop(role, c.mbox, size, msgs);
-			else
-				for (uint64_t i = 0; i < msgs; i++)
-					crecv(role, c, buf, size);
-		} else {
-			for (;;) {
+		return;
+	}
+	Windows w;
+	if (nrecv == 1) {
+		if (j.impl == Impl::KipcAsync)
+			async_recv_loop(role, c.mbox, size, msgs, &w);
+		else
+			for (uint64_t i = 0; i < msgs; i++) {
 				crecv(role, c, buf, size);
-				if (buf[0] == 1)
-					break;
+				w.tick();
 			}
+	} else {
+		for (;;) {
+			crecv(role, c, buf, size);
+			if (buf[0] == 1)
+				break;
+			w.tick();
 		}
-		board->t_end[role] = now_ns();
-	}, is_kipc(impl));
-	int64_t end = 0;
-	for (uint32_t r = 0; r < nrecv; r++)
-		end = std::max(end, board->t_end[r]);
-	*rate = err.empty() && end > board->t0 ? double(msgs) * 1e9 / double(end - board->t0) : 0;
-	chan_close(c);
-	return err;
+	}
+	board->t_end[role] = now_ns();
+}
+
+void job_role(int role, const Job &j, Chan *c)
+{
+	if (j.kind == Job::PingPong)
+		pingpong_role(role, j, c);
+	else
+		stream_role(role, j, c[0]);
+}
+
+/* kipc-run-mq: the job's queues by name (both roles create, as mq_open allows). */
+void open_named(int role, const Job &j, Chan *c)
+{
+	int nchan = j.kind == Job::PingPong ? 2 : 1;
+	for (int i = 0; i < nchan; i++) {
+		mq_attr a{};
+		a.mq_maxmsg = j.cap;
+		a.mq_msgsize = j.size;
+		c[i].impl = Impl::PosixMq;
+		c[i].msgsize = j.size;
+		c[i].mq = mq_open(j.mq[i], O_CREAT | O_RDWR, 0600, &a);
+		if (c[i].mq == (mqd_t)-1)
+			child_fail(role, "mq_open under kipc-run", errno);
+	}
 }
 
 /* ---- scaling through kipcd --------------------------------------- */
@@ -614,16 +787,73 @@ long read_proc_long(const char *path, long dflt)
 
 /* ------------------------------------------------------------------ */
 
+int run_exec_role(const char *spec)
+{
+	int role, ready, go;
+	if (!spec || sscanf(spec, "%d %d %d %d", &role, &board_fd, &ready, &go) != 4 ||
+	    role < 0 || role >= kMaxRoles)
+		return 2;
+	void *p = mmap(nullptr, sizeof(Board), PROT_READ | PROT_WRITE, MAP_SHARED, board_fd, 0);
+	if (p == MAP_FAILED)
+		return 2;
+	board = static_cast<Board *>(p);
+	Job j = board->job;
+	j.impl = Impl::PosixMq; /* the native code; the preloaded library runs it on kipc */
+	Chan c[2];
+	open_named(role, j, c);
+	char b = 0;
+	if (write(ready, &b, 1) != 1 || read(go, &b, 1) != 1)
+		return 2;
+	int64_t c0 = cpu_now();
+	job_role(role, j, c);
+	board->cpu[role] = cpu_now() - c0;
+	for (Chan &ch : c)
+		if (ch.mq != (mqd_t)-1)
+			mq_close(ch.mq);
+	if (role == 0)
+		for (const char *name : board->job.mq)
+			if (name[0])
+				mq_unlink(name);
+	return 0;
+}
+
 void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &out)
 {
-	void *p = mmap(nullptr, sizeof(Board), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	board_fd = memfd_create("kipc-bench-board", MFD_CLOEXEC);
+	void *p = MAP_FAILED;
+	if (board_fd >= 0 && ftruncate(board_fd, sizeof(Board)) == 0)
+		p = mmap(nullptr, sizeof(Board), PROT_READ | PROT_WRITE, MAP_SHARED, board_fd, 0);
 	if (p == MAP_FAILED) {
-		meta.notes.push_back(fmt::format("mmap board: {}", strerror(errno)));
+		meta.notes.push_back(fmt::format("board: {}", strerror(errno)));
 		return;
 	}
 	board = static_cast<Board *>(p);
 	signal(SIGPIPE, SIG_IGN);
+	kipcd_pid = meta.kipcd_pid;
+	{
+		cpu_set_t set;
+		if (sched_getaffinity(0, sizeof set, &set) == 0)
+			for (int i = 0; i < CPU_SETSIZE && pin_cpu < 0; i++)
+				if (CPU_ISSET(i, &set))
+					pin_cpu = i;
+		char buf[4096];
+		ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+		if (n > 0) {
+			self_exe.assign(buf, size_t(n));
+			kipc_run = self_exe.substr(0, self_exe.rfind('/')) + "/kipc-run";
+		}
+	}
+	bool have_run = !kipc_run.empty() && access(kipc_run.c_str(), X_OK) == 0;
+	if (!have_run)
+		meta.notes.push_back(fmt::format("no kipc-run at {}: no kipc-run-mq rows", kipc_run));
+	if (pin_cpu >= 0)
+		meta.notes.push_back(fmt::format(
+			"-pinned: both processes of a native ping-pong or stream on CPU {}; ratios "
+			"compare with the better of posix-mq and posix-mq-pinned", pin_cpu));
+	meta.notes.push_back("cpu/op: user + system time per round trip or message of every "
+			     "process of the scenario, kipcd included; ratio to the same baseline");
+	meta.notes.push_back(fmt::format("throughput rows: mean, p50, p99 of ns per message over "
+					 "windows of {} messages at the receiver", kWindowMsgs));
 
 	/*
 	 * POSIX mq: streams need stream_cap slots, and fs.mqueue.msg_max
@@ -673,107 +903,138 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 	int reps = o.quick ? 1 : o.reps;
 	auto want = [&](const char *s) { return wanted(o, s); };
 
-	/* Latency ratios compare medians (p50): on a shared machine the mean
-	 * carries other people's time slices. */
-	auto ratio_rows = [&](size_t first, const char *ref) {
+	/*
+	 * Every kipc row against POSIX mq, each statistic against the better
+	 * of posix-mq and posix-mq-pinned for that statistic (an unlucky
+	 * native run must not flatter kipc): p50 / p50 for round trips (on a
+	 * shared machine the mean carries other people's time slices; mean
+	 * and p99 get their own ratios in the JSON), rate / rate for
+	 * throughput, CPU per operation / CPU per operation. baseline names
+	 * the row of the main ratio (p50 or rate).
+	 */
+	auto ratio_rows = [&](size_t first) {
 		const Record *r = nullptr;
-		for (size_t i = first; i < out.size(); i++)
-			if (out[i].impl == ref)
-				r = &out[i];
+		double mean = 0, p99 = 0, cpu = 0;
+		auto lower = [](double best, double v) { return v > 0 && (best == 0 || v < best) ? v : best; };
 		for (size_t i = first; i < out.size(); i++) {
-			if (!r || r->value <= 0 || out[i].value <= 0 ||
-			    out[i].impl.compare(0, 5, "kipc-") != 0)
+			const Record &q = out[i];
+			if ((q.impl != "posix-mq" && q.impl != "posix-mq-pinned") || q.value <= 0)
 				continue;
-			bool lat = out[i].metric == "rtt_ns" && r->p50 > 0;
-			out[i].ratio = lat ? out[i].p50 / r->p50 : out[i].value / r->value;
-			out[i].ratio_to = ref;
+			bool lat = q.metric == "rtt_ns";
+			if (!r || (lat ? q.p50 < r->p50 : q.value > r->value))
+				r = &q;
+			mean = lower(mean, q.mean);
+			p99 = lower(p99, q.p99);
+			cpu = lower(cpu, q.cpu_ns);
+		}
+		for (size_t i = first; i < out.size(); i++) {
+			Record &k = out[i];
+			if (!r || k.value <= 0 || k.impl.compare(0, 5, "kipc-") != 0)
+				continue;
+			bool lat = k.metric == "rtt_ns";
+			k.ratio = lat ? k.p50 / r->p50 : k.value / r->value;
+			if (lat && mean > 0)
+				k.mean_ratio = k.mean / mean;
+			if (lat && p99 > 0)
+				k.p99_ratio = k.p99 / p99;
+			k.ratio_to = "posix-mq";
+			k.baseline = r->impl;
+			if (k.cpu_ns > 0 && cpu > 0)
+				k.cpu_ratio = k.cpu_ns / cpu;
 		}
 	};
 
-	const std::vector<Impl> natives = {Impl::PosixMq, Impl::SysV, Impl::Pipe, Impl::SeqPacket};
+	std::vector<Run> natives, pinned;
+	for (Impl i : {Impl::PosixMq, Impl::SysV, Impl::Pipe, Impl::SeqPacket}) {
+		natives.push_back({i});
+		pinned.push_back({i, pin_cpu >= 0});
+	}
+	auto with = [&](std::vector<Run> v, bool pin, bool shim) {
+		if (shim && have_run)
+			v.push_back({Impl::KipcRunMq});
+		v.insert(v.end(), natives.begin(), natives.end());
+		if (pin && pin_cpu >= 0)
+			v.insert(v.end(), pinned.begin(), pinned.end());
+		return v;
+	};
 
-	/* ping-pong and rendezvous: latency */
-	auto latency = [&](const char *scen, std::vector<Impl> impls, uint32_t size, const char *note) {
+	/*
+	 * One scenario over runs, interleaved (repetition r starts at run
+	 * r), one row per run.
+	 */
+	auto measure = [&](const char *scen, const std::vector<Run> &runs, const Job &j,
+			   uint32_t n, const char *note) {
 		size_t first = out.size();
-		std::vector<std::vector<int64_t>> samples(impls.size());
-		std::vector<std::string> errs(impls.size());
+		std::vector<Sample> got(runs.size());
 		for (int r = 0; r < reps; r++)
-			for (size_t k = 0; k < impls.size(); k++) {
-				size_t i = (k + r) % impls.size();
-				std::string e = pingpong(impls[i], size, sz, samples[i]);
+			for (size_t k = 0; k < runs.size(); k++) {
+				size_t i = (k + r) % runs.size();
+				std::string e = run_job(runs[i], j, got[i]);
 				if (!e.empty())
-					errs[i] = e;
+					got[i].err = e;
 			}
-		for (size_t i = 0; i < impls.size(); i++) {
+		bool lat = j.kind == Job::PingPong;
+		for (size_t i = 0; i < runs.size(); i++) {
 			Record rec;
 			rec.scenario = scen;
-			rec.impl = impl_name(impls[i]);
-			rec.size = size;
-			rec.metric = "rtt_ns";
-			rec.lower_is_better = true;
-			Lat l = summarize(samples[i]);
-			rec.value = l.mean;
+			rec.impl = runs[i].name();
+			rec.size = j.size;
+			rec.n = n;
+			rec.metric = lat ? "rtt_ns" : "msgs_per_s";
+			rec.lower_is_better = lat;
+			Lat l = summarize(got[i].lat);
+			rec.mean = l.mean;
 			rec.p50 = l.p50;
 			rec.p99 = l.p99;
-			rec.note = errs[i].empty() ? (is_kipc(impls[i]) ? "" : note) : errs[i];
+			rec.value = lat ? l.mean : median(got[i].rates);
+			if (got[i].ops)
+				rec.cpu_ns = double(got[i].cpu_ns) / double(got[i].ops);
+			rec.note = !got[i].err.empty() ? got[i].err
+				   : is_kipc(runs[i].impl) ? "" : note;
 			out.push_back(rec);
 		}
-		ratio_rows(first, "posix-mq");
+		ratio_rows(first);
+	};
+
+	/* ping-pong and rendezvous: latency */
+	auto latency = [&](const char *scen, std::vector<Run> runs, uint32_t size, const char *note) {
+		Job j{};
+		j.kind = Job::PingPong;
+		j.size = size;
+		j.warm = sz.pp_warm;
+		j.iters = std::min(sz.pp_iters, kMaxSamples);
+		j.cap = 8; /* within the default mq msg_max of 10 */
+		measure(scen, runs, j, 1, note);
 	};
 	if (want("pingpong"))
-		for (uint32_t size : {16u, 64u, 1024u, 8192u}) {
-			std::vector<Impl> impls = {Impl::KipcMbox, Impl::KipcDirect, Impl::KipcCall};
-			impls.insert(impls.end(), natives.begin(), natives.end());
-			latency("pingpong", impls, size, "");
-		}
-	if (want("rendezvous")) {
-		std::vector<Impl> impls = {Impl::KipcRdv};
-		impls.insert(impls.end(), natives.begin(), natives.end());
-		latency("rendezvous", impls, 64, "no zero-capacity mode: buffered ping-pong");
-	}
+		for (uint32_t size : {16u, 64u, 1024u, 8192u})
+			latency("pingpong", with({{Impl::KipcMbox}, {Impl::KipcDirect}, {Impl::KipcCall}},
+						 true, true), size, "");
+	if (want("rendezvous"))
+		latency("rendezvous", with({{Impl::KipcRdv}}, false, false), 64,
+			"no zero-capacity mode: buffered ping-pong");
 
 	/* throughput */
-	auto throughput = [&](const char *scen, std::vector<Impl> impls, uint32_t nsend,
+	auto throughput = [&](const char *scen, std::vector<Run> runs, uint32_t nsend,
 			      uint32_t nrecv, uint32_t n) {
-		size_t first = out.size();
-		std::vector<std::vector<double>> rates(impls.size());
-		std::vector<std::string> errs(impls.size());
-		for (int r = 0; r < reps; r++)
-			for (size_t k = 0; k < impls.size(); k++) {
-				size_t i = (k + r) % impls.size();
-				double rate = 0;
-				std::string e = stream(impls[i], 64, nsend, nrecv, sz.stream_msgs, &rate);
-				if (!e.empty())
-					errs[i] = e;
-				else
-					rates[i].push_back(rate);
-			}
-		for (size_t i = 0; i < impls.size(); i++) {
-			Record rec;
-			rec.scenario = scen;
-			rec.impl = impl_name(impls[i]);
-			rec.size = 64;
-			rec.n = n;
-			rec.metric = "msgs_per_s";
-			rec.lower_is_better = false;
-			rec.value = median(rates[i]);
-			rec.note = errs[i];
-			out.push_back(rec);
-		}
-		ratio_rows(first, "posix-mq");
+		Job j{};
+		j.kind = Job::Stream;
+		j.size = 64;
+		j.nsend = nsend;
+		j.nrecv = nrecv;
+		j.cap = stream_cap;
+		j.msgs = sz.stream_msgs;
+		measure(scen, runs, j, n, "");
 	};
-	if (want("stream")) {
-		std::vector<Impl> impls = {Impl::KipcMbox, Impl::KipcDirect, Impl::KipcAsync};
-		impls.insert(impls.end(), natives.begin(), natives.end());
-		throughput("stream", impls, 1, 1, 1);
-	}
+	if (want("stream"))
+		throughput("stream", with({{Impl::KipcMbox}, {Impl::KipcDirect}, {Impl::KipcAsync}},
+					  true, true), 1, 1, 1);
 	for (uint32_t n : {2u, 4u, 8u}) {
-		std::vector<Impl> impls = {Impl::KipcMbox};
-		impls.insert(impls.end(), natives.begin(), natives.end());
+		std::vector<Run> runs = with({{Impl::KipcMbox}}, false, false);
 		if (want("fanin"))
-			throughput("fanin", impls, n, 1, n);
+			throughput("fanin", runs, n, 1, n);
 		if (want("fanout"))
-			throughput("fanout", impls, 1, n, n);
+			throughput("fanout", runs, 1, n, n);
 	}
 	/* kipc-direct streams go to the receiver's task queue */
 
@@ -887,7 +1148,7 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 						kipc_mbox_send(mb, buf, 64, 0, 0);
 				op_loop(role, mb, iters / 10); /* warm */
 				so->ns_per_op = op_loop(role, mb, iters);
-			}, true);
+			}, Impl::KipcMbox, false);
 			for (pid_t pid : idle)
 				kill(pid, SIGKILL);
 			for (pid_t pid : idle)
@@ -952,6 +1213,8 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 
 	munmap(board, sizeof(Board));
 	board = nullptr;
+	close(board_fd);
+	board_fd = -1;
 }
 
 } // namespace bench

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kipcd's server: the attached processes (Proc) and the one object that
+ * serves them (Server). Private to kernel/daemon/, shared by its three
+ * parts:
+ *  - attach.cc:    accepting connections, the hello, building a process's
+ *                  region and task, detaching it;
+ *  - ring.cc:      the rings: drain the SQ, post and flush completions;
+ *  - transport.cc: the host interface the core calls, the loop round,
+ *                  shutdown.
+ * The protocol is in <kipc/ring.h> and Documentation/transport.md.
+ *
+ * Rules for shared memory (everything behind Proc::ctl, sq, cq, arena):
+ * the process may write any byte at any time. So:
+ *  - every P-owned word is read once per use with an atomic load and
+ *    range-checked before use (sq_tail, cq_head, waiters, cq_flags);
+ *  - the kernel's own indices (sq_head, cq_tail) live in Proc, and the
+ *    shared copies are only ever stored, never read back;
+ *  - an SQE is copied to the stack before anything looks at it;
+ *  - arena offsets go through ArenaMemory's overflow-safe checks;
+ *  - no lock lives in shared memory, and the kernel never waits on the
+ *    process: a full CQ parks completions in Proc::overflow instead.
+ * The memfd is sealed against shrinking so the process cannot make our
+ * mapping raise SIGBUS.
+ *
+ * Everything runs on the loop's one thread. Completions are written to
+ * the CQ at once but published (cq_tail store, futex wake, eventfd) once
+ * per loop iteration in flush(), so a batch costs one wakeup.
+ */
+#pragma once
+
+#include "kipcd.h"
+#include "mqfs.h"
+#include "wire.h"
+#include "../net/net.h"
+
+#include <atomic>
+#include <climits>
+#include <ctime>
+#include <deque>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <unordered_map>
+#include <vector>
+
+#include <kipc/ring.h>
+
+namespace kipcd {
+
+/*
+ * The shared region's layout (transport.md section 3), computed once
+ * from the configuration: the region header, the attach response and
+ * every index mask come from this one value.
+ */
+struct RingLayout {
+	uint32_t sq_entries;
+	uint32_t cq_entries;
+	uint64_t sq_off;
+	uint64_t cq_off;
+	uint64_t arena_off;
+	uint64_t arena_size;
+	uint64_t map_size;
+};
+
+constexpr RingLayout ring_layout(uint32_t entries, uint64_t arena_size)
+{
+	RingLayout l{};
+	l.sq_entries = entries;
+	l.cq_entries = 2 * entries;
+	l.sq_off = KIPC_RING_CTL_SIZE;
+	l.cq_off = l.sq_off + uint64_t(l.sq_entries) * sizeof(kipc_sqe);
+	l.arena_off = (l.cq_off + uint64_t(l.cq_entries) * sizeof(kipc_cqe) + 4095) &
+		      ~uint64_t(4095);
+	l.arena_size = arena_size;
+	l.map_size = l.arena_off + l.arena_size;
+	return l;
+}
+
+inline constexpr RingLayout kLayout = ring_layout(CONFIG_RING_ENTRIES, CONFIG_ARENA_SIZE);
+inline constexpr uint32_t kSqEntries = kLayout.sq_entries;
+inline constexpr uint32_t kCqEntries = kLayout.cq_entries;
+/* Requests a process may have consumed but not completed. */
+inline constexpr uint32_t kMaxInflight = kSqEntries + kCqEntries;
+
+static_assert((kSqEntries & (kSqEntries - 1)) == 0, "RING_ENTRIES: power of 2");
+static_assert(kSqEntries >= 8 && kSqEntries <= 32768, "RING_ENTRIES range");
+static_assert(kLayout.arena_size >= 4096 && kLayout.arena_size % 4096 == 0, "ARENA_SIZE");
+
+/* Shared words: atomic access through atomic_ref (C++20). */
+inline uint32_t load_acquire(uint32_t *p)
+{
+	return std::atomic_ref<uint32_t>(*p).load(std::memory_order_acquire);
+}
+inline uint32_t load_relaxed(uint32_t *p)
+{
+	return std::atomic_ref<uint32_t>(*p).load(std::memory_order_relaxed);
+}
+inline void store_release(uint32_t *p, uint32_t v)
+{
+	std::atomic_ref<uint32_t>(*p).store(v, std::memory_order_release);
+}
+
+inline int futex_wake(uint32_t *uaddr)
+{
+	/* Shared futex: no FUTEX_PRIVATE_FLAG, the waiter is another process. */
+	return static_cast<int>(syscall(SYS_futex, uaddr, FUTEX_WAKE, INT_MAX,
+					nullptr, nullptr, 0));
+}
+
+inline int pidfd_open(pid_t pid)
+{
+	return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
+
+/* Has the process behind a pidfd exited (zombie or reaped)? */
+inline bool pidfd_exited(int pidfd)
+{
+	pollfd p{pidfd, POLLIN, 0};
+	return poll(&p, 1, 0) != 0;
+}
+
+class RealClock final : public kipc::Clock {
+public:
+	int64_t monotonic_ns() const override { return now(CLOCK_MONOTONIC); }
+	int64_t realtime_ns() const override { return now(CLOCK_REALTIME); }
+
+private:
+	static int64_t now(clockid_t c)
+	{
+		timespec ts;
+		clock_gettime(c, &ts);
+		return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+	}
+};
+
+class Server;
+
+/* One attached process. */
+struct Proc {
+	Server &srv;
+	kipc::Creds creds;
+	std::string comm;
+	int conn = -1;          /* the attach connection: its hang-up is death */
+	int pidfd = -1;         /* the process itself: its exit is death too */
+	int doorbell = -1;      /* eventfd the process writes */
+	int notify = -1;        /* eventfd we write when it armed KIPC_CQ_EVENTFD */
+	int64_t conn_watch = 0, bell_watch = 0, pid_watch = 0;
+	void *map = MAP_FAILED;
+	kipc_ring_ctl *ctl = nullptr;
+	kipc_sqe *sq = nullptr;
+	kipc_cqe *cq = nullptr;
+	std::unique_ptr<ArenaMemory> mm;
+	kipc::Task *task = nullptr;
+
+	uint32_t sq_head = 0;       /* ours; the shared copy is write-only */
+	uint32_t cq_tail = 0;       /* written up to here */
+	uint32_t cq_published = 0;  /* ... and published up to here */
+	uint32_t sq_flags = 0;      /* ours; mirrored to ctl->sq_flags */
+	uint32_t inflight = 0;      /* consumed SQEs without a final CQE */
+	std::deque<kipc_cqe> overflow;
+	bool dead = false;
+	bool dirty = false;         /* on Server::dirty_ */
+	bool runnable = false;      /* SQ not drained (budget): drain next round */
+	bool stalled = false;       /* stopped reading the SQ: too much in flight */
+	bool consumed = false;      /* took SQEs since the last flush */
+	bool active = false;        /* on Server::active_: polled while we spin */
+
+	explicit Proc(Server &s) : srv(s) {}
+	~Proc()
+	{
+		if (map != MAP_FAILED)
+			munmap(map, kLayout.map_size);
+		if (conn >= 0)
+			close(conn);
+		if (pidfd >= 0)
+			close(pidfd);
+		if (doorbell >= 0)
+			close(doorbell);
+		if (notify >= 0)
+			close(notify);
+	}
+
+	void set_sq_flags(uint32_t f)
+	{
+		if (f != sq_flags) {
+			sq_flags = f;
+			std::atomic_ref<uint32_t>(ctl->sq_flags)
+				.store(f, std::memory_order_seq_cst);
+		}
+	}
+};
+
+class Server final : public kipc::Host, public kipc::CompletionSink {
+public:
+	Server(int lfd, Loop &loop, const kipc::Limits &lim, bool verbose)
+		: lfd_(lfd), loop_(loop), verbose_(verbose),
+		  kernel_(clock_, *this, *this, lim)
+	{
+		kernel_.set_kernel_info(boot_info);
+	}
+	~Server() override;
+
+	int run();
+
+	/* kipc::Host */
+	bool process_alive(pid_t pid, kipc::Creds *creds) override;
+	static bool read_status(pid_t pid, kipc::Creds *creds);
+	template <typename Read> bool read_proc(pid_t pid, Read read);
+	void watch_process(pid_t pid) override;
+	void unwatch_process(pid_t pid) override;
+	int mq_opened(int64_t h, uid_t u, gid_t g, uint32_t acc) override
+	{
+		return mqfs_.opened(h, u, g, acc);
+	}
+	void mq_readiness(int64_t h, bool r, bool w) override { mqfs_.readiness(h, r, w); }
+	bool mq_holds(pid_t pid, int fd, int64_t h) override { return mqfs_.holds(pid, fd, h); }
+	bool mq_in_use(int64_t h) override { return mqfs_.in_use(h); }
+	void mq_closed(int64_t h) override { mqfs_.closed(h); }
+	bool mq_rlimit(pid_t pid, uint64_t *b) override;
+	bool capable(pid_t pid, int cap) override;
+	void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid) override;
+	/* kipc::CompletionSink */
+	void complete(void *priv, const kipc_cqe &cqe) override;
+
+private:
+	void on_accept();
+	void shed_one();
+	void on_hello(int fd);
+	void watch_hello(int fd);
+	void forget_hello(int fd);
+	void run_daemon_timers();
+	int64_t daemon_deadline() const;
+	int attach(int fd, int64_t accepted_boot_ns, uint32_t features, struct HelloFds *hfds,
+		   kipc_attach_resp *resp, int *memfd);
+	void reply(int fd, const kipc_attach_resp &resp, const int *fds,
+		   int nfds);
+	int watch(Proc *p, int fd);
+	void detach(Proc *p, const char *why);
+	void drain(Proc *p, bool polling = false);
+	void drain_others(Proc *p);
+	void note_active(Proc *p)
+	{
+		if (!p->active) {
+			p->active = true;
+			active_.push_back(p);
+		}
+	}
+	void poll_active(bool stop);
+	void post(Proc *p, const kipc_cqe &cqe);
+	uint32_t refill(Proc *p);
+	void flush(Proc *p);
+	void mark_dirty(Proc *p)
+	{
+		if (!p->dirty) {
+			p->dirty = true;
+			dirty_.push_back(p);
+		}
+	}
+	void end_of_round();
+	void arm_timer();
+	void shutdown();
+
+	int lfd_;
+	Loop &loop_;
+	bool verbose_;
+	RealClock clock_;
+	MqFs mqfs_{loop_, [this](int64_t id) { kernel_.mq_released(id); }};
+	kipc::Kernel kernel_;
+	std::unique_ptr<Net> net_; /* --node: the network (kernel/net) */
+	int sigfd_ = -1, timerfd_ = -1;
+	int64_t timer_armed_ = INT64_MAX;
+	bool stop_ = false;
+	/*
+	 * Connections that have not sent their hello yet: at most
+	 * kHellosPerUid per uid, each for kHelloTimeoutNs at most.
+	 */
+	struct Hello {
+		int64_t watch;
+		uid_t uid;
+		uint64_t serial;
+		int64_t accepted_boot_ns;
+	};
+	std::unordered_map<int, Hello> hello_;            /* fd -> hello */
+	std::unordered_map<uid_t, uint32_t> hellos_per_uid_;
+	struct HelloDeadline {
+		int64_t at;
+		int fd;
+		uint64_t serial;
+	};
+	std::deque<HelloDeadline> hello_deadlines_;       /* in accept order */
+	uint64_t hello_serial_ = 0;
+	/* Out of descriptors: the listener rests until accept_retry_ns_. */
+	int reserve_fd_ = -1;                             /* for accept-and-close */
+	int64_t w_lst_ = 0;
+	int64_t accept_retry_ns_ = 0;
+	int64_t accept_backoff_ns_ = 0;
+	/* process_alive()'s pidfd, for the watch_process() that follows. */
+	pid_t alive_pid_ = 0;
+	int alive_pidfd_ = -1;
+	std::unordered_map<pid_t, std::unique_ptr<Proc>> procs_;
+	std::vector<std::unique_ptr<Proc>> graveyard_;    /* freed after the round */
+	std::vector<Proc *> dirty_;
+	std::vector<Proc *> runnable_;
+	std::vector<Proc *> active_;                      /* polled while spinning */
+	uint64_t nconsumed_ = 0;                          /* SQEs taken, ever */
+	bool ordering_ = false;                           /* in drain_others() */
+	struct PidWatch {
+		int fd;
+		int64_t watch;
+	};
+	std::unordered_map<pid_t, PidWatch> pidwatch_;
+	std::vector<pid_t> exited_;                       /* process_exited() later */
+};
+
+} // namespace kipcd
