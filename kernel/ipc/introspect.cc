@@ -128,14 +128,7 @@ void KernelImpl::fill_task_info(const Task &cur, const Task &t, kipc_task_info &
 		ti.wait_since = wait->since;
 		ti.wait_deadline = wait->deadline == kForever ? 0 : wait->deadline;
 	}
-	const Link &l = t.queue;
-	ti.capacity = l.capacity;
-	ti.msgsize = l.msgsize;
-	ti.qbytes = l.unbounded() ? 0 : l.qbytes;
-	ti.nmsg = l.msgs.nmsg;
-	ti.nsenders = l.pending.nmsg;
-	ti.nbytes = l.msgs.nbytes;
-	ti.nreceivers = l.receivers.size();
+	t.queue.stat(ti, ti);
 	ti.nheld = t.held.size();
 	ti.nsent = t.nsent;
 	ti.nreceived = t.nreceived;
@@ -178,6 +171,28 @@ long KernelImpl::do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi)
 	return 0;
 }
 
+void KernelImpl::do_task_list(Task &cur, std::vector<kipc_task_info> &out) const
+{
+	out.reserve(tasks.size());
+	for (const auto &[pid, t] : tasks) {
+		out.emplace_back();
+		fill_task_info(cur, *t, out.back());
+	}
+	std::sort(out.begin(), out.end(), [](const auto &a, const auto &b) { return a.pid < b.pid; });
+}
+
+void KernelImpl::do_mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const
+{
+	for (const Slot &s : slots) {
+		if (!s.mbox || !may_see_mbox(cur, *s.mbox))
+			continue;
+		out.emplace_back();
+		fill_mbox_info(cur, *s.mbox, out.back());
+	}
+	std::sort(out.begin(), out.end(),
+		  [](const auto &a, const auto &b) { return a.st.id < b.st.id; });
+}
+
 long KernelImpl::find_link(Task &cur, int64_t target, bool taskq, const Link **out)
 {
 	if (taskq) {
@@ -202,8 +217,13 @@ long KernelImpl::find_link(Task &cur, int64_t target, bool taskq, const Link **o
 }
 
 /* Receivers (longest-waiting first), then senders in delivery order, then holders. */
-void KernelImpl::list_waiters(const Link &l, std::vector<kipc_waiter_info> &out) const
+long KernelImpl::do_waiter_list(Task &cur, int64_t target, bool taskq,
+				std::vector<kipc_waiter_info> &out)
 {
+	const Link *lp;
+	if (long err = find_link(cur, target, taskq, &lp))
+		return err;
+	const Link &l = *lp;
 	l.receivers.for_each([&](WaitEntry *w) {
 		const Request *r = w->req;
 		kipc_waiter_info wi{};
@@ -238,6 +258,7 @@ void KernelImpl::list_waiters(const Link &l, std::vector<kipc_waiter_info> &out)
 			out.push_back(wi);
 		}
 	}
+	return 0;
 }
 
 static kipc_msg_info msg_info(const Message *m, uint16_t flags)
@@ -255,11 +276,18 @@ static kipc_msg_info msg_info(const Message *m, uint16_t flags)
 }
 
 /* Queued messages in delivery order, then pending ones in delivery order. */
-void KernelImpl::list_msgs(const Link &l, std::vector<kipc_msg_info> &out) const
+long KernelImpl::do_msg_list(Task &cur, int64_t target, bool taskq,
+			     std::vector<kipc_msg_info> &out)
 {
+	const Link *lp;
+	if (long err = find_link(cur, target, taskq, &lp))
+		return err;
+	const Link &l = *lp;
+	out.reserve(l.msgs.nmsg + l.pending.nmsg);
 	l.msgs.levels.for_each([&](Message *m) { out.push_back(msg_info(m, 0)); });
 	l.pending.levels.for_each(
 		[&](Message *m) { out.push_back(msg_info(m, KIPC_MSG_PENDING)); });
+	return 0;
 }
 
 } // namespace kipc

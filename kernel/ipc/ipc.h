@@ -64,6 +64,8 @@ constexpr long EQUEUED = 529;
 
 constexpr int64_t kForever = INT64_MAX;
 
+constexpr size_t kRecvSetMax = 64; /* mailboxes in one receive_set */
+
 /* What ipcperms() is asked for: mode bits, as Linux's MAY_READ, MAY_WRITE. */
 constexpr uint32_t kMayWrite = 2;
 constexpr uint32_t kMayRead = 4;
@@ -222,6 +224,21 @@ struct Link {
 	int64_t stime = 0, rtime = 0;
 
 	bool unbounded() const { return capacity == KIPC_UNBOUNDED; }
+	/*
+	 * What every stat record shows of a link: its bounds into attr (a
+	 * kipc_mbox_attr, or any record with capacity, msgsize, qbytes) and
+	 * its queues into st (nmsg, nbytes, nsenders, nreceivers).
+	 */
+	template <class Attr, class Stat> void stat(Attr &attr, Stat &st) const
+	{
+		attr.capacity = capacity;
+		attr.msgsize = msgsize;
+		attr.qbytes = unbounded() ? 0 : qbytes;
+		st.nmsg = msgs.nmsg;
+		st.nbytes = msgs.nbytes;
+		st.nsenders = pending.nmsg;
+		st.nreceivers = receivers.size();
+	}
 	/* Is there room for one more message of len bytes? */
 	bool has_room(uint32_t len) const
 	{
@@ -469,11 +486,18 @@ public:
 	Task *find_task(pid_t pid) const;
 	void init_link(Link &l, const LinkAttr &a);
 	LinkAttr taskq_defaults() const;
+	void do_taskq_stat(Task &cur, kipc_taskq_stat &st) const;
+	/* New bounds for cur's task queue: queued messages stay, a larger
+	 * capacity admits waiting senders. */
+	long do_taskq_setattr(Task &cur, const kipc_mbox_attr &attr);
 
 	/* --- messages (msg.cc) --- */
-	/* call: do_call's request (its caller parks it), or nullptr */
+	/* Where do_send() put the message: what its caller may react to. */
+	enum class Sent : uint8_t { Not, Handed, Queued, Pending };
+	/* call: do_call's request (its caller parks it), or nullptr; how: where
+	 * the message went (Not when the send failed) */
 	long do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe,
-		     uint64_t token = 0, Request *call = nullptr);
+		     uint64_t token = 0, Request *call = nullptr, Sent *how = nullptr);
 	/* awaited: receive(Q)'s Q, fails ESRCH when it exits (or is gone). */
 	long do_receive(Task &cur, Link *const *links, size_t n, const Selector &sel,
 			MsgArgs &a, kipc_cqe &cqe, Task *awaited = nullptr,
@@ -489,6 +513,15 @@ public:
 	Message *alloc_message(Task &cur, uint32_t len, int *err, bool quota = true);
 	bool would_deadlock(const Task &cur, const Link &link) const;
 	Task *sole_receiver(const Link &link) const;
+	/* By name, what the syscalls ask for: a pid's task queue, a mailbox id
+	 * (a set of them), checked for cur. */
+	long find_peer(Task &cur, int64_t pid, Task **out); /* where kill(2) may */
+	long do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
+	long do_task_receive(Task &cur, int64_t from, MsgArgs &a, kipc_cqe &cqe);
+	long do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
+	long do_mbox_receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
+	long do_mbox_receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
+				 kipc_cqe &cqe);
 
 	/* --- waiting, completion, cancellation (wait.cc) --- */
 	ReqPtr new_request(Task &cur, ReqKind op, const MsgArgs &a);
@@ -553,12 +586,18 @@ public:
 	kipc_kernel_info kinfo{};  /* set by the host (Kernel::set_kernel_info) */
 	void fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const;
 	void fill_mbox_info(const Task &cur, const Mailbox &mb, kipc_mbox_info &mi) const;
+	void do_kernel_info(kipc_kernel_info &ki) const { ki = kinfo; }
 	long do_task_info(Task &cur, pid_t pid, kipc_task_info &ti);
 	long do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi);
+	/* Every task (by pid), every mailbox cur may see (by id). */
+	void do_task_list(Task &cur, std::vector<kipc_task_info> &out) const;
+	void do_mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const;
+	/* Waiters, queued messages of a mailbox or (taskq) a pid's task queue. */
+	long do_waiter_list(Task &cur, int64_t target, bool taskq,
+			    std::vector<kipc_waiter_info> &out);
+	long do_msg_list(Task &cur, int64_t target, bool taskq, std::vector<kipc_msg_info> &out);
 	/* Find the link target names for cur (a mailbox, or a pid's task queue). */
 	long find_link(Task &cur, int64_t target, bool taskq, const Link **out);
-	void list_waiters(const Link &l, std::vector<kipc_waiter_info> &out) const;
-	void list_msgs(const Link &l, std::vector<kipc_msg_info> &out) const;
 
 	/* --- tracing (trace.cc) --- */
 	void trace_emit(const TraceEv &ev);
@@ -588,9 +627,11 @@ public:
 	MqOpen *mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err);
 	long do_mq_open(Task &cur, const std::string &name, const kipc_mq_open &o);
 	long do_mq_unlink(Task &cur, const std::string &name);
-	long do_mq_send(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
-	long do_mq_receive(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
-	long do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &n);
+	/* h: cur's handle, fd: the descriptor its process holds it as (mq_get) */
+	long do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe);
+	long do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe);
+	long do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_notify &n);
+	long do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at);
 	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
 	/* want_id >= 0: the id msg_next_id asks for (the first free index
@@ -615,14 +656,16 @@ public:
 	long do_sysctl(Task &cur, uint32_t key, bool write, int64_t *val);
 	Mailbox *find_msq(int64_t id, int *err) const;
 	long do_msgget(Task &cur, int32_t key, uint32_t msgflg);
-	long do_msgsnd(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe);
-	long do_msgrcv(Task &cur, Mailbox &mb, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe);
+	long do_msgsnd(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
+	long do_msgrcv(Task &cur, int64_t id, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe);
 	long do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *ds,
 		       kipc_sysv_msginfo *info);
 	void destroy_msq(Mailbox *mb);
 
 	/* --- calls (rpc.cc) --- */
 	long do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe);
+	long do_task_call(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
+	long do_mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 	long do_reply(Task &cur, uint64_t token, MsgArgs &a);
 
 	bool dying = false; /* ~KernelImpl: completions go nowhere */

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * The Kernel facade: what hosts call (see kernel.h), the boot limits, and
- * the debug-time invariant checks.
+ * The boot limits, the debug-time invariant checks and the kernel's
+ * teardown. What hosts call (the Kernel facade, kernel.h) is the syscall
+ * layer's: kernel/syscalls/entry.cc.
  */
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
 
-#include "../syscalls/syscalls.h"
 #include "ipc.h"
 
 namespace kipc {
@@ -233,129 +233,6 @@ KernelImpl::~KernelImpl()
 	for (Slot &s : slots)
 		if (s.mbox)
 			destroy_mbox(s.mbox.get());
-}
-
-/* ---- the facade --------------------------------------------------- */
-
-static void debug_check(const KernelImpl &k)
-{
-#ifdef CONFIG_DEBUG_CHECKS
-	k.check_invariants();
-#else
-	(void)k;
-#endif
-}
-
-Kernel::Kernel(Clock &clock, Host &host, CompletionSink &sink, const Limits &limits)
-	: impl_(std::make_unique<KernelImpl>(clock, host, sink, limits))
-{
-	impl_->boot_real = clock.realtime_ns();
-	impl_->boot_mono = clock.monotonic_ns();
-}
-
-/*
- * Every entry runs on behalf of a task (or of none: timers) and ends by
- * completing the trace reads its events woke (trace.cc).
- */
-struct Entry {
-	KernelImpl &k;
-	Entry(KernelImpl &k_, Task *t, uint16_t op) : k(k_)
-	{
-		k.current = t;
-		k.cur_op = op;
-	}
-	~Entry()
-	{
-		if (__builtin_expect(!k.tracer.wake.empty(), 0))
-			k.trace_flush();
-		k.current = nullptr;
-		k.cur_op = KIPC_SYS_NONE;
-	}
-};
-
-Kernel::~Kernel() = default;
-
-int Kernel::attach(const Creds &creds, UserMemory *mm, std::string_view comm, void *priv,
-		   Task **out)
-{
-	Entry e(*impl_, nullptr, KIPC_SYS_NONE);
-	return impl_->attach(creds, mm, comm, priv, out);
-}
-
-void Kernel::exit(Task *task)
-{
-	{
-		Entry e(*impl_, task, KIPC_SYS_NONE);
-		impl_->exit_task(task);
-	}
-	debug_check(*impl_);
-}
-
-void Kernel::process_exited(pid_t pid)
-{
-	{
-		Entry e(*impl_, impl_->find_task(pid), KIPC_SYS_NONE);
-		impl_->process_exited(pid);
-	}
-	debug_check(*impl_);
-}
-
-void Kernel::submit(Task *task, const kipc_sqe &sqe)
-{
-	KernelImpl &k = *impl_;
-	kipc_cqe cqe{};
-
-	{
-		Entry e(k, nullptr, KIPC_SYS_NONE);
-		k.run_timers(); /* an expired wait is over before anything new happens */
-	}
-	{
-		Entry e(k, task, sqe.opcode);
-		if (KIPC_TRACING(k))
-			k.trace_call(*task, sqe);
-		long res = dispatch(k, *task, sqe, cqe);
-		if (res != -EQUEUED) {
-			if (res < 0)
-				cqe = kipc_cqe{};
-			cqe.res = res;
-			cqe.user_data = sqe.user_data;
-			k.complete(*task, cqe, sqe.opcode);
-		}
-	}
-	debug_check(k);
-}
-
-void Kernel::mq_released(int64_t id)
-{
-	{
-		Entry e(*impl_, nullptr, KIPC_SYS_NONE);
-		impl_->mq_release(id);
-	}
-	debug_check(*impl_);
-}
-
-int64_t Kernel::next_deadline() const
-{
-	return impl_->timers.empty() ? INT64_MAX : impl_->timers.begin()->first;
-}
-
-void Kernel::run_timers()
-{
-	{
-		Entry e(*impl_, nullptr, KIPC_SYS_NONE);
-		impl_->run_timers();
-	}
-	debug_check(*impl_);
-}
-
-const Limits &Kernel::limits() const
-{
-	return impl_->lim;
-}
-
-void Kernel::set_kernel_info(const kipc_kernel_info &info)
-{
-	impl_->kinfo = info;
 }
 
 } // namespace kipc

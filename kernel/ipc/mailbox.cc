@@ -271,9 +271,7 @@ void KernelImpl::fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const
 	const Link &l = mb.link;
 	st = kipc_mbox_stat{};
 	st.id = mb.id;
-	st.attr.capacity = l.capacity;
-	st.attr.msgsize = l.msgsize;
-	st.attr.qbytes = l.unbounded() ? 0 : l.qbytes;
+	l.stat(st.attr, st);
 	st.attr.flags = mb.flags_out();
 	st.attr.policy = mb.policy;
 	st.attr.mode = mb.mode;
@@ -282,10 +280,6 @@ void KernelImpl::fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const
 	st.cuid = mb.cuid;
 	st.cgid = mb.cgid;
 	st.owner = mb.owner ? mb.owner->pid : 0;
-	st.nmsg = l.msgs.nmsg;
-	st.nbytes = l.msgs.nbytes;
-	st.nsenders = l.pending.nmsg;
-	st.nreceivers = l.receivers.size();
 	st.nholders = mb.holders.size();
 	st.lspid = l.lspid;
 	st.lrpid = l.lrpid;

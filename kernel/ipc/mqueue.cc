@@ -283,21 +283,32 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 	k.mq_remove_notify(mb, true);
 }
 
-long KernelImpl::do_mq_send(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe)
+long KernelImpl::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
+	int err;
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_WRONLY, &err);
+	if (!o)
+		return err;
+	Mailbox &mb = *o->mb;
 	if (a.len > mb.link.msgsize)
 		return -EMSGSIZE;
-	uint32_t before = mb.link.msgs.nmsg;
-	long r = do_send(cur, mb.link, a, cqe);
-	if (r == 0 && before == 0 && mb.link.msgs.nmsg == 1 && mb.mq->notify.owner)
-		mq_fire(*this, mb, cur); /* queued, not handed to a receiver */
+	Sent how;
+	long r = do_send(cur, mb.link, a, cqe, 0, nullptr, &how);
+	/* __do_notify(): queued (not handed to a receiver) into an empty queue */
+	if (how == Sent::Queued && mb.link.msgs.nmsg == 1 && mb.mq->notify.owner)
+		mq_fire(*this, mb, cur);
 	mq_update_ready(mb);
 	cqe.pid = 0; /* POSIX does not say who received it */
 	return r;
 }
 
-long KernelImpl::do_mq_receive(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe)
+long KernelImpl::do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
+	int err;
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_RDONLY, &err);
+	if (!o)
+		return err;
+	Mailbox &mb = *o->mb;
 	if (a.len < mb.link.msgsize)
 		return -EMSGSIZE;
 	Link *l = &mb.link;
@@ -306,8 +317,27 @@ long KernelImpl::do_mq_receive(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe
 	return r;
 }
 
-long KernelImpl::do_mq_notify(Task &cur, Mailbox &mb, const kipc_mq_notify &req)
+long KernelImpl::do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at)
 {
+	int err;
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!o)
+		return err;
+	const Link &l = o->mb->link;
+	at = kipc_mq_attr{};
+	at.maxmsg = l.capacity;
+	at.msgsize = l.msgsize;
+	at.curmsgs = l.msgs.nmsg;
+	return 0;
+}
+
+long KernelImpl::do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_notify &req)
+{
+	int err;
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!o)
+		return err;
+	Mailbox &mb = *o->mb;
 	MqNotify &n = mb.mq->notify;
 	if (req.notify == KIPC_MQ_NOTIFY_REMOVE) {
 		if (n.owner == &cur)

@@ -283,10 +283,14 @@ static void account_send(KernelImpl &k, Link &link, Task &cur, int64_t stime)
 }
 
 long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint64_t token,
-			 Request *call)
+			 Request *call, Sent *how)
 {
 	int err = 0;
 	Mailbox *mb = link.mbox;
+	Sent where = Sent::Not;
+	if (!how)
+		how = &where;
+	*how = Sent::Not;
 
 	if (a.len > link.msgsize)
 		return -EMSGSIZE;
@@ -331,6 +335,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		int64_t stime = m->stime;
 		if (Task *rcv = handoff(*this, link, m, send, traced)) {
 			account_send(*this, link, cur, stime); /* m is gone */
+			*how = Sent::Handed;
 			cqe.pid = rcv->pid;
 			cqe.seq = seq;
 			return 0;
@@ -346,6 +351,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 				   .msg = m});
 		if (call)
 			call->phase = CallPhase::AwaitReply;
+		*how = Sent::Queued;
 		return 0;
 	}
 	/* 3. full */
@@ -397,6 +403,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 			   .flags = (call ? KIPC_TRACE_F_CALL : 0u) |
 				    (r->cached ? KIPC_TRACE_F_CACHED : 0u)});
 	bool cached = r->cached;
+	*how = Sent::Pending;
 	if (own) /* a call is parked by do_call */
 		park(std::move(own));
 	return cached ? 0 : -EQUEUED;
@@ -455,6 +462,125 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 			   .res = long(n)});
 	park(std::move(r));
 	return -EQUEUED;
+}
+
+/* ---- by name: what the syscalls ask for ---------------------------- */
+
+long KernelImpl::find_peer(Task &cur, int64_t pid, Task **out)
+{
+	int err;
+	if (pid <= 0 || pid > INT32_MAX)
+		return -EINVAL;
+	Task *t = get_task(pid_t(pid), &err);
+	if (!t)
+		return err;
+	if (cur.uid != 0 && cur.uid != t->uid)
+		return -EPERM;
+	*out = t;
+	return 0;
+}
+
+static long type_selector(const MsgArgs &a, Selector *sel)
+{
+	if (a.flags & KIPC_F_EXCEPT && (!(a.flags & KIPC_F_TYPE) || a.type <= 0))
+		return -EINVAL;
+	sel->by_type = a.flags & KIPC_F_TYPE;
+	sel->except = a.flags & KIPC_F_EXCEPT;
+	sel->type = a.type;
+	return 0;
+}
+
+/*
+ * Mailbox receivers select with rr/key = the caller: on a round-robin
+ * mailbox that takes the messages assigned to the caller and unassigned
+ * ones; on others every message is unassigned (route 0).
+ */
+static Selector mbox_selector(Task &cur)
+{
+	Selector sel;
+	sel.rr = true;
+	sel.key = cur.pid;
+	return sel;
+}
+
+long KernelImpl::do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe)
+{
+	Task *dst = nullptr;
+	if (long err = find_peer(cur, pid, &dst))
+		return err;
+	return do_send(cur, dst->queue, a, cqe);
+}
+
+long KernelImpl::do_task_receive(Task &cur, int64_t target, MsgArgs &a, kipc_cqe &cqe)
+{
+	Selector sel;
+	if (target < 0 || target > INT32_MAX)
+		return -EINVAL;
+	if (long err = type_selector(a, &sel))
+		return err;
+	pid_t from = pid_t(target);
+	Task *q = nullptr;
+	bool gone = false;
+	if (from != KIPC_ANY) {
+		if (sel.by_type)
+			return -EINVAL; /* one selector at a time */
+		sel.key = from;
+		int err;
+		q = from == cur.pid ? &cur : get_task(from, &err);
+		gone = !q;
+	}
+	Link *l = &cur.queue;
+	return do_receive(cur, &l, 1, sel, a, cqe, q, gone);
+}
+
+long KernelImpl::do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	if ((err = check_send(cur, *mb)))
+		return err;
+	return do_send(cur, mb->link, a, cqe);
+}
+
+long KernelImpl::do_mbox_receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Mailbox *mb = find_mbox(id, &err);
+	if (!mb)
+		return err;
+	Selector sel;
+	if (mb->policy == KIPC_POLICY_ROUND_ROBIN) {
+		if (a.flags & KIPC_F_TYPE)
+			return -EINVAL; /* the rotation decides, not the type */
+		sel = mbox_selector(cur);
+	} else if (long e = type_selector(a, &sel)) {
+		return e;
+	}
+	if ((err = check_receive(cur, *mb)))
+		return err;
+	Link *l = &mb->link;
+	return do_receive(cur, &l, 1, sel, a, cqe);
+}
+
+long KernelImpl::do_mbox_receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
+				     kipc_cqe &cqe)
+{
+	int err;
+	Link *links[kRecvSetMax];
+	KIPC_BUG_ON(n > kRecvSetMax); /* the syscall checked */
+	for (size_t i = 0; i < n; i++) {
+		if (std::find(ids, ids + i, ids[i]) != ids + i)
+			return -EINVAL; /* each mailbox once */
+		Mailbox *mb = find_mbox(ids[i], &err);
+		if (!mb)
+			return err;
+		if ((err = check_receive(cur, *mb)))
+			return err;
+		links[i] = &mb->link;
+	}
+	return do_receive(cur, links, n, mbox_selector(cur), a, cqe);
 }
 
 /*

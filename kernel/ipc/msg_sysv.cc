@@ -93,8 +93,13 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 	return opened(*mb, true);
 }
 
-long KernelImpl::do_msgsnd(Task &cur, Mailbox &mb, MsgArgs &a, kipc_cqe &cqe)
+long KernelImpl::do_msgsnd(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
 {
+	int err;
+	Mailbox *q = find_msq(id, &err);
+	if (!q)
+		return err;
+	Mailbox &mb = *q;
 	if (!ipcperms(cur, mb, kMayWrite))
 		return -EACCES;
 	if (a.len > mb.link.qbytes && a.wait.nonblock)
@@ -134,8 +139,13 @@ static long msg_copy(KernelImpl &k, Task &cur, Mailbox &mb, uint32_t msgflg, Msg
 	return found->len;
 }
 
-long KernelImpl::do_msgrcv(Task &cur, Mailbox &mb, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe)
+long KernelImpl::do_msgrcv(Task &cur, int64_t id, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe)
 {
+	int err;
+	Mailbox *q = find_msq(id, &err);
+	if (!q)
+		return err;
+	Mailbox &mb = *q;
 	if (!ipcperms(cur, mb, kMayRead))
 		return -EACCES;
 	if (msgflg & KIPC_MSG_COPY)

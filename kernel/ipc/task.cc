@@ -127,6 +127,29 @@ long KernelImpl::do_cred_refresh(Task &cur)
 	return 0;
 }
 
+void KernelImpl::do_taskq_stat(Task &cur, kipc_taskq_stat &st) const
+{
+	st = kipc_taskq_stat{};
+	st.pid = cur.pid;
+	st.uid = cur.uid;
+	cur.queue.stat(st, st);
+	st.flags = cur.queue.fixed ? KIPC_MBOX_FIXED : 0;
+	st.nsent = cur.nsent;
+	st.nreceived = cur.nreceived;
+}
+
+long KernelImpl::do_taskq_setattr(Task &cur, const kipc_mbox_attr &attr)
+{
+	LinkAttr la;
+	if (attr.policy)
+		return -EINVAL;
+	if (long err = resolve_attr(&attr, true, &la))
+		return err;
+	init_link(cur.queue, la);
+	refill(cur.queue);
+	return 0;
+}
+
 void KernelImpl::exit_task(Task *t)
 {
 	stats.exit++;

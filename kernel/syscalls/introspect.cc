@@ -41,22 +41,19 @@ long sys_sysinfo(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 
 long sys_kernel_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
+	kipc_kernel_info ki;
 	if (long err = check_out(cur, sqe, 0))
 		return err;
-	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, k.kinfo);
+	k.do_kernel_info(ki);
+	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, ki);
 }
 
 long sys_task_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
+	std::vector<kipc_task_info> v;
 	if (long err = check_out(cur, sqe, 0))
 		return err;
-	std::vector<kipc_task_info> v;
-	v.reserve(k.tasks.size());
-	for (const auto &[pid, t] : k.tasks) {
-		v.emplace_back();
-		k.fill_task_info(cur, *t, v.back());
-	}
-	std::sort(v.begin(), v.end(), [](const auto &a, const auto &b) { return a.pid < b.pid; });
+	k.do_task_list(cur, v);
 	return copy_records(cur, sqe, v);
 }
 
@@ -74,17 +71,10 @@ long sys_task_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 
 long sys_mbox_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
+	std::vector<kipc_mbox_info> v;
 	if (long err = check_out(cur, sqe, 0))
 		return err;
-	std::vector<kipc_mbox_info> v;
-	for (const auto &s : k.slots) {
-		if (!s.mbox || !k.may_see_mbox(cur, *s.mbox))
-			continue;
-		v.emplace_back();
-		k.fill_mbox_info(cur, *s.mbox, v.back());
-	}
-	std::sort(v.begin(), v.end(),
-		  [](const auto &a, const auto &b) { return a.st.id < b.st.id; });
+	k.do_mbox_list(cur, v);
 	return copy_records(cur, sqe, v);
 }
 
@@ -100,26 +90,21 @@ long sys_mbox_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 
 long sys_waiter_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	const Link *l;
+	std::vector<kipc_waiter_info> v;
 	if (long err = check_out(cur, sqe, KIPC_INTRO_TASKQ))
 		return err;
-	if (long err = k.find_link(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, &l))
+	if (long err = k.do_waiter_list(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, v))
 		return err;
-	std::vector<kipc_waiter_info> v;
-	k.list_waiters(*l, v);
 	return copy_records(cur, sqe, v);
 }
 
 long sys_msg_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	const Link *l;
+	std::vector<kipc_msg_info> v;
 	if (long err = check_out(cur, sqe, KIPC_INTRO_TASKQ))
 		return err;
-	if (long err = k.find_link(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, &l))
+	if (long err = k.do_msg_list(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, v))
 		return err;
-	std::vector<kipc_msg_info> v;
-	v.reserve(l->msgs.nmsg + l->pending.nmsg);
-	k.list_msgs(*l, v);
 	return copy_records(cur, sqe, v);
 }
 

@@ -72,34 +72,25 @@ long sys_mq_unlink(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 long sys_mq_timedsend(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
 	MsgArgs a;
-	int err;
-	if (long e = decode_msg(k, cur, sqe, KIPC_F_WAIT_MASK, &a))
-		return e;
-	a.type = 0;
-	MqOpen *o = k.mq_get(cur, sqe.target, sqe.type, KIPC_MQ_WRONLY, &err);
-	if (!o)
+	if (long err = decode_msg(k, cur, sqe, KIPC_F_WAIT_MASK, &a))
 		return err;
-	return k.do_mq_send(cur, *o->mb, a, cqe);
+	a.type = 0;
+	return k.do_mq_send(cur, sqe.target, sqe.type, a, cqe);
 }
 
 long sys_mq_timedreceive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
 	MsgArgs a;
-	int err;
 	if (sqe.prio)
 		return -EINVAL;
-	if (long e = decode_msg(k, cur, sqe, KIPC_F_WAIT_MASK, &a))
-		return e;
-	MqOpen *o = k.mq_get(cur, sqe.target, sqe.type, KIPC_MQ_RDONLY, &err);
-	if (!o)
+	if (long err = decode_msg(k, cur, sqe, KIPC_F_WAIT_MASK, &a))
 		return err;
-	return k.do_mq_receive(cur, *o->mb, a, cqe);
+	return k.do_mq_receive(cur, sqe.target, sqe.type, a, cqe);
 }
 
 long sys_mq_notify(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	kipc_mq_notify n;
-	int err;
 	if (sqe.flags)
 		return -EINVAL;
 	if (long e = copy_struct_from_user(cur, sqe.addr2, sqe.len2, &n))
@@ -116,25 +107,16 @@ long sys_mq_notify(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	default:
 		return -EINVAL;
 	}
-	MqOpen *o = k.mq_get(cur, sqe.target, sqe.type, KIPC_MQ_ACCMODE, &err);
-	if (!o)
-		return err;
-	return k.do_mq_notify(cur, *o->mb, n);
+	return k.do_mq_notify(cur, sqe.target, sqe.type, n);
 }
 
 long sys_mq_getattr(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	int err;
+	kipc_mq_attr at;
 	if (sqe.flags)
 		return -EINVAL;
-	MqOpen *o = k.mq_get(cur, sqe.target, sqe.type, KIPC_MQ_ACCMODE, &err);
-	if (!o)
+	if (long err = k.do_mq_getattr(cur, sqe.target, sqe.type, at))
 		return err;
-	const Link &l = o->mb->link;
-	kipc_mq_attr at{};
-	at.maxmsg = l.capacity;
-	at.msgsize = l.msgsize;
-	at.curmsgs = l.msgs.nmsg;
 	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, at);
 }
 

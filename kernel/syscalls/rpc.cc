@@ -18,31 +18,17 @@ static long decode_call(KernelImpl &k, Task &cur, const kipc_sqe &sqe, MsgArgs *
 long sys_call(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
 	MsgArgs a;
-	int err;
-	if (long e = decode_call(k, cur, sqe, &a))
-		return e;
-	if (sqe.target <= 0 || sqe.target > INT32_MAX)
-		return -EINVAL;
-	Task *dst = k.get_task(pid_t(sqe.target), &err);
-	if (!dst)
+	if (long err = decode_call(k, cur, sqe, &a))
 		return err;
-	if (cur.uid != 0 && cur.uid != dst->uid)
-		return -EPERM;
-	return k.do_call(cur, dst->queue, a, cqe);
+	return k.do_task_call(cur, sqe.target, a, cqe);
 }
 
 long sys_mbox_call(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
 	MsgArgs a;
-	int err;
-	if (long e = decode_call(k, cur, sqe, &a))
-		return e;
-	Mailbox *mb = k.find_mbox(sqe.target, &err);
-	if (!mb)
+	if (long err = decode_call(k, cur, sqe, &a))
 		return err;
-	if ((err = k.check_send(cur, *mb)))
-		return err;
-	return k.do_call(cur, mb->link, a, cqe);
+	return k.do_mbox_call(cur, sqe.target, a, cqe);
 }
 
 long sys_reply(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)

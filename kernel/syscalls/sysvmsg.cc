@@ -18,7 +18,6 @@ long sys_msgget(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 long sys_msgsnd(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
 	MsgArgs a;
-	int err;
 	if (sqe.len > k.lim.msgmax || sqe.target < 0)
 		return -EINVAL;
 	if (sqe.type < 1)
@@ -26,16 +25,12 @@ long sys_msgsnd(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 	if (long e = decode_msg(k, cur, sqe, KIPC_F_NONBLOCK, &a))
 		return e;
 	a.prio = 0;
-	Mailbox *mb = k.find_msq(sqe.target, &err);
-	if (!mb)
-		return err;
-	return k.do_msgsnd(cur, *mb, a, cqe);
+	return k.do_msgsnd(cur, sqe.target, a, cqe);
 }
 
 long sys_msgrcv(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
 	MsgArgs a;
-	int err;
 	uint32_t msgflg = sqe.len2;
 	if (sqe.target < 0)
 		return -EINVAL;
@@ -49,10 +44,7 @@ long sys_msgrcv(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 		return -EINVAL;
 	if (long e = decode_msg(k, cur, s, KIPC_F_NONBLOCK, &a))
 		return e;
-	Mailbox *mb = k.find_msq(sqe.target, &err);
-	if (!mb)
-		return err;
-	return k.do_msgrcv(cur, *mb, msgflg, a, cqe);
+	return k.do_msgrcv(cur, sqe.target, msgflg, a, cqe);
 }
 
 long sys_msgctl(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)

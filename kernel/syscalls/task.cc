@@ -4,24 +4,12 @@
 
 namespace kipc {
 
-long sys_taskq_stat(KernelImpl &, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+long sys_taskq_stat(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
+	kipc_taskq_stat st;
 	if (sqe.flags)
 		return -EINVAL;
-	const Link &l = cur.queue;
-	kipc_taskq_stat st{};
-	st.pid = cur.pid;
-	st.uid = cur.uid;
-	st.capacity = l.capacity;
-	st.msgsize = l.msgsize;
-	st.qbytes = l.unbounded() ? 0 : l.qbytes;
-	st.flags = l.fixed ? KIPC_MBOX_FIXED : 0;
-	st.nmsg = l.msgs.nmsg;
-	st.nbytes = l.msgs.nbytes;
-	st.nsenders = l.pending.nmsg;
-	st.nreceivers = l.receivers.size();
-	st.nsent = cur.nsent;
-	st.nreceived = cur.nreceived;
+	k.do_taskq_stat(cur, st);
 	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, st);
 }
 
@@ -33,25 +21,15 @@ long sys_cred_refresh(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	return k.do_cred_refresh(cur);
 }
 
-/*
- * New capacity, message size or fixed size for the caller's task queue.
- * Messages already queued stay; a larger capacity admits waiting senders.
- */
+/* New capacity, message size or fixed size for the caller's task queue. */
 long sys_taskq_setattr(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	kipc_mbox_attr attr;
-	LinkAttr la;
 	if (sqe.flags)
 		return -EINVAL;
 	if (long err = copy_struct_from_user(cur, sqe.addr2, sqe.len2, &attr))
 		return err;
-	if (attr.policy)
-		return -EINVAL;
-	if (long err = k.resolve_attr(&attr, true, &la))
-		return err;
-	k.init_link(cur.queue, la);
-	k.refill(cur.queue);
-	return 0;
+	return k.do_taskq_setattr(cur, attr);
 }
 
 } // namespace kipc
