@@ -210,6 +210,10 @@ ALL_LDFLAGS  = $(KIPC_LDFLAGS) $(LDFLAGS)
 
 CORE_SRCS     := $(sort $(wildcard kernel/ipc/*.cc kernel/syscalls/*.cc))
 DAEMON_SRCS   := $(sort $(wildcard kernel/daemon/*.cc))
+# kernel/net: the network bridge (CONFIG_NET); only nats.cc needs libnats.
+NET_ENABLED   := $(shell grep -qs '^CONFIG_NET=y' $(config) && echo y)
+DAEMON_SRCS   += kernel/net/net.cc $(if $(NET_ENABLED),kernel/net/nats.cc)
+NET_LIBS       = $(if $(NET_ENABLED),$(shell $(PKG_CONFIG) --libs libnats 2>/dev/null || echo -lnats))
 LIB_SRCS      := $(sort $(wildcard lib/*.c lib/*.cc))
 UNIT_SRCS     := $(sort $(wildcard tests/unit/*.cc))
 SELFTEST_SRCS := $(sort $(wildcard tests/selftests/*.c tests/selftests/*.cc))
@@ -236,6 +240,7 @@ LIBKIPC_SO_REAL := $(O)/lib/libkipc.so.$(KIPC_VERSION)
 LIBKIPC_SO := $(if $(LIB_SRCS),$(O)/lib/libkipc.so $(O)/lib/libkipc.so.$(KIPC_SOVERSION) $(LIBKIPC_SO_REAL))
 KIPC_PC   := $(if $(LIB_SRCS),$(O)/lib/pkgconfig/kipc.pc)
 KIPCD     := $(if $(DAEMON_SRCS),$(O)/bin/kipcd)
+NET_TEST  := $(if $(NET_ENABLED),$(O)/tests/net/net_test)
 POSIX_SRCS := $(sort $(wildcard lib/posix/*.c))
 POSIX_OBJS := $(call pic-objs-of,$(POSIX_SRCS))
 POSIX_SO   := $(if $(POSIX_SRCS),$(O)/lib/libkipc-posix.so)
@@ -259,7 +264,7 @@ LDLIBS_kipc-top ?= $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -ln
 PHONY := all prepare kipcd core libkipc tools unit selftests samples uapi-check
 
 all: prepare $(KIPCD) $(CORE_A) $(LIBKIPC_A) $(LIBKIPC_SO) $(KIPC_PC) $(TOOLS) \
-     $(UNIT_BIN) $(SELFTESTS) $(SAMPLES) $(POSIX_SO)
+     $(UNIT_BIN) $(SELFTESTS) $(SAMPLES) $(POSIX_SO) $(NET_TEST)
 kipcd: $(KIPCD)
 core: $(CORE_A)
 libkipc: $(LIBKIPC_A) $(LIBKIPC_SO) $(KIPC_PC)
@@ -490,7 +495,7 @@ endef
 
 # kipcd --status is a client of the kernel it describes: libkipc.
 $(O)/bin/kipcd: $(DAEMON_OBJS) $(CORE_A) $(LIBKIPC_A) $(FLAGS_STAMP)
-	$(call link,$(DAEMON_OBJS) $(CORE_A) $(LIBKIPC_A) $(URING_LIBS) $(FMT_LIBS) -pthread)
+	$(call link,$(DAEMON_OBJS) $(CORE_A) $(LIBKIPC_A) $(URING_LIBS) $(NET_LIBS) $(FMT_LIBS) -pthread)
 
 $(UNIT_BIN): $(UNIT_OBJS) $(UNIT_CORE_OBJS) $(FLAGS_STAMP)
 	$(call link,$(UNIT_OBJS) $(UNIT_CORE_OBJS) $(FMT_LIBS) -pthread)
@@ -512,7 +517,15 @@ endef
 $(foreach s,$(SELFTEST_SRCS),$(eval $(call single_rule,$(s),$(O)/tests/selftests/$(call name-of,$(s)))))
 $(foreach s,$(SAMPLE_SRCS),$(eval $(call single_rule,$(s),$(O)/samples/$(call name-of,$(s)))))
 
-ALL_OBJS := $(CORE_OBJS) $(UNIT_CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) \
+# tests/net: the cross-node suite (make netcheck); it talks NATS itself too.
+NET_TEST_OBJS := $(call objs-of,tests/net/net_test.c)
+$(O)/tests/net/net_test: $(NET_TEST_OBJS) $(LIBKIPC_A) $(FLAGS_STAMP)
+	$(call link,$(NET_TEST_OBJS) $(LIBKIPC_LDLIBS) $(NET_LIBS))
+NET_BENCH_OBJS := $(call objs-of,tests/net/net_bench.c)
+$(O)/tests/net/net_bench: $(NET_BENCH_OBJS) $(LIBKIPC_A) $(FLAGS_STAMP)
+	$(call link,$(NET_BENCH_OBJS) $(LIBKIPC_LDLIBS) $(NET_LIBS))
+
+ALL_OBJS := $(CORE_OBJS) $(UNIT_CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) $(NET_TEST_OBJS) $(NET_BENCH_OBJS) \
 	$(foreach t,$(TOOL_NAMES),$(TOOL_OBJS_$(t))) \
 	$(call objs-of,$(SELFTEST_SRCS) $(SAMPLE_SRCS)) $(POSIX_OBJS)
 -include $(ALL_OBJS:.o=.d) $(patsubst %.o,%.d,$(call objs-of,$(FUZZ_SRCS)))
@@ -529,6 +542,16 @@ check:
 
 kselftest:
 	+$(Q)$(CHECK_ENV) scripts/check.sh selftests
+
+# The cross-node suite (Documentation/network.md), both event loops.
+PHONY += netcheck
+netcheck:
+	+$(Q)$(CHECK_ENV) scripts/check.sh netcheck
+# Cross-node kipc against plain NATS (Documentation/network.md); like
+# make bench, never part of make check.
+PHONY += netbench
+netbench: $(KIPCD) $(O)/tests/net/net_bench
+	$(Q)KIPC_KIPCD=$(abspath $(KIPCD)) $(O)/tests/net/net_bench
 
 uapi-check:
 	+$(Q)$(CHECK_ENV) scripts/check.sh uapi

@@ -35,6 +35,9 @@ struct kipc_lib __kipc_lib = {
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/* kipc_attach_delegate(): the process we attach for (pidfd, its mem). */
+static int delegate_fds[2] = {-1, -1};
+
 /* ---------------------------------------------------------------- */
 /* fork: the child starts detached with fresh state                   */
 
@@ -72,6 +75,11 @@ static void atfork_child(void)
 		free(a->alloc_units);
 		free(a);
 		a = next;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (delegate_fds[i] >= 0)
+			close(delegate_fds[i]);
+		delegate_fds[i] = -1; /* the child is itself */
 	}
 	__kipc_lib.atts = NULL;
 	__kipc_lib.cur = NULL;
@@ -394,7 +402,23 @@ static int handshake(int fd, int64_t deadline, struct kipc_attach_resp *resp,
 		.version_max = KIPC_PROTO_VERSION,
 		.features = KIPC_FEAT_ALL,
 	};
-	while (send(fd, &req, sizeof req, MSG_NOSIGNAL) < 0)
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} dbuf;
+	struct iovec riov = {.iov_base = &req, .iov_len = sizeof req};
+	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1};
+	if (delegate_fds[0] >= 0) {
+		req.features |= KIPC_FEAT_DELEGATE;
+		rmh.msg_control = dbuf.buf;
+		rmh.msg_controllen = sizeof dbuf.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&rmh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+		memcpy(CMSG_DATA(c), delegate_fds, 2 * sizeof(int));
+	}
+	while (sendmsg(fd, &rmh, MSG_NOSIGNAL) < 0)
 		if (errno != EINTR)
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
 
@@ -563,6 +587,7 @@ int __kipc_ensure_attached(void)
 		close(fd);
 		return err;
 	}
+	a->delegated = delegate_fds[0] >= 0;
 	a->next = __kipc_lib.atts;
 	__kipc_lib.atts = a;
 	__kipc_lib.cur = a;
@@ -611,6 +636,36 @@ int kipc_attach(void)
 	int err = __kipc_ensure_attached();
 	pthread_mutex_unlock(&__kipc_lib.lock);
 	return (int)__kipc_ret(err);
+}
+
+int kipc_attach_delegate(int pidfd, int memfd)
+{
+	pthread_mutex_lock(&__kipc_lib.lock);
+	int err = 0;
+	if (__kipc_lib.cur && !__kipc_lib.cur->dead)
+		err = -EEXIST;
+	for (int i = 0; !err && i < 2; i++) {
+		int fd = fcntl(i ? memfd : pidfd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			err = -errno;
+		else
+			delegate_fds[i] = fd;
+	}
+	if (!err)
+		err = __kipc_ensure_attached();
+	if (err && err != -EEXIST) {
+		for (int i = 0; i < 2; i++) {
+			if (delegate_fds[i] >= 0)
+				close(delegate_fds[i]);
+			delegate_fds[i] = -1;
+		}
+	}
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
 }
 
 /*

@@ -51,7 +51,8 @@ struct kipc_att {
 	uint32_t sq_tail;            /* our copy: we are the only writer */
 	uint32_t cq_head;            /* ditto */
 	uint32_t max_inflight;
-	pid_t pid;
+	pid_t pid;                   /* the task's (another's: kipc_attach_delegate) */
+	bool delegated;
 	uint64_t kernel_build;       /* kipcd's build id, 0: unknown */
 	/* arena allocator: one bit per unit, len in units per allocation */
 	uint64_t *bitmap;

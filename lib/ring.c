@@ -40,9 +40,7 @@
 
 int64_t __kipc_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_MONOTONIC);
 }
 
 int64_t kipc_timespec_ns(const struct timespec *ts)
@@ -160,7 +158,7 @@ static int sleep_for(struct kipc_att *a, int64_t deadline, const int *done, bool
 		if (left < wait_ns)
 			wait_ns = left;
 	}
-	struct timespec ts = {wait_ns / 1000000000, wait_ns % 1000000000};
+	struct timespec ts = kipc_ns_timespec(wait_ns);
 	/* Shared futex (no FUTEX_PRIVATE_FLAG): the waker is kipcd. */
 	if (syscall(SYS_futex, &a->ctl->wake_seq, FUTEX_WAIT, seen, &ts,
 		    NULL, 0) < 0) {
@@ -298,12 +296,8 @@ static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w, bool norestart
 		 * request at a time, so either the operation completed
 		 * first (we report it) or the cancel did (EINTR).
 		 */
-		struct kipc_sqe c = {
-			.opcode = KIPC_SYS_cancel,
-			.flags = KIPC_F_INTR,
-			.user_data = KIPC_UD_LIBRARY | L.next_ud++,
-			.target = (int64_t)w->user_data,
-		};
+		struct kipc_sqe c = {.user_data = KIPC_UD_LIBRARY | L.next_ud++};
+		__kipc_enc_simple(&c, KIPC_SYS_cancel, (int64_t)w->user_data, KIPC_F_INTR);
 		if (__kipc_push_sqe(a, &c, true) == 0)
 			__kipc_publish_sq(a);
 		cancelled = true;

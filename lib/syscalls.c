@@ -78,54 +78,46 @@ static long do_receive(uint8_t op, int64_t target, void *buf, size_t len,
 	return r;
 }
 
-static struct kipc_opts timed(int64_t timeout)
+/* The plain and _timed variants are the _x one with no options or a timeout. */
+
+int kipc_send_x(pid_t pid, const void *buf, size_t len, unsigned prio,
+		unsigned flags, const struct kipc_opts *opts)
 {
-	struct kipc_opts o = {.timeout = timeout};
-	return o;
+	return __kipc_ret0(do_send(KIPC_SYS_send, pid, buf, len, prio, flags, opts));
 }
 
 int kipc_send(pid_t pid, const void *buf, size_t len, unsigned prio,
 	      unsigned flags)
 {
-	return (int)__kipc_ret(do_send(KIPC_SYS_send, pid, buf, len, prio, flags, NULL));
+	return kipc_send_x(pid, buf, len, prio, flags, NULL);
 }
 
 int kipc_send_timed(pid_t pid, const void *buf, size_t len, unsigned prio,
 		    unsigned flags, int64_t timeout)
 {
-	struct kipc_opts o = timed(timeout);
-	return (int)__kipc_ret(do_send(KIPC_SYS_send, pid, buf, len, prio,
-				flags | KIPC_F_TIMEOUT, &o));
-}
-
-int kipc_send_x(pid_t pid, const void *buf, size_t len, unsigned prio,
-		unsigned flags, const struct kipc_opts *opts)
-{
-	return (int)__kipc_ret(do_send(KIPC_SYS_send, pid, buf, len, prio, flags, opts));
-}
-
-ssize_t kipc_receive(pid_t from, void *buf, size_t len,
-		     struct kipc_msginfo *info, unsigned flags)
-{
-	return __kipc_ret(do_receive(KIPC_SYS_receive, from, buf, len, info, flags,
-			      NULL));
-}
-
-ssize_t kipc_receive_timed(pid_t from, void *buf, size_t len,
-			   struct kipc_msginfo *info, unsigned flags,
-			   int64_t timeout)
-{
-	struct kipc_opts o = timed(timeout);
-	return __kipc_ret(do_receive(KIPC_SYS_receive, from, buf, len, info,
-			      flags | KIPC_F_TIMEOUT, &o));
+	return kipc_send_x(pid, buf, len, prio,
+			flags | KIPC_F_TIMEOUT, &(struct kipc_opts){.timeout = timeout});
 }
 
 ssize_t kipc_receive_x(pid_t from, void *buf, size_t len,
 		       struct kipc_msginfo *info, unsigned flags,
 		       const struct kipc_opts *opts)
 {
-	return __kipc_ret(do_receive(KIPC_SYS_receive, from, buf, len, info, flags,
-			      opts));
+	return __kipc_ret(do_receive(KIPC_SYS_receive, from, buf, len, info, flags, opts));
+}
+
+ssize_t kipc_receive(pid_t from, void *buf, size_t len,
+		     struct kipc_msginfo *info, unsigned flags)
+{
+	return kipc_receive_x(from, buf, len, info, flags, NULL);
+}
+
+ssize_t kipc_receive_timed(pid_t from, void *buf, size_t len,
+			   struct kipc_msginfo *info, unsigned flags,
+			   int64_t timeout)
+{
+	return kipc_receive_x(from, buf, len, info,
+			flags | KIPC_F_TIMEOUT, &(struct kipc_opts){.timeout = timeout});
 }
 
 /* ---------------------------------------------------------------- */
@@ -194,50 +186,44 @@ int kipc_mbox_revoke(int64_t id, pid_t pid)
 	return pid_op(KIPC_SYS_mbox_revoke, id, pid);
 }
 
+int kipc_mbox_send_x(int64_t id, const void *buf, size_t len, unsigned prio,
+		     unsigned flags, const struct kipc_opts *opts)
+{
+	return __kipc_ret0(do_send(KIPC_SYS_mbox_send, id, buf, len, prio, flags, opts));
+}
+
 int kipc_mbox_send(int64_t id, const void *buf, size_t len, unsigned prio,
 		   unsigned flags)
 {
-	return (int)__kipc_ret(do_send(KIPC_SYS_mbox_send, id, buf, len, prio, flags,
-				NULL));
+	return kipc_mbox_send_x(id, buf, len, prio, flags, NULL);
 }
 
 int kipc_mbox_send_timed(int64_t id, const void *buf, size_t len,
 			 unsigned prio, unsigned flags, int64_t timeout)
 {
-	struct kipc_opts o = timed(timeout);
-	return (int)__kipc_ret(do_send(KIPC_SYS_mbox_send, id, buf, len, prio,
-				flags | KIPC_F_TIMEOUT, &o));
-}
-
-int kipc_mbox_send_x(int64_t id, const void *buf, size_t len, unsigned prio,
-		     unsigned flags, const struct kipc_opts *opts)
-{
-	return (int)__kipc_ret(do_send(KIPC_SYS_mbox_send, id, buf, len, prio, flags,
-				opts));
-}
-
-ssize_t kipc_mbox_receive(int64_t id, void *buf, size_t len,
-			  struct kipc_msginfo *info, unsigned flags)
-{
-	return __kipc_ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info,
-			      flags, NULL));
-}
-
-ssize_t kipc_mbox_receive_timed(int64_t id, void *buf, size_t len,
-				struct kipc_msginfo *info, unsigned flags,
-				int64_t timeout)
-{
-	struct kipc_opts o = timed(timeout);
-	return __kipc_ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info,
-			      flags | KIPC_F_TIMEOUT, &o));
+	return kipc_mbox_send_x(id, buf, len, prio,
+			flags | KIPC_F_TIMEOUT, &(struct kipc_opts){.timeout = timeout});
 }
 
 ssize_t kipc_mbox_receive_x(int64_t id, void *buf, size_t len,
 			    struct kipc_msginfo *info, unsigned flags,
 			    const struct kipc_opts *opts)
 {
-	return __kipc_ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info,
-			      flags, opts));
+	return __kipc_ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info, flags, opts));
+}
+
+ssize_t kipc_mbox_receive(int64_t id, void *buf, size_t len,
+			  struct kipc_msginfo *info, unsigned flags)
+{
+	return kipc_mbox_receive_x(id, buf, len, info, flags, NULL);
+}
+
+ssize_t kipc_mbox_receive_timed(int64_t id, void *buf, size_t len,
+				struct kipc_msginfo *info, unsigned flags,
+				int64_t timeout)
+{
+	return kipc_mbox_receive_x(id, buf, len, info, flags | KIPC_F_TIMEOUT,
+				   &(struct kipc_opts){.timeout = timeout});
 }
 
 ssize_t kipc_mbox_receive_set_x(const int64_t *ids, unsigned nids, void *buf,
@@ -287,27 +273,12 @@ static long do_call(uint8_t op, int64_t target, const void *req,
 	return r;
 }
 
-ssize_t kipc_call(pid_t pid, const void *req, size_t reqlen, void *reply,
-		  size_t replylen, struct kipc_msginfo *info, unsigned flags)
-{
-	return __kipc_ret(do_call(KIPC_SYS_call, pid, req, reqlen, reply, replylen,
-			   info, flags, NULL));
-}
-
 ssize_t kipc_call_x(pid_t pid, const void *req, size_t reqlen, void *reply,
 		    size_t replylen, struct kipc_msginfo *info, unsigned flags,
 		    const struct kipc_opts *opts)
 {
 	return __kipc_ret(do_call(KIPC_SYS_call, pid, req, reqlen, reply, replylen,
 			   info, flags, opts));
-}
-
-ssize_t kipc_mbox_call(int64_t id, const void *req, size_t reqlen,
-		       void *reply, size_t replylen, struct kipc_msginfo *info,
-		       unsigned flags)
-{
-	return __kipc_ret(do_call(KIPC_SYS_mbox_call, id, req, reqlen, reply,
-			   replylen, info, flags, NULL));
 }
 
 ssize_t kipc_mbox_call_x(int64_t id, const void *req, size_t reqlen,
@@ -317,6 +288,19 @@ ssize_t kipc_mbox_call_x(int64_t id, const void *req, size_t reqlen,
 {
 	return __kipc_ret(do_call(KIPC_SYS_mbox_call, id, req, reqlen, reply,
 			   replylen, info, flags, opts));
+}
+
+ssize_t kipc_call(pid_t pid, const void *req, size_t reqlen, void *reply,
+		  size_t replylen, struct kipc_msginfo *info, unsigned flags)
+{
+	return kipc_call_x(pid, req, reqlen, reply, replylen, info, flags, NULL);
+}
+
+ssize_t kipc_mbox_call(int64_t id, const void *req, size_t reqlen,
+		       void *reply, size_t replylen, struct kipc_msginfo *info,
+		       unsigned flags)
+{
+	return kipc_mbox_call_x(id, req, reqlen, reply, replylen, info, flags, NULL);
 }
 
 int kipc_reply_x(uint64_t token, const void *buf, size_t len, unsigned flags,
@@ -359,7 +343,7 @@ int kipc_cred_refresh(void)
 {
 	pthread_mutex_lock(&__kipc_lib.lock);
 	struct kipc_att *a = __kipc_lib.cur;
-	bool attached = a && !a->dead && a->pid == getpid();
+	bool attached = a && !a->dead && (a->pid == getpid() || a->delegated);
 	pthread_mutex_unlock(&__kipc_lib.lock);
 	if (!attached)
 		return 0; /* the next attach reads them (SO_PEERCRED) */

@@ -120,34 +120,32 @@ static int vm_copy(void *local, const void *remote, size_t len, bool write)
 	return -EFAULT; /* EFAULT, or a partial copy up to a bad page */
 }
 
-int __kipc_copy_from_user(void *dst, const void *src, size_t len)
+/* Copy len bytes; user is the caller's side (src on a read, dst on a
+ * write), checked as a kernel's copy would be. */
+static int copy_user(void *dst, const void *src, size_t len, bool write)
 {
+	const void *user = write ? dst : src;
 	if (!len)
 		return 0;
-	if (!src)
+	if (!user)
 		return -EFAULT;
-	if (known_good(src, len) || __atomic_load_n(&no_vm_rw, __ATOMIC_RELAXED)) {
+	if (known_good(user, len) || __atomic_load_n(&no_vm_rw, __ATOMIC_RELAXED)) {
 		memcpy(dst, src, len);
 		return 0;
 	}
-	int r = vm_copy(dst, src, len, false);
+	/* process_vm_*: the local side is ours, the remote one the caller's */
+	int r = write ? vm_copy((void *)src, dst, len, true) : vm_copy(dst, src, len, false);
 	if (r > 0)
 		memcpy(dst, src, len);
 	return r < 0 ? r : 0;
 }
 
+int __kipc_copy_from_user(void *dst, const void *src, size_t len)
+{
+	return copy_user(dst, src, len, false);
+}
+
 int __kipc_copy_to_user(void *dst, const void *src, size_t len)
 {
-	if (!len)
-		return 0;
-	if (!dst)
-		return -EFAULT;
-	if (known_good(dst, len) || __atomic_load_n(&no_vm_rw, __ATOMIC_RELAXED)) {
-		memcpy(dst, src, len);
-		return 0;
-	}
-	int r = vm_copy((void *)src, dst, len, true);
-	if (r > 0)
-		memcpy(dst, src, len);
-	return r < 0 ? r : 0;
+	return copy_user(dst, src, len, true);
 }

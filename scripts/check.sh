@@ -23,6 +23,8 @@
 #   shell      only tests/shell/*.sh (kipc(1) from the shell)
 #   python     only the Python module's pytest tests (python/tests)
 #   samples    only the samples, outputs against samples/expected/
+#   netcheck   the whole cross-node suite (tests/net) on both loops; `all`
+#              runs only its quick tests (KIPC_NET_QUICK=1), default loop
 #
 # Environment (set by the Makefile): MAKE, O (output dir), SANITIZE.
 # Knobs: KIPC_UNIT_ARGS (extra doctest arguments), KIPC_TEST_TIMEOUT
@@ -55,7 +57,8 @@ shell)     label=shell ;;
 python)    label=python ;;
 samples)   label=samples ;;
 docs)      label=doc-examples ;;
-*) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact|docs|shell|python|samples]" >&2; exit 2 ;;
+netcheck)  label=netcheck ;;
+*) echo "usage: $0 [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact|docs|shell|python|samples|netcheck]" >&2; exit 2 ;;
 esac
 
 MAKE=${MAKE:-make}
@@ -575,6 +578,46 @@ run_docs() {
 }
 
 # ---------------------------------------------------------------------------
+# (n) the cross-node suite (tests/net, Documentation/network.md): a NATS
+# server and three kipcd nodes per run. quick: the tests that take
+# milliseconds (make check); full: all of them, both loops (make netcheck).
+
+run_net() { # quick|full
+	local mode=$1 bin=$O/tests/net/net_test loop rundir envs sfx p
+	local kipcd=$srctree/$O/bin/kipcd
+	if ! command -v nats-server >/dev/null 2>&1; then
+		skipped net "no nats-server (scripts/install-deps installs it)"
+		return
+	fi
+	if [ ! -x "$bin" ]; then
+		skipped net "no $bin (CONFIG_NET=n)"
+		return
+	fi
+	for loop in default epoll; do
+		[ "$mode" = full ] || [ "$loop" = default ] || continue
+		rundir=$(mktemp -d "${TMPDIR:-/tmp}/kipc-check.XXXXXX")
+		chmod 755 "$rundir"
+		envs=(KIPCD="$kipcd" KIPC_KIPCD="$kipcd" TMPDIR="$rundir")
+		[ "$mode" = full ] || envs+=(KIPC_NET_QUICK=1)
+		sfx=
+		if [ "$loop" = epoll ]; then
+			envs=(KIPC_LOOP=epoll "${envs[@]}")
+			sfx=" [KIPC_LOOP=epoll]"
+		else
+			envs=(-u KIPC_LOOP "${envs[@]}")
+		fi
+		run_selftest "net$sfx" "$bin" "${envs[@]}"
+		# Whatever a crashed run left: its kipcds and its nats-server.
+		reap_kipcd "$kipcd" "$rundir/none" "$rundir"
+		for p in $(pgrep -x nats-server 2>/dev/null); do
+			tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^$rundir/" &&
+				kill -9 "$p" 2>/dev/null
+		done
+		rm -rf "$rundir"
+	done
+}
+
+# ---------------------------------------------------------------------------
 
 # Run one pass and say how long it took (make check must stay fast).
 timed() {
@@ -587,14 +630,24 @@ timed() {
 # when the passes are done was left behind by a test (a kernel nobody
 # stopped, a server): a failure, and it is killed, so that it cannot hold
 # our output open (CI waits for that) or the next run's sockets.
+# A test that runs a program with a clean environment (env -i) still
+# puts its files under our TMPDIR: a process whose command line names it
+# is ours too.
 export KIPC_CHECK_RUN="$$.$(now_ms)"
+checktmp=
+if [ "$what" = all ]; then
+	checktmp=$(mktemp -d "${TMPDIR:-/tmp}/kipc-check-run.XXXXXX") || exit 1
+	export TMPDIR=$checktmp
+fi
 run_leftovers() {
 	local p pid left=0
 	for p in /proc/[0-9]*; do
 		pid=${p#/proc/}
 		[ "$pid" != $$ ] && [ "$pid" != "$BASHPID" ] || continue
 		tr '\0' '\n' 2>/dev/null <"$p/environ" |
-			grep -qxF "KIPC_CHECK_RUN=$KIPC_CHECK_RUN" || continue
+			grep -qxF "KIPC_CHECK_RUN=$KIPC_CHECK_RUN" ||
+			{ [ -n "$checktmp" ] && tr '\0' '\n' 2>/dev/null <"$p/cmdline" |
+				grep -qF "$checktmp/"; } || continue
 		# Our own pipeline (tee, sed) is still ours: only orphans.
 		[ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = 1 ] || continue
 		say "left running: $pid $(tr '\0' ' ' 2>/dev/null <"$p/cmdline")"
@@ -623,6 +676,7 @@ all)
 	# would only cost time.
 	if [ "$SANITIZE" = 1 ]; then timed run_unit; else timed run_unit tiny; fi
 	timed run_selftests
+	timed run_net quick
 	timed run_contact
 	timed run_docs
 	timed run_posix
@@ -634,6 +688,7 @@ all)
 	timed run_tsan
 	timed run_stress
 	run_leftovers
+	rm -rf "$checktmp"
 	;;
 selftests) run_selftests ;;
 fuzz)      run_fuzz ;;
@@ -648,6 +703,7 @@ shell)     run_shell ;;
 python)    run_python ;;
 samples)   run_samples ;;
 docs)      run_docs ;;
+netcheck)  build netcheck all && run_net full ;;
 esac
 
 if [ "${#failures[@]}" != 0 ]; then

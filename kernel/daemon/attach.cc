@@ -4,6 +4,7 @@
  * process's region and task, and detaching it (transport.md sections 2
  * and 8; the shared-memory rules are in server.h).
  */
+#include "delegate.h"
 #include "server.h"
 
 #include <algorithm>
@@ -357,7 +358,8 @@ void Server::on_hello(int fd)
 	/* MSG_TRUNC: n is the datagram's real length, so a hello that is
 	 * longer than the request (33 bytes, 200,000 bytes) is refused. */
 	alignas(kipc_attach_req) char buf[sizeof(kipc_attach_req)];
-	ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
+	HelloFds hfds; /* a supervisor's proof (delegate.cc) */
+	ssize_t n = recv_hello(fd, buf, sizeof buf, &hfds);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		/* Not there yet: wait for it (or its deadline). */
 		if (!it->second.watch)
@@ -380,7 +382,7 @@ void Server::on_hello(int fd)
 	}
 	int memfd = -1;
 	if (!err)
-		err = attach(fd, accepted_boot_ns, feat, &resp, &memfd);
+		err = attach(fd, accepted_boot_ns, feat, &hfds, &resp, &memfd);
 	resp.error = err;
 	if (err) {
 		reply(fd, resp, nullptr, 0);
@@ -399,7 +401,7 @@ void Server::on_hello(int fd)
  * Proc, *memfd is the region to pass on, and resp is filled; on failure
  * returns -errno and fd is still the caller's.
  */
-int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat,
+int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat, HelloFds *hfds,
 		   kipc_attach_resp *resp, int *memfd_out)
 {
 	ucred uc{};
@@ -408,10 +410,27 @@ int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat,
 		return -errno;
 	if (uc.pid <= 0)
 		return -ESRCH;
-	/* The task is bound to the process that connected, not to its
-	 * number: a process that is gone (it may have handed the socket on)
-	 * does not attach. */
-	int pidfd = peer_pidfd(fd, uc.pid, accepted_boot_ns);
+	int pidfd;
+	kipc::Creds dc; /* a delegated task's credentials: its process's own */
+	if (feat & KIPC_FEAT_DELEGATE) {
+		/* A supervisor attaches for a process it proves it may act
+		 * for (delegate.cc): the task is that process's. */
+		int err = delegated_process(hfds, &uc.pid, &pidfd);
+		if (err)
+			return err;
+		fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+		if (!read_status(uc.pid, &dc) || pidfd_exited(pidfd)) {
+			close(pidfd);
+			return -ESRCH;
+		}
+		uc.uid = dc.uid;
+		uc.gid = dc.gid;
+	} else {
+		/* The task is bound to the process that connected, not to its
+		 * number: a process that is gone (it may have handed the
+		 * socket on) does not attach. */
+		pidfd = peer_pidfd(fd, uc.pid, accepted_boot_ns);
+	}
 	if (pidfd < 0)
 		return pidfd;
 	if (auto it = procs_.find(uc.pid); it != procs_.end()) {
@@ -442,7 +461,7 @@ int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat,
 	p->creds.pid = uc.pid;
 	p->creds.uid = uc.uid;
 	p->creds.gid = uc.gid;
-	p->creds.groups = peer_groups(fd);
+	p->creds.groups = feat & KIPC_FEAT_DELEGATE ? dc.groups : peer_groups(fd);
 	{
 		std::ifstream f(fmt::format("/proc/{}/comm", uc.pid));
 		std::getline(f, p->comm);
@@ -559,6 +578,8 @@ void Server::detach(Proc *p, const char *why)
 	futex_wake(&p->ctl->wake_seq);
 	std::erase(runnable_, p);
 	std::erase(active_, p);
+	if (net_)
+		net_->task_exit(p);
 	kernel_.exit(p->task);
 	loop_.del(p->bell_watch);
 	loop_.del(p->conn_watch);

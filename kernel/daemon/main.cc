@@ -12,6 +12,7 @@
  * accepts attaches.
  */
 #include "kipcd.h"
+#include "../net/net.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -50,7 +51,8 @@ void usage(FILE *f)
 {
 	fmt::print(f,
 		   "usage: kipcd [--socket PATH] [--foreground] "
-		   "[--loop=auto|io_uring|epoll] [--quiet] [name=value ...]\n"
+		   "[--loop=auto|io_uring|epoll] [--quiet]\n"
+		   "             [--node NAME --nats URL[,URL...] [--nats-creds FILE]] [name=value ...]\n"
 		   "       kipcd --status | --stop [--socket PATH]\n"
 		   "  --status   describe the kernel serving the socket (exit 3: none)\n"
 		   "  --stop     stop it and wait until it has exited (exit 3: none)\n"
@@ -58,6 +60,7 @@ void usage(FILE *f)
 		   "boot parameters:");
 	for (const char *const *n = kipc::Limits::param_names; n && *n; n++)
 		fmt::print(f, " {}", *n);
+	fmt::print(f, " net_timeout_ms net_retry_ms net_uid net_gid net_shared_uids");
 	fmt::print(f, "\n");
 }
 
@@ -404,6 +407,12 @@ int main(int argc, char **argv)
 			opt.socket_path = value("--socket");
 		} else if (a == "--loop" || a.rfind("--loop=", 0) == 0) {
 			opt.loop = value("--loop");
+		} else if (a == "--node" || a.rfind("--node=", 0) == 0) {
+			net_config.node = value("--node");
+		} else if (a == "--nats" || a.rfind("--nats=", 0) == 0) {
+			net_config.url = value("--nats");
+		} else if (a == "--nats-creds" || a.rfind("--nats-creds=", 0) == 0) {
+			net_config.creds = value("--nats-creds");
 		} else if (a == "--foreground" || a == "-f") {
 			opt.foreground = true;
 		} else if (a == "--quiet" || a == "-q") {
@@ -422,6 +431,14 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (a.find('=') != std::string::npos && a[0] != '-') {
 			size_t eq = a.find('=');
+			int nerr = net_config.set(a.substr(0, eq), a.substr(eq + 1));
+			if (nerr != -ENOENT) {
+				if (nerr && bad_param.empty())
+					bad_param = fmt::format("bad value in '{}': {}", a,
+								strerror(-nerr));
+				params.push_back(a);
+				continue;
+			}
 			int err = limits.set(std::string_view(a).substr(0, eq),
 					     std::string_view(a).substr(eq + 1));
 			if (err == -ENOENT && bad_param.empty())
@@ -454,6 +471,12 @@ int main(int argc, char **argv)
 		       fmt::format("inconsistent boot parameters: {} (msg_default and "
 				   "taskq_capacity must not exceed msg_max, "
 				   "msgsize_default not msgsize_max)", c));
+#ifndef CONFIG_NET
+	if (!net_config.node.empty())
+		refuse(opt.socket_path, "--node: kipcd was built without CONFIG_NET");
+#endif
+	if (std::string why = net_config.check(); !why.empty())
+		refuse(opt.socket_path, "net: " + why);
 	if (opt.loop != "auto" && opt.loop != "io_uring" && opt.loop != "epoll")
 		refuse(opt.socket_path,
 		       fmt::format("unknown loop '{}' (auto, io_uring, epoll)", opt.loop));

@@ -38,6 +38,11 @@ bool orders_others(uint8_t opcode)
 
 void Server::complete(void *priv, const kipc_cqe &cqe)
 {
+	if (Net::is_proxy(priv)) { /* a remote caller's request (kernel/net) */
+		if (net_) /* (null while ~Net ends the proxies) */
+			net_->proxy_complete(priv, cqe);
+		return;
+	}
 	Proc *p = static_cast<Proc *>(priv);
 	if (!p || p->dead)
 		return;
@@ -122,7 +127,11 @@ void Server::drain(Proc *p, bool polling)
 				if (p->dead)
 					return;
 			}
-			kernel_.submit(p->task, sqe);
+			if (net_ && net_->wants(p, sqe, *p->mm))
+				net_->submit({p, p->creds.pid, p->creds.uid, p->creds.gid,
+					      p->mm.get()}, sqe);
+			else
+				kernel_.submit(p->task, sqe);
 			if (p->dead)
 				return;
 		}

@@ -32,6 +32,7 @@
 #include "kipcd.h"
 #include "mqfs.h"
 #include "wire.h"
+#include "../net/net.h"
 
 #include <atomic>
 #include <climits>
@@ -232,7 +233,7 @@ private:
 	void forget_hello(int fd);
 	void run_daemon_timers();
 	int64_t daemon_deadline() const;
-	int attach(int fd, int64_t accepted_boot_ns, uint32_t features,
+	int attach(int fd, int64_t accepted_boot_ns, uint32_t features, struct HelloFds *hfds,
 		   kipc_attach_resp *resp, int *memfd);
 	void reply(int fd, const kipc_attach_resp &resp, const int *fds,
 		   int nfds);
@@ -268,6 +269,7 @@ private:
 	RealClock clock_;
 	MqFs mqfs_{loop_, [this](int64_t id) { kernel_.mq_released(id); }};
 	kipc::Kernel kernel_;
+	std::unique_ptr<Net> net_; /* --node: the network (kernel/net) */
 	int sigfd_ = -1, timerfd_ = -1;
 	int64_t timer_armed_ = INT64_MAX;
 	bool stop_ = false;

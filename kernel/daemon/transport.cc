@@ -291,6 +291,15 @@ int Server::run()
 		kernel_.run_timers();
 		run_daemon_timers();
 	});
+	if (!net_config.node.empty()) {
+		std::string err;
+		net_ = Net::create(net_config, loop_, kernel_, *this, &err);
+		if (!net_) {
+			klog(fmt::format("kipc: net: {}", err));
+			return 1;
+		}
+		klog(fmt::format("kipc: net: node {} on {}", net_config.node, net_config.url));
+	}
 	reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w_lst_ = loop_.add(lfd_, POLLIN, [this](uint32_t) { on_accept(); });
 	if (w_sig < 0 || w_tmr < 0 || w_lst_ < 0 || reserve_fd_ < 0) {
@@ -341,6 +350,7 @@ int Server::run()
 		}
 	}
 	shutdown();
+	net_.reset();
 	if (w_lst_ > 0)
 		loop_.del(w_lst_);
 	loop_.del(w_tmr);

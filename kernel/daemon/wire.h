@@ -38,7 +38,7 @@ inline int parse_hello(const void *buf, ssize_t n, kipc_attach_req *req,
 	if (req->version_min > KIPC_PROTO_VERSION ||
 	    req->version_max < KIPC_PROTO_VERSION)
 		return -EPROTONOSUPPORT;
-	*features = req->features & KIPC_FEAT_ALL;
+	*features = req->features & (KIPC_FEAT_ALL | KIPC_FEAT_DELEGATE);
 	return 0;
 }
 

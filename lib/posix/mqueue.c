@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -150,8 +151,9 @@ static int parse_path(const char *path, int64_t *id, int *acc)
  */
 int __kipc_mqd_lookup(int fd, struct mqd_ent *out)
 {
+	const struct mqd_space *sp = __kipc_mqd_space;
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+	if (sp->stat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
 		return -EBADF;
 	struct mqd_ent *e = ent_of(fd, false);
 	if (e) {
@@ -163,9 +165,8 @@ int __kipc_mqd_lookup(int fd, struct mqd_ent *out)
 		}
 	}
 	/* Not seen yet (dup'd by fcntl, passed over a socket ...): ask the path. */
-	char link[64], path[PATH_MAX];
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof path - 1);
+	char path[PATH_MAX];
+	ssize_t n = sp->link(fd, path, sizeof path - 1);
 	if (n <= 0)
 		return -EBADF;
 	path[n] = '\0';
@@ -190,6 +191,44 @@ static int fail(int err)
 	errno = err;
 	return -1;
 }
+
+static ssize_t own_link(int fd, char *buf, size_t size)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	return readlink(link, buf, size);
+}
+
+static int own_getfl(int fd)
+{
+	return fcntl(fd, F_GETFL);
+}
+
+static int own_setfl(int fd, int fl)
+{
+	return fcntl(fd, F_SETFL, fl);
+}
+
+static int own_install(int fd)
+{
+	return fd;
+}
+
+static int own_dup(int fd)
+{
+	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+static const struct mqd_space own_space = {
+	.stat = fstat,
+	.link = own_link,
+	.getfl = own_getfl,
+	.setfl = own_setfl,
+	.install = own_install,
+	.dup = own_dup,
+	.own = 1,
+};
+const struct mqd_space *__kipc_mqd_space = &own_space;
 
 /* ---------------------------------------------------------------- */
 /* The real close(2) and friends                                      */
@@ -248,9 +287,11 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 		attr = &attr_copy;
 	}
 
-	/* Linux takes the descriptor slot first: EMFILE before anything. */
-	int reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (reserve < 0)
+	/* Linux takes the descriptor slot first: EMFILE before anything
+	 * (a supervisor cannot reserve one in its program: posix.md). */
+	const struct mqd_space *sp = __kipc_mqd_space;
+	int reserve = -1;
+	if (sp->own && (reserve = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
 
 	struct kipc_mq_open o;
@@ -268,7 +309,8 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 	int64_t id = kipc_mq_open(name, &o);
 	if (id < 0) {
 		int err = errno;
-		__kipc_real_close(reserve);
+		if (reserve >= 0)
+			__kipc_real_close(reserve);
 		return fail(err);
 	}
 	/*
@@ -282,15 +324,26 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 	struct kipc_mq_attr at;
 	if (kipc_mq_path(id, acc_suffix[acc], path, sizeof path) < 0)
 		err = errno;
-	__kipc_real_close(reserve);
+	if (reserve >= 0)
+		__kipc_real_close(reserve);
 	if (!err && (fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (oflag & O_NONBLOCK))) < 0)
 		err = errno;
 	if (!err && (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)))
 		err = EIO;
+	bool ours = true; /* fd is this process's descriptor */
+	if (!err) {
+		int q = sp->install(fd);
+		if (q < 0) {
+			err = errno;
+		} else if (q != fd) {
+			fd = q; /* the served program's now (posix.md) */
+			ours = false;
+		}
+	}
 	if (!err && kipc_mq_getattr(id, fd, &at) < 0)
 		err = errno;
 	if (err) {
-		if (fd >= 0)
+		if (fd >= 0 && ours)
 			__kipc_real_close(fd);
 		kipc_mq_close(id, KIPC_MQ_CLOSE_ABORT);
 		return fail(err);
@@ -339,7 +392,8 @@ EXPORT int mq_unlink(const char *name)
 EXPORT int close(int fd)
 {
 	struct mqd_ent e;
-	if (!__atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) || __kipc_mqd_lookup(fd, &e) < 0)
+	if (!__atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) || !__kipc_mqd_space->own ||
+	    __kipc_mqd_lookup(fd, &e) < 0)
 		return __kipc_real_close(fd);
 	ent_clear(fd);
 	if (__kipc_real_close(fd) < 0)
@@ -352,8 +406,8 @@ EXPORT int close(int fd)
 static int dup_common(int oldfd, int newfd, int flags, bool three)
 {
 	struct mqd_ent e;
-	bool was = __atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) && oldfd != newfd &&
-		   __kipc_mqd_lookup(newfd, &e) == 0;
+	bool was = __atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) && __kipc_mqd_space->own &&
+		   oldfd != newfd && __kipc_mqd_lookup(newfd, &e) == 0;
 	int r;
 	if (three) {
 		static dup3_fn fn;
@@ -399,14 +453,14 @@ static int abs_timeout(const struct timespec *u_ts, unsigned *flags, int64_t *ns
 		return -EINVAL;
 	if (ts->tv_sec > INT64_MAX / 1000000000 - 1)
 		return 0; /* beyond 2262: never */
-	*ns = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+	*ns = kipc_timespec_ns(ts);
 	*flags |= KIPC_F_TIMEOUT | KIPC_F_REALTIME;
 	return 0;
 }
 
 static int nonblock(int fd, unsigned *flags)
 {
-	int fl = fcntl(fd, F_GETFL);
+	int fl = __kipc_mqd_space->getfl(fd);
 	if (fl < 0)
 		return -EBADF;
 	if (fl & O_NONBLOCK)
@@ -495,7 +549,7 @@ static int get_attr(mqd_t mqdes, struct mq_attr *attr)
 	int err;
 	if ((err = __kipc_mqd_lookup(mqdes, &e)))
 		return fail(-err);
-	int fl = fcntl(mqdes, F_GETFL);
+	int fl = __kipc_mqd_space->getfl(mqdes);
 	if (fl < 0)
 		return fail(EBADF);
 	if (kipc_mq_getattr(e.id, mqdes, &at) < 0)
@@ -525,11 +579,12 @@ int __kipc_mq_getsetattr(mqd_t mqdes, const struct mq_attr *newattr,
 	if (get_attr(mqdes, &old) < 0)
 		return -1;
 	if (newattr) {
-		int fl = fcntl(mqdes, F_GETFL);
+		const struct mqd_space *sp = __kipc_mqd_space;
+		int fl = sp->getfl(mqdes);
 		if (fl < 0)
 			return fail(EBADF);
 		fl = (fl & ~O_NONBLOCK) | (nw.mq_flags & O_NONBLOCK);
-		if (fcntl(mqdes, F_SETFL, fl) < 0)
+		if (sp->setfl(mqdes, fl) < 0)
 			return -1;
 	}
 	if (oldattr && __kipc_copy_to_user(oldattr, &old, sizeof old))
@@ -552,12 +607,52 @@ EXPORT int mq_getattr(mqd_t mqdes, struct mq_attr *attr)
 /* ---------------------------------------------------------------- */
 /* Notification                                                        */
 
+/* A raw SIGEV_THREAD's delivery: its socket and cookie. */
+struct netlink_relay {
+	int sock;
+	unsigned char cookie[32];
+};
+
 struct notify_thread {
 	int64_t id;
 	uint64_t token;
 	void (*fn)(union sigval);
 	union sigval value;
+	struct netlink_relay *relay; /* the raw form: no fn */
 };
+
+/*
+ * Put the cookie into the netlink socket as Linux does, with Linux
+ * itself: a queue of its own (made and unlinked at once), registered
+ * with SIGEV_THREAD on the socket, then sent to (Linux sends the cookie
+ * with NOTIFY_WOKENUP) or unregistered (NOTIFY_REMOVED). These real
+ * calls go through the filters (__kipc_passthrough).
+ */
+static void relay(struct netlink_relay *r, bool fired)
+{
+	char name[64];
+	snprintf(name, sizeof name, "kipc-relay-%d-%lx", (int)getpid(), (unsigned long)(uintptr_t)r);
+	struct mq_attr at = {.mq_maxmsg = 1, .mq_msgsize = 1};
+	long q = __kipc_passthrough(__NR_mq_open, (long)name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+				    0600, (long)&at, 0);
+	if (q >= 0) {
+		__kipc_passthrough(__NR_mq_unlink, (long)name, 0, 0, 0, 0);
+		struct sigevent sev;
+		memset(&sev, 0, sizeof sev);
+		sev.sigev_notify = SIGEV_THREAD;
+		sev.sigev_signo = r->sock;
+		sev.sigev_value.sival_ptr = r->cookie;
+		if (__kipc_passthrough(__NR_mq_notify, q, (long)&sev, 0, 0, 0) == 0) {
+			if (fired)
+				__kipc_passthrough(__NR_mq_timedsend, q, (long)"", 0, 0, 0);
+			else
+				__kipc_passthrough(__NR_mq_notify, q, 0, 0, 0, 0);
+		}
+		__kipc_real_close((int)q);
+	}
+	__kipc_real_close(r->sock);
+	free(r);
+}
 
 /*
  * SIGEV_THREAD: wait in the kernel for the notification, then run the
@@ -569,12 +664,49 @@ static void *notify_main(void *arg)
 {
 	struct notify_thread t = *(struct notify_thread *)arg;
 	free(arg);
-	if (kipc_mq_notify_wait(t.id, t.token, NULL, NULL) == 0)
+	/* Our traps must work in the function (SIGSYS, seccomp.c). */
+	sigset_t sys;
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
+	int r = kipc_mq_notify_wait(t.id, t.token, NULL, NULL);
+	if (t.relay)
+		relay(t.relay, r == 0); /* fired, or removed (ECANCELED) */
+	else if (r == 0)
 		t.fn(t.value);
 	return NULL;
 }
 
+static int notify(mqd_t mqdes, const struct sigevent *sev, struct netlink_relay *nl);
+
 EXPORT int mq_notify(mqd_t mqdes, const struct sigevent *sev)
+{
+	return notify(mqdes, sev, NULL);
+}
+
+int __kipc_mq_notify_netlink(int mqdes, int sock, const unsigned char cookie[32])
+{
+	struct netlink_relay *r = malloc(sizeof *r);
+	if (!r) {
+		__kipc_real_close(sock);
+		return fail(ENOMEM);
+	}
+	r->sock = sock;
+	memcpy(r->cookie, cookie, sizeof r->cookie);
+	struct sigevent sev;
+	memset(&sev, 0, sizeof sev);
+	sev.sigev_notify = SIGEV_THREAD;
+	int rc = notify(mqdes, &sev, r);
+	if (rc < 0) {
+		int err = errno;
+		__kipc_real_close(sock);
+		free(r);
+		errno = err;
+	}
+	return rc;
+}
+
+static int notify(mqd_t mqdes, const struct sigevent *sev, struct netlink_relay *nl)
 {
 	struct kipc_mq_notify n;
 	struct mqd_ent e;
@@ -607,6 +739,7 @@ EXPORT int mq_notify(mqd_t mqdes, const struct sigevent *sev)
 	t->token = (uint64_t)token;
 	t->fn = sev->sigev_notify_function;
 	t->value = sev->sigev_value;
+	t->relay = nl;
 	/* The waiter sleeps in the library with every signal blocked. */
 	sigset_t all, old;
 	sigfillset(&all);

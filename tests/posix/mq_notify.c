@@ -4,7 +4,7 @@
 #include "conform.h"
 #include <pthread.h>
 
-static volatile sig_atomic_t nsig, code, value, from_kid, uid_ok;
+static volatile sig_atomic_t nsig, code, value, sender, uid_ok;
 static pid_t kid_pid;
 
 static void on_sig(int sig, siginfo_t *si, void *ctx)
@@ -13,7 +13,7 @@ static void on_sig(int sig, siginfo_t *si, void *ctx)
 	nsig++;
 	code = si->si_code;
 	value = si->si_value.sival_int;
-	from_kid = si->si_pid == kid_pid;
+	sender = si->si_pid; /* compared once fork() has told us kid_pid */
 	uid_ok = si->si_uid == getuid();
 }
 
@@ -103,7 +103,7 @@ int main(void)
 	val("signals", nsig);
 	val("si_code is SI_MESGQ", code == SI_MESGQ);
 	val("si_value", value);
-	val("si_pid is the sender", from_kid);
+	val("si_pid is the sender", sender == kid_pid);
 	val("si_uid is the sender's", uid_ok);
 	/* one shot: the next message to the (non-empty) queue signals nothing */
 	res("send to non-empty", mq_send(q, "x", 1, 0));

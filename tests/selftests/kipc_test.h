@@ -58,21 +58,17 @@
 
 static inline int64_t kt_now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_MONOTONIC);
 }
 
 static inline int64_t kt_realtime_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_REALTIME);
 }
 
 static inline void kt_sleep_ms(int ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+	struct timespec ts = kipc_ns_timespec(ms * 1000000ll);
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }

@@ -72,6 +72,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <kipc/libkipc.h> /* kipc_clock_ns */
+
 #define KSFT_PASS  0
 #define KSFT_FAIL  1
 #define KSFT_XFAIL 2
@@ -342,9 +344,7 @@ struct ksft_hooks {
 
 static inline int64_t __ksft_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return kipc_clock_ns(CLOCK_MONOTONIC) / 1000000;
 }
 
 /*

@@ -38,9 +38,7 @@ namespace bench {
 
 int64_t now_ns()
 {
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_MONOTONIC);
 }
 
 Lat summarize(std::vector<int64_t> &s)

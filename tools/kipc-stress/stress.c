@@ -91,9 +91,7 @@ static unsigned seed;
 
 static int64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_MONOTONIC);
 }
 
 static int new_link(int64_t id, int kind, int owner)

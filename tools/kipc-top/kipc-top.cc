@@ -27,16 +27,12 @@ namespace {
 
 int64_t mono_ns()
 {
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_MONOTONIC);
 }
 
 int64_t real_ns()
 {
-	timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_REALTIME);
 }
 
 /* One row of the main table: a mailbox or a task queue. */

@@ -38,9 +38,7 @@ void on_signal(int) { stop = 1; }
 
 int64_t mono_ns()
 {
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_MONOTONIC);
 }
 
 std::string link_string(const kipc_trace_event &e)
@@ -152,6 +150,33 @@ std::string details(const kipc_trace_event &e)
 }
 
 
+/*
+ * A remote caller's proxy task (pid >= 2^22: Documentation/network.md)
+ * as "NODE:PID", its node and pid there; "" for anyone else. Asked of
+ * the kernel (net_peer) when first seen; a proxy already gone is known
+ * by the command the kernel gave it, "net:NODE:PID" (comm, which may
+ * be cut at 15 characters).
+ */
+const std::string &remote_label(int32_t pid, const std::string &comm = "")
+{
+	static std::map<int32_t, std::string> cache;
+	static const std::string unknown;
+	auto it = cache.find(pid);
+	if (it != cache.end())
+		return it->second;
+	std::string r;
+	struct kipc_net_peer np;
+	if (pid < (1 << KIPC_NET_PID_BITS))
+		return cache[pid] = r;
+	if (kipc_net_peer(pid, &np) == 0)
+		r = fmt::format("{}:{}", np.node, np.pid);
+	else if (comm.rfind("net:", 0) == 0)
+		r = comm.substr(4);
+	else
+		return unknown; /* not known yet: ask again later */
+	return cache[pid] = r;
+}
+
 struct Tracer {
 	Format format = Format::Text;
 	FILE *out = stdout;
@@ -205,7 +230,8 @@ struct Tracer {
 			return;
 		named.insert(pid);
 		auto it = comm.find(pid);
-		std::string n = it != comm.end() && !it->second.empty()
+		std::string n = !remote_label(pid).empty() ? fmt::format("{} (remote, proxy {})", remote_label(pid), pid)
+				: it != comm.end() && !it->second.empty()
 					? fmt::format("{} {}", it->second, pid)
 					: fmt::format("pid {}", pid);
 		chrome({{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"tid", pid},
@@ -226,6 +252,7 @@ struct Tracer {
 		} else if (e.comm[0]) {
 			comm[e.pid] = std::string(e.comm, strnlen(e.comm, sizeof e.comm));
 		}
+		remote_label(e.pid, comm.count(e.pid) ? comm[e.pid] : ""); /* while it lives */
 		/*
 		 * A task that only attaches, looks and exits (kipcs, kipc-trace)
 		 * is hidden unless --all: its ATTACH is held back until it does
@@ -346,8 +373,10 @@ struct Tracer {
 		};
 		auto task = [&](int32_t pid) {
 			auto it = comm.find(pid);
-			participant(who(pid), it != comm.end() ? fmt::format("{} {}", it->second, pid)
-								 : fmt::format("pid {}", pid));
+			participant(who(pid), !remote_label(pid).empty()
+					? fmt::format("{} (remote)", remote_label(pid))
+					: it != comm.end() ? fmt::format("{} {}", it->second, pid)
+							   : fmt::format("pid {}", pid));
 			return who(pid);
 		};
 		auto mbox = [&](int64_t id) {
@@ -649,7 +678,9 @@ struct Calls {
 
 	void line(int32_t pid, const std::string &text)
 	{
-		if (!summary)
+		if (!summary && !remote_label(pid).empty())
+			fmt::print(out, "[{}] {}\n", remote_label(pid), text); /* a remote caller */
+		else if (!summary)
 			fmt::print(out, "[pid {:>5}] {}\n", pid, text);
 	}
 

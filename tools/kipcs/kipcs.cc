@@ -37,9 +37,7 @@ void on_signal(int) { stop = 1; }
 
 int64_t realtime_ns()
 {
-	timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+	return kipc_clock_ns(CLOCK_REALTIME);
 }
 
 std::vector<TaskInfo> tasks(const Options &o)
@@ -219,9 +217,35 @@ KernelInfo kernel_info()
 	return ki;
 }
 
+/* This kernel's node (Documentation/network.md), "" without a network. */
+std::string node_name(struct kipc_net_stat *ns = nullptr)
+{
+	struct kipc_net_stat st{};
+	if (kipc_net_stat(&st) < 0)
+		return "";
+	if (ns)
+		*ns = st;
+	return st.node;
+}
+
+/*
+ * A waiter or sender as the user knows it: a remote caller's proxy task
+ * (pid >= 2^22, never a real pid; net_peer says whom it stands for) is
+ * NODE:PID, anyone else its pid.
+ */
+std::string pid_label(int32_t pid)
+{
+	struct kipc_net_peer np;
+	if (pid >= (1 << KIPC_NET_PID_BITS) && kipc_net_peer(pid, &np) == 0)
+		return fmt::format("{}:{}", np.node, np.pid);
+	return std::to_string(pid);
+}
+
 json j_kernel(const KernelInfo &ki)
 {
 	json j;
+	std::string node = node_name();
+	j["node"] = node.empty() ? json(nullptr) : json(node);
 	j["version"] = ki.version;
 	j["build_id"] = fmt::format("{:016x}", ki.build_id);
 	j["pid"] = ki.pid;
@@ -386,6 +410,11 @@ void text_usage(Out &o, const SysInfo &si)
 	out(o, "------ Usage ------\n");
 	out(o, "kernel      : kipcd {} (build {:016x}), pid {}, {} loop\n", ki.version,
 	    ki.build_id, ki.pid, ki.loop);
+	struct kipc_net_stat ns{};
+	if (std::string node = node_name(&ns); !node.empty())
+		out(o, "node        : {} ({}NATS), {} remote callers here, {} requests "
+		       "waiting on other nodes\n", node, ns.connected ? "" : "not connected to ",
+		    ns.nproxies, ns.noutstanding);
 	out(o, "uptime      : {}\n", duration(si.uptime));
 	out(o, "tasks       : {} ({} parked requests)\n", si.ntasks, si.nparked);
 	out(o, "mailboxes   : {}\n", si.nmboxes);
@@ -419,6 +448,8 @@ void mbox_detail(Out &o, json *j, const std::string &arg)
 		for (const auto &w : waiters) {
 			json x;
 			x["pid"] = w.pid;
+			if (std::string l = pid_label(w.pid); l != std::to_string(w.pid))
+				x["remote"] = l; /* "NODE:PID" of a remote caller */
 			x["kind"] = waiter_kind(w.kind);
 			x["owner"] = bool(w.flags & KIPC_WAITER_F_OWNER);
 			if (w.kind != KIPC_WAITER_HOLDER) {
@@ -485,7 +516,7 @@ void mbox_detail(Out &o, json *j, const std::string &arg)
 			    w.flags & KIPC_WAITER_F_OWNER ? "owner" : "holder", "-");
 			continue;
 		}
-		out(o, "{:<8} {:<9} {:<16} {:>9} {:>9} {:>8}\n", w.pid, waiter_kind(w.kind),
+		out(o, "{:<8} {:<9} {:<16} {:>9} {:>9} {:>8}\n", pid_label(w.pid), waiter_kind(w.kind),
 		    w.op ? syscall_name(w.op) : "-", w.since ? duration(mono - w.since) : "-",
 		    w.deadline ? duration(w.deadline - mono) : "-", human(w.len));
 	}

@@ -60,6 +60,7 @@
 #include <kipc/kipc.h>
 #include <kipc/introspect.h>
 #include <kipc/trace.h>
+#include <kipc/net.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,6 +77,14 @@ int kipc_attach(void);
 /* Detach: the kernel destroys this task (its mailboxes, queued messages,
  * parked requests). Blocked calls in other threads fail ECONNRESET. */
 int kipc_detach(void);
+/* Attach as another process, for a supervisor that serves its calls
+ * (kipc-run with a static program): pidfd names it, memfd is its
+ * /proc/<pid>/mem opened by the caller (the proof that the caller may
+ * ptrace it, checked by the kernel; KIPC_FEAT_DELEGATE in <kipc/ring.h>).
+ * This and every later attach of this process (not of its fork children)
+ * is that process's task. The library keeps copies of both descriptors.
+ * 0, or -1 with errno (EPERM: not proved; EEXIST: attached already). */
+int kipc_attach_delegate(int pidfd, int memfd);
 /* The pid the kernel knows this process by, or -1 if not attached. */
 pid_t kipc_task_pid(void);
 
@@ -109,6 +118,26 @@ struct kipc_opts {
 
 /* Nanoseconds of a struct timespec, for absolute timeouts. */
 int64_t kipc_timespec_ns(const struct timespec *ts);
+
+#if defined(_POSIX_C_SOURCE) && _POSIX_C_SOURCE >= 199309L /* clock_gettime */
+/* The time of clock clk now, in nanoseconds: CLOCK_MONOTONIC for a
+ * KIPC_F_ABSTIME deadline, CLOCK_REALTIME for KIPC_F_REALTIME. */
+static inline int64_t kipc_clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	return kipc_timespec_ns(&ts);
+}
+#endif
+
+/* The struct timespec of ns >= 0 nanoseconds: kipc_timespec_ns() undone. */
+static inline struct timespec kipc_ns_timespec(int64_t ns)
+{
+	struct timespec ts;
+	ts.tv_sec = (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	return ts;
+}
 
 /*
  * The process changed its credentials (setuid(2), seteuid(2), setgroups(2)
@@ -424,6 +453,18 @@ void kipc_cqe_seen(struct kipc_cqe *cqe);
  * EAGAIN. The first call arms it in the kernel. Owned by the library.
  */
 int kipc_ring_fd(void);
+
+/*
+ * Across machines (network.md): the node-qualified pid of task pid on
+ * node (for kipc_send, kipc_call ...), or -1 with errno (EINVAL: a bad
+ * name or pid; ENONET: this kernel has no network). Remote mailboxes
+ * are opened as "/net/NODE/name". kipc_net_stat: 0 or -1 with errno.
+ * kipc_net_peer: who the proxy task pid (a remote caller) stands for;
+ * 0, or -1 with ESRCH (not a proxy) or ENONET.
+ */
+pid_t kipc_node_pid(const char *node, pid_t pid);
+int kipc_net_stat(struct kipc_net_stat *st);
+int kipc_net_peer(pid_t pid, struct kipc_net_peer *peer);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,11 @@
 #define KIPC_FEAT_NOTIFY_FD   (1u << 0)  /* a completion eventfd is passed (kipc_ring_fd) */
 #define KIPC_FEAT_CQ_NODROP   (1u << 1)  /* CQ overflow is kept in the kernel, never dropped */
 #define KIPC_FEAT_ALL         (KIPC_FEAT_NOTIFY_FD | KIPC_FEAT_CQ_NODROP)
+/* Not in KIPC_FEAT_ALL: a supervisor attaches for another process, which
+ * its hello names with two descriptors (SCM_RIGHTS): a pidfd of it and its
+ * /proc/<pid>/mem, which the supervisor could open only if it may
+ * ptrace-attach it. The task is that process's (Documentation/transport.md). */
+#define KIPC_FEAT_DELEGATE    (1u << 2)
 
 /*
  * The first and only datagram the process sends on its connection.

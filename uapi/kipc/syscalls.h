@@ -60,7 +60,10 @@
 	X(51, msgctl, sysvmsg)        /* System V msgctl                     */  \
 	X(56, kernel_info, introspect) /* version, build, pid, loop, socket  */ \
 	X(64, cred_refresh, task)     /* re-read own credentials from the OS */ \
-	X(65, sysctl, sysctl)         /* read or set an IPC limit (/proc/sys) */
+	X(65, sysctl, sysctl)         /* read or set an IPC limit (/proc/sys) */ \
+	X(80, net_node, net)          /* index of a node name (network.md)   */  \
+	X(81, net_stat, net)          /* this node and its network counters  */  \
+	X(82, net_peer, net)          /* the remote caller behind a proxy pid */
 
 enum kipc_syscall_nr {
 #define KIPC_SYSCALL_ENUM_(nr, name, family) KIPC_SYS_##name = nr,

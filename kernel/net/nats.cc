@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The fabric on libnats (built with CONFIG_NET=y only).
+ *
+ * Threads: libnats runs its own (socket reader, flusher, message
+ * delivery, connection events); we add one, the sender, which connects
+ * and publishes what the loop queued. None of them touches the kernel:
+ * a received message or a connection event is appended to inbox_ under
+ * mu_ and the eventfd is written; the loop thread takes the inbox
+ * (take()). The loop thread never waits on anything but mu_, which every
+ * thread holds only to move a vector.
+ *
+ * Losing a message here is allowed: a publish that fails while the
+ * connection is down (libnats buffers up to its reconnect buffer, then
+ * refuses) is retransmitted by the protocol (net.cc), and the home node
+ * deduplicates. So nothing here retries.
+ */
+#include "net.h"
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <sys/eventfd.h>
+#include <thread>
+#include <unistd.h>
+
+#include <fmt/core.h>
+#include <nats/nats.h>
+
+namespace kipcd {
+
+void klog(const std::string &msg);
+
+namespace {
+
+class NatsFabric final : public Fabric {
+public:
+	NatsFabric(const NetConfig &cfg) : cfg_(cfg) {}
+	~NatsFabric() override;
+	int start(std::string *err);
+
+	int eventfd() const override { return efd_; }
+	void publish(std::string subject, std::vector<uint8_t> data) override
+	{
+		bool first;
+		{
+			std::lock_guard g(mu_);
+			first = outbox_.empty(); /* else the sender is awake already */
+			outbox_.push_back({std::move(subject), std::move(data)});
+		}
+		if (first)
+			cv_.notify_one();
+	}
+	std::vector<FabricMsg> take(bool *connected) override
+	{
+		uint64_t v;
+		if (read(efd_, &v, sizeof v) < 0) { /* EAGAIN: nothing new */ }
+		std::vector<FabricMsg> out;
+		std::lock_guard g(mu_);
+		out.swap(inbox_);
+		*connected = connected_;
+		return out;
+	}
+
+private:
+	static void on_msg(natsConnection *, natsSubscription *, natsMsg *m, void *c)
+	{
+		auto *f = static_cast<NatsFabric *>(c);
+		FabricMsg fm;
+		fm.subject = natsMsg_GetSubject(m);
+		const uint8_t *d = reinterpret_cast<const uint8_t *>(natsMsg_GetData(m));
+		fm.data.assign(d, d + natsMsg_GetDataLength(m));
+		natsMsg_Destroy(m);
+		bool first;
+		{
+			std::lock_guard g(f->mu_);
+			first = f->inbox_.empty(); /* else the loop has been kicked */
+			f->inbox_.push_back(std::move(fm));
+		}
+		if (first)
+			f->kick();
+	}
+	static void on_state(natsConnection *nc, void *c)
+	{
+		auto *f = static_cast<NatsFabric *>(c);
+		bool up = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+		{
+			std::lock_guard g(f->mu_);
+			f->connected_ = up;
+		}
+		f->kick();
+	}
+	static void on_error(natsConnection *, natsSubscription *, natsStatus s, void *)
+	{
+		klog(fmt::format("kipc: net: NATS: {}", natsStatus_GetText(s)));
+	}
+	void kick()
+	{
+		uint64_t one = 1;
+		if (write(efd_, &one, sizeof one) < 0) { /* counter full: already kicked */ }
+	}
+	void sender();
+
+	NetConfig cfg_;
+	int efd_ = -1;
+	natsOptions *opts_ = nullptr;
+	natsConnection *nc_ = nullptr;
+	natsSubscription *sub_ = nullptr;
+	std::thread thr_;
+	std::mutex mu_;
+	std::condition_variable cv_;
+	std::deque<FabricMsg> outbox_;   /* guarded by mu_ */
+	std::vector<FabricMsg> inbox_;   /* guarded by mu_ */
+	bool connected_ = false;         /* guarded by mu_ */
+	bool stop_ = false;              /* guarded by mu_ */
+	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
+};
+
+/* Read "user password" or a NATS .creds file into the options. */
+int set_creds(natsOptions *o, const std::string &path, std::string *err)
+{
+	FILE *f = fopen(path.c_str(), "re");
+	if (!f) {
+		*err = fmt::format("{}: {}", path, strerror(errno));
+		return -1;
+	}
+	char line[1024] = "";
+	bool jwt = false;
+	std::string first;
+	while (fgets(line, sizeof line, f)) {
+		if (strstr(line, "BEGIN NATS USER JWT"))
+			jwt = true;
+		if (first.empty() && line[0] != '#' && line[0] != '\n')
+			first = line;
+	}
+	fclose(f);
+	memset(line, 0, sizeof line);
+	if (jwt) {
+		if (natsOptions_SetUserCredentialsFromFiles(o, path.c_str(), nullptr) != NATS_OK) {
+			*err = fmt::format("{}: not a usable NATS credentials file", path);
+			return -1;
+		}
+		return 0;
+	}
+	char user[256], pass[512];
+	if (sscanf(first.c_str(), "%255s %511s", user, pass) != 2) {
+		*err = fmt::format("{}: expected one line 'user password' or a NATS .creds file", path);
+		return -1;
+	}
+	natsStatus s = natsOptions_SetUserInfo(o, user, pass);
+	memset(pass, 0, sizeof pass);
+	first.assign(first.size(), '\0');
+	if (s != NATS_OK) {
+		*err = "natsOptions_SetUserInfo failed";
+		return -1;
+	}
+	return 0;
+}
+
+int NatsFabric::start(std::string *err)
+{
+	efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd_ < 0) {
+		*err = fmt::format("eventfd: {}", strerror(errno));
+		return -1;
+	}
+	if (natsOptions_Create(&opts_) != NATS_OK) {
+		*err = "natsOptions_Create failed";
+		return -1;
+	}
+	std::vector<std::string> urls;
+	for (size_t i = 0; i <= cfg_.url.size();) {
+		size_t j = cfg_.url.find(',', i);
+		if (j == std::string::npos)
+			j = cfg_.url.size();
+		if (j > i)
+			urls.push_back(cfg_.url.substr(i, j - i));
+		i = j + 1;
+	}
+	std::vector<const char *> cu;
+	for (auto &u : urls)
+		cu.push_back(u.c_str());
+	if (cu.empty() || natsOptions_SetServers(opts_, cu.data(), int(cu.size())) != NATS_OK) {
+		*err = fmt::format("bad NATS URL '{}'", cfg_.url);
+		return -1;
+	}
+	if (!cfg_.creds.empty() && set_creds(opts_, cfg_.creds, err))
+		return -1;
+	natsOptions_SetNoRandomize(opts_, false);
+	natsOptions_SetAllowReconnect(opts_, true);
+	natsOptions_SetMaxReconnect(opts_, -1);
+	natsOptions_SetReconnectWait(opts_, 100);
+	natsOptions_SetReconnectJitter(opts_, 50, 50);
+	natsOptions_SetTimeout(opts_, 1000);
+	natsOptions_SetPingInterval(opts_, 1000);
+	natsOptions_SetDisconnectedCB(opts_, on_state, this);
+	natsOptions_SetReconnectedCB(opts_, on_state, this);
+	natsOptions_SetErrorHandler(opts_, on_error, this);
+	natsOptions_SetRetryOnFailedConnect(opts_, true, on_state, this);
+	thr_ = std::thread([this] { sender(); });
+	return 0;
+}
+
+void NatsFabric::sender()
+{
+	natsStatus s = natsConnection_Connect(&nc_, opts_);
+	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+		klog(fmt::format("kipc: net: cannot connect to {}: {}", cfg_.url,
+				 natsStatus_GetText(s)));
+		nc_ = nullptr;
+	}
+	if (nc_) {
+		std::string subj = fmt::format("kipc.{}.>", cfg_.node);
+		if (natsConnection_Subscribe(&sub_, nc_, subj.c_str(), on_msg, this) != NATS_OK)
+			klog(fmt::format("kipc: net: cannot subscribe to {}", subj));
+		on_state(nc_, this);
+	}
+	std::unique_lock g(mu_);
+	for (;;) {
+		cv_.wait(g, [this] { return stop_ || !outbox_.empty(); });
+		if (stop_ && outbox_.empty())
+			break; /* what was queued before the stop goes out first */
+		std::deque<FabricMsg> batch;
+		batch.swap(outbox_);
+		g.unlock();
+		for (auto &m : batch) {
+			natsStatus ps = nc_ ? natsConnection_Publish(nc_, m.subject.c_str(),
+						m.data.data(), int(m.data.size())) : NATS_NOT_YET_CONNECTED;
+			if (ps != NATS_OK && debug_)
+				klog(fmt::format("kipc: net: publish {}: {}", m.subject,
+						 natsStatus_GetText(ps)));
+		}
+		g.lock();
+		if (stop_ && outbox_.empty())
+			break;
+	}
+}
+
+NatsFabric::~NatsFabric()
+{
+	if (thr_.joinable()) {
+		{
+			std::lock_guard g(mu_);
+			stop_ = true;
+		}
+		cv_.notify_one();
+		thr_.join();
+	}
+	if (nc_) {
+		natsConnection_FlushTimeout(nc_, 500);
+		natsConnection_Close(nc_);
+	}
+	if (sub_)
+		natsSubscription_Destroy(sub_);
+	if (nc_)
+		natsConnection_Destroy(nc_);
+	if (opts_)
+		natsOptions_Destroy(opts_);
+	if (efd_ >= 0)
+		close(efd_);
+}
+
+} // namespace
+
+std::unique_ptr<Fabric> make_nats_fabric(const NetConfig &cfg, std::string *err)
+{
+	auto f = std::make_unique<NatsFabric>(cfg);
+	if (f->start(err))
+		return nullptr;
+	return f;
+}
+
+} // namespace kipcd

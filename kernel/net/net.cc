@@ -1,0 +1,1382 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kipc across machines: the protocol between kernels (network.md).
+ *
+ * Two roles, both in every kernel, both on the loop thread:
+ *
+ *  - origin: a local process's request for another node becomes an
+ *    Out, keyed by a sequence number of this boot (epoch_). It is
+ *    transmitted on kipc.<home>.req.<me>, retransmitted every retry_ms
+ *    until the home node acknowledged it (then probed), and completed
+ *    by the home's RES. Failures, exact:
+ *      1. An Out is *held* (never transmitted) while its node has not
+ *         been heard from for timeout_ms/2; we say HELLO instead. A
+ *         held Out that times out fails EHOSTUNREACH: nothing was sent.
+ *      2. A transmitted Out whose node is silent for timeout_ms, or
+ *         whose node answers with another epoch (it restarted) after a
+ *         retransmission or an acknowledgement, fails ENOLINK: outcome
+ *         unknown, delivered at most once.
+ *      3. A STALE answer to a first transmission (the home restarted
+ *         before it; the one NATS message reached the new instance,
+ *         which did not run it) resends it as a first transmission.
+ *
+ *  - home: a REQ runs on a proxy task (one per remote node and pid)
+ *    with mapped credentials; its id (origin epoch, seq) is remembered
+ *    in Peer::seen as running or done (with the RES to send again), so
+ *    a retransmission never runs twice. A REQ that names another home
+ *    epoch than ours is answered STALE and not run.
+ *
+ * The origin node of a message is the last token of its subject, which
+ * the NATS server's permissions tie to the connection's credentials;
+ * nothing in the payload is trusted for identity, and every field is
+ * checked before use.
+ */
+#include "net.h"
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <set>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/core.h>
+#include <kipc/net.h>
+
+#include "../daemon/kipcd.h"
+
+#ifndef CONFIG_NET_TIMEOUT_MS
+#define CONFIG_NET_TIMEOUT_MS 2000
+#endif
+#ifndef CONFIG_NET_RETRY_MS
+#define CONFIG_NET_RETRY_MS 200
+#endif
+#ifndef CONFIG_NET_UID
+#define CONFIG_NET_UID 65534
+#endif
+
+namespace kipcd {
+
+NetConfig net_config = NetConfig::from_config();
+
+/* ---------------------------------------------------------------- */
+/* Configuration                                                      */
+
+NetConfig NetConfig::from_config()
+{
+	NetConfig c;
+#ifdef CONFIG_NET_NODE
+	c.node = CONFIG_NET_NODE;
+#endif
+#ifdef CONFIG_NET_URL
+	c.url = CONFIG_NET_URL;
+#endif
+#ifdef CONFIG_NET_CREDS
+	c.creds = CONFIG_NET_CREDS;
+#endif
+	c.timeout_ms = CONFIG_NET_TIMEOUT_MS;
+	c.retry_ms = CONFIG_NET_RETRY_MS;
+	c.uid = c.gid = CONFIG_NET_UID;
+	return c;
+}
+
+bool NetConfig::valid_node(const std::string &n)
+{
+	if (n.empty() || n.size() > KIPC_NET_NODE_MAX)
+		return false;
+	for (char ch : n)
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+			return false;
+	return true;
+}
+
+static bool parse_u64(const std::string &v, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	if (v.empty() || v.size() > 19)
+		return false;
+	uint64_t x = 0;
+	for (char ch : v) {
+		if (ch < '0' || ch > '9')
+			return false;
+		x = x * 10 + uint64_t(ch - '0');
+	}
+	if (x < lo || x > hi)
+		return false;
+	*out = x;
+	return true;
+}
+
+int NetConfig::set(const std::string &name, const std::string &v)
+{
+	uint64_t x;
+	if (name == "net_timeout_ms") {
+		if (!parse_u64(v, 100, 600000, &x))
+			return -EINVAL;
+		timeout_ms = int64_t(x);
+	} else if (name == "net_retry_ms") {
+		if (!parse_u64(v, 10, 60000, &x))
+			return -EINVAL;
+		retry_ms = int64_t(x);
+	} else if (name == "net_uid") {
+		if (!parse_u64(v, 1, 4294967294u, &x))
+			return -EINVAL;
+		uid = uint32_t(x);
+	} else if (name == "net_gid") {
+		if (!parse_u64(v, 1, 4294967294u, &x))
+			return -EINVAL;
+		gid = uint32_t(x);
+	} else if (name == "net_shared_uids") {
+		/* "1000-1999,2500": explicit uids remote callers keep */
+		std::vector<std::pair<uint32_t, uint32_t>> r;
+		for (size_t i = 0; i < v.size();) {
+			size_t j = v.find(',', i);
+			if (j == std::string::npos)
+				j = v.size();
+			std::string item = v.substr(i, j - i);
+			size_t d = item.find('-');
+			uint64_t a, b;
+			if (d == std::string::npos) {
+				if (!parse_u64(item, 0, 4294967294u, &a))
+					return -EINVAL;
+				b = a;
+			} else if (!parse_u64(item.substr(0, d), 0, 4294967294u, &a) ||
+				   !parse_u64(item.substr(d + 1), 0, 4294967294u, &b) || b < a) {
+				return -EINVAL;
+			}
+			r.emplace_back(uint32_t(a), uint32_t(b));
+			i = j + 1;
+		}
+		shared = std::move(r);
+	} else {
+		return -ENOENT;
+	}
+	return 0;
+}
+
+std::string NetConfig::check() const
+{
+	if (node.empty())
+		return "";
+	if (!valid_node(node))
+		return fmt::format("bad node name '{}' (1-{} of [a-z0-9_-])", node, KIPC_NET_NODE_MAX);
+	if (url.empty())
+		return "--node needs --nats URL";
+	if (retry_ms * 2 > timeout_ms)
+		return fmt::format("net_retry_ms={} must be at most half of net_timeout_ms={}",
+				   retry_ms, timeout_ms);
+	if (!creds.empty()) {
+		struct stat st;
+		if (stat(creds.c_str(), &st) < 0)
+			return fmt::format("--nats-creds {}: {}", creds, strerror(errno));
+		if (!S_ISREG(st.st_mode))
+			return fmt::format("--nats-creds {}: not a regular file", creds);
+		if (st.st_mode & 077)
+			return fmt::format("--nats-creds {}: readable by others (chmod 600 it)", creds);
+		if (access(creds.c_str(), R_OK) < 0)
+			return fmt::format("--nats-creds {}: {}", creds, strerror(errno));
+	}
+	return "";
+}
+
+#ifdef CONFIG_NET /* without it: NetConfig only, no NATS, Net::create() refuses */
+namespace {
+
+int64_t mono_ns()
+{
+	timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+int64_t real_ns()
+{
+	timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- */
+/* Wire format: one fixed header, then datalen bytes.                 */
+
+constexpr uint32_t kWireMagic = 0x54454e4b; /* "KNET" */
+constexpr uint16_t kWireVersion = 1;
+enum : uint16_t {
+	W_REQ = 1,   /* origin -> home: run this (seq) */
+	W_PROBE = 2, /* origin -> home: what became of seq? (seq 0: hello) */
+	W_ACK = 3,   /* home -> origin: seq runs (parked) / hello */
+	W_RES = 4,   /* home -> origin: seq's result */
+	W_STALE = 5, /* home -> origin: your peer_epoch is not mine; not run */
+};
+constexpr long kQueued = 1L << 40; /* start_out(): completes later */
+constexpr uint8_t OP_EXIT = 0xfe; /* origin task pid is gone: end its proxy */
+constexpr uint32_t kMaxData = 1u << 20;
+constexpr uint32_t kMaxName = 5 + KIPC_NET_NODE_MAX + 1 + KIPC_NAME_MAX;
+constexpr pid_t kProxyPidBase = pid_t(1) << KIPC_NET_PID_BITS;
+/*
+ * What one peer can make us hold: ids remembered (running or done, until
+ * its low-water mark passes them) and requests running on one proxy (a
+ * local process has its transport's in-flight bound instead). Beyond:
+ * EAGAIN, not run, not remembered.
+ */
+constexpr size_t kMaxSeen = 65536;
+constexpr uint32_t kMaxRunning = 768;
+
+struct Wire {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t kind;
+	uint64_t epoch;      /* the sender's boot epoch */
+	uint64_t peer_epoch; /* REQ/PROBE: the home epoch we expect; ACK/RES: origin epoch answered */
+	uint64_t seq;
+	uint64_t low;        /* REQ/PROBE: lowest seq the origin still waits for */
+	uint8_t op;          /* KIPC_SYS_* or OP_EXIT */
+	uint8_t retry;       /* REQ: 1 on a retransmission */
+	uint16_t prio;
+	uint32_t flags;
+	int32_t pid;         /* origin caller */
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t len2;       /* call: reply buffer size */
+	int64_t target;      /* pid, home mailbox id, or the seq a cancel names */
+	int64_t type;
+	int64_t timeout;     /* relative ns, with KIPC_F_TIMEOUT */
+	kipc_cqe cqe;        /* RES */
+	uint32_t datalen;
+	uint32_t order;      /* REQ: 1, 2, ... per (caller, home node) incarnation */
+	uint64_t inc;        /* REQ: the caller's incarnation: seq of its first request there */
+	uint32_t order_low;  /* REQ/PROBE: the caller's lowest order still waited for */
+	uint32_t rsvd;
+};
+static_assert(sizeof(Wire) == 176, "wire header layout");
+
+std::vector<uint8_t> encode(const Wire &w, const void *data, uint32_t len)
+{
+	std::vector<uint8_t> b(sizeof w + len);
+	Wire h = w;
+	h.magic = kWireMagic;
+	h.version = kWireVersion;
+	h.datalen = len;
+	memcpy(b.data(), &h, sizeof h);
+	if (len)
+		memcpy(b.data() + sizeof h, data, len);
+	return b;
+}
+
+/* The user memory of a proxy task: regions we allocate per request. */
+class ProxyMem final : public kipc::UserMemory {
+public:
+	uint64_t alloc(const void *src, uint32_t len, uint32_t size)
+	{
+		uint64_t base = next_;
+		next_ += (uint64_t(size) + 4096) & ~uint64_t(4095);
+		auto &r = regions_[base];
+		r.assign(size, 0);
+		if (len)
+			memcpy(r.data(), src, len);
+		return base;
+	}
+	void free(uint64_t base) { regions_.erase(base); }
+	const std::vector<uint8_t> *region(uint64_t base) const
+	{
+		auto it = regions_.find(base);
+		return it == regions_.end() ? nullptr : &it->second;
+	}
+	bool access_ok(uint64_t addr, uint64_t len) const override
+	{
+		return find(addr, len) != nullptr;
+	}
+	int copy_from_user(void *dst, uint64_t addr, uint64_t len) override
+	{
+		const uint8_t *p = find(addr, len);
+		if (!p)
+			return -EFAULT;
+		if (len)
+			memcpy(dst, p, len);
+		return 0;
+	}
+	int copy_to_user(uint64_t addr, const void *src, uint64_t len) override
+	{
+		uint8_t *p = const_cast<uint8_t *>(find(addr, len));
+		if (!p)
+			return -EFAULT;
+		if (len)
+			memcpy(p, src, len);
+		return 0;
+	}
+
+private:
+	const uint8_t *find(uint64_t addr, uint64_t len) const
+	{
+		auto it = regions_.upper_bound(addr);
+		if (it == regions_.begin())
+			return nullptr;
+		--it;
+		uint64_t off = addr - it->first;
+		if (off > it->second.size() || len > it->second.size() - off)
+			return nullptr;
+		static const uint8_t empty = 0;
+		return it->second.empty() ? &empty : it->second.data() + off;
+	}
+	std::map<uint64_t, std::vector<uint8_t>> regions_;
+	uint64_t next_ = 4096;
+};
+
+struct Peer;
+
+/* A remote caller (node, pid) at its home node. */
+struct Proxy {
+	Peer *peer;
+	pid_t rpid;          /* its pid on its node */
+	uint64_t inc = 0;    /* which task of that pid (Wire::inc) */
+	uint32_t next = 1;   /* the order it runs next: no overtaking */
+	uint32_t running = 0; /* its requests not done yet (held ones too) */
+	struct Held {
+		Wire w;
+		std::vector<uint8_t> data;
+	};
+	std::map<uint32_t, Held> held; /* arrived before their turn, by order */
+	pid_t pid;           /* the proxy task's pid here (>= 2^22) */
+	uint32_t ruid;       /* its uid on its node */
+	uint32_t uid;        /* the uid it runs as here */
+	kipc::Task *task = nullptr;
+	ProxyMem mm;
+	void *tag() { return reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(this) | 1); }
+};
+
+/* A request id seen from a peer. */
+struct Seen {
+	Proxy *proxy = nullptr;
+	bool done = false;
+	uint8_t op = 0;
+	uint64_t reply = 0;  /* proxy region of the reply buffer (call), 0: none */
+	uint32_t len2 = 0;
+	std::vector<uint8_t> res; /* the encoded RES, once done */
+};
+
+/* Another node, as the home of requests it sent us. */
+struct Peer {
+	std::string name;
+	uint64_t epoch = 0;
+	std::map<uint64_t, Seen> seen;  /* by seq */
+	std::unordered_map<pid_t, std::unique_ptr<Proxy>> proxies; /* by rpid */
+	std::unordered_map<pid_t, uint64_t> exited; /* rpid -> last incarnation ended */
+};
+
+/* Another node, as the home of our requests. */
+struct Node {
+	std::string name;
+	uint64_t epoch = 0;      /* its epoch as last heard, 0: never */
+	int64_t heard = 0;       /* monotonic ns of the last message from it, 0: never */
+	int64_t hello = 0;       /* last HELLO sent, 0: never */
+};
+
+/* A request of a local process waiting on another node. */
+struct Out {
+	uint64_t seq;
+	uint16_t node;
+	void *priv;              /* nullptr: ours (OP_EXIT) */
+	kipc::UserMemory *mm;
+	uint64_t user_data;
+	uint8_t op;
+	uint64_t addr2 = 0;
+	uint32_t len2 = 0;
+	int64_t source = 0;      /* the remote mailbox id the caller named */
+	Wire w{};
+	std::vector<uint8_t> data;
+	uint32_t ntx = 0;        /* transmissions */
+	uint64_t acked = 0;      /* home epoch that acknowledged it, 0: none */
+	int64_t last_tx = 0, news = 0;
+};
+
+struct Handle {
+	uint16_t node;
+	int64_t home_id;
+};
+
+class NetImpl final : public Net {
+public:
+	NetImpl(const NetConfig &cfg, Loop &loop, kipc::Kernel &k, kipc::CompletionSink &s,
+		std::unique_ptr<Fabric> f)
+		: cfg_(cfg), loop_(loop), kernel_(k), sink_(s), fab_(std::move(f))
+	{
+		epoch_ = uint64_t(real_ns());
+		nodes_.emplace_back(); /* index 0: none */
+	}
+	~NetImpl() override;
+	int start(std::string *err);
+
+	bool wants(void *priv, const kipc_sqe &sqe, kipc::UserMemory &mm) override;
+	void submit(const NetCaller &c, const kipc_sqe &sqe) override;
+	void proxy_complete(void *priv, const kipc_cqe &cqe) override;
+	void task_exit(void *priv) override;
+
+private:
+	/* origin */
+	long start_out(const NetCaller &c, const kipc_sqe &sqe);
+	long send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, int64_t target);
+	int node_index(const std::string &name);
+	Out &new_out(const NetCaller *c, uint64_t user_data, uint16_t node, uint8_t op);
+	void transmit(Out &o, int64_t now);
+	void hello(Node &n, int64_t now);
+	void finish(Out &o, long res, const kipc_cqe *rc, const uint8_t *data, uint32_t len);
+	void on_answer(const std::string &from, const Wire &w, const uint8_t *data);
+	void tick();
+	void arm();
+	/* home */
+	void on_request(const std::string &from, const Wire &w, const uint8_t *data);
+	long admit(Peer &p, const Wire &w, Proxy **out);
+	void advance(Peer &p, Proxy *px, uint32_t order_low);
+	bool run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data);
+	void done(Peer &p, Proxy *px, uint64_t seq, long res);
+	void answer(Peer &p, uint64_t seq, uint16_t kind, long res, const kipc_cqe *cqe,
+		    const void *data, uint32_t len, std::vector<uint8_t> *keep = nullptr);
+	Proxy *proxy_of(Peer &p, const Wire &w, int *err);
+	void end_proxy(Peer &p, pid_t rpid);
+	void reset_peer(Peer &p);
+	/* both */
+	void on_fabric();
+	void publish(const std::string &to, bool req, std::vector<uint8_t> b)
+	{
+		fab_->publish(fmt::format("kipc.{}.{}.{}", to, req ? "req" : "rsp", cfg_.node),
+			      std::move(b));
+	}
+
+	NetConfig cfg_;
+	Loop &loop_;
+	kipc::Kernel &kernel_;
+	kipc::CompletionSink &sink_;
+	std::unique_ptr<Fabric> fab_;
+	uint64_t epoch_;
+	int tfd_ = -1;
+	int64_t w_fab_ = 0, w_tmr_ = 0;
+	bool armed_ = false;
+	bool connected_ = false;
+	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr; /* log every message */
+
+	std::vector<Node> nodes_;                          /* by index */
+	std::unordered_map<std::string, uint16_t> node_ix_;
+	std::vector<Handle> handles_;
+	std::map<std::pair<uint16_t, int64_t>, size_t> handle_ix_;
+	std::map<uint64_t, Out> out_;                      /* by seq */
+	uint64_t next_seq_ = 1;
+	struct Chan {              /* one local task's requests to one node */
+		uint64_t inc = 0;      /* seq of its first request there */
+		uint32_t next = 0;     /* last order given */
+		std::set<uint32_t> open; /* orders still waited for */
+	};
+	struct Contact {
+		pid_t pid;
+		std::unordered_map<uint16_t, Chan> nodes;
+	};
+	std::unordered_map<void *, Contact> contacted_; /* priv -> the nodes it used */
+
+	std::unordered_map<std::string, Peer> peers_;
+	pid_t next_proxy_pid_ = kProxyPidBase;
+	std::unordered_map<pid_t, Proxy *> by_pid_; /* proxy pid -> proxy */
+	kipc_net_stat st_{};
+};
+
+int NetImpl::start(std::string *err)
+{
+	tfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (tfd_ < 0) {
+		*err = fmt::format("timerfd: {}", strerror(errno));
+		return -1;
+	}
+	w_fab_ = loop_.add(fab_->eventfd(), POLLIN, [this](uint32_t) { on_fabric(); });
+	w_tmr_ = loop_.add(tfd_, POLLIN, [this](uint32_t) {
+		uint64_t v;
+		if (read(tfd_, &v, sizeof v) < 0) { /* EAGAIN */ }
+		tick();
+	});
+	if (w_fab_ < 0 || w_tmr_ < 0) {
+		*err = "cannot watch the fabric";
+		return -1;
+	}
+	snprintf(st_.node, sizeof st_.node, "%s", cfg_.node.c_str());
+	return 0;
+}
+
+NetImpl::~NetImpl()
+{
+	if (w_fab_ > 0)
+		loop_.del(w_fab_);
+	if (w_tmr_ > 0)
+		loop_.del(w_tmr_);
+	if (tfd_ >= 0)
+		close(tfd_);
+	/* Proxies' tasks belong to the kernel, which outlives nothing here:
+	 * the daemon destroys Net before the kernel. */
+	for (auto &[name, p] : peers_)
+		for (auto &[rpid, px] : p.proxies)
+			if (px->task)
+				kernel_.exit(px->task);
+}
+
+/* ---------------------------------------------------------------- */
+/* Origin: which requests are ours                                    */
+
+bool NetImpl::wants(void *priv, const kipc_sqe &sqe, kipc::UserMemory &mm)
+{
+	switch (sqe.opcode) {
+	case KIPC_SYS_net_node:
+	case KIPC_SYS_net_stat:
+	case KIPC_SYS_net_peer:
+		return true;
+	case KIPC_SYS_send:
+	case KIPC_SYS_call:
+	case KIPC_SYS_receive:
+		return KIPC_NET_IS_PID(sqe.target);
+	case KIPC_SYS_mbox_send:
+	case KIPC_SYS_mbox_call:
+	case KIPC_SYS_mbox_receive:
+	case KIPC_SYS_mbox_destroy:
+	case KIPC_SYS_mbox_stat:
+	case KIPC_SYS_mbox_setattr:
+	case KIPC_SYS_mbox_set_owner:
+	case KIPC_SYS_mbox_grant:
+	case KIPC_SYS_mbox_revoke:
+		return KIPC_NET_IS_MBOX(sqe.target);
+	case KIPC_SYS_mbox_open: {
+		char pre[5];
+		return sqe.len > 5 && mm.copy_from_user(pre, sqe.addr, 5) == 0 &&
+		       memcmp(pre, KIPC_NET_PREFIX, 5) == 0;
+	}
+	case KIPC_SYS_mbox_receive_set: {
+		/* A set with a remote member: EXDEV (the core would say EINVAL). */
+		uint32_t n = sqe.len2 / sizeof(int64_t);
+		if (n == 0 || n > 1024)
+			return false;
+		std::vector<int64_t> ids(n);
+		if (mm.copy_from_user(ids.data(), sqe.addr2, n * sizeof(int64_t)))
+			return false;
+		for (int64_t id : ids)
+			if (KIPC_NET_IS_MBOX(id))
+				return true;
+		return false;
+	}
+	case KIPC_SYS_cancel:
+		for (auto &[seq, o] : out_)
+			if (o.priv == priv && o.user_data == uint64_t(sqe.target) &&
+			    o.op != KIPC_SYS_cancel)
+				return true;
+		return false;
+	default:
+		return false;
+	}
+}
+
+void NetImpl::submit(const NetCaller &c, const kipc_sqe &sqe)
+{
+	long r = start_out(c, sqe);
+	if (r == kQueued)
+		return;
+	kipc_cqe cqe{};
+	cqe.user_data = sqe.user_data;
+	cqe.res = r;
+	sink_.complete(c.priv, cqe);
+}
+
+int NetImpl::node_index(const std::string &name)
+{
+	auto it = node_ix_.find(name);
+	if (it != node_ix_.end())
+		return it->second;
+	if (nodes_.size() > KIPC_NET_INDEX_MAX)
+		return -ENOSPC;
+	Node n;
+	n.name = name;
+	nodes_.push_back(n);
+	node_ix_[name] = uint16_t(nodes_.size() - 1);
+	return int(nodes_.size() - 1);
+}
+
+Out &NetImpl::new_out(const NetCaller *c, uint64_t user_data, uint16_t node, uint8_t op)
+{
+	uint64_t seq = next_seq_++;
+	Out &o = out_[seq];
+	o.seq = seq;
+	o.node = node;
+	o.priv = c ? c->priv : nullptr;
+	o.mm = c ? c->mm : nullptr;
+	o.user_data = user_data;
+	o.op = op;
+	o.news = mono_ns();
+	o.w.kind = W_REQ;
+	o.w.epoch = epoch_;
+	o.w.seq = seq;
+	o.w.op = op;
+	if (c) {
+		o.w.pid = c->pid;
+		o.w.uid = c->uid;
+		o.w.gid = c->gid;
+		Contact &ct = contacted_[c->priv];
+		ct.pid = c->pid;
+		Chan &ch = ct.nodes[node];
+		if (!ch.inc)
+			ch.inc = seq;
+		o.w.inc = ch.inc;
+		o.w.order = ++ch.next;
+		ch.open.insert(o.w.order);
+	}
+	return o;
+}
+
+long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
+{
+	switch (sqe.opcode) {
+	case KIPC_SYS_net_node: {
+		if (sqe.flags || sqe.len == 0 || sqe.len > KIPC_NET_NODE_MAX)
+			return -EINVAL;
+		std::string name(sqe.len, '\0');
+		if (c.mm->copy_from_user(name.data(), sqe.addr, sqe.len))
+			return -EFAULT;
+		if (!NetConfig::valid_node(name))
+			return -EINVAL;
+		return node_index(name);
+	}
+	case KIPC_SYS_net_stat: {
+		if (sqe.flags)
+			return -EINVAL;
+		if (sqe.len2 < sizeof(kipc_net_stat))
+			return -EINVAL;
+		kipc_net_stat s = st_;
+		s.connected = connected_;
+		s.noutstanding = uint32_t(out_.size());
+		uint32_t np = 0;
+		for (auto &[n, p] : peers_)
+			np += uint32_t(p.proxies.size());
+		s.nproxies = np;
+		return c.mm->copy_to_user(sqe.addr2, &s, sizeof s) ? -EFAULT : 0;
+	}
+	case KIPC_SYS_net_peer: {
+		if (sqe.flags)
+			return -EINVAL;
+		if (sqe.len2 < sizeof(kipc_net_peer))
+			return -EINVAL;
+		auto it = by_pid_.find(pid_t(sqe.target));
+		if (sqe.target != pid_t(sqe.target) || it == by_pid_.end())
+			return -ESRCH;
+		kipc_net_peer np{};
+		snprintf(np.node, sizeof np.node, "%s", it->second->peer->name.c_str());
+		np.pid = it->second->rpid;
+		np.uid = it->second->ruid;
+		np.mapped_uid = it->second->uid;
+		return c.mm->copy_to_user(sqe.addr2, &np, sizeof np) ? -EFAULT : 0;
+	}
+	case KIPC_SYS_mbox_open: {
+		if (sqe.flags & KIPC_O_CREAT)
+			return -EXDEV; /* mailboxes are created on their home node */
+		if (sqe.flags & ~uint32_t(KIPC_O_EXCL))
+			return -EINVAL;
+		if (sqe.len > kMaxName)
+			return -ENAMETOOLONG;
+		std::string name(sqe.len, '\0');
+		if (c.mm->copy_from_user(name.data(), sqe.addr, sqe.len))
+			return -EFAULT;
+		size_t slash = name.find('/', 5);
+		if (slash == std::string::npos || slash == name.size() - 1)
+			return -EINVAL;
+		std::string node = name.substr(5, slash - 5);
+		if (!NetConfig::valid_node(node))
+			return -EINVAL;
+		int ix = node_index(node);
+		if (ix < 0)
+			return ix;
+		Out &o = new_out(&c, sqe.user_data, uint16_t(ix), KIPC_SYS_mbox_open);
+		o.data.assign(name.begin() + long(slash), name.end());
+		transmit(o, mono_ns());
+		return kQueued;
+	}
+	case KIPC_SYS_send:
+	case KIPC_SYS_call: {
+		uint32_t ix = KIPC_NET_PID_INDEX(sqe.target);
+		if (ix >= nodes_.size())
+			return -EINVAL;
+		return send_op(c, sqe, uint16_t(ix), KIPC_NET_PID_PID(sqe.target));
+	}
+	case KIPC_SYS_mbox_send:
+	case KIPC_SYS_mbox_call: {
+		uint64_t h = uint64_t(sqe.target) & ~uint64_t(KIPC_NET_MBOX_BIT);
+		if (h >= handles_.size())
+			return -EINVAL;
+		return send_op(c, sqe, handles_[h].node, handles_[h].home_id);
+	}
+	case KIPC_SYS_cancel: {
+		for (auto &[seq, o] : out_) {
+			if (o.priv != c.priv || o.user_data != uint64_t(sqe.target) ||
+			    o.op == KIPC_SYS_cancel)
+				continue;
+			if (sqe.flags & ~uint32_t(KIPC_F_INTR))
+				return -EINVAL;
+			if (o.ntx == 0) {
+				/* Never sent: cancel it here. */
+				finish(o, (sqe.flags & KIPC_F_INTR) ? -EINTR : -ECANCELED,
+				       nullptr, nullptr, 0);
+				return 0;
+			}
+			uint16_t node = o.node;
+			uint64_t target = seq;
+			Out &x = new_out(&c, sqe.user_data, node, KIPC_SYS_cancel);
+			x.w.target = int64_t(target);
+			x.w.flags = sqe.flags;
+			transmit(x, mono_ns());
+			return kQueued;
+		}
+		return -ENOENT;
+	}
+	default:
+		/* receive, receive_set, stat, setattr, grant, ... of a remote object */
+		return -EXDEV;
+	}
+}
+
+long NetImpl::send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, int64_t target)
+{
+	bool call = sqe.opcode == KIPC_SYS_call || sqe.opcode == KIPC_SYS_mbox_call;
+	if (sqe.flags & KIPC_F_CACHE)
+		return -EXDEV;
+	uint32_t allowed = KIPC_F_WAIT_MASK | KIPC_F_TYPE | (call ? KIPC_F_TRUNC | KIPC_F_EXCEPT : 0);
+	if (sqe.flags & ~allowed)
+		return -EINVAL;
+	if (sqe.prio > KIPC_PRIO_MAX)
+		return -EINVAL;
+	if (sqe.len > kMaxData)
+		return -EMSGSIZE;
+	if (node == 0 || node >= nodes_.size())
+		return -EINVAL;
+	if (call && !c.mm->access_ok(sqe.addr2, sqe.len2))
+		return -EFAULT;
+	std::vector<uint8_t> payload(sqe.len);
+	if (sqe.len && c.mm->copy_from_user(payload.data(), sqe.addr, sqe.len))
+		return -EFAULT;
+	/* Deadlines become relative: clocks are per machine. */
+	uint32_t flags = sqe.flags & ~uint32_t(KIPC_F_ABSTIME | KIPC_F_REALTIME | KIPC_F_TIMEOUT);
+	int64_t timeout = 0;
+	if (sqe.flags & (KIPC_F_TIMEOUT | KIPC_F_ABSTIME | KIPC_F_REALTIME)) {
+		if (sqe.timeout < 0)
+			return -EINVAL;
+		timeout = sqe.timeout;
+		if (sqe.flags & KIPC_F_REALTIME)
+			timeout = sqe.timeout - real_ns();
+		else if (sqe.flags & KIPC_F_ABSTIME)
+			timeout = sqe.timeout - mono_ns();
+		if (timeout < 0)
+			timeout = 0;
+		flags |= KIPC_F_TIMEOUT;
+	}
+	Out &o = new_out(&c, sqe.user_data, node, sqe.opcode);
+	o.w.flags = flags;
+	o.w.prio = sqe.prio;
+	o.w.type = sqe.type;
+	o.w.timeout = timeout;
+	o.w.target = target;
+	o.w.len2 = call ? sqe.len2 : 0;
+	o.addr2 = sqe.addr2;
+	o.len2 = call ? sqe.len2 : 0;
+	if (sqe.opcode == KIPC_SYS_mbox_send || sqe.opcode == KIPC_SYS_mbox_call)
+		o.source = sqe.target;
+	o.data = std::move(payload);
+	transmit(o, mono_ns());
+	return kQueued;
+}
+
+/* ---------------------------------------------------------------- */
+/* Origin: transmission, answers, timeouts                           */
+
+void NetImpl::hello(Node &n, int64_t now)
+{
+	if (n.hello && now - n.hello < cfg_.retry_ms * 1000000)
+		return;
+	n.hello = now;
+	Wire w{};
+	w.kind = W_PROBE;
+	w.epoch = epoch_;
+	publish(n.name, true, encode(w, nullptr, 0));
+}
+
+/* Send o (again), or say HELLO while its node is not known to be up. */
+void NetImpl::transmit(Out &o, int64_t now)
+{
+	Node &n = nodes_[o.node];
+	if (o.ntx == 0 && (n.epoch == 0 || !n.heard || now - n.heard > cfg_.timeout_ms * 1000000 / 2)) {
+		hello(n, now); /* held: rule 1 */
+		arm();
+		return;
+	}
+	Wire w = o.w;
+	w.peer_epoch = o.acked ? o.acked : n.epoch;
+	w.low = out_.empty() ? next_seq_ : out_.begin()->first;
+	if (o.priv) {
+		Chan &ch = contacted_[o.priv].nodes[o.node];
+		w.order_low = ch.open.empty() ? o.w.order : *ch.open.begin();
+	}
+	o.last_tx = now;
+	if (o.ntx == 0)
+		st_.nsent++;
+	else
+		st_.nretrans++;
+	if (o.acked) {
+		w.kind = W_PROBE;
+		publish(n.name, true, encode(w, nullptr, 0));
+	} else {
+		w.retry = o.ntx > 0;
+		publish(n.name, true, encode(w, o.data.data(), uint32_t(o.data.size())));
+	}
+	o.ntx++;
+	arm();
+}
+
+/* Complete o for its caller and forget it. */
+void NetImpl::finish(Out &o, long res, const kipc_cqe *rc, const uint8_t *data, uint32_t len)
+{
+	kipc_cqe cqe{};
+	if (rc) {
+		cqe = *rc;
+		cqe.token = 0;
+		cqe.seq = 0;
+		if (cqe.pid > 0 && cqe.pid < kProxyPidBase)
+			cqe.pid = KIPC_NET_PID(o.node, cqe.pid);
+		else
+			cqe.pid = 0;
+		cqe.source = o.source;
+		cqe.flags &= KIPC_CQE_F_TRUNC | KIPC_CQE_F_DELIVERED;
+	}
+	cqe.user_data = o.user_data;
+	cqe.res = res;
+	if (res >= 0 && o.op == KIPC_SYS_mbox_open) {
+		auto key = std::make_pair(o.node, int64_t(res));
+		auto it = handle_ix_.find(key);
+		size_t h;
+		if (it != handle_ix_.end()) {
+			h = it->second;
+		} else {
+			h = handles_.size();
+			handles_.push_back({o.node, res});
+			handle_ix_[key] = h;
+		}
+		cqe.res = int64_t(KIPC_NET_MBOX_BIT | int64_t(h));
+	}
+	if (res >= 0 && o.len2 && len) {
+		uint32_t n = std::min(len, o.len2);
+		if (o.mm->copy_to_user(o.addr2, data, n))
+			cqe.res = -EFAULT;
+	}
+	if (cqe.res == -EHOSTUNREACH)
+		st_.nunreach++;
+	else if (cqe.res == -ENOLINK)
+		st_.nunknown++;
+	void *priv = o.priv;
+	if (priv) {
+		auto ct = contacted_.find(priv);
+		if (ct != contacted_.end())
+			ct->second.nodes[o.node].open.erase(o.w.order);
+	}
+	out_.erase(o.seq);
+	if (priv)
+		sink_.complete(priv, cqe);
+}
+
+void NetImpl::on_answer(const std::string &from, const Wire &w, const uint8_t *data)
+{
+	auto ni = node_ix_.find(from);
+	if (ni == node_ix_.end())
+		return; /* we never asked it anything */
+	Node &n = nodes_[ni->second];
+	int64_t now = mono_ns();
+	if (w.epoch < n.epoch)
+		return; /* an older instance: too late */
+	if (w.epoch != n.epoch) {
+		/* It restarted: what the old one accepted is unknown (rule 2). */
+		bool had = n.epoch != 0;
+		n.epoch = w.epoch;
+		if (had) {
+			std::vector<uint64_t> lost;
+			for (auto &[seq, o] : out_)
+				if (o.node == ni->second && o.acked && o.acked != w.epoch)
+					lost.push_back(seq);
+			for (uint64_t s : lost)
+				finish(out_.at(s), -ENOLINK, nullptr, nullptr, 0);
+		}
+	}
+	n.heard = now;
+	if (w.seq == 0) {
+		/* HELLO answered: send what was held (rule 1). */
+		std::vector<uint64_t> held;
+		for (auto &[seq, o] : out_)
+			if (o.node == ni->second && o.ntx == 0)
+				held.push_back(seq);
+		for (uint64_t s : held)
+			transmit(out_.at(s), now);
+		return;
+	}
+	auto it = out_.find(w.seq);
+	if (it == out_.end() || it->second.node != ni->second || w.peer_epoch != epoch_)
+		return; /* done already, or not for us */
+	Out &o = it->second;
+	switch (w.kind) {
+	case W_ACK:
+		o.acked = w.epoch;
+		o.news = now;
+		break;
+	case W_RES:
+		finish(o, w.cqe.res, &w.cqe, data, w.datalen);
+		break;
+	case W_STALE:
+		if (o.acked || o.ntx > 1) {
+			finish(o, -ENOLINK, nullptr, nullptr, 0);
+		} else {
+			o.ntx = 0; /* rule 3: only the new instance saw it */
+			o.news = now;
+			transmit(o, now);
+		}
+		break;
+	}
+}
+
+void NetImpl::tick()
+{
+	int64_t now = mono_ns();
+	int64_t bound = cfg_.timeout_ms * 1000000, retry = cfg_.retry_ms * 1000000;
+	std::vector<uint64_t> fail, again;
+	for (auto &[seq, o] : out_) {
+		Node &n = nodes_[o.node];
+		if (now - o.news >= bound)
+			fail.push_back(seq);
+		else if (now - (o.ntx ? o.last_tx : n.hello) >= retry)
+			again.push_back(seq);
+	}
+	for (uint64_t s : fail) {
+		Out &o = out_.at(s);
+		finish(o, o.ntx == 0 ? -EHOSTUNREACH : -ENOLINK, nullptr, nullptr, 0);
+	}
+	for (uint64_t s : again) {
+		auto it = out_.find(s);
+		if (it != out_.end())
+			transmit(it->second, now);
+	}
+	if (out_.empty() && armed_) {
+		itimerspec its{};
+		timerfd_settime(tfd_, 0, &its, nullptr);
+		armed_ = false;
+	}
+}
+
+void NetImpl::arm()
+{
+	if (armed_)
+		return;
+	int64_t p = std::max<int64_t>(cfg_.retry_ms / 4, 5) * 1000000;
+	itimerspec its{};
+	its.it_interval.tv_sec = p / 1000000000;
+	its.it_interval.tv_nsec = p % 1000000000;
+	its.it_value = its.it_interval;
+	timerfd_settime(tfd_, 0, &its, nullptr);
+	armed_ = true;
+}
+
+void NetImpl::task_exit(void *priv)
+{
+	for (auto it = out_.begin(); it != out_.end();)
+		it = it->second.priv == priv ? out_.erase(it) : std::next(it);
+	auto c = contacted_.find(priv);
+	if (c == contacted_.end())
+		return;
+	/* Its proxies go: an EXIT of our own, to each node it used. */
+	Contact ct = std::move(c->second);
+	contacted_.erase(c);
+	int64_t now = mono_ns();
+	for (auto &[node, ch] : ct.nodes) {
+		/* After everything it sent there; it waits for none of it. */
+		Out &o = new_out(nullptr, 0, node, OP_EXIT);
+		o.w.pid = ct.pid;
+		o.w.inc = ch.inc;
+		o.w.order = ++ch.next;
+		o.w.order_low = o.w.order;
+		transmit(o, now);
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Home: running remote requests on proxies                          */
+
+void NetImpl::answer(Peer &p, uint64_t seq, uint16_t kind, long res, const kipc_cqe *cqe,
+		     const void *data, uint32_t len, std::vector<uint8_t> *keep)
+{
+	Wire w{};
+	w.kind = kind;
+	w.epoch = epoch_;
+	w.peer_epoch = p.epoch;
+	w.seq = seq;
+	if (cqe)
+		w.cqe = *cqe;
+	w.cqe.res = res;
+	std::vector<uint8_t> b = encode(w, data, len);
+	if (keep)
+		*keep = b;
+	publish(p.name, false, std::move(b));
+}
+
+void NetImpl::end_proxy(Peer &p, pid_t rpid)
+{
+	auto it = p.proxies.find(rpid);
+	if (it == p.proxies.end())
+		return;
+	Proxy *px = it->second.get();
+	/* Its running requests go with it (nobody waits for them); the
+	 * results of done ones stay, for a late retransmission. */
+	for (auto s = p.seen.begin(); s != p.seen.end();) {
+		if (s->second.proxy != px) {
+			++s;
+		} else if (s->second.done) {
+			s->second.proxy = nullptr;
+			++s;
+		} else {
+			s = p.seen.erase(s);
+		}
+	}
+	if (px->task)
+		kernel_.exit(px->task);
+	by_pid_.erase(px->pid);
+	p.proxies.erase(it);
+}
+
+void NetImpl::reset_peer(Peer &p)
+{
+	std::vector<pid_t> all;
+	for (auto &[rpid, px] : p.proxies)
+		all.push_back(rpid);
+	for (pid_t r : all)
+		end_proxy(p, r);
+	p.seen.clear();
+	p.exited.clear();
+}
+
+Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
+{
+	auto it = p.proxies.find(w.pid);
+	if (it != p.proxies.end())
+		return it->second.get();
+	if (w.pid <= 0 || w.pid >= kProxyPidBase) {
+		*err = -EINVAL;
+		return nullptr;
+	}
+	auto px = std::make_unique<Proxy>();
+	px->peer = &p;
+	px->rpid = w.pid;
+	px->pid = next_proxy_pid_++;
+	/* The mapping policy: shared uids keep their uid and gid. */
+	px->inc = w.inc;
+	bool shared = false;
+	for (auto &[a, b] : cfg_.shared)
+		shared |= w.uid >= a && w.uid <= b;
+	kipc::Creds cr(px->pid, shared ? w.uid : cfg_.uid, shared ? w.gid : cfg_.gid);
+	px->ruid = w.uid;
+	px->uid = cr.uid;
+	std::string comm = fmt::format("net:{}:{}", p.name, w.pid);
+	int r = kernel_.attach(cr, &px->mm, comm, px->tag(), &px->task);
+	if (r < 0) {
+		*err = r;
+		return nullptr;
+	}
+	Proxy *raw = px.get();
+	by_pid_[raw->pid] = raw;
+	p.proxies[w.pid] = std::move(px);
+	return raw;
+}
+
+void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *data)
+{
+	Peer &p = peers_[from];
+	p.name = from;
+	if (w.kind == W_PROBE && w.seq == 0) {
+		answer(p, 0, W_ACK, 0, nullptr, nullptr, 0); /* HELLO */
+		return;
+	}
+	if (w.epoch < p.epoch)
+		return; /* an old instance of the origin */
+	if (w.epoch > p.epoch) {
+		reset_peer(p); /* it restarted: its old tasks are gone */
+		p.epoch = w.epoch;
+	}
+	if (w.peer_epoch != epoch_) {
+		answer(p, w.seq, W_STALE, -ENOLINK, nullptr, nullptr, 0);
+		return;
+	}
+	/* Forget what the origin no longer waits for. */
+	while (!p.seen.empty() && p.seen.begin()->first < w.low && p.seen.begin()->second.done)
+		p.seen.erase(p.seen.begin());
+
+	auto it = p.seen.find(w.seq);
+	if (it != p.seen.end()) {
+		st_.ndups++;
+		if (it->second.done) {
+			publish(p.name, false, it->second.res);
+			return;
+		}
+		answer(p, w.seq, W_ACK, 0, nullptr, nullptr, 0);
+		if (it->second.proxy)
+			advance(p, it->second.proxy, w.order_low);
+		return;
+	}
+	if (w.kind == W_PROBE || w.seq < w.low) {
+		answer(p, w.seq, W_RES, -ENOLINK, nullptr, nullptr, 0);
+		return;
+	}
+	if (p.seen.size() >= kMaxSeen) {
+		answer(p, w.seq, W_RES, -EAGAIN, nullptr, nullptr, 0);
+		return;
+	}
+	Proxy *px = nullptr;
+	if (long err = admit(p, w, &px)) {
+		Seen &s = p.seen[w.seq];
+		s.done = true;
+		answer(p, w.seq, W_RES, err, nullptr, nullptr, 0, &s.res);
+		return;
+	}
+	if (px->running >= kMaxRunning) {
+		answer(p, w.seq, W_RES, -EAGAIN, nullptr, nullptr, 0); /* not run, not kept */
+		return;
+	}
+	Seen &s = p.seen[w.seq];
+	s.op = w.op;
+	s.proxy = px;
+	px->running++;
+	if (w.order < px->next) {
+		done(p, px, w.seq, -ENOLINK); /* its caller gave it up (order_low) */
+		return;
+	}
+	/* Requests of one task run in the order it made them (rule 5 of
+	 * internals.md across nodes): a retransmitted one is not overtaken. */
+	px->held[w.order] = {w, std::vector<uint8_t>(data, data + w.datalen)};
+	advance(p, px, w.order_low);
+	auto again = p.seen.find(w.seq);
+	if (again != p.seen.end() && !again->second.done)
+		answer(p, w.seq, W_ACK, 0, nullptr, nullptr, 0);
+}
+
+/* Which proxy runs w: its pid's, of its incarnation (a pid is reused). */
+long NetImpl::admit(Peer &p, const Wire &w, Proxy **out)
+{
+	if (w.pid <= 0 || w.pid >= kProxyPidBase || w.inc == 0 || w.order == 0)
+		return -EINVAL;
+	if (auto e = p.exited.find(w.pid); e != p.exited.end() && w.inc <= e->second)
+		return -ESRCH; /* that task is gone; its origin waits for nothing */
+	auto it = p.proxies.find(w.pid);
+	if (it != p.proxies.end()) {
+		if (it->second->inc == w.inc) {
+			*out = it->second.get();
+			return 0;
+		}
+		if (it->second->inc > w.inc)
+			return -ESRCH;
+		uint64_t old = it->second->inc; /* a new task with the pid: the old is gone */
+		end_proxy(p, w.pid);
+		p.exited[w.pid] = old;
+	}
+	int err = 0;
+	*out = proxy_of(p, w, &err);
+	return *out ? 0 : err;
+}
+
+/* Run px's held requests whose turn it is; order_low skips given-up ones. */
+void NetImpl::advance(Peer &p, Proxy *px, uint32_t order_low)
+{
+	if (order_low > px->next) {
+		px->next = order_low;
+		std::vector<uint64_t> gone;
+		for (auto h = px->held.begin(); h != px->held.end() && h->first < order_low;) {
+			gone.push_back(h->second.w.seq);
+			h = px->held.erase(h);
+		}
+		for (uint64_t seq : gone)
+			done(p, px, seq, -ENOLINK);
+	}
+	while (!px->held.empty() && px->held.begin()->first == px->next) {
+		Proxy::Held h = std::move(px->held.begin()->second);
+		px->held.erase(px->held.begin());
+		px->next++;
+		if (!run(p, px, h.w, h.data.data()))
+			return; /* the proxy is gone (EXIT) */
+	}
+}
+
+void NetImpl::done(Peer &p, Proxy *px, uint64_t seq, long res)
+{
+	auto it = p.seen.find(seq);
+	if (it == p.seen.end() || it->second.done)
+		return;
+	it->second.done = true;
+	if (px && it->second.proxy == px)
+		px->running--;
+	answer(p, seq, W_RES, res, nullptr, nullptr, 0, &it->second.res);
+}
+
+/* Run w on px now. False when px is gone (an EXIT ended it). */
+bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
+{
+	if (w.op == OP_EXIT) {
+		pid_t rpid = px->rpid;
+		uint64_t inc = px->inc;
+		p.seen[w.seq].proxy = nullptr;
+		end_proxy(p, rpid);
+		p.exited[rpid] = inc;
+		done(p, nullptr, w.seq, 0);
+		return false;
+	}
+	kipc_sqe sqe{};
+	sqe.opcode = w.op;
+	sqe.user_data = w.seq;
+	switch (w.op) {
+	case KIPC_SYS_mbox_open:
+		if (w.datalen == 0 || w.datalen > KIPC_NAME_MAX + 1) {
+			done(p, px, w.seq, -EINVAL);
+			return true;
+		}
+		break;
+	case KIPC_SYS_send:
+	case KIPC_SYS_call:
+		if (w.target <= 0 || w.target >= kProxyPidBase) {
+			done(p, px, w.seq, -ESRCH);
+			return true;
+		}
+		break;
+	case KIPC_SYS_mbox_send:
+	case KIPC_SYS_mbox_call:
+	case KIPC_SYS_cancel:
+		break;
+	default:
+		done(p, px, w.seq, -ENOSYS);
+		return true;
+	}
+	uint32_t wflags = KIPC_F_NONBLOCK | KIPC_F_TIMEOUT | KIPC_F_TYPE | KIPC_F_TRUNC |
+			  KIPC_F_EXCEPT | KIPC_F_INTR;
+	if (w.flags & ~wflags) {
+		done(p, px, w.seq, -EINVAL);
+		return true;
+	}
+	Seen &s = p.seen[w.seq];
+	uint64_t payload = 0;
+	if (w.op == KIPC_SYS_cancel) {
+		sqe.target = w.target;
+		sqe.flags = w.flags & KIPC_F_INTR;
+	} else {
+		sqe.flags = w.flags;
+		sqe.prio = w.prio;
+		sqe.type = w.type;
+		sqe.timeout = w.timeout;
+		sqe.target = w.target;
+		payload = px->mm.alloc(data, w.datalen, w.datalen);
+		sqe.addr = payload;
+		sqe.len = w.datalen;
+		if (w.op == KIPC_SYS_call || w.op == KIPC_SYS_mbox_call) {
+			/* A reply never exceeds the home's largest message. */
+			s.len2 = std::min(w.len2, kernel_.limits().msgsize_max);
+			s.reply = px->mm.alloc(nullptr, 0, s.len2);
+			sqe.addr2 = s.reply;
+			sqe.len2 = s.len2;
+		}
+	}
+	st_.nserved++;
+	kernel_.submit(px->task, sqe); /* may complete at once: proxy_complete */
+	if (payload)
+		px->mm.free(payload);      /* the core copied what it keeps */
+	return true;
+}
+
+void NetImpl::proxy_complete(void *priv, const kipc_cqe &cqe)
+{
+	Proxy *px = reinterpret_cast<Proxy *>(reinterpret_cast<uintptr_t>(priv) & ~uintptr_t(1));
+	if (cqe.flags & KIPC_CQE_F_MORE)
+		return; /* cached sends are refused; nothing else sends MORE */
+	Peer &p = *px->peer;
+	auto it = p.seen.find(cqe.user_data);
+	if (it == p.seen.end() || it->second.done || it->second.proxy != px)
+		return;
+	Seen &s = it->second;
+	px->running--;
+	const uint8_t *data = nullptr;
+	uint32_t len = 0;
+	if (s.reply) {
+		const std::vector<uint8_t> *r = px->mm.region(s.reply);
+		if (r && cqe.res > 0) {
+			data = r->data();
+			len = uint32_t(std::min<int64_t>(cqe.res, int64_t(r->size())));
+		}
+	}
+	s.done = true;
+	answer(p, cqe.user_data, W_RES, cqe.res, &cqe, data, len, &s.res);
+	if (s.reply)
+		px->mm.free(s.reply);
+	s.reply = 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* The fabric's messages                                              */
+
+void NetImpl::on_fabric()
+{
+	bool up = false;
+	std::vector<FabricMsg> msgs = fab_->take(&up);
+	if (up != connected_) {
+		connected_ = up;
+		klog(fmt::format("kipc: net: node {} {} NATS", cfg_.node,
+				 up ? "connected to" : "lost"));
+	}
+	std::string req = fmt::format("kipc.{}.req.", cfg_.node);
+	std::string rsp = fmt::format("kipc.{}.rsp.", cfg_.node);
+	for (auto &m : msgs) {
+		bool is_req = m.subject.rfind(req, 0) == 0;
+		bool is_rsp = m.subject.rfind(rsp, 0) == 0;
+		if (!is_req && !is_rsp)
+			continue;
+		std::string from = m.subject.substr(req.size()); /* same length */
+		if (!NetConfig::valid_node(from) || m.data.size() < sizeof(Wire))
+			continue;
+		Wire w;
+		memcpy(&w, m.data.data(), sizeof w);
+		if (w.magic != kWireMagic || w.version != kWireVersion ||
+		    w.datalen != m.data.size() - sizeof w || w.datalen > kMaxData + kMaxName)
+			continue;
+		const uint8_t *data = m.data.data() + sizeof w;
+		if (debug_)
+			klog(fmt::format("kipc: net: {} kind {} seq {} op {} res {}", m.subject,
+					 w.kind, w.seq, w.op, w.cqe.res));
+		if (is_req && (w.kind == W_REQ || w.kind == W_PROBE))
+			on_request(from, w, data);
+		else if (is_rsp && (w.kind == W_ACK || w.kind == W_RES || w.kind == W_STALE))
+			on_answer(from, w, data);
+	}
+}
+
+} // namespace
+#endif /* CONFIG_NET */
+
+std::unique_ptr<Net> Net::create(const NetConfig &cfg, Loop &loop, kipc::Kernel &kernel,
+				 kipc::CompletionSink &sink, std::string *err)
+{
+#ifdef CONFIG_NET
+	if (std::string why = cfg.check(); !why.empty()) {
+		*err = why;
+		return nullptr;
+	}
+	std::unique_ptr<Fabric> f = make_nats_fabric(cfg, err);
+	if (!f)
+		return nullptr;
+	auto n = std::make_unique<NetImpl>(cfg, loop, kernel, sink, std::move(f));
+	if (n->start(err))
+		return nullptr;
+	return n;
+#else
+	(void)cfg, (void)loop, (void)kernel, (void)sink;
+	*err = "kipcd was built without CONFIG_NET";
+	return nullptr;
+#endif
+}
+
+} // namespace kipcd

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net_fixture.h - a NATS server and three kipcd nodes on this machine for
+ * the cross-node tests (Documentation/network.md).
+ *
+ * The runner's setup writes a nats-server configuration with one user per
+ * node (a, b, c, d) whose permissions let node X publish only
+ * kipc.*.req.X and kipc.*.rsp.X and subscribe only kipc.X.>, boots
+ * nats-server on a free loopback port, then kipcd nodes a, b and c, each
+ * on its own socket, with credentials files (mode 0600); node c declares
+ * uid 0 shared (net_shared_uids=0), a and b do not. Tests run in the
+ * harness's forked children; a test may boot node d of its own
+ * (nf_boot_node) to kill it.
+ *
+ * Nothing is left behind: the teardown stops every node and the server;
+ * and a watchdog process, which holds the read end of a pipe whose write
+ * end only the runner has, kills every pid the fixture recorded when the
+ * runner dies (EOF on the pipe), however it dies.
+ */
+#ifndef _KIPC_NET_FIXTURE_H
+#define _KIPC_NET_FIXTURE_H
+
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+/* GCC 12 inlines kt_kernel_boot() into nf_boot_node_on() and takes
+ * k->dir and k->sock (two fields of *nf) to overlap: a false -Wrestrict. */
+#pragma GCC diagnostic ignored "-Wrestrict"
+#include "../selftests/kipc_test.h"
+
+#define NF_TIMEOUT_MS 1500 /* the nodes' net_timeout_ms */
+#define NF_RETRY_MS   100  /* the nodes' net_retry_ms */
+#define NF_MAX_PIDS   32
+
+struct nf_shared {
+	pid_t pids[NF_MAX_PIDS]; /* what the watchdog kills, 0: free */
+	int nats_port;
+	char dir[256];
+	char url[128];
+	struct kt_kernel node[6]; /* a b c d on the server; c d on the cluster */
+	pid_t nats;
+	int cport[3];             /* the cluster's client ports */
+	pid_t cnats[3];
+};
+static struct nf_shared *nf;
+
+static inline void nf_track(pid_t pid)
+{
+	for (int i = 0; i < NF_MAX_PIDS; i++)
+		if (__sync_bool_compare_and_swap(&nf->pids[i], 0, pid))
+			return;
+}
+
+static inline void nf_untrack(pid_t pid)
+{
+	for (int i = 0; i < NF_MAX_PIDS; i++)
+		__sync_bool_compare_and_swap(&nf->pids[i], pid, 0);
+}
+
+static inline int nf_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof sa;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &l) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static inline bool nf_port_accepts(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static inline int nf_write(const char *path, int mode, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Start nats-server with dir/<name>.conf on port, record its pid in *out. */
+static inline int nf_start_server(const char *name, int port, pid_t *out, char *why, size_t len)
+{
+	char conf[PATH_MAX], log[PATH_MAX];
+	snprintf(conf, sizeof conf, "%s/%s.conf", nf->dir, name);
+	snprintf(log, sizeof log, "%s/%s.log", nf->dir, name);
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(why, len, "fork: %s", strerror(errno));
+		return KSFT_FAIL;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("nats-server", "nats-server", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	*out = pid;
+	nf_track(pid);
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (!nf_port_accepts(port)) {
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			nf_untrack(pid);
+			*out = 0;
+			snprintf(why, len, "nats-server exited (status 0x%x; see %s)", st, log);
+			return st == 127 << 8 ? KSFT_SKIP : KSFT_FAIL;
+		}
+		if (__ksft_now_ms() > deadline) {
+			snprintf(why, len, "nats-server did not listen within %d ms", KT_BOUND_MS);
+			return KSFT_FAIL;
+		}
+		kt_sleep_ms(5);
+	}
+	return KSFT_PASS;
+}
+
+/* (Re)start the fixture's one server. */
+static inline int nf_start_nats(char *why, size_t len)
+{
+	return nf_start_server("nats", nf->nats_port, &nf->nats, why, len);
+}
+
+static inline void nf_stop_pid(pid_t pid, int sig)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, sig);
+	if (ksft_waitpid_timeout(pid, NULL, KT_BOUND_MS) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	nf_untrack(pid);
+}
+
+static inline const char *nf_name(int i)
+{
+	return (const char *[]){"a", "b", "c", "d", "c", "d"}[i];
+}
+
+/* Boot node slot i with its credentials on url (NULL: the one server). */
+static inline int nf_boot_node_on(int i, const char *url, const char *extra, char *why,
+				  size_t len)
+{
+	char node[16], nats[256], creds[PATH_MAX + 16], to[48], re[48];
+	snprintf(node, sizeof node, "--node=%s", nf_name(i));
+	snprintf(nats, sizeof nats, "--nats=%s", url ? url : nf->url);
+	snprintf(creds, sizeof creds, "--nats-creds=%s/%s.creds", nf->dir, nf_name(i));
+	snprintf(to, sizeof to, "net_timeout_ms=%d", NF_TIMEOUT_MS);
+	snprintf(re, sizeof re, "net_retry_ms=%d", NF_RETRY_MS);
+	const char *params[] = {node, nats, creds, to, re, extra, NULL};
+	struct kt_reg *saved = kt_reg;
+	kt_reg = NULL; /* ours: the runner must not reap it after a test */
+	int r = kt_kernel_boot(&nf->node[i], params, why, len);
+	kt_reg = saved;
+	if (nf->node[i].pid > 0)
+		nf_track(nf->node[i].pid);
+	return r;
+}
+
+/* Boot node i (0..3) with its credentials, plus extra params. */
+static inline int nf_boot_node(int i, const char *extra, char *why, size_t len)
+{
+	return nf_boot_node_on(i, NULL, extra, why, len);
+}
+
+static inline void nf_stop_node(int i, int sig)
+{
+	struct kt_kernel *k = &nf->node[i];
+	if (k->pid > 0) {
+		pid_t pid = k->pid;
+		kt_kernel_stop(k, sig);
+		nf_untrack(pid);
+	}
+	if (k->dir[0])
+		kt_rm_dir(k->dir);
+	k->dir[0] = 0;
+}
+
+/* In a test's child: use node i's kernel (attach happens on first use). */
+static inline int nf_use(int i)
+{
+	kt_kernel_use(&nf->node[i]);
+	return kipc_attach();
+}
+
+static inline int __nf_setup(char *why, size_t len)
+{
+	nf = mmap(NULL, sizeof *nf, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (nf == MAP_FAILED)
+		return KSFT_FAIL;
+	memset(nf, 0, sizeof *nf);
+	/* The watchdog: kills what we recorded once the runner is gone. */
+	int wp[2];
+	if (pipe2(wp, O_CLOEXEC) < 0)
+		return KSFT_FAIL;
+	pid_t w = fork();
+	if (w == 0) {
+		close(wp[1]);
+		char c;
+		while (read(wp[0], &c, 1) < 0 && errno == EINTR)
+			;
+		for (int i = 0; i < NF_MAX_PIDS; i++)
+			if (nf->pids[i] > 0)
+				kill(nf->pids[i], SIGKILL);
+		_exit(0);
+	}
+	close(wp[0]); /* wp[1] stays open in the runner (close-on-exec) */
+
+	const char *tmp = getenv("TMPDIR");
+	snprintf(nf->dir, sizeof nf->dir, "%s/kipc-selftest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(nf->dir)) {
+		snprintf(why, len, "mkdtemp: %s", strerror(errno));
+		return KSFT_FAIL;
+	}
+	chmod(nf->dir, 0755);
+	nf->nats_port = nf_free_port();
+	snprintf(nf->url, sizeof nf->url, "nats://127.0.0.1:%d", nf->nats_port);
+	char conf[8192], path[PATH_MAX];
+	int n = snprintf(conf, sizeof conf, "authorization {\n  users = [\n");
+	for (int i = 0; i < 4; i++) {
+		const char *x = nf_name(i);
+		n += snprintf(conf + n, sizeof conf - n,
+			      "    {user: %s, password: pw-%s-%d, permissions: {\n"
+			      "      publish: {allow: [\"kipc.*.req.%s\", \"kipc.*.rsp.%s\"]}\n"
+			      "      subscribe: {allow: [\"kipc.%s.>\"]}}}\n",
+			      x, x, nf->nats_port, x, x, x);
+		char creds[128];
+		snprintf(creds, sizeof creds, "%s pw-%s-%d\n", x, x, nf->nats_port);
+		snprintf(path, sizeof path, "%s/%s.creds", nf->dir, x);
+		if (nf_write(path, 0600, creds) < 0)
+			return KSFT_FAIL;
+	}
+	/* For net_bench's plain NATS rows: subjects of its own. */
+	n += snprintf(conf + n, sizeof conf - n,
+		      "    {user: bench, password: pw-bench-%d, permissions: {\n"
+		      "      publish: {allow: [\"bench.>\", \"_INBOX.>\"]}\n"
+		      "      subscribe: {allow: [\"bench.>\", \"_INBOX.>\"]}}}\n",
+		      nf->nats_port);
+	snprintf(conf + n, sizeof conf - n, "  ]\n}\n");
+	snprintf(path, sizeof path, "%s/auth.conf", nf->dir);
+	if (nf_write(path, 0644, conf) < 0)
+		return KSFT_FAIL;
+	snprintf(conf, sizeof conf, "listen: 127.0.0.1:%d\ninclude auth.conf\n", nf->nats_port);
+	snprintf(path, sizeof path, "%s/nats.conf", nf->dir);
+	if (nf_write(path, 0644, conf) < 0)
+		return KSFT_FAIL;
+	/* The three-server cluster's configurations (started by a test). */
+	int route[3];
+	for (int i = 0; i < 3; i++) {
+		nf->cport[i] = nf_free_port();
+		route[i] = nf_free_port();
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(conf, sizeof conf,
+			 "listen: 127.0.0.1:%d\nserver_name: s%d\ninclude auth.conf\n"
+			 "cluster {\n  name: kipc\n  listen: 127.0.0.1:%d\n"
+			 "  routes: [nats-route://127.0.0.1:%d, nats-route://127.0.0.1:%d]\n}\n",
+			 nf->cport[i], i, route[i], route[(i + 1) % 3], route[(i + 2) % 3]);
+		snprintf(path, sizeof path, "%s/s%d.conf", nf->dir, i);
+		if (nf_write(path, 0644, conf) < 0)
+			return KSFT_FAIL;
+	}
+	int r = nf_start_nats(why, len);
+	if (r != KSFT_PASS)
+		return r;
+	/* Node c declares uid 0 shared (remote root is root there); a and b
+	 * keep the default: remote callers are uid 65534. */
+	for (int i = 0; i < 3; i++)
+		if ((r = nf_boot_node(i, i == 2 ? "net_shared_uids=0" : NULL, why, len)) != KSFT_PASS)
+			return r;
+	/* kt_reg for the tests' own kernels (runner cleanup after each). */
+	void *reg = mmap(NULL, sizeof *kt_reg, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (reg != MAP_FAILED)
+		kt_reg = (struct kt_reg *)reg;
+	kt_kernel_use(&nf->node[0]);
+	return KSFT_PASS;
+}
+
+static inline int __nf_teardown(char *why, size_t len)
+{
+	int r = KSFT_PASS;
+	for (int i = 0; i < 6; i++) {
+		struct kt_kernel *k = &nf->node[i];
+		if (k->pid <= 0)
+			continue;
+		if (kill(k->pid, 0) < 0 && r == KSFT_PASS) {
+			snprintf(why, len, "node %s had died", nf_name(i));
+			r = KSFT_FAIL;
+		}
+		pid_t pid = k->pid;
+		int st = kt_kernel_stop(k, SIGTERM);
+		nf_untrack(pid);
+		if ((st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) && r == KSFT_PASS) {
+			snprintf(why, len, "node %s did not exit cleanly (status 0x%x)",
+				 nf_name(i), st);
+			r = KSFT_FAIL;
+		}
+		if (r != KSFT_PASS || getenv("KIPC_TEST_SHOW_LOG"))
+			kt_kernel_dump_log(k);
+		kt_rm_dir(k->dir);
+	}
+	nf_stop_pid(nf->nats, SIGTERM);
+	for (int i = 0; i < 3; i++)
+		nf_stop_pid(nf->cnats[i], SIGTERM);
+	kt_rm_dir(nf->dir);
+	return r;
+}
+
+#define NET_TEST_MAIN                                                          \
+	TEST_HARNESS_MAIN_HOOKS(__nf_setup, __nf_teardown, "nodes_exit_clean", \
+				.after_each = __kt_after_each)
+
+/* Full netcheck only (make check runs the quick ones). */
+#define NF_SLOW()                                                              \
+	do {                                                                   \
+		if (getenv("KIPC_NET_QUICK"))                                  \
+			SKIP(return, "slow: make netcheck runs it");           \
+	} while (0)
+
+#endif /* _KIPC_NET_FIXTURE_H */

@@ -1,0 +1,1232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net_test - kipc across machines: three kipcd nodes (a, b, c) on one
+ * NATS server, all on this machine (net_fixture.h). The test process is
+ * on node a; servers run in children attached to b or c.
+ * Documentation/network.md is the contract tested here.
+ */
+#include "net_fixture.h"
+
+#include <nats/nats.h>
+
+/* What a test's processes share. */
+struct share {
+	struct kt_barrier ready, go, done;
+	char name[64];        /* the mailbox, "/kt-..." */
+	pid_t pid;            /* the server's pid on its node */
+	int64_t id;           /* the server's mailbox id on its node */
+	int result[8];
+	char text[8][64];
+};
+
+static struct share *share_new(void)
+{
+	struct share *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (s == MAP_FAILED)
+		return NULL;
+	memset(s, 0, sizeof *s);
+	kt_barrier_init(&s->ready);
+	kt_barrier_init(&s->go);
+	kt_barrier_init(&s->done);
+	snprintf(s->name, sizeof s->name, "/kt-%d-net", (int)getpid());
+	return s;
+}
+
+/* Run fn(s) in a child attached to node i. */
+static pid_t on_node(int i, int (*fn)(struct share *), struct share *s)
+{
+	pid_t p = fork();
+	if (p == 0) {
+		if (nf_use(i) < 0)
+			_exit(80);
+		_exit(fn(s));
+	}
+	return p;
+}
+
+static int64_t open_mbox(struct share *s, uint32_t cap, uint32_t mode)
+{
+	struct kipc_mbox_attr a = kt_attr(cap);
+	a.mode = mode;
+	s->id = kipc_mbox_open(s->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	s->pid = kipc_task_pid();
+	return s->id;
+}
+
+static int64_t remote(const char *node, struct share *s)
+{
+	char n[128];
+	snprintf(n, sizeof n, "/net/%s%s", node, s->name);
+	int64_t id = kipc_mbox_open(n, 0, NULL);
+	if (id < 0)
+		ksft_print("# open %s: %s\n", n, strerror(errno));
+	return id;
+}
+
+/* ---------------------------------------------------------------- */
+
+/* Server: three messages, highest priority first, types kept. */
+static int srv_three(struct share *s)
+{
+	if (open_mbox(s, 16, 0666) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	if (kt_wait_post(&s->go, 1))
+		return 11;
+	for (int i = 0; i < 3; i++) {
+		struct kipc_msginfo mi;
+		char buf[64] = "";
+		ssize_t n = kipc_mbox_receive(s->id, buf, sizeof buf - 1, &mi, KIPC_F_NONBLOCK);
+		if (n < 0)
+			return 20 + i;
+		snprintf(s->text[i], sizeof s->text[i], "%s/%u/%lld", buf, mi.prio,
+			 (long long)mi.type);
+		s->result[i] = mi.pid;
+	}
+	return 0;
+}
+
+TEST(mbox_send_across_nodes)
+{
+	struct share *s = share_new();
+	pid_t srv = on_node(1, srv_three, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	ASSERT_TRUE(KIPC_NET_IS_MBOX(id));
+	struct kipc_opts o = {.type = 7};
+	ASSERT_EQ(0, kipc_mbox_send_x(id, "low1", 5, 1, 0, &o));
+	ASSERT_EQ(0, kipc_mbox_send(id, "high", 5, 5, 0));
+	ASSERT_EQ(0, kipc_mbox_send(id, "low2", 5, 1, 0));
+	/* The same name opens the same remote id again. */
+	EXPECT_EQ(id, remote("b", s));
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("high/5/0", s->text[0]);
+	EXPECT_STREQ("low1/1/7", s->text[1]);
+	EXPECT_STREQ("low2/1/0", s->text[2]);
+	/* The sender is its proxy there: never a real pid. */
+	EXPECT_GE(s->result[0], 1 << 22);
+}
+
+/* Server: receive one message on its task queue. */
+static int srv_taskq(struct share *s)
+{
+	s->pid = kipc_task_pid();
+	kt_post(&s->ready, 1);
+	char buf[64] = "";
+	struct kipc_msginfo mi;
+	ssize_t n = kipc_receive_timed(KIPC_ANY, buf, sizeof buf - 1, &mi, 0,
+				       (int64_t)KT_BOUND_MS * 1000000);
+	if (n < 0)
+		return 10;
+	snprintf(s->text[0], sizeof s->text[0], "%s", buf);
+	return 0;
+}
+
+TEST(direct_send_to_node_pid)
+{
+	/* Node c shares uid 0: root here is root there. */
+	struct share *s = share_new();
+	pid_t srv = on_node(2, srv_taskq, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t p = kipc_node_pid("c", s->pid);
+	ASSERT_NE(-1, p);
+	ASSERT_TRUE(KIPC_NET_IS_PID(p));
+	EXPECT_EQ(s->pid, KIPC_NET_PID_PID(p));
+	int r = kipc_send(p, "hello c", 8, 0, 0);
+	if (r < 0)
+		TH_LOG("send: %s", strerror(errno));
+	ASSERT_EQ(0, r);
+	ASSERT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("hello c", s->text[0]);
+	/* Bad names and pids. */
+	EXPECT_EQ(-1, kipc_node_pid("B!", 1));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, kipc_node_pid("b", 0));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/* Server: answer two calls with "re:" + request. */
+static int srv_calls(struct share *s)
+{
+	if (open_mbox(s, 4, 0666) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	for (int i = 0; i < 2; i++) {
+		char buf[64] = "", out[80];
+		struct kipc_msginfo mi;
+		ssize_t n = kipc_mbox_receive_timed(s->id, buf, sizeof buf - 1, &mi, 0,
+						    (int64_t)KT_BOUND_MS * 1000000);
+		if (n < 0 || !(mi.flags & KIPC_CQE_F_CALL))
+			return 20 + i;
+		int len = snprintf(out, sizeof out, "re:%s", buf);
+		if (kipc_reply(mi.token, out, (size_t)len + 1, 0) < 0)
+			return 30 + i;
+	}
+	return 0;
+}
+
+TEST(call_reply_across_nodes)
+{
+	struct share *s = share_new();
+	pid_t srv = on_node(1, srv_calls, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	char reply[64] = "";
+	ssize_t n = kipc_mbox_call(id, "ping", 5, reply, sizeof reply, NULL, 0);
+	ASSERT_EQ(8, n);
+	EXPECT_STREQ("re:ping", reply);
+	/* A short reply buffer: EMSGSIZE unless TRUNC, as locally. */
+	char small[4] = "";
+	struct kipc_msginfo mi;
+	n = kipc_mbox_call(id, "trunc", 6, small, sizeof small, &mi, KIPC_F_TRUNC);
+	ASSERT_EQ(4, n);
+	EXPECT_EQ(0, memcmp(small, "re:t", 4));
+	EXPECT_TRUE(mi.flags & KIPC_CQE_F_TRUNC);
+	ASSERT_EQ(0, kt_wait(srv));
+}
+
+/* Server: a mailbox of capacity 1; receives when told, reports. */
+static int srv_cap1(struct share *s)
+{
+	if (open_mbox(s, 1, 0666) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	if (kt_wait_post(&s->go, 1))
+		return 11;
+	/* The blocked remote sender is parked here, as a local one. */
+	if (kt_wait_mbox(s->id, KT_SENDERS, 1, KT_BOUND_MS))
+		return 12;
+	for (int i = 0; i < 2; i++) {
+		char buf[64] = "";
+		if (kipc_mbox_receive(s->id, buf, sizeof buf - 1, NULL, 0) < 0)
+			return 20 + i;
+		snprintf(s->text[i], sizeof s->text[i], "%s", buf);
+	}
+	return 0;
+}
+
+static int64_t g_remote;
+static int blocked_send(struct share *s)
+{
+	(void)s;
+	return kipc_mbox_send(g_remote, "third", 6, 0, 0) == 0 ? 0 : errno;
+}
+
+TEST(capacity_at_home_node)
+{
+	struct share *s = share_new();
+	pid_t srv = on_node(1, srv_cap1, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
+	EXPECT_EQ(-1, kipc_mbox_send(id, "second", 7, 0, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	int64_t t0 = kt_now_ns();
+	EXPECT_EQ(-1, kipc_mbox_send_timed(id, "second", 7, 0, 0, 100 * 1000000));
+	EXPECT_EQ(ETIMEDOUT, errno);
+	EXPECT_GE(kt_now_ns() - t0, 100 * 1000000);
+	g_remote = id;
+	pid_t snd = on_node(0, blocked_send, s);
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	ASSERT_EQ(0, kt_wait(snd));
+	EXPECT_STREQ("first", s->text[0]);
+	EXPECT_STREQ("third", s->text[1]);
+}
+
+/* Server: destroys (result[0] = 0) or dies owning (1) its full mailbox
+ * once the remote sender is parked on it. */
+static int srv_end(struct share *s)
+{
+	if (open_mbox(s, 1, 0666) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	if (kt_wait_mbox(s->id, KT_SENDERS, 1, KT_BOUND_MS))
+		return 12;
+	if (s->result[0] == 0 && kipc_mbox_destroy(s->id) < 0)
+		return 13;
+	return 0; /* exit: a process-owned mailbox goes with its owner */
+}
+
+static void end_reaches_remote_sender(struct __test_metadata *_metadata, int how)
+{
+	struct share *s = share_new();
+	s->result[0] = how;
+	pid_t srv = on_node(1, srv_end, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	ASSERT_EQ(0, kipc_mbox_send(id, "fill", 5, 0, 0));
+	EXPECT_EQ(-1, kipc_mbox_send(id, "parked", 7, 0, 0));
+	EXPECT_EQ(EIDRM, errno);
+	ASSERT_EQ(0, kt_wait(srv));
+}
+
+TEST(destroy_is_eidrm_for_remote_sender) { end_reaches_remote_sender(_metadata, 0); }
+TEST(owner_death_is_eidrm_for_remote_sender) { end_reaches_remote_sender(_metadata, 1); }
+
+/* Server: a mailbox of the given mode; waits for the end. */
+static int srv_mode(struct share *s)
+{
+	if (open_mbox(s, 4, (uint32_t)s->result[0]) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	return kt_wait_post(&s->done, 1) ? 11 : 0;
+}
+
+TEST(remote_callers_are_unprivileged)
+{
+	/* Root here is uid 65534 there (no net_shared_uids): mode bits apply. */
+	struct share *s = share_new();
+	s->result[0] = 0600;
+	pid_t srv = on_node(1, srv_mode, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	EXPECT_EQ(-1, kipc_mbox_send(id, "x", 2, 0, 0));
+	EXPECT_EQ(EACCES, errno);
+	/* A direct send needs the same uid (or root): 65534 is neither. */
+	EXPECT_EQ(-1, kipc_send(kipc_node_pid("b", s->pid), "x", 2, 0, 0));
+	EXPECT_EQ(EPERM, errno);
+	kt_post(&s->done, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+
+	struct share *t = share_new();
+	t->result[0] = 0602; /* writable by others */
+	srv = on_node(1, srv_mode, t);
+	ASSERT_EQ(0, kt_wait_post(&t->ready, 1));
+	id = remote("b", t);
+	ASSERT_GT(id, 0);
+	EXPECT_EQ(0, kipc_mbox_send(id, "x", 2, 0, 0));
+	kt_post(&t->done, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+}
+
+TEST(what_does_not_cross_nodes_is_exdev)
+{
+	struct share *s = share_new();
+	s->result[0] = 0666;
+	pid_t srv = on_node(1, srv_mode, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	char buf[8];
+	struct kipc_mbox_stat st;
+	EXPECT_EQ(-1, kipc_mbox_receive(id, buf, sizeof buf, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EXDEV, errno);
+	struct kipc_mbox_attr a = kt_attr(4);
+	int64_t local = kipc_mbox_open(NULL, KIPC_O_CREAT, &a);
+	ASSERT_GT(local, 0);
+	int64_t set[2] = {local, id};
+	EXPECT_EQ(-1, kipc_mbox_receive_set(set, 2, buf, sizeof buf, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_mbox_stat(id, &st));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_mbox_destroy(id));
+	EXPECT_EQ(EXDEV, errno);
+	char n[128];
+	snprintf(n, sizeof n, "/net/b%s-new", s->name);
+	EXPECT_EQ(-1, kipc_mbox_open(n, KIPC_O_CREAT, &a));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_mbox_send(id, "c", 2, 0, KIPC_F_CACHE));
+	EXPECT_EQ(EXDEV, errno);
+	pid_t p = kipc_node_pid("b", s->pid);
+	EXPECT_EQ(-1, kipc_receive(p, buf, sizeof buf, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EXDEV, errno);
+	/* A node index this kernel never gave, a remote id it never gave. */
+	EXPECT_EQ(-1, kipc_send(KIPC_NET_PID(KIPC_NET_INDEX_MAX, 1), "x", 2, 0, 0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, kipc_mbox_send(KIPC_NET_MBOX_BIT | 123456, "x", 2, 0, 0));
+	EXPECT_EQ(EINVAL, errno);
+	/* A missing name at the home node. */
+	snprintf(n, sizeof n, "/net/b%s-none", s->name);
+	EXPECT_EQ(-1, kipc_mbox_open(n, 0, NULL));
+	EXPECT_EQ(ENOENT, errno);
+	kt_post(&s->done, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+}
+
+TEST(cancel_a_remote_send)
+{
+	struct share *s = share_new();
+	s->result[0] = 0666;
+	pid_t srv = on_node(1, srv_cap1, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
+	/* The second send parks at b; cancel it from here. */
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	ASSERT_NE(NULL, sqe);
+	static char msg[] = "cancelled";
+	void *buf = kipc_buf_alloc(sizeof msg);
+	ASSERT_NE(NULL, buf);
+	memcpy(buf, msg, sizeof msg);
+	kipc_prep_mbox_send(sqe, id, buf, sizeof msg, 0, 0);
+	kipc_sqe_set_data(sqe, 77);
+	ASSERT_EQ(1, kipc_submit());
+	struct kipc_net_stat ns;
+	ASSERT_EQ(0, kipc_net_stat(&ns));
+	EXPECT_STREQ("a", ns.node);
+	EXPECT_EQ(1, ns.noutstanding);
+	EXPECT_EQ(0, kipc_cancel(77, 0));
+	struct kipc_cqe *c;
+	ASSERT_EQ(0, kipc_wait_cqe(&c));
+	EXPECT_EQ(77, c->user_data);
+	EXPECT_EQ(-ECANCELED, c->res);
+	kipc_cqe_seen(c);
+	kipc_buf_free(buf);
+	EXPECT_EQ(-1, kipc_cancel(77, 0));
+	EXPECT_EQ(ENOENT, errno);
+	/* What b sees: "first", then the one sent after the cancel. */
+	g_remote = id;
+	pid_t snd = on_node(0, blocked_send, s);
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	ASSERT_EQ(0, kt_wait(snd));
+	EXPECT_STREQ("first", s->text[0]);
+	EXPECT_STREQ("third", s->text[1]);
+}
+
+/* Run kipcs on node i with args; its output (NUL-terminated) in out. */
+static int kipcs_on(int i, const char *const args[], char *out, size_t len)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n < 0)
+		return -1;
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(path, sizeof path, "%s/../../bin/kipcs", exe);
+	int o[2];
+	if (pipe2(o, O_CLOEXEC) < 0)
+		return -1;
+	pid_t p = fork();
+	if (p == 0) {
+		kt_kernel_use(&nf->node[i]);
+		dup2(o[1], 1);
+		execv(path, (char *const *)args);
+		_exit(127);
+	}
+	close(o[1]);
+	size_t got = 0;
+	while (got + 1 < len && (n = read(o[0], out + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(o[0]);
+	return kt_wait(p);
+}
+
+TEST(kipcs_shows_nodes_and_remote_waiters)
+{
+	struct share *s = share_new();
+	pid_t srv = on_node(1, srv_cap1, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
+	g_remote = id;
+	pid_t snd = on_node(0, blocked_send, s);
+	/* Parked at b as a proxy: its pid there is not snd. */
+	struct kipc_net_stat ns;
+	ASSERT_EQ(0, kipc_net_stat(&ns));
+	static char out[16384];
+	char want[64];
+	snprintf(want, sizeof want, "a:%d ", (int)snd);
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	do {
+		ASSERT_EQ(0, kipcs_on(1, (const char *const[]){"kipcs", "-m", s->name, NULL},
+				      out, sizeof out));
+	} while (!strstr(out, want) && __ksft_now_ms() < deadline);
+	if (!strstr(out, want))
+		TH_LOG("kipcs -m on b:\n%s", out);
+	EXPECT_NE(NULL, strstr(out, want));
+	ASSERT_EQ(0, kipcs_on(1, (const char *const[]){"kipcs", "-m", s->name, "--json", NULL},
+			      out, sizeof out));
+	snprintf(want, sizeof want, "\"remote\": \"a:%d\"", (int)snd);
+	EXPECT_NE(NULL, strstr(out, want));
+	ASSERT_EQ(0, kipcs_on(1, (const char *const[]){"kipcs", "-u", "--json", NULL},
+			      out, sizeof out));
+	EXPECT_NE(NULL, strstr(out, "\"node\": \"b\""));
+	ASSERT_EQ(0, kipcs_on(2, (const char *const[]){"kipcs", "-u", NULL}, out, sizeof out));
+	EXPECT_NE(NULL, strstr(out, "node        : c (NATS)"));
+	/* net_peer: not a proxy. */
+	struct kipc_net_peer np;
+	EXPECT_EQ(-1, kipc_net_peer(getpid(), &np));
+	EXPECT_EQ(ESRCH, errno);
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	ASSERT_EQ(0, kt_wait(snd));
+}
+
+static int two_sends(struct share *s)
+{
+	(void)s;
+	return kipc_mbox_send(g_remote, "one", 4, 0, 0) || kipc_mbox_send(g_remote, "two", 4, 0, 0);
+}
+
+TEST(kipc_trace_draws_the_remote_sender)
+{
+	NF_SLOW(); /* it traces for a fixed two seconds */
+	struct share *s = share_new();
+	s->result[0] = 0666;
+	pid_t srv = on_node(1, srv_mode, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	char exe[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	ASSERT_GT(n, 0);
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(path, sizeof path, "%s/../../bin/kipc-trace", exe);
+	int o[2], e[2];
+	ASSERT_EQ(0, pipe2(o, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(e, O_CLOEXEC));
+	pid_t tr = fork();
+	if (tr == 0) {
+		kt_kernel_use(&nf->node[1]);
+		dup2(o[1], 1);
+		dup2(e[1], 2);
+		execl(path, "kipc-trace", "-m", s->name, "-f", "mermaid", "-d", "2", (char *)NULL);
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	char note[256] = "";
+	ASSERT_GT(read(e[0], note, sizeof note - 1), 0); /* "tracing ...": it listens */
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	g_remote = id;
+	pid_t snd = on_node(0, two_sends, s);
+	ASSERT_EQ(0, kt_wait(snd));
+	static char out[65536];
+	size_t got = 0;
+	while (got + 1 < sizeof out && (n = read(o[0], out + got, sizeof out - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	ASSERT_EQ(0, kt_wait(tr));
+	char want[64];
+	snprintf(want, sizeof want, "a:%d (remote)", (int)snd);
+	if (!strstr(out, want))
+		TH_LOG("kipc-trace on b:\n%s", out);
+	EXPECT_NE(NULL, strstr(out, want));
+	kt_post(&s->done, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+}
+
+/* ---------------------------------------------------------------- */
+/* A node cannot claim to be another (the NATS server's permissions). */
+
+static bool g_seen_forged, g_seen_legit;
+static int g_spied;
+static void on_spy(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
+{
+	(void)nc, (void)sub, (void)c;
+	__atomic_fetch_add(&g_spied, 1, __ATOMIC_SEQ_CST);
+	natsMsg_Destroy(m);
+}
+static void on_b(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
+{
+	(void)nc, (void)sub, (void)c;
+	if (strcmp(natsMsg_GetSubject(m), "kipc.b.req.c") == 0)
+		__atomic_store_n(&g_seen_forged, true, __ATOMIC_SEQ_CST);
+	if (strcmp(natsMsg_GetSubject(m), "kipc.b.req.a") == 0 &&
+	    natsMsg_GetDataLength(m) == 6 && memcmp(natsMsg_GetData(m), "legit", 6) == 0)
+		__atomic_store_n(&g_seen_legit, true, __ATOMIC_SEQ_CST);
+	natsMsg_Destroy(m);
+}
+
+static natsConnection *connect_as(const char *user)
+{
+	char pw[64];
+	snprintf(pw, sizeof pw, "pw-%s-%d", user, nf->nats_port);
+	natsOptions *o;
+	natsConnection *nc = NULL;
+	if (natsOptions_Create(&o) != NATS_OK)
+		return NULL;
+	natsOptions_SetURL(o, nf->url);
+	natsOptions_SetUserInfo(o, user, pw);
+	natsOptions_SetAllowReconnect(o, false);
+	if (natsConnection_Connect(&nc, o) != NATS_OK)
+		nc = NULL;
+	natsOptions_Destroy(o);
+	return nc;
+}
+
+TEST(a_node_cannot_claim_to_be_another)
+{
+	/* Listen as b (what node b's kipcd sees), talk as a. */
+	natsConnection *b = connect_as("b"), *a = connect_as("a");
+	ASSERT_NE(NULL, b);
+	ASSERT_NE(NULL, a);
+	natsSubscription *sub;
+	ASSERT_EQ(NATS_OK, natsConnection_Subscribe(&sub, b, "kipc.b.>", on_b, NULL));
+	ASSERT_EQ(NATS_OK, natsConnection_Flush(b));
+	/* Nor can a listen to b's traffic: the server refuses the subscription. */
+	natsSubscription *spy = NULL;
+	natsConnection_Subscribe(&spy, a, "kipc.b.>", on_spy, NULL);
+	/* a forges a request from c, then sends one as itself; the server
+	 * keeps a connection's order, so the forged one would come first. */
+	natsConnection_Publish(a, "kipc.b.req.c", "forged", 7);
+	ASSERT_EQ(NATS_OK, natsConnection_Publish(a, "kipc.b.req.a", "legit", 6));
+	natsConnection_Flush(a);
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (!__atomic_load_n(&g_seen_legit, __ATOMIC_SEQ_CST) && __ksft_now_ms() < deadline)
+		kt_sleep_ms(2);
+	EXPECT_TRUE(g_seen_legit);
+	EXPECT_FALSE(g_seen_forged);
+	/* What the server routed to a's spy went out before this PONG. */
+	natsConnection_Flush(a);
+	EXPECT_EQ(0, __atomic_load_n(&g_spied, __ATOMIC_SEQ_CST));
+	natsSubscription_Destroy(sub);
+	if (spy)
+		natsSubscription_Destroy(spy);
+	natsConnection_Destroy(a);
+	natsConnection_Destroy(b);
+}
+
+/* ---------------------------------------------------------------- */
+/* A hostile (authenticated) node: whatever it sends, the home node
+ * answers by the rules or drops it, and goes on serving. */
+
+/* kernel/net/net.cc's wire header, as a peer sees it. */
+struct wire {
+	uint32_t magic;
+	uint16_t version, kind;
+	uint64_t epoch, peer_epoch, seq, low;
+	uint8_t op, retry;
+	uint16_t prio;
+	uint32_t flags;
+	int32_t pid;
+	uint32_t uid, gid, len2;
+	int64_t target, type, timeout;
+	struct kipc_cqe cqe;
+	uint32_t datalen, order;
+	uint64_t inc;
+	uint32_t order_low, rsvd;
+};
+_Static_assert(sizeof(struct wire) == 176, "wire layout");
+
+static struct wire g_ans[64];
+static int g_nans;
+static void on_answer_d(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
+{
+	(void)nc, (void)sub, (void)c;
+	int i = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
+	if (natsMsg_GetDataLength(m) >= (int)sizeof(struct wire) && i < 64) {
+		memcpy(&g_ans[i], natsMsg_GetData(m), sizeof(struct wire));
+		__atomic_store_n(&g_nans, i + 1, __ATOMIC_SEQ_CST);
+	}
+	natsMsg_Destroy(m);
+}
+
+/* Publish w (+ data) as node d to b; wait for the answer to seq. */
+static struct wire *ask_b(natsConnection *d, struct wire w, const void *data, uint32_t len)
+{
+	static uint8_t buf[4096];
+	w.magic = 0x54454e4b;
+	w.version = 1;
+	if (!w.datalen)
+		w.datalen = len;
+	memcpy(buf, &w, sizeof w);
+	memcpy(buf + sizeof w, data, len);
+	int before = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
+	natsConnection_Publish(d, "kipc.b.req.d", buf, (int)(sizeof w + len));
+	natsConnection_Flush(d);
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (__ksft_now_ms() < deadline) {
+		for (int i = before; i < __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST); i++)
+			if (g_ans[i].seq == w.seq)
+				return &g_ans[i];
+		kt_sleep_ms(1);
+	}
+	return NULL;
+}
+
+TEST(a_hostile_node_gets_errors_and_the_home_goes_on)
+{
+	natsConnection *d = connect_as("d");
+	ASSERT_NE(NULL, d);
+	natsSubscription *sub;
+	ASSERT_EQ(NATS_OK, natsConnection_Subscribe(&sub, d, "kipc.d.>", on_answer_d, NULL));
+	natsConnection_Flush(d);
+	/* Garbage of every size up to a header and beyond: dropped. */
+	uint8_t junk[512];
+	for (unsigned i = 0; i < sizeof junk; i++)
+		junk[i] = (uint8_t)(i * 131 + 7);
+	for (int n = 0; n <= 200; n += 8)
+		natsConnection_Publish(d, "kipc.b.req.d", junk, n);
+	struct wire w = {.kind = 2}; /* hello */
+	uint64_t epoch = (uint64_t)kt_realtime_ns();
+	w.epoch = epoch;
+	struct wire *a = ask_b(d, w, NULL, 0);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(3, a->kind); /* ACK */
+	uint64_t home = a->epoch;
+	/* No epoch of b named: stale, not run. */
+	w = (struct wire){.kind = 1, .epoch = epoch, .seq = 1, .low = 1,
+			  .op = KIPC_SYS_mbox_send, .pid = 4242, .target = 1};
+	a = ask_b(d, w, "x", 1);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(5, a->kind);
+	/* With b's epoch: every bad request gets its errno. */
+	struct { uint8_t op; int32_t pid; int64_t target; uint32_t flags; int64_t err; } bad[] = {
+		{KIPC_SYS_mbox_send, 4242, 123456789, 0, -EINVAL},   /* no such mailbox */
+		{KIPC_SYS_send, 4242, 1, 0, -EPERM},                 /* init: another uid */
+		{KIPC_SYS_send, 4242, 1 << 22, 0, -ESRCH},           /* a proxy, not a task */
+		{KIPC_SYS_send, 4242, -5, 0, -ESRCH},
+		{KIPC_SYS_mbox_destroy, 4242, 1, 0, -ENOSYS},        /* not across nodes */
+		{99, 4242, 1, 0, -ENOSYS},
+		{KIPC_SYS_send, 4242, 1, KIPC_F_CACHE, -EINVAL},
+		{KIPC_SYS_send, 0, 1, 0, -EINVAL},                   /* pid out of range */
+		{KIPC_SYS_send, 1 << 22, 1, 0, -EINVAL},
+		{KIPC_SYS_mbox_open, 4242, 0, 0, -EINVAL},          /* empty name */
+		{KIPC_SYS_send, 4242, 1, 0, -ESRCH},                /* an older task of 4242 */
+	};
+	uint32_t order = 0; /* task 4242's requests, in its order */
+	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 10 + i,
+				  .low = 1, .op = bad[i].op, .pid = bad[i].pid,
+				  .uid = 0, .target = bad[i].target, .flags = bad[i].flags,
+				  .inc = 10, .order = bad[i].pid == 4242 ? ++order : 1};
+		w.order_low = w.order;
+		if (i == sizeof bad / sizeof bad[0] - 1)
+			w.inc = 5;
+		a = ask_b(d, w, bad[i].op == KIPC_SYS_mbox_open ? "" : "x",
+			  bad[i].op == KIPC_SYS_mbox_open ? 0 : 1);
+		ASSERT_NE(NULL, a);
+		EXPECT_EQ(4, a->kind);
+		if (a->cqe.res != bad[i].err)
+			TH_LOG("request %u: res %lld, want %lld", i, (long long)a->cqe.res,
+			       (long long)bad[i].err);
+		EXPECT_EQ(bad[i].err, a->cqe.res);
+	}
+	/* A new task with pid 4242 (a later incarnation) ends the old
+	 * proxy; the old one's requests are then ESRCH. Orders run in turn:
+	 * order 2 waits (acknowledged) until order 1 came. */
+	w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 30, .low = 1,
+			  .op = KIPC_SYS_send, .pid = 4242, .target = 1, .inc = 20, .order = 2,
+			  .order_low = 1};
+	a = ask_b(d, w, "x", 1);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(3, a->kind); /* held: its turn has not come */
+	w.seq = 29, w.order = 1;
+	a = ask_b(d, w, "x", 1);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(-EPERM, a->cqe.res);
+	w.seq = 30, w.order = 2, w.kind = 2; /* probe: it ran after 29 */
+	a = ask_b(d, w, NULL, 0);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(4, a->kind);
+	EXPECT_EQ(-EPERM, a->cqe.res);
+	w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 31, .low = 1,
+			  .op = KIPC_SYS_send, .pid = 4242, .target = 1, .inc = 10, .order = 99,
+			  .order_low = 99};
+	a = ask_b(d, w, "x", 1);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(-ESRCH, a->cqe.res);
+	/* A header that lies about its length, a huge reply buffer: dropped
+	 * or bounded; then a probe of an id never seen: ENOLINK. */
+	w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 40,
+			  .low = 1, .op = KIPC_SYS_send, .pid = 4242, .target = 1, .datalen = 4000};
+	natsConnection_Publish(d, "kipc.b.req.d", &w, sizeof w);
+	w = (struct wire){.kind = 2, .epoch = epoch, .peer_epoch = home, .seq = 41, .low = 1};
+	a = ask_b(d, w, NULL, 0);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(-ENOLINK, a->cqe.res);
+	/* The same id again: answered from the table, not run twice. */
+	w = (struct wire){.kind = 1, .epoch = epoch, .peer_epoch = home, .seq = 11,
+			  .low = 1, .op = KIPC_SYS_send, .pid = 4242, .target = 1, .retry = 1,
+			  .inc = 10, .order = 2};
+	a = ask_b(d, w, "x", 1);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(-EPERM, a->cqe.res);
+	natsSubscription_Destroy(sub);
+	natsConnection_Destroy(d);
+	/* b is alive and serves a: a call across still works. */
+	ASSERT_EQ(0, kill(nf->node[1].pid, 0));
+	struct share *s = share_new();
+	pid_t srv = on_node(1, srv_calls, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("b", s);
+	char reply[64];
+	ASSERT_EQ(8, kipc_mbox_call(id, "ping", 5, reply, sizeof reply, NULL, 0));
+	ASSERT_EQ(8, kipc_mbox_call(id, "pong", 5, reply, sizeof reply, NULL, 0));
+	ASSERT_EQ(0, kt_wait(srv));
+}
+
+/* ---------------------------------------------------------------- */
+/* The chat sample on three nodes                                     */
+
+struct proc {
+	pid_t pid;
+	int in, out;   /* its stdin (write end), its stdout (read end) */
+	char buf[4096];
+	size_t len;
+};
+
+static int spawn_chat(struct proc *p, int node, const char *const argv[])
+{
+	char exe[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n < 0)
+		return -1;
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(path, sizeof path, "%s/../../samples/net_chat", exe);
+	int i[2], o[2];
+	if (pipe2(i, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0)
+		return -1;
+	p->pid = fork();
+	if (p->pid == 0) {
+		kt_kernel_use(&nf->node[node]);
+		dup2(i[0], 0);
+		dup2(o[1], 1);
+		dup2(o[1], 2);
+		execv(path, (char *const *)argv);
+		_exit(127);
+	}
+	close(i[0]);
+	close(o[1]);
+	p->in = i[1];
+	p->out = o[0];
+	p->len = 0;
+	return 0;
+}
+
+/* Read p's output until the line want appears (bounded). */
+static bool saw_line(struct proc *p, const char *want)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	for (;;) {
+		char *nl;
+		while ((nl = memchr(p->buf, '\n', p->len))) {
+			*nl = '\0';
+			bool hit = strcmp(p->buf, want) == 0;
+			size_t used = (size_t)(nl - p->buf) + 1;
+			memmove(p->buf, nl + 1, p->len - used);
+			p->len -= used;
+			if (hit)
+				return true;
+		}
+		int left = (int)(deadline - __ksft_now_ms());
+		struct pollfd pf = {.fd = p->out, .events = POLLIN};
+		if (left <= 0 || poll(&pf, 1, left) <= 0)
+			return false;
+		ssize_t n = read(p->out, p->buf + p->len, sizeof p->buf - 1 - p->len);
+		if (n <= 0)
+			return false;
+		p->len += (size_t)n;
+	}
+}
+
+TEST(chat_sample_across_three_nodes)
+{
+	struct proc room, alice, bob;
+	ASSERT_EQ(0, spawn_chat(&room, 0, (const char *const[]){"net_chat", "room", "2", NULL}));
+	ASSERT_TRUE(saw_line(&room, "room open"));
+	ASSERT_EQ(0, spawn_chat(&alice, 1,
+				(const char *const[]){"net_chat", "member", "alice", "a", NULL}));
+	ASSERT_TRUE(saw_line(&alice, "* alice joined from b"));
+	ASSERT_EQ(0, spawn_chat(&bob, 2,
+				(const char *const[]){"net_chat", "member", "bob", "a", NULL}));
+	ASSERT_TRUE(saw_line(&bob, "* bob joined from c"));
+	ASSERT_TRUE(saw_line(&alice, "* bob joined from c"));
+	ASSERT_EQ(13, write(alice.in, "hello from b\n", 13));
+	ASSERT_TRUE(saw_line(&bob, "<alice> hello from b"));
+	ASSERT_TRUE(saw_line(&alice, "<alice> hello from b"));
+	ASSERT_EQ(9, write(bob.in, "hi alice\n", 9));
+	ASSERT_TRUE(saw_line(&alice, "<bob> hi alice"));
+	close(alice.in);
+	ASSERT_TRUE(saw_line(&alice, "* alice left"));
+	ASSERT_TRUE(saw_line(&bob, "* alice left"));
+	ASSERT_EQ(0, kt_wait(alice.pid));
+	close(bob.in);
+	ASSERT_TRUE(saw_line(&bob, "* bob left"));
+	ASSERT_EQ(0, kt_wait(bob.pid));
+	ASSERT_TRUE(saw_line(&room, "<bob> hi alice"));
+	ASSERT_EQ(0, kt_wait(room.pid));
+}
+
+/* ---------------------------------------------------------------- */
+/* Failures                                                           */
+
+TEST(unknown_node_is_ehostunreach_within_the_bound)
+{
+	NF_SLOW();
+	int64_t t0 = kt_now_ns();
+	EXPECT_EQ(-1, kipc_mbox_open("/net/nosuchnode/x", 0, NULL));
+	EXPECT_EQ(EHOSTUNREACH, errno);
+	int64_t ms = (kt_now_ns() - t0) / 1000000;
+	EXPECT_GE(ms, NF_TIMEOUT_MS);
+	EXPECT_LE(ms, NF_TIMEOUT_MS + NF_RETRY_MS + 1000); /* + a loaded machine */
+	pid_t p = kipc_node_pid("nosuchnode", 1);
+	t0 = kt_now_ns();
+	EXPECT_EQ(-1, kipc_send(p, "x", 2, 0, 0));
+	EXPECT_EQ(EHOSTUNREACH, errno);
+	EXPECT_LE((kt_now_ns() - t0) / 1000000, NF_TIMEOUT_MS + NF_RETRY_MS + 1000);
+}
+
+#define LEDGER_N 4000
+
+struct kill_share {
+	struct kt_barrier ready, go;
+	char name[64];
+	unsigned received[LEDGER_N];
+	int result[LEDGER_N];    /* 0 sent ok, errno, -1 not tried */
+	int64_t when[LEDGER_N];  /* completion time, ns */
+	unsigned nrecv;
+};
+
+static int ledger_server(struct kill_share *k)
+{
+	struct kipc_mbox_attr a = kt_attr(0); /* rendezvous: ok = received */
+	a.mode = 0666;
+	int64_t id = kipc_mbox_open(k->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	if (id < 0)
+		return 10;
+	kt_post(&k->ready, 1);
+	for (;;) {
+		unsigned v;
+		if (kipc_mbox_receive(id, &v, sizeof v, NULL, 0) != sizeof v)
+			return 0; /* the kernel died: ECONNRESET */
+		if (v < LEDGER_N)
+			__atomic_fetch_add(&k->received[v], 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&k->nrecv, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+TEST_TIMEOUT(home_node_killed_nothing_lost_nothing_duplicated, 60)
+{
+	NF_SLOW();
+	char why[256];
+	struct kill_share *k = mmap(NULL, sizeof *k, PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, k);
+	memset(k, 0, sizeof *k);
+	for (int i = 0; i < LEDGER_N; i++)
+		k->result[i] = -1;
+	kt_barrier_init(&k->ready);
+	snprintf(k->name, sizeof k->name, "/kt-%d-ledger", (int)getpid());
+	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, NULL, why, sizeof why));
+	pid_t srv = fork();
+	if (srv == 0)
+		_exit(nf_use(3) < 0 ? 80 : ledger_server(k));
+	ASSERT_EQ(0, kt_wait_post(&k->ready, 1));
+	char n[128];
+	snprintf(n, sizeof n, "/net/d%s", k->name);
+	int64_t id = kipc_mbox_open(n, 0, NULL);
+	ASSERT_GT(id, 0);
+	/* Two senders on a and c, interleaved ids; d dies under them. */
+	pid_t snd[2];
+	for (int s = 0; s < 2; s++) {
+		snd[s] = fork();
+		if (snd[s] == 0) {
+			if (nf_use(s == 0 ? 0 : 2) < 0)
+				_exit(80);
+			char nn[128];
+			snprintf(nn, sizeof nn, "/net/d%s", k->name);
+			int64_t rid = kipc_mbox_open(nn, 0, NULL);
+			if (rid < 0)
+				_exit(81);
+			int errors = 0;
+			for (unsigned v = (unsigned)s; v < LEDGER_N && errors < 3; v += 2) {
+				int r = kipc_mbox_send(rid, &v, sizeof v, 0, 0);
+				k->result[v] = r == 0 ? 0 : errno;
+				k->when[v] = kt_now_ns();
+				errors += r != 0;
+			}
+			_exit(0);
+		}
+	}
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (__atomic_load_n(&k->nrecv, __ATOMIC_SEQ_CST) < 300 && __ksft_now_ms() < deadline)
+		kt_sleep_ms(1);
+	ASSERT_GE(k->nrecv, 300);
+	int64_t killed = kt_now_ns();
+	nf_stop_node(3, SIGKILL);
+	ASSERT_EQ(0, kt_wait(snd[0]));
+	ASSERT_EQ(0, kt_wait(snd[1]));
+	kt_wait(srv);
+	unsigned ok = 0, unknown = 0, unreach = 0, bad = 0;
+	int64_t first_err = INT64_MAX;
+	for (unsigned v = 0; v < LEDGER_N; v++) {
+		int r = k->result[v];
+		unsigned got = k->received[v];
+		if (r == 0) {
+			ok++;
+			if (got != 1) {
+				if (bad++ < 5)
+					TH_LOG("id %u: sent ok, received %u times", v, got);
+			}
+		} else if (r == ENOLINK) {
+			unknown++;
+			if (got > 1 && bad++ < 5)
+				TH_LOG("id %u: ENOLINK, received %u times", v, got);
+		} else if (r == EHOSTUNREACH) {
+			unreach++;
+			if (got != 0 && bad++ < 5)
+				TH_LOG("id %u: EHOSTUNREACH, but received", v);
+		} else if (r != -1) {
+			if (bad++ < 5)
+				TH_LOG("id %u: unexpected errno %d", v, r);
+		} else if (got) {
+			if (bad++ < 5)
+				TH_LOG("id %u: never sent, received", v);
+		}
+		if (r > 0 && k->when[v] < first_err)
+			first_err = k->when[v];
+	}
+	TH_LOG("%u ok, %u ENOLINK, %u EHOSTUNREACH; first error %lld ms after the kill",
+	       ok, unknown, unreach, (long long)((first_err - killed) / 1000000));
+	EXPECT_EQ(0, bad);
+	/* Received before the kill: sent ok, or (its answer died with d) ENOLINK. */
+	EXPECT_GE(ok + unknown, 300);
+	EXPECT_GE(unreach, 1); /* once d is known gone, nothing is sent */
+	EXPECT_LE((first_err - killed) / 1000000, NF_TIMEOUT_MS + NF_RETRY_MS + 1000);
+}
+
+struct flap_share {
+	struct kt_barrier ready;
+	char name[64];
+	unsigned received[LEDGER_N];
+	int result[LEDGER_N];
+	unsigned nrecv, nsent;
+	unsigned out_of_order;  /* receptions not in the order they were sent */
+	int last;
+};
+
+static int flap_server(struct flap_share *f)
+{
+	struct kipc_mbox_attr a = kt_attr(64);
+	a.mode = 0666;
+	int64_t id = kipc_mbox_open(f->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	if (id < 0)
+		return 10;
+	kt_post(&f->ready, 1);
+	while (__atomic_load_n(&f->nrecv, __ATOMIC_SEQ_CST) < 1000) {
+		unsigned v;
+		if (kipc_mbox_receive_timed(id, &v, sizeof v, NULL, 0,
+					    (int64_t)KT_BOUND_MS * 1000000) != sizeof v)
+			return 11;
+		if (v < LEDGER_N)
+			__atomic_fetch_add(&f->received[v], 1, __ATOMIC_SEQ_CST);
+		if ((int)v != f->last + 1)
+			f->out_of_order++;
+		f->last = (int)v;
+		__atomic_fetch_add(&f->nrecv, 1, __ATOMIC_SEQ_CST);
+	}
+	/* Anything more would be a duplicate: look once more. */
+	unsigned v;
+	if (kipc_mbox_receive(id, &v, sizeof v, NULL, KIPC_F_NONBLOCK) >= 0)
+		return 12;
+	return 0;
+}
+
+static struct flap_share *g_flap;
+static int flap_entry(struct share *s)
+{
+	(void)s;
+	return flap_server(g_flap);
+}
+
+TEST_TIMEOUT(nats_server_restart_exactly_once, 60)
+{
+	NF_SLOW();
+	char why[256];
+	struct flap_share *f = mmap(NULL, sizeof *f, PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, f);
+	memset(f, 0, sizeof *f);
+	kt_barrier_init(&f->ready);
+	snprintf(f->name, sizeof f->name, "/kt-%d-flap", (int)getpid());
+	/* The sender's node waits long enough for the server to come back. */
+	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, "net_timeout_ms=15000", why, sizeof why));
+	g_flap = f;
+	pid_t srv = on_node(1, flap_entry, NULL);
+	ASSERT_EQ(0, kt_wait_post(&f->ready, 1));
+	/* 16 sends in flight at a time (the asynchronous API): a
+	 * retransmitted one must not be overtaken by a later one. */
+	f->last = -1;
+	pid_t snd = fork();
+	if (snd == 0) {
+		if (nf_use(3) < 0)
+			_exit(80);
+		char nn[128];
+		snprintf(nn, sizeof nn, "/net/b%s", f->name);
+		int64_t rid = kipc_mbox_open(nn, 0, NULL);
+		if (rid < 0)
+			_exit(81);
+		unsigned *buf = kipc_buf_alloc(1000 * sizeof(unsigned));
+		if (!buf)
+			_exit(82);
+		unsigned next = 0, inflight = 0;
+		while (next < 1000 || inflight) {
+			while (next < 1000 && inflight < 16) {
+				struct kipc_sqe *sqe = kipc_get_sqe();
+				if (!sqe)
+					break;
+				buf[next] = next;
+				kipc_prep_mbox_send(sqe, rid, &buf[next], sizeof(unsigned), 0, 0);
+				kipc_sqe_set_data(sqe, next);
+				next++, inflight++;
+			}
+			if (kipc_submit() < 0)
+				_exit(83);
+			struct kipc_cqe *c;
+			if (kipc_wait_cqe(&c) < 0)
+				_exit(84);
+			f->result[c->user_data] = (int)-c->res;
+			__atomic_fetch_add(&f->nsent, 1, __ATOMIC_SEQ_CST);
+			kipc_cqe_seen(c);
+			inflight--;
+		}
+		_exit(0);
+	}
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (__atomic_load_n(&f->nsent, __ATOMIC_SEQ_CST) < 200 && __ksft_now_ms() < deadline)
+		kt_sleep_ms(1);
+	ASSERT_GE(f->nsent, 200);
+	pid_t old = nf->nats;
+	kill(old, SIGKILL);
+	waitpid(old, NULL, 0);
+	nf_untrack(old);
+	ASSERT_EQ(KSFT_PASS, nf_start_nats(why, sizeof why));
+	ASSERT_EQ(0, kt_wait(snd));
+	ASSERT_EQ(0, kt_wait(srv));
+	unsigned bad = 0;
+	for (unsigned v = 0; v < 1000; v++)
+		if (f->result[v] != 0 || f->received[v] != 1)
+			if (bad++ < 5)
+				TH_LOG("id %u: send %d, received %u times", v, f->result[v],
+				       f->received[v]);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, f->out_of_order);
+	nf_stop_node(3, SIGTERM);
+}
+
+/* Is the cluster routing: does what c publishes on s0 reach d on s2? */
+static int g_routed;
+static void on_routed(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
+{
+	(void)nc, (void)sub, (void)c;
+	__atomic_store_n(&g_routed, 1, __ATOMIC_SEQ_CST);
+	natsMsg_Destroy(m);
+}
+
+static bool cluster_routes(void)
+{
+	char u0[64], u2[64], pc[64], pd[64];
+	snprintf(u0, sizeof u0, "nats://127.0.0.1:%d", nf->cport[0]);
+	snprintf(u2, sizeof u2, "nats://127.0.0.1:%d", nf->cport[2]);
+	snprintf(pc, sizeof pc, "pw-c-%d", nf->nats_port);
+	snprintf(pd, sizeof pd, "pw-d-%d", nf->nats_port);
+	natsOptions *o0, *o2;
+	natsConnection *c = NULL, *d = NULL;
+	natsSubscription *sub = NULL;
+	natsOptions_Create(&o0);
+	natsOptions_SetURL(o0, u0);
+	natsOptions_SetUserInfo(o0, "c", pc);
+	natsOptions_Create(&o2);
+	natsOptions_SetURL(o2, u2);
+	natsOptions_SetUserInfo(o2, "d", pd);
+	bool ok = false;
+	if (natsConnection_Connect(&c, o0) == NATS_OK && natsConnection_Connect(&d, o2) == NATS_OK &&
+	    natsConnection_Subscribe(&sub, d, "kipc.d.req.c", on_routed, NULL) == NATS_OK &&
+	    natsConnection_Flush(d) == NATS_OK) {
+		int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+		while (!__atomic_load_n(&g_routed, __ATOMIC_SEQ_CST) && __ksft_now_ms() < deadline) {
+			natsConnection_Publish(c, "kipc.d.req.c", "route?", 7);
+			natsConnection_Flush(c);
+			kt_sleep_ms(20);
+		}
+		ok = g_routed;
+	}
+	if (sub)
+		natsSubscription_Destroy(sub);
+	if (c)
+		natsConnection_Destroy(c);
+	if (d)
+		natsConnection_Destroy(d);
+	natsOptions_Destroy(o0);
+	natsOptions_Destroy(o2);
+	return ok;
+}
+
+TEST_TIMEOUT(nats_cluster_server_killed_mid_load_exactly_once, 90)
+{
+	NF_SLOW();
+	char why[256], name[16], u0[64], u2[64];
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof name, "s%d", i);
+		ASSERT_EQ(KSFT_PASS, nf_start_server(name, nf->cport[i], &nf->cnats[i], why,
+						     sizeof why));
+	}
+	ASSERT_TRUE(cluster_routes());
+	/* The sender's node knows only s0: it fails over to what the
+	 * cluster tells it. The receiver's node is on s2. */
+	snprintf(u0, sizeof u0, "nats://127.0.0.1:%d", nf->cport[0]);
+	snprintf(u2, sizeof u2, "nats://127.0.0.1:%d", nf->cport[2]);
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(4, u0, "net_timeout_ms=20000", why, sizeof why));
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(5, u2, NULL, why, sizeof why));
+	struct flap_share *f = mmap(NULL, sizeof *f, PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, f);
+	memset(f, 0, sizeof *f);
+	kt_barrier_init(&f->ready);
+	snprintf(f->name, sizeof f->name, "/kt-%d-cluster", (int)getpid());
+	g_flap = f;
+	f->last = -1;
+	pid_t srv = on_node(5, flap_entry, NULL);
+	ASSERT_EQ(0, kt_wait_post(&f->ready, 1));
+	pid_t snd = fork();
+	if (snd == 0) {
+		if (nf_use(4) < 0)
+			_exit(80);
+		char nn[128];
+		snprintf(nn, sizeof nn, "/net/d%s", f->name);
+		int64_t rid = kipc_mbox_open(nn, 0, NULL);
+		if (rid < 0)
+			_exit(81);
+		for (unsigned v = 0; v < 1000; v++) {
+			int r = kipc_mbox_send(rid, &v, sizeof v, 0, 0);
+			f->result[v] = r == 0 ? 0 : errno;
+			__atomic_fetch_add(&f->nsent, 1, __ATOMIC_SEQ_CST);
+		}
+		_exit(0);
+	}
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (__atomic_load_n(&f->nsent, __ATOMIC_SEQ_CST) < 200 && __ksft_now_ms() < deadline)
+		kt_sleep_ms(1);
+	ASSERT_GE(f->nsent, 200);
+	/* s0 dies under the sender's node, and comes back. */
+	pid_t old = nf->cnats[0];
+	kill(old, SIGKILL);
+	waitpid(old, NULL, 0);
+	nf_untrack(old);
+	unsigned at_kill = f->nsent;
+	ASSERT_EQ(KSFT_PASS, nf_start_server("s0", nf->cport[0], &nf->cnats[0], why, sizeof why));
+	ASSERT_EQ(0, kt_wait(snd));
+	ASSERT_EQ(0, kt_wait(srv));
+	unsigned bad = 0;
+	for (unsigned v = 0; v < 1000; v++)
+		if (f->result[v] != 0 || f->received[v] != 1)
+			if (bad++ < 5)
+				TH_LOG("id %u: send %d, received %u times", v, f->result[v],
+				       f->received[v]);
+	TH_LOG("s0 killed after %u sends; 1000 sends, %u bad", at_kill, bad);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, f->out_of_order);
+	nf_stop_node(4, SIGTERM);
+	nf_stop_node(5, SIGTERM);
+	for (int i = 0; i < 3; i++) {
+		nf_stop_pid(nf->cnats[i], SIGTERM);
+		nf->cnats[i] = 0;
+	}
+}
+
+NET_TEST_MAIN
