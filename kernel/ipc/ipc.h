@@ -711,6 +711,13 @@ public:
 	long find_peer(Task &cur, int64_t pid, Task **out); /* where kill(2) may */
 	long do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
 	long do_task_receive(Task &cur, int64_t from, MsgArgs &a, kipc_cqe &cqe);
+	/* The link cur may send to: pid's task queue (find_peer), mailbox id
+	 * (find_mbox, check_send). */
+	Link *task_to_send(Task &cur, int64_t pid, int *err);
+	Link *mbox_to_send(Task &cur, int64_t id, int *err);
+	/* The link of mailbox id if cur may receive from it as a asks, and the
+	 * selector that receive uses (find_mbox, policy rules, check_receive). */
+	Link *mbox_to_receive(Task &cur, int64_t id, const MsgArgs &a, Selector *sel, int *err);
 	long do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 	long do_mbox_receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 	long do_mbox_receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
@@ -818,6 +825,11 @@ public:
 	/* The open h as cur may use it for need (KIPC_MQ_RDONLY/WRONLY/ACCMODE:
 	 * any), cur's process holding it as descriptor fd (-1: none). */
 	MqOpen *mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err);
+	Mailbox *mq_queue(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err)
+	{
+		MqOpen *o = mq_get(cur, h, fd, need, err);
+		return o ? o->mb : nullptr;
+	}
 	long do_mq_open(Task &cur, const std::string &name, const kipc_mq_open &o);
 	long do_mq_unlink(Task &cur, const std::string &name);
 	/* h: cur's handle, fd: the descriptor its process holds it as (mq_get) */
@@ -848,6 +860,8 @@ public:
 	/* Read (write false) or set an IPC limit: 0 or -errno. */
 	long do_sysctl(Task &cur, uint32_t key, bool write, int64_t *val);
 	Mailbox *find_msq(int64_t id, int *err) const;
+	/* find_msq(), then ipcperms(want): EACCES */
+	Mailbox *find_msq(Task &cur, int64_t id, uint32_t want, int *err) const;
 	long do_msgget(Task &cur, int32_t key, uint32_t msgflg);
 	long do_msgsnd(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 	long do_msgrcv(Task &cur, int64_t id, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe);

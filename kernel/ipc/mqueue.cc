@@ -286,18 +286,17 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 long KernelImpl::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_WRONLY, &err);
-	if (!o)
+	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_WRONLY, &err);
+	if (!mb)
 		return err;
-	Mailbox &mb = *o->mb;
-	if (a.len > mb.link.msgsize)
-		return -EMSGSIZE;
 	Sent how;
-	long r = do_send(cur, mb.link, a, cqe, 0, nullptr, &how);
+	if (a.len > mb->link.msgsize)
+		return -EMSGSIZE;
+	long r = do_send(cur, mb->link, a, cqe, 0, nullptr, &how);
 	/* __do_notify(): queued (not handed to a receiver) into an empty queue */
-	if (how == Sent::Queued && mb.link.msgs.nmsg == 1 && mb.mq->notify.owner)
-		mq_fire(*this, mb, cur);
-	mq_update_ready(mb);
+	if (how == Sent::Queued && mb->link.msgs.nmsg == 1 && mb->mq->notify.owner)
+		mq_fire(*this, *mb, cur);
+	mq_update_ready(*mb);
 	cqe.pid = 0; /* POSIX does not say who received it */
 	return r;
 }
@@ -305,25 +304,24 @@ long KernelImpl::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_c
 long KernelImpl::do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_RDONLY, &err);
-	if (!o)
+	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_RDONLY, &err);
+	if (!mb)
 		return err;
-	Mailbox &mb = *o->mb;
-	if (a.len < mb.link.msgsize)
+	Link *l = &mb->link;
+	if (a.len < l->msgsize)
 		return -EMSGSIZE;
-	Link *l = &mb.link;
 	long r = do_receive(cur, &l, 1, Selector{}, a, cqe);
-	mq_update_ready(mb);
+	mq_update_ready(*mb);
 	return r;
 }
 
 long KernelImpl::do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at)
 {
 	int err;
-	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
-	if (!o)
+	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!mb)
 		return err;
-	const Link &l = o->mb->link;
+	const Link &l = mb->link;
 	at = kipc_mq_attr{};
 	at.maxmsg = l.capacity;
 	at.msgsize = l.msgsize;
@@ -334,10 +332,10 @@ long KernelImpl::do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &a
 long KernelImpl::do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_notify &req)
 {
 	int err;
-	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
-	if (!o)
+	Mailbox *q = mq_queue(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!q)
 		return err;
-	Mailbox &mb = *o->mb;
+	Mailbox &mb = *q;
 	MqNotify &n = mb.mq->notify;
 	if (req.notify == KIPC_MQ_NOTIFY_REMOVE) {
 		if (n.owner == &cur)

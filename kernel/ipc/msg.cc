@@ -499,19 +499,42 @@ static Selector mbox_selector(Task &cur)
 	return sel;
 }
 
-long KernelImpl::do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe)
+Link *KernelImpl::task_to_send(Task &cur, int64_t pid, int *err)
 {
 	Task *dst = nullptr;
-	if (long err = find_peer(cur, pid, &dst))
-		return err;
-	return do_send(cur, dst->queue, a, cqe);
+	*err = int(find_peer(cur, pid, &dst));
+	return dst ? &dst->queue : nullptr;
+}
+
+Link *KernelImpl::mbox_to_send(Task &cur, int64_t id, int *err)
+{
+	Mailbox *mb = find_mbox(id, err);
+	if (!mb)
+		return nullptr;
+	if ((*err = check_send(cur, *mb)))
+		return nullptr;
+	return &mb->link;
+}
+
+long KernelImpl::do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Link *l = task_to_send(cur, pid, &err);
+	return l ? do_send(cur, *l, a, cqe) : err;
+}
+
+long KernelImpl::do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Link *l = mbox_to_send(cur, id, &err);
+	return l ? do_send(cur, *l, a, cqe) : err;
 }
 
 long KernelImpl::do_task_receive(Task &cur, int64_t target, MsgArgs &a, kipc_cqe &cqe)
 {
-	Selector sel;
 	if (target < 0 || target > INT32_MAX)
 		return -EINVAL;
+	Selector sel;
 	if (long err = type_selector(a, &sel))
 		return err;
 	pid_t from = pid_t(target);
@@ -529,35 +552,29 @@ long KernelImpl::do_task_receive(Task &cur, int64_t target, MsgArgs &a, kipc_cqe
 	return do_receive(cur, &l, 1, sel, a, cqe, q, gone);
 }
 
-long KernelImpl::do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+Link *KernelImpl::mbox_to_receive(Task &cur, int64_t id, const MsgArgs &a, Selector *sel,
+				  int *err)
 {
-	int err;
-	Mailbox *mb = find_mbox(id, &err);
+	Mailbox *mb = find_mbox(id, err);
 	if (!mb)
-		return err;
-	if ((err = check_send(cur, *mb)))
-		return err;
-	return do_send(cur, mb->link, a, cqe);
+		return nullptr;
+	if (mb->policy == KIPC_POLICY_ROUND_ROBIN) {
+		*err = a.flags & KIPC_F_TYPE ? -EINVAL : 0; /* the rotation decides, not the type */
+		*sel = mbox_selector(cur);
+	} else {
+		*err = int(type_selector(a, sel));
+	}
+	if (!*err)
+		*err = check_receive(cur, *mb);
+	return *err ? nullptr : &mb->link;
 }
 
 long KernelImpl::do_mbox_receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *mb = find_mbox(id, &err);
-	if (!mb)
-		return err;
 	Selector sel;
-	if (mb->policy == KIPC_POLICY_ROUND_ROBIN) {
-		if (a.flags & KIPC_F_TYPE)
-			return -EINVAL; /* the rotation decides, not the type */
-		sel = mbox_selector(cur);
-	} else if (long e = type_selector(a, &sel)) {
-		return e;
-	}
-	if ((err = check_receive(cur, *mb)))
-		return err;
-	Link *l = &mb->link;
-	return do_receive(cur, &l, 1, sel, a, cqe);
+	Link *l = mbox_to_receive(cur, id, a, &sel, &err);
+	return l ? do_receive(cur, &l, 1, sel, a, cqe) : err;
 }
 
 long KernelImpl::do_mbox_receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,

@@ -44,6 +44,16 @@ Mailbox *KernelImpl::find_msq(int64_t id, int *err) const
 	return mb;
 }
 
+Mailbox *KernelImpl::find_msq(Task &cur, int64_t id, uint32_t want, int *err) const
+{
+	Mailbox *mb = find_msq(id, err);
+	if (mb && !ipcperms(cur, *mb, want)) {
+		*err = -EACCES;
+		return nullptr;
+	}
+	return mb;
+}
+
 /* ipcperms() with msgget's flag: requested bits from all three triads. */
 static uint32_t requested(uint32_t flg)
 {
@@ -96,12 +106,10 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 long KernelImpl::do_msgsnd(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *q = find_msq(id, &err);
+	Mailbox *q = find_msq(cur, id, kMayWrite, &err);
 	if (!q)
 		return err;
 	Mailbox &mb = *q;
-	if (!ipcperms(cur, mb, kMayWrite))
-		return -EACCES;
 	if (a.len > mb.link.qbytes && a.wait.nonblock)
 		return -EAGAIN; /* Linux: it never fits */
 	long r = do_send(cur, mb.link, a, cqe);
@@ -137,12 +145,10 @@ static long msg_copy(KernelImpl &k, Task &cur, Mailbox &mb, uint32_t msgflg, Msg
 long KernelImpl::do_msgrcv(Task &cur, int64_t id, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *q = find_msq(id, &err);
+	Mailbox *q = find_msq(cur, id, kMayRead, &err);
 	if (!q)
 		return err;
 	Mailbox &mb = *q;
-	if (!ipcperms(cur, mb, kMayRead))
-		return -EACCES;
 	if (msgflg & KIPC_MSG_COPY)
 		return msg_copy(*this, cur, mb, msgflg, a, cqe);
 	Selector sel;
@@ -232,10 +238,8 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 		return mb->id;
 	}
 	case KIPC_IPC_STAT:
-		if (!(mb = find_msq(id, &err)))
+		if (!(mb = find_msq(cur, id, kMayRead, &err)))
 			return err;
-		if (!ipcperms(cur, *mb, kMayRead))
-			return -EACCES;
 		fill_ds(*this, *mb, *ds);
 		return 0;
 	case KIPC_IPC_SET:

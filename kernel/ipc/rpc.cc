@@ -25,6 +25,13 @@
 
 namespace kipc {
 
+long KernelImpl::do_task_call(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Link *l = task_to_send(cur, pid, &err);
+	return l ? do_call(cur, *l, a, cqe) : err;
+}
+
 long KernelImpl::do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe)
 {
 	ReqPtr r = new_request(cur, ReqKind::Call, a);
@@ -45,23 +52,11 @@ long KernelImpl::do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe)
 	return -EQUEUED;
 }
 
-long KernelImpl::do_task_call(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe)
-{
-	Task *dst = nullptr;
-	if (long err = find_peer(cur, pid, &dst))
-		return err;
-	return do_call(cur, dst->queue, a, cqe);
-}
-
 long KernelImpl::do_mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *mb = find_mbox(id, &err);
-	if (!mb)
-		return err;
-	if ((err = check_send(cur, *mb)))
-		return err;
-	return do_call(cur, mb->link, a, cqe);
+	Link *l = mbox_to_send(cur, id, &err);
+	return l ? do_call(cur, *l, a, cqe) : err;
 }
 
 long KernelImpl::do_reply(Task &cur, uint64_t token, MsgArgs &a)

@@ -30,82 +30,84 @@ static long check_out(Task &cur, const kipc_sqe &sqe, uint32_t allowed_flags)
 	return 0;
 }
 
+/* A list call: the core's records, as many as fit copied out. */
+template <class T, class Fill>
+static long list_out(Task &cur, const kipc_sqe &sqe, uint32_t allowed_flags, Fill &&fill)
+{
+	std::vector<T> v;
+	if (long err = check_out(cur, sqe, allowed_flags))
+		return err;
+	if (long err = fill(v))
+		return err;
+	return copy_records(cur, sqe, v);
+}
+
 long sys_sysinfo(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	kipc_sysinfo si;
 	if (long err = check_out(cur, sqe, 0))
 		return err;
-	k.do_sysinfo(cur, si);
-	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, si);
+	return record_out<kipc_sysinfo>(cur, sqe, [&](kipc_sysinfo &si) {
+		k.do_sysinfo(cur, si);
+		return 0L;
+	});
 }
 
 long sys_kernel_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	kipc_kernel_info ki;
 	if (long err = check_out(cur, sqe, 0))
 		return err;
-	k.do_kernel_info(ki);
-	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, ki);
-}
-
-long sys_task_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
-{
-	std::vector<kipc_task_info> v;
-	if (long err = check_out(cur, sqe, 0))
-		return err;
-	k.do_task_list(cur, v);
-	return copy_records(cur, sqe, v);
+	return record_out<kipc_kernel_info>(cur, sqe, [&](kipc_kernel_info &ki) {
+		k.do_kernel_info(ki);
+		return 0L;
+	});
 }
 
 long sys_task_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	kipc_task_info ti;
 	if (long err = check_out(cur, sqe, 0))
 		return err;
 	if (sqe.target <= 0 || sqe.target > INT32_MAX)
 		return -EINVAL;
-	if (long err = k.do_task_info(cur, pid_t(sqe.target), ti))
-		return err;
-	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, ti);
-}
-
-long sys_mbox_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
-{
-	std::vector<kipc_mbox_info> v;
-	if (long err = check_out(cur, sqe, 0))
-		return err;
-	k.do_mbox_list(cur, v);
-	return copy_records(cur, sqe, v);
+	return record_out<kipc_task_info>(
+		cur, sqe, [&](kipc_task_info &ti) { return k.do_task_info(cur, pid_t(sqe.target), ti); });
 }
 
 long sys_mbox_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	kipc_mbox_info mi;
 	if (long err = check_out(cur, sqe, 0))
 		return err;
-	if (long err = k.do_mbox_info(cur, sqe.target, mi))
-		return err;
-	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, mi);
+	return record_out<kipc_mbox_info>(
+		cur, sqe, [&](kipc_mbox_info &mi) { return k.do_mbox_info(cur, sqe.target, mi); });
+}
+
+long sys_task_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	return list_out<kipc_task_info>(cur, sqe, 0, [&](auto &v) {
+		k.do_task_list(cur, v);
+		return 0L;
+	});
+}
+
+long sys_mbox_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	return list_out<kipc_mbox_info>(cur, sqe, 0, [&](auto &v) {
+		k.do_mbox_list(cur, v);
+		return 0L;
+	});
 }
 
 long sys_waiter_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	std::vector<kipc_waiter_info> v;
-	if (long err = check_out(cur, sqe, KIPC_INTRO_TASKQ))
-		return err;
-	if (long err = k.do_waiter_list(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, v))
-		return err;
-	return copy_records(cur, sqe, v);
+	return list_out<kipc_waiter_info>(cur, sqe, KIPC_INTRO_TASKQ, [&](auto &v) {
+		return k.do_waiter_list(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, v);
+	});
 }
 
 long sys_msg_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	std::vector<kipc_msg_info> v;
-	if (long err = check_out(cur, sqe, KIPC_INTRO_TASKQ))
-		return err;
-	if (long err = k.do_msg_list(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, v))
-		return err;
-	return copy_records(cur, sqe, v);
+	return list_out<kipc_msg_info>(cur, sqe, KIPC_INTRO_TASKQ, [&](auto &v) {
+		return k.do_msg_list(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, v);
+	});
 }
 
 } // namespace kipc

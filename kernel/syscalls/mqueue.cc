@@ -91,10 +91,8 @@ long sys_mq_timedreceive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe
 long sys_mq_notify(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	kipc_mq_notify n;
-	if (sqe.flags)
-		return -EINVAL;
-	if (long e = copy_struct_from_user(cur, sqe.addr2, sqe.len2, &n))
-		return e;
+	if (long err = record_in(cur, sqe, &n))
+		return err;
 	switch (n.notify) {
 	case KIPC_MQ_NOTIFY_REMOVE:
 	case KIPC_MQ_SIGEV_NONE:
@@ -112,12 +110,11 @@ long sys_mq_notify(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 
 long sys_mq_getattr(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	kipc_mq_attr at;
 	if (sqe.flags)
 		return -EINVAL;
-	if (long err = k.do_mq_getattr(cur, sqe.target, sqe.type, at))
-		return err;
-	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, at);
+	return record_out<kipc_mq_attr>(cur, sqe, [&](kipc_mq_attr &at) {
+		return k.do_mq_getattr(cur, sqe.target, sqe.type, at);
+	});
 }
 
 long sys_mq_close(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)

@@ -13,34 +13,22 @@ constexpr size_t kSetMax = kRecvSetMax;
 
 long sys_send(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
-	MsgArgs a;
-	if (long err = decode_msg(k, cur, sqe, kSendFlags, &a))
-		return err;
-	return k.do_task_send(cur, sqe.target, a, cqe);
+	return msg_entry<kSendFlags, &KernelImpl::do_task_send>(k, cur, sqe, cqe);
 }
 
 long sys_receive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
-	MsgArgs a;
-	if (long err = decode_msg(k, cur, sqe, kRecvFlags, &a))
-		return err;
-	return k.do_task_receive(cur, sqe.target, a, cqe);
+	return msg_entry<kRecvFlags, &KernelImpl::do_task_receive>(k, cur, sqe, cqe);
 }
 
 long sys_mbox_send(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
-	MsgArgs a;
-	if (long err = decode_msg(k, cur, sqe, kSendFlags, &a))
-		return err;
-	return k.do_mbox_send(cur, sqe.target, a, cqe);
+	return msg_entry<kSendFlags, &KernelImpl::do_mbox_send>(k, cur, sqe, cqe);
 }
 
 long sys_mbox_receive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
-	MsgArgs a;
-	if (long err = decode_msg(k, cur, sqe, kRecvFlags, &a))
-		return err;
-	return k.do_mbox_receive(cur, sqe.target, a, cqe);
+	return msg_entry<kRecvFlags, &KernelImpl::do_mbox_receive>(k, cur, sqe, cqe);
 }
 
 long sys_mbox_receive_set(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)

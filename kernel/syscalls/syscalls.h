@@ -55,4 +55,37 @@ long copy_struct_to_user(Task &cur, uint64_t addr, uint32_t len, const T &in)
 	return 0;
 }
 
+/*
+ * The shapes most entries have, after their own cheap checks:
+ *  msg_entry: decode_msg() with the allowed flags, then one core call on
+ *             the target;
+ *  record_in:  no flags, one record copied in from addr2/len2;
+ *  record_out: fill one record (0 or -errno), copy it to addr2/len2.
+ */
+using MsgCall = long (KernelImpl::*)(Task &cur, int64_t target, MsgArgs &a, kipc_cqe &cqe);
+template <uint32_t Allowed, MsgCall Do>
+long msg_entry(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
+{
+	MsgArgs a;
+	if (long err = decode_msg(k, cur, sqe, Allowed, &a))
+		return err;
+	return (k.*Do)(cur, sqe.target, a, cqe);
+}
+
+/* An entry that takes one record (and no flags): -EINVAL, or as copy_struct_from_user. */
+template <class T> long record_in(Task &cur, const kipc_sqe &sqe, T *out)
+{
+	if (sqe.flags)
+		return -EINVAL;
+	return copy_struct_from_user(cur, sqe.addr2, sqe.len2, out);
+}
+
+template <class T, class Fill> long record_out(Task &cur, const kipc_sqe &sqe, Fill &&fill)
+{
+	T rec;
+	if (long err = fill(rec))
+		return err;
+	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, rec);
+}
+
 } // namespace kipc

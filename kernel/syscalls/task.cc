@@ -6,11 +6,12 @@ namespace kipc {
 
 long sys_taskq_stat(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
-	kipc_taskq_stat st;
 	if (sqe.flags)
 		return -EINVAL;
-	k.do_taskq_stat(cur, st);
-	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, st);
+	return record_out<kipc_taskq_stat>(cur, sqe, [&](kipc_taskq_stat &st) {
+		k.do_taskq_stat(cur, st);
+		return 0L;
+	});
 }
 
 /* Read the caller's credentials again from the OS (after set*id). */
@@ -25,9 +26,7 @@ long sys_cred_refresh(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 long sys_taskq_setattr(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	kipc_mbox_attr attr;
-	if (sqe.flags)
-		return -EINVAL;
-	if (long err = copy_struct_from_user(cur, sqe.addr2, sqe.len2, &attr))
+	if (long err = record_in(cur, sqe, &attr))
 		return err;
 	return k.do_taskq_setattr(cur, attr);
 }

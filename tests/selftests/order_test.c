@@ -13,6 +13,7 @@
 
 #include <kipc/mqueue.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 
 #define ROUNDS 2000
 
@@ -43,9 +44,34 @@ static int wait_sleeping(pid_t pid)
  * The child: for each queue id the parent writes, block in msgrcv (or,
  * send: in msgsnd on a queue the parent filled) and write back the errno.
  */
+/*
+ * Wait until the child has read what we wrote to the pipe. Sleeping alone
+ * is not enough: on a loaded machine the child may still sleep in the
+ * read() of the round before, and its request is not submitted yet.
+ * Once the pipe is empty its next sleep is in its IPC call (kipcd is
+ * stopped, so the call cannot complete).
+ */
+static int wait_taken(int fd)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int n = 1;
+	while (__ksft_now_ms() < deadline) {
+		if (ioctl(fd, FIONREAD, &n) < 0) {
+			ksft_print("# FIONREAD: %s\n", strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		sched_yield();
+	}
+	ksft_print("# the child did not read the pipe (%d bytes left)\n", n);
+	return -1;
+}
+
 static int child(int in, int out, bool send)
 {
-	if (kipc_attach() < 0)
+	int ready = kipc_attach() < 0 ? errno : 0;
+	if (write(out, &ready, sizeof ready) != sizeof ready || ready)
 		return 1;
 	int id;
 	while (read(in, &id, sizeof id) == sizeof id) {
@@ -101,6 +127,10 @@ static void race(struct __test_metadata *_metadata, bool send)
 	close(down[0]);
 	close(up[1]);
 	ASSERT_EQ(0, kipc_attach());
+	/* The child attaches before the first round stops kipcd. */
+	int ready = -1;
+	ASSERT_EQ((ssize_t)sizeof ready, read(up[0], &ready, sizeof ready));
+	ASSERT_EQ(0, ready);
 	int eidrm = 0, other = 0, last = 0;
 	for (int i = 0; i < ROUNDS; i++) {
 		int id = kipc_msgget(0 /* IPC_PRIVATE */, KIPC_IPC_CREAT | 0600);
@@ -115,7 +145,11 @@ static void race(struct __test_metadata *_metadata, bool send)
 		}
 		ASSERT_EQ(0, kill(kipcd, SIGSTOP));
 		ASSERT_EQ((ssize_t)sizeof id, write(down[1], &id, sizeof id));
-		ASSERT_EQ(0, wait_sleeping(c));
+		/* Asleep, but not still in read(): in its call. */
+		int asleep = wait_taken(down[1]) == 0 && wait_sleeping(c) == 0;
+		if (!asleep)
+			kill(kipcd, SIGCONT); /* not left stopped by a failure */
+		ASSERT_TRUE(asleep);
 		ASSERT_EQ(1, write(cont[1], "c", 1));
 		int rm = kipc_msgctl(id, KIPC_IPC_RMID, NULL, 0);
 		kill(kipcd, SIGCONT); /* in case the helper failed */
