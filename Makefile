@@ -211,7 +211,14 @@ ALL_LDFLAGS  = $(KIPC_LDFLAGS) $(LDFLAGS)
 CORE_SRCS     := $(sort $(wildcard kernel/ipc/*.cc kernel/syscalls/*.cc))
 DAEMON_SRCS   := $(sort $(wildcard kernel/daemon/*.cc))
 # kernel/net: the network bridge (CONFIG_NET); only nats.cc needs libnats.
-NET_ENABLED   := $(shell grep -qs '^CONFIG_NET=y' $(config) && echo y)
+# The options decide sources and libraries (CONFIG_NET), so make reads
+# them as variables, as Kbuild includes auto.conf: make first brings
+# auto.conf up to date with the .config (on a fresh clone: makes the
+# .config from kipc_defconfig), then starts over reading it.
+ifeq ($(filter $(no-deps-targets) $(config-targets),$(MAKECMDGOALS)),)
+-include $(AUTO_CONF)
+endif
+NET_ENABLED   := $(filter y,$(CONFIG_NET))
 DAEMON_SRCS   += kernel/net/net.cc $(if $(NET_ENABLED),kernel/net/nats.cc)
 NET_LIBS       = $(if $(NET_ENABLED),$(shell $(PKG_CONFIG) --libs libnats 2>/dev/null || echo -lnats))
 LIB_SRCS      := $(sort $(wildcard lib/*.c lib/*.cc))
