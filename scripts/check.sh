@@ -637,6 +637,7 @@ export KIPC_CHECK_RUN="$$.$(now_ms)"
 checktmp=
 if [ "$what" = all ]; then
 	checktmp=$(mktemp -d "${TMPDIR:-/tmp}/kipc-check-run.XXXXXX") || exit 1
+	chmod 755 "$checktmp" # tests that drop privileges reach their sockets
 	export TMPDIR=$checktmp
 fi
 run_leftovers() {
