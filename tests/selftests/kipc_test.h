@@ -66,6 +66,21 @@ static inline int64_t kt_realtime_ns(void)
 	return kipc_clock_ns(CLOCK_REALTIME);
 }
 
+/* The scheduler state of pid ('R', 'S', ...) from /proc, or 0. */
+static inline char kt_proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *e = strrchr(buf, ')');
+	return e && e[1] == ' ' ? e[2] : 0;
+}
+
 static inline void kt_sleep_ms(int ms)
 {
 	struct timespec ts = kipc_ns_timespec(ms * 1000000ll);

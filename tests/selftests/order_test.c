@@ -20,30 +20,18 @@
 /* Wait until pid sleeps (state S in /proc/pid/stat). */
 static int wait_sleeping(pid_t pid)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
 	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
 	while (__ksft_now_ms() < deadline) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -1;
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n <= 0)
-			return -1;
-		buf[n] = '\0';
-		char *rp = strrchr(buf, ')');
-		if (rp && rp[1] == ' ' && rp[2] == 'S')
+		char st = kt_proc_state(pid);
+		if (st == 'S')
 			return 0;
+		if (st == 0)
+			return -1;
 		sched_yield();
 	}
 	return -1;
 }
 
-/*
- * The child: for each queue id the parent writes, block in msgrcv (or,
- * send: in msgsnd on a queue the parent filled) and write back the errno.
- */
 /*
  * Wait until the child has read what we wrote to the pipe. Sleeping alone
  * is not enough: on a loaded machine the child may still sleep in the

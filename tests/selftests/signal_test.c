@@ -38,21 +38,6 @@ static void install(int sig, int flags)
 	sigaction(sig, &sa, NULL);
 }
 
-/* The scheduler state of pid ('R', 'S', ...) from /proc, or 0. */
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *e = strrchr(buf, ')');
-	return e && e[1] == ' ' ? e[2] : 0;
-}
-
 /*
  * Wait (bounded) until task pid is blocked in a call op the kernel has
  * parked, and the process sleeps (in the library's futex wait, not in
@@ -66,7 +51,7 @@ static int wait_parked_asleep(pid_t pid, uint32_t op, struct kipc_task_info *ti)
 		if (r < 0 && errno != ESRCH) /* ESRCH: not attached yet */
 			return -1;
 		if (r == 0 && ti->state == KIPC_TASK_BLOCKED && ti->wait_op == op &&
-		    proc_state(pid) == 'S')
+		    kt_proc_state(pid) == 'S')
 			return 0;
 		if (__ksft_now_ms() > deadline) {
 			errno = ETIMEDOUT;

@@ -18,21 +18,6 @@
 #define NSEND 300
 #define NOP_UD 999999
 
-/* The scheduler state of pid ('R', 'S', ...) from /proc, or 0. */
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *e = strrchr(buf, ')');
-	return e && e[1] == ' ' ? e[2] : 0;
-}
-
 struct ctx {
 	int64_t mb;
 	pid_t parent;
@@ -45,7 +30,7 @@ static int sender(void *arg)
 	if (kt_wait_mbox(c->mb, KT_RECEIVERS, INFLIGHT, KT_BOUND_MS) < 0)
 		return 9;
 	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	while (proc_state(c->parent) != 'S') {
+	while (kt_proc_state(c->parent) != 'S') {
 		if (__ksft_now_ms() > deadline)
 			return 10;
 		kt_sleep_ms(1);
