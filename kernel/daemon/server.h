@@ -193,11 +193,11 @@ struct Proc {
 	}
 };
 
-class Server final : public kipc::Host, public kipc::CompletionSink {
+class Server final : public kipc::Host, public kipc::MqHost, public kipc::CompletionSink {
 public:
 	Server(int lfd, Loop &loop, const kipc::Limits &lim, bool verbose)
 		: lfd_(lfd), loop_(loop), verbose_(verbose),
-		  kernel_(clock_, *this, *this, lim)
+		  kernel_(clock_, *this, *this, lim, this)
 	{
 		kernel_.set_kernel_info(boot_info);
 	}
@@ -211,6 +211,8 @@ public:
 	template <typename Read> bool read_proc(pid_t pid, Read read);
 	void watch_process(pid_t pid) override;
 	void unwatch_process(pid_t pid) override;
+	bool capable(pid_t pid, int cap) override;
+	/* kipc::MqHost: the descriptor files (mqfs.cc) */
 	int mq_opened(int64_t h, uid_t u, gid_t g, uint32_t acc) override
 	{
 		return mqfs_.opened(h, u, g, acc);
@@ -220,7 +222,6 @@ public:
 	bool mq_in_use(int64_t h) override { return mqfs_.in_use(h); }
 	void mq_closed(int64_t h) override { mqfs_.closed(h); }
 	bool mq_rlimit(pid_t pid, uint64_t *b) override;
-	bool capable(pid_t pid, int cap) override;
 	void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid) override;
 	/* kipc::CompletionSink */
 	void complete(void *priv, const kipc_cqe &cqe) override;

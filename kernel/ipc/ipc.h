@@ -56,7 +56,10 @@
 #include "ids.h"
 #include "list.h"
 #include "slab.h"
+#include "mechanism.h"
 #include "mqhandle.h"
+#include "mqueue.h"
+#include "msg_sysv.h"
 #include "trace.h"
 
 namespace kipc {
@@ -521,40 +524,21 @@ struct Task {
 	std::vector<Mailbox *> held; /* mailboxes it holds the receive right of */
 	uint64_t nsent = 0, nreceived = 0;
 	int64_t atime = 0;          /* attach time, realtime ns */
-	uint32_t mq_notifying = 0;  /* POSIX queues it is the notify owner of */
 	TraceListener *tracer = nullptr; /* its trace listener (trace.cc) */
 };
 
-/* What rules a mailbox follows: kipc's own, or a Linux API's. */
-enum class Flavour : uint8_t { Kipc, Posix, SysV };
-
-/* mq_notify registration of a POSIX queue (Linux: notify_owner). */
-struct MqNotify {
-	Task *owner = nullptr;   /* registrant; nullptr: none */
-	int kind = 0;            /* KIPC_MQ_SIGEV_* */
-	int signo = 0;
-	int64_t value = 0;
-	uint64_t token = 0;      /* SIGEV_THREAD */
-	Request *waiter = nullptr; /* its parked mq_notify_wait */
-};
-
-/* Per-queue state of a POSIX message queue (mqueue.cc). */
-struct PosixMq {
-	bool unlinked = false;   /* the name is gone: dies with its last open */
-	uint64_t charge = 0;     /* bytes charged to the creator (RLIMIT_MSGQUEUE) */
-	uint8_t ready = 0;       /* last poll state told the host: bit 0 in, bit 1 out */
-	MqNotify notify;
-};
-
-/* Per-queue state of a System V message queue (msg_sysv.cc). */
-struct SysvMsq {
-	int32_t key = 0;         /* IPC_PRIVATE (0) or the key */
-};
-
+/*
+ * The common object of every kind of mailbox (mechanism.h): a native kipc
+ * mailbox is a Mailbox, a POSIX or System V queue a type derived from it
+ * in mqueue.cc or msg_sysv.cc. mech is the kind's hooks.
+ */
 struct Mailbox {
-	Flavour flavour = Flavour::Kipc;
-	std::unique_ptr<PosixMq> mq;   /* Flavour::Posix */
-	std::unique_ptr<SysvMsq> msq;  /* Flavour::SysV */
+	explicit Mailbox(Mechanism &m) : mech(&m) {}
+	virtual ~Mailbox() = default;
+	Mailbox(const Mailbox &) = delete;
+	Mailbox &operator=(const Mailbox &) = delete;
+
+	Mechanism *mech;
 	Link link;
 	int64_t id;
 	std::string name;        /* "" when anonymous */
@@ -572,12 +556,6 @@ struct Mailbox {
 	int64_t ctime = 0;
 
 	bool kernel_owned() const { return flags & KIPC_MBOX_KERNEL_OWNED; }
-	/* attr.flags as stat reports them: with the queue's flavour */
-	uint32_t flags_out() const
-	{
-		return flags | (flavour == Flavour::Posix ? KIPC_MBOX_POSIX :
-				flavour == Flavour::SysV  ? KIPC_MBOX_SYSV  : 0);
-	}
 	bool holds(const Task *t) const;
 };
 
@@ -617,13 +595,26 @@ struct LinkAttr {
 	bool fixed;
 };
 
+/* kipc's own mailboxes (mailbox.cc): named in KernelImpl::names, counted
+ * in their creator's UserAcct::mailboxes. */
+class NativeMailboxes final : public Mechanism {
+public:
+	explicit NativeMailboxes(KernelImpl &k) : Mechanism(0, 0, true), k_(k) {}
+	void destroying(Mailbox &mb) override;
+	void charges(Charges &c) const override;
+
+private:
+	KernelImpl &k_;
+};
+
 class KernelImpl {
 public:
-	KernelImpl(Clock &c, Host &h, CompletionSink &s, const Limits &l)
+	KernelImpl(Clock &c, Host &h, MqHost &mqh, CompletionSink &s, const Limits &l)
 		: clock(c), host(h), sink(s), lim(l),
 		  msq_ids(l.ipcmni_extend ? kIdxBitsExtend : 15, 1,
 			  l.ipcmni_extend ? kSeqMaxExtend : kSeqMax,
-			  l.ipcmni_extend ? 1u << kIdxBitsExtend : kIdxMax)
+			  l.ipcmni_extend ? 1u << kIdxBitsExtend : kIdxMax),
+		  mq(*this, mqh), msq(*this)
 	{
 	}
 	~KernelImpl();
@@ -656,6 +647,9 @@ public:
 	IdTable mbox_ids{kMboxIdxBits, kMboxSeqMin, UINT32_MAX, 1u << kMboxIdxBits};
 	IdTable msq_ids;         /* System V queues */
 	std::unordered_map<std::string, Mailbox *> names;
+	/* The table an id is from (their ranges do not meet). */
+	IdTable &ids_of(int64_t id) { return id > INT32_MAX ? mbox_ids : msq_ids; }
+	const IdTable &ids_of(int64_t id) const { return id > INT32_MAX ? mbox_ids : msq_ids; }
 	/* Every mailbox (f may destroy the one it is given). */
 	template <class F> void for_each_mbox(F &&f) const
 	{
@@ -812,62 +806,26 @@ public:
 	void trace_unpark(Request *r);  /* finish() of a trace_read */
 	void trace_flush();             /* complete the reads on tracer.wake */
 
-	/* --- POSIX message queues (mqueue.cc) --- */
-	std::unordered_map<std::string, Mailbox *> mq_names;
-	uint32_t mq_count = 0;   /* POSIX queues alive */
-	struct MqFired {
-		pid_t owner, from;
-		uid_t uid;        /* the sender's */
-		uid_t owner_uid;  /* charged kMqNotifyCost */
-	};
-	std::unordered_map<uint64_t, MqFired> mq_fired; /* SIGEV_THREAD, not yet waited */
-	MqHandles mqh;           /* opens and who may use them (mqhandle.h) */
-	/* The open h as cur may use it for need (KIPC_MQ_RDONLY/WRONLY/ACCMODE:
-	 * any), cur's process holding it as descriptor fd (-1: none). */
-	MqOpen *mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err);
-	Mailbox *mq_queue(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err)
-	{
-		MqOpen *o = mq_get(cur, h, fd, need, err);
-		return o ? o->mb : nullptr;
-	}
-	long do_mq_open(Task &cur, const std::string &name, const kipc_mq_open &o);
-	long do_mq_unlink(Task &cur, const std::string &name);
-	/* h: cur's handle, fd: the descriptor its process holds it as (mq_get) */
-	long do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe);
-	long do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe);
-	long do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_notify &n);
-	long do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at);
-	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
-			       kipc_cqe &cqe);
-	/* want_id >= 0: the id msg_next_id asks for (the first free index
-	 * from want_id's index up, its seq); f picks the id table */
-	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
-			     int64_t want_id = -1, Flavour f = Flavour::Kipc);
-	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,
-				 int *err, int64_t want_id = -1);
-	long do_mq_close(Task &cur, int64_t h, uint32_t flags);
-	void mq_release(int64_t h);
-	void mq_end_open(MqOpen *o);
-	void mq_remove_notify(Mailbox &mb, bool fired);
-	void mq_task_exit(Task &t);
-	void mq_update_ready(Mailbox &mb);
-	void destroy_mq(Mailbox *mb);
-
-	/* --- System V message queues (msg_sysv.cc) --- */
-	std::unordered_map<int32_t, Mailbox *> msg_keys;
-	uint32_t msg_count = 0;  /* System V queues alive */
-	int32_t msg_next_id = -1; /* /proc/sys/kernel/msg_next_id (sysctl.cc) */
-	/* Read (write false) or set an IPC limit: 0 or -errno. */
+	/* --- the mechanisms (mechanism.h): kinds of mailbox and their hooks --- */
+	NativeMailboxes native{*this};
+	PosixQueues mq;          /* mqueue.cc */
+	SysvQueues msq;          /* msg_sysv.cc */
+	Mechanism *const mechs[3] = {&native, &mq, &msq};
+	/*
+	 * A fresh slot in ids for mb (a new object of its mechanism's type)
+	 * and the creator's credentials and mode; every kind of mailbox starts
+	 * here, the caller fills in the rest. want_id >= 0: the id
+	 * msg_next_id asks for (the first free index from want_id's index up,
+	 * its seq). nullptr: *err.
+	 */
+	Mailbox *new_mailbox(Task &cur, std::unique_ptr<Mailbox> mb, IdTable &ids,
+			     const LinkAttr &la, uint32_t mode, int *err, int64_t want_id = -1);
+	/* new_mailbox() of a POSIX or System V queue: kernel-owned, no owner,
+	 * senders in arrival order, not charged per message. */
+	Mailbox *new_ipc_mailbox(Task &cur, std::unique_ptr<Mailbox> mb, IdTable &ids,
+				 const LinkAttr &la, uint32_t mode, int *err, int64_t want_id = -1);
+	/* Read (write false) or set an IPC limit: 0 or -errno (sysctl.cc). */
 	long do_sysctl(Task &cur, uint32_t key, bool write, int64_t *val);
-	Mailbox *find_msq(int64_t id, int *err) const;
-	/* find_msq(), then ipcperms(want): EACCES */
-	Mailbox *find_msq(Task &cur, int64_t id, uint32_t want, int *err) const;
-	long do_msgget(Task &cur, int32_t key, uint32_t msgflg);
-	long do_msgsnd(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	long do_msgrcv(Task &cur, int64_t id, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe);
-	long do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *ds,
-		       kipc_sysv_msginfo *info);
-	void destroy_msq(Mailbox *mb);
 
 	/* --- calls (rpc.cc) --- */
 	long do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe);

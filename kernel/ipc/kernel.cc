@@ -168,8 +168,8 @@ void kipc_bug(const char *file, int line, const char *what)
  */
 void KernelImpl::check_invariants() const
 {
-	std::unordered_map<uid_t, uint64_t> bytes;
-	std::unordered_map<uid_t, uint32_t> mboxes;
+	Charges c; /* the mechanisms add theirs */
+	auto &bytes = c.bytes;
 	auto check_store = [&](const MsgStore &s) {
 		uint32_t n = 0;
 		uint64_t b = 0;
@@ -201,27 +201,17 @@ void KernelImpl::check_invariants() const
 	}
 	for_each_mbox([&](const Mailbox *mbp) {
 		const Mailbox &mb = *mbp;
-		KIPC_BUG_ON((mb.flavour == Flavour::SysV ? msq_ids : mbox_ids).find(mb.id, &dummy) != &mb);
+		KIPC_BUG_ON(ids_of(mb.id).find(mb.id, &dummy) != &mb);
 		check_link(mb.link);
-		if (mb.flavour != Flavour::Posix)
-			mboxes[mb.cuid]++;
-		if (mb.flavour == Flavour::SysV)
-			bytes[mb.cuid] += kSysvQueueCost;
-		if (mb.flavour == Flavour::Posix)
-			for (const MqOpen *o : mqh.of_queue(mb))
-				bytes[o->uid] += kMqOpenCost;
-		if (mb.flavour == Flavour::Posix && mb.mq->notify.owner &&
-		    mb.mq->notify.kind == KIPC_MQ_SIGEV_THREAD)
-			bytes[mb.mq->notify.owner->uid] += kMqNotifyCost;
 		for (Task *t : mb.holders)
 			KIPC_BUG_ON(std::find(t->held.begin(), t->held.end(), &mb) == t->held.end());
 		KIPC_BUG_ON(mb.owner && !mb.holds(mb.owner));
 	});
-	for (const auto &[token, f] : mq_fired)
-		bytes[f.owner_uid] += kMqNotifyCost;
+	for (const Mechanism *m : mechs)
+		m->charges(c);
 	for (const auto &[uid, acct] : users) {
 		KIPC_BUG_ON(acct.bytes != bytes[uid]);
-		KIPC_BUG_ON(acct.mailboxes != mboxes[uid]);
+		KIPC_BUG_ON(acct.mailboxes != c.mailboxes[uid]);
 		KIPC_BUG_ON(acct.tasks != ntasks[uid]);
 	}
 	for (const auto &[deadline, r] : timers)

@@ -33,8 +33,7 @@ bool Mailbox::holds(const Task *t) const
 
 Mailbox *KernelImpl::find_mbox(int64_t id, int *err) const
 {
-	/* the tables' ranges do not meet: System V ids are positive ints */
-	return id > INT32_MAX ? mbox_ids.find(id, err) : msq_ids.find(id, err);
+	return ids_of(id).find(id, err);
 }
 
 int KernelImpl::resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const
@@ -84,7 +83,7 @@ bool KernelImpl::ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) con
 
 bool KernelImpl::may_admin(const Task &cur, const Mailbox &mb) const
 {
-	if (mb.flavour != Flavour::Kipc)
+	if (!mb.mech->mbox_calls)
 		return false; /* POSIX and System V queues: their own calls only */
 	return mb.owner == &cur || cur.uid == mb.uid || cur.uid == mb.cuid ||
 	       (cur.uid == 0 && lim.root_bypass);
@@ -98,7 +97,7 @@ static bool bound_to_other(const KernelImpl &k, pid_t bound, const Task &cur)
 
 int KernelImpl::check_send(Task &cur, Mailbox &mb)
 {
-	if (mb.flavour != Flavour::Kipc)
+	if (!mb.mech->mbox_calls)
 		return -EINVAL;
 	if (!ipcperms(cur, mb, kMayWrite))
 		return -EACCES;
@@ -109,7 +108,7 @@ int KernelImpl::check_send(Task &cur, Mailbox &mb)
 
 int KernelImpl::check_receive(Task &cur, Mailbox &mb)
 {
-	if (mb.flavour != Flavour::Kipc)
+	if (!mb.mech->mbox_calls)
 		return -EINVAL;
 	if (!mb.holds(&cur)) {
 		if (!mb.kernel_owned())
@@ -130,16 +129,9 @@ int KernelImpl::check_receive(Task &cur, Mailbox &mb)
 	return 0;
 }
 
-/*
- * A fresh slot in the mailbox table and the mailbox in it, with the
- * creator's credentials and mode; every kind of mailbox (native, POSIX,
- * System V) starts here. The caller fills in the rest.
- */
-Mailbox *KernelImpl::new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
-				  int64_t want_id, Flavour f)
+Mailbox *KernelImpl::new_mailbox(Task &cur, std::unique_ptr<Mailbox> mb, IdTable &ids,
+				  const LinkAttr &la, uint32_t mode, int *err, int64_t want_id)
 {
-	auto mb = std::make_unique<Mailbox>();
-	IdTable &ids = f == Flavour::SysV ? msq_ids : mbox_ids;
 	int64_t id = ids.alloc(mb.get(), want_id);
 	if (id < 0) {
 		*err = int(id);
@@ -153,6 +145,20 @@ Mailbox *KernelImpl::new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, i
 	mb->mode = mode & 0777;
 	mb->ctime = now_real();
 	return mb.release(); /* owned by its table until destroy_mbox() */
+}
+
+Mailbox *KernelImpl::new_ipc_mailbox(Task &cur, std::unique_ptr<Mailbox> fresh, IdTable &ids,
+				     const LinkAttr &la, uint32_t mode, int *err, int64_t want_id)
+{
+	Mailbox *mb = new_mailbox(cur, std::move(fresh), ids, la, mode, err, want_id);
+	if (!mb)
+		return nullptr;
+	mb->link.fifo_senders = true;
+	mb->link.quota = false; /* charged per queue (POSIX) or per message by its mechanism */
+	mb->flags = KIPC_MBOX_KERNEL_OWNED;
+	mb->policy = KIPC_POLICY_ANY;
+	mb->owner = nullptr;
+	return mb;
 }
 
 long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag,
@@ -180,7 +186,8 @@ long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag
 		return -ENOSPC;
 
 	int err;
-	Mailbox *p = new_mailbox(cur, la, attr ? attr->mode : 0600, &err);
+	Mailbox *p = new_mailbox(cur, std::make_unique<Mailbox>(native), mbox_ids, la,
+				 attr ? attr->mode : 0600, &err);
 	if (!p)
 		return err;
 	p->name = name;
@@ -194,23 +201,34 @@ long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag
 	return opened(*p, true);
 }
 
+void NativeMailboxes::destroying(Mailbox &mb)
+{
+	if (!mb.name.empty())
+		k_.names.erase(mb.name);
+	k_.user(mb.cuid).mailboxes--;
+}
+
+void NativeMailboxes::charges(Charges &c) const
+{
+	k_.mbox_ids.for_each([&](const Mailbox *mb) {
+		if (mb->mech == this) /* POSIX queues share the table */
+			c.mailboxes[mb->cuid]++;
+	});
+}
+
 void KernelImpl::destroy_mbox(Mailbox *mb)
 {
+	mb->mech->destroying(*mb); /* its names, keys, counts and charges go first */
 	stats.destroyed++;
 	/* by the kernel (a POSIX queue's last close): its creator's user sees it */
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_DESTROY, .task = current, .link = &mb->link,
-			   .flags = mb->flavour == Flavour::Posix ? KIPC_TRACE_F_POSIX
-				  : mb->flavour == Flavour::SysV  ? KIPC_TRACE_F_SYSV : 0u,
+			   .flags = mb->mech->trace_flag,
 			   .uid = current ? -1 : int64_t(mb->cuid)});
 	drain_link(mb->link, -EIDRM);
 	for (Task *t : mb->holders)
 		t->held.erase(std::find(t->held.begin(), t->held.end(), mb));
 	mb->holders.clear();
-	if (!mb->name.empty() && mb->flavour == Flavour::Kipc)
-		names.erase(mb->name);
-	if (mb->flavour == Flavour::Kipc)
-		user(mb->cuid).mailboxes--;
-	(mb->flavour == Flavour::SysV ? msq_ids : mbox_ids).free(mb->id);
+	ids_of(mb->id).free(mb->id);
 	delete mb;
 }
 
@@ -233,7 +251,7 @@ void KernelImpl::fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const
 	st = kipc_mbox_stat{};
 	st.id = mb.id;
 	l.stat(st.attr, st);
-	st.attr.flags = mb.flags_out();
+	st.attr.flags = mb.flags | mb.mech->mbox_flag; /* the kind: output only */
 	st.attr.policy = mb.policy;
 	st.attr.mode = mb.mode;
 	st.attr.uid = mb.uid;
@@ -249,8 +267,7 @@ void KernelImpl::fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const
 	st.ctime = mb.ctime;
 	st.nsent = l.nsent;
 	st.nreceived = l.nreceived;
-	if (!(mb.mq && mb.mq->unlinked)) /* an unlinked POSIX queue has no name */
-		mb.name.copy(st.name, KIPC_NAME_MAX);
+	mb.name.copy(st.name, KIPC_NAME_MAX); /* an unlinked POSIX queue has none */
 }
 
 long KernelImpl::do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st)

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
  * POSIX message queues with Linux's rules (ipc/mqueue.c), on kipc
- * mailboxes: a queue is a kernel-owned Mailbox of Flavour::Posix whose
- * Link holds the messages (priorities 0..32767, FIFO within one) and
- * whose PosixMq holds what Linux keeps in mqueue_inode_info: the name's
- * state, the RLIMIT_MSGQUEUE charge and the notification registration.
+ * mailboxes: a queue is a PosixQueue, a kernel-owned Mailbox whose Link
+ * holds the messages (priorities 0..32767, FIFO within one) and which
+ * adds what Linux keeps in mqueue_inode_info: the name's state, the
+ * RLIMIT_MSGQUEUE charge and the notification registration. The names,
+ * the opens and the notifications not yet waited for are PosixQueues'
+ * (mqueue.h), private to this file; the core calls its hooks
+ * (mechanism.h): link_changed() keeps the poll state, task_exit() and
+ * destroying() drop what a task or a queue leaves.
  *
  * Descriptors. Linux's queue descriptor is a file, and the access mode
  * granted at open lives on it (f_mode). Here each mq_open() makes an
@@ -12,12 +16,12 @@
  * task's table, and a host file (kipcd: a FIFO of its own,
  * kernel/daemon/mqfs.cc) that the library opens as the descriptor. Every
  * later call names the handle and is checked against the caller's own
- * table and the open's mode (mq_get): EBADF for a number the task does
+ * table and the open's mode (get()): EBADF for a number the task does
  * not hold, for sending on a read-only open and receiving on a
  * write-only one, as Linux's fdget() and f_mode checks. A task that got
  * the descriptor otherwise (fork, an exec that kept it, SCM_RIGHTS)
  * names it too, and the host checks that its process really holds a
- * descriptor of the open (Host::mq_holds) before the task may use it.
+ * descriptor of the open (MqHost::mq_holds) before the task may use it.
  * The host polls each open like mqueue_poll_file() (mq_readiness) and
  * tells when the last descriptor of an open closed (Kernel::mq_released);
  * an unlinked queue dies with its last open. O_NONBLOCK stays the
@@ -66,28 +70,75 @@ const uint64_t kMqNotifyCost = 64;
 const uint64_t kMqOpenCost = 256;
 constexpr size_t kMqUnclaimedMax = 16;
 
+/* A queue: the common Mailbox and what POSIX adds (mqueue_inode_info). */
+struct PosixQueue final : Mailbox {
+	explicit PosixQueue(Mechanism &m) : Mailbox(m) {}
+	bool unlinked = false;   /* the name is gone: dies with its last open */
+	uint64_t charge = 0;     /* bytes charged to the creator (RLIMIT_MSGQUEUE) */
+	uint8_t ready = 0;       /* last poll state told the host: bit 0 in, bit 1 out */
+	struct {
+		Task *owner = nullptr;   /* registrant (Linux: notify_owner); nullptr: none */
+		int kind = 0;            /* KIPC_MQ_SIGEV_* */
+		int signo = 0;
+		int64_t value = 0;
+		uint64_t token = 0;      /* SIGEV_THREAD */
+		Request *waiter = nullptr; /* its parked mq_notify_wait */
+	} notify;
+};
+
+/* Only POSIX queues have opens and come through these hooks. */
+static PosixQueue &as_queue(Mailbox &mb)
+{
+	return static_cast<PosixQueue &>(mb);
+}
+
+namespace {
+struct NoMqHost final : MqHost {
+	int mq_opened(int64_t, uid_t, gid_t, uint32_t) override { return 0; }
+	void mq_readiness(int64_t, bool, bool) override {}
+	bool mq_holds(pid_t, int, int64_t) override { return false; }
+	bool mq_in_use(int64_t) override { return false; }
+	void mq_closed(int64_t) override {}
+	bool mq_rlimit(pid_t, uint64_t *) override { return false; }
+	void mq_signal(pid_t, int, int64_t, pid_t, uid_t) override {}
+};
+} // namespace
+
+MqHost &no_mq_host()
+{
+	static NoMqHost none;
+	return none;
+}
+
+PosixQueues::PosixQueues(KernelImpl &k, MqHost &host)
+	: Mechanism(KIPC_MBOX_POSIX, KIPC_TRACE_F_POSIX, false), k_(k), host_(host)
+{
+}
+
+PosixQueues::~PosixQueues() = default;
+
 /* Linux lifts msg_max, msgsize_max and queues_max for CAP_SYS_RESOURCE. */
 static bool capable_resource(KernelImpl &k, const Task &t)
 {
 	return k.host.capable(t.pid, kCapSysResource);
 }
 
-MqOpen *KernelImpl::mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err)
+MqOpen *PosixQueues::get(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err)
 {
 	*err = -EBADF;
-	MqOpen *o = mqh.find(h);
+	MqOpen *o = mqh_.find(h);
 	if (!o)
 		return nullptr;
-	bool mine = mqh.holds(cur, *o);
+	bool mine = mqh_.holds(cur, *o);
 	if (!mine || !o->claimed) {
 		/* Not ours yet, or the host has not seen a descriptor of it. */
-		if (fd < 0 || fd > INT_MAX || !host.mq_holds(cur.pid, int(fd), h)) {
+		if (fd < 0 || fd > INT_MAX || !host_.mq_holds(cur.pid, int(fd), h)) {
 			if (!mine)
 				return nullptr;
 		} else {
 			o->claimed = true;
 			if (!mine)
-				mqh.adopt(cur, *o);
+				mqh_.adopt(cur, *o);
 		}
 	}
 	if ((need == KIPC_MQ_RDONLY && !o->may_read()) ||
@@ -96,46 +147,40 @@ MqOpen *KernelImpl::mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int 
 	return o;
 }
 
-/*
- * A fresh slot in the mailbox table for a POSIX or System V queue, with
- * the creator's credentials. The caller fills the rest.
- */
-Mailbox *KernelImpl::new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la,
-				     uint32_t mode, int *err, int64_t want_id)
+PosixQueue *PosixQueues::queue(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err)
 {
-	Mailbox *mb = new_mailbox(cur, la, mode, err, want_id, f);
-	if (!mb)
-		return nullptr;
-	mb->flavour = f;
-	mb->link.fifo_senders = true;
-	mb->link.quota = false; /* charged per queue (POSIX) or not at all (System V) */
-	mb->flags = KIPC_MBOX_KERNEL_OWNED;
-	mb->policy = KIPC_POLICY_ANY;
-	mb->owner = nullptr;
-	return mb;
+	MqOpen *o = get(cur, h, fd, need, err);
+	return o ? &as_queue(*o->mb) : nullptr;
 }
 
 /* The poll state of the queue's descriptors (mqueue_poll_file). */
-void KernelImpl::mq_update_ready(Mailbox &mb)
+void PosixQueues::update_ready(PosixQueue &q)
 {
-	const Link &l = mb.link;
+	const Link &l = q.link;
 	uint8_t ready = (l.msgs.nmsg ? 1 : 0) | (l.msgs.nmsg < l.capacity ? 2 : 0);
-	if (ready == mb.mq->ready)
+	if (ready == q.ready)
 		return;
-	mb.mq->ready = ready;
-	for (MqOpen *o : mqh.of_queue(mb))
-		host.mq_readiness(o->id, ready & 1, ready & 2);
+	q.ready = ready;
+	for (MqOpen *o : mqh_.of_queue(q))
+		host_.mq_readiness(o->id, ready & 1, ready & 2);
+}
+
+/* The core queued or removed messages, or made room. */
+void PosixQueues::link_changed(Mailbox &mb)
+{
+	update_ready(as_queue(mb));
 }
 
 /* mqueue_create_attr(), mqueue_get_inode(): a new queue named name. */
-static long mq_create(KernelImpl &k, Task &cur, const std::string &name,
-		      const kipc_mq_open &o, Mailbox **out)
+long PosixQueues::create(Task &cur, const std::string &name, const kipc_mq_open &o,
+			 PosixQueue **out)
 {
-	bool cap = capable_resource(k, cur);
-	if (k.mq_count >= k.lim.mq_queues_max && !cap)
+	const Limits &lim = k_.lim;
+	bool cap = capable_resource(k_, cur);
+	if (queues_.size() >= lim.mq_queues_max && !cap)
 		return -ENOSPC;
-	int64_t maxmsg = std::min(k.lim.mq_msg_max, k.lim.mq_msg_default);
-	int64_t msgsize = std::min(k.lim.mq_msgsize_max, k.lim.mq_msgsize_default);
+	int64_t maxmsg = std::min(lim.mq_msg_max, lim.mq_msg_default);
+	int64_t msgsize = std::min(lim.mq_msgsize_max, lim.mq_msgsize_default);
 	if (o.flags & KIPC_MQ_ATTR) {
 		maxmsg = o.maxmsg;
 		msgsize = o.msgsize;
@@ -143,7 +188,7 @@ static long mq_create(KernelImpl &k, Task &cur, const std::string &name,
 	if (maxmsg <= 0 || msgsize <= 0)
 		return -EINVAL;
 	if (cap ? maxmsg > kHardMsgMax || msgsize > kHardMsgsizeMax
-		: maxmsg > k.lim.mq_msg_max || msgsize > k.lim.mq_msgsize_max)
+		: maxmsg > lim.mq_msg_max || msgsize > lim.mq_msgsize_max)
 		return -EINVAL;
 	/* Both are bounded by the hard limits: no overflow (EOVERFLOW). */
 	uint64_t charge = uint64_t(maxmsg) * uint64_t(msgsize) + uint64_t(maxmsg) * kMsgMsgSize +
@@ -153,9 +198,9 @@ static long mq_create(KernelImpl &k, Task &cur, const std::string &name,
 	 * it), never what the caller claims (kipc_mq_open.rlimit is ignored);
 	 * without one, the kernel's mq_bytes_per_user.
 	 */
-	uint64_t rlimit = k.lim.mq_bytes_per_user;
-	k.host.mq_rlimit(cur.pid, &rlimit);
-	UserAcct &u = k.user(cur.uid);
+	uint64_t rlimit = lim.mq_bytes_per_user;
+	host_.mq_rlimit(cur.pid, &rlimit);
+	UserAcct &u = k_.user(cur.uid);
 	if (u.mq_bytes + charge < u.mq_bytes || u.mq_bytes + charge > rlimit)
 		return -EMFILE;
 
@@ -165,35 +210,36 @@ static long mq_create(KernelImpl &k, Task &cur, const std::string &name,
 	la.qbytes = uint64_t(maxmsg) * uint64_t(msgsize);
 	la.fixed = false;
 	int err = 0;
-	Mailbox *mb = k.new_ipc_mailbox(cur, Flavour::Posix, la, o.mode, &err);
+	Mailbox *mb = k_.new_ipc_mailbox(cur, std::make_unique<PosixQueue>(*this), k_.mbox_ids,
+					 la, o.mode, &err);
 	if (!mb)
 		return err;
-	mb->mq = std::make_unique<PosixMq>();
-	mb->name = name;
-	mb->mq->charge = charge;
+	PosixQueue &q = as_queue(*mb);
+	q.name = name;
+	q.charge = charge;
 	u.mq_bytes += charge;
-	k.mq_count++;
-	k.mq_names.emplace(name, mb);
-	k.mq_update_ready(*mb);
-	*out = mb;
+	queues_.insert(&q);
+	names_.emplace(name, &q);
+	update_ready(q);
+	*out = &q;
 	return 0;
 }
 
-long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_open &o)
+long PosixQueues::do_mq_open(Task &cur, const std::string &name, const kipc_mq_open &o)
 {
 	uint32_t acc = o.oflag & KIPC_MQ_ACCMODE;
-	Mailbox *mb = nullptr;
+	PosixQueue *q = nullptr;
 	bool created = false;
-	UserAcct &u = user(cur.uid);
+	UserAcct &u = k_.user(cur.uid);
 	size_t unclaimed = 0;
-	for (const MqOpen *op : mqh.of_task(cur))
+	for (const MqOpen *op : mqh_.of_task(cur))
 		unclaimed += !op->claimed;
-	if (u.bytes + kMqOpenCost > lim.bytes_per_user || unclaimed >= kMqUnclaimedMax)
+	if (u.bytes + kMqOpenCost > k_.lim.bytes_per_user || unclaimed >= kMqUnclaimedMax)
 		return -EMFILE; /* before anything is made: nothing to undo */
 
 	/* prepare_open(): the name exists */
-	if (auto it = mq_names.find(name); it != mq_names.end()) {
-		mb = it->second;
+	if (auto it = names_.find(name); it != names_.end()) {
+		q = it->second;
 		if ((o.oflag & KIPC_O_CREAT) && (o.oflag & KIPC_O_EXCL))
 			return -EEXIST;
 		if (acc == KIPC_MQ_ACCMODE)
@@ -201,127 +247,130 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 		uint32_t want = acc == KIPC_MQ_RDONLY ? kMayRead
 				: acc == KIPC_MQ_WRONLY ? kMayWrite
 							: kMayRead | kMayWrite;
-		if (!ipcperms(cur, *mb, want))
+		if (!k_.ipcperms(cur, *q, want))
 			return -EACCES;
 	} else {
 		if (!(o.oflag & KIPC_O_CREAT))
 			return -ENOENT;
-		long r = mq_create(*this, cur, name, o, &mb);
+		long r = create(cur, name, o, &q);
 		if (r < 0)
 			return r;
 		created = true;
 	}
 
-	MqOpen *op = mqh.add(cur, mb, acc, cur.uid, created);
+	MqOpen *op = mqh_.add(cur, q, acc, cur.uid, created);
 	u.bytes += kMqOpenCost;
-	if (int err = host.mq_opened(op->id, cur.uid, cur.gid, acc)) {
+	if (int err = host_.mq_opened(op->id, cur.uid, cur.gid, acc)) {
 		u.bytes -= kMqOpenCost;
-		mqh.remove(op);
-		if (created) { /* a failed open leaves nothing behind */
-			mq_names.erase(name);
-			destroy_mq(mb);
-		}
+		mqh_.remove(op);
+		if (created) /* a failed open leaves nothing behind */
+			destroy(q);
 		return err;
 	}
-	host.mq_readiness(op->id, mb->mq->ready & 1, mb->mq->ready & 2);
-	opened(*mb, created); /* the CREATE or OPEN event */
+	host_.mq_readiness(op->id, q->ready & 1, q->ready & 2);
+	k_.opened(*q, created); /* the CREATE or OPEN event */
 	return op->id;
 }
 
-long KernelImpl::do_mq_unlink(Task &cur, const std::string &name)
+/* The name goes (the queue dies with its last open). */
+void PosixQueues::unlink(PosixQueue &q)
 {
-	auto it = mq_names.find(name);
-	if (it == mq_names.end())
+	names_.erase(q.name);
+	q.name.clear(); /* stat shows none */
+	q.unlinked = true;
+}
+
+long PosixQueues::do_mq_unlink(Task &cur, const std::string &name)
+{
+	auto it = names_.find(name);
+	if (it == names_.end())
 		return -ENOENT;
-	Mailbox *mb = it->second;
+	PosixQueue *q = it->second;
 	/* The directory is sticky: only the owner removes (glibc: EACCES). */
-	if (cur.uid != mb->uid && !(cur.uid == 0 && lim.root_bypass))
+	if (cur.uid != q->uid && !(cur.uid == 0 && k_.lim.root_bypass))
 		return -EACCES;
-	mq_names.erase(it);
-	mb->mq->unlinked = true;
-	mb->ctime = now_real();
-	if (!mqh.count(*mb))
-		destroy_mq(mb);
+	unlink(*q);
+	q->ctime = k_.now_real();
+	if (!mqh_.count(*q))
+		destroy(q);
 	return 0;
 }
 
-/* A notification fired (fired) or was removed: mq has no registrant. */
-void KernelImpl::mq_remove_notify(Mailbox &mb, bool fired)
+/* A notification fired (fired) or was removed: q has no registrant. */
+void PosixQueues::remove_notify(PosixQueue &q, bool fired)
 {
-	MqNotify &n = mb.mq->notify;
+	auto &n = q.notify;
 	if (!n.owner)
 		return;
 	if (!fired && n.waiter)
-		abort_request(n.waiter, -ECANCELED, true); /* clears n.waiter */
+		k_.abort_request(n.waiter, -ECANCELED, true); /* clears n.waiter */
 	if (!fired && n.kind == KIPC_MQ_SIGEV_THREAD)
-		user(n.owner->uid).bytes -= kMqNotifyCost;
-	n.owner->mq_notifying--;
-	n = MqNotify{};
+		k_.user(n.owner->uid).bytes -= kMqNotifyCost;
+	if (auto it = notifying_.find(n.owner); --it->second == 0)
+		notifying_.erase(it);
+	n = {};
 }
 
 /* __do_notify(): cur queued the first message and nobody was waiting. */
-static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
+void PosixQueues::fire(PosixQueue &q, Task &cur)
 {
-	MqNotify &n = mb.mq->notify;
+	auto &n = q.notify;
 	switch (n.kind) {
 	case KIPC_MQ_SIGEV_SIGNAL:
 		if (n.signo)
-			k.host.mq_signal(n.owner->pid, n.signo, n.value, cur.pid, cur.uid);
+			host_.mq_signal(n.owner->pid, n.signo, n.value, cur.pid, cur.uid);
 		break;
 	case KIPC_MQ_SIGEV_THREAD:
 		if (Request *r = n.waiter) {
 			kipc_cqe cqe{};
 			cqe.pid = cur.pid;
 			cqe.type = cur.uid;
-			k.finish(r, cqe);
-			k.user(n.owner->uid).bytes -= kMqNotifyCost;
+			k_.finish(r, cqe);
+			k_.user(n.owner->uid).bytes -= kMqNotifyCost;
 		} else { /* the charge stays with it until it is taken */
-			k.mq_fired[n.token] = {n.owner->pid, cur.pid, cur.uid, n.owner->uid};
+			fired_[n.token] = {n.owner->pid, cur.pid, cur.uid, n.owner->uid};
 		}
 		break;
 	}
-	k.mq_remove_notify(mb, true);
+	remove_notify(q, true);
 }
 
-long KernelImpl::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
+long PosixQueues::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_WRONLY, &err);
-	if (!mb)
+	PosixQueue *q = queue(cur, h, fd, KIPC_MQ_WRONLY, &err);
+	if (!q)
 		return err;
-	Sent how;
-	if (a.len > mb->link.msgsize)
+	KernelImpl::Sent how;
+	if (a.len > q->link.msgsize)
 		return -EMSGSIZE;
-	long r = do_send(cur, mb->link, a, cqe, 0, nullptr, &how);
+	long r = k_.do_send(cur, q->link, a, cqe, 0, nullptr, &how);
 	/* __do_notify(): queued (not handed to a receiver) into an empty queue */
-	if (how == Sent::Queued && mb->link.msgs.nmsg == 1 && mb->mq->notify.owner)
-		mq_fire(*this, *mb, cur);
-	mq_update_ready(*mb);
+	if (how == KernelImpl::Sent::Queued && q->link.msgs.nmsg == 1 && q->notify.owner)
+		fire(*q, cur);
 	cqe.pid = 0; /* POSIX does not say who received it */
 	return r;
 }
 
-long KernelImpl::do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
+long PosixQueues::do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_RDONLY, &err);
-	if (!mb)
+	PosixQueue *q = queue(cur, h, fd, KIPC_MQ_RDONLY, &err);
+	if (!q)
 		return err;
-	Link *l = &mb->link;
+	Link *l = &q->link;
 	if (a.len < l->msgsize)
 		return -EMSGSIZE;
-	long r = do_receive(cur, &l, 1, Selector{}, a, cqe);
-	mq_update_ready(*mb);
-	return r;
+	return k_.do_receive(cur, &l, 1, Selector{}, a, cqe);
 }
 
-long KernelImpl::do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at)
+long PosixQueues::do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at)
 {
 	int err;
-	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_ACCMODE, &err);
-	if (!mb)
+	PosixQueue *q = queue(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!q)
 		return err;
-	const Link &l = mb->link;
+	const Link &l = q->link;
 	at = kipc_mq_attr{};
 	at.maxmsg = l.capacity;
 	at.msgsize = l.msgsize;
@@ -329,24 +378,23 @@ long KernelImpl::do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &a
 	return 0;
 }
 
-long KernelImpl::do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_notify &req)
+long PosixQueues::do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_notify &req)
 {
 	int err;
-	Mailbox *q = mq_queue(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	PosixQueue *q = queue(cur, h, fd, KIPC_MQ_ACCMODE, &err);
 	if (!q)
 		return err;
-	Mailbox &mb = *q;
-	MqNotify &n = mb.mq->notify;
+	auto &n = q->notify;
 	if (req.notify == KIPC_MQ_NOTIFY_REMOVE) {
 		if (n.owner == &cur)
-			mq_remove_notify(mb, false);
+			remove_notify(*q, false);
 		return 0;
 	}
 	if (n.owner)
 		return -EBUSY;
 	if (req.notify == KIPC_MQ_SIGEV_THREAD) {
-		UserAcct &u = user(cur.uid);
-		if (u.bytes + kMqNotifyCost > lim.bytes_per_user)
+		UserAcct &u = k_.user(cur.uid);
+		if (u.bytes + kMqNotifyCost > k_.lim.bytes_per_user)
 			return -ENOMEM;
 		u.bytes += kMqNotifyCost;
 	}
@@ -354,34 +402,34 @@ long KernelImpl::do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_no
 	n.kind = req.notify;
 	n.signo = req.signo;
 	n.value = req.value;
-	n.token = req.notify == KIPC_MQ_SIGEV_THREAD ? next_token++ : 0;
-	cur.mq_notifying++;
-	mb.ctime = now_real();
+	n.token = req.notify == KIPC_MQ_SIGEV_THREAD ? k_.next_token++ : 0;
+	notifying_[&cur]++;
+	q->ctime = k_.now_real();
 	return n.token;
 }
 
-long KernelImpl::do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
-				   kipc_cqe &cqe)
+long PosixQueues::do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
+				    kipc_cqe &cqe)
 {
-	if (auto it = mq_fired.find(token); it != mq_fired.end() && it->second.owner == cur.pid) {
+	if (auto it = fired_.find(token); it != fired_.end() && it->second.owner == cur.pid) {
 		cqe.pid = it->second.from;
 		cqe.type = it->second.uid;
-		user(it->second.owner_uid).bytes -= kMqNotifyCost;
-		mq_fired.erase(it);
+		k_.user(it->second.owner_uid).bytes -= kMqNotifyCost;
+		fired_.erase(it);
 		return 0;
 	}
 	int err;
-	MqOpen *o = mq_get(cur, h, -1, KIPC_MQ_ACCMODE, &err);
-	if (!o)
+	PosixQueue *q = queue(cur, h, -1, KIPC_MQ_ACCMODE, &err);
+	if (!q)
 		return -ECANCELED; /* closed, and with it the registration */
-	MqNotify &n = o->mb->mq->notify;
+	auto &n = q->notify;
 	if (n.owner != &cur || n.kind != KIPC_MQ_SIGEV_THREAD || n.token != token)
 		return -ECANCELED; /* removed before we got here */
 	if (n.waiter)
 		return -EBUSY;
-	ReqPtr r = new_request(cur, ReqKind::MqNotify, a);
+	ReqPtr r = k_.new_request(cur, ReqKind::MqNotify, a);
 	r->slot = &n.waiter;
-	n.waiter = park(std::move(r));
+	n.waiter = k_.park(std::move(r));
 	return -EQUEUED;
 }
 
@@ -392,20 +440,20 @@ long KernelImpl::do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const M
  * library's mq_close came): that is a close of a descriptor of the queue,
  * so its registration goes (mqueue_flush_file), as in do_mq_close.
  */
-void KernelImpl::mq_end_open(MqOpen *o)
+void PosixQueues::end_open(MqOpen *o)
 {
-	Mailbox *mb = o->mb;
+	PosixQueue &q = as_queue(*o->mb);
 	int64_t h = o->id;
-	if (const Task *owner = mb->mq->notify.owner) {
-		for (const Task *t : mqh.tasks_of(*o))
+	if (const Task *owner = q.notify.owner) {
+		for (const Task *t : mqh_.tasks_of(*o))
 			if (t == owner)
-				mq_remove_notify(*mb, false);
+				remove_notify(q, false);
 	}
-	user(o->uid).bytes -= kMqOpenCost;
-	mqh.remove(o);
-	host.mq_closed(h);
-	if (mb->mq->unlinked && !mqh.count(*mb))
-		destroy_mq(mb);
+	k_.user(o->uid).bytes -= kMqOpenCost;
+	mqh_.remove(o);
+	host_.mq_closed(h);
+	if (q.unlinked && !mqh_.count(q))
+		destroy(&q);
 }
 
 /*
@@ -416,67 +464,87 @@ void KernelImpl::mq_end_open(MqOpen *o)
  * library could not make the descriptor of an mq_open that just
  * succeeded; the open ends, and a queue that open created is removed.
  */
-long KernelImpl::do_mq_close(Task &cur, int64_t h, uint32_t flags)
+long PosixQueues::do_mq_close(Task &cur, int64_t h, uint32_t flags)
 {
-	MqOpen *o = mqh.find(h);
-	if (!o || !mqh.holds(cur, *o))
+	MqOpen *o = mqh_.find(h);
+	if (!o || !mqh_.holds(cur, *o))
 		return -EBADF;
-	Mailbox &mb = *o->mb;
-	if (mb.mq->notify.owner == &cur)
-		mq_remove_notify(mb, false);
+	PosixQueue &q = as_queue(*o->mb);
+	if (q.notify.owner == &cur)
+		remove_notify(q, false);
 	if (flags & KIPC_MQ_CLOSE_ABORT) {
-		if (o->created && mqh.count(mb) == 1 && !mb.mq->unlinked) {
-			mq_names.erase(mb.name);
-			mb.mq->unlinked = true;
-		}
-		mq_end_open(o);
+		if (o->created && mqh_.count(q) == 1 && !q.unlinked)
+			unlink(q);
+		end_open(o);
 		return 0;
 	}
-	if (mqh.drop(cur, *o) && !(o->claimed && host.mq_in_use(h)))
-		mq_end_open(o);
+	if (mqh_.drop(cur, *o) && !(o->claimed && host_.mq_in_use(h)))
+		end_open(o);
 	return 0;
 }
 
-/* The host saw the last descriptor of open h close. */
-void KernelImpl::mq_release(int64_t h)
+void PosixQueues::release(int64_t h)
 {
-	MqOpen *o = mqh.find(h);
-	if (o && o->claimed && !host.mq_in_use(h))
-		mq_end_open(o);
+	MqOpen *o = mqh_.find(h);
+	if (o && o->claimed && !host_.mq_in_use(h))
+		end_open(o);
 }
 
-void KernelImpl::destroy_mq(Mailbox *mb)
+void PosixQueues::destroy(PosixQueue *q)
 {
-	mq_remove_notify(*mb, false);
-	for (MqOpen *o : mqh.of_queue(*mb)) { /* none: it dies with its last open */
-		user(o->uid).bytes -= kMqOpenCost;
-		host.mq_closed(o->id);
-		mqh.remove(o);
+	k_.destroy_mbox(q); /* destroying() first; nobody can wait on it: no descriptor is left */
+}
+
+/* destroy_mbox() starts: the registration, the opens, the name, the charge go. */
+void PosixQueues::destroying(Mailbox &mb)
+{
+	PosixQueue &q = as_queue(mb);
+	remove_notify(q, false);
+	for (MqOpen *o : mqh_.of_queue(q)) { /* none but at teardown: it dies with its last open */
+		k_.user(o->uid).bytes -= kMqOpenCost;
+		host_.mq_closed(o->id);
+		mqh_.remove(o);
 	}
-	if (auto it = mq_names.find(mb->name); it != mq_names.end() && it->second == mb)
-		mq_names.erase(it);
-	user(mb->cuid).mq_bytes -= mb->mq->charge;
-	mq_count--;
-	destroy_mbox(mb); /* nobody can wait on it: no descriptor is left */
+	if (auto it = names_.find(q.name); it != names_.end() && it->second == &q)
+		names_.erase(it);
+	k_.user(q.cuid).mq_bytes -= q.charge;
+	queues_.erase(&q);
 }
 
 /* t exited: its registrations go, its unclaimed notifications, its opens. */
-void KernelImpl::mq_task_exit(Task &t)
+void PosixQueues::task_exit(Task &t)
 {
-	if (t.mq_notifying)
-		mbox_ids.for_each([&](Mailbox *mb) { /* POSIX queues are in mbox_ids */
-			if (mb->flavour == Flavour::Posix && mb->mq->notify.owner == &t)
-				mq_remove_notify(*mb, false);
-		});
-	std::erase_if(mq_fired, [&](const auto &e) {
+	if (notifying_.count(&t))
+		for (PosixQueue *q : queues_)
+			if (q->notify.owner == &t)
+				remove_notify(*q, false);
+	std::erase_if(fired_, [&](const auto &e) {
 		if (e.second.owner != t.pid)
 			return false;
-		user(e.second.owner_uid).bytes -= kMqNotifyCost;
+		k_.user(e.second.owner_uid).bytes -= kMqNotifyCost;
 		return true;
 	});
-	for (MqOpen *o : mqh.of_task(t))
-		if (mqh.drop(t, *o) && !(o->claimed && host.mq_in_use(o->id)))
-			mq_end_open(o);
+	for (MqOpen *o : mqh_.of_task(t))
+		if (mqh_.drop(t, *o) && !(o->claimed && host_.mq_in_use(o->id)))
+			end_open(o);
+}
+
+void PosixQueues::charges(Charges &c) const
+{
+	uint32_t nreg = 0;
+	for (const PosixQueue *q : queues_) {
+		for (const MqOpen *o : mqh_.of_queue(*q))
+			c.bytes[o->uid] += kMqOpenCost;
+		if (q->notify.owner && q->notify.kind == KIPC_MQ_SIGEV_THREAD)
+			c.bytes[q->notify.owner->uid] += kMqNotifyCost;
+		nreg += q->notify.owner != nullptr;
+	}
+	for (const auto &[token, f] : fired_)
+		c.bytes[f.owner_uid] += kMqNotifyCost;
+	uint32_t counted = 0;
+	for (const auto &[t, n] : notifying_)
+		counted += n;
+	KIPC_BUG_ON(counted != nreg);
 }
 
 } // namespace kipc

@@ -119,6 +119,17 @@ static void count_sent(KernelImpl &k, Link &link, Task *sender, pid_t pid, int64
 		sender->nsent++;
 }
 
+/*
+ * Messages entered or left the queue of link, or room appeared: its
+ * mechanism's hook (a POSIX queue's poll state). Called once the link is
+ * settled: after refill(), and by a send that queued.
+ */
+static void link_changed(Link &link)
+{
+	if (Mailbox *mb = link.mbox)
+		mb->mech->link_changed(*mb);
+}
+
 void KernelImpl::refill(Link &link)
 {
 	while (Message *m = link.fifo_senders ? link.pending.oldest() : link.pending.front()) {
@@ -144,6 +155,7 @@ void KernelImpl::refill(Link &link)
 			cqe.flags |= KIPC_CQE_F_NOTIF;
 		finish(r, cqe);
 	}
+	link_changed(link);
 }
 
 int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
@@ -348,6 +360,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		if (call)
 			call->phase = CallPhase::AwaitReply;
 		*how = Sent::Queued;
+		link_changed(link);
 		return 0;
 	}
 	/* 3. full */

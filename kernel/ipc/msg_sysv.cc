@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * System V message queues with Linux's rules (ipc/msg.c), on kipc
- * mailboxes: a queue is a kernel-owned Mailbox of Flavour::SysV whose id
- * is the msqid (seq * 32768 + index, Linux's scheme) and whose Link holds
+ * mailboxes: a queue is a SysvQueue (a kernel-owned Mailbox and its key),
+ * private to this file as Linux's msg_queue is to msg.c, whose id is the
+ * msqid (seq * 32768 + index, Linux's scheme) and whose Link holds
  * the messages: every message has priority 0 and its mtype as the kipc
  * message type, so msgtyp selection is KIPC_F_TYPE (0: the first; > 0:
  * the first of that type, or with MSG_EXCEPT of any other; < 0: the
@@ -24,6 +25,10 @@
  * payload plus header (kMessageOverhead), against the sender's: a send
  * past it fails ENOMEM (msgsnd(2): no memory for the message) and queues
  * nothing.
+ *
+ * The keys, the count and msg_next_id are SysvQueues' (msg_sysv.h); the
+ * core reaches them only through its hooks (mechanism.h): destroying()
+ * when a queue goes, charges() for the debug checks.
  */
 #include <algorithm>
 
@@ -31,27 +36,44 @@
 
 namespace kipc {
 
-/* What a queue costs the kernel besides its messages. */
-const uint64_t kSysvQueueCost = sizeof(Mailbox) + sizeof(SysvMsq);
+/* A queue: the common Mailbox and its key (Linux's msg_queue). */
+struct SysvQueue final : Mailbox {
+	explicit SysvQueue(Mechanism &m) : Mailbox(m) {}
+	int32_t key = 0; /* IPC_PRIVATE (0) or the key */
+};
 
-Mailbox *KernelImpl::find_msq(int64_t id, int *err) const
+/* What a queue costs the kernel besides its messages. */
+const uint64_t kSysvQueueCost = sizeof(SysvQueue);
+
+SysvQueues::SysvQueues(KernelImpl &k)
+	: Mechanism(KIPC_MBOX_SYSV, KIPC_TRACE_F_SYSV, false), k_(k)
 {
-	Mailbox *mb = find_mbox(id, err);
-	if (!mb || mb->flavour != Flavour::SysV) {
+}
+
+/* Every mailbox of the System V id table is a queue (ids.h). */
+SysvQueue *SysvQueues::find(int64_t id, int *err) const
+{
+	Mailbox *mb = id >= 0 && id <= INT32_MAX ? k_.msq_ids.find(id, err) : nullptr;
+	if (!mb) {
 		*err = -EINVAL;
 		return nullptr;
 	}
-	return mb;
+	return static_cast<SysvQueue *>(mb);
 }
 
-Mailbox *KernelImpl::find_msq(Task &cur, int64_t id, uint32_t want, int *err) const
+SysvQueue *SysvQueues::find(Task &cur, int64_t id, uint32_t want, int *err) const
 {
-	Mailbox *mb = find_msq(id, err);
-	if (mb && !ipcperms(cur, *mb, want)) {
+	SysvQueue *q = find(id, err);
+	if (q && !k_.ipcperms(cur, *q, want)) {
 		*err = -EACCES;
 		return nullptr;
 	}
-	return mb;
+	return q;
+}
+
+int64_t SysvQueues::key(const Mailbox &mb) const
+{
+	return static_cast<const SysvQueue &>(mb).key;
 }
 
 /* ipcperms() with msgget's flag: requested bits from all three triads. */
@@ -60,23 +82,24 @@ static uint32_t requested(uint32_t flg)
 	return ((flg >> 6) | (flg >> 3) | flg) & 7;
 }
 
-long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
+long SysvQueues::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 {
+	const Limits &lim = k_.lim;
 	if (key != 0) { /* IPC_PRIVATE always creates */
-		auto it = msg_keys.find(key);
-		if (it != msg_keys.end()) {
+		auto it = keys_.find(key);
+		if (it != keys_.end()) {
 			if ((msgflg & KIPC_IPC_CREAT) && (msgflg & KIPC_IPC_EXCL))
 				return -EEXIST;
-			if (!ipcperms(cur, *it->second, requested(msgflg & 0777)))
+			if (!k_.ipcperms(cur, *it->second, requested(msgflg & 0777)))
 				return -EACCES;
-			return opened(*it->second, false);
+			return k_.opened(*it->second, false);
 		}
 		if (!(msgflg & KIPC_IPC_CREAT))
 			return -ENOENT;
 	}
-	if (msg_count >= lim.msgmni)
+	if (count_ >= lim.msgmni)
 		return -ENOSPC;
-	UserAcct &u = user(cur.uid);
+	UserAcct &u = k_.user(cur.uid);
 	if (u.mailboxes >= lim.mbox_per_user)
 		return -ENOSPC;
 	if (u.bytes + kSysvQueueCost > lim.bytes_per_user)
@@ -88,42 +111,41 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 	la.fixed = false;
 	int err = 0;
 	/* msg_next_id, once: the id a checkpoint/restore asked for */
-	Mailbox *mb = new_ipc_mailbox(cur, Flavour::SysV, la, msgflg & 0777, &err, msg_next_id);
+	Mailbox *mb = k_.new_ipc_mailbox(cur, std::make_unique<SysvQueue>(*this), k_.msq_ids, la,
+					 msgflg & 0777, &err, next_id_);
 	if (!mb)
 		return err;
-	mb->link.quota = true; /* its messages count against the senders' bytes */
-	msg_next_id = -1;
-	mb->msq = std::make_unique<SysvMsq>();
-	mb->msq->key = key;
+	SysvQueue &q = static_cast<SysvQueue &>(*mb);
+	q.link.quota = true; /* its messages count against the senders' bytes */
+	next_id_ = -1;
+	q.key = key;
 	u.mailboxes++;
 	u.bytes += kSysvQueueCost;
 	if (key != 0)
-		msg_keys.emplace(key, mb);
-	msg_count++;
-	return opened(*mb, true);
+		keys_.emplace(key, &q);
+	count_++;
+	return k_.opened(q, true);
 }
 
-long KernelImpl::do_msgsnd(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+long SysvQueues::do_msgsnd(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *q = find_msq(cur, id, kMayWrite, &err);
+	SysvQueue *q = find(cur, id, kMayWrite, &err);
 	if (!q)
 		return err;
-	Mailbox &mb = *q;
-	if (a.len > mb.link.qbytes && a.wait.nonblock)
+	if (a.len > q->link.qbytes && a.wait.nonblock)
 		return -EAGAIN; /* Linux: it never fits */
-	long r = do_send(cur, mb.link, a, cqe);
+	long r = k_.do_send(cur, q->link, a, cqe);
 	cqe.pid = 0;
 	return r == -ENOSPC ? -ENOMEM : r; /* the sender's bytes_per_user */
 }
 
 /* MSG_COPY: the msgtyp-th message (from 0), left in place. */
-static long msg_copy(KernelImpl &k, Task &cur, Mailbox &mb, uint32_t msgflg, MsgArgs &a,
-		     kipc_cqe &cqe)
+long SysvQueues::copy(Task &cur, SysvQueue &q, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe)
 {
 	Message *found = nullptr;
 	int64_t n = 0;
-	mb.link.msgs.for_each([&](Message *m) { /* in delivery order */
+	q.link.msgs.for_each([&](Message *m) { /* in delivery order */
 		if (n++ == a.type)
 			found = m;
 	});
@@ -131,7 +153,7 @@ static long msg_copy(KernelImpl &k, Task &cur, Mailbox &mb, uint32_t msgflg, Msg
 		return -EAGAIN; /* ENOMSG in the library, as without a match */
 	if (a.len < found->len && !(msgflg & KIPC_MSG_NOERROR))
 		return -EMSGSIZE;
-	if (found->len > std::min<uint64_t>(a.len, k.lim.msgmax))
+	if (found->len > std::min<uint64_t>(a.len, k_.lim.msgmax))
 		return -EINVAL; /* copy_msg(): the copy buffer is too small */
 	if (cur.mm && cur.mm->copy_to_user(a.addr, found->data, found->len))
 		return -EFAULT;
@@ -142,15 +164,14 @@ static long msg_copy(KernelImpl &k, Task &cur, Mailbox &mb, uint32_t msgflg, Msg
 	return found->len;
 }
 
-long KernelImpl::do_msgrcv(Task &cur, int64_t id, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe)
+long SysvQueues::do_msgrcv(Task &cur, int64_t id, uint32_t msgflg, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *q = find_msq(cur, id, kMayRead, &err);
+	SysvQueue *q = find(cur, id, kMayRead, &err);
 	if (!q)
 		return err;
-	Mailbox &mb = *q;
 	if (msgflg & KIPC_MSG_COPY)
-		return msg_copy(*this, cur, mb, msgflg, a, cqe);
+		return copy(cur, *q, msgflg, a, cqe);
 	Selector sel;
 	if (a.type != 0) {
 		sel.by_type = true;
@@ -159,15 +180,15 @@ long KernelImpl::do_msgrcv(Task &cur, int64_t id, uint32_t msgflg, MsgArgs &a, k
 	}
 	if (msgflg & KIPC_MSG_NOERROR)
 		a.flags |= KIPC_F_TRUNC;
-	Link *l = &mb.link;
-	return do_receive(cur, &l, 1, sel, a, cqe);
+	Link *l = &q->link;
+	return k_.do_receive(cur, &l, 1, sel, a, cqe);
 }
 
-static void fill_ds(const KernelImpl &k, const Mailbox &mb, kipc_msqid_ds &ds)
+static void fill_ds(const KernelImpl &k, const SysvQueue &mb, kipc_msqid_ds &ds)
 {
 	const Link &l = mb.link;
 	ds = kipc_msqid_ds{};
-	ds.key = mb.msq->key;
+	ds.key = mb.key;
 	ds.uid = mb.uid;
 	ds.gid = mb.gid;
 	ds.cuid = mb.cuid;
@@ -184,22 +205,36 @@ static void fill_ds(const KernelImpl &k, const Mailbox &mb, kipc_msqid_ds &ds)
 	ds.lrpid = l.lrpid;
 }
 
-void KernelImpl::destroy_msq(Mailbox *mb)
+/* destroy_mbox() starts (IPC_RMID, or the kernel's end): key, count, charge go. */
+void SysvQueues::destroying(Mailbox &mb)
 {
-	if (auto it = msg_keys.find(mb->msq->key); it != msg_keys.end() && it->second == mb)
-		msg_keys.erase(it);
-	msg_count--;
-	UserAcct &u = user(mb->cuid);
+	SysvQueue &q = static_cast<SysvQueue &>(mb);
+	if (auto it = keys_.find(q.key); it != keys_.end() && it->second == &q)
+		keys_.erase(it);
+	count_--;
+	UserAcct &u = k_.user(q.cuid);
 	u.mailboxes--;
 	u.bytes -= kSysvQueueCost;
-	destroy_mbox(mb); /* waiters wake with EIDRM */
 }
 
-long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *ds,
+void SysvQueues::charges(Charges &c) const
+{
+	uint32_t n = 0;
+	k_.msq_ids.for_each([&](const Mailbox *mb) {
+		c.mailboxes[mb->cuid]++;
+		c.bytes[mb->cuid] += kSysvQueueCost;
+		n++;
+	});
+	KIPC_BUG_ON(n != count_);
+}
+
+long SysvQueues::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *ds,
 			   kipc_sysv_msginfo *info)
 {
+	const Limits &lim = k_.lim;
+	const IdTable &msq_ids = k_.msq_ids;
 	int err;
-	Mailbox *mb;
+	SysvQueue *mb;
 	switch (cmd) {
 	case KIPC_IPC_INFO:
 	case KIPC_MSG_INFO: {
@@ -216,7 +251,7 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 			nbytes += int32_t(m->link.msgs.nbytes);
 		});
 		if (cmd == KIPC_MSG_INFO) {
-			info->msgpool = int32_t(msg_count);
+			info->msgpool = int32_t(count_);
 			info->msgmap = nmsg;
 			info->msgtql = nbytes;
 		} else {
@@ -230,37 +265,38 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 	case KIPC_MSG_STAT_ANY: {
 		/* An index; a full id names its index (ipcid_to_idx(): id % 32768,
 		 * or id & 0xffffff with ipcmni_extend) */
-		if (id < 0 || !(mb = msq_ids.at(msq_ids.idx_of(id))))
+		if (id < 0 || !(mb = static_cast<SysvQueue *>(msq_ids.at(msq_ids.idx_of(id)))))
 			return -EINVAL;
-		if (cmd == KIPC_MSG_STAT && !ipcperms(cur, *mb, kMayRead))
+		if (cmd == KIPC_MSG_STAT && !k_.ipcperms(cur, *mb, kMayRead))
 			return -EACCES;
-		fill_ds(*this, *mb, *ds);
+		fill_ds(k_, *mb, *ds);
 		return mb->id;
 	}
 	case KIPC_IPC_STAT:
-		if (!(mb = find_msq(cur, id, kMayRead, &err)))
+		if (!(mb = find(cur, id, kMayRead, &err)))
 			return err;
-		fill_ds(*this, *mb, *ds);
+		fill_ds(k_, *mb, *ds);
 		return 0;
 	case KIPC_IPC_SET:
 	case KIPC_IPC_RMID:
-		if (!(mb = find_msq(id, &err)))
+		if (!(mb = find(id, &err)))
 			return err;
-		if (cur.uid != mb->cuid && cur.uid != mb->uid && !host.capable(cur.pid, kCapSysAdmin))
+		if (cur.uid != mb->cuid && cur.uid != mb->uid &&
+		    !k_.host.capable(cur.pid, kCapSysAdmin))
 			return -EPERM;
 		if (cmd == KIPC_IPC_RMID) {
-			destroy_msq(mb);
+			k_.destroy_mbox(mb); /* destroying(); waiters wake with EIDRM */
 			return 0;
 		}
-		if (ds->qbytes > lim.msgmnb && !host.capable(cur.pid, kCapSysResource))
+		if (ds->qbytes > lim.msgmnb && !k_.host.capable(cur.pid, kCapSysResource))
 			return -EPERM;
 		mb->uid = ds->uid;
 		mb->gid = ds->gid;
 		mb->mode = ds->mode & 0777;
 		mb->link.qbytes = ds->qbytes;
 		mb->link.capacity = uint32_t(std::min<uint64_t>(ds->qbytes, UINT32_MAX - 2));
-		mb->ctime = now_real();
-		refill(mb->link); /* senders that fit now go in */
+		mb->ctime = k_.now_real();
+		k_.refill(mb->link); /* senders that fit now go in */
 		return 0;
 	default:
 		return -EINVAL;

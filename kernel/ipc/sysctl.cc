@@ -49,7 +49,7 @@ long KernelImpl::do_sysctl(Task &cur, uint32_t key, bool write, int64_t *val)
 		case KIPC_SYSCTL_MSGMNI: *val = l.msgmni; break;
 		case KIPC_SYSCTL_MSGMAX: *val = l.msgmax; break;
 		case KIPC_SYSCTL_MSGMNB: *val = l.msgmnb; break;
-		case KIPC_SYSCTL_MSG_NEXT_ID: *val = msg_next_id; break;
+		case KIPC_SYSCTL_MSG_NEXT_ID: *val = msq.next_id(); break;
 		case KIPC_SYSCTL_MQ_MSG_MAX: *val = l.mq_msg_max; break;
 		case KIPC_SYSCTL_MQ_MSGSIZE_MAX: *val = l.mq_msgsize_max; break;
 		case KIPC_SYSCTL_MQ_QUEUES_MAX: *val = l.mq_queues_max; break;
@@ -69,7 +69,7 @@ long KernelImpl::do_sysctl(Task &cur, uint32_t key, bool write, int64_t *val)
 	case KIPC_SYSCTL_MSGMNI: l.msgmni = uint32_t(v); break;
 	case KIPC_SYSCTL_MSGMAX: l.msgmax = uint32_t(v); break;
 	case KIPC_SYSCTL_MSGMNB: l.msgmnb = uint32_t(v); break;
-	case KIPC_SYSCTL_MSG_NEXT_ID: msg_next_id = int32_t(v); break;
+	case KIPC_SYSCTL_MSG_NEXT_ID: msq.set_next_id(int32_t(v)); break;
 	case KIPC_SYSCTL_MQ_MSG_MAX: l.mq_msg_max = uint32_t(v); break;
 	case KIPC_SYSCTL_MQ_MSGSIZE_MAX: l.mq_msgsize_max = uint32_t(v); break;
 	case KIPC_SYSCTL_MQ_QUEUES_MAX: l.mq_queues_max = uint32_t(v); break;

@@ -177,7 +177,8 @@ void KernelImpl::exit_task(Task *t)
 		remove_holder(*mb, *t);
 	}
 	drain_link(t->queue, -ESRCH);
-	mq_task_exit(*t);
+	for (Mechanism *m : mechs) /* what the mechanisms hold for it */
+		m->task_exit(*t);
 	if (t->tracer)
 		do_trace_close(*t);
 	if (!t->attached)

@@ -104,12 +104,11 @@ long KernelImpl::opened(const Mailbox &mb, bool created)
 		o.ts = uint64_t(now());
 		o.event = created ? KIPC_TRACE_CREATE : KIPC_TRACE_OPEN;
 		o.op = cur_op;
-		o.flags = mb.flavour == Flavour::Posix ? KIPC_TRACE_F_POSIX
-			: mb.flavour == Flavour::SysV  ? KIPC_TRACE_F_SYSV : 0;
+		o.flags = mb.mech->trace_flag;
 		if (mb.name.size() >= sizeof o.name)
 			o.flags |= KIPC_TRACE_F_TRUNC;
 		o.pid = current->pid;
-		o.key = mb.msq ? mb.msq->key : 0;
+		o.key = mb.mech->key(mb);
 		o.mbox = mb.id;
 		mb.name.copy(o.name, sizeof o.name - 1);
 		trace_record(as_event(o), current->uid);

@@ -19,8 +19,9 @@ static void debug_check(const KernelImpl &k)
 #endif
 }
 
-Kernel::Kernel(Clock &clock, Host &host, CompletionSink &sink, const Limits &limits)
-	: impl_(std::make_unique<KernelImpl>(clock, host, sink, limits))
+Kernel::Kernel(Clock &clock, Host &host, CompletionSink &sink, const Limits &limits,
+	       MqHost *mq)
+	: impl_(std::make_unique<KernelImpl>(clock, host, mq ? *mq : no_mq_host(), sink, limits))
 {
 	impl_->boot_real = clock.realtime_ns();
 	impl_->boot_mono = clock.monotonic_ns();
@@ -102,7 +103,7 @@ void Kernel::mq_released(int64_t id)
 {
 	{
 		Entry e(*impl_, nullptr, KIPC_SYS_NONE);
-		impl_->mq_release(id);
+		impl_->mq.release(id);
 	}
 	debug_check(*impl_);
 }

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * POSIX message queue syscalls (kernel/ipc/mqueue.cc has the logic).
+ * POSIX message queue syscalls (kernel/ipc/mqueue.cc has the logic: k.mq).
  * The checks run in Linux's order: the timeout's validity and the
  * priority (decode_msg), then the handle (EBADF: not the caller's, or
- * not open for this: KernelImpl::mq_get), then the queue's rules. A
+ * not open for this: PosixQueues::get), then the queue's rules. A
  * queue is named by a handle of the caller's (sqe.target), with the
  * descriptor its process holds it as (sqe.type) for a first use.
  */
@@ -56,7 +56,7 @@ long sys_mq_open(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	if (o.oflag & ~(KIPC_MQ_ACCMODE | KIPC_O_CREAT | KIPC_O_EXCL) ||
 	    o.flags & ~(KIPC_MQ_ATTR | KIPC_MQ_RLIMIT))
 		return -EINVAL;
-	return k.do_mq_open(cur, name, o);
+	return k.mq.do_mq_open(cur, name, o);
 }
 
 long sys_mq_unlink(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
@@ -66,7 +66,7 @@ long sys_mq_unlink(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 		return -EINVAL;
 	if (long err = copy_mq_name(cur, sqe, &name))
 		return err;
-	return k.do_mq_unlink(cur, name);
+	return k.mq.do_mq_unlink(cur, name);
 }
 
 long sys_mq_timedsend(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
@@ -75,7 +75,7 @@ long sys_mq_timedsend(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &c
 	if (long err = decode_msg(k, cur, sqe, KIPC_F_WAIT_MASK, &a))
 		return err;
 	a.type = 0;
-	return k.do_mq_send(cur, sqe.target, sqe.type, a, cqe);
+	return k.mq.do_mq_send(cur, sqe.target, sqe.type, a, cqe);
 }
 
 long sys_mq_timedreceive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
@@ -85,7 +85,7 @@ long sys_mq_timedreceive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe
 		return -EINVAL;
 	if (long err = decode_msg(k, cur, sqe, KIPC_F_WAIT_MASK, &a))
 		return err;
-	return k.do_mq_receive(cur, sqe.target, sqe.type, a, cqe);
+	return k.mq.do_mq_receive(cur, sqe.target, sqe.type, a, cqe);
 }
 
 long sys_mq_notify(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
@@ -105,7 +105,7 @@ long sys_mq_notify(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	default:
 		return -EINVAL;
 	}
-	return k.do_mq_notify(cur, sqe.target, sqe.type, n);
+	return k.mq.do_mq_notify(cur, sqe.target, sqe.type, n);
 }
 
 long sys_mq_getattr(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
@@ -113,7 +113,7 @@ long sys_mq_getattr(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	if (sqe.flags)
 		return -EINVAL;
 	return record_out<kipc_mq_attr>(cur, sqe, [&](kipc_mq_attr &at) {
-		return k.do_mq_getattr(cur, sqe.target, sqe.type, at);
+		return k.mq.do_mq_getattr(cur, sqe.target, sqe.type, at);
 	});
 }
 
@@ -121,7 +121,7 @@ long sys_mq_close(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	if (sqe.flags & ~KIPC_MQ_CLOSE_ABORT)
 		return -EINVAL;
-	return k.do_mq_close(cur, sqe.target, sqe.flags);
+	return k.mq.do_mq_close(cur, sqe.target, sqe.flags);
 }
 
 long sys_mq_notify_wait(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
@@ -130,7 +130,7 @@ long sys_mq_notify_wait(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe 
 		return -EINVAL;
 	MsgArgs a;
 	a.user_data = sqe.user_data;
-	return k.do_mq_notify_wait(cur, sqe.target, uint64_t(sqe.type), a, cqe);
+	return k.mq.do_mq_notify_wait(cur, sqe.target, uint64_t(sqe.type), a, cqe);
 }
 
 } // namespace kipc

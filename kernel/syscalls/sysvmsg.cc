@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * System V message queue syscalls (kernel/ipc/msg_sysv.cc has the logic),
+ * System V message queue syscalls (kernel/ipc/msg_sysv.cc has the logic: k.msq),
  * checked in Linux's order: msgsnd's size and mtype (EINVAL) before the
  * queue, msgrcv's MSG_COPY rules before the queue.
  */
@@ -12,7 +12,7 @@ long sys_msgget(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	if (sqe.flags || sqe.target < INT32_MIN || sqe.target > INT32_MAX)
 		return -EINVAL;
-	return k.do_msgget(cur, int32_t(sqe.target), sqe.len);
+	return k.msq.do_msgget(cur, int32_t(sqe.target), sqe.len);
 }
 
 long sys_msgsnd(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
@@ -25,7 +25,7 @@ long sys_msgsnd(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 	if (long e = decode_msg(k, cur, sqe, KIPC_F_NONBLOCK, &a))
 		return e;
 	a.prio = 0;
-	return k.do_msgsnd(cur, sqe.target, a, cqe);
+	return k.msq.do_msgsnd(cur, sqe.target, a, cqe);
 }
 
 long sys_msgrcv(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
@@ -44,7 +44,7 @@ long sys_msgrcv(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 		return -EINVAL;
 	if (long e = decode_msg(k, cur, s, KIPC_F_NONBLOCK, &a))
 		return e;
-	return k.do_msgrcv(cur, sqe.target, msgflg, a, cqe);
+	return k.msq.do_msgrcv(cur, sqe.target, msgflg, a, cqe);
 }
 
 long sys_msgctl(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
@@ -59,7 +59,7 @@ long sys_msgctl(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 		if (long e = copy_struct_from_user(cur, sqe.addr2, sqe.len2, &ds))
 			return e;
 	}
-	long r = k.do_msgctl(cur, sqe.target, cmd, &ds, &info);
+	long r = k.msq.do_msgctl(cur, sqe.target, cmd, &ds, &info);
 	if (r < 0 || cmd == KIPC_IPC_SET || cmd == KIPC_IPC_RMID)
 		return r;
 	long e = is_info ? copy_struct_to_user(cur, sqe.addr2, sqe.len2, info)

@@ -43,7 +43,7 @@ struct Clock final : kipc::Clock {
 	int64_t realtime_ns() const override { return real; }
 };
 
-struct Host final : kipc::Host {
+struct Host final : kipc::Host, kipc::MqHost {
 	std::map<pid_t, Creds> alive;
 	std::set<pid_t> watched;
 	bool process_alive(pid_t pid, Creds *c) override
@@ -58,7 +58,7 @@ struct Host final : kipc::Host {
 	void unwatch_process(pid_t pid) override { watched.erase(pid); }
 
 	/*
-	 * POSIX queues, as kipcd's MqFs keeps them: one descriptor file per
+	 * MqHost: POSIX queues, as kipcd's MqFs keeps them: one descriptor file per
 	 * open (handle), the descriptors processes hold of it, and
 	 * Kernel::mq_released() once its last descriptor closes (never from
 	 * inside a hook: the caller drains released()). Every call is
@@ -67,6 +67,7 @@ struct Host final : kipc::Host {
 	std::map<int64_t, int> mq_fds;      /* live open -> descriptors held */
 	std::vector<int64_t> mq_to_release; /* for Kernel::mq_released() */
 	std::set<pid_t> capable_pids;       /* CAP_SYS_RESOURCE, CAP_SYS_ADMIN */
+	std::map<pid_t, uint64_t> mq_rlimits; /* RLIMIT_MSGQUEUE the OS has */
 	bool mq_fail_create = false;        /* the next descriptor file fails */
 	uint64_t mq_nsignals = 0;
 	int mq_opened(int64_t h, uid_t, gid_t, uint32_t) override
@@ -93,6 +94,15 @@ struct Host final : kipc::Host {
 		return it->second > 0;
 	}
 	void mq_closed(int64_t h) override { FUZZ_ASSERT(mq_fds.erase(h) == 1); }
+	bool mq_rlimit(pid_t pid, uint64_t *bytes) override
+	{
+		FUZZ_ASSERT(alive.count(pid)); /* only a live opener creates */
+		auto it = mq_rlimits.find(pid);
+		if (it == mq_rlimits.end())
+			return false;
+		*bytes = it->second;
+		return true;
+	}
 	bool capable(pid_t pid, int cap) override
 	{
 		FUZZ_ASSERT(cap == 21 || cap == 24); /* CAP_SYS_ADMIN, CAP_SYS_RESOURCE */
@@ -127,9 +137,9 @@ struct Host final : kipc::Host {
 	/* The kernel's opens and the descriptor files agree. */
 	void check(const KernelImpl &k) const
 	{
-		FUZZ_ASSERT(mq_fds.size() == k.mqh.size());
+		FUZZ_ASSERT(mq_fds.size() == k.mq.handles().size());
 		for (const auto &[h, n] : mq_fds) {
-			FUZZ_ASSERT(k.mqh.find(h) != nullptr);
+			FUZZ_ASSERT(k.mq.handles().find(h) != nullptr);
 			(void)n;
 		}
 	}

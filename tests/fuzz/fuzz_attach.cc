@@ -47,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.creds = Creds{pid_t(1 + req.rsvd[0] % 100000), req.rsvd[1] % 70000,
 			req.rsvd[2] % 70000};
 	host.alive[p.creds.pid] = p.creds;
-	Kernel k(clock, host, sink, small_limits());
+	Kernel k(clock, host, sink, small_limits(), &host);
 	int r = k.attach(p.creds, &p.mem.user, "fuzz", &p, &p.task);
 	FUZZ_ASSERT(r == 0 || r == -EAGAIN || r == -ENOSPC);
 	if (r == 0) {

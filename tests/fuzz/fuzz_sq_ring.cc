@@ -83,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	peer.creds = Creds{101, 1000, 1000};
 	host.alive[100] = hostile.creds;
 	host.alive[101] = peer.creds;
-	Kernel k(clock, host, sink, small_limits());
+	Kernel k(clock, host, sink, small_limits(), &host);
 	FUZZ_ASSERT(k.attach(hostile.creds, &mm, "hostile", &hostile, &hostile.task) == 0);
 	FUZZ_ASSERT(k.attach(peer.creds, &peer.mem.user, "peer", &peer, &peer.task) == 0);
 	KernelImpl &ki = k.impl();

@@ -32,7 +32,7 @@ struct World {
 
 	World()
 	{
-		k = std::make_unique<Kernel>(clock, host, sink, small_limits());
+		k = std::make_unique<Kernel>(clock, host, sink, small_limits(), &host);
 		static const uid_t uids[kProcs] = {1000, 1000, 1001, 0};
 		for (int i = 0; i < kProcs; i++) {
 			auto p = std::make_unique<Proc>(kArena);
@@ -216,7 +216,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int steps = 0;
 	while (in.remaining_bytes() > 0 && steps++ < 256) {
 		Proc &p = *w.procs[in.ConsumeIntegralInRange<int>(0, kProcs - 1)];
-		int what = in.ConsumeIntegralInRange<int>(0, 22);
+		int what = in.ConsumeIntegralInRange<int>(0, 23);
 		if (what < 14) {
 			if (!p.task)
 				w.attach(p);
@@ -242,6 +242,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (what == 22) {
 			if (!w.host.capable_pids.erase(p.creds.pid))
 				w.host.capable_pids.insert(p.creds.pid);
+		} else if (what == 23) {
+			/* the process's RLIMIT_MSGQUEUE as the OS has it (0: unknown) */
+			if (uint64_t b = in.ConsumeIntegralInRange<uint64_t>(0, 1 << 16))
+				w.host.mq_rlimits[p.creds.pid] = b;
+			else
+				w.host.mq_rlimits.erase(p.creds.pid);
 		}
 		w.host.release(*w.k);
 		ki.check_invariants();

@@ -112,5 +112,5 @@ TEST_CASE("the kernel going down completes nothing and frees everything")
 	size_t before = a.cq.size();
 	w->k.reset(); /* ~Kernel: no completions go out (ASan checks the frees) */
 	CHECK(a.cq.size() == before);
-	w->k = std::make_unique<Kernel>(w->clock, w->host, w->sink, w->limits);
+	w->k = std::make_unique<Kernel>(w->clock, w->host, w->sink, w->limits, &w->host);
 }

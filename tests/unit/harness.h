@@ -43,7 +43,7 @@ struct FakeClock : Clock {
 	int64_t realtime_ns() const override { return real; }
 };
 
-struct FakeHost : Host {
+struct FakeHost : Host, MqHost {
 	std::map<pid_t, Creds> alive;   /* live processes, attached or not */
 	std::set<pid_t> watched;
 	bool process_alive(pid_t pid, Creds *c) override
@@ -57,7 +57,7 @@ struct FakeHost : Host {
 	void watch_process(pid_t pid) override { watched.insert(pid); }
 	void unwatch_process(pid_t pid) override { watched.erase(pid); }
 
-	/* POSIX queues: descriptors a test holds open, poll states, signals. */
+	/* MqHost: descriptors a test holds open, poll states, signals. */
 	struct MqSignal {
 		pid_t pid;
 		int signo;
@@ -205,7 +205,7 @@ struct World {
 
 	explicit World(Limits l = Limits::from_config()) : limits(l)
 	{
-		k = std::make_unique<Kernel>(clock, host, sink, limits);
+		k = std::make_unique<Kernel>(clock, host, sink, limits, &host);
 	}
 	~World()
 	{

@@ -127,7 +127,7 @@ TEST_CASE("mailboxes: past 32768 native mailboxes; System V ids stay Linux's; st
 	CHECK(a.mbox_send(ids.back(), "last").res() == 0);
 	CHECK(kt::mbox_drain(a, ids.back()) == std::vector<std::string>{"last"});
 	/* System V queues have ids of their own, as Linux's: small, positive */
-	int64_t q = k.do_msgget(*a.task, 0, KIPC_IPC_CREAT | 0600);
+	int64_t q = k.msq.do_msgget(*a.task, 0, KIPC_IPC_CREAT | 0600);
 	REQUIRE(q > 0);
 	CHECK(q < 32768 * 2); /* seq 1, index 0 */
 	CHECK(q % 32768 == 0);
@@ -145,7 +145,7 @@ TEST_CASE("mailboxes: past 32768 native mailboxes; System V ids stay Linux's; st
 	ids[12345] = again;
 	for (int64_t id : ids)
 		k.do_mbox_destroy(*a.task, id);
-	k.do_msgctl(*a.task, q, KIPC_IPC_RMID, nullptr, nullptr);
+	k.msq.do_msgctl(*a.task, q, KIPC_IPC_RMID, nullptr, nullptr);
 }
 
 TEST_CASE("sysv: ipcmni_extend ids are seq << 24 | idx; msgmni may reach 2^24")
@@ -158,14 +158,14 @@ TEST_CASE("sysv: ipcmni_extend ids are seq << 24 | idx; msgmni may reach 2^24")
 	kt::World w(l);
 	kt::Proc &a = w.spawn(100);
 	KernelImpl &k = w.impl();
-	int64_t q = k.do_msgget(*a.task, 0, KIPC_IPC_CREAT | 0600);
+	int64_t q = k.msq.do_msgget(*a.task, 0, KIPC_IPC_CREAT | 0600);
 	CHECK(q == (int64_t(1) << 24 | 0));
 	kipc_msqid_ds ds{};
 	/* MSG_STAT takes an index: id & 0xffffff */
-	CHECK(k.do_msgctl(*a.task, 0, KIPC_MSG_STAT, &ds, nullptr) == q);
+	CHECK(k.msq.do_msgctl(*a.task, 0, KIPC_MSG_STAT, &ds, nullptr) == q);
 	CHECK(ds.seq == 1);
-	CHECK(k.do_msgctl(*a.task, q, KIPC_MSG_STAT, &ds, nullptr) == q);
+	CHECK(k.msq.do_msgctl(*a.task, q, KIPC_MSG_STAT, &ds, nullptr) == q);
 	int64_t v = 1 << 24;
 	CHECK(k.do_sysctl(*a.task, KIPC_SYSCTL_MSGMNI, true, &v) == -EACCES); /* not root */
-	CHECK(k.do_msgctl(*a.task, q, KIPC_IPC_RMID, nullptr, nullptr) == 0);
+	CHECK(k.msq.do_msgctl(*a.task, q, KIPC_IPC_RMID, nullptr, nullptr) == 0);
 }

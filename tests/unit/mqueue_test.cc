@@ -84,7 +84,7 @@ int64_t getattr(Proc &p, int64_t h, int64_t fd = -1)
 /* The mailbox id of the queue handle h opens. */
 int64_t qid(World &w, int64_t h)
 {
-	MqOpen *o = w.impl().mqh.find(h);
+	MqOpen *o = w.impl().mq.handles().find(h);
 	REQUIRE(o);
 	return o->mb->id;
 }
@@ -114,14 +114,14 @@ TEST_CASE("mqueue: names, O_CREAT, O_EXCL, access modes")
 	CHECK(mstat(a, qid(w, id)).attr.flags == (KIPC_MBOX_KERNEL_OWNED | KIPC_MBOX_POSIX));
 	CHECK(simple(a, KIPC_SYS_mq_unlink, 0, "/q") == 0);
 	CHECK(simple(a, KIPC_SYS_mq_unlink, 0, "/q") == -ENOENT);
-	CHECK(w.impl().mq_count == 1); /* open twice: lives on */
+	CHECK(w.impl().mq.count() == 1); /* open twice: lives on */
 	CHECK(simple(a, KIPC_SYS_mq_close, id) == 0);
 	CHECK(simple(a, KIPC_SYS_mq_close, id) == -EBADF);
 	CHECK(getattr(a, id) == -EBADF);
 	CHECK(getattr(a, id2) == 0);
-	CHECK(w.impl().mq_count == 1);
+	CHECK(w.impl().mq.count() == 1);
 	CHECK(simple(a, KIPC_SYS_mq_close, id2) == 0);
-	CHECK(w.impl().mq_count == 0); /* its last open closed: gone */
+	CHECK(w.impl().mq.count() == 0); /* its last open closed: gone */
 }
 
 TEST_CASE("mqueue: limits: maxmsg, msgsize, queues_max, RLIMIT_MSGQUEUE")
@@ -281,7 +281,7 @@ TEST_CASE("mqueue: an unlinked queue lives while a descriptor is open")
 	w.host.mq_held.clear();
 	w.k->mq_released(id); /* the last descriptor closed */
 	CHECK(mq_send(a, id, "x").res() == -EBADF);
-	CHECK(w.impl().mq_count == 1);
+	CHECK(w.impl().mq.count() == 1);
 }
 
 TEST_CASE("mqueue: a handle is its task's, with the access mode granted at open")
@@ -322,12 +322,12 @@ TEST_CASE("mqueue: a handle is its task's, with the access mode granted at open"
 	CHECK(mq_receive(a, r, 8, KIPC_F_NONBLOCK).text() == "again");
 	CHECK(mq_send(a, wr, "y").res() == 0);
 	/* The queue is untouched by all of b's tries. */
-	CHECK(w.impl().mqh.find(h)->mb->link.msgs.nmsg == 1);
+	CHECK(w.impl().mq.handles().find(h)->mb->link.msgs.nmsg == 1);
 	/* An exiting task's handles go with it. */
 	const Task *ct = c.task;
-	CHECK(w.impl().mqh.of_task(*ct).size() == 1);
+	CHECK(w.impl().mq.handles().of_task(*ct).size() == 1);
 	w.exit(c);
-	CHECK(w.impl().mqh.of_task(*ct).empty()); /* the key only: ct is gone */
+	CHECK(w.impl().mq.handles().of_task(*ct).empty()); /* the key only: ct is gone */
 }
 
 TEST_CASE("mqueue: a failed open leaves nothing behind")
@@ -336,7 +336,7 @@ TEST_CASE("mqueue: a failed open leaves nothing behind")
 	Proc &a = w.spawn(100);
 	w.host.mq_open_err = -ENFILE; /* the host could not make the descriptor */
 	CHECK(mq_open(a, "/q", kRW | kCreat, 4, 8) == -ENFILE);
-	CHECK(w.impl().mq_count == 0);
+	CHECK(w.impl().mq.count() == 0);
 	CHECK(w.impl().user(1000).mq_bytes == 0);
 	w.host.mq_open_err = 0;
 	CHECK(mq_open(a, "/q", kRW) == -ENOENT);
@@ -346,8 +346,8 @@ TEST_CASE("mqueue: a failed open leaves nothing behind")
 	kipc_sqe s{};
 	__kipc_enc_simple(&s, KIPC_SYS_mq_close, h, KIPC_MQ_CLOSE_ABORT);
 	CHECK(a.submit(s).res() == 0);
-	CHECK(w.impl().mq_count == 0);
-	CHECK(w.impl().mqh.size() == 0);
+	CHECK(w.impl().mq.count() == 0);
+	CHECK(w.impl().mq.handles().size() == 0);
 	CHECK(w.host.mq_ready.empty());
 	CHECK(mq_open(a, "/q", kRW) == -ENOENT);
 	/* An abort of an open that did not create the queue removes only itself. */
@@ -376,13 +376,13 @@ TEST_CASE("mqueue: unclaimed SIGEV_THREAD notifications are charged: ENOMEM, oth
 	}
 	CHECK(r == -ENOMEM);
 	CHECK(fired == 64);
-	CHECK(w.impl().mq_fired.size() == 64);
+	CHECK(w.impl().mq.fired() == 64);
 	/* another user registers on its own queue */
 	int64_t hb = mq_open(b, "/qb", kRW | kCreat, 4, 8);
 	CHECK(mq_notify(b, hb, KIPC_MQ_SIGEV_THREAD) > 0);
 	/* the exit of the registrant frees what it left */
 	w.exit(a);
-	CHECK(w.impl().mq_fired.empty());
+	CHECK(w.impl().mq.fired() == 0);
 	CHECK(w.impl().user(1000).bytes == 0);
 }
 
@@ -440,10 +440,10 @@ TEST_CASE("mqueue: opens are charged: a flood of mq_open ends in EMFILE, others 
 	CHECK(r == -EMFILE);
 	CHECK(n == 16);
 	/* taken descriptors: up to the user's bytes_per_user */
-	for (MqOpen *o : w.impl().mqh.of_task(*a.task))
+	for (MqOpen *o : w.impl().mq.handles().of_task(*a.task))
 		o->claimed = true;
 	while ((r = mq_open(a, "/q", kRW)) > 0 && n < 100000) {
-		w.impl().mqh.find(r)->claimed = true;
+		w.impl().mq.handles().find(r)->claimed = true;
 		n++;
 	}
 	CHECK(r == -EMFILE);

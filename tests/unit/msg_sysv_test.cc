@@ -101,7 +101,7 @@ TEST_CASE("sysv: msg_qbytes bounds bytes and messages; IPC_RMID wakes waiters wi
 	CHECK(msgctl(a, id, KIPC_IPC_RMID) == 0);
 	CHECK(blocked.res() == -EIDRM);
 	CHECK(waiting.res() == -EIDRM);
-	CHECK(w.impl().msg_count == 0);
+	CHECK(w.impl().msq.count() == 0);
 }
 
 TEST_CASE("sysv: MSG_STAT and MSG_STAT_ANY take id % 32768; IPC_INFO's highest index")

@@ -597,7 +597,7 @@ TEST_CASE("trace: a POSIX queue's create, open and its destroy at the last close
 	REQUIRE(trace_open(other) == 0);
 	int64_t h = trace_mq_open(a, "/q", KIPC_MQ_RDWR | KIPC_O_CREAT);
 	REQUIRE(h > 0);
-	int64_t id = w.impl().mqh.find(h)->mb->id; /* the queue; h is a's handle */
+	int64_t id = w.impl().mq.handles().find(h)->mb->id; /* the queue; h is a's handle */
 	int64_t h2 = trace_mq_open(a, "/q", KIPC_MQ_RDONLY);
 	CHECK(h2 > 0);
 	CHECK(h2 != h); /* one handle per open */

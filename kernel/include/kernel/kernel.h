@@ -72,53 +72,41 @@ public:
 	virtual void watch_process(pid_t pid) = 0;
 	virtual void unwatch_process(pid_t pid) = 0;
 
-	/*
-	 * POSIX message queues (kernel/ipc/mqueue.cc, mqhandle.h). Each
-	 * open (mq_open) has a host file (kipcd: a FIFO of its own,
-	 * kernel/daemon/mqfs.cc) that the opener's process opens as the
-	 * descriptor: it polls like Linux's mqueue file and its descriptors,
-	 * counted by the OS across dup, fork and exec, decide when the open
-	 * ends. The defaults do nothing: no files, no descriptor ever held.
-	 */
+	/* Has pid the capability (CAP_SYS_RESOURCE = 24 ...) in effect? */
+	virtual bool capable(pid_t pid, int cap) { (void)pid, (void)cap; return false; }
+};
+
+/*
+ * The host as POSIX message queues need it (kernel/ipc/mqueue.cc,
+ * mqhandle.h): descriptors, their poll state, notification signals. Each
+ * open (mq_open) has a host file (kipcd: a FIFO of its own,
+ * kernel/daemon/mqfs.cc) that the opener's process opens as the
+ * descriptor: it polls like Linux's mqueue file and its descriptors,
+ * counted by the OS across dup, fork and exec, decide when the open ends.
+ * A Kernel made without one has no files: no descriptor is ever held.
+ */
+class MqHost {
+public:
+	virtual ~MqHost() = default;
 	/* Open number h (access mode acc) of uid/gid: make its file. 0 or -errno. */
-	virtual int mq_opened(int64_t h, uid_t uid, gid_t gid, uint32_t acc)
-	{
-		(void)h, (void)uid, (void)gid, (void)acc;
-		return 0;
-	}
+	virtual int mq_opened(int64_t h, uid_t uid, gid_t gid, uint32_t acc) = 0;
 	/* Poll state: readable = a message is queued, writable = not full. */
-	virtual void mq_readiness(int64_t h, bool readable, bool writable)
-	{
-		(void)h, (void)readable, (void)writable;
-	}
+	virtual void mq_readiness(int64_t h, bool readable, bool writable) = 0;
 	/*
 	 * Does process pid hold, as its descriptor fd, a descriptor of open
 	 * h? Checked against the process's descriptor table as the OS keeps
 	 * it, never by asking the process. Once true, the host calls
 	 * Kernel::mq_released(h) when the last descriptor of h closes.
 	 */
-	virtual bool mq_holds(pid_t pid, int fd, int64_t h)
-	{
-		(void)pid, (void)fd, (void)h;
-		return false;
-	}
+	virtual bool mq_holds(pid_t pid, int fd, int64_t h) = 0;
 	/* Does any process still hold a descriptor of open h? */
-	virtual bool mq_in_use(int64_t h) { (void)h; return false; }
+	virtual bool mq_in_use(int64_t h) = 0;
 	/* Open h ended: remove its file. */
-	virtual void mq_closed(int64_t h) { (void)h; }
+	virtual void mq_closed(int64_t h) = 0;
 	/* RLIMIT_MSGQUEUE of pid as the OS has it (false: unknown). */
-	virtual bool mq_rlimit(pid_t pid, uint64_t *bytes)
-	{
-		(void)pid, (void)bytes;
-		return false;
-	}
-	/* Has pid the capability (CAP_SYS_RESOURCE = 24 ...) in effect? */
-	virtual bool capable(pid_t pid, int cap) { (void)pid, (void)cap; return false; }
+	virtual bool mq_rlimit(pid_t pid, uint64_t *bytes) = 0;
 	/* SIGEV_SIGNAL: queue signo to pid with si_code SI_MESGQ. */
-	virtual void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid)
-	{
-		(void)pid, (void)signo, (void)value, (void)from, (void)uid;
-	}
+	virtual void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid) = 0;
 };
 
 /* Receives every completion; priv is what the host gave attach(). */
@@ -187,8 +175,9 @@ const char *syscall_name(unsigned nr);
 
 class Kernel {
 public:
+	/* mq: the POSIX queues' host (nullptr: none, no descriptor files) */
 	Kernel(Clock &clock, Host &host, CompletionSink &sink,
-	       const Limits &limits = Limits::from_config());
+	       const Limits &limits = Limits::from_config(), MqHost *mq = nullptr);
 	~Kernel();
 	Kernel(const Kernel &) = delete;
 	Kernel &operator=(const Kernel &) = delete;
@@ -204,7 +193,7 @@ public:
 	void exit(Task *task);
 	/* A watched pid that never attached has exited. */
 	void process_exited(pid_t pid);
-	/* The last descriptor of POSIX queue open h closed (Host::mq_holds). */
+	/* The last descriptor of POSIX queue open h closed (MqHost::mq_holds). */
 	void mq_released(int64_t h);
 
 	/* Execute one request on behalf of task. Completes via the sink. */
