@@ -650,7 +650,7 @@ public:
 		uint64_t attach = 0, exit = 0, destroyed = 0;
 		uint64_t sent = 0; /* messages that reached a link or a receiver */
 	} stats;
-	Tracer tracer;
+	Tracer tracer{*this};
 
 	/* mailbox namespace (mailbox.cc; ids.h): the tables own their mailboxes */
 	IdTable mbox_ids{kMboxIdxBits, kMboxSeqMin, UINT32_MAX, 1u << kMboxIdxBits};
@@ -664,6 +664,9 @@ public:
 	}
 
 	int64_t now() const { return clock.monotonic_ns(); }
+	const Limits &limits() const { return lim; }
+	Task *current_task() const { return current; }
+	uint16_t current_op() const { return cur_op; }
 	int64_t now_real() const { return clock.realtime_ns(); }
 
 	/* --- tasks (task.cc) --- */
@@ -798,19 +801,6 @@ public:
 	long do_msg_list(Task &cur, int64_t target, bool taskq, std::vector<kipc_msg_info> &out);
 	/* Find the link target names for cur (a mailbox, or a pid's task queue). */
 	long find_link(Task &cur, int64_t target, bool taskq, const Link **out);
-
-	/* --- tracing (trace.cc) --- */
-	void trace_emit(const TraceEv &ev);
-	/* CREATE/OPEN of mb; returns its id (the open calls end with it). */
-	long opened(const Mailbox &mb, bool created);
-	void trace_call(const Task &t, const kipc_sqe &sqe);               /* SYSCALL */
-	void trace_ret(const Task &t, const kipc_cqe &cqe, uint16_t op);   /* SYSRET */
-	void trace_record(const kipc_trace_event &e, uid_t uid); /* to the listeners */
-	long do_trace_open(Task &cur, const kipc_trace_attr &attr);
-	long do_trace_read(Task &cur, const MsgArgs &a);
-	long do_trace_close(Task &cur);
-	void trace_unpark(Request *r);  /* finish() of a trace_read */
-	void trace_flush();             /* complete the reads on tracer.wake */
 
 	/* --- POSIX message queues (mqueue.cc) --- */
 	std::unordered_map<std::string, Mailbox *> mq_names;

@@ -224,7 +224,7 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 		return err;
 	}
 	host.mq_readiness(op->id, mb->mq->ready & 1, mb->mq->ready & 2);
-	opened(*mb, created); /* the CREATE or OPEN event */
+	tracer.opened(*mb, created); /* the CREATE or OPEN event */
 	return op->id;
 }
 

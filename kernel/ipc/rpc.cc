@@ -90,7 +90,7 @@ long KernelImpl::do_reply(Task &cur, uint64_t token, MsgArgs &a)
 		cqe.len = a.len;
 		cqe.type = a.type;
 		cqe.seq = seq;
-		if (tracer.nlisteners) {
+		if (KIPC_TRACING(*this)) {
 			Message m{}; /* a reply is never a queued message: describe it */
 			m.len = a.len;
 			m.seq = seq;

@@ -178,8 +178,7 @@ void KernelImpl::exit_task(Task *t)
 	}
 	drain_link(t->queue, -ESRCH);
 	mq_task_exit(*t);
-	if (t->tracer)
-		do_trace_close(*t);
+	tracer.task_exit(*t);
 	if (!t->attached)
 		host.unwatch_process(t->pid);
 	else
