@@ -541,7 +541,14 @@ bool NetImpl::wants(void *priv, const kipc_sqe &sqe, kipc::UserMemory &mm)
 	case KIPC_SYS_mbox_set_owner:
 	case KIPC_SYS_mbox_grant:
 	case KIPC_SYS_mbox_revoke:
+	case KIPC_SYS_mbox_info:
 		return KIPC_NET_IS_MBOX(sqe.target);
+	case KIPC_SYS_task_info:
+		return KIPC_NET_IS_PID(sqe.target);
+	case KIPC_SYS_waiter_list:
+	case KIPC_SYS_msg_list: /* a task queue (by pid) or a mailbox */
+		return (sqe.flags & KIPC_INTRO_TASKQ) ? KIPC_NET_IS_PID(sqe.target)
+						      : KIPC_NET_IS_MBOX(sqe.target);
 	case KIPC_SYS_mbox_open: {
 		char pre[5];
 		return sqe.len > 5 && mm.copy_from_user(pre, sqe.addr, 5) == 0 &&
@@ -731,7 +738,8 @@ long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
 		return -ENOENT;
 	}
 	default:
-		/* receive, receive_set, stat, setattr, grant, ... of a remote object */
+		/* receive, receive_set, stat, setattr, grant, info, the
+		 * waiter and message lists ... of a remote object */
 		return -EXDEV;
 	}
 }

@@ -329,6 +329,27 @@ TEST(what_does_not_cross_nodes_is_exdev)
 	EXPECT_EQ(EXDEV, errno);
 	EXPECT_EQ(-1, kipc_mbox_destroy(id));
 	EXPECT_EQ(EXDEV, errno);
+	/* Introspection of a remote object: at its home node (kipcs there). */
+	struct kipc_mbox_info mi;
+	struct kipc_waiter_info wi[4];
+	struct kipc_msg_info msi[4];
+	struct kipc_task_info ti;
+	EXPECT_EQ(-1, kipc_mbox_info(id, &mi));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_waiter_list(id, 0, wi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_msg_list(id, 0, msi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	pid_t rp = kipc_node_pid("b", s->pid);
+	EXPECT_EQ(-1, kipc_waiter_list(rp, KIPC_INTRO_TASKQ, wi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_msg_list(rp, KIPC_INTRO_TASKQ, msi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_task_info(rp, &ti));
+	EXPECT_EQ(EXDEV, errno);
+	/* ... the same calls on a local mailbox still answer here. */
+	EXPECT_EQ(0, kipc_mbox_info(local, &mi));
+	EXPECT_EQ(0, kipc_msg_list(local, 0, msi, 4));
 	char n[128];
 	snprintf(n, sizeof n, "/net/b%s-new", s->name);
 	EXPECT_EQ(-1, kipc_mbox_open(n, KIPC_O_CREAT, &a));
