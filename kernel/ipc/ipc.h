@@ -57,6 +57,7 @@
 #include "list.h"
 #include "slab.h"
 #include "mqhandle.h"
+#include "rpc.h"
 #include "trace.h"
 
 namespace kipc {
@@ -636,9 +637,7 @@ public:
 	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
 	std::unordered_map<uid_t, UserAcct> users;
 	std::multimap<int64_t, Request *> timers;
-	std::unordered_map<uint64_t, Request *> calls; /* token -> caller */
 	uint64_t next_msg_seq = 1;
-	uint64_t next_token = 1;
 
 	/* Set by the facade for the duration of each entry: who and what. */
 	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */
@@ -651,6 +650,7 @@ public:
 		uint64_t sent = 0; /* messages that reached a link or a receiver */
 	} stats;
 	Tracer tracer{*this};
+	Calls rpc{*this};      /* calls in flight (rpc.h) */
 
 	/* mailbox namespace (mailbox.cc; ids.h): the tables own their mailboxes */
 	IdTable mbox_ids{kMboxIdxBits, kMboxSeqMin, UINT32_MAX, 1u << kMboxIdxBits};
@@ -675,6 +675,7 @@ public:
 	void exit_task(Task *t);
 	/* The caller's credentials as the host says they are now. */
 	long do_cred_refresh(Task &cur);
+	void set_creds(Task &t, Creds c); /* ... or as the host gives them */
 	void process_exited(pid_t pid);
 	/* Find pid's task, creating an unattached one for a live process. */
 	Task *get_task(pid_t pid, int *err);
@@ -689,7 +690,7 @@ public:
 	/* --- messages (msg.cc) --- */
 	/* Where do_send() put the message: what its caller may react to. */
 	enum class Sent : uint8_t { Not, Handed, Queued, Pending };
-	/* call: do_call's request (its caller parks it), or nullptr; how: where
+	/* call: Calls::call's request (its caller parks it), or nullptr; how: where
 	 * the message went (Not when the send failed) */
 	long do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe,
 		     uint64_t token = 0, Request *call = nullptr, Sent *how = nullptr);
@@ -701,6 +702,8 @@ public:
 	int deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
 		    uint32_t flags, kipc_cqe &cqe);
 	void free_message(Message *m);
+	/* A reply from cur reached caller: counted as a message; its seq. */
+	uint64_t count_reply(Task &cur, Task &caller);
 	/* Move pending messages into link while it has room. */
 	void refill(Link &link);
 	/* Destroy a link: free messages, fail senders, receivers, callers. */
@@ -858,12 +861,6 @@ public:
 	long do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *ds,
 		       kipc_sysv_msginfo *info);
 	void destroy_msq(Mailbox *mb);
-
-	/* --- calls (rpc.cc) --- */
-	long do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe);
-	long do_task_call(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
-	long do_mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	long do_reply(Task &cur, uint64_t token, MsgArgs &a);
 
 	bool dying = false; /* ~KernelImpl: completions go nowhere */
 

@@ -354,7 +354,7 @@ long KernelImpl::do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_no
 	n.kind = req.notify;
 	n.signo = req.signo;
 	n.value = req.value;
-	n.token = req.notify == KIPC_MQ_SIGEV_THREAD ? next_token++ : 0;
+	n.token = req.notify == KIPC_MQ_SIGEV_THREAD ? rpc.new_token() : 0;
 	cur.mq_notifying++;
 	mb.ctime = now_real();
 	return n.token;

@@ -89,10 +89,8 @@ static ReqPtr unpark(KernelImpl &k, Request *r)
 		*r->slot = nullptr;
 		r->slot = nullptr;
 	}
-	if (r->token) {
-		k.calls.erase(r->token);
-		r->token = 0;
-	}
+	if (r->token) /* a call: its token goes */
+		k.rpc.unparked(*r);
 	return ReqPtr(r);
 }
 
