@@ -663,6 +663,7 @@ public:
 	void exit_task(Task *t);
 	/* The caller's credentials as the host says they are now. */
 	long do_cred_refresh(Task &cur);
+	void set_creds(Task &t, Creds c); /* ... or as the host gives them */
 	void process_exited(pid_t pid);
 	/* Find pid's task, creating an unattached one for a live process. */
 	Task *get_task(pid_t pid, int *err);

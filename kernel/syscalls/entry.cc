@@ -73,6 +73,20 @@ void Kernel::process_exited(pid_t pid)
 	debug_check(*impl_);
 }
 
+Creds Kernel::creds(const Task *task) const
+{
+	return Creds(task->pid, task->uid, task->gid, task->groups);
+}
+
+void Kernel::set_creds(Task *task, const Creds &creds)
+{
+	{
+		Entry e(*impl_, task, KIPC_SYS_NONE);
+		impl_->set_creds(*task, creds);
+	}
+	debug_check(*impl_);
+}
+
 void Kernel::submit(Task *task, const kipc_sqe &sqe)
 {
 	KernelImpl &k = *impl_;
