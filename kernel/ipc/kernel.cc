@@ -199,14 +199,15 @@ void KernelImpl::check_invariants() const
 		const Task *tp = t.get(); /* clang 14: no lambda capture of a binding */
 		t->parked.for_each([&](Request *r) { KIPC_BUG_ON(r->task != tp); });
 	}
-	for_each_mbox([&](const Mailbox *mbp) {
+	mbox.for_each([&](const Mailbox *mbp) {
 		const Mailbox &mb = *mbp;
-		KIPC_BUG_ON(ids_of(mb.id).find(mb.id, &dummy) != &mb);
+		KIPC_BUG_ON(mbox.find(mb.id, &dummy) != &mb);
 		check_link(mb.link);
 		for (Task *t : mb.holders)
 			KIPC_BUG_ON(std::find(t->held.begin(), t->held.end(), &mb) == t->held.end());
 		KIPC_BUG_ON(mb.owner && !mb.holds(mb.owner));
 	});
+	mbox.charges(c);
 	for (const Mechanism *m : mechs)
 		m->charges(c);
 	for (const auto &[uid, acct] : users) {
@@ -223,7 +224,7 @@ KernelImpl::~KernelImpl()
 	dying = true;
 	while (!tasks.empty())
 		exit_task(tasks.begin()->second.get());
-	for_each_mbox([&](Mailbox *mb) { destroy_mbox(mb); });
+	mbox.for_each([&](Mailbox *mb) { mbox.destroy_mbox(mb); });
 }
 
 } // namespace kipc

@@ -210,7 +210,7 @@ long PosixQueues::create(Task &cur, const std::string &name, const kipc_mq_open 
 	la.qbytes = uint64_t(maxmsg) * uint64_t(msgsize);
 	la.fixed = false;
 	int err = 0;
-	Mailbox *mb = k_.new_ipc_mailbox(cur, std::make_unique<PosixQueue>(*this), k_.mbox_ids,
+	Mailbox *mb = k_.mbox.create_queue(cur, std::make_unique<PosixQueue>(*this), false,
 					 la, o.mode, &err);
 	if (!mb)
 		return err;
@@ -247,7 +247,7 @@ long PosixQueues::do_mq_open(Task &cur, const std::string &name, const kipc_mq_o
 		uint32_t want = acc == KIPC_MQ_RDONLY ? kMayRead
 				: acc == KIPC_MQ_WRONLY ? kMayWrite
 							: kMayRead | kMayWrite;
-		if (!k_.ipcperms(cur, *q, want))
+		if (!k_.mbox.ipcperms(cur, *q, want))
 			return -EACCES;
 	} else {
 		if (!(o.oflag & KIPC_O_CREAT))
@@ -268,7 +268,7 @@ long PosixQueues::do_mq_open(Task &cur, const std::string &name, const kipc_mq_o
 		return err;
 	}
 	host_.mq_readiness(op->id, q->ready & 1, q->ready & 2);
-	k_.opened(*q, created); /* the CREATE or OPEN event */
+	k_.tracer.opened(*q, created); /* the CREATE or OPEN event */
 	return op->id;
 }
 
@@ -402,7 +402,7 @@ long PosixQueues::do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_n
 	n.kind = req.notify;
 	n.signo = req.signo;
 	n.value = req.value;
-	n.token = req.notify == KIPC_MQ_SIGEV_THREAD ? k_.next_token++ : 0;
+	n.token = req.notify == KIPC_MQ_SIGEV_THREAD ? k_.rpc.new_token() : 0;
 	notifying_[&cur]++;
 	q->ctime = k_.now_real();
 	return n.token;
@@ -492,7 +492,7 @@ void PosixQueues::release(int64_t h)
 
 void PosixQueues::destroy(PosixQueue *q)
 {
-	k_.destroy_mbox(q); /* destroying() first; nobody can wait on it: no descriptor is left */
+	k_.mbox.destroy_mbox(q); /* destroying() first; nobody can wait on it: no descriptor is left */
 }
 
 /* destroy_mbox() starts: the registration, the opens, the name, the charge go. */

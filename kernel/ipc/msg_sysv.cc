@@ -53,7 +53,7 @@ SysvQueues::SysvQueues(KernelImpl &k)
 /* Every mailbox of the System V id table is a queue (ids.h). */
 SysvQueue *SysvQueues::find(int64_t id, int *err) const
 {
-	Mailbox *mb = id >= 0 && id <= INT32_MAX ? k_.msq_ids.find(id, err) : nullptr;
+	Mailbox *mb = id >= 0 && id <= INT32_MAX ? k_.mbox.sysv_ids().find(id, err) : nullptr;
 	if (!mb) {
 		*err = -EINVAL;
 		return nullptr;
@@ -64,7 +64,7 @@ SysvQueue *SysvQueues::find(int64_t id, int *err) const
 SysvQueue *SysvQueues::find(Task &cur, int64_t id, uint32_t want, int *err) const
 {
 	SysvQueue *q = find(id, err);
-	if (q && !k_.ipcperms(cur, *q, want)) {
+	if (q && !k_.mbox.ipcperms(cur, *q, want)) {
 		*err = -EACCES;
 		return nullptr;
 	}
@@ -90,9 +90,9 @@ long SysvQueues::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 		if (it != keys_.end()) {
 			if ((msgflg & KIPC_IPC_CREAT) && (msgflg & KIPC_IPC_EXCL))
 				return -EEXIST;
-			if (!k_.ipcperms(cur, *it->second, requested(msgflg & 0777)))
+			if (!k_.mbox.ipcperms(cur, *it->second, requested(msgflg & 0777)))
 				return -EACCES;
-			return k_.opened(*it->second, false);
+			return k_.tracer.opened(*it->second, false);
 		}
 		if (!(msgflg & KIPC_IPC_CREAT))
 			return -ENOENT;
@@ -111,7 +111,7 @@ long SysvQueues::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 	la.fixed = false;
 	int err = 0;
 	/* msg_next_id, once: the id a checkpoint/restore asked for */
-	Mailbox *mb = k_.new_ipc_mailbox(cur, std::make_unique<SysvQueue>(*this), k_.msq_ids, la,
+	Mailbox *mb = k_.mbox.create_queue(cur, std::make_unique<SysvQueue>(*this), true, la,
 					 msgflg & 0777, &err, next_id_);
 	if (!mb)
 		return err;
@@ -124,7 +124,7 @@ long SysvQueues::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 	if (key != 0)
 		keys_.emplace(key, &q);
 	count_++;
-	return k_.opened(q, true);
+	return k_.tracer.opened(q, true);
 }
 
 long SysvQueues::do_msgsnd(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
@@ -194,7 +194,7 @@ static void fill_ds(const KernelImpl &k, const SysvQueue &mb, kipc_msqid_ds &ds)
 	ds.cuid = mb.cuid;
 	ds.cgid = mb.cgid;
 	ds.mode = mb.mode;
-	ds.seq = k.msq_ids.seq_of(mb.id);
+	ds.seq = k.mbox.sysv_ids().seq_of(mb.id);
 	ds.stime = l.stime / 1000000000;
 	ds.rtime = l.rtime / 1000000000;
 	ds.ctime = mb.ctime / 1000000000;
@@ -220,7 +220,7 @@ void SysvQueues::destroying(Mailbox &mb)
 void SysvQueues::charges(Charges &c) const
 {
 	uint32_t n = 0;
-	k_.msq_ids.for_each([&](const Mailbox *mb) {
+	k_.mbox.sysv_ids().for_each([&](const Mailbox *mb) {
 		c.mailboxes[mb->cuid]++;
 		c.bytes[mb->cuid] += kSysvQueueCost;
 		n++;
@@ -232,7 +232,7 @@ long SysvQueues::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 			   kipc_sysv_msginfo *info)
 {
 	const Limits &lim = k_.lim;
-	const IdTable &msq_ids = k_.msq_ids;
+	const IdTable &msq_ids = k_.mbox.sysv_ids();
 	int err;
 	SysvQueue *mb;
 	switch (cmd) {
@@ -267,7 +267,7 @@ long SysvQueues::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 		 * or id & 0xffffff with ipcmni_extend) */
 		if (id < 0 || !(mb = static_cast<SysvQueue *>(msq_ids.at(msq_ids.idx_of(id)))))
 			return -EINVAL;
-		if (cmd == KIPC_MSG_STAT && !k_.ipcperms(cur, *mb, kMayRead))
+		if (cmd == KIPC_MSG_STAT && !k_.mbox.ipcperms(cur, *mb, kMayRead))
 			return -EACCES;
 		fill_ds(k_, *mb, *ds);
 		return mb->id;
@@ -285,7 +285,7 @@ long SysvQueues::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 		    !k_.host.capable(cur.pid, kCapSysAdmin))
 			return -EPERM;
 		if (cmd == KIPC_IPC_RMID) {
-			k_.destroy_mbox(mb); /* destroying(); waiters wake with EIDRM */
+			k_.mbox.destroy_mbox(mb); /* destroying(); waiters wake with EIDRM */
 			return 0;
 		}
 		if (ds->qbytes > lim.msgmnb && !k_.host.capable(cur.pid, kCapSysResource))
