@@ -167,7 +167,7 @@ void KernelImpl::exit_task(Task *t)
 	while (Request *r = t->awaited_by.front())
 		abort_request(r, -ESRCH, true);
 	while (!t->held.empty()) {
-		Mailbox *mb = t->held.back();
+		Mailbox *mb = t->held.back()->mb;
 		if (mb->owner == t && !mb->kernel_owned()) {
 			destroy_mbox(mb);
 			continue;
