@@ -28,7 +28,7 @@ namespace kipcd {
 namespace {
 
 constexpr uint32_t kCreditMax = 16;            /* credits a holder has at most */
-constexpr int64_t kCreditIdleNs = 100000000;   /* unused this long: taken back */
+constexpr int64_t kCreditIdleNs = 1000000000;  /* unused this long: taken back */
 constexpr int64_t kCreditCooldownNs = 10000000; /* after another sender came */
 
 /*
@@ -124,7 +124,7 @@ void Server::credit_run(Proc *q)
 	if (!sq_read_tail(q->ctl, q->sq_head, kSqEntries, &tail))
 		return; /* garbage: its own drain detaches it */
 	bool took = false;
-	while (q->sq_head != tail && credit_.p == q && !q->dead) {
+	while (int32_t(tail - q->sq_head) > 0 && credit_.p == q && !q->dead) {
 		kipc_sqe sqe = sq_fetch(q->sq, q->sq_head, kSqEntries);
 		if (!credit_fits(q, sqe))
 			break;

@@ -101,7 +101,8 @@ void Server::drain(Proc *p, bool polling)
 			detach(p, "SQ tail out of range");
 			return;
 		}
-		while (p->sq_head != tail) {
+		/* (credit_run() may have taken entries past tail: int32_t) */
+		while (int32_t(tail - p->sq_head) > 0) {
 			if (p->inflight + p->overflow.size() >= kMaxInflight) {
 				p->stalled = true;
 				mark_dirty(p);
@@ -130,7 +131,10 @@ void Server::drain(Proc *p, bool polling)
 					return;
 				continue;
 			}
-			sqe.flags &= ~KIPC_F_CREDIT; /* no credit: an ordinary send */
+			if (sqe.flags & KIPC_F_CREDIT) { /* no credit: an ordinary send */
+				sqe.flags &= ~KIPC_F_CREDIT;
+				sqe.timeout = 0; /* it carried the grant */
+			}
 			if (orders_others(sqe.opcode) && !ordering_) {
 				drain_others(p);
 				if (p->dead)
