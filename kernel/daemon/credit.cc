@@ -189,8 +189,9 @@ void Server::credit_grant(Proc *p, int64_t link)
 		return;
 	if (++credit_gen_ == 0)
 		credit_gen_ = 1;
-	credit_ = Credit{p, link, credit_gen_, n, 0, msgsize, charge, p->creds.uid,
-			 clock_.monotonic_ns()};
+	/* the task's uid as of its last cred_refresh: the user charged */
+	credit_ = Credit{p, link, credit_gen_, n, 0, msgsize, charge,
+			 kernel_.creds(p->task).uid, clock_.monotonic_ns()};
 	/* gen is 0 here (never granted, or revoked): the words, then gen */
 	kipc_credit *c = p->credit;
 	store_word(&c->link, link);
@@ -215,7 +216,7 @@ void Server::credit_topup(Proc *p)
 		return;
 	if (msgsize != credit_.msgsize || charge != credit_.charge) {
 		/* cannot change without a setattr, which revokes; be safe */
-		kernel_.release_sends(p->creds.uid, n * charge);
+		kernel_.release_sends(credit_.uid, n * charge);
 		return;
 	}
 	credit_.limit += n;
