@@ -635,6 +635,7 @@ struct UserAcct {
 	uint64_t bytes = 0;     /* queued: payload plus overhead; System V queue
 				   headers; SIGEV_THREAD notifications; POSIX opens */
 	uint64_t trace_bytes = 0; /* trace listeners' rings */
+	uint64_t credit_bytes = 0; /* send credits reserved (in bytes too, credit.cc) */
 	uint32_t mailboxes = 0; /* mailboxes and System V queues created, not destroyed */
 	uint32_t tasks = 0;     /* attached tasks (tasks_per_user) */
 };
@@ -749,6 +750,10 @@ public:
 	void drain_link(Link &link, int err);
 	/* flags: kMsgExt, kMsgKeyed (the message needs an extension) */
 	Message *alloc_message(Task &cur, uint32_t len, uint8_t flags, int *err, bool quota = true);
+	/* send credits (credit.cc) */
+	uint32_t reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t want,
+			       uint32_t *msgsize, uint64_t *charge);
+	void release_sends(uid_t uid, uint64_t bytes);
 	bool would_deadlock(const Task &cur, const Link &link) const;
 	Task *sole_receiver(const Link &link) const;
 	/* By name, what the syscalls ask for: a pid's task queue, a mailbox id

@@ -222,7 +222,7 @@ void KernelImpl::check_invariants() const
 	for (const auto &[token, f] : mq_fired)
 		bytes[f.owner_uid] += kMqNotifyCost;
 	for (const auto &[uid, acct] : users) {
-		KIPC_BUG_ON(acct.bytes != bytes[uid]);
+		KIPC_BUG_ON(acct.bytes != bytes[uid] + acct.credit_bytes);
 		KIPC_BUG_ON(acct.mailboxes != mboxes[uid]);
 		KIPC_BUG_ON(acct.tasks != ntasks[uid]);
 	}
