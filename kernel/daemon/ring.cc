@@ -129,7 +129,7 @@ void Server::drain(Proc *p, bool polling)
 			}
 			if (net_ && net_->wants(p, sqe, *p->mm))
 				net_->submit({p, p->creds.pid, p->creds.uid, p->creds.gid,
-					      p->mm.get()}, sqe);
+					      p->mm.get(), p->task}, sqe);
 			else
 				kernel_.submit(p->task, sqe);
 			if (p->dead)
