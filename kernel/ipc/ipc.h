@@ -54,6 +54,7 @@
 #include <kipc/mqueue.h>
 
 #include "ids.h"
+#include "introspect.h"
 #include "list.h"
 #include "mailbox.h"
 #include "slab.h"
@@ -650,8 +651,25 @@ public:
 	Calls rpc{*this};      /* calls in flight (rpc.h) */
 
 	Mailboxes mbox;          /* the mailbox namespace (mailbox.h) */
+	Introspect intro{*this}; /* the introspection calls (introspect.h) */
 
 	int64_t now() const { return clock.monotonic_ns(); }
+	int64_t boot_time() const { return boot_real; }     /* CLOCK_REALTIME ns */
+	int64_t boot_mono_time() const { return boot_mono; } /* CLOCK_MONOTONIC ns */
+	const Stats &counters() const { return stats; }
+	/* Every task, by reference; how many. */
+	template <class F> void for_each_task(F &&f) const
+	{
+		for (const auto &[pid, t] : tasks)
+			f(*t);
+	}
+	size_t ntasks() const { return tasks.size(); }
+	/* uid's accounts, if it has any (user() makes them). */
+	const UserAcct *find_user(uid_t uid) const
+	{
+		auto it = users.find(uid);
+		return it == users.end() ? nullptr : &it->second;
+	}
 	const Limits &limits() const { return lim; }
 	Task *current_task() const { return current; }
 	uint16_t current_op() const { return cur_op; }
@@ -742,25 +760,6 @@ public:
 	void run_timers();
 	long do_cancel(Task &cur, uint64_t user_data, int err);
 
-	/* --- introspection (introspect.cc): see <kipc/introspect.h> --- */
-	bool may_see_task(const Task &cur, const Task &t) const;
-	bool may_see_mbox(const Task &cur, const Mailbox &mb) const;
-	void do_sysinfo(Task &cur, kipc_sysinfo &si) const;
-	kipc_kernel_info kinfo{};  /* set by the host (Kernel::set_kernel_info) */
-	void fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const;
-	void fill_mbox_info(const Task &cur, const Mailbox &mb, kipc_mbox_info &mi) const;
-	void do_kernel_info(kipc_kernel_info &ki) const { ki = kinfo; }
-	long do_task_info(Task &cur, pid_t pid, kipc_task_info &ti);
-	long do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi);
-	/* Every task (by pid), every mailbox cur may see (by id). */
-	void do_task_list(Task &cur, std::vector<kipc_task_info> &out) const;
-	void do_mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const;
-	/* Waiters, queued messages of a mailbox or (taskq) a pid's task queue. */
-	long do_waiter_list(Task &cur, int64_t target, bool taskq,
-			    std::vector<kipc_waiter_info> &out);
-	long do_msg_list(Task &cur, int64_t target, bool taskq, std::vector<kipc_msg_info> &out);
-	/* Find the link target names for cur (a mailbox, or a pid's task queue). */
-	long find_link(Task &cur, int64_t target, bool taskq, const Link **out);
 
 	/* --- POSIX message queues (mqueue.cc) --- */
 	std::unordered_map<std::string, Mailbox *> mq_names;

@@ -142,7 +142,7 @@ const Limits &Kernel::limits() const
 
 void Kernel::set_kernel_info(const kipc_kernel_info &info)
 {
-	impl_->kinfo = info;
+	impl_->intro.set_kernel_info(info);
 }
 
 } // namespace kipc
