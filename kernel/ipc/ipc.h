@@ -54,6 +54,7 @@
 #include <kipc/mqueue.h>
 
 #include "ids.h"
+#include "introspect.h"
 #include "list.h"
 #include "mailbox.h"
 #include "slab.h"
@@ -670,44 +671,80 @@ struct LinkAttr {
 	bool fixed;
 };
 
+/*
+ * The core and the mechanisms around it. The core's own state (tasks,
+ * users, timers, the entry's current task, counters) is private: the
+ * mechanisms (members below, each a class with private state in its own
+ * header) reach it through the public functions, and the core reaches
+ * them through their hooks (Documentation/internals.md, "The map").
+ */
 class KernelImpl {
 public:
 	KernelImpl(Clock &c, Host &h, CompletionSink &s, const Limits &l)
-		: clock(c), host(h), sink(s), lim(l), mbox(*this, l)
+		: clock(c), host(h), sink(s), mbox(*this, l), lim(l),
+		  boot_real(c.realtime_ns()), boot_mono(c.monotonic_ns())
 	{
 	}
 	~KernelImpl();
 
+	/* The host's interfaces (kernel.h). */
 	Clock &clock;
 	Host &host;
 	CompletionSink &sink;
-	Limits lim;
 
-	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
-	std::unordered_map<uid_t, UserAcct> users;
-	std::multimap<int64_t, Request *> timers;
-	uint64_t next_msg_seq = 1;
+	/* The mechanisms around the core. */
+	Tracer tracer{*this};    /* trace listeners (trace.h) */
+	Calls rpc{*this};        /* calls in flight (rpc.h) */
+	Mailboxes mbox;          /* the mailbox namespace (mailbox.h) */
+	Introspect intro{*this}; /* the introspection calls (introspect.h) */
 
-	/* Set by the facade for the duration of each entry: who and what. */
-	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */
-	uint16_t cur_op = KIPC_SYS_NONE; /* KIPC_SYS_* being executed, or none */
-	int64_t boot_real = 0, boot_mono = 0;
+	/* --- entries: the facade (syscalls/entry.cc) brackets each one --- */
+	/* Who runs and which syscall (KIPC_SYS_NONE: a timer, an exit...). */
+	void enter(Task *t, uint16_t op)
+	{
+		current = t;
+		cur_op = op;
+	}
+	/* The entry is over: complete the trace reads its events woke. */
+	void leave()
+	{
+		if (__builtin_expect(tracer.woken(), 0))
+			tracer.flush();
+		current = nullptr;
+		cur_op = KIPC_SYS_NONE;
+	}
+	Task *current_task() const { return current; }
+	uint16_t current_op() const { return cur_op; }
+	/* The earliest deadline parked (INT64_MAX: none). */
+	int64_t next_deadline() const { return timers.empty() ? INT64_MAX : timers.begin()->first; }
+
+	/* --- what every mechanism may read --- */
+	int64_t now() const { return clock.monotonic_ns(); }
+	int64_t now_real() const { return clock.realtime_ns(); }
+	const Limits &limits() const { return lim; }
+	int64_t boot_time() const { return boot_real; }     /* CLOCK_REALTIME ns */
+	int64_t boot_mono_time() const { return boot_mono; } /* CLOCK_MONOTONIC ns */
 	/* counters since boot, for introspection (sysinfo) */
 	struct Stats {
 		uint64_t delivered = 0, timeouts = 0, cancels = 0;
 		uint64_t attach = 0, exit = 0, destroyed = 0;
 		uint64_t sent = 0; /* messages that reached a link or a receiver */
-	} stats;
-	Tracer tracer{*this};
-	Calls rpc{*this};      /* calls in flight (rpc.h) */
-
-	Mailboxes mbox;          /* the mailbox namespace (mailbox.h) */
-
-	int64_t now() const { return clock.monotonic_ns(); }
-	const Limits &limits() const { return lim; }
-	Task *current_task() const { return current; }
-	uint16_t current_op() const { return cur_op; }
-	int64_t now_real() const { return clock.realtime_ns(); }
+	};
+	const Stats &counters() const { return stats; }
+	void count_destroyed() { stats.destroyed++; } /* a mailbox went */
+	/* Every task, by reference; how many. */
+	template <class F> void for_each_task(F &&f) const
+	{
+		for (const auto &[pid, t] : tasks)
+			f(*t);
+	}
+	size_t ntasks() const { return tasks.size(); }
+	/* uid's accounts, if it has any (user() makes them). */
+	const UserAcct *find_user(uid_t uid) const
+	{
+		auto it = users.find(uid);
+		return it == users.end() ? nullptr : &it->second;
+	}
 
 	/* --- tasks (task.cc) --- */
 	int attach(const Creds &c, UserMemory *mm, std::string_view comm,
@@ -742,6 +779,8 @@ public:
 	int deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
 		    uint32_t flags, kipc_cqe &cqe);
 	void free_message(Message *m);
+	/* A message reached link's queue or a receiver (sender: nullptr when gone). */
+	void count_sent(Link &link, Task *sender, pid_t pid, int64_t stime);
 	/* A reply from cur reached caller: counted as a message; its seq. */
 	uint64_t count_reply(Task &cur, Task &caller);
 	/* Move pending messages into link while it has room. */
@@ -798,25 +837,6 @@ public:
 	void run_timers();
 	long do_cancel(Task &cur, uint64_t user_data, int err);
 
-	/* --- introspection (introspect.cc): see <kipc/introspect.h> --- */
-	bool may_see_task(const Task &cur, const Task &t) const;
-	bool may_see_mbox(const Task &cur, const Mailbox &mb) const;
-	void do_sysinfo(Task &cur, kipc_sysinfo &si) const;
-	kipc_kernel_info kinfo{};  /* set by the host (Kernel::set_kernel_info) */
-	void fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const;
-	void fill_mbox_info(const Task &cur, const Mailbox &mb, kipc_mbox_info &mi) const;
-	void do_kernel_info(kipc_kernel_info &ki) const { ki = kinfo; }
-	long do_task_info(Task &cur, pid_t pid, kipc_task_info &ti);
-	long do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi);
-	/* Every task (by pid), every mailbox cur may see (by id). */
-	void do_task_list(Task &cur, std::vector<kipc_task_info> &out) const;
-	void do_mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const;
-	/* Waiters, queued messages of a mailbox or (taskq) a pid's task queue. */
-	long do_waiter_list(Task &cur, int64_t target, bool taskq,
-			    std::vector<kipc_waiter_info> &out);
-	long do_msg_list(Task &cur, int64_t target, bool taskq, std::vector<kipc_msg_info> &out);
-	/* Find the link target names for cur (a mailbox, or a pid's task queue). */
-	long find_link(Task &cur, int64_t target, bool taskq, const Link **out);
 
 	/* --- POSIX message queues (mqueue.cc) --- */
 	std::unordered_map<std::string, Mailbox *> mq_names;
@@ -871,11 +891,27 @@ public:
 		       kipc_sysv_msginfo *info);
 	void destroy_msq(Mailbox *mb);
 
-	bool dying = false; /* ~KernelImpl: completions go nowhere */
-
 	/* --- accounting --- */
 	UserAcct &user(uid_t uid) { return users[uid]; }
 	void check_invariants() const;
+
+private:
+	friend struct CoreTestAccess; /* tests/unit/harness.h: the limits a test sets */
+
+	Task *new_task(const Creds &c);                 /* task.cc */
+	ReqPtr unpark(Request *r);                      /* wait.cc: finish() only */
+
+	Limits lim;
+	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
+	std::unordered_map<uid_t, UserAcct> users;
+	std::multimap<int64_t, Request *> timers;
+	uint64_t next_msg_seq = 1;
+	/* Set by enter() for the duration of each entry: who and what. */
+	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */
+	uint16_t cur_op = KIPC_SYS_NONE; /* KIPC_SYS_* being executed, or none */
+	int64_t boot_real, boot_mono;
+	Stats stats;
+	bool dying = false; /* ~KernelImpl: completions go nowhere */
 };
 
 /* What the kernel charges besides messages (security.md). */

@@ -244,7 +244,7 @@ long Mailboxes::open(Task &cur, const std::string &name, uint32_t oflag,
 
 void Mailboxes::destroy_mbox(Mailbox *mb)
 {
-	k_.stats.destroyed++;
+	k_.count_destroyed();
 	const Task *current = k_.current_task();
 	/* by the kernel (a POSIX queue's last close): its creator's user sees it */
 	KIPC_TRACE(k_, {.event = KIPC_TRACE_DESTROY, .task = current, .link = &mb->link,

@@ -132,10 +132,10 @@ static long mq_create(KernelImpl &k, Task &cur, const std::string &name,
 		      const kipc_mq_open &o, Mailbox **out)
 {
 	bool cap = capable_resource(k, cur);
-	if (k.mq_count >= k.lim.mq_queues_max && !cap)
+	if (k.mq_count >= k.limits().mq_queues_max && !cap)
 		return -ENOSPC;
-	int64_t maxmsg = std::min(k.lim.mq_msg_max, k.lim.mq_msg_default);
-	int64_t msgsize = std::min(k.lim.mq_msgsize_max, k.lim.mq_msgsize_default);
+	int64_t maxmsg = std::min(k.limits().mq_msg_max, k.limits().mq_msg_default);
+	int64_t msgsize = std::min(k.limits().mq_msgsize_max, k.limits().mq_msgsize_default);
 	if (o.flags & KIPC_MQ_ATTR) {
 		maxmsg = o.maxmsg;
 		msgsize = o.msgsize;
@@ -143,7 +143,7 @@ static long mq_create(KernelImpl &k, Task &cur, const std::string &name,
 	if (maxmsg <= 0 || msgsize <= 0)
 		return -EINVAL;
 	if (cap ? maxmsg > kHardMsgMax || msgsize > kHardMsgsizeMax
-		: maxmsg > k.lim.mq_msg_max || msgsize > k.lim.mq_msgsize_max)
+		: maxmsg > k.limits().mq_msg_max || msgsize > k.limits().mq_msgsize_max)
 		return -EINVAL;
 	/* Both are bounded by the hard limits: no overflow (EOVERFLOW). */
 	uint64_t charge = uint64_t(maxmsg) * uint64_t(msgsize) + uint64_t(maxmsg) * kMsgMsgSize +
@@ -153,7 +153,7 @@ static long mq_create(KernelImpl &k, Task &cur, const std::string &name,
 	 * it), never what the caller claims (kipc_mq_open.rlimit is ignored);
 	 * without one, the kernel's mq_bytes_per_user.
 	 */
-	uint64_t rlimit = k.lim.mq_bytes_per_user;
+	uint64_t rlimit = k.limits().mq_bytes_per_user;
 	k.host.mq_rlimit(cur.pid, &rlimit);
 	UserAcct &u = k.user(cur.uid);
 	if (u.mq_bytes + charge < u.mq_bytes || u.mq_bytes + charge > rlimit)

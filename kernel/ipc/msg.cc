@@ -119,12 +119,12 @@ static void sender_done(KernelImpl &k, Message *m, int err, Task *receiver)
  * (not when its sender blocks: a blocked send that times out or is
  * cancelled sent nothing). sender: its task, nullptr when gone.
  */
-static void count_sent(KernelImpl &k, Link &link, Task *sender, pid_t pid, int64_t stime)
+void KernelImpl::count_sent(Link &link, Task *sender, pid_t pid, int64_t stime)
 {
 	link.nsent++;
 	link.lspid = pid;
 	link.stime = stime;
-	k.stats.sent++;
+	stats.sent++;
 	if (sender)
 		sender->nsent++;
 }
@@ -137,7 +137,7 @@ void KernelImpl::refill(Link &link)
 		link.pending.remove(m);
 		link.msgs.push(m);
 		Request *r = m->req();
-		count_sent(*this, link, r ? r->task : find_task(m->sender), m->sender, m->stime);
+		count_sent(link, r ? r->task : find_task(m->sender), m->sender, m->stime);
 		KIPC_TRACE(*this, {.event = KIPC_TRACE_ENQUEUE, .task = r ? r->task : nullptr,
 				   .pid = m->sender, .link = &link, .msg = m});
 		if (r && r->op == ReqKind::Call)
@@ -170,7 +170,7 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 	Request *sreq = m->req();
 	uint64_t token = m->token();
 	if (m->where == MsgWhere::Pending) /* a blocked or cached send completes now */
-		count_sent(*this, link, sreq ? sreq->task : find_task(m->sender), m->sender,
+		count_sent(link, sreq ? sreq->task : find_task(m->sender), m->sender,
 			   m->stime);
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_DELIVER, .task = &rcv, .peer = m->sender,
 			   .link = &link, .msg = m, .res = n,
@@ -280,7 +280,7 @@ static void pair_bind(Link &link, const Task &cur, bool sender)
 static void account_send(KernelImpl &k, Link &link, Task &cur, int64_t stime)
 {
 	pair_bind(link, cur, true);
-	count_sent(k, link, &cur, cur.pid, stime);
+	k.count_sent(link, &cur, cur.pid, stime);
 }
 
 long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint64_t token,

@@ -131,7 +131,7 @@ static long msg_copy(KernelImpl &k, Task &cur, Mailbox &mb, uint32_t msgflg, Msg
 		return -EAGAIN; /* ENOMSG in the library, as without a match */
 	if (a.len < found->len && !(msgflg & KIPC_MSG_NOERROR))
 		return -EMSGSIZE;
-	if (found->len > std::min<uint64_t>(a.len, k.lim.msgmax))
+	if (found->len > std::min<uint64_t>(a.len, k.limits().msgmax))
 		return -EINVAL; /* copy_msg(): the copy buffer is too small */
 	if (cur.mm && cur.mm->copy_to_user(a.addr, found->data, found->len))
 		return -EFAULT;
