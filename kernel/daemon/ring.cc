@@ -145,7 +145,7 @@ void Server::drain(Proc *p, bool polling)
 				return;
 			if (net_ && net_->wants(p, sqe, *p->mm)) {
 				kipc::Creds c = kernel_.creds(p->task); /* cred_refresh's */
-				net_->submit({p, p->creds.pid, c.uid, c.gid, p->mm.get()}, sqe);
+				net_->submit({p, p->creds.pid, c.uid, c.gid, p->mm.get(), p->task}, sqe);
 			} else
 				submit(p, sqe);
 			if (p->dead)

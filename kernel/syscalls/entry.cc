@@ -151,6 +151,38 @@ void Kernel::run_timers()
 	debug_check(*impl_);
 }
 
+bool Kernel::tracing() const
+{
+	return KIPC_TRACING(*impl_);
+}
+
+void Kernel::trace_call(Task *task, const kipc_sqe &sqe)
+{
+	if (!KIPC_TRACING(*impl_) || !task)
+		return;
+	Entry e(*impl_, task, sqe.opcode);
+	impl_->tracer.call(*task, sqe);
+}
+
+void Kernel::trace_ret(Task *task, const kipc_cqe &cqe, uint16_t op)
+{
+	if (!KIPC_TRACING(*impl_) || !task)
+		return;
+	Entry e(*impl_, task, op);
+	impl_->tracer.ret(*task, cqe, op);
+}
+
+void Kernel::trace_record(Task *task, const kipc_trace_event &ev)
+{
+	if (!KIPC_TRACING(*impl_) || !task)
+		return;
+	Entry e(*impl_, task, ev.op);
+	kipc_trace_event r = ev;
+	r.ts = uint64_t(impl_->now());
+	r.pid = task->pid;
+	impl_->tracer.record(r, task->uid);
+}
+
 const Limits &Kernel::limits() const
 {
 	return impl_->lim;

@@ -22,6 +22,7 @@
 #include <kipc/kipc.h>
 
 struct kipc_kernel_info; /* <kipc/introspect.h> */
+struct kipc_trace_event; /* <kipc/trace.h> */
 
 namespace kipc {
 
@@ -231,6 +232,17 @@ public:
 	int64_t next_deadline() const;
 	/* Fire every timeout that has expired by the clock. */
 	void run_timers();
+
+	/*
+	 * Tracing a call the host runs itself (kipcd's network bridge: a
+	 * request for another node never enters the core): its SYSCALL, its
+	 * SYSRET, and a record of the host's (a kipc_trace_net), as the core
+	 * traces its own, to the listeners that may see task's events.
+	 */
+	bool tracing() const;
+	void trace_call(Task *task, const kipc_sqe &sqe);
+	void trace_ret(Task *task, const kipc_cqe &cqe, uint16_t op);
+	void trace_record(Task *task, const kipc_trace_event &e); /* e.ts: now */
 
 	const Limits &limits() const;
 	/* What kernel_info reports (the host's version, pid, loop, ...). */
