@@ -392,7 +392,7 @@ run_san() {
 # (g) ThreadSanitizer: libkipc's multi-threaded selftests against the
 # regular kipcd
 
-TSAN_SELFTESTS="thread_test fork_test"
+TSAN_SELFTESTS="thread_test fork_test credit_test"
 
 run_tsan() {
 	local out=$O/tsan name rundir kipcd targets=()
