@@ -17,6 +17,7 @@ struct share {
 	int64_t id;           /* the server's mailbox id on its node */
 	int result[8];
 	char text[8][64];
+	int64_t t[4];         /* times (kt_now_ns) a child saw something */
 };
 
 static struct share *share_new(void)
@@ -840,6 +841,163 @@ TEST(a_hostile_node_gets_errors_and_the_home_goes_on)
 	ASSERT_EQ(8, kipc_mbox_call(id, "ping", 5, reply, sizeof reply, NULL, 0));
 	ASSERT_EQ(8, kipc_mbox_call(id, "pong", 5, reply, sizeof reply, NULL, 0));
 	ASSERT_EQ(0, kt_wait(srv));
+}
+
+/* ---------------------------------------------------------------- */
+/* A node that stops or dies: nothing of it is held on the others      */
+
+/* On node d: a kernel-owned mailbox of capacity 1 (it outlives us), and
+ * a server that takes one call on a second one and never answers. */
+static int srv_stopping(struct share *s)
+{
+	struct kipc_mbox_attr a = kt_attr(1);
+	a.mode = 0666;
+	a.flags = KIPC_MBOX_KERNEL_OWNED;
+	if (kipc_mbox_open(s->name, KIPC_O_CREAT | KIPC_O_EXCL, &a) < 0)
+		return 10;
+	char svc[80];
+	snprintf(svc, sizeof svc, "%s-svc", s->name);
+	a = kt_attr(1);
+	a.mode = 0666;
+	int64_t id = kipc_mbox_open(svc, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	if (id < 0)
+		return 11;
+	kt_post(&s->ready, 1);
+	char buf[16];
+	struct kipc_msginfo mi;
+	if (kipc_mbox_receive(id, buf, sizeof buf, &mi, 0) < 0 || !(mi.flags & KIPC_CQE_F_CALL))
+		return 12;
+	kt_post(&s->go, 1);
+	kt_wait_post(&s->done, 1); /* holds the call until its kernel stops */
+	return 0;
+}
+
+/* On node d: wait until the kernel-owned mailbox has n parked senders. */
+static int wait_parked(struct share *s)
+{
+	int64_t id = kipc_mbox_open(s->name, 0, NULL);
+	return id < 0 ? 10 : kt_wait_mbox(id, KT_SENDERS, (uint32_t)s->result[0], KT_BOUND_MS) ? 11 : 0;
+}
+
+TEST(clean_stop_answers_parked_remote_callers_at_once)
+{
+	char why[256], n[128];
+	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, NULL, why, sizeof why));
+	struct share *s = share_new();
+	pid_t srv = on_node(3, srv_stopping, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("d", s);
+	ASSERT_GT(id, 0);
+	snprintf(n, sizeof n, "/net/d%s-svc", s->name);
+	int64_t svc = kipc_mbox_open(n, 0, NULL);
+	ASSERT_GT(svc, 0);
+	ASSERT_EQ(0, kipc_mbox_send(id, "fill", 5, 0, 0));
+	/* Parked at d: a send and a call on the full mailbox, and a call
+	 * its server has taken. */
+	static char msg[] = "parked";
+	char *buf = kipc_buf_alloc(64 + sizeof msg);
+	ASSERT_NE(NULL, buf);
+	memcpy(buf, msg, sizeof msg);
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	kipc_prep_mbox_send(sqe, id, buf, sizeof msg, 0, 0);
+	kipc_sqe_set_data(sqe, 1);
+	sqe = kipc_get_sqe();
+	kipc_prep_mbox_call(sqe, id, buf, sizeof msg, buf + 16, 16, 0, 0);
+	kipc_sqe_set_data(sqe, 2);
+	sqe = kipc_get_sqe();
+	kipc_prep_mbox_call(sqe, svc, buf, sizeof msg, buf + 32, 16, 0, 0);
+	kipc_sqe_set_data(sqe, 3);
+	ASSERT_EQ(3, kipc_submit());
+	ASSERT_EQ(0, kt_wait_post(&s->go, 1));
+	s->result[0] = 2;
+	ASSERT_EQ(0, kt_wait(on_node(3, wait_parked, s)));
+	/* kipcd --stop: it answers them as it goes, not the timeout here. */
+	int64_t t0 = kt_now_ns();
+	nf_stop_node(3, SIGTERM);
+	int64_t res[4] = {0};
+	for (int i = 0; i < 3; i++) {
+		struct kipc_cqe *c;
+		ASSERT_EQ(0, kipc_wait_cqe(&c));
+		if (c->user_data >= 1 && c->user_data <= 3)
+			res[c->user_data] = c->res;
+		kipc_cqe_seen(c);
+	}
+	int64_t ms = (kt_now_ns() - t0) / 1000000;
+	TH_LOG("answered %lld ms after the stop began", (long long)ms);
+	EXPECT_EQ(-EIDRM, res[1]); /* withdrawn: the mailbox went with its kernel */
+	EXPECT_EQ(-EIDRM, res[2]);
+	EXPECT_EQ(-ESRCH, res[3]); /* its server was detached, as locally */
+	EXPECT_LT(ms, NF_TIMEOUT_MS); /* not ENOLINK at the timeout */
+	kipc_buf_free(buf);
+	kt_post(&s->done, 1);
+	kt_wait(srv); /* its kernel is gone: whatever it says */
+}
+
+/* On node b: a full mailbox; when the sender of d is parked on it, and
+ * when it is not any more (its proxy ended). */
+static int srv_orphan(struct share *s)
+{
+	if (open_mbox(s, 1, 0666) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	if (kt_wait_mbox(s->id, KT_SENDERS, 1, KT_BOUND_MS))
+		return 11;
+	s->t[0] = kt_now_ns();
+	kt_post(&s->go, 1);
+	/* (kt_wait_mbox waits for at least n) */
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	uint32_t n = 1;
+	while (n && __ksft_now_ms() < deadline)
+		if (kt_stat_count(false, s->id, KT_SENDERS, &n) < 0)
+			return 12;
+		else if (n)
+			kt_sleep_ms(1);
+	if (n)
+		return 15;
+	s->t[1] = kt_now_ns();
+	/* "fill" is there; the parked one was withdrawn, not delivered. */
+	char buf[16] = "";
+	if (kipc_mbox_receive(s->id, buf, sizeof buf - 1, NULL, KIPC_F_NONBLOCK) < 0)
+		return 13;
+	snprintf(s->text[0], sizeof s->text[0], "%s", buf);
+	if (kipc_mbox_receive(s->id, buf, sizeof buf - 1, NULL, KIPC_F_NONBLOCK) >= 0) {
+		snprintf(s->text[1], sizeof s->text[1], "%s", buf);
+		return 14;
+	}
+	return 0;
+}
+
+static int orphan_sender(struct share *s)
+{
+	int64_t id = remote("b", s);
+	if (id < 0 || kipc_mbox_send(id, "fill", 5, 0, 0) < 0)
+		return 10;
+	kipc_mbox_send(id, "parked", 7, 0, 0); /* until its kernel dies */
+	return 0;
+}
+
+TEST(home_ends_the_proxies_of_a_dead_origin)
+{
+	NF_SLOW();
+	char why[256];
+	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, NULL, why, sizeof why));
+	struct share *s = share_new();
+	pid_t srv = on_node(1, srv_orphan, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t snd = on_node(3, orphan_sender, s);
+	ASSERT_EQ(0, kt_wait_post(&s->go, 1));
+	/* d dies without a word: no EXIT, no BYE. b notices by itself. */
+	int64_t killed = kt_now_ns();
+	nf_stop_node(3, SIGKILL);
+	kt_wait(snd);
+	EXPECT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("", s->text[1]);
+	int64_t ms = (s->t[1] - killed) / 1000000;
+	TH_LOG("b ended d's proxy %lld ms after the kill", (long long)ms);
+	EXPECT_STREQ("fill", s->text[0]);
+	/* Silent for net_timeout_ms (d probed every net_retry_ms until it died). */
+	EXPECT_GE(ms, NF_TIMEOUT_MS - NF_RETRY_MS);
+	EXPECT_LE(ms, NF_TIMEOUT_MS + NF_RETRY_MS + 1000); /* + a loaded machine */
 }
 
 /* ---------------------------------------------------------------- */
