@@ -55,8 +55,10 @@
 
 #include "ids.h"
 #include "list.h"
+#include "mailbox.h"
 #include "slab.h"
 #include "mqhandle.h"
+#include "rpc.h"
 #include "trace.h"
 
 namespace kipc {
@@ -82,10 +84,6 @@ constexpr int32_t kIdxMax = 32768;
 constexpr int32_t kSeqMax = 65535;
 constexpr unsigned kIdxBitsExtend = 24;
 constexpr int32_t kSeqMaxExtend = INT32_MAX >> kIdxBitsExtend; /* 127 */
-/* Native mailboxes and POSIX queues: seq << 24 | idx, seq from 128 (ids
- * above INT32_MAX: never a System V id). */
-constexpr unsigned kMboxIdxBits = 24;
-constexpr uint32_t kMboxSeqMin = 128;
 
 struct Task;
 struct Mailbox;
@@ -609,6 +607,9 @@ struct MsgArgs {
 	uint32_t len2 = 0;
 };
 
+/* The selection KIPC_F_TYPE and KIPC_F_EXCEPT ask for (msg.cc): 0 or -EINVAL. */
+long type_selector(const MsgArgs &a, Selector *sel);
+
 /* Attributes of a new link, resolved against the limits. */
 struct LinkAttr {
 	uint32_t capacity;
@@ -620,10 +621,7 @@ struct LinkAttr {
 class KernelImpl {
 public:
 	KernelImpl(Clock &c, Host &h, CompletionSink &s, const Limits &l)
-		: clock(c), host(h), sink(s), lim(l),
-		  msq_ids(l.ipcmni_extend ? kIdxBitsExtend : 15, 1,
-			  l.ipcmni_extend ? kSeqMaxExtend : kSeqMax,
-			  l.ipcmni_extend ? 1u << kIdxBitsExtend : kIdxMax)
+		: clock(c), host(h), sink(s), lim(l), mbox(*this, l)
 	{
 	}
 	~KernelImpl();
@@ -636,9 +634,7 @@ public:
 	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
 	std::unordered_map<uid_t, UserAcct> users;
 	std::multimap<int64_t, Request *> timers;
-	std::unordered_map<uint64_t, Request *> calls; /* token -> caller */
 	uint64_t next_msg_seq = 1;
-	uint64_t next_token = 1;
 
 	/* Set by the facade for the duration of each entry: who and what. */
 	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */
@@ -650,20 +646,15 @@ public:
 		uint64_t attach = 0, exit = 0, destroyed = 0;
 		uint64_t sent = 0; /* messages that reached a link or a receiver */
 	} stats;
-	Tracer tracer;
+	Tracer tracer{*this};
+	Calls rpc{*this};      /* calls in flight (rpc.h) */
 
-	/* mailbox namespace (mailbox.cc; ids.h): the tables own their mailboxes */
-	IdTable mbox_ids{kMboxIdxBits, kMboxSeqMin, UINT32_MAX, 1u << kMboxIdxBits};
-	IdTable msq_ids;         /* System V queues */
-	std::unordered_map<std::string, Mailbox *> names;
-	/* Every mailbox (f may destroy the one it is given). */
-	template <class F> void for_each_mbox(F &&f) const
-	{
-		mbox_ids.for_each(f);
-		msq_ids.for_each(f);
-	}
+	Mailboxes mbox;          /* the mailbox namespace (mailbox.h) */
 
 	int64_t now() const { return clock.monotonic_ns(); }
+	const Limits &limits() const { return lim; }
+	Task *current_task() const { return current; }
+	uint16_t current_op() const { return cur_op; }
 	int64_t now_real() const { return clock.realtime_ns(); }
 
 	/* --- tasks (task.cc) --- */
@@ -687,7 +678,7 @@ public:
 	/* --- messages (msg.cc) --- */
 	/* Where do_send() put the message: what its caller may react to. */
 	enum class Sent : uint8_t { Not, Handed, Queued, Pending };
-	/* call: do_call's request (its caller parks it), or nullptr; how: where
+	/* call: Calls::call's request (its caller parks it), or nullptr; how: where
 	 * the message went (Not when the send failed) */
 	long do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe,
 		     uint64_t token = 0, Request *call = nullptr, Sent *how = nullptr);
@@ -699,6 +690,8 @@ public:
 	int deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
 		    uint32_t flags, kipc_cqe &cqe);
 	void free_message(Message *m);
+	/* A reply from cur reached caller: counted as a message; its seq. */
+	uint64_t count_reply(Task &cur, Task &caller);
 	/* Move pending messages into link while it has room. */
 	void refill(Link &link);
 	/* Destroy a link: free messages, fail senders, receivers, callers. */
@@ -712,17 +705,8 @@ public:
 	long find_peer(Task &cur, int64_t pid, Task **out); /* where kill(2) may */
 	long do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
 	long do_task_receive(Task &cur, int64_t from, MsgArgs &a, kipc_cqe &cqe);
-	/* The link cur may send to: pid's task queue (find_peer), mailbox id
-	 * (find_mbox, check_send). */
+	/* The link cur may send to: pid's task queue (find_peer). */
 	Link *task_to_send(Task &cur, int64_t pid, int *err);
-	Link *mbox_to_send(Task &cur, int64_t id, int *err);
-	/* The link of mailbox id if cur may receive from it as a asks, and the
-	 * selector that receive uses (find_mbox, policy rules, check_receive). */
-	Link *mbox_to_receive(Task &cur, int64_t id, const MsgArgs &a, Selector *sel, int *err);
-	long do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	long do_mbox_receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	long do_mbox_receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
-				 kipc_cqe &cqe);
 
 	/* --- waiting, completion, cancellation (wait.cc) --- */
 	ReqPtr new_request(Task &cur, ReqKind op, const MsgArgs &a);
@@ -758,28 +742,6 @@ public:
 	void run_timers();
 	long do_cancel(Task &cur, uint64_t user_data, int err);
 
-	/* --- mailboxes (mailbox.cc) --- */
-	Mailbox *find_mbox(int64_t id, int *err) const;
-	long do_mbox_open(Task &cur, const std::string &name, uint32_t oflag,
-			  const kipc_mbox_attr *attr);
-	long do_mbox_destroy(Task &cur, int64_t id);
-	void destroy_mbox(Mailbox *mb);
-	long do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st);
-	void fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const;
-	long do_mbox_setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_attr &a);
-	long do_mbox_set_owner(Task &cur, int64_t id, pid_t pid);
-	long do_mbox_grant(Task &cur, int64_t id, pid_t pid);
-	long do_mbox_revoke(Task &cur, int64_t id, pid_t pid);
-	int check_send(Task &cur, Mailbox &mb);
-	int check_receive(Task &cur, Mailbox &mb);
-	bool ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) const;
-	bool may_admin(const Task &cur, const Mailbox &mb) const;
-	void add_holder(Mailbox &mb, Task &t);
-	void remove_holder(Mailbox &mb, Task &t);
-	/* Round-robin: the holder the next message goes to (0: any). */
-	pid_t rr_assign(Mailbox &mb);
-	int resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const;
-
 	/* --- introspection (introspect.cc): see <kipc/introspect.h> --- */
 	bool may_see_task(const Task &cur, const Task &t) const;
 	bool may_see_mbox(const Task &cur, const Mailbox &mb) const;
@@ -799,19 +761,6 @@ public:
 	long do_msg_list(Task &cur, int64_t target, bool taskq, std::vector<kipc_msg_info> &out);
 	/* Find the link target names for cur (a mailbox, or a pid's task queue). */
 	long find_link(Task &cur, int64_t target, bool taskq, const Link **out);
-
-	/* --- tracing (trace.cc) --- */
-	void trace_emit(const TraceEv &ev);
-	/* CREATE/OPEN of mb; returns its id (the open calls end with it). */
-	long opened(const Mailbox &mb, bool created);
-	void trace_call(const Task &t, const kipc_sqe &sqe);               /* SYSCALL */
-	void trace_ret(const Task &t, const kipc_cqe &cqe, uint16_t op);   /* SYSRET */
-	void trace_record(const kipc_trace_event &e, uid_t uid); /* to the listeners */
-	long do_trace_open(Task &cur, const kipc_trace_attr &attr);
-	long do_trace_read(Task &cur, const MsgArgs &a);
-	long do_trace_close(Task &cur);
-	void trace_unpark(Request *r);  /* finish() of a trace_read */
-	void trace_flush();             /* complete the reads on tracer.wake */
 
 	/* --- POSIX message queues (mqueue.cc) --- */
 	std::unordered_map<std::string, Mailbox *> mq_names;
@@ -840,10 +789,6 @@ public:
 	long do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at);
 	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
-	/* want_id >= 0: the id msg_next_id asks for (the first free index
-	 * from want_id's index up, its seq); f picks the id table */
-	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
-			     int64_t want_id = -1, Flavour f = Flavour::Kipc);
 	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,
 				 int *err, int64_t want_id = -1);
 	long do_mq_close(Task &cur, int64_t h, uint32_t flags);
@@ -869,12 +814,6 @@ public:
 	long do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *ds,
 		       kipc_sysv_msginfo *info);
 	void destroy_msq(Mailbox *mb);
-
-	/* --- calls (rpc.cc) --- */
-	long do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe);
-	long do_task_call(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
-	long do_mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	long do_reply(Task &cur, uint64_t token, MsgArgs &a);
 
 	bool dying = false; /* ~KernelImpl: completions go nowhere */
 

@@ -199,9 +199,10 @@ void KernelImpl::check_invariants() const
 		const Task *tp = t.get(); /* clang 14: no lambda capture of a binding */
 		t->parked.for_each([&](Request *r) { KIPC_BUG_ON(r->task != tp); });
 	}
-	for_each_mbox([&](const Mailbox *mbp) {
+	mbox.for_each([&](const Mailbox *mbp) {
 		const Mailbox &mb = *mbp;
-		KIPC_BUG_ON((mb.flavour == Flavour::SysV ? msq_ids : mbox_ids).find(mb.id, &dummy) != &mb);
+		KIPC_BUG_ON((mb.flavour == Flavour::SysV ? mbox.sysv_ids() : mbox.native_ids())
+				    .find(mb.id, &dummy) != &mb);
 		check_link(mb.link);
 		if (mb.flavour != Flavour::Posix)
 			mboxes[mb.cuid]++;
@@ -233,7 +234,7 @@ KernelImpl::~KernelImpl()
 	dying = true;
 	while (!tasks.empty())
 		exit_task(tasks.begin()->second.get());
-	for_each_mbox([&](Mailbox *mb) { destroy_mbox(mb); });
+	mbox.for_each([&](Mailbox *mb) { mbox.destroy_mbox(mb); });
 }
 
 } // namespace kipc

@@ -39,8 +39,8 @@ struct Entry {
 	}
 	~Entry()
 	{
-		if (__builtin_expect(!k.tracer.wake.empty(), 0))
-			k.trace_flush();
+		if (__builtin_expect(k.tracer.woken(), 0))
+			k.tracer.flush();
 		k.current = nullptr;
 		k.cur_op = KIPC_SYS_NONE;
 	}
@@ -99,7 +99,7 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 	{
 		Entry e(k, task, sqe.opcode);
 		if (KIPC_TRACING(k))
-			k.trace_call(*task, sqe);
+			k.tracer.call(*task, sqe);
 		long res = dispatch(k, *task, sqe, cqe);
 		if (res != -EQUEUED) {
 			if (res < 0)
