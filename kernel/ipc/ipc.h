@@ -501,6 +501,57 @@ private:
 	R (*call_)(void *, A...);
 };
 
+/*
+ * One task's receive right on one mailbox: in the mailbox's holders (grant
+ * order) and on the task's held list, so either side drops it in O(1).
+ */
+struct Holder {
+	ListHook node;       /* on task->held, in grant order */
+	Task *task = nullptr;
+	Mailbox *mb = nullptr;
+};
+
+/*
+ * A mailbox's holders in grant order (mailbox.cc). The first is inline:
+ * most mailboxes have one holder, their owner; the others are in an
+ * array made when a second one comes. Reads as a sequence of Task *.
+ */
+class Holders {
+public:
+	Holders() = default;
+	Holders(const Holders &) = delete;
+	Holders &operator=(const Holders &) = delete;
+	~Holders()
+	{
+		if (!empty())
+			kipc_bug(__FILE__, __LINE__, "mailbox freed with holders");
+	}
+
+	size_t size() const { return first_.task ? 1 + (rest_ ? rest_->size() : 0) : 0; }
+	bool empty() const { return !first_.task; }
+	const Holder *holder(size_t i) const { return i ? (*rest_)[i - 1].get() : &first_; }
+	Task *operator[](size_t i) const { return holder(i)->task; }
+	struct Iter {
+		const Holders *h;
+		size_t i;
+		Task *operator*() const { return (*h)[i]; }
+		Iter &operator++() { i++; return *this; }
+		bool operator!=(const Iter &o) const { return i != o.i; }
+	};
+	Iter begin() const { return {this, 0}; }
+	Iter end() const { return {this, size()}; }
+	/* Position of t, or size() when it holds no right. */
+	size_t find(const Task *t) const;
+	/* t gets the right, last in grant order, on mb (this mailbox). */
+	void add(Mailbox *mb, Task *t);
+	/* The holder at position i loses the right. */
+	void remove(size_t i);
+
+private:
+	Holder first_;
+	std::unique_ptr<std::vector<std::unique_ptr<Holder>>> rest_;
+};
+
 struct Task {
 	Link queue;          /* the task queue direct sends land in */
 	pid_t pid;
@@ -516,7 +567,7 @@ struct Task {
 	List<Request, &Request::await_node> awaited_by; /* waiting on it */
 	Request *cached = nullptr;  /* its outstanding cached send */
 	uint32_t nrecv_parked = 0;  /* parked receives (deadlock detection) */
-	std::vector<Mailbox *> held; /* mailboxes it holds the receive right of */
+	List<Holder, &Holder::node> held; /* its receive rights (Mailbox::holders) */
 	uint64_t nsent = 0, nreceived = 0;
 	int64_t atime = 0;          /* attach time, realtime ns */
 	uint32_t mq_notifying = 0;  /* POSIX queues it is the notify owner of */
@@ -562,7 +613,7 @@ struct Mailbox {
 	uint32_t flags;          /* KIPC_MBOX_* */
 	uint32_t policy;         /* KIPC_POLICY_* */
 	Task *owner = nullptr;   /* owning task; nullptr: kernel-owned, orphaned */
-	std::vector<Task *> holders; /* receive right, in grant order */
+	Holders holders;         /* receive right, in grant order */
 	size_t rr_next = 0;      /* round-robin cursor into holders */
 	pid_t pair_sender = 0, pair_receiver = 0; /* pair policy binding */
 	Task *excl = nullptr;    /* exclusive policy: the task inside receive */
@@ -584,6 +635,7 @@ struct UserAcct {
 	uint64_t bytes = 0;     /* queued: payload plus overhead; System V queue
 				   headers; SIGEV_THREAD notifications; POSIX opens */
 	uint64_t trace_bytes = 0; /* trace listeners' rings */
+	uint64_t credit_bytes = 0; /* send credits reserved (in bytes too, credit.cc) */
 	uint32_t mailboxes = 0; /* mailboxes and System V queues created, not destroyed */
 	uint32_t tasks = 0;     /* attached tasks (tasks_per_user) */
 };
@@ -698,6 +750,10 @@ public:
 	void drain_link(Link &link, int err);
 	/* flags: kMsgExt, kMsgKeyed (the message needs an extension) */
 	Message *alloc_message(Task &cur, uint32_t len, uint8_t flags, int *err, bool quota = true);
+	/* send credits (credit.cc) */
+	uint32_t reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t want,
+			       uint32_t *msgsize, uint64_t *charge);
+	void release_sends(uid_t uid, uint64_t bytes);
 	bool would_deadlock(const Task &cur, const Link &link) const;
 	Task *sole_receiver(const Link &link) const;
 	/* By name, what the syscalls ask for: a pid's task queue, a mailbox id

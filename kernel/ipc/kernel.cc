@@ -194,9 +194,10 @@ void KernelImpl::check_invariants() const
 		check_link(t->queue);
 		if (t->attached)
 			ntasks[t->uid]++;
-		for (Mailbox *mb : t->held)
-			KIPC_BUG_ON(!mb->holds(t.get()));
 		const Task *tp = t.get(); /* clang 14: no lambda capture of a binding */
+		t->held.for_each([&](Holder *h) {
+			KIPC_BUG_ON(h->task != tp || !h->mb->holds(tp));
+		});
 		t->parked.for_each([&](Request *r) { KIPC_BUG_ON(r->task != tp); });
 	}
 	mbox.for_each([&](const Mailbox *mbp) {
@@ -214,14 +215,14 @@ void KernelImpl::check_invariants() const
 		if (mb.flavour == Flavour::Posix && mb.mq->notify.owner &&
 		    mb.mq->notify.kind == KIPC_MQ_SIGEV_THREAD)
 			bytes[mb.mq->notify.owner->uid] += kMqNotifyCost;
-		for (Task *t : mb.holders)
-			KIPC_BUG_ON(std::find(t->held.begin(), t->held.end(), &mb) == t->held.end());
+		for (size_t i = 0; i < mb.holders.size(); i++) /* on its task's list */
+			KIPC_BUG_ON(mb.holders.holder(i)->mb != &mb || !mb.holders.holder(i)->node.linked());
 		KIPC_BUG_ON(mb.owner && !mb.holds(mb.owner));
 	});
 	for (const auto &[token, f] : mq_fired)
 		bytes[f.owner_uid] += kMqNotifyCost;
 	for (const auto &[uid, acct] : users) {
-		KIPC_BUG_ON(acct.bytes != bytes[uid]);
+		KIPC_BUG_ON(acct.bytes != bytes[uid] + acct.credit_bytes);
 		KIPC_BUG_ON(acct.mailboxes != mboxes[uid]);
 		KIPC_BUG_ON(acct.tasks != ntasks[uid]);
 	}

@@ -28,7 +28,51 @@ namespace kipc {
 
 bool Mailbox::holds(const Task *t) const
 {
-	return std::find(holders.begin(), holders.end(), t) != holders.end();
+	return holders.find(t) < holders.size();
+}
+
+size_t Holders::find(const Task *t) const
+{
+	size_t n = size();
+	for (size_t i = 0; i < n; i++)
+		if ((*this)[i] == t)
+			return i;
+	return n;
+}
+
+void Holders::add(Mailbox *mb, Task *t)
+{
+	Holder *h = &first_;
+	if (first_.task) {
+		if (!rest_)
+			rest_ = std::make_unique<std::vector<std::unique_ptr<Holder>>>();
+		rest_->push_back(std::make_unique<Holder>());
+		h = rest_->back().get();
+	}
+	h->task = t;
+	h->mb = mb;
+	t->held.push_back(h);
+}
+
+void Holders::remove(size_t i)
+{
+	Holder *h = i ? (*rest_)[i - 1].get() : &first_;
+	h->task->held.remove(h);
+	h->task = nullptr;
+	if (!rest_)
+		return;
+	if (i == 0) {
+		/* the second becomes the first, at its place in its task's list */
+		Holder *next = (*rest_)[0].get();
+		first_.task = next->task;
+		first_.mb = next->mb;
+		next->task->held.insert_after(next, &first_);
+		next->task->held.remove(next);
+		i = 1;
+	}
+	rest_->erase(rest_->begin() + long(i - 1));
+	if (rest_->empty())
+		rest_.reset();
 }
 
 Mailboxes::Mailboxes(KernelImpl &k, const Limits &l)
@@ -208,9 +252,8 @@ void Mailboxes::destroy_mbox(Mailbox *mb)
 				  : mb->flavour == Flavour::SysV  ? KIPC_TRACE_F_SYSV : 0u,
 			   .uid = current ? -1 : int64_t(mb->cuid)});
 	k_.drain_link(mb->link, -EIDRM);
-	for (Task *t : mb->holders)
-		t->held.erase(std::find(t->held.begin(), t->held.end(), mb));
-	mb->holders.clear();
+	while (!mb->holders.empty())
+		mb->holders.remove(mb->holders.size() - 1);
 	if (!mb->name.empty() && mb->flavour == Flavour::Kipc)
 		names_.erase(mb->name);
 	if (mb->flavour == Flavour::Kipc)
@@ -315,8 +358,7 @@ void Mailboxes::add_holder(Mailbox &mb, Task &t)
 {
 	if (mb.holds(&t))
 		return;
-	mb.holders.push_back(&t);
-	t.held.push_back(&mb);
+	mb.holders.add(&mb, &t);
 }
 
 /*
@@ -326,16 +368,14 @@ void Mailboxes::add_holder(Mailbox &mb, Task &t)
  */
 void Mailboxes::remove_holder(Mailbox &mb, Task &t)
 {
-	auto it = std::find(mb.holders.begin(), mb.holders.end(), &t);
-	if (it == mb.holders.end())
+	size_t pos = mb.holders.find(&t);
+	if (pos == mb.holders.size())
 		return;
-	size_t pos = it - mb.holders.begin();
-	mb.holders.erase(it);
+	mb.holders.remove(pos);
 	if (pos < mb.rr_next)
 		mb.rr_next--;
 	if (mb.rr_next >= mb.holders.size())
 		mb.rr_next = 0;
-	t.held.erase(std::find(t.held.begin(), t.held.end(), &mb));
 	if (mb.policy == KIPC_POLICY_ROUND_ROBIN) {
 		/* its messages become unassigned and go to whoever comes first;
 		 * receivers already waiting get them now */
@@ -517,7 +557,7 @@ long Mailboxes::revoke(Task &cur, int64_t id, pid_t pid)
 void Mailboxes::task_exit(Task &t)
 {
 	while (!t.held.empty()) {
-		Mailbox *mb = t.held.back();
+		Mailbox *mb = t.held.back()->mb;
 		if (mb->owner == &t && !mb->kernel_owned()) {
 			destroy_mbox(mb);
 			continue;

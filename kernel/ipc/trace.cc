@@ -26,8 +26,9 @@ static bool passes(const KernelImpl &k, const TraceListener &l, const kipc_trace
 	const kipc_trace_attr &a = l.attr;
 	if (!((a.events ? a.events : KIPC_TRACE_ALL) & KIPC_TRACE_MASK(e.event)))
 		return false;
-	if (a.pid && e.pid != a.pid && e.peer != a.pid)
-		return false;
+	bool net = e.event == KIPC_TRACE_NETSEND || e.event == KIPC_TRACE_NETRECV;
+	if (a.pid && e.pid != a.pid && (net || e.peer != a.pid))
+		return false; /* (a kipc_trace_net has res where peer is) */
 	if (a.mbox && (e.mbox != a.mbox || (e.event == KIPC_TRACE_SYSCALL &&
 					     (e.op == KIPC_SYS_send || e.op == KIPC_SYS_call))))
 		return false; /* SYSCALL: target is the mailbox; send, call: a pid */
@@ -145,7 +146,7 @@ void Tracer::call(const Task &t, const kipc_sqe &sqe)
 	t.comm.copy(c.comm, sizeof c.comm - 1);
 	record(as_event(c), t.uid);
 	if (sqe.opcode != KIPC_SYS_mbox_open && sqe.opcode != KIPC_SYS_mq_open &&
-	    sqe.opcode != KIPC_SYS_mq_unlink)
+	    sqe.opcode != KIPC_SYS_mq_unlink && sqe.opcode != KIPC_SYS_net_node)
 		return;
 	/* the name, as far as the caller's memory holds it (the call checks it) */
 	kipc_trace_obj o{};

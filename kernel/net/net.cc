@@ -48,6 +48,7 @@
 
 #include <fmt/core.h>
 #include <kipc/net.h>
+#include <kipc/trace.h>
 
 #include "../daemon/kipcd.h"
 
@@ -400,6 +401,8 @@ struct Out {
 	uint64_t addr2 = 0;
 	uint32_t len2 = 0;
 	int64_t source = 0;      /* the remote mailbox id the caller named */
+	kipc::Task *task = nullptr; /* the caller's task (tracing), nullptr: ours */
+	std::string label;       /* its target, "NODE:/name" or "NODE:PID" (tracing) */
 	Wire w{};
 	std::vector<uint8_t> data;
 	uint32_t ntx = 0;        /* transmissions */
@@ -410,6 +413,7 @@ struct Out {
 struct Handle {
 	uint16_t node;
 	int64_t home_id;
+	std::string label;       /* "NODE:/name" */
 };
 
 class NetImpl final : public Net {
@@ -432,7 +436,8 @@ public:
 private:
 	/* origin */
 	long start_out(const NetCaller &c, const kipc_sqe &sqe);
-	long send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, int64_t target);
+	long send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, int64_t target,
+		     const std::string &label);
 	int node_index(const std::string &name);
 	Out &new_out(const NetCaller *c, uint64_t user_data, uint16_t node, uint8_t op);
 	void transmit(Out &o, int64_t now);
@@ -458,6 +463,8 @@ private:
 	void on_bye(Node &n, uint16_t ix, bool ours, const uint8_t *data, uint32_t len);
 	/* both */
 	void on_fabric();
+	void trace_net(kipc::Task *t, uint16_t event, uint16_t op, uint32_t flags, int64_t res,
+		       int64_t mbox, uint64_t seq, const std::string &name);
 	void publish(const std::string &to, bool req, std::vector<uint8_t> b)
 	{
 		fab_->publish(fmt::format("kipc.{}.{}.{}", to, req ? "req" : "rsp", cfg_.node),
@@ -622,15 +629,47 @@ bool NetImpl::wants(void *priv, const kipc_sqe &sqe, kipc::UserMemory &mm)
 	}
 }
 
+/*
+ * Traced as the core traces a call (SYSCALL now, SYSRET at its
+ * completion, trace.h), with a NETSEND when it goes to another node.
+ */
 void NetImpl::submit(const NetCaller &c, const kipc_sqe &sqe)
 {
+	kernel_.trace_call(c.task, sqe);
 	long r = start_out(c, sqe);
-	if (r == kQueued)
+	if (r == kQueued) {
+		if (kernel_.tracing()) {
+			const Out &o = out_.rbegin()->second; /* start_out's (new_out) */
+			trace_net(c.task, KIPC_TRACE_NETSEND, o.op, 0, 0,
+				  o.op == KIPC_SYS_mbox_send || o.op == KIPC_SYS_mbox_call
+					  ? o.source : 0, o.seq, o.label);
+		}
 		return;
+	}
 	kipc_cqe cqe{};
 	cqe.user_data = sqe.user_data;
 	cqe.res = r;
+	kernel_.trace_ret(c.task, cqe, sqe.opcode);
 	sink_.complete(c.priv, cqe);
+}
+
+void NetImpl::trace_net(kipc::Task *t, uint16_t event, uint16_t op, uint32_t flags, int64_t res,
+			int64_t mbox, uint64_t seq, const std::string &name)
+{
+	kipc_trace_net n{};
+	n.event = event;
+	n.op = op;
+	n.flags = flags;
+	n.res = int32_t(std::clamp<int64_t>(res, INT32_MIN, INT32_MAX));
+	n.mbox = mbox;
+	n.seq = seq;
+	if (name.size() >= sizeof n.name)
+		n.flags |= KIPC_TRACE_F_TRUNC;
+	name.copy(n.name, sizeof n.name - 1);
+	kipc_trace_event e;
+	static_assert(sizeof n == sizeof e);
+	memcpy(&e, &n, sizeof e);
+	kernel_.trace_record(t, e);
 }
 
 int NetImpl::node_index(const std::string &name)
@@ -655,6 +694,7 @@ Out &NetImpl::new_out(const NetCaller *c, uint64_t user_data, uint16_t node, uin
 	o.node = node;
 	o.priv = c ? c->priv : nullptr;
 	o.mm = c ? c->mm : nullptr;
+	o.task = c ? c->task : nullptr;
 	o.user_data = user_data;
 	o.op = op;
 	o.news = now_ns();
@@ -741,6 +781,7 @@ long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
 			return ix;
 		Out &o = new_out(&c, sqe.user_data, uint16_t(ix), KIPC_SYS_mbox_open);
 		o.data.assign(name.begin() + long(slash), name.end());
+		o.label = node + ":" + name.substr(slash);
 		transmit(o, now_ns());
 		return kQueued;
 	}
@@ -749,14 +790,15 @@ long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
 		uint32_t ix = KIPC_NET_PID_INDEX(sqe.target);
 		if (ix >= nodes_.size())
 			return -EINVAL;
-		return send_op(c, sqe, uint16_t(ix), KIPC_NET_PID_PID(sqe.target));
+		return send_op(c, sqe, uint16_t(ix), KIPC_NET_PID_PID(sqe.target),
+			       fmt::format("{}:{}", nodes_[ix].name, KIPC_NET_PID_PID(sqe.target)));
 	}
 	case KIPC_SYS_mbox_send:
 	case KIPC_SYS_mbox_call: {
 		uint64_t h = uint64_t(sqe.target) & ~uint64_t(KIPC_NET_MBOX_BIT);
 		if (h >= handles_.size())
 			return -EINVAL;
-		return send_op(c, sqe, handles_[h].node, handles_[h].home_id);
+		return send_op(c, sqe, handles_[h].node, handles_[h].home_id, handles_[h].label);
 	}
 	case KIPC_SYS_cancel: {
 		for (auto &[seq, o] : out_) {
@@ -773,8 +815,10 @@ long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
 			}
 			uint16_t node = o.node;
 			uint64_t target = seq;
+			std::string label = o.label;
 			Out &x = new_out(&c, sqe.user_data, node, KIPC_SYS_cancel);
 			x.w.target = int64_t(target);
+			x.label = std::move(label);
 			x.w.flags = sqe.flags;
 			transmit(x, now_ns());
 			return kQueued;
@@ -788,7 +832,8 @@ long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
 	}
 }
 
-long NetImpl::send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, int64_t target)
+long NetImpl::send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, int64_t target,
+		      const std::string &label)
 {
 	bool call = sqe.opcode == KIPC_SYS_call || sqe.opcode == KIPC_SYS_mbox_call;
 	if (sqe.flags & KIPC_F_CACHE)
@@ -834,6 +879,7 @@ long NetImpl::send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, in
 	if (sqe.opcode == KIPC_SYS_mbox_send || sqe.opcode == KIPC_SYS_mbox_call)
 		o.source = sqe.target;
 	o.data = std::move(payload);
+	o.label = label;
 	transmit(o, now_ns());
 	return kQueued;
 }
@@ -909,7 +955,7 @@ void NetImpl::finish(Out &o, long res, const kipc_cqe *rc, const uint8_t *data, 
 			h = it->second;
 		} else {
 			h = handles_.size();
-			handles_.push_back({o.node, res});
+			handles_.push_back({o.node, res, o.label});
 			handle_ix_[key] = h;
 		}
 		cqe.res = int64_t(KIPC_NET_MBOX_BIT | int64_t(h));
@@ -928,6 +974,14 @@ void NetImpl::finish(Out &o, long res, const kipc_cqe *rc, const uint8_t *data, 
 		auto ct = contacted_.find(priv);
 		if (ct != contacted_.end())
 			ct->second.nodes[o.node].open.erase(o.w.order);
+	}
+	if (o.task && kernel_.tracing()) {
+		bool opened = o.op == KIPC_SYS_mbox_open && cqe.res >= 0;
+		trace_net(o.task, KIPC_TRACE_NETSEND, o.op, KIPC_TRACE_F_DONE, opened ? 0 : cqe.res,
+			  opened ? cqe.res
+			  : o.op == KIPC_SYS_mbox_send || o.op == KIPC_SYS_mbox_call ? o.source : 0,
+			  o.seq, o.label);
+		kernel_.trace_ret(o.task, cqe, o.op);
 	}
 	out_.erase(o.seq);
 	if (priv)
@@ -1455,6 +1509,10 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 		}
 	}
 	st_.nserved++;
+	if (kernel_.tracing())
+		trace_net(px->task, KIPC_TRACE_NETRECV, w.op, 0, 0,
+			  w.op == KIPC_SYS_mbox_send || w.op == KIPC_SYS_mbox_call ? w.target : 0,
+			  w.seq, fmt::format("{}:{}", p.name, px->rpid));
 	kernel_.submit(px->task, sqe); /* may complete at once: proxy_complete */
 	if (payload)
 		px->mm.free(payload);      /* the core copied what it keeps */

@@ -7,6 +7,8 @@
  */
 #include "net_fixture.h"
 
+#include <ctype.h>
+
 #include <nats/nats.h>
 
 /* What a test's processes share. */
@@ -600,6 +602,317 @@ TEST(kipc_trace_draws_the_remote_sender)
 	EXPECT_NE(NULL, strstr(out, want));
 	kt_post(&s->done, 1);
 	ASSERT_EQ(0, kt_wait(srv));
+}
+
+/* ---------------------------------------------------------------- */
+/* kipc-trace at the origin, and across both nodes (-S, -S).         */
+
+/*
+ * The tracee (this binary under kipc-trace -- on node a, NT_TRACEE=
+ * "NAME PID"): open /net/c/NAME, send to it, send to c:PID directly.
+ */
+__attribute__((constructor)) static void nt_tracee(void)
+{
+	const char *t = getenv("NT_TRACEE");
+	char name[64], path[128];
+	int pid;
+	if (!t)
+		return;
+	if (sscanf(t, "%63s %d", name, &pid) != 2)
+		_exit(90);
+	snprintf(path, sizeof path, "/net/c%s", name);
+	int64_t id = kipc_mbox_open(path, 0, NULL);
+	if (id < 0)
+		_exit(91);
+	if (kipc_mbox_send(id, "one", 4, 0, 0) < 0)
+		_exit(92);
+	pid_t p = kipc_node_pid("c", pid);
+	if (p == -1 || kipc_send(p, "two", 4, 0, 0) < 0)
+		_exit(93);
+	_exit(0);
+}
+
+static void tool_path(const char *tool, char *path, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(path, len, "%s/../../bin/%s", exe, tool);
+}
+
+/* Start kipc-trace with args on node i; *err: its stderr (the note). */
+static pid_t start_tracer(int i, const char *const args[], int *err)
+{
+	char path[PATH_MAX + 32];
+	tool_path("kipc-trace", path, sizeof path);
+	int e[2];
+	if (pipe2(e, O_CLOEXEC) < 0)
+		return -1;
+	pid_t p = fork();
+	if (p == 0) {
+		kt_kernel_use(&nf->node[i]);
+		dup2(e[1], 2);
+		execv(path, (char *const *)args);
+		_exit(127);
+	}
+	close(e[1]);
+	*err = e[0];
+	return p;
+}
+
+/* Digits -> N, runs of blanks -> one: pids, ids, seqs, times, columns. */
+static char *mask_numbers(const char *in)
+{
+	char *out = malloc(strlen(in) + 1), *o = out;
+	for (const char *p = in; *p;) {
+		if (isdigit((unsigned char)*p)) {
+			*o++ = 'N';
+			while (isdigit((unsigned char)*p) || (*p == '.' && isdigit((unsigned char)p[1])))
+				p++;
+		} else if (*p == ' ') {
+			*o++ = ' ';
+			while (*p == ' ')
+				p++;
+		} else {
+			*o++ = *p++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+static char *slurp_file(const char *path)
+{
+	static char buf[8][65536];
+	static int k;
+	char *b = buf[k++ % 8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? 0 : read(fd, b, sizeof buf[0] - 1);
+	if (fd >= 0)
+		close(fd);
+	b[n > 0 ? n : 0] = '\0';
+	return b;
+}
+
+/* Server on c: the two messages, taken after the proxy is gone. */
+static int srv_two(struct share *s)
+{
+	if (open_mbox(s, 16, 0666) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	if (kt_wait_post(&s->go, 1))
+		return 11;
+	char buf[16];
+	if (kipc_mbox_receive(s->id, buf, sizeof buf, NULL, KIPC_F_NONBLOCK) != 4)
+		return 12;
+	if (kipc_receive(0, buf, sizeof buf, NULL, KIPC_F_NONBLOCK) != 4)
+		return 13;
+	return 0;
+}
+
+/* On c: until no remote caller has a proxy there. */
+static int wait_no_proxies(struct share *s)
+{
+	(void)s;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	struct kipc_net_stat ns;
+	while (kipc_net_stat(&ns) == 0 && ns.nproxies && __ksft_now_ms() < deadline)
+		kt_sleep_ms(2);
+	return kipc_net_stat(&ns) == 0 && ns.nproxies == 0 ? 0 : 1;
+}
+
+/* On c: until the server's task (and with it its mailbox) is gone. */
+static int wait_server_gone(struct share *s)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	struct kipc_task_info ti;
+	while (kipc_task_info(s->pid, &ti) == 0 && __ksft_now_ms() < deadline)
+		kt_sleep_ms(2);
+	return kipc_task_info(s->pid, &ti) < 0 && errno == ESRCH ? 0 : 1;
+}
+
+TEST_TIMEOUT(kipc_trace_at_the_origin_and_across_both_nodes, 60)
+{
+	struct share *s = share_new();
+	pid_t srv = on_node(2, srv_two, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	char dir[PATH_MAX], txt[PATH_MAX + 16], mmd[PATH_MAX + 16], json[PATH_MAX + 16],
+		calls[PATH_MAX + 16], one[PATH_MAX + 16];
+	snprintf(dir, sizeof dir, "%s", nf->dir);
+	snprintf(txt, sizeof txt, "%s/both.txt", dir);
+	snprintf(mmd, sizeof mmd, "%s/both.mmd", dir);
+	snprintf(json, sizeof json, "%s/both.json", dir);
+	snprintf(calls, sizeof calls, "%s/calls.txt", dir);
+	snprintf(one, sizeof one, "%s/origin.mmd", dir);
+	/* Three tracers of both kernels (a, c), merged. */
+	const char *fmts[4] = {"text", "mermaid", "chrome", "mermaid"};
+	const char *outs[4] = {txt, mmd, json, one};
+	pid_t tr[4];
+	for (int i = 0; i < 4; i++) {
+		const char *args[] = {"kipc-trace", "-S", nf->node[0].sock, "-S", nf->node[2].sock,
+				      "-f", fmts[i], "-o", outs[i], NULL};
+		if (i == 3) /* a alone (-S once: the same as KIPC_SOCKET) */
+			args[3] = NULL, args[1] = "-f", args[2] = fmts[i], args[3] = "-o",
+			args[4] = outs[i], args[5] = "-S", args[6] = nf->node[0].sock, args[7] = NULL;
+		int err;
+		tr[i] = start_tracer(0, args, &err);
+		ASSERT_GT(tr[i], 0);
+		char note[512] = "";
+		ASSERT_GT(read(err, note, sizeof note - 1), 0);
+		close(err);
+		if (i == 3)
+			continue;
+		EXPECT_NE(NULL, strstr(note, "tracing the kernels at ")) TH_LOG("%s", note);
+		EXPECT_NE(NULL, strstr(note, "(node a)"));
+		EXPECT_NE(NULL, strstr(note, "(node c)"));
+	}
+	/* The calls at the origin: kipc-trace -- this binary, on a. */
+	char self[PATH_MAX], env[128];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	ASSERT_GT(n, 0);
+	self[n] = '\0';
+	snprintf(env, sizeof env, "NT_TRACEE=%s %d", s->name, (int)s->pid);
+	{
+		const char *args[] = {"kipc-trace", "-o", calls, "--", self, NULL};
+		int err;
+		putenv(env);
+		pid_t c = start_tracer(0, args, &err);
+		unsetenv("NT_TRACEE");
+		ASSERT_GT(c, 0);
+		char msg[1024];
+		ssize_t m;
+		while ((m = read(err, msg, sizeof msg - 1)) > 0) {
+			msg[m] = '\0';
+			TH_LOG("kipc-trace --: %s", msg);
+		}
+		close(err);
+		ASSERT_EQ(0, kt_wait(c));
+	}
+	/* The proxy ended (the tracee exited), then the server takes both. */
+	ASSERT_EQ(0, kt_wait(on_node(2, wait_no_proxies, s)));
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	/* Its exit destroyed its mailbox: then everything is stamped. */
+	ASSERT_EQ(0, kt_wait(on_node(2, wait_server_gone, s)));
+	for (int i = 0; i < 4; i++) {
+		kill(tr[i], SIGINT);
+		ASSERT_EQ(0, kt_wait(tr[i]));
+	}
+	pid_t q = kipc_node_pid("c", 1);
+	ASSERT_NE(-1, q);
+	int ix = (int)KIPC_NET_PID_INDEX(q);
+
+	char want[4096];
+	char *got = mask_numbers(slurp_file(calls));
+	snprintf(want, sizeof want,
+		 "[pid N] mbox_open(\"/net/c%s\", N) = N <N>\n"
+		 "[pid N] mbox_send(\"/net/c%s\", N bytes) = N <N>\n"
+		 "[pid N] net_node(\"c\") = N <N>\n"
+		 "[pid N] send(pid c:N, N bytes) = N <N>\n",
+		 s->name, s->name);
+	char *w = mask_numbers(want);
+	EXPECT_STREQ(w, got);
+	free(got);
+	free(w);
+	/* the real numbers: the server's pid, the node index */
+	char line[128];
+	snprintf(line, sizeof line, "] send(pid c:%d, 4 bytes) = 0 <", (int)s->pid);
+	EXPECT_NE(NULL, strstr(slurp_file(calls), line)) TH_LOG("%s", slurp_file(calls));
+	snprintf(line, sizeof line, "] net_node(\"c\") = %d <", ix);
+	EXPECT_NE(NULL, strstr(slurp_file(calls), line));
+
+	/* Both kernels, merged in time order; the proxy (c's) names its caller. */
+	char srvpid[16];
+	snprintf(srvpid, sizeof srvpid, "%d", (int)s->pid);
+	const char *nm = s->name, *sp = srvpid;
+	snprintf(want, sizeof want,
+		 "a net_test-N N: attach:\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N mbox_open\n"
+		 "c net:a:N-N N: attach:\n"
+		 "c net:a:N-N N: netrecv: from=a:N seq=N mbox_open\n"
+		 "c net:a:N-N N: open: mbox=N name=%s\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N mbox_open done=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N mbox_send\n"
+		 "c net:a:N-N N: netrecv: from=a:N seq=N mbox_send mbox=N\n"
+		 "c net:a:N-N N: send: mbox=N seq=N len=N prio=N\n"
+		 "c net:a:N-N N: enqueue: mbox=N seq=N len=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N mbox_send done=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N send\n"
+		 "c net:a:N-N N: netrecv: from=a:N seq=N send\n"
+		 "c net:a:N-N N: send: taskq=N seq=N len=N prio=N\n"
+		 "c net:a:N-N N: enqueue: taskq=N seq=N len=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N send done=N\n"
+		 "a net_test-N N: exit:\n"
+		 "c net:a:N-N N: exit:\n"
+		 "c net_test-N N: deliver: mbox=N seq=N len=N from=N\n"
+		 "c net_test-N N: deliver: taskq=N seq=N len=N from=N\n"
+		 "c net_test-N N: exit:\n"
+		 "c net_test-N N: destroy: mbox=N\n",
+		 nm, nm, nm, nm, nm, sp, sp);
+	w = mask_numbers(want);
+	got = mask_numbers(slurp_file(txt));
+	EXPECT_STREQ(w, got) fprintf(stderr, "%s", slurp_file(txt));
+	free(got);
+	free(w);
+	const char *t = slurp_file(txt);
+	snprintf(line, sizeof line, "netsend: to=c:%s seq=", s->name);
+	EXPECT_NE(NULL, strstr(t, line)) TH_LOG("%s", t);
+	snprintf(line, sizeof line, "netsend: to=c:%d seq=", (int)s->pid);
+	EXPECT_NE(NULL, strstr(t, line));
+	/* the caller's pid at a is the one the proxy at c names */
+	const char *a = strstr(t, "net_test-");
+	ASSERT_NE(NULL, a);
+	snprintf(line, sizeof line, "from=a:%d seq=", atoi(a + 9));
+	EXPECT_NE(NULL, strstr(t, line));
+
+	/* The cross-node send: one arrow from the caller at a to the mailbox at c. */
+	snprintf(want, sizeof want,
+		 "sequenceDiagram\n"
+		 "    participant T0_N as a: net_test N\n"
+		 "    participant M1_N as c: mailbox %s\n"
+		 "    participant T1_N as c: net_test %d\n"
+		 "    T0_N->>M1_N: send #N (N B)\n"
+		 "    M1_N-->>T1_N: #N\n"
+		 "    T0_N->>T1_N: #N (N B)\n"
+		 "    Note over M1_N: destroyed\n",
+		 s->name, (int)s->pid);
+	w = mask_numbers(want);
+	got = mask_numbers(slurp_file(mmd));
+	EXPECT_STREQ(w, got);
+	free(got);
+	free(w);
+
+	/* Chrome: a process per node; each request one flow from a to c. */
+	const char *j = slurp_file(json);
+	EXPECT_NE(NULL, strstr(j, "\"args\":{\"name\":\"node a\"}"));
+	EXPECT_NE(NULL, strstr(j, "\"args\":{\"name\":\"node c\"}"));
+	int flows = 0;
+	for (const char *f = j; (f = strstr(f, "{\"ph\":\"s\",\"id\":")); f++) {
+		unsigned long long id = strtoull(f + 15, NULL, 10);
+		char fin[128];
+		snprintf(fin, sizeof fin,
+			 "{\"ph\":\"f\",\"id\":%llu,\"name\":\"request\",\"cat\":\"net\",", id);
+		if (strstr(f, "\"name\":\"request\"") && strstr(j, fin) &&
+		    strstr(f, "\"pid\":1,") < strstr(f, "}") && strstr(strstr(j, fin), "\"pid\":2,"))
+			flows++;
+	}
+	EXPECT_EQ(3, flows) TH_LOG("%s", j);
+
+	/* The origin alone: the requests go to remote participants. */
+	snprintf(want, sizeof want,
+		 "sequenceDiagram\n"
+		 "    participant TN as net_test N\n"
+		 "    participant Rc__kt_N_net as c:%s (remote)\n"
+		 "    participant Rc_N as c:%d (remote)\n"
+		 "    TN->>Rc__kt_N_net: send (request N)\n"
+		 "    TN->>Rc_N: send (request N)\n",
+		 s->name, (int)s->pid);
+	w = mask_numbers(want);
+	got = mask_numbers(slurp_file(one));
+	EXPECT_STREQ(w, got);
+	free(got);
+	free(w);
 }
 
 /* ---------------------------------------------------------------- */
