@@ -585,6 +585,8 @@ run_docs() {
 run_net() { # quick|full
 	local mode=$1 bin=$O/tests/net/net_test loop rundir envs sfx p
 	local kipcd=$srctree/$O/bin/kipcd
+	# The protocol in process (no NATS, milliseconds): both modes.
+	[ ! -x "$O/tests/net/net_unit" ] || run_doctest net-unit "$O/tests/net/net_unit"
 	if ! command -v nats-server >/dev/null 2>&1; then
 		skipped net "no nats-server (scripts/install-deps installs it)"
 		return
