@@ -127,10 +127,10 @@ void Server::drain(Proc *p, bool polling)
 				if (p->dead)
 					return;
 			}
-			if (net_ && net_->wants(p, sqe, *p->mm))
-				net_->submit({p, p->creds.pid, p->creds.uid, p->creds.gid,
-					      p->mm.get(), p->task}, sqe);
-			else
+			if (net_ && net_->wants(p, sqe, *p->mm)) {
+				kipc::Creds c = kernel_.creds(p->task); /* cred_refresh's */
+				net_->submit({p, p->creds.pid, c.uid, c.gid, p->mm.get(), p->task}, sqe);
+			} else
 				kernel_.submit(p->task, sqe);
 			if (p->dead)
 				return;

@@ -51,7 +51,7 @@ void KernelImpl::do_sysinfo(Task &cur, kipc_sysinfo &si) const
 		si.nmboxes++;
 		add_link(mb->link);
 	});
-	si.ntracers = tracer.nlisteners;
+	si.ntracers = tracer.nlisteners();
 	si.boot_time = boot_real;
 	si.uptime = now() - boot_mono;
 	si.nsent = stats.sent;

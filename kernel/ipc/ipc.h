@@ -57,6 +57,7 @@
 #include "list.h"
 #include "slab.h"
 #include "mqhandle.h"
+#include "rpc.h"
 #include "trace.h"
 
 namespace kipc {
@@ -636,9 +637,7 @@ public:
 	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
 	std::unordered_map<uid_t, UserAcct> users;
 	std::multimap<int64_t, Request *> timers;
-	std::unordered_map<uint64_t, Request *> calls; /* token -> caller */
 	uint64_t next_msg_seq = 1;
-	uint64_t next_token = 1;
 
 	/* Set by the facade for the duration of each entry: who and what. */
 	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */
@@ -650,7 +649,8 @@ public:
 		uint64_t attach = 0, exit = 0, destroyed = 0;
 		uint64_t sent = 0; /* messages that reached a link or a receiver */
 	} stats;
-	Tracer tracer;
+	Tracer tracer{*this};
+	Calls rpc{*this};      /* calls in flight (rpc.h) */
 
 	/* mailbox namespace (mailbox.cc; ids.h): the tables own their mailboxes */
 	IdTable mbox_ids{kMboxIdxBits, kMboxSeqMin, UINT32_MAX, 1u << kMboxIdxBits};
@@ -664,6 +664,9 @@ public:
 	}
 
 	int64_t now() const { return clock.monotonic_ns(); }
+	const Limits &limits() const { return lim; }
+	Task *current_task() const { return current; }
+	uint16_t current_op() const { return cur_op; }
 	int64_t now_real() const { return clock.realtime_ns(); }
 
 	/* --- tasks (task.cc) --- */
@@ -672,6 +675,7 @@ public:
 	void exit_task(Task *t);
 	/* The caller's credentials as the host says they are now. */
 	long do_cred_refresh(Task &cur);
+	void set_creds(Task &t, Creds c); /* ... or as the host gives them */
 	void process_exited(pid_t pid);
 	/* Find pid's task, creating an unattached one for a live process. */
 	Task *get_task(pid_t pid, int *err);
@@ -686,7 +690,7 @@ public:
 	/* --- messages (msg.cc) --- */
 	/* Where do_send() put the message: what its caller may react to. */
 	enum class Sent : uint8_t { Not, Handed, Queued, Pending };
-	/* call: do_call's request (its caller parks it), or nullptr; how: where
+	/* call: Calls::call's request (its caller parks it), or nullptr; how: where
 	 * the message went (Not when the send failed) */
 	long do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe,
 		     uint64_t token = 0, Request *call = nullptr, Sent *how = nullptr);
@@ -698,6 +702,8 @@ public:
 	int deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
 		    uint32_t flags, kipc_cqe &cqe);
 	void free_message(Message *m);
+	/* A reply from cur reached caller: counted as a message; its seq. */
+	uint64_t count_reply(Task &cur, Task &caller);
 	/* Move pending messages into link while it has room. */
 	void refill(Link &link);
 	/* Destroy a link: free messages, fail senders, receivers, callers. */
@@ -799,19 +805,6 @@ public:
 	/* Find the link target names for cur (a mailbox, or a pid's task queue). */
 	long find_link(Task &cur, int64_t target, bool taskq, const Link **out);
 
-	/* --- tracing (trace.cc) --- */
-	void trace_emit(const TraceEv &ev);
-	/* CREATE/OPEN of mb; returns its id (the open calls end with it). */
-	long opened(const Mailbox &mb, bool created);
-	void trace_call(const Task &t, const kipc_sqe &sqe);               /* SYSCALL */
-	void trace_ret(const Task &t, const kipc_cqe &cqe, uint16_t op);   /* SYSRET */
-	void trace_record(const kipc_trace_event &e, uid_t uid); /* to the listeners */
-	long do_trace_open(Task &cur, const kipc_trace_attr &attr);
-	long do_trace_read(Task &cur, const MsgArgs &a);
-	long do_trace_close(Task &cur);
-	void trace_unpark(Request *r);  /* finish() of a trace_read */
-	void trace_flush();             /* complete the reads on tracer.wake */
-
 	/* --- POSIX message queues (mqueue.cc) --- */
 	std::unordered_map<std::string, Mailbox *> mq_names;
 	uint32_t mq_count = 0;   /* POSIX queues alive */
@@ -868,12 +861,6 @@ public:
 	long do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *ds,
 		       kipc_sysv_msginfo *info);
 	void destroy_msq(Mailbox *mb);
-
-	/* --- calls (rpc.cc) --- */
-	long do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe);
-	long do_task_call(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
-	long do_mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	long do_reply(Task &cur, uint64_t token, MsgArgs &a);
 
 	bool dying = false; /* ~KernelImpl: completions go nowhere */
 

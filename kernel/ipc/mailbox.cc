@@ -163,7 +163,7 @@ long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag
 		if (it != names.end()) {
 			if ((oflag & KIPC_O_CREAT) && (oflag & KIPC_O_EXCL))
 				return -EEXIST;
-			return opened(*it->second, false);
+			return tracer.opened(*it->second, false);
 		}
 		if (!(oflag & KIPC_O_CREAT))
 			return -ENOENT;
@@ -191,7 +191,7 @@ long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag
 	if (!name.empty())
 		names.emplace(name, p);
 	u.mailboxes++;
-	return opened(*p, true);
+	return tracer.opened(*p, true);
 }
 
 void KernelImpl::destroy_mbox(Mailbox *mb)

@@ -224,7 +224,7 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 		return err;
 	}
 	host.mq_readiness(op->id, mb->mq->ready & 1, mb->mq->ready & 2);
-	opened(*mb, created); /* the CREATE or OPEN event */
+	tracer.opened(*mb, created); /* the CREATE or OPEN event */
 	return op->id;
 }
 
@@ -354,7 +354,7 @@ long KernelImpl::do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_no
 	n.kind = req.notify;
 	n.signo = req.signo;
 	n.value = req.value;
-	n.token = req.notify == KIPC_MQ_SIGEV_THREAD ? next_token++ : 0;
+	n.token = req.notify == KIPC_MQ_SIGEV_THREAD ? rpc.new_token() : 0;
 	cur.mq_notifying++;
 	mb.ctime = now_real();
 	return n.token;

@@ -65,6 +65,16 @@ Message *KernelImpl::alloc_message(Task &cur, uint32_t len, uint8_t flags, int *
 	return m;
 }
 
+uint64_t KernelImpl::count_reply(Task &cur, Task &caller)
+{
+	uint64_t seq = next_msg_seq++;
+	cur.nsent++;
+	stats.sent++;
+	caller.nreceived++;
+	stats.delivered++;
+	return seq;
+}
+
 void KernelImpl::free_message(Message *m)
 {
 	KIPC_BUG_ON(m->where != MsgWhere::None || m->req());
@@ -400,7 +410,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 				    (r->cached ? KIPC_TRACE_F_CACHED : 0u)});
 	bool cached = r->cached;
 	*how = Sent::Pending;
-	if (own) /* a call is parked by do_call */
+	if (own) /* a call is parked by Calls::call */
 		park(std::move(own));
 	return cached ? 0 : -EQUEUED;
 }

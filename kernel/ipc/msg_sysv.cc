@@ -69,7 +69,7 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 				return -EEXIST;
 			if (!ipcperms(cur, *it->second, requested(msgflg & 0777)))
 				return -EACCES;
-			return opened(*it->second, false);
+			return tracer.opened(*it->second, false);
 		}
 		if (!(msgflg & KIPC_IPC_CREAT))
 			return -ENOENT;
@@ -100,7 +100,7 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 	if (key != 0)
 		msg_keys.emplace(key, mb);
 	msg_count++;
-	return opened(*mb, true);
+	return tracer.opened(*mb, true);
 }
 
 long KernelImpl::do_msgsnd(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)

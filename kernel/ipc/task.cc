@@ -117,14 +117,19 @@ long KernelImpl::do_cred_refresh(Task &cur)
 	Creds c;
 	if (!host.process_alive(cur.pid, &c))
 		return -ESRCH;
-	if (c.uid != cur.uid && cur.attached) {
-		user(cur.uid).tasks--;
+	set_creds(cur, std::move(c));
+	return 0;
+}
+
+void KernelImpl::set_creds(Task &t, Creds c)
+{
+	if (c.uid != t.uid && t.attached) {
+		user(t.uid).tasks--;
 		user(c.uid).tasks++;
 	}
-	cur.uid = c.uid;
-	cur.gid = c.gid;
-	cur.groups = std::move(c.groups);
-	return 0;
+	t.uid = c.uid;
+	t.gid = c.gid;
+	t.groups = std::move(c.groups);
 }
 
 void KernelImpl::do_taskq_stat(Task &cur, kipc_taskq_stat &st) const
@@ -178,8 +183,7 @@ void KernelImpl::exit_task(Task *t)
 	}
 	drain_link(t->queue, -ESRCH);
 	mq_task_exit(*t);
-	if (t->tracer)
-		do_trace_close(*t);
+	tracer.task_exit(*t);
 	if (!t->attached)
 		host.unwatch_process(t->pid);
 	else

@@ -57,7 +57,7 @@ Request *KernelImpl::park(ReqPtr owned)
 static ReqPtr unpark(KernelImpl &k, Request *r)
 {
 	if (r->op == ReqKind::TraceRead)
-		k.trace_unpark(r); /* and never traced: no feedback loop */
+		k.tracer.unparked(r); /* and never traced: no feedback loop */
 	else
 		KIPC_TRACE(k, {.event = KIPC_TRACE_WAKE, .task = r->task,
 			       .peer = k.current && k.current != r->task ? k.current->pid : 0,
@@ -89,10 +89,8 @@ static ReqPtr unpark(KernelImpl &k, Request *r)
 		*r->slot = nullptr;
 		r->slot = nullptr;
 	}
-	if (r->token) {
-		k.calls.erase(r->token);
-		r->token = 0;
-	}
+	if (r->token) /* a call: its token goes */
+		k.rpc.unparked(*r);
 	return ReqPtr(r);
 }
 
@@ -119,7 +117,7 @@ void KernelImpl::complete(Task &t, const kipc_cqe &cqe, uint16_t op)
 	if (dying)
 		return;
 	if (KIPC_TRACING(*this))
-		trace_ret(t, cqe, op);
+		tracer.ret(t, cqe, op);
 	sink.complete(t.priv, cqe);
 }
 

@@ -342,7 +342,7 @@ struct Proxy {
 	};
 	std::map<uint32_t, Held> held; /* arrived before their turn, by order */
 	pid_t pid;           /* the proxy task's pid here (>= 2^22) */
-	uint32_t ruid;       /* its uid on its node */
+	uint32_t ruid, rgid; /* its uid and gid on its node, as of its last request */
 	uint32_t uid;        /* the uid it runs as here */
 	kipc::Task *task = nullptr;
 	ProxyMem mm;
@@ -441,6 +441,7 @@ private:
 	void answer(Peer &p, uint64_t seq, uint16_t kind, long res, const kipc_cqe *cqe,
 		    const void *data, uint32_t len, std::vector<uint8_t> *keep = nullptr);
 	Proxy *proxy_of(Peer &p, const Wire &w, int *err);
+	kipc::Creds map_creds(Proxy *px, const Wire &w);
 	void end_proxy(Peer &p, pid_t rpid);
 	void reset_peer(Peer &p);
 	/* both */
@@ -548,7 +549,14 @@ bool NetImpl::wants(void *priv, const kipc_sqe &sqe, kipc::UserMemory &mm)
 	case KIPC_SYS_mbox_set_owner:
 	case KIPC_SYS_mbox_grant:
 	case KIPC_SYS_mbox_revoke:
+	case KIPC_SYS_mbox_info:
 		return KIPC_NET_IS_MBOX(sqe.target);
+	case KIPC_SYS_task_info:
+		return KIPC_NET_IS_PID(sqe.target);
+	case KIPC_SYS_waiter_list:
+	case KIPC_SYS_msg_list: /* a task queue (by pid) or a mailbox */
+		return (sqe.flags & KIPC_INTRO_TASKQ) ? KIPC_NET_IS_PID(sqe.target)
+						      : KIPC_NET_IS_MBOX(sqe.target);
 	case KIPC_SYS_mbox_open: {
 		char pre[5];
 		return sqe.len > 5 && mm.copy_from_user(pre, sqe.addr, 5) == 0 &&
@@ -775,7 +783,8 @@ long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
 		return -ENOENT;
 	}
 	default:
-		/* receive, receive_set, stat, setattr, grant, ... of a remote object */
+		/* receive, receive_set, stat, setattr, grant, info, the
+		 * waiter and message lists ... of a remote object */
 		return -EXDEV;
 	}
 }
@@ -1111,6 +1120,20 @@ void NetImpl::reset_peer(Peer &p)
 	p.exited.clear();
 }
 
+/* The mapping policy: shared uids keep their uid and gid, others run as
+ * net_uid/net_gid. */
+kipc::Creds NetImpl::map_creds(Proxy *px, const Wire &w)
+{
+	bool shared = false;
+	for (auto &[a, b] : cfg_.shared)
+		shared |= w.uid >= a && w.uid <= b;
+	kipc::Creds cr(px->pid, shared ? w.uid : cfg_.uid, shared ? w.gid : cfg_.gid);
+	px->ruid = w.uid;
+	px->rgid = w.gid;
+	px->uid = cr.uid;
+	return cr;
+}
+
 Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
 {
 	auto it = p.proxies.find(w.pid);
@@ -1124,14 +1147,8 @@ Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
 	px->peer = &p;
 	px->rpid = w.pid;
 	px->pid = next_proxy_pid_++;
-	/* The mapping policy: shared uids keep their uid and gid. */
 	px->inc = w.inc;
-	bool shared = false;
-	for (auto &[a, b] : cfg_.shared)
-		shared |= w.uid >= a && w.uid <= b;
-	kipc::Creds cr(px->pid, shared ? w.uid : cfg_.uid, shared ? w.gid : cfg_.gid);
-	px->ruid = w.uid;
-	px->uid = cr.uid;
+	kipc::Creds cr = map_creds(px.get(), w);
 	std::string comm = fmt::format("net:{}:{}", p.name, w.pid);
 	int r = kernel_.attach(cr, &px->mm, comm, px->tag(), &px->task);
 	if (r < 0) {
@@ -1314,6 +1331,10 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 		done(p, px, w.seq, -EINVAL);
 		return true;
 	}
+	/* The caller's credentials as its node knows them now (cred_refresh
+	 * there), in the order of its requests: this one runs with them. */
+	if (w.uid != px->ruid || w.gid != px->rgid)
+		kernel_.set_creds(px->task, map_creds(px, w));
 	Seen &s = p.seen[w.seq];
 	uint64_t payload = 0;
 	if (w.op == KIPC_SYS_cancel) {

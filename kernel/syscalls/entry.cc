@@ -39,8 +39,8 @@ struct Entry {
 	}
 	~Entry()
 	{
-		if (__builtin_expect(!k.tracer.wake.empty(), 0))
-			k.trace_flush();
+		if (__builtin_expect(k.tracer.woken(), 0))
+			k.tracer.flush();
 		k.current = nullptr;
 		k.cur_op = KIPC_SYS_NONE;
 	}
@@ -73,6 +73,20 @@ void Kernel::process_exited(pid_t pid)
 	debug_check(*impl_);
 }
 
+Creds Kernel::creds(const Task *task) const
+{
+	return Creds(task->pid, task->uid, task->gid, task->groups);
+}
+
+void Kernel::set_creds(Task *task, const Creds &creds)
+{
+	{
+		Entry e(*impl_, task, KIPC_SYS_NONE);
+		impl_->set_creds(*task, creds);
+	}
+	debug_check(*impl_);
+}
+
 void Kernel::submit(Task *task, const kipc_sqe &sqe)
 {
 	KernelImpl &k = *impl_;
@@ -85,7 +99,7 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 	{
 		Entry e(k, task, sqe.opcode);
 		if (KIPC_TRACING(k))
-			k.trace_call(*task, sqe);
+			k.tracer.call(*task, sqe);
 		long res = dispatch(k, *task, sqe, cqe);
 		if (res != -EQUEUED) {
 			if (res < 0)
@@ -131,7 +145,7 @@ void Kernel::trace_call(Task *task, const kipc_sqe &sqe)
 	if (!KIPC_TRACING(*impl_) || !task)
 		return;
 	Entry e(*impl_, task, sqe.opcode);
-	impl_->trace_call(*task, sqe);
+	impl_->tracer.call(*task, sqe);
 }
 
 void Kernel::trace_ret(Task *task, const kipc_cqe &cqe, uint16_t op)
@@ -139,7 +153,7 @@ void Kernel::trace_ret(Task *task, const kipc_cqe &cqe, uint16_t op)
 	if (!KIPC_TRACING(*impl_) || !task)
 		return;
 	Entry e(*impl_, task, op);
-	impl_->trace_ret(*task, cqe, op);
+	impl_->tracer.ret(*task, cqe, op);
 }
 
 void Kernel::trace_record(Task *task, const kipc_trace_event &ev)
@@ -147,10 +161,7 @@ void Kernel::trace_record(Task *task, const kipc_trace_event &ev)
 	if (!KIPC_TRACING(*impl_) || !task)
 		return;
 	Entry e(*impl_, task, ev.op);
-	kipc_trace_event r = ev;
-	r.ts = uint64_t(impl_->now());
-	r.pid = task->pid;
-	impl_->trace_record(r, task->uid);
+	impl_->tracer.host(*task, ev);
 }
 
 const Limits &Kernel::limits() const

@@ -309,6 +309,68 @@ TEST(remote_callers_are_unprivileged)
 	ASSERT_EQ(0, kt_wait(srv));
 }
 
+/* On node a as root, then uid 1000: sends to s's 0600 root mailbox on c. */
+static int cred_sender(struct share *s)
+{
+	int64_t id = remote("c", s);
+	if (id < 0)
+		return 10;
+	/* Root is shared on c: root's mailbox takes it. */
+	if (kipc_mbox_send(id, "root", 5, 0, 0) < 0)
+		return 11;
+	if (setresgid(1000, 1000, 1000) < 0 || setresuid(1000, 1000, 1000) < 0)
+		return 12;
+	/* Until cred_refresh the kernel knows it as root, here and there. */
+	if (kipc_mbox_send(id, "stale", 6, 0, 0) < 0)
+		return 13;
+	if (kipc_cred_refresh() < 0)
+		return 14;
+	/* Now uid 1000, not shared on c: 65534 there, and the mode says no. */
+	if (kipc_mbox_send(id, "user", 5, 0, 0) == 0)
+		return 15;
+	return errno == EACCES ? 0 : 16;
+}
+
+/* Server on c: its 0600 mailbox; what it received, and as whom. */
+static int srv_cred(struct share *s)
+{
+	if (open_mbox(s, 4, 0600) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	if (kt_wait_post(&s->done, 1))
+		return 11;
+	pid_t proxy = 0;
+	struct kipc_net_peer np;
+	for (int i = 0; i < 3; i++) {
+		char buf[16] = "";
+		struct kipc_msginfo mi;
+		if (kipc_mbox_receive(s->id, buf, sizeof buf - 1, &mi, KIPC_F_NONBLOCK) < 0)
+			break;
+		proxy = mi.pid;
+		snprintf(s->text[i], sizeof s->text[i], "%s", buf);
+	}
+	/* The proxy runs as the mapped uid its caller has now. */
+	if (kipc_net_peer(proxy, &np) < 0)
+		return 20;
+	snprintf(s->text[3], sizeof s->text[3], "%u->%u", np.uid, np.mapped_uid);
+	return 0;
+}
+
+TEST(cred_refresh_reaches_the_home_node)
+{
+	struct share *s = share_new();
+	pid_t srv = on_node(2, srv_cred, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t snd = on_node(0, cred_sender, s);
+	EXPECT_EQ(0, kt_wait(snd));
+	kt_post(&s->done, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("root", s->text[0]);
+	EXPECT_STREQ("stale", s->text[1]);
+	EXPECT_STREQ("", s->text[2]); /* the refused one is not there */
+	EXPECT_STREQ("1000->65534", s->text[3]);
+}
+
 TEST(what_does_not_cross_nodes_is_exdev)
 {
 	struct share *s = share_new();
@@ -331,6 +393,27 @@ TEST(what_does_not_cross_nodes_is_exdev)
 	EXPECT_EQ(EXDEV, errno);
 	EXPECT_EQ(-1, kipc_mbox_destroy(id));
 	EXPECT_EQ(EXDEV, errno);
+	/* Introspection of a remote object: at its home node (kipcs there). */
+	struct kipc_mbox_info mi;
+	struct kipc_waiter_info wi[4];
+	struct kipc_msg_info msi[4];
+	struct kipc_task_info ti;
+	EXPECT_EQ(-1, kipc_mbox_info(id, &mi));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_waiter_list(id, 0, wi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_msg_list(id, 0, msi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	pid_t rp = kipc_node_pid("b", s->pid);
+	EXPECT_EQ(-1, kipc_waiter_list(rp, KIPC_INTRO_TASKQ, wi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_msg_list(rp, KIPC_INTRO_TASKQ, msi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_task_info(rp, &ti));
+	EXPECT_EQ(EXDEV, errno);
+	/* ... the same calls on a local mailbox still answer here. */
+	EXPECT_EQ(0, kipc_mbox_info(local, &mi));
+	EXPECT_EQ(0, kipc_msg_list(local, 0, msi, 4));
 	char n[128];
 	snprintf(n, sizeof n, "/net/b%s-new", s->name);
 	EXPECT_EQ(-1, kipc_mbox_open(n, KIPC_O_CREAT, &a));

@@ -8,15 +8,15 @@ TEST_CASE("trace: nobody listens by default; open and close count listeners")
 {
 	World w;
 	Proc &t = w.spawn(50);
-	CHECK(w.impl().tracer.nlisteners == 0);
+	CHECK(w.impl().tracer.nlisteners() == 0);
 	REQUIRE(trace_open(t) == 0);
-	CHECK(w.impl().tracer.nlisteners == 1);
+	CHECK(w.impl().tracer.nlisteners() == 1);
 	CHECK(trace_open(t) == -EBUSY);
 	CHECK(sysinfo(t).ntracers == 1);
 	REQUIRE(trace_close(t) == 0);
 	CHECK(trace_close(t) == -EBADF);
 	CHECK(trace_read(t, 8, KIPC_F_NONBLOCK).res() == -EBADF);
-	CHECK(w.impl().tracer.nlisteners == 0);
+	CHECK(w.impl().tracer.nlisteners() == 0);
 	kipc_trace_attr bad{};
 	bad.rsvd[1] = 1;
 	CHECK(trace_open(t, &bad) == -EINVAL);
@@ -191,8 +191,8 @@ TEST_CASE("trace: read timeouts, cancels, and close with a reader")
 	REQUIRE(trace_open(t) == 0);
 	trace_read(t, 8); /* parked when its task exits */
 	w.exit(t); /* the listener goes with its task */
-	CHECK(w.impl().tracer.nlisteners == 0);
-	CHECK(w.impl().tracer.listeners.empty());
+	CHECK(w.impl().tracer.nlisteners() == 0);
+	CHECK(w.impl().tracer.listeners() == 0);
 }
 
 TEST_CASE("trace: a full ring drops events, counts them, and says so")
@@ -521,16 +521,16 @@ TEST_CASE("trace: with nobody listening no record is built")
 	CHECK(r2.res() == -ETIMEDOUT);
 	REQUIRE(b.send(100, "x", KIPC_F_NONBLOCK).res() == 0);
 	w.exit(b);
-	CHECK(w.impl().tracer.built == 0);
+	CHECK(w.impl().tracer.built() == 0);
 	Proc &t = w.spawn(50);
 	kipc_trace_attr at = calls_attr();
 	REQUIRE(trace_open(t, &at) == 0);
 	REQUIRE(a.mbox_send(box, "2").res() == 0);
-	uint64_t built = w.impl().tracer.built;
+	uint64_t built = w.impl().tracer.built();
 	CHECK(built == 4); /* SYSCALL SEND ENQUEUE SYSRET */
 	REQUIRE(trace_close(t) == 0);
 	REQUIRE(a.mbox_send(box, "3").res() == 0);
-	CHECK(w.impl().tracer.built == built);
+	CHECK(w.impl().tracer.built() == built);
 }
 
 TEST_CASE("trace: SYSARG carries an open's name from the caller's memory")

@@ -208,6 +208,12 @@ public:
 	/* The last descriptor of POSIX queue open h closed (Host::mq_holds). */
 	void mq_released(int64_t h);
 
+	/* The credentials task's calls are checked against (attach, then
+	 * cred_refresh), and a host's change of them (kernel/net: a remote
+	 * caller's uid as its node says, mapped). */
+	Creds creds(const Task *task) const;
+	void set_creds(Task *task, const Creds &creds);
+
 	/* Execute one request on behalf of task. Completes via the sink. */
 	void submit(Task *task, const kipc_sqe &sqe);
 
