@@ -1566,23 +1566,29 @@ void NetImpl::on_fabric()
 		if (!is_req && !is_rsp)
 			continue;
 		std::string from = m.subject.substr(req.size()); /* same length */
-		if (!NetConfig::valid_node(from) || m.data.size() < sizeof(Wire))
+		if (!NetConfig::valid_node(from))
 			continue;
-		Wire w;
-		memcpy(&w, m.data.data(), sizeof w);
-		if (w.magic != kWireMagic || w.version != kWireVersion ||
-		    w.datalen != m.data.size() - sizeof w || w.datalen > kMaxData + kMaxName)
-			continue;
-		const uint8_t *data = m.data.data() + sizeof w;
-		if (debug_)
-			klog(fmt::format("kipc: net: {} kind {} seq {} op {} res {}", m.subject,
-					 w.kind, w.seq, w.op, w.cqe.res));
-		if (is_req && (w.kind == W_REQ || w.kind == W_PROBE || w.kind == W_PONG ||
-			       w.kind == W_BYE))
-			on_request(from, w, data);
-		else if (is_rsp && (w.kind == W_ACK || w.kind == W_RES || w.kind == W_STALE ||
-				    w.kind == W_PING || w.kind == W_BYE))
-			on_answer(from, w, data);
+		/* Frames, one after another (the sender coalesces, nats.cc); a
+		 * bad one ends the message: what follows cannot be found. */
+		for (size_t off = 0; m.data.size() - off >= sizeof(Wire);) {
+			Wire w;
+			memcpy(&w, m.data.data() + off, sizeof w);
+			size_t left = m.data.size() - off - sizeof w;
+			if (w.magic != kWireMagic || w.version != kWireVersion || w.datalen > left ||
+			    w.datalen > kMaxData + kMaxName)
+				break;
+			const uint8_t *data = m.data.data() + off + sizeof w;
+			off += sizeof w + w.datalen;
+			if (debug_)
+				klog(fmt::format("kipc: net: {} kind {} seq {} op {} res {}", m.subject,
+						 w.kind, w.seq, w.op, w.cqe.res));
+			if (is_req && (w.kind == W_REQ || w.kind == W_PROBE || w.kind == W_PONG ||
+				       w.kind == W_BYE))
+				on_request(from, w, data);
+			else if (is_rsp && (w.kind == W_ACK || w.kind == W_RES || w.kind == W_STALE ||
+					    w.kind == W_PING || w.kind == W_BYE))
+				on_answer(from, w, data);
+		}
 	}
 }
 

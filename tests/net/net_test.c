@@ -1013,10 +1013,19 @@ static int g_nans;
 static void on_answer_d(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
 {
 	(void)nc, (void)sub, (void)c;
-	int i = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
-	if (natsMsg_GetDataLength(m) >= (int)sizeof(struct wire) && i < 64) {
-		memcpy(&g_ans[i], natsMsg_GetData(m), sizeof(struct wire));
+	/* one NATS message may carry several frames (nats.cc coalesces) */
+	const uint8_t *p = (const uint8_t *)natsMsg_GetData(m);
+	size_t left = (size_t)natsMsg_GetDataLength(m);
+	while (left >= sizeof(struct wire)) {
+		int i = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
+		struct wire w;
+		memcpy(&w, p, sizeof w);
+		if (i >= 64 || w.datalen > left - sizeof w)
+			break;
+		g_ans[i] = w;
 		__atomic_store_n(&g_nans, i + 1, __ATOMIC_SEQ_CST);
+		p += sizeof w + w.datalen;
+		left -= sizeof w + w.datalen;
 	}
 	natsMsg_Destroy(m);
 }
