@@ -1549,6 +1549,24 @@ void NetImpl::proxy_complete(void *priv, const kipc_cqe &cqe)
 /* ---------------------------------------------------------------- */
 /* The fabric's messages                                              */
 
+/* Does data split exactly into frames with good headers and lengths? */
+static bool whole_frames(const std::vector<uint8_t> &data)
+{
+	size_t off = 0;
+	while (off < data.size()) {
+		Wire w;
+		if (data.size() - off < sizeof w)
+			return false;
+		memcpy(&w, data.data() + off, sizeof w);
+		size_t left = data.size() - off - sizeof w;
+		if (w.magic != kWireMagic || w.version != kWireVersion || w.datalen > left ||
+		    w.datalen > kMaxData + kMaxName)
+			return false;
+		off += sizeof w + w.datalen;
+	}
+	return off != 0;
+}
+
 void NetImpl::on_fabric()
 {
 	bool up = false;
@@ -1568,15 +1586,14 @@ void NetImpl::on_fabric()
 		std::string from = m.subject.substr(req.size()); /* same length */
 		if (!NetConfig::valid_node(from))
 			continue;
-		/* Frames, one after another (the sender coalesces, nats.cc); a
-		 * bad one ends the message: what follows cannot be found. */
-		for (size_t off = 0; m.data.size() - off >= sizeof(Wire);) {
+		/* Frames, one after another (the sender coalesces, nats.cc). A
+		 * NATS message arrives whole, so one that does not split exactly
+		 * into good frames is a hostile or broken sender's: none runs. */
+		if (!whole_frames(m.data))
+			continue;
+		for (size_t off = 0; off < m.data.size();) {
 			Wire w;
 			memcpy(&w, m.data.data() + off, sizeof w);
-			size_t left = m.data.size() - off - sizeof w;
-			if (w.magic != kWireMagic || w.version != kWireVersion || w.datalen > left ||
-			    w.datalen > kMaxData + kMaxName)
-				break;
 			const uint8_t *data = m.data.data() + off + sizeof w;
 			off += sizeof w + w.datalen;
 			if (debug_)

@@ -333,6 +333,14 @@ TEST_CASE("net: truncated, oversized and garbage frames are dropped; bad request
 	bad = hello;
 	bad.push_back(0); /* a byte more than the header says */
 	CHECK(inject("kipc.b.req.z", bad) == 0);
+	/* Coalesced frames (nats.cc) all run; a message that does not split
+	 * exactly into good frames runs none of them. */
+	std::vector<uint8_t> two = hello;
+	two.insert(two.end(), hello.begin(), hello.end());
+	CHECK(inject("kipc.b.req.z", two) == 2);
+	bad = two;
+	bad[sizeof(Wire)] ^= 1; /* the second frame's magic */
+	CHECK(inject("kipc.b.req.z", bad) == 0);
 	/* Oversized: more data than a request may carry. */
 	Wire big = ok;
 	big.kind = W_REQ;
