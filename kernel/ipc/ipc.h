@@ -54,9 +54,12 @@
 #include <kipc/mqueue.h>
 
 #include "ids.h"
+#include "introspect.h"
 #include "list.h"
+#include "mailbox.h"
 #include "slab.h"
 #include "mqhandle.h"
+#include "rpc.h"
 #include "trace.h"
 
 namespace kipc {
@@ -82,10 +85,6 @@ constexpr int32_t kIdxMax = 32768;
 constexpr int32_t kSeqMax = 65535;
 constexpr unsigned kIdxBitsExtend = 24;
 constexpr int32_t kSeqMaxExtend = INT32_MAX >> kIdxBitsExtend; /* 127 */
-/* Native mailboxes and POSIX queues: seq << 24 | idx, seq from 128 (ids
- * above INT32_MAX: never a System V id). */
-constexpr unsigned kMboxIdxBits = 24;
-constexpr uint32_t kMboxSeqMin = 128;
 
 struct Task;
 struct Mailbox;
@@ -489,12 +488,9 @@ private:
 	static const LinkSide idle_;
 };
 
-/* Deadline -> parked request; calls: token -> caller. Nodes from slabs. */
+/* Deadline -> parked request, nodes from a slab (calls: rpc.h). */
 using TimerMap = std::multimap<int64_t, Request *, std::less<int64_t>,
 			       PoolAlloc<std::pair<const int64_t, Request *>>>;
-using CallMap = std::unordered_map<uint64_t, Request *, std::hash<uint64_t>,
-				   std::equal_to<uint64_t>,
-				   PoolAlloc<std::pair<const uint64_t, Request *>>>;
 
 enum class ReqKind : uint8_t { Receive, Send, Call, TraceRead, MqNotify };
 enum class CallPhase : uint8_t { None, Sending, AwaitReply };
@@ -719,6 +715,7 @@ struct UserAcct {
 	uint64_t bytes = 0;     /* queued: payload plus overhead; System V queue
 				   headers; SIGEV_THREAD notifications; POSIX opens */
 	uint64_t trace_bytes = 0; /* trace listeners' rings */
+	uint64_t credit_bytes = 0; /* send credits reserved (in bytes too, credit.cc) */
 	uint32_t mailboxes = 0; /* mailboxes and System V queues created, not destroyed */
 	uint32_t tasks = 0;     /* attached tasks (tasks_per_user) */
 };
@@ -742,6 +739,9 @@ struct MsgArgs {
 	uint32_t len2 = 0;
 };
 
+/* The selection KIPC_F_TYPE and KIPC_F_EXCEPT ask for (msg.cc): 0 or -EINVAL. */
+long type_selector(const MsgArgs &a, Selector *sel);
+
 /* Attributes of a new link, resolved against the limits. */
 struct LinkAttr {
 	uint32_t capacity;
@@ -750,54 +750,80 @@ struct LinkAttr {
 	bool fixed;
 };
 
+/*
+ * The core and the mechanisms around it. The core's own state (tasks,
+ * users, timers, the entry's current task, counters) is private: the
+ * mechanisms (members below, each a class with private state in its own
+ * header) reach it through the public functions, and the core reaches
+ * them through their hooks (Documentation/internals.md, "The map").
+ */
 class KernelImpl {
 public:
 	KernelImpl(Clock &c, Host &h, CompletionSink &s, const Limits &l)
-		: clock(c), host(h), sink(s), lim(l),
-		  msq_ids(l.ipcmni_extend ? kIdxBitsExtend : 15, 1,
-			  l.ipcmni_extend ? kSeqMaxExtend : kSeqMax,
-			  l.ipcmni_extend ? 1u << kIdxBitsExtend : kIdxMax)
+		: clock(c), host(h), sink(s), mbox(*this, l), lim(l),
+		  boot_real(c.realtime_ns()), boot_mono(c.monotonic_ns())
 	{
 	}
 	~KernelImpl();
 
+	/* The host's interfaces (kernel.h). */
 	Clock &clock;
 	Host &host;
 	CompletionSink &sink;
-	Limits lim;
 
-	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
-	std::unordered_map<uid_t, UserAcct> users;
-	TimerMap timers;
-	CallMap calls; /* token -> caller */
-	uint64_t next_msg_seq = 1;
-	uint64_t next_token = 1;
+	/* The mechanisms around the core. */
+	Tracer tracer{*this};    /* trace listeners (trace.h) */
+	Calls rpc{*this};        /* calls in flight (rpc.h) */
+	Mailboxes mbox;          /* the mailbox namespace (mailbox.h) */
+	Introspect intro{*this}; /* the introspection calls (introspect.h) */
 
-	/* Set by the facade for the duration of each entry: who and what. */
-	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */
-	uint16_t cur_op = KIPC_SYS_NONE; /* KIPC_SYS_* being executed, or none */
-	int64_t boot_real = 0, boot_mono = 0;
+	/* --- entries: the facade (syscalls/entry.cc) brackets each one --- */
+	/* Who runs and which syscall (KIPC_SYS_NONE: a timer, an exit...). */
+	void enter(Task *t, uint16_t op)
+	{
+		current = t;
+		cur_op = op;
+	}
+	/* The entry is over: complete the trace reads its events woke. */
+	void leave()
+	{
+		if (__builtin_expect(tracer.woken(), 0))
+			tracer.flush();
+		current = nullptr;
+		cur_op = KIPC_SYS_NONE;
+	}
+	Task *current_task() const { return current; }
+	uint16_t current_op() const { return cur_op; }
+	/* The earliest deadline parked (INT64_MAX: none). */
+	int64_t next_deadline() const { return timers.empty() ? INT64_MAX : timers.begin()->first; }
+
+	/* --- what every mechanism may read --- */
+	int64_t now() const { return clock.monotonic_ns(); }
+	int64_t now_real() const { return clock.realtime_ns(); }
+	const Limits &limits() const { return lim; }
+	int64_t boot_time() const { return boot_real; }     /* CLOCK_REALTIME ns */
+	int64_t boot_mono_time() const { return boot_mono; } /* CLOCK_MONOTONIC ns */
 	/* counters since boot, for introspection (sysinfo) */
 	struct Stats {
 		uint64_t delivered = 0, timeouts = 0, cancels = 0;
 		uint64_t attach = 0, exit = 0, destroyed = 0;
 		uint64_t sent = 0; /* messages that reached a link or a receiver */
-	} stats;
-	Tracer tracer;
-
-	/* mailbox namespace (mailbox.cc; ids.h): the tables own their mailboxes */
-	IdTable mbox_ids{kMboxIdxBits, kMboxSeqMin, UINT32_MAX, 1u << kMboxIdxBits};
-	IdTable msq_ids;         /* System V queues */
-	std::unordered_map<std::string, Mailbox *> names;
-	/* Every mailbox (f may destroy the one it is given). */
-	template <class F> void for_each_mbox(F &&f) const
+	};
+	const Stats &counters() const { return stats; }
+	void count_destroyed() { stats.destroyed++; } /* a mailbox went */
+	/* Every task, by reference; how many. */
+	template <class F> void for_each_task(F &&f) const
 	{
-		mbox_ids.for_each(f);
-		msq_ids.for_each(f);
+		for (const auto &[pid, t] : tasks)
+			f(*t);
 	}
-
-	int64_t now() const { return clock.monotonic_ns(); }
-	int64_t now_real() const { return clock.realtime_ns(); }
+	size_t ntasks() const { return tasks.size(); }
+	/* uid's accounts, if it has any (user() makes them). */
+	const UserAcct *find_user(uid_t uid) const
+	{
+		auto it = users.find(uid);
+		return it == users.end() ? nullptr : &it->second;
+	}
 
 	/* --- tasks (task.cc) --- */
 	int attach(const Creds &c, UserMemory *mm, std::string_view comm,
@@ -805,6 +831,7 @@ public:
 	void exit_task(Task *t);
 	/* The caller's credentials as the host says they are now. */
 	long do_cred_refresh(Task &cur);
+	void set_creds(Task &t, Creds c); /* ... or as the host gives them */
 	void process_exited(pid_t pid);
 	/* Find pid's task, creating an unattached one for a live process. */
 	Task *get_task(pid_t pid, int *err);
@@ -819,7 +846,7 @@ public:
 	/* --- messages (msg.cc) --- */
 	/* Where do_send() put the message: what its caller may react to. */
 	enum class Sent : uint8_t { Not, Handed, Queued, Pending };
-	/* call: do_call's request (its caller parks it), or nullptr; how: where
+	/* call: Calls::call's request (its caller parks it), or nullptr; how: where
 	 * the message went (Not when the send failed) */
 	long do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe,
 		     uint64_t token = 0, Request *call = nullptr, Sent *how = nullptr);
@@ -831,12 +858,20 @@ public:
 	int deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
 		    uint32_t flags, kipc_cqe &cqe);
 	void free_message(Message *m);
+	/* A message reached link's queue or a receiver (sender: nullptr when gone). */
+	void count_sent(Link &link, Task *sender, pid_t pid, int64_t stime);
+	/* A reply from cur reached caller: counted as a message; its seq. */
+	uint64_t count_reply(Task &cur, Task &caller);
 	/* Move pending messages into link while it has room. */
 	void refill(Link &link);
 	/* Destroy a link: free messages, fail senders, receivers, callers. */
 	void drain_link(Link &link, int err);
 	/* flags: kMsgExt, kMsgKeyed (the message needs an extension) */
 	Message *alloc_message(Task &cur, uint32_t len, uint8_t flags, int *err, bool quota = true);
+	/* send credits (credit.cc) */
+	uint32_t reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t want,
+			       uint32_t *msgsize, uint64_t *charge);
+	void release_sends(uid_t uid, uint64_t bytes);
 	bool would_deadlock(const Task &cur, const Link &link) const;
 	Task *sole_receiver(const Link &link) const;
 	/* By name, what the syscalls ask for: a pid's task queue, a mailbox id
@@ -844,17 +879,8 @@ public:
 	long find_peer(Task &cur, int64_t pid, Task **out); /* where kill(2) may */
 	long do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
 	long do_task_receive(Task &cur, int64_t from, MsgArgs &a, kipc_cqe &cqe);
-	/* The link cur may send to: pid's task queue (find_peer), mailbox id
-	 * (find_mbox, check_send). */
+	/* The link cur may send to: pid's task queue (find_peer). */
 	Link *task_to_send(Task &cur, int64_t pid, int *err);
-	Link *mbox_to_send(Task &cur, int64_t id, int *err);
-	/* The link of mailbox id if cur may receive from it as a asks, and the
-	 * selector that receive uses (find_mbox, policy rules, check_receive). */
-	Link *mbox_to_receive(Task &cur, int64_t id, const MsgArgs &a, Selector *sel, int *err);
-	long do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	long do_mbox_receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	long do_mbox_receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
-				 kipc_cqe &cqe);
 
 	/* --- waiting, completion, cancellation (wait.cc) --- */
 	ReqPtr new_request(Task &cur, ReqKind op, const MsgArgs &a);
@@ -890,60 +916,6 @@ public:
 	void run_timers();
 	long do_cancel(Task &cur, uint64_t user_data, int err);
 
-	/* --- mailboxes (mailbox.cc) --- */
-	Mailbox *find_mbox(int64_t id, int *err) const;
-	long do_mbox_open(Task &cur, const std::string &name, uint32_t oflag,
-			  const kipc_mbox_attr *attr);
-	long do_mbox_destroy(Task &cur, int64_t id);
-	void destroy_mbox(Mailbox *mb);
-	long do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st);
-	void fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const;
-	long do_mbox_setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_attr &a);
-	long do_mbox_set_owner(Task &cur, int64_t id, pid_t pid);
-	long do_mbox_grant(Task &cur, int64_t id, pid_t pid);
-	long do_mbox_revoke(Task &cur, int64_t id, pid_t pid);
-	int check_send(Task &cur, Mailbox &mb);
-	int check_receive(Task &cur, Mailbox &mb);
-	bool ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) const;
-	bool may_admin(const Task &cur, const Mailbox &mb) const;
-	void add_holder(Mailbox &mb, Task &t);
-	void remove_holder(Mailbox &mb, Task &t);
-	/* Round-robin: the holder the next message goes to (0: any). */
-	pid_t rr_assign(Mailbox &mb);
-	int resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const;
-
-	/* --- introspection (introspect.cc): see <kipc/introspect.h> --- */
-	bool may_see_task(const Task &cur, const Task &t) const;
-	bool may_see_mbox(const Task &cur, const Mailbox &mb) const;
-	void do_sysinfo(Task &cur, kipc_sysinfo &si) const;
-	kipc_kernel_info kinfo{};  /* set by the host (Kernel::set_kernel_info) */
-	void fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const;
-	void fill_mbox_info(const Task &cur, const Mailbox &mb, kipc_mbox_info &mi) const;
-	void do_kernel_info(kipc_kernel_info &ki) const { ki = kinfo; }
-	long do_task_info(Task &cur, pid_t pid, kipc_task_info &ti);
-	long do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi);
-	/* Every task (by pid), every mailbox cur may see (by id). */
-	void do_task_list(Task &cur, std::vector<kipc_task_info> &out) const;
-	void do_mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const;
-	/* Waiters, queued messages of a mailbox or (taskq) a pid's task queue. */
-	long do_waiter_list(Task &cur, int64_t target, bool taskq,
-			    std::vector<kipc_waiter_info> &out);
-	long do_msg_list(Task &cur, int64_t target, bool taskq, std::vector<kipc_msg_info> &out);
-	/* Find the link target names for cur (a mailbox, or a pid's task queue). */
-	long find_link(Task &cur, int64_t target, bool taskq, const Link **out);
-
-	/* --- tracing (trace.cc) --- */
-	void trace_emit(const TraceEv &ev);
-	/* CREATE/OPEN of mb; returns its id (the open calls end with it). */
-	long opened(const Mailbox &mb, bool created);
-	void trace_call(const Task &t, const kipc_sqe &sqe);               /* SYSCALL */
-	void trace_ret(const Task &t, const kipc_cqe &cqe, uint16_t op);   /* SYSRET */
-	void trace_record(const kipc_trace_event &e, uid_t uid); /* to the listeners */
-	long do_trace_open(Task &cur, const kipc_trace_attr &attr);
-	long do_trace_read(Task &cur, const MsgArgs &a);
-	long do_trace_close(Task &cur);
-	void trace_unpark(Request *r);  /* finish() of a trace_read */
-	void trace_flush();             /* complete the reads on tracer.wake */
 
 	/* --- POSIX message queues (mqueue.cc) --- */
 	std::unordered_map<std::string, Mailbox *> mq_names;
@@ -970,12 +942,9 @@ public:
 	long do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe);
 	long do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_notify &n);
 	long do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at);
+	long do_mq_setfl(Task &cur, int64_t h, int64_t fd);
 	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
-	/* want_id >= 0: the id msg_next_id asks for (the first free index
-	 * from want_id's index up, its seq); f picks the id table */
-	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
-			     int64_t want_id = -1, Flavour f = Flavour::Kipc);
 	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,
 				 int *err, int64_t want_id = -1);
 	long do_mq_close(Task &cur, int64_t h, uint32_t flags);
@@ -1002,17 +971,27 @@ public:
 		       kipc_sysv_msginfo *info);
 	void destroy_msq(Mailbox *mb);
 
-	/* --- calls (rpc.cc) --- */
-	long do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe);
-	long do_task_call(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
-	long do_mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	long do_reply(Task &cur, uint64_t token, MsgArgs &a);
-
-	bool dying = false; /* ~KernelImpl: completions go nowhere */
-
 	/* --- accounting --- */
 	UserAcct &user(uid_t uid) { return users[uid]; }
 	void check_invariants() const;
+
+private:
+	friend struct CoreTestAccess; /* tests/unit/harness.h: the limits a test sets */
+
+	Task *new_task(const Creds &c);                 /* task.cc */
+	ReqPtr unpark(Request *r);                      /* wait.cc: finish() only */
+
+	Limits lim;
+	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
+	std::unordered_map<uid_t, UserAcct> users;
+	TimerMap timers;
+	uint64_t next_msg_seq = 1;
+	/* Set by enter() for the duration of each entry: who and what. */
+	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */
+	uint16_t cur_op = KIPC_SYS_NONE; /* KIPC_SYS_* being executed, or none */
+	int64_t boot_real, boot_mono;
+	Stats stats;
+	bool dying = false; /* ~KernelImpl: completions go nowhere */
 };
 
 /* What the kernel charges besides messages (security.md). */

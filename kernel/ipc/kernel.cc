@@ -200,9 +200,10 @@ void KernelImpl::check_invariants() const
 		});
 		t->parked.for_each([&](Request *r) { KIPC_BUG_ON(r->task != tp); });
 	}
-	for_each_mbox([&](const Mailbox *mbp) {
+	mbox.for_each([&](const Mailbox *mbp) {
 		const Mailbox &mb = *mbp;
-		KIPC_BUG_ON((mb.flavour == Flavour::SysV ? msq_ids : mbox_ids).find(mb.id, &dummy) != &mb);
+		KIPC_BUG_ON((mb.flavour == Flavour::SysV ? mbox.sysv_ids() : mbox.native_ids())
+				    .find(mb.id, &dummy) != &mb);
 		check_link(mb.link);
 		if (mb.flavour != Flavour::Posix)
 			mboxes[mb.cuid]++;
@@ -221,7 +222,7 @@ void KernelImpl::check_invariants() const
 	for (const auto &[token, f] : mq_fired)
 		bytes[f.owner_uid] += kMqNotifyCost;
 	for (const auto &[uid, acct] : users) {
-		KIPC_BUG_ON(acct.bytes != bytes[uid]);
+		KIPC_BUG_ON(acct.bytes != bytes[uid] + acct.credit_bytes);
 		KIPC_BUG_ON(acct.mailboxes != mboxes[uid]);
 		KIPC_BUG_ON(acct.tasks != ntasks[uid]);
 	}
@@ -234,7 +235,7 @@ KernelImpl::~KernelImpl()
 	dying = true;
 	while (!tasks.empty())
 		exit_task(tasks.begin()->second.get());
-	for_each_mbox([&](Mailbox *mb) { destroy_mbox(mb); });
+	mbox.for_each([&](Mailbox *mb) { mbox.destroy_mbox(mb); });
 }
 
 } // namespace kipc

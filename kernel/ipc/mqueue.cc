@@ -37,6 +37,8 @@
  */
 #include <algorithm>
 
+#include <utility>
+
 #include "ipc.h"
 
 namespace kipc {
@@ -103,7 +105,7 @@ MqOpen *KernelImpl::mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int 
 Mailbox *KernelImpl::new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la,
 				     uint32_t mode, int *err, int64_t want_id)
 {
-	Mailbox *mb = new_mailbox(cur, la, mode, err, want_id, f);
+	Mailbox *mb = mbox.create(cur, la, mode, err, want_id, f);
 	if (!mb)
 		return nullptr;
 	mb->flavour = f;
@@ -132,10 +134,10 @@ static long mq_create(KernelImpl &k, Task &cur, const std::string &name,
 		      const kipc_mq_open &o, Mailbox **out)
 {
 	bool cap = capable_resource(k, cur);
-	if (k.mq_count >= k.lim.mq_queues_max && !cap)
+	if (k.mq_count >= k.limits().mq_queues_max && !cap)
 		return -ENOSPC;
-	int64_t maxmsg = std::min(k.lim.mq_msg_max, k.lim.mq_msg_default);
-	int64_t msgsize = std::min(k.lim.mq_msgsize_max, k.lim.mq_msgsize_default);
+	int64_t maxmsg = std::min(k.limits().mq_msg_max, k.limits().mq_msg_default);
+	int64_t msgsize = std::min(k.limits().mq_msgsize_max, k.limits().mq_msgsize_default);
 	if (o.flags & KIPC_MQ_ATTR) {
 		maxmsg = o.maxmsg;
 		msgsize = o.msgsize;
@@ -143,7 +145,7 @@ static long mq_create(KernelImpl &k, Task &cur, const std::string &name,
 	if (maxmsg <= 0 || msgsize <= 0)
 		return -EINVAL;
 	if (cap ? maxmsg > kHardMsgMax || msgsize > kHardMsgsizeMax
-		: maxmsg > k.lim.mq_msg_max || msgsize > k.lim.mq_msgsize_max)
+		: maxmsg > k.limits().mq_msg_max || msgsize > k.limits().mq_msgsize_max)
 		return -EINVAL;
 	/* Both are bounded by the hard limits: no overflow (EOVERFLOW). */
 	uint64_t charge = uint64_t(maxmsg) * uint64_t(msgsize) + uint64_t(maxmsg) * kMsgMsgSize +
@@ -153,7 +155,7 @@ static long mq_create(KernelImpl &k, Task &cur, const std::string &name,
 	 * it), never what the caller claims (kipc_mq_open.rlimit is ignored);
 	 * without one, the kernel's mq_bytes_per_user.
 	 */
-	uint64_t rlimit = k.lim.mq_bytes_per_user;
+	uint64_t rlimit = k.limits().mq_bytes_per_user;
 	k.host.mq_rlimit(cur.pid, &rlimit);
 	UserAcct &u = k.user(cur.uid);
 	if (u.mq_bytes + charge < u.mq_bytes || u.mq_bytes + charge > rlimit)
@@ -201,7 +203,7 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 		uint32_t want = acc == KIPC_MQ_RDONLY ? kMayRead
 				: acc == KIPC_MQ_WRONLY ? kMayWrite
 							: kMayRead | kMayWrite;
-		if (!ipcperms(cur, *mb, want))
+		if (!mbox.ipcperms(cur, *mb, want))
 			return -EACCES;
 	} else {
 		if (!(o.oflag & KIPC_O_CREAT))
@@ -224,7 +226,7 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 		return err;
 	}
 	host.mq_readiness(op->id, mb->mq->ready & 1, mb->mq->ready & 2);
-	opened(*mb, created); /* the CREATE or OPEN event */
+	tracer.opened(*mb, created); /* the CREATE or OPEN event */
 	return op->id;
 }
 
@@ -283,12 +285,32 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 	k.mq_remove_notify(mb, true);
 }
 
+/*
+ * The open of a send or receive. a.addr2 is 0, or the flags generation
+ * at which the caller read its descriptor's O_NONBLOCK (the library
+ * caches it, libkipc-posix.so): -ESTALE, nothing done, if a descriptor
+ * of the open had its flags changed since (mq_setfl), so the caller
+ * reads them again and retries.
+ */
+static MqOpen *mq_xfer_open(KernelImpl &k, Task &cur, int64_t h, int64_t fd, uint32_t need,
+			    MsgArgs &a, int *err)
+{
+	uint64_t flgen = std::exchange(a.addr2, 0);
+	MqOpen *o = k.mq_get(cur, h, fd, need, err);
+	if (o && flgen && flgen != o->flgen) {
+		*err = -ESTALE;
+		return nullptr;
+	}
+	return o;
+}
+
 long KernelImpl::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_WRONLY, &err);
-	if (!mb)
+	MqOpen *o = mq_xfer_open(*this, cur, h, fd, KIPC_MQ_WRONLY, a, &err);
+	if (!o)
 		return err;
+	Mailbox *mb = o->mb;
 	Sent how;
 	if (a.len > mb->link.msgsize)
 		return -EMSGSIZE;
@@ -304,9 +326,10 @@ long KernelImpl::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_c
 long KernelImpl::do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_RDONLY, &err);
-	if (!mb)
+	MqOpen *o = mq_xfer_open(*this, cur, h, fd, KIPC_MQ_RDONLY, a, &err);
+	if (!o)
 		return err;
+	Mailbox *mb = o->mb;
 	Link *l = &mb->link;
 	if (a.len < l->msgsize)
 		return -EMSGSIZE;
@@ -318,14 +341,27 @@ long KernelImpl::do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kip
 long KernelImpl::do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at)
 {
 	int err;
-	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_ACCMODE, &err);
-	if (!mb)
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!o)
 		return err;
-	const Link &l = mb->link;
+	const Link &l = o->mb->link;
 	at = kipc_mq_attr{};
 	at.maxmsg = l.capacity;
 	at.msgsize = l.msgsize;
 	at.curmsgs = l.msgs.nmsg;
+	at.flgen = o->flgen;
+	return 0;
+}
+
+/* A descriptor of open h had its status flags changed (fcntl(F_SETFL),
+ * ioctl(FIONBIO), mq_setattr): every cached O_NONBLOCK of it is stale. */
+long KernelImpl::do_mq_setfl(Task &cur, int64_t h, int64_t fd)
+{
+	int err;
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!o)
+		return err;
+	o->flgen++;
 	return 0;
 }
 
@@ -354,7 +390,7 @@ long KernelImpl::do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_no
 	n.kind = req.notify;
 	n.signo = req.signo;
 	n.value = req.value;
-	n.token = req.notify == KIPC_MQ_SIGEV_THREAD ? next_token++ : 0;
+	n.token = req.notify == KIPC_MQ_SIGEV_THREAD ? rpc.new_token() : 0;
 	cur.mq_notifying++;
 	mb.ctime = now_real();
 	return n.token;
@@ -457,14 +493,14 @@ void KernelImpl::destroy_mq(Mailbox *mb)
 		mq_names.erase(it);
 	user(mb->cuid).mq_bytes -= mb->mq->charge;
 	mq_count--;
-	destroy_mbox(mb); /* nobody can wait on it: no descriptor is left */
+	mbox.destroy_mbox(mb); /* nobody can wait on it: no descriptor is left */
 }
 
 /* t exited: its registrations go, its unclaimed notifications, its opens. */
 void KernelImpl::mq_task_exit(Task &t)
 {
 	if (t.mq_notifying)
-		mbox_ids.for_each([&](Mailbox *mb) { /* POSIX queues are in mbox_ids */
+		mbox.native_ids().for_each([&](Mailbox *mb) { /* POSIX queues are native ids */
 			if (mb->flavour == Flavour::Posix && mb->mq->notify.owner == &t)
 				mq_remove_notify(*mb, false);
 		});

@@ -84,6 +84,16 @@ Message *KernelImpl::alloc_message(Task &cur, uint32_t len, uint8_t flags, int *
 	return m;
 }
 
+uint64_t KernelImpl::count_reply(Task &cur, Task &caller)
+{
+	uint64_t seq = next_msg_seq++;
+	cur.nsent++;
+	stats.sent++;
+	caller.nreceived++;
+	stats.delivered++;
+	return seq;
+}
+
 void KernelImpl::free_message(Message *m)
 {
 	KIPC_BUG_ON(m->where != MsgWhere::None || m->req());
@@ -128,13 +138,13 @@ static void sender_done(KernelImpl &k, Message *m, int err, Task *receiver)
  * (not when its sender blocks: a blocked send that times out or is
  * cancelled sent nothing). sender: its task, nullptr when gone.
  */
-static void count_sent(KernelImpl &k, Link &link, Task *sender, pid_t pid, int64_t stime)
+void KernelImpl::count_sent(Link &link, Task *sender, pid_t pid, int64_t stime)
 {
 	LinkSide &ls = *link.side; /* sends and receives use() it first */
 	ls.nsent++;
 	ls.lspid = pid;
 	ls.stime = stime;
-	k.stats.sent++;
+	stats.sent++;
 	if (sender)
 		sender->nsent++;
 }
@@ -150,7 +160,7 @@ void KernelImpl::refill(Link &link)
 		pending.remove(m);
 		link.msgs.push(m);
 		Request *r = m->req();
-		count_sent(*this, link, r ? r->task : find_task(m->sender), m->sender, m->stime);
+		count_sent(link, r ? r->task : find_task(m->sender), m->sender, m->stime);
 		KIPC_TRACE(*this, {.event = KIPC_TRACE_ENQUEUE, .task = r ? r->task : nullptr,
 				   .pid = m->sender, .link = &link, .msg = m});
 		if (r && r->op == ReqKind::Call)
@@ -183,7 +193,7 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 	Request *sreq = m->req();
 	uint64_t token = m->token();
 	if (m->where == MsgWhere::Pending) /* a blocked or cached send completes now */
-		count_sent(*this, link, sreq ? sreq->task : find_task(m->sender), m->sender,
+		count_sent(link, sreq ? sreq->task : find_task(m->sender), m->sender,
 			   m->stime);
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_DELIVER, .task = &rcv, .peer = m->sender,
 			   .link = &link, .msg = m, .res = n,
@@ -293,7 +303,7 @@ static void pair_bind(Link &link, const Task &cur, bool sender)
 static void account_send(KernelImpl &k, Link &link, Task &cur, int64_t stime)
 {
 	pair_bind(link, cur, true);
-	count_sent(k, link, &cur, cur.pid, stime);
+	k.count_sent(link, &cur, cur.pid, stime);
 }
 
 long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint64_t token,
@@ -333,7 +343,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	if (!mb)
 		m->ext()->route = cur.pid;
 	else if (mb->policy == KIPC_POLICY_ROUND_ROBIN)
-		m->ext()->route = rr_assign(*mb);
+		m->ext()->route = mbox.rr_assign(*mb);
 
 	cqe.seq = m->seq;
 	if (mb && mb->policy == KIPC_POLICY_ROUND_ROBIN)
@@ -424,7 +434,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 				    (r->cached ? KIPC_TRACE_F_CACHED : 0u)});
 	bool cached = r->cached;
 	*how = Sent::Pending;
-	if (own) /* a call is parked by do_call */
+	if (own) /* a call is parked by Calls::call */
 		park(std::move(own));
 	return cached ? 0 : -EQUEUED;
 }
@@ -504,7 +514,7 @@ long KernelImpl::find_peer(Task &cur, int64_t pid, Task **out)
 	return 0;
 }
 
-static long type_selector(const MsgArgs &a, Selector *sel)
+long type_selector(const MsgArgs &a, Selector *sel)
 {
 	if (a.flags & KIPC_F_EXCEPT && (!(a.flags & KIPC_F_TYPE) || a.type <= 0))
 		return -EINVAL;
@@ -514,19 +524,6 @@ static long type_selector(const MsgArgs &a, Selector *sel)
 	return 0;
 }
 
-/*
- * Mailbox receivers select with rr/key = the caller: on a round-robin
- * mailbox that takes the messages assigned to the caller and unassigned
- * ones; on others every message is unassigned (route 0).
- */
-static Selector mbox_selector(Task &cur)
-{
-	Selector sel;
-	sel.rr = true;
-	sel.key = cur.pid;
-	return sel;
-}
-
 Link *KernelImpl::task_to_send(Task &cur, int64_t pid, int *err)
 {
 	Task *dst = nullptr;
@@ -534,27 +531,10 @@ Link *KernelImpl::task_to_send(Task &cur, int64_t pid, int *err)
 	return dst ? &dst->queue : nullptr;
 }
 
-Link *KernelImpl::mbox_to_send(Task &cur, int64_t id, int *err)
-{
-	Mailbox *mb = find_mbox(id, err);
-	if (!mb)
-		return nullptr;
-	if ((*err = check_send(cur, *mb)))
-		return nullptr;
-	return &mb->link;
-}
-
 long KernelImpl::do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
 	Link *l = task_to_send(cur, pid, &err);
-	return l ? do_send(cur, *l, a, cqe) : err;
-}
-
-long KernelImpl::do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
-{
-	int err;
-	Link *l = mbox_to_send(cur, id, &err);
 	return l ? do_send(cur, *l, a, cqe) : err;
 }
 
@@ -578,50 +558,6 @@ long KernelImpl::do_task_receive(Task &cur, int64_t target, MsgArgs &a, kipc_cqe
 	}
 	Link *l = &cur.queue;
 	return do_receive(cur, &l, 1, sel, a, cqe, q, gone);
-}
-
-Link *KernelImpl::mbox_to_receive(Task &cur, int64_t id, const MsgArgs &a, Selector *sel,
-				  int *err)
-{
-	Mailbox *mb = find_mbox(id, err);
-	if (!mb)
-		return nullptr;
-	if (mb->policy == KIPC_POLICY_ROUND_ROBIN) {
-		*err = a.flags & KIPC_F_TYPE ? -EINVAL : 0; /* the rotation decides, not the type */
-		*sel = mbox_selector(cur);
-	} else {
-		*err = int(type_selector(a, sel));
-	}
-	if (!*err)
-		*err = check_receive(cur, *mb);
-	return *err ? nullptr : &mb->link;
-}
-
-long KernelImpl::do_mbox_receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
-{
-	int err;
-	Selector sel;
-	Link *l = mbox_to_receive(cur, id, a, &sel, &err);
-	return l ? do_receive(cur, &l, 1, sel, a, cqe) : err;
-}
-
-long KernelImpl::do_mbox_receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
-				     kipc_cqe &cqe)
-{
-	int err;
-	Link *links[kRecvSetMax];
-	KIPC_BUG_ON(n > kRecvSetMax); /* the syscall checked */
-	for (size_t i = 0; i < n; i++) {
-		if (std::find(ids, ids + i, ids[i]) != ids + i)
-			return -EINVAL; /* each mailbox once */
-		Mailbox *mb = find_mbox(ids[i], &err);
-		if (!mb)
-			return err;
-		if ((err = check_receive(cur, *mb)))
-			return err;
-		links[i] = &mb->link;
-	}
-	return do_receive(cur, links, n, mbox_selector(cur), a, cqe);
 }
 
 /*

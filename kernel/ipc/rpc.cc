@@ -24,44 +24,44 @@
 
 namespace kipc {
 
-long KernelImpl::do_task_call(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe)
+long Calls::task_call(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Link *l = task_to_send(cur, pid, &err);
-	return l ? do_call(cur, *l, a, cqe) : err;
+	Link *l = k_.task_to_send(cur, pid, &err);
+	return l ? call(cur, *l, a, cqe) : err;
 }
 
-long KernelImpl::do_call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe)
+long Calls::call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe)
 {
-	ReqPtr r = new_request(cur, ReqKind::Call, a);
+	ReqPtr r = k_.new_request(cur, ReqKind::Call, a);
 	r->buf = a.addr2;
 	r->buflen = a.len2;
-	r->token = next_token++;
+	r->token = new_token();
 
-	long res = do_send(cur, link, a, cqe, r->token, r.get());
+	long res = k_.do_send(cur, link, a, cqe, r->token, r.get());
 	if (res < 0 && res != -EQUEUED) {
 		r->token = 0; /* never in calls: r goes with its owner */
 		return res;
 	}
-	calls.emplace(r->token, r.get());
+	calls_.emplace(r->token, r.get());
 	if (res == 0) /* the request is in the link: wait for the reply */
-		KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = &link,
+		KIPC_TRACE(k_, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = &link,
 				   .flags = KIPC_TRACE_F_REPLY});
-	park(std::move(r));
+	k_.park(std::move(r));
 	return -EQUEUED;
 }
 
-long KernelImpl::do_mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+long Calls::mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Link *l = mbox_to_send(cur, id, &err);
-	return l ? do_call(cur, *l, a, cqe) : err;
+	Link *l = k_.mbox.to_send(cur, id, &err);
+	return l ? call(cur, *l, a, cqe) : err;
 }
 
-long KernelImpl::do_reply(Task &cur, uint64_t token, MsgArgs &a)
+long Calls::reply(Task &cur, uint64_t token, MsgArgs &a)
 {
-	auto it = calls.find(token);
-	if (it == calls.end())
+	auto it = calls_.find(token);
+	if (it == calls_.end())
 		return -ESRCH; /* no such call, or its caller gave up */
 	Request *r = it->second;
 	if (r->awaited != &cur)
@@ -82,29 +82,31 @@ long KernelImpl::do_reply(Task &cur, uint64_t token, MsgArgs &a)
 	if (fault)
 		return -EFAULT;
 
-	uint64_t seq = next_msg_seq++;
-	cur.nsent++;
-	stats.sent++;
-	caller->nreceived++;
-	stats.delivered++;
-	finish(r, [&](Request &, kipc_cqe &cqe) {
+	uint64_t seq = k_.count_reply(cur, *caller);
+	k_.finish(r, [&](Request &, kipc_cqe &cqe) {
 		cqe.res = n;
 		cqe.flags = n < a.len ? KIPC_CQE_F_TRUNC : 0;
 		cqe.pid = cur.pid;
 		cqe.len = a.len;
 		cqe.type = a.type;
 		cqe.seq = seq;
-		if (tracer.nlisteners) {
+		if (KIPC_TRACING(k_)) {
 			Message m{}; /* a reply is never a queued message: describe it */
 			m.len = a.len;
 			m.seq = seq;
-			KIPC_TRACE(*this, {.event = KIPC_TRACE_DELIVER, .task = caller,
+			KIPC_TRACE(k_, {.event = KIPC_TRACE_DELIVER, .task = caller,
 					   .peer = cur.pid, .msg = &m, .res = n,
 					   .flags = KIPC_TRACE_F_REPLY});
 		}
 		return true;
 	});
 	return 0;
+}
+
+void Calls::unparked(Request &r)
+{
+	calls_.erase(r.token);
+	r.token = 0;
 }
 
 } // namespace kipc

@@ -35,7 +35,7 @@ Task *KernelImpl::find_task(pid_t pid) const
 	return it == tasks.end() ? nullptr : it->second.get();
 }
 
-static Task *new_task(KernelImpl &k, const Creds &c)
+Task *KernelImpl::new_task(const Creds &c)
 {
 	auto t = std::make_unique<Task>();
 	Task *p = t.get();
@@ -44,9 +44,9 @@ static Task *new_task(KernelImpl &k, const Creds &c)
 	p->gid = c.gid;
 	p->groups = c.groups;
 	p->queue.task = p;
-	p->atime = k.now_real();
-	k.init_link(p->queue, k.taskq_defaults());
-	k.tasks.emplace(c.pid, std::move(t));
+	p->atime = now_real();
+	init_link(p->queue, taskq_defaults());
+	tasks.emplace(c.pid, std::move(t));
 	return p;
 }
 
@@ -60,7 +60,7 @@ Task *KernelImpl::get_task(pid_t pid, int *err)
 		return nullptr;
 	}
 	c.pid = pid;
-	Task *t = new_task(*this, c);
+	Task *t = new_task(c);
 	host.watch_process(pid);
 	return t;
 }
@@ -81,7 +81,7 @@ int KernelImpl::attach(const Creds &c, UserMemory *mm, std::string_view comm, vo
 		t->gid = c.gid;
 		t->groups = c.groups;
 	} else {
-		t = new_task(*this, c);
+		t = new_task(c);
 	}
 	t->attached = true;
 	user(c.uid).tasks++;
@@ -117,14 +117,19 @@ long KernelImpl::do_cred_refresh(Task &cur)
 	Creds c;
 	if (!host.process_alive(cur.pid, &c))
 		return -ESRCH;
-	if (c.uid != cur.uid && cur.attached) {
-		user(cur.uid).tasks--;
+	set_creds(cur, std::move(c));
+	return 0;
+}
+
+void KernelImpl::set_creds(Task &t, Creds c)
+{
+	if (c.uid != t.uid && t.attached) {
+		user(t.uid).tasks--;
 		user(c.uid).tasks++;
 	}
-	cur.uid = c.uid;
-	cur.gid = c.gid;
-	cur.groups = std::move(c.groups);
-	return 0;
+	t.uid = c.uid;
+	t.gid = c.gid;
+	t.groups = std::move(c.groups);
 }
 
 void KernelImpl::do_taskq_stat(Task &cur, kipc_taskq_stat &st) const
@@ -143,7 +148,7 @@ long KernelImpl::do_taskq_setattr(Task &cur, const kipc_mbox_attr &attr)
 	LinkAttr la;
 	if (attr.policy)
 		return -EINVAL;
-	if (long err = resolve_attr(&attr, true, &la))
+	if (long err = mbox.resolve_attr(&attr, true, &la))
 		return err;
 	init_link(cur.queue, la);
 	refill(cur.queue);
@@ -166,20 +171,10 @@ void KernelImpl::exit_task(Task *t)
 	}
 	while (Request *r = t->awaited_by.front())
 		abort_request(r, -ESRCH, true);
-	while (!t->held.empty()) {
-		Mailbox *mb = t->held.back()->mb;
-		if (mb->owner == t && !mb->kernel_owned()) {
-			destroy_mbox(mb);
-			continue;
-		}
-		if (mb->owner == t)
-			mb->owner = nullptr;
-		remove_holder(*mb, *t);
-	}
+	mbox.task_exit(*t);
 	drain_link(t->queue, -ESRCH);
 	mq_task_exit(*t);
-	if (t->tracer)
-		do_trace_close(*t);
+	tracer.task_exit(*t);
 	if (!t->attached)
 		host.unwatch_process(t->pid);
 	else

@@ -7,9 +7,9 @@
  * Request (ReqKind::TraceRead) on its task's parked list and, with a
  * deadline, on the timer map, so timeouts, cancels (EINTR from the
  * library's signal path) and exit work as for any parked call. finish()
- * calls trace_unpark() to detach it from its listener. Events that arrive
- * while it is parked put the listener on tracer.wake; trace_flush(),
- * called by the facade after each entry, completes those reads with
+ * calls unparked() to detach it from its listener. Events that arrive
+ * while it is parked put the listener on the wake list; flush(),
+ * called when each entry ends, completes those reads with
  * everything in their rings. Nothing about a trace read is itself traced
  * (no feedback loop).
  */
@@ -26,12 +26,13 @@ static bool passes(const KernelImpl &k, const TraceListener &l, const kipc_trace
 	const kipc_trace_attr &a = l.attr;
 	if (!((a.events ? a.events : KIPC_TRACE_ALL) & KIPC_TRACE_MASK(e.event)))
 		return false;
-	if (a.pid && e.pid != a.pid && e.peer != a.pid)
-		return false;
+	bool net = e.event == KIPC_TRACE_NETSEND || e.event == KIPC_TRACE_NETRECV;
+	if (a.pid && e.pid != a.pid && (net || e.peer != a.pid))
+		return false; /* (a kipc_trace_net has res where peer is) */
 	if (a.mbox && (e.mbox != a.mbox || (e.event == KIPC_TRACE_SYSCALL &&
 					     (e.op == KIPC_SYS_send || e.op == KIPC_SYS_call))))
 		return false; /* SYSCALL: target is the mailbox; send, call: a pid */
-	return l.task->uid == uid || (l.task->uid == 0 && k.lim.root_bypass);
+	return l.task->uid == uid || (l.task->uid == 0 && k.limits().root_bypass);
 }
 
 static void push(TraceListener &l, const kipc_trace_event &e)
@@ -56,12 +57,12 @@ static void push(TraceListener &l, const kipc_trace_event &e)
 	l.ring[(l.head + l.count++) % cap] = e;
 }
 
-void KernelImpl::trace_emit(const TraceEv &ev)
+void Tracer::emit(const TraceEv &ev)
 {
 	kipc_trace_event e{};
-	e.ts = uint64_t(now());
+	e.ts = uint64_t(k_.now());
 	e.event = ev.event;
-	e.op = cur_op;
+	e.op = k_.current_op();
 	e.flags = ev.flags;
 	e.pid = ev.task ? ev.task->pid : ev.pid;
 	e.peer = ev.peer;
@@ -79,10 +80,10 @@ void KernelImpl::trace_emit(const TraceEv &ev)
 	e.res = ev.res;
 	uid_t uid = ev.task ? ev.task->uid : ev.uid >= 0 ? uid_t(ev.uid) : 0;
 	if (!ev.task && ev.uid < 0) {
-		if (const Task *t = find_task(e.pid))
+		if (const Task *t = k_.find_task(e.pid))
 			uid = t->uid;
 	}
-	trace_record(e, uid);
+	record(e, uid);
 }
 
 /*
@@ -97,13 +98,14 @@ template <class R> static kipc_trace_event as_event(const R &r)
 	return e;
 }
 
-long KernelImpl::opened(const Mailbox &mb, bool created)
+long Tracer::opened(const Mailbox &mb, bool created)
 {
-	if (KIPC_TRACING(*this) && current) {
+	const Task *current = k_.current_task();
+	if (on() && current) {
 		kipc_trace_obj o{};
-		o.ts = uint64_t(now());
+		o.ts = uint64_t(k_.now());
 		o.event = created ? KIPC_TRACE_CREATE : KIPC_TRACE_OPEN;
-		o.op = cur_op;
+		o.op = k_.current_op();
 		o.flags = mb.flavour == Flavour::Posix ? KIPC_TRACE_F_POSIX
 			: mb.flavour == Flavour::SysV  ? KIPC_TRACE_F_SYSV : 0;
 		if (mb.name.size() >= sizeof o.name)
@@ -112,7 +114,7 @@ long KernelImpl::opened(const Mailbox &mb, bool created)
 		o.key = mb.msq ? mb.msq->key : 0;
 		o.mbox = mb.id;
 		mb.name.copy(o.name, sizeof o.name - 1);
-		trace_record(as_event(o), current->uid);
+		record(as_event(o), current->uid);
 	}
 	return mb.id;
 }
@@ -124,12 +126,12 @@ static bool untraced(uint16_t op)
 	       op == KIPC_SYS_trace_close;
 }
 
-void KernelImpl::trace_call(const Task &t, const kipc_sqe &sqe)
+void Tracer::call(const Task &t, const kipc_sqe &sqe)
 {
 	if (untraced(sqe.opcode))
 		return;
 	kipc_trace_call c{};
-	c.ts = uint64_t(now());
+	c.ts = uint64_t(k_.now());
 	c.event = KIPC_TRACE_SYSCALL;
 	c.op = sqe.opcode;
 	c.flags = sqe.flags;
@@ -142,9 +144,9 @@ void KernelImpl::trace_call(const Task &t, const kipc_sqe &sqe)
 	c.type = sqe.type;
 	c.timeout = sqe.timeout;
 	t.comm.copy(c.comm, sizeof c.comm - 1);
-	trace_record(as_event(c), t.uid);
+	record(as_event(c), t.uid);
 	if (sqe.opcode != KIPC_SYS_mbox_open && sqe.opcode != KIPC_SYS_mq_open &&
-	    sqe.opcode != KIPC_SYS_mq_unlink)
+	    sqe.opcode != KIPC_SYS_mq_unlink && sqe.opcode != KIPC_SYS_net_node)
 		return;
 	/* the name, as far as the caller's memory holds it (the call checks it) */
 	kipc_trace_obj o{};
@@ -161,15 +163,15 @@ void KernelImpl::trace_call(const Task &t, const kipc_sqe &sqe)
 	if (sqe.opcode == KIPC_SYS_mq_open && t.mm && sqe.len2 >= sizeof mo &&
 	    t.mm->access_ok(sqe.addr2, sizeof mo) && !t.mm->copy_from_user(&mo, sqe.addr2, sizeof mo))
 		o.key = int32_t(mo.oflag);
-	trace_record(as_event(o), t.uid);
+	record(as_event(o), t.uid);
 }
 
-void KernelImpl::trace_ret(const Task &t, const kipc_cqe &cqe, uint16_t op)
+void Tracer::ret(const Task &t, const kipc_cqe &cqe, uint16_t op)
 {
 	if (untraced(op))
 		return;
 	kipc_trace_ret r{};
-	r.ts = uint64_t(now());
+	r.ts = uint64_t(k_.now());
 	r.event = KIPC_TRACE_SYSRET;
 	r.op = op;
 	r.flags = cqe.flags;
@@ -182,25 +184,33 @@ void KernelImpl::trace_ret(const Task &t, const kipc_cqe &cqe, uint16_t op)
 	r.seq = cqe.seq;
 	r.res = cqe.res;
 	t.comm.copy(r.comm, sizeof r.comm - 1);
-	trace_record(as_event(r), t.uid);
+	record(as_event(r), t.uid);
 }
 
-void KernelImpl::trace_record(const kipc_trace_event &e, uid_t uid)
+void Tracer::host(const Task &t, const kipc_trace_event &ev)
 {
-	tracer.built++;
-	for (auto &lp : tracer.listeners) {
+	kipc_trace_event e = ev;
+	e.ts = uint64_t(k_.now());
+	e.pid = t.pid;
+	record(e, t.uid);
+}
+
+void Tracer::record(const kipc_trace_event &e, uid_t uid)
+{
+	built_++;
+	for (auto &lp : listeners_) {
 		TraceListener &l = *lp;
-		if (!passes(*this, l, e, uid))
+		if (!passes(k_, l, e, uid))
 			continue;
 		push(l, e);
 		if (l.reader && !l.wake) {
 			l.wake = true;
-			tracer.wake.push_back(&l);
+			wake_.push_back(&l);
 		}
 	}
 }
 
-long KernelImpl::do_trace_open(Task &cur, const kipc_trace_attr &attr)
+long Tracer::open(Task &cur, const kipc_trace_attr &attr)
 {
 	if (cur.tracer)
 		return -EBUSY;
@@ -214,9 +224,9 @@ long KernelImpl::do_trace_open(Task &cur, const kipc_trace_attr &attr)
 	/* at least 2: room for a LOST record and one event */
 	size_t events = std::max(2u, attr.bufsize ? attr.bufsize : KIPC_TRACE_BUF_DEFAULT);
 	/* The ring is the user's: charged until the listener closes. */
-	UserAcct &u = user(cur.uid);
+	UserAcct &u = k_.user(cur.uid);
 	uint64_t charge = events * sizeof(kipc_trace_event);
-	if (u.trace_bytes + charge > lim.trace_bytes_per_user)
+	if (u.trace_bytes + charge > k_.limits().trace_bytes_per_user)
 		return -ENOSPC;
 	auto l = std::make_unique<TraceListener>();
 	l->task = &cur;
@@ -224,8 +234,8 @@ long KernelImpl::do_trace_open(Task &cur, const kipc_trace_attr &attr)
 	l->ring.resize(events);
 	u.trace_bytes += charge;
 	cur.tracer = l.get();
-	tracer.listeners.push_back(std::move(l));
-	tracer.nlisteners++;
+	listeners_.push_back(std::move(l));
+	nlisteners_++;
 	return 0;
 }
 
@@ -245,7 +255,7 @@ static long take(TraceListener &l, Task &t, uint64_t buf, uint32_t buflen)
 	return long(n);
 }
 
-long KernelImpl::do_trace_read(Task &cur, const MsgArgs &a)
+long Tracer::read(Task &cur, const MsgArgs &a)
 {
 	TraceListener *l = cur.tracer;
 	if (!l)
@@ -258,55 +268,61 @@ long KernelImpl::do_trace_read(Task &cur, const MsgArgs &a)
 		return take(*l, cur, a.addr2, a.len2);
 	if (a.wait.nonblock)
 		return -EAGAIN;
-	if (a.wait.deadline <= now())
+	if (a.wait.deadline <= k_.now())
 		return -ETIMEDOUT;
-	ReqPtr r = new_request(cur, ReqKind::TraceRead, a);
+	ReqPtr r = k_.new_request(cur, ReqKind::TraceRead, a);
 	r->buf = a.addr2;
 	r->buflen = a.len2;
-	l->reader = park(std::move(r));
+	l->reader = k_.park(std::move(r));
 	return -EQUEUED;
 }
 
-void KernelImpl::trace_unpark(Request *r)
+void Tracer::unparked(Request *r)
 {
 	TraceListener *l = r->task->tracer;
 	if (l && l->reader == r)
 		l->reader = nullptr;
 }
 
-void KernelImpl::trace_flush()
+void Tracer::flush()
 {
 	std::vector<TraceListener *> v;
-	v.swap(tracer.wake);
+	v.swap(wake_);
 	for (TraceListener *l : v) {
 		l->wake = false;
 		Request *r = l->reader;
 		if (!r || !l->count)
 			continue;
-		finish(r, [&](Request &rq, kipc_cqe &cqe) { /* clears l->reader */
+		k_.finish(r, [&](Request &rq, kipc_cqe &cqe) { /* clears l->reader */
 			cqe.res = take(*l, *rq.task, rq.buf, rq.buflen);
 			return true;
 		});
 	}
 }
 
-long KernelImpl::do_trace_close(Task &cur)
+long Tracer::close(Task &cur)
 {
 	TraceListener *l = cur.tracer;
 	if (!l)
 		return -EBADF;
 	if (Request *r = l->reader)
-		abort_request(r, -EBADF, true);
-	auto w = std::find(tracer.wake.begin(), tracer.wake.end(), l);
-	if (w != tracer.wake.end())
-		tracer.wake.erase(w);
-	auto it = std::find_if(tracer.listeners.begin(), tracer.listeners.end(),
+		k_.abort_request(r, -EBADF, true);
+	auto w = std::find(wake_.begin(), wake_.end(), l);
+	if (w != wake_.end())
+		wake_.erase(w);
+	auto it = std::find_if(listeners_.begin(), listeners_.end(),
 			       [&](const auto &p) { return p.get() == l; });
 	cur.tracer = nullptr;
-	user(cur.uid).trace_bytes -= l->ring.size() * sizeof(kipc_trace_event);
-	tracer.listeners.erase(it);
-	tracer.nlisteners--;
+	k_.user(cur.uid).trace_bytes -= l->ring.size() * sizeof(kipc_trace_event);
+	listeners_.erase(it);
+	nlisteners_--;
 	return 0;
+}
+
+void Tracer::task_exit(Task &t)
+{
+	if (t.tracer)
+		close(t);
 }
 
 } // namespace kipc

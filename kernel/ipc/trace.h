@@ -3,8 +3,8 @@
  * Tracepoints (included by ipc.h; the code is in trace.cc).
  *
  * A tracepoint is KIPC_TRACE(k, {.event = ..., ...}): with no listener
- * open it costs one predictable branch on tracer.nlisteners, and its
- * arguments are not even evaluated. With listeners, trace_emit() fills
+ * open it costs one predictable branch on tracer.on(), and its
+ * arguments are not even evaluated. With listeners, Tracer::emit() fills
  * one kipc_trace_event and appends it to the ring of every listener
  * whose filter and permissions let it through. A full ring drops the
  * event and counts it (never grows). A listener whose reader is parked
@@ -19,6 +19,7 @@
 #include <memory>
 #include <vector>
 
+#include <kipc/kipc.h>
 #include <kipc/trace.h>
 
 namespace kipc {
@@ -28,7 +29,7 @@ struct Link;
 struct Message;
 struct Request;
 
-/* What a tracepoint knows; trace_emit() turns it into a kipc_trace_event. */
+/* What a tracepoint knows; Tracer::emit() turns it into a kipc_trace_event. */
 struct TraceEv {
 	uint16_t event = 0;
 	const Task *task = nullptr; /* the task the event is about (or pid) */
@@ -52,20 +53,62 @@ struct TraceListener {
 	bool wake = false;          /* on Tracer::wake */
 };
 
-struct Tracer {
-	uint32_t nlisteners = 0;    /* the one word every tracepoint tests */
-	uint64_t built = 0;         /* records built (tests: none without listeners) */
-	std::vector<std::unique_ptr<TraceListener>> listeners;
-	std::vector<TraceListener *> wake; /* readers to complete */
+class KernelImpl;
+struct Mailbox;
+struct MsgArgs;
+
+/*
+ * The trace listeners and what reaches them (trace.cc): a member of
+ * KernelImpl, its state private. The core calls emit() through
+ * KIPC_TRACE(), call() and ret() around each syscall, and three hooks:
+ * unparked() when finish() ends a trace_read, flush() when an entry
+ * ends, task_exit() when a task goes.
+ */
+class Tracer {
+public:
+	explicit Tracer(KernelImpl &k) : k_(k) {}
+	Tracer(const Tracer &) = delete;
+	Tracer &operator=(const Tracer &) = delete;
+
+	bool on() const { return nlisteners_ != 0; } /* the one word every tracepoint tests */
+	void emit(const TraceEv &ev);
+	/* CREATE/OPEN of mb; returns its id (the open calls end with it). */
+	long opened(const Mailbox &mb, bool created);
+	void call(const Task &t, const kipc_sqe &sqe);             /* SYSCALL */
+	void ret(const Task &t, const kipc_cqe &cqe, uint16_t op); /* SYSRET */
+	void host(const Task &t, const kipc_trace_event &e); /* the host's (NETSEND ...): ts, pid set */
+
+	/* The trace_open, trace_read, trace_close calls of cur. */
+	long open(Task &cur, const kipc_trace_attr &attr);
+	long read(Task &cur, const MsgArgs &a);
+	long close(Task &cur);
+
+	/* Hooks of the core. */
+	void unparked(Request *r);            /* finish() of a trace_read */
+	bool woken() const { return !wake_.empty(); }
+	void flush();                         /* complete the reads woken */
+	void task_exit(Task &t);              /* its listener closes */
+
+	uint32_t nlisteners() const { return nlisteners_; }
+	uint64_t built() const { return built_; } /* records built (tests: none without listeners) */
+	size_t listeners() const { return listeners_.size(); }
+
+private:
+
+	KernelImpl &k_;
+	uint32_t nlisteners_ = 0;
+	uint64_t built_ = 0;
+	std::vector<std::unique_ptr<TraceListener>> listeners_;
+	std::vector<TraceListener *> wake_; /* readers to complete */
 };
 
 #define KIPC_TRACE(k, ...)                                                \
 	do {                                                              \
-		if (__builtin_expect((k).tracer.nlisteners != 0, 0))      \
-			(k).trace_emit(::kipc::TraceEv __VA_ARGS__);      \
+		if (__builtin_expect((k).tracer.on(), 0))                 \
+			(k).tracer.emit(::kipc::TraceEv __VA_ARGS__);     \
 	} while (0)
 
-/* For tracepoints that call a trace_* function of their own (trace.cc). */
-#define KIPC_TRACING(k) __builtin_expect((k).tracer.nlisteners != 0, 0)
+/* For tracepoints that call a trace function of their own (trace.cc). */
+#define KIPC_TRACING(k) __builtin_expect((k).tracer.on(), 0)
 
 } // namespace kipc

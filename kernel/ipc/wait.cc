@@ -93,13 +93,13 @@ Request *KernelImpl::park(ReqPtr owned)
 }
 
 /* Take r off every list: its owner is the caller now (finish() only). */
-static ReqPtr unpark(KernelImpl &k, Request *r)
+ReqPtr KernelImpl::unpark(Request *r)
 {
 	if (r->op == ReqKind::TraceRead)
-		k.trace_unpark(r); /* and never traced: no feedback loop */
+		tracer.unparked(r); /* and never traced: no feedback loop */
 	else
-		KIPC_TRACE(k, {.event = KIPC_TRACE_WAKE, .task = r->task,
-			       .peer = k.current && k.current != r->task ? k.current->pid : 0,
+		KIPC_TRACE(*this, {.event = KIPC_TRACE_WAKE, .task = r->task,
+			       .peer = current && current != r->task ? current->pid : 0,
 			       .link = r->link ? r->link
 				     : r->waits.empty() ? nullptr : r->waits.front().link,
 			       .msg = r->msg});
@@ -119,7 +119,7 @@ static ReqPtr unpark(KernelImpl &k, Request *r)
 		r->task->nrecv_parked--;
 	}
 	if (r->has_timer) {
-		k.timers.erase(r->timer);
+		timers.erase(r->timer);
 		r->has_timer = false;
 	}
 	if (r->cached && r->task->cached == r)
@@ -128,16 +128,14 @@ static ReqPtr unpark(KernelImpl &k, Request *r)
 		*r->slot = nullptr;
 		r->slot = nullptr;
 	}
-	if (r->token) {
-		k.calls.erase(r->token);
-		r->token = 0;
-	}
+	if (r->token) /* a call: its token goes */
+		rpc.unparked(*r);
 	return ReqPtr(r);
 }
 
 void KernelImpl::finish(Request *r, FinishFill fill)
 {
-	ReqPtr owned = unpark(*this, r);
+	ReqPtr owned = unpark(r);
 	kipc_cqe cqe{};
 	if (!fill(*owned, cqe))
 		return;
@@ -158,7 +156,7 @@ void KernelImpl::complete(Task &t, const kipc_cqe &cqe, uint16_t op)
 	if (dying)
 		return;
 	if (KIPC_TRACING(*this))
-		trace_ret(t, cqe, op);
+		tracer.ret(t, cqe, op);
 	sink.complete(t.priv, cqe);
 }
 

@@ -80,6 +80,7 @@ struct NetCaller {
 	uid_t uid;
 	gid_t gid;
 	kipc::UserMemory *mm;
+	kipc::Task *task;         /* its task (the bridge traces its requests) */
 };
 
 class Net {

@@ -22,8 +22,6 @@ static void debug_check(const KernelImpl &k)
 Kernel::Kernel(Clock &clock, Host &host, CompletionSink &sink, const Limits &limits)
 	: impl_(std::make_unique<KernelImpl>(clock, host, sink, limits))
 {
-	impl_->boot_real = clock.realtime_ns();
-	impl_->boot_mono = clock.monotonic_ns();
 }
 
 /*
@@ -32,18 +30,8 @@ Kernel::Kernel(Clock &clock, Host &host, CompletionSink &sink, const Limits &lim
  */
 struct Entry {
 	KernelImpl &k;
-	Entry(KernelImpl &k_, Task *t, uint16_t op) : k(k_)
-	{
-		k.current = t;
-		k.cur_op = op;
-	}
-	~Entry()
-	{
-		if (__builtin_expect(!k.tracer.wake.empty(), 0))
-			k.trace_flush();
-		k.current = nullptr;
-		k.cur_op = KIPC_SYS_NONE;
-	}
+	Entry(KernelImpl &k_, Task *t, uint16_t op) : k(k_) { k.enter(t, op); }
+	~Entry() { k.leave(); }
 };
 
 Kernel::~Kernel() = default;
@@ -53,6 +41,22 @@ int Kernel::attach(const Creds &creds, UserMemory *mm, std::string_view comm, vo
 {
 	Entry e(*impl_, nullptr, KIPC_SYS_NONE);
 	return impl_->attach(creds, mm, comm, priv, out);
+}
+
+uint32_t Kernel::reserve_sends(Task *t, int64_t id, uint32_t held, uint32_t want,
+			       uint32_t *msgsize, uint64_t *charge)
+{
+	Entry e(*impl_, t, KIPC_SYS_NONE);
+	uint32_t n = t ? impl_->reserve_sends(*t, id, held, want, msgsize, charge) : 0;
+	debug_check(*impl_);
+	return n;
+}
+
+void Kernel::release_sends(uid_t uid, uint64_t bytes)
+{
+	Entry e(*impl_, nullptr, KIPC_SYS_NONE);
+	impl_->release_sends(uid, bytes);
+	debug_check(*impl_);
 }
 
 void Kernel::exit(Task *task)
@@ -73,6 +77,20 @@ void Kernel::process_exited(pid_t pid)
 	debug_check(*impl_);
 }
 
+Creds Kernel::creds(const Task *task) const
+{
+	return Creds(task->pid, task->uid, task->gid, task->groups);
+}
+
+void Kernel::set_creds(Task *task, const Creds &creds)
+{
+	{
+		Entry e(*impl_, task, KIPC_SYS_NONE);
+		impl_->set_creds(*task, creds);
+	}
+	debug_check(*impl_);
+}
+
 void Kernel::submit(Task *task, const kipc_sqe &sqe)
 {
 	KernelImpl &k = *impl_;
@@ -85,7 +103,7 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 	{
 		Entry e(k, task, sqe.opcode);
 		if (KIPC_TRACING(k))
-			k.trace_call(*task, sqe);
+			k.tracer.call(*task, sqe);
 		long res = dispatch(k, *task, sqe, cqe);
 		if (res != -EQUEUED) {
 			if (res < 0)
@@ -109,7 +127,7 @@ void Kernel::mq_released(int64_t id)
 
 int64_t Kernel::next_deadline() const
 {
-	return impl_->timers.empty() ? INT64_MAX : impl_->timers.begin()->first;
+	return impl_->next_deadline();
 }
 
 void Kernel::run_timers()
@@ -121,14 +139,43 @@ void Kernel::run_timers()
 	debug_check(*impl_);
 }
 
+bool Kernel::tracing() const
+{
+	return KIPC_TRACING(*impl_);
+}
+
+void Kernel::trace_call(Task *task, const kipc_sqe &sqe)
+{
+	if (!KIPC_TRACING(*impl_) || !task)
+		return;
+	Entry e(*impl_, task, sqe.opcode);
+	impl_->tracer.call(*task, sqe);
+}
+
+void Kernel::trace_ret(Task *task, const kipc_cqe &cqe, uint16_t op)
+{
+	if (!KIPC_TRACING(*impl_) || !task)
+		return;
+	Entry e(*impl_, task, op);
+	impl_->tracer.ret(*task, cqe, op);
+}
+
+void Kernel::trace_record(Task *task, const kipc_trace_event &ev)
+{
+	if (!KIPC_TRACING(*impl_) || !task)
+		return;
+	Entry e(*impl_, task, ev.op);
+	impl_->tracer.host(*task, ev);
+}
+
 const Limits &Kernel::limits() const
 {
-	return impl_->lim;
+	return impl_->limits();
 }
 
 void Kernel::set_kernel_info(const kipc_kernel_info &info)
 {
-	impl_->kinfo = info;
+	impl_->intro.set_kernel_info(info);
 }
 
 } // namespace kipc

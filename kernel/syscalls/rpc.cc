@@ -20,7 +20,7 @@ long sys_call(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 	MsgArgs a;
 	if (long err = decode_call(k, cur, sqe, &a))
 		return err;
-	return k.do_task_call(cur, sqe.target, a, cqe);
+	return k.rpc.task_call(cur, sqe.target, a, cqe);
 }
 
 long sys_mbox_call(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
@@ -28,7 +28,7 @@ long sys_mbox_call(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 	MsgArgs a;
 	if (long err = decode_call(k, cur, sqe, &a))
 		return err;
-	return k.do_mbox_call(cur, sqe.target, a, cqe);
+	return k.rpc.mbox_call(cur, sqe.target, a, cqe);
 }
 
 long sys_reply(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
@@ -38,7 +38,7 @@ long sys_reply(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 		return err;
 	if (sqe.target <= 0)
 		return -ESRCH;
-	return k.do_reply(cur, uint64_t(sqe.target), a);
+	return k.rpc.reply(cur, uint64_t(sqe.target), a);
 }
 
 } // namespace kipc

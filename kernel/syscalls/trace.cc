@@ -13,7 +13,7 @@ long sys_trace_open(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 		if (long err = copy_struct_from_user(cur, sqe.addr2, sqe.len2, &attr))
 			return err;
 	}
-	return k.do_trace_open(cur, attr);
+	return k.tracer.open(cur, attr);
 }
 
 long sys_trace_read(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
@@ -23,14 +23,14 @@ long sys_trace_read(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 		return err;
 	if (cur.mm && !cur.mm->access_ok(sqe.addr2, sqe.len2))
 		return -EFAULT;
-	return k.do_trace_read(cur, a);
+	return k.tracer.read(cur, a);
 }
 
 long sys_trace_close(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	if (sqe.flags)
 		return -EINVAL;
-	return k.do_trace_close(cur);
+	return k.tracer.close(cur);
 }
 
 } // namespace kipc

@@ -7,6 +7,8 @@
  */
 #include "net_fixture.h"
 
+#include <ctype.h>
+
 #include <nats/nats.h>
 
 /* What a test's processes share. */
@@ -17,6 +19,7 @@ struct share {
 	int64_t id;           /* the server's mailbox id on its node */
 	int result[8];
 	char text[8][64];
+	int64_t t[4];         /* times (kt_now_ns) a child saw something */
 };
 
 static struct share *share_new(void)
@@ -307,6 +310,68 @@ TEST(remote_callers_are_unprivileged)
 	ASSERT_EQ(0, kt_wait(srv));
 }
 
+/* On node a as root, then uid 1000: sends to s's 0600 root mailbox on c. */
+static int cred_sender(struct share *s)
+{
+	int64_t id = remote("c", s);
+	if (id < 0)
+		return 10;
+	/* Root is shared on c: root's mailbox takes it. */
+	if (kipc_mbox_send(id, "root", 5, 0, 0) < 0)
+		return 11;
+	if (setresgid(1000, 1000, 1000) < 0 || setresuid(1000, 1000, 1000) < 0)
+		return 12;
+	/* Until cred_refresh the kernel knows it as root, here and there. */
+	if (kipc_mbox_send(id, "stale", 6, 0, 0) < 0)
+		return 13;
+	if (kipc_cred_refresh() < 0)
+		return 14;
+	/* Now uid 1000, not shared on c: 65534 there, and the mode says no. */
+	if (kipc_mbox_send(id, "user", 5, 0, 0) == 0)
+		return 15;
+	return errno == EACCES ? 0 : 16;
+}
+
+/* Server on c: its 0600 mailbox; what it received, and as whom. */
+static int srv_cred(struct share *s)
+{
+	if (open_mbox(s, 4, 0600) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	if (kt_wait_post(&s->done, 1))
+		return 11;
+	pid_t proxy = 0;
+	struct kipc_net_peer np;
+	for (int i = 0; i < 3; i++) {
+		char buf[16] = "";
+		struct kipc_msginfo mi;
+		if (kipc_mbox_receive(s->id, buf, sizeof buf - 1, &mi, KIPC_F_NONBLOCK) < 0)
+			break;
+		proxy = mi.pid;
+		snprintf(s->text[i], sizeof s->text[i], "%s", buf);
+	}
+	/* The proxy runs as the mapped uid its caller has now. */
+	if (kipc_net_peer(proxy, &np) < 0)
+		return 20;
+	snprintf(s->text[3], sizeof s->text[3], "%u->%u", np.uid, np.mapped_uid);
+	return 0;
+}
+
+TEST(cred_refresh_reaches_the_home_node)
+{
+	struct share *s = share_new();
+	pid_t srv = on_node(2, srv_cred, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t snd = on_node(0, cred_sender, s);
+	EXPECT_EQ(0, kt_wait(snd));
+	kt_post(&s->done, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("root", s->text[0]);
+	EXPECT_STREQ("stale", s->text[1]);
+	EXPECT_STREQ("", s->text[2]); /* the refused one is not there */
+	EXPECT_STREQ("1000->65534", s->text[3]);
+}
+
 TEST(what_does_not_cross_nodes_is_exdev)
 {
 	struct share *s = share_new();
@@ -329,6 +394,27 @@ TEST(what_does_not_cross_nodes_is_exdev)
 	EXPECT_EQ(EXDEV, errno);
 	EXPECT_EQ(-1, kipc_mbox_destroy(id));
 	EXPECT_EQ(EXDEV, errno);
+	/* Introspection of a remote object: at its home node (kipcs there). */
+	struct kipc_mbox_info mi;
+	struct kipc_waiter_info wi[4];
+	struct kipc_msg_info msi[4];
+	struct kipc_task_info ti;
+	EXPECT_EQ(-1, kipc_mbox_info(id, &mi));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_waiter_list(id, 0, wi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_msg_list(id, 0, msi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	pid_t rp = kipc_node_pid("b", s->pid);
+	EXPECT_EQ(-1, kipc_waiter_list(rp, KIPC_INTRO_TASKQ, wi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_msg_list(rp, KIPC_INTRO_TASKQ, msi, 4));
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(-1, kipc_task_info(rp, &ti));
+	EXPECT_EQ(EXDEV, errno);
+	/* ... the same calls on a local mailbox still answer here. */
+	EXPECT_EQ(0, kipc_mbox_info(local, &mi));
+	EXPECT_EQ(0, kipc_msg_list(local, 0, msi, 4));
 	char n[128];
 	snprintf(n, sizeof n, "/net/b%s-new", s->name);
 	EXPECT_EQ(-1, kipc_mbox_open(n, KIPC_O_CREAT, &a));
@@ -519,6 +605,317 @@ TEST(kipc_trace_draws_the_remote_sender)
 }
 
 /* ---------------------------------------------------------------- */
+/* kipc-trace at the origin, and across both nodes (-S, -S).         */
+
+/*
+ * The tracee (this binary under kipc-trace -- on node a, NT_TRACEE=
+ * "NAME PID"): open /net/c/NAME, send to it, send to c:PID directly.
+ */
+__attribute__((constructor)) static void nt_tracee(void)
+{
+	const char *t = getenv("NT_TRACEE");
+	char name[64], path[128];
+	int pid;
+	if (!t)
+		return;
+	if (sscanf(t, "%63s %d", name, &pid) != 2)
+		_exit(90);
+	snprintf(path, sizeof path, "/net/c%s", name);
+	int64_t id = kipc_mbox_open(path, 0, NULL);
+	if (id < 0)
+		_exit(91);
+	if (kipc_mbox_send(id, "one", 4, 0, 0) < 0)
+		_exit(92);
+	pid_t p = kipc_node_pid("c", pid);
+	if (p == -1 || kipc_send(p, "two", 4, 0, 0) < 0)
+		_exit(93);
+	_exit(0);
+}
+
+static void tool_path(const char *tool, char *path, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(path, len, "%s/../../bin/%s", exe, tool);
+}
+
+/* Start kipc-trace with args on node i; *err: its stderr (the note). */
+static pid_t start_tracer(int i, const char *const args[], int *err)
+{
+	char path[PATH_MAX + 32];
+	tool_path("kipc-trace", path, sizeof path);
+	int e[2];
+	if (pipe2(e, O_CLOEXEC) < 0)
+		return -1;
+	pid_t p = fork();
+	if (p == 0) {
+		kt_kernel_use(&nf->node[i]);
+		dup2(e[1], 2);
+		execv(path, (char *const *)args);
+		_exit(127);
+	}
+	close(e[1]);
+	*err = e[0];
+	return p;
+}
+
+/* Digits -> N, runs of blanks -> one: pids, ids, seqs, times, columns. */
+static char *mask_numbers(const char *in)
+{
+	char *out = malloc(strlen(in) + 1), *o = out;
+	for (const char *p = in; *p;) {
+		if (isdigit((unsigned char)*p)) {
+			*o++ = 'N';
+			while (isdigit((unsigned char)*p) || (*p == '.' && isdigit((unsigned char)p[1])))
+				p++;
+		} else if (*p == ' ') {
+			*o++ = ' ';
+			while (*p == ' ')
+				p++;
+		} else {
+			*o++ = *p++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+static char *slurp_file(const char *path)
+{
+	static char buf[8][65536];
+	static int k;
+	char *b = buf[k++ % 8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? 0 : read(fd, b, sizeof buf[0] - 1);
+	if (fd >= 0)
+		close(fd);
+	b[n > 0 ? n : 0] = '\0';
+	return b;
+}
+
+/* Server on c: the two messages, taken after the proxy is gone. */
+static int srv_two(struct share *s)
+{
+	if (open_mbox(s, 16, 0666) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	if (kt_wait_post(&s->go, 1))
+		return 11;
+	char buf[16];
+	if (kipc_mbox_receive(s->id, buf, sizeof buf, NULL, KIPC_F_NONBLOCK) != 4)
+		return 12;
+	if (kipc_receive(0, buf, sizeof buf, NULL, KIPC_F_NONBLOCK) != 4)
+		return 13;
+	return 0;
+}
+
+/* On c: until no remote caller has a proxy there. */
+static int wait_no_proxies(struct share *s)
+{
+	(void)s;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	struct kipc_net_stat ns;
+	while (kipc_net_stat(&ns) == 0 && ns.nproxies && __ksft_now_ms() < deadline)
+		kt_sleep_ms(2);
+	return kipc_net_stat(&ns) == 0 && ns.nproxies == 0 ? 0 : 1;
+}
+
+/* On c: until the server's task (and with it its mailbox) is gone. */
+static int wait_server_gone(struct share *s)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	struct kipc_task_info ti;
+	while (kipc_task_info(s->pid, &ti) == 0 && __ksft_now_ms() < deadline)
+		kt_sleep_ms(2);
+	return kipc_task_info(s->pid, &ti) < 0 && errno == ESRCH ? 0 : 1;
+}
+
+TEST_TIMEOUT(kipc_trace_at_the_origin_and_across_both_nodes, 60)
+{
+	struct share *s = share_new();
+	pid_t srv = on_node(2, srv_two, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	char dir[PATH_MAX], txt[PATH_MAX + 16], mmd[PATH_MAX + 16], json[PATH_MAX + 16],
+		calls[PATH_MAX + 16], one[PATH_MAX + 16];
+	snprintf(dir, sizeof dir, "%s", nf->dir);
+	snprintf(txt, sizeof txt, "%s/both.txt", dir);
+	snprintf(mmd, sizeof mmd, "%s/both.mmd", dir);
+	snprintf(json, sizeof json, "%s/both.json", dir);
+	snprintf(calls, sizeof calls, "%s/calls.txt", dir);
+	snprintf(one, sizeof one, "%s/origin.mmd", dir);
+	/* Three tracers of both kernels (a, c), merged. */
+	const char *fmts[4] = {"text", "mermaid", "chrome", "mermaid"};
+	const char *outs[4] = {txt, mmd, json, one};
+	pid_t tr[4];
+	for (int i = 0; i < 4; i++) {
+		const char *args[] = {"kipc-trace", "-S", nf->node[0].sock, "-S", nf->node[2].sock,
+				      "-f", fmts[i], "-o", outs[i], NULL};
+		if (i == 3) /* a alone (-S once: the same as KIPC_SOCKET) */
+			args[3] = NULL, args[1] = "-f", args[2] = fmts[i], args[3] = "-o",
+			args[4] = outs[i], args[5] = "-S", args[6] = nf->node[0].sock, args[7] = NULL;
+		int err;
+		tr[i] = start_tracer(0, args, &err);
+		ASSERT_GT(tr[i], 0);
+		char note[512] = "";
+		ASSERT_GT(read(err, note, sizeof note - 1), 0);
+		close(err);
+		if (i == 3)
+			continue;
+		EXPECT_NE(NULL, strstr(note, "tracing the kernels at ")) TH_LOG("%s", note);
+		EXPECT_NE(NULL, strstr(note, "(node a)"));
+		EXPECT_NE(NULL, strstr(note, "(node c)"));
+	}
+	/* The calls at the origin: kipc-trace -- this binary, on a. */
+	char self[PATH_MAX], env[128];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	ASSERT_GT(n, 0);
+	self[n] = '\0';
+	snprintf(env, sizeof env, "NT_TRACEE=%s %d", s->name, (int)s->pid);
+	{
+		const char *args[] = {"kipc-trace", "-o", calls, "--", self, NULL};
+		int err;
+		putenv(env);
+		pid_t c = start_tracer(0, args, &err);
+		unsetenv("NT_TRACEE");
+		ASSERT_GT(c, 0);
+		char msg[1024];
+		ssize_t m;
+		while ((m = read(err, msg, sizeof msg - 1)) > 0) {
+			msg[m] = '\0';
+			TH_LOG("kipc-trace --: %s", msg);
+		}
+		close(err);
+		ASSERT_EQ(0, kt_wait(c));
+	}
+	/* The proxy ended (the tracee exited), then the server takes both. */
+	ASSERT_EQ(0, kt_wait(on_node(2, wait_no_proxies, s)));
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	/* Its exit destroyed its mailbox: then everything is stamped. */
+	ASSERT_EQ(0, kt_wait(on_node(2, wait_server_gone, s)));
+	for (int i = 0; i < 4; i++) {
+		kill(tr[i], SIGINT);
+		ASSERT_EQ(0, kt_wait(tr[i]));
+	}
+	pid_t q = kipc_node_pid("c", 1);
+	ASSERT_NE(-1, q);
+	int ix = (int)KIPC_NET_PID_INDEX(q);
+
+	char want[4096];
+	char *got = mask_numbers(slurp_file(calls));
+	snprintf(want, sizeof want,
+		 "[pid N] mbox_open(\"/net/c%s\", N) = N <N>\n"
+		 "[pid N] mbox_send(\"/net/c%s\", N bytes) = N <N>\n"
+		 "[pid N] net_node(\"c\") = N <N>\n"
+		 "[pid N] send(pid c:N, N bytes) = N <N>\n",
+		 s->name, s->name);
+	char *w = mask_numbers(want);
+	EXPECT_STREQ(w, got);
+	free(got);
+	free(w);
+	/* the real numbers: the server's pid, the node index */
+	char line[128];
+	snprintf(line, sizeof line, "] send(pid c:%d, 4 bytes) = 0 <", (int)s->pid);
+	EXPECT_NE(NULL, strstr(slurp_file(calls), line)) TH_LOG("%s", slurp_file(calls));
+	snprintf(line, sizeof line, "] net_node(\"c\") = %d <", ix);
+	EXPECT_NE(NULL, strstr(slurp_file(calls), line));
+
+	/* Both kernels, merged in time order; the proxy (c's) names its caller. */
+	char srvpid[16];
+	snprintf(srvpid, sizeof srvpid, "%d", (int)s->pid);
+	const char *nm = s->name, *sp = srvpid;
+	snprintf(want, sizeof want,
+		 "a net_test-N N: attach:\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N mbox_open\n"
+		 "c net:a:N-N N: attach:\n"
+		 "c net:a:N-N N: netrecv: from=a:N seq=N mbox_open\n"
+		 "c net:a:N-N N: open: mbox=N name=%s\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N mbox_open done=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N mbox_send\n"
+		 "c net:a:N-N N: netrecv: from=a:N seq=N mbox_send mbox=N\n"
+		 "c net:a:N-N N: send: mbox=N seq=N len=N prio=N\n"
+		 "c net:a:N-N N: enqueue: mbox=N seq=N len=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N mbox_send done=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N send\n"
+		 "c net:a:N-N N: netrecv: from=a:N seq=N send\n"
+		 "c net:a:N-N N: send: taskq=N seq=N len=N prio=N\n"
+		 "c net:a:N-N N: enqueue: taskq=N seq=N len=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N send done=N\n"
+		 "a net_test-N N: exit:\n"
+		 "c net:a:N-N N: exit:\n"
+		 "c net_test-N N: deliver: mbox=N seq=N len=N from=N\n"
+		 "c net_test-N N: deliver: taskq=N seq=N len=N from=N\n"
+		 "c net_test-N N: exit:\n"
+		 "c net_test-N N: destroy: mbox=N\n",
+		 nm, nm, nm, nm, nm, sp, sp);
+	w = mask_numbers(want);
+	got = mask_numbers(slurp_file(txt));
+	EXPECT_STREQ(w, got) fprintf(stderr, "%s", slurp_file(txt));
+	free(got);
+	free(w);
+	const char *t = slurp_file(txt);
+	snprintf(line, sizeof line, "netsend: to=c:%s seq=", s->name);
+	EXPECT_NE(NULL, strstr(t, line)) TH_LOG("%s", t);
+	snprintf(line, sizeof line, "netsend: to=c:%d seq=", (int)s->pid);
+	EXPECT_NE(NULL, strstr(t, line));
+	/* the caller's pid at a is the one the proxy at c names */
+	const char *a = strstr(t, "net_test-");
+	ASSERT_NE(NULL, a);
+	snprintf(line, sizeof line, "from=a:%d seq=", atoi(a + 9));
+	EXPECT_NE(NULL, strstr(t, line));
+
+	/* The cross-node send: one arrow from the caller at a to the mailbox at c. */
+	snprintf(want, sizeof want,
+		 "sequenceDiagram\n"
+		 "    participant T0_N as a: net_test N\n"
+		 "    participant M1_N as c: mailbox %s\n"
+		 "    participant T1_N as c: net_test %d\n"
+		 "    T0_N->>M1_N: send #N (N B)\n"
+		 "    M1_N-->>T1_N: #N\n"
+		 "    T0_N->>T1_N: #N (N B)\n"
+		 "    Note over M1_N: destroyed\n",
+		 s->name, (int)s->pid);
+	w = mask_numbers(want);
+	got = mask_numbers(slurp_file(mmd));
+	EXPECT_STREQ(w, got);
+	free(got);
+	free(w);
+
+	/* Chrome: a process per node; each request one flow from a to c. */
+	const char *j = slurp_file(json);
+	EXPECT_NE(NULL, strstr(j, "\"args\":{\"name\":\"node a\"}"));
+	EXPECT_NE(NULL, strstr(j, "\"args\":{\"name\":\"node c\"}"));
+	int flows = 0;
+	for (const char *f = j; (f = strstr(f, "{\"ph\":\"s\",\"id\":")); f++) {
+		unsigned long long id = strtoull(f + 15, NULL, 10);
+		char fin[128];
+		snprintf(fin, sizeof fin,
+			 "{\"ph\":\"f\",\"id\":%llu,\"name\":\"request\",\"cat\":\"net\",", id);
+		if (strstr(f, "\"name\":\"request\"") && strstr(j, fin) &&
+		    strstr(f, "\"pid\":1,") < strstr(f, "}") && strstr(strstr(j, fin), "\"pid\":2,"))
+			flows++;
+	}
+	EXPECT_EQ(3, flows) TH_LOG("%s", j);
+
+	/* The origin alone: the requests go to remote participants. */
+	snprintf(want, sizeof want,
+		 "sequenceDiagram\n"
+		 "    participant TN as net_test N\n"
+		 "    participant Rc__kt_N_net as c:%s (remote)\n"
+		 "    participant Rc_N as c:%d (remote)\n"
+		 "    TN->>Rc__kt_N_net: send (request N)\n"
+		 "    TN->>Rc_N: send (request N)\n",
+		 s->name, (int)s->pid);
+	w = mask_numbers(want);
+	got = mask_numbers(slurp_file(one));
+	EXPECT_STREQ(w, got);
+	free(got);
+	free(w);
+}
+
+/* ---------------------------------------------------------------- */
 /* A node cannot claim to be another (the NATS server's permissions). */
 
 static bool g_seen_forged, g_seen_legit;
@@ -616,10 +1013,19 @@ static int g_nans;
 static void on_answer_d(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
 {
 	(void)nc, (void)sub, (void)c;
-	int i = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
-	if (natsMsg_GetDataLength(m) >= (int)sizeof(struct wire) && i < 64) {
-		memcpy(&g_ans[i], natsMsg_GetData(m), sizeof(struct wire));
+	/* one NATS message may carry several frames (nats.cc coalesces) */
+	const uint8_t *p = (const uint8_t *)natsMsg_GetData(m);
+	size_t left = (size_t)natsMsg_GetDataLength(m);
+	while (left >= sizeof(struct wire)) {
+		int i = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
+		struct wire w;
+		memcpy(&w, p, sizeof w);
+		if (i >= 64 || w.datalen > left - sizeof w)
+			break;
+		g_ans[i] = w;
 		__atomic_store_n(&g_nans, i + 1, __ATOMIC_SEQ_CST);
+		p += sizeof w + w.datalen;
+		left -= sizeof w + w.datalen;
 	}
 	natsMsg_Destroy(m);
 }
@@ -757,6 +1163,163 @@ TEST(a_hostile_node_gets_errors_and_the_home_goes_on)
 	ASSERT_EQ(8, kipc_mbox_call(id, "ping", 5, reply, sizeof reply, NULL, 0));
 	ASSERT_EQ(8, kipc_mbox_call(id, "pong", 5, reply, sizeof reply, NULL, 0));
 	ASSERT_EQ(0, kt_wait(srv));
+}
+
+/* ---------------------------------------------------------------- */
+/* A node that stops or dies: nothing of it is held on the others      */
+
+/* On node d: a kernel-owned mailbox of capacity 1 (it outlives us), and
+ * a server that takes one call on a second one and never answers. */
+static int srv_stopping(struct share *s)
+{
+	struct kipc_mbox_attr a = kt_attr(1);
+	a.mode = 0666;
+	a.flags = KIPC_MBOX_KERNEL_OWNED;
+	if (kipc_mbox_open(s->name, KIPC_O_CREAT | KIPC_O_EXCL, &a) < 0)
+		return 10;
+	char svc[80];
+	snprintf(svc, sizeof svc, "%s-svc", s->name);
+	a = kt_attr(1);
+	a.mode = 0666;
+	int64_t id = kipc_mbox_open(svc, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	if (id < 0)
+		return 11;
+	kt_post(&s->ready, 1);
+	char buf[16];
+	struct kipc_msginfo mi;
+	if (kipc_mbox_receive(id, buf, sizeof buf, &mi, 0) < 0 || !(mi.flags & KIPC_CQE_F_CALL))
+		return 12;
+	kt_post(&s->go, 1);
+	kt_wait_post(&s->done, 1); /* holds the call until its kernel stops */
+	return 0;
+}
+
+/* On node d: wait until the kernel-owned mailbox has n parked senders. */
+static int wait_parked(struct share *s)
+{
+	int64_t id = kipc_mbox_open(s->name, 0, NULL);
+	return id < 0 ? 10 : kt_wait_mbox(id, KT_SENDERS, (uint32_t)s->result[0], KT_BOUND_MS) ? 11 : 0;
+}
+
+TEST(clean_stop_answers_parked_remote_callers_at_once)
+{
+	char why[256], n[128];
+	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, NULL, why, sizeof why));
+	struct share *s = share_new();
+	pid_t srv = on_node(3, srv_stopping, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("d", s);
+	ASSERT_GT(id, 0);
+	snprintf(n, sizeof n, "/net/d%s-svc", s->name);
+	int64_t svc = kipc_mbox_open(n, 0, NULL);
+	ASSERT_GT(svc, 0);
+	ASSERT_EQ(0, kipc_mbox_send(id, "fill", 5, 0, 0));
+	/* Parked at d: a send and a call on the full mailbox, and a call
+	 * its server has taken. */
+	static char msg[] = "parked";
+	char *buf = kipc_buf_alloc(64 + sizeof msg);
+	ASSERT_NE(NULL, buf);
+	memcpy(buf, msg, sizeof msg);
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	kipc_prep_mbox_send(sqe, id, buf, sizeof msg, 0, 0);
+	kipc_sqe_set_data(sqe, 1);
+	sqe = kipc_get_sqe();
+	kipc_prep_mbox_call(sqe, id, buf, sizeof msg, buf + 16, 16, 0, 0);
+	kipc_sqe_set_data(sqe, 2);
+	sqe = kipc_get_sqe();
+	kipc_prep_mbox_call(sqe, svc, buf, sizeof msg, buf + 32, 16, 0, 0);
+	kipc_sqe_set_data(sqe, 3);
+	ASSERT_EQ(3, kipc_submit());
+	ASSERT_EQ(0, kt_wait_post(&s->go, 1));
+	s->result[0] = 2;
+	ASSERT_EQ(0, kt_wait(on_node(3, wait_parked, s)));
+	/* kipcd --stop: it answers them as it goes, not the timeout here. */
+	int64_t t0 = kt_now_ns();
+	nf_stop_node(3, SIGTERM);
+	int64_t res[4] = {0};
+	for (int i = 0; i < 3; i++) {
+		struct kipc_cqe *c;
+		ASSERT_EQ(0, kipc_wait_cqe(&c));
+		if (c->user_data >= 1 && c->user_data <= 3)
+			res[c->user_data] = c->res;
+		kipc_cqe_seen(c);
+	}
+	int64_t ms = (kt_now_ns() - t0) / 1000000;
+	TH_LOG("answered %lld ms after the stop began", (long long)ms);
+	EXPECT_EQ(-EIDRM, res[1]); /* withdrawn: the mailbox went with its kernel */
+	EXPECT_EQ(-EIDRM, res[2]);
+	EXPECT_EQ(-ESRCH, res[3]); /* its server was detached, as locally */
+	EXPECT_LT(ms, NF_TIMEOUT_MS); /* not ENOLINK at the timeout */
+	kipc_buf_free(buf);
+	kt_post(&s->done, 1);
+	kt_wait(srv); /* its kernel is gone: whatever it says */
+}
+
+/* On node b: a full mailbox; when the sender of d is parked on it, and
+ * when it is not any more (its proxy ended). */
+static int srv_orphan(struct share *s)
+{
+	if (open_mbox(s, 1, 0666) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	if (kt_wait_mbox(s->id, KT_SENDERS, 1, KT_BOUND_MS))
+		return 11;
+	s->t[0] = kt_now_ns();
+	kt_post(&s->go, 1);
+	/* (kt_wait_mbox waits for at least n) */
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	uint32_t n = 1;
+	while (n && __ksft_now_ms() < deadline)
+		if (kt_stat_count(false, s->id, KT_SENDERS, &n) < 0)
+			return 12;
+		else if (n)
+			kt_sleep_ms(1);
+	if (n)
+		return 15;
+	s->t[1] = kt_now_ns();
+	/* "fill" is there; the parked one was withdrawn, not delivered. */
+	char buf[16] = "";
+	if (kipc_mbox_receive(s->id, buf, sizeof buf - 1, NULL, KIPC_F_NONBLOCK) < 0)
+		return 13;
+	snprintf(s->text[0], sizeof s->text[0], "%s", buf);
+	if (kipc_mbox_receive(s->id, buf, sizeof buf - 1, NULL, KIPC_F_NONBLOCK) >= 0) {
+		snprintf(s->text[1], sizeof s->text[1], "%s", buf);
+		return 14;
+	}
+	return 0;
+}
+
+static int orphan_sender(struct share *s)
+{
+	int64_t id = remote("b", s);
+	if (id < 0 || kipc_mbox_send(id, "fill", 5, 0, 0) < 0)
+		return 10;
+	kipc_mbox_send(id, "parked", 7, 0, 0); /* until its kernel dies */
+	return 0;
+}
+
+TEST(home_ends_the_proxies_of_a_dead_origin)
+{
+	NF_SLOW();
+	char why[256];
+	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, NULL, why, sizeof why));
+	struct share *s = share_new();
+	pid_t srv = on_node(1, srv_orphan, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t snd = on_node(3, orphan_sender, s);
+	ASSERT_EQ(0, kt_wait_post(&s->go, 1));
+	/* d dies without a word: no EXIT, no BYE. b notices by itself. */
+	int64_t killed = kt_now_ns();
+	nf_stop_node(3, SIGKILL);
+	kt_wait(snd);
+	EXPECT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("", s->text[1]);
+	int64_t ms = (s->t[1] - killed) / 1000000;
+	TH_LOG("b ended d's proxy %lld ms after the kill", (long long)ms);
+	EXPECT_STREQ("fill", s->text[0]);
+	/* Silent for net_timeout_ms (d probed every net_retry_ms until it died). */
+	EXPECT_GE(ms, NF_TIMEOUT_MS - NF_RETRY_MS);
+	EXPECT_LE(ms, NF_TIMEOUT_MS + NF_RETRY_MS + 1000); /* + a loaded machine */
 }
 
 /* ---------------------------------------------------------------- */
@@ -1107,6 +1670,221 @@ TEST_TIMEOUT(nats_server_restart_exactly_once, 60)
 	EXPECT_EQ(0, bad);
 	EXPECT_EQ(0, f->out_of_order);
 	nf_stop_node(3, SIGTERM);
+}
+
+/* ---------------------------------------------------------------- */
+/* Two nodes in two network namespaces, the veth between them cut     */
+
+/* Boot slot i (node c or d) inside network namespace ns. */
+static int boot_in_netns(int i, const char *ns, const char *url, char *why, size_t len)
+{
+	char kipcd[PATH_MAX], wrap[PATH_MAX], text[PATH_MAX + 128];
+	kt_find_kipcd(kipcd, sizeof kipcd);
+	snprintf(wrap, sizeof wrap, "%s/kipcd-%s", nf->dir, ns);
+	/* ip netns exec execs it: the pid we wait for is kipcd's. */
+	snprintf(text, sizeof text, "#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n", ns, kipcd);
+	if (!kipcd[0] || nf_write(wrap, 0755, text) < 0) {
+		snprintf(why, len, "cannot write %.200s", wrap);
+		return KSFT_FAIL;
+	}
+	char *saved = getenv("KIPC_KIPCD") ? strdup(getenv("KIPC_KIPCD")) : NULL;
+	setenv("KIPC_KIPCD", wrap, 1);
+	int r = nf_boot_node_on(i, url, NULL, why, len);
+	if (saved)
+		setenv("KIPC_KIPCD", saved, 1);
+	else
+		unsetenv("KIPC_KIPCD");
+	free(saved);
+	return r;
+}
+
+/* In a child on node i: wait until it is connected to NATS. */
+static int wait_connected(int i)
+{
+	pid_t p = fork();
+	if (p == 0) {
+		if (nf_use(i) < 0)
+			_exit(80);
+		int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+		struct kipc_net_stat ns = {0};
+		while (__ksft_now_ms() < deadline && kipc_net_stat(&ns) == 0 && !ns.connected)
+			kt_sleep_ms(5);
+		_exit(ns.connected ? 0 : 81);
+	}
+	return kt_wait(p);
+}
+
+struct cut_share {
+	struct kt_barrier ready;
+	char name[64];
+	unsigned received[LEDGER_N];
+	int result[LEDGER_N];    /* 0 sent ok, errno, -1 not tried */
+	int64_t when[LEDGER_N];
+	unsigned nrecv, nerr;
+	int restored;            /* the link is back: stop after 200 more */
+	unsigned ok_after;
+};
+
+static int cut_sender(struct cut_share *k)
+{
+	char nn[128];
+	snprintf(nn, sizeof nn, "/net/d%s", k->name);
+	int64_t rid = kipc_mbox_open(nn, 0, NULL);
+	if (rid < 0)
+		return 81;
+	for (unsigned v = 0; v < LEDGER_N && k->ok_after < 200; v++) {
+		int r = kipc_mbox_send(rid, &v, sizeof v, 0, 0);
+		k->result[v] = r == 0 ? 0 : errno;
+		k->when[v] = kt_now_ns();
+		if (r)
+			__atomic_fetch_add(&k->nerr, 1, __ATOMIC_SEQ_CST);
+		else if (__atomic_load_n(&k->restored, __ATOMIC_SEQ_CST))
+			k->ok_after++;
+	}
+	return k->ok_after >= 200 ? 0 : 82;
+}
+
+static int cut_server(struct cut_share *k)
+{
+	struct kipc_mbox_attr a = kt_attr(0); /* rendezvous: ok = received */
+	a.mode = 0666;
+	int64_t id = kipc_mbox_open(k->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	if (id < 0)
+		return 10;
+	kt_post(&k->ready, 1);
+	for (;;) {
+		unsigned v;
+		if (kipc_mbox_receive(id, &v, sizeof v, NULL, 0) != sizeof v)
+			return 0; /* its kernel stopped */
+		if (v < LEDGER_N)
+			__atomic_fetch_add(&k->received[v], 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&k->nrecv, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+/* Wait (bounded) until *v reaches want; the time it took, or -1. */
+static int64_t wait_count(unsigned *v, unsigned want, int ms)
+{
+	int64_t t0 = kt_now_ns(), deadline = __ksft_now_ms() + ms;
+	while (__atomic_load_n(v, __ATOMIC_SEQ_CST) < want)
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		else
+			kt_sleep_ms(1);
+	return (kt_now_ns() - t0) / 1000000;
+}
+
+TEST_TIMEOUT(netns_veth_cut_mid_stream_exactly_once, 90)
+{
+	NF_SLOW();
+	if (geteuid() != 0)
+		SKIP(return, "not root: no network namespaces");
+	char why[256], ns[2][32], veth[2][16], url[64];
+	int x = (int)getpid() % 250 + 1;
+	for (int i = 0; i < 2; i++) {
+		snprintf(ns[i], sizeof ns[i], "kipc-%c-%d", 'a' + i, (int)getpid());
+		snprintf(veth[i], sizeof veth[i], "kv%c%d", 'a' + i, (int)getpid() % 100000);
+	}
+	if (nf_sh("ip netns add %s", ns[0]) != 0)
+		SKIP(return, "ip netns add failed (as root: no netns support?)");
+	snprintf(nf->netns[0], sizeof nf->netns[0], "%s", ns[0]);
+	ASSERT_EQ(0, nf_sh("ip netns add %s", ns[1]));
+	snprintf(nf->netns[1], sizeof nf->netns[1], "%s", ns[1]);
+	ASSERT_EQ(0, nf_sh("ip link add %s type veth peer name %s", veth[0], veth[1]));
+	for (int i = 0; i < 2; i++) {
+		/* If the move fails, the pair is still here: delete it. */
+		if (nf_sh("ip link set %s netns %s", veth[i], ns[i]) != 0)
+			nf_sh("ip link del %s", veth[i]);
+		ASSERT_EQ(0, nf_sh("ip -n %s addr add 10.199.%d.%d/24 dev %s && "
+				   "ip -n %s link set %s up && ip -n %s link set lo up",
+				   ns[i], x, i + 1, veth[i], ns[i], veth[i], ns[i]));
+	}
+	/* NATS in the first namespace; node c there, node d across the veth. */
+	char conf[PATH_MAX], text[256], log[PATH_MAX];
+	snprintf(conf, sizeof conf, "%s/netns.conf", nf->dir);
+	snprintf(log, sizeof log, "%s/netns-nats.log", nf->dir);
+	snprintf(text, sizeof text, "listen: 10.199.%d.1:4222\ninclude auth.conf\n", x);
+	ASSERT_EQ(0, nf_write(conf, 0644, text));
+	pid_t nats = fork();
+	if (nats == 0) {
+		setpgid(0, 0);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("ip", "ip", "netns", "exec", ns[0], "nats-server", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	ASSERT_GT(nats, 0);
+	nf->ns_nats = nats;
+	snprintf(url, sizeof url, "nats://10.199.%d.1:4222", x);
+	ASSERT_EQ(KSFT_PASS, boot_in_netns(4, ns[0], url, why, sizeof why));
+	ASSERT_EQ(KSFT_PASS, boot_in_netns(5, ns[1], url, why, sizeof why));
+	ASSERT_EQ(0, wait_connected(4));
+	ASSERT_EQ(0, wait_connected(5));
+
+	struct cut_share *k = mmap(NULL, sizeof *k, PROT_READ | PROT_WRITE,
+				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, k);
+	memset(k, 0, sizeof *k);
+	for (int i = 0; i < LEDGER_N; i++)
+		k->result[i] = -1;
+	kt_barrier_init(&k->ready);
+	snprintf(k->name, sizeof k->name, "/kt-%d-cut", (int)getpid());
+	pid_t srv = fork();
+	if (srv == 0)
+		_exit(nf_use(5) < 0 ? 80 : cut_server(k));
+	ASSERT_EQ(0, kt_wait_post(&k->ready, 1));
+	pid_t snd = fork();
+	if (snd == 0)
+		_exit(nf_use(4) < 0 ? 80 : cut_sender(k));
+	/* Mid-stream: the link goes down under d. */
+	ASSERT_LE(0, wait_count(&k->nrecv, 300, KT_BOUND_MS));
+	int64_t cut = kt_now_ns();
+	ASSERT_EQ(0, nf_sh("ip -n %s link set %s down", ns[1], veth[1]));
+	int64_t ms = wait_count(&k->nerr, 1, KT_BOUND_MS);
+	ASSERT_LE(0, ms);
+	ASSERT_LE(0, wait_count(&k->nerr, 3, KT_BOUND_MS)); /* it stays down a while */
+	unsigned at_restore = k->nrecv;
+	ASSERT_EQ(0, nf_sh("ip -n %s link set %s up", ns[1], veth[1]));
+	int64_t restored = kt_now_ns();
+	__atomic_store_n(&k->restored, 1, __ATOMIC_SEQ_CST);
+	/* Traffic resumes: 200 more sends succeed. */
+	ASSERT_EQ(0, kt_wait(snd));
+	int64_t resumed = kt_now_ns();
+	nf_stop_node(5, SIGTERM);
+	kt_wait(srv);
+	nf_stop_node(4, SIGTERM);
+
+	unsigned ok = 0, unknown = 0, unreach = 0, bad = 0;
+	int64_t first_err = INT64_MAX;
+	for (unsigned v = 0; v < LEDGER_N; v++) {
+		int r = k->result[v];
+		unsigned got = k->received[v];
+		if (r == 0)
+			ok++;
+		else if (r == ENOLINK)
+			unknown++;
+		else if (r == EHOSTUNREACH)
+			unreach++;
+		if ((r == 0 && got != 1) || (r == ENOLINK && got > 1) ||
+		    (r == EHOSTUNREACH && got) || (r == -1 && got) ||
+		    (r > 0 && r != ENOLINK && r != EHOSTUNREACH)) {
+			if (bad++ < 5)
+				TH_LOG("id %u: send %d, received %u times", v, r, got);
+		}
+		if (r > 0 && k->when[v] < first_err)
+			first_err = k->when[v];
+	}
+	TH_LOG("%u ok, %u ENOLINK, %u EHOSTUNREACH; first error %lld ms after the cut; "
+	       "%u received at the restore; 200 ok %lld ms after it",
+	       ok, unknown, unreach, (long long)((first_err - cut) / 1000000), at_restore,
+	       (long long)((resumed - restored) / 1000000));
+	EXPECT_EQ(0, bad);
+	EXPECT_GE(ok, 500u);
+	EXPECT_LE((first_err - cut) / 1000000, NF_TIMEOUT_MS + NF_RETRY_MS + 1000);
+	nf_netns_cleanup();
 }
 
 /* Is the cluster routing: does what c publishes on s0 reach d on s2? */

@@ -78,13 +78,13 @@ struct HotLoop {
 	{
 		MsgArgs m = args(abuf, 16, timeout_ms);
 		kipc_cqe c{};
-		return w.impl().do_mbox_send(*a.task, to, m, c);
+		return w.impl().mbox.send(*a.task, to, m, c);
 	}
 	long receive(int64_t from, int64_t timeout_ms = -1, kipc_cqe *out = nullptr)
 	{
 		MsgArgs m = args(bbuf, 64, timeout_ms);
 		kipc_cqe c{};
-		long r = w.impl().do_mbox_receive(*b.task, from, m, c);
+		long r = w.impl().mbox.receive(*b.task, from, m, c);
 		if (out)
 			*out = c;
 		return r;
@@ -98,17 +98,17 @@ struct HotLoop {
 		/* a receive_set (an array of wait entries), fed on its last mailbox */
 		MsgArgs rs = args(bbuf, 64, 1000);
 		kipc_cqe c{};
-		CHECK(k.do_mbox_receive_set(*b.task, set, 3, rs, c) == -EQUEUED);
+		CHECK(k.mbox.receive_set(*b.task, set, 3, rs, c) == -EQUEUED);
 		CHECK(send(set[2]) == 0);
 		/* a call with a deadline (a timer and a calls entry), its reply */
 		MsgArgs call = args(abuf, 16, 1000);
 		call.addr2 = rbuf;
 		call.len2 = 64;
-		CHECK(k.do_mbox_call(*a.task, id, call, c) == -EQUEUED);
+		CHECK(k.rpc.mbox_call(*a.task, id, call, c) == -EQUEUED);
 		kipc_cqe got{};
 		CHECK(receive(id, -1, &got) == 16);
 		MsgArgs rep = args(bbuf, 8);
-		CHECK(k.do_reply(*b.task, got.token, rep) == 0);
+		CHECK(k.rpc.reply(*b.task, got.token, rep) == 0);
 		/* a receive that times out */
 		CHECK(receive(id, 1) == -EQUEUED);
 		w.clock.mono += 2'000'000;
@@ -123,7 +123,7 @@ struct HotLoop {
 		CHECK(receive(id1) == 16);
 		/* a cancelled receive */
 		MsgArgs cr = args(bbuf, 64, 1000);
-		CHECK(k.do_mbox_receive(*b.task, id, cr, c) == -EQUEUED);
+		CHECK(k.mbox.receive(*b.task, id, cr, c) == -EQUEUED);
 		CHECK(k.do_cancel(*b.task, cr.user_data, -ECANCELED) == 0);
 		a.cq.clear();
 		b.cq.clear();
@@ -146,8 +146,7 @@ TEST_CASE("the hot path allocates nothing once the slabs have their chunks")
 		h.round();
 	CHECK(g_news.load() - news == 0);
 	CHECK(slab_total_bytes() == chunks);
-	CHECK(w.impl().timers.empty());
-	CHECK(w.impl().calls.empty());
+	CHECK(w.impl().next_deadline() == INT64_MAX); /* every timer went */
 }
 
 TEST_CASE("the counting allocator sees a malloc where the core would make one")

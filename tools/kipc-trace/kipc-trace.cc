@@ -6,7 +6,10 @@
  * Documentation/man/kipc-trace.1.
  */
 #include <csignal>
+#include <deque>
 #include <fcntl.h>
+#include <functional>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <ctime>
@@ -86,6 +89,8 @@ std::string ev_name(unsigned ev)
 	case KIPC_TRACE_OPEN: return "open";
 	case KIPC_TRACE_SYSCALL: return "syscall";
 	case KIPC_TRACE_SYSRET: return "sysret";
+	case KIPC_TRACE_NETSEND: return "netsend";
+	case KIPC_TRACE_NETRECV: return "netrecv";
 	}
 	return event_name(ev);
 }
@@ -110,6 +115,9 @@ std::string obj_label(const kipc_trace_obj &o)
 		return "mq " + name;
 	return name;
 }
+
+bool is_net(const kipc_trace_event &e);
+std::string net_name(const kipc_trace_net &n);
 
 /* The fields after "event:" in the text format. */
 std::string details(const kipc_trace_event &e)
@@ -145,71 +153,160 @@ std::string details(const kipc_trace_event &e)
 		return fmt::format("{} res={}", l, errno_name(e.res));
 	case KIPC_TRACE_DESTROY:
 		return l;
+	case KIPC_TRACE_NETSEND: {
+		kipc_trace_net n = as<kipc_trace_net>(e);
+		return fmt::format("to={} seq={} {}{}", net_name(n), n.seq, op_name(n.op),
+				   !(n.flags & KIPC_TRACE_F_DONE) ? ""
+				   : n.res < 0 ? " failed=" + err_name(n.res)
+					       : fmt::format(" done={}", n.res));
+	}
+	case KIPC_TRACE_NETRECV: {
+		kipc_trace_net n = as<kipc_trace_net>(e);
+		return fmt::format("from={} seq={} {}{}", net_name(n), n.seq, op_name(n.op),
+				   n.mbox ? fmt::format(" mbox={}", n.mbox) : "");
+	}
 	}
 	return "";
 }
 
 
-/*
- * A remote caller's proxy task (pid >= 2^22: Documentation/network.md)
- * as "NODE:PID", its node and pid there; "" for anyone else. Asked of
- * the kernel (net_peer) when first seen; a proxy already gone is known
- * by the command the kernel gave it, "net:NODE:PID" (comm, which may
- * be cut at 15 characters).
- */
-const std::string &remote_label(int32_t pid, const std::string &comm = "")
+bool is_net(const kipc_trace_event &e)
 {
-	static std::map<int32_t, std::string> cache;
-	static const std::string unknown;
-	auto it = cache.find(pid);
-	if (it != cache.end())
-		return it->second;
-	std::string r;
-	struct kipc_net_peer np;
-	if (pid < (1 << KIPC_NET_PID_BITS))
-		return cache[pid] = r;
-	if (kipc_net_peer(pid, &np) == 0)
-		r = fmt::format("{}:{}", np.node, np.pid);
-	else if (comm.rfind("net:", 0) == 0)
-		r = comm.substr(4);
-	else
-		return unknown; /* not known yet: ask again later */
-	return cache[pid] = r;
+	return e.event == KIPC_TRACE_NETSEND || e.event == KIPC_TRACE_NETRECV;
 }
 
+/* A NETSEND's target or a NETRECV's caller: "NODE:/name", "NODE:PID". */
+std::string net_name(const kipc_trace_net &n)
+{
+	std::string s(n.name, strnlen(n.name, sizeof n.name));
+	return n.flags & KIPC_TRACE_F_TRUNC ? s + "..." : s;
+}
+
+/* "b:/jobs" -> {"b", "/jobs"} */
+std::pair<std::string, std::string> split_net(const std::string &name)
+{
+	size_t c = name.find(':');
+	if (c == std::string::npos)
+		return {"", name};
+	return {name.substr(0, c), name.substr(c + 1)};
+}
+
+/*
+ * One kernel being traced (one per -S, else the one at $KIPC_SOCKET):
+ * what is known of its tasks and mailboxes.
+ */
+struct Source {
+	std::string node;              /* its node name, "" without a network */
+	std::string sock;              /* its socket */
+	int64_t boot_mono = 0;         /* its boot on CLOCK_MONOTONIC */
+	bool ask = false;              /* we are attached to it: net_peer works */
+	std::map<int32_t, std::string> comm;
+	std::map<int64_t, std::string> names;  /* mailbox id -> label */
+	std::map<int32_t, std::string> remote; /* proxy pid -> "NODE:PID" */
+
+	/*
+	 * A remote caller's proxy task (pid >= 2^22: Documentation/network.md)
+	 * as "NODE:PID", its node and pid there; "" for anyone else. Asked of
+	 * the kernel (net_peer) when first seen, or told by the reader of
+	 * this source (several -S); a proxy already gone is known by the
+	 * command the kernel gave it, "net:NODE:PID" (comm, which may be cut
+	 * at 15 characters).
+	 */
+	const std::string &remote_of(int32_t pid)
+	{
+		static const std::string none;
+		if (pid < (1 << KIPC_NET_PID_BITS))
+			return none;
+		auto it = remote.find(pid);
+		if (it != remote.end())
+			return it->second;
+		std::string r;
+		struct kipc_net_peer np;
+		auto c = comm.find(pid);
+		if (ask && kipc_net_peer(pid, &np) == 0)
+			r = fmt::format("{}:{}", np.node, np.pid);
+		else if (c != comm.end() && c->second.rfind("net:", 0) == 0)
+			r = c->second.substr(4);
+		else
+			return none; /* not known yet: ask again later */
+		return remote[pid] = r;
+	}
+};
+
+/*
+ * Events of several kernels (several -S) are merged in the order of
+ * their timestamps: every kernel on a machine stamps its events with the
+ * one CLOCK_MONOTONIC of that machine (and a socket is on this machine),
+ * so the order is the order in which they happened; equal stamps keep
+ * the order of the -S options. A participant is then "NODE: ...", and a
+ * proxy task (a remote caller at its home node) is, in the mermaid
+ * drawing, the caller itself when its node is traced too: a cross-node
+ * send is one arrow from the caller on its node to the mailbox or task
+ * on the other.
+ */
 struct Tracer {
 	Format format = Format::Text;
 	FILE *out = stdout;
-	int64_t boot_mono = 0;        /* kernel boot on CLOCK_MONOTONIC */
-	std::map<int32_t, std::string> comm;
-	std::map<int64_t, std::string> names;  /* mailbox id -> label */
+	std::vector<Source> src;               /* the kernels traced */
+	size_t cur = 0;                        /* the source of the event at hand */
 	bool all = false;                      /* --all: the tools' own tasks too */
-	std::map<int32_t, kipc_trace_event> attached; /* ATTACH held until it does something */
+	using Key = std::pair<size_t, int32_t>; /* (source, pid) */
+	std::map<Key, kipc_trace_event> attached; /* ATTACH held until it does something */
 	uint64_t lost = 0, nevents = 0;
 	/* chrome */
 	bool first = true;
-	std::map<int32_t, int> blocked;  /* pid -> open "blocked" slices */
-	std::set<int32_t> named;
+	std::map<Key, int> blocked;  /* open "blocked" slices */
+	std::set<Key> named;
 	/* mermaid */
-	std::vector<kipc_trace_event> kept;
+	std::vector<std::pair<size_t, kipc_trace_event>> kept;
 	size_t limit = 200;
 
-	double secs(uint64_t ts) const { return double(int64_t(ts) - boot_mono) / 1e9; }
+	bool multi() const { return src.size() > 1; }
+	Source &S() { return src[cur]; }
 
-	std::string comm_of(const kipc_trace_event &e) const
+	/* seconds since the (first) kernel booted */
+	double secs(uint64_t ts) const { return double(int64_t(ts) - src[0].boot_mono) / 1e9; }
+
+	int source_of(const std::string &node) const
 	{
-		if (e.event != KIPC_TRACE_CREATE && e.event != KIPC_TRACE_OPEN)
-			return std::string(e.comm, strnlen(e.comm, sizeof e.comm));
-		auto it = comm.find(e.pid);
-		return it != comm.end() ? it->second : "";
+		for (size_t i = 0; !node.empty() && i < src.size(); i++)
+			if (src[i].node == node)
+				return int(i);
+		return -1;
 	}
 
-	std::string mbox_label(int64_t id) const
+	std::string comm_of(const kipc_trace_event &e)
 	{
-		auto it = names.find(id);
-		if (it == names.end() || it->second.empty())
+		if (e.event != KIPC_TRACE_CREATE && e.event != KIPC_TRACE_OPEN && !is_net(e))
+			return std::string(e.comm, strnlen(e.comm, sizeof e.comm));
+		auto it = S().comm.find(e.pid);
+		return it != S().comm.end() ? it->second : "";
+	}
+
+	std::string mbox_label(int64_t id)
+	{
+		auto it = S().names.find(id);
+		if (it == S().names.end() || it->second.empty())
 			return fmt::format("mailbox {}", id);
 		return it->second[0] == '/' ? "mailbox " + it->second : it->second;
+	}
+
+	/* What an event tells of names: comms, mailboxes, remote mailboxes. */
+	void learn(const kipc_trace_event &e)
+	{
+		if (e.event == KIPC_TRACE_CREATE || e.event == KIPC_TRACE_OPEN) {
+			S().names[e.mbox] = obj_label(as<kipc_trace_obj>(e));
+		} else if (is_net(e)) {
+			/* a remote mailbox by the name it was opened by: /net/NODE/name */
+			kipc_trace_net n = as<kipc_trace_net>(e);
+			if (n.event == KIPC_TRACE_NETSEND && (n.flags & KIPC_TRACE_F_DONE) &&
+			    n.op == KIPC_SYS_mbox_open && n.res >= 0 && n.mbox) {
+				auto [node, name] = split_net(net_name(n));
+				S().names[n.mbox] = "/net/" + node + name;
+			}
+		} else if (e.comm[0]) {
+			S().comm[e.pid] = std::string(e.comm, strnlen(e.comm, sizeof e.comm));
+		}
 	}
 
 	void begin()
@@ -224,18 +321,26 @@ struct Tracer {
 		first = false;
 	}
 
+	/* Chrome's process and thread: one per task; with several kernels a
+	 * process per node and a thread per task. */
+	json cpid(int32_t pid) const { return multi() ? int(cur + 1) : pid; }
+
 	void chrome_name(int32_t pid)
 	{
-		if (!pid || named.count(pid))
+		if (!pid || named.count({cur, pid}))
 			return;
-		named.insert(pid);
-		auto it = comm.find(pid);
-		std::string n = !remote_label(pid).empty() ? fmt::format("{} (remote, proxy {})", remote_label(pid), pid)
-				: it != comm.end() && !it->second.empty()
+		if (multi() && named.insert({cur, 0}).second)
+			chrome({{"ph", "M"}, {"name", "process_name"}, {"pid", cpid(pid)},
+				{"args", {{"name", fmt::format("node {}", S().node)}}}});
+		named.insert({cur, pid});
+		auto it = S().comm.find(pid);
+		const std::string &r = S().remote_of(pid);
+		std::string n = !r.empty() ? fmt::format("{} (remote, proxy {})", r, pid)
+				: it != S().comm.end() && !it->second.empty()
 					? fmt::format("{} {}", it->second, pid)
 					: fmt::format("pid {}", pid);
-		chrome({{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"tid", pid},
-			{"args", {{"name", n}}}});
+		chrome({{"ph", "M"}, {"name", multi() ? "thread_name" : "process_name"},
+			{"pid", cpid(pid)}, {"tid", pid}, {"args", {{"name", n}}}});
 	}
 
 	void event(const kipc_trace_event &e)
@@ -244,15 +349,12 @@ struct Tracer {
 		if (e.event == KIPC_TRACE_LOST) {
 			lost += uint64_t(e.res);
 			if (format == Format::Text)
-				fmt::print(out, "# {} events lost (the kernel's ring was full)\n", e.res);
+				fmt::print(out, "{}# {} events lost (the kernel's ring was full)\n",
+					   node_col(), e.res);
 			return;
 		}
-		if (e.event == KIPC_TRACE_CREATE || e.event == KIPC_TRACE_OPEN) {
-			names[e.mbox] = obj_label(as<kipc_trace_obj>(e));
-		} else if (e.comm[0]) {
-			comm[e.pid] = std::string(e.comm, strnlen(e.comm, sizeof e.comm));
-		}
-		remote_label(e.pid, comm.count(e.pid) ? comm[e.pid] : ""); /* while it lives */
+		learn(e);
+		S().remote_of(e.pid); /* while it lives */
 		/*
 		 * A task that only attaches, looks and exits (kipcs, kipc-trace)
 		 * is hidden unless --all: its ATTACH is held back until it does
@@ -260,10 +362,10 @@ struct Tracer {
 		 */
 		if (!all) {
 			if (e.event == KIPC_TRACE_ATTACH) {
-				attached[e.pid] = e;
+				attached[{cur, e.pid}] = e;
 				return;
 			}
-			auto it = attached.find(e.pid);
+			auto it = attached.find({cur, e.pid});
 			if (it != attached.end()) {
 				kipc_trace_event a = it->second;
 				attached.erase(it);
@@ -275,13 +377,24 @@ struct Tracer {
 		emit(e);
 	}
 
+	/* The text format's node column (several kernels only). */
+	std::string node_col()
+	{
+		if (!multi())
+			return "";
+		size_t w = 1;
+		for (const auto &s : src)
+			w = std::max(w, s.node.size());
+		return fmt::format("{:<{}} ", S().node.empty() ? "-" : S().node, w);
+	}
+
 	void emit(const kipc_trace_event &e)
 	{
 		switch (format) {
 		case Format::Text:
 		{
 			std::string d = details(e);
-			fmt::print(out, "{:>16}-{:<7} {:>13.6f}: {}:{}{}\n",
+			fmt::print(out, "{}{:>16}-{:<7} {:>13.6f}: {}:{}{}\n", node_col(),
 				   comm_of(e), e.pid, secs(e.ts), ev_name(e.event), d.empty() ? "" : " ", d);
 		}
 			break;
@@ -289,24 +402,67 @@ struct Tracer {
 			chrome_event(e);
 			break;
 		case Format::Mermaid:
-			kept.push_back(e);
+			kept.emplace_back(cur, e);
 			break;
 		}
+	}
+
+	/* flow ids: per kernel with several */
+	uint64_t flow_id(size_t s, uint64_t seq) const
+	{
+		return multi() ? (uint64_t(s + 1) << 40) + seq : seq;
+	}
+
+	void chrome_net(const kipc_trace_event &e, double us)
+	{
+		kipc_trace_net n = as<kipc_trace_net>(e);
+		std::string name = net_name(n);
+		bool done = n.flags & KIPC_TRACE_F_DONE;
+		json args = {{n.event == KIPC_TRACE_NETSEND ? "to" : "from", name}, {"seq", n.seq},
+			     {"syscall", op_name(n.op)}, {"res", n.res}};
+		if (done && n.res < 0) {
+			args["error"] = err_name(n.res);
+			chrome({{"ph", "i"}, {"s", "t"},
+				{"name", fmt::format("{} to {} failed: {}", op_name(n.op), name,
+						     err_name(n.res))},
+				{"cat", "kipc,net,error"}, {"cname", "terrible"}, {"ts", us},
+				{"pid", cpid(e.pid)}, {"tid", e.pid}, {"args", args}});
+			return;
+		}
+		std::string what = n.event == KIPC_TRACE_NETRECV ? "netrecv from " + name
+				   : done ? "netsend done " + name : "netsend " + name;
+		chrome({{"ph", "i"}, {"s", "t"}, {"name", what}, {"cat", "kipc,net"}, {"ts", us},
+			{"pid", cpid(e.pid)}, {"tid", e.pid}, {"args", args}});
+		/* one arrow from the request at its origin to its arrival at home */
+		int origin = n.event == KIPC_TRACE_NETRECV ? source_of(split_net(name).first) : int(cur);
+		int home = n.event == KIPC_TRACE_NETSEND ? source_of(split_net(name).first) : int(cur);
+		if (!multi() || done || origin < 0 || home < 0)
+			return;
+		uint64_t id = (uint64_t(1) << 52) + flow_id(size_t(origin), n.seq);
+		chrome({{"ph", n.event == KIPC_TRACE_NETSEND ? "s" : "f"}, {"id", id},
+			{"name", "request"}, {"cat", "net"}, {"ts", us}, {"pid", cpid(e.pid)},
+			{"tid", e.pid}});
 	}
 
 	void chrome_event(const kipc_trace_event &e)
 	{
 		chrome_name(e.pid);
-		double us = double(int64_t(e.ts) - boot_mono) / 1e3;
+		double us = double(int64_t(e.ts) - src[0].boot_mono) / 1e3;
+		if (is_net(e)) {
+			chrome_net(e, us);
+			return;
+		}
 		json args = {{"link", link_string(e)}, {"seq", e.seq}, {"len", e.len},
 			     {"peer", e.peer}, {"syscall", op_name(e.op)}, {"res", e.res}};
 		if (e.mbox)
 			args["mailbox"] = mbox_label(e.mbox);
+		if (multi())
+			args["node"] = S().node;
 		if (e.event == KIPC_TRACE_CREATE || e.event == KIPC_TRACE_OPEN) {
 			kipc_trace_obj o = as<kipc_trace_obj>(e);
 			chrome({{"ph", "i"}, {"s", "t"},
 				{"name", fmt::format("{} {}", ev_name(e.event), obj_label(o))},
-				{"cat", "kipc"}, {"ts", us}, {"pid", e.pid}, {"tid", e.pid},
+				{"cat", "kipc"}, {"ts", us}, {"pid", cpid(e.pid)}, {"tid", e.pid},
 				{"args", {{"mailbox", o.mbox}}}});
 			return;
 		}
@@ -320,37 +476,49 @@ struct Tracer {
 			chrome({{"ph", "i"}, {"s", "t"},
 				{"name", fmt::format("{} failed: {}", what, err_name(e.res))},
 				{"cat", "kipc,error"}, {"cname", "terrible"}, {"ts", us},
-				{"pid", e.pid}, {"tid", e.pid}, {"args", args}});
+				{"pid", cpid(e.pid)}, {"tid", e.pid}, {"args", args}});
 			return; /* a timed-out wait's slice ends at the WAKE that follows */
 		}
 		if (e.event == KIPC_TRACE_BLOCK && !(e.flags & KIPC_TRACE_F_CACHED)) {
-			blocked[e.pid]++;
+			blocked[{cur, e.pid}]++;
 			chrome({{"ph", "B"}, {"name", "blocked in " + op_name(e.op)}, {"cat", "kipc"},
-				{"ts", us}, {"pid", e.pid}, {"tid", e.pid}, {"args", args}});
+				{"ts", us}, {"pid", cpid(e.pid)}, {"tid", e.pid}, {"args", args}});
 			return;
 		}
-		if (e.event == KIPC_TRACE_WAKE && blocked[e.pid] > 0) {
-			blocked[e.pid]--;
-			chrome({{"ph", "E"}, {"ts", us}, {"pid", e.pid}, {"tid", e.pid}});
+		if (e.event == KIPC_TRACE_WAKE && blocked[{cur, e.pid}] > 0) {
+			blocked[{cur, e.pid}]--;
+			chrome({{"ph", "E"}, {"ts", us}, {"pid", cpid(e.pid)}, {"tid", e.pid}});
 			return;
 		}
 		std::string name = ev_name(e.event);
 		if (e.event == KIPC_TRACE_SEND || e.event == KIPC_TRACE_DELIVER)
 			name += fmt::format(" #{}", e.seq);
 		chrome({{"ph", "i"}, {"s", "t"}, {"name", name}, {"cat", "kipc"}, {"ts", us},
-			{"pid", e.pid}, {"tid", e.pid}, {"args", args}});
+			{"pid", cpid(e.pid)}, {"tid", e.pid}, {"args", args}});
 		/* a flow arrow from the send to the delivery of the same message */
 		if (e.event == KIPC_TRACE_SEND && !(e.flags & KIPC_TRACE_F_REPLY))
-			chrome({{"ph", "s"}, {"id", e.seq}, {"name", "message"}, {"cat", "msg"},
-				{"ts", us}, {"pid", e.pid}, {"tid", e.pid}});
+			chrome({{"ph", "s"}, {"id", flow_id(cur, e.seq)}, {"name", "message"},
+				{"cat", "msg"}, {"ts", us}, {"pid", cpid(e.pid)}, {"tid", e.pid}});
 		if (e.event == KIPC_TRACE_DELIVER && !(e.flags & KIPC_TRACE_F_REPLY))
-			chrome({{"ph", "f"}, {"bp", "e"}, {"id", e.seq}, {"name", "message"},
-				{"cat", "msg"}, {"ts", us}, {"pid", e.pid}, {"tid", e.pid}});
+			chrome({{"ph", "f"}, {"bp", "e"}, {"id", flow_id(cur, e.seq)}, {"name", "message"},
+				{"cat", "msg"}, {"ts", us}, {"pid", cpid(e.pid)}, {"tid", e.pid}});
 	}
 
-	std::string who(int32_t pid)
+	/*
+	 * The participant a task is drawn as: (source, pid), or, for a
+	 * proxy whose caller's node is traced too, the caller there.
+	 */
+	Key canon(size_t s, int32_t pid)
 	{
-		return fmt::format("T{}", pid);
+		const std::string &r = src[s].remote_of(pid);
+		if (r.empty() || !multi())
+			return {s, pid};
+		auto [node, p] = split_net(r);
+		int o = source_of(node);
+		int64_t rp;
+		if (o < 0 || !parse_id(p.c_str(), &rp))
+			return {s, pid};
+		return {size_t(o), int32_t(rp)};
 	}
 
 	/*
@@ -359,7 +527,8 @@ struct Tracer {
 	 * from it: a receiver got it). A send that failed is a cross (-x)
 	 * with its errno; a blocked sender is a note, and its arrow is drawn
 	 * when its message gets in, or a cross when it timed out or was
-	 * cancelled.
+	 * cancelled. A request for another node whose kernel is not traced
+	 * is an arrow to the participant "NODE:target (remote)".
 	 */
 	void mermaid()
 	{
@@ -371,17 +540,49 @@ struct Tracer {
 			ids.push_back(id);
 			order.push_back(fmt::format("    participant {} as {}", id, label));
 		};
+		auto prefix = [&](size_t s) { return multi() ? src[s].node + ": " : std::string(); };
 		auto task = [&](int32_t pid) {
-			auto it = comm.find(pid);
-			participant(who(pid), !remote_label(pid).empty()
-					? fmt::format("{} (remote)", remote_label(pid))
-					: it != comm.end() ? fmt::format("{} {}", it->second, pid)
-							   : fmt::format("pid {}", pid));
-			return who(pid);
+			auto [s, p] = canon(cur, pid);
+			std::string id = multi() ? fmt::format("T{}_{}", s, p) : fmt::format("T{}", p);
+			auto it = src[s].comm.find(p);
+			const std::string &r = src[s].remote_of(p);
+			participant(id, !r.empty() ? fmt::format("{} (remote)", r)
+					: it != src[s].comm.end()
+						? fmt::format("{}{} {}", prefix(s), it->second, p)
+						: fmt::format("{}pid {}", prefix(s), p));
+			return id;
 		};
 		auto mbox = [&](int64_t id) {
-			participant(fmt::format("M{}", id), mbox_label(id));
-			return fmt::format("M{}", id);
+			std::string m = multi() ? fmt::format("M{}_{}", cur, id) : fmt::format("M{}", id);
+			participant(m, prefix(cur) + mbox_label(id));
+			return m;
+		};
+		auto remote = [&](const std::string &name) {
+			std::string r = "R";
+			for (char ch : name)
+				r += isalnum((unsigned char)ch) ? ch : '_';
+			participant(r, name + " (remote)");
+			return r;
+		};
+		/* a request's target: on its home node when traced, else remote */
+		auto net_target = [&](const std::string &name) {
+			auto [node, what] = split_net(name);
+			int h = source_of(node);
+			if (h < 0)
+				return remote(name);
+			size_t saved = cur;
+			cur = size_t(h);
+			std::string r;
+			int64_t pid;
+			if (parse_id(what.c_str(), &pid)) {
+				r = task(int32_t(pid));
+			} else {
+				for (const auto &[id, label] : S().names)
+					if (label == what)
+						r = mbox(id);
+			}
+			cur = saved;
+			return r.empty() ? remote(name) : r;
 		};
 		auto target = [&](const kipc_trace_event &e) {
 			return e.mbox ? mbox(e.mbox) : task(e.qpid ? e.qpid : e.peer);
@@ -391,10 +592,11 @@ struct Tracer {
 			return fmt::format("    {}->>{}: {} #{} ({} B)", from, to,
 					   s.flags & KIPC_TRACE_F_CALL ? "call" : "send", s.seq, s.len);
 		};
-		std::map<uint64_t, kipc_trace_event> blocked_sends; /* seq -> its SEND */
+		std::map<std::pair<size_t, uint64_t>, kipc_trace_event> blocked_sends; /* seq -> its SEND */
 		std::vector<std::string> lines;
 		size_t arrows = 0, dropped = 0;
-		for (const auto &e : kept) {
+		for (const auto &[s, e] : kept) {
+			cur = s;
 			std::vector<std::string> step;
 			switch (e.event) {
 			case KIPC_TRACE_SEND:
@@ -404,13 +606,13 @@ struct Tracer {
 								   e.flags & KIPC_TRACE_F_CALL ? "call" : "send",
 								   err_name(e.res)));
 				} else if (e.flags & KIPC_TRACE_F_BLOCKED) {
-					blocked_sends[e.seq] = e;
+					blocked_sends[{s, e.seq}] = e;
 				} else if (e.mbox) {
 					step.push_back(send_arrow(e));
 				}
 				break;
 			case KIPC_TRACE_ENQUEUE:
-				if (auto it = blocked_sends.find(e.seq); it != blocked_sends.end()) {
+				if (auto it = blocked_sends.find({s, e.seq}); it != blocked_sends.end()) {
 					if (e.mbox)
 						step.push_back(send_arrow(it->second));
 					else
@@ -419,7 +621,7 @@ struct Tracer {
 				}
 				break;
 			case KIPC_TRACE_DELIVER:
-				if (auto it = blocked_sends.find(e.seq); it != blocked_sends.end()) {
+				if (auto it = blocked_sends.find({s, e.seq}); it != blocked_sends.end()) {
 					if (e.mbox) /* taken from its blocked sender */
 						step.push_back(send_arrow(it->second));
 					blocked_sends.erase(it);
@@ -442,7 +644,7 @@ struct Tracer {
 				break;
 			case KIPC_TRACE_TIMEOUT:
 			case KIPC_TRACE_CANCEL:
-				if (auto it = blocked_sends.find(e.seq); e.seq && it != blocked_sends.end()) {
+				if (auto it = blocked_sends.find({s, e.seq}); e.seq && it != blocked_sends.end()) {
 					const kipc_trace_event &sv = it->second;
 					std::string from = task(sv.pid), to = target(sv);
 					step.push_back(fmt::format("    {}-x{}: {} #{} failed: {}", from, to,
@@ -463,6 +665,32 @@ struct Tracer {
 			case KIPC_TRACE_DESTROY:
 				if (e.mbox)
 					step.push_back(fmt::format("    Note over {}: destroyed", mbox(e.mbox)));
+				break;
+			case KIPC_TRACE_NETSEND:
+			{
+				/* with its home traced, the home's events draw the message */
+				kipc_trace_net n = as<kipc_trace_net>(e);
+				std::string name = net_name(n);
+				bool home = source_of(split_net(name).first) >= 0;
+				bool call = n.op == KIPC_SYS_call || n.op == KIPC_SYS_mbox_call;
+				if (n.op == KIPC_SYS_mbox_open || n.op == KIPC_SYS_cancel)
+					break;
+				if (!(n.flags & KIPC_TRACE_F_DONE)) {
+					if (!home) {
+						std::string from = task(n.pid), to = remote(name);
+						step.push_back(fmt::format("    {}->>{}: {} (request {})", from, to,
+									   call ? "call" : "send", n.seq));
+					}
+				} else if (n.res < 0) {
+					std::string from = task(n.pid), to = net_target(name);
+					step.push_back(fmt::format("    {}-x{}: {} (request {}) failed: {}", from,
+								   to, call ? "call" : "send", n.seq,
+								   err_name(n.res)));
+				} else if (call && !home) {
+					std::string from = remote(name), to = task(n.pid);
+					step.push_back(fmt::format("    {}-->>{}: reply ({} B)", from, to, n.res));
+				}
+			}
 				break;
 			}
 			for (auto &line : step) {
@@ -545,13 +773,14 @@ std::string timeout_arg(const kipc_trace_call &c)
 struct Calls {
 	FILE *out = stdout;
 	bool summary = false;             /* -c */
-	const Tracer *names = nullptr;    /* mailbox names, comms */
+	Tracer *names = nullptr;          /* mailbox names, comms */
 	struct Pending {
 		kipc_trace_call c;
 		std::string name;         /* SYSARG */
 		bool have_name = false, name_trunc = false;
 		int32_t oflag = 0;
 		bool shown = false;       /* printed as <unfinished ...> */
+		std::string remote;       /* NETSEND: its target, "NODE:PID" ... */
 	};
 	std::map<std::pair<int32_t, uint64_t>, Pending> pending;
 	std::pair<int32_t, uint64_t> last{}; /* the latest SYSCALL (for SYSARG) */
@@ -572,13 +801,19 @@ struct Calls {
 
 	std::string mb(int64_t id) const
 	{
-		auto it = names->names.find(id);
-		if (it == names->names.end() || it->second.empty())
+		auto it = names->src[0].names.find(id);
+		if (it == names->src[0].names.end() || it->second.empty())
 			return std::to_string(id);
 		const std::string &l = it->second;
 		if (l.rfind("msq", 0) == 0)
 			return std::to_string(id);
 		return fmt::format("\"{}\"", l.rfind("mq ", 0) == 0 ? l.substr(3) : l);
+	}
+
+	/* a pid, or a node-qualified one as NODE:PID (its NETSEND says) */
+	static std::string pid_arg(const Pending &p)
+	{
+		return p.remote.empty() ? std::to_string(p.c.target) : p.remote;
 	}
 
 	std::string args(const Pending &p) const
@@ -593,7 +828,7 @@ struct Calls {
 					       : fmt::format("{} bytes", c.len);
 		switch (c.op) {
 		case KIPC_SYS_send:
-			return fmt::format("pid {}, {} bytes{}{}{}{}", c.target, c.len, pr, ty, f, to);
+			return fmt::format("pid {}, {} bytes{}{}{}{}", pid_arg(p), c.len, pr, ty, f, to);
 		case KIPC_SYS_receive:
 			return fmt::format("{}, {} bytes{}{}{}",
 					   c.target ? fmt::format("pid {}", c.target) : "any", c.len, ty, f, to);
@@ -613,8 +848,8 @@ struct Calls {
 		case KIPC_SYS_mbox_receive_set:
 			return fmt::format("{} mailboxes, {} bytes{}{}{}", c.len2 / 8, c.len, ty, f, to);
 		case KIPC_SYS_call:
-			return fmt::format("pid {}, {} bytes, reply {} bytes{}{}{}", c.target, c.len, c.len2,
-					   pr, f, to);
+			return fmt::format("pid {}, {} bytes, reply {} bytes{}{}{}", pid_arg(p), c.len,
+					   c.len2, pr, f, to);
 		case KIPC_SYS_mbox_call:
 			return fmt::format("{}, {} bytes, reply {} bytes{}{}{}", mb(c.target), c.len,
 					   c.len2, pr, f, to);
@@ -633,6 +868,7 @@ struct Calls {
 			return fmt::format("{}, {}{}", name, o, x.empty() ? "" : "|" + x);
 		}
 		case KIPC_SYS_mq_unlink:
+		case KIPC_SYS_net_node:
 			return name;
 		case KIPC_SYS_msgget:
 			return fmt::format("{}, {}{:#o}",
@@ -678,8 +914,9 @@ struct Calls {
 
 	void line(int32_t pid, const std::string &text)
 	{
-		if (!summary && !remote_label(pid).empty())
-			fmt::print(out, "[{}] {}\n", remote_label(pid), text); /* a remote caller */
+		const std::string &r = names->src[0].remote_of(pid);
+		if (!summary && !r.empty())
+			fmt::print(out, "[{}] {}\n", r, text); /* a remote caller */
 		else if (!summary)
 			fmt::print(out, "[pid {:>5}] {}\n", pid, text);
 	}
@@ -705,6 +942,16 @@ struct Calls {
 		Pending p;
 		p.c = c;
 		pending[last] = p;
+	}
+
+	/* A call for another node: the target it went to. */
+	void netsend(const kipc_trace_event &e)
+	{
+		auto n = as<kipc_trace_net>(e);
+		auto it = pending.find(last);
+		if (n.flags & KIPC_TRACE_F_DONE || it == pending.end() || it->second.c.pid != n.pid)
+			return;
+		it->second.remote = net_name(n);
 	}
 
 	void sysarg(const kipc_trace_event &e)
@@ -859,7 +1106,8 @@ uint32_t parse_events(const char *arg)
 		}
 		if (!found)
 			usage_error(fmt::format("unknown event '{}' (attach, exit, send, enqueue, block, "
-						"wake, deliver, timeout, cancel, destroy, create, open)",
+						"wake, deliver, timeout, cancel, destroy, create, open, "
+						"netsend, netrecv)",
 						name));
 		if (comma == std::string::npos)
 			break;
@@ -882,10 +1130,12 @@ void usage(FILE *f)
 		   "  -m, --mbox ID|NAME   only events on this mailbox\n"
 		   "  -e, --event LIST     only these events, comma-separated: attach, exit,\n"
 		   "                       send, enqueue, block, wake, deliver, timeout,\n"
-		   "                       cancel, destroy, create, open\n"
+		   "                       cancel, destroy, create, open, netsend, netrecv\n"
 		   "  -f, --format FMT     text (default, like trace_pipe), chrome (Chrome/\n"
 		   "                       Perfetto trace JSON), mermaid (sequence diagram)\n"
 		   "  -a, --all            also the tools' own tasks (attach, look, exit)\n"
+		   "  -S, --socket PATH    the kernel at PATH (default $KIPC_SOCKET); given\n"
+		   "                       more than once: every one, merged in time order\n"
 		   "  -d, --duration SEC   stop after SEC seconds\n"
 		   "  -o, --output FILE    write to FILE instead of standard output\n"
 		   "  -b, --buffer N       kernel ring size in events (default {})\n"
@@ -939,6 +1189,274 @@ struct Child {
 	}
 };
 
+/* ---- several kernels (-S PATH, more than once) ------------------------- */
+
+/*
+ * One reader process per kernel (a process attaches to one kernel): it
+ * opens the listener there and passes what it reads to us through a
+ * pipe as Recs. MARK t says: every event of that kernel stamped before
+ * t has been passed (a trace_read that returned less than it could, or
+ * timed out, emptied the ring; the kernel is one thread, so what it
+ * stamped before the read began was in the ring when the read ran).
+ */
+enum : uint32_t { R_HELLO = 1, R_COMM, R_MBOX, R_LABEL, R_EVENT, R_MARK };
+struct Rec {
+	uint32_t kind;
+	int32_t pid;
+	int64_t a;     /* HELLO: boot on CLOCK_MONOTONIC; MBOX: id; MARK: t */
+	union {
+		kipc_trace_event e;
+		char text[sizeof(kipc_trace_event)]; /* node, comm, label */
+	};
+};
+
+void put(int fd, uint32_t kind, int32_t pid, int64_t a, const std::string &text = "")
+{
+	Rec r{};
+	r.kind = kind;
+	r.pid = pid;
+	r.a = a;
+	snprintf(r.text, sizeof r.text, "%s", text.c_str());
+	if (write(fd, &r, sizeof r) != sizeof r)
+		_exit(0); /* our parent is gone */
+}
+
+[[noreturn]] void reader(const std::string &sock, int fd, kipc_trace_attr attr)
+{
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	setenv("KIPC_SOCKET", sock.c_str(), 1);
+	attach();
+	SysInfo si;
+	if (kipc_sysinfo(&si) < 0)
+		die_errno("sysinfo", errno);
+	int64_t boot = mono_ns() - si.uptime;
+	struct kipc_net_stat ns {};
+	std::string node = kipc_net_stat(&ns) == 0 ? ns.node : "";
+	Source me;
+	me.ask = true;
+	for (const auto &ti : fetch_all<TaskInfo>(kipc_task_list, "task list")) {
+		me.comm[ti.pid] = ti.comm;
+		put(fd, R_COMM, ti.pid, 0, ti.comm);
+	}
+	for (const auto &mi : fetch_all<MboxInfo>(kipc_mbox_list, "mailbox list")) {
+		uint32_t f = mi.st.attr.flags;
+		put(fd, R_MBOX, 0, mi.st.id,
+		    f & KIPC_MBOX_SYSV ? fmt::format("msq {}", mi.st.id)
+		    : f & KIPC_MBOX_POSIX ? fmt::format("mq {}", mi.st.name) : std::string(mi.st.name));
+	}
+	if (kipc_trace_open(&attr) < 0)
+		die_errno("trace_open", errno);
+	put(fd, R_HELLO, 0, boot, node);
+	std::set<int32_t> told;
+	auto tell = [&](int32_t pid) { /* whom a proxy stands for, before its events */
+		if (pid < (1 << KIPC_NET_PID_BITS) || told.count(pid))
+			return;
+		const std::string &r = me.remote_of(pid);
+		if (!r.empty()) {
+			told.insert(pid);
+			put(fd, R_LABEL, pid, 0, r);
+		}
+	};
+	std::vector<kipc_trace_event> buf(512);
+	auto forward = [&](ssize_t n) {
+		for (ssize_t i = 0; i < n; i++) {
+			const kipc_trace_event &e = buf[size_t(i)];
+			bool named = e.event != KIPC_TRACE_CREATE && e.event != KIPC_TRACE_OPEN &&
+				     !is_net(e) && e.event != KIPC_TRACE_LOST;
+			if (named && e.comm[0])
+				me.comm[e.pid] = std::string(e.comm, strnlen(e.comm, sizeof e.comm));
+			tell(e.pid);
+			if (named) {
+				tell(e.peer);
+				tell(e.qpid);
+			}
+			Rec r{};
+			r.kind = R_EVENT;
+			r.e = e;
+			if (write(fd, &r, sizeof r) != sizeof r)
+				_exit(0);
+		}
+	};
+	while (!stop) {
+		int64_t t0 = mono_ns();
+		ssize_t n = kipc_trace_read_timed(buf.data(), buf.size(), 0, 100'000'000);
+		if (n < 0 && errno == ETIMEDOUT) {
+			put(fd, R_MARK, 0, t0);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die(kernel_error(errno));
+		forward(n);
+		if (size_t(n) < buf.size())
+			put(fd, R_MARK, 0, t0);
+	}
+	for (ssize_t n; (n = kipc_trace_read(buf.data(), buf.size(), KIPC_F_NONBLOCK)) > 0;)
+		forward(n);
+	kipc_trace_close();
+	_exit(0);
+}
+
+/*
+ * Trace every kernel of socks at once: the events merged in timestamp
+ * order (see Tracer), each handed to handle with t.cur set to its
+ * kernel. Returns the exit status.
+ */
+int trace_kernels(Tracer &t, const std::vector<std::string> &socks, const kipc_trace_attr &attr,
+		  double dur, bool quiet, const std::function<void(const kipc_trace_event &)> &handle)
+{
+	struct In {
+		pid_t pid = 0;
+		int fd = -1;
+		std::string buf;
+		std::deque<kipc_trace_event> q;
+		int64_t mark = INT64_MIN;
+		bool hello = false, eof = false;
+	};
+	std::vector<In> in(socks.size());
+	t.src.assign(socks.size(), Source{});
+	fflush(nullptr);
+	for (size_t i = 0; i < socks.size(); i++) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0)
+			die(fmt::format("pipe: {}", strerror(errno)));
+		pid_t pid = fork();
+		if (pid < 0)
+			die(fmt::format("fork: {}", strerror(errno)));
+		if (pid == 0) {
+			for (size_t j = 0; j < i; j++)
+				close(in[j].fd);
+			close(p[0]);
+			reader(socks[i], p[1], attr);
+		}
+		close(p[1]);
+		in[i].pid = pid;
+		in[i].fd = p[0];
+		t.src[i].sock = socks[i];
+	}
+	auto input = [&](size_t i) {
+		char b[64 * sizeof(Rec)];
+		ssize_t n = read(in[i].fd, b, sizeof b);
+		if (n < 0 && errno == EINTR)
+			return;
+		if (n <= 0) {
+			in[i].eof = true;
+			return;
+		}
+		in[i].buf.append(b, size_t(n));
+		size_t off = 0;
+		Source &s = t.src[i];
+		for (; in[i].buf.size() - off >= sizeof(Rec); off += sizeof(Rec)) {
+			Rec r;
+			memcpy(&r, in[i].buf.data() + off, sizeof r);
+			std::string text(r.text, strnlen(r.text, sizeof r.text));
+			switch (r.kind) {
+			case R_HELLO: s.node = text; s.boot_mono = r.a; in[i].hello = true; break;
+			case R_COMM: s.comm[r.pid] = text; break;
+			case R_MBOX: s.names[r.a] = text; break;
+			case R_LABEL: s.remote[r.pid] = text; break;
+			case R_EVENT: in[i].q.push_back(r.e); break;
+			case R_MARK: in[i].mark = r.a; break;
+			}
+		}
+		in[i].buf.erase(0, off);
+	};
+	auto poll_all = [&](int ms) {
+		std::vector<pollfd> fds;
+		std::vector<size_t> ix;
+		for (size_t i = 0; i < in.size(); i++)
+			if (!in[i].eof) {
+				fds.push_back({in[i].fd, POLLIN, 0});
+				ix.push_back(i);
+			}
+		if (fds.empty() || poll(fds.data(), fds.size(), ms) <= 0)
+			return;
+		for (size_t k = 0; k < fds.size(); k++)
+			if (fds[k].revents)
+				input(ix[k]);
+	};
+	auto stop_readers = [&] {
+		for (auto &r : in)
+			if (!r.eof)
+				kill(r.pid, SIGTERM);
+	};
+	/* every listener open before anything is traced */
+	for (bool ready = false; !ready;) {
+		ready = true;
+		for (auto &r : in) {
+			if (r.eof && !r.hello) { /* it said why on stderr */
+				stop_readers();
+				for (auto &x : in)
+					waitpid(x.pid, nullptr, 0);
+				return 1;
+			}
+			ready &= r.hello;
+		}
+		if (!ready)
+			poll_all(100);
+	}
+	if (!quiet) {
+		std::string all;
+		for (size_t i = 0; i < socks.size(); i++)
+			all += fmt::format("{}{} ({})", i ? ", " : "", socks[i],
+					   t.src[i].node.empty() ? "no node" : "node " + t.src[i].node);
+		fmt::print(stderr, "kipc-trace: tracing the kernels at {}{}\n", all,
+			   dur ? fmt::format(" for {}s", dur) : "; Ctrl-C to stop");
+	}
+	t.begin();
+	/* Hand on, oldest first, what no kernel can still precede. */
+	auto merge = [&](bool final) {
+		for (;;) {
+			int best = -1;
+			for (size_t i = 0; i < in.size(); i++)
+				if (!in[i].q.empty() &&
+				    (best < 0 || in[i].q.front().ts < in[size_t(best)].q.front().ts))
+					best = int(i);
+			if (best < 0)
+				return;
+			const kipc_trace_event e = in[size_t(best)].q.front();
+			for (size_t j = 0; !final && j < in.size(); j++)
+				if (!in[j].eof && in[j].q.empty() && int64_t(e.ts) >= in[j].mark)
+					return; /* kernel j may still have an earlier one */
+			in[size_t(best)].q.pop_front();
+			t.cur = size_t(best);
+			handle(e);
+		}
+	};
+	int64_t deadline = dur ? mono_ns() + int64_t(dur * 1e9) : 0;
+	bool stopping = false;
+	int status = 0;
+	for (;;) {
+		if (!stopping && (stop || (deadline && mono_ns() >= deadline) || ferror(t.out))) {
+			stopping = true;
+			stop_readers();
+		}
+		bool open = false;
+		for (size_t i = 0; i < in.size(); i++) {
+			if (in[i].eof && in[i].pid) {
+				int st = 0;
+				waitpid(in[i].pid, &st, 0);
+				in[i].pid = 0;
+				if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+					status = 1; /* its kernel went away: it said so */
+					if (!stopping) {
+						stopping = true;
+						stop_readers();
+					}
+				}
+			}
+			open |= !in[i].eof;
+		}
+		if (!open)
+			break;
+		poll_all(100);
+		merge(false);
+	}
+	merge(true);
+	return status;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -953,7 +1471,9 @@ int main(int argc, char **argv)
 	double dur = 0;
 	bool quiet = false, events_mode = false;
 	int32_t pid_arg = 0;
+	std::vector<std::string> socks;
 	static const option longopts[] = {
+		{"socket", required_argument, nullptr, 'S'},
 		{"pid", required_argument, nullptr, 'p'},
 		{"summary", no_argument, nullptr, 'c'},
 		{"mbox", required_argument, nullptr, 'm'},
@@ -970,7 +1490,7 @@ int main(int argc, char **argv)
 		{nullptr, 0, nullptr, 0},
 	};
 	opterr = 0; /* our own one-line messages */
-	for (int c; (c = getopt_long(argc, argv, "+:p:cm:e:f:ad:o:b:l:qhV", longopts, nullptr)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "+:p:cm:e:f:ad:o:b:l:qhVS:", longopts, nullptr)) != -1;) {
 		int64_t v;
 		switch (c) {
 		case 'p':
@@ -1013,6 +1533,7 @@ int main(int argc, char **argv)
 			t.limit = size_t(v);
 			break;
 		case 'q': quiet = true; break;
+		case 'S': socks.push_back(optarg); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': fmt::print("kipc-trace {}\n", KIPC_VERSION); return 0;
 		case ':':
@@ -1032,8 +1553,38 @@ int main(int argc, char **argv)
 	if (calls.summary && (events_mode || (!program && !pid_arg)))
 		usage_error("-c counts the calls of -- PROGRAM or -p PID (not with -f or -e)");
 	bool calls_mode = (program || pid_arg) && !events_mode;
+	if (socks.size() > 1 && (program || pid_arg || mbox_arg))
+		usage_error("several --socket trace every kernel's tracepoints "
+			    "(not with -p, -m or -- PROGRAM)");
+	if (socks.size() == 1)
+		setenv("KIPC_SOCKET", socks[0].c_str(), 1);
+
+	if (socks.size() > 1) {
+		if (outfile && !(t.out = fopen(outfile, "w")))
+			die(fmt::format("{}: {}", outfile, strerror(errno)));
+		if (t.format == Format::Text)
+			setvbuf(t.out, nullptr, _IOLBF, 0);
+		struct sigaction sa {};
+		sa.sa_handler = on_signal;
+		sigaction(SIGINT, &sa, nullptr);
+		sigaction(SIGTERM, &sa, nullptr);
+		signal(SIGPIPE, SIG_IGN);
+		bool asked_attach = !attr.events || (attr.events & KIPC_TRACE_MASK(KIPC_TRACE_ATTACH));
+		int st = trace_kernels(t, socks, attr, dur, quiet, [&](const kipc_trace_event &e) {
+			if (e.event != KIPC_TRACE_ATTACH || asked_attach || t.all)
+				t.event(e);
+		});
+		t.end();
+		if (outfile && fclose(t.out) != 0)
+			die(fmt::format("{}: {}", outfile, strerror(errno)));
+		if (t.lost && !quiet)
+			fmt::print(stderr, "kipc-trace: {} events lost (try a larger --buffer)\n", t.lost);
+		return st;
+	}
 
 	attach();
+	t.src.resize(1);
+	t.src[0].ask = true;
 	if (mbox_arg) {
 		/* by the introspection list: looking it up opens nothing */
 		int64_t id = 0;
@@ -1079,12 +1630,12 @@ int main(int argc, char **argv)
 	SysInfo si;
 	if (kipc_sysinfo(&si) < 0)
 		die_errno("sysinfo", errno);
-	t.boot_mono = mono_ns() - si.uptime;
+	t.src[0].boot_mono = mono_ns() - si.uptime;
 	for (const auto &ti : fetch_all<TaskInfo>(kipc_task_list, "task list"))
-		t.comm[ti.pid] = ti.comm;
+		t.src[0].comm[ti.pid] = ti.comm;
 	for (const auto &mi : fetch_all<MboxInfo>(kipc_mbox_list, "mailbox list")) {
 		uint32_t f = mi.st.attr.flags;
-		t.names[mi.st.id] = f & KIPC_MBOX_SYSV ? fmt::format("msq {}", mi.st.id)
+		t.src[0].names[mi.st.id] = f & KIPC_MBOX_SYSV ? fmt::format("msq {}", mi.st.id)
 				    : f & KIPC_MBOX_POSIX ? fmt::format("mq {}", mi.st.name)
 							  : mi.st.name;
 	}
@@ -1092,7 +1643,7 @@ int main(int argc, char **argv)
 	if (calls_mode) {
 		attr.events = KIPC_TRACE_CALLS | KIPC_TRACE_MASK(KIPC_TRACE_BLOCK) |
 			      KIPC_TRACE_MASK(KIPC_TRACE_ATTACH) | KIPC_TRACE_MASK(KIPC_TRACE_CREATE) |
-			      KIPC_TRACE_MASK(KIPC_TRACE_OPEN);
+			      KIPC_TRACE_MASK(KIPC_TRACE_OPEN) | KIPC_TRACE_MASK(KIPC_TRACE_NETSEND);
 	} else if (program || pid_arg) {
 		/* the tracepoints of the program's tasks: ATTACH to follow children */
 		if (attr.events)
@@ -1145,7 +1696,11 @@ int main(int argc, char **argv)
 		switch (e.event) {
 		case KIPC_TRACE_CREATE:
 		case KIPC_TRACE_OPEN:
-			t.names[e.mbox] = obj_label(as<kipc_trace_obj>(e));
+			t.learn(e);
+			break;
+		case KIPC_TRACE_NETSEND:
+			t.learn(e); /* a remote mailbox's name */
+			calls.netsend(e);
 			break;
 		case KIPC_TRACE_SYSCALL: calls.syscall(e); break;
 		case KIPC_TRACE_SYSARG: calls.sysarg(e); break;

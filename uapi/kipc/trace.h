@@ -40,6 +40,8 @@
 #define KIPC_TRACE_TIMEOUT  8   /* a parked call timed out */
 #define KIPC_TRACE_CANCEL   9   /* a parked call was cancelled */
 #define KIPC_TRACE_DESTROY  10  /* a mailbox was destroyed */
+#define KIPC_TRACE_NETSEND  13  /* a request went to another node (struct kipc_trace_net) */
+#define KIPC_TRACE_NETRECV  14  /* a request of another node runs here (struct kipc_trace_net) */
 #define KIPC_TRACE_LOST     15  /* res events were dropped: the ring was full */
 #define KIPC_TRACE_MAX      15
 
@@ -113,7 +115,7 @@ struct kipc_trace_event {
 #define KIPC_TRACE_SYSRET   17  /* struct kipc_trace_ret */
 #define KIPC_TRACE_SYSARG   18  /* struct kipc_trace_obj: the name argument of
 				   the SYSCALL just before it (mbox_open,
-				   mq_open, mq_unlink), read from the caller's
+				   mq_open, mq_unlink, net_node), read from the caller's
 				   memory; key: mq_open's oflag */
 #define KIPC_TRACE_CALLS    (KIPC_TRACE_MASK(KIPC_TRACE_SYSCALL) | \
 			     KIPC_TRACE_MASK(KIPC_TRACE_SYSRET) | \
@@ -179,11 +181,43 @@ struct kipc_trace_ret {
 	char     comm[16];
 };
 
+/*
+ * NETSEND, NETRECV: kipc across machines (Documentation/network.md). A
+ * request for another node does not enter the core at its origin: the
+ * network bridge traces it there as the core traces a call (SYSCALL when
+ * it is made, SYSRET when it completes) and adds NETSEND, the request
+ * going to its home node, then a second NETSEND with KIPC_TRACE_F_DONE,
+ * its outcome, when it completes. At the home node the request runs on
+ * a proxy task (pid >= 2^22): NETRECV, then the proxy's own events
+ * (send, block, deliver ...). seq is the request's number at its origin
+ * and is the same in the three records, so a tool joins the traces of
+ * the two nodes by (origin node, seq). Both are in KIPC_TRACE_ALL.
+ */
+#define KIPC_TRACE_F_DONE    (1u << 9)  /* NETSEND: the request completed: res */
+
+struct kipc_trace_net {
+	uint64_t ts;
+	uint16_t event;         /* KIPC_TRACE_NETSEND, KIPC_TRACE_NETRECV */
+	uint16_t op;            /* the request: mbox_send, mbox_call, send, call,
+				   mbox_open, cancel */
+	uint32_t flags;         /* KIPC_TRACE_F_DONE, KIPC_TRACE_F_TRUNC (name) */
+	int32_t  pid;           /* NETSEND: the caller; NETRECV: the proxy task */
+	int32_t  res;           /* NETSEND done: 0, a reply's length, or -errno */
+	int64_t  mbox;          /* NETSEND: the remote mailbox id the caller named
+				   (done of mbox_open: the one it got), 0: a pid;
+				   NETRECV: the mailbox here the request names, 0 */
+	uint64_t seq;           /* the request's number at its origin */
+	char     name[40];      /* NETSEND: the target, "NODE:/name" or "NODE:PID";
+				   NETRECV: the caller, "NODE:PID" */
+};
+
 #ifdef __cplusplus
+static_assert(sizeof(struct kipc_trace_net) == sizeof(struct kipc_trace_event), "record size");
 static_assert(sizeof(struct kipc_trace_obj) == sizeof(struct kipc_trace_event), "record size");
 static_assert(sizeof(struct kipc_trace_call) == sizeof(struct kipc_trace_event), "record size");
 static_assert(sizeof(struct kipc_trace_ret) == sizeof(struct kipc_trace_event), "record size");
 #else
+_Static_assert(sizeof(struct kipc_trace_net) == sizeof(struct kipc_trace_event), "record size");
 _Static_assert(sizeof(struct kipc_trace_obj) == sizeof(struct kipc_trace_event), "record size");
 _Static_assert(sizeof(struct kipc_trace_call) == sizeof(struct kipc_trace_event), "record size");
 _Static_assert(sizeof(struct kipc_trace_ret) == sizeof(struct kipc_trace_event), "record size");

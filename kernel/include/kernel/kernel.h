@@ -22,6 +22,7 @@
 #include <kipc/kipc.h>
 
 struct kipc_kernel_info; /* <kipc/introspect.h> */
+struct kipc_trace_event; /* <kipc/trace.h> */
 
 namespace kipc {
 
@@ -202,10 +203,27 @@ public:
 		   void *priv, Task **out);
 	/* The process is gone (connection closed): destroy its task. */
 	void exit(Task *task);
+	/*
+	 * Send credits (transport.md section 12): reserve room for up to
+	 * want more sends of task t to native mailbox id, beyond the held
+	 * ones it already has, and charge their bytes to its user. Returns
+	 * how many (0: not eligible); *msgsize is the largest payload one may
+	 * carry, *charge the bytes each one holds. release_sends() gives
+	 * bytes of such charge back to uid.
+	 */
+	uint32_t reserve_sends(Task *t, int64_t id, uint32_t held, uint32_t want,
+			       uint32_t *msgsize, uint64_t *charge);
+	void release_sends(uid_t uid, uint64_t bytes);
 	/* A watched pid that never attached has exited. */
 	void process_exited(pid_t pid);
 	/* The last descriptor of POSIX queue open h closed (Host::mq_holds). */
 	void mq_released(int64_t h);
+
+	/* The credentials task's calls are checked against (attach, then
+	 * cred_refresh), and a host's change of them (kernel/net: a remote
+	 * caller's uid as its node says, mapped). */
+	Creds creds(const Task *task) const;
+	void set_creds(Task *task, const Creds &creds);
 
 	/* Execute one request on behalf of task. Completes via the sink. */
 	void submit(Task *task, const kipc_sqe &sqe);
@@ -214,6 +232,17 @@ public:
 	int64_t next_deadline() const;
 	/* Fire every timeout that has expired by the clock. */
 	void run_timers();
+
+	/*
+	 * Tracing a call the host runs itself (kipcd's network bridge: a
+	 * request for another node never enters the core): its SYSCALL, its
+	 * SYSRET, and a record of the host's (a kipc_trace_net), as the core
+	 * traces its own, to the listeners that may see task's events.
+	 */
+	bool tracing() const;
+	void trace_call(Task *task, const kipc_sqe &sqe);
+	void trace_ret(Task *task, const kipc_cqe &cqe, uint16_t op);
+	void trace_record(Task *task, const kipc_trace_event &e); /* e.ts: now */
 
 	const Limits &limits() const;
 	/* What kernel_info reports (the host's version, pid, loop, ...). */
