@@ -41,8 +41,8 @@ void Introspect::sysinfo(Task &cur, kipc_sysinfo &si) const
 	si.msg_overhead = kMessageOverhead;
 	auto add_link = [&](const Link &l) {
 		si.nmsg += l.msgs.nmsg;
-		si.npending += l.pending.nmsg;
-		si.nbytes += l.msgs.nbytes + l.pending.nbytes;
+		si.npending += l.pending().nmsg;
+		si.nbytes += l.msgs.nbytes + l.pending().nbytes;
 	};
 	k_.for_each_task([&](const Task &t) {
 		si.ntasks++;
@@ -139,12 +139,13 @@ void Introspect::fill_mbox_info(const Task &, const Mailbox &mb, kipc_mbox_info 
 	mi = kipc_mbox_info{};
 	const Link &l = mb.link;
 	k_.mbox.fill_stat(mb, mi.st);
-	mi.pair_sender = mb.pair_sender;
-	mi.pair_receiver = mb.pair_receiver;
-	mi.excl = mb.excl ? mb.excl->pid : 0;
+	const LinkSide &ls = l.used();
+	mi.pair_sender = ls.pair_sender;
+	mi.pair_receiver = ls.pair_receiver;
+	mi.excl = ls.excl ? ls.excl->pid : 0;
 	if (mb.policy == KIPC_POLICY_ROUND_ROBIN && !mb.holders.empty())
-		mi.rr_next = mb.holders[mb.rr_next % mb.holders.size()]->pid;
-	l.pending.for_each_unordered([&](Message *m) {
+		mi.rr_next = mb.holders[ls.rr_next % mb.holders.size()]->pid;
+	l.pending().for_each_unordered([&](Message *m) {
 		if (!m->req() || m->req()->cached)
 			mi.ncached++;
 	});
@@ -224,7 +225,7 @@ long Introspect::waiter_list(Task &cur, int64_t target, bool taskq,
 	if (long err = find_link(cur, target, taskq, &lp))
 		return err;
 	const Link &l = *lp;
-	l.receivers.for_each([&](WaitEntry *w) {
+	l.receivers().for_each([&](WaitEntry *w) {
 		const Request *r = w->req;
 		kipc_waiter_info wi{};
 		wi.pid = r->task->pid;
@@ -235,7 +236,7 @@ long Introspect::waiter_list(Task &cur, int64_t target, bool taskq,
 		wi.len = r->buflen;
 		out.push_back(wi);
 	});
-	l.pending.for_each([&](Message *m) {
+	l.pending().for_each([&](Message *m) {
 		const Request *r = m->req();
 		kipc_waiter_info wi{};
 		wi.pid = m->sender;
@@ -283,9 +284,9 @@ long Introspect::msg_list(Task &cur, int64_t target, bool taskq,
 	if (long err = find_link(cur, target, taskq, &lp))
 		return err;
 	const Link &l = *lp;
-	out.reserve(l.msgs.nmsg + l.pending.nmsg);
+	out.reserve(l.msgs.nmsg + l.pending().nmsg);
 	l.msgs.for_each([&](Message *m) { out.push_back(msg_info(m, 0)); });
-	l.pending.for_each(
+	l.pending().for_each(
 		[&](Message *m) { out.push_back(msg_info(m, KIPC_MSG_PENDING)); });
 	return 0;
 }

@@ -209,14 +209,15 @@ template <class Hook> struct MsgList {
 
 /*
  * FIFO lists per priority, highest priority first. The first priority
- * used lives inline (queues of one priority allocate nothing); others
- * are in a map from the node slab, made when a second priority appears.
+ * used lives inline (queues of one priority allocate nothing; its
+ * priority is its messages'); others are in a map from the node slab,
+ * made when a second priority appears.
  */
 template <class Hook> class PrioList {
 public:
 	using Level = MsgList<Hook>;
 	PrioList() = default;
-	PrioList(PrioList &&o) noexcept : p0_(o.p0_), l0_(o.l0_), rest_(std::move(o.rest_))
+	PrioList(PrioList &&o) noexcept : l0_(o.l0_), rest_(std::move(o.rest_))
 	{
 		o.l0_ = Level{};
 	}
@@ -231,7 +232,7 @@ public:
 		Message *r = rest_->begin()->second.front();
 		if (l0_.empty())
 			return r;
-		return p0_ > rest_->begin()->first ? l0_.front() : r;
+		return p0() > rest_->begin()->first ? l0_.front() : r;
 	}
 	void push(Message *m) { level_for(m->prio).push_back(m); }
 	/* The message with the lowest sequence number: O(levels). */
@@ -259,7 +260,7 @@ public:
 		bool done0 = l0_.empty();
 		if (rest_)
 			for (const auto &[prio, level] : *rest_) {
-				if (!done0 && p0_ > prio) {
+				if (!done0 && p0() > prio) {
 					l0_.for_each(f);
 					done0 = true;
 				}
@@ -270,7 +271,7 @@ public:
 	}
 	void remove(Message *m)
 	{
-		if (!l0_.empty() && p0_ == m->prio) {
+		if (!l0_.empty() && p0() == m->prio) {
 			l0_.remove(m);
 			return;
 		}
@@ -295,22 +296,21 @@ private:
 	};
 	Level &level_for(uint16_t prio)
 	{
-		if (!l0_.empty() && p0_ == prio)
+		if (!l0_.empty() && p0() == prio)
 			return l0_;
 		if (rest_) {
 			if (auto it = rest_->find(prio); it != rest_->end())
 				return it->second;
 		}
-		if (l0_.empty()) {
-			p0_ = prio;
+		if (l0_.empty())
 			return l0_;
-		}
 		if (!rest_)
 			rest_.reset(new (PoolAlloc<Map>().allocate(1)) Map);
 		return (*rest_)[prio];
 	}
 
-	uint16_t p0_ = 0;
+	/* the priority of l0_ (not empty): its messages' */
+	uint16_t p0() const { return l0_.front()->prio; }
 	Level l0_;
 	std::unique_ptr<Map, MapDelete> rest_;
 };
@@ -381,24 +381,78 @@ struct WaitEntry {
 	struct Link *link;
 };
 
-/* Buffering and the queues common to task queues and mailboxes. */
-struct Link {
-	Task *task = nullptr;       /* owner of a task queue, or nullptr */
-	Mailbox *mbox = nullptr;    /* or the mailbox */
-	uint32_t capacity = 0;      /* messages; KIPC_UNBOUNDED */
-	uint64_t qbytes = 0;        /* byte bound of a bounded link */
-	uint32_t msgsize = 0;       /* maximum (or fixed) message size */
-	bool fixed = false;         /* every message exactly msgsize */
-	bool fifo_senders = false;  /* blocked senders enter in arrival order
-				       (POSIX, System V), not by priority */
-	bool quota = true;          /* messages count against bytes_per_user */
-	MsgStore msgs{MsgWhere::Queued};   /* messages in the link */
+/*
+ * The wait entries of a parked receive: one inline (a receive on one
+ * link), or for a receive_set an array from a slab of wait arrays
+ * (wait.cc): no malloc per receive.
+ */
+class Waits {
+public:
+	Waits() = default;
+	Waits(const Waits &) = delete;
+	Waits &operator=(const Waits &) = delete;
+	~Waits() { clear(); }
+
+	bool empty() const { return n_ == 0; }
+	size_t size() const { return n_; }
+	WaitEntry *begin() { return n_ > 1 ? v_ : &one_; }
+	WaitEntry *end() { return begin() + n_; }
+	const WaitEntry *begin() const { return n_ > 1 ? v_ : &one_; }
+	const WaitEntry &front() const { return *begin(); }
+	WaitEntry &operator[](size_t i) { return begin()[i]; }
+	/* n entries (at most kRecvSetMax), unlinked; false: out of memory. */
+	bool resize(size_t n);
+	void clear();
+
+private:
+	WaitEntry one_{};
+	WaitEntry *v_ = nullptr;
+	uint32_t n_ = 0;
+};
+
+/*
+ * What a link needs once it is used: made by the first send or receive on
+ * it (Link::use(), from the node slab), so a link nobody used yet (most of
+ * a million mailboxes) stays small. Until then everything here reads as
+ * zero and empty (Link::used()).
+ */
+struct LinkSide {
 	MsgStore pending{MsgWhere::Pending}; /* blocked senders' and cached messages */
 	List<WaitEntry, &WaitEntry::node> receivers; /* parked receivers */
 	/* counters for stat */
 	uint64_t nsent = 0, nreceived = 0;
 	pid_t lspid = 0, lrpid = 0;
 	int64_t stime = 0, rtime = 0;
+	/* mailbox policy state (mailbox.cc) */
+	uint32_t rr_next = 0;    /* round-robin cursor into holders */
+	pid_t pair_sender = 0, pair_receiver = 0; /* pair policy binding */
+	uint32_t excl_count = 0; /* exclusive policy: receives of excl inside */
+	Task *excl = nullptr;    /* exclusive policy: the task inside receive */
+};
+
+/* Buffering and the queues common to task queues and mailboxes. */
+struct Link {
+	Task *task = nullptr;       /* owner of a task queue, or nullptr */
+	Mailbox *mbox = nullptr;    /* or the mailbox */
+	uint64_t qbytes = 0;        /* byte bound of a bounded link */
+	uint32_t capacity = 0;      /* messages; KIPC_UNBOUNDED */
+	uint32_t msgsize = 0;       /* maximum (or fixed) message size */
+	MsgStore msgs{MsgWhere::Queued};   /* messages in the link */
+	struct SideDelete {
+		void operator()(LinkSide *s) const;
+	};
+	std::unique_ptr<LinkSide, SideDelete> side; /* once used (nullptr: idle) */
+	bool fixed = false;         /* every message exactly msgsize */
+	bool fifo_senders = false;  /* blocked senders enter in arrival order
+				       (POSIX, System V), not by priority */
+	bool quota = true;          /* messages count against bytes_per_user */
+
+	/* Make side (every send and receive first): false, out of memory. */
+	bool use();
+	/* side, or an idle link's (empty, zero) when there is none */
+	const LinkSide &used() const { return side ? *side : idle_; }
+	const MsgStore &pending() const { return used().pending; }
+	const List<WaitEntry, &WaitEntry::node> &receivers() const { return used().receivers; }
 
 	bool unbounded() const { return capacity == KIPC_UNBOUNDED; }
 	/*
@@ -413,8 +467,8 @@ struct Link {
 		attr.qbytes = unbounded() ? 0 : qbytes;
 		st.nmsg = msgs.nmsg;
 		st.nbytes = msgs.nbytes;
-		st.nsenders = pending.nmsg;
-		st.nreceivers = receivers.size();
+		st.nsenders = pending().nmsg;
+		st.nreceivers = receivers().size();
 	}
 	/* Is there room for one more message of len bytes? */
 	bool has_room(uint32_t len) const
@@ -427,9 +481,16 @@ struct Link {
 	/* The store of this link m is in (nullptr: none). */
 	MsgStore *store_of(const Message &m)
 	{
-		return m.where == MsgWhere::Queued ? &msgs : m.where == MsgWhere::Pending ? &pending : nullptr;
+		return m.where == MsgWhere::Queued ? &msgs : m.where == MsgWhere::Pending ? &side->pending : nullptr;
 	}
+
+private:
+	static const LinkSide idle_;
 };
+
+/* Deadline -> parked request, nodes from a slab (calls: rpc.h). */
+using TimerMap = std::multimap<int64_t, Request *, std::less<int64_t>,
+			       PoolAlloc<std::pair<const int64_t, Request *>>>;
 
 enum class ReqKind : uint8_t { Receive, Send, Call, TraceRead, MqNotify };
 enum class CallPhase : uint8_t { None, Sending, AwaitReply };
@@ -458,13 +519,13 @@ struct Request {
 	int64_t deadline = kForever;
 	int64_t since = 0;       /* CLOCK_MONOTONIC ns it was made (introspection) */
 	uint16_t opcode = 0;     /* KIPC_SYS_* that made it */
-	std::multimap<int64_t, Request *>::iterator timer;
+	TimerMap::iterator timer;
 	bool has_timer = false;
 	/* receive (and a call's reply) */
 	uint64_t buf = 0;
 	uint32_t buflen = 0;
 	Selector sel;
-	std::vector<WaitEntry> waits;
+	Waits waits;
 	/* send / call: the message while it is the sender's */
 	Message *msg = nullptr;
 	Link *link = nullptr;
@@ -601,13 +662,31 @@ struct SysvMsq {
 	int32_t key = 0;         /* IPC_PRIVATE (0) or the key */
 };
 
+/* A mailbox's name, out of line: an anonymous one (most) keeps 8 bytes. */
+class MboxName {
+public:
+	bool empty() const { return !s_; }
+	size_t size() const { return s_ ? s_->size() : 0; }
+	operator const std::string &() const { return s_ ? *s_ : empty_; }
+	MboxName &operator=(const std::string &n)
+	{
+		s_ = n.empty() ? nullptr : std::make_unique<std::string>(n);
+		return *this;
+	}
+	size_t copy(char *dst, size_t n) const { return static_cast<const std::string &>(*this).copy(dst, n); }
+
+private:
+	std::unique_ptr<std::string> s_;
+	static inline const std::string empty_;
+};
+
 struct Mailbox {
 	Flavour flavour = Flavour::Kipc;
 	std::unique_ptr<PosixMq> mq;   /* Flavour::Posix */
 	std::unique_ptr<SysvMsq> msq;  /* Flavour::SysV */
 	Link link;
 	int64_t id;
-	std::string name;        /* "" when anonymous */
+	MboxName name;           /* empty when anonymous */
 	uid_t uid, gid;          /* owner credentials (permissions) */
 	uid_t cuid, cgid;        /* creator */
 	uint32_t mode;
@@ -615,11 +694,7 @@ struct Mailbox {
 	uint32_t policy;         /* KIPC_POLICY_* */
 	Task *owner = nullptr;   /* owning task; nullptr: kernel-owned, orphaned */
 	Holders holders;         /* receive right, in grant order */
-	size_t rr_next = 0;      /* round-robin cursor into holders */
-	pid_t pair_sender = 0, pair_receiver = 0; /* pair policy binding */
-	Task *excl = nullptr;    /* exclusive policy: the task inside receive */
-	uint32_t excl_count = 0; /* its receives inside */
-	int64_t ctime = 0;
+	int64_t ctime = 0;       /* policy state: link.side */
 
 	bool kernel_owned() const { return flags & KIPC_MBOX_KERNEL_OWNED; }
 	/* attr.flags as stat reports them: with the queue's flavour */
@@ -629,6 +704,10 @@ struct Mailbox {
 				flavour == Flavour::SysV  ? KIPC_MBOX_SYSV  : 0);
 	}
 	bool holds(const Task *t) const;
+
+	/* From the mailbox slab (mailbox.cc): no malloc header per mailbox. */
+	static void *operator new(size_t size);
+	static void operator delete(void *p);
 };
 
 struct UserAcct {
@@ -905,7 +984,7 @@ private:
 	Limits lim;
 	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
 	std::unordered_map<uid_t, UserAcct> users;
-	std::multimap<int64_t, Request *> timers;
+	TimerMap timers;
 	uint64_t next_msg_seq = 1;
 	/* Set by enter() for the duration of each entry: who and what. */
 	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */

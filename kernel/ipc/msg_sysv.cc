@@ -174,14 +174,14 @@ static void fill_ds(const KernelImpl &k, const Mailbox &mb, kipc_msqid_ds &ds)
 	ds.cgid = mb.cgid;
 	ds.mode = mb.mode;
 	ds.seq = k.mbox.sysv_ids().seq_of(mb.id);
-	ds.stime = l.stime / 1000000000;
-	ds.rtime = l.rtime / 1000000000;
+	ds.stime = l.used().stime / 1000000000;
+	ds.rtime = l.used().rtime / 1000000000;
 	ds.ctime = mb.ctime / 1000000000;
 	ds.cbytes = l.msgs.nbytes;
 	ds.qnum = l.msgs.nmsg;
 	ds.qbytes = l.qbytes;
-	ds.lspid = l.lspid;
-	ds.lrpid = l.lrpid;
+	ds.lspid = l.used().lspid;
+	ds.lrpid = l.used().lrpid;
 }
 
 void KernelImpl::destroy_msq(Mailbox *mb)

@@ -23,6 +23,45 @@
 
 namespace kipc {
 
+namespace {
+
+/* Arrays of wait entries for receive_set: up to 8 links, up to kRecvSetMax. */
+constexpr size_t kWaitsSmall = 8;
+Slab &waits_slab(size_t n)
+{
+	static Slab *small = new Slab("waits-8", uint32_t(kSlabPtrPrefix + kWaitsSmall * sizeof(WaitEntry)));
+	static Slab *large = new Slab("waits-max", uint32_t(kSlabPtrPrefix + kRecvSetMax * sizeof(WaitEntry)));
+	return n <= kWaitsSmall ? *small : *large;
+}
+
+} // namespace
+
+bool Waits::resize(size_t n)
+{
+	clear();
+	if (n > 1) {
+		void *p = n <= kRecvSetMax ? waits_slab(n).alloc_ptr() : nullptr;
+		if (!p)
+			return false;
+		v_ = static_cast<WaitEntry *>(p);
+		for (size_t i = 0; i < n; i++)
+			new (&v_[i]) WaitEntry{};
+	}
+	n_ = uint32_t(n);
+	return true;
+}
+
+void Waits::clear()
+{
+	if (n_ > 1) {
+		for (size_t i = 0; i < n_; i++)
+			v_[i].~WaitEntry();
+		waits_slab(n_).free_ptr(v_);
+		v_ = nullptr;
+	}
+	n_ = 0;
+}
+
 Request::~Request()
 {
 	/* off every list (the hooks assert theirs) and holding nothing */
@@ -71,10 +110,10 @@ ReqPtr KernelImpl::unpark(Request *r)
 	if (!r->waits.empty()) {
 		for (WaitEntry &w : r->waits) {
 			if (w.node.linked())
-				w.link->receivers.remove(&w);
-			Mailbox *mb = w.link->mbox;
-			if (mb && mb->excl == r->task && --mb->excl_count == 0)
-				mb->excl = nullptr;
+				w.link->side->receivers.remove(&w);
+			LinkSide &ls = *w.link->side; /* it parked there: in use */
+			if (ls.excl == r->task && --ls.excl_count == 0)
+				ls.excl = nullptr;
 		}
 		r->waits.clear();
 		r->task->nrecv_parked--;
