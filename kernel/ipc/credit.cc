@@ -24,8 +24,8 @@ uint32_t KernelImpl::reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t 
 				   uint32_t *msgsize, uint64_t *charge)
 {
 	int err;
-	Mailbox *mb = find_mbox(id, &err);
-	if (!mb || mb->flavour != Flavour::Kipc || check_send(t, *mb))
+	Mailbox *mb = mbox.find(id, &err);
+	if (!mb || mb->flavour != Flavour::Kipc || mbox.check_send(t, *mb))
 		return 0;
 	/* round-robin assigns at send time, among holders that may leave */
 	if (mb->policy == KIPC_POLICY_ROUND_ROBIN)

@@ -149,7 +149,7 @@ void Kernel::trace_call(Task *task, const kipc_sqe &sqe)
 	if (!KIPC_TRACING(*impl_) || !task)
 		return;
 	Entry e(*impl_, task, sqe.opcode);
-	impl_->trace_call(*task, sqe);
+	impl_->tracer.call(*task, sqe);
 }
 
 void Kernel::trace_ret(Task *task, const kipc_cqe &cqe, uint16_t op)
@@ -157,7 +157,7 @@ void Kernel::trace_ret(Task *task, const kipc_cqe &cqe, uint16_t op)
 	if (!KIPC_TRACING(*impl_) || !task)
 		return;
 	Entry e(*impl_, task, op);
-	impl_->trace_ret(*task, cqe, op);
+	impl_->tracer.ret(*task, cqe, op);
 }
 
 void Kernel::trace_record(Task *task, const kipc_trace_event &ev)
@@ -168,7 +168,7 @@ void Kernel::trace_record(Task *task, const kipc_trace_event &ev)
 	kipc_trace_event r = ev;
 	r.ts = uint64_t(impl_->now());
 	r.pid = task->pid;
-	impl_->trace_record(r, task->uid);
+	impl_->tracer.record(r, task->uid);
 }
 
 const Limits &Kernel::limits() const
