@@ -863,6 +863,7 @@ public:
 	long do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe);
 	long do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_notify &n);
 	long do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at);
+	long do_mq_setfl(Task &cur, int64_t h, int64_t fd);
 	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
 	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,

@@ -37,6 +37,8 @@
  */
 #include <algorithm>
 
+#include <utility>
+
 #include "ipc.h"
 
 namespace kipc {
@@ -283,12 +285,32 @@ static void mq_fire(KernelImpl &k, Mailbox &mb, Task &cur)
 	k.mq_remove_notify(mb, true);
 }
 
+/*
+ * The open of a send or receive. a.addr2 is 0, or the flags generation
+ * at which the caller read its descriptor's O_NONBLOCK (the library
+ * caches it, libkipc-posix.so): -ESTALE, nothing done, if a descriptor
+ * of the open had its flags changed since (mq_setfl), so the caller
+ * reads them again and retries.
+ */
+static MqOpen *mq_xfer_open(KernelImpl &k, Task &cur, int64_t h, int64_t fd, uint32_t need,
+			    MsgArgs &a, int *err)
+{
+	uint64_t flgen = std::exchange(a.addr2, 0);
+	MqOpen *o = k.mq_get(cur, h, fd, need, err);
+	if (o && flgen && flgen != o->flgen) {
+		*err = -ESTALE;
+		return nullptr;
+	}
+	return o;
+}
+
 long KernelImpl::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_WRONLY, &err);
-	if (!mb)
+	MqOpen *o = mq_xfer_open(*this, cur, h, fd, KIPC_MQ_WRONLY, a, &err);
+	if (!o)
 		return err;
+	Mailbox *mb = o->mb;
 	Sent how;
 	if (a.len > mb->link.msgsize)
 		return -EMSGSIZE;
@@ -304,9 +326,10 @@ long KernelImpl::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_c
 long KernelImpl::do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_RDONLY, &err);
-	if (!mb)
+	MqOpen *o = mq_xfer_open(*this, cur, h, fd, KIPC_MQ_RDONLY, a, &err);
+	if (!o)
 		return err;
+	Mailbox *mb = o->mb;
 	Link *l = &mb->link;
 	if (a.len < l->msgsize)
 		return -EMSGSIZE;
@@ -318,14 +341,27 @@ long KernelImpl::do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kip
 long KernelImpl::do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at)
 {
 	int err;
-	Mailbox *mb = mq_queue(cur, h, fd, KIPC_MQ_ACCMODE, &err);
-	if (!mb)
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!o)
 		return err;
-	const Link &l = mb->link;
+	const Link &l = o->mb->link;
 	at = kipc_mq_attr{};
 	at.maxmsg = l.capacity;
 	at.msgsize = l.msgsize;
 	at.curmsgs = l.msgs.nmsg;
+	at.flgen = o->flgen;
+	return 0;
+}
+
+/* A descriptor of open h had its status flags changed (fcntl(F_SETFL),
+ * ioctl(FIONBIO), mq_setattr): every cached O_NONBLOCK of it is stale. */
+long KernelImpl::do_mq_setfl(Task &cur, int64_t h, int64_t fd)
+{
+	int err;
+	MqOpen *o = mq_get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!o)
+		return err;
+	o->flgen++;
 	return 0;
 }
 

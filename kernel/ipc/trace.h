@@ -76,8 +76,7 @@ public:
 	long opened(const Mailbox &mb, bool created);
 	void call(const Task &t, const kipc_sqe &sqe);             /* SYSCALL */
 	void ret(const Task &t, const kipc_cqe &cqe, uint16_t op); /* SYSRET */
-	/* A record made elsewhere (kernel/net's NETSEND...), to the listeners uid's may see. */
-	void record(const kipc_trace_event &e, uid_t uid);
+	void host(const Task &t, const kipc_trace_event &e); /* the host's (NETSEND ...): ts, pid set */
 
 	/* The trace_open, trace_read, trace_close calls of cur. */
 	long open(Task &cur, const kipc_trace_attr &attr);
@@ -95,6 +94,7 @@ public:
 	size_t listeners() const { return listeners_.size(); }
 
 private:
+	void record(const kipc_trace_event &e, uid_t uid); /* to the listeners */
 
 	KernelImpl &k_;
 	uint32_t nlisteners_ = 0;

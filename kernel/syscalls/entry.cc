@@ -165,10 +165,7 @@ void Kernel::trace_record(Task *task, const kipc_trace_event &ev)
 	if (!KIPC_TRACING(*impl_) || !task)
 		return;
 	Entry e(*impl_, task, ev.op);
-	kipc_trace_event r = ev;
-	r.ts = uint64_t(impl_->now());
-	r.pid = task->pid;
-	impl_->tracer.record(r, task->uid);
+	impl_->tracer.host(*task, ev);
 }
 
 const Limits &Kernel::limits() const
