@@ -157,7 +157,7 @@ Op via(Side &n, Proc &p, kipc_sqe s, uint64_t buf = 0, uint32_t buflen = 0)
 {
 	s.user_data = p.next_ud++;
 	REQUIRE(n.net->wants(&p, s, p.mem.user));
-	n.net->submit({&p, p.pid, p.uid, p.gid, &p.mem.user, nullptr}, s); /* no local task: nothing traced */
+	n.net->submit({&p, p.pid, p.uid, p.gid, &p.mem.user, p.task}, s);
 	return Op{&p, s.user_data, buf, buflen};
 }
 
