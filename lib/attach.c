@@ -546,8 +546,11 @@ static int attach_to(int fd, int64_t deadline, struct kipc_att **out)
 	a->max_inflight = resp.max_inflight;
 	a->pid = resp.pid;
 	a->kernel_build = resp.build_id;
+	if ((resp.features & KIPC_FEAT_CREDIT) && resp.arena_off >= KIPC_CREDIT_OFF + sizeof(struct kipc_credit))
+		a->credit = (struct kipc_credit *)((char *)map + KIPC_CREDIT_OFF);
 	/* The kernel may already have posted (nothing yet): start at its view. */
 	a->sq_tail = __atomic_load_n(&a->ctl->sq_tail, __ATOMIC_ACQUIRE);
+	a->plain_tail = a->sq_tail;
 	a->cq_head = __atomic_load_n(&a->ctl->cq_head, __ATOMIC_ACQUIRE);
 	if (__kipc_arena_init(a)) {
 		munmap(map, resp.map_size);

@@ -58,7 +58,17 @@ struct kipc_att {
 	uint64_t *bitmap;
 	uint32_t *alloc_units;
 	uint32_t nunits, hint;
+	/* send credits (ring.c; transport.md section 12) */
+	struct kipc_credit *credit;  /* NULL: not granted KIPC_FEAT_CREDIT */
+	uint32_t credit_gen;         /* the grant credit_used counts for */
+	uint32_t credit_used;        /* credit sends published under it */
+	uint32_t credit_bufs;        /* their arena buffers not reaped yet */
+	uint32_t plain_tail;         /* sq_tail after the last ordinary entry */
+	uint64_t credit_lost;        /* credit sends the kernel failed (a bug) */
 };
+
+/* user_data of a credit send: the library's, and its arena offset */
+#define KIPC_UD_CREDIT (1ull << 62)
 
 /* A synchronous call waiting for its completion. */
 struct kipc_waiter {
@@ -111,6 +121,11 @@ void __kipc_arena_free(struct kipc_att *a, uint64_t off);
 int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe, bool wait);
 /* Publish the SQ tail and ring the doorbell if the kernel sleeps. */
 void __kipc_publish_sq(struct kipc_att *a);
+/* A synchronous mbox_send with a send credit, completed here without
+ * waiting for the kernel: 0 or -errno; 1: no credit, send the usual way.
+ * Takes the lock. */
+long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
+			unsigned flags);
 /* Move posted CQEs to their waiters or the async queue. Lock held. */
 void __kipc_reap(struct kipc_att *a);
 /* Sleep until something may have changed (lock dropped while asleep).

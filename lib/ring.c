@@ -67,6 +67,7 @@ static void wake_others(struct kipc_att *a)
 
 void __kipc_publish_sq(struct kipc_att *a)
 {
+	a->plain_tail = a->sq_tail; /* every entry published here is ordinary */
 	STORE_REL(&a->ctl->sq_tail, a->sq_tail);
 	FENCE();
 	if (LOAD(&a->ctl->sq_flags) & KIPC_SQ_NEED_WAKEUP)
@@ -107,12 +108,18 @@ void __kipc_reap(struct kipc_att *a)
 			for (w = L.waiters; w; w = w->next)
 				if (w->user_data == cqe.user_data)
 					break;
-			/* No waiter: a cancel's own answer or a cached
-			 * send's notification after the call returned. */
+			/* No waiter: a cancel's own answer, a cached
+			 * send's notification after the call returned, or
+			 * a credit send's (its call returned at once). */
 			if (w && !LOAD(&w->done)) {
 				w->cqe = cqe;
 				__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
 				handed = true;
+			} else if (!w && (cqe.user_data & KIPC_UD_CREDIT)) {
+				__kipc_arena_free(a, cqe.user_data & ~(KIPC_UD_LIBRARY | KIPC_UD_CREDIT));
+				a->credit_bufs--;
+				if (cqe.res < 0)
+					a->credit_lost++; /* never, with an honest kernel */
 			}
 		} else if (a == L.cur) {
 			async_push(&cqe);
@@ -304,6 +311,116 @@ static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w, bool norestart
 	}
 }
 
+/*
+ * Arena room, waiting for credit sends' buffers if they hold it: those
+ * come back by themselves (kipcd takes a credit send at once), so a call
+ * never fails ENOMEM because earlier credit sends had not been reaped.
+ */
+static uint64_t arena_alloc_wait(struct kipc_att *a, size_t len)
+{
+	uint64_t off = __kipc_arena_alloc(a, len);
+	while (off == UINT64_MAX && a->credit_bufs && !a->dead && len <= a->arena_size) {
+		__kipc_reap(a);
+		off = __kipc_arena_alloc(a, len);
+		if (off != UINT64_MAX || !a->credit_bufs)
+			break;
+		if (__kipc_sleep(a, 0, NULL) == -ECONNRESET)
+			break;
+	}
+	return off;
+}
+
+/*
+ * Send credits (transport.md section 12). Under the lock: a credit of
+ * the current grant left, the payload copied into the arena (a bad
+ * buffer fails EFAULT here, and nothing was sent), every ordinary entry
+ * we published already consumed by the kernel (so it takes this entry
+ * first in any order it must), room in the SQ. Publish, full fence, and
+ * read gen again: unchanged, the kernel will take the entry under the
+ * credit before it acts on its revocation (it stores gen 0, fences, and
+ * reads sq_tail), so the send has succeeded; changed, wait for the
+ * kernel's own answer, as an ordinary send does. Either way the result
+ * is exact. The entry's completion still comes; reaping it frees the
+ * buffer.
+ */
+long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
+			unsigned flags)
+{
+	if (flags & ~KIPC_F_NONBLOCK)
+		return 1;
+	pthread_mutex_lock(&L.lock);
+	struct kipc_att *a = L.cur;
+	if (!a || a->dead || !a->credit || len > UINT32_MAX) {
+		pthread_mutex_unlock(&L.lock);
+		return 1;
+	}
+	struct kipc_credit *c = a->credit;
+	if (a->credit_bufs)
+		__kipc_reap(a);
+	uint32_t gen = LOAD_ACQ(&c->gen);
+	int64_t link = LOAD(&c->link);
+	uint32_t limit = LOAD(&c->limit);
+	uint32_t msgsize = LOAD(&c->msgsize);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (!gen || LOAD(&c->gen) != gen || link != id || len > msgsize)
+		goto slow;
+	if (gen != a->credit_gen) {
+		a->credit_gen = gen;
+		a->credit_used = 0;
+	}
+	uint32_t head = LOAD_ACQ(&a->ctl->sq_head);
+	if (a->credit_used >= limit || (int32_t)(head - a->plain_tail) < 0 ||
+	    a->sq_tail - head >= a->sq_entries)
+		goto slow;
+	uint64_t off = __kipc_arena_alloc(a, len);
+	if (off == UINT64_MAX)
+		goto slow;
+	if (__kipc_copy_from_user(a->arena + off, buf, len)) {
+		__kipc_arena_free(a, off);
+		pthread_mutex_unlock(&L.lock);
+		return -EFAULT; /* as the ordinary send: nothing sent */
+	}
+	struct kipc_sqe sqe = {.user_data = KIPC_UD_LIBRARY | KIPC_UD_CREDIT | off};
+	__kipc_enc_send(&sqe, KIPC_SYS_mbox_send, id, off, (uint32_t)len, (uint16_t)prio,
+			flags | KIPC_F_CREDIT);
+	sqe.timeout = gen;
+	a->sq[a->sq_tail & (a->sq_entries - 1)] = sqe;
+	a->sq_tail++;
+	a->credit_used++;
+	a->credit_bufs++;
+	STORE_REL(&a->ctl->sq_tail, a->sq_tail);
+	FENCE();
+	bool kept = LOAD(&c->gen) == gen;
+	if (LOAD(&a->ctl->sq_flags) & KIPC_SQ_NEED_WAKEUP)
+		ring_doorbell(a);
+	if (kept) {
+		pthread_mutex_unlock(&L.lock);
+		return 0;
+	}
+	/* Revoked meanwhile: the kernel's completion says what happened. */
+	a->refs++;
+	struct kipc_waiter w = {.user_data = sqe.user_data};
+	w.next = L.waiters;
+	L.waiters = &w;
+	long ret = wait_waiter(a, &w, false);
+	struct kipc_waiter **pp = &L.waiters;
+	while (*pp != &w)
+		pp = &(*pp)->next;
+	*pp = w.next;
+	if (!ret)
+		ret = w.cqe.res < 0 ? (long)w.cqe.res : 0;
+	if (LOAD_ACQ(&w.done)) { /* else the kernel went away with it */
+		__kipc_arena_free(a, off);
+		a->credit_bufs--;
+	}
+	__kipc_att_put(a);
+	pthread_mutex_unlock(&L.lock);
+	return ret;
+slow:
+	pthread_mutex_unlock(&L.lock);
+	return 1;
+}
+
 long __kipc_sync(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 		 const struct kipc_slot *s1, struct kipc_cqe *cqe)
 {
@@ -335,7 +452,7 @@ long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 			ret = -EMSGSIZE;
 			goto out;
 		}
-		off[i] = __kipc_arena_alloc(a, s->len);
+		off[i] = arena_alloc_wait(a, s->len);
 		if (off[i] == UINT64_MAX) {
 			/* Larger than the arena can ever hold, or full now. */
 			ret = s->len > a->arena_size ? -EMSGSIZE : -ENOMEM;

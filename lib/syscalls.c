@@ -54,6 +54,11 @@ static long do_send(uint8_t op, int64_t target, const void *buf, size_t len,
 {
 	if (prio > KIPC_PRIO_MAX)
 		return -EINVAL;
+	if (op == KIPC_SYS_mbox_send && !opts) {
+		long r = __kipc_credit_send(target, buf, len, prio, flags);
+		if (r != 1)
+			return r;
+	}
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_send(&sqe, op, target, 0, (uint32_t)len, (uint16_t)prio, flags);
 	apply_opts(&sqe, opts);

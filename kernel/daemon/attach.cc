@@ -287,12 +287,13 @@ int64_t Server::daemon_deadline() const
 		d = hello_deadlines_.front().at;
 	if (accept_retry_ns_)
 		d = std::min(d, accept_retry_ns_);
-	return d;
+	return std::min(d, credit_deadline());
 }
 
 void Server::run_daemon_timers()
 {
 	int64_t now = clock_.monotonic_ns();
+	credit_timers();
 	while (!hello_deadlines_.empty() && hello_deadlines_.front().at <= now) {
 		HelloDeadline h = hello_deadlines_.front();
 		hello_deadlines_.pop_front();
@@ -453,6 +454,7 @@ int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat, HelloFds *hf
 		loop_.del(w->second.watch);
 		close(w->second.fd);
 		pidwatch_.erase(w);
+		credit_exit(nullptr);
 		kernel_.process_exited(uc.pid);
 	}
 
@@ -487,6 +489,9 @@ int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat, HelloFds *hf
 		p->task = task;
 		err = watch(p.get(), fd);
 	}
+	/* send credits: not for a delegated task (its region is not its own memory) */
+	p->credit_ok = (feat & KIPC_FEAT_CREDIT) && !(feat & KIPC_FEAT_DELEGATE);
+	p->credit = reinterpret_cast<kipc_credit *>(static_cast<char *>(p->map) + KIPC_CREDIT_OFF);
 	if (err) {
 		if (memfd >= 0)
 			close(memfd);
@@ -566,6 +571,7 @@ void Server::detach(Proc *p, const char *why)
 {
 	if (p->dead)
 		return;
+	credit_exit(p); /* its published credit sends first (credit.cc) */
 	p->dead = true;
 	if (verbose_)
 		klog(fmt::format("kipc: exit pid {} ({}): {}", p->creds.pid,

@@ -48,6 +48,8 @@ void Server::complete(void *priv, const kipc_cqe &cqe)
 		return;
 	if (!(cqe.flags & KIPC_CQE_F_MORE) && p->inflight)
 		p->inflight--;
+	if (p == sync_p_ && cqe.user_data == sync_ud_ && !(cqe.flags & KIPC_CQE_F_MORE))
+		sync_res_ = cqe.res; /* Server::submit()'s request completed at once */
 	post(p, cqe);
 	mark_dirty(p);
 }
@@ -99,7 +101,8 @@ void Server::drain(Proc *p, bool polling)
 			detach(p, "SQ tail out of range");
 			return;
 		}
-		while (p->sq_head != tail) {
+		/* (credit_run() may have taken entries past tail: int32_t) */
+		while (int32_t(tail - p->sq_head) > 0) {
 			if (p->inflight + p->overflow.size() >= kMaxInflight) {
 				p->stalled = true;
 				mark_dirty(p);
@@ -122,18 +125,32 @@ void Server::drain(Proc *p, bool polling)
 			nconsumed_++;
 			note_active(p);
 			p->inflight++;
+			if (credit_fits(p, sqe)) { /* credit.cc */
+				credit_apply(p, sqe);
+				if (p->dead)
+					return;
+				continue;
+			}
+			if (sqe.flags & KIPC_F_CREDIT) { /* no credit: an ordinary send */
+				sqe.flags &= ~KIPC_F_CREDIT;
+				sqe.timeout = 0; /* it carried the grant */
+			}
 			if (orders_others(sqe.opcode) && !ordering_) {
 				drain_others(p);
 				if (p->dead)
 					return;
 			}
+			credit_before(p, sqe);
+			if (p->dead)
+				return;
 			if (net_ && net_->wants(p, sqe, *p->mm)) {
 				kipc::Creds c = kernel_.creds(p->task); /* cred_refresh's */
 				net_->submit({p, p->creds.pid, c.uid, c.gid, p->mm.get(), p->task}, sqe);
 			} else
-				kernel_.submit(p->task, sqe);
+				submit(p, sqe);
 			if (p->dead)
 				return;
+			credit_after(p, sqe);
 		}
 		p->stalled = false;
 		if (polling)

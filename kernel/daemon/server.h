@@ -87,6 +87,7 @@ inline constexpr uint32_t kMaxInflight = kSqEntries + kCqEntries;
 
 static_assert((kSqEntries & (kSqEntries - 1)) == 0, "RING_ENTRIES: power of 2");
 static_assert(kSqEntries >= 8 && kSqEntries <= 32768, "RING_ENTRIES range");
+static_assert(sizeof(kipc_ring_ctl) <= KIPC_CREDIT_OFF && KIPC_CREDIT_OFF + sizeof(kipc_credit) <= KIPC_RING_CTL_SIZE, "credit words in the ctl page");
 static_assert(kLayout.arena_size >= 4096 && kLayout.arena_size % 4096 == 0, "ARENA_SIZE");
 
 /* Shared words: atomic access through atomic_ref (C++20). */
@@ -167,6 +168,8 @@ struct Proc {
 	bool stalled = false;       /* stopped reading the SQ: too much in flight */
 	bool consumed = false;      /* took SQEs since the last flush */
 	bool active = false;        /* on Server::active_: polled while we spin */
+	bool credit_ok = false;     /* negotiated KIPC_FEAT_CREDIT (not delegated) */
+	kipc_credit *credit = nullptr; /* its credit words in the region (K) */
 
 	explicit Proc(Server &s) : srv(s) {}
 	~Proc()
@@ -249,6 +252,19 @@ private:
 		}
 	}
 	void poll_active(bool stop);
+	/* send credits (credit.cc, transport.md section 12) */
+	bool credit_fits(const Proc *p, const kipc_sqe &sqe) const;
+	void credit_apply(Proc *p, const kipc_sqe &sqe);
+	void credit_run(Proc *q);
+	void credit_before(Proc *p, const kipc_sqe &sqe);
+	void credit_after(Proc *p, const kipc_sqe &sqe);
+	void credit_grant(Proc *p, int64_t link);
+	void credit_topup(Proc *p);
+	void credit_revoke(bool contended);
+	void credit_exit(Proc *p);
+	void credit_timers();
+	int64_t credit_deadline() const;
+	void submit(Proc *p, const kipc_sqe &sqe);
 	void post(Proc *p, const kipc_cqe &cqe);
 	uint32_t refill(Proc *p);
 	void flush(Proc *p);
@@ -307,6 +323,31 @@ private:
 	std::vector<Proc *> active_;                      /* polled while spinning */
 	uint64_t nconsumed_ = 0;                          /* SQEs taken, ever */
 	bool ordering_ = false;                           /* in drain_others() */
+	/*
+	 * Send credits: one (process, mailbox) holds them at a time, kernel-
+	 * wide (transport.md section 12 says why). Our own count: the
+	 * process's words are only ever stored.
+	 */
+	struct Credit {
+		Proc *p = nullptr;      /* the holder, nullptr: none */
+		int64_t link = 0;       /* the mailbox */
+		uint32_t gen = 0;       /* the grant, as in kipc_credit.gen */
+		uint32_t limit = 0;     /* credit sends allowed in this grant */
+		uint32_t applied = 0;   /* ... and taken */
+		uint32_t msgsize = 0;
+		uint64_t charge = 0;    /* bytes each unused credit holds */
+		uid_t uid = 0;          /* the user they are charged to */
+		int64_t used_ns = 0;    /* last grant or credit send */
+	};
+	Credit credit_;
+	uint32_t credit_gen_ = 0;
+	int64_t credit_cooldown_ = 0;                     /* no grant before */
+	bool credit_revoking_ = false;                    /* in credit_revoke() */
+	uint64_t credit_failed_ = 0;                      /* credit sends that failed: a bug */
+	/* The result of the request submit() runs, when it completes at once. */
+	Proc *sync_p_ = nullptr;
+	uint64_t sync_ud_ = 0;
+	int64_t sync_res_ = 1;
 	struct PidWatch {
 		int fd;
 		int64_t watch;

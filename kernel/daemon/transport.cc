@@ -130,6 +130,7 @@ void Server::watch_process(pid_t pid)
 		loop_.del(it->second.watch);
 		close(it->second.fd);
 		pidwatch_.erase(it);
+		credit_exit(nullptr);
 		kernel_.process_exited(pid);
 	});
 	if (w < 0) {
@@ -206,8 +207,10 @@ void Server::end_of_round()
 	while (!exited_.empty()) {
 		std::vector<pid_t> v;
 		v.swap(exited_);
-		for (pid_t pid : v)
+		for (pid_t pid : v) {
+			credit_exit(nullptr);
 			kernel_.process_exited(pid);
+		}
 	}
 	/* Flushing may drain stalled SQs, which may dirty others. */
 	for (size_t i = 0; i < dirty_.size(); i++)
@@ -288,6 +291,7 @@ int Server::run()
 		uint64_t v;
 		if (read(timerfd_, &v, sizeof v) < 0) { }
 		timer_armed_ = INT64_MIN; /* re-arm whatever comes next */
+		credit_run(credit_.p); /* timeouts see the credit sends that returned */
 		kernel_.run_timers();
 		run_daemon_timers();
 	});
@@ -326,8 +330,10 @@ int Server::run()
 		}
 		uint64_t before = nconsumed_;
 		/* Deadlines can pass between timerfd reads. */
-		if (kernel_.next_deadline() <= clock_.monotonic_ns())
+		if (kernel_.next_deadline() <= clock_.monotonic_ns()) {
+			credit_run(credit_.p);
 			kernel_.run_timers();
+		}
 		if (daemon_deadline() <= clock_.monotonic_ns())
 			run_daemon_timers();
 		std::vector<Proc *> again;

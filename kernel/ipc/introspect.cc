@@ -22,7 +22,7 @@ bool KernelImpl::may_see_task(const Task &cur, const Task &t) const
 
 bool KernelImpl::may_see_mbox(const Task &cur, const Mailbox &mb) const
 {
-	return may_admin(cur, mb) || mb.holds(&cur) || ipcperms(cur, mb, kMayRead);
+	return mbox.may_admin(cur, mb) || mb.holds(&cur) || mbox.ipcperms(cur, mb, kMayRead);
 }
 
 void KernelImpl::do_sysinfo(Task &cur, kipc_sysinfo &si) const
@@ -47,7 +47,7 @@ void KernelImpl::do_sysinfo(Task &cur, kipc_sysinfo &si) const
 		si.nparked += t->parked.size();
 		add_link(t->queue);
 	}
-	for_each_mbox([&](const Mailbox *mb) {
+	mbox.for_each([&](const Mailbox *mb) {
 		si.nmboxes++;
 		add_link(mb->link);
 	});
@@ -136,7 +136,7 @@ void KernelImpl::fill_mbox_info(const Task &, const Mailbox &mb, kipc_mbox_info 
 {
 	mi = kipc_mbox_info{};
 	const Link &l = mb.link;
-	fill_mbox_stat(mb, mi.st);
+	mbox.fill_stat(mb, mi.st);
 	mi.pair_sender = mb.pair_sender;
 	mi.pair_receiver = mb.pair_receiver;
 	mi.excl = mb.excl ? mb.excl->pid : 0;
@@ -160,7 +160,7 @@ long KernelImpl::do_task_info(Task &cur, pid_t pid, kipc_task_info &ti)
 long KernelImpl::do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi)
 {
 	int err;
-	Mailbox *mb = find_mbox(id, &err);
+	Mailbox *mb = mbox.find(id, &err);
 	if (!mb)
 		return err;
 	if (!may_see_mbox(cur, *mb))
@@ -181,7 +181,7 @@ void KernelImpl::do_task_list(Task &cur, std::vector<kipc_task_info> &out) const
 
 void KernelImpl::do_mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const
 {
-	for_each_mbox([&](const Mailbox *mb) {
+	mbox.for_each([&](const Mailbox *mb) {
 		if (!may_see_mbox(cur, *mb))
 			return;
 		out.emplace_back();
@@ -205,7 +205,7 @@ long KernelImpl::find_link(Task &cur, int64_t target, bool taskq, const Link **o
 		return 0;
 	}
 	int err;
-	Mailbox *mb = find_mbox(target, &err);
+	Mailbox *mb = mbox.find(target, &err);
 	if (!mb)
 		return err;
 	if (!may_see_mbox(cur, *mb))

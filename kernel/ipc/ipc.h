@@ -55,6 +55,7 @@
 
 #include "ids.h"
 #include "list.h"
+#include "mailbox.h"
 #include "slab.h"
 #include "mqhandle.h"
 #include "rpc.h"
@@ -83,10 +84,6 @@ constexpr int32_t kIdxMax = 32768;
 constexpr int32_t kSeqMax = 65535;
 constexpr unsigned kIdxBitsExtend = 24;
 constexpr int32_t kSeqMaxExtend = INT32_MAX >> kIdxBitsExtend; /* 127 */
-/* Native mailboxes and POSIX queues: seq << 24 | idx, seq from 128 (ids
- * above INT32_MAX: never a System V id). */
-constexpr unsigned kMboxIdxBits = 24;
-constexpr uint32_t kMboxSeqMin = 128;
 
 struct Task;
 struct Mailbox;
@@ -504,6 +501,57 @@ private:
 	R (*call_)(void *, A...);
 };
 
+/*
+ * One task's receive right on one mailbox: in the mailbox's holders (grant
+ * order) and on the task's held list, so either side drops it in O(1).
+ */
+struct Holder {
+	ListHook node;       /* on task->held, in grant order */
+	Task *task = nullptr;
+	Mailbox *mb = nullptr;
+};
+
+/*
+ * A mailbox's holders in grant order (mailbox.cc). The first is inline:
+ * most mailboxes have one holder, their owner; the others are in an
+ * array made when a second one comes. Reads as a sequence of Task *.
+ */
+class Holders {
+public:
+	Holders() = default;
+	Holders(const Holders &) = delete;
+	Holders &operator=(const Holders &) = delete;
+	~Holders()
+	{
+		if (!empty())
+			kipc_bug(__FILE__, __LINE__, "mailbox freed with holders");
+	}
+
+	size_t size() const { return first_.task ? 1 + (rest_ ? rest_->size() : 0) : 0; }
+	bool empty() const { return !first_.task; }
+	const Holder *holder(size_t i) const { return i ? (*rest_)[i - 1].get() : &first_; }
+	Task *operator[](size_t i) const { return holder(i)->task; }
+	struct Iter {
+		const Holders *h;
+		size_t i;
+		Task *operator*() const { return (*h)[i]; }
+		Iter &operator++() { i++; return *this; }
+		bool operator!=(const Iter &o) const { return i != o.i; }
+	};
+	Iter begin() const { return {this, 0}; }
+	Iter end() const { return {this, size()}; }
+	/* Position of t, or size() when it holds no right. */
+	size_t find(const Task *t) const;
+	/* t gets the right, last in grant order, on mb (this mailbox). */
+	void add(Mailbox *mb, Task *t);
+	/* The holder at position i loses the right. */
+	void remove(size_t i);
+
+private:
+	Holder first_;
+	std::unique_ptr<std::vector<std::unique_ptr<Holder>>> rest_;
+};
+
 struct Task {
 	Link queue;          /* the task queue direct sends land in */
 	pid_t pid;
@@ -519,7 +567,7 @@ struct Task {
 	List<Request, &Request::await_node> awaited_by; /* waiting on it */
 	Request *cached = nullptr;  /* its outstanding cached send */
 	uint32_t nrecv_parked = 0;  /* parked receives (deadlock detection) */
-	std::vector<Mailbox *> held; /* mailboxes it holds the receive right of */
+	List<Holder, &Holder::node> held; /* its receive rights (Mailbox::holders) */
 	uint64_t nsent = 0, nreceived = 0;
 	int64_t atime = 0;          /* attach time, realtime ns */
 	uint32_t mq_notifying = 0;  /* POSIX queues it is the notify owner of */
@@ -565,7 +613,7 @@ struct Mailbox {
 	uint32_t flags;          /* KIPC_MBOX_* */
 	uint32_t policy;         /* KIPC_POLICY_* */
 	Task *owner = nullptr;   /* owning task; nullptr: kernel-owned, orphaned */
-	std::vector<Task *> holders; /* receive right, in grant order */
+	Holders holders;         /* receive right, in grant order */
 	size_t rr_next = 0;      /* round-robin cursor into holders */
 	pid_t pair_sender = 0, pair_receiver = 0; /* pair policy binding */
 	Task *excl = nullptr;    /* exclusive policy: the task inside receive */
@@ -587,6 +635,7 @@ struct UserAcct {
 	uint64_t bytes = 0;     /* queued: payload plus overhead; System V queue
 				   headers; SIGEV_THREAD notifications; POSIX opens */
 	uint64_t trace_bytes = 0; /* trace listeners' rings */
+	uint64_t credit_bytes = 0; /* send credits reserved (in bytes too, credit.cc) */
 	uint32_t mailboxes = 0; /* mailboxes and System V queues created, not destroyed */
 	uint32_t tasks = 0;     /* attached tasks (tasks_per_user) */
 };
@@ -610,6 +659,9 @@ struct MsgArgs {
 	uint32_t len2 = 0;
 };
 
+/* The selection KIPC_F_TYPE and KIPC_F_EXCEPT ask for (msg.cc): 0 or -EINVAL. */
+long type_selector(const MsgArgs &a, Selector *sel);
+
 /* Attributes of a new link, resolved against the limits. */
 struct LinkAttr {
 	uint32_t capacity;
@@ -621,10 +673,7 @@ struct LinkAttr {
 class KernelImpl {
 public:
 	KernelImpl(Clock &c, Host &h, CompletionSink &s, const Limits &l)
-		: clock(c), host(h), sink(s), lim(l),
-		  msq_ids(l.ipcmni_extend ? kIdxBitsExtend : 15, 1,
-			  l.ipcmni_extend ? kSeqMaxExtend : kSeqMax,
-			  l.ipcmni_extend ? 1u << kIdxBitsExtend : kIdxMax)
+		: clock(c), host(h), sink(s), lim(l), mbox(*this, l)
 	{
 	}
 	~KernelImpl();
@@ -652,16 +701,7 @@ public:
 	Tracer tracer{*this};
 	Calls rpc{*this};      /* calls in flight (rpc.h) */
 
-	/* mailbox namespace (mailbox.cc; ids.h): the tables own their mailboxes */
-	IdTable mbox_ids{kMboxIdxBits, kMboxSeqMin, UINT32_MAX, 1u << kMboxIdxBits};
-	IdTable msq_ids;         /* System V queues */
-	std::unordered_map<std::string, Mailbox *> names;
-	/* Every mailbox (f may destroy the one it is given). */
-	template <class F> void for_each_mbox(F &&f) const
-	{
-		mbox_ids.for_each(f);
-		msq_ids.for_each(f);
-	}
+	Mailboxes mbox;          /* the mailbox namespace (mailbox.h) */
 
 	int64_t now() const { return clock.monotonic_ns(); }
 	const Limits &limits() const { return lim; }
@@ -710,6 +750,10 @@ public:
 	void drain_link(Link &link, int err);
 	/* flags: kMsgExt, kMsgKeyed (the message needs an extension) */
 	Message *alloc_message(Task &cur, uint32_t len, uint8_t flags, int *err, bool quota = true);
+	/* send credits (credit.cc) */
+	uint32_t reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t want,
+			       uint32_t *msgsize, uint64_t *charge);
+	void release_sends(uid_t uid, uint64_t bytes);
 	bool would_deadlock(const Task &cur, const Link &link) const;
 	Task *sole_receiver(const Link &link) const;
 	/* By name, what the syscalls ask for: a pid's task queue, a mailbox id
@@ -717,17 +761,8 @@ public:
 	long find_peer(Task &cur, int64_t pid, Task **out); /* where kill(2) may */
 	long do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe);
 	long do_task_receive(Task &cur, int64_t from, MsgArgs &a, kipc_cqe &cqe);
-	/* The link cur may send to: pid's task queue (find_peer), mailbox id
-	 * (find_mbox, check_send). */
+	/* The link cur may send to: pid's task queue (find_peer). */
 	Link *task_to_send(Task &cur, int64_t pid, int *err);
-	Link *mbox_to_send(Task &cur, int64_t id, int *err);
-	/* The link of mailbox id if cur may receive from it as a asks, and the
-	 * selector that receive uses (find_mbox, policy rules, check_receive). */
-	Link *mbox_to_receive(Task &cur, int64_t id, const MsgArgs &a, Selector *sel, int *err);
-	long do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	long do_mbox_receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	long do_mbox_receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
-				 kipc_cqe &cqe);
 
 	/* --- waiting, completion, cancellation (wait.cc) --- */
 	ReqPtr new_request(Task &cur, ReqKind op, const MsgArgs &a);
@@ -762,28 +797,6 @@ public:
 	void serve_waiters(Link &link);
 	void run_timers();
 	long do_cancel(Task &cur, uint64_t user_data, int err);
-
-	/* --- mailboxes (mailbox.cc) --- */
-	Mailbox *find_mbox(int64_t id, int *err) const;
-	long do_mbox_open(Task &cur, const std::string &name, uint32_t oflag,
-			  const kipc_mbox_attr *attr);
-	long do_mbox_destroy(Task &cur, int64_t id);
-	void destroy_mbox(Mailbox *mb);
-	long do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st);
-	void fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const;
-	long do_mbox_setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_attr &a);
-	long do_mbox_set_owner(Task &cur, int64_t id, pid_t pid);
-	long do_mbox_grant(Task &cur, int64_t id, pid_t pid);
-	long do_mbox_revoke(Task &cur, int64_t id, pid_t pid);
-	int check_send(Task &cur, Mailbox &mb);
-	int check_receive(Task &cur, Mailbox &mb);
-	bool ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) const;
-	bool may_admin(const Task &cur, const Mailbox &mb) const;
-	void add_holder(Mailbox &mb, Task &t);
-	void remove_holder(Mailbox &mb, Task &t);
-	/* Round-robin: the holder the next message goes to (0: any). */
-	pid_t rr_assign(Mailbox &mb);
-	int resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const;
 
 	/* --- introspection (introspect.cc): see <kipc/introspect.h> --- */
 	bool may_see_task(const Task &cur, const Task &t) const;
@@ -832,10 +845,6 @@ public:
 	long do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at);
 	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
-	/* want_id >= 0: the id msg_next_id asks for (the first free index
-	 * from want_id's index up, its seq); f picks the id table */
-	Mailbox *new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
-			     int64_t want_id = -1, Flavour f = Flavour::Kipc);
 	Mailbox *new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la, uint32_t mode,
 				 int *err, int64_t want_id = -1);
 	long do_mq_close(Task &cur, int64_t h, uint32_t flags);

@@ -194,14 +194,16 @@ void KernelImpl::check_invariants() const
 		check_link(t->queue);
 		if (t->attached)
 			ntasks[t->uid]++;
-		for (Mailbox *mb : t->held)
-			KIPC_BUG_ON(!mb->holds(t.get()));
 		const Task *tp = t.get(); /* clang 14: no lambda capture of a binding */
+		t->held.for_each([&](Holder *h) {
+			KIPC_BUG_ON(h->task != tp || !h->mb->holds(tp));
+		});
 		t->parked.for_each([&](Request *r) { KIPC_BUG_ON(r->task != tp); });
 	}
-	for_each_mbox([&](const Mailbox *mbp) {
+	mbox.for_each([&](const Mailbox *mbp) {
 		const Mailbox &mb = *mbp;
-		KIPC_BUG_ON((mb.flavour == Flavour::SysV ? msq_ids : mbox_ids).find(mb.id, &dummy) != &mb);
+		KIPC_BUG_ON((mb.flavour == Flavour::SysV ? mbox.sysv_ids() : mbox.native_ids())
+				    .find(mb.id, &dummy) != &mb);
 		check_link(mb.link);
 		if (mb.flavour != Flavour::Posix)
 			mboxes[mb.cuid]++;
@@ -213,14 +215,14 @@ void KernelImpl::check_invariants() const
 		if (mb.flavour == Flavour::Posix && mb.mq->notify.owner &&
 		    mb.mq->notify.kind == KIPC_MQ_SIGEV_THREAD)
 			bytes[mb.mq->notify.owner->uid] += kMqNotifyCost;
-		for (Task *t : mb.holders)
-			KIPC_BUG_ON(std::find(t->held.begin(), t->held.end(), &mb) == t->held.end());
+		for (size_t i = 0; i < mb.holders.size(); i++) /* on its task's list */
+			KIPC_BUG_ON(mb.holders.holder(i)->mb != &mb || !mb.holders.holder(i)->node.linked());
 		KIPC_BUG_ON(mb.owner && !mb.holds(mb.owner));
 	});
 	for (const auto &[token, f] : mq_fired)
 		bytes[f.owner_uid] += kMqNotifyCost;
 	for (const auto &[uid, acct] : users) {
-		KIPC_BUG_ON(acct.bytes != bytes[uid]);
+		KIPC_BUG_ON(acct.bytes != bytes[uid] + acct.credit_bytes);
 		KIPC_BUG_ON(acct.mailboxes != mboxes[uid]);
 		KIPC_BUG_ON(acct.tasks != ntasks[uid]);
 	}
@@ -233,7 +235,7 @@ KernelImpl::~KernelImpl()
 	dying = true;
 	while (!tasks.empty())
 		exit_task(tasks.begin()->second.get());
-	for_each_mbox([&](Mailbox *mb) { destroy_mbox(mb); });
+	mbox.for_each([&](Mailbox *mb) { mbox.destroy_mbox(mb); });
 }
 
 } // namespace kipc

@@ -28,17 +28,69 @@ namespace kipc {
 
 bool Mailbox::holds(const Task *t) const
 {
-	return std::find(holders.begin(), holders.end(), t) != holders.end();
+	return holders.find(t) < holders.size();
 }
 
-Mailbox *KernelImpl::find_mbox(int64_t id, int *err) const
+size_t Holders::find(const Task *t) const
+{
+	size_t n = size();
+	for (size_t i = 0; i < n; i++)
+		if ((*this)[i] == t)
+			return i;
+	return n;
+}
+
+void Holders::add(Mailbox *mb, Task *t)
+{
+	Holder *h = &first_;
+	if (first_.task) {
+		if (!rest_)
+			rest_ = std::make_unique<std::vector<std::unique_ptr<Holder>>>();
+		rest_->push_back(std::make_unique<Holder>());
+		h = rest_->back().get();
+	}
+	h->task = t;
+	h->mb = mb;
+	t->held.push_back(h);
+}
+
+void Holders::remove(size_t i)
+{
+	Holder *h = i ? (*rest_)[i - 1].get() : &first_;
+	h->task->held.remove(h);
+	h->task = nullptr;
+	if (!rest_)
+		return;
+	if (i == 0) {
+		/* the second becomes the first, at its place in its task's list */
+		Holder *next = (*rest_)[0].get();
+		first_.task = next->task;
+		first_.mb = next->mb;
+		next->task->held.insert_after(next, &first_);
+		next->task->held.remove(next);
+		i = 1;
+	}
+	rest_->erase(rest_->begin() + long(i - 1));
+	if (rest_->empty())
+		rest_.reset();
+}
+
+Mailboxes::Mailboxes(KernelImpl &k, const Limits &l)
+	: k_(k), msq_ids_(l.ipcmni_extend ? kIdxBitsExtend : 15, 1,
+			 l.ipcmni_extend ? kSeqMaxExtend : kSeqMax,
+			 l.ipcmni_extend ? 1u << kIdxBitsExtend : kIdxMax)
+{
+}
+
+Mailbox *Mailboxes::find(int64_t id, int *err) const
 {
 	/* the tables' ranges do not meet: System V ids are positive ints */
-	return id > INT32_MAX ? mbox_ids.find(id, err) : msq_ids.find(id, err);
+	return id > INT32_MAX ? mbox_ids_.find(id, err) : msq_ids_.find(id, err);
 }
 
-int KernelImpl::resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const
+int Mailboxes::resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *out) const
 {
+	const Limits &lim = k_.limits();
 	uint32_t cap = a ? a->capacity : KIPC_CAP_DEFAULT;
 	uint32_t msgsize = a && a->msgsize ? a->msgsize : lim.msgsize_default;
 	uint32_t allowed = KIPC_MBOX_FIXED | (is_taskq ? 0 : KIPC_MBOX_KERNEL_OWNED);
@@ -69,11 +121,11 @@ static bool in_group(const Task &t, gid_t g)
 	return t.gid == g || std::find(t.groups.begin(), t.groups.end(), g) != t.groups.end();
 }
 
-bool KernelImpl::ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) const
+bool Mailboxes::ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) const
 {
 	uint32_t granted = mb.mode;
 
-	if (cur.uid == 0 && lim.root_bypass)
+	if (cur.uid == 0 && k_.limits().root_bypass)
 		return true;
 	if (cur.uid == mb.uid || cur.uid == mb.cuid)
 		granted >>= 6;
@@ -82,12 +134,12 @@ bool KernelImpl::ipcperms(const Task &cur, const Mailbox &mb, uint32_t want) con
 	return (want & ~granted & 7) == 0;
 }
 
-bool KernelImpl::may_admin(const Task &cur, const Mailbox &mb) const
+bool Mailboxes::may_admin(const Task &cur, const Mailbox &mb) const
 {
 	if (mb.flavour != Flavour::Kipc)
 		return false; /* POSIX and System V queues: their own calls only */
 	return mb.owner == &cur || cur.uid == mb.uid || cur.uid == mb.cuid ||
-	       (cur.uid == 0 && lim.root_bypass);
+	       (cur.uid == 0 && k_.limits().root_bypass);
 }
 
 /* A pair binding whose task is gone no longer binds. */
@@ -96,18 +148,18 @@ static bool bound_to_other(const KernelImpl &k, pid_t bound, const Task &cur)
 	return bound && bound != cur.pid && k.find_task(bound);
 }
 
-int KernelImpl::check_send(Task &cur, Mailbox &mb)
+int Mailboxes::check_send(Task &cur, Mailbox &mb)
 {
 	if (mb.flavour != Flavour::Kipc)
 		return -EINVAL;
 	if (!ipcperms(cur, mb, kMayWrite))
 		return -EACCES;
-	if (mb.policy == KIPC_POLICY_PAIR && bound_to_other(*this, mb.pair_sender, cur))
+	if (mb.policy == KIPC_POLICY_PAIR && bound_to_other(k_, mb.pair_sender, cur))
 		return -EPERM; /* bound by the first send that happens: do_send() */
 	return 0;
 }
 
-int KernelImpl::check_receive(Task &cur, Mailbox &mb)
+int Mailboxes::check_receive(Task &cur, Mailbox &mb)
 {
 	if (mb.flavour != Flavour::Kipc)
 		return -EINVAL;
@@ -119,7 +171,7 @@ int KernelImpl::check_receive(Task &cur, Mailbox &mb)
 	}
 	switch (mb.policy) {
 	case KIPC_POLICY_PAIR: /* bound when a receive happens: do_receive() */
-		if (bound_to_other(*this, mb.pair_receiver, cur))
+		if (bound_to_other(k_, mb.pair_receiver, cur))
 			return -EPERM;
 		break;
 	case KIPC_POLICY_EXCLUSIVE:
@@ -130,40 +182,36 @@ int KernelImpl::check_receive(Task &cur, Mailbox &mb)
 	return 0;
 }
 
-/*
- * A fresh slot in the mailbox table and the mailbox in it, with the
- * creator's credentials and mode; every kind of mailbox (native, POSIX,
- * System V) starts here. The caller fills in the rest.
- */
-Mailbox *KernelImpl::new_mailbox(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
-				  int64_t want_id, Flavour f)
+/* The caller fills in the rest. */
+Mailbox *Mailboxes::create(Task &cur, const LinkAttr &la, uint32_t mode, int *err,
+			   int64_t want_id, Flavour f)
 {
 	auto mb = std::make_unique<Mailbox>();
-	IdTable &ids = f == Flavour::SysV ? msq_ids : mbox_ids;
+	IdTable &ids = f == Flavour::SysV ? msq_ids_ : mbox_ids_;
 	int64_t id = ids.alloc(mb.get(), want_id);
 	if (id < 0) {
 		*err = int(id);
 		return nullptr;
 	}
 	mb->link.mbox = mb.get();
-	init_link(mb->link, la);
+	k_.init_link(mb->link, la);
 	mb->id = id;
 	mb->uid = mb->cuid = cur.uid;
 	mb->gid = mb->cgid = cur.gid;
 	mb->mode = mode & 0777;
-	mb->ctime = now_real();
+	mb->ctime = k_.now_real();
 	return mb.release(); /* owned by its table until destroy_mbox() */
 }
 
-long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag,
-			      const kipc_mbox_attr *attr)
+long Mailboxes::open(Task &cur, const std::string &name, uint32_t oflag,
+		     const kipc_mbox_attr *attr)
 {
 	if (!name.empty()) {
-		auto it = names.find(name);
-		if (it != names.end()) {
+		auto it = names_.find(name);
+		if (it != names_.end()) {
 			if ((oflag & KIPC_O_CREAT) && (oflag & KIPC_O_EXCL))
 				return -EEXIST;
-			return tracer.opened(*it->second, false);
+			return k_.tracer.opened(*it->second, false);
 		}
 		if (!(oflag & KIPC_O_CREAT))
 			return -ENOENT;
@@ -175,12 +223,12 @@ long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag
 	uint32_t policy = attr ? attr->policy : KIPC_POLICY_ANY;
 	if (policy > KIPC_POLICY_MAX)
 		return -EINVAL;
-	UserAcct &u = user(cur.uid);
-	if (u.mailboxes >= lim.mbox_per_user)
+	UserAcct &u = k_.user(cur.uid);
+	if (u.mailboxes >= k_.limits().mbox_per_user)
 		return -ENOSPC;
 
 	int err;
-	Mailbox *p = new_mailbox(cur, la, attr ? attr->mode : 0600, &err);
+	Mailbox *p = create(cur, la, attr ? attr->mode : 0600, &err, -1, Flavour::Kipc);
 	if (!p)
 		return err;
 	p->name = name;
@@ -189,35 +237,35 @@ long KernelImpl::do_mbox_open(Task &cur, const std::string &name, uint32_t oflag
 	p->owner = &cur;
 	add_holder(*p, cur);
 	if (!name.empty())
-		names.emplace(name, p);
+		names_.emplace(name, p);
 	u.mailboxes++;
-	return tracer.opened(*p, true);
+	return k_.tracer.opened(*p, true);
 }
 
-void KernelImpl::destroy_mbox(Mailbox *mb)
+void Mailboxes::destroy_mbox(Mailbox *mb)
 {
-	stats.destroyed++;
+	k_.stats.destroyed++;
+	const Task *current = k_.current_task();
 	/* by the kernel (a POSIX queue's last close): its creator's user sees it */
-	KIPC_TRACE(*this, {.event = KIPC_TRACE_DESTROY, .task = current, .link = &mb->link,
+	KIPC_TRACE(k_, {.event = KIPC_TRACE_DESTROY, .task = current, .link = &mb->link,
 			   .flags = mb->flavour == Flavour::Posix ? KIPC_TRACE_F_POSIX
 				  : mb->flavour == Flavour::SysV  ? KIPC_TRACE_F_SYSV : 0u,
 			   .uid = current ? -1 : int64_t(mb->cuid)});
-	drain_link(mb->link, -EIDRM);
-	for (Task *t : mb->holders)
-		t->held.erase(std::find(t->held.begin(), t->held.end(), mb));
-	mb->holders.clear();
+	k_.drain_link(mb->link, -EIDRM);
+	while (!mb->holders.empty())
+		mb->holders.remove(mb->holders.size() - 1);
 	if (!mb->name.empty() && mb->flavour == Flavour::Kipc)
-		names.erase(mb->name);
+		names_.erase(mb->name);
 	if (mb->flavour == Flavour::Kipc)
-		user(mb->cuid).mailboxes--;
-	(mb->flavour == Flavour::SysV ? msq_ids : mbox_ids).free(mb->id);
+		k_.user(mb->cuid).mailboxes--;
+	(mb->flavour == Flavour::SysV ? msq_ids_ : mbox_ids_).free(mb->id);
 	delete mb;
 }
 
-long KernelImpl::do_mbox_destroy(Task &cur, int64_t id)
+long Mailboxes::destroy(Task &cur, int64_t id)
 {
 	int err;
-	Mailbox *mb = find_mbox(id, &err);
+	Mailbox *mb = find(id, &err);
 	if (!mb)
 		return err;
 	if (!may_admin(cur, *mb))
@@ -226,8 +274,7 @@ long KernelImpl::do_mbox_destroy(Task &cur, int64_t id)
 	return 0;
 }
 
-/* What mbox_stat (and the introspection calls) report of a mailbox. */
-void KernelImpl::fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const
+void Mailboxes::fill_stat(const Mailbox &mb, kipc_mbox_stat &st) const
 {
 	const Link &l = mb.link;
 	st = kipc_mbox_stat{};
@@ -253,22 +300,22 @@ void KernelImpl::fill_mbox_stat(const Mailbox &mb, kipc_mbox_stat &st) const
 		mb.name.copy(st.name, KIPC_NAME_MAX);
 }
 
-long KernelImpl::do_mbox_stat(Task &cur, int64_t id, kipc_mbox_stat &st)
+long Mailboxes::stat(Task &cur, int64_t id, kipc_mbox_stat &st)
 {
 	int err;
-	Mailbox *mb = find_mbox(id, &err);
+	Mailbox *mb = find(id, &err);
 	if (!mb)
 		return err;
 	if (!mb->holds(&cur) && !ipcperms(cur, *mb, kMayRead))
 		return -EACCES;
-	fill_mbox_stat(*mb, st);
+	fill_stat(*mb, st);
 	return 0;
 }
 
-long KernelImpl::do_mbox_setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_attr &a)
+long Mailboxes::setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_attr &a)
 {
 	int err;
-	Mailbox *mb = find_mbox(id, &err);
+	Mailbox *mb = find(id, &err);
 	if (!mb)
 		return err;
 	if (!may_admin(cur, *mb))
@@ -301,18 +348,17 @@ long KernelImpl::do_mbox_setattr(Task &cur, int64_t id, uint32_t mask, const kip
 	if (mask & KIPC_SET_CAPACITY) {
 		mb->link.capacity = la.capacity;
 		mb->link.qbytes = la.qbytes;
-		refill(mb->link);
+		k_.refill(mb->link);
 	}
-	mb->ctime = now_real();
+	mb->ctime = k_.now_real();
 	return 0;
 }
 
-void KernelImpl::add_holder(Mailbox &mb, Task &t)
+void Mailboxes::add_holder(Mailbox &mb, Task &t)
 {
 	if (mb.holds(&t))
 		return;
-	mb.holders.push_back(&t);
-	t.held.push_back(&mb);
+	mb.holders.add(&mb, &t);
 }
 
 /*
@@ -320,24 +366,22 @@ void KernelImpl::add_holder(Mailbox &mb, Task &t)
  * (route 0, which every receiver takes), and its receives parked on mb
  * that it may no longer do fail with the reason.
  */
-void KernelImpl::remove_holder(Mailbox &mb, Task &t)
+void Mailboxes::remove_holder(Mailbox &mb, Task &t)
 {
-	auto it = std::find(mb.holders.begin(), mb.holders.end(), &t);
-	if (it == mb.holders.end())
+	size_t pos = mb.holders.find(&t);
+	if (pos == mb.holders.size())
 		return;
-	size_t pos = it - mb.holders.begin();
-	mb.holders.erase(it);
+	mb.holders.remove(pos);
 	if (pos < mb.rr_next)
 		mb.rr_next--;
 	if (mb.rr_next >= mb.holders.size())
 		mb.rr_next = 0;
-	t.held.erase(std::find(t.held.begin(), t.held.end(), &mb));
 	if (mb.policy == KIPC_POLICY_ROUND_ROBIN) {
 		/* its messages become unassigned and go to whoever comes first;
 		 * receivers already waiting get them now */
 		mb.link.msgs.rekey(t.pid, 0);
 		mb.link.pending.rekey(t.pid, 0);
-		serve_waiters(mb.link);
+		k_.serve_waiters(mb.link);
 	}
 
 	int why = 0;
@@ -353,10 +397,10 @@ void KernelImpl::remove_holder(Mailbox &mb, Task &t)
 			victims.push_back(w->req);
 	});
 	for (Request *r : victims)
-		abort_request(r, why, true);
+		k_.abort_request(r, why, true);
 }
 
-pid_t KernelImpl::rr_assign(Mailbox &mb)
+pid_t Mailboxes::rr_assign(Mailbox &mb)
 {
 	if (mb.holders.empty())
 		return 0;
@@ -365,29 +409,105 @@ pid_t KernelImpl::rr_assign(Mailbox &mb)
 	return pid;
 }
 
+/* ---- by id: what the message syscalls ask for -------------------- */
+
+/*
+ * Mailbox receivers select with rr/key = the caller: on a round-robin
+ * mailbox that takes the messages assigned to the caller and unassigned
+ * ones; on others every message is unassigned (route 0).
+ */
+static Selector mbox_selector(Task &cur)
+{
+	Selector sel;
+	sel.rr = true;
+	sel.key = cur.pid;
+	return sel;
+}
+
+Link *Mailboxes::to_send(Task &cur, int64_t id, int *err)
+{
+	Mailbox *mb = find(id, err);
+	if (!mb)
+		return nullptr;
+	if ((*err = check_send(cur, *mb)))
+		return nullptr;
+	return &mb->link;
+}
+
+long Mailboxes::send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Link *l = to_send(cur, id, &err);
+	return l ? k_.do_send(cur, *l, a, cqe) : err;
+}
+
+Link *Mailboxes::to_receive(Task &cur, int64_t id, const MsgArgs &a, Selector *sel,
+			      int *err)
+{
+	Mailbox *mb = find(id, err);
+	if (!mb)
+		return nullptr;
+	if (mb->policy == KIPC_POLICY_ROUND_ROBIN) {
+		*err = a.flags & KIPC_F_TYPE ? -EINVAL : 0; /* the rotation decides, not the type */
+		*sel = mbox_selector(cur);
+	} else {
+		*err = int(type_selector(a, sel));
+	}
+	if (!*err)
+		*err = check_receive(cur, *mb);
+	return *err ? nullptr : &mb->link;
+}
+
+long Mailboxes::receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Selector sel;
+	Link *l = to_receive(cur, id, a, &sel, &err);
+	return l ? k_.do_receive(cur, &l, 1, sel, a, cqe) : err;
+}
+
+long Mailboxes::receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
+			    kipc_cqe &cqe)
+{
+	int err;
+	Link *links[kRecvSetMax];
+	KIPC_BUG_ON(n > kRecvSetMax); /* the syscall checked */
+	for (size_t i = 0; i < n; i++) {
+		if (std::find(ids, ids + i, ids[i]) != ids + i)
+			return -EINVAL; /* each mailbox once */
+		Mailbox *mb = find(ids[i], &err);
+		if (!mb)
+			return err;
+		if ((err = check_receive(cur, *mb)))
+			return err;
+		links[i] = &mb->link;
+	}
+	return k_.do_receive(cur, links, n, mbox_selector(cur), a, cqe);
+}
+
 /*
  * The mailbox id as its owner manages it (set_owner, grant, revoke): only
  * the owning task, or any task of the mailbox's user when a kernel-owned
  * mailbox has lost its owner (the user adopts it).
  */
-static Mailbox *owned_mbox(KernelImpl &k, Task &cur, int64_t id, int *err)
+Mailbox *Mailboxes::owned(Task &cur, int64_t id, int *err)
 {
-	Mailbox *mb = k.find_mbox(id, err);
+	Mailbox *mb = find(id, err);
 	if (!mb)
 		return nullptr;
-	if (mb->owner == &cur || (!mb->owner && k.may_admin(cur, *mb)))
+	if (mb->owner == &cur || (!mb->owner && may_admin(cur, *mb)))
 		return mb;
 	*err = -EPERM;
 	return nullptr;
 }
 
-long KernelImpl::do_mbox_set_owner(Task &cur, int64_t id, pid_t pid)
+long Mailboxes::set_owner(Task &cur, int64_t id, pid_t pid)
 {
 	int err;
-	Mailbox *mb = owned_mbox(*this, cur, id, &err);
+	Mailbox *mb = owned(cur, id, &err);
 	if (!mb)
 		return err;
-	Task *t = get_task(pid, &err); /* like grant: a live, unattached pid too */
+	Task *t = k_.get_task(pid, &err); /* like grant: a live, unattached pid too */
 	if (!t)
 		return err;
 	if (mb->owner == t)
@@ -400,36 +520,52 @@ long KernelImpl::do_mbox_set_owner(Task &cur, int64_t id, pid_t pid)
 	if (old)
 		remove_holder(*mb, *old);
 	add_holder(*mb, *t);
-	mb->ctime = now_real();
+	mb->ctime = k_.now_real();
 	return 0;
 }
 
-long KernelImpl::do_mbox_grant(Task &cur, int64_t id, pid_t pid)
+long Mailboxes::grant(Task &cur, int64_t id, pid_t pid)
 {
 	int err;
-	Mailbox *mb = owned_mbox(*this, cur, id, &err);
+	Mailbox *mb = owned(cur, id, &err);
 	if (!mb)
 		return err;
-	Task *t = get_task(pid, &err);
+	Task *t = k_.get_task(pid, &err);
 	if (!t)
 		return err;
 	add_holder(*mb, *t);
 	return 0;
 }
 
-long KernelImpl::do_mbox_revoke(Task &cur, int64_t id, pid_t pid)
+long Mailboxes::revoke(Task &cur, int64_t id, pid_t pid)
 {
 	int err;
-	Mailbox *mb = owned_mbox(*this, cur, id, &err);
+	Mailbox *mb = owned(cur, id, &err);
 	if (!mb)
 		return err;
-	Task *t = find_task(pid);
+	Task *t = k_.find_task(pid);
 	if (!t)
 		return -ESRCH;
 	if (t == mb->owner)
 		return -EPERM; /* the owner's right goes only with ownership */
 	remove_holder(*mb, *t);
 	return 0;
+}
+
+/* t exited (exit_task, step 3): its process-owned mailboxes are destroyed,
+ * kernel-owned ones lose their owner, its receive rights go. */
+void Mailboxes::task_exit(Task &t)
+{
+	while (!t.held.empty()) {
+		Mailbox *mb = t.held.back()->mb;
+		if (mb->owner == &t && !mb->kernel_owned()) {
+			destroy_mbox(mb);
+			continue;
+		}
+		if (mb->owner == &t)
+			mb->owner = nullptr;
+		remove_holder(*mb, t);
+	}
 }
 
 } // namespace kipc

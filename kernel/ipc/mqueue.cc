@@ -103,7 +103,7 @@ MqOpen *KernelImpl::mq_get(Task &cur, int64_t h, int64_t fd, uint32_t need, int 
 Mailbox *KernelImpl::new_ipc_mailbox(Task &cur, Flavour f, const LinkAttr &la,
 				     uint32_t mode, int *err, int64_t want_id)
 {
-	Mailbox *mb = new_mailbox(cur, la, mode, err, want_id, f);
+	Mailbox *mb = mbox.create(cur, la, mode, err, want_id, f);
 	if (!mb)
 		return nullptr;
 	mb->flavour = f;
@@ -201,7 +201,7 @@ long KernelImpl::do_mq_open(Task &cur, const std::string &name, const kipc_mq_op
 		uint32_t want = acc == KIPC_MQ_RDONLY ? kMayRead
 				: acc == KIPC_MQ_WRONLY ? kMayWrite
 							: kMayRead | kMayWrite;
-		if (!ipcperms(cur, *mb, want))
+		if (!mbox.ipcperms(cur, *mb, want))
 			return -EACCES;
 	} else {
 		if (!(o.oflag & KIPC_O_CREAT))
@@ -457,14 +457,14 @@ void KernelImpl::destroy_mq(Mailbox *mb)
 		mq_names.erase(it);
 	user(mb->cuid).mq_bytes -= mb->mq->charge;
 	mq_count--;
-	destroy_mbox(mb); /* nobody can wait on it: no descriptor is left */
+	mbox.destroy_mbox(mb); /* nobody can wait on it: no descriptor is left */
 }
 
 /* t exited: its registrations go, its unclaimed notifications, its opens. */
 void KernelImpl::mq_task_exit(Task &t)
 {
 	if (t.mq_notifying)
-		mbox_ids.for_each([&](Mailbox *mb) { /* POSIX queues are in mbox_ids */
+		mbox.native_ids().for_each([&](Mailbox *mb) { /* POSIX queues are native ids */
 			if (mb->flavour == Flavour::Posix && mb->mq->notify.owner == &t)
 				mq_remove_notify(*mb, false);
 		});

@@ -318,7 +318,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	if (!mb)
 		m->ext()->route = cur.pid;
 	else if (mb->policy == KIPC_POLICY_ROUND_ROBIN)
-		m->ext()->route = rr_assign(*mb);
+		m->ext()->route = mbox.rr_assign(*mb);
 
 	cqe.seq = m->seq;
 	if (mb && mb->policy == KIPC_POLICY_ROUND_ROBIN)
@@ -486,7 +486,7 @@ long KernelImpl::find_peer(Task &cur, int64_t pid, Task **out)
 	return 0;
 }
 
-static long type_selector(const MsgArgs &a, Selector *sel)
+long type_selector(const MsgArgs &a, Selector *sel)
 {
 	if (a.flags & KIPC_F_EXCEPT && (!(a.flags & KIPC_F_TYPE) || a.type <= 0))
 		return -EINVAL;
@@ -496,19 +496,6 @@ static long type_selector(const MsgArgs &a, Selector *sel)
 	return 0;
 }
 
-/*
- * Mailbox receivers select with rr/key = the caller: on a round-robin
- * mailbox that takes the messages assigned to the caller and unassigned
- * ones; on others every message is unassigned (route 0).
- */
-static Selector mbox_selector(Task &cur)
-{
-	Selector sel;
-	sel.rr = true;
-	sel.key = cur.pid;
-	return sel;
-}
-
 Link *KernelImpl::task_to_send(Task &cur, int64_t pid, int *err)
 {
 	Task *dst = nullptr;
@@ -516,27 +503,10 @@ Link *KernelImpl::task_to_send(Task &cur, int64_t pid, int *err)
 	return dst ? &dst->queue : nullptr;
 }
 
-Link *KernelImpl::mbox_to_send(Task &cur, int64_t id, int *err)
-{
-	Mailbox *mb = find_mbox(id, err);
-	if (!mb)
-		return nullptr;
-	if ((*err = check_send(cur, *mb)))
-		return nullptr;
-	return &mb->link;
-}
-
 long KernelImpl::do_task_send(Task &cur, int64_t pid, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
 	Link *l = task_to_send(cur, pid, &err);
-	return l ? do_send(cur, *l, a, cqe) : err;
-}
-
-long KernelImpl::do_mbox_send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
-{
-	int err;
-	Link *l = mbox_to_send(cur, id, &err);
 	return l ? do_send(cur, *l, a, cqe) : err;
 }
 
@@ -560,50 +530,6 @@ long KernelImpl::do_task_receive(Task &cur, int64_t target, MsgArgs &a, kipc_cqe
 	}
 	Link *l = &cur.queue;
 	return do_receive(cur, &l, 1, sel, a, cqe, q, gone);
-}
-
-Link *KernelImpl::mbox_to_receive(Task &cur, int64_t id, const MsgArgs &a, Selector *sel,
-				  int *err)
-{
-	Mailbox *mb = find_mbox(id, err);
-	if (!mb)
-		return nullptr;
-	if (mb->policy == KIPC_POLICY_ROUND_ROBIN) {
-		*err = a.flags & KIPC_F_TYPE ? -EINVAL : 0; /* the rotation decides, not the type */
-		*sel = mbox_selector(cur);
-	} else {
-		*err = int(type_selector(a, sel));
-	}
-	if (!*err)
-		*err = check_receive(cur, *mb);
-	return *err ? nullptr : &mb->link;
-}
-
-long KernelImpl::do_mbox_receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
-{
-	int err;
-	Selector sel;
-	Link *l = mbox_to_receive(cur, id, a, &sel, &err);
-	return l ? do_receive(cur, &l, 1, sel, a, cqe) : err;
-}
-
-long KernelImpl::do_mbox_receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
-				     kipc_cqe &cqe)
-{
-	int err;
-	Link *links[kRecvSetMax];
-	KIPC_BUG_ON(n > kRecvSetMax); /* the syscall checked */
-	for (size_t i = 0; i < n; i++) {
-		if (std::find(ids, ids + i, ids[i]) != ids + i)
-			return -EINVAL; /* each mailbox once */
-		Mailbox *mb = find_mbox(ids[i], &err);
-		if (!mb)
-			return err;
-		if ((err = check_receive(cur, *mb)))
-			return err;
-		links[i] = &mb->link;
-	}
-	return do_receive(cur, links, n, mbox_selector(cur), a, cqe);
 }
 
 /*

@@ -36,7 +36,7 @@ const uint64_t kSysvQueueCost = sizeof(Mailbox) + sizeof(SysvMsq);
 
 Mailbox *KernelImpl::find_msq(int64_t id, int *err) const
 {
-	Mailbox *mb = find_mbox(id, err);
+	Mailbox *mb = mbox.find(id, err);
 	if (!mb || mb->flavour != Flavour::SysV) {
 		*err = -EINVAL;
 		return nullptr;
@@ -47,7 +47,7 @@ Mailbox *KernelImpl::find_msq(int64_t id, int *err) const
 Mailbox *KernelImpl::find_msq(Task &cur, int64_t id, uint32_t want, int *err) const
 {
 	Mailbox *mb = find_msq(id, err);
-	if (mb && !ipcperms(cur, *mb, want)) {
+	if (mb && !mbox.ipcperms(cur, *mb, want)) {
 		*err = -EACCES;
 		return nullptr;
 	}
@@ -67,7 +67,7 @@ long KernelImpl::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 		if (it != msg_keys.end()) {
 			if ((msgflg & KIPC_IPC_CREAT) && (msgflg & KIPC_IPC_EXCL))
 				return -EEXIST;
-			if (!ipcperms(cur, *it->second, requested(msgflg & 0777)))
+			if (!mbox.ipcperms(cur, *it->second, requested(msgflg & 0777)))
 				return -EACCES;
 			return tracer.opened(*it->second, false);
 		}
@@ -173,7 +173,7 @@ static void fill_ds(const KernelImpl &k, const Mailbox &mb, kipc_msqid_ds &ds)
 	ds.cuid = mb.cuid;
 	ds.cgid = mb.cgid;
 	ds.mode = mb.mode;
-	ds.seq = k.msq_ids.seq_of(mb.id);
+	ds.seq = k.mbox.sysv_ids().seq_of(mb.id);
 	ds.stime = l.stime / 1000000000;
 	ds.rtime = l.rtime / 1000000000;
 	ds.ctime = mb.ctime / 1000000000;
@@ -192,7 +192,7 @@ void KernelImpl::destroy_msq(Mailbox *mb)
 	UserAcct &u = user(mb->cuid);
 	u.mailboxes--;
 	u.bytes -= kSysvQueueCost;
-	destroy_mbox(mb); /* waiters wake with EIDRM */
+	mbox.destroy_mbox(mb); /* waiters wake with EIDRM */
 }
 
 long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *ds,
@@ -210,8 +210,8 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 		info->msgssz = 16;   /* MSGSSZ */
 		info->msgseg = 0xffff; /* MSGSEG, capped at 0xffff as Linux's */
 		int32_t maxidx = 0, nmsg = 0, nbytes = 0;
-		msq_ids.for_each([&](const Mailbox *m) {
-			maxidx = int32_t(msq_ids.idx_of(m->id)); /* in index order */
+		mbox.sysv_ids().for_each([&](const Mailbox *m) {
+			maxidx = int32_t(mbox.sysv_ids().idx_of(m->id)); /* in index order */
 			nmsg += m->link.msgs.nmsg;
 			nbytes += int32_t(m->link.msgs.nbytes);
 		});
@@ -230,9 +230,9 @@ long KernelImpl::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *d
 	case KIPC_MSG_STAT_ANY: {
 		/* An index; a full id names its index (ipcid_to_idx(): id % 32768,
 		 * or id & 0xffffff with ipcmni_extend) */
-		if (id < 0 || !(mb = msq_ids.at(msq_ids.idx_of(id))))
+		if (id < 0 || !(mb = mbox.sysv_ids().at(mbox.sysv_ids().idx_of(id))))
 			return -EINVAL;
-		if (cmd == KIPC_MSG_STAT && !ipcperms(cur, *mb, kMayRead))
+		if (cmd == KIPC_MSG_STAT && !mbox.ipcperms(cur, *mb, kMayRead))
 			return -EACCES;
 		fill_ds(*this, *mb, *ds);
 		return mb->id;

@@ -55,7 +55,7 @@ long Calls::call(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe)
 long Calls::mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	Link *l = k_.mbox_to_send(cur, id, &err);
+	Link *l = k_.mbox.to_send(cur, id, &err);
 	return l ? call(cur, *l, a, cqe) : err;
 }
 

@@ -148,7 +148,7 @@ long KernelImpl::do_taskq_setattr(Task &cur, const kipc_mbox_attr &attr)
 	LinkAttr la;
 	if (attr.policy)
 		return -EINVAL;
-	if (long err = resolve_attr(&attr, true, &la))
+	if (long err = mbox.resolve_attr(&attr, true, &la))
 		return err;
 	init_link(cur.queue, la);
 	refill(cur.queue);
@@ -171,16 +171,7 @@ void KernelImpl::exit_task(Task *t)
 	}
 	while (Request *r = t->awaited_by.front())
 		abort_request(r, -ESRCH, true);
-	while (!t->held.empty()) {
-		Mailbox *mb = t->held.back();
-		if (mb->owner == t && !mb->kernel_owned()) {
-			destroy_mbox(mb);
-			continue;
-		}
-		if (mb->owner == t)
-			mb->owner = nullptr;
-		remove_holder(*mb, *t);
-	}
+	mbox.task_exit(*t);
 	drain_link(t->queue, -ESRCH);
 	mq_task_exit(*t);
 	tracer.task_exit(*t);

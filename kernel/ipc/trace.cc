@@ -187,14 +187,6 @@ void Tracer::ret(const Task &t, const kipc_cqe &cqe, uint16_t op)
 	record(as_event(r), t.uid);
 }
 
-void Tracer::host(const Task &t, const kipc_trace_event &ev)
-{
-	kipc_trace_event e = ev;
-	e.ts = uint64_t(k_.now());
-	e.pid = t.pid;
-	record(e, t.uid);
-}
-
 void Tracer::record(const kipc_trace_event &e, uid_t uid)
 {
 	built_++;

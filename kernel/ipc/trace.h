@@ -76,7 +76,9 @@ public:
 	long opened(const Mailbox &mb, bool created);
 	void call(const Task &t, const kipc_sqe &sqe);             /* SYSCALL */
 	void ret(const Task &t, const kipc_cqe &cqe, uint16_t op); /* SYSRET */
-	void host(const Task &t, const kipc_trace_event &e); /* the host's (NETSEND ...): ts, pid set */
+	/* An event made outside the core (the network bridge's NETSEND,
+	 * NETRECV): to the listeners that may see uid's events. */
+	void record(const kipc_trace_event &e, uid_t uid);
 
 	/* The trace_open, trace_read, trace_close calls of cur. */
 	long open(Task &cur, const kipc_trace_attr &attr);
@@ -94,7 +96,6 @@ public:
 	size_t listeners() const { return listeners_.size(); }
 
 private:
-	void record(const kipc_trace_event &e, uid_t uid); /* to the listeners */
 
 	KernelImpl &k_;
 	uint32_t nlisteners_ = 0;

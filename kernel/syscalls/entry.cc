@@ -55,6 +55,22 @@ int Kernel::attach(const Creds &creds, UserMemory *mm, std::string_view comm, vo
 	return impl_->attach(creds, mm, comm, priv, out);
 }
 
+uint32_t Kernel::reserve_sends(Task *t, int64_t id, uint32_t held, uint32_t want,
+			       uint32_t *msgsize, uint64_t *charge)
+{
+	Entry e(*impl_, t, KIPC_SYS_NONE);
+	uint32_t n = t ? impl_->reserve_sends(*t, id, held, want, msgsize, charge) : 0;
+	debug_check(*impl_);
+	return n;
+}
+
+void Kernel::release_sends(uid_t uid, uint64_t bytes)
+{
+	Entry e(*impl_, nullptr, KIPC_SYS_NONE);
+	impl_->release_sends(uid, bytes);
+	debug_check(*impl_);
+}
+
 void Kernel::exit(Task *task)
 {
 	{
@@ -161,7 +177,10 @@ void Kernel::trace_record(Task *task, const kipc_trace_event &ev)
 	if (!KIPC_TRACING(*impl_) || !task)
 		return;
 	Entry e(*impl_, task, ev.op);
-	impl_->tracer.host(*task, ev);
+	kipc_trace_event r = ev;
+	r.ts = uint64_t(impl_->now());
+	r.pid = task->pid;
+	impl_->tracer.record(r, task->uid);
 }
 
 const Limits &Kernel::limits() const

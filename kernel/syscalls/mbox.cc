@@ -32,7 +32,7 @@ long sys_mbox_open(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 		if (long err = copy_struct_from_user(cur, sqe.addr2, sqe.len2, &attr))
 			return err;
 	}
-	return k.do_mbox_open(cur, name, name.empty() ? KIPC_O_CREAT : sqe.flags,
+	return k.mbox.open(cur, name, name.empty() ? KIPC_O_CREAT : sqe.flags,
 			      sqe.len2 ? &attr : nullptr);
 }
 
@@ -40,7 +40,7 @@ long sys_mbox_destroy(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	if (sqe.flags)
 		return -EINVAL;
-	return k.do_mbox_destroy(cur, sqe.target);
+	return k.mbox.destroy(cur, sqe.target);
 }
 
 long sys_mbox_stat(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
@@ -52,7 +52,7 @@ long sys_mbox_stat(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 		return -EINVAL;
 	if (cur.mm && !cur.mm->access_ok(sqe.addr2, sizeof(st)))
 		return -EFAULT;
-	if (long err = k.do_mbox_stat(cur, sqe.target, st))
+	if (long err = k.mbox.stat(cur, sqe.target, st))
 		return err;
 	return copy_struct_to_user(cur, sqe.addr2, sqe.len2, st);
 }
@@ -66,7 +66,7 @@ long sys_mbox_setattr(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 		return -EINVAL;
 	if (long err = copy_struct_from_user(cur, sqe.addr2, sqe.len2, &attr))
 		return err;
-	return k.do_mbox_setattr(cur, sqe.target, sqe.len, attr);
+	return k.mbox.setattr(cur, sqe.target, sqe.len, attr);
 }
 
 static long check_pid_arg(const kipc_sqe &sqe)
@@ -80,21 +80,21 @@ long sys_mbox_set_owner(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe 
 {
 	if (long err = check_pid_arg(sqe))
 		return err;
-	return k.do_mbox_set_owner(cur, sqe.target, pid_t(sqe.pid));
+	return k.mbox.set_owner(cur, sqe.target, pid_t(sqe.pid));
 }
 
 long sys_mbox_grant(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	if (long err = check_pid_arg(sqe))
 		return err;
-	return k.do_mbox_grant(cur, sqe.target, pid_t(sqe.pid));
+	return k.mbox.grant(cur, sqe.target, pid_t(sqe.pid));
 }
 
 long sys_mbox_revoke(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	if (long err = check_pid_arg(sqe))
 		return err;
-	return k.do_mbox_revoke(cur, sqe.target, pid_t(sqe.pid));
+	return k.mbox.revoke(cur, sqe.target, pid_t(sqe.pid));
 }
 
 } // namespace kipc

@@ -13,22 +13,22 @@ constexpr size_t kSetMax = kRecvSetMax;
 
 long sys_send(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
-	return msg_entry<kSendFlags, &KernelImpl::do_task_send>(k, cur, sqe, cqe);
+	return msg_entry<kSendFlags, KernelImpl, &KernelImpl::do_task_send>(k, cur, sqe, cqe);
 }
 
 long sys_receive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
-	return msg_entry<kRecvFlags, &KernelImpl::do_task_receive>(k, cur, sqe, cqe);
+	return msg_entry<kRecvFlags, KernelImpl, &KernelImpl::do_task_receive>(k, cur, sqe, cqe);
 }
 
 long sys_mbox_send(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
-	return msg_entry<kSendFlags, &KernelImpl::do_mbox_send>(k, cur, sqe, cqe);
+	return msg_entry<kSendFlags, Mailboxes, &Mailboxes::send>(k, cur, sqe, cqe);
 }
 
 long sys_mbox_receive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
-	return msg_entry<kRecvFlags, &KernelImpl::do_mbox_receive>(k, cur, sqe, cqe);
+	return msg_entry<kRecvFlags, Mailboxes, &Mailboxes::receive>(k, cur, sqe, cqe);
 }
 
 long sys_mbox_receive_set(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
@@ -42,7 +42,7 @@ long sys_mbox_receive_set(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cq
 		return -EINVAL;
 	if (cur.mm && cur.mm->copy_from_user(ids, sqe.addr2, sqe.len2))
 		return -EFAULT;
-	return k.do_mbox_receive_set(cur, ids, sqe.len2 / sizeof(int64_t), a, cqe);
+	return k.mbox.receive_set(cur, ids, sqe.len2 / sizeof(int64_t), a, cqe);
 }
 
 } // namespace kipc

@@ -56,20 +56,31 @@ long copy_struct_to_user(Task &cur, uint64_t addr, uint32_t len, const T &in)
 }
 
 /*
+ * The part of the kernel a member function belongs to: the core itself,
+ * or one of the mechanisms around it (ipc.h: KernelImpl's members).
+ */
+template <class C> C &part(KernelImpl &k);
+template <> inline KernelImpl &part(KernelImpl &k) { return k; }
+template <> inline Mailboxes &part(KernelImpl &k) { return k.mbox; }
+template <> inline Calls &part(KernelImpl &k) { return k.rpc; }
+
+/*
  * The shapes most entries have, after their own cheap checks:
- *  msg_entry: decode_msg() with the allowed flags, then one core call on
- *             the target;
+ *  msg_entry: decode_msg() with the allowed flags, then one call (of the
+ *             core or a mechanism: &KernelImpl::do_task_send,
+ *             &Mailboxes::send) on the target;
  *  record_in:  no flags, one record copied in from addr2/len2;
  *  record_out: fill one record (0 or -errno), copy it to addr2/len2.
  */
-using MsgCall = long (KernelImpl::*)(Task &cur, int64_t target, MsgArgs &a, kipc_cqe &cqe);
-template <uint32_t Allowed, MsgCall Do>
+template <class C>
+using MsgCall = long (C::*)(Task &cur, int64_t target, MsgArgs &a, kipc_cqe &cqe);
+template <uint32_t Allowed, class C, MsgCall<C> Do>
 long msg_entry(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
 	MsgArgs a;
 	if (long err = decode_msg(k, cur, sqe, Allowed, &a))
 		return err;
-	return (k.*Do)(cur, sqe.target, a, cqe);
+	return (part<C>(k).*Do)(cur, sqe.target, a, cqe);
 }
 
 /* An entry that takes one record (and no flags): -EINVAL, or as copy_struct_from_user. */

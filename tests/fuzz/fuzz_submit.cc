@@ -265,7 +265,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	ki.check_invariants();
 	bool kernel_owned = false;
-	ki.for_each_mbox([&](const kipc::Mailbox *) { kernel_owned = true; });
+	ki.mbox.for_each([&](const kipc::Mailbox *) { kernel_owned = true; });
 	if (!kernel_owned) {
 		for (uid_t u : {0u, 1000u, 1001u, 1002u}) {
 			FUZZ_ASSERT(ki.user(u).bytes == 0);

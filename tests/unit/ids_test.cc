@@ -120,7 +120,7 @@ TEST_CASE("mailboxes: past 32768 native mailboxes; System V ids stay Linux's; st
 	attr.mode = 0600;
 	std::vector<int64_t> ids;
 	for (int i = 0; i < 40000; i++) {
-		int64_t id = k.do_mbox_open(*a.task, "", KIPC_O_CREAT, &attr);
+		int64_t id = k.mbox.open(*a.task, "", KIPC_O_CREAT, &attr);
 		REQUIRE(id > INT32_MAX);
 		ids.push_back(id);
 	}
@@ -136,7 +136,7 @@ TEST_CASE("mailboxes: past 32768 native mailboxes; System V ids stay Linux's; st
 	CHECK(a.mbox_send(ids[12345], "x").res() == -EIDRM);
 	int64_t again = a.mbox_create(1);
 	CHECK(again != ids[12345]);
-	CHECK(k.mbox_ids.idx_of(again) == k.mbox_ids.idx_of(ids[12345]));
+	CHECK(k.mbox.native_ids().idx_of(again) == k.mbox.native_ids().idx_of(ids[12345]));
 	CHECK(a.mbox_send(ids[12345], "x").res() == -EIDRM);
 	CHECK(a.mbox_send(again, "y").res() == 0);
 	/* never issued: EINVAL */
@@ -144,7 +144,7 @@ TEST_CASE("mailboxes: past 32768 native mailboxes; System V ids stay Linux's; st
 	CHECK(a.mbox_send(q + 32768 * 5, "x").res() == -EINVAL);
 	ids[12345] = again;
 	for (int64_t id : ids)
-		k.do_mbox_destroy(*a.task, id);
+		k.mbox.destroy(*a.task, id);
 	k.do_msgctl(*a.task, q, KIPC_IPC_RMID, nullptr, nullptr);
 }
 

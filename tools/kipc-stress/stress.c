@@ -24,6 +24,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +142,12 @@ static int do_receive(struct slot *s, int li, int64_t t)
 	return n >= 0;
 }
 
-static void do_send(int li)
+/*
+ * plain: a mailbox send without options or timeout (KIPC_F_NONBLOCK), the
+ * kind that may complete in the caller with a send credit (transport.md
+ * section 12): it must be as exact as the others.
+ */
+static void do_send(int li, bool plain)
 {
 	struct link *l = &L->links[li];
 	uint32_t mi = atomic_fetch_add(&L->next_msg, 1);
@@ -151,9 +157,9 @@ static void do_send(int li)
 	struct payload p = {MAGIC, mi, (uint32_t)li, mi ^ (uint32_t)li ^ MAGIC};
 	atomic_store(&m->link, li);
 	atomic_store(&m->state, S_SENDING);
-	int r = l->kind == L_TASKQ
-		? kipc_send_timed((pid_t)l->id, &p, sizeof p, 0, 0, OP_TIMEOUT)
-		: kipc_mbox_send_timed(l->id, &p, sizeof p, 0, 0, OP_TIMEOUT);
+	int r = l->kind == L_TASKQ ? kipc_send_timed((pid_t)l->id, &p, sizeof p, 0, 0, OP_TIMEOUT)
+		: plain            ? kipc_mbox_send(l->id, &p, sizeof p, 0, KIPC_F_NONBLOCK)
+				   : kipc_mbox_send_timed(l->id, &p, sizeof p, 0, 0, OP_TIMEOUT);
 	atomic_store(&m->state, r == 0 ? S_SENT : S_FAILED);
 	atomic_fetch_add(r == 0 ? &L->nsend_ok : &L->nsend_fail, 1);
 }
@@ -192,7 +198,7 @@ static void worker(int si, unsigned rs)
 	while (!atomic_load(&L->stop_send)) {
 		int r = rand_r(&rs) % 8;
 		if (r < 3)
-			do_send(live_link(&rs));
+			do_send(live_link(&rs), r == 0);
 		else if (r < 5)
 			do_receive(s, s->taskq, OP_TIMEOUT);
 		else if (r < 6)

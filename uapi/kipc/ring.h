@@ -28,7 +28,8 @@
 /* Feature bits, negotiated: the kernel answers (requested & supported). */
 #define KIPC_FEAT_NOTIFY_FD   (1u << 0)  /* a completion eventfd is passed (kipc_ring_fd) */
 #define KIPC_FEAT_CQ_NODROP   (1u << 1)  /* CQ overflow is kept in the kernel, never dropped */
-#define KIPC_FEAT_ALL         (KIPC_FEAT_NOTIFY_FD | KIPC_FEAT_CQ_NODROP)
+#define KIPC_FEAT_CREDIT     (1u << 3)  /* send credits in struct kipc_credit (transport.md section 12) */
+#define KIPC_FEAT_ALL         (KIPC_FEAT_NOTIFY_FD | KIPC_FEAT_CQ_NODROP | KIPC_FEAT_CREDIT)
 /* Not in KIPC_FEAT_ALL: a supervisor attaches for another process, which
  * its hello names with two descriptors (SCM_RIGHTS): a pidfd of it and its
  * /proc/<pid>/mem, which the supervisor could open only if it may
@@ -134,18 +135,44 @@ struct kipc_ring_ctl {
 /* The SQE array starts on its own page; sizes are fixed by the ABI. */
 #define KIPC_RING_CTL_SIZE   4096u
 
+/*
+ * Send credits (KIPC_FEAT_CREDIT; Documentation/transport.md section 12).
+ * At KIPC_CREDIT_OFF in the region, all K. The kernel has reserved room in
+ * mailbox `link` for `limit` sends of this grant `gen`: the process may
+ * submit that many mbox_send entries with KIPC_F_CREDIT and sqe.timeout =
+ * gen, each at most msgsize bytes, and report each one successful once,
+ * after publishing it, it still reads the same gen (a Dekker pair with
+ * the kernel's revocation: store gen, full fence, read sq_tail). gen 0
+ * means "no credits" or "being rewritten": read gen (acquire), the other
+ * words, then gen again. limit only grows within one gen. The kernel
+ * keeps its own count of every word and trusts none of what the process
+ * writes; an entry that does not fit its count is an ordinary send.
+ */
+struct kipc_credit {
+	uint32_t gen;           /* K: this grant; 0: none */
+	uint32_t limit;         /* K: credit sends of this gen allowed, from 0 */
+	int64_t  link;          /* K: the mailbox */
+	uint32_t msgsize;       /* K: largest payload of a credit send */
+	uint32_t pad[11];
+};
+#define KIPC_CREDIT_OFF      512u       /* after struct kipc_ring_ctl, same page */
+/* sqe.flags of an mbox_send that uses a credit (never reaches the core) */
+#define KIPC_F_CREDIT        (1u << 15)
+
 #ifdef __cplusplus
 static_assert(sizeof(struct kipc_sqe) == 64, "kipc_sqe is 64 bytes");
 static_assert(sizeof(struct kipc_cqe) == 64, "kipc_cqe is 64 bytes");
 static_assert(sizeof(struct kipc_ring_ctl) == 8 * KIPC_CACHELINE, "ctl layout");
 static_assert(sizeof(struct kipc_attach_req) == 32, "attach_req layout");
 static_assert(sizeof(struct kipc_attach_resp) == 96, "attach_resp layout");
+static_assert(sizeof(struct kipc_credit) == KIPC_CACHELINE, "credit layout");
 #else
 _Static_assert(sizeof(struct kipc_sqe) == 64, "kipc_sqe is 64 bytes");
 _Static_assert(sizeof(struct kipc_cqe) == 64, "kipc_cqe is 64 bytes");
 _Static_assert(sizeof(struct kipc_ring_ctl) == 8 * KIPC_CACHELINE, "ctl layout");
 _Static_assert(sizeof(struct kipc_attach_req) == 32, "attach_req layout");
 _Static_assert(sizeof(struct kipc_attach_resp) == 96, "attach_resp layout");
+_Static_assert(sizeof(struct kipc_credit) == KIPC_CACHELINE, "credit layout");
 #endif
 
 #endif /* _UAPI_KIPC_RING_H */

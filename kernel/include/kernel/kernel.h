@@ -203,6 +203,17 @@ public:
 		   void *priv, Task **out);
 	/* The process is gone (connection closed): destroy its task. */
 	void exit(Task *task);
+	/*
+	 * Send credits (transport.md section 12): reserve room for up to
+	 * want more sends of task t to native mailbox id, beyond the held
+	 * ones it already has, and charge their bytes to its user. Returns
+	 * how many (0: not eligible); *msgsize is the largest payload one may
+	 * carry, *charge the bytes each one holds. release_sends() gives
+	 * bytes of such charge back to uid.
+	 */
+	uint32_t reserve_sends(Task *t, int64_t id, uint32_t held, uint32_t want,
+			       uint32_t *msgsize, uint64_t *charge);
+	void release_sends(uid_t uid, uint64_t bytes);
 	/* A watched pid that never attached has exited. */
 	void process_exited(pid_t pid);
 	/* The last descriptor of POSIX queue open h closed (Host::mq_holds). */

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Send credits: the room and the byte charge kipcd reserves for one
+ * sender on one native mailbox ahead of its sends, so that a send with a
+ * credit completes in the caller (kipcd holds the credits and their
+ * rules: kernel/daemon/credit.cc; the argument: transport.md section 12).
+ *
+ * The core's part is only the reservation. Room: reserve_sends() never
+ * gives more than the link has beyond the held credits, and kipcd takes
+ * every credit back before another request could fill the link, so a
+ * credit send always finds room. Bytes: each credit holds the charge of
+ * a message of msgsize bytes in its user's bytes_per_user (credit_bytes
+ * says how much of bytes is such), so a credit send's message always
+ * fits the quota; kipcd gives a credit's charge back just before the
+ * send it carries allocates its own.
+ */
+#include <algorithm>
+
+#include "ipc.h"
+
+namespace kipc {
+
+uint32_t KernelImpl::reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t want,
+				   uint32_t *msgsize, uint64_t *charge)
+{
+	int err;
+	Mailbox *mb = mbox.find(id, &err);
+	if (!mb || mb->flavour != Flavour::Kipc || mbox.check_send(t, *mb))
+		return 0;
+	/* round-robin assigns at send time, among holders that may leave */
+	if (mb->policy == KIPC_POLICY_ROUND_ROBIN)
+		return 0;
+	const Link &l = mb->link;
+	if (l.capacity == 0 || l.fixed || l.pending.nmsg || l.msgsize == 0)
+		return 0; /* rendezvous, fixed sizes, senders waiting for room */
+	uint64_t n = want;
+	if (!l.unbounded()) {
+		uint64_t slots = l.capacity > l.msgs.nmsg ? l.capacity - l.msgs.nmsg : 0;
+		uint64_t bytes = l.qbytes > l.msgs.nbytes ? (l.qbytes - l.msgs.nbytes) / l.msgsize : 0;
+		uint64_t room = std::min(slots, bytes);
+		n = room > held ? std::min<uint64_t>(n, room - held) : 0;
+	}
+	/* a mailbox message has no extension unless typed (never, here) */
+	uint64_t each = l.quota ? message_charge(l.msgsize, false) : 0;
+	UserAcct &u = user(t.uid);
+	if (each) {
+		uint64_t left = lim.bytes_per_user > u.bytes ? lim.bytes_per_user - u.bytes : 0;
+		n = std::min(n, left / each);
+	}
+	u.bytes += n * each;
+	u.credit_bytes += n * each;
+	*msgsize = l.msgsize;
+	*charge = each;
+	return uint32_t(n);
+}
+
+void KernelImpl::release_sends(uid_t uid, uint64_t bytes)
+{
+	UserAcct &u = user(uid);
+	KIPC_BUG_ON(bytes > u.credit_bytes || bytes > u.bytes);
+	u.bytes -= bytes;
+	u.credit_bytes -= bytes;
+}
+
+} // namespace kipc

@@ -1,0 +1,744 @@
+// SPDX-License-Identifier: MIT
+/*
+ * credit_test: send credits (transport.md section 12). A synchronous
+ * mbox_send with a credit returns without waiting for kipcd; every
+ * hazard of that is tested with kipcd stopped (SIGSTOP), so the sends
+ * that returned are only published, and the other side's request is
+ * published after them (its process sleeps in the call) before kipcd
+ * continues:
+ *  - a stat, a receive and a nonblocking receive see every credit send
+ *    that returned before they were made;
+ *  - a setattr (capacity), a destroy, the owner's death and a
+ *    cred_refresh take the credits back: the next send has the exact
+ *    result (EAGAIN at the new capacity, EIDRM), never a false success;
+ *  - the sender's death: what it sent with credits is delivered;
+ *  - a bad payload fails EFAULT in the caller, nothing sent;
+ *  - priorities and FIFO across credit and ordinary sends, of the holder
+ *    and of another process;
+ *  - credits never take room from another sender, and go back unused;
+ *  - forged credit entries are ordinary sends, never past the room;
+ *  - the exact-once ledger over credit sends racing revocations (a
+ *    second thread's cred_refresh), so that some sends see their grant
+ *    revoked after they published and wait for kipcd's answer.
+ * The test reads its own credit words (struct kipc_credit in its region)
+ * to know that the credit path was taken.
+ */
+#include "kipc_test.h"
+
+#include <kipc/ring.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+/* ---- the credit words of this process ---------------------------- */
+
+static const struct kipc_credit *credit_words(void)
+{
+	char want[64], line[512];
+	snprintf(want, sizeof want, "/memfd:kipc:%d ", getpid());
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return NULL;
+	const struct kipc_credit *c = NULL;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long start, off;
+		if (strstr(line, want) && sscanf(line, "%lx-%*x %*s %lx", &start, &off) == 2 &&
+		    off == 0) {
+			c = (const struct kipc_credit *)(start + KIPC_CREDIT_OFF);
+			break;
+		}
+	}
+	fclose(f);
+	return c;
+}
+
+static uint32_t cgen(const struct kipc_credit *c)
+{
+	return __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Send a primer message (value 1000) until the kernel grants credits for
+ * id (a competitor's cooldown may delay the grant; each primer sent
+ * without a grant is taken back): the one that earned them stays queued.
+ * Returns 1, 0 (granted already), or -1.
+ */
+static int get_credits(int64_t id, const struct kipc_credit *c)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int n = 0;
+	if (cgen(c) && c->link == id && c->limit >= 8)
+		return 0; /* still granted */
+	while (__ksft_now_ms() < deadline) {
+		uint32_t v = 1000;
+		if (kipc_mbox_send(id, &v, sizeof v, 0, 0) < 0)
+			return -1;
+		if (cgen(c) && c->link == id && c->limit >= 8)
+			return n + 1;
+		if (kipc_mbox_receive(id, &v, sizeof v, NULL, KIPC_F_NONBLOCK) != sizeof v)
+			return -1;
+		sched_yield();
+	}
+	return -1;
+}
+
+/* ---- kipcd stopped ------------------------------------------------ */
+
+static char state_of(pid_t pid)
+{
+	return kt_proc_state(pid);
+}
+
+static int wait_state(pid_t pid, char want)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (__ksft_now_ms() < deadline) {
+		char st = state_of(pid);
+		if (st == want)
+			return 0;
+		if (st == 0)
+			return -1;
+		sched_yield();
+	}
+	return -1;
+}
+
+static int stop_kipcd(void)
+{
+	if (kill(kt_main_kernel.pid, SIGSTOP) < 0)
+		return -1;
+	return wait_state(kt_main_kernel.pid, 'T');
+}
+
+static void cont_kipcd(void)
+{
+	kill(kt_main_kernel.pid, SIGCONT);
+}
+
+/*
+ * Stop kipcd holding credits for id (an idle return or a competitor's
+ * cooldown may take them between the grant and the stop: then again).
+ * Returns the primers get_credits() left queued, or -1.
+ */
+static int stop_with_credits(int64_t id, const struct kipc_credit *c)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int primers = 0;
+	while (__ksft_now_ms() < deadline) {
+		int n = get_credits(id, c);
+		if (n < 0)
+			return -1;
+		primers += n;
+		if (stop_kipcd() < 0)
+			return -1;
+		if (cgen(c) && c->link == id)
+			return primers; /* stopped: nobody takes them now */
+		cont_kipcd();
+	}
+	return -1;
+}
+
+/* ---- a helper process that makes one call per command ------------ */
+
+enum { C_STAT, C_RECV_NB, C_SEND, C_DESTROY, C_SETCAP, C_RECV };
+
+struct cmd {
+	int op;
+	int64_t id;
+	int64_t arg;
+	unsigned prio;
+};
+
+struct helper {
+	pid_t pid;
+	int down, up; /* our ends */
+};
+
+static int helper_loop(int in, int out)
+{
+	int64_t ready = kipc_attach() < 0 ? -errno : 0;
+	if (write(out, &ready, sizeof ready) != sizeof ready || ready)
+		return 1;
+	struct cmd c;
+	while (read(in, &c, sizeof c) == sizeof c) {
+		int64_t res;
+		uint32_t v = (uint32_t)c.arg;
+		struct kipc_mbox_stat st;
+		struct kipc_mbox_attr a;
+		switch (c.op) {
+		case C_STAT:
+			res = kipc_mbox_stat(c.id, &st) < 0 ? (int64_t)-errno : (int64_t)st.nmsg;
+			break;
+		case C_RECV_NB:
+		case C_RECV:
+			res = kipc_mbox_receive(c.id, &v, sizeof v, NULL,
+						c.op == C_RECV_NB ? KIPC_F_NONBLOCK : 0);
+			res = res < 0 ? (int64_t)-errno : (int64_t)v;
+			break;
+		case C_SEND:
+			res = kipc_mbox_send(c.id, &v, sizeof v, c.prio, KIPC_F_NONBLOCK) < 0 ? -errno : 0;
+			break;
+		case C_DESTROY:
+			res = kipc_mbox_destroy(c.id) < 0 ? -errno : 0;
+			break;
+		case C_SETCAP:
+			memset(&a, 0, sizeof a);
+			a.capacity = (uint32_t)c.arg;
+			res = kipc_mbox_setattr(c.id, KIPC_SET_CAPACITY, &a) < 0 ? -errno : 0;
+			break;
+		default:
+			res = -EINVAL;
+		}
+		if (write(out, &res, sizeof res) != sizeof res)
+			return 2;
+	}
+	return 0;
+}
+
+static int helper_start(struct helper *h)
+{
+	int down[2], up[2];
+	if (pipe(down) < 0 || pipe(up) < 0)
+		return -1;
+	h->pid = fork();
+	if (h->pid < 0)
+		return -1;
+	if (h->pid == 0) {
+		close(down[1]);
+		close(up[0]);
+		_exit(helper_loop(down[0], up[1]));
+	}
+	close(down[0]);
+	close(up[1]);
+	h->down = down[1];
+	h->up = up[0];
+	int64_t ready = -1;
+	struct pollfd p = {.fd = h->up, .events = POLLIN};
+	if (poll(&p, 1, KT_BOUND_MS) != 1 || read(h->up, &ready, sizeof ready) != sizeof ready)
+		return -1;
+	return ready == 0 ? 0 : -1;
+}
+
+static void helper_stop(struct helper *h)
+{
+	close(h->down);
+	close(h->up);
+	kt_wait(h->pid);
+}
+
+/* The answer to the last command, or INT64_MIN. */
+static int64_t helper_answer(struct helper *h)
+{
+	int64_t res = INT64_MIN;
+	struct pollfd p = {.fd = h->up, .events = POLLIN};
+	if (poll(&p, 1, KT_BOUND_MS) != 1 || read(h->up, &res, sizeof res) != sizeof res)
+		return INT64_MIN;
+	return res;
+}
+
+static int64_t helper_do(struct helper *h, struct cmd c)
+{
+	if (write(h->down, &c, sizeof c) != sizeof c)
+		return INT64_MIN;
+	return helper_answer(h);
+}
+
+/*
+ * With kipcd stopped: give the helper a command and wait until it has
+ * read it and sleeps in its call (its request is published, kipcd cannot
+ * answer it). Then continue kipcd and return the answer.
+ */
+static int64_t helper_do_stopped(struct helper *h, struct cmd c)
+{
+	if (write(h->down, &c, sizeof c) != sizeof c)
+		return INT64_MIN;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int n = 1;
+	while (__ksft_now_ms() < deadline && ioctl(h->down, FIONREAD, &n) == 0 && n)
+		sched_yield();
+	if (n || wait_state(h->pid, 'S') < 0) {
+		cont_kipcd();
+		return INT64_MIN;
+	}
+	cont_kipcd();
+	return helper_answer(h);
+}
+
+static int64_t open_box(uint32_t capacity, bool kernel_owned)
+{
+	struct kipc_mbox_attr a = kt_attr(capacity);
+	a.msgsize = 64;
+	a.mode = 0666;
+	a.flags = kernel_owned ? KIPC_MBOX_KERNEL_OWNED : 0;
+	return kipc_mbox_open(NULL, 0, &a);
+}
+
+static int64_t nmsg(int64_t id)
+{
+	struct kipc_mbox_stat st;
+	return kipc_mbox_stat(id, &st) < 0 ? (int64_t)-errno : (int64_t)st.nmsg;
+}
+
+/* ---- the tests ---------------------------------------------------- */
+
+/* A stat, a receive and a nonblocking receive made after credit sends
+ * returned see them, in order. */
+TEST(credit_sends_return_without_kipcd_and_are_seen)
+{
+	ASSERT_EQ(0, kipc_attach());
+	const struct kipc_credit *c = credit_words();
+	ASSERT_NE(NULL, c);
+	int64_t id = open_box(64, true);
+	ASSERT_LT(0, id);
+	struct helper h;
+	ASSERT_EQ(0, helper_start(&h));
+	int primers = stop_with_credits(id, c);
+	ASSERT_LT(0, primers);
+	int sent = 0;
+	for (uint32_t v = 0; v < 6; v++)
+		sent += kipc_mbox_send(id, &v, sizeof v, 0, 0) == 0;
+	char st = state_of(kt_main_kernel.pid);
+	if (st != 'T')
+		cont_kipcd();
+	ASSERT_EQ('T', st); /* they returned while kipcd was stopped */
+	ASSERT_EQ(6, sent);
+	/* the stat is made after they returned: it sees all of them */
+	EXPECT_EQ(primers + 6, helper_do_stopped(&h, (struct cmd){C_STAT, id, 0, 0}));
+	for (int i = 0; i < primers; i++)
+		EXPECT_EQ(1000, helper_do(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
+	for (int64_t v = 0; v < 6; v++)
+		EXPECT_EQ(v, helper_do(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
+	EXPECT_EQ(-EAGAIN, helper_do(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
+
+	/* A nonblocking receive, then a blocking one, made after a credit
+	 * send returned: never EAGAIN, never a wait. */
+	for (uint32_t v = 7; v <= 8; v++) {
+		int more = stop_with_credits(id, c); /* 0 unless they were taken back */
+		ASSERT_LE(0, more);
+		ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+		int64_t first = helper_do_stopped(&h, (struct cmd){v == 7 ? C_RECV_NB : C_RECV, id, 0, 0});
+		EXPECT_EQ(more ? 1000 : (int64_t)v, first);
+		for (int i = 1; i < more; i++)
+			EXPECT_EQ(1000, helper_do(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
+		if (more)
+			EXPECT_EQ(v, helper_do(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
+	}
+	helper_stop(&h);
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+/* A capacity change takes the credits back: the holder's sends then
+ * stop exactly at the new capacity. */
+TEST(setattr_takes_credits_back)
+{
+	ASSERT_EQ(0, kipc_attach());
+	const struct kipc_credit *c = credit_words();
+	ASSERT_NE(NULL, c);
+	int64_t id = open_box(64, true);
+	ASSERT_LT(0, id);
+	struct helper h;
+	ASSERT_EQ(0, helper_start(&h));
+	int primers = stop_with_credits(id, c);
+	ASSERT_LT(0, primers);
+	for (uint32_t v = 0; v < 4; v++)
+		ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	/* room for one more after what was sent */
+	int cap = primers + 5;
+	EXPECT_EQ(0, helper_do_stopped(&h, (struct cmd){C_SETCAP, id, cap, 0}));
+	EXPECT_EQ(0u, cgen(c));
+	uint32_t v = 4;
+	EXPECT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-1, kipc_mbox_send(id, &v, sizeof v, 0, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(cap, nmsg(id));
+	helper_stop(&h);
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+/* A destroy takes the credits back: the next send fails EIDRM. */
+TEST(destroy_takes_credits_back)
+{
+	ASSERT_EQ(0, kipc_attach());
+	const struct kipc_credit *c = credit_words();
+	ASSERT_NE(NULL, c);
+	int64_t id = open_box(64, true);
+	ASSERT_LT(0, id);
+	struct helper h;
+	ASSERT_EQ(0, helper_start(&h));
+	ASSERT_LT(0, stop_with_credits(id, c));
+	for (uint32_t v = 0; v < 4; v++)
+		ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	EXPECT_EQ(0, helper_do_stopped(&h, (struct cmd){C_DESTROY, id, 0, 0}));
+	EXPECT_EQ(0u, cgen(c));
+	uint32_t v = 4;
+	EXPECT_EQ(-1, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	EXPECT_EQ(EIDRM, errno);
+	helper_stop(&h);
+}
+
+static int own_and_wait(void *arg)
+{
+	int *fds = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	int64_t id = open_box(64, false); /* dies with us */
+	/* the parent may receive (get_credits() takes primers back) */
+	if (id < 0 || kipc_mbox_grant(id, getppid()) < 0 ||
+	    write(fds[1], &id, sizeof id) != sizeof id)
+		return 2;
+	for (;;)
+		pause();
+}
+
+/* The owner dies: once kipcd has seen it, sends fail EIDRM (the credits
+ * went back before the mailbox went away). */
+TEST(owner_death_takes_credits_back)
+{
+	ASSERT_EQ(0, kipc_attach());
+	const struct kipc_credit *c = credit_words();
+	ASSERT_NE(NULL, c);
+	int fds[2];
+	ASSERT_EQ(0, pipe(fds));
+	pid_t o = kt_fork(own_and_wait, fds);
+	ASSERT_LT(0, o);
+	int64_t id = 0;
+	struct pollfd p = {.fd = fds[0], .events = POLLIN};
+	ASSERT_EQ(1, poll(&p, 1, KT_BOUND_MS));
+	ASSERT_EQ((ssize_t)sizeof id, read(fds[0], &id, sizeof id));
+	ASSERT_LT(0, stop_with_credits(id, c));
+	for (uint32_t v = 0; v < 4; v++)
+		ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	kill(o, SIGKILL);
+	waitpid(o, NULL, 0);
+	cont_kipcd();
+	/* wait until kipcd has seen the death (a stat fails EIDRM) */
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (nmsg(id) >= 0 && __ksft_now_ms() < deadline)
+		sched_yield();
+	EXPECT_EQ(-EIDRM, nmsg(id));
+	EXPECT_EQ(0u, cgen(c));
+	uint32_t v = 4;
+	EXPECT_EQ(-1, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	EXPECT_EQ(EIDRM, errno);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+struct death_arg {
+	int64_t id;
+	int fds[2];
+};
+
+static int send_and_die(void *arg)
+{
+	struct death_arg *d = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	const struct kipc_credit *c = credit_words();
+	if (!c)
+		return 2;
+	int primers = get_credits(d->id, c);
+	if (primers < 0)
+		return 3;
+	char go;
+	if (write(d->fds[1], &primers, sizeof primers) != sizeof primers ||
+	    read(d->fds[0], &go, 1) != 1) /* the parent stopped kipcd */
+		return 4;
+	if (!cgen(c) || c->link != d->id)
+		return 6; /* taken back before kipcd stopped: again */
+	for (uint32_t v = 0; v < 8; v++)
+		if (kipc_mbox_send(d->id, &v, sizeof v, 0, 0) < 0)
+			return 5;
+	return 0; /* exits with its credit sends only published */
+}
+
+/* The sender exits right after its credit sends returned: they are
+ * delivered, each once. */
+TEST(sender_death_delivers_credit_sends)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct death_arg d;
+	d.id = open_box(64, true);
+	ASSERT_LT(0, d.id);
+	int up[2], down[2];
+	ASSERT_EQ(0, pipe(up));
+	ASSERT_EQ(0, pipe(down));
+	int cfds[2] = {down[0], up[1]};
+	memcpy(d.fds, cfds, sizeof cfds);
+	int primers = 0, st = 6;
+	for (int tries = 0; st == 6 && tries < 5; tries++) {
+		pid_t s = kt_fork(send_and_die, &d);
+		ASSERT_LT(0, s);
+		int n = -1;
+		struct pollfd p = {.fd = up[0], .events = POLLIN};
+		ASSERT_EQ(1, poll(&p, 1, KT_BOUND_MS));
+		ASSERT_EQ((ssize_t)sizeof n, read(up[0], &n, sizeof n));
+		ASSERT_LT(0, n);
+		primers += n;
+		ASSERT_EQ(0, stop_kipcd());
+		ASSERT_EQ(1, write(down[1], "g", 1));
+		st = kt_wait(s); /* exited while kipcd was stopped */
+		cont_kipcd();
+	}
+	ASSERT_EQ(0, st);
+	for (int i = 0; i < primers; i++) {
+		uint32_t v;
+		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(d.id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+		EXPECT_EQ(1000u, v);
+	}
+	for (uint32_t i = 0; i < 8; i++) {
+		uint32_t v = 99;
+		EXPECT_EQ((ssize_t)sizeof v, kipc_mbox_receive(d.id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+		EXPECT_EQ(i, v);
+	}
+	uint32_t v;
+	EXPECT_EQ(-1, kipc_mbox_receive(d.id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(0, kipc_mbox_destroy(d.id));
+}
+
+/* A bad buffer fails EFAULT in the caller (kipcd stopped: it never saw
+ * the call), nothing is sent, and the credit is still there. */
+TEST(bad_payload_fails_efault_in_the_caller)
+{
+	ASSERT_EQ(0, kipc_attach());
+	const struct kipc_credit *c = credit_words();
+	ASSERT_NE(NULL, c);
+	int64_t id = open_box(64, true);
+	ASSERT_LT(0, id);
+	void *bad = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, bad);
+	int primers = stop_with_credits(id, c);
+	ASSERT_LT(0, primers);
+	int r = kipc_mbox_send(id, bad, 16, 0, 0);
+	int err = errno;
+	uint32_t v = 5;
+	int r2 = kipc_mbox_send(id, &v, sizeof v, 0, 0); /* the credit path still */
+	char st = state_of(kt_main_kernel.pid);
+	cont_kipcd();
+	EXPECT_EQ(-1, r);
+	EXPECT_EQ(EFAULT, err);
+	EXPECT_EQ(0, r2);
+	EXPECT_EQ('T', st);
+	EXPECT_EQ(primers + 1, nmsg(id));
+	munmap(bad, 4096);
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+/* Priorities and FIFO across credit sends, the holder's ordinary sends
+ * and another process's send made after the credit sends returned. */
+TEST(priority_and_order_across_credit_and_ordinary_sends)
+{
+	ASSERT_EQ(0, kipc_attach());
+	const struct kipc_credit *c = credit_words();
+	ASSERT_NE(NULL, c);
+	int64_t id = open_box(64, true);
+	ASSERT_LT(0, id);
+	struct helper h;
+	ASSERT_EQ(0, helper_start(&h));
+	int primers = get_credits(id, c);
+	ASSERT_LT(0, primers);
+	for (int i = 0; i < primers; i++) {
+		uint32_t v;
+		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(id, &v, sizeof v, NULL, 0));
+	}
+	/* the holder: credit, ordinary (a timed send never uses one), credit */
+	uint32_t v = 10;
+	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	v = 11;
+	ASSERT_EQ(0, kipc_mbox_send_timed(id, &v, sizeof v, 0, 0, 1000000000));
+	v = 12;
+	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	int more = stop_with_credits(id, c); /* primers, if the grant had gone */
+	ASSERT_LE(0, more);
+	v = 20;
+	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 1, 0));
+	v = 21;
+	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 2, 0));
+	/* another process's prio-2 send after them comes after 21 */
+	EXPECT_EQ(0, helper_do_stopped(&h, (struct cmd){C_SEND, id, 22, 2}));
+	uint32_t want[] = {21, 22, 20, 10, 11, 12};
+	for (unsigned i = 0; i < sizeof want / sizeof want[0]; i++) {
+		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+		EXPECT_EQ(want[i], v);
+	}
+	for (int i = 0; i < more; i++) {
+		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+		EXPECT_EQ(1000u, v);
+	}
+	helper_stop(&h);
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+/* Credits never take room from another sender: it fills the mailbox. */
+TEST(credits_leave_room_to_other_senders)
+{
+	ASSERT_EQ(0, kipc_attach());
+	const struct kipc_credit *c = credit_words();
+	ASSERT_NE(NULL, c);
+	int64_t id = open_box(20, true);
+	ASSERT_LT(0, id);
+	struct helper h;
+	ASSERT_EQ(0, helper_start(&h));
+	int primers = get_credits(id, c);
+	ASSERT_LT(0, primers);
+	int ok = 0;
+	for (int i = 0; i < 40; i++)
+		if (helper_do(&h, (struct cmd){C_SEND, id, i, 0}) == 0)
+			ok++;
+	EXPECT_EQ(20 - primers, ok);
+	EXPECT_EQ(20, nmsg(id));
+	EXPECT_EQ(0u, cgen(c)); /* taken back for the other sender */
+	helper_stop(&h);
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+/* Unused credits go back by themselves; a cred_refresh takes them back. */
+TEST(unused_credits_go_back)
+{
+	ASSERT_EQ(0, kipc_attach());
+	const struct kipc_credit *c = credit_words();
+	ASSERT_NE(NULL, c);
+	int64_t id = open_box(64, true);
+	ASSERT_LT(0, id);
+	ASSERT_LT(0, get_credits(id, c));
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (cgen(c) && __ksft_now_ms() < deadline)
+		sched_yield();
+	EXPECT_EQ(0u, cgen(c));
+	ASSERT_LT(0, get_credits(id, c));
+	EXPECT_EQ(0, kipc_cred_refresh());
+	EXPECT_EQ(0u, cgen(c));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+/* Entries forged with KIPC_F_CREDIT (the async API passes flags through)
+ * are ordinary sends beyond the kernel's own count: never past the room. */
+TEST(forged_credit_entries_are_ordinary_sends)
+{
+	ASSERT_EQ(0, kipc_attach());
+	const struct kipc_credit *c = credit_words();
+	ASSERT_NE(NULL, c);
+	int64_t id = open_box(20, true);
+	ASSERT_LT(0, id);
+	int primers = get_credits(id, c);
+	ASSERT_LT(0, primers);
+	uint32_t gen = cgen(c);
+	void *buf = kipc_buf_alloc(4);
+	ASSERT_NE(NULL, buf);
+	memset(buf, 0, 4);
+	int n = 0;
+	for (int i = 0; i < 30; i++) {
+		struct kipc_sqe *sqe = kipc_get_sqe();
+		ASSERT_NE(NULL, sqe);
+		kipc_prep_mbox_send(sqe, id, buf, 4, 0, KIPC_F_NONBLOCK);
+		sqe->flags |= KIPC_F_CREDIT;
+		sqe->timeout = gen;
+		kipc_sqe_set_data(sqe, 1);
+		n++;
+	}
+	ASSERT_LE(0, kipc_submit());
+	int ok = 0, eagain = 0, other = 0;
+	for (int i = 0; i < n; i++) {
+		struct kipc_cqe *cqe;
+		ASSERT_EQ(0, kipc_wait_cqe(&cqe));
+		if (cqe->res == 0)
+			ok++;
+		else if (cqe->res == -EAGAIN)
+			eagain++;
+		else
+			other++;
+		kipc_cqe_seen(cqe);
+	}
+	EXPECT_EQ(20 - primers, ok);
+	EXPECT_EQ(n - (20 - primers), eagain);
+	EXPECT_EQ(0, other);
+	EXPECT_EQ(20, nmsg(id));
+	kipc_buf_free(buf);
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+#define NLEDGER 5000
+#define LSTOP 0xffffffffu
+
+struct race {
+	int64_t id;
+	struct kt_ledger *led;
+	volatile int stop;
+	unsigned refreshes;
+};
+
+static void *refresher(void *arg)
+{
+	struct race *r = arg;
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE))
+		if (kipc_cred_refresh() == 0)
+			r->refreshes++;
+	return NULL;
+}
+
+static int ledger_sender(void *arg)
+{
+	struct race *r = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	const struct kipc_credit *c = credit_words();
+	if (!c)
+		return 2;
+	pthread_t t;
+	if (pthread_create(&t, NULL, refresher, r))
+		return 3;
+	unsigned granted = 0;
+	for (uint32_t i = 0; i < NLEDGER; i++) {
+		granted += cgen(c) != 0;
+		if (kipc_mbox_send(r->id, &i, sizeof i, 0, 0) == 0)
+			kt_ledger_sent(r->led, i);
+	}
+	__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	uint32_t v = LSTOP;
+	if (kipc_mbox_send(r->id, &v, sizeof v, 0, 0) < 0)
+		return 4;
+	ksft_print("# sender: %u of %u sends found a grant, %u cred_refresh\n", granted,
+		   NLEDGER, r->refreshes);
+	return granted ? 0 : 5; /* the credit path was taken */
+}
+
+/* Exact-once: every send that returned success is received once, with
+ * revocations racing the credit sends' publication. */
+TEST(ledger_credit_sends_racing_revocations)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kt_ledger led;
+	ASSERT_EQ(0, kt_ledger_init(&led, NLEDGER));
+	struct race *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, r);
+	memset(r, 0, sizeof *r);
+	r->id = open_box(64, true);
+	ASSERT_LT(0, r->id);
+	r->led = &led;
+	pid_t s = kt_fork(ledger_sender, r);
+	ASSERT_LT(0, s);
+	unsigned bogus = 0;
+	for (;;) {
+		uint32_t v;
+		ssize_t n = kipc_mbox_receive_timed(r->id, &v, sizeof v, NULL, 0,
+						    (int64_t)KT_BOUND_MS * 1000000);
+		ASSERT_EQ((ssize_t)sizeof v, n);
+		if (v == LSTOP)
+			break;
+		if (!kt_ledger_received(&led, v))
+			bogus++;
+	}
+	EXPECT_EQ(0, kt_wait(s));
+	unsigned nsent = 0;
+	EXPECT_EQ(0u, kt_ledger_check(&led, &nsent));
+	EXPECT_EQ(0u, bogus);
+	EXPECT_EQ(NLEDGER, nsent);
+	EXPECT_EQ(0, kipc_mbox_destroy(r->id));
+	munmap(r, sizeof *r);
+	kt_ledger_destroy(&led);
+}
+
+KIPC_TEST_MAIN
