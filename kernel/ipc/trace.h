@@ -96,7 +96,6 @@ public:
 	size_t listeners() const { return listeners_.size(); }
 
 private:
-	void record(const kipc_trace_event &e, uid_t uid); /* to the listeners */
 
 	KernelImpl &k_;
 	uint32_t nlisteners_ = 0;
