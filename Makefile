@@ -247,7 +247,7 @@ LIBKIPC_SO_REAL := $(O)/lib/libkipc.so.$(KIPC_VERSION)
 LIBKIPC_SO := $(if $(LIB_SRCS),$(O)/lib/libkipc.so $(O)/lib/libkipc.so.$(KIPC_SOVERSION) $(LIBKIPC_SO_REAL))
 KIPC_PC   := $(if $(LIB_SRCS),$(O)/lib/pkgconfig/kipc.pc)
 KIPCD     := $(if $(DAEMON_SRCS),$(O)/bin/kipcd)
-NET_TEST  := $(if $(NET_ENABLED),$(O)/tests/net/net_test)
+NET_TEST  := $(if $(NET_ENABLED),$(O)/tests/net/net_test $(O)/tests/net/net_unit)
 POSIX_SRCS := $(sort $(wildcard lib/posix/*.c))
 POSIX_OBJS := $(call pic-objs-of,$(POSIX_SRCS))
 POSIX_SO   := $(if $(POSIX_SRCS),$(O)/lib/libkipc-posix.so)
@@ -531,6 +531,13 @@ $(O)/tests/net/net_test: $(NET_TEST_OBJS) $(LIBKIPC_A) $(FLAGS_STAMP)
 NET_BENCH_OBJS := $(call objs-of,tests/net/net_bench.c)
 $(O)/tests/net/net_bench: $(NET_BENCH_OBJS) $(LIBKIPC_A) $(FLAGS_STAMP)
 	$(call link,$(NET_BENCH_OBJS) $(LIBKIPC_LDLIBS) $(NET_LIBS))
+# The protocol in process, no NATS: kernel/net/net.cc on the unit tests' core.
+NET_UNIT_OBJS := $(call objs-of,tests/net/net_unit.cc)
+$(NET_UNIT_OBJS): ALL_CPPFLAGS += -DCONFIG_DEBUG_CHECKS=1
+$(NET_UNIT_OBJS): ALL_CXXFLAGS += -O0
+$(O)/tests/net/net_unit: $(NET_UNIT_OBJS) $(UNIT_CORE_OBJS) $(FLAGS_STAMP)
+	$(call link,$(NET_UNIT_OBJS) $(UNIT_CORE_OBJS) $(FMT_LIBS) -pthread)
+-include $(NET_UNIT_OBJS:.o=.d)
 
 ALL_OBJS := $(CORE_OBJS) $(UNIT_CORE_OBJS) $(DAEMON_OBJS) $(LIB_OBJS) $(LIB_PIC_OBJS) $(UNIT_OBJS) $(NET_TEST_OBJS) $(NET_BENCH_OBJS) \
 	$(foreach t,$(TOOL_NAMES),$(TOOL_OBJS_$(t))) \

@@ -408,6 +408,10 @@ static int handshake(int fd, int64_t deadline, struct kipc_attach_resp *resp,
 	} dbuf;
 	struct iovec riov = {.iov_base = &req, .iov_len = sizeof req};
 	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1};
+	/* KIPC_CREDIT=0: no send credits (to measure without them) */
+	const char *credit = getenv("KIPC_CREDIT");
+	if (credit && !strcmp(credit, "0"))
+		req.features &= ~KIPC_FEAT_CREDIT;
 	if (delegate_fds[0] >= 0) {
 		req.features |= KIPC_FEAT_DELEGATE;
 		rmh.msg_control = dbuf.buf;

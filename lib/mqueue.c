@@ -40,11 +40,18 @@ int kipc_mq_unlink(const char *name)
 int kipc_mq_timedsend(int64_t h, int fd, const void *buf, size_t len, unsigned prio,
 		      unsigned flags, int64_t timeout)
 {
+	return kipc_mq_timedsend_gen(h, fd, buf, len, prio, flags, timeout, 0);
+}
+
+int kipc_mq_timedsend_gen(int64_t h, int fd, const void *buf, size_t len, unsigned prio,
+			  unsigned flags, int64_t timeout, uint64_t flgen)
+{
 	if (prio > KIPC_PRIO_MAX)
 		return __kipc_ret(-EINVAL);
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_mq_xfer(&sqe, KIPC_SYS_mq_timedsend, h, fd, 0, (uint32_t)len,
 			   (uint16_t)prio, flags, timeout);
+	sqe.addr2 = flgen;
 	struct kipc_slot s0 = {.in = buf, .len = len};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, &s0, NULL, &cqe);
@@ -54,9 +61,16 @@ int kipc_mq_timedsend(int64_t h, int fd, const void *buf, size_t len, unsigned p
 ssize_t kipc_mq_timedreceive(int64_t h, int fd, void *buf, size_t len, unsigned *prio,
 			     unsigned flags, int64_t timeout)
 {
+	return kipc_mq_timedreceive_gen(h, fd, buf, len, prio, flags, timeout, 0);
+}
+
+ssize_t kipc_mq_timedreceive_gen(int64_t h, int fd, void *buf, size_t len, unsigned *prio,
+				 unsigned flags, int64_t timeout, uint64_t flgen)
+{
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_mq_xfer(&sqe, KIPC_SYS_mq_timedreceive, h, fd, 0, (uint32_t)len, 0,
 			   flags, timeout);
+	sqe.addr2 = flgen;
 	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
 	struct kipc_cqe cqe;
 	/* Linux's store_msg() and put_user() run after the message left the
@@ -84,6 +98,16 @@ int kipc_mq_getattr(int64_t h, int fd, struct kipc_mq_attr *attr)
 	struct kipc_slot s1 = {.out = attr, .len = sizeof *attr};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
+	return __kipc_ret0(r);
+}
+
+int kipc_mq_setfl(int64_t h, int fd)
+{
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_simple(&sqe, KIPC_SYS_mq_setfl, h, 0);
+	sqe.type = fd;
+	struct kipc_cqe cqe;
+	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
 	return __kipc_ret0(r);
 }
 

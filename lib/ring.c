@@ -31,8 +31,6 @@
 
 #include "internal.h"
 
-#define L __kipc_lib
-
 #define LOAD_ACQ(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define LOAD(p)          __atomic_load_n((p), __ATOMIC_RELAXED)
 #define STORE_REL(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -76,25 +74,25 @@ void __kipc_publish_sq(struct kipc_att *a)
 
 static void async_push(const struct kipc_cqe *cqe)
 {
-	if (L.aq_count == L.aq_cap) {
-		unsigned cap = L.aq_cap ? 2 * L.aq_cap : 64;
+	if (__kipc_lib.aq_count == __kipc_lib.aq_cap) {
+		unsigned cap = __kipc_lib.aq_cap ? 2 * __kipc_lib.aq_cap : 64;
 		struct kipc_cqe *q = malloc(cap * sizeof *q);
 		if (!q)
 			return; /* out of memory: the completion is lost */
-		for (unsigned i = 0; i < L.aq_count; i++)
-			q[i] = L.aq[(L.aq_head + i) % L.aq_cap];
-		free(L.aq);
-		L.aq = q;
-		L.aq_cap = cap;
-		L.aq_head = 0;
+		for (unsigned i = 0; i < __kipc_lib.aq_count; i++)
+			q[i] = __kipc_lib.aq[(__kipc_lib.aq_head + i) % __kipc_lib.aq_cap];
+		free(__kipc_lib.aq);
+		__kipc_lib.aq = q;
+		__kipc_lib.aq_cap = cap;
+		__kipc_lib.aq_head = 0;
 	}
-	L.aq[(L.aq_head + L.aq_count) % L.aq_cap] = *cqe;
-	L.aq_count++;
+	__kipc_lib.aq[(__kipc_lib.aq_head + __kipc_lib.aq_count) % __kipc_lib.aq_cap] = *cqe;
+	__kipc_lib.aq_count++;
 }
 
 void __kipc_reap(struct kipc_att *a)
 {
-	if (a->dead && a != L.cur)
+	if (a->dead && a != __kipc_lib.cur)
 		return;
 	uint32_t tail = LOAD_ACQ(&a->ctl->cq_tail);
 	bool handed = false;
@@ -105,7 +103,7 @@ void __kipc_reap(struct kipc_att *a)
 		a->cq_head++;
 		if (cqe.user_data & KIPC_UD_LIBRARY) {
 			struct kipc_waiter *w;
-			for (w = L.waiters; w; w = w->next)
+			for (w = __kipc_lib.waiters; w; w = w->next)
 				if (w->user_data == cqe.user_data)
 					break;
 			/* No waiter: a cancel's own answer, a cached
@@ -121,7 +119,7 @@ void __kipc_reap(struct kipc_att *a)
 				if (cqe.res < 0)
 					a->credit_lost++; /* never, with an honest kernel */
 			}
-		} else if (a == L.cur) {
+		} else if (a == __kipc_lib.cur) {
 			async_push(&cqe);
 			handed = true;
 		}
@@ -145,7 +143,7 @@ static int sleep_for(struct kipc_att *a, int64_t deadline, const int *done, bool
 	uint32_t seen = LOAD_ACQ(&a->ctl->wake_seq);
 	uint32_t sq_tail = a->sq_tail; /* ours, under the lock */
 	__atomic_fetch_add(&a->ctl->waiters, 1, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	FENCE();
 
 	int ret = 0;
@@ -180,7 +178,7 @@ static int sleep_for(struct kipc_att *a, int64_t deadline, const int *done, bool
 	}
 out:
 	__atomic_fetch_sub(&a->ctl->waiters, 1, __ATOMIC_SEQ_CST);
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	if (ret == -ECONNRESET)
 		__kipc_att_mark_dead(a);
 	return ret;
@@ -213,7 +211,7 @@ void __kipc_spin(struct kipc_att *a, const int *done)
 {
 	if (CONFIG_LIB_SPIN_NS <= 0)
 		return;
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	int64_t end = __kipc_now() + CONFIG_LIB_SPIN_NS;
 	do {
 		for (int i = 0; i < SPIN_POLLS_PER_YIELD; i++) {
@@ -225,7 +223,7 @@ void __kipc_spin(struct kipc_att *a, const int *done)
 		sched_yield(); /* on a busy CPU, let the kernel or peer run */
 	} while (__kipc_now() < end);
 out:
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 }
 
 int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe, bool wait)
@@ -303,7 +301,7 @@ static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w, bool norestart
 		 * request at a time, so either the operation completed
 		 * first (we report it) or the cancel did (EINTR).
 		 */
-		struct kipc_sqe c = {.user_data = KIPC_UD_LIBRARY | L.next_ud++};
+		struct kipc_sqe c = {.user_data = KIPC_UD_LIBRARY | __kipc_lib.next_ud++};
 		__kipc_enc_simple(&c, KIPC_SYS_cancel, (int64_t)w->user_data, KIPC_F_INTR);
 		if (__kipc_push_sqe(a, &c, true) == 0)
 			__kipc_publish_sq(a);
@@ -348,10 +346,10 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 {
 	if (flags & ~KIPC_F_NONBLOCK)
 		return 1;
-	pthread_mutex_lock(&L.lock);
-	struct kipc_att *a = L.cur;
+	pthread_mutex_lock(&__kipc_lib.lock);
+	struct kipc_att *a = __kipc_lib.cur;
 	if (!a || a->dead || !a->credit || len > UINT32_MAX) {
-		pthread_mutex_unlock(&L.lock);
+		pthread_mutex_unlock(&__kipc_lib.lock);
 		return 1;
 	}
 	struct kipc_credit *c = a->credit;
@@ -377,7 +375,7 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 		goto slow;
 	if (__kipc_copy_from_user(a->arena + off, buf, len)) {
 		__kipc_arena_free(a, off);
-		pthread_mutex_unlock(&L.lock);
+		pthread_mutex_unlock(&__kipc_lib.lock);
 		return -EFAULT; /* as the ordinary send: nothing sent */
 	}
 	struct kipc_sqe sqe = {.user_data = KIPC_UD_LIBRARY | KIPC_UD_CREDIT | off};
@@ -394,16 +392,16 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 	if (LOAD(&a->ctl->sq_flags) & KIPC_SQ_NEED_WAKEUP)
 		ring_doorbell(a);
 	if (kept) {
-		pthread_mutex_unlock(&L.lock);
+		pthread_mutex_unlock(&__kipc_lib.lock);
 		return 0;
 	}
 	/* Revoked meanwhile: the kernel's completion says what happened. */
 	a->refs++;
 	struct kipc_waiter w = {.user_data = sqe.user_data};
-	w.next = L.waiters;
-	L.waiters = &w;
+	w.next = __kipc_lib.waiters;
+	__kipc_lib.waiters = &w;
 	long ret = wait_waiter(a, &w, false);
-	struct kipc_waiter **pp = &L.waiters;
+	struct kipc_waiter **pp = &__kipc_lib.waiters;
 	while (*pp != &w)
 		pp = &(*pp)->next;
 	*pp = w.next;
@@ -414,10 +412,10 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 		a->credit_bufs--;
 	}
 	__kipc_att_put(a);
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	return ret;
 slow:
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	return 1;
 }
 
@@ -436,13 +434,13 @@ long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 	bool have[2] = {false, false};
 	long ret;
 
-	pthread_mutex_lock(&L.lock);
+	pthread_mutex_lock(&__kipc_lib.lock);
 	ret = __kipc_ensure_attached();
 	if (ret) {
-		pthread_mutex_unlock(&L.lock);
+		pthread_mutex_unlock(&__kipc_lib.lock);
 		return ret;
 	}
-	struct kipc_att *a = L.cur;
+	struct kipc_att *a = __kipc_lib.cur;
 	a->refs++;
 	for (int i = 0; i < 2; i++) {
 		const struct kipc_slot *s = slots[i];
@@ -475,16 +473,16 @@ long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 	if (have[1])
 		sqe->addr2 = off[1];
 
-	struct kipc_waiter w = {.user_data = KIPC_UD_LIBRARY | L.next_ud++};
+	struct kipc_waiter w = {.user_data = KIPC_UD_LIBRARY | __kipc_lib.next_ud++};
 	sqe->user_data = w.user_data;
-	w.next = L.waiters;
-	L.waiters = &w;
+	w.next = __kipc_lib.waiters;
+	__kipc_lib.waiters = &w;
 	ret = __kipc_push_sqe(a, sqe, true);
 	if (!ret) {
 		__kipc_publish_sq(a);
 		ret = wait_waiter(a, &w, flags & KIPC_SYNC_NORESTART);
 	}
-	struct kipc_waiter **pp = &L.waiters;
+	struct kipc_waiter **pp = &__kipc_lib.waiters;
 	while (*pp != &w)
 		pp = &(*pp)->next;
 	*pp = w.next;
@@ -512,6 +510,6 @@ out:
 		if (have[i])
 			__kipc_arena_free(a, off[i]);
 	__kipc_att_put(a);
-	pthread_mutex_unlock(&L.lock);
+	pthread_mutex_unlock(&__kipc_lib.lock);
 	return ret;
 }

@@ -392,7 +392,7 @@ run_san() {
 # (g) ThreadSanitizer: libkipc's multi-threaded selftests against the
 # regular kipcd
 
-TSAN_SELFTESTS="thread_test fork_test"
+TSAN_SELFTESTS="thread_test fork_test credit_test"
 
 run_tsan() {
 	local out=$O/tsan name rundir kipcd targets=()
@@ -585,6 +585,8 @@ run_docs() {
 run_net() { # quick|full
 	local mode=$1 bin=$O/tests/net/net_test loop rundir envs sfx p
 	local kipcd=$srctree/$O/bin/kipcd
+	# The protocol in process (no NATS, milliseconds): both modes.
+	[ ! -x "$O/tests/net/net_unit" ] || run_doctest net-unit "$O/tests/net/net_unit"
 	if ! command -v nats-server >/dev/null 2>&1; then
 		skipped net "no nats-server (scripts/install-deps installs it)"
 		return

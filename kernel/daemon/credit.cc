@@ -133,6 +133,7 @@ void Server::credit_run(Proc *q)
 		q->consumed = true;
 		nconsumed_++;
 		q->inflight++;
+		note_active(q); /* polled while we spin, as drain() does */
 		took = true;
 		credit_apply(q, sqe);
 	}

@@ -8,6 +8,8 @@
  *  - ring.cc:      the rings: drain the SQ, post and flush completions;
  *  - transport.cc: the host interface the core calls, the loop round,
  *                  shutdown.
+ *  - credit.cc:    send credits (a synchronous send with room completes
+ *                  in the caller; transport.md section 12).
  * The protocol is in <kipc/ring.h> and Documentation/transport.md.
  *
  * Rules for shared memory (everything behind Proc::ctl, sq, cq, arena):

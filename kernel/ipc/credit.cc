@@ -31,7 +31,7 @@ uint32_t KernelImpl::reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t 
 	if (mb->policy == KIPC_POLICY_ROUND_ROBIN)
 		return 0;
 	const Link &l = mb->link;
-	if (l.capacity == 0 || l.fixed || l.pending.nmsg || l.msgsize == 0)
+	if (l.capacity == 0 || l.fixed || l.pending().nmsg || l.msgsize == 0)
 		return 0; /* rendezvous, fixed sizes, senders waiting for room */
 	uint64_t n = want;
 	if (!l.unbounded()) {

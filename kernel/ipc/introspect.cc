@@ -4,7 +4,7 @@
  * headers, limits and counters for tools (kipcs). Read-only: nothing
  * here changes kernel state. The records and the visibility rules are
  * in <kipc/introspect.h>; the syscalls that copy them out are in
- * kernel/syscalls/introspect.cc.
+ * kernel/syscalls/introspect.cc. The class is in introspect.h.
  *
  * Costs: a listing walks the tasks or the mailbox table once; waiters and
  * message headers walk one link. None of this is on a hot path.
@@ -15,18 +15,20 @@
 
 namespace kipc {
 
-bool KernelImpl::may_see_task(const Task &cur, const Task &t) const
+bool Introspect::may_see_task(const Task &cur, const Task &t) const
 {
-	return cur.uid == t.uid || (cur.uid == 0 && lim.root_bypass);
+	return cur.uid == t.uid || (cur.uid == 0 && k_.limits().root_bypass);
 }
 
-bool KernelImpl::may_see_mbox(const Task &cur, const Mailbox &mb) const
+bool Introspect::may_see_mbox(const Task &cur, const Mailbox &mb) const
 {
-	return mbox.may_admin(cur, mb) || mb.holds(&cur) || mbox.ipcperms(cur, mb, kMayRead);
+	return k_.mbox.may_admin(cur, mb) || mb.holds(&cur) || k_.mbox.ipcperms(cur, mb, kMayRead);
 }
 
-void KernelImpl::do_sysinfo(Task &cur, kipc_sysinfo &si) const
+void Introspect::sysinfo(Task &cur, kipc_sysinfo &si) const
 {
+	const Limits &lim = k_.limits();
+	const KernelImpl::Stats &stats = k_.counters();
 	si = kipc_sysinfo{};
 	si.msg_default = lim.msg_default;
 	si.msg_max = lim.msg_max;
@@ -39,21 +41,21 @@ void KernelImpl::do_sysinfo(Task &cur, kipc_sysinfo &si) const
 	si.msg_overhead = kMessageOverhead;
 	auto add_link = [&](const Link &l) {
 		si.nmsg += l.msgs.nmsg;
-		si.npending += l.pending.nmsg;
-		si.nbytes += l.msgs.nbytes + l.pending.nbytes;
+		si.npending += l.pending().nmsg;
+		si.nbytes += l.msgs.nbytes + l.pending().nbytes;
 	};
-	for (const auto &[pid, t] : tasks) {
+	k_.for_each_task([&](const Task &t) {
 		si.ntasks++;
-		si.nparked += t->parked.size();
-		add_link(t->queue);
-	}
-	mbox.for_each([&](const Mailbox *mb) {
+		si.nparked += t.parked.size();
+		add_link(t.queue);
+	});
+	k_.mbox.for_each([&](const Mailbox *mb) {
 		si.nmboxes++;
 		add_link(mb->link);
 	});
-	si.ntracers = tracer.nlisteners();
-	si.boot_time = boot_real;
-	si.uptime = now() - boot_mono;
+	si.ntracers = k_.tracer.nlisteners();
+	si.boot_time = k_.boot_time();
+	si.uptime = k_.now() - k_.boot_mono_time();
 	si.nsent = stats.sent;
 	si.ndelivered = stats.delivered;
 	si.ntimeouts = stats.timeouts;
@@ -72,9 +74,9 @@ void KernelImpl::do_sysinfo(Task &cur, kipc_sysinfo &si) const
 	si.msgmnb = lim.msgmnb;
 	si.msgmni = lim.msgmni;
 	si.uid = cur.uid;
-	if (auto it = users.find(cur.uid); it != users.end()) {
-		si.user_mboxes = it->second.mailboxes;
-		si.user_bytes = it->second.bytes;
+	if (const UserAcct *u = k_.find_user(cur.uid)) {
+		si.user_mboxes = u->mailboxes;
+		si.user_bytes = u->bytes;
 	}
 }
 
@@ -95,7 +97,7 @@ static void wait_of(const Request &r, uint32_t *op, pid_t *pid, int64_t *mbox)
 		*mbox = l->mbox->id;
 }
 
-void KernelImpl::fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const
+void Introspect::fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const
 {
 	ti = kipc_task_info{};
 	ti.pid = t.pid;
@@ -103,7 +105,7 @@ void KernelImpl::fill_task_info(const Task &cur, const Task &t, kipc_task_info &
 	ti.gid = t.gid;
 	t.comm.copy(ti.comm, KIPC_COMM_LEN - 1);
 	ti.atime = t.atime;
-	ti.now = now();
+	ti.now = k_.now();
 	if (&cur == &t)
 		ti.flags |= KIPC_INFO_SELF;
 	const Request *wait = nullptr;
@@ -132,35 +134,36 @@ void KernelImpl::fill_task_info(const Task &cur, const Task &t, kipc_task_info &
 	ti.nreceived = t.nreceived;
 }
 
-void KernelImpl::fill_mbox_info(const Task &, const Mailbox &mb, kipc_mbox_info &mi) const
+void Introspect::fill_mbox_info(const Task &, const Mailbox &mb, kipc_mbox_info &mi) const
 {
 	mi = kipc_mbox_info{};
 	const Link &l = mb.link;
-	mbox.fill_stat(mb, mi.st);
-	mi.pair_sender = mb.pair_sender;
-	mi.pair_receiver = mb.pair_receiver;
-	mi.excl = mb.excl ? mb.excl->pid : 0;
+	k_.mbox.fill_stat(mb, mi.st);
+	const LinkSide &ls = l.used();
+	mi.pair_sender = ls.pair_sender;
+	mi.pair_receiver = ls.pair_receiver;
+	mi.excl = ls.excl ? ls.excl->pid : 0;
 	if (mb.policy == KIPC_POLICY_ROUND_ROBIN && !mb.holders.empty())
-		mi.rr_next = mb.holders[mb.rr_next % mb.holders.size()]->pid;
-	l.pending.for_each_unordered([&](Message *m) {
+		mi.rr_next = mb.holders[ls.rr_next % mb.holders.size()]->pid;
+	l.pending().for_each_unordered([&](Message *m) {
 		if (!m->req() || m->req()->cached)
 			mi.ncached++;
 	});
 }
 
-long KernelImpl::do_task_info(Task &cur, pid_t pid, kipc_task_info &ti)
+long Introspect::task_info(Task &cur, pid_t pid, kipc_task_info &ti) const
 {
-	const Task *t = find_task(pid);
+	const Task *t = k_.find_task(pid);
 	if (!t)
 		return -ESRCH;
 	fill_task_info(cur, *t, ti);
 	return 0;
 }
 
-long KernelImpl::do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi)
+long Introspect::mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi) const
 {
 	int err;
-	Mailbox *mb = mbox.find(id, &err);
+	Mailbox *mb = k_.mbox.find(id, &err);
 	if (!mb)
 		return err;
 	if (!may_see_mbox(cur, *mb))
@@ -169,19 +172,19 @@ long KernelImpl::do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi)
 	return 0;
 }
 
-void KernelImpl::do_task_list(Task &cur, std::vector<kipc_task_info> &out) const
+void Introspect::task_list(Task &cur, std::vector<kipc_task_info> &out) const
 {
-	out.reserve(tasks.size());
-	for (const auto &[pid, t] : tasks) {
+	out.reserve(k_.ntasks());
+	k_.for_each_task([&](const Task &t) {
 		out.emplace_back();
-		fill_task_info(cur, *t, out.back());
-	}
+		fill_task_info(cur, t, out.back());
+	});
 	std::sort(out.begin(), out.end(), [](const auto &a, const auto &b) { return a.pid < b.pid; });
 }
 
-void KernelImpl::do_mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const
+void Introspect::mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const
 {
-	mbox.for_each([&](const Mailbox *mb) {
+	k_.mbox.for_each([&](const Mailbox *mb) {
 		if (!may_see_mbox(cur, *mb))
 			return;
 		out.emplace_back();
@@ -191,12 +194,12 @@ void KernelImpl::do_mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const
 		  [](const auto &a, const auto &b) { return a.st.id < b.st.id; });
 }
 
-long KernelImpl::find_link(Task &cur, int64_t target, bool taskq, const Link **out)
+long Introspect::find_link(Task &cur, int64_t target, bool taskq, const Link **out) const
 {
 	if (taskq) {
 		if (target <= 0 || target > INT32_MAX)
 			return -EINVAL;
-		const Task *t = find_task(pid_t(target));
+		const Task *t = k_.find_task(pid_t(target));
 		if (!t)
 			return -ESRCH;
 		if (!may_see_task(cur, *t))
@@ -205,7 +208,7 @@ long KernelImpl::find_link(Task &cur, int64_t target, bool taskq, const Link **o
 		return 0;
 	}
 	int err;
-	Mailbox *mb = mbox.find(target, &err);
+	Mailbox *mb = k_.mbox.find(target, &err);
 	if (!mb)
 		return err;
 	if (!may_see_mbox(cur, *mb))
@@ -215,14 +218,14 @@ long KernelImpl::find_link(Task &cur, int64_t target, bool taskq, const Link **o
 }
 
 /* Receivers (longest-waiting first), then senders in delivery order, then holders. */
-long KernelImpl::do_waiter_list(Task &cur, int64_t target, bool taskq,
-				std::vector<kipc_waiter_info> &out)
+long Introspect::waiter_list(Task &cur, int64_t target, bool taskq,
+			     std::vector<kipc_waiter_info> &out) const
 {
 	const Link *lp;
 	if (long err = find_link(cur, target, taskq, &lp))
 		return err;
 	const Link &l = *lp;
-	l.receivers.for_each([&](WaitEntry *w) {
+	l.receivers().for_each([&](WaitEntry *w) {
 		const Request *r = w->req;
 		kipc_waiter_info wi{};
 		wi.pid = r->task->pid;
@@ -233,7 +236,7 @@ long KernelImpl::do_waiter_list(Task &cur, int64_t target, bool taskq,
 		wi.len = r->buflen;
 		out.push_back(wi);
 	});
-	l.pending.for_each([&](Message *m) {
+	l.pending().for_each([&](Message *m) {
 		const Request *r = m->req();
 		kipc_waiter_info wi{};
 		wi.pid = m->sender;
@@ -274,16 +277,16 @@ static kipc_msg_info msg_info(const Message *m, uint16_t flags)
 }
 
 /* Queued messages in delivery order, then pending ones in delivery order. */
-long KernelImpl::do_msg_list(Task &cur, int64_t target, bool taskq,
-			     std::vector<kipc_msg_info> &out)
+long Introspect::msg_list(Task &cur, int64_t target, bool taskq,
+			  std::vector<kipc_msg_info> &out) const
 {
 	const Link *lp;
 	if (long err = find_link(cur, target, taskq, &lp))
 		return err;
 	const Link &l = *lp;
-	out.reserve(l.msgs.nmsg + l.pending.nmsg);
+	out.reserve(l.msgs.nmsg + l.pending().nmsg);
 	l.msgs.for_each([&](Message *m) { out.push_back(msg_info(m, 0)); });
-	l.pending.for_each(
+	l.pending().for_each(
 		[&](Message *m) { out.push_back(msg_info(m, KIPC_MSG_PENDING)); });
 	return 0;
 }

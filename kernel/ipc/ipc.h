@@ -54,6 +54,7 @@
 #include <kipc/mqueue.h>
 
 #include "ids.h"
+#include "introspect.h"
 #include "list.h"
 #include "mailbox.h"
 #include "slab.h"
@@ -211,14 +212,15 @@ template <class Hook> struct MsgList {
 
 /*
  * FIFO lists per priority, highest priority first. The first priority
- * used lives inline (queues of one priority allocate nothing); others
- * are in a map from the node slab, made when a second priority appears.
+ * used lives inline (queues of one priority allocate nothing; its
+ * priority is its messages'); others are in a map from the node slab,
+ * made when a second priority appears.
  */
 template <class Hook> class PrioList {
 public:
 	using Level = MsgList<Hook>;
 	PrioList() = default;
-	PrioList(PrioList &&o) noexcept : p0_(o.p0_), l0_(o.l0_), rest_(std::move(o.rest_))
+	PrioList(PrioList &&o) noexcept : l0_(o.l0_), rest_(std::move(o.rest_))
 	{
 		o.l0_ = Level{};
 	}
@@ -233,7 +235,7 @@ public:
 		Message *r = rest_->begin()->second.front();
 		if (l0_.empty())
 			return r;
-		return p0_ > rest_->begin()->first ? l0_.front() : r;
+		return p0() > rest_->begin()->first ? l0_.front() : r;
 	}
 	void push(Message *m) { level_for(m->prio).push_back(m); }
 	/* The message with the lowest sequence number: O(levels). */
@@ -261,7 +263,7 @@ public:
 		bool done0 = l0_.empty();
 		if (rest_)
 			for (const auto &[prio, level] : *rest_) {
-				if (!done0 && p0_ > prio) {
+				if (!done0 && p0() > prio) {
 					l0_.for_each(f);
 					done0 = true;
 				}
@@ -272,7 +274,7 @@ public:
 	}
 	void remove(Message *m)
 	{
-		if (!l0_.empty() && p0_ == m->prio) {
+		if (!l0_.empty() && p0() == m->prio) {
 			l0_.remove(m);
 			return;
 		}
@@ -297,22 +299,21 @@ private:
 	};
 	Level &level_for(uint16_t prio)
 	{
-		if (!l0_.empty() && p0_ == prio)
+		if (!l0_.empty() && p0() == prio)
 			return l0_;
 		if (rest_) {
 			if (auto it = rest_->find(prio); it != rest_->end())
 				return it->second;
 		}
-		if (l0_.empty()) {
-			p0_ = prio;
+		if (l0_.empty())
 			return l0_;
-		}
 		if (!rest_)
 			rest_.reset(new (PoolAlloc<Map>().allocate(1)) Map);
 		return (*rest_)[prio];
 	}
 
-	uint16_t p0_ = 0;
+	/* the priority of l0_ (not empty): its messages' */
+	uint16_t p0() const { return l0_.front()->prio; }
 	Level l0_;
 	std::unique_ptr<Map, MapDelete> rest_;
 };
@@ -383,24 +384,78 @@ struct WaitEntry {
 	struct Link *link;
 };
 
-/* Buffering and the queues common to task queues and mailboxes. */
-struct Link {
-	Task *task = nullptr;       /* owner of a task queue, or nullptr */
-	Mailbox *mbox = nullptr;    /* or the mailbox */
-	uint32_t capacity = 0;      /* messages; KIPC_UNBOUNDED */
-	uint64_t qbytes = 0;        /* byte bound of a bounded link */
-	uint32_t msgsize = 0;       /* maximum (or fixed) message size */
-	bool fixed = false;         /* every message exactly msgsize */
-	bool fifo_senders = false;  /* blocked senders enter in arrival order
-				       (POSIX, System V), not by priority */
-	bool quota = true;          /* messages count against bytes_per_user */
-	MsgStore msgs{MsgWhere::Queued};   /* messages in the link */
+/*
+ * The wait entries of a parked receive: one inline (a receive on one
+ * link), or for a receive_set an array from a slab of wait arrays
+ * (wait.cc): no malloc per receive.
+ */
+class Waits {
+public:
+	Waits() = default;
+	Waits(const Waits &) = delete;
+	Waits &operator=(const Waits &) = delete;
+	~Waits() { clear(); }
+
+	bool empty() const { return n_ == 0; }
+	size_t size() const { return n_; }
+	WaitEntry *begin() { return n_ > 1 ? v_ : &one_; }
+	WaitEntry *end() { return begin() + n_; }
+	const WaitEntry *begin() const { return n_ > 1 ? v_ : &one_; }
+	const WaitEntry &front() const { return *begin(); }
+	WaitEntry &operator[](size_t i) { return begin()[i]; }
+	/* n entries (at most kRecvSetMax), unlinked; false: out of memory. */
+	bool resize(size_t n);
+	void clear();
+
+private:
+	WaitEntry one_{};
+	WaitEntry *v_ = nullptr;
+	uint32_t n_ = 0;
+};
+
+/*
+ * What a link needs once it is used: made by the first send or receive on
+ * it (Link::use(), from the node slab), so a link nobody used yet (most of
+ * a million mailboxes) stays small. Until then everything here reads as
+ * zero and empty (Link::used()).
+ */
+struct LinkSide {
 	MsgStore pending{MsgWhere::Pending}; /* blocked senders' and cached messages */
 	List<WaitEntry, &WaitEntry::node> receivers; /* parked receivers */
 	/* counters for stat */
 	uint64_t nsent = 0, nreceived = 0;
 	pid_t lspid = 0, lrpid = 0;
 	int64_t stime = 0, rtime = 0;
+	/* mailbox policy state (mailbox.cc) */
+	uint32_t rr_next = 0;    /* round-robin cursor into holders */
+	pid_t pair_sender = 0, pair_receiver = 0; /* pair policy binding */
+	uint32_t excl_count = 0; /* exclusive policy: receives of excl inside */
+	Task *excl = nullptr;    /* exclusive policy: the task inside receive */
+};
+
+/* Buffering and the queues common to task queues and mailboxes. */
+struct Link {
+	Task *task = nullptr;       /* owner of a task queue, or nullptr */
+	Mailbox *mbox = nullptr;    /* or the mailbox */
+	uint64_t qbytes = 0;        /* byte bound of a bounded link */
+	uint32_t capacity = 0;      /* messages; KIPC_UNBOUNDED */
+	uint32_t msgsize = 0;       /* maximum (or fixed) message size */
+	MsgStore msgs{MsgWhere::Queued};   /* messages in the link */
+	struct SideDelete {
+		void operator()(LinkSide *s) const;
+	};
+	std::unique_ptr<LinkSide, SideDelete> side; /* once used (nullptr: idle) */
+	bool fixed = false;         /* every message exactly msgsize */
+	bool fifo_senders = false;  /* blocked senders enter in arrival order
+				       (POSIX, System V), not by priority */
+	bool quota = true;          /* messages count against bytes_per_user */
+
+	/* Make side (every send and receive first): false, out of memory. */
+	bool use();
+	/* side, or an idle link's (empty, zero) when there is none */
+	const LinkSide &used() const { return side ? *side : idle_; }
+	const MsgStore &pending() const { return used().pending; }
+	const List<WaitEntry, &WaitEntry::node> &receivers() const { return used().receivers; }
 
 	bool unbounded() const { return capacity == KIPC_UNBOUNDED; }
 	/*
@@ -415,8 +470,8 @@ struct Link {
 		attr.qbytes = unbounded() ? 0 : qbytes;
 		st.nmsg = msgs.nmsg;
 		st.nbytes = msgs.nbytes;
-		st.nsenders = pending.nmsg;
-		st.nreceivers = receivers.size();
+		st.nsenders = pending().nmsg;
+		st.nreceivers = receivers().size();
 	}
 	/* Is there room for one more message of len bytes? */
 	bool has_room(uint32_t len) const
@@ -429,9 +484,16 @@ struct Link {
 	/* The store of this link m is in (nullptr: none). */
 	MsgStore *store_of(const Message &m)
 	{
-		return m.where == MsgWhere::Queued ? &msgs : m.where == MsgWhere::Pending ? &pending : nullptr;
+		return m.where == MsgWhere::Queued ? &msgs : m.where == MsgWhere::Pending ? &side->pending : nullptr;
 	}
+
+private:
+	static const LinkSide idle_;
 };
+
+/* Deadline -> parked request, nodes from a slab (calls: rpc.h). */
+using TimerMap = std::multimap<int64_t, Request *, std::less<int64_t>,
+			       PoolAlloc<std::pair<const int64_t, Request *>>>;
 
 enum class ReqKind : uint8_t { Receive, Send, Call, TraceRead, MqNotify };
 enum class CallPhase : uint8_t { None, Sending, AwaitReply };
@@ -460,13 +522,13 @@ struct Request {
 	int64_t deadline = kForever;
 	int64_t since = 0;       /* CLOCK_MONOTONIC ns it was made (introspection) */
 	uint16_t opcode = 0;     /* KIPC_SYS_* that made it */
-	std::multimap<int64_t, Request *>::iterator timer;
+	TimerMap::iterator timer;
 	bool has_timer = false;
 	/* receive (and a call's reply) */
 	uint64_t buf = 0;
 	uint32_t buflen = 0;
 	Selector sel;
-	std::vector<WaitEntry> waits;
+	Waits waits;
 	/* send / call: the message while it is the sender's */
 	Message *msg = nullptr;
 	Link *link = nullptr;
@@ -581,6 +643,25 @@ struct Task {
  * mailbox is a Mailbox, a POSIX or System V queue a type derived from it
  * in mqueue.cc or msg_sysv.cc. mech is the kind's hooks.
  */
+
+/* A mailbox's name, out of line: an anonymous one (most) keeps 8 bytes. */
+class MboxName {
+public:
+	bool empty() const { return !s_; }
+	size_t size() const { return s_ ? s_->size() : 0; }
+	operator const std::string &() const { return s_ ? *s_ : empty_; }
+	MboxName &operator=(const std::string &n)
+	{
+		s_ = n.empty() ? nullptr : std::make_unique<std::string>(n);
+		return *this;
+	}
+	size_t copy(char *dst, size_t n) const { return static_cast<const std::string &>(*this).copy(dst, n); }
+
+private:
+	std::unique_ptr<std::string> s_;
+	static inline const std::string empty_;
+};
+
 struct Mailbox {
 	explicit Mailbox(Mechanism &m) : mech(&m) {}
 	virtual ~Mailbox() = default;
@@ -590,7 +671,7 @@ struct Mailbox {
 	Mechanism *mech;
 	Link link;
 	int64_t id;
-	std::string name;        /* "" when anonymous */
+	MboxName name;           /* empty when anonymous */
 	uid_t uid, gid;          /* owner credentials (permissions) */
 	uid_t cuid, cgid;        /* creator */
 	uint32_t mode;
@@ -598,14 +679,14 @@ struct Mailbox {
 	uint32_t policy;         /* KIPC_POLICY_* */
 	Task *owner = nullptr;   /* owning task; nullptr: kernel-owned, orphaned */
 	Holders holders;         /* receive right, in grant order */
-	size_t rr_next = 0;      /* round-robin cursor into holders */
-	pid_t pair_sender = 0, pair_receiver = 0; /* pair policy binding */
-	Task *excl = nullptr;    /* exclusive policy: the task inside receive */
-	uint32_t excl_count = 0; /* its receives inside */
-	int64_t ctime = 0;
+	int64_t ctime = 0;       /* policy state: link.side */
 
 	bool kernel_owned() const { return flags & KIPC_MBOX_KERNEL_OWNED; }
 	bool holds(const Task *t) const;
+
+	/* From the mailbox slab (mailbox.cc): no malloc header per mailbox. */
+	static void *operator new(size_t size);
+	static void operator delete(void *p);
 };
 
 struct UserAcct {
@@ -648,49 +729,85 @@ struct LinkAttr {
 	bool fixed;
 };
 
+/*
+ * The core and the mechanisms around it. The core's own state (tasks,
+ * users, timers, the entry's current task, counters) is private: the
+ * mechanisms (members below, each a class with private state in its own
+ * header) reach it through the public functions, and the core reaches
+ * them through their hooks (Documentation/internals.md, "The map").
+ */
 class KernelImpl {
 public:
 	KernelImpl(Clock &c, Host &h, MqHost &mqh, CompletionSink &s, const Limits &l)
-		: clock(c), host(h), sink(s), lim(l), mbox(*this, l), mq(*this, mqh), msq(*this)
+		: clock(c), host(h), sink(s), mbox(*this, l), mq(*this, mqh), msq(*this), lim(l),
+		  boot_real(c.realtime_ns()), boot_mono(c.monotonic_ns())
 	{
 	}
 	~KernelImpl();
 
+	/* The host's interfaces (kernel.h). */
 	Clock &clock;
 	Host &host;
 	CompletionSink &sink;
-	Limits lim;
 
-	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
-	std::unordered_map<uid_t, UserAcct> users;
-	std::multimap<int64_t, Request *> timers;
-	uint64_t next_msg_seq = 1;
+	/* The mechanisms around the core. */
+	Tracer tracer{*this};    /* trace listeners (trace.h) */
+	Calls rpc{*this};        /* calls in flight (rpc.h) */
+	Mailboxes mbox;          /* the mailbox namespace (mailbox.h), and the
+				    mechanism of native mailboxes */
+	/* the other mechanisms (mechanism.h): kinds of mailbox, their hooks */
+	PosixQueues mq;          /* mqueue.h */
+	SysvQueues msq;          /* msg_sysv.h */
+	Mechanism *const mechs[2] = {&mq, &msq}; /* all but mbox */
+	Introspect intro{*this}; /* the introspection calls (introspect.h) */
 
-	/* Set by the facade for the duration of each entry: who and what. */
-	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */
-	uint16_t cur_op = KIPC_SYS_NONE; /* KIPC_SYS_* being executed, or none */
-	int64_t boot_real = 0, boot_mono = 0;
+	/* --- entries: the facade (syscalls/entry.cc) brackets each one --- */
+	/* Who runs and which syscall (KIPC_SYS_NONE: a timer, an exit...). */
+	void enter(Task *t, uint16_t op)
+	{
+		current = t;
+		cur_op = op;
+	}
+	/* The entry is over: complete the trace reads its events woke. */
+	void leave()
+	{
+		if (__builtin_expect(tracer.woken(), 0))
+			tracer.flush();
+		current = nullptr;
+		cur_op = KIPC_SYS_NONE;
+	}
+	Task *current_task() const { return current; }
+	uint16_t current_op() const { return cur_op; }
+	/* The earliest deadline parked (INT64_MAX: none). */
+	int64_t next_deadline() const { return timers.empty() ? INT64_MAX : timers.begin()->first; }
+
+	/* --- what every mechanism may read --- */
+	int64_t now() const { return clock.monotonic_ns(); }
+	int64_t now_real() const { return clock.realtime_ns(); }
+	const Limits &limits() const { return lim; }
+	int64_t boot_time() const { return boot_real; }     /* CLOCK_REALTIME ns */
+	int64_t boot_mono_time() const { return boot_mono; } /* CLOCK_MONOTONIC ns */
 	/* counters since boot, for introspection (sysinfo) */
 	struct Stats {
 		uint64_t delivered = 0, timeouts = 0, cancels = 0;
 		uint64_t attach = 0, exit = 0, destroyed = 0;
 		uint64_t sent = 0; /* messages that reached a link or a receiver */
-	} stats;
-	Tracer tracer{*this};
-	Calls rpc{*this};      /* calls in flight (rpc.h) */
-
-	Mailboxes mbox;          /* the mailbox namespace (mailbox.h), and the
-				    mechanism of native mailboxes */
-	/* --- the other mechanisms (mechanism.h): kinds of mailbox, their hooks --- */
-	PosixQueues mq;          /* mqueue.h */
-	SysvQueues msq;          /* msg_sysv.h */
-	Mechanism *const mechs[2] = {&mq, &msq}; /* all but mbox */
-
-	int64_t now() const { return clock.monotonic_ns(); }
-	const Limits &limits() const { return lim; }
-	Task *current_task() const { return current; }
-	uint16_t current_op() const { return cur_op; }
-	int64_t now_real() const { return clock.realtime_ns(); }
+	};
+	const Stats &counters() const { return stats; }
+	void count_destroyed() { stats.destroyed++; } /* a mailbox went */
+	/* Every task, by reference; how many. */
+	template <class F> void for_each_task(F &&f) const
+	{
+		for (const auto &[pid, t] : tasks)
+			f(*t);
+	}
+	size_t ntasks() const { return tasks.size(); }
+	/* uid's accounts, if it has any (user() makes them). */
+	const UserAcct *find_user(uid_t uid) const
+	{
+		auto it = users.find(uid);
+		return it == users.end() ? nullptr : &it->second;
+	}
 
 	/* --- tasks (task.cc) --- */
 	int attach(const Creds &c, UserMemory *mm, std::string_view comm,
@@ -725,6 +842,8 @@ public:
 	int deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
 		    uint32_t flags, kipc_cqe &cqe);
 	void free_message(Message *m);
+	/* A message reached link's queue or a receiver (sender: nullptr when gone). */
+	void count_sent(Link &link, Task *sender, pid_t pid, int64_t stime);
 	/* A reply from cur reached caller: counted as a message; its seq. */
 	uint64_t count_reply(Task &cur, Task &caller);
 	/* Move pending messages into link while it has room. */
@@ -781,34 +900,31 @@ public:
 	void run_timers();
 	long do_cancel(Task &cur, uint64_t user_data, int err);
 
-	/* --- introspection (introspect.cc): see <kipc/introspect.h> --- */
-	bool may_see_task(const Task &cur, const Task &t) const;
-	bool may_see_mbox(const Task &cur, const Mailbox &mb) const;
-	void do_sysinfo(Task &cur, kipc_sysinfo &si) const;
-	kipc_kernel_info kinfo{};  /* set by the host (Kernel::set_kernel_info) */
-	void fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const;
-	void fill_mbox_info(const Task &cur, const Mailbox &mb, kipc_mbox_info &mi) const;
-	void do_kernel_info(kipc_kernel_info &ki) const { ki = kinfo; }
-	long do_task_info(Task &cur, pid_t pid, kipc_task_info &ti);
-	long do_mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi);
-	/* Every task (by pid), every mailbox cur may see (by id). */
-	void do_task_list(Task &cur, std::vector<kipc_task_info> &out) const;
-	void do_mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const;
-	/* Waiters, queued messages of a mailbox or (taskq) a pid's task queue. */
-	long do_waiter_list(Task &cur, int64_t target, bool taskq,
-			    std::vector<kipc_waiter_info> &out);
-	long do_msg_list(Task &cur, int64_t target, bool taskq, std::vector<kipc_msg_info> &out);
-	/* Find the link target names for cur (a mailbox, or a pid's task queue). */
-	long find_link(Task &cur, int64_t target, bool taskq, const Link **out);
 
 	/* Read (write false) or set an IPC limit: 0 or -errno (sysctl.cc). */
 	long do_sysctl(Task &cur, uint32_t key, bool write, int64_t *val);
 
-	bool dying = false; /* ~KernelImpl: completions go nowhere */
-
 	/* --- accounting --- */
 	UserAcct &user(uid_t uid) { return users[uid]; }
 	void check_invariants() const;
+
+private:
+	friend struct CoreTestAccess; /* tests/unit/harness.h: the limits a test sets */
+
+	Task *new_task(const Creds &c);                 /* task.cc */
+	ReqPtr unpark(Request *r);                      /* wait.cc: finish() only */
+
+	Limits lim;
+	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
+	std::unordered_map<uid_t, UserAcct> users;
+	TimerMap timers;
+	uint64_t next_msg_seq = 1;
+	/* Set by enter() for the duration of each entry: who and what. */
+	Task *current = nullptr;       /* task on whose behalf we run, or nullptr */
+	uint16_t cur_op = KIPC_SYS_NONE; /* KIPC_SYS_* being executed, or none */
+	int64_t boot_real, boot_mono;
+	Stats stats;
+	bool dying = false; /* ~KernelImpl: completions go nowhere */
 };
 
 /* What the kernel charges besides messages (security.md). */

@@ -184,9 +184,9 @@ void KernelImpl::check_invariants() const
 	};
 	auto check_link = [&](const Link &l) {
 		check_store(l.msgs);
-		check_store(l.pending);
-		KIPC_BUG_ON(!l.unbounded() && l.pending.nmsg && l.msgs.nmsg < l.capacity &&
-			    l.pending.front() && l.msgs.nbytes + l.pending.front()->len <= l.qbytes);
+		check_store(l.pending());
+		KIPC_BUG_ON(!l.unbounded() && l.pending().nmsg && l.msgs.nmsg < l.capacity &&
+			    l.pending().front() && l.msgs.nbytes + l.pending().front()->len <= l.qbytes);
 	};
 	std::unordered_map<uid_t, uint32_t> ntasks;
 	int dummy;

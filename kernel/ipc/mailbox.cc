@@ -26,6 +26,28 @@
 
 namespace kipc {
 
+static Slab &mbox_slab()
+{
+	static Slab *s = new Slab("mailbox", uint32_t(kSlabPtrPrefix + sizeof(Mailbox)));
+	return *s; /* never destroyed: kernels may outlive statics */
+}
+
+/* Preceded by its slab handle (Slab::alloc_ptr). */
+void *Mailbox::operator new(size_t size)
+{
+	if (size + kSlabPtrPrefix > mbox_slab().objsize())
+		kipc_bug(__FILE__, __LINE__, "mailbox larger than its slab object");
+	if (void *p = mbox_slab().alloc_ptr())
+		return p;
+	throw std::bad_alloc();
+}
+
+void Mailbox::operator delete(void *p)
+{
+	if (p)
+		mbox_slab().free_ptr(p);
+}
+
 bool Mailbox::holds(const Task *t) const
 {
 	return holders.find(t) < holders.size();
@@ -154,7 +176,7 @@ int Mailboxes::check_send(Task &cur, Mailbox &mb)
 		return -EINVAL;
 	if (!ipcperms(cur, mb, kMayWrite))
 		return -EACCES;
-	if (mb.policy == KIPC_POLICY_PAIR && bound_to_other(k_, mb.pair_sender, cur))
+	if (mb.policy == KIPC_POLICY_PAIR && bound_to_other(k_, mb.link.used().pair_sender, cur))
 		return -EPERM; /* bound by the first send that happens: do_send() */
 	return 0;
 }
@@ -171,11 +193,11 @@ int Mailboxes::check_receive(Task &cur, Mailbox &mb)
 	}
 	switch (mb.policy) {
 	case KIPC_POLICY_PAIR: /* bound when a receive happens: do_receive() */
-		if (bound_to_other(k_, mb.pair_receiver, cur))
+		if (bound_to_other(k_, mb.link.used().pair_receiver, cur))
 			return -EPERM;
 		break;
 	case KIPC_POLICY_EXCLUSIVE:
-		if (mb.excl && mb.excl != &cur)
+		if (mb.link.used().excl && mb.link.used().excl != &cur)
 			return -EBUSY;
 		break;
 	}
@@ -273,7 +295,7 @@ void Mailboxes::charges(Charges &c) const
 void Mailboxes::destroy_mbox(Mailbox *mb)
 {
 	mb->mech->destroying(*mb); /* its names, keys, counts and charges go first */
-	k_.stats.destroyed++;
+	k_.count_destroyed();
 	const Task *current = k_.current_task();
 	/* by the kernel (a POSIX queue's last close): its creator's user sees it */
 	KIPC_TRACE(k_, {.event = KIPC_TRACE_DESTROY, .task = current, .link = &mb->link,
@@ -313,13 +335,14 @@ void Mailboxes::fill_stat(const Mailbox &mb, kipc_mbox_stat &st) const
 	st.cgid = mb.cgid;
 	st.owner = mb.owner ? mb.owner->pid : 0;
 	st.nholders = mb.holders.size();
-	st.lspid = l.lspid;
-	st.lrpid = l.lrpid;
-	st.stime = l.stime;
-	st.rtime = l.rtime;
+	const LinkSide &ls = l.used();
+	st.lspid = ls.lspid;
+	st.lrpid = ls.lrpid;
+	st.stime = ls.stime;
+	st.rtime = ls.rtime;
 	st.ctime = mb.ctime;
-	st.nsent = l.nsent;
-	st.nreceived = l.nreceived;
+	st.nsent = ls.nsent;
+	st.nreceived = ls.nreceived;
 	mb.name.copy(st.name, KIPC_NAME_MAX); /* an unlinked POSIX queue has none */
 }
 
@@ -354,8 +377,8 @@ long Mailboxes::setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_at
 	if (mask & KIPC_SET_POLICY) {
 		if (a.policy > KIPC_POLICY_MAX)
 			return -EINVAL;
-		if (a.policy != mb->policy && (mb->link.msgs.nmsg || mb->link.pending.nmsg ||
-					       !mb->link.receivers.empty()))
+		if (a.policy != mb->policy && (mb->link.msgs.nmsg || mb->link.pending().nmsg ||
+					       !mb->link.receivers().empty()))
 			return -EBUSY; /* routes and bindings of queued traffic */
 	}
 	if (mask & KIPC_SET_MODE)
@@ -366,7 +389,8 @@ long Mailboxes::setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_at
 		mb->gid = a.gid;
 	if (mask & KIPC_SET_POLICY) {
 		mb->policy = a.policy;
-		mb->pair_sender = mb->pair_receiver = 0;
+		if (LinkSide *ls = mb->link.side.get())
+			ls->pair_sender = ls->pair_receiver = 0;
 	}
 	if (mask & KIPC_SET_CAPACITY) {
 		mb->link.capacity = la.capacity;
@@ -395,15 +419,18 @@ void Mailboxes::remove_holder(Mailbox &mb, Task &t)
 	if (pos == mb.holders.size())
 		return;
 	mb.holders.remove(pos);
-	if (pos < mb.rr_next)
-		mb.rr_next--;
-	if (mb.rr_next >= mb.holders.size())
-		mb.rr_next = 0;
+	if (LinkSide *ls = mb.link.side.get()) {
+		if (pos < ls->rr_next)
+			ls->rr_next--;
+		if (ls->rr_next >= mb.holders.size())
+			ls->rr_next = 0;
+	}
 	if (mb.policy == KIPC_POLICY_ROUND_ROBIN) {
 		/* its messages become unassigned and go to whoever comes first;
 		 * receivers already waiting get them now */
 		mb.link.msgs.rekey(t.pid, 0);
-		mb.link.pending.rekey(t.pid, 0);
+		if (mb.link.side)
+			mb.link.side->pending.rekey(t.pid, 0);
 		k_.serve_waiters(mb.link);
 	}
 
@@ -415,7 +442,7 @@ void Mailboxes::remove_holder(Mailbox &mb, Task &t)
 	if (!why)
 		return;
 	std::vector<Request *> victims;
-	mb.link.receivers.for_each([&](WaitEntry *w) {
+	mb.link.receivers().for_each([&](WaitEntry *w) {
 		if (w->req->task == &t)
 			victims.push_back(w->req);
 	});
@@ -427,8 +454,9 @@ pid_t Mailboxes::rr_assign(Mailbox &mb)
 {
 	if (mb.holders.empty())
 		return 0;
-	pid_t pid = mb.holders[mb.rr_next % mb.holders.size()]->pid;
-	mb.rr_next = (mb.rr_next + 1) % mb.holders.size();
+	LinkSide &ls = *mb.link.side; /* a send: the link is in use */
+	pid_t pid = mb.holders[ls.rr_next % mb.holders.size()]->pid;
+	ls.rr_next = uint32_t((ls.rr_next + 1) % mb.holders.size());
 	return pid;
 }
 

@@ -34,6 +34,10 @@ struct MqOpen {
 	uid_t uid;             /* the opener's: charged kMqOpenCost */
 	bool created;          /* this open created the queue (an aborted open undoes it) */
 	bool claimed = false;  /* the host has seen a descriptor of it */
+	/* Bumped whenever a descriptor of the open had its status flags
+	 * (O_NONBLOCK) changed (mq_setfl): a send or receive made with an
+	 * older O_NONBLOCK reading fails -ESTALE, nothing done. */
+	uint64_t flgen = 1;
 
 	bool may_read() const { return acc == 0 || acc == 2; }
 	bool may_write() const { return acc == 1 || acc == 2; }

@@ -41,6 +41,8 @@
  */
 #include <algorithm>
 
+#include <utility>
+
 #include "ipc.h"
 
 namespace kipc {
@@ -73,6 +75,11 @@ constexpr size_t kMqUnclaimedMax = 16;
 /* A queue: the common Mailbox and what POSIX adds (mqueue_inode_info). */
 struct PosixQueue final : Mailbox {
 	explicit PosixQueue(Mechanism &m) : Mailbox(m) {}
+	/* Larger than the mailbox slab's objects (Mailbox::operator new), and
+	 * few (the queue limits): from the heap. delete of a Mailbox * comes
+	 * here through the virtual destructor. */
+	static void *operator new(size_t size) { return ::operator new(size); }
+	static void operator delete(void *p) { ::operator delete(p); }
 	bool unlinked = false;   /* the name is gone: dies with its last open */
 	uint64_t charge = 0;     /* bytes charged to the creator (RLIMIT_MSGQUEUE) */
 	uint8_t ready = 0;       /* last poll state told the host: bit 0 in, bit 1 out */
@@ -175,7 +182,7 @@ void PosixQueues::link_changed(Mailbox &mb)
 long PosixQueues::create(Task &cur, const std::string &name, const kipc_mq_open &o,
 			 PosixQueue **out)
 {
-	const Limits &lim = k_.lim;
+	const Limits &lim = k_.limits();
 	bool cap = capable_resource(k_, cur);
 	if (queues_.size() >= lim.mq_queues_max && !cap)
 		return -ENOSPC;
@@ -234,7 +241,7 @@ long PosixQueues::do_mq_open(Task &cur, const std::string &name, const kipc_mq_o
 	size_t unclaimed = 0;
 	for (const MqOpen *op : mqh_.of_task(cur))
 		unclaimed += !op->claimed;
-	if (u.bytes + kMqOpenCost > k_.lim.bytes_per_user || unclaimed >= kMqUnclaimedMax)
+	if (u.bytes + kMqOpenCost > k_.limits().bytes_per_user || unclaimed >= kMqUnclaimedMax)
 		return -EMFILE; /* before anything is made: nothing to undo */
 
 	/* prepare_open(): the name exists */
@@ -276,7 +283,7 @@ long PosixQueues::do_mq_open(Task &cur, const std::string &name, const kipc_mq_o
 void PosixQueues::unlink(PosixQueue &q)
 {
 	names_.erase(q.name);
-	q.name.clear(); /* stat shows none */
+	q.name = std::string(); /* stat shows none */
 	q.unlinked = true;
 }
 
@@ -287,7 +294,7 @@ long PosixQueues::do_mq_unlink(Task &cur, const std::string &name)
 		return -ENOENT;
 	PosixQueue *q = it->second;
 	/* The directory is sticky: only the owner removes (glibc: EACCES). */
-	if (cur.uid != q->uid && !(cur.uid == 0 && k_.lim.root_bypass))
+	if (cur.uid != q->uid && !(cur.uid == 0 && k_.limits().root_bypass))
 		return -EACCES;
 	unlink(*q);
 	q->ctime = k_.now_real();
@@ -335,10 +342,29 @@ void PosixQueues::fire(PosixQueue &q, Task &cur)
 	remove_notify(q, true);
 }
 
+/*
+ * The queue of a send or receive. a.addr2 is 0, or the flags generation
+ * at which the caller read its descriptor's O_NONBLOCK (the library
+ * caches it, libkipc-posix.so): -ESTALE, nothing done, if a descriptor
+ * of the open had its flags changed since (mq_setfl), so the caller
+ * reads them again and retries.
+ */
+PosixQueue *PosixQueues::xfer_queue(Task &cur, int64_t h, int64_t fd, uint32_t need,
+				    MsgArgs &a, int *err)
+{
+	uint64_t flgen = std::exchange(a.addr2, 0);
+	MqOpen *o = get(cur, h, fd, need, err);
+	if (o && flgen && flgen != o->flgen) {
+		*err = -ESTALE;
+		return nullptr;
+	}
+	return o ? &as_queue(*o->mb) : nullptr;
+}
+
 long PosixQueues::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	PosixQueue *q = queue(cur, h, fd, KIPC_MQ_WRONLY, &err);
+	PosixQueue *q = xfer_queue(cur, h, fd, KIPC_MQ_WRONLY, a, &err);
 	if (!q)
 		return err;
 	KernelImpl::Sent how;
@@ -355,7 +381,7 @@ long PosixQueues::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_
 long PosixQueues::do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
-	PosixQueue *q = queue(cur, h, fd, KIPC_MQ_RDONLY, &err);
+	PosixQueue *q = xfer_queue(cur, h, fd, KIPC_MQ_RDONLY, a, &err);
 	if (!q)
 		return err;
 	Link *l = &q->link;
@@ -367,14 +393,27 @@ long PosixQueues::do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, ki
 long PosixQueues::do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at)
 {
 	int err;
-	PosixQueue *q = queue(cur, h, fd, KIPC_MQ_ACCMODE, &err);
-	if (!q)
+	MqOpen *o = get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!o)
 		return err;
-	const Link &l = q->link;
+	const Link &l = o->mb->link;
 	at = kipc_mq_attr{};
 	at.maxmsg = l.capacity;
 	at.msgsize = l.msgsize;
 	at.curmsgs = l.msgs.nmsg;
+	at.flgen = o->flgen;
+	return 0;
+}
+
+/* A descriptor of open h had its status flags changed (fcntl(F_SETFL),
+ * ioctl(FIONBIO), mq_setattr): every cached O_NONBLOCK of it is stale. */
+long PosixQueues::do_mq_setfl(Task &cur, int64_t h, int64_t fd)
+{
+	int err;
+	MqOpen *o = get(cur, h, fd, KIPC_MQ_ACCMODE, &err);
+	if (!o)
+		return err;
+	o->flgen++;
 	return 0;
 }
 
@@ -394,7 +433,7 @@ long PosixQueues::do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_n
 		return -EBUSY;
 	if (req.notify == KIPC_MQ_SIGEV_THREAD) {
 		UserAcct &u = k_.user(cur.uid);
-		if (u.bytes + kMqNotifyCost > k_.lim.bytes_per_user)
+		if (u.bytes + kMqNotifyCost > k_.limits().bytes_per_user)
 			return -ENOMEM;
 		u.bytes += kMqNotifyCost;
 	}

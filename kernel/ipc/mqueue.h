@@ -42,6 +42,7 @@ public:
 	long do_mq_receive(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe);
 	long do_mq_notify(Task &cur, int64_t h, int64_t fd, const kipc_mq_notify &n);
 	long do_mq_getattr(Task &cur, int64_t h, int64_t fd, kipc_mq_attr &at);
+	long do_mq_setfl(Task &cur, int64_t h, int64_t fd);
 	long do_mq_notify_wait(Task &cur, int64_t h, uint64_t token, const MsgArgs &a,
 			       kipc_cqe &cqe);
 	long do_mq_close(Task &cur, int64_t h, uint32_t flags);
@@ -71,6 +72,9 @@ private:
 	 * any), cur's process holding it as descriptor fd (-1: none). */
 	MqOpen *get(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err);
 	PosixQueue *queue(Task &cur, int64_t h, int64_t fd, uint32_t need, int *err);
+	/* queue() for a send or receive made at a.addr2's flags generation */
+	PosixQueue *xfer_queue(Task &cur, int64_t h, int64_t fd, uint32_t need, MsgArgs &a,
+			       int *err);
 	long create(Task &cur, const std::string &name, const kipc_mq_open &o,
 		    PosixQueue **out);
 	void unlink(PosixQueue &q);

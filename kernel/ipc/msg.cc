@@ -42,6 +42,25 @@ int64_t Link::id() const
 	return mbox ? mbox->id : 0;
 }
 
+const LinkSide Link::idle_{};
+
+bool Link::use()
+{
+	if (side)
+		return true;
+	void *p = node_slab(sizeof(LinkSide)).alloc_ptr();
+	if (!p)
+		return false;
+	side.reset(new (p) LinkSide);
+	return true;
+}
+
+void Link::SideDelete::operator()(LinkSide *s) const
+{
+	s->~LinkSide();
+	node_slab(sizeof(LinkSide)).free_ptr(s);
+}
+
 Message *KernelImpl::alloc_message(Task &cur, uint32_t len, uint8_t flags, int *err, bool quota)
 {
 	UserAcct &u = user(cur.uid);
@@ -119,12 +138,13 @@ static void sender_done(KernelImpl &k, Message *m, int err, Task *receiver)
  * (not when its sender blocks: a blocked send that times out or is
  * cancelled sent nothing). sender: its task, nullptr when gone.
  */
-static void count_sent(KernelImpl &k, Link &link, Task *sender, pid_t pid, int64_t stime)
+void KernelImpl::count_sent(Link &link, Task *sender, pid_t pid, int64_t stime)
 {
-	link.nsent++;
-	link.lspid = pid;
-	link.stime = stime;
-	k.stats.sent++;
+	LinkSide &ls = *link.side; /* sends and receives use() it first */
+	ls.nsent++;
+	ls.lspid = pid;
+	ls.stime = stime;
+	stats.sent++;
 	if (sender)
 		sender->nsent++;
 }
@@ -142,13 +162,16 @@ static void link_changed(Link &link)
 
 void KernelImpl::refill(Link &link)
 {
-	while (Message *m = link.fifo_senders ? link.pending.oldest() : link.pending.front()) {
+	if (!link.side)
+		return; /* nothing pending */
+	MsgStore &pending = link.side->pending;
+	while (Message *m = link.fifo_senders ? pending.oldest() : pending.front()) {
 		if (!link.has_room(m->len))
 			break;
-		link.pending.remove(m);
+		pending.remove(m);
 		link.msgs.push(m);
 		Request *r = m->req();
-		count_sent(*this, link, r ? r->task : find_task(m->sender), m->sender, m->stime);
+		count_sent(link, r ? r->task : find_task(m->sender), m->sender, m->stime);
 		KIPC_TRACE(*this, {.event = KIPC_TRACE_ENQUEUE, .task = r ? r->task : nullptr,
 				   .pid = m->sender, .link = &link, .msg = m});
 		if (r && r->op == ReqKind::Call)
@@ -182,7 +205,7 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 	Request *sreq = m->req();
 	uint64_t token = m->token();
 	if (m->where == MsgWhere::Pending) /* a blocked or cached send completes now */
-		count_sent(*this, link, sreq ? sreq->task : find_task(m->sender), m->sender,
+		count_sent(link, sreq ? sreq->task : find_task(m->sender), m->sender,
 			   m->stime);
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_DELIVER, .task = &rcv, .peer = m->sender,
 			   .link = &link, .msg = m, .res = n,
@@ -201,9 +224,9 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 	cqe.seq = m->seq;
 	cqe.source = link.id();
 	stats.delivered++;
-	link.nreceived++;
-	link.lrpid = rcv.pid;
-	link.rtime = now_real();
+	link.side->nreceived++;
+	link.side->lrpid = rcv.pid;
+	link.side->rtime = now_real();
 	rcv.nreceived++;
 
 	if (token) {
@@ -249,8 +272,8 @@ KernelImpl::Offer KernelImpl::offer(Request *r, Link &link, Message *m, const Tr
  */
 static Task *handoff(KernelImpl &k, Link &link, Message *m, const TraceEv &send, bool &traced)
 {
-	for (WaitEntry *w = link.receivers.front(), *next; w; w = next) {
-		next = link.receivers.next(w);
+	for (WaitEntry *w = link.receivers().front(), *next; w; w = next) {
+		next = link.receivers().next(w);
 		Request *r = w->req;
 		if (!r->sel.matches(m))
 			continue;
@@ -266,12 +289,12 @@ static Task *handoff(KernelImpl &k, Link &link, Message *m, const TraceEv &send,
 
 void KernelImpl::serve_waiters(Link &link)
 {
-	for (WaitEntry *w = link.receivers.front(), *next; w; w = next) {
-		next = link.receivers.next(w);
+	for (WaitEntry *w = link.receivers().front(), *next; w; w = next) {
+		next = link.receivers().next(w);
 		Request *r = w->req;
 		Message *m = link.msgs.find(r->sel);
 		if (!m)
-			m = link.pending.find(r->sel);
+			m = link.pending().find(r->sel);
 		if (m)
 			offer(r, link, m);
 	}
@@ -286,13 +309,13 @@ static void pair_bind(Link &link, const Task &cur, bool sender)
 {
 	Mailbox *mb = link.mbox;
 	if (mb && mb->policy == KIPC_POLICY_PAIR)
-		(sender ? mb->pair_sender : mb->pair_receiver) = cur.pid;
+		(sender ? link.side->pair_sender : link.side->pair_receiver) = cur.pid;
 }
 
 static void account_send(KernelImpl &k, Link &link, Task &cur, int64_t stime)
 {
 	pair_bind(link, cur, true);
-	count_sent(k, link, &cur, cur.pid, stime);
+	k.count_sent(link, &cur, cur.pid, stime);
 }
 
 long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint64_t token,
@@ -311,6 +334,8 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		return -EMSGSIZE; /* it could never fit in the byte bound */
 	if (link.fixed && a.len != link.msgsize)
 		return -EINVAL;
+	if (!link.use())
+		return -ENOMEM;
 	/* keyed links index by route: task queues (sender), round-robin (assignee) */
 	bool keyed = !mb || mb->policy == KIPC_POLICY_ROUND_ROBIN;
 	uint8_t mflags = keyed || a.type || token ? kMsgExt | (keyed ? kMsgKeyed : 0) : 0;
@@ -326,7 +351,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		e->type = a.type;
 		e->token = token;
 	}
-	size_t rr_saved = mb ? mb->rr_next : 0;
+	uint32_t rr_saved = link.side->rr_next;
 	if (!mb)
 		m->ext()->route = cur.pid;
 	else if (mb->policy == KIPC_POLICY_ROUND_ROBIN)
@@ -348,7 +373,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		call->link = &link;
 		call->phase = CallPhase::Sending;
 	}
-	if (!link.receivers.empty()) {
+	if (!link.receivers().empty()) {
 		uint64_t seq = m->seq;
 		int64_t stime = m->stime;
 		if (Task *rcv = handoff(*this, link, m, send, traced)) {
@@ -360,7 +385,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		}
 	}
 	/* 2. room in the link, and nobody waits for room before us */
-	if (link.pending.nmsg == 0 && link.has_room(a.len)) {
+	if (link.pending().nmsg == 0 && link.has_room(a.len)) {
 		if (!traced)
 			KIPC_TRACE(*this, (send));
 		account_send(*this, link, cur, m->stime);
@@ -396,8 +421,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 			call->link = nullptr;
 			call->phase = CallPhase::None;
 		}
-		if (mb)
-			mb->rr_next = rr_saved;
+		link.side->rr_next = rr_saved;
 		free_message(m);
 		return err;
 	}
@@ -417,7 +441,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		cur.cached = r;
 		cqe.flags |= KIPC_CQE_F_MORE;
 	}
-	link.pending.push(m);
+	link.side->pending.push(m);
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = &link, .msg = m,
 			   .flags = (call ? KIPC_TRACE_F_CALL : 0u) |
 				    (r->cached ? KIPC_TRACE_F_CACHED : 0u)});
@@ -434,10 +458,13 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 	Message *best = nullptr;
 	Link *from = nullptr;
 
+	for (size_t i = 0; i < n; i++)
+		if (!links[i]->use())
+			return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		Message *m = links[i]->msgs.find(sel);
 		if (!m)
-			m = links[i]->pending.find(sel);
+			m = links[i]->pending().find(sel);
 		if (m && (!best || delivered_before(m, best))) {
 			best = m;
 			from = links[i];
@@ -458,6 +485,8 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 		return -ETIMEDOUT;
 
 	ReqPtr r = new_request(cur, ReqKind::Receive, a);
+	if (!r->waits.resize(n))
+		return -ENOMEM;
 	if (awaited && awaited != &cur) {
 		r->awaited = awaited;
 		awaited->awaited_by.push_back(r.get());
@@ -465,15 +494,14 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 	r->buf = a.addr;
 	r->buflen = a.len;
 	r->sel = sel;
-	r->waits.resize(n);
 	for (size_t i = 0; i < n; i++) {
 		r->waits[i].req = r.get();
 		r->waits[i].link = links[i];
-		links[i]->receivers.push_back(&r->waits[i]);
+		links[i]->side->receivers.push_back(&r->waits[i]);
 		pair_bind(*links[i], cur, false);
 		if (Mailbox *mb = links[i]->mbox; mb && mb->policy == KIPC_POLICY_EXCLUSIVE) {
-			mb->excl = &cur;
-			mb->excl_count++;
+			links[i]->side->excl = &cur;
+			links[i]->side->excl_count++;
 		}
 	}
 	cur.nrecv_parked++;
@@ -552,9 +580,14 @@ long KernelImpl::do_task_receive(Task &cur, int64_t target, MsgArgs &a, kipc_cqe
  */
 void KernelImpl::drain_link(Link &link, int err)
 {
-	while (WaitEntry *w = link.receivers.front())
+	if (!link.side) /* never used: nothing pending, nobody waits */
+		return link.msgs.drain([&](Message *m) {
+			sender_done(*this, m, err, nullptr);
+			free_message(m);
+		});
+	while (WaitEntry *w = link.receivers().front())
 		abort_request(w->req, err, true);
-	for (MsgStore *s : {&link.pending, &link.msgs}) {
+	for (MsgStore *s : {&link.side->pending, &link.msgs}) {
 		s->drain([&](Message *m) {
 			sender_done(*this, m, err, nullptr);
 			free_message(m);
@@ -567,8 +600,8 @@ Task *KernelImpl::sole_receiver(const Link &link) const
 	if (link.task)
 		return link.task;
 	const Mailbox *mb = link.mbox;
-	if (mb->policy == KIPC_POLICY_PAIR && mb->pair_receiver)
-		return find_task(mb->pair_receiver);
+	if (mb->policy == KIPC_POLICY_PAIR && link.used().pair_receiver)
+		return find_task(link.used().pair_receiver);
 	if (!mb->kernel_owned() && mb->holders.size() == 1)
 		return mb->holders[0];
 	return nullptr;
@@ -582,6 +615,44 @@ Task *KernelImpl::sole_receiver(const Link &link) const
  * thread of control: a multi-threaded process that would receive on
  * another thread later is not seen.
  */
+namespace {
+
+/* Tasks of a wait-chain walk: inline while short (no malloc per blocking send). */
+class TaskStack {
+public:
+	bool empty() const { return n_ == 0; }
+	void push_back(const Task *t)
+	{
+		if (n_ < kInline)
+			inline_[n_] = t;
+		else
+			more_.push_back(t);
+		n_++;
+	}
+	const Task *pop_back()
+	{
+		n_--;
+		if (n_ < kInline)
+			return inline_[n_];
+		const Task *t = more_.back();
+		more_.pop_back();
+		return t;
+	}
+	bool contains(const Task *t) const
+	{
+		return std::find(inline_, inline_ + std::min(n_, kInline), t) != inline_ + std::min(n_, kInline) ||
+		       std::find(more_.begin(), more_.end(), t) != more_.end();
+	}
+
+private:
+	static constexpr size_t kInline = 16;
+	const Task *inline_[kInline];
+	size_t n_ = 0;
+	std::vector<const Task *> more_;
+};
+
+} // namespace
+
 bool KernelImpl::would_deadlock(const Task &cur, const Link &link) const
 {
 	if (cur.nrecv_parked)
@@ -589,13 +660,13 @@ bool KernelImpl::would_deadlock(const Task &cur, const Link &link) const
 	Task *first = sole_receiver(link);
 	if (!first)
 		return false;
-	std::vector<const Task *> stack{first}, seen;
+	TaskStack stack, seen;
+	stack.push_back(first);
 	while (!stack.empty()) {
-		const Task *t = stack.back();
-		stack.pop_back();
+		const Task *t = stack.pop_back();
 		if (t == &cur)
 			return true;
-		if (t->nrecv_parked || std::find(seen.begin(), seen.end(), t) != seen.end())
+		if (t->nrecv_parked || seen.contains(t))
 			continue;
 		seen.push_back(t);
 		t->parked.for_each([&](Request *r) {

@@ -39,6 +39,11 @@ namespace kipc {
 /* A queue: the common Mailbox and its key (Linux's msg_queue). */
 struct SysvQueue final : Mailbox {
 	explicit SysvQueue(Mechanism &m) : Mailbox(m) {}
+	/* Larger than the mailbox slab's objects (Mailbox::operator new), and
+	 * few (the queue limits): from the heap. delete of a Mailbox * comes
+	 * here through the virtual destructor. */
+	static void *operator new(size_t size) { return ::operator new(size); }
+	static void operator delete(void *p) { ::operator delete(p); }
 	int32_t key = 0; /* IPC_PRIVATE (0) or the key */
 };
 
@@ -84,7 +89,7 @@ static uint32_t requested(uint32_t flg)
 
 long SysvQueues::do_msgget(Task &cur, int32_t key, uint32_t msgflg)
 {
-	const Limits &lim = k_.lim;
+	const Limits &lim = k_.limits();
 	if (key != 0) { /* IPC_PRIVATE always creates */
 		auto it = keys_.find(key);
 		if (it != keys_.end()) {
@@ -153,7 +158,7 @@ long SysvQueues::copy(Task &cur, SysvQueue &q, uint32_t msgflg, MsgArgs &a, kipc
 		return -EAGAIN; /* ENOMSG in the library, as without a match */
 	if (a.len < found->len && !(msgflg & KIPC_MSG_NOERROR))
 		return -EMSGSIZE;
-	if (found->len > std::min<uint64_t>(a.len, k_.lim.msgmax))
+	if (found->len > std::min<uint64_t>(a.len, k_.limits().msgmax))
 		return -EINVAL; /* copy_msg(): the copy buffer is too small */
 	if (cur.mm && cur.mm->copy_to_user(a.addr, found->data, found->len))
 		return -EFAULT;
@@ -195,14 +200,14 @@ static void fill_ds(const KernelImpl &k, const SysvQueue &mb, kipc_msqid_ds &ds)
 	ds.cgid = mb.cgid;
 	ds.mode = mb.mode;
 	ds.seq = k.mbox.sysv_ids().seq_of(mb.id);
-	ds.stime = l.stime / 1000000000;
-	ds.rtime = l.rtime / 1000000000;
+	ds.stime = l.used().stime / 1000000000;
+	ds.rtime = l.used().rtime / 1000000000;
 	ds.ctime = mb.ctime / 1000000000;
 	ds.cbytes = l.msgs.nbytes;
 	ds.qnum = l.msgs.nmsg;
 	ds.qbytes = l.qbytes;
-	ds.lspid = l.lspid;
-	ds.lrpid = l.lrpid;
+	ds.lspid = l.used().lspid;
+	ds.lrpid = l.used().lrpid;
 }
 
 /* destroy_mbox() starts (IPC_RMID, or the kernel's end): key, count, charge go. */
@@ -231,7 +236,7 @@ void SysvQueues::charges(Charges &c) const
 long SysvQueues::do_msgctl(Task &cur, int64_t id, uint32_t cmd, kipc_msqid_ds *ds,
 			   kipc_sysv_msginfo *info)
 {
-	const Limits &lim = k_.lim;
+	const Limits &lim = k_.limits();
 	const IdTable &msq_ids = k_.mbox.sysv_ids();
 	int err;
 	SysvQueue *mb;

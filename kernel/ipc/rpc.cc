@@ -19,7 +19,6 @@
  *              the server's late reply fails ESRCH.
  */
 #include <algorithm>
-#include <vector>
 
 #include "ipc.h"
 
@@ -71,11 +70,16 @@ long Calls::reply(Task &cur, uint64_t token, MsgArgs &a)
 		return -EMSGSIZE;
 
 	uint32_t n = std::min(a.len, r->buflen);
-	std::vector<uint8_t> data(n);
-	if (cur.mm && cur.mm->copy_from_user(data.data(), a.addr, n))
-		return -EFAULT;
+	/* the reply goes through a message object (a slab, no malloc), read
+	 * whole before the caller's buffer is written */
+	Message *data = new_message(n, false);
+	if (!data)
+		return -ENOMEM;
 	Task *caller = r->task;
-	if (caller->mm && caller->mm->copy_to_user(r->buf, data.data(), n))
+	int fault = (cur.mm && cur.mm->copy_from_user(data->data, a.addr, n)) ||
+		    (caller->mm && caller->mm->copy_to_user(r->buf, data->data, n));
+	delete_message(data);
+	if (fault)
 		return -EFAULT;
 
 	uint64_t seq = k_.count_reply(cur, *caller);

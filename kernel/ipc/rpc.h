@@ -10,6 +10,8 @@
 
 #include <kipc/kipc.h>
 
+#include "slab.h"
+
 namespace kipc {
 
 class KernelImpl;
@@ -39,7 +41,10 @@ public:
 
 private:
 	KernelImpl &k_;
-	std::unordered_map<uint64_t, Request *> calls_; /* token -> caller */
+	/* token -> caller, nodes from a slab: no malloc per call */
+	std::unordered_map<uint64_t, Request *, std::hash<uint64_t>, std::equal_to<uint64_t>,
+			   PoolAlloc<std::pair<const uint64_t, Request *>>>
+		calls_;
 	uint64_t next_token_ = 1;
 };
 

@@ -2,11 +2,12 @@
 /*
  * Slabs (slab.h): chunks, per-chunk free lists, the shared chunk table.
  *
- * A chunk starts with its header; objects follow at a 16-byte aligned
- * offset. A free object holds the slot of the next free object of its
- * chunk in its first four bytes (slot + 1, 0: end). Slots past `fresh`
+ * A chunk starts with its header (SlabChunk); objects follow at a 16-byte
+ * aligned offset. A free object holds the slot of the next free object of
+ * its chunk in its first four bytes (slot + 1, 0: end). Slots past `fresh`
  * were never handed out: a new chunk costs no page touches beyond the
- * ones its objects use.
+ * ones its objects use. Chunks with free objects are on their slab's
+ * partial list (list.h).
  */
 #include "slab.h"
 
@@ -15,22 +16,7 @@
 #include <map>
 #include <vector>
 
-#include "list.h"
-
 namespace kipc {
-
-struct SlabChunk {
-	Slab *owner;
-	uint32_t id;
-	uint32_t nfree;       /* free objects (ordinary chunks) */
-	uint32_t free;        /* first free slot + 1, 0: none below fresh */
-	uint32_t fresh;       /* slots from here on never used */
-	SlabChunk *prev, *next; /* partial list */
-	size_t size;          /* bytes of this chunk */
-	uint8_t *mem() { return reinterpret_cast<uint8_t *>(this) + kHeader; }
-	static constexpr size_t kHeader = 64;
-};
-static_assert(sizeof(SlabChunk) <= SlabChunk::kHeader);
 
 namespace {
 
@@ -107,39 +93,13 @@ Slab::~Slab()
 		}
 	for (uint32_t id = 1; id < t.chunks.size(); id++)
 		if (SlabChunk *c = t.chunks[id]; c && c->owner == this) {
+			if (c->node.linked())
+				partial_.remove(c);
 			t.bytes -= c->size;
 			t.put_id(id);
+			c->~SlabChunk();
 			std::free(c);
 		}
-}
-
-void Slab::partial_push_front(SlabChunk *c)
-{
-	c->prev = nullptr;
-	c->next = partial_head_;
-	if (partial_head_)
-		partial_head_->prev = c;
-	else
-		partial_tail_ = c;
-	partial_head_ = c;
-}
-
-void Slab::partial_push_back(SlabChunk *c)
-{
-	c->next = nullptr;
-	c->prev = partial_tail_;
-	if (partial_tail_)
-		partial_tail_->next = c;
-	else
-		partial_head_ = c;
-	partial_tail_ = c;
-}
-
-void Slab::partial_remove(SlabChunk *c)
-{
-	(c->prev ? c->prev->next : partial_head_) = c->next;
-	(c->next ? c->next->prev : partial_tail_) = c->prev;
-	c->prev = c->next = nullptr;
 }
 
 static void *chunk_memory(size_t size)
@@ -166,20 +126,17 @@ SlabChunk *Slab::grow()
 		t.put_id(id);
 		return nullptr;
 	}
-	auto *c = static_cast<SlabChunk *>(p);
+	auto *c = new (p) SlabChunk{};
 	c->owner = this;
 	c->id = id;
 	c->nfree = per_;
-	c->free = 0;
-	c->fresh = 0;
-	c->prev = c->next = nullptr;
 	c->size = kSlabChunkBytes;
 	t.chunks[id] = c;
 	t.bytes += c->size;
 	bytes_ += c->size;
 	nchunks_++;
 	nempty_++;
-	partial_push_front(c);
+	partial_.insert_after(nullptr, c);
 	return c;
 }
 
@@ -187,13 +144,14 @@ void Slab::release(SlabChunk *c)
 {
 	ChunkTable &t = table();
 	if (!large_) {
-		partial_remove(c);
+		partial_.remove(c);
 		nempty_--;
 	}
 	t.bytes -= c->size;
 	bytes_ -= c->size;
 	nchunks_--;
 	t.put_id(c->id);
+	c->~SlabChunk();
 	std::free(c);
 }
 
@@ -201,7 +159,7 @@ void *Slab::alloc(uint32_t *handle)
 {
 	if (large_)
 		return alloc_large(objsize_, handle);
-	SlabChunk *c = partial_head_;
+	SlabChunk *c = partial_.front();
 	if (!c && !(c = grow()))
 		return nullptr;
 	if (c->nfree == per_)
@@ -214,7 +172,7 @@ void *Slab::alloc(uint32_t *handle)
 		slot = c->fresh++;
 	}
 	if (--c->nfree == 0)
-		partial_remove(c);
+		partial_.remove(c);
 	live_++;
 	*handle = c->id << kSlabSlotBits | slot;
 	return c->mem() + size_t(slot) * objsize_;
@@ -234,13 +192,10 @@ void *Slab::alloc_large(size_t size, uint32_t *handle)
 		t.put_id(id);
 		return nullptr;
 	}
-	auto *c = static_cast<SlabChunk *>(p);
+	auto *c = new (p) SlabChunk{};
 	c->owner = this;
 	c->id = id;
-	c->nfree = 0;
-	c->free = 0;
 	c->fresh = 1;
-	c->prev = c->next = nullptr;
 	c->size = bytes;
 	t.chunks[id] = c;
 	t.bytes += bytes;
@@ -265,7 +220,7 @@ void Slab::free(uint32_t h)
 	memcpy(c->mem() + size_t(slot) * objsize_, &c->free, sizeof c->free);
 	c->free = slot + 1;
 	if (c->nfree++ == 0)
-		partial_push_front(c); /* was full: fill it again first */
+		partial_.insert_after(nullptr, c); /* was full: fill it again first */
 	if (c->nfree < per_)
 		return;
 	/* empty: keep one spare, give the rest back */
@@ -275,8 +230,8 @@ void Slab::free(uint32_t h)
 		return;
 	}
 	nempty_++;
-	partial_remove(c);
-	partial_push_back(c); /* allocate from the others first */
+	partial_.remove(c);
+	partial_.push_back(c); /* allocate from the others first */
 }
 
 void *Slab::alloc_ptr()
@@ -304,9 +259,9 @@ void Slab::free_ptr(void *p)
 size_t Slab::shrink()
 {
 	size_t freed = 0;
-	while (nempty_ && partial_tail_ && partial_tail_->nfree == per_) {
-		freed += partial_tail_->size;
-		release(partial_tail_);
+	while (nempty_ && partial_.back() && partial_.back()->nfree == per_) {
+		freed += partial_.back()->size;
+		release(partial_.back());
 	}
 	return freed;
 }

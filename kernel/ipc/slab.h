@@ -34,6 +34,8 @@
 #include <memory>
 #include <new>
 
+#include "list.h"
+
 namespace kipc {
 
 constexpr uint32_t kSlabChunkBytes = 64 * 1024;
@@ -42,7 +44,25 @@ constexpr uint32_t kSlabChunkIdBits = 32 - kSlabSlotBits;
 constexpr uint32_t kSlabMinObject = 32; /* bytes; smaller objects are rounded up */
 constexpr uint32_t kSlabPtrPrefix = 8;   /* alloc_ptr: the handle (objects are 8-byte aligned) */
 
-struct SlabChunk;
+class Slab;
+
+/*
+ * A chunk starts with this header; objects follow at kHeader. A free
+ * object holds the slot of the next free object of its chunk in its first
+ * four bytes (slot + 1, 0: end). Slots past `fresh` were never handed out.
+ */
+struct SlabChunk {
+	Slab *owner;
+	uint32_t id;
+	uint32_t nfree;       /* free objects (ordinary chunks) */
+	uint32_t free;        /* first free slot + 1, 0: none below fresh */
+	uint32_t fresh;       /* slots from here on never used */
+	ListHook node;        /* on owner's partial list */
+	size_t size;          /* bytes of this chunk */
+	uint8_t *mem() { return reinterpret_cast<uint8_t *>(this) + kHeader; }
+	static constexpr size_t kHeader = 64;
+};
+static_assert(sizeof(SlabChunk) <= SlabChunk::kHeader);
 
 class Slab {
 public:
@@ -86,16 +106,13 @@ private:
 	friend size_t slab_shrink_all();
 	SlabChunk *grow();
 	void release(SlabChunk *c);
-	void partial_push_front(SlabChunk *c);
-	void partial_push_back(SlabChunk *c);
-	void partial_remove(SlabChunk *c);
 
 	const char *name_;
 	uint32_t objsize_;
 	uint32_t per_;
 	bool large_;
 	uint32_t max_chunks_;
-	SlabChunk *partial_head_ = nullptr, *partial_tail_ = nullptr;
+	List<SlabChunk, &SlabChunk::node> partial_; /* chunks with free objects, fullest first */
 	uint32_t nempty_ = 0;  /* empty chunks kept (at most 1) */
 	uint32_t nchunks_ = 0;
 	uint64_t live_ = 0;

@@ -35,7 +35,7 @@ Task *KernelImpl::find_task(pid_t pid) const
 	return it == tasks.end() ? nullptr : it->second.get();
 }
 
-static Task *new_task(KernelImpl &k, const Creds &c)
+Task *KernelImpl::new_task(const Creds &c)
 {
 	auto t = std::make_unique<Task>();
 	Task *p = t.get();
@@ -44,9 +44,9 @@ static Task *new_task(KernelImpl &k, const Creds &c)
 	p->gid = c.gid;
 	p->groups = c.groups;
 	p->queue.task = p;
-	p->atime = k.now_real();
-	k.init_link(p->queue, k.taskq_defaults());
-	k.tasks.emplace(c.pid, std::move(t));
+	p->atime = now_real();
+	init_link(p->queue, taskq_defaults());
+	tasks.emplace(c.pid, std::move(t));
 	return p;
 }
 
@@ -60,7 +60,7 @@ Task *KernelImpl::get_task(pid_t pid, int *err)
 		return nullptr;
 	}
 	c.pid = pid;
-	Task *t = new_task(*this, c);
+	Task *t = new_task(c);
 	host.watch_process(pid);
 	return t;
 }
@@ -81,7 +81,7 @@ int KernelImpl::attach(const Creds &c, UserMemory *mm, std::string_view comm, vo
 		t->gid = c.gid;
 		t->groups = c.groups;
 	} else {
-		t = new_task(*this, c);
+		t = new_task(c);
 	}
 	t->attached = true;
 	user(c.uid).tasks++;

@@ -76,7 +76,8 @@ public:
 	long opened(const Mailbox &mb, bool created);
 	void call(const Task &t, const kipc_sqe &sqe);             /* SYSCALL */
 	void ret(const Task &t, const kipc_cqe &cqe, uint16_t op); /* SYSRET */
-	/* A record made elsewhere (Kernel::trace_record: the network's), to the listeners. */
+	/* An event made outside the core (the network bridge's NETSEND,
+	 * NETRECV): to the listeners that may see uid's events. */
 	void record(const kipc_trace_event &e, uid_t uid);
 
 	/* The trace_open, trace_read, trace_close calls of cur. */

@@ -23,6 +23,45 @@
 
 namespace kipc {
 
+namespace {
+
+/* Arrays of wait entries for receive_set: up to 8 links, up to kRecvSetMax. */
+constexpr size_t kWaitsSmall = 8;
+Slab &waits_slab(size_t n)
+{
+	static Slab *small = new Slab("waits-8", uint32_t(kSlabPtrPrefix + kWaitsSmall * sizeof(WaitEntry)));
+	static Slab *large = new Slab("waits-max", uint32_t(kSlabPtrPrefix + kRecvSetMax * sizeof(WaitEntry)));
+	return n <= kWaitsSmall ? *small : *large;
+}
+
+} // namespace
+
+bool Waits::resize(size_t n)
+{
+	clear();
+	if (n > 1) {
+		void *p = n <= kRecvSetMax ? waits_slab(n).alloc_ptr() : nullptr;
+		if (!p)
+			return false;
+		v_ = static_cast<WaitEntry *>(p);
+		for (size_t i = 0; i < n; i++)
+			new (&v_[i]) WaitEntry{};
+	}
+	n_ = uint32_t(n);
+	return true;
+}
+
+void Waits::clear()
+{
+	if (n_ > 1) {
+		for (size_t i = 0; i < n_; i++)
+			v_[i].~WaitEntry();
+		waits_slab(n_).free_ptr(v_);
+		v_ = nullptr;
+	}
+	n_ = 0;
+}
+
 Request::~Request()
 {
 	/* off every list (the hooks assert theirs) and holding nothing */
@@ -54,13 +93,13 @@ Request *KernelImpl::park(ReqPtr owned)
 }
 
 /* Take r off every list: its owner is the caller now (finish() only). */
-static ReqPtr unpark(KernelImpl &k, Request *r)
+ReqPtr KernelImpl::unpark(Request *r)
 {
 	if (r->op == ReqKind::TraceRead)
-		k.tracer.unparked(r); /* and never traced: no feedback loop */
+		tracer.unparked(r); /* and never traced: no feedback loop */
 	else
-		KIPC_TRACE(k, {.event = KIPC_TRACE_WAKE, .task = r->task,
-			       .peer = k.current && k.current != r->task ? k.current->pid : 0,
+		KIPC_TRACE(*this, {.event = KIPC_TRACE_WAKE, .task = r->task,
+			       .peer = current && current != r->task ? current->pid : 0,
 			       .link = r->link ? r->link
 				     : r->waits.empty() ? nullptr : r->waits.front().link,
 			       .msg = r->msg});
@@ -71,16 +110,16 @@ static ReqPtr unpark(KernelImpl &k, Request *r)
 	if (!r->waits.empty()) {
 		for (WaitEntry &w : r->waits) {
 			if (w.node.linked())
-				w.link->receivers.remove(&w);
-			Mailbox *mb = w.link->mbox;
-			if (mb && mb->excl == r->task && --mb->excl_count == 0)
-				mb->excl = nullptr;
+				w.link->side->receivers.remove(&w);
+			LinkSide &ls = *w.link->side; /* it parked there: in use */
+			if (ls.excl == r->task && --ls.excl_count == 0)
+				ls.excl = nullptr;
 		}
 		r->waits.clear();
 		r->task->nrecv_parked--;
 	}
 	if (r->has_timer) {
-		k.timers.erase(r->timer);
+		timers.erase(r->timer);
 		r->has_timer = false;
 	}
 	if (r->cached && r->task->cached == r)
@@ -90,13 +129,13 @@ static ReqPtr unpark(KernelImpl &k, Request *r)
 		r->slot = nullptr;
 	}
 	if (r->token) /* a call: its token goes */
-		k.rpc.unparked(*r);
+		rpc.unparked(*r);
 	return ReqPtr(r);
 }
 
 void KernelImpl::finish(Request *r, FinishFill fill)
 {
-	ReqPtr owned = unpark(*this, r);
+	ReqPtr owned = unpark(r);
 	kipc_cqe cqe{};
 	if (!fill(*owned, cqe))
 		return;

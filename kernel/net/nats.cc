@@ -35,6 +35,8 @@ void klog(const std::string &msg);
 
 namespace {
 
+constexpr size_t kCoalesce = 256 * 1024; /* bytes of frames in one NATS message */
+
 class NatsFabric final : public Fabric {
 public:
 	NatsFabric(const NetConfig &cfg) : cfg_(cfg) {}
@@ -225,12 +227,32 @@ void NatsFabric::sender()
 		std::deque<FabricMsg> batch;
 		batch.swap(outbox_);
 		g.unlock();
-		for (auto &m : batch) {
+		/*
+		 * Frames queued meanwhile for one subject go out as one NATS
+		 * message (a frame says its own length: net.cc takes them
+		 * apart), up to kCoalesce bytes: under load, one publish, one
+		 * delivery and one hand-off to the peer's loop carry many
+		 * requests or answers; alone, a frame goes at once.
+		 */
+		std::vector<uint8_t> buf;
+		for (size_t i = 0; i < batch.size();) {
+			const FabricMsg &m = batch[i];
+			const std::vector<uint8_t> *d = &m.data;
+			size_t j = i + 1;
+			if (j < batch.size() && batch[j].subject == m.subject &&
+			    m.data.size() + batch[j].data.size() <= kCoalesce) {
+				buf = m.data;
+				for (; j < batch.size() && batch[j].subject == m.subject &&
+				       buf.size() + batch[j].data.size() <= kCoalesce; j++)
+					buf.insert(buf.end(), batch[j].data.begin(), batch[j].data.end());
+				d = &buf;
+			}
 			natsStatus ps = nc_ ? natsConnection_Publish(nc_, m.subject.c_str(),
-						m.data.data(), int(m.data.size())) : NATS_NOT_YET_CONNECTED;
+						d->data(), int(d->size())) : NATS_NOT_YET_CONNECTED;
 			if (ps != NATS_OK && debug_)
 				klog(fmt::format("kipc: net: publish {}: {}", m.subject,
 						 natsStatus_GetText(ps)));
+			i = j;
 		}
 		g.lock();
 		if (stop_ && outbox_.empty())

@@ -33,6 +33,7 @@
  */
 #include "net.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -201,6 +202,13 @@ int64_t real_ns()
 	return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+/* The protocol's clock (the unit tests give a fake one). */
+struct RealClock final : kipc::Clock {
+	int64_t monotonic_ns() const override { return mono_ns(); }
+	int64_t realtime_ns() const override { return real_ns(); }
+};
+RealClock real_clock;
+
 /* ---------------------------------------------------------------- */
 /* Wire format: one fixed header, then datalen bytes.                 */
 
@@ -212,6 +220,9 @@ enum : uint16_t {
 	W_ACK = 3,   /* home -> origin: seq runs (parked) / hello */
 	W_RES = 4,   /* home -> origin: seq's result */
 	W_STALE = 5, /* home -> origin: your peer_epoch is not mine; not run */
+	W_BYE = 6,   /* either way: I stop. home -> origin: data = the seqs it ran */
+	W_PING = 7,  /* home -> origin: are you there (silent, with proxies here) */
+	W_PONG = 8,  /* origin -> home: I am (its epoch) */
 };
 constexpr long kQueued = 1L << 40; /* start_out(): completes later */
 constexpr uint8_t OP_EXIT = 0xfe; /* origin task pid is gone: end its proxy */
@@ -366,6 +377,9 @@ struct Peer {
 	std::map<uint64_t, Seen> seen;  /* by seq */
 	std::unordered_map<pid_t, std::unique_ptr<Proxy>> proxies; /* by rpid */
 	std::unordered_map<pid_t, uint64_t> exited; /* rpid -> last incarnation ended */
+	int64_t heard = 0;   /* monotonic ns of its last message */
+	int64_t pinged = 0;  /* our last PING */
+	bool silent = false; /* its proxies were ended for silence */
 };
 
 /* Another node, as the home of our requests. */
@@ -405,10 +419,10 @@ struct Handle {
 class NetImpl final : public Net {
 public:
 	NetImpl(const NetConfig &cfg, Loop &loop, kipc::Kernel &k, kipc::CompletionSink &s,
-		std::unique_ptr<Fabric> f)
-		: cfg_(cfg), loop_(loop), kernel_(k), sink_(s), fab_(std::move(f))
+		std::unique_ptr<Fabric> f, kipc::Clock &clock = real_clock)
+		: cfg_(cfg), loop_(loop), kernel_(k), sink_(s), fab_(std::move(f)), clock_(clock)
 	{
-		epoch_ = uint64_t(real_ns());
+		epoch_ = uint64_t(clock_.realtime_ns());
 		nodes_.emplace_back(); /* index 0: none */
 	}
 	~NetImpl() override;
@@ -442,8 +456,11 @@ private:
 		    const void *data, uint32_t len, std::vector<uint8_t> *keep = nullptr);
 	Proxy *proxy_of(Peer &p, const Wire &w, int *err);
 	kipc::Creds map_creds(Proxy *px, const Wire &w);
-	void end_proxy(Peer &p, pid_t rpid);
+	void end_proxy(Peer &p, pid_t rpid, long res = 0);
+	void end_proxies(Peer &p, long res);
 	void reset_peer(Peer &p);
+	void watch_peers(int64_t now);
+	void on_bye(Node &n, uint16_t ix, bool ours, const uint8_t *data, uint32_t len);
 	/* both */
 	void on_fabric();
 	void trace_net(kipc::Task *t, uint16_t event, uint16_t op, uint32_t flags, int64_t res,
@@ -459,6 +476,8 @@ private:
 	kipc::Kernel &kernel_;
 	kipc::CompletionSink &sink_;
 	std::unique_ptr<Fabric> fab_;
+	kipc::Clock &clock_;
+	int64_t now_ns() const { return clock_.monotonic_ns(); }
 	uint64_t epoch_;
 	int tfd_ = -1;
 	int64_t w_fab_ = 0, w_tmr_ = 0;
@@ -510,6 +529,16 @@ int NetImpl::start(std::string *err)
 	return 0;
 }
 
+/*
+ * A clean stop: the daemon detached every local process first (calls
+ * their servers had taken failed ESRCH, their mailboxes EIDRM, as
+ * locally). What remote callers still have parked here is withdrawn
+ * and answered EIDRM (not delivered: the mailbox went with its kernel);
+ * each origin is told what this instance ran (BYE, on_bye()), each node
+ * we sent requests to that our tasks are gone. The fabric sends all of
+ * it before it closes. Proxies' tasks belong to the kernel, which
+ * outlives us (the daemon destroys Net first).
+ */
 NetImpl::~NetImpl()
 {
 	if (w_fab_ > 0)
@@ -518,12 +547,26 @@ NetImpl::~NetImpl()
 		loop_.del(w_tmr_);
 	if (tfd_ >= 0)
 		close(tfd_);
-	/* Proxies' tasks belong to the kernel, which outlives nothing here:
-	 * the daemon destroys Net before the kernel. */
-	for (auto &[name, p] : peers_)
-		for (auto &[rpid, px] : p.proxies)
-			if (px->task)
-				kernel_.exit(px->task);
+	for (auto &[name, p] : peers_) {
+		end_proxies(p, -EIDRM);
+		std::vector<uint64_t> ran;
+		for (auto &[seq, s] : p.seen)
+			ran.push_back(seq);
+		Wire w{};
+		w.kind = W_BYE;
+		w.epoch = epoch_;
+		w.peer_epoch = p.epoch;
+		publish(name, false, encode(w, ran.data(), uint32_t(ran.size() * sizeof(uint64_t))));
+	}
+	for (size_t i = 1; i < nodes_.size(); i++) {
+		if (!nodes_[i].epoch)
+			continue;
+		Wire w{};
+		w.kind = W_BYE;
+		w.epoch = epoch_;
+		w.peer_epoch = nodes_[i].epoch;
+		publish(nodes_[i].name, true, encode(w, nullptr, 0));
+	}
 }
 
 /* ---------------------------------------------------------------- */
@@ -654,7 +697,7 @@ Out &NetImpl::new_out(const NetCaller *c, uint64_t user_data, uint16_t node, uin
 	o.task = c ? c->task : nullptr;
 	o.user_data = user_data;
 	o.op = op;
-	o.news = mono_ns();
+	o.news = now_ns();
 	o.w.kind = W_REQ;
 	o.w.epoch = epoch_;
 	o.w.seq = seq;
@@ -739,7 +782,7 @@ long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
 		Out &o = new_out(&c, sqe.user_data, uint16_t(ix), KIPC_SYS_mbox_open);
 		o.data.assign(name.begin() + long(slash), name.end());
 		o.label = node + ":" + name.substr(slash);
-		transmit(o, mono_ns());
+		transmit(o, now_ns());
 		return kQueued;
 	}
 	case KIPC_SYS_send:
@@ -777,7 +820,7 @@ long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
 			x.w.target = int64_t(target);
 			x.label = std::move(label);
 			x.w.flags = sqe.flags;
-			transmit(x, mono_ns());
+			transmit(x, now_ns());
 			return kQueued;
 		}
 		return -ENOENT;
@@ -837,7 +880,7 @@ long NetImpl::send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, in
 		o.source = sqe.target;
 	o.data = std::move(payload);
 	o.label = label;
-	transmit(o, mono_ns());
+	transmit(o, now_ns());
 	return kQueued;
 }
 
@@ -947,11 +990,19 @@ void NetImpl::finish(Out &o, long res, const kipc_cqe *rc, const uint8_t *data, 
 
 void NetImpl::on_answer(const std::string &from, const Wire &w, const uint8_t *data)
 {
+	if (w.kind == W_PING) {
+		/* A home holding proxies of ours asks whether we live. */
+		Wire r{};
+		r.kind = W_PONG;
+		r.epoch = epoch_;
+		r.peer_epoch = w.epoch;
+		publish(from, true, encode(r, nullptr, 0));
+	}
 	auto ni = node_ix_.find(from);
 	if (ni == node_ix_.end())
 		return; /* we never asked it anything */
 	Node &n = nodes_[ni->second];
-	int64_t now = mono_ns();
+	int64_t now = now_ns();
 	if (w.epoch < n.epoch)
 		return; /* an older instance: too late */
 	if (w.epoch != n.epoch) {
@@ -968,6 +1019,12 @@ void NetImpl::on_answer(const std::string &from, const Wire &w, const uint8_t *d
 		}
 	}
 	n.heard = now;
+	if (w.kind == W_PING)
+		return;
+	if (w.kind == W_BYE) {
+		on_bye(n, ni->second, w.peer_epoch == epoch_, data, w.datalen);
+		return;
+	}
 	if (w.seq == 0) {
 		/* HELLO answered: send what was held (rule 1). */
 		std::vector<uint64_t> held;
@@ -1002,9 +1059,36 @@ void NetImpl::on_answer(const std::string &from, const Wire &w, const uint8_t *d
 	}
 }
 
+/*
+ * The home node stopped cleanly (kipcd --stop, SIGTERM). It answered
+ * every request of ours it had running (EIDRM for what was parked) and
+ * lists every one it ran (ours: it names our epoch). One on the list
+ * still waiting here lost its answer: ENOLINK. One not on it was never
+ * run by that instance and never will be (a new one answers it STALE):
+ * EHOSTUNREACH, not delivered. At once, not at the timeout.
+ */
+void NetImpl::on_bye(Node &n, uint16_t ix, bool ours, const uint8_t *data, uint32_t len)
+{
+	if (len % sizeof(uint64_t))
+		return; /* malformed: the requests time out as usual */
+	std::vector<uint64_t> ran(ours ? len / sizeof(uint64_t) : 0);
+	if (!ran.empty())
+		memcpy(ran.data(), data, ran.size() * sizeof(uint64_t));
+	std::sort(ran.begin(), ran.end());
+	std::vector<std::pair<uint64_t, long>> end;
+	for (auto &[seq, o] : out_)
+		if (o.node == ix)
+			end.emplace_back(seq, std::binary_search(ran.begin(), ran.end(), seq)
+						      ? -ENOLINK : -EHOSTUNREACH);
+	for (auto &[seq, res] : end)
+		finish(out_.at(seq), res, nullptr, nullptr, 0);
+	n.heard = 0; /* gone: the next request says hello first */
+	n.hello = 0;
+}
+
 void NetImpl::tick()
 {
-	int64_t now = mono_ns();
+	int64_t now = now_ns();
 	int64_t bound = cfg_.timeout_ms * 1000000, retry = cfg_.retry_ms * 1000000;
 	std::vector<uint64_t> fail, again;
 	for (auto &[seq, o] : out_) {
@@ -1023,7 +1107,11 @@ void NetImpl::tick()
 		if (it != out_.end())
 			transmit(it->second, now);
 	}
-	if (out_.empty() && armed_) {
+	watch_peers(now);
+	bool watching = false;
+	for (auto &[name, p] : peers_)
+		watching |= !p.proxies.empty() || p.silent;
+	if (out_.empty() && !watching && armed_) {
 		itimerspec its{};
 		timerfd_settime(tfd_, 0, &its, nullptr);
 		armed_ = false;
@@ -1053,7 +1141,7 @@ void NetImpl::task_exit(void *priv)
 	/* Its proxies go: an EXIT of our own, to each node it used. */
 	Contact ct = std::move(c->second);
 	contacted_.erase(c);
-	int64_t now = mono_ns();
+	int64_t now = now_ns();
 	for (auto &[node, ch] : ct.nodes) {
 		/* After everything it sent there; it waits for none of it. */
 		Out &o = new_out(nullptr, 0, node, OP_EXIT);
@@ -1085,19 +1173,29 @@ void NetImpl::answer(Peer &p, uint64_t seq, uint16_t kind, long res, const kipc_
 	publish(p.name, false, std::move(b));
 }
 
-void NetImpl::end_proxy(Peer &p, pid_t rpid)
+/*
+ * End rpid's proxy: its task exits, which withdraws what it has parked
+ * (nothing of it was delivered). res 0: nobody waits for its running
+ * requests (its task is gone), they are forgotten; else they are
+ * answered res and remembered as done, for a late retransmission. The
+ * results of done ones stay either way.
+ */
+void NetImpl::end_proxy(Peer &p, pid_t rpid, long res)
 {
 	auto it = p.proxies.find(rpid);
 	if (it == p.proxies.end())
 		return;
 	Proxy *px = it->second.get();
-	/* Its running requests go with it (nobody waits for them); the
-	 * results of done ones stay, for a late retransmission. */
 	for (auto s = p.seen.begin(); s != p.seen.end();) {
 		if (s->second.proxy != px) {
 			++s;
-		} else if (s->second.done) {
+		} else if (s->second.done || res) {
+			if (!s->second.done) {
+				s->second.done = true;
+				answer(p, s->first, W_RES, res, nullptr, nullptr, 0, &s->second.res);
+			}
 			s->second.proxy = nullptr;
+			s->second.reply = 0;
 			++s;
 		} else {
 			s = p.seen.erase(s);
@@ -1109,15 +1207,59 @@ void NetImpl::end_proxy(Peer &p, pid_t rpid)
 	p.proxies.erase(it);
 }
 
-void NetImpl::reset_peer(Peer &p)
+void NetImpl::end_proxies(Peer &p, long res)
 {
 	std::vector<pid_t> all;
 	for (auto &[rpid, px] : p.proxies)
 		all.push_back(rpid);
 	for (pid_t r : all)
-		end_proxy(p, r);
+		end_proxy(p, r, res);
+}
+
+void NetImpl::reset_peer(Peer &p)
+{
+	end_proxies(p, 0);
 	p.seen.clear();
 	p.exited.clear();
+	p.silent = false;
+}
+
+/*
+ * The home's watch on its origins: a peer with proxies here that has
+ * been silent for net_timeout_ms/2 is pinged every net_retry_ms (a live
+ * origin answers PONG; one with a request parked here probes it anyway);
+ * silent for net_timeout_ms, its node is taken for dead (or cut off):
+ * its proxies end, their parked requests are withdrawn and answered
+ * ENOLINK (in case it hears). Silent for twice that, its remembered
+ * results go too: by then it has given up every request it made
+ * (each fails ENOLINK net_timeout_ms after its last news from us).
+ */
+void NetImpl::watch_peers(int64_t now)
+{
+	int64_t bound = cfg_.timeout_ms * 1000000, retry = cfg_.retry_ms * 1000000;
+	for (auto &[name, p] : peers_) {
+		int64_t quiet = now - p.heard;
+		if (!p.proxies.empty()) {
+			if (quiet >= bound) {
+				klog(fmt::format("kipc: net: node {} silent for {} ms: ending its {} "
+						 "proxies", name, quiet / 1000000, p.proxies.size()));
+				end_proxies(p, -ENOLINK);
+				p.silent = true;
+			} else if (quiet >= bound / 2 && now - p.pinged >= retry) {
+				p.pinged = now;
+				Wire w{};
+				w.kind = W_PING;
+				w.epoch = epoch_;
+				w.peer_epoch = p.epoch;
+				publish(p.name, false, encode(w, nullptr, 0));
+			}
+		}
+		if (p.silent && quiet >= 2 * bound) {
+			p.seen.clear();
+			p.exited.clear();
+			p.silent = false;
+		}
+	}
 }
 
 /* The mapping policy: shared uids keep their uid and gid, others run as
@@ -1158,6 +1300,7 @@ Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
 	Proxy *raw = px.get();
 	by_pid_[raw->pid] = raw;
 	p.proxies[w.pid] = std::move(px);
+	arm(); /* watch_peers() watches its node */
 	return raw;
 }
 
@@ -1165,15 +1308,23 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 {
 	Peer &p = peers_[from];
 	p.name = from;
-	if (w.kind == W_PROBE && w.seq == 0) {
-		answer(p, 0, W_ACK, 0, nullptr, nullptr, 0); /* HELLO */
-		return;
-	}
 	if (w.epoch < p.epoch)
 		return; /* an old instance of the origin */
 	if (w.epoch > p.epoch) {
 		reset_peer(p); /* it restarted: its old tasks are gone */
 		p.epoch = w.epoch;
+	}
+	p.heard = now_ns();
+	p.silent = false;
+	if (w.kind == W_PONG)
+		return; /* it lives (watch_peers) */
+	if (w.kind == W_BYE) {
+		reset_peer(p); /* its kipcd stopped: its tasks are gone */
+		return;
+	}
+	if (w.kind == W_PROBE && w.seq == 0) {
+		answer(p, 0, W_ACK, 0, nullptr, nullptr, 0); /* HELLO */
+		return;
 	}
 	if (w.peer_epoch != epoch_) {
 		answer(p, w.seq, W_STALE, -ENOLINK, nullptr, nullptr, 0);
@@ -1398,6 +1549,24 @@ void NetImpl::proxy_complete(void *priv, const kipc_cqe &cqe)
 /* ---------------------------------------------------------------- */
 /* The fabric's messages                                              */
 
+/* Does data split exactly into frames with good headers and lengths? */
+static bool whole_frames(const std::vector<uint8_t> &data)
+{
+	size_t off = 0;
+	while (off < data.size()) {
+		Wire w;
+		if (data.size() - off < sizeof w)
+			return false;
+		memcpy(&w, data.data() + off, sizeof w);
+		size_t left = data.size() - off - sizeof w;
+		if (w.magic != kWireMagic || w.version != kWireVersion || w.datalen > left ||
+		    w.datalen > kMaxData + kMaxName)
+			return false;
+		off += sizeof w + w.datalen;
+	}
+	return off != 0;
+}
+
 void NetImpl::on_fabric()
 {
 	bool up = false;
@@ -1415,21 +1584,28 @@ void NetImpl::on_fabric()
 		if (!is_req && !is_rsp)
 			continue;
 		std::string from = m.subject.substr(req.size()); /* same length */
-		if (!NetConfig::valid_node(from) || m.data.size() < sizeof(Wire))
+		if (!NetConfig::valid_node(from))
 			continue;
-		Wire w;
-		memcpy(&w, m.data.data(), sizeof w);
-		if (w.magic != kWireMagic || w.version != kWireVersion ||
-		    w.datalen != m.data.size() - sizeof w || w.datalen > kMaxData + kMaxName)
+		/* Frames, one after another (the sender coalesces, nats.cc). A
+		 * NATS message arrives whole, so one that does not split exactly
+		 * into good frames is a hostile or broken sender's: none runs. */
+		if (!whole_frames(m.data))
 			continue;
-		const uint8_t *data = m.data.data() + sizeof w;
-		if (debug_)
-			klog(fmt::format("kipc: net: {} kind {} seq {} op {} res {}", m.subject,
-					 w.kind, w.seq, w.op, w.cqe.res));
-		if (is_req && (w.kind == W_REQ || w.kind == W_PROBE))
-			on_request(from, w, data);
-		else if (is_rsp && (w.kind == W_ACK || w.kind == W_RES || w.kind == W_STALE))
-			on_answer(from, w, data);
+		for (size_t off = 0; off < m.data.size();) {
+			Wire w;
+			memcpy(&w, m.data.data() + off, sizeof w);
+			const uint8_t *data = m.data.data() + off + sizeof w;
+			off += sizeof w + w.datalen;
+			if (debug_)
+				klog(fmt::format("kipc: net: {} kind {} seq {} op {} res {}", m.subject,
+						 w.kind, w.seq, w.op, w.cqe.res));
+			if (is_req && (w.kind == W_REQ || w.kind == W_PROBE || w.kind == W_PONG ||
+				       w.kind == W_BYE))
+				on_request(from, w, data);
+			else if (is_rsp && (w.kind == W_ACK || w.kind == W_RES || w.kind == W_STALE ||
+					    w.kind == W_PING || w.kind == W_BYE))
+				on_answer(from, w, data);
+		}
 	}
 }
 

@@ -23,8 +23,6 @@ Kernel::Kernel(Clock &clock, Host &host, CompletionSink &sink, const Limits &lim
 	       MqHost *mq)
 	: impl_(std::make_unique<KernelImpl>(clock, host, mq ? *mq : no_mq_host(), sink, limits))
 {
-	impl_->boot_real = clock.realtime_ns();
-	impl_->boot_mono = clock.monotonic_ns();
 }
 
 /*
@@ -33,18 +31,8 @@ Kernel::Kernel(Clock &clock, Host &host, CompletionSink &sink, const Limits &lim
  */
 struct Entry {
 	KernelImpl &k;
-	Entry(KernelImpl &k_, Task *t, uint16_t op) : k(k_)
-	{
-		k.current = t;
-		k.cur_op = op;
-	}
-	~Entry()
-	{
-		if (__builtin_expect(k.tracer.woken(), 0))
-			k.tracer.flush();
-		k.current = nullptr;
-		k.cur_op = KIPC_SYS_NONE;
-	}
+	Entry(KernelImpl &k_, Task *t, uint16_t op) : k(k_) { k.enter(t, op); }
+	~Entry() { k.leave(); }
 };
 
 Kernel::~Kernel() = default;
@@ -140,7 +128,7 @@ void Kernel::mq_released(int64_t id)
 
 int64_t Kernel::next_deadline() const
 {
-	return impl_->timers.empty() ? INT64_MAX : impl_->timers.begin()->first;
+	return impl_->next_deadline();
 }
 
 void Kernel::run_timers()
@@ -186,12 +174,12 @@ void Kernel::trace_record(Task *task, const kipc_trace_event &ev)
 
 const Limits &Kernel::limits() const
 {
-	return impl_->lim;
+	return impl_->limits();
 }
 
 void Kernel::set_kernel_info(const kipc_kernel_info &info)
 {
-	impl_->kinfo = info;
+	impl_->intro.set_kernel_info(info);
 }
 
 } // namespace kipc

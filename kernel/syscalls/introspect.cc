@@ -47,7 +47,7 @@ long sys_sysinfo(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	if (long err = check_out(cur, sqe, 0))
 		return err;
 	return record_out<kipc_sysinfo>(cur, sqe, [&](kipc_sysinfo &si) {
-		k.do_sysinfo(cur, si);
+		k.intro.sysinfo(cur, si);
 		return 0L;
 	});
 }
@@ -57,7 +57,7 @@ long sys_kernel_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	if (long err = check_out(cur, sqe, 0))
 		return err;
 	return record_out<kipc_kernel_info>(cur, sqe, [&](kipc_kernel_info &ki) {
-		k.do_kernel_info(ki);
+		k.intro.kernel_info(ki);
 		return 0L;
 	});
 }
@@ -69,7 +69,7 @@ long sys_task_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	if (sqe.target <= 0 || sqe.target > INT32_MAX)
 		return -EINVAL;
 	return record_out<kipc_task_info>(
-		cur, sqe, [&](kipc_task_info &ti) { return k.do_task_info(cur, pid_t(sqe.target), ti); });
+		cur, sqe, [&](kipc_task_info &ti) { return k.intro.task_info(cur, pid_t(sqe.target), ti); });
 }
 
 long sys_mbox_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
@@ -77,13 +77,13 @@ long sys_mbox_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	if (long err = check_out(cur, sqe, 0))
 		return err;
 	return record_out<kipc_mbox_info>(
-		cur, sqe, [&](kipc_mbox_info &mi) { return k.do_mbox_info(cur, sqe.target, mi); });
+		cur, sqe, [&](kipc_mbox_info &mi) { return k.intro.mbox_info(cur, sqe.target, mi); });
 }
 
 long sys_task_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	return list_out<kipc_task_info>(cur, sqe, 0, [&](auto &v) {
-		k.do_task_list(cur, v);
+		k.intro.task_list(cur, v);
 		return 0L;
 	});
 }
@@ -91,7 +91,7 @@ long sys_task_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 long sys_mbox_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	return list_out<kipc_mbox_info>(cur, sqe, 0, [&](auto &v) {
-		k.do_mbox_list(cur, v);
+		k.intro.mbox_list(cur, v);
 		return 0L;
 	});
 }
@@ -99,14 +99,14 @@ long sys_mbox_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 long sys_waiter_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	return list_out<kipc_waiter_info>(cur, sqe, KIPC_INTRO_TASKQ, [&](auto &v) {
-		return k.do_waiter_list(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, v);
+		return k.intro.waiter_list(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, v);
 	});
 }
 
 long sys_msg_list(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	return list_out<kipc_msg_info>(cur, sqe, KIPC_INTRO_TASKQ, [&](auto &v) {
-		return k.do_msg_list(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, v);
+		return k.intro.msg_list(cur, sqe.target, sqe.flags & KIPC_INTRO_TASKQ, v);
 	});
 }
 

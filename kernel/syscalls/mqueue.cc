@@ -117,6 +117,13 @@ long sys_mq_getattr(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 	});
 }
 
+long sys_mq_setfl(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	if (sqe.flags)
+		return -EINVAL;
+	return k.mq.do_mq_setfl(cur, sqe.target, sqe.type);
+}
+
 long sys_mq_close(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	if (sqe.flags & ~KIPC_MQ_CLOSE_ABORT)

@@ -18,7 +18,7 @@ long sys_msgget(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 long sys_msgsnd(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
 	MsgArgs a;
-	if (sqe.len > k.lim.msgmax || sqe.target < 0)
+	if (sqe.len > k.limits().msgmax || sqe.target < 0)
 		return -EINVAL;
 	if (sqe.type < 1)
 		return -EINVAL;

@@ -22,9 +22,20 @@
  *    (the kernel keeps the mode granted at open and checks it too);
  *  - close, exit and exec (the FIFO is O_CLOEXEC, as mq_open's is) end
  *    the descriptor; fork shares it.
- * A small lock-free table caches fd -> (queue id, mode, inode); every
- * call checks the inode with fstat() so a reused descriptor number is
- * never mistaken for a queue.
+ * A small lock-free table caches fd -> (queue id, mode, inode, O_NONBLOCK).
+ * mq_send and mq_receive trust it and make no system call of their own:
+ * every call of this process that frees a descriptor number goes through
+ * a wrapper here (close, dup2, dup3, close_range, closefrom, mq_close,
+ * and syscall() of those), which clears its entry, so a reused number is
+ * never mistaken for a queue; O_NONBLOCK is the open file description's,
+ * which any process sharing it may change (fcntl(F_SETFL), ioctl(FIONBIO),
+ * mq_setattr, all wrapped here): the setter tells the kernel
+ * (kipc_mq_setfl), which then fails a send or receive made with an older
+ * reading ESTALE, and the call reads the flags again. A kernel EBADF for
+ * a cached entry (the open ended: its descriptor was closed some way no
+ * wrapper saw) looks the descriptor up afresh once. Documentation/posix.md
+ * ("Descriptors", "Known differences") has what is not seen. The other
+ * calls check the inode with fstat().
  *
  * Order of checks: as Linux's syscalls (the timeout first, then the
  * priority, then the descriptor, then the queue: ipc/mqueue.c).
@@ -45,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -92,18 +104,50 @@ static struct mqd_ent *ent_of(int fd, bool create)
 	return &p[(unsigned)fd & (PAGE_SIZE_ENTRIES - 1)];
 }
 
-static void ent_set(int fd, int64_t id, int acc, uint32_t msgsize, const struct stat *st)
+static void ent_set(int fd, int64_t id, int acc, uint32_t msgsize, const struct stat *st,
+		    uint64_t fl)
 {
 	struct mqd_ent *e = ent_of(fd, true);
 	if (!e)
 		return;
 	__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
-	e->acc = acc;
-	e->msgsize = msgsize;
+	__atomic_store_n(&e->acc, acc, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->msgsize, msgsize, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->fl, fl, __ATOMIC_RELAXED);
 	e->dev = st->st_dev;
 	e->ino = st->st_ino;
 	__atomic_store_n(&e->id, id, __ATOMIC_RELEASE);
 	__atomic_store_n(&any_mqd, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * The cached entry of fd, with no system call (a seqlock read: the id
+ * is 0 while an entry is rewritten). 0, or -1: none.
+ */
+static int ent_get(int fd, struct mqd_ent *out)
+{
+	struct mqd_ent *e = ent_of(fd, false);
+	if (!e)
+		return -1;
+	int64_t id = __atomic_load_n(&e->id, __ATOMIC_ACQUIRE);
+	if (!id)
+		return -1;
+	out->acc = __atomic_load_n(&e->acc, __ATOMIC_RELAXED);
+	out->msgsize = __atomic_load_n(&e->msgsize, __ATOMIC_RELAXED);
+	out->fl = __atomic_load_n(&e->fl, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&e->id, __ATOMIC_RELAXED) != id)
+		return -1;
+	out->id = id;
+	return 0;
+}
+
+/* A new O_NONBLOCK reading of fd's entry (if it is still open id's). */
+static void ent_set_fl(int fd, int64_t id, uint64_t fl)
+{
+	struct mqd_ent *e = ent_of(fd, false);
+	if (e && __atomic_load_n(&e->id, __ATOMIC_ACQUIRE) == id)
+		__atomic_store_n(&e->fl, fl, __ATOMIC_RELAXED);
 }
 
 static void ent_clear(int fd)
@@ -177,14 +221,17 @@ int __kipc_mqd_lookup(int fd, struct mqd_ent *out)
 	struct kipc_mq_attr at;
 	if (kipc_mq_getattr(id, fd, &at) < 0)
 		return -EBADF;
-	ent_set(fd, id, acc, (uint32_t)at.msgsize, &st);
+	ent_set(fd, id, acc, (uint32_t)at.msgsize, &st, 0);
 	out->id = id;
 	out->acc = acc;
 	out->msgsize = (uint32_t)at.msgsize;
 	out->dev = st.st_dev;
 	out->ino = st.st_ino;
+	out->fl = 0;
 	return 0;
 }
+
+static void flags_changed(int fd, int64_t id);
 
 static int fail(int err)
 {
@@ -199,14 +246,28 @@ static ssize_t own_link(int fd, char *buf, size_t size)
 	return readlink(link, buf, size);
 }
 
+typedef int (*fcntl_fn)(int, int, ...);
+static int real_fcntl(int fd, int cmd, void *arg)
+{
+	static fcntl_fn fn;
+	fcntl_fn f = __atomic_load_n(&fn, __ATOMIC_RELAXED);
+	if (!f) {
+		f = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl64");
+		if (!f)
+			f = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl");
+		__atomic_store_n(&fn, f, __ATOMIC_RELAXED);
+	}
+	return f(fd, cmd, arg);
+}
+
 static int own_getfl(int fd)
 {
-	return fcntl(fd, F_GETFL);
+	return real_fcntl(fd, F_GETFL, NULL);
 }
 
 static int own_setfl(int fd, int fl)
 {
-	return fcntl(fd, F_SETFL, fl);
+	return real_fcntl(fd, F_SETFL, (void *)(intptr_t)fl);
 }
 
 static int own_install(int fd)
@@ -348,7 +409,9 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 		kipc_mq_close(id, KIPC_MQ_CLOSE_ABORT);
 		return fail(err);
 	}
-	ent_set(fd, id, acc, (uint32_t)at.msgsize, &st);
+	/* The FIFO's open file description is new: its O_NONBLOCK is ours. */
+	ent_set(fd, id, acc, (uint32_t)at.msgsize, &st,
+		at.flgen << 1 | (oflag & O_NONBLOCK ? 1 : 0));
 	return fd;
 }
 
@@ -366,14 +429,22 @@ static void flushed(int64_t id)
 	errno = saved;
 }
 
+/* The real close, and fd's entry cleared once its number is free. */
+static int close_clear(int fd)
+{
+	ent_clear(fd);
+	int r = __kipc_real_close(fd);
+	ent_clear(fd);
+	return r;
+}
+
 /* glibc's mq_close() is close(2): any descriptor will do. */
 EXPORT int mq_close(mqd_t mqdes)
 {
 	struct mqd_ent e;
 	if (__kipc_mqd_lookup(mqdes, &e) < 0)
-		return __kipc_real_close(mqdes);
-	ent_clear(mqdes);
-	if (__kipc_real_close(mqdes) < 0)
+		return close_clear(mqdes);
+	if (close_clear(mqdes) < 0)
 		return -1;
 	flushed(e.id);
 	return 0;
@@ -392,11 +463,11 @@ EXPORT int mq_unlink(const char *name)
 EXPORT int close(int fd)
 {
 	struct mqd_ent e;
+	ent_clear(fd); /* whatever it was: the number is free after this */
 	if (!__atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) || !__kipc_mqd_space->own ||
 	    __kipc_mqd_lookup(fd, &e) < 0)
-		return __kipc_real_close(fd);
-	ent_clear(fd);
-	if (__kipc_real_close(fd) < 0)
+		return close_clear(fd);
+	if (close_clear(fd) < 0)
 		return -1;
 	flushed(e.id);
 	return 0;
@@ -420,10 +491,10 @@ static int dup_common(int oldfd, int newfd, int flags, bool three)
 			fn = (dup2_fn)real("dup2");
 		r = fn(oldfd, newfd);
 	}
-	if (r >= 0 && was) {
-		ent_clear(newfd);
+	if (r >= 0 && oldfd != newfd)
+		ent_clear(newfd); /* another file now, a queue or not */
+	if (r >= 0 && was)
 		flushed(e.id);
-	}
 	return r;
 }
 
@@ -435,6 +506,174 @@ EXPORT int dup2(int oldfd, int newfd)
 EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	return dup_common(oldfd, newfd, flags, true);
+}
+
+/*
+ * close_range(2) and closefrom(3): the entries of the closed numbers go,
+ * and the kernel hears of each queue descriptor this process had looked
+ * up among them (flushed(); one it never used is released when kipcd
+ * sees its FIFO closed). CLOSE_RANGE_CLOEXEC closes nothing.
+ */
+typedef long (*syscall_fn)(long, ...);
+static long real_syscall(long nr, long a, long b, long c, long d, long e, long f)
+{
+	static syscall_fn fn;
+	syscall_fn s = __atomic_load_n(&fn, __ATOMIC_RELAXED);
+	if (!s) {
+		s = (syscall_fn)real("syscall");
+		__atomic_store_n(&fn, s, __ATOMIC_RELAXED);
+	}
+	return s(nr, a, b, c, d, e, f);
+}
+
+static void closed_range(unsigned first, unsigned last)
+{
+	unsigned max = NPAGES * PAGE_SIZE_ENTRIES - 1;
+	if (first > max)
+		return;
+	if (last > max)
+		last = max;
+	int saved = errno;
+	for (unsigned fd = first;; fd++) {
+		if (!__atomic_load_n(&pages[fd >> PAGE_BITS], __ATOMIC_ACQUIRE)) {
+			fd |= PAGE_SIZE_ENTRIES - 1; /* a page never used: skip it */
+		} else {
+			struct mqd_ent e;
+			if (ent_get((int)fd, &e) == 0) {
+				ent_clear((int)fd);
+				flushed(e.id);
+			}
+		}
+		if (fd >= last)
+			break;
+	}
+	errno = saved;
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	long r = real_syscall(SYS_close_range, first, last, flags, 0, 0, 0);
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
+		closed_range(first, last);
+	return (int)r;
+}
+
+EXPORT void closefrom(int lowfd)
+{
+	typedef void (*closefrom_fn)(int);
+	static closefrom_fn fn;
+	if (!fn)
+		fn = (closefrom_fn)real("closefrom");
+	fn(lowfd);
+	if (lowfd >= 0)
+		closed_range((unsigned)lowfd, ~0u);
+}
+
+/* ---------------------------------------------------------------- */
+/* O_NONBLOCK: the open file description's status flag                */
+
+/*
+ * A descriptor of open id (fd) had its status flags changed: the kernel
+ * moves the open's flags generation on, so every process sharing the
+ * open file description reads O_NONBLOCK again before its next send or
+ * receive (kipc_mq_setfl). Its failure (the kernel went away) leaves
+ * nothing to keep consistent.
+ */
+static void flags_changed(int fd, int64_t id)
+{
+	int saved = errno;
+	ent_set_fl(fd, id, 0);
+	kipc_mq_setfl(id, fd);
+	errno = saved;
+}
+
+/* fd's status flags were just changed (F_SETFL, FIONBIO): is it a queue's? */
+static void setfl_done(int fd)
+{
+	struct mqd_ent e;
+	int saved = errno;
+	if (__kipc_mqd_space->own && __kipc_mqd_lookup(fd, &e) == 0)
+		flags_changed(fd, e.id);
+	errno = saved;
+}
+
+static int do_fcntl(int fd, int cmd, void *arg)
+{
+	int r = real_fcntl(fd, cmd, arg);
+	if (r >= 0 && cmd == F_SETFL)
+		setfl_done(fd);
+	return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return do_fcntl(fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return do_fcntl(fd, cmd, arg);
+}
+
+static int do_ioctl(int fd, unsigned long req, void *arg)
+{
+	typedef int (*ioctl_fn)(int, unsigned long, ...);
+	static ioctl_fn fn;
+	ioctl_fn f = __atomic_load_n(&fn, __ATOMIC_RELAXED);
+	if (!f) {
+		f = (ioctl_fn)real("ioctl");
+		__atomic_store_n(&fn, f, __ATOMIC_RELAXED);
+	}
+	int r = f(fd, req, arg);
+	if (r >= 0 && req == FIONBIO)
+		setfl_done(fd);
+	return r;
+}
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return do_ioctl(fd, req, arg);
+}
+
+/*
+ * syscall(3) of the calls above goes through them too (gccgo's runtime
+ * closes its descriptors this way); everything else is passed on.
+ */
+EXPORT long syscall(long nr, ...)
+{
+	va_list ap;
+	va_start(ap, nr);
+	long a[6];
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	switch (nr) {
+	case SYS_close:
+		return close((int)a[0]);
+	case SYS_dup2:
+		return dup2((int)a[0], (int)a[1]);
+	case SYS_dup3:
+		return dup3((int)a[0], (int)a[1], (int)a[2]);
+	case SYS_close_range:
+		return close_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
+	case SYS_fcntl:
+		return do_fcntl((int)a[0], (int)a[1], (void *)a[2]);
+	case SYS_ioctl:
+		return do_ioctl((int)a[0], (unsigned long)a[1], (void *)a[2]);
+	}
+	return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* ---------------------------------------------------------------- */
@@ -458,14 +697,83 @@ static int abs_timeout(const struct timespec *u_ts, unsigned *flags, int64_t *ns
 	return 0;
 }
 
-static int nonblock(int fd, unsigned *flags)
+/*
+ * The queue behind fd for a send or receive: its cached entry (*cached:
+ * no system call; e->fl is its O_NONBLOCK reading, 0 if none yet), or
+ * the checked lookup (fstat, readlink) when there is none, when the
+ * table is another process's (kipc-run's supervisor), or with strict.
+ */
+static int xfer_lookup(int fd, bool strict, struct mqd_ent *e, bool *cached)
 {
-	int fl = __kipc_mqd_space->getfl(fd);
+	/* KIPC_MQ_FDCHECK=1: every call checks, for a program that frees
+	 * descriptors where no wrapper sees it (posix.md). */
+	static int check = -1;
+	int c = __atomic_load_n(&check, __ATOMIC_RELAXED);
+	if (c < 0) {
+		const char *v = getenv("KIPC_MQ_FDCHECK");
+		c = v && strcmp(v, "1") == 0;
+		__atomic_store_n(&check, c, __ATOMIC_RELAXED);
+	}
+	*cached = !strict && !c && __kipc_mqd_space->own && ent_get(fd, e) == 0;
+	return *cached ? 0 : __kipc_mqd_lookup(fd, e);
+}
+
+/*
+ * *flags |= KIPC_F_NONBLOCK if fd's open file description has O_NONBLOCK,
+ * and *gen is the flags generation that reading holds at (0: read now,
+ * no check). A cached entry without a reading gets one: the generation
+ * first, then the flags, so a change between the two fails ESTALE.
+ */
+static int nonblock(int fd, struct mqd_ent *e, bool cached, unsigned *flags, uint64_t *gen)
+{
+	const struct mqd_space *sp = __kipc_mqd_space;
+	*gen = 0;
+	if (cached && !e->fl) {
+		struct kipc_mq_attr at;
+		if (kipc_mq_getattr(e->id, fd, &at) < 0)
+			return -errno;
+		int fl = sp->getfl(fd);
+		if (fl < 0)
+			return -EBADF;
+		e->fl = at.flgen << 1 | (fl & O_NONBLOCK ? 1 : 0);
+		ent_set_fl(fd, e->id, e->fl);
+	}
+	if (cached) {
+		*gen = e->fl >> 1;
+		if (e->fl & 1)
+			*flags |= KIPC_F_NONBLOCK;
+		return 0;
+	}
+	int fl = sp->getfl(fd);
 	if (fl < 0)
 		return -EBADF;
 	if (fl & O_NONBLOCK)
 		*flags |= KIPC_F_NONBLOCK;
 	return 0;
+}
+
+/*
+ * After a send or receive with a cached entry failed with err: go round
+ * again? ESTALE: another descriptor of the open had its flags changed,
+ * read them again. EBADF: the kernel has no such open for us, so the
+ * cached number was freed behind the wrappers' back; look it up afresh.
+ * Neither did anything.
+ */
+static bool xfer_again(int fd, int err, bool cached, struct mqd_ent *e, bool *strict)
+{
+	if (!cached)
+		return false;
+	if (err == ESTALE) {
+		e->fl = 0;
+		ent_set_fl(fd, e->id, 0);
+		return true;
+	}
+	if (err == EBADF && !*strict) {
+		ent_clear(fd);
+		*strict = true;
+		return true;
+	}
+	return false;
 }
 
 static int do_send(mqd_t mqdes, const char *msg_ptr, size_t msg_len,
@@ -475,19 +783,31 @@ static int do_send(mqd_t mqdes, const char *msg_ptr, size_t msg_len,
 	int64_t ns = 0;
 	struct mqd_ent e;
 	int err;
+	bool strict = false, cached;
 	if ((err = abs_timeout(abs, &flags, &ns)))
 		return fail(-err);
 	if (msg_prio >= MQ_PRIO_MAX)
 		return fail(EINVAL);
-	if ((err = __kipc_mqd_lookup(mqdes, &e)))
+	if ((err = xfer_lookup(mqdes, strict, &e, &cached)))
 		return fail(-err);
-	if (e.acc != KIPC_MQ_WRONLY && e.acc != KIPC_MQ_RDWR)
-		return fail(EBADF);
-	if (e.msgsize && msg_len > e.msgsize)
-		return fail(EMSGSIZE);
-	if ((err = nonblock(mqdes, &flags)))
-		return fail(-err);
-	return kipc_mq_timedsend(e.id, mqdes, msg_ptr, msg_len, msg_prio, flags, ns);
+	for (;;) {
+		if (e.acc != KIPC_MQ_WRONLY && e.acc != KIPC_MQ_RDWR)
+			return fail(EBADF);
+		if (e.msgsize && msg_len > e.msgsize)
+			return fail(EMSGSIZE);
+		unsigned f = flags;
+		uint64_t gen;
+		if ((err = nonblock(mqdes, &e, cached, &f, &gen)) == 0 &&
+		    kipc_mq_timedsend_gen(e.id, mqdes, msg_ptr, msg_len, msg_prio, f, ns, gen) == 0)
+			return 0;
+		if (!err)
+			err = -errno;
+		bool was_strict = strict;
+		if (!xfer_again(mqdes, -err, cached, &e, &strict))
+			return fail(-err);
+		if (strict != was_strict && (err = xfer_lookup(mqdes, strict, &e, &cached)))
+			return fail(-err);
+	}
 }
 
 EXPORT int mq_timedsend(mqd_t mqdes, const char *msg_ptr, size_t msg_len,
@@ -509,21 +829,35 @@ static ssize_t do_receive(mqd_t mqdes, char *msg_ptr, size_t msg_len,
 	int64_t ns = 0;
 	struct mqd_ent e;
 	int err;
+	bool strict = false, cached;
 	if ((err = abs_timeout(abs, &flags, &ns)))
 		return fail(-err);
-	if ((err = __kipc_mqd_lookup(mqdes, &e)))
+	if ((err = xfer_lookup(mqdes, strict, &e, &cached)))
 		return fail(-err);
-	if (e.acc != KIPC_MQ_RDONLY && e.acc != KIPC_MQ_RDWR)
-		return fail(EBADF);
-	if (msg_len < e.msgsize)
-		return fail(EMSGSIZE);
-	if ((err = nonblock(mqdes, &flags)))
-		return fail(-err);
-	/* No message is longer than msgsize: the arena needs no more. */
-	size_t len = e.msgsize && msg_len > e.msgsize ? e.msgsize : msg_len;
-	/* A bad buffer or msg_prio: EFAULT after the message left the queue
-	 * (libkipc's copies, as Linux's store_msg() and put_user()). */
-	return kipc_mq_timedreceive(e.id, mqdes, msg_ptr, len, msg_prio, flags, ns);
+	for (;;) {
+		if (e.acc != KIPC_MQ_RDONLY && e.acc != KIPC_MQ_RDWR)
+			return fail(EBADF);
+		if (msg_len < e.msgsize)
+			return fail(EMSGSIZE);
+		unsigned f = flags;
+		uint64_t gen;
+		/* No message is longer than msgsize: the arena needs no more. */
+		size_t len = e.msgsize && msg_len > e.msgsize ? e.msgsize : msg_len;
+		/* A bad buffer or msg_prio: EFAULT after the message left the queue
+		 * (libkipc's copies, as Linux's store_msg() and put_user()). */
+		ssize_t r = -1;
+		if ((err = nonblock(mqdes, &e, cached, &f, &gen)) == 0 &&
+		    (r = kipc_mq_timedreceive_gen(e.id, mqdes, msg_ptr, len, msg_prio, f, ns,
+						  gen)) >= 0)
+			return r;
+		if (!err)
+			err = -errno;
+		bool was_strict = strict;
+		if (!xfer_again(mqdes, -err, cached, &e, &strict))
+			return fail(-err);
+		if (strict != was_strict && (err = xfer_lookup(mqdes, strict, &e, &cached)))
+			return fail(-err);
+	}
 }
 
 EXPORT ssize_t mq_timedreceive(mqd_t mqdes, char *msg_ptr, size_t msg_len,
@@ -580,12 +914,14 @@ int __kipc_mq_getsetattr(mqd_t mqdes, const struct mq_attr *newattr,
 		return -1;
 	if (newattr) {
 		const struct mqd_space *sp = __kipc_mqd_space;
+		struct mqd_ent e;
 		int fl = sp->getfl(mqdes);
-		if (fl < 0)
+		if (fl < 0 || __kipc_mqd_lookup(mqdes, &e) < 0)
 			return fail(EBADF);
 		fl = (fl & ~O_NONBLOCK) | (nw.mq_flags & O_NONBLOCK);
 		if (sp->setfl(mqdes, fl) < 0)
 			return -1;
+		flags_changed(mqdes, e.id);
 	}
 	if (oldattr && __kipc_copy_to_user(oldattr, &old, sizeof old))
 		return fail(EFAULT);

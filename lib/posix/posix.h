@@ -15,6 +15,10 @@ struct mqd_ent {
 	uint32_t msgsize;  /* the queue's msgsize (it never changes) */
 	dev_t dev;         /* the descriptor's FIFO, to detect reuse */
 	ino_t ino;
+	/* (flgen << 1) | O_NONBLOCK: the open file description's O_NONBLOCK
+	 * as read at the open's flags generation flgen (kipc_mq_attr); 0: not
+	 * read yet. Sends and receives use it without fcntl(F_GETFL). */
+	uint64_t fl;
 };
 
 /*

@@ -21,6 +21,7 @@
 #define _KIPC_NET_FIXTURE_H
 
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
@@ -42,6 +43,8 @@ struct nf_shared {
 	pid_t nats;
 	int cport[3];             /* the cluster's client ports */
 	pid_t cnats[3];
+	char netns[2][32];        /* network namespaces a test made, "": none */
+	pid_t ns_nats;            /* the nats-server in netns[0] */
 };
 static struct nf_shared *nf;
 
@@ -141,6 +144,45 @@ static inline int nf_start_nats(char *why, size_t len)
 	return nf_start_server("nats", nf->nats_port, &nf->nats, why, len);
 }
 
+/* Run a command line (sh -c), its output to dir/netns.log; its status. */
+static inline int nf_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int nf_sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= (int)sizeof cmd - 64)
+		return -1;
+	snprintf(cmd + n, sizeof cmd - n, " >>%s/netns.log 2>&1", nf->dir);
+	int st = system(cmd);
+	return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+}
+
+/*
+ * Remove the network namespaces a test made (their veth pair goes with
+ * them), after killing what runs in them (what the test started there:
+ * the namespaces are its own). Every path calls it: the test's end, the
+ * runner after each test (a failed or timed out test), the teardown,
+ * and the watchdog when the runner itself died.
+ */
+static inline void nf_netns_cleanup(void)
+{
+	if (nf->ns_nats > 0) {
+		kill(nf->ns_nats, SIGKILL);
+		waitpid(nf->ns_nats, NULL, WNOHANG);
+		nf->ns_nats = 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!nf->netns[i][0])
+			continue;
+		nf_sh("for p in $(ip netns pids %s); do kill -9 $p; done; ip netns del %s",
+		      nf->netns[i], nf->netns[i]);
+		nf->netns[i][0] = '\0';
+	}
+}
+
 static inline void nf_stop_pid(pid_t pid, int sig)
 {
 	if (pid <= 0)
@@ -223,6 +265,7 @@ static inline int __nf_setup(char *why, size_t len)
 		for (int i = 0; i < NF_MAX_PIDS; i++)
 			if (nf->pids[i] > 0)
 				kill(nf->pids[i], SIGKILL);
+		nf_netns_cleanup();
 		_exit(0);
 	}
 	close(wp[0]); /* wp[1] stays open in the runner (close-on-exec) */
@@ -324,13 +367,21 @@ static inline int __nf_teardown(char *why, size_t len)
 	nf_stop_pid(nf->nats, SIGTERM);
 	for (int i = 0; i < 3; i++)
 		nf_stop_pid(nf->cnats[i], SIGTERM);
+	nf_netns_cleanup();
 	kt_rm_dir(nf->dir);
 	return r;
 }
 
+/* After each test, in the runner: its kernels, its namespaces. */
+static inline void __nf_after_each(void)
+{
+	__kt_after_each();
+	nf_netns_cleanup();
+}
+
 #define NET_TEST_MAIN                                                          \
 	TEST_HARNESS_MAIN_HOOKS(__nf_setup, __nf_teardown, "nodes_exit_clean", \
-				.after_each = __kt_after_each)
+				.after_each = __nf_after_each)
 
 /* Full netcheck only (make check runs the quick ones). */
 #define NF_SLOW()                                                              \

@@ -19,6 +19,7 @@ struct share {
 	int64_t id;           /* the server's mailbox id on its node */
 	int result[8];
 	char text[8][64];
+	int64_t t[4];         /* times (kt_now_ns) a child saw something */
 };
 
 static struct share *share_new(void)
@@ -1012,10 +1013,19 @@ static int g_nans;
 static void on_answer_d(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
 {
 	(void)nc, (void)sub, (void)c;
-	int i = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
-	if (natsMsg_GetDataLength(m) >= (int)sizeof(struct wire) && i < 64) {
-		memcpy(&g_ans[i], natsMsg_GetData(m), sizeof(struct wire));
+	/* one NATS message may carry several frames (nats.cc coalesces) */
+	const uint8_t *p = (const uint8_t *)natsMsg_GetData(m);
+	size_t left = (size_t)natsMsg_GetDataLength(m);
+	while (left >= sizeof(struct wire)) {
+		int i = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
+		struct wire w;
+		memcpy(&w, p, sizeof w);
+		if (i >= 64 || w.datalen > left - sizeof w)
+			break;
+		g_ans[i] = w;
 		__atomic_store_n(&g_nans, i + 1, __ATOMIC_SEQ_CST);
+		p += sizeof w + w.datalen;
+		left -= sizeof w + w.datalen;
 	}
 	natsMsg_Destroy(m);
 }
@@ -1153,6 +1163,163 @@ TEST(a_hostile_node_gets_errors_and_the_home_goes_on)
 	ASSERT_EQ(8, kipc_mbox_call(id, "ping", 5, reply, sizeof reply, NULL, 0));
 	ASSERT_EQ(8, kipc_mbox_call(id, "pong", 5, reply, sizeof reply, NULL, 0));
 	ASSERT_EQ(0, kt_wait(srv));
+}
+
+/* ---------------------------------------------------------------- */
+/* A node that stops or dies: nothing of it is held on the others      */
+
+/* On node d: a kernel-owned mailbox of capacity 1 (it outlives us), and
+ * a server that takes one call on a second one and never answers. */
+static int srv_stopping(struct share *s)
+{
+	struct kipc_mbox_attr a = kt_attr(1);
+	a.mode = 0666;
+	a.flags = KIPC_MBOX_KERNEL_OWNED;
+	if (kipc_mbox_open(s->name, KIPC_O_CREAT | KIPC_O_EXCL, &a) < 0)
+		return 10;
+	char svc[80];
+	snprintf(svc, sizeof svc, "%s-svc", s->name);
+	a = kt_attr(1);
+	a.mode = 0666;
+	int64_t id = kipc_mbox_open(svc, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	if (id < 0)
+		return 11;
+	kt_post(&s->ready, 1);
+	char buf[16];
+	struct kipc_msginfo mi;
+	if (kipc_mbox_receive(id, buf, sizeof buf, &mi, 0) < 0 || !(mi.flags & KIPC_CQE_F_CALL))
+		return 12;
+	kt_post(&s->go, 1);
+	kt_wait_post(&s->done, 1); /* holds the call until its kernel stops */
+	return 0;
+}
+
+/* On node d: wait until the kernel-owned mailbox has n parked senders. */
+static int wait_parked(struct share *s)
+{
+	int64_t id = kipc_mbox_open(s->name, 0, NULL);
+	return id < 0 ? 10 : kt_wait_mbox(id, KT_SENDERS, (uint32_t)s->result[0], KT_BOUND_MS) ? 11 : 0;
+}
+
+TEST(clean_stop_answers_parked_remote_callers_at_once)
+{
+	char why[256], n[128];
+	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, NULL, why, sizeof why));
+	struct share *s = share_new();
+	pid_t srv = on_node(3, srv_stopping, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("d", s);
+	ASSERT_GT(id, 0);
+	snprintf(n, sizeof n, "/net/d%s-svc", s->name);
+	int64_t svc = kipc_mbox_open(n, 0, NULL);
+	ASSERT_GT(svc, 0);
+	ASSERT_EQ(0, kipc_mbox_send(id, "fill", 5, 0, 0));
+	/* Parked at d: a send and a call on the full mailbox, and a call
+	 * its server has taken. */
+	static char msg[] = "parked";
+	char *buf = kipc_buf_alloc(64 + sizeof msg);
+	ASSERT_NE(NULL, buf);
+	memcpy(buf, msg, sizeof msg);
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	kipc_prep_mbox_send(sqe, id, buf, sizeof msg, 0, 0);
+	kipc_sqe_set_data(sqe, 1);
+	sqe = kipc_get_sqe();
+	kipc_prep_mbox_call(sqe, id, buf, sizeof msg, buf + 16, 16, 0, 0);
+	kipc_sqe_set_data(sqe, 2);
+	sqe = kipc_get_sqe();
+	kipc_prep_mbox_call(sqe, svc, buf, sizeof msg, buf + 32, 16, 0, 0);
+	kipc_sqe_set_data(sqe, 3);
+	ASSERT_EQ(3, kipc_submit());
+	ASSERT_EQ(0, kt_wait_post(&s->go, 1));
+	s->result[0] = 2;
+	ASSERT_EQ(0, kt_wait(on_node(3, wait_parked, s)));
+	/* kipcd --stop: it answers them as it goes, not the timeout here. */
+	int64_t t0 = kt_now_ns();
+	nf_stop_node(3, SIGTERM);
+	int64_t res[4] = {0};
+	for (int i = 0; i < 3; i++) {
+		struct kipc_cqe *c;
+		ASSERT_EQ(0, kipc_wait_cqe(&c));
+		if (c->user_data >= 1 && c->user_data <= 3)
+			res[c->user_data] = c->res;
+		kipc_cqe_seen(c);
+	}
+	int64_t ms = (kt_now_ns() - t0) / 1000000;
+	TH_LOG("answered %lld ms after the stop began", (long long)ms);
+	EXPECT_EQ(-EIDRM, res[1]); /* withdrawn: the mailbox went with its kernel */
+	EXPECT_EQ(-EIDRM, res[2]);
+	EXPECT_EQ(-ESRCH, res[3]); /* its server was detached, as locally */
+	EXPECT_LT(ms, NF_TIMEOUT_MS); /* not ENOLINK at the timeout */
+	kipc_buf_free(buf);
+	kt_post(&s->done, 1);
+	kt_wait(srv); /* its kernel is gone: whatever it says */
+}
+
+/* On node b: a full mailbox; when the sender of d is parked on it, and
+ * when it is not any more (its proxy ended). */
+static int srv_orphan(struct share *s)
+{
+	if (open_mbox(s, 1, 0666) < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	if (kt_wait_mbox(s->id, KT_SENDERS, 1, KT_BOUND_MS))
+		return 11;
+	s->t[0] = kt_now_ns();
+	kt_post(&s->go, 1);
+	/* (kt_wait_mbox waits for at least n) */
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	uint32_t n = 1;
+	while (n && __ksft_now_ms() < deadline)
+		if (kt_stat_count(false, s->id, KT_SENDERS, &n) < 0)
+			return 12;
+		else if (n)
+			kt_sleep_ms(1);
+	if (n)
+		return 15;
+	s->t[1] = kt_now_ns();
+	/* "fill" is there; the parked one was withdrawn, not delivered. */
+	char buf[16] = "";
+	if (kipc_mbox_receive(s->id, buf, sizeof buf - 1, NULL, KIPC_F_NONBLOCK) < 0)
+		return 13;
+	snprintf(s->text[0], sizeof s->text[0], "%s", buf);
+	if (kipc_mbox_receive(s->id, buf, sizeof buf - 1, NULL, KIPC_F_NONBLOCK) >= 0) {
+		snprintf(s->text[1], sizeof s->text[1], "%s", buf);
+		return 14;
+	}
+	return 0;
+}
+
+static int orphan_sender(struct share *s)
+{
+	int64_t id = remote("b", s);
+	if (id < 0 || kipc_mbox_send(id, "fill", 5, 0, 0) < 0)
+		return 10;
+	kipc_mbox_send(id, "parked", 7, 0, 0); /* until its kernel dies */
+	return 0;
+}
+
+TEST(home_ends_the_proxies_of_a_dead_origin)
+{
+	NF_SLOW();
+	char why[256];
+	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, NULL, why, sizeof why));
+	struct share *s = share_new();
+	pid_t srv = on_node(1, srv_orphan, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t snd = on_node(3, orphan_sender, s);
+	ASSERT_EQ(0, kt_wait_post(&s->go, 1));
+	/* d dies without a word: no EXIT, no BYE. b notices by itself. */
+	int64_t killed = kt_now_ns();
+	nf_stop_node(3, SIGKILL);
+	kt_wait(snd);
+	EXPECT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("", s->text[1]);
+	int64_t ms = (s->t[1] - killed) / 1000000;
+	TH_LOG("b ended d's proxy %lld ms after the kill", (long long)ms);
+	EXPECT_STREQ("fill", s->text[0]);
+	/* Silent for net_timeout_ms (d probed every net_retry_ms until it died). */
+	EXPECT_GE(ms, NF_TIMEOUT_MS - NF_RETRY_MS);
+	EXPECT_LE(ms, NF_TIMEOUT_MS + NF_RETRY_MS + 1000); /* + a loaded machine */
 }
 
 /* ---------------------------------------------------------------- */
@@ -1503,6 +1670,221 @@ TEST_TIMEOUT(nats_server_restart_exactly_once, 60)
 	EXPECT_EQ(0, bad);
 	EXPECT_EQ(0, f->out_of_order);
 	nf_stop_node(3, SIGTERM);
+}
+
+/* ---------------------------------------------------------------- */
+/* Two nodes in two network namespaces, the veth between them cut     */
+
+/* Boot slot i (node c or d) inside network namespace ns. */
+static int boot_in_netns(int i, const char *ns, const char *url, char *why, size_t len)
+{
+	char kipcd[PATH_MAX], wrap[PATH_MAX], text[PATH_MAX + 128];
+	kt_find_kipcd(kipcd, sizeof kipcd);
+	snprintf(wrap, sizeof wrap, "%s/kipcd-%s", nf->dir, ns);
+	/* ip netns exec execs it: the pid we wait for is kipcd's. */
+	snprintf(text, sizeof text, "#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n", ns, kipcd);
+	if (!kipcd[0] || nf_write(wrap, 0755, text) < 0) {
+		snprintf(why, len, "cannot write %.200s", wrap);
+		return KSFT_FAIL;
+	}
+	char *saved = getenv("KIPC_KIPCD") ? strdup(getenv("KIPC_KIPCD")) : NULL;
+	setenv("KIPC_KIPCD", wrap, 1);
+	int r = nf_boot_node_on(i, url, NULL, why, len);
+	if (saved)
+		setenv("KIPC_KIPCD", saved, 1);
+	else
+		unsetenv("KIPC_KIPCD");
+	free(saved);
+	return r;
+}
+
+/* In a child on node i: wait until it is connected to NATS. */
+static int wait_connected(int i)
+{
+	pid_t p = fork();
+	if (p == 0) {
+		if (nf_use(i) < 0)
+			_exit(80);
+		int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+		struct kipc_net_stat ns = {0};
+		while (__ksft_now_ms() < deadline && kipc_net_stat(&ns) == 0 && !ns.connected)
+			kt_sleep_ms(5);
+		_exit(ns.connected ? 0 : 81);
+	}
+	return kt_wait(p);
+}
+
+struct cut_share {
+	struct kt_barrier ready;
+	char name[64];
+	unsigned received[LEDGER_N];
+	int result[LEDGER_N];    /* 0 sent ok, errno, -1 not tried */
+	int64_t when[LEDGER_N];
+	unsigned nrecv, nerr;
+	int restored;            /* the link is back: stop after 200 more */
+	unsigned ok_after;
+};
+
+static int cut_sender(struct cut_share *k)
+{
+	char nn[128];
+	snprintf(nn, sizeof nn, "/net/d%s", k->name);
+	int64_t rid = kipc_mbox_open(nn, 0, NULL);
+	if (rid < 0)
+		return 81;
+	for (unsigned v = 0; v < LEDGER_N && k->ok_after < 200; v++) {
+		int r = kipc_mbox_send(rid, &v, sizeof v, 0, 0);
+		k->result[v] = r == 0 ? 0 : errno;
+		k->when[v] = kt_now_ns();
+		if (r)
+			__atomic_fetch_add(&k->nerr, 1, __ATOMIC_SEQ_CST);
+		else if (__atomic_load_n(&k->restored, __ATOMIC_SEQ_CST))
+			k->ok_after++;
+	}
+	return k->ok_after >= 200 ? 0 : 82;
+}
+
+static int cut_server(struct cut_share *k)
+{
+	struct kipc_mbox_attr a = kt_attr(0); /* rendezvous: ok = received */
+	a.mode = 0666;
+	int64_t id = kipc_mbox_open(k->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	if (id < 0)
+		return 10;
+	kt_post(&k->ready, 1);
+	for (;;) {
+		unsigned v;
+		if (kipc_mbox_receive(id, &v, sizeof v, NULL, 0) != sizeof v)
+			return 0; /* its kernel stopped */
+		if (v < LEDGER_N)
+			__atomic_fetch_add(&k->received[v], 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&k->nrecv, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+/* Wait (bounded) until *v reaches want; the time it took, or -1. */
+static int64_t wait_count(unsigned *v, unsigned want, int ms)
+{
+	int64_t t0 = kt_now_ns(), deadline = __ksft_now_ms() + ms;
+	while (__atomic_load_n(v, __ATOMIC_SEQ_CST) < want)
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		else
+			kt_sleep_ms(1);
+	return (kt_now_ns() - t0) / 1000000;
+}
+
+TEST_TIMEOUT(netns_veth_cut_mid_stream_exactly_once, 90)
+{
+	NF_SLOW();
+	if (geteuid() != 0)
+		SKIP(return, "not root: no network namespaces");
+	char why[256], ns[2][32], veth[2][16], url[64];
+	int x = (int)getpid() % 250 + 1;
+	for (int i = 0; i < 2; i++) {
+		snprintf(ns[i], sizeof ns[i], "kipc-%c-%d", 'a' + i, (int)getpid());
+		snprintf(veth[i], sizeof veth[i], "kv%c%d", 'a' + i, (int)getpid() % 100000);
+	}
+	if (nf_sh("ip netns add %s", ns[0]) != 0)
+		SKIP(return, "ip netns add failed (as root: no netns support?)");
+	snprintf(nf->netns[0], sizeof nf->netns[0], "%s", ns[0]);
+	ASSERT_EQ(0, nf_sh("ip netns add %s", ns[1]));
+	snprintf(nf->netns[1], sizeof nf->netns[1], "%s", ns[1]);
+	ASSERT_EQ(0, nf_sh("ip link add %s type veth peer name %s", veth[0], veth[1]));
+	for (int i = 0; i < 2; i++) {
+		/* If the move fails, the pair is still here: delete it. */
+		if (nf_sh("ip link set %s netns %s", veth[i], ns[i]) != 0)
+			nf_sh("ip link del %s", veth[i]);
+		ASSERT_EQ(0, nf_sh("ip -n %s addr add 10.199.%d.%d/24 dev %s && "
+				   "ip -n %s link set %s up && ip -n %s link set lo up",
+				   ns[i], x, i + 1, veth[i], ns[i], veth[i], ns[i]));
+	}
+	/* NATS in the first namespace; node c there, node d across the veth. */
+	char conf[PATH_MAX], text[256], log[PATH_MAX];
+	snprintf(conf, sizeof conf, "%s/netns.conf", nf->dir);
+	snprintf(log, sizeof log, "%s/netns-nats.log", nf->dir);
+	snprintf(text, sizeof text, "listen: 10.199.%d.1:4222\ninclude auth.conf\n", x);
+	ASSERT_EQ(0, nf_write(conf, 0644, text));
+	pid_t nats = fork();
+	if (nats == 0) {
+		setpgid(0, 0);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("ip", "ip", "netns", "exec", ns[0], "nats-server", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	ASSERT_GT(nats, 0);
+	nf->ns_nats = nats;
+	snprintf(url, sizeof url, "nats://10.199.%d.1:4222", x);
+	ASSERT_EQ(KSFT_PASS, boot_in_netns(4, ns[0], url, why, sizeof why));
+	ASSERT_EQ(KSFT_PASS, boot_in_netns(5, ns[1], url, why, sizeof why));
+	ASSERT_EQ(0, wait_connected(4));
+	ASSERT_EQ(0, wait_connected(5));
+
+	struct cut_share *k = mmap(NULL, sizeof *k, PROT_READ | PROT_WRITE,
+				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, k);
+	memset(k, 0, sizeof *k);
+	for (int i = 0; i < LEDGER_N; i++)
+		k->result[i] = -1;
+	kt_barrier_init(&k->ready);
+	snprintf(k->name, sizeof k->name, "/kt-%d-cut", (int)getpid());
+	pid_t srv = fork();
+	if (srv == 0)
+		_exit(nf_use(5) < 0 ? 80 : cut_server(k));
+	ASSERT_EQ(0, kt_wait_post(&k->ready, 1));
+	pid_t snd = fork();
+	if (snd == 0)
+		_exit(nf_use(4) < 0 ? 80 : cut_sender(k));
+	/* Mid-stream: the link goes down under d. */
+	ASSERT_LE(0, wait_count(&k->nrecv, 300, KT_BOUND_MS));
+	int64_t cut = kt_now_ns();
+	ASSERT_EQ(0, nf_sh("ip -n %s link set %s down", ns[1], veth[1]));
+	int64_t ms = wait_count(&k->nerr, 1, KT_BOUND_MS);
+	ASSERT_LE(0, ms);
+	ASSERT_LE(0, wait_count(&k->nerr, 3, KT_BOUND_MS)); /* it stays down a while */
+	unsigned at_restore = k->nrecv;
+	ASSERT_EQ(0, nf_sh("ip -n %s link set %s up", ns[1], veth[1]));
+	int64_t restored = kt_now_ns();
+	__atomic_store_n(&k->restored, 1, __ATOMIC_SEQ_CST);
+	/* Traffic resumes: 200 more sends succeed. */
+	ASSERT_EQ(0, kt_wait(snd));
+	int64_t resumed = kt_now_ns();
+	nf_stop_node(5, SIGTERM);
+	kt_wait(srv);
+	nf_stop_node(4, SIGTERM);
+
+	unsigned ok = 0, unknown = 0, unreach = 0, bad = 0;
+	int64_t first_err = INT64_MAX;
+	for (unsigned v = 0; v < LEDGER_N; v++) {
+		int r = k->result[v];
+		unsigned got = k->received[v];
+		if (r == 0)
+			ok++;
+		else if (r == ENOLINK)
+			unknown++;
+		else if (r == EHOSTUNREACH)
+			unreach++;
+		if ((r == 0 && got != 1) || (r == ENOLINK && got > 1) ||
+		    (r == EHOSTUNREACH && got) || (r == -1 && got) ||
+		    (r > 0 && r != ENOLINK && r != EHOSTUNREACH)) {
+			if (bad++ < 5)
+				TH_LOG("id %u: send %d, received %u times", v, r, got);
+		}
+		if (r > 0 && k->when[v] < first_err)
+			first_err = k->when[v];
+	}
+	TH_LOG("%u ok, %u ENOLINK, %u EHOSTUNREACH; first error %lld ms after the cut; "
+	       "%u received at the restore; 200 ok %lld ms after it",
+	       ok, unknown, unreach, (long long)((first_err - cut) / 1000000), at_restore,
+	       (long long)((resumed - restored) / 1000000));
+	EXPECT_EQ(0, bad);
+	EXPECT_GE(ok, 500u);
+	EXPECT_LE((first_err - cut) / 1000000, NF_TIMEOUT_MS + NF_RETRY_MS + 1000);
+	nf_netns_cleanup();
 }
 
 /* Is the cluster routing: does what c publishes on s0 reach d on s2? */

@@ -371,6 +371,15 @@ TEST(kipc_trace_errors)
 	EXPECT_EQ(2, run(stray, tmp("out"), tmp("err"), NULL));
 	EXPECT_STREQ("kipc-trace: unexpected argument 'ls' (a program goes after --)\n" TRACE_HINT,
 		     slurp(tmp("err")));
+	const char *multi[] = {"kipc-trace", "-S", "/x", "-S", "/y", "-p", "1", NULL};
+	EXPECT_EQ(2, run(multi, tmp("out"), tmp("err"), NULL));
+	EXPECT_STREQ("kipc-trace: several --socket trace every kernel's tracepoints "
+		     "(not with -p, -m or -- PROGRAM)\n" TRACE_HINT, slurp(tmp("err")));
+	/* one of several kernels missing: its reader says so, exit 1 */
+	const char *gone[] = {"kipc-trace", "-S", "/nonexistent/kt-a", "-S", "/nonexistent/kt-b",
+			      "-d", "5", NULL};
+	EXPECT_EQ(1, run(gone, tmp("out"), tmp("err"), NULL));
+	EXPECT_NE(NULL, strstr(slurp(tmp("err")), "kipc-trace: no kernel running at /nonexistent/kt-"));
 	const char *help[] = {"kipc-trace", "--help", NULL};
 	EXPECT_EQ(0, run(help, tmp("out"), tmp("err"), NULL));
 	EXPECT_EQ(0, strncmp(slurp(tmp("out")), "usage: kipc-trace", 17));

@@ -94,7 +94,8 @@ inline std::string kinds(const std::vector<kipc_trace_event> &v)
 {
 	static const char *names[] = {"?", "ATTACH", "EXIT", "SEND", "ENQUEUE", "BLOCK",
 				      "WAKE", "DELIVER", "TIMEOUT", "CANCEL", "DESTROY",
-				      "CREATE", "OPEN", "?", "?", "LOST", "SYSCALL", "SYSRET", "SYSARG"};
+				      "CREATE", "OPEN", "NETSEND", "NETRECV", "LOST", "SYSCALL", "SYSRET",
+				      "SYSARG"};
 	std::string s;
 	for (const auto &e : v) {
 		if (!s.empty())

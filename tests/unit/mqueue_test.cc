@@ -473,3 +473,57 @@ TEST_CASE("mqueue: an open whose last descriptor closed takes its holder's regis
 	CHECK(simple(a, KIPC_SYS_mq_close, h) == -EBADF); /* the late flush */
 	CHECK(mq_notify(b, hb, KIPC_MQ_SIGEV_NONE) == 0);  /* a's registration went */
 }
+
+TEST_CASE("mqueue: a send or receive made at an old flags generation fails ESTALE, nothing done")
+{
+	World w;
+	Proc &a = w.spawn(100);
+	Proc &b = w.spawn(200, 2000, 2000); /* another user */
+	Proc &c = w.spawn(300);             /* a's user: a fork child holding fd 5 */
+	int64_t h = mq_open(a, "/q", kRW | kCreat, 2, 8);
+	REQUIRE(h > 0);
+	auto flgen = [&](Proc &p, int64_t fd = -1) {
+		kipc_sqe s{};
+		kipc_mq_attr at{};
+		__kipc_enc_mq_rec(&s, KIPC_SYS_mq_getattr, h, fd, 0, sizeof at);
+		REQUIRE(get_rec(p, s, &at) == 0);
+		return at.flgen;
+	};
+	auto xfer = [&](Proc &p, bool send, uint64_t gen, int64_t fd = -1) {
+		kipc_sqe s{};
+		__kipc_enc_mq_xfer(&s, send ? KIPC_SYS_mq_timedsend : KIPC_SYS_mq_timedreceive, h,
+				   fd, send ? p.put("m") : p.mem.alloc(8), send ? 1 : 8, 0,
+				   KIPC_F_NONBLOCK, 0);
+		s.addr2 = gen;
+		return p.submit(s, send ? 0 : s.addr, send ? 0 : 8).res();
+	};
+	uint64_t g = flgen(a);
+	CHECK(g == 1);
+	CHECK(xfer(a, true, g) == 0);
+	CHECK(xfer(a, true, 0) == 0); /* 0: no check */
+	/* Another process sharing the descriptor changes its flags. */
+	w.host.mq_held.insert({c.pid, 5, h});
+	CHECK(simple(c, KIPC_SYS_mq_setfl, h, "", 5) == 0);
+	CHECK(flgen(a) == g + 1);
+	/* The old reading: refused before anything happens. */
+	CHECK(xfer(a, false, g) == -ESTALE);
+	CHECK(xfer(a, true, g) == -ESTALE); /* full: would have been EAGAIN */
+	CHECK(w.impl().mq.handles().find(h)->mb->link.msgs.nmsg == 2);
+	CHECK(xfer(a, false, g + 1) == 1);
+	CHECK(xfer(c, false, g + 1) == 1);
+	CHECK(xfer(c, false, g + 1) == -EAGAIN);
+	/* Nobody else moves it: a number is not a right (EBADF), and a
+	 * malformed call is refused. */
+	for (int64_t n : {h, h + 1}) {
+		CHECK(simple(b, KIPC_SYS_mq_setfl, n) == -EBADF);
+		CHECK(simple(b, KIPC_SYS_mq_setfl, n, "", 5) == -EBADF);
+	}
+	kipc_sqe s{};
+	__kipc_enc_simple(&s, KIPC_SYS_mq_setfl, h, 1);
+	CHECK(a.submit(s).res() == -EINVAL);
+	CHECK(flgen(a) == g + 1);
+	/* A closed handle: its setfl is EBADF like every other call. */
+	CHECK(simple(c, KIPC_SYS_mq_close, h) == 0);
+	w.host.mq_held.clear();
+	CHECK(simple(c, KIPC_SYS_mq_setfl, h, "", 5) == -EBADF);
+}

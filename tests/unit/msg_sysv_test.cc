@@ -167,7 +167,7 @@ TEST_CASE("sysv: queues and messages are charged: floods end in ENOSPC and ENOME
 	CHECK(w.impl().user(1000).mailboxes == 0);
 	CHECK(msgget(a, 0, 0600) > 0);
 	/* headers count too: a user with no bytes left gets no queue */
-	w.impl().lim.bytes_per_user = w.impl().user(1000).bytes + kSysvQueueCost - 1;
+	kt::CoreTestAccess::limits(w.impl()).bytes_per_user = w.impl().user(1000).bytes + kSysvQueueCost - 1;
 	CHECK(msgget(a, 0, 0600) == -ENOMEM);
 }
 

@@ -631,3 +631,54 @@ TEST_CASE("trace: a POSIX queue's create, open and its destroy at the last close
 	CHECK((v[2].flags & KIPC_TRACE_F_POSIX) != 0);
 	CHECK(drain_events(other).empty()); /* uid 2000 sees none of uid 1000's */
 }
+
+TEST_CASE("trace: the host's records (kipcd's network bridge): its user's listeners, pid filter")
+{
+	World w;
+	Proc &mine = w.spawn(50, 1000);
+	Proc &other = w.spawn(51, 2000);
+	Proc &bypid = w.spawn(52, 0);
+	Proc &a = w.spawn(100, 1000);
+	REQUIRE(trace_open(mine, nullptr) == 0);
+	REQUIRE(trace_open(other, nullptr) == 0);
+	kipc_trace_attr f{};
+	f.pid = 7;
+	REQUIRE(trace_open(bypid, &f) == 0);
+	CHECK(w.k->tracing());
+	kipc_trace_net n{};
+	n.event = KIPC_TRACE_NETSEND;
+	n.op = KIPC_SYS_mbox_send;
+	n.res = 7; /* where peer is: never taken for a pid */
+	n.seq = 42;
+	snprintf(n.name, sizeof n.name, "b:/jobs");
+	kipc_trace_event e;
+	memcpy(&e, &n, sizeof e);
+	w.advance_ms(3);
+	w.k->trace_record(a.task, e);
+	auto v = drain_events(mine);
+	REQUIRE(kinds(v) == "NETSEND");
+	kipc_trace_net got;
+	memcpy(&got, &v[0], sizeof got);
+	CHECK(got.pid == 100); /* the kernel's, of the task */
+	CHECK(got.ts == uint64_t(w.clock.monotonic_ns()));
+	CHECK(got.seq == 42);
+	CHECK(std::string(got.name) == "b:/jobs");
+	CHECK(drain_events(other).empty()); /* another user's */
+	CHECK(drain_events(bypid).empty()); /* res 7 is not pid 7 */
+	/* a call the host runs: SYSCALL and SYSRET, as the core traces them */
+	kipc_trace_attr calls{};
+	calls.events = KIPC_TRACE_CALLS;
+	REQUIRE(trace_close(mine) == 0);
+	REQUIRE(trace_open(mine, &calls) == 0);
+	kipc_sqe sqe{};
+	sqe.opcode = KIPC_SYS_mbox_send;
+	sqe.user_data = 9;
+	w.k->trace_call(a.task, sqe);
+	kipc_cqe cqe{};
+	cqe.user_data = 9;
+	w.k->trace_ret(a.task, cqe, KIPC_SYS_mbox_send);
+	v = drain_events(mine);
+	REQUIRE(kinds(v) == "SYSCALL SYSRET");
+	CHECK(v[0].pid == 100);
+	CHECK(v[1].op == KIPC_SYS_mbox_send);
+}

@@ -317,6 +317,10 @@ int kipc_trace_close(void);
  * tells the kernel a descriptor closed (flush); flags KIPC_MQ_CLOSE_ABORT:
  * the open failed after all, undo it. kipc_mq_path: the open's
  * descriptor file, "<socket>.mq/o<handle><suffix>" (until first used).
+ * kipc_mq_setfl tells the kernel a descriptor of the open had its status
+ * flags changed (a new kipc_mq_attr.flgen); the _gen variants of the
+ * timed calls fail ESTALE, nothing done, when flgen (0: no check) is no
+ * longer the open's (<kipc/mqueue.h>).
  */
 struct kipc_mq_open;
 struct kipc_mq_attr;
@@ -329,6 +333,11 @@ ssize_t kipc_mq_timedreceive(int64_t h, int fd, void *buf, size_t len, unsigned 
 			     unsigned flags, int64_t timeout);
 int64_t kipc_mq_notify(int64_t h, int fd, const struct kipc_mq_notify *n);
 int kipc_mq_getattr(int64_t h, int fd, struct kipc_mq_attr *attr);
+int kipc_mq_timedsend_gen(int64_t h, int fd, const void *buf, size_t len, unsigned prio,
+			  unsigned flags, int64_t timeout, uint64_t flgen);
+ssize_t kipc_mq_timedreceive_gen(int64_t h, int fd, void *buf, size_t len, unsigned *prio,
+				 unsigned flags, int64_t timeout, uint64_t flgen);
+int kipc_mq_setfl(int64_t h, int fd);
 int kipc_mq_close(int64_t h, unsigned flags);
 int kipc_mq_notify_wait(int64_t h, uint64_t token, pid_t *from, uid_t *uid);
 int kipc_mq_path(int64_t h, const char *suffix, char *buf, size_t size);

@@ -56,12 +56,20 @@ struct kipc_mq_open {
 /* mq_close: sqe.flags */
 #define KIPC_MQ_CLOSE_ABORT (1u << 0) /* the mq_open failed after all: undo it */
 
-/* mq_getattr: sqe.addr2/len2 = this (out). */
+/*
+ * mq_getattr: sqe.addr2/len2 = this (out). flgen is the open's flags
+ * generation (>= 1): mq_setfl (a descriptor's O_NONBLOCK changed) bumps
+ * it. A caller that caches a descriptor's O_NONBLOCK reads flgen, then
+ * the flags, and gives that flgen in sqe.addr2 of mq_timedsend and
+ * mq_timedreceive (0: no check): a changed generation fails -ESTALE and
+ * nothing is done, so it reads both again and retries.
+ */
 struct kipc_mq_attr {
 	int64_t  maxmsg;
 	int64_t  msgsize;
 	int64_t  curmsgs;
-	uint64_t rsvd[5];
+	uint64_t flgen;
+	uint64_t rsvd[4];
 };
 
 /* kipc_mq_notify.notify: Linux's SIGEV_* values, or remove */

@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: MIT
+/*
+ * net_unit - the network protocol (kernel/net/net.cc) in process, without
+ * NATS: two nodes, a (origin) and b (home), each a kernel core of the
+ * unit tests (tests/unit/harness.h: fake clock, fake processes) with its
+ * Net on a fake fabric. A test moves the frames one publishes to the
+ * other by hand (pump), so it can drop, repeat, garble or forge any of
+ * them, and moves the clock. Documentation/network.md is the contract.
+ */
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "../unit/harness.h"
+
+/* The protocol itself: its wire format and NetImpl are private to it. */
+#include "../../kernel/net/net.cc"
+
+namespace kipcd {
+
+void klog(const std::string &) {}
+
+std::unique_ptr<Fabric> make_nats_fabric(const NetConfig &, std::string *err)
+{
+	*err = "no NATS in the unit tests";
+	return nullptr;
+}
+
+namespace {
+
+using kt::Op;
+using kt::Proc;
+using kt::World;
+
+struct FakeLoop final : Loop {
+	std::map<int64_t, Fn> watches; /* by id: the fabric's, then the timer's */
+	int64_t next = 1;
+	const char *name() const override { return "fake"; }
+	int64_t add(int, uint32_t, Fn fn) override
+	{
+		watches[next] = std::move(fn);
+		return next++;
+	}
+	void del(int64_t id) override { watches.erase(id); }
+	int wait(int) override { return 0; }
+};
+
+struct FakeFabric final : Fabric {
+	std::vector<FabricMsg> &out, &in; /* published by us, for us (the Side's) */
+	bool up = true;
+	FakeFabric(std::vector<FabricMsg> &o, std::vector<FabricMsg> &i) : out(o), in(i) {}
+	int eventfd() const override { return -1; }
+	void publish(std::string subject, std::vector<uint8_t> data) override
+	{
+		out.push_back({std::move(subject), std::move(data)});
+	}
+	std::vector<FabricMsg> take(bool *connected) override
+	{
+		*connected = up;
+		std::vector<FabricMsg> v;
+		v.swap(in);
+		return v;
+	}
+};
+
+/* Completions: a proxy's go to its Net, a process's to its Proc. */
+struct RouteSink final : kipc::CompletionSink {
+	Net *net = nullptr;
+	void complete(void *priv, const kipc_cqe &cqe) override
+	{
+		if (Net::is_proxy(priv)) {
+			if (net) /* (null while it stops, as the daemon's net_) */
+				net->proxy_complete(priv, cqe);
+		}
+		else
+			static_cast<Proc *>(priv)->cq.push_back(cqe);
+	}
+};
+
+struct Side {
+	World w;
+	RouteSink sink;
+	FakeLoop loop;
+	std::vector<FabricMsg> out, in; /* what its fabric published, and will take */
+	std::unique_ptr<NetImpl> net;
+
+	explicit Side(const char *name)
+	{
+		w.k = std::make_unique<kipc::Kernel>(w.clock, w.host, sink, w.limits);
+		NetConfig c;
+		c.node = name;
+		c.url = "nats://fake";
+		c.timeout_ms = 1000;
+		c.retry_ms = 100;
+		auto f = std::make_unique<FakeFabric>(out, in);
+		net = std::make_unique<NetImpl>(c, loop, *w.k, sink, std::move(f), w.clock);
+		std::string err;
+		REQUIRE(net->start(&err) == 0);
+		sink.net = net.get();
+	}
+	~Side() { stop(); }
+	/* kipcd --stop: the Net goes before the kernel, as in the daemon. */
+	void stop()
+	{
+		sink.net = nullptr;
+		net.reset();
+	}
+	void deliver() { loop.watches.begin()->second(POLLIN); }
+	void tick() { std::next(loop.watches.begin())->second(POLLIN); }
+};
+
+/* Decode what n published, for a look. */
+Wire frame(const FabricMsg &m)
+{
+	Wire w;
+	REQUIRE(m.data.size() >= sizeof w);
+	memcpy(&w, m.data.data(), sizeof w);
+	return w;
+}
+
+struct Net2 {
+	Side a{"a"}, b{"b"};
+	/* Move what each published to the other; keep: which frames go. */
+	int pump(const std::function<bool(const FabricMsg &)> &keep = nullptr)
+	{
+		int moved = 0;
+		for (int round = 0; round < 64; round++) {
+			bool any = false;
+			for (Side *from : {&a, &b}) {
+				Side *to = from == &a ? &b : &a;
+				std::vector<FabricMsg> v;
+				v.swap(from->out);
+				for (auto &m : v) {
+					REQUIRE(m.subject.rfind(fmt::format("kipc.{}.", to == &a ? "a" : "b"), 0) == 0);
+					if (!keep || keep(m))
+						to->in.push_back(std::move(m));
+					moved++;
+				}
+				if (!to->in.empty()) {
+					to->deliver();
+					any = true;
+				}
+			}
+			if (!any)
+				break;
+		}
+		return moved;
+	}
+	void advance_ms(int64_t ms)
+	{
+		a.w.advance_ms(ms);
+		b.w.advance_ms(ms);
+		a.tick();
+		b.tick();
+	}
+};
+
+/* Run sqe of p (on node n) through n's Net, as the daemon's ring does. */
+Op via(Side &n, Proc &p, kipc_sqe s, uint64_t buf = 0, uint32_t buflen = 0)
+{
+	s.user_data = p.next_ud++;
+	REQUIRE(n.net->wants(&p, s, p.mem.user));
+	n.net->submit({&p, p.pid, p.uid, p.gid, &p.mem.user, p.task}, s);
+	return Op{&p, s.user_data, buf, buflen};
+}
+
+Op open_remote(Side &n, Proc &p, const std::string &name)
+{
+	kipc_sqe s{};
+	__kipc_enc_mbox_open(&s, 0, p.put(name), uint32_t(name.size()), 0, 0);
+	return via(n, p, s);
+}
+
+Op send_remote(Side &n, Proc &p, int64_t id, const std::string &data, uint32_t flags = 0)
+{
+	kipc_sqe s{};
+	__kipc_enc_send(&s, KIPC_SYS_mbox_send, id, p.put(data), uint32_t(data.size()), 0, flags);
+	return via(n, p, s);
+}
+
+/* b has a server (pid 100) with mailbox "/box" of capacity cap; a has
+ * a process (pid 200) that opened it. */
+struct Setup : Net2 {
+	Proc &srv = b.w.spawn(100, 0, 0);
+	Proc &cli = a.w.spawn(200, 0, 0);
+	int64_t box = 0, rid = 0;
+	uint64_t a_epoch = 0, b_epoch = 0;
+	explicit Setup(uint32_t cap = 4)
+	{
+		kipc_mbox_attr at{};
+		at.capacity = cap;
+		at.mode = 0666;
+		box = srv.mbox_open("/box", KIPC_O_CREAT, &at);
+		REQUIRE(box > 0);
+		Op o = open_remote(a, cli, "/net/b/box");
+		pump([&](const FabricMsg &m) {
+			(m.subject[5] == 'b' ? a_epoch : b_epoch) = frame(m).epoch;
+			return true;
+		});
+		REQUIRE(o.done());
+		rid = o.res();
+		REQUIRE(KIPC_NET_IS_MBOX(rid));
+	}
+	uint32_t nmsg()
+	{
+		kipc_mbox_stat st{};
+		REQUIRE(srv.mbox_stat(box, &st) == 0);
+		return st.nmsg;
+	}
+	uint32_t nsenders()
+	{
+		kipc_mbox_stat st{};
+		REQUIRE(srv.mbox_stat(box, &st) == 0);
+		return st.nsenders;
+	}
+};
+
+bool is(const FabricMsg &m, uint16_t kind) { return frame(m).kind == kind; }
+
+} // namespace
+} // namespace kipcd
+
+using namespace kipcd;
+
+TEST_CASE("net: every frame encodes and decodes")
+{
+	for (uint16_t kind : {W_REQ, W_PROBE, W_ACK, W_RES, W_STALE, W_BYE, W_PING, W_PONG}) {
+		Wire w{};
+		w.kind = kind;
+		w.epoch = 11;
+		w.peer_epoch = 12;
+		w.seq = 13;
+		w.low = 14;
+		w.op = KIPC_SYS_mbox_call;
+		w.pid = 4242;
+		w.uid = 1000;
+		w.len2 = 64;
+		w.target = -5;
+		w.cqe.res = -EIDRM;
+		w.order = 3;
+		w.inc = 9;
+		const char data[] = "payload";
+		std::vector<uint8_t> b = encode(w, data, sizeof data);
+		REQUIRE(b.size() == sizeof(Wire) + sizeof data);
+		Wire d;
+		memcpy(&d, b.data(), sizeof d);
+		CHECK(d.magic == kWireMagic);
+		CHECK(d.version == kWireVersion);
+		CHECK(d.datalen == sizeof data);
+		CHECK(d.kind == kind);
+		CHECK(d.epoch == 11);
+		CHECK(d.peer_epoch == 12);
+		CHECK(d.seq == 13);
+		CHECK(d.low == 14);
+		CHECK(d.pid == 4242);
+		CHECK(d.target == -5);
+		CHECK(d.cqe.res == -EIDRM);
+		CHECK(d.inc == 9);
+		CHECK(memcmp(b.data() + sizeof d, data, sizeof data) == 0);
+	}
+}
+
+TEST_CASE("net: a send and a call cross, each frame kind on its subject")
+{
+	Setup s;
+	std::vector<std::pair<std::string, uint16_t>> seen;
+	auto spy = [&](const FabricMsg &m) {
+		seen.emplace_back(m.subject, frame(m).kind);
+		return true;
+	};
+	Op o = send_remote(s.a, s.cli, s.rid, "hi");
+	s.pump(spy);
+	REQUIRE(o.done());
+	CHECK(o.res() == 0);
+	CHECK(s.nmsg() == 1);
+	/* REQ on b's request subject, RES on a's answer subject. */
+	REQUIRE(seen.size() == 2);
+	CHECK(seen[0] == std::make_pair(std::string("kipc.b.req.a"), uint16_t(W_REQ)));
+	CHECK(seen[1] == std::make_pair(std::string("kipc.a.rsp.b"), uint16_t(W_RES)));
+	/* A call parks (ACK), is probed, and its reply travels back. */
+	kipc_sqe c{};
+	uint64_t rbuf = s.cli.mem.alloc(16);
+	__kipc_enc_call(&c, KIPC_SYS_mbox_call, s.rid, s.cli.put("ping"), 4, rbuf, 16, 0, 0);
+	Op call = via(s.a, s.cli, c, rbuf, 16);
+	seen.clear();
+	s.pump(spy);
+	CHECK(!call.done());
+	CHECK(seen.back().second == W_ACK);
+	s.advance_ms(100);
+	s.pump(spy);
+	CHECK(seen.back().second == W_ACK); /* the probe, acknowledged */
+	Op r = s.srv.mbox_receive(s.box);
+	REQUIRE(r.done());
+	CHECK(r.text() == "hi");
+	Op r2 = s.srv.mbox_receive(s.box);
+	REQUIRE(r2.done());
+	CHECK(r2.text() == "ping");
+	CHECK(s.srv.reply(r2.cqe().token, "pong") == 0);
+	s.pump();
+	REQUIRE(call.done());
+	CHECK(call.res() == 4);
+	CHECK(std::string(reinterpret_cast<char *>(s.cli.mem.arena.data() + rbuf), 4) == "pong");
+}
+
+TEST_CASE("net: truncated, oversized and garbage frames are dropped; bad requests get errnos")
+{
+	Setup s;
+	Wire ok{};
+	ok.kind = W_PROBE; /* a hello: answered ACK when it gets through */
+	ok.epoch = 1;
+	std::vector<uint8_t> hello = encode(ok, nullptr, 0);
+	auto inject = [&](std::string subject, std::vector<uint8_t> data) {
+		s.b.in.push_back({std::move(subject), std::move(data)});
+		s.b.deliver();
+		size_t n = s.b.out.size();
+		s.b.out.clear();
+		return n;
+	};
+	/* Every length short of a header, and a header cut anywhere. */
+	for (size_t n = 0; n < sizeof(Wire); n += 7)
+		CHECK(inject("kipc.b.req.z", std::vector<uint8_t>(hello.begin(), hello.begin() + long(n))) == 0);
+	/* Magic, version, a length that lies (short, long, beyond the bound). */
+	auto bad = hello;
+	bad[0] ^= 1;
+	CHECK(inject("kipc.b.req.z", bad) == 0);
+	bad = hello;
+	bad[4] = 9;
+	CHECK(inject("kipc.b.req.z", bad) == 0);
+	for (uint32_t dl : {1u, 100u, kMaxData + kMaxName + 1, 0xffffffffu}) {
+		bad = hello;
+		Wire w = frame({"", bad});
+		w.datalen = dl;
+		memcpy(bad.data(), &w, sizeof w);
+		CHECK(inject("kipc.b.req.z", bad) == 0);
+	}
+	bad = hello;
+	bad.push_back(0); /* a byte more than the header says */
+	CHECK(inject("kipc.b.req.z", bad) == 0);
+	/* Coalesced frames (nats.cc) all run; a message that does not split
+	 * exactly into good frames runs none of them. */
+	std::vector<uint8_t> two = hello;
+	two.insert(two.end(), hello.begin(), hello.end());
+	CHECK(inject("kipc.b.req.z", two) == 2);
+	bad = two;
+	bad[sizeof(Wire)] ^= 1; /* the second frame's magic */
+	CHECK(inject("kipc.b.req.z", bad) == 0);
+	/* Oversized: more data than a request may carry. */
+	Wire big = ok;
+	big.kind = W_REQ;
+	std::vector<uint8_t> huge(kMaxData + kMaxName + 1);
+	CHECK(inject("kipc.b.req.z", encode(big, huge.data(), uint32_t(huge.size()))) == 0);
+	/* Unknown kinds, an answer kind on the request subject, a bad name. */
+	for (uint16_t k : {uint16_t(0), uint16_t(W_ACK), uint16_t(W_RES), uint16_t(99)}) {
+		Wire w = ok;
+		w.kind = k;
+		CHECK(inject("kipc.b.req.z", encode(w, nullptr, 0)) == 0);
+	}
+	CHECK(inject("kipc.b.req.Z!", hello) == 0);
+	CHECK(inject("kipc.b.req.", hello) == 0);
+	CHECK(inject("kipc.c.req.z", hello) == 0);
+	/* Random bytes of every size. */
+	uint32_t x = 12345;
+	for (size_t n = 0; n < 600; n += 13) {
+		std::vector<uint8_t> g(n);
+		for (auto &c : g)
+			c = uint8_t((x = x * 1103515245 + 12345) >> 16);
+		CHECK(inject("kipc.b.req.z", g) == 0);
+	}
+	/* b took none of it and still answers. */
+	CHECK(inject("kipc.b.req.z", hello) == 1);
+	/* Well-formed requests that are bad get their errno, not a crash. */
+	uint64_t home = 0;
+	s.b.in.push_back({"kipc.b.req.z", hello});
+	s.b.deliver();
+	home = frame(s.b.out.at(0)).epoch;
+	s.b.out.clear();
+	struct { uint8_t op; int32_t pid; uint32_t flags; long err; } cases[] = {
+		{KIPC_SYS_mbox_receive, 7, 0, -ENOSYS},
+		{KIPC_SYS_mbox_send, 0, 0, -EINVAL},
+		{KIPC_SYS_mbox_send, 1 << 22, 0, -EINVAL},
+		{KIPC_SYS_mbox_send, 7, KIPC_F_CACHE, -EINVAL},
+	};
+	uint64_t seq = 1;
+	for (auto &c : cases) {
+		Wire w{};
+		w.kind = W_REQ;
+		w.epoch = 1;
+		w.peer_epoch = home;
+		w.seq = seq++;
+		w.low = 1;
+		w.op = c.op;
+		w.pid = c.pid;
+		w.target = s.box;
+		w.flags = c.flags;
+		w.inc = 1;
+		w.order = w.order_low = uint32_t(w.seq);
+		s.b.in.push_back({"kipc.b.req.z", encode(w, "x", 1)});
+		s.b.deliver();
+		REQUIRE(!s.b.out.empty());
+		Wire ans = frame(s.b.out.back());
+		s.b.out.clear();
+		CHECK(ans.kind == W_RES);
+		CHECK(ans.seq == w.seq);
+		CHECK(ans.cqe.res == c.err);
+	}
+	CHECK(s.nmsg() == 0);
+}
+
+TEST_CASE("net: a retransmission never runs twice; the low-water mark forgets")
+{
+	Setup s;
+	/* The RES is lost: a retransmits the REQ; b answers from its table. */
+	Op o = send_remote(s.a, s.cli, s.rid, "once");
+	s.pump([](const FabricMsg &m) { return !is(m, W_RES); });
+	CHECK(!o.done());
+	CHECK(s.nmsg() == 1);
+	s.advance_ms(100);
+	int reqs = 0;
+	s.pump([&](const FabricMsg &m) {
+		reqs += is(m, W_REQ) && frame(m).retry;
+		return true;
+	});
+	CHECK(reqs == 1);
+	REQUIRE(o.done());
+	CHECK(o.res() == 0);
+	CHECK(s.nmsg() == 1); /* not twice */
+	/* A copy of an old REQ below the origin's low-water mark: ENOLINK,
+	 * not run (its result was forgotten once a moved past it). */
+	Op o2 = send_remote(s.a, s.cli, s.rid, "two");
+	std::vector<uint8_t> first_req;
+	s.pump([&](const FabricMsg &m) {
+		if (is(m, W_REQ))
+			first_req = m.data;
+		return true;
+	});
+	REQUIRE(o2.done());
+	Op o3 = send_remote(s.a, s.cli, s.rid, "three"); /* low is past o2 now */
+	s.pump();
+	REQUIRE(o3.done());
+	CHECK(s.nmsg() == 3);
+	REQUIRE(!first_req.empty());
+	s.b.in.push_back({"kipc.b.req.a", first_req});
+	s.b.deliver();
+	REQUIRE(s.b.out.size() == 1);
+	Wire ans = frame(s.b.out[0]);
+	s.b.out.clear();
+	/* o2's result is still there (o3's REQ said low = o3) or forgotten:
+	 * either its stored result or ENOLINK, never a second run. */
+	CHECK(ans.kind == W_RES);
+	CHECK((ans.cqe.res == 0 || ans.cqe.res == -ENOLINK));
+	CHECK(s.nmsg() == 3);
+}
+
+TEST_CASE("net: restarts are detected by epoch")
+{
+	Setup s(1);
+	Op fill = send_remote(s.a, s.cli, s.rid, "fill");
+	s.pump();
+	REQUIRE(fill.done());
+	/* A parked send: acknowledged by b, then b restarts (a new epoch). */
+	Op o = send_remote(s.a, s.cli, s.rid, "parked");
+	s.pump();
+	CHECK(!o.done());
+	CHECK(s.nsenders() == 1);
+	Wire w{};
+	w.kind = W_ACK;
+	w.epoch = s.b_epoch + 1;
+	s.a.in.push_back({"kipc.a.rsp.b", encode(w, nullptr, 0)});
+	s.a.deliver();
+	REQUIRE(o.done());
+	CHECK(o.res() == -ENOLINK); /* acknowledged by the old instance: unknown */
+	/* The origin restarts: a PONG with a newer epoch ends its proxies. */
+	s.a.out.clear();
+	Wire pong{};
+	pong.kind = W_PONG;
+	pong.epoch = s.a_epoch + 1;
+	s.b.in.push_back({"kipc.b.req.a", encode(pong, nullptr, 0)});
+	s.b.deliver();
+	CHECK(s.nsenders() == 0); /* withdrawn */
+	CHECK(s.nmsg() == 1);
+	/* ... and what the old instance sends now is ignored. */
+	Op late = send_remote(s.a, s.cli, s.rid, "late");
+	s.pump();
+	CHECK(!late.done());
+	CHECK(s.nmsg() == 1);
+	/* A request naming another home epoch is answered STALE, not run. */
+	Side &b = s.b;
+	Wire req{};
+	req.kind = W_REQ;
+	req.epoch = s.a_epoch + 5;
+	req.peer_epoch = s.b_epoch - 1;
+	req.seq = 1;
+	req.op = KIPC_SYS_mbox_send;
+	req.pid = 7;
+	req.target = s.box;
+	req.inc = 1;
+	req.order = 1;
+	b.in.push_back({"kipc.b.req.a", encode(req, "x", 1)});
+	b.deliver();
+	REQUIRE(b.out.size() == 1);
+	CHECK(frame(b.out[0]).kind == W_STALE);
+	CHECK(s.nmsg() == 1);
+}
+
+TEST_CASE("net: a clean stop answers parked requests and says which ran")
+{
+	Setup s(1);
+	Op fill = send_remote(s.a, s.cli, s.rid, "fill");
+	s.pump();
+	REQUIRE(fill.done());
+	Op parked = send_remote(s.a, s.cli, s.rid, "parked");
+	Op lost = send_remote(s.a, s.cli, s.rid, "lost-answer");
+	s.pump();
+	CHECK(!parked.done());
+	CHECK(s.nsenders() == 2);
+	/* One more b never sees (its REQ is lost). */
+	Op unseen = send_remote(s.a, s.cli, s.rid, "unseen");
+	s.a.out.clear();
+	s.b.stop(); /* kipcd --stop */
+	std::vector<Wire> f;
+	for (auto &m : s.b.out)
+		f.push_back(frame(m));
+	/* The parked ones answered EIDRM, then a BYE to a, listing them. */
+	REQUIRE(f.size() == 3);
+	CHECK(f[0].kind == W_RES);
+	CHECK(f[0].cqe.res == -EIDRM);
+	CHECK(f[1].cqe.res == -EIDRM);
+	CHECK(f[2].kind == W_BYE);
+	CHECK(f[2].peer_epoch == s.a_epoch);
+	CHECK(f[2].datalen % 8 == 0);
+	/* lost-answer's RES is lost on the way. */
+	uint64_t lost_seq = f[1].seq;
+	s.b.out.erase(s.b.out.begin() + 1);
+	s.pump();
+	REQUIRE(parked.done());
+	CHECK(parked.res() == -EIDRM);   /* withdrawn: not delivered */
+	REQUIRE(lost.done());
+	CHECK(lost.res() == -ENOLINK);   /* on the list, no answer: unknown */
+	REQUIRE(unseen.done());
+	CHECK(unseen.res() == -EHOSTUNREACH); /* never run: not delivered, at once */
+	(void)lost_seq;
+}
+
+TEST_CASE("net: a home node ends the proxies of a silent origin")
+{
+	Setup s(1);
+	Op fill = send_remote(s.a, s.cli, s.rid, "fill");
+	s.pump();
+	REQUIRE(fill.done());
+	Op parked = send_remote(s.a, s.cli, s.rid, "parked");
+	s.pump();
+	CHECK(s.nsenders() == 1);
+	/* a goes silent (died, or cut off): everything it sends is lost. */
+	int pings = 0;
+	auto cut = [&](const FabricMsg &m) {
+		pings += is(m, W_PING);
+		return false;
+	};
+	for (int ms = 0; ms < 900; ms += 25) {
+		s.advance_ms(25);
+		s.pump(cut);
+	}
+	CHECK(s.nsenders() == 1); /* not yet: 900 ms < net_timeout_ms */
+	CHECK(pings >= 1);        /* asked after half of it */
+	s.advance_ms(100);
+	s.b.tick();
+	CHECK(s.nsenders() == 0); /* withdrawn */
+	CHECK(s.nmsg() == 1);
+	/* Its answer, if a hears: ENOLINK; a retransmission is answered
+	 * from the table, not run. */
+	REQUIRE(!s.b.out.empty());
+	Wire last = frame(s.b.out.back());
+	CHECK(last.kind == W_RES);
+	CHECK(last.cqe.res == -ENOLINK);
+	s.pump();
+	REQUIRE(parked.done());
+	CHECK(parked.res() == -ENOLINK);
+	CHECK(s.nmsg() == 1);
+}
+
+TEST_CASE("net: a PONG keeps an idle origin's proxies")
+{
+	Setup s;
+	Op o = send_remote(s.a, s.cli, s.rid, "x");
+	s.pump();
+	REQUIRE(o.done());
+	kipc_net_stat st{};
+	for (int ms = 0; ms < 3000; ms += 25) {
+		s.advance_ms(25);
+		s.pump(); /* a answers b's pings */
+	}
+	/* The proxy is still there: a message from it is from a proxy. */
+	Op r = s.srv.mbox_receive(s.box);
+	REQUIRE(r.done());
+	pid_t proxy = r.cqe().pid;
+	CHECK(proxy >= (1 << 22));
+	Op o2 = send_remote(s.a, s.cli, s.rid, "y");
+	s.pump();
+	REQUIRE(o2.done());
+	Op r2 = s.srv.mbox_receive(s.box);
+	REQUIRE(r2.done());
+	CHECK(r2.cqe().pid == proxy); /* the same proxy */
+	(void)st;
+}
