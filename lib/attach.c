@@ -85,7 +85,9 @@ static void atfork_child(void)
 	__kipc_lib.cur = NULL;
 	__kipc_lib.waiters = NULL;
 	__kipc_lib.nstage = 0;
-	pthread_mutex_init(&__kipc_lib.lock, NULL);
+	/* atfork_prepare's lock, released by the thread that took it (the
+	 * child's only thread), as POSIX has fork handlers do: no reinit */
+	pthread_mutex_unlock(&__kipc_lib.lock);
 }
 
 static void register_atfork(void)

@@ -134,7 +134,7 @@ struct HotLoop {
 
 TEST_CASE("the hot path allocates nothing once the slabs have their chunks")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &a = w.spawn(100);
 	Proc &b = w.spawn(101);
 	HotLoop h(w, a, b);

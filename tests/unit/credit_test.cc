@@ -29,7 +29,7 @@ Res reserve(World &w, Proc &p, int64_t id, uint32_t held, uint32_t want)
 
 TEST_CASE("credits: room beyond the queued messages and the credits held")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101, 1001);
 	int64_t id = o.mbox_create(20, 0, 0, 0622, 64);
 	REQUIRE(id > 0);
@@ -54,7 +54,7 @@ TEST_CASE("credits: room beyond the queued messages and the credits held")
 
 TEST_CASE("credits: the user's quota bounds them, and is charged")
 {
-	Limits l = Limits::from_config();
+	Limits l = roomy_limits();
 	l.bytes_per_user = 64 * 1024;
 	World w(l);
 	Proc &a = w.spawn(100, 1000);
@@ -73,7 +73,7 @@ TEST_CASE("credits: the user's quota bounds them, and is charged")
 
 TEST_CASE("credits: refused where a send could not complete at once")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101, 1001);
 	/* rendezvous */
 	int64_t rdv = o.mbox_create(0, 0, 0, 0622);

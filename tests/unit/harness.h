@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -155,6 +156,20 @@ struct Op {
 };
 
 struct World;
+
+/*
+ * The built config's limits, raised to at least the default config's room
+ * (tiny_defconfig has 4 messages, 256-byte messages, 4 mailboxes and 4 KiB
+ * per user): for tests of mechanisms, not of the limits.
+ */
+inline Limits roomy_limits(Limits l = Limits::from_config())
+{
+	l.msg_max = std::max<uint32_t>(l.msg_max, 1024);
+	l.msgsize_max = std::max<uint32_t>(l.msgsize_max, 65536);
+	l.mbox_per_user = std::max<uint32_t>(l.mbox_per_user, 256);
+	l.bytes_per_user = std::max<uint64_t>(l.bytes_per_user, 8 << 20);
+	return l;
+}
 
 struct Proc {
 	World *w;
