@@ -329,7 +329,13 @@ static int cred_sender(struct share *s)
 	/* Now uid 1000, not shared on c: 65534 there, and the mode says no. */
 	if (kipc_mbox_send(id, "user", 5, 0, 0) == 0)
 		return 15;
-	return errno == EACCES ? 0 : 16;
+	int r = errno == EACCES ? 0 : 16;
+	/* Stay until the server has looked at this task's proxy on c: the
+	 * proxy ends when this task does. */
+	kt_post(&s->done, 1);
+	if (kt_wait_post(&s->go, 1))
+		return 17;
+	return r;
 }
 
 /* Server on c: its 0600 mailbox; what it received, and as whom. */
@@ -351,7 +357,9 @@ static int srv_cred(struct share *s)
 		snprintf(s->text[i], sizeof s->text[i], "%s", buf);
 	}
 	/* The proxy runs as the mapped uid its caller has now. */
-	if (kipc_net_peer(proxy, &np) < 0)
+	int r = kipc_net_peer(proxy, &np);
+	kt_post(&s->go, 1); /* the sender may go */
+	if (r < 0)
 		return 20;
 	snprintf(s->text[3], sizeof s->text[3], "%u->%u", np.uid, np.mapped_uid);
 	return 0;
@@ -364,7 +372,6 @@ TEST(cred_refresh_reaches_the_home_node)
 	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
 	pid_t snd = on_node(0, cred_sender, s);
 	EXPECT_EQ(0, kt_wait(snd));
-	kt_post(&s->done, 1);
 	ASSERT_EQ(0, kt_wait(srv));
 	EXPECT_STREQ("root", s->text[0]);
 	EXPECT_STREQ("stale", s->text[1]);
