@@ -26,10 +26,7 @@ static int run_async(struct kipc_sqe *sqe, uint64_t ud, struct kipc_cqe *out)
 
 static int64_t open_box(void)
 {
-	struct kipc_mbox_attr a = kt_attr(4);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
-	return kipc_mbox_open(NULL, 0, &a);
+	return kt_shared_mbox(4);
 }
 
 TEST(x_variants_send_and_select_by_type)

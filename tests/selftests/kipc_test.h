@@ -105,6 +105,23 @@ static inline struct kipc_mbox_attr kt_attr(uint32_t capacity)
 	return a;
 }
 
+/* The attributes of a mailbox every test process may use: kernel-owned
+ * (it outlives the task that made it), mode 0666. */
+static inline struct kipc_mbox_attr kt_shared_attr(uint32_t capacity)
+{
+	struct kipc_mbox_attr a = kt_attr(capacity);
+	a.flags = KIPC_MBOX_KERNEL_OWNED;
+	a.mode = 0666;
+	return a;
+}
+
+/* A new anonymous mailbox of that kind: its id, or -1 (errno). */
+static inline int64_t kt_shared_mbox(uint32_t capacity)
+{
+	struct kipc_mbox_attr a = kt_shared_attr(capacity);
+	return kipc_mbox_open(NULL, 0, &a);
+}
+
 /* ------------------------------------------------------------------ */
 /* A private kernel                                                    */
 
@@ -232,19 +249,35 @@ static inline void kt_find_kipcd(char *buf, size_t len)
 		buf[0] = '\0';
 }
 
+/* A connection to the kernel socket at path (NULL: $KIPC_SOCKET), made
+ * by hand (no handshake); extra: socket(2) flags such as SOCK_NONBLOCK.
+ * The fd, or -1. */
+static inline int kt_connect(const char *path, int extra)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (!path)
+		path = getenv("KIPC_SOCKET");
+	if (!path || strlen(path) >= sizeof sa.sun_path)
+		return -1;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | extra, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Can we connect to path? */
 static inline bool kt_socket_accepts(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof sa.sun_path)
-		return false;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int fd = kt_connect(path, 0);
 	if (fd < 0)
 		return false;
-	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
 	close(fd);
-	return ok;
+	return true;
 }
 
 /* Print the kernel log as diagnostics (the last lines). */
@@ -381,6 +414,21 @@ static inline void kt_kernel_use(const struct kt_kernel *k)
 	setenv("KIPC_SOCKET", k->sock, 1);
 	setenv("KIPC_AUTOSTART", "0", 1);
 }
+
+/*
+ * In a test: boot kernel k (params as for kt_kernel_boot) and use it.
+ * The test is skipped when there is no kipcd and fails when it does not
+ * boot (the reason is logged).
+ */
+#define KT_BOOT_AND_USE(k, params)                                             \
+	do {                                                                   \
+		char why_[256];                                                \
+		int r_ = kt_kernel_boot(k, params, why_, sizeof why_);         \
+		if (r_ == KSFT_SKIP)                                           \
+			SKIP(return, "%s", why_);                              \
+		ASSERT_EQ(KSFT_PASS, r_) TH_LOG("%s", why_);                   \
+		kt_kernel_use(k);                                              \
+	} while (0)
 
 static inline void kt_kernel_cleanup_dir(struct kt_kernel *k)
 {

@@ -325,11 +325,8 @@ static int block_receive(void *p)
 
 TEST(destroy_wakes_waiters_with_eidrm)
 {
-	struct kipc_mbox_attr a = kt_attr(1);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
-	int64_t full = kipc_mbox_open(NULL, 0, &a);
-	int64_t empty = kipc_mbox_open(NULL, 0, &a);
+	int64_t full = kt_shared_mbox(1);
+	int64_t empty = kt_shared_mbox(1);
 	ASSERT_LT(0, full);
 	ASSERT_LT(0, empty);
 	ASSERT_EQ(0, kipc_mbox_send(full, "f", 1, 0, 0));

@@ -25,16 +25,6 @@ static pid_t raw_fork(void)
 	return (pid_t)syscall(SYS_fork);
 }
 
-static int raw_connect(void)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", getenv("KIPC_SOCKET"));
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		return -1;
-	return fd;
-}
-
 /* Send a hello on fd and return the kernel's error (0: attached). */
 static int hello(int fd)
 {
@@ -70,7 +60,7 @@ TEST(socket_handed_to_grandchild_hello_refused)
 	pid_t c = fork();
 	ASSERT_LE(0, c);
 	if (c == 0) {
-		int fd = raw_connect();
+		int fd = kt_connect(NULL, 0);
 		if (fd < 0)
 			_exit(1);
 		pid_t g = fork();

@@ -25,9 +25,7 @@ TEST(receive_set_reports_source)
 TEST(receive_set_blocks_until_any)
 {
 	int64_t ids[3];
-	struct kipc_mbox_attr a = kt_attr(4);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
+	struct kipc_mbox_attr a = kt_shared_attr(4);
 	for (int i = 0; i < 3; i++) {
 		ids[i] = kipc_mbox_open(NULL, 0, &a);
 		ASSERT_LT(0, ids[i]);
@@ -71,9 +69,7 @@ TEST(receive_set_invalid)
 
 TEST(receive_set_woken_by_destroy)
 {
-	struct kipc_mbox_attr a = kt_attr(4);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
+	struct kipc_mbox_attr a = kt_shared_attr(4);
 	int64_t ids[2];
 	for (int i = 0; i < 2; i++) {
 		ids[i] = kipc_mbox_open(NULL, 0, &a);

@@ -140,10 +140,7 @@ TEST(handler_without_restart_gets_eintr_and_cancels)
 	ASSERT_EQ(0, kt_barrier_init(&b));
 	int64_t id;
 	{
-		struct kipc_mbox_attr a = kt_attr(4);
-		a.flags = KIPC_MBOX_KERNEL_OWNED;
-		a.mode = 0666;
-		id = kipc_mbox_open(NULL, 0, &a);
+		id = kt_shared_mbox(4);
 		ASSERT_LT(0, id);
 	}
 	pid_t c = fork();
@@ -180,10 +177,7 @@ TEST(handler_without_restart_gets_eintr_and_cancels)
 
 TEST(interrupted_rendezvous_send_delivers_nothing)
 {
-	struct kipc_mbox_attr a = kt_attr(0);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
-	int64_t id = kipc_mbox_open(NULL, 0, &a);
+	int64_t id = kt_shared_mbox(0);
 	ASSERT_LT(0, id);
 	pid_t c = fork();
 	ASSERT_LE(0, c);
@@ -312,10 +306,7 @@ static void run_race(struct __test_metadata *_metadata, uint32_t capacity, bool 
 	ASSERT_EQ(0, kt_barrier_init(&b[1]));
 	r.ready = b;
 	if (!direct) {
-		struct kipc_mbox_attr a = kt_attr(capacity);
-		a.flags = KIPC_MBOX_KERNEL_OWNED;
-		a.mode = 0666;
-		r.id = kipc_mbox_open(NULL, 0, &a);
+		r.id = kt_shared_mbox(capacity);
 		ASSERT_LT(0, r.id);
 	}
 	pid_t rc = kt_fork(race_receiver, &r);

@@ -140,10 +140,7 @@ static int fill_then_block(void *p)
 
 TEST(blocked_sender_wakes_when_space_frees)
 {
-	struct kipc_mbox_attr a = kt_attr(2);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
-	int64_t id = kipc_mbox_open(NULL, 0, &a);
+	int64_t id = kt_shared_mbox(2);
 	ASSERT_LT(0, id);
 	pid_t c = kt_fork(fill_then_block, &id);
 	ASSERT_LT(0, c);
