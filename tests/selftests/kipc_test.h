@@ -122,6 +122,34 @@ static inline int64_t kt_shared_mbox(uint32_t capacity)
 	return kipc_mbox_open(NULL, 0, &a);
 }
 
+/* A new buffer of len bytes in the async arena (kipc_buf_alloc). */
+static inline char *kt_buf(struct __test_metadata *_metadata, size_t len)
+{
+	char *b = kipc_buf_alloc(len);
+	ASSERT_NE(NULL, b);
+	return b;
+}
+
+/* An async receive from the own task queue into buf (len bytes of the
+ * async arena), flags as for kipc_prep_receive: the entry, unsubmitted. */
+static inline struct kipc_sqe *kt_prep_receive(struct __test_metadata *_metadata, void *buf,
+					       uint32_t len, uint32_t flags)
+{
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	ASSERT_NE(NULL, sqe);
+	kipc_prep_receive(sqe, KIPC_ANY, buf, len, flags);
+	return sqe;
+}
+
+/* The same with user data ud, submitted alone. */
+static inline void kt_submit_receive(struct __test_metadata *_metadata, void *buf, uint32_t len,
+				     uint64_t ud)
+{
+	struct kipc_sqe *sqe = kt_prep_receive(_metadata, buf, len, 0);
+	kipc_sqe_set_data(sqe, ud);
+	ASSERT_EQ(1, kipc_submit());
+}
+
 /* ------------------------------------------------------------------ */
 /* A private kernel                                                    */
 
@@ -585,6 +613,17 @@ static inline int kt_wait(pid_t pid)
 	return kt_wait_ms(pid, KT_BOUND_MS);
 }
 
+/* The pid of a child that exited and was reaped (a dead pid). */
+static inline pid_t kt_dead_pid(struct __test_metadata *_metadata)
+{
+	pid_t pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(0);
+	ASSERT_EQ(0, kt_wait(pid));
+	return pid;
+}
+
 /* Fork a child that does nothing until killed (a live, unattached pid). */
 static inline pid_t kt_fork_idle(void)
 {
@@ -647,6 +686,18 @@ static inline int kt_wait_post_ms(struct kt_barrier *b, int n, int timeout_ms)
 static inline int kt_wait_post(struct kt_barrier *b, int n)
 {
 	return kt_wait_post_ms(b, n, KT_BOUND_MS);
+}
+
+/* Fork fn(b) (as kt_fork) with a new barrier b, and wait (bounded) for
+ * the child's first post on it: its "ready". The child's pid. */
+static inline pid_t kt_fork_ready(struct __test_metadata *_metadata, struct kt_barrier *b,
+				  int (*fn)(void *))
+{
+	ASSERT_EQ(0, kt_barrier_init(b));
+	pid_t pid = kt_fork(fn, b);
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(0, kt_wait_post(b, 1));
+	return pid;
 }
 
 /* ------------------------------------------------------------------ */
@@ -772,6 +823,18 @@ static inline int kt_wait_mbox(int64_t id, int what, uint32_t want, int timeout_
 static inline int kt_wait_taskq(int what, uint32_t want, int timeout_ms)
 {
 	return kt_wait_stat(true, 0, what, want, timeout_ms);
+}
+
+/* Mailbox id has no receiver waiting and holds no message, and a message
+ * sent now is queued: what a cancelled or timed-out receive leaves. */
+static inline void kt_expect_no_receiver(struct __test_metadata *_metadata, int64_t id)
+{
+	struct kipc_mbox_stat st;
+	ASSERT_EQ(0, kipc_mbox_stat(id, &st));
+	EXPECT_EQ(0, st.nreceivers);
+	ASSERT_EQ(0, kipc_mbox_send(id, "m", 1, 0, 0));
+	ASSERT_EQ(0, kipc_mbox_stat(id, &st));
+	EXPECT_EQ(1, st.nmsg);
 }
 
 /* Sleep 20 ms: a grace period where no kernel state can be waited for
