@@ -645,7 +645,6 @@ struct Task {
 	List<Holder, &Holder::node> held; /* its receive rights (Mailbox::holders) */
 	uint64_t nsent = 0, nreceived = 0;
 	int64_t atime = 0;          /* attach time, realtime ns */
-	TraceListener *tracer = nullptr; /* its trace listener (trace.cc) */
 };
 
 /*
