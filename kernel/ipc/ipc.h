@@ -849,7 +849,7 @@ public:
 			bool awaited_gone = false);
 	/* Take m out of its store into the receiver's buffer; cqe filled. */
 	int deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
-		    uint32_t flags, kipc_cqe &cqe);
+		    uint32_t flags, kipc_cqe &cqe, bool copy = true);
 	void free_message(Message *m);
 	/* A message reached link's queue or a receiver (sender: nullptr when gone). */
 	void count_sent(Link &link, Task *sender, pid_t pid, int64_t stime);
@@ -865,6 +865,10 @@ public:
 	uint32_t reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t want,
 			       uint32_t *msgsize, uint64_t *charge);
 	void release_sends(uid_t uid, uint64_t bytes);
+	/* receive push (credit.cc) */
+	int push_next(Task &t, int64_t id, uint32_t after, uint64_t after_seq, uint32_t maxlen,
+		      PushMsg *out);
+	bool take_pushed(Task &t, int64_t id, uint64_t seq);
 	bool would_deadlock(const Task &cur, const Link &link) const;
 	Task *sole_receiver(const Link &link) const;
 	/* By name, what the syscalls ask for: a pid's task queue, a mailbox id
