@@ -17,6 +17,8 @@
  */
 #include "net.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -55,6 +57,7 @@ public:
 		if (first)
 			cv_.notify_one();
 	}
+	size_t max_payload() const override { return max_payload_.load(); }
 	std::vector<FabricMsg> take(bool *connected) override
 	{
 		uint64_t v;
@@ -88,6 +91,8 @@ private:
 	{
 		auto *f = static_cast<NatsFabric *>(c);
 		bool up = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+		if (up && natsConnection_GetMaxPayload(nc) > 0) /* this server's */
+			f->max_payload_ = size_t(natsConnection_GetMaxPayload(nc));
 		{
 			std::lock_guard g(f->mu_);
 			f->connected_ = up;
@@ -118,6 +123,7 @@ private:
 	bool connected_ = false;         /* guarded by mu_ */
 	bool stop_ = false;              /* guarded by mu_ */
 	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
+	std::atomic<size_t> max_payload_{1 << 20}; /* NATS's default until connected */
 };
 
 /* Read "user password" or a NATS .creds file into the options. */
@@ -230,20 +236,22 @@ void NatsFabric::sender()
 		/*
 		 * Frames queued meanwhile for one subject go out as one NATS
 		 * message (a frame says its own length: net.cc takes them
-		 * apart), up to kCoalesce bytes: under load, one publish, one
-		 * delivery and one hand-off to the peer's loop carry many
-		 * requests or answers; alone, a frame goes at once.
+		 * apart), up to kCoalesce bytes and the server's max_payload:
+		 * under load, one publish, one delivery and one hand-off to
+		 * the peer's loop carry many requests or answers; alone, a
+		 * frame goes at once.
 		 */
 		std::vector<uint8_t> buf;
+		size_t most = std::min(kCoalesce, max_payload_.load()); /* one NATS message */
 		for (size_t i = 0; i < batch.size();) {
 			const FabricMsg &m = batch[i];
 			const std::vector<uint8_t> *d = &m.data;
 			size_t j = i + 1;
 			if (j < batch.size() && batch[j].subject == m.subject &&
-			    m.data.size() + batch[j].data.size() <= kCoalesce) {
+			    m.data.size() + batch[j].data.size() <= most) {
 				buf = m.data;
 				for (; j < batch.size() && batch[j].subject == m.subject &&
-				       buf.size() + batch[j].data.size() <= kCoalesce; j++)
+				       buf.size() + batch[j].data.size() <= most; j++)
 					buf.insert(buf.end(), batch[j].data.begin(), batch[j].data.end());
 				d = &buf;
 			}

@@ -28,11 +28,9 @@ static struct bshare *bs;
 
 static struct bshare *bshare_new(const char *tag)
 {
-	struct bshare *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE,
-				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (b == MAP_FAILED)
+	struct bshare *b = nf_shared(sizeof *b);
+	if (!b)
 		return NULL;
-	memset(b, 0, sizeof *b);
 	kt_barrier_init(&b->ready);
 	snprintf(b->name, sizeof b->name, "/kt-%d-%s", (int)getpid(), tag);
 	return b;
@@ -40,17 +38,7 @@ static struct bshare *bshare_new(const char *tag)
 
 static natsConnection *bench_conn(void)
 {
-	char pw[64];
-	snprintf(pw, sizeof pw, "pw-bench-%d", nf->nats_port);
-	natsOptions *o;
-	natsConnection *nc = NULL;
-	natsOptions_Create(&o);
-	natsOptions_SetURL(o, nf->url);
-	natsOptions_SetUserInfo(o, "bench", pw);
-	if (natsConnection_Connect(&nc, o) != NATS_OK)
-		nc = NULL;
-	natsOptions_Destroy(o);
-	return nc;
+	return nf_nats_as(NULL, "bench");
 }
 
 static void row(const char *scen, const char *impl, int n, double v, const char *unit)
@@ -62,9 +50,7 @@ static void row(const char *scen, const char *impl, int n, double v, const char 
 
 static int pp_server(void)
 {
-	struct kipc_mbox_attr a = kt_attr(16);
-	a.mode = 0666;
-	int64_t id = kipc_mbox_open(bs->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	int64_t id = nf_mbox_create(bs->name, 16, 0666);
 	if (id < 0)
 		return 10;
 	kt_post(&bs->ready, 1);
@@ -143,9 +129,7 @@ TEST_TIMEOUT(pingpong, 120)
 
 static int st_receiver(void)
 {
-	struct kipc_mbox_attr a = kt_attr(1024);
-	a.mode = 0666;
-	int64_t id = kipc_mbox_open(bs->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	int64_t id = nf_mbox_create(bs->name, 1024, 0666);
 	if (id < 0)
 		return 10;
 	kt_post(&bs->ready, 1);
