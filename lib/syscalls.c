@@ -13,16 +13,9 @@
 
 static void fill_info(struct kipc_msginfo *info, const struct kipc_cqe *c)
 {
-	if (!info)
-		return;
-	info->pid = c->pid;
-	info->prio = c->prio;
-	info->type = c->type;
-	info->len = c->len;
-	info->flags = c->flags;
-	info->seq = c->seq;
-	info->source = c->source;
-	info->token = c->token;
+	if (info)
+		*info = (struct kipc_msginfo){c->pid, c->prio, c->type, c->len,
+					      c->flags, c->seq, c->source, c->token};
 }
 
 static void apply_opts(struct kipc_sqe *sqe, const struct kipc_opts *opts)

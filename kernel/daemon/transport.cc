@@ -216,6 +216,8 @@ void Server::end_of_round()
 	for (size_t i = 0; i < dirty_.size(); i++)
 		flush(dirty_[i]);
 	dirty_.clear();
+	if (net_)
+		net_->flush(); /* what this round sent to other nodes: one hand-off */
 	graveyard_.clear();
 	arm_timer();
 }

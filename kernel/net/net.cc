@@ -461,6 +461,7 @@ public:
 	void submit(const NetCaller &c, const kipc_sqe &sqe) override;
 	void proxy_complete(void *priv, const kipc_cqe &cqe) override;
 	void task_exit(void *priv) override;
+	void flush() override { fab_->flush(); }
 
 private:
 	/* origin */

@@ -565,6 +565,23 @@ void pingpong_role(int role, const Job &j, Chan *c)
 
 /* ---- the asynchronous ring: window of sends or receives ---------- */
 
+/* Wait for a completion, then take every one there is: each must have
+ * succeeded (else the role fails with what), and done() gets its slot
+ * (its user_data). */
+template <typename Done> void reap(int role, const char *what, Done done)
+{
+	kipc_cqe *cqe;
+	if (kipc_wait_cqe(&cqe) < 0)
+		child_fail(role, "kipc_wait_cqe", errno);
+	do {
+		if (cqe->res < 0)
+			child_fail(role, what, int(-cqe->res));
+		uint32_t slot = uint32_t(cqe->user_data);
+		kipc_cqe_seen(cqe);
+		done(slot);
+	} while (kipc_peek_cqe(&cqe) == 0);
+}
+
 void async_send_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
 {
 	void *bufs[kWindow];
@@ -592,16 +609,10 @@ void async_send_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
 		}
 		if (n && kipc_submit() < 0)
 			child_fail(role, "kipc_submit", errno);
-		kipc_cqe *cqe;
-		if (kipc_wait_cqe(&cqe) < 0)
-			child_fail(role, "kipc_wait_cqe", errno);
-		do {
-			if (cqe->res < 0)
-				child_fail(role, "async send", int(-cqe->res));
-			freelist[nfree++] = uint32_t(cqe->user_data);
+		reap(role, "async send", [&](uint32_t slot) {
+			freelist[nfree++] = slot;
 			done++;
-			kipc_cqe_seen(cqe);
-		} while (kipc_peek_cqe(&cqe) == 0);
+		});
 	}
 }
 
@@ -632,20 +643,13 @@ void async_recv_loop(int role, int64_t mbox, uint32_t size, uint64_t total, Wind
 	while (done < total) {
 		if (kipc_submit() < 0 && errno != EBUSY)
 			child_fail(role, "kipc_submit", errno);
-		kipc_cqe *cqe;
-		if (kipc_wait_cqe(&cqe) < 0)
-			child_fail(role, "kipc_wait_cqe", errno);
-		do {
-			if (cqe->res < 0)
-				child_fail(role, "async receive", int(-cqe->res));
-			uint32_t slot = uint32_t(cqe->user_data);
+		reap(role, "async receive", [&](uint32_t slot) {
 			done++;
-			kipc_cqe_seen(cqe);
 			if (w)
 				w->tick();
 			if (posted < total)
 				post(slot);
-		} while (kipc_peek_cqe(&cqe) == 0);
+		});
 	}
 }
 
