@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <string>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -128,6 +129,9 @@ struct SocketDir {
 	std::string name;   /* kipcd.sock */
 	std::string lock;   /* kipcd.sock.lock */
 	int lockfd = -1;
+	std::string path;   /* as given: what clients connect to */
+	dev_t dev = 0;      /* the socket file we bound */
+	ino_t ino = 0;
 };
 SocketDir sockdir;
 
@@ -238,15 +242,56 @@ int take_socket(const std::string &path)
 	/* Who may attach is decided by the directory (0700 per-user
 	 * default); with an explicit shared path every user may. */
 	fchmodat(sockdir.dirfd, sockdir.name.c_str(), 0666, 0);
+	struct stat st;
+	if (fstatat(sockdir.dirfd, sockdir.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+		sockdir.path = path, sockdir.dev = st.st_dev, sockdir.ino = st.st_ino;
 	if (listen(fd, 128) < 0)
 		die(1, fmt::format("listen {}: {}", path, strerror(errno)));
 	return fd;
 }
 
-/* Clean shutdown: the socket, then the lock file while we still hold it. */
+/* Does the socket's path (as clients resolve it) still name our socket? */
+bool socket_still_ours()
+{
+	struct stat st;
+	return sockdir.ino && lstat(sockdir.path.c_str(), &st) == 0 &&
+	       st.st_dev == sockdir.dev && st.st_ino == sockdir.ino;
+}
+
+/*
+ * inotify on the socket's directory: when the socket is removed or
+ * replaced, or the directory removed or renamed, and the path no longer
+ * names our socket, no process can attach again: shut down as on SIGTERM.
+ * Returns the inotify descriptor (the loop watches it), or -1.
+ */
+int watch_socket(Loop &loop)
+{
+	int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	std::string dir = fmt::format("/proc/self/fd/{}", sockdir.dirfd);
+	if (in < 0 || inotify_add_watch(in, dir.c_str(), IN_DELETE | IN_MOVED_FROM |
+					IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF) < 0 ||
+	    loop.add(in, POLLIN, [in](uint32_t) {
+		    alignas(inotify_event) char buf[4096];
+		    while (read(in, buf, sizeof buf) > 0) { }
+		    if (!socket_still_ours()) {
+			    klog(fmt::format("kipc: {} no longer names this kernel's socket",
+					     sockdir.path));
+			    raise(SIGTERM); /* to the signalfd: a clean shutdown */
+		    }
+	    }) < 0) {
+		klog(fmt::format("kipc: cannot watch {}: {}", dir, strerror(errno)));
+		if (in >= 0)
+			close(in);
+		return -1;
+	}
+	return in;
+}
+
+/* Clean shutdown: the socket (if still ours), then the lock file while we still hold it. */
 void release_socket()
 {
-	unlinkat(sockdir.dirfd, sockdir.name.c_str(), 0);
+	if (socket_still_ours())
+		unlinkat(sockdir.dirfd, sockdir.name.c_str(), 0);
 	unlinkat(sockdir.dirfd, sockdir.lock.c_str(), 0);
 	close(sockdir.lockfd);
 	close(sockdir.dirfd);
@@ -578,6 +623,7 @@ int main(int argc, char **argv)
 		close(ready[1]);
 	}
 
+	watch_socket(*loop); /* open until we exit */
 	int ret = serve(lfd, *loop, limits, !quiet);
 	release_socket();
 	if (!quiet)
