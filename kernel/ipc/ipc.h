@@ -436,11 +436,6 @@ struct LinkSide {
 	uint64_t nsent = 0, nreceived = 0;
 	pid_t lspid = 0, lrpid = 0;
 	int64_t stime = 0, rtime = 0;
-	/* mailbox policy state (mailbox.cc) */
-	uint32_t rr_next = 0;    /* round-robin cursor into holders */
-	pid_t pair_sender = 0, pair_receiver = 0; /* pair policy binding */
-	uint32_t excl_count = 0; /* exclusive policy: receives of excl inside */
-	Task *excl = nullptr;    /* exclusive policy: the task inside receive */
 };
 
 /* Buffering and the queues common to task queues and mailboxes. */
@@ -459,6 +454,9 @@ struct Link {
 	bool fifo_senders = false;  /* blocked senders enter in arrival order
 				       (POSIX, System V), not by priority */
 	bool quota = true;          /* messages count against bytes_per_user */
+	bool keyed = false;         /* messages indexed by route (MsgExt::route):
+				       a task queue's by sender, a round-robin
+				       mailbox's by assignee (Mechanism::route) */
 
 	/* Make side (every send and receive first): false, out of memory. */
 	bool use();
@@ -685,10 +683,10 @@ struct Mailbox {
 	uid_t cuid, cgid;        /* creator */
 	uint32_t mode;
 	uint32_t flags;          /* KIPC_MBOX_* */
-	uint32_t policy;         /* KIPC_POLICY_* */
+	uint32_t policy;         /* KIPC_POLICY_* (its state: Mailboxes) */
 	Task *owner = nullptr;   /* owning task; nullptr: kernel-owned, orphaned */
 	Holders holders;         /* receive right, in grant order */
-	int64_t ctime = 0;       /* policy state: link.side */
+	int64_t ctime = 0;       /* last change, CLOCK_REALTIME ns */
 
 	bool kernel_owned() const { return flags & KIPC_MBOX_KERNEL_OWNED; }
 	bool holds(const Task *t) const;
@@ -870,7 +868,6 @@ public:
 		      PushMsg *out);
 	bool take_pushed(Task &t, int64_t id, uint64_t seq);
 	bool would_deadlock(const Task &cur, const Link &link) const;
-	Task *sole_receiver(const Link &link) const;
 	/* By name, what the syscalls ask for: a pid's task queue, a mailbox id
 	 * (a set of them), checked for cur. */
 	long find_peer(Task &cur, int64_t pid, Task **out); /* where kill(2) may */

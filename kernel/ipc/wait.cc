@@ -108,13 +108,9 @@ ReqPtr KernelImpl::unpark(Request *r)
 	if (r->await_node.linked())
 		r->awaited->awaited_by.remove(r);
 	if (!r->waits.empty()) {
-		for (WaitEntry &w : r->waits) {
+		for (WaitEntry &w : r->waits)
 			if (w.node.linked())
 				w.link->side->receivers.remove(&w);
-			LinkSide &ls = *w.link->side; /* it parked there: in use */
-			if (ls.excl == r->task && --ls.excl_count == 0)
-				ls.excl = nullptr;
-		}
 		r->waits.clear();
 		r->task->nrecv_parked--;
 	}
