@@ -53,6 +53,21 @@ uint32_t Kernel::reserve_sends(Task *t, int64_t id, uint32_t held, uint32_t want
 	return n;
 }
 
+int Kernel::push_next(Task *t, int64_t id, uint32_t after, uint64_t after_seq, uint32_t maxlen,
+		      PushMsg *out)
+{
+	Entry e(*impl_, t, KIPC_SYS_NONE);
+	return t ? impl_->push_next(*t, id, after, after_seq, maxlen, out) : -EINVAL;
+}
+
+bool Kernel::take_pushed(Task *t, int64_t id, uint64_t seq)
+{
+	Entry e(*impl_, t, KIPC_SYS_NONE);
+	bool ok = t && impl_->take_pushed(*t, id, seq);
+	debug_check(*impl_);
+	return ok;
+}
+
 void Kernel::release_sends(uid_t uid, uint64_t bytes)
 {
 	Entry e(*impl_, nullptr, KIPC_SYS_NONE);
@@ -163,11 +178,16 @@ void Kernel::trace_ret(Task *task, const kipc_cqe &cqe, uint16_t op)
 
 void Kernel::trace_record(Task *task, const kipc_trace_event &ev)
 {
-	if (!KIPC_TRACING(*impl_) || !task)
+	if (!KIPC_TRACING(*impl_))
 		return;
-	Entry e(*impl_, task, ev.op);
 	kipc_trace_event r = ev;
 	r.ts = uint64_t(impl_->now());
+	if (!task) { /* the kernel's own (the network's): pid 0, root's to see */
+		r.pid = 0;
+		impl_->tracer.record(r, 0);
+		return;
+	}
+	Entry e(*impl_, task, ev.op);
 	r.pid = task->pid;
 	impl_->tracer.record(r, task->uid);
 }
