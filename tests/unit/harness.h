@@ -562,6 +562,14 @@ inline std::vector<std::string> mbox_drain(Proc &p, int64_t id, uint32_t buflen 
 	return drain_by([&] { return p.mbox_receive(id, buflen, KIPC_F_NONBLOCK); });
 }
 
+/* One task, a (pid 100), and an entry s to fill by hand: for entries the
+ * library would never build. */
+struct OneTask {
+	World w;
+	Proc &a = w.spawn(100);
+	kipc_sqe s{};
+};
+
 /* A mailbox of o's (mode 0666) that holds one message, filled by a with
  * text: a's next send blocks, or with KIPC_F_CACHE is cached. */
 inline int64_t full_mbox(Proc &o, Proc &a, const std::string &text)
@@ -570,6 +578,32 @@ inline int64_t full_mbox(Proc &o, Proc &a, const std::string &text)
 	REQUIRE(id > 0);
 	CHECK(a.mbox_send(id, text).res() == 0);
 	return id;
+}
+
+/* a's send with KIPC_F_CACHE to a full mailbox: cached, its first
+ * completion (KIPC_CQE_F_MORE) there at once. */
+inline Op cached_send(Proc &a, int64_t id, const std::string &text = "cached")
+{
+	Op c = a.mbox_send(id, text, KIPC_F_CACHE);
+	REQUIRE(c.cqes().size() == 1);
+	return c;
+}
+
+/* o's full mailbox id (pid 100), and a's (101) cached send c to it. */
+struct CachedSend {
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = full_mbox(o, a, "fill");
+	Op c = cached_send(a, id);
+};
+
+/* The cached send c has ended: its second completion is the
+ * notification (KIPC_CQE_F_NOTIF), with result res. */
+inline void check_notified(const Op &c, int64_t res)
+{
+	REQUIRE(c.cqes().size() == 2);
+	CHECK(c.cqes()[1].res == res);
+	CHECK((c.cqes()[1].flags & KIPC_CQE_F_NOTIF));
 }
 
 /* A mailbox's state as stat reports it to p. */
