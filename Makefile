@@ -562,10 +562,14 @@ PHONY += netcheck
 netcheck:
 	+$(Q)$(CHECK_ENV) scripts/check.sh netcheck
 # Cross-node kipc against plain NATS (Documentation/network.md); like
-# make bench, never part of make check.
+# make bench, never part of make check, and on make bench's release
+# build (CONFIG_DEBUG_CHECKS off: it walks every queued message per call).
 PHONY += netbench
-netbench: $(KIPCD) $(O)/tests/net/net_bench
-	$(Q)KIPC_KIPCD=$(abspath $(KIPCD)) $(O)/tests/net/net_bench
+netbench: $(config)
+	+$(Q)$(bench-config) && \
+	$(MAKE) O=$(BENCH_O) KCONFIG_CONFIG=$(abspath $(BENCH_O))/.config \
+		$(BENCH_O)/bin/kipcd $(BENCH_O)/tests/net/net_bench && \
+	KIPC_KIPCD=$(abspath $(BENCH_O))/bin/kipcd $(BENCH_O)/tests/net/net_bench
 
 uapi-check:
 	+$(Q)$(CHECK_ENV) scripts/check.sh uapi
@@ -580,13 +584,14 @@ run: $(KIPCD) $(SAMPLES)
 # libkipc-posix.so, for its kipc-run-mq rows) in $(O)/bench: the current
 # .config with CONFIG_DEBUG_CHECKS off (it walks every object per syscall).
 BENCH_O := $(O)/bench
+bench-config = mkdir -p $(BENCH_O) && \
+	sed -e 's/^CONFIG_DEBUG_CHECKS=y/\# CONFIG_DEBUG_CHECKS is not set/' \
+		$(config) > $(BENCH_O)/.config.new && \
+	{ cmp -s $(BENCH_O)/.config.new $(BENCH_O)/.config || \
+	  mv $(BENCH_O)/.config.new $(BENCH_O)/.config; }
 bench: $(config)
 	+$(Q)if [ -d tools/kipc-bench ]; then \
-		mkdir -p $(BENCH_O) && \
-		sed -e 's/^CONFIG_DEBUG_CHECKS=y/# CONFIG_DEBUG_CHECKS is not set/' \
-			$(config) > $(BENCH_O)/.config.new && \
-		{ cmp -s $(BENCH_O)/.config.new $(BENCH_O)/.config || \
-		  mv $(BENCH_O)/.config.new $(BENCH_O)/.config; } && \
+		$(bench-config) && \
 		$(MAKE) O=$(BENCH_O) KCONFIG_CONFIG=$(abspath $(BENCH_O))/.config \
 			$(BENCH_O)/bin/kipc-bench $(BENCH_O)/bin/kipcd \
 			$(BENCH_O)/bin/kipc-run $(BENCH_O)/lib/libkipc-posix.so && \

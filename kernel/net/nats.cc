@@ -44,14 +44,37 @@ public:
 	int start(std::string *err);
 
 	int eventfd() const override { return efd_; }
+	/*
+	 * The loop thread's: frames for one subject, one after the other,
+	 * go into one message (a frame says its own length: net.cc takes
+	 * them apart), up to kCoalesce bytes; the round's messages go to
+	 * the sender in one hand-off at its end (flush()). So under load
+	 * one publish, one delivery and one wake of the peer's loop carry
+	 * many requests or answers; alone, a frame goes at the end of the
+	 * round that made it.
+	 */
 	void publish(std::string subject, std::vector<uint8_t> data) override
 	{
+		if (!round_.empty() && round_.back().subject == subject &&
+		    round_.back().data.size() + data.size() <= kCoalesce) {
+			auto &d = round_.back().data;
+			d.insert(d.end(), data.begin(), data.end());
+			return;
+		}
+		round_.push_back({std::move(subject), std::move(data)});
+	}
+	void flush() override
+	{
+		if (round_.empty())
+			return;
 		bool first;
 		{
 			std::lock_guard g(mu_);
 			first = outbox_.empty(); /* else the sender is awake already */
-			outbox_.push_back({std::move(subject), std::move(data)});
+			for (auto &m : round_)
+				outbox_.push_back(std::move(m));
 		}
+		round_.clear();
 		if (first)
 			cv_.notify_one();
 	}
@@ -113,6 +136,7 @@ private:
 	std::thread thr_;
 	std::mutex mu_;
 	std::condition_variable cv_;
+	std::vector<FabricMsg> round_;   /* the loop thread's: this round's messages */
 	std::deque<FabricMsg> outbox_;   /* guarded by mu_ */
 	std::vector<FabricMsg> inbox_;   /* guarded by mu_ */
 	bool connected_ = false;         /* guarded by mu_ */
@@ -197,6 +221,7 @@ int NatsFabric::start(std::string *err)
 	natsOptions_SetReconnectJitter(opts_, 50, 50);
 	natsOptions_SetTimeout(opts_, 1000);
 	natsOptions_SetPingInterval(opts_, 1000);
+	natsOptions_SetSendAsap(opts_, true);
 	natsOptions_SetDisconnectedCB(opts_, on_state, this);
 	natsOptions_SetReconnectedCB(opts_, on_state, this);
 	natsOptions_SetErrorHandler(opts_, on_error, this);
@@ -227,13 +252,7 @@ void NatsFabric::sender()
 		std::deque<FabricMsg> batch;
 		batch.swap(outbox_);
 		g.unlock();
-		/*
-		 * Frames queued meanwhile for one subject go out as one NATS
-		 * message (a frame says its own length: net.cc takes them
-		 * apart), up to kCoalesce bytes: under load, one publish, one
-		 * delivery and one hand-off to the peer's loop carry many
-		 * requests or answers; alone, a frame goes at once.
-		 */
+		/* Rounds queued while we published: merged as publish() does. */
 		std::vector<uint8_t> buf;
 		for (size_t i = 0; i < batch.size();) {
 			const FabricMsg &m = batch[i];
@@ -262,6 +281,7 @@ void NatsFabric::sender()
 
 NatsFabric::~NatsFabric()
 {
+	flush(); /* the last round's (the BYEs of ~NetImpl) */
 	if (thr_.joinable()) {
 		{
 			std::lock_guard g(mu_);

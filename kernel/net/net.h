@@ -58,14 +58,17 @@ struct FabricMsg {
 
 /*
  * The fabric between kernels: a NATS connection (nats.cc). publish()
- * never blocks (it queues for the client's own thread); what arrives is
- * collected by take() on the loop thread after the eventfd fired.
+ * never blocks (it queues for the client's own thread, which sends
+ * what one loop round queued when the round ends: flush()); what
+ * arrives is collected by take() on the loop thread after the eventfd
+ * fired.
  */
 class Fabric {
 public:
 	virtual ~Fabric() = default;
 	virtual int eventfd() const = 0;
 	virtual void publish(std::string subject, std::vector<uint8_t> data) = 0;
+	virtual void flush() {}
 	/* Messages received, and whether the connection is up now. */
 	virtual std::vector<FabricMsg> take(bool *connected) = 0;
 };
@@ -99,6 +102,8 @@ public:
 	virtual void submit(const NetCaller &caller, const kipc_sqe &sqe) = 0;
 	virtual void proxy_complete(void *priv, const kipc_cqe &cqe) = 0;
 	virtual void task_exit(void *priv) = 0;
+	/* The loop's round ends: what it published goes out (Fabric::flush). */
+	virtual void flush() = 0;
 };
 
 } // namespace kipcd

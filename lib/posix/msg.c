@@ -101,22 +101,14 @@ EXPORT ssize_t msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgf
 
 static void to_libc(const struct kipc_msqid_ds *k, struct msqid_ds *d)
 {
-	memset(d, 0, sizeof *d);
-	d->msg_perm.__key = (key_t)k->key;
-	d->msg_perm.uid = k->uid;
-	d->msg_perm.gid = k->gid;
-	d->msg_perm.cuid = k->cuid;
-	d->msg_perm.cgid = k->cgid;
-	d->msg_perm.mode = (unsigned short)k->mode;
-	d->msg_perm.__seq = (unsigned short)k->seq;
-	d->msg_stime = k->stime;
-	d->msg_rtime = k->rtime;
-	d->msg_ctime = k->ctime;
-	d->__msg_cbytes = k->cbytes;
-	d->msg_qnum = k->qnum;
-	d->msg_qbytes = k->qbytes;
-	d->msg_lspid = k->lspid;
-	d->msg_lrpid = k->lrpid;
+	*d = (struct msqid_ds){
+		.msg_perm = {.__key = (key_t)k->key, .uid = k->uid, .gid = k->gid,
+			     .cuid = k->cuid, .cgid = k->cgid, .mode = (unsigned short)k->mode,
+			     .__seq = (unsigned short)k->seq},
+		.msg_stime = k->stime, .msg_rtime = k->rtime, .msg_ctime = k->ctime,
+		.__msg_cbytes = k->cbytes, .msg_qnum = k->qnum, .msg_qbytes = k->qbytes,
+		.msg_lspid = k->lspid, .msg_lrpid = k->lrpid,
+	};
 }
 
 /* The result r of a call that succeeded, or EFAULT if its output cannot

@@ -29,6 +29,7 @@ first call attaches and may start a kernel unless KIPC_AUTOSTART=0.
 import ctypes
 import dataclasses
 import errno as _errno
+import functools
 import os
 
 from . import _lib
@@ -204,6 +205,28 @@ def _bufsize():
     return _msgsize_max
 
 
+def _receive(receive, what, flags, o, bufsize, message):
+    """Run receive(buf, buflen, info, flags, opts), one of the library's
+    receives with its first arguments bound: the bytes, or a Message with
+    message=True."""
+    buf = ctypes.create_string_buffer(bufsize or _bufsize())
+    info = _lib.MsgInfo()
+    n = _check(receive(buf, len(buf), ctypes.byref(info), flags, ctypes.byref(o)), what)
+    m = _message(buf, n, info)
+    return m if message else m.data
+
+
+def _call(call, data, what, type, timeout, nonblock, bufsize):
+    """Run call(req, reqlen, reply, replylen, info, flags, opts), one of the
+    library's calls with its target bound: the reply's bytes."""
+    b = _bytes(data)
+    flags, o = _wait(timeout, nonblock, type)
+    buf = ctypes.create_string_buffer(bufsize or _bufsize())
+    info = _lib.MsgInfo()
+    n = _check(call(b, len(b), buf, len(buf), ctypes.byref(info), flags, ctypes.byref(o)), what)
+    return bytes(buf[:n])
+
+
 # ---- direct communication: task queues -------------------------------------
 
 def send(to_pid, data, prio=0, type=0, timeout=None, nonblock=False):
@@ -217,23 +240,14 @@ def recv(from_pid=ANY, timeout=None, nonblock=False, message=False, bufsize=None
     """Receive from the own task queue (from from_pid, or anyone). Returns
     the bytes, or a Message with message=True."""
     flags, o = _wait(timeout, nonblock)
-    buf = ctypes.create_string_buffer(bufsize or _bufsize())
-    info = _lib.MsgInfo()
-    n = _check(_lib.kipc_receive_x(from_pid, buf, len(buf), ctypes.byref(info), flags,
-                                   ctypes.byref(o)), "recv")
-    m = _message(buf, n, info)
-    return m if message else m.data
+    return _receive(functools.partial(_lib.kipc_receive_x, from_pid), "recv", flags, o,
+                    bufsize, message)
 
 
 def call(to_pid, data, prio=0, type=0, timeout=None, nonblock=False, bufsize=None):
     """Send a request to process to_pid and return its reply (bytes)."""
-    b = _bytes(data)
-    flags, o = _wait(timeout, nonblock, type)
-    buf = ctypes.create_string_buffer(bufsize or _bufsize())
-    info = _lib.MsgInfo()
-    n = _check(_lib.kipc_call_x(to_pid, b, len(b), buf, len(buf), ctypes.byref(info), flags,
-                                ctypes.byref(o)), f"call {to_pid}")
-    return bytes(buf[:n])
+    return _call(functools.partial(_lib.kipc_call_x, to_pid), data, f"call {to_pid}", type,
+                 timeout, nonblock, bufsize)
 
 
 def reply(token, data, type=0):
@@ -251,12 +265,8 @@ def receive_set(mailboxes, timeout=None, nonblock=False, bufsize=None):
     msg.source says which."""
     ids = (ctypes.c_int64 * len(mailboxes))(*[int(m) for m in mailboxes])
     flags, o = _wait(timeout, nonblock)
-    buf = ctypes.create_string_buffer(bufsize or _bufsize())
-    info = _lib.MsgInfo()
-    n = _check(_lib.kipc_mbox_receive_set_x(ids, len(mailboxes), buf, len(buf),
-                                            ctypes.byref(info), flags, ctypes.byref(o)),
-               "receive_set")
-    return _message(buf, n, info)
+    return _receive(functools.partial(_lib.kipc_mbox_receive_set_x, ids, len(mailboxes)),
+                    "receive_set", flags, o, bufsize, True)
 
 
 # ---- mailboxes -------------------------------------------------------------
@@ -343,22 +353,13 @@ class Mailbox:
         flags, o = _wait(timeout, nonblock, type)
         if type is not None:
             flags |= F_TYPE
-        buf = ctypes.create_string_buffer(bufsize or _bufsize())
-        info = _lib.MsgInfo()
-        n = _check(_lib.kipc_mbox_receive_x(self.id, buf, len(buf), ctypes.byref(info), flags,
-                                            ctypes.byref(o)), self._what("recv"))
-        m = _message(buf, n, info)
-        return m if message else m.data
+        return _receive(functools.partial(_lib.kipc_mbox_receive_x, self.id),
+                        self._what("recv"), flags, o, bufsize, message)
 
     def call(self, data, prio=0, type=0, timeout=None, nonblock=False, bufsize=None):
         """Send a request through the mailbox and return the reply."""
-        b = _bytes(data)
-        flags, o = _wait(timeout, nonblock, type)
-        buf = ctypes.create_string_buffer(bufsize or _bufsize())
-        info = _lib.MsgInfo()
-        n = _check(_lib.kipc_mbox_call_x(self.id, b, len(b), buf, len(buf), ctypes.byref(info),
-                                         flags, ctypes.byref(o)), self._what("call"))
-        return bytes(buf[:n])
+        return _call(functools.partial(_lib.kipc_mbox_call_x, self.id), data,
+                     self._what("call"), type, timeout, nonblock, bufsize)
 
     def destroy(self):
         _check(_lib.kipc_mbox_destroy(self.id), self._what("destroy"))

@@ -22,6 +22,7 @@
 
 #include "../../kernel/daemon/wire.h"
 #include "../../kernel/ipc/ipc.h"
+#include "../unit/fake_os.h"
 
 #define FUZZ_ASSERT(cond)                                                     \
 	do {                                                                  \
@@ -36,27 +37,9 @@ namespace kfuzz {
 
 using namespace kipc;
 
-struct Clock final : kipc::Clock {
-	int64_t mono = 1'000'000'000;
-	int64_t real = 1'700'000'000'000'000'000;
-	int64_t monotonic_ns() const override { return mono; }
-	int64_t realtime_ns() const override { return real; }
-};
+using Clock = kipc::fakeos::Clock;
 
-struct Host final : kipc::Host, kipc::MqHost {
-	std::map<pid_t, Creds> alive;
-	std::set<pid_t> watched;
-	bool process_alive(pid_t pid, Creds *c) override
-	{
-		auto it = alive.find(pid);
-		if (it == alive.end())
-			return false;
-		*c = it->second;
-		return true;
-	}
-	void watch_process(pid_t pid) override { watched.insert(pid); }
-	void unwatch_process(pid_t pid) override { watched.erase(pid); }
-
+struct Host final : kipc::fakeos::Processes, kipc::MqHost {
 	/*
 	 * MqHost: POSIX queues, as kipcd's MqFs keeps them: one descriptor file per
 	 * open (handle), the descriptors processes hold of it, and
@@ -105,7 +88,7 @@ struct Host final : kipc::Host, kipc::MqHost {
 	}
 	bool capable(pid_t pid, int cap) override
 	{
-		FUZZ_ASSERT(cap == 21 || cap == 24); /* CAP_SYS_ADMIN, CAP_SYS_RESOURCE */
+		FUZZ_ASSERT(cap == kCapSysAdmin || cap == kCapSysResource);
 		FUZZ_ASSERT(alive.count(pid));
 		return capable_pids.count(pid);
 	}

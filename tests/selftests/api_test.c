@@ -26,10 +26,7 @@ static int run_async(struct kipc_sqe *sqe, uint64_t ud, struct kipc_cqe *out)
 
 static int64_t open_box(void)
 {
-	struct kipc_mbox_attr a = kt_attr(4);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
-	return kipc_mbox_open(NULL, 0, &a);
+	return kt_shared_mbox(4);
 }
 
 TEST(x_variants_send_and_select_by_type)
@@ -138,13 +135,22 @@ static int serve_two(void *p)
 	return 0;
 }
 
-TEST(x_variants_call_and_reply_carry_types)
+/* A new mailbox (*id) and serve_two() serving it (async: through the
+ * async API). The server's pid. */
+static pid_t two_call_server(struct __test_metadata *_metadata, bool async, int64_t *id)
 {
-	int64_t id = open_box();
-	ASSERT_LT(0, id);
-	struct server_arg sa = {.id = id, .async = false};
+	*id = open_box();
+	ASSERT_LT(0, *id);
+	struct server_arg sa = {.id = *id, .async = async};
 	pid_t s = kt_fork(serve_two, &sa);
 	ASSERT_LT(0, s);
+	return s;
+}
+
+TEST(x_variants_call_and_reply_carry_types)
+{
+	int64_t id;
+	pid_t s = two_call_server(_metadata, false, &id);
 	struct kipc_opts o = {.type = 40};
 	char buf[16];
 	struct kipc_msginfo info;
@@ -187,11 +193,8 @@ TEST(prep_send_with_type_and_prio)
 
 TEST(sqe_set_timeout_relative_and_absolute)
 {
-	char *b = kipc_buf_alloc(16);
-	ASSERT_NE(NULL, b);
-	struct kipc_sqe *sqe = kipc_get_sqe();
-	ASSERT_NE(NULL, sqe);
-	kipc_prep_receive(sqe, KIPC_ANY, b, 16, 0);
+	char *b = kt_buf(_metadata, 16);
+	struct kipc_sqe *sqe = kt_prep_receive(_metadata, b, 16, 0);
 	kipc_sqe_set_timeout(sqe, 30 * MS, 0);
 	EXPECT_TRUE(sqe->flags & KIPC_F_TIMEOUT);
 	int64_t t0 = kt_now_ns();
@@ -200,9 +203,7 @@ TEST(sqe_set_timeout_relative_and_absolute)
 	EXPECT_EQ(-ETIMEDOUT, cqe.res);
 	EXPECT_LE(30 * MS, kt_now_ns() - t0);
 	/* absolute, CLOCK_REALTIME: a deadline already past */
-	sqe = kipc_get_sqe();
-	ASSERT_NE(NULL, sqe);
-	kipc_prep_receive(sqe, KIPC_ANY, b, 16, 0);
+	sqe = kt_prep_receive(_metadata, b, 16, 0);
 	kipc_sqe_set_timeout(sqe, kt_realtime_ns() - 1000 * MS, KIPC_F_REALTIME);
 	ASSERT_EQ(0, run_async(sqe, 3, &cqe));
 	EXPECT_EQ(-ETIMEDOUT, cqe.res);
@@ -216,11 +217,8 @@ TEST(sqe_set_type_selects_what_a_receive_takes)
 	ASSERT_EQ(getpid(), me);
 	ASSERT_EQ(0, kipc_send_x(me, "1", 1, 0, 0, &(struct kipc_opts){.type = 1}));
 	ASSERT_EQ(0, kipc_send_x(me, "2", 1, 0, 0, &(struct kipc_opts){.type = 2}));
-	char *b = kipc_buf_alloc(16);
-	ASSERT_NE(NULL, b);
-	struct kipc_sqe *sqe = kipc_get_sqe();
-	ASSERT_NE(NULL, sqe);
-	kipc_prep_receive(sqe, KIPC_ANY, b, 16, KIPC_F_TYPE);
+	char *b = kt_buf(_metadata, 16);
+	struct kipc_sqe *sqe = kt_prep_receive(_metadata, b, 16, KIPC_F_TYPE);
 	kipc_sqe_set_type(sqe, 2);
 	struct kipc_cqe cqe;
 	ASSERT_EQ(0, run_async(sqe, 4, &cqe));
@@ -268,11 +266,8 @@ TEST(prep_mbox_receive_set_takes_from_any)
 
 TEST(prep_call_mbox_call_and_reply)
 {
-	int64_t id = open_box();
-	ASSERT_LT(0, id);
-	struct server_arg sa = {.id = id, .async = true};
-	pid_t s = kt_fork(serve_two, &sa);
-	ASSERT_LT(0, s);
+	int64_t id;
+	pid_t s = two_call_server(_metadata, true, &id);
 	char *req = kipc_buf_alloc(16), *rep = kipc_buf_alloc(16);
 	ASSERT_NE(NULL, req);
 	ASSERT_NE(NULL, rep);

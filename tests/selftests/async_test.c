@@ -74,13 +74,8 @@ TEST(ring_fd_polls_readable)
 	int fd = kipc_ring_fd();
 	ASSERT_LE(0, fd) TH_LOG("kipc_ring_fd: %s", strerror(errno));
 	struct pollfd p = {.fd = fd, .events = POLLIN};
-	char *buf = kipc_buf_alloc(16);
-	ASSERT_NE(NULL, buf);
-	struct kipc_sqe *sqe = kipc_get_sqe();
-	ASSERT_NE(NULL, sqe);
-	kipc_prep_receive(sqe, KIPC_ANY, buf, 16, 0);
-	kipc_sqe_set_data(sqe, 5);
-	ASSERT_EQ(1, kipc_submit());
+	char *buf = kt_buf(_metadata, 16);
+	kt_submit_receive(_metadata, buf, 16, 5);
 	/* nothing yet: drain the fd, then it stays quiet */
 	uint64_t v;
 	while (poll(&p, 1, 0) == 1 && read(fd, &v, sizeof v) > 0)
@@ -115,13 +110,8 @@ TEST(ring_fd_polls_readable)
 
 TEST(cancel_parked_request)
 {
-	char *buf = kipc_buf_alloc(16);
-	ASSERT_NE(NULL, buf);
-	struct kipc_sqe *sqe = kipc_get_sqe();
-	ASSERT_NE(NULL, sqe);
-	kipc_prep_receive(sqe, KIPC_ANY, buf, 16, 0);
-	kipc_sqe_set_data(sqe, 77);
-	ASSERT_EQ(1, kipc_submit());
+	char *buf = kt_buf(_metadata, 16);
+	kt_submit_receive(_metadata, buf, 16, 77);
 	struct kipc_cqe *cqe;
 	EXPECT_EQ(-1, kipc_wait_cqe_timeout(&cqe, 20 * MS));
 	EXPECT_EQ(ETIMEDOUT, errno);
@@ -131,11 +121,7 @@ TEST(cancel_parked_request)
 	EXPECT_EQ(-ECANCELED, cqe->res);
 	kipc_cqe_seen(cqe);
 	/* again with KIPC_F_INTR: EINTR */
-	sqe = kipc_get_sqe();
-	ASSERT_NE(NULL, sqe);
-	kipc_prep_receive(sqe, KIPC_ANY, buf, 16, 0);
-	kipc_sqe_set_data(sqe, 78);
-	ASSERT_EQ(1, kipc_submit());
+	kt_submit_receive(_metadata, buf, 16, 78);
 	kt_settle();
 	ASSERT_EQ(0, kipc_cancel(78, KIPC_F_INTR));
 	ASSERT_EQ(0, kipc_wait_cqe_timeout(&cqe, KT_BOUND_MS * MS));

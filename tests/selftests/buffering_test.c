@@ -10,10 +10,7 @@
 
 static int64_t shared_mbox(uint32_t cap)
 {
-	struct kipc_mbox_attr a = kt_attr(cap);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
-	return kipc_mbox_open(NULL, 0, &a);
+	return kt_shared_mbox(cap);
 }
 
 /* Child: send one message; record in shared memory when send returned. */

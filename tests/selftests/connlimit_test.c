@@ -16,22 +16,6 @@
 #include <kipc/ring.h>
 #include <sys/resource.h>
 
-static int connect_to(const char *path, bool nonblock)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof sa.sun_path)
-		return -1;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* The kernel's answer on fd within ms: its error, or -1000 (none). */
 static int answer(int fd, int ms)
 {
@@ -47,7 +31,7 @@ static int answer(int fd, int ms)
 
 static int hello_of(size_t len)
 {
-	int fd = connect_to(getenv("KIPC_SOCKET"), false);
+	int fd = kt_connect(NULL, 0);
 	if (fd < 0)
 		return -2000;
 	char *b = calloc(1, len);
@@ -89,7 +73,7 @@ TEST(silent_connections_bounded_per_uid)
 	enum { N = 70 };
 	int fds[N];
 	for (int i = 0; i < N; i++) {
-		fds[i] = connect_to(getenv("KIPC_SOCKET"), true);
+		fds[i] = kt_connect(NULL, SOCK_NONBLOCK);
 		ASSERT_LE(0, fds[i]);
 	}
 	/* Past 64 silent connections of our uid: EAGAIN at once. */
@@ -127,12 +111,7 @@ static void exhaust(struct __test_metadata *_metadata, const char *loop)
 {
 	setenv("KIPC_LOOP", loop, 1);
 	struct kt_kernel k;
-	char why[256];
-	int r = kt_kernel_boot(&k, NULL, why, sizeof why);
-	if (r == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(KSFT_PASS, r) TH_LOG("%s", why);
-	kt_kernel_use(&k);
+	KT_BOOT_AND_USE(&k, NULL);
 	struct rlimit rl = {48, 48};
 	ASSERT_EQ(0, prlimit(k.pid, RLIMIT_NOFILE, &rl, NULL));
 
@@ -140,7 +119,7 @@ static void exhaust(struct __test_metadata *_metadata, const char *loop)
 	enum { N = 60 };
 	int fds[N];
 	for (int i = 0; i < N; i++) {
-		fds[i] = connect_to(k.sock, true);
+		fds[i] = kt_connect(k.sock, SOCK_NONBLOCK);
 		ASSERT_LE(0, fds[i]);
 	}
 	/* The kernel ran out: it refuses one on its reserve descriptor. */

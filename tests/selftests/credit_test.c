@@ -280,101 +280,130 @@ static int64_t nmsg(int64_t id)
 	return kipc_mbox_stat(id, &st) < 0 ? (int64_t)-errno : (int64_t)st.nmsg;
 }
 
+/* What most tests start from: attached, this process's credit words, a
+ * kernel-owned mailbox of capacity cap, and (with_helper) a helper. */
+struct box {
+	const struct kipc_credit *c;
+	int64_t id;
+	struct helper h;
+	bool with_helper;
+};
+
+static struct box box_setup(struct __test_metadata *_metadata, uint32_t cap, bool with_helper)
+{
+	struct box b = {.with_helper = with_helper};
+	ASSERT_EQ(0, kipc_attach());
+	b.c = credit_words();
+	ASSERT_NE(NULL, b.c);
+	b.id = open_box(cap, true);
+	ASSERT_LT(0, b.id);
+	if (with_helper)
+		ASSERT_EQ(0, helper_start(&b.h));
+	return b;
+}
+
+/* The end of such a test: the helper (if any) stops, the mailbox goes. */
+static void box_done(struct __test_metadata *_metadata, struct box *b)
+{
+	if (b->with_helper)
+		helper_stop(&b->h);
+	EXPECT_EQ(0, kipc_mbox_destroy(b->id));
+}
+
+/* Receive, without blocking, the n primers that get_credits() left. */
+static void expect_primers(struct __test_metadata *_metadata, int64_t id, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint32_t v;
+		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+		EXPECT_EQ(1000u, v);
+	}
+}
+
+/* In a child: attach and find the credit words. 0, or an exit code. */
+static int child_start(const struct kipc_credit **c)
+{
+	if (kipc_attach() < 0)
+		return 1;
+	*c = credit_words();
+	return *c ? 0 : 2;
+}
+
 /* ---- the tests ---------------------------------------------------- */
 
 /* A stat, a receive and a nonblocking receive made after credit sends
  * returned see them, in order. */
 TEST(credit_sends_return_without_kipcd_and_are_seen)
 {
-	ASSERT_EQ(0, kipc_attach());
-	const struct kipc_credit *c = credit_words();
-	ASSERT_NE(NULL, c);
-	int64_t id = open_box(64, true);
-	ASSERT_LT(0, id);
-	struct helper h;
-	ASSERT_EQ(0, helper_start(&h));
-	int primers = stop_with_credits(id, c);
+	struct box b = box_setup(_metadata, 64, true);
+	int primers = stop_with_credits(b.id, b.c);
 	ASSERT_LT(0, primers);
 	int sent = 0;
 	for (uint32_t v = 0; v < 6; v++)
-		sent += kipc_mbox_send(id, &v, sizeof v, 0, 0) == 0;
+		sent += kipc_mbox_send(b.id, &v, sizeof v, 0, 0) == 0;
 	char st = state_of(kt_main_kernel.pid);
 	if (st != 'T')
 		cont_kipcd();
 	ASSERT_EQ('T', st); /* they returned while kipcd was stopped */
 	ASSERT_EQ(6, sent);
 	/* the stat is made after they returned: it sees all of them */
-	EXPECT_EQ(primers + 6, helper_do_stopped(&h, (struct cmd){C_STAT, id, 0, 0}));
+	EXPECT_EQ(primers + 6, helper_do_stopped(&b.h, (struct cmd){C_STAT, b.id, 0, 0}));
 	for (int i = 0; i < primers; i++)
-		EXPECT_EQ(1000, helper_do(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
+		EXPECT_EQ(1000, helper_do(&b.h, (struct cmd){C_RECV_NB, b.id, 0, 0}));
 	for (int64_t v = 0; v < 6; v++)
-		EXPECT_EQ(v, helper_do(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
-	EXPECT_EQ(-EAGAIN, helper_do(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
+		EXPECT_EQ(v, helper_do(&b.h, (struct cmd){C_RECV_NB, b.id, 0, 0}));
+	EXPECT_EQ(-EAGAIN, helper_do(&b.h, (struct cmd){C_RECV_NB, b.id, 0, 0}));
 
 	/* A nonblocking receive, then a blocking one, made after a credit
 	 * send returned: never EAGAIN, never a wait. */
 	for (uint32_t v = 7; v <= 8; v++) {
-		int more = stop_with_credits(id, c); /* 0 unless they were taken back */
+		int more = stop_with_credits(b.id, b.c); /* 0 unless they were taken back */
 		ASSERT_LE(0, more);
-		ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
-		int64_t first = helper_do_stopped(&h, (struct cmd){v == 7 ? C_RECV_NB : C_RECV, id, 0, 0});
+		ASSERT_EQ(0, kipc_mbox_send(b.id, &v, sizeof v, 0, 0));
+		int64_t first = helper_do_stopped(&b.h, (struct cmd){v == 7 ? C_RECV_NB : C_RECV, b.id, 0, 0});
 		EXPECT_EQ(more ? 1000 : (int64_t)v, first);
 		for (int i = 1; i < more; i++)
-			EXPECT_EQ(1000, helper_do(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
+			EXPECT_EQ(1000, helper_do(&b.h, (struct cmd){C_RECV_NB, b.id, 0, 0}));
 		if (more)
-			EXPECT_EQ(v, helper_do(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
+			EXPECT_EQ(v, helper_do(&b.h, (struct cmd){C_RECV_NB, b.id, 0, 0}));
 	}
-	helper_stop(&h);
-	EXPECT_EQ(0, kipc_mbox_destroy(id));
+	box_done(_metadata, &b);
 }
 
 /* A capacity change takes the credits back: the holder's sends then
  * stop exactly at the new capacity. */
 TEST(setattr_takes_credits_back)
 {
-	ASSERT_EQ(0, kipc_attach());
-	const struct kipc_credit *c = credit_words();
-	ASSERT_NE(NULL, c);
-	int64_t id = open_box(64, true);
-	ASSERT_LT(0, id);
-	struct helper h;
-	ASSERT_EQ(0, helper_start(&h));
-	int primers = stop_with_credits(id, c);
+	struct box b = box_setup(_metadata, 64, true);
+	int primers = stop_with_credits(b.id, b.c);
 	ASSERT_LT(0, primers);
 	for (uint32_t v = 0; v < 4; v++)
-		ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+		ASSERT_EQ(0, kipc_mbox_send(b.id, &v, sizeof v, 0, 0));
 	/* room for one more after what was sent */
 	int cap = primers + 5;
-	EXPECT_EQ(0, helper_do_stopped(&h, (struct cmd){C_SETCAP, id, cap, 0}));
-	EXPECT_EQ(0u, cgen(c));
+	EXPECT_EQ(0, helper_do_stopped(&b.h, (struct cmd){C_SETCAP, b.id, cap, 0}));
+	EXPECT_EQ(0u, cgen(b.c));
 	uint32_t v = 4;
-	EXPECT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, KIPC_F_NONBLOCK));
-	EXPECT_EQ(-1, kipc_mbox_send(id, &v, sizeof v, 0, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, kipc_mbox_send(b.id, &v, sizeof v, 0, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-1, kipc_mbox_send(b.id, &v, sizeof v, 0, KIPC_F_NONBLOCK));
 	EXPECT_EQ(EAGAIN, errno);
-	EXPECT_EQ(cap, nmsg(id));
-	helper_stop(&h);
-	EXPECT_EQ(0, kipc_mbox_destroy(id));
+	EXPECT_EQ(cap, nmsg(b.id));
+	box_done(_metadata, &b);
 }
 
 /* A destroy takes the credits back: the next send fails EIDRM. */
 TEST(destroy_takes_credits_back)
 {
-	ASSERT_EQ(0, kipc_attach());
-	const struct kipc_credit *c = credit_words();
-	ASSERT_NE(NULL, c);
-	int64_t id = open_box(64, true);
-	ASSERT_LT(0, id);
-	struct helper h;
-	ASSERT_EQ(0, helper_start(&h));
-	ASSERT_LT(0, stop_with_credits(id, c));
+	struct box b = box_setup(_metadata, 64, true);
+	ASSERT_LT(0, stop_with_credits(b.id, b.c));
 	for (uint32_t v = 0; v < 4; v++)
-		ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
-	EXPECT_EQ(0, helper_do_stopped(&h, (struct cmd){C_DESTROY, id, 0, 0}));
-	EXPECT_EQ(0u, cgen(c));
+		ASSERT_EQ(0, kipc_mbox_send(b.id, &v, sizeof v, 0, 0));
+	EXPECT_EQ(0, helper_do_stopped(&b.h, (struct cmd){C_DESTROY, b.id, 0, 0}));
+	EXPECT_EQ(0u, cgen(b.c));
 	uint32_t v = 4;
-	EXPECT_EQ(-1, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	EXPECT_EQ(-1, kipc_mbox_send(b.id, &v, sizeof v, 0, 0));
 	EXPECT_EQ(EIDRM, errno);
-	helper_stop(&h);
+	helper_stop(&b.h);
 }
 
 static int own_and_wait(void *arg)
@@ -433,11 +462,10 @@ struct death_arg {
 static int send_and_die(void *arg)
 {
 	struct death_arg *d = arg;
-	if (kipc_attach() < 0)
-		return 1;
-	const struct kipc_credit *c = credit_words();
-	if (!c)
-		return 2;
+	const struct kipc_credit *c;
+	int e = child_start(&c);
+	if (e)
+		return e;
 	int primers = get_credits(d->id, c);
 	if (primers < 0)
 		return 3;
@@ -482,11 +510,7 @@ TEST(sender_death_delivers_credit_sends)
 		cont_kipcd();
 	}
 	ASSERT_EQ(0, st);
-	for (int i = 0; i < primers; i++) {
-		uint32_t v;
-		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(d.id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
-		EXPECT_EQ(1000u, v);
-	}
+	expect_primers(_metadata, d.id, primers);
 	for (uint32_t i = 0; i < 8; i++) {
 		uint32_t v = 99;
 		EXPECT_EQ((ssize_t)sizeof v, kipc_mbox_receive(d.id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
@@ -502,129 +526,100 @@ TEST(sender_death_delivers_credit_sends)
  * the call), nothing is sent, and the credit is still there. */
 TEST(bad_payload_fails_efault_in_the_caller)
 {
-	ASSERT_EQ(0, kipc_attach());
-	const struct kipc_credit *c = credit_words();
-	ASSERT_NE(NULL, c);
-	int64_t id = open_box(64, true);
-	ASSERT_LT(0, id);
+	struct box b = box_setup(_metadata, 64, false);
 	void *bad = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, bad);
-	int primers = stop_with_credits(id, c);
+	int primers = stop_with_credits(b.id, b.c);
 	ASSERT_LT(0, primers);
-	int r = kipc_mbox_send(id, bad, 16, 0, 0);
+	int r = kipc_mbox_send(b.id, bad, 16, 0, 0);
 	int err = errno;
 	uint32_t v = 5;
-	int r2 = kipc_mbox_send(id, &v, sizeof v, 0, 0); /* the credit path still */
+	int r2 = kipc_mbox_send(b.id, &v, sizeof v, 0, 0); /* the credit path still */
 	char st = state_of(kt_main_kernel.pid);
 	cont_kipcd();
 	EXPECT_EQ(-1, r);
 	EXPECT_EQ(EFAULT, err);
 	EXPECT_EQ(0, r2);
 	EXPECT_EQ('T', st);
-	EXPECT_EQ(primers + 1, nmsg(id));
+	EXPECT_EQ(primers + 1, nmsg(b.id));
 	munmap(bad, 4096);
-	EXPECT_EQ(0, kipc_mbox_destroy(id));
+	box_done(_metadata, &b);
 }
 
 /* Priorities and FIFO across credit sends, the holder's ordinary sends
  * and another process's send made after the credit sends returned. */
 TEST(priority_and_order_across_credit_and_ordinary_sends)
 {
-	ASSERT_EQ(0, kipc_attach());
-	const struct kipc_credit *c = credit_words();
-	ASSERT_NE(NULL, c);
-	int64_t id = open_box(64, true);
-	ASSERT_LT(0, id);
-	struct helper h;
-	ASSERT_EQ(0, helper_start(&h));
-	int primers = get_credits(id, c);
+	struct box b = box_setup(_metadata, 64, true);
+	int primers = get_credits(b.id, b.c);
 	ASSERT_LT(0, primers);
 	for (int i = 0; i < primers; i++) {
 		uint32_t v;
-		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(id, &v, sizeof v, NULL, 0));
+		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(b.id, &v, sizeof v, NULL, 0));
 	}
 	/* the holder: credit, ordinary (a timed send never uses one), credit */
 	uint32_t v = 10;
-	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	ASSERT_EQ(0, kipc_mbox_send(b.id, &v, sizeof v, 0, 0));
 	v = 11;
-	ASSERT_EQ(0, kipc_mbox_send_timed(id, &v, sizeof v, 0, 0, 1000000000));
+	ASSERT_EQ(0, kipc_mbox_send_timed(b.id, &v, sizeof v, 0, 0, 1000000000));
 	v = 12;
-	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
-	int more = stop_with_credits(id, c); /* primers, if the grant had gone */
+	ASSERT_EQ(0, kipc_mbox_send(b.id, &v, sizeof v, 0, 0));
+	int more = stop_with_credits(b.id, b.c); /* primers, if the grant had gone */
 	ASSERT_LE(0, more);
 	v = 20;
-	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 1, 0));
+	ASSERT_EQ(0, kipc_mbox_send(b.id, &v, sizeof v, 1, 0));
 	v = 21;
-	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 2, 0));
+	ASSERT_EQ(0, kipc_mbox_send(b.id, &v, sizeof v, 2, 0));
 	/* another process's prio-2 send after them comes after 21 */
-	EXPECT_EQ(0, helper_do_stopped(&h, (struct cmd){C_SEND, id, 22, 2}));
+	EXPECT_EQ(0, helper_do_stopped(&b.h, (struct cmd){C_SEND, b.id, 22, 2}));
 	uint32_t want[] = {21, 22, 20, 10, 11, 12};
 	for (unsigned i = 0; i < sizeof want / sizeof want[0]; i++) {
-		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(b.id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
 		EXPECT_EQ(want[i], v);
 	}
-	for (int i = 0; i < more; i++) {
-		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
-		EXPECT_EQ(1000u, v);
-	}
-	helper_stop(&h);
-	EXPECT_EQ(0, kipc_mbox_destroy(id));
+	expect_primers(_metadata, b.id, more);
+	box_done(_metadata, &b);
 }
 
 /* Credits never take room from another sender: it fills the mailbox. */
 TEST(credits_leave_room_to_other_senders)
 {
-	ASSERT_EQ(0, kipc_attach());
-	const struct kipc_credit *c = credit_words();
-	ASSERT_NE(NULL, c);
-	int64_t id = open_box(20, true);
-	ASSERT_LT(0, id);
-	struct helper h;
-	ASSERT_EQ(0, helper_start(&h));
-	int primers = get_credits(id, c);
+	struct box b = box_setup(_metadata, 20, true);
+	int primers = get_credits(b.id, b.c);
 	ASSERT_LT(0, primers);
 	int ok = 0;
 	for (int i = 0; i < 40; i++)
-		if (helper_do(&h, (struct cmd){C_SEND, id, i, 0}) == 0)
+		if (helper_do(&b.h, (struct cmd){C_SEND, b.id, i, 0}) == 0)
 			ok++;
 	EXPECT_EQ(20 - primers, ok);
-	EXPECT_EQ(20, nmsg(id));
-	EXPECT_EQ(0u, cgen(c)); /* taken back for the other sender */
-	helper_stop(&h);
-	EXPECT_EQ(0, kipc_mbox_destroy(id));
+	EXPECT_EQ(20, nmsg(b.id));
+	EXPECT_EQ(0u, cgen(b.c)); /* taken back for the other sender */
+	box_done(_metadata, &b);
 }
 
 /* Unused credits go back by themselves; a cred_refresh takes them back. */
 TEST(unused_credits_go_back)
 {
-	ASSERT_EQ(0, kipc_attach());
-	const struct kipc_credit *c = credit_words();
-	ASSERT_NE(NULL, c);
-	int64_t id = open_box(64, true);
-	ASSERT_LT(0, id);
-	ASSERT_LT(0, get_credits(id, c));
+	struct box b = box_setup(_metadata, 64, false);
+	ASSERT_LT(0, get_credits(b.id, b.c));
 	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	while (cgen(c) && __ksft_now_ms() < deadline)
+	while (cgen(b.c) && __ksft_now_ms() < deadline)
 		sched_yield();
-	EXPECT_EQ(0u, cgen(c));
-	ASSERT_LT(0, get_credits(id, c));
+	EXPECT_EQ(0u, cgen(b.c));
+	ASSERT_LT(0, get_credits(b.id, b.c));
 	EXPECT_EQ(0, kipc_cred_refresh());
-	EXPECT_EQ(0u, cgen(c));
-	EXPECT_EQ(0, kipc_mbox_destroy(id));
+	EXPECT_EQ(0u, cgen(b.c));
+	box_done(_metadata, &b);
 }
 
 /* Entries forged with KIPC_F_CREDIT (the async API passes flags through)
  * are ordinary sends beyond the kernel's own count: never past the room. */
 TEST(forged_credit_entries_are_ordinary_sends)
 {
-	ASSERT_EQ(0, kipc_attach());
-	const struct kipc_credit *c = credit_words();
-	ASSERT_NE(NULL, c);
-	int64_t id = open_box(20, true);
-	ASSERT_LT(0, id);
-	int primers = get_credits(id, c);
+	struct box b = box_setup(_metadata, 20, false);
+	int primers = get_credits(b.id, b.c);
 	ASSERT_LT(0, primers);
-	uint32_t gen = cgen(c);
+	uint32_t gen = cgen(b.c);
 	void *buf = kipc_buf_alloc(4);
 	ASSERT_NE(NULL, buf);
 	memset(buf, 0, 4);
@@ -632,7 +627,7 @@ TEST(forged_credit_entries_are_ordinary_sends)
 	for (int i = 0; i < 30; i++) {
 		struct kipc_sqe *sqe = kipc_get_sqe();
 		ASSERT_NE(NULL, sqe);
-		kipc_prep_mbox_send(sqe, id, buf, 4, 0, KIPC_F_NONBLOCK);
+		kipc_prep_mbox_send(sqe, b.id, buf, 4, 0, KIPC_F_NONBLOCK);
 		sqe->flags |= KIPC_F_CREDIT;
 		sqe->timeout = gen;
 		kipc_sqe_set_data(sqe, 1);
@@ -654,9 +649,9 @@ TEST(forged_credit_entries_are_ordinary_sends)
 	EXPECT_EQ(20 - primers, ok);
 	EXPECT_EQ(n - (20 - primers), eagain);
 	EXPECT_EQ(0, other);
-	EXPECT_EQ(20, nmsg(id));
+	EXPECT_EQ(20, nmsg(b.id));
 	kipc_buf_free(buf);
-	EXPECT_EQ(0, kipc_mbox_destroy(id));
+	box_done(_metadata, &b);
 }
 
 #define NLEDGER 5000
@@ -681,11 +676,10 @@ static void *refresher(void *arg)
 static int ledger_sender(void *arg)
 {
 	struct race *r = arg;
-	if (kipc_attach() < 0)
-		return 1;
-	const struct kipc_credit *c = credit_words();
-	if (!c)
-		return 2;
+	const struct kipc_credit *c;
+	int e = child_start(&c);
+	if (e)
+		return e;
 	pthread_t t;
 	if (pthread_create(&t, NULL, refresher, r))
 		return 3;

@@ -113,10 +113,7 @@ static int blocked_taskq_receiver(void *p)
 
 TEST(task_killed_while_blocked_kernel_goes_on)
 {
-	struct kipc_mbox_attr a = kt_attr(0);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
-	int64_t id = kipc_mbox_open(NULL, 0, &a);
+	int64_t id = kt_shared_mbox(0);
 	ASSERT_LT(0, id);
 	pid_t s = kt_fork(blocked_sender, &id);
 	pid_t r = kt_fork(blocked_taskq_receiver, NULL);
@@ -149,12 +146,7 @@ TEST(task_killed_while_blocked_kernel_goes_on)
 static void kernel_dies(struct __test_metadata *_metadata, int sig)
 {
 	struct kt_kernel k;
-	char why[256];
-	int r = kt_kernel_boot(&k, NULL, why, sizeof why);
-	if (r == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(KSFT_PASS, r) TH_LOG("%s", why);
-	kt_kernel_use(&k);
+	KT_BOOT_AND_USE(&k, NULL);
 
 	int64_t id = kipc_mbox_open(NULL, 0, NULL);
 	ASSERT_LT(0, id);
@@ -211,12 +203,7 @@ TEST(kernel_sigterm_blocked_calls_get_econnreset)
 TEST(reattach_after_kernel_restart)
 {
 	struct kt_kernel k;
-	char why[256];
-	int r = kt_kernel_boot(&k, NULL, why, sizeof why);
-	if (r == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(KSFT_PASS, r) TH_LOG("%s", why);
-	kt_kernel_use(&k);
+	KT_BOOT_AND_USE(&k, NULL);
 	ASSERT_EQ(0, kipc_nop());
 	ASSERT_EQ(0, kipc_send(getpid(), "a", 1, 0, 0));
 	ASSERT_LE(0, kt_kernel_stop(&k, SIGKILL));
@@ -225,9 +212,7 @@ TEST(reattach_after_kernel_restart)
 	snprintf(dir, sizeof dir, "%s", k.dir);
 	kt_kernel_cleanup_dir(&k);
 	struct kt_kernel k2;
-	r = kt_kernel_boot(&k2, NULL, why, sizeof why);
-	ASSERT_EQ(KSFT_PASS, r) TH_LOG("%s", why);
-	kt_kernel_use(&k2);
+	KT_BOOT_AND_USE(&k2, NULL);
 	/* the first call may report the old kernel's death */
 	int ret = kipc_nop();
 	if (ret < 0)

@@ -95,10 +95,14 @@ static void stop(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-TEST(own_child_is_the_task)
+/* Delegate for an idle child that runs as uid, with its pidfd and its
+ * /proc/<pid>/mem as the proof: the task must be the child's, and what
+ * it creates want_uid's. */
+static void delegate_for_child(struct __test_metadata *_metadata, uid_t uid, uid_t want_uid)
 {
-	struct target t = {.pid = idle_as(getuid()), .want_uid = geteuid()};
+	struct target t = {.pid = idle_as(uid), .want_uid = want_uid};
 	ASSERT_GT(t.pid, 0);
+	ASSERT_TRUE(runs_as(t.pid, uid));
 	t.pidfd = pidfd_of(t.pid);
 	t.other = open_proc(t.pid, "mem", O_RDWR);
 	ASSERT_GE(t.pidfd, 0);
@@ -109,20 +113,15 @@ TEST(own_child_is_the_task)
 	stop(t.pid);
 }
 
+TEST(own_child_is_the_task)
+{
+	delegate_for_child(_metadata, getuid(), geteuid());
+}
+
 TEST(root_for_a_user_gets_the_users_credentials)
 {
 	NEED_ROOT();
-	struct target t = {.pid = idle_as(UID_A), .want_uid = UID_A};
-	ASSERT_GT(t.pid, 0);
-	ASSERT_TRUE(runs_as(t.pid, UID_A));
-	t.pidfd = pidfd_of(t.pid);
-	t.other = open_proc(t.pid, "mem", O_RDWR);
-	ASSERT_GE(t.pidfd, 0);
-	ASSERT_GE(t.other, 0);
-	EXPECT_EQ(0, kt_wait(kt_fork(delegate, &t)));
-	close(t.pidfd);
-	close(t.other);
-	stop(t.pid);
+	delegate_for_child(_metadata, UID_A, UID_A);
 }
 
 /* As UID_B: the proof is whatever B can open. */

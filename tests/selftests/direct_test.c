@@ -55,6 +55,21 @@ static int sender(void *p)
 	return 0;
 }
 
+/* Receive three messages from `from` (blocking): want's, numbered base,
+ * base + 1, base + 2; then nothing more from `from`. */
+static void expect_three(struct __test_metadata *_metadata, pid_t from, pid_t want, int base)
+{
+	struct msg r;
+	struct kipc_msginfo info;
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ((ssize_t)sizeof r, kipc_receive(from, &r, sizeof r, &info, 0));
+		EXPECT_EQ(want, info.pid);
+		EXPECT_EQ(base + i, r.n);
+	}
+	EXPECT_EQ(-1, kipc_receive(from, &r, sizeof r, &info, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+}
+
 TEST(symmetric_receive_selects_sender)
 {
 	struct kt_barrier go1, go2, done;
@@ -75,25 +90,10 @@ TEST(symmetric_receive_selects_sender)
 	kt_post(&go2, 1);
 	ASSERT_EQ(0, kt_wait_post(&done, 1));
 
-	struct msg r;
-	struct kipc_msginfo info;
-	/* receive(p2) skips p1's three messages */
-	for (int i = 0; i < 3; i++) {
-		ASSERT_EQ((ssize_t)sizeof r, kipc_receive(p2, &r, sizeof r, &info, 0));
-		EXPECT_EQ(p2, info.pid);
-		EXPECT_EQ(200 + i, r.n);
-	}
-	/* nothing more from p2 */
-	EXPECT_EQ(-1, kipc_receive(p2, &r, sizeof r, &info, KIPC_F_NONBLOCK));
-	EXPECT_EQ(EAGAIN, errno);
+	/* receive(p2) skips p1's three messages; nothing more from p2 */
+	expect_three(_metadata, p2, p2, 200);
 	/* p1's are all still there, in order */
-	for (int i = 0; i < 3; i++) {
-		ASSERT_EQ((ssize_t)sizeof r, kipc_receive(KIPC_ANY, &r, sizeof r, &info, 0));
-		EXPECT_EQ(p1, info.pid);
-		EXPECT_EQ(100 + i, r.n);
-	}
-	EXPECT_EQ(-1, kipc_receive(KIPC_ANY, &r, sizeof r, &info, KIPC_F_NONBLOCK));
-	EXPECT_EQ(EAGAIN, errno);
+	expect_three(_metadata, KIPC_ANY, p1, 100);
 
 	kt_post(&go1, 1);
 	kt_post(&go2, 1);
@@ -157,11 +157,7 @@ TEST(send_to_unattached_child)
 
 TEST(send_to_dead_pid_fails_esrch)
 {
-	pid_t c = fork();
-	ASSERT_LE(0, c);
-	if (c == 0)
-		_exit(0);
-	ASSERT_EQ(0, kt_wait(c));
+	pid_t c = kt_dead_pid(_metadata);
 	struct msg m = {getpid(), 1};
 	EXPECT_EQ(-1, kipc_send(c, &m, sizeof m, 0, 0));
 	EXPECT_EQ(ESRCH, errno);

@@ -38,13 +38,8 @@ TEST(child_reattaches_as_its_own_task)
 
 TEST(parent_async_request_survives_fork)
 {
-	char *buf = kipc_buf_alloc(16);
-	ASSERT_NE(NULL, buf);
-	struct kipc_sqe *sqe = kipc_get_sqe();
-	ASSERT_NE(NULL, sqe);
-	kipc_prep_receive(sqe, KIPC_ANY, buf, 16, 0);
-	kipc_sqe_set_data(sqe, 4242);
-	ASSERT_EQ(1, kipc_submit());
+	char *buf = kt_buf(_metadata, 16);
+	kt_submit_receive(_metadata, buf, 16, 4242);
 	pid_t c = fork();
 	ASSERT_LE(0, c);
 	if (c == 0) {

@@ -31,23 +31,6 @@ struct raw {
 	uint8_t *arena;
 };
 
-static int raw_connect(void)
-{
-	const char *path = getenv("KIPC_SOCKET");
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (!path || strlen(path) >= sizeof sa.sun_path)
-		return -1;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /*
  * Send `len` bytes of req, read the answer. Returns the answer's length
  * (0: the kernel closed the connection), -1 on timeout or error.
@@ -62,8 +45,9 @@ static ssize_t raw_handshake(int fd, const void *req, size_t len,
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	if (poll(&p, 1, KT_BOUND_MS) != 1)
 		return -1;
+	/* Room for 3 descriptors: recvmsg closes any further ones (MSG_CTRUNC). */
 	union {
-		char buf[CMSG_SPACE(8 * sizeof(int))];
+		char buf[CMSG_SPACE(3 * sizeof(int))];
 		struct cmsghdr align;
 	} cbuf;
 	struct iovec iov = {.iov_base = resp, .iov_len = sizeof *resp};
@@ -73,18 +57,10 @@ static ssize_t raw_handshake(int fd, const void *req, size_t len,
 	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == ECONNRESET ? 0 : -1;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < k; i++) {
-			int f;
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-			if (*nfds < 3)
-				fds[(*nfds)++] = f;
-			else
-				close(f);
-		}
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh); /* the kernel sends one */
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+		*nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		memcpy(fds, CMSG_DATA(c), (size_t)*nfds * sizeof(int));
 	}
 	return n;
 }
@@ -104,7 +80,7 @@ static struct kipc_attach_req good_req(void)
 static int raw_attach(struct raw *r)
 {
 	memset(r, 0, sizeof *r);
-	r->conn = raw_connect();
+	r->conn = kt_connect(NULL, 0);
 	if (r->conn < 0)
 		return -1;
 	struct kipc_attach_req req = good_req();
@@ -161,6 +137,35 @@ static int raw_reap(struct raw *r, struct kipc_cqe *out)
 	return 0;
 }
 
+/* Submit a nop with user data ud; its completion into *cqe: 0, or -1. */
+static int raw_nop_cqe(struct raw *r, uint64_t ud, struct kipc_cqe *cqe)
+{
+	struct kipc_sqe sqe;
+	memset(&sqe, 0, sizeof sqe);
+	sqe.opcode = KIPC_SYS_nop;
+	sqe.user_data = ud;
+	raw_submit(r, &sqe);
+	return raw_reap(r, cqe);
+}
+
+/* One raw nop round trip. 0, or the step that failed. */
+static int raw_nop(struct raw *r, uint64_t ud)
+{
+	struct kipc_cqe cqe;
+	if (raw_nop_cqe(r, ud, &cqe) < 0)
+		return 1;
+	return cqe.user_data == ud && cqe.res == 0 ? 0 : 2;
+}
+
+/* The same, as checks: completed, with its user data, successfully. */
+static void expect_nop(struct __test_metadata *_metadata, struct raw *r, uint64_t ud)
+{
+	struct kipc_cqe cqe;
+	ASSERT_EQ(0, raw_nop_cqe(r, ud, &cqe));
+	EXPECT_EQ(ud, cqe.user_data);
+	EXPECT_EQ(0, cqe.res);
+}
+
 /* Is the kernel alive and serving (through libkipc, in the parent)? */
 static void kernel_still_serves(struct __test_metadata *_metadata)
 {
@@ -177,11 +182,30 @@ static void kernel_still_serves(struct __test_metadata *_metadata)
 	EXPECT_EQ(0, kt_wait(c));
 }
 
+/*
+ * Run fn in a child attached by hand (the hostile side). The child must
+ * end well (exit 0) and the kernel still serve (the parent, a new client).
+ */
+static void hostile(struct __test_metadata *_metadata,
+		    void (*fn)(struct __test_metadata *, struct raw *))
+{
+	pid_t c = fork();
+	ASSERT_LE(0, c);
+	if (c == 0) {
+		struct raw r;
+		ASSERT_EQ(0, raw_attach(&r));
+		fn(_metadata, &r);
+		_exit(0);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	kernel_still_serves(_metadata);
+}
+
 /* ---- handshakes ---------------------------------------------------- */
 
 static int bad_handshake(const void *req, size_t len)
 {
-	int fd = raw_connect();
+	int fd = kt_connect(NULL, 0);
 	if (fd < 0)
 		return 100;
 	struct kipc_attach_resp resp;
@@ -241,7 +265,7 @@ TEST(protocol_version_error_code)
 	pid_t c = fork();
 	ASSERT_LE(0, c);
 	if (c == 0) {
-		int fd = raw_connect();
+		int fd = kt_connect(NULL, 0);
 		struct kipc_attach_req q = good_req();
 		q.version_min = q.version_max = 99;
 		struct kipc_attach_resp resp;
@@ -252,43 +276,18 @@ TEST(protocol_version_error_code)
 	EXPECT_EQ(0, kt_wait(c));
 }
 
-TEST(hand_attach_works)
+static void hand_attach(struct __test_metadata *_metadata, struct raw *r)
 {
-	pid_t c = fork();
-	ASSERT_LE(0, c);
-	if (c == 0) {
-		struct raw r;
-		ASSERT_EQ(0, raw_attach(&r));
-		EXPECT_EQ(getpid(), r.resp.pid);
-		EXPECT_EQ(KIPC_MAGIC, r.ctl->magic);
-		struct kipc_sqe sqe;
-		memset(&sqe, 0, sizeof sqe);
-		sqe.opcode = KIPC_SYS_nop;
-		sqe.user_data = 1;
-		raw_submit(&r, &sqe);
-		struct kipc_cqe cqe;
-		ASSERT_EQ(0, raw_reap(&r, &cqe));
-		EXPECT_EQ(1, cqe.user_data);
-		EXPECT_EQ(0, cqe.res);
-		_exit(0);
-	}
-	EXPECT_EQ(0, kt_wait(c));
-	kernel_still_serves(_metadata);
+	EXPECT_EQ(getpid(), r->resp.pid);
+	EXPECT_EQ(KIPC_MAGIC, r->ctl->magic);
+	expect_nop(_metadata, r, 1);
 }
 
-/* One raw nop round trip. 0, or the step that failed. */
-static int raw_nop(struct raw *r, uint64_t ud)
+TEST(hand_attach_works)
 {
-	struct kipc_sqe sqe;
-	memset(&sqe, 0, sizeof sqe);
-	sqe.opcode = KIPC_SYS_nop;
-	sqe.user_data = ud;
-	raw_submit(r, &sqe);
-	struct kipc_cqe cqe;
-	if (raw_reap(r, &cqe) < 0)
-		return 1;
-	return cqe.user_data == ud && cqe.res == 0 ? 0 : 2;
+	hostile(_metadata, hand_attach);
 }
+
 
 /* Wait (bounded) until the kernel has read everything sent on fd. */
 static int raw_consumed(int fd)
@@ -425,42 +424,38 @@ static int raw_reap_ring(struct raw *r, struct kipc_cqe *out)
  * CQ_OVERFLOW) and hands them over, in order, as the process reaps and
  * rings. None is lost or duplicated.
  */
+static void cq_overflow(struct __test_metadata *_metadata, struct raw *r)
+{
+	uint32_t C = r->resp.cq_entries, n = C + r->resp.sq_entries;
+	ASSERT_LT(n, r->resp.max_inflight + 1);
+	struct kipc_sqe *sqes = calloc(n, sizeof *sqes);
+	ASSERT_NE(NULL, sqes);
+	for (uint32_t i = 0; i < n; i++) {
+		sqes[i].opcode = KIPC_SYS_nop;
+		sqes[i].user_data = 1000 + i;
+	}
+	ASSERT_EQ(0, raw_push(r, sqes, n, n));
+	/* all taken, CQ full, the rest waits in the kernel */
+	ASSERT_EQ(0, raw_wait_flag(r, KIPC_SQ_CQ_OVERFLOW));
+	EXPECT_EQ(C, __atomic_load_n(&r->ctl->cq_tail, __ATOMIC_ACQUIRE) -
+			     __atomic_load_n(&r->ctl->cq_head, __ATOMIC_RELAXED));
+	for (uint32_t i = 0; i < n; i++) {
+		struct kipc_cqe cqe;
+		ASSERT_EQ(0, raw_reap_ring(r, &cqe)) TH_LOG("completion %u of %u", i, n);
+		ASSERT_EQ(1000 + i, cqe.user_data);
+		EXPECT_EQ(0, cqe.res);
+	}
+	/* the kernel has handed over everything */
+	raw_ring(r);
+	EXPECT_EQ(0, raw_nop(r, 7));
+	EXPECT_EQ(0, __atomic_load_n(&r->ctl->sq_flags, __ATOMIC_ACQUIRE) &
+			     KIPC_SQ_CQ_OVERFLOW);
+	free(sqes);
+}
+
 TEST(cq_overflow_keeps_every_completion)
 {
-	pid_t c = fork();
-	ASSERT_LE(0, c);
-	if (c == 0) {
-		struct raw r;
-		ASSERT_EQ(0, raw_attach(&r));
-		uint32_t C = r.resp.cq_entries, n = C + r.resp.sq_entries;
-		ASSERT_LT(n, r.resp.max_inflight + 1);
-		struct kipc_sqe *sqes = calloc(n, sizeof *sqes);
-		ASSERT_NE(NULL, sqes);
-		for (uint32_t i = 0; i < n; i++) {
-			sqes[i].opcode = KIPC_SYS_nop;
-			sqes[i].user_data = 1000 + i;
-		}
-		ASSERT_EQ(0, raw_push(&r, sqes, n, n));
-		/* all taken, CQ full, the rest waits in the kernel */
-		ASSERT_EQ(0, raw_wait_flag(&r, KIPC_SQ_CQ_OVERFLOW));
-		EXPECT_EQ(C, __atomic_load_n(&r.ctl->cq_tail, __ATOMIC_ACQUIRE) -
-				     __atomic_load_n(&r.ctl->cq_head, __ATOMIC_RELAXED));
-		for (uint32_t i = 0; i < n; i++) {
-			struct kipc_cqe cqe;
-			ASSERT_EQ(0, raw_reap_ring(&r, &cqe)) TH_LOG("completion %u of %u", i, n);
-			ASSERT_EQ(1000 + i, cqe.user_data);
-			EXPECT_EQ(0, cqe.res);
-		}
-		/* the kernel has handed over everything */
-		raw_ring(&r);
-		EXPECT_EQ(0, raw_nop(&r, 7));
-		EXPECT_EQ(0, __atomic_load_n(&r.ctl->sq_flags, __ATOMIC_ACQUIRE) &
-				     KIPC_SQ_CQ_OVERFLOW);
-		free(sqes);
-		_exit(0);
-	}
-	EXPECT_EQ(0, kt_wait(c));
-	kernel_still_serves(_metadata);
+	hostile(_metadata, cq_overflow);
 }
 
 struct stall_arg {
@@ -529,10 +524,7 @@ static int stall_child(void *p)
 
 TEST(inflight_limit_stalls_the_sq)
 {
-	struct kipc_mbox_attr at = kt_attr(0);
-	at.flags = KIPC_MBOX_KERNEL_OWNED;
-	at.mode = 0666;
-	int64_t id = kipc_mbox_open(NULL, 0, &at);
+	int64_t id = kt_shared_mbox(0);
 	ASSERT_LT(0, id);
 	struct kt_barrier b[2];
 	ASSERT_EQ(0, kt_barrier_init(&b[0]));
@@ -575,121 +567,103 @@ TEST(inflight_limit_stalls_the_sq)
 
 /* ---- bad entries ----------------------------------------------------- */
 
+static void garbage_sqes(struct __test_metadata *_metadata, struct raw *r)
+{
+	struct kipc_sqe bad[8];
+	memset(bad, 0, sizeof bad);
+	bad[0].opcode = 200;                       /* no such syscall */
+	bad[1].opcode = KIPC_SYS_send;             /* payload outside the arena */
+	bad[1].target = getpid();
+	bad[1].addr = r->resp.arena_size + 4096;
+	bad[1].len = 16;
+	bad[2].opcode = KIPC_SYS_send;             /* offset + len wraps */
+	bad[2].target = getpid();
+	bad[2].addr = UINT64_MAX - 8;
+	bad[2].len = 64;
+	bad[3].opcode = KIPC_SYS_mbox_open;        /* name runs off the end */
+	bad[3].addr = r->resp.arena_size - 4;
+	bad[3].len = 200;
+	bad[4].opcode = KIPC_SYS_send;             /* unknown flags */
+	bad[4].target = getpid();
+	bad[4].flags = 0xfff00000u;
+	bad[5].opcode = KIPC_SYS_receive;          /* huge buffer */
+	bad[5].flags = KIPC_F_NONBLOCK;
+	bad[5].len = 0xffffffffu;
+	bad[6].opcode = KIPC_SYS_mbox_receive_set; /* id array out of range */
+	bad[6].addr2 = r->resp.arena_size;
+	bad[6].len2 = 0x7fffffff;
+	bad[6].flags = KIPC_F_NONBLOCK;
+	bad[7].opcode = KIPC_SYS_nop;              /* reserved byte set */
+	bad[7].rsvd0 = 0x5a;
+	for (int i = 0; i < 8; i++) {
+		bad[i].user_data = 10 + i;
+		raw_submit(r, &bad[i]);
+		struct kipc_cqe cqe;
+		if (raw_reap(r, &cqe) < 0) {
+			/* detached: allowed, the kernel chose to drop us */
+			TH_LOG("detached after bad entry %d", i);
+			return;
+		}
+		EXPECT_EQ(10 + i, cqe.user_data);
+		EXPECT_GT(0, cqe.res) TH_LOG("bad entry %d: res %lld", i, (long long)cqe.res);
+	}
+	/* after all that, a good request still works */
+	expect_nop(_metadata, r, 99);
+}
+
 TEST(garbage_sqes_fail_cleanly)
 {
 	ASSERT_EQ(0, kipc_attach());
-	pid_t c = fork();
-	ASSERT_LE(0, c);
-	if (c == 0) {
-		struct raw r;
-		ASSERT_EQ(0, raw_attach(&r));
-		struct kipc_sqe bad[8];
-		memset(bad, 0, sizeof bad);
-		bad[0].opcode = 200;                       /* no such syscall */
-		bad[1].opcode = KIPC_SYS_send;             /* payload outside the arena */
-		bad[1].target = getpid();
-		bad[1].addr = r.resp.arena_size + 4096;
-		bad[1].len = 16;
-		bad[2].opcode = KIPC_SYS_send;             /* offset + len wraps */
-		bad[2].target = getpid();
-		bad[2].addr = UINT64_MAX - 8;
-		bad[2].len = 64;
-		bad[3].opcode = KIPC_SYS_mbox_open;        /* name runs off the end */
-		bad[3].addr = r.resp.arena_size - 4;
-		bad[3].len = 200;
-		bad[4].opcode = KIPC_SYS_send;             /* unknown flags */
-		bad[4].target = getpid();
-		bad[4].flags = 0xfff00000u;
-		bad[5].opcode = KIPC_SYS_receive;          /* huge buffer */
-		bad[5].flags = KIPC_F_NONBLOCK;
-		bad[5].len = 0xffffffffu;
-		bad[6].opcode = KIPC_SYS_mbox_receive_set; /* id array out of range */
-		bad[6].addr2 = r.resp.arena_size;
-		bad[6].len2 = 0x7fffffff;
-		bad[6].flags = KIPC_F_NONBLOCK;
-		bad[7].opcode = KIPC_SYS_nop;              /* reserved byte set */
-		bad[7].rsvd0 = 0x5a;
-		for (int i = 0; i < 8; i++) {
-			bad[i].user_data = 10 + i;
-			raw_submit(&r, &bad[i]);
-			struct kipc_cqe cqe;
-			if (raw_reap(&r, &cqe) < 0) {
-				/* detached: allowed, the kernel chose to drop us */
-				TH_LOG("detached after bad entry %d", i);
-				_exit(0);
-			}
-			EXPECT_EQ(10 + i, cqe.user_data);
-			EXPECT_GT(0, cqe.res) TH_LOG("bad entry %d: res %lld", i, (long long)cqe.res);
-		}
-		/* after all that, a good request still works */
-		struct kipc_sqe ok;
-		memset(&ok, 0, sizeof ok);
-		ok.opcode = KIPC_SYS_nop;
-		ok.user_data = 99;
-		raw_submit(&r, &ok);
-		struct kipc_cqe cqe;
-		ASSERT_EQ(0, raw_reap(&r, &cqe));
-		EXPECT_EQ(99, cqe.user_data);
-		EXPECT_EQ(0, cqe.res);
-		_exit(0);
-	}
-	EXPECT_EQ(0, kt_wait(c));
-	kernel_still_serves(_metadata);
+	hostile(_metadata, garbage_sqes);
+}
+
+static void bad_indices(struct __test_metadata __attribute__((unused)) *_metadata,
+			struct raw *r)
+{
+	/* a tail far ahead of the head: "a billion entries" */
+	memset(r->sq, 0xa5, (size_t)r->resp.sq_entries * sizeof(struct kipc_sqe));
+	__atomic_store_n(&r->ctl->sq_tail, r->ctl->sq_head + 1000000000u, __ATOMIC_RELEASE);
+	raw_ring(r);
+	kt_sleep_ms(50);
+	/* a tail behind the head */
+	__atomic_store_n(&r->ctl->sq_tail, r->ctl->sq_head - 5, __ATOMIC_RELEASE);
+	raw_ring(r);
+	/* a nonsense CQ head */
+	__atomic_store_n(&r->ctl->cq_head, 0x7fffffffu, __ATOMIC_RELEASE);
+	raw_ring(r);
+	kt_sleep_ms(50);
 }
 
 TEST(garbage_indices)
 {
 	ASSERT_EQ(0, kipc_attach());
-	pid_t c = fork();
-	ASSERT_LE(0, c);
-	if (c == 0) {
-		struct raw r;
-		ASSERT_EQ(0, raw_attach(&r));
-		/* a tail far ahead of the head: "a billion entries" */
-		memset(r.sq, 0xa5, (size_t)r.resp.sq_entries * sizeof(struct kipc_sqe));
-		__atomic_store_n(&r.ctl->sq_tail, r.ctl->sq_head + 1000000000u, __ATOMIC_RELEASE);
-		raw_ring(&r);
-		kt_sleep_ms(50);
-		/* a tail behind the head */
-		__atomic_store_n(&r.ctl->sq_tail, r.ctl->sq_head - 5, __ATOMIC_RELEASE);
-		raw_ring(&r);
-		/* a nonsense CQ head */
-		__atomic_store_n(&r.ctl->cq_head, 0x7fffffffu, __ATOMIC_RELEASE);
-		raw_ring(&r);
-		kt_sleep_ms(50);
-		_exit(0);
+	hostile(_metadata, bad_indices);
+}
+
+static void random_bytes(struct __test_metadata __attribute__((unused)) *_metadata,
+			struct raw *r)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	for (int round = 0; round < 20; round++) {
+		uint64_t *w = r->map;
+		for (size_t i = 0; i < r->map_size / 8; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			w[i] = x;
+		}
+		raw_ring(r);
+		kt_sleep_ms(5);
 	}
-	EXPECT_EQ(0, kt_wait(c));
-	kernel_still_serves(_metadata);
+	/* and a futex wake storm on the shared word */
+	for (int i = 0; i < 100; i++)
+		syscall(SYS_futex, &r->ctl->wake_seq, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
 TEST(random_bytes_over_the_whole_region)
 {
 	ASSERT_EQ(0, kipc_attach());
-	pid_t c = fork();
-	ASSERT_LE(0, c);
-	if (c == 0) {
-		struct raw r;
-		ASSERT_EQ(0, raw_attach(&r));
-		uint64_t x = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
-		for (int round = 0; round < 20; round++) {
-			uint64_t *w = r.map;
-			for (size_t i = 0; i < r.map_size / 8; i++) {
-				x ^= x << 13;
-				x ^= x >> 7;
-				x ^= x << 17;
-				w[i] = x;
-			}
-			raw_ring(&r);
-			kt_sleep_ms(5);
-		}
-		/* and a futex wake storm on the shared word */
-		for (int i = 0; i < 100; i++)
-			syscall(SYS_futex, &r.ctl->wake_seq, FUTEX_WAKE, 1, NULL, NULL, 0);
-		_exit(0);
-	}
-	EXPECT_EQ(0, kt_wait(c));
-	kernel_still_serves(_metadata);
+	hostile(_metadata, random_bytes);
 }
 
 /* A garbage client next to a working one: the working one goes on. */

@@ -105,6 +105,51 @@ static inline struct kipc_mbox_attr kt_attr(uint32_t capacity)
 	return a;
 }
 
+/* The attributes of a mailbox every test process may use: kernel-owned
+ * (it outlives the task that made it), mode 0666. */
+static inline struct kipc_mbox_attr kt_shared_attr(uint32_t capacity)
+{
+	struct kipc_mbox_attr a = kt_attr(capacity);
+	a.flags = KIPC_MBOX_KERNEL_OWNED;
+	a.mode = 0666;
+	return a;
+}
+
+/* A new anonymous mailbox of that kind: its id, or -1 (errno). */
+static inline int64_t kt_shared_mbox(uint32_t capacity)
+{
+	struct kipc_mbox_attr a = kt_shared_attr(capacity);
+	return kipc_mbox_open(NULL, 0, &a);
+}
+
+/* A new buffer of len bytes in the async arena (kipc_buf_alloc). */
+static inline char *kt_buf(struct __test_metadata *_metadata, size_t len)
+{
+	char *b = kipc_buf_alloc(len);
+	ASSERT_NE(NULL, b);
+	return b;
+}
+
+/* An async receive from the own task queue into buf (len bytes of the
+ * async arena), flags as for kipc_prep_receive: the entry, unsubmitted. */
+static inline struct kipc_sqe *kt_prep_receive(struct __test_metadata *_metadata, void *buf,
+					       uint32_t len, uint32_t flags)
+{
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	ASSERT_NE(NULL, sqe);
+	kipc_prep_receive(sqe, KIPC_ANY, buf, len, flags);
+	return sqe;
+}
+
+/* The same with user data ud, submitted alone. */
+static inline void kt_submit_receive(struct __test_metadata *_metadata, void *buf, uint32_t len,
+				     uint64_t ud)
+{
+	struct kipc_sqe *sqe = kt_prep_receive(_metadata, buf, len, 0);
+	kipc_sqe_set_data(sqe, ud);
+	ASSERT_EQ(1, kipc_submit());
+}
+
 /* ------------------------------------------------------------------ */
 /* A private kernel                                                    */
 
@@ -232,19 +277,35 @@ static inline void kt_find_kipcd(char *buf, size_t len)
 		buf[0] = '\0';
 }
 
+/* A connection to the kernel socket at path (NULL: $KIPC_SOCKET), made
+ * by hand (no handshake); extra: socket(2) flags such as SOCK_NONBLOCK.
+ * The fd, or -1. */
+static inline int kt_connect(const char *path, int extra)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (!path)
+		path = getenv("KIPC_SOCKET");
+	if (!path || strlen(path) >= sizeof sa.sun_path)
+		return -1;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | extra, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Can we connect to path? */
 static inline bool kt_socket_accepts(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof sa.sun_path)
-		return false;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int fd = kt_connect(path, 0);
 	if (fd < 0)
 		return false;
-	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
 	close(fd);
-	return ok;
+	return true;
 }
 
 /* Print the kernel log as diagnostics (the last lines). */
@@ -381,6 +442,21 @@ static inline void kt_kernel_use(const struct kt_kernel *k)
 	setenv("KIPC_SOCKET", k->sock, 1);
 	setenv("KIPC_AUTOSTART", "0", 1);
 }
+
+/*
+ * In a test: boot kernel k (params as for kt_kernel_boot) and use it.
+ * The test is skipped when there is no kipcd and fails when it does not
+ * boot (the reason is logged).
+ */
+#define KT_BOOT_AND_USE(k, params)                                             \
+	do {                                                                   \
+		char why_[256];                                                \
+		int r_ = kt_kernel_boot(k, params, why_, sizeof why_);         \
+		if (r_ == KSFT_SKIP)                                           \
+			SKIP(return, "%s", why_);                              \
+		ASSERT_EQ(KSFT_PASS, r_) TH_LOG("%s", why_);                   \
+		kt_kernel_use(k);                                              \
+	} while (0)
 
 static inline void kt_kernel_cleanup_dir(struct kt_kernel *k)
 {
@@ -537,6 +613,17 @@ static inline int kt_wait(pid_t pid)
 	return kt_wait_ms(pid, KT_BOUND_MS);
 }
 
+/* The pid of a child that exited and was reaped (a dead pid). */
+static inline pid_t kt_dead_pid(struct __test_metadata *_metadata)
+{
+	pid_t pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(0);
+	ASSERT_EQ(0, kt_wait(pid));
+	return pid;
+}
+
 /* Fork a child that does nothing until killed (a live, unattached pid). */
 static inline pid_t kt_fork_idle(void)
 {
@@ -599,6 +686,18 @@ static inline int kt_wait_post_ms(struct kt_barrier *b, int n, int timeout_ms)
 static inline int kt_wait_post(struct kt_barrier *b, int n)
 {
 	return kt_wait_post_ms(b, n, KT_BOUND_MS);
+}
+
+/* Fork fn(b) (as kt_fork) with a new barrier b, and wait (bounded) for
+ * the child's first post on it: its "ready". The child's pid. */
+static inline pid_t kt_fork_ready(struct __test_metadata *_metadata, struct kt_barrier *b,
+				  int (*fn)(void *))
+{
+	ASSERT_EQ(0, kt_barrier_init(b));
+	pid_t pid = kt_fork(fn, b);
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(0, kt_wait_post(b, 1));
+	return pid;
 }
 
 /* ------------------------------------------------------------------ */
@@ -724,6 +823,18 @@ static inline int kt_wait_mbox(int64_t id, int what, uint32_t want, int timeout_
 static inline int kt_wait_taskq(int what, uint32_t want, int timeout_ms)
 {
 	return kt_wait_stat(true, 0, what, want, timeout_ms);
+}
+
+/* Mailbox id has no receiver waiting and holds no message, and a message
+ * sent now is queued: what a cancelled or timed-out receive leaves. */
+static inline void kt_expect_no_receiver(struct __test_metadata *_metadata, int64_t id)
+{
+	struct kipc_mbox_stat st;
+	ASSERT_EQ(0, kipc_mbox_stat(id, &st));
+	EXPECT_EQ(0, st.nreceivers);
+	ASSERT_EQ(0, kipc_mbox_send(id, "m", 1, 0, 0));
+	ASSERT_EQ(0, kipc_mbox_stat(id, &st));
+	EXPECT_EQ(1, st.nmsg);
 }
 
 /* Sleep 20 ms: a grace period where no kernel state can be waited for

@@ -249,16 +249,27 @@ static int wait_task_gone(pid_t pid)
 	return errno == ESRCH ? 0 : -1;
 }
 
-TEST(process_owned_dies_with_owner)
+/* A child (*pid) creates the mailbox name with flags and exits: its id,
+ * once the child is reaped. */
+static int64_t made_by_a_child(struct __test_metadata *_metadata, uint32_t flags,
+			       const char *name, pid_t *pid)
 {
-	char name[64];
-	struct creator_arg a = {.flags = 0, .name = kt_name(name, sizeof name, "po")};
+	struct creator_arg a = {.flags = flags, .name = name};
 	ASSERT_EQ(0, pipe(a.pipe.fd));
 	pid_t c = kt_fork(create_and_exit, &a);
 	ASSERT_LT(0, c);
 	int64_t id = read_id(&a.pipe);
 	ASSERT_LT(0, id);
 	ASSERT_EQ(0, kt_wait(c));
+	*pid = c;
+	return id;
+}
+
+TEST(process_owned_dies_with_owner)
+{
+	char name[64];
+	pid_t c;
+	int64_t id = made_by_a_child(_metadata, 0, kt_name(name, sizeof name, "po"), &c);
 	/* The owner is gone (its connection closed): the kernel destroys the
 	 * mailbox as part of the exit. Give the kernel the bound to notice. */
 	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
@@ -281,14 +292,9 @@ TEST(process_owned_dies_with_owner)
 TEST(kernel_owned_outlives_creator)
 {
 	char name[64];
-	struct creator_arg a = {.flags = KIPC_MBOX_KERNEL_OWNED,
-				.name = kt_name(name, sizeof name, "ko")};
-	ASSERT_EQ(0, pipe(a.pipe.fd));
-	pid_t c = kt_fork(create_and_exit, &a);
-	ASSERT_LT(0, c);
-	int64_t id = read_id(&a.pipe);
-	ASSERT_LT(0, id);
-	ASSERT_EQ(0, kt_wait(c));
+	pid_t c;
+	int64_t id = made_by_a_child(_metadata, KIPC_MBOX_KERNEL_OWNED,
+				     kt_name(name, sizeof name, "ko"), &c);
 	/* the kernel has processed the exit: the task is gone */
 	ASSERT_EQ(0, wait_task_gone(c)) TH_LOG("task %d: %s", (int)c, strerror(errno));
 	EXPECT_EQ(id, kipc_mbox_open(name, 0, NULL));
@@ -325,11 +331,8 @@ static int block_receive(void *p)
 
 TEST(destroy_wakes_waiters_with_eidrm)
 {
-	struct kipc_mbox_attr a = kt_attr(1);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
-	int64_t full = kipc_mbox_open(NULL, 0, &a);
-	int64_t empty = kipc_mbox_open(NULL, 0, &a);
+	int64_t full = kt_shared_mbox(1);
+	int64_t empty = kt_shared_mbox(1);
 	ASSERT_LT(0, full);
 	ASSERT_LT(0, empty);
 	ASSERT_EQ(0, kipc_mbox_send(full, "f", 1, 0, 0));

@@ -189,10 +189,7 @@ TEST(type_selection)
 /* A receiver blocked for a type is woken only by that type. */
 TEST(blocked_type_receive_waits_for_its_type)
 {
-	struct kipc_mbox_attr a = kt_attr(16);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
-	int64_t id = kipc_mbox_open(NULL, 0, &a);
+	int64_t id = kt_shared_mbox(16);
 	ASSERT_LT(0, id);
 	pid_t c = fork();
 	ASSERT_LE(0, c);

@@ -25,16 +25,6 @@ static pid_t raw_fork(void)
 	return (pid_t)syscall(SYS_fork);
 }
 
-static int raw_connect(void)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", getenv("KIPC_SOCKET"));
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		return -1;
-	return fd;
-}
-
 /* Send a hello on fd and return the kernel's error (0: attached). */
 static int hello(int fd)
 {
@@ -61,7 +51,13 @@ static int reap(pid_t pid)
 	return kt_wait(pid) == 0 ? 0 : -1;
 }
 
-TEST(socket_handed_to_grandchild_hello_refused)
+/*
+ * A child runs prepare() (0, or its exit code) and forks a grandchild
+ * with forker(), then exits. Once the child is reaped, the grandchild
+ * runs result(); its value, read back within ms, goes to *out.
+ */
+static void orphan_result(struct __test_metadata *_metadata, int (*prepare)(void),
+			  pid_t (*forker)(void), int (*result)(void), int ms, int *out)
 {
 	struct kt_barrier go;
 	ASSERT_EQ(0, kt_barrier_init(&go));
@@ -70,17 +66,17 @@ TEST(socket_handed_to_grandchild_hello_refused)
 	pid_t c = fork();
 	ASSERT_LE(0, c);
 	if (c == 0) {
-		int fd = raw_connect();
-		if (fd < 0)
-			_exit(1);
-		pid_t g = fork();
+		int e = prepare();
+		if (e)
+			_exit(e);
+		pid_t g = forker();
 		if (g < 0)
 			_exit(2);
 		if (g == 0) {
 			/* the grandchild: waits until its parent is reaped */
 			if (kt_wait_post(&go, 1) < 0)
 				_exit(3);
-			int err = hello(fd);
+			int err = result();
 			if (write(res[1], &err, sizeof err) != sizeof err)
 				_exit(4);
 			_exit(0);
@@ -89,55 +85,54 @@ TEST(socket_handed_to_grandchild_hello_refused)
 	}
 	ASSERT_EQ(0, reap(c));
 	kt_post(&go, 1);
-	int err = 0;
 	struct pollfd p = {.fd = res[0], .events = POLLIN};
-	ASSERT_EQ(1, poll(&p, 1, KT_BOUND_MS));
-	ASSERT_EQ((ssize_t)sizeof err, read(res[0], &err, sizeof err));
-	EXPECT_EQ(-ESRCH, err);
+	ASSERT_EQ(1, poll(&p, 1, ms));
+	ASSERT_EQ((ssize_t)sizeof *out, read(res[0], out, sizeof *out));
 	close(res[0]);
 	close(res[1]);
 	kt_barrier_destroy(&go);
 }
 
+static int conn = -1; /* the child's connection, for the grandchild */
+
+static int connect_only(void)
+{
+	conn = kt_connect(NULL, 0);
+	return conn < 0 ? 1 : 0;
+}
+
+static int hello_on_conn(void)
+{
+	return hello(conn);
+}
+
+TEST(socket_handed_to_grandchild_hello_refused)
+{
+	int err = 0;
+	orphan_result(_metadata, connect_only, fork, hello_on_conn, KT_BOUND_MS, &err);
+	EXPECT_EQ(-ESRCH, err);
+}
+
+static int attach_only(void)
+{
+	return kipc_attach() < 0 ? 1 : 0;
+}
+
+/* The task dies with its process: wait for that state. The errno. */
+static int nop_until_it_fails(void)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (kipc_nop() == 0 && __ksft_now_ms() < deadline)
+		;
+	return errno;
+}
+
 TEST(attachment_handed_to_grandchild_task_ends)
 {
-	struct kt_barrier go;
-	ASSERT_EQ(0, kt_barrier_init(&go));
-	int res[2];
-	ASSERT_EQ(0, pipe(res));
-	pid_t c = fork();
-	ASSERT_LE(0, c);
-	if (c == 0) {
-		if (kipc_attach() < 0)
-			_exit(1);
-		pid_t g = raw_fork(); /* keeps the attachment */
-		if (g < 0)
-			_exit(2);
-		if (g == 0) {
-			if (kt_wait_post(&go, 1) < 0)
-				_exit(3);
-			/* The task dies with its process: wait for that state. */
-			int err = 0;
-			int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-			while (kipc_nop() == 0 && __ksft_now_ms() < deadline)
-				;
-			err = errno;
-			if (write(res[1], &err, sizeof err) != sizeof err)
-				_exit(4);
-			_exit(0);
-		}
-		_exit(0);
-	}
-	ASSERT_EQ(0, reap(c));
-	kt_post(&go, 1);
 	int err = 0;
-	struct pollfd p = {.fd = res[0], .events = POLLIN};
-	ASSERT_EQ(1, poll(&p, 1, 2 * KT_BOUND_MS));
-	ASSERT_EQ((ssize_t)sizeof err, read(res[0], &err, sizeof err));
+	/* raw_fork keeps the attachment */
+	orphan_result(_metadata, attach_only, raw_fork, nop_until_it_fails, 2 * KT_BOUND_MS, &err);
 	EXPECT_EQ(ECONNRESET, err);
-	close(res[0]);
-	close(res[1]);
-	kt_barrier_destroy(&go);
 }
 
 /* A new process with the given pid (clone3 set_tid), or -errno. */

@@ -17,8 +17,8 @@ static int64_t policy_mbox(uint32_t policy)
 /* A granted receiver: attach, say so, receive once, exit with the value. */
 struct rcv_arg {
 	int64_t id;
-	struct kt_barrier *ready;
 	unsigned flags;
+	struct kt_barrier ready[2]; /* [0] attached, [1] granted */
 };
 
 static int receive_once(void *p)
@@ -37,31 +37,43 @@ static int receive_once(void *p)
 }
 
 /* Fork a receiver, grant it the receive right, let it go. */
-static pid_t granted_receiver(struct __test_metadata *_metadata,
-			      struct rcv_arg *a, struct kt_barrier b[2])
+static pid_t granted_receiver(struct __test_metadata *_metadata, struct rcv_arg *a)
 {
-	a->ready = b;
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(0, kt_barrier_init(&a->ready[i]));
 	pid_t c = kt_fork(receive_once, a);
 	ASSERT_LT(0, c);
-	ASSERT_EQ(0, kt_wait_post(&b[0], 1));
+	ASSERT_EQ(0, kt_wait_post(&a->ready[0], 1));
 	ASSERT_EQ(0, kipc_mbox_grant(a->id, c)) TH_LOG("grant: %s", strerror(errno));
-	kt_post(&b[1], 1);
+	kt_post(&a->ready[1], 1);
 	return c;
+}
+
+/* Send buf (an int in the async arena) alone through the async API with
+ * user data ud: its completion, successful (the caller marks it seen). */
+static struct kipc_cqe *send_alone(struct __test_metadata *_metadata, int64_t id, int *buf,
+				   uint64_t ud)
+{
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	ASSERT_NE(NULL, sqe);
+	kipc_prep_mbox_send(sqe, id, buf, sizeof(int), 0, 0);
+	kipc_sqe_set_data(sqe, ud);
+	ASSERT_EQ(1, kipc_submit());
+	struct kipc_cqe *cqe;
+	ASSERT_EQ(0, kipc_wait_cqe_timeout(&cqe, (int64_t)KT_BOUND_MS * 1000000));
+	EXPECT_EQ(ud, cqe->user_data);
+	EXPECT_EQ(0, cqe->res);
+	return cqe;
 }
 
 TEST(any_longest_waiting_receiver_first)
 {
 	int64_t id = policy_mbox(KIPC_POLICY_ANY);
 	ASSERT_LT(0, id);
-	struct kt_barrier b1[2], b2[2];
-	for (int i = 0; i < 2; i++) {
-		ASSERT_EQ(0, kt_barrier_init(&b1[i]));
-		ASSERT_EQ(0, kt_barrier_init(&b2[i]));
-	}
 	struct rcv_arg a1 = {.id = id}, a2 = {.id = id};
-	pid_t r1 = granted_receiver(_metadata, &a1, b1);
+	pid_t r1 = granted_receiver(_metadata, &a1);
 	ASSERT_EQ(0, kt_wait_mbox(id, KT_RECEIVERS, 1, KT_BOUND_MS));
-	pid_t r2 = granted_receiver(_metadata, &a2, b2);
+	pid_t r2 = granted_receiver(_metadata, &a2);
 	ASSERT_EQ(0, kt_wait_mbox(id, KT_RECEIVERS, 2, KT_BOUND_MS));
 
 	int v = 1;
@@ -76,22 +88,15 @@ TEST(pair_binds_first_sender_and_receiver)
 {
 	int64_t id = policy_mbox(KIPC_POLICY_PAIR);
 	ASSERT_LT(0, id);
-	struct kt_barrier b1[2], b2[2];
-	for (int i = 0; i < 2; i++) {
-		ASSERT_EQ(0, kt_barrier_init(&b1[i]));
-		ASSERT_EQ(0, kt_barrier_init(&b2[i]));
-	}
 	/* first sender: us */
 	int v = 5;
 	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
 	/* first receiver: r1 */
-	struct rcv_arg a1 = {.id = id}, a2 = {.id = id, .flags = KIPC_F_NONBLOCK};
-	pid_t r1 = granted_receiver(_metadata, &a1, b1);
+	struct rcv_arg a1 = {.id = id};
+	pid_t r1 = granted_receiver(_metadata, &a1);
 	EXPECT_EQ(5, kt_wait(r1));
 	/* (a binding whose task exited no longer binds: see
 	 * pair_second_receiver_gets_eperm_while_first_lives) */
-	(void)a2;
-	(void)b2;
 
 	/* another sender gets EPERM */
 	pid_t s = fork();
@@ -105,15 +110,10 @@ TEST(pair_second_receiver_gets_eperm_while_first_lives)
 {
 	int64_t id = policy_mbox(KIPC_POLICY_PAIR);
 	ASSERT_LT(0, id);
-	struct kt_barrier b1[2], b2[2];
-	for (int i = 0; i < 2; i++) {
-		ASSERT_EQ(0, kt_barrier_init(&b1[i]));
-		ASSERT_EQ(0, kt_barrier_init(&b2[i]));
-	}
 	struct rcv_arg a1 = {.id = id}, a2 = {.id = id};
-	pid_t r1 = granted_receiver(_metadata, &a1, b1);
+	pid_t r1 = granted_receiver(_metadata, &a1);
 	ASSERT_EQ(0, kt_wait_mbox(id, KT_RECEIVERS, 1, KT_BOUND_MS));
-	pid_t r2 = granted_receiver(_metadata, &a2, b2);
+	pid_t r2 = granted_receiver(_metadata, &a2);
 	EXPECT_EQ(102, kt_wait(r2));
 	int v = 9;
 	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
@@ -124,11 +124,8 @@ TEST(exclusive_second_receiver_gets_ebusy)
 {
 	int64_t id = policy_mbox(KIPC_POLICY_EXCLUSIVE);
 	ASSERT_LT(0, id);
-	struct kt_barrier b1[2];
-	for (int i = 0; i < 2; i++)
-		ASSERT_EQ(0, kt_barrier_init(&b1[i]));
 	struct rcv_arg a1 = {.id = id};
-	pid_t r1 = granted_receiver(_metadata, &a1, b1);
+	pid_t r1 = granted_receiver(_metadata, &a1);
 	ASSERT_EQ(0, kt_wait_mbox(id, KT_RECEIVERS, 1, KT_BOUND_MS));
 
 	int v;
@@ -211,17 +208,9 @@ TEST(round_robin_rotates_and_reports_receiver)
 		int *bufs = kipc_buf_alloc(RR_MSGS * sizeof(int));
 		ASSERT_NE(NULL, bufs);
 		for (int i = 0; i < RR_MSGS; i++) {
-			struct kipc_sqe *sqe = kipc_get_sqe();
-			ASSERT_NE(NULL, sqe);
 			bufs[i] = i;
-			kipc_prep_mbox_send(sqe, id, &bufs[i], sizeof(int), 0, 0);
-			kipc_sqe_set_data(sqe, 1000 + i);
 			/* one at a time: the rotation order is the send order */
-			ASSERT_EQ(1, kipc_submit());
-			struct kipc_cqe *cqe;
-			ASSERT_EQ(0, kipc_wait_cqe_timeout(&cqe, (int64_t)KT_BOUND_MS * 1000000));
-			EXPECT_EQ(1000 + i, cqe->user_data);
-			EXPECT_EQ(0, cqe->res);
+			struct kipc_cqe *cqe = send_alone(_metadata, id, &bufs[i], 1000 + i);
 			sh->route[i] = cqe->pid;
 			kipc_cqe_seen(cqe);
 		}
@@ -264,14 +253,7 @@ TEST(round_robin_reports_self_as_receiver)
 	int *buf = kipc_buf_alloc(sizeof(int));
 	ASSERT_NE(NULL, buf);
 	*buf = 1;
-	struct kipc_sqe *sqe = kipc_get_sqe();
-	ASSERT_NE(NULL, sqe);
-	kipc_prep_mbox_send(sqe, id, buf, sizeof(int), 0, 0);
-	kipc_sqe_set_data(sqe, 7);
-	ASSERT_EQ(1, kipc_submit());
-	struct kipc_cqe *cqe;
-	ASSERT_EQ(0, kipc_wait_cqe_timeout(&cqe, (int64_t)KT_BOUND_MS * 1000000));
-	EXPECT_EQ(0, cqe->res);
+	struct kipc_cqe *cqe = send_alone(_metadata, id, buf, 7);
 	/* we are the only holder */
 	EXPECT_EQ(getpid(), cqe->pid);
 	kipc_cqe_seen(cqe);

@@ -22,24 +22,40 @@ TEST(receive_set_reports_source)
 	EXPECT_EQ(EAGAIN, errno);
 }
 
-TEST(receive_set_blocks_until_any)
+/* n new kernel-owned mailboxes into ids. */
+static void open_boxes(struct __test_metadata *_metadata, int64_t *ids, int n)
 {
-	int64_t ids[3];
-	struct kipc_mbox_attr a = kt_attr(4);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
-	for (int i = 0; i < 3; i++) {
-		ids[i] = kipc_mbox_open(NULL, 0, &a);
+	for (int i = 0; i < n; i++) {
+		ids[i] = kt_shared_mbox(4);
 		ASSERT_LT(0, ids[i]);
 	}
+}
+
+/* A child that waits until a receiver waits on id, then does act(id);
+ * it exits 0 when act succeeded. Its pid. */
+static pid_t once_waited_on(struct __test_metadata *_metadata, int64_t id, int (*act)(int64_t))
+{
 	pid_t c = fork();
 	ASSERT_LE(0, c);
 	if (c == 0) {
-		/* wait until the parent is blocked on all three */
-		if (kt_wait_mbox(ids[2], KT_RECEIVERS, 1, KT_BOUND_MS) < 0)
+		if (kt_wait_mbox(id, KT_RECEIVERS, 1, KT_BOUND_MS) < 0)
 			_exit(1);
-		_exit(kipc_mbox_send(ids[2], "c", 1, 0, 0) == 0 ? 0 : 2);
+		_exit(act(id) == 0 ? 0 : 2);
 	}
+	return c;
+}
+
+static int send_c(int64_t id)
+{
+	return kipc_mbox_send(id, "c", 1, 0, 0);
+}
+
+TEST(receive_set_blocks_until_any)
+{
+	int64_t ids[3];
+	open_boxes(_metadata, ids, 3);
+	/* once the parent is blocked on all three (on the last) */
+	pid_t c = once_waited_on(_metadata, ids[2], send_c);
 	char buf[4];
 	struct kipc_msginfo info;
 	ASSERT_EQ(1, kipc_mbox_receive_set(ids, 3, buf, sizeof buf, &info, 0));
@@ -71,21 +87,9 @@ TEST(receive_set_invalid)
 
 TEST(receive_set_woken_by_destroy)
 {
-	struct kipc_mbox_attr a = kt_attr(4);
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	a.mode = 0666;
 	int64_t ids[2];
-	for (int i = 0; i < 2; i++) {
-		ids[i] = kipc_mbox_open(NULL, 0, &a);
-		ASSERT_LT(0, ids[i]);
-	}
-	pid_t c = fork();
-	ASSERT_LE(0, c);
-	if (c == 0) {
-		if (kt_wait_mbox(ids[0], KT_RECEIVERS, 1, KT_BOUND_MS) < 0)
-			_exit(1);
-		_exit(kipc_mbox_destroy(ids[0]) == 0 ? 0 : 2);
-	}
+	open_boxes(_metadata, ids, 2);
+	pid_t c = once_waited_on(_metadata, ids[0], kipc_mbox_destroy);
 	char buf[4];
 	EXPECT_EQ(-1, kipc_mbox_receive_set(ids, 2, buf, sizeof buf, NULL, 0));
 	EXPECT_EQ(EIDRM, errno);

@@ -85,10 +85,7 @@ static void timeout_race(struct __test_metadata *_metadata, bool mbox)
 	ASSERT_EQ(0, kt_ledger_init(&led, NMSG));
 	ASSERT_EQ(0, kt_barrier_init(&ready));
 	if (mbox) {
-		struct kipc_mbox_attr a = kt_attr(1); /* one slot */
-		a.flags = KIPC_MBOX_KERNEL_OWNED;
-		a.mode = 0666;
-		l.id = kipc_mbox_open(NULL, 0, &a);
+		l.id = kt_shared_mbox(1); /* one slot */
 		ASSERT_LT(0, l.id);
 	}
 	pid_t r = fork();

@@ -56,12 +56,7 @@ static int client(int i, struct board *bd, struct kt_barrier *attached,
 TEST_TIMEOUT(sigkill_with_50_blocked_clients_then_restart, 120)
 {
 	struct kt_kernel k;
-	char why[256];
-	int r = kt_kernel_boot(&k, NULL, why, sizeof why);
-	if (r == KSFT_SKIP)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(KSFT_PASS, r) TH_LOG("%s", why);
-	kt_kernel_use(&k);
+	KT_BOOT_AND_USE(&k, NULL);
 
 	struct board *bd = mmap(NULL, sizeof *bd, PROT_READ | PROT_WRITE,
 				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -100,7 +95,8 @@ TEST_TIMEOUT(sigkill_with_50_blocked_clients_then_restart, 120)
 
 	/* give every client the chance to notice before the restart */
 	kt_sleep_ms(RESET_BOUND_NS / MS + 200);
-	r = kt_kernel_spawn(&k, NULL, why, sizeof why);
+	char why[256];
+	int r = kt_kernel_spawn(&k, NULL, why, sizeof why);
 	ASSERT_EQ(KSFT_PASS, r) TH_LOG("%s", why);
 	kt_post(&restarted, NCLIENTS);
 

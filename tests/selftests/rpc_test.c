@@ -35,10 +35,7 @@ static int serve_taskq_3(void *p)
 TEST(call_reply_by_pid)
 {
 	struct kt_barrier b;
-	ASSERT_EQ(0, kt_barrier_init(&b));
-	pid_t s = kt_fork(serve_taskq_3, &b);
-	ASSERT_LT(0, s);
-	ASSERT_EQ(0, kt_wait_post(&b, 1));
+	pid_t s = kt_fork_ready(_metadata, &b, serve_taskq_3);
 	for (long i = 0; i < 3; i++) {
 		long y = 0;
 		struct kipc_msginfo info;
@@ -92,10 +89,7 @@ static int serve_and_die(void *p)
 TEST(server_exits_before_reply)
 {
 	struct kt_barrier b;
-	ASSERT_EQ(0, kt_barrier_init(&b));
-	pid_t s = kt_fork(serve_and_die, &b);
-	ASSERT_LT(0, s);
-	ASSERT_EQ(0, kt_wait_post(&b, 1));
+	pid_t s = kt_fork_ready(_metadata, &b, serve_and_die);
 	long x = 1, y;
 	struct kipc_msginfo info;
 	memset(&info, 0, sizeof info);
@@ -108,11 +102,7 @@ TEST(server_exits_before_reply)
 
 TEST(call_to_dead_pid)
 {
-	pid_t c = fork();
-	ASSERT_LE(0, c);
-	if (c == 0)
-		_exit(0);
-	kt_wait(c);
+	pid_t c = kt_dead_pid(_metadata);
 	long x = 1, y;
 	EXPECT_EQ(-1, kipc_call(c, &x, sizeof x, &y, sizeof y, NULL, 0));
 	EXPECT_EQ(ESRCH, errno);

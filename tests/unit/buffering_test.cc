@@ -67,8 +67,7 @@ TEST_CASE("blocked senders enter a freed link in order, FIFO")
 {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101), &b = w.spawn(102);
-	int64_t id = o.mbox_create(1, 0, 0, 0666);
-	CHECK(a.mbox_send(id, "q").res() == 0);
+	int64_t id = full_mbox(o, a, "q");
 	Op sb = b.mbox_send(id, "b-waits-first");
 	Op sa = a.mbox_send(id, "a-waits-second");
 	CHECK(o.mbox_receive(id).text() == "q");
@@ -132,8 +131,7 @@ TEST_CASE("cache: a full link accepts one extra message per task, then notifies"
 {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(1, 0, 0, 0666);
-	CHECK(a.mbox_send(id, "fill").res() == 0);
+	int64_t id = full_mbox(o, a, "fill");
 	Op c = a.mbox_send(id, "cached", KIPC_F_CACHE);
 	REQUIRE(c.cqes().size() == 1);
 	CHECK(c.cqes()[0].res == 0);
@@ -193,8 +191,7 @@ TEST_CASE("cache: the cached message's notification reports EIDRM when the mailb
 {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(1, 0, 0, 0666);
-	CHECK(a.mbox_send(id, "fill").res() == 0);
+	int64_t id = full_mbox(o, a, "fill");
 	Op c = a.mbox_send(id, "cached", KIPC_F_CACHE);
 	CHECK(o.mbox_destroy(id) == 0);
 	REQUIRE(c.cqes().size() == 2);
@@ -208,8 +205,7 @@ TEST_CASE("cache: a cached message survives its sender's exit and is delivered")
 {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(1, 0, 0, 0666);
-	CHECK(a.mbox_send(id, "fill").res() == 0);
+	int64_t id = full_mbox(o, a, "fill");
 	CHECK((a.mbox_send(id, "cached", KIPC_F_CACHE).cqe().flags & KIPC_CQE_F_MORE));
 	w.exit(a);
 	CHECK(mbox_drain(o, id) == std::vector<std::string>{"fill", "cached"});

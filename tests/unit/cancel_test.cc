@@ -22,8 +22,7 @@ TEST_CASE("cancel a blocked send: the message is withdrawn and uncharged")
 {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(1, 0, 0, 0666);
-	CHECK(a.mbox_send(id, "in").res() == 0);
+	int64_t id = full_mbox(o, a, "in");
 	Op s = a.mbox_send(id, "out", 0, 0, 0, ms(100));
 	CHECK(a.cancel(s, true) == 0);
 	CHECK(s.res() == -EINTR);
@@ -50,8 +49,7 @@ TEST_CASE("cancel a cached send: the notification reports the cancel, the messag
 {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(1, 0, 0, 0666);
-	CHECK(a.mbox_send(id, "fill").res() == 0);
+	int64_t id = full_mbox(o, a, "fill");
 	Op c = a.mbox_send(id, "cached", KIPC_F_CACHE);
 	REQUIRE(c.cqes().size() == 1);
 	CHECK(a.cancel(c) == 0);

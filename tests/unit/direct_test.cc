@@ -4,11 +4,16 @@
 
 using namespace kt;
 
-TEST_CASE("asymmetric receive(ANY) takes the oldest message and reports its sender")
-{
+/* Two senders, a (pid 100) and b (101), and a receiver c (200) whose
+ * queue holds all they send (tiny configs queue 2). */
+struct ToC {
 	World w;
 	Proc &a = w.spawn(100), &b = w.spawn(101), &c = w.spawn(200);
-	REQUIRE(c.taskq_setattr(KIPC_UNBOUNDED) == 0); /* tiny configs queue 2 */
+	ToC() { REQUIRE(c.taskq_setattr(KIPC_UNBOUNDED) == 0); }
+};
+
+TEST_CASE_FIXTURE(ToC, "asymmetric receive(ANY) takes the oldest message and reports its sender")
+{
 	Ledger l;
 	l.sent_ok(b.send(200, "from-b-1"), "from-b-1");
 	l.sent_ok(a.send(200, "from-a-1"), "from-a-1");
@@ -25,11 +30,8 @@ TEST_CASE("asymmetric receive(ANY) takes the oldest message and reports its send
 	CHECK(w.charged(1000) == 0);
 }
 
-TEST_CASE("symmetric receive(Q) takes only Q's messages and leaves the others in place")
+TEST_CASE_FIXTURE(ToC, "symmetric receive(Q) takes only Q's messages and leaves the others in place")
 {
-	World w;
-	Proc &a = w.spawn(100), &b = w.spawn(101), &c = w.spawn(200);
-	REQUIRE(c.taskq_setattr(KIPC_UNBOUNDED) == 0); /* tiny configs queue 2 */
 	Ledger l;
 	l.sent_ok(a.send(200, "a1"), "a1");
 	l.sent_ok(b.send(200, "b1"), "b1");

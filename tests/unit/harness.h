@@ -32,6 +32,7 @@
 #include "../../kernel/daemon/wire.h"
 #include "../../lib/sqe.h"
 #include "../../kernel/ipc/ipc.h"
+#include "fake_os.h"
 
 namespace kipc {
 /*
@@ -50,27 +51,10 @@ using kipc::CoreTestAccess;
 
 using namespace kipc;
 
-struct FakeClock : Clock {
-	int64_t mono = 1'000'000'000;
-	int64_t real = 1'700'000'000'000'000'000;
-	int64_t monotonic_ns() const override { return mono; }
-	int64_t realtime_ns() const override { return real; }
-};
+using FakeClock = fakeos::Clock;
 
-struct FakeHost : Host, MqHost {
-	std::map<pid_t, Creds> alive;   /* live processes, attached or not */
-	std::set<pid_t> watched;
-	bool process_alive(pid_t pid, Creds *c) override
-	{
-		auto it = alive.find(pid);
-		if (it == alive.end())
-			return false;
-		*c = it->second;
-		return true;
-	}
-	void watch_process(pid_t pid) override { watched.insert(pid); }
-	void unwatch_process(pid_t pid) override { watched.erase(pid); }
-
+/* The processes (fake_os.h) and the POSIX queues' host. */
+struct FakeHost : fakeos::Processes, MqHost {
 	/* MqHost: descriptors a test holds open, poll states, signals. */
 	struct MqSignal {
 		pid_t pid;
@@ -193,19 +177,37 @@ struct Proc {
 
 	/* Messages: flags may carry KIPC_F_* and timeouts via t (ns). */
 	Op send(pid_t to, const std::string &data, uint32_t flags = 0, uint16_t prio = 0,
-		int64_t type = 0, int64_t timeout = 0);
-	Op receive(pid_t from = KIPC_ANY, uint32_t buflen = 256, uint32_t flags = 0,
-		   int64_t type = 0, int64_t timeout = 0);
+		int64_t type = 0, int64_t timeout = 0)
+	{
+		return send_to(KIPC_SYS_send, to, data, flags, prio, type, timeout);
+	}
 	Op mbox_send(int64_t id, const std::string &data, uint32_t flags = 0, uint16_t prio = 0,
-		     int64_t type = 0, int64_t timeout = 0);
+		     int64_t type = 0, int64_t timeout = 0)
+	{
+		return send_to(KIPC_SYS_mbox_send, id, data, flags, prio, type, timeout);
+	}
+	Op receive(pid_t from = KIPC_ANY, uint32_t buflen = 256, uint32_t flags = 0,
+		   int64_t type = 0, int64_t timeout = 0)
+	{
+		return receive_from(KIPC_SYS_receive, from, buflen, flags, type, timeout);
+	}
 	Op mbox_receive(int64_t id, uint32_t buflen = 256, uint32_t flags = 0, int64_t type = 0,
-			int64_t timeout = 0);
+			int64_t timeout = 0)
+	{
+		return receive_from(KIPC_SYS_mbox_receive, id, buflen, flags, type, timeout);
+	}
 	Op receive_set(const std::vector<int64_t> &ids, uint32_t buflen = 256,
 		       uint32_t flags = 0, int64_t timeout = 0);
 	Op call(pid_t to, const std::string &data, uint32_t replylen = 256, uint32_t flags = 0,
-		int64_t timeout = 0);
+		int64_t timeout = 0)
+	{
+		return call_to(KIPC_SYS_call, to, data, replylen, flags, timeout);
+	}
 	Op mbox_call(int64_t id, const std::string &data, uint32_t replylen = 256,
-		     uint32_t flags = 0, int64_t timeout = 0);
+		     uint32_t flags = 0, int64_t timeout = 0)
+	{
+		return call_to(KIPC_SYS_mbox_call, id, data, replylen, flags, timeout);
+	}
 	int64_t reply(uint64_t token, const std::string &data);
 	/* Mailbox management: results at once. */
 	int64_t mbox_open(const std::string &name, uint32_t oflag = KIPC_O_CREAT,
@@ -223,6 +225,14 @@ struct Proc {
 	int64_t cancel(const Op &op, bool intr = false);
 	/* Run an sqe that completes at once; its result. */
 	int64_t now(kipc_sqe sqe);
+
+private:
+	Op send_to(uint8_t op, int64_t target, const std::string &data, uint32_t flags,
+		   uint16_t prio, int64_t type, int64_t timeout);
+	Op receive_from(uint8_t op, int64_t target, uint32_t buflen, uint32_t flags, int64_t type,
+			int64_t timeout);
+	Op call_to(uint8_t op, int64_t target, const std::string &data, uint32_t replylen,
+		   uint32_t flags, int64_t timeout);
 };
 
 struct World {
@@ -339,38 +349,22 @@ inline kipc_sqe timed(kipc_sqe s, int64_t timeout)
 	return s;
 }
 
-inline Op Proc::send(pid_t to, const std::string &data, uint32_t flags, uint16_t prio,
-		     int64_t type, int64_t timeout)
+/* send (to a pid) and mbox_send (to a mailbox id): one encoding. */
+inline Op Proc::send_to(uint8_t op, int64_t target, const std::string &data, uint32_t flags,
+			uint16_t prio, int64_t type, int64_t timeout)
 {
 	kipc_sqe s{};
-	__kipc_enc_send(&s, KIPC_SYS_send, to, put(data), data.size(), prio, flags);
+	__kipc_enc_send(&s, op, target, put(data), data.size(), prio, flags);
 	s.type = type;
 	return submit(timed(s, timeout));
 }
 
-inline Op Proc::receive(pid_t from, uint32_t buflen, uint32_t flags, int64_t type,
-			int64_t timeout)
+/* receive (from a pid or KIPC_ANY) and mbox_receive (from a mailbox id). */
+inline Op Proc::receive_from(uint8_t op, int64_t target, uint32_t buflen, uint32_t flags,
+			     int64_t type, int64_t timeout)
 {
 	kipc_sqe s{};
-	__kipc_enc_receive(&s, KIPC_SYS_receive, from, mem.alloc(buflen), buflen, flags);
-	s.type = type;
-	return submit(timed(s, timeout), s.addr, buflen);
-}
-
-inline Op Proc::mbox_send(int64_t id, const std::string &data, uint32_t flags, uint16_t prio,
-			  int64_t type, int64_t timeout)
-{
-	kipc_sqe s{};
-	__kipc_enc_send(&s, KIPC_SYS_mbox_send, id, put(data), data.size(), prio, flags);
-	s.type = type;
-	return submit(timed(s, timeout));
-}
-
-inline Op Proc::mbox_receive(int64_t id, uint32_t buflen, uint32_t flags, int64_t type,
-			     int64_t timeout)
-{
-	kipc_sqe s{};
-	__kipc_enc_receive(&s, KIPC_SYS_mbox_receive, id, mem.alloc(buflen), buflen, flags);
+	__kipc_enc_receive(&s, op, target, mem.alloc(buflen), buflen, flags);
 	s.type = type;
 	return submit(timed(s, timeout), s.addr, buflen);
 }
@@ -385,21 +379,14 @@ inline Op Proc::receive_set(const std::vector<int64_t> &ids, uint32_t buflen, ui
 	return submit(timed(s, timeout), s.addr, buflen);
 }
 
-inline Op Proc::call(pid_t to, const std::string &data, uint32_t replylen, uint32_t flags,
-		     int64_t timeout)
+/* call (a pid) and mbox_call (a mailbox id): the reply lands in a buffer
+ * of replylen. */
+inline Op Proc::call_to(uint8_t op, int64_t target, const std::string &data, uint32_t replylen,
+			uint32_t flags, int64_t timeout)
 {
 	kipc_sqe s{};
-	__kipc_enc_call(&s, KIPC_SYS_call, to, put(data), data.size(), mem.alloc(replylen),
-			replylen, 0, flags);
-	return submit(timed(s, timeout), s.addr2, replylen);
-}
-
-inline Op Proc::mbox_call(int64_t id, const std::string &data, uint32_t replylen,
-			  uint32_t flags, int64_t timeout)
-{
-	kipc_sqe s{};
-	__kipc_enc_call(&s, KIPC_SYS_mbox_call, id, put(data), data.size(), mem.alloc(replylen),
-			replylen, 0, flags);
+	__kipc_enc_call(&s, op, target, put(data), data.size(), mem.alloc(replylen), replylen, 0,
+			flags);
 	return submit(timed(s, timeout), s.addr2, replylen);
 }
 
@@ -557,12 +544,13 @@ inline std::string payload(const std::string &tag, size_t len)
 	return s;
 }
 
-/* Receive (nonblocking) until EAGAIN; the payloads, in order. */
-inline std::vector<std::string> drain(Proc &p, pid_t from = KIPC_ANY, uint32_t buflen = 256)
+/* Run receive (a nonblocking one) until it fails EAGAIN; the payloads,
+ * in order. */
+template <typename Receive> inline std::vector<std::string> drain_by(Receive receive)
 {
 	std::vector<std::string> v;
 	for (;;) {
-		Op r = p.receive(from, buflen, KIPC_F_NONBLOCK);
+		Op r = receive();
 		if (r.res() < 0) {
 			CHECK(r.res() == -EAGAIN);
 			return v;
@@ -571,17 +559,25 @@ inline std::vector<std::string> drain(Proc &p, pid_t from = KIPC_ANY, uint32_t b
 	}
 }
 
+/* Receive (nonblocking) until EAGAIN; the payloads, in order. */
+inline std::vector<std::string> drain(Proc &p, pid_t from = KIPC_ANY, uint32_t buflen = 256)
+{
+	return drain_by([&] { return p.receive(from, buflen, KIPC_F_NONBLOCK); });
+}
+
 inline std::vector<std::string> mbox_drain(Proc &p, int64_t id, uint32_t buflen = 256)
 {
-	std::vector<std::string> v;
-	for (;;) {
-		Op r = p.mbox_receive(id, buflen, KIPC_F_NONBLOCK);
-		if (r.res() < 0) {
-			CHECK(r.res() == -EAGAIN);
-			return v;
-		}
-		v.push_back(r.text());
-	}
+	return drain_by([&] { return p.mbox_receive(id, buflen, KIPC_F_NONBLOCK); });
+}
+
+/* A mailbox of o's (mode 0666) that holds one message, filled by a with
+ * text: a's next send blocks, or with KIPC_F_CACHE is cached. */
+inline int64_t full_mbox(Proc &o, Proc &a, const std::string &text)
+{
+	int64_t id = o.mbox_create(1, 0, 0, 0666);
+	REQUIRE(id > 0);
+	CHECK(a.mbox_send(id, text).res() == 0);
+	return id;
 }
 
 /* A mailbox's state as stat reports it to p. */

@@ -261,8 +261,7 @@ TEST_CASE("setattr: capacity growth admits blocked senders; policy change with t
 {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(1, 0, 0, 0666);
-	CHECK(a.mbox_send(id, "one").res() == 0);
+	int64_t id = full_mbox(o, a, "one");
 	Op s = a.mbox_send(id, "two");
 	CHECK(!s.done());
 	kipc_mbox_attr at{};

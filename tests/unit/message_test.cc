@@ -114,8 +114,7 @@ TEST_CASE("priorities order blocked senders too")
 {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101), &b = w.spawn(102);
-	int64_t id = o.mbox_create(1, 0, 0, 0666);
-	CHECK(a.mbox_send(id, "q").res() == 0);
+	int64_t id = full_mbox(o, a, "q");
 	Op lo = a.mbox_send(id, "low", 0, 1);
 	Op hi = b.mbox_send(id, "high", 0, 9);
 	CHECK(o.mbox_receive(id).text() == "q");

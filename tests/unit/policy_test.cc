@@ -4,13 +4,22 @@
 
 using namespace kt;
 
+/* A mailbox of o's (mode 0622) with the policy, that pids 101 and 102
+ * hold receive rights to as well. */
+static int64_t held_by_three(Proc &o, uint32_t policy)
+{
+	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, policy, 0, 0622);
+	REQUIRE(id > 0);
+	CHECK(o.grant(id, 101) == 0);
+	CHECK(o.grant(id, 102) == 0);
+	return id;
+}
+
 TEST_CASE("policy any: the longest-waiting receiver gets the next message")
 {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101), &b = w.spawn(102), &s = w.spawn(103);
-	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, KIPC_POLICY_ANY, 0, 0622);
-	CHECK(o.grant(id, 101) == 0);
-	CHECK(o.grant(id, 102) == 0);
+	int64_t id = held_by_three(o, KIPC_POLICY_ANY);
 	Op rb = b.mbox_receive(id), ra = a.mbox_receive(id), ro = o.mbox_receive(id);
 	Op s1 = s.mbox_send(id, "first");
 	CHECK(s1.res() == 0);
@@ -81,9 +90,7 @@ TEST_CASE("policy round-robin: messages rotate through holders and the sender is
 {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101), &b = w.spawn(102), &s = w.spawn(103);
-	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, KIPC_POLICY_ROUND_ROBIN, 0, 0622);
-	CHECK(o.grant(id, 101) == 0);
-	CHECK(o.grant(id, 102) == 0);
+	int64_t id = held_by_three(o, KIPC_POLICY_ROUND_ROBIN);
 	const pid_t order[] = {100, 101, 102, 100, 101, 102};
 	Ledger l;
 	std::map<pid_t, std::vector<std::string>> expect;

@@ -4,12 +4,16 @@
 
 using namespace kt;
 
-TEST_CASE("receive_set takes the best message over all members, and reports its mailbox")
-{
+/* Two mailboxes of o (pid 100), m1 and m2, that a (101) sends to. */
+struct TwoBoxes {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101);
 	int64_t m1 = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0666);
 	int64_t m2 = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0666);
+};
+
+TEST_CASE_FIXTURE(TwoBoxes, "receive_set takes the best message over all members, and reports its mailbox")
+{
 	CHECK(a.mbox_send(m1, "m1-old").res() == 0);
 	CHECK(a.mbox_send(m2, "m2-new").res() == 0);
 	CHECK(a.mbox_send(m2, "m2-prio", 0, 3).res() == 0);
@@ -24,12 +28,8 @@ TEST_CASE("receive_set takes the best message over all members, and reports its 
 	CHECK(o.receive_set({m1, m2}, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
 }
 
-TEST_CASE("a parked receive_set wakes once, for the first message on any member")
+TEST_CASE_FIXTURE(TwoBoxes, "a parked receive_set wakes once, for the first message on any member")
 {
-	World w;
-	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t m1 = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0666);
-	int64_t m2 = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0666);
 	Op r = o.receive_set({m1, m2});
 	CHECK(mstat(o, m1).nreceivers == 1);
 	CHECK(mstat(o, m2).nreceivers == 1);
@@ -63,12 +63,8 @@ TEST_CASE("receive_set: argument errors")
 	CHECK(o.receive_set({m1, gone}, 256, KIPC_F_NONBLOCK).res() == -EIDRM);
 }
 
-TEST_CASE("a member destroyed while a receive_set waits: the receive fails EIDRM")
+TEST_CASE_FIXTURE(TwoBoxes, "a member destroyed while a receive_set waits: the receive fails EIDRM")
 {
-	World w;
-	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t m1 = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0666);
-	int64_t m2 = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0666);
 	Op r = o.receive_set({m1, m2});
 	CHECK(o.mbox_destroy(m1) == 0);
 	CHECK(r.res() == -EIDRM);

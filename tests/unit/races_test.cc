@@ -220,8 +220,7 @@ TEST_CASE("a sender exiting while blocked: its message is withdrawn, a receiver 
 {
 	World w;
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(1, 0, 0, 0666);
-	CHECK(a.mbox_send(id, "queued").res() == 0);
+	int64_t id = full_mbox(o, a, "queued");
 	a.mbox_send(id, "blocked");
 	w.exit(a);
 	CHECK(mbox_drain(o, id) == std::vector<std::string>{"queued"});

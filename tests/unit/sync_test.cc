@@ -55,8 +55,7 @@ TEST_CASE("send timeout on a full link: ETIMEDOUT and the message is withdrawn")
 {
 	World w;
 	Proc &a = w.spawn(100), &b = w.spawn(200);
-	int64_t id = b.mbox_create(1, 0, 0, 0666);
-	CHECK(a.mbox_send(id, "in").res() == 0);
+	int64_t id = full_mbox(b, a, "in");
 	Op s = a.mbox_send(id, "late", 0, 0, 0, ms(3));
 	CHECK(!s.done());
 	w.advance_ms(3);

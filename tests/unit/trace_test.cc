@@ -4,6 +4,14 @@
 
 using namespace kt;
 
+/* A tracer (pid 50) and two tasks it sees, a (100) and b (101). */
+struct Traced {
+	World w;
+	Proc &t = w.spawn(50);
+	Proc &a = w.spawn(100);
+	Proc &b = w.spawn(101);
+};
+
 TEST_CASE("trace: nobody listens by default; open and close count listeners")
 {
 	World w;
@@ -28,12 +36,8 @@ TEST_CASE("trace: nobody listens by default; open and close count listeners")
 	CHECK(trace_open(t, &bad) == -EINVAL);
 }
 
-TEST_CASE("trace: a handed-over message: block, send, wake, deliver")
+TEST_CASE_FIXTURE(Traced, "trace: a handed-over message: block, send, wake, deliver")
 {
-	World w;
-	Proc &t = w.spawn(50);
-	Proc &a = w.spawn(100);
-	Proc &b = w.spawn(101);
 	int64_t box = a.mbox_create(4, 0, 0, 0666);
 	REQUIRE(trace_open(t) == 0);
 	w.advance_ms(1);
@@ -60,12 +64,8 @@ TEST_CASE("trace: a handed-over message: block, send, wake, deliver")
 	CHECK(std::string(v[3].comm) == "test");
 }
 
-TEST_CASE("trace: a full link: enqueue, block, deliver, refill, wake")
+TEST_CASE_FIXTURE(Traced, "trace: a full link: enqueue, block, deliver, refill, wake")
 {
-	World w;
-	Proc &t = w.spawn(50);
-	Proc &a = w.spawn(100);
-	Proc &b = w.spawn(101);
 	int64_t box = a.mbox_create(1, 0, 0, 0666);
 	REQUIRE(trace_open(t) == 0);
 	REQUIRE(b.mbox_send(box, "1").res() == 0);
@@ -85,12 +85,8 @@ TEST_CASE("trace: a full link: enqueue, block, deliver, refill, wake")
 	CHECK(v[6].peer == 100); /* woken by the receive */
 }
 
-TEST_CASE("trace: task queue events name the queue's owner")
+TEST_CASE_FIXTURE(Traced, "trace: task queue events name the queue's owner")
 {
-	World w;
-	Proc &t = w.spawn(50);
-	Proc &a = w.spawn(100);
-	Proc &b = w.spawn(101);
 	REQUIRE(trace_open(t) == 0);
 	REQUIRE(a.send(101, "x", 0, 3).res() == 0);
 	auto v = drain_events(t);
@@ -305,12 +301,8 @@ static kipc_trace_attr calls_attr(uint32_t extra = KIPC_TRACE_ALL)
 	return at;
 }
 
-TEST_CASE("trace: a failed send carries its error; only what happened is counted")
+TEST_CASE_FIXTURE(Traced, "trace: a failed send carries its error; only what happened is counted")
 {
-	World w;
-	Proc &t = w.spawn(50);
-	Proc &a = w.spawn(100);
-	Proc &b = w.spawn(101);
 	int64_t box = a.mbox_create(1, 0, 0, 0666);
 	REQUIRE(trace_open(t) == 0);
 	REQUIRE(b.mbox_send(box, "1").res() == 0);
@@ -398,12 +390,8 @@ TEST_CASE("trace: create and open events carry the mailbox's name")
 	CHECK(v[3].mbox == jobs);
 }
 
-TEST_CASE("trace: calls: SYSCALL with the arguments, SYSRET with the result")
+TEST_CASE_FIXTURE(Traced, "trace: calls: SYSCALL with the arguments, SYSRET with the result")
 {
-	World w;
-	Proc &t = w.spawn(50);
-	Proc &a = w.spawn(100);
-	Proc &b = w.spawn(101);
 	int64_t box = a.mbox_create(1, 0, 0, 0666);
 	kipc_trace_attr at = calls_attr(0);
 	REQUIRE(trace_open(t, &at) == 0);

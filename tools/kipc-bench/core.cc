@@ -21,6 +21,8 @@
 #include <kernel/kernel.h>
 #include <kipc/kipc.h>
 
+#include "../../lib/sqe.h" /* the entries, encoded as libkipc does */
+
 namespace bench {
 namespace {
 
@@ -103,28 +105,19 @@ struct World {
 		a.mode = 0600;
 		memcpy(mem.arena.data() + kAttr, &a, sizeof a);
 		kipc_sqe s{};
-		s.opcode = KIPC_SYS_mbox_open;
-		s.addr2 = kAttr;
-		s.len2 = sizeof a;
+		__kipc_enc_mbox_open(&s, 0, 0, 0, kAttr, sizeof a);
 		return submit(s);
 	}
 	long send(int64_t id)
 	{
 		kipc_sqe s{};
-		s.opcode = KIPC_SYS_mbox_send;
-		s.target = id;
-		s.addr = kPayload;
-		s.len = 64;
+		__kipc_enc_send(&s, KIPC_SYS_mbox_send, id, kPayload, 64, 0, 0);
 		return submit(s);
 	}
 	long receive(int64_t id)
 	{
 		kipc_sqe s{};
-		s.opcode = KIPC_SYS_mbox_receive;
-		s.target = id;
-		s.addr = kPayload;
-		s.len = 64;
-		s.flags = KIPC_F_NONBLOCK;
+		__kipc_enc_receive(&s, KIPC_SYS_mbox_receive, id, kPayload, 64, KIPC_F_NONBLOCK);
 		return submit(s);
 	}
 	/* ns per operation, depth constant */

@@ -15,6 +15,7 @@
 #include <deque>
 #include <getopt.h>
 #include <map>
+#include <optional>
 #include <ncurses.h>
 #include <string>
 #include <vector>
@@ -378,6 +379,29 @@ void draw_trace(const State &s, int y, int bottom)
 		put(y++, 0, s.trace_lines[size_t(i)], COLS);
 }
 
+/* A detail view's queued messages from row y, as many as fit above bottom;
+ * with real (the realtime clock now), each message's age. */
+void draw_msgs(const std::vector<kipc_msg_info> &msgs, int y, int bottom,
+	       std::optional<int64_t> real)
+{
+	attron(A_REVERSE);
+	put(y++, 0, fmt::format("{:<8} {:<8} {:>8} {:>6} {:>6}{}", "SEQ", "SENDER", "LEN", "PRIO",
+				"TYPE", real ? fmt::format(" {:>9}", "AGE") : ""),
+	    COLS);
+	attroff(A_REVERSE);
+	if (msgs.empty() && y < bottom)
+		put(y++, 0, "(no messages queued)", COLS);
+	for (const auto &q : msgs) {
+		if (y >= bottom)
+			return;
+		std::string age = real ? fmt::format(" {:>9}", duration(*real - q.stime)) : "";
+		put(y++, 0, fmt::format("{:<8} {:<8} {:>8} {:>6} {:>6}{} {}", q.seq, q.sender,
+					human(q.len), q.prio, q.type, age,
+					q.flags & KIPC_MSG_PENDING ? "(sender waiting)" : ""),
+		    COLS);
+	}
+}
+
 void draw_mbox_detail(const State &s, int y, int bottom)
 {
 	MboxInfo m;
@@ -428,21 +452,7 @@ void draw_mbox_detail(const State &s, int y, int bottom)
 		    COLS);
 	}
 	y++;
-	attron(A_REVERSE);
-	put(y++, 0, fmt::format("{:<8} {:<8} {:>8} {:>6} {:>6} {:>9}", "SEQ", "SENDER", "LEN", "PRIO",
-				"TYPE", "AGE"),
-	    COLS);
-	attroff(A_REVERSE);
-	if (msgs.empty() && y < bottom)
-		put(y++, 0, "(no messages queued)", COLS);
-	for (const auto &q : msgs) {
-		if (y >= bottom)
-			return;
-		put(y++, 0, fmt::format("{:<8} {:<8} {:>8} {:>6} {:>6} {:>9} {}", q.seq, q.sender,
-					human(q.len), q.prio, q.type, duration(real - q.stime),
-					q.flags & KIPC_MSG_PENDING ? "(sender waiting)" : ""),
-		    COLS);
-	}
+	draw_msgs(msgs, y, bottom, real);
 }
 
 void draw_task_detail(const State &s, int y, int bottom)
@@ -481,19 +491,7 @@ void draw_task_detail(const State &s, int y, int bottom)
 	auto msgs = try_list<kipc_msg_info>([pid](kipc_msg_info *b, size_t n) {
 		return kipc_msg_list(pid, KIPC_INTRO_TASKQ, b, n);
 	});
-	attron(A_REVERSE);
-	put(y++, 0, fmt::format("{:<8} {:<8} {:>8} {:>6} {:>6}", "SEQ", "SENDER", "LEN", "PRIO", "TYPE"),
-	    COLS);
-	attroff(A_REVERSE);
-	if (msgs.empty() && y < bottom)
-		put(y++, 0, "(no messages queued)", COLS);
-	for (const auto &q : msgs) {
-		if (y >= bottom)
-			return;
-		put(y++, 0, fmt::format("{:<8} {:<8} {:>8} {:>6} {:>6} {}", q.seq, q.sender, human(q.len),
-					q.prio, q.type, q.flags & KIPC_MSG_PENDING ? "(sender waiting)" : ""),
-		    COLS);
-	}
+	draw_msgs(msgs, y, bottom, std::nullopt);
 }
 
 void draw(State &s, const std::vector<Row> &rows, const SysInfo &si, int64_t mono)
