@@ -140,6 +140,7 @@ TEST(hostile_tokens_and_a_mailbox_without_the_right)
 	ASSERT_EQ(0, pipe2(h.token_pipe, O_CLOEXEC));
 	ASSERT_EQ(0, pipe2(h.id_pipe, O_CLOEXEC));
 	ASSERT_EQ(0, kt_barrier_init(&h.done));
+	ASSERT_EQ(0, kipc_attach());
 	pid_t me = kipc_task_pid();
 	ASSERT_LT(0, me);
 	pid_t hp = kt_fork(hostile_task, &h);
