@@ -249,6 +249,7 @@ public:
 	void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid) override;
 	/* kipc::CompletionSink */
 	void complete(void *priv, const kipc_cqe &cqe) override;
+	void skipped(void *priv, const kipc_cqe &cqe) override;
 
 private:
 	void on_accept();

@@ -58,6 +58,7 @@ void Introspect::sysinfo(Task &cur, kipc_sysinfo &si) const
 	si.uptime = k_.now() - k_.boot_mono_time();
 	si.nsent = stats.sent;
 	si.ndelivered = stats.delivered;
+	si.nskipped = stats.skipped;
 	si.ntimeouts = stats.timeouts;
 	si.ncancels = stats.cancels;
 	si.nattach = stats.attach;

@@ -799,6 +799,7 @@ public:
 		uint64_t delivered = 0, timeouts = 0, cancels = 0;
 		uint64_t attach = 0, exit = 0, destroyed = 0;
 		uint64_t sent = 0; /* messages that reached a link or a receiver */
+		uint64_t skipped = 0; /* successes not posted (KIPC_F_SKIP_SUCCESS) */
 	};
 	const Stats &counters() const { return stats; }
 	void count_destroyed() { stats.destroyed++; } /* a mailbox went */
@@ -889,8 +890,11 @@ public:
 	 */
 	void finish(Request *r, FinishFill fill);
 	void finish(Request *r, const kipc_cqe &cqe, bool notify = true);
-	/* Post t's completion of a call op (KIPC_SYS_*; traced as SYSRET). */
-	void complete(Task &t, const kipc_cqe &cqe, uint16_t op = KIPC_SYS_NONE);
+	/* Post t's completion of a call op (KIPC_SYS_*; traced as SYSRET);
+	 * flags are the request's: with KIPC_F_SKIP_SUCCESS a success is
+	 * traced and counted but not posted (the sink's skipped()). */
+	void complete(Task &t, const kipc_cqe &cqe, uint16_t op = KIPC_SYS_NONE,
+		      uint32_t flags = 0);
 	/* Fail request r (parked) with err, whatever it waits on. */
 	void abort_request(Request *r, int err, bool notify);
 	/* What became of a message offered to a parked receive. */

@@ -120,6 +120,7 @@ struct Proc;
 
 struct Sink : CompletionSink {
 	void complete(void *priv, const kipc_cqe &cqe) override;
+	void skipped(void *priv, const kipc_cqe &cqe) override;
 };
 
 /* One submitted request and, once it completed, its completion(s). */
@@ -163,6 +164,7 @@ struct Proc {
 	FakeMem mem;
 	Task *task = nullptr;
 	std::vector<kipc_cqe> cq; /* every completion, in order */
+	std::vector<kipc_cqe> skipped; /* successes not posted (KIPC_F_SKIP_SUCCESS) */
 	uint64_t next_ud = 1;
 
 	uint64_t put(const std::string &s)
@@ -299,6 +301,12 @@ inline void Sink::complete(void *priv, const kipc_cqe &cqe)
 {
 	REQUIRE(priv != nullptr);
 	static_cast<Proc *>(priv)->cq.push_back(cqe);
+}
+
+inline void Sink::skipped(void *priv, const kipc_cqe &cqe)
+{
+	REQUIRE(priv != nullptr);
+	static_cast<Proc *>(priv)->skipped.push_back(cqe);
 }
 
 inline std::vector<kipc_cqe> Op::cqes() const
