@@ -7,12 +7,19 @@
  *   net_chat member NAME NODE  on any node: joins the room on NODE, says
  *                              every line of stdin, prints what is said
  *
- * A member has a mailbox of its own, "/chat-NAME", on its own node; it
- * tells the room where that is ("join NAME NODE"). The room sends every
- * line it receives to every member's mailbox as /net/NODE/chat-NAME:
- * the same kipc_mbox_send as on one machine, only the name has a node.
- * Both mailboxes are writable by others (0622): a remote sender is an
- * unprivileged user at the home node (Documentation/network.md).
+ * A member has a mailbox of its own, "/chat-NAME", on its own node, and
+ * says "join NAME" to the room. The room takes the member's node from
+ * the sender of that message (a node-qualified pid: the node NATS
+ * authenticated, never what the text claims; kipc_net_peer names it),
+ * answers the member directly, kipc_send(sender) back across the
+ * network to the task that joined (the textbook's send(P)), and sends
+ * every line it receives to every member's mailbox as
+ * /net/NODE/chat-NAME: the same kipc_mbox_send as on one machine, only
+ * the name has a node. Both mailboxes are writable by others (0622): a
+ * remote sender is an unprivileged user at the home node, and the direct
+ * answer reaches a member only if its uid is declared shared by the
+ * cluster (net_shared_uids) or the same as the mapped one
+ * (Documentation/network.md); otherwise the member says why and leaves.
  *
  * Run without arguments (as make check's samples do) it says how to run
  * it and exits 0; tests/net runs it on three nodes.
@@ -35,6 +42,23 @@ static int64_t open_own(const char *name)
 	return kipc_mbox_open(name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
 }
 
+/* The node of a message's sender: its node-qualified pid says it. */
+static int sender_node(pid_t from, char *node, size_t len)
+{
+	struct kipc_net_peer np;
+	struct kipc_net_stat ns;
+	if (KIPC_NET_IS_PID(from)) {
+		if (kipc_net_peer(from, &np) < 0)
+			return -1;
+		snprintf(node, len, "%s", np.node);
+	} else { /* a member on the room's own node */
+		if (kipc_net_stat(&ns) < 0)
+			return -1;
+		snprintf(node, len, "%s", ns.node);
+	}
+	return 0;
+}
+
 static int room(int want)
 {
 	struct { char name[32]; int64_t box; } m[MAX_MEMBERS];
@@ -48,14 +72,19 @@ static int room(int want)
 	fflush(stdout);
 	while (joined < want || left < joined) {
 		char line[512], who[32], node[32];
-		ssize_t len = kipc_mbox_receive(box, line, sizeof line - 1, NULL, 0);
+		struct kipc_msginfo mi;
+		ssize_t len = kipc_mbox_receive(box, line, sizeof line - 1, &mi, 0);
 		if (len < 0) {
 			perror("net_chat: receive");
 			return 1;
 		}
 		line[len] = '\0';
-		if (sscanf(line, "join %31s %31s", who, node) == 2 && n < MAX_MEMBERS) {
-			char path[96];
+		if (sscanf(line, "join %31s", who) == 1 && n < MAX_MEMBERS) {
+			char path[96], hi[64];
+			if (sender_node(mi.pid, node, sizeof node) < 0) {
+				perror("net_chat: who joined");
+				continue;
+			}
 			snprintf(path, sizeof path, "/net/%s/chat-%s", node, who);
 			snprintf(m[n].name, sizeof m[n].name, "%s", who);
 			m[n].box = kipc_mbox_open(path, 0, NULL);
@@ -64,6 +93,10 @@ static int room(int want)
 				continue;
 			}
 			n++, joined++;
+			/* Straight back to the task that joined, on its node. */
+			int k = snprintf(hi, sizeof hi, "welcome %s (%d here)", who, n);
+			if (kipc_send(mi.pid, hi, (size_t)k + 1, 0, 0) < 0)
+				fprintf(stderr, "net_chat: welcome %s: %s\n", who, strerror(errno));
 			snprintf(line, sizeof line, "* %s joined from %s", who, node);
 		} else if (sscanf(line, "bye %31s", who) == 1) {
 			left++;
@@ -133,12 +166,24 @@ static int member(const char *name, const char *room_node)
 	}
 	snprintf(path, sizeof path, "/net/%s/chat", room_node);
 	int64_t box = kipc_mbox_open(path, 0, NULL);
-	int k = snprintf(line, sizeof line, "join %s %s", name, ns.node);
+	int k = snprintf(line, sizeof line, "join %s", name);
 	if (box < 0 || kipc_mbox_send(box, line, (size_t)k + 1, 0, 0) < 0) {
 		fprintf(stderr, "net_chat: join %s: %s\n", path, strerror(errno));
 		kill(listener, SIGTERM);
 		return 1;
 	}
+	/* The room's answer comes to this task itself (its task queue). */
+	struct kipc_msginfo mi;
+	ssize_t n = kipc_receive_timed(KIPC_ANY, line, sizeof line - 1, &mi, 0,
+				       10 * (int64_t)1000000000);
+	if (n < 0) {
+		fprintf(stderr, "net_chat: no welcome from the room: %s\n", strerror(errno));
+		kill(listener, SIGTERM);
+		return 1;
+	}
+	line[n] = '\0';
+	printf("%s\n", line);
+	fflush(stdout);
 	char in[400];
 	while (fgets(in, sizeof in, stdin)) {
 		in[strcspn(in, "\n")] = '\0';

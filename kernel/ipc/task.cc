@@ -8,6 +8,7 @@
  * exactly like an exited one. attach() adopts it.
  */
 #include "ipc.h"
+#include <kipc/net.h>
 
 namespace kipc {
 
@@ -68,7 +69,8 @@ Task *KernelImpl::get_task(pid_t pid, int *err)
 int KernelImpl::attach(const Creds &c, UserMemory *mm, std::string_view comm, void *priv,
 		       Task **out)
 {
-	if (c.pid <= 0)
+	/* A remote caller's proxy (kernel/net) is its node-qualified pid. */
+	if (c.pid == 0 || (c.pid < 0 && !KIPC_NET_IS_PID(c.pid)))
 		return -EINVAL;
 	Task *t = find_task(c.pid);
 	if (t && t->attached)

@@ -17,6 +17,8 @@
  */
 #include "net.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -47,7 +49,8 @@ public:
 	/*
 	 * The loop thread's: frames for one subject, one after the other,
 	 * go into one message (a frame says its own length: net.cc takes
-	 * them apart), up to kCoalesce bytes; the round's messages go to
+	 * them apart), up to kCoalesce bytes and the server's max_payload
+	 * (a larger NATS message is refused); the round's messages go to
 	 * the sender in one hand-off at its end (flush()). So under load
 	 * one publish, one delivery and one wake of the peer's loop carry
 	 * many requests or answers; alone, a frame goes at the end of the
@@ -56,7 +59,8 @@ public:
 	void publish(std::string subject, std::vector<uint8_t> data) override
 	{
 		if (!round_.empty() && round_.back().subject == subject &&
-		    round_.back().data.size() + data.size() <= kCoalesce) {
+		    round_.back().data.size() + data.size() <=
+			    std::min(kCoalesce, max_payload_.load())) {
 			auto &d = round_.back().data;
 			d.insert(d.end(), data.begin(), data.end());
 			return;
@@ -78,6 +82,7 @@ public:
 		if (first)
 			cv_.notify_one();
 	}
+	size_t max_payload() const override { return max_payload_.load(); }
 	std::vector<FabricMsg> take(bool *connected) override
 	{
 		uint64_t v;
@@ -111,6 +116,8 @@ private:
 	{
 		auto *f = static_cast<NatsFabric *>(c);
 		bool up = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+		if (up && natsConnection_GetMaxPayload(nc) > 0) /* this server's */
+			f->max_payload_ = size_t(natsConnection_GetMaxPayload(nc));
 		{
 			std::lock_guard g(f->mu_);
 			f->connected_ = up;
@@ -142,6 +149,7 @@ private:
 	bool connected_ = false;         /* guarded by mu_ */
 	bool stop_ = false;              /* guarded by mu_ */
 	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
+	std::atomic<size_t> max_payload_{1 << 20}; /* NATS's default until connected */
 };
 
 /* Read "user password" or a NATS .creds file into the options. */
@@ -254,15 +262,16 @@ void NatsFabric::sender()
 		g.unlock();
 		/* Rounds queued while we published: merged as publish() does. */
 		std::vector<uint8_t> buf;
+		size_t most = std::min(kCoalesce, max_payload_.load()); /* one NATS message */
 		for (size_t i = 0; i < batch.size();) {
 			const FabricMsg &m = batch[i];
 			const std::vector<uint8_t> *d = &m.data;
 			size_t j = i + 1;
 			if (j < batch.size() && batch[j].subject == m.subject &&
-			    m.data.size() + batch[j].data.size() <= kCoalesce) {
+			    m.data.size() + batch[j].data.size() <= most) {
 				buf = m.data;
 				for (; j < batch.size() && batch[j].subject == m.subject &&
-				       buf.size() + batch[j].data.size() <= kCoalesce; j++)
+				       buf.size() + batch[j].data.size() <= most; j++)
 					buf.insert(buf.end(), batch[j].data.begin(), batch[j].data.end());
 				d = &buf;
 			}

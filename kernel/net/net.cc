@@ -221,7 +221,8 @@ enum : uint16_t {
 	W_ACK = 3,   /* home -> origin: seq runs (parked) / hello */
 	W_RES = 4,   /* home -> origin: seq's result */
 	W_STALE = 5, /* home -> origin: your peer_epoch is not mine; not run */
-	W_BYE = 6,   /* either way: I stop. home -> origin: data = the seqs it ran */
+	W_BYE = 6,   /* either way: I stop. home -> origin: data = the seqs in
+			[low, seq) it ran (seq 0: no end), in parts (bye_parts) */
 	W_PING = 7,  /* home -> origin: are you there (silent, with proxies here) */
 	W_PONG = 8,  /* origin -> home: I am (its epoch) */
 };
@@ -229,7 +230,7 @@ constexpr long kQueued = 1L << 40; /* start_out(): completes later */
 constexpr uint8_t OP_EXIT = 0xfe; /* origin task pid is gone: end its proxy */
 constexpr uint32_t kMaxData = 1u << 20;
 constexpr uint32_t kMaxName = 5 + KIPC_NET_NODE_MAX + 1 + KIPC_NAME_MAX;
-constexpr pid_t kProxyPidBase = pid_t(1) << KIPC_NET_PID_BITS;
+constexpr pid_t kPidLimit = pid_t(1) << KIPC_NET_PID_BITS; /* a node's pids are below */
 /*
  * What one peer can make us hold: ids remembered (running or done, until
  * its low-water mark passes them) and requests running on one proxy (a
@@ -278,6 +279,34 @@ std::vector<uint8_t> encode(const Wire &w, const void *data, uint32_t len)
 	if (len)
 		memcpy(b.data() + sizeof h, data, len);
 	return b;
+}
+
+/*
+ * The BYE of a home to one origin, in frames that each fit a NATS
+ * message (max: the server's max_payload, with room for a second
+ * header): the sorted seqs ran, cut into parts, each covering its own
+ * range of seqs [low, seq) so that the origin settles the requests of a
+ * part alone, whichever parts arrive (a lost part's requests time out
+ * as usual).
+ */
+std::vector<std::vector<uint8_t>> bye_parts(const std::vector<uint64_t> &ran, uint64_t peer_epoch,
+					    uint64_t epoch, size_t max)
+{
+	size_t per = std::max<size_t>((max - std::min(max, 2 * sizeof(Wire))) / sizeof(uint64_t), 1);
+	std::vector<std::vector<uint8_t>> out;
+	size_t i = 0;
+	do {
+		size_t n = std::min(per, ran.size() - i);
+		Wire w{};
+		w.kind = W_BYE;
+		w.epoch = epoch;
+		w.peer_epoch = peer_epoch;
+		w.low = i ? ran[i] : 0;
+		w.seq = i + n < ran.size() ? ran[i + n] : 0;
+		out.push_back(encode(w, ran.data() + i, uint32_t(n * sizeof(uint64_t))));
+		i += n;
+	} while (i < ran.size());
+	return out;
 }
 
 /* The user memory of a proxy task: regions we allocate per request. */
@@ -353,7 +382,7 @@ struct Proxy {
 		std::vector<uint8_t> data;
 	};
 	std::map<uint32_t, Held> held; /* arrived before their turn, by order */
-	pid_t pid;           /* the proxy task's pid here (>= 2^22) */
+	pid_t pid;           /* the proxy task's pid here: KIPC_NET_PID(node, rpid) */
 	uint32_t ruid, rgid; /* its uid and gid on its node, as of its last request */
 	uint32_t uid;        /* the uid it runs as here */
 	kipc::Task *task = nullptr;
@@ -462,15 +491,16 @@ private:
 		    const void *data, uint32_t len, std::vector<uint8_t> *keep = nullptr);
 	Proxy *proxy_of(Peer &p, const Wire &w, int *err);
 	kipc::Creds map_creds(Proxy *px, const Wire &w);
-	void end_proxy(Peer &p, pid_t rpid, long res = 0);
-	void end_proxies(Peer &p, long res);
-	void reset_peer(Peer &p);
+	void end_proxy(Peer &p, pid_t rpid, long res, long why);
+	void end_proxies(Peer &p, long res, long why);
+	void reset_peer(Peer &p, long why);
+	void refused(Peer &p, Proxy *px, const Wire &w, long res);
 	void watch_peers(int64_t now);
-	void on_bye(Node &n, uint16_t ix, bool ours, const uint8_t *data, uint32_t len);
+	void on_bye(Node &n, uint16_t ix, const Wire &w, const uint8_t *data);
 	/* both */
 	void on_fabric();
 	void trace_net(kipc::Task *t, uint16_t event, uint16_t op, uint32_t flags, int64_t res,
-		       int64_t mbox, uint64_t seq, const std::string &name);
+		       int64_t mbox, uint64_t seq, uint64_t epoch, const std::string &name);
 	void publish(const std::string &to, bool req, std::vector<uint8_t> b)
 	{
 		fab_->publish(fmt::format("kipc.{}.{}.{}", to, req ? "req" : "rsp", cfg_.node),
@@ -509,7 +539,6 @@ private:
 	std::unordered_map<void *, Contact> contacted_; /* priv -> the nodes it used */
 
 	std::unordered_map<std::string, Peer> peers_;
-	pid_t next_proxy_pid_ = kProxyPidBase;
 	std::unordered_map<pid_t, Proxy *> by_pid_; /* proxy pid -> proxy */
 	kipc_net_stat st_{};
 };
@@ -554,15 +583,12 @@ NetImpl::~NetImpl()
 	if (tfd_ >= 0)
 		close(tfd_);
 	for (auto &[name, p] : peers_) {
-		end_proxies(p, -EIDRM);
+		end_proxies(p, -EIDRM, -EIDRM);
 		std::vector<uint64_t> ran;
 		for (auto &[seq, s] : p.seen)
 			ran.push_back(seq);
-		Wire w{};
-		w.kind = W_BYE;
-		w.epoch = epoch_;
-		w.peer_epoch = p.epoch;
-		publish(name, false, encode(w, ran.data(), uint32_t(ran.size() * sizeof(uint64_t))));
+		for (auto &b : bye_parts(ran, p.epoch, epoch_, fab_->max_payload()))
+			publish(name, false, std::move(b));
 	}
 	for (size_t i = 1; i < nodes_.size(); i++) {
 		if (!nodes_[i].epoch)
@@ -648,7 +674,7 @@ void NetImpl::submit(const NetCaller &c, const kipc_sqe &sqe)
 			const Out &o = out_.rbegin()->second; /* start_out's (new_out) */
 			trace_net(c.task, KIPC_TRACE_NETSEND, o.op, 0, 0,
 				  o.op == KIPC_SYS_mbox_send || o.op == KIPC_SYS_mbox_call
-					  ? o.source : 0, o.seq, o.label);
+					  ? o.source : 0, o.seq, epoch_, o.label);
 		}
 		return;
 	}
@@ -660,7 +686,7 @@ void NetImpl::submit(const NetCaller &c, const kipc_sqe &sqe)
 }
 
 void NetImpl::trace_net(kipc::Task *t, uint16_t event, uint16_t op, uint32_t flags, int64_t res,
-			int64_t mbox, uint64_t seq, const std::string &name)
+			int64_t mbox, uint64_t seq, uint64_t epoch, const std::string &name)
 {
 	kipc_trace_net n{};
 	n.event = event;
@@ -669,6 +695,7 @@ void NetImpl::trace_net(kipc::Task *t, uint16_t event, uint16_t op, uint32_t fla
 	n.res = int32_t(std::clamp<int64_t>(res, INT32_MIN, INT32_MAX));
 	n.mbox = mbox;
 	n.seq = seq;
+	n.epoch = epoch;
 	if (name.size() >= sizeof n.name)
 		n.flags |= KIPC_TRACE_F_TRUNC;
 	name.copy(n.name, sizeof n.name - 1);
@@ -944,7 +971,7 @@ void NetImpl::finish(Out &o, long res, const kipc_cqe *rc, const uint8_t *data, 
 		cqe = *rc;
 		cqe.token = 0;
 		cqe.seq = 0;
-		if (cqe.pid > 0 && cqe.pid < kProxyPidBase)
+		if (cqe.pid > 0 && cqe.pid < kPidLimit)
 			cqe.pid = KIPC_NET_PID(o.node, cqe.pid);
 		else
 			cqe.pid = 0;
@@ -986,7 +1013,7 @@ void NetImpl::finish(Out &o, long res, const kipc_cqe *rc, const uint8_t *data, 
 		trace_net(o.task, KIPC_TRACE_NETSEND, o.op, KIPC_TRACE_F_DONE, opened ? 0 : cqe.res,
 			  opened ? cqe.res
 			  : o.op == KIPC_SYS_mbox_send || o.op == KIPC_SYS_mbox_call ? o.source : 0,
-			  o.seq, o.label);
+			  o.seq, epoch_, o.label);
 		kernel_.trace_ret(o.task, cqe, o.op);
 	}
 	out_.erase(o.seq);
@@ -1028,7 +1055,7 @@ void NetImpl::on_answer(const std::string &from, const Wire &w, const uint8_t *d
 	if (w.kind == W_PING)
 		return;
 	if (w.kind == W_BYE) {
-		on_bye(n, ni->second, w.peer_epoch == epoch_, data, w.datalen);
+		on_bye(n, ni->second, w, data);
 		return;
 	}
 	if (w.seq == 0) {
@@ -1071,21 +1098,25 @@ void NetImpl::on_answer(const std::string &from, const Wire &w, const uint8_t *d
  * lists every one it ran (ours: it names our epoch). One on the list
  * still waiting here lost its answer: ENOLINK. One not on it was never
  * run by that instance and never will be (a new one answers it STALE):
- * EHOSTUNREACH, not delivered. At once, not at the timeout.
+ * EHOSTUNREACH, not delivered. At once, not at the timeout. The list
+ * comes in parts (bye_parts), each for the seqs in [w.low, w.seq).
  */
-void NetImpl::on_bye(Node &n, uint16_t ix, bool ours, const uint8_t *data, uint32_t len)
+void NetImpl::on_bye(Node &n, uint16_t ix, const Wire &w, const uint8_t *data)
 {
-	if (len % sizeof(uint64_t))
+	bool ours = w.peer_epoch == epoch_;
+	uint32_t len = w.datalen;
+	if (len % sizeof(uint64_t) || (w.seq && w.seq <= w.low))
 		return; /* malformed: the requests time out as usual */
 	std::vector<uint64_t> ran(ours ? len / sizeof(uint64_t) : 0);
 	if (!ran.empty())
 		memcpy(ran.data(), data, ran.size() * sizeof(uint64_t));
 	std::sort(ran.begin(), ran.end());
 	std::vector<std::pair<uint64_t, long>> end;
-	for (auto &[seq, o] : out_)
-		if (o.node == ix)
-			end.emplace_back(seq, std::binary_search(ran.begin(), ran.end(), seq)
-						      ? -ENOLINK : -EHOSTUNREACH);
+	for (auto it = out_.lower_bound(w.low); it != out_.end() && (!w.seq || it->first < w.seq);
+	     ++it)
+		if (it->second.node == ix)
+			end.emplace_back(it->first, std::binary_search(ran.begin(), ran.end(), it->first)
+							    ? -ENOLINK : -EHOSTUNREACH);
 	for (auto &[seq, res] : end)
 		finish(out_.at(seq), res, nullptr, nullptr, 0);
 	n.heard = 0; /* gone: the next request says hello first */
@@ -1186,12 +1217,15 @@ void NetImpl::answer(Peer &p, uint64_t seq, uint16_t kind, long res, const kipc_
  * answered res and remembered as done, for a late retransmission. The
  * results of done ones stay either way.
  */
-void NetImpl::end_proxy(Peer &p, pid_t rpid, long res)
+void NetImpl::end_proxy(Peer &p, pid_t rpid, long res, long why)
 {
 	auto it = p.proxies.find(rpid);
 	if (it == p.proxies.end())
 		return;
 	Proxy *px = it->second.get();
+	if (kernel_.tracing()) /* why: uapi/kipc/trace.h, NETEND */
+		trace_net(px->task, KIPC_TRACE_NETEND, KIPC_SYS_NONE, 0, why, 0, 0, p.epoch,
+			  fmt::format("{}:{}", p.name, rpid));
 	for (auto s = p.seen.begin(); s != p.seen.end();) {
 		if (s->second.proxy != px) {
 			++s;
@@ -1213,18 +1247,18 @@ void NetImpl::end_proxy(Peer &p, pid_t rpid, long res)
 	p.proxies.erase(it);
 }
 
-void NetImpl::end_proxies(Peer &p, long res)
+void NetImpl::end_proxies(Peer &p, long res, long why)
 {
 	std::vector<pid_t> all;
 	for (auto &[rpid, px] : p.proxies)
 		all.push_back(rpid);
 	for (pid_t r : all)
-		end_proxy(p, r, res);
+		end_proxy(p, r, res, why);
 }
 
-void NetImpl::reset_peer(Peer &p)
+void NetImpl::reset_peer(Peer &p, long why)
 {
-	end_proxies(p, 0);
+	end_proxies(p, 0, why);
 	p.unacked.clear();
 	p.seen.clear();
 	p.exited.clear();
@@ -1251,7 +1285,7 @@ void NetImpl::watch_peers(int64_t now)
 			if (quiet >= bound) {
 				klog(fmt::format("kipc: net: node {} silent for {} ms: ending its {} "
 						 "proxies", name, quiet / 1000000, p.proxies.size()));
-				end_proxies(p, -ENOLINK);
+				end_proxies(p, -ENOLINK, -ENOLINK);
 				p.silent = true;
 			} else if (quiet >= bound / 2 && now - p.pinged >= retry) {
 				p.pinged = now;
@@ -1289,14 +1323,22 @@ Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
 	auto it = p.proxies.find(w.pid);
 	if (it != p.proxies.end())
 		return it->second.get();
-	if (w.pid <= 0 || w.pid >= kProxyPidBase) {
+	if (w.pid <= 0 || w.pid >= kPidLimit) {
 		*err = -EINVAL;
+		return nullptr;
+	}
+	/* Its pid here is its address, node-qualified: a receiver of its
+	 * message sends back to the sender itself (network.md). The node is
+	 * the one NATS authenticated (the subject), never the payload's. */
+	int ix = node_index(p.name);
+	if (ix < 0) {
+		*err = ix;
 		return nullptr;
 	}
 	auto px = std::make_unique<Proxy>();
 	px->peer = &p;
 	px->rpid = w.pid;
-	px->pid = next_proxy_pid_++;
+	px->pid = KIPC_NET_PID(ix, w.pid);
 	px->inc = w.inc;
 	kipc::Creds cr = map_creds(px.get(), w);
 	std::string comm = fmt::format("net:{}:{}", p.name, w.pid);
@@ -1319,7 +1361,7 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 	if (w.epoch < p.epoch)
 		return; /* an old instance of the origin */
 	if (w.epoch > p.epoch) {
-		reset_peer(p); /* it restarted: its old tasks are gone */
+		reset_peer(p, -ECONNRESET); /* it restarted: its old tasks are gone */
 		p.epoch = w.epoch;
 	}
 	p.heard = now_ns();
@@ -1327,7 +1369,7 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 	if (w.kind == W_PONG)
 		return; /* it lives (watch_peers) */
 	if (w.kind == W_BYE) {
-		reset_peer(p); /* its kipcd stopped: its tasks are gone */
+		reset_peer(p, -ESHUTDOWN); /* its kipcd stopped: its tasks are gone */
 		return;
 	}
 	if (w.kind == W_PROBE && w.seq == 0) {
@@ -1335,6 +1377,7 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 		return;
 	}
 	if (w.peer_epoch != epoch_) {
+		refused(p, nullptr, w, -ESTALE);
 		answer(p, w.seq, W_STALE, -ENOLINK, nullptr, nullptr, 0);
 		return;
 	}
@@ -1355,21 +1398,25 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 		return;
 	}
 	if (w.kind == W_PROBE || w.seq < w.low) {
+		refused(p, nullptr, w, -ENOLINK);
 		answer(p, w.seq, W_RES, -ENOLINK, nullptr, nullptr, 0);
 		return;
 	}
 	if (p.seen.size() >= kMaxSeen) {
+		refused(p, nullptr, w, -EAGAIN);
 		answer(p, w.seq, W_RES, -EAGAIN, nullptr, nullptr, 0);
 		return;
 	}
 	Proxy *px = nullptr;
 	if (long err = admit(p, w, &px)) {
+		refused(p, nullptr, w, err);
 		Seen &s = p.seen[w.seq];
 		s.done = true;
 		answer(p, w.seq, W_RES, err, nullptr, nullptr, 0, &s.res);
 		return;
 	}
 	if (px->running >= kMaxRunning) {
+		refused(p, px, w, -EAGAIN);
 		answer(p, w.seq, W_RES, -EAGAIN, nullptr, nullptr, 0); /* not run, not kept */
 		return;
 	}
@@ -1414,7 +1461,7 @@ void NetImpl::ack_parked(Peer &p, int64_t now)
 /* Which proxy runs w: its pid's, of its incarnation (a pid is reused). */
 long NetImpl::admit(Peer &p, const Wire &w, Proxy **out)
 {
-	if (w.pid <= 0 || w.pid >= kProxyPidBase || w.inc == 0 || w.order == 0)
+	if (w.pid <= 0 || w.pid >= kPidLimit || w.inc == 0 || w.order == 0)
 		return -EINVAL;
 	if (auto e = p.exited.find(w.pid); e != p.exited.end() && w.inc <= e->second)
 		return -ESRCH; /* that task is gone; its origin waits for nothing */
@@ -1427,7 +1474,7 @@ long NetImpl::admit(Peer &p, const Wire &w, Proxy **out)
 		if (it->second->inc > w.inc)
 			return -ESRCH;
 		uint64_t old = it->second->inc; /* a new task with the pid: the old is gone */
-		end_proxy(p, w.pid);
+		end_proxy(p, w.pid, 0, -ESRCH);
 		p.exited[w.pid] = old;
 	}
 	int err = 0;
@@ -1457,11 +1504,32 @@ void NetImpl::advance(Peer &p, Proxy *px, uint32_t order_low)
 	}
 }
 
+/* A request answered without running (traced, uapi/kipc/trace.h NETREFUSE). */
+void NetImpl::refused(Peer &p, Proxy *px, const Wire &w, long res)
+{
+	if (!kernel_.tracing())
+		return;
+	if (auto it = p.proxies.find(w.pid); !px && it != p.proxies.end())
+		px = it->second.get(); /* its caller's proxy, when there is one */
+	trace_net(px ? px->task : nullptr, KIPC_TRACE_NETREFUSE, w.op, 0, res,
+		  w.op == KIPC_SYS_mbox_send || w.op == KIPC_SYS_mbox_call ? w.target : 0, w.seq,
+		  w.epoch, fmt::format("{}:{}", p.name, w.pid));
+}
+
+/* seq is answered res without having run (a refusal), or ran (OP_EXIT: 0). */
 void NetImpl::done(Peer &p, Proxy *px, uint64_t seq, long res)
 {
 	auto it = p.seen.find(seq);
 	if (it == p.seen.end() || it->second.done)
 		return;
+	if (res < 0 && kernel_.tracing()) {
+		Wire w{};
+		w.op = it->second.op;
+		w.seq = seq;
+		w.epoch = p.epoch;
+		w.pid = px ? px->rpid : 0;
+		refused(p, px, w, res);
+	}
 	it->second.done = true;
 	if (px && it->second.proxy == px)
 		px->running--;
@@ -1475,7 +1543,7 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 		pid_t rpid = px->rpid;
 		uint64_t inc = px->inc;
 		p.seen[w.seq].proxy = nullptr;
-		end_proxy(p, rpid);
+		end_proxy(p, rpid, 0, 0);
 		p.exited[rpid] = inc;
 		done(p, nullptr, w.seq, 0);
 		return false;
@@ -1492,7 +1560,7 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 		break;
 	case KIPC_SYS_send:
 	case KIPC_SYS_call:
-		if (w.target <= 0 || w.target >= kProxyPidBase) {
+		if (w.target <= 0 || w.target >= kPidLimit) {
 			done(p, px, w.seq, -ESRCH);
 			return true;
 		}
@@ -1541,7 +1609,7 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 	if (kernel_.tracing())
 		trace_net(px->task, KIPC_TRACE_NETRECV, w.op, 0, 0,
 			  w.op == KIPC_SYS_mbox_send || w.op == KIPC_SYS_mbox_call ? w.target : 0,
-			  w.seq, fmt::format("{}:{}", p.name, px->rpid));
+			  w.seq, p.epoch, fmt::format("{}:{}", p.name, px->rpid));
 	kernel_.submit(px->task, sqe); /* may complete at once: proxy_complete */
 	if (payload)
 		px->mm.free(payload);      /* the core copied what it keeps */

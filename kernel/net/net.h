@@ -71,6 +71,8 @@ public:
 	virtual void flush() {}
 	/* Messages received, and whether the connection is up now. */
 	virtual std::vector<FabricMsg> take(bool *connected) = 0;
+	/* The largest message it carries (NATS: the server's max_payload). */
+	virtual size_t max_payload() const { return 1 << 20; }
 };
 
 /* Connect (in the background) and subscribe to "kipc.<node>.>". */

@@ -178,11 +178,16 @@ void Kernel::trace_ret(Task *task, const kipc_cqe &cqe, uint16_t op)
 
 void Kernel::trace_record(Task *task, const kipc_trace_event &ev)
 {
-	if (!KIPC_TRACING(*impl_) || !task)
+	if (!KIPC_TRACING(*impl_))
 		return;
-	Entry e(*impl_, task, ev.op);
 	kipc_trace_event r = ev;
 	r.ts = uint64_t(impl_->now());
+	if (!task) { /* the kernel's own (the network's): pid 0, root's to see */
+		r.pid = 0;
+		impl_->tracer.record(r, 0);
+		return;
+	}
+	Entry e(*impl_, task, ev.op);
 	r.pid = task->pid;
 	impl_->tracer.record(r, task->uid);
 }

@@ -37,11 +37,9 @@ static struct bshare *bs;
 
 static struct bshare *bshare_new(const char *tag)
 {
-	struct bshare *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE,
-				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (b == MAP_FAILED)
+	struct bshare *b = nf_shared(sizeof *b);
+	if (!b)
 		return NULL;
-	memset(b, 0, sizeof *b);
 	kt_barrier_init(&b->ready);
 	snprintf(b->name, sizeof b->name, "/kt-%d-%s", (int)getpid(), tag);
 	return b;
@@ -75,9 +73,7 @@ static void row(const char *scen, const char *impl, int n, double v, const char 
 
 static int pp_server(void)
 {
-	struct kipc_mbox_attr a = kt_attr(16);
-	a.mode = 0666;
-	int64_t id = kipc_mbox_open(bs->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	int64_t id = nf_mbox_create(bs->name, 16, 0666);
 	if (id < 0)
 		return 10;
 	kt_post(&bs->ready, 1);
@@ -171,9 +167,7 @@ TEST_TIMEOUT(pingpong, 120)
 
 static int st_receiver(int rwin)
 {
-	struct kipc_mbox_attr a = kt_attr(1024);
-	a.mode = 0666;
-	int64_t id = kipc_mbox_open(bs->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	int64_t id = nf_mbox_create(bs->name, 1024, 0666);
 	if (id < 0)
 		return 10;
 	char *bufs = kipc_buf_alloc((size_t)rwin * MSG);

@@ -8,7 +8,8 @@
  * kipc.*.req.X and kipc.*.rsp.X and subscribe only kipc.X.>, boots
  * nats-server on a free loopback port, then kipcd nodes a, b and c, each
  * on its own socket, with credentials files (mode 0600); node c declares
- * uid 0 shared (net_shared_uids=0), a and b do not. Tests run in the
+ * uid 0 shared (net_shared_uids=0), a and b do not; all three declare
+ * uids 2000-2999 shared (NF_SHARED_UID: the direct sends back). Tests run in the
  * harness's forked children; a test may boot node d of its own
  * (nf_boot_node) to kill it.
  *
@@ -20,6 +21,7 @@
 #ifndef _KIPC_NET_FIXTURE_H
 #define _KIPC_NET_FIXTURE_H
 
+#include <nats/nats.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
@@ -33,6 +35,7 @@
 #define NF_TIMEOUT_MS 1500 /* the nodes' net_timeout_ms */
 #define NF_RETRY_MS   100  /* the nodes' net_retry_ms */
 #define NF_MAX_PIDS   32
+#define NF_SHARED_UID 2000 /* declared shared on a, b, c (of 2000-2999) */
 
 struct nf_shared {
 	pid_t pids[NF_MAX_PIDS]; /* what the watchdog kills, 0: free */
@@ -328,9 +331,12 @@ static inline int __nf_setup(char *why, size_t len)
 	if (r != KSFT_PASS)
 		return r;
 	/* Node c declares uid 0 shared (remote root is root there); a and b
-	 * keep the default: remote callers are uid 65534. */
+	 * keep the default: remote callers are uid 65534. All three share
+	 * uids 2000-2999, the cluster's users in the tests of direct sends
+	 * back (a direct send needs the target's uid). */
 	for (int i = 0; i < 3; i++)
-		if ((r = nf_boot_node(i, i == 2 ? "net_shared_uids=0" : NULL, why, len)) != KSFT_PASS)
+		if ((r = nf_boot_node(i, i == 2 ? "net_shared_uids=0,2000-2999"
+						: "net_shared_uids=2000-2999", why, len)) != KSFT_PASS)
 			return r;
 	/* kt_reg for the tests' own kernels (runner cleanup after each). */
 	void *reg = mmap(NULL, sizeof *kt_reg, PROT_READ | PROT_WRITE,
@@ -382,6 +388,53 @@ static inline void __nf_after_each(void)
 #define NET_TEST_MAIN                                                          \
 	TEST_HARNESS_MAIN_HOOKS(__nf_setup, __nf_teardown, "nodes_exit_clean", \
 				.after_each = __nf_after_each)
+
+/* ---- what the tests' processes share and do ---------------------- */
+
+/* A zeroed mapping a test shares with its children, NULL if none. */
+static inline void *nf_shared(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p; /* anonymous: zeroed */
+}
+
+/* Create the mailbox name here (exclusive), capacity cap, mode. */
+static inline int64_t nf_mbox_create(const char *name, uint32_t cap, uint32_t mode)
+{
+	struct kipc_mbox_attr a = kt_attr(cap);
+	a.mode = mode;
+	return kipc_mbox_open(name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+}
+
+/* Open node's mailbox name from here ("/net/NODE/name"), or say why not. */
+static inline int64_t nf_remote(const char *node, const char *name)
+{
+	char n[128];
+	snprintf(n, sizeof n, "/net/%s%s", node, name);
+	int64_t id = kipc_mbox_open(n, 0, NULL);
+	if (id < 0)
+		ksft_print("# open %s: %s\n", n, strerror(errno));
+	return id;
+}
+
+/* A NATS connection to url (NULL: the fixture's server) as the
+ * fixture's user (its password: pw-USER-PORT), without reconnects. */
+static inline natsConnection *nf_nats_as(const char *url, const char *user)
+{
+	char pw[64];
+	snprintf(pw, sizeof pw, "pw-%s-%d", user, nf->nats_port);
+	natsOptions *o;
+	natsConnection *nc = NULL;
+	if (natsOptions_Create(&o) != NATS_OK)
+		return NULL;
+	natsOptions_SetURL(o, url ? url : nf->url);
+	natsOptions_SetUserInfo(o, user, pw);
+	natsOptions_SetAllowReconnect(o, false);
+	if (natsConnection_Connect(&nc, o) != NATS_OK)
+		nc = NULL;
+	natsOptions_Destroy(o);
+	return nc;
+}
 
 /* Full netcheck only (make check runs the quick ones). */
 #define NF_SLOW()                                                              \

@@ -24,11 +24,9 @@ struct share {
 
 static struct share *share_new(void)
 {
-	struct share *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE,
-			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (s == MAP_FAILED)
+	struct share *s = nf_shared(sizeof *s);
+	if (!s)
 		return NULL;
-	memset(s, 0, sizeof *s);
 	kt_barrier_init(&s->ready);
 	kt_barrier_init(&s->go);
 	kt_barrier_init(&s->done);
@@ -36,11 +34,13 @@ static struct share *share_new(void)
 	return s;
 }
 
-/* Run fn(s) in a child attached to node i. */
-static pid_t on_node(int i, int (*fn)(struct share *), struct share *s)
+/* Run fn(s) in a child attached to node i as uid (0: as we are). */
+static pid_t on_node_as(int i, uid_t uid, int (*fn)(struct share *), struct share *s)
 {
 	pid_t p = fork();
 	if (p == 0) {
+		if (uid && (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0))
+			_exit(79);
 		if (nf_use(i) < 0)
 			_exit(80);
 		_exit(fn(s));
@@ -48,23 +48,42 @@ static pid_t on_node(int i, int (*fn)(struct share *), struct share *s)
 	return p;
 }
 
+static pid_t on_node(int i, int (*fn)(struct share *), struct share *s)
+{
+	return on_node_as(i, 0, fn, s);
+}
+
 static int64_t open_mbox(struct share *s, uint32_t cap, uint32_t mode)
 {
-	struct kipc_mbox_attr a = kt_attr(cap);
-	a.mode = mode;
-	s->id = kipc_mbox_open(s->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	s->id = nf_mbox_create(s->name, cap, mode);
 	s->pid = kipc_task_pid();
 	return s->id;
 }
 
+/* In a server: its mailbox s->name (cap, mode), then it says ready. */
+static int mbox_ready(struct share *s, uint32_t cap, uint32_t mode)
+{
+	if (open_mbox(s, cap, mode) < 0)
+		return -1;
+	kt_post(&s->ready, 1);
+	return 0;
+}
+
+/* Start server fn on node i; its pid once it is ready, else -1. */
+static pid_t serve(int i, int (*fn)(struct share *), struct share *s)
+{
+	pid_t p = on_node(i, fn, s);
+	if (p > 0 && kt_wait_post(&s->ready, 1)) {
+		kill(p, SIGKILL);
+		waitpid(p, NULL, 0);
+		return -1;
+	}
+	return p;
+}
+
 static int64_t remote(const char *node, struct share *s)
 {
-	char n[128];
-	snprintf(n, sizeof n, "/net/%s%s", node, s->name);
-	int64_t id = kipc_mbox_open(n, 0, NULL);
-	if (id < 0)
-		ksft_print("# open %s: %s\n", n, strerror(errno));
-	return id;
+	return nf_remote(node, s->name);
 }
 
 /* ---------------------------------------------------------------- */
@@ -72,9 +91,8 @@ static int64_t remote(const char *node, struct share *s)
 /* Server: three messages, highest priority first, types kept. */
 static int srv_three(struct share *s)
 {
-	if (open_mbox(s, 16, 0666) < 0)
+	if (mbox_ready(s, 16, 0666))
 		return 10;
-	kt_post(&s->ready, 1);
 	if (kt_wait_post(&s->go, 1))
 		return 11;
 	for (int i = 0; i < 3; i++) {
@@ -87,14 +105,15 @@ static int srv_three(struct share *s)
 			 (long long)mi.type);
 		s->result[i] = mi.pid;
 	}
+	s->result[3] = kipc_node_pid("a", getppid()); /* the sender: the test */
 	return 0;
 }
 
 TEST(mbox_send_across_nodes)
 {
 	struct share *s = share_new();
-	pid_t srv = on_node(1, srv_three, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(1, srv_three, s);
+	ASSERT_GT(srv, 0);
 	int64_t id = remote("b", s);
 	ASSERT_GT(id, 0);
 	ASSERT_TRUE(KIPC_NET_IS_MBOX(id));
@@ -109,8 +128,86 @@ TEST(mbox_send_across_nodes)
 	EXPECT_STREQ("high/5/0", s->text[0]);
 	EXPECT_STREQ("low1/1/7", s->text[1]);
 	EXPECT_STREQ("low2/1/0", s->text[2]);
-	/* The sender is its proxy there: never a real pid. */
-	EXPECT_GE(s->result[0], 1 << 22);
+	/* The sender is the test's task, node-qualified (b's numbering). */
+	EXPECT_TRUE(KIPC_NET_IS_PID(s->result[0]));
+	EXPECT_EQ(s->result[3], s->result[0]);
+}
+
+/* Server on b: one message; the sender's address; send(sender) back. */
+static int srv_send_back(struct share *s)
+{
+	if (mbox_ready(s, 4, 0666))
+		return 10;
+	char buf[64] = "";
+	struct kipc_msginfo mi;
+	if (kipc_mbox_receive_timed(s->id, buf, sizeof buf - 1, &mi, 0,
+				    (int64_t)KT_BOUND_MS * 1000000) < 0)
+		return 11;
+	snprintf(s->text[0], sizeof s->text[0], "%s", buf);
+	s->result[0] = mi.pid;
+	s->result[1] = kipc_node_pid("a", KIPC_NET_PID_PID(mi.pid));
+	struct kipc_net_peer np;
+	if (kipc_net_peer(mi.pid, &np) == 0)
+		snprintf(s->text[1], sizeof s->text[1], "%s:%d", np.node, (int)np.pid);
+	s->result[2] = kipc_send(mi.pid, "back", 5, 0, 0) == 0 ? 0 : errno;
+	kt_post(&s->done, 1); /* sent (or refused): the client looks */
+	return 0;
+}
+
+/* Client on a: send to b's mailbox, then look for the answer on our
+ * own task queue. */
+static int client_send_back(struct share *s)
+{
+	int64_t id = remote("b", s);
+	if (id < 0)
+		return 10;
+	s->result[3] = (int)getpid();
+	if (kipc_mbox_send(id, "hello", 6, 0, 0) < 0)
+		return 11;
+	if (kt_wait_post(&s->done, 1))
+		return 12;
+	char buf[64] = "";
+	struct kipc_msginfo mi;
+	if (kipc_receive(KIPC_ANY, buf, sizeof buf - 1, &mi, KIPC_F_NONBLOCK) < 0)
+		return errno == EAGAIN ? 0 : 13;
+	snprintf(s->text[2], sizeof s->text[2], "%s", buf);
+	s->result[4] = mi.pid;
+	s->result[5] = kipc_node_pid("b", s->pid); /* the server, as a numbers it */
+	return 0;
+}
+
+TEST(direct_send_back_to_a_remote_sender)
+{
+	/* Both run as a uid the cluster declares shared. */
+	struct share *s = share_new();
+	pid_t srv = on_node_as(1, NF_SHARED_UID, srv_send_back, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t cli = on_node_as(0, NF_SHARED_UID, client_send_back, s);
+	ASSERT_EQ(0, kt_wait(cli));
+	ASSERT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("hello", s->text[0]);
+	/* b sees a:PID, the client itself, as an address it can send to. */
+	EXPECT_TRUE(KIPC_NET_IS_PID(s->result[0]));
+	EXPECT_EQ(s->result[1], s->result[0]);
+	char want[32];
+	snprintf(want, sizeof want, "a:%d", s->result[3]);
+	EXPECT_STREQ(want, s->text[1]);
+	EXPECT_EQ(0, s->result[2]);
+	/* ... and the answer reached that task, from b:PID. */
+	EXPECT_STREQ("back", s->text[2]);
+	EXPECT_EQ(s->result[5], s->result[4]);
+
+	/* Root is not shared between a and b: remote root is 65534 at a,
+	 * and a direct send needs the target's uid, as kill(2) does. */
+	struct share *t = share_new();
+	srv = serve(1, srv_send_back, t);
+	ASSERT_GT(srv, 0);
+	cli = on_node(0, client_send_back, t);
+	ASSERT_EQ(0, kt_wait(cli));
+	ASSERT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("hello", t->text[0]);
+	EXPECT_EQ(EPERM, t->result[2]);
+	EXPECT_STREQ("", t->text[2]); /* nothing arrived */
 }
 
 /* Server: receive one message on its task queue. */
@@ -132,8 +229,8 @@ TEST(direct_send_to_node_pid)
 {
 	/* Node c shares uid 0: root here is root there. */
 	struct share *s = share_new();
-	pid_t srv = on_node(2, srv_taskq, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(2, srv_taskq, s);
+	ASSERT_GT(srv, 0);
 	pid_t p = kipc_node_pid("c", s->pid);
 	ASSERT_NE(-1, p);
 	ASSERT_TRUE(KIPC_NET_IS_PID(p));
@@ -154,9 +251,8 @@ TEST(direct_send_to_node_pid)
 /* Server: answer two calls with "re:" + request. */
 static int srv_calls(struct share *s)
 {
-	if (open_mbox(s, 4, 0666) < 0)
+	if (mbox_ready(s, 4, 0666))
 		return 10;
-	kt_post(&s->ready, 1);
 	for (int i = 0; i < 2; i++) {
 		char buf[64] = "", out[80];
 		struct kipc_msginfo mi;
@@ -174,8 +270,8 @@ static int srv_calls(struct share *s)
 TEST(call_reply_across_nodes)
 {
 	struct share *s = share_new();
-	pid_t srv = on_node(1, srv_calls, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(1, srv_calls, s);
+	ASSERT_GT(srv, 0);
 	int64_t id = remote("b", s);
 	ASSERT_GT(id, 0);
 	char reply[64] = "";
@@ -195,9 +291,8 @@ TEST(call_reply_across_nodes)
 /* Server: a mailbox of capacity 1; receives when told, reports. */
 static int srv_cap1(struct share *s)
 {
-	if (open_mbox(s, 1, 0666) < 0)
+	if (mbox_ready(s, 1, 0666))
 		return 10;
-	kt_post(&s->ready, 1);
 	if (kt_wait_post(&s->go, 1))
 		return 11;
 	/* The blocked remote sender is parked here, as a local one. */
@@ -222,8 +317,8 @@ static int blocked_send(struct share *s)
 TEST(capacity_at_home_node)
 {
 	struct share *s = share_new();
-	pid_t srv = on_node(1, srv_cap1, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(1, srv_cap1, s);
+	ASSERT_GT(srv, 0);
 	int64_t id = remote("b", s);
 	ASSERT_GT(id, 0);
 	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
@@ -246,9 +341,8 @@ TEST(capacity_at_home_node)
  * once the remote sender is parked on it. */
 static int srv_end(struct share *s)
 {
-	if (open_mbox(s, 1, 0666) < 0)
+	if (mbox_ready(s, 1, 0666))
 		return 10;
-	kt_post(&s->ready, 1);
 	if (kt_wait_mbox(s->id, KT_SENDERS, 1, KT_BOUND_MS))
 		return 12;
 	if (s->result[0] == 0 && kipc_mbox_destroy(s->id) < 0)
@@ -260,8 +354,8 @@ static void end_reaches_remote_sender(struct __test_metadata *_metadata, int how
 {
 	struct share *s = share_new();
 	s->result[0] = how;
-	pid_t srv = on_node(1, srv_end, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(1, srv_end, s);
+	ASSERT_GT(srv, 0);
 	int64_t id = remote("b", s);
 	ASSERT_GT(id, 0);
 	ASSERT_EQ(0, kipc_mbox_send(id, "fill", 5, 0, 0));
@@ -276,9 +370,8 @@ TEST(owner_death_is_eidrm_for_remote_sender) { end_reaches_remote_sender(_metada
 /* Server: a mailbox of the given mode; waits for the end. */
 static int srv_mode(struct share *s)
 {
-	if (open_mbox(s, 4, (uint32_t)s->result[0]) < 0)
+	if (mbox_ready(s, 4, (uint32_t)s->result[0]))
 		return 10;
-	kt_post(&s->ready, 1);
 	return kt_wait_post(&s->done, 1) ? 11 : 0;
 }
 
@@ -287,8 +380,8 @@ TEST(remote_callers_are_unprivileged)
 	/* Root here is uid 65534 there (no net_shared_uids): mode bits apply. */
 	struct share *s = share_new();
 	s->result[0] = 0600;
-	pid_t srv = on_node(1, srv_mode, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(1, srv_mode, s);
+	ASSERT_GT(srv, 0);
 	int64_t id = remote("b", s);
 	ASSERT_GT(id, 0);
 	EXPECT_EQ(-1, kipc_mbox_send(id, "x", 2, 0, 0));
@@ -301,8 +394,8 @@ TEST(remote_callers_are_unprivileged)
 
 	struct share *t = share_new();
 	t->result[0] = 0602; /* writable by others */
-	srv = on_node(1, srv_mode, t);
-	ASSERT_EQ(0, kt_wait_post(&t->ready, 1));
+	srv = serve(1, srv_mode, t);
+	ASSERT_GT(srv, 0);
 	id = remote("b", t);
 	ASSERT_GT(id, 0);
 	EXPECT_EQ(0, kipc_mbox_send(id, "x", 2, 0, 0));
@@ -341,9 +434,8 @@ static int cred_sender(struct share *s)
 /* Server on c: its 0600 mailbox; what it received, and as whom. */
 static int srv_cred(struct share *s)
 {
-	if (open_mbox(s, 4, 0600) < 0)
+	if (mbox_ready(s, 4, 0600))
 		return 10;
-	kt_post(&s->ready, 1);
 	if (kt_wait_post(&s->done, 1))
 		return 11;
 	pid_t proxy = 0;
@@ -368,8 +460,8 @@ static int srv_cred(struct share *s)
 TEST(cred_refresh_reaches_the_home_node)
 {
 	struct share *s = share_new();
-	pid_t srv = on_node(2, srv_cred, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(2, srv_cred, s);
+	ASSERT_GT(srv, 0);
 	pid_t snd = on_node(0, cred_sender, s);
 	EXPECT_EQ(0, kt_wait(snd));
 	ASSERT_EQ(0, kt_wait(srv));
@@ -383,8 +475,8 @@ TEST(what_does_not_cross_nodes_is_exdev)
 {
 	struct share *s = share_new();
 	s->result[0] = 0666;
-	pid_t srv = on_node(1, srv_mode, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(1, srv_mode, s);
+	ASSERT_GT(srv, 0);
 	int64_t id = remote("b", s);
 	ASSERT_GT(id, 0);
 	char buf[8];
@@ -448,8 +540,8 @@ TEST(cancel_a_remote_send)
 {
 	struct share *s = share_new();
 	s->result[0] = 0666;
-	pid_t srv = on_node(1, srv_cap1, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(1, srv_cap1, s);
+	ASSERT_GT(srv, 0);
 	int64_t id = remote("b", s);
 	ASSERT_GT(id, 0);
 	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
@@ -518,8 +610,8 @@ static int kipcs_on(int i, const char *const args[], char *out, size_t len)
 TEST(kipcs_shows_nodes_and_remote_waiters)
 {
 	struct share *s = share_new();
-	pid_t srv = on_node(1, srv_cap1, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(1, srv_cap1, s);
+	ASSERT_GT(srv, 0);
 	int64_t id = remote("b", s);
 	ASSERT_GT(id, 0);
 	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
@@ -539,8 +631,23 @@ TEST(kipcs_shows_nodes_and_remote_waiters)
 	if (!strstr(out, want))
 		TH_LOG("kipcs -m on b:\n%s", out);
 	EXPECT_NE(NULL, strstr(out, want));
+	/* The queued message's sender: this task, a:PID. */
+	snprintf(want, sizeof want, " a:%d ", (int)getpid());
+	EXPECT_NE(NULL, strstr(out, want));
+	snprintf(want, sizeof want, "last sender a:%d,", (int)getpid());
+	EXPECT_NE(NULL, strstr(out, want));
 	ASSERT_EQ(0, kipcs_on(1, (const char *const[]){"kipcs", "-m", s->name, "--json", NULL},
 			      out, sizeof out));
+	snprintf(want, sizeof want, "\"remote\": \"a:%d\"", (int)snd);
+	EXPECT_NE(NULL, strstr(out, want));
+	snprintf(want, sizeof want, "\"remote\": \"a:%d\"", (int)getpid());
+	EXPECT_NE(NULL, strstr(out, want));
+	/* The proxies in the task list, by their address. */
+	ASSERT_EQ(0, kipcs_on(1, (const char *const[]){"kipcs", "-t", NULL}, out, sizeof out));
+	snprintf(want, sizeof want, "\na:%d ", (int)snd);
+	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("kipcs -t on b:\n%s", out);
+	ASSERT_EQ(0, kipcs_on(1, (const char *const[]){"kipcs", "-t", "--json", NULL}, out,
+			      sizeof out));
 	snprintf(want, sizeof want, "\"remote\": \"a:%d\"", (int)snd);
 	EXPECT_NE(NULL, strstr(out, want));
 	ASSERT_EQ(0, kipcs_on(1, (const char *const[]){"kipcs", "-u", "--json", NULL},
@@ -568,8 +675,8 @@ TEST(kipc_trace_draws_the_remote_sender)
 	NF_SLOW(); /* it traces for a fixed two seconds */
 	struct share *s = share_new();
 	s->result[0] = 0666;
-	pid_t srv = on_node(1, srv_mode, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(1, srv_mode, s);
+	ASSERT_GT(srv, 0);
 	char exe[PATH_MAX], path[PATH_MAX + 32];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	ASSERT_GT(n, 0);
@@ -705,9 +812,8 @@ static char *slurp_file(const char *path)
 /* Server on c: the two messages, taken after the proxy is gone. */
 static int srv_two(struct share *s)
 {
-	if (open_mbox(s, 16, 0666) < 0)
+	if (mbox_ready(s, 16, 0666))
 		return 10;
-	kt_post(&s->ready, 1);
 	if (kt_wait_post(&s->go, 1))
 		return 11;
 	char buf[16];
@@ -742,8 +848,8 @@ static int wait_server_gone(struct share *s)
 TEST_TIMEOUT(kipc_trace_at_the_origin_and_across_both_nodes, 60)
 {
 	struct share *s = share_new();
-	pid_t srv = on_node(2, srv_two, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(2, srv_two, s);
+	ASSERT_GT(srv, 0);
 	char dir[PATH_MAX], txt[PATH_MAX + 16], mmd[PATH_MAX + 16], json[PATH_MAX + 16],
 		calls[PATH_MAX + 16], one[PATH_MAX + 16];
 	snprintf(dir, sizeof dir, "%s", nf->dir);
@@ -835,25 +941,26 @@ TEST_TIMEOUT(kipc_trace_at_the_origin_and_across_both_nodes, 60)
 	const char *nm = s->name, *sp = srvpid;
 	snprintf(want, sizeof want,
 		 "a net_test-N N: attach:\n"
-		 "a net_test-N N: netsend: to=c:%s seq=N mbox_open\n"
-		 "c net:a:N-N N: attach:\n"
-		 "c net:a:N-N N: netrecv: from=a:N seq=N mbox_open\n"
-		 "c net:a:N-N N: open: mbox=N name=%s\n"
-		 "a net_test-N N: netsend: to=c:%s seq=N mbox_open done=N\n"
-		 "a net_test-N N: netsend: to=c:%s seq=N mbox_send\n"
-		 "c net:a:N-N N: netrecv: from=a:N seq=N mbox_send mbox=N\n"
-		 "c net:a:N-N N: send: mbox=N seq=N len=N prio=N\n"
-		 "c net:a:N-N N: enqueue: mbox=N seq=N len=N\n"
-		 "a net_test-N N: netsend: to=c:%s seq=N mbox_send done=N\n"
-		 "a net_test-N N: netsend: to=c:%s seq=N send\n"
-		 "c net:a:N-N N: netrecv: from=a:N seq=N send\n"
-		 "c net:a:N-N N: send: taskq=N seq=N len=N prio=N\n"
-		 "c net:a:N-N N: enqueue: taskq=N seq=N len=N\n"
-		 "a net_test-N N: netsend: to=c:%s seq=N send done=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N epoch=N mbox_open\n"
+		 "c net:a:N-a:N N: attach:\n"
+		 "c net:a:N-a:N N: netrecv: from=a:N seq=N epoch=N mbox_open\n"
+		 "c net:a:N-a:N N: open: mbox=N name=%s\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N epoch=N mbox_open done=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N epoch=N mbox_send\n"
+		 "c net:a:N-a:N N: netrecv: from=a:N seq=N epoch=N mbox_send mbox=N\n"
+		 "c net:a:N-a:N N: send: mbox=N seq=N len=N prio=N\n"
+		 "c net:a:N-a:N N: enqueue: mbox=N seq=N len=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N epoch=N mbox_send done=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N epoch=N send\n"
+		 "c net:a:N-a:N N: netrecv: from=a:N seq=N epoch=N send\n"
+		 "c net:a:N-a:N N: send: taskq=N seq=N len=N prio=N\n"
+		 "c net:a:N-a:N N: enqueue: taskq=N seq=N len=N\n"
+		 "a net_test-N N: netsend: to=c:%s seq=N epoch=N send done=N\n"
 		 "a net_test-N N: exit:\n"
-		 "c net:a:N-N N: exit:\n"
-		 "c net_test-N N: deliver: mbox=N seq=N len=N from=N\n"
-		 "c net_test-N N: deliver: taskq=N seq=N len=N from=N\n"
+		 "c net:a:N-a:N N: netend: from=a:N epoch=N why=exited\n"
+		 "c net:a:N-a:N N: exit:\n"
+		 "c net_test-N N: deliver: mbox=N seq=N len=N from=a:N\n"
+		 "c net_test-N N: deliver: taskq=N seq=N len=N from=a:N\n"
 		 "c net_test-N N: exit:\n"
 		 "c net_test-N N: destroy: mbox=N\n",
 		 nm, nm, nm, nm, nm, sp, sp);
@@ -880,6 +987,7 @@ TEST_TIMEOUT(kipc_trace_at_the_origin_and_across_both_nodes, 60)
 		 "    participant M1_N as c: mailbox %s\n"
 		 "    participant T1_N as c: net_test %d\n"
 		 "    T0_N->>M1_N: send #N (N B)\n"
+		 "    Note over T0_N: proxy ended: exited\n"
 		 "    M1_N-->>T1_N: #N\n"
 		 "    T0_N->>T1_N: #N (N B)\n"
 		 "    Note over M1_N: destroyed\n",
@@ -946,19 +1054,7 @@ static void on_b(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
 
 static natsConnection *connect_as(const char *user)
 {
-	char pw[64];
-	snprintf(pw, sizeof pw, "pw-%s-%d", user, nf->nats_port);
-	natsOptions *o;
-	natsConnection *nc = NULL;
-	if (natsOptions_Create(&o) != NATS_OK)
-		return NULL;
-	natsOptions_SetURL(o, nf->url);
-	natsOptions_SetUserInfo(o, user, pw);
-	natsOptions_SetAllowReconnect(o, false);
-	if (natsConnection_Connect(&nc, o) != NATS_OK)
-		nc = NULL;
-	natsOptions_Destroy(o);
-	return nc;
+	return nf_nats_as(NULL, user);
 }
 
 TEST(a_node_cannot_claim_to_be_another)
@@ -1037,8 +1133,9 @@ static void on_answer_d(natsConnection *nc, natsSubscription *sub, natsMsg *m, v
 	natsMsg_Destroy(m);
 }
 
-/* Publish w (+ data) as node d to b; wait for the answer to seq. */
-static struct wire *ask_b(natsConnection *d, struct wire w, const void *data, uint32_t len)
+/* Publish w (+ data) as node d on subject; wait for the answer to seq. */
+static struct wire *ask_on(natsConnection *d, const char *subject, struct wire w,
+			   const void *data, uint32_t len)
 {
 	static uint8_t buf[4096];
 	w.magic = 0x54454e4b;
@@ -1048,16 +1145,30 @@ static struct wire *ask_b(natsConnection *d, struct wire w, const void *data, ui
 	memcpy(buf, &w, sizeof w);
 	memcpy(buf + sizeof w, data, len);
 	int before = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
-	natsConnection_Publish(d, "kipc.b.req.d", buf, (int)(sizeof w + len));
+	natsConnection_Publish(d, subject, buf, (int)(sizeof w + len));
 	natsConnection_Flush(d);
 	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
 	while (__ksft_now_ms() < deadline) {
 		for (int i = before; i < __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST); i++)
-			if (g_ans[i].seq == w.seq)
+			if (g_ans[i].seq == w.seq && g_ans[i].kind != 8) /* a PONG answers no ask */
 				return &g_ans[i];
 		kt_sleep_ms(1);
 	}
 	return NULL;
+}
+
+/* Publish w (+ data) as node d to b; wait for the answer to seq. */
+static struct wire *ask_b(natsConnection *d, struct wire w, const void *data, uint32_t len)
+{
+	return ask_on(d, "kipc.b.req.d", w, data, len);
+}
+
+/* Publish frame w (no data) on subject, as whoever c is. */
+static void forge(natsConnection *c, const char *subject, struct wire w)
+{
+	w.magic = 0x54454e4b;
+	w.version = 1;
+	natsConnection_Publish(c, subject, &w, sizeof w);
 }
 
 TEST(a_hostile_node_gets_errors_and_the_home_goes_on)
@@ -1090,7 +1201,8 @@ TEST(a_hostile_node_gets_errors_and_the_home_goes_on)
 	struct { uint8_t op; int32_t pid; int64_t target; uint32_t flags; int64_t err; } bad[] = {
 		{KIPC_SYS_mbox_send, 4242, 123456789, 0, -EINVAL},   /* no such mailbox */
 		{KIPC_SYS_send, 4242, 1, 0, -EPERM},                 /* init: another uid */
-		{KIPC_SYS_send, 4242, 1 << 22, 0, -ESRCH},           /* a proxy, not a task */
+		{KIPC_SYS_send, 4242, 1 << 22, 0, -ESRCH},           /* not a pid */
+		{KIPC_SYS_send, 4242, KIPC_NET_PID(1, 5), 0, -ESRCH}, /* a proxy's address */
 		{KIPC_SYS_send, 4242, -5, 0, -ESRCH},
 		{KIPC_SYS_mbox_destroy, 4242, 1, 0, -ENOSYS},        /* not across nodes */
 		{99, 4242, 1, 0, -ENOSYS},
@@ -1163,13 +1275,207 @@ TEST(a_hostile_node_gets_errors_and_the_home_goes_on)
 	/* b is alive and serves a: a call across still works. */
 	ASSERT_EQ(0, kill(nf->node[1].pid, 0));
 	struct share *s = share_new();
-	pid_t srv = on_node(1, srv_calls, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(1, srv_calls, s);
+	ASSERT_GT(srv, 0);
 	int64_t id = remote("b", s);
 	char reply[64];
 	ASSERT_EQ(8, kipc_mbox_call(id, "ping", 5, reply, sizeof reply, NULL, 0));
 	ASSERT_EQ(8, kipc_mbox_call(id, "pong", 5, reply, sizeof reply, NULL, 0));
 	ASSERT_EQ(0, kt_wait(srv));
+}
+
+/* On b: wait until b's mailbox s->name has n parked senders (result[1]). */
+static int wait_senders(struct share *s)
+{
+	int64_t id = kipc_mbox_open(s->name, 0, NULL);
+	return id < 0 ? 10 : kt_wait_mbox(id, KT_SENDERS, (uint32_t)s->result[1], KT_BOUND_MS) ? 11 : 0;
+}
+
+TEST(forged_ping_pong_bye_leave_other_sessions)
+{
+	/* A request of a parked at b: a session of a's at b (its proxy there)
+	 * and of b's at a (the request waiting for b). */
+	struct share *s = share_new();
+	pid_t srv = serve(1, srv_cap1, s);
+	ASSERT_GT(srv, 0);
+	int64_t id = remote("b", s);
+	ASSERT_GT(id, 0);
+	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
+	static char msg[] = "third";
+	void *buf = kipc_buf_alloc(sizeof msg);
+	ASSERT_NE(NULL, buf);
+	memcpy(buf, msg, sizeof msg);
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	ASSERT_NE(NULL, sqe);
+	kipc_prep_mbox_send(sqe, id, buf, sizeof msg, 0, 0);
+	kipc_sqe_set_data(sqe, 5);
+	ASSERT_EQ(1, kipc_submit());
+	s->result[1] = 1;
+	ASSERT_EQ(0, kt_wait(on_node(1, wait_senders, s)));
+
+	/* Node d (authenticated as d) learns both epochs by saying hello. */
+	natsConnection *d = connect_as("d");
+	ASSERT_NE(NULL, d);
+	natsSubscription *sub;
+	ASSERT_EQ(NATS_OK, natsConnection_Subscribe(&sub, d, "kipc.d.>", on_answer_d, NULL));
+	natsConnection_Flush(d);
+	uint64_t mine = (uint64_t)kt_realtime_ns();
+	struct wire hello = {.kind = 2, .epoch = mine};
+	struct wire *ans = ask_on(d, "kipc.b.req.d", hello, NULL, 0);
+	ASSERT_NE(NULL, ans);
+	uint64_t b_epoch = ans->epoch;
+	ans = ask_on(d, "kipc.a.req.d", hello, NULL, 0);
+	ASSERT_NE(NULL, ans);
+	uint64_t a_epoch = ans->epoch;
+	/* ... and gets a proxy at a (a send there a refuses): a then takes
+	 * d's answers, for d's own requests only. */
+	struct wire req = {.kind = 1, .epoch = mine, .peer_epoch = a_epoch, .seq = 1, .low = 1,
+			   .op = KIPC_SYS_send, .pid = 4242, .target = 1, .inc = 1, .order = 1,
+			   .order_low = 1};
+	ans = ask_on(d, "kipc.a.req.d", req, "x", 1);
+	ASSERT_NE(NULL, ans);
+	EXPECT_EQ(-EPERM, ans->cqe.res);
+
+	/* 1. Claiming to be a to b, and b to a: the server refuses them. A
+	 * newer epoch of a (PONG), a's BYE, b's BYE saying it ran nothing
+	 * of a's, b's PING with a newer epoch. */
+	forge(d, "kipc.b.req.a", (struct wire){.kind = 8, .epoch = a_epoch + 1});
+	forge(d, "kipc.b.req.a", (struct wire){.kind = 6, .epoch = a_epoch});
+	forge(d, "kipc.a.rsp.b", (struct wire){.kind = 6, .epoch = b_epoch, .peer_epoch = a_epoch});
+	forge(d, "kipc.a.rsp.b", (struct wire){.kind = 7, .epoch = b_epoch + 1, .peer_epoch = a_epoch});
+	/* 2. As itself, naming a's and b's sessions (their epochs; every seq
+	 * a might have used): each frame touches d's own sessions only. */
+	forge(d, "kipc.b.req.d", (struct wire){.kind = 8, .epoch = a_epoch + 1});
+	forge(d, "kipc.b.req.d", (struct wire){.kind = 6, .epoch = a_epoch + 1});
+	forge(d, "kipc.a.rsp.d", (struct wire){.kind = 7, .epoch = b_epoch + 1, .peer_epoch = a_epoch});
+	forge(d, "kipc.a.rsp.d", (struct wire){.kind = 6, .epoch = b_epoch + 1, .peer_epoch = a_epoch});
+	static struct wire many[4096];
+	for (unsigned i = 0; i < 4096; i++)
+		many[i] = (struct wire){.magic = 0x54454e4b, .version = 1, .kind = 4,
+					.epoch = b_epoch + 1, .peer_epoch = a_epoch, .seq = i + 1,
+					.cqe = {.res = -EIDRM}};
+	natsConnection_Publish(d, "kipc.a.rsp.d", many, sizeof many); /* a RES for every seq */
+	/* What went before a round trip has been taken by both nodes. */
+	hello.epoch = mine + 2;
+	ASSERT_NE(NULL, ask_on(d, "kipc.b.req.d", hello, NULL, 0));
+	ASSERT_NE(NULL, ask_on(d, "kipc.a.req.d", hello, NULL, 0));
+	natsSubscription_Destroy(sub);
+	natsConnection_Destroy(d);
+
+	/* The request is still parked at b, on the same proxy, and a still
+	 * waits for it: none of it ended or answered a's session. */
+	ASSERT_EQ(0, kt_wait(on_node(1, wait_senders, s)));
+	struct kipc_cqe *c;
+	EXPECT_EQ(-1, kipc_peek_cqe(&c));
+	EXPECT_EQ(EAGAIN, errno);
+	/* b takes both: the parked one is delivered and a hears so. */
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kipc_wait_cqe(&c));
+	EXPECT_EQ(5, c->user_data);
+	EXPECT_EQ(0, c->res);
+	kipc_cqe_seen(c);
+	kipc_buf_free(buf);
+	ASSERT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("first", s->text[0]);
+	EXPECT_STREQ("third", s->text[1]);
+}
+
+/* Wait for kipc-trace's note on err (it listens), then close err. */
+static bool tracer_listens(int err)
+{
+	char note[512] = "";
+	bool ok = read(err, note, sizeof note - 1) > 0 && strstr(note, "tracing");
+	close(err);
+	return ok;
+}
+
+TEST(kipc_trace_shows_refusals_and_proxy_ends)
+{
+	/* Tracers of b: text, mermaid, chrome. */
+	char txt[PATH_MAX + 16], mmd[PATH_MAX + 16], json[PATH_MAX + 16];
+	snprintf(txt, sizeof txt, "%s/refuse.txt", nf->dir);
+	snprintf(mmd, sizeof mmd, "%s/refuse.mmd", nf->dir);
+	snprintf(json, sizeof json, "%s/refuse.json", nf->dir);
+	const char *fmts[3] = {"text", "mermaid", "chrome"}, *outs[3] = {txt, mmd, json};
+	pid_t tr[3];
+	for (int i = 0; i < 3; i++) {
+		const char *args[] = {"kipc-trace", "-f", fmts[i], "-o", outs[i], NULL};
+		int err;
+		tr[i] = start_tracer(1, args, &err);
+		ASSERT_GT(tr[i], 0);
+		ASSERT_TRUE(tracer_listens(err));
+	}
+	/* Node d's requests that b answers without running them. */
+	natsConnection *d = connect_as("d");
+	ASSERT_NE(NULL, d);
+	natsSubscription *sub;
+	ASSERT_EQ(NATS_OK, natsConnection_Subscribe(&sub, d, "kipc.d.>", on_answer_d, NULL));
+	natsConnection_Flush(d);
+	uint64_t mine = (uint64_t)kt_realtime_ns();
+	struct wire *a = ask_b(d, (struct wire){.kind = 2, .epoch = mine}, NULL, 0);
+	ASSERT_NE(NULL, a);
+	uint64_t home = a->epoch;
+	struct wire w = {.kind = 1, .epoch = mine, .peer_epoch = home - 1, .seq = 1, .low = 1,
+			 .op = KIPC_SYS_send, .pid = 4242, .target = 1, .inc = 1, .order = 1,
+			 .order_low = 1};
+	ASSERT_NE(NULL, a = ask_b(d, w, "x", 1)); /* another instance of b: STALE */
+	EXPECT_EQ(5, a->kind);
+	w.peer_epoch = home, w.seq = 2, w.pid = 0; /* no such pid: EINVAL, no proxy */
+	ASSERT_NE(NULL, a = ask_b(d, w, "x", 1));
+	EXPECT_EQ(-EINVAL, a->cqe.res);
+	w.seq = 3, w.pid = 4242, w.op = KIPC_SYS_mbox_destroy; /* not across: ENOSYS */
+	ASSERT_NE(NULL, a = ask_b(d, w, "x", 1));
+	EXPECT_EQ(-ENOSYS, a->cqe.res);
+	w.kind = 2, w.seq = 4, w.op = KIPC_SYS_send, w.order = 2; /* a probe of nothing */
+	ASSERT_NE(NULL, a = ask_b(d, w, NULL, 0));
+	EXPECT_EQ(-ENOLINK, a->cqe.res);
+	w.kind = 1, w.seq = 5, w.op = 0xfe, w.order = w.order_low = 2; /* task 4242 exited */
+	ASSERT_NE(NULL, a = ask_b(d, w, NULL, 0));
+	EXPECT_EQ(0, a->cqe.res);
+	natsSubscription_Destroy(sub);
+	natsConnection_Destroy(d);
+	for (int i = 0; i < 3; i++) {
+		kill(tr[i], SIGINT);
+		ASSERT_EQ(0, kt_wait(tr[i]));
+	}
+	/* Refusals with no proxy are the kernel's (pid 0); the others and
+	 * the proxy's end are d:4242's proxy's, by its address. */
+	char *got = mask_numbers(slurp_file(txt));
+	char *want = mask_numbers(
+		" -N N: netrefuse: from=d:N seq=N epoch=N send refused=ESTALE\n"
+		" -N N: netrefuse: from=d:N seq=N epoch=N send refused=EINVAL\n"
+		" net:d:N-d:N N: attach:\n"
+		" net:d:N-d:N N: netrefuse: from=d:N seq=N epoch=N mbox_destroy refused=ENOSYS\n"
+		" net:d:N-d:N N: netrefuse: from=d:N seq=N epoch=N send refused=ENOLINK\n"
+		" net:d:N-d:N N: netend: from=d:N epoch=N why=exited\n"
+		" net:d:N-d:N N: exit:\n");
+	EXPECT_STREQ(want, got) fprintf(stderr, "%s", slurp_file(txt));
+	free(got);
+	free(want);
+	char line[128];
+	snprintf(line, sizeof line, "from=d:4242 seq=1 epoch=%llu send refused=ESTALE",
+		 (unsigned long long)mine);
+	EXPECT_NE(NULL, strstr(slurp_file(txt), line));
+	snprintf(line, sizeof line, "d:4242-d:4242 ");
+	EXPECT_NE(NULL, strstr(slurp_file(txt), line));
+	got = mask_numbers(slurp_file(mmd));
+	want = mask_numbers("sequenceDiagram\n"
+			    "    participant Rd_N as d:N (remote)\n"
+			    "    participant Rd_N as d:N (remote)\n"
+			    "    participant TN as d:N (remote)\n"
+			    "    Note over Rd_N: send (request N) refused: ESTALE\n"
+			    "    Note over Rd_N: send (request N) refused: EINVAL\n"
+			    "    Note over TN: mbox_destroy (request N) refused: ENOSYS\n"
+			    "    Note over TN: send (request N) refused: ENOLINK\n"
+			    "    Note over TN: proxy ended: exited\n");
+	EXPECT_STREQ(want, got) fprintf(stderr, "%s", slurp_file(mmd));
+	free(got);
+	free(want);
+	const char *j = slurp_file(json);
+	EXPECT_NE(NULL, strstr(j, "\"name\":\"send from d:4242 refused: ESTALE\""))
+		TH_LOG("%s", j);
+	EXPECT_NE(NULL, strstr(j, "\"name\":\"proxy of d:4242 ended: exited\""));
+	EXPECT_NE(NULL, strstr(j, "\"cat\":\"kipc,net,error\""));
 }
 
 /* ---------------------------------------------------------------- */
@@ -1213,8 +1519,8 @@ TEST(clean_stop_answers_parked_remote_callers_at_once)
 	char why[256], n[128];
 	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, NULL, why, sizeof why));
 	struct share *s = share_new();
-	pid_t srv = on_node(3, srv_stopping, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(3, srv_stopping, s);
+	ASSERT_GT(srv, 0);
 	int64_t id = remote("d", s);
 	ASSERT_GT(id, 0);
 	snprintf(n, sizeof n, "/net/d%s-svc", s->name);
@@ -1266,9 +1572,8 @@ TEST(clean_stop_answers_parked_remote_callers_at_once)
  * when it is not any more (its proxy ended). */
 static int srv_orphan(struct share *s)
 {
-	if (open_mbox(s, 1, 0666) < 0)
+	if (mbox_ready(s, 1, 0666))
 		return 10;
-	kt_post(&s->ready, 1);
 	if (kt_wait_mbox(s->id, KT_SENDERS, 1, KT_BOUND_MS))
 		return 11;
 	s->t[0] = kt_now_ns();
@@ -1311,8 +1616,8 @@ TEST(home_ends_the_proxies_of_a_dead_origin)
 	char why[256];
 	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, NULL, why, sizeof why));
 	struct share *s = share_new();
-	pid_t srv = on_node(1, srv_orphan, s);
-	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	pid_t srv = serve(1, srv_orphan, s);
+	ASSERT_GT(srv, 0);
 	pid_t snd = on_node(3, orphan_sender, s);
 	ASSERT_EQ(0, kt_wait_post(&s->go, 1));
 	/* d dies without a word: no EXIT, no BYE. b notices by itself. */
@@ -1341,6 +1646,7 @@ struct proc {
 
 static int spawn_chat(struct proc *p, int node, const char *const argv[])
 {
+	uid_t uid = NF_SHARED_UID; /* the room answers each member directly */
 	char exe[PATH_MAX], path[PATH_MAX + 32];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	if (n < 0)
@@ -1353,6 +1659,8 @@ static int spawn_chat(struct proc *p, int node, const char *const argv[])
 		return -1;
 	p->pid = fork();
 	if (p->pid == 0) {
+		if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+			_exit(126);
 		kt_kernel_use(&nf->node[node]);
 		dup2(i[0], 0);
 		dup2(o[1], 1);
@@ -1368,19 +1676,22 @@ static int spawn_chat(struct proc *p, int node, const char *const argv[])
 	return 0;
 }
 
-/* Read p's output until the line want appears (bounded). */
-static bool saw_line(struct proc *p, const char *want)
+/* Read p's output until the lines want and also (NULL: none) have
+ * appeared, in either order (bounded). */
+static bool saw_lines(struct proc *p, const char *want, const char *also)
 {
 	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	bool hit = false, hit2 = !also;
 	for (;;) {
 		char *nl;
 		while ((nl = memchr(p->buf, '\n', p->len))) {
 			*nl = '\0';
-			bool hit = strcmp(p->buf, want) == 0;
+			hit |= strcmp(p->buf, want) == 0;
+			hit2 |= also && strcmp(p->buf, also) == 0;
 			size_t used = (size_t)(nl - p->buf) + 1;
 			memmove(p->buf, nl + 1, p->len - used);
 			p->len -= used;
-			if (hit)
+			if (hit && hit2)
 				return true;
 		}
 		int left = (int)(deadline - __ksft_now_ms());
@@ -1394,6 +1705,12 @@ static bool saw_line(struct proc *p, const char *want)
 	}
 }
 
+/* Read p's output until the line want appears (bounded). */
+static bool saw_line(struct proc *p, const char *want)
+{
+	return saw_lines(p, want, NULL);
+}
+
 TEST(chat_sample_across_three_nodes)
 {
 	struct proc room, alice, bob;
@@ -1401,10 +1718,13 @@ TEST(chat_sample_across_three_nodes)
 	ASSERT_TRUE(saw_line(&room, "room open"));
 	ASSERT_EQ(0, spawn_chat(&alice, 1,
 				(const char *const[]){"net_chat", "member", "alice", "a", NULL}));
-	ASSERT_TRUE(saw_line(&alice, "* alice joined from b"));
+	/* The room's welcome comes straight back to the member's task (a
+	 * direct send to its node-qualified pid); its node is the one NATS
+	 * authenticated, as the room's line says. */
+	ASSERT_TRUE(saw_lines(&alice, "* alice joined from b", "welcome alice (1 here)"));
 	ASSERT_EQ(0, spawn_chat(&bob, 2,
 				(const char *const[]){"net_chat", "member", "bob", "a", NULL}));
-	ASSERT_TRUE(saw_line(&bob, "* bob joined from c"));
+	ASSERT_TRUE(saw_lines(&bob, "* bob joined from c", "welcome bob (2 here)"));
 	ASSERT_TRUE(saw_line(&alice, "* bob joined from c"));
 	ASSERT_EQ(13, write(alice.in, "hello from b\n", 13));
 	ASSERT_TRUE(saw_line(&bob, "<alice> hello from b"));
@@ -1454,9 +1774,7 @@ struct kill_share {
 
 static int ledger_server(struct kill_share *k)
 {
-	struct kipc_mbox_attr a = kt_attr(0); /* rendezvous: ok = received */
-	a.mode = 0666;
-	int64_t id = kipc_mbox_open(k->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	int64_t id = nf_mbox_create(k->name, 0, 0666); /* rendezvous: ok = received */
 	if (id < 0)
 		return 10;
 	kt_post(&k->ready, 1);
@@ -1474,10 +1792,8 @@ TEST_TIMEOUT(home_node_killed_nothing_lost_nothing_duplicated, 60)
 {
 	NF_SLOW();
 	char why[256];
-	struct kill_share *k = mmap(NULL, sizeof *k, PROT_READ | PROT_WRITE,
-				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, k);
-	memset(k, 0, sizeof *k);
+	struct kill_share *k = nf_shared(sizeof *k);
+	ASSERT_NE(NULL, k);
 	for (int i = 0; i < LEDGER_N; i++)
 		k->result[i] = -1;
 	kt_barrier_init(&k->ready);
@@ -1572,9 +1888,7 @@ struct flap_share {
 
 static int flap_server(struct flap_share *f)
 {
-	struct kipc_mbox_attr a = kt_attr(64);
-	a.mode = 0666;
-	int64_t id = kipc_mbox_open(f->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	int64_t id = nf_mbox_create(f->name, 64, 0666);
 	if (id < 0)
 		return 10;
 	kt_post(&f->ready, 1);
@@ -1608,10 +1922,8 @@ TEST_TIMEOUT(nats_server_restart_exactly_once, 60)
 {
 	NF_SLOW();
 	char why[256];
-	struct flap_share *f = mmap(NULL, sizeof *f, PROT_READ | PROT_WRITE,
-				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, f);
-	memset(f, 0, sizeof *f);
+	struct flap_share *f = nf_shared(sizeof *f);
+	ASSERT_NE(NULL, f);
 	kt_barrier_init(&f->ready);
 	snprintf(f->name, sizeof f->name, "/kt-%d-flap", (int)getpid());
 	/* The sender's node waits long enough for the server to come back. */
@@ -1753,9 +2065,7 @@ static int cut_sender(struct cut_share *k)
 
 static int cut_server(struct cut_share *k)
 {
-	struct kipc_mbox_attr a = kt_attr(0); /* rendezvous: ok = received */
-	a.mode = 0666;
-	int64_t id = kipc_mbox_open(k->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	int64_t id = nf_mbox_create(k->name, 0, 0666); /* rendezvous: ok = received */
 	if (id < 0)
 		return 10;
 	kt_post(&k->ready, 1);
@@ -1831,10 +2141,8 @@ TEST_TIMEOUT(netns_veth_cut_mid_stream_exactly_once, 90)
 	ASSERT_EQ(0, wait_connected(4));
 	ASSERT_EQ(0, wait_connected(5));
 
-	struct cut_share *k = mmap(NULL, sizeof *k, PROT_READ | PROT_WRITE,
-				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, k);
-	memset(k, 0, sizeof *k);
+	struct cut_share *k = nf_shared(sizeof *k);
+	ASSERT_NE(NULL, k);
 	for (int i = 0; i < LEDGER_N; i++)
 		k->result[i] = -1;
 	kt_barrier_init(&k->ready);
@@ -1905,23 +2213,13 @@ static void on_routed(natsConnection *nc, natsSubscription *sub, natsMsg *m, voi
 
 static bool cluster_routes(void)
 {
-	char u0[64], u2[64], pc[64], pd[64];
+	char u0[64], u2[64];
 	snprintf(u0, sizeof u0, "nats://127.0.0.1:%d", nf->cport[0]);
 	snprintf(u2, sizeof u2, "nats://127.0.0.1:%d", nf->cport[2]);
-	snprintf(pc, sizeof pc, "pw-c-%d", nf->nats_port);
-	snprintf(pd, sizeof pd, "pw-d-%d", nf->nats_port);
-	natsOptions *o0, *o2;
-	natsConnection *c = NULL, *d = NULL;
+	natsConnection *c = nf_nats_as(u0, "c"), *d = nf_nats_as(u2, "d");
 	natsSubscription *sub = NULL;
-	natsOptions_Create(&o0);
-	natsOptions_SetURL(o0, u0);
-	natsOptions_SetUserInfo(o0, "c", pc);
-	natsOptions_Create(&o2);
-	natsOptions_SetURL(o2, u2);
-	natsOptions_SetUserInfo(o2, "d", pd);
 	bool ok = false;
-	if (natsConnection_Connect(&c, o0) == NATS_OK && natsConnection_Connect(&d, o2) == NATS_OK &&
-	    natsConnection_Subscribe(&sub, d, "kipc.d.req.c", on_routed, NULL) == NATS_OK &&
+	if (c && d && natsConnection_Subscribe(&sub, d, "kipc.d.req.c", on_routed, NULL) == NATS_OK &&
 	    natsConnection_Flush(d) == NATS_OK) {
 		int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
 		while (!__atomic_load_n(&g_routed, __ATOMIC_SEQ_CST) && __ksft_now_ms() < deadline) {
@@ -1937,8 +2235,6 @@ static bool cluster_routes(void)
 		natsConnection_Destroy(c);
 	if (d)
 		natsConnection_Destroy(d);
-	natsOptions_Destroy(o0);
-	natsOptions_Destroy(o2);
 	return ok;
 }
 
@@ -1958,10 +2254,8 @@ TEST_TIMEOUT(nats_cluster_server_killed_mid_load_exactly_once, 90)
 	snprintf(u2, sizeof u2, "nats://127.0.0.1:%d", nf->cport[2]);
 	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(4, u0, "net_timeout_ms=20000", why, sizeof why));
 	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(5, u2, NULL, why, sizeof why));
-	struct flap_share *f = mmap(NULL, sizeof *f, PROT_READ | PROT_WRITE,
-				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, f);
-	memset(f, 0, sizeof *f);
+	struct flap_share *f = nf_shared(sizeof *f);
+	ASSERT_NE(NULL, f);
 	kt_barrier_init(&f->ready);
 	snprintf(f->name, sizeof f->name, "/kt-%d-cluster", (int)getpid());
 	g_flap = f;

@@ -45,10 +45,17 @@ struct FakeLoop final : Loop {
 struct FakeFabric final : Fabric {
 	std::vector<FabricMsg> &out, &in; /* published by us, for us (the Side's) */
 	bool up = true;
+	size_t max = 1 << 20; /* NATS's max_payload: a larger message is refused */
+	size_t refused = 0;
 	FakeFabric(std::vector<FabricMsg> &o, std::vector<FabricMsg> &i) : out(o), in(i) {}
 	int eventfd() const override { return -1; }
+	size_t max_payload() const override { return max; }
 	void publish(std::string subject, std::vector<uint8_t> data) override
 	{
+		if (data.size() > max) {
+			refused++;
+			return;
+		}
 		out.push_back({std::move(subject), std::move(data)});
 	}
 	std::vector<FabricMsg> take(bool *connected) override
@@ -80,6 +87,7 @@ struct Side {
 	FakeLoop loop;
 	std::vector<FabricMsg> out, in; /* what its fabric published, and will take */
 	std::unique_ptr<NetImpl> net;
+	FakeFabric *fab = nullptr;
 
 	explicit Side(const char *name)
 	{
@@ -90,6 +98,7 @@ struct Side {
 		c.timeout_ms = 1000;
 		c.retry_ms = 100;
 		auto f = std::make_unique<FakeFabric>(out, in);
+		fab = f.get();
 		net = std::make_unique<NetImpl>(c, loop, *w.k, sink, std::move(f), w.clock);
 		std::string err;
 		REQUIRE(net->start(&err) == 0);
@@ -152,6 +161,9 @@ struct Net2 {
 	}
 };
 
+/* The index node n gives the node name (net_node). */
+int64_t node_ix(Side &n, Proc &p, const std::string &name);
+
 /* Run sqe of p (on node n) through n's Net, as the daemon's ring does. */
 Op via(Side &n, Proc &p, kipc_sqe s, uint64_t buf = 0, uint32_t buflen = 0)
 {
@@ -159,6 +171,25 @@ Op via(Side &n, Proc &p, kipc_sqe s, uint64_t buf = 0, uint32_t buflen = 0)
 	REQUIRE(n.net->wants(&p, s, p.mem.user));
 	n.net->submit({&p, p.pid, p.uid, p.gid, &p.mem.user, p.task}, s);
 	return Op{&p, s.user_data, buf, buflen};
+}
+
+int64_t node_ix(Side &n, Proc &p, const std::string &name)
+{
+	kipc_sqe s{};
+	s.opcode = KIPC_SYS_net_node;
+	s.addr = p.put(name);
+	s.len = uint32_t(name.size());
+	Op o = via(n, p, s);
+	REQUIRE(o.done());
+	return o.res();
+}
+
+/* A direct send of p (on node n) to a node-qualified pid. */
+Op send_pid(Side &n, Proc &p, pid_t to, const std::string &data)
+{
+	kipc_sqe s{};
+	__kipc_enc_send(&s, KIPC_SYS_send, to, p.put(data), uint32_t(data.size()), 0, 0);
+	return via(n, p, s);
 }
 
 Op open_remote(Side &n, Proc &p, const std::string &name)
@@ -198,6 +229,19 @@ struct Setup : Net2 {
 		rid = o.res();
 		REQUIRE(KIPC_NET_IS_MBOX(rid));
 	}
+	/* Capacity 1: fill the mailbox, then park a send on it (acknowledged). */
+	Op fill_and_park()
+	{
+		Op fill = send_remote(a, cli, rid, "fill");
+		pump();
+		REQUIRE(fill.done());
+		REQUIRE(fill.res() == 0);
+		Op parked = send_remote(a, cli, rid, "parked");
+		pump();
+		REQUIRE(!parked.done());
+		REQUIRE(nsenders() == 1);
+		return parked;
+	}
 	uint32_t nmsg()
 	{
 		kipc_mbox_stat st{};
@@ -213,6 +257,25 @@ struct Setup : Net2 {
 };
 
 bool is(const FabricMsg &m, uint16_t kind) { return frame(m).kind == kind; }
+
+/* A REQ a peer might send: origin epoch, the home epoch it names, seq
+ * (also its order, task incarnation 1), op from pid to target. */
+Wire req_frame(uint64_t epoch, uint64_t home, uint64_t seq, uint8_t op, int32_t pid,
+	       int64_t target)
+{
+	Wire w{};
+	w.kind = W_REQ;
+	w.epoch = epoch;
+	w.peer_epoch = home;
+	w.seq = seq;
+	w.low = 1;
+	w.op = op;
+	w.pid = pid;
+	w.target = target;
+	w.inc = 1;
+	w.order = w.order_low = uint32_t(seq);
+	return w;
+}
 
 } // namespace
 } // namespace kipcd
@@ -388,18 +451,8 @@ TEST_CASE("net: truncated, oversized and garbage frames are dropped; bad request
 	};
 	uint64_t seq = 1;
 	for (auto &c : cases) {
-		Wire w{};
-		w.kind = W_REQ;
-		w.epoch = 1;
-		w.peer_epoch = home;
-		w.seq = seq++;
-		w.low = 1;
-		w.op = c.op;
-		w.pid = c.pid;
-		w.target = s.box;
+		Wire w = req_frame(1, home, seq++, c.op, c.pid, s.box);
 		w.flags = c.flags;
-		w.inc = 1;
-		w.order = w.order_low = uint32_t(w.seq);
 		s.b.in.push_back({"kipc.b.req.z", encode(w, "x", 1)});
 		s.b.deliver();
 		REQUIRE(!s.b.out.empty());
@@ -460,13 +513,9 @@ TEST_CASE("net: a retransmission never runs twice; the low-water mark forgets")
 TEST_CASE("net: restarts are detected by epoch")
 {
 	Setup s(1);
-	Op fill = send_remote(s.a, s.cli, s.rid, "fill");
-	s.pump();
-	REQUIRE(fill.done());
 	/* A parked send: acknowledged by b (at its tick), then b restarts
 	 * (a new epoch). */
-	Op o = send_remote(s.a, s.cli, s.rid, "parked");
-	s.pump();
+	Op o = s.fill_and_park();
 	s.advance_ms(25);
 	s.pump();
 	CHECK(!o.done());
@@ -494,16 +543,7 @@ TEST_CASE("net: restarts are detected by epoch")
 	CHECK(s.nmsg() == 1);
 	/* A request naming another home epoch is answered STALE, not run. */
 	Side &b = s.b;
-	Wire req{};
-	req.kind = W_REQ;
-	req.epoch = s.a_epoch + 5;
-	req.peer_epoch = s.b_epoch - 1;
-	req.seq = 1;
-	req.op = KIPC_SYS_mbox_send;
-	req.pid = 7;
-	req.target = s.box;
-	req.inc = 1;
-	req.order = 1;
+	Wire req = req_frame(s.a_epoch + 5, s.b_epoch - 1, 1, KIPC_SYS_mbox_send, 7, s.box);
 	b.in.push_back({"kipc.b.req.a", encode(req, "x", 1)});
 	b.deliver();
 	REQUIRE(b.out.size() == 1);
@@ -514,13 +554,10 @@ TEST_CASE("net: restarts are detected by epoch")
 TEST_CASE("net: a clean stop answers parked requests and says which ran")
 {
 	Setup s(1);
-	Op fill = send_remote(s.a, s.cli, s.rid, "fill");
-	s.pump();
-	REQUIRE(fill.done());
-	Op parked = send_remote(s.a, s.cli, s.rid, "parked");
+	Op parked = s.fill_and_park();
 	Op lost = send_remote(s.a, s.cli, s.rid, "lost-answer");
 	s.pump();
-	CHECK(!parked.done());
+	CHECK(!lost.done());
 	CHECK(s.nsenders() == 2);
 	/* One more b never sees (its REQ is lost). */
 	Op unseen = send_remote(s.a, s.cli, s.rid, "unseen");
@@ -553,12 +590,7 @@ TEST_CASE("net: a clean stop answers parked requests and says which ran")
 TEST_CASE("net: a home node ends the proxies of a silent origin")
 {
 	Setup s(1);
-	Op fill = send_remote(s.a, s.cli, s.rid, "fill");
-	s.pump();
-	REQUIRE(fill.done());
-	Op parked = send_remote(s.a, s.cli, s.rid, "parked");
-	s.pump();
-	CHECK(s.nsenders() == 1);
+	Op parked = s.fill_and_park();
 	/* a goes silent (died, or cut off): everything it sends is lost. */
 	int pings = 0;
 	auto cut = [&](const FabricMsg &m) {
@@ -602,7 +634,8 @@ TEST_CASE("net: a PONG keeps an idle origin's proxies")
 	Op r = s.srv.mbox_receive(s.box);
 	REQUIRE(r.done());
 	pid_t proxy = r.cqe().pid;
-	CHECK(proxy >= (1 << 22));
+	CHECK(KIPC_NET_IS_PID(proxy)); /* a:200, as b numbers its nodes */
+	CHECK(KIPC_NET_PID_PID(proxy) == 200);
 	Op o2 = send_remote(s.a, s.cli, s.rid, "y");
 	s.pump();
 	REQUIRE(o2.done());
@@ -610,4 +643,143 @@ TEST_CASE("net: a PONG keeps an idle origin's proxies")
 	REQUIRE(r2.done());
 	CHECK(r2.cqe().pid == proxy); /* the same proxy */
 	(void)st;
+}
+
+TEST_CASE("net: the receiver sees the sender's node-qualified pid and sends back to it")
+{
+	Setup s;
+	/* Remote callers run as net_uid (65534) at their home: a direct send
+	 * needs the target's uid, so these two run as 65534 too. */
+	Proc &srv = s.b.w.spawn(101, 65534, 65534);
+	Proc &cli = s.a.w.spawn(201, 65534, 65534);
+	int64_t b_at_a = node_ix(s.a, cli, "b");
+	Op o = send_pid(s.a, cli, KIPC_NET_PID(b_at_a, 101), "ping");
+	s.pump();
+	REQUIRE(o.done());
+	CHECK(o.res() == 0);
+	/* At b the sender is a:201, numbered by b (net_node("a") there). */
+	Op r = srv.receive();
+	REQUIRE(r.done());
+	CHECK(r.text() == "ping");
+	pid_t from = r.cqe().pid;
+	CHECK(from == KIPC_NET_PID(node_ix(s.b, srv, "a"), 201));
+	kipc_net_peer np{};
+	kipc_sqe q{};
+	uint64_t rec = srv.mem.alloc(sizeof np);
+	q.opcode = KIPC_SYS_net_peer;
+	q.target = from;
+	q.addr2 = rec;
+	q.len2 = sizeof np;
+	Op peer = via(s.b, srv, q);
+	REQUIRE(peer.done());
+	CHECK(peer.res() == 0);
+	memcpy(&np, srv.mem.arena.data() + rec, sizeof np);
+	CHECK(std::string(np.node) == "a");
+	CHECK(np.pid == 201);
+	/* send(sender): back across the network to the task itself. */
+	Op back = send_pid(s.b, srv, from, "pong");
+	s.pump();
+	REQUIRE(back.done());
+	CHECK(back.res() == 0);
+	Op got = cli.receive();
+	REQUIRE(got.done());
+	CHECK(got.text() == "pong");
+	CHECK(got.cqe().pid == KIPC_NET_PID(b_at_a, 101)); /* = kipc_node_pid("b", 101) */
+	/* The address names the authenticated node: the same pid of another
+	 * node is another proxy, another address. */
+	Wire req = req_frame(77, s.b_epoch, 1, KIPC_SYS_send, 201, 101);
+	req.uid = req.gid = 65534;
+	s.b.in.push_back({"kipc.b.req.z", encode(req, "forged", 6)});
+	s.b.deliver();
+	s.b.out.clear();
+	Op f = srv.receive();
+	REQUIRE(f.done());
+	CHECK(f.text() == "forged");
+	CHECK(f.cqe().pid == KIPC_NET_PID(node_ix(s.b, srv, "z"), 201));
+	CHECK(f.cqe().pid != from);
+}
+
+TEST_CASE("net: a BYE longer than max_payload goes in parts, each settling its own range")
+{
+	Setup s(1);
+	s.b.fab->max = 4096; /* NATS's max_payload of the home's server */
+	/* A parked send holds a's low-water mark: b remembers every id after. */
+	Op parked = s.fill_and_park();
+	std::vector<Op> full;
+	for (int i = 0; i < 1000; i++)
+		full.push_back(send_remote(s.a, s.cli, s.rid, "x", KIPC_F_NONBLOCK));
+	s.pump();
+	for (auto &o : full) {
+		REQUIRE(o.done());
+		CHECK(o.res() == -EAGAIN);
+	}
+	/* Its EIDRM answer is lost: the BYE's list says it ran (ENOLINK). */
+	Op lost = send_remote(s.a, s.cli, s.rid, "lost-answer");
+	s.pump();
+	REQUIRE(!lost.done());
+	/* Two more b never sees (their REQs are lost): not on the list. */
+	Op unseen1 = send_remote(s.a, s.cli, s.rid, "unseen");
+	Op unseen2 = send_remote(s.a, s.cli, s.rid, "unseen");
+	s.a.out.clear();
+	s.b.stop();
+	/* 1003 ids of 8 bytes: 8 KiB, twice the bound; in parts, none refused. */
+	CHECK(s.b.fab->refused == 0);
+	std::vector<Wire> byes;
+	uint64_t lost_seq = 0;
+	for (auto &m : s.b.out) {
+		CHECK(m.data.size() <= 4096);
+		Wire w = frame(m);
+		if (w.kind == W_BYE)
+			byes.push_back(w);
+		else if (w.kind == W_RES && w.cqe.res == -EIDRM)
+			lost_seq = w.seq; /* the last parked one's */
+	}
+	REQUIRE(byes.size() >= 3);
+	/* The parts cover every seq: [0, s1), [s1, s2), ... [sn, no end). */
+	CHECK(byes.front().low == 0);
+	CHECK(byes.back().seq == 0);
+	for (size_t i = 1; i < byes.size(); i++)
+		CHECK(byes[i].low == byes[i - 1].seq);
+	s.b.out.erase(std::remove_if(s.b.out.begin(), s.b.out.end(),
+				     [&](const FabricMsg &m) {
+					     return frame(m).kind == W_RES && frame(m).seq == lost_seq;
+				     }),
+		      s.b.out.end());
+	s.pump();
+	REQUIRE(parked.done());
+	CHECK(parked.res() == -EIDRM);
+	REQUIRE(lost.done());
+	CHECK(lost.res() == -ENOLINK);      /* ran, answer lost: unknown */
+	REQUIRE(unseen1.done());
+	CHECK(unseen1.res() == -EHOSTUNREACH); /* never ran: not delivered */
+	REQUIRE(unseen2.done());
+	CHECK(unseen2.res() == -EHOSTUNREACH);
+}
+
+TEST_CASE("net: a lost BYE part leaves its requests to the timeout, the others settle at once")
+{
+	Setup s(1);
+	s.b.fab->max = 4096;
+	Op parked = s.fill_and_park();
+	for (int i = 0; i < 1000; i++)
+		send_remote(s.a, s.cli, s.rid, "x", KIPC_F_NONBLOCK);
+	s.pump();
+	Op unseen = send_remote(s.a, s.cli, s.rid, "unseen"); /* in the last part's range */
+	s.a.out.clear();
+	s.b.stop();
+	/* The last part is lost on the way. */
+	size_t last = 0;
+	for (size_t i = 0; i < s.b.out.size(); i++)
+		if (frame(s.b.out[i]).kind == W_BYE)
+			last = i;
+	REQUIRE(frame(s.b.out[last]).seq == 0);
+	s.b.out.erase(s.b.out.begin() + long(last));
+	s.pump();
+	REQUIRE(parked.done()); /* its EIDRM answer came */
+	CHECK(parked.res() == -EIDRM);
+	CHECK(!unseen.done()); /* its part was lost: not settled by a guess */
+	for (int ms = 0; ms <= 1100; ms += 50)
+		s.a.w.advance_ms(50), s.a.tick();
+	REQUIRE(unseen.done());
+	CHECK(unseen.res() == -ENOLINK); /* sent, no answer: the usual timeout */
 }

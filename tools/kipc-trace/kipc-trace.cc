@@ -91,6 +91,8 @@ std::string ev_name(unsigned ev)
 	case KIPC_TRACE_SYSRET: return "sysret";
 	case KIPC_TRACE_NETSEND: return "netsend";
 	case KIPC_TRACE_NETRECV: return "netrecv";
+	case KIPC_TRACE_NETREFUSE: return "netrefuse";
+	case KIPC_TRACE_NETEND: return "netend";
 	}
 	return event_name(ev);
 }
@@ -118,9 +120,10 @@ std::string obj_label(const kipc_trace_obj &o)
 
 bool is_net(const kipc_trace_event &e);
 std::string net_name(const kipc_trace_net &n);
+std::string end_why(int64_t res);
 
-/* The fields after "event:" in the text format. */
-std::string details(const kipc_trace_event &e)
+/* The fields after "event:" in the text format; who(pid) names a task. */
+std::string details(const kipc_trace_event &e, const std::function<std::string(int32_t)> &who)
 {
 	std::string l = link_string(e);
 	switch (e.event) {
@@ -144,10 +147,10 @@ std::string details(const kipc_trace_event &e)
 				   e.seq ? fmt::format(" seq={}", e.seq) : "", flag_string(e.flags));
 	case KIPC_TRACE_WAKE:
 		return fmt::format("{}{}{}", l, e.peer && !l.empty() ? " " : "",
-				   e.peer ? fmt::format("by={}", e.peer) : "");
+				   e.peer ? "by=" + who(e.peer) : "");
 	case KIPC_TRACE_DELIVER:
 		return fmt::format("{}{}seq={} len={} from={}{}", l, l.empty() ? "" : " ", e.seq,
-				   e.len, e.peer, flag_string(e.flags));
+				   e.len, who(e.peer), flag_string(e.flags));
 	case KIPC_TRACE_TIMEOUT:
 	case KIPC_TRACE_CANCEL:
 		return fmt::format("{} res={}", l, errno_name(e.res));
@@ -155,24 +158,50 @@ std::string details(const kipc_trace_event &e)
 		return l;
 	case KIPC_TRACE_NETSEND: {
 		kipc_trace_net n = as<kipc_trace_net>(e);
-		return fmt::format("to={} seq={} {}{}", net_name(n), n.seq, op_name(n.op),
+		return fmt::format("to={} seq={} epoch={} {}{}", net_name(n), n.seq, n.epoch,
+				   op_name(n.op),
 				   !(n.flags & KIPC_TRACE_F_DONE) ? ""
 				   : n.res < 0 ? " failed=" + err_name(n.res)
 					       : fmt::format(" done={}", n.res));
 	}
 	case KIPC_TRACE_NETRECV: {
 		kipc_trace_net n = as<kipc_trace_net>(e);
-		return fmt::format("from={} seq={} {}{}", net_name(n), n.seq, op_name(n.op),
-				   n.mbox ? fmt::format(" mbox={}", n.mbox) : "");
+		return fmt::format("from={} seq={} epoch={} {}{}", net_name(n), n.seq, n.epoch,
+				   op_name(n.op), n.mbox ? fmt::format(" mbox={}", n.mbox) : "");
+	}
+	case KIPC_TRACE_NETREFUSE: {
+		kipc_trace_net n = as<kipc_trace_net>(e);
+		return fmt::format("from={} seq={} epoch={} {}{} refused={}", net_name(n), n.seq,
+				   n.epoch, op_name(n.op),
+				   n.mbox ? fmt::format(" mbox={}", n.mbox) : "", err_name(n.res));
+	}
+	case KIPC_TRACE_NETEND: {
+		kipc_trace_net n = as<kipc_trace_net>(e);
+		return fmt::format("from={} epoch={} why={}", net_name(n), n.epoch, end_why(n.res));
 	}
 	}
 	return "";
 }
 
+/* Why a proxy ended (NETEND's res, uapi/kipc/trace.h). */
+std::string end_why(int64_t res)
+{
+	switch (-res) {
+	case 0: return "exited";
+	case ESRCH: return "pid-reused";
+	case ENOLINK: return "silent";
+	case ECONNRESET: return "restarted";
+	case ESHUTDOWN: return "stopped";
+	case EIDRM: return "here-stopping";
+	}
+	return err_name(res);
+}
+
 
 bool is_net(const kipc_trace_event &e)
 {
-	return e.event == KIPC_TRACE_NETSEND || e.event == KIPC_TRACE_NETRECV;
+	return e.event == KIPC_TRACE_NETSEND || e.event == KIPC_TRACE_NETRECV ||
+	       e.event == KIPC_TRACE_NETREFUSE || e.event == KIPC_TRACE_NETEND;
 }
 
 /* A NETSEND's target or a NETRECV's caller: "NODE:/name", "NODE:PID". */
@@ -205,7 +234,8 @@ struct Source {
 	std::map<int32_t, std::string> remote; /* proxy pid -> "NODE:PID" */
 
 	/*
-	 * A remote caller's proxy task (pid >= 2^22: Documentation/network.md)
+	 * A remote caller's proxy task (its pid is node-qualified,
+	 * KIPC_NET_IS_PID: Documentation/network.md)
 	 * as "NODE:PID", its node and pid there; "" for anyone else. Asked of
 	 * the kernel (net_peer) when first seen, or told by the reader of
 	 * this source (several -S); a proxy already gone is known by the
@@ -215,7 +245,7 @@ struct Source {
 	const std::string &remote_of(int32_t pid)
 	{
 		static const std::string none;
-		if (pid < (1 << KIPC_NET_PID_BITS))
+		if (!KIPC_NET_IS_PID(pid))
 			return none;
 		auto it = remote.find(pid);
 		if (it != remote.end())
@@ -377,6 +407,17 @@ struct Tracer {
 		emit(e);
 	}
 
+	/* A pid in the text format: a remote caller's proxy as NODE:PID
+	 * ("#INDEX:PID" once it is gone and was never seen by name). */
+	std::string who(int32_t pid)
+	{
+		if (!KIPC_NET_IS_PID(pid))
+			return std::to_string(pid);
+		const std::string &r = S().remote_of(pid);
+		return !r.empty() ? r
+				  : fmt::format("#{}:{}", KIPC_NET_PID_INDEX(pid), KIPC_NET_PID_PID(pid));
+	}
+
 	/* The text format's node column (several kernels only). */
 	std::string node_col()
 	{
@@ -393,9 +434,9 @@ struct Tracer {
 		switch (format) {
 		case Format::Text:
 		{
-			std::string d = details(e);
+			std::string d = details(e, [this](int32_t p) { return who(p); });
 			fmt::print(out, "{}{:>16}-{:<7} {:>13.6f}: {}:{}{}\n", node_col(),
-				   comm_of(e), e.pid, secs(e.ts), ev_name(e.event), d.empty() ? "" : " ", d);
+				   comm_of(e), who(e.pid), secs(e.ts), ev_name(e.event), d.empty() ? "" : " ", d);
 		}
 			break;
 		case Format::Chrome:
@@ -413,13 +454,46 @@ struct Tracer {
 		return multi() ? (uint64_t(s + 1) << 40) + seq : seq;
 	}
 
+	/* A request's flow: per origin kernel and boot epoch (its kipcd may
+	 * have restarted and counted from 1 again): 1, 2, ... by first sight. */
+	std::map<std::pair<int, uint64_t>, uint64_t> epochs;
+	uint64_t flow_id(size_t s, uint64_t inc, uint64_t seq) const
+	{
+		return (uint64_t(s + 1) << 40) + (inc << 32) + seq;
+	}
+	uint64_t incarnation(int origin, uint64_t epoch)
+	{
+		auto [it, fresh] = epochs.try_emplace({origin, epoch}, 0);
+		if (fresh) {
+			uint64_t n = 0;
+			for (const auto &[k, v] : epochs)
+				n += k.first == origin;
+			it->second = n - 1;
+		}
+		return it->second;
+	}
+
 	void chrome_net(const kipc_trace_event &e, double us)
 	{
 		kipc_trace_net n = as<kipc_trace_net>(e);
 		std::string name = net_name(n);
 		bool done = n.flags & KIPC_TRACE_F_DONE;
+		if (n.event == KIPC_TRACE_NETREFUSE || n.event == KIPC_TRACE_NETEND) {
+			bool refused = n.event == KIPC_TRACE_NETREFUSE;
+			chrome({{"ph", "i"}, {"s", "t"},
+				{"name", refused ? fmt::format("{} from {} refused: {}", op_name(n.op),
+							       name, err_name(n.res))
+						 : fmt::format("proxy of {} ended: {}", name,
+							       end_why(n.res))},
+				{"cat", refused ? "kipc,net,error" : "kipc,net"},
+				{"cname", refused ? "terrible" : "grey"}, {"ts", us},
+				{"pid", cpid(e.pid)}, {"tid", e.pid},
+				{"args", {{"from", name}, {"seq", n.seq}, {"epoch", n.epoch},
+					  {"res", n.res}}}});
+			return;
+		}
 		json args = {{n.event == KIPC_TRACE_NETSEND ? "to" : "from", name}, {"seq", n.seq},
-			     {"syscall", op_name(n.op)}, {"res", n.res}};
+			     {"epoch", n.epoch}, {"syscall", op_name(n.op)}, {"res", n.res}};
 		if (done && n.res < 0) {
 			args["error"] = err_name(n.res);
 			chrome({{"ph", "i"}, {"s", "t"},
@@ -438,7 +512,7 @@ struct Tracer {
 		int home = n.event == KIPC_TRACE_NETSEND ? source_of(split_net(name).first) : int(cur);
 		if (!multi() || done || origin < 0 || home < 0)
 			return;
-		uint64_t id = (uint64_t(1) << 52) + flow_id(size_t(origin), n.seq);
+		uint64_t id = (uint64_t(1) << 52) + flow_id(size_t(origin), incarnation(origin, n.epoch), n.seq);
 		chrome({{"ph", n.event == KIPC_TRACE_NETSEND ? "s" : "f"}, {"id", id},
 			{"name", "request"}, {"cat", "net"}, {"ts", us}, {"pid", cpid(e.pid)},
 			{"tid", e.pid}});
@@ -543,7 +617,9 @@ struct Tracer {
 		auto prefix = [&](size_t s) { return multi() ? src[s].node + ": " : std::string(); };
 		auto task = [&](int32_t pid) {
 			auto [s, p] = canon(cur, pid);
-			std::string id = multi() ? fmt::format("T{}_{}", s, p) : fmt::format("T{}", p);
+			/* (a proxy's node-qualified pid is negative: no '-' in an id) */
+			std::string id = multi() ? fmt::format("T{}_{}", s, uint32_t(p))
+						 : fmt::format("T{}", uint32_t(p));
 			auto it = src[s].comm.find(p);
 			const std::string &r = src[s].remote_of(p);
 			participant(id, !r.empty() ? fmt::format("{} (remote)", r)
@@ -690,6 +766,28 @@ struct Tracer {
 					std::string from = remote(name), to = task(n.pid);
 					step.push_back(fmt::format("    {}-->>{}: reply ({} B)", from, to, n.res));
 				}
+			}
+				break;
+			case KIPC_TRACE_NETREFUSE:
+			{
+				/* from the caller (its proxy, or the remote one) to what it named */
+				kipc_trace_net n = as<kipc_trace_net>(e);
+				std::string from = n.pid ? task(n.pid) : remote(net_name(n));
+				std::string what = fmt::format("{} (request {}) refused: {}", op_name(n.op),
+							       n.seq, err_name(n.res));
+				if (n.mbox) {
+					std::string to = mbox(n.mbox);
+					step.push_back(fmt::format("    {}-x{}: {}", from, to, what));
+				} else {
+					step.push_back(fmt::format("    Note over {}: {}", from, what));
+				}
+			}
+				break;
+			case KIPC_TRACE_NETEND:
+			{
+				kipc_trace_net n = as<kipc_trace_net>(e);
+				step.push_back(fmt::format("    Note over {}: proxy ended: {}", task(n.pid),
+							   end_why(n.res)));
 			}
 				break;
 			}
@@ -1098,8 +1196,8 @@ uint32_t parse_events(const char *arg)
 		std::string name = s.substr(pos, comma == std::string::npos ? std::string::npos
 									     : comma - pos);
 		bool found = false;
-		for (unsigned ev = 1; ev < KIPC_TRACE_LOST; ev++) {
-			if (name == ev_name(ev)) {
+		for (unsigned ev = 1; ev <= KIPC_TRACE_NETREFUSE; ev++) {
+			if ((ev < KIPC_TRACE_LOST || ev >= KIPC_TRACE_NETEND) && name == ev_name(ev)) {
 				mask |= KIPC_TRACE_MASK(ev);
 				found = true;
 			}
@@ -1107,7 +1205,7 @@ uint32_t parse_events(const char *arg)
 		if (!found)
 			usage_error(fmt::format("unknown event '{}' (attach, exit, send, enqueue, block, "
 						"wake, deliver, timeout, cancel, destroy, create, open, "
-						"netsend, netrecv)",
+						"netsend, netrecv, netrefuse, netend)",
 						name));
 		if (comma == std::string::npos)
 			break;
@@ -1249,7 +1347,7 @@ void put(int fd, uint32_t kind, int32_t pid, int64_t a, const std::string &text 
 	put(fd, R_HELLO, 0, boot, node);
 	std::set<int32_t> told;
 	auto tell = [&](int32_t pid) { /* whom a proxy stands for, before its events */
-		if (pid < (1 << KIPC_NET_PID_BITS) || told.count(pid))
+		if (!KIPC_NET_IS_PID(pid) || told.count(pid))
 			return;
 		const std::string &r = me.remote_of(pid);
 		if (!r.empty()) {

@@ -133,10 +133,14 @@ json j_mbox(const MboxInfo &m)
 	return j;
 }
 
+std::string pid_label(int32_t pid);
+
 json j_task(const TaskInfo &t)
 {
 	json j;
 	j["pid"] = t.pid;
+	if (KIPC_NET_IS_PID(t.pid))
+		j["remote"] = pid_label(t.pid); /* "NODE:PID" of a remote caller */
 	j["comm"] = t.comm;
 	j["uid"] = t.uid;
 	j["user"] = user_name(t.uid);
@@ -229,16 +233,20 @@ std::string node_name(struct kipc_net_stat *ns = nullptr)
 }
 
 /*
- * A waiter or sender as the user knows it: a remote caller's proxy task
- * (pid >= 2^22, never a real pid; net_peer says whom it stands for) is
- * NODE:PID, anyone else its pid.
+ * A task, waiter or sender as the user knows it: a remote caller's proxy
+ * task has its node-qualified pid (KIPC_NET_IS_PID, never a real pid;
+ * net_peer says which node) and is NODE:PID; one that has gone since
+ * is "#INDEX:PID" (the node index, which only a live proxy names); anyone
+ * else is its pid.
  */
 std::string pid_label(int32_t pid)
 {
+	if (!KIPC_NET_IS_PID(pid))
+		return std::to_string(pid);
 	struct kipc_net_peer np;
-	if (pid >= (1 << KIPC_NET_PID_BITS) && kipc_net_peer(pid, &np) == 0)
+	if (kipc_net_peer(pid, &np) == 0)
 		return fmt::format("{}:{}", np.node, np.pid);
-	return std::to_string(pid);
+	return fmt::format("#{}:{}", KIPC_NET_PID_INDEX(pid), KIPC_NET_PID_PID(pid));
 }
 
 json j_kernel(const KernelInfo &ki)
@@ -350,12 +358,12 @@ void text_taskqs(Out &o, const std::vector<TaskInfo> &v)
 	    "STATE", "MSGS", "BYTES", "SEND", "RECV");
 	for (const auto &t : v) {
 		if (t.flags & KIPC_INFO_HIDDEN) {
-			out(o, "{:<8} {:<16} {:<10} {:<10} {:>9} {:>11} {:>5} {:>5}\n", t.pid, t.comm,
-			    user_name(t.uid), state_name(t.state), "-", "-", "-", "-");
+			out(o, "{:<8} {:<16} {:<10} {:<10} {:>9} {:>11} {:>5} {:>5}\n", pid_label(t.pid),
+			    t.comm, user_name(t.uid), state_name(t.state), "-", "-", "-", "-");
 			continue;
 		}
-		out(o, "{:<8} {:<16} {:<10} {:<10} {:>9} {:>11} {:>5} {:>5}\n", t.pid, t.comm,
-		    user_name(t.uid), state_name(t.state),
+		out(o, "{:<8} {:<16} {:<10} {:<10} {:>9} {:>11} {:>5} {:>5}\n", pid_label(t.pid),
+		    t.comm, user_name(t.uid), state_name(t.state),
 		    fmt::format("{}/{}", t.nmsg, capacity_string(t.capacity)),
 		    t.capacity == KIPC_UNBOUNDED
 			    ? human(t.nbytes)
@@ -371,8 +379,8 @@ void text_tasks(Out &o, const std::vector<TaskInfo> &v)
 	    "STATE", "WAITING IN", "QUEUE", "SENT", "RECEIVED");
 	for (const auto &t : v) {
 		bool hidden = t.flags & KIPC_INFO_HIDDEN;
-		out(o, "{:<8} {:<16} {:<10} {:<10} {:<28} {:>5} {:>8} {:>8}\n", t.pid, t.comm,
-		    user_name(t.uid), state_name(t.state), hidden ? "?" : wait_string(t),
+		out(o, "{:<8} {:<16} {:<10} {:<10} {:<28} {:>5} {:>8} {:>8}\n", pid_label(t.pid),
+		    t.comm, user_name(t.uid), state_name(t.state), hidden ? "?" : wait_string(t),
 		    hidden ? "-" : std::to_string(t.nmsg), hidden ? "-" : std::to_string(t.nsent),
 		    hidden ? "-" : std::to_string(t.nreceived));
 	}
@@ -466,6 +474,8 @@ void mbox_detail(Out &o, json *j, const std::string &arg)
 			json x;
 			x["seq"] = q.seq;
 			x["sender"] = q.sender;
+			if (KIPC_NET_IS_PID(q.sender))
+				x["remote"] = pid_label(q.sender);
 			x["len"] = q.len;
 			x["prio"] = q.prio;
 			x["type"] = q.type;
@@ -507,12 +517,12 @@ void mbox_detail(Out &o, json *j, const std::string &arg)
 	out(o, "waiting     : {} senders ({} cached), {} receivers, {} holders\n", st.nsenders,
 	    m.ncached, st.nreceivers, st.nholders);
 	out(o, "counters    : {} sent, {} received; last sender {}, last receiver {}\n",
-	    st.nsent, st.nreceived, st.lspid, st.lrpid);
+	    st.nsent, st.nreceived, pid_label(st.lspid), pid_label(st.lrpid));
 	out(o, "\n{:<8} {:<9} {:<16} {:>9} {:>9} {:>8}\n", "PID", "WAITER", "SYSCALL", "WAITED",
 	    "TIMEOUT", "LEN");
 	for (const auto &w : waiters) {
 		if (w.kind == KIPC_WAITER_HOLDER) {
-			out(o, "{:<8} {:<9} {:<16}\n", w.pid,
+			out(o, "{:<8} {:<9} {:<16}\n", pid_label(w.pid),
 			    w.flags & KIPC_WAITER_F_OWNER ? "owner" : "holder", "-");
 			continue;
 		}
@@ -525,7 +535,7 @@ void mbox_detail(Out &o, json *j, const std::string &arg)
 	if (msgs.empty())
 		out(o, "(no messages queued)\n");
 	for (const auto &q : msgs)
-		out(o, "{:<8} {:<8} {:>8} {:>6} {:>6} {:>9} {}\n", q.seq, q.sender, human(q.len),
+		out(o, "{:<8} {:<8} {:>8} {:>6} {:>6} {:>9} {}\n", q.seq, pid_label(q.sender), human(q.len),
 		    q.prio, q.type, duration(real - q.stime),
 		    q.flags & KIPC_MSG_PENDING ? "(sender waiting)" : "");
 }

@@ -43,10 +43,13 @@
 #define KIPC_TRACE_NETSEND  13  /* a request went to another node (struct kipc_trace_net) */
 #define KIPC_TRACE_NETRECV  14  /* a request of another node runs here (struct kipc_trace_net) */
 #define KIPC_TRACE_LOST     15  /* res events were dropped: the ring was full */
+#define KIPC_TRACE_NETEND   19  /* a remote caller's proxy task ended (struct kipc_trace_net) */
+#define KIPC_TRACE_NETREFUSE 20 /* a request of another node was refused, not run (struct kipc_trace_net) */
 #define KIPC_TRACE_MAX      15
 
 #define KIPC_TRACE_MASK(ev) (1u << (ev))
-#define KIPC_TRACE_ALL      0xfffeu
+#define KIPC_TRACE_ALL      (0xfffeu | KIPC_TRACE_MASK(KIPC_TRACE_NETEND) | \
+			     KIPC_TRACE_MASK(KIPC_TRACE_NETREFUSE))
 
 /* kipc_trace_event.flags */
 #define KIPC_TRACE_F_CALL    (1u << 0)  /* SEND, BLOCK, DELIVER: a call's request */
@@ -188,27 +191,49 @@ struct kipc_trace_ret {
  * it is made, SYSRET when it completes) and adds NETSEND, the request
  * going to its home node, then a second NETSEND with KIPC_TRACE_F_DONE,
  * its outcome, when it completes. At the home node the request runs on
- * a proxy task (pid >= 2^22): NETRECV, then the proxy's own events
- * (send, block, deliver ...). seq is the request's number at its origin
- * and is the same in the three records, so a tool joins the traces of
- * the two nodes by (origin node, seq). Both are in KIPC_TRACE_ALL.
+ * a proxy task (whose pid is the caller's node-qualified pid,
+ * KIPC_NET_IS_PID): NETRECV, then the proxy's own events (send, block,
+ * deliver ...). seq is the request's number at its origin and epoch that
+ * origin kipcd's boot epoch (a restarted kipcd counts from 1 again); the
+ * pair is the same in the three records, so a tool joins the traces of
+ * the two nodes by (origin node, epoch, seq).
+ *
+ * NETREFUSE: at the home node, a request of another node that was
+ * answered without running: res is what its origin is told (-EAGAIN: a
+ * bound of the home; -EINVAL, -ESRCH, -ENOSYS: a bad request or a gone
+ * task; -ENOLINK: given up by its caller, or an id never seen; -ESTALE:
+ * it named another instance of the home, answered STALE). pid is the
+ * caller's proxy task, or 0 when there is none (then only root's
+ * listeners see it); name the caller, "NODE:PID".
+ *
+ * NETEND: at the home node, a remote caller's proxy task ended (its
+ * EXIT follows). res says why: 0 its task exited at its node; -ESRCH a
+ * new task there has its pid; -ENOLINK its node was silent for
+ * net_timeout_ms; -ECONNRESET its node restarted (a new epoch);
+ * -ESHUTDOWN its kipcd stopped (BYE); -EIDRM this kipcd stops. seq is 0.
+ *
+ * name is NUL-terminated; a longer one is cut to 31 bytes and flagged
+ * KIPC_TRACE_F_TRUNC (node names are at most 31 bytes: "NODE:PID"
+ * always fits, "NODE:/name" may not). All four are in KIPC_TRACE_ALL.
  */
 #define KIPC_TRACE_F_DONE    (1u << 9)  /* NETSEND: the request completed: res */
 
 struct kipc_trace_net {
 	uint64_t ts;
-	uint16_t event;         /* KIPC_TRACE_NETSEND, KIPC_TRACE_NETRECV */
+	uint16_t event;         /* KIPC_TRACE_NETSEND, _NETRECV, _NETREFUSE, _NETEND */
 	uint16_t op;            /* the request: mbox_send, mbox_call, send, call,
-				   mbox_open, cancel */
+				   mbox_open, cancel; NETEND: KIPC_SYS_NONE */
 	uint32_t flags;         /* KIPC_TRACE_F_DONE, KIPC_TRACE_F_TRUNC (name) */
-	int32_t  pid;           /* NETSEND: the caller; NETRECV: the proxy task */
-	int32_t  res;           /* NETSEND done: 0, a reply's length, or -errno */
+	int32_t  pid;           /* NETSEND: the caller; else the proxy task */
+	int32_t  res;           /* NETSEND done: 0, a reply's length, or -errno;
+				   NETREFUSE, NETEND: why (above) */
 	int64_t  mbox;          /* NETSEND: the remote mailbox id the caller named
 				   (done of mbox_open: the one it got), 0: a pid;
 				   NETRECV: the mailbox here the request names, 0 */
 	uint64_t seq;           /* the request's number at its origin */
-	char     name[40];      /* NETSEND: the target, "NODE:/name" or "NODE:PID";
-				   NETRECV: the caller, "NODE:PID" */
+	uint64_t epoch;         /* the origin kipcd's boot epoch (seq's) */
+	char     name[32];      /* NETSEND: the target, "NODE:/name" or "NODE:PID";
+				   else the caller, "NODE:PID" */
 };
 
 #ifdef __cplusplus

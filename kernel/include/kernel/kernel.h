@@ -256,7 +256,7 @@ public:
 	bool tracing() const;
 	void trace_call(Task *task, const kipc_sqe &sqe);
 	void trace_ret(Task *task, const kipc_cqe &cqe, uint16_t op);
-	void trace_record(Task *task, const kipc_trace_event &e); /* e.ts: now */
+	void trace_record(Task *task, const kipc_trace_event &e); /* e.ts: now; task nullptr: the kernel's (pid 0, root sees it) */
 
 	const Limits &limits() const;
 	/* What kernel_info reports (the host's version, pid, loop, ...). */
