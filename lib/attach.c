@@ -414,6 +414,10 @@ static int handshake(int fd, int64_t deadline, struct kipc_attach_resp *resp,
 	const char *credit = getenv("KIPC_CREDIT");
 	if (credit && !strcmp(credit, "0"))
 		req.features &= ~KIPC_FEAT_CREDIT;
+	/* KIPC_PUSH=0: no receive push (the same) */
+	const char *push = getenv("KIPC_PUSH");
+	if (push && !strcmp(push, "0"))
+		req.features &= ~KIPC_FEAT_PUSH;
 	if (delegate_fds[0] >= 0) {
 		req.features |= KIPC_FEAT_DELEGATE;
 		rmh.msg_control = dbuf.buf;
@@ -554,6 +558,10 @@ static int attach_to(int fd, int64_t deadline, struct kipc_att **out)
 	a->kernel_build = resp.build_id;
 	if ((resp.features & KIPC_FEAT_CREDIT) && resp.arena_off >= KIPC_CREDIT_OFF + sizeof(struct kipc_credit))
 		a->credit = (struct kipc_credit *)((char *)map + KIPC_CREDIT_OFF);
+	if ((resp.features & KIPC_FEAT_PUSH) && resp.sq_off >= KIPC_RING_CTL_SIZE) {
+		a->push = (struct kipc_push *)((char *)map + KIPC_PUSH_OFF);
+		a->push_slots = (struct kipc_push_slot *)((char *)map + KIPC_PUSH_SLOT_OFF);
+	}
 	/* The kernel may already have posted (nothing yet): start at its view. */
 	a->sq_tail = __atomic_load_n(&a->ctl->sq_tail, __ATOMIC_ACQUIRE);
 	a->plain_tail = a->sq_tail;

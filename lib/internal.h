@@ -65,6 +65,9 @@ struct kipc_att {
 	uint32_t credit_bufs;        /* their arena buffers not reaped yet */
 	uint32_t plain_tail;         /* sq_tail after the last ordinary entry */
 	uint64_t credit_lost;        /* credit sends the kernel failed (a bug) */
+	/* receive push (ring.c; transport.md section 13) */
+	struct kipc_push *push;      /* NULL: not granted KIPC_FEAT_PUSH */
+	struct kipc_push_slot *push_slots;
 };
 
 /* user_data of a credit send: the library's, and its arena offset */
@@ -126,6 +129,12 @@ void __kipc_publish_sq(struct kipc_att *a);
  * Takes the lock. */
 long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 			unsigned flags);
+/* A synchronous mbox_receive of a message the kernel pushed into our
+ * region, completed here: its length or -errno, *cqe what the kernel's
+ * completion would say; 1: nothing pushed, receive the usual way. Takes
+ * the lock. */
+long __kipc_push_receive(int64_t id, void *buf, size_t len, unsigned flags,
+			 struct kipc_cqe *cqe);
 /* Move posted CQEs to their waiters or the async queue. Lock held. */
 void __kipc_reap(struct kipc_att *a);
 /* Sleep until something may have changed (lock dropped while asleep).

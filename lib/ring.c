@@ -419,6 +419,52 @@ slow:
 	return 1;
 }
 
+/*
+ * Receive push (transport.md section 13). Under the lock: the grant in
+ * claim is for this mailbox, the slot of the next message carries its
+ * tag (the kernel wrote it, the tag last) and the message fits. Copy it
+ * out, then claim it with one compare-and-swap of claim from k to k + 1:
+ * the kernel takes a push back with one exchange of claim with 0, so
+ * either our swap came first (the message is ours, and the kernel takes
+ * it from the queue) or it fails and nothing was received here: the
+ * receive goes to the kernel. A bad buffer fails EFAULT after the claim,
+ * as the kernel's receive does (the message was received, its bytes
+ * lost); a NULL one, and a message larger than the buffer, go to the
+ * kernel, which says what happens.
+ */
+long __kipc_push_receive(int64_t id, void *buf, size_t len, unsigned flags,
+			 struct kipc_cqe *cqe)
+{
+	if (flags & ~KIPC_F_NONBLOCK || !buf)
+		return 1;
+	pthread_mutex_lock(&__kipc_lib.lock);
+	struct kipc_att *a = __kipc_lib.cur;
+	if (!a || a->dead || !a->push) {
+		pthread_mutex_unlock(&__kipc_lib.lock);
+		return 1;
+	}
+	uint64_t c = LOAD_ACQ(&a->push->claim);
+	uint32_t k = (uint32_t)c;
+	const struct kipc_push_slot *s = &a->push_slots[k % KIPC_PUSH_SLOTS];
+	if (!(c >> 32) || LOAD(&a->push->link) != id ||
+	    LOAD_ACQ(&s->cqe.user_data) != ((c & ~0xffffffffull) | k)) {
+		pthread_mutex_unlock(&__kipc_lib.lock);
+		return 1;
+	}
+	*cqe = s->cqe;
+	if (cqe->len > len || cqe->len > KIPC_PUSH_MAX) {
+		pthread_mutex_unlock(&__kipc_lib.lock);
+		return 1;
+	}
+	bool fault = __kipc_copy_to_user(buf, s->data, cqe->len) != 0;
+	bool won = __atomic_compare_exchange_n(&a->push->claim, &c, c + 1, false,
+					       __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE);
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	if (!won)
+		return 1; /* taken back: the kernel's queue has it */
+	return fault ? -EFAULT : (long)cqe->len;
+}
+
 long __kipc_sync(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 		 const struct kipc_slot *s1, struct kipc_cqe *cqe)
 {

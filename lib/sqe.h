@@ -42,19 +42,8 @@ static inline void __kipc_enc(struct kipc_sqe *sqe, uint8_t op, int64_t target,
 
 /* ---- messages ---------------------------------------------------- */
 
-/* send (target: pid), mbox_send (mailbox id): the payload at addr. */
-static inline void __kipc_enc_send(struct kipc_sqe *sqe, uint8_t op, int64_t target,
-				   uint64_t addr, uint32_t len, uint16_t prio,
-				   uint32_t flags)
-{
-	__kipc_enc(sqe, op, target, flags);
-	sqe->prio = prio;
-	sqe->addr = addr;
-	sqe->len = len;
-}
-
 /* receive (target: sender pid or KIPC_ANY), mbox_receive (mailbox id):
- * the buffer at addr. */
+ * the buffer at addr. Also the start of every call with a buffer at addr. */
 static inline void __kipc_enc_receive(struct kipc_sqe *sqe, uint8_t op, int64_t target,
 				      uint64_t addr, uint32_t len, uint32_t flags)
 {
@@ -63,14 +52,21 @@ static inline void __kipc_enc_receive(struct kipc_sqe *sqe, uint8_t op, int64_t 
 	sqe->len = len;
 }
 
+/* send (target: pid), mbox_send (mailbox id): the payload at addr. */
+static inline void __kipc_enc_send(struct kipc_sqe *sqe, uint8_t op, int64_t target,
+				   uint64_t addr, uint32_t len, uint16_t prio,
+				   uint32_t flags)
+{
+	__kipc_enc_receive(sqe, op, target, addr, len, flags);
+	sqe->prio = prio;
+}
+
 /* mbox_receive_set: the buffer at addr, nids mailbox ids (int64_t) at ids. */
 static inline void __kipc_enc_receive_set(struct kipc_sqe *sqe, uint64_t addr,
 					  uint32_t len, uint64_t ids, uint32_t nids,
 					  uint32_t flags)
 {
-	__kipc_enc(sqe, KIPC_SYS_mbox_receive_set, 0, flags);
-	sqe->addr = addr;
-	sqe->len = len;
+	__kipc_enc_receive(sqe, KIPC_SYS_mbox_receive_set, 0, addr, len, flags);
 	sqe->addr2 = ids;
 	sqe->len2 = nids * (uint32_t)sizeof(int64_t);
 }
@@ -109,9 +105,7 @@ static inline void __kipc_enc_mbox_open(struct kipc_sqe *sqe, uint32_t oflag,
 					uint64_t addr, uint32_t len, uint64_t attr,
 					uint32_t attrlen)
 {
-	__kipc_enc(sqe, KIPC_SYS_mbox_open, 0, oflag);
-	sqe->addr = addr;
-	sqe->len = len;
+	__kipc_enc_receive(sqe, KIPC_SYS_mbox_open, 0, addr, len, oflag);
 	sqe->addr2 = attr;
 	sqe->len2 = attrlen;
 }

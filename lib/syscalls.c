@@ -65,11 +65,19 @@ static long do_receive(uint8_t op, int64_t target, void *buf, size_t len,
 		       struct kipc_msginfo *info, unsigned flags,
 		       const struct kipc_opts *opts)
 {
+	struct kipc_cqe cqe;
+	if (op == KIPC_SYS_mbox_receive && !opts) {
+		long r = __kipc_push_receive(target, buf, len, flags, &cqe);
+		if (r != 1) {
+			if (r >= 0)
+				fill_info(info, &cqe);
+			return r;
+		}
+	}
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_receive(&sqe, op, target, 0, (uint32_t)len, flags);
 	apply_opts(&sqe, opts);
 	struct kipc_slot s = {.out = buf, .len = len, .by_res = true};
-	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, &s, NULL, &cqe);
 	if (r >= 0)
 		fill_info(info, &cqe);

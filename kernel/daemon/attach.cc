@@ -287,13 +287,14 @@ int64_t Server::daemon_deadline() const
 		d = hello_deadlines_.front().at;
 	if (accept_retry_ns_)
 		d = std::min(d, accept_retry_ns_);
-	return std::min(d, credit_deadline());
+	return std::min({d, credit_deadline(), push_deadline()});
 }
 
 void Server::run_daemon_timers()
 {
 	int64_t now = clock_.monotonic_ns();
 	credit_timers();
+	push_timers();
 	while (!hello_deadlines_.empty() && hello_deadlines_.front().at <= now) {
 		HelloDeadline h = hello_deadlines_.front();
 		hello_deadlines_.pop_front();
@@ -492,6 +493,10 @@ int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat, HelloFds *hf
 	/* send credits: not for a delegated task (its region is not its own memory) */
 	p->credit_ok = (feat & KIPC_FEAT_CREDIT) && !(feat & KIPC_FEAT_DELEGATE);
 	p->credit = reinterpret_cast<kipc_credit *>(static_cast<char *>(p->map) + KIPC_CREDIT_OFF);
+	p->push_ok = (feat & KIPC_FEAT_PUSH) && !(feat & KIPC_FEAT_DELEGATE);
+	p->push = reinterpret_cast<kipc_push *>(static_cast<char *>(p->map) + KIPC_PUSH_OFF);
+	p->push_slots = reinterpret_cast<kipc_push_slot *>(static_cast<char *>(p->map) +
+							   KIPC_PUSH_SLOT_OFF);
 	if (err) {
 		if (memfd >= 0)
 			close(memfd);

@@ -84,11 +84,17 @@ bool Server::credit_fits(const Proc *p, const kipc_sqe &sqe) const
 /* Run one request of p in the core; sync_res_ is its result if it completed at once. */
 void Server::submit(Proc *p, const kipc_sqe &sqe)
 {
+	push_before(p, sqe); /* push.cc */
+	if (p->dead)
+		return;
 	sync_p_ = p;
 	sync_ud_ = sqe.user_data;
 	sync_res_ = 1;
+	sync_done_ = false;
 	kernel_.submit(p->task, sqe);
 	sync_p_ = nullptr;
+	if (!p->dead)
+		push_after(p, sqe);
 }
 
 /* Take a credit send: its credit's charge goes back, its message takes its own. */
@@ -262,6 +268,7 @@ void Server::credit_exit(Proc *p)
 {
 	(void)p;
 	credit_revoke(false);
+	push_recall(false); /* its claims are taken, the rest stays queued (push.cc) */
 }
 
 /* Credits nobody used for kCreditIdleNs go back (the loop's timer wakes us). */

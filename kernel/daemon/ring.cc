@@ -49,7 +49,10 @@ void Server::complete(void *priv, const kipc_cqe &cqe)
 	if (!(cqe.flags & KIPC_CQE_F_MORE) && p->inflight)
 		p->inflight--;
 	if (p == sync_p_ && cqe.user_data == sync_ud_ && !(cqe.flags & KIPC_CQE_F_MORE))
+	{
 		sync_res_ = cqe.res; /* Server::submit()'s request completed at once */
+		sync_done_ = true;
+	}
 	post(p, cqe);
 	mark_dirty(p);
 }

@@ -10,6 +10,8 @@
  *                  shutdown.
  *  - credit.cc:    send credits (a synchronous send with room completes
  *                  in the caller; transport.md section 12).
+ *  - push.cc:      receive push (queued messages copied ahead into their
+ *                  one receiver's region; transport.md section 13).
  * The protocol is in <kipc/ring.h> and Documentation/transport.md.
  *
  * Rules for shared memory (everything behind Proc::ctl, sq, cq, arena):
@@ -172,6 +174,9 @@ struct Proc {
 	bool active = false;        /* on Server::active_: polled while we spin */
 	bool credit_ok = false;     /* negotiated KIPC_FEAT_CREDIT (not delegated) */
 	kipc_credit *credit = nullptr; /* its credit words in the region (K) */
+	bool push_ok = false;       /* negotiated KIPC_FEAT_PUSH (not delegated) */
+	kipc_push *push = nullptr;  /* its push words and slots in the region */
+	kipc_push_slot *push_slots = nullptr;
 
 	explicit Proc(Server &s) : srv(s) {}
 	~Proc()
@@ -267,6 +272,18 @@ private:
 	void credit_exit(Proc *p);
 	void credit_timers();
 	int64_t credit_deadline() const;
+	/* receive push (push.cc, transport.md section 13) */
+	void push_before(Proc *p, const kipc_sqe &sqe);
+	void push_after(Proc *p, const kipc_sqe &sqe);
+	void push_grant(Proc *p, int64_t link);
+	bool push_claimed(uint64_t claim, uint32_t *idx) const;
+	void push_take(uint32_t idx);
+	void push_sync();
+	void push_fill();
+	void push_recall(bool contended);
+	void push_round();
+	void push_timers();
+	int64_t push_deadline() const;
 	void submit(Proc *p, const kipc_sqe &sqe);
 	void post(Proc *p, const kipc_cqe &cqe);
 	uint32_t refill(Proc *p);
@@ -347,10 +364,30 @@ private:
 	int64_t credit_cooldown_ = 0;                     /* no grant before */
 	bool credit_revoking_ = false;                    /* in credit_revoke() */
 	uint64_t credit_failed_ = 0;                      /* credit sends that failed: a bug */
+	/*
+	 * Receive push: one (process, mailbox) at a time, kernel-wide, as
+	 * credits. Message k of the grant is in slot k % KIPC_PUSH_SLOTS;
+	 * [synced, pushed) are pushed and still queued (h, seq: which).
+	 */
+	struct Push {
+		Proc *p = nullptr;      /* the receiver, nullptr: none */
+		int64_t link = 0;
+		uint32_t gen = 0;       /* as in kipc_push.claim >> 32 */
+		uint32_t pushed = 0;    /* messages copied into slots */
+		uint32_t synced = 0;    /* ... of which claimed and taken from the queue */
+		uint16_t prio = 0;      /* the priority of the pushed ones (one level) */
+		int64_t used_ns = 0;    /* grant or last claim taken */
+		uint32_t h[KIPC_PUSH_SLOTS] = {};
+		uint64_t seq[KIPC_PUSH_SLOTS] = {};
+	};
+	Push push_;
+	uint32_t push_gen_ = 0;
+	int64_t push_cooldown_ = 0;                       /* no grant before */
 	/* The result of the request submit() runs, when it completes at once. */
 	Proc *sync_p_ = nullptr;
 	uint64_t sync_ud_ = 0;
 	int64_t sync_res_ = 1;
+	bool sync_done_ = false;                          /* sync_res_ is its result */
 	struct PidWatch {
 		int fd;
 		int64_t watch;

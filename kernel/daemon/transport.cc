@@ -212,6 +212,7 @@ void Server::end_of_round()
 			kernel_.process_exited(pid);
 		}
 	}
+	push_round(); /* push.cc */
 	/* Flushing may drain stalled SQs, which may dirty others. */
 	for (size_t i = 0; i < dirty_.size(); i++)
 		flush(dirty_[i]);
@@ -294,6 +295,7 @@ int Server::run()
 		if (read(timerfd_, &v, sizeof v) < 0) { }
 		timer_armed_ = INT64_MIN; /* re-arm whatever comes next */
 		credit_run(credit_.p); /* timeouts see the credit sends that returned */
+		push_sync();           /* ... and the pushed receives */
 		kernel_.run_timers();
 		run_daemon_timers();
 	});
@@ -334,6 +336,7 @@ int Server::run()
 		/* Deadlines can pass between timerfd reads. */
 		if (kernel_.next_deadline() <= clock_.monotonic_ns()) {
 			credit_run(credit_.p);
+			push_sync();
 			kernel_.run_timers();
 		}
 		if (daemon_deadline() <= clock_.monotonic_ns())

@@ -62,4 +62,58 @@ void KernelImpl::release_sends(uid_t uid, uint64_t bytes)
 	u.credit_bytes -= bytes;
 }
 
+int KernelImpl::push_next(Task &t, int64_t id, uint32_t after, uint64_t after_seq,
+			  uint32_t maxlen, PushMsg *out)
+{
+	int err;
+	Mailbox *mb = mbox.find(id, &err);
+	if (!mb)
+		return err;
+	/* policy ANY only: the others decide the receiver at receive time */
+	if (mb->policy != KIPC_POLICY_ANY)
+		return -EINVAL;
+	if ((err = mbox.check_receive(t, *mb)))
+		return err;
+	const Link &l = mb->link;
+	if (l.msgs.idx)
+		return -EAGAIN; /* typed or call messages queued: delivery order is not the plain list's */
+	Message *m = l.msgs.front();
+	if (after) {
+		Message *prev = msg_at(after);
+		if (!prev || prev->seq != after_seq || prev->where != MsgWhere::Queued)
+			return -ESTALE; /* the daemon lost track: it recalls */
+		m = MsgList<HdrHook>::next(prev); /* the next of its priority */
+	}
+	if (!m || (m->flags & kMsgExt) || m->len > maxlen)
+		return -EAGAIN;
+	/* a blocked sender's message that would go ahead of m once room comes */
+	if (const Message *w = l.pending().front(); w && w->prio > m->prio)
+		return -EAGAIN;
+	out->handle = m->handle();
+	out->seq = m->seq;
+	out->cqe = kipc_cqe{};
+	out->cqe.res = m->len;
+	out->cqe.pid = m->sender;
+	out->cqe.len = m->len;
+	out->cqe.prio = m->prio;
+	out->cqe.seq = m->seq;
+	out->cqe.source = l.id();
+	out->data = m->data;
+	return 0;
+}
+
+bool KernelImpl::take_pushed(Task &t, int64_t id, uint64_t seq)
+{
+	int err;
+	Mailbox *mb = mbox.find(id, &err);
+	if (!mb)
+		return false;
+	Link &l = mb->link;
+	Message *m = l.msgs.front();
+	if (!m || m->seq != seq || !l.use())
+		return false;
+	kipc_cqe cqe{};
+	return deliver(t, l, m, 0, m->len, 0, cqe, false) == 0;
+}
+
 } // namespace kipc

@@ -192,13 +192,13 @@ void KernelImpl::refill(Link &link)
 }
 
 int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
-			uint32_t flags, kipc_cqe &cqe)
+			uint32_t flags, kipc_cqe &cqe, bool copy)
 {
-	uint32_t n = std::min(m->len, buflen);
+	uint32_t n = std::min<uint32_t>(m->len, buflen);
 
 	if (m->len > buflen && !(flags & KIPC_F_TRUNC))
 		return -EMSGSIZE;
-	if (rcv.mm && rcv.mm->copy_to_user(buf, m->data, n))
+	if (copy && rcv.mm && rcv.mm->copy_to_user(buf, m->data, n))
 		return -EFAULT; /* the message stays where it is */
 
 	bool from_link = m->where == MsgWhere::Queued;

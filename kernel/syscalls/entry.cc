@@ -53,6 +53,21 @@ uint32_t Kernel::reserve_sends(Task *t, int64_t id, uint32_t held, uint32_t want
 	return n;
 }
 
+int Kernel::push_next(Task *t, int64_t id, uint32_t after, uint64_t after_seq, uint32_t maxlen,
+		      PushMsg *out)
+{
+	Entry e(*impl_, t, KIPC_SYS_NONE);
+	return t ? impl_->push_next(*t, id, after, after_seq, maxlen, out) : -EINVAL;
+}
+
+bool Kernel::take_pushed(Task *t, int64_t id, uint64_t seq)
+{
+	Entry e(*impl_, t, KIPC_SYS_NONE);
+	bool ok = t && impl_->take_pushed(*t, id, seq);
+	debug_check(*impl_);
+	return ok;
+}
+
 void Kernel::release_sends(uid_t uid, uint64_t bytes)
 {
 	Entry e(*impl_, nullptr, KIPC_SYS_NONE);

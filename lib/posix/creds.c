@@ -56,62 +56,22 @@ static int changed(int r)
 	} \
 	before()
 
-EXPORT int setuid(uid_t u)
-{
-	REAL(setuid);
-	return changed(fn(u));
-}
+/* An interposed call: libc's, then the refresh if it succeeded. */
+#define CRED_CALL(name, params, args) \
+	EXPORT int name params \
+	{ \
+		REAL(name); \
+		return changed(fn args); \
+	}
 
-EXPORT int seteuid(uid_t u)
-{
-	REAL(seteuid);
-	return changed(fn(u));
-}
+CRED_CALL(setuid, (uid_t u), (u))
+CRED_CALL(seteuid, (uid_t u), (u))
+CRED_CALL(setreuid, (uid_t r, uid_t e), (r, e))
+CRED_CALL(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+CRED_CALL(setgid, (gid_t g), (g))
+CRED_CALL(setegid, (gid_t g), (g))
+CRED_CALL(setregid, (gid_t r, gid_t e), (r, e))
+CRED_CALL(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+CRED_CALL(setgroups, (size_t n, const gid_t *list), (n, list))
+CRED_CALL(initgroups, (const char *user, gid_t group), (user, group))
 
-EXPORT int setreuid(uid_t r, uid_t e)
-{
-	REAL(setreuid);
-	return changed(fn(r, e));
-}
-
-EXPORT int setresuid(uid_t r, uid_t e, uid_t s)
-{
-	REAL(setresuid);
-	return changed(fn(r, e, s));
-}
-
-EXPORT int setgid(gid_t g)
-{
-	REAL(setgid);
-	return changed(fn(g));
-}
-
-EXPORT int setegid(gid_t g)
-{
-	REAL(setegid);
-	return changed(fn(g));
-}
-
-EXPORT int setregid(gid_t r, gid_t e)
-{
-	REAL(setregid);
-	return changed(fn(r, e));
-}
-
-EXPORT int setresgid(gid_t r, gid_t e, gid_t s)
-{
-	REAL(setresgid);
-	return changed(fn(r, e, s));
-}
-
-EXPORT int setgroups(size_t n, const gid_t *list)
-{
-	REAL(setgroups);
-	return changed(fn(n, list));
-}
-
-EXPORT int initgroups(const char *user, gid_t group)
-{
-	REAL(initgroups);
-	return changed(fn(user, group));
-}

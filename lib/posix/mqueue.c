@@ -614,14 +614,8 @@ EXPORT int fcntl(int fd, int cmd, ...)
 	return do_fcntl(fd, cmd, arg);
 }
 
-EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	va_start(ap, cmd);
-	void *arg = va_arg(ap, void *);
-	va_end(ap);
-	return do_fcntl(fd, cmd, arg);
-}
+/* glibc's large-file name: the same call */
+EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 static int do_ioctl(int fd, unsigned long req, void *arg)
 {
@@ -776,36 +770,60 @@ static bool xfer_again(int fd, int err, bool cached, struct mqd_ent *e, bool *st
 	return false;
 }
 
+/* A send's or receive's state across its rounds. */
+struct xfer {
+	unsigned flags; /* KIPC_F_TIMEOUT, KIPC_F_REALTIME of the call */
+	int64_t ns;
+	struct mqd_ent e;
+	bool strict, cached;
+};
+
+/* The deadline and the queue of a send or receive: 0 or -errno. With
+ * bad (another argument is invalid): EINVAL after the deadline's checks
+ * and before the descriptor's, as Linux checks them. */
+static int xfer_start(int fd, const struct timespec *abs, bool bad, struct xfer *x)
+{
+	x->flags = 0;
+	x->ns = 0;
+	x->strict = false;
+	int err = abs_timeout(abs, &x->flags, &x->ns);
+	if (!err && bad)
+		err = -EINVAL;
+	return err ? err : xfer_lookup(fd, x->strict, &x->e, &x->cached);
+}
+
+/* A round failed with -err (err 0: with errno): 0 to go round again
+ * (xfer_again, looking the queue up afresh when it turned strict), else
+ * the error to fail with (-errno). */
+static int xfer_retry(int fd, int err, struct xfer *x)
+{
+	if (!err)
+		err = -errno;
+	bool was_strict = x->strict;
+	if (!xfer_again(fd, -err, x->cached, &x->e, &x->strict))
+		return err;
+	return x->strict != was_strict ? xfer_lookup(fd, x->strict, &x->e, &x->cached) : 0;
+}
+
 static int do_send(mqd_t mqdes, const char *msg_ptr, size_t msg_len,
 		   unsigned int msg_prio, const struct timespec *abs)
 {
-	unsigned flags = 0;
-	int64_t ns = 0;
-	struct mqd_ent e;
+	struct xfer x;
 	int err;
-	bool strict = false, cached;
-	if ((err = abs_timeout(abs, &flags, &ns)))
-		return fail(-err);
-	if (msg_prio >= MQ_PRIO_MAX)
-		return fail(EINVAL);
-	if ((err = xfer_lookup(mqdes, strict, &e, &cached)))
+	if ((err = xfer_start(mqdes, abs, msg_prio >= MQ_PRIO_MAX, &x)))
 		return fail(-err);
 	for (;;) {
-		if (e.acc != KIPC_MQ_WRONLY && e.acc != KIPC_MQ_RDWR)
+		if (x.e.acc != KIPC_MQ_WRONLY && x.e.acc != KIPC_MQ_RDWR)
 			return fail(EBADF);
-		if (e.msgsize && msg_len > e.msgsize)
+		if (x.e.msgsize && msg_len > x.e.msgsize)
 			return fail(EMSGSIZE);
-		unsigned f = flags;
+		unsigned f = x.flags;
 		uint64_t gen;
-		if ((err = nonblock(mqdes, &e, cached, &f, &gen)) == 0 &&
-		    kipc_mq_timedsend_gen(e.id, mqdes, msg_ptr, msg_len, msg_prio, f, ns, gen) == 0)
+		if ((err = nonblock(mqdes, &x.e, x.cached, &f, &gen)) == 0 &&
+		    kipc_mq_timedsend_gen(x.e.id, mqdes, msg_ptr, msg_len, msg_prio, f, x.ns,
+					  gen) == 0)
 			return 0;
-		if (!err)
-			err = -errno;
-		bool was_strict = strict;
-		if (!xfer_again(mqdes, -err, cached, &e, &strict))
-			return fail(-err);
-		if (strict != was_strict && (err = xfer_lookup(mqdes, strict, &e, &cached)))
+		if ((err = xfer_retry(mqdes, err, &x)))
 			return fail(-err);
 	}
 }
@@ -825,37 +843,27 @@ EXPORT int mq_send(mqd_t mqdes, const char *msg_ptr, size_t msg_len,
 static ssize_t do_receive(mqd_t mqdes, char *msg_ptr, size_t msg_len,
 			  unsigned int *msg_prio, const struct timespec *abs)
 {
-	unsigned flags = 0;
-	int64_t ns = 0;
-	struct mqd_ent e;
+	struct xfer x;
 	int err;
-	bool strict = false, cached;
-	if ((err = abs_timeout(abs, &flags, &ns)))
-		return fail(-err);
-	if ((err = xfer_lookup(mqdes, strict, &e, &cached)))
+	if ((err = xfer_start(mqdes, abs, false, &x)))
 		return fail(-err);
 	for (;;) {
-		if (e.acc != KIPC_MQ_RDONLY && e.acc != KIPC_MQ_RDWR)
+		if (x.e.acc != KIPC_MQ_RDONLY && x.e.acc != KIPC_MQ_RDWR)
 			return fail(EBADF);
-		if (msg_len < e.msgsize)
+		if (msg_len < x.e.msgsize)
 			return fail(EMSGSIZE);
-		unsigned f = flags;
+		unsigned f = x.flags;
 		uint64_t gen;
 		/* No message is longer than msgsize: the arena needs no more. */
-		size_t len = e.msgsize && msg_len > e.msgsize ? e.msgsize : msg_len;
+		size_t len = x.e.msgsize && msg_len > x.e.msgsize ? x.e.msgsize : msg_len;
 		/* A bad buffer or msg_prio: EFAULT after the message left the queue
 		 * (libkipc's copies, as Linux's store_msg() and put_user()). */
 		ssize_t r = -1;
-		if ((err = nonblock(mqdes, &e, cached, &f, &gen)) == 0 &&
-		    (r = kipc_mq_timedreceive_gen(e.id, mqdes, msg_ptr, len, msg_prio, f, ns,
+		if ((err = nonblock(mqdes, &x.e, x.cached, &f, &gen)) == 0 &&
+		    (r = kipc_mq_timedreceive_gen(x.e.id, mqdes, msg_ptr, len, msg_prio, f, x.ns,
 						  gen)) >= 0)
 			return r;
-		if (!err)
-			err = -errno;
-		bool was_strict = strict;
-		if (!xfer_again(mqdes, -err, cached, &e, &strict))
-			return fail(-err);
-		if (strict != was_strict && (err = xfer_lookup(mqdes, strict, &e, &cached)))
+		if ((err = xfer_retry(mqdes, err, &x)))
 			return fail(-err);
 	}
 }

@@ -163,11 +163,6 @@ typedef int (*openat_fn)(int, const char *, int, ...);
 typedef FILE *(*fopen_fn)(const char *, const char *);
 typedef ssize_t (*write_fn)(int, const void *, size_t);
 
-#define REAL(type, name) \
-	static type real_; \
-	if (!real_) \
-		real_ = (type)dlsym(RTLD_NEXT, name)
-
 static mode_t mode_arg(int flags, va_list ap)
 {
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
@@ -178,21 +173,30 @@ static mode_t mode_arg(int flags, va_list ap)
  * (open_sysctl), everything else goes to libc's own. dirfd is AT_FDCWD
  * for open and open64.
  */
+/* libc's sym, looked up once into *cache; NULL (ENOSYS) if it has none. */
+static void *real_sym(void **cache, const char *sym)
+{
+	void *real = __atomic_load_n(cache, __ATOMIC_RELAXED);
+	if (!real) {
+		real = dlsym(RTLD_NEXT, sym);
+		if (!real) {
+			errno = ENOSYS;
+			return NULL;
+		}
+		__atomic_store_n(cache, real, __ATOMIC_RELAXED);
+	}
+	return real;
+}
+
 static int open_any(void **cache, const char *sym, bool at, int dirfd, const char *path,
 		    int flags, mode_t m)
 {
 	int key = key_of(path);
 	if (key)
 		return open_sysctl(key, flags);
-	void *real = __atomic_load_n(cache, __ATOMIC_RELAXED);
-	if (!real) {
-		real = dlsym(RTLD_NEXT, sym);
-		if (!real) {
-			errno = ENOSYS;
-			return -1;
-		}
-		__atomic_store_n(cache, real, __ATOMIC_RELAXED);
-	}
+	void *real = real_sym(cache, sym);
+	if (!real)
+		return -1;
 	return at ? ((openat_fn)real)(dirfd, path, flags, m) : ((open_fn)real)(path, flags, m);
 }
 
@@ -273,20 +277,24 @@ static FILE *fopen_sysctl(int key, const char *mode)
 	return fopencookie((void *)(intptr_t)key, mode, io);
 }
 
-EXPORT FILE *fopen(const char *path, const char *mode)
+/* fopen(3) and fopen64: the /proc/sys files are kipc's, as for open. */
+static FILE *fopen_any(void **cache, const char *sym, const char *path, const char *mode)
 {
 	int key = key_of(path);
 	if (key)
 		return fopen_sysctl(key, mode);
-	REAL(fopen_fn, "fopen");
-	return real_(path, mode);
+	void *real = real_sym(cache, sym);
+	return real ? ((fopen_fn)real)(path, mode) : NULL;
+}
+
+EXPORT FILE *fopen(const char *path, const char *mode)
+{
+	static void *real_fopen;
+	return fopen_any(&real_fopen, "fopen", path, mode);
 }
 
 EXPORT FILE *fopen64(const char *path, const char *mode)
 {
-	int key = key_of(path);
-	if (key)
-		return fopen_sysctl(key, mode);
-	REAL(fopen_fn, "fopen64");
-	return real_(path, mode);
+	static void *real_fopen64;
+	return fopen_any(&real_fopen64, "fopen64", path, mode);
 }

@@ -465,6 +465,13 @@ static void serve_one(const struct seccomp_notif *n)
 		nm++;                                                        \
 	} while (0)
 #define MIRROR(i, len, kind) MIRROR_AT(a[i], len, kind)
+/* argument i is the result: a struct of this type, written back whole */
+#define MIRROR_RESULT(i, type)                                               \
+	do {                                                                 \
+		out = nm;                                                    \
+		out_fixed = sizeof(type);                                    \
+		MIRROR(i, sizeof(type), OUT);                                \
+	} while (0)
 	switch (nr) {
 	case __NR_msgsnd:
 		MIRROR(1, sizeof(long) + (size_t)a[2], IN);
@@ -481,15 +488,11 @@ static void serve_one(const struct seccomp_notif *n)
 		case IPC_STAT:
 		case MSG_STAT:
 		case MSG_STAT_ANY:
-			out = nm;
-			out_fixed = sizeof(struct msqid_ds);
-			MIRROR(2, sizeof(struct msqid_ds), OUT);
+			MIRROR_RESULT(2, struct msqid_ds);
 			break;
 		case IPC_INFO:
 		case MSG_INFO:
-			out = nm;
-			out_fixed = sizeof(struct msginfo);
-			MIRROR(2, sizeof(struct msginfo), OUT);
+			MIRROR_RESULT(2, struct msginfo);
 			break;
 		default:
 			a[2] = 0;
@@ -531,6 +534,7 @@ static void serve_one(const struct seccomp_notif *n)
 		MIRROR(2, sizeof(struct mq_attr), OUT);
 		break;
 	}
+#undef MIRROR_RESULT
 #undef MIRROR
 #undef MIRROR_AT
 	long r = -1;

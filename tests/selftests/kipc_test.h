@@ -34,7 +34,7 @@
  *    nothing duplicated" checks.
  *
  *  - Waiting for a kernel state without sleeping for a guessed time:
- *    kt_wait_mbox() polls kipc_mbox_stat() until a predicate holds.
+ *    kt_wait_mbox() polls kipc_mbox_stat() until a count is exactly n.
  */
 #ifndef _KIPC_KIPC_TEST_H
 #define _KIPC_KIPC_TEST_H
@@ -770,9 +770,11 @@ static inline unsigned kt_ledger_check(const struct kt_ledger *l, unsigned *nsen
 /* Waiting for kernel state                                            */
 
 /*
- * Poll the mailbox's stat until field `what` reaches at least `want`
- * (what: 0 nreceivers, 1 nsenders, 2 nmsg), within timeout_ms. Returns 0
- * or -1 (errno from kipc_mbox_stat, or ETIMEDOUT).
+ * Poll the mailbox's stat until field `what` is exactly `want` (what:
+ * 0 nreceivers, 1 nsenders, 2 nmsg), within timeout_ms: "both receivers
+ * are parked", "the sender is gone" (want 0); a count past want is not
+ * that state and times out. Returns 0 or -1 (errno from kipc_mbox_stat,
+ * or ETIMEDOUT).
  */
 enum { KT_RECEIVERS, KT_SENDERS, KT_NMSG };
 
@@ -804,7 +806,7 @@ static inline int kt_wait_stat(bool taskq, int64_t id, int what, uint32_t want,
 		uint32_t v;
 		if (kt_stat_count(taskq, id, what, &v) < 0)
 			return -1;
-		if (v >= want)
+		if (v == want)
 			return 0;
 		if (__ksft_now_ms() > deadline) {
 			errno = ETIMEDOUT;

@@ -518,4 +518,26 @@ TEST(direct_send_follows_kill_rules)
 	EXPECT_EQ(0, kt_wait(c));
 }
 
+/* The harness's own wait: kt_wait_mbox(n) waits for exactly n (callers
+ * wait for "r1 is parked" before starting r2: a count past n is a
+ * different state), so a count already past n times out, and 0 can be
+ * waited for. */
+TEST(kt_wait_mbox_waits_for_exactly_n)
+{
+	int64_t id = kipc_mbox_open(NULL, 0, NULL);
+	ASSERT_LT(0, id);
+	ASSERT_EQ(0, kipc_mbox_send(id, "a", 1, 0, 0));
+	ASSERT_EQ(0, kipc_mbox_send(id, "b", 1, 0, 0));
+	EXPECT_EQ(0, kt_wait_mbox(id, KT_NMSG, 2, KT_BOUND_MS));
+	EXPECT_EQ(-1, kt_wait_mbox(id, KT_NMSG, 1, 50));
+	EXPECT_EQ(ETIMEDOUT, errno);
+	EXPECT_EQ(-1, kt_wait_mbox(id, KT_NMSG, 0, 50));
+	EXPECT_EQ(ETIMEDOUT, errno);
+	char b[4];
+	ASSERT_EQ(1, kipc_mbox_receive(id, b, sizeof b, NULL, 0));
+	ASSERT_EQ(1, kipc_mbox_receive(id, b, sizeof b, NULL, 0));
+	EXPECT_EQ(0, kt_wait_mbox(id, KT_NMSG, 0, KT_BOUND_MS));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
 KIPC_TEST_MAIN

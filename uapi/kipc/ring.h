@@ -29,7 +29,8 @@
 #define KIPC_FEAT_NOTIFY_FD   (1u << 0)  /* a completion eventfd is passed (kipc_ring_fd) */
 #define KIPC_FEAT_CQ_NODROP   (1u << 1)  /* CQ overflow is kept in the kernel, never dropped */
 #define KIPC_FEAT_CREDIT     (1u << 3)  /* send credits in struct kipc_credit (transport.md section 12) */
-#define KIPC_FEAT_ALL         (KIPC_FEAT_NOTIFY_FD | KIPC_FEAT_CQ_NODROP | KIPC_FEAT_CREDIT)
+#define KIPC_FEAT_PUSH       (1u << 4)  /* receive push in struct kipc_push (transport.md section 13) */
+#define KIPC_FEAT_ALL         (KIPC_FEAT_NOTIFY_FD | KIPC_FEAT_CQ_NODROP | KIPC_FEAT_CREDIT | KIPC_FEAT_PUSH)
 /* Not in KIPC_FEAT_ALL: a supervisor attaches for another process, which
  * its hello names with two descriptors (SCM_RIGHTS): a pidfd of it and its
  * /proc/<pid>/mem, which the supervisor could open only if it may
@@ -159,6 +160,34 @@ struct kipc_credit {
 /* sqe.flags of an mbox_send that uses a credit (never reaches the core) */
 #define KIPC_F_CREDIT        (1u << 15)
 
+/*
+ * Receive push (KIPC_FEAT_PUSH; Documentation/transport.md section 13).
+ * The kernel copies messages still queued in mailbox `link` ahead into
+ * the slots; they stay queued (the kernel's count) until the process
+ * claims them. `claim` is gen << 32 | the messages of this grant the
+ * process has claimed: the process claims message k (claim == gen << 32
+ * | k, slot k % KIPC_PUSH_SLOTS tagged gen << 32 | k in user_data) with
+ * one compare-and-swap to k + 1; the kernel takes the grant back with
+ * one exchange to 0, which tells it exactly what was claimed. gen 0:
+ * no grant. The kernel writes `link` before it stores claim; it
+ * writes a slot only after its previous message was claimed, the tag
+ * last (release). It trusts nothing it reads of claim: out of range
+ * detaches the process.
+ */
+struct kipc_push {
+	uint64_t claim;         /* K+P: gen << 32 | claimed (CAS) */
+	int64_t  link;          /* K: the mailbox */
+	uint32_t pad[12];
+};
+#define KIPC_PUSH_OFF        576u       /* after struct kipc_credit */
+#define KIPC_PUSH_SLOTS      16u
+#define KIPC_PUSH_MAX        128u       /* largest payload pushed */
+struct kipc_push_slot {
+	struct kipc_cqe cqe;    /* K: what the receive returns; user_data = tag */
+	uint8_t data[KIPC_PUSH_MAX];
+};
+#define KIPC_PUSH_SLOT_OFF   1024u      /* KIPC_PUSH_SLOTS slots, to the end of the page */
+
 #ifdef __cplusplus
 static_assert(sizeof(struct kipc_sqe) == 64, "kipc_sqe is 64 bytes");
 static_assert(sizeof(struct kipc_cqe) == 64, "kipc_cqe is 64 bytes");
@@ -166,6 +195,8 @@ static_assert(sizeof(struct kipc_ring_ctl) == 8 * KIPC_CACHELINE, "ctl layout");
 static_assert(sizeof(struct kipc_attach_req) == 32, "attach_req layout");
 static_assert(sizeof(struct kipc_attach_resp) == 96, "attach_resp layout");
 static_assert(sizeof(struct kipc_credit) == KIPC_CACHELINE, "credit layout");
+static_assert(sizeof(struct kipc_push) == KIPC_CACHELINE, "push layout");
+static_assert(KIPC_PUSH_SLOT_OFF + KIPC_PUSH_SLOTS * sizeof(struct kipc_push_slot) <= KIPC_RING_CTL_SIZE, "push slots");
 #else
 _Static_assert(sizeof(struct kipc_sqe) == 64, "kipc_sqe is 64 bytes");
 _Static_assert(sizeof(struct kipc_cqe) == 64, "kipc_cqe is 64 bytes");
@@ -173,6 +204,8 @@ _Static_assert(sizeof(struct kipc_ring_ctl) == 8 * KIPC_CACHELINE, "ctl layout")
 _Static_assert(sizeof(struct kipc_attach_req) == 32, "attach_req layout");
 _Static_assert(sizeof(struct kipc_attach_resp) == 96, "attach_resp layout");
 _Static_assert(sizeof(struct kipc_credit) == KIPC_CACHELINE, "credit layout");
+_Static_assert(sizeof(struct kipc_push) == KIPC_CACHELINE, "push layout");
+_Static_assert(KIPC_PUSH_SLOT_OFF + KIPC_PUSH_SLOTS * sizeof(struct kipc_push_slot) <= KIPC_RING_CTL_SIZE, "push slots");
 #endif
 
 #endif /* _UAPI_KIPC_RING_H */

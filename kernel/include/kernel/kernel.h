@@ -41,6 +41,18 @@ struct Creds {
 	pid_t ppid = 0;              /* parent pid at attach (for tracers), 0: unknown */
 };
 
+/*
+ * A queued message the daemon may push ahead into its sole receiver's
+ * memory (receive push, transport.md section 13): what a receive of it
+ * would report, and its payload (valid until the next core call).
+ */
+struct PushMsg {
+	uint32_t handle = 0;         /* the message, while it stays queued */
+	uint64_t seq = 0;
+	kipc_cqe cqe{};              /* as a receive of it completes (res = len) */
+	const void *data = nullptr;
+};
+
 /* Where time comes from. The daemon reads the real clocks; tests fake it. */
 class Clock {
 public:
@@ -203,6 +215,19 @@ public:
 	uint32_t reserve_sends(Task *t, int64_t id, uint32_t held, uint32_t want,
 			       uint32_t *msgsize, uint64_t *charge);
 	void release_sends(uid_t uid, uint64_t bytes);
+	/*
+	 * Receive push (transport.md section 13). push_next(): the message
+	 * that follows the one with handle after (0: the first) in the
+	 * delivery order of native mailbox id, if task t may receive it with
+	 * a plain mbox_receive and it is plain (untyped, not a call, at most
+	 * maxlen bytes, in the same priority as its predecessor): 0 and *out,
+	 * else -errno (-EAGAIN: nothing to push now). take_pushed(): t
+	 * receives the first message of id, which must be seq, without
+	 * copying it (it was pushed); false if it is not (a daemon bug).
+	 */
+	int push_next(Task *t, int64_t id, uint32_t after, uint64_t after_seq, uint32_t maxlen,
+		      PushMsg *out);
+	bool take_pushed(Task *t, int64_t id, uint64_t seq);
 	/* A watched pid that never attached has exited. */
 	void process_exited(pid_t pid);
 	/* The last descriptor of POSIX queue open h closed (MqHost::mq_holds). */

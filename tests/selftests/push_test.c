@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: MIT
+/*
+ * push_test: receive push (transport.md section 13). kipcd copies queued
+ * messages ahead into the region of the process that receives them, and
+ * a plain synchronous mbox_receive then completes in the caller. The
+ * hazards, most with kipcd stopped (SIGSTOP), so that the receives that
+ * returned are only claimed in shared memory when another request is
+ * made:
+ *  - the receives return the messages in order, and a stat made after
+ *    them sees them gone;
+ *  - another receiver gets the next message, never one the first
+ *    received, and the first then continues after it;
+ *  - the receiver dies with messages pushed: what it received is gone,
+ *    the rest is still queued, in order;
+ *  - a timed or truncating receive of the receiver, and a send of higher
+ *    priority, come in their exact place;
+ *  - a process that writes garbage in its claim word is detached, and
+ *    loses nobody's messages;
+ *  - the exact-once ledger with a second receiver racing the pushed one.
+ * The test reads its own push words (struct kipc_push in its region) to
+ * know that the push path was taken.
+ */
+#include "kipc_test.h"
+
+#include <kipc/ring.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+static struct kipc_push *push_words(void)
+{
+	char want[64], line[512];
+	snprintf(want, sizeof want, "/memfd:kipc:%d ", getpid());
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return NULL;
+	struct kipc_push *w = NULL;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long start, off;
+		if (strstr(line, want) && sscanf(line, "%lx-%*x %*s %lx", &start, &off) == 2 &&
+		    off == 0) {
+			w = (struct kipc_push *)(start + KIPC_PUSH_OFF);
+			break;
+		}
+	}
+	fclose(f);
+	return w;
+}
+
+static uint64_t claim_of(const struct kipc_push *w)
+{
+	return __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE);
+}
+
+static bool pushed_for(const struct kipc_push *w, int64_t id)
+{
+	return (claim_of(w) >> 32) && __atomic_load_n(&w->link, __ATOMIC_ACQUIRE) == id;
+}
+
+static int stop_kipcd(void)
+{
+	if (kill(kt_main_kernel.pid, SIGSTOP) < 0)
+		return -1;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (__ksft_now_ms() < deadline) {
+		if (kt_proc_state(kt_main_kernel.pid) == 'T')
+			return 0;
+		sched_yield();
+	}
+	return -1;
+}
+
+static void cont_kipcd(void)
+{
+	kill(kt_main_kernel.pid, SIGCONT);
+}
+
+static int64_t open_box(uint32_t capacity)
+{
+	struct kipc_mbox_attr a = kt_attr(capacity);
+	a.msgsize = 64;
+	a.mode = 0666;
+	a.flags = KIPC_MBOX_KERNEL_OWNED;
+	return kipc_mbox_open(NULL, 0, &a);
+}
+
+static int64_t nmsg(int64_t id)
+{
+	struct kipc_mbox_stat st;
+	return kipc_mbox_stat(id, &st) < 0 ? (int64_t)-errno : (int64_t)st.nmsg;
+}
+
+/* One value (its length must be 4), or -errno. */
+static int64_t recv1(int64_t id, unsigned flags)
+{
+	uint32_t v;
+	ssize_t n = kipc_mbox_receive(id, &v, sizeof v, NULL, flags);
+	if (n < 0)
+		return -errno;
+	return n == sizeof v ? (int64_t)v : -EBADMSG;
+}
+
+static int send_range(int64_t id, uint32_t from, uint32_t to)
+{
+	for (uint32_t v = from; v < to; v++)
+		if (kipc_mbox_send(id, &v, sizeof v, 0, 0) < 0)
+			return -1;
+	return 0;
+}
+
+/* ---- a helper process that makes one call per command ------------ */
+
+enum { C_STAT, C_RECV_NB, C_SEND };
+
+struct cmd {
+	int op;
+	int64_t id;
+	int64_t arg;
+	unsigned prio;
+};
+
+struct helper {
+	pid_t pid;
+	int down, up;
+};
+
+static int helper_loop(int in, int out)
+{
+	int64_t ready = kipc_attach() < 0 ? -errno : 0;
+	if (write(out, &ready, sizeof ready) != sizeof ready || ready)
+		return 1;
+	struct cmd c;
+	while (read(in, &c, sizeof c) == sizeof c) {
+		int64_t res;
+		uint32_t v = (uint32_t)c.arg;
+		switch (c.op) {
+		case C_STAT:
+			res = nmsg(c.id);
+			break;
+		case C_RECV_NB:
+			res = recv1(c.id, KIPC_F_NONBLOCK);
+			break;
+		case C_SEND:
+			res = kipc_mbox_send(c.id, &v, sizeof v, c.prio, 0) < 0 ? -errno : 0;
+			break;
+		default:
+			res = -EINVAL;
+		}
+		if (write(out, &res, sizeof res) != sizeof res)
+			return 2;
+	}
+	return 0;
+}
+
+static int helper_start(struct helper *h)
+{
+	int down[2], up[2];
+	if (pipe(down) < 0 || pipe(up) < 0)
+		return -1;
+	h->pid = fork();
+	if (h->pid < 0)
+		return -1;
+	if (h->pid == 0) {
+		close(down[1]);
+		close(up[0]);
+		_exit(helper_loop(down[0], up[1]));
+	}
+	close(down[0]);
+	close(up[1]);
+	h->down = down[1];
+	h->up = up[0];
+	int64_t ready = -1;
+	struct pollfd p = {.fd = h->up, .events = POLLIN};
+	if (poll(&p, 1, KT_BOUND_MS) != 1 || read(h->up, &ready, sizeof ready) != sizeof ready)
+		return -1;
+	return ready == 0 ? 0 : -1;
+}
+
+static void helper_stop(struct helper *h)
+{
+	close(h->down);
+	close(h->up);
+	kt_wait(h->pid);
+}
+
+static int64_t helper_answer(struct helper *h)
+{
+	int64_t res = INT64_MIN;
+	struct pollfd p = {.fd = h->up, .events = POLLIN};
+	if (poll(&p, 1, KT_BOUND_MS) != 1 || read(h->up, &res, sizeof res) != sizeof res)
+		return INT64_MIN;
+	return res;
+}
+
+static int64_t helper_do(struct helper *h, struct cmd c)
+{
+	if (write(h->down, &c, sizeof c) != sizeof c)
+		return INT64_MIN;
+	return helper_answer(h);
+}
+
+/* With kipcd stopped: the helper's request is published (it sleeps in
+ * its call) before kipcd continues. */
+static int64_t helper_do_stopped(struct helper *h, struct cmd c)
+{
+	if (write(h->down, &c, sizeof c) != sizeof c)
+		return INT64_MIN;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int n = 1;
+	while (__ksft_now_ms() < deadline && ioctl(h->down, FIONREAD, &n) == 0 && n)
+		sched_yield();
+	while (!n && __ksft_now_ms() < deadline && kt_proc_state(h->pid) != 'S')
+		sched_yield();
+	cont_kipcd();
+	return n ? INT64_MIN : helper_answer(h);
+}
+
+/*
+ * Queue values [0, n) in a new mailbox and receive the first: a plain
+ * receive that completes at once earns the push. Returns the mailbox.
+ */
+static int64_t pushed_box(const struct kipc_push *w, uint32_t n)
+{
+	int64_t id = open_box(64);
+	if (id < 0 || send_range(id, 0, n) < 0 || recv1(id, 0) != 0)
+		return -1;
+	return pushed_for(w, id) ? id : -1;
+}
+
+/* ---- the tests ---------------------------------------------------- */
+
+/* Pushed receives return without kipcd, in order; a stat made after
+ * them sees them gone. */
+TEST(pushed_receives_complete_without_kipcd)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_push *w = push_words();
+	ASSERT_NE(NULL, w);
+	int64_t id = pushed_box(w, 12);
+	ASSERT_LT(0, id);
+	struct helper h;
+	ASSERT_EQ(0, helper_start(&h));
+	ASSERT_EQ(0, stop_kipcd());
+	int64_t got[6];
+	for (int i = 0; i < 6; i++)
+		got[i] = recv1(id, KIPC_F_NONBLOCK);
+	char st = kt_proc_state(kt_main_kernel.pid);
+	if (st != 'T')
+		cont_kipcd();
+	ASSERT_EQ('T', st); /* they returned while kipcd was stopped */
+	for (int i = 0; i < 6; i++)
+		EXPECT_EQ(i + 1, got[i]);
+	EXPECT_EQ(5, helper_do_stopped(&h, (struct cmd){C_STAT, id, 0, 0}));
+	for (int64_t v = 7; v < 12; v++)
+		EXPECT_EQ(v, recv1(id, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, recv1(id, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, nmsg(id));
+	helper_stop(&h);
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+/* Another receiver gets the next message, never one we received; our
+ * next receive comes after it. */
+TEST(another_receiver_gets_the_next_message)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_push *w = push_words();
+	ASSERT_NE(NULL, w);
+	int64_t id = pushed_box(w, 12);
+	ASSERT_LT(0, id);
+	struct helper h;
+	ASSERT_EQ(0, helper_start(&h));
+	ASSERT_EQ(0, stop_kipcd());
+	int64_t a = recv1(id, KIPC_F_NONBLOCK), b = recv1(id, KIPC_F_NONBLOCK);
+	EXPECT_EQ('T', kt_proc_state(kt_main_kernel.pid));
+	EXPECT_EQ(1, a);
+	EXPECT_EQ(2, b);
+	EXPECT_EQ(3, helper_do_stopped(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
+	EXPECT_EQ(0u, claim_of(w) >> 32); /* taken back */
+	for (int64_t v = 4; v < 12; v++)
+		EXPECT_EQ(v, recv1(id, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, recv1(id, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, helper_do(&h, (struct cmd){C_RECV_NB, id, 0, 0}));
+	helper_stop(&h);
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+struct death {
+	int64_t id;
+	int up[2], down[2];
+};
+
+static int receive_and_die(void *arg)
+{
+	struct death *d = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	struct kipc_push *w = push_words();
+	int64_t v0 = recv1(d->id, 0);
+	int64_t got[3] = {v0, -1, -1};
+	char go;
+	if (!w || v0 != 0 || !pushed_for(w, d->id) ||
+	    write(d->up[1], &got[0], sizeof got[0]) != sizeof got[0] ||
+	    read(d->down[0], &go, 1) != 1) /* the parent stopped kipcd */
+		return 2;
+	got[1] = recv1(d->id, KIPC_F_NONBLOCK);
+	got[2] = recv1(d->id, KIPC_F_NONBLOCK);
+	if (write(d->up[1], &got[1], 2 * sizeof got[1]) != 2 * sizeof got[1])
+		return 3;
+	for (;;)
+		pause(); /* killed with its claims only in shared memory */
+}
+
+/* The receiver dies with messages pushed: what it received is gone, the
+ * rest is still queued, in order. */
+TEST(receiver_death_leaves_the_rest_queued)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct death d;
+	d.id = open_box(64);
+	ASSERT_LT(0, d.id);
+	ASSERT_EQ(0, send_range(d.id, 0, 12));
+	ASSERT_EQ(0, pipe(d.up));
+	ASSERT_EQ(0, pipe(d.down));
+	pid_t c = kt_fork(receive_and_die, &d);
+	ASSERT_LT(0, c);
+	int64_t first = -1, next[2] = {-1, -1};
+	struct pollfd p = {.fd = d.up[0], .events = POLLIN};
+	ASSERT_EQ(1, poll(&p, 1, KT_BOUND_MS));
+	ASSERT_EQ((ssize_t)sizeof first, read(d.up[0], &first, sizeof first));
+	EXPECT_EQ(0, first);
+	ASSERT_EQ(0, stop_kipcd());
+	ASSERT_EQ(1, write(d.down[1], "g", 1));
+	if (poll(&p, 1, KT_BOUND_MS) != 1 ||
+	    read(d.up[0], next, sizeof next) != (ssize_t)sizeof next) {
+		cont_kipcd();
+		ASSERT_TRUE(false);
+	}
+	EXPECT_EQ('T', kt_proc_state(kt_main_kernel.pid));
+	EXPECT_EQ(1, next[0]);
+	EXPECT_EQ(2, next[1]);
+	kill(c, SIGKILL);
+	waitpid(c, NULL, 0);
+	cont_kipcd();
+	for (int64_t v = 3; v < 12; v++)
+		EXPECT_EQ(v, recv1(d.id, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, recv1(d.id, KIPC_F_NONBLOCK));
+	for (int i = 0; i < 2; i++) {
+		close(d.up[i]);
+		close(d.down[i]);
+	}
+	EXPECT_EQ(0, kipc_mbox_destroy(d.id));
+}
+
+/* The receiver's own receives that kipcd serves (timed, truncating) and
+ * another's send of higher priority come in their exact place. */
+TEST(kernel_receives_and_priorities_keep_their_place)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_push *w = push_words();
+	ASSERT_NE(NULL, w);
+	int64_t id = pushed_box(w, 10);
+	ASSERT_LT(0, id);
+	EXPECT_EQ(1, recv1(id, 0));
+	uint32_t v;
+	ASSERT_EQ((ssize_t)sizeof v,
+		  kipc_mbox_receive_timed(id, &v, sizeof v, NULL, 0, (int64_t)KT_BOUND_MS * 1000000));
+	EXPECT_EQ(2u, v);
+	EXPECT_EQ(3, recv1(id, 0));
+	ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(id, &v, sizeof v, NULL, KIPC_F_TRUNC));
+	EXPECT_EQ(4u, v);
+	/* regain the push, then another process sends ahead of it */
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int64_t expect = 5;
+	while (!pushed_for(w, id) && __ksft_now_ms() < deadline)
+		EXPECT_EQ(expect++, recv1(id, 0));
+	ASSERT_TRUE(pushed_for(w, id));
+	struct helper h;
+	ASSERT_EQ(0, helper_start(&h));
+	EXPECT_EQ(0, helper_do(&h, (struct cmd){C_SEND, id, 50, 5}));
+	EXPECT_EQ(50, recv1(id, 0));
+	while (expect < 10)
+		EXPECT_EQ(expect++, recv1(id, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, recv1(id, KIPC_F_NONBLOCK));
+	helper_stop(&h);
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+struct garbage {
+	int64_t id;
+	uint64_t claim; /* 0: gen + 1; 1: past what was pushed */
+};
+
+static int claim_garbage(void *arg)
+{
+	struct garbage *g = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	struct kipc_push *w = push_words();
+	if (!w || recv1(g->id, 0) != 0 || !pushed_for(w, g->id))
+		return 2;
+	uint64_t c = claim_of(w);
+	__atomic_store_n(&w->claim, g->claim ? c + KIPC_PUSH_SLOTS + 1 : c + (1ull << 32),
+			 __ATOMIC_SEQ_CST);
+	if (kipc_nop() == 0 || errno != ECONNRESET)
+		return 3;
+	return 0;
+}
+
+/* A claim word the kernel did not write (another grant, or past what
+ * was pushed) detaches the process; the messages are still queued. */
+TEST(garbage_claim_word_detaches)
+{
+	ASSERT_EQ(0, kipc_attach());
+	for (uint64_t kind = 0; kind < 2; kind++) {
+		struct garbage g = {open_box(64), kind};
+		ASSERT_LT(0, g.id);
+		ASSERT_EQ(0, send_range(g.id, 0, 8));
+		pid_t c = kt_fork(claim_garbage, &g);
+		ASSERT_LT(0, c);
+		EXPECT_EQ(0, kt_wait(c));
+		EXPECT_EQ(7, nmsg(g.id));
+		for (int64_t v = 1; v < 8; v++)
+			EXPECT_EQ(v, recv1(g.id, KIPC_F_NONBLOCK));
+		EXPECT_EQ(0, kipc_mbox_destroy(g.id));
+	}
+}
+
+#define NLEDGER 3000
+#define LSTOP 0xffffffffu
+
+struct race {
+	int64_t id;
+	struct kt_ledger *led;
+	uint32_t last[2];   /* the last value each receiver got (FIFO check) */
+	unsigned bad_order;
+	unsigned local;     /* receives the pushed receiver completed itself */
+};
+
+static int ledger_sender(void *arg)
+{
+	struct race *r = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	for (uint32_t i = 0; i < NLEDGER; i++)
+		if (kipc_mbox_send(r->id, &i, sizeof i, 0, 0) == 0)
+			kt_ledger_sent(r->led, i);
+	uint32_t v = LSTOP;
+	for (int i = 0; i < 2; i++)
+		if (kipc_mbox_send(r->id, &v, sizeof v, 0, 0) < 0)
+			return 2;
+	return 0;
+}
+
+static int ledger_receive(struct race *r, int who, const struct kipc_push *w)
+{
+	int64_t deadline = __ksft_now_ms() + 4 * KT_BOUND_MS;
+	while (__ksft_now_ms() < deadline) {
+		uint32_t v;
+		uint64_t before = w ? claim_of(w) : 0;
+		ssize_t n = kipc_mbox_receive(r->id, &v, sizeof v, NULL, who ? KIPC_F_NONBLOCK : 0);
+		if (n < 0 && errno == EAGAIN) {
+			sched_yield();
+			continue;
+		}
+		if (n != sizeof v)
+			return -1;
+		if (w && (before >> 32) && claim_of(w) == before + 1)
+			r->local++;
+		if (v == LSTOP)
+			return 0;
+		if (!kt_ledger_received(r->led, v) || (r->last[who] != LSTOP && v <= r->last[who]))
+			r->bad_order++;
+		r->last[who] = v;
+		if (who) { /* the second receiver comes now and then */
+			int64_t until = __ksft_now_ms() + 2;
+			while (__ksft_now_ms() < until)
+				sched_yield();
+		}
+	}
+	return -1;
+}
+
+static int second_receiver(void *arg)
+{
+	struct race *r = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	return ledger_receive(r, 1, NULL) ? 2 : 0;
+}
+
+/* Exact-once: every message sent is received once, each receiver's in
+ * order, with a second receiver taking the push back again and again. */
+TEST(ledger_pushed_receives_racing_another_receiver)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_push *w = push_words();
+	ASSERT_NE(NULL, w);
+	struct kt_ledger led;
+	ASSERT_EQ(0, kt_ledger_init(&led, NLEDGER));
+	struct race *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, r);
+	memset(r, 0, sizeof *r);
+	r->last[0] = r->last[1] = LSTOP;
+	r->id = open_box(256);
+	ASSERT_LT(0, r->id);
+	r->led = &led;
+	pid_t s = kt_fork(ledger_sender, r);
+	ASSERT_LT(0, s);
+	pid_t o = kt_fork(second_receiver, r);
+	ASSERT_LT(0, o);
+	EXPECT_EQ(0, ledger_receive(r, 0, w));
+	EXPECT_EQ(0, kt_wait(s));
+	EXPECT_EQ(0, kt_wait(o));
+	unsigned nsent = 0;
+	EXPECT_EQ(0u, kt_ledger_check(&led, &nsent));
+	EXPECT_EQ(NLEDGER, nsent);
+	EXPECT_EQ(0u, r->bad_order);
+	ksft_print("# %u of the pushed receiver's receives completed in it\n", r->local);
+	EXPECT_LT(0u, r->local); /* the push path was taken */
+	EXPECT_EQ(0, kipc_mbox_destroy(r->id));
+	munmap(r, sizeof *r);
+	kt_ledger_destroy(&led);
+}
+
+KIPC_TEST_MAIN

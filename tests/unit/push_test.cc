@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Receive push, the core's part (kernel/ipc/credit.cc): push_next()
+ * walks the messages a plain receive would take next, in delivery order,
+ * without taking them; take_pushed() is that receive without the copy
+ * (room freed, a blocked sender completes, counted and traced as a
+ * receive). kipcd's rules around it are in tests/selftests/push_test.c.
+ */
+#include "harness.h"
+
+#include <cstring>
+
+using namespace kt;
+
+namespace {
+
+std::string payload(const PushMsg &m)
+{
+	return std::string(static_cast<const char *>(m.data), m.cqe.len);
+}
+
+} // namespace
+
+TEST_CASE("push: the next messages in delivery order, still queued")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &r = w.spawn(101);
+	int64_t id = o.mbox_create(8, 0, KIPC_MBOX_KERNEL_OWNED, 0666, 64);
+	REQUIRE(id > 0);
+	PushMsg m;
+	CHECK(w.k->push_next(r.task, id, 0, 0, 128, &m) == -EAGAIN); /* empty */
+	for (const char *s : {"a", "b", "c"})
+		CHECK(o.mbox_send(id, s).res() == 0);
+	REQUIRE(w.k->push_next(r.task, id, 0, 0, 128, &m) == 0);
+	CHECK(payload(m) == "a");
+	CHECK(m.cqe.res == 1);
+	CHECK(m.cqe.pid == 100);
+	CHECK(m.cqe.source == id);
+	PushMsg b, c, none;
+	REQUIRE(w.k->push_next(r.task, id, m.handle, m.seq, 128, &b) == 0);
+	CHECK(payload(b) == "b");
+	REQUIRE(w.k->push_next(r.task, id, b.handle, b.seq, 128, &c) == 0);
+	CHECK(payload(c) == "c");
+	CHECK(w.k->push_next(r.task, id, c.handle, c.seq, 128, &none) == -EAGAIN);
+	CHECK(mstat(o, id).nmsg == 3); /* nothing left the queue */
+	/* a handle that does not name that message any more */
+	CHECK(w.k->push_next(r.task, id, m.handle, m.seq + 1, 128, &none) == -ESTALE);
+	/* too large for a slot: not pushed */
+	CHECK(w.k->push_next(r.task, id, 0, 0, 0, &none) == -EAGAIN);
+}
+
+TEST_CASE("push: take_pushed is a receive without the copy")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &r = w.spawn(101);
+	int64_t id = o.mbox_create(2, 0, KIPC_MBOX_KERNEL_OWNED, 0666, 64);
+	REQUIRE(id > 0);
+	CHECK(o.mbox_send(id, "a").res() == 0);
+	CHECK(o.mbox_send(id, "b").res() == 0);
+	Op blocked = o.mbox_send(id, "c"); /* full: waits for room */
+	CHECK(!blocked.done());
+	PushMsg m;
+	REQUIRE(w.k->push_next(r.task, id, 0, 0, 128, &m) == 0);
+	CHECK_FALSE(w.k->take_pushed(r.task, id, m.seq + 1)); /* not the head */
+	CHECK(mstat(o, id).nmsg == 2);
+	CHECK(w.k->take_pushed(r.task, id, m.seq));
+	CHECK(blocked.done()); /* its room came */
+	CHECK(blocked.res() == 0);
+	kipc_mbox_stat st = mstat(o, id);
+	CHECK(st.nmsg == 2);
+	CHECK(st.nreceived == 1);
+	CHECK(r.mbox_receive(id).text() == "b");
+	CHECK(r.mbox_receive(id).text() == "c");
+}
+
+TEST_CASE("push: only what a plain receive of the task would take")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &r = w.spawn(101, 1001);
+	PushMsg m;
+	/* no receive right: a process-owned mailbox */
+	int64_t own = o.mbox_create(8, 0, 0, 0600, 64);
+	CHECK(o.mbox_send(own, "a").res() == 0);
+	CHECK(w.k->push_next(r.task, own, 0, 0, 128, &m) == -EPERM);
+	/* not policy ANY */
+	int64_t rr = o.mbox_create(8, KIPC_POLICY_ROUND_ROBIN, KIPC_MBOX_KERNEL_OWNED, 0666, 64);
+	CHECK(w.k->push_next(r.task, rr, 0, 0, 128, &m) == -EINVAL);
+	/* a higher priority ends the chain; a typed message stops it */
+	int64_t id = o.mbox_create(8, 0, KIPC_MBOX_KERNEL_OWNED, 0666, 64);
+	CHECK(o.mbox_send(id, "a", 0, 1).res() == 0);
+	CHECK(o.mbox_send(id, "b", 0, 0).res() == 0);
+	REQUIRE(w.k->push_next(r.task, id, 0, 0, 128, &m) == 0);
+	CHECK(payload(m) == "a");
+	PushMsg n;
+	CHECK(w.k->push_next(r.task, id, m.handle, m.seq, 128, &n) == -EAGAIN);
+	CHECK(o.mbox_send(id, "t", 0, 0, 7).res() == 0);
+	CHECK(w.k->push_next(r.task, id, 0, 0, 128, &n) == -EAGAIN);
+}
