@@ -209,7 +209,12 @@ void Server::push_before(Proc *p, const kipc_sqe &sqe)
 	push_recall(p != push_.p);
 }
 
-/* After p's request: a plain receive that completed at once may earn a push. */
+/*
+ * After p's request: a plain receive that completed at once may earn a
+ * push, when it was p's only request in flight (a synchronous caller;
+ * an asynchronous one with receives posted ahead would take it back with
+ * its next receive, after a refill for nothing).
+ */
 void Server::push_after(Proc *p, const kipc_sqe &sqe)
 {
 	if (sqe.opcode != KIPC_SYS_mbox_receive || (sqe.flags & ~KIPC_F_NONBLOCK) || sqe.type ||
@@ -217,8 +222,8 @@ void Server::push_after(Proc *p, const kipc_sqe &sqe)
 		return;
 	if (push_.p == p && push_.link == sqe.target)
 		push_fill();
-	else if (!push_.p)
-		push_grant(p, sqe.target);
+	else if (!push_.p && p->inflight == 0)
+		push_grant(p, sqe.target); /* a synchronous caller: nothing else in flight */
 }
 
 /* Once per loop round: take what was claimed, push what came. */
