@@ -24,9 +24,7 @@ static void on_alarm(int sig) { (void)sig; signals++; }
 
 static double now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+	return kipc_clock_ns(CLOCK_MONOTONIC) / 1e6;
 }
 
 static void alarm_in_ms(int ms, int flags)

@@ -16,9 +16,7 @@
 
 static double now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+	return kipc_clock_ns(CLOCK_MONOTONIC) / 1e6;
 }
 
 static int failed;
@@ -56,16 +54,10 @@ int main(void)
 
 	/* An absolute deadline (CLOCK_MONOTONIC): the same wait, without drift
 	 * when a loop retries. */
-	struct timespec dl;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_nsec += 100000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	int64_t deadline = kipc_clock_ns(CLOCK_MONOTONIC) + 100000000;
 	t0 = now_ms();
 	report("send, deadline now + 100 ms (KIPC_F_ABSTIME)",
-	       kipc_mbox_send_timed(box, "three", 5, 0, KIPC_F_ABSTIME, kipc_timespec_ns(&dl)), t0,
+	       kipc_mbox_send_timed(box, "three", 5, 0, KIPC_F_ABSTIME, deadline), t0,
 	       99); /* the deadline was taken just before t0 */
 
 	struct kipc_mbox_stat st;

@@ -19,9 +19,7 @@
 
 static double now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+	return kipc_clock_ns(CLOCK_MONOTONIC) / 1e6;
 }
 
 int main(void)

@@ -95,14 +95,17 @@ struct Request;
 struct MsgStore;
 
 /*
- * A message: a 48-byte header (Linux's msg_msg is 48 bytes too) and its
+ * A message: a 44-byte header (Linux's msg_msg is 48 bytes) and its
  * payload, one slab object (msgstore.cc: size classes). The header holds
- * what every queued message needs. A message that is typed, a call, or on
- * a link indexed by key (task queues, round-robin mailboxes) also has an
- * extension, MsgExt: its type, call token, route and the hooks of the key
- * and type indexes. Lists link 32-bit slab handles, not pointers. It is in
- * at most one MsgStore at a time (a link's queue, or the pending set of
- * blocked and cached senders), and in that store's indexes.
+ * what every queued message needs, packed to 4-byte alignment so that an
+ * object is 44 bytes plus its payload class. A message that is typed, a
+ * call, or on a link indexed by key (task queues, round-robin mailboxes)
+ * also has an extension, MsgExt: its type, call token, route and the
+ * hooks of the key and type indexes. Lists link 32-bit slab handles, not
+ * pointers; a message's own handle is not stored but derived (handle():
+ * its slab chunk's id, kept in `chunk`, and its slot, its place in that
+ * chunk). It is in at most one MsgStore at a time (a link's queue, or the
+ * pending set of blocked and cached senders), and in that store's indexes.
  */
 enum class MsgWhere : uint8_t { None, Queued, Pending };
 
@@ -119,20 +122,23 @@ struct MsgExt {
 	uint32_t req;        /* sender's Request handle while it waits on it, 0 */
 };
 
+#pragma pack(push, 4)
 struct Message {
 	uint32_t next, prev; /* in its level of store->plain or ->extd (handles) */
-	uint64_t seq;        /* kernel-wide sequence number */
+	uint64_t seq : 62;   /* kernel-wide sequence number (2^62: never wraps) */
+	MsgWhere where : 2;  /* the store of its link it is in */
 	int64_t stime;       /* send time, CLOCK_REALTIME ns */
 	pid_t sender;        /* sending task */
 	uid_t quota_uid;     /* user charged for it */
-	uint32_t len;        /* payload length */
-	uint32_t self;       /* its own handle */
 	uint32_t ref;        /* MsgExt (kMsgExt) or Request (kMsgReq) handle, 0 */
-	uint16_t prio;       /* 0..KIPC_PRIO_MAX */
-	MsgWhere where;      /* the store of its link it is in */
-	uint8_t flags;       /* kMsg* */
+	uint64_t len : 25;   /* payload length (at most 16 MiB: msgsize_max) */
+	uint64_t prio : 15;  /* 0..KIPC_PRIO_MAX */
+	uint64_t flags : 3;  /* kMsg* */
+	uint64_t chunk : 21; /* its slab chunk's id (slab.h: kSlabChunkIdBits) */
 	uint8_t data[];      /* payload */
 
+	/* Its slab handle (chunk id and slot): what lists link. */
+	uint32_t handle() const { return slab_handle(chunk, this); }
 	MsgExt *ext() const { return flags & kMsgExt ? static_cast<MsgExt *>(slab_at(ref)) : nullptr; }
 	int64_t type() const { return flags & kMsgExt ? ext()->type : 0; }
 	uint64_t token() const { return flags & kMsgExt ? ext()->token : 0; }
@@ -141,7 +147,9 @@ struct Message {
 	/* r: its sender waits on it; nullptr: no more (r's handle stored) */
 	void set_req(Request *r);
 };
-static_assert(sizeof(Message) == 48);
+#pragma pack(pop)
+static_assert(sizeof(Message) == 44 && alignof(Message) == 4);
+static_assert(kSlabChunkIdBits == 21 && KIPC_PRIO_MAX < (1 << 15));
 
 /* The message of a handle (0: nullptr). */
 inline Message *msg_at(uint32_t h)
@@ -151,7 +159,7 @@ inline Message *msg_at(uint32_t h)
 
 /*
  * A message of len payload bytes, with an extension when ext, zeroed but
- * for self, len and flags; nullptr when memory or handles ran out.
+ * for chunk, len and flags; nullptr when memory or handles ran out.
  * delete_message() gives it back. Neither charges anyone (alloc_message).
  */
 Message *new_message(uint32_t len, bool ext);
@@ -183,17 +191,18 @@ template <class Hook> struct MsgList {
 	Message *back() const { return msg_at(tail); }
 	static Message *next(Message *m) { return msg_at(Hook::links(m)[0]); }
 	static Message *prev(Message *m) { return msg_at(Hook::links(m)[1]); }
-	/* Insert m after pos (nullptr: at the front). */
-	void insert_after(Message *pos, Message *m)
+	/* Insert m, of handle h, after the message of handle pos (0: at the front). */
+	void insert_after(uint32_t pos, Message *m, uint32_t h)
 	{
 		uint32_t *l = Hook::links(m);
-		uint32_t after = pos ? Hook::links(pos)[0] : head;
+		uint32_t &before = pos ? Hook::links(msg_at(pos))[0] : head;
+		uint32_t after = before;
 		l[0] = after;
-		l[1] = pos ? pos->self : 0;
-		(pos ? Hook::links(pos)[0] : head) = m->self;
-		(after ? Hook::links(msg_at(after))[1] : tail) = m->self;
+		l[1] = pos;
+		before = h;
+		(after ? Hook::links(msg_at(after))[1] : tail) = h;
 	}
-	void push_back(Message *m) { insert_after(back(), m); }
+	void push_back(Message *m, uint32_t h) { insert_after(tail, m, h); }
 	void remove(Message *m)
 	{
 		uint32_t *l = Hook::links(m);
@@ -237,7 +246,8 @@ public:
 			return r;
 		return p0() > rest_->begin()->first ? l0_.front() : r;
 	}
-	void push(Message *m) { level_for(m->prio).push_back(m); }
+	/* m, of handle h (Message::handle), last of its priority */
+	void push(Message *m, uint32_t h) { level_for(m->prio).push_back(m, h); }
 	/* The message with the lowest sequence number: O(levels). */
 	Message *oldest() const
 	{
@@ -248,14 +258,14 @@ public:
 					best = level.front();
 		return best;
 	}
-	/* Insert m in sequence order: O(messages of its level newer than m). */
-	void insert_ordered(Message *m)
+	/* Insert m (handle h) in sequence order: O(messages of its level newer than m). */
+	void insert_ordered(Message *m, uint32_t h)
 	{
 		Level &l = level_for(m->prio);
-		Message *pos = l.back();
-		while (pos && pos->seq > m->seq)
-			pos = l.prev(pos);
-		l.insert_after(pos, m);
+		uint32_t pos = l.tail;
+		while (pos && msg_at(pos)->seq > m->seq)
+			pos = Hook::links(msg_at(pos))[1];
+		l.insert_after(pos, m, h);
 	}
 	/* In delivery order. */
 	template <class F> void for_each(F &&f) const
@@ -635,7 +645,6 @@ struct Task {
 	List<Holder, &Holder::node> held; /* its receive rights (Mailbox::holders) */
 	uint64_t nsent = 0, nreceived = 0;
 	int64_t atime = 0;          /* attach time, realtime ns */
-	TraceListener *tracer = nullptr; /* its trace listener (trace.cc) */
 };
 
 /*

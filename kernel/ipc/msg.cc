@@ -194,7 +194,7 @@ void KernelImpl::refill(Link &link)
 int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
 			uint32_t flags, kipc_cqe &cqe, bool copy)
 {
-	uint32_t n = std::min(m->len, buflen);
+	uint32_t n = std::min<uint32_t>(m->len, buflen);
 
 	if (m->len > buflen && !(flags & KIPC_F_TRUNC))
 		return -EMSGSIZE;

@@ -3,7 +3,7 @@
  * Messages and requests in memory, and MsgStore: the messages of one link
  * (or its pending senders) with the indexes receive needs.
  *
- * Memory (slab.h). A message is one slab object: its 48-byte header and
+ * Memory (slab.h). A message is one slab object: its 44-byte header and
  * the payload, from the slab of the smallest size class that holds the
  * payload (0, 16, ... 128 bytes by 16, then four classes per doubling up
  * to 8192), or, larger, an object of its own. Its extension (MsgExt, 40 bytes) comes
@@ -37,7 +37,7 @@ const uint32_t kMessageOverhead = sizeof(Message);
 
 namespace {
 
-/* Payload capacities of the message slabs (objects: 48 bytes more). */
+/* Payload capacities of the message slabs (objects: 44 bytes more). */
 constexpr uint32_t kMsgClasses[] = {0,    16,   32,   48,   64,   80,   96,   112,  128,
 				    160,  192,  224,  256,  320,  384,  448,  512,  640,
 				    768,  896,  1024, 1280, 1536, 1792, 2048, 2560, 3072,
@@ -94,7 +94,7 @@ Message *new_message(uint32_t len, bool ext)
 		return nullptr;
 	auto *m = static_cast<Message *>(p);
 	memset(m, 0, sizeof *m);
-	m->self = h;
+	m->chunk = h >> kSlabSlotBits;
 	m->len = len;
 	if (ext) {
 		auto *e = static_cast<MsgExt *>(s.ext.alloc(&eh));
@@ -113,7 +113,7 @@ void delete_message(Message *m)
 {
 	if (m->flags & kMsgExt)
 		slab_free(m->ref);
-	slab_free(m->self);
+	slab_free(m->handle());
 }
 
 /* A request is preceded by its handle in its slab object (alloc_ptr). */
@@ -205,17 +205,18 @@ static Message *better(Message *a, Message *b)
 
 void MsgStore::push(Message *m)
 {
+	uint32_t h = m->handle();
 	m->where = where;
 	if (m->flags & kMsgExt) {
 		if (!idx)
 			idx.reset(new (PoolAlloc<Index>().allocate(1)) Index);
-		idx->extd.push(m);
+		idx->extd.push(m, h);
 		if (m->flags & kMsgKeyed)
-			idx->by_key[m->route()].push(m);
-		idx->by_type[m->type()].push(m);
+			idx->by_key[m->route()].push(m, h);
+		idx->by_type[m->type()].push(m, h);
 		idx->n++;
 	} else {
-		plain.push(m);
+		plain.push(m, h);
 	}
 	nmsg++;
 	nbytes += m->len;
@@ -271,7 +272,7 @@ void MsgStore::rekey(pid_t from, pid_t to)
 	while (Message *m = moving.front()) {
 		moving.remove(m);
 		m->ext()->route = to;
-		dst.insert_ordered(m);
+		dst.insert_ordered(m, m->handle());
 	}
 }
 

@@ -3,7 +3,7 @@
  * Slabs (slab.h): chunks, per-chunk free lists, the shared chunk table.
  *
  * A chunk starts with its header (SlabChunk); objects follow at a 16-byte
- * aligned offset. A free object holds the slot of the next free object of
+ * aligned offset, each objsize bytes (a multiple of 4). A free object holds the slot of the next free object of
  * its chunk in its first four bytes (slot + 1, 0: end). Slots past `fresh`
  * were never handed out: a new chunk costs no page touches beyond the
  * ones its objects use. Chunks with free objects are on their slab's
@@ -56,9 +56,9 @@ ChunkTable &table()
 	return *t;
 }
 
-uint32_t round8(uint32_t n)
+uint32_t round4(uint32_t n)
 {
-	return (n + 7) & ~7u;
+	return (n + 3) & ~3u;
 }
 
 } // namespace
@@ -73,7 +73,7 @@ static SlabChunk *slab_chunk(uint32_t h)
 Slab::Slab(const char *name, uint32_t objsize, bool large, uint32_t max_chunks)
 	: name_(name), large_(large), max_chunks_(max_chunks)
 {
-	objsize_ = large ? objsize : round8(objsize < kSlabMinObject ? kSlabMinObject : objsize);
+	objsize_ = large ? objsize : round4(objsize < kSlabMinObject ? kSlabMinObject : objsize);
 	per_ = large ? 1 : (kSlabChunkBytes - SlabChunk::kHeader) / objsize_;
 	if (!large && (per_ == 0 || per_ > kSlotMask))
 		kipc_bug(__FILE__, __LINE__, "slab object size out of range");
@@ -236,6 +236,8 @@ void Slab::free(uint32_t h)
 
 void *Slab::alloc_ptr()
 {
+	if (objsize_ % 8)
+		kipc_bug(__FILE__, __LINE__, "pointer objects of a slab not 8-byte aligned");
 	uint32_t h;
 	auto *p = static_cast<uint8_t *>(alloc(&h));
 	if (!p)
@@ -272,6 +274,14 @@ void *slab_at(uint32_t h)
 		return nullptr;
 	SlabChunk *c = slab_chunk(h);
 	return c->mem() + size_t(h & kSlotMask) * c->owner->objsize();
+}
+
+uint32_t slab_handle(uint32_t chunk_id, const void *p)
+{
+	SlabChunk *c = table().chunks[chunk_id];
+	size_t off = size_t(static_cast<const uint8_t *>(p) - c->mem());
+	/* a large object is its chunk's only one: slot 0 (and objsize 0) */
+	return chunk_id << kSlabSlotBits | (off ? uint32_t(off / c->owner->objsize()) : 0);
 }
 
 void slab_free(uint32_t h)

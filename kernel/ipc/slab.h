@@ -67,7 +67,8 @@ static_assert(sizeof(SlabChunk) <= SlabChunk::kHeader);
 class Slab {
 public:
 	/*
-	 * objsize bytes per object (rounded up to 8, at least kSlabMinObject);
+	 * objsize bytes per object (rounded up to 4, at least kSlabMinObject;
+	 * objects are 4-byte aligned, 8 when objsize is a multiple of 8);
 	 * large: every object its own chunk of objsize bytes or more (the size
 	 * is given at each alloc). max_chunks bounds the chunks this slab may
 	 * hold at once (0: only the shared id space bounds it).
@@ -86,7 +87,8 @@ public:
 	void free(uint32_t h);
 	/*
 	 * Pointer-only use (requests, pool allocators): objects of objsize -
-	 * kSlabPtrPrefix bytes, preceded by their handle.
+	 * kSlabPtrPrefix bytes, preceded by their handle (objsize a multiple
+	 * of 8: 8-byte aligned objects).
 	 */
 	void *alloc_ptr();
 	void free_ptr(void *p);
@@ -122,6 +124,12 @@ private:
 
 /* The object a handle names (any slab), or nullptr for handle 0. */
 void *slab_at(uint32_t h);
+/*
+ * The handle of object p, which lies in chunk chunk_id (h >> kSlabSlotBits
+ * of its handle h): what slab_at(h) returns gives h back, so an object
+ * may keep its chunk id (21 bits) instead of its whole handle.
+ */
+uint32_t slab_handle(uint32_t chunk_id, const void *p);
 /* Free the object of handle h, whatever slab it came from. */
 void slab_free(uint32_t h);
 /* Release every slab's spare chunks; bytes given back. */

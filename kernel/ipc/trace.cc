@@ -201,9 +201,15 @@ void Tracer::record(const kipc_trace_event &e, uid_t uid)
 	}
 }
 
+TraceListener *Tracer::listener_of(const Task &t) const
+{
+	auto it = by_task_.find(&t);
+	return it == by_task_.end() ? nullptr : it->second;
+}
+
 long Tracer::open(Task &cur, const kipc_trace_attr &attr)
 {
-	if (cur.tracer)
+	if (listener_of(cur))
 		return -EBUSY;
 	if (attr.rsvd0 || std::any_of(std::begin(attr.rsvd), std::end(attr.rsvd),
 				      [](uint64_t v) { return v != 0; }))
@@ -224,7 +230,7 @@ long Tracer::open(Task &cur, const kipc_trace_attr &attr)
 	l->attr = attr;
 	l->ring.resize(events);
 	u.trace_bytes += charge;
-	cur.tracer = l.get();
+	by_task_.emplace(&cur, l.get());
 	listeners_.push_back(std::move(l));
 	nlisteners_++;
 	return 0;
@@ -248,7 +254,7 @@ static long take(TraceListener &l, Task &t, uint64_t buf, uint32_t buflen)
 
 long Tracer::read(Task &cur, const MsgArgs &a)
 {
-	TraceListener *l = cur.tracer;
+	TraceListener *l = listener_of(cur);
 	if (!l)
 		return -EBADF;
 	if (l->reader)
@@ -270,7 +276,7 @@ long Tracer::read(Task &cur, const MsgArgs &a)
 
 void Tracer::unparked(Request *r)
 {
-	TraceListener *l = r->task->tracer;
+	TraceListener *l = listener_of(*r->task);
 	if (l && l->reader == r)
 		l->reader = nullptr;
 }
@@ -293,7 +299,7 @@ void Tracer::flush()
 
 long Tracer::close(Task &cur)
 {
-	TraceListener *l = cur.tracer;
+	TraceListener *l = listener_of(cur);
 	if (!l)
 		return -EBADF;
 	if (Request *r = l->reader)
@@ -303,7 +309,7 @@ long Tracer::close(Task &cur)
 		wake_.erase(w);
 	auto it = std::find_if(listeners_.begin(), listeners_.end(),
 			       [&](const auto &p) { return p.get() == l; });
-	cur.tracer = nullptr;
+	by_task_.erase(&cur);
 	k_.user(cur.uid).trace_bytes -= l->ring.size() * sizeof(kipc_trace_event);
 	listeners_.erase(it);
 	nlisteners_--;
@@ -312,7 +318,7 @@ long Tracer::close(Task &cur)
 
 void Tracer::task_exit(Task &t)
 {
-	if (t.tracer)
+	if (listener_of(t))
 		close(t);
 }
 

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include <kipc/kipc.h>
@@ -96,11 +97,13 @@ public:
 	size_t listeners() const { return listeners_.size(); }
 
 private:
+	TraceListener *listener_of(const Task &t) const; /* t's, or nullptr */
 
 	KernelImpl &k_;
 	uint32_t nlisteners_ = 0;
 	uint64_t built_ = 0;
-	std::vector<std::unique_ptr<TraceListener>> listeners_;
+	std::vector<std::unique_ptr<TraceListener>> listeners_; /* in open order */
+	std::unordered_map<const Task *, TraceListener *> by_task_; /* each task's one */
 	std::vector<TraceListener *> wake_; /* readers to complete */
 };
 

@@ -37,6 +37,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <map>
 #include <set>
 #include <poll.h>
@@ -380,6 +381,9 @@ struct Peer {
 	int64_t heard = 0;   /* monotonic ns of its last message */
 	int64_t pinged = 0;  /* our last PING */
 	bool silent = false; /* its proxies were ended for silence */
+	/* Requests still running when they arrived, by arrival: acknowledged
+	 * at a tick if still running then (ack_parked()). */
+	std::deque<std::pair<int64_t, uint64_t>> unacked;
 };
 
 /* Another node, as the home of our requests. */
@@ -453,6 +457,7 @@ private:
 	void advance(Peer &p, Proxy *px, uint32_t order_low);
 	bool run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data);
 	void done(Peer &p, Proxy *px, uint64_t seq, long res);
+	void ack_parked(Peer &p, int64_t now);
 	void answer(Peer &p, uint64_t seq, uint16_t kind, long res, const kipc_cqe *cqe,
 		    const void *data, uint32_t len, std::vector<uint8_t> *keep = nullptr);
 	Proxy *proxy_of(Peer &p, const Wire &w, int *err);
@@ -1220,6 +1225,7 @@ void NetImpl::end_proxies(Peer &p, long res)
 void NetImpl::reset_peer(Peer &p)
 {
 	end_proxies(p, 0);
+	p.unacked.clear();
 	p.seen.clear();
 	p.exited.clear();
 	p.silent = false;
@@ -1240,6 +1246,7 @@ void NetImpl::watch_peers(int64_t now)
 	int64_t bound = cfg_.timeout_ms * 1000000, retry = cfg_.retry_ms * 1000000;
 	for (auto &[name, p] : peers_) {
 		int64_t quiet = now - p.heard;
+		ack_parked(p, now);
 		if (!p.proxies.empty()) {
 			if (quiet >= bound) {
 				klog(fmt::format("kipc: net: node {} silent for {} ms: ending its {} "
@@ -1380,7 +1387,28 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 	advance(p, px, w.order_low);
 	auto again = p.seen.find(w.seq);
 	if (again != p.seen.end() && !again->second.done)
-		answer(p, w.seq, W_ACK, 0, nullptr, nullptr, 0);
+		p.unacked.emplace_back(p.heard, w.seq); /* parked or held: ACK at a tick */
+}
+
+/*
+ * Acknowledge the requests that arrived at least a tick ago and still
+ * run (parked, held for their turn): the origin then probes instead of
+ * retransmitting them. One that completed by then had its RES alone,
+ * so a call or a send that waits a little costs no ACK. The origin
+ * retransmits after net_retry_ms; the ACK goes between net_retry_ms/4
+ * and net_retry_ms/2 after arrival (a late one: the retransmission is
+ * answered ACK as a duplicate).
+ */
+void NetImpl::ack_parked(Peer &p, int64_t now)
+{
+	int64_t tick = std::max<int64_t>(cfg_.retry_ms / 4, 5) * 1000000;
+	while (!p.unacked.empty() && now - p.unacked.front().first >= tick) {
+		uint64_t seq = p.unacked.front().second;
+		p.unacked.pop_front();
+		auto it = p.seen.find(seq);
+		if (it != p.seen.end() && !it->second.done)
+			answer(p, seq, W_ACK, 0, nullptr, nullptr, 0);
+	}
 }
 
 /* Which proxy runs w: its pid's, of its incarnation (a pid is reused). */

@@ -4,8 +4,14 @@
  * this machine (make netbench; never in make check). Rows:
  *   pingpong  kipc: mbox_call from node a to a server on node b (call and
  *             reply across); NATS: natsConnection_Request to a responder
- *   stream    kipc: mbox_send from node a to a receiver on node b;
- *             NATS: publish to a subscriber
+ *             that sends at once (SendAsap, as libnats advises for a
+ *             replier: the goal's reference) and one with libnats'
+ *             default buffering (its flusher sleeps 1 ms per flush)
+ *   stream    kipc: mbox_send from node a to a receiver on node b, 64,
+ *             128 and 256 in flight, the receiver taking one message at a
+ *             time or keeping 64 receives posted; the same stream from a
+ *             process on node b (local: no network, the machine's
+ *             ceiling); NATS: publish to a subscriber
  * Each row prints "bench: SCENARIO IMPL N VALUE UNIT" (TH_LOG lines) and
  * the ratio kipc / NATS. Same fixture as net_test (net_fixture.h).
  */
@@ -20,7 +26,10 @@
 struct bshare {
 	struct kt_barrier ready;
 	char name[64];
+	int64_t t_start;  /* sender: when the first send went */
 	int64_t t_end;    /* receiver: when the last message came */
+	uint32_t maxq;    /* receiver: most messages seen queued */
+	uint32_t maxs;    /* receiver: most senders seen waiting for room */
 	double value[4];  /* kipc pingpong, nats pingpong, kipc stream, nats stream */
 };
 
@@ -38,7 +47,10 @@ static struct bshare *bshare_new(const char *tag)
 	return b;
 }
 
-static natsConnection *bench_conn(void)
+/* asap: publish at once (natsOptions_SetSendAsap), as libnats advises
+ * for a replier; else libnats buffers for its flusher thread, which
+ * sleeps 1 ms before each flush. */
+static natsConnection *bench_conn(bool asap)
 {
 	char pw[64];
 	snprintf(pw, sizeof pw, "pw-bench-%d", nf->nats_port);
@@ -47,6 +59,7 @@ static natsConnection *bench_conn(void)
 	natsOptions_Create(&o);
 	natsOptions_SetURL(o, nf->url);
 	natsOptions_SetUserInfo(o, "bench", pw);
+	natsOptions_SetSendAsap(o, asap);
 	if (natsConnection_Connect(&nc, o) != NATS_OK)
 		nc = NULL;
 	natsOptions_Destroy(o);
@@ -79,6 +92,53 @@ static int pp_server(void)
 	return 0;
 }
 
+/* Plain NATS: a responder process and request/reply; us per round trip. */
+static double nats_pingpong(bool asap)
+{
+	char buf[MSG] = "ping";
+	pid_t rsp = fork();
+	if (rsp == 0) {
+		natsConnection *nc = bench_conn(asap);
+		natsSubscription *sub;
+		if (!nc || natsConnection_SubscribeSync(&sub, nc, "bench.pp") != NATS_OK)
+			_exit(10);
+		natsConnection_Flush(nc);
+		kt_post(&bs->ready, 1);
+		for (int i = 0; i < PP_N + 10; i++) {
+			natsMsg *m;
+			if (natsSubscription_NextMsg(&m, sub, 10000) != NATS_OK)
+				_exit(11);
+			natsConnection_Publish(nc, natsMsg_GetReply(m), natsMsg_GetData(m),
+					       natsMsg_GetDataLength(m));
+			natsMsg_Destroy(m);
+		}
+		natsConnection_Flush(nc);
+		natsSubscription_Destroy(sub);
+		natsConnection_Destroy(nc);
+		_exit(0);
+	}
+	if (kt_wait_post(&bs->ready, 1))
+		return 0;
+	natsConnection *nc = bench_conn(false); /* Request() sends at once anyway */
+	if (!nc)
+		return 0;
+	natsMsg *m;
+	for (int i = 0; i < 10; i++) {
+		if (natsConnection_Request(&m, nc, "bench.pp", buf, MSG, 10000) != NATS_OK)
+			return 0;
+		natsMsg_Destroy(m);
+	}
+	int64_t t0 = kt_now_ns();
+	for (int i = 0; i < PP_N; i++) {
+		if (natsConnection_Request(&m, nc, "bench.pp", buf, MSG, 10000) != NATS_OK)
+			return 0;
+		natsMsg_Destroy(m);
+	}
+	double us = (double)(kt_now_ns() - t0) / PP_N / 1000.0;
+	natsConnection_Destroy(nc);
+	return kt_wait(rsp) ? 0 : us;
+}
+
 TEST_TIMEOUT(pingpong, 120)
 {
 	bs = bshare_new("pp");
@@ -98,86 +158,75 @@ TEST_TIMEOUT(pingpong, 120)
 	double kipc_us = (double)(kt_now_ns() - t0) / PP_N / 1000.0;
 	ASSERT_EQ(0, kt_wait(srv));
 
-	/* Plain NATS: a responder process and request/reply. */
-	pid_t rsp = fork();
-	if (rsp == 0) {
-		natsConnection *nc = bench_conn();
-		natsSubscription *sub;
-		if (!nc || natsConnection_SubscribeSync(&sub, nc, "bench.pp") != NATS_OK)
-			_exit(10);
-		natsConnection_Flush(nc);
-		kt_post(&bs->ready, 1);
-		for (int i = 0; i < PP_N + 10; i++) {
-			natsMsg *m;
-			if (natsSubscription_NextMsg(&m, sub, 10000) != NATS_OK)
-				_exit(11);
-			natsConnection_Publish(nc, natsMsg_GetReply(m), natsMsg_GetData(m),
-					       natsMsg_GetDataLength(m));
-			natsMsg_Destroy(m);
-		}
-		natsConnection_Flush(nc);
-		natsSubscription_Destroy(sub);
-		natsConnection_Destroy(nc);
-		_exit(0);
-	}
-	ASSERT_EQ(0, kt_wait_post(&bs->ready, 1));
-	natsConnection *nc = bench_conn();
-	ASSERT_NE(NULL, nc);
-	natsMsg *m;
-	for (int i = 0; i < 10; i++) {
-		ASSERT_EQ(NATS_OK, natsConnection_Request(&m, nc, "bench.pp", buf, MSG, 10000));
-		natsMsg_Destroy(m);
-	}
-	t0 = kt_now_ns();
-	for (int i = 0; i < PP_N; i++) {
-		ASSERT_EQ(NATS_OK, natsConnection_Request(&m, nc, "bench.pp", buf, MSG, 10000));
-		natsMsg_Destroy(m);
-	}
-	double nats_us = (double)(kt_now_ns() - t0) / PP_N / 1000.0;
-	natsConnection_Destroy(nc);
-	ASSERT_EQ(0, kt_wait(rsp));
+	double nats_us = nats_pingpong(true), nats_buffered_us = nats_pingpong(false);
+	ASSERT_GT(nats_us, 0);
+	ASSERT_GT(nats_buffered_us, 0);
 	row("pingpong", "kipc", PP_N, kipc_us, "us/round trip (mbox_call a->b, 64 B)");
-	row("pingpong", "nats", PP_N, nats_us, "us/round trip (request/reply, 64 B)");
-	ksft_print("# bench: pingpong  kipc/nats %.2fx (goal <= 1.5x)\n", kipc_us / nats_us);
+	row("pingpong", "nats", PP_N, nats_us, "us/round trip (request/reply, 64 B, replier sends at once)");
+	row("pingpong", "nats", PP_N, nats_buffered_us,
+	    "us/round trip (request/reply, 64 B, replier buffers: libnats' default)");
+	ksft_print("# bench: pingpong  kipc/nats %.2fx (goal <= 1.5x); against the buffering "
+		   "replier %.2fx\n", kipc_us / nats_us, kipc_us / nats_buffered_us);
 }
 
-static int st_receiver(void)
+static int st_receiver(int rwin)
 {
 	struct kipc_mbox_attr a = kt_attr(1024);
 	a.mode = 0666;
 	int64_t id = kipc_mbox_open(bs->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
 	if (id < 0)
 		return 10;
+	char *bufs = kipc_buf_alloc((size_t)rwin * MSG);
+	if (!bufs)
+		return 12;
 	kt_post(&bs->ready, 1);
-	char buf[MSG];
-	for (int i = 0; i < ST_N; i++)
-		if (kipc_mbox_receive(id, buf, sizeof buf, NULL, 0) < 0)
-			return 11;
+	int posted = 0, got = 0;
+	while (got < ST_N) {
+		if (rwin == 1) {
+			if (kipc_mbox_receive(id, bufs, MSG, NULL, 0) < 0)
+				return 11;
+			got++;
+		} else {
+			while (posted < ST_N && posted - got < rwin) {
+				struct kipc_sqe *sqe = kipc_get_sqe();
+				if (!sqe)
+					break;
+				kipc_prep_mbox_receive(sqe, id, bufs + (posted % rwin) * MSG, MSG, 0);
+				posted++;
+			}
+			struct kipc_cqe *c;
+			if (kipc_submit() < 0 || kipc_wait_cqe(&c) || c->res < 0)
+				return 11;
+			do {
+				if (c->res < 0)
+					return 11;
+				kipc_cqe_seen(c);
+				got++;
+			} while (kipc_peek_cqe(&c) == 0);
+		}
+		if (got % 256 == 0) {
+			struct kipc_mbox_stat st;
+			if (kipc_mbox_stat(id, &st) == 0) {
+				if (st.nmsg > bs->maxq)
+					bs->maxq = st.nmsg;
+				if (st.nsenders > bs->maxs)
+					bs->maxs = st.nsenders;
+			}
+		}
+	}
 	bs->t_end = kt_now_ns();
 	return 0;
 }
 
-/* kipc: ST_N sends with window of them in flight; msgs/s at the receiver. */
-static double kipc_stream(int window, const char *tag)
+/* ST_N sends to id with window of them in flight (the asynchronous API). */
+static int st_send(int64_t id, int window)
 {
-	bs = bshare_new(tag);
-	pid_t rcv = fork();
-	if (rcv == 0)
-		_exit(nf_use(1) < 0 ? 80 : st_receiver());
-	if (kt_wait_post(&bs->ready, 1))
-		return 0;
-	char n[128], buf[MSG] = "data";
-	snprintf(n, sizeof n, "/net/b%s", bs->name);
-	int64_t id = kipc_mbox_open(n, 0, NULL);
-	if (id <= 0)
-		return 0;
-	/* window sends in flight (the asynchronous API), as a stream would. */
 	char *bufs = kipc_buf_alloc((size_t)window * MSG);
 	if (!bufs) {
 		ksft_print("# kipc_buf_alloc: %s\n", strerror(errno));
-		return 0;
+		return -1;
 	}
-	int64_t t0 = kt_now_ns();
+	bs->t_start = kt_now_ns();
 	int next = 0, inflight = 0, done = 0;
 	while (done < ST_N) {
 		while (next < ST_N && inflight < window) {
@@ -185,48 +234,94 @@ static double kipc_stream(int window, const char *tag)
 			if (!sqe)
 				break;
 			char *b = bufs + (next % window) * MSG;
-			memcpy(b, buf, MSG);
+			memcpy(b, "data", 5);
 			kipc_prep_mbox_send(sqe, id, b, MSG, 0, 0);
 			next++, inflight++;
 		}
-		if (kipc_submit() < 0)
-			return 0;
 		struct kipc_cqe *c;
-		if (kipc_wait_cqe(&c) || c->res != 0)
-			return 0;
-		kipc_cqe_seen(c);
-		inflight--, done++;
-		/* the rest that completed already */
-		while (kipc_peek_cqe(&c) == 0) {
+		if (kipc_submit() < 0 || kipc_wait_cqe(&c))
+			return -1;
+		do {
 			if (c->res != 0)
-				return 0;
+				return -1;
 			kipc_cqe_seen(c);
 			inflight--, done++;
+		} while (kipc_peek_cqe(&c) == 0);
+	}
+	kipc_buf_free(bufs);
+	return 0;
+}
+
+/*
+ * A stream to a receiver on node b: from node a (remote), or from
+ * another process on b (local: the same stream without the network, the
+ * ceiling the machine allows). msgs/s at the receiver.
+ */
+static double kipc_stream(int window, int rwin, bool local, const char *tag)
+{
+	bs = bshare_new(tag);
+	pid_t rcv = fork();
+	if (rcv == 0)
+		_exit(nf_use(1) < 0 ? 80 : st_receiver(rwin));
+	if (kt_wait_post(&bs->ready, 1))
+		return 0;
+	struct kipc_net_stat ns0 = {0}, ns = {0};
+	kipc_net_stat(&ns0);
+	if (local) {
+		pid_t snd = fork();
+		if (snd == 0) {
+			if (nf_use(1) < 0)
+				_exit(80);
+			int64_t id = kipc_mbox_open(bs->name, 0, NULL);
+			_exit(id > 0 && st_send(id, window) == 0 ? 0 : 81);
 		}
+		if (kt_wait(snd))
+			return 0;
+	} else {
+		char n[128];
+		snprintf(n, sizeof n, "/net/b%s", bs->name);
+		int64_t id = kipc_mbox_open(n, 0, NULL);
+		if (id <= 0 || st_send(id, window))
+			return 0;
 	}
 	if (kt_wait(rcv))
 		return 0;
-	kipc_buf_free(bufs);
-	struct kipc_net_stat ns;
-	if (kipc_net_stat(&ns) == 0)
-		ksft_print("# stream, %d in flight: a has sent %llu requests, %llu retransmissions "
-			   "and probes\n", window, (unsigned long long)ns.nsent,
-			   (unsigned long long)ns.nretrans);
-	return ST_N / ((double)(bs->t_end - t0) / 1e9);
+	double rate = ST_N / ((double)(bs->t_end - bs->t_start) / 1e9);
+	if (!local && kipc_net_stat(&ns) == 0)
+		ksft_print("# stream, %d in flight, %d receive%s posted: %llu requests, "
+			   "%llu retransmissions and probes\n", window, rwin, rwin > 1 ? "s" : "",
+			   (unsigned long long)(ns.nsent - ns0.nsent),
+			   (unsigned long long)(ns.nretrans - ns0.nretrans));
+	ksft_print("# stream, %d in flight, %d receive%s posted%s: at most %u queued, %u "
+		   "senders waiting for room\n", window, rwin, rwin > 1 ? "s" : "",
+		   local ? " (local)" : "", bs->maxq, bs->maxs);
+	return rate;
 }
 
-TEST_TIMEOUT(stream, 180)
+TEST_TIMEOUT(stream, 240)
 {
-	double kipc_rate = kipc_stream(64, "st");
-	ASSERT_GT(kipc_rate, 0);
-	double kipc_wide = kipc_stream(128, "sw");
-	ASSERT_GT(kipc_wide, 0);
+	static const struct {
+		int window, rwin;
+		bool local;
+		const char *tag;
+	} rows[] = {
+		{64, 1, false, "s64"},
+		{128, 1, false, "s128"},
+		{256, 1, false, "s256"},
+		{256, 64, false, "s256r"},
+		{256, 1, true, "l256"},
+	};
+	double rate[5];
+	for (int i = 0; i < 5; i++) {
+		rate[i] = kipc_stream(rows[i].window, rows[i].rwin, rows[i].local, rows[i].tag);
+		ASSERT_GT(rate[i], 0);
+	}
 	char buf[MSG] = "data";
 	int64_t t0;
 
 	pid_t sub_p = fork();
 	if (sub_p == 0) {
-		natsConnection *nc = bench_conn();
+		natsConnection *nc = bench_conn(false);
 		natsSubscription *sub;
 		if (!nc || natsConnection_SubscribeSync(&sub, nc, "bench.st") != NATS_OK)
 			_exit(10);
@@ -245,7 +340,7 @@ TEST_TIMEOUT(stream, 180)
 		_exit(0);
 	}
 	ASSERT_EQ(0, kt_wait_post(&bs->ready, 1));
-	natsConnection *nc = bench_conn();
+	natsConnection *nc = bench_conn(false);
 	ASSERT_NE(NULL, nc);
 	t0 = kt_now_ns();
 	for (int i = 0; i < ST_N; i++)
@@ -254,11 +349,17 @@ TEST_TIMEOUT(stream, 180)
 	ASSERT_EQ(0, kt_wait(sub_p));
 	double nats_rate = ST_N / ((double)(bs->t_end - t0) / 1e9);
 	natsConnection_Destroy(nc);
-	row("stream", "kipc", ST_N, kipc_rate, "msgs/s (mbox_send a->b, 64 B, 64 in flight)");
-	row("stream", "kipc", ST_N, kipc_wide, "msgs/s (mbox_send a->b, 64 B, 128 in flight)");
+	for (int i = 0; i < 5; i++) {
+		char what[96];
+		snprintf(what, sizeof what, "msgs/s (mbox_send %s, 64 B, %d in flight, %d received at once)",
+			 rows[i].local ? "b->b local" : "a->b", rows[i].window, rows[i].rwin);
+		row("stream", rows[i].local ? "local" : "kipc", ST_N, rate[i], what);
+	}
 	row("stream", "nats", ST_N, nats_rate, "msgs/s (publish -> subscriber, 64 B)");
-	ksft_print("# bench: stream    kipc/nats %.2fx with 64 in flight, %.2fx with 128 "
-		   "(goal >= 0.8x)\n", kipc_rate / nats_rate, kipc_wide / nats_rate);
+	ksft_print("# bench: stream    kipc/nats %.2fx, %.2fx, %.2fx with 64, 128, 256 in flight, "
+		   "%.2fx with 64 receives posted; local/nats %.2fx (goal >= 0.8x)\n",
+		   rate[0] / nats_rate, rate[1] / nats_rate, rate[2] / nats_rate,
+		   rate[3] / nats_rate, rate[4] / nats_rate);
 }
 
 NET_TEST_MAIN

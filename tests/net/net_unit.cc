@@ -274,7 +274,9 @@ TEST_CASE("net: a send and a call cross, each frame kind on its subject")
 	REQUIRE(seen.size() == 2);
 	CHECK(seen[0] == std::make_pair(std::string("kipc.b.req.a"), uint16_t(W_REQ)));
 	CHECK(seen[1] == std::make_pair(std::string("kipc.a.rsp.b"), uint16_t(W_RES)));
-	/* A call parks (ACK), is probed, and its reply travels back. */
+	/* A call parks: acknowledged at b's next tick (not at once: one
+	 * that completes sooner has its RES alone), probed, and its reply
+	 * travels back. */
 	kipc_sqe c{};
 	uint64_t rbuf = s.cli.mem.alloc(16);
 	__kipc_enc_call(&c, KIPC_SYS_mbox_call, s.rid, s.cli.put("ping"), 4, rbuf, 16, 0, 0);
@@ -282,9 +284,16 @@ TEST_CASE("net: a send and a call cross, each frame kind on its subject")
 	seen.clear();
 	s.pump(spy);
 	CHECK(!call.done());
+	REQUIRE(seen.size() == 1);
+	CHECK(seen.back().second == W_REQ);
+	s.advance_ms(25); /* net_retry_ms / 4 */
+	s.pump(spy);
+	REQUIRE(seen.size() == 2);
 	CHECK(seen.back().second == W_ACK);
 	s.advance_ms(100);
 	s.pump(spy);
+	REQUIRE(seen.size() == 4);
+	CHECK(seen[2].second == W_PROBE); /* acknowledged: not the full REQ again */
 	CHECK(seen.back().second == W_ACK); /* the probe, acknowledged */
 	Op r = s.srv.mbox_receive(s.box);
 	REQUIRE(r.done());
@@ -454,8 +463,11 @@ TEST_CASE("net: restarts are detected by epoch")
 	Op fill = send_remote(s.a, s.cli, s.rid, "fill");
 	s.pump();
 	REQUIRE(fill.done());
-	/* A parked send: acknowledged by b, then b restarts (a new epoch). */
+	/* A parked send: acknowledged by b (at its tick), then b restarts
+	 * (a new epoch). */
 	Op o = send_remote(s.a, s.cli, s.rid, "parked");
+	s.pump();
+	s.advance_ms(25);
 	s.pump();
 	CHECK(!o.done());
 	CHECK(s.nsenders() == 1);

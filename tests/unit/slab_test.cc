@@ -150,16 +150,48 @@ TEST_CASE("slab: pool allocator nodes come from a slab and go back to it")
 	slab_shrink_all();
 }
 
-TEST_CASE("messages: 48 bytes of header; charged exactly their slab objects")
+TEST_CASE("messages: 44 bytes of header; charged exactly their slab objects")
 {
-	CHECK(kMessageOverhead == 48);
-	CHECK(message_charge(0, false) == 48);
-	CHECK(message_charge(64, false) == 48 + 64);
-	CHECK(message_charge(65, false) == 48 + 80);     /* rounded to the class */
-	CHECK(message_charge(1024, false) == 48 + 1024);
-	CHECK(message_charge(64, true) == 48 + 64 + 40); /* and the extension */
+	CHECK(kMessageOverhead == 44);
+	CHECK(message_charge(0, false) == 44);
+	CHECK(message_charge(64, false) == 44 + 64);
+	CHECK(message_charge(65, false) == 44 + 80);     /* rounded to the class */
+	CHECK(message_charge(1024, false) == 44 + 1024);
+	CHECK(message_charge(64, true) == 44 + 64 + 40); /* and the extension */
 	/* a large payload: its own malloc'd chunk (64-byte header, malloc's 8) */
-	CHECK(message_charge(100000, false) == ((64 + 48 + 100000 + 8 + 15) & ~15ull));
+	CHECK(message_charge(100000, false) == ((64 + 44 + 100000 + 8 + 15) & ~15ull));
+}
+
+TEST_CASE("messages: a message's handle is derived from its chunk and slot, whatever its slab")
+{
+	/* every size class, a large payload, with and without an extension */
+	std::vector<Message *> ms;
+	for (uint32_t len : {0u, 1u, 16u, 63u, 64u, 100u, 1000u, 4096u, 8192u, 8193u, 100000u})
+		for (bool ext : {false, true})
+			for (int i = 0; i < 3; i++) {
+				Message *m = new_message(len, ext);
+				REQUIRE(m);
+				CHECK(uint32_t(m->len) == len);
+				CHECK(msg_at(m->handle()) == m);
+				CHECK((m->handle() >> kSlabSlotBits) == uint32_t(m->chunk));
+				CHECK((m->ext() != nullptr) == ext);
+				ms.push_back(m);
+			}
+	/* fields at their limits keep their values */
+	Message *m = ms.front();
+	m->seq = (1ull << 62) - 1;
+	m->prio = KIPC_PRIO_MAX;
+	m->where = MsgWhere::Pending;
+	CHECK(uint64_t(m->seq) == (1ull << 62) - 1);
+	CHECK(uint32_t(m->prio) == KIPC_PRIO_MAX);
+	CHECK(MsgWhere(m->where) == MsgWhere::Pending);
+	CHECK(msg_at(m->handle()) == m);
+	m->where = MsgWhere::None;
+	std::set<uint32_t> handles;
+	for (Message *x : ms)
+		CHECK(handles.insert(x->handle()).second);
+	for (Message *x : ms)
+		delete_message(x);
 }
 
 TEST_CASE("messages: a drained queue gives its memory back; the charge returns to 0")
@@ -180,9 +212,9 @@ TEST_CASE("messages: a drained queue gives its memory back; the charge returns t
 	for (int i = 0; i < n; i++)
 		REQUIRE(a.mbox_send(id, std::string(64, 'x'), KIPC_F_NONBLOCK).res() == 0);
 	CHECK(w.charged(1000) == n * message_charge(64, false));
-	/* every message in a slab: n 112-byte objects in 64 KiB chunks */
-	CHECK(slab_total_bytes() >= before + uint64_t(n) * 112);
-	CHECK(slab_total_bytes() <= before + (uint64_t(n) * 112 / kSlabChunkBytes + 2) * kSlabChunkBytes);
+	/* every message in a slab: n 108-byte objects in 64 KiB chunks */
+	CHECK(slab_total_bytes() >= before + uint64_t(n) * 108);
+	CHECK(slab_total_bytes() <= before + (uint64_t(n) * 108 / kSlabChunkBytes + 2) * kSlabChunkBytes);
 	CHECK(kt::mbox_drain(a, id, 64).size() == n);
 	CHECK(w.charged(1000) == 0);
 	/* back to one spare chunk per slab used, and none after shrinking */

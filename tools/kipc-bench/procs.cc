@@ -115,6 +115,7 @@ struct Board {
 	int64_t cpu[kMaxRoles]; /* CPU ns of each role over its part */
 	int err[kMaxRoles];
 	char what[kMaxRoles][96];
+	uint64_t done[kMaxRoles], total[kMaxRoles]; /* progress of a long loop (progress()) */
 	Job job;
 	uint32_t nsamples;
 	int64_t samples[kMaxSamples];
@@ -180,6 +181,25 @@ int64_t proc_cpu_ns(pid_t pid)
 	return sum;
 }
 uint32_t stream_cap = kStreamCap; /* lowered when mq msg_max cannot be raised */
+
+/*
+ * The watchdog of a role: it dies of SIGALRM after kStallSeconds without
+ * progress (at fork, and again at each progress() of a long loop), so a
+ * wedged role cannot hang the run while a slow machine only makes it
+ * slower; run_roles() reports a role that died so as an error of its
+ * row, with how far it got.
+ */
+constexpr unsigned kStallSeconds = 120;
+
+/* role has done done of total operations of a long loop. */
+void progress(int role, uint64_t done, uint64_t total)
+{
+	if (done % 1024)
+		return;
+	board->done[role] = done;
+	board->total[role] = total;
+	alarm(kStallSeconds);
+}
 
 [[noreturn]] void child_fail(int role, const char *what, int err)
 {
@@ -397,6 +417,7 @@ std::string run_roles(int nroles, const std::function<void(int)> &fn, Impl impl,
 	for (int i = 0; i < nroles; i++) {
 		board->err[i] = 0;
 		board->what[i][0] = 0;
+		board->done[i] = board->total[i] = 0;
 		board->t_end[i] = 0;
 		board->cpu[i] = 0;
 	}
@@ -407,7 +428,7 @@ std::string run_roles(int nroles, const std::function<void(int)> &fn, Impl impl,
 		if (pid < 0)
 			break;
 		if (pid == 0) {
-			alarm(120); /* a wedged scenario must not hang the suite */
+			alarm(kStallSeconds); /* a wedged scenario must not hang the suite */
 			board->pid[role] = getpid();
 			if (pinned) {
 				cpu_set_t set;
@@ -457,6 +478,9 @@ std::string run_roles(int nroles, const std::function<void(int)> &fn, Impl impl,
 		if (err.empty() && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
 			if (board->what[i][0])
 				err = board->what[i];
+			else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
+				err = fmt::format("role {} made no progress for {} s (at {} of {})", i,
+						  kStallSeconds, board->done[i], board->total[i]);
 			else if (WIFSIGNALED(st))
 				err = fmt::format("role {} killed by signal {}", i, WTERMSIG(st));
 			else
@@ -611,7 +635,7 @@ void async_send_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
 			child_fail(role, "kipc_submit", errno);
 		reap(role, "async send", [&](uint32_t slot) {
 			freelist[nfree++] = slot;
-			done++;
+			progress(role, ++done, total);
 		});
 	}
 }
@@ -1143,8 +1167,10 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 				if (c.kind == Queued)
 					prefill(role, mb, c.qty);
 				if (c.kind == Mailboxes)
-					for (uint32_t i = 1; i < c.qty; i++)
+					for (uint32_t i = 1; i < c.qty; i++) {
 						open_own(role, 16);
+						progress(role, i, c.qty);
+					}
 				so->rss_after = rss_kib(meta.kipcd_pid, "RssAnon");
 				char buf[64] = {};
 				if (c.kind != Queued)

@@ -395,23 +395,36 @@ Ran run_command(const std::vector<std::string> &cmd, const std::string &input,
 	return r;
 }
 
+/*
+ * send and call take TARGET [MESSAGE]: the message, or with none or "-"
+ * stdin's lines. Checks the operands (ask: what the error asks for when
+ * there is no target), resolves the target into t and attaches.
+ */
+Source outgoing(const char *verb, const char *ask, const std::vector<std::string> &ops,
+		const MsgOpts &o, Target &t)
+{
+	if (ops.empty())
+		usage_error(fmt::format("{}: {} (a mailbox /name or id, or pid:N)", verb, ask));
+	if (ops.size() > 2)
+		usage_error(fmt::format("{}: unexpected argument '{}' (quote a message with spaces)",
+					verb, ops[2]));
+	if (o.nonblock && o.timeout >= 0)
+		usage_error(fmt::format("{}: --nonblock and --timeout exclude each other", verb));
+	t = resolve(ops[0], true, false);
+	attach();
+	bool given = ops.size() == 2 && ops[1] != "-";
+	return Source{given ? std::optional(ops[1]) : std::nullopt,
+		      o.count >= 0 ? o.count : given ? 1 : -1};
+}
+
 } // namespace
 
 int cmd_send(int argc, char **argv)
 {
 	MsgOpts o;
 	auto ops = operands(argc, argv, o, "ntpTc", send_help);
-	if (ops.empty())
-		usage_error("send: where to? (a mailbox /name or id, or pid:N)");
-	if (ops.size() > 2)
-		usage_error(fmt::format("send: unexpected argument '{}' (quote a message with spaces)",
-					ops[2]));
-	if (o.nonblock && o.timeout >= 0)
-		usage_error("send: --nonblock and --timeout exclude each other");
-	Target t = resolve(ops[0], true, false);
-	attach();
-	Source src{ops.size() == 2 && ops[1] != "-" ? std::optional(ops[1]) : std::nullopt,
-		   o.count >= 0 ? o.count : (ops.size() == 2 && ops[1] != "-" ? 1 : -1)};
+	Target t;
+	Source src = outgoing("send", "where to?", ops, o, t);
 	kipc_opts ko = o.opts();
 	std::string m;
 	while (src.next(m)) {
@@ -458,18 +471,9 @@ int cmd_call(int argc, char **argv)
 {
 	MsgOpts o;
 	auto ops = operands(argc, argv, o, "ntpTcj", call_help);
-	if (ops.empty())
-		usage_error("call: whom? (a mailbox /name or id, or pid:N)");
-	if (ops.size() > 2)
-		usage_error(fmt::format("call: unexpected argument '{}' (quote a message with spaces)",
-					ops[2]));
-	if (o.nonblock && o.timeout >= 0)
-		usage_error("call: --nonblock and --timeout exclude each other");
-	Target t = resolve(ops[0], true, false);
-	attach();
+	Target t;
+	Source src = outgoing("call", "whom?", ops, o, t);
 	std::vector<char> buf(msgsize_max());
-	Source src{ops.size() == 2 && ops[1] != "-" ? std::optional(ops[1]) : std::nullopt,
-		   o.count >= 0 ? o.count : (ops.size() == 2 && ops[1] != "-" ? 1 : -1)};
 	kipc_opts ko = o.opts();
 	std::string m;
 	while (src.next(m)) {
