@@ -89,7 +89,7 @@ int KernelImpl::push_next(Task &t, int64_t id, uint32_t after, uint64_t after_se
 	/* a blocked sender's message that would go ahead of m once room comes */
 	if (const Message *w = l.pending().front(); w && w->prio > m->prio)
 		return -EAGAIN;
-	out->handle = m->self;
+	out->handle = m->handle();
 	out->seq = m->seq;
 	out->cqe = kipc_cqe{};
 	out->cqe.res = m->len;
