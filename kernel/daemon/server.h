@@ -280,6 +280,7 @@ private:
 	void credit_apply(Proc *p, const kipc_sqe &sqe);
 	void credit_run(Proc *q);
 	void credit_before(Proc *p, const kipc_sqe &sqe);
+	bool credit_room(Proc *p);
 	void credit_after(Proc *p, const kipc_sqe &sqe);
 	void credit_grant(Proc *p, int64_t link);
 	void credit_topup(Proc *p);
