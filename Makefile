@@ -714,6 +714,7 @@ install-shell-tools:
 	$(Q)$(INSTALL) -m 644 tools/kipc/kipc.bash-completion $(DESTDIR)$(BASHCOMPDIR)/kipc
 	$(Q)$(INSTALL) -d $(DESTDIR)$(PYTHONDIR)/kipc
 	$(Q)$(INSTALL) -m 644 $(wildcard python/kipc/*.py) $(DESTDIR)$(PYTHONDIR)/kipc/
+	$(Q)$(INSTALL) -m 644 uapi/kipc/syscalls.h $(DESTDIR)$(PYTHONDIR)/kipc/ # _syscalls.py reads it
 	$(Q)echo 'LIBDIR = "$(LIBDIR)"  # written by make install' > $(DESTDIR)$(PYTHONDIR)/kipc/_config.py
 	$(Q)$(INSTALL) -d $(DESTDIR)$(MANDIR)/man3
 	$(Q)for m in $(MAN3_FAMILIES); do \
@@ -726,7 +727,7 @@ install-shell-tools:
 MAN3_FAMILIES = $(wildcard Documentation/man/*.3)
 man3-names = sed -n '/^\.SH NAME/{n;s/ \\-.*//;s/,//g;p;q}'
 SHELL_TOOLS_UNINSTALL = $(DESTDIR)$(BASHCOMPDIR)/kipc \
-	$(addprefix $(DESTDIR)$(PYTHONDIR)/kipc/,$(notdir $(wildcard python/kipc/*.py)) _config.py)
+	$(addprefix $(DESTDIR)$(PYTHONDIR)/kipc/,$(notdir $(wildcard python/kipc/*.py)) _config.py syscalls.h)
 # ---- end of shell tools ----
 
 uninstall:

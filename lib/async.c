@@ -237,6 +237,22 @@ void kipc_prep_reply(struct kipc_sqe *sqe, uint64_t token, const void *buf,
 	__kipc_enc_reply(sqe, token, off(buf), (uint32_t)len, flags);
 }
 
+void kipc_prep_reply_receive(struct kipc_sqe *sqe, uint64_t token, const void *reply,
+			     size_t replylen, pid_t from, void *buf, size_t len,
+			     unsigned flags)
+{
+	__kipc_enc_reply_receive(sqe, KIPC_SYS_reply_receive, from, off(buf), (uint32_t)len,
+				 token, off(reply), (uint32_t)replylen, flags);
+}
+
+void kipc_prep_mbox_reply_receive(struct kipc_sqe *sqe, uint64_t token, const void *reply,
+				  size_t replylen, int64_t id, void *buf, size_t len,
+				  unsigned flags)
+{
+	__kipc_enc_reply_receive(sqe, KIPC_SYS_mbox_reply_receive, id, off(buf), (uint32_t)len,
+				 token, off(reply), (uint32_t)replylen, flags);
+}
+
 void kipc_prep_cancel(struct kipc_sqe *sqe, uint64_t user_data,
 		      unsigned flags)
 {

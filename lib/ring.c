@@ -480,6 +480,8 @@ long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 	bool have[2] = {false, false};
 	long ret;
 
+	if (sqe->flags & KIPC_F_SKIP_SUCCESS)
+		return -EINVAL; /* a synchronous call waits for its completion */
 	pthread_mutex_lock(&__kipc_lib.lock);
 	ret = __kipc_ensure_attached();
 	if (ret) {

@@ -89,6 +89,19 @@ static inline void __kipc_enc_reply(struct kipc_sqe *sqe, uint64_t token, uint64
 	__kipc_enc_send(sqe, KIPC_SYS_reply, (int64_t)token, addr, len, 0, flags);
 }
 
+/* reply_receive (target: sender pid or KIPC_ANY), mbox_reply_receive
+ * (mailbox id): the buffer at addr as for receive, the reply to token at
+ * reply. */
+static inline void __kipc_enc_reply_receive(struct kipc_sqe *sqe, uint8_t op, int64_t target,
+					    uint64_t addr, uint32_t len, uint64_t token,
+					    uint64_t reply, uint32_t replylen, uint32_t flags)
+{
+	__kipc_enc_receive(sqe, op, target, addr, len, flags);
+	sqe->addr2 = reply;
+	sqe->len2 = replylen;
+	sqe->type = (int64_t)token;
+}
+
 /* ---- objects ------------------------------------------------------ */
 
 /* Calls with a target only: nop, mbox_destroy, cancel (target: the

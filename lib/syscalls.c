@@ -326,6 +326,60 @@ int kipc_reply(uint64_t token, const void *buf, size_t len, unsigned flags)
 	return kipc_reply_x(token, buf, len, flags, NULL);
 }
 
+static long do_reply_receive(uint8_t op, uint64_t token, const void *rep, size_t replen,
+			     int64_t from, void *buf, size_t len,
+			     struct kipc_msginfo *info, unsigned flags,
+			     const struct kipc_opts *opts)
+{
+	if (opts && opts->type)
+		return -EINVAL; /* the type field holds the token */
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_reply_receive(&sqe, op, from, 0, (uint32_t)len, token, 0, (uint32_t)replen,
+				 flags);
+	if (opts)
+		sqe.timeout = opts->timeout;
+	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
+	struct kipc_slot s1 = {.in = rep, .len = replen};
+	struct kipc_cqe cqe;
+	memset(&cqe, 0, sizeof cqe);
+	long r = __kipc_sync(&sqe, &s0, &s1, &cqe);
+	/* A failure still says whether the reply went (KIPC_CQE_F_REPLIED). */
+	if (info && (r >= 0 || cqe.user_data))
+		fill_info(info, &cqe);
+	return r;
+}
+
+ssize_t kipc_reply_receive_x(uint64_t token, const void *reply, size_t replylen, pid_t from,
+			     void *buf, size_t len, struct kipc_msginfo *info,
+			     unsigned flags, const struct kipc_opts *opts)
+{
+	return __kipc_ret(do_reply_receive(KIPC_SYS_reply_receive, token, reply, replylen, from,
+					   buf, len, info, flags, opts));
+}
+
+ssize_t kipc_reply_receive(uint64_t token, const void *reply, size_t replylen, pid_t from,
+			   void *buf, size_t len, struct kipc_msginfo *info, unsigned flags)
+{
+	return kipc_reply_receive_x(token, reply, replylen, from, buf, len, info, flags, NULL);
+}
+
+ssize_t kipc_mbox_reply_receive_x(uint64_t token, const void *reply, size_t replylen,
+				  int64_t id, void *buf, size_t len,
+				  struct kipc_msginfo *info, unsigned flags,
+				  const struct kipc_opts *opts)
+{
+	return __kipc_ret(do_reply_receive(KIPC_SYS_mbox_reply_receive, token, reply, replylen,
+					   id, buf, len, info, flags, opts));
+}
+
+ssize_t kipc_mbox_reply_receive(uint64_t token, const void *reply, size_t replylen,
+				int64_t id, void *buf, size_t len, struct kipc_msginfo *info,
+				unsigned flags)
+{
+	return kipc_mbox_reply_receive_x(token, reply, replylen, id, buf, len, info, flags,
+					 NULL);
+}
+
 /* ---------------------------------------------------------------- */
 /* Task queue                                                         */
 

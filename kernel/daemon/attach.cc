@@ -142,12 +142,7 @@ int map_region(Proc &p, int *memfd)
 	kipc_ring_ctl *c = p.ctl;
 	c->magic = KIPC_MAGIC;
 	c->version = KIPC_PROTO_VERSION;
-	c->sq_entries = kLayout.sq_entries;
-	c->cq_entries = kLayout.cq_entries;
-	c->sq_off = kLayout.sq_off;
-	c->cq_off = kLayout.cq_off;
-	c->arena_off = kLayout.arena_off;
-	c->arena_size = kLayout.arena_size;
+	kLayout.publish(*c);
 	p.set_sq_flags(KIPC_SQ_NEED_WAKEUP);
 	return 0;
 }
@@ -505,13 +500,8 @@ int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat, HelloFds *hf
 
 	resp->version = KIPC_PROTO_VERSION;
 	resp->features = feat | KIPC_FEAT_CQ_NODROP;
-	resp->sq_entries = kLayout.sq_entries;
-	resp->cq_entries = kLayout.cq_entries;
+	kLayout.publish(*resp);
 	resp->map_size = kLayout.map_size;
-	resp->sq_off = kLayout.sq_off;
-	resp->cq_off = kLayout.cq_off;
-	resp->arena_off = kLayout.arena_off;
-	resp->arena_size = kLayout.arena_size;
 	resp->pid = uc.pid;
 	resp->uid = uc.uid;
 	resp->gid = uc.gid;

@@ -167,9 +167,25 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 	if (leaves_credits(sqe.opcode))
 		return;
 	if (sqe.opcode == KIPC_SYS_mbox_send && sqe.target == credit_.link &&
-	    credit_.applied == credit_.limit)
-		return; /* an ordinary send with no credit left: it tops them up */
+	    (credit_.applied == credit_.limit || credit_room(p)))
+		return; /* no credit left (it tops them up), or room beyond them */
 	credit_revoke(false);
+}
+
+/*
+ * Has the holder's mailbox room for one more message beyond the credits
+ * held? Then its own ordinary send there (its library had not seen the
+ * last top-up yet) takes that room, not theirs: no revocation.
+ */
+bool Server::credit_room(Proc *p)
+{
+	uint32_t msgsize = 0;
+	uint64_t charge = 0;
+	uint32_t held = credit_.limit - credit_.applied;
+	if (kernel_.reserve_sends(p->task, credit_.link, held, 1, &msgsize, &charge) != 1)
+		return false;
+	kernel_.release_sends(kernel_.creds(p->task).uid, charge);
+	return msgsize == credit_.msgsize;
 }
 
 /* After p's ordinary request: a plain send that succeeded at once may earn credits. */

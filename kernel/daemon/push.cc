@@ -140,8 +140,8 @@ void Server::push_fill()
 
 void Server::push_grant(Proc *p, int64_t link)
 {
-	if (!p->push_ok || net_ || clock_.monotonic_ns() < push_cooldown_)
-		return;
+	if (!p->push_ok || net_ || clock_.monotonic_ns() < push_cooldown_ || kernel_.tracing())
+		return; /* a listener traces every call: receives go through kipcd */
 	kipc::PushMsg m;
 	int r = kernel_.push_next(p->task, link, 0, 0, KIPC_PUSH_MAX, &m);
 	if (r && r != -EAGAIN)
@@ -197,6 +197,10 @@ void Server::push_before(Proc *p, const kipc_sqe &sqe)
 	if (!push_.p)
 		return;
 	push_sync();
+	if (push_.p && kernel_.tracing()) {
+		push_recall(false); /* a trace began: every receive is a call again */
+		return;
+	}
 	if (!push_.p || push_.pushed == push_.synced)
 		return; /* nothing outstanding: push_fill() checks the rest */
 	if (only_reads(sqe.opcode))
@@ -209,7 +213,12 @@ void Server::push_before(Proc *p, const kipc_sqe &sqe)
 	push_recall(p != push_.p);
 }
 
-/* After p's request: a plain receive that completed at once may earn a push. */
+/*
+ * After p's request: a plain receive that completed at once may earn a
+ * push, when it was p's only request in flight (a synchronous caller;
+ * an asynchronous one with receives posted ahead would take it back with
+ * its next receive, after a refill for nothing).
+ */
 void Server::push_after(Proc *p, const kipc_sqe &sqe)
 {
 	if (sqe.opcode != KIPC_SYS_mbox_receive || (sqe.flags & ~KIPC_F_NONBLOCK) || sqe.type ||
@@ -217,8 +226,8 @@ void Server::push_after(Proc *p, const kipc_sqe &sqe)
 		return;
 	if (push_.p == p && push_.link == sqe.target)
 		push_fill();
-	else if (!push_.p)
-		push_grant(p, sqe.target);
+	else if (!push_.p && p->inflight == 0)
+		push_grant(p, sqe.target); /* a synchronous caller: nothing else in flight */
 }
 
 /* Once per loop round: take what was claimed, push what came. */
@@ -227,7 +236,10 @@ void Server::push_round()
 	if (!push_.p)
 		return;
 	push_sync();
-	push_fill();
+	if (push_.p && kernel_.tracing())
+		push_recall(false); /* a trace began (trace_read ran without push_before's view) */
+	else
+		push_fill();
 }
 
 /* A push nobody claimed from for kPushIdleNs goes back (another may want it). */

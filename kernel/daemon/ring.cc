@@ -57,6 +57,21 @@ void Server::complete(void *priv, const kipc_cqe &cqe)
 	mark_dirty(p);
 }
 
+/* A success not posted (KIPC_F_SKIP_SUCCESS): the request ended all the same. */
+void Server::skipped(void *priv, const kipc_cqe &cqe)
+{
+	if (Net::is_proxy(priv)) { /* (the network passes no such flag: never) */
+		complete(priv, cqe);
+		return;
+	}
+	Proc *p = static_cast<Proc *>(priv);
+	if (!p || p->dead)
+		return;
+	if (p->inflight)
+		p->inflight--;
+	mark_dirty(p); /* a stalled drain may go on */
+}
+
 /*
  * Write one CQE, or keep it in the overflow list: never drop, never
  * block. cq_head is the process's and untrusted: a value that claims

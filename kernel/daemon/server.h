@@ -47,6 +47,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <initializer_list>
 #include <unordered_map>
 #include <vector>
 
@@ -67,6 +68,18 @@ struct RingLayout {
 	uint64_t arena_off;
 	uint64_t arena_size;
 	uint64_t map_size;
+
+	/* Fill the layout fields of a record that publishes it (the region
+	 * header, the attach response: the same names in both). */
+	template <class T> void publish(T &dst) const
+	{
+		dst.sq_entries = sq_entries;
+		dst.cq_entries = cq_entries;
+		dst.sq_off = sq_off;
+		dst.cq_off = cq_off;
+		dst.arena_off = arena_off;
+		dst.arena_size = arena_size;
+	}
 };
 
 constexpr RingLayout ring_layout(uint32_t entries, uint64_t arena_size)
@@ -93,6 +106,14 @@ static_assert((kSqEntries & (kSqEntries - 1)) == 0, "RING_ENTRIES: power of 2");
 static_assert(kSqEntries >= 8 && kSqEntries <= 32768, "RING_ENTRIES range");
 static_assert(sizeof(kipc_ring_ctl) <= KIPC_CREDIT_OFF && KIPC_CREDIT_OFF + sizeof(kipc_credit) <= KIPC_RING_CTL_SIZE, "credit words in the ctl page");
 static_assert(kLayout.arena_size >= 4096 && kLayout.arena_size % 4096 == 0, "ARENA_SIZE");
+
+/* Close each descriptor that is open (>= 0). */
+inline void close_fds(std::initializer_list<int> fds)
+{
+	for (int fd : fds)
+		if (fd >= 0)
+			close(fd);
+}
 
 /* Shared words: atomic access through atomic_ref (C++20). */
 inline uint32_t load_acquire(uint32_t *p)
@@ -183,14 +204,7 @@ struct Proc {
 	{
 		if (map != MAP_FAILED)
 			munmap(map, kLayout.map_size);
-		if (conn >= 0)
-			close(conn);
-		if (pidfd >= 0)
-			close(pidfd);
-		if (doorbell >= 0)
-			close(doorbell);
-		if (notify >= 0)
-			close(notify);
+		close_fds({conn, pidfd, doorbell, notify});
 	}
 
 	void set_sq_flags(uint32_t f)
@@ -235,6 +249,7 @@ public:
 	void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid) override;
 	/* kipc::CompletionSink */
 	void complete(void *priv, const kipc_cqe &cqe) override;
+	void skipped(void *priv, const kipc_cqe &cqe) override;
 
 private:
 	void on_accept();
@@ -265,6 +280,7 @@ private:
 	void credit_apply(Proc *p, const kipc_sqe &sqe);
 	void credit_run(Proc *q);
 	void credit_before(Proc *p, const kipc_sqe &sqe);
+	bool credit_room(Proc *p);
 	void credit_after(Proc *p, const kipc_sqe &sqe);
 	void credit_grant(Proc *p, int64_t link);
 	void credit_topup(Proc *p);
@@ -393,6 +409,7 @@ private:
 		int64_t watch;
 	};
 	std::unordered_map<pid_t, PidWatch> pidwatch_;
+	bool drop_watch(pid_t pid); /* stop watching pid; false: it was not watched */
 	std::vector<pid_t> exited_;                       /* process_exited() later */
 };
 

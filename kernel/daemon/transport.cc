@@ -34,14 +34,7 @@ Server::~Server()
 		loop_.del(h.watch);
 		close(fd);
 	}
-	if (reserve_fd_ >= 0)
-		close(reserve_fd_);
-	if (alive_pidfd_ >= 0)
-		close(alive_pidfd_);
-	if (sigfd_ >= 0)
-		close(sigfd_);
-	if (timerfd_ >= 0)
-		close(timerfd_);
+	close_fds({reserve_fd_, alive_pidfd_, sigfd_, timerfd_});
 }
 
 /* ---------------------------------------------------------------- */
@@ -124,12 +117,8 @@ void Server::watch_process(pid_t pid)
 	}
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	int64_t w = loop_.add(fd, POLLIN, [this, pid](uint32_t) {
-		auto it = pidwatch_.find(pid);
-		if (it == pidwatch_.end())
+		if (!drop_watch(pid))
 			return;
-		loop_.del(it->second.watch);
-		close(it->second.fd);
-		pidwatch_.erase(it);
 		credit_exit(nullptr);
 		kernel_.process_exited(pid);
 	});
@@ -143,12 +132,18 @@ void Server::watch_process(pid_t pid)
 
 void Server::unwatch_process(pid_t pid)
 {
+	drop_watch(pid);
+}
+
+bool Server::drop_watch(pid_t pid)
+{
 	auto it = pidwatch_.find(pid);
 	if (it == pidwatch_.end())
-		return;
+		return false;
 	loop_.del(it->second.watch);
 	close(it->second.fd);
 	pidwatch_.erase(it);
+	return true;
 }
 
 /*

@@ -27,10 +27,10 @@ uint32_t KernelImpl::reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t 
 	Mailbox *mb = mbox.find(id, &err);
 	if (!mb || mbox.check_send(t, *mb)) /* a native mailbox (mbox_calls) cur may send to */
 		return 0;
-	/* round-robin assigns at send time, among holders that may leave */
-	if (mb->policy == KIPC_POLICY_ROUND_ROBIN)
-		return 0;
 	const Link &l = mb->link;
+	/* round-robin (a keyed link) assigns at send time, among holders that may leave */
+	if (l.keyed)
+		return 0;
 	if (l.capacity == 0 || l.fixed || l.pending().nmsg || l.msgsize == 0)
 		return 0; /* rendezvous, fixed sizes, senders waiting for room */
 	uint64_t n = want;

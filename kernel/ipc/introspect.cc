@@ -58,6 +58,7 @@ void Introspect::sysinfo(Task &cur, kipc_sysinfo &si) const
 	si.uptime = k_.now() - k_.boot_mono_time();
 	si.nsent = stats.sent;
 	si.ndelivered = stats.delivered;
+	si.nskipped = stats.skipped;
 	si.ntimeouts = stats.timeouts;
 	si.ncancels = stats.cancels;
 	si.nattach = stats.attach;
@@ -139,12 +140,11 @@ void Introspect::fill_mbox_info(const Task &, const Mailbox &mb, kipc_mbox_info 
 	mi = kipc_mbox_info{};
 	const Link &l = mb.link;
 	k_.mbox.fill_stat(mb, mi.st);
-	const LinkSide &ls = l.used();
-	mi.pair_sender = ls.pair_sender;
-	mi.pair_receiver = ls.pair_receiver;
-	mi.excl = ls.excl ? ls.excl->pid : 0;
-	if (mb.policy == KIPC_POLICY_ROUND_ROBIN && !mb.holders.empty())
-		mi.rr_next = mb.holders[ls.rr_next % mb.holders.size()]->pid;
+	Mailboxes::PolicyView pv = k_.mbox.policy_view(mb);
+	mi.pair_sender = pv.pair_sender;
+	mi.pair_receiver = pv.pair_receiver;
+	mi.excl = pv.excl;
+	mi.rr_next = pv.rr_next;
 	l.pending().for_each_unordered([&](Message *m) {
 		if (!m->req() || m->req()->cached)
 			mi.ncached++;
@@ -160,7 +160,7 @@ long Introspect::task_info(Task &cur, pid_t pid, kipc_task_info &ti) const
 	return 0;
 }
 
-long Introspect::mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi) const
+template <class F> long Introspect::on_mbox(Task &cur, int64_t id, F &&f) const
 {
 	int err;
 	Mailbox *mb = k_.mbox.find(id, &err);
@@ -168,8 +168,13 @@ long Introspect::mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi) const
 		return err;
 	if (!may_see_mbox(cur, *mb))
 		return -EACCES;
-	fill_mbox_info(cur, *mb, mi);
+	f(*mb);
 	return 0;
+}
+
+long Introspect::mbox_info(Task &cur, int64_t id, kipc_mbox_info &mi) const
+{
+	return on_mbox(cur, id, [&](const Mailbox &mb) { fill_mbox_info(cur, mb, mi); });
 }
 
 void Introspect::task_list(Task &cur, std::vector<kipc_task_info> &out) const
@@ -194,7 +199,7 @@ void Introspect::mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const
 		  [](const auto &a, const auto &b) { return a.st.id < b.st.id; });
 }
 
-long Introspect::find_link(Task &cur, int64_t target, bool taskq, const Link **out) const
+template <class F> long Introspect::on_link(Task &cur, int64_t target, bool taskq, F &&f) const
 {
 	if (taskq) {
 		if (target <= 0 || target > INT32_MAX)
@@ -204,62 +209,55 @@ long Introspect::find_link(Task &cur, int64_t target, bool taskq, const Link **o
 			return -ESRCH;
 		if (!may_see_task(cur, *t))
 			return -EACCES;
-		*out = &t->queue;
+		f(t->queue);
 		return 0;
 	}
-	int err;
-	Mailbox *mb = k_.mbox.find(target, &err);
-	if (!mb)
-		return err;
-	if (!may_see_mbox(cur, *mb))
-		return -EACCES;
-	*out = &mb->link;
-	return 0;
+	return on_mbox(cur, target, [&](const Mailbox &mb) { f(mb.link); });
+}
+
+/* What a waiter's request says: the call that made it, since and until when. */
+static void waiter_times(const Request &r, kipc_waiter_info &wi)
+{
+	wi.op = r.opcode;
+	wi.since = r.since;
+	wi.deadline = r.deadline == kForever ? 0 : r.deadline;
 }
 
 /* Receivers (longest-waiting first), then senders in delivery order, then holders. */
 long Introspect::waiter_list(Task &cur, int64_t target, bool taskq,
 			     std::vector<kipc_waiter_info> &out) const
 {
-	const Link *lp;
-	if (long err = find_link(cur, target, taskq, &lp))
-		return err;
-	const Link &l = *lp;
-	l.receivers().for_each([&](WaitEntry *w) {
-		const Request *r = w->req;
-		kipc_waiter_info wi{};
-		wi.pid = r->task->pid;
-		wi.kind = KIPC_WAITER_RECEIVER;
-		wi.op = r->opcode;
-		wi.since = r->since;
-		wi.deadline = r->deadline == kForever ? 0 : r->deadline;
-		wi.len = r->buflen;
-		out.push_back(wi);
-	});
-	l.pending().for_each([&](Message *m) {
-		const Request *r = m->req();
-		kipc_waiter_info wi{};
-		wi.pid = m->sender;
-		wi.kind = r && !r->cached ? KIPC_WAITER_SENDER : KIPC_WAITER_CACHED;
-		if (r) {
-			wi.op = r->opcode;
-			wi.since = r->since;
-			wi.deadline = r->deadline == kForever ? 0 : r->deadline;
-		}
-		wi.seq = m->seq;
-		wi.len = m->len;
-		out.push_back(wi);
-	});
-	if (const Mailbox *mb = l.mbox) {
-		for (const Task *t : mb->holders) {
+	return on_link(cur, target, taskq, [&](const Link &l) {
+		l.receivers().for_each([&](WaitEntry *w) {
+			const Request *r = w->req;
 			kipc_waiter_info wi{};
-			wi.pid = t->pid;
-			wi.kind = KIPC_WAITER_HOLDER;
-			wi.flags = mb->owner == t ? KIPC_WAITER_F_OWNER : 0;
+			wi.pid = r->task->pid;
+			wi.kind = KIPC_WAITER_RECEIVER;
+			waiter_times(*r, wi);
+			wi.len = r->buflen;
 			out.push_back(wi);
+		});
+		l.pending().for_each([&](Message *m) {
+			const Request *r = m->req();
+			kipc_waiter_info wi{};
+			wi.pid = m->sender;
+			wi.kind = r && !r->cached ? KIPC_WAITER_SENDER : KIPC_WAITER_CACHED;
+			if (r)
+				waiter_times(*r, wi);
+			wi.seq = m->seq;
+			wi.len = m->len;
+			out.push_back(wi);
+		});
+		if (const Mailbox *mb = l.mbox) {
+			for (const Task *t : mb->holders) {
+				kipc_waiter_info wi{};
+				wi.pid = t->pid;
+				wi.kind = KIPC_WAITER_HOLDER;
+				wi.flags = mb->owner == t ? KIPC_WAITER_F_OWNER : 0;
+				out.push_back(wi);
+			}
 		}
-	}
-	return 0;
+	});
 }
 
 static kipc_msg_info msg_info(const Message *m, uint16_t flags)
@@ -280,15 +278,12 @@ static kipc_msg_info msg_info(const Message *m, uint16_t flags)
 long Introspect::msg_list(Task &cur, int64_t target, bool taskq,
 			  std::vector<kipc_msg_info> &out) const
 {
-	const Link *lp;
-	if (long err = find_link(cur, target, taskq, &lp))
-		return err;
-	const Link &l = *lp;
-	out.reserve(l.msgs.nmsg + l.pending().nmsg);
-	l.msgs.for_each([&](Message *m) { out.push_back(msg_info(m, 0)); });
-	l.pending().for_each(
-		[&](Message *m) { out.push_back(msg_info(m, KIPC_MSG_PENDING)); });
-	return 0;
+	return on_link(cur, target, taskq, [&](const Link &l) {
+		out.reserve(l.msgs.nmsg + l.pending().nmsg);
+		l.msgs.for_each([&](Message *m) { out.push_back(msg_info(m, 0)); });
+		l.pending().for_each(
+			[&](Message *m) { out.push_back(msg_info(m, KIPC_MSG_PENDING)); });
+	});
 }
 
 } // namespace kipc

@@ -45,8 +45,11 @@ private:
 	bool may_see_mbox(const Task &cur, const Mailbox &mb) const;
 	void fill_task_info(const Task &cur, const Task &t, kipc_task_info &ti) const;
 	void fill_mbox_info(const Task &cur, const Mailbox &mb, kipc_mbox_info &mi) const;
-	/* Find the link target names for cur (a mailbox, or a pid's task queue). */
-	long find_link(Task &cur, int64_t target, bool taskq, const Link **out) const;
+	/* Find the link target names for cur (a mailbox, or a pid's task
+	 * queue) and run f on it: 0, or why there is none. */
+	template <class F> long on_link(Task &cur, int64_t target, bool taskq, F &&f) const;
+	/* ... a mailbox id cur may see, f(mb) */
+	template <class F> long on_mbox(Task &cur, int64_t id, F &&f) const;
 
 	KernelImpl &k_;
 	kipc_kernel_info kinfo_{}; /* set by the host (Kernel::set_kernel_info) */

@@ -436,11 +436,6 @@ struct LinkSide {
 	uint64_t nsent = 0, nreceived = 0;
 	pid_t lspid = 0, lrpid = 0;
 	int64_t stime = 0, rtime = 0;
-	/* mailbox policy state (mailbox.cc) */
-	uint32_t rr_next = 0;    /* round-robin cursor into holders */
-	pid_t pair_sender = 0, pair_receiver = 0; /* pair policy binding */
-	uint32_t excl_count = 0; /* exclusive policy: receives of excl inside */
-	Task *excl = nullptr;    /* exclusive policy: the task inside receive */
 };
 
 /* Buffering and the queues common to task queues and mailboxes. */
@@ -459,6 +454,9 @@ struct Link {
 	bool fifo_senders = false;  /* blocked senders enter in arrival order
 				       (POSIX, System V), not by priority */
 	bool quota = true;          /* messages count against bytes_per_user */
+	bool keyed = false;         /* messages indexed by route (MsgExt::route):
+				       a task queue's by sender, a round-robin
+				       mailbox's by assignee (Mechanism::route) */
 
 	/* Make side (every send and receive first): false, out of memory. */
 	bool use();
@@ -685,10 +683,10 @@ struct Mailbox {
 	uid_t cuid, cgid;        /* creator */
 	uint32_t mode;
 	uint32_t flags;          /* KIPC_MBOX_* */
-	uint32_t policy;         /* KIPC_POLICY_* */
+	uint32_t policy;         /* KIPC_POLICY_* (its state: Mailboxes) */
 	Task *owner = nullptr;   /* owning task; nullptr: kernel-owned, orphaned */
 	Holders holders;         /* receive right, in grant order */
-	int64_t ctime = 0;       /* policy state: link.side */
+	int64_t ctime = 0;       /* last change, CLOCK_REALTIME ns */
 
 	bool kernel_owned() const { return flags & KIPC_MBOX_KERNEL_OWNED; }
 	bool holds(const Task *t) const;
@@ -801,6 +799,7 @@ public:
 		uint64_t delivered = 0, timeouts = 0, cancels = 0;
 		uint64_t attach = 0, exit = 0, destroyed = 0;
 		uint64_t sent = 0; /* messages that reached a link or a receiver */
+		uint64_t skipped = 0; /* successes not posted (KIPC_F_SKIP_SUCCESS) */
 	};
 	const Stats &counters() const { return stats; }
 	void count_destroyed() { stats.destroyed++; } /* a mailbox went */
@@ -870,7 +869,6 @@ public:
 		      PushMsg *out);
 	bool take_pushed(Task &t, int64_t id, uint64_t seq);
 	bool would_deadlock(const Task &cur, const Link &link) const;
-	Task *sole_receiver(const Link &link) const;
 	/* By name, what the syscalls ask for: a pid's task queue, a mailbox id
 	 * (a set of them), checked for cur. */
 	long find_peer(Task &cur, int64_t pid, Task **out); /* where kill(2) may */
@@ -892,8 +890,11 @@ public:
 	 */
 	void finish(Request *r, FinishFill fill);
 	void finish(Request *r, const kipc_cqe &cqe, bool notify = true);
-	/* Post t's completion of a call op (KIPC_SYS_*; traced as SYSRET). */
-	void complete(Task &t, const kipc_cqe &cqe, uint16_t op = KIPC_SYS_NONE);
+	/* Post t's completion of a call op (KIPC_SYS_*; traced as SYSRET);
+	 * flags are the request's: with KIPC_F_SKIP_SUCCESS a success is
+	 * traced and counted but not posted (the sink's skipped()). */
+	void complete(Task &t, const kipc_cqe &cqe, uint16_t op = KIPC_SYS_NONE,
+		      uint32_t flags = 0);
 	/* Fail request r (parked) with err, whatever it waits on. */
 	void abort_request(Request *r, int err, bool notify);
 	/* What became of a message offered to a parked receive. */

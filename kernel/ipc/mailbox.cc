@@ -176,8 +176,9 @@ int Mailboxes::check_send(Task &cur, Mailbox &mb)
 		return -EINVAL;
 	if (!ipcperms(cur, mb, kMayWrite))
 		return -EACCES;
-	if (mb.policy == KIPC_POLICY_PAIR && bound_to_other(k_, mb.link.used().pair_sender, cur))
-		return -EPERM; /* bound by the first send that happens: do_send() */
+	const Policy *p = policy(mb);
+	if (mb.policy == KIPC_POLICY_PAIR && p && bound_to_other(k_, p->pair_sender, cur))
+		return -EPERM; /* bound by the first send that happens: sent() */
 	return 0;
 }
 
@@ -192,12 +193,14 @@ int Mailboxes::check_receive(Task &cur, Mailbox &mb)
 			return -EACCES;
 	}
 	switch (mb.policy) {
-	case KIPC_POLICY_PAIR: /* bound when a receive happens: do_receive() */
-		if (bound_to_other(k_, mb.link.used().pair_receiver, cur))
+	case KIPC_POLICY_PAIR: { /* bound when a receive happens: received() */
+		const Policy *p = policy(mb);
+		if (p && bound_to_other(k_, p->pair_receiver, cur))
 			return -EPERM;
 		break;
+	}
 	case KIPC_POLICY_EXCLUSIVE:
-		if (mb.link.used().excl && mb.link.used().excl != &cur)
+		if (Task *in = exclusive_receiver(mb); in && in != &cur)
 			return -EBUSY;
 		break;
 	}
@@ -269,6 +272,7 @@ long Mailboxes::open(Task &cur, const std::string &name, uint32_t oflag,
 	p->name = name;
 	p->flags = attr ? attr->flags : 0;
 	p->policy = policy;
+	p->link.keyed = policy == KIPC_POLICY_ROUND_ROBIN;
 	p->owner = &cur;
 	add_holder(*p, cur);
 	if (!name.empty())
@@ -279,6 +283,7 @@ long Mailboxes::open(Task &cur, const std::string &name, uint32_t oflag,
 
 void Mailboxes::destroying(Mailbox &mb)
 {
+	policies_.erase(&mb);
 	if (!mb.name.empty())
 		names_.erase(mb.name);
 	k_.user(mb.cuid).mailboxes--;
@@ -308,7 +313,8 @@ void Mailboxes::destroy_mbox(Mailbox *mb)
 	delete mb;
 }
 
-long Mailboxes::destroy(Task &cur, int64_t id)
+/* Run f(mb) on mailbox id if cur may administer it (destroy, setattr). */
+template <class F> long Mailboxes::administered(Task &cur, int64_t id, F &&f)
 {
 	int err;
 	Mailbox *mb = find(id, &err);
@@ -316,8 +322,15 @@ long Mailboxes::destroy(Task &cur, int64_t id)
 		return err;
 	if (!may_admin(cur, *mb))
 		return -EPERM;
-	destroy_mbox(mb);
-	return 0;
+	return f(mb);
+}
+
+long Mailboxes::destroy(Task &cur, int64_t id)
+{
+	return administered(cur, id, [&](Mailbox *mb) {
+		destroy_mbox(mb);
+		return 0L;
+	});
 }
 
 void Mailboxes::fill_stat(const Mailbox &mb, kipc_mbox_stat &st) const
@@ -360,12 +373,12 @@ long Mailboxes::stat(Task &cur, int64_t id, kipc_mbox_stat &st)
 
 long Mailboxes::setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_attr &a)
 {
-	int err;
-	Mailbox *mb = find(id, &err);
-	if (!mb)
-		return err;
-	if (!may_admin(cur, *mb))
-		return -EPERM;
+	return administered(cur, id, [&](Mailbox *mb) { return set_attr(mb, mask, a); });
+}
+
+/* setattr of mb, which cur may administer */
+long Mailboxes::set_attr(Mailbox *mb, uint32_t mask, const kipc_mbox_attr &a)
+{
 	LinkAttr la{};
 	if (mask & KIPC_SET_CAPACITY) {
 		kipc_mbox_attr want = a;
@@ -389,8 +402,9 @@ long Mailboxes::setattr(Task &cur, int64_t id, uint32_t mask, const kipc_mbox_at
 		mb->gid = a.gid;
 	if (mask & KIPC_SET_POLICY) {
 		mb->policy = a.policy;
-		if (LinkSide *ls = mb->link.side.get())
-			ls->pair_sender = ls->pair_receiver = 0;
+		mb->link.keyed = a.policy == KIPC_POLICY_ROUND_ROBIN; /* nothing queued */
+		if (auto it = policies_.find(mb); it != policies_.end())
+			it->second.pair_sender = it->second.pair_receiver = 0;
 	}
 	if (mask & KIPC_SET_CAPACITY) {
 		mb->link.capacity = la.capacity;
@@ -419,11 +433,12 @@ void Mailboxes::remove_holder(Mailbox &mb, Task &t)
 	if (pos == mb.holders.size())
 		return;
 	mb.holders.remove(pos);
-	if (LinkSide *ls = mb.link.side.get()) {
-		if (pos < ls->rr_next)
-			ls->rr_next--;
-		if (ls->rr_next >= mb.holders.size())
-			ls->rr_next = 0;
+	if (auto it = policies_.find(&mb); it != policies_.end()) {
+		uint32_t &next = it->second.rr_next;
+		if (pos < next)
+			next--;
+		if (next >= mb.holders.size())
+			next = 0;
 	}
 	if (mb.policy == KIPC_POLICY_ROUND_ROBIN) {
 		/* its messages become unassigned and go to whoever comes first;
@@ -450,14 +465,70 @@ void Mailboxes::remove_holder(Mailbox &mb, Task &t)
 		k_.abort_request(r, why, true);
 }
 
-pid_t Mailboxes::rr_assign(Mailbox &mb)
+/* ---- the policies (Mechanism hooks) --------------------------------- */
+
+const Mailboxes::Policy *Mailboxes::policy(const Mailbox &mb) const
 {
-	if (mb.holders.empty())
+	auto it = policies_.find(&mb);
+	return it == policies_.end() ? nullptr : &it->second;
+}
+
+/* On an exclusive mailbox every parked receiver is the same task: the
+ * others got EBUSY, and the policy does not change while one waits. */
+Task *Mailboxes::exclusive_receiver(const Mailbox &mb)
+{
+	const WaitEntry *w = mb.link.receivers().front();
+	return w ? w->req->task : nullptr;
+}
+
+pid_t Mailboxes::route(const Mailbox &mb) const
+{
+	if (mb.holders.empty()) /* keyed: round-robin */
 		return 0;
-	LinkSide &ls = *mb.link.side; /* a send: the link is in use */
-	pid_t pid = mb.holders[ls.rr_next % mb.holders.size()]->pid;
-	ls.rr_next = uint32_t((ls.rr_next + 1) % mb.holders.size());
-	return pid;
+	const Policy *p = policy(mb);
+	return mb.holders[p ? p->rr_next % mb.holders.size() : 0]->pid;
+}
+
+void Mailboxes::sent(Mailbox &mb, const Task &cur)
+{
+	if (mb.policy == KIPC_POLICY_ROUND_ROBIN && !mb.holders.empty()) {
+		Policy &p = policies_[&mb];
+		p.rr_next = uint32_t((p.rr_next + 1) % mb.holders.size()); /* past route() */
+	} else if (mb.policy == KIPC_POLICY_PAIR) {
+		policies_[&mb].pair_sender = cur.pid;
+	}
+}
+
+void Mailboxes::received(Mailbox &mb, const Task &cur)
+{
+	if (mb.policy == KIPC_POLICY_PAIR)
+		policies_[&mb].pair_receiver = cur.pid;
+}
+
+Task *Mailboxes::sole_receiver(const Mailbox &mb) const
+{
+	const Policy *p = mb.policy == KIPC_POLICY_PAIR ? policy(mb) : nullptr;
+	if (p && p->pair_receiver)
+		return k_.find_task(p->pair_receiver);
+	if (!mb.kernel_owned() && mb.holders.size() == 1)
+		return mb.holders[0];
+	return nullptr;
+}
+
+Mailboxes::PolicyView Mailboxes::policy_view(const Mailbox &mb) const
+{
+	PolicyView v{};
+	const Policy *p = policy(mb);
+	if (p) {
+		v.pair_sender = p->pair_sender;
+		v.pair_receiver = p->pair_receiver;
+	}
+	if (mb.policy == KIPC_POLICY_EXCLUSIVE)
+		if (Task *in = exclusive_receiver(mb))
+			v.excl = in->pid;
+	if (mb.policy == KIPC_POLICY_ROUND_ROBIN && !mb.holders.empty())
+		v.rr_next = route(mb);
+	return v;
 }
 
 /* ---- by id: what the message syscalls ask for -------------------- */
@@ -537,70 +608,61 @@ long Mailboxes::receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
 }
 
 /*
- * The mailbox id as its owner manages it (set_owner, grant, revoke): only
- * the owning task, or any task of the mailbox's user when a kernel-owned
- * mailbox has lost its owner (the user adopts it).
+ * Run f(mb, t) on mailbox id as its owner manages it for pid (set_owner,
+ * grant, revoke): only the owning task, or any task of the mailbox's user
+ * when a kernel-owned mailbox has lost its owner (the user adopts it); t
+ * is pid's task, made for a live process that has not attached yet when
+ * make (else ESRCH).
  */
-Mailbox *Mailboxes::owned(Task &cur, int64_t id, int *err)
+template <class F> long Mailboxes::owned(Task &cur, int64_t id, pid_t pid, bool make, F &&f)
 {
-	Mailbox *mb = find(id, err);
+	int err;
+	Mailbox *mb = find(id, &err);
 	if (!mb)
-		return nullptr;
-	if (mb->owner == &cur || (!mb->owner && may_admin(cur, *mb)))
-		return mb;
-	*err = -EPERM;
-	return nullptr;
+		return err;
+	if (mb->owner != &cur && (mb->owner || !may_admin(cur, *mb)))
+		return -EPERM;
+	Task *t = make ? k_.get_task(pid, &err) : k_.find_task(pid);
+	if (!t)
+		return make ? err : -ESRCH;
+	return f(*mb, *t);
 }
 
 long Mailboxes::set_owner(Task &cur, int64_t id, pid_t pid)
 {
-	int err;
-	Mailbox *mb = owned(cur, id, &err);
-	if (!mb)
-		return err;
-	Task *t = k_.get_task(pid, &err); /* like grant: a live, unattached pid too */
-	if (!t)
-		return err;
-	if (mb->owner == t)
-		return 0;
-	/* new owner and credentials first: the old owner's receives are judged by them */
-	Task *old = mb->owner;
-	mb->owner = t;
-	mb->uid = t->uid;
-	mb->gid = t->gid;
-	if (old)
-		remove_holder(*mb, *old);
-	add_holder(*mb, *t);
-	mb->ctime = k_.now_real();
-	return 0;
+	/* like grant: a live, unattached pid too */
+	return owned(cur, id, pid, true, [&](Mailbox &mb, Task &t) {
+		if (mb.owner == &t)
+			return 0L;
+		/* new owner and credentials first: the old owner's receives are judged by them */
+		Task *old = mb.owner;
+		mb.owner = &t;
+		mb.uid = t.uid;
+		mb.gid = t.gid;
+		if (old)
+			remove_holder(mb, *old);
+		add_holder(mb, t);
+		mb.ctime = k_.now_real();
+		return 0L;
+	});
 }
 
 long Mailboxes::grant(Task &cur, int64_t id, pid_t pid)
 {
-	int err;
-	Mailbox *mb = owned(cur, id, &err);
-	if (!mb)
-		return err;
-	Task *t = k_.get_task(pid, &err);
-	if (!t)
-		return err;
-	add_holder(*mb, *t);
-	return 0;
+	return owned(cur, id, pid, true, [&](Mailbox &mb, Task &t) {
+		add_holder(mb, t);
+		return 0L;
+	});
 }
 
 long Mailboxes::revoke(Task &cur, int64_t id, pid_t pid)
 {
-	int err;
-	Mailbox *mb = owned(cur, id, &err);
-	if (!mb)
-		return err;
-	Task *t = k_.find_task(pid);
-	if (!t)
-		return -ESRCH;
-	if (t == mb->owner)
-		return -EPERM; /* the owner's right goes only with ownership */
-	remove_holder(*mb, *t);
-	return 0;
+	return owned(cur, id, pid, false, [&](Mailbox &mb, Task &t) {
+		if (&t == mb.owner)
+			return long(-EPERM); /* the owner's right goes only with ownership */
+		remove_holder(mb, t);
+		return 0L;
+	});
 }
 
 /* t exited (exit_task, step 3): its process-owned mailboxes are destroyed,

@@ -98,8 +98,13 @@ public:
 	bool may_admin(const Task &cur, const Mailbox &mb) const;
 	void add_holder(Mailbox &mb, Task &t);
 	void remove_holder(Mailbox &mb, Task &t);
-	/* Round-robin: the holder the next message goes to (0: any). */
-	pid_t rr_assign(Mailbox &mb);
+	/* What introspection shows of mb's policy state (0: none). */
+	struct PolicyView {
+		pid_t pair_sender, pair_receiver; /* pair: the bound tasks */
+		pid_t excl;    /* exclusive: the task inside receive */
+		pid_t rr_next; /* round-robin: the holder the next message goes to */
+	};
+	PolicyView policy_view(const Mailbox &mb) const;
 	/* Hook of task exit: t's mailboxes are destroyed or orphaned, its
 	 * rights go (exit_task() calls it before t's task queue drains, the
 	 * other mechanisms' after). */
@@ -107,14 +112,35 @@ public:
 	/* Mechanism: a native mailbox goes: its name, its creator's count. */
 	void destroying(Mailbox &mb) override;
 	void charges(Charges &c) const override;
+	/* Mechanism: the policies. Round-robin: the next holder, in grant
+	 * order, and the rotation moves on once the send happened. Pair: the
+	 * first sender and the first receiver whose operation happens bind
+	 * the mailbox. Exclusive: the task parked inside receive (none: any)
+	 * is the link's receivers', so it needs no state. */
+	pid_t route(const Mailbox &mb) const override;
+	void sent(Mailbox &mb, const Task &cur) override;
+	void received(Mailbox &mb, const Task &cur) override;
+	Task *sole_receiver(const Mailbox &mb) const override;
 
 private:
-	Mailbox *owned(Task &cur, int64_t id, int *err);
+	/* The state of a round-robin or pair mailbox, made by its first send
+	 * or receive that happens, gone with the mailbox. */
+	struct Policy {
+		uint32_t rr_next = 0; /* round-robin cursor into holders */
+		pid_t pair_sender = 0, pair_receiver = 0;
+	};
+	const Policy *policy(const Mailbox &mb) const;
+	static Task *exclusive_receiver(const Mailbox &mb);
+
+	template <class F> long owned(Task &cur, int64_t id, pid_t pid, bool make, F &&f);
+	template <class F> long administered(Task &cur, int64_t id, F &&f);
+	long set_attr(Mailbox *mb, uint32_t mask, const kipc_mbox_attr &a);
 
 	KernelImpl &k_;
 	IdTable mbox_ids_{kMboxIdxBits, kMboxSeqMin, UINT32_MAX, 1u << kMboxIdxBits};
 	IdTable msq_ids_;  /* System V queues */
 	std::unordered_map<std::string, Mailbox *> names_; /* native mailboxes' */
+	std::unordered_map<const Mailbox *, Policy> policies_;
 };
 
 } // namespace kipc

@@ -19,7 +19,17 @@
  *  - destroying(mb): destroy_mbox(mb) starts: the mechanism drops its
  *    state of mb (names, keys, counts, charges); the core then drains the
  *    link and frees mb;
- *  - charges(c) (debug checks): what the mechanism charges users.
+ *  - charges(c) (debug checks): what the mechanism charges users;
+ * and the hooks of the receive policies (native mailboxes: round-robin,
+ * pair; the queues keep the defaults):
+ *  - route(mb): who a message do_send() is making for mb's keyed link
+ *    (Link::keyed) is for; 0: whoever receives first;
+ *  - sent(mb, cur): a send by cur to mb happened (it reached a receiver
+ *    or the queue, or waits inside the link);
+ *  - received(mb, cur): a receive by cur on mb happened (it took one of
+ *    mb's messages, or waits on mb);
+ *  - sole_receiver(mb): the one task that can receive from mb, or
+ *    nullptr (deadlock detection);
  * and reads what stat and trace records say of a kind (mbox_flag,
  * trace_flag, key()) and whether the kipc mailbox calls take it
  * (mbox_calls). See Documentation/internals.md, "Mechanisms".
@@ -59,6 +69,10 @@ public:
 	virtual void link_changed(Mailbox &mb) { (void)mb; }
 	virtual void destroying(Mailbox &mb) = 0;
 	virtual void charges(Charges &c) const = 0;
+	virtual pid_t route(const Mailbox &mb) const { (void)mb; return 0; }
+	virtual void sent(Mailbox &mb, const Task &cur) { (void)mb; (void)cur; }
+	virtual void received(Mailbox &mb, const Task &cur) { (void)mb; (void)cur; }
+	virtual Task *sole_receiver(const Mailbox &mb) const { (void)mb; return nullptr; }
 	/* The key CREATE and OPEN records show (System V), or 0. */
 	virtual int64_t key(const Mailbox &mb) const { (void)mb; return 0; }
 

@@ -49,13 +49,19 @@ bool MqHandles::drop(Task &t, MqOpen &o)
 	return e.tasks.empty();
 }
 
-std::vector<MqOpen *> MqHandles::of_task(const Task &t) const
+template <class Map>
+std::vector<MqOpen *> MqHandles::opens(const Map &m, typename Map::key_type key) const
 {
 	std::vector<MqOpen *> v;
-	if (auto it = by_task_.find(&t); it != by_task_.end())
+	if (auto it = m.find(key); it != m.end())
 		for (int64_t h : it->second)
 			v.push_back(find(h));
 	return v;
+}
+
+std::vector<MqOpen *> MqHandles::of_task(const Task &t) const
+{
+	return opens(by_task_, &t);
 }
 
 std::vector<const Task *> MqHandles::tasks_of(const MqOpen &o) const
@@ -68,11 +74,7 @@ std::vector<const Task *> MqHandles::tasks_of(const MqOpen &o) const
 
 std::vector<MqOpen *> MqHandles::of_queue(const Mailbox &mb) const
 {
-	std::vector<MqOpen *> v;
-	if (auto it = by_queue_.find(&mb); it != by_queue_.end())
-		for (int64_t h : it->second)
-			v.push_back(find(h));
-	return v;
+	return opens(by_queue_, &mb);
 }
 
 size_t MqHandles::count(const Mailbox &mb) const

@@ -74,6 +74,8 @@ private:
 	std::unordered_map<const Task *, std::unordered_set<int64_t>> by_task_;
 	std::unordered_map<const Mailbox *, std::unordered_set<int64_t>> by_queue_;
 	int64_t next_ = 1;
+	/* The opens by_task_ or by_queue_ holds under key. */
+	template <class Map> std::vector<MqOpen *> opens(const Map &m, typename Map::key_type key) const;
 };
 
 } // namespace kipc

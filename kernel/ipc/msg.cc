@@ -182,7 +182,7 @@ void KernelImpl::refill(Link &link)
 		r->msg = nullptr;
 		r->link = nullptr;
 		kipc_cqe cqe{};
-		cqe.pid = link.mbox && link.mbox->policy == KIPC_POLICY_ROUND_ROBIN ? m->route() : 0;
+		cqe.pid = link.mbox ? m->route() : 0; /* a mailbox's assignee, or 0 */
 		cqe.seq = m->seq;
 		if (r->cached)
 			cqe.flags |= KIPC_CQE_F_NOTIF;
@@ -301,20 +301,26 @@ void KernelImpl::serve_waiters(Link &link)
 }
 
 /*
- * The pair policy binds a mailbox to the first sender and the first
- * receiver whose operation happens (completes or waits inside the link);
- * an operation that fails binds nothing.
+ * A send or a receive by cur on link happened: it completed, or waits
+ * inside the link (an operation that fails did not happen). A mailbox's
+ * mechanism hears of it (its policies: the pair binding, the round-robin
+ * rotation).
  */
-static void pair_bind(Link &link, const Task &cur, bool sender)
+static void sent(Link &link, const Task &cur)
 {
-	Mailbox *mb = link.mbox;
-	if (mb && mb->policy == KIPC_POLICY_PAIR)
-		(sender ? link.side->pair_sender : link.side->pair_receiver) = cur.pid;
+	if (Mailbox *mb = link.mbox)
+		mb->mech->sent(*mb, cur);
+}
+
+static void received(Link &link, const Task &cur)
+{
+	if (Mailbox *mb = link.mbox)
+		mb->mech->received(*mb, cur);
 }
 
 static void account_send(KernelImpl &k, Link &link, Task &cur, int64_t stime)
 {
-	pair_bind(link, cur, true);
+	sent(link, cur);
 	k.count_sent(link, &cur, cur.pid, stime);
 }
 
@@ -337,7 +343,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	if (!link.use())
 		return -ENOMEM;
 	/* keyed links index by route: task queues (sender), round-robin (assignee) */
-	bool keyed = !mb || mb->policy == KIPC_POLICY_ROUND_ROBIN;
+	bool keyed = link.keyed;
 	uint8_t mflags = keyed || a.type || token ? kMsgExt | (keyed ? kMsgKeyed : 0) : 0;
 	Message *m = alloc_message(cur, a.len, mflags, &err, link.quota);
 	if (!m)
@@ -351,15 +357,12 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		e->type = a.type;
 		e->token = token;
 	}
-	uint32_t rr_saved = link.side->rr_next;
-	if (!mb)
-		m->ext()->route = cur.pid;
-	else if (mb->policy == KIPC_POLICY_ROUND_ROBIN)
-		m->ext()->route = mbox.rr_assign(*mb);
+	if (keyed)
+		m->ext()->route = mb ? mb->mech->route(*mb) : cur.pid;
 
 	cqe.seq = m->seq;
-	if (mb && mb->policy == KIPC_POLICY_ROUND_ROBIN)
-		cqe.pid = m->route(); /* the sender is told who gets it */
+	if (mb)
+		cqe.pid = m->route(); /* the sender is told who gets it (round-robin), or 0 */
 	/* SEND is traced once its outcome is known, before what it causes */
 	TraceEv send{.event = KIPC_TRACE_SEND, .task = &cur,
 		     .peer = link.task ? link.task->pid : 0, .link = &link, .msg = m,
@@ -421,7 +424,6 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 			call->link = nullptr;
 			call->phase = CallPhase::None;
 		}
-		link.side->rr_next = rr_saved;
 		free_message(m);
 		return err;
 	}
@@ -429,7 +431,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		send.flags |= KIPC_TRACE_F_BLOCKED;
 		KIPC_TRACE(*this, (send));
 	}
-	pair_bind(link, cur, true); /* it waits inside the link: binds (not sent yet) */
+	sent(link, cur); /* it waits inside the link: it happened (not counted yet) */
 	ReqPtr own = call ? nullptr : new_request(cur, ReqKind::Send, a);
 	Request *r = call ? call : own.get();
 	r->msg = m;
@@ -474,7 +476,7 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 		int err = deliver(cur, *from, best, a.addr, a.len, a.flags, cqe);
 		if (err)
 			return err;
-		pair_bind(*from, cur, false);
+		received(*from, cur);
 		return cqe.res;
 	}
 	if (awaited_gone)
@@ -498,11 +500,7 @@ long KernelImpl::do_receive(Task &cur, Link *const *links, size_t n, const Selec
 		r->waits[i].req = r.get();
 		r->waits[i].link = links[i];
 		links[i]->side->receivers.push_back(&r->waits[i]);
-		pair_bind(*links[i], cur, false);
-		if (Mailbox *mb = links[i]->mbox; mb && mb->policy == KIPC_POLICY_EXCLUSIVE) {
-			links[i]->side->excl = &cur;
-			links[i]->side->excl_count++;
-		}
+		received(*links[i], cur);
 	}
 	cur.nrecv_parked++;
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = links[0],
@@ -595,18 +593,6 @@ void KernelImpl::drain_link(Link &link, int err)
 	}
 }
 
-Task *KernelImpl::sole_receiver(const Link &link) const
-{
-	if (link.task)
-		return link.task;
-	const Mailbox *mb = link.mbox;
-	if (mb->policy == KIPC_POLICY_PAIR && link.used().pair_receiver)
-		return find_task(link.used().pair_receiver);
-	if (!mb->kernel_owned() && mb->holders.size() == 1)
-		return mb->holders[0];
-	return nullptr;
-}
-
 /*
  * Would blocking cur on the zero-capacity link close a cycle of tasks each
  * waiting for the next? An edge t -> u exists when t is inside no receive
@@ -652,6 +638,13 @@ private:
 };
 
 } // namespace
+
+/* The one task that can receive from link: a task queue's owner, or what
+ * the mailbox's mechanism says (nullptr: several, or nobody yet). */
+static Task *sole_receiver(const Link &link)
+{
+	return link.task ? link.task : link.mbox->mech->sole_receiver(*link.mbox);
+}
 
 bool KernelImpl::would_deadlock(const Task &cur, const Link &link) const
 {

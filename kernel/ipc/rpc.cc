@@ -103,6 +103,26 @@ long Calls::reply(Task &cur, uint64_t token, MsgArgs &a)
 	return 0;
 }
 
+/*
+ * Reply, then receive: one request where a server loop made two. The
+ * reply goes first and must succeed: if it fails (ESRCH: no such call or
+ * its caller gave up; EPERM: another task's call; EMSGSIZE, EFAULT,
+ * ENOMEM) nothing is received and the result is the reply's error,
+ * without KIPC_CQE_F_REPLIED, exactly as a failed reply() alone. Once the
+ * reply is delivered the receive runs as receive() or mbox_receive()
+ * would (its own rights checks, waiting, timeout, cancel) and whatever it
+ * returns, success or error, says KIPC_CQE_F_REPLIED.
+ */
+long Calls::reply_receive(Task &cur, uint64_t token, MsgArgs &rep, bool mbox, int64_t from,
+			  MsgArgs &a, kipc_cqe &cqe)
+{
+	if (long err = reply(cur, token, rep))
+		return err;
+	long res = mbox ? k_.mbox.receive(cur, from, a, cqe) : k_.do_task_receive(cur, from, a, cqe);
+	cqe.flags |= KIPC_CQE_F_REPLIED; /* parked (-EQUEUED): finish() says it */
+	return res;
+}
+
 void Calls::unparked(Request &r)
 {
 	calls_.erase(r.token);

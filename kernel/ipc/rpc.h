@@ -33,6 +33,20 @@ public:
 	long mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 	/* The reply syscall: answer the call token with a. */
 	long reply(Task &cur, uint64_t token, MsgArgs &a);
+	/*
+	 * The reply_receive syscalls (seL4's ReplyRecv): reply(token, rep),
+	 * then, only if it succeeded, receive a from pid `from`'s messages in
+	 * cur's task queue or (mbox) from mailbox `from`. Every result after
+	 * a delivered reply carries KIPC_CQE_F_REPLIED, an immediate one here,
+	 * a parked receive's in finish() (replied_first()).
+	 */
+	long reply_receive(Task &cur, uint64_t token, MsgArgs &rep, bool mbox, int64_t from,
+			   MsgArgs &a, kipc_cqe &cqe);
+	/* Did the request made by syscall op deliver a reply before it parked? */
+	static bool replied_first(uint16_t op)
+	{
+		return op == KIPC_SYS_reply_receive || op == KIPC_SYS_mbox_reply_receive;
+	}
 
 	/* A fresh token: calls and SIGEV_THREAD registrations share them. */
 	uint64_t new_token() { return next_token_++; }

@@ -113,7 +113,9 @@ static void *chunk_memory(size_t size)
 	return nullptr;
 }
 
-SlabChunk *Slab::grow()
+/* A chunk of bytes (header included) for this slab, counted; nullptr when
+ * this slab's chunks, the chunk ids or memory ran out. */
+SlabChunk *Slab::new_chunk(size_t bytes)
 {
 	if (max_chunks_ && nchunks_ >= max_chunks_)
 		return nullptr;
@@ -121,7 +123,7 @@ SlabChunk *Slab::grow()
 	ChunkTable &t = table();
 	if (!t.get_id(&id))
 		return nullptr;
-	void *p = chunk_memory(kSlabChunkBytes);
+	void *p = chunk_memory(bytes);
 	if (!p) {
 		t.put_id(id);
 		return nullptr;
@@ -129,12 +131,20 @@ SlabChunk *Slab::grow()
 	auto *c = new (p) SlabChunk{};
 	c->owner = this;
 	c->id = id;
-	c->nfree = per_;
-	c->size = kSlabChunkBytes;
+	c->size = bytes;
 	t.chunks[id] = c;
-	t.bytes += c->size;
-	bytes_ += c->size;
+	t.bytes += bytes;
+	bytes_ += bytes;
 	nchunks_++;
+	return c;
+}
+
+SlabChunk *Slab::grow()
+{
+	SlabChunk *c = new_chunk(kSlabChunkBytes);
+	if (!c)
+		return nullptr;
+	c->nfree = per_;
 	nempty_++;
 	partial_.insert_after(nullptr, c);
 	return c;
@@ -180,29 +190,12 @@ void *Slab::alloc(uint32_t *handle)
 
 void *Slab::alloc_large(size_t size, uint32_t *handle)
 {
-	if (max_chunks_ && nchunks_ >= max_chunks_)
+	SlabChunk *c = new_chunk(SlabChunk::kHeader + size);
+	if (!c)
 		return nullptr;
-	uint32_t id;
-	ChunkTable &t = table();
-	if (!t.get_id(&id))
-		return nullptr;
-	size_t bytes = SlabChunk::kHeader + size;
-	void *p = chunk_memory(bytes);
-	if (!p) {
-		t.put_id(id);
-		return nullptr;
-	}
-	auto *c = new (p) SlabChunk{};
-	c->owner = this;
-	c->id = id;
 	c->fresh = 1;
-	c->size = bytes;
-	t.chunks[id] = c;
-	t.bytes += bytes;
-	bytes_ += bytes;
-	nchunks_++;
 	live_++;
-	*handle = id << kSlabSlotBits;
+	*handle = c->id << kSlabSlotBits;
 	return c->mem();
 }
 

@@ -107,6 +107,7 @@ public:
 private:
 	friend size_t slab_shrink_all();
 	SlabChunk *grow();
+	SlabChunk *new_chunk(size_t bytes); /* grow, alloc_large */
 	void release(SlabChunk *c);
 
 	const char *name_;

@@ -45,6 +45,7 @@ Task *KernelImpl::new_task(const Creds &c)
 	p->gid = c.gid;
 	p->groups = c.groups;
 	p->queue.task = p;
+	p->queue.keyed = true; /* by sender: receive(from Q) */
 	p->atime = now_real();
 	init_link(p->queue, taskq_defaults());
 	tasks.emplace(c.pid, std::move(t));

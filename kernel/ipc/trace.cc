@@ -125,16 +125,26 @@ static bool untraced(uint16_t op)
 	       op == KIPC_SYS_trace_close;
 }
 
+/* What a SYSCALL and a SYSRET record (R) start with: when, which call, whose. */
+template <class R>
+static R syscall_record(const KernelImpl &k, const Task &t, uint16_t event, uint16_t op,
+			uint32_t flags)
+{
+	R r{};
+	r.ts = uint64_t(k.now());
+	r.event = event;
+	r.op = op;
+	r.flags = flags;
+	r.pid = t.pid;
+	t.comm.copy(r.comm, sizeof r.comm - 1);
+	return r;
+}
+
 void Tracer::call(const Task &t, const kipc_sqe &sqe)
 {
 	if (untraced(sqe.opcode))
 		return;
-	kipc_trace_call c{};
-	c.ts = uint64_t(k_.now());
-	c.event = KIPC_TRACE_SYSCALL;
-	c.op = sqe.opcode;
-	c.flags = sqe.flags;
-	c.pid = t.pid;
+	auto c = syscall_record<kipc_trace_call>(k_, t, KIPC_TRACE_SYSCALL, sqe.opcode, sqe.flags);
 	c.prio = sqe.prio;
 	c.target = sqe.target;
 	c.user_data = sqe.user_data;
@@ -142,7 +152,6 @@ void Tracer::call(const Task &t, const kipc_sqe &sqe)
 	c.len2 = sqe.len2;
 	c.type = sqe.type;
 	c.timeout = sqe.timeout;
-	t.comm.copy(c.comm, sizeof c.comm - 1);
 	record(as_event(c), t.uid);
 	if (sqe.opcode != KIPC_SYS_mbox_open && sqe.opcode != KIPC_SYS_mq_open &&
 	    sqe.opcode != KIPC_SYS_mq_unlink && sqe.opcode != KIPC_SYS_net_node)
@@ -169,12 +178,7 @@ void Tracer::ret(const Task &t, const kipc_cqe &cqe, uint16_t op)
 {
 	if (untraced(op))
 		return;
-	kipc_trace_ret r{};
-	r.ts = uint64_t(k_.now());
-	r.event = KIPC_TRACE_SYSRET;
-	r.op = op;
-	r.flags = cqe.flags;
-	r.pid = t.pid;
+	auto r = syscall_record<kipc_trace_ret>(k_, t, KIPC_TRACE_SYSRET, op, cqe.flags);
 	r.peer = cqe.pid;
 	r.source = cqe.source;
 	r.user_data = cqe.user_data;
@@ -182,7 +186,6 @@ void Tracer::ret(const Task &t, const kipc_cqe &cqe, uint16_t op)
 	r.prio = cqe.prio;
 	r.seq = cqe.seq;
 	r.res = cqe.res;
-	t.comm.copy(r.comm, sizeof r.comm - 1);
 	record(as_event(r), t.uid);
 }
 

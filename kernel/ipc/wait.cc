@@ -108,13 +108,9 @@ ReqPtr KernelImpl::unpark(Request *r)
 	if (r->await_node.linked())
 		r->awaited->awaited_by.remove(r);
 	if (!r->waits.empty()) {
-		for (WaitEntry &w : r->waits) {
+		for (WaitEntry &w : r->waits)
 			if (w.node.linked())
 				w.link->side->receivers.remove(&w);
-			LinkSide &ls = *w.link->side; /* it parked there: in use */
-			if (ls.excl == r->task && --ls.excl_count == 0)
-				ls.excl = nullptr;
-		}
 		r->waits.clear();
 		r->task->nrecv_parked--;
 	}
@@ -140,7 +136,9 @@ void KernelImpl::finish(Request *r, FinishFill fill)
 	if (!fill(*owned, cqe))
 		return;
 	cqe.user_data = owned->user_data;
-	complete(*owned->task, cqe, owned->opcode);
+	if (Calls::replied_first(owned->opcode))
+		cqe.flags |= KIPC_CQE_F_REPLIED;
+	complete(*owned->task, cqe, owned->opcode, owned->flags);
 } /* owned frees the request */
 
 void KernelImpl::finish(Request *r, const kipc_cqe &res, bool notify)
@@ -151,12 +149,17 @@ void KernelImpl::finish(Request *r, const kipc_cqe &res, bool notify)
 	});
 }
 
-void KernelImpl::complete(Task &t, const kipc_cqe &cqe, uint16_t op)
+void KernelImpl::complete(Task &t, const kipc_cqe &cqe, uint16_t op, uint32_t flags)
 {
 	if (dying)
 		return;
 	if (KIPC_TRACING(*this))
 		tracer.ret(t, cqe, op);
+	if (__builtin_expect((flags & KIPC_F_SKIP_SUCCESS) && cqe.res >= 0, 0)) {
+		stats.skipped++; /* traced above, counted here: only not posted */
+		sink.skipped(t.priv, cqe);
+		return;
+	}
 	sink.complete(t.priv, cqe);
 }
 

@@ -421,6 +421,9 @@ struct Node {
 	uint64_t epoch = 0;      /* its epoch as last heard, 0: never */
 	int64_t heard = 0;       /* monotonic ns of the last message from it, 0: never */
 	int64_t hello = 0;       /* last HELLO sent, 0: never */
+	bool asked = false;      /* we sent it a hello or a request (else it is only
+				    the node of remote callers here: its answers are
+				    none of ours) */
 };
 
 /* A request of a local process waiting on another node. */
@@ -925,6 +928,7 @@ void NetImpl::hello(Node &n, int64_t now)
 	if (n.hello && now - n.hello < cfg_.retry_ms * 1000000)
 		return;
 	n.hello = now;
+	n.asked = true;
 	Wire w{};
 	w.kind = W_PROBE;
 	w.epoch = epoch_;
@@ -1032,7 +1036,7 @@ void NetImpl::on_answer(const std::string &from, const Wire &w, const uint8_t *d
 		publish(from, true, encode(r, nullptr, 0));
 	}
 	auto ni = node_ix_.find(from);
-	if (ni == node_ix_.end())
+	if (ni == node_ix_.end() || !nodes_[ni->second].asked)
 		return; /* we never asked it anything */
 	Node &n = nodes_[ni->second];
 	int64_t now = now_ns();

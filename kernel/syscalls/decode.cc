@@ -14,6 +14,8 @@ long decode_msg(KernelImpl &k, Task &cur, const kipc_sqe &sqe, uint32_t allowed,
 
 	if (f & ~allowed)
 		return -EINVAL;
+	if ((f & KIPC_F_SKIP_SUCCESS) && (f & KIPC_F_CACHE))
+		return -EINVAL; /* a cached send completes twice: nothing to skip */
 	a->user_data = sqe.user_data;
 	a->flags = f;
 	a->wait.nonblock = f & KIPC_F_NONBLOCK;

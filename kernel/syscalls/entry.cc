@@ -122,11 +122,14 @@ void Kernel::submit(Task *task, const kipc_sqe &sqe)
 			k.tracer.call(*task, sqe);
 		long res = dispatch(k, *task, sqe, cqe);
 		if (res != -EQUEUED) {
-			if (res < 0)
+			if (res < 0) { /* an error says nothing else, but whether a reply went */
+				uint32_t replied = cqe.flags & KIPC_CQE_F_REPLIED;
 				cqe = kipc_cqe{};
+				cqe.flags = replied;
+			}
 			cqe.res = res;
 			cqe.user_data = sqe.user_data;
-			k.complete(*task, cqe, sqe.opcode);
+			k.complete(*task, cqe, sqe.opcode, sqe.flags);
 		}
 	}
 	debug_check(k);

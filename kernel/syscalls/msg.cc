@@ -7,7 +7,7 @@
 
 namespace kipc {
 
-constexpr uint32_t kSendFlags = KIPC_F_WAIT_MASK | KIPC_F_CACHE;
+constexpr uint32_t kSendFlags = KIPC_F_WAIT_MASK | KIPC_F_CACHE | KIPC_F_SKIP_SUCCESS;
 constexpr uint32_t kRecvFlags = KIPC_F_WAIT_MASK | KIPC_F_TRUNC | KIPC_F_TYPE | KIPC_F_EXCEPT;
 constexpr size_t kSetMax = kRecvSetMax;
 

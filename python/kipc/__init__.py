@@ -53,15 +53,7 @@ POLICIES = {"any": 0, "pair": 1, "exclusive": 2, "round-robin": 3}
 SET_MODE, SET_CAPACITY, SET_POLICY = 1 << 0, 1 << 3, 1 << 4
 INTRO_TASKQ = 1 << 0
 
-SYSCALLS = dict(enumerate([
-    "nop", "send", "receive", "mbox_send", "mbox_receive", "mbox_receive_set", "call",
-    "mbox_call", "reply", "mbox_open", "mbox_destroy", "mbox_stat", "mbox_setattr",
-    "mbox_set_owner", "mbox_grant", "mbox_revoke", "taskq_stat", "taskq_setattr", "cancel",
-    "sysinfo", "task_list", "task_info", "mbox_list", "mbox_info", "waiter_list", "msg_list",
-    "trace_open", "trace_read", "trace_close"]))
-SYSCALLS.update({32: "mq_open", 33: "mq_unlink", 34: "mq_timedsend", 35: "mq_timedreceive",
-                 36: "mq_notify", 37: "mq_getattr", 38: "mq_close", 39: "mq_notify_wait",
-                 48: "msgget", 49: "msgsnd", 50: "msgrcv", 51: "msgctl"})
+from ._syscalls import SYSCALLS  # uapi/kipc/syscalls.h: {number: name}
 EVENTS = {1: "attach", 2: "exit", 3: "send", 4: "enqueue", 5: "block", 6: "wake",
           7: "deliver", 8: "timeout", 9: "cancel", 10: "destroy", 15: "lost"}
 TASK_STATES = {0: "running", 1: "blocked", 2: "unattached"}

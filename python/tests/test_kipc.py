@@ -246,3 +246,31 @@ def test_producer_consumer_sample_prints_what_the_c_sample_prints():
                        for line in s.splitlines()]
     assert strip(py.stdout) == strip(c.stdout)
     assert "consumer: got item 12" in py.stdout
+
+
+@pytest.mark.skipif(not shutil.which("cc"), reason="needs a C compiler")
+def test_syscall_names_are_the_c_table(tmp_path):
+    # What the C preprocessor makes of uapi/kipc/syscalls.h (as the tools
+    # do) is what the package read: every row, the ones from 56 on too.
+    src = tmp_path / "names.c"
+    src.write_text('#include <stdio.h>\n#include <kipc/syscalls.h>\n'
+                   '#define P(nr, name, family) printf("%d %s\\n", nr, #name);\n'
+                   'int main(void) { KIPC_ENUMERATE_SYSCALLS(P) return 0; }\n')
+    exe = tmp_path / "names"
+    subprocess.run(["cc", "-I", os.path.join(TREE, "uapi"), "-o", str(exe), str(src)], check=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    c = {int(nr): name for nr, name in (line.split() for line in out.splitlines())}
+    assert kipc.SYSCALLS == c
+    assert c[56] == "kernel_info" and c[65] == "sysctl"
+
+
+def test_an_installed_package_reads_its_own_copy_of_the_table(tmp_path):
+    pkg = tmp_path / "kipc"
+    pkg.mkdir()
+    shutil.copy(os.path.join(TREE, "python", "kipc", "_syscalls.py"), pkg)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "syscalls.h").write_text("#define KIPC_ENUMERATE_SYSCALLS(X) \\\n"
+                                    "\tX(0, nop, misc) /* a */ \\\n\tX(70, mbox_peek, msg)\n")
+    out = subprocess.run([sys.executable, "-c", "import kipc._syscalls as s; print(s.SYSCALLS)"],
+                         cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "{0: 'nop', 70: 'mbox_peek'}"

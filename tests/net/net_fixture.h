@@ -436,6 +436,73 @@ static inline natsConnection *nf_nats_as(const char *url, const char *user)
 	return nc;
 }
 
+/* The path of a program of this build, rel to the build directory
+ * ("bin/kipcs", "samples/net_chat"): the tests run from build/tests/net. */
+static inline void nf_built(const char *rel, char *path, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(path, len, "%s/../../%s", exe, rel);
+}
+
+/*
+ * Run program rel (nf_built) with args in a child on node i's kernel, as
+ * uid (0: as we are), with pipes for what is asked: *in its stdin (the
+ * write end), *out its stdout, *err its stderr (read ends; err == out:
+ * both on one pipe). Its pid, or -1.
+ */
+static inline pid_t nf_spawn(int i, const char *rel, const char *const args[], uid_t uid,
+			     int *in, int *out, int *err)
+{
+	char path[PATH_MAX + 32];
+	nf_built(rel, path, sizeof path);
+	int pi[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
+	if ((in && pipe2(pi, O_CLOEXEC) < 0) || (out && pipe2(po, O_CLOEXEC) < 0) ||
+	    (err && err != out && pipe2(pe, O_CLOEXEC) < 0))
+		return -1;
+	pid_t p = fork();
+	if (p == 0) {
+		if (uid && (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0))
+			_exit(126);
+		kt_kernel_use(&nf->node[i]);
+		if (in)
+			dup2(pi[0], 0);
+		if (out)
+			dup2(po[1], 1);
+		if (err)
+			dup2(err == out ? po[1] : pe[1], 2);
+		execv(path, (char *const *)args);
+		_exit(127);
+	}
+	int ends[] = {pi[0], po[1], pe[1]};
+	for (int k = 0; k < 3; k++)
+		if (ends[k] >= 0)
+			close(ends[k]);
+	if (in)
+		*in = pi[1];
+	if (err && err != out)
+		*err = pe[0];
+	if (out)
+		*out = po[0]; /* (and *err, when it is out) */
+	return p;
+}
+
+/* Read fd to its end into out (NUL-terminated), then close it. */
+static inline size_t nf_read_all(int fd, char *out, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+	while (got + 1 < len && (n = read(fd, out + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(fd);
+	return got;
+}
+
 /* Full netcheck only (make check runs the quick ones). */
 #define NF_SLOW()                                                              \
 	do {                                                                   \

@@ -86,6 +86,14 @@ static int64_t remote(const char *node, struct share *s)
 	return nf_remote(node, s->name);
 }
 
+/* serve() fn on node i, then open its mailbox s->name from here: the id
+ * (its pid in *srv), or -1. */
+static int64_t serve_remote(int i, int (*fn)(struct share *), struct share *s, pid_t *srv)
+{
+	*srv = serve(i, fn, s);
+	return *srv > 0 ? remote(nf_name(i), s) : -1;
+}
+
 /* ---------------------------------------------------------------- */
 
 /* Server: three messages, highest priority first, types kept. */
@@ -112,9 +120,8 @@ static int srv_three(struct share *s)
 TEST(mbox_send_across_nodes)
 {
 	struct share *s = share_new();
-	pid_t srv = serve(1, srv_three, s);
-	ASSERT_GT(srv, 0);
-	int64_t id = remote("b", s);
+	pid_t srv;
+	int64_t id = serve_remote(1, srv_three, s, &srv);
 	ASSERT_GT(id, 0);
 	ASSERT_TRUE(KIPC_NET_IS_MBOX(id));
 	struct kipc_opts o = {.type = 7};
@@ -270,9 +277,8 @@ static int srv_calls(struct share *s)
 TEST(call_reply_across_nodes)
 {
 	struct share *s = share_new();
-	pid_t srv = serve(1, srv_calls, s);
-	ASSERT_GT(srv, 0);
-	int64_t id = remote("b", s);
+	pid_t srv;
+	int64_t id = serve_remote(1, srv_calls, s, &srv);
 	ASSERT_GT(id, 0);
 	char reply[64] = "";
 	ssize_t n = kipc_mbox_call(id, "ping", 5, reply, sizeof reply, NULL, 0);
@@ -317,9 +323,8 @@ static int blocked_send(struct share *s)
 TEST(capacity_at_home_node)
 {
 	struct share *s = share_new();
-	pid_t srv = serve(1, srv_cap1, s);
-	ASSERT_GT(srv, 0);
-	int64_t id = remote("b", s);
+	pid_t srv;
+	int64_t id = serve_remote(1, srv_cap1, s, &srv);
 	ASSERT_GT(id, 0);
 	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
 	EXPECT_EQ(-1, kipc_mbox_send(id, "second", 7, 0, KIPC_F_NONBLOCK));
@@ -354,9 +359,8 @@ static void end_reaches_remote_sender(struct __test_metadata *_metadata, int how
 {
 	struct share *s = share_new();
 	s->result[0] = how;
-	pid_t srv = serve(1, srv_end, s);
-	ASSERT_GT(srv, 0);
-	int64_t id = remote("b", s);
+	pid_t srv;
+	int64_t id = serve_remote(1, srv_end, s, &srv);
 	ASSERT_GT(id, 0);
 	ASSERT_EQ(0, kipc_mbox_send(id, "fill", 5, 0, 0));
 	EXPECT_EQ(-1, kipc_mbox_send(id, "parked", 7, 0, 0));
@@ -380,9 +384,8 @@ TEST(remote_callers_are_unprivileged)
 	/* Root here is uid 65534 there (no net_shared_uids): mode bits apply. */
 	struct share *s = share_new();
 	s->result[0] = 0600;
-	pid_t srv = serve(1, srv_mode, s);
-	ASSERT_GT(srv, 0);
-	int64_t id = remote("b", s);
+	pid_t srv;
+	int64_t id = serve_remote(1, srv_mode, s, &srv);
 	ASSERT_GT(id, 0);
 	EXPECT_EQ(-1, kipc_mbox_send(id, "x", 2, 0, 0));
 	EXPECT_EQ(EACCES, errno);
@@ -475,9 +478,8 @@ TEST(what_does_not_cross_nodes_is_exdev)
 {
 	struct share *s = share_new();
 	s->result[0] = 0666;
-	pid_t srv = serve(1, srv_mode, s);
-	ASSERT_GT(srv, 0);
-	int64_t id = remote("b", s);
+	pid_t srv;
+	int64_t id = serve_remote(1, srv_mode, s, &srv);
 	ASSERT_GT(id, 0);
 	char buf[8];
 	struct kipc_mbox_stat st;
@@ -540,9 +542,8 @@ TEST(cancel_a_remote_send)
 {
 	struct share *s = share_new();
 	s->result[0] = 0666;
-	pid_t srv = serve(1, srv_cap1, s);
-	ASSERT_GT(srv, 0);
-	int64_t id = remote("b", s);
+	pid_t srv;
+	int64_t id = serve_remote(1, srv_cap1, s, &srv);
 	ASSERT_GT(id, 0);
 	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
 	/* The second send parks at b; cancel it from here. */
@@ -581,38 +582,19 @@ TEST(cancel_a_remote_send)
 /* Run kipcs on node i with args; its output (NUL-terminated) in out. */
 static int kipcs_on(int i, const char *const args[], char *out, size_t len)
 {
-	char exe[PATH_MAX], path[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n < 0)
+	int fd;
+	pid_t p = nf_spawn(i, "bin/kipcs", args, 0, NULL, &fd, NULL);
+	if (p < 0)
 		return -1;
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';
-	snprintf(path, sizeof path, "%s/../../bin/kipcs", exe);
-	int o[2];
-	if (pipe2(o, O_CLOEXEC) < 0)
-		return -1;
-	pid_t p = fork();
-	if (p == 0) {
-		kt_kernel_use(&nf->node[i]);
-		dup2(o[1], 1);
-		execv(path, (char *const *)args);
-		_exit(127);
-	}
-	close(o[1]);
-	size_t got = 0;
-	while (got + 1 < len && (n = read(o[0], out + got, len - 1 - got)) > 0)
-		got += (size_t)n;
-	out[got] = '\0';
-	close(o[0]);
+	nf_read_all(fd, out, len);
 	return kt_wait(p);
 }
 
 TEST(kipcs_shows_nodes_and_remote_waiters)
 {
 	struct share *s = share_new();
-	pid_t srv = serve(1, srv_cap1, s);
-	ASSERT_GT(srv, 0);
-	int64_t id = remote("b", s);
+	pid_t srv;
+	int64_t id = serve_remote(1, srv_cap1, s, &srv);
 	ASSERT_GT(id, 0);
 	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
 	g_remote = id;
@@ -677,38 +659,21 @@ TEST(kipc_trace_draws_the_remote_sender)
 	s->result[0] = 0666;
 	pid_t srv = serve(1, srv_mode, s);
 	ASSERT_GT(srv, 0);
-	char exe[PATH_MAX], path[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	ASSERT_GT(n, 0);
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';
-	snprintf(path, sizeof path, "%s/../../bin/kipc-trace", exe);
-	int o[2], e[2];
-	ASSERT_EQ(0, pipe2(o, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(e, O_CLOEXEC));
-	pid_t tr = fork();
-	if (tr == 0) {
-		kt_kernel_use(&nf->node[1]);
-		dup2(o[1], 1);
-		dup2(e[1], 2);
-		execl(path, "kipc-trace", "-m", s->name, "-f", "mermaid", "-d", "2", (char *)NULL);
-		_exit(127);
-	}
-	close(o[1]);
-	close(e[1]);
+	int o, e;
+	const char *args[] = {"kipc-trace", "-m", s->name, "-f", "mermaid", "-d", "2", NULL};
+	pid_t tr = nf_spawn(1, "bin/kipc-trace", args, 0, NULL, &o, &e);
+	ASSERT_GT(tr, 0);
 	char note[256] = "";
-	ASSERT_GT(read(e[0], note, sizeof note - 1), 0); /* "tracing ...": it listens */
+	ASSERT_GT(read(e, note, sizeof note - 1), 0); /* "tracing ...": it listens */
 	int64_t id = remote("b", s);
 	ASSERT_GT(id, 0);
 	g_remote = id;
 	pid_t snd = on_node(0, two_sends, s);
 	ASSERT_EQ(0, kt_wait(snd));
 	static char out[65536];
-	size_t got = 0;
-	while (got + 1 < sizeof out && (n = read(o[0], out + got, sizeof out - 1 - got)) > 0)
-		got += (size_t)n;
-	out[got] = '\0';
+	nf_read_all(o, out, sizeof out);
 	ASSERT_EQ(0, kt_wait(tr));
+	close(e);
 	char want[64];
 	snprintf(want, sizeof want, "a:%d (remote)", (int)snd);
 	if (!strstr(out, want))
@@ -746,33 +711,10 @@ __attribute__((constructor)) static void nt_tracee(void)
 	_exit(0);
 }
 
-static void tool_path(const char *tool, char *path, size_t len)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	*strrchr(exe, '/') = '\0';
-	snprintf(path, len, "%s/../../bin/%s", exe, tool);
-}
-
 /* Start kipc-trace with args on node i; *err: its stderr (the note). */
 static pid_t start_tracer(int i, const char *const args[], int *err)
 {
-	char path[PATH_MAX + 32];
-	tool_path("kipc-trace", path, sizeof path);
-	int e[2];
-	if (pipe2(e, O_CLOEXEC) < 0)
-		return -1;
-	pid_t p = fork();
-	if (p == 0) {
-		kt_kernel_use(&nf->node[i]);
-		dup2(e[1], 2);
-		execv(path, (char *const *)args);
-		_exit(127);
-	}
-	close(e[1]);
-	*err = e[0];
-	return p;
+	return nf_spawn(i, "bin/kipc-trace", args, 0, NULL, NULL, err);
 }
 
 /* Digits -> N, runs of blanks -> one: pids, ids, seqs, times, columns. */
@@ -1296,9 +1238,8 @@ TEST(forged_ping_pong_bye_leave_other_sessions)
 	/* A request of a parked at b: a session of a's at b (its proxy there)
 	 * and of b's at a (the request waiting for b). */
 	struct share *s = share_new();
-	pid_t srv = serve(1, srv_cap1, s);
-	ASSERT_GT(srv, 0);
-	int64_t id = remote("b", s);
+	pid_t srv;
+	int64_t id = serve_remote(1, srv_cap1, s, &srv);
 	ASSERT_GT(id, 0);
 	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
 	static char msg[] = "third";
@@ -1519,9 +1460,8 @@ TEST(clean_stop_answers_parked_remote_callers_at_once)
 	char why[256], n[128];
 	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, NULL, why, sizeof why));
 	struct share *s = share_new();
-	pid_t srv = serve(3, srv_stopping, s);
-	ASSERT_GT(srv, 0);
-	int64_t id = remote("d", s);
+	pid_t srv;
+	int64_t id = serve_remote(3, srv_stopping, s, &srv);
 	ASSERT_GT(id, 0);
 	snprintf(n, sizeof n, "/net/d%s-svc", s->name);
 	int64_t svc = kipc_mbox_open(n, 0, NULL);
@@ -1646,32 +1586,10 @@ struct proc {
 
 static int spawn_chat(struct proc *p, int node, const char *const argv[])
 {
-	uid_t uid = NF_SHARED_UID; /* the room answers each member directly */
-	char exe[PATH_MAX], path[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n < 0)
+	/* As a uid the cluster shares: the room answers each member directly. */
+	p->pid = nf_spawn(node, "samples/net_chat", argv, NF_SHARED_UID, &p->in, &p->out, &p->out);
+	if (p->pid < 0)
 		return -1;
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';
-	snprintf(path, sizeof path, "%s/../../samples/net_chat", exe);
-	int i[2], o[2];
-	if (pipe2(i, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0)
-		return -1;
-	p->pid = fork();
-	if (p->pid == 0) {
-		if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
-			_exit(126);
-		kt_kernel_use(&nf->node[node]);
-		dup2(i[0], 0);
-		dup2(o[1], 1);
-		dup2(o[1], 2);
-		execv(path, (char *const *)argv);
-		_exit(127);
-	}
-	close(i[0]);
-	close(o[1]);
-	p->in = i[1];
-	p->out = o[0];
 	p->len = 0;
 	return 0;
 }

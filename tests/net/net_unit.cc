@@ -697,6 +697,19 @@ TEST_CASE("net: the receiver sees the sender's node-qualified pid and sends back
 	CHECK(f.text() == "forged");
 	CHECK(f.cqe().pid == KIPC_NET_PID(node_ix(s.b, srv, "z"), 201));
 	CHECK(f.cqe().pid != from);
+	/* z only sent here: answers from z (a hello's ACK b never asked for)
+	 * teach b nothing of z as a home; b's first send there says hello. */
+	Wire ack{};
+	ack.kind = W_ACK;
+	ack.epoch = 5;
+	s.b.in.push_back({"kipc.b.rsp.z", encode(ack, nullptr, 0)});
+	s.b.deliver();
+	Op to_z = send_pid(s.b, srv, f.cqe().pid, "to z");
+	REQUIRE(!s.b.out.empty());
+	Wire first = frame(s.b.out.back());
+	CHECK(first.kind == W_PROBE);
+	CHECK(first.seq == 0);
+	CHECK(!to_z.done());
 }
 
 TEST_CASE("net: a BYE longer than max_payload goes in parts, each settling its own range")

@@ -113,12 +113,19 @@ for t in "${tests[@]}"; do
 			[ $static_ok = 1 ] && [ -z "${static_skip[$t]:-}" ] || continue
 			bin=$out/$t.static name=$t.static flags=(-static)
 		fi
-		if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ tests/posix/conform.h -nt "$bin" ]; then
-			if ! $CC "${flags[@]}" -std=gnu11 -O1 -g -Wall -Wextra -Werror -o "$bin" "$src" -lrt -pthread; then
+		# Built again unless it was built from exactly these sources with
+		# exactly this command (a date comparison misses a binary left by
+		# another checkout or an older run.sh).
+		cmd=("$CC" "${flags[@]}" -std=gnu11 -O1 -g -Wall -Wextra -Werror -o "$bin" "$src" -lrt -pthread)
+		sum=$( { printf '%s\n' "${cmd[@]}"; cat "$src" tests/posix/conform.h; } | sha256sum)
+		if [ ! -x "$bin" ] || [ "$(cat "$bin.sum" 2>/dev/null)" != "$sum" ]; then
+			rm -f "$bin.sum"
+			if ! "${cmd[@]}"; then
 				echo "[FAIL] posix/$name: does not build"
 				fail=$((fail + 1))
 				continue
 			fi
+			echo "$sum" >"$bin.sum"
 		fi
 		check "$name" "$bin"
 		[ "$t" != raw_syscall ] || served "$name" "$bin"

@@ -88,7 +88,7 @@ int main()
 		printf("# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0\n");
 		return 4;
 	}
-	printf("1..10\n");
+	printf("1..11\n");
 	const char *loop = getenv("KIPC_LOOP");
 	std::string out;
 	int rc = run(bench, {"--quick", "--json", "--no-raise", "--loop", loop && *loop ? loop : "auto",
@@ -170,6 +170,9 @@ int main()
 	ok(base && (!have_run || (pp_impls.count("kipc-run-mq") && st_impls.count("kipc-run-mq"))),
 	   have_run ? "kipc rows compare with the better POSIX mq, kipc-run-mq rows are there"
 		    : "kipc rows compare with the better POSIX mq (no kipc-run built: no kipc-run-mq rows)");
+	ok(pp_impls.count("kipc-callrr") && pp_impls.count("kipc-callskip") &&
+		   st_impls.count("kipc-async-skip"),
+	   "the fused reply-and-receive and the skipped-completion rows are there");
 	ok(scenarios.count("pingpong") && scenarios.count("stream") && scenarios.count("fanin") &&
 		   scenarios.count("rendezvous") && scenarios.count("memory"),
 	   "the selected scenarios are all there");

@@ -127,13 +127,8 @@ TEST_CASE("quota: a blocked sender's message counts against its user's quota")
 	CHECK(w.charged(1001) == 0);
 }
 
-TEST_CASE("cache: a full link accepts one extra message per task, then notifies")
+TEST_CASE_FIXTURE(CachedSend, "cache: a full link accepts one extra message per task, then notifies")
 {
-	World w;
-	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = full_mbox(o, a, "fill");
-	Op c = a.mbox_send(id, "cached", KIPC_F_CACHE);
-	REQUIRE(c.cqes().size() == 1);
 	CHECK(c.cqes()[0].res == 0);
 	CHECK((c.cqes()[0].flags & KIPC_CQE_F_MORE));
 	CHECK(mstat(o, id).nsenders == 1);
@@ -145,9 +140,7 @@ TEST_CASE("cache: a full link accepts one extra message per task, then notifies"
 	CHECK((cb.cqe().flags & KIPC_CQE_F_MORE));
 	CHECK(o.mbox_receive(id).text() == "fill");
 	/* room: the cached message entered the link, the notification follows */
-	REQUIRE(c.cqes().size() == 2);
-	CHECK(c.cqes()[1].res == 0);
-	CHECK((c.cqes()[1].flags & KIPC_CQE_F_NOTIF));
+	check_notified(c, 0);
 	CHECK((!(c.cqes()[1].flags & KIPC_CQE_F_MORE)));
 	CHECK(c.cqes()[1].seq == c.cqes()[0].seq);
 	CHECK(cb.cqes().size() == 1);
@@ -187,16 +180,10 @@ TEST_CASE("cache on a zero-capacity link: the notification comes when a receiver
 	CHECK(c.cqes()[1].pid == 100);
 }
 
-TEST_CASE("cache: the cached message's notification reports EIDRM when the mailbox dies first")
+TEST_CASE_FIXTURE(CachedSend, "cache: the cached message's notification reports EIDRM when the mailbox dies first")
 {
-	World w;
-	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = full_mbox(o, a, "fill");
-	Op c = a.mbox_send(id, "cached", KIPC_F_CACHE);
 	CHECK(o.mbox_destroy(id) == 0);
-	REQUIRE(c.cqes().size() == 2);
-	CHECK(c.cqes()[1].res == -EIDRM);
-	CHECK((c.cqes()[1].flags & KIPC_CQE_F_NOTIF));
+	check_notified(c, -EIDRM);
 	CHECK(w.charged(1000) == 0);
 	CHECK(a.mbox_send(id, "x", KIPC_F_CACHE).res() == -EIDRM);
 }

@@ -45,17 +45,10 @@ TEST_CASE("only the request's own task can cancel it")
 	CHECK(b.cancel(r) == 0);
 }
 
-TEST_CASE("cancel a cached send: the notification reports the cancel, the message is gone")
+TEST_CASE_FIXTURE(CachedSend, "cancel a cached send: the notification reports the cancel, the message is gone")
 {
-	World w;
-	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = full_mbox(o, a, "fill");
-	Op c = a.mbox_send(id, "cached", KIPC_F_CACHE);
-	REQUIRE(c.cqes().size() == 1);
 	CHECK(a.cancel(c) == 0);
-	REQUIRE(c.cqes().size() == 2);
-	CHECK(c.cqes()[1].res == -ECANCELED);
-	CHECK((c.cqes()[1].flags & KIPC_CQE_F_NOTIF));
+	check_notified(c, -ECANCELED);
 	CHECK(mbox_drain(o, id) == std::vector<std::string>{"fill"});
 	/* and the cache slot is free again */
 	CHECK((a.mbox_send(id, "fill2").res() == 0));

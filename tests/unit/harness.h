@@ -120,6 +120,7 @@ struct Proc;
 
 struct Sink : CompletionSink {
 	void complete(void *priv, const kipc_cqe &cqe) override;
+	void skipped(void *priv, const kipc_cqe &cqe) override;
 };
 
 /* One submitted request and, once it completed, its completion(s). */
@@ -163,6 +164,7 @@ struct Proc {
 	FakeMem mem;
 	Task *task = nullptr;
 	std::vector<kipc_cqe> cq; /* every completion, in order */
+	std::vector<kipc_cqe> skipped; /* successes not posted (KIPC_F_SKIP_SUCCESS) */
 	uint64_t next_ud = 1;
 
 	uint64_t put(const std::string &s)
@@ -299,6 +301,12 @@ inline void Sink::complete(void *priv, const kipc_cqe &cqe)
 {
 	REQUIRE(priv != nullptr);
 	static_cast<Proc *>(priv)->cq.push_back(cqe);
+}
+
+inline void Sink::skipped(void *priv, const kipc_cqe &cqe)
+{
+	REQUIRE(priv != nullptr);
+	static_cast<Proc *>(priv)->skipped.push_back(cqe);
 }
 
 inline std::vector<kipc_cqe> Op::cqes() const
@@ -562,6 +570,14 @@ inline std::vector<std::string> mbox_drain(Proc &p, int64_t id, uint32_t buflen 
 	return drain_by([&] { return p.mbox_receive(id, buflen, KIPC_F_NONBLOCK); });
 }
 
+/* One task, a (pid 100), and an entry s to fill by hand: for entries the
+ * library would never build. */
+struct OneTask {
+	World w;
+	Proc &a = w.spawn(100);
+	kipc_sqe s{};
+};
+
 /* A mailbox of o's (mode 0666) that holds one message, filled by a with
  * text: a's next send blocks, or with KIPC_F_CACHE is cached. */
 inline int64_t full_mbox(Proc &o, Proc &a, const std::string &text)
@@ -570,6 +586,32 @@ inline int64_t full_mbox(Proc &o, Proc &a, const std::string &text)
 	REQUIRE(id > 0);
 	CHECK(a.mbox_send(id, text).res() == 0);
 	return id;
+}
+
+/* a's send with KIPC_F_CACHE to a full mailbox: cached, its first
+ * completion (KIPC_CQE_F_MORE) there at once. */
+inline Op cached_send(Proc &a, int64_t id, const std::string &text = "cached")
+{
+	Op c = a.mbox_send(id, text, KIPC_F_CACHE);
+	REQUIRE(c.cqes().size() == 1);
+	return c;
+}
+
+/* o's full mailbox id (pid 100), and a's (101) cached send c to it. */
+struct CachedSend {
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = full_mbox(o, a, "fill");
+	Op c = cached_send(a, id);
+};
+
+/* The cached send c has ended: its second completion is the
+ * notification (KIPC_CQE_F_NOTIF), with result res. */
+inline void check_notified(const Op &c, int64_t res)
+{
+	REQUIRE(c.cqes().size() == 2);
+	CHECK(c.cqes()[1].res == res);
+	CHECK((c.cqes()[1].flags & KIPC_CQE_F_NOTIF));
 }
 
 /* A mailbox's state as stat reports it to p. */

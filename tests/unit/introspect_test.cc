@@ -243,11 +243,8 @@ TEST_CASE("msg_list: headers in delivery order, pending ones last, no payloads")
 	CHECK(blocked.res() == 0);
 }
 
-TEST_CASE("introspection: bad flags and buffers")
+TEST_CASE_FIXTURE(OneTask, "introspection: bad flags and buffers")
 {
-	World w;
-	Proc &a = w.spawn(100);
-	kipc_sqe s{};
 	s.opcode = KIPC_SYS_task_list;
 	s.flags = 1;
 	CHECK(a.now(s) == -EINVAL);

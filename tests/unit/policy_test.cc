@@ -186,3 +186,34 @@ TEST_CASE("policy pair: a send or receive that fails binds nothing")
 	CHECK(s1.mbox_send(id, "s1", KIPC_F_NONBLOCK).res() == -EPERM);
 	CHECK(mbox_drain(o, id) == std::vector<std::string>{"fill", "blocked"});
 }
+
+TEST_CASE("round-robin: a send that fails does not move the rotation")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101), &s = w.spawn(103);
+	int64_t id = o.mbox_create(1, KIPC_POLICY_ROUND_ROBIN, 0, 0622);
+	CHECK(o.grant(id, 101) == 0);
+	Op first = s.mbox_send(id, "m1");
+	REQUIRE(first.res() == 0);
+	CHECK(first.cqe().pid == 100);
+	CHECK(s.mbox_send(id, "full", KIPC_F_NONBLOCK).res() == -EAGAIN);
+	CHECK(o.mbox_receive(id).text() == "m1");
+	Op next = s.mbox_send(id, "m2");
+	REQUIRE(next.res() == 0);
+	CHECK(next.cqe().pid == 101); /* the failed send took no turn */
+	CHECK(a.mbox_receive(id).text() == "m2");
+}
+
+TEST_CASE("policy pair: a destroyed mailbox's binding does not pass to the next one")
+{
+	World w;
+	Proc &o = w.spawn(100), &s1 = w.spawn(102), &s2 = w.spawn(103);
+	for (int round = 0; round < 2; round++) {
+		int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, KIPC_POLICY_PAIR, 0, 0622);
+		Proc &s = round ? s2 : s1; /* a fresh mailbox binds its own first sender */
+		CHECK(s.mbox_send(id, "first").res() == 0);
+		CHECK((round ? s1 : s2).mbox_send(id, "other", KIPC_F_NONBLOCK).res() == -EPERM);
+		CHECK(o.mbox_receive(id).text() == "first");
+		CHECK(o.mbox_destroy(id) == 0);
+	}
+}

@@ -18,11 +18,8 @@ TEST_CASE("direct send then receive delivers the payload and the sender")
 	CHECK(w.charged(1000) == 0);
 }
 
-TEST_CASE("unknown syscall numbers fail ENOSYS")
+TEST_CASE_FIXTURE(OneTask, "unknown syscall numbers fail ENOSYS")
 {
-	World w;
-	Proc &a = w.spawn(100);
-	kipc_sqe s{};
 	s.opcode = KIPC_NR_SYSCALLS;
 	CHECK(a.now(s) == -ENOSYS);
 	s.opcode = 255;

@@ -42,11 +42,8 @@ TEST_CASE("ABSTIME together with REALTIME is EINVAL")
 		      .res() == -EINVAL);
 }
 
-TEST_CASE("reserved fields: sqe.rsvd0 must be zero; attr reserved fields are ignored, stat's zeroed")
+TEST_CASE_FIXTURE(OneTask, "reserved fields: sqe.rsvd0 must be zero; attr reserved fields are ignored, stat's zeroed")
 {
-	World w;
-	Proc &a = w.spawn(100);
-	kipc_sqe s{};
 	s.opcode = KIPC_SYS_nop;
 	s.rsvd0 = 1;
 	CHECK(a.now(s) == -EINVAL);
@@ -132,11 +129,8 @@ TEST_CASE("EFAULT: every address must lie inside the caller's arena")
 	CHECK(w.charged(1000) == 0);
 }
 
-TEST_CASE("struct arguments shorter than the struct are EINVAL")
+TEST_CASE_FIXTURE(OneTask, "struct arguments shorter than the struct are EINVAL")
 {
-	World w;
-	Proc &a = w.spawn(100);
-	kipc_sqe s{};
 	s.opcode = KIPC_SYS_taskq_stat;
 	s.addr2 = a.mem.alloc(sizeof(kipc_taskq_stat));
 	s.len2 = sizeof(kipc_taskq_stat) - 1;
@@ -157,11 +151,8 @@ TEST_CASE("struct arguments shorter than the struct are EINVAL")
 	CHECK(a.now(s) == -EINVAL);
 }
 
-TEST_CASE("ENOSYS for numbers past the table; every number has a name")
+TEST_CASE_FIXTURE(OneTask, "ENOSYS for numbers past the table; every number has a name")
 {
-	World w;
-	Proc &a = w.spawn(100);
-	kipc_sqe s{};
 	s.opcode = KIPC_NR_SYSCALLS;
 	CHECK(a.now(s) == -ENOSYS);
 #define KIPC_CHECK_NAME_(nr, name, family) CHECK(std::string(syscall_name(nr)) == #name);

@@ -19,8 +19,14 @@
  *   kipc-direct  the receiving role's task queue (send to its pid)
  *   kipc-call    ping-pong as a remote procedure call: kipc_call() to the
  *                server's pid, which receives and kipc_reply()s
+ *   kipc-callrr  kipc-call with a server that answers and receives the next
+ *                call in one request (kipc_reply_receive, seL4 ReplyRecv)
+ *   kipc-callskip kipc-call with a server that submits its reply with
+ *                KIPC_F_SKIP_SUCCESS and its next receive together (async API)
  *   kipc-async   a mailbox driven through the asynchronous ring API, a
  *                window of kWindow operations in flight on each side
+ *   kipc-async-skip  kipc-async whose sends skip their success completions
+ *                but the last of each batch of kSkipBatch (KIPC_F_SKIP_SUCCESS)
  *   kipc-rdv     a zero-capacity mailbox (rendezvous)
  *   kipc-run-mq  the posix-mq scenario's code unmodified, re-executed under
  *                kipc-run (libkipc-posix.so preloaded): POSIX mq on kipc
@@ -56,7 +62,8 @@ namespace bench {
 namespace {
 
 enum class Impl {
-	KipcMbox, KipcDirect, KipcCall, KipcAsync, KipcRdv, KipcRunMq,
+	KipcMbox, KipcDirect, KipcCall, KipcCallRR, KipcCallSkip, KipcAsync, KipcAsyncSkip,
+	KipcRdv, KipcRunMq,
 	PosixMq, SysV, Pipe, SeqPacket
 };
 
@@ -66,7 +73,10 @@ const char *impl_name(Impl i)
 	case Impl::KipcMbox: return "kipc-mbox";
 	case Impl::KipcDirect: return "kipc-direct";
 	case Impl::KipcCall: return "kipc-call";
+	case Impl::KipcCallRR: return "kipc-callrr";
+	case Impl::KipcCallSkip: return "kipc-callskip";
 	case Impl::KipcAsync: return "kipc-async";
+	case Impl::KipcAsyncSkip: return "kipc-async-skip";
 	case Impl::KipcRdv: return "kipc-rdv";
 	case Impl::KipcRunMq: return "kipc-run-mq";
 	case Impl::PosixMq: return "posix-mq";
@@ -80,7 +90,8 @@ const char *impl_name(Impl i)
 bool is_kipc(Impl i)
 {
 	return i == Impl::KipcMbox || i == Impl::KipcDirect || i == Impl::KipcCall ||
-	       i == Impl::KipcAsync || i == Impl::KipcRdv || i == Impl::KipcRunMq;
+	       i == Impl::KipcCallRR || i == Impl::KipcCallSkip || i == Impl::KipcAsync ||
+	       i == Impl::KipcAsyncSkip || i == Impl::KipcRdv || i == Impl::KipcRunMq;
 }
 
 /* One implementation as run: natives also pinned to one CPU. */
@@ -96,6 +107,7 @@ struct Run {
 constexpr int kMaxRoles = 72;
 constexpr uint32_t kMaxSamples = 1 << 16;
 constexpr uint32_t kWindow = 64;   /* async operations in flight per side */
+constexpr uint32_t kSkipBatch = 16; /* kipc-async-skip: sends per completion */
 constexpr uint32_t kStreamCap = 256; /* queue capacity for streams and fans */
 constexpr uint32_t kMaxSize = 8192;
 
@@ -230,6 +242,7 @@ std::string chan_open(Chan &c, Impl impl, uint32_t msgsize, uint32_t cap, int ow
 	switch (impl) {
 	case Impl::KipcMbox:
 	case Impl::KipcAsync:
+	case Impl::KipcAsyncSkip:
 	case Impl::KipcRdv: {
 		kipc_mbox_attr a{};
 		a.capacity = impl == Impl::KipcRdv ? 0 : cap;
@@ -244,6 +257,8 @@ std::string chan_open(Chan &c, Impl impl, uint32_t msgsize, uint32_t cap, int ow
 	}
 	case Impl::KipcDirect:
 	case Impl::KipcCall:
+	case Impl::KipcCallRR:
+	case Impl::KipcCallSkip:
 	case Impl::KipcRunMq: /* the re-executed roles open it (open_named) */
 		return "";
 	case Impl::PosixMq: {
@@ -308,11 +323,14 @@ void csend(int role, Chan &c, const void *buf, size_t len)
 	switch (c.impl) {
 	case Impl::KipcMbox:
 	case Impl::KipcAsync:
+	case Impl::KipcAsyncSkip:
 	case Impl::KipcRdv:
 		r = kipc_mbox_send(c.mbox, buf, len, 0, 0);
 		break;
 	case Impl::KipcDirect:
 	case Impl::KipcCall: /* not used: pingpong() calls */
+	case Impl::KipcCallRR:
+	case Impl::KipcCallSkip:
 		r = kipc_send(board->pid[c.owner], buf, len, 0, 0);
 		break;
 	case Impl::KipcRunMq: /* not used: its roles run posix-mq */
@@ -353,11 +371,14 @@ size_t crecv(int role, Chan &c, void *buf, size_t len)
 	switch (c.impl) {
 	case Impl::KipcMbox:
 	case Impl::KipcAsync:
+	case Impl::KipcAsyncSkip:
 	case Impl::KipcRdv:
 		n = kipc_mbox_receive(c.mbox, buf, len, nullptr, 0);
 		break;
 	case Impl::KipcDirect:
 	case Impl::KipcCall:
+	case Impl::KipcCallRR:
+	case Impl::KipcCallSkip:
 		n = kipc_receive(KIPC_ANY, buf, len, nullptr, 0);
 		break;
 	case Impl::KipcRunMq:
@@ -546,11 +567,15 @@ std::string run_job(const Run &run, Job j, Sample &out)
 
 /* ---- ping-pong ---------------------------------------------------- */
 
+void callskip_server(uint32_t size, uint32_t n);
+
 void pingpong_role(int role, const Job &j, Chan *c)
 {
 	static char buf[kMaxSize];
 	uint32_t size = j.size, n = j.warm + j.iters;
 	memset(buf, role + 1, size);
+	bool call = j.impl == Impl::KipcCall || j.impl == Impl::KipcCallRR ||
+		    j.impl == Impl::KipcCallSkip;
 	if (j.impl == Impl::KipcCall && role == 1) { /* server: receive, reply */
 		kipc_msginfo info;
 		for (uint32_t i = 0; i < n; i++) {
@@ -561,7 +586,22 @@ void pingpong_role(int role, const Job &j, Chan *c)
 		}
 		return;
 	}
-	if (j.impl == Impl::KipcCall) { /* client: one call per round trip */
+	if (j.impl == Impl::KipcCallRR && role == 1) { /* server: reply and receive at once */
+		kipc_msginfo info;
+		if (kipc_receive(KIPC_ANY, buf, size, &info, 0) < 0)
+			child_fail(1, "kipc_receive", errno);
+		for (uint32_t i = 1; i < n; i++)
+			if (kipc_reply_receive(info.token, buf, size, KIPC_ANY, buf, size, &info, 0) < 0)
+				child_fail(1, "kipc_reply_receive", errno);
+		if (kipc_reply(info.token, buf, size, 0) < 0)
+			child_fail(1, "kipc_reply", errno);
+		return;
+	}
+	if (j.impl == Impl::KipcCallSkip && role == 1) {
+		callskip_server(size, n);
+		return;
+	}
+	if (call) { /* client: one call per round trip */
 		for (uint32_t i = 0; i < n; i++) {
 			int64_t t = now_ns();
 			if (kipc_call(board->pid[1], buf, size, buf, size, nullptr, 0) < 0)
@@ -589,6 +629,53 @@ void pingpong_role(int role, const Job &j, Chan *c)
 
 /* ---- the asynchronous ring: window of sends or receives ---------- */
 
+/* One async entry, or the role fails. */
+kipc_sqe *get_sqe(int role)
+{
+	kipc_sqe *sqe = kipc_get_sqe();
+	if (!sqe)
+		child_fail(role, "kipc_get_sqe", errno);
+	return sqe;
+}
+
+/*
+ * kipc-callskip's server: each round submits the reply (KIPC_F_SKIP_SUCCESS:
+ * no completion when it is delivered) and the next receive together and
+ * waits for the receive's completion alone; a failed reply would complete
+ * (user_data 2) before it.
+ */
+void callskip_server(uint32_t size, uint32_t n)
+{
+	void *req = kipc_buf_alloc(size), *rep = kipc_buf_alloc(size);
+	if (!req || !rep)
+		child_fail(1, "kipc_buf_alloc", errno);
+	uint64_t token = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (i) {
+			memcpy(rep, req, size); /* echo */
+			kipc_sqe *a = get_sqe(1);
+			kipc_prep_reply(a, token, rep, size, KIPC_F_SKIP_SUCCESS);
+			kipc_sqe_set_data(a, 2);
+		}
+		kipc_sqe *r = get_sqe(1);
+		kipc_prep_receive(r, KIPC_ANY, req, size, 0);
+		kipc_sqe_set_data(r, 1);
+		if (kipc_submit() < 0)
+			child_fail(1, "kipc_submit", errno);
+		kipc_cqe *cqe;
+		if (kipc_wait_cqe(&cqe) < 0)
+			child_fail(1, "kipc_wait_cqe", errno);
+		if (cqe->res < 0)
+			child_fail(1, cqe->user_data == 1 ? "async receive" : "async reply",
+				   int(-cqe->res));
+		token = cqe->token;
+		kipc_cqe_seen(cqe);
+	}
+	memcpy(rep, req, size);
+	if (kipc_reply(token, rep, size, 0) < 0)
+		child_fail(1, "kipc_reply", errno);
+}
+
 /* Wait for a completion, then take every one there is: each must have
  * succeeded (else the role fails with what), and done() gets its slot
  * (its user_data). */
@@ -606,7 +693,13 @@ template <typename Done> void reap(int role, const char *what, Done done)
 	} while (kipc_peek_cqe(&cqe) == 0);
 }
 
-void async_send_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
+/*
+ * Sends with a window of kWindow buffers. skip: every send but the last
+ * of each batch (at most kSkipBatch) has KIPC_F_SKIP_SUCCESS; the last
+ * one's completion frees the whole batch (the kernel takes a process's
+ * entries in order and copies each payload when it takes it).
+ */
+void async_send_loop(int role, int64_t mbox, uint32_t size, uint64_t total, bool skip)
 {
 	void *bufs[kWindow];
 	for (uint32_t i = 0; i < kWindow; i++) {
@@ -618,24 +711,45 @@ void async_send_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
 	uint32_t freelist[kWindow], nfree = kWindow;
 	for (uint32_t i = 0; i < kWindow; i++)
 		freelist[i] = i;
+	/* skip: the slots of the batch whose last entry has slot s */
+	uint32_t batch[kWindow][kSkipBatch], nbatch[kWindow] = {};
 	uint64_t posted = 0, done = 0;
 	while (done < total) {
 		uint32_t n = 0;
-		while (nfree && posted < total) {
-			kipc_sqe *sqe = kipc_get_sqe();
-			if (!sqe)
+		bool full = false; /* the staging area (an SQ's worth) is full */
+		while (nfree && posted < total && !full) {
+			/* one batch: its last entry alone completes on success */
+			uint64_t want = std::min<uint64_t>({skip ? kSkipBatch : 1u, nfree, total - posted});
+			uint32_t k = 0, slots[kSkipBatch];
+			kipc_sqe *last = nullptr;
+			for (; k < want; k++) {
+				kipc_sqe *sqe = kipc_get_sqe();
+				if (!sqe) {
+					full = true;
+					break;
+				}
+				slots[k] = freelist[--nfree];
+				kipc_prep_mbox_send(sqe, mbox, bufs[slots[k]], size, 0,
+						    k + 1 < want ? KIPC_F_SKIP_SUCCESS : 0);
+				kipc_sqe_set_data(sqe, slots[k]);
+				last = sqe;
+			}
+			if (!k)
 				break;
-			uint32_t slot = freelist[--nfree];
-			kipc_prep_mbox_send(sqe, mbox, bufs[slot], size, 0, 0);
-			kipc_sqe_set_data(sqe, slot);
-			posted++;
-			n++;
+			last->flags &= ~KIPC_F_SKIP_SUCCESS; /* (the batch ended early) */
+			uint32_t s = slots[k - 1];
+			nbatch[s] = k;
+			std::copy(slots, slots + k, batch[s]);
+			posted += k;
+			n += k;
 		}
 		if (n && kipc_submit() < 0)
 			child_fail(role, "kipc_submit", errno);
 		reap(role, "async send", [&](uint32_t slot) {
-			freelist[nfree++] = slot;
-			progress(role, ++done, total);
+			for (uint32_t i = 0; i < nbatch[slot]; i++) {
+				freelist[nfree++] = batch[slot][i];
+				progress(role, ++done, total);
+			}
 		});
 	}
 }
@@ -694,8 +808,8 @@ void stream_role(int role, const Job &j, Chan &c)
 	if (!receiver) {
 		uint32_t s = role - nrecv;
 		uint64_t mine = msgs / nsend + (s < msgs % nsend ? 1 : 0);
-		if (j.impl == Impl::KipcAsync)
-			async_send_loop(role, c.mbox, size, mine);
+		if (j.impl == Impl::KipcAsync || j.impl == Impl::KipcAsyncSkip)
+			async_send_loop(role, c.mbox, size, mine, j.impl == Impl::KipcAsyncSkip);
 		else
 			for (uint64_t i = 0; i < mine; i++)
 				csend(role, c, buf, size);
@@ -708,7 +822,7 @@ void stream_role(int role, const Job &j, Chan &c)
 	}
 	Windows w;
 	if (nrecv == 1) {
-		if (j.impl == Impl::KipcAsync)
+		if (j.impl == Impl::KipcAsync || j.impl == Impl::KipcAsyncSkip)
 			async_recv_loop(role, c.mbox, size, msgs, &w);
 		else
 			for (uint64_t i = 0; i < msgs; i++) {
@@ -792,7 +906,7 @@ int64_t open_own(int role, uint32_t cap)
 /* Fill mbox with n messages of 64 bytes through the async ring. */
 void prefill(int role, int64_t mbox, uint64_t n)
 {
-	async_send_loop(role, mbox, 64, n);
+	async_send_loop(role, mbox, 64, n, false);
 }
 
 struct ScaleOut {
@@ -1036,7 +1150,8 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 	};
 	if (want("pingpong"))
 		for (uint32_t size : {16u, 64u, 1024u, 8192u})
-			latency("pingpong", with({{Impl::KipcMbox}, {Impl::KipcDirect}, {Impl::KipcCall}},
+			latency("pingpong", with({{Impl::KipcMbox}, {Impl::KipcDirect}, {Impl::KipcCall},
+						  {Impl::KipcCallRR}, {Impl::KipcCallSkip}},
 						 true, true), size, "");
 	if (want("rendezvous"))
 		latency("rendezvous", with({{Impl::KipcRdv}}, false, false), 64,
@@ -1055,7 +1170,8 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 		measure(scen, runs, j, n, "");
 	};
 	if (want("stream"))
-		throughput("stream", with({{Impl::KipcMbox}, {Impl::KipcDirect}, {Impl::KipcAsync}},
+		throughput("stream", with({{Impl::KipcMbox}, {Impl::KipcDirect}, {Impl::KipcAsync},
+					   {Impl::KipcAsyncSkip}},
 					  true, true), 1, 1, 1);
 	for (uint32_t n : {2u, 4u, 8u}) {
 		std::vector<Run> runs = with({{Impl::KipcMbox}}, false, false);

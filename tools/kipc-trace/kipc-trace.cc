@@ -844,6 +844,7 @@ std::string flag_names(uint32_t f)
 		{KIPC_F_NONBLOCK, "NONBLOCK"}, {KIPC_F_CACHE, "CACHE"}, {KIPC_F_TRUNC, "TRUNC"},
 		{KIPC_F_TYPE, "TYPE"},         {KIPC_F_EXCEPT, "EXCEPT"}, {KIPC_O_CREAT, "O_CREAT"},
 		{KIPC_O_EXCL, "O_EXCL"},       {KIPC_F_INTR, "INTR"},
+		{KIPC_F_SKIP_SUCCESS, "SKIP_SUCCESS"},
 	};
 	std::string s;
 	for (auto [bit, n] : names)
@@ -851,7 +852,7 @@ std::string flag_names(uint32_t f)
 			s += (s.empty() ? "" : "|") + std::string(n);
 	uint32_t known = KIPC_F_NONBLOCK | KIPC_F_CACHE | KIPC_F_TRUNC | KIPC_F_TYPE |
 			 KIPC_F_EXCEPT | KIPC_O_CREAT | KIPC_O_EXCL | KIPC_F_INTR | KIPC_F_TIMEOUT |
-			 KIPC_F_ABSTIME | KIPC_F_REALTIME;
+			 KIPC_F_ABSTIME | KIPC_F_REALTIME | KIPC_F_SKIP_SUCCESS;
 	if (f & ~known)
 		s += fmt::format("{}{:#x}", s.empty() ? "" : "|", f & ~known);
 	return s;
@@ -953,6 +954,13 @@ struct Calls {
 					   c.len2, pr, f, to);
 		case KIPC_SYS_reply:
 			return fmt::format("token {}, {} bytes", c.target, c.len);
+		case KIPC_SYS_reply_receive:
+			return fmt::format("token {}, {} bytes; {}, {} bytes{}{}", c.type, c.len2,
+					   c.target ? fmt::format("pid {}", c.target) : "any", c.len, f,
+					   to);
+		case KIPC_SYS_mbox_reply_receive:
+			return fmt::format("token {}, {} bytes; {}, {} bytes{}{}", c.type, c.len2,
+					   mb(c.target), c.len, f, to);
 		case KIPC_SYS_mbox_open: {
 			std::string o = flag_names(c.flags & (KIPC_O_CREAT | KIPC_O_EXCL));
 			return fmt::format("{}, {}{}", c.len ? name : "NULL", o.empty() ? "0" : o,

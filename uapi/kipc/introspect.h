@@ -102,7 +102,8 @@ struct kipc_sysinfo {
 	uint32_t msgmnb;
 	uint32_t msgmni;
 	uint32_t rsvd0;
-	uint64_t rsvd[2];
+	uint64_t nskipped;      /* successes not posted (KIPC_F_SKIP_SUCCESS) */
+	uint64_t rsvd[1];
 };
 
 struct kipc_task_info {

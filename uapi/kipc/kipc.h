@@ -44,6 +44,9 @@
 #define KIPC_O_EXCL         (1u << 9)  /* with O_CREAT: EEXIST if it exists */
 /* cancel */
 #define KIPC_F_INTR         (1u << 10) /* cancelled request fails EINTR, not ECANCELED */
+/* send, mbox_send, reply: post no completion when it succeeds (an error
+ * still completes; io_uring's IOSQE_CQE_SKIP_SUCCESS) */
+#define KIPC_F_SKIP_SUCCESS (1u << 11)
 
 #define KIPC_F_WAIT_MASK   (KIPC_F_NONBLOCK | KIPC_F_TIMEOUT | KIPC_F_ABSTIME | KIPC_F_REALTIME)
 
@@ -60,6 +63,9 @@
  *  call          target=pid   addr/len=request  addr2/len2=reply buffer  prio type
  *  mbox_call     target=id    (as call)
  *  reply         target=token addr/len=payload  type
+ *  reply_receive target=pid|KIPC_ANY  addr/len=buffer (as receive)
+ *                addr2/len2=reply payload  type=reply token
+ *  mbox_reply_receive  target=id  (as reply_receive)
  *  mbox_open     addr/len=name (len 0: anonymous)  addr2/len2=kipc_mbox_attr (optional)
  *  mbox_destroy  target=id
  *  mbox_stat     target=id    addr2/len2=kipc_mbox_stat out
@@ -102,6 +108,7 @@ struct kipc_sqe {
 #define KIPC_CQE_F_TRUNC     (1u << 2) /* the message was truncated */
 #define KIPC_CQE_F_CALL      (1u << 3) /* received a call: answer with reply(token) */
 #define KIPC_CQE_F_DELIVERED (1u << 4) /* call failed after its request was received */
+#define KIPC_CQE_F_REPLIED   (1u << 5) /* reply_receive: the reply was delivered */
 
 struct kipc_cqe {
 	uint64_t user_data;   /* from the sqe */

@@ -253,6 +253,30 @@ ssize_t kipc_mbox_call_x(int64_t id, const void *req, size_t reqlen,
 int kipc_reply(uint64_t token, const void *buf, size_t len, unsigned flags);
 int kipc_reply_x(uint64_t token, const void *buf, size_t len, unsigned flags,
 		 const struct kipc_opts *opts);
+/*
+ * Reply to the call of token with reply/replylen, then receive into buf
+ * from the own task queue (from: a pid or KIPC_ANY) or from mailbox id:
+ * a server loop's two calls in one kernel round trip (seL4 ReplyRecv).
+ * The receive happens only if the reply was delivered. Returns the
+ * received length as kipc_receive does, or -1; on failure info->flags
+ * has KIPC_CQE_F_REPLIED if the reply was delivered (the error is the
+ * receive's), and lacks it if the reply failed (ESRCH, EPERM, EMSGSIZE,
+ * EFAULT...: nothing received; the call waits, or is gone). flags: the
+ * receive's (KIPC_F_NONBLOCK, KIPC_F_TRUNC, the timeout flags; no type
+ * selection: opts->type must be 0). The reply's type is 0.
+ */
+ssize_t kipc_reply_receive(uint64_t token, const void *reply, size_t replylen, pid_t from,
+			   void *buf, size_t len, struct kipc_msginfo *info, unsigned flags);
+ssize_t kipc_reply_receive_x(uint64_t token, const void *reply, size_t replylen, pid_t from,
+			     void *buf, size_t len, struct kipc_msginfo *info,
+			     unsigned flags, const struct kipc_opts *opts);
+ssize_t kipc_mbox_reply_receive(uint64_t token, const void *reply, size_t replylen,
+				int64_t id, void *buf, size_t len, struct kipc_msginfo *info,
+				unsigned flags);
+ssize_t kipc_mbox_reply_receive_x(uint64_t token, const void *reply, size_t replylen,
+				  int64_t id, void *buf, size_t len,
+				  struct kipc_msginfo *info, unsigned flags,
+				  const struct kipc_opts *opts);
 
 /* ------------------------------------------------------------------ */
 /* Own task queue                                                      */
@@ -416,6 +440,12 @@ void kipc_prep_mbox_call(struct kipc_sqe *sqe, int64_t id, const void *req,
 			 unsigned prio, unsigned flags);
 void kipc_prep_reply(struct kipc_sqe *sqe, uint64_t token, const void *buf,
 		     size_t len, unsigned flags);
+void kipc_prep_reply_receive(struct kipc_sqe *sqe, uint64_t token, const void *reply,
+			     size_t replylen, pid_t from, void *buf, size_t len,
+			     unsigned flags);
+void kipc_prep_mbox_reply_receive(struct kipc_sqe *sqe, uint64_t token, const void *reply,
+				  size_t replylen, int64_t id, void *buf, size_t len,
+				  unsigned flags);
 void kipc_prep_cancel(struct kipc_sqe *sqe, uint64_t user_data,
 		      unsigned flags);
 
@@ -434,6 +464,20 @@ static inline void kipc_sqe_set_type(struct kipc_sqe *sqe, int64_t type)
 {
 	sqe->type = type;
 }
+
+/*
+ * KIPC_F_SKIP_SUCCESS in the flags of kipc_prep_send, kipc_prep_mbox_send
+ * or kipc_prep_reply: no completion when the request succeeds (it is
+ * still traced and counted, kipc_sysinfo's nskipped); an error completes
+ * as usual, once. The kernel takes a process's entries in order and
+ * copies a payload when it takes its entry, so any completion of a later
+ * request says that the skipped ones before it were taken and their
+ * buffers may be reused; one that failed at once has completed before
+ * it, one that waited (a send to a full link) completes when it fails
+ * (timeout, cancel, EIDRM ...) and posts nothing when it succeeds. Not with
+ * KIPC_F_CACHE, nor in the synchronous wrappers (EINVAL), nor across the
+ * network (a remote target: EINVAL).
+ */
 
 /*
  * Submit the entries got since the last submit, in order. Returns how

@@ -62,6 +62,8 @@
 	X(64, cred_refresh, task)     /* re-read own credentials from the OS */ \
 	X(65, sysctl, sysctl)         /* read or set an IPC limit (/proc/sys) */ \
 	X(66, mq_setfl, mqueue)       /* a descriptor's O_NONBLOCK changed: new flags generation */ \
+	X(67, reply_receive, rpc)     /* reply to a call, then receive from own task queue */ \
+	X(68, mbox_reply_receive, rpc) /* reply to a call, then receive from a mailbox */ \
 	X(80, net_node, net)          /* index of a node name (network.md)   */  \
 	X(81, net_stat, net)          /* this node and its network counters  */  \
 	X(82, net_peer, net)          /* the remote caller behind a proxy pid */
