@@ -509,6 +509,12 @@ private:
 		fab_->publish(fmt::format("kipc.{}.{}.{}", to, req ? "req" : "rsp", cfg_.node),
 			      std::move(b));
 	}
+	/* The most data one frame carries: the server's max_payload less its header. */
+	size_t frame_room() const
+	{
+		size_t max = fab_->max_payload();
+		return max > sizeof(Wire) ? max - sizeof(Wire) : 0;
+	}
 
 	NetConfig cfg_;
 	Loop &loop_;
@@ -879,7 +885,9 @@ long NetImpl::send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, in
 		return -EINVAL;
 	if (sqe.prio > KIPC_PRIO_MAX)
 		return -EINVAL;
-	if (sqe.len > kMaxData)
+	/* Its REQ is one frame in one NATS message (none is split): one
+	 * the server would refuse is refused here, nothing queued. */
+	if (sqe.len > kMaxData || sqe.len > frame_room())
 		return -EMSGSIZE;
 	if (node == 0 || node >= nodes_.size())
 		return -EINVAL;
@@ -1602,8 +1610,12 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 		sqe.addr = payload;
 		sqe.len = w.datalen;
 		if (w.op == KIPC_SYS_call || w.op == KIPC_SYS_mbox_call) {
-			/* A reply never exceeds the home's largest message. */
-			s.len2 = std::min(w.len2, kernel_.limits().msgsize_max);
+			/* A reply never exceeds the home's largest message, nor
+			 * its RES frame the server's max_payload: a longer
+			 * one fails EMSGSIZE for the replier (or is cut, with
+			 * KIPC_F_TRUNC), as for a short buffer. */
+			s.len2 = std::min({w.len2, kernel_.limits().msgsize_max,
+					   uint32_t(frame_room())});
 			s.reply = px->mm.alloc(nullptr, 0, s.len2);
 			sqe.addr2 = s.reply;
 			sqe.len2 = s.len2;

@@ -796,3 +796,45 @@ TEST_CASE("net: a lost BYE part leaves its requests to the timeout, the others s
 	REQUIRE(unseen.done());
 	CHECK(unseen.res() == -ENOLINK); /* sent, no answer: the usual timeout */
 }
+
+TEST_CASE("net: a frame the server's max_payload would refuse fails EMSGSIZE at once, nothing queued")
+{
+	Setup s;
+	const uint32_t room = 4096 - uint32_t(sizeof(Wire)); /* data of one frame */
+	s.a.fab->max = 4096; /* NATS's max_payload of the origin's server */
+	s.b.fab->max = 4096; /* and of the home's */
+	s.a.out.clear();
+	Op big = send_remote(s.a, s.cli, s.rid, std::string(room + 1, 'x'));
+	REQUIRE(big.done());
+	CHECK(big.res() == -EMSGSIZE);
+	CHECK(s.a.out.empty()); /* not published, not held for a retry */
+	CHECK(s.a.fab->refused == 0);
+	Op fits = send_remote(s.a, s.cli, s.rid, std::string(room, 'y'));
+	s.pump();
+	REQUIRE(fits.done());
+	CHECK(fits.res() == 0);
+	CHECK(s.a.fab->refused == 0);
+	Op r = s.srv.mbox_receive(s.box, 8192);
+	REQUIRE(r.done());
+	CHECK(r.text() == std::string(room, 'y'));
+	/* A reply: a longer one than one RES frame carries fails EMSGSIZE
+	 * for the replier, as for a short buffer; the caller keeps waiting
+	 * and gets the shorter one. */
+	kipc_sqe c{};
+	uint64_t rbuf = s.cli.mem.alloc(8192);
+	__kipc_enc_call(&c, KIPC_SYS_mbox_call, s.rid, s.cli.put("q"), 1, rbuf, 8192, 0, 0);
+	Op call = via(s.a, s.cli, c, rbuf, 8192);
+	s.pump();
+	Op q = s.srv.mbox_receive(s.box);
+	REQUIRE(q.done());
+	CHECK(s.srv.reply(q.cqe().token, std::string(room + 1, 'r')) == -EMSGSIZE);
+	s.pump();
+	CHECK(!call.done());
+	CHECK(s.srv.reply(q.cqe().token, std::string(room, 'r')) == 0);
+	s.pump();
+	CHECK(s.b.fab->refused == 0);
+	REQUIRE(call.done());
+	CHECK(call.res() == int64_t(room));
+	CHECK(std::string(reinterpret_cast<char *>(s.cli.mem.arena.data() + rbuf), room) ==
+	      std::string(room, 'r'));
+}
