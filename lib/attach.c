@@ -414,10 +414,9 @@ static int handshake(int fd, int64_t deadline, struct kipc_attach_resp *resp,
 	const char *credit = getenv("KIPC_CREDIT");
 	if (credit && !strcmp(credit, "0"))
 		req.features &= ~KIPC_FEAT_CREDIT;
-	/* Receive push only with KIPC_PUSH=1: off by default while a pushed
-	 * mailbox can lose a cached send's message (transport.md section 13) */
+	/* KIPC_PUSH=0: no receive push (the same) */
 	const char *push = getenv("KIPC_PUSH");
-	if (!push || strcmp(push, "1"))
+	if (push && !strcmp(push, "0"))
 		req.features &= ~KIPC_FEAT_PUSH;
 	if (delegate_fds[0] >= 0) {
 		req.features |= KIPC_FEAT_DELEGATE;

@@ -272,13 +272,6 @@ static int64_t pushed_box(const struct kipc_push *w, uint32_t n)
 
 /* Pushed receives return without kipcd, in order; a stat made after
  * them sees them gone. */
-/* Push is opt-in (transport.md section 13): every process of this test,
- * children included, asks for it. */
-__attribute__((constructor)) static void push_opt_in(void)
-{
-	setenv("KIPC_PUSH", "1", 1);
-}
-
 TEST(pushed_receives_complete_without_kipcd)
 {
 	ASSERT_EQ(0, kipc_attach());
