@@ -16,6 +16,7 @@
 #ifndef _LIBKIPC_INTERNAL_H
 #define _LIBKIPC_INTERNAL_H
 
+#include <limits.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -131,8 +132,10 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 			unsigned flags);
 /* A synchronous mbox_receive of a message the kernel pushed into our
  * region, completed here: its length or -errno, *cqe what the kernel's
- * completion would say; 1: nothing pushed, receive the usual way. Takes
- * the lock. */
+ * completion would say; KIPC_NOT_PUSHED (neither a length nor an errno:
+ * a 1-byte message is a length): nothing pushed, receive the usual way.
+ * Takes the lock. */
+#define KIPC_NOT_PUSHED LONG_MIN
 long __kipc_push_receive(int64_t id, void *buf, size_t len, unsigned flags,
 			 struct kipc_cqe *cqe);
 /* Move posted CQEs to their waiters or the async queue. Lock held. */

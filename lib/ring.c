@@ -436,12 +436,12 @@ long __kipc_push_receive(int64_t id, void *buf, size_t len, unsigned flags,
 			 struct kipc_cqe *cqe)
 {
 	if (flags & ~KIPC_F_NONBLOCK || !buf)
-		return 1;
+		return KIPC_NOT_PUSHED;
 	pthread_mutex_lock(&__kipc_lib.lock);
 	struct kipc_att *a = __kipc_lib.cur;
 	if (!a || a->dead || !a->push) {
 		pthread_mutex_unlock(&__kipc_lib.lock);
-		return 1;
+		return KIPC_NOT_PUSHED;
 	}
 	uint64_t c = LOAD_ACQ(&a->push->claim);
 	uint32_t k = (uint32_t)c;
@@ -449,19 +449,19 @@ long __kipc_push_receive(int64_t id, void *buf, size_t len, unsigned flags,
 	if (!(c >> 32) || LOAD(&a->push->link) != id ||
 	    LOAD_ACQ(&s->cqe.user_data) != ((c & ~0xffffffffull) | k)) {
 		pthread_mutex_unlock(&__kipc_lib.lock);
-		return 1;
+		return KIPC_NOT_PUSHED;
 	}
 	*cqe = s->cqe;
 	if (cqe->len > len || cqe->len > KIPC_PUSH_MAX) {
 		pthread_mutex_unlock(&__kipc_lib.lock);
-		return 1;
+		return KIPC_NOT_PUSHED;
 	}
 	bool fault = __kipc_copy_to_user(buf, s->data, cqe->len) != 0;
 	bool won = __atomic_compare_exchange_n(&a->push->claim, &c, c + 1, false,
 					       __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE);
 	pthread_mutex_unlock(&__kipc_lib.lock);
 	if (!won)
-		return 1; /* taken back: the kernel's queue has it */
+		return KIPC_NOT_PUSHED; /* taken back: the kernel's queue has it */
 	return fault ? -EFAULT : (long)cqe->len;
 }
 

@@ -68,7 +68,7 @@ static long do_receive(uint8_t op, int64_t target, void *buf, size_t len,
 	struct kipc_cqe cqe;
 	if (op == KIPC_SYS_mbox_receive && !opts) {
 		long r = __kipc_push_receive(target, buf, len, flags, &cqe);
-		if (r != 1) {
+		if (r != KIPC_NOT_PUSHED) {
 			if (r >= 0)
 				fill_info(info, &cqe);
 			return r;

@@ -270,6 +270,32 @@ static int64_t pushed_box(const struct kipc_push *w, uint32_t n)
 
 /* ---- the tests ---------------------------------------------------- */
 
+/* A pushed one-byte message is received once, as a length of 1 (the
+ * library's "not pushed" answer once was 1, which lost such messages:
+ * claimed here, then asked of the kernel, which had none). */
+TEST(pushed_one_byte_messages_are_received_once)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_push *w = push_words();
+	ASSERT_NE(NULL, w);
+	int64_t id = open_box(64);
+	ASSERT_LT(0, id);
+	ASSERT_EQ(0, await_push(id, w));
+	for (char c = 'x'; c <= 'z'; c++)
+		ASSERT_EQ(0, kipc_mbox_send(id, &c, 1, 0, 0));
+	ASSERT_EQ(0, wait_pushed(w, 3));
+	for (char c = 'x'; c <= 'z'; c++) {
+		char r[4] = {0};
+		EXPECT_EQ(1, kipc_mbox_receive(id, r, sizeof r, NULL, KIPC_F_NONBLOCK));
+		EXPECT_EQ(c, r[0]);
+	}
+	char r[4];
+	EXPECT_EQ(-1, kipc_mbox_receive(id, r, sizeof r, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(0, nmsg(id));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
 /* Pushed receives return without kipcd, in order; a stat made after
  * them sees them gone. */
 TEST(pushed_receives_complete_without_kipcd)
