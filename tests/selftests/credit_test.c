@@ -23,7 +23,7 @@
  * The test reads its own credit words (struct kipc_credit in its region)
  * to know that the credit path was taken.
  */
-#include "kipc_test.h"
+#include "kt_helper.h"
 
 #include <kipc/ring.h>
 #include <pthread.h>
@@ -85,37 +85,6 @@ static int get_credits(int64_t id, const struct kipc_credit *c)
 
 /* ---- kipcd stopped ------------------------------------------------ */
 
-static char state_of(pid_t pid)
-{
-	return kt_proc_state(pid);
-}
-
-static int wait_state(pid_t pid, char want)
-{
-	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	while (__ksft_now_ms() < deadline) {
-		char st = state_of(pid);
-		if (st == want)
-			return 0;
-		if (st == 0)
-			return -1;
-		sched_yield();
-	}
-	return -1;
-}
-
-static int stop_kipcd(void)
-{
-	if (kill(kt_main_kernel.pid, SIGSTOP) < 0)
-		return -1;
-	return wait_state(kt_main_kernel.pid, 'T');
-}
-
-static void cont_kipcd(void)
-{
-	kill(kt_main_kernel.pid, SIGCONT);
-}
-
 /*
  * Stop kipcd holding credits for id (an idle return or a competitor's
  * cooldown may take them between the grant and the stop: then again).
@@ -143,22 +112,9 @@ static int stop_with_credits(int64_t id, const struct kipc_credit *c)
 
 enum { C_STAT, C_RECV_NB, C_SEND, C_DESTROY, C_SETCAP, C_RECV };
 
-struct cmd {
-	int op;
-	int64_t id;
-	int64_t arg;
-	unsigned prio;
-};
-
-struct helper {
-	pid_t pid;
-	int down, up; /* our ends */
-};
-
 static int helper_loop(int in, int out)
 {
-	int64_t ready = kipc_attach() < 0 ? -errno : 0;
-	if (write(out, &ready, sizeof ready) != sizeof ready || ready)
+	if (helper_ready(out) < 0)
 		return 1;
 	struct cmd c;
 	while (read(in, &c, sizeof c) == sizeof c) {
@@ -196,75 +152,6 @@ static int helper_loop(int in, int out)
 	return 0;
 }
 
-static int helper_start(struct helper *h)
-{
-	int down[2], up[2];
-	if (pipe(down) < 0 || pipe(up) < 0)
-		return -1;
-	h->pid = fork();
-	if (h->pid < 0)
-		return -1;
-	if (h->pid == 0) {
-		close(down[1]);
-		close(up[0]);
-		_exit(helper_loop(down[0], up[1]));
-	}
-	close(down[0]);
-	close(up[1]);
-	h->down = down[1];
-	h->up = up[0];
-	int64_t ready = -1;
-	struct pollfd p = {.fd = h->up, .events = POLLIN};
-	if (poll(&p, 1, KT_BOUND_MS) != 1 || read(h->up, &ready, sizeof ready) != sizeof ready)
-		return -1;
-	return ready == 0 ? 0 : -1;
-}
-
-static void helper_stop(struct helper *h)
-{
-	close(h->down);
-	close(h->up);
-	kt_wait(h->pid);
-}
-
-/* The answer to the last command, or INT64_MIN. */
-static int64_t helper_answer(struct helper *h)
-{
-	int64_t res = INT64_MIN;
-	struct pollfd p = {.fd = h->up, .events = POLLIN};
-	if (poll(&p, 1, KT_BOUND_MS) != 1 || read(h->up, &res, sizeof res) != sizeof res)
-		return INT64_MIN;
-	return res;
-}
-
-static int64_t helper_do(struct helper *h, struct cmd c)
-{
-	if (write(h->down, &c, sizeof c) != sizeof c)
-		return INT64_MIN;
-	return helper_answer(h);
-}
-
-/*
- * With kipcd stopped: give the helper a command and wait until it has
- * read it and sleeps in its call (its request is published, kipcd cannot
- * answer it). Then continue kipcd and return the answer.
- */
-static int64_t helper_do_stopped(struct helper *h, struct cmd c)
-{
-	if (write(h->down, &c, sizeof c) != sizeof c)
-		return INT64_MIN;
-	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	int n = 1;
-	while (__ksft_now_ms() < deadline && ioctl(h->down, FIONREAD, &n) == 0 && n)
-		sched_yield();
-	if (n || wait_state(h->pid, 'S') < 0) {
-		cont_kipcd();
-		return INT64_MIN;
-	}
-	cont_kipcd();
-	return helper_answer(h);
-}
-
 static int64_t open_box(uint32_t capacity, bool kernel_owned)
 {
 	struct kipc_mbox_attr a = kt_attr(capacity);
@@ -298,7 +185,7 @@ static struct box box_setup(struct __test_metadata *_metadata, uint32_t cap, boo
 	b.id = open_box(cap, true);
 	ASSERT_LT(0, b.id);
 	if (with_helper)
-		ASSERT_EQ(0, helper_start(&b.h));
+		ASSERT_EQ(0, helper_start(&b.h, helper_loop));
 	return b;
 }
 
@@ -341,7 +228,7 @@ TEST(credit_sends_return_without_kipcd_and_are_seen)
 	int sent = 0;
 	for (uint32_t v = 0; v < 6; v++)
 		sent += kipc_mbox_send(b.id, &v, sizeof v, 0, 0) == 0;
-	char st = state_of(kt_main_kernel.pid);
+	char st = kt_proc_state(kt_main_kernel.pid);
 	if (st != 'T')
 		cont_kipcd();
 	ASSERT_EQ('T', st); /* they returned while kipcd was stopped */
@@ -535,7 +422,7 @@ TEST(bad_payload_fails_efault_in_the_caller)
 	int err = errno;
 	uint32_t v = 5;
 	int r2 = kipc_mbox_send(b.id, &v, sizeof v, 0, 0); /* the credit path still */
-	char st = state_of(kt_main_kernel.pid);
+	char st = kt_proc_state(kt_main_kernel.pid);
 	cont_kipcd();
 	EXPECT_EQ(-1, r);
 	EXPECT_EQ(EFAULT, err);

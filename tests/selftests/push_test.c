@@ -20,7 +20,7 @@
  * The test reads its own push words (struct kipc_push in its region) to
  * know that the push path was taken.
  */
-#include "kipc_test.h"
+#include "kt_helper.h"
 
 #include <kipc/ring.h>
 #include <sched.h>
@@ -55,24 +55,6 @@ static uint64_t claim_of(const struct kipc_push *w)
 static bool pushed_for(const struct kipc_push *w, int64_t id)
 {
 	return (claim_of(w) >> 32) && __atomic_load_n(&w->link, __ATOMIC_ACQUIRE) == id;
-}
-
-static int stop_kipcd(void)
-{
-	if (kill(kt_main_kernel.pid, SIGSTOP) < 0)
-		return -1;
-	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	while (__ksft_now_ms() < deadline) {
-		if (kt_proc_state(kt_main_kernel.pid) == 'T')
-			return 0;
-		sched_yield();
-	}
-	return -1;
-}
-
-static void cont_kipcd(void)
-{
-	kill(kt_main_kernel.pid, SIGCONT);
 }
 
 static int64_t open_box(uint32_t capacity)
@@ -112,22 +94,9 @@ static int send_range(int64_t id, uint32_t from, uint32_t to)
 
 enum { C_STAT, C_RECV_NB, C_SEND };
 
-struct cmd {
-	int op;
-	int64_t id;
-	int64_t arg;
-	unsigned prio;
-};
-
-struct helper {
-	pid_t pid;
-	int down, up;
-};
-
 static int helper_loop(int in, int out)
 {
-	int64_t ready = kipc_attach() < 0 ? -errno : 0;
-	if (write(out, &ready, sizeof ready) != sizeof ready || ready)
+	if (helper_ready(out) < 0)
 		return 1;
 	struct cmd c;
 	while (read(in, &c, sizeof c) == sizeof c) {
@@ -150,69 +119,6 @@ static int helper_loop(int in, int out)
 			return 2;
 	}
 	return 0;
-}
-
-static int helper_start(struct helper *h)
-{
-	int down[2], up[2];
-	if (pipe(down) < 0 || pipe(up) < 0)
-		return -1;
-	h->pid = fork();
-	if (h->pid < 0)
-		return -1;
-	if (h->pid == 0) {
-		close(down[1]);
-		close(up[0]);
-		_exit(helper_loop(down[0], up[1]));
-	}
-	close(down[0]);
-	close(up[1]);
-	h->down = down[1];
-	h->up = up[0];
-	int64_t ready = -1;
-	struct pollfd p = {.fd = h->up, .events = POLLIN};
-	if (poll(&p, 1, KT_BOUND_MS) != 1 || read(h->up, &ready, sizeof ready) != sizeof ready)
-		return -1;
-	return ready == 0 ? 0 : -1;
-}
-
-static void helper_stop(struct helper *h)
-{
-	close(h->down);
-	close(h->up);
-	kt_wait(h->pid);
-}
-
-static int64_t helper_answer(struct helper *h)
-{
-	int64_t res = INT64_MIN;
-	struct pollfd p = {.fd = h->up, .events = POLLIN};
-	if (poll(&p, 1, KT_BOUND_MS) != 1 || read(h->up, &res, sizeof res) != sizeof res)
-		return INT64_MIN;
-	return res;
-}
-
-static int64_t helper_do(struct helper *h, struct cmd c)
-{
-	if (write(h->down, &c, sizeof c) != sizeof c)
-		return INT64_MIN;
-	return helper_answer(h);
-}
-
-/* With kipcd stopped: the helper's request is published (it sleeps in
- * its call) before kipcd continues. */
-static int64_t helper_do_stopped(struct helper *h, struct cmd c)
-{
-	if (write(h->down, &c, sizeof c) != sizeof c)
-		return INT64_MIN;
-	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	int n = 1;
-	while (__ksft_now_ms() < deadline && ioctl(h->down, FIONREAD, &n) == 0 && n)
-		sched_yield();
-	while (!n && __ksft_now_ms() < deadline && kt_proc_state(h->pid) != 'S')
-		sched_yield();
-	cont_kipcd();
-	return n ? INT64_MIN : helper_answer(h);
 }
 
 /*
@@ -306,7 +212,7 @@ TEST(pushed_receives_complete_without_kipcd)
 	int64_t id = pushed_box(w, 12);
 	ASSERT_LT(0, id);
 	struct helper h;
-	ASSERT_EQ(0, helper_start(&h));
+	ASSERT_EQ(0, helper_start(&h, helper_loop));
 	ASSERT_EQ(0, stop_kipcd());
 	int64_t got[6];
 	for (int i = 0; i < 6; i++)
@@ -336,7 +242,7 @@ TEST(another_receiver_gets_the_next_message)
 	int64_t id = pushed_box(w, 12);
 	ASSERT_LT(0, id);
 	struct helper h;
-	ASSERT_EQ(0, helper_start(&h));
+	ASSERT_EQ(0, helper_start(&h, helper_loop));
 	ASSERT_EQ(0, stop_kipcd());
 	int64_t a = recv1(id, KIPC_F_NONBLOCK), b = recv1(id, KIPC_F_NONBLOCK);
 	EXPECT_EQ('T', kt_proc_state(kt_main_kernel.pid));
@@ -445,7 +351,7 @@ TEST(kernel_receives_and_priorities_keep_their_place)
 		EXPECT_EQ(expect++, recv1(id, 0));
 	ASSERT_TRUE(pushed_for(w, id));
 	struct helper h;
-	ASSERT_EQ(0, helper_start(&h));
+	ASSERT_EQ(0, helper_start(&h, helper_loop));
 	EXPECT_EQ(0, helper_do(&h, (struct cmd){C_SEND, id, 50, 5}));
 	EXPECT_EQ(50, recv1(id, 0));
 	while (expect < 10)

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kipcd stopped, and a helper process that makes one call per command:
+ * for the selftests of what completes in the caller without kipcd (send
+ * credits, receive push), which must see a second process's request
+ * published while kipcd cannot answer it. A test defines its commands
+ * and the loop that runs them (helper_ready() first, then one answer
+ * per command read).
+ */
+#ifndef _KIPC_KT_HELPER_H
+#define _KIPC_KT_HELPER_H
+
+#include "kipc_test.h"
+
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+
+/* Wait until pid is in /proc state want (R, S, T...); -1 if gone or late. */
+static int wait_state(pid_t pid, char want)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (__ksft_now_ms() < deadline) {
+		char st = kt_proc_state(pid);
+		if (st == want)
+			return 0;
+		if (st == 0)
+			return -1;
+		sched_yield();
+	}
+	return -1;
+}
+
+static int stop_kipcd(void)
+{
+	if (kill(kt_main_kernel.pid, SIGSTOP) < 0)
+		return -1;
+	return wait_state(kt_main_kernel.pid, 'T');
+}
+
+static void cont_kipcd(void)
+{
+	kill(kt_main_kernel.pid, SIGCONT);
+}
+
+struct cmd {
+	int op;
+	int64_t id;
+	int64_t arg;
+	unsigned prio;
+};
+
+struct helper {
+	pid_t pid;
+	int down, up; /* our ends */
+};
+
+/* In the helper, first: attach and say so (0 or -errno). 0 to go on. */
+static int helper_ready(int out)
+{
+	int64_t ready = kipc_attach() < 0 ? -errno : 0;
+	return write(out, &ready, sizeof ready) != sizeof ready || ready ? -1 : 0;
+}
+
+static int helper_start(struct helper *h, int (*loop)(int in, int out))
+{
+	int down[2], up[2];
+	if (pipe(down) < 0 || pipe(up) < 0)
+		return -1;
+	h->pid = fork();
+	if (h->pid < 0)
+		return -1;
+	if (h->pid == 0) {
+		close(down[1]);
+		close(up[0]);
+		_exit(loop(down[0], up[1]));
+	}
+	close(down[0]);
+	close(up[1]);
+	h->down = down[1];
+	h->up = up[0];
+	int64_t ready = -1;
+	struct pollfd p = {.fd = h->up, .events = POLLIN};
+	if (poll(&p, 1, KT_BOUND_MS) != 1 || read(h->up, &ready, sizeof ready) != sizeof ready)
+		return -1;
+	return ready == 0 ? 0 : -1;
+}
+
+static void helper_stop(struct helper *h)
+{
+	close(h->down);
+	close(h->up);
+	kt_wait(h->pid);
+}
+
+/* The answer to the last command, or INT64_MIN. */
+static int64_t helper_answer(struct helper *h)
+{
+	int64_t res = INT64_MIN;
+	struct pollfd p = {.fd = h->up, .events = POLLIN};
+	if (poll(&p, 1, KT_BOUND_MS) != 1 || read(h->up, &res, sizeof res) != sizeof res)
+		return INT64_MIN;
+	return res;
+}
+
+static int64_t helper_do(struct helper *h, struct cmd c)
+{
+	if (write(h->down, &c, sizeof c) != sizeof c)
+		return INT64_MIN;
+	return helper_answer(h);
+}
+
+/*
+ * With kipcd stopped: give the helper a command and wait until it has
+ * read it and sleeps in its call (its request is published, kipcd cannot
+ * answer it). Then continue kipcd and return the answer.
+ */
+static int64_t helper_do_stopped(struct helper *h, struct cmd c)
+{
+	if (write(h->down, &c, sizeof c) != sizeof c)
+		return INT64_MIN;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int n = 1;
+	while (__ksft_now_ms() < deadline && ioctl(h->down, FIONREAD, &n) == 0 && n)
+		sched_yield();
+	if (n || wait_state(h->pid, 'S') < 0) {
+		cont_kipcd();
+		return INT64_MIN;
+	}
+	cont_kipcd();
+	return helper_answer(h);
+}
+
+#endif /* _KIPC_KT_HELPER_H */
