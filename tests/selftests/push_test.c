@@ -373,11 +373,17 @@ static int claim_garbage(void *arg)
 		return 1;
 	struct kipc_push *w = push_words();
 	if (!w || await_push(g->id, w) < 0 || send_range(g->id, 0, 8) < 0 ||
-	    wait_pushed(w, 8) < 0 || recv1(g->id, 0) != 0 || !pushed_for(w, g->id))
+	    wait_pushed(w, 8) < 0 || stop_kipcd() < 0)
 		return 2;
+	/* kipcd stopped: the receive completes here, and kipcd cannot take
+	 * its claim (a loop round would) before the garbage lands */
+	int64_t got = pushed_for(w, g->id) && wait_pushed(w, 8) == 0 ? recv1(g->id, 0) : -1;
 	uint64_t c = claim_of(w);
 	__atomic_store_n(&w->claim, g->claim ? c + KIPC_PUSH_SLOTS + 1 : c + (1ull << 32),
 			 __ATOMIC_SEQ_CST);
+	cont_kipcd();
+	if (got != 0)
+		return 2;
 	if (kipc_nop() == 0 || errno != ECONNRESET)
 		return 3;
 	return 0;
