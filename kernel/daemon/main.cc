@@ -284,6 +284,9 @@ int watch_socket(Loop &loop)
 			close(in);
 		return -1;
 	}
+	/* A change between listen() and the watch sent no event: look once. */
+	if (!socket_still_ours())
+		raise(SIGTERM);
 	return in;
 }
 
@@ -611,6 +614,15 @@ int main(int argc, char **argv)
 		klog(fmt::format("kipc: listening on {}", opt.socket_path));
 	}
 
+	/* SIGTERM, SIGINT and SIGHUP wait for the server's signalfd. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, nullptr);
+	watch_socket(*loop); /* open until we exit; before anyone is told we are ready */
+
 	if (!opt.foreground) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {
@@ -623,7 +635,6 @@ int main(int argc, char **argv)
 		close(ready[1]);
 	}
 
-	watch_socket(*loop); /* open until we exit */
 	int ret = serve(lfd, *loop, limits, !quiet);
 	release_socket();
 	if (!quiet)
