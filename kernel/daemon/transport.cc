@@ -354,6 +354,7 @@ int Server::run()
 			poll_active(true);
 			end_of_round();
 		}
+		mqfs_.sweep(now, spin_until == 0);
 	}
 	shutdown();
 	net_.reset();
