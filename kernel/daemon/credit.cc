@@ -217,7 +217,8 @@ bool Server::credit_collect()
 			if (!credit_fits(q, sqe, k))
 				break;
 			int64_t cap = c.deferred && c.defer_idx == idx ? c.defer_ns : seen;
-			int64_t ts = std::max(std::min(int64_t(sqe.addr2), cap), prev);
+			int64_t ts = sqe.addr2 < uint64_t(cap) ? int64_t(sqe.addr2) : cap;
+			ts = std::max(ts, prev);
 			if (ts >= cut) {
 				if (!c.deferred || c.defer_idx != idx) {
 					c.deferred = true;
@@ -290,6 +291,10 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 			credit_revoke(0, v->p, false);
 			c = credit_of(p);
 		}
+		return;
+	}
+	if (sqe.opcode == KIPC_SYS_cred_refresh) {
+		credit_revoke(0, p, false); /* its own rights only (none held: nothing) */
 		return;
 	}
 	credit_revoke(0, nullptr, !c);
