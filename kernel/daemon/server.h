@@ -290,6 +290,7 @@ private:
 	int64_t credit_deadline() const;
 	/* receive push (push.cc, transport.md section 13) */
 	void push_before(Proc *p, const kipc_sqe &sqe);
+	void push_before_net(const kipc_sqe *sqe);
 	void push_after(Proc *p, const kipc_sqe &sqe);
 	void push_grant(Proc *p, int64_t link);
 	bool push_claimed(uint64_t claim, uint32_t *idx) const;

@@ -301,6 +301,9 @@ int Server::run()
 			klog(fmt::format("kipc: net: {}", err));
 			return 1;
 		}
+		/* Its remote callers' requests see the pushed receives as any
+		 * other request does (push.cc). */
+		net_->set_before_core([this](const kipc_sqe *sqe) { push_before_net(sqe); });
 		klog(fmt::format("kipc: net: node {} on {}", net_config.node, net_config.url));
 	}
 	reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
