@@ -54,13 +54,21 @@ static void ring_doorbell(struct kipc_att *a)
 	}
 }
 
-/* Wake the other threads sleeping on this ring (a handed-over CQE). */
+/*
+ * Wake the other threads sleeping on this ring (a handed-over CQE), if
+ * any sleeps. Lock held: a sleeper reads wake_seq and increments waiters
+ * under the lock, before it lets go of it, and we reaped under it after
+ * that, so we see its waiters; a sleeper that comes after us sees, under
+ * the lock, what we handed. With nobody asleep (a single-threaded
+ * caller reaping its own completion) no read-modify-write on the line of
+ * wake_seq and waiters, which kipcd reads in every flush.
+ */
 static void wake_others(struct kipc_att *a)
 {
+	if (!LOAD(&a->ctl->waiters))
+		return;
 	__atomic_fetch_add(&a->ctl->wake_seq, 1, __ATOMIC_SEQ_CST);
-	if (LOAD(&a->ctl->waiters))
-		syscall(SYS_futex, &a->ctl->wake_seq, FUTEX_WAKE, INT_MAX,
-			NULL, NULL, 0);
+	syscall(SYS_futex, &a->ctl->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 void __kipc_publish_sq(struct kipc_att *a)
