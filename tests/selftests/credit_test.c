@@ -110,7 +110,7 @@ static int stop_with_credits(int64_t id, const struct kipc_credit *c)
 
 /* ---- a helper process that makes one call per command ------------ */
 
-enum { C_STAT, C_RECV_NB, C_SEND, C_DESTROY, C_SETCAP, C_RECV, C_GETCRED, C_CGEN };
+enum { C_STAT, C_RECV_NB, C_SEND, C_DESTROY, C_SETCAP, C_RECV, C_GETCRED, C_CGEN, C_FILL };
 
 static int helper_loop(int in, int out)
 {
@@ -146,6 +146,14 @@ static int helper_loop(int in, int out)
 		case C_GETCRED: /* the primers left queued, or -1 */
 			res = credit_words() ? get_credits(c.id, credit_words()) : -1;
 			break;
+		case C_FILL: { /* nonblocking sends of arg bytes until one fails: how many */
+			char *big = calloc(1, (size_t)c.arg);
+			res = 0;
+			while (big && kipc_mbox_send(c.id, big, (size_t)c.arg, 0, KIPC_F_NONBLOCK) == 0)
+				res++;
+			free(big);
+			break;
+		}
 		case C_CGEN: /* our grant for the mailbox, 0: none */
 			res = credit_words() && credit_words()->link == c.id ? cgen(credit_words()) : 0;
 			break;
@@ -626,6 +634,41 @@ TEST(ledger_credit_sends_racing_revocations)
 	EXPECT_EQ(0, kipc_mbox_destroy(r->id));
 	munmap(r, sizeof *r);
 	kt_ledger_destroy(&led);
+}
+
+/* Bytes the user's credits hold are given back to another send of the
+ * same user that needs them: a second process fills the user's quota
+ * on another mailbox exactly as far as it could with no credits held. */
+TEST(credits_leave_the_quota_to_other_sends)
+{
+	struct box b = box_setup(_metadata, 64, true);
+	struct kipc_mbox_attr a = kt_attr(64);
+	a.msgsize = 32768;
+	a.mode = 0666;
+	a.flags = KIPC_MBOX_KERNEL_OWNED;
+	int64_t big = kipc_mbox_open(NULL, 0, &a);
+	ASSERT_LT(0, big);
+	a.capacity = KIPC_UNBOUNDED;
+	int64_t fill = kipc_mbox_open(NULL, 0, &a);
+	ASSERT_LT(0, fill);
+	/* credits for 32 KiB messages: about half of bytes_per_user */
+	ASSERT_LT(0, get_credits(big, b.c));
+	int64_t with = helper_do(&b.h, (struct cmd){C_FILL, fill, 30000, 0});
+	EXPECT_EQ(0u, cgen(b.c)); /* taken back for the bytes */
+	ASSERT_LT(0, with);
+	static char buf[30000];
+	for (int64_t i = 0; i < with; i++)
+		ASSERT_EQ((ssize_t)sizeof buf, kipc_mbox_receive(fill, buf, sizeof buf, NULL, KIPC_F_NONBLOCK));
+	/* the same fill with none of this process's credits held */
+	EXPECT_EQ(0, kipc_cred_refresh()); /* takes back our own, if any were left */
+	EXPECT_EQ(0u, cgen(b.c));
+	int64_t without = helper_do(&b.h, (struct cmd){C_FILL, fill, 30000, 0});
+	EXPECT_EQ(without, with);
+	ksft_print("# %lld sends of 30000 bytes fit the quota with credits held, %lld without\n",
+		   (long long)with, (long long)without);
+	EXPECT_EQ(0, kipc_mbox_destroy(fill));
+	EXPECT_EQ(0, kipc_mbox_destroy(big));
+	box_done(_metadata, &b);
 }
 
 /* ---- several holders (fan-in) ------------------------------------ */
