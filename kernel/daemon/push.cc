@@ -19,7 +19,7 @@
  *    one atomic exchange of claim with 0 says exactly which messages were
  *    claimed before it; the others are simply still queued, and the
  *    receiver's next compare-and-swap fails.
- * One receiver at a time, kernel-wide, as send credits.
+ * One receiver at a time, kernel-wide (send credits have up to 8 holders).
  */
 #include "server.h"
 

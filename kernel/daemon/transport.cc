@@ -289,7 +289,7 @@ int Server::run()
 		uint64_t v;
 		if (read(timerfd_, &v, sizeof v) < 0) { }
 		timer_armed_ = INT64_MIN; /* re-arm whatever comes next */
-		credit_run(credit_.p); /* timeouts see the credit sends that returned */
+		credit_run(); /* timeouts see the credit sends that returned */
 		push_sync();           /* ... and the pushed receives */
 		kernel_.run_timers();
 		run_daemon_timers();
@@ -333,7 +333,7 @@ int Server::run()
 		uint64_t before = nconsumed_;
 		/* Deadlines can pass between timerfd reads. */
 		if (kernel_.next_deadline() <= clock_.monotonic_ns()) {
-			credit_run(credit_.p);
+			credit_run();
 			push_sync();
 			kernel_.run_timers();
 		}
@@ -357,6 +357,7 @@ int Server::run()
 			poll_active(true);
 			end_of_round();
 		}
+		mqfs_.sweep(now, spin_until == 0);
 	}
 	shutdown();
 	net_.reset();
