@@ -69,8 +69,8 @@ int KernelImpl::push_next(Task &t, int64_t id, uint32_t after, uint64_t after_se
 	Mailbox *mb = mbox.find(id, &err);
 	if (!mb)
 		return err;
-	/* policy ANY only: the others decide the receiver at receive time */
-	if (mb->policy != KIPC_POLICY_ANY)
+	/* a receive its mechanism decides at receive time (a policy) is not pushed */
+	if (!mb->mech->plain_receive(*mb))
 		return -EINVAL;
 	if ((err = mbox.check_receive(t, *mb)))
 		return err;

@@ -82,9 +82,12 @@ TEST_CASE("push: only what a plain receive of the task would take")
 	int64_t own = o.mbox_create(8, 0, 0, 0600, 64);
 	CHECK(o.mbox_send(own, "a").res() == 0);
 	CHECK(w.k->push_next(r.task, own, 0, 0, 128, &m) == -EPERM);
-	/* not policy ANY */
-	int64_t rr = o.mbox_create(8, KIPC_POLICY_ROUND_ROBIN, KIPC_MBOX_KERNEL_OWNED, 0666, 64);
-	CHECK(w.k->push_next(r.task, rr, 0, 0, 128, &m) == -EINVAL);
+	/* not policy ANY: the receiver is decided at receive time */
+	for (uint32_t policy : {KIPC_POLICY_ROUND_ROBIN, KIPC_POLICY_PAIR, KIPC_POLICY_EXCLUSIVE}) {
+		int64_t p = o.mbox_create(8, policy, KIPC_MBOX_KERNEL_OWNED, 0666, 64);
+		CHECK(o.mbox_send(p, "a").res() == 0);
+		CHECK(w.k->push_next(r.task, p, 0, 0, 128, &m) == -EINVAL);
+	}
 	/* a higher priority ends the chain; a typed message stops it */
 	int64_t id = o.mbox_create(8, 0, KIPC_MBOX_KERNEL_OWNED, 0666, 64);
 	CHECK(o.mbox_send(id, "a", 0, 1).res() == 0);
