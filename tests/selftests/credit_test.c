@@ -108,65 +108,6 @@ static int stop_with_credits(int64_t id, const struct kipc_credit *c)
 	return -1;
 }
 
-/* ---- a helper process that makes one call per command ------------ */
-
-enum { C_STAT, C_RECV_NB, C_SEND, C_DESTROY, C_SETCAP, C_RECV };
-
-static int helper_loop(int in, int out)
-{
-	if (helper_ready(out) < 0)
-		return 1;
-	struct cmd c;
-	while (read(in, &c, sizeof c) == sizeof c) {
-		int64_t res;
-		uint32_t v = (uint32_t)c.arg;
-		struct kipc_mbox_stat st;
-		struct kipc_mbox_attr a;
-		switch (c.op) {
-		case C_STAT:
-			res = kipc_mbox_stat(c.id, &st) < 0 ? (int64_t)-errno : (int64_t)st.nmsg;
-			break;
-		case C_RECV_NB:
-		case C_RECV:
-			res = kipc_mbox_receive(c.id, &v, sizeof v, NULL,
-						c.op == C_RECV_NB ? KIPC_F_NONBLOCK : 0);
-			res = res < 0 ? (int64_t)-errno : (int64_t)v;
-			break;
-		case C_SEND:
-			res = kipc_mbox_send(c.id, &v, sizeof v, c.prio, KIPC_F_NONBLOCK) < 0 ? -errno : 0;
-			break;
-		case C_DESTROY:
-			res = kipc_mbox_destroy(c.id) < 0 ? -errno : 0;
-			break;
-		case C_SETCAP:
-			memset(&a, 0, sizeof a);
-			a.capacity = (uint32_t)c.arg;
-			res = kipc_mbox_setattr(c.id, KIPC_SET_CAPACITY, &a) < 0 ? -errno : 0;
-			break;
-		default:
-			res = -EINVAL;
-		}
-		if (write(out, &res, sizeof res) != sizeof res)
-			return 2;
-	}
-	return 0;
-}
-
-static int64_t open_box(uint32_t capacity, bool kernel_owned)
-{
-	struct kipc_mbox_attr a = kt_attr(capacity);
-	a.msgsize = 64;
-	a.mode = 0666;
-	a.flags = kernel_owned ? KIPC_MBOX_KERNEL_OWNED : 0;
-	return kipc_mbox_open(NULL, 0, &a);
-}
-
-static int64_t nmsg(int64_t id)
-{
-	struct kipc_mbox_stat st;
-	return kipc_mbox_stat(id, &st) < 0 ? (int64_t)-errno : (int64_t)st.nmsg;
-}
-
 /* What most tests start from: attached, this process's credit words, a
  * kernel-owned mailbox of capacity cap, and (with_helper) a helper. */
 struct box {
