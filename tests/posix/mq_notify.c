@@ -4,6 +4,8 @@
  * only the owner's close removes it (not a vfork child's). */
 #include "conform.h"
 #include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
 
 static volatile sig_atomic_t nsig, code, value, sender, uid_ok;
 static pid_t kid_pid;
@@ -53,11 +55,44 @@ static void kid_send(const char *name)
 	waitpid(kid_pid, &st, 0);
 }
 
+static pid_t receiver_tid; /* blocked_receiver's, once it is about to receive */
+
 static void *blocked_receiver(void *arg)
 {
 	char buf[64];
+	__atomic_store_n(&receiver_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	ssize_t n = mq_receive(*(mqd_t *)arg, buf, sizeof buf, NULL);
 	return (void *)(long)n;
+}
+
+/* The state letter of thread tid of this process (R, S, ...), or 0. */
+static char thread_state(pid_t tid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char *p = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+	fclose(f);
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* 1 once blocked_receiver sleeps in mq_receive (the only call it makes
+ * after its tid is set that can sleep), 0 if not within 3 s. */
+static int receiver_blocked(void)
+{
+	struct timespec now, end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += 3;
+	do {
+		pid_t tid = __atomic_load_n(&receiver_tid, __ATOMIC_ACQUIRE);
+		if (tid && thread_state(tid) == 'S')
+			return 1;
+		sched_yield();
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec));
+	return 0;
 }
 
 int main(void)
@@ -124,7 +159,7 @@ int main(void)
 	res("register", mq_notify(q, &sev));
 	pthread_t th;
 	pthread_create(&th, NULL, blocked_receiver, &q);
-	msleep(150);
+	val("receiver blocked", receiver_blocked());
 	res("send with a blocked receiver", mq_send(q, "r", 1, 0));
 	void *rv;
 	pthread_join(th, &rv);

@@ -108,77 +108,38 @@ static int stop_with_credits(int64_t id, const struct kipc_credit *c)
 	return -1;
 }
 
-/* ---- a helper process that makes one call per command ------------ */
+/* ---- the helper's own commands (kt_helper.h has the shared ones) -- */
 
-enum { C_STAT, C_RECV_NB, C_SEND, C_DESTROY, C_SETCAP, C_RECV, C_GETCRED, C_CGEN, C_FILL };
+enum {
+	C_GETCRED = C_OWN, /* the primers left queued, or -1 */
+	C_CGEN,            /* our grant for the mailbox, 0: none */
+	C_FILL,            /* nonblocking sends of arg bytes until one fails: how many */
+};
 
-static int helper_loop(int in, int out)
+static int64_t credit_cmd(const struct cmd *c)
 {
-	if (helper_ready(out) < 0)
-		return 1;
-	struct cmd c;
-	while (read(in, &c, sizeof c) == sizeof c) {
-		int64_t res;
-		uint32_t v = (uint32_t)c.arg;
-		struct kipc_mbox_stat st;
-		struct kipc_mbox_attr a;
-		switch (c.op) {
-		case C_STAT:
-			res = kipc_mbox_stat(c.id, &st) < 0 ? (int64_t)-errno : (int64_t)st.nmsg;
-			break;
-		case C_RECV_NB:
-		case C_RECV:
-			res = kipc_mbox_receive(c.id, &v, sizeof v, NULL,
-						c.op == C_RECV_NB ? KIPC_F_NONBLOCK : 0);
-			res = res < 0 ? (int64_t)-errno : (int64_t)v;
-			break;
-		case C_SEND:
-			res = kipc_mbox_send(c.id, &v, sizeof v, c.prio, KIPC_F_NONBLOCK) < 0 ? -errno : 0;
-			break;
-		case C_DESTROY:
-			res = kipc_mbox_destroy(c.id) < 0 ? -errno : 0;
-			break;
-		case C_SETCAP:
-			memset(&a, 0, sizeof a);
-			a.capacity = (uint32_t)c.arg;
-			res = kipc_mbox_setattr(c.id, KIPC_SET_CAPACITY, &a) < 0 ? -errno : 0;
-			break;
-		case C_GETCRED: /* the primers left queued, or -1 */
-			res = credit_words() ? get_credits(c.id, credit_words()) : -1;
-			break;
-		case C_FILL: { /* nonblocking sends of arg bytes until one fails: how many */
-			char *big = calloc(1, (size_t)c.arg);
-			res = 0;
-			while (big && kipc_mbox_send(c.id, big, (size_t)c.arg, 0, KIPC_F_NONBLOCK) == 0)
-				res++;
-			free(big);
-			break;
-		}
-		case C_CGEN: /* our grant for the mailbox, 0: none */
-			res = credit_words() && credit_words()->link == c.id ? cgen(credit_words()) : 0;
-			break;
-		default:
-			res = -EINVAL;
-		}
-		if (write(out, &res, sizeof res) != sizeof res)
-			return 2;
+	const struct kipc_credit *w = credit_words();
+	switch (c->op) {
+	case C_GETCRED:
+		return w ? get_credits(c->id, w) : -1;
+	case C_CGEN:
+		return w && w->link == c->id ? cgen(w) : 0;
+	case C_FILL: {
+		char *big = calloc(1, (size_t)c->arg);
+		int64_t n = 0;
+		while (big && kipc_mbox_send(c->id, big, (size_t)c->arg, 0, KIPC_F_NONBLOCK) == 0)
+			n++;
+		free(big);
+		return n;
 	}
-	return 0;
+	default:
+		return -EINVAL;
+	}
 }
 
-static int64_t open_box(uint32_t capacity, bool kernel_owned)
+static int credit_loop(int in, int out)
 {
-	struct kipc_mbox_attr a = kt_attr(capacity);
-	a.msgsize = 64;
-	a.mode = 0666;
-	a.flags = kernel_owned ? KIPC_MBOX_KERNEL_OWNED : 0;
-	return kipc_mbox_open(NULL, 0, &a);
-}
-
-static int64_t nmsg(int64_t id)
-{
-	struct kipc_mbox_stat st;
-	return kipc_mbox_stat(id, &st) < 0 ? (int64_t)-errno : (int64_t)st.nmsg;
+	return helper_serve(in, out, credit_cmd);
 }
 
 /* What most tests start from: attached, this process's credit words, a
@@ -199,7 +160,7 @@ static struct box box_setup(struct __test_metadata *_metadata, uint32_t cap, boo
 	b.id = open_box(cap, true);
 	ASSERT_LT(0, b.id);
 	if (with_helper)
-		ASSERT_EQ(0, helper_start(&b.h, helper_loop));
+		ASSERT_EQ(0, helper_start(&b.h, credit_loop));
 	return b;
 }
 
