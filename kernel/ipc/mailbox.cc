@@ -617,6 +617,42 @@ long Mailboxes::receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
 }
 
 /*
+ * The next message a receive of cur would take (the same lookup and
+ * rights as receive(): the queue first, then the blocked senders'), its
+ * first a.len bytes copied to a.addr; it stays where it is, so nothing
+ * is counted, traced as delivered or bound by a policy. The result is its
+ * full length; cqe says who sent it, its priority, type and sequence
+ * number, and TRUNC when a.len was shorter. Never waits: EAGAIN when
+ * there is none. A call's token is not shown (a token is what lets its
+ * receiver answer).
+ */
+long Mailboxes::peek(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Selector sel;
+	Link *l = to_receive(cur, id, a, &sel, &err);
+	if (!l)
+		return err;
+	const Message *m = l->msgs.find(sel);
+	if (!m)
+		m = l->pending().find(sel);
+	if (!m)
+		return -EAGAIN;
+	uint32_t n = std::min<uint32_t>(m->len, a.len);
+	if (cur.mm && cur.mm->copy_to_user(a.addr, m->data, n))
+		return -EFAULT;
+	cqe.res = m->len;
+	cqe.flags = n < m->len ? KIPC_CQE_F_TRUNC : 0;
+	cqe.pid = m->sender;
+	cqe.len = m->len;
+	cqe.prio = m->prio;
+	cqe.type = m->type();
+	cqe.seq = m->seq;
+	cqe.source = id;
+	return cqe.res;
+}
+
+/*
  * Run f(mb, t) on mailbox id as its owner manages it for pid (set_owner,
  * grant, revoke): only the owning task, or any task of the mailbox's user
  * when a kernel-owned mailbox has lost its owner (the user adopts it); t

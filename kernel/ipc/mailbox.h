@@ -54,6 +54,8 @@ public:
 	long send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 	long receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 	long receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a, kipc_cqe &cqe);
+	/* mbox_peek: the message mbox_receive would take, copied, left queued */
+	long peek(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 
 	/* --- by id, for every mechanism --- */
 	Mailbox *find(int64_t id, int *err) const;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* mq_notify(3): SIGEV_SIGNAL (si_code, si_value, si_pid, si_uid),
- * SIGEV_NONE, SIGEV_THREAD; one registrant, one shot, EBUSY, removal. */
+ * SIGEV_NONE, SIGEV_THREAD; one registrant, one shot, EBUSY, removal;
+ * only the owner's close removes it (not a vfork child's). */
 #include "conform.h"
 #include <pthread.h>
 #include <sched.h>
@@ -177,6 +178,31 @@ int main(void)
 	res("register", mq_notify(q, &sev));
 	res("close another descriptor", mq_close(q2));
 	res("registered again: removed by the close", mq_notify(q, &sev));
+	mq_notify(q, NULL);
+
+	/* a vfork child's close is another process's: the registration stays
+	 * (Linux removes it only for the owner's close, by tgid) */
+	q2 = mq_open(a, O_RDWR);
+	res("register", mq_notify(q, &sev));
+	fflush(stdout);
+	pid_t v = vfork();
+	if (v == 0) {
+		close(q2);
+		_exit(0);
+	}
+	reap("vfork child: close", v);
+	res("registered still after a vfork child's close", mq_notify(q, &sev));
+	v = vfork();
+	if (v == 0) {
+		closefrom(3);
+		_exit(0);
+	}
+	reap("vfork child: closefrom", v);
+	res("registered still after a vfork child's closefrom", mq_notify(q, &sev));
+	struct mq_attr a2;
+	res("the descriptor the children closed is still ours", mq_getattr(q2, &a2));
+	res("close it here", mq_close(q2));
+	res("registered again: removed by the owner's close", mq_notify(q, &sev));
 	mq_notify(q, NULL);
 
 	/* signo 0: registers, sends nothing */

@@ -828,6 +828,27 @@ static inline int kt_wait_taskq(int what, uint32_t want, int timeout_ms)
 	return kt_wait_stat(true, 0, what, want, timeout_ms);
 }
 
+/* Wait (bounded) until task pid is blocked in a call op the kernel has
+ * parked (its task info: KIPC_TASK_BLOCKED in op). 0, or -1 with errno
+ * (ETIMEDOUT). A task not attached yet (ESRCH) is waited for. */
+static inline int kt_wait_blocked(pid_t pid, uint32_t op)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	for (;;) {
+		struct kipc_task_info ti;
+		int r = kipc_task_info(pid, &ti);
+		if (r < 0 && errno != ESRCH)
+			return -1;
+		if (r == 0 && ti.state == KIPC_TASK_BLOCKED && ti.wait_op == op)
+			return 0;
+		if (__ksft_now_ms() > deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		kt_sleep_ms(1);
+	}
+}
+
 /* Mailbox id has no receiver waiting and holds no message, and a message
  * sent now is queued: what a cancelled or timed-out receive leaves. */
 static inline void kt_expect_no_receiver(struct __test_metadata *_metadata, int64_t id)
