@@ -10,6 +10,13 @@
  * (take()). The loop thread never waits on anything but mu_, which every
  * thread holds only to move a vector.
  *
+ * On every connection (the first, each reconnect: maybe to another server
+ * of the cluster) the sender checks, before it publishes anything, that
+ * the server enforces the per-node permissions network.md's security
+ * rests on (check_permissions()); if it does not, the node refuses the
+ * network: it says so loudly, publishes nothing, drops what it receives
+ * and says it is not connected, until a connection passes the check.
+ *
  * Losing a message here is allowed: a publish that fails while the
  * connection is down (libnats buffers up to its reconnect buffer, then
  * refuses) is retransmitted by the protocol (net.cc), and the home node
@@ -56,16 +63,16 @@ public:
 	 * many requests or answers; alone, a frame goes at the end of the
 	 * round that made it.
 	 */
-	void publish(std::string subject, std::vector<uint8_t> data) override
+	void publish(std::string subject, std::vector<uint8_t> data, size_t most) override
 	{
 		if (!round_.empty() && round_.back().subject == subject &&
 		    round_.back().data.size() + data.size() <=
-			    std::min(kCoalesce, max_payload_.load())) {
+			    std::min({kCoalesce, max_payload_.load(), most})) {
 			auto &d = round_.back().data;
 			d.insert(d.end(), data.begin(), data.end());
 			return;
 		}
-		round_.push_back({std::move(subject), std::move(data)});
+		round_.push_back({std::move(subject), std::move(data), most});
 	}
 	void flush() override
 	{
@@ -90,7 +97,9 @@ public:
 		std::vector<FabricMsg> out;
 		std::lock_guard g(mu_);
 		out.swap(inbox_);
-		*connected = connected_;
+		*connected = connected_ && checked_;
+		if (!checked_)
+			out.clear(); /* not checked, or refused: nothing of it is taken */
 		return out;
 	}
 
@@ -106,6 +115,8 @@ private:
 		bool first;
 		{
 			std::lock_guard g(f->mu_);
+			if (!f->checked_)
+				return; /* this connection is not checked (or refused) */
 			first = f->inbox_.empty(); /* else the loop has been kicked */
 			f->inbox_.push_back(std::move(fm));
 		}
@@ -121,11 +132,17 @@ private:
 		{
 			std::lock_guard g(f->mu_);
 			f->connected_ = up;
+			if (up) /* the sender checks this server before anything goes */
+				f->verify_ = true, f->checked_ = false;
 		}
+		f->cv_.notify_one();
 		f->kick();
 	}
-	static void on_error(natsConnection *, natsSubscription *, natsStatus s, void *)
+	static void on_error(natsConnection *, natsSubscription *, natsStatus s, void *c)
 	{
+		auto *f = static_cast<NatsFabric *>(c);
+		if (s == NATS_NOT_PERMITTED && f->probing_)
+			return; /* check_permissions() asked for that refusal */
 		klog(fmt::format("kipc: net: NATS: {}", natsStatus_GetText(s)));
 	}
 	void kick()
@@ -134,6 +151,7 @@ private:
 		if (write(efd_, &one, sizeof one) < 0) { /* counter full: already kicked */ }
 	}
 	void sender();
+	std::string check_permissions();
 
 	NetConfig cfg_;
 	int efd_ = -1;
@@ -148,6 +166,9 @@ private:
 	std::vector<FabricMsg> inbox_;   /* guarded by mu_ */
 	bool connected_ = false;         /* guarded by mu_ */
 	bool stop_ = false;              /* guarded by mu_ */
+	bool verify_ = false;            /* guarded by mu_: check this connection */
+	bool checked_ = false;           /* guarded by mu_: the last check passed */
+	std::atomic<bool> probing_{false}; /* its refusals are no errors */
 	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
 	std::atomic<size_t> max_payload_{1 << 20}; /* NATS's default until connected */
 };
@@ -254,18 +275,41 @@ void NatsFabric::sender()
 	}
 	std::unique_lock g(mu_);
 	for (;;) {
-		cv_.wait(g, [this] { return stop_ || !outbox_.empty(); });
+		cv_.wait(g, [this] { return stop_ || !outbox_.empty() || verify_; });
+		if (verify_ && nc_ && !stop_) {
+			verify_ = false;
+			g.unlock();
+			probing_ = true;
+			std::string why = check_permissions();
+			probing_ = false;
+			if (!why.empty())
+				klog(fmt::format("kipc: net: REFUSING THE NETWORK: the NATS server does "
+						 "not enforce the per-node permissions (Documentation/"
+						 "network.md, Security): {}; node {} publishes nothing and "
+						 "takes nothing until a connection passes this check",
+						 why, cfg_.node));
+			g.lock();
+			if (!checked_ && why.empty())
+				klog(fmt::format("kipc: net: node {}: the NATS server enforces the "
+						 "per-node permissions (checked): network on", cfg_.node));
+			checked_ = why.empty();
+			kick();
+			continue;
+		}
 		if (stop_ && outbox_.empty())
 			break; /* what was queued before the stop goes out first */
 		std::deque<FabricMsg> batch;
 		batch.swap(outbox_);
+		if (!checked_)
+			continue; /* not checked yet, or refused: nothing goes out (retransmitted) */
 		g.unlock();
 		/* Rounds queued while we published: merged as publish() does. */
 		std::vector<uint8_t> buf;
-		size_t most = std::min(kCoalesce, max_payload_.load()); /* one NATS message */
 		for (size_t i = 0; i < batch.size();) {
 			const FabricMsg &m = batch[i];
 			const std::vector<uint8_t> *d = &m.data;
+			/* one NATS message, for both ends' servers */
+			size_t most = std::min({kCoalesce, max_payload_.load(), m.most});
 			size_t j = i + 1;
 			if (j < batch.size() && batch[j].subject == m.subject &&
 			    m.data.size() + batch[j].data.size() <= most) {
@@ -286,6 +330,50 @@ void NatsFabric::sender()
 		if (stop_ && outbox_.empty())
 			break;
 	}
+}
+
+/*
+ * Does the server stop this node from being another? Two probes, each
+ * answered by the server within one round trip (a flush): a publish on
+ * the request subject of us as a node PROBE would send it
+ * (kipc.<us>.req.PROBE: permitted, it reaches our own subscription to
+ * it) and a subscription to a request subject of node PROBE
+ * (kipc.PROBE.req.<us>, which we may publish: permitted, our publish
+ * reaches it). PROBE is no node's name (names are lowercase), so no
+ * node takes either for a request. "" when both are refused, else what
+ * was let through.
+ */
+std::string NatsFabric::check_permissions()
+{
+	auto let_through = [this](const std::string &sub_subj, const std::string &pub_subj,
+				  bool *yes) {
+		natsSubscription *sub = nullptr;
+		natsMsg *m = nullptr;
+		*yes = false;
+		if (natsConnection_SubscribeSync(&sub, nc_, sub_subj.c_str()) != NATS_OK)
+			return true; /* refused at once (or down: checked again on reconnect) */
+		natsStatus s = natsConnection_Publish(nc_, pub_subj.c_str(), "probe", 5);
+		if (s == NATS_OK)
+			s = natsConnection_FlushTimeout(nc_, 2000);
+		/* the server answers the flush after the message it delivers */
+		if (s == NATS_OK && natsSubscription_NextMsg(&m, sub, 50) == NATS_OK) {
+			*yes = true;
+			natsMsg_Destroy(m);
+		}
+		natsSubscription_Unsubscribe(sub);
+		natsSubscription_Destroy(sub);
+		return s == NATS_OK || s == NATS_NOT_PERMITTED;
+	};
+	std::string me = cfg_.node, why;
+	bool yes = false;
+	if (let_through(fmt::format("kipc.{}.req.PROBE", me), fmt::format("kipc.{}.req.PROBE", me),
+			&yes) && yes)
+		why = fmt::format("it let {} publish as another node (kipc.{}.req.PROBE)", me, me);
+	if (let_through(fmt::format("kipc.PROBE.req.{}", me), fmt::format("kipc.PROBE.req.{}", me),
+			&yes) && yes)
+		why += fmt::format("{}it let {} subscribe to another node's requests "
+				   "(kipc.PROBE.req.{})", why.empty() ? "" : "; ", me, me);
+	return why;
 }
 
 NatsFabric::~NatsFabric()
