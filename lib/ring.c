@@ -54,13 +54,21 @@ static void ring_doorbell(struct kipc_att *a)
 	}
 }
 
-/* Wake the other threads sleeping on this ring (a handed-over CQE). */
+/*
+ * Wake the other threads sleeping on this ring (a handed-over CQE), if
+ * any sleeps. Lock held: a sleeper reads wake_seq and increments waiters
+ * under the lock, before it lets go of it, and we reaped under it after
+ * that, so we see its waiters; a sleeper that comes after us sees, under
+ * the lock, what we handed. With nobody asleep (a single-threaded
+ * caller reaping its own completion) no read-modify-write on the line of
+ * wake_seq and waiters, which kipcd reads in every flush.
+ */
 static void wake_others(struct kipc_att *a)
 {
+	if (!LOAD(&a->ctl->waiters))
+		return;
 	__atomic_fetch_add(&a->ctl->wake_seq, 1, __ATOMIC_SEQ_CST);
-	if (LOAD(&a->ctl->waiters))
-		syscall(SYS_futex, &a->ctl->wake_seq, FUTEX_WAKE, INT_MAX,
-			NULL, NULL, 0);
+	syscall(SYS_futex, &a->ctl->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 void __kipc_publish_sq(struct kipc_att *a)
@@ -341,6 +349,14 @@ static uint64_t arena_alloc_wait(struct kipc_att *a, size_t len)
  * is exact. The entry's completion still comes; reaping it frees the
  * buffer.
  */
+/* The order stamp of a credit send: CLOCK_MONOTONIC, kipcd's clock. */
+static uint64_t credit_clock(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 			unsigned flags)
 {
@@ -382,6 +398,9 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 	__kipc_enc_send(&sqe, KIPC_SYS_mbox_send, id, off, (uint32_t)len, (uint16_t)prio,
 			flags | KIPC_F_CREDIT);
 	sqe.timeout = gen;
+	/* the order among several holders' sends: the time, before publishing */
+	uint64_t stamp = credit_clock();
+	sqe.addr2 = stamp;
 	a->sq[a->sq_tail & (a->sq_entries - 1)] = sqe;
 	a->sq_tail++;
 	a->credit_used++;
@@ -392,6 +411,9 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 	if (LOAD(&a->ctl->sq_flags) & KIPC_SQ_NEED_WAKEUP)
 		ring_doorbell(a);
 	if (kept) {
+		/* a send that begins after this one returns reads a later time */
+		while (credit_clock() <= stamp)
+			;
 		pthread_mutex_unlock(&__kipc_lib.lock);
 		return 0;
 	}

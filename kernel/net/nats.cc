@@ -2,20 +2,28 @@
 /*
  * The fabric on libnats (built with CONFIG_NET=y only).
  *
- * Threads: libnats runs its own (socket reader, flusher, message
- * delivery, connection events); we add one, the sender, which connects
- * and publishes what the loop queued. None of them touches the kernel:
- * a received message or a connection event is appended to inbox_ under
- * mu_ and the eventfd is written; the loop thread takes the inbox
- * (take()). The loop thread never waits on anything but mu_, which every
- * thread holds only to move a vector.
+ * Threads: libnats runs its own for timers, reconnection and connection
+ * events, and none to read: the connection runs in libnats' event-loop
+ * mode (natsOptions_SetEventLoop) on one thread of ours, the I/O
+ * thread, which connects, publishes what the loop queued, and reads
+ * the socket itself (natsConnection_ProcessReadEvent), taking what came
+ * from a synchronous subscription without waiting (NextMsg with timeout
+ * 0). So a message from NATS passes one thread on its way to the loop,
+ * not libnats' reader and then its delivery thread. None of them
+ * touches the kernel: a received message or a connection event is
+ * appended to inbox_ under mu_ and the eventfd is written; the loop
+ * thread takes the inbox (take()). The loop thread never waits on
+ * anything but mu_, which every thread holds only to move a vector or
+ * a flag, and never calls libnats (which may hold its connection's lock
+ * through a reconnection's handshake).
  *
  * On every connection (the first, each reconnect: maybe to another server
- * of the cluster) the sender checks, before it publishes anything, that
- * the server enforces the per-node permissions network.md's security
- * rests on (check_permissions()); if it does not, the node refuses the
- * network: it says so loudly, publishes nothing, drops what it receives
- * and says it is not connected, until a connection passes the check.
+ * of the cluster) the I/O thread checks, before it publishes or takes
+ * anything, that the server enforces the per-node permissions
+ * network.md's security rests on (start_probe(), probed()); if it does
+ * not, the node refuses the network: it says so loudly, publishes
+ * nothing, drops what it receives and says it is not connected, until a
+ * connection passes the check.
  *
  * Losing a message here is allowed: a publish that fails while the
  * connection is down (libnats buffers up to its reconnect buffer, then
@@ -27,10 +35,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <thread>
 #include <unistd.h>
@@ -81,13 +90,13 @@ public:
 		bool first;
 		{
 			std::lock_guard g(mu_);
-			first = outbox_.empty(); /* else the sender is awake already */
+			first = outbox_.empty(); /* else the I/O thread is awake already */
 			for (auto &m : round_)
 				outbox_.push_back(std::move(m));
 		}
 		round_.clear();
 		if (first)
-			cv_.notify_one();
+			wake_io(); /* else the I/O thread is awake already */
 	}
 	size_t max_payload() const override { return max_payload_.load(); }
 	std::vector<FabricMsg> take(bool *connected) override
@@ -104,25 +113,75 @@ public:
 	}
 
 private:
-	static void on_msg(natsConnection *, natsSubscription *, natsMsg *m, void *c)
+	/*
+	 * libnats' event-loop callbacks, from any of its threads (the
+	 * reconnection's attaches the new socket) and from ours, with its
+	 * connection's lock held: they only set what the I/O thread polls,
+	 * under mu_. The I/O thread polls its own duplicate of the socket,
+	 * made here while libnats' descriptor is surely open, so that the
+	 * number it polls is never another file's.
+	 */
+	static natsStatus ev_attach(void **ud, void *loop, natsConnection *, natsSock fd)
 	{
-		auto *f = static_cast<NatsFabric *>(c);
-		FabricMsg fm;
-		fm.subject = natsMsg_GetSubject(m);
-		const uint8_t *d = reinterpret_cast<const uint8_t *>(natsMsg_GetData(m));
-		fm.data.assign(d, d + natsMsg_GetDataLength(m));
-		natsMsg_Destroy(m);
-		bool first;
+		auto *f = static_cast<NatsFabric *>(loop);
+		*ud = f;
+		int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (d < 0)
+			return NATS_SYS_ERROR;
 		{
 			std::lock_guard g(f->mu_);
-			if (!f->checked_)
-				return; /* this connection is not checked (or refused) */
-			first = f->inbox_.empty(); /* else the loop has been kicked */
-			f->inbox_.push_back(std::move(fm));
+			if (f->next_fd_ >= 0)
+				close(f->next_fd_); /* never polled */
+			f->next_fd_ = d;
+			f->swap_ = true;
+			f->want_read_ = true;
 		}
-		if (first)
-			f->kick();
+		f->wake_io();
+		return NATS_OK;
 	}
+	static natsStatus ev_read(void *ud, bool add)
+	{
+		auto *f = static_cast<NatsFabric *>(ud);
+		{
+			std::lock_guard g(f->mu_);
+			f->want_read_ = add;
+		}
+		if (!on_io_thread)
+			f->wake_io();
+		return NATS_OK;
+	}
+	static natsStatus ev_write(void *ud, bool add)
+	{
+		auto *f = static_cast<NatsFabric *>(ud);
+		{
+			std::lock_guard g(f->mu_);
+			f->want_write_ = add;
+		}
+		if (add && !on_io_thread) /* ours looks again after it published */
+			f->wake_io();
+		return NATS_OK;
+	}
+	static natsStatus ev_detach(void *ud)
+	{
+		auto *f = static_cast<NatsFabric *>(ud);
+		{
+			std::lock_guard g(f->mu_);
+			if (f->next_fd_ >= 0)
+				close(f->next_fd_);
+			f->next_fd_ = -1;
+			f->swap_ = true;
+			f->want_read_ = f->want_write_ = false;
+		}
+		if (!on_io_thread)
+			f->wake_io();
+		return NATS_OK;
+	}
+	void wake_io()
+	{
+		uint64_t one = 1;
+		if (write(io_efd_, &one, sizeof one) < 0) { /* counter full: awake */ }
+	}
+	void received(); /* the I/O thread: what the subscription holds, to the loop */
 	static void on_state(natsConnection *nc, void *c)
 	{
 		auto *f = static_cast<NatsFabric *>(c);
@@ -132,17 +191,18 @@ private:
 		{
 			std::lock_guard g(f->mu_);
 			f->connected_ = up;
-			if (up) /* the sender checks this server before anything goes */
+			if (up) /* the I/O thread checks this server before anything goes */
 				f->verify_ = true, f->checked_ = false;
 		}
-		f->cv_.notify_one();
+		if (up && !on_io_thread)
+			f->wake_io();
 		f->kick();
 	}
 	static void on_error(natsConnection *, natsSubscription *, natsStatus s, void *c)
 	{
 		auto *f = static_cast<NatsFabric *>(c);
 		if (s == NATS_NOT_PERMITTED && f->probing_)
-			return; /* check_permissions() asked for that refusal */
+			return; /* the probe asked for that refusal */
 		klog(fmt::format("kipc: net: NATS: {}", natsStatus_GetText(s)));
 	}
 	void kick()
@@ -150,25 +210,34 @@ private:
 		uint64_t one = 1;
 		if (write(efd_, &one, sizeof one) < 0) { /* counter full: already kicked */ }
 	}
-	void sender();
-	std::string check_permissions();
+	void io();
+	void publish_batch(std::deque<FabricMsg> &batch);
+	void start_probe();
+	bool probed(bool timed_out);
+	static thread_local bool on_io_thread;
 
 	NetConfig cfg_;
-	int efd_ = -1;
+	int efd_ = -1;                   /* wakes the loop */
+	int io_efd_ = -1;                /* wakes the I/O thread */
 	natsOptions *opts_ = nullptr;
 	natsConnection *nc_ = nullptr;
 	natsSubscription *sub_ = nullptr;
 	std::thread thr_;
 	std::mutex mu_;
-	std::condition_variable cv_;
 	std::vector<FabricMsg> round_;   /* the loop thread's: this round's messages */
 	std::deque<FabricMsg> outbox_;   /* guarded by mu_ */
 	std::vector<FabricMsg> inbox_;   /* guarded by mu_ */
 	bool connected_ = false;         /* guarded by mu_ */
 	bool stop_ = false;              /* guarded by mu_ */
+	int next_fd_ = -1;               /* guarded by mu_: the socket to poll next */
+	bool swap_ = false;              /* guarded by mu_: next_fd_ is new */
+	bool want_read_ = false;         /* guarded by mu_: libnats' wishes */
+	bool want_write_ = false;        /* guarded by mu_ */
 	bool verify_ = false;            /* guarded by mu_: check this connection */
 	bool checked_ = false;           /* guarded by mu_: the last check passed */
-	std::atomic<bool> probing_{false}; /* its refusals are no errors */
+	std::atomic<bool> probing_{false}; /* the I/O thread's check runs */
+	natsSubscription *probe_[3] = {}; /* the I/O thread's: as another, of another, the mark */
+	int64_t probe_by_ = 0;           /* the I/O thread's: the mark's deadline (ms) */
 	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
 	std::atomic<size_t> max_payload_{1 << 20}; /* NATS's default until connected */
 };
@@ -255,12 +324,169 @@ int NatsFabric::start(std::string *err)
 	natsOptions_SetReconnectedCB(opts_, on_state, this);
 	natsOptions_SetErrorHandler(opts_, on_error, this);
 	natsOptions_SetRetryOnFailedConnect(opts_, true, on_state, this);
-	thr_ = std::thread([this] { sender(); });
+	natsOptions_SetIOBufSize(opts_, int(kCoalesce)); /* a batch in one read */
+	natsOptions_SetEventLoop(opts_, this, ev_attach, ev_read, ev_write, ev_detach);
+	io_efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (io_efd_ < 0) {
+		*err = fmt::format("eventfd: {}", strerror(errno));
+		return -1;
+	}
+	thr_ = std::thread([this] { io(); });
 	return 0;
 }
 
-void NatsFabric::sender()
+thread_local bool NatsFabric::on_io_thread = false;
+
+/* Rounds queued while we published: merged as publish() does. */
+void NatsFabric::publish_batch(std::deque<FabricMsg> &batch)
 {
+	std::vector<uint8_t> buf;
+	for (size_t i = 0; i < batch.size();) {
+		const FabricMsg &m = batch[i];
+		const std::vector<uint8_t> *d = &m.data;
+		/* one NATS message, for both ends' servers */
+		size_t most = std::min({kCoalesce, max_payload_.load(), m.most});
+		size_t j = i + 1;
+		if (j < batch.size() && batch[j].subject == m.subject &&
+		    m.data.size() + batch[j].data.size() <= most) {
+			buf = m.data;
+			for (; j < batch.size() && batch[j].subject == m.subject &&
+			       buf.size() + batch[j].data.size() <= most; j++)
+				buf.insert(buf.end(), batch[j].data.begin(), batch[j].data.end());
+			d = &buf;
+		}
+		natsStatus ps = nc_ ? natsConnection_Publish(nc_, m.subject.c_str(),
+					d->data(), int(d->size())) : NATS_NOT_YET_CONNECTED;
+		if (ps != NATS_OK && debug_)
+			klog(fmt::format("kipc: net: publish {}: {}", m.subject,
+					 natsStatus_GetText(ps)));
+		i = j;
+	}
+}
+
+void NatsFabric::received()
+{
+	std::vector<FabricMsg> got;
+	for (;;) {
+		natsMsg *m = nullptr;
+		natsStatus s = natsSubscription_NextMsg(&m, sub_, 0); /* 0: never waits */
+		if (s == NATS_SLOW_CONSUMER)
+			continue; /* NATS dropped some: the protocol retransmits */
+		if (s != NATS_OK)
+			break;
+		FabricMsg fm;
+		fm.subject = natsMsg_GetSubject(m);
+		const uint8_t *d = reinterpret_cast<const uint8_t *>(natsMsg_GetData(m));
+		fm.data.assign(d, d + natsMsg_GetDataLength(m));
+		natsMsg_Destroy(m);
+		got.push_back(std::move(fm));
+	}
+	if (got.empty())
+		return;
+	bool first;
+	{
+		std::lock_guard g(mu_);
+		if (!checked_)
+			return; /* this connection is not checked (or refused) */
+		first = inbox_.empty(); /* else the loop has been kicked */
+		for (auto &m : got)
+			inbox_.push_back(std::move(m));
+	}
+	if (first)
+		kick();
+}
+
+int64_t now_ms()
+{
+	timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return int64_t(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
+
+/*
+ * Does the server stop this node from being another? Two probes and a
+ * mark, published in this order on our one connection, so the server
+ * takes them in this order and delivers what it lets through before the
+ * mark: a publish on the request subject of us as a node PROBE would
+ * send it (kipc.<us>.req.PROBE, while we subscribe to it: it must be
+ * refused), a subscription to a request subject of node PROBE
+ * (kipc.PROBE.req.<us>, while we publish there, as we may: it must be
+ * refused), and the mark on kipc.<us>.rsp.<us> (ours to publish and to
+ * subscribe). PROBE is no node's name (names are lowercase), so no node
+ * takes either for a request (nor we the mark: it is no frame).
+ */
+void NatsFabric::start_probe()
+{
+	std::string me = cfg_.node;
+	const std::string subj[3] = {fmt::format("kipc.{}.req.PROBE", me),
+				     fmt::format("kipc.PROBE.req.{}", me),
+				     fmt::format("kipc.{}.rsp.{}", me, me)};
+	probing_ = true;
+	for (int i = 0; i < 3; i++)
+		if (natsConnection_SubscribeSync(&probe_[i], nc_, subj[i].c_str()) != NATS_OK)
+			probe_[i] = nullptr;
+	for (int i = 0; i < 3; i++)
+		natsConnection_Publish(nc_, subj[i].c_str(), "probe", 5);
+	probe_by_ = now_ms() + 2000;
+}
+
+/* The mark came (or its deadline passed): the verdict. True when done. */
+bool NatsFabric::probed(bool timed_out)
+{
+	natsMsg *m = nullptr;
+	auto got = [&](natsSubscription *sub) {
+		if (!sub || natsSubscription_NextMsg(&m, sub, 0) != NATS_OK)
+			return false;
+		natsMsg_Destroy(m);
+		return true;
+	};
+	bool mark = got(probe_[2]);
+	if (!mark && !timed_out)
+		return false;
+	std::string why, me = cfg_.node;
+	if (got(probe_[0]))
+		why = fmt::format("it let {} publish as another node (kipc.{}.req.PROBE)", me, me);
+	if (got(probe_[1]))
+		why += fmt::format("{}it let {} subscribe to another node's requests "
+				   "(kipc.PROBE.req.{})", why.empty() ? "" : "; ", me, me);
+	if (!mark && why.empty())
+		why = fmt::format("its answer to the check (kipc.{}.rsp.{}) did not come within 2 s",
+				  me, me);
+	for (auto &sub : probe_) {
+		if (sub) {
+			natsSubscription_Unsubscribe(sub);
+			natsSubscription_Destroy(sub);
+		}
+		sub = nullptr;
+	}
+	probing_ = false;
+	if (!why.empty())
+		klog(fmt::format("kipc: net: REFUSING THE NETWORK: the NATS server does not enforce "
+				 "the per-node permissions (Documentation/network.md, Security): "
+				 "{}; node {} publishes nothing and takes nothing until a connection "
+				 "passes this check", why, me));
+	bool was;
+	{
+		std::lock_guard g(mu_);
+		was = checked_;
+		checked_ = why.empty();
+	}
+	if (!was && why.empty())
+		klog(fmt::format("kipc: net: node {}: the NATS server enforces the per-node "
+				 "permissions (checked): network on", me));
+	kick(); /* the loop sees whether it is connected */
+	return true;
+}
+
+/*
+ * The I/O thread: connect, then publish what the loop queued and read
+ * what comes, polling the socket (its duplicate, fd) as libnats asks
+ * (want_read_, want_write_) and our eventfd. On the stop it sends what
+ * was queued before it, and what libnats buffered, for at most 500 ms.
+ */
+void NatsFabric::io()
+{
+	on_io_thread = true;
 	natsStatus s = natsConnection_Connect(&nc_, opts_);
 	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
 		klog(fmt::format("kipc: net: cannot connect to {}: {}", cfg_.url,
@@ -269,111 +495,83 @@ void NatsFabric::sender()
 	}
 	if (nc_) {
 		std::string subj = fmt::format("kipc.{}.>", cfg_.node);
-		if (natsConnection_Subscribe(&sub_, nc_, subj.c_str(), on_msg, this) != NATS_OK)
+		if (natsConnection_SubscribeSync(&sub_, nc_, subj.c_str()) != NATS_OK) {
 			klog(fmt::format("kipc: net: cannot subscribe to {}", subj));
+			sub_ = nullptr;
+		}
 		on_state(nc_, this);
 	}
+	int fd = -1;
+	int64_t stop_by = 0;
 	std::unique_lock g(mu_);
 	for (;;) {
-		cv_.wait(g, [this] { return stop_ || !outbox_.empty() || verify_; });
-		if (verify_ && nc_ && !stop_) {
-			verify_ = false;
-			g.unlock();
-			probing_ = true;
-			std::string why = check_permissions();
-			probing_ = false;
-			if (!why.empty())
-				klog(fmt::format("kipc: net: REFUSING THE NETWORK: the NATS server does "
-						 "not enforce the per-node permissions (Documentation/"
-						 "network.md, Security): {}; node {} publishes nothing and "
-						 "takes nothing until a connection passes this check",
-						 why, cfg_.node));
-			g.lock();
-			if (!checked_ && why.empty())
-				klog(fmt::format("kipc: net: node {}: the NATS server enforces the "
-						 "per-node permissions (checked): network on", cfg_.node));
-			checked_ = why.empty();
-			kick();
-			continue;
+		if (swap_) {
+			if (fd >= 0)
+				close(fd);
+			fd = next_fd_;
+			next_fd_ = -1;
+			swap_ = false;
 		}
-		if (stop_ && outbox_.empty())
-			break; /* what was queued before the stop goes out first */
 		std::deque<FabricMsg> batch;
 		batch.swap(outbox_);
-		if (!checked_)
-			continue; /* not checked yet, or refused: nothing goes out (retransmitted) */
+		bool stopping = stop_;
+		bool probe = verify_ && nc_ && !stopping;
+		verify_ = verify_ && !probe;
+		bool send = checked_;
 		g.unlock();
-		/* Rounds queued while we published: merged as publish() does. */
-		std::vector<uint8_t> buf;
-		for (size_t i = 0; i < batch.size();) {
-			const FabricMsg &m = batch[i];
-			const std::vector<uint8_t> *d = &m.data;
-			/* one NATS message, for both ends' servers */
-			size_t most = std::min({kCoalesce, max_payload_.load(), m.most});
-			size_t j = i + 1;
-			if (j < batch.size() && batch[j].subject == m.subject &&
-			    m.data.size() + batch[j].data.size() <= most) {
-				buf = m.data;
-				for (; j < batch.size() && batch[j].subject == m.subject &&
-				       buf.size() + batch[j].data.size() <= most; j++)
-					buf.insert(buf.end(), batch[j].data.begin(), batch[j].data.end());
-				d = &buf;
-			}
-			natsStatus ps = nc_ ? natsConnection_Publish(nc_, m.subject.c_str(),
-						d->data(), int(d->size())) : NATS_NOT_YET_CONNECTED;
-			if (ps != NATS_OK && debug_)
-				klog(fmt::format("kipc: net: publish {}: {}", m.subject,
-						 natsStatus_GetText(ps)));
-			i = j;
+		if (probe) {
+			for (auto &sub : probe_) /* a check a reconnect cut short */
+				if (sub)
+					natsSubscription_Destroy(sub), sub = nullptr;
+			start_probe();
 		}
+		if (send)
+			publish_batch(batch); /* else not checked yet, or refused: dropped
+						 (the protocol retransmits) */
+		if (probing_ && now_ms() >= probe_by_)
+			probed(true);
 		g.lock();
-		if (stop_ && outbox_.empty())
-			break;
-	}
-}
-
-/*
- * Does the server stop this node from being another? Two probes, each
- * answered by the server within one round trip (a flush): a publish on
- * the request subject of us as a node PROBE would send it
- * (kipc.<us>.req.PROBE: permitted, it reaches our own subscription to
- * it) and a subscription to a request subject of node PROBE
- * (kipc.PROBE.req.<us>, which we may publish: permitted, our publish
- * reaches it). PROBE is no node's name (names are lowercase), so no
- * node takes either for a request. "" when both are refused, else what
- * was let through.
- */
-std::string NatsFabric::check_permissions()
-{
-	auto let_through = [this](const std::string &sub_subj, const std::string &pub_subj,
-				  bool *yes) {
-		natsSubscription *sub = nullptr;
-		natsMsg *m = nullptr;
-		*yes = false;
-		if (natsConnection_SubscribeSync(&sub, nc_, sub_subj.c_str()) != NATS_OK)
-			return true; /* refused at once (or down: checked again on reconnect) */
-		natsStatus s = natsConnection_Publish(nc_, pub_subj.c_str(), "probe", 5);
-		if (s == NATS_OK)
-			s = natsConnection_FlushTimeout(nc_, 2000);
-		/* the server answers the flush after the message it delivers */
-		if (s == NATS_OK && natsSubscription_NextMsg(&m, sub, 50) == NATS_OK) {
-			*yes = true;
-			natsMsg_Destroy(m);
+		if (want_write_ && nc_) {
+			g.unlock();
+			natsConnection_ProcessWriteEvent(nc_); /* nonblocking: what fits */
+			g.lock();
 		}
-		natsSubscription_Unsubscribe(sub);
-		natsSubscription_Destroy(sub);
-		return s == NATS_OK || s == NATS_NOT_PERMITTED;
-	};
-	std::string me = cfg_.node, why;
-	bool yes = false;
-	if (let_through(fmt::format("kipc.{}.req.PROBE", me), fmt::format("kipc.{}.req.PROBE", me),
-			&yes) && yes)
-		why = fmt::format("it let {} publish as another node (kipc.{}.req.PROBE)", me, me);
-	if (let_through(fmt::format("kipc.PROBE.req.{}", me), fmt::format("kipc.PROBE.req.{}", me),
-			&yes) && yes)
-		why += fmt::format("{}it let {} subscribe to another node's requests "
-				   "(kipc.PROBE.req.{})", why.empty() ? "" : "; ", me, me);
-	return why;
+		if (!outbox_.empty() || swap_)
+			continue;
+		timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t ms = int64_t(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+		if (stopping && !stop_by)
+			stop_by = ms + 500;
+		if (stopping && (!want_write_ || !nc_ || ms >= stop_by))
+			break; /* all written (or given up: the protocol's business) */
+		pollfd p[2] = {{io_efd_, POLLIN, 0},
+			       {fd, short((want_read_ ? POLLIN : 0) | (want_write_ ? POLLOUT : 0)), 0}};
+		if (!p[1].events)
+			p[1].fd = -1;
+		g.unlock();
+		int wait = stopping ? int(stop_by - ms)
+			   : probing_ ? int(std::max<int64_t>(probe_by_ - ms, 0)) : -1;
+		int n = poll(p, 2, wait);
+		if (n > 0 && (p[0].revents & POLLIN)) {
+			uint64_t v;
+			if (read(io_efd_, &v, sizeof v) < 0) { /* EAGAIN */ }
+		}
+		if (n > 0 && p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    (p[1].events & POLLIN) && nc_) {
+			natsConnection_ProcessReadEvent(nc_); /* one read, then parse */
+			if (probing_)
+				probed(false);
+			if (sub_)
+				received();
+		}
+		if (n > 0 && p[1].fd >= 0 && (p[1].revents & POLLOUT) && nc_)
+			natsConnection_ProcessWriteEvent(nc_);
+		g.lock();
+	}
+	g.unlock();
+	if (fd >= 0)
+		close(fd);
 }
 
 NatsFabric::~NatsFabric()
@@ -384,21 +582,30 @@ NatsFabric::~NatsFabric()
 			std::lock_guard g(mu_);
 			stop_ = true;
 		}
-		cv_.notify_one();
-		thr_.join();
+		wake_io();
+		thr_.join(); /* it wrote what was queued (nobody reads a PONG now) */
 	}
-	if (nc_) {
-		natsConnection_FlushTimeout(nc_, 500);
+	if (nc_)
 		natsConnection_Close(nc_);
-	}
 	if (sub_)
 		natsSubscription_Destroy(sub_);
+	for (auto *sub : probe_)
+		if (sub)
+			natsSubscription_Destroy(sub);
 	if (nc_)
 		natsConnection_Destroy(nc_);
 	if (opts_)
 		natsOptions_Destroy(opts_);
+	{
+		std::lock_guard g(mu_);
+		if (next_fd_ >= 0)
+			close(next_fd_);
+		next_fd_ = -1;
+	}
 	if (efd_ >= 0)
 		close(efd_);
+	if (io_efd_ >= 0)
+		close(io_efd_);
 }
 
 } // namespace
