@@ -777,6 +777,36 @@ TEST(kipc_trace_and_kipc_top_take_a_remote_caller_as_node_pid)
 }
 
 
+TEST(kipc_trace_shows_a_long_remote_name_whole)
+{
+	NF_SLOW(); /* it traces for a fixed two seconds */
+	char name[160], path[192];
+	int n = snprintf(name, sizeof name, "/kt-%d-", (int)getpid());
+	memset(name + n, 'L', 120);
+	name[n + 120] = '\0';
+	int o, e;
+	const char *args[] = {"kipc-trace", "-e", "netsend", "-d", "2", NULL};
+	pid_t tr = nf_spawn(0, "bin/kipc-trace", args, 0, NULL, &o, &e);
+	ASSERT_GT(tr, 0);
+	char note[1024] = "";
+	size_t got = 0;
+	for (ssize_t r = 1; r > 0 && !strstr(note, "tracing") && got < sizeof note - 1; got += (size_t)r)
+		r = read(e, note + got, sizeof note - 1 - got);
+	ASSERT_NE(NULL, strstr(note, "tracing"));
+	/* No such mailbox at b: the request goes, named, and fails ENOENT. */
+	snprintf(path, sizeof path, "/net/b%s", name);
+	EXPECT_EQ(-1, kipc_mbox_open(path, 0, NULL));
+	EXPECT_EQ(ENOENT, errno);
+	static char out[65536];
+	nf_read_all(o, out, sizeof out);
+	ASSERT_EQ(0, kt_wait_ms(tr, 3 * KT_BOUND_MS));
+	close(e);
+	char want[200];
+	snprintf(want, sizeof want, "to=b:%s seq=", name); /* 2 + 130 bytes, whole */
+	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("kipc-trace on a:\n%s", out);
+	EXPECT_EQ(NULL, strstr(out, "..."));
+}
+
 static int two_sends(struct share *s)
 {
 	(void)s;
