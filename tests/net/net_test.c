@@ -719,6 +719,7 @@ static int tool_on(int i, const char *rel, const char *const args[], char *out, 
 
 TEST(kipc_trace_and_kipc_top_take_a_remote_caller_as_node_pid)
 {
+	NF_SLOW(); /* it traces for a fixed three seconds */
 	struct share *s = share_new();
 	pid_t srv;
 	int64_t id = serve_remote(1, srv_cap1, s, &srv);
