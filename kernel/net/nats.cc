@@ -558,15 +558,14 @@ void NatsFabric::io()
 			if (read(io_efd_, &v, sizeof v) < 0) { /* EAGAIN */ }
 		}
 		if (n > 0 && p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    (p[1].events & POLLIN) && nc_) {
+		    (p[1].events & POLLIN) && nc_)
 			natsConnection_ProcessReadEvent(nc_); /* one read, then parse */
-			if (probing_)
-				probed(false);
-			if (sub_)
-				received();
-		}
 		if (n > 0 && p[1].fd >= 0 && (p[1].revents & POLLOUT) && nc_)
 			natsConnection_ProcessWriteEvent(nc_);
+		if (probing_)
+			probed(false); /* the mark may have come */
+		if (sub_)
+			received(); /* also what another thread of libnats parsed */
 		g.lock();
 	}
 	g.unlock();
