@@ -157,6 +157,23 @@ ssize_t kipc_mbox_receive_set(const int64_t *ids, unsigned nids, void *buf,
 /* ---------------------------------------------------------------- */
 /* RPC                                                                */
 
+/*
+ * Run sqe and fill info from its completion on success, and on a
+ * failure that has one (user_data set): a failed call still says whether
+ * the server got the request (KIPC_CQE_F_DELIVERED), a failed
+ * reply_receive whether the reply went (KIPC_CQE_F_REPLIED).
+ */
+static long sync_info(struct kipc_sqe *sqe, struct kipc_slot *s0, struct kipc_slot *s1,
+		      struct kipc_msginfo *info)
+{
+	struct kipc_cqe cqe;
+	memset(&cqe, 0, sizeof cqe);
+	long r = __kipc_sync(sqe, s0, s1, &cqe);
+	if (info && (r >= 0 || cqe.user_data))
+		fill_info(info, &cqe);
+	return r;
+}
+
 static long do_call(uint8_t op, int64_t target, const void *req,
 		    size_t reqlen, void *reply, size_t replylen,
 		    struct kipc_msginfo *info, unsigned flags,
@@ -168,13 +185,7 @@ static long do_call(uint8_t op, int64_t target, const void *req,
 	apply_opts(&sqe, opts);
 	struct kipc_slot s0 = {.in = req, .len = reqlen};
 	struct kipc_slot s1 = {.out = reply, .len = replylen, .by_res = true};
-	struct kipc_cqe cqe;
-	memset(&cqe, 0, sizeof cqe);
-	long r = __kipc_sync(&sqe, &s0, &s1, &cqe);
-	/* A failed call still says whether the server got the request. */
-	if (info && (r >= 0 || cqe.user_data))
-		fill_info(info, &cqe);
-	return r;
+	return sync_info(&sqe, &s0, &s1, info);
 }
 
 int kipc_reply_x(uint64_t token, const void *buf, size_t len, unsigned flags,
@@ -208,13 +219,7 @@ static long do_reply_receive(uint8_t op, uint64_t token, const void *rep, size_t
 		sqe.timeout = opts->timeout;
 	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
 	struct kipc_slot s1 = {.in = rep, .len = replen};
-	struct kipc_cqe cqe;
-	memset(&cqe, 0, sizeof cqe);
-	long r = __kipc_sync(&sqe, &s0, &s1, &cqe);
-	/* A failure still says whether the reply went (KIPC_CQE_F_REPLIED). */
-	if (info && (r >= 0 || cqe.user_data))
-		fill_info(info, &cqe);
-	return r;
+	return sync_info(&sqe, &s0, &s1, info);
 }
 
 /* ---------------------------------------------------------------- */

@@ -43,17 +43,25 @@ constexpr int64_t kCreditCooldownNs = 10000000; /* after another sender came */
  * messages, nor charge bytes, nor change rights, limits or objects.
  * (They still come after the holder's published credit sends.)
  */
-bool leaves_credits(uint8_t opcode)
+bool leaves_credits(uint8_t op)
+{
+	return changes_nothing(op) || op == KIPC_SYS_receive || op == KIPC_SYS_mbox_receive ||
+	       op == KIPC_SYS_mbox_receive_set || op == KIPC_SYS_mq_timedreceive ||
+	       op == KIPC_SYS_msgrcv;
+}
+
+} // namespace
+
+bool changes_nothing(uint8_t opcode)
 {
 	switch (opcode) {
 	case KIPC_SYS_nop:
-	case KIPC_SYS_receive:
-	case KIPC_SYS_mbox_receive:
-	case KIPC_SYS_mbox_receive_set:
+	case KIPC_SYS_cancel:
 	case KIPC_SYS_mbox_stat:
 	case KIPC_SYS_taskq_stat:
-	case KIPC_SYS_cancel:
+	case KIPC_SYS_mq_getattr:
 	case KIPC_SYS_sysinfo:
+	case KIPC_SYS_kernel_info:
 	case KIPC_SYS_task_list:
 	case KIPC_SYS_task_info:
 	case KIPC_SYS_mbox_list:
@@ -61,15 +69,13 @@ bool leaves_credits(uint8_t opcode)
 	case KIPC_SYS_waiter_list:
 	case KIPC_SYS_msg_list:
 	case KIPC_SYS_trace_read:
-	case KIPC_SYS_mq_timedreceive:
-	case KIPC_SYS_mq_getattr:
-	case KIPC_SYS_msgrcv:
-	case KIPC_SYS_kernel_info:
 		return true;
 	default:
 		return false;
 	}
 }
+
+namespace {
 
 template <typename T> void store_word(T *w, T v)
 {

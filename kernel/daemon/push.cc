@@ -35,33 +35,13 @@ constexpr int64_t kPushIdleNs = 1000000000;   /* no claim this long: taken back 
 constexpr int64_t kPushCooldownNs = 10000000; /* after another receiver came */
 constexpr uint32_t kSlots = KIPC_PUSH_SLOTS;
 
-/* Requests that cannot change which message the pushed ones are (they only read). */
-bool only_reads(uint8_t opcode)
+/* Requests that cannot change which message the pushed ones are: they
+ * change nothing, or concern other objects. */
+bool only_reads(uint8_t op)
 {
-	switch (opcode) {
-	case KIPC_SYS_nop:
-	case KIPC_SYS_mbox_stat:
-	case KIPC_SYS_taskq_stat:
-	case KIPC_SYS_cancel:
-	case KIPC_SYS_sysinfo:
-	case KIPC_SYS_task_list:
-	case KIPC_SYS_task_info:
-	case KIPC_SYS_mbox_list:
-	case KIPC_SYS_mbox_info:
-	case KIPC_SYS_waiter_list:
-	case KIPC_SYS_msg_list:
-	case KIPC_SYS_trace_read:
-	case KIPC_SYS_kernel_info:
-	case KIPC_SYS_mq_getattr:
 	/* other objects: task queues, POSIX and System V queues */
-	case KIPC_SYS_send:
-	case KIPC_SYS_receive:
-	case KIPC_SYS_mq_timedreceive:
-	case KIPC_SYS_msgrcv:
-		return true;
-	default:
-		return false;
-	}
+	return changes_nothing(op) || op == KIPC_SYS_send || op == KIPC_SYS_receive ||
+	       op == KIPC_SYS_mq_timedreceive || op == KIPC_SYS_msgrcv;
 }
 
 } // namespace

@@ -165,6 +165,11 @@ private:
 
 class Server;
 
+/* Calls that change no object (nop, cancel, the stats, introspection,
+ * trace reads): neither send credits nor a receive push are taken back
+ * for them (credit.cc). */
+bool changes_nothing(uint8_t opcode);
+
 /* One attached process. */
 struct Proc {
 	Server &srv;

@@ -139,7 +139,7 @@ static int helper_serve(int in, int out, int64_t (*own)(const struct cmd *c))
 	return 0;
 }
 
-static int helper_loop(int in, int out)
+static inline int helper_loop(int in, int out)
 {
 	return helper_serve(in, out, NULL);
 }
