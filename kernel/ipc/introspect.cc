@@ -13,6 +13,8 @@
 
 #include "ipc.h"
 
+#include <kipc/net.h>
+
 namespace kipc {
 
 bool Introspect::may_see_task(const Task &cur, const Task &t) const
@@ -202,8 +204,8 @@ void Introspect::mbox_list(Task &cur, std::vector<kipc_mbox_info> &out) const
 template <class F> long Introspect::on_link(Task &cur, int64_t target, bool taskq, F &&f) const
 {
 	if (taskq) {
-		if (target <= 0 || target > INT32_MAX)
-			return -EINVAL;
+		if ((target <= 0 || target > INT32_MAX) && !KIPC_NET_IS_PID(target))
+			return -EINVAL; /* a pid, or a remote caller's proxy task */
 		const Task *t = k_.find_task(pid_t(target));
 		if (!t)
 			return -ESRCH;

@@ -702,6 +702,7 @@ struct UserAcct {
 				   headers; SIGEV_THREAD notifications; POSIX opens */
 	uint64_t trace_bytes = 0; /* trace listeners' rings */
 	uint64_t credit_bytes = 0; /* send credits reserved (in bytes too, credit.cc) */
+	uint64_t host_bytes = 0; /* held by the host (in bytes too, Kernel::charge_host) */
 	uint32_t mailboxes = 0; /* mailboxes and System V queues created, not destroyed */
 	uint32_t tasks = 0;     /* attached tasks (tasks_per_user) */
 };

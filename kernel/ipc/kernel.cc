@@ -212,7 +212,7 @@ void KernelImpl::check_invariants() const
 	for (const Mechanism *m : mechs)
 		m->charges(c);
 	for (const auto &[uid, acct] : users) {
-		KIPC_BUG_ON(acct.bytes != bytes[uid] + acct.credit_bytes);
+		KIPC_BUG_ON(acct.bytes != bytes[uid] + acct.credit_bytes + acct.host_bytes);
 		KIPC_BUG_ON(acct.mailboxes != c.mailboxes[uid]);
 		KIPC_BUG_ON(acct.tasks != ntasks[uid]);
 	}

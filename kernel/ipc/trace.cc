@@ -18,6 +18,8 @@
 
 #include "ipc.h"
 
+#include <kipc/net.h>
+
 namespace kipc {
 
 static bool passes(const KernelImpl &k, const TraceListener &l, const kipc_trace_event &e,
@@ -26,7 +28,8 @@ static bool passes(const KernelImpl &k, const TraceListener &l, const kipc_trace
 	const kipc_trace_attr &a = l.attr;
 	if (!((a.events ? a.events : KIPC_TRACE_ALL) & KIPC_TRACE_MASK(e.event)))
 		return false;
-	bool net = e.event == KIPC_TRACE_NETSEND || e.event == KIPC_TRACE_NETRECV;
+	bool net = e.event == KIPC_TRACE_NETSEND || e.event == KIPC_TRACE_NETRECV ||
+		   e.event == KIPC_TRACE_NETEND || e.event == KIPC_TRACE_NETREFUSE;
 	if (a.pid && e.pid != a.pid && (net || e.peer != a.pid))
 		return false; /* (a kipc_trace_net has res where peer is) */
 	if (a.mbox && (e.mbox != a.mbox || (e.event == KIPC_TRACE_SYSCALL &&
@@ -192,9 +195,15 @@ void Tracer::ret(const Task &t, const kipc_cqe &cqe, uint16_t op)
 void Tracer::record(const kipc_trace_event &e, uid_t uid)
 {
 	built_++;
+	bool net = e.event == KIPC_TRACE_NETSEND || e.event == KIPC_TRACE_NETRECV ||
+		   e.event == KIPC_TRACE_NETEND || e.event == KIPC_TRACE_NETREFUSE;
 	for (auto &lp : listeners_) {
 		TraceListener &l = *lp;
-		if (!passes(k_, l, e, uid))
+		/* A NETNAME goes where its net record went (kipc/trace.h). */
+		bool ok = e.event == KIPC_TRACE_NETNAME ? l.net_took : passes(k_, l, e, uid);
+		if (net)
+			l.net_took = ok;
+		if (!ok)
 			continue;
 		push(l, e);
 		if (l.reader && !l.wake) {
@@ -219,7 +228,9 @@ long Tracer::open(Task &cur, const kipc_trace_attr &attr)
 		return -EINVAL;
 	if (attr.events & ~uint32_t(KIPC_TRACE_ALL | KIPC_TRACE_CALLS))
 		return -EINVAL;
-	if (attr.bufsize > KIPC_TRACE_BUF_MAX || attr.pid < 0 || attr.mbox < 0)
+	/* pid: a task's, or a remote caller's proxy (node-qualified, kipc/net.h) */
+	if (attr.bufsize > KIPC_TRACE_BUF_MAX || (attr.pid < 0 && !KIPC_NET_IS_PID(attr.pid)) ||
+	    attr.mbox < 0)
 		return -EINVAL;
 	/* at least 2: room for a LOST record and one event */
 	size_t events = std::max(2u, attr.bufsize ? attr.bufsize : KIPC_TRACE_BUF_DEFAULT);

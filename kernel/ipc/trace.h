@@ -52,6 +52,7 @@ struct TraceListener {
 	uint64_t lost = 0;          /* dropped since the last LOST record */
 	Request *reader = nullptr;  /* parked trace_read */
 	bool wake = false;          /* on Tracer::wake */
+	bool net_took = false;      /* it took the last net record: its NETNAMEs too */
 };
 
 class KernelImpl;

@@ -17,6 +17,14 @@
  * a flag, and never calls libnats (which may hold its connection's lock
  * through a reconnection's handshake).
  *
+ * On every connection (the first, each reconnect: maybe to another server
+ * of the cluster) the I/O thread checks, before it publishes or takes
+ * anything, that the server enforces the per-node permissions
+ * network.md's security rests on (start_probe(), probed()); if it does
+ * not, the node refuses the network: it says so loudly, publishes
+ * nothing, drops what it receives and says it is not connected, until a
+ * connection passes the check.
+ *
  * Losing a message here is allowed: a publish that fails while the
  * connection is down (libnats buffers up to its reconnect buffer, then
  * refuses) is retransmitted by the protocol (net.cc), and the home node
@@ -64,16 +72,16 @@ public:
 	 * many requests or answers; alone, a frame goes at the end of the
 	 * round that made it.
 	 */
-	void publish(std::string subject, std::vector<uint8_t> data) override
+	void publish(std::string subject, std::vector<uint8_t> data, size_t most) override
 	{
 		if (!round_.empty() && round_.back().subject == subject &&
 		    round_.back().data.size() + data.size() <=
-			    std::min(kCoalesce, max_payload_.load())) {
+			    std::min({kCoalesce, max_payload_.load(), most})) {
 			auto &d = round_.back().data;
 			d.insert(d.end(), data.begin(), data.end());
 			return;
 		}
-		round_.push_back({std::move(subject), std::move(data)});
+		round_.push_back({std::move(subject), std::move(data), most});
 	}
 	void flush() override
 	{
@@ -98,7 +106,9 @@ public:
 		std::vector<FabricMsg> out;
 		std::lock_guard g(mu_);
 		out.swap(inbox_);
-		*connected = connected_;
+		*connected = connected_ && checked_;
+		if (!checked_)
+			out.clear(); /* not checked, or refused: nothing of it is taken */
 		return out;
 	}
 
@@ -181,11 +191,18 @@ private:
 		{
 			std::lock_guard g(f->mu_);
 			f->connected_ = up;
+			if (up) /* the I/O thread checks this server before anything goes */
+				f->verify_ = true, f->checked_ = false;
 		}
+		if (up && !on_io_thread)
+			f->wake_io();
 		f->kick();
 	}
-	static void on_error(natsConnection *, natsSubscription *, natsStatus s, void *)
+	static void on_error(natsConnection *, natsSubscription *, natsStatus s, void *c)
 	{
+		auto *f = static_cast<NatsFabric *>(c);
+		if (s == NATS_NOT_PERMITTED && f->probing_)
+			return; /* the probe asked for that refusal */
 		klog(fmt::format("kipc: net: NATS: {}", natsStatus_GetText(s)));
 	}
 	void kick()
@@ -195,6 +212,8 @@ private:
 	}
 	void io();
 	void publish_batch(std::deque<FabricMsg> &batch);
+	void start_probe();
+	bool probed(bool timed_out);
 	static thread_local bool on_io_thread;
 
 	NetConfig cfg_;
@@ -214,6 +233,11 @@ private:
 	bool swap_ = false;              /* guarded by mu_: next_fd_ is new */
 	bool want_read_ = false;         /* guarded by mu_: libnats' wishes */
 	bool want_write_ = false;        /* guarded by mu_ */
+	bool verify_ = false;            /* guarded by mu_: check this connection */
+	bool checked_ = false;           /* guarded by mu_: the last check passed */
+	std::atomic<bool> probing_{false}; /* the I/O thread's check runs */
+	natsSubscription *probe_[3] = {}; /* the I/O thread's: as another, of another, the mark */
+	int64_t probe_by_ = 0;           /* the I/O thread's: the mark's deadline (ms) */
 	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
 	std::atomic<size_t> max_payload_{1 << 20}; /* NATS's default until connected */
 };
@@ -317,10 +341,11 @@ thread_local bool NatsFabric::on_io_thread = false;
 void NatsFabric::publish_batch(std::deque<FabricMsg> &batch)
 {
 	std::vector<uint8_t> buf;
-	size_t most = std::min(kCoalesce, max_payload_.load()); /* one NATS message */
 	for (size_t i = 0; i < batch.size();) {
 		const FabricMsg &m = batch[i];
 		const std::vector<uint8_t> *d = &m.data;
+		/* one NATS message, for both ends' servers */
+		size_t most = std::min({kCoalesce, max_payload_.load(), m.most});
 		size_t j = i + 1;
 		if (j < batch.size() && batch[j].subject == m.subject &&
 		    m.data.size() + batch[j].data.size() <= most) {
@@ -361,12 +386,96 @@ void NatsFabric::received()
 	bool first;
 	{
 		std::lock_guard g(mu_);
+		if (!checked_)
+			return; /* this connection is not checked (or refused) */
 		first = inbox_.empty(); /* else the loop has been kicked */
 		for (auto &m : got)
 			inbox_.push_back(std::move(m));
 	}
 	if (first)
 		kick();
+}
+
+int64_t now_ms()
+{
+	timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return int64_t(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
+
+/*
+ * Does the server stop this node from being another? Two probes and a
+ * mark, published in this order on our one connection, so the server
+ * takes them in this order and delivers what it lets through before the
+ * mark: a publish on the request subject of us as a node PROBE would
+ * send it (kipc.<us>.req.PROBE, while we subscribe to it: it must be
+ * refused), a subscription to a request subject of node PROBE
+ * (kipc.PROBE.req.<us>, while we publish there, as we may: it must be
+ * refused), and the mark on kipc.<us>.rsp.<us> (ours to publish and to
+ * subscribe). PROBE is no node's name (names are lowercase), so no node
+ * takes either for a request (nor we the mark: it is no frame).
+ */
+void NatsFabric::start_probe()
+{
+	std::string me = cfg_.node;
+	const std::string subj[3] = {fmt::format("kipc.{}.req.PROBE", me),
+				     fmt::format("kipc.PROBE.req.{}", me),
+				     fmt::format("kipc.{}.rsp.{}", me, me)};
+	probing_ = true;
+	for (int i = 0; i < 3; i++)
+		if (natsConnection_SubscribeSync(&probe_[i], nc_, subj[i].c_str()) != NATS_OK)
+			probe_[i] = nullptr;
+	for (int i = 0; i < 3; i++)
+		natsConnection_Publish(nc_, subj[i].c_str(), "probe", 5);
+	probe_by_ = now_ms() + 2000;
+}
+
+/* The mark came (or its deadline passed): the verdict. True when done. */
+bool NatsFabric::probed(bool timed_out)
+{
+	natsMsg *m = nullptr;
+	auto got = [&](natsSubscription *sub) {
+		if (!sub || natsSubscription_NextMsg(&m, sub, 0) != NATS_OK)
+			return false;
+		natsMsg_Destroy(m);
+		return true;
+	};
+	bool mark = got(probe_[2]);
+	if (!mark && !timed_out)
+		return false;
+	std::string why, me = cfg_.node;
+	if (got(probe_[0]))
+		why = fmt::format("it let {} publish as another node (kipc.{}.req.PROBE)", me, me);
+	if (got(probe_[1]))
+		why += fmt::format("{}it let {} subscribe to another node's requests "
+				   "(kipc.PROBE.req.{})", why.empty() ? "" : "; ", me, me);
+	if (!mark && why.empty())
+		why = fmt::format("its answer to the check (kipc.{}.rsp.{}) did not come within 2 s",
+				  me, me);
+	for (auto &sub : probe_) {
+		if (sub) {
+			natsSubscription_Unsubscribe(sub);
+			natsSubscription_Destroy(sub);
+		}
+		sub = nullptr;
+	}
+	probing_ = false;
+	if (!why.empty())
+		klog(fmt::format("kipc: net: REFUSING THE NETWORK: the NATS server does not enforce "
+				 "the per-node permissions (Documentation/network.md, Security): "
+				 "{}; node {} publishes nothing and takes nothing until a connection "
+				 "passes this check", why, me));
+	bool was;
+	{
+		std::lock_guard g(mu_);
+		was = checked_;
+		checked_ = why.empty();
+	}
+	if (!was && why.empty())
+		klog(fmt::format("kipc: net: node {}: the NATS server enforces the per-node "
+				 "permissions (checked): network on", me));
+	kick(); /* the loop sees whether it is connected */
+	return true;
 }
 
 /*
@@ -406,8 +515,21 @@ void NatsFabric::io()
 		std::deque<FabricMsg> batch;
 		batch.swap(outbox_);
 		bool stopping = stop_;
+		bool probe = verify_ && nc_ && !stopping;
+		verify_ = verify_ && !probe;
+		bool send = checked_;
 		g.unlock();
-		publish_batch(batch);
+		if (probe) {
+			for (auto &sub : probe_) /* a check a reconnect cut short */
+				if (sub)
+					natsSubscription_Destroy(sub), sub = nullptr;
+			start_probe();
+		}
+		if (send)
+			publish_batch(batch); /* else not checked yet, or refused: dropped
+						 (the protocol retransmits) */
+		if (probing_ && now_ms() >= probe_by_)
+			probed(true);
 		g.lock();
 		if (want_write_ && nc_) {
 			g.unlock();
@@ -428,7 +550,9 @@ void NatsFabric::io()
 		if (!p[1].events)
 			p[1].fd = -1;
 		g.unlock();
-		int n = poll(p, 2, stopping ? int(stop_by - ms) : -1);
+		int wait = stopping ? int(stop_by - ms)
+			   : probing_ ? int(std::max<int64_t>(probe_by_ - ms, 0)) : -1;
+		int n = poll(p, 2, wait);
 		if (n > 0 && (p[0].revents & POLLIN)) {
 			uint64_t v;
 			if (read(io_efd_, &v, sizeof v) < 0) { /* EAGAIN */ }
@@ -438,6 +562,8 @@ void NatsFabric::io()
 			natsConnection_ProcessReadEvent(nc_); /* one read, then parse */
 		if (n > 0 && p[1].fd >= 0 && (p[1].revents & POLLOUT) && nc_)
 			natsConnection_ProcessWriteEvent(nc_);
+		if (probing_)
+			probed(false); /* the mark may have come */
 		if (sub_)
 			received(); /* also what another thread of libnats parsed */
 		g.lock();
@@ -462,6 +588,9 @@ NatsFabric::~NatsFabric()
 		natsConnection_Close(nc_);
 	if (sub_)
 		natsSubscription_Destroy(sub_);
+	for (auto *sub : probe_)
+		if (sub)
+			natsSubscription_Destroy(sub);
 	if (nc_)
 		natsConnection_Destroy(nc_);
 	if (opts_)

@@ -225,11 +225,16 @@ enum : uint16_t {
 			[low, seq) it ran (seq 0: no end), in parts (bye_parts) */
 	W_PING = 7,  /* home -> origin: are you there (silent, with proxies here) */
 	W_PONG = 8,  /* origin -> home: I am (its epoch) */
+	W_PART = 9,  /* either way: a part of a REQ or RES larger than one NATS
+			message (send_frame(), on_part()) */
 };
 constexpr long kQueued = 1L << 40; /* start_out(): completes later */
 constexpr uint8_t OP_EXIT = 0xfe; /* origin task pid is gone: end its proxy */
 constexpr uint32_t kMaxData = 1u << 20;
 constexpr uint32_t kMaxName = 5 + KIPC_NET_NODE_MAX + 1 + KIPC_NAME_MAX;
+/* The smallest max_payload a node may announce (a smaller one is taken
+ * as this: a part must hold a header and some bytes). */
+constexpr size_t kMinRoom = 4096;
 constexpr pid_t kPidLimit = pid_t(1) << KIPC_NET_PID_BITS; /* a node's pids are below */
 /*
  * What one peer can make us hold: ids remembered (running or done, until
@@ -239,6 +244,10 @@ constexpr pid_t kPidLimit = pid_t(1) << KIPC_NET_PID_BITS; /* a node's pids are 
  */
 constexpr size_t kMaxSeen = 65536;
 constexpr uint32_t kMaxRunning = 768;
+/* Bytes of frames still coming in parts one origin may make a home hold
+ * (each one is charged to its caller's mapped uid too): four of the
+ * largest requests. Beyond: EAGAIN, not run. */
+constexpr size_t kMaxPartial = 4 * (176 + kMaxData + kMaxName);
 
 struct Wire {
 	uint32_t magic;
@@ -264,8 +273,13 @@ struct Wire {
 	uint32_t order;      /* REQ: 1, 2, ... per (caller, home node) incarnation */
 	uint64_t inc;        /* REQ: the caller's incarnation: seq of its first request there */
 	uint32_t order_low;  /* REQ/PROBE: the caller's lowest order still waited for */
-	uint32_t rsvd;
+	uint32_t room;       /* every frame: the sender's server's max_payload */
 };
+/*
+ * A W_PART carries bytes [target, target + datalen) of a REQ or RES frame
+ * of len2 bytes (header included) whose kind is prio; its seq, epoch,
+ * peer_epoch, op, pid, uid and gid are the frame's.
+ */
 static_assert(sizeof(Wire) == 176, "wire header layout");
 
 std::vector<uint8_t> encode(const Wire &w, const void *data, uint32_t len)
@@ -390,6 +404,38 @@ private:
 	uint64_t next_ = 4096;
 };
 
+/*
+ * A frame coming in parts: the bytes received so far, at their place.
+ * Parts may come twice (a retransmission), in any order, overlapping;
+ * the frame is whole when [0, size) is covered.
+ */
+struct Partial {
+	std::vector<uint8_t> buf;          /* the whole frame */
+	std::map<uint32_t, uint32_t> have; /* received ranges [first, second) */
+	int64_t last = 0;                  /* monotonic ns of its last part */
+	pid_t pid = 0;                     /* home: its caller on its node */
+	uid_t uid = 0;                     /* home: charged to (the mapped uid) */
+	uint64_t epoch = 0;                /* origin: the home epoch it comes from */
+	bool add(uint32_t off, const uint8_t *d, uint32_t n)
+	{
+		memcpy(buf.data() + off, d, n);
+		uint32_t lo = off, hi = off + n;
+		auto it = have.upper_bound(lo);
+		if (it != have.begin() && std::prev(it)->second >= lo) {
+			--it;
+			lo = it->first;
+			hi = std::max(hi, it->second);
+			it = have.erase(it);
+		}
+		while (it != have.end() && it->first <= hi) {
+			hi = std::max(hi, it->second);
+			it = have.erase(it);
+		}
+		have[lo] = hi;
+		return have.size() == 1 && lo == 0 && hi == buf.size();
+	}
+};
+
 struct Peer;
 
 /* A remote caller (node, pid) at its home node. */
@@ -435,6 +481,9 @@ struct Peer {
 	/* Requests still running when they arrived, by arrival: acknowledged
 	 * at a tick if still running then (ack_parked()). */
 	std::deque<std::pair<int64_t, uint64_t>> unacked;
+	std::map<uint64_t, Partial> partial; /* REQs still coming in parts, by seq */
+	size_t partial_bytes = 0;
+	size_t room = 0;     /* its server's max_payload, 0: not known */
 };
 
 /* Another node, as the home of our requests. */
@@ -446,6 +495,7 @@ struct Node {
 	bool asked = false;      /* we sent it a hello or a request (else it is only
 				    the node of remote callers here: its answers are
 				    none of ours) */
+	size_t room = 0;         /* its server's max_payload, 0: not known */
 };
 
 /* A request of a local process waiting on another node. */
@@ -466,6 +516,7 @@ struct Out {
 	uint32_t ntx = 0;        /* transmissions */
 	uint64_t acked = 0;      /* home epoch that acknowledged it, 0: none */
 	int64_t last_tx = 0, news = 0;
+	Partial rx;              /* its RES, while it comes in parts (a call's reply) */
 };
 
 struct Handle {
@@ -526,21 +577,17 @@ private:
 	void refused(Peer &p, Proxy *px, const Wire &w, long res);
 	void watch_peers(int64_t now);
 	void on_bye(Node &n, uint16_t ix, const Wire &w, const uint8_t *data);
+	bool peer_heard(Peer &p, const Wire &w);
+	void home_part(const std::string &from, const Wire &w, const uint8_t *data);
+	void drop_partial(Peer &p, std::map<uint64_t, Partial>::iterator it);
 	/* both */
 	void on_fabric();
+	void on_part(const std::string &from, bool is_req, const Wire &w, const uint8_t *data);
+	void origin_part(const std::string &from, const Wire &w, const uint8_t *data);
+	size_t room_to(const std::string &to, bool req) const;
 	void trace_net(kipc::Task *t, uint16_t event, uint16_t op, uint32_t flags, int64_t res,
 		       int64_t mbox, uint64_t seq, uint64_t epoch, const std::string &name);
-	void publish(const std::string &to, bool req, std::vector<uint8_t> b)
-	{
-		fab_->publish(fmt::format("kipc.{}.{}.{}", to, req ? "req" : "rsp", cfg_.node),
-			      std::move(b));
-	}
-	/* The most data one frame carries: the server's max_payload less its header. */
-	size_t frame_room() const
-	{
-		size_t max = fab_->max_payload();
-		return max > sizeof(Wire) ? max - sizeof(Wire) : 0;
-	}
+	void publish(const std::string &to, bool req, std::vector<uint8_t> b);
 
 	NetConfig cfg_;
 	Loop &loop_;
@@ -628,7 +675,7 @@ NetImpl::~NetImpl()
 		std::vector<uint64_t> ran;
 		for (auto &[seq, s] : p.seen)
 			ran.push_back(seq);
-		for (auto &b : bye_parts(ran, p.epoch, epoch_, fab_->max_payload()))
+		for (auto &b : bye_parts(ran, p.epoch, epoch_, room_to(name, false)))
 			publish(name, false, std::move(b));
 	}
 	for (size_t i = 1; i < nodes_.size(); i++) {
@@ -640,6 +687,214 @@ NetImpl::~NetImpl()
 		w.peer_epoch = nodes_[i].epoch;
 		publish(nodes_[i].name, true, encode(w, nullptr, 0));
 	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Frames larger than one NATS message                                */
+
+/* The largest NATS message for to: the smaller max_payload of our server
+ * and of its (as it last said; our own until it did). */
+size_t NetImpl::room_to(const std::string &to, bool req) const
+{
+	size_t most = fab_->max_payload(), theirs = 0;
+	if (req) {
+		if (auto it = node_ix_.find(to); it != node_ix_.end())
+			theirs = nodes_[it->second].room;
+	} else if (auto it = peers_.find(to); it != peers_.end()) {
+		theirs = it->second.room;
+	}
+	if (theirs)
+		most = std::min(most, theirs);
+	return std::max(most, kMinRoom);
+}
+
+/*
+ * Every frame goes out here. One that does not fit one NATS message of
+ * both ends (room_to) goes in W_PARTs, each a header and a slice of it;
+ * the receiver puts them together (on_part) and takes the frame as if it
+ * had come whole: deduplicated by its seq as any, run or answered once.
+ */
+void NetImpl::publish(const std::string &to, bool req, std::vector<uint8_t> b)
+{
+	std::string subject = fmt::format("kipc.{}.{}.{}", to, req ? "req" : "rsp", cfg_.node);
+	size_t most = room_to(to, req);
+	uint32_t room = uint32_t(std::min<size_t>(fab_->max_payload(), UINT32_MAX));
+	Wire in;
+	memcpy(&in, b.data(), sizeof in);
+	in.room = room;
+	memcpy(b.data(), &in, sizeof in);
+	if (b.size() <= most) {
+		fab_->publish(std::move(subject), std::move(b), most);
+		return;
+	}
+	size_t chunk = most - sizeof(Wire);
+	for (size_t off = 0; off < b.size(); off += chunk) {
+		Wire w{};
+		w.kind = W_PART;
+		w.prio = in.kind;
+		w.epoch = in.epoch;
+		w.peer_epoch = in.peer_epoch;
+		w.seq = in.seq;
+		w.op = in.op;
+		w.pid = in.pid;
+		w.uid = in.uid;
+		w.gid = in.gid;
+		w.target = int64_t(off);
+		w.len2 = uint32_t(b.size());
+		w.room = room;
+		size_t n = std::min(chunk, b.size() - off);
+		fab_->publish(subject, encode(w, b.data() + off, uint32_t(n)), most);
+	}
+	st_.nsplit++;
+}
+
+/* A part came: checked, then put where it belongs. */
+void NetImpl::on_part(const std::string &from, bool is_req, const Wire &w, const uint8_t *data)
+{
+	uint64_t total = w.len2;
+	/* A frame is sent in parts only if larger than kMinRoom. */
+	if (w.prio != (is_req ? W_REQ : W_RES) || total <= kMinRoom ||
+	    total > sizeof(Wire) + kMaxData + kMaxName || w.target < 0 || w.datalen == 0 ||
+	    uint64_t(w.target) >= total || w.datalen > total - uint64_t(w.target))
+		return; /* malformed: nothing of it is kept */
+	if (is_req)
+		home_part(from, w, data);
+	else
+		origin_part(from, w, data);
+}
+
+/* The frame its parts make, if it is the one they said (else false). */
+static bool whole_frame(const Partial &pa, const Wire &part, Wire *w)
+{
+	memcpy(w, pa.buf.data(), sizeof *w);
+	return w->magic == kWireMagic && w->version == kWireVersion && w->kind == part.prio &&
+	       w->seq == part.seq && w->epoch == part.epoch &&
+	       w->datalen == pa.buf.size() - sizeof *w;
+}
+
+void NetImpl::drop_partial(Peer &p, std::map<uint64_t, Partial>::iterator it)
+{
+	kernel_.uncharge_host(it->second.uid, it->second.buf.size());
+	p.partial_bytes -= it->second.buf.size();
+	p.partial.erase(it);
+}
+
+/*
+ * Home: a part of a REQ. The request runs only when all of it is here
+ * (nothing is half delivered), as a REQ that came whole: once, by its
+ * seq. Until then its bytes are charged to its caller's mapped uid
+ * (ENOSPC beyond its bytes_per_user) and to the origin's kMaxPartial
+ * (EAGAIN beyond): both answers are kept, the request never runs. One
+ * whose parts stop coming goes after net_timeout_ms (watch_peers), not
+ * run and not answered: its origin fails it as any request it has no
+ * answer for. A part of one already seen is a retransmission: its
+ * first part is answered as one (ACK, or the kept RES), the rest is
+ * dropped.
+ */
+void NetImpl::home_part(const std::string &from, const Wire &w, const uint8_t *data)
+{
+	Peer &p = peers_[from];
+	p.name = from;
+	if (!peer_heard(p, w))
+		return;
+	Wire h = w; /* the request, as far as the part says */
+	h.kind = W_REQ;
+	h.target = 0;
+	h.datalen = 0;
+	if (w.peer_epoch != epoch_) {
+		if (w.target == 0)
+			on_request(from, h, nullptr); /* STALE: it did not run */
+		return;
+	}
+	if (auto s = p.seen.find(w.seq); s != p.seen.end()) {
+		if (w.target == 0) {
+			st_.ndups++;
+			if (s->second.done)
+				publish(p.name, false, s->second.res);
+			else
+				answer(p, w.seq, W_ACK, 0, nullptr, nullptr, 0);
+		}
+		return;
+	}
+	auto it = p.partial.find(w.seq);
+	if (it == p.partial.end()) {
+		bool shared = false;
+		for (auto &[a, b] : cfg_.shared)
+			shared |= w.uid >= a && w.uid <= b;
+		uid_t uid = shared ? w.uid : cfg_.uid;
+		long err = 0;
+		if (p.partial_bytes + w.len2 > kMaxPartial)
+			err = -EAGAIN;
+		else if (kernel_.charge_host(uid, w.len2))
+			err = -ENOSPC;
+		if (err) {
+			refused(p, nullptr, h, err);
+			if (p.seen.size() < kMaxSeen) {
+				Seen &s = p.seen[w.seq];
+				s.done = true;
+				s.op = w.op;
+				answer(p, w.seq, W_RES, err, nullptr, nullptr, 0, &s.res);
+			} else {
+				answer(p, w.seq, W_RES, err, nullptr, nullptr, 0);
+			}
+			return;
+		}
+		it = p.partial.emplace(w.seq, Partial{}).first;
+		it->second.buf.assign(w.len2, 0);
+		it->second.uid = uid;
+		it->second.pid = w.pid;
+		p.partial_bytes += w.len2;
+		arm(); /* watch_peers() ends it if it stops coming */
+	}
+	Partial &pa = it->second;
+	if (pa.buf.size() != w.len2)
+		return; /* parts that disagree: the first ones stand */
+	pa.last = p.heard;
+	if (!pa.add(uint32_t(w.target), data, w.datalen))
+		return;
+	Partial whole = std::move(pa);
+	p.partial.erase(it);
+	p.partial_bytes -= whole.buf.size();
+	kernel_.uncharge_host(whole.uid, whole.buf.size());
+	Wire in;
+	if (whole_frame(whole, w, &in))
+		on_request(from, in, whole.buf.data() + sizeof in);
+}
+
+/*
+ * Origin: a part of a RES (a call's reply longer than one NATS message),
+ * kept in its request until the rest comes: at most the header and the
+ * caller's reply buffer, gone with the request.
+ */
+void NetImpl::origin_part(const std::string &from, const Wire &w, const uint8_t *data)
+{
+	auto ni = node_ix_.find(from);
+	if (ni == node_ix_.end() || !nodes_[ni->second].asked)
+		return;
+	Node &n = nodes_[ni->second];
+	auto it = out_.find(w.seq);
+	if (w.epoch < n.epoch || it == out_.end() || it->second.node != ni->second ||
+	    w.peer_epoch != epoch_)
+		return;
+	Out &o = it->second;
+	if (o.len2 == 0 || w.len2 > sizeof(Wire) + std::min(o.len2, kMaxData))
+		return;
+	int64_t now = now_ns();
+	if (o.rx.buf.size() != w.len2 || o.rx.epoch != w.epoch) {
+		o.rx = Partial{};
+		o.rx.buf.assign(w.len2, 0);
+		o.rx.epoch = w.epoch;
+	}
+	if (w.epoch == n.epoch)
+		n.heard = now;
+	o.news = now; /* its answer is coming */
+	if (!o.rx.add(uint32_t(w.target), data, w.datalen))
+		return;
+	Partial whole = std::move(o.rx);
+	o.rx = Partial{};
+	Wire in;
+	if (whole_frame(whole, w, &in))
+		on_answer(from, in, whole.buf.data() + sizeof in);
 }
 
 /* ---------------------------------------------------------------- */
@@ -667,12 +922,13 @@ bool NetImpl::wants(void *priv, const kipc_sqe &sqe, kipc::UserMemory &mm)
 	case KIPC_SYS_mbox_revoke:
 	case KIPC_SYS_mbox_info:
 		return KIPC_NET_IS_MBOX(sqe.target);
-	case KIPC_SYS_task_info:
-		return KIPC_NET_IS_PID(sqe.target);
+	case KIPC_SYS_task_info: /* a remote caller's proxy here is a task here */
+		return KIPC_NET_IS_PID(sqe.target) && !by_pid_.count(pid_t(sqe.target));
 	case KIPC_SYS_waiter_list:
 	case KIPC_SYS_msg_list: /* a task queue (by pid) or a mailbox */
-		return (sqe.flags & KIPC_INTRO_TASKQ) ? KIPC_NET_IS_PID(sqe.target)
-						      : KIPC_NET_IS_MBOX(sqe.target);
+		return (sqe.flags & KIPC_INTRO_TASKQ)
+			       ? KIPC_NET_IS_PID(sqe.target) && !by_pid_.count(pid_t(sqe.target))
+			       : KIPC_NET_IS_MBOX(sqe.target);
 	case KIPC_SYS_mbox_open: {
 		char pre[5];
 		return sqe.len > 5 && mm.copy_from_user(pre, sqe.addr, 5) == 0 &&
@@ -737,13 +993,27 @@ void NetImpl::trace_net(kipc::Task *t, uint16_t event, uint16_t op, uint32_t fla
 	n.mbox = mbox;
 	n.seq = seq;
 	n.epoch = epoch;
-	if (name.size() >= sizeof n.name)
-		n.flags |= KIPC_TRACE_F_TRUNC;
-	name.copy(n.name, sizeof n.name - 1);
+	size_t first = sizeof n.name - 1;
+	if (name.size() > first) /* cut here, the rest in NETNAMEs (trace.h) */
+		n.flags |= KIPC_TRACE_F_TRUNC | KIPC_TRACE_F_MORE;
+	name.copy(n.name, first);
 	kipc_trace_event e;
 	static_assert(sizeof n == sizeof e);
 	memcpy(&e, &n, sizeof e);
 	kernel_.trace_record(t, e);
+	for (size_t off = first; off < name.size();) {
+		kipc_trace_name x{};
+		x.event = KIPC_TRACE_NETNAME;
+		x.op = op;
+		x.mbox = mbox;
+		size_t k = name.copy(x.text, sizeof x.text, off);
+		off += k;
+		if (off < name.size())
+			x.flags = KIPC_TRACE_F_MORE;
+		static_assert(sizeof x == sizeof e);
+		memcpy(&e, &x, sizeof e);
+		kernel_.trace_record(t, e);
+	}
 }
 
 int NetImpl::node_index(const std::string &name)
@@ -817,6 +1087,8 @@ long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
 		for (auto &[n, p] : peers_)
 			np += uint32_t(p.proxies.size());
 		s.nproxies = np;
+		for (auto &[n, p] : peers_)
+			s.partial_bytes += p.partial_bytes;
 		return c.mm->copy_to_user(sqe.addr2, &s, sizeof s) ? -EFAULT : 0;
 	}
 	case KIPC_SYS_net_peer: {
@@ -917,9 +1189,9 @@ long NetImpl::send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, in
 		return -EINVAL;
 	if (sqe.prio > KIPC_PRIO_MAX)
 		return -EINVAL;
-	/* Its REQ is one frame in one NATS message (none is split): one
-	 * the server would refuse is refused here, nothing queued. */
-	if (sqe.len > kMaxData || sqe.len > frame_room())
+	/* Its REQ goes in parts if it does not fit one NATS message
+	 * (publish()); the home's msgsize_max decides the rest there. */
+	if (sqe.len > kMaxData)
 		return -EMSGSIZE;
 	if (node == 0 || node >= nodes_.size())
 		return -EINVAL;
@@ -1191,7 +1463,7 @@ void NetImpl::tick()
 	watch_peers(now);
 	bool watching = false;
 	for (auto &[name, p] : peers_)
-		watching |= !p.proxies.empty() || p.silent;
+		watching |= !p.proxies.empty() || p.silent || !p.partial.empty();
 	if (out_.empty() && !watching && armed_) {
 		itimerspec its{};
 		timerfd_settime(tfd_, 0, &its, nullptr);
@@ -1285,6 +1557,12 @@ void NetImpl::end_proxy(Peer &p, pid_t rpid, long res, long why)
 			s = p.seen.erase(s);
 		}
 	}
+	for (auto pa = p.partial.begin(); pa != p.partial.end();) {
+		auto next = std::next(pa);
+		if (pa->second.pid == rpid)
+			drop_partial(p, pa); /* its task is gone: it never runs */
+		pa = next;
+	}
 	if (px->task) {
 		before_core(nullptr);
 		kernel_.exit(px->task);
@@ -1305,6 +1583,8 @@ void NetImpl::end_proxies(Peer &p, long res, long why)
 void NetImpl::reset_peer(Peer &p, long why)
 {
 	end_proxies(p, 0, why);
+	while (!p.partial.empty())
+		drop_partial(p, p.partial.begin());
 	p.unacked.clear();
 	p.seen.clear();
 	p.exited.clear();
@@ -1327,6 +1607,16 @@ void NetImpl::watch_peers(int64_t now)
 	for (auto &[name, p] : peers_) {
 		int64_t quiet = now - p.heard;
 		ack_parked(p, now);
+		for (auto pa = p.partial.begin(); pa != p.partial.end();) {
+			auto next = std::next(pa);
+			if (now - pa->second.last >= bound) {
+				klog(fmt::format("kipc: net: node {}: request {} ({} bytes) incomplete "
+						 "for {} ms: dropped, not run", name, pa->first,
+						 pa->second.buf.size(), (now - pa->second.last) / 1000000));
+				drop_partial(p, pa);
+			}
+			pa = next;
+		}
 		if (!p.proxies.empty()) {
 			if (quiet >= bound) {
 				klog(fmt::format("kipc: net: node {} silent for {} ms: ending its {} "
@@ -1400,18 +1690,26 @@ Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
 	return raw;
 }
 
-void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *data)
+/* A message of p's: false if of an old instance of it. */
+bool NetImpl::peer_heard(Peer &p, const Wire &w)
 {
-	Peer &p = peers_[from];
-	p.name = from;
 	if (w.epoch < p.epoch)
-		return; /* an old instance of the origin */
+		return false; /* an old instance of the origin */
 	if (w.epoch > p.epoch) {
 		reset_peer(p, -ECONNRESET); /* it restarted: its old tasks are gone */
 		p.epoch = w.epoch;
 	}
 	p.heard = now_ns();
 	p.silent = false;
+	return true;
+}
+
+void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *data)
+{
+	Peer &p = peers_[from];
+	p.name = from;
+	if (!peer_heard(p, w))
+		return;
 	if (w.kind == W_PONG)
 		return; /* it lives (watch_peers) */
 	if (w.kind == W_BYE) {
@@ -1651,12 +1949,11 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 		sqe.addr = payload;
 		sqe.len = w.datalen;
 		if (w.op == KIPC_SYS_call || w.op == KIPC_SYS_mbox_call) {
-			/* A reply never exceeds the home's largest message, nor
-			 * its RES frame the server's max_payload: a longer
-			 * one fails EMSGSIZE for the replier (or is cut, with
-			 * KIPC_F_TRUNC), as for a short buffer. */
-			s.len2 = std::min({w.len2, kernel_.limits().msgsize_max,
-					   uint32_t(frame_room())});
+			/* A reply never exceeds the home's largest message nor
+			 * kMaxData (its RES goes in parts if it must): a
+			 * longer one fails EMSGSIZE for the replier (or is
+			 * cut, with KIPC_F_TRUNC), as for a short buffer. */
+			s.len2 = std::min({w.len2, kernel_.limits().msgsize_max, kMaxData});
 			s.reply = px->mm.alloc(nullptr, 0, s.len2);
 			sqe.addr2 = s.reply;
 			sqe.len2 = s.len2;
@@ -1754,7 +2051,15 @@ void NetImpl::on_fabric()
 			if (debug_)
 				klog(fmt::format("kipc: net: {} kind {} seq {} op {} res {}", m.subject,
 						 w.kind, w.seq, w.op, w.cqe.res));
-			if (is_req && (w.kind == W_REQ || w.kind == W_PROBE || w.kind == W_PONG ||
+			if (w.room) { /* its server's max_payload: what we send it (room_to) */
+				if (is_req)
+					peers_[from].room = std::max<size_t>(w.room, kMinRoom);
+				else if (auto ni = node_ix_.find(from); ni != node_ix_.end())
+					nodes_[ni->second].room = std::max<size_t>(w.room, kMinRoom);
+			}
+			if (w.kind == W_PART)
+				on_part(from, is_req, w, data);
+			else if (is_req && (w.kind == W_REQ || w.kind == W_PROBE || w.kind == W_PONG ||
 				       w.kind == W_BYE))
 				on_request(from, w, data);
 			else if (is_rsp && (w.kind == W_ACK || w.kind == W_RES || w.kind == W_STALE ||

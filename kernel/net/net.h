@@ -54,6 +54,7 @@ extern NetConfig net_config;
 struct FabricMsg {
 	std::string subject;
 	std::vector<uint8_t> data;
+	size_t most = 0; /* publish: the largest NATS message it may be merged into */
 };
 
 /*
@@ -67,7 +68,10 @@ class Fabric {
 public:
 	virtual ~Fabric() = default;
 	virtual int eventfd() const = 0;
-	virtual void publish(std::string subject, std::vector<uint8_t> data) = 0;
+	/* data is at most most bytes, and is merged with other frames for the
+	 * subject into NATS messages of at most most bytes (the smaller
+	 * max_payload of both ends, net.cc). */
+	virtual void publish(std::string subject, std::vector<uint8_t> data, size_t most) = 0;
 	virtual void flush() {}
 	/* Messages received, and whether the connection is up now. */
 	virtual std::vector<FabricMsg> take(bool *connected) = 0;

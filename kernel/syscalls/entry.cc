@@ -74,6 +74,27 @@ void Kernel::release_sends(uid_t uid, uint64_t bytes)
 	debug_check(*impl_);
 }
 
+int Kernel::charge_host(uid_t uid, uint64_t bytes)
+{
+	Entry e(*impl_, nullptr, KIPC_SYS_NONE);
+	UserAcct &u = impl_->user(uid);
+	if (u.bytes + bytes > impl_->limits().bytes_per_user)
+		return -ENOSPC;
+	u.bytes += bytes;
+	u.host_bytes += bytes;
+	return 0;
+}
+
+void Kernel::uncharge_host(uid_t uid, uint64_t bytes)
+{
+	Entry e(*impl_, nullptr, KIPC_SYS_NONE);
+	UserAcct &u = impl_->user(uid);
+	KIPC_BUG_ON(bytes > u.host_bytes || bytes > u.bytes);
+	u.bytes -= bytes;
+	u.host_bytes -= bytes;
+	debug_check(*impl_);
+}
+
 void Kernel::exit(Task *task)
 {
 	{

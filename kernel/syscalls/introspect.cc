@@ -9,6 +9,8 @@
 
 #include "syscalls.h"
 
+#include <kipc/net.h>
+
 namespace kipc {
 
 /* Copy min(v.size(), len2 / sizeof(T)) records out; the total, or -errno. */
@@ -66,7 +68,8 @@ long sys_task_info(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
 {
 	if (long err = check_out(cur, sqe, 0))
 		return err;
-	if (sqe.target <= 0 || sqe.target > INT32_MAX)
+	/* a pid, or a remote caller's proxy task (node-qualified, kipc/net.h) */
+	if ((sqe.target <= 0 || sqe.target > INT32_MAX) && !KIPC_NET_IS_PID(sqe.target))
 		return -EINVAL;
 	return record_out<kipc_task_info>(
 		cur, sqe, [&](kipc_task_info &ti) { return k.intro.task_info(cur, pid_t(sqe.target), ti); });

@@ -48,6 +48,7 @@ struct nf_shared {
 	pid_t cnats[3];
 	char netns[2][32];        /* network namespaces a test made, "": none */
 	pid_t ns_nats;            /* the nats-server in netns[0] */
+	pid_t small_nats;         /* a server with a small max_payload (a test's) */
 };
 static struct nf_shared *nf;
 
@@ -203,17 +204,23 @@ static inline const char *nf_name(int i)
 	return (const char *[]){"a", "b", "c", "d", "c", "d"}[i];
 }
 
-/* Boot node slot i with its credentials on url (NULL: the one server). */
+/* Boot node slot i with its credentials on url (NULL: the one server),
+ * plus extra: boot parameters separated by spaces, NULL: none. */
 static inline int nf_boot_node_on(int i, const char *url, const char *extra, char *why,
 				  size_t len)
 {
-	char node[16], nats[256], creds[PATH_MAX + 16], to[48], re[48];
+	char node[16], nats[256], creds[PATH_MAX + 16], to[48], re[48], ex[256] = "";
 	snprintf(node, sizeof node, "--node=%s", nf_name(i));
 	snprintf(nats, sizeof nats, "--nats=%s", url ? url : nf->url);
 	snprintf(creds, sizeof creds, "--nats-creds=%s/%s.creds", nf->dir, nf_name(i));
 	snprintf(to, sizeof to, "net_timeout_ms=%d", NF_TIMEOUT_MS);
 	snprintf(re, sizeof re, "net_retry_ms=%d", NF_RETRY_MS);
-	const char *params[] = {node, nats, creds, to, re, extra, NULL};
+	const char *params[12] = {node, nats, creds, to, re};
+	snprintf(ex, sizeof ex, "%s", extra ? extra : "");
+	int np = 5;
+	for (char *save = NULL, *t = strtok_r(ex, " ", &save); t && np < 11;
+	     t = strtok_r(NULL, " ", &save))
+		params[np++] = t;
 	struct kt_reg *saved = kt_reg;
 	kt_reg = NULL; /* ours: the runner must not reap it after a test */
 	int r = kt_kernel_boot(&nf->node[i], params, why, len);
@@ -371,6 +378,7 @@ static inline int __nf_teardown(char *why, size_t len)
 		kt_rm_dir(k->dir);
 	}
 	nf_stop_pid(nf->nats, SIGTERM);
+	nf_stop_pid(nf->small_nats, SIGTERM);
 	for (int i = 0; i < 3; i++)
 		nf_stop_pid(nf->cnats[i], SIGTERM);
 	nf_netns_cleanup();

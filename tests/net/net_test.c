@@ -705,6 +705,109 @@ TEST(kipcs_shows_nodes_and_remote_waiters)
 	ASSERT_EQ(0, kt_wait(snd));
 }
 
+/* Run tool rel on node i with args: its exit status, its stdout and
+ * stderr (NUL-terminated) in out. */
+static int tool_on(int i, const char *rel, const char *const args[], char *out, size_t len)
+{
+	int fd;
+	pid_t p = nf_spawn(i, rel, args, 0, NULL, &fd, &fd);
+	if (p < 0)
+		return -1;
+	nf_read_all(fd, out, len);
+	return kt_wait(p);
+}
+
+TEST(kipc_trace_and_kipc_top_take_a_remote_caller_as_node_pid)
+{
+	NF_SLOW(); /* it traces for a fixed three seconds */
+	struct share *s = share_new();
+	pid_t srv;
+	int64_t id = serve_remote(1, srv_cap1, s, &srv);
+	ASSERT_GT(id, 0);
+	ASSERT_EQ(0, kipc_mbox_send(id, "first", 6, 0, 0));
+	g_remote = id;
+	pid_t snd = on_node(0, blocked_send, s);
+	/* Parked at b as its proxy task, which kipcs -t shows as a:SND. */
+	static char out[16384];
+	char who[32], want[64];
+	snprintf(who, sizeof who, "a:%d", (int)snd);
+	snprintf(want, sizeof want, "\n%s ", who);
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	do {
+		ASSERT_EQ(0, kipcs_on(1, (const char *const[]){"kipcs", "-t", NULL}, out, sizeof out));
+	} while (!strstr(out, want) && __ksft_now_ms() < deadline);
+	ASSERT_NE(NULL, strstr(out, want)) TH_LOG("kipcs -t on b:\n%s", out);
+	/* kipc-top -p NODE:PID finds it (then wants a terminal); a pid of
+	 * no remote caller and a malformed one say so, without a terminal. */
+	EXPECT_EQ(2, tool_on(1, "bin/kipc-top", (const char *const[]){"kipc-top", "-p", who, NULL},
+			     out, sizeof out));
+	EXPECT_NE(NULL, strstr(out, "needs a terminal")) TH_LOG("%s", out);
+	EXPECT_EQ(1, tool_on(1, "bin/kipc-top",
+			     (const char *const[]){"kipc-top", "-p", "a:4194303", NULL}, out,
+			     sizeof out));
+	EXPECT_NE(NULL, strstr(out, "task a:4194303:")) TH_LOG("%s", out);
+	EXPECT_EQ(2, tool_on(1, "bin/kipc-top", (const char *const[]){"kipc-top", "-p", "a:", NULL},
+			     out, sizeof out));
+	EXPECT_NE(NULL, strstr(out, "invalid pid 'a:'")) TH_LOG("%s", out);
+	EXPECT_EQ(1, tool_on(1, "bin/kipc-trace",
+			     (const char *const[]){"kipc-trace", "-p", "a:4194303", NULL}, out,
+			     sizeof out));
+	EXPECT_NE(NULL, strstr(out, "no remote caller a:4194303 here")) TH_LOG("%s", out);
+	/* kipc-trace -p NODE:PID follows the proxy: its send delivered. */
+	int o, e;
+	const char *targs[] = {"kipc-trace", "-p", who, "-e", "send,block,exit", "-d", "3", NULL};
+	pid_t tr = nf_spawn(1, "bin/kipc-trace", targs, 0, NULL, &o, &e);
+	ASSERT_GT(tr, 0);
+	char note[1024] = "";
+	size_t got = 0;
+	for (ssize_t n = 1; n > 0 && !strstr(note, "tracing") && got < sizeof note - 1; got += (size_t)n)
+		n = read(e, note + got, sizeof note - 1 - got); /* "tracing pid a:SND": it listens */
+	snprintf(want, sizeof want, "tracing pid %s ", who);
+	EXPECT_NE(NULL, strstr(note, want)) TH_LOG("%s", note);
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	ASSERT_EQ(0, kt_wait(snd));
+	nf_read_all(o, out, sizeof out);
+	ASSERT_EQ(0, kt_wait_ms(tr, 3 * KT_BOUND_MS));
+	close(e);
+	/* Its own events (the tool shows the followed task's): its exit when
+	 * its task at a has exited, under its address. */
+	snprintf(want, sizeof want, "-%s ", who);
+	char *line = strstr(out, want);
+	EXPECT_TRUE(line && strstr(line, "exit")) TH_LOG("kipc-trace -p %s on b:\n%s", who, out);
+}
+
+
+TEST(kipc_trace_shows_a_long_remote_name_whole)
+{
+	NF_SLOW(); /* it traces for a fixed two seconds */
+	char name[160], path[192];
+	int n = snprintf(name, sizeof name, "/kt-%d-", (int)getpid());
+	memset(name + n, 'L', 120);
+	name[n + 120] = '\0';
+	int o, e;
+	const char *args[] = {"kipc-trace", "-e", "netsend", "-d", "2", NULL};
+	pid_t tr = nf_spawn(0, "bin/kipc-trace", args, 0, NULL, &o, &e);
+	ASSERT_GT(tr, 0);
+	char note[1024] = "";
+	size_t got = 0;
+	for (ssize_t r = 1; r > 0 && !strstr(note, "tracing") && got < sizeof note - 1; got += (size_t)r)
+		r = read(e, note + got, sizeof note - 1 - got);
+	ASSERT_NE(NULL, strstr(note, "tracing"));
+	/* No such mailbox at b: the request goes, named, and fails ENOENT. */
+	snprintf(path, sizeof path, "/net/b%s", name);
+	EXPECT_EQ(-1, kipc_mbox_open(path, 0, NULL));
+	EXPECT_EQ(ENOENT, errno);
+	static char out[65536];
+	nf_read_all(o, out, sizeof out);
+	ASSERT_EQ(0, kt_wait_ms(tr, 3 * KT_BOUND_MS));
+	close(e);
+	char want[200];
+	snprintf(want, sizeof want, "to=b:%s seq=", name); /* 2 + 130 bytes, whole */
+	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("kipc-trace on a:\n%s", out);
+	EXPECT_EQ(NULL, strstr(out, "..."));
+}
+
 static int two_sends(struct share *s)
 {
 	(void)s;
@@ -2330,5 +2433,230 @@ TEST_TIMEOUT(nats_cluster_server_killed_mid_load_exactly_once, 90)
 		nf->cnats[i] = 0;
 	}
 }
+
+/* ---- messages larger than one NATS message (network.md) ---------- */
+
+#define BIG_SEND  (1u << 20)          /* the whole 1 MiB data arena of a process */
+#define BIG_REPLY ((1u << 20) - 65536) /* a call: a small request and this reply */
+
+static void big_fill(uint8_t *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(i * 131 + i / 4093 + seed);
+}
+
+static bool big_ok(const uint8_t *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != (uint8_t)(i * 131 + i / 4093 + seed))
+			return false;
+	return true;
+}
+
+/* Home: receives the 1 MiB message whole, answers a call with
+ * BIG_REPLY bytes, and nothing else was queued; reports net_stat. */
+static int srv_big(struct share *s)
+{
+	struct kipc_mbox_attr a = kt_attr(2);
+	a.msgsize = BIG_SEND;
+	a.mode = 0666;
+	s->id = kipc_mbox_open(s->name, KIPC_O_CREAT | KIPC_O_EXCL, &a);
+	if (s->id < 0)
+		return 10;
+	kt_post(&s->ready, 1);
+	uint8_t *buf = malloc(BIG_SEND);
+	if (!buf)
+		return 11;
+	struct kipc_msginfo mi;
+	int64_t bound = (int64_t)KT_BOUND_MS * 1000000 * 4;
+	ssize_t n = kipc_mbox_receive_timed(s->id, buf, BIG_SEND, &mi, 0, bound);
+	if (n != (ssize_t)BIG_SEND)
+		return 20;
+	if (!big_ok(buf, BIG_SEND, 1))
+		return 21;
+	n = kipc_mbox_receive_timed(s->id, buf, 64, &mi, 0, bound);
+	if (n != 5 || memcmp(buf, "big?", 5) || !(mi.flags & KIPC_CQE_F_CALL))
+		return 22;
+	big_fill(buf, BIG_REPLY, 2);
+	if (kipc_reply(mi.token, buf, BIG_REPLY, 0) < 0)
+		return 23;
+	/* Exactly once: nothing more came (the parts, retransmitted or
+	 * not, made one message). */
+	if (kt_wait_post(&s->go, 1))
+		return 24;
+	if (kipc_mbox_receive(s->id, buf, BIG_SEND, &mi, KIPC_F_NONBLOCK) != -1 || errno != EAGAIN)
+		return 25;
+	struct kipc_net_stat st;
+	if (kipc_net_stat(&st) < 0)
+		return 26;
+	s->t[0] = (int64_t)st.partial_bytes;
+	s->t[1] = (int64_t)st.nsplit;
+	free(buf);
+	return 0;
+}
+
+/* The origin on node slot o, the home on slot h ("d"): a 1 MiB send and
+ * a call with a BIG_REPLY reply, byte for byte, once. */
+static void big_across(struct __test_metadata *_metadata, int o, int h)
+{
+	struct share *s = share_new();
+	ASSERT_NE(NULL, s);
+	pid_t srv = serve(h, srv_big, s);
+	ASSERT_GT(srv, 0);
+	pid_t cli = fork();
+	if (cli == 0) {
+		if (nf_use(o) < 0)
+			_exit(80);
+		int64_t id = nf_remote(nf_name(h), s->name);
+		uint8_t *buf = malloc(BIG_SEND);
+		if (id < 0 || !buf)
+			_exit(81);
+		big_fill(buf, BIG_SEND, 1);
+		if (kipc_mbox_send(id, buf, BIG_SEND, 0, 0) < 0)
+			_exit(82);
+		free(buf);
+		uint8_t *reply = malloc(BIG_REPLY);
+		struct kipc_msginfo mi;
+		ssize_t n = kipc_mbox_call(id, "big?", 5, reply, BIG_REPLY, &mi, 0);
+		if (n != (ssize_t)(BIG_REPLY))
+			_exit(83);
+		if (!big_ok(reply, BIG_REPLY, 2))
+			_exit(84);
+		struct kipc_net_stat st;
+		if (kipc_net_stat(&st) < 0)
+			_exit(85);
+		s->t[2] = (int64_t)st.nsplit;
+		_exit(0);
+	}
+	ASSERT_EQ(0, kt_wait(cli));
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	TH_LOG("frames sent in parts: origin %lld, home %lld; home holds %lld partial bytes",
+	       (long long)s->t[2], (long long)s->t[1], (long long)s->t[0]);
+	EXPECT_EQ(0, s->t[0]);  /* nothing held at the home once whole */
+	EXPECT_GE(s->t[2], 1);  /* the 1 MiB REQ did not fit one NATS message */
+}
+
+#define BIG_HOME "msgsize_max=2097152 bytes_per_user=8388608"
+
+TEST_TIMEOUT(one_mib_message_in_parts_default_max_payload, 60)
+{
+	NF_SLOW();
+	char why[256];
+	/* d on the fixture's server (NATS's default max_payload, 1 MiB):
+	 * a 1 MiB message and its 176-byte header are two parts. */
+	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, BIG_HOME, why, sizeof why));
+	big_across(_metadata, 0, 3);
+	nf_stop_node(3, SIGTERM);
+}
+
+TEST_TIMEOUT(one_mib_message_in_parts_64k_max_payload, 60)
+{
+	NF_SLOW();
+	char why[256], conf[512], path[PATH_MAX], url[64];
+	int port = nf_free_port();
+	ASSERT_GT(port, 0);
+	snprintf(conf, sizeof conf, "listen: 127.0.0.1:%d\nmax_payload: 65536\ninclude auth.conf\n",
+		 port);
+	snprintf(path, sizeof path, "%s/small.conf", nf->dir);
+	ASSERT_EQ(0, nf_write(path, 0644, conf));
+	ASSERT_EQ(KSFT_PASS, nf_start_server("small", port, &nf->small_nats, why, sizeof why));
+	snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
+	/* c and d (slots 4, 5) on it: 17 parts of 64 KiB each way. */
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(4, url, NULL, why, sizeof why));
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(5, url, BIG_HOME, why, sizeof why));
+	big_across(_metadata, 4, 5);
+	nf_stop_node(4, SIGTERM);
+	nf_stop_node(5, SIGTERM);
+	nf_stop_pid(nf->small_nats, SIGTERM);
+	nf->small_nats = 0;
+}
+
+/* ---- the boot check of the NATS permissions (network.md, Security) - */
+
+static bool log_has(const struct kt_kernel *k, const char *text)
+{
+	FILE *f = fopen(k->log, "r");
+	char line[1024];
+	bool yes = false;
+	while (f && !yes && fgets(line, sizeof line, f))
+		yes = strstr(line, text) != NULL;
+	if (f)
+		fclose(f);
+	return yes;
+}
+
+static bool wait_log(const struct kt_kernel *k, const char *text)
+{
+	for (int64_t end = __ksft_now_ms() + KT_BOUND_MS; __ksft_now_ms() < end; kt_sleep_ms(10))
+		if (log_has(k, text))
+			return true;
+	return log_has(k, text);
+}
+
+static int refused_node(struct share *s)
+{
+	struct kipc_net_stat st;
+	if (kipc_net_stat(&st) < 0)
+		return 10;
+	s->result[0] = (int)st.connected;
+	int64_t t0 = kt_now_ns();
+	int64_t id = kipc_mbox_open("/net/a/anything", 0, NULL);
+	s->result[1] = id < 0 ? errno : 0;
+	s->t[0] = kt_now_ns() - t0;
+	return 0;
+}
+
+/* perm: the permissions of node d's user on that server ("" none: all). */
+static void misconfigured(struct __test_metadata *_metadata, const char *perm,
+			  const char *says)
+{
+	char why[256], conf[1024], path[PATH_MAX], url[64];
+	int port = nf_free_port();
+	ASSERT_GT(port, 0);
+	snprintf(conf, sizeof conf,
+		 "listen: 127.0.0.1:%d\nauthorization {\n  users = [\n"
+		 "    {user: d, password: pw-d-%d%s}\n  ]\n}\n", port, nf->nats_port, perm);
+	snprintf(path, sizeof path, "%s/loose.conf", nf->dir);
+	ASSERT_EQ(0, nf_write(path, 0644, conf));
+	ASSERT_EQ(KSFT_PASS, nf_start_server("loose", port, &nf->small_nats, why, sizeof why));
+	snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(3, url, NULL, why, sizeof why));
+	EXPECT_TRUE(wait_log(&nf->node[3], "REFUSING THE NETWORK"));
+	EXPECT_TRUE(log_has(&nf->node[3], says));
+	EXPECT_FALSE(log_has(&nf->node[3], "enforces the per-node permissions (checked)"));
+	struct share *s = share_new();
+	ASSERT_NE(NULL, s);
+	pid_t p = on_node(3, refused_node, s);
+	ASSERT_EQ(0, kt_wait(p));
+	EXPECT_EQ(0, s->result[0]);            /* kipcs -u: not connected */
+	EXPECT_EQ(EHOSTUNREACH, s->result[1]); /* nothing sent */
+	TH_LOG("a node on a server that lets it be another: refused; a request fails "
+	       "%s after %.2f s", strerror(s->result[1]), (double)s->t[0] / 1e9);
+	nf_stop_node(3, SIGTERM);
+	nf_stop_pid(nf->small_nats, SIGTERM);
+	nf->small_nats = 0;
+}
+
+TEST_TIMEOUT(a_server_that_lets_a_node_be_another_is_refused, 60)
+{
+	NF_SLOW();
+	/* The fixture's server enforces them: its nodes said so. */
+	EXPECT_TRUE(log_has(&nf->node[0], "enforces the per-node permissions (checked)"));
+	EXPECT_FALSE(log_has(&nf->node[0], "REFUSING"));
+	/* No permissions at all: d may publish and subscribe as anyone. */
+	misconfigured(_metadata, "", "publish as another node");
+	/* Only the publish is open: d may send as any node. */
+	misconfigured(_metadata,
+		      ", permissions: {publish: {allow: [\"kipc.>\"]}, "
+		      "subscribe: {allow: [\"kipc.d.>\"]}}",
+		      "publish as another node");
+	/* Only the subscription: d may read another node's requests. */
+	misconfigured(_metadata,
+		      ", permissions: {publish: {allow: [\"kipc.*.req.d\", \"kipc.*.rsp.d\"]}, "
+		      "subscribe: {allow: [\"kipc.>\"]}}",
+		      "subscribe to another node's requests");
+}
+
 
 NET_TEST_MAIN

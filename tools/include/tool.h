@@ -291,6 +291,60 @@ inline bool parse_id(const char *s, int64_t *out)
 }
 
 /*
+ * A task as the tools show it: a remote caller's proxy task has its
+ * node-qualified pid (KIPC_NET_IS_PID, never a real pid; net_peer says
+ * which node) and is NODE:PID; one that has gone since is "#INDEX:PID"
+ * (the node index, which only a live proxy names); anyone else is its pid.
+ */
+inline std::string pid_label(int32_t pid)
+{
+	if (!KIPC_NET_IS_PID(pid))
+		return std::to_string(pid);
+	struct kipc_net_peer np;
+	if (kipc_net_peer(pid, &np) == 0)
+		return fmt::format("{}:{}", np.node, np.pid);
+	return fmt::format("#{}:{}", KIPC_NET_PID_INDEX(pid), KIPC_NET_PID_PID(pid));
+}
+
+/*
+ * A pid as a user gives it: N, a remote caller as pid_label() shows it
+ * ("NODE:PID": the node-qualified pid this kernel gives it, which is its
+ * proxy task's here), or that node-qualified pid as a (negative) number.
+ * False, with *why, if s is none of them.
+ */
+inline bool parse_pid(const char *s, int32_t *out, std::string *why)
+{
+	int64_t v;
+	const char *colon = s ? strchr(s, ':') : nullptr;
+	if (colon) {
+		std::string node(s, size_t(colon - s));
+		if (!parse_id(colon + 1, &v) || v > KIPC_NET_PID_MASK) {
+			*why = fmt::format("invalid pid '{}' (N, or NODE:PID with PID 1-{})", s,
+					   KIPC_NET_PID_MASK);
+			return false;
+		}
+		pid_t p = kipc_node_pid(node.c_str(), pid_t(v));
+		if (p == -1 || !KIPC_NET_IS_PID(p)) {
+			*why = fmt::format("invalid pid '{}': node '{}': {}", s, node,
+					   strerror(errno));
+			return false;
+		}
+		*out = p;
+		return true;
+	}
+	char *end;
+	errno = 0;
+	long long n = s && *s ? strtoll(s, &end, 10) : 0;
+	if (!s || !*s || *end || errno || n == 0 || n < INT32_MIN || n > INT32_MAX ||
+	    (n < 0 && !KIPC_NET_IS_PID(n))) {
+		*why = fmt::format("invalid pid '{}' (N, or NODE:PID of a remote caller)", s ? s : "");
+		return false;
+	}
+	*out = int32_t(n);
+	return true;
+}
+
+/*
  * Call a list syscall with a growing buffer until every record fits (or
  * the arena's limit is reached). fn(buf, n) returns the total or -1.
  */

@@ -128,7 +128,7 @@ std::string blocked_string(const Row &r, int64_t mono)
 	for (const auto &w : r.waiters) {
 		if (w.kind == KIPC_WAITER_HOLDER)
 			continue;
-		s += fmt::format("{}{}:{} {}", s.empty() ? "" : " ", waiter_letter(w.kind), w.pid,
+		s += fmt::format("{}{}:{} {}", s.empty() ? "" : " ", waiter_letter(w.kind), pid_label(w.pid),
 				 w.since ? duration(mono - w.since) : "-");
 	}
 	return s.empty() ? "-" : s;
@@ -197,7 +197,7 @@ std::vector<Row> collect(State &s, SysInfo &si, int64_t *mono)
 		Row r;
 		r.taskq = true;
 		r.key = t.pid;
-		r.name = fmt::format("pid:{} {}", t.pid, t.comm);
+		r.name = fmt::format("pid:{} {}", pid_label(t.pid), t.comm); /* a remote caller: NODE:PID */
 		r.user = user_name(t.uid);
 		r.kind = "taskq";
 		r.policy = state_name(t.state);
@@ -260,7 +260,7 @@ std::string trace_line(const kipc_trace_event &e)
 	std::string link = e.mbox ? fmt::format("mbox={}", e.mbox)
 				  : e.qpid ? fmt::format("taskq={}", e.qpid) : "";
 	std::string s = fmt::format("{:>10.6f} {:>15.15s}-{:<7} {:<8} {}", double(e.ts) / 1e9,
-				    e.comm, e.pid, event_name(e.event), link);
+				    e.comm, pid_label(e.pid), event_name(e.event), link);
 	if (e.seq)
 		s += fmt::format(" seq={}", e.seq);
 	if (e.event == KIPC_TRACE_SEND || e.event == KIPC_TRACE_ENQUEUE ||
@@ -290,6 +290,8 @@ void read_trace(State &s)
 			/* our own introspection calls are not what the user watches */
 			if (ev[i].pid == kipc_task_pid() && ev[i].event != KIPC_TRACE_LOST)
 				continue;
+			if (ev[i].event == KIPC_TRACE_NETNAME)
+				continue; /* the rest of a net record's name: the pane has none */
 			s.trace_lines.push_back(trace_line(ev[i]));
 			if (s.trace_lines.size() > 500)
 				s.trace_lines.pop_front();
@@ -442,7 +444,7 @@ void draw_mbox_detail(const State &s, int y, int bottom)
 	for (const auto &w : waiters) {
 		if (y >= bottom)
 			return;
-		put(y++, 0, fmt::format("{:<8} {:<9} {:<18} {:>9} {:>9} {:>8}", w.pid,
+		put(y++, 0, fmt::format("{:<8} {:<9} {:<18} {:>9} {:>9} {:>8}", pid_label(w.pid),
 					w.kind <= 4 ? (w.kind == KIPC_WAITER_HOLDER && w.flags & KIPC_WAITER_F_OWNER
 							       ? "owner" : kinds[w.kind]) : "?",
 					w.kind == KIPC_WAITER_HOLDER || !w.op ? "-" : syscall_name(w.op),
@@ -460,11 +462,11 @@ void draw_task_detail(const State &s, int y, int bottom)
 	TaskInfo t;
 	pid_t pid = pid_t(s.detail_key);
 	if (kipc_task_info(pid, &t) < 0) {
-		put(y, 0, fmt::format("task {}: {} (Esc: back)", pid, strerror(errno)), COLS);
+		put(y, 0, fmt::format("task {}: {} (Esc: back)", pid_label(pid), strerror(errno)), COLS);
 		return;
 	}
 	attron(A_BOLD);
-	put(y++, 0, fmt::format("Task {} {}  (Esc: back)", t.pid, t.comm), COLS);
+	put(y++, 0, fmt::format("Task {} {}  (Esc: back)", pid_label(t.pid), t.comm), COLS);
 	attroff(A_BOLD);
 	put(y++, 0, fmt::format("user {}  state {}  parked requests {}  rights held {}  sent {}  received {}",
 				user_name(t.uid), state_name(t.state), t.nparked, t.nheld, t.nsent,
@@ -476,7 +478,7 @@ void draw_task_detail(const State &s, int y, int bottom)
 	}
 	if (t.state == KIPC_TASK_BLOCKED) {
 		std::string on = t.wait_mbox ? fmt::format("mailbox {}", t.wait_mbox)
-			       : t.wait_pid ? fmt::format("pid {}", t.wait_pid) : "-";
+			       : t.wait_pid ? fmt::format("pid {}", pid_label(t.wait_pid)) : "-";
 		put(y++, 0, fmt::format("blocked in {} on {} for {}{}", syscall_name(t.wait_op), on,
 					duration(t.now - t.wait_since),
 					t.wait_deadline ? ", times out in " + duration(t.wait_deadline - t.now)
@@ -551,12 +553,14 @@ std::string prompt(const std::string &what, const std::string &initial)
 void usage(FILE *f)
 {
 	fmt::print(f,
-		   "usage: kipc-top [-d SECONDS] [--no-trace] [--filter TEXT] [--sort KEY]\n"
+		   "usage: kipc-top [-d SECONDS] [--no-trace] [--filter TEXT] [--sort KEY] [-p PID]\n"
 		   "A live picture of the kipc kernel at $KIPC_SOCKET (now {}).\n"
 		   "  -d, --delay SEC    refresh every SEC seconds (default 1; 0.1 to 3600)\n"
 		   "  -T, --no-trace     no live-trace pane\n"
 		   "  -f, --filter TEXT  only rows whose name or user contains TEXT\n"
 		   "  -s, --sort KEY     id, name, queued, rate, waiters\n"
+		   "  -p, --pid PID      start in the details of task PID (N, or NODE:PID of a\n"
+		   "                     remote caller, as kipcs shows it)\n"
 		   "Keys: q quit, s sort, / filter, Up/Down select, Enter details, Esc back,\n"
 		   "t trace pane, p pause, +/- refresh interval.\n",
 		   socket_path());
@@ -571,9 +575,11 @@ int main(int argc, char **argv)
 	static const option longopts[] = {
 		{"delay", required_argument, nullptr, 'd'}, {"no-trace", no_argument, nullptr, 'T'},
 		{"filter", required_argument, nullptr, 'f'}, {"sort", required_argument, nullptr, 's'},
+		{"pid", required_argument, nullptr, 'p'},
 		{"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0},
 	};
-	for (int c; (c = getopt_long(argc, argv, "d:Tf:s:h", longopts, nullptr)) != -1;) {
+	const char *pid_str = nullptr; /* -p: parse_pid() once attached */
+	for (int c; (c = getopt_long(argc, argv, "d:Tf:s:p:h", longopts, nullptr)) != -1;) {
 		switch (c) {
 		case 'd': {
 			char *end;
@@ -584,6 +590,7 @@ int main(int argc, char **argv)
 		}
 		case 'T': s.trace = false; break;
 		case 'f': s.filter = optarg; break;
+		case 'p': pid_str = optarg; break;
 		case 's': {
 			std::string k = optarg;
 			bool found = false;
@@ -602,10 +609,22 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		die(fmt::format("unexpected argument '{}' (see kipc-top --help)", argv[optind]), 2);
-	if (!isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO))
+	bool tty = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
+	if (!tty && !pid_str)
 		die("needs a terminal (for a snapshot use kipcs)", 2);
-
 	attach();
+	if (pid_str) {
+		int32_t pid;
+		TaskInfo ti;
+		if (std::string why; !parse_pid(pid_str, &pid, &why))
+			die(why, 2);
+		if (kipc_task_info(pid, &ti) < 0)
+			die(fmt::format("task {}: {}", pid_str, strerror(errno)), 1);
+		s.detail = s.detail_taskq = true;
+		s.detail_key = pid;
+	}
+	if (!tty) /* (-p was checked first: a bad PID says so without a terminal) */
+		die("needs a terminal (for a snapshot use kipcs)", 2);
 	kipc_trace_attr ta{};
 	s.trace_ok = kipc_trace_open(&ta) == 0;
 

@@ -17,6 +17,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -204,9 +205,71 @@ bool is_net(const kipc_trace_event &e)
 	       e.event == KIPC_TRACE_NETREFUSE || e.event == KIPC_TRACE_NETEND;
 }
 
+/*
+ * A net record's name longer than its 31 bytes comes in the NETNAME
+ * records right after it (uapi/kipc/trace.h). A Joiner (one per kernel)
+ * holds such a record until its last NETNAME and files the whole name,
+ * which net_name() finds; one whose NETNAMEs were lost (a full ring)
+ * keeps what came, shown with "...". The last 4096 are kept.
+ */
+using NetKey = std::tuple<uint64_t, int32_t, uint16_t, uint64_t>; /* ts, pid, event, seq */
+std::map<NetKey, std::string> full_names;
+std::deque<NetKey> full_order;
+
+NetKey net_key(const kipc_trace_net &n) { return {n.ts, n.pid, n.event, n.seq}; }
+
+struct Joiner {
+	bool held = false;
+	kipc_trace_event head{};
+	std::string name;
+
+	template <class F> void feed(const kipc_trace_event &e, F &&emit)
+	{
+		if (e.event == KIPC_TRACE_NETNAME) {
+			if (!held)
+				return; /* its record was lost */
+			auto x = as<kipc_trace_name>(e);
+			name.append(x.text, strnlen(x.text, sizeof x.text));
+			if (!(x.flags & KIPC_TRACE_F_MORE))
+				done(emit, false);
+			return;
+		}
+		if (held)
+			done(emit, true);
+		if (is_net(e) && (e.flags & KIPC_TRACE_F_MORE)) {
+			auto n = as<kipc_trace_net>(e);
+			held = true;
+			head = e;
+			name.assign(n.name, strnlen(n.name, sizeof n.name));
+			return;
+		}
+		emit(e);
+	}
+	template <class F> void flush(F &&emit)
+	{
+		if (held)
+			done(emit, true);
+	}
+	template <class F> void done(F &&emit, bool cut)
+	{
+		held = false;
+		NetKey k = net_key(as<kipc_trace_net>(head));
+		full_names[k] = cut ? name + "..." : name;
+		full_order.push_back(k);
+		if (full_order.size() > 4096) {
+			full_names.erase(full_order.front());
+			full_order.pop_front();
+		}
+		emit(head);
+	}
+};
+
 /* A NETSEND's target or a NETRECV's caller: "NODE:/name", "NODE:PID". */
 std::string net_name(const kipc_trace_net &n)
 {
+	if (n.flags & KIPC_TRACE_F_MORE)
+		if (auto it = full_names.find(net_key(n)); it != full_names.end())
+			return it->second;
 	std::string s(n.name, strnlen(n.name, sizeof n.name));
 	return n.flags & KIPC_TRACE_F_TRUNC ? s + "..." : s;
 }
@@ -1231,7 +1294,8 @@ void usage(FILE *f)
 		   "With -- PROGRAM or -p PID: one line per kipc call of that program and of\n"
 		   "its children (native, or POSIX/System V under kipc-run); with -f or -e the\n"
 		   "tracepoints of those tasks. Otherwise every tracepoint until Ctrl-C.\n"
-		   "  -p, --pid PID        this task (and its children that attach later)\n"
+		   "  -p, --pid PID        this task (and its children that attach later); a\n"
+		   "                       remote caller as NODE:PID (as kipcs shows it)\n"
 		   "  -c, --summary        calls: a table of calls, errors and time at the end\n"
 		   "  -m, --mbox ID|NAME   only events on this mailbox\n"
 		   "  -e, --event LIST     only these events, comma-separated: attach, exit,\n"
@@ -1368,7 +1432,8 @@ void put(int fd, uint32_t kind, int32_t pid, int64_t a, const std::string &text 
 		for (ssize_t i = 0; i < n; i++) {
 			const kipc_trace_event &e = buf[size_t(i)];
 			bool named = e.event != KIPC_TRACE_CREATE && e.event != KIPC_TRACE_OPEN &&
-				     !is_net(e) && e.event != KIPC_TRACE_LOST;
+				     !is_net(e) && e.event != KIPC_TRACE_LOST &&
+				     e.event != KIPC_TRACE_NETNAME;
 			if (named && e.comm[0])
 				me.comm[e.pid] = std::string(e.comm, strnlen(e.comm, sizeof e.comm));
 			tell(e.pid);
@@ -1417,6 +1482,7 @@ int trace_kernels(Tracer &t, const std::vector<std::string> &socks, const kipc_t
 		int fd = -1;
 		std::string buf;
 		std::deque<kipc_trace_event> q;
+		Joiner join;
 		int64_t mark = INT64_MIN;
 		bool hello = false, eof = false;
 	};
@@ -1448,6 +1514,7 @@ int trace_kernels(Tracer &t, const std::vector<std::string> &socks, const kipc_t
 			return;
 		if (n <= 0) {
 			in[i].eof = true;
+			in[i].join.flush([&](const kipc_trace_event &x) { in[i].q.push_back(x); });
 			return;
 		}
 		in[i].buf.append(b, size_t(n));
@@ -1462,7 +1529,11 @@ int trace_kernels(Tracer &t, const std::vector<std::string> &socks, const kipc_t
 			case R_COMM: s.comm[r.pid] = text; break;
 			case R_MBOX: s.names[r.a] = text; break;
 			case R_LABEL: s.remote[r.pid] = text; break;
-			case R_EVENT: in[i].q.push_back(r.e); break;
+			case R_EVENT: /* a net record waits for its NETNAMEs */
+				in[i].join.feed(r.e, [&](const kipc_trace_event &x) {
+					in[i].q.push_back(x);
+				});
+				break;
 			case R_MARK: in[i].mark = r.a; break;
 			}
 		}
@@ -1577,6 +1648,7 @@ int main(int argc, char **argv)
 	double dur = 0;
 	bool quiet = false, events_mode = false;
 	int32_t pid_arg = 0;
+	const char *pid_str = nullptr; /* -p: N or NODE:PID */
 	std::vector<std::string> socks;
 	static const option longopts[] = {
 		{"socket", required_argument, nullptr, 'S'},
@@ -1599,11 +1671,7 @@ int main(int argc, char **argv)
 	for (int c; (c = getopt_long(argc, argv, "+:p:cm:e:f:ad:o:b:l:qhVS:", longopts, nullptr)) != -1;) {
 		int64_t v;
 		switch (c) {
-		case 'p':
-			if (!parse_id(optarg, &v) || v > INT32_MAX)
-				usage_error(fmt::format("invalid pid '{}'", optarg));
-			pid_arg = int32_t(v);
-			break;
+		case 'p': pid_str = optarg; break; /* parse_pid() once attached */
 		case 'c': calls.summary = true; break;
 		case 'm': mbox_arg = optarg; break;
 		case 'e': attr.events = parse_events(optarg); events_mode = true; break;
@@ -1654,12 +1722,12 @@ int main(int argc, char **argv)
 	if (program && strcmp(argv[optind - 1], "--") != 0)
 		usage_error(fmt::format("unexpected argument '{}' (a program goes after --)",
 					argv[optind]));
-	if (program && pid_arg)
+	if (program && pid_str)
 		usage_error("-p and -- PROGRAM exclude each other");
-	if (calls.summary && (events_mode || (!program && !pid_arg)))
+	if (calls.summary && (events_mode || (!program && !pid_str)))
 		usage_error("-c counts the calls of -- PROGRAM or -p PID (not with -f or -e)");
-	bool calls_mode = (program || pid_arg) && !events_mode;
-	if (socks.size() > 1 && (program || pid_arg || mbox_arg))
+	bool calls_mode = (program || pid_str) && !events_mode;
+	if (socks.size() > 1 && (program || pid_str || mbox_arg))
 		usage_error("several --socket trace every kernel's tracepoints "
 			    "(not with -p, -m or -- PROGRAM)");
 	if (socks.size() == 1)
@@ -1691,6 +1759,8 @@ int main(int argc, char **argv)
 	attach();
 	t.src.resize(1);
 	t.src[0].ask = true;
+	if (std::string why; pid_str && !parse_pid(pid_str, &pid_arg, &why))
+		usage_error(why);
 	if (mbox_arg) {
 		/* by the introspection list: looking it up opens nothing */
 		int64_t id = 0;
@@ -1715,6 +1785,9 @@ int main(int argc, char **argv)
 		/* A live process that has not attached yet may still: wait for it. */
 		TaskInfo ti;
 		if (kipc_task_info(pid_arg, &ti) < 0) {
+			/* a remote caller is here only as its proxy task */
+			if (KIPC_NET_IS_PID(pid_arg))
+				die(fmt::format("no remote caller {} here (pid {})", pid_str, pid_arg));
 			if (kill(pid_arg, 0) < 0 && errno == ESRCH)
 				die(fmt::format("no such process: {}", pid_arg));
 			if (!quiet)
@@ -1775,7 +1848,7 @@ int main(int argc, char **argv)
 		die(fmt::format("cannot run {}: {}", argv[optind], strerror(errno)), 127);
 	if (!quiet && !program)
 		fmt::print(stderr, "kipc-trace: tracing {} at {}{}\n",
-			   pid_arg ? fmt::format("pid {}", pid_arg) : "the kernel", socket_path(),
+			   pid_arg ? fmt::format("pid {}", pid_str) : "the kernel", socket_path(),
 			   dur ? fmt::format(" for {}s", dur) : "; Ctrl-C to stop");
 
 	bool filter = program || pid_arg;
@@ -1819,6 +1892,7 @@ int main(int argc, char **argv)
 		t.begin();
 	int64_t deadline = dur ? mono_ns() + int64_t(dur * 1e9) : 0;
 	std::vector<kipc_trace_event> buf(512);
+	Joiner join; /* NETNAMEs into their records */
 	int err = 0, status = 0;
 	bool children_left = program;
 	/*
@@ -1857,14 +1931,15 @@ int main(int argc, char **argv)
 			break;
 		}
 		for (ssize_t i = 0; i < n; i++)
-			handle(buf[i]);
+			join.feed(buf[i], handle);
 		if (ferror(t.out))
 			break; /* a closed pipe: stop quietly */
 	}
 	/* what is still in the kernel's ring */
 	for (ssize_t n; !err && (n = kipc_trace_read(buf.data(), buf.size(), KIPC_F_NONBLOCK)) > 0;)
 		for (ssize_t i = 0; i < n; i++)
-			handle(buf[i]);
+			join.feed(buf[i], handle);
+	join.flush(handle);
 	if (!err)
 		kipc_trace_close();
 	if (calls_mode)

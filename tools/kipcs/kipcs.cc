@@ -133,7 +133,6 @@ json j_mbox(const MboxInfo &m)
 	return j;
 }
 
-std::string pid_label(int32_t pid);
 
 json j_task(const TaskInfo &t)
 {
@@ -230,23 +229,6 @@ std::string node_name(struct kipc_net_stat *ns = nullptr)
 	if (ns)
 		*ns = st;
 	return st.node;
-}
-
-/*
- * A task, waiter or sender as the user knows it: a remote caller's proxy
- * task has its node-qualified pid (KIPC_NET_IS_PID, never a real pid;
- * net_peer says which node) and is NODE:PID; one that has gone since
- * is "#INDEX:PID" (the node index, which only a live proxy names); anyone
- * else is its pid.
- */
-std::string pid_label(int32_t pid)
-{
-	if (!KIPC_NET_IS_PID(pid))
-		return std::to_string(pid);
-	struct kipc_net_peer np;
-	if (kipc_net_peer(pid, &np) == 0)
-		return fmt::format("{}:{}", np.node, np.pid);
-	return fmt::format("#{}:{}", KIPC_NET_PID_INDEX(pid), KIPC_NET_PID_PID(pid));
 }
 
 json j_kernel(const KernelInfo &ki)

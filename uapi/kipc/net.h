@@ -49,7 +49,9 @@ struct kipc_net_stat {
 	uint64_t ndups;        /* duplicates answered from the dedup table */
 	uint64_t nunreach;     /* requests failed EHOSTUNREACH */
 	uint64_t nunknown;     /* requests failed ENOLINK (outcome unknown) */
-	uint64_t rsvd[4];
+	uint64_t nsplit;       /* frames sent in parts (larger than one NATS message) */
+	uint64_t partial_bytes; /* bytes of remote requests here still coming in parts */
+	uint64_t rsvd[2];
 };
 
 /* KIPC_SYS_net_peer's record: who a proxy task (pid >= 2^22) stands for. */

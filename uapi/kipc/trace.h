@@ -45,6 +45,7 @@
 #define KIPC_TRACE_LOST     15  /* res events were dropped: the ring was full */
 #define KIPC_TRACE_NETEND   19  /* a remote caller's proxy task ended (struct kipc_trace_net) */
 #define KIPC_TRACE_NETREFUSE 20 /* a request of another node was refused, not run (struct kipc_trace_net) */
+#define KIPC_TRACE_NETNAME  21  /* the rest of the name of the net record before (struct kipc_trace_name) */
 #define KIPC_TRACE_MAX      15
 
 #define KIPC_TRACE_MASK(ev) (1u << (ev))
@@ -212,11 +213,20 @@ struct kipc_trace_ret {
  * net_timeout_ms; -ECONNRESET its node restarted (a new epoch);
  * -ESHUTDOWN its kipcd stopped (BYE); -EIDRM this kipcd stops. seq is 0.
  *
- * name is NUL-terminated; a longer one is cut to 31 bytes and flagged
- * KIPC_TRACE_F_TRUNC (node names are at most 31 bytes: "NODE:PID"
- * always fits, "NODE:/name" may not). All four are in KIPC_TRACE_ALL.
+ * name is NUL-terminated. One longer than 31 bytes ("NODE:/name" up to
+ * 31 + 1 + 255 bytes, "NODE:PID" up to 39) has its first 31 bytes here,
+ * KIPC_TRACE_F_TRUNC and KIPC_TRACE_F_MORE: the records right after it
+ * are NETNAMEs (struct
+ * kipc_trace_name), each with the next 48 bytes (or fewer, NUL-ended) and
+ * KIPC_TRACE_F_MORE on all but the last: the name is the concatenation.
+ * They have the record's pid and mbox, and reach exactly the listeners
+ * the record reaches (a listener never asks for NETNAME by its mask: it
+ * comes with any of the four). Only a full ring separates them (a LOST
+ * record comes instead of the rest): then the name is cut there
+ * (kipc-trace shows "..."). All four are in KIPC_TRACE_ALL.
  */
 #define KIPC_TRACE_F_DONE    (1u << 9)  /* NETSEND: the request completed: res */
+#define KIPC_TRACE_F_MORE    (1u << 10) /* NET*, NETNAME: NETNAME records follow */
 
 struct kipc_trace_net {
 	uint64_t ts;
@@ -236,12 +246,25 @@ struct kipc_trace_net {
 				   else the caller, "NODE:PID" */
 };
 
+struct kipc_trace_name {
+	uint64_t ts;
+	uint16_t event;         /* KIPC_TRACE_NETNAME */
+	uint16_t op;            /* the record's */
+	uint32_t flags;         /* KIPC_TRACE_F_MORE: another NETNAME follows */
+	int32_t  pid;           /* the record's */
+	uint32_t rsvd0;
+	int64_t  mbox;          /* the record's */
+	char     text[48];      /* the next bytes of the name, NUL-ended if shorter */
+};
+
 #ifdef __cplusplus
+static_assert(sizeof(struct kipc_trace_name) == sizeof(struct kipc_trace_event), "record size");
 static_assert(sizeof(struct kipc_trace_net) == sizeof(struct kipc_trace_event), "record size");
 static_assert(sizeof(struct kipc_trace_obj) == sizeof(struct kipc_trace_event), "record size");
 static_assert(sizeof(struct kipc_trace_call) == sizeof(struct kipc_trace_event), "record size");
 static_assert(sizeof(struct kipc_trace_ret) == sizeof(struct kipc_trace_event), "record size");
 #else
+_Static_assert(sizeof(struct kipc_trace_name) == sizeof(struct kipc_trace_event), "record size");
 _Static_assert(sizeof(struct kipc_trace_net) == sizeof(struct kipc_trace_event), "record size");
 _Static_assert(sizeof(struct kipc_trace_obj) == sizeof(struct kipc_trace_event), "record size");
 _Static_assert(sizeof(struct kipc_trace_call) == sizeof(struct kipc_trace_event), "record size");

@@ -223,6 +223,14 @@ public:
 			       uint32_t *msgsize, uint64_t *charge);
 	void release_sends(uid_t uid, uint64_t bytes);
 	/*
+	 * Bytes a host holds for uid outside the core (kernel/net: the parts
+	 * of a remote message not complete yet), in its bytes_per_user: 0,
+	 * or -ENOSPC when they do not fit (as a message's would not).
+	 * uncharge_host() gives them back.
+	 */
+	int charge_host(uid_t uid, uint64_t bytes);
+	void uncharge_host(uid_t uid, uint64_t bytes);
+	/*
 	 * Receive push (transport.md section 13). push_next(): the message
 	 * that follows the one of sequence number after_seq (0: the first)
 	 * in the delivery order of native mailbox id, if task t may receive
