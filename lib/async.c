@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calls.h"
 #include "internal.h"
 
 struct kipc_sqe *kipc_get_sqe(void)
@@ -182,53 +183,11 @@ void kipc_prep_nop(struct kipc_sqe *sqe)
 	__kipc_enc_simple(sqe, KIPC_SYS_nop, 0, 0);
 }
 
-void kipc_prep_send(struct kipc_sqe *sqe, pid_t pid, const void *buf,
-		    size_t len, unsigned prio, unsigned flags)
-{
-	__kipc_enc_send(sqe, KIPC_SYS_send, pid, off(buf), (uint32_t)len,
-			(uint16_t)prio, flags);
-}
-
-void kipc_prep_receive(struct kipc_sqe *sqe, pid_t from, void *buf,
-		       size_t len, unsigned flags)
-{
-	__kipc_enc_receive(sqe, KIPC_SYS_receive, from, off(buf), (uint32_t)len, flags);
-}
-
-void kipc_prep_mbox_send(struct kipc_sqe *sqe, int64_t id, const void *buf,
-			 size_t len, unsigned prio, unsigned flags)
-{
-	__kipc_enc_send(sqe, KIPC_SYS_mbox_send, id, off(buf), (uint32_t)len,
-			(uint16_t)prio, flags);
-}
-
-void kipc_prep_mbox_receive(struct kipc_sqe *sqe, int64_t id, void *buf,
-			    size_t len, unsigned flags)
-{
-	__kipc_enc_receive(sqe, KIPC_SYS_mbox_receive, id, off(buf), (uint32_t)len, flags);
-}
-
 void kipc_prep_mbox_receive_set(struct kipc_sqe *sqe, const int64_t *ids,
 				unsigned nids, void *buf, size_t len,
 				unsigned flags)
 {
 	__kipc_enc_receive_set(sqe, off(buf), (uint32_t)len, off(ids), nids, flags);
-}
-
-void kipc_prep_call(struct kipc_sqe *sqe, pid_t pid, const void *req,
-		    size_t reqlen, void *reply, size_t replylen,
-		    unsigned prio, unsigned flags)
-{
-	__kipc_enc_call(sqe, KIPC_SYS_call, pid, off(req), (uint32_t)reqlen, off(reply),
-			(uint32_t)replylen, (uint16_t)prio, flags);
-}
-
-void kipc_prep_mbox_call(struct kipc_sqe *sqe, int64_t id, const void *req,
-			 size_t reqlen, void *reply, size_t replylen,
-			 unsigned prio, unsigned flags)
-{
-	__kipc_enc_call(sqe, KIPC_SYS_mbox_call, id, off(req), (uint32_t)reqlen,
-			off(reply), (uint32_t)replylen, (uint16_t)prio, flags);
 }
 
 void kipc_prep_reply(struct kipc_sqe *sqe, uint64_t token, const void *buf,
@@ -237,24 +196,51 @@ void kipc_prep_reply(struct kipc_sqe *sqe, uint64_t token, const void *buf,
 	__kipc_enc_reply(sqe, token, off(buf), (uint32_t)len, flags);
 }
 
-void kipc_prep_reply_receive(struct kipc_sqe *sqe, uint64_t token, const void *reply,
-			     size_t replylen, pid_t from, void *buf, size_t len,
-			     unsigned flags)
-{
-	__kipc_enc_reply_receive(sqe, KIPC_SYS_reply_receive, from, off(buf), (uint32_t)len,
-				 token, off(reply), (uint32_t)replylen, flags);
-}
-
-void kipc_prep_mbox_reply_receive(struct kipc_sqe *sqe, uint64_t token, const void *reply,
-				  size_t replylen, int64_t id, void *buf, size_t len,
-				  unsigned flags)
-{
-	__kipc_enc_reply_receive(sqe, KIPC_SYS_mbox_reply_receive, id, off(buf), (uint32_t)len,
-				 token, off(reply), (uint32_t)replylen, flags);
-}
-
 void kipc_prep_cancel(struct kipc_sqe *sqe, uint64_t user_data,
 		      unsigned flags)
 {
 	__kipc_enc_simple(sqe, KIPC_SYS_cancel, (int64_t)user_data, flags);
 }
+
+/* The calls of lib/calls.h: one macro per shape (PID: synchronous only). */
+
+#define PREP_SEND(name, T)                                                          \
+	void kipc_prep_##name(struct kipc_sqe *sqe, T target, const void *buf,      \
+			      size_t len, unsigned prio, unsigned flags)            \
+	{                                                                           \
+		__kipc_enc_send(sqe, KIPC_SYS_##name, target, off(buf), (uint32_t)len, \
+				(uint16_t)prio, flags);                             \
+	}
+
+#define PREP_READ(name, T)                                                          \
+	void kipc_prep_##name(struct kipc_sqe *sqe, T target, void *buf, size_t len, \
+			      unsigned flags)                                       \
+	{                                                                           \
+		__kipc_enc_receive(sqe, KIPC_SYS_##name, target, off(buf), (uint32_t)len, \
+				   flags);                                          \
+	}
+#define PREP_RECEIVE PREP_READ
+
+#define PREP_CALL(name, T)                                                          \
+	void kipc_prep_##name(struct kipc_sqe *sqe, T target, const void *req,      \
+			      size_t reqlen, void *reply, size_t replylen,          \
+			      unsigned prio, unsigned flags)                        \
+	{                                                                           \
+		__kipc_enc_call(sqe, KIPC_SYS_##name, target, off(req), (uint32_t)reqlen, \
+				off(reply), (uint32_t)replylen, (uint16_t)prio, flags); \
+	}
+
+#define PREP_REPLY_RECEIVE(name, T)                                                 \
+	void kipc_prep_##name(struct kipc_sqe *sqe, uint64_t token, const void *reply, \
+			      size_t replylen, T from, void *buf, size_t len,       \
+			      unsigned flags)                                       \
+	{                                                                           \
+		__kipc_enc_reply_receive(sqe, KIPC_SYS_##name, from, off(buf),      \
+					 (uint32_t)len, token, off(reply),          \
+					 (uint32_t)replylen, flags);                \
+	}
+
+#define PREP_PID(name, T)
+
+#define PREP_(shape, name, T) PREP_##shape(name, T)
+KIPC_LIB_CALLS(PREP_)

@@ -373,6 +373,14 @@ static uint64_t arena_alloc_wait(struct kipc_att *a, size_t len)
  * is exact. The entry's completion still comes; reaping it frees the
  * buffer.
  */
+/* The order stamp of a credit send: CLOCK_MONOTONIC, kipcd's clock. */
+static uint64_t credit_clock(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 			unsigned flags)
 {
@@ -414,6 +422,9 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 	__kipc_enc_send(&sqe, KIPC_SYS_mbox_send, id, off, (uint32_t)len, (uint16_t)prio,
 			flags | KIPC_F_CREDIT);
 	sqe.timeout = gen;
+	/* the order among several holders' sends: the time, before publishing */
+	uint64_t stamp = credit_clock();
+	sqe.addr2 = stamp;
 	a->sq[a->sq_tail & (a->sq_entries - 1)] = sqe;
 	a->sq_tail++;
 	a->credit_used++;
@@ -424,6 +435,9 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 	if (LOAD(&a->ctl->sq_flags) & KIPC_SQ_NEED_WAKEUP)
 		ring_doorbell(a);
 	if (kept) {
+		/* a send that begins after this one returns reads a later time */
+		while (credit_clock() <= stamp)
+			;
 		pthread_mutex_unlock(&__kipc_lib.lock);
 		return 0;
 	}

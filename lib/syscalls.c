@@ -3,12 +3,16 @@
  * libkipc: one synchronous wrapper per syscall of <kipc/syscalls.h>.
  * Each encodes its SQE (lib/sqe.h), names the user buffers that go
  * through the arena, and runs __kipc_sync(); -errno becomes errno and -1
- * in one place, __kipc_ret() (lib/internal.h).
+ * in one place, __kipc_ret() (lib/internal.h). The calls of an ordinary
+ * shape share one helper per shape (do_send, do_receive, ...) and are
+ * generated from their rows of lib/calls.h at the end of this file; the
+ * others are written out.
  */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "calls.h"
 #include "internal.h"
 
 static void fill_info(struct kipc_msginfo *info, const struct kipc_cqe *c)
@@ -84,48 +88,6 @@ static long do_receive(uint8_t op, int64_t target, void *buf, size_t len,
 	return r;
 }
 
-/* The plain and _timed variants are the _x one with no options or a timeout. */
-
-int kipc_send_x(pid_t pid, const void *buf, size_t len, unsigned prio,
-		unsigned flags, const struct kipc_opts *opts)
-{
-	return __kipc_ret0(do_send(KIPC_SYS_send, pid, buf, len, prio, flags, opts));
-}
-
-int kipc_send(pid_t pid, const void *buf, size_t len, unsigned prio,
-	      unsigned flags)
-{
-	return kipc_send_x(pid, buf, len, prio, flags, NULL);
-}
-
-int kipc_send_timed(pid_t pid, const void *buf, size_t len, unsigned prio,
-		    unsigned flags, int64_t timeout)
-{
-	return kipc_send_x(pid, buf, len, prio,
-			flags | KIPC_F_TIMEOUT, &(struct kipc_opts){.timeout = timeout});
-}
-
-ssize_t kipc_receive_x(pid_t from, void *buf, size_t len,
-		       struct kipc_msginfo *info, unsigned flags,
-		       const struct kipc_opts *opts)
-{
-	return __kipc_ret(do_receive(KIPC_SYS_receive, from, buf, len, info, flags, opts));
-}
-
-ssize_t kipc_receive(pid_t from, void *buf, size_t len,
-		     struct kipc_msginfo *info, unsigned flags)
-{
-	return kipc_receive_x(from, buf, len, info, flags, NULL);
-}
-
-ssize_t kipc_receive_timed(pid_t from, void *buf, size_t len,
-			   struct kipc_msginfo *info, unsigned flags,
-			   int64_t timeout)
-{
-	return kipc_receive_x(from, buf, len, info,
-			flags | KIPC_F_TIMEOUT, &(struct kipc_opts){.timeout = timeout});
-}
-
 /* ---------------------------------------------------------------- */
 /* Mailboxes                                                          */
 
@@ -166,70 +128,6 @@ int kipc_mbox_setattr(int64_t id, unsigned mask,
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, NULL, &s1, &cqe);
 	return __kipc_ret0(r);
-}
-
-static int pid_op(uint8_t op, int64_t id, pid_t pid)
-{
-	struct kipc_sqe sqe = {0};
-	__kipc_enc_pid(&sqe, op, id, pid);
-	struct kipc_cqe cqe;
-	long r = __kipc_sync(&sqe, NULL, NULL, &cqe);
-	return __kipc_ret0(r);
-}
-
-int kipc_mbox_set_owner(int64_t id, pid_t pid)
-{
-	return pid_op(KIPC_SYS_mbox_set_owner, id, pid);
-}
-
-int kipc_mbox_grant(int64_t id, pid_t pid)
-{
-	return pid_op(KIPC_SYS_mbox_grant, id, pid);
-}
-
-int kipc_mbox_revoke(int64_t id, pid_t pid)
-{
-	return pid_op(KIPC_SYS_mbox_revoke, id, pid);
-}
-
-int kipc_mbox_send_x(int64_t id, const void *buf, size_t len, unsigned prio,
-		     unsigned flags, const struct kipc_opts *opts)
-{
-	return __kipc_ret0(do_send(KIPC_SYS_mbox_send, id, buf, len, prio, flags, opts));
-}
-
-int kipc_mbox_send(int64_t id, const void *buf, size_t len, unsigned prio,
-		   unsigned flags)
-{
-	return kipc_mbox_send_x(id, buf, len, prio, flags, NULL);
-}
-
-int kipc_mbox_send_timed(int64_t id, const void *buf, size_t len,
-			 unsigned prio, unsigned flags, int64_t timeout)
-{
-	return kipc_mbox_send_x(id, buf, len, prio,
-			flags | KIPC_F_TIMEOUT, &(struct kipc_opts){.timeout = timeout});
-}
-
-ssize_t kipc_mbox_receive_x(int64_t id, void *buf, size_t len,
-			    struct kipc_msginfo *info, unsigned flags,
-			    const struct kipc_opts *opts)
-{
-	return __kipc_ret(do_receive(KIPC_SYS_mbox_receive, id, buf, len, info, flags, opts));
-}
-
-ssize_t kipc_mbox_receive(int64_t id, void *buf, size_t len,
-			  struct kipc_msginfo *info, unsigned flags)
-{
-	return kipc_mbox_receive_x(id, buf, len, info, flags, NULL);
-}
-
-ssize_t kipc_mbox_receive_timed(int64_t id, void *buf, size_t len,
-				struct kipc_msginfo *info, unsigned flags,
-				int64_t timeout)
-{
-	return kipc_mbox_receive_x(id, buf, len, info, flags | KIPC_F_TIMEOUT,
-				   &(struct kipc_opts){.timeout = timeout});
 }
 
 ssize_t kipc_mbox_receive_set_x(const int64_t *ids, unsigned nids, void *buf,
@@ -279,36 +177,6 @@ static long do_call(uint8_t op, int64_t target, const void *req,
 	return r;
 }
 
-ssize_t kipc_call_x(pid_t pid, const void *req, size_t reqlen, void *reply,
-		    size_t replylen, struct kipc_msginfo *info, unsigned flags,
-		    const struct kipc_opts *opts)
-{
-	return __kipc_ret(do_call(KIPC_SYS_call, pid, req, reqlen, reply, replylen,
-			   info, flags, opts));
-}
-
-ssize_t kipc_mbox_call_x(int64_t id, const void *req, size_t reqlen,
-			 void *reply, size_t replylen,
-			 struct kipc_msginfo *info, unsigned flags,
-			 const struct kipc_opts *opts)
-{
-	return __kipc_ret(do_call(KIPC_SYS_mbox_call, id, req, reqlen, reply,
-			   replylen, info, flags, opts));
-}
-
-ssize_t kipc_call(pid_t pid, const void *req, size_t reqlen, void *reply,
-		  size_t replylen, struct kipc_msginfo *info, unsigned flags)
-{
-	return kipc_call_x(pid, req, reqlen, reply, replylen, info, flags, NULL);
-}
-
-ssize_t kipc_mbox_call(int64_t id, const void *req, size_t reqlen,
-		       void *reply, size_t replylen, struct kipc_msginfo *info,
-		       unsigned flags)
-{
-	return kipc_mbox_call_x(id, req, reqlen, reply, replylen, info, flags, NULL);
-}
-
 int kipc_reply_x(uint64_t token, const void *buf, size_t len, unsigned flags,
 		 const struct kipc_opts *opts)
 {
@@ -349,37 +217,6 @@ static long do_reply_receive(uint8_t op, uint64_t token, const void *rep, size_t
 	return r;
 }
 
-ssize_t kipc_reply_receive_x(uint64_t token, const void *reply, size_t replylen, pid_t from,
-			     void *buf, size_t len, struct kipc_msginfo *info,
-			     unsigned flags, const struct kipc_opts *opts)
-{
-	return __kipc_ret(do_reply_receive(KIPC_SYS_reply_receive, token, reply, replylen, from,
-					   buf, len, info, flags, opts));
-}
-
-ssize_t kipc_reply_receive(uint64_t token, const void *reply, size_t replylen, pid_t from,
-			   void *buf, size_t len, struct kipc_msginfo *info, unsigned flags)
-{
-	return kipc_reply_receive_x(token, reply, replylen, from, buf, len, info, flags, NULL);
-}
-
-ssize_t kipc_mbox_reply_receive_x(uint64_t token, const void *reply, size_t replylen,
-				  int64_t id, void *buf, size_t len,
-				  struct kipc_msginfo *info, unsigned flags,
-				  const struct kipc_opts *opts)
-{
-	return __kipc_ret(do_reply_receive(KIPC_SYS_mbox_reply_receive, token, reply, replylen,
-					   id, buf, len, info, flags, opts));
-}
-
-ssize_t kipc_mbox_reply_receive(uint64_t token, const void *reply, size_t replylen,
-				int64_t id, void *buf, size_t len, struct kipc_msginfo *info,
-				unsigned flags)
-{
-	return kipc_mbox_reply_receive_x(token, reply, replylen, id, buf, len, info, flags,
-					 NULL);
-}
-
 /* ---------------------------------------------------------------- */
 /* Task queue                                                         */
 
@@ -416,3 +253,103 @@ int kipc_cancel(uint64_t user_data, unsigned flags)
 	long r = simple(KIPC_SYS_cancel, (int64_t)user_data, flags);
 	return __kipc_ret0(r);
 }
+
+static long do_pid(uint8_t op, int64_t id, pid_t pid)
+{
+	struct kipc_sqe sqe = {0};
+	__kipc_enc_pid(&sqe, op, id, pid);
+	struct kipc_cqe cqe;
+	return __kipc_sync(&sqe, NULL, NULL, &cqe);
+}
+
+/* ---------------------------------------------------------------- */
+/* The calls of lib/calls.h: one macro per shape                      */
+
+#define SYNC_SEND(name, T)                                                          \
+	int kipc_##name##_x(T target, const void *buf, size_t len, unsigned prio,   \
+			    unsigned flags, const struct kipc_opts *opts)           \
+	{                                                                           \
+		return __kipc_ret0(do_send(KIPC_SYS_##name, target, buf, len, prio, \
+					   flags, opts));                           \
+	}                                                                           \
+	int kipc_##name(T target, const void *buf, size_t len, unsigned prio,       \
+			unsigned flags)                                             \
+	{                                                                           \
+		return kipc_##name##_x(target, buf, len, prio, flags, NULL);        \
+	}                                                                           \
+	int kipc_##name##_timed(T target, const void *buf, size_t len, unsigned prio, \
+				unsigned flags, int64_t timeout)                    \
+	{                                                                           \
+		return kipc_##name##_x(target, buf, len, prio, flags | KIPC_F_TIMEOUT, \
+				       &(struct kipc_opts){.timeout = timeout});    \
+	}
+
+/* A message into buf, reported in info; never waits (no variants). */
+#define SYNC_READ(name, T)                                                          \
+	ssize_t kipc_##name(T target, void *buf, size_t len,                        \
+			    struct kipc_msginfo *info, unsigned flags)              \
+	{                                                                           \
+		return __kipc_ret(do_receive(KIPC_SYS_##name, target, buf, len, info, \
+					     flags, NULL));                         \
+	}
+
+/* READ, and the variants of a call that waits. */
+#define SYNC_RECEIVE(name, T)                                                       \
+	SYNC_READ(name, T)                                                          \
+	ssize_t kipc_##name##_x(T target, void *buf, size_t len,                    \
+				struct kipc_msginfo *info, unsigned flags,          \
+				const struct kipc_opts *opts)                       \
+	{                                                                           \
+		return __kipc_ret(do_receive(KIPC_SYS_##name, target, buf, len, info, \
+					     flags, opts));                         \
+	}                                                                           \
+	ssize_t kipc_##name##_timed(T target, void *buf, size_t len,                \
+				    struct kipc_msginfo *info, unsigned flags,      \
+				    int64_t timeout)                                \
+	{                                                                           \
+		return kipc_##name##_x(target, buf, len, info, flags | KIPC_F_TIMEOUT, \
+				       &(struct kipc_opts){.timeout = timeout});    \
+	}
+
+#define SYNC_CALL(name, T)                                                          \
+	ssize_t kipc_##name##_x(T target, const void *req, size_t reqlen,           \
+				void *reply, size_t replylen,                       \
+				struct kipc_msginfo *info, unsigned flags,          \
+				const struct kipc_opts *opts)                       \
+	{                                                                           \
+		return __kipc_ret(do_call(KIPC_SYS_##name, target, req, reqlen, reply, \
+					  replylen, info, flags, opts));            \
+	}                                                                           \
+	ssize_t kipc_##name(T target, const void *req, size_t reqlen, void *reply,  \
+			    size_t replylen, struct kipc_msginfo *info, unsigned flags) \
+	{                                                                           \
+		return kipc_##name##_x(target, req, reqlen, reply, replylen, info,  \
+				       flags, NULL);                                \
+	}
+
+#define SYNC_REPLY_RECEIVE(name, T)                                                 \
+	ssize_t kipc_##name##_x(uint64_t token, const void *reply, size_t replylen, \
+				T from, void *buf, size_t len,                      \
+				struct kipc_msginfo *info, unsigned flags,          \
+				const struct kipc_opts *opts)                       \
+	{                                                                           \
+		return __kipc_ret(do_reply_receive(KIPC_SYS_##name, token, reply,   \
+						   replylen, from, buf, len, info,  \
+						   flags, opts));                   \
+	}                                                                           \
+	ssize_t kipc_##name(uint64_t token, const void *reply, size_t replylen,     \
+			    T from, void *buf, size_t len,                          \
+			    struct kipc_msginfo *info, unsigned flags)              \
+	{                                                                           \
+		return kipc_##name##_x(token, reply, replylen, from, buf, len, info, \
+				       flags, NULL);                                \
+	}
+
+#define SYNC_PID(name, T)                                                           \
+	int kipc_##name(T id, pid_t pid)                                            \
+	{                                                                           \
+		return __kipc_ret0(do_pid(KIPC_SYS_##name, id, pid));               \
+	}
+
+#define SYNC_(shape, name, T) SYNC_##shape(name, T)
+KIPC_LIB_CALLS(SYNC_)

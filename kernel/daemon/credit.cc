@@ -16,10 +16,15 @@
  *    publishes sq_tail, fences and reads gen: either we take the entry
  *    under the credit, or the library sees the revocation and waits for
  *    the entry's own completion.
- * One holder at a time, kernel-wide: two holders' published sends have
- * no order kipcd could know, and receive_set compares across mailboxes.
+ * Several holders (fan-in): each credit send carries the CLOCK_MONOTONIC
+ * time its sender read before publishing it; kipcd takes the published
+ * sends of all holders together, in that order, and only those stamped
+ * before the moment it began looking (credit_collect), so a send that
+ * returned before another began is always taken first.
  */
 #include "server.h"
+
+#include <algorithm>
 
 #include <fmt/core.h>
 
@@ -28,6 +33,8 @@ namespace kipcd {
 namespace {
 
 constexpr uint32_t kCreditMax = 16;            /* credits a holder has at most */
+constexpr size_t kCreditHolders = 8;           /* holders at a time, kernel-wide */
+constexpr uint32_t kCreditMin = 4;             /* fewer: no grant to a second holder */
 constexpr int64_t kCreditIdleNs = 1000000000;  /* unused this long: taken back */
 constexpr int64_t kCreditCooldownNs = 10000000; /* after another sender came */
 
@@ -71,14 +78,38 @@ template <typename T> void store_word(T *w, T v)
 
 } // namespace
 
-/* Is sqe a send under p's current credits (our count, not the process's)? */
-bool Server::credit_fits(const Proc *p, const kipc_sqe &sqe) const
+Server::Credit *Server::credit_of(const Proc *p)
 {
-	return credit_.p == p && sqe.opcode == KIPC_SYS_mbox_send &&
-	       (sqe.flags & KIPC_F_CREDIT) && !(sqe.flags & ~(KIPC_F_CREDIT | KIPC_F_NONBLOCK)) &&
-	       sqe.target == credit_.link && sqe.timeout == int64_t(credit_.gen) &&
-	       sqe.type == 0 && sqe.len <= credit_.msgsize && sqe.prio <= KIPC_PRIO_MAX &&
-	       credit_.applied < credit_.limit;
+	for (Credit &c : credits_)
+		if (c.p == p)
+			return &c;
+	return nullptr;
+}
+
+/*
+ * Is sqe a send under p's current credits (our count, not the
+ * process's), with ahead more of its credit sends taken before it?
+ */
+bool Server::credit_fits(const Proc *p, const kipc_sqe &sqe, uint32_t ahead) const
+{
+	for (const Credit &c : credits_)
+		if (c.p == p)
+			return sqe.opcode == KIPC_SYS_mbox_send && (sqe.flags & KIPC_F_CREDIT) &&
+			       !(sqe.flags & ~(KIPC_F_CREDIT | KIPC_F_NONBLOCK)) &&
+			       sqe.target == c.link && sqe.timeout == int64_t(c.gen) &&
+			       sqe.type == 0 && sqe.len <= c.msgsize && sqe.prio <= KIPC_PRIO_MAX &&
+			       c.applied + ahead < c.limit;
+	return false;
+}
+
+/* Credits held and not used on link, all holders together. */
+uint32_t Server::credit_held(int64_t link) const
+{
+	uint32_t n = 0;
+	for (const Credit &c : credits_)
+		if (c.link == link)
+			n += c.limit - c.applied;
+	return n;
 }
 
 /* Run one request of p in the core; sync_res_ is its result if it completed at once. */
@@ -97,15 +128,27 @@ void Server::submit(Proc *p, const kipc_sqe &sqe)
 		push_after(p, sqe);
 }
 
-/* Take a credit send: its credit's charge goes back, its message takes its own. */
+/*
+ * Take p's credit send at the head of its SQ (credit_fits() said so):
+ * its credit's charge goes back, its message takes its own.
+ */
 void Server::credit_apply(Proc *p, const kipc_sqe &sqe)
 {
-	credit_.applied++;
-	credit_.used_ns = clock_.monotonic_ns();
-	kernel_.release_sends(credit_.uid, credit_.charge);
+	Credit *c = credit_of(p);
+	p->sq_head++;
+	store_release(&p->ctl->sq_head, p->sq_head);
+	p->consumed = true;
+	nconsumed_++;
+	p->inflight++;
+	note_active(p); /* polled while we spin, as drain() does */
+	mark_dirty(p);
+	c->applied++;
+	c->used_ns = clock_.monotonic_ns();
+	kernel_.release_sends(c->uid, c->charge);
 	kipc_sqe s = sqe;
 	s.flags &= ~KIPC_F_CREDIT;
 	s.timeout = 0;
+	s.addr2 = 0; /* it carried the order stamp */
 	submit(p, s);
 	if (sync_res_ != 0) {
 		credit_failed_++;
@@ -117,75 +160,158 @@ void Server::credit_apply(Proc *p, const kipc_sqe &sqe)
 }
 
 /*
- * Take the credit sends q has published at the head of its SQ, past the
- * usual budget and in-flight bound: their number is bounded by the
- * credits we gave. Stops at the first other entry (the library publishes
- * a credit send only when it has no ordinary entry waiting before it).
+ * Take the credit sends the holders have published at the heads of
+ * their SQs, past the usual budget and in-flight bound (their number is
+ * bounded by the credits we gave). Each holder's stop at its first other
+ * entry (the library publishes a credit send only when it has no
+ * ordinary entry waiting before it).
+ *
+ * With one holder its SQ order is the order. With several, the order
+ * is the stamps' (the CLOCK_MONOTONIC time the sender read before it
+ * published, made strictly increasing by the library), and only the
+ * entries stamped before cut, the time read before we look at any SQ,
+ * are taken now: a send A that returned before a send B began was
+ * published before B's stamp, so if B is taken here (B's stamp < cut,
+ * and we read A's tail after cut) A is seen here too, and goes first.
+ * An entry stamped at or after cut waits for the next collect. A stamp
+ * is trusted only for the order of its own holder's entries among the
+ * others': it is capped at the time we first saw the entry (an honest
+ * stamp is always earlier) and never below the holder's previous one,
+ * so a forged stamp delays a holder's own entry by one collect at most
+ * and moves it only among entries concurrent with it.
+ *
+ * Returns whether an entry of a holder being revoked was put off.
  */
-void Server::credit_run(Proc *q)
+bool Server::credit_collect()
 {
-	if (!q || q->dead)
-		return;
-	uint32_t tail;
-	if (!sq_read_tail(q->ctl, q->sq_head, kSqEntries, &tail))
-		return; /* garbage: its own drain detaches it */
-	bool took = false;
-	while (int32_t(tail - q->sq_head) > 0 && credit_.p == q && !q->dead) {
-		kipc_sqe sqe = sq_fetch(q->sq, q->sq_head, kSqEntries);
-		if (!credit_fits(q, sqe))
-			break;
-		q->sq_head++;
-		store_release(&q->ctl->sq_head, q->sq_head);
-		q->consumed = true;
-		nconsumed_++;
-		q->inflight++;
-		note_active(q); /* polled while we spin, as drain() does */
-		took = true;
-		credit_apply(q, sqe);
+	if (credits_.size() == 1) {
+		Proc *q = credits_[0].p;
+		uint32_t tail;
+		if (q->dead || !sq_read_tail(q->ctl, q->sq_head, kSqEntries, &tail))
+			return false; /* garbage: its own drain detaches it */
+		while (int32_t(tail - q->sq_head) > 0 && credit_of(q) && !q->dead) {
+			kipc_sqe sqe = sq_fetch(q->sq, q->sq_head, kSqEntries);
+			if (!credit_fits(q, sqe))
+				break;
+			credit_apply(q, sqe);
+		}
+		return false;
 	}
-	if (took)
-		mark_dirty(q);
+	struct Cand {
+		Proc *q;
+		uint32_t idx;
+		int64_t ts;
+	};
+	std::vector<Cand> cands;
+	bool late = false;
+	int64_t cut = clock_.monotonic_ns();
+	for (Credit &c : credits_) {
+		Proc *q = c.p;
+		uint32_t tail;
+		if (q->dead || !sq_read_tail(q->ctl, q->sq_head, kSqEntries, &tail))
+			continue;
+		int64_t seen = clock_.monotonic_ns(); /* after the tail: later than any honest stamp */
+		int64_t prev = c.last_ts;
+		for (uint32_t idx = q->sq_head, k = 0; int32_t(tail - idx) > 0; idx++, k++) {
+			kipc_sqe sqe = sq_fetch(q->sq, idx, kSqEntries);
+			if (!credit_fits(q, sqe, k))
+				break;
+			int64_t cap = c.deferred && c.defer_idx == idx ? c.defer_ns : seen;
+			int64_t ts = sqe.addr2 < uint64_t(cap) ? int64_t(sqe.addr2) : cap;
+			ts = std::max(ts, prev);
+			if (ts >= cut) {
+				if (!c.deferred || c.defer_idx != idx) {
+					c.deferred = true;
+					c.defer_idx = idx;
+					c.defer_ns = seen;
+				}
+				late |= c.revoking;
+				break;
+			}
+			cands.push_back({q, idx, ts});
+			prev = ts;
+		}
+	}
+	std::stable_sort(cands.begin(), cands.end(),
+			 [](const Cand &a, const Cand &b) { return a.ts < b.ts; });
+	for (const Cand &x : cands) {
+		/* a revocation inside an earlier take (an exit) may have taken it */
+		Credit *c = credit_of(x.q);
+		if (!c || x.q->dead || x.q->sq_head != x.idx)
+			continue;
+		kipc_sqe sqe = sq_fetch(x.q->sq, x.idx, kSqEntries);
+		if (!credit_fits(x.q, sqe))
+			continue;
+		c->last_ts = x.ts;
+		if (c->deferred && c->defer_idx == x.idx)
+			c->deferred = false;
+		credit_apply(x.q, sqe);
+	}
+	return late;
+}
+
+/* Before anything else happens: the credit sends that returned. */
+void Server::credit_run()
+{
+	if (!credits_.empty())
+		credit_collect();
 }
 
 /*
- * Before kipcd runs any other request of p: the holder's published credit
- * sends first; then take the credits back if the request could take
- * their room, bytes, rights or mailbox away.
+ * Before kipcd runs any other request of p: the holders' published
+ * credit sends first; then take credits back if the request could take
+ * their room, bytes, rights or mailbox away. A send takes only room:
+ * nothing to take back when its mailbox has room for it beyond the
+ * credits held there (or none are held there).
  */
 void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 {
-	Proc *q = credit_.p;
-	if (!q)
+	if (credits_.empty())
 		return;
-	if (q != p) {
-		credit_run(q);
-		if (!leaves_credits(sqe.opcode))
-			credit_revoke(true);
-		return;
-	}
-	/* the holder itself: its earlier credit sends were taken in SQ order */
+	credit_run();
 	if (leaves_credits(sqe.opcode))
 		return;
-	if (sqe.opcode == KIPC_SYS_mbox_send && sqe.target == credit_.link &&
-	    (credit_.applied == credit_.limit || credit_room(p)))
-		return; /* no credit left (it tops them up), or room beyond them */
-	credit_revoke(false);
+	Credit *c = credit_of(p);
+	if (sqe.opcode == KIPC_SYS_mbox_send) {
+		/*
+		 * Take back as few grants as make room: p's own on the
+		 * link first (its send uses the room it held), then the one
+		 * holding the most. Another sender is no reason to stop
+		 * granting: several holders share a mailbox.
+		 */
+		while (credit_held(sqe.target) && !credit_room(p, sqe.target)) {
+			const Credit *v = nullptr;
+			if (c && c->link == sqe.target && c->limit != c->applied)
+				v = c;
+			else
+				for (const Credit &h : credits_)
+					if (h.link == sqe.target &&
+					    (!v || h.limit - h.applied > v->limit - v->applied))
+						v = &h;
+			credit_revoke(0, v->p, false);
+			c = credit_of(p);
+		}
+		return;
+	}
+	if (sqe.opcode == KIPC_SYS_cred_refresh) {
+		credit_revoke(0, p, false); /* its own rights only (none held: nothing) */
+		return;
+	}
+	credit_revoke(0, nullptr, !c);
 }
 
 /*
- * Has the holder's mailbox room for one more message beyond the credits
- * held? Then its own ordinary send there (its library had not seen the
- * last top-up yet) takes that room, not theirs: no revocation.
+ * Has link room for one more message of p beyond the credits held
+ * there? Then p's ordinary send takes that room, not theirs.
  */
-bool Server::credit_room(Proc *p)
+bool Server::credit_room(Proc *p, int64_t link)
 {
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;
-	uint32_t held = credit_.limit - credit_.applied;
-	if (kernel_.reserve_sends(p->task, credit_.link, held, 1, &msgsize, &charge) != 1)
+	if (kernel_.reserve_sends(p->task, link, credit_held(link), 1, &msgsize, &charge) != 1)
 		return false;
 	kernel_.release_sends(kernel_.creds(p->task).uid, charge);
-	return msgsize == credit_.msgsize;
+	return true;
 }
 
 /* After p's ordinary request: a plain send that succeeded at once may earn credits. */
@@ -194,109 +320,155 @@ void Server::credit_after(Proc *p, const kipc_sqe &sqe)
 	if (sqe.opcode != KIPC_SYS_mbox_send || sync_res_ != 0 || p->dead ||
 	    (sqe.flags & ~(KIPC_F_NONBLOCK | KIPC_F_CREDIT)) || sqe.type)
 		return;
-	if (credit_.p == p && credit_.link == sqe.target)
-		credit_topup(p);
-	else if (!credit_.p)
-		credit_grant(p, sqe.target);
+	if (Credit *c = credit_of(p)) {
+		if (c->link == sqe.target)
+			credit_topup(p);
+		return; /* one mailbox per holder */
+	}
+	credit_grant(p, sqe.target);
 }
 
 void Server::credit_grant(Proc *p, int64_t link)
 {
 	if (!p->credit_ok || net_ || !p->overflow.empty() || p->stalled ||
-	    clock_.monotonic_ns() < credit_cooldown_)
+	    credits_.size() >= kCreditHolders || clock_.monotonic_ns() < credit_cooldown_)
 		return;
+	/* several holders are ordered by their clock: it must be ours */
+	if (!credits_.empty()) {
+		if (!p->credit_clock)
+			return;
+		for (const Credit &c : credits_)
+			if (!c.p->credit_clock)
+				return;
+	}
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;
-	uint32_t n = kernel_.reserve_sends(p->task, link, 0, kCreditMax, &msgsize, &charge);
+	uint32_t n = kernel_.reserve_sends(p->task, link, credit_held(link), kCreditMax, &msgsize,
+					   &charge);
+	if (n && n < kCreditMin && !credits_.empty()) {
+		/* a nearly full mailbox: the grant would be taken back at once */
+		kernel_.release_sends(kernel_.creds(p->task).uid, n * charge);
+		n = 0;
+	}
 	if (!n)
 		return;
 	if (++credit_gen_ == 0)
 		credit_gen_ = 1;
 	/* the task's uid as of its last cred_refresh: the user charged */
-	credit_ = Credit{p, link, credit_gen_, n, 0, msgsize, charge,
-			 kernel_.creds(p->task).uid, clock_.monotonic_ns()};
+	Credit c;
+	c.p = p;
+	c.link = link;
+	c.gen = credit_gen_;
+	c.limit = n;
+	c.msgsize = msgsize;
+	c.charge = charge;
+	c.uid = kernel_.creds(p->task).uid;
+	c.used_ns = clock_.monotonic_ns();
+	credits_.reserve(kCreditHolders); /* no reallocation under a Credit * */
+	credits_.push_back(c);
 	/* gen is 0 here (never granted, or revoked): the words, then gen */
-	kipc_credit *c = p->credit;
-	store_word(&c->link, link);
-	store_word(&c->msgsize, msgsize);
-	store_word(&c->limit, n);
-	store_word(&c->gen, credit_.gen);
+	kipc_credit *w = p->credit;
+	store_word(&w->link, link);
+	store_word(&w->msgsize, msgsize);
+	store_word(&w->limit, n);
+	store_word(&w->gen, c.gen);
 }
 
 /* More credits in the same grant while the holder uses them. */
 void Server::credit_topup(Proc *p)
 {
-	if (credit_.p != p || !p->overflow.empty() || credit_revoking_)
+	Credit *c = credit_of(p);
+	if (!c || !p->overflow.empty() || c->revoking)
 		return; /* a process that does not reap gets no more */
-	uint32_t held = credit_.limit - credit_.applied;
+	uint32_t held = c->limit - c->applied;
 	if (held > kCreditMax / 2)
 		return;
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;
-	uint32_t n = kernel_.reserve_sends(p->task, credit_.link, held, kCreditMax - held,
+	uint32_t n = kernel_.reserve_sends(p->task, c->link, credit_held(c->link), kCreditMax - held,
 					   &msgsize, &charge);
 	if (!n)
 		return;
-	if (msgsize != credit_.msgsize || charge != credit_.charge) {
+	if (msgsize != c->msgsize || charge != c->charge) {
 		/* cannot change without a setattr, which revokes; be safe */
-		kernel_.release_sends(credit_.uid, n * charge);
+		kernel_.release_sends(c->uid, n * charge);
 		return;
 	}
-	credit_.limit += n;
-	store_word(&p->credit->limit, credit_.limit);
+	c->limit += n;
+	store_word(&p->credit->limit, c->limit);
 }
 
 /*
- * Take the credits back. The Dekker pair with the library: store gen 0,
- * full fence, read sq_tail (credit_run): an entry published before that
- * read is taken under its credit now; one published after it was
- * published after its sender read gen 0, and that sender waits for the
- * entry's completion like an ordinary send's. The unused credits give
- * their bytes back.
+ * Take back the credits of the holders on link (0: every link), or of
+ * only. The Dekker pair with the library: store gen 0, full fence, read
+ * sq_tail (credit_collect): an entry published before that read is
+ * taken under its credit now; one published after it was published
+ * after its sender read gen 0, and that sender waits for the entry's
+ * completion like an ordinary send's. Entries put off by the stamp
+ * order are taken by the next collects (each one at most one collect
+ * later). The unused credits give their bytes back.
  */
-void Server::credit_revoke(bool contended)
+void Server::credit_revoke(int64_t link, const Proc *only, bool contended)
 {
-	Proc *q = credit_.p;
-	if (!q)
-		return;
-	if (!q->dead) {
-		std::atomic_ref<uint32_t>(q->credit->gen).store(0, std::memory_order_seq_cst);
-		std::atomic_thread_fence(std::memory_order_seq_cst);
-		credit_revoking_ = true;
-		credit_run(q);
-		credit_revoking_ = false;
+	bool any = false;
+	for (Credit &c : credits_) {
+		if ((link && c.link != link) || (only && c.p != only) || c.revoking)
+			continue;
+		c.revoking = true;
+		any = true;
+		if (!c.p->dead)
+			std::atomic_ref<uint32_t>(c.p->credit->gen).store(0, std::memory_order_seq_cst);
 	}
-	uint32_t unused = credit_.limit - credit_.applied;
-	if (unused)
-		kernel_.release_sends(credit_.uid, uint64_t(unused) * credit_.charge);
-	credit_ = Credit{};
+	if (!any)
+		return;
+	std::atomic_thread_fence(std::memory_order_seq_cst);
+	while (credit_collect()) {
+	}
+	for (auto it = credits_.begin(); it != credits_.end();) {
+		if (!it->revoking) {
+			++it;
+			continue;
+		}
+		uint32_t unused = it->limit - it->applied;
+		if (unused)
+			kernel_.release_sends(it->uid, uint64_t(unused) * it->charge);
+		it = credits_.erase(it);
+	}
 	if (contended)
 		credit_cooldown_ = clock_.monotonic_ns() + kCreditCooldownNs;
 }
 
 /*
- * A process goes away (or a pid the core watches exited): a holder's
- * published credit sends are taken while its task still exists (they
- * returned success), and the credits of whoever holds them go back
- * before the exit can destroy a mailbox or change a binding.
+ * A process goes away (or a pid the core watches exited): the holders'
+ * published credit sends are taken while their tasks still exist (they
+ * returned success), and every credit goes back before the exit can
+ * destroy a mailbox or change a binding.
  */
 void Server::credit_exit(Proc *p)
 {
 	(void)p;
-	credit_revoke(false);
+	credit_revoke(0, nullptr, false);
 	push_recall(false); /* its claims are taken, the rest stays queued (push.cc) */
 }
 
 /* Credits nobody used for kCreditIdleNs go back (the loop's timer wakes us). */
 void Server::credit_timers()
 {
-	if (credit_.p && clock_.monotonic_ns() >= credit_deadline())
-		credit_revoke(false);
+	int64_t now = clock_.monotonic_ns();
+	std::vector<Proc *> idle;
+	for (const Credit &c : credits_)
+		if (now >= c.used_ns + kCreditIdleNs)
+			idle.push_back(c.p);
+	for (Proc *p : idle)
+		credit_revoke(0, p, false);
 }
 
 int64_t Server::credit_deadline() const
 {
-	return credit_.p ? credit_.used_ns + kCreditIdleNs : INT64_MAX;
+	int64_t d = INT64_MAX;
+	for (const Credit &c : credits_)
+		d = std::min(d, c.used_ns + kCreditIdleNs);
+	return d;
 }
 
 } // namespace kipcd

@@ -43,6 +43,17 @@
  * the pipe has no reader and the writer polls POLLERR; we then tell the
  * kernel (released), which ends the open (and an unlinked queue with its
  * last open).
+ *
+ * Draining a claimed open's pipe (its queue became empty, or not full)
+ * needs a reader, which only /proc/self/fd/<wfd> gives us: an open(2) of
+ * procfs costs several times the read itself, and a busy queue drains
+ * once per message. So the reader of a drain is kept as the open's spare
+ * for the next ones. A reader hides the POLLERR of a release, so no
+ * spare outlives what needs the truth: in_use() closes the open's spare
+ * before it looks (the library's close, a task's exit, a release), and
+ * sweep() closes them all when the loop may block (it never waits with
+ * a spare open: an idle kipcd sees a release as before) and at the
+ * latest kSpareNs after the first was opened (a busy one: then).
  */
 #include "mqfs.h"
 
@@ -67,6 +78,7 @@ namespace kipcd {
 
 static const char *const kSuffixes[] = {".r", ".w", ".rw", ".x"};
 constexpr uint32_t kFullBytes = 4097; /* one byte + one page: two pipe buffers */
+constexpr int64_t kSpareNs = 10'000'000; /* a spare reader's longest life */
 
 MqFs::~MqFs()
 {
@@ -82,6 +94,7 @@ void MqFs::drop(Open &o)
 {
 	if (o.watch)
 		loop_.del(o.watch);
+	close_spare(o);
 	if (o.rfd >= 0)
 		close(o.rfd);
 	if (o.wfd >= 0)
@@ -177,16 +190,57 @@ void MqFs::readiness(int64_t h, bool readable, bool writable)
 		if (write(o.wfd, zeros, want - uint32_t(have)) < 0)
 			klog(fmt::format("kipc: mqueue: open {}: {}", h, strerror(errno)));
 	} else if (want < uint32_t(have)) {
-		/* A reader of our own: ours until claimed, else one for this. */
-		int rfd = o.rfd >= 0 ? o.rfd
-				     : open(fmt::format("/proc/self/fd/{}", o.wfd).c_str(),
-					    O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		int rfd = reader(h, o);
 		char buf[8192];
-		if (rfd >= 0 && read(rfd, buf, std::min<size_t>(sizeof buf, uint32_t(have) - want)) < 0)
+		if (rfd < 0 || read(rfd, buf, std::min<size_t>(sizeof buf, uint32_t(have) - want)) < 0)
 			klog(fmt::format("kipc: mqueue: open {}: {}", h, strerror(errno)));
-		if (rfd >= 0 && rfd != o.rfd)
-			close(rfd);
 	}
+}
+
+/* A reader of o's pipe: ours until claimed, else its spare (opened now if
+ * need be, and kept until sweep()); -1 with errno. */
+int MqFs::reader(int64_t h, Open &o)
+{
+	if (o.rfd >= 0)
+		return o.rfd;
+	if (o.spare >= 0)
+		return o.spare;
+	std::string self = fmt::format("/proc/self/fd/{}", o.wfd);
+	o.spare = open(self.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (o.spare < 0 && (errno == EMFILE || errno == ENFILE) && !spared_.empty()) {
+		sweep_all(); /* our spares hold the descriptors: give them back */
+		o.spare = open(self.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	}
+	if (o.spare < 0)
+		return -1;
+	spared_.push_back(h);
+	return o.spare;
+}
+
+void MqFs::close_spare(Open &o)
+{
+	if (o.spare >= 0)
+		close(o.spare);
+	o.spare = -1;
+}
+
+void MqFs::sweep_all()
+{
+	for (int64_t h : spared_)
+		if (auto it = os_.find(h); it != os_.end())
+			close_spare(it->second);
+	spared_.clear();
+	sweep_at_ = 0;
+}
+
+void MqFs::sweep(int64_t now, bool idle)
+{
+	if (spared_.empty())
+		return;
+	if (!sweep_at_)
+		sweep_at_ = now + kSpareNs;
+	if (idle || now >= sweep_at_)
+		sweep_all();
 }
 
 bool MqFs::holds(pid_t pid, int fd, int64_t h)
@@ -225,6 +279,7 @@ bool MqFs::in_use(int64_t h)
 	auto it = os_.find(h);
 	if (it == os_.end() || !it->second.claimed)
 		return false;
+	close_spare(it->second); /* it would hide the POLLERR */
 	pollfd p = {it->second.wfd, POLLOUT, 0};
 	return !(poll(&p, 1, 0) == 1 && (p.revents & POLLERR));
 }

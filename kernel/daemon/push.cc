@@ -19,7 +19,7 @@
  *    one atomic exchange of claim with 0 says exactly which messages were
  *    claimed before it; the others are simply still queued, and the
  *    receiver's next compare-and-swap fails.
- * One receiver at a time, kernel-wide, as send credits.
+ * One receiver at a time, kernel-wide (send credits have up to 8 holders).
  */
 #include "server.h"
 
@@ -140,7 +140,7 @@ void Server::push_fill()
 
 void Server::push_grant(Proc *p, int64_t link)
 {
-	if (!p->push_ok || net_ || clock_.monotonic_ns() < push_cooldown_ || kernel_.tracing())
+	if (!p->push_ok || clock_.monotonic_ns() < push_cooldown_ || kernel_.tracing())
 		return; /* a listener traces every call: receives go through kipcd */
 	kipc::PushMsg m;
 	int r = kernel_.push_next(p->task, link, 0, 0, KIPC_PUSH_MAX, &m);
@@ -211,6 +211,22 @@ void Server::push_before(Proc *p, const kipc_sqe &sqe)
 	if (sqe.opcode == KIPC_SYS_mbox_receive && sqe.target != push_.link)
 		return;
 	push_recall(p != push_.p);
+}
+
+/*
+ * Before the network bridge enters the core for a remote caller (its
+ * proxy task is no process of ours): its request as another process's,
+ * or (nullptr) the proxy's exit or new credentials, which take the push
+ * back as an exit does.
+ */
+void Server::push_before_net(const kipc_sqe *sqe)
+{
+	if (!push_.p)
+		return;
+	if (sqe)
+		push_before(nullptr, *sqe);
+	else
+		push_recall(false);
 }
 
 /*

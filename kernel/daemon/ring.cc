@@ -161,6 +161,13 @@ void Server::drain(Proc *p, bool polling)
 			}
 			budget--;
 			kipc_sqe sqe = sq_fetch(p->sq, p->sq_head, kSqEntries);
+			if (credit_fits(p, sqe)) {
+				/* credit.cc: taken with the other holders', in their order */
+				credit_run();
+				if (p->dead)
+					return;
+				continue;
+			}
 			/* The entry is ours now: the slot may be reused. */
 			p->sq_head++;
 			store_release(&p->ctl->sq_head, p->sq_head);
@@ -168,15 +175,10 @@ void Server::drain(Proc *p, bool polling)
 			nconsumed_++;
 			note_active(p);
 			p->inflight++;
-			if (credit_fits(p, sqe)) { /* credit.cc */
-				credit_apply(p, sqe);
-				if (p->dead)
-					return;
-				continue;
-			}
 			if (sqe.flags & KIPC_F_CREDIT) { /* no credit: an ordinary send */
 				sqe.flags &= ~KIPC_F_CREDIT;
 				sqe.timeout = 0; /* it carried the grant */
+				sqe.addr2 = 0;   /* ... and the order stamp */
 			}
 			if (orders_others(sqe.opcode) && !ordering_) {
 				drain_others(p);

@@ -195,6 +195,7 @@ struct Proc {
 	bool consumed = false;      /* took SQEs since the last flush */
 	bool active = false;        /* on Server::active_: polled while we spin */
 	bool credit_ok = false;     /* negotiated KIPC_FEAT_CREDIT (not delegated) */
+	bool credit_clock = false;  /* reads our CLOCK_MONOTONIC (same time namespace) */
 	kipc_credit *credit = nullptr; /* its credit words in the region (K) */
 	bool cq_lap = false;        /* negotiated KIPC_FEAT_CQ_LAP: lap tags in the CQ */
 	bool push_ok = false;       /* negotiated KIPC_FEAT_PUSH (not delegated) */
@@ -278,20 +279,25 @@ private:
 	}
 	void poll_active(bool stop);
 	/* send credits (credit.cc, transport.md section 12) */
-	bool credit_fits(const Proc *p, const kipc_sqe &sqe) const;
+	struct Credit;
+	Credit *credit_of(const Proc *p);
+	bool credit_fits(const Proc *p, const kipc_sqe &sqe, uint32_t ahead = 0) const;
 	void credit_apply(Proc *p, const kipc_sqe &sqe);
-	void credit_run(Proc *q);
+	void credit_run();
+	bool credit_collect();
 	void credit_before(Proc *p, const kipc_sqe &sqe);
-	bool credit_room(Proc *p);
+	uint32_t credit_held(int64_t link) const;
+	bool credit_room(Proc *p, int64_t link);
 	void credit_after(Proc *p, const kipc_sqe &sqe);
 	void credit_grant(Proc *p, int64_t link);
 	void credit_topup(Proc *p);
-	void credit_revoke(bool contended);
+	void credit_revoke(int64_t link, const Proc *only, bool contended);
 	void credit_exit(Proc *p);
 	void credit_timers();
 	int64_t credit_deadline() const;
 	/* receive push (push.cc, transport.md section 13) */
 	void push_before(Proc *p, const kipc_sqe &sqe);
+	void push_before_net(const kipc_sqe *sqe);
 	void push_after(Proc *p, const kipc_sqe &sqe);
 	void push_grant(Proc *p, int64_t link);
 	bool push_claimed(uint64_t claim, uint32_t *idx) const;
@@ -363,12 +369,13 @@ private:
 	uint64_t nconsumed_ = 0;                          /* SQEs taken, ever */
 	bool ordering_ = false;                           /* in drain_others() */
 	/*
-	 * Send credits: one (process, mailbox) holds them at a time, kernel-
-	 * wide (transport.md section 12 says why). Our own count: the
-	 * process's words are only ever stored.
+	 * Send credits: at most kCreditHolders (process, mailbox) pairs hold
+	 * them at a time, one mailbox per process (transport.md section 12
+	 * says how their sends are ordered). Our own count: the process's
+	 * words are only ever stored.
 	 */
 	struct Credit {
-		Proc *p = nullptr;      /* the holder, nullptr: none */
+		Proc *p = nullptr;      /* the holder */
 		int64_t link = 0;       /* the mailbox */
 		uint32_t gen = 0;       /* the grant, as in kipc_credit.gen */
 		uint32_t limit = 0;     /* credit sends allowed in this grant */
@@ -377,11 +384,15 @@ private:
 		uint64_t charge = 0;    /* bytes each unused credit holds */
 		uid_t uid = 0;          /* the user they are charged to */
 		int64_t used_ns = 0;    /* last grant or credit send */
+		int64_t last_ts = 0;    /* order stamp of its last credit send taken */
+		bool deferred = false;  /* its head entry was put off (stamp not before the cut) */
+		uint32_t defer_idx = 0; /* ... that entry's SQ index */
+		int64_t defer_ns = 0;   /* ... and when we first saw it: its stamp at most */
+		bool revoking = false;  /* in credit_revoke() */
 	};
-	Credit credit_;
+	std::vector<Credit> credits_;
 	uint32_t credit_gen_ = 0;
 	int64_t credit_cooldown_ = 0;                     /* no grant before */
-	bool credit_revoking_ = false;                    /* in credit_revoke() */
 	uint64_t credit_failed_ = 0;                      /* credit sends that failed: a bug */
 	/*
 	 * Receive push: one (process, mailbox) at a time, kernel-wide, as

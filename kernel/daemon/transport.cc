@@ -289,7 +289,7 @@ int Server::run()
 		uint64_t v;
 		if (read(timerfd_, &v, sizeof v) < 0) { }
 		timer_armed_ = INT64_MIN; /* re-arm whatever comes next */
-		credit_run(credit_.p); /* timeouts see the credit sends that returned */
+		credit_run(); /* timeouts see the credit sends that returned */
 		push_sync();           /* ... and the pushed receives */
 		kernel_.run_timers();
 		run_daemon_timers();
@@ -301,6 +301,9 @@ int Server::run()
 			klog(fmt::format("kipc: net: {}", err));
 			return 1;
 		}
+		/* Its remote callers' requests see the pushed receives as any
+		 * other request does (push.cc). */
+		net_->set_before_core([this](const kipc_sqe *sqe) { push_before_net(sqe); });
 		klog(fmt::format("kipc: net: node {} on {}", net_config.node, net_config.url));
 	}
 	reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -330,7 +333,7 @@ int Server::run()
 		uint64_t before = nconsumed_;
 		/* Deadlines can pass between timerfd reads. */
 		if (kernel_.next_deadline() <= clock_.monotonic_ns()) {
-			credit_run(credit_.p);
+			credit_run();
 			push_sync();
 			kernel_.run_timers();
 		}
@@ -354,6 +357,7 @@ int Server::run()
 			poll_active(true);
 			end_of_round();
 		}
+		mqfs_.sweep(now, spin_until == 0);
 	}
 	shutdown();
 	net_.reset();

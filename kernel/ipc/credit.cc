@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Send credits: the room and the byte charge kipcd reserves for one
- * sender on one native mailbox ahead of its sends, so that a send with a
+ * Send credits: the room and the byte charge kipcd reserves for a
+ * sender on a native mailbox ahead of its sends (several senders may
+ * hold some on one mailbox: held counts all of theirs), so that a send with a
  * credit completes in the caller (kipcd holds the credits and their
  * rules: kernel/daemon/credit.cc; the argument: transport.md section 12).
  *

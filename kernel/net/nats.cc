@@ -2,13 +2,20 @@
 /*
  * The fabric on libnats (built with CONFIG_NET=y only).
  *
- * Threads: libnats runs its own (socket reader, flusher, message
- * delivery, connection events); we add one, the sender, which connects
- * and publishes what the loop queued. None of them touches the kernel:
- * a received message or a connection event is appended to inbox_ under
- * mu_ and the eventfd is written; the loop thread takes the inbox
- * (take()). The loop thread never waits on anything but mu_, which every
- * thread holds only to move a vector.
+ * Threads: libnats runs its own for timers, reconnection and connection
+ * events, and none to read: the connection runs in libnats' event-loop
+ * mode (natsOptions_SetEventLoop) on one thread of ours, the I/O
+ * thread, which connects, publishes what the loop queued, and reads
+ * the socket itself (natsConnection_ProcessReadEvent), taking what came
+ * from a synchronous subscription without waiting (NextMsg with timeout
+ * 0). So a message from NATS passes one thread on its way to the loop,
+ * not libnats' reader and then its delivery thread. None of them
+ * touches the kernel: a received message or a connection event is
+ * appended to inbox_ under mu_ and the eventfd is written; the loop
+ * thread takes the inbox (take()). The loop thread never waits on
+ * anything but mu_, which every thread holds only to move a vector or
+ * a flag, and never calls libnats (which may hold its connection's lock
+ * through a reconnection's handshake).
  *
  * Losing a message here is allowed: a publish that fails while the
  * connection is down (libnats buffers up to its reconnect buffer, then
@@ -20,10 +27,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <thread>
 #include <unistd.h>
@@ -74,13 +82,13 @@ public:
 		bool first;
 		{
 			std::lock_guard g(mu_);
-			first = outbox_.empty(); /* else the sender is awake already */
+			first = outbox_.empty(); /* else the I/O thread is awake already */
 			for (auto &m : round_)
 				outbox_.push_back(std::move(m));
 		}
 		round_.clear();
 		if (first)
-			cv_.notify_one();
+			wake_io(); /* else the I/O thread is awake already */
 	}
 	size_t max_payload() const override { return max_payload_.load(); }
 	std::vector<FabricMsg> take(bool *connected) override
@@ -95,23 +103,75 @@ public:
 	}
 
 private:
-	static void on_msg(natsConnection *, natsSubscription *, natsMsg *m, void *c)
+	/*
+	 * libnats' event-loop callbacks, from any of its threads (the
+	 * reconnection's attaches the new socket) and from ours, with its
+	 * connection's lock held: they only set what the I/O thread polls,
+	 * under mu_. The I/O thread polls its own duplicate of the socket,
+	 * made here while libnats' descriptor is surely open, so that the
+	 * number it polls is never another file's.
+	 */
+	static natsStatus ev_attach(void **ud, void *loop, natsConnection *, natsSock fd)
 	{
-		auto *f = static_cast<NatsFabric *>(c);
-		FabricMsg fm;
-		fm.subject = natsMsg_GetSubject(m);
-		const uint8_t *d = reinterpret_cast<const uint8_t *>(natsMsg_GetData(m));
-		fm.data.assign(d, d + natsMsg_GetDataLength(m));
-		natsMsg_Destroy(m);
-		bool first;
+		auto *f = static_cast<NatsFabric *>(loop);
+		*ud = f;
+		int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (d < 0)
+			return NATS_SYS_ERROR;
 		{
 			std::lock_guard g(f->mu_);
-			first = f->inbox_.empty(); /* else the loop has been kicked */
-			f->inbox_.push_back(std::move(fm));
+			if (f->next_fd_ >= 0)
+				close(f->next_fd_); /* never polled */
+			f->next_fd_ = d;
+			f->swap_ = true;
+			f->want_read_ = true;
 		}
-		if (first)
-			f->kick();
+		f->wake_io();
+		return NATS_OK;
 	}
+	static natsStatus ev_read(void *ud, bool add)
+	{
+		auto *f = static_cast<NatsFabric *>(ud);
+		{
+			std::lock_guard g(f->mu_);
+			f->want_read_ = add;
+		}
+		if (!on_io_thread)
+			f->wake_io();
+		return NATS_OK;
+	}
+	static natsStatus ev_write(void *ud, bool add)
+	{
+		auto *f = static_cast<NatsFabric *>(ud);
+		{
+			std::lock_guard g(f->mu_);
+			f->want_write_ = add;
+		}
+		if (add && !on_io_thread) /* ours looks again after it published */
+			f->wake_io();
+		return NATS_OK;
+	}
+	static natsStatus ev_detach(void *ud)
+	{
+		auto *f = static_cast<NatsFabric *>(ud);
+		{
+			std::lock_guard g(f->mu_);
+			if (f->next_fd_ >= 0)
+				close(f->next_fd_);
+			f->next_fd_ = -1;
+			f->swap_ = true;
+			f->want_read_ = f->want_write_ = false;
+		}
+		if (!on_io_thread)
+			f->wake_io();
+		return NATS_OK;
+	}
+	void wake_io()
+	{
+		uint64_t one = 1;
+		if (write(io_efd_, &one, sizeof one) < 0) { /* counter full: awake */ }
+	}
+	void received(); /* the I/O thread: what the subscription holds, to the loop */
 	static void on_state(natsConnection *nc, void *c)
 	{
 		auto *f = static_cast<NatsFabric *>(c);
@@ -133,21 +193,27 @@ private:
 		uint64_t one = 1;
 		if (write(efd_, &one, sizeof one) < 0) { /* counter full: already kicked */ }
 	}
-	void sender();
+	void io();
+	void publish_batch(std::deque<FabricMsg> &batch);
+	static thread_local bool on_io_thread;
 
 	NetConfig cfg_;
-	int efd_ = -1;
+	int efd_ = -1;                   /* wakes the loop */
+	int io_efd_ = -1;                /* wakes the I/O thread */
 	natsOptions *opts_ = nullptr;
 	natsConnection *nc_ = nullptr;
 	natsSubscription *sub_ = nullptr;
 	std::thread thr_;
 	std::mutex mu_;
-	std::condition_variable cv_;
 	std::vector<FabricMsg> round_;   /* the loop thread's: this round's messages */
 	std::deque<FabricMsg> outbox_;   /* guarded by mu_ */
 	std::vector<FabricMsg> inbox_;   /* guarded by mu_ */
 	bool connected_ = false;         /* guarded by mu_ */
 	bool stop_ = false;              /* guarded by mu_ */
+	int next_fd_ = -1;               /* guarded by mu_: the socket to poll next */
+	bool swap_ = false;              /* guarded by mu_: next_fd_ is new */
+	bool want_read_ = false;         /* guarded by mu_: libnats' wishes */
+	bool want_write_ = false;        /* guarded by mu_ */
 	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
 	std::atomic<size_t> max_payload_{1 << 20}; /* NATS's default until connected */
 };
@@ -234,12 +300,84 @@ int NatsFabric::start(std::string *err)
 	natsOptions_SetReconnectedCB(opts_, on_state, this);
 	natsOptions_SetErrorHandler(opts_, on_error, this);
 	natsOptions_SetRetryOnFailedConnect(opts_, true, on_state, this);
-	thr_ = std::thread([this] { sender(); });
+	natsOptions_SetIOBufSize(opts_, int(kCoalesce)); /* a batch in one read */
+	natsOptions_SetEventLoop(opts_, this, ev_attach, ev_read, ev_write, ev_detach);
+	io_efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (io_efd_ < 0) {
+		*err = fmt::format("eventfd: {}", strerror(errno));
+		return -1;
+	}
+	thr_ = std::thread([this] { io(); });
 	return 0;
 }
 
-void NatsFabric::sender()
+thread_local bool NatsFabric::on_io_thread = false;
+
+/* Rounds queued while we published: merged as publish() does. */
+void NatsFabric::publish_batch(std::deque<FabricMsg> &batch)
 {
+	std::vector<uint8_t> buf;
+	size_t most = std::min(kCoalesce, max_payload_.load()); /* one NATS message */
+	for (size_t i = 0; i < batch.size();) {
+		const FabricMsg &m = batch[i];
+		const std::vector<uint8_t> *d = &m.data;
+		size_t j = i + 1;
+		if (j < batch.size() && batch[j].subject == m.subject &&
+		    m.data.size() + batch[j].data.size() <= most) {
+			buf = m.data;
+			for (; j < batch.size() && batch[j].subject == m.subject &&
+			       buf.size() + batch[j].data.size() <= most; j++)
+				buf.insert(buf.end(), batch[j].data.begin(), batch[j].data.end());
+			d = &buf;
+		}
+		natsStatus ps = nc_ ? natsConnection_Publish(nc_, m.subject.c_str(),
+					d->data(), int(d->size())) : NATS_NOT_YET_CONNECTED;
+		if (ps != NATS_OK && debug_)
+			klog(fmt::format("kipc: net: publish {}: {}", m.subject,
+					 natsStatus_GetText(ps)));
+		i = j;
+	}
+}
+
+void NatsFabric::received()
+{
+	std::vector<FabricMsg> got;
+	for (;;) {
+		natsMsg *m = nullptr;
+		natsStatus s = natsSubscription_NextMsg(&m, sub_, 0); /* 0: never waits */
+		if (s == NATS_SLOW_CONSUMER)
+			continue; /* NATS dropped some: the protocol retransmits */
+		if (s != NATS_OK)
+			break;
+		FabricMsg fm;
+		fm.subject = natsMsg_GetSubject(m);
+		const uint8_t *d = reinterpret_cast<const uint8_t *>(natsMsg_GetData(m));
+		fm.data.assign(d, d + natsMsg_GetDataLength(m));
+		natsMsg_Destroy(m);
+		got.push_back(std::move(fm));
+	}
+	if (got.empty())
+		return;
+	bool first;
+	{
+		std::lock_guard g(mu_);
+		first = inbox_.empty(); /* else the loop has been kicked */
+		for (auto &m : got)
+			inbox_.push_back(std::move(m));
+	}
+	if (first)
+		kick();
+}
+
+/*
+ * The I/O thread: connect, then publish what the loop queued and read
+ * what comes, polling the socket (its duplicate, fd) as libnats asks
+ * (want_read_, want_write_) and our eventfd. On the stop it sends what
+ * was queued before it, and what libnats buffered, for at most 500 ms.
+ */
+void NatsFabric::io()
+{
+	on_io_thread = true;
 	natsStatus s = natsConnection_Connect(&nc_, opts_);
 	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
 		klog(fmt::format("kipc: net: cannot connect to {}: {}", cfg_.url,
@@ -248,44 +386,66 @@ void NatsFabric::sender()
 	}
 	if (nc_) {
 		std::string subj = fmt::format("kipc.{}.>", cfg_.node);
-		if (natsConnection_Subscribe(&sub_, nc_, subj.c_str(), on_msg, this) != NATS_OK)
+		if (natsConnection_SubscribeSync(&sub_, nc_, subj.c_str()) != NATS_OK) {
 			klog(fmt::format("kipc: net: cannot subscribe to {}", subj));
+			sub_ = nullptr;
+		}
 		on_state(nc_, this);
 	}
+	int fd = -1;
+	int64_t stop_by = 0;
 	std::unique_lock g(mu_);
 	for (;;) {
-		cv_.wait(g, [this] { return stop_ || !outbox_.empty(); });
-		if (stop_ && outbox_.empty())
-			break; /* what was queued before the stop goes out first */
+		if (swap_) {
+			if (fd >= 0)
+				close(fd);
+			fd = next_fd_;
+			next_fd_ = -1;
+			swap_ = false;
+		}
 		std::deque<FabricMsg> batch;
 		batch.swap(outbox_);
+		bool stopping = stop_;
 		g.unlock();
-		/* Rounds queued while we published: merged as publish() does. */
-		std::vector<uint8_t> buf;
-		size_t most = std::min(kCoalesce, max_payload_.load()); /* one NATS message */
-		for (size_t i = 0; i < batch.size();) {
-			const FabricMsg &m = batch[i];
-			const std::vector<uint8_t> *d = &m.data;
-			size_t j = i + 1;
-			if (j < batch.size() && batch[j].subject == m.subject &&
-			    m.data.size() + batch[j].data.size() <= most) {
-				buf = m.data;
-				for (; j < batch.size() && batch[j].subject == m.subject &&
-				       buf.size() + batch[j].data.size() <= most; j++)
-					buf.insert(buf.end(), batch[j].data.begin(), batch[j].data.end());
-				d = &buf;
-			}
-			natsStatus ps = nc_ ? natsConnection_Publish(nc_, m.subject.c_str(),
-						d->data(), int(d->size())) : NATS_NOT_YET_CONNECTED;
-			if (ps != NATS_OK && debug_)
-				klog(fmt::format("kipc: net: publish {}: {}", m.subject,
-						 natsStatus_GetText(ps)));
-			i = j;
-		}
+		publish_batch(batch);
 		g.lock();
-		if (stop_ && outbox_.empty())
-			break;
+		if (want_write_ && nc_) {
+			g.unlock();
+			natsConnection_ProcessWriteEvent(nc_); /* nonblocking: what fits */
+			g.lock();
+		}
+		if (!outbox_.empty() || swap_)
+			continue;
+		timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t ms = int64_t(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+		if (stopping && !stop_by)
+			stop_by = ms + 500;
+		if (stopping && (!want_write_ || !nc_ || ms >= stop_by))
+			break; /* all written (or given up: the protocol's business) */
+		pollfd p[2] = {{io_efd_, POLLIN, 0},
+			       {fd, short((want_read_ ? POLLIN : 0) | (want_write_ ? POLLOUT : 0)), 0}};
+		if (!p[1].events)
+			p[1].fd = -1;
+		g.unlock();
+		int n = poll(p, 2, stopping ? int(stop_by - ms) : -1);
+		if (n > 0 && (p[0].revents & POLLIN)) {
+			uint64_t v;
+			if (read(io_efd_, &v, sizeof v) < 0) { /* EAGAIN */ }
+		}
+		if (n > 0 && p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    (p[1].events & POLLIN) && nc_) {
+			natsConnection_ProcessReadEvent(nc_); /* one read, then parse */
+			if (sub_)
+				received();
+		}
+		if (n > 0 && p[1].fd >= 0 && (p[1].revents & POLLOUT) && nc_)
+			natsConnection_ProcessWriteEvent(nc_);
+		g.lock();
 	}
+	g.unlock();
+	if (fd >= 0)
+		close(fd);
 }
 
 NatsFabric::~NatsFabric()
@@ -296,21 +456,27 @@ NatsFabric::~NatsFabric()
 			std::lock_guard g(mu_);
 			stop_ = true;
 		}
-		cv_.notify_one();
-		thr_.join();
+		wake_io();
+		thr_.join(); /* it wrote what was queued (nobody reads a PONG now) */
 	}
-	if (nc_) {
-		natsConnection_FlushTimeout(nc_, 500);
+	if (nc_)
 		natsConnection_Close(nc_);
-	}
 	if (sub_)
 		natsSubscription_Destroy(sub_);
 	if (nc_)
 		natsConnection_Destroy(nc_);
 	if (opts_)
 		natsOptions_Destroy(opts_);
+	{
+		std::lock_guard g(mu_);
+		if (next_fd_ >= 0)
+			close(next_fd_);
+		next_fd_ = -1;
+	}
 	if (efd_ >= 0)
 		close(efd_);
+	if (io_efd_ >= 0)
+		close(io_efd_);
 }
 
 } // namespace

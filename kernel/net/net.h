@@ -106,6 +106,12 @@ public:
 	virtual void task_exit(void *priv) = 0;
 	/* The loop's round ends: what it published goes out (Fabric::flush). */
 	virtual void flush() = 0;
+	/*
+	 * Called before the bridge enters the core for a remote caller: with
+	 * its proxy's request, or nullptr before a proxy exits or changes
+	 * credentials (the daemon takes the pushed receives first, push.cc).
+	 */
+	virtual void set_before_core(std::function<void(const kipc_sqe *)> fn) = 0;
 };
 
 } // namespace kipcd

@@ -140,6 +140,65 @@ TEST(mbox_send_across_nodes)
 	EXPECT_EQ(s->result[3], s->result[0]);
 }
 
+/*
+ * Server on b: receives with push (transport.md section 13) while remote
+ * sends arrive. text[i]: what receive i returned; result[0]: receive 2
+ * completed while the test held b's kipcd stopped (it was pushed).
+ */
+static int srv_pushed(struct share *s)
+{
+	if (mbox_ready(s, 16, 0666))
+		return 10;
+	char buf[16];
+	for (int i = 0; i < 5; i++) {
+		if (kt_wait_post(&s->go, 1))
+			return 11;
+		memset(buf, 0, sizeof buf);
+		struct kipc_msginfo mi;
+		if (kipc_mbox_receive(s->id, buf, sizeof buf - 1, &mi, 0) < 0)
+			return 20 + i;
+		snprintf(s->text[i], sizeof s->text[i], "%s/%u", buf, mi.prio);
+		kt_post(&s->done, 1);
+	}
+	return 0;
+}
+
+/* A remote send that would go ahead of the messages pushed to a receiver
+ * on its home node takes the push back first, as a local one does: the
+ * receiver's next receive is the remote message, not a pushed one. */
+TEST(a_remote_send_goes_ahead_of_pushed_receives)
+{
+	struct share *s = share_new();
+	pid_t srv, kipcd_b = nf->node[1].pid;
+	int64_t id = serve_remote(1, srv_pushed, s, &srv);
+	ASSERT_GT(id, 0);
+	const char *low[] = {"low1", "low2", "low3", "low4"};
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ(0, kipc_mbox_send(id, low[i], 5, 1, 0));
+	/* Receive 1 completes at once: the receiver earns a push of the rest. */
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kt_wait_post(&s->done, 1));
+	/* Receive 2 with b's kipcd stopped: only a pushed message completes it. */
+	ASSERT_EQ(0, kill(kipcd_b, SIGSTOP));
+	int64_t until = __ksft_now_ms() + KT_BOUND_MS;
+	while (kt_proc_state(kipcd_b) != 'T' && __ksft_now_ms() < until)
+		usleep(100);
+	kt_post(&s->go, 1);
+	int pushed = kt_wait_post_ms(&s->done, 1, 1000) == 0;
+	kill(kipcd_b, SIGCONT);
+	ASSERT_TRUE(pushed || kt_wait_post(&s->done, 1) == 0);
+	EXPECT_TRUE(pushed) TH_LOG("receive 2 was not pushed: the test did not test");
+	/* Returns once the message is queued at b, ahead of low3 and low4. */
+	ASSERT_EQ(0, kipc_mbox_send(id, "high", 5, 5, 0));
+	kt_post(&s->go, 3);
+	ASSERT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("low1/1", s->text[0]);
+	EXPECT_STREQ("low2/1", s->text[1]);
+	EXPECT_STREQ("high/5", s->text[2]);
+	EXPECT_STREQ("low3/1", s->text[3]);
+	EXPECT_STREQ("low4/1", s->text[4]);
+}
+
 /* Server on b: one message; the sender's address; send(sender) back. */
 static int srv_send_back(struct share *s)
 {

@@ -110,7 +110,7 @@ static int stop_with_credits(int64_t id, const struct kipc_credit *c)
 
 /* ---- a helper process that makes one call per command ------------ */
 
-enum { C_STAT, C_RECV_NB, C_SEND, C_DESTROY, C_SETCAP, C_RECV };
+enum { C_STAT, C_RECV_NB, C_SEND, C_DESTROY, C_SETCAP, C_RECV, C_GETCRED, C_CGEN };
 
 static int helper_loop(int in, int out)
 {
@@ -142,6 +142,12 @@ static int helper_loop(int in, int out)
 			memset(&a, 0, sizeof a);
 			a.capacity = (uint32_t)c.arg;
 			res = kipc_mbox_setattr(c.id, KIPC_SET_CAPACITY, &a) < 0 ? -errno : 0;
+			break;
+		case C_GETCRED: /* the primers left queued, or -1 */
+			res = credit_words() ? get_credits(c.id, credit_words()) : -1;
+			break;
+		case C_CGEN: /* our grant for the mailbox, 0: none */
+			res = credit_words() && credit_words()->link == c.id ? cgen(credit_words()) : 0;
 			break;
 		default:
 			res = -EINVAL;
@@ -620,6 +626,337 @@ TEST(ledger_credit_sends_racing_revocations)
 	EXPECT_EQ(0, kipc_mbox_destroy(r->id));
 	munmap(r, sizeof *r);
 	kt_ledger_destroy(&led);
+}
+
+/* ---- several holders (fan-in) ------------------------------------ */
+
+/*
+ * This process and the helper both hold credits for id, with kipcd
+ * stopped (each holder's credits still granted). Returns the primers
+ * left queued, or -1.
+ */
+static int stop_with_two_holders(struct box *b)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int primers = 0;
+	while (__ksft_now_ms() < deadline) {
+		int n = get_credits(b->id, b->c);
+		int64_t m = helper_do(&b->h, (struct cmd){C_GETCRED, b->id, 0, 0});
+		if (n < 0 || m < 0)
+			return -1;
+		primers += n + (int)m;
+		if (stop_kipcd() < 0)
+			return -1;
+		if (cgen(b->c) && b->c->link == b->id &&
+		    helper_do(&b->h, (struct cmd){C_CGEN, b->id, 0, 0}) > 0)
+			return primers; /* both hold, nobody takes them now */
+		cont_kipcd();
+	}
+	return -1;
+}
+
+/* Receive the primers, in whatever order the two holders' came. */
+static void skip_primers(struct __test_metadata *_metadata, int64_t id, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint32_t v;
+		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+		EXPECT_EQ(1000u, v);
+	}
+}
+
+/* Two holders' credit sends, each made after the other's returned, all
+ * only published (kipcd stopped): received in the order they were made,
+ * not one holder's after the other's. */
+TEST(two_holders_credit_sends_keep_their_order)
+{
+	struct box b = box_setup(_metadata, 64, true);
+	for (int round = 0; round < 3; round++) {
+		int primers = stop_with_two_holders(&b);
+		ASSERT_LE(0, primers);
+		int ok = 0;
+		for (uint32_t v = 0; v < 8; v++) {
+			if (v % 2 == (uint32_t)round % 2)
+				ok += kipc_mbox_send(b.id, &v, sizeof v, 0, 0) == 0;
+			else
+				ok += helper_do(&b.h, (struct cmd){C_SEND, b.id, v, 0}) == 0;
+		}
+		char st = kt_proc_state(kt_main_kernel.pid);
+		cont_kipcd();
+		ASSERT_EQ('T', st); /* all returned while kipcd was stopped */
+		ASSERT_EQ(8, ok);
+		skip_primers(_metadata, b.id, primers);
+		for (uint32_t want = 0; want < 8; want++) {
+			uint32_t v = 99;
+			ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(b.id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+			EXPECT_EQ(want, v);
+		}
+		uint32_t v;
+		EXPECT_EQ(-1, kipc_mbox_receive(b.id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+		EXPECT_EQ(EAGAIN, errno);
+	}
+	box_done(_metadata, &b);
+}
+
+/* Forged order stamps (far future, zero) on credit entries of one
+ * holder: every entry is still taken once, in its own SQ order, the
+ * other holder's honest sends first (a future stamp only delays the
+ * forger's own), and nothing hangs. */
+TEST(forged_credit_stamps_delay_only_the_forger)
+{
+	struct box b = box_setup(_metadata, 64, true);
+	int primers = stop_with_two_holders(&b);
+	ASSERT_LE(0, primers);
+	uint32_t gen = cgen(b.c);
+	uint32_t *buf = kipc_buf_alloc(2 * sizeof(uint32_t));
+	ASSERT_NE(NULL, buf);
+	uint64_t stamps[] = {UINT64_MAX, 0};
+	for (int i = 0; i < 2; i++) {
+		buf[i] = 100 + i;
+		struct kipc_sqe *sqe = kipc_get_sqe();
+		ASSERT_NE(NULL, sqe);
+		kipc_prep_mbox_send(sqe, b.id, &buf[i], sizeof buf[i], 0, KIPC_F_NONBLOCK);
+		sqe->flags |= KIPC_F_CREDIT;
+		sqe->timeout = gen;
+		sqe->addr2 = stamps[i];
+		kipc_sqe_set_data(sqe, 7);
+		ASSERT_LE(0, kipc_submit());
+		/* the other holder's honest credit send after it */
+		EXPECT_EQ(0, helper_do(&b.h, (struct cmd){C_SEND, b.id, 200 + i, 0}));
+	}
+	char st = kt_proc_state(kt_main_kernel.pid);
+	cont_kipcd();
+	ASSERT_EQ('T', st);
+	for (int i = 0; i < 2; i++) {
+		struct kipc_cqe *cqe;
+		ASSERT_EQ(0, kipc_wait_cqe(&cqe));
+		EXPECT_EQ(0, cqe->res);
+		kipc_cqe_seen(cqe);
+	}
+	skip_primers(_metadata, b.id, primers);
+	uint32_t want[] = {200, 201, 100, 101};
+	for (unsigned i = 0; i < 4; i++) {
+		uint32_t v = 99;
+		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive(b.id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+		EXPECT_EQ(want[i], v);
+	}
+	uint32_t v;
+	EXPECT_EQ(-1, kipc_mbox_receive(b.id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	kipc_buf_free(buf);
+	box_done(_metadata, &b);
+}
+
+#define NFAN 3
+#define NFANMSG 3000
+#define NFANCAP 256 /* room for every sender's credits */
+
+enum { FAN_REFRESH, FAN_DESTROY, FAN_OWNER_EXIT };
+
+struct fan {
+	int64_t id;
+	int mode;
+	struct kt_ledger *led;
+	unsigned granted[NFAN];
+	unsigned ok[NFAN];    /* sends that returned success, a prefix of each sender's */
+	int bad[NFAN];        /* a success after a failure, or a failure other than EIDRM */
+	volatile int stop[NFAN];
+	unsigned refreshes;
+};
+
+struct fan_arg { /* a child's own copy (fork) */
+	struct fan *f;
+	int s;
+};
+
+static void *fan_refresher(void *arg)
+{
+	struct fan *f = ((struct fan_arg *)arg)->f;
+	int s = ((struct fan_arg *)arg)->s;
+	while (!__atomic_load_n(&f->stop[s], __ATOMIC_ACQUIRE))
+		if (kipc_cred_refresh() == 0)
+			__atomic_fetch_add(&f->refreshes, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/* Sender s: NFANMSG sends of s * NFANMSG + i, then LSTOP; a refresher
+ * thread revokes everyone's credits meanwhile (FAN_REFRESH), or the
+ * mailbox goes away under the sends (they stop at the first EIDRM,
+ * and every later one must fail EIDRM too). */
+static int fan_sender(void *arg)
+{
+	struct fan *f = ((struct fan_arg *)arg)->f;
+	int s = ((struct fan_arg *)arg)->s;
+	const struct kipc_credit *c;
+	int e = child_start(&c);
+	if (e)
+		return e;
+	pthread_t t;
+	if (f->mode == FAN_REFRESH && pthread_create(&t, NULL, fan_refresher, arg))
+		return 3;
+	bool failed = false;
+	for (uint32_t i = 0; i < NFANMSG; i++) {
+		f->granted[s] += cgen(c) != 0 && c->link == f->id;
+		uint32_t v = s * NFANMSG + i;
+		int r = kipc_mbox_send(f->id, &v, sizeof v, 0, 0);
+		if (r == 0 && failed)
+			f->bad[s]++; /* a success after the mailbox went */
+		if (r == 0) {
+			kt_ledger_sent(f->led, v);
+			f->ok[s]++;
+		} else {
+			if (errno != EIDRM || f->mode == FAN_REFRESH)
+				f->bad[s]++;
+			if (failed && i > f->ok[s] + 8)
+				break; /* a few more after the first failure */
+			failed = true;
+		}
+	}
+	if (f->mode == FAN_REFRESH) {
+		__atomic_store_n(&f->stop[s], 1, __ATOMIC_RELEASE);
+		pthread_join(t, NULL);
+		uint32_t v = LSTOP;
+		if (kipc_mbox_send(f->id, &v, sizeof v, 0, 0) < 0)
+			return 4;
+	}
+	return 0;
+}
+
+static int fan_owner(void *arg)
+{
+	int *fds = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	int64_t id = open_box(NFANCAP, false); /* dies with us */
+	if (id < 0 || kipc_mbox_grant(id, getppid()) < 0 ||
+	    write(fds[1], &id, sizeof id) != sizeof id)
+		return 2;
+	for (;;)
+		pause();
+}
+
+/*
+ * NFAN senders with credits at once against one receiver: every send
+ * that returned success is received exactly once, each sender's in the
+ * order sent; with the mailbox destroyed, or its owner killed, under
+ * the sends, each sender's successes are a prefix of its sends, what was
+ * received of them is a prefix of that, and nothing succeeds after.
+ */
+static void fan_ledger(struct __test_metadata *_metadata, int mode)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kt_ledger led;
+	ASSERT_EQ(0, kt_ledger_init(&led, NFAN * NFANMSG));
+	struct fan *f = mmap(NULL, sizeof *f, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, f);
+	memset(f, 0, sizeof *f);
+	f->mode = mode;
+	f->led = &led;
+	int fds[2] = {-1, -1};
+	pid_t owner = -1;
+	if (mode == FAN_OWNER_EXIT) {
+		ASSERT_EQ(0, pipe(fds));
+		owner = kt_fork(fan_owner, fds);
+		ASSERT_LT(0, owner);
+		struct pollfd p = {.fd = fds[0], .events = POLLIN};
+		ASSERT_EQ(1, poll(&p, 1, KT_BOUND_MS));
+		ASSERT_EQ((ssize_t)sizeof f->id, read(fds[0], &f->id, sizeof f->id));
+	} else {
+		f->id = open_box(NFANCAP, true);
+		ASSERT_LT(0, f->id);
+	}
+	pid_t s[NFAN];
+	for (int i = 0; i < NFAN; i++) {
+		struct fan_arg a = {f, i};
+		s[i] = kt_fork(fan_sender, &a);
+		ASSERT_LT(0, s[i]);
+	}
+	uint32_t next[NFAN] = {0};
+	unsigned bogus = 0, disorder = 0, stops = 0, got = 0;
+	for (;;) {
+		if (mode != FAN_REFRESH && got == NFAN * NFANMSG / 2) {
+			if (mode == FAN_DESTROY)
+				EXPECT_EQ(0, kipc_mbox_destroy(f->id));
+			else
+				kill(owner, SIGKILL);
+			break;
+		}
+		uint32_t v;
+		ssize_t n = kipc_mbox_receive_timed(f->id, &v, sizeof v, NULL, 0,
+						    (int64_t)KT_BOUND_MS * 1000000);
+		ASSERT_EQ((ssize_t)sizeof v, n);
+		if (v == LSTOP) {
+			if (++stops == NFAN)
+				break;
+			continue;
+		}
+		got++;
+		if (!kt_ledger_received(&led, v)) {
+			bogus++;
+			continue;
+		}
+		uint32_t who = v / NFANMSG;
+		if (v % NFANMSG != next[who])
+			disorder++;
+		next[who] = v % NFANMSG + 1;
+	}
+	for (int i = 0; i < NFAN; i++)
+		EXPECT_EQ(0, kt_wait(s[i]));
+	if (owner > 0) {
+		kt_wait(owner);
+		close(fds[0]);
+		close(fds[1]);
+	}
+	EXPECT_EQ(0u, bogus);
+	EXPECT_EQ(0u, disorder);
+	unsigned granted = 0;
+	for (int i = 0; i < NFAN; i++) {
+		EXPECT_EQ(0, f->bad[i]);
+		granted += f->granted[i] != 0;
+		if (mode == FAN_REFRESH)
+			EXPECT_EQ(NFANMSG, f->ok[i]);
+		else
+			EXPECT_LE(next[i], f->ok[i]); /* received: a prefix of the successes */
+		ksft_print("# sender %d: %u sends found a grant, %u succeeded\n", i, f->granted[i],
+			   f->ok[i]);
+	}
+	EXPECT_LT(1u, granted); /* several senders took the credit path */
+	if (mode == FAN_REFRESH) {
+		unsigned nsent = 0;
+		EXPECT_EQ(0u, kt_ledger_check(&led, &nsent));
+		EXPECT_EQ(NFAN * NFANMSG, nsent);
+		EXPECT_EQ(0, kipc_mbox_destroy(f->id));
+	} else {
+		/* each id received at most once, and only if its send succeeded */
+		unsigned dup = 0;
+		for (unsigned i = 0; i < led.n; i++)
+			dup += led.received[i] > led.sent[i];
+		EXPECT_EQ(0u, dup);
+		/* gone (once kipcd has seen the owner's death) */
+		int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+		while (nmsg(f->id) >= 0 && __ksft_now_ms() < deadline)
+			sched_yield();
+		uint32_t v;
+		EXPECT_EQ(-1, kipc_mbox_receive(f->id, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+		EXPECT_EQ(EIDRM, errno);
+	}
+	munmap(f, sizeof *f);
+	kt_ledger_destroy(&led);
+}
+
+TEST(ledger_several_holders_racing_revocations)
+{
+	fan_ledger(_metadata, FAN_REFRESH);
+}
+
+TEST(ledger_several_holders_racing_destroy)
+{
+	fan_ledger(_metadata, FAN_DESTROY);
+}
+
+TEST(ledger_several_holders_racing_owner_exit)
+{
+	fan_ledger(_metadata, FAN_OWNER_EXIT);
 }
 
 KIPC_TEST_MAIN

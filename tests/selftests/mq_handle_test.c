@@ -12,7 +12,11 @@
  *  - non-root users of a root kernel open queues (their descriptor file
  *    is theirs), and read(2)/write(2) on one's descriptor do not change
  *    what poll reports on anyone else's;
- *  - an aborted open leaves no queue and no file.
+ *  - an aborted open leaves no queue and no file;
+ *  - a descriptor closed where kipcd is not told (a plain close(2), as
+ *    close_range or a process that never attached) still ends its open
+ *    after the queue was drained through it (kipcd keeps the reader of
+ *    a drain: kernel/daemon/mqfs.cc), with kipcd idle and kept busy.
  * The library's shim does what mqd_open() does here (lib/posix/mqueue.c).
  */
 #include <errno.h>
@@ -277,6 +281,65 @@ TEST(an_aborted_open_leaves_no_queue_and_no_file)
 	EXPECT_EQ(ENOENT, errno);
 	EXPECT_EQ(-1, kipc_mq_close(h, 0));
 	EXPECT_EQ(EBADF, errno);
+}
+
+/* A kipc process that keeps kipcd busy until its pipe closes. */
+static int keep_busy(void *p)
+{
+	int *stop = p;
+	close(stop[1]);
+	struct pollfd f = {stop[0], POLLIN, 0};
+	while (poll(&f, 1, 0) == 0)
+		if (kipc_nop() < 0)
+			return 10;
+	return 0;
+}
+
+/*
+ * Drain the queue through d (kipcd reads the pipe empty, with a reader
+ * it keeps), unlink it, close the descriptor with close(2) alone and
+ * wait for the open to end: kipc_mq_getattr of the handle then fails
+ * EBADF. 0, or the step that failed.
+ */
+static int released_after_drain(const char *name)
+{
+	struct mqd d;
+	char b[8192];
+	struct kipc_mq_attr at;
+	if (mqd_open(name, KIPC_MQ_RDWR | KIPC_O_CREAT | KIPC_O_EXCL, 0600, &d) < 0)
+		return 1;
+	for (int i = 0; i < 3; i++)
+		if (kipc_mq_timedsend(d.h, d.fd, "m", 1, 0, 0, 0) < 0 ||
+		    kipc_mq_timedreceive(d.h, d.fd, b, sizeof b, NULL, KIPC_F_NONBLOCK, 0) != 1)
+			return 2;
+	if (poll_now(d.fd) != POLLOUT)
+		return 3;
+	if (kipc_mq_unlink(name) < 0 || kipc_mq_getattr(d.h, d.fd, &at) < 0)
+		return 4;
+	close(d.fd); /* kipcd is not told: only the FIFO's last close shows it */
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (kipc_mq_getattr(d.h, -1, &at) == 0) {
+		if (__ksft_now_ms() > deadline)
+			return 5;
+		kt_sleep_ms(1);
+	}
+	return errno == EBADF ? 0 : 6;
+}
+
+TEST(a_descriptor_closed_unseen_after_a_drain_ends_its_open)
+{
+	char name[64];
+	kt_name(name, sizeof name, "mqh-idle");
+	EXPECT_EQ(0, released_after_drain(name));
+	int stop[2];
+	ASSERT_EQ(0, pipe(stop));
+	pid_t c = kt_fork(keep_busy, stop);
+	ASSERT_LT(0, c);
+	kt_name(name, sizeof name, "mqh-busy");
+	EXPECT_EQ(0, released_after_drain(name));
+	close(stop[1]);
+	EXPECT_EQ(0, kt_wait(c));
+	close(stop[0]);
 }
 
 KIPC_TEST_MAIN

@@ -49,6 +49,7 @@ struct Options {
 	bool json = false;
 	int reps = 3;
 	std::string only;      /* run scenarios whose name contains this */
+	std::string impl;      /* run kipc implementations whose name contains this */
 	std::string loop = "auto";
 	std::string kipcd;     /* path of kipcd */
 	bool no_raise = false; /* no private IPC namespace with a raised msg_max */
@@ -69,6 +70,8 @@ constexpr uint32_t kWindowMsgs = 64;
 
 /* Is scenario selected by --only (a comma-separated list of substrings)? */
 bool wanted(const Options &o, const std::string &scenario);
+/* Is the kipc implementation selected by --impl (the same form)? */
+bool wanted_impl(const Options &o, const std::string &impl);
 
 /* Scenario runners append records; each is independent. */
 void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &out);

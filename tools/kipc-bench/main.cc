@@ -64,15 +64,16 @@ double median(std::vector<double> v)
 	return v[v.size() / 2];
 }
 
-bool wanted(const Options &o, const std::string &scenario)
+/* Does name contain one of the comma-separated words (all: none given)? */
+static bool matches(const std::string &words, const std::string &name)
 {
-	if (o.only.empty())
+	if (words.empty())
 		return true;
 	size_t pos = 0;
-	while (pos <= o.only.size()) {
-		size_t comma = o.only.find(',', pos);
-		std::string w = o.only.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-		if (!w.empty() && scenario.find(w) != std::string::npos)
+	while (pos <= words.size()) {
+		size_t comma = words.find(',', pos);
+		std::string w = words.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+		if (!w.empty() && name.find(w) != std::string::npos)
 			return true;
 		if (comma == std::string::npos)
 			break;
@@ -81,18 +82,30 @@ bool wanted(const Options &o, const std::string &scenario)
 	return false;
 }
 
+bool wanted(const Options &o, const std::string &scenario)
+{
+	return matches(o.only, scenario);
+}
+
+bool wanted_impl(const Options &o, const std::string &impl)
+{
+	return matches(o.impl, impl);
+}
+
 namespace {
 
 [[noreturn]] void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: kipc-bench [--quick] [--json] [--reps N] [--only WORD] [--loop=auto|io_uring|epoll]\n"
-		"                  [--kipcd PATH] [--no-raise]\n"
+		"                  [--impl WORD] [--kipcd PATH] [--no-raise]\n"
 		"  --quick     a few seconds, small counts (a smoke run, not a measurement)\n"
 		"  --json      JSON instead of the table\n"
 		"  --reps N    repetitions of every measurement, interleaved (default 3)\n"
 		"  --only W,.. only scenarios whose name contains one of the words (pingpong,\n"
 		"              stream, fanin, fanout, rendezvous, scale, memory, core)\n"
+		"  --impl W,.. only the kipc implementations whose name contains one of the\n"
+		"              words (kipc-mbox, kipc-run-mq, ...); the natives always run\n"
 		"  --loop L    event loop of the private kipcd\n"
 		"  --kipcd P   kipcd binary (default: $KIPC_KIPCD, else next to kipc-bench)\n"
 		"  --no-raise  no private IPC namespace with a raised fs.mqueue.msg_max: queues\n"
@@ -350,6 +363,8 @@ int main(int argc, char **argv)
 				tool_usage_error("kipc-bench", "--reps: 1..100");
 		} else if (a.rfind("--only", 0) == 0)
 			o.only = val();
+		else if (a.rfind("--impl", 0) == 0)
+			o.impl = val();
 		else if (a.rfind("--loop", 0) == 0)
 			o.loop = val();
 		else if (a.rfind("--kipcd", 0) == 0)

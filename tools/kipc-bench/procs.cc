@@ -1094,6 +1094,7 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 	auto with = [&](std::vector<Run> v, bool pin, bool shim) {
 		if (shim && have_run)
 			v.push_back({Impl::KipcRunMq});
+		std::erase_if(v, [&](const Run &r) { return !wanted_impl(o, r.name()); });
 		v.insert(v.end(), natives.begin(), natives.end());
 		if (pin && pin_cpu >= 0)
 			v.insert(v.end(), pinned.begin(), pinned.end());

@@ -171,7 +171,9 @@ struct kipc_credit {
 	uint32_t pad[11];
 };
 #define KIPC_CREDIT_OFF      512u       /* after struct kipc_ring_ctl, same page */
-/* sqe.flags of an mbox_send that uses a credit (never reaches the core) */
+/* sqe.flags of an mbox_send that uses a credit (never reaches the core);
+ * its sqe.addr2 is the CLOCK_MONOTONIC ns read before publishing it, the
+ * order among several holders' credit sends */
 #define KIPC_F_CREDIT        (1u << 15)
 
 /*
