@@ -397,7 +397,7 @@ private:
 	/*
 	 * Receive push: one (process, mailbox) at a time, kernel-wide, as
 	 * credits. Message k of the grant is in slot k % KIPC_PUSH_SLOTS;
-	 * [synced, pushed) are pushed and still queued (h, seq: which).
+	 * [synced, pushed) are pushed and still queued (seq: which).
 	 */
 	struct Push {
 		Proc *p = nullptr;      /* the receiver, nullptr: none */
@@ -407,7 +407,6 @@ private:
 		uint32_t synced = 0;    /* ... of which claimed and taken from the queue */
 		uint16_t prio = 0;      /* the priority of the pushed ones (one level) */
 		int64_t used_ns = 0;    /* grant or last claim taken */
-		uint32_t h[KIPC_PUSH_SLOTS] = {};
 		uint64_t seq[KIPC_PUSH_SLOTS] = {};
 	};
 	Push push_;
