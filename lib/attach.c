@@ -418,6 +418,10 @@ static int handshake(int fd, int64_t deadline, struct kipc_attach_resp *resp,
 	const char *push = getenv("KIPC_PUSH");
 	if (push && !strcmp(push, "0"))
 		req.features &= ~KIPC_FEAT_PUSH;
+	/* KIPC_CQ_LAP=0: poll cq_tail, not the lap tags (the same) */
+	const char *lap = getenv("KIPC_CQ_LAP");
+	if (lap && !strcmp(lap, "0"))
+		req.features &= ~KIPC_FEAT_CQ_LAP;
 	if (delegate_fds[0] >= 0) {
 		req.features |= KIPC_FEAT_DELEGATE;
 		rmh.msg_control = dbuf.buf;
