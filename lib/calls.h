@@ -48,6 +48,7 @@
 	X(PID, mbox_set_owner, int64_t)                       \
 	X(PID, mbox_grant, int64_t)                           \
 	X(PID, mbox_revoke, int64_t)                          \
+	X(READ, mbox_peek, int64_t)                           \
 	X(REPLY_RECEIVE, reply_receive, pid_t)                \
 	X(REPLY_RECEIVE, mbox_reply_receive, int64_t)
 

@@ -117,6 +117,8 @@ int Mailboxes::resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *ou
 	uint32_t msgsize = a && a->msgsize ? a->msgsize : lim.msgsize_default;
 	uint32_t allowed = KIPC_MBOX_FIXED | (is_taskq ? 0 : KIPC_MBOX_KERNEL_OWNED);
 
+	if (is_taskq && a && a->policy)
+		return -EINVAL; /* a task queue has one receiver: no policy */
 	if (cap == KIPC_CAP_DEFAULT)
 		cap = is_taskq ? lim.taskq_capacity : lim.msg_default;
 	if (cap != KIPC_UNBOUNDED && cap > lim.msg_max)
@@ -515,6 +517,13 @@ Task *Mailboxes::sole_receiver(const Mailbox &mb) const
 	return nullptr;
 }
 
+/* Round-robin and pair decide a receive by who makes it, exclusive by who
+ * waits: only ANY may have its receiver chosen ahead (receive push). */
+bool Mailboxes::plain_receive(const Mailbox &mb) const
+{
+	return mb.policy == KIPC_POLICY_ANY;
+}
+
 Mailboxes::PolicyView Mailboxes::policy_view(const Mailbox &mb) const
 {
 	PolicyView v{};
@@ -605,6 +614,42 @@ long Mailboxes::receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a,
 		links[i] = &mb->link;
 	}
 	return k_.do_receive(cur, links, n, mbox_selector(cur), a, cqe);
+}
+
+/*
+ * The next message a receive of cur would take (the same lookup and
+ * rights as receive(): the queue first, then the blocked senders'), its
+ * first a.len bytes copied to a.addr; it stays where it is, so nothing
+ * is counted, traced as delivered or bound by a policy. The result is its
+ * full length; cqe says who sent it, its priority, type and sequence
+ * number, and TRUNC when a.len was shorter. Never waits: EAGAIN when
+ * there is none. A call's token is not shown (a token is what lets its
+ * receiver answer).
+ */
+long Mailboxes::peek(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
+{
+	int err;
+	Selector sel;
+	Link *l = to_receive(cur, id, a, &sel, &err);
+	if (!l)
+		return err;
+	const Message *m = l->msgs.find(sel);
+	if (!m)
+		m = l->pending().find(sel);
+	if (!m)
+		return -EAGAIN;
+	uint32_t n = std::min<uint32_t>(m->len, a.len);
+	if (cur.mm && cur.mm->copy_to_user(a.addr, m->data, n))
+		return -EFAULT;
+	cqe.res = m->len;
+	cqe.flags = n < m->len ? KIPC_CQE_F_TRUNC : 0;
+	cqe.pid = m->sender;
+	cqe.len = m->len;
+	cqe.prio = m->prio;
+	cqe.type = m->type();
+	cqe.seq = m->seq;
+	cqe.source = id;
+	return cqe.res;
 }
 
 /*

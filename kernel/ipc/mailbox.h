@@ -54,6 +54,8 @@ public:
 	long send(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 	long receive(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 	long receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a, kipc_cqe &cqe);
+	/* mbox_peek: the message mbox_receive would take, copied, left queued */
+	long peek(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 
 	/* --- by id, for every mechanism --- */
 	Mailbox *find(int64_t id, int *err) const;
@@ -116,11 +118,13 @@ public:
 	 * order, and the rotation moves on once the send happened. Pair: the
 	 * first sender and the first receiver whose operation happens bind
 	 * the mailbox. Exclusive: the task parked inside receive (none: any)
-	 * is the link's receivers', so it needs no state. */
+	 * is the link's receivers', so it needs no state. A receive is plain
+	 * under policy ANY only. */
 	pid_t route(const Mailbox &mb) const override;
 	void sent(Mailbox &mb, const Task &cur) override;
 	void received(Mailbox &mb, const Task &cur) override;
 	Task *sole_receiver(const Mailbox &mb) const override;
+	bool plain_receive(const Mailbox &mb) const override;
 
 private:
 	/* The state of a round-robin or pair mailbox, made by its first send

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Message syscalls: send/receive on task queues (direct communication) and
- * on mailboxes (indirect), and receive from a set of mailboxes.
+ * on mailboxes (indirect), receive from a set of mailboxes, and a look at
+ * a mailbox's next message.
  */
 #include "syscalls.h"
 
@@ -29,6 +30,11 @@ long sys_mbox_send(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 long sys_mbox_receive(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
 	return msg_entry<kRecvFlags, Mailboxes, &Mailboxes::receive>(k, cur, sqe, cqe);
+}
+
+long sys_mbox_peek(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
+{
+	return msg_entry<0, Mailboxes, &Mailboxes::peek>(k, cur, sqe, cqe);
 }
 
 long sys_mbox_receive_set(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)

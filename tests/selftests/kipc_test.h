@@ -469,15 +469,16 @@ static inline void kt_kernel_cleanup_dir(struct kt_kernel *k)
 }
 
 /*
- * Stop the kernel with sig (SIGTERM: a clean shutdown) and reap it.
- * Returns its wait status, or -1 when it did not exit within the bound
- * (it is killed then). Removes the directory.
+ * Stop the kernel with sig (SIGTERM: a clean shutdown; 0: send nothing,
+ * it is exiting by itself) and reap it. Returns its wait status, or -1
+ * when it did not exit within the bound (it is killed then).
  */
 static inline int kt_kernel_stop(struct kt_kernel *k, int sig)
 {
 	int st = -1;
 	if (k->pid > 0) {
-		kill(k->pid, sig);
+		if (sig)
+			kill(k->pid, sig);
 		if (ksft_waitpid_timeout(k->pid, &st, KT_BOUND_MS) < 0) {
 			kill(k->pid, SIGKILL);
 			waitpid(k->pid, NULL, 0);

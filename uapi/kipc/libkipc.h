@@ -219,6 +219,19 @@ ssize_t kipc_mbox_receive_x(int64_t id, void *buf, size_t len,
 			    struct kipc_msginfo *info, unsigned flags,
 			    const struct kipc_opts *opts);
 
+/*
+ * Look at the message kipc_mbox_receive(id, ...) would take now, without
+ * taking it: copies its first len bytes into buf and returns its full
+ * length (> len: the copy is truncated, KIPC_CQE_F_TRUNC in info->flags),
+ * or -1. info (may be NULL): its sender, priority, type, length, seq and
+ * source, as a receive reports them; never a call's token. Never waits:
+ * EAGAIN when there is no message. The rights are receive's (EPERM
+ * without the receive right on a process-owned mailbox, EACCES without
+ * read permission on a kernel-owned one). flags: 0.
+ */
+ssize_t kipc_mbox_peek(int64_t id, void *buf, size_t len, struct kipc_msginfo *info,
+		       unsigned flags);
+
 /* Receive from whichever of nids mailboxes has a message first
  * (info->source tells which). */
 ssize_t kipc_mbox_receive_set(const int64_t *ids, unsigned nids, void *buf,
@@ -429,6 +442,8 @@ void kipc_prep_mbox_send(struct kipc_sqe *sqe, int64_t id, const void *buf,
 			 size_t len, unsigned prio, unsigned flags);
 void kipc_prep_mbox_receive(struct kipc_sqe *sqe, int64_t id, void *buf,
 			    size_t len, unsigned flags);
+void kipc_prep_mbox_peek(struct kipc_sqe *sqe, int64_t id, void *buf, size_t len,
+			 unsigned flags);
 void kipc_prep_mbox_receive_set(struct kipc_sqe *sqe, const int64_t *ids,
 				unsigned nids, void *buf, size_t len,
 				unsigned flags);

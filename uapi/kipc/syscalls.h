@@ -59,6 +59,7 @@
 	X(50, msgrcv, sysvmsg)        /* System V msgrcv                     */  \
 	X(51, msgctl, sysvmsg)        /* System V msgctl                     */  \
 	X(56, kernel_info, introspect) /* version, build, pid, loop, socket  */ \
+	X(57, mbox_peek, msg)         /* copy a mailbox's next message, leave it queued */ \
 	X(64, cred_refresh, task)     /* re-read own credentials from the OS */ \
 	X(65, sysctl, sysctl)         /* read or set an IPC limit (/proc/sys) */ \
 	X(66, mq_setfl, mqueue)       /* a descriptor's O_NONBLOCK changed: new flags generation */ \
