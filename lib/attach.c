@@ -556,6 +556,7 @@ static int attach_to(int fd, int64_t deadline, struct kipc_att **out)
 	a->max_inflight = resp.max_inflight;
 	a->pid = resp.pid;
 	a->kernel_build = resp.build_id;
+	a->cq_lap = resp.features & KIPC_FEAT_CQ_LAP;
 	if ((resp.features & KIPC_FEAT_CREDIT) && resp.arena_off >= KIPC_CREDIT_OFF + sizeof(struct kipc_credit))
 		a->credit = (struct kipc_credit *)((char *)map + KIPC_CREDIT_OFF);
 	if ((resp.features & KIPC_FEAT_PUSH) && resp.sq_off >= KIPC_RING_CTL_SIZE) {

@@ -51,6 +51,7 @@ struct kipc_att {
 	uint32_t sq_entries, cq_entries;
 	uint32_t sq_tail;            /* our copy: we are the only writer */
 	uint32_t cq_head;            /* ditto */
+	bool cq_lap;                 /* KIPC_FEAT_CQ_LAP: poll the CQE's lap, not cq_tail */
 	uint32_t max_inflight;
 	pid_t pid;                   /* the task's (another's: kipc_attach_delegate) */
 	bool delegated;

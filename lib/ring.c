@@ -13,7 +13,8 @@
  *   seen); waiters--.
  * Either the kernel sees waiters != 0 and wakes us, or we see its CQ
  * tail (its sq_head); FUTEX_WAIT returns at once if wake_seq moved after
- * we read it.
+ * we read it. With lap tags (KIPC_FEAT_CQ_LAP) "the CQ" is the lap of
+ * the entry at our head, which the kernel stores before that fence too.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -98,16 +99,41 @@ static void async_push(const struct kipc_cqe *cqe)
 	__kipc_lib.aq_count++;
 }
 
+/*
+ * Is the CQE at head posted? With lap tags (KIPC_FEAT_CQ_LAP) its slot
+ * says so: the kernel stores the tag after the entry, and the entry is
+ * visible from then on, before the kernel publishes cq_tail at the end
+ * of its loop round (one cache line to poll, not two). Without them,
+ * cq_tail says so.
+ */
+static inline bool cq_posted(struct kipc_att *a, uint32_t head)
+{
+	if (a->cq_lap)
+		return LOAD_ACQ(&a->cq[head & (a->cq_entries - 1)].lap) ==
+		       KIPC_CQ_LAP(head, a->cq_entries);
+	return LOAD_ACQ(&a->ctl->cq_tail) != head;
+}
+
+/* The same without the lock: the head as the last reap stored it. */
+static inline bool cq_pending(struct kipc_att *a)
+{
+	return cq_posted(a, LOAD(&a->ctl->cq_head));
+}
+
 void __kipc_reap(struct kipc_att *a)
 {
 	if (a->dead && a != __kipc_lib.cur)
 		return;
-	uint32_t tail = LOAD_ACQ(&a->ctl->cq_tail);
+	uint32_t tail = a->cq_head + a->cq_entries; /* at most one CQ's worth */
 	bool handed = false;
-	if (tail - a->cq_head > a->cq_entries)
-		return; /* cannot happen with an honest kernel */
-	while (a->cq_head != tail) {
+	if (!a->cq_lap) {
+		tail = LOAD_ACQ(&a->ctl->cq_tail);
+		if (tail - a->cq_head > a->cq_entries)
+			return; /* cannot happen with an honest kernel */
+	}
+	while (a->cq_head != tail && (!a->cq_lap || cq_posted(a, a->cq_head))) {
 		struct kipc_cqe cqe = a->cq[a->cq_head & (a->cq_entries - 1)];
+		cqe.lap = 0; /* the ring's, not the completion's */
 		a->cq_head++;
 		if (cqe.user_data & KIPC_UD_LIBRARY) {
 			struct kipc_waiter *w;
@@ -155,8 +181,7 @@ static int sleep_for(struct kipc_att *a, int64_t deadline, const int *done, bool
 	FENCE();
 
 	int ret = 0;
-	if (LOAD_ACQ(&a->ctl->cq_tail) != LOAD(&a->ctl->cq_head) ||
-	    (done && LOAD_ACQ(done)) ||
+	if (cq_pending(a) || (done && LOAD_ACQ(done)) ||
 	    (sq && sq_tail - LOAD_ACQ(&a->ctl->sq_head) < a->sq_entries) ||
 	    (LOAD(&a->ctl->sq_flags) & KIPC_SQ_DEAD))
 		goto out;
@@ -223,8 +248,7 @@ void __kipc_spin(struct kipc_att *a, const int *done)
 	int64_t end = __kipc_now() + CONFIG_LIB_SPIN_NS;
 	do {
 		for (int i = 0; i < SPIN_POLLS_PER_YIELD; i++) {
-			if (LOAD_ACQ(&a->ctl->cq_tail) != LOAD(&a->ctl->cq_head) ||
-			    (done && LOAD_ACQ(done)))
+			if (cq_pending(a) || (done && LOAD_ACQ(done)))
 				goto out;
 			cpu_relax();
 		}

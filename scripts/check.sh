@@ -4,13 +4,16 @@
 # scripts/check.sh - build and run kipc's test suites (`make check`).
 #
 # usage: scripts/check.sh [all|selftests|uapi|unit|fuzz|san|tsan|stress|posix|contact|docs]
-#   all        uapi check, unit tests with configs/tiny_defconfig (the
-#              default config's run in the ASan+UBSan pass), selftests, selftests again with KIPC_LOOP=epoll, then the
-#              hardening passes: a short fuzz run, the ASan+UBSan build of
-#              the unit tests and selftests, the ThreadSanitizer build of
+#   all        uapi check, unit tests (the default config's; the tiny
+#              config's run in the ASan+UBSan pass), selftests, selftests again with KIPC_LOOP=epoll, then the
+#              hardening passes (built in the background meanwhile): a
+#              short fuzz run, the ASan+UBSan build of the tiny config's
+#              unit tests and of the selftests, the ThreadSanitizer build of
 #              the multi-threaded selftests, and a short chaos stress run
-#   fuzz       each tests/fuzz target for KIPC_FUZZ_SECONDS (default 5)
-#   san        unit tests and selftests built with SANITIZE=1 in $O/san
+#   fuzz       each tests/fuzz target for KIPC_FUZZ_SECONDS (default 5),
+#              side by side
+#   san        unit tests (configs/tiny_defconfig, in $O/san/tiny) and
+#              selftests built with SANITIZE=1 in $O/san
 #   tsan       the threaded selftests built with SANITIZE=thread in $O/tsan
 #   stress     tools/kipc-stress for KIPC_STRESS_SECONDS (default 20)
 #   posix      the POSIX/System V differential suite (tests/posix/run.sh)
@@ -68,6 +71,18 @@ if [ -z "${O:-}" ]; then
 fi
 O=${O%/}
 TIMEOUT=${KIPC_TEST_TIMEOUT:-600}
+
+# The hardening passes' builds, as make arguments (run_fuzz, run_san,
+# run_tsan; `all` starts them early: build_ahead).
+fuzz_make=(O="$O/fuzz" FUZZ=1 CC=clang CXX=clang++ SANITIZE= fuzzers)
+san_make=(O="$O/san" SANITIZE=1 selftests)
+san_tiny_make=(O="$O/san/tiny" KCONFIG_CONFIG="$O/san/tiny/.config" SANITIZE=1)
+TSAN_SELFTESTS="thread_test fork_test credit_test"
+tsan_targets=()
+for t in $TSAN_SELFTESTS; do
+	[ ! -e "tests/selftests/$t.c" ] || tsan_targets+=("$t")
+done
+tsan_make=(O="$O/tsan" SANITIZE=thread "${tsan_targets[@]/#/$O/tsan/tests/selftests/}")
 
 total_pass=0
 total_fail=0
@@ -201,17 +216,16 @@ run_doctest() { # suite binary
 	result "$suite" "$p" "$f" "$s" "$note"
 }
 
-run_unit() { # [tiny]: only the tiny config's
+run_unit() { # [default]: only the default config's
 	if [ -z "$(srcs tests/unit/*.cc)" ]; then
 		skipped unit "no tests/unit/*.cc"
 		return
 	fi
-	if [ "${1:-}" != tiny ]; then
-		echo "=== unit tests ($O, ${KCONFIG_CONFIG:-.config})"
-		if build unit unit; then
-			run_doctest unit "$O/tests/unit/kipc-unit"
-		fi
+	echo "=== unit tests ($O, ${KCONFIG_CONFIG:-.config})"
+	if build unit unit; then
+		run_doctest unit "$O/tests/unit/kipc-unit"
 	fi
+	[ "${1:-}" != default ] || return 0
 
 	echo "=== unit tests (configs/tiny_defconfig, $O/tiny)"
 	local tiny=(O="$O/tiny" KCONFIG_CONFIG="$O/tiny/.config")
@@ -341,15 +355,22 @@ run_fuzz() {
 		return
 	fi
 	echo "=== fuzz (${secs}s per target, $out)"
-	build fuzz O="$out" FUZZ=1 CC=clang CXX=clang++ SANITIZE= fuzzers || return
+	build fuzz "${fuzz_make[@]}" || return
+	# The targets run side by side (each is one process: two cores run
+	# two), then are reported in order.
+	local names=() works=() pids=() i
 	for t in tests/fuzz/*.cc; do
 		name=${t##*/}
 		name=${name%.cc}
 		work=$(mktemp -d "${TMPDIR:-/tmp}/kipc-fuzz.XXXXXX")
 		[ ! -d "tests/fuzz/corpus/$name" ] || cp -r "tests/fuzz/corpus/$name/." "$work/"
-		log=$work.log
 		timeout -k 10 $((secs + 60)) "$out/fuzz-bin/$name" -max_total_time="$secs" \
-			-print_final_stats=1 -artifact_prefix="$out/$name-" "$work" >"$log" 2>&1
+			-print_final_stats=1 -artifact_prefix="$out/$name-" "$work" >"$work.log" 2>&1 &
+		names+=("$name") works+=("$work") pids+=($!)
+	done
+	for i in "${!names[@]}"; do
+		name=${names[$i]} work=${works[$i]} log=${works[$i]}.log
+		wait "${pids[$i]}"
 		rc=$?
 		runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$log")
 		if [ "$rc" = 0 ]; then
@@ -374,10 +395,15 @@ run_san() {
 	echo "=== sanitizers (ASan+UBSan, $out)"
 	( san_env >/dev/null; export UBSAN_OPTIONS ASAN_OPTIONS
 	  SANITIZE=1 O=$out
-	  if build unit-san O="$out" SANITIZE=1 unit kipcd; then
-		run_doctest unit-san "$out/tests/unit/kipc-unit"
+	  # The unit tests under the tiny configuration, the one build of
+	  # them this pass and the plain one do not already make (the
+	  # default configuration's run in the plain build's unit pass).
+	  echo "=== unit tests (configs/tiny_defconfig, ASan+UBSan, $out/tiny)"
+	  if build unit-tiny-san "${san_tiny_make[@]}" tiny_defconfig &&
+		build unit-tiny-san "${san_tiny_make[@]}" unit; then
+		run_doctest unit-tiny-san "$out/tiny/tests/unit/kipc-unit"
 	  fi
-	  run_selftests "$out" default "-san" O="$out" SANITIZE=1
+	  run_selftests "$out" default "-san" "${san_make[@]}"
 	  echo "san-totals: $total_pass $total_fail $total_skip" ) | tee "$O/.san.log"
 	local p f sk
 	read -r p f sk < <(sed -nE 's/^san-totals: ([0-9]+) ([0-9]+) ([0-9]+)$/\1 \2 \3/p' "$O/.san.log")
@@ -392,21 +418,15 @@ run_san() {
 # (g) ThreadSanitizer: libkipc's multi-threaded selftests against the
 # regular kipcd
 
-TSAN_SELFTESTS="thread_test fork_test credit_test"
-
 run_tsan() {
-	local out=$O/tsan name rundir kipcd targets=()
-	for name in $TSAN_SELFTESTS; do
-		[ ! -e "tests/selftests/$name.c" ] || targets+=("$name")
-	done
+	local out=$O/tsan name rundir kipcd targets=("${tsan_targets[@]}")
 	if [ "${#targets[@]}" = 0 ]; then
 		skipped tsan "no threaded selftests"
 		return
 	fi
 	echo "=== ThreadSanitizer ($out)"
 	build tsan O="$O" SANITIZE= kipcd || return
-	build tsan O="$out" SANITIZE=thread \
-		"${targets[@]/#/$out/tests/selftests/}" || return
+	build tsan "${tsan_make[@]}" || return
 	kipcd=$(cd "$O" && pwd)/bin/kipcd
 	rundir=$(mktemp -d "${TMPDIR:-/tmp}/kipc-tsan.XXXXXX")
 	for name in "${targets[@]}"; do
@@ -621,6 +641,29 @@ run_net() { # quick|full
 
 # ---------------------------------------------------------------------------
 
+# `all`: the hardening passes' builds (ASan+UBSan, fuzz, TSan) start in
+# the background at the lowest CPU priority once the plain build is done,
+# while the plain build's suites run: those mostly wait (for kernels,
+# timeouts, children), and the builds take the CPU they leave. The
+# output goes to a log nobody reads: each pass runs its own make before
+# it runs (nothing left to do, or the error, shown there). Own job slots
+# (the tests' makes keep theirs); wait_ahead before those passes.
+ahead_pid=
+build_ahead() {
+	local m=(env -u MAKEFLAGS -u MFLAGS nice -n 19 $MAKE -j"$(nproc)" -C "$srctree")
+	( exec </dev/null >"$checktmp/ahead.log" 2>&1
+	  "${m[@]}" "${san_tiny_make[@]}" tiny_defconfig &&
+		"${m[@]}" "${san_tiny_make[@]}" unit
+	  "${m[@]}" "${san_make[@]}"
+	  "${m[@]}" "${fuzz_make[@]}"
+	  [ "${#tsan_targets[@]}" = 0 ] || "${m[@]}" "${tsan_make[@]}" ) &
+	ahead_pid=$!
+}
+wait_ahead() {
+	[ -z "$ahead_pid" ] || wait "$ahead_pid"
+	ahead_pid=
+}
+
 # Run one pass and say how long it took (make check must stay fast).
 timed() {
 	local t0=$SECONDS
@@ -673,11 +716,12 @@ all)
 	t0=$SECONDS
 	build build all || build_failed=1
 	echo "=== build: $((SECONDS - t0))s"
+	[ "$build_failed" = 1 ] || [ "$SANITIZE" = 1 ] || build_ahead
 	timed run_uapi
-	# The default config's unit tests run in the sanitizer pass (run_san
-	# builds and runs them with ASan+UBSan); a third build of them here
-	# would only cost time.
-	if [ "$SANITIZE" = 1 ]; then timed run_unit; else timed run_unit tiny; fi
+	# The default config's unit tests are those `all` built; the tiny
+	# config's run in the sanitizer pass (run_san builds them with
+	# ASan+UBSan): one build of the unit tests per configuration.
+	if [ "$SANITIZE" = 1 ]; then timed run_unit; else timed run_unit default; fi
 	timed run_selftests
 	timed run_net quick
 	timed run_contact
@@ -686,6 +730,7 @@ all)
 	timed run_shell
 	timed run_samples
 	timed run_python
+	timed wait_ahead
 	timed run_fuzz
 	timed run_san
 	timed run_tsan

@@ -274,20 +274,31 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 	Credit *c = credit_of(p);
 	if (sqe.opcode == KIPC_SYS_mbox_send) {
 		/*
-		 * Take back as few grants as make room: p's own on the
-		 * link first (its send uses the room it held), then the one
-		 * holding the most. Another sender is no reason to stop
-		 * granting: several holders share a mailbox.
+		 * A send takes room and its user's bytes: nothing to take
+		 * back while the mailbox has room for it beyond the credits
+		 * held there and its user has bytes beyond those its credits
+		 * hold (credit_room). Else as few grants as make that room:
+		 * p's own on the mailbox first (its send uses the room it
+		 * held), then the one holding the most there, then those of
+		 * p's user elsewhere (their bytes). Another sender is no
+		 * reason to stop granting: several holders share a mailbox.
 		 */
-		while (credit_held(sqe.target) && !credit_room(p, sqe.target)) {
+		uid_t uid = kernel_.creds(p->task).uid;
+		while (!credit_room(p, sqe.target)) {
 			const Credit *v = nullptr;
 			if (c && c->link == sqe.target && c->limit != c->applied)
 				v = c;
-			else
-				for (const Credit &h : credits_)
-					if (h.link == sqe.target &&
-					    (!v || h.limit - h.applied > v->limit - v->applied))
-						v = &h;
+			for (const Credit &h : credits_)
+				if (!v && h.link == sqe.target && h.limit != h.applied)
+					v = &h;
+				else if (v && v != c && h.link == sqe.target &&
+					 h.limit - h.applied > v->limit - v->applied)
+					v = &h;
+			for (const Credit &h : credits_)
+				if (!v && h.uid == uid && h.limit != h.applied)
+					v = &h;
+			if (!v)
+				return; /* nothing held that this send could need */
 			credit_revoke(0, v->p, false);
 			c = credit_of(p);
 		}

@@ -32,10 +32,14 @@
  * the pipe is "full": POLLIN only). Every readiness change is made
  * synchronously inside the syscall that caused it, before its completion
  * is posted, so a process that sees its mq_send complete sees POLLIN too.
- * The bytes the pipe holds are measured (FIONREAD), not remembered: a
- * process that read(2)s or write(2)s its own descriptor changes only what
- * its own open polls (no other opener shares the FIFO), and the next
- * change puts even that right.
+ * A process that read(2)s or write(2)s its own descriptor changes only
+ * what its own open polls (no other opener shares the FIFO). The common
+ * changes cost one system call: an emptied queue's pipe is read until it
+ * holds nothing, and a queue that stops being empty gets one byte into
+ * the empty pipe we left; the changes to and from full measure what the
+ * pipe holds (FIONREAD) and add or take the difference. So the queue's
+ * next emptying, or its next change to or from full, puts even a
+ * descriptor that was read or written right.
  *
  * Lifetime: until claimed we also hold a reader. Then we drop it and
  * watch our writer: once the last descriptor of the open is closed
@@ -181,17 +185,35 @@ void MqFs::readiness(int64_t h, bool readable, bool writable)
 	if (it == os_.end())
 		return;
 	Open &o = it->second;
+	uint32_t want = !readable ? 0 : writable ? 1 : kFullBytes;
+	uint32_t left = o.left;
+	o.left = want;
+	char buf[8192];
+	if (want == 0) {
+		/* Empty: read whatever it holds (no need to measure). */
+		int rfd = reader(h, o);
+		ssize_t n = rfd < 0 ? -1 : read(rfd, buf, sizeof buf);
+		while (n == ssize_t(sizeof buf))
+			n = read(rfd, buf, sizeof buf);
+		if (n < 0 && errno != EAGAIN)
+			klog(fmt::format("kipc: mqueue: open {}: {}", h, strerror(errno)));
+		return;
+	}
+	static const char zeros[kFullBytes] = {};
+	if (want == 1 && left == 0) {
+		/* Not empty, from the empty pipe we left: one byte. */
+		if (write(o.wfd, zeros, 1) < 0)
+			klog(fmt::format("kipc: mqueue: open {}: {}", h, strerror(errno)));
+		return;
+	}
 	int have = 0;
 	if (ioctl(o.wfd, FIONREAD, &have) < 0)
 		return;
-	uint32_t want = !readable ? 0 : writable ? 1 : kFullBytes;
-	static const char zeros[kFullBytes] = {};
 	if (want > uint32_t(have)) {
 		if (write(o.wfd, zeros, want - uint32_t(have)) < 0)
 			klog(fmt::format("kipc: mqueue: open {}: {}", h, strerror(errno)));
 	} else if (want < uint32_t(have)) {
 		int rfd = reader(h, o);
-		char buf[8192];
 		if (rfd < 0 || read(rfd, buf, std::min<size_t>(sizeof buf, uint32_t(have) - want)) < 0)
 			klog(fmt::format("kipc: mqueue: open {}: {}", h, strerror(errno)));
 	}

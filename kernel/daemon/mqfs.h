@@ -52,6 +52,7 @@ private:
 		int rfd = -1;      /* our reader until claimed */
 		int spare = -1;    /* once claimed: a reader kept from a drain until sweep() */
 		int wfd = -1;      /* our writer: POLLERR once no reader is left */
+		uint32_t left = 0; /* the bytes our last change left in the pipe */
 		int64_t watch = 0; /* on wfd, once claimed */
 		dev_t dev = 0;     /* the FIFO */
 		ino_t ino = 0;

@@ -113,10 +113,10 @@ void Server::push_fill()
 		return;
 	while (push_.pushed - push_.synced < kSlots) {
 		bool first = push_.pushed == push_.synced;
-		uint32_t prev = (push_.pushed - 1) % kSlots;
 		kipc::PushMsg m;
-		int r = kernel_.push_next(q->task, push_.link, first ? 0 : push_.h[prev],
-					  first ? 0 : push_.seq[prev], KIPC_PUSH_MAX, &m);
+		int r = kernel_.push_next(q->task, push_.link,
+					  first ? 0 : push_.seq[(push_.pushed - 1) % kSlots],
+					  KIPC_PUSH_MAX, &m);
 		if (r == -EAGAIN)
 			return;
 		if (r) { /* no longer allowed: the mailbox, its policy, the right */
@@ -131,7 +131,6 @@ void Server::push_fill()
 			    sizeof m.cqe - sizeof m.cqe.user_data);
 		std::atomic_ref<uint64_t>(s->cqe.user_data)
 			.store(uint64_t(push_.gen) << 32 | k, std::memory_order_release);
-		push_.h[k % kSlots] = m.handle;
 		push_.seq[k % kSlots] = m.seq;
 		push_.prio = m.cqe.prio; /* one level: push_next() follows its priority */
 		push_.pushed++;
@@ -143,7 +142,7 @@ void Server::push_grant(Proc *p, int64_t link)
 	if (!p->push_ok || clock_.monotonic_ns() < push_cooldown_ || kernel_.tracing())
 		return; /* a listener traces every call: receives go through kipcd */
 	kipc::PushMsg m;
-	int r = kernel_.push_next(p->task, link, 0, 0, KIPC_PUSH_MAX, &m);
+	int r = kernel_.push_next(p->task, link, 0, KIPC_PUSH_MAX, &m);
 	if (r && r != -EAGAIN)
 		return; /* not a mailbox we may push from */
 	if (++push_gen_ == 0)

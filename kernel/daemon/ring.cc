@@ -8,6 +8,8 @@
 #include "server.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 
 namespace kipcd {
 
@@ -84,12 +86,35 @@ void Server::post(Proc *p, const kipc_cqe &cqe)
 		uint32_t head = load_acquire(&p->ctl->cq_head);
 		uint32_t used = p->cq_tail - head;
 		if (used < kCqEntries) {
-			p->cq[p->cq_tail & (kCqEntries - 1)] = cqe;
-			p->cq_tail++;
+			cq_write(p, cqe);
 			return;
 		}
 	}
 	p->overflow.push_back(cqe);
+}
+
+/*
+ * Write cqe at our cq_tail and advance it. With KIPC_FEAT_CQ_LAP the
+ * slot's lap tag goes last (release): from then on the process may take
+ * the entry, before flush() publishes cq_tail. The tag is the only word
+ * of the slot the process polls, so it is never written with the rest:
+ * the bytes around it first, then the tag alone.
+ */
+void Server::cq_write(Proc *p, const kipc_cqe &cqe)
+{
+	kipc_cqe *slot = &p->cq[p->cq_tail & (kCqEntries - 1)];
+	if (!p->cq_lap) {
+		*slot = cqe;
+	} else {
+		constexpr size_t at = offsetof(kipc_cqe, lap), end = at + sizeof cqe.lap;
+		auto *d = reinterpret_cast<unsigned char *>(slot);
+		auto *s = reinterpret_cast<const unsigned char *>(&cqe);
+		std::memcpy(d, s, at);
+		std::memcpy(d + end, s + end, sizeof cqe - end);
+		std::atomic_ref<uint16_t>(slot->lap).store(KIPC_CQ_LAP(p->cq_tail, kCqEntries),
+							   std::memory_order_release);
+	}
+	p->cq_tail++;
 }
 
 /* ---------------------------------------------------------------- */
@@ -216,9 +241,8 @@ uint32_t Server::refill(Proc *p)
 	uint32_t head = load_acquire(&p->ctl->cq_head);
 	uint32_t used = p->cq_tail - head;
 	while (!p->overflow.empty() && used < kCqEntries) {
-		p->cq[p->cq_tail & (kCqEntries - 1)] = p->overflow.front();
+		cq_write(p, p->overflow.front());
 		p->overflow.pop_front();
-		p->cq_tail++;
 		used++;
 		moved++;
 	}

@@ -104,6 +104,7 @@ inline constexpr uint32_t kMaxInflight = kSqEntries + kCqEntries;
 
 static_assert((kSqEntries & (kSqEntries - 1)) == 0, "RING_ENTRIES: power of 2");
 static_assert(kSqEntries >= 8 && kSqEntries <= 32768, "RING_ENTRIES range");
+static_assert(kCqEntries <= 65536, "a CQ's lap tags (16 bits) tell two laps apart");
 static_assert(sizeof(kipc_ring_ctl) <= KIPC_CREDIT_OFF && KIPC_CREDIT_OFF + sizeof(kipc_credit) <= KIPC_RING_CTL_SIZE, "credit words in the ctl page");
 static_assert(kLayout.arena_size >= 4096 && kLayout.arena_size % 4096 == 0, "ARENA_SIZE");
 
@@ -196,6 +197,7 @@ struct Proc {
 	bool credit_ok = false;     /* negotiated KIPC_FEAT_CREDIT (not delegated) */
 	bool credit_clock = false;  /* reads our CLOCK_MONOTONIC (same time namespace) */
 	kipc_credit *credit = nullptr; /* its credit words in the region (K) */
+	bool cq_lap = false;        /* negotiated KIPC_FEAT_CQ_LAP: lap tags in the CQ */
 	bool push_ok = false;       /* negotiated KIPC_FEAT_PUSH (not delegated) */
 	kipc_push *push = nullptr;  /* its push words and slots in the region */
 	kipc_push_slot *push_slots = nullptr;
@@ -308,6 +310,7 @@ private:
 	int64_t push_deadline() const;
 	void submit(Proc *p, const kipc_sqe &sqe);
 	void post(Proc *p, const kipc_cqe &cqe);
+	void cq_write(Proc *p, const kipc_cqe &cqe);
 	uint32_t refill(Proc *p);
 	void flush(Proc *p);
 	void mark_dirty(Proc *p)
@@ -394,7 +397,7 @@ private:
 	/*
 	 * Receive push: one (process, mailbox) at a time, kernel-wide, as
 	 * credits. Message k of the grant is in slot k % KIPC_PUSH_SLOTS;
-	 * [synced, pushed) are pushed and still queued (h, seq: which).
+	 * [synced, pushed) are pushed and still queued (seq: which).
 	 */
 	struct Push {
 		Proc *p = nullptr;      /* the receiver, nullptr: none */
@@ -404,7 +407,6 @@ private:
 		uint32_t synced = 0;    /* ... of which claimed and taken from the queue */
 		uint16_t prio = 0;      /* the priority of the pushed ones (one level) */
 		int64_t used_ns = 0;    /* grant or last claim taken */
-		uint32_t h[KIPC_PUSH_SLOTS] = {};
 		uint64_t seq[KIPC_PUSH_SLOTS] = {};
 	};
 	Push push_;

@@ -63,15 +63,22 @@ void KernelImpl::release_sends(uid_t uid, uint64_t bytes)
 	u.credit_bytes -= bytes;
 }
 
-int KernelImpl::push_next(Task &t, int64_t id, uint32_t after, uint64_t after_seq,
-			  uint32_t maxlen, PushMsg *out)
+/*
+ * The message after after_seq is found by walking from the head of the
+ * queue, not by a handle kipcd kept: the pushed messages not yet taken
+ * are that head (at most KIPC_PUSH_SLOTS of them, in sequence order in
+ * their priority's list), and a handle of one taken meanwhile (kipcd's
+ * bug) would name freed memory, or a chunk another slab reuses.
+ */
+int KernelImpl::push_next(Task &t, int64_t id, uint64_t after_seq, uint32_t maxlen,
+			  PushMsg *out)
 {
 	int err;
 	Mailbox *mb = mbox.find(id, &err);
 	if (!mb)
 		return err;
-	/* policy ANY only: the others decide the receiver at receive time */
-	if (mb->policy != KIPC_POLICY_ANY)
+	/* a receive its mechanism decides at receive time (a policy) is not pushed */
+	if (!mb->mech->plain_receive(*mb))
 		return -EINVAL;
 	if ((err = mbox.check_receive(t, *mb)))
 		return err;
@@ -79,18 +86,18 @@ int KernelImpl::push_next(Task &t, int64_t id, uint32_t after, uint64_t after_se
 	if (l.msgs.idx)
 		return -EAGAIN; /* typed or call messages queued: delivery order is not the plain list's */
 	Message *m = l.msgs.front();
-	if (after) {
-		Message *prev = msg_at(after);
-		if (!prev || prev->seq != after_seq || prev->where != MsgWhere::Queued)
+	if (after_seq) {
+		while (m && m->seq < after_seq)
+			m = MsgList<HdrHook>::next(m);
+		if (!m || m->seq != after_seq)
 			return -ESTALE; /* the daemon lost track: it recalls */
-		m = MsgList<HdrHook>::next(prev); /* the next of its priority */
+		m = MsgList<HdrHook>::next(m); /* the next of its priority */
 	}
 	if (!m || (m->flags & kMsgExt) || m->len > maxlen)
 		return -EAGAIN;
 	/* a blocked sender's message that would go ahead of m once room comes */
 	if (const Message *w = l.pending().front(); w && w->prio > m->prio)
 		return -EAGAIN;
-	out->handle = m->handle();
 	out->seq = m->seq;
 	out->cqe = kipc_cqe{};
 	out->cqe.res = m->len;

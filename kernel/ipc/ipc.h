@@ -865,8 +865,7 @@ public:
 			       uint32_t *msgsize, uint64_t *charge);
 	void release_sends(uid_t uid, uint64_t bytes);
 	/* receive push (credit.cc) */
-	int push_next(Task &t, int64_t id, uint32_t after, uint64_t after_seq, uint32_t maxlen,
-		      PushMsg *out);
+	int push_next(Task &t, int64_t id, uint64_t after_seq, uint32_t maxlen, PushMsg *out);
 	bool take_pushed(Task &t, int64_t id, uint64_t seq);
 	bool would_deadlock(const Task &cur, const Link &link) const;
 	/* By name, what the syscalls ask for: a pid's task queue, a mailbox id

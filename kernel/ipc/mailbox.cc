@@ -117,6 +117,8 @@ int Mailboxes::resolve_attr(const kipc_mbox_attr *a, bool is_taskq, LinkAttr *ou
 	uint32_t msgsize = a && a->msgsize ? a->msgsize : lim.msgsize_default;
 	uint32_t allowed = KIPC_MBOX_FIXED | (is_taskq ? 0 : KIPC_MBOX_KERNEL_OWNED);
 
+	if (is_taskq && a && a->policy)
+		return -EINVAL; /* a task queue has one receiver: no policy */
 	if (cap == KIPC_CAP_DEFAULT)
 		cap = is_taskq ? lim.taskq_capacity : lim.msg_default;
 	if (cap != KIPC_UNBOUNDED && cap > lim.msg_max)
@@ -513,6 +515,13 @@ Task *Mailboxes::sole_receiver(const Mailbox &mb) const
 	if (!mb.kernel_owned() && mb.holders.size() == 1)
 		return mb.holders[0];
 	return nullptr;
+}
+
+/* Round-robin and pair decide a receive by who makes it, exclusive by who
+ * waits: only ANY may have its receiver chosen ahead (receive push). */
+bool Mailboxes::plain_receive(const Mailbox &mb) const
+{
+	return mb.policy == KIPC_POLICY_ANY;
 }
 
 Mailboxes::PolicyView Mailboxes::policy_view(const Mailbox &mb) const

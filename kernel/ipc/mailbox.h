@@ -118,11 +118,13 @@ public:
 	 * order, and the rotation moves on once the send happened. Pair: the
 	 * first sender and the first receiver whose operation happens bind
 	 * the mailbox. Exclusive: the task parked inside receive (none: any)
-	 * is the link's receivers', so it needs no state. */
+	 * is the link's receivers', so it needs no state. A receive is plain
+	 * under policy ANY only. */
 	pid_t route(const Mailbox &mb) const override;
 	void sent(Mailbox &mb, const Task &cur) override;
 	void received(Mailbox &mb, const Task &cur) override;
 	Task *sole_receiver(const Mailbox &mb) const override;
+	bool plain_receive(const Mailbox &mb) const override;
 
 private:
 	/* The state of a round-robin or pair mailbox, made by its first send

@@ -30,6 +30,10 @@
  *    mb's messages, or waits on mb);
  *  - sole_receiver(mb): the one task that can receive from mb, or
  *    nullptr (deadlock detection);
+ *  - plain_receive(mb): a receive from mb takes the link's next message
+ *    whoever of those that may receive makes it, and changes no state of
+ *    the policy: a receive that may be chosen ahead of the call (receive
+ *    push, credit.cc);
  * and reads what stat and trace records say of a kind (mbox_flag,
  * trace_flag, key()) and whether the kipc mailbox calls take it
  * (mbox_calls). See Documentation/internals.md, "Mechanisms".
@@ -73,6 +77,7 @@ public:
 	virtual void sent(Mailbox &mb, const Task &cur) { (void)mb; (void)cur; }
 	virtual void received(Mailbox &mb, const Task &cur) { (void)mb; (void)cur; }
 	virtual Task *sole_receiver(const Mailbox &mb) const { (void)mb; return nullptr; }
+	virtual bool plain_receive(const Mailbox &mb) const { (void)mb; return true; }
 	/* The key CREATE and OPEN records show (System V), or 0. */
 	virtual int64_t key(const Mailbox &mb) const { (void)mb; return 0; }
 

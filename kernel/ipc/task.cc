@@ -149,8 +149,6 @@ void KernelImpl::do_taskq_stat(Task &cur, kipc_taskq_stat &st) const
 long KernelImpl::do_taskq_setattr(Task &cur, const kipc_mbox_attr &attr)
 {
 	LinkAttr la;
-	if (attr.policy)
-		return -EINVAL;
 	if (long err = mbox.resolve_attr(&attr, true, &la))
 		return err;
 	init_link(cur.queue, la);

@@ -434,13 +434,12 @@ void NatsFabric::io()
 			if (read(io_efd_, &v, sizeof v) < 0) { /* EAGAIN */ }
 		}
 		if (n > 0 && p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    (p[1].events & POLLIN) && nc_) {
+		    (p[1].events & POLLIN) && nc_)
 			natsConnection_ProcessReadEvent(nc_); /* one read, then parse */
-			if (sub_)
-				received();
-		}
 		if (n > 0 && p[1].fd >= 0 && (p[1].revents & POLLOUT) && nc_)
 			natsConnection_ProcessWriteEvent(nc_);
+		if (sub_)
+			received(); /* also what another thread of libnats parsed */
 		g.lock();
 	}
 	g.unlock();

@@ -316,17 +316,29 @@ public:
 	{
 		uint64_t base = next_;
 		next_ += (uint64_t(size) + 4096) & ~uint64_t(4095);
-		auto &r = regions_[base];
+		auto &r = regions_[base].own;
 		r.assign(size, 0);
 		if (len)
 			memcpy(r.data(), src, len);
+		return base;
+	}
+	/* A request's data where it is (its frame, alive until the request
+	 * was submitted and freed: the core copies what it keeps), read only:
+	 * no copy between the NATS message and the core's. */
+	uint64_t borrow(const uint8_t *src, uint32_t len)
+	{
+		uint64_t base = next_;
+		next_ += (uint64_t(len) + 4096) & ~uint64_t(4095);
+		auto &r = regions_[base];
+		r.ext = src;
+		r.extlen = len;
 		return base;
 	}
 	void free(uint64_t base) { regions_.erase(base); }
 	const std::vector<uint8_t> *region(uint64_t base) const
 	{
 		auto it = regions_.find(base);
-		return it == regions_.end() ? nullptr : &it->second;
+		return it == regions_.end() || it->second.ext ? nullptr : &it->second.own;
 	}
 	bool access_ok(uint64_t addr, uint64_t len) const override
 	{
@@ -343,7 +355,7 @@ public:
 	}
 	int copy_to_user(uint64_t addr, const void *src, uint64_t len) override
 	{
-		uint8_t *p = const_cast<uint8_t *>(find(addr, len));
+		uint8_t *p = const_cast<uint8_t *>(find(addr, len, true));
 		if (!p)
 			return -EFAULT;
 		if (len)
@@ -352,19 +364,29 @@ public:
 	}
 
 private:
-	const uint8_t *find(uint64_t addr, uint64_t len) const
+	struct Region {
+		std::vector<uint8_t> own;
+		const uint8_t *ext = nullptr; /* borrowed (read only), else own */
+		size_t extlen = 0;
+	};
+	const uint8_t *find(uint64_t addr, uint64_t len, bool write = false) const
 	{
 		auto it = regions_.upper_bound(addr);
 		if (it == regions_.begin())
 			return nullptr;
 		--it;
+		const Region &r = it->second;
+		if (r.ext && write)
+			return nullptr;
+		size_t size = r.ext ? r.extlen : r.own.size();
+		const uint8_t *base = r.ext ? r.ext : r.own.data();
 		uint64_t off = addr - it->first;
-		if (off > it->second.size() || len > it->second.size() - off)
+		if (off > size || len > size - off)
 			return nullptr;
 		static const uint8_t empty = 0;
-		return it->second.empty() ? &empty : it->second.data() + off;
+		return size == 0 ? &empty : base + off;
 	}
-	std::map<uint64_t, std::vector<uint8_t>> regions_;
+	std::map<uint64_t, Region> regions_;
 	uint64_t next_ = 4096;
 };
 
@@ -1454,8 +1476,13 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 	}
 	/* Requests of one task run in the order it made them (rule 5 of
 	 * internals.md across nodes): a retransmitted one is not overtaken. */
-	px->held[w.order] = {w, std::vector<uint8_t>(data, data + w.datalen)};
-	advance(p, px, w.order_low);
+	if (w.order == px->next && px->held.empty() && w.order_low <= px->next) {
+		px->next++; /* its turn, nothing to skip: run from the frame */
+		run(p, px, w, data);
+	} else {
+		px->held[w.order] = {w, std::vector<uint8_t>(data, data + w.datalen)};
+		advance(p, px, w.order_low);
+	}
 	auto again = p.seen.find(w.seq);
 	if (again != p.seen.end() && !again->second.done)
 		p.unacked.emplace_back(p.heard, w.seq); /* parked or held: ACK at a tick */
@@ -1620,7 +1647,7 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 		sqe.type = w.type;
 		sqe.timeout = w.timeout;
 		sqe.target = w.target;
-		payload = px->mm.alloc(data, w.datalen, w.datalen);
+		payload = px->mm.borrow(data, w.datalen);
 		sqe.addr = payload;
 		sqe.len = w.datalen;
 		if (w.op == KIPC_SYS_call || w.op == KIPC_SYS_mbox_call) {

@@ -53,11 +53,10 @@ uint32_t Kernel::reserve_sends(Task *t, int64_t id, uint32_t held, uint32_t want
 	return n;
 }
 
-int Kernel::push_next(Task *t, int64_t id, uint32_t after, uint64_t after_seq, uint32_t maxlen,
-		      PushMsg *out)
+int Kernel::push_next(Task *t, int64_t id, uint64_t after_seq, uint32_t maxlen, PushMsg *out)
 {
 	Entry e(*impl_, t, KIPC_SYS_NONE);
-	return t ? impl_->push_next(*t, id, after, after_seq, maxlen, out) : -EINVAL;
+	return t ? impl_->push_next(*t, id, after_seq, maxlen, out) : -EINVAL;
 }
 
 bool Kernel::take_pushed(Task *t, int64_t id, uint64_t seq)

@@ -416,6 +416,38 @@ EXPORT mqd_t mq_open(const char *name, int oflag, ...)
 }
 
 /*
+ * This process's pid since its start or its last fork. A vfork(2) child
+ * (no atfork handlers run) shares our memory until it execs or exits but
+ * has a descriptor table of its own: the table here, and the kipc task
+ * libkipc calls for, stay its parent's. So its close, dup2, dup3,
+ * close_range and closefrom are only the real calls: its closing a
+ * number the parent still holds must neither clear the parent's entry
+ * nor tell the kernel that the parent closed it (which would remove the
+ * parent's notification registration: Linux keeps it, the closer's tgid
+ * not being the owner's, mqueue_flush_file()).
+ */
+static pid_t self_pid;
+
+static void self_forked(void)
+{
+	self_pid = getpid();
+}
+
+__attribute__((constructor)) static void self_init(void)
+{
+	self_pid = getpid();
+	pthread_atfork(NULL, NULL, self_forked);
+}
+
+/* Are the table and the task a vfork parent's (we are its child)? Asked
+ * only once a queue descriptor exists (getpid() is a system call). */
+static bool parents_table(void)
+{
+	return __atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) && __kipc_mqd_space->own &&
+	       getpid() != self_pid;
+}
+
+/*
  * A descriptor of open id went away: the kernel's flush, after the real
  * close, so that the kernel sees at once whether any descriptor of the
  * open is left (an unlinked queue's charge comes back before our next
@@ -442,6 +474,8 @@ static int close_clear(int fd)
 EXPORT int mq_close(mqd_t mqdes)
 {
 	struct mqd_ent e;
+	if (parents_table())
+		return __kipc_real_close(mqdes);
 	if (__kipc_mqd_lookup(mqdes, &e) < 0)
 		return close_clear(mqdes);
 	if (close_clear(mqdes) < 0)
@@ -463,6 +497,8 @@ EXPORT int mq_unlink(const char *name)
 EXPORT int close(int fd)
 {
 	struct mqd_ent e;
+	if (parents_table())
+		return __kipc_real_close(fd);
 	ent_clear(fd); /* whatever it was: the number is free after this */
 	if (!__atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) || !__kipc_mqd_space->own ||
 	    __kipc_mqd_lookup(fd, &e) < 0)
@@ -477,8 +513,9 @@ EXPORT int close(int fd)
 static int dup_common(int oldfd, int newfd, int flags, bool three)
 {
 	struct mqd_ent e;
-	bool was = __atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) && __kipc_mqd_space->own &&
-		   oldfd != newfd && __kipc_mqd_lookup(newfd, &e) == 0;
+	bool theirs = parents_table();
+	bool was = !theirs && __atomic_load_n(&any_mqd, __ATOMIC_ACQUIRE) &&
+		   __kipc_mqd_space->own && oldfd != newfd && __kipc_mqd_lookup(newfd, &e) == 0;
 	int r;
 	if (three) {
 		static dup3_fn fn;
@@ -491,7 +528,7 @@ static int dup_common(int oldfd, int newfd, int flags, bool three)
 			fn = (dup2_fn)real("dup2");
 		r = fn(oldfd, newfd);
 	}
-	if (r >= 0 && oldfd != newfd)
+	if (r >= 0 && oldfd != newfd && !theirs)
 		ent_clear(newfd); /* another file now, a queue or not */
 	if (r >= 0 && was)
 		flushed(e.id);
@@ -553,7 +590,7 @@ static void closed_range(unsigned first, unsigned last)
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	long r = real_syscall(SYS_close_range, first, last, flags, 0, 0, 0);
-	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && first <= last && !parents_table())
 		closed_range(first, last);
 	return (int)r;
 }
@@ -565,7 +602,7 @@ EXPORT void closefrom(int lowfd)
 	if (!fn)
 		fn = (closefrom_fn)real("closefrom");
 	fn(lowfd);
-	if (lowfd >= 0)
+	if (lowfd >= 0 && !parents_table())
 		closed_range((unsigned)lowfd, ~0u);
 }
 

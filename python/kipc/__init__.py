@@ -208,9 +208,13 @@ def _receive(receive, what, flags, o, bufsize, message):
     return m if message else m.data
 
 
-def _call(call, data, what, type, timeout, nonblock, bufsize):
+def _call(call, data, what, prio, type, timeout, nonblock, bufsize):
     """Run call(req, reqlen, reply, replylen, info, flags, opts), one of the
-    library's calls with its target bound: the reply's bytes."""
+    library's calls with its target bound: the reply's bytes. libkipc's
+    synchronous call has no priority: prio must be 0 (ValueError)."""
+    if prio:
+        raise ValueError(f"{what}: prio={prio}: a call's priority must be 0 "
+                         "(libkipc's kipc_call takes none)")
     b = _bytes(data)
     flags, o = _wait(timeout, nonblock, type)
     buf = ctypes.create_string_buffer(bufsize or _bufsize())
@@ -238,8 +242,8 @@ def recv(from_pid=ANY, timeout=None, nonblock=False, message=False, bufsize=None
 
 def call(to_pid, data, prio=0, type=0, timeout=None, nonblock=False, bufsize=None):
     """Send a request to process to_pid and return its reply (bytes)."""
-    return _call(functools.partial(_lib.kipc_call_x, to_pid), data, f"call {to_pid}", type,
-                 timeout, nonblock, bufsize)
+    return _call(functools.partial(_lib.kipc_call_x, to_pid), data, f"call {to_pid}", prio,
+                 type, timeout, nonblock, bufsize)
 
 
 def reply(token, data, type=0):
@@ -351,7 +355,7 @@ class Mailbox:
     def call(self, data, prio=0, type=0, timeout=None, nonblock=False, bufsize=None):
         """Send a request through the mailbox and return the reply."""
         return _call(functools.partial(_lib.kipc_mbox_call_x, self.id), data,
-                     self._what("call"), type, timeout, nonblock, bufsize)
+                     self._what("call"), prio, type, timeout, nonblock, bufsize)
 
     def destroy(self):
         _check(_lib.kipc_mbox_destroy(self.id), self._what("destroy"))

@@ -123,6 +123,18 @@ def test_call_and_reply():
         assert join(pid) == 0
 
 
+def test_call_priority_is_refused_not_ignored():
+    # libkipc's synchronous call has no priority: a prio other than 0 is an
+    # error, before anything is sent (it used to be dropped silently)
+    with kipc.Mailbox.create("/prio", kernel_owned=True) as m:
+        with pytest.raises(ValueError, match="prio=3"):
+            m.call(b"urgent", prio=3, timeout=1)
+        with pytest.raises(ValueError, match="prio=3"):
+            kipc.call(kipc.pid(), b"urgent", prio=3, timeout=1)
+        assert m.stat().nmsg == 0
+        assert kipc.taskq_stat().nmsg == 0
+
+
 def test_task_queues_direct():
     me = kipc.pid()
     pid = child(lambda: kipc.send(me, b"direct", prio=3))

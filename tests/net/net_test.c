@@ -1968,6 +1968,52 @@ TEST_TIMEOUT(nats_server_restart_exactly_once, 60)
 	nf_stop_node(3, SIGTERM);
 }
 
+/* Server on b: one message, within 30 s. */
+static int srv_one_late(struct share *s)
+{
+	if (mbox_ready(s, 4, 0666))
+		return 10;
+	char buf[64] = "";
+	if (kipc_mbox_receive_timed(s->id, buf, sizeof buf - 1, NULL, 0, 30000000000LL) < 0)
+		return 11;
+	snprintf(s->text[0], sizeof s->text[0], "%s", buf);
+	return 0;
+}
+
+static int send_joined(struct share *s)
+{
+	int64_t id = remote("b", s);
+	if (id < 0)
+		return 10;
+	return kipc_mbox_send(id, "joined", 7, 0, 0) == 0 ? 0 : 11;
+}
+
+/* A node booted while its NATS server is down joins when the server
+ * comes up (libnats retries the connect; the fabric's I/O thread polls
+ * the socket libnats attaches then): its send to b is delivered. */
+TEST_TIMEOUT(node_booted_before_its_nats_server_joins, 60)
+{
+	NF_SLOW();
+	char why[256], why2[256] = "";
+	struct share *s = share_new();
+	pid_t srv = serve(1, srv_one_late, s);
+	ASSERT_GT(srv, 0);
+	pid_t old = nf->nats;
+	kill(old, SIGKILL);
+	waitpid(old, NULL, 0);
+	nf_untrack(old);
+	int booted = nf_boot_node(3, "net_timeout_ms=15000", why, sizeof why);
+	int up = nf_start_nats(why2, sizeof why2);
+	ASSERT_EQ(KSFT_PASS, up) TH_LOG("%s", why2);
+	ASSERT_EQ(KSFT_PASS, booted) TH_LOG("%s", why);
+	pid_t c = on_node(3, send_joined, s);
+	ASSERT_GT(c, 0);
+	EXPECT_EQ(0, kt_wait(c));
+	EXPECT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("joined", s->text[0]);
+	nf_stop_node(3, SIGTERM);
+}
+
 /* ---------------------------------------------------------------- */
 /* Two nodes in two network namespaces, the veth between them cut     */
 

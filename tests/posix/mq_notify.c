@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* mq_notify(3): SIGEV_SIGNAL (si_code, si_value, si_pid, si_uid),
- * SIGEV_NONE, SIGEV_THREAD; one registrant, one shot, EBUSY, removal. */
+ * SIGEV_NONE, SIGEV_THREAD; one registrant, one shot, EBUSY, removal;
+ * only the owner's close removes it (not a vfork child's). */
 #include "conform.h"
 #include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
 
 static volatile sig_atomic_t nsig, code, value, sender, uid_ok;
 static pid_t kid_pid;
@@ -52,11 +55,44 @@ static void kid_send(const char *name)
 	waitpid(kid_pid, &st, 0);
 }
 
+static pid_t receiver_tid; /* blocked_receiver's, once it is about to receive */
+
 static void *blocked_receiver(void *arg)
 {
 	char buf[64];
+	__atomic_store_n(&receiver_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	ssize_t n = mq_receive(*(mqd_t *)arg, buf, sizeof buf, NULL);
 	return (void *)(long)n;
+}
+
+/* The state letter of thread tid of this process (R, S, ...), or 0. */
+static char thread_state(pid_t tid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char *p = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+	fclose(f);
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* 1 once blocked_receiver sleeps in mq_receive (the only call it makes
+ * after its tid is set that can sleep), 0 if not within 3 s. */
+static int receiver_blocked(void)
+{
+	struct timespec now, end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += 3;
+	do {
+		pid_t tid = __atomic_load_n(&receiver_tid, __ATOMIC_ACQUIRE);
+		if (tid && thread_state(tid) == 'S')
+			return 1;
+		sched_yield();
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec));
+	return 0;
 }
 
 int main(void)
@@ -123,7 +159,7 @@ int main(void)
 	res("register", mq_notify(q, &sev));
 	pthread_t th;
 	pthread_create(&th, NULL, blocked_receiver, &q);
-	msleep(150);
+	val("receiver blocked", receiver_blocked());
 	res("send with a blocked receiver", mq_send(q, "r", 1, 0));
 	void *rv;
 	pthread_join(th, &rv);
@@ -142,6 +178,31 @@ int main(void)
 	res("register", mq_notify(q, &sev));
 	res("close another descriptor", mq_close(q2));
 	res("registered again: removed by the close", mq_notify(q, &sev));
+	mq_notify(q, NULL);
+
+	/* a vfork child's close is another process's: the registration stays
+	 * (Linux removes it only for the owner's close, by tgid) */
+	q2 = mq_open(a, O_RDWR);
+	res("register", mq_notify(q, &sev));
+	fflush(stdout);
+	pid_t v = vfork();
+	if (v == 0) {
+		close(q2);
+		_exit(0);
+	}
+	reap("vfork child: close", v);
+	res("registered still after a vfork child's close", mq_notify(q, &sev));
+	v = vfork();
+	if (v == 0) {
+		closefrom(3);
+		_exit(0);
+	}
+	reap("vfork child: closefrom", v);
+	res("registered still after a vfork child's closefrom", mq_notify(q, &sev));
+	struct mq_attr a2;
+	res("the descriptor the children closed is still ours", mq_getattr(q2, &a2));
+	res("close it here", mq_close(q2));
+	res("registered again: removed by the owner's close", mq_notify(q, &sev));
 	mq_notify(q, NULL);
 
 	/* signo 0: registers, sends nothing */

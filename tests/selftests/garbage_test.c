@@ -441,9 +441,12 @@ static void cq_overflow(struct __test_metadata *_metadata, struct raw *r)
 			     __atomic_load_n(&r->ctl->cq_head, __ATOMIC_RELAXED));
 	for (uint32_t i = 0; i < n; i++) {
 		struct kipc_cqe cqe;
+		uint32_t head = __atomic_load_n(&r->ctl->cq_head, __ATOMIC_RELAXED);
 		ASSERT_EQ(0, raw_reap_ring(r, &cqe)) TH_LOG("completion %u of %u", i, n);
 		ASSERT_EQ(1000 + i, cqe.user_data);
 		EXPECT_EQ(0, cqe.res);
+		/* refilled from the overflow list: tagged as any other */
+		EXPECT_EQ(KIPC_CQ_LAP(head, C), cqe.lap);
 	}
 	/* the kernel has handed over everything */
 	raw_ring(r);
@@ -456,6 +459,61 @@ static void cq_overflow(struct __test_metadata *_metadata, struct raw *r)
 TEST(cq_overflow_keeps_every_completion)
 {
 	hostile(_metadata, cq_overflow);
+}
+
+/*
+ * Lap tags (KIPC_FEAT_CQ_LAP): the kernel tags every CQE it writes with
+ * its lap, over whatever the process left in the slot, and never reads a
+ * tag back. Random bytes in every slot, then forged tags (the lap after
+ * the one each slot gets next, or the one it gets next itself) change
+ * nothing it does: over three laps of the CQ every completion is the
+ * right one, carries its own lap, and cq_tail is still published.
+ */
+static void cq_laps(struct __test_metadata *_metadata, struct raw *r)
+{
+	uint32_t C = r->resp.cq_entries, S = r->resp.sq_entries;
+	ASSERT_NE(0, r->resp.features & KIPC_FEAT_CQ_LAP);
+	uint64_t x = 0x2545f4914f6cdd1dull ^ (uint64_t)getpid();
+	uint64_t *w = (uint64_t *)r->cq;
+	for (size_t i = 0; i < (size_t)C * sizeof(struct kipc_cqe) / 8; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		w[i] = x;
+	}
+	struct kipc_sqe *sqes = calloc(S, sizeof *sqes);
+	ASSERT_NE(NULL, sqes);
+	uint32_t ud = 5000;
+	for (uint32_t batch = 0; batch < 3 * C / S; batch++) {
+		uint32_t head = __atomic_load_n(&r->ctl->cq_head, __ATOMIC_RELAXED);
+		for (uint32_t i = 0; i < S; i++) {
+			memset(&sqes[i], 0, sizeof sqes[i]);
+			sqes[i].opcode = KIPC_SYS_nop;
+			sqes[i].user_data = ud + i;
+			/* forge the slot: a tag the kernel must overwrite, or
+			 * (every third batch) the very tag it will write */
+			uint32_t h = head + i;
+			r->cq[h & (C - 1)].lap = batch % 3 == 2 ? KIPC_CQ_LAP(h, C)
+								: KIPC_CQ_LAP(h + C, C);
+		}
+		ASSERT_EQ(0, raw_push(r, sqes, S, S));
+		for (uint32_t i = 0; i < S; i++) {
+			struct kipc_cqe cqe;
+			ASSERT_EQ(0, raw_reap(r, &cqe)) TH_LOG("batch %u, completion %u", batch, i);
+			ASSERT_EQ(ud + i, cqe.user_data);
+			EXPECT_EQ(0, cqe.res);
+			EXPECT_EQ(KIPC_CQ_LAP(head + i, C), cqe.lap);
+		}
+		EXPECT_EQ(head + S, __atomic_load_n(&r->ctl->cq_tail, __ATOMIC_ACQUIRE));
+		ud += S;
+	}
+	free(sqes);
+	EXPECT_EQ(0, raw_nop(r, 9));
+}
+
+TEST(cq_lap_tags_are_written_never_read)
+{
+	hostile(_metadata, cq_laps);
 }
 
 struct stall_arg {

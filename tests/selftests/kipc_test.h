@@ -469,15 +469,16 @@ static inline void kt_kernel_cleanup_dir(struct kt_kernel *k)
 }
 
 /*
- * Stop the kernel with sig (SIGTERM: a clean shutdown) and reap it.
- * Returns its wait status, or -1 when it did not exit within the bound
- * (it is killed then). Removes the directory.
+ * Stop the kernel with sig (SIGTERM: a clean shutdown; 0: send nothing,
+ * it is exiting by itself) and reap it. Returns its wait status, or -1
+ * when it did not exit within the bound (it is killed then).
  */
 static inline int kt_kernel_stop(struct kt_kernel *k, int sig)
 {
 	int st = -1;
 	if (k->pid > 0) {
-		kill(k->pid, sig);
+		if (sig)
+			kill(k->pid, sig);
 		if (ksft_waitpid_timeout(k->pid, &st, KT_BOUND_MS) < 0) {
 			kill(k->pid, SIGKILL);
 			waitpid(k->pid, NULL, 0);
@@ -825,6 +826,27 @@ static inline int kt_wait_mbox(int64_t id, int what, uint32_t want, int timeout_
 static inline int kt_wait_taskq(int what, uint32_t want, int timeout_ms)
 {
 	return kt_wait_stat(true, 0, what, want, timeout_ms);
+}
+
+/* Wait (bounded) until task pid is blocked in a call op the kernel has
+ * parked (its task info: KIPC_TASK_BLOCKED in op). 0, or -1 with errno
+ * (ETIMEDOUT). A task not attached yet (ESRCH) is waited for. */
+static inline int kt_wait_blocked(pid_t pid, uint32_t op)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	for (;;) {
+		struct kipc_task_info ti;
+		int r = kipc_task_info(pid, &ti);
+		if (r < 0 && errno != ESRCH)
+			return -1;
+		if (r == 0 && ti.state == KIPC_TASK_BLOCKED && ti.wait_op == op)
+			return 0;
+		if (__ksft_now_ms() > deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		kt_sleep_ms(1);
+	}
 }
 
 /* Mailbox id has no receiver waiting and holds no message, and a message

@@ -3,9 +3,9 @@
  * kipcd stopped, and a helper process that makes one call per command:
  * for the selftests of what completes in the caller without kipcd (send
  * credits, receive push), which must see a second process's request
- * published while kipcd cannot answer it. A test defines its commands
- * and the loop that runs them (helper_ready() first, then one answer
- * per command read).
+ * published while kipcd cannot answer it; and the mailbox and the
+ * 4-byte messages they use. helper_loop() runs the commands (C_*), one
+ * answer per command read.
  */
 #ifndef _KIPC_KT_HELPER_H
 #define _KIPC_KT_HELPER_H
@@ -43,6 +43,45 @@ static void cont_kipcd(void)
 	kill(kt_main_kernel.pid, SIGCONT);
 }
 
+/* A mailbox of 64-byte messages anyone may send to and receive from
+ * (kernel_owned; else only its owner receives and it dies with it). */
+static int64_t open_box(uint32_t capacity, bool kernel_owned)
+{
+	struct kipc_mbox_attr a = kt_attr(capacity);
+	a.msgsize = 64;
+	a.mode = 0666;
+	a.flags = kernel_owned ? KIPC_MBOX_KERNEL_OWNED : 0;
+	return kipc_mbox_open(NULL, 0, &a);
+}
+
+/* Messages queued in id, or -errno. */
+static int64_t nmsg(int64_t id)
+{
+	struct kipc_mbox_stat st;
+	return kipc_mbox_stat(id, &st) < 0 ? (int64_t)-errno : (int64_t)st.nmsg;
+}
+
+/* One value (its length must be 4), or -errno. */
+static int64_t recv1(int64_t id, unsigned flags)
+{
+	uint32_t v;
+	ssize_t n = kipc_mbox_receive(id, &v, sizeof v, NULL, flags);
+	if (n < 0)
+		return -errno;
+	return n == sizeof v ? (int64_t)v : -EBADMSG;
+}
+
+/* The helper's commands: on mailbox id, value arg (4 bytes), priority prio. */
+enum {
+	C_STAT,    /* nmsg() */
+	C_RECV_NB, /* recv1(), KIPC_F_NONBLOCK */
+	C_SEND,    /* send arg at prio, KIPC_F_NONBLOCK (0 or -errno) */
+	C_DESTROY, /* mbox_destroy (0 or -errno) */
+	C_SETCAP,  /* mbox_setattr of capacity arg (0 or -errno) */
+	C_RECV,    /* recv1(), blocking */
+	C_OWN,     /* a test's own commands from here on (helper_serve) */
+};
+
 struct cmd {
 	int op;
 	int64_t id;
@@ -60,6 +99,49 @@ static int helper_ready(int out)
 {
 	int64_t ready = kipc_attach() < 0 ? -errno : 0;
 	return write(out, &ready, sizeof ready) != sizeof ready || ready ? -1 : 0;
+}
+
+static int64_t helper_call(const struct cmd *c)
+{
+	uint32_t v = (uint32_t)c->arg;
+	struct kipc_mbox_attr a;
+	switch (c->op) {
+	case C_STAT:
+		return nmsg(c->id);
+	case C_RECV:
+	case C_RECV_NB:
+		return recv1(c->id, c->op == C_RECV_NB ? KIPC_F_NONBLOCK : 0);
+	case C_SEND:
+		return kipc_mbox_send(c->id, &v, sizeof v, c->prio, KIPC_F_NONBLOCK) < 0 ? -errno : 0;
+	case C_DESTROY:
+		return kipc_mbox_destroy(c->id) < 0 ? -errno : 0;
+	case C_SETCAP:
+		memset(&a, 0, sizeof a);
+		a.capacity = v;
+		return kipc_mbox_setattr(c->id, KIPC_SET_CAPACITY, &a) < 0 ? -errno : 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* The helper: attach, say so (0 or -errno), then one answer per
+ * command (own: the commands from C_OWN on, or NULL). */
+static int helper_serve(int in, int out, int64_t (*own)(const struct cmd *c))
+{
+	if (helper_ready(out) < 0)
+		return 1;
+	struct cmd c;
+	while (read(in, &c, sizeof c) == sizeof c) {
+		int64_t res = c.op >= C_OWN && own ? own(&c) : helper_call(&c);
+		if (write(out, &res, sizeof res) != sizeof res)
+			return 2;
+	}
+	return 0;
+}
+
+static int helper_loop(int in, int out)
+{
+	return helper_serve(in, out, NULL);
 }
 
 static int helper_start(struct helper *h, int (*loop)(int in, int out))

@@ -11,7 +11,8 @@
  *    the child holds it), not a number alone;
  *  - non-root users of a root kernel open queues (their descriptor file
  *    is theirs), and read(2)/write(2) on one's descriptor do not change
- *    what poll reports on anyone else's;
+ *    what poll reports on anyone else's (and the queue's next emptying
+ *    puts one's own right again);
  *  - an aborted open leaves no queue and no file;
  *  - a descriptor closed where kipcd is not told (a plain close(2), as
  *    close_range or a process that never attached) still ends its open
@@ -191,6 +192,8 @@ struct corrupt {
 	int opened[2], go[2], done[2];
 };
 
+static short poll_now(int fd);
+
 static int corrupt_own(void *p)
 {
 	struct corrupt *c = p;
@@ -208,6 +211,9 @@ static int corrupt_own(void *p)
 		return 13;
 	if (write(c->done[1], "d", 1) != 1 || read(c->go[0], &x, 1) != 1)
 		return 14;
+	/* the queue's emptying read our pipe empty, garbage included */
+	if (poll_now(d.fd) != POLLOUT)
+		return 17;
 	if (write(d.fd, "more", 4) != 4) /* and again on an empty queue */
 		return 15;
 	if (write(c->done[1], "d", 1) != 1 || read(c->go[0], &x, 1) != 1)

@@ -57,67 +57,11 @@ static bool pushed_for(const struct kipc_push *w, int64_t id)
 	return (claim_of(w) >> 32) && __atomic_load_n(&w->link, __ATOMIC_ACQUIRE) == id;
 }
 
-static int64_t open_box(uint32_t capacity)
-{
-	struct kipc_mbox_attr a = kt_attr(capacity);
-	a.msgsize = 64;
-	a.mode = 0666;
-	a.flags = KIPC_MBOX_KERNEL_OWNED;
-	return kipc_mbox_open(NULL, 0, &a);
-}
-
-static int64_t nmsg(int64_t id)
-{
-	struct kipc_mbox_stat st;
-	return kipc_mbox_stat(id, &st) < 0 ? (int64_t)-errno : (int64_t)st.nmsg;
-}
-
-/* One value (its length must be 4), or -errno. */
-static int64_t recv1(int64_t id, unsigned flags)
-{
-	uint32_t v;
-	ssize_t n = kipc_mbox_receive(id, &v, sizeof v, NULL, flags);
-	if (n < 0)
-		return -errno;
-	return n == sizeof v ? (int64_t)v : -EBADMSG;
-}
-
 static int send_range(int64_t id, uint32_t from, uint32_t to)
 {
 	for (uint32_t v = from; v < to; v++)
 		if (kipc_mbox_send(id, &v, sizeof v, 0, 0) < 0)
 			return -1;
-	return 0;
-}
-
-/* ---- a helper process that makes one call per command ------------ */
-
-enum { C_STAT, C_RECV_NB, C_SEND };
-
-static int helper_loop(int in, int out)
-{
-	if (helper_ready(out) < 0)
-		return 1;
-	struct cmd c;
-	while (read(in, &c, sizeof c) == sizeof c) {
-		int64_t res;
-		uint32_t v = (uint32_t)c.arg;
-		switch (c.op) {
-		case C_STAT:
-			res = nmsg(c.id);
-			break;
-		case C_RECV_NB:
-			res = recv1(c.id, KIPC_F_NONBLOCK);
-			break;
-		case C_SEND:
-			res = kipc_mbox_send(c.id, &v, sizeof v, c.prio, 0) < 0 ? -errno : 0;
-			break;
-		default:
-			res = -EINVAL;
-		}
-		if (write(out, &res, sizeof res) != sizeof res)
-			return 2;
-	}
 	return 0;
 }
 
@@ -167,7 +111,7 @@ static int wait_pushed(const struct kipc_push *w, uint32_t n)
  */
 static int64_t pushed_box(const struct kipc_push *w, uint32_t n)
 {
-	int64_t id = open_box(64);
+	int64_t id = open_box(64, true);
 	if (id < 0 || await_push(id, w) < 0 || send_range(id, 0, n) < 0 ||
 	    wait_pushed(w, n < KIPC_PUSH_SLOTS ? n : KIPC_PUSH_SLOTS) < 0 || recv1(id, 0) != 0)
 		return -1;
@@ -184,7 +128,7 @@ TEST(pushed_one_byte_messages_are_received_once)
 	ASSERT_EQ(0, kipc_attach());
 	struct kipc_push *w = push_words();
 	ASSERT_NE(NULL, w);
-	int64_t id = open_box(64);
+	int64_t id = open_box(64, true);
 	ASSERT_LT(0, id);
 	ASSERT_EQ(0, await_push(id, w));
 	for (char c = 'x'; c <= 'z'; c++)
@@ -293,7 +237,7 @@ TEST(receiver_death_leaves_the_rest_queued)
 {
 	ASSERT_EQ(0, kipc_attach());
 	struct death d;
-	d.id = open_box(64);
+	d.id = open_box(64, true);
 	ASSERT_LT(0, d.id);
 	ASSERT_EQ(0, pipe(d.up));
 	ASSERT_EQ(0, pipe(d.down));
@@ -396,7 +340,7 @@ TEST(garbage_claim_word_detaches)
 {
 	ASSERT_EQ(0, kipc_attach());
 	for (uint64_t kind = 0; kind < 2; kind++) {
-		struct garbage g = {open_box(64), kind};
+		struct garbage g = {open_box(64, true), kind};
 		ASSERT_LT(0, g.id);
 		pid_t c = kt_fork(claim_garbage, &g);
 		ASSERT_LT(0, c);
@@ -486,7 +430,7 @@ TEST(ledger_pushed_receives_racing_another_receiver)
 	ASSERT_NE(MAP_FAILED, r);
 	memset(r, 0, sizeof *r);
 	r->last[0] = r->last[1] = LSTOP;
-	r->id = open_box(256);
+	r->id = open_box(256, true);
 	ASSERT_LT(0, r->id);
 	r->led = &led;
 	pid_t s = kt_fork(ledger_sender, r);

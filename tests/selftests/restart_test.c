@@ -20,6 +20,7 @@ struct board {
 	int64_t dt[NCLIENTS];     /* kill -> the client's call returned */
 	int err[NCLIENTS];        /* errno of that call */
 	int served[NCLIENTS];     /* the new kernel answered the client */
+	int noticed;              /* clients whose call has returned */
 };
 
 static int client(int i, struct board *bd, struct kt_barrier *attached,
@@ -39,6 +40,7 @@ static int client(int i, struct board *bd, struct kt_barrier *attached,
 			     kipc_receive(KIPC_ANY, b, sizeof b, NULL, 0);
 	bd->dt[i] = kt_now_ns() - __atomic_load_n(&bd->t_kill, __ATOMIC_ACQUIRE);
 	bd->err[i] = n < 0 ? errno : 0;
+	__atomic_add_fetch(&bd->noticed, 1, __ATOMIC_RELEASE);
 	if (kt_wait_post_ms(restarted, 1, 30000) < 0)
 		return 102;
 	/* the first call may still report the old kernel's death */
@@ -93,8 +95,13 @@ TEST_TIMEOUT(sigkill_with_50_blocked_clients_then_restart, 120)
 	ASSERT_EQ(0, ksft_waitpid_timeout(k.pid, &st, KT_BOUND_MS));
 	k.pid = 0;
 
-	/* give every client the chance to notice before the restart */
-	kt_sleep_ms(RESET_BOUND_NS / MS + 200);
+	/* every client has noticed (its call returned) before the restart;
+	 * how soon is checked below (dt) */
+	deadline = kt_now_ns() + KT_BOUND_MS * MS;
+	while (__atomic_load_n(&bd->noticed, __ATOMIC_ACQUIRE) < NCLIENTS &&
+	       kt_now_ns() < deadline)
+		kt_sleep_ms(5);
+	EXPECT_EQ(NCLIENTS, __atomic_load_n(&bd->noticed, __ATOMIC_ACQUIRE));
 	char why[256];
 	int r = kt_kernel_spawn(&k, NULL, why, sizeof why);
 	ASSERT_EQ(KSFT_PASS, r) TH_LOG("%s", why);

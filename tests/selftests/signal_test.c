@@ -182,6 +182,9 @@ TEST(interrupted_rendezvous_send_delivers_nothing)
 		_exit(r == 0 ? 1 : errno == EINTR ? 0 : 2);
 	}
 	ASSERT_EQ(0, kt_wait_mbox(id, KT_SENDERS, 1, KT_BOUND_MS));
+	/* as above: signal once the sender sleeps, not while it spins */
+	struct kipc_task_info ti;
+	ASSERT_EQ(0, wait_parked_asleep(c, KIPC_SYS_mbox_send, &ti));
 	kill(c, SIGUSR1);
 	EXPECT_EQ(0, kt_wait(c));
 	char buf[4];

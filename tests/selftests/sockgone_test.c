@@ -14,20 +14,6 @@
 #include "kselftest_harness.h"
 #include "kipc_test.h"
 
-/* The kernel exits by itself (no signal from us) within the bound. */
-static int exits_alone(struct kt_kernel *k)
-{
-	int st = -1;
-	if (ksft_waitpid_timeout(k->pid, &st, KT_BOUND_MS) < 0) {
-		kill(k->pid, SIGKILL);
-		waitpid(k->pid, NULL, 0);
-		st = -1;
-	}
-	k->pid = 0;
-	kt_reg_pid(k, 0);
-	return st;
-}
-
 TEST(socket_removed_kernel_exits_cleanly)
 {
 	struct kt_kernel k;
@@ -36,7 +22,7 @@ TEST(socket_removed_kernel_exits_cleanly)
 	int64_t mb = kipc_mbox_open(NULL, 0, NULL);
 	ASSERT_LT(0, mb);
 	ASSERT_EQ(0, unlink(k.sock));
-	int st = exits_alone(&k);
+	int st = kt_kernel_stop(&k, 0); /* it exits by itself */
 	ASSERT_TRUE(st >= 0 && WIFEXITED(st)) TH_LOG("status 0x%x", st);
 	EXPECT_EQ(0, WEXITSTATUS(st));
 	char lock[PATH_MAX + 8];
@@ -54,7 +40,7 @@ TEST(socket_dir_removed_kernel_exits_cleanly)
 	struct kt_kernel k;
 	KT_BOOT_AND_USE(&k, NULL);
 	kt_rm_dir(k.dir);
-	int st = exits_alone(&k);
+	int st = kt_kernel_stop(&k, 0); /* it exits by itself */
 	ASSERT_TRUE(st >= 0 && WIFEXITED(st)) TH_LOG("status 0x%x", st);
 	EXPECT_EQ(0, WEXITSTATUS(st));
 	kt_kernel_cleanup_dir(&k);
@@ -70,7 +56,7 @@ TEST(socket_replaced_kernel_exits_replacement_kept)
 	ASSERT_LE(0, fd);
 	close(fd);
 	ASSERT_EQ(0, rename(other, k.sock));
-	int st = exits_alone(&k);
+	int st = kt_kernel_stop(&k, 0); /* it exits by itself */
 	ASSERT_TRUE(st >= 0 && WIFEXITED(st)) TH_LOG("status 0x%x", st);
 	EXPECT_EQ(0, WEXITSTATUS(st));
 	struct stat s;

@@ -197,12 +197,13 @@ static void run_cycle(struct __test_metadata *_metadata, int n)
 		pidmem[i] = pids[i];
 	}
 	ASSERT_EQ(0, kt_wait_post(&b[0], n));
-	/* all but the last start: they block (nobody receives) */
+	/* all but the last start: they block (nobody receives); each is
+	 * parked in its send before the next starts */
 	for (int i = 0; i < n - 1; i++) {
 		kt_post(&b[1 + i], 1);
-		kt_settle();
+		ASSERT_EQ(0, kt_wait_blocked(pids[i], KIPC_SYS_send))
+			TH_LOG("member %d not blocked in its send: %s", i, strerror(errno));
 	}
-	kt_settle();
 	/* the last one would close the cycle */
 	int64_t t0 = kt_now_ns();
 	kt_post(&b[n], 1);

@@ -216,6 +216,14 @@ TEST_CASE("task queue setattr: capacity, unbounded, rendezvous; growth admits wa
 	CHECK(drain(b) == std::vector<std::string>{"one", "two"});
 	CHECK(b.taskq_setattr(w.limits.msg_max + 1) == -EINVAL);
 	CHECK(b.taskq_setattr(KIPC_CAP_DEFAULT, 0, KIPC_MBOX_KERNEL_OWNED) == -EINVAL);
+	kipc_mbox_attr pa{}; /* a task queue has one receiver: no policy */
+	pa.capacity = 1;
+	pa.policy = KIPC_POLICY_EXCLUSIVE;
+	kipc_sqe ps{};
+	__kipc_enc_rec(&ps, KIPC_SYS_taskq_setattr, 0, 0, 0, put_rec(b.mem, pa), sizeof pa);
+	CHECK(b.now(ps) == -EINVAL);
+	CHECK(b.taskq_stat(&st) == 0);
+	CHECK(st.capacity == KIPC_UNBOUNDED); /* nothing changed */
 	CHECK(b.taskq_setattr(KIPC_CAP_DEFAULT) == 0);
 	CHECK(b.taskq_stat(&st) == 0);
 	CHECK(st.capacity == w.limits.taskq_capacity);

@@ -605,6 +605,16 @@ struct CachedSend {
 	Op c = cached_send(a, id);
 };
 
+/* A client c (pid 100) and a server s (200) with a mailbox id anyone may
+ * call: c's call "q1" on it (call), received by s (r). */
+struct ServedCall {
+	World w;
+	Proc &c = w.spawn(100), &s = w.spawn(200);
+	int64_t id = s.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0666);
+	Op call = c.mbox_call(id, "q1");
+	Op r = s.mbox_receive(id);
+};
+
 /* The cached send c has ended: its second completion is the
  * notification (KIPC_CQE_F_NOTIF), with result res. */
 inline void check_notified(const Op &c, int64_t res)

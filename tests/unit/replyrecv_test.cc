@@ -59,15 +59,10 @@ TEST_CASE("reply_receive answers the call, then takes the next one queued")
 	CHECK(w.charged(1000) == 0);
 }
 
-TEST_CASE("reply_receive parks when nothing is queued; the next call completes it, REPLIED")
+TEST_CASE_FIXTURE(ServedCall, "reply_receive parks when nothing is queued; the next call completes it, REPLIED")
 {
-	World w;
-	Proc &c = w.spawn(100), &s = w.spawn(200);
-	int64_t id = s.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0666);
-	Op a = c.mbox_call(id, "q1");
-	Op r = s.mbox_receive(id);
 	Op rr = reply_receive(s, r.cqe().token, "a1", id, true);
-	CHECK(a.text() == "a1");
+	CHECK(call.text() == "a1");
 	CHECK(!rr.done());
 	Op b = c.mbox_call(id, "q2");
 	REQUIRE(rr.done());

@@ -99,20 +99,15 @@ TEST_CASE("server exits with the request still queued: ESRCH without DELIVERED")
 	CHECK(w.charged(1000) == 0);
 }
 
-TEST_CASE("mailbox destroyed with a call queued: EIDRM; a received call survives until reply")
+TEST_CASE_FIXTURE(ServedCall, "mailbox destroyed with a call queued: EIDRM; a received call survives until reply")
 {
-	World w;
-	Proc &c = w.spawn(100), &s = w.spawn(200);
-	int64_t id = s.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0666);
-	Op served = c.mbox_call(id, "served");
-	Op r = s.mbox_receive(id);
 	Proc &c2 = w.spawn(101);
 	Op queued = c2.mbox_call(id, "queued");
 	CHECK(s.mbox_destroy(id) == 0);
 	CHECK(queued.res() == -EIDRM);
-	CHECK(!served.done());
+	CHECK(!call.done());
 	CHECK(s.reply(r.cqe().token, "late-but-fine") == 0);
-	CHECK(served.text() == "late-but-fine");
+	CHECK(call.text() == "late-but-fine");
 }
 
 TEST_CASE("call timeout: before delivery the request is withdrawn; after, DELIVERED and the reply is refused")

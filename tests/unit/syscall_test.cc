@@ -64,7 +64,7 @@ TEST_CASE_FIXTURE(OneTask, "reserved fields: sqe.rsvd0 must be zero; attr reserv
 	CHECK(st.rsvd0 == 0);
 	CHECK(a.send(100, "x").res() == 0);
 	Op r = a.receive();
-	CHECK(r.cqe().rsvd0 == 0);
+	CHECK(r.cqe().lap == 0);
 }
 
 TEST_CASE("pid arguments out of range are EINVAL")

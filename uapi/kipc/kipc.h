@@ -115,7 +115,7 @@ struct kipc_cqe {
 	int64_t  res;         /* >= 0 result, or -errno */
 	uint32_t flags;       /* KIPC_CQE_F_* */
 	uint16_t prio;        /* message priority (receive) */
-	uint16_t rsvd0;
+	uint16_t lap;         /* in the CQ with KIPC_FEAT_CQ_LAP: the lap tag (ring.h); else 0 */
 	int32_t  pid;         /* receive: sender; send: receiver when known */
 	uint32_t len;         /* receive: full message length */
 	int64_t  type;        /* message type */

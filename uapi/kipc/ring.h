@@ -30,7 +30,8 @@
 #define KIPC_FEAT_CQ_NODROP   (1u << 1)  /* CQ overflow is kept in the kernel, never dropped */
 #define KIPC_FEAT_CREDIT     (1u << 3)  /* send credits in struct kipc_credit (transport.md section 12) */
 #define KIPC_FEAT_PUSH       (1u << 4)  /* receive push in struct kipc_push (transport.md section 13) */
-#define KIPC_FEAT_ALL         (KIPC_FEAT_NOTIFY_FD | KIPC_FEAT_CQ_NODROP | KIPC_FEAT_CREDIT | KIPC_FEAT_PUSH)
+#define KIPC_FEAT_CQ_LAP     (1u << 5)  /* every CQE in the CQ carries its lap tag (KIPC_CQ_LAP) */
+#define KIPC_FEAT_ALL         (KIPC_FEAT_NOTIFY_FD | KIPC_FEAT_CQ_NODROP | KIPC_FEAT_CREDIT | KIPC_FEAT_PUSH | KIPC_FEAT_CQ_LAP)
 /* Not in KIPC_FEAT_ALL: a supervisor attaches for another process, which
  * its hello names with two descriptors (SCM_RIGHTS): a pidfd of it and its
  * /proc/<pid>/mem, which the supervisor could open only if it may
@@ -132,6 +133,19 @@ struct kipc_ring_ctl {
 	uint32_t cq_flags;      /* P: KIPC_CQ_* */
 	uint32_t pad7[15];
 };
+
+/*
+ * The lap tag (KIPC_FEAT_CQ_LAP; transport.md section 5): the kernel
+ * writes a CQE into slot idx & (cq_entries - 1), then stores its `lap`
+ * field, KIPC_CQ_LAP(idx, cq_entries), with release ordering. The
+ * process may take the CQE at its head once that slot's lap (acquire)
+ * is KIPC_CQ_LAP(head, cq_entries), without reading cq_tail, which the
+ * kernel still publishes (once per loop round, as without the feature).
+ * The slot's previous entry carries the tag of the lap before, never
+ * equal; a fresh region's zeroes never match (the first lap is 1).
+ * The kernel never reads a lap back.
+ */
+#define KIPC_CQ_LAP(idx, entries) ((uint16_t)((uint32_t)(idx) / (uint32_t)(entries) + 1u))
 
 /* The SQE array starts on its own page; sizes are fixed by the ABI. */
 #define KIPC_RING_CTL_SIZE   4096u

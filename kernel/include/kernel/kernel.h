@@ -47,8 +47,7 @@ struct Creds {
  * would report, and its payload (valid until the next core call).
  */
 struct PushMsg {
-	uint32_t handle = 0;         /* the message, while it stays queued */
-	uint64_t seq = 0;
+	uint64_t seq = 0;            /* the message, while it stays queued */
 	kipc_cqe cqe{};              /* as a receive of it completes (res = len) */
 	const void *data = nullptr;
 };
@@ -225,16 +224,17 @@ public:
 	void release_sends(uid_t uid, uint64_t bytes);
 	/*
 	 * Receive push (transport.md section 13). push_next(): the message
-	 * that follows the one with handle after (0: the first) in the
-	 * delivery order of native mailbox id, if task t may receive it with
-	 * a plain mbox_receive and it is plain (untyped, not a call, at most
-	 * maxlen bytes, in the same priority as its predecessor): 0 and *out,
-	 * else -errno (-EAGAIN: nothing to push now). take_pushed(): t
+	 * that follows the one of sequence number after_seq (0: the first)
+	 * in the delivery order of native mailbox id, if task t may receive
+	 * it with a plain mbox_receive and it is plain (untyped, not a call,
+	 * at most maxlen bytes, in the same priority as its predecessor): 0
+	 * and *out, else -errno (-EAGAIN: nothing to push now; -ESTALE:
+	 * after_seq is not queued at the head of that priority any more).
+	 * take_pushed(): t
 	 * receives the first message of id, which must be seq, without
 	 * copying it (it was pushed); false if it is not (a daemon bug).
 	 */
-	int push_next(Task *t, int64_t id, uint32_t after, uint64_t after_seq, uint32_t maxlen,
-		      PushMsg *out);
+	int push_next(Task *t, int64_t id, uint64_t after_seq, uint32_t maxlen, PushMsg *out);
 	bool take_pushed(Task *t, int64_t id, uint64_t seq);
 	/* A watched pid that never attached has exited. */
 	void process_exited(pid_t pid);
