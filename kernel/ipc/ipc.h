@@ -171,6 +171,22 @@ inline bool delivered_before(const Message *a, const Message *b)
 	return a->prio != b->prio ? a->prio > b->prio : a->seq < b->seq;
 }
 
+/*
+ * What a receive of m reports besides its result: sender, length,
+ * priority, type, sequence number and source; TRUNC when only copied of
+ * its bytes were copied out.
+ */
+inline void describe_received(kipc_cqe &cqe, const Message &m, uint32_t copied, int64_t source)
+{
+	cqe.flags = copied < m.len ? KIPC_CQE_F_TRUNC : 0;
+	cqe.pid = m.sender;
+	cqe.len = m.len;
+	cqe.prio = m.prio;
+	cqe.type = m.type();
+	cqe.seq = m.seq;
+	cqe.source = source;
+}
+
 /* How a list reaches the (next, prev) handles of a message. */
 struct HdrHook {
 	static uint32_t *links(Message *m) { return &m->next; }

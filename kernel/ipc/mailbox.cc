@@ -642,13 +642,7 @@ long Mailboxes::peek(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
 	if (cur.mm && cur.mm->copy_to_user(a.addr, m->data, n))
 		return -EFAULT;
 	cqe.res = m->len;
-	cqe.flags = n < m->len ? KIPC_CQE_F_TRUNC : 0;
-	cqe.pid = m->sender;
-	cqe.len = m->len;
-	cqe.prio = m->prio;
-	cqe.type = m->type();
-	cqe.seq = m->seq;
-	cqe.source = id;
+	describe_received(cqe, *m, n, id);
 	return cqe.res;
 }
 

@@ -216,13 +216,7 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 		s->remove(m);
 
 	cqe.res = n;
-	cqe.flags = n < m->len ? KIPC_CQE_F_TRUNC : 0;
-	cqe.pid = m->sender;
-	cqe.len = m->len;
-	cqe.prio = m->prio;
-	cqe.type = m->type();
-	cqe.seq = m->seq;
-	cqe.source = link.id();
+	describe_received(cqe, *m, n, link.id());
 	stats.delivered++;
 	link.side->nreceived++;
 	link.side->lrpid = rcv.pid;
