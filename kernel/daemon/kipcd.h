@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -76,5 +77,9 @@ struct Options {
 
 /* Run the kernel on an already listening socket until SIGTERM/SIGINT. */
 int serve(int listen_fd, Loop &loop, const kipc::Limits &limits, bool verbose);
+
+/* Block SIGTERM, SIGINT and SIGHUP (they wait for the server's
+ * signalfd, which reads this set) and return the set. */
+sigset_t block_shutdown_signals();
 
 } // namespace kipcd

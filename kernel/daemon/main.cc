@@ -614,13 +614,7 @@ int main(int argc, char **argv)
 		klog(fmt::format("kipc: listening on {}", opt.socket_path));
 	}
 
-	/* SIGTERM, SIGINT and SIGHUP wait for the server's signalfd. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	sigprocmask(SIG_BLOCK, &sigs, nullptr);
+	block_shutdown_signals(); /* watch_socket may raise SIGTERM */
 	watch_socket(*loop); /* open until we exit; before anyone is told we are ready */
 
 	if (!opt.foreground) {

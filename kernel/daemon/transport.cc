@@ -255,6 +255,17 @@ void Server::shutdown()
 	end_of_round();
 }
 
+sigset_t block_shutdown_signals()
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, nullptr);
+	return set;
+}
+
 int Server::run()
 {
 	/* POSIX queue descriptors live next to the socket: <socket>.mq/ */
@@ -262,12 +273,7 @@ int Server::run()
 	socklen_t salen = sizeof sa;
 	if (getsockname(lfd_, reinterpret_cast<sockaddr *>(&sa), &salen) == 0 && sa.sun_path[0])
 		mqfs_.init(std::string(sa.sun_path) + ".mq");
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, nullptr);
+	sigset_t set = block_shutdown_signals();
 	signal(SIGPIPE, SIG_IGN);
 	sigfd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
