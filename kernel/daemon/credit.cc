@@ -58,6 +58,7 @@ bool changes_nothing(uint8_t opcode)
 	case KIPC_SYS_nop:
 	case KIPC_SYS_cancel:
 	case KIPC_SYS_mbox_stat:
+	case KIPC_SYS_mbox_peek:
 	case KIPC_SYS_taskq_stat:
 	case KIPC_SYS_mq_getattr:
 	case KIPC_SYS_sysinfo:
