@@ -38,9 +38,11 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <thread>
 #include <unistd.h>
 
@@ -99,6 +101,18 @@ public:
 			wake_io(); /* else the I/O thread is awake already */
 	}
 	size_t max_payload() const override { return max_payload_.load(); }
+	void check_node(const std::string &node) override
+	{
+		if (node == cfg_.node)
+			return; /* publishing as ourselves is ours */
+		{
+			std::lock_guard g(mu_);
+			if (!nodes_.insert(node).second)
+				return;
+			unchecked_.push_back(node);
+		}
+		wake_io();
+	}
 	std::vector<FabricMsg> take(bool *connected) override
 	{
 		uint64_t v;
@@ -201,8 +215,10 @@ private:
 	static void on_error(natsConnection *, natsSubscription *, natsStatus s, void *c)
 	{
 		auto *f = static_cast<NatsFabric *>(c);
-		if (s == NATS_NOT_PERMITTED && f->probing_)
-			return; /* the probe asked for that refusal */
+		if (s == NATS_NOT_PERMITTED && f->denials_.fetch_sub(1) > 0)
+			return; /* the check asked for that refusal (it may come after it) */
+		if (s == NATS_NOT_PERMITTED)
+			f->denials_.fetch_add(1);
 		klog(fmt::format("kipc: net: NATS: {}", natsStatus_GetText(s)));
 	}
 	void kick()
@@ -212,7 +228,7 @@ private:
 	}
 	void io();
 	void publish_batch(std::deque<FabricMsg> &batch);
-	void start_probe();
+	void start_probe(const std::vector<std::string> &others);
 	bool probed(bool timed_out);
 	static thread_local bool on_io_thread;
 
@@ -236,7 +252,19 @@ private:
 	bool verify_ = false;            /* guarded by mu_: check this connection */
 	bool checked_ = false;           /* guarded by mu_: the last check passed */
 	std::atomic<bool> probing_{false}; /* the I/O thread's check runs */
-	natsSubscription *probe_[3] = {}; /* the I/O thread's: as another, of another, the mark */
+	std::set<std::string> nodes_;    /* guarded by mu_: the nodes we heard of (check_node) */
+	std::vector<std::string> unchecked_; /* guarded by mu_: of those, not checked yet */
+	struct Probe {
+		natsSubscription *sub;   /* what must stay silent */
+		std::string what;        /* what it says if it does not */
+		bool ours;               /* only our publish (nonce_) counts: X's own
+					    messages come there too */
+	};
+	std::string nonce_;              /* the I/O thread's: this check's payload */
+	std::atomic<int> denials_{0};    /* refusals the check asked for, not yet seen */
+	std::vector<Probe> probe_;       /* the I/O thread's: the check running */
+	natsSubscription *mark_ = nullptr; /* the I/O thread's: its end */
+	bool full_check_ = false;        /* the I/O thread's: a connection's first check */
 	int64_t probe_by_ = 0;           /* the I/O thread's: the mark's deadline (ms) */
 	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
 	std::atomic<size_t> max_payload_{1 << 20}; /* NATS's default until connected */
@@ -404,29 +432,64 @@ int64_t now_ms()
 }
 
 /*
- * Does the server stop this node from being another? Two probes and a
- * mark, published in this order on our one connection, so the server
- * takes them in this order and delivers what it lets through before the
- * mark: a publish on the request subject of us as a node PROBE would
- * send it (kipc.<us>.req.PROBE, while we subscribe to it: it must be
- * refused), a subscription to a request subject of node PROBE
- * (kipc.PROBE.req.<us>, while we publish there, as we may: it must be
- * refused), and the mark on kipc.<us>.rsp.<us> (ours to publish and to
- * subscribe). PROBE is no node's name (names are lowercase), so no node
- * takes either for a request (nor we the mark: it is no frame).
+ * Does the server stop this node from being another, or from reading
+ * another's traffic? For each other node X (PROBE, no node's name, on a
+ * connection's first check, and then each node we heard of: check_node(),
+ * on every connection again), subscriptions that must stay silent and
+ * publishes that would reach them if the server let them, then a mark,
+ * all on our one connection, so the server takes them in this order and
+ * delivers what it lets through before the mark:
+ *   - publishing as X: kipc.<us>.req.X and kipc.<us>.rsp.X (ours to
+ *     subscribe to): the publish must be refused;
+ *   - reading X's traffic: kipc.X.>, kipc.X.req.<us>, kipc.X.rsp.<us>
+ *     (ours to publish on: our requests to X, our answers): the
+ *     subscriptions must be refused;
+ *   - the mark on kipc.<us>.rsp.<us> (ours both ways).
+ * What reaches X (our publishes on its subjects) or us is no frame, and
+ * is dropped as such (net.cc). What we cannot see alone: a grant to
+ * publish as X on a third node's subjects only (kipc.Y.req.X), which
+ * only Y's subscription would receive.
  */
-void NatsFabric::start_probe()
+void NatsFabric::start_probe(const std::vector<std::string> &others)
 {
-	std::string me = cfg_.node;
-	const std::string subj[3] = {fmt::format("kipc.{}.req.PROBE", me),
-				     fmt::format("kipc.PROBE.req.{}", me),
-				     fmt::format("kipc.{}.rsp.{}", me, me)};
+	const std::string &me = cfg_.node;
 	probing_ = true;
-	for (int i = 0; i < 3; i++)
-		if (natsConnection_SubscribeSync(&probe_[i], nc_, subj[i].c_str()) != NATS_OK)
-			probe_[i] = nullptr;
-	for (int i = 0; i < 3; i++)
-		natsConnection_Publish(nc_, subj[i].c_str(), "probe", 5);
+	std::vector<std::string> pubs;
+	auto watch = [&](std::string subj, std::string what, bool ours) {
+		natsSubscription *sub = nullptr;
+		if (natsConnection_SubscribeSync(&sub, nc_, subj.c_str()) == NATS_OK)
+			probe_.push_back({sub, std::move(what), ours});
+	};
+	/* Unguessable: X may publish on kipc.<us>.req.X, and must not make
+	 * us take its message for our own. */
+	uint64_t r[2] = {};
+	if (getrandom(r, sizeof r, 0) != sizeof r)
+		r[0] = uint64_t(now_ms()), r[1] = uint64_t(getpid());
+	nonce_ = fmt::format("probe {:016x}{:016x}", r[0], r[1]);
+	denials_ = int(5 * others.size()); /* two publishes, three subscriptions each */
+	for (const std::string &x : others) {
+		for (const char *kind : {"req", "rsp"}) {
+			std::string as = fmt::format("kipc.{}.{}.{}", me, kind, x);
+			watch(as, fmt::format("it let {} publish as node {} ({})", me, x, as), true);
+			pubs.push_back(as);
+		}
+		std::string all = fmt::format("kipc.{}.>", x);
+		watch(all, fmt::format("it let {} subscribe to node {}'s subjects ({})", me, x, all),
+		      false);
+		for (const char *kind : {"req", "rsp"}) {
+			std::string of = fmt::format("kipc.{}.{}.{}", x, kind, me);
+			watch(of, fmt::format("it let {} subscribe to node {}'s {} ({})", me, x,
+					      kind[1] == 'e' ? "requests" : "answers", of),
+			      false);
+			pubs.push_back(of);
+		}
+	}
+	std::string mark = fmt::format("kipc.{}.rsp.{}", me, me);
+	if (natsConnection_SubscribeSync(&mark_, nc_, mark.c_str()) != NATS_OK)
+		mark_ = nullptr;
+	for (const std::string &subj : pubs)
+		natsConnection_PublishString(nc_, subj.c_str(), nonce_.c_str());
+	natsConnection_PublishString(nc_, mark.c_str(), nonce_.c_str());
 	probe_by_ = now_ms() + 2000;
 }
 
@@ -434,30 +497,34 @@ void NatsFabric::start_probe()
 bool NatsFabric::probed(bool timed_out)
 {
 	natsMsg *m = nullptr;
-	auto got = [&](natsSubscription *sub) {
-		if (!sub || natsSubscription_NextMsg(&m, sub, 0) != NATS_OK)
-			return false;
-		natsMsg_Destroy(m);
-		return true;
+	auto got = [&](natsSubscription *sub, bool ours) {
+		bool yes = false;
+		while (sub && natsSubscription_NextMsg(&m, sub, 0) == NATS_OK) {
+			yes |= !ours || (size_t(natsMsg_GetDataLength(m)) == nonce_.size() &&
+					 memcmp(natsMsg_GetData(m), nonce_.data(), nonce_.size()) == 0);
+			natsMsg_Destroy(m);
+		}
+		return yes;
 	};
-	bool mark = got(probe_[2]);
+	bool mark = got(mark_, true);
 	if (!mark && !timed_out)
 		return false;
 	std::string why, me = cfg_.node;
-	if (got(probe_[0]))
-		why = fmt::format("it let {} publish as another node (kipc.{}.req.PROBE)", me, me);
-	if (got(probe_[1]))
-		why += fmt::format("{}it let {} subscribe to another node's requests "
-				   "(kipc.PROBE.req.{})", why.empty() ? "" : "; ", me, me);
+	for (auto &p : probe_)
+		if (got(p.sub, p.ours))
+			why += (why.empty() ? "" : "; ") + p.what;
 	if (!mark && why.empty())
 		why = fmt::format("its answer to the check (kipc.{}.rsp.{}) did not come within 2 s",
 				  me, me);
-	for (auto &sub : probe_) {
-		if (sub) {
-			natsSubscription_Unsubscribe(sub);
-			natsSubscription_Destroy(sub);
-		}
-		sub = nullptr;
+	for (auto &p : probe_) {
+		natsSubscription_Unsubscribe(p.sub);
+		natsSubscription_Destroy(p.sub);
+	}
+	probe_.clear();
+	if (mark_) {
+		natsSubscription_Unsubscribe(mark_);
+		natsSubscription_Destroy(mark_);
+		mark_ = nullptr;
 	}
 	probing_ = false;
 	if (!why.empty())
@@ -469,11 +536,13 @@ bool NatsFabric::probed(bool timed_out)
 	{
 		std::lock_guard g(mu_);
 		was = checked_;
-		checked_ = why.empty();
+		/* A later node's check can only take the network away. */
+		checked_ = why.empty() && (full_check_ || checked_);
 	}
-	if (!was && why.empty())
+	if (!was && why.empty() && full_check_)
 		klog(fmt::format("kipc: net: node {}: the NATS server enforces the per-node "
 				 "permissions (checked): network on", me));
+	full_check_ = false;
 	kick(); /* the loop sees whether it is connected */
 	return true;
 }
@@ -517,14 +586,26 @@ void NatsFabric::io()
 		bool stopping = stop_;
 		bool probe = verify_ && nc_ && !stopping;
 		verify_ = verify_ && !probe;
+		std::vector<std::string> others; /* the nodes to check */
+		if (probe) {
+			others.assign(nodes_.begin(), nodes_.end());
+			others.insert(others.begin(), "PROBE");
+			unchecked_.clear();
+		} else if (checked_ && nc_ && !stopping && !probing_ && !unchecked_.empty()) {
+			others.swap(unchecked_); /* heard of since the last check */
+		}
 		bool send = checked_;
 		g.unlock();
 		if (probe) {
-			for (auto &sub : probe_) /* a check a reconnect cut short */
-				if (sub)
-					natsSubscription_Destroy(sub), sub = nullptr;
-			start_probe();
+			for (auto &p : probe_) /* a check a reconnect cut short */
+				natsSubscription_Destroy(p.sub);
+			probe_.clear();
+			if (mark_)
+				natsSubscription_Destroy(mark_), mark_ = nullptr;
+			full_check_ = true;
 		}
+		if (!others.empty())
+			start_probe(others);
 		if (send)
 			publish_batch(batch); /* else not checked yet, or refused: dropped
 						 (the protocol retransmits) */
@@ -588,9 +669,10 @@ NatsFabric::~NatsFabric()
 		natsConnection_Close(nc_);
 	if (sub_)
 		natsSubscription_Destroy(sub_);
-	for (auto *sub : probe_)
-		if (sub)
-			natsSubscription_Destroy(sub);
+	for (auto &p : probe_)
+		natsSubscription_Destroy(p.sub);
+	if (mark_)
+		natsSubscription_Destroy(mark_);
 	if (nc_)
 		natsConnection_Destroy(nc_);
 	if (opts_)

@@ -605,6 +605,14 @@ private:
 	void on_part(const std::string &from, bool is_req, const Wire &w, const uint8_t *data);
 	void origin_part(const std::string &from, const Wire &w, const uint8_t *data);
 	size_t room_to(const std::string &to, bool req) const;
+	/* A node we talk with: the fabric checks the server keeps us from
+	 * being it (Fabric::check_node), once. */
+	void heard_of(const std::string &name)
+	{
+		if (told_.insert(name).second)
+			fab_->check_node(name);
+	}
+	std::unordered_set<std::string> told_;
 	void trace_net(kipc::Task *t, uint16_t event, uint16_t op, uint32_t flags, int64_t res,
 		       int64_t mbox, uint64_t seq, uint64_t epoch, const std::string &name);
 	void publish(const std::string &to, bool req, std::vector<uint8_t> b);
@@ -1048,6 +1056,7 @@ int NetImpl::node_index(const std::string &name)
 		return -ENOSPC;
 	Node n;
 	n.name = name;
+	heard_of(name);
 	nodes_.push_back(n);
 	node_ix_[name] = uint16_t(nodes_.size() - 1);
 	return int(nodes_.size() - 1);
@@ -2155,6 +2164,7 @@ void NetImpl::on_fabric()
 		std::string from = m.subject.substr(req.size()); /* same length */
 		if (!NetConfig::valid_node(from))
 			continue;
+		heard_of(from);
 		/* Frames, one after another (the sender coalesces, nats.cc). A
 		 * NATS message arrives whole, so one that does not split exactly
 		 * into good frames is a hostile or broken sender's: none runs. */

@@ -52,6 +52,8 @@ struct FakeFabric final : Fabric {
 	int eventfd() const override { return -1; }
 	size_t max_payload() const override { return max; }
 	size_t most_seen = 0; /* the largest 'most' a publish named */
+	std::vector<std::string> checks; /* check_node()s, in order */
+	void check_node(const std::string &node) override { checks.push_back(node); }
 	void publish(std::string subject, std::vector<uint8_t> data, size_t most) override
 	{
 		most_seen = std::max(most_seen, most);
@@ -1256,4 +1258,29 @@ TEST_CASE("net: held requests and reply buffers at the home are charged to the m
 		s.b.tick();
 	}
 	CHECK(held() == 0);
+}
+
+TEST_CASE("net: the fabric checks each node once, when it is first named or heard from")
+{
+	Setup s; /* a opened /net/b/box: it named b, and b heard from a */
+	CHECK(s.a.fab->checks == std::vector<std::string>{"b"});
+	CHECK(s.b.fab->checks == std::vector<std::string>{"a"});
+	/* More traffic, another name for the same node: no new check. */
+	Op o = send_remote(s.a, s.cli, s.rid, "x");
+	s.pump();
+	REQUIRE(o.done());
+	CHECK(node_ix(s.a, s.cli, "b") > 0);
+	CHECK(s.a.fab->checks.size() == 1);
+	/* A node named here (net_node), one heard from (a hello of z): both
+	 * checked, once; a subject with a bad name is dropped before. */
+	CHECK(node_ix(s.a, s.cli, "c") > 0);
+	CHECK(node_ix(s.a, s.cli, "c") > 0);
+	Wire hi{};
+	hi.kind = W_PROBE;
+	hi.epoch = 9;
+	for (const char *subj : {"kipc.b.req.z", "kipc.b.req.z", "kipc.b.req.Z!"})
+		s.b.in.push_back({subj, encode(hi, nullptr, 0)});
+	s.b.deliver();
+	CHECK(s.a.fab->checks == std::vector<std::string>{"b", "c"});
+	CHECK(s.b.fab->checks == std::vector<std::string>{"a", "z"});
 }
