@@ -422,10 +422,6 @@ static int handshake(int fd, int64_t deadline, struct kipc_attach_resp *resp,
 	const char *lap = getenv("KIPC_CQ_LAP");
 	if (lap && !strcmp(lap, "0"))
 		req.features &= ~KIPC_FEAT_CQ_LAP;
-	/* KIPC_SQ_RAN=0: spin the whole time, not only until a call parks (the same) */
-	const char *ran = getenv("KIPC_SQ_RAN");
-	if (ran && !strcmp(ran, "0"))
-		req.features &= ~KIPC_FEAT_SQ_RAN;
 	if (delegate_fds[0] >= 0) {
 		req.features |= KIPC_FEAT_DELEGATE;
 		rmh.msg_control = dbuf.buf;
@@ -565,7 +561,6 @@ static int attach_to(int fd, int64_t deadline, struct kipc_att **out)
 	a->pid = resp.pid;
 	a->kernel_build = resp.build_id;
 	a->cq_lap = resp.features & KIPC_FEAT_CQ_LAP;
-	a->sq_ran = resp.features & KIPC_FEAT_SQ_RAN;
 	if ((resp.features & KIPC_FEAT_CREDIT) && resp.arena_off >= KIPC_CREDIT_OFF + sizeof(struct kipc_credit))
 		a->credit = (struct kipc_credit *)((char *)map + KIPC_CREDIT_OFF);
 	if ((resp.features & KIPC_FEAT_PUSH) && resp.sq_off >= KIPC_RING_CTL_SIZE) {

@@ -52,7 +52,6 @@ struct kipc_att {
 	uint32_t sq_tail;            /* our copy: we are the only writer */
 	uint32_t cq_head;            /* ditto */
 	bool cq_lap;                 /* KIPC_FEAT_CQ_LAP: poll the CQE's lap, not cq_tail */
-	bool sq_ran;                 /* KIPC_FEAT_SQ_RAN: ctl->sq_ran is published */
 	uint32_t max_inflight;
 	pid_t pid;                   /* the task's (another's: kipc_attach_delegate) */
 	bool delegated;
@@ -82,8 +81,6 @@ struct kipc_waiter {
 	uint64_t user_data;
 	struct kipc_cqe cqe;
 	int done;                    /* atomic: cqe is valid */
-	bool queued;                 /* its entry is in the SQ, before index sq_end */
-	uint32_t sq_end;
 };
 
 struct kipc_lib {
@@ -151,9 +148,6 @@ int __kipc_sleep(struct kipc_att *a, int64_t deadline, const int *done);
 /* Poll the CQ (and *done, if not NULL) for CONFIG_LIB_SPIN_NS before a
  * sleep; the lock is dropped meanwhile. */
 void __kipc_spin(struct kipc_att *a, const int *done);
-/* The same for a waiter: it stops early once the kernel has run w's
- * entry without completing it (KIPC_FEAT_SQ_RAN). */
-void __kipc_spin_waiter(struct kipc_att *a, const struct kipc_waiter *w);
 int64_t __kipc_now(void);
 
 /* uaccess.c: copy between a caller's buffer and the arena; 0 or -EFAULT

@@ -239,53 +239,23 @@ static inline void cpu_relax(void)
  */
 #define SPIN_POLLS_PER_YIELD 1
 
-/*
- * Has the kernel run the entries before sq_end and left one of them
- * waiting (KIPC_FEAT_SQ_RAN)? The kernel stores sq_ran (release) after
- * the completions of what ran: the caller looks at its completion
- * again after this says yes.
- */
-static inline bool sq_ran(struct kipc_att *a, uint32_t sq_end)
-{
-	return (int32_t)(LOAD_ACQ(&a->ctl->sq_ran) - sq_end) >= 0;
-}
-
-/*
- * Spin a little before the futex: a fast server answers in microseconds.
- * A waiter whose entry the kernel has run without completing it waits
- * for someone else (a message, a reply, a timeout): spinning then only
- * takes a CPU from the side it waits for, so it goes to sleep at once,
- * and the kernel wakes it (the sleep protocol above).
- */
-static void spin(struct kipc_att *a, const int *done, bool queued, uint32_t sq_end)
+/* Spin a little before the futex: a fast server answers in microseconds. */
+void __kipc_spin(struct kipc_att *a, const int *done)
 {
 	if (CONFIG_LIB_SPIN_NS <= 0)
 		return;
-	queued = queued && a->sq_ran;
 	pthread_mutex_unlock(&__kipc_lib.lock);
 	int64_t end = __kipc_now() + CONFIG_LIB_SPIN_NS;
 	do {
 		for (int i = 0; i < SPIN_POLLS_PER_YIELD; i++) {
 			if (cq_pending(a) || (done && LOAD_ACQ(done)))
 				goto out;
-			if (queued && sq_ran(a, sq_end))
-				goto out; /* the caller reaps, then sleeps */
 			cpu_relax();
 		}
 		sched_yield(); /* on a busy CPU, let the kernel or peer run */
 	} while (__kipc_now() < end);
 out:
 	pthread_mutex_lock(&__kipc_lib.lock);
-}
-
-void __kipc_spin(struct kipc_att *a, const int *done)
-{
-	spin(a, done, false, 0);
-}
-
-void __kipc_spin_waiter(struct kipc_att *a, const struct kipc_waiter *w)
-{
-	spin(a, &w->done, w->queued, w->sq_end);
 }
 
 int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe, bool wait)
@@ -340,7 +310,7 @@ static bool restart_ok(void)
 static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w, bool norestart)
 {
 	bool cancelled = false;
-	__kipc_spin_waiter(a, w);
+	__kipc_spin(a, &w->done);
 	for (;;) {
 		__kipc_reap(a);
 		if (LOAD_ACQ(&w->done))
@@ -473,8 +443,7 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 	}
 	/* Revoked meanwhile: the kernel's completion says what happened. */
 	a->refs++;
-	struct kipc_waiter w = {.user_data = sqe.user_data, .queued = true,
-				.sq_end = a->sq_tail};
+	struct kipc_waiter w = {.user_data = sqe.user_data};
 	w.next = __kipc_lib.waiters;
 	__kipc_lib.waiters = &w;
 	long ret = wait_waiter(a, &w, false);
@@ -604,8 +573,6 @@ long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 	__kipc_lib.waiters = &w;
 	ret = __kipc_push_sqe(a, sqe, true);
 	if (!ret) {
-		w.queued = true;
-		w.sq_end = a->sq_tail;
 		__kipc_publish_sq(a);
 		ret = wait_waiter(a, &w, flags & KIPC_SYNC_NORESTART);
 	}

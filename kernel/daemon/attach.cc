@@ -505,7 +505,6 @@ int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat, HelloFds *hf
 	p->credit = reinterpret_cast<kipc_credit *>(static_cast<char *>(p->map) + KIPC_CREDIT_OFF);
 	p->credit_clock = p->credit_ok && same_clock(p->creds.pid);
 	p->cq_lap = feat & KIPC_FEAT_CQ_LAP;
-	p->sq_ran_ok = feat & KIPC_FEAT_SQ_RAN;
 	p->push_ok = (feat & KIPC_FEAT_PUSH) && !(feat & KIPC_FEAT_DELEGATE);
 	p->push = reinterpret_cast<kipc_push *>(static_cast<char *>(p->map) + KIPC_PUSH_OFF);
 	p->push_slots = reinterpret_cast<kipc_push_slot *>(static_cast<char *>(p->map) +

@@ -307,17 +307,6 @@ void Server::flush(Proc *p)
 	}
 	if (posted || p->consumed) {
 		/*
-		 * Every entry taken has run (submit() returns when the core
-		 * is done with it) and its CQEs are written: a waiter whose
-		 * entry is older and still not completed waits for someone
-		 * else, and may sleep now rather than spin (transport.md
-		 * section 6). After the CQEs, before the fence below.
-		 */
-		if (p->sq_ran_ok && p->sq_ran != p->sq_head) {
-			p->sq_ran = p->sq_head;
-			store_release(&p->ctl->sq_ran, p->sq_ran);
-		}
-		/*
 		 * Wake only when someone waits: the cq_tail and sq_head stores
 		 * above, a full fence, then waiters. A sleeper increments
 		 * waiters, fences and re-checks the CQ (and, waiting for SQ

@@ -203,8 +203,6 @@ struct Proc {
 	bool credit_clock = false;  /* reads our CLOCK_MONOTONIC (same time namespace) */
 	kipc_credit *credit = nullptr; /* its credit words in the region (K) */
 	bool cq_lap = false;        /* negotiated KIPC_FEAT_CQ_LAP: lap tags in the CQ */
-	bool sq_ran_ok = false;     /* negotiated KIPC_FEAT_SQ_RAN */
-	uint32_t sq_ran = 0;        /* ... and what ctl->sq_ran says */
 	bool push_ok = false;       /* negotiated KIPC_FEAT_PUSH (not delegated) */
 	kipc_push *push = nullptr;  /* its push words and slots in the region */
 	kipc_push_slot *push_slots = nullptr;

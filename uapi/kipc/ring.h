@@ -31,8 +31,7 @@
 #define KIPC_FEAT_CREDIT     (1u << 3)  /* send credits in struct kipc_credit (transport.md section 12) */
 #define KIPC_FEAT_PUSH       (1u << 4)  /* receive push in struct kipc_push (transport.md section 13) */
 #define KIPC_FEAT_CQ_LAP     (1u << 5)  /* every CQE in the CQ carries its lap tag (KIPC_CQ_LAP) */
-#define KIPC_FEAT_SQ_RAN     (1u << 7)  /* the kernel publishes sq_ran (struct kipc_ring_ctl) */
-#define KIPC_FEAT_ALL         (KIPC_FEAT_NOTIFY_FD | KIPC_FEAT_CQ_NODROP | KIPC_FEAT_CREDIT | KIPC_FEAT_PUSH | KIPC_FEAT_CQ_LAP | KIPC_FEAT_SQ_RAN)
+#define KIPC_FEAT_ALL         (KIPC_FEAT_NOTIFY_FD | KIPC_FEAT_CQ_NODROP | KIPC_FEAT_CREDIT | KIPC_FEAT_PUSH | KIPC_FEAT_CQ_LAP)
 /* Not in KIPC_FEAT_ALL: a supervisor attaches for another process, which
  * its hello names with two descriptors (SCM_RIGHTS): a pidfd of it and its
  * /proc/<pid>/mem, which the supervisor could open only if it may
@@ -112,12 +111,7 @@ struct kipc_ring_ctl {
 	uint32_t pad0[4];
 
 	uint32_t sq_head;       /* K: next SQE the kernel will read */
-	uint32_t sq_ran;        /* K: with KIPC_FEAT_SQ_RAN, every SQE before this
-				 * index has run, and the CQEs it gave are posted:
-				 * one still without its final CQE waits in the
-				 * kernel for someone else or for a timeout
-				 * (store-release after those CQEs) */
-	uint32_t pad1[14];
+	uint32_t pad1[15];
 	uint32_t sq_tail;       /* P: one past the last SQE published (store-release) */
 	uint32_t pad2[15];
 	uint32_t sq_flags;      /* K: KIPC_SQ_* */
