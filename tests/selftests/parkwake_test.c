@@ -1,21 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
- * parkwake_test: a synchronous call the kernel has run without
- * completing it (a receive on an empty mailbox) stops spinning and
- * sleeps at once (KIPC_FEAT_SQ_RAN: the kernel publishes sq_ran after
- * the completions of what it ran; transport.md section 6). The sleeper
- * must always be woken: the answer may come before the kernel stores
- * sq_ran, between that store and the sleeper's waiters increment,
- * between the increment and FUTEX_WAIT, or while it sleeps. The echo
- * side waits a random 0-3 or 0-40 us before each answer so that every
- * window is hit.
+ * parkwake_test: a synchronous call the kernel has parked (a receive on
+ * an empty mailbox) spins for CONFIG_LIB_SPIN_NS, then sleeps on the
+ * shared futex (transport.md section 6), and must always be woken: the
+ * answer may come while it still spins, just as the spin ends, between
+ * its waiters increment and FUTEX_WAIT, or while it sleeps. The answer
+ * waits a random 0-3 or 0-40 us (and the echo side half the time polls
+ * instead of blocking, so that it answers within microseconds of the
+ * ping) so that every window is hit.
  *
  * A lost wakeup does not hang the library: its sleeper re-checks the
  * rings every KIPC_DEAD_POLL_MS. So an answer the waiter took
  * KIPC_DEAD_POLL_MS or more to see, after the answer's send began (or,
  * in the first test, after its own receive began, the echo side waiting
  * at most 40 us before it answers), is counted as lost; there must be
- * none.
+ * none. (A kipcd that skips 7 of 8 futex wakes fails both tests.)
  */
 #include <pthread.h>
 #include <sys/mman.h>
@@ -48,8 +47,8 @@ static void busy_ns(int64_t ns)
 
 /*
  * How long the answer waits: half the time 0-3 us in fine steps (the
- * answer then lands around the moment the waiter sees sq_ran and goes
- * to sleep), else 0-40 us (while it sleeps).
+ * answer then lands while the waiter spins), else 0-40 us (around the
+ * end of its 20 us spin, and while it sleeps).
  */
 static int64_t answer_delay(unsigned *seed)
 {
@@ -126,8 +125,8 @@ TEST_TIMEOUT(parked_receive_is_woken_in_every_window, 120)
 
 /*
  * Two threads of one process parked at once, each in a receive on its
- * own mailbox: the kernel's sq_ran passes both entries together, and
- * each sleeper must be woken by its own answer, whichever comes first.
+ * own mailbox, sleeping on the one futex word of the process: each must
+ * be woken by its own answer, whichever comes first.
  * Another process answers both, in a random order, after random waits.
  */
 struct duo {
