@@ -166,7 +166,7 @@ struct kipc_ring_ctl {
 struct kipc_credit {
 	uint32_t gen;           /* K: this grant; 0: none */
 	uint32_t limit;         /* K: credit sends of this gen allowed, from 0 */
-	int64_t  link;          /* K: the mailbox */
+	int64_t  link;          /* K: the mailbox, or KIPC_PUSH_TASKQ */
 	uint32_t msgsize;       /* K: largest payload of a credit send */
 	uint32_t pad[11];
 };
@@ -192,12 +192,13 @@ struct kipc_credit {
  */
 struct kipc_push {
 	uint64_t claim;         /* K+P: gen << 32 | claimed (CAS) */
-	int64_t  link;          /* K: the mailbox */
+	int64_t  link;          /* K: the mailbox, or KIPC_PUSH_TASKQ */
 	uint32_t pad[12];
 };
 #define KIPC_PUSH_OFF        576u       /* after struct kipc_credit */
 #define KIPC_PUSH_SLOTS      16u
 #define KIPC_PUSH_MAX        128u       /* largest payload pushed */
+#define KIPC_PUSH_TASKQ      (-1)       /* link: the process's own task queue */
 struct kipc_push_slot {
 	struct kipc_cqe cqe;    /* K: what the receive returns; user_data = tag */
 	uint8_t data[KIPC_PUSH_MAX];
