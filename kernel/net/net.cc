@@ -673,6 +673,7 @@ int NetImpl::start(std::string *err)
 		*err = fmt::format("timerfd: {}", strerror(errno));
 		return -1;
 	}
+	fab_->attach_loop(loop_, [this] { on_fabric(); });
 	w_fab_ = loop_.add(fab_->eventfd(), POLLIN, [this](uint32_t) { on_fabric(); });
 	w_tmr_ = loop_.add(tfd_, POLLIN, [this](uint32_t) {
 		uint64_t v;
