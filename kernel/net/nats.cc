@@ -201,6 +201,7 @@ private:
 	void learn(Conn *c);
 	void loop_write(Conn *c);
 	void loop_drop(Conn *c);
+	void loop_check(Conn *c);
 	bool io_read(Conn *c);
 	void publish_batch(Conn *c, std::deque<FabricMsg> &batch);
 	void start_probe(Conn *c, const std::vector<std::string> &others);
@@ -560,7 +561,18 @@ std::vector<FabricMsg> NatsFabric::take(bool *connected)
 		drain(c, out);
 		loop_write(c);
 	}
-	loop_drop(c);
+	bool due;
+	{
+		std::lock_guard g(mu_);
+		due = !unchecked_.empty();
+	}
+	if (probing_ || due) {
+		loop_check(c);
+		if (!live_)
+			out.clear(); /* refused: nothing of it is taken */
+	}
+	if (live_)
+		loop_drop(c);
 	*connected = live_ != nullptr;
 	return out;
 }
@@ -776,8 +788,10 @@ bool NatsFabric::probed(Conn *c, bool timed_out)
 		std::lock_guard g(mu_);
 		/* A later node's check can only take the network away. */
 		c->checked = why.empty() && (c->full || c->checked);
-		/* handed over: the loop drives it, unless another check is due */
-		c->loop_owned = c->checked && !c->tls && unchecked_.empty();
+		if (c->loop_owned) /* the loop's check: a refused one goes back (loop_check) */
+			c->loop_owned = c->checked;
+		else /* handed over: the loop drives it, unless another check is due */
+			c->loop_owned = c->checked && !c->tls && unchecked_.empty();
 	}
 	c->full = false;
 	kick(); /* the loop sees whether it is connected, and takes it */
@@ -786,32 +800,63 @@ bool NatsFabric::probed(Conn *c, bool timed_out)
 
 /*
  * The loop thread's: net.cc talks with node (first named or heard
- * from). Checked by the I/O thread, which takes back the connection the
- * loop drives for that (one round trip to the server; what the loop
- * publishes meanwhile goes through the I/O thread), then hands it over
- * again.
+ * from). Checked by whoever drives the connection: the loop itself
+ * (start_probe() now, the verdict in take() when the mark came), or the
+ * I/O thread (serve()).
  */
 void NatsFabric::check_node(const std::string &node)
 {
 	if (node == cfg_.node)
 		return; /* publishing as ourselves is ours */
-	std::lock_guard g(mu_);
-	if (!nodes_.insert(node).second)
-		return;
-	unchecked_.push_back(node);
-	if (Conn *c = live_) {
-		if (c->w_read)
-			loop_->del(c->w_read);
-		if (c->w_write)
-			loop_->del(c->w_write);
-		c->w_read = c->w_write = 0;
-		c->loop_owned = false;
-		live_ = nullptr;
-	} else if (cur_ && cur_->loop_owned) {
-		cur_->loop_owned = false; /* handed over, not taken yet (take()) */
+	{
+		std::lock_guard g(mu_);
+		if (!nodes_.insert(node).second)
+			return;
+		unchecked_.push_back(node);
 	}
-	wake_io();
+	if (Conn *c = live_)
+		loop_check(c);
+	else
+		wake_io();
 }
+
+/* The loop drives c: start a check of the nodes not checked yet, if none
+ * runs; or take its verdict (a refusal hands c back to the I/O thread,
+ * which keeps a refused connection). */
+void NatsFabric::loop_check(Conn *c)
+{
+	Drive d(c);
+	if (probing_) {
+		if (!probed(c, now_ms() >= probe_by_))
+			return;
+		bool refused;
+		{
+			std::lock_guard g(mu_);
+			refused = !c->loop_owned;
+		}
+		if (refused) {
+			std::lock_guard g(mu_);
+			if (c->w_read)
+				loop_->del(c->w_read);
+			if (c->w_write)
+				loop_->del(c->w_write);
+			c->w_read = c->w_write = 0;
+			live_ = nullptr;
+			wake_io();
+			return;
+		}
+	}
+	std::vector<std::string> others;
+	{
+		std::lock_guard g(mu_);
+		others.swap(unchecked_);
+	}
+	if (others.empty())
+		return;
+	start_probe(c, others);
+	loop_write(c);
+}
+
 
 /* What a connection the I/O thread drives received, to the loop (only
  * once it passed the check). */
