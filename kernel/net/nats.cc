@@ -41,8 +41,8 @@
  * On every connection the I/O thread checks, before anything is
  * published or taken, that the server enforces the per-node
  * permissions network.md's security rests on (start_probe(),
- * probed()), and again for each node we come to talk with (it takes
- * the connection back from the loop for that: check_node()); if it
+ * probed()), and again for each node we come to talk with (by the
+ * connection's driver, the loop or the I/O thread: check_node()); if it
  * does not, the node refuses the network: it says so
  * loudly, publishes nothing, drops what it receives and says it is not
  * connected, until a new connection passes the check.
