@@ -161,6 +161,8 @@ struct Limits {
 	uint32_t ipcmni_extend;      /* 1: System V ids seq << 24 | idx, msgmni up
 					to 2^24 (Linux's ipcmni_extend); 0: seq * 32768 + idx */
 	uint64_t trace_bytes_per_user; /* trace listeners' rings one uid may have */
+	uint32_t hello_timeout_ms;   /* kipcd: how long a connection may be silent
+					before its hello (the core has no use for it) */
 
 	static Limits from_config();
 	/* Set one "name=value" boot parameter; 0 or -EINVAL / -ENOENT. */
