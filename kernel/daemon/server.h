@@ -259,6 +259,7 @@ public:
 	/* kipc::CompletionSink */
 	void complete(void *priv, const kipc_cqe &cqe) override;
 	void skipped(void *priv, const kipc_cqe &cqe) override;
+	bool can_post(void *priv) override;
 
 private:
 	void on_accept();

@@ -188,6 +188,11 @@ void KernelImpl::check_invariants() const
 		check_store(l.pending());
 		KIPC_BUG_ON(!l.unbounded() && l.pending().nmsg && l.msgs.nmsg < l.capacity &&
 			    l.pending().front() && l.msgs.nbytes + l.pending().front()->len <= l.qbytes);
+		/* a waiting multishot receive never sits next to a message it takes (bundle.cc) */
+		l.receivers().for_each([&](WaitEntry *w) {
+			KIPC_BUG_ON(w->req->multishot &&
+				    (l.msgs.find(w->req->sel) || l.pending().find(w->req->sel)));
+		});
 	};
 	std::unordered_map<uid_t, uint32_t> ntasks;
 	int dummy;

@@ -134,6 +134,14 @@ public:
 		(void)priv;
 		(void)cqe;
 	}
+	/* May a multishot receive of priv post one more completion now
+	 * (mbox_receive_multi: its CQ has room)? No: it ends EOVERFLOW
+	 * instead, the message stays queued. */
+	virtual bool can_post(void *priv)
+	{
+		(void)priv;
+		return true;
+	}
 };
 
 /* Runtime limits: Kconfig defaults, overridable at boot (msg_max=64). */
