@@ -103,9 +103,9 @@ bool more(const kipc_cqe &c)
 
 TEST_CASE("a bundle queues each message as its own send would, in order, charged alike")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	int64_t id = o.mbox_create(64, 0, 0, 0622);
 	uint64_t before = w.charged(1000);
 	CHECK(a.mbox_send(id, "one").res() == 0);
 	CHECK(a.mbox_send(id, "two!").res() == 0);
@@ -141,7 +141,7 @@ TEST_CASE("a bundle queues each message as its own send would, in order, charged
 
 TEST_CASE("a bundle charges every message to its user and stops where a send would fail")
 {
-	World w;
+	World w(roomy_limits());
 	Limits &l = CoreTestAccess::limits(w.impl());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
 	int64_t id = o.mbox_create(KIPC_UNBOUNDED, 0, 0, 0622);
@@ -163,7 +163,7 @@ TEST_CASE("a bundle charges every message to its user and stops where a send wou
 
 TEST_CASE("a bundle to a full mailbox: the first k go, message k fails, none after")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
 	int64_t id = o.mbox_create(3, 0, 0, 0622);
 	Op b = send_bundle(a, id, {"1", "2", "3", "4", "5"});
@@ -189,9 +189,9 @@ TEST_CASE("a bundle to a full mailbox: the first k go, message k fails, none aft
 
 TEST_CASE("bad bundles: the array checked whole, each payload as its send would")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622, 64);
+	int64_t id = o.mbox_create(64, 0, 0, 0622, 64);
 	Bundle b;
 	b.add(a, "ok");
 	b.d.push_back({uint64_t(1) << 40, 4, 0}); /* outside the arena */
@@ -235,7 +235,7 @@ TEST_CASE("bad bundles: the array checked whole, each payload as its send would"
 	Proc &c = w.spawn(102, 2000);
 	Bundle cb;
 	cb.add(c, "no");
-	int64_t closed = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0600);
+	int64_t closed = o.mbox_create(64, 0, 0, 0600);
 	CHECK(c.now(cb.sqe(c, closed)) == -EACCES);
 	CHECK(c.now(cb.sqe(c, id + (int64_t(1) << 30))) == -EINVAL); /* never issued */
 	CHECK(mstat(o, closed).nmsg == 0);
@@ -244,7 +244,7 @@ TEST_CASE("bad bundles: the array checked whole, each payload as its send would"
 
 TEST_CASE("a bundle with KIPC_F_SKIP_SUCCESS completes only when not all went")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
 	int64_t id = o.mbox_create(3, 0, 0, 0622);
 	Op b = send_bundle(a, id, {"1", "2"}, KIPC_F_SKIP_SUCCESS);
@@ -260,9 +260,9 @@ TEST_CASE("a bundle with KIPC_F_SKIP_SUCCESS completes only when not all went")
 
 TEST_CASE("a bundle's messages keep priority order with other sends")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	int64_t id = o.mbox_create(64, 0, 0, 0622);
 	CHECK(a.mbox_send(id, "low", 0, 1).res() == 0);
 	Bundle b;
 	b.add(a, "h1");
@@ -279,9 +279,9 @@ TEST_CASE("a bundle's messages keep priority order with other sends")
 
 TEST_CASE("a multishot receive takes what is queued, then each new message, one buffer each")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	int64_t id = o.mbox_create(64, 0, 0, 0622);
 	CHECK(a.mbox_send(id, "q1").res() == 0);
 	CHECK(a.mbox_send(id, "q2", 0, 3).res() == 0);
 	Ring r(o, 8);
@@ -314,9 +314,9 @@ TEST_CASE("a multishot receive takes what is queued, then each new message, one 
 
 TEST_CASE("a multishot receive ends ENOBUFS when a message finds no buffer; it stays queued")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	int64_t id = o.mbox_create(64, 0, 0, 0622);
 	Ring r(o, 2);
 	r.provide(0);
 	Op m = r.arm(id);
@@ -355,9 +355,9 @@ TEST_CASE("a multishot receive ends ENOBUFS when a message finds no buffer; it s
 
 TEST_CASE("a multishot receive: a buffer too small ends it EMSGSIZE, unless KIPC_F_TRUNC")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	int64_t id = o.mbox_create(64, 0, 0, 0622);
 	Ring r(o, 4, 4);
 	r.provide_all();
 	Op m = r.arm(id);
@@ -376,9 +376,9 @@ TEST_CASE("a multishot receive: a buffer too small ends it EMSGSIZE, unless KIPC
 
 TEST_CASE("hostile buffer rings: checked at every use, the message stays queued")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	int64_t id = o.mbox_create(64, 0, 0, 0622);
 	Ring r(o, 4);
 	/* the ring itself: in the arena, aligned, a power of two, no stray fields */
 	kipc_sqe s{};
@@ -449,9 +449,9 @@ TEST_CASE("hostile buffer rings: checked at every use, the message stays queued"
 
 TEST_CASE("a multishot receive ends on cancel, destroy, a full CQ; the receiver's exit loses nothing")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, KIPC_MBOX_KERNEL_OWNED, 0666);
+	int64_t id = o.mbox_create(64, 0, KIPC_MBOX_KERNEL_OWNED, 0666);
 	Ring r(o, 8);
 	r.provide_all();
 	Op m = r.arm(id);
@@ -495,7 +495,7 @@ TEST_CASE("a multishot receive ends on cancel, destroy, a full CQ; the receiver'
 
 TEST_CASE("a multishot receive takes its turn among receivers and the blocked senders' order")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
 	int64_t id = o.mbox_create(1, 0, 0, 0622);
 	/* one queued, two blocked senders: all taken, in order, senders done */
@@ -523,7 +523,7 @@ TEST_CASE("a multishot receive takes its turn among receivers and the blocked se
 
 TEST_CASE("ledger: bundles and multishot receives, buffers running out, each message once, in order")
 {
-	World w;
+	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
 	int64_t id = o.mbox_create(16, 0, 0, 0622);
 	std::mt19937 rng(13);
