@@ -122,7 +122,7 @@ void Server::push_take(Push &g, uint32_t idx)
 /* Every holder's claims: take what was claimed; garbage detaches its writer. */
 void Server::push_sync()
 {
-	push_settle();
+	push_settle(false);
 	for (size_t i = 0; i < pushes_.size(); i++) {
 		Push &g = pushes_[i];
 		if (steal_.p == g.p)
@@ -213,7 +213,7 @@ void Server::push_grant(Proc *p, int64_t link)
  */
 void Server::push_recall_one(size_t i, bool contended)
 {
-	push_settle();
+	push_settle(false);
 	Push &g = pushes_[i];
 	Proc *q = g.p;
 	bool garbage = false;
@@ -275,14 +275,15 @@ void Server::push_steal(size_t i)
 }
 
 /*
- * After the receive a steal ran for: if the holder's next message left
+ * After the receive a steal ran for (ran: push_after() says so; else
+ * not while a request runs): if the holder's next message left
  * the queue (that receive took it), the grant continues past it; if it
  * is still the head (the receive failed: EMSGSIZE, EFAULT), from it. The
  * holder could not claim while claim was 0, so the store loses nothing.
  */
-void Server::push_settle()
+void Server::push_settle(bool ran)
 {
-	if (!steal_.p || sync_p_)
+	if (!steal_.p || (!ran && sync_p_))
 		return; /* none, or its receive is still running */
 	Steal s = steal_;
 	steal_ = Steal{};
@@ -350,7 +351,7 @@ void Server::push_before_net(const kipc_sqe *sqe)
 void Server::push_after(Proc *p, const kipc_sqe &sqe)
 {
 	int64_t link;
-	push_settle(); /* a steal for this request */
+	push_settle(true); /* a steal for this request: it ran */
 	if (sqe.opcode == KIPC_SYS_mbox_receive && sqe.target > 0)
 		link = sqe.target;
 	else if (sqe.opcode == KIPC_SYS_receive && sqe.target == KIPC_ANY)
@@ -385,7 +386,7 @@ void Server::push_round()
 /* A push nobody claimed from for kPushIdleNs goes back (another may want it). */
 void Server::push_timers()
 {
-	push_settle();
+	push_settle(false);
 	int64_t now = clock_.monotonic_ns();
 	for (size_t i = pushes_.size(); i-- > 0;)
 		if (i < pushes_.size() && now >= pushes_[i].used_ns + kPushIdleNs)

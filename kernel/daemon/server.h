@@ -315,13 +315,14 @@ private:
 	void push_fill_or_recall(size_t i);
 	void push_recall_one(size_t i, bool contended);
 	void push_steal(size_t i);
-	void push_settle();
+	void push_settle(bool ran);
 	void push_recall(bool contended);
 	void push_round();
 	void push_timers();
 	int64_t push_deadline() const;
 	void submit(Proc *p, const kipc_sqe &sqe);
 	void post(Proc *p, const kipc_cqe &cqe);
+	void post_held();
 	void cq_write(Proc *p, const kipc_cqe &cqe);
 	uint32_t refill(Proc *p);
 	void flush(Proc *p);
@@ -436,6 +437,8 @@ private:
 	uint64_t sync_ud_ = 0;
 	int64_t sync_res_ = 1;
 	bool sync_done_ = false;                          /* sync_res_ is its result */
+	bool sync_held_ = false;                          /* sync_cqe_ not posted yet */
+	kipc_cqe sync_cqe_{};
 	struct PidWatch {
 		int fd;
 		int64_t watch;
