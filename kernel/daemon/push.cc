@@ -24,7 +24,8 @@
  * Up to kHolders grants at once: one per process, each on one link, and
  * one per mailbox (a mailbox's queue has one head: two processes' slots
  * cannot both hold it, and their claims are in memories neither shares).
- * Another receiver of a held mailbox does not take the push back: kipcd
+ * A plain receive through kipcd of a held link (another receiver's, or
+ * the holder's own that found its slot empty) does not take the push back: kipcd
  * takes the holder's next unclaimed message out of its reach (claim
  * swapped to 0 from exactly that message's index), runs the receive,
  * which takes that message, and gives the holder its grant back past it
@@ -245,8 +246,9 @@ void Server::push_recall(bool contended)
 }
 
 /*
- * Another receiver's plain receive of g's mailbox: it must take the
- * head, which is g's next unclaimed message (if any). Swap claim from
+ * A plain receive through kipcd of g's link (another receiver's, or
+ * g's holder's own that found its slot empty before we pushed more): it
+ * must take the head, which is g's next unclaimed message (if any). Swap claim from
  * exactly that message's index to 0: the holder's compare-and-swap of
  * it fails from now on (its receive goes to kipcd, exactly), and the
  * receive runs on a queue whose head is that message. A swap that fails
@@ -317,9 +319,11 @@ void Server::push_before(Proc *p, const kipc_sqe &sqe)
 		const Push &g = pushes_[i];
 		if (g.pushed == g.synced || !push_moves_head(g, p, sqe))
 			continue;
-		if (p && p != g.p && sqe.opcode == KIPC_SYS_mbox_receive &&
-		    !(sqe.flags & ~KIPC_F_NONBLOCK) && !sqe.type)
-			push_steal(i); /* another receiver: it takes the head, g keeps the rest */
+		bool plain = g.link == KIPC_PUSH_TASKQ
+				     ? sqe.opcode == KIPC_SYS_receive && sqe.target == KIPC_ANY
+				     : sqe.opcode == KIPC_SYS_mbox_receive;
+		if (p && plain && !(sqe.flags & ~KIPC_F_NONBLOCK) && !sqe.type)
+			push_steal(i); /* a plain receive takes the head, g keeps the rest */
 		else
 			push_recall_one(i, p != g.p && g.link != KIPC_PUSH_TASKQ);
 	}
