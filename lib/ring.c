@@ -381,7 +381,7 @@ static uint64_t credit_clock(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
+long __kipc_credit_send(uint8_t op, int64_t id, const void *buf, size_t len, unsigned prio,
 			unsigned flags)
 {
 	if (flags & ~KIPC_F_NONBLOCK)
@@ -399,8 +399,9 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 	int64_t link = LOAD(&c->link);
 	uint32_t limit = LOAD(&c->limit);
 	uint32_t msgsize = LOAD(&c->msgsize);
+	uint32_t cop = LOAD(&c->op);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	if (!gen || LOAD(&c->gen) != gen || link != id || len > msgsize)
+	if (!gen || LOAD(&c->gen) != gen || cop != op || link != id || len > msgsize)
 		goto slow;
 	if (gen != a->credit_gen) {
 		a->credit_gen = gen;
@@ -419,8 +420,7 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 		return -EFAULT; /* as the ordinary send: nothing sent */
 	}
 	struct kipc_sqe sqe = {.user_data = KIPC_UD_LIBRARY | KIPC_UD_CREDIT | off};
-	__kipc_enc_send(&sqe, KIPC_SYS_mbox_send, id, off, (uint32_t)len, (uint16_t)prio,
-			flags | KIPC_F_CREDIT);
+	__kipc_enc_send(&sqe, op, id, off, (uint32_t)len, (uint16_t)prio, flags | KIPC_F_CREDIT);
 	sqe.timeout = gen;
 	/* the order among several holders' sends: the time, before publishing */
 	uint64_t stamp = credit_clock();

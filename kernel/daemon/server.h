@@ -291,12 +291,12 @@ private:
 	void credit_run();
 	bool credit_collect();
 	void credit_before(Proc *p, const kipc_sqe &sqe);
-	uint32_t credit_held(int64_t link) const;
-	bool credit_room(Proc *p, int64_t link);
+	uint32_t credit_held(uint8_t op, int64_t link) const;
+	bool credit_room(Proc *p, uint8_t op, int64_t link);
 	void credit_after(Proc *p, const kipc_sqe &sqe);
-	void credit_grant(Proc *p, int64_t link);
+	void credit_grant(Proc *p, uint8_t op, int64_t link);
 	void credit_topup(Proc *p);
-	void credit_revoke(int64_t link, const Proc *only, bool contended);
+	void credit_revoke(const Proc *only, bool contended, pid_t queue = 0);
 	void credit_exit(Proc *p);
 	void credit_timers();
 	int64_t credit_deadline() const;
@@ -382,14 +382,15 @@ private:
 	uint64_t nconsumed_ = 0;                          /* SQEs taken, ever */
 	bool ordering_ = false;                           /* in drain_others() */
 	/*
-	 * Send credits: at most kCreditHolders (process, mailbox) pairs hold
-	 * them at a time, one mailbox per process (transport.md section 12
+	 * Send credits: at most kCreditHolders (process, link) pairs hold
+	 * them at a time, one link per process (transport.md section 12
 	 * says how their sends are ordered). Our own count: the process's
 	 * words are only ever stored.
 	 */
 	struct Credit {
 		Proc *p = nullptr;      /* the holder */
-		int64_t link = 0;       /* the mailbox */
+		uint8_t op = 0;         /* KIPC_SYS_mbox_send, or KIPC_SYS_send */
+		int64_t link = 0;       /* the mailbox, or the task queue's pid */
 		uint32_t gen = 0;       /* the grant, as in kipc_credit.gen */
 		uint32_t limit = 0;     /* credit sends allowed in this grant */
 		uint32_t applied = 0;   /* ... and taken */

@@ -213,13 +213,15 @@ public:
 	void exit(Task *task);
 	/*
 	 * Send credits (transport.md section 12): reserve room for up to
-	 * want more sends of task t to native mailbox id, beyond the held
-	 * ones it already has, and charge their bytes to its user. Returns
+	 * want more sends op of task t (KIPC_SYS_mbox_send: to native
+	 * mailbox id; KIPC_SYS_send: to the task queue of attached pid id),
+	 * beyond the held ones it already has, and charge their bytes to
+	 * its user. Returns
 	 * how many (0: not eligible); *msgsize is the largest payload one may
 	 * carry, *charge the bytes each one holds. release_sends() gives
 	 * bytes of such charge back to uid.
 	 */
-	uint32_t reserve_sends(Task *t, int64_t id, uint32_t held, uint32_t want,
+	uint32_t reserve_sends(Task *t, uint8_t op, int64_t id, uint32_t held, uint32_t want,
 			       uint32_t *msgsize, uint64_t *charge);
 	void release_sends(uid_t uid, uint64_t bytes);
 	/*
