@@ -317,7 +317,7 @@ private:
 	void push_fill_or_recall(size_t i);
 	void push_recall_one(size_t i, bool contended);
 	void push_steal(size_t i);
-	void push_settle();
+	void push_settle(bool ran);
 	void push_recall(bool contended);
 	void push_round();
 	void push_timers();
