@@ -468,7 +468,7 @@ slow:
 
 /*
  * Receive push (transport.md section 13). Under the lock: the grant in
- * claim is for this mailbox, the slot of the next message carries its
+ * claim is for this mailbox (or our task queue), the slot of the next message carries its
  * tag (the kernel wrote it, the tag last) and the message fits. Copy it
  * out, then claim it with one compare-and-swap of claim from k to k + 1:
  * the kernel takes a push back with one exchange of claim with 0, so
@@ -479,10 +479,10 @@ slow:
  * lost); a NULL one, and a message larger than the buffer, go to the
  * kernel, which says what happens.
  */
-long __kipc_push_receive(int64_t id, void *buf, size_t len, unsigned flags,
+long __kipc_push_receive(int64_t link, void *buf, size_t len, unsigned flags,
 			 struct kipc_cqe *cqe)
 {
-	if (flags & ~KIPC_F_NONBLOCK || !buf)
+	if (flags & ~KIPC_F_NONBLOCK || !buf || link == 0)
 		return KIPC_NOT_PUSHED;
 	pthread_mutex_lock(&__kipc_lib.lock);
 	struct kipc_att *a = __kipc_lib.cur;
@@ -493,7 +493,7 @@ long __kipc_push_receive(int64_t id, void *buf, size_t len, unsigned flags,
 	uint64_t c = LOAD_ACQ(&a->push->claim);
 	uint32_t k = (uint32_t)c;
 	const struct kipc_push_slot *s = &a->push_slots[k % KIPC_PUSH_SLOTS];
-	if (!(c >> 32) || LOAD(&a->push->link) != id ||
+	if (!(c >> 32) || LOAD(&a->push->link) != link ||
 	    LOAD_ACQ(&s->cqe.user_data) != ((c & ~0xffffffffull) | k)) {
 		pthread_mutex_unlock(&__kipc_lib.lock);
 		return KIPC_NOT_PUSHED;

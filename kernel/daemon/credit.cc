@@ -67,6 +67,7 @@ bool changes_nothing(uint8_t opcode)
 	case KIPC_SYS_nop:
 	case KIPC_SYS_cancel:
 	case KIPC_SYS_mbox_stat:
+	case KIPC_SYS_mbox_peek:
 	case KIPC_SYS_taskq_stat:
 	case KIPC_SYS_mq_getattr:
 	case KIPC_SYS_sysinfo:
@@ -128,7 +129,12 @@ uint32_t Server::credit_held(uint8_t op, int64_t queue) const
 	return n;
 }
 
-/* Run one request of p in the core; sync_res_ is its result if it completed at once. */
+/*
+ * Run one request of p in the core; sync_res_ is its result if it
+ * completed at once. Its completion is posted after the push it may
+ * earn is granted: a synchronous receiver that reaps it sees the grant
+ * in its next receive (the grant's stores come before the CQE's).
+ */
 void Server::submit(Proc *p, const kipc_sqe &sqe)
 {
 	push_before(p, sqe); /* push.cc */
@@ -139,9 +145,11 @@ void Server::submit(Proc *p, const kipc_sqe &sqe)
 	sync_res_ = 1;
 	sync_done_ = false;
 	kernel_.submit(p->task, sqe);
-	sync_p_ = nullptr;
 	if (!p->dead)
 		push_after(p, sqe);
+	if (sync_held_)
+		post_held();
+	sync_p_ = nullptr;
 }
 
 /*

@@ -2,50 +2,74 @@
 /*
  * The fabric on libnats (built with CONFIG_NET=y only).
  *
- * Threads: libnats runs its own for timers, reconnection and connection
- * events, and none to read: the connection runs in libnats' event-loop
- * mode (natsOptions_SetEventLoop) on one thread of ours, the I/O
- * thread, which connects, publishes what the loop queued, and reads
- * the socket itself (natsConnection_ProcessReadEvent), taking what came
- * from a synchronous subscription without waiting (NextMsg with timeout
- * 0). So a message from NATS passes one thread on its way to the loop,
- * not libnats' reader and then its delivery thread. None of them
- * touches the kernel: a received message or a connection event is
- * appended to inbox_ under mu_ and the eventfd is written; the loop
- * thread takes the inbox (take()). The loop thread never waits on
- * anything but mu_, which every thread holds only to move a vector or
- * a flag, and never calls libnats (which may hold its connection's lock
- * through a reconnection's handshake).
+ * One NATS connection at a time, in libnats' event-loop mode
+ * (natsOptions_SetEventLoop), with libnats' own reconnection off: a
+ * connection that fails is closed, and the I/O thread (ours) makes a
+ * new one (connect(): natsConnection_Connect to the configured servers
+ * and those the cluster told of), subscribes and checks it. libnats
+ * runs its own threads for timers (its PINGs) and connection events,
+ * and none to read, write or reconnect.
  *
- * On every connection (the first, each reconnect: maybe to another server
- * of the cluster) the I/O thread checks, before it publishes or takes
- * anything, that the server enforces the per-node permissions
- * network.md's security rests on (start_probe(), probed()); if it does
- * not, the node refuses the network: it says so loudly, publishes
- * nothing, drops what it receives and says it is not connected, until a
- * connection passes the check.
+ * Who drives a connection (calls libnats to read, write, publish):
+ *   - the I/O thread while it connects and checks it (start_probe(),
+ *     probed()), and all its life when the server refused the check or
+ *     the connection is TLS (below);
+ *   - else the loop thread itself, once the I/O thread hands it over
+ *     checked (Conn::loop_owned): the loop polls the socket (our
+ *     duplicate) with its other descriptors, reads and takes what came
+ *     from a synchronous subscription without waiting (take()), and
+ *     publishes what a round made when the round ends (flush()). So a
+ *     message from NATS reaches the core with no thread hand-off, and an
+ *     answer leaves with none (Documentation/network.md, Speed).
+ * The loop may call libnats because nothing holds the connection's
+ * lock for long once it is connected: the only long holder is libnats'
+ * reconnection (its connect and handshake, up to the connect timeout),
+ * which is off; what the timer thread does under the lock (a PING, the
+ * close of a stale connection) is short, and so is ours. The loop never
+ * calls it for a connection the I/O thread drives, and the I/O thread
+ * never touches one the loop drives.
  *
- * Losing a message here is allowed: a publish that fails while the
- * connection is down (libnats buffers up to its reconnect buffer, then
- * refuses) is retransmitted by the protocol (net.cc), and the home node
- * deduplicates. So nothing here retries.
+ * TLS (a tls:// URL, or a server that requires it: libnats switches by
+ * itself): libnats' TLS read loops until a whole record is in, which
+ * may take a retransmission's time, so a TLS connection stays with the
+ * I/O thread, which hands what it reads to the loop through a queue and
+ * an eventfd, and publishes what the loop queued (the hand-offs the
+ * loop-driven connection does without). A connection is taken for TLS
+ * when the first byte it received after the handshake is no NATS
+ * protocol line's (a TLS record begins with 20-23).
+ *
+ * On every connection the I/O thread checks, before anything is
+ * published or taken, that the server enforces the per-node
+ * permissions network.md's security rests on (start_probe(),
+ * probed()); if it does not, the node refuses the network: it says so
+ * loudly, publishes nothing, drops what it receives and says it is not
+ * connected, until a new connection passes the check.
+ *
+ * Losing a message here is allowed: a publish while no connection is
+ * up is dropped, one the server never got is lost with its connection,
+ * and the protocol (net.cc) retransmits; the home node deduplicates. So
+ * nothing here retries.
  */
 #include "net.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
 
 #include <fmt/core.h>
 #include <nats/nats.h>
+
+#include "../daemon/kipcd.h"
 
 namespace kipcd {
 
@@ -54,6 +78,42 @@ void klog(const std::string &msg);
 namespace {
 
 constexpr size_t kCoalesce = 256 * 1024; /* bytes of frames in one NATS message */
+constexpr int kReads = 16;               /* socket reads per take(): then the next round */
+
+class NatsFabric;
+
+/*
+ * One NATS connection. Made and destroyed by the I/O thread; driven by
+ * the I/O thread or, once handed over, by the loop thread (above). The
+ * fields under "mu_" are the fabric's mutex's: libnats' callbacks set
+ * them from any of its threads.
+ */
+struct Conn {
+	NatsFabric *f = nullptr;
+	natsConnection *nc = nullptr;
+	natsSubscription *sub = nullptr;
+	int rfd = -1;              /* our duplicates of libnats' socket: polled for */
+	int wfd = -1;              /* reading, for writing (a loop watches an fd once) */
+	int64_t w_read = 0;        /* the loop's watches (loop thread) */
+	int64_t w_write = 0;
+	bool want_read = false;    /* mu_: libnats' wishes */
+	bool want_write = false;   /* mu_ */
+	bool dead = false;         /* mu_: libnats closed it (detach) */
+	bool checked = false;      /* mu_: the permission check passed */
+	bool loop_owned = false;   /* mu_: the loop thread drives it */
+	bool tls = false;          /* the I/O thread's: stays with it */
+	bool sniffed = false;      /* the I/O thread's: its first byte was looked at */
+};
+
+/* The connection this thread is in libnats for: its callbacks for that
+ * connection need not wake anyone (this thread looks again). */
+thread_local const Conn *driving = nullptr;
+
+struct Drive {
+	const Conn *was;
+	explicit Drive(const Conn *c) : was(driving) { driving = c; }
+	~Drive() { driving = was; }
+};
 
 class NatsFabric final : public Fabric {
 public:
@@ -62,15 +122,19 @@ public:
 	int start(std::string *err);
 
 	int eventfd() const override { return efd_; }
+	void attach_loop(Loop &loop, std::function<void()> ready) override
+	{
+		loop_ = &loop;
+		ready_ = std::move(ready);
+	}
 	/*
 	 * The loop thread's: frames for one subject, one after the other,
 	 * go into one message (a frame says its own length: net.cc takes
 	 * them apart), up to kCoalesce bytes and the server's max_payload
-	 * (a larger NATS message is refused); the round's messages go to
-	 * the sender in one hand-off at its end (flush()). So under load
-	 * one publish, one delivery and one wake of the peer's loop carry
-	 * many requests or answers; alone, a frame goes at the end of the
-	 * round that made it.
+	 * (a larger NATS message is refused); the round's messages are
+	 * published at its end (flush()). So under load one publish, one
+	 * write and one wake of the peer's loop carry many requests or
+	 * answers; alone, a frame goes at the end of the round that made it.
 	 */
 	void publish(std::string subject, std::vector<uint8_t> data, size_t most) override
 	{
@@ -83,120 +147,35 @@ public:
 		}
 		round_.push_back({std::move(subject), std::move(data), most});
 	}
-	void flush() override
-	{
-		if (round_.empty())
-			return;
-		bool first;
-		{
-			std::lock_guard g(mu_);
-			first = outbox_.empty(); /* else the I/O thread is awake already */
-			for (auto &m : round_)
-				outbox_.push_back(std::move(m));
-		}
-		round_.clear();
-		if (first)
-			wake_io(); /* else the I/O thread is awake already */
-	}
+	void flush() override;
 	size_t max_payload() const override { return max_payload_.load(); }
-	std::vector<FabricMsg> take(bool *connected) override
-	{
-		uint64_t v;
-		if (read(efd_, &v, sizeof v) < 0) { /* EAGAIN: nothing new */ }
-		std::vector<FabricMsg> out;
-		std::lock_guard g(mu_);
-		out.swap(inbox_);
-		*connected = connected_ && checked_;
-		if (!checked_)
-			out.clear(); /* not checked, or refused: nothing of it is taken */
-		return out;
-	}
+	std::vector<FabricMsg> take(bool *connected) override;
+
+	/* libnats' event-loop callbacks (any thread; see Conn). */
+	static natsStatus ev_attach(void **ud, void *loop, natsConnection *, natsSock fd);
+	static natsStatus ev_read(void *ud, bool add);
+	static natsStatus ev_write(void *ud, bool add);
+	static natsStatus ev_detach(void *ud);
 
 private:
-	/*
-	 * libnats' event-loop callbacks, from any of its threads (the
-	 * reconnection's attaches the new socket) and from ours, with its
-	 * connection's lock held: they only set what the I/O thread polls,
-	 * under mu_. The I/O thread polls its own duplicate of the socket,
-	 * made here while libnats' descriptor is surely open, so that the
-	 * number it polls is never another file's.
-	 */
-	static natsStatus ev_attach(void **ud, void *loop, natsConnection *, natsSock fd)
+	void wake(const Conn *c) /* mu_ held: its driver looks again */
 	{
-		auto *f = static_cast<NatsFabric *>(loop);
-		*ud = f;
-		int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		if (d < 0)
-			return NATS_SYS_ERROR;
-		{
-			std::lock_guard g(f->mu_);
-			if (f->next_fd_ >= 0)
-				close(f->next_fd_); /* never polled */
-			f->next_fd_ = d;
-			f->swap_ = true;
-			f->want_read_ = true;
-		}
-		f->wake_io();
-		return NATS_OK;
-	}
-	static natsStatus ev_read(void *ud, bool add)
-	{
-		auto *f = static_cast<NatsFabric *>(ud);
-		{
-			std::lock_guard g(f->mu_);
-			f->want_read_ = add;
-		}
-		if (!on_io_thread)
-			f->wake_io();
-		return NATS_OK;
-	}
-	static natsStatus ev_write(void *ud, bool add)
-	{
-		auto *f = static_cast<NatsFabric *>(ud);
-		{
-			std::lock_guard g(f->mu_);
-			f->want_write_ = add;
-		}
-		if (add && !on_io_thread) /* ours looks again after it published */
-			f->wake_io();
-		return NATS_OK;
-	}
-	static natsStatus ev_detach(void *ud)
-	{
-		auto *f = static_cast<NatsFabric *>(ud);
-		{
-			std::lock_guard g(f->mu_);
-			if (f->next_fd_ >= 0)
-				close(f->next_fd_);
-			f->next_fd_ = -1;
-			f->swap_ = true;
-			f->want_read_ = f->want_write_ = false;
-		}
-		if (!on_io_thread)
-			f->wake_io();
-		return NATS_OK;
+		if (driving == c)
+			return;
+		if (c->loop_owned)
+			kick();
+		else
+			wake_io();
 	}
 	void wake_io()
 	{
 		uint64_t one = 1;
 		if (write(io_efd_, &one, sizeof one) < 0) { /* counter full: awake */ }
 	}
-	void received(); /* the I/O thread: what the subscription holds, to the loop */
-	static void on_state(natsConnection *nc, void *c)
+	void kick()
 	{
-		auto *f = static_cast<NatsFabric *>(c);
-		bool up = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
-		if (up && natsConnection_GetMaxPayload(nc) > 0) /* this server's */
-			f->max_payload_ = size_t(natsConnection_GetMaxPayload(nc));
-		{
-			std::lock_guard g(f->mu_);
-			f->connected_ = up;
-			if (up) /* the I/O thread checks this server before anything goes */
-				f->verify_ = true, f->checked_ = false;
-		}
-		if (up && !on_io_thread)
-			f->wake_io();
-		f->kick();
+		uint64_t one = 1;
+		if (write(efd_, &one, sizeof one) < 0) { /* counter full: already kicked */ }
 	}
 	static void on_error(natsConnection *, natsSubscription *, natsStatus s, void *c)
 	{
@@ -205,42 +184,104 @@ private:
 			return; /* the probe asked for that refusal */
 		klog(fmt::format("kipc: net: NATS: {}", natsStatus_GetText(s)));
 	}
-	void kick()
-	{
-		uint64_t one = 1;
-		if (write(efd_, &one, sizeof one) < 0) { /* counter full: already kicked */ }
-	}
 	void io();
-	void publish_batch(std::deque<FabricMsg> &batch);
-	void start_probe();
-	bool probed(bool timed_out);
-	static thread_local bool on_io_thread;
+	Conn *connect();
+	void serve(Conn *c);
+	void retire(Conn *c);
+	void drain(Conn *c, std::vector<FabricMsg> &out);
+	void received(Conn *c);
+	void learn(Conn *c);
+	void loop_write(Conn *c);
+	void loop_drop(Conn *c);
+	bool io_read(Conn *c);
+	void publish_batch(Conn *c, std::deque<FabricMsg> &batch);
+	void start_probe(Conn *c);
+	bool probed(Conn *c, bool timed_out);
+	bool stopping()
+	{
+		std::lock_guard g(mu_);
+		return stop_;
+	}
 
 	NetConfig cfg_;
+	Loop *loop_ = nullptr;
+	std::function<void()> ready_;    /* the loop's: what came, to net.cc */
 	int efd_ = -1;                   /* wakes the loop */
 	int io_efd_ = -1;                /* wakes the I/O thread */
-	natsOptions *opts_ = nullptr;
-	natsConnection *nc_ = nullptr;
-	natsSubscription *sub_ = nullptr;
+	natsOptions *opts_ = nullptr;    /* the I/O thread's */
+	std::vector<std::string> urls_;  /* the I/O thread's: configured, then discovered */
 	std::thread thr_;
 	std::mutex mu_;
 	std::vector<FabricMsg> round_;   /* the loop thread's: this round's messages */
-	std::deque<FabricMsg> outbox_;   /* guarded by mu_ */
-	std::vector<FabricMsg> inbox_;   /* guarded by mu_ */
-	bool connected_ = false;         /* guarded by mu_ */
-	bool stop_ = false;              /* guarded by mu_ */
-	int next_fd_ = -1;               /* guarded by mu_: the socket to poll next */
-	bool swap_ = false;              /* guarded by mu_: next_fd_ is new */
-	bool want_read_ = false;         /* guarded by mu_: libnats' wishes */
-	bool want_write_ = false;        /* guarded by mu_ */
-	bool verify_ = false;            /* guarded by mu_: check this connection */
-	bool checked_ = false;           /* guarded by mu_: the last check passed */
+	Conn *live_ = nullptr;           /* the loop thread's: the connection it drives */
+	Conn *cur_ = nullptr;            /* mu_: the connection (nullptr: none up) */
+	std::deque<FabricMsg> outbox_;   /* mu_: for the I/O thread to publish */
+	std::vector<FabricMsg> inbox_;   /* mu_: what the I/O thread read */
+	bool stop_ = false;              /* mu_ */
 	std::atomic<bool> probing_{false}; /* the I/O thread's check runs */
 	natsSubscription *probe_[3] = {}; /* the I/O thread's: as another, of another, the mark */
 	int64_t probe_by_ = 0;           /* the I/O thread's: the mark's deadline (ms) */
+	bool said_down_ = false;         /* the I/O thread's: it said it cannot connect */
 	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
 	std::atomic<size_t> max_payload_{1 << 20}; /* NATS's default until connected */
 };
+
+/*
+ * libnats' callbacks, with its connection's lock held (but detach):
+ * they only set what the connection's driver looks at, under mu_, and
+ * wake it when another thread called (the timer thread's PING, a close).
+ * The drivers poll duplicates of the socket, made here while libnats'
+ * descriptor is surely open, so that the number polled is never
+ * another file's. With libnats' reconnection off, a connection is
+ * attached once and detached once.
+ */
+natsStatus NatsFabric::ev_attach(void **ud, void *loop, natsConnection *, natsSock fd)
+{
+	auto *c = static_cast<Conn *>(loop);
+	*ud = c;
+	int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	int w = r < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (w < 0) {
+		if (r >= 0)
+			close(r);
+		return NATS_SYS_ERROR;
+	}
+	std::lock_guard g(c->f->mu_);
+	if (c->rfd >= 0)
+		close(c->rfd), close(c->wfd);
+	c->rfd = r;
+	c->wfd = w;
+	c->want_read = true;
+	return NATS_OK;
+}
+
+natsStatus NatsFabric::ev_read(void *ud, bool add)
+{
+	auto *c = static_cast<Conn *>(ud);
+	std::lock_guard g(c->f->mu_);
+	c->want_read = add; /* removed: it closes (detach follows) */
+	return NATS_OK;
+}
+
+natsStatus NatsFabric::ev_write(void *ud, bool add)
+{
+	auto *c = static_cast<Conn *>(ud);
+	std::lock_guard g(c->f->mu_);
+	c->want_write = add;
+	if (add)
+		c->f->wake(c);
+	return NATS_OK;
+}
+
+natsStatus NatsFabric::ev_detach(void *ud)
+{
+	auto *c = static_cast<Conn *>(ud);
+	std::lock_guard g(c->f->mu_);
+	c->dead = true;
+	c->want_read = c->want_write = false;
+	c->f->wake(c);
+	return NATS_OK;
+}
 
 /* Read "user password" or a NATS .creds file into the options. */
 int set_creds(natsOptions *o, const std::string &path, std::string *err)
@@ -286,7 +327,8 @@ int set_creds(natsOptions *o, const std::string &path, std::string *err)
 int NatsFabric::start(std::string *err)
 {
 	efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (efd_ < 0) {
+	io_efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd_ < 0 || io_efd_ < 0) {
 		*err = fmt::format("eventfd: {}", strerror(errno));
 		return -1;
 	}
@@ -294,17 +336,16 @@ int NatsFabric::start(std::string *err)
 		*err = "natsOptions_Create failed";
 		return -1;
 	}
-	std::vector<std::string> urls;
 	for (size_t i = 0; i <= cfg_.url.size();) {
 		size_t j = cfg_.url.find(',', i);
 		if (j == std::string::npos)
 			j = cfg_.url.size();
 		if (j > i)
-			urls.push_back(cfg_.url.substr(i, j - i));
+			urls_.push_back(cfg_.url.substr(i, j - i));
 		i = j + 1;
 	}
 	std::vector<const char *> cu;
-	for (auto &u : urls)
+	for (auto &u : urls_)
 		cu.push_back(u.c_str());
 	if (cu.empty() || natsOptions_SetServers(opts_, cu.data(), int(cu.size())) != NATS_OK) {
 		*err = fmt::format("bad NATS URL '{}'", cfg_.url);
@@ -313,32 +354,19 @@ int NatsFabric::start(std::string *err)
 	if (!cfg_.creds.empty() && set_creds(opts_, cfg_.creds, err))
 		return -1;
 	natsOptions_SetNoRandomize(opts_, false);
-	natsOptions_SetAllowReconnect(opts_, true);
-	natsOptions_SetMaxReconnect(opts_, -1);
-	natsOptions_SetReconnectWait(opts_, 100);
-	natsOptions_SetReconnectJitter(opts_, 50, 50);
+	natsOptions_SetAllowReconnect(opts_, false); /* ours: connect() (the top) */
 	natsOptions_SetTimeout(opts_, 1000);
 	natsOptions_SetPingInterval(opts_, 1000);
 	natsOptions_SetSendAsap(opts_, true);
-	natsOptions_SetDisconnectedCB(opts_, on_state, this);
-	natsOptions_SetReconnectedCB(opts_, on_state, this);
 	natsOptions_SetErrorHandler(opts_, on_error, this);
-	natsOptions_SetRetryOnFailedConnect(opts_, true, on_state, this);
 	natsOptions_SetIOBufSize(opts_, int(kCoalesce)); /* a batch in one read */
-	natsOptions_SetEventLoop(opts_, this, ev_attach, ev_read, ev_write, ev_detach);
-	io_efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (io_efd_ < 0) {
-		*err = fmt::format("eventfd: {}", strerror(errno));
-		return -1;
-	}
 	thr_ = std::thread([this] { io(); });
 	return 0;
 }
 
-thread_local bool NatsFabric::on_io_thread = false;
-
-/* Rounds queued while we published: merged as publish() does. */
-void NatsFabric::publish_batch(std::deque<FabricMsg> &batch)
+/* Rounds queued while we published (a connection the I/O thread drives):
+ * merged as publish() does. */
+void NatsFabric::publish_batch(Conn *c, std::deque<FabricMsg> &batch)
 {
 	std::vector<uint8_t> buf;
 	for (size_t i = 0; i < batch.size();) {
@@ -355,8 +383,8 @@ void NatsFabric::publish_batch(std::deque<FabricMsg> &batch)
 				buf.insert(buf.end(), batch[j].data.begin(), batch[j].data.end());
 			d = &buf;
 		}
-		natsStatus ps = nc_ ? natsConnection_Publish(nc_, m.subject.c_str(),
-					d->data(), int(d->size())) : NATS_NOT_YET_CONNECTED;
+		natsStatus ps = natsConnection_Publish(c->nc, m.subject.c_str(), d->data(),
+						       int(d->size()));
 		if (ps != NATS_OK && debug_)
 			klog(fmt::format("kipc: net: publish {}: {}", m.subject,
 					 natsStatus_GetText(ps)));
@@ -364,12 +392,12 @@ void NatsFabric::publish_batch(std::deque<FabricMsg> &batch)
 	}
 }
 
-void NatsFabric::received()
+/* What the subscription holds, without waiting (NextMsg with timeout 0). */
+void NatsFabric::drain(Conn *c, std::vector<FabricMsg> &out)
 {
-	std::vector<FabricMsg> got;
 	for (;;) {
 		natsMsg *m = nullptr;
-		natsStatus s = natsSubscription_NextMsg(&m, sub_, 0); /* 0: never waits */
+		natsStatus s = natsSubscription_NextMsg(&m, c->sub, 0);
 		if (s == NATS_SLOW_CONSUMER)
 			continue; /* NATS dropped some: the protocol retransmits */
 		if (s != NATS_OK)
@@ -379,21 +407,8 @@ void NatsFabric::received()
 		const uint8_t *d = reinterpret_cast<const uint8_t *>(natsMsg_GetData(m));
 		fm.data.assign(d, d + natsMsg_GetDataLength(m));
 		natsMsg_Destroy(m);
-		got.push_back(std::move(fm));
+		out.push_back(std::move(fm));
 	}
-	if (got.empty())
-		return;
-	bool first;
-	{
-		std::lock_guard g(mu_);
-		if (!checked_)
-			return; /* this connection is not checked (or refused) */
-		first = inbox_.empty(); /* else the loop has been kicked */
-		for (auto &m : got)
-			inbox_.push_back(std::move(m));
-	}
-	if (first)
-		kick();
 }
 
 int64_t now_ms()
@@ -401,6 +416,235 @@ int64_t now_ms()
 	timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return int64_t(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
+
+bool readable(int fd)
+{
+	pollfd p = {fd, POLLIN, 0};
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+/* ---------------------------------------------------------------- */
+/* The loop thread                                                    */
+
+/* What the round made goes out: on the connection the loop drives, at
+ * once; else to the I/O thread (dropped there when nothing is up). */
+void NatsFabric::flush()
+{
+	if (round_.empty())
+		return;
+	if (Conn *c = live_) {
+		{
+			Drive d(c);
+			for (auto &m : round_) {
+				natsStatus ps = natsConnection_Publish(c->nc, m.subject.c_str(),
+								       m.data.data(), int(m.data.size()));
+				if (ps != NATS_OK && debug_)
+					klog(fmt::format("kipc: net: publish {}: {}", m.subject,
+							 natsStatus_GetText(ps)));
+			}
+			round_.clear();
+			loop_write(c);
+		}
+		loop_drop(c);
+		return;
+	}
+	bool first;
+	{
+		std::lock_guard g(mu_);
+		first = outbox_.empty(); /* else the I/O thread is awake already */
+		for (auto &m : round_)
+			outbox_.push_back(std::move(m));
+	}
+	round_.clear();
+	if (first)
+		wake_io();
+}
+
+/* Write what libnats holds for c (nonblocking: what fits), and poll for
+ * room while some is left. */
+void NatsFabric::loop_write(Conn *c)
+{
+	bool ww;
+	{
+		std::lock_guard g(mu_);
+		ww = c->want_write && !c->dead;
+	}
+	if (ww) {
+		natsConnection_ProcessWriteEvent(c->nc);
+		std::lock_guard g(mu_);
+		ww = c->want_write && !c->dead;
+	}
+	if (ww && !c->w_write) {
+		int64_t w = loop_->add(c->wfd, POLLOUT, [this](uint32_t) { ready_(); });
+		c->w_write = w > 0 ? w : 0;
+	} else if (!ww && c->w_write) {
+		loop_->del(c->w_write);
+		c->w_write = 0;
+	}
+}
+
+/* c died (libnats closed it) or the fabric stops: back to the I/O thread,
+ * which destroys it (and connects anew) or writes out what it holds. */
+void NatsFabric::loop_drop(Conn *c)
+{
+	std::lock_guard g(mu_);
+	if (!c->dead && !stop_)
+		return;
+	if (c->w_read)
+		loop_->del(c->w_read);
+	if (c->w_write)
+		loop_->del(c->w_write);
+	c->w_read = c->w_write = 0;
+	c->loop_owned = false;
+	live_ = nullptr;
+	wake_io();
+}
+
+std::vector<FabricMsg> NatsFabric::take(bool *connected)
+{
+	uint64_t v;
+	if (read(efd_, &v, sizeof v) < 0) { /* EAGAIN: nothing new */ }
+	std::vector<FabricMsg> out;
+	if (!live_) {
+		std::lock_guard g(mu_);
+		out.swap(inbox_); /* what the I/O thread read (it drives the connection) */
+		if (!cur_ || !cur_->loop_owned) {
+			*connected = cur_ && cur_->checked && !cur_->dead;
+			return out;
+		}
+		/* handed over: the loop drives it from now on */
+		live_ = cur_;
+		int64_t w = loop_->add(live_->rfd, POLLIN, [this](uint32_t) { ready_(); });
+		if (w <= 0) { /* cannot poll it here: it stays with the I/O thread */
+			live_->loop_owned = false;
+			live_->tls = true;
+			live_ = nullptr;
+			wake_io();
+			*connected = true;
+			return out;
+		}
+		live_->w_read = w;
+	}
+	Conn *c = live_;
+	{
+		Drive d(c);
+		int i = 0;
+		for (; i < kReads && readable(c->rfd); i++) {
+			natsConnection_ProcessReadEvent(c->nc); /* one read, then parse */
+			std::lock_guard g(mu_);
+			if (c->dead)
+				break;
+		}
+		if (i == kReads)
+			kick(); /* maybe more: after this round's work */
+		drain(c, out);
+		loop_write(c);
+	}
+	loop_drop(c);
+	*connected = live_ != nullptr;
+	return out;
+}
+
+/* ---------------------------------------------------------------- */
+/* The I/O thread                                                     */
+
+/* A new connection, subscribed; nullptr when none of the servers took it. */
+Conn *NatsFabric::connect()
+{
+	std::vector<const char *> cu;
+	for (auto &u : urls_)
+		cu.push_back(u.c_str());
+	natsOptions_SetServers(opts_, cu.data(), int(cu.size()));
+	auto *c = new Conn;
+	c->f = this;
+	natsOptions_SetEventLoop(opts_, c, ev_attach, ev_read, ev_write, ev_detach);
+	Drive d(c);
+	natsStatus s = natsConnection_Connect(&c->nc, opts_);
+	if (s == NATS_OK) {
+		std::string subj = fmt::format("kipc.{}.>", cfg_.node);
+		s = natsConnection_SubscribeSync(&c->sub, c->nc, subj.c_str());
+		if (s != NATS_OK) {
+			klog(fmt::format("kipc: net: cannot subscribe to {}: {}", subj,
+					 natsStatus_GetText(s)));
+			c->sub = nullptr;
+		}
+	} else if (!said_down_) {
+		klog(fmt::format("kipc: net: cannot connect to {}: {} (trying again)", cfg_.url,
+				 natsStatus_GetText(s)));
+		said_down_ = true;
+	}
+	if (s != NATS_OK) {
+		retire(c);
+		return nullptr;
+	}
+	said_down_ = false;
+	learn(c);
+	if (natsConnection_GetMaxPayload(c->nc) > 0) /* this server's */
+		max_payload_ = size_t(natsConnection_GetMaxPayload(c->nc));
+	return c;
+}
+
+/* Remember the servers the cluster told c of: the next connection may
+ * need them (its own server may be the one that died). */
+void NatsFabric::learn(Conn *c)
+{
+	char **srv = nullptr;
+	int n = 0;
+	if (natsConnection_GetDiscoveredServers(c->nc, &srv, &n) != NATS_OK)
+		return;
+	for (int i = 0; i < n; i++) {
+		if (std::find(urls_.begin(), urls_.end(), srv[i]) == urls_.end())
+			urls_.push_back(srv[i]);
+		free(srv[i]);
+	}
+	free(srv);
+}
+
+/* Destroy c (what the cluster told of kept, learn()). */
+void NatsFabric::retire(Conn *c)
+{
+	Drive d(c);
+	if (c->nc) {
+		learn(c);
+		natsConnection_Close(c->nc); /* first: a subscription's end would queue an
+						UNSUB, which Close would wait 500 ms to flush */
+	}
+	for (auto &sub : probe_) {
+		if (sub)
+			natsSubscription_Destroy(sub);
+		sub = nullptr;
+	}
+	probing_ = false;
+	if (c->sub)
+		natsSubscription_Destroy(c->sub);
+	if (c->nc)
+		natsConnection_Destroy(c->nc);
+	{
+		std::lock_guard g(mu_);
+		if (cur_ == c)
+			cur_ = nullptr;
+	}
+	if (c->rfd >= 0)
+		close(c->rfd);
+	if (c->wfd >= 0)
+		close(c->wfd);
+	delete c;
+	kick(); /* the loop sees it is not connected */
+}
+
+/* Read c (it is the I/O thread's); the first byte says whether it is TLS. */
+bool NatsFabric::io_read(Conn *c)
+{
+	if (!c->sniffed) {
+		unsigned char b;
+		if (recv(c->rfd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+			c->sniffed = true;
+			c->tls = b >= 20 && b <= 23; /* a TLS record, no protocol line */
+		}
+	}
+	natsConnection_ProcessReadEvent(c->nc); /* one read, then parse */
+	return true;
 }
 
 /*
@@ -415,7 +659,7 @@ int64_t now_ms()
  * subscribe). PROBE is no node's name (names are lowercase), so no node
  * takes either for a request (nor we the mark: it is no frame).
  */
-void NatsFabric::start_probe()
+void NatsFabric::start_probe(Conn *c)
 {
 	std::string me = cfg_.node;
 	const std::string subj[3] = {fmt::format("kipc.{}.req.PROBE", me),
@@ -423,15 +667,15 @@ void NatsFabric::start_probe()
 				     fmt::format("kipc.{}.rsp.{}", me, me)};
 	probing_ = true;
 	for (int i = 0; i < 3; i++)
-		if (natsConnection_SubscribeSync(&probe_[i], nc_, subj[i].c_str()) != NATS_OK)
+		if (natsConnection_SubscribeSync(&probe_[i], c->nc, subj[i].c_str()) != NATS_OK)
 			probe_[i] = nullptr;
 	for (int i = 0; i < 3; i++)
-		natsConnection_Publish(nc_, subj[i].c_str(), "probe", 5);
+		natsConnection_Publish(c->nc, subj[i].c_str(), "probe", 5);
 	probe_by_ = now_ms() + 2000;
 }
 
 /* The mark came (or its deadline passed): the verdict. True when done. */
-bool NatsFabric::probed(bool timed_out)
+bool NatsFabric::probed(Conn *c, bool timed_out)
 {
 	natsMsg *m = nullptr;
 	auto got = [&](natsSubscription *sub) {
@@ -465,88 +709,96 @@ bool NatsFabric::probed(bool timed_out)
 				 "the per-node permissions (Documentation/network.md, Security): "
 				 "{}; node {} publishes nothing and takes nothing until a connection "
 				 "passes this check", why, me));
-	bool was;
+	if (why.empty())
+		klog(fmt::format("kipc: net: node {}: the NATS server enforces the per-node "
+				 "permissions (checked): network on{}", me,
+				 c->tls ? " (TLS: through the I/O thread)" : ""));
 	{
 		std::lock_guard g(mu_);
-		was = checked_;
-		checked_ = why.empty();
+		c->checked = why.empty();
+		c->loop_owned = c->checked && !c->tls; /* handed over: the loop drives it */
 	}
-	if (!was && why.empty())
-		klog(fmt::format("kipc: net: node {}: the NATS server enforces the per-node "
-				 "permissions (checked): network on", me));
-	kick(); /* the loop sees whether it is connected */
+	kick(); /* the loop sees whether it is connected, and takes it */
 	return true;
 }
 
-/*
- * The I/O thread: connect, then publish what the loop queued and read
- * what comes, polling the socket (its duplicate, fd) as libnats asks
- * (want_read_, want_write_) and our eventfd. On the stop it sends what
- * was queued before it, and what libnats buffered, for at most 500 ms.
- */
-void NatsFabric::io()
+/* What a connection the I/O thread drives received, to the loop (only
+ * once it passed the check). */
+void NatsFabric::received(Conn *c)
 {
-	on_io_thread = true;
-	natsStatus s = natsConnection_Connect(&nc_, opts_);
-	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
-		klog(fmt::format("kipc: net: cannot connect to {}: {}", cfg_.url,
-				 natsStatus_GetText(s)));
-		nc_ = nullptr;
+	std::vector<FabricMsg> got;
+	drain(c, got);
+	if (got.empty())
+		return;
+	bool first;
+	{
+		std::lock_guard g(mu_);
+		if (!c->checked)
+			return; /* not checked yet, or refused */
+		first = inbox_.empty(); /* else the loop has been kicked */
+		for (auto &m : got)
+			inbox_.push_back(std::move(m));
 	}
-	if (nc_) {
-		std::string subj = fmt::format("kipc.{}.>", cfg_.node);
-		if (natsConnection_SubscribeSync(&sub_, nc_, subj.c_str()) != NATS_OK) {
-			klog(fmt::format("kipc: net: cannot subscribe to {}", subj));
-			sub_ = nullptr;
-		}
-		on_state(nc_, this);
+	if (first)
+		kick();
+}
+
+/*
+ * Drive c until it dies or the fabric stops: check it, then hand it to
+ * the loop and wait for it back, or (TLS, refused) publish what the loop
+ * queued and read what comes, polling the socket (our duplicate) as
+ * libnats asks and our eventfd. On the stop it sends what was queued
+ * before it, and what libnats holds, for at most 500 ms.
+ */
+void NatsFabric::serve(Conn *c)
+{
+	Drive d(c);
+	{
+		std::lock_guard g(mu_);
+		cur_ = c;
 	}
-	int fd = -1;
+	start_probe(c);
 	int64_t stop_by = 0;
 	std::unique_lock g(mu_);
 	for (;;) {
-		if (swap_) {
-			if (fd >= 0)
-				close(fd);
-			fd = next_fd_;
-			next_fd_ = -1;
-			swap_ = false;
+		if (c->loop_owned) { /* the loop's: until it dies or the stop */
+			g.unlock();
+			pollfd p = {io_efd_, POLLIN, 0};
+			uint64_t v;
+			if (poll(&p, 1, -1) > 0 && read(io_efd_, &v, sizeof v) < 0) { /* EAGAIN */ }
+			g.lock();
+			continue;
 		}
+		if (c->dead)
+			break;
 		std::deque<FabricMsg> batch;
 		batch.swap(outbox_);
 		bool stopping = stop_;
-		bool probe = verify_ && nc_ && !stopping;
-		verify_ = verify_ && !probe;
-		bool send = checked_;
+		bool send = c->checked;
 		g.unlock();
-		if (probe) {
-			for (auto &sub : probe_) /* a check a reconnect cut short */
-				if (sub)
-					natsSubscription_Destroy(sub), sub = nullptr;
-			start_probe();
-		}
 		if (send)
-			publish_batch(batch); /* else not checked yet, or refused: dropped
-						 (the protocol retransmits) */
+			publish_batch(c, batch); /* else not checked yet, or refused: dropped
+						    (the protocol retransmits) */
 		if (probing_ && now_ms() >= probe_by_)
-			probed(true);
+			probed(c, true);
 		g.lock();
-		if (want_write_ && nc_) {
+		if (c->loop_owned)
+			continue;
+		if (c->want_write && !c->dead) {
 			g.unlock();
-			natsConnection_ProcessWriteEvent(nc_); /* nonblocking: what fits */
+			natsConnection_ProcessWriteEvent(c->nc); /* nonblocking: what fits */
 			g.lock();
 		}
-		if (!outbox_.empty() || swap_)
+		if (!outbox_.empty() || c->dead)
 			continue;
-		timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		int64_t ms = int64_t(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+		int64_t ms = now_ms();
 		if (stopping && !stop_by)
 			stop_by = ms + 500;
-		if (stopping && (!want_write_ || !nc_ || ms >= stop_by))
+		if (stopping && (!c->want_write || ms >= stop_by))
 			break; /* all written (or given up: the protocol's business) */
 		pollfd p[2] = {{io_efd_, POLLIN, 0},
-			       {fd, short((want_read_ ? POLLIN : 0) | (want_write_ ? POLLOUT : 0)), 0}};
+			       {c->rfd, short((c->want_read ? POLLIN : 0) |
+					      (c->want_write ? POLLOUT : 0)), 0}};
 		if (!p[1].events)
 			p[1].fd = -1;
 		g.unlock();
@@ -558,49 +810,65 @@ void NatsFabric::io()
 			if (read(io_efd_, &v, sizeof v) < 0) { /* EAGAIN */ }
 		}
 		if (n > 0 && p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    (p[1].events & POLLIN) && nc_)
-			natsConnection_ProcessReadEvent(nc_); /* one read, then parse */
-		if (n > 0 && p[1].fd >= 0 && (p[1].revents & POLLOUT) && nc_)
-			natsConnection_ProcessWriteEvent(nc_);
+		    (p[1].events & POLLIN))
+			io_read(c);
+		if (n > 0 && p[1].fd >= 0 && (p[1].revents & POLLOUT))
+			natsConnection_ProcessWriteEvent(c->nc);
 		if (probing_)
-			probed(false); /* the mark may have come */
-		if (sub_)
-			received(); /* also what another thread of libnats parsed */
+			probed(c, false); /* the mark may have come */
 		g.lock();
+		if (!c->loop_owned) {
+			g.unlock();
+			received(c);
+			g.lock();
+		}
 	}
-	g.unlock();
-	if (fd >= 0)
-		close(fd);
+	outbox_.clear(); /* for a connection that is gone (the protocol retransmits) */
+}
+
+/* The I/O thread: a connection, then another when it dies, until the stop. */
+void NatsFabric::io()
+{
+	for (bool again = false; !stopping(); again = true) {
+		if (again) { /* libnats' pace: 100 ms and some jitter, or the stop */
+			int64_t until = now_ms() + 100 + rand() % 50;
+			for (int64_t ms; !stopping() && (ms = now_ms()) < until;) {
+				pollfd p = {io_efd_, POLLIN, 0};
+				uint64_t v;
+				if (poll(&p, 1, int(until - ms)) > 0 &&
+				    read(io_efd_, &v, sizeof v) < 0) { /* EAGAIN */ }
+			}
+			if (stopping())
+				break;
+		}
+		Conn *c = connect();
+		if (!c)
+			continue;
+		serve(c);
+		retire(c);
+	}
 }
 
 NatsFabric::~NatsFabric()
 {
 	flush(); /* the last round's (the BYEs of ~NetImpl) */
+	{
+		std::lock_guard g(mu_);
+		stop_ = true;
+	}
+	if (live_)
+		loop_drop(live_); /* the I/O thread writes out what it holds */
+	{
+		std::lock_guard g(mu_);
+		if (cur_) /* handed over, not taken yet */
+			cur_->loop_owned = false;
+	}
 	if (thr_.joinable()) {
-		{
-			std::lock_guard g(mu_);
-			stop_ = true;
-		}
 		wake_io();
 		thr_.join(); /* it wrote what was queued (nobody reads a PONG now) */
 	}
-	if (nc_)
-		natsConnection_Close(nc_);
-	if (sub_)
-		natsSubscription_Destroy(sub_);
-	for (auto *sub : probe_)
-		if (sub)
-			natsSubscription_Destroy(sub);
-	if (nc_)
-		natsConnection_Destroy(nc_);
 	if (opts_)
 		natsOptions_Destroy(opts_);
-	{
-		std::lock_guard g(mu_);
-		if (next_fd_ >= 0)
-			close(next_fd_);
-		next_fd_ = -1;
-	}
 	if (efd_ >= 0)
 		close(efd_);
 	if (io_efd_ >= 0)

@@ -9,10 +9,11 @@
  *   - proxy_complete(): the core completed a request of a proxy task
  *     (a remote caller); its priv is tagged with bit 0 (is_proxy());
  *   - task_exit(): a local process is gone.
- * The NATS client's threads never call into the core nor into Net: they
- * hand what they receive to the loop through a queue and an eventfd
- * (Fabric, kernel/net/nats.cc). Everything here runs on the loop thread
- * and never blocks.
+ * The NATS client's threads never call into the core nor into Net: the
+ * loop thread reads and writes the NATS connection itself, or they hand
+ * what they receive to it through a queue and an eventfd (Fabric,
+ * kernel/net/nats.cc). Everything here runs on the loop thread and
+ * never blocks.
  */
 #pragma once
 
@@ -59,15 +60,18 @@ struct FabricMsg {
 
 /*
  * The fabric between kernels: a NATS connection (nats.cc). publish()
- * never blocks (it queues for the client's own thread, which sends
- * what one loop round queued when the round ends: flush()); what
- * arrives is collected by take() on the loop thread after the eventfd
- * fired.
+ * never blocks (it queues; what one loop round queued goes when the
+ * round ends: flush()); what arrives is collected by take() on the loop
+ * thread, called when the eventfd or a descriptor the fabric watches in
+ * the loop (attach_loop()) fired.
  */
 class Fabric {
 public:
 	virtual ~Fabric() = default;
 	virtual int eventfd() const = 0;
+	/* The loop and what to call when something came (net.cc's on_fabric):
+	 * a fabric may poll its own descriptors there (nats.cc). */
+	virtual void attach_loop(Loop &, std::function<void()>) {}
 	/* data is at most most bytes, and is merged with other frames for the
 	 * subject into NATS messages of at most most bytes (the smaller
 	 * max_payload of both ends, net.cc). */

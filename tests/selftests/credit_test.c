@@ -114,6 +114,7 @@ enum {
 	C_GETCRED = C_OWN, /* the primers left queued, or -1 */
 	C_CGEN,            /* our grant for the mailbox, 0: none */
 	C_FILL,            /* nonblocking sends of arg bytes until one fails: how many */
+	C_PEEK,            /* mbox_peek of one value: it, or -errno */
 };
 
 static int64_t credit_cmd(const struct cmd *c)
@@ -131,6 +132,11 @@ static int64_t credit_cmd(const struct cmd *c)
 			n++;
 		free(big);
 		return n;
+	}
+	case C_PEEK: {
+		uint32_t v;
+		ssize_t n = kipc_mbox_peek(c->id, &v, sizeof v, NULL, 0);
+		return n < 0 ? -errno : n == sizeof v ? (int64_t)v : -EBADMSG;
 	}
 	default:
 		return -EINVAL;
@@ -250,6 +256,33 @@ TEST(setattr_takes_credits_back)
 	EXPECT_EQ(-1, kipc_mbox_send(b.id, &v, sizeof v, 0, KIPC_F_NONBLOCK));
 	EXPECT_EQ(EAGAIN, errno);
 	EXPECT_EQ(cap, nmsg(b.id));
+	box_done(_metadata, &b);
+}
+
+/* Another process's peek changes nothing (changes_nothing()): it sees
+ * the credit sends before it, and the holder keeps its credits. Credits
+ * unused for 1 s go back (unused_credits_go_back): a round that took
+ * that long says nothing of the peek, and is made again. */
+TEST(peek_leaves_credits)
+{
+	struct box b = box_setup(_metadata, 64, true);
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	bool conclusive = false;
+	while (!conclusive && __ksft_now_ms() < deadline) {
+		int64_t t0 = __ksft_now_ms();
+		int primers = stop_with_credits(b.id, b.c);
+		ASSERT_LT(0, primers);
+		uint32_t gen = cgen(b.c), v = 7;
+		ASSERT_EQ(0, kipc_mbox_send(b.id, &v, sizeof v, 0, 0));
+		EXPECT_EQ(1000, helper_do_stopped(&b.h, (struct cmd){C_PEEK, b.id, 0, 0}));
+		uint32_t after = cgen(b.c);
+		conclusive = __ksft_now_ms() - t0 < 900;
+		if (conclusive)
+			EXPECT_EQ(gen, after);
+		expect_primers(_metadata, b.id, primers);
+		EXPECT_EQ(7, recv1(b.id, KIPC_F_NONBLOCK));
+	}
+	EXPECT_TRUE(conclusive) TH_LOG("no round within 900 ms in %d ms", KT_BOUND_MS);
 	box_done(_metadata, &b);
 }
 

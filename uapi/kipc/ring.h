@@ -194,12 +194,13 @@ struct kipc_credit {
  */
 struct kipc_push {
 	uint64_t claim;         /* K+P: gen << 32 | claimed (CAS) */
-	int64_t  link;          /* K: the mailbox */
+	int64_t  link;          /* K: the mailbox, or KIPC_PUSH_TASKQ */
 	uint32_t pad[12];
 };
 #define KIPC_PUSH_OFF        576u       /* after struct kipc_credit */
 #define KIPC_PUSH_SLOTS      16u
 #define KIPC_PUSH_MAX        128u       /* largest payload pushed */
+#define KIPC_PUSH_TASKQ      (-1)       /* link: the process's own task queue */
 struct kipc_push_slot {
 	struct kipc_cqe cqe;    /* K: what the receive returns; user_data = tag */
 	uint8_t data[KIPC_PUSH_MAX];

@@ -42,7 +42,7 @@ struct Creds {
 };
 
 /*
- * A queued message the daemon may push ahead into its sole receiver's
+ * A queued message the daemon may push ahead into its receiver's
  * memory (receive push, transport.md section 13): what a receive of it
  * would report, and its payload (valid until the next core call).
  */
@@ -243,13 +243,14 @@ public:
 	/*
 	 * Receive push (transport.md section 13). push_next(): the message
 	 * that follows the one of sequence number after_seq (0: the first)
-	 * in the delivery order of native mailbox id, if task t may receive
-	 * it with a plain mbox_receive and it is plain (untyped, not a call,
+	 * in the delivery order of native mailbox id (KIPC_PUSH_TASKQ: of
+	 * t's own task queue), if task t may receive it with a plain
+	 * mbox_receive (receive(KIPC_ANY)) and it is plain (untyped, not a call,
 	 * at most maxlen bytes, in the same priority as its predecessor): 0
 	 * and *out, else -errno (-EAGAIN: nothing to push now; -ESTALE:
 	 * after_seq is not queued at the head of that priority any more).
 	 * take_pushed(): t
-	 * receives the first message of id, which must be seq, without
+	 * receives the first message of id (or of its queue), which must be seq, without
 	 * copying it (it was pushed); false if it is not (a daemon bug).
 	 */
 	int push_next(Task *t, int64_t id, uint64_t after_seq, uint32_t maxlen, PushMsg *out);
