@@ -385,8 +385,8 @@ static uint64_t credit_clock(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-long __kipc_credit_send(uint8_t op, int64_t id, const void *buf, size_t len, unsigned prio,
-			unsigned flags)
+long __kipc_credit_send(uint8_t op, int64_t id, int fd, const void *buf, size_t len,
+			unsigned prio, unsigned flags)
 {
 	if (flags & ~KIPC_F_NONBLOCK)
 		return 1;
@@ -425,6 +425,7 @@ long __kipc_credit_send(uint8_t op, int64_t id, const void *buf, size_t len, uns
 	}
 	struct kipc_sqe sqe = {.user_data = KIPC_UD_LIBRARY | KIPC_UD_CREDIT | off};
 	__kipc_enc_send(&sqe, op, id, off, (uint32_t)len, (uint16_t)prio, flags | KIPC_F_CREDIT);
+	sqe.type = fd; /* an mq_timedsend's descriptor (__kipc_enc_mq_xfer), else 0 */
 	sqe.timeout = gen;
 	/* the order among several holders' sends: the time, before publishing */
 	uint64_t stamp = credit_clock();

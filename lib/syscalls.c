@@ -59,7 +59,7 @@ static long do_send(uint8_t op, int64_t target, const void *buf, size_t len,
 	if (prio > KIPC_PRIO_MAX)
 		return -EINVAL;
 	if ((op == KIPC_SYS_mbox_send || op == KIPC_SYS_send) && !opts) {
-		long r = __kipc_credit_send(op, target, buf, len, prio, flags);
+		long r = __kipc_credit_send(op, target, 0, buf, len, prio, flags);
 		if (r != 1)
 			return r;
 	}

@@ -293,12 +293,12 @@ private:
 	void credit_run();
 	bool credit_collect();
 	void credit_before(Proc *p, const kipc_sqe &sqe);
-	uint32_t credit_held(uint8_t op, int64_t link) const;
-	bool credit_room(Proc *p, uint8_t op, int64_t link);
+	uint32_t credit_held(uint8_t op, int64_t queue) const;
+	bool credit_room(Proc *p, uint8_t op, int64_t link, int64_t queue);
 	void credit_after(Proc *p, const kipc_sqe &sqe);
 	void credit_grant(Proc *p, uint8_t op, int64_t link);
 	void credit_topup(Proc *p);
-	void credit_revoke(const Proc *only, bool contended, pid_t queue = 0);
+	void credit_revoke(const Proc *only, bool contended, uint8_t op = 0, int64_t queue = 0);
 	void credit_exit(Proc *p);
 	void credit_timers();
 	int64_t credit_deadline() const;
@@ -343,7 +343,11 @@ private:
 	Loop &loop_;
 	bool verbose_;
 	RealClock clock_;
-	MqFs mqfs_{loop_, [this](int64_t id) { kernel_.mq_released(id); }};
+	/* a release may end an open or a queue: no credit lives past it (credit.cc) */
+	MqFs mqfs_{loop_, [this](int64_t id) {
+		credit_revoke(nullptr, false);
+		kernel_.mq_released(id);
+	}};
 	kipc::Kernel kernel_;
 	std::unique_ptr<Net> net_; /* --node: the network (kernel/net) */
 	int sigfd_ = -1, timerfd_ = -1;
@@ -393,8 +397,9 @@ private:
 	 */
 	struct Credit {
 		Proc *p = nullptr;      /* the holder */
-		uint8_t op = 0;         /* KIPC_SYS_mbox_send, or KIPC_SYS_send */
-		int64_t link = 0;       /* the mailbox, or the task queue's pid */
+		uint8_t op = 0;         /* KIPC_SYS_mbox_send, send or mq_timedsend */
+		int64_t link = 0;       /* the mailbox, the task queue's pid, or the open */
+		int64_t queue = 0;      /* where the room is: link, or the open's queue */
 		uint32_t gen = 0;       /* the grant, as in kipc_credit.gen */
 		uint32_t limit = 0;     /* credit sends allowed in this grant */
 		uint32_t applied = 0;   /* ... and taken */
