@@ -28,7 +28,7 @@
  * _x with NULL, _timed is _x with KIPC_F_TIMEOUT and the timeout. Each
  * shape has one helper in lib/syscalls.c (do_send, do_receive, do_call,
  * do_reply_receive, do_pid), which keeps what is particular to a call
- * by its opcode: mbox_send's credit send and mbox_receive's pushed
+ * by its opcode: the credit send of mbox_send and send, mbox_receive's pushed
  * message (transport.md sections 12 and 13), tried first without opts.
  *
  * Written by hand, because their shape is theirs alone: nop and cancel

@@ -126,18 +126,19 @@ void __kipc_arena_free(struct kipc_att *a, uint64_t off);
 int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe, bool wait);
 /* Publish the SQ tail and ring the doorbell if the kernel sleeps. */
 void __kipc_publish_sq(struct kipc_att *a);
-/* A synchronous mbox_send with a send credit, completed here without
- * waiting for the kernel: 0 or -errno; 1: no credit, send the usual way.
- * Takes the lock. */
-long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
+/* A synchronous mbox_send (or send, op) with a send credit, completed
+ * here without waiting for the kernel: 0 or -errno; 1: no credit, send
+ * the usual way. Takes the lock. */
+long __kipc_credit_send(uint8_t op, int64_t id, const void *buf, size_t len, unsigned prio,
 			unsigned flags);
-/* A synchronous mbox_receive of a message the kernel pushed into our
+/* A synchronous mbox_receive of mailbox link (or, KIPC_PUSH_TASKQ, a
+ * receive(KIPC_ANY) of our task queue) of a message the kernel pushed into our
  * region, completed here: its length or -errno, *cqe what the kernel's
  * completion would say; KIPC_NOT_PUSHED (neither a length nor an errno:
  * a 1-byte message is a length): nothing pushed, receive the usual way.
  * Takes the lock. */
 #define KIPC_NOT_PUSHED LONG_MIN
-long __kipc_push_receive(int64_t id, void *buf, size_t len, unsigned flags,
+long __kipc_push_receive(int64_t link, void *buf, size_t len, unsigned flags,
 			 struct kipc_cqe *cqe);
 /* Move posted CQEs to their waiters or the async queue. Lock held. */
 void __kipc_reap(struct kipc_att *a);

@@ -381,7 +381,7 @@ static uint64_t credit_clock(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
+long __kipc_credit_send(uint8_t op, int64_t id, const void *buf, size_t len, unsigned prio,
 			unsigned flags)
 {
 	if (flags & ~KIPC_F_NONBLOCK)
@@ -399,8 +399,9 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 	int64_t link = LOAD(&c->link);
 	uint32_t limit = LOAD(&c->limit);
 	uint32_t msgsize = LOAD(&c->msgsize);
+	uint32_t cop = LOAD(&c->op);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	if (!gen || LOAD(&c->gen) != gen || link != id || len > msgsize)
+	if (!gen || LOAD(&c->gen) != gen || cop != op || link != id || len > msgsize)
 		goto slow;
 	if (gen != a->credit_gen) {
 		a->credit_gen = gen;
@@ -419,8 +420,7 @@ long __kipc_credit_send(int64_t id, const void *buf, size_t len, unsigned prio,
 		return -EFAULT; /* as the ordinary send: nothing sent */
 	}
 	struct kipc_sqe sqe = {.user_data = KIPC_UD_LIBRARY | KIPC_UD_CREDIT | off};
-	__kipc_enc_send(&sqe, KIPC_SYS_mbox_send, id, off, (uint32_t)len, (uint16_t)prio,
-			flags | KIPC_F_CREDIT);
+	__kipc_enc_send(&sqe, op, id, off, (uint32_t)len, (uint16_t)prio, flags | KIPC_F_CREDIT);
 	sqe.timeout = gen;
 	/* the order among several holders' sends: the time, before publishing */
 	uint64_t stamp = credit_clock();
@@ -467,7 +467,7 @@ slow:
 
 /*
  * Receive push (transport.md section 13). Under the lock: the grant in
- * claim is for this mailbox, the slot of the next message carries its
+ * claim is for this mailbox (or our task queue), the slot of the next message carries its
  * tag (the kernel wrote it, the tag last) and the message fits. Copy it
  * out, then claim it with one compare-and-swap of claim from k to k + 1:
  * the kernel takes a push back with one exchange of claim with 0, so
@@ -478,10 +478,10 @@ slow:
  * lost); a NULL one, and a message larger than the buffer, go to the
  * kernel, which says what happens.
  */
-long __kipc_push_receive(int64_t id, void *buf, size_t len, unsigned flags,
+long __kipc_push_receive(int64_t link, void *buf, size_t len, unsigned flags,
 			 struct kipc_cqe *cqe)
 {
-	if (flags & ~KIPC_F_NONBLOCK || !buf)
+	if (flags & ~KIPC_F_NONBLOCK || !buf || link == 0)
 		return KIPC_NOT_PUSHED;
 	pthread_mutex_lock(&__kipc_lib.lock);
 	struct kipc_att *a = __kipc_lib.cur;
@@ -492,7 +492,7 @@ long __kipc_push_receive(int64_t id, void *buf, size_t len, unsigned flags,
 	uint64_t c = LOAD_ACQ(&a->push->claim);
 	uint32_t k = (uint32_t)c;
 	const struct kipc_push_slot *s = &a->push_slots[k % KIPC_PUSH_SLOTS];
-	if (!(c >> 32) || LOAD(&a->push->link) != id ||
+	if (!(c >> 32) || LOAD(&a->push->link) != link ||
 	    LOAD_ACQ(&s->cqe.user_data) != ((c & ~0xffffffffull) | k)) {
 		pthread_mutex_unlock(&__kipc_lib.lock);
 		return KIPC_NOT_PUSHED;

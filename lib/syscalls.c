@@ -51,8 +51,8 @@ static long do_send(uint8_t op, int64_t target, const void *buf, size_t len,
 {
 	if (prio > KIPC_PRIO_MAX)
 		return -EINVAL;
-	if (op == KIPC_SYS_mbox_send && !opts) {
-		long r = __kipc_credit_send(target, buf, len, prio, flags);
+	if ((op == KIPC_SYS_mbox_send || op == KIPC_SYS_send) && !opts) {
+		long r = __kipc_credit_send(op, target, buf, len, prio, flags);
 		if (r != 1)
 			return r;
 	}
@@ -70,8 +70,11 @@ static long do_receive(uint8_t op, int64_t target, void *buf, size_t len,
 		       const struct kipc_opts *opts)
 {
 	struct kipc_cqe cqe;
-	if (op == KIPC_SYS_mbox_receive && !opts) {
-		long r = __kipc_push_receive(target, buf, len, flags, &cqe);
+	if ((op == KIPC_SYS_mbox_receive || (op == KIPC_SYS_receive && target == KIPC_ANY)) &&
+	    !opts) {
+		/* a mailbox id is > 0: never the task queue's KIPC_PUSH_TASKQ */
+		int64_t link = op == KIPC_SYS_receive ? KIPC_PUSH_TASKQ : target > 0 ? target : 0;
+		long r = __kipc_push_receive(link, buf, len, flags, &cqe);
 		if (r != KIPC_NOT_PUSHED) {
 			if (r >= 0)
 				fill_info(info, &cqe);

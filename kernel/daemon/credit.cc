@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
  * kipcd: send credits (Documentation/transport.md section 12). A
- * synchronous mbox_send that has a credit completes in the caller: the
- * library publishes the entry and returns. What makes that result exact:
+ * synchronous mbox_send (or send, to a task queue) that has a credit
+ * completes in the caller: the library publishes the entry and returns.
+ * What makes that result exact:
  *
  *  - room and bytes were reserved by the core (kernel/ipc/credit.cc) when
  *    the credits were granted, and every request that could take that
- *    room, the bytes, the permission or the mailbox away first revokes the
- *    credits (credit_before): the credit send always succeeds when taken;
+ *    room, the bytes, the permission or the link away first revokes the
+ *    credits (credit_before; a task queue's right depends on its task's
+ *    user too: its cred_refresh revokes the credits held on it): the
+ *    credit send always succeeds when taken;
  *  - before kipcd acts on any other request, and before timers, exits and
  *    revocations, it takes the holder's published credit sends
  *    (credit_run): everything that happens after a credit send returned
@@ -43,6 +46,12 @@ constexpr int64_t kCreditCooldownNs = 10000000; /* after another sender came */
  * messages, nor charge bytes, nor change rights, limits or objects.
  * (They still come after the holder's published credit sends.)
  */
+/* The sends a credit may carry: to a mailbox, to a task queue. */
+bool credit_op(uint8_t op)
+{
+	return op == KIPC_SYS_mbox_send || op == KIPC_SYS_send;
+}
+
 bool leaves_credits(uint8_t op)
 {
 	return changes_nothing(op) || op == KIPC_SYS_receive || op == KIPC_SYS_mbox_receive ||
@@ -58,6 +67,7 @@ bool changes_nothing(uint8_t opcode)
 	case KIPC_SYS_nop:
 	case KIPC_SYS_cancel:
 	case KIPC_SYS_mbox_stat:
+	case KIPC_SYS_mbox_peek:
 	case KIPC_SYS_taskq_stat:
 	case KIPC_SYS_mq_getattr:
 	case KIPC_SYS_sysinfo:
@@ -100,7 +110,7 @@ bool Server::credit_fits(const Proc *p, const kipc_sqe &sqe, uint32_t ahead) con
 {
 	for (const Credit &c : credits_)
 		if (c.p == p)
-			return sqe.opcode == KIPC_SYS_mbox_send && (sqe.flags & KIPC_F_CREDIT) &&
+			return sqe.opcode == c.op && (sqe.flags & KIPC_F_CREDIT) &&
 			       !(sqe.flags & ~(KIPC_F_CREDIT | KIPC_F_NONBLOCK)) &&
 			       sqe.target == c.link && sqe.timeout == int64_t(c.gen) &&
 			       sqe.type == 0 && sqe.len <= c.msgsize && sqe.prio <= KIPC_PRIO_MAX &&
@@ -108,17 +118,22 @@ bool Server::credit_fits(const Proc *p, const kipc_sqe &sqe, uint32_t ahead) con
 	return false;
 }
 
-/* Credits held and not used on link, all holders together. */
-uint32_t Server::credit_held(int64_t link) const
+/* Credits held and not used on link (of op), all holders together. */
+uint32_t Server::credit_held(uint8_t op, int64_t link) const
 {
 	uint32_t n = 0;
 	for (const Credit &c : credits_)
-		if (c.link == link)
+		if (c.op == op && c.link == link)
 			n += c.limit - c.applied;
 	return n;
 }
 
-/* Run one request of p in the core; sync_res_ is its result if it completed at once. */
+/*
+ * Run one request of p in the core; sync_res_ is its result if it
+ * completed at once. Its completion is posted after the push it may
+ * earn is granted: a synchronous receiver that reaps it sees the grant
+ * in its next receive (the grant's stores come before the CQE's).
+ */
 void Server::submit(Proc *p, const kipc_sqe &sqe)
 {
 	push_before(p, sqe); /* push.cc */
@@ -129,9 +144,11 @@ void Server::submit(Proc *p, const kipc_sqe &sqe)
 	sync_res_ = 1;
 	sync_done_ = false;
 	kernel_.submit(p->task, sqe);
-	sync_p_ = nullptr;
 	if (!p->dead)
 		push_after(p, sqe);
+	if (sync_held_)
+		post_held();
+	sync_p_ = nullptr;
 }
 
 /*
@@ -278,26 +295,31 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 	if (leaves_credits(sqe.opcode))
 		return;
 	Credit *c = credit_of(p);
-	if (sqe.opcode == KIPC_SYS_mbox_send) {
+	if (credit_op(sqe.opcode)) {
 		/*
 		 * A send takes room and its user's bytes: nothing to take
-		 * back while the mailbox has room for it beyond the credits
+		 * back while the link has room for it beyond the credits
 		 * held there and its user has bytes beyond those its credits
 		 * hold (credit_room). Else as few grants as make that room:
-		 * p's own on the mailbox first (its send uses the room it
+		 * p's own on the link first (its send uses the room it
 		 * held), then the one holding the most there, then those of
 		 * p's user elsewhere (their bytes). Another sender is no
-		 * reason to stop granting: several holders share a mailbox.
+		 * reason to stop granting: several holders share a link.
 		 */
+		uint8_t op = sqe.opcode;
+		int64_t link = sqe.target;
+		auto on = [&](const Credit &h) {
+			return h.op == op && h.link == link && h.limit != h.applied;
+		};
 		uid_t uid = kernel_.creds(p->task).uid;
-		while (!credit_room(p, sqe.target)) {
+		while (!credit_room(p, op, link)) {
 			const Credit *v = nullptr;
-			if (c && c->link == sqe.target && c->limit != c->applied)
+			if (c && on(*c))
 				v = c;
 			for (const Credit &h : credits_)
-				if (!v && h.link == sqe.target && h.limit != h.applied)
+				if (!v && on(h))
 					v = &h;
-				else if (v && v != c && h.link == sqe.target &&
+				else if (v && v != c && on(h) &&
 					 h.limit - h.applied > v->limit - v->applied)
 					v = &h;
 			for (const Credit &h : credits_)
@@ -305,27 +327,29 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 					v = &h;
 			if (!v)
 				return; /* nothing held that this send could need */
-			credit_revoke(0, v->p, false);
+			credit_revoke(v->p, false);
 			c = credit_of(p);
 		}
 		return;
 	}
 	if (sqe.opcode == KIPC_SYS_cred_refresh) {
-		credit_revoke(0, p, false); /* its own rights only (none held: nothing) */
+		/* its own rights, and who may send to its task queue (find_peer) */
+		credit_revoke(p, false, p->creds.pid);
 		return;
 	}
-	credit_revoke(0, nullptr, !c);
+	credit_revoke(nullptr, !c);
 }
 
 /*
  * Has link room for one more message of p beyond the credits held
  * there? Then p's ordinary send takes that room, not theirs.
  */
-bool Server::credit_room(Proc *p, int64_t link)
+bool Server::credit_room(Proc *p, uint8_t op, int64_t link)
 {
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;
-	if (kernel_.reserve_sends(p->task, link, credit_held(link), 1, &msgsize, &charge) != 1)
+	if (kernel_.reserve_sends(p->task, op, link, credit_held(op, link), 1, &msgsize,
+				  &charge) != 1)
 		return false;
 	kernel_.release_sends(kernel_.creds(p->task).uid, charge);
 	return true;
@@ -334,18 +358,18 @@ bool Server::credit_room(Proc *p, int64_t link)
 /* After p's ordinary request: a plain send that succeeded at once may earn credits. */
 void Server::credit_after(Proc *p, const kipc_sqe &sqe)
 {
-	if (sqe.opcode != KIPC_SYS_mbox_send || sync_res_ != 0 || p->dead ||
+	if (!credit_op(sqe.opcode) || sync_res_ != 0 || p->dead ||
 	    (sqe.flags & ~(KIPC_F_NONBLOCK | KIPC_F_CREDIT)) || sqe.type)
 		return;
 	if (Credit *c = credit_of(p)) {
-		if (c->link == sqe.target)
+		if (c->op == sqe.opcode && c->link == sqe.target)
 			credit_topup(p);
-		return; /* one mailbox per holder */
+		return; /* one link per holder */
 	}
-	credit_grant(p, sqe.target);
+	credit_grant(p, sqe.opcode, sqe.target);
 }
 
-void Server::credit_grant(Proc *p, int64_t link)
+void Server::credit_grant(Proc *p, uint8_t op, int64_t link)
 {
 	if (!p->credit_ok || net_ || !p->overflow.empty() || p->stalled ||
 	    credits_.size() >= kCreditHolders || clock_.monotonic_ns() < credit_cooldown_)
@@ -360,8 +384,8 @@ void Server::credit_grant(Proc *p, int64_t link)
 	}
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;
-	uint32_t n = kernel_.reserve_sends(p->task, link, credit_held(link), kCreditMax, &msgsize,
-					   &charge);
+	uint32_t n = kernel_.reserve_sends(p->task, op, link, credit_held(op, link), kCreditMax,
+					   &msgsize, &charge);
 	if (n && n < kCreditMin && !credits_.empty()) {
 		/* a nearly full mailbox: the grant would be taken back at once */
 		kernel_.release_sends(kernel_.creds(p->task).uid, n * charge);
@@ -374,6 +398,7 @@ void Server::credit_grant(Proc *p, int64_t link)
 	/* the task's uid as of its last cred_refresh: the user charged */
 	Credit c;
 	c.p = p;
+	c.op = op;
 	c.link = link;
 	c.gen = credit_gen_;
 	c.limit = n;
@@ -386,6 +411,7 @@ void Server::credit_grant(Proc *p, int64_t link)
 	/* gen is 0 here (never granted, or revoked): the words, then gen */
 	kipc_credit *w = p->credit;
 	store_word(&w->link, link);
+	store_word(&w->op, uint32_t(op));
 	store_word(&w->msgsize, msgsize);
 	store_word(&w->limit, n);
 	store_word(&w->gen, c.gen);
@@ -402,8 +428,8 @@ void Server::credit_topup(Proc *p)
 		return;
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;
-	uint32_t n = kernel_.reserve_sends(p->task, c->link, credit_held(c->link), kCreditMax - held,
-					   &msgsize, &charge);
+	uint32_t n = kernel_.reserve_sends(p->task, c->op, c->link, credit_held(c->op, c->link),
+					   kCreditMax - held, &msgsize, &charge);
 	if (!n)
 		return;
 	if (msgsize != c->msgsize || charge != c->charge) {
@@ -416,8 +442,8 @@ void Server::credit_topup(Proc *p)
 }
 
 /*
- * Take back the credits of the holders on link (0: every link), or of
- * only. The Dekker pair with the library: store gen 0, full fence, read
+ * Take back the credits of only and of the holders on the task queue of
+ * pid queue (neither: of every holder). The Dekker pair with the library: store gen 0, full fence, read
  * sq_tail (credit_collect): an entry published before that read is
  * taken under its credit now; one published after it was published
  * after its sender read gen 0, and that sender waits for the entry's
@@ -425,11 +451,13 @@ void Server::credit_topup(Proc *p)
  * order are taken by the next collects (each one at most one collect
  * later). The unused credits give their bytes back.
  */
-void Server::credit_revoke(int64_t link, const Proc *only, bool contended)
+void Server::credit_revoke(const Proc *only, bool contended, pid_t queue)
 {
 	bool any = false;
 	for (Credit &c : credits_) {
-		if ((link && c.link != link) || (only && c.p != only) || c.revoking)
+		bool mine = (!only && !queue) || c.p == only ||
+			    (queue && c.op == KIPC_SYS_send && c.link == queue);
+		if (!mine || c.revoking)
 			continue;
 		c.revoking = true;
 		any = true;
@@ -464,7 +492,7 @@ void Server::credit_revoke(int64_t link, const Proc *only, bool contended)
 void Server::credit_exit(Proc *p)
 {
 	(void)p;
-	credit_revoke(0, nullptr, false);
+	credit_revoke(nullptr, false);
 	push_recall(false); /* its claims are taken, the rest stays queued (push.cc) */
 }
 
@@ -477,7 +505,7 @@ void Server::credit_timers()
 		if (now >= c.used_ns + kCreditIdleNs)
 			idle.push_back(c.p);
 	for (Proc *p : idle)
-		credit_revoke(0, p, false);
+		credit_revoke(p, false);
 }
 
 int64_t Server::credit_deadline() const

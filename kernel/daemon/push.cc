@@ -1,28 +1,38 @@
 // SPDX-License-Identifier: MIT
 /*
  * kipcd: receive push (Documentation/transport.md section 13). A
- * synchronous mbox_receive that finds its next message already copied
- * into its own region completes in the caller, with no round trip to
- * kipcd. What makes that result exact:
+ * synchronous mbox_receive (or receive(KIPC_ANY) of the own task queue)
+ * that finds its next message already copied into its own region
+ * completes in the caller, with no round trip to kipcd. What makes that
+ * result exact:
  *
  *  - a pushed message stays queued in the core until the receiver has
  *    claimed it (one compare-and-swap on kipc_push.claim); the kernel's
  *    queue is the count every other request sees;
  *  - before kipcd runs any request (submit()), and before timers and
- *    exits, it reads claim and takes the claimed messages from the queue
- *    (push_sync): everything that happens after a receive returned sees
- *    it received, as if kipcd had taken it when it was claimed;
- *  - a request that could change which message is next (any receive on
- *    the mailbox but the receiver's pushed ones, a send that would go
- *    ahead of the pushed messages, a change of rights, attributes or
- *    the mailbox, any exit) first takes the push back (push_recall):
- *    one atomic exchange of claim with 0 says exactly which messages were
- *    claimed before it; the others are simply still queued, and the
- *    receiver's next compare-and-swap fails.
- * One receiver at a time, kernel-wide (send credits have up to 8 holders).
+ *    exits, it reads every holder's claim and takes the claimed messages
+ *    from their queues (push_sync): everything that happens after a
+ *    receive returned sees it received, as if kipcd had taken it when it
+ *    was claimed;
+ *  - a request that could change which message is next on a holder's
+ *    link (a receive there but the holder's pushed ones, a send that
+ *    would go ahead of the pushed messages, a change of rights,
+ *    attributes or the mailbox, any exit) first takes that push back
+ *    (push_recall_one): one atomic exchange of claim with 0 says exactly
+ *    which messages were claimed before it; the others are simply still
+ *    queued, and the receiver's next compare-and-swap fails.
+ * Up to kHolders grants at once: one per process, each on one link, and
+ * one per mailbox (a mailbox's queue has one head: two processes' slots
+ * cannot both hold it, and their claims are in memories neither shares).
+ * Another receiver of a held mailbox does not take the push back: kipcd
+ * takes the holder's next unclaimed message out of its reach (claim
+ * swapped to 0 from exactly that message's index), runs the receive,
+ * which takes that message, and gives the holder its grant back past it
+ * (push_steal, push_settle).
  */
 #include "server.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/core.h>
@@ -34,173 +44,295 @@ namespace {
 constexpr int64_t kPushIdleNs = 1000000000;   /* no claim this long: taken back */
 constexpr int64_t kPushCooldownNs = 10000000; /* after another receiver came */
 constexpr uint32_t kSlots = KIPC_PUSH_SLOTS;
-
-/* Requests that cannot change which message the pushed ones are: they
- * change nothing, or concern other objects. */
-bool only_reads(uint8_t op)
-{
-	/* other objects: task queues, POSIX and System V queues */
-	return changes_nothing(op) || op == KIPC_SYS_send || op == KIPC_SYS_receive ||
-	       op == KIPC_SYS_mq_timedreceive || op == KIPC_SYS_msgrcv;
-}
+constexpr size_t kHolders = 8;                /* grants at once, kernel-wide */
 
 } // namespace
 
-/* Is claim one of the current grant, between what we took and what we pushed? */
-bool Server::push_claimed(uint64_t claim, uint32_t *idx) const
+/*
+ * Can request sqe of p (nullptr: a remote caller) change which message
+ * is next on g's link while pushed ones are unclaimed? Not when it
+ * changes nothing, or concerns other objects, or sends behind the
+ * pushed ones (at a priority not above theirs).
+ */
+bool Server::push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe) const
+{
+	uint8_t op = sqe.opcode;
+	if (changes_nothing(op) || op == KIPC_SYS_mq_timedreceive || op == KIPC_SYS_msgrcv)
+		return false; /* reads, or POSIX and System V queues */
+	if (g.link == KIPC_PUSH_TASKQ) {
+		switch (op) {
+		case KIPC_SYS_send:
+		case KIPC_SYS_call:
+			return sqe.target == g.p->creds.pid && sqe.prio > g.prio;
+		case KIPC_SYS_receive:
+		case KIPC_SYS_reply_receive:
+		case KIPC_SYS_taskq_setattr:
+			return p == g.p; /* the own queue: only the holder's */
+		case KIPC_SYS_mbox_send:
+		case KIPC_SYS_mbox_receive:
+		case KIPC_SYS_mbox_receive_set:
+			return false; /* mailboxes */
+		default:
+			return true;
+		}
+	}
+	switch (op) {
+	case KIPC_SYS_send:
+	case KIPC_SYS_receive:
+		return false; /* task queues */
+	case KIPC_SYS_mbox_send:
+		return sqe.target == g.link && sqe.prio > g.prio;
+	case KIPC_SYS_mbox_receive:
+		return sqe.target == g.link;
+	default:
+		return true;
+	}
+}
+
+Server::Push *Server::push_of(const Proc *p)
+{
+	for (Push &g : pushes_)
+		if (g.p == p)
+			return &g;
+	return nullptr;
+}
+
+/* Is claim one of g's grant, between what we took and what we pushed? */
+bool Server::push_claimed(const Push &g, uint64_t claim, uint32_t *idx) const
 {
 	*idx = uint32_t(claim);
-	return uint32_t(claim >> 32) == push_.gen &&
-	       *idx - push_.synced <= push_.pushed - push_.synced;
+	return uint32_t(claim >> 32) == g.gen && *idx - g.synced <= g.pushed - g.synced;
 }
 
 /* The receiver claimed up to idx: take those messages from the queue. */
-void Server::push_take(uint32_t idx)
+void Server::push_take(Push &g, uint32_t idx)
 {
-	Proc *q = push_.p;
-	while (push_.synced != idx) {
-		if (!kernel_.take_pushed(q->task, push_.link, push_.seq[push_.synced % kSlots])) {
+	Proc *q = g.p;
+	while (g.synced != idx) {
+		if (!kernel_.take_pushed(q->task, g.link, g.seq[g.synced % kSlots])) {
 			klog(fmt::format("kipc: pushed message {} of pid {} is not at the head of {}: a kipcd bug",
-					 push_.seq[push_.synced % kSlots], q->creds.pid, push_.link));
+					 g.seq[g.synced % kSlots], q->creds.pid, g.link));
 			break;
 		}
-		push_.synced++;
-		push_.used_ns = clock_.monotonic_ns();
+		g.synced++;
+		g.used_ns = clock_.monotonic_ns();
 	}
 }
 
+/* Every holder's claims: take what was claimed; garbage detaches its writer. */
 void Server::push_sync()
 {
-	Proc *q = push_.p;
-	if (!q || q->dead)
-		return;
-	uint64_t c = std::atomic_ref<uint64_t>(q->push->claim).load(std::memory_order_acquire);
-	uint32_t idx;
-	if (!push_claimed(c, &idx)) {
-		push_ = Push{};
-		detach(q, "push claim out of range");
-		return;
-	}
-	if (idx != push_.synced)
-		push_take(idx);
-}
-
-/* Copy what follows the pushed messages into free slots, the tag last. */
-void Server::push_fill()
-{
-	Proc *q = push_.p;
-	if (!q || q->dead)
-		return;
-	while (push_.pushed - push_.synced < kSlots) {
-		bool first = push_.pushed == push_.synced;
-		kipc::PushMsg m;
-		int r = kernel_.push_next(q->task, push_.link,
-					  first ? 0 : push_.seq[(push_.pushed - 1) % kSlots],
-					  KIPC_PUSH_MAX, &m);
-		if (r == -EAGAIN)
-			return;
-		if (r) { /* no longer allowed: the mailbox, its policy, the right */
-			push_recall(false);
+	push_settle();
+	for (size_t i = 0; i < pushes_.size(); i++) {
+		Push &g = pushes_[i];
+		if (steal_.p == g.p)
+			continue; /* claim is 0 until push_settle() */
+		uint64_t c = std::atomic_ref<uint64_t>(g.p->push->claim).load(std::memory_order_acquire);
+		uint32_t idx;
+		if (!push_claimed(g, c, &idx)) {
+			Proc *q = g.p;
+			pushes_.erase(pushes_.begin() + ptrdiff_t(i)); /* it claims nothing */
+			detach(q, "push claim out of range"); /* an exit: takes every push back */
 			return;
 		}
-		uint32_t k = push_.pushed;
+		if (idx != g.synced)
+			push_take(g, idx);
+	}
+}
+
+/* Copy what follows g's pushed messages into free slots, the tag last; false: no longer allowed. */
+bool Server::push_fill(Push &g)
+{
+	Proc *q = g.p;
+	while (g.pushed - g.synced < kSlots) {
+		bool first = g.pushed == g.synced;
+		kipc::PushMsg m;
+		int r = kernel_.push_next(q->task, g.link, first ? 0 : g.seq[(g.pushed - 1) % kSlots],
+					  KIPC_PUSH_MAX, &m);
+		if (r == -EAGAIN)
+			return true;
+		if (r) /* no longer allowed: the mailbox, its policy, the right */
+			return false;
+		uint32_t k = g.pushed;
 		kipc_push_slot *s = &q->push_slots[k % kSlots];
 		std::memcpy(s->data, m.data, m.cqe.len);
 		std::memcpy(reinterpret_cast<char *>(&s->cqe) + sizeof s->cqe.user_data,
 			    reinterpret_cast<const char *>(&m.cqe) + sizeof m.cqe.user_data,
 			    sizeof m.cqe - sizeof m.cqe.user_data);
 		std::atomic_ref<uint64_t>(s->cqe.user_data)
-			.store(uint64_t(push_.gen) << 32 | k, std::memory_order_release);
-		push_.seq[k % kSlots] = m.seq;
-		push_.prio = m.cqe.prio; /* one level: push_next() follows its priority */
-		push_.pushed++;
+			.store(uint64_t(g.gen) << 32 | k, std::memory_order_release);
+		g.seq[k % kSlots] = m.seq;
+		g.prio = m.cqe.prio; /* one level: push_next() follows its priority */
+		g.pushed++;
 	}
+	return true;
+}
+
+void Server::push_fill_or_recall(size_t i)
+{
+	if (!push_fill(pushes_[i]))
+		push_recall_one(i, false);
 }
 
 void Server::push_grant(Proc *p, int64_t link)
 {
-	if (!p->push_ok || clock_.monotonic_ns() < push_cooldown_ || kernel_.tracing())
+	int64_t now = clock_.monotonic_ns();
+	if (!p->push_ok || pushes_.size() >= kHolders || kernel_.tracing())
 		return; /* a listener traces every call: receives go through kipcd */
+	for (const Push &g : pushes_)
+		if (g.link == link && link != KIPC_PUSH_TASKQ)
+			return; /* one head, one holder */
+	std::erase_if(push_cool_, [&](const auto &c) { return c.second <= now; });
+	for (const auto &c : push_cool_)
+		if (c.first == link)
+			return;
 	kipc::PushMsg m;
 	int r = kernel_.push_next(p->task, link, 0, KIPC_PUSH_MAX, &m);
 	if (r && r != -EAGAIN)
-		return; /* not a mailbox we may push from */
+		return; /* not a link we may push from */
 	if (++push_gen_ == 0)
 		push_gen_ = 1;
-	push_ = Push{};
-	push_.p = p;
-	push_.link = link;
-	push_.gen = push_gen_;
-	push_.used_ns = clock_.monotonic_ns();
+	Push g;
+	g.p = p;
+	g.link = link;
+	g.gen = push_gen_;
+	g.used_ns = now;
 	std::atomic_ref<int64_t>(p->push->link).store(link, std::memory_order_release);
 	std::atomic_ref<uint64_t>(p->push->claim)
-		.store(uint64_t(push_.gen) << 32, std::memory_order_seq_cst);
-	push_fill();
+		.store(uint64_t(g.gen) << 32, std::memory_order_seq_cst);
+	pushes_.push_back(g);
+	push_fill_or_recall(pushes_.size() - 1);
 }
 
 /*
- * Take the push back: one exchange of claim with 0 (the receiver's
+ * Take push i back: one exchange of claim with 0 (the receiver's
  * compare-and-swap either came before it, and its message is taken
  * now, or fails). The messages pushed and not claimed never left the
- * queue.
+ * queue. contended: another receiver came (no grant of that mailbox
+ * for a while).
  */
-void Server::push_recall(bool contended)
+void Server::push_recall_one(size_t i, bool contended)
 {
-	Proc *q = push_.p;
-	if (!q)
-		return;
+	push_settle();
+	Push &g = pushes_[i];
+	Proc *q = g.p;
 	bool garbage = false;
 	if (!q->dead) {
 		uint64_t c = std::atomic_ref<uint64_t>(q->push->claim)
 				     .exchange(0, std::memory_order_seq_cst);
+		if (steal_.p == q) { /* 0 since the steal: nothing claimed after it */
+			c = uint64_t(g.gen) << 32 | g.synced;
+			steal_ = Steal{};
+		}
 		uint32_t idx;
-		if (push_claimed(c, &idx))
-			push_take(idx);
+		if (push_claimed(g, c, &idx))
+			push_take(g, idx);
 		else
 			garbage = true;
 	}
-	push_ = Push{};
 	if (contended)
-		push_cooldown_ = clock_.monotonic_ns() + kPushCooldownNs;
+		push_cool_.push_back({g.link, clock_.monotonic_ns() + kPushCooldownNs});
+	pushes_.erase(pushes_.begin() + ptrdiff_t(i));
 	if (garbage)
 		detach(q, "push claim out of range");
 }
 
+/* Every push back (an exit, a trace listener, the network's proxy). */
+void Server::push_recall(bool contended)
+{
+	while (!pushes_.empty())
+		push_recall_one(pushes_.size() - 1, contended);
+}
+
 /*
- * Before kipcd runs any request of p: the receiver's claims first; then
- * take the push back if the request could change which message is next
- * while pushed ones are unclaimed.
+ * Another receiver's plain receive of g's mailbox: it must take the
+ * head, which is g's next unclaimed message (if any). Swap claim from
+ * exactly that message's index to 0: the holder's compare-and-swap of
+ * it fails from now on (its receive goes to kipcd, exactly), and the
+ * receive runs on a queue whose head is that message. A swap that fails
+ * met a claim made meanwhile: take it, try the next. push_settle() after
+ * the receive gives the holder its grant back.
+ */
+void Server::push_steal(size_t i)
+{
+	Push &g = pushes_[i];
+	std::atomic_ref<uint64_t> claim(g.p->push->claim);
+	while (g.synced != g.pushed) {
+		uint64_t c = uint64_t(g.gen) << 32 | g.synced;
+		if (claim.compare_exchange_strong(c, 0, std::memory_order_seq_cst)) {
+			steal_ = {g.p, g.gen, g.synced, g.seq[g.synced % kSlots]};
+			return;
+		}
+		uint32_t idx;
+		if (!push_claimed(g, c, &idx)) {
+			Proc *q = g.p;
+			pushes_.erase(pushes_.begin() + ptrdiff_t(i));
+			detach(q, "push claim out of range");
+			return;
+		}
+		push_take(g, idx);
+	}
+}
+
+/*
+ * After the receive a steal ran for: if the holder's next message left
+ * the queue (that receive took it), the grant continues past it; if it
+ * is still the head (the receive failed: EMSGSIZE, EFAULT), from it. The
+ * holder could not claim while claim was 0, so the store loses nothing.
+ */
+void Server::push_settle()
+{
+	if (!steal_.p || sync_p_)
+		return; /* none, or its receive is still running */
+	Steal s = steal_;
+	steal_ = Steal{};
+	Push *g = push_of(s.p);
+	if (!g || g->gen != s.gen || g->synced != s.idx)
+		return; /* taken back meanwhile (it stays 0) */
+	kipc::PushMsg m;
+	if (kernel_.push_next(s.p->task, g->link, 0, KIPC_PUSH_MAX, &m) != 0 || m.seq != s.seq)
+		g->synced++; /* received by the other receiver */
+	std::atomic_ref<uint64_t>(s.p->push->claim)
+		.store(uint64_t(g->gen) << 32 | g->synced, std::memory_order_seq_cst);
+}
+
+/*
+ * Before kipcd runs any request of p: every holder's claims first; then
+ * take back each push the request could move the head of while pushed
+ * ones are unclaimed.
  */
 void Server::push_before(Proc *p, const kipc_sqe &sqe)
 {
-	if (!push_.p)
+	if (pushes_.empty())
 		return;
 	push_sync();
-	if (push_.p && kernel_.tracing()) {
+	if (kernel_.tracing()) {
 		push_recall(false); /* a trace began: every receive is a call again */
 		return;
 	}
-	if (!push_.p || push_.pushed == push_.synced)
-		return; /* nothing outstanding: push_fill() checks the rest */
-	if (only_reads(sqe.opcode))
-		return;
-	if (sqe.opcode == KIPC_SYS_mbox_send &&
-	    (sqe.target != push_.link || sqe.prio <= push_.prio))
-		return; /* elsewhere, or queued behind the pushed ones */
-	if (sqe.opcode == KIPC_SYS_mbox_receive && sqe.target != push_.link)
-		return;
-	push_recall(p != push_.p);
+	for (size_t i = pushes_.size(); i-- > 0;) {
+		if (i >= pushes_.size())
+			continue; /* a detach took several back */
+		const Push &g = pushes_[i];
+		if (g.pushed == g.synced || !push_moves_head(g, p, sqe))
+			continue;
+		if (p && p != g.p && sqe.opcode == KIPC_SYS_mbox_receive &&
+		    !(sqe.flags & ~KIPC_F_NONBLOCK) && !sqe.type)
+			push_steal(i); /* another receiver: it takes the head, g keeps the rest */
+		else
+			push_recall_one(i, p != g.p && g.link != KIPC_PUSH_TASKQ);
+	}
 }
 
 /*
  * Before the network bridge enters the core for a remote caller (its
  * proxy task is no process of ours): its request as another process's,
- * or (nullptr) the proxy's exit or new credentials, which take the push
- * back as an exit does.
+ * or (nullptr) the proxy's exit or new credentials, which take every
+ * push back as an exit does.
  */
 void Server::push_before_net(const kipc_sqe *sqe)
 {
-	if (!push_.p)
+	if (pushes_.empty())
 		return;
 	if (sqe)
 		push_before(nullptr, *sqe);
@@ -212,41 +344,60 @@ void Server::push_before_net(const kipc_sqe *sqe)
  * After p's request: a plain receive that completed at once may earn a
  * push, when it was p's only request in flight (a synchronous caller;
  * an asynchronous one with receives posted ahead would take it back with
- * its next receive, after a refill for nothing).
+ * its next receive, after a refill for nothing). A process keeps one
+ * grant, on the link of the receive that earned it.
  */
 void Server::push_after(Proc *p, const kipc_sqe &sqe)
 {
-	if (sqe.opcode != KIPC_SYS_mbox_receive || (sqe.flags & ~KIPC_F_NONBLOCK) || sqe.type ||
-	    !sync_done_ || sync_res_ < 0)
+	int64_t link;
+	push_settle(); /* a steal for this request */
+	if (sqe.opcode == KIPC_SYS_mbox_receive && sqe.target > 0)
+		link = sqe.target;
+	else if (sqe.opcode == KIPC_SYS_receive && sqe.target == KIPC_ANY)
+		link = KIPC_PUSH_TASKQ;
+	else
 		return;
-	if (push_.p == p && push_.link == sqe.target)
-		push_fill();
-	else if (!push_.p && p->inflight == 0)
-		push_grant(p, sqe.target); /* a synchronous caller: nothing else in flight */
+	if ((sqe.flags & ~KIPC_F_NONBLOCK) || sqe.type || !sync_done_ || sync_res_ < 0)
+		return;
+	if (Push *g = push_of(p)) {
+		if (g->link == link)
+			push_fill_or_recall(size_t(g - pushes_.data()));
+	} else if (p->inflight == 0) {
+		push_grant(p, link); /* a synchronous caller: nothing else in flight */
+	}
 }
 
 /* Once per loop round: take what was claimed, push what came. */
 void Server::push_round()
 {
-	if (!push_.p)
+	if (pushes_.empty())
 		return;
 	push_sync();
-	if (push_.p && kernel_.tracing())
+	if (kernel_.tracing()) {
 		push_recall(false); /* a trace began (trace_read ran without push_before's view) */
-	else
-		push_fill();
+		return;
+	}
+	for (size_t i = pushes_.size(); i-- > 0;)
+		if (i < pushes_.size())
+			push_fill_or_recall(i);
 }
 
 /* A push nobody claimed from for kPushIdleNs goes back (another may want it). */
 void Server::push_timers()
 {
-	if (push_.p && clock_.monotonic_ns() >= push_deadline())
-		push_recall(false);
+	push_settle();
+	int64_t now = clock_.monotonic_ns();
+	for (size_t i = pushes_.size(); i-- > 0;)
+		if (i < pushes_.size() && now >= pushes_[i].used_ns + kPushIdleNs)
+			push_recall_one(i, false);
 }
 
 int64_t Server::push_deadline() const
 {
-	return push_.p ? push_.used_ns + kPushIdleNs : INT64_MAX;
+	int64_t d = INT64_MAX;
+	for (const Push &g : pushes_)
+		d = std::min(d, g.used_ns + kPushIdleNs);
+	return d;
 }
 
 } // namespace kipcd

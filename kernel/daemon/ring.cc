@@ -50,13 +50,27 @@ void Server::complete(void *priv, const kipc_cqe &cqe)
 		return;
 	if (!(cqe.flags & KIPC_CQE_F_MORE) && p->inflight)
 		p->inflight--;
-	if (p == sync_p_ && cqe.user_data == sync_ud_ && !(cqe.flags & KIPC_CQE_F_MORE))
-	{
+	if (p == sync_p_ && sync_held_)
+		post_held(); /* p's completions in the order they came */
+	if (p == sync_p_ && cqe.user_data == sync_ud_ && !(cqe.flags & KIPC_CQE_F_MORE)) {
 		sync_res_ = cqe.res; /* Server::submit()'s request completed at once */
 		sync_done_ = true;
+		sync_cqe_ = cqe; /* posted once submit() has granted what it earns */
+		sync_held_ = true;
+		return;
 	}
 	post(p, cqe);
 	mark_dirty(p);
+}
+
+/* Post the completion submit() held back (a dead process gets none). */
+void Server::post_held()
+{
+	sync_held_ = false;
+	if (!sync_p_->dead) {
+		post(sync_p_, sync_cqe_);
+		mark_dirty(sync_p_);
+	}
 }
 
 /* A success not posted (KIPC_F_SKIP_SUCCESS): the request ended all the same. */

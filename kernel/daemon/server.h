@@ -291,12 +291,12 @@ private:
 	void credit_run();
 	bool credit_collect();
 	void credit_before(Proc *p, const kipc_sqe &sqe);
-	uint32_t credit_held(int64_t link) const;
-	bool credit_room(Proc *p, int64_t link);
+	uint32_t credit_held(uint8_t op, int64_t link) const;
+	bool credit_room(Proc *p, uint8_t op, int64_t link);
 	void credit_after(Proc *p, const kipc_sqe &sqe);
-	void credit_grant(Proc *p, int64_t link);
+	void credit_grant(Proc *p, uint8_t op, int64_t link);
 	void credit_topup(Proc *p);
-	void credit_revoke(int64_t link, const Proc *only, bool contended);
+	void credit_revoke(const Proc *only, bool contended, pid_t queue = 0);
 	void credit_exit(Proc *p);
 	void credit_timers();
 	int64_t credit_deadline() const;
@@ -305,16 +305,24 @@ private:
 	void push_before_net(const kipc_sqe *sqe);
 	void push_after(Proc *p, const kipc_sqe &sqe);
 	void push_grant(Proc *p, int64_t link);
-	bool push_claimed(uint64_t claim, uint32_t *idx) const;
-	void push_take(uint32_t idx);
+	struct Push;
+	Push *push_of(const Proc *p);
+	bool push_claimed(const Push &g, uint64_t claim, uint32_t *idx) const;
+	bool push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe) const;
+	void push_take(Push &g, uint32_t idx);
 	void push_sync();
-	void push_fill();
+	bool push_fill(Push &g);
+	void push_fill_or_recall(size_t i);
+	void push_recall_one(size_t i, bool contended);
+	void push_steal(size_t i);
+	void push_settle();
 	void push_recall(bool contended);
 	void push_round();
 	void push_timers();
 	int64_t push_deadline() const;
 	void submit(Proc *p, const kipc_sqe &sqe);
 	void post(Proc *p, const kipc_cqe &cqe);
+	void post_held();
 	void cq_write(Proc *p, const kipc_cqe &cqe);
 	uint32_t refill(Proc *p);
 	void flush(Proc *p);
@@ -374,14 +382,15 @@ private:
 	uint64_t nconsumed_ = 0;                          /* SQEs taken, ever */
 	bool ordering_ = false;                           /* in drain_others() */
 	/*
-	 * Send credits: at most kCreditHolders (process, mailbox) pairs hold
-	 * them at a time, one mailbox per process (transport.md section 12
+	 * Send credits: at most kCreditHolders (process, link) pairs hold
+	 * them at a time, one link per process (transport.md section 12
 	 * says how their sends are ordered). Our own count: the process's
 	 * words are only ever stored.
 	 */
 	struct Credit {
 		Proc *p = nullptr;      /* the holder */
-		int64_t link = 0;       /* the mailbox */
+		uint8_t op = 0;         /* KIPC_SYS_mbox_send, or KIPC_SYS_send */
+		int64_t link = 0;       /* the mailbox, or the task queue's pid */
 		uint32_t gen = 0;       /* the grant, as in kipc_credit.gen */
 		uint32_t limit = 0;     /* credit sends allowed in this grant */
 		uint32_t applied = 0;   /* ... and taken */
@@ -400,13 +409,14 @@ private:
 	int64_t credit_cooldown_ = 0;                     /* no grant before */
 	uint64_t credit_failed_ = 0;                      /* credit sends that failed: a bug */
 	/*
-	 * Receive push: one (process, mailbox) at a time, kernel-wide, as
-	 * credits. Message k of the grant is in slot k % KIPC_PUSH_SLOTS;
-	 * [synced, pushed) are pushed and still queued (seq: which).
+	 * Receive push: up to 8 grants, one per process and one per
+	 * mailbox (push.cc). Message k of a grant is in slot k %
+	 * KIPC_PUSH_SLOTS of its process; [synced, pushed) are pushed and
+	 * still queued (seq: which).
 	 */
 	struct Push {
-		Proc *p = nullptr;      /* the receiver, nullptr: none */
-		int64_t link = 0;
+		Proc *p = nullptr;      /* the receiver */
+		int64_t link = 0;       /* a mailbox, or KIPC_PUSH_TASKQ: p's task queue */
 		uint32_t gen = 0;       /* as in kipc_push.claim >> 32 */
 		uint32_t pushed = 0;    /* messages copied into slots */
 		uint32_t synced = 0;    /* ... of which claimed and taken from the queue */
@@ -414,14 +424,22 @@ private:
 		int64_t used_ns = 0;    /* grant or last claim taken */
 		uint64_t seq[KIPC_PUSH_SLOTS] = {};
 	};
-	Push push_;
+	std::vector<Push> pushes_;
+	struct Steal {              /* a holder's next message, kept for another receiver */
+		Proc *p = nullptr;      /* the holder, nullptr: none */
+		uint32_t gen = 0, idx = 0;
+		uint64_t seq = 0;
+	};
+	Steal steal_;
 	uint32_t push_gen_ = 0;
-	int64_t push_cooldown_ = 0;                       /* no grant before */
+	std::vector<std::pair<int64_t, int64_t>> push_cool_; /* (mailbox, until): no grant of it before */
 	/* The result of the request submit() runs, when it completes at once. */
 	Proc *sync_p_ = nullptr;
 	uint64_t sync_ud_ = 0;
 	int64_t sync_res_ = 1;
 	bool sync_done_ = false;                          /* sync_res_ is its result */
+	bool sync_held_ = false;                          /* sync_cqe_ not posted yet */
+	kipc_cqe sync_cqe_{};
 	struct PidWatch {
 		int fd;
 		int64_t watch;

@@ -337,13 +337,17 @@ int Server::run()
 			break;
 		}
 		uint64_t before = nconsumed_;
-		/* Deadlines can pass between timerfd reads. */
-		if (kernel_.next_deadline() <= clock_.monotonic_ns()) {
+		/*
+		 * The round's one clock read: deadlines can pass between
+		 * timerfd reads, and the spin below is timed from here.
+		 */
+		int64_t now = clock_.monotonic_ns();
+		if (kernel_.next_deadline() <= now) {
 			credit_run();
 			push_sync();
 			kernel_.run_timers();
 		}
-		if (daemon_deadline() <= clock_.monotonic_ns())
+		if (daemon_deadline() <= now)
 			run_daemon_timers();
 		std::vector<Proc *> again;
 		again.swap(runnable_);
@@ -355,7 +359,6 @@ int Server::run()
 		end_of_round();
 		if (spinning && nconsumed_ == before)
 			sched_yield(); /* idle round: let the processes we poll run */
-		int64_t now = clock_.monotonic_ns();
 		if (nconsumed_ != before || (!spinning && !active_.empty()))
 			spin_until = now + kIdleSpinNs;
 		else if (spinning && now >= spin_until) {

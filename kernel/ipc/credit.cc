@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Send credits: the room and the byte charge kipcd reserves for a
- * sender on a native mailbox ahead of its sends (several senders may
+ * sender on a native mailbox or a task queue ahead of its sends (several senders may
  * hold some on one mailbox: held counts all of theirs), so that a send with a
  * credit completes in the caller (kipcd holds the credits and their
  * rules: kernel/daemon/credit.cc; the argument: transport.md section 12).
@@ -21,17 +21,39 @@
 
 namespace kipc {
 
-uint32_t KernelImpl::reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t want,
-				   uint32_t *msgsize, uint64_t *charge)
+/*
+ * The link a credit of op may reserve room in for t: a native mailbox t
+ * may send to (mbox_calls), not round-robin (a keyed mailbox assigns at
+ * send time, among holders that may leave); or the task queue of an
+ * attached task t may send to (find_peer's rule: cred_refresh of either
+ * side and the task's exit take the credits back first, credit.cc of
+ * kipcd). A task queue is keyed by sender, decided now: its messages
+ * carry an extension, charged.
+ */
+const Link *KernelImpl::credit_link(Task &t, uint8_t op, int64_t id)
 {
 	int err;
+	if (op == KIPC_SYS_send) {
+		Task *dst = id > 0 && id <= INT32_MAX ? find_task(pid_t(id)) : nullptr;
+		if (!dst || !dst->attached || (t.uid != 0 && t.uid != dst->uid))
+			return nullptr;
+		return &dst->queue;
+	}
+	if (op != KIPC_SYS_mbox_send)
+		return nullptr;
 	Mailbox *mb = mbox.find(id, &err);
 	if (!mb || mbox.check_send(t, *mb)) /* a native mailbox (mbox_calls) cur may send to */
+		return nullptr;
+	return mb->link.keyed ? nullptr : &mb->link;
+}
+
+uint32_t KernelImpl::reserve_sends(Task &t, uint8_t op, int64_t id, uint32_t held,
+				   uint32_t want, uint32_t *msgsize, uint64_t *charge)
+{
+	const Link *lp = credit_link(t, op, id);
+	if (!lp)
 		return 0;
-	const Link &l = mb->link;
-	/* round-robin (a keyed link) assigns at send time, among holders that may leave */
-	if (l.keyed)
-		return 0;
+	const Link &l = *lp;
 	if (l.capacity == 0 || l.fixed || l.pending().nmsg || l.msgsize == 0)
 		return 0; /* rendezvous, fixed sizes, senders waiting for room */
 	uint64_t n = want;
@@ -41,8 +63,9 @@ uint32_t KernelImpl::reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t 
 		uint64_t room = std::min(slots, bytes);
 		n = room > held ? std::min<uint64_t>(n, room - held) : 0;
 	}
-	/* a mailbox message has no extension unless typed (never, here) */
-	uint64_t each = l.quota ? message_charge(l.msgsize, false) : 0;
+	/* a mailbox message has no extension unless typed (never, here);
+	 * a task queue's has one (its route, the sender) */
+	uint64_t each = l.quota ? message_charge(l.msgsize, l.keyed) : 0;
 	UserAcct &u = user(t.uid);
 	if (each) {
 		uint64_t left = lim.bytes_per_user > u.bytes ? lim.bytes_per_user - u.bytes : 0;
@@ -61,67 +84,6 @@ void KernelImpl::release_sends(uid_t uid, uint64_t bytes)
 	KIPC_BUG_ON(bytes > u.credit_bytes || bytes > u.bytes);
 	u.bytes -= bytes;
 	u.credit_bytes -= bytes;
-}
-
-/*
- * The message after after_seq is found by walking from the head of the
- * queue, not by a handle kipcd kept: the pushed messages not yet taken
- * are that head (at most KIPC_PUSH_SLOTS of them, in sequence order in
- * their priority's list), and a handle of one taken meanwhile (kipcd's
- * bug) would name freed memory, or a chunk another slab reuses.
- */
-int KernelImpl::push_next(Task &t, int64_t id, uint64_t after_seq, uint32_t maxlen,
-			  PushMsg *out)
-{
-	int err;
-	Mailbox *mb = mbox.find(id, &err);
-	if (!mb)
-		return err;
-	/* a receive its mechanism decides at receive time (a policy) is not pushed */
-	if (!mb->mech->plain_receive(*mb))
-		return -EINVAL;
-	if ((err = mbox.check_receive(t, *mb)))
-		return err;
-	const Link &l = mb->link;
-	if (l.msgs.idx)
-		return -EAGAIN; /* typed or call messages queued: delivery order is not the plain list's */
-	Message *m = l.msgs.front();
-	if (after_seq) {
-		while (m && m->seq < after_seq)
-			m = MsgList<HdrHook>::next(m);
-		if (!m || m->seq != after_seq)
-			return -ESTALE; /* the daemon lost track: it recalls */
-		m = MsgList<HdrHook>::next(m); /* the next of its priority */
-	}
-	if (!m || (m->flags & kMsgExt) || m->len > maxlen)
-		return -EAGAIN;
-	/* a blocked sender's message that would go ahead of m once room comes */
-	if (const Message *w = l.pending().front(); w && w->prio > m->prio)
-		return -EAGAIN;
-	out->seq = m->seq;
-	out->cqe = kipc_cqe{};
-	out->cqe.res = m->len;
-	out->cqe.pid = m->sender;
-	out->cqe.len = m->len;
-	out->cqe.prio = m->prio;
-	out->cqe.seq = m->seq;
-	out->cqe.source = l.id();
-	out->data = m->data;
-	return 0;
-}
-
-bool KernelImpl::take_pushed(Task &t, int64_t id, uint64_t seq)
-{
-	int err;
-	Mailbox *mb = mbox.find(id, &err);
-	if (!mb)
-		return false;
-	Link &l = mb->link;
-	Message *m = l.msgs.front();
-	if (!m || m->seq != seq || !l.use())
-		return false;
-	kipc_cqe cqe{};
-	return deliver(t, l, m, 0, m->len, 0, cqe, false) == 0;
 }
 
 } // namespace kipc

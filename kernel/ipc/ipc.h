@@ -878,10 +878,12 @@ public:
 	/* flags: kMsgExt, kMsgKeyed (the message needs an extension) */
 	Message *alloc_message(Task &cur, uint32_t len, uint8_t flags, int *err, bool quota = true);
 	/* send credits (credit.cc) */
-	uint32_t reserve_sends(Task &t, int64_t id, uint32_t held, uint32_t want,
+	const Link *credit_link(Task &t, uint8_t op, int64_t id);
+	uint32_t reserve_sends(Task &t, uint8_t op, int64_t id, uint32_t held, uint32_t want,
 			       uint32_t *msgsize, uint64_t *charge);
 	void release_sends(uid_t uid, uint64_t bytes);
-	/* receive push (credit.cc) */
+	/* receive push (push.cc): id a native mailbox or KIPC_PUSH_TASKQ */
+	Link *push_link(Task &t, int64_t id, int *err);
 	int push_next(Task &t, int64_t id, uint64_t after_seq, uint32_t maxlen, PushMsg *out);
 	bool take_pushed(Task &t, int64_t id, uint64_t seq);
 	bool would_deadlock(const Task &cur, const Link &link) const;

@@ -323,6 +323,14 @@ std::vector<std::vector<uint8_t>> bye_parts(const std::vector<uint64_t> &ran, ui
 	return out;
 }
 
+/* The bytes of a call's RES that may come in parts (origin_part() keeps
+ * at most this much of it), 0: it always fits one NATS message. */
+uint64_t rx_room(uint32_t len2)
+{
+	uint64_t f = sizeof(Wire) + std::min(len2, kMaxData);
+	return f > kMinRoom ? f : 0;
+}
+
 /* The user memory of a proxy task: regions we allocate per request. */
 class ProxyMem final : public kipc::UserMemory {
 public:
@@ -448,6 +456,8 @@ struct Proxy {
 	struct Held {
 		Wire w;
 		std::vector<uint8_t> data;
+		uid_t uid = 0;        /* its frame's bytes are charged to (hold()) */
+		bool refused = false; /* answered ENOSPC: its turn is skipped */
 	};
 	std::map<uint32_t, Held> held; /* arrived before their turn, by order */
 	pid_t pid;           /* the proxy task's pid here: KIPC_NET_PID(node, rpid) */
@@ -466,6 +476,8 @@ struct Seen {
 	uint64_t reply = 0;  /* proxy region of the reply buffer (call), 0: none */
 	uint32_t len2 = 0;
 	std::vector<uint8_t> res; /* the encoded RES, once done */
+	uid_t uid = 0;       /* a call's reply buffer and then its RES are charged to */
+	uint64_t charged = 0; /* ... this many bytes (run(), settle()) */
 };
 
 /* Another node, as the home of requests it sent us. */
@@ -517,6 +529,8 @@ struct Out {
 	uint64_t acked = 0;      /* home epoch that acknowledged it, 0: none */
 	int64_t last_tx = 0, news = 0;
 	Partial rx;              /* its RES, while it comes in parts (a call's reply) */
+	uid_t uid = 0;           /* its caller's: data, header and rx are charged to */
+	uint64_t charged = 0;    /* ... this many bytes (hold_out()) */
 };
 
 struct Handle {
@@ -557,6 +571,7 @@ private:
 	void transmit(Out &o, int64_t now);
 	void hello(Node &n, int64_t now);
 	void finish(Out &o, long res, const kipc_cqe *rc, const uint8_t *data, uint32_t len);
+	std::map<uint64_t, Out>::iterator forget_out(std::map<uint64_t, Out>::iterator it);
 	void on_answer(const std::string &from, const Wire &w, const uint8_t *data);
 	void tick();
 	void arm();
@@ -580,6 +595,11 @@ private:
 	bool peer_heard(Peer &p, const Wire &w);
 	void home_part(const std::string &from, const Wire &w, const uint8_t *data);
 	void drop_partial(Peer &p, std::map<uint64_t, Partial>::iterator it);
+	uid_t mapped_uid(uint32_t uid) const;
+	std::map<uint64_t, Seen>::iterator forget_seen(Peer &p, std::map<uint64_t, Seen>::iterator it);
+	void clear_seen(Peer &p);
+	void settle(Seen &s);
+	void release_held(Proxy::Held &h);
 	/* both */
 	void on_fabric();
 	void on_part(const std::string &from, bool is_req, const Wire &w, const uint8_t *data);
@@ -678,7 +698,12 @@ NetImpl::~NetImpl()
 			ran.push_back(seq);
 		for (auto &b : bye_parts(ran, p.epoch, epoch_, room_to(name, false)))
 			publish(name, false, std::move(b));
+		clear_seen(p); /* what we held goes back to its uids */
+		while (!p.partial.empty())
+			drop_partial(p, p.partial.begin());
 	}
+	for (auto it = out_.begin(); it != out_.end();)
+		it = forget_out(it);
 	for (size_t i = 1; i < nodes_.size(); i++) {
 		if (!nodes_[i].epoch)
 			continue;
@@ -745,6 +770,7 @@ void NetImpl::publish(const std::string &to, bool req, std::vector<uint8_t> b)
 		w.room = room;
 		size_t n = std::min(chunk, b.size() - off);
 		fab_->publish(subject, encode(w, b.data() + off, uint32_t(n)), most);
+		st_.nparts++;
 	}
 	st_.nsplit++;
 }
@@ -819,10 +845,7 @@ void NetImpl::home_part(const std::string &from, const Wire &w, const uint8_t *d
 	}
 	auto it = p.partial.find(w.seq);
 	if (it == p.partial.end()) {
-		bool shared = false;
-		for (auto &[a, b] : cfg_.shared)
-			shared |= w.uid >= a && w.uid <= b;
-		uid_t uid = shared ? w.uid : cfg_.uid;
+		uid_t uid = mapped_uid(w.uid);
 		long err = 0;
 		if (p.partial_bytes + w.len2 > kMaxPartial)
 			err = -EAGAIN;
@@ -1126,7 +1149,12 @@ long NetImpl::start_out(const NetCaller &c, const kipc_sqe &sqe)
 		int ix = node_index(node);
 		if (ix < 0)
 			return ix;
+		uint64_t hold = sizeof(Wire) + (name.size() - slash); /* as a send's (send_op) */
+		if (kernel_.charge_host(c.uid, hold))
+			return -ENOSPC;
 		Out &o = new_out(&c, sqe.user_data, uint16_t(ix), KIPC_SYS_mbox_open);
+		o.uid = c.uid;
+		o.charged = hold;
 		o.data.assign(name.begin() + long(slash), name.end());
 		o.label = node + ":" + name.substr(slash);
 		transmit(o, now_ns());
@@ -1201,6 +1229,12 @@ long NetImpl::send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, in
 	std::vector<uint8_t> payload(sqe.len);
 	if (sqe.len && c.mm->copy_from_user(payload.data(), sqe.addr, sqe.len))
 		return -EFAULT;
+	/* The origin's copy (kept for retransmissions until the answer) and
+	 * room for a reply that may come in parts: held for the caller, so
+	 * charged to its uid, as its message would be; ENOSPC, nothing sent. */
+	uint64_t hold = sizeof(Wire) + payload.size() + (call ? rx_room(sqe.len2) : 0);
+	if (kernel_.charge_host(c.uid, hold))
+		return -ENOSPC;
 	/* Deadlines become relative: clocks are per machine. */
 	uint32_t flags = sqe.flags & ~uint32_t(KIPC_F_ABSTIME | KIPC_F_REALTIME | KIPC_F_TIMEOUT);
 	int64_t timeout = 0;
@@ -1217,6 +1251,8 @@ long NetImpl::send_op(const NetCaller &c, const kipc_sqe &sqe, uint16_t node, in
 		flags |= KIPC_F_TIMEOUT;
 	}
 	Out &o = new_out(&c, sqe.user_data, node, sqe.opcode);
+	o.uid = c.uid;
+	o.charged = hold;
 	o.w.flags = flags;
 	o.w.prio = sqe.prio;
 	o.w.type = sqe.type;
@@ -1333,9 +1369,17 @@ void NetImpl::finish(Out &o, long res, const kipc_cqe *rc, const uint8_t *data, 
 			  o.seq, epoch_, o.label);
 		kernel_.trace_ret(o.task, cqe, o.op);
 	}
-	out_.erase(o.seq);
+	forget_out(out_.find(o.seq));
 	if (priv)
 		sink_.complete(priv, cqe);
+}
+
+/* An Out is done with: what it held goes back to its caller's uid. */
+std::map<uint64_t, Out>::iterator NetImpl::forget_out(std::map<uint64_t, Out>::iterator it)
+{
+	if (it->second.charged)
+		kernel_.uncharge_host(it->second.uid, it->second.charged);
+	return out_.erase(it);
 }
 
 void NetImpl::on_answer(const std::string &from, const Wire &w, const uint8_t *data)
@@ -1488,7 +1532,7 @@ void NetImpl::arm()
 void NetImpl::task_exit(void *priv)
 {
 	for (auto it = out_.begin(); it != out_.end();)
-		it = it->second.priv == priv ? out_.erase(it) : std::next(it);
+		it = it->second.priv == priv ? forget_out(it) : std::next(it);
 	auto c = contacted_.find(priv);
 	if (c == contacted_.end())
 		return;
@@ -1552,12 +1596,15 @@ void NetImpl::end_proxy(Peer &p, pid_t rpid, long res, long why)
 				answer(p, s->first, W_RES, res, nullptr, nullptr, 0, &s->second.res);
 			}
 			s->second.proxy = nullptr;
-			s->second.reply = 0;
+			s->second.reply = 0; /* (its region goes with the proxy) */
+			settle(s->second);
 			++s;
 		} else {
-			s = p.seen.erase(s);
+			s = forget_seen(p, s);
 		}
 	}
+	for (auto &[order, h] : px->held)
+		release_held(h);
 	for (auto pa = p.partial.begin(); pa != p.partial.end();) {
 		auto next = std::next(pa);
 		if (pa->second.pid == rpid)
@@ -1587,7 +1634,7 @@ void NetImpl::reset_peer(Peer &p, long why)
 	while (!p.partial.empty())
 		drop_partial(p, p.partial.begin());
 	p.unacked.clear();
-	p.seen.clear();
+	clear_seen(p);
 	p.exited.clear();
 	p.silent = false;
 }
@@ -1634,11 +1681,53 @@ void NetImpl::watch_peers(int64_t now)
 			}
 		}
 		if (p.silent && quiet >= 2 * bound) {
-			p.seen.clear();
+			clear_seen(p);
 			p.exited.clear();
 			p.silent = false;
 		}
 	}
+}
+
+/* The uid a remote caller of uid runs as here (map_creds()): the bytes
+ * we hold for its requests are charged to it. */
+uid_t NetImpl::mapped_uid(uint32_t uid) const
+{
+	for (auto &[a, b] : cfg_.shared)
+		if (uid >= a && uid <= b)
+			return uid;
+	return cfg_.uid;
+}
+
+/* A remembered request is forgotten: what it held goes back to its uid. */
+std::map<uint64_t, Seen>::iterator NetImpl::forget_seen(Peer &p,
+							 std::map<uint64_t, Seen>::iterator it)
+{
+	if (it->second.charged)
+		kernel_.uncharge_host(it->second.uid, it->second.charged);
+	return p.seen.erase(it);
+}
+
+void NetImpl::clear_seen(Peer &p)
+{
+	for (auto it = p.seen.begin(); it != p.seen.end();)
+		it = forget_seen(p, it);
+}
+
+/* s is answered: of what its call held (the reply buffer, run()), what its
+ * kept RES takes stays charged until it is forgotten. */
+void NetImpl::settle(Seen &s)
+{
+	if (s.charged > s.res.size()) {
+		kernel_.uncharge_host(s.uid, s.charged - s.res.size());
+		s.charged = s.res.size();
+	}
+}
+
+/* A held request leaves the held map (its turn, given up, its proxy ends). */
+void NetImpl::release_held(Proxy::Held &h)
+{
+	if (!h.refused)
+		kernel_.uncharge_host(h.uid, sizeof(Wire) + h.data.size());
 }
 
 /* The mapping policy: shared uids keep their uid and gid, others run as
@@ -1728,7 +1817,7 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 	}
 	/* Forget what the origin no longer waits for. */
 	while (!p.seen.empty() && p.seen.begin()->first < w.low && p.seen.begin()->second.done)
-		p.seen.erase(p.seen.begin());
+		forget_seen(p, p.seen.begin());
 
 	auto it = p.seen.find(w.seq);
 	if (it != p.seen.end()) {
@@ -1778,8 +1867,21 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 	if (w.order == px->next && px->held.empty() && w.order_low <= px->next) {
 		px->next++; /* its turn, nothing to skip: run from the frame */
 		run(p, px, w, data);
+	} else if (px->held.count(w.order)) {
+		done(p, px, w.seq, -EINVAL); /* two requests of one order: a forger's */
 	} else {
-		px->held[w.order] = {w, std::vector<uint8_t>(data, data + w.datalen)};
+		/* Held for its turn: a copy, charged to the uid its caller runs
+		 * as here; beyond its bytes_per_user it is refused ENOSPC at
+		 * once (not run), and its turn is skipped. */
+		Proxy::Held &h = px->held[w.order];
+		h.w = w;
+		h.uid = mapped_uid(w.uid);
+		if (kernel_.charge_host(h.uid, sizeof(Wire) + w.datalen)) {
+			h.refused = true;
+			done(p, px, w.seq, -ENOSPC);
+		} else {
+			h.data.assign(data, data + w.datalen);
+		}
 		advance(p, px, w.order_low);
 	}
 	auto again = p.seen.find(w.seq);
@@ -1840,6 +1942,7 @@ void NetImpl::advance(Peer &p, Proxy *px, uint32_t order_low)
 		std::vector<uint64_t> gone;
 		for (auto h = px->held.begin(); h != px->held.end() && h->first < order_low;) {
 			gone.push_back(h->second.w.seq);
+			release_held(h->second);
 			h = px->held.erase(h);
 		}
 		for (uint64_t seq : gone)
@@ -1849,6 +1952,9 @@ void NetImpl::advance(Peer &p, Proxy *px, uint32_t order_low)
 		Proxy::Held h = std::move(px->held.begin()->second);
 		px->held.erase(px->held.begin());
 		px->next++;
+		release_held(h); /* the core charges what it keeps of it */
+		if (h.refused)
+			continue;
 		if (!run(p, px, h.w, h.data.data()))
 			return; /* the proxy is gone (EXIT) */
 	}
@@ -1941,6 +2047,26 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 		sqe.target = w.target;
 		sqe.flags = w.flags & KIPC_F_INTR;
 	} else {
+		if (w.op == KIPC_SYS_call || w.op == KIPC_SYS_mbox_call) {
+			/* A reply never exceeds the home's largest message nor
+			 * kMaxData (its RES goes in parts if it must): a
+			 * longer one fails EMSGSIZE for the replier (or is
+			 * cut, with KIPC_F_TRUNC), as for a short buffer. Its
+			 * buffer here, then its RES kept for retransmissions,
+			 * are held for the caller: charged to the uid it runs
+			 * as (ENOSPC beyond, not run). */
+			uint32_t len2 = std::min({w.len2, kernel_.limits().msgsize_max, kMaxData});
+			if (kernel_.charge_host(px->uid, sizeof(Wire) + len2)) {
+				done(p, px, w.seq, -ENOSPC);
+				return true;
+			}
+			s.uid = px->uid;
+			s.charged = sizeof(Wire) + len2;
+			s.len2 = len2;
+			s.reply = px->mm.alloc(nullptr, 0, s.len2);
+			sqe.addr2 = s.reply;
+			sqe.len2 = s.len2;
+		}
 		sqe.flags = w.flags;
 		sqe.prio = w.prio;
 		sqe.type = w.type;
@@ -1949,16 +2075,6 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 		payload = px->mm.borrow(data, w.datalen);
 		sqe.addr = payload;
 		sqe.len = w.datalen;
-		if (w.op == KIPC_SYS_call || w.op == KIPC_SYS_mbox_call) {
-			/* A reply never exceeds the home's largest message nor
-			 * kMaxData (its RES goes in parts if it must): a
-			 * longer one fails EMSGSIZE for the replier (or is
-			 * cut, with KIPC_F_TRUNC), as for a short buffer. */
-			s.len2 = std::min({w.len2, kernel_.limits().msgsize_max, kMaxData});
-			s.reply = px->mm.alloc(nullptr, 0, s.len2);
-			sqe.addr2 = s.reply;
-			sqe.len2 = s.len2;
-		}
 	}
 	st_.nserved++;
 	if (kernel_.tracing())
@@ -1997,6 +2113,7 @@ void NetImpl::proxy_complete(void *priv, const kipc_cqe &cqe)
 	if (s.reply)
 		px->mm.free(s.reply);
 	s.reply = 0;
+	settle(s);
 }
 
 /* ---------------------------------------------------------------- */

@@ -44,11 +44,11 @@ int Kernel::attach(const Creds &creds, UserMemory *mm, std::string_view comm, vo
 	return impl_->attach(creds, mm, comm, priv, out);
 }
 
-uint32_t Kernel::reserve_sends(Task *t, int64_t id, uint32_t held, uint32_t want,
+uint32_t Kernel::reserve_sends(Task *t, uint8_t op, int64_t id, uint32_t held, uint32_t want,
 			       uint32_t *msgsize, uint64_t *charge)
 {
 	Entry e(*impl_, t, KIPC_SYS_NONE);
-	uint32_t n = t ? impl_->reserve_sends(*t, id, held, want, msgsize, charge) : 0;
+	uint32_t n = t ? impl_->reserve_sends(*t, op, id, held, want, msgsize, charge) : 0;
 	debug_check(*impl_);
 	return n;
 }

@@ -55,7 +55,13 @@ INTRO_TASKQ = 1 << 0
 
 from ._syscalls import SYSCALLS  # uapi/kipc/syscalls.h: {number: name}
 EVENTS = {1: "attach", 2: "exit", 3: "send", 4: "enqueue", 5: "block", 6: "wake",
-          7: "deliver", 8: "timeout", 9: "cancel", 10: "destroy", 15: "lost"}
+          7: "deliver", 8: "timeout", 9: "cancel", 10: "destroy", 11: "create", 12: "open",
+          13: "netsend", 14: "netrecv", 15: "lost", 16: "syscall", 17: "sysret",
+          18: "sysarg", 19: "netend", 20: "netrefuse", 21: "netname"}
+# uapi/kipc/trace.h: the records laid out as struct kipc_trace_net
+NET_EVENTS = frozenset((13, 14, 19, 20))
+_NETNAME = 21
+_TRACE_F_MORE = 1 << 10
 TASK_STATES = {0: "running", 1: "blocked", 2: "unattached"}
 WAITER_KINDS = {1: "receiver", 2: "sender", 3: "cached", 4: "holder"}
 
@@ -137,10 +143,11 @@ TaskInfo = _record_class("TaskInfo", _lib.TaskInfo)
 WaiterInfo = _record_class("WaiterInfo", _lib.WaiterInfo)
 MsgHeader = _record_class("MsgHeader", _lib.MsgHeader)
 TraceEvent = _record_class("TraceEvent", _lib.TraceEvent)
+TraceNet = _record_class("TraceNet", _lib.TraceNet)
 _CLASSES = {_lib.MboxAttr: MboxAttr, _lib.MboxStat: MboxStat, _lib.MboxInfo: MboxInfo,
             _lib.TaskqStat: TaskqStat, _lib.SysInfo: SysInfo, _lib.TaskInfo: TaskInfo,
             _lib.WaiterInfo: WaiterInfo, _lib.MsgHeader: MsgHeader,
-            _lib.TraceEvent: TraceEvent}
+            _lib.TraceEvent: TraceEvent, _lib.TraceNet: TraceNet}
 
 
 def _record(c):
@@ -455,7 +462,10 @@ class Trace:
 
     timeout: seconds without an event after which iteration ends (None:
     wait for ever). Events carry event_name and op_name besides the raw
-    fields of struct kipc_trace_event.
+    fields of struct kipc_trace_event; a network event (netsend, netrecv,
+    netrefuse, netend: Documentation/network.md) has the fields of struct
+    kipc_trace_net instead (seq, epoch, res, name), its name whole (the
+    NETNAME records after it joined; cut where a full ring lost the rest).
     """
 
     def __init__(self, events=None, pid=0, mbox=0, bufsize=0, timeout=None):
@@ -488,12 +498,17 @@ class Trace:
                 if ctypes.get_errno() == _errno.ETIMEDOUT:
                     raise StopIteration
                 _raise("trace read")
-            self._pending = [self._buf[i] for i in range(n)]
-        ev = self._pending.pop(0)
-        r = _record(ev)
-        object.__setattr__(r, "event_name", EVENTS.get(r.event, "?"))
-        object.__setattr__(r, "op_name", SYSCALLS.get(r.op, "-"))
-        return r
+            self._pending = [_lib.TraceEvent.from_buffer_copy(self._buf[i]) for i in range(n)]
+            # A network record's NETNAMEs are in the ring with it: the rest
+            # of a name cut by the end of our buffer is there already.
+            while (self._pending[-1].event in NET_EVENTS | {_NETNAME} and
+                   self._pending[-1].flags & _TRACE_F_MORE):
+                n = _lib.kipc_trace_read_timed(self._buf, len(self._buf), 0, 0)
+                if n <= 0:
+                    break
+                self._pending += [_lib.TraceEvent.from_buffer_copy(self._buf[i])
+                                  for i in range(n)]
+        return _decode(self._pending)
 
     def close(self):
         if self._open:
@@ -505,6 +520,27 @@ class Trace:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _decode(pending):
+    """The next event of pending (raw struct kipc_trace_events), taken from
+    it: a network record with the NETNAMEs that follow it in pending."""
+    ev = pending.pop(0)
+    if ev.event in NET_EVENTS:
+        n = _lib.TraceNet.from_buffer_copy(ev)
+        name = n.name
+        more = n.flags & _TRACE_F_MORE
+        while more and pending and pending[0].event == _NETNAME:
+            x = _lib.TraceName.from_buffer_copy(pending.pop(0))
+            name += x.text
+            more = x.flags & _TRACE_F_MORE
+        r = _record(n)
+        object.__setattr__(r, "name", name.decode(errors="replace"))
+    else:
+        r = _record(ev)
+    object.__setattr__(r, "event_name", EVENTS.get(r.event, "?"))
+    object.__setattr__(r, "op_name", SYSCALLS.get(r.op, "-"))
+    return r
 
 
 def trace(events=None, pid=0, mbox=0, bufsize=0, timeout=None):

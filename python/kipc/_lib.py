@@ -154,6 +154,19 @@ class TraceEvent(Structure):
                 ("rsvd0", c_uint16), ("rsvd1", c_uint32), ("comm", c_char * 16)]
 
 
+class TraceNet(Structure):  # NETSEND, NETRECV, NETREFUSE, NETEND (network.md)
+    _fields_ = [("ts", c_uint64), ("event", c_uint16), ("op", c_uint16),
+                ("flags", c_uint32), ("pid", c_int32), ("res", c_int32),
+                ("mbox", c_int64), ("seq", c_uint64), ("epoch", c_uint64),
+                ("name", c_char * 32)]
+
+
+class TraceName(Structure):  # NETNAME: the rest of the name of the record before
+    _fields_ = [("ts", c_uint64), ("event", c_uint16), ("op", c_uint16),
+                ("flags", c_uint32), ("pid", c_int32), ("rsvd0", c_uint32),
+                ("mbox", c_int64), ("text", c_char * 48)]
+
+
 # (struct name in C, ctypes class): the ABI test compares their sizes and
 # offsets with the C compiler's.
 STRUCTS = {
@@ -162,7 +175,8 @@ STRUCTS = {
     "kipc_sysinfo": SysInfo, "kipc_task_info": TaskInfo,
     "kipc_mbox_info": MboxInfo, "kipc_waiter_info": WaiterInfo,
     "kipc_msg_info": MsgHeader, "kipc_trace_attr": TraceAttr,
-    "kipc_trace_event": TraceEvent,
+    "kipc_trace_event": TraceEvent, "kipc_trace_net": TraceNet,
+    "kipc_trace_name": TraceName,
 }
 
 # ---- prototypes (uapi/kipc/libkipc.h) ------------------------------------

@@ -193,6 +193,47 @@ def test_trace_is_an_iterator():
         assert evs[0].op_name == "mbox_send" and evs[0].len == 6
 
 
+def test_event_names_are_trace_h():
+    # Every event of uapi/kipc/trace.h, by the name kipc-trace gives it.
+    import re
+    with open(os.path.join(TREE, "uapi", "kipc", "trace.h")) as f:
+        c = {int(nr): name.lower() for name, nr in
+             re.findall(r"^#define KIPC_TRACE_([A-Z]+)\s+(\d+)\s", f.read(), re.M)
+             if name != "MAX"}
+    assert kipc.EVENTS == c
+    assert {c[e] for e in kipc.NET_EVENTS} == {"netsend", "netrecv", "netrefuse", "netend"}
+
+
+def test_a_net_record_comes_with_its_whole_name():
+    # NETSEND of a request to "b:/" + 200 bytes: 31 bytes in the record,
+    # the rest in NETNAMEs right after it (trace.h); then one cut by a
+    # LOST (a full ring): the name so far.
+    from kipc import _lib
+    name = ("b:/" + "n" * 200).encode()
+    more, trunc = 1 << 10, 1 << 6
+    rec = _lib.TraceNet(event=13, op=next(
+        k for k, v in kipc.SYSCALLS.items() if v == "mbox_send"), flags=more | trunc,
+        pid=4242, res=0, mbox=7, seq=9, epoch=123, name=name[:31])
+    raw = [_lib.TraceEvent.from_buffer_copy(rec)]
+    rest = name[31:]
+    while rest:
+        x = _lib.TraceName(event=21, op=rec.op, flags=more if len(rest) > 48 else 0,
+                           pid=4242, mbox=7, text=rest[:48])
+        raw.append(_lib.TraceEvent.from_buffer_copy(x))
+        rest = rest[48:]
+    raw.append(_lib.TraceEvent(event=3, seq=5))
+    cut = _lib.TraceNet(event=20, flags=more | trunc, pid=0, res=-11, seq=3, epoch=1,
+                        name=b"c:" + b"9" * 29)
+    raw += [_lib.TraceEvent.from_buffer_copy(cut), _lib.TraceEvent(event=15, res=4)]
+    r = kipc._decode(raw)
+    assert (r.event_name, r.op_name, r.name) == ("netsend", "mbox_send", name.decode())
+    assert (r.pid, r.mbox, r.seq, r.epoch, r.res) == (4242, 7, 9, 123, 0)
+    assert kipc._decode(raw).event_name == "send"
+    r = kipc._decode(raw)
+    assert (r.event_name, r.res, r.name) == ("netrefuse", -11, "c:" + "9" * 29)
+    assert kipc._decode(raw).event_name == "lost" and raw == []
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another uid")
 def test_another_uid_gets_permission_error():
     with kipc.Mailbox.create("/mine", mode=0o600, kernel_owned=True):

@@ -2337,11 +2337,8 @@ static void on_routed(natsConnection *nc, natsSubscription *sub, natsMsg *m, voi
 	natsMsg_Destroy(m);
 }
 
-static bool cluster_routes(void)
+static bool routes_between(const char *u0, const char *u2)
 {
-	char u0[64], u2[64];
-	snprintf(u0, sizeof u0, "nats://127.0.0.1:%d", nf->cport[0]);
-	snprintf(u2, sizeof u2, "nats://127.0.0.1:%d", nf->cport[2]);
 	natsConnection *c = nf_nats_as(u0, "c"), *d = nf_nats_as(u2, "d");
 	natsSubscription *sub = NULL;
 	bool ok = false;
@@ -2362,6 +2359,14 @@ static bool cluster_routes(void)
 	if (d)
 		natsConnection_Destroy(d);
 	return ok;
+}
+
+static bool cluster_routes(void)
+{
+	char u0[64], u2[64];
+	snprintf(u0, sizeof u0, "nats://127.0.0.1:%d", nf->cport[0]);
+	snprintf(u2, sizeof u2, "nats://127.0.0.1:%d", nf->cport[2]);
+	return routes_between(u0, u2);
 }
 
 TEST_TIMEOUT(nats_cluster_server_killed_mid_load_exactly_once, 90)
@@ -2497,7 +2502,8 @@ static int srv_big(struct share *s)
 
 /* The origin on node slot o, the home on slot h ("d"): a 1 MiB send and
  * a call with a BIG_REPLY reply, byte for byte, once. */
-static void big_across(struct __test_metadata *_metadata, int o, int h)
+static void big_across(struct __test_metadata *_metadata, int o, int h, int64_t *parts,
+		       int64_t *held)
 {
 	struct share *s = share_new();
 	ASSERT_NE(NULL, s);
@@ -2526,6 +2532,7 @@ static void big_across(struct __test_metadata *_metadata, int o, int h)
 		if (kipc_net_stat(&st) < 0)
 			_exit(85);
 		s->t[2] = (int64_t)st.nsplit;
+		s->t[3] = (int64_t)st.nparts;
 		_exit(0);
 	}
 	ASSERT_EQ(0, kt_wait(cli));
@@ -2533,43 +2540,67 @@ static void big_across(struct __test_metadata *_metadata, int o, int h)
 	ASSERT_EQ(0, kt_wait(srv));
 	TH_LOG("frames sent in parts: origin %lld, home %lld; home holds %lld partial bytes",
 	       (long long)s->t[2], (long long)s->t[1], (long long)s->t[0]);
-	EXPECT_EQ(0, s->t[0]);  /* nothing held at the home once whole */
+	if (held)
+		*held = s->t[0];
+	else
+		EXPECT_EQ(0, s->t[0]); /* nothing held at the home once whole */
 	EXPECT_GE(s->t[2], 1);  /* the 1 MiB REQ did not fit one NATS message */
+	if (parts)
+		*parts = s->t[3];
 }
 
+/* A node that sends or takes 1 MiB messages: its bytes_per_user holds
+ * them (an origin's copy of a request is charged to its caller, as its
+ * message would be; network.md). */
 #define BIG_HOME "msgsize_max=2097152 bytes_per_user=8388608"
+
+/* A server of the fixture's users on a port of its own (conf NAME.conf,
+ * with extra lines), its URL in url; slot *pid. */
+static int big_server(const char *name, const char *extra, pid_t *pid, char *url, size_t len)
+{
+	char why[256], conf[1024], path[PATH_MAX];
+	int port = nf_free_port();
+	if (port <= 0)
+		return KSFT_FAIL;
+	snprintf(conf, sizeof conf, "listen: 127.0.0.1:%d\n%sinclude auth.conf\n", port, extra);
+	snprintf(path, sizeof path, "%s/%s.conf", nf->dir, name);
+	if (nf_write(path, 0644, conf))
+		return KSFT_FAIL;
+	snprintf(url, len, "nats://127.0.0.1:%d", port);
+	int r = nf_start_server(name, port, pid, why, sizeof why);
+	if (r != KSFT_PASS)
+		ksft_print("# %s\n", why);
+	return r;
+}
+
+/* c and d (slots 4, 5) on a server of their own with max_line, both
+ * taking 1 MiB messages: the send and the call across. */
+static void big_on_server(struct __test_metadata *_metadata, const char *max_line)
+{
+	char why[256], url[64];
+	ASSERT_EQ(KSFT_PASS, big_server("small", max_line, &nf->small_nats, url, sizeof url));
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(4, url, BIG_HOME, why, sizeof why));
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(5, url, BIG_HOME, why, sizeof why));
+	big_across(_metadata, 4, 5, NULL, NULL);
+	nf_stop_node(4, SIGTERM);
+	nf_stop_node(5, SIGTERM);
+	nf_stop_pid(nf->small_nats, SIGTERM);
+	nf->small_nats = 0;
+}
 
 TEST_TIMEOUT(one_mib_message_in_parts_default_max_payload, 60)
 {
 	NF_SLOW();
-	char why[256];
-	/* d on the fixture's server (NATS's default max_payload, 1 MiB):
-	 * a 1 MiB message and its 176-byte header are two parts. */
-	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, BIG_HOME, why, sizeof why));
-	big_across(_metadata, 0, 3);
-	nf_stop_node(3, SIGTERM);
+	/* NATS's default max_payload, 1 MiB: a 1 MiB message and its
+	 * 176-byte header are two parts. */
+	big_on_server(_metadata, "");
 }
 
 TEST_TIMEOUT(one_mib_message_in_parts_64k_max_payload, 60)
 {
 	NF_SLOW();
-	char why[256], conf[512], path[PATH_MAX], url[64];
-	int port = nf_free_port();
-	ASSERT_GT(port, 0);
-	snprintf(conf, sizeof conf, "listen: 127.0.0.1:%d\nmax_payload: 65536\ninclude auth.conf\n",
-		 port);
-	snprintf(path, sizeof path, "%s/small.conf", nf->dir);
-	ASSERT_EQ(0, nf_write(path, 0644, conf));
-	ASSERT_EQ(KSFT_PASS, nf_start_server("small", port, &nf->small_nats, why, sizeof why));
-	snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
-	/* c and d (slots 4, 5) on it: 17 parts of 64 KiB each way. */
-	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(4, url, NULL, why, sizeof why));
-	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(5, url, BIG_HOME, why, sizeof why));
-	big_across(_metadata, 4, 5);
-	nf_stop_node(4, SIGTERM);
-	nf_stop_node(5, SIGTERM);
-	nf_stop_pid(nf->small_nats, SIGTERM);
-	nf->small_nats = 0;
+	/* 17 parts of 64 KiB each way. */
+	big_on_server(_metadata, "max_payload: 65536\n");
 }
 
 /* ---- the boot check of the NATS permissions (network.md, Security) - */
@@ -2658,5 +2689,164 @@ TEST_TIMEOUT(a_server_that_lets_a_node_be_another_is_refused, 60)
 		      "subscribe to another node's requests");
 }
 
+/* ---- servers of one cluster with different max_payload ----------- */
+
+TEST_TIMEOUT(servers_with_different_max_payload_in_one_cluster, 120)
+{
+	NF_SLOW();
+	char why[256], u0[64], u1[64], extra[2][256];
+	int r0 = nf_free_port(), r1 = nf_free_port();
+	ASSERT_GT(r0, 0);
+	ASSERT_GT(r1, 0);
+	/* mp0: NATS's default max_payload (1 MiB); mp1: 64 KiB. */
+	snprintf(extra[0], sizeof extra[0],
+		 "server_name: mp0\ncluster {\n  name: mp\n  listen: 127.0.0.1:%d\n"
+		 "  routes: [nats-route://127.0.0.1:%d]\n}\n", r0, r1);
+	snprintf(extra[1], sizeof extra[1],
+		 "server_name: mp1\nmax_payload: 65536\ncluster {\n  name: mp\n"
+		 "  listen: 127.0.0.1:%d\n  routes: [nats-route://127.0.0.1:%d]\n}\n", r1, r0);
+	ASSERT_EQ(KSFT_PASS, big_server("mp0", extra[0], &nf->cnats[0], u0, sizeof u0));
+	ASSERT_EQ(KSFT_PASS, big_server("mp1", extra[1], &nf->cnats[1], u1, sizeof u1));
+	ASSERT_TRUE(routes_between(u0, u1));
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(4, u0, BIG_HOME, why, sizeof why));
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(5, u1, BIG_HOME, why, sizeof why));
+	/* c (on the 1 MiB server) to d (on the 64 KiB one): c sends what
+	 * d's server carries, which d said in its answers: its 1 MiB REQ
+	 * in 17 parts or more, not the 2 its own server would take. */
+	int64_t parts = 0;
+	big_across(_metadata, 4, 5, &parts, NULL);
+	TH_LOG("c -> d: the origin on the 1 MiB server sent %lld parts", (long long)parts);
+	EXPECT_GE(parts, 17);
+	/* d to c: d's own server bounds what it sends. */
+	big_across(_metadata, 5, 4, &parts, NULL);
+	TH_LOG("d -> c: the origin on the 64 KiB server sent %lld parts", (long long)parts);
+	EXPECT_GE(parts, 17);
+	nf_stop_node(4, SIGTERM);
+	nf_stop_node(5, SIGTERM);
+	for (int i = 0; i < 2; i++) {
+		nf_stop_pid(nf->cnats[i], SIGTERM);
+		nf->cnats[i] = 0;
+	}
+}
+
+/* ---- the 4 MiB a node may have coming in parts at one home -------- */
+
+static int stat_partial(struct share *s)
+{
+	struct kipc_net_stat st;
+	if (kipc_net_stat(&st) < 0)
+		return 10;
+	s->t[0] = (int64_t)st.partial_bytes;
+	return 0;
+}
+
+static int64_t home_partial(struct __test_metadata *_metadata, int i)
+{
+	struct share *s = share_new();
+	if (!s)
+		return -1;
+	pid_t p = on_node(i, stat_partial, s);
+	EXPECT_EQ(0, kt_wait(p));
+	return s->t[0];
+}
+
+/* The largest frame a request makes (net.cc): header, 1 MiB, a name. */
+#define BIG_FRAME (176 + (1 << 20) + 5 + 31 + 1 + 255)
+
+/* A part of request seq as the hostile node: bytes [off, off + len) of a
+ * frame of total bytes. */
+static struct wire hostile_part(uint64_t epoch, uint64_t home, uint64_t seq, uint32_t total,
+				int64_t off)
+{
+	return (struct wire){.kind = 9, .prio = 1, .epoch = epoch, .peer_epoch = home, .seq = seq,
+			     .op = KIPC_SYS_mbox_send, .pid = 4242, .uid = 0, .len2 = total,
+			     .target = off};
+}
+
+TEST_TIMEOUT(the_4_mib_per_origin_bound_holds_against_a_hostile_node, 120)
+{
+	NF_SLOW();
+	char why[256], url[64];
+	ASSERT_EQ(KSFT_PASS, big_server("bound", "", &nf->small_nats, url, sizeof url));
+	/* d the home, c an honest origin; the hostile node is "a" (no kipcd
+	 * a on this server: the test speaks for it). */
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(5, url, BIG_HOME, why, sizeof why));
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(4, url, BIG_HOME, why, sizeof why));
+	natsConnection *z = nf_nats_as(url, "a");
+	ASSERT_NE(NULL, z);
+	natsSubscription *sub;
+	ASSERT_EQ(NATS_OK, natsConnection_Subscribe(&sub, z, "kipc.a.>", on_answer_d, NULL));
+	natsConnection_Flush(z);
+	uint64_t epoch = (uint64_t)kt_realtime_ns();
+	struct wire *a = ask_on(z, "kipc.d.req.a", (struct wire){.kind = 2, .epoch = epoch}, NULL, 0);
+	ASSERT_NE(NULL, a);
+	ASSERT_EQ(3, a->kind);
+	uint64_t home = a->epoch;
+	static uint8_t junk[3000];
+	memset(junk, 'z', sizeof junk);
+	/* Four of the largest requests, their first parts only: held,
+	 * 4 MiB and change. */
+	for (uint64_t seq = 1; seq <= 4; seq++) {
+		struct wire w = hostile_part(epoch, home, seq, BIG_FRAME, 0);
+		w.magic = 0x54454e4b;
+		w.version = 1;
+		w.datalen = sizeof junk;
+		uint8_t buf[sizeof w + sizeof junk];
+		memcpy(buf, &w, sizeof w);
+		memcpy(buf + sizeof w, junk, sizeof junk);
+		natsConnection_Publish(z, "kipc.d.req.a", buf, sizeof buf);
+	}
+	/* A fifth: refused EAGAIN, not held. */
+	a = ask_on(z, "kipc.d.req.a", hostile_part(epoch, home, 5, BIG_FRAME, 0), junk, sizeof junk);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(4, a->kind);
+	EXPECT_EQ(-EAGAIN, a->cqe.res);
+	EXPECT_EQ(4LL * BIG_FRAME, home_partial(_metadata, 5));
+	/* Parts no request makes are dropped, nothing held, no answer: a
+	 * total beyond the largest frame, a part past its frame's end, a
+	 * part of an answer on the request subject. */
+	struct wire bad[3] = {hostile_part(epoch, home, 6, BIG_FRAME + 1, 0),
+			      hostile_part(epoch, home, 7, 100000, 100000 - 100),
+			      hostile_part(epoch, home, 8, 100000, 0)};
+	bad[2].prio = 4;
+	int before = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < 3; i++) {
+		bad[i].magic = 0x54454e4b;
+		bad[i].version = 1;
+		bad[i].datalen = sizeof junk;
+		uint8_t buf[sizeof bad[i] + sizeof junk];
+		memcpy(buf, &bad[i], sizeof bad[i]);
+		memcpy(buf + sizeof bad[i], junk, sizeof junk);
+		natsConnection_Publish(z, "kipc.d.req.a", buf, sizeof buf);
+	}
+	a = ask_on(z, "kipc.d.req.a", (struct wire){.kind = 2, .epoch = epoch, .seq = 0}, NULL, 0);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(before + 1, __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST)); /* the hello's ACK only */
+	EXPECT_EQ(4LL * BIG_FRAME, home_partial(_metadata, 5));
+	/* Another origin's bound is its own: c's 1 MiB send and its call
+	 * with a 960 KiB reply cross whole, once, meanwhile (what the home
+	 * holds at the end depends on whether a's parts timed out yet). */
+	int64_t held = 0;
+	big_across(_metadata, 4, 5, NULL, &held);
+	/* a's parts stop coming: dropped net_timeout_ms after the last. */
+	int64_t t0 = __ksft_now_ms(), left = -1;
+	while (__ksft_now_ms() - t0 < 2 * NF_TIMEOUT_MS + KT_BOUND_MS &&
+	       (left = home_partial(_metadata, 5)) != 0)
+		kt_sleep_ms(50);
+	EXPECT_EQ(0, left);
+	/* The refused one's retransmission gets its kept answer: not run. */
+	a = ask_on(z, "kipc.d.req.a", hostile_part(epoch, home, 5, BIG_FRAME, 0), junk, sizeof junk);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(4, a->kind);
+	EXPECT_EQ(-EAGAIN, a->cqe.res);
+	TH_LOG("a hostile node's 4 parts held %lld bytes, the fifth EAGAIN; dropped %.1f s later",
+	       4LL * BIG_FRAME, (double)(__ksft_now_ms() - t0) / 1000);
+	natsSubscription_Destroy(sub);
+	natsConnection_Destroy(z);
+	nf_stop_node(4, SIGTERM);
+	nf_stop_node(5, SIGTERM);
+	nf_stop_pid(nf->small_nats, SIGTERM);
+	nf->small_nats = 0;
+}
 
 NET_TEST_MAIN

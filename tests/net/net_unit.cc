@@ -1087,3 +1087,173 @@ TEST_CASE("net: trace names longer than 31 bytes come whole, in NETNAMEs after t
 	for (auto &e : v)
 		CHECK(e.event != KIPC_TRACE_NETNAME);
 }
+
+/* ---- what the kernel holds for a user across nodes is charged to it ---- */
+
+TEST_CASE("net: an origin's copy of a request is charged to its caller, released on every path")
+{
+	Setup s;
+	auto host = [&](uid_t uid = 0) { return s.a.w.k->impl().user(uid).host_bytes; };
+	CHECK(host() == 0);
+	/* Held for retransmission until answered: its header and data. */
+	Op o = send_remote(s.a, s.cli, s.rid, "twelve bytes");
+	CHECK(host() == 176 + 12);
+	s.pump();
+	REQUIRE(o.done());
+	CHECK(o.res() == 0);
+	CHECK(host() == 0);
+	/* A call whose reply may come in parts: room for that RES too. */
+	kipc_sqe c{};
+	uint64_t rbuf = s.cli.mem.alloc(65536);
+	__kipc_enc_call(&c, KIPC_SYS_mbox_call, s.rid, s.cli.put("q"), 1, rbuf, 65536, 0, 0);
+	Op call = via(s.a, s.cli, c, rbuf, 65536);
+	CHECK(host() == 176 + 1 + 176 + 65536);
+	/* ... a small reply buffer always fits one NATS message: none. */
+	__kipc_enc_call(&c, KIPC_SYS_mbox_call, s.rid, s.cli.put("q"), 1, rbuf, 256, 0, 0);
+	Op small = via(s.a, s.cli, c, rbuf, 256);
+	CHECK(host() == 176 + 1 + 176 + 65536 + 176 + 1);
+	/* The answer never comes: released at the timeout (ENOLINK). */
+	s.a.out.clear();
+	for (int ms = 0; ms < 1200 && !(call.done() && small.done()); ms += 50) {
+		s.a.w.advance_ms(50);
+		s.a.tick();
+		s.a.out.clear();
+	}
+	REQUIRE(call.done());
+	CHECK(call.res() == -ENOLINK);
+	CHECK(host() == 0);
+	/* Its caller exits: released with its requests. */
+	Op gone = send_remote(s.a, s.cli, s.rid, "bye");
+	CHECK(host() == 176 + 3);
+	s.a.net->task_exit(&s.cli);
+	CHECK(!gone.done()); /* nobody to complete it for */
+	CHECK(host() == 0);
+	s.pump();
+	/* Beyond its bytes_per_user: ENOSPC at once, nothing published. */
+	Proc &u = s.a.w.spawn(201, 1500, 1500);
+	Op op = open_remote(s.a, u, "/net/b/box");
+	s.pump();
+	REQUIRE(op.done());
+	int64_t rid = op.res();
+	for (;;) { /* room at the home for what follows */
+		Op r = s.srv.mbox_receive(s.box, 65536, KIPC_F_NONBLOCK);
+		REQUIRE(r.done());
+		if (r.res() < 0)
+			break;
+	}
+	kipc::CoreTestAccess::limits(s.a.w.k->impl()).bytes_per_user = 2000;
+	Op fits = send_remote(s.a, u, rid, std::string(1000, 'x'));
+	CHECK(host(1500) == 1176);
+	std::vector<FabricMsg> sent;
+	sent.swap(s.a.out);
+	Op over = send_remote(s.a, u, rid, std::string(1000, 'y'));
+	REQUIRE(over.done());
+	CHECK(over.res() == -ENOSPC);
+	CHECK(s.a.out.empty());
+	CHECK(host(1500) == 1176);
+	s.a.out.swap(sent);
+	s.pump();
+	REQUIRE(fits.done());
+	CHECK(fits.res() == 0);
+	CHECK(host(1500) == 0);
+	/* A clean stop gives back what is still held. */
+	Op last = send_remote(s.a, u, rid, "x");
+	CHECK(host(1500) == 177);
+	CHECK(!last.done());
+	s.a.stop();
+	CHECK(host(1500) == 0);
+}
+
+TEST_CASE("net: held requests and reply buffers at the home are charged to the mapped uid")
+{
+	Setup s(1);
+	auto held = [&](uid_t uid = 65534) { return s.b.w.k->impl().user(uid).host_bytes; };
+	auto inject = [&](Wire w, const std::string &d) {
+		if (w.order_low == w.seq)
+			w.order_low = 1; /* (req_frame's) it waits for all of them */
+		s.b.in.push_back({"kipc.b.req.z", encode(w, d.data(), uint32_t(d.size()))});
+		s.b.deliver();
+	};
+	Wire hi{};
+	hi.kind = W_PROBE;
+	hi.epoch = 9;
+	inject(hi, "");
+	uint64_t home = frame(s.b.out.at(0)).epoch;
+	s.b.out.clear();
+	/* Node z's task 300 sends orders 2 and 3 before 1: held for their
+	 * turn, copies charged to the uid it runs as here (65534). */
+	Wire w2 = req_frame(9, home, 2, KIPC_SYS_mbox_send, 300, s.box);
+	inject(w2, std::string(500, '2'));
+	CHECK(held() == 176 + 500);
+	/* A forger's second request of order 2: EINVAL, nothing held. */
+	Wire dup = req_frame(9, home, 7, KIPC_SYS_mbox_send, 300, s.box);
+	dup.order = 2;
+	inject(dup, std::string(800, 'd'));
+	REQUIRE(!s.b.out.empty());
+	CHECK(frame(s.b.out.back()).seq == 7);
+	CHECK(frame(s.b.out.back()).cqe.res == -EINVAL);
+	CHECK(held() == 176 + 500);
+	/* Beyond bytes_per_user: order 3 is refused ENOSPC at once. */
+	kipc::CoreTestAccess::limits(s.b.w.k->impl()).bytes_per_user = 1200;
+	s.b.out.clear();
+	Wire w3 = req_frame(9, home, 3, KIPC_SYS_mbox_send, 300, s.box);
+	inject(w3, std::string(600, '3'));
+	REQUIRE(!s.b.out.empty());
+	CHECK(frame(s.b.out.back()).seq == 3);
+	CHECK(frame(s.b.out.back()).cqe.res == -ENOSPC);
+	CHECK(held() == 176 + 500);
+	/* Order 1 comes: 1 and 2 run (2 waits for room), 3's turn is
+	 * skipped, 4 runs after them; nothing held but what the core keeps. */
+	kipc::CoreTestAccess::limits(s.b.w.k->impl()).bytes_per_user = 819200;
+	Wire w1 = req_frame(9, home, 1, KIPC_SYS_mbox_send, 300, s.box);
+	inject(w1, "1");
+	CHECK(held() == 0);
+	CHECK(s.nmsg() == 1);
+	CHECK(s.nsenders() == 1);
+	Wire w4 = req_frame(9, home, 4, KIPC_SYS_mbox_call, 300, s.box);
+	w4.len2 = 60000;
+	inject(w4, "4");
+	/* 4 runs (parks behind 2): its reply buffer here is charged until
+	 * its RES, then what the kept RES takes. */
+	CHECK(held() == 176 + 60000);
+	Op r1 = s.srv.mbox_receive(s.box, 1024);
+	REQUIRE(r1.done());
+	CHECK(r1.text() == "1");
+	Op r2 = s.srv.mbox_receive(s.box, 1024);
+	REQUIRE(r2.done());
+	CHECK(r2.text() == std::string(500, '2'));
+	Op r4 = s.srv.mbox_receive(s.box, 1024);
+	REQUIRE(r4.done());
+	CHECK(r4.text() == "4");
+	CHECK(s.srv.reply(r4.cqe().token, "answer") == 0);
+	CHECK(held() == 176 + 6);
+	/* The origin's low-water mark passes it: forgotten, uncharged. */
+	Wire w5 = req_frame(9, home, 5, KIPC_SYS_mbox_send, 300, s.box);
+	w5.low = 5;
+	inject(w5, "5");
+	CHECK(held() == 0);
+	/* Held copies and a parked call's buffer go with the node: z's
+	 * task parks a call and holds a request, then z falls silent. */
+	Wire w7 = req_frame(9, home, 8, KIPC_SYS_mbox_send, 300, s.box);
+	w7.order = 7;
+	w7.low = 5;
+	inject(w7, std::string(100, '7'));
+	Wire w6 = req_frame(9, home, 6, KIPC_SYS_mbox_call, 301, s.box);
+	w6.low = 5;
+	w6.order = w6.order_low = 1;
+	w6.len2 = 30000;
+	inject(w6, "6");
+	CHECK(held() == 176 + 100 + 176 + 30000);
+	for (int i = 0; i < 25; i++) {
+		s.b.w.advance_ms(50);
+		s.b.tick();
+	}
+	/* The proxies ended (silent): the call's kept answer (ENOLINK, for
+	 * a late retransmission) is all that stays, until it is forgotten. */
+	CHECK(held() == 176);
+	for (int i = 0; i < 25; i++) {
+		s.b.w.advance_ms(50);
+		s.b.tick();
+	}
+	CHECK(held() == 0);
+}

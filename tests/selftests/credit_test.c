@@ -114,6 +114,7 @@ enum {
 	C_GETCRED = C_OWN, /* the primers left queued, or -1 */
 	C_CGEN,            /* our grant for the mailbox, 0: none */
 	C_FILL,            /* nonblocking sends of arg bytes until one fails: how many */
+	C_PEEK,            /* mbox_peek of one value: it, or -errno */
 };
 
 static int64_t credit_cmd(const struct cmd *c)
@@ -131,6 +132,11 @@ static int64_t credit_cmd(const struct cmd *c)
 			n++;
 		free(big);
 		return n;
+	}
+	case C_PEEK: {
+		uint32_t v;
+		ssize_t n = kipc_mbox_peek(c->id, &v, sizeof v, NULL, 0);
+		return n < 0 ? -errno : n == sizeof v ? (int64_t)v : -EBADMSG;
 	}
 	default:
 		return -EINVAL;
@@ -250,6 +256,33 @@ TEST(setattr_takes_credits_back)
 	EXPECT_EQ(-1, kipc_mbox_send(b.id, &v, sizeof v, 0, KIPC_F_NONBLOCK));
 	EXPECT_EQ(EAGAIN, errno);
 	EXPECT_EQ(cap, nmsg(b.id));
+	box_done(_metadata, &b);
+}
+
+/* Another process's peek changes nothing (changes_nothing()): it sees
+ * the credit sends before it, and the holder keeps its credits. Credits
+ * unused for 1 s go back (unused_credits_go_back): a round that took
+ * that long says nothing of the peek, and is made again. */
+TEST(peek_leaves_credits)
+{
+	struct box b = box_setup(_metadata, 64, true);
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	bool conclusive = false;
+	while (!conclusive && __ksft_now_ms() < deadline) {
+		int64_t t0 = __ksft_now_ms();
+		int primers = stop_with_credits(b.id, b.c);
+		ASSERT_LT(0, primers);
+		uint32_t gen = cgen(b.c), v = 7;
+		ASSERT_EQ(0, kipc_mbox_send(b.id, &v, sizeof v, 0, 0));
+		EXPECT_EQ(1000, helper_do_stopped(&b.h, (struct cmd){C_PEEK, b.id, 0, 0}));
+		uint32_t after = cgen(b.c);
+		conclusive = __ksft_now_ms() - t0 < 900;
+		if (conclusive)
+			EXPECT_EQ(gen, after);
+		expect_primers(_metadata, b.id, primers);
+		EXPECT_EQ(7, recv1(b.id, KIPC_F_NONBLOCK));
+	}
+	EXPECT_TRUE(conclusive) TH_LOG("no round within 900 ms in %d ms", KT_BOUND_MS);
 	box_done(_metadata, &b);
 }
 
@@ -971,6 +1004,429 @@ TEST(ledger_several_holders_racing_destroy)
 TEST(ledger_several_holders_racing_owner_exit)
 {
 	fan_ledger(_metadata, FAN_OWNER_EXIT);
+}
+
+/* ---- task queues: credits for kipc_send() to a pid ---------------- */
+
+/* The helper's task queue commands (its own queue; values as recv1). */
+enum {
+	C_TQ_RECV_NB = C_OWN + 8, /* kipc_receive(KIPC_ANY), nonblocking */
+	C_TQ_STAT,                /* its queue's nmsg */
+	C_TQ_SETCAP,              /* its queue's capacity arg (64-byte messages) */
+	C_TQ_REFRESH,             /* kipc_cred_refresh */
+};
+
+static int64_t tq_cmd(const struct cmd *c)
+{
+	uint32_t v;
+	struct kipc_taskq_stat st;
+	struct kipc_mbox_attr a;
+	ssize_t n;
+	switch (c->op) {
+	case C_TQ_RECV_NB:
+		n = kipc_receive(KIPC_ANY, &v, sizeof v, NULL, KIPC_F_NONBLOCK);
+		return n < 0 ? -errno : n == sizeof v ? (int64_t)v : -EBADMSG;
+	case C_TQ_STAT:
+		return kipc_taskq_stat(&st) < 0 ? -errno : (int64_t)st.nmsg;
+	case C_TQ_SETCAP:
+		a = kt_attr((uint32_t)c->arg);
+		a.msgsize = 64;
+		return kipc_taskq_setattr(&a) < 0 ? -errno : 0;
+	case C_TQ_REFRESH:
+		return kipc_cred_refresh() < 0 ? -errno : 0;
+	default:
+		return credit_cmd(c);
+	}
+}
+
+static int tq_loop(int in, int out)
+{
+	return helper_serve(in, out, tq_cmd);
+}
+
+/* Our grant is for pid's task queue. */
+static bool tq_granted(const struct kipc_credit *c, pid_t pid)
+{
+	return cgen(c) && c->op == KIPC_SYS_send && c->link == pid;
+}
+
+/*
+ * As get_credits(), to the helper's task queue: primers (1000) until a
+ * grant of 8 or more; the helper takes back each one that earned none.
+ */
+static int tq_get_credits(struct helper *h, const struct kipc_credit *c)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int n = 0;
+	if (tq_granted(c, h->pid) && c->limit >= 8)
+		return 0;
+	while (__ksft_now_ms() < deadline) {
+		uint32_t v = 1000;
+		if (kipc_send(h->pid, &v, sizeof v, 0, 0) < 0)
+			return -1;
+		if (tq_granted(c, h->pid) && c->limit >= 8)
+			return n + 1;
+		if (helper_do(h, (struct cmd){C_TQ_RECV_NB, 0, 0, 0}) != 1000)
+			return -1;
+		sched_yield();
+	}
+	return -1;
+}
+
+/* As stop_with_credits(): kipcd stopped while we hold credits for h. */
+static int tq_stop_with_credits(struct helper *h, const struct kipc_credit *c)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int primers = 0;
+	while (__ksft_now_ms() < deadline) {
+		int n = tq_get_credits(h, c);
+		if (n < 0)
+			return -1;
+		primers += n;
+		if (stop_kipcd() < 0)
+			return -1;
+		if (tq_granted(c, h->pid))
+			return primers;
+		cont_kipcd();
+	}
+	return -1;
+}
+
+/* Attached, our credit words, a helper whose queue holds cap messages. */
+static const struct kipc_credit *tq_setup(struct __test_metadata *_metadata, struct helper *h,
+					  uint32_t cap)
+{
+	if (kipc_attach() < 0)
+		return NULL;
+	const struct kipc_credit *c = credit_words();
+	if (!c || helper_start(h, tq_loop) < 0 ||
+	    helper_do(h, (struct cmd){C_TQ_SETCAP, 0, cap, 0}) != 0)
+		return NULL;
+	(void)_metadata;
+	return c;
+}
+
+/* Sends to a task queue return without kipcd; the receiver's stat,
+ * nonblocking and blocking receives made after them see them, in order. */
+TEST(task_queue_credit_sends_return_without_kipcd_and_are_seen)
+{
+	struct helper h;
+	const struct kipc_credit *c = tq_setup(_metadata, &h, 64);
+	ASSERT_NE(NULL, c);
+	int primers = tq_stop_with_credits(&h, c);
+	ASSERT_LT(0, primers);
+	int sent = 0;
+	for (uint32_t v = 0; v < 6; v++)
+		sent += kipc_send(h.pid, &v, sizeof v, 0, 0) == 0;
+	char st = kt_proc_state(kt_main_kernel.pid);
+	if (st != 'T')
+		cont_kipcd();
+	ASSERT_EQ('T', st);
+	ASSERT_EQ(6, sent);
+	EXPECT_EQ(primers + 6, helper_do_stopped(&h, (struct cmd){C_TQ_STAT, 0, 0, 0}));
+	for (int i = 0; i < primers; i++)
+		EXPECT_EQ(1000, helper_do(&h, (struct cmd){C_TQ_RECV_NB, 0, 0, 0}));
+	for (int64_t v = 0; v < 6; v++)
+		EXPECT_EQ(v, helper_do(&h, (struct cmd){C_TQ_RECV_NB, 0, 0, 0}));
+	EXPECT_EQ(-EAGAIN, helper_do(&h, (struct cmd){C_TQ_RECV_NB, 0, 0, 0}));
+	/* a nonblocking receive made right after one credit send: never EAGAIN */
+	int more = tq_stop_with_credits(&h, c);
+	ASSERT_LE(0, more);
+	uint32_t v = 7;
+	ASSERT_EQ(0, kipc_send(h.pid, &v, sizeof v, 0, 0));
+	EXPECT_EQ(more ? 1000 : 7, helper_do_stopped(&h, (struct cmd){C_TQ_RECV_NB, 0, 0, 0}));
+	helper_stop(&h);
+}
+
+/* The receiver shrinks its queue: the sends before it are queued, the
+ * next ones stop exactly at the new capacity (EAGAIN). */
+TEST(task_queue_setattr_takes_credits_back)
+{
+	struct helper h;
+	const struct kipc_credit *c = tq_setup(_metadata, &h, 64);
+	ASSERT_NE(NULL, c);
+	int primers = tq_stop_with_credits(&h, c);
+	ASSERT_LT(0, primers);
+	for (uint32_t v = 0; v < 4; v++)
+		ASSERT_EQ(0, kipc_send(h.pid, &v, sizeof v, 0, 0));
+	int cap = primers + 5;
+	EXPECT_EQ(0, helper_do_stopped(&h, (struct cmd){C_TQ_SETCAP, 0, cap, 0}));
+	EXPECT_EQ(0u, cgen(c));
+	uint32_t v = 4;
+	EXPECT_EQ(0, kipc_send(h.pid, &v, sizeof v, 0, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-1, kipc_send(h.pid, &v, sizeof v, 0, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(cap, helper_do(&h, (struct cmd){C_TQ_STAT, 0, 0, 0}));
+	helper_stop(&h);
+}
+
+/* Who may send to a task queue depends on its task's user too: the
+ * receiver's cred_refresh takes the senders' credits back. */
+TEST(receiver_refresh_takes_task_queue_credits_back)
+{
+	struct helper h;
+	const struct kipc_credit *c = tq_setup(_metadata, &h, 64);
+	ASSERT_NE(NULL, c);
+	ASSERT_LE(0, tq_get_credits(&h, c));
+	ASSERT_TRUE(tq_granted(c, h.pid));
+	EXPECT_EQ(0, helper_do(&h, (struct cmd){C_TQ_REFRESH, 0, 0, 0}));
+	EXPECT_EQ(0u, cgen(c));
+	helper_stop(&h);
+}
+
+/* The receiver dies: once kipcd has seen it, sends fail ESRCH (the
+ * credits went back before its task queue went away). */
+TEST(receiver_death_takes_task_queue_credits_back)
+{
+	struct helper h;
+	const struct kipc_credit *c = tq_setup(_metadata, &h, 64);
+	ASSERT_NE(NULL, c);
+	ASSERT_LT(0, tq_stop_with_credits(&h, c));
+	for (uint32_t v = 0; v < 4; v++)
+		ASSERT_EQ(0, kipc_send(h.pid, &v, sizeof v, 0, 0));
+	kill(h.pid, SIGKILL);
+	helper_stop(&h);
+	cont_kipcd();
+	struct kipc_task_info ti;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (kipc_task_info(h.pid, &ti) == 0 && __ksft_now_ms() < deadline)
+		sched_yield();
+	EXPECT_EQ(-1, kipc_task_info(h.pid, &ti));
+	EXPECT_EQ(0u, cgen(c));
+	uint32_t v = 4;
+	EXPECT_EQ(-1, kipc_send(h.pid, &v, sizeof v, 0, 0));
+	EXPECT_EQ(ESRCH, errno);
+}
+
+/* Forged task-queue credit entries are ordinary sends, never past the
+ * room; a forged mailbox entry under a task-queue grant too. */
+TEST(forged_task_queue_credit_entries_are_ordinary_sends)
+{
+	struct helper h;
+	const struct kipc_credit *c = tq_setup(_metadata, &h, 20);
+	ASSERT_NE(NULL, c);
+	int primers = tq_get_credits(&h, c);
+	ASSERT_LT(0, primers);
+	uint32_t gen = cgen(c);
+	void *buf = kipc_buf_alloc(4);
+	ASSERT_NE(NULL, buf);
+	memset(buf, 0, 4);
+	int n = 0;
+	for (int i = 0; i < 30; i++) {
+		struct kipc_sqe *sqe = kipc_get_sqe();
+		ASSERT_NE(NULL, sqe);
+		if (i == 0) /* the grant's link number, as a mailbox id */
+			kipc_prep_mbox_send(sqe, h.pid, buf, 4, 0, KIPC_F_NONBLOCK);
+		else
+			kipc_prep_send(sqe, h.pid, buf, 4, 0, KIPC_F_NONBLOCK);
+		sqe->flags |= KIPC_F_CREDIT;
+		sqe->timeout = gen;
+		sqe->addr2 = UINT64_MAX; /* a stamp from the far future */
+		kipc_sqe_set_data(sqe, 1);
+		n++;
+	}
+	ASSERT_LE(0, kipc_submit());
+	int ok = 0, eagain = 0, other = 0;
+	for (int i = 0; i < n; i++) {
+		struct kipc_cqe *cqe;
+		ASSERT_EQ(0, kipc_wait_cqe(&cqe));
+		if (cqe->res == 0)
+			ok++;
+		else if (cqe->res == -EAGAIN)
+			eagain++;
+		else
+			other++;
+		kipc_cqe_seen(cqe);
+	}
+	EXPECT_EQ(20 - primers, ok);
+	EXPECT_EQ(n - 1 - (20 - primers), eagain);
+	EXPECT_EQ(1, other); /* the mailbox send: no such mailbox */
+	EXPECT_EQ(20, helper_do(&h, (struct cmd){C_TQ_STAT, 0, 0, 0}));
+	kipc_buf_free(buf);
+	helper_stop(&h);
+}
+
+#define NTQ 4000
+#define NTQCAP 64
+
+struct tq_race {
+	pid_t rcv;
+	int mode; /* 0: revocations; 1: the receiver dies under the sends */
+	struct kt_ledger *led;
+	volatile int stop;
+	unsigned granted, ok, refreshes;
+	int bad; /* a success after a failure, or a failure other than ESRCH */
+};
+
+static void *tq_refresher(void *arg)
+{
+	struct tq_race *r = arg;
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		if (kipc_cred_refresh() == 0)
+			__atomic_fetch_add(&r->refreshes, 1, __ATOMIC_RELAXED);
+		sched_yield();
+	}
+	return NULL;
+}
+
+/* The sender: NTQ sends to r->rcv's queue (i, in order), a thread of
+ * ours revoking meanwhile (mode 0), then LSTOP; or until the receiver's
+ * death makes them fail ESRCH (mode 1: each one after the first too). */
+static int tq_sender(void *arg)
+{
+	struct tq_race *r = arg;
+	const struct kipc_credit *c;
+	int e = child_start(&c);
+	if (e)
+		return e;
+	pthread_t t;
+	if (!r->mode && pthread_create(&t, NULL, tq_refresher, r))
+		return 3;
+	bool failed = false;
+	for (uint32_t i = 0; i < NTQ; i++) {
+		r->granted += tq_granted(c, r->rcv);
+		int res = kipc_send(r->rcv, &i, sizeof i, 0, 0);
+		if (res == 0) {
+			r->bad += failed;
+			kt_ledger_sent(r->led, i);
+			r->ok++;
+		} else {
+			r->bad += errno != ESRCH || !r->mode;
+			if (failed && i > r->ok + 8)
+				break;
+			failed = true;
+		}
+	}
+	if (!r->mode) {
+		__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+		pthread_join(t, NULL);
+		uint32_t v = LSTOP;
+		if (kipc_send(r->rcv, &v, sizeof v, 0, 0) < 0)
+			return 4;
+	}
+	return 0;
+}
+
+/* The receiver of mode 1: its queue, then half the sends, then death. */
+struct tq_rcv_arg {
+	struct tq_race *r;
+	int fds[2];
+};
+
+static int tq_dying_receiver(void *arg)
+{
+	struct tq_rcv_arg *a = arg;
+	struct kipc_mbox_attr at = kt_attr(NTQCAP);
+	at.msgsize = 64;
+	if (kipc_attach() < 0 || kipc_taskq_setattr(&at) < 0 ||
+	    write(a->fds[1], "r", 1) != 1)
+		return 1;
+	uint32_t next = 0;
+	for (unsigned got = 0; got < NTQ / 2; got++) {
+		uint32_t v;
+		if (kipc_receive_timed(KIPC_ANY, &v, sizeof v, NULL, 0,
+				       (int64_t)KT_BOUND_MS * 1000000) != sizeof v)
+			return 2;
+		if (!kt_ledger_received(a->r->led, v) || v != next)
+			a->r->bad++;
+		next = v + 1;
+	}
+	kill(getpid(), SIGKILL); /* with its queue full of credit sends, maybe */
+	return 3;
+}
+
+/*
+ * Exact-once through a task queue: with revocations racing the credit
+ * sends (the sender's own cred_refresh thread and the receiver's, which
+ * takes back the credits on its queue), every send that succeeded is
+ * received once, in order; with the receiver dying under the sends, the
+ * sender's successes are a prefix of its sends, ESRCH only after, and
+ * what was received a prefix of the successes, each once.
+ */
+static void tq_ledger(struct __test_metadata *_metadata, int mode)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kt_ledger led;
+	ASSERT_EQ(0, kt_ledger_init(&led, NTQ));
+	struct tq_race *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, r);
+	memset(r, 0, sizeof *r);
+	r->mode = mode;
+	r->led = &led;
+	struct tq_rcv_arg ra = {r, {-1, -1}};
+	pid_t rcv = -1;
+	pthread_t t;
+	if (mode) {
+		ASSERT_EQ(0, pipe(ra.fds));
+		rcv = kt_fork(tq_dying_receiver, &ra);
+		ASSERT_LT(0, rcv);
+		char ready;
+		struct pollfd p = {.fd = ra.fds[0], .events = POLLIN};
+		ASSERT_EQ(1, poll(&p, 1, KT_BOUND_MS));
+		ASSERT_EQ(1, read(ra.fds[0], &ready, 1));
+		r->rcv = rcv;
+	} else {
+		struct kipc_mbox_attr at = kt_attr(NTQCAP);
+		at.msgsize = 64;
+		ASSERT_EQ(0, kipc_taskq_setattr(&at));
+		r->rcv = getpid();
+		ASSERT_EQ(0, pthread_create(&t, NULL, tq_refresher, r));
+	}
+	pid_t s = kt_fork(tq_sender, r);
+	ASSERT_LT(0, s);
+	unsigned bogus = 0, disorder = 0;
+	if (!mode) {
+		uint32_t next = 0;
+		for (;;) {
+			uint32_t v;
+			ASSERT_EQ((ssize_t)sizeof v,
+				  kipc_receive_timed(KIPC_ANY, &v, sizeof v, NULL, 0,
+						     (int64_t)KT_BOUND_MS * 1000000));
+			if (v == LSTOP)
+				break;
+			bogus += !kt_ledger_received(&led, v);
+			disorder += v != next;
+			next = v + 1;
+		}
+		__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+		pthread_join(t, NULL);
+	}
+	EXPECT_EQ(0, kt_wait(s));
+	if (mode) {
+		EXPECT_NE(0, kt_wait(rcv)); /* killed */
+		close(ra.fds[0]);
+		close(ra.fds[1]);
+	}
+	EXPECT_EQ(0u, bogus);
+	EXPECT_EQ(0u, disorder);
+	EXPECT_EQ(0, r->bad);
+	EXPECT_LT(0u, r->granted); /* the credit path was taken */
+	ksft_print("# sender: %u of %u sends found a grant, %u succeeded, %u cred_refresh\n",
+		   r->granted, NTQ, r->ok, r->refreshes);
+	unsigned dup = 0, nsent = 0;
+	for (unsigned i = 0; i < led.n; i++)
+		dup += led.received[i] > led.sent[i];
+	EXPECT_EQ(0u, dup);
+	if (!mode) {
+		EXPECT_EQ(0u, kt_ledger_check(&led, &nsent));
+		EXPECT_EQ(NTQ, nsent);
+		EXPECT_EQ((unsigned)NTQ, r->ok);
+	} else {
+		EXPECT_LE(NTQ / 2, r->ok); /* what was received had succeeded */
+		EXPECT_GT((unsigned)NTQ, r->ok); /* the death stopped them */
+	}
+	munmap(r, sizeof *r);
+	kt_ledger_destroy(&led);
+}
+
+TEST_TIMEOUT(ledger_task_queue_racing_revocations, 120)
+{
+	tq_ledger(_metadata, 0);
+}
+
+TEST_TIMEOUT(ledger_task_queue_racing_receiver_exit, 120)
+{
+	tq_ledger(_metadata, 1);
 }
 
 KIPC_TEST_MAIN

@@ -118,21 +118,34 @@ static int attach_only(void)
 	return kipc_attach() < 0 ? 1 : 0;
 }
 
-/* The task dies with its process: wait for that state. The errno. */
+/*
+ * The task dies with its process: wait for that state. A call in flight
+ * when it ends fails with ECONNRESET (the errno returned); a call made
+ * after the library saw it end attaches this process anew, as its own
+ * task (0). ETIMEDOUT: the inherited task outlived its process.
+ */
 static int nop_until_it_fails(void)
 {
+	pid_t owner = kipc_task_pid(); /* the child's task */
 	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	while (kipc_nop() == 0 && __ksft_now_ms() < deadline)
-		;
-	return errno;
+	while (__ksft_now_ms() < deadline) {
+		if (kipc_nop() < 0)
+			return errno;
+		pid_t t = kipc_task_pid();
+		if (t == getpid())
+			return 0;
+		if (t >= 0 && t != owner)
+			return EPROTO;
+	}
+	return ETIMEDOUT;
 }
 
 TEST(attachment_handed_to_grandchild_task_ends)
 {
-	int err = 0;
+	int err = -1;
 	/* raw_fork keeps the attachment */
 	orphan_result(_metadata, attach_only, raw_fork, nop_until_it_fails, 2 * KT_BOUND_MS, &err);
-	EXPECT_EQ(ECONNRESET, err);
+	EXPECT_TRUE(err == ECONNRESET || err == 0) TH_LOG("the grandchild's calls: %s", strerror(err));
 }
 
 /* A new process with the given pid (clone3 set_tid), or -errno. */

@@ -37,6 +37,8 @@ static int tracee_native(void)
 		return 11;
 	if (kipc_mbox_send(box, "no", 2, 0, KIPC_F_NONBLOCK) != -1 || errno != EAGAIN)
 		return 12;
+	if (kipc_mbox_peek(box, buf, sizeof buf, NULL, 0) != 2)
+		return 16;
 	if (kipc_mbox_receive(box, buf, sizeof buf, NULL, 0) != 2)
 		return 13;
 	/* nothing comes: it blocks, then times out */
@@ -770,6 +772,7 @@ TEST(trace_calls_of_a_program)
 		"[pid N] mbox_send(\"/kt-trace\", 2 bytes) = 0 <T>\n"
 		"[pid N] mbox_send(\"/kt-trace\", 2 bytes, NONBLOCK) = -1 EAGAIN "
 		"(Resource temporarily unavailable) <T>\n"
+		"[pid N] mbox_peek(\"/kt-trace\", 64 bytes) = 2 <T>\n"
 		"[pid N] mbox_receive(\"/kt-trace\", 64 bytes) = 2 <T>\n"
 		"[pid N] mbox_receive(\"/kt-trace\", 64 bytes, timeout=50ms <unfinished ...>\n"
 		"[pid N] <... mbox_receive resumed>) = -1 ETIMEDOUT (Connection timed out) <T>\n"
@@ -794,8 +797,8 @@ TEST(trace_calls_summary)
 	/* calls and errors per syscall (the time columns vary) */
 	const char *want[][3] = {{"2", "1", "mbox_receive"}, {"2", "1", "mbox_send"},
 				 {"1", "", "mbox_open"},     {"1", "", "mbox_destroy"},
-				 {"6", "2", "total"}};
-	for (int i = 0; i < 5; i++) {
+				 {"1", "", "mbox_peek"},     {"7", "2", "total"}};
+	for (int i = 0; i < 6; i++) {
 		char line[128];
 		snprintf(line, sizeof line, " %9s %9s %s\n", want[i][0], want[i][1], want[i][2]);
 		EXPECT_NE(NULL, strstr(t, line)) {

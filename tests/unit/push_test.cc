@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Receive push, the core's part (kernel/ipc/credit.cc): push_next()
+ * Receive push, the core's part (kernel/ipc/push.cc): push_next()
  * walks the messages a plain receive would take next, in delivery order,
  * without taking them; take_pushed() is that receive without the copy
  * (room freed, a blocked sender completes, counted and traced as a
@@ -124,4 +124,62 @@ TEST_CASE("push: a pushed message received meanwhile is stale, not read")
 	/* what is queued now is pushed from the head again */
 	REQUIRE(w.k->push_next(r.task, id, 0, 16384, &n) == 0);
 	CHECK(payload(n) == "b");
+}
+
+/*
+ * The own task queue (KIPC_PUSH_TASKQ): what receive(KIPC_ANY) takes
+ * next, every message of it keyed by sender (an extension), so the walk
+ * stops at a typed or call message instead of at the first extension.
+ */
+TEST_CASE("push: a task queue's next messages, still queued, up to a typed or call one")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &r = w.spawn(101);
+	PushMsg m, n, none;
+	CHECK(w.k->push_next(r.task, KIPC_PUSH_TASKQ, 0, 128, &m) == -EAGAIN); /* empty */
+	for (const char *s : {"a", "b"})
+		CHECK(o.send(101, s).res() == 0);
+	CHECK(o.send(101, "t", 0, 0, 7).res() == 0); /* typed */
+	CHECK(o.send(101, "c").res() == 0);
+	REQUIRE(w.k->push_next(r.task, KIPC_PUSH_TASKQ, 0, 128, &m) == 0);
+	CHECK(payload(m) == "a");
+	CHECK(m.cqe.res == 1);
+	CHECK(m.cqe.pid == 100);
+	CHECK(m.cqe.type == 0);
+	REQUIRE(w.k->push_next(r.task, KIPC_PUSH_TASKQ, m.seq, 128, &n) == 0);
+	CHECK(payload(n) == "b");
+	CHECK(w.k->push_next(r.task, KIPC_PUSH_TASKQ, n.seq, 128, &none) == -EAGAIN); /* typed */
+	kipc_taskq_stat st{};
+	CHECK(r.taskq_stat(&st) == 0);
+	CHECK(st.nmsg == 4); /* nothing left the queue */
+	/* what a receive of it reports, the same as the pushed slot says */
+	CHECK(w.k->take_pushed(r.task, KIPC_PUSH_TASKQ, m.seq));
+	CHECK_FALSE(w.k->take_pushed(r.task, KIPC_PUSH_TASKQ, m.seq)); /* gone */
+	Op b = r.receive();
+	CHECK(b.text() == "b");
+	CHECK(b.cqe().seq == n.seq);
+	CHECK(b.cqe().source == n.cqe.source);
+	CHECK(r.receive().text() == "t");
+	/* a call is not pushed: its receive hands out a token */
+	Op call = o.call(101, "q");
+	REQUIRE(w.k->push_next(r.task, KIPC_PUSH_TASKQ, 0, 128, &m) == 0);
+	CHECK(payload(m) == "c");
+	CHECK(w.k->push_next(r.task, KIPC_PUSH_TASKQ, m.seq, 128, &none) == -EAGAIN);
+	CHECK(!call.done());
+}
+
+TEST_CASE("push: a task queue's take_pushed frees room for a blocked sender")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &r = w.spawn(101);
+	REQUIRE(r.taskq_setattr(1) == 0);
+	CHECK(o.send(101, "a").res() == 0);
+	Op blocked = o.send(101, "b"); /* full: waits for room */
+	CHECK(!blocked.done());
+	PushMsg m;
+	REQUIRE(w.k->push_next(r.task, KIPC_PUSH_TASKQ, 0, 128, &m) == 0);
+	CHECK(w.k->take_pushed(r.task, KIPC_PUSH_TASKQ, m.seq));
+	CHECK(blocked.done());
+	CHECK(blocked.res() == 0);
+	CHECK(r.receive().text() == "b");
 }

@@ -997,6 +997,7 @@ struct Calls {
 		case KIPC_SYS_mbox_send:
 			return fmt::format("{}, {} bytes{}{}{}{}", mb(c.target), c.len, pr, ty, f, to);
 		case KIPC_SYS_mbox_receive:
+		case KIPC_SYS_mbox_peek:
 			return fmt::format("{}, {} bytes{}{}{}", mb(c.target), c.len, ty, f, to);
 		/* POSIX queue calls: target is the task's handle, type the descriptor */
 		case KIPC_SYS_mq_timedsend:

@@ -51,7 +51,8 @@ struct kipc_net_stat {
 	uint64_t nunknown;     /* requests failed ENOLINK (outcome unknown) */
 	uint64_t nsplit;       /* frames sent in parts (larger than one NATS message) */
 	uint64_t partial_bytes; /* bytes of remote requests here still coming in parts */
-	uint64_t rsvd[2];
+	uint64_t nparts;       /* parts sent (of nsplit frames, and again on retransmissions) */
+	uint64_t rsvd[1];
 };
 
 /* KIPC_SYS_net_peer's record: who a proxy task (pid >= 2^22) stands for. */

@@ -153,9 +153,10 @@ struct kipc_ring_ctl {
 /*
  * Send credits (KIPC_FEAT_CREDIT; Documentation/transport.md section 12).
  * At KIPC_CREDIT_OFF in the region, all K. The kernel has reserved room in
- * mailbox `link` for `limit` sends of this grant `gen`: the process may
- * submit that many mbox_send entries with KIPC_F_CREDIT and sqe.timeout =
- * gen, each at most msgsize bytes, and report each one successful once,
+ * link `link` (a mailbox, or with op KIPC_SYS_send the task queue of pid
+ * `link`) for `limit` sends of this grant `gen`: the process may submit
+ * that many `op` entries (mbox_send or send) with KIPC_F_CREDIT and
+ * sqe.timeout = gen, each at most msgsize bytes, and report each one successful once,
  * after publishing it, it still reads the same gen (a Dekker pair with
  * the kernel's revocation: store gen, full fence, read sq_tail). gen 0
  * means "no credits" or "being rewritten": read gen (acquire), the other
@@ -166,12 +167,13 @@ struct kipc_ring_ctl {
 struct kipc_credit {
 	uint32_t gen;           /* K: this grant; 0: none */
 	uint32_t limit;         /* K: credit sends of this gen allowed, from 0 */
-	int64_t  link;          /* K: the mailbox */
+	int64_t  link;          /* K: the mailbox, or the pid (op) */
 	uint32_t msgsize;       /* K: largest payload of a credit send */
-	uint32_t pad[11];
+	uint32_t op;            /* K: KIPC_SYS_mbox_send, or KIPC_SYS_send */
+	uint32_t pad[10];
 };
 #define KIPC_CREDIT_OFF      512u       /* after struct kipc_ring_ctl, same page */
-/* sqe.flags of an mbox_send that uses a credit (never reaches the core);
+/* sqe.flags of an mbox_send (or send) that uses a credit (never reaches the core);
  * its sqe.addr2 is the CLOCK_MONOTONIC ns read before publishing it, the
  * order among several holders' credit sends */
 #define KIPC_F_CREDIT        (1u << 15)
@@ -192,12 +194,13 @@ struct kipc_credit {
  */
 struct kipc_push {
 	uint64_t claim;         /* K+P: gen << 32 | claimed (CAS) */
-	int64_t  link;          /* K: the mailbox */
+	int64_t  link;          /* K: the mailbox, or KIPC_PUSH_TASKQ */
 	uint32_t pad[12];
 };
 #define KIPC_PUSH_OFF        576u       /* after struct kipc_credit */
 #define KIPC_PUSH_SLOTS      16u
 #define KIPC_PUSH_MAX        128u       /* largest payload pushed */
+#define KIPC_PUSH_TASKQ      (-1)       /* link: the process's own task queue */
 struct kipc_push_slot {
 	struct kipc_cqe cqe;    /* K: what the receive returns; user_data = tag */
 	uint8_t data[KIPC_PUSH_MAX];

@@ -42,7 +42,7 @@ struct Creds {
 };
 
 /*
- * A queued message the daemon may push ahead into its sole receiver's
+ * A queued message the daemon may push ahead into its receiver's
  * memory (receive push, transport.md section 13): what a receive of it
  * would report, and its payload (valid until the next core call).
  */
@@ -213,13 +213,15 @@ public:
 	void exit(Task *task);
 	/*
 	 * Send credits (transport.md section 12): reserve room for up to
-	 * want more sends of task t to native mailbox id, beyond the held
-	 * ones it already has, and charge their bytes to its user. Returns
+	 * want more sends op of task t (KIPC_SYS_mbox_send: to native
+	 * mailbox id; KIPC_SYS_send: to the task queue of attached pid id),
+	 * beyond the held ones it already has, and charge their bytes to
+	 * its user. Returns
 	 * how many (0: not eligible); *msgsize is the largest payload one may
 	 * carry, *charge the bytes each one holds. release_sends() gives
 	 * bytes of such charge back to uid.
 	 */
-	uint32_t reserve_sends(Task *t, int64_t id, uint32_t held, uint32_t want,
+	uint32_t reserve_sends(Task *t, uint8_t op, int64_t id, uint32_t held, uint32_t want,
 			       uint32_t *msgsize, uint64_t *charge);
 	void release_sends(uid_t uid, uint64_t bytes);
 	/*
@@ -233,13 +235,14 @@ public:
 	/*
 	 * Receive push (transport.md section 13). push_next(): the message
 	 * that follows the one of sequence number after_seq (0: the first)
-	 * in the delivery order of native mailbox id, if task t may receive
-	 * it with a plain mbox_receive and it is plain (untyped, not a call,
+	 * in the delivery order of native mailbox id (KIPC_PUSH_TASKQ: of
+	 * t's own task queue), if task t may receive it with a plain
+	 * mbox_receive (receive(KIPC_ANY)) and it is plain (untyped, not a call,
 	 * at most maxlen bytes, in the same priority as its predecessor): 0
 	 * and *out, else -errno (-EAGAIN: nothing to push now; -ESTALE:
 	 * after_seq is not queued at the head of that priority any more).
 	 * take_pushed(): t
-	 * receives the first message of id, which must be seq, without
+	 * receives the first message of id (or of its queue), which must be seq, without
 	 * copying it (it was pushed); false if it is not (a daemon bug).
 	 */
 	int push_next(Task *t, int64_t id, uint64_t after_seq, uint32_t maxlen, PushMsg *out);
