@@ -196,6 +196,39 @@ void kipc_prep_reply(struct kipc_sqe *sqe, uint64_t token, const void *buf,
 	__kipc_enc_reply(sqe, token, off(buf), (uint32_t)len, flags);
 }
 
+void kipc_prep_mbox_send_bundle(struct kipc_sqe *sqe, int64_t id,
+				const struct kipc_bundle_desc *descs, unsigned n,
+				unsigned prio, unsigned flags)
+{
+	__kipc_enc_send(sqe, KIPC_SYS_mbox_send_bundle, id, off(descs),
+			n * (uint32_t)sizeof *descs, (uint16_t)prio, flags);
+}
+
+void kipc_prep_mbox_receive_multi(struct kipc_sqe *sqe, int64_t id,
+				  struct kipc_buf_ring *br, unsigned entries,
+				  unsigned head, unsigned flags)
+{
+	__kipc_enc_receive(sqe, KIPC_SYS_mbox_receive_multi, id, off(br), entries, flags);
+	sqe->len2 = head;
+}
+
+struct kipc_buf_ring *kipc_buf_ring_alloc(unsigned entries)
+{
+	if (!entries || entries > KIPC_BUF_RING_MAX || (entries & (entries - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct kipc_buf_ring *br = kipc_buf_alloc(KIPC_BUF_RING_SIZE(entries));
+	if (br)
+		memset(br, 0, KIPC_BUF_RING_SIZE(entries));
+	return br;
+}
+
+void kipc_buf_ring_free(struct kipc_buf_ring *br)
+{
+	kipc_buf_free(br);
+}
+
 void kipc_prep_cancel(struct kipc_sqe *sqe, uint64_t user_data,
 		      unsigned flags)
 {

@@ -146,6 +146,10 @@ void __kipc_reap(struct kipc_att *a);
  * deadline: CLOCK_MONOTONIC ns or 0. Returns 0, -EINTR, -ETIMEDOUT or
  * -ECONNRESET. */
 int __kipc_sleep(struct kipc_att *a, int64_t deadline, const int *done);
+/* This thread's hook, run (lock dropped) when it is about to sleep for
+ * the kernel: what it waits for is in the ring. kipc-run's supervisor
+ * orders a static program's calls by it (lib/posix/supervise.c). */
+extern __thread void (*__kipc_on_sleep)(void);
 /* Poll the CQ (and *done, if not NULL) for CONFIG_LIB_SPIN_NS before a
  * sleep; the lock is dropped meanwhile. */
 void __kipc_spin(struct kipc_att *a, const int *done);

@@ -169,6 +169,8 @@ void __kipc_reap(struct kipc_att *a)
 		wake_others(a);
 }
 
+__thread void (*__kipc_on_sleep)(void);
+
 /* sq: the caller waits for room in the SQ, not for a completion. */
 static int sleep_for(struct kipc_att *a, int64_t deadline, const int *done, bool sq)
 {
@@ -185,6 +187,8 @@ static int sleep_for(struct kipc_att *a, int64_t deadline, const int *done, bool
 	    (sq && sq_tail - LOAD_ACQ(&a->ctl->sq_head) < a->sq_entries) ||
 	    (LOAD(&a->ctl->sq_flags) & KIPC_SQ_DEAD))
 		goto out;
+	if (__kipc_on_sleep)
+		__kipc_on_sleep();
 
 	int64_t wait_ns = (int64_t)KIPC_DEAD_POLL_MS * 1000000;
 	if (deadline) {

@@ -89,6 +89,23 @@ void Server::skipped(void *priv, const kipc_cqe &cqe)
 }
 
 /*
+ * A multishot receive posts a completion per message: only into the CQ,
+ * never into the overflow list, which only a request's last completion
+ * may join (so it stays bounded by kMaxInflight). One slot stays for
+ * that last one. cq_head is untrusted: a wrong one stalls its writer.
+ */
+bool Server::can_post(void *priv)
+{
+	if (Net::is_proxy(priv))
+		return true;
+	Proc *p = static_cast<Proc *>(priv);
+	if (!p || p->dead)
+		return false; /* the message stays queued */
+	uint32_t used = p->cq_tail - load_acquire(&p->ctl->cq_head);
+	return p->overflow.empty() && used + 1 < kCqEntries;
+}
+
+/*
  * Write one CQE, or keep it in the overflow list: never drop, never
  * block. cq_head is the process's and untrusted: a value that claims
  * more than cq_entries are in use counts as "full", which only stalls

@@ -229,7 +229,8 @@ class Server final : public kipc::Host, public kipc::MqHost, public kipc::Comple
 public:
 	Server(int lfd, Loop &loop, const kipc::Limits &lim, bool verbose)
 		: lfd_(lfd), loop_(loop), verbose_(verbose),
-		  kernel_(clock_, *this, *this, lim, this)
+		  kernel_(clock_, *this, *this, lim, this),
+		  hello_timeout_ns_(int64_t(lim.hello_timeout_ms) * 1000000)
 	{
 		kernel_.set_kernel_info(boot_info);
 	}
@@ -258,6 +259,7 @@ public:
 	/* kipc::CompletionSink */
 	void complete(void *priv, const kipc_cqe &cqe) override;
 	void skipped(void *priv, const kipc_cqe &cqe) override;
+	bool can_post(void *priv) override;
 
 private:
 	void on_accept();
@@ -351,7 +353,8 @@ private:
 	bool stop_ = false;
 	/*
 	 * Connections that have not sent their hello yet: at most
-	 * kHellosPerUid per uid, each for kHelloTimeoutNs at most.
+	 * kHellosPerUid per uid, each for hello_timeout_ns_ at most (the
+	 * boot parameter hello_timeout_ms).
 	 */
 	struct Hello {
 		int64_t watch;
@@ -367,6 +370,7 @@ private:
 		uint64_t serial;
 	};
 	std::deque<HelloDeadline> hello_deadlines_;       /* in accept order */
+	const int64_t hello_timeout_ns_;
 	uint64_t hello_serial_ = 0;
 	/* Out of descriptors: the listener rests until accept_retry_ns_. */
 	int reserve_fd_ = -1;                             /* for accept-and-close */

@@ -558,6 +558,10 @@ struct Request {
 	Link *link = nullptr;
 	uint64_t token = 0;
 	Request **slot = nullptr; /* MqNotify: the pointer to clear at unpark */
+	/* mbox_receive_multi (bundle.cc): buf is its buffer ring, buflen its
+	 * entries, ring_head the next buffer it takes (ours, never read back) */
+	bool multishot = false;
+	uint32_t ring_head = 0;
 
 	/* From the request slab (msgstore.cc): no malloc per request. */
 	static void *operator new(size_t size);
@@ -926,6 +930,11 @@ public:
 	 * wakes, unless Refused.
 	 */
 	Offer offer(Request *r, Link &link, Message *m, const TraceEv *announce = nullptr);
+	/* Bundles and multishot receives (bundle.cc): offer() of a multishot
+	 * r; mbox_receive_multi on link once its rights were checked. */
+	Offer offer_multi(Request *r, Link &link, Message *m, const TraceEv *announce);
+	long do_receive_multi(Task &cur, Link &link, const Selector &sel, const MsgArgs &a,
+			      uint32_t entries, uint32_t head);
 	/* Offer each receiver parked on link the first message it accepts
 	 * (after the messages' routes changed). */
 	void serve_waiters(Link &link);

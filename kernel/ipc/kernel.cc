@@ -33,7 +33,8 @@ namespace kipc {
 	X(msgmnb, 16384, 0, 1u << 30)                          \
 	X(msgmni, 32000, 0, 1u << 24)                          \
 	X(ipcmni_extend, 0, 0, 1)                              \
-	X(trace_bytes_per_user, 8388608, 0, 1ull << 34)
+	X(trace_bytes_per_user, 8388608, 0, 1ull << 34)        \
+	X(hello_timeout_ms, 5000, 1, 600000)
 
 Limits Limits::from_config()
 {
@@ -187,6 +188,11 @@ void KernelImpl::check_invariants() const
 		check_store(l.pending());
 		KIPC_BUG_ON(!l.unbounded() && l.pending().nmsg && l.msgs.nmsg < l.capacity &&
 			    l.pending().front() && l.msgs.nbytes + l.pending().front()->len <= l.qbytes);
+		/* a waiting multishot receive never sits next to a message it takes (bundle.cc) */
+		l.receivers().for_each([&](WaitEntry *w) {
+			KIPC_BUG_ON(w->req->multishot &&
+				    (l.msgs.find(w->req->sel) || l.pending().find(w->req->sel)));
+		});
 	};
 	std::unordered_map<uid_t, uint32_t> ntasks;
 	int dummy;

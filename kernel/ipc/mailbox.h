@@ -19,6 +19,8 @@
 #include "ids.h"
 #include "mechanism.h"
 
+struct kipc_bundle_desc; /* <kipc/ring.h> */
+
 namespace kipc {
 
 class KernelImpl;
@@ -56,6 +58,10 @@ public:
 	long receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a, kipc_cqe &cqe);
 	/* mbox_peek: the message mbox_receive would take, copied, left queued */
 	long peek(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
+	/* mbox_send_bundle, mbox_receive_multi (bundle.cc) */
+	long send_bundle(Task &cur, int64_t id, const kipc_bundle_desc *d, size_t n, MsgArgs &a,
+			 kipc_cqe &cqe);
+	long receive_multi(Task &cur, int64_t id, const MsgArgs &a, uint32_t entries, uint32_t head);
 
 	/* --- by id, for every mechanism --- */
 	Mailbox *find(int64_t id, int *err) const;

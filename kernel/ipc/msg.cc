@@ -241,6 +241,8 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 
 KernelImpl::Offer KernelImpl::offer(Request *r, Link &link, Message *m, const TraceEv *announce)
 {
+	if (r->multishot)
+		return offer_multi(r, link, m, announce);
 	if (m->len > r->buflen && !(r->flags & KIPC_F_TRUNC)) {
 		abort_request(r, -EMSGSIZE, true); /* System V does the same */
 		return Offer::Refused;

@@ -155,7 +155,8 @@ void KernelImpl::complete(Task &t, const kipc_cqe &cqe, uint16_t op, uint32_t fl
 		return;
 	if (KIPC_TRACING(*this))
 		tracer.ret(t, cqe, op);
-	if (__builtin_expect((flags & KIPC_F_SKIP_SUCCESS) && cqe.res >= 0, 0)) {
+	if (__builtin_expect((flags & KIPC_F_SKIP_SUCCESS) && cqe.res >= 0 &&
+			     !(cqe.flags & KIPC_CQE_F_PARTIAL), 0)) {
 		stats.skipped++; /* traced above, counted here: only not posted */
 		sink.skipped(t.priv, cqe);
 		return;

@@ -6,6 +6,8 @@
  */
 #include "syscalls.h"
 
+#include <kipc/ring.h>
+
 namespace kipc {
 
 constexpr uint32_t kSendFlags = KIPC_F_WAIT_MASK | KIPC_F_CACHE | KIPC_F_SKIP_SUCCESS;
@@ -49,6 +51,40 @@ long sys_mbox_receive_set(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cq
 	if (cur.mm && cur.mm->copy_from_user(ids, sqe.addr2, sqe.len2))
 		return -EFAULT;
 	return k.mbox.receive_set(cur, ids, sqe.len2 / sizeof(int64_t), a, cqe);
+}
+
+/* Many sends in one entry (bundle.cc): the descriptor array is copied
+ * once, each payload is checked when its message is sent. */
+long sys_mbox_send_bundle(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
+{
+	MsgArgs a;
+	kipc_bundle_desc d[KIPC_BUNDLE_MAX];
+	if (long err = decode_msg(k, cur, sqe, KIPC_F_NONBLOCK | KIPC_F_SKIP_SUCCESS, &a))
+		return err;
+	size_t n = sqe.len / sizeof d[0];
+	if (n == 0 || n > KIPC_BUNDLE_MAX || sqe.len % sizeof d[0] || sqe.addr2 || sqe.len2)
+		return -EINVAL;
+	if (!cur.mm || cur.mm->copy_from_user(d, sqe.addr, sqe.len))
+		return -EFAULT;
+	return k.mbox.send_bundle(cur, sqe.target, d, n, a, cqe);
+}
+
+/* A multishot receive into the buffer ring at addr, of len entries, from
+ * buffer len2 on (bundle.cc). */
+long sys_mbox_receive_multi(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &)
+{
+	uint32_t entries = sqe.len;
+	if ((sqe.flags & ~KIPC_F_TRUNC) || sqe.prio || sqe.type || sqe.timeout || sqe.addr2 ||
+	    entries == 0 || entries > KIPC_BUF_RING_MAX || (entries & (entries - 1)) ||
+	    sqe.addr % alignof(kipc_buf_ring))
+		return -EINVAL;
+	if (!cur.mm || !cur.mm->access_ok(sqe.addr, KIPC_BUF_RING_SIZE(entries)))
+		return -EFAULT;
+	MsgArgs a;
+	a.user_data = sqe.user_data;
+	a.flags = sqe.flags;
+	a.addr = sqe.addr;
+	return k.mbox.receive_multi(cur, sqe.target, a, entries, sqe.len2);
 }
 
 } // namespace kipc

@@ -171,8 +171,8 @@ int main()
 	   have_run ? "kipc rows compare with the better POSIX mq, kipc-run-mq rows are there"
 		    : "kipc rows compare with the better POSIX mq (no kipc-run built: no kipc-run-mq rows)");
 	ok(pp_impls.count("kipc-callrr") && pp_impls.count("kipc-callskip") &&
-		   st_impls.count("kipc-async-skip"),
-	   "the fused reply-and-receive and the skipped-completion rows are there");
+		   st_impls.count("kipc-async-skip") && st_impls.count("kipc-async-bundle"),
+	   "the fused reply-and-receive, skipped-completion and bundle rows are there");
 	ok(scenarios.count("pingpong") && scenarios.count("stream") && scenarios.count("fanin") &&
 		   scenarios.count("rendezvous") && scenarios.count("memory"),
 	   "the selected scenarios are all there");

@@ -121,6 +121,7 @@ struct Proc;
 struct Sink : CompletionSink {
 	void complete(void *priv, const kipc_cqe &cqe) override;
 	void skipped(void *priv, const kipc_cqe &cqe) override;
+	bool can_post(void *priv) override;
 };
 
 /* One submitted request and, once it completed, its completion(s). */
@@ -165,6 +166,7 @@ struct Proc {
 	Task *task = nullptr;
 	std::vector<kipc_cqe> cq; /* every completion, in order */
 	std::vector<kipc_cqe> skipped; /* successes not posted (KIPC_F_SKIP_SUCCESS) */
+	bool cq_full = false; /* can_post() says no (a multishot receive ends EOVERFLOW) */
 	uint64_t next_ud = 1;
 
 	uint64_t put(const std::string &s)
@@ -307,6 +309,11 @@ inline void Sink::skipped(void *priv, const kipc_cqe &cqe)
 {
 	REQUIRE(priv != nullptr);
 	static_cast<Proc *>(priv)->skipped.push_back(cqe);
+}
+
+inline bool Sink::can_post(void *priv)
+{
+	return !static_cast<Proc *>(priv)->cq_full;
 }
 
 inline std::vector<kipc_cqe> Op::cqes() const

@@ -27,6 +27,9 @@
  *                window of kWindow operations in flight on each side
  *   kipc-async-skip  kipc-async whose sends skip their success completions
  *                but the last of each batch of kSkipBatch (KIPC_F_SKIP_SUCCESS)
+ *   kipc-async-bundle  a mailbox stream of bundles (kBundle messages per
+ *                entry, mbox_send_bundle) into a multishot receive with a
+ *                ring of kBufRing provided buffers (mbox_receive_multi)
  *   kipc-rdv     a zero-capacity mailbox (rendezvous)
  *   kipc-run-mq  the posix-mq scenario's code unmodified, re-executed under
  *                kipc-run (libkipc-posix.so preloaded): POSIX mq on kipc
@@ -63,7 +66,7 @@ namespace {
 
 enum class Impl {
 	KipcMbox, KipcDirect, KipcCall, KipcCallRR, KipcCallSkip, KipcAsync, KipcAsyncSkip,
-	KipcRdv, KipcRunMq,
+	KipcAsyncBundle, KipcRdv, KipcRunMq,
 	PosixMq, SysV, Pipe, SeqPacket
 };
 
@@ -77,6 +80,7 @@ const char *impl_name(Impl i)
 	case Impl::KipcCallSkip: return "kipc-callskip";
 	case Impl::KipcAsync: return "kipc-async";
 	case Impl::KipcAsyncSkip: return "kipc-async-skip";
+	case Impl::KipcAsyncBundle: return "kipc-async-bundle";
 	case Impl::KipcRdv: return "kipc-rdv";
 	case Impl::KipcRunMq: return "kipc-run-mq";
 	case Impl::PosixMq: return "posix-mq";
@@ -91,7 +95,8 @@ bool is_kipc(Impl i)
 {
 	return i == Impl::KipcMbox || i == Impl::KipcDirect || i == Impl::KipcCall ||
 	       i == Impl::KipcCallRR || i == Impl::KipcCallSkip || i == Impl::KipcAsync ||
-	       i == Impl::KipcAsyncSkip || i == Impl::KipcRdv || i == Impl::KipcRunMq;
+	       i == Impl::KipcAsyncSkip || i == Impl::KipcAsyncBundle || i == Impl::KipcRdv ||
+	       i == Impl::KipcRunMq;
 }
 
 /* One implementation as run: natives also pinned to one CPU. */
@@ -108,6 +113,8 @@ constexpr int kMaxRoles = 72;
 constexpr uint32_t kMaxSamples = 1 << 16;
 constexpr uint32_t kWindow = 64;   /* async operations in flight per side */
 constexpr uint32_t kSkipBatch = 16; /* kipc-async-skip: sends per completion */
+constexpr uint32_t kBundle = 64;    /* kipc-async-bundle: messages per entry */
+constexpr uint32_t kBufRing = 256;  /* ... and buffers provided to its receiver */
 constexpr uint32_t kStreamCap = 256; /* queue capacity for streams and fans */
 constexpr uint32_t kMaxSize = 8192;
 
@@ -243,6 +250,7 @@ std::string chan_open(Chan &c, Impl impl, uint32_t msgsize, uint32_t cap, int ow
 	case Impl::KipcMbox:
 	case Impl::KipcAsync:
 	case Impl::KipcAsyncSkip:
+	case Impl::KipcAsyncBundle:
 	case Impl::KipcRdv: {
 		kipc_mbox_attr a{};
 		a.capacity = impl == Impl::KipcRdv ? 0 : cap;
@@ -324,6 +332,7 @@ void csend(int role, Chan &c, const void *buf, size_t len)
 	case Impl::KipcMbox:
 	case Impl::KipcAsync:
 	case Impl::KipcAsyncSkip:
+	case Impl::KipcAsyncBundle:
 	case Impl::KipcRdv:
 		r = kipc_mbox_send(c.mbox, buf, len, 0, 0);
 		break;
@@ -372,6 +381,7 @@ size_t crecv(int role, Chan &c, void *buf, size_t len)
 	case Impl::KipcMbox:
 	case Impl::KipcAsync:
 	case Impl::KipcAsyncSkip:
+	case Impl::KipcAsyncBundle:
 	case Impl::KipcRdv:
 		n = kipc_mbox_receive(c.mbox, buf, len, nullptr, 0);
 		break;
@@ -791,6 +801,99 @@ void async_recv_loop(int role, int64_t mbox, uint32_t size, uint64_t total, Wind
 	}
 }
 
+/*
+ * kipc-async-bundle's sender: one bundle of up to kBundle messages in
+ * flight. A bundle never waits: when only k of it went (the mailbox was
+ * full), message k goes as an ordinary send, which waits for room, and
+ * the next bundle starts after it, so the stream keeps its order.
+ */
+void bundle_send_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
+{
+	auto *d = static_cast<kipc_bundle_desc *>(kipc_buf_alloc(kBundle * sizeof(kipc_bundle_desc)));
+	auto *data = static_cast<char *>(kipc_buf_alloc(size_t(kBundle) * size));
+	if (!d || !data)
+		child_fail(role, "kipc_buf_alloc", errno);
+	memset(data, 0, size_t(kBundle) * size);
+	for (uint32_t i = 0; i < kBundle; i++)
+		d[i] = {kipc_buf_offset(data + size_t(i) * size), size, 0};
+	uint64_t done = 0;
+	while (done < total) {
+		uint32_t n = uint32_t(std::min<uint64_t>(kBundle, total - done));
+		kipc_sqe *sqe = get_sqe(role);
+		kipc_prep_mbox_send_bundle(sqe, mbox, d, n, 0, 0);
+		kipc_sqe_set_data(sqe, 1);
+		if (kipc_submit() < 0)
+			child_fail(role, "kipc_submit", errno);
+		kipc_cqe *cqe;
+		if (kipc_wait_cqe(&cqe) < 0)
+			child_fail(role, "kipc_wait_cqe", errno);
+		int64_t res = cqe->res;
+		int64_t why = cqe->type;
+		kipc_cqe_seen(cqe);
+		if (res == -EAGAIN || (res >= 0 && res < n && why == -EAGAIN)) {
+			done += uint64_t(std::max<int64_t>(res, 0));
+			/* full: the next message waits for room the usual way */
+			if (kipc_mbox_send(mbox, data, size, 0, 0) < 0)
+				child_fail(role, "kipc_mbox_send", errno);
+			res = 1;
+		} else if (res < 0 || res < n) {
+			child_fail(role, "bundle send", int(res < 0 ? -res : -why));
+		}
+		done += uint64_t(res);
+		progress(role, done, total);
+	}
+}
+
+/*
+ * kipc-async-bundle's receiver: one multishot receive into kBufRing
+ * provided buffers, each given back once its completion was seen; armed
+ * again (from our head) when it ends for want of buffers or CQ room.
+ */
+void multi_recv_loop(int role, int64_t mbox, uint32_t size, uint64_t total, Windows *w)
+{
+	kipc_buf_ring *br = kipc_buf_ring_alloc(kBufRing);
+	auto *bufs = static_cast<char *>(kipc_buf_alloc(size_t(kBufRing) * size));
+	if (!br || !bufs)
+		child_fail(role, "kipc_buf_alloc", errno);
+	for (uint32_t i = 0; i < kBufRing; i++)
+		kipc_buf_ring_add(br, kBufRing, bufs + size_t(i) * size, size, uint16_t(i), i);
+	kipc_buf_ring_advance(br, kBufRing);
+	uint32_t head = 0;
+	uint64_t done = 0;
+	bool armed = false;
+	while (done < total) {
+		if (!armed) {
+			kipc_sqe *sqe = get_sqe(role);
+			kipc_prep_mbox_receive_multi(sqe, mbox, br, kBufRing, head, 0);
+			kipc_sqe_set_data(sqe, 1);
+			if (kipc_submit() < 0)
+				child_fail(role, "kipc_submit", errno);
+			armed = true;
+		}
+		kipc_cqe *cqe;
+		if (kipc_wait_cqe(&cqe) < 0)
+			child_fail(role, "kipc_wait_cqe", errno);
+		uint32_t given = 0;
+		do {
+			if (cqe->flags & KIPC_CQE_F_BUFFER) {
+				unsigned bid = kipc_cqe_buffer_id(cqe);
+				head++;
+				done++;
+				w->tick();
+				kipc_buf_ring_add(br, kBufRing, bufs + size_t(bid) * size, size,
+						  uint16_t(bid), given++);
+			}
+			if (!(cqe->flags & KIPC_CQE_F_MORE)) {
+				armed = false;
+				if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -EOVERFLOW)
+					child_fail(role, "multishot receive", int(-cqe->res));
+			}
+			kipc_cqe_seen(cqe);
+		} while (kipc_peek_cqe(&cqe) == 0);
+		kipc_buf_ring_advance(br, given);
+	}
+}
+
 /* ---- streams and fans --------------------------------------------- */
 
 /*
@@ -810,6 +913,8 @@ void stream_role(int role, const Job &j, Chan &c)
 		uint64_t mine = msgs / nsend + (s < msgs % nsend ? 1 : 0);
 		if (j.impl == Impl::KipcAsync || j.impl == Impl::KipcAsyncSkip)
 			async_send_loop(role, c.mbox, size, mine, j.impl == Impl::KipcAsyncSkip);
+		else if (j.impl == Impl::KipcAsyncBundle)
+			bundle_send_loop(role, c.mbox, size, mine);
 		else
 			for (uint64_t i = 0; i < mine; i++)
 				csend(role, c, buf, size);
@@ -824,6 +929,8 @@ void stream_role(int role, const Job &j, Chan &c)
 	if (nrecv == 1) {
 		if (j.impl == Impl::KipcAsync || j.impl == Impl::KipcAsyncSkip)
 			async_recv_loop(role, c.mbox, size, msgs, &w);
+		else if (j.impl == Impl::KipcAsyncBundle)
+			multi_recv_loop(role, c.mbox, size, msgs, &w);
 		else
 			for (uint64_t i = 0; i < msgs; i++) {
 				crecv(role, c, buf, size);
@@ -1172,7 +1279,7 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 	};
 	if (want("stream"))
 		throughput("stream", with({{Impl::KipcMbox}, {Impl::KipcDirect}, {Impl::KipcAsync},
-					   {Impl::KipcAsyncSkip}},
+					   {Impl::KipcAsyncSkip}, {Impl::KipcAsyncBundle}},
 					  true, true), 1, 1, 1);
 	for (uint32_t n : {2u, 4u, 8u}) {
 		std::vector<Run> runs = with({{Impl::KipcMbox}}, false, false);

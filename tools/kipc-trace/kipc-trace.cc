@@ -1010,6 +1010,10 @@ struct Calls {
 			return mqh(c.pid, c.target);
 		case KIPC_SYS_mbox_receive_set:
 			return fmt::format("{} mailboxes, {} bytes{}{}{}", c.len2 / 8, c.len, ty, f, to);
+		case KIPC_SYS_mbox_send_bundle:
+			return fmt::format("{}, {} messages{}{}{}", mb(c.target), c.len / 16, pr, ty, f);
+		case KIPC_SYS_mbox_receive_multi:
+			return fmt::format("{}, {} buffers from {}{}", mb(c.target), c.len, c.len2, f);
 		case KIPC_SYS_call:
 			return fmt::format("pid {}, {} bytes, reply {} bytes{}{}{}", pid_arg(p), c.len,
 					   c.len2, pr, f, to);

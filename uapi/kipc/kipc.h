@@ -60,6 +60,9 @@
  *  mbox_send     target=id    addr/len=payload  prio type
  *  mbox_receive  target=id    addr/len=buffer   [type with F_TYPE]
  *  mbox_receive_set  addr/len=buffer  addr2/len2=array of int64 ids (len2 bytes)
+ *  mbox_send_bundle  target=id  addr/len=struct kipc_bundle_desc[] (len bytes)  prio type
+ *  mbox_receive_multi  target=id  addr=struct kipc_buf_ring, len=its entries,
+ *                len2=index of the first buffer to use (<kipc/ring.h>)
  *  call          target=pid   addr/len=request  addr2/len2=reply buffer  prio type
  *  mbox_call     target=id    (as call)
  *  reply         target=token addr/len=payload  type
@@ -109,6 +112,9 @@ struct kipc_sqe {
 #define KIPC_CQE_F_CALL      (1u << 3) /* received a call: answer with reply(token) */
 #define KIPC_CQE_F_DELIVERED (1u << 4) /* call failed after its request was received */
 #define KIPC_CQE_F_REPLIED   (1u << 5) /* reply_receive: the reply was delivered */
+#define KIPC_CQE_F_PARTIAL   (1u << 6) /* mbox_send_bundle: only res messages were queued */
+#define KIPC_CQE_F_BUFFER    (1u << 7) /* mbox_receive_multi: a provided buffer was used */
+#define KIPC_CQE_BUFFER_SHIFT 16       /* ... its bid is flags >> KIPC_CQE_BUFFER_SHIFT */
 
 struct kipc_cqe {
 	uint64_t user_data;   /* from the sqe */

@@ -61,6 +61,7 @@
 #include <kipc/introspect.h>
 #include <kipc/trace.h>
 #include <kipc/net.h>
+#include <kipc/ring.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -109,11 +110,16 @@ struct kipc_msginfo {
  * or absolute on CLOCK_MONOTONIC (| KIPC_F_ABSTIME) or CLOCK_REALTIME
  * (| KIPC_F_REALTIME). type is the message type on send/call/reply and
  * the selector on receive with KIPC_F_TYPE (System V msgtyp rules).
+ * prio is a call's request priority (kipc_call_x, kipc_mbox_call_x;
+ * 0..KIPC_PRIO_MAX); on every other call it must be 0 (EINVAL): a send
+ * takes its priority as an argument.
  */
 struct kipc_opts {
 	int64_t  timeout;
 	int64_t  type;
-	uint64_t rsvd[2];   /* zero */
+	uint32_t prio;
+	uint32_t rsvd0;     /* zero */
+	uint64_t rsvd1;     /* zero */
 };
 
 /* Nanoseconds of a struct timespec, for absolute timeouts. */
@@ -463,6 +469,50 @@ void kipc_prep_mbox_reply_receive(struct kipc_sqe *sqe, uint64_t token, const vo
 				  unsigned flags);
 void kipc_prep_cancel(struct kipc_sqe *sqe, uint64_t user_data,
 		      unsigned flags);
+
+/*
+ * Bundles and multishot receives (transport.md section 14; the layouts
+ * and exact results are in <kipc/ring.h>). kipc_prep_mbox_send_bundle:
+ * n messages (1..KIPC_BUNDLE_MAX) to mailbox id in one entry, descs an
+ * array in the arena (kipc_buf_alloc) naming payloads in the arena; a
+ * bundle never waits (as with KIPC_F_NONBLOCK); flags: KIPC_F_NONBLOCK,
+ * KIPC_F_SKIP_SUCCESS (a completion only when not all went).
+ * kipc_prep_mbox_receive_multi: one entry that receives from mailbox id
+ * into the buffers of ring br (entries: a power of two), from buffer
+ * index head on, one completion per message with KIPC_CQE_F_MORE, until
+ * one without it ends the request (flags: KIPC_F_TRUNC). Provide buffers
+ * with kipc_buf_ring_add() and kipc_buf_ring_advance(), at any time.
+ */
+void kipc_prep_mbox_send_bundle(struct kipc_sqe *sqe, int64_t id,
+				const struct kipc_bundle_desc *descs, unsigned n,
+				unsigned prio, unsigned flags);
+void kipc_prep_mbox_receive_multi(struct kipc_sqe *sqe, int64_t id,
+				  struct kipc_buf_ring *br, unsigned entries,
+				  unsigned head, unsigned flags);
+/* A ring of entries buffer slots in the arena (tail 0), or NULL with
+ * errno (EINVAL: not a power of two up to KIPC_BUF_RING_MAX; ENOMEM). */
+struct kipc_buf_ring *kipc_buf_ring_alloc(unsigned entries);
+void kipc_buf_ring_free(struct kipc_buf_ring *br);
+/* Write buffer buf (kipc_buf_alloc) of len bytes as the offset-th after
+ * the tail; kipc_buf_ring_advance() then publishes count of them. */
+static inline void kipc_buf_ring_add(struct kipc_buf_ring *br, unsigned entries, void *buf,
+				     uint32_t len, uint16_t bid, unsigned offset)
+{
+	struct kipc_buf *b = &br->bufs[(br->tail + offset) & (entries - 1)];
+	b->addr = kipc_buf_offset(buf);
+	b->len = len;
+	b->bid = bid;
+	b->rsvd = 0;
+}
+static inline void kipc_buf_ring_advance(struct kipc_buf_ring *br, unsigned count)
+{
+	__atomic_store_n(&br->tail, br->tail + count, __ATOMIC_RELEASE);
+}
+/* The bid of the buffer a completion with KIPC_CQE_F_BUFFER used. */
+static inline unsigned kipc_cqe_buffer_id(const struct kipc_cqe *cqe)
+{
+	return cqe->flags >> KIPC_CQE_BUFFER_SHIFT;
+}
 
 static inline void kipc_sqe_set_data(struct kipc_sqe *sqe, uint64_t data)
 {

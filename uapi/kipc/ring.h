@@ -207,6 +207,57 @@ struct kipc_push_slot {
 };
 #define KIPC_PUSH_SLOT_OFF   1024u      /* KIPC_PUSH_SLOTS slots, to the end of the page */
 
+/*
+ * Bundles and provided buffers (Documentation/transport.md section 14).
+ *
+ * mbox_send_bundle: sqe.addr/len is an array of len / 16 descriptors in
+ * the arena (1..KIPC_BUNDLE_MAX), each one message's payload (offset and
+ * length in the arena); all have sqe.prio and sqe.type. The kernel copies
+ * the array once, then sends message 0, 1, ... in order, each as one
+ * nonblocking mbox_send would be, and stops at the first that fails. The
+ * completion: res = n (all queued or delivered); res = k, 0 < k < n,
+ * KIPC_CQE_F_PARTIAL and cqe.type = -errno of message k (messages 0..k-1
+ * went, none after); res = -errno of message 0 (nothing went). seq: the
+ * last message's that went.
+ */
+struct kipc_bundle_desc {
+	uint64_t addr;          /* arena offset of the payload */
+	uint32_t len;           /* its length */
+	uint32_t rsvd;          /* zero (else that message fails EINVAL) */
+};
+#define KIPC_BUNDLE_MAX      256u
+
+/*
+ * mbox_receive_multi: a provided-buffer ring in the arena, at sqe.addr
+ * (8-byte aligned), of sqe.len entries (a power of two, at most
+ * KIPC_BUF_RING_MAX). The process writes buffer descriptors into
+ * bufs[i & (entries - 1)] and then advances tail (store-release); the
+ * kernel takes them in ring order from sqe.len2 on, keeping its own head
+ * (never read back), one buffer per message, and posts one completion
+ * per message: res = length copied, KIPC_CQE_F_MORE | KIPC_CQE_F_BUFFER,
+ * the bid in flags >> KIPC_CQE_BUFFER_SHIFT, the rest as a receive's. It
+ * ends (a completion without F_MORE, no buffer used) with -ENOBUFS (a
+ * message came and no buffer was provided), -EOVERFLOW (the CQ was
+ * full), -EMSGSIZE (a buffer too small, without KIPC_F_TRUNC), -EFAULT
+ * (a buffer outside the arena), -EINVAL (tail more than entries ahead of
+ * the kernel's head), -ECANCELED (cancel), -EIDRM, ...; that message
+ * stays queued. The process's next head is the last one plus the number
+ * of completions with F_BUFFER.
+ */
+struct kipc_buf {
+	uint64_t addr;          /* P: arena offset of the buffer */
+	uint32_t len;           /* P: its size */
+	uint16_t bid;           /* P: echoed in the completion's flags */
+	uint16_t rsvd;
+};
+struct kipc_buf_ring {
+	uint32_t tail;          /* P: one past the last buffer provided (release) */
+	uint32_t rsvd[15];
+	struct kipc_buf bufs[]; /* P: entries of them */
+};
+#define KIPC_BUF_RING_MAX    32768u
+#define KIPC_BUF_RING_SIZE(entries) (sizeof(struct kipc_buf_ring) + (size_t)(entries) * sizeof(struct kipc_buf))
+
 #ifdef __cplusplus
 static_assert(sizeof(struct kipc_sqe) == 64, "kipc_sqe is 64 bytes");
 static_assert(sizeof(struct kipc_cqe) == 64, "kipc_cqe is 64 bytes");
@@ -215,6 +266,7 @@ static_assert(sizeof(struct kipc_attach_req) == 32, "attach_req layout");
 static_assert(sizeof(struct kipc_attach_resp) == 96, "attach_resp layout");
 static_assert(sizeof(struct kipc_credit) == KIPC_CACHELINE, "credit layout");
 static_assert(sizeof(struct kipc_push) == KIPC_CACHELINE, "push layout");
+static_assert(sizeof(struct kipc_bundle_desc) == 16 && sizeof(struct kipc_buf) == 16 && sizeof(struct kipc_buf_ring) == KIPC_CACHELINE, "bundle layouts");
 static_assert(KIPC_PUSH_SLOT_OFF + KIPC_PUSH_SLOTS * sizeof(struct kipc_push_slot) <= KIPC_RING_CTL_SIZE, "push slots");
 #else
 _Static_assert(sizeof(struct kipc_sqe) == 64, "kipc_sqe is 64 bytes");
@@ -224,6 +276,7 @@ _Static_assert(sizeof(struct kipc_attach_req) == 32, "attach_req layout");
 _Static_assert(sizeof(struct kipc_attach_resp) == 96, "attach_resp layout");
 _Static_assert(sizeof(struct kipc_credit) == KIPC_CACHELINE, "credit layout");
 _Static_assert(sizeof(struct kipc_push) == KIPC_CACHELINE, "push layout");
+_Static_assert(sizeof(struct kipc_bundle_desc) == 16 && sizeof(struct kipc_buf) == 16 && sizeof(struct kipc_buf_ring) == KIPC_CACHELINE, "bundle layouts");
 _Static_assert(KIPC_PUSH_SLOT_OFF + KIPC_PUSH_SLOTS * sizeof(struct kipc_push_slot) <= KIPC_RING_CTL_SIZE, "push slots");
 #endif
 

@@ -134,6 +134,14 @@ public:
 		(void)priv;
 		(void)cqe;
 	}
+	/* May a multishot receive of priv post one more completion now
+	 * (mbox_receive_multi: its CQ has room)? No: it ends EOVERFLOW
+	 * instead, the message stays queued. */
+	virtual bool can_post(void *priv)
+	{
+		(void)priv;
+		return true;
+	}
 };
 
 /* Runtime limits: Kconfig defaults, overridable at boot (msg_max=64). */
@@ -161,6 +169,8 @@ struct Limits {
 	uint32_t ipcmni_extend;      /* 1: System V ids seq << 24 | idx, msgmni up
 					to 2^24 (Linux's ipcmni_extend); 0: seq * 32768 + idx */
 	uint64_t trace_bytes_per_user; /* trace listeners' rings one uid may have */
+	uint32_t hello_timeout_ms;   /* kipcd: how long a connection may be silent
+					before its hello (the core has no use for it) */
 
 	static Limits from_config();
 	/* Set one "name=value" boot parameter; 0 or -EINVAL / -ENOENT. */

@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bundle_test: bundles (mbox_send_bundle) and multishot receives into a
+ * provided-buffer ring (mbox_receive_multi), transport.md section 14,
+ * against a real kipcd:
+ *  - a stream of bundles into a multishot receive whose few buffers run
+ *    out again and again: the exact-once ledger, in order;
+ *  - hostile callers: garbage descriptors, buffers and rings outside the
+ *    arena, a ring tail run past the kernel's head: each fails as
+ *    documented and the messages stay queued;
+ *  - the CQ full: the multishot ends EOVERFLOW, nothing lost;
+ *  - the receiver killed while armed, the mailbox destroyed while armed:
+ *    what it took is gone, the rest is queued in order (or EIDRM).
+ */
+#include "kipc_test.h"
+
+#include <poll.h>
+#include <sys/wait.h>
+
+#include <kipc/ring.h>
+#include <sys/mman.h>
+
+#define MS 1000000ll
+#define NLEDGER 20000u
+#define BUNDLE 32u
+
+/* One completion within the bound, copied, or the test fails. */
+static int wait1(struct kipc_cqe *out)
+{
+	struct kipc_cqe *cqe;
+	if (kipc_wait_cqe_timeout(&cqe, KT_BOUND_MS * MS) < 0)
+		return -1;
+	*out = *cqe;
+	kipc_cqe_seen(cqe);
+	return 0;
+}
+
+/* A ring of n buffers of len bytes, all provided (bid i: bufs + i * len). */
+struct ring {
+	struct kipc_buf_ring *br;
+	char *bufs;
+	unsigned n, len, head;
+};
+
+static int ring_init(struct ring *r, unsigned n, unsigned len)
+{
+	r->br = kipc_buf_ring_alloc(n);
+	r->bufs = kipc_buf_alloc((size_t)n * len);
+	r->n = n;
+	r->len = len;
+	r->head = 0;
+	if (!r->br || !r->bufs)
+		return -1;
+	for (unsigned i = 0; i < n; i++)
+		kipc_buf_ring_add(r->br, n, r->bufs + (size_t)i * len, len, (uint16_t)i, i);
+	kipc_buf_ring_advance(r->br, n);
+	return 0;
+}
+
+static int arm(struct ring *r, int64_t id, uint64_t ud)
+{
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	if (!sqe)
+		return -1;
+	kipc_prep_mbox_receive_multi(sqe, id, r->br, r->n, r->head, 0);
+	kipc_sqe_set_data(sqe, ud);
+	return kipc_submit() == 1 ? 0 : -1;
+}
+
+/* The uint32_t in the buffer a completion used; our head moves past it. */
+static uint32_t value_of(struct ring *r, const struct kipc_cqe *c)
+{
+	uint32_t v;
+	memcpy(&v, r->bufs + (size_t)kipc_cqe_buffer_id(c) * r->len, sizeof v);
+	r->head++;
+	return v;
+}
+
+static void give_back(struct ring *r, const struct kipc_cqe *c)
+{
+	unsigned bid = kipc_cqe_buffer_id(c);
+	kipc_buf_ring_add(r->br, r->n, r->bufs + (size_t)bid * r->len, r->len, (uint16_t)bid, 0);
+	kipc_buf_ring_advance(r->br, 1);
+}
+
+/* Send values [from, to) in bundles; full: the next one as a send that
+ * waits, so the order holds. 0, or -1. */
+static int send_bundles(int64_t id, uint32_t from, uint32_t to, struct kt_ledger *led)
+{
+	struct kipc_bundle_desc *d = kipc_buf_alloc(BUNDLE * sizeof *d);
+	uint32_t *vals = kipc_buf_alloc(BUNDLE * sizeof *vals);
+	if (!d || !vals)
+		return -1;
+	for (unsigned i = 0; i < BUNDLE; i++)
+		d[i] = (struct kipc_bundle_desc){kipc_buf_offset(&vals[i]), sizeof vals[i], 0};
+	uint32_t next = from;
+	while (next < to) {
+		unsigned n = to - next < BUNDLE ? to - next : BUNDLE;
+		for (unsigned i = 0; i < n; i++)
+			vals[i] = next + i;
+		struct kipc_sqe *sqe = kipc_get_sqe();
+		if (!sqe)
+			return -1;
+		kipc_prep_mbox_send_bundle(sqe, id, d, n, 0, 0);
+		kipc_sqe_set_data(sqe, 7);
+		struct kipc_cqe c;
+		if (kipc_submit() != 1 || wait1(&c) < 0)
+			return -1;
+		int64_t went = c.res > 0 ? c.res : 0;
+		if (c.res < 0 && c.res != -EAGAIN)
+			return -1;
+		if (c.res > 0 && c.res < n && (!(c.flags & KIPC_CQE_F_PARTIAL) || c.type != -EAGAIN))
+			return -1;
+		for (int64_t i = 0; i < went; i++)
+			kt_ledger_sent(led, next + (uint32_t)i);
+		next += (uint32_t)went;
+		if (went < n) { /* full: this one waits for room */
+			if (kipc_mbox_send(id, &next, sizeof next, 0, 0) < 0)
+				return -1;
+			kt_ledger_sent(led, next);
+			next++;
+		}
+	}
+	return 0;
+}
+
+struct stream {
+	int64_t id;
+	struct kt_ledger *led;
+};
+
+static int stream_sender(void *arg)
+{
+	struct stream *s = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	return send_bundles(s->id, 0, NLEDGER, s->led) ? 2 : 0;
+}
+
+/* Exact-once and in order: bundles into a multishot receive whose 8
+ * buffers run out again and again (ENOBUFS, armed again from our head). */
+TEST(ledger_bundles_into_a_multishot_receive)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kt_ledger led;
+	ASSERT_EQ(0, kt_ledger_init(&led, NLEDGER));
+	struct stream s = {kt_shared_mbox(64), &led};
+	ASSERT_LT(0, s.id);
+	struct ring r;
+	ASSERT_EQ(0, ring_init(&r, 8, sizeof(uint32_t)));
+	pid_t c = kt_fork(stream_sender, &s);
+	ASSERT_LT(0, c);
+	uint32_t expect = 0, rearms = 0, bad_order = 0;
+	bool armed = false;
+	while (expect < NLEDGER) {
+		if (!armed) {
+			ASSERT_EQ(0, arm(&r, s.id, 1));
+			armed = true;
+			rearms++;
+		}
+		struct kipc_cqe cq;
+		ASSERT_EQ(0, wait1(&cq));
+		ASSERT_EQ(1u, cq.user_data);
+		if (cq.flags & KIPC_CQE_F_BUFFER) {
+			ASSERT_EQ((int64_t)sizeof(uint32_t), cq.res);
+			uint32_t v = value_of(&r, &cq);
+			ASSERT_TRUE(kt_ledger_received(&led, v));
+			bad_order += v != expect;
+			expect = v + 1;
+			give_back(&r, &cq); /* 8 buffers: a bundle of 32 runs them out */
+		}
+		if (!(cq.flags & KIPC_CQE_F_MORE)) {
+			ASSERT_TRUE(cq.res == -ENOBUFS || cq.res == -EOVERFLOW)
+				TH_LOG("multishot ended %lld", (long long)cq.res);
+			armed = false;
+		}
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	unsigned nsent = 0;
+	EXPECT_EQ(0u, kt_ledger_check(&led, &nsent));
+	EXPECT_EQ(NLEDGER, nsent);
+	EXPECT_EQ(0u, bad_order);
+	ksft_print("# armed %u times\n", rearms);
+	if (armed) {
+		EXPECT_EQ(0, kipc_cancel(1, 0));
+		struct kipc_cqe cq;
+		ASSERT_EQ(0, wait1(&cq));
+		EXPECT_EQ(-ECANCELED, cq.res);
+	}
+	EXPECT_EQ(0, kipc_mbox_destroy(s.id));
+	kt_ledger_destroy(&led);
+}
+
+static int64_t recv_u32(int64_t id)
+{
+	uint32_t v;
+	ssize_t n = kipc_mbox_receive(id, &v, sizeof v, NULL, KIPC_F_NONBLOCK);
+	return n == sizeof v ? (int64_t)v : n < 0 ? -errno : -EBADMSG;
+}
+
+/* Garbage from the caller: each fails as documented, nothing is lost. */
+TEST(hostile_descriptors_and_rings)
+{
+	ASSERT_EQ(0, kipc_attach());
+	int64_t id = kt_shared_mbox(64);
+	ASSERT_LT(0, id);
+	struct kipc_bundle_desc *d = kipc_buf_alloc(4 * sizeof *d);
+	uint32_t *vals = kipc_buf_alloc(4 * sizeof *vals);
+	ASSERT_NE(NULL, d);
+	ASSERT_NE(NULL, vals);
+	for (unsigned i = 0; i < 4; i++) {
+		vals[i] = i;
+		d[i] = (struct kipc_bundle_desc){kipc_buf_offset(&vals[i]), sizeof vals[i], 0};
+	}
+	d[2].addr = 1ull << 40; /* outside the arena */
+	struct kipc_cqe c;
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	ASSERT_NE(NULL, sqe);
+	kipc_prep_mbox_send_bundle(sqe, id, d, 4, 0, 0);
+	ASSERT_EQ(1, kipc_submit());
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(2, c.res);
+	EXPECT_TRUE(c.flags & KIPC_CQE_F_PARTIAL);
+	EXPECT_EQ(-EFAULT, c.type);
+	/* the array itself outside, or ragged */
+	sqe = kipc_get_sqe();
+	kipc_prep_mbox_send_bundle(sqe, id, d, 4, 0, 0);
+	sqe->addr = ~0ull - 8;
+	ASSERT_EQ(1, kipc_submit());
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(-EFAULT, c.res);
+	sqe = kipc_get_sqe();
+	kipc_prep_mbox_send_bundle(sqe, id, d, 4, 0, 0);
+	sqe->len = 20;
+	ASSERT_EQ(1, kipc_submit());
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(-EINVAL, c.res);
+
+	/* a ring whose buffer points outside the arena */
+	struct ring r;
+	ASSERT_EQ(0, ring_init(&r, 4, sizeof(uint32_t)));
+	r.br->bufs[0].addr = 1ull << 40;
+	ASSERT_EQ(0, arm(&r, id, 2));
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(-EFAULT, c.res);
+	EXPECT_FALSE(c.flags & KIPC_CQE_F_MORE);
+	/* a tail run far past the head */
+	r.br->bufs[0].addr = kipc_buf_offset(r.bufs);
+	__atomic_store_n(&r.br->tail, 1000u, __ATOMIC_RELEASE);
+	ASSERT_EQ(0, arm(&r, id, 3));
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(-EINVAL, c.res);
+	/* the ring outside the arena, or not aligned */
+	sqe = kipc_get_sqe();
+	kipc_prep_mbox_receive_multi(sqe, id, r.br, 4, 0, 0);
+	sqe->addr = ~0ull - 63; /* aligned, and far outside */
+	ASSERT_EQ(1, kipc_submit());
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(-EFAULT, c.res);
+	sqe = kipc_get_sqe();
+	kipc_prep_mbox_receive_multi(sqe, id, r.br, 4, 0, 0);
+	sqe->addr += 4;
+	ASSERT_EQ(1, kipc_submit());
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(-EINVAL, c.res);
+	/* every message that went is still queued, in order */
+	EXPECT_EQ(0, recv_u32(id));
+	EXPECT_EQ(1, recv_u32(id));
+	EXPECT_EQ(-EAGAIN, recv_u32(id));
+
+	/* the tail moved back while armed: the next message ends it, queued */
+	__atomic_store_n(&r.br->tail, 4u, __ATOMIC_RELEASE);
+	r.head = 0;
+	ASSERT_EQ(0, arm(&r, id, 4));
+	ASSERT_EQ(0, kt_wait_mbox(id, KT_RECEIVERS, 1, KT_BOUND_MS)); /* parked */
+	__atomic_store_n(&r.br->tail, 200u, __ATOMIC_RELEASE);
+	uint32_t v = 9;
+	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, 0));
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(4u, c.user_data);
+	EXPECT_EQ(-EINVAL, c.res);
+	EXPECT_EQ(9, recv_u32(id));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+static int send_n(int64_t id, uint32_t from, uint32_t to)
+{
+	for (uint32_t i = from; i < to; i++)
+		if (kipc_mbox_send(id, &i, sizeof i, 0, 0) < 0)
+			return -1;
+	return 0;
+}
+
+struct range {
+	int64_t id;
+	uint32_t from, to;
+};
+
+static int range_sender(void *arg)
+{
+	struct range *g = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	return send_n(g->id, g->from, g->to) ? 2 : 0;
+}
+
+/* The receiver does not reap: its multishot ends EOVERFLOW when the CQ
+ * is full; what did not fit stays queued, in order. */
+TEST(full_cq_ends_the_multishot_and_loses_nothing)
+{
+	ASSERT_EQ(0, kipc_attach());
+	int64_t id = kt_shared_mbox(1024);
+	ASSERT_LT(0, id);
+	struct ring r;
+	ASSERT_EQ(0, ring_init(&r, 1024, sizeof(uint32_t)));
+	ASSERT_EQ(0, arm(&r, id, 1));
+	ASSERT_EQ(0, kt_wait_mbox(id, KT_RECEIVERS, 1, KT_BOUND_MS));
+	struct range g = {id, 0, 1000};
+	pid_t c = kt_fork(range_sender, &g);
+	ASSERT_LT(0, c);
+	EXPECT_EQ(0, kt_wait(c)); /* we reap nothing meanwhile */
+	uint32_t got = 0;
+	struct kipc_cqe cq;
+	for (;;) {
+		ASSERT_EQ(0, wait1(&cq));
+		if (!(cq.flags & KIPC_CQE_F_MORE))
+			break;
+		ASSERT_EQ(got, value_of(&r, &cq));
+		got++;
+	}
+	EXPECT_EQ(-EOVERFLOW, cq.res);
+	ksft_print("# %u messages before the CQ was full\n", got);
+	EXPECT_LT(100u, got);
+	EXPECT_GT(1000u, got);
+	for (uint32_t i = got; i < 1000; i++)
+		ASSERT_EQ((int64_t)i, recv_u32(id));
+	EXPECT_EQ(-EAGAIN, recv_u32(id));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+struct victim {
+	int64_t id;
+	int up[2];
+};
+
+static int arm_and_wait(void *arg)
+{
+	struct victim *v = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	struct ring r;
+	if (ring_init(&r, 128, sizeof(uint32_t)) < 0 || arm(&r, v->id, 1) < 0)
+		return 2;
+	struct kipc_cqe cq;
+	if (wait1(&cq) < 0 || !(cq.flags & KIPC_CQE_F_MORE)) /* the first: we are armed */
+		return 3;
+	if (write(v->up[1], "a", 1) != 1)
+		return 4;
+	for (;;)
+		pause(); /* killed armed, its completions unread */
+}
+
+/* The receiver killed with its multishot armed: what kipcd gave it is
+ * counted received, the rest is queued in order; the mailbox destroyed
+ * under an armed multishot ends it EIDRM. */
+TEST(receiver_death_and_destroy_while_armed)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct victim v;
+	v.id = kt_shared_mbox(256);
+	ASSERT_LT(0, v.id);
+	ASSERT_EQ(0, pipe(v.up));
+	pid_t c = kt_fork(arm_and_wait, &v);
+	ASSERT_LT(0, c);
+	ASSERT_EQ(0, kt_wait_mbox(v.id, KT_RECEIVERS, 1, KT_BOUND_MS));
+	ASSERT_EQ(0, send_n(v.id, 0, 10));
+	struct pollfd p = {.fd = v.up[0], .events = POLLIN};
+	ASSERT_EQ(1, poll(&p, 1, KT_BOUND_MS));
+	kill(c, SIGKILL);
+	waitpid(c, NULL, 0);
+	/* kipcd saw the death: its multishot is gone, nothing more goes there */
+	ASSERT_EQ(0, kt_wait_mbox(v.id, KT_RECEIVERS, 0, KT_BOUND_MS));
+	ASSERT_EQ(0, send_n(v.id, 10, 100));
+	struct kipc_mbox_stat st;
+	ASSERT_EQ(0, kipc_mbox_stat(v.id, &st));
+	EXPECT_EQ(10u, st.nreceived);
+	EXPECT_EQ(90u, st.nmsg);
+	for (uint32_t i = 10; i < 100; i++)
+		ASSERT_EQ((int64_t)i, recv_u32(v.id));
+	EXPECT_EQ(-EAGAIN, recv_u32(v.id));
+	close(v.up[0]);
+	close(v.up[1]);
+
+	struct ring r;
+	ASSERT_EQ(0, ring_init(&r, 4, sizeof(uint32_t)));
+	ASSERT_EQ(0, arm(&r, v.id, 5));
+	ASSERT_EQ(0, kt_wait_mbox(v.id, KT_RECEIVERS, 1, KT_BOUND_MS));
+	EXPECT_EQ(0, kipc_mbox_destroy(v.id));
+	struct kipc_cqe cq;
+	ASSERT_EQ(0, wait1(&cq));
+	EXPECT_EQ(5u, cq.user_data);
+	EXPECT_EQ(-EIDRM, cq.res);
+	EXPECT_FALSE(cq.flags & KIPC_CQE_F_MORE);
+}
+
+KIPC_TEST_MAIN

@@ -1,0 +1,637 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Bundles (mbox_send_bundle) and multishot receives into provided buffers
+ * (mbox_receive_multi): transport.md section 14, kernel/ipc/bundle.cc.
+ */
+#include <random>
+
+#include <kipc/ring.h>
+
+#include "harness.h"
+
+using namespace kt;
+
+namespace {
+
+/* A bundle of p's messages: the payloads and the descriptor array in its arena. */
+struct Bundle {
+	std::vector<kipc_bundle_desc> d;
+	void add(Proc &p, const std::string &s) { d.push_back({p.put(s), uint32_t(s.size()), 0}); }
+	kipc_sqe sqe(Proc &p, int64_t id, uint32_t flags = 0, uint16_t prio = 0)
+	{
+		uint64_t at = p.mem.alloc(d.size() * sizeof d[0]);
+		std::memcpy(p.mem.arena.data() + at, d.data(), d.size() * sizeof d[0]);
+		kipc_sqe s{};
+		__kipc_enc_send(&s, KIPC_SYS_mbox_send_bundle, id, at,
+				uint32_t(d.size() * sizeof d[0]), prio, flags);
+		return s;
+	}
+};
+
+Op send_bundle(Proc &p, int64_t id, const std::vector<std::string> &msgs, uint32_t flags = 0)
+{
+	Bundle b;
+	for (const std::string &m : msgs)
+		b.add(p, m);
+	return p.submit(b.sqe(p, id, flags));
+}
+
+/* A provided-buffer ring in p's arena and what its owner keeps of it. */
+struct Ring {
+	Proc &p;
+	uint32_t entries;
+	uint64_t at;                 /* the kipc_buf_ring */
+	uint32_t tail = 0, head = 0; /* ours: provided, and used (completions with F_BUFFER) */
+	std::vector<uint64_t> buf;   /* bid -> its buffer */
+	uint32_t buflen;
+
+	Ring(Proc &p_, uint32_t n, uint32_t len = 64) : p(p_), entries(n), buflen(len)
+	{
+		at = p.mem.alloc(KIPC_BUF_RING_SIZE(n));
+		std::memset(p.mem.arena.data() + at, 0, KIPC_BUF_RING_SIZE(n));
+		for (uint32_t i = 0; i < n; i++)
+			buf.push_back(p.mem.alloc(len));
+	}
+	kipc_buf_ring *ring() { return reinterpret_cast<kipc_buf_ring *>(p.mem.arena.data() + at); }
+	/* provide buffer bid (or a raw descriptor) at the tail */
+	void provide(uint16_t bid) { provide_raw({buf[bid], buflen, bid, 0}); }
+	void provide_raw(kipc_buf b)
+	{
+		ring()->bufs[tail & (entries - 1)] = b;
+		ring()->tail = ++tail;
+	}
+	void provide_all()
+	{
+		for (uint32_t i = 0; i < entries; i++)
+			provide(uint16_t(i));
+	}
+	Op arm(int64_t id, uint32_t flags = 0)
+	{
+		kipc_sqe s{};
+		__kipc_enc_receive(&s, KIPC_SYS_mbox_receive_multi, id, at, entries, flags);
+		s.len2 = head;
+		return p.submit(s);
+	}
+	/* The payload a completion names, and our head past its buffer. */
+	std::string take(const kipc_cqe &c)
+	{
+		REQUIRE((c.flags & KIPC_CQE_F_BUFFER));
+		head++;
+		uint32_t bid = c.flags >> KIPC_CQE_BUFFER_SHIFT;
+		return std::string(reinterpret_cast<const char *>(p.mem.arena.data() + buf.at(bid)),
+				   size_t(c.res));
+	}
+};
+
+/* The payloads of op's completions from the n-th on (each used a buffer). */
+std::vector<std::string> taken(Ring &r, const Op &op, size_t from = 0)
+{
+	std::vector<std::string> v;
+	auto c = op.cqes();
+	for (size_t i = from; i < c.size(); i++)
+		if (c[i].flags & KIPC_CQE_F_BUFFER)
+			v.push_back(r.take(c[i]));
+	return v;
+}
+
+bool more(const kipc_cqe &c)
+{
+	return c.flags & KIPC_CQE_F_MORE;
+}
+
+} // namespace
+
+TEST_CASE("a bundle queues each message as its own send would, in order, charged alike")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	uint64_t before = w.charged(1000);
+	CHECK(a.mbox_send(id, "one").res() == 0);
+	CHECK(a.mbox_send(id, "two!").res() == 0);
+	uint64_t c1 = w.charged(1000);
+	Op b = send_bundle(a, id, {"one", "two!", "three"});
+	REQUIRE(b.cqes().size() == 1);
+	CHECK(b.res() == 3);
+	CHECK(b.cqe().flags == 0);
+	uint64_t c2 = w.charged(1000);
+	kipc_mbox_stat st = mstat(o, id);
+	CHECK(st.nmsg == 5);
+	CHECK(st.nsent == 5);
+	CHECK(st.lspid == 101);
+	CHECK(o.mbox_receive(id).text() == "one");
+	uint64_t c3 = w.charged(1000);
+	CHECK(a.mbox_send(id, "three").res() == 0);
+	/* the bundle charged what its three sends alone would */
+	CHECK(c2 - c1 == (c1 - before) + (w.charged(1000) - c3));
+	std::vector<std::string> got;
+	uint64_t seq = 0;
+	for (int i = 0; i < 5; i++) {
+		Op r = o.mbox_receive(id);
+		got.push_back(r.text());
+		CHECK(r.cqe().pid == 101);
+		CHECK(r.cqe().seq > seq);
+		seq = r.cqe().seq;
+		if (i == 3)
+			CHECK(b.cqe().seq == seq); /* the bundle's last */
+	}
+	CHECK(got == std::vector<std::string>{"two!", "one", "two!", "three", "three"});
+	CHECK(w.charged(1000) == before);
+}
+
+TEST_CASE("a bundle charges every message to its user and stops where a send would fail")
+{
+	World w;
+	Limits &l = CoreTestAccess::limits(w.impl());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(KIPC_UNBOUNDED, 0, 0, 0622);
+	CHECK(a.mbox_send(id, std::string(100, 'x')).res() == 0);
+	uint64_t one = w.charged(1000);
+	l.bytes_per_user = 3 * one; /* room for two more */
+	Op b = send_bundle(a, id, {std::string(100, 'a'), std::string(100, 'b'), std::string(100, 'c')});
+	CHECK(b.res() == 2);
+	CHECK((b.cqe().flags & KIPC_CQE_F_PARTIAL));
+	CHECK(b.cqe().type == -ENOSPC);
+	CHECK(mstat(o, id).nmsg == 3);
+	CHECK(w.charged(1000) == 3 * one);
+	/* nothing fits: an error, nothing queued */
+	Op c = send_bundle(a, id, {"d"});
+	CHECK(c.res() == -ENOSPC);
+	CHECK(c.cqe().flags == 0);
+	CHECK(mstat(o, id).nmsg == 3);
+}
+
+TEST_CASE("a bundle to a full mailbox: the first k go, message k fails, none after")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(3, 0, 0, 0622);
+	Op b = send_bundle(a, id, {"1", "2", "3", "4", "5"});
+	CHECK(b.res() == 3);
+	CHECK((b.cqe().flags & KIPC_CQE_F_PARTIAL));
+	CHECK(b.cqe().type == -EAGAIN);
+	CHECK(mstat(o, id).nmsg == 3);
+	CHECK(mstat(o, id).nsenders == 0); /* a bundle never waits */
+	/* full: an error, nothing queued */
+	Op c = send_bundle(a, id, {"6"});
+	CHECK(c.res() == -EAGAIN);
+	CHECK(o.mbox_receive(id).text() == "1");
+	/* a waiting receiver takes the first at once */
+	o.mbox_receive(id);
+	o.mbox_receive(id);
+	Op r = o.mbox_receive(id);
+	CHECK_FALSE(r.done());
+	Op d = send_bundle(a, id, {"x", "y"});
+	CHECK(d.res() == 2);
+	CHECK(r.text() == "x");
+	CHECK(d.cqe().seq == o.mbox_receive(id).cqe().seq);
+}
+
+TEST_CASE("bad bundles: the array checked whole, each payload as its send would")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622, 64);
+	Bundle b;
+	b.add(a, "ok");
+	b.d.push_back({uint64_t(1) << 40, 4, 0}); /* outside the arena */
+	b.add(a, "never");
+	Op r = a.submit(b.sqe(a, id));
+	CHECK(r.res() == 1);
+	CHECK(r.cqe().type == -EFAULT);
+	b.d[1] = {a.put("abc"), 3, 7}; /* rsvd set */
+	r = a.submit(b.sqe(a, id));
+	CHECK(r.res() == 1);
+	CHECK(r.cqe().type == -EINVAL);
+	b.d[1] = {a.put("x"), 65, 0}; /* larger than msgsize (and past "x": in the arena) */
+	r = a.submit(b.sqe(a, id));
+	CHECK(r.res() == 1);
+	CHECK(r.cqe().type == -EMSGSIZE);
+	b.d[0] = {~uint64_t(0) - 2, 8, 0}; /* wraps */
+	r = a.submit(b.sqe(a, id));
+	CHECK(r.res() == -EFAULT);
+	CHECK(mstat(o, id).nmsg == 3);
+
+	kipc_sqe s = b.sqe(a, id);
+	s.len = 24; /* not a whole number of descriptors */
+	CHECK(a.now(s) == -EINVAL);
+	s.len = 0;
+	CHECK(a.now(s) == -EINVAL);
+	s.len = (KIPC_BUNDLE_MAX + 1) * 16;
+	CHECK(a.now(s) == -EINVAL);
+	s = b.sqe(a, id);
+	s.addr = (1 << 20) - 16; /* the array runs out of the arena */
+	CHECK(a.now(s) == -EFAULT);
+	s = b.sqe(a, id, KIPC_F_CACHE);
+	CHECK(a.now(s) == -EINVAL);
+	s = b.sqe(a, id, KIPC_F_TIMEOUT);
+	s.timeout = 1000;
+	CHECK(a.now(s) == -EINVAL);
+	s = b.sqe(a, id);
+	s.len2 = 1;
+	CHECK(a.now(s) == -EINVAL);
+	CHECK(mstat(o, id).nmsg == 3);
+	/* rights: as a send */
+	Proc &c = w.spawn(102, 2000);
+	Bundle cb;
+	cb.add(c, "no");
+	int64_t closed = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0600);
+	CHECK(c.now(cb.sqe(c, closed)) == -EACCES);
+	CHECK(c.now(cb.sqe(c, id + (int64_t(1) << 30))) == -EINVAL); /* never issued */
+	CHECK(mstat(o, closed).nmsg == 0);
+	CHECK(mstat(o, id).nmsg == 3);
+}
+
+TEST_CASE("a bundle with KIPC_F_SKIP_SUCCESS completes only when not all went")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(3, 0, 0, 0622);
+	Op b = send_bundle(a, id, {"1", "2"}, KIPC_F_SKIP_SUCCESS);
+	CHECK_FALSE(b.done());
+	CHECK(a.skipped.size() == 1);
+	Op c = send_bundle(a, id, {"3", "4"}, KIPC_F_SKIP_SUCCESS);
+	CHECK(c.res() == 1);
+	CHECK(c.cqe().type == -EAGAIN);
+	Op d = send_bundle(a, id, {"5"}, KIPC_F_SKIP_SUCCESS);
+	CHECK(d.res() == -EAGAIN);
+	CHECK(mstat(o, id).nmsg == 3);
+}
+
+TEST_CASE("a bundle's messages keep priority order with other sends")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	CHECK(a.mbox_send(id, "low", 0, 1).res() == 0);
+	Bundle b;
+	b.add(a, "h1");
+	b.add(a, "h2");
+	CHECK(a.submit(b.sqe(a, id, 0, 9)).res() == 2);
+	CHECK(a.mbox_send(id, "mid", 0, 5).res() == 0);
+	std::vector<std::string> got;
+	for (int i = 0; i < 4; i++) {
+		Op r = o.mbox_receive(id);
+		got.push_back(r.text());
+	}
+	CHECK(got == std::vector<std::string>{"h1", "h2", "mid", "low"});
+}
+
+TEST_CASE("a multishot receive takes what is queued, then each new message, one buffer each")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	CHECK(a.mbox_send(id, "q1").res() == 0);
+	CHECK(a.mbox_send(id, "q2", 0, 3).res() == 0);
+	Ring r(o, 8);
+	r.provide_all();
+	Op m = r.arm(id);
+	auto c = m.cqes();
+	REQUIRE(c.size() == 2);
+	CHECK(taken(r, m) == std::vector<std::string>{"q2", "q1"});
+	CHECK(more(c[0]));
+	CHECK(more(c[1]));
+	CHECK((c[0].flags >> KIPC_CQE_BUFFER_SHIFT) == 0u);
+	CHECK((c[1].flags >> KIPC_CQE_BUFFER_SHIFT) == 1u);
+	CHECK(c[0].pid == 101);
+	CHECK(c[0].prio == 3);
+	CHECK(c[0].source == id);
+	CHECK(c[0].len == 2);
+	CHECK(mstat(o, id).nmsg == 0);
+	CHECK(mstat(o, id).nreceivers == 1);
+	/* each later send goes straight into the next buffer */
+	Op s = a.mbox_send(id, "n1");
+	CHECK(s.res() == 0);
+	CHECK(s.cqe().pid == 100);
+	Op b = send_bundle(a, id, {"n2", "n3"});
+	CHECK(b.res() == 2);
+	CHECK(taken(r, m, 2) == std::vector<std::string>{"n1", "n2", "n3"});
+	CHECK(mstat(o, id).nreceived == 5);
+	CHECK(mstat(o, id).nmsg == 0);
+	CHECK(w.charged(1000) == 0);
+}
+
+TEST_CASE("a multishot receive ends ENOBUFS when a message finds no buffer; it stays queued")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	Ring r(o, 2);
+	r.provide(0);
+	Op m = r.arm(id);
+	CHECK_FALSE(m.done());
+	CHECK(a.mbox_send(id, "a").res() == 0);
+	CHECK(a.mbox_send(id, "b").res() == 0); /* no buffer: it ends, b stays */
+	auto c = m.cqes();
+	REQUIRE(c.size() == 2);
+	CHECK(taken(r, m) == std::vector<std::string>{"a"});
+	CHECK(c[1].res == -ENOBUFS);
+	CHECK_FALSE(more(c[1]));
+	CHECK((c[1].flags & KIPC_CQE_F_BUFFER) == 0);
+	CHECK(mstat(o, id).nmsg == 1);
+	CHECK(mstat(o, id).nreceivers == 0);
+	/* re-armed with buffers: b first, nothing lost or twice */
+	r.provide(0);
+	r.provide(1);
+	Op m2 = r.arm(id);
+	CHECK(taken(r, m2) == std::vector<std::string>{"b"});
+	CHECK(a.mbox_send(id, "c").res() == 0);
+	CHECK(taken(r, m2, 1) == std::vector<std::string>{"c"});
+	/* armed with queued messages and no buffer: it ends at once */
+	CHECK(a.mbox_send(id, "d").res() == 0);
+	CHECK(m2.cqes().back().res == -ENOBUFS);
+	Op m3 = r.arm(id);
+	REQUIRE(m3.cqes().size() == 1);
+	CHECK(m3.res() == -ENOBUFS);
+	CHECK(o.mbox_receive(id).text() == "d");
+	/* armed with nothing queued and no buffer: it waits for one */
+	Op m4 = r.arm(id);
+	CHECK_FALSE(m4.done());
+	r.provide(0);
+	CHECK(a.mbox_send(id, "e").res() == 0);
+	CHECK(taken(r, m4) == std::vector<std::string>{"e"});
+}
+
+TEST_CASE("a multishot receive: a buffer too small ends it EMSGSIZE, unless KIPC_F_TRUNC")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	Ring r(o, 4, 4);
+	r.provide_all();
+	Op m = r.arm(id);
+	CHECK(a.mbox_send(id, "abcdef").res() == 0);
+	REQUIRE(m.cqes().size() == 1);
+	CHECK(m.res() == -EMSGSIZE);
+	CHECK(mstat(o, id).nmsg == 1);
+	Op t = r.arm(id, KIPC_F_TRUNC);
+	REQUIRE(t.cqes().size() == 1);
+	CHECK(t.res() == 4);
+	CHECK((t.cqe().flags & KIPC_CQE_F_TRUNC));
+	CHECK(t.cqe().len == 6);
+	CHECK(r.take(t.cqe()) == "abcd");
+	CHECK(mstat(o, id).nmsg == 0);
+}
+
+TEST_CASE("hostile buffer rings: checked at every use, the message stays queued")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, 0, 0622);
+	Ring r(o, 4);
+	/* the ring itself: in the arena, aligned, a power of two, no stray fields */
+	kipc_sqe s{};
+	__kipc_enc_receive(&s, KIPC_SYS_mbox_receive_multi, id, (1 << 20) - 64, 4, 0);
+	CHECK(o.now(s) == -EFAULT);
+	s.addr = r.at + 4;
+	CHECK(o.now(s) == -EINVAL);
+	s.addr = r.at;
+	s.len = 3;
+	CHECK(o.now(s) == -EINVAL);
+	s.len = 0;
+	CHECK(o.now(s) == -EINVAL);
+	s.len = KIPC_BUF_RING_MAX * 2;
+	CHECK(o.now(s) == -EINVAL);
+	s.len = 4;
+	s.flags = KIPC_F_NONBLOCK;
+	CHECK(o.now(s) == -EINVAL);
+	s.flags = 0;
+	s.timeout = 5;
+	CHECK(o.now(s) == -EINVAL);
+	s.timeout = 0;
+	s.type = 1;
+	CHECK(o.now(s) == -EINVAL);
+	s.type = 0;
+	s.addr2 = 8;
+	CHECK(o.now(s) == -EINVAL);
+
+	/* a buffer outside the arena */
+	CHECK(a.mbox_send(id, "m1").res() == 0);
+	r.provide_raw({uint64_t(1) << 40, 64, 9, 0});
+	Op m = r.arm(id);
+	CHECK(m.res() == -EFAULT);
+	CHECK(mstat(o, id).nmsg == 1);
+	/* a buffer that runs past the end */
+	r.head = r.tail;
+	r.provide_raw({(1 << 20) - 8, 64, 9, 0});
+	m = r.arm(id);
+	CHECK(m.res() == -EFAULT);
+	/* a tail far ahead of the head (ring overrun) */
+	r.head = r.tail;
+	r.ring()->tail = r.tail + 5;
+	m = r.arm(id);
+	CHECK(m.res() == -EINVAL);
+	/* ... and one that moves while the receive waits */
+	CHECK(o.mbox_receive(id).text() == "m1");
+	r.ring()->tail = r.tail;
+	r.provide(0);
+	m = r.arm(id);
+	CHECK_FALSE(m.done());
+	r.ring()->tail = r.tail - 100;
+	CHECK(a.mbox_send(id, "m2").res() == 0);
+	CHECK(m.res() == -EINVAL);
+	CHECK(mstat(o, id).nmsg == 1);
+	/* a head the process gave that is not where its tail is: the same rule */
+	r.ring()->tail = r.tail;
+	kipc_sqe h{};
+	__kipc_enc_receive(&h, KIPC_SYS_mbox_receive_multi, id, r.at, 4, 0);
+	h.len2 = r.tail + 1; /* past the tail: tail - head wraps */
+	CHECK(o.now(h) == -EINVAL);
+	CHECK(mstat(o, id).nmsg == 1);
+	CHECK(o.mbox_receive(id).text() == "m2");
+	/* rights: as a receive */
+	Proc &c = w.spawn(102, 2000);
+	Ring rc(c, 4);
+	rc.provide_all();
+	CHECK(rc.arm(id).res() == -EPERM);
+}
+
+TEST_CASE("a multishot receive ends on cancel, destroy, a full CQ; the receiver's exit loses nothing")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(KIPC_CAP_DEFAULT, 0, KIPC_MBOX_KERNEL_OWNED, 0666);
+	Ring r(o, 8);
+	r.provide_all();
+	Op m = r.arm(id);
+	CHECK(o.cancel(m) == 0);
+	REQUIRE(m.cqes().size() == 1);
+	CHECK(m.res() == -ECANCELED);
+	CHECK(mstat(o, id).nreceivers == 0);
+
+	/* CQ full: the message stays */
+	Op m2 = r.arm(id);
+	o.cq_full = true;
+	CHECK(a.mbox_send(id, "x").res() == 0);
+	CHECK(m2.res() == -EOVERFLOW);
+	CHECK(mstat(o, id).nmsg == 1);
+	o.cq_full = false;
+	Op m3 = r.arm(id);
+	CHECK(taken(r, m3) == std::vector<std::string>{"x"});
+
+	/* another receiver's multishot, then it exits: what it did not take stays */
+	Proc &b = w.spawn(102);
+	Ring rb(b, 2);
+	rb.provide_all();
+	CHECK(o.cancel(m3) == 0);
+	Op mb = rb.arm(id);
+	CHECK(a.mbox_send(id, "1").res() == 0);
+	REQUIRE(mb.cqes().size() == 1);
+	CHECK(more(mb.cqe()));
+	w.exit(b);
+	CHECK(a.mbox_send(id, "2").res() == 0);
+	CHECK(mstat(o, id).nmsg == 1);
+	CHECK(mstat(o, id).nreceived == 2);
+	CHECK(o.mbox_receive(id).text() == "2");
+
+	/* destroy */
+	Op m4 = r.arm(id);
+	CHECK(o.mbox_destroy(id) == 0);
+	CHECK(m4.res() == -EIDRM);
+	CHECK_FALSE(more(m4.cqe()));
+	CHECK(w.charged(1000) == 0);
+}
+
+TEST_CASE("a multishot receive takes its turn among receivers and the blocked senders' order")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(1, 0, 0, 0622);
+	/* one queued, two blocked senders: all taken, in order, senders done */
+	CHECK(a.mbox_send(id, "s1").res() == 0);
+	Op s2 = a.mbox_send(id, "s2");
+	Op s3 = a.mbox_send(id, "s3");
+	CHECK_FALSE(s2.done());
+	Ring r(o, 8);
+	r.provide_all();
+	Op m = r.arm(id);
+	CHECK(taken(r, m) == std::vector<std::string>{"s1", "s2", "s3"});
+	CHECK(s2.res() == 0);
+	CHECK(s3.res() == 0);
+	CHECK(mstat(o, id).nmsg == 0);
+	CHECK(mstat(o, id).nsenders == 0);
+	/* an ordinary receive waiting too: they alternate, longest-waiting first */
+	Op r1 = o.mbox_receive(id);
+	CHECK(a.mbox_send(id, "t1").res() == 0); /* the multishot waited first */
+	CHECK_FALSE(r1.done());
+	CHECK(a.mbox_send(id, "t2").res() == 0);
+	CHECK(r1.text() == "t2");
+	CHECK(a.mbox_send(id, "t3").res() == 0);
+	CHECK(taken(r, m, 3) == std::vector<std::string>{"t1", "t3"});
+}
+
+TEST_CASE("ledger: bundles and multishot receives, buffers running out, each message once, in order")
+{
+	World w;
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(16, 0, 0, 0622);
+	std::mt19937 rng(13);
+	Ring r(o, 8, 16);
+	uint32_t next = 0, sent = 0; /* messages numbered 0.. in the order sent */
+	std::vector<uint32_t> got;
+	std::vector<uint16_t> free_bids;
+	for (uint16_t i = 0; i < 8; i++)
+		free_bids.push_back(i);
+	Op m{};
+	bool armed = false;
+	size_t seen = 0;
+	auto reap = [&] {
+		if (!armed)
+			return;
+		auto c = m.cqes();
+		for (; seen < c.size(); seen++) {
+			if (c[seen].flags & KIPC_CQE_F_BUFFER) {
+				std::string s = r.take(c[seen]);
+				REQUIRE(s.size() == 4);
+				uint32_t v;
+				std::memcpy(&v, s.data(), 4);
+				got.push_back(v);
+				free_bids.push_back(uint16_t(c[seen].flags >> KIPC_CQE_BUFFER_SHIFT));
+			}
+			if (!more(c[seen])) {
+				CHECK((c[seen].res == -ENOBUFS || c[seen].res == -ECANCELED ||
+				       c[seen].res == -EOVERFLOW));
+				armed = false;
+			}
+		}
+	};
+	for (int step = 0; step < 4000; step++) {
+		switch (rng() % 6) {
+		case 0:
+		case 1: { /* a bundle of 1..8 */
+			uint32_t n = 1 + rng() % 8;
+			Bundle b;
+			for (uint32_t i = 0; i < n; i++) {
+				uint32_t v = next + i;
+				b.add(a, std::string(reinterpret_cast<const char *>(&v), 4));
+			}
+			Op op = a.submit(b.sqe(a, id));
+			int64_t res = op.res();
+			if (res > 0)
+				next += uint32_t(res);
+			else
+				CHECK(res == -EAGAIN);
+			if (res > 0 && uint32_t(res) < n)
+				CHECK(op.cqe().type == -EAGAIN);
+			sent = next;
+			break;
+		}
+		case 2: /* provide some buffers back */
+			while (!free_bids.empty() && rng() % 3) {
+				r.provide(free_bids.back());
+				free_bids.pop_back();
+			}
+			break;
+		case 3:
+			if (!armed) {
+				m = r.arm(id);
+				armed = true;
+				seen = 0;
+			}
+			break;
+		case 4:
+			if (armed && rng() % 4 == 0)
+				o.cancel(m);
+			else
+				o.cq_full = rng() % 8 == 0;
+			break;
+		case 5:
+			if (!armed && rng() % 2) { /* an ordinary receive now and then */
+				kipc_sqe s{};
+				uint64_t buf = o.mem.alloc(16);
+				__kipc_enc_receive(&s, KIPC_SYS_mbox_receive, id, buf, 16, KIPC_F_NONBLOCK);
+				Op op = o.submit(s, buf, 16);
+				if (op.res() == 4) {
+					uint32_t v;
+					std::memcpy(&v, o.mem.arena.data() + buf, 4);
+					got.push_back(v);
+				} else {
+					CHECK(op.res() == -EAGAIN);
+				}
+			}
+			break;
+		}
+		reap();
+		if (o.mem.top > (1 << 20) - 65536 || a.mem.top > (1 << 20) - 65536)
+			break; /* the fake arenas are bump-allocated */
+	}
+	/* the rest: buffers back, armed again, until every message is in */
+	o.cq_full = false;
+	for (int round = 0; round < 100 && got.size() < sent; round++) {
+		for (uint16_t b : free_bids)
+			r.provide(b);
+		free_bids.clear();
+		if (!armed) {
+			m = r.arm(id);
+			armed = true;
+			seen = 0;
+		}
+		reap();
+	}
+	REQUIRE(got.size() == sent);
+	for (uint32_t i = 0; i < sent; i++)
+		REQUIRE(got[i] == i);
+	CHECK(sent > 200);
+	CHECK(mstat(o, id).nmsg == 0);
+}
