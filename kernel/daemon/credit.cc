@@ -290,6 +290,28 @@ void Server::credit_run()
  */
 void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 {
+	credit_before(p, p->task, sqe);
+}
+
+/*
+ * Before the network bridge enters the core for a remote caller (its
+ * proxy task, which has no Proc and holds no credits): as before a
+ * local process's request. nullptr: the proxy exits or changes
+ * credentials, which revokes as an exit does.
+ */
+void Server::credit_before_net(kipc::Task *task, const kipc_sqe *sqe)
+{
+	if (credits_.empty())
+		return;
+	if (sqe)
+		credit_before(nullptr, task, *sqe);
+	else
+		credit_revoke(nullptr, false);
+}
+
+/* p: the requester's Proc, nullptr for a proxy task (credit_before_net). */
+void Server::credit_before(Proc *p, kipc::Task *task, const kipc_sqe &sqe)
+{
 	if (credits_.empty())
 		return;
 	credit_run();
@@ -308,7 +330,7 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 	}
 	if (leaves_credits(sqe.opcode))
 		return;
-	Credit *c = credit_of(p);
+	Credit *c = p ? credit_of(p) : nullptr;
 	if (credit_op(sqe.opcode)) {
 		/*
 		 * A send takes room and its user's bytes: nothing to take
@@ -327,8 +349,8 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 		auto on = [&](const Credit &h) {
 			return h.op == op && h.queue == queue && h.limit != h.applied;
 		};
-		uid_t uid = kernel_.creds(p->task).uid;
-		while (!credit_room(p, op, link, queue)) {
+		uid_t uid = kernel_.creds(task).uid;
+		while (!credit_room(task, op, link, queue)) {
 			const Credit *v = nullptr;
 			if (c && on(*c))
 				v = c;
@@ -344,11 +366,11 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 			if (!v)
 				return; /* nothing held that this send could need */
 			credit_revoke(v->p, false);
-			c = credit_of(p);
+			c = p ? credit_of(p) : nullptr;
 		}
 		return;
 	}
-	if (sqe.opcode == KIPC_SYS_cred_refresh) {
+	if (sqe.opcode == KIPC_SYS_cred_refresh && p) {
 		/* its own rights, and who may send to its task queue (find_peer) */
 		credit_revoke(p, false, KIPC_SYS_send, p->creds.pid);
 		return;
@@ -360,14 +382,14 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
  * Has link room for one more message of p beyond the credits held
  * there? Then p's ordinary send takes that room, not theirs.
  */
-bool Server::credit_room(Proc *p, uint8_t op, int64_t link, int64_t queue)
+bool Server::credit_room(kipc::Task *task, uint8_t op, int64_t link, int64_t queue)
 {
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;
-	if (kernel_.reserve_sends(p->task, op, link, credit_held(op, queue), 1, &msgsize,
+	if (kernel_.reserve_sends(task, op, link, credit_held(op, queue), 1, &msgsize,
 				  &charge) != 1)
 		return false;
-	kernel_.release_sends(kernel_.creds(p->task).uid, charge);
+	kernel_.release_sends(kernel_.creds(task).uid, charge);
 	return true;
 }
 
@@ -388,7 +410,7 @@ void Server::credit_after(Proc *p, const kipc_sqe &sqe)
 
 void Server::credit_grant(Proc *p, uint8_t op, int64_t link)
 {
-	if (!p->credit_ok || net_ || !p->overflow.empty() || p->stalled ||
+	if (!p->credit_ok || !p->overflow.empty() || p->stalled ||
 	    credits_.size() >= kCreditHolders || clock_.monotonic_ns() < credit_cooldown_)
 		return;
 	/* several holders are ordered by their clock: it must be ours */

@@ -216,10 +216,16 @@ void Server::drain(Proc *p, bool polling)
 				if (p->dead)
 					return;
 			}
-			credit_before(p, sqe);
+			/* one for another node takes nothing here: the credit
+			 * sends that returned go first, as before any request */
+			bool remote = net_ && net_->wants(p, sqe, *p->mm);
+			if (remote)
+				credit_run();
+			else
+				credit_before(p, sqe);
 			if (p->dead)
 				return;
-			if (net_ && net_->wants(p, sqe, *p->mm)) {
+			if (remote) {
 				kipc::Creds c = kernel_.creds(p->task); /* cred_refresh's */
 				net_->submit({p, p->creds.pid, c.uid, c.gid, p->mm.get(), p->task}, sqe);
 			} else

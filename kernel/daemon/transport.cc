@@ -309,7 +309,10 @@ int Server::run()
 		}
 		/* Its remote callers' requests see the pushed receives as any
 		 * other request does (push.cc). */
-		net_->set_before_core([this](const kipc_sqe *sqe) { push_before_net(sqe); });
+		net_->set_before_core([this](kipc::Task *task, const kipc_sqe *sqe) {
+			credit_before_net(task, sqe); /* credit.cc */
+			push_before_net(sqe);
+		});
 		klog(fmt::format("kipc: net: node {} on {}", net_config.node, net_config.url));
 	}
 	reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);

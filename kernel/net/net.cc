@@ -561,7 +561,7 @@ public:
 	void proxy_complete(void *priv, const kipc_cqe &cqe) override;
 	void task_exit(void *priv) override;
 	void flush() override { fab_->flush(); }
-	void set_before_core(std::function<void(const kipc_sqe *)> fn) override
+	void set_before_core(std::function<void(kipc::Task *, const kipc_sqe *)> fn) override
 	{
 		before_core_ = std::move(fn);
 	}
@@ -658,11 +658,11 @@ private:
 	std::unordered_map<std::string, Peer> peers_;
 	std::unordered_map<pid_t, Proxy *> by_pid_; /* proxy pid -> proxy */
 	kipc_net_stat st_{};
-	std::function<void(const kipc_sqe *)> before_core_; /* set_before_core() */
-	void before_core(const kipc_sqe *sqe)
+	std::function<void(kipc::Task *, const kipc_sqe *)> before_core_; /* set_before_core() */
+	void before_core(kipc::Task *task, const kipc_sqe *sqe)
 	{
 		if (before_core_)
-			before_core_(sqe);
+			before_core_(task, sqe);
 	}
 };
 
@@ -1666,7 +1666,7 @@ void NetImpl::end_proxy(Peer &p, pid_t rpid, long res, long why)
 		pa = next;
 	}
 	if (px->task) {
-		before_core(nullptr);
+		before_core(px->task, nullptr);
 		kernel_.exit(px->task);
 	}
 	by_pid_.erase(px->pid);
@@ -2108,7 +2108,7 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 	/* The caller's credentials as its node knows them now (cred_refresh
 	 * there), in the order of its requests: this one runs with them. */
 	if (w.uid != px->ruid || w.gid != px->rgid) {
-		before_core(nullptr);
+		before_core(px->task, nullptr);
 		kernel_.set_creds(px->task, map_creds(px, w));
 	}
 	Seen &s = p.seen[w.seq];
@@ -2151,7 +2151,7 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 		trace_net(px->task, KIPC_TRACE_NETRECV, w.op, 0, 0,
 			  w.op == KIPC_SYS_mbox_send || w.op == KIPC_SYS_mbox_call ? w.target : 0,
 			  w.seq, p.epoch, fmt::format("{}:{}", p.name, px->rpid));
-	before_core(&sqe);
+	before_core(px->task, &sqe);
 	kernel_.submit(px->task, sqe); /* may complete at once: proxy_complete */
 	if (payload)
 		px->mm.free(payload);      /* the core copied what it keeps */

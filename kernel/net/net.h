@@ -119,11 +119,12 @@ public:
 	/* The loop's round ends: what it published goes out (Fabric::flush). */
 	virtual void flush() = 0;
 	/*
-	 * Called before the bridge enters the core for a remote caller: with
-	 * its proxy's request, or nullptr before a proxy exits or changes
-	 * credentials (the daemon takes the pushed receives first, push.cc).
+	 * Called before the bridge enters the core for a remote caller: its
+	 * proxy's task with its request, or nullptr before a proxy exits or
+	 * changes credentials (the daemon takes the credit sends and the
+	 * pushed receives first, credit.cc, push.cc).
 	 */
-	virtual void set_before_core(std::function<void(const kipc_sqe *)> fn) = 0;
+	virtual void set_before_core(std::function<void(kipc::Task *, const kipc_sqe *)> fn) = 0;
 };
 
 } // namespace kipcd

@@ -21,6 +21,7 @@
  */
 #include "net_fixture.h"
 
+#include <dirent.h>
 #include <nats/nats.h>
 
 #define PP_N 2000
@@ -139,6 +140,55 @@ static void pp_stats(int64_t *ns, int n, double *mean, double *p50)
 #define PP_BLOCK 100 /* round trips of one kind in a row: the kinds alternate */
 
 /*
+ * What a kernel's threads cost so far (/proc): voluntary context
+ * switches (each a sleep, and the wake-up that ends it) and CPU ticks.
+ * Less moved by the machine's load than a time is: how many times a
+ * round trip puts a thread of kipcd to sleep.
+ */
+static void proc_cost(pid_t pid, long *csw, long *others, long *ticks)
+{
+	char path[320], line[256];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%s/status", (int)pid, e->d_name);
+		FILE *f = fopen(path, "r");
+		while (f && fgets(line, sizeof line, f)) {
+			long v;
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+				*(atoi(e->d_name) == pid ? csw : others) += v; /* sleeps (a
+				   yield that switches is not one); the loop's, the rest's */
+		}
+		if (f)
+			fclose(f);
+		snprintf(path, sizeof path, "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		if (f && fgets(line, sizeof line, f)) {
+			char *p = strrchr(line, ')'); /* the name may hold spaces */
+			long ut = 0, st = 0;
+			if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld",
+					&ut, &st) == 2)
+				*ticks += ut + st;
+		}
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* kipcd a and b together. */
+static void nodes_cost(long *csw, long *others, long *ticks)
+{
+	*csw = *others = *ticks = 0;
+	proc_cost(nf->node[0].pid, csw, others, ticks);
+	proc_cost(nf->node[1].pid, csw, others, ticks);
+}
+
+/*
  * kipc's mbox_call a->b against NATS request/reply, in alternating
  * blocks of PP_BLOCK so that both see the same load (the machine is
  * shared: a load change within seconds moves either by 2-7x).
@@ -165,12 +215,16 @@ TEST_TIMEOUT(pingpong, 180)
 		ASSERT_EQ(NATS_OK, natsConnection_Request(&m, nc, "bench.pp", buf, MSG, 10000));
 		natsMsg_Destroy(m);
 	}
+	long csw0, oth0, tick0, csw = 0, oth = 0, tick = 0, c1, o1, t1;
 	for (int b = 0; b < PP_N; b += PP_BLOCK) {
+		nodes_cost(&csw0, &oth0, &tick0);
 		for (int i = b; i < b + PP_BLOCK; i++) {
 			int64_t t = kt_now_ns();
 			ASSERT_EQ(MSG, kipc_mbox_call(id, buf, MSG, reply, sizeof reply, NULL, 0));
 			tk[i] = kt_now_ns() - t;
 		}
+		nodes_cost(&c1, &o1, &t1);
+		csw += c1 - csw0, oth += o1 - oth0, tick += t1 - tick0;
 		for (int i = b; i < b + PP_BLOCK; i++) {
 			int64_t t = kt_now_ns();
 			ASSERT_EQ(NATS_OK, natsConnection_Request(&m, nc, "bench.pp", buf, MSG, 10000));
@@ -202,6 +256,10 @@ TEST_TIMEOUT(pingpong, 180)
 	row("pingpong", "nats", PP_N, n50, "us/round trip, p50");
 	row("pingpong", "nats", PP_N, bm,
 	    "us/round trip, mean (request/reply, 64 B, replier buffers: libnats' default)");
+	ksft_print("# bench: pingpong  kipcd a and b: %.2f sleeps of their loop threads, %.2f of "
+		   "their other threads (voluntary context switches), %.1f us CPU (all threads) per "
+		   "round trip (/proc)\n", (double)csw / PP_N, (double)oth / PP_N,
+		   (double)tick * 1e6 / (double)sysconf(_SC_CLK_TCK) / PP_N);
 	ksft_print("# bench: pingpong  kipc/nats %.2fx mean, %.2fx p50 (goal <= 1.5x; blocks of %d "
 		   "alternating); against the buffering replier %.2fx\n", km / nm, k50 / n50,
 		   PP_BLOCK, km / bm);

@@ -8,6 +8,8 @@
 #include "net_fixture.h"
 
 #include <ctype.h>
+#include <kipc/ring.h>
+#include <sched.h>
 
 #include <nats/nats.h>
 
@@ -2437,6 +2439,92 @@ TEST_TIMEOUT(nats_cluster_server_killed_mid_load_exactly_once, 90)
 		nf_stop_pid(nf->cnats[i], SIGTERM);
 		nf->cnats[i] = 0;
 	}
+}
+
+/* ---- send credits on a node (network.md, Speed) ---------------- */
+
+/* This process's credit words (transport.md section 12). */
+static const struct kipc_credit *own_credit(void)
+{
+	char want[64], line[512];
+	snprintf(want, sizeof want, "/memfd:kipc:%d ", getpid());
+	FILE *f = fopen("/proc/self/maps", "r");
+	const struct kipc_credit *c = NULL;
+	while (f && !c && fgets(line, sizeof line, f)) {
+		unsigned long start, off;
+		if (strstr(line, want) && sscanf(line, "%lx-%*x %*s %lx", &start, &off) == 2 &&
+		    off == 0)
+			c = (const struct kipc_credit *)(start + KIPC_CREDIT_OFF);
+	}
+	if (f)
+		fclose(f);
+	return c;
+}
+
+/*
+ * On node b: a mailbox of 8, one message in it and credits for the
+ * room (sent until granted); after the remote send, 7 more, nonblocking.
+ */
+static int credit_holder(struct share *s)
+{
+	int64_t id = nf_mbox_create(s->name, 8, 0666);
+	const struct kipc_credit *c = own_credit();
+	if (id < 0 || !c)
+		return 10;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int v = 0;
+	for (;;) {
+		if (kipc_mbox_send(id, &v, sizeof v, 0, 0) < 0)
+			return 11;
+		if (__atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) && c->link == id)
+			break;
+		if (kipc_mbox_receive(id, &v, sizeof v, NULL, KIPC_F_NONBLOCK) != sizeof v)
+			return 12;
+		if (__ksft_now_ms() > deadline)
+			return 13;
+		sched_yield();
+	}
+	s->result[0] = (int)c->limit;
+	kt_post(&s->ready, 1);
+	if (kt_wait_post(&s->go, 1))
+		return 14;
+	for (v = 1; v <= 7; v++) {
+		if (kipc_mbox_send(id, &v, sizeof v, 0, KIPC_F_NONBLOCK) == 0)
+			s->result[1]++;
+		else if (errno == EAGAIN)
+			s->result[2]++;
+	}
+	struct kipc_mbox_stat st;
+	s->result[3] = kipc_mbox_stat(id, &st) == 0 ? (int)st.nmsg : -1;
+	int got[9], n = 0;
+	while (n < 9 && kipc_mbox_receive(id, &got[n], sizeof got[n], NULL, KIPC_F_NONBLOCK) > 0)
+		n++;
+	s->result[4] = n == 8 && got[0] == 0 && got[1] == 99; /* FIFO: the remote one second */
+	return 0;
+}
+
+/* A remote send at the home node comes after the local credit sends that
+ * returned and never takes the room a local holder's credits hold: the
+ * holder's sends stay exact (the mailbox holds 8, not 9). */
+TEST(a_remote_send_takes_no_room_a_local_credit_holds)
+{
+	struct share *s = share_new();
+	ASSERT_NE(NULL, s);
+	pid_t h = on_node(1, credit_holder, s);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	ASSERT_EQ(7, s->result[0]); /* credits for all the room */
+	char n[128];
+	snprintf(n, sizeof n, "/net/b%s", s->name);
+	int64_t id = kipc_mbox_open(n, 0, NULL);
+	ASSERT_GT(id, 0);
+	int v = 99;
+	ASSERT_EQ(0, kipc_mbox_send(id, &v, sizeof v, 0, KIPC_F_NONBLOCK));
+	kt_post(&s->go, 1);
+	ASSERT_EQ(0, kt_wait(h));
+	EXPECT_EQ(6, s->result[1]); /* 1 + the remote one + 6 = 8 */
+	EXPECT_EQ(1, s->result[2]);
+	EXPECT_EQ(8, s->result[3]);
+	EXPECT_EQ(1, s->result[4]);
 }
 
 /* ---- messages larger than one NATS message (network.md) ---------- */
