@@ -126,11 +126,12 @@ void __kipc_arena_free(struct kipc_att *a, uint64_t off);
 int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe, bool wait);
 /* Publish the SQ tail and ring the doorbell if the kernel sleeps. */
 void __kipc_publish_sq(struct kipc_att *a);
-/* A synchronous mbox_send (or send, op) with a send credit, completed
- * here without waiting for the kernel: 0 or -errno; 1: no credit, send
- * the usual way. Takes the lock. */
-long __kipc_credit_send(uint8_t op, int64_t id, const void *buf, size_t len, unsigned prio,
-			unsigned flags);
+/* A synchronous mbox_send (or send, or mq_timedsend of open id as
+ * descriptor fd; op) with a send credit, completed here without waiting
+ * for the kernel: 0 or -errno; 1: no credit, send the usual way. Takes
+ * the lock. */
+long __kipc_credit_send(uint8_t op, int64_t id, int fd, const void *buf, size_t len,
+			unsigned prio, unsigned flags);
 /* A synchronous mbox_receive of mailbox link (or, KIPC_PUSH_TASKQ, a
  * receive(KIPC_ANY) of our task queue) of a message the kernel pushed into our
  * region, completed here: its length or -errno, *cqe what the kernel's
@@ -146,6 +147,10 @@ void __kipc_reap(struct kipc_att *a);
  * deadline: CLOCK_MONOTONIC ns or 0. Returns 0, -EINTR, -ETIMEDOUT or
  * -ECONNRESET. */
 int __kipc_sleep(struct kipc_att *a, int64_t deadline, const int *done);
+/* This thread's hook, run (lock dropped) when it is about to sleep for
+ * the kernel: what it waits for is in the ring. kipc-run's supervisor
+ * orders a static program's calls by it (lib/posix/supervise.c). */
+extern __thread void (*__kipc_on_sleep)(void);
 /* Poll the CQ (and *done, if not NULL) for CONFIG_LIB_SPIN_NS before a
  * sleep; the lock is dropped meanwhile. */
 void __kipc_spin(struct kipc_att *a, const int *done);

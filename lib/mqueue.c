@@ -48,6 +48,11 @@ int kipc_mq_timedsend_gen(int64_t h, int fd, const void *buf, size_t len, unsign
 {
 	if (prio > KIPC_PRIO_MAX)
 		return __kipc_ret(-EINVAL);
+	/* with a send credit (transport.md section 12): no timeout, room
+	 * reserved, so the flags generation cannot matter */
+	long c = __kipc_credit_send(KIPC_SYS_mq_timedsend, h, fd, buf, len, prio, flags);
+	if (c != 1)
+		return __kipc_ret0(c);
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_mq_xfer(&sqe, KIPC_SYS_mq_timedsend, h, fd, 0, (uint32_t)len,
 			   (uint16_t)prio, flags, timeout);

@@ -169,6 +169,8 @@ void __kipc_reap(struct kipc_att *a)
 		wake_others(a);
 }
 
+__thread void (*__kipc_on_sleep)(void);
+
 /* sq: the caller waits for room in the SQ, not for a completion. */
 static int sleep_for(struct kipc_att *a, int64_t deadline, const int *done, bool sq)
 {
@@ -185,6 +187,8 @@ static int sleep_for(struct kipc_att *a, int64_t deadline, const int *done, bool
 	    (sq && sq_tail - LOAD_ACQ(&a->ctl->sq_head) < a->sq_entries) ||
 	    (LOAD(&a->ctl->sq_flags) & KIPC_SQ_DEAD))
 		goto out;
+	if (__kipc_on_sleep)
+		__kipc_on_sleep();
 
 	int64_t wait_ns = (int64_t)KIPC_DEAD_POLL_MS * 1000000;
 	if (deadline) {
@@ -381,8 +385,8 @@ static uint64_t credit_clock(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-long __kipc_credit_send(uint8_t op, int64_t id, const void *buf, size_t len, unsigned prio,
-			unsigned flags)
+long __kipc_credit_send(uint8_t op, int64_t id, int fd, const void *buf, size_t len,
+			unsigned prio, unsigned flags)
 {
 	if (flags & ~KIPC_F_NONBLOCK)
 		return 1;
@@ -421,6 +425,7 @@ long __kipc_credit_send(uint8_t op, int64_t id, const void *buf, size_t len, uns
 	}
 	struct kipc_sqe sqe = {.user_data = KIPC_UD_LIBRARY | KIPC_UD_CREDIT | off};
 	__kipc_enc_send(&sqe, op, id, off, (uint32_t)len, (uint16_t)prio, flags | KIPC_F_CREDIT);
+	sqe.type = fd; /* an mq_timedsend's descriptor (__kipc_enc_mq_xfer), else 0 */
 	sqe.timeout = gen;
 	/* the order among several holders' sends: the time, before publishing */
 	uint64_t stamp = credit_clock();

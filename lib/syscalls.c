@@ -22,12 +22,19 @@ static void fill_info(struct kipc_msginfo *info, const struct kipc_cqe *c)
 					      c->flags, c->seq, c->source, c->token};
 }
 
-static void apply_opts(struct kipc_sqe *sqe, const struct kipc_opts *opts)
+/* opts into sqe: its prio only on a call (the others fail EINVAL). */
+static int apply_opts(struct kipc_sqe *sqe, const struct kipc_opts *opts)
 {
 	if (!opts)
-		return;
+		return 0;
+	bool call = sqe->opcode == KIPC_SYS_call || sqe->opcode == KIPC_SYS_mbox_call;
+	if ((opts->prio && !call) || opts->prio > KIPC_PRIO_MAX)
+		return -EINVAL;
 	sqe->timeout = opts->timeout;
 	sqe->type = opts->type;
+	if (call)
+		sqe->prio = (uint16_t)opts->prio;
+	return 0;
 }
 
 static long simple(uint8_t op, int64_t target, unsigned flags)
@@ -52,13 +59,14 @@ static long do_send(uint8_t op, int64_t target, const void *buf, size_t len,
 	if (prio > KIPC_PRIO_MAX)
 		return -EINVAL;
 	if ((op == KIPC_SYS_mbox_send || op == KIPC_SYS_send) && !opts) {
-		long r = __kipc_credit_send(op, target, buf, len, prio, flags);
+		long r = __kipc_credit_send(op, target, 0, buf, len, prio, flags);
 		if (r != 1)
 			return r;
 	}
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_send(&sqe, op, target, 0, (uint32_t)len, (uint16_t)prio, flags);
-	apply_opts(&sqe, opts);
+	if (apply_opts(&sqe, opts))
+		return -EINVAL;
 	struct kipc_slot s = {.in = buf, .len = len};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, &s, NULL, &cqe);
@@ -83,7 +91,8 @@ static long do_receive(uint8_t op, int64_t target, void *buf, size_t len,
 	}
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_receive(&sqe, op, target, 0, (uint32_t)len, flags);
-	apply_opts(&sqe, opts);
+	if (apply_opts(&sqe, opts))
+		return -EINVAL;
 	struct kipc_slot s = {.out = buf, .len = len, .by_res = true};
 	long r = __kipc_sync(&sqe, &s, NULL, &cqe);
 	if (r >= 0)
@@ -140,7 +149,8 @@ ssize_t kipc_mbox_receive_set_x(const int64_t *ids, unsigned nids, void *buf,
 	size_t idlen = (size_t)nids * sizeof(int64_t);
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_receive_set(&sqe, 0, (uint32_t)len, 0, nids, flags);
-	apply_opts(&sqe, opts);
+	if (apply_opts(&sqe, opts))
+		return __kipc_ret(-EINVAL);
 	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
 	struct kipc_slot s1 = {.in = ids, .len = idlen};
 	struct kipc_cqe cqe;
@@ -185,7 +195,8 @@ static long do_call(uint8_t op, int64_t target, const void *req,
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_call(&sqe, op, target, 0, (uint32_t)reqlen, 0, (uint32_t)replylen, 0,
 			flags);
-	apply_opts(&sqe, opts);
+	if (apply_opts(&sqe, opts))
+		return -EINVAL;
 	struct kipc_slot s0 = {.in = req, .len = reqlen};
 	struct kipc_slot s1 = {.out = reply, .len = replylen, .by_res = true};
 	return sync_info(&sqe, &s0, &s1, info);
@@ -196,7 +207,8 @@ int kipc_reply_x(uint64_t token, const void *buf, size_t len, unsigned flags,
 {
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_reply(&sqe, token, 0, (uint32_t)len, flags);
-	apply_opts(&sqe, opts);
+	if (apply_opts(&sqe, opts))
+		return __kipc_ret0(-EINVAL);
 	struct kipc_slot s = {.in = buf, .len = len};
 	struct kipc_cqe cqe;
 	long r = __kipc_sync(&sqe, &s, NULL, &cqe);
@@ -213,8 +225,8 @@ static long do_reply_receive(uint8_t op, uint64_t token, const void *rep, size_t
 			     struct kipc_msginfo *info, unsigned flags,
 			     const struct kipc_opts *opts)
 {
-	if (opts && opts->type)
-		return -EINVAL; /* the type field holds the token */
+	if (opts && (opts->type || opts->prio))
+		return -EINVAL; /* the type field holds the token; a reply's prio is 0 */
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_reply_receive(&sqe, op, from, 0, (uint32_t)len, token, 0, (uint32_t)replen,
 				 flags);

@@ -22,10 +22,9 @@ namespace kipcd {
 
 namespace {
 
-/* Connections of one uid that have not sent their hello; and how long
- * one may take to send it. */
+/* Connections of one uid that have not sent their hello (each may take
+ * hello_timeout_ms to send it). */
 constexpr uint32_t kHellosPerUid = 64;
-constexpr int64_t kHelloTimeoutNs = 5000000000; /* 5 s */
 
 /* The peer's supplementary groups as of its connect() (SO_PEERGROUPS). */
 std::vector<gid_t> peer_groups(int fd)
@@ -285,7 +284,7 @@ void Server::watch_hello(int fd)
 	it->second.watch = w;
 	/* Only silent connections get a deadline: at most kHellosPerUid
 	 * per uid are on the list. */
-	hello_deadlines_.push_back({clock_.monotonic_ns() + kHelloTimeoutNs, fd,
+	hello_deadlines_.push_back({clock_.monotonic_ns() + hello_timeout_ns_, fd,
 				    it->second.serial});
 }
 

@@ -46,10 +46,10 @@ constexpr int64_t kCreditCooldownNs = 10000000; /* after another sender came */
  * messages, nor charge bytes, nor change rights, limits or objects.
  * (They still come after the holder's published credit sends.)
  */
-/* The sends a credit may carry: to a mailbox, to a task queue. */
+/* The sends a credit may carry: to a mailbox, a task queue, a POSIX queue. */
 bool credit_op(uint8_t op)
 {
-	return op == KIPC_SYS_mbox_send || op == KIPC_SYS_send;
+	return op == KIPC_SYS_mbox_send || op == KIPC_SYS_send || op == KIPC_SYS_mq_timedsend;
 }
 
 bool leaves_credits(uint8_t op)
@@ -113,17 +113,18 @@ bool Server::credit_fits(const Proc *p, const kipc_sqe &sqe, uint32_t ahead) con
 			return sqe.opcode == c.op && (sqe.flags & KIPC_F_CREDIT) &&
 			       !(sqe.flags & ~(KIPC_F_CREDIT | KIPC_F_NONBLOCK)) &&
 			       sqe.target == c.link && sqe.timeout == int64_t(c.gen) &&
-			       sqe.type == 0 && sqe.len <= c.msgsize && sqe.prio <= KIPC_PRIO_MAX &&
+			       (sqe.type == 0 || c.op == KIPC_SYS_mq_timedsend) && /* its fd */
+			       sqe.len <= c.msgsize && sqe.prio <= KIPC_PRIO_MAX &&
 			       c.applied + ahead < c.limit;
 	return false;
 }
 
-/* Credits held and not used on link (of op), all holders together. */
-uint32_t Server::credit_held(uint8_t op, int64_t link) const
+/* Credits held and not used on queue (of op), all holders together. */
+uint32_t Server::credit_held(uint8_t op, int64_t queue) const
 {
 	uint32_t n = 0;
 	for (const Credit &c : credits_)
-		if (c.op == op && c.link == link)
+		if (c.op == op && c.queue == queue)
 			n += c.limit - c.applied;
 	return n;
 }
@@ -292,6 +293,19 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 	if (credits_.empty())
 		return;
 	credit_run();
+	if (sqe.opcode == KIPC_SYS_mq_timedreceive) {
+		/*
+		 * A POSIX queue never empties under credit sends: its
+		 * descriptors poll POLLIN while they are held, as if each
+		 * send had been taken when it returned. A receive that may
+		 * take its last message takes them back first.
+		 */
+		uint32_t nmsg;
+		int64_t q = kernel_.credit_queue(KIPC_SYS_mq_timedsend, sqe.target, &nmsg);
+		if (q && nmsg <= 1)
+			credit_revoke(nullptr, false, KIPC_SYS_mq_timedsend, q);
+		return;
+	}
 	if (leaves_credits(sqe.opcode))
 		return;
 	Credit *c = credit_of(p);
@@ -308,11 +322,13 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 		 */
 		uint8_t op = sqe.opcode;
 		int64_t link = sqe.target;
+		uint32_t nmsg;
+		int64_t queue = kernel_.credit_queue(op, link, &nmsg);
 		auto on = [&](const Credit &h) {
-			return h.op == op && h.link == link && h.limit != h.applied;
+			return h.op == op && h.queue == queue && h.limit != h.applied;
 		};
 		uid_t uid = kernel_.creds(p->task).uid;
-		while (!credit_room(p, op, link)) {
+		while (!credit_room(p, op, link, queue)) {
 			const Credit *v = nullptr;
 			if (c && on(*c))
 				v = c;
@@ -334,7 +350,7 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
 	}
 	if (sqe.opcode == KIPC_SYS_cred_refresh) {
 		/* its own rights, and who may send to its task queue (find_peer) */
-		credit_revoke(p, false, p->creds.pid);
+		credit_revoke(p, false, KIPC_SYS_send, p->creds.pid);
 		return;
 	}
 	credit_revoke(nullptr, !c);
@@ -344,11 +360,11 @@ void Server::credit_before(Proc *p, const kipc_sqe &sqe)
  * Has link room for one more message of p beyond the credits held
  * there? Then p's ordinary send takes that room, not theirs.
  */
-bool Server::credit_room(Proc *p, uint8_t op, int64_t link)
+bool Server::credit_room(Proc *p, uint8_t op, int64_t link, int64_t queue)
 {
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;
-	if (kernel_.reserve_sends(p->task, op, link, credit_held(op, link), 1, &msgsize,
+	if (kernel_.reserve_sends(p->task, op, link, credit_held(op, queue), 1, &msgsize,
 				  &charge) != 1)
 		return false;
 	kernel_.release_sends(kernel_.creds(p->task).uid, charge);
@@ -359,7 +375,8 @@ bool Server::credit_room(Proc *p, uint8_t op, int64_t link)
 void Server::credit_after(Proc *p, const kipc_sqe &sqe)
 {
 	if (!credit_op(sqe.opcode) || sync_res_ != 0 || p->dead ||
-	    (sqe.flags & ~(KIPC_F_NONBLOCK | KIPC_F_CREDIT)) || sqe.type)
+	    (sqe.flags & ~(KIPC_F_NONBLOCK | KIPC_F_CREDIT)) ||
+	    (sqe.type && sqe.opcode != KIPC_SYS_mq_timedsend)) /* typed; a POSIX send's fd */
 		return;
 	if (Credit *c = credit_of(p)) {
 		if (c->op == sqe.opcode && c->link == sqe.target)
@@ -384,7 +401,11 @@ void Server::credit_grant(Proc *p, uint8_t op, int64_t link)
 	}
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;
-	uint32_t n = kernel_.reserve_sends(p->task, op, link, credit_held(op, link), kCreditMax,
+	uint32_t nmsg;
+	int64_t queue = kernel_.credit_queue(op, link, &nmsg);
+	if (!queue)
+		return;
+	uint32_t n = kernel_.reserve_sends(p->task, op, link, credit_held(op, queue), kCreditMax,
 					   &msgsize, &charge);
 	if (n && n < kCreditMin && !credits_.empty()) {
 		/* a nearly full mailbox: the grant would be taken back at once */
@@ -400,6 +421,7 @@ void Server::credit_grant(Proc *p, uint8_t op, int64_t link)
 	c.p = p;
 	c.op = op;
 	c.link = link;
+	c.queue = queue;
 	c.gen = credit_gen_;
 	c.limit = n;
 	c.msgsize = msgsize;
@@ -428,7 +450,7 @@ void Server::credit_topup(Proc *p)
 		return;
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;
-	uint32_t n = kernel_.reserve_sends(p->task, c->op, c->link, credit_held(c->op, c->link),
+	uint32_t n = kernel_.reserve_sends(p->task, c->op, c->link, credit_held(c->op, c->queue),
 					   kCreditMax - held, &msgsize, &charge);
 	if (!n)
 		return;
@@ -442,8 +464,9 @@ void Server::credit_topup(Proc *p)
 }
 
 /*
- * Take back the credits of only and of the holders on the task queue of
- * pid queue (neither: of every holder). The Dekker pair with the library: store gen 0, full fence, read
+ * Take back the credits of only and of the holders of op on queue (a
+ * task queue's pid, a POSIX queue's id; neither: of every holder). The
+ * Dekker pair with the library: store gen 0, full fence, read
  * sq_tail (credit_collect): an entry published before that read is
  * taken under its credit now; one published after it was published
  * after its sender read gen 0, and that sender waits for the entry's
@@ -451,12 +474,11 @@ void Server::credit_topup(Proc *p)
  * order are taken by the next collects (each one at most one collect
  * later). The unused credits give their bytes back.
  */
-void Server::credit_revoke(const Proc *only, bool contended, pid_t queue)
+void Server::credit_revoke(const Proc *only, bool contended, uint8_t op, int64_t queue)
 {
 	bool any = false;
 	for (Credit &c : credits_) {
-		bool mine = (!only && !queue) || c.p == only ||
-			    (queue && c.op == KIPC_SYS_send && c.link == queue);
+		bool mine = (!only && !op) || c.p == only || (op && c.op == op && c.queue == queue);
 		if (!mine || c.revoking)
 			continue;
 		c.revoking = true;

@@ -24,7 +24,8 @@
  * Up to kHolders grants at once: one per process, each on one link, and
  * one per mailbox (a mailbox's queue has one head: two processes' slots
  * cannot both hold it, and their claims are in memories neither shares).
- * Another receiver of a held mailbox does not take the push back: kipcd
+ * A plain receive through kipcd of a held link (another receiver's, or
+ * the holder's own that found its slot empty) does not take the push back: kipcd
  * takes the holder's next unclaimed message out of its reach (claim
  * swapped to 0 from exactly that message's index), runs the receive,
  * which takes that message, and gives the holder its grant back past it
@@ -122,7 +123,7 @@ void Server::push_take(Push &g, uint32_t idx)
 /* Every holder's claims: take what was claimed; garbage detaches its writer. */
 void Server::push_sync()
 {
-	push_settle();
+	push_settle(false);
 	for (size_t i = 0; i < pushes_.size(); i++) {
 		Push &g = pushes_[i];
 		if (steal_.p == g.p)
@@ -213,7 +214,7 @@ void Server::push_grant(Proc *p, int64_t link)
  */
 void Server::push_recall_one(size_t i, bool contended)
 {
-	push_settle();
+	push_settle(false);
 	Push &g = pushes_[i];
 	Proc *q = g.p;
 	bool garbage = false;
@@ -245,8 +246,9 @@ void Server::push_recall(bool contended)
 }
 
 /*
- * Another receiver's plain receive of g's mailbox: it must take the
- * head, which is g's next unclaimed message (if any). Swap claim from
+ * A plain receive through kipcd of g's link (another receiver's, or
+ * g's holder's own that found its slot empty before we pushed more): it
+ * must take the head, which is g's next unclaimed message (if any). Swap claim from
  * exactly that message's index to 0: the holder's compare-and-swap of
  * it fails from now on (its receive goes to kipcd, exactly), and the
  * receive runs on a queue whose head is that message. A swap that fails
@@ -275,14 +277,15 @@ void Server::push_steal(size_t i)
 }
 
 /*
- * After the receive a steal ran for: if the holder's next message left
+ * After the receive a steal ran for (ran: push_after() says so; else
+ * not while a request runs): if the holder's next message left
  * the queue (that receive took it), the grant continues past it; if it
  * is still the head (the receive failed: EMSGSIZE, EFAULT), from it. The
  * holder could not claim while claim was 0, so the store loses nothing.
  */
-void Server::push_settle()
+void Server::push_settle(bool ran)
 {
-	if (!steal_.p || sync_p_)
+	if (!steal_.p || (!ran && sync_p_))
 		return; /* none, or its receive is still running */
 	Steal s = steal_;
 	steal_ = Steal{};
@@ -316,9 +319,11 @@ void Server::push_before(Proc *p, const kipc_sqe &sqe)
 		const Push &g = pushes_[i];
 		if (g.pushed == g.synced || !push_moves_head(g, p, sqe))
 			continue;
-		if (p && p != g.p && sqe.opcode == KIPC_SYS_mbox_receive &&
-		    !(sqe.flags & ~KIPC_F_NONBLOCK) && !sqe.type)
-			push_steal(i); /* another receiver: it takes the head, g keeps the rest */
+		bool plain = g.link == KIPC_PUSH_TASKQ
+				     ? sqe.opcode == KIPC_SYS_receive && sqe.target == KIPC_ANY
+				     : sqe.opcode == KIPC_SYS_mbox_receive;
+		if (p && plain && !(sqe.flags & ~KIPC_F_NONBLOCK) && !sqe.type)
+			push_steal(i); /* a plain receive takes the head, g keeps the rest */
 		else
 			push_recall_one(i, p != g.p && g.link != KIPC_PUSH_TASKQ);
 	}
@@ -350,7 +355,7 @@ void Server::push_before_net(const kipc_sqe *sqe)
 void Server::push_after(Proc *p, const kipc_sqe &sqe)
 {
 	int64_t link;
-	push_settle(); /* a steal for this request */
+	push_settle(true); /* a steal for this request: it ran */
 	if (sqe.opcode == KIPC_SYS_mbox_receive && sqe.target > 0)
 		link = sqe.target;
 	else if (sqe.opcode == KIPC_SYS_receive && sqe.target == KIPC_ANY)
@@ -385,7 +390,7 @@ void Server::push_round()
 /* A push nobody claimed from for kPushIdleNs goes back (another may want it). */
 void Server::push_timers()
 {
-	push_settle();
+	push_settle(false);
 	int64_t now = clock_.monotonic_ns();
 	for (size_t i = pushes_.size(); i-- > 0;)
 		if (i < pushes_.size() && now >= pushes_[i].used_ns + kPushIdleNs)

@@ -229,7 +229,8 @@ class Server final : public kipc::Host, public kipc::MqHost, public kipc::Comple
 public:
 	Server(int lfd, Loop &loop, const kipc::Limits &lim, bool verbose)
 		: lfd_(lfd), loop_(loop), verbose_(verbose),
-		  kernel_(clock_, *this, *this, lim, this)
+		  kernel_(clock_, *this, *this, lim, this),
+		  hello_timeout_ns_(int64_t(lim.hello_timeout_ms) * 1000000)
 	{
 		kernel_.set_kernel_info(boot_info);
 	}
@@ -292,12 +293,12 @@ private:
 	void credit_run();
 	bool credit_collect();
 	void credit_before(Proc *p, const kipc_sqe &sqe);
-	uint32_t credit_held(uint8_t op, int64_t link) const;
-	bool credit_room(Proc *p, uint8_t op, int64_t link);
+	uint32_t credit_held(uint8_t op, int64_t queue) const;
+	bool credit_room(Proc *p, uint8_t op, int64_t link, int64_t queue);
 	void credit_after(Proc *p, const kipc_sqe &sqe);
 	void credit_grant(Proc *p, uint8_t op, int64_t link);
 	void credit_topup(Proc *p);
-	void credit_revoke(const Proc *only, bool contended, pid_t queue = 0);
+	void credit_revoke(const Proc *only, bool contended, uint8_t op = 0, int64_t queue = 0);
 	void credit_exit(Proc *p);
 	void credit_timers();
 	int64_t credit_deadline() const;
@@ -316,7 +317,7 @@ private:
 	void push_fill_or_recall(size_t i);
 	void push_recall_one(size_t i, bool contended);
 	void push_steal(size_t i);
-	void push_settle();
+	void push_settle(bool ran);
 	void push_recall(bool contended);
 	void push_round();
 	void push_timers();
@@ -342,7 +343,11 @@ private:
 	Loop &loop_;
 	bool verbose_;
 	RealClock clock_;
-	MqFs mqfs_{loop_, [this](int64_t id) { kernel_.mq_released(id); }};
+	/* a release may end an open or a queue: no credit lives past it (credit.cc) */
+	MqFs mqfs_{loop_, [this](int64_t id) {
+		credit_revoke(nullptr, false);
+		kernel_.mq_released(id);
+	}};
 	kipc::Kernel kernel_;
 	std::unique_ptr<Net> net_; /* --node: the network (kernel/net) */
 	int sigfd_ = -1, timerfd_ = -1;
@@ -350,7 +355,8 @@ private:
 	bool stop_ = false;
 	/*
 	 * Connections that have not sent their hello yet: at most
-	 * kHellosPerUid per uid, each for kHelloTimeoutNs at most.
+	 * kHellosPerUid per uid, each for hello_timeout_ns_ at most (the
+	 * boot parameter hello_timeout_ms).
 	 */
 	struct Hello {
 		int64_t watch;
@@ -366,6 +372,7 @@ private:
 		uint64_t serial;
 	};
 	std::deque<HelloDeadline> hello_deadlines_;       /* in accept order */
+	const int64_t hello_timeout_ns_;
 	uint64_t hello_serial_ = 0;
 	/* Out of descriptors: the listener rests until accept_retry_ns_. */
 	int reserve_fd_ = -1;                             /* for accept-and-close */
@@ -390,8 +397,9 @@ private:
 	 */
 	struct Credit {
 		Proc *p = nullptr;      /* the holder */
-		uint8_t op = 0;         /* KIPC_SYS_mbox_send, or KIPC_SYS_send */
-		int64_t link = 0;       /* the mailbox, or the task queue's pid */
+		uint8_t op = 0;         /* KIPC_SYS_mbox_send, send or mq_timedsend */
+		int64_t link = 0;       /* the mailbox, the task queue's pid, or the open */
+		int64_t queue = 0;      /* where the room is: link, or the open's queue */
 		uint32_t gen = 0;       /* the grant, as in kipc_credit.gen */
 		uint32_t limit = 0;     /* credit sends allowed in this grant */
 		uint32_t applied = 0;   /* ... and taken */

@@ -28,7 +28,8 @@ namespace kipc {
  * attached task t may send to (find_peer's rule: cred_refresh of either
  * side and the task's exit take the credits back first, credit.cc of
  * kipcd). A task queue is keyed by sender, decided now: its messages
- * carry an extension, charged.
+ * carry an extension, charged. Or a POSIX queue (open id of t) that
+ * has messages and no notification registered (mqueue.cc).
  */
 const Link *KernelImpl::credit_link(Task &t, uint8_t op, int64_t id)
 {
@@ -39,12 +40,20 @@ const Link *KernelImpl::credit_link(Task &t, uint8_t op, int64_t id)
 			return nullptr;
 		return &dst->queue;
 	}
+	if (op == KIPC_SYS_mq_timedsend)
+		return mq.credit_link(t, id);
 	if (op != KIPC_SYS_mbox_send)
 		return nullptr;
 	Mailbox *mb = mbox.find(id, &err);
 	if (!mb || mbox.check_send(t, *mb)) /* a native mailbox (mbox_calls) cur may send to */
 		return nullptr;
 	return mb->link.keyed ? nullptr : &mb->link;
+}
+
+int64_t KernelImpl::credit_queue(uint8_t op, int64_t id, uint32_t *nmsg)
+{
+	*nmsg = 0;
+	return op == KIPC_SYS_mq_timedsend ? mq.credit_queue(id, nmsg) : id;
 }
 
 uint32_t KernelImpl::reserve_sends(Task &t, uint8_t op, int64_t id, uint32_t held,
@@ -57,8 +66,11 @@ uint32_t KernelImpl::reserve_sends(Task &t, uint8_t op, int64_t id, uint32_t hel
 	if (l.capacity == 0 || l.fixed || l.pending().nmsg || l.msgsize == 0)
 		return 0; /* rendezvous, fixed sizes, senders waiting for room */
 	uint64_t n = want;
+	/* a POSIX queue's credit sends never fill it: its descriptors keep
+	 * polling POLLOUT, as they keep POLLIN (credit_link) */
+	uint32_t cap = op == KIPC_SYS_mq_timedsend ? l.capacity - 1 : l.capacity;
 	if (!l.unbounded()) {
-		uint64_t slots = l.capacity > l.msgs.nmsg ? l.capacity - l.msgs.nmsg : 0;
+		uint64_t slots = cap > l.msgs.nmsg ? cap - l.msgs.nmsg : 0;
 		uint64_t bytes = l.qbytes > l.msgs.nbytes ? (l.qbytes - l.msgs.nbytes) / l.msgsize : 0;
 		uint64_t room = std::min(slots, bytes);
 		n = room > held ? std::min<uint64_t>(n, room - held) : 0;

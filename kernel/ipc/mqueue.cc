@@ -522,6 +522,25 @@ long PosixQueues::do_mq_close(Task &cur, int64_t h, uint32_t flags)
 	return 0;
 }
 
+const Link *PosixQueues::credit_link(Task &cur, int64_t h)
+{
+	int err;
+	MqOpen *o = get(cur, h, -1, KIPC_MQ_WRONLY, &err); /* cur's own, claimed */
+	if (!o)
+		return nullptr;
+	const PosixQueue &q = as_queue(*o->mb);
+	return q.notify.owner || q.link.msgs.nmsg == 0 ? nullptr : &q.link;
+}
+
+int64_t PosixQueues::credit_queue(int64_t h, uint32_t *nmsg)
+{
+	MqOpen *o = mqh_.find(h);
+	if (!o)
+		return 0;
+	*nmsg = o->mb->link.msgs.nmsg;
+	return o->mb->link.id();
+}
+
 void PosixQueues::release(int64_t h)
 {
 	MqOpen *o = mqh_.find(h);

@@ -48,6 +48,16 @@ public:
 	long do_mq_close(Task &cur, int64_t h, uint32_t flags);
 	/* The host saw the last descriptor of open h close (Kernel::mq_released). */
 	void release(int64_t h);
+	/*
+	 * Send credits (credit.cc): the link of open h cur may send to, if a
+	 * send there changes nothing but the queue's count: messages queued
+	 * already (its descriptors poll POLLIN and stay so) and nobody
+	 * registered for a notification; nullptr if not. credit_queue(): the
+	 * queue of open h (whoever's), the same for all its opens, and its
+	 * count; 0 if none.
+	 */
+	const Link *credit_link(Task &cur, int64_t h);
+	int64_t credit_queue(int64_t h, uint32_t *nmsg);
 
 	/* Inspection (tests, fuzz): queues alive, notifications not yet
 	 * waited for, the opens. */

@@ -41,7 +41,9 @@
  * On every connection the I/O thread checks, before anything is
  * published or taken, that the server enforces the per-node
  * permissions network.md's security rests on (start_probe(),
- * probed()); if it does not, the node refuses the network: it says so
+ * probed()), and again for each node we come to talk with (by the
+ * connection's driver, the loop or the I/O thread: check_node()); if it
+ * does not, the node refuses the network: it says so
  * loudly, publishes nothing, drops what it receives and says it is not
  * connected, until a new connection passes the check.
  *
@@ -59,9 +61,11 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -103,6 +107,7 @@ struct Conn {
 	bool loop_owned = false;   /* mu_: the loop thread drives it */
 	bool tls = false;          /* the I/O thread's: stays with it */
 	bool sniffed = false;      /* the I/O thread's: its first byte was looked at */
+	bool full = false;         /* the I/O thread's: its first check runs */
 };
 
 /* The connection this thread is in libnats for: its callbacks for that
@@ -150,6 +155,7 @@ public:
 	void flush() override;
 	size_t max_payload() const override { return max_payload_.load(); }
 	std::vector<FabricMsg> take(bool *connected) override;
+	void check_node(const std::string &node) override;
 
 	/* libnats' event-loop callbacks (any thread; see Conn). */
 	static natsStatus ev_attach(void **ud, void *loop, natsConnection *, natsSock fd);
@@ -180,8 +186,10 @@ private:
 	static void on_error(natsConnection *, natsSubscription *, natsStatus s, void *c)
 	{
 		auto *f = static_cast<NatsFabric *>(c);
-		if (s == NATS_NOT_PERMITTED && f->probing_)
-			return; /* the probe asked for that refusal */
+		if (s == NATS_NOT_PERMITTED && f->denials_.fetch_sub(1) > 0)
+			return; /* the check asked for that refusal (it may come after it) */
+		if (s == NATS_NOT_PERMITTED)
+			f->denials_.fetch_add(1);
 		klog(fmt::format("kipc: net: NATS: {}", natsStatus_GetText(s)));
 	}
 	void io();
@@ -193,9 +201,10 @@ private:
 	void learn(Conn *c);
 	void loop_write(Conn *c);
 	void loop_drop(Conn *c);
+	void loop_check(Conn *c);
 	bool io_read(Conn *c);
 	void publish_batch(Conn *c, std::deque<FabricMsg> &batch);
-	void start_probe(Conn *c);
+	void start_probe(Conn *c, const std::vector<std::string> &others);
 	bool probed(Conn *c, bool timed_out);
 	bool stopping()
 	{
@@ -219,7 +228,18 @@ private:
 	std::vector<FabricMsg> inbox_;   /* mu_: what the I/O thread read */
 	bool stop_ = false;              /* mu_ */
 	std::atomic<bool> probing_{false}; /* the I/O thread's check runs */
-	natsSubscription *probe_[3] = {}; /* the I/O thread's: as another, of another, the mark */
+	std::set<std::string> nodes_;    /* mu_: the nodes we talk with (check_node) */
+	std::vector<std::string> unchecked_; /* mu_: of those, not checked on this connection */
+	struct Probe {
+		natsSubscription *sub;   /* what must stay silent */
+		std::string what;        /* what it says if it does not */
+		bool ours;               /* only our publish (nonce_) counts: X's own
+					    messages come there too */
+	};
+	std::vector<Probe> probe_;       /* the I/O thread's: the check running */
+	natsSubscription *mark_ = nullptr; /* the I/O thread's: its end */
+	std::string nonce_;              /* the I/O thread's: this check's payload */
+	std::atomic<int> denials_{0};    /* refusals the check asked for, not seen yet */
 	int64_t probe_by_ = 0;           /* the I/O thread's: the mark's deadline (ms) */
 	bool said_down_ = false;         /* the I/O thread's: it said it cannot connect */
 	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
@@ -541,7 +561,18 @@ std::vector<FabricMsg> NatsFabric::take(bool *connected)
 		drain(c, out);
 		loop_write(c);
 	}
-	loop_drop(c);
+	bool due;
+	{
+		std::lock_guard g(mu_);
+		due = !unchecked_.empty();
+	}
+	if (probing_ || due) {
+		loop_check(c);
+		if (!live_)
+			out.clear(); /* refused: nothing of it is taken */
+	}
+	if (live_)
+		loop_drop(c);
 	*connected = live_ != nullptr;
 	return out;
 }
@@ -610,11 +641,12 @@ void NatsFabric::retire(Conn *c)
 		natsConnection_Close(c->nc); /* first: a subscription's end would queue an
 						UNSUB, which Close would wait 500 ms to flush */
 	}
-	for (auto &sub : probe_) {
-		if (sub)
-			natsSubscription_Destroy(sub);
-		sub = nullptr;
-	}
+	for (auto &p : probe_)
+		natsSubscription_Destroy(p.sub);
+	probe_.clear();
+	if (mark_)
+		natsSubscription_Destroy(mark_);
+	mark_ = nullptr;
 	probing_ = false;
 	if (c->sub)
 		natsSubscription_Destroy(c->sub);
@@ -648,29 +680,64 @@ bool NatsFabric::io_read(Conn *c)
 }
 
 /*
- * Does the server stop this node from being another? Two probes and a
- * mark, published in this order on our one connection, so the server
- * takes them in this order and delivers what it lets through before the
- * mark: a publish on the request subject of us as a node PROBE would
- * send it (kipc.<us>.req.PROBE, while we subscribe to it: it must be
- * refused), a subscription to a request subject of node PROBE
- * (kipc.PROBE.req.<us>, while we publish there, as we may: it must be
- * refused), and the mark on kipc.<us>.rsp.<us> (ours to publish and to
- * subscribe). PROBE is no node's name (names are lowercase), so no node
- * takes either for a request (nor we the mark: it is no frame).
+ * Does the server stop this node from being another, or from reading
+ * another's traffic? For each other node X (PROBE, no node's name, and
+ * every node we talk with on a connection's first check; then each node
+ * we come to talk with, check_node()), subscriptions that must stay
+ * silent and publishes that would reach them if the server let them,
+ * then a mark, all on our one connection, so the server takes them in
+ * this order and delivers what it lets through before the mark:
+ *   - publishing as X: kipc.<us>.req.X and kipc.<us>.rsp.X (ours to
+ *     subscribe to): the publish must be refused;
+ *   - reading X's traffic: kipc.X.>, kipc.X.req.<us>, kipc.X.rsp.<us>
+ *     (ours to publish on: our requests to X, our answers): the
+ *     subscriptions must be refused;
+ *   - the mark on kipc.<us>.rsp.<us> (ours both ways).
+ * What reaches X (our publishes on its subjects) or us is no frame, and
+ * is dropped as such (net.cc). What we cannot see alone: a grant to
+ * publish as X on a third node's subjects only (kipc.Y.req.X), which
+ * only Y's subscription would receive.
  */
-void NatsFabric::start_probe(Conn *c)
+void NatsFabric::start_probe(Conn *c, const std::vector<std::string> &others)
 {
-	std::string me = cfg_.node;
-	const std::string subj[3] = {fmt::format("kipc.{}.req.PROBE", me),
-				     fmt::format("kipc.PROBE.req.{}", me),
-				     fmt::format("kipc.{}.rsp.{}", me, me)};
+	const std::string &me = cfg_.node;
 	probing_ = true;
-	for (int i = 0; i < 3; i++)
-		if (natsConnection_SubscribeSync(&probe_[i], c->nc, subj[i].c_str()) != NATS_OK)
-			probe_[i] = nullptr;
-	for (int i = 0; i < 3; i++)
-		natsConnection_Publish(c->nc, subj[i].c_str(), "probe", 5);
+	std::vector<std::string> pubs;
+	auto watch = [&](std::string subj, std::string what, bool ours) {
+		natsSubscription *sub = nullptr;
+		if (natsConnection_SubscribeSync(&sub, c->nc, subj.c_str()) == NATS_OK)
+			probe_.push_back({sub, std::move(what), ours});
+	};
+	/* Unguessable: X may publish on kipc.<us>.req.X, and must not make
+	 * us take its message for our own. */
+	uint64_t r[2] = {};
+	if (getrandom(r, sizeof r, 0) != sizeof r)
+		r[0] = uint64_t(now_ms()), r[1] = uint64_t(getpid());
+	nonce_ = fmt::format("probe {:016x}{:016x}", r[0], r[1]);
+	denials_ = int(5 * others.size()); /* two publishes, three subscriptions each */
+	for (const std::string &x : others) {
+		for (const char *kind : {"req", "rsp"}) {
+			std::string as = fmt::format("kipc.{}.{}.{}", me, kind, x);
+			watch(as, fmt::format("it let {} publish as node {} ({})", me, x, as), true);
+			pubs.push_back(as);
+		}
+		std::string all = fmt::format("kipc.{}.>", x);
+		watch(all, fmt::format("it let {} subscribe to node {}'s subjects ({})", me, x, all),
+		      false);
+		for (const char *kind : {"req", "rsp"}) {
+			std::string of = fmt::format("kipc.{}.{}.{}", x, kind, me);
+			watch(of, fmt::format("it let {} subscribe to node {}'s {} ({})", me, x,
+					      kind[1] == 'e' ? "requests" : "answers", of),
+			      false);
+			pubs.push_back(of);
+		}
+	}
+	std::string mark = fmt::format("kipc.{}.rsp.{}", me, me);
+	if (natsConnection_SubscribeSync(&mark_, c->nc, mark.c_str()) != NATS_OK)
+		mark_ = nullptr;
+	for (const std::string &subj : pubs)
+		natsConnection_PublishString(c->nc, subj.c_str(), nonce_.c_str());
+	natsConnection_PublishString(c->nc, mark.c_str(), nonce_.c_str());
 	probe_by_ = now_ms() + 2000;
 }
 
@@ -678,30 +745,34 @@ void NatsFabric::start_probe(Conn *c)
 bool NatsFabric::probed(Conn *c, bool timed_out)
 {
 	natsMsg *m = nullptr;
-	auto got = [&](natsSubscription *sub) {
-		if (!sub || natsSubscription_NextMsg(&m, sub, 0) != NATS_OK)
-			return false;
-		natsMsg_Destroy(m);
-		return true;
+	auto got = [&](natsSubscription *sub, bool ours) {
+		bool yes = false;
+		while (sub && natsSubscription_NextMsg(&m, sub, 0) == NATS_OK) {
+			yes |= !ours || (size_t(natsMsg_GetDataLength(m)) == nonce_.size() &&
+					 memcmp(natsMsg_GetData(m), nonce_.data(), nonce_.size()) == 0);
+			natsMsg_Destroy(m);
+		}
+		return yes;
 	};
-	bool mark = got(probe_[2]);
+	bool mark = got(mark_, true);
 	if (!mark && !timed_out)
 		return false;
 	std::string why, me = cfg_.node;
-	if (got(probe_[0]))
-		why = fmt::format("it let {} publish as another node (kipc.{}.req.PROBE)", me, me);
-	if (got(probe_[1]))
-		why += fmt::format("{}it let {} subscribe to another node's requests "
-				   "(kipc.PROBE.req.{})", why.empty() ? "" : "; ", me, me);
+	for (auto &p : probe_)
+		if (got(p.sub, p.ours))
+			why += (why.empty() ? "" : "; ") + p.what;
 	if (!mark && why.empty())
 		why = fmt::format("its answer to the check (kipc.{}.rsp.{}) did not come within 2 s",
 				  me, me);
-	for (auto &sub : probe_) {
-		if (sub) {
-			natsSubscription_Unsubscribe(sub);
-			natsSubscription_Destroy(sub);
-		}
-		sub = nullptr;
+	for (auto &p : probe_) {
+		natsSubscription_Unsubscribe(p.sub);
+		natsSubscription_Destroy(p.sub);
+	}
+	probe_.clear();
+	if (mark_) {
+		natsSubscription_Unsubscribe(mark_);
+		natsSubscription_Destroy(mark_);
+		mark_ = nullptr;
 	}
 	probing_ = false;
 	if (!why.empty())
@@ -709,18 +780,83 @@ bool NatsFabric::probed(Conn *c, bool timed_out)
 				 "the per-node permissions (Documentation/network.md, Security): "
 				 "{}; node {} publishes nothing and takes nothing until a connection "
 				 "passes this check", why, me));
-	if (why.empty())
+	if (why.empty() && c->full)
 		klog(fmt::format("kipc: net: node {}: the NATS server enforces the per-node "
 				 "permissions (checked): network on{}", me,
 				 c->tls ? " (TLS: through the I/O thread)" : ""));
 	{
 		std::lock_guard g(mu_);
-		c->checked = why.empty();
-		c->loop_owned = c->checked && !c->tls; /* handed over: the loop drives it */
+		/* A later node's check can only take the network away. */
+		c->checked = why.empty() && (c->full || c->checked);
+		if (c->loop_owned) /* the loop's check: a refused one goes back (loop_check) */
+			c->loop_owned = c->checked;
+		else /* handed over: the loop drives it, unless another check is due */
+			c->loop_owned = c->checked && !c->tls && unchecked_.empty();
 	}
+	c->full = false;
 	kick(); /* the loop sees whether it is connected, and takes it */
 	return true;
 }
+
+/*
+ * The loop thread's: net.cc talks with node (first named or heard
+ * from). Checked by whoever drives the connection: the loop itself
+ * (start_probe() now, the verdict in take() when the mark came), or the
+ * I/O thread (serve()).
+ */
+void NatsFabric::check_node(const std::string &node)
+{
+	if (node == cfg_.node)
+		return; /* publishing as ourselves is ours */
+	{
+		std::lock_guard g(mu_);
+		if (!nodes_.insert(node).second)
+			return;
+		unchecked_.push_back(node);
+	}
+	if (Conn *c = live_)
+		loop_check(c);
+	else
+		wake_io();
+}
+
+/* The loop drives c: start a check of the nodes not checked yet, if none
+ * runs; or take its verdict (a refusal hands c back to the I/O thread,
+ * which keeps a refused connection). */
+void NatsFabric::loop_check(Conn *c)
+{
+	Drive d(c);
+	if (probing_) {
+		if (!probed(c, now_ms() >= probe_by_))
+			return;
+		bool refused;
+		{
+			std::lock_guard g(mu_);
+			refused = !c->loop_owned;
+		}
+		if (refused) {
+			std::lock_guard g(mu_);
+			if (c->w_read)
+				loop_->del(c->w_read);
+			if (c->w_write)
+				loop_->del(c->w_write);
+			c->w_read = c->w_write = 0;
+			live_ = nullptr;
+			wake_io();
+			return;
+		}
+	}
+	std::vector<std::string> others;
+	{
+		std::lock_guard g(mu_);
+		others.swap(unchecked_);
+	}
+	if (others.empty())
+		return;
+	start_probe(c, others);
+	loop_write(c);
+}
+
 
 /* What a connection the I/O thread drives received, to the loop (only
  * once it passed the check). */
@@ -757,7 +893,15 @@ void NatsFabric::serve(Conn *c)
 		std::lock_guard g(mu_);
 		cur_ = c;
 	}
-	start_probe(c);
+	std::vector<std::string> all;
+	{
+		std::lock_guard g(mu_);
+		all.assign(nodes_.begin(), nodes_.end());
+		unchecked_.clear();
+	}
+	all.insert(all.begin(), "PROBE");
+	c->full = true;
+	start_probe(c, all);
 	int64_t stop_by = 0;
 	std::unique_lock g(mu_);
 	for (;;) {
@@ -775,7 +919,12 @@ void NatsFabric::serve(Conn *c)
 		batch.swap(outbox_);
 		bool stopping = stop_;
 		bool send = c->checked;
+		std::vector<std::string> others; /* nodes heard of since the last check */
+		if (c->checked && !probing_ && !stopping)
+			others.swap(unchecked_);
 		g.unlock();
+		if (!others.empty())
+			start_probe(c, others);
 		if (send)
 			publish_batch(c, batch); /* else not checked yet, or refused: dropped
 						    (the protocol retransmits) */

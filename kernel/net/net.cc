@@ -227,6 +227,9 @@ enum : uint16_t {
 	W_PONG = 8,  /* origin -> home: I am (its epoch) */
 	W_PART = 9,  /* either way: a part of a REQ or RES larger than one NATS
 			message (send_frame(), on_part()) */
+	W_HAVE = 10, /* home -> origin: of REQ seq (len2 bytes), still coming in
+			parts, these ranges are here (data: uint32 first, end
+			pairs): its retransmission sends the rest only */
 };
 constexpr long kQueued = 1L << 40; /* start_out(): completes later */
 constexpr uint8_t OP_EXIT = 0xfe; /* origin task pid is gone: end its proxy */
@@ -424,6 +427,7 @@ struct Partial {
 	pid_t pid = 0;                     /* home: its caller on its node */
 	uid_t uid = 0;                     /* home: charged to (the mapped uid) */
 	uint64_t epoch = 0;                /* origin: the home epoch it comes from */
+	bool told = false;                 /* home: a HAVE said what came, none since */
 	bool add(uint32_t off, const uint8_t *d, uint32_t n)
 	{
 		memcpy(buf.data() + off, d, n);
@@ -529,6 +533,7 @@ struct Out {
 	uint64_t acked = 0;      /* home epoch that acknowledged it, 0: none */
 	int64_t last_tx = 0, news = 0;
 	Partial rx;              /* its RES, while it comes in parts (a call's reply) */
+	std::map<uint32_t, uint32_t> have; /* of its frame, what the home said it has (HAVE) */
 	uid_t uid = 0;           /* its caller's: data, header and rx are charged to */
 	uint64_t charged = 0;    /* ... this many bytes (hold_out()) */
 };
@@ -605,9 +610,19 @@ private:
 	void on_part(const std::string &from, bool is_req, const Wire &w, const uint8_t *data);
 	void origin_part(const std::string &from, const Wire &w, const uint8_t *data);
 	size_t room_to(const std::string &to, bool req) const;
+	/* A node we talk with: the fabric checks the server keeps us from
+	 * being it (Fabric::check_node), once. */
+	void heard_of(const std::string &name)
+	{
+		if (told_.insert(name).second)
+			fab_->check_node(name);
+	}
+	std::unordered_set<std::string> told_;
 	void trace_net(kipc::Task *t, uint16_t event, uint16_t op, uint32_t flags, int64_t res,
 		       int64_t mbox, uint64_t seq, uint64_t epoch, const std::string &name);
-	void publish(const std::string &to, bool req, std::vector<uint8_t> b);
+	void publish(const std::string &to, bool req, std::vector<uint8_t> b,
+		     const std::map<uint32_t, uint32_t> *have = nullptr);
+	void on_have(Out &o, const Wire &w, const uint8_t *data);
 
 	NetConfig cfg_;
 	Loop &loop_;
@@ -740,7 +755,8 @@ size_t NetImpl::room_to(const std::string &to, bool req) const
  * the receiver puts them together (on_part) and takes the frame as if it
  * had come whole: deduplicated by its seq as any, run or answered once.
  */
-void NetImpl::publish(const std::string &to, bool req, std::vector<uint8_t> b)
+void NetImpl::publish(const std::string &to, bool req, std::vector<uint8_t> b,
+		      const std::map<uint32_t, uint32_t> *have)
 {
 	std::string subject = fmt::format("kipc.{}.{}.{}", to, req ? "req" : "rsp", cfg_.node);
 	size_t most = room_to(to, req);
@@ -755,6 +771,12 @@ void NetImpl::publish(const std::string &to, bool req, std::vector<uint8_t> b)
 	}
 	size_t chunk = most - sizeof(Wire);
 	for (size_t off = 0; off < b.size(); off += chunk) {
+		size_t n = std::min(chunk, b.size() - off);
+		if (have && off) { /* a retransmission: what the home has not (HAVE) */
+			auto h = have->upper_bound(uint32_t(off));
+			if (h != have->begin() && std::prev(h)->second >= off + n)
+				continue;
+		}
 		Wire w{};
 		w.kind = W_PART;
 		w.prio = in.kind;
@@ -768,7 +790,6 @@ void NetImpl::publish(const std::string &to, bool req, std::vector<uint8_t> b)
 		w.target = int64_t(off);
 		w.len2 = uint32_t(b.size());
 		w.room = room;
-		size_t n = std::min(chunk, b.size() - off);
 		fab_->publish(subject, encode(w, b.data() + off, uint32_t(n)), most);
 		st_.nparts++;
 	}
@@ -874,6 +895,7 @@ void NetImpl::home_part(const std::string &from, const Wire &w, const uint8_t *d
 	if (pa.buf.size() != w.len2)
 		return; /* parts that disagree: the first ones stand */
 	pa.last = p.heard;
+	pa.told = false;
 	if (!pa.add(uint32_t(w.target), data, w.datalen))
 		return;
 	Partial whole = std::move(pa);
@@ -1049,6 +1071,7 @@ int NetImpl::node_index(const std::string &name)
 		return -ENOSPC;
 	Node n;
 	n.name = name;
+	heard_of(name);
 	nodes_.push_back(n);
 	node_ix_[name] = uint16_t(nodes_.size() - 1);
 	return int(nodes_.size() - 1);
@@ -1310,7 +1333,8 @@ void NetImpl::transmit(Out &o, int64_t now)
 		publish(n.name, true, encode(w, nullptr, 0));
 	} else {
 		w.retry = o.ntx > 0;
-		publish(n.name, true, encode(w, o.data.data(), uint32_t(o.data.size())));
+		publish(n.name, true, encode(w, o.data.data(), uint32_t(o.data.size())),
+			o.ntx > 0 && !o.have.empty() ? &o.have : nullptr);
 	}
 	o.ntx++;
 	arm();
@@ -1441,7 +1465,12 @@ void NetImpl::on_answer(const std::string &from, const Wire &w, const uint8_t *d
 	case W_RES:
 		finish(o, w.cqe.res, &w.cqe, data, w.datalen);
 		break;
+	case W_HAVE:
+		if (!o.acked)
+			on_have(o, w, data);
+		break;
 	case W_STALE:
+		o.have.clear(); /* another instance: it has nothing of it */
 		if (o.acked || o.ntx > 1) {
 			finish(o, -ENOLINK, nullptr, nullptr, 0);
 		} else {
@@ -1451,6 +1480,31 @@ void NetImpl::on_answer(const std::string &from, const Wire &w, const uint8_t *d
 		}
 		break;
 	}
+}
+
+/*
+ * The home has these ranges of o's frame, which comes in parts: its
+ * retransmission sends only the parts not wholly among them (and the
+ * first, which the home answers as a retransmission). A HAVE that does
+ * not describe o's frame (its size, ranges sorted, apart, within it) is
+ * dropped: the retransmission then sends every part, as without one.
+ */
+void NetImpl::on_have(Out &o, const Wire &w, const uint8_t *data)
+{
+	uint64_t size = sizeof(Wire) + o.data.size();
+	if (w.len2 != size || w.datalen % (2 * sizeof(uint32_t)) || w.datalen == 0)
+		return;
+	std::map<uint32_t, uint32_t> have;
+	uint64_t end = 0;
+	for (uint32_t i = 0; i < w.datalen; i += 2 * sizeof(uint32_t)) {
+		uint32_t r[2];
+		memcpy(r, data + i, sizeof r);
+		if (r[0] < end || r[1] <= r[0] || r[1] > size)
+			return;
+		have[r[0]] = r[1];
+		end = uint64_t(r[1]) + 1; /* apart: add() joins touching ones */
+	}
+	o.have = std::move(have); /* (no news: its bound runs from its last ACK) */
 }
 
 /*
@@ -1652,6 +1706,7 @@ void NetImpl::reset_peer(Peer &p, long why)
 void NetImpl::watch_peers(int64_t now)
 {
 	int64_t bound = cfg_.timeout_ms * 1000000, retry = cfg_.retry_ms * 1000000;
+	int64_t tick = std::max<int64_t>(cfg_.retry_ms / 4, 5) * 1000000;
 	for (auto &[name, p] : peers_) {
 		int64_t quiet = now - p.heard;
 		ack_parked(p, now);
@@ -1662,6 +1717,21 @@ void NetImpl::watch_peers(int64_t now)
 						 "for {} ms: dropped, not run", name, pa->first,
 						 pa->second.buf.size(), (now - pa->second.last) / 1000000));
 				drop_partial(p, pa);
+			} else if (!pa->second.told && now - pa->second.last >= tick) {
+				/* Its parts paused: say what came (W_HAVE), so that its
+				 * retransmission carries the rest only. */
+				pa->second.told = true;
+				std::vector<uint32_t> r;
+				for (auto &[a, b] : pa->second.have)
+					r.insert(r.end(), {a, b});
+				Wire w{};
+				w.kind = W_HAVE;
+				w.epoch = epoch_;
+				w.peer_epoch = p.epoch;
+				w.seq = pa->first;
+				w.len2 = uint32_t(pa->second.buf.size());
+				publish(p.name, false,
+					encode(w, r.data(), uint32_t(r.size() * sizeof(uint32_t))));
 			}
 			pa = next;
 		}
@@ -2156,6 +2226,7 @@ void NetImpl::on_fabric()
 		std::string from = m.subject.substr(req.size()); /* same length */
 		if (!NetConfig::valid_node(from))
 			continue;
+		heard_of(from);
 		/* Frames, one after another (the sender coalesces, nats.cc). A
 		 * NATS message arrives whole, so one that does not split exactly
 		 * into good frames is a hostile or broken sender's: none runs. */
@@ -2181,7 +2252,7 @@ void NetImpl::on_fabric()
 				       w.kind == W_BYE))
 				on_request(from, w, data);
 			else if (is_rsp && (w.kind == W_ACK || w.kind == W_RES || w.kind == W_STALE ||
-					    w.kind == W_PING || w.kind == W_BYE))
+					    w.kind == W_PING || w.kind == W_BYE || w.kind == W_HAVE))
 				on_answer(from, w, data);
 		}
 	}

@@ -81,6 +81,10 @@ public:
 	virtual std::vector<FabricMsg> take(bool *connected) = 0;
 	/* The largest message it carries (NATS: the server's max_payload). */
 	virtual size_t max_payload() const { return 1 << 20; }
+	/* We talk with node (first heard of, or named here): check that the
+	 * server keeps us from publishing as it and reading its subjects
+	 * (nats.cc), and refuse the network if not. */
+	virtual void check_node(const std::string &) {}
 };
 
 /* Connect (in the background) and subscribe to "kipc.<node>.>". */

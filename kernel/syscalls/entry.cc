@@ -67,6 +67,12 @@ bool Kernel::take_pushed(Task *t, int64_t id, uint64_t seq)
 	return ok;
 }
 
+int64_t Kernel::credit_queue(uint8_t op, int64_t id, uint32_t *nmsg)
+{
+	Entry e(*impl_, nullptr, KIPC_SYS_NONE);
+	return impl_->credit_queue(op, id, nmsg);
+}
+
 void Kernel::release_sends(uid_t uid, uint64_t bytes)
 {
 	Entry e(*impl_, nullptr, KIPC_SYS_NONE);

@@ -43,6 +43,10 @@ struct mqd_space {
 };
 extern const struct mqd_space *__kipc_mqd_space;
 
+/* libkipc's (lib/internal.h): run by this thread when it is about to
+ * sleep for kipcd, its request in the ring. */
+extern __thread void (*__kipc_on_sleep)(void);
+
 /* mq_notify(2)'s SIGEV_THREAD as Linux's system call has it (mqueue.c):
  * when the notification fires, the 32-byte cookie goes to the netlink
  * socket sock (ours, taken) with its last byte NOTIFY_WOKENUP; when the

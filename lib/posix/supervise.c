@@ -20,7 +20,12 @@
  *    proves to kipcd that we may ptrace it; kernel/daemon/delegate.cc),
  *    so the kernel checks and charges the process's own credentials, and
  *    serves each call in a thread of its own (a blocked receive holds no
- *    other call up), answering with SECCOMP_IOCTL_NOTIF_SEND.
+ *    other call up), answering with SECCOMP_IOCTL_NOTIF_SEND. It takes
+ *    the next notification only once the last one's thread has ended or
+ *    sleeps for kipcd (libkipc's __kipc_on_sleep): the calls reach
+ *    kipcd's ring in the order the program's threads trapped, so that a
+ *    thread asleep in mq_receive has its receive in kipcd before any
+ *    call the program makes after seeing it asleep, as natively.
  *
  * Memory. A pointer argument is mirrored into the helper: a mapping with
  * the same offset in its page, filled from the program with
@@ -61,6 +66,7 @@
 #include <mqueue.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -576,6 +582,18 @@ static void serve_one(const struct seccomp_notif *n)
 	answer(n->id, r, err, 0);
 }
 
+/* Posted once per served call: it sleeps for kipcd, or it is done. */
+static sem_t reached;
+static __thread bool posted;
+
+static void post_reached(void)
+{
+	if (!posted) {
+		posted = true;
+		sem_post(&reached);
+	}
+}
+
 static void *serve_thread(void *arg)
 {
 	struct seccomp_notif *n = arg;
@@ -583,8 +601,10 @@ static void *serve_thread(void *arg)
 	sigemptyset(&s);
 	sigaddset(&s, SIGUSR2);
 	pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+	__kipc_on_sleep = post_reached;
 	serve_one(n);
 	free(n);
+	post_reached();
 	return NULL;
 }
 
@@ -600,6 +620,7 @@ static __attribute__((noreturn)) void helper_main(int chan, pid_t parent, pid_t 
 	tpid = pid;
 	tpidfd = pidfd;
 	__kipc_mqd_space = &served_space;
+	sem_init(&reached, 0, 0);
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
@@ -648,7 +669,10 @@ static __attribute__((noreturn)) void helper_main(int chan, pid_t parent, pid_t 
 		    pthread_create(&t, &at, serve_thread, n) != 0) {
 			answer(n->id, 0, aerr ? aerr : EAGAIN, 0);
 			free(n);
+			continue;
 		}
+		while (sem_wait(&reached) < 0) /* EINTR */
+			;
 	}
 }
 

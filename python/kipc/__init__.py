@@ -217,13 +217,11 @@ def _receive(receive, what, flags, o, bufsize, message):
 
 def _call(call, data, what, prio, type, timeout, nonblock, bufsize):
     """Run call(req, reqlen, reply, replylen, info, flags, opts), one of the
-    library's calls with its target bound: the reply's bytes. libkipc's
-    synchronous call has no priority: prio must be 0 (ValueError)."""
-    if prio:
-        raise ValueError(f"{what}: prio={prio}: a call's priority must be 0 "
-                         "(libkipc's kipc_call takes none)")
+    library's calls with its target bound: the reply's bytes. The request
+    has priority prio (struct kipc_opts' prio)."""
     b = _bytes(data)
     flags, o = _wait(timeout, nonblock, type)
+    o.prio = prio  # past KIPC_PRIO_MAX: OSError EINVAL, as send's
     buf = ctypes.create_string_buffer(bufsize or _bufsize())
     info = _lib.MsgInfo()
     n = _check(call(b, len(b), buf, len(buf), ctypes.byref(info), flags, ctypes.byref(o)), what)

@@ -59,7 +59,8 @@ class MsgInfo(Structure):
 
 
 class Opts(Structure):
-    _fields_ = [("timeout", c_int64), ("type", c_int64), ("rsvd", c_uint64 * 2)]
+    _fields_ = [("timeout", c_int64), ("type", c_int64), ("prio", c_uint32),
+                ("rsvd0", c_uint32), ("rsvd1", c_uint64)]
 
 
 class MboxAttr(Structure):

@@ -123,16 +123,22 @@ def test_call_and_reply():
         assert join(pid) == 0
 
 
-def test_call_priority_is_refused_not_ignored():
-    # libkipc's synchronous call has no priority: a prio other than 0 is an
-    # error, before anything is sent (it used to be dropped silently)
+def test_call_priority_orders_the_request():
+    # a call's prio (struct kipc_opts' prio) orders its request among the
+    # queued messages, and the server sees it; past KIPC_PRIO_MAX: EINVAL,
+    # nothing sent
     with kipc.Mailbox.create("/prio", kernel_owned=True) as m:
-        with pytest.raises(ValueError, match="prio=3"):
-            m.call(b"urgent", prio=3, timeout=1)
-        with pytest.raises(ValueError, match="prio=3"):
-            kipc.call(kipc.pid(), b"urgent", prio=3, timeout=1)
-        assert m.stat().nmsg == 0
-        assert kipc.taskq_stat().nmsg == 0
+        with pytest.raises(OSError) as e:
+            m.call(b"urgent", prio=32768, timeout=1)
+        assert e.value.errno == errno.EINVAL and m.stat().nmsg == 0
+        m.send(b"routine")
+        pid = child(lambda: kipc.Mailbox.open("/prio").call(b"urgent", prio=3, timeout=10))
+        wait_for(lambda: m.stat().nmsg == 2)
+        req = m.recv(timeout=1, message=True)
+        assert (req.data, req.prio, req.call) == (b"urgent", 3, True)
+        kipc.reply(req, b"done")
+        assert m.recv(timeout=1) == b"routine"
+        assert join(pid) == 0
 
 
 def test_task_queues_direct():

@@ -2676,17 +2676,90 @@ TEST_TIMEOUT(a_server_that_lets_a_node_be_another_is_refused, 60)
 	EXPECT_TRUE(log_has(&nf->node[0], "enforces the per-node permissions (checked)"));
 	EXPECT_FALSE(log_has(&nf->node[0], "REFUSING"));
 	/* No permissions at all: d may publish and subscribe as anyone. */
-	misconfigured(_metadata, "", "publish as another node");
+	misconfigured(_metadata, "", "publish as node PROBE (kipc.d.req.PROBE)");
 	/* Only the publish is open: d may send as any node. */
 	misconfigured(_metadata,
 		      ", permissions: {publish: {allow: [\"kipc.>\"]}, "
 		      "subscribe: {allow: [\"kipc.d.>\"]}}",
-		      "publish as another node");
+		      "publish as node PROBE (kipc.d.req.PROBE)");
 	/* Only the subscription: d may read another node's requests. */
 	misconfigured(_metadata,
 		      ", permissions: {publish: {allow: [\"kipc.*.req.d\", \"kipc.*.rsp.d\"]}, "
 		      "subscribe: {allow: [\"kipc.>\"]}}",
-		      "subscribe to another node's requests");
+		      "subscribe to node PROBE's subjects (kipc.PROBE.>)");
+}
+
+static int names_b_then_refused(struct share *s)
+{
+	struct kipc_net_stat st;
+	if (kipc_net_stat(&st) < 0)
+		return 10;
+	s->result[0] = (int)st.connected; /* checked with PROBE: on */
+	if (kipc_node_pid("b", 1) == -1)  /* d talks with b: its check runs */
+		return 11;
+	int64_t end = kt_now_ns() + (int64_t)KT_BOUND_MS * 1000000;
+	while (kipc_net_stat(&st) == 0 && st.connected && kt_now_ns() < end)
+		kt_sleep_ms(5);
+	s->result[1] = (int)st.connected;
+	int64_t id = kipc_mbox_open("/net/b/anything", 0, NULL);
+	s->result[2] = id < 0 ? errno : 0;
+	return 0;
+}
+
+/* perm: node d's permissions, which grant it something of node b's. */
+static void misgranted(struct __test_metadata *_metadata, const char *perm, const char *says)
+{
+	char why[256], conf[1024], path[PATH_MAX], url[64];
+	int port = nf_free_port();
+	ASSERT_GT(port, 0);
+	snprintf(conf, sizeof conf,
+		 "listen: 127.0.0.1:%d\nauthorization {\n  users = [\n"
+		 "    {user: d, password: pw-d-%d, permissions: %s}\n  ]\n}\n", port,
+		 nf->nats_port, perm);
+	snprintf(path, sizeof path, "%s/loose.conf", nf->dir);
+	ASSERT_EQ(0, nf_write(path, 0644, conf));
+	ASSERT_EQ(KSFT_PASS, nf_start_server("loose", port, &nf->small_nats, why, sizeof why));
+	snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(3, url, NULL, why, sizeof why));
+	/* The first check (PROBE) cannot see a grant of b's subjects. */
+	EXPECT_TRUE(wait_log(&nf->node[3], "enforces the per-node permissions (checked)"));
+	struct share *s = share_new();
+	ASSERT_NE(NULL, s);
+	pid_t p = on_node(3, names_b_then_refused, s);
+	ASSERT_EQ(0, kt_wait(p));
+	EXPECT_EQ(1, s->result[0]);
+	EXPECT_TRUE(wait_log(&nf->node[3], "REFUSING THE NETWORK"));
+	EXPECT_TRUE(log_has(&nf->node[3], says));
+	EXPECT_EQ(0, s->result[1]);            /* kipcs -u: not connected */
+	EXPECT_EQ(EHOSTUNREACH, s->result[2]); /* nothing sent */
+	nf_stop_node(3, SIGTERM);
+	nf_stop_pid(nf->small_nats, SIGTERM);
+	nf->small_nats = 0;
+}
+
+#define D_OWN_PUB "\"kipc.*.req.d\", \"kipc.*.rsp.d\""
+
+TEST_TIMEOUT(a_server_that_grants_a_node_another_nodes_subjects_is_refused, 90)
+{
+	NF_SLOW();
+	/* The fixture's nodes talk with each other all the time: their
+	 * servers keep them apart, no refusal. */
+	EXPECT_FALSE(log_has(&nf->node[0], "REFUSING"));
+	EXPECT_FALSE(log_has(&nf->node[1], "REFUSING"));
+	/* d may read everything of b's. */
+	misgranted(_metadata,
+		   "{publish: {allow: [" D_OWN_PUB "]}, subscribe: {allow: [\"kipc.d.>\", \"kipc.b.>\"]}}",
+		   "subscribe to node b's subjects (kipc.b.>)");
+	/* d may publish as b. */
+	misgranted(_metadata,
+		   "{publish: {allow: [" D_OWN_PUB ", \"kipc.*.req.b\"]}, "
+		   "subscribe: {allow: [\"kipc.d.>\"]}}",
+		   "publish as node b (kipc.d.req.b)");
+	/* One subject of b's: its answers to d. */
+	misgranted(_metadata,
+		   "{publish: {allow: [" D_OWN_PUB "]}, "
+		   "subscribe: {allow: [\"kipc.d.>\", \"kipc.b.rsp.d\"]}}",
+		   "subscribe to node b's answers (kipc.b.rsp.d)");
 }
 
 /* ---- servers of one cluster with different max_payload ----------- */

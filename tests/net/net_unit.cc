@@ -52,6 +52,8 @@ struct FakeFabric final : Fabric {
 	int eventfd() const override { return -1; }
 	size_t max_payload() const override { return max; }
 	size_t most_seen = 0; /* the largest 'most' a publish named */
+	std::vector<std::string> checks; /* check_node()s, in order */
+	void check_node(const std::string &node) override { checks.push_back(node); }
 	void publish(std::string subject, std::vector<uint8_t> data, size_t most) override
 	{
 		most_seen = std::max(most_seen, most);
@@ -1256,4 +1258,113 @@ TEST_CASE("net: held requests and reply buffers at the home are charged to the m
 		s.b.tick();
 	}
 	CHECK(held() == 0);
+}
+
+TEST_CASE("net: the fabric checks each node once, when it is first named or heard from")
+{
+	Setup s; /* a opened /net/b/box: it named b, and b heard from a */
+	CHECK(s.a.fab->checks == std::vector<std::string>{"b"});
+	CHECK(s.b.fab->checks == std::vector<std::string>{"a"});
+	/* More traffic, another name for the same node: no new check. */
+	Op o = send_remote(s.a, s.cli, s.rid, "x");
+	s.pump();
+	REQUIRE(o.done());
+	CHECK(node_ix(s.a, s.cli, "b") > 0);
+	CHECK(s.a.fab->checks.size() == 1);
+	/* A node named here (net_node), one heard from (a hello of z): both
+	 * checked, once; a subject with a bad name is dropped before. */
+	CHECK(node_ix(s.a, s.cli, "c") > 0);
+	CHECK(node_ix(s.a, s.cli, "c") > 0);
+	Wire hi{};
+	hi.kind = W_PROBE;
+	hi.epoch = 9;
+	for (const char *subj : {"kipc.b.req.z", "kipc.b.req.z", "kipc.b.req.Z!"})
+		s.b.in.push_back({subj, encode(hi, nullptr, 0)});
+	s.b.deliver();
+	CHECK(s.a.fab->checks == std::vector<std::string>{"b", "c"});
+	CHECK(s.b.fab->checks == std::vector<std::string>{"a", "z"});
+}
+
+TEST_CASE("net: a request in parts is retransmitted without the parts its home said it has")
+{
+	BigSetup s;
+	std::string data = pattern(60000);
+	Op o = send_remote(s.a, s.cli, s.rbig, data);
+	auto at = [](const FabricMsg &m) { return uint64_t(frame(m).target); };
+	REQUIRE(s.a.out.size() == 16);
+	uint64_t lost[2] = {at(s.a.out[3]), at(s.a.out[9])};
+	auto lose = [&](const FabricMsg &m) {
+		return !(is(m, W_PART) && (at(m) == lost[0] || at(m) == lost[1]));
+	};
+	s.pump(lose);
+	CHECK(s.nbig() == 0);
+	CHECK(s.held() == 60000 + 176);
+	/* A tick after its parts paused, the home says what it has. */
+	s.advance_ms(30);
+	REQUIRE(s.b.out.size() == 1);
+	Wire h = frame(s.b.out[0]);
+	CHECK(h.kind == W_HAVE);
+	CHECK(h.datalen == 3 * 8); /* three runs around the two holes */
+	s.pump();
+	/* The retransmission: the first part (answered as one) and the two
+	 * missing; once, whole. */
+	s.advance_ms(80);
+	std::vector<uint64_t> sent;
+	for (auto &m : s.a.out)
+		if (is(m, W_PART))
+			sent.push_back(at(m));
+	CHECK(sent == std::vector<uint64_t>{0, lost[0], lost[1]});
+	kipc_net_stat st{};
+	uint64_t sb = s.cli.mem.alloc(sizeof st);
+	kipc_sqe q{};
+	q.opcode = KIPC_SYS_net_stat;
+	q.addr2 = sb;
+	q.len2 = sizeof st;
+	REQUIRE(via(s.a, s.cli, q).done());
+	memcpy(&st, s.cli.mem.arena.data() + sb, sizeof st);
+	CHECK(st.nparts == 16 + 3);
+	s.pump();
+	REQUIRE(o.done());
+	CHECK(o.res() == 0);
+	CHECK(s.nbig() == 1);
+	CHECK(s.held() == 0);
+	Op r = s.srv.mbox_receive(s.big, 65536);
+	REQUIRE(r.done());
+	CHECK(r.text() == data);
+}
+
+TEST_CASE("net: a HAVE that does not describe the request is dropped: every part goes again")
+{
+	BigSetup s;
+	std::string data = pattern(60000);
+	Op o = send_remote(s.a, s.cli, s.rbig, data);
+	uint64_t seq = frame(s.a.out[0]).seq;
+	uint32_t size = 60000 + 176;
+	s.a.out.clear(); /* all lost */
+	auto have = [&](const char *subject, uint32_t len2, std::vector<uint32_t> r) {
+		Wire w{};
+		w.kind = W_HAVE;
+		w.epoch = s.b_epoch;
+		w.peer_epoch = s.a_epoch;
+		w.seq = seq;
+		w.len2 = len2;
+		s.a.in.push_back({subject, encode(w, r.data(), uint32_t(r.size() * 4))});
+		s.a.deliver();
+	};
+	have("kipc.a.rsp.b", size + 1, {0, 100});          /* another frame's size */
+	have("kipc.a.rsp.b", size, {0, size + 1});         /* beyond it */
+	have("kipc.a.rsp.b", size, {500, 100});            /* backwards */
+	have("kipc.a.rsp.b", size, {0, 100, 100, 200});    /* not apart */
+	have("kipc.a.rsp.b", size, {0, 100, 300});         /* half a range */
+	have("kipc.a.rsp.c", size, {0, size});             /* a node a never asked */
+	CHECK(s.a.out.empty());
+	s.advance_ms(110);
+	size_t parts = 0;
+	for (auto &m : s.a.out)
+		parts += is(m, W_PART);
+	CHECK(parts == 16);
+	s.pump();
+	REQUIRE(o.done());
+	CHECK(o.res() == 0);
+	CHECK(s.nbig() == 1);
 }

@@ -159,12 +159,11 @@ int main(void)
 	res("register", mq_notify(q, &sev));
 	pthread_t th;
 	pthread_create(&th, NULL, blocked_receiver, &q);
+	/* Asleep is blocked: natively in the kernel's wait queue; under
+	 * kipc-run its receive is in kipcd's ring ahead of our send
+	 * (libkipc sleeps only after submitting, and the static supervisor
+	 * serves calls in the order they trapped, each until it sleeps). */
 	val("receiver blocked", receiver_blocked());
-	/* Asleep is blocked in the native kernel; under kipc-run the thread
-	 * sleeps (libkipc's futex wait, or the static supervisor) before
-	 * kipcd has parked its receive, and a POSIX program cannot see
-	 * kipcd's wait queue: give kipcd that moment. */
-	msleep(150);
 	res("send with a blocked receiver", mq_send(q, "r", 1, 0));
 	void *rv;
 	pthread_join(th, &rv);

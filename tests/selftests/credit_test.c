@@ -1246,6 +1246,48 @@ TEST(forged_task_queue_credit_entries_are_ordinary_sends)
 	helper_stop(&h);
 }
 
+/*
+ * Forged credit words (the process writes its own region's kernel-only
+ * words: a grant it was never given, a huge limit): the library believes
+ * them and reports its sends successful, but kipcd never reads the words
+ * back: the entries are ordinary sends, never past the room, and
+ * nothing of the kernel's count, nor another process, is touched.
+ */
+TEST(forged_credit_words_only_fool_their_own_library)
+{
+	struct helper h;
+	const struct kipc_credit *c = tq_setup(_metadata, &h, 20);
+	ASSERT_NE(NULL, c);
+	EXPECT_EQ(0, kipc_cred_refresh()); /* no grant now */
+	ASSERT_EQ(0u, cgen(c));
+	struct kipc_credit *w = (struct kipc_credit *)c;
+	w->link = h.pid;
+	w->op = KIPC_SYS_send;
+	w->msgsize = 64;
+	w->limit = 1000;
+	__atomic_store_n(&w->gen, 0x7fff1234u, __ATOMIC_RELEASE);
+	int claimed = 0;
+	for (uint32_t v = 0; v < 40; v++)
+		claimed += kipc_send(h.pid, &v, sizeof v, 0, KIPC_F_NONBLOCK) == 0;
+	EXPECT_LE(20, claimed); /* what the library believed */
+	/*
+	 * The kernel's count: exactly the room, in order. Not a holder, so
+	 * its entries are not taken ahead of others' requests (rule 1 is
+	 * for granted credits): wait until kipcd has taken them all.
+	 */
+	kipc_nop(); /* after our 40 entries in our SQ: all taken */
+	EXPECT_EQ(20, helper_do(&h, (struct cmd){C_TQ_STAT, 0, 0, 0}));
+	for (int64_t v = 0; v < 20; v++)
+		EXPECT_EQ(v, helper_do(&h, (struct cmd){C_TQ_RECV_NB, 0, 0, 0}));
+	EXPECT_EQ(-EAGAIN, helper_do(&h, (struct cmd){C_TQ_RECV_NB, 0, 0, 0}));
+	/* the forged words are ours to keep lying with; put them right */
+	__atomic_store_n(&w->gen, 0, __ATOMIC_RELEASE);
+	uint32_t v = 7;
+	EXPECT_EQ(0, kipc_send(h.pid, &v, sizeof v, 0, 0));
+	EXPECT_EQ(7, helper_do(&h, (struct cmd){C_TQ_RECV_NB, 0, 0, 0}));
+	helper_stop(&h);
+}
+
 #define NTQ 4000
 #define NTQCAP 64
 

@@ -2,7 +2,8 @@
 /*
  * rpc_test: call/reply by pid and through a mailbox; concurrent callers
  * each get their own reply; a server that exits before replying wakes
- * the caller with an error; a reply to an unknown token fails.
+ * the caller with an error; a reply to an unknown token fails; a call's
+ * priority (opts.prio) orders its request.
  */
 #include "kipc_test.h"
 
@@ -125,6 +126,55 @@ TEST(call_timeout_before_delivery)
 	EXPECT_EQ(ETIMEDOUT, errno);
 	kill(idle, SIGKILL);
 	kt_wait(idle);
+}
+
+/* Call the pid at *p with opts.prio 7: 0 if the reply is x + 1. */
+static int call_prio_7(void *p)
+{
+	long x = 7, y = 0;
+	struct kipc_opts o = {.prio = 7};
+	if (kipc_call_x(*(pid_t *)p, &x, sizeof x, &y, sizeof y, NULL, 0, &o) != sizeof y)
+		return 10;
+	return y == 8 ? 0 : 11;
+}
+
+/* opts.prio is a call's priority: the request goes ahead of a lower
+ * queued message and comes with it. Past KIPC_PRIO_MAX, or on a call
+ * that takes no such prio, it fails EINVAL and nothing is sent. */
+TEST(call_priority_orders_the_request)
+{
+	pid_t me = getpid();
+	long x = 1, y;
+	struct kipc_opts big = {.prio = KIPC_PRIO_MAX + 1}, p3 = {.prio = 3};
+	EXPECT_EQ(-1, kipc_call_x(me, &x, sizeof x, &y, sizeof y, NULL, 0, &big));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, kipc_send_x(me, &x, sizeof x, 0, 0, &p3));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, kipc_receive_x(KIPC_ANY, &y, sizeof y, NULL, KIPC_F_NONBLOCK, &p3));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, kipc_reply_x(1, &x, sizeof x, 0, &p3));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, kipc_reply_receive_x(1, &x, sizeof x, KIPC_ANY, &y, sizeof y, NULL,
+					   KIPC_F_NONBLOCK, &p3));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_EQ(0, kt_wait_taskq(KT_NMSG, 0, KT_BOUND_MS));
+
+	long low = 100;
+	ASSERT_EQ(0, kipc_send(me, &low, sizeof low, 0, 0));
+	pid_t c = kt_fork(call_prio_7, &me);
+	ASSERT_LT(0, c);
+	ASSERT_EQ(0, kt_wait_taskq(KT_NMSG, 2, KT_BOUND_MS)); /* the request is queued */
+	struct kipc_msginfo info;
+	ASSERT_EQ((ssize_t)sizeof x, kipc_receive(KIPC_ANY, &x, sizeof x, &info, 0));
+	EXPECT_EQ(7, x);
+	EXPECT_EQ(7u, info.prio);
+	EXPECT_EQ(c, info.pid);
+	EXPECT_TRUE(info.flags & KIPC_CQE_F_CALL);
+	long r = x + 1;
+	EXPECT_EQ(0, kipc_reply(info.token, &r, sizeof r, 0));
+	ASSERT_EQ((ssize_t)sizeof x, kipc_receive(KIPC_ANY, &x, sizeof x, &info, 0));
+	EXPECT_EQ(100, x);
+	EXPECT_EQ(0, kt_wait(c));
 }
 
 KIPC_TEST_MAIN

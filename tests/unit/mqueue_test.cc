@@ -527,3 +527,44 @@ TEST_CASE("mqueue: a send or receive made at an old flags generation fails ESTAL
 	w.host.mq_held.clear();
 	CHECK(simple(c, KIPC_SYS_mq_setfl, h, "", 5) == -EBADF);
 }
+
+TEST_CASE("mqueue: send credits only while the queue has messages, never filling it, "
+	  "no notification registered")
+{
+	World w;
+	Proc &a = w.spawn(100), &b = w.spawn(101);
+	int64_t h = mq_open(a, "/c", kRW | kCreat | kExcl, 8, 16);
+	REQUIRE(h > 0);
+	auto reserve = [&](Proc &p, int64_t held, uint32_t want) {
+		uint32_t msgsize = 0;
+		uint64_t charge = 0;
+		uint32_t n = w.k->reserve_sends(p.task, KIPC_SYS_mq_timedsend, h, uint32_t(held),
+						want, &msgsize, &charge);
+		if (n)
+			w.k->release_sends(p.uid, n * charge);
+		return n;
+	};
+	uint32_t nmsg = 9;
+	CHECK(w.k->credit_queue(KIPC_SYS_mq_timedsend, h, &nmsg) == qid(w, h));
+	CHECK(nmsg == 0);
+	CHECK(w.k->credit_queue(KIPC_SYS_mq_timedsend, h + 100, &nmsg) == 0);
+	/* empty: a send would make its descriptors poll POLLIN */
+	CHECK(reserve(a, 0, 16) == 0);
+	CHECK(mq_send(a, h, "1").res() == 0);
+	/* 8 slots, 1 queued: 6, so that the last slot stays for a send kipcd takes */
+	CHECK(reserve(a, 0, 16) == 6);
+	CHECK(reserve(a, 6, 16) == 0);
+	CHECK(reserve(a, 2, 3) == 3);
+	/* not b's open: b may not send on it */
+	CHECK(reserve(b, 0, 16) == 0);
+	/* a notification registered: none */
+	CHECK(mq_notify(a, h, KIPC_MQ_SIGEV_NONE) == 0);
+	CHECK(reserve(a, 0, 16) == 0);
+	CHECK(mq_notify(a, h, KIPC_MQ_NOTIFY_REMOVE) == 0);
+	CHECK(reserve(a, 0, 16) == 6);
+	/* other ops name other links */
+	CHECK(w.k->reserve_sends(a.task, KIPC_SYS_mbox_send, h, 0, 16, &nmsg, nullptr) == 0);
+	CHECK(simple(a, KIPC_SYS_mq_close, h) == 0);
+	CHECK(reserve(a, 0, 16) == 0);
+	CHECK(w.impl().user(a.uid).credit_bytes == 0);
+}

@@ -110,11 +110,16 @@ struct kipc_msginfo {
  * or absolute on CLOCK_MONOTONIC (| KIPC_F_ABSTIME) or CLOCK_REALTIME
  * (| KIPC_F_REALTIME). type is the message type on send/call/reply and
  * the selector on receive with KIPC_F_TYPE (System V msgtyp rules).
+ * prio is a call's request priority (kipc_call_x, kipc_mbox_call_x;
+ * 0..KIPC_PRIO_MAX); on every other call it must be 0 (EINVAL): a send
+ * takes its priority as an argument.
  */
 struct kipc_opts {
 	int64_t  timeout;
 	int64_t  type;
-	uint64_t rsvd[2];   /* zero */
+	uint32_t prio;
+	uint32_t rsvd0;     /* zero */
+	uint64_t rsvd1;     /* zero */
 };
 
 /* Nanoseconds of a struct timespec, for absolute timeouts. */

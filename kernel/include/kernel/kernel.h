@@ -169,6 +169,8 @@ struct Limits {
 	uint32_t ipcmni_extend;      /* 1: System V ids seq << 24 | idx, msgmni up
 					to 2^24 (Linux's ipcmni_extend); 0: seq * 32768 + idx */
 	uint64_t trace_bytes_per_user; /* trace listeners' rings one uid may have */
+	uint32_t hello_timeout_ms;   /* kipcd: how long a connection may be silent
+					before its hello (the core has no use for it) */
 
 	static Limits from_config();
 	/* Set one "name=value" boot parameter; 0 or -EINVAL / -ENOENT. */
@@ -222,7 +224,9 @@ public:
 	/*
 	 * Send credits (transport.md section 12): reserve room for up to
 	 * want more sends op of task t (KIPC_SYS_mbox_send: to native
-	 * mailbox id; KIPC_SYS_send: to the task queue of attached pid id),
+	 * mailbox id; KIPC_SYS_send: to the task queue of attached pid id;
+	 * KIPC_SYS_mq_timedsend: to the POSIX queue of t's open id, while it
+	 * has messages and no notification registration, never filling it),
 	 * beyond the held ones it already has, and charge their bytes to
 	 * its user. Returns
 	 * how many (0: not eligible); *msgsize is the largest payload one may
@@ -232,6 +236,12 @@ public:
 	uint32_t reserve_sends(Task *t, uint8_t op, int64_t id, uint32_t held, uint32_t want,
 			       uint32_t *msgsize, uint64_t *charge);
 	void release_sends(uid_t uid, uint64_t bytes);
+	/*
+	 * The link credits of op to id take room in, the same for every
+	 * sender (id itself, or for KIPC_SYS_mq_timedsend the queue of open
+	 * id, 0: none), and its queued messages.
+	 */
+	int64_t credit_queue(uint8_t op, int64_t id, uint32_t *nmsg);
 	/*
 	 * Bytes a host holds for uid outside the core (kernel/net: the parts
 	 * of a remote message not complete yet), in its bytes_per_user: 0,
