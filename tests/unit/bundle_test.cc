@@ -57,7 +57,7 @@ struct Ring {
 	void provide(uint16_t bid) { provide_raw({buf[bid], buflen, bid, 0}); }
 	void provide_raw(kipc_buf b)
 	{
-		ring()->bufs[tail & (entries - 1)] = b;
+		*KIPC_BUF_RING_BUF(ring(), tail & (entries - 1)) = b;
 		ring()->tail = ++tail;
 	}
 	void provide_all()
