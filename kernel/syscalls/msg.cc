@@ -76,7 +76,7 @@ long sys_mbox_receive_multi(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_
 	uint32_t entries = sqe.len;
 	if ((sqe.flags & ~KIPC_F_TRUNC) || sqe.prio || sqe.type || sqe.timeout || sqe.addr2 ||
 	    entries == 0 || entries > KIPC_BUF_RING_MAX || (entries & (entries - 1)) ||
-	    sqe.addr % alignof(kipc_buf_ring))
+	    sqe.addr % 8)
 		return -EINVAL;
 	if (!cur.mm || !cur.mm->access_ok(sqe.addr, KIPC_BUF_RING_SIZE(entries)))
 		return -EFAULT;

@@ -239,13 +239,13 @@ TEST(hostile_descriptors_and_rings)
 	/* a ring whose buffer points outside the arena */
 	struct ring r;
 	ASSERT_EQ(0, ring_init(&r, 4, sizeof(uint32_t)));
-	r.br->bufs[0].addr = 1ull << 40;
+	KIPC_BUF_RING_BUF(r.br, 0)->addr = 1ull << 40;
 	ASSERT_EQ(0, arm(&r, id, 2));
 	ASSERT_EQ(0, wait1(&c));
 	EXPECT_EQ(-EFAULT, c.res);
 	EXPECT_FALSE(c.flags & KIPC_CQE_F_MORE);
 	/* a tail run far past the head */
-	r.br->bufs[0].addr = kipc_buf_offset(r.bufs);
+	KIPC_BUF_RING_BUF(r.br, 0)->addr = kipc_buf_offset(r.bufs);
 	__atomic_store_n(&r.br->tail, 1000u, __ATOMIC_RELEASE);
 	ASSERT_EQ(0, arm(&r, id, 3));
 	ASSERT_EQ(0, wait1(&c));

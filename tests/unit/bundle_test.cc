@@ -57,7 +57,7 @@ struct Ring {
 	void provide(uint16_t bid) { provide_raw({buf[bid], buflen, bid, 0}); }
 	void provide_raw(kipc_buf b)
 	{
-		ring()->bufs[tail & (entries - 1)] = b;
+		*KIPC_BUF_RING_BUF(ring(), tail & (entries - 1)) = b;
 		ring()->tail = ++tail;
 	}
 	void provide_all()
@@ -144,7 +144,7 @@ TEST_CASE("a bundle charges every message to its user and stops where a send wou
 	World w(roomy_limits());
 	Limits &l = CoreTestAccess::limits(w.impl());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
-	int64_t id = o.mbox_create(KIPC_UNBOUNDED, 0, 0, 0622);
+	int64_t id = o.mbox_create(KIPC_UNBOUNDED, 0, 0, 0622, 256);
 	CHECK(a.mbox_send(id, std::string(100, 'x')).res() == 0);
 	uint64_t one = w.charged(1000);
 	l.bytes_per_user = 3 * one; /* room for two more */

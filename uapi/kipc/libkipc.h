@@ -498,7 +498,7 @@ void kipc_buf_ring_free(struct kipc_buf_ring *br);
 static inline void kipc_buf_ring_add(struct kipc_buf_ring *br, unsigned entries, void *buf,
 				     uint32_t len, uint16_t bid, unsigned offset)
 {
-	struct kipc_buf *b = &br->bufs[(br->tail + offset) & (entries - 1)];
+	struct kipc_buf *b = KIPC_BUF_RING_BUF(br, (br->tail + offset) & (entries - 1));
 	b->addr = kipc_buf_offset(buf);
 	b->len = len;
 	b->bid = bid;

@@ -230,8 +230,8 @@ struct kipc_bundle_desc {
 /*
  * mbox_receive_multi: a provided-buffer ring in the arena, at sqe.addr
  * (8-byte aligned), of sqe.len entries (a power of two, at most
- * KIPC_BUF_RING_MAX). The process writes buffer descriptors into
- * bufs[i & (entries - 1)] and then advances tail (store-release); the
+ * KIPC_BUF_RING_MAX). The process writes buffer descriptors into slot
+ * i & (entries - 1) (KIPC_BUF_RING_BUF) and then advances tail (store-release); the
  * kernel takes them in ring order from sqe.len2 on, keeping its own head
  * (never read back), one buffer per message, and posts one completion
  * per message: res = length copied, KIPC_CQE_F_MORE | KIPC_CQE_F_BUFFER,
@@ -253,9 +253,12 @@ struct kipc_buf {
 struct kipc_buf_ring {
 	uint32_t tail;          /* P: one past the last buffer provided (release) */
 	uint32_t rsvd[15];
-	struct kipc_buf bufs[]; /* P: entries of them */
+	/* followed by entries struct kipc_buf (P): KIPC_BUF_RING_BUF() */
 };
 #define KIPC_BUF_RING_MAX    32768u
+/* Buffer slot i (0..entries-1) of ring br. */
+#define KIPC_BUF_RING_BUF(br, i) \
+	((struct kipc_buf *)((uint8_t *)(br) + sizeof(struct kipc_buf_ring)) + (i))
 #define KIPC_BUF_RING_SIZE(entries) (sizeof(struct kipc_buf_ring) + (size_t)(entries) * sizeof(struct kipc_buf))
 
 #ifdef __cplusplus
