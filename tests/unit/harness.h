@@ -154,6 +154,8 @@ inline Limits roomy_limits(Limits l = Limits::from_config())
 	l.msgsize_max = std::max<uint32_t>(l.msgsize_max, 65536);
 	l.mbox_per_user = std::max<uint32_t>(l.mbox_per_user, 256);
 	l.bytes_per_user = std::max<uint64_t>(l.bytes_per_user, 8 << 20);
+	if (l.taskq_capacity) /* (0: rendezvous task queues, kept) */
+		l.taskq_capacity = std::max<uint32_t>(l.taskq_capacity, 64);
 	return l;
 }
 
