@@ -1412,10 +1412,13 @@ static void tq_ledger(struct __test_metadata *_metadata, int mode)
 		at.msgsize = 64;
 		ASSERT_EQ(0, kipc_taskq_setattr(&at));
 		r->rcv = getpid();
-		ASSERT_EQ(0, pthread_create(&t, NULL, tq_refresher, r));
 	}
+	/* the sender before our refresher thread: a fork of a threaded
+	 * process may not start threads under ThreadSanitizer */
 	pid_t s = kt_fork(tq_sender, r);
 	ASSERT_LT(0, s);
+	if (!mode)
+		ASSERT_EQ(0, pthread_create(&t, NULL, tq_refresher, r));
 	unsigned bogus = 0, disorder = 0;
 	if (!mode) {
 		uint32_t next = 0;
