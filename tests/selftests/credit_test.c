@@ -507,6 +507,25 @@ TEST(unused_credits_go_back)
 	box_done(_metadata, &b);
 }
 
+/* Reap n completions: how many succeeded, failed EAGAIN, failed otherwise. 0 or -1. */
+static int reap_counts(int n, int *ok, int *eagain, int *other)
+{
+	*ok = *eagain = *other = 0;
+	for (int i = 0; i < n; i++) {
+		struct kipc_cqe *cqe;
+		if (kipc_wait_cqe(&cqe) != 0)
+			return -1;
+		if (cqe->res == 0)
+			(*ok)++;
+		else if (cqe->res == -EAGAIN)
+			(*eagain)++;
+		else
+			(*other)++;
+		kipc_cqe_seen(cqe);
+	}
+	return 0;
+}
+
 /* Entries forged with KIPC_F_CREDIT (the async API passes flags through)
  * are ordinary sends beyond the kernel's own count: never past the room. */
 TEST(forged_credit_entries_are_ordinary_sends)
@@ -529,18 +548,8 @@ TEST(forged_credit_entries_are_ordinary_sends)
 		n++;
 	}
 	ASSERT_LE(0, kipc_submit());
-	int ok = 0, eagain = 0, other = 0;
-	for (int i = 0; i < n; i++) {
-		struct kipc_cqe *cqe;
-		ASSERT_EQ(0, kipc_wait_cqe(&cqe));
-		if (cqe->res == 0)
-			ok++;
-		else if (cqe->res == -EAGAIN)
-			eagain++;
-		else
-			other++;
-		kipc_cqe_seen(cqe);
-	}
+	int ok, eagain, other;
+	ASSERT_EQ(0, reap_counts(n, &ok, &eagain, &other));
 	EXPECT_EQ(20 - primers, ok);
 	EXPECT_EQ(n - (20 - primers), eagain);
 	EXPECT_EQ(0, other);
@@ -1226,18 +1235,8 @@ TEST(forged_task_queue_credit_entries_are_ordinary_sends)
 		n++;
 	}
 	ASSERT_LE(0, kipc_submit());
-	int ok = 0, eagain = 0, other = 0;
-	for (int i = 0; i < n; i++) {
-		struct kipc_cqe *cqe;
-		ASSERT_EQ(0, kipc_wait_cqe(&cqe));
-		if (cqe->res == 0)
-			ok++;
-		else if (cqe->res == -EAGAIN)
-			eagain++;
-		else
-			other++;
-		kipc_cqe_seen(cqe);
-	}
+	int ok, eagain, other;
+	ASSERT_EQ(0, reap_counts(n, &ok, &eagain, &other));
 	EXPECT_EQ(20 - primers, ok);
 	EXPECT_EQ(n - 1 - (20 - primers), eagain);
 	EXPECT_EQ(1, other); /* the mailbox send: no such mailbox */
