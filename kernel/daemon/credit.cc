@@ -213,7 +213,7 @@ bool Server::credit_collect()
 		uint32_t tail;
 		if (q->dead || !sq_read_tail(q->ctl, q->sq_head, kSqEntries, &tail))
 			return false; /* garbage: its own drain detaches it */
-		while (int32_t(tail - q->sq_head) > 0 && credit_of(q) && !q->dead) {
+		while (int32_t(tail - q->sq_head) > 0 && credit_of(q) && !q->dead && !q->taking) {
 			kipc_sqe sqe = sq_fetch(q->sq, q->sq_head, kSqEntries);
 			if (!credit_fits(q, sqe))
 				break;
@@ -232,7 +232,7 @@ bool Server::credit_collect()
 	for (Credit &c : credits_) {
 		Proc *q = c.p;
 		uint32_t tail;
-		if (q->dead || !sq_read_tail(q->ctl, q->sq_head, kSqEntries, &tail))
+		if (q->dead || q->taking || !sq_read_tail(q->ctl, q->sq_head, kSqEntries, &tail))
 			continue;
 		int64_t seen = clock_.monotonic_ns(); /* after the tail: later than any honest stamp */
 		int64_t prev = c.last_ts;

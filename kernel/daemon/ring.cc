@@ -211,6 +211,9 @@ void Server::drain(Proc *p, bool polling)
 				sqe.timeout = 0; /* it carried the grant */
 				sqe.addr2 = 0;   /* ... and the order stamp */
 			}
+			/* until it is submitted, none of p's credit sends behind
+			 * it may be taken (by another's request run here) */
+			p->taking = true;
 			if (orders_others(sqe.opcode) && !ordering_) {
 				drain_others(p);
 				if (p->dead)
@@ -225,6 +228,7 @@ void Server::drain(Proc *p, bool polling)
 				credit_before(p, sqe);
 			if (p->dead)
 				return;
+			p->taking = false;
 			if (remote) {
 				kipc::Creds c = kernel_.creds(p->task); /* cred_refresh's */
 				net_->submit({p, p->creds.pid, c.uid, c.gid, p->mm.get(), p->task}, sqe);

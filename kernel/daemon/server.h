@@ -198,6 +198,7 @@ struct Proc {
 	bool runnable = false;      /* SQ not drained (budget): drain next round */
 	bool stalled = false;       /* stopped reading the SQ: too much in flight */
 	bool consumed = false;      /* took SQEs since the last flush */
+	bool taking = false;        /* an entry consumed and not yet submitted */
 	bool active = false;        /* on Server::active_: polled while we spin */
 	bool credit_ok = false;     /* negotiated KIPC_FEAT_CREDIT (not delegated) */
 	bool credit_clock = false;  /* reads our CLOCK_MONOTONIC (same time namespace) */
