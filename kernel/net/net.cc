@@ -62,6 +62,9 @@
 #ifndef CONFIG_NET_UID
 #define CONFIG_NET_UID 65534
 #endif
+#ifndef CONFIG_NET_ORIGIN_SHARE
+#define CONFIG_NET_ORIGIN_SHARE 50
+#endif
 
 namespace kipcd {
 
@@ -85,6 +88,7 @@ NetConfig NetConfig::from_config()
 	c.timeout_ms = CONFIG_NET_TIMEOUT_MS;
 	c.retry_ms = CONFIG_NET_RETRY_MS;
 	c.uid = c.gid = CONFIG_NET_UID;
+	c.origin_share = CONFIG_NET_ORIGIN_SHARE;
 	return c;
 }
 
@@ -133,6 +137,10 @@ int NetConfig::set(const std::string &name, const std::string &v)
 		if (!parse_u64(v, 1, 4294967294u, &x))
 			return -EINVAL;
 		gid = uint32_t(x);
+	} else if (name == "net_origin_share") {
+		if (!parse_u64(v, 1, 100, &x))
+			return -EINVAL;
+		origin_share = uint32_t(x);
 	} else if (name == "net_shared_uids") {
 		/* "1000-1999,2500": explicit uids remote callers keep */
 		std::vector<std::pair<uint32_t, uint32_t>> r;
@@ -227,9 +235,10 @@ enum : uint16_t {
 	W_PONG = 8,  /* origin -> home: I am (its epoch) */
 	W_PART = 9,  /* either way: a part of a REQ or RES larger than one NATS
 			message (send_frame(), on_part()) */
-	W_HAVE = 10, /* home -> origin: of REQ seq (len2 bytes), still coming in
-			parts, these ranges are here (data: uint32 first, end
-			pairs): its retransmission sends the rest only */
+	W_HAVE = 10, /* of a frame seq (len2 bytes) still coming in parts, these
+			ranges are here (data: uint32 first, end pairs): home ->
+			origin of a REQ, its retransmission sends the rest only;
+			origin -> home of a RES, sent again at once, the rest only */
 };
 constexpr long kQueued = 1L << 40; /* start_out(): completes later */
 constexpr uint8_t OP_EXIT = 0xfe; /* origin task pid is gone: end its proxy */
@@ -448,6 +457,48 @@ struct Partial {
 	}
 };
 
+/* The HAVE that says what of pa (frame seq) came (W_HAVE). */
+std::vector<uint8_t> have_frame(uint64_t epoch, uint64_t peer_epoch, uint64_t seq,
+				const Partial &pa)
+{
+	std::vector<uint32_t> r;
+	for (auto &[a, b] : pa.have)
+		r.insert(r.end(), {a, b});
+	Wire w{};
+	w.kind = W_HAVE;
+	w.epoch = epoch;
+	w.peer_epoch = peer_epoch;
+	w.seq = seq;
+	w.len2 = uint32_t(pa.buf.size());
+	return encode(w, r.data(), uint32_t(r.size() * sizeof(uint32_t)));
+}
+
+/*
+ * The ranges a HAVE w says of a frame of size bytes, if it describes one
+ * (its size, ranges sorted, apart, within it, at most kMaxRanges: a
+ * frame has at most 268 parts, so half as many holes): else false.
+ */
+constexpr uint32_t kMaxRanges = 512;
+bool parse_have(const Wire &w, const uint8_t *data, uint64_t size,
+		std::map<uint32_t, uint32_t> *out)
+{
+	if (w.len2 != size || w.datalen % (2 * sizeof(uint32_t)) || w.datalen == 0 ||
+	    w.datalen > kMaxRanges * 2 * sizeof(uint32_t))
+		return false;
+	std::map<uint32_t, uint32_t> have;
+	uint64_t end = 0;
+	for (uint32_t i = 0; i < w.datalen; i += 2 * sizeof(uint32_t)) {
+		uint32_t r[2];
+		memcpy(r, data + i, sizeof r);
+		if (r[0] < end || r[1] <= r[0] || r[1] > size)
+			return false;
+		have[r[0]] = r[1];
+		end = uint64_t(r[1]) + 1; /* apart: add() joins touching ones */
+	}
+	*out = std::move(have);
+	return true;
+}
+
 struct Peer;
 
 /* A remote caller (node, pid) at its home node. */
@@ -499,6 +550,7 @@ struct Peer {
 	std::deque<std::pair<int64_t, uint64_t>> unacked;
 	std::map<uint64_t, Partial> partial; /* REQs still coming in parts, by seq */
 	size_t partial_bytes = 0;
+	uint64_t net_bytes = 0; /* what we hold for it charged to net_uid (hold()) */
 	size_t room = 0;     /* its server's max_payload, 0: not known */
 };
 
@@ -512,6 +564,8 @@ struct Node {
 				    the node of remote callers here: its answers are
 				    none of ours) */
 	size_t room = 0;         /* its server's max_payload, 0: not known */
+	std::set<uint64_t> open; /* seqs of our requests there not done yet: the
+				    lowest is the low-water mark it is sent */
 };
 
 /* A request of a local process waiting on another node. */
@@ -603,8 +657,11 @@ private:
 	uid_t mapped_uid(uint32_t uid) const;
 	std::map<uint64_t, Seen>::iterator forget_seen(Peer &p, std::map<uint64_t, Seen>::iterator it);
 	void clear_seen(Peer &p);
-	void settle(Seen &s);
-	void release_held(Proxy::Held &h);
+	void settle(Peer &p, Seen &s);
+	void release_held(Peer &p, Proxy::Held &h);
+	int hold(Peer &p, uid_t uid, uint64_t bytes);
+	void unhold(Peer &p, uid_t uid, uint64_t bytes);
+	Seen *remember(Peer &p, const Wire &w);
 	/* both */
 	void on_fabric();
 	void on_part(const std::string &from, bool is_req, const Wire &w, const uint8_t *data);
@@ -623,6 +680,7 @@ private:
 	void publish(const std::string &to, bool req, std::vector<uint8_t> b,
 		     const std::map<uint32_t, uint32_t> *have = nullptr);
 	void on_have(Out &o, const Wire &w, const uint8_t *data);
+	void res_have(Peer &p, const Wire &w, const uint8_t *data);
 
 	NetConfig cfg_;
 	Loop &loop_;
@@ -772,7 +830,9 @@ void NetImpl::publish(const std::string &to, bool req, std::vector<uint8_t> b,
 	size_t chunk = most - sizeof(Wire);
 	for (size_t off = 0; off < b.size(); off += chunk) {
 		size_t n = std::min(chunk, b.size() - off);
-		if (have && off) { /* a retransmission: what the home has not (HAVE) */
+		/* Sent again: only what the other end has not (HAVE); a REQ's
+		 * first part always (its home answers it as a retransmission). */
+		if (have && (off || !req)) {
 			auto h = have->upper_bound(uint32_t(off));
 			if (h != have->begin() && std::prev(h)->second >= off + n)
 				continue;
@@ -822,7 +882,7 @@ static bool whole_frame(const Partial &pa, const Wire &part, Wire *w)
 
 void NetImpl::drop_partial(Peer &p, std::map<uint64_t, Partial>::iterator it)
 {
-	kernel_.uncharge_host(it->second.uid, it->second.buf.size());
+	unhold(p, it->second.uid, it->second.buf.size());
 	p.partial_bytes -= it->second.buf.size();
 	p.partial.erase(it);
 }
@@ -870,18 +930,14 @@ void NetImpl::home_part(const std::string &from, const Wire &w, const uint8_t *d
 		long err = 0;
 		if (p.partial_bytes + w.len2 > kMaxPartial)
 			err = -EAGAIN;
-		else if (kernel_.charge_host(uid, w.len2))
+		else if (hold(p, uid, w.len2))
 			err = -ENOSPC;
 		if (err) {
 			refused(p, nullptr, h, err);
-			if (p.seen.size() < kMaxSeen) {
-				Seen &s = p.seen[w.seq];
-				s.done = true;
-				s.op = w.op;
-				answer(p, w.seq, W_RES, err, nullptr, nullptr, 0, &s.res);
-			} else {
-				answer(p, w.seq, W_RES, err, nullptr, nullptr, 0);
-			}
+			Seen *s = p.seen.size() < kMaxSeen ? remember(p, h) : nullptr;
+			if (s)
+				s->done = true;
+			answer(p, w.seq, W_RES, err, nullptr, nullptr, 0, s ? &s->res : nullptr);
 			return;
 		}
 		it = p.partial.emplace(w.seq, Partial{}).first;
@@ -901,7 +957,7 @@ void NetImpl::home_part(const std::string &from, const Wire &w, const uint8_t *d
 	Partial whole = std::move(pa);
 	p.partial.erase(it);
 	p.partial_bytes -= whole.buf.size();
-	kernel_.uncharge_host(whole.uid, whole.buf.size());
+	unhold(p, whole.uid, whole.buf.size());
 	Wire in;
 	if (whole_frame(whole, w, &in))
 		on_request(from, in, whole.buf.data() + sizeof in);
@@ -934,6 +990,8 @@ void NetImpl::origin_part(const std::string &from, const Wire &w, const uint8_t 
 	if (w.epoch == n.epoch)
 		n.heard = now;
 	o.news = now; /* its answer is coming */
+	o.rx.last = now;
+	o.rx.told = false;
 	if (!o.rx.add(uint32_t(w.target), data, w.datalen))
 		return;
 	Partial whole = std::move(o.rx);
@@ -1083,6 +1141,7 @@ Out &NetImpl::new_out(const NetCaller *c, uint64_t user_data, uint16_t node, uin
 	Out &o = out_[seq];
 	o.seq = seq;
 	o.node = node;
+	nodes_[node].open.insert(seq);
 	o.priv = c ? c->priv : nullptr;
 	o.mm = c ? c->mm : nullptr;
 	o.task = c ? c->task : nullptr;
@@ -1318,7 +1377,9 @@ void NetImpl::transmit(Out &o, int64_t now)
 	}
 	Wire w = o.w;
 	w.peer_epoch = o.acked ? o.acked : n.epoch;
-	w.low = out_.empty() ? next_seq_ : out_.begin()->first;
+	/* What that node may forget: the results below our lowest request
+	 * there (one parked at another node keeps nothing here). */
+	w.low = n.open.empty() ? next_seq_ : *n.open.begin();
 	if (o.priv) {
 		Chan &ch = contacted_[o.priv].nodes[o.node];
 		w.order_low = ch.open.empty() ? o.w.order : *ch.open.begin();
@@ -1403,6 +1464,7 @@ std::map<uint64_t, Out>::iterator NetImpl::forget_out(std::map<uint64_t, Out>::i
 {
 	if (it->second.charged)
 		kernel_.uncharge_host(it->second.uid, it->second.charged);
+	nodes_[it->second.node].open.erase(it->first);
 	return out_.erase(it);
 }
 
@@ -1491,20 +1553,8 @@ void NetImpl::on_answer(const std::string &from, const Wire &w, const uint8_t *d
  */
 void NetImpl::on_have(Out &o, const Wire &w, const uint8_t *data)
 {
-	uint64_t size = sizeof(Wire) + o.data.size();
-	if (w.len2 != size || w.datalen % (2 * sizeof(uint32_t)) || w.datalen == 0)
-		return;
-	std::map<uint32_t, uint32_t> have;
-	uint64_t end = 0;
-	for (uint32_t i = 0; i < w.datalen; i += 2 * sizeof(uint32_t)) {
-		uint32_t r[2];
-		memcpy(r, data + i, sizeof r);
-		if (r[0] < end || r[1] <= r[0] || r[1] > size)
-			return;
-		have[r[0]] = r[1];
-		end = uint64_t(r[1]) + 1; /* apart: add() joins touching ones */
-	}
-	o.have = std::move(have); /* (no news: its bound runs from its last ACK) */
+	/* (no news: its bound runs from its last ACK) */
+	parse_have(w, data, sizeof(Wire) + o.data.size(), &o.have);
 }
 
 /*
@@ -1542,9 +1592,18 @@ void NetImpl::tick()
 {
 	int64_t now = now_ns();
 	int64_t bound = cfg_.timeout_ms * 1000000, retry = cfg_.retry_ms * 1000000;
+	int64_t pause = std::max<int64_t>(cfg_.retry_ms / 4, 5) * 1000000;
 	std::vector<uint64_t> fail, again;
 	for (auto &[seq, o] : out_) {
 		Node &n = nodes_[o.node];
+		if (!o.rx.buf.empty() && !o.rx.told && now - o.rx.last >= pause) {
+			/* Its RES's parts paused: say what came, so that the home
+			 * sends the rest only (res_have()). */
+			o.rx.told = true;
+			o.last_tx = now; /* it stands for a retransmission: no probe
+					    brings the whole RES meanwhile */
+			publish(n.name, true, have_frame(epoch_, o.rx.epoch, seq, o.rx));
+		}
 		if (now - o.news >= bound)
 			fail.push_back(seq);
 		else if (now - (o.ntx ? o.last_tx : n.hello) >= retry)
@@ -1562,7 +1621,8 @@ void NetImpl::tick()
 	watch_peers(now);
 	bool watching = false;
 	for (auto &[name, p] : peers_)
-		watching |= !p.proxies.empty() || p.silent || !p.partial.empty();
+		watching |= !p.proxies.empty() || p.silent || !p.partial.empty() ||
+			    !p.seen.empty();
 	if (out_.empty() && !watching && armed_) {
 		itimerspec its{};
 		timerfd_settime(tfd_, 0, &its, nullptr);
@@ -1651,14 +1711,14 @@ void NetImpl::end_proxy(Peer &p, pid_t rpid, long res, long why)
 			}
 			s->second.proxy = nullptr;
 			s->second.reply = 0; /* (its region goes with the proxy) */
-			settle(s->second);
+			settle(p, s->second);
 			++s;
 		} else {
 			s = forget_seen(p, s);
 		}
 	}
 	for (auto &[order, h] : px->held)
-		release_held(h);
+		release_held(p, h);
 	for (auto pa = p.partial.begin(); pa != p.partial.end();) {
 		auto next = std::next(pa);
 		if (pa->second.pid == rpid)
@@ -1721,17 +1781,7 @@ void NetImpl::watch_peers(int64_t now)
 				/* Its parts paused: say what came (W_HAVE), so that its
 				 * retransmission carries the rest only. */
 				pa->second.told = true;
-				std::vector<uint32_t> r;
-				for (auto &[a, b] : pa->second.have)
-					r.insert(r.end(), {a, b});
-				Wire w{};
-				w.kind = W_HAVE;
-				w.epoch = epoch_;
-				w.peer_epoch = p.epoch;
-				w.seq = pa->first;
-				w.len2 = uint32_t(pa->second.buf.size());
-				publish(p.name, false,
-					encode(w, r.data(), uint32_t(r.size() * sizeof(uint32_t))));
+				publish(p.name, false, have_frame(epoch_, p.epoch, pa->first, pa->second));
 			}
 			pa = next;
 		}
@@ -1750,7 +1800,10 @@ void NetImpl::watch_peers(int64_t now)
 				publish(p.name, false, encode(w, nullptr, 0));
 			}
 		}
-		if (p.silent && quiet >= 2 * bound) {
+		if ((p.silent || !p.seen.empty()) && quiet >= 2 * bound && p.proxies.empty()) {
+			/* Its answers kept for retransmissions go too (also
+			 * those of a node that never had a proxy here, its
+			 * refusals): it gave up every request by now. */
 			clear_seen(p);
 			p.exited.clear();
 			p.silent = false;
@@ -1772,8 +1825,7 @@ uid_t NetImpl::mapped_uid(uint32_t uid) const
 std::map<uint64_t, Seen>::iterator NetImpl::forget_seen(Peer &p,
 							 std::map<uint64_t, Seen>::iterator it)
 {
-	if (it->second.charged)
-		kernel_.uncharge_host(it->second.uid, it->second.charged);
+	unhold(p, it->second.uid, it->second.charged);
 	return p.seen.erase(it);
 }
 
@@ -1785,19 +1837,67 @@ void NetImpl::clear_seen(Peer &p)
 
 /* s is answered: of what its call held (the reply buffer, run()), what its
  * kept RES takes stays charged until it is forgotten. */
-void NetImpl::settle(Seen &s)
+void NetImpl::settle(Peer &p, Seen &s)
 {
 	if (s.charged > s.res.size()) {
-		kernel_.uncharge_host(s.uid, s.charged - s.res.size());
+		unhold(p, s.uid, s.charged - s.res.size());
 		s.charged = s.res.size();
 	}
 }
 
 /* A held request leaves the held map (its turn, given up, its proxy ends). */
-void NetImpl::release_held(Proxy::Held &h)
+void NetImpl::release_held(Peer &p, Proxy::Held &h)
 {
 	if (!h.refused)
-		kernel_.uncharge_host(h.uid, sizeof(Wire) + h.data.size());
+		unhold(p, h.uid, sizeof(Wire) + h.data.size());
+}
+
+/*
+ * Every byte a home holds for an origin's callers is charged to the uid
+ * they run as here, in its bytes_per_user; what is charged to net_uid,
+ * which the callers of every origin share, is also bounded per origin
+ * (net_origin_share percent of it), so that one node cannot use up
+ * what the others' callers may hold. 0 or -ENOSPC (nothing charged).
+ */
+int NetImpl::hold(Peer &p, uid_t uid, uint64_t bytes)
+{
+	if (uid == cfg_.uid &&
+	    p.net_bytes + bytes > kernel_.limits().bytes_per_user * cfg_.origin_share / 100)
+		return -ENOSPC;
+	if (kernel_.charge_host(uid, bytes))
+		return -ENOSPC;
+	if (uid == cfg_.uid)
+		p.net_bytes += bytes;
+	return 0;
+}
+
+void NetImpl::unhold(Peer &p, uid_t uid, uint64_t bytes)
+{
+	if (!bytes)
+		return;
+	kernel_.uncharge_host(uid, bytes);
+	if (uid == cfg_.uid)
+		p.net_bytes -= bytes;
+}
+
+/*
+ * Remember w's id (running, or refused: done, with its answer kept for
+ * its retransmissions), charged what its kept answer takes (a header:
+ * a call's reply buffer is charged when it runs). nullptr when that does
+ * not fit: it is then answered without being remembered (a
+ * retransmission is taken as new: it did not run).
+ */
+Seen *NetImpl::remember(Peer &p, const Wire &w)
+{
+	uid_t uid = mapped_uid(w.uid);
+	if (hold(p, uid, sizeof(Wire)))
+		return nullptr;
+	Seen &s = p.seen[w.seq];
+	s.op = w.op;
+	s.uid = uid;
+	s.charged = sizeof(Wire);
+	arm(); /* watch_peers() forgets it if its origin falls silent */
+	return &s;
 }
 
 /* The mapping policy: shared uids keep their uid and gid, others run as
@@ -1872,6 +1972,10 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 		return;
 	if (w.kind == W_PONG)
 		return; /* it lives (watch_peers) */
+	if (w.kind == W_HAVE) {
+		res_have(p, w, data);
+		return;
+	}
 	if (w.kind == W_BYE) {
 		reset_peer(p, -ESHUTDOWN); /* its kipcd stopped: its tasks are gone */
 		return;
@@ -1914,19 +2018,23 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 	Proxy *px = nullptr;
 	if (long err = admit(p, w, &px)) {
 		refused(p, nullptr, w, err);
-		Seen &s = p.seen[w.seq];
-		s.done = true;
-		answer(p, w.seq, W_RES, err, nullptr, nullptr, 0, &s.res);
+		Seen *s = remember(p, w);
+		if (s)
+			s->done = true;
+		answer(p, w.seq, W_RES, err, nullptr, nullptr, 0, s ? &s->res : nullptr);
 		return;
 	}
-	if (px->running >= kMaxRunning) {
-		refused(p, px, w, -EAGAIN);
-		answer(p, w.seq, W_RES, -EAGAIN, nullptr, nullptr, 0); /* not run, not kept */
+	/* Its answer is kept for its retransmissions until the origin's
+	 * low-water mark passes it: charged, ENOSPC (not run, not kept). */
+	long full = px->running >= kMaxRunning ? -EAGAIN : 0;
+	Seen *s = full ? nullptr : remember(p, w);
+	if (!s) {
+		full = full ? full : -ENOSPC;
+		refused(p, px, w, full);
+		answer(p, w.seq, W_RES, full, nullptr, nullptr, 0); /* not run, not kept */
 		return;
 	}
-	Seen &s = p.seen[w.seq];
-	s.op = w.op;
-	s.proxy = px;
+	s->proxy = px;
 	px->running++;
 	if (w.order < px->next) {
 		done(p, px, w.seq, -ENOLINK); /* its caller gave it up (order_low) */
@@ -1946,7 +2054,7 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 		Proxy::Held &h = px->held[w.order];
 		h.w = w;
 		h.uid = mapped_uid(w.uid);
-		if (kernel_.charge_host(h.uid, sizeof(Wire) + w.datalen)) {
+		if (hold(p, h.uid, sizeof(Wire) + w.datalen)) {
 			h.refused = true;
 			done(p, px, w.seq, -ENOSPC);
 		} else {
@@ -1978,6 +2086,24 @@ void NetImpl::ack_parked(Peer &p, int64_t now)
 		if (it != p.seen.end() && !it->second.done)
 			answer(p, seq, W_ACK, 0, nullptr, nullptr, 0);
 	}
+}
+
+/*
+ * The origin of a call says what of its RES, which came in parts, it
+ * has (its parts paused: one was lost): the RES goes again at once, but
+ * only the parts not wholly among those ranges. Nothing of it is kept
+ * (a probe has the whole RES again). One that does not describe a kept
+ * RES (another epoch, seq or size, bad ranges) is dropped: the origin's
+ * probe then has the whole RES again, as without a HAVE.
+ */
+void NetImpl::res_have(Peer &p, const Wire &w, const uint8_t *data)
+{
+	auto it = p.seen.find(w.seq);
+	std::map<uint32_t, uint32_t> have;
+	if (w.peer_epoch != epoch_ || it == p.seen.end() || !it->second.done ||
+	    !parse_have(w, data, it->second.res.size(), &have))
+		return;
+	publish(p.name, false, it->second.res, &have);
 }
 
 /* Which proxy runs w: its pid's, of its incarnation (a pid is reused). */
@@ -2012,7 +2138,7 @@ void NetImpl::advance(Peer &p, Proxy *px, uint32_t order_low)
 		std::vector<uint64_t> gone;
 		for (auto h = px->held.begin(); h != px->held.end() && h->first < order_low;) {
 			gone.push_back(h->second.w.seq);
-			release_held(h->second);
+			release_held(p, h->second);
 			h = px->held.erase(h);
 		}
 		for (uint64_t seq : gone)
@@ -2022,7 +2148,7 @@ void NetImpl::advance(Peer &p, Proxy *px, uint32_t order_low)
 		Proxy::Held h = std::move(px->held.begin()->second);
 		px->held.erase(px->held.begin());
 		px->next++;
-		release_held(h); /* the core charges what it keeps of it */
+		release_held(p, h); /* the core charges what it keeps of it */
 		if (h.refused)
 			continue;
 		if (!run(p, px, h.w, h.data.data()))
@@ -2060,6 +2186,7 @@ void NetImpl::done(Peer &p, Proxy *px, uint64_t seq, long res)
 	if (px && it->second.proxy == px)
 		px->running--;
 	answer(p, seq, W_RES, res, nullptr, nullptr, 0, &it->second.res);
+	settle(p, it->second);
 }
 
 /* Run w on px now. False when px is gone (an EXIT ended it). */
@@ -2126,12 +2253,11 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 			 * are held for the caller: charged to the uid it runs
 			 * as (ENOSPC beyond, not run). */
 			uint32_t len2 = std::min({w.len2, kernel_.limits().msgsize_max, kMaxData});
-			if (kernel_.charge_host(px->uid, sizeof(Wire) + len2)) {
+			if (hold(p, s.uid, len2)) {
 				done(p, px, w.seq, -ENOSPC);
 				return true;
 			}
-			s.uid = px->uid;
-			s.charged = sizeof(Wire) + len2;
+			s.charged += len2;
 			s.len2 = len2;
 			s.reply = px->mm.alloc(nullptr, 0, s.len2);
 			sqe.addr2 = s.reply;
@@ -2183,7 +2309,7 @@ void NetImpl::proxy_complete(void *priv, const kipc_cqe &cqe)
 	if (s.reply)
 		px->mm.free(s.reply);
 	s.reply = 0;
-	settle(s);
+	settle(p, s);
 }
 
 /* ---------------------------------------------------------------- */
@@ -2249,7 +2375,7 @@ void NetImpl::on_fabric()
 			if (w.kind == W_PART)
 				on_part(from, is_req, w, data);
 			else if (is_req && (w.kind == W_REQ || w.kind == W_PROBE || w.kind == W_PONG ||
-				       w.kind == W_BYE))
+				       w.kind == W_BYE || w.kind == W_HAVE))
 				on_request(from, w, data);
 			else if (is_rsp && (w.kind == W_ACK || w.kind == W_RES || w.kind == W_STALE ||
 					    w.kind == W_PING || w.kind == W_BYE || w.kind == W_HAVE))

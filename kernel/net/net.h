@@ -40,6 +40,8 @@ struct NetConfig {
 	uint32_t uid = 65534;        /* net_uid: remote callers run as */
 	uint32_t gid = 65534;        /* net_gid */
 	std::vector<std::pair<uint32_t, uint32_t>> shared; /* net_shared_uids ranges */
+	uint32_t origin_share = 50;  /* net_origin_share: percent of net_uid's
+					bytes_per_user one origin node may hold */
 
 	static NetConfig from_config();
 	/* A net_* boot parameter: 0, -ENOENT (not one of ours), -EINVAL. */
