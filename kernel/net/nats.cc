@@ -108,6 +108,7 @@ struct Conn {
 	bool tls = false;          /* the I/O thread's: stays with it */
 	bool sniffed = false;      /* the I/O thread's: its first byte was looked at */
 	bool full = false;         /* the I/O thread's: its first check runs */
+	int denials = 0;           /* mu_: refusals its checks asked for, not seen yet */
 };
 
 /* The connection this thread is in libnats for: its callbacks for that
@@ -183,14 +184,37 @@ private:
 		uint64_t one = 1;
 		if (write(efd_, &one, sizeof one) < 0) { /* counter full: already kicked */ }
 	}
-	static void on_error(natsConnection *, natsSubscription *, natsStatus s, void *c)
+	/*
+	 * libnats' thread for connection events. A check asks the server
+	 * for refusals (start_probe()), which come here, maybe after the
+	 * check passed (the mark is read by the connection's driver, the
+	 * refusals are handed to this thread): each connection counts those
+	 * its checks asked for, and a check started before the refusals of
+	 * the one before came adds to that count (it once replaced it: the
+	 * late refusals of a check were then logged as "NATS: Not
+	 * Permitted" after a check had passed). A refusal on a connection
+	 * already closed is its check's too, as far as we can know: nothing
+	 * of that connection goes on. Any other is logged as what it is.
+	 */
+	static void on_error(natsConnection *nc, natsSubscription *, natsStatus s, void *c)
 	{
 		auto *f = static_cast<NatsFabric *>(c);
-		if (s == NATS_NOT_PERMITTED && f->denials_.fetch_sub(1) > 0)
-			return; /* the check asked for that refusal (it may come after it) */
-		if (s == NATS_NOT_PERMITTED)
-			f->denials_.fetch_add(1);
-		klog(fmt::format("kipc: net: NATS: {}", natsStatus_GetText(s)));
+		if (s == NATS_NOT_PERMITTED) {
+			std::lock_guard g(f->mu_);
+			Conn *cur = f->cur_;
+			if (!cur || cur->nc != nc)
+				return; /* a closed connection's (its check's) */
+			if (cur->denials > 0) {
+				cur->denials--;
+				return; /* the check asked for that refusal */
+			}
+		}
+		klog(fmt::format("kipc: net: NATS: {}{}", natsStatus_GetText(s),
+				 s == NATS_NOT_PERMITTED
+					 ? " (the server refused a publish or subscription of ours "
+					   "that no permission check asked for: its permissions "
+					   "deny a subject of kipc's own?)"
+					 : ""));
 	}
 	void io();
 	Conn *connect();
@@ -239,7 +263,6 @@ private:
 	std::vector<Probe> probe_;       /* the I/O thread's: the check running */
 	natsSubscription *mark_ = nullptr; /* the I/O thread's: its end */
 	std::string nonce_;              /* the I/O thread's: this check's payload */
-	std::atomic<int> denials_{0};    /* refusals the check asked for, not seen yet */
 	int64_t probe_by_ = 0;           /* the I/O thread's: the mark's deadline (ms) */
 	bool said_down_ = false;         /* the I/O thread's: it said it cannot connect */
 	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
@@ -714,7 +737,10 @@ void NatsFabric::start_probe(Conn *c, const std::vector<std::string> &others)
 	if (getrandom(r, sizeof r, 0) != sizeof r)
 		r[0] = uint64_t(now_ms()), r[1] = uint64_t(getpid());
 	nonce_ = fmt::format("probe {:016x}{:016x}", r[0], r[1]);
-	denials_ = int(5 * others.size()); /* two publishes, three subscriptions each */
+	{
+		std::lock_guard g(mu_); /* two publishes, three subscriptions each */
+		c->denials += int(5 * others.size());
+	}
 	for (const std::string &x : others) {
 		for (const char *kind : {"req", "rsp"}) {
 			std::string as = fmt::format("kipc.{}.{}.{}", me, kind, x);
