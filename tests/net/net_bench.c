@@ -361,6 +361,12 @@ static double kipc_stream(int window, int rwin, bool local, const char *tag)
 		return 0;
 	struct kipc_net_stat ns0 = {0}, ns = {0};
 	kipc_net_stat(&ns0);
+	/* What each kernel's threads cost per message (less moved by the
+	 * load than the rate): which side bounds the stream. */
+	long csw0[2] = {0}, oth0[2] = {0}, tick0[2] = {0}, csw1[2] = {0}, oth1[2] = {0},
+	     tick1[2] = {0};
+	for (int k = 0; k < 2; k++)
+		proc_cost(nf->node[k].pid, &csw0[k], &oth0[k], &tick0[k]);
 	if (local) {
 		pid_t snd = fork();
 		if (snd == 0) {
@@ -380,6 +386,15 @@ static double kipc_stream(int window, int rwin, bool local, const char *tag)
 	}
 	if (kt_wait(rcv))
 		return 0;
+	for (int k = 0; k < 2; k++)
+		proc_cost(nf->node[k].pid, &csw1[k], &oth1[k], &tick1[k]);
+	double us = 1e6 / (double)sysconf(_SC_CLK_TCK) / ST_N;
+	ksft_print("# stream, %d in flight, %d receive%s posted%s: per message, kipcd a %.1f us CPU, "
+		   "%.2f + %.2f sleeps (loop + other threads); kipcd b %.1f us CPU, %.2f + %.2f "
+		   "sleeps (/proc)\n", window, rwin, rwin > 1 ? "s" : "", local ? " (local)" : "",
+		   (double)(tick1[0] - tick0[0]) * us, (double)(csw1[0] - csw0[0]) / ST_N,
+		   (double)(oth1[0] - oth0[0]) / ST_N, (double)(tick1[1] - tick0[1]) * us,
+		   (double)(csw1[1] - csw0[1]) / ST_N, (double)(oth1[1] - oth0[1]) / ST_N);
 	double rate = ST_N / ((double)(bs->t_end - bs->t_start) / 1e9);
 	if (!local && kipc_net_stat(&ns) == 0)
 		ksft_print("# stream, %d in flight, %d receive%s posted: %llu requests, "
