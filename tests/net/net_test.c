@@ -2928,6 +2928,25 @@ static struct wire hostile_part(uint64_t epoch, uint64_t home, uint64_t seq, uin
 			     .target = off};
 }
 
+/* The first parts of requests first..last as the hostile node, 3000
+ * bytes each of the largest frames: published, not waited for. */
+static void hostile_first_parts(natsConnection *z, uint64_t epoch, uint64_t home, uint64_t first,
+				uint64_t last)
+{
+	static uint8_t junk[3000];
+	memset(junk, 'z', sizeof junk);
+	for (uint64_t seq = first; seq <= last; seq++) {
+		struct wire w = hostile_part(epoch, home, seq, BIG_FRAME, 0);
+		w.magic = 0x54454e4b;
+		w.version = 1;
+		w.datalen = sizeof junk;
+		uint8_t buf[sizeof w + sizeof junk];
+		memcpy(buf, &w, sizeof w);
+		memcpy(buf + sizeof w, junk, sizeof junk);
+		natsConnection_Publish(z, "kipc.d.req.a", buf, sizeof buf);
+	}
+}
+
 TEST_TIMEOUT(the_4_mib_per_origin_bound_holds_against_a_hostile_node, 120)
 {
 	NF_SLOW();
@@ -2954,16 +2973,7 @@ TEST_TIMEOUT(the_4_mib_per_origin_bound_holds_against_a_hostile_node, 120)
 	memset(junk, 'z', sizeof junk);
 	/* Four of the largest requests, their first parts only: held,
 	 * 4 MiB and change. */
-	for (uint64_t seq = 1; seq <= 4; seq++) {
-		struct wire w = hostile_part(epoch, home, seq, BIG_FRAME, 0);
-		w.magic = 0x54454e4b;
-		w.version = 1;
-		w.datalen = sizeof junk;
-		uint8_t buf[sizeof w + sizeof junk];
-		memcpy(buf, &w, sizeof w);
-		memcpy(buf + sizeof w, junk, sizeof junk);
-		natsConnection_Publish(z, "kipc.d.req.a", buf, sizeof buf);
-	}
+	hostile_first_parts(z, epoch, home, 1, 4);
 	/* A fifth: refused EAGAIN, not held. */
 	a = ask_on(z, "kipc.d.req.a", hostile_part(epoch, home, 5, BIG_FRAME, 0), junk, sizeof junk);
 	ASSERT_NE(NULL, a);
@@ -3009,6 +3019,49 @@ TEST_TIMEOUT(the_4_mib_per_origin_bound_holds_against_a_hostile_node, 120)
 	EXPECT_EQ(-EAGAIN, a->cqe.res);
 	TH_LOG("a hostile node's 4 parts held %lld bytes, the fifth EAGAIN; dropped %.1f s later",
 	       4LL * BIG_FRAME, (double)(__ksft_now_ms() - t0) / 1000);
+	natsSubscription_Destroy(sub);
+	natsConnection_Destroy(z);
+	nf_stop_node(4, SIGTERM);
+	nf_stop_node(5, SIGTERM);
+	nf_stop_pid(nf->small_nats, SIGTERM);
+	nf->small_nats = 0;
+}
+
+/*
+ * One origin cannot use up what the callers of the others may hold at a
+ * home: what the home holds for one origin's callers mapped to 65534 is
+ * at most net_origin_share (half, by default) of that uid's
+ * bytes_per_user (8 MiB at d): the hostile node's fourth large request
+ * is refused ENOSPC (its 4 MiB bound would have taken it), and the
+ * honest node's 1 MiB send and call, also 65534's there, cross.
+ */
+TEST_TIMEOUT(an_origin_at_its_share_leaves_the_rest_to_the_others, 120)
+{
+	NF_SLOW();
+	char why[256], url[64];
+	ASSERT_EQ(KSFT_PASS, big_server("share", "", &nf->small_nats, url, sizeof url));
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(5, url, BIG_HOME, why, sizeof why));
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(4, url, BIG_HOME, why, sizeof why));
+	natsConnection *z = nf_nats_as(url, "a");
+	ASSERT_NE(NULL, z);
+	natsSubscription *sub;
+	ASSERT_EQ(NATS_OK, natsConnection_Subscribe(&sub, z, "kipc.a.>", on_answer_d, NULL));
+	natsConnection_Flush(z);
+	uint64_t epoch = (uint64_t)kt_realtime_ns();
+	struct wire *a = ask_on(z, "kipc.d.req.a", (struct wire){.kind = 2, .epoch = epoch}, NULL, 0);
+	ASSERT_NE(NULL, a);
+	uint64_t home = a->epoch;
+	hostile_first_parts(z, epoch, home, 1, 3);
+	static uint8_t junk[3000];
+	a = ask_on(z, "kipc.d.req.a", hostile_part(epoch, home, 4, BIG_FRAME, 0), junk, sizeof junk);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(4, a->kind);
+	EXPECT_EQ(-ENOSPC, a->cqe.res);
+	EXPECT_EQ(3LL * BIG_FRAME, home_partial(_metadata, 5));
+	int64_t held = 0;
+	big_across(_metadata, 4, 5, NULL, &held);
+	TH_LOG("a hostile node at its share held %lld bytes, its fourth ENOSPC; the honest "
+	       "node's 1 MiB send and call crossed", 3LL * BIG_FRAME);
 	natsSubscription_Destroy(sub);
 	natsConnection_Destroy(z);
 	nf_stop_node(4, SIGTERM);
