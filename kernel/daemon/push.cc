@@ -72,6 +72,8 @@ bool Server::push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe) 
 		case KIPC_SYS_mbox_send:
 		case KIPC_SYS_mbox_receive:
 		case KIPC_SYS_mbox_receive_set:
+		case KIPC_SYS_mbox_send_bundle:
+		case KIPC_SYS_mbox_receive_multi:
 			return false; /* mailboxes */
 		default:
 			return true;
@@ -82,8 +84,10 @@ bool Server::push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe) 
 	case KIPC_SYS_receive:
 		return false; /* task queues */
 	case KIPC_SYS_mbox_send:
+	case KIPC_SYS_mbox_send_bundle: /* each of its messages at sqe.prio */
 		return sqe.target == g.link && sqe.prio > g.prio;
 	case KIPC_SYS_mbox_receive:
+	case KIPC_SYS_mbox_receive_multi: /* it takes the head: taken back, not stolen */
 		return sqe.target == g.link;
 	default:
 		return true;

@@ -297,7 +297,8 @@ private:
 	void credit_before(Proc *p, kipc::Task *task, const kipc_sqe &sqe);
 	void credit_before_net(kipc::Task *task, const kipc_sqe *sqe);
 	uint32_t credit_held(uint8_t op, int64_t queue) const;
-	bool credit_room(kipc::Task *task, uint8_t op, int64_t link, int64_t queue);
+	bool credit_room(kipc::Task *task, uint8_t op, int64_t link, int64_t queue,
+			 uint32_t n = 1);
 	void credit_after(Proc *p, const kipc_sqe &sqe);
 	void credit_grant(Proc *p, uint8_t op, int64_t link);
 	void credit_topup(Proc *p);
