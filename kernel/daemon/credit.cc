@@ -160,7 +160,9 @@ void Server::submit(Proc *p, const kipc_sqe &sqe)
 	sync_ud_ = sqe.user_data;
 	sync_res_ = 1;
 	sync_done_ = false;
+	clock_.hold_real(true);
 	kernel_.submit(p->task, sqe);
+	clock_.hold_real(false);
 	if (!p->dead)
 		push_after(p, sqe);
 	if (sync_held_)

@@ -753,4 +753,30 @@ TEST(a_bundle_ahead_or_a_multishot_takes_the_push_back)
 	EXPECT_EQ(0, kipc_mbox_destroy(a));
 }
 
+/* A bundle is one request: its messages carry its one send time (kipcd
+ * reads CLOCK_REALTIME once per request), within the call's, and
+ * msg_list sees each of them, in order. */
+TEST(a_bundles_messages_carry_its_send_time)
+{
+	ASSERT_EQ(0, kipc_attach());
+	int64_t id = kt_shared_mbox(64);
+	ASSERT_LT(0, id);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_REALTIME, &t0);
+	ASSERT_EQ(16, bundle_of(id, 0, 16, 0));
+	clock_gettime(CLOCK_REALTIME, &t1);
+	struct kipc_msg_info mi[16];
+	ASSERT_EQ(16, kipc_msg_list(id, 0, mi, 16));
+	int64_t a = t0.tv_sec * 1000000000ll + t0.tv_nsec, b = t1.tv_sec * 1000000000ll + t1.tv_nsec;
+	for (int i = 0; i < 16; i++) {
+		EXPECT_EQ(mi[0].stime, mi[i].stime);
+		EXPECT_LE(a, mi[i].stime);
+		EXPECT_GE(b, mi[i].stime);
+		EXPECT_EQ(mi[0].seq + (uint64_t)i, mi[i].seq);
+	}
+	for (uint32_t i = 0; i < 16; i++)
+		EXPECT_EQ((int64_t)i, recv_u32(id));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
 KIPC_TEST_MAIN
