@@ -69,11 +69,12 @@ bool Server::push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe) 
 		case KIPC_SYS_reply_receive:
 		case KIPC_SYS_taskq_setattr:
 			return p == g.p; /* the own queue: only the holder's */
+		case KIPC_SYS_mbox_receive_multi: /* KIPC_ANY: of the own queue */
+			return p == g.p && sqe.target == KIPC_ANY;
 		case KIPC_SYS_mbox_send:
 		case KIPC_SYS_mbox_receive:
 		case KIPC_SYS_mbox_receive_set:
 		case KIPC_SYS_mbox_send_bundle:
-		case KIPC_SYS_mbox_receive_multi:
 			return false; /* mailboxes */
 		default:
 			return true;

@@ -460,6 +460,28 @@ static int earn_credits(int64_t id, const struct kipc_credit *c)
 	return -1;
 }
 
+/* Wait until our next n messages are in our push slots (kipcd fills
+ * them in its next round). 0, or -1 (no grant, or not within the bound). */
+static int wait_slots(const struct kipc_push *w, uint32_t n)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	const struct kipc_push_slot *slots =
+		(const struct kipc_push_slot *)((const char *)w - KIPC_PUSH_OFF + KIPC_PUSH_SLOT_OFF);
+	for (;;) {
+		uint64_t c = __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE);
+		uint32_t k = (uint32_t)c, i = 0;
+		while (i < n && (c >> 32) &&
+		       __atomic_load_n(&slots[(k + i) % KIPC_PUSH_SLOTS].cqe.user_data,
+				       __ATOMIC_ACQUIRE) == ((c & ~0xffffffffull) | (k + i)))
+			i++;
+		if (i == n)
+			return 0;
+		if (!(c >> 32) || __ksft_now_ms() > deadline)
+			return -1;
+		sched_yield();
+	}
+}
+
 /* Hold the push of the empty mailbox id with values [0, 5) queued, 0
  * received and [1, 5) pushed, not claimed. 0, or -1. */
 static int earn_push(int64_t id, const struct kipc_push *w)
@@ -472,23 +494,8 @@ static int earn_push(int64_t id, const struct kipc_push *w)
 			return -1;
 		sched_yield();
 	}
-	if (send_n(id, 0, 5) < 0)
+	if (send_n(id, 0, 5) < 0 || wait_slots(w, 5) < 0)
 		return -1;
-	const struct kipc_push_slot *slots =
-		(const struct kipc_push_slot *)((const char *)w - KIPC_PUSH_OFF + KIPC_PUSH_SLOT_OFF);
-	for (;;) { /* kipcd refills the slots in its next round */
-		uint64_t c = __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE);
-		uint32_t k = (uint32_t)c, i = 0;
-		while (i < 5 && (c >> 32) &&
-		       __atomic_load_n(&slots[(k + i) % KIPC_PUSH_SLOTS].cqe.user_data,
-				       __ATOMIC_ACQUIRE) == ((c & ~0xffffffffull) | (k + i)))
-			i++;
-		if (i == 5)
-			break;
-		if (!(c >> 32) || __ksft_now_ms() > deadline)
-			return -1;
-		sched_yield();
-	}
 	return recv_u32(id) == 0 && push_gen(w, id) ? 0 : -1;
 }
 
@@ -777,6 +784,136 @@ TEST(a_bundles_messages_carry_its_send_time)
 	for (uint32_t i = 0; i < 16; i++)
 		EXPECT_EQ((int64_t)i, recv_u32(id));
 	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+/* ---- a multishot receive of the own task queue (target KIPC_ANY) ---- */
+
+#define NTQ 3000u
+
+struct tq_sender {
+	pid_t to;
+};
+
+/* Values [0, NTQ) to the task queue of to, then one call (NTQ) whose
+ * reply must be NTQ + 1. */
+static int tq_send(void *arg)
+{
+	struct tq_sender *t = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	for (uint32_t v = 0; v < NTQ; v++)
+		if (kipc_send(t->to, &v, sizeof v, 0, 0) < 0)
+			return 2;
+	uint32_t req = NTQ, rep = 0;
+	if (kipc_call(t->to, &req, sizeof req, &rep, sizeof rep, NULL, 0) != sizeof rep)
+		return 3;
+	return rep == NTQ + 1 ? 0 : 4;
+}
+
+/* Exact-once and in order from another process's sends, with its pid,
+ * through 8 buffers that run out again and again (armed again from our
+ * head); a call comes with its token, and our reply reaches the caller;
+ * taskq_stat counts every message received. */
+TEST(multishot_receive_of_the_own_task_queue)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_taskq_stat st0;
+	ASSERT_EQ(0, kipc_taskq_stat(&st0));
+	struct ring r;
+	ASSERT_EQ(0, ring_init(&r, 8, sizeof(uint32_t)));
+	ASSERT_EQ(0, arm(&r, KIPC_ANY, 1));
+	struct tq_sender t = {getpid()};
+	pid_t c = kt_fork(tq_send, &t);
+	ASSERT_LT(0, c);
+	uint32_t next = 0;
+	unsigned rearmed = 0;
+	while (next <= NTQ) {
+		struct kipc_cqe cq;
+		ASSERT_EQ(0, wait1(&cq));
+		ASSERT_EQ(1u, cq.user_data);
+		if (cq.flags & KIPC_CQE_F_BUFFER) {
+			ASSERT_EQ(c, cq.pid);
+			uint32_t v = value_of(&r, &cq);
+			ASSERT_EQ(next, v);
+			if (v == NTQ) {
+				ASSERT_TRUE(cq.flags & KIPC_CQE_F_CALL);
+				uint32_t rep = NTQ + 1;
+				ASSERT_EQ(0, kipc_reply(cq.token, &rep, sizeof rep, 0));
+			} else {
+				ASSERT_FALSE(cq.flags & KIPC_CQE_F_CALL);
+			}
+			next++;
+			give_back(&r, &cq);
+		}
+		if (!(cq.flags & KIPC_CQE_F_MORE)) {
+			ASSERT_TRUE(cq.res == -ENOBUFS || cq.res == -EOVERFLOW) TH_LOG("ended %lld", (long long)cq.res);
+			ASSERT_EQ(0, arm(&r, KIPC_ANY, 1));
+			rearmed++;
+		}
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	ksft_print("# armed again %u times\n", rearmed);
+	struct kipc_taskq_stat st;
+	ASSERT_EQ(0, kipc_taskq_stat(&st));
+	EXPECT_EQ(st0.nreceived + NTQ + 1, st.nreceived);
+	EXPECT_EQ(0u, st.nmsg);
+	EXPECT_EQ(1u, st.nreceivers); /* still armed */
+	/* another task's queue is no target: only KIPC_ANY, or a mailbox */
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	ASSERT_NE(NULL, sqe);
+	kipc_prep_mbox_receive_multi(sqe, -(int64_t)c, r.br, r.n, r.head, 0);
+	kipc_sqe_set_data(sqe, 2);
+	ASSERT_EQ(1, kipc_submit());
+	struct kipc_cqe cq;
+	ASSERT_EQ(0, wait1(&cq));
+	EXPECT_EQ(2u, cq.user_data);
+	EXPECT_EQ(-EINVAL, cq.res);
+	ASSERT_EQ(0, kipc_cancel(1, 0));
+	ASSERT_EQ(0, wait1(&cq));
+	EXPECT_EQ(1u, cq.user_data);
+	EXPECT_EQ(-ECANCELED, cq.res);
+}
+
+/* Our task queue's push held with messages pushed and not claimed: a
+ * multishot receive of the queue takes it back first, then takes them,
+ * in order, and none of them is received twice. */
+TEST(a_task_queue_multishot_takes_its_push_back)
+{
+	ASSERT_EQ(0, kipc_attach());
+	char *base = region_base();
+	ASSERT_NE(NULL, base);
+	const struct kipc_push *pw = (const void *)(base + KIPC_PUSH_OFF);
+	pid_t me = getpid();
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	uint32_t v = 1000;
+	while (!push_gen(pw, KIPC_PUSH_TASKQ)) { /* a receive that completes at once earns it */
+		ASSERT_GT(deadline, __ksft_now_ms());
+		ASSERT_EQ(0, kipc_send(me, &v, sizeof v, 0, 0));
+		ASSERT_EQ((ssize_t)sizeof v, kipc_receive(KIPC_ANY, &v, sizeof v, NULL, 0));
+		sched_yield();
+	}
+	for (uint32_t i = 0; i < 5; i++)
+		ASSERT_EQ(0, kipc_send(me, &i, sizeof i, 0, 0));
+	ASSERT_EQ(0, wait_slots(pw, 5));
+	ASSERT_EQ((ssize_t)sizeof v, kipc_receive(KIPC_ANY, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0u, v);
+	ASSERT_EQ(0, wait_slots(pw, 4)); /* 1..4 pushed, not claimed */
+	struct ring r;
+	ASSERT_EQ(0, ring_init(&r, 8, sizeof(uint32_t)));
+	ASSERT_EQ(0, arm(&r, KIPC_ANY, 3));
+	for (uint32_t i = 1; i < 5; i++) {
+		struct kipc_cqe cq;
+		ASSERT_EQ(0, wait1(&cq));
+		ASSERT_TRUE(cq.flags & KIPC_CQE_F_MORE);
+		EXPECT_EQ(i, value_of(&r, &cq));
+	}
+	EXPECT_EQ(0u, push_gen(pw, KIPC_PUSH_TASKQ));
+	EXPECT_EQ(-1, kipc_receive(KIPC_ANY, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, kipc_cancel(3, 0));
+	struct kipc_cqe cq;
+	ASSERT_EQ(0, wait1(&cq));
+	EXPECT_EQ(-ECANCELED, cq.res);
 }
 
 KIPC_TEST_MAIN
