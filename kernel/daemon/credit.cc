@@ -52,11 +52,27 @@ bool credit_op(uint8_t op)
 	return op == KIPC_SYS_mbox_send || op == KIPC_SYS_send || op == KIPC_SYS_mq_timedsend;
 }
 
+/* A multishot receive only takes messages out, as a receive does. */
 bool leaves_credits(uint8_t op)
 {
 	return changes_nothing(op) || op == KIPC_SYS_receive || op == KIPC_SYS_mbox_receive ||
 	       op == KIPC_SYS_mbox_receive_set || op == KIPC_SYS_mq_timedreceive ||
-	       op == KIPC_SYS_msgrcv;
+	       op == KIPC_SYS_msgrcv || op == KIPC_SYS_mbox_receive_multi;
+}
+
+/*
+ * The messages a send request may add to its link: 1, or a bundle's
+ * descriptors (bundle.cc; a malformed length fails EINVAL and sends
+ * nothing, counting it as the most is only careful). 0: no send.
+ */
+uint32_t sends_of(const kipc_sqe &sqe)
+{
+	if (credit_op(sqe.opcode))
+		return 1;
+	if (sqe.opcode != KIPC_SYS_mbox_send_bundle)
+		return 0;
+	uint32_t n = sqe.len / sizeof(kipc_bundle_desc);
+	return n && n <= KIPC_BUNDLE_MAX ? n : KIPC_BUNDLE_MAX;
 }
 
 } // namespace
@@ -144,7 +160,9 @@ void Server::submit(Proc *p, const kipc_sqe &sqe)
 	sync_ud_ = sqe.user_data;
 	sync_res_ = 1;
 	sync_done_ = false;
+	clock_.hold_real(true);
 	kernel_.submit(p->task, sqe);
+	clock_.hold_real(false);
 	if (!p->dead)
 		push_after(p, sqe);
 	if (sync_held_)
@@ -331,7 +349,7 @@ void Server::credit_before(Proc *p, kipc::Task *task, const kipc_sqe &sqe)
 	if (leaves_credits(sqe.opcode))
 		return;
 	Credit *c = p ? credit_of(p) : nullptr;
-	if (credit_op(sqe.opcode)) {
+	if (uint32_t nsend = sends_of(sqe)) {
 		/*
 		 * A send takes room and its user's bytes: nothing to take
 		 * back while the link has room for it beyond the credits
@@ -341,8 +359,10 @@ void Server::credit_before(Proc *p, kipc::Task *task, const kipc_sqe &sqe)
 		 * held), then the one holding the most there, then those of
 		 * p's user elsewhere (their bytes). Another sender is no
 		 * reason to stop granting: several holders share a link.
+		 * A bundle is nsend mailbox sends: room for all of them
+		 * (each counted at the link's largest message).
 		 */
-		uint8_t op = sqe.opcode;
+		uint8_t op = credit_op(sqe.opcode) ? sqe.opcode : uint8_t(KIPC_SYS_mbox_send);
 		int64_t link = sqe.target;
 		uint32_t nmsg;
 		int64_t queue = kernel_.credit_queue(op, link, &nmsg);
@@ -350,7 +370,7 @@ void Server::credit_before(Proc *p, kipc::Task *task, const kipc_sqe &sqe)
 			return h.op == op && h.queue == queue && h.limit != h.applied;
 		};
 		uid_t uid = kernel_.creds(task).uid;
-		while (!credit_room(task, op, link, queue)) {
+		while (!credit_room(task, op, link, queue, nsend)) {
 			const Credit *v = nullptr;
 			if (c && on(*c))
 				v = c;
@@ -379,17 +399,18 @@ void Server::credit_before(Proc *p, kipc::Task *task, const kipc_sqe &sqe)
 }
 
 /*
- * Has link room for one more message of p beyond the credits held
- * there? Then p's ordinary send takes that room, not theirs.
+ * Has link room for n more messages of p beyond the credits held
+ * there? Then p's ordinary sends take that room, not theirs.
  */
-bool Server::credit_room(kipc::Task *task, uint8_t op, int64_t link, int64_t queue)
+bool Server::credit_room(kipc::Task *task, uint8_t op, int64_t link, int64_t queue, uint32_t n)
 {
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;
-	if (kernel_.reserve_sends(task, op, link, credit_held(op, queue), 1, &msgsize,
-				  &charge) != 1)
+	uint32_t got = kernel_.reserve_sends(task, op, link, credit_held(op, queue), n, &msgsize,
+					     &charge);
+	kernel_.release_sends(kernel_.creds(task).uid, got * charge);
+	if (got != n)
 		return false;
-	kernel_.release_sends(kernel_.creds(task).uid, charge);
 	return true;
 }
 

@@ -69,9 +69,12 @@ bool Server::push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe) 
 		case KIPC_SYS_reply_receive:
 		case KIPC_SYS_taskq_setattr:
 			return p == g.p; /* the own queue: only the holder's */
+		case KIPC_SYS_mbox_receive_multi: /* KIPC_ANY: of the own queue */
+			return p == g.p && sqe.target == KIPC_ANY;
 		case KIPC_SYS_mbox_send:
 		case KIPC_SYS_mbox_receive:
 		case KIPC_SYS_mbox_receive_set:
+		case KIPC_SYS_mbox_send_bundle:
 			return false; /* mailboxes */
 		default:
 			return true;
@@ -82,8 +85,10 @@ bool Server::push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe) 
 	case KIPC_SYS_receive:
 		return false; /* task queues */
 	case KIPC_SYS_mbox_send:
+	case KIPC_SYS_mbox_send_bundle: /* each of its messages at sqe.prio */
 		return sqe.target == g.link && sqe.prio > g.prio;
 	case KIPC_SYS_mbox_receive:
+	case KIPC_SYS_mbox_receive_multi: /* it takes the head: taken back, not stolen */
 		return sqe.target == g.link;
 	default:
 		return true;

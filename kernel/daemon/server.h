@@ -149,12 +149,34 @@ inline bool pidfd_exited(int pidfd)
 	return poll(&p, 1, 0) != 0;
 }
 
+/*
+ * The host's clocks. While one request runs (hold_real(): Server::submit)
+ * CLOCK_REALTIME is read once, at its first use: the wall-clock stamps
+ * of what one request does (a bundle's n send times, the receive times
+ * of the messages a multishot takes) are that request's time, as a
+ * syscall's are. CLOCK_MONOTONIC (deadlines, the trace) is always read.
+ */
 class RealClock final : public kipc::Clock {
 public:
 	int64_t monotonic_ns() const override { return now(CLOCK_MONOTONIC); }
-	int64_t realtime_ns() const override { return now(CLOCK_REALTIME); }
+	int64_t realtime_ns() const override
+	{
+		if (!held_)
+			return now(CLOCK_REALTIME);
+		if (!real_)
+			real_ = now(CLOCK_REALTIME);
+		return real_;
+	}
+	void hold_real(bool on)
+	{
+		held_ = on;
+		real_ = 0;
+	}
 
 private:
+	bool held_ = false;
+	mutable int64_t real_ = 0;
+
 	static int64_t now(clockid_t c)
 	{
 		timespec ts;
@@ -297,7 +319,8 @@ private:
 	void credit_before(Proc *p, kipc::Task *task, const kipc_sqe &sqe);
 	void credit_before_net(kipc::Task *task, const kipc_sqe *sqe);
 	uint32_t credit_held(uint8_t op, int64_t queue) const;
-	bool credit_room(kipc::Task *task, uint8_t op, int64_t link, int64_t queue);
+	bool credit_room(kipc::Task *task, uint8_t op, int64_t link, int64_t queue,
+			 uint32_t n = 1);
 	void credit_after(Proc *p, const kipc_sqe &sqe);
 	void credit_grant(Proc *p, uint8_t op, int64_t link);
 	void credit_topup(Proc *p);

@@ -8,7 +8,8 @@
  * each exactly what one mbox_send would do (rights, policy, charging,
  * tracing, ordering), stopping at the first that fails.
  *
- * A multishot receive (mbox_receive_multi) is a receive that stays parked
+ * A multishot receive (mbox_receive_multi, of a mailbox or, with target
+ * KIPC_ANY, of the own task queue) is a receive that stays parked
  * after each message: each message it takes goes into the next buffer of
  * a ring the receiver provides in its arena, and completes with
  * KIPC_CQE_F_MORE. The ring is the receiver's shared memory: its tail is
@@ -181,8 +182,8 @@ long Mailboxes::receive_multi(Task &cur, int64_t id, const MsgArgs &a, uint32_t 
 			      uint32_t head)
 {
 	int err;
-	Selector sel;
-	Link *l = to_receive(cur, id, a, &sel, &err);
+	Selector sel; /* KIPC_ANY: the own task queue, as receive(KIPC_ANY) */
+	Link *l = id == KIPC_ANY ? &cur.queue : to_receive(cur, id, a, &sel, &err);
 	return l ? k_.do_receive_multi(cur, *l, sel, a, entries, head) : err;
 }
 

@@ -15,6 +15,7 @@
 #include "kipc_test.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/wait.h>
 
 #include <kipc/ring.h>
@@ -401,6 +402,518 @@ TEST(receiver_death_and_destroy_while_armed)
 	EXPECT_EQ(5u, cq.user_data);
 	EXPECT_EQ(-EIDRM, cq.res);
 	EXPECT_FALSE(cq.flags & KIPC_CQE_F_MORE);
+}
+
+/* ---- next to send credits and receive push (transport.md 12, 13) --- */
+
+/* This process's region (its credit and push words are in it). */
+static char *region_base(void)
+{
+	char want[64], line[512];
+	snprintf(want, sizeof want, "/memfd:kipc:%d ", getpid());
+	FILE *f = fopen("/proc/self/maps", "r");
+	char *base = NULL;
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long start, off;
+		if (strstr(line, want) && sscanf(line, "%lx-%*x %*s %lx", &start, &off) == 2 &&
+		    off == 0) {
+			base = (char *)start;
+			break;
+		}
+	}
+	fclose(f);
+	return base;
+}
+
+static uint32_t credit_gen(const struct kipc_credit *c, int64_t id)
+{
+	uint32_t g = __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE);
+	return g && c->link == id ? g : 0;
+}
+
+static uint32_t push_gen(const struct kipc_push *w, int64_t id)
+{
+	uint64_t c = __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&w->link, __ATOMIC_ACQUIRE) == id ? (uint32_t)(c >> 32) : 0;
+}
+
+/* Send primers (1000) until we hold at least 8 credits on id: how many
+ * stay queued, or -1. */
+static int earn_credits(int64_t id, const struct kipc_credit *c)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int n = 0;
+	while (__ksft_now_ms() < deadline) {
+		uint32_t v = 1000;
+		if (kipc_mbox_send(id, &v, sizeof v, 0, 0) < 0)
+			return -1;
+		n++;
+		if (credit_gen(c, id) && c->limit >= 8)
+			return n;
+		if (recv_u32(id) != 1000)
+			return -1;
+		n--;
+		sched_yield();
+	}
+	return -1;
+}
+
+/* Wait until our next n messages are in our push slots (kipcd fills
+ * them in its next round). 0, or -1 (no grant, or not within the bound). */
+static int wait_slots(const struct kipc_push *w, uint32_t n)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	const struct kipc_push_slot *slots =
+		(const struct kipc_push_slot *)((const char *)w - KIPC_PUSH_OFF + KIPC_PUSH_SLOT_OFF);
+	for (;;) {
+		uint64_t c = __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE);
+		uint32_t k = (uint32_t)c, i = 0;
+		while (i < n && (c >> 32) &&
+		       __atomic_load_n(&slots[(k + i) % KIPC_PUSH_SLOTS].cqe.user_data,
+				       __ATOMIC_ACQUIRE) == ((c & ~0xffffffffull) | (k + i)))
+			i++;
+		if (i == n)
+			return 0;
+		if (!(c >> 32) || __ksft_now_ms() > deadline)
+			return -1;
+		sched_yield();
+	}
+}
+
+/* Hold the push of the empty mailbox id with values [0, 5) queued, 0
+ * received and [1, 5) pushed, not claimed. 0, or -1. */
+static int earn_push(int64_t id, const struct kipc_push *w)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (!push_gen(w, id)) {
+		uint32_t v = 1000;
+		if (__ksft_now_ms() > deadline || kipc_mbox_send(id, &v, sizeof v, 0, 0) < 0 ||
+		    kipc_mbox_receive(id, &v, sizeof v, NULL, 0) != sizeof v || v != 1000)
+			return -1;
+		sched_yield();
+	}
+	if (send_n(id, 0, 5) < 0 || wait_slots(w, 5) < 0)
+		return -1;
+	return recv_u32(id) == 0 && push_gen(w, id) ? 0 : -1;
+}
+
+/* What the neighbour process does while we hold credits or a push. */
+enum nb_mode {
+	NB_ELSEWHERE, /* bundle [100, 108) to b, multishot them from b; bundle [200, 204) to a */
+	NB_AHEAD,     /* bundle [200, 204) to a at priority 1 */
+	NB_TAKE,      /* multishot the 4 messages queued in a */
+	NB_FILL,      /* bundle [300, 332) to a: exits with how many went */
+};
+
+struct nb {
+	int64_t a, b;
+	enum nb_mode mode;
+	struct kt_barrier up, down; /* ready, done / go, exit */
+};
+
+/* A bundle of values [from, from + n) to id at prio: the completion's
+ * res, or -1000. */
+static int64_t bundle_of(int64_t id, uint32_t from, unsigned n, unsigned prio)
+{
+	struct kipc_bundle_desc *d = kipc_buf_alloc(n * sizeof *d);
+	uint32_t *vals = kipc_buf_alloc(n * sizeof *vals);
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	struct kipc_cqe c;
+	if (!d || !vals || !sqe)
+		return -1000;
+	for (unsigned i = 0; i < n; i++) {
+		vals[i] = from + i;
+		d[i] = (struct kipc_bundle_desc){kipc_buf_offset(&vals[i]), sizeof vals[i], 0};
+	}
+	kipc_prep_mbox_send_bundle(sqe, id, d, n, prio, 0);
+	if (kipc_submit() != 1 || wait1(&c) < 0)
+		return -1000;
+	return c.res;
+}
+
+/* Arm a multishot on id and take n values from it, from `from` on. 0, or -1. */
+static int multishot_of(int64_t id, uint32_t from, unsigned n)
+{
+	struct ring r;
+	if (ring_init(&r, 16, sizeof(uint32_t)) < 0 || arm(&r, id, 9) < 0)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		struct kipc_cqe c;
+		if (wait1(&c) < 0 || !(c.flags & KIPC_CQE_F_MORE) || value_of(&r, &c) != from + i)
+			return -1;
+	}
+	return 0;
+}
+
+static int neighbour(void *arg)
+{
+	struct nb *x = arg;
+	if (kipc_attach() < 0)
+		return 101;
+	kt_post(&x->up, 1);
+	if (kt_wait_post(&x->down, 1) < 0)
+		return 102;
+	int res = 0;
+	switch (x->mode) {
+	case NB_ELSEWHERE:
+		if (bundle_of(x->b, 100, 8, 0) != 8 || multishot_of(x->b, 100, 8) < 0 ||
+		    bundle_of(x->a, 200, 4, 0) != 4)
+			return 103;
+		break;
+	case NB_AHEAD:
+		if (bundle_of(x->a, 200, 4, 1) != 4)
+			return 104;
+		break;
+	case NB_TAKE:
+		if (multishot_of(x->a, 1, 4) < 0)
+			return 105;
+		break;
+	case NB_FILL:
+		res = (int)bundle_of(x->a, 300, 32, 0);
+		if (res < 0 || res > 32)
+			return 106;
+		break;
+	}
+	kt_post(&x->up, 1); /* done: checked before we exit (an exit takes every grant back) */
+	if (kt_wait_post(&x->down, 1) < 0)
+		return 107;
+	return res;
+}
+
+/* Fork the neighbour; it is attached when this returns. */
+static pid_t nb_start(struct __test_metadata *_metadata, struct nb *x, int64_t a, int64_t b,
+		      enum nb_mode mode)
+{
+	*x = (struct nb){.a = a, .b = b, .mode = mode};
+	ASSERT_EQ(0, kt_barrier_init(&x->up));
+	ASSERT_EQ(0, kt_barrier_init(&x->down));
+	pid_t c = kt_fork(neighbour, x);
+	ASSERT_LT(0, c);
+	ASSERT_EQ(0, kt_wait_post(&x->up, 1));
+	return c;
+}
+
+/* Let it run its requests; 0 once they completed. */
+static int nb_run(struct nb *x)
+{
+	kt_post(&x->down, 1);
+	return kt_wait_post(&x->up, 1);
+}
+
+/* Let it exit: its exit status. */
+static int nb_end(struct nb *x, pid_t c)
+{
+	kt_post(&x->down, 1);
+	int st = kt_wait(c);
+	kt_barrier_destroy(&x->up);
+	kt_barrier_destroy(&x->down);
+	return st;
+}
+
+/* Another process's bundles to another mailbox and to ours (with room
+ * beyond our credits) and its multishot receive from another mailbox
+ * take no credit back: they neither take the room ours hold nor change
+ * a right. (Unused credits go back after 1 s: a slower round says
+ * nothing and is made again.) */
+TEST(bundles_and_multishots_leave_credits_that_keep_their_room)
+{
+	ASSERT_EQ(0, kipc_attach());
+	char *base = region_base();
+	ASSERT_NE(NULL, base);
+	const struct kipc_credit *cw = (const void *)(base + KIPC_CREDIT_OFF);
+	bool conclusive = false;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (!conclusive && __ksft_now_ms() < deadline) {
+		int64_t a = kt_shared_mbox(64), b = kt_shared_mbox(64);
+		ASSERT_LT(0, a);
+		ASSERT_LT(0, b);
+		struct nb x;
+		pid_t c = nb_start(_metadata, &x, a, b, NB_ELSEWHERE);
+		int64_t t0 = __ksft_now_ms();
+		int primers = earn_credits(a, cw);
+		ASSERT_LT(0, primers);
+		uint32_t gen = credit_gen(cw, a);
+		ASSERT_EQ(0, nb_run(&x));
+		uint32_t after = credit_gen(cw, a);
+		conclusive = __ksft_now_ms() - t0 < 900;
+		if (conclusive)
+			EXPECT_EQ(gen, after);
+		/* our credit sends still go, after the neighbour's bundle */
+		uint32_t v = 7;
+		ASSERT_EQ(0, kipc_mbox_send(a, &v, sizeof v, 0, 0));
+		for (int i = 0; i < primers; i++)
+			EXPECT_EQ(1000, recv_u32(a));
+		for (uint32_t i = 200; i < 204; i++)
+			EXPECT_EQ((int64_t)i, recv_u32(a));
+		EXPECT_EQ(7, recv_u32(a));
+		EXPECT_EQ(-EAGAIN, recv_u32(a));
+		EXPECT_EQ(-EAGAIN, recv_u32(b));
+		EXPECT_EQ(0, nb_end(&x, c));
+		EXPECT_EQ(0, kipc_mbox_destroy(a));
+		EXPECT_EQ(0, kipc_mbox_destroy(b));
+	}
+	EXPECT_TRUE(conclusive) TH_LOG("no round within 900 ms in %d ms", KT_BOUND_MS);
+}
+
+/* A bundle that needs the room our credits hold takes them back first:
+ * it fills exactly the mailbox, and our next send finds it full. */
+TEST(a_bundle_needing_the_credits_room_takes_them_back)
+{
+	ASSERT_EQ(0, kipc_attach());
+	char *base = region_base();
+	ASSERT_NE(NULL, base);
+	const struct kipc_credit *cw = (const void *)(base + KIPC_CREDIT_OFF);
+	int64_t a = kt_shared_mbox(24);
+	ASSERT_LT(0, a);
+	struct nb x;
+	pid_t c = nb_start(_metadata, &x, a, 0, NB_FILL);
+	int primers = earn_credits(a, cw);
+	ASSERT_LT(0, primers);
+	ASSERT_EQ(0, nb_run(&x));
+	EXPECT_EQ(0u, credit_gen(cw, a));
+	uint32_t v = 7;
+	EXPECT_EQ(-1, kipc_mbox_send(a, &v, sizeof v, 0, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(24 - primers, nb_end(&x, c));
+	for (int i = 0; i < primers; i++)
+		EXPECT_EQ(1000, recv_u32(a));
+	for (int i = 0; i < 24 - primers; i++)
+		EXPECT_EQ(300 + i, recv_u32(a));
+	EXPECT_EQ(-EAGAIN, recv_u32(a));
+	EXPECT_EQ(0, kipc_mbox_destroy(a));
+}
+
+/* Another process's bundles to another mailbox and to ours at the
+ * pushed messages' priority (they queue behind them) and its multishot
+ * receive from another mailbox leave our push: we keep receiving
+ * without kipcd, in order. (A push unclaimed for 1 s goes back: a
+ * slower round is made again.) */
+TEST(bundles_behind_and_multishots_elsewhere_leave_the_push)
+{
+	ASSERT_EQ(0, kipc_attach());
+	char *base = region_base();
+	ASSERT_NE(NULL, base);
+	const struct kipc_push *pw = (const void *)(base + KIPC_PUSH_OFF);
+	bool conclusive = false;
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (!conclusive && __ksft_now_ms() < deadline) {
+		int64_t a = kt_shared_mbox(64), b = kt_shared_mbox(64);
+		ASSERT_LT(0, a);
+		ASSERT_LT(0, b);
+		struct nb x;
+		pid_t c = nb_start(_metadata, &x, a, b, NB_ELSEWHERE);
+		int64_t t0 = __ksft_now_ms();
+		ASSERT_EQ(0, earn_push(a, pw));
+		uint32_t gen = push_gen(pw, a);
+		ASSERT_EQ(0, nb_run(&x));
+		uint32_t after = push_gen(pw, a);
+		conclusive = __ksft_now_ms() - t0 < 900;
+		if (conclusive)
+			EXPECT_EQ(gen, after);
+		for (uint32_t i = 1; i < 5; i++)
+			EXPECT_EQ((int64_t)i, recv_u32(a));
+		for (uint32_t i = 200; i < 204; i++)
+			EXPECT_EQ((int64_t)i, recv_u32(a));
+		EXPECT_EQ(-EAGAIN, recv_u32(a));
+		EXPECT_EQ(-EAGAIN, recv_u32(b));
+		EXPECT_EQ(0, nb_end(&x, c));
+		EXPECT_EQ(0, kipc_mbox_destroy(a));
+		EXPECT_EQ(0, kipc_mbox_destroy(b));
+	}
+	EXPECT_TRUE(conclusive) TH_LOG("no round within 900 ms in %d ms", KT_BOUND_MS);
+}
+
+/* A bundle of higher priority to our mailbox, and a multishot receive
+ * from it, take the push back first: each finds the queue as if we had
+ * no push (the bundle goes ahead; the multishot takes what we had not
+ * claimed, in order), and our receives after them are exact. */
+TEST(a_bundle_ahead_or_a_multishot_takes_the_push_back)
+{
+	ASSERT_EQ(0, kipc_attach());
+	char *base = region_base();
+	ASSERT_NE(NULL, base);
+	const struct kipc_push *pw = (const void *)(base + KIPC_PUSH_OFF);
+	int64_t a = kt_shared_mbox(64);
+	ASSERT_LT(0, a);
+	struct nb x;
+	pid_t c = nb_start(_metadata, &x, a, 0, NB_AHEAD);
+	ASSERT_EQ(0, earn_push(a, pw));
+	ASSERT_EQ(0, nb_run(&x));
+	for (uint32_t i = 200; i < 204; i++)
+		EXPECT_EQ((int64_t)i, recv_u32(a));
+	for (uint32_t i = 1; i < 5; i++)
+		EXPECT_EQ((int64_t)i, recv_u32(a));
+	EXPECT_EQ(-EAGAIN, recv_u32(a));
+	EXPECT_EQ(0, nb_end(&x, c));
+	EXPECT_EQ(0, kipc_mbox_destroy(a));
+
+	a = kt_shared_mbox(64);
+	ASSERT_LT(0, a);
+	c = nb_start(_metadata, &x, a, 0, NB_TAKE);
+	ASSERT_EQ(0, earn_push(a, pw));
+	ASSERT_EQ(0, nb_run(&x)); /* it took 1..4, in order */
+	EXPECT_EQ(0u, push_gen(pw, a));
+	EXPECT_EQ(-EAGAIN, recv_u32(a));
+	EXPECT_EQ(0, nb_end(&x, c));
+	EXPECT_EQ(0, kipc_mbox_destroy(a));
+}
+
+/* A bundle is one request: its messages carry its one send time (kipcd
+ * reads CLOCK_REALTIME once per request), within the call's, and
+ * msg_list sees each of them, in order. */
+TEST(a_bundles_messages_carry_its_send_time)
+{
+	ASSERT_EQ(0, kipc_attach());
+	int64_t id = kt_shared_mbox(64);
+	ASSERT_LT(0, id);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_REALTIME, &t0);
+	ASSERT_EQ(16, bundle_of(id, 0, 16, 0));
+	clock_gettime(CLOCK_REALTIME, &t1);
+	struct kipc_msg_info mi[16];
+	ASSERT_EQ(16, kipc_msg_list(id, 0, mi, 16));
+	int64_t a = t0.tv_sec * 1000000000ll + t0.tv_nsec, b = t1.tv_sec * 1000000000ll + t1.tv_nsec;
+	for (int i = 0; i < 16; i++) {
+		EXPECT_EQ(mi[0].stime, mi[i].stime);
+		EXPECT_LE(a, mi[i].stime);
+		EXPECT_GE(b, mi[i].stime);
+		EXPECT_EQ(mi[0].seq + (uint64_t)i, mi[i].seq);
+	}
+	for (uint32_t i = 0; i < 16; i++)
+		EXPECT_EQ((int64_t)i, recv_u32(id));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+/* ---- a multishot receive of the own task queue (target KIPC_ANY) ---- */
+
+#define NTQ 3000u
+
+struct tq_sender {
+	pid_t to;
+};
+
+/* Values [0, NTQ) to the task queue of to, then one call (NTQ) whose
+ * reply must be NTQ + 1. */
+static int tq_send(void *arg)
+{
+	struct tq_sender *t = arg;
+	if (kipc_attach() < 0)
+		return 1;
+	for (uint32_t v = 0; v < NTQ; v++)
+		if (kipc_send(t->to, &v, sizeof v, 0, 0) < 0)
+			return 2;
+	uint32_t req = NTQ, rep = 0;
+	if (kipc_call(t->to, &req, sizeof req, &rep, sizeof rep, NULL, 0) != sizeof rep)
+		return 3;
+	return rep == NTQ + 1 ? 0 : 4;
+}
+
+/* Exact-once and in order from another process's sends, with its pid,
+ * through 8 buffers that run out again and again (armed again from our
+ * head); a call comes with its token, and our reply reaches the caller;
+ * taskq_stat counts every message received. */
+TEST(multishot_receive_of_the_own_task_queue)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_taskq_stat st0;
+	ASSERT_EQ(0, kipc_taskq_stat(&st0));
+	struct ring r;
+	ASSERT_EQ(0, ring_init(&r, 8, sizeof(uint32_t)));
+	ASSERT_EQ(0, arm(&r, KIPC_ANY, 1));
+	struct tq_sender t = {getpid()};
+	pid_t c = kt_fork(tq_send, &t);
+	ASSERT_LT(0, c);
+	uint32_t next = 0;
+	unsigned rearmed = 0;
+	while (next <= NTQ) {
+		struct kipc_cqe cq;
+		ASSERT_EQ(0, wait1(&cq));
+		ASSERT_EQ(1u, cq.user_data);
+		if (cq.flags & KIPC_CQE_F_BUFFER) {
+			ASSERT_EQ(c, cq.pid);
+			uint32_t v = value_of(&r, &cq);
+			ASSERT_EQ(next, v);
+			if (v == NTQ) {
+				ASSERT_TRUE(cq.flags & KIPC_CQE_F_CALL);
+				uint32_t rep = NTQ + 1;
+				ASSERT_EQ(0, kipc_reply(cq.token, &rep, sizeof rep, 0));
+			} else {
+				ASSERT_FALSE(cq.flags & KIPC_CQE_F_CALL);
+			}
+			next++;
+			give_back(&r, &cq);
+		}
+		if (!(cq.flags & KIPC_CQE_F_MORE)) {
+			ASSERT_TRUE(cq.res == -ENOBUFS || cq.res == -EOVERFLOW) TH_LOG("ended %lld", (long long)cq.res);
+			ASSERT_EQ(0, arm(&r, KIPC_ANY, 1));
+			rearmed++;
+		}
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	ksft_print("# armed again %u times\n", rearmed);
+	struct kipc_taskq_stat st;
+	ASSERT_EQ(0, kipc_taskq_stat(&st));
+	EXPECT_EQ(st0.nreceived + NTQ + 1, st.nreceived);
+	EXPECT_EQ(0u, st.nmsg);
+	EXPECT_EQ(1u, st.nreceivers); /* still armed */
+	/* another task's queue is no target: only KIPC_ANY, or a mailbox */
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	ASSERT_NE(NULL, sqe);
+	kipc_prep_mbox_receive_multi(sqe, -(int64_t)c, r.br, r.n, r.head, 0);
+	kipc_sqe_set_data(sqe, 2);
+	ASSERT_EQ(1, kipc_submit());
+	struct kipc_cqe cq;
+	ASSERT_EQ(0, wait1(&cq));
+	EXPECT_EQ(2u, cq.user_data);
+	EXPECT_EQ(-EINVAL, cq.res);
+	ASSERT_EQ(0, kipc_cancel(1, 0));
+	ASSERT_EQ(0, wait1(&cq));
+	EXPECT_EQ(1u, cq.user_data);
+	EXPECT_EQ(-ECANCELED, cq.res);
+}
+
+/* Our task queue's push held with messages pushed and not claimed: a
+ * multishot receive of the queue takes it back first, then takes them,
+ * in order, and none of them is received twice. */
+TEST(a_task_queue_multishot_takes_its_push_back)
+{
+	ASSERT_EQ(0, kipc_attach());
+	char *base = region_base();
+	ASSERT_NE(NULL, base);
+	const struct kipc_push *pw = (const void *)(base + KIPC_PUSH_OFF);
+	pid_t me = getpid();
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	uint32_t v = 1000;
+	while (!push_gen(pw, KIPC_PUSH_TASKQ)) { /* a receive that completes at once earns it */
+		ASSERT_GT(deadline, __ksft_now_ms());
+		ASSERT_EQ(0, kipc_send(me, &v, sizeof v, 0, 0));
+		ASSERT_EQ((ssize_t)sizeof v, kipc_receive(KIPC_ANY, &v, sizeof v, NULL, 0));
+		sched_yield();
+	}
+	for (uint32_t i = 0; i < 5; i++)
+		ASSERT_EQ(0, kipc_send(me, &i, sizeof i, 0, 0));
+	ASSERT_EQ(0, wait_slots(pw, 5));
+	ASSERT_EQ((ssize_t)sizeof v, kipc_receive(KIPC_ANY, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0u, v);
+	ASSERT_EQ(0, wait_slots(pw, 4)); /* 1..4 pushed, not claimed */
+	struct ring r;
+	ASSERT_EQ(0, ring_init(&r, 8, sizeof(uint32_t)));
+	ASSERT_EQ(0, arm(&r, KIPC_ANY, 3));
+	for (uint32_t i = 1; i < 5; i++) {
+		struct kipc_cqe cq;
+		ASSERT_EQ(0, wait1(&cq));
+		ASSERT_TRUE(cq.flags & KIPC_CQE_F_MORE);
+		EXPECT_EQ(i, value_of(&r, &cq));
+	}
+	EXPECT_EQ(0u, push_gen(pw, KIPC_PUSH_TASKQ));
+	EXPECT_EQ(-1, kipc_receive(KIPC_ANY, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, kipc_cancel(3, 0));
+	struct kipc_cqe cq;
+	ASSERT_EQ(0, wait1(&cq));
+	EXPECT_EQ(-ECANCELED, cq.res);
 }
 
 KIPC_TEST_MAIN
