@@ -95,6 +95,10 @@ public:
 			std::memcpy(base_ + addr, src, len);
 		return 0;
 	}
+	const uint8_t *view(uint64_t addr, uint64_t len) const override
+	{
+		return access_ok(addr, len) ? base_ + addr : nullptr;
+	}
 
 private:
 	uint8_t *base_;

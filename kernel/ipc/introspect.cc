@@ -61,6 +61,7 @@ void Introspect::sysinfo(Task &cur, kipc_sysinfo &si) const
 	si.nsent = stats.sent;
 	si.ndelivered = stats.delivered;
 	si.nskipped = stats.skipped;
+	si.nonecopy = stats.onecopy;
 	si.ntimeouts = stats.timeouts;
 	si.ncancels = stats.cancels;
 	si.nattach = stats.attach;

@@ -821,9 +821,11 @@ public:
 		uint64_t attach = 0, exit = 0, destroyed = 0;
 		uint64_t sent = 0; /* messages that reached a link or a receiver */
 		uint64_t skipped = 0; /* successes not posted (KIPC_F_SKIP_SUCCESS) */
+		uint64_t onecopy = 0; /* payloads copied sender's memory to receiver's */
 	};
 	const Stats &counters() const { return stats; }
 	void count_destroyed() { stats.destroyed++; } /* a mailbox went */
+	void count_onecopy() { stats.onecopy++; }     /* a reply went in one copy */
 	/* Every task, by reference; how many. */
 	template <class F> void for_each_task(F &&f) const
 	{
@@ -871,6 +873,7 @@ public:
 	int deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
 		    uint32_t flags, kipc_cqe &cqe, bool copy = true);
 	void free_message(Message *m);
+	void keep_lent(); /* msg.cc: the lent payload (below) into its message */
 	/* A message reached link's queue or a receiver (sender: nullptr when gone). */
 	void count_sent(Link &link, Task *sender, pid_t pid, int64_t stime);
 	/* A reply from cur reached caller: counted as a message; its seq. */
@@ -966,6 +969,16 @@ private:
 	uint16_t cur_op = KIPC_SYS_NONE; /* KIPC_SYS_* being executed, or none */
 	int64_t boot_real, boot_mono;
 	Stats stats;
+	/*
+	 * The message do_send() is handing to a waiting receiver, whose
+	 * payload is still only in its sender's memory (msg.cc: deliver()
+	 * copies it from there, once); {} outside that hand-over.
+	 */
+	struct Lent {
+		Message *m = nullptr;
+		const uint8_t *src = nullptr;
+		const UserMemory *mm = nullptr;
+	} lent;
 	bool dying = false; /* ~KernelImpl: completions go nowhere */
 };
 

@@ -31,6 +31,7 @@
  *  3. Nothing acceptable: EAGAIN, ETIMEDOUT, or park on every link.
  */
 #include <algorithm>
+#include <cstring>
 #include <new>
 
 #include "ipc.h"
@@ -191,6 +192,14 @@ void KernelImpl::refill(Link &link)
 	link_changed(link);
 }
 
+/* The lent message's payload into the kernel's copy; nothing lent after. */
+void KernelImpl::keep_lent()
+{
+	if (lent.m)
+		std::memcpy(lent.m->data, lent.src, lent.m->len);
+	lent = {};
+}
+
 int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_t buflen,
 			uint32_t flags, kipc_cqe &cqe, bool copy)
 {
@@ -198,8 +207,18 @@ int KernelImpl::deliver(Task &rcv, Link &link, Message *m, uint64_t buf, uint32_
 
 	if (m->len > buflen && !(flags & KIPC_F_TRUNC))
 		return -EMSGSIZE;
-	if (copy && rcv.mm && rcv.mm->copy_to_user(buf, m->data, n))
+	const uint8_t *src = m->data;
+	bool one = m == lent.m;
+	if (one && rcv.mm == lent.mm) { /* one arena: source and buffer may overlap */
+		keep_lent();
+		one = false;
+	} else if (one) {
+		src = lent.src; /* the sender's arena, straight to the receiver's */
+	}
+	if (copy && rcv.mm && rcv.mm->copy_to_user(buf, src, n))
 		return -EFAULT; /* the message stays where it is */
+	if (one && copy && rcv.mm)
+		stats.onecopy++;
 
 	bool from_link = m->where == MsgWhere::Queued;
 	Request *sreq = m->req();
@@ -344,7 +363,12 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	Message *m = alloc_message(cur, a.len, mflags, &err, link.quota);
 	if (!m)
 		return err;
-	if (cur.mm && cur.mm->copy_from_user(m->data, a.addr, a.len)) {
+	/* A receiver waits: its delivery copies the payload from the
+	 * sender's memory (one copy); the kernel keeps a copy only if
+	 * nobody takes it (keep_lent()). */
+	const uint8_t *src = !link.receivers().empty() && cur.mm ? cur.mm->view(a.addr, a.len)
+								  : nullptr;
+	if (!src && cur.mm && cur.mm->copy_from_user(m->data, a.addr, a.len)) {
 		free_message(m);
 		return -EFAULT;
 	}
@@ -375,13 +399,18 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	if (!link.receivers().empty()) {
 		uint64_t seq = m->seq;
 		int64_t stime = m->stime;
-		if (Task *rcv = handoff(*this, link, m, send, traced)) {
+		if (src)
+			lent = {m, src, cur.mm};
+		Task *rcv = handoff(*this, link, m, send, traced);
+		if (rcv) {
+			lent = {};
 			account_send(*this, link, cur, stime); /* m is gone */
 			*how = Sent::Handed;
 			cqe.pid = rcv->pid;
 			cqe.seq = seq;
 			return 0;
 		}
+		keep_lent(); /* nobody took it: it stays, with its bytes */
 	}
 	/* 2. room in the link, and nobody waits for room before us */
 	if (link.pending().nmsg == 0 && link.has_room(a.len)) {

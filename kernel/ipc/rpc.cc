@@ -58,6 +58,31 @@ long Calls::mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe)
 	return l ? call(cur, *l, a, cqe) : err;
 }
 
+/*
+ * The reply's n bytes from cur's memory at addr to caller's at buf: in
+ * one copy between two memories that have views (kipcd's arenas), else
+ * through a message object (a slab, no malloc), read whole before the
+ * caller's buffer is written (one task's arena: they may overlap).
+ */
+long Calls::copy_reply(Task &cur, Task &caller, uint64_t addr, uint64_t buf, uint32_t n)
+{
+	const uint8_t *src = cur.mm && caller.mm && cur.mm != caller.mm ? cur.mm->view(addr, n)
+									  : nullptr;
+	if (src) {
+		if (caller.mm->copy_to_user(buf, src, n))
+			return -EFAULT;
+		k_.count_onecopy();
+		return 0;
+	}
+	Message *data = new_message(n, false);
+	if (!data)
+		return -ENOMEM;
+	int fault = (cur.mm && cur.mm->copy_from_user(data->data, addr, n)) ||
+		    (caller.mm && caller.mm->copy_to_user(buf, data->data, n));
+	delete_message(data);
+	return fault ? -EFAULT : 0;
+}
+
 long Calls::reply(Task &cur, uint64_t token, MsgArgs &a)
 {
 	auto it = calls_.find(token);
@@ -70,17 +95,9 @@ long Calls::reply(Task &cur, uint64_t token, MsgArgs &a)
 		return -EMSGSIZE;
 
 	uint32_t n = std::min(a.len, r->buflen);
-	/* the reply goes through a message object (a slab, no malloc), read
-	 * whole before the caller's buffer is written */
-	Message *data = new_message(n, false);
-	if (!data)
-		return -ENOMEM;
 	Task *caller = r->task;
-	int fault = (cur.mm && cur.mm->copy_from_user(data->data, a.addr, n)) ||
-		    (caller->mm && caller->mm->copy_to_user(r->buf, data->data, n));
-	delete_message(data);
-	if (fault)
-		return -EFAULT;
+	if (long err = copy_reply(cur, *caller, a.addr, r->buf, n))
+		return err;
 
 	uint64_t seq = k_.count_reply(cur, *caller);
 	k_.finish(r, [&](Request &, kipc_cqe &cqe) {

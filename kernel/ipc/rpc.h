@@ -33,6 +33,8 @@ public:
 	long mbox_call(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
 	/* The reply syscall: answer the call token with a. */
 	long reply(Task &cur, uint64_t token, MsgArgs &a);
+	/* A reply's bytes, cur's memory to caller's: 0, -EFAULT, -ENOMEM. */
+	long copy_reply(Task &cur, Task &caller, uint64_t addr, uint64_t buf, uint32_t n);
 	/*
 	 * The reply_receive syscalls (seL4's ReplyRecv): reply(token, rep),
 	 * then, only if it succeeded, receive a from pid `from`'s messages in

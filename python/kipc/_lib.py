@@ -106,7 +106,7 @@ class SysInfo(Structure):
                 ("mq_msgsize_max", c_uint32), ("mq_queues_max", c_uint32),
                 ("mq_bytes_per_user", c_uint64), ("msgmax", c_uint32),
                 ("msgmnb", c_uint32), ("msgmni", c_uint32), ("rsvd0", c_uint32),
-                ("nskipped", c_uint64), ("rsvd", c_uint64 * 1)]
+                ("nskipped", c_uint64), ("nonecopy", c_uint64)]
 
 
 class TaskInfo(Structure):

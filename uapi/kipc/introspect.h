@@ -103,7 +103,7 @@ struct kipc_sysinfo {
 	uint32_t msgmni;
 	uint32_t rsvd0;
 	uint64_t nskipped;      /* successes not posted (KIPC_F_SKIP_SUCCESS) */
-	uint64_t rsvd[1];
+	uint64_t nonecopy;      /* payloads copied once: sender's arena to receiver's */
 };
 
 struct kipc_task_info {

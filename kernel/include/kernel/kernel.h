@@ -71,6 +71,18 @@ public:
 	virtual bool access_ok(uint64_t addr, uint64_t len) const = 0;
 	virtual int copy_from_user(void *dst, uint64_t addr, uint64_t len) = 0;
 	virtual int copy_to_user(uint64_t addr, const void *src, uint64_t len) = 0;
+	/*
+	 * [addr, addr + len) where the kernel can read it in place, for a
+	 * copy straight into another task's memory (one copy instead of two
+	 * through a kernel buffer); nullptr when out of bounds, or when this
+	 * memory has no such view: the caller then copies through the kernel.
+	 * The bytes are the process's and may change under the reader.
+	 */
+	virtual const uint8_t *view(uint64_t addr, uint64_t len) const
+	{
+		(void)addr, (void)len;
+		return nullptr;
+	}
 };
 
 /* The OS processes outside the kernel. */
