@@ -243,6 +243,31 @@ static inline void cpu_relax(void)
  */
 #define SPIN_POLLS_PER_YIELD 1
 
+/*
+ * A fast path's words are about to change (kipcd tops credits up, or
+ * pushes the next message, in its next round while it is awake): poll
+ * *w for up to CONFIG_LIB_SPIN_NS, lock dropped, as a synchronous call
+ * spins for its completion. True when it moved from seen: look again.
+ */
+static bool fast_wait(const void *w, uint64_t seen, bool wide)
+{
+	if (CONFIG_LIB_SPIN_NS <= 0)
+		return false;
+	pthread_mutex_unlock(&__kipc_lib.lock);
+	int64_t end = __kipc_now() + CONFIG_LIB_SPIN_NS;
+	bool moved;
+	do {
+		moved = wide ? LOAD_ACQ((const uint64_t *)w) != seen
+			     : LOAD_ACQ((const uint32_t *)w) != (uint32_t)seen;
+		if (moved)
+			break;
+		cpu_relax();
+		sched_yield(); /* kipcd may need this CPU to make the change */
+	} while (__kipc_now() < end);
+	pthread_mutex_lock(&__kipc_lib.lock);
+	return moved;
+}
+
 /* Spin a little before the futex: a fast server answers in microseconds. */
 void __kipc_spin(struct kipc_att *a, const int *done)
 {
@@ -390,7 +415,9 @@ long __kipc_credit_send(uint8_t op, int64_t id, int fd, const void *buf, size_t 
 {
 	if (flags & ~KIPC_F_NONBLOCK)
 		return 1;
+	bool waited = false;
 	pthread_mutex_lock(&__kipc_lib.lock);
+again:;
 	struct kipc_att *a = __kipc_lib.cur;
 	if (!a || a->dead || !a->credit || len > UINT32_MAX) {
 		pthread_mutex_unlock(&__kipc_lib.lock);
@@ -412,6 +439,22 @@ long __kipc_credit_send(uint8_t op, int64_t id, int fd, const void *buf, size_t 
 		a->credit_used = 0;
 	}
 	uint32_t head = LOAD_ACQ(&a->ctl->sq_head);
+	static uint64_t stuck; /* the grant and limit a wait gave up on: not again */
+	uint64_t at = (uint64_t)gen << 32 | limit;
+	if (a->credit_used >= limit && !flags && !waited && stuck != at &&
+	    (int32_t)(head - a->plain_tail) >= 0) {
+		/*
+		 * All used, none taken back: kipcd tops the grant up as it
+		 * takes them. A send through kipcd now would cost it a
+		 * round trip and us the grant's order (the next credit send
+		 * waits for that entry); wait a little for the top-up.
+		 */
+		waited = true;
+		if (fast_wait(&c->limit, limit, false))
+			goto again;
+		stuck = at; /* no room for more, or kipcd is away */
+		goto slow;
+	}
 	if (a->credit_used >= limit || (int32_t)(head - a->plain_tail) < 0 ||
 	    a->sq_tail - head >= a->sq_entries)
 		goto slow;
@@ -488,7 +531,9 @@ long __kipc_push_receive(int64_t link, void *buf, size_t len, unsigned flags,
 {
 	if (flags & ~KIPC_F_NONBLOCK || !buf || link == 0)
 		return KIPC_NOT_PUSHED;
+	bool waited = false;
 	pthread_mutex_lock(&__kipc_lib.lock);
+again:;
 	struct kipc_att *a = __kipc_lib.cur;
 	if (!a || a->dead || !a->push) {
 		pthread_mutex_unlock(&__kipc_lib.lock);
@@ -497,6 +542,21 @@ long __kipc_push_receive(int64_t link, void *buf, size_t len, unsigned flags,
 	uint64_t c = LOAD_ACQ(&a->push->claim);
 	uint32_t k = (uint32_t)c;
 	const struct kipc_push_slot *s = &a->push_slots[k % KIPC_PUSH_SLOTS];
+	static uint64_t stuck; /* the message a wait gave up on: not again */
+	if ((c >> 32) && LOAD(&a->push->link) == link && !flags && !waited && stuck != c &&
+	    LOAD_ACQ(&s->cqe.user_data) != ((c & ~0xffffffffull) | k)) {
+		/*
+		 * Our grant, its next slot not filled yet: kipcd pushes
+		 * what is queued in each round while it is awake. A receive
+		 * through kipcd now would cost it a round trip (and a
+		 * steal); wait a little for the slot. An empty link costs
+		 * this wait once, before the receive that parks.
+		 */
+		waited = true;
+		if (fast_wait(&s->cqe.user_data, LOAD(&s->cqe.user_data), true))
+			goto again;
+		stuck = c; /* nothing queued, or kipcd is away */
+	}
 	if (!(c >> 32) || LOAD(&a->push->link) != link ||
 	    LOAD_ACQ(&s->cqe.user_data) != ((c & ~0xffffffffull) | k)) {
 		pthread_mutex_unlock(&__kipc_lib.lock);

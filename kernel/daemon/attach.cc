@@ -541,6 +541,7 @@ int Server::watch(Proc *p, int fd)
 	p->bell_watch = loop_.add(p->doorbell, POLLIN, [this, p](uint32_t) {
 		uint64_t v;
 		if (read(p->doorbell, &v, sizeof v) < 0) { /* EAGAIN */ }
+		p->st.bell++;
 		drain(p, true);
 		/* The ring may also mean "I reaped, refill my CQ". */
 		if (!p->dead)
@@ -584,9 +585,11 @@ void Server::detach(Proc *p, const char *why)
 		return;
 	credit_exit(p); /* its published credit sends first (credit.cc) */
 	p->dead = true;
-	if (verbose_)
+	if (verbose_) {
 		klog(fmt::format("kipc: exit pid {} ({}): {}", p->creds.pid,
 				 p->comm, why));
+		fast_stats(p);
+	}
 	/* Tell a process that is still there (garbage writer). */
 	std::atomic_ref<uint32_t>(p->ctl->sq_flags)
 		.fetch_or(KIPC_SQ_DEAD, std::memory_order_seq_cst);

@@ -185,6 +185,7 @@ void Server::credit_apply(Proc *p, const kipc_sqe &sqe)
 	note_active(p); /* polled while we spin, as drain() does */
 	mark_dirty(p);
 	c->applied++;
+	p->st.credit++;
 	c->used_ns = clock_.monotonic_ns();
 	kernel_.release_sends(c->uid, c->charge);
 	kipc_sqe s = sqe;
@@ -385,6 +386,7 @@ void Server::credit_before(Proc *p, kipc::Task *task, const kipc_sqe &sqe)
 					v = &h;
 			if (!v)
 				return; /* nothing held that this send could need */
+			st_.revoke_room++;
 			credit_revoke(v->p, false);
 			c = p ? credit_of(p) : nullptr;
 		}
@@ -480,6 +482,7 @@ void Server::credit_grant(Proc *p, uint8_t op, int64_t link)
 	store_word(&w->msgsize, msgsize);
 	store_word(&w->limit, n);
 	store_word(&w->gen, c.gen);
+	st_.grants++;
 }
 
 /* More credits in the same grant while the holder uses them. */
@@ -504,6 +507,7 @@ void Server::credit_topup(Proc *p)
 	}
 	c->limit += n;
 	store_word(&p->credit->limit, c->limit);
+	st_.topups++;
 }
 
 /*
@@ -531,6 +535,7 @@ void Server::credit_revoke(const Proc *only, bool contended, uint8_t op, int64_t
 	}
 	if (!any)
 		return;
+	st_.revokes++;
 	std::atomic_thread_fence(std::memory_order_seq_cst);
 	while (credit_collect()) {
 	}
@@ -557,6 +562,8 @@ void Server::credit_revoke(const Proc *only, bool contended, uint8_t op, int64_t
 void Server::credit_exit(Proc *p)
 {
 	(void)p;
+	st_.revoke_exit += !credits_.empty();
+	st_.recall_exit += pushes_.size();
 	credit_revoke(nullptr, false);
 	push_recall(false); /* its claims are taken, the rest stays queued (push.cc) */
 }
@@ -571,6 +578,7 @@ void Server::credit_timers()
 			idle.push_back(c.p);
 	for (Proc *p : idle)
 		credit_revoke(p, false);
+	st_.revoke_idle += idle.size();
 }
 
 int64_t Server::credit_deadline() const

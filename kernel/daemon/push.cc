@@ -121,6 +121,7 @@ void Server::push_take(Push &g, uint32_t idx)
 			break;
 		}
 		g.synced++;
+		q->st.pushed++;
 		g.used_ns = clock_.monotonic_ns();
 	}
 }
@@ -170,6 +171,7 @@ bool Server::push_fill(Push &g)
 		g.seq[k % kSlots] = m.seq;
 		g.prio = m.cqe.prio; /* one level: push_next() follows its priority */
 		g.pushed++;
+		st_.push_fills++;
 	}
 	return true;
 }
@@ -207,6 +209,7 @@ void Server::push_grant(Proc *p, int64_t link)
 	std::atomic_ref<uint64_t>(p->push->claim)
 		.store(uint64_t(g.gen) << 32, std::memory_order_seq_cst);
 	pushes_.push_back(g);
+	st_.push_grants++;
 	push_fill_or_recall(pushes_.size() - 1);
 }
 
@@ -238,6 +241,7 @@ void Server::push_recall_one(size_t i, bool contended)
 	}
 	if (contended)
 		push_cool_.push_back({g.link, clock_.monotonic_ns() + kPushCooldownNs});
+	st_.push_recalls++;
 	pushes_.erase(pushes_.begin() + ptrdiff_t(i));
 	if (garbage)
 		detach(q, "push claim out of range");
@@ -268,6 +272,7 @@ void Server::push_steal(size_t i)
 		uint64_t c = uint64_t(g.gen) << 32 | g.synced;
 		if (claim.compare_exchange_strong(c, 0, std::memory_order_seq_cst)) {
 			steal_ = {g.p, g.gen, g.synced, g.seq[g.synced % kSlots]};
+			st_.push_steals++;
 			return;
 		}
 		uint32_t idx;
@@ -329,8 +334,10 @@ void Server::push_before(Proc *p, const kipc_sqe &sqe)
 				     : sqe.opcode == KIPC_SYS_mbox_receive;
 		if (p && plain && !(sqe.flags & ~KIPC_F_NONBLOCK) && !sqe.type)
 			push_steal(i); /* a plain receive takes the head, g keeps the rest */
-		else
+		else {
+			st_.recall_head++;
 			push_recall_one(i, p != g.p && g.link != KIPC_PUSH_TASKQ);
+		}
 	}
 }
 
@@ -398,8 +405,10 @@ void Server::push_timers()
 	push_settle(false);
 	int64_t now = clock_.monotonic_ns();
 	for (size_t i = pushes_.size(); i-- > 0;)
-		if (i < pushes_.size() && now >= pushes_[i].used_ns + kPushIdleNs)
+		if (i < pushes_.size() && now >= pushes_[i].used_ns + kPushIdleNs) {
+			st_.recall_idle++;
 			push_recall_one(i, false);
+		}
 }
 
 int64_t Server::push_deadline() const

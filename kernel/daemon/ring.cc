@@ -151,6 +151,26 @@ void Server::cq_write(Proc *p, const kipc_cqe &cqe)
 /* ---------------------------------------------------------------- */
 /* Submissions                                                        */
 
+/* What p's ordinary request was, for fast_stats(). */
+void Server::fast_count(Proc *p, const kipc_sqe &sqe)
+{
+	switch (sqe.opcode) {
+	case KIPC_SYS_send:
+	case KIPC_SYS_mbox_send:
+	case KIPC_SYS_mq_timedsend:
+		p->st.send++;
+		break;
+	case KIPC_SYS_receive:
+	case KIPC_SYS_mbox_receive:
+	case KIPC_SYS_mq_timedreceive:
+		p->st.recv++;
+		break;
+	default:
+		return;
+	}
+	p->st.parked += !sync_done_;
+}
+
 /*
  * Consume the SQ: at most kSqEntries entries per round (fairness), and
  * nothing while kMaxInflight requests are in flight or waiting in the
@@ -232,8 +252,10 @@ void Server::drain(Proc *p, bool polling)
 			if (remote) {
 				kipc::Creds c = kernel_.creds(p->task); /* cred_refresh's */
 				net_->submit({p, p->creds.pid, c.uid, c.gid, p->mm.get(), p->task}, sqe);
-			} else
+			} else {
 				submit(p, sqe);
+				fast_count(p, sqe);
+			}
 			if (p->dead)
 				return;
 			credit_after(p, sqe);
@@ -345,6 +367,7 @@ void Server::flush(Proc *p)
 		p->consumed = false;
 		std::atomic_thread_fence(std::memory_order_seq_cst);
 		if (load_relaxed(&p->ctl->waiters) != 0) {
+			p->st.woken++;
 			std::atomic_ref<uint32_t>(p->ctl->wake_seq)
 				.fetch_add(1, std::memory_order_seq_cst);
 			futex_wake(&p->ctl->wake_seq);

@@ -229,6 +229,16 @@ struct Proc {
 	bool push_ok = false;       /* negotiated KIPC_FEAT_PUSH (not delegated) */
 	kipc_push *push = nullptr;  /* its push words and slots in the region */
 	kipc_push_slot *push_slots = nullptr;
+	/* what its requests took (logged at its exit with --verbose: fast_stats()) */
+	struct {
+		uint64_t credit;        /* credit sends taken */
+		uint64_t send;          /* sends submitted as ordinary entries */
+		uint64_t recv;          /* receives submitted to the core */
+		uint64_t parked;        /* ... of which that did not complete at once */
+		uint64_t pushed;        /* pushed receives claimed and taken */
+		uint64_t bell;          /* doorbells rung */
+		uint64_t woken;         /* futex wakes (it slept) */
+	} st{};
 
 	explicit Proc(Server &s) : srv(s) {}
 	~Proc()
@@ -364,6 +374,8 @@ private:
 	void end_of_round();
 	void arm_timer();
 	void shutdown();
+	void fast_stats(const Proc *p);
+	void fast_count(Proc *p, const kipc_sqe &sqe);
 
 	int lfd_;
 	Loop &loop_;
@@ -482,6 +494,13 @@ private:
 	std::unordered_map<pid_t, PidWatch> pidwatch_;
 	bool drop_watch(pid_t pid); /* stop watching pid; false: it was not watched */
 	std::vector<pid_t> exited_;                       /* process_exited() later */
+	/* the fast paths since boot (fast_stats(), performance.md "fast-sync") */
+	struct {
+		uint64_t rounds, idle;  /* loop rounds; spinning ones that took nothing */
+		uint64_t grants, topups, revokes, revoke_exit, revoke_room, revoke_idle;
+		uint64_t push_grants, push_fills, push_recalls, recall_exit, recall_head,
+			recall_idle, push_steals;
+	} st_{};
 };
 
 } // namespace kipcd

@@ -218,6 +218,28 @@ void Server::end_of_round()
 	arm_timer();
 }
 
+/*
+ * What the fast paths did (--verbose): for p at its exit, since boot
+ * for nullptr (at shutdown). Documentation/performance.md, "fast-sync".
+ */
+void Server::fast_stats(const Proc *p)
+{
+	if (p) {
+		klog(fmt::format("kipc: pid {} took {} credit sends, {} sends and {} receives "
+				 "({} parked) through kipcd, {} pushed receives; {} doorbells, {} wakes",
+				 p->creds.pid, p->st.credit, p->st.send, p->st.recv, p->st.parked,
+				 p->st.pushed, p->st.bell, p->st.woken));
+		return;
+	}
+	klog(fmt::format("kipc: {} rounds ({} idle); credits: {} grants, {} top-ups, {} revocations "
+			 "({} exits, {} for room, {} idle); push: {} grants, {} messages pushed, "
+			 "{} recalls ({} exits, {} moved heads, {} idle), {} steals",
+			 st_.rounds, st_.idle, st_.grants, st_.topups, st_.revokes, st_.revoke_exit,
+			 st_.revoke_room, st_.revoke_idle, st_.push_grants, st_.push_fills,
+			 st_.push_recalls, st_.recall_exit, st_.recall_head, st_.recall_idle,
+			 st_.push_steals));
+}
+
 void Server::arm_timer()
 {
 	int64_t d = std::min(kernel_.next_deadline(), daemon_deadline());
@@ -360,8 +382,11 @@ int Server::run()
 		if (spinning)
 			poll_active(false);
 		end_of_round();
-		if (spinning && nconsumed_ == before)
+		st_.rounds++;
+		if (spinning && nconsumed_ == before) {
+			st_.idle++;
 			sched_yield(); /* idle round: let the processes we poll run */
+		}
 		if (nconsumed_ != before || (!spinning && !active_.empty()))
 			spin_until = now + kIdleSpinNs;
 		else if (spinning && now >= spin_until) {
@@ -372,6 +397,8 @@ int Server::run()
 		mqfs_.sweep(now, spin_until == 0);
 	}
 	shutdown();
+	if (verbose_)
+		fast_stats(nullptr);
 	net_.reset();
 	if (w_lst_ > 0)
 		loop_.del(w_lst_);
