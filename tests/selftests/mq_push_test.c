@@ -9,6 +9,8 @@
  *  - they return in order; the queue's poll state is unchanged (a
  *    message is left) and the last message goes to kipcd, which empties
  *    the queue (and its POLLIN) itself;
+ *  - a send that fills the queue, or of higher priority, takes the push
+ *    back before it runs;
  *  - a process that writes garbage in its claim word is detached, and
  *    every message pushed to it is still queued;
  *  - the exact-once ledger: a pushed receiver, another process's open
@@ -225,6 +227,76 @@ TEST(pushed_mq_receives_complete_without_kipcd_but_the_last)
 	EXPECT_EQ(7, l.got);
 	EXPECT_EQ(POLLOUT, poll_now(d.fd)); /* kipcd emptied it */
 	EXPECT_EQ(0, curmsgs(&d));
+	EXPECT_EQ(-EAGAIN, mq_recv1(&d, KIPC_F_NONBLOCK));
+	mqd_close(&d);
+	kipc_mq_unlink(name);
+}
+
+/*
+ * A send that fills the queue takes the push back first (a claim from a
+ * full queue would give its descriptors POLLOUT outside kipcd): with
+ * kipcd stopped, the next receive goes to kipcd, which gives POLLOUT
+ * back itself.
+ */
+TEST(a_send_that_fills_the_queue_takes_the_push_back)
+{
+	char name[64];
+	struct mqd d;
+	ASSERT_EQ(0, kipc_attach());
+	char *r = region();
+	ASSERT_NE(NULL, r);
+	struct kipc_push *w = words(r);
+	ASSERT_EQ(0, mqd_open(kt_name(name, sizeof name, "mqfill"), KIPC_MQ_RDWR | KIPC_O_CREAT,
+			      10, &d));
+	ASSERT_EQ(0, await_push(w, &d));
+	ASSERT_EQ(0, send_range(&d, 0, 9, 0));
+	ASSERT_EQ(0, wait_pushed(w, &d, 9));
+	ASSERT_EQ(0, send_range(&d, 9, 10, 0)); /* the last slot */
+	EXPECT_EQ(0u, claim_of(w) >> 32);       /* taken back before it */
+	EXPECT_EQ(POLLIN, poll_now(d.fd));
+	ASSERT_EQ(0, stop_kipcd());
+	volatile uint32_t *sq_tail =
+		(volatile uint32_t *)(r + offsetof(struct kipc_ring_ctl, sq_tail));
+	uint32_t tail = *sq_tail;
+	struct last l = {&d, -1};
+	pthread_t t;
+	ASSERT_EQ(0, pthread_create(&t, NULL, receive_last, &l));
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (*sq_tail == tail && __ksft_now_ms() < deadline)
+		sched_yield();
+	bool published = *sq_tail != tail;
+	short ev = poll_now(d.fd);
+	cont_kipcd();
+	pthread_join(t, NULL);
+	EXPECT_TRUE(published); /* to kipcd, not pushed */
+	EXPECT_EQ(POLLIN, ev);  /* still full until kipcd took it */
+	EXPECT_EQ(0, l.got);
+	EXPECT_EQ(POLLIN | POLLOUT, poll_now(d.fd));
+	for (int64_t i = 1; i < 10; i++)
+		EXPECT_EQ(i, mq_recv1(&d, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, curmsgs(&d));
+	mqd_close(&d);
+	kipc_mq_unlink(name);
+}
+
+/* A send of higher priority takes the push back and is received next. */
+TEST(a_send_of_higher_priority_takes_the_push_back_and_comes_next)
+{
+	char name[64];
+	struct mqd d;
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_push *w = words(region());
+	ASSERT_EQ(0, mqd_open(kt_name(name, sizeof name, "mqprio"), KIPC_MQ_RDWR | KIPC_O_CREAT,
+			      10, &d));
+	ASSERT_EQ(0, await_push(w, &d));
+	ASSERT_EQ(0, send_range(&d, 0, 6, 1));
+	ASSERT_EQ(0, wait_pushed(w, &d, 6));
+	EXPECT_EQ(0, mq_recv1(&d, KIPC_F_NONBLOCK));
+	ASSERT_EQ(0, send_range(&d, 100, 101, 2));
+	EXPECT_EQ(0u, claim_of(w) >> 32);
+	EXPECT_EQ(100, mq_recv1(&d, KIPC_F_NONBLOCK));
+	for (int64_t i = 1; i < 6; i++)
+		EXPECT_EQ(i, mq_recv1(&d, KIPC_F_NONBLOCK));
 	EXPECT_EQ(-EAGAIN, mq_recv1(&d, KIPC_F_NONBLOCK));
 	mqd_close(&d);
 	kipc_mq_unlink(name);
