@@ -11,6 +11,8 @@
  *    the queue (and its POLLIN) itself;
  *  - a send that fills the queue, or of higher priority, takes the push
  *    back before it runs;
+ *  - another user's process forging a grant in its own region fools
+ *    only its own library: kipcd takes nothing for it;
  *  - a process that writes garbage in its claim word is detached, and
  *    every message pushed to it is still queued;
  *  - the exact-once ledger: a pushed receiver, another process's open
@@ -42,7 +44,7 @@ static int mqd_open(const char *name, unsigned oflag, uint32_t cap, struct mqd *
 	struct kipc_mq_open o;
 	memset(&o, 0, sizeof o);
 	o.oflag = oflag;
-	o.mode = 0600;
+	o.mode = 0666; /* another user may open it (the hostile tests) */
 	o.flags = KIPC_MQ_ATTR;
 	o.maxmsg = cap;
 	o.msgsize = 64;
@@ -370,6 +372,89 @@ TEST(garbage_mq_claim_detaches_and_keeps_the_messages)
 	close(f.up[1]);
 	mqd_close(&d);
 	kipc_mq_unlink(f.name);
+}
+
+struct intruder {
+	char name[64];
+	int up[2];
+};
+
+/*
+ * Another user's process: its own open of the queue, a grant it forges
+ * in its own push words (slots 0 and 1, a message 999 the queue never
+ * held), a pushed receive of it, then a request, then a receive kipcd
+ * serves. Writes what it saw: the forged receive, the queue's count,
+ * the real receive.
+ */
+static int intrude(void *arg)
+{
+	struct intruder *in = arg;
+	struct mqd d;
+	if (mqd_open(in->name, KIPC_MQ_RDWR, 10, &d) < 0)
+		return 1;
+	char *r = region();
+	if (!r)
+		return 2;
+	struct kipc_push *w = words(r);
+	struct kipc_push_slot *slots = (struct kipc_push_slot *)(r + KIPC_PUSH_SLOT_OFF);
+	uint64_t gen = 0x7777;
+	for (uint32_t k = 0; k < 2; k++) {
+		uint32_t v = 999 + k;
+		memcpy(slots[k].data, &v, sizeof v);
+		slots[k].cqe.len = sizeof v;
+		slots[k].cqe.res = sizeof v;
+		__atomic_store_n(&slots[k].cqe.user_data, gen << 32 | k, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&w->msgsize, 64, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->link, KIPC_PUSH_MQ(d.h), __ATOMIC_RELEASE);
+	__atomic_store_n(&w->claim, gen << 32, __ATOMIC_SEQ_CST);
+	int64_t got[3];
+	got[0] = mq_recv1(&d, KIPC_F_NONBLOCK); /* fools only this library */
+	got[1] = curmsgs(&d);
+	got[2] = mq_recv1(&d, KIPC_F_NONBLOCK); /* slot 2 empty: kipcd's */
+	if (write(in->up[1], got, sizeof got) != sizeof got)
+		return 3;
+	return 0;
+}
+
+/*
+ * A grant forged by another user's process in its own region fools only
+ * its own library: kipcd, which never granted it, takes nothing for it,
+ * the holder's messages stay queued, and that process's receive through
+ * kipcd takes the holder's next message, once.
+ */
+TEST(a_forged_grant_of_another_user_fools_only_its_own_library)
+{
+	NEED_ROOT();
+	struct intruder in;
+	struct mqd d;
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_push *w = words(region());
+	kt_name(in.name, sizeof in.name, "mqintr");
+	ASSERT_EQ(0, mqd_open(in.name, KIPC_MQ_RDWR | KIPC_O_CREAT, 10, &d));
+	ASSERT_EQ(0, await_push(w, &d));
+	ASSERT_EQ(0, send_range(&d, 0, 6, 0));
+	ASSERT_EQ(0, wait_pushed(w, &d, 6));
+	ASSERT_EQ(0, pipe(in.up));
+	pid_t pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int r = kt_become(UID_A);
+		_exit(r ? r : intrude(&in));
+	}
+	int64_t got[3] = {-1, -1, -1};
+	ASSERT_EQ((ssize_t)sizeof got, read(in.up[0], got, sizeof got));
+	EXPECT_EQ(0, kt_wait(pid));
+	EXPECT_EQ(999, got[0]); /* its own library, fooled */
+	EXPECT_EQ(6, got[1]);   /* nothing was taken for it */
+	EXPECT_EQ(0, got[2]);   /* the head, through kipcd */
+	for (int64_t i = 1; i < 6; i++)
+		EXPECT_EQ(i, mq_recv1(&d, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, curmsgs(&d));
+	close(in.up[0]);
+	close(in.up[1]);
+	mqd_close(&d);
+	kipc_mq_unlink(in.name);
 }
 
 #define LEDGER_N 3000u
