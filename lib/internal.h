@@ -133,14 +133,15 @@ void __kipc_publish_sq(struct kipc_att *a);
 long __kipc_credit_send(uint8_t op, int64_t id, int fd, const void *buf, size_t len,
 			unsigned prio, unsigned flags);
 /* A synchronous mbox_receive of mailbox link (or, KIPC_PUSH_TASKQ, a
- * receive(KIPC_ANY) of our task queue) of a message the kernel pushed into our
+ * receive(KIPC_ANY) of our task queue; mq: KIPC_PUSH_MQ(h), a POSIX
+ * queue's receive) of a message the kernel pushed into our
  * region, completed here: its length or -errno, *cqe what the kernel's
  * completion would say; KIPC_NOT_PUSHED (neither a length nor an errno:
  * a 1-byte message is a length): nothing pushed, receive the usual way.
  * Takes the lock. */
 #define KIPC_NOT_PUSHED LONG_MIN
 long __kipc_push_receive(int64_t link, void *buf, size_t len, unsigned flags,
-			 struct kipc_cqe *cqe);
+			 struct kipc_cqe *cqe, bool mq);
 /* Move posted CQEs to their waiters or the async queue. Lock held. */
 void __kipc_reap(struct kipc_att *a);
 /* Sleep until something may have changed (lock dropped while asleep).

@@ -72,15 +72,24 @@ ssize_t kipc_mq_timedreceive(int64_t h, int fd, void *buf, size_t len, unsigned 
 ssize_t kipc_mq_timedreceive_gen(int64_t h, int fd, void *buf, size_t len, unsigned *prio,
 				 unsigned flags, int64_t timeout, uint64_t flgen)
 {
+	struct kipc_cqe cqe;
+	/* pushed (transport.md section 13): never the last message queued,
+	 * so the descriptors' poll state cannot change; a message is there,
+	 * so O_NONBLOCK and its flags generation cannot matter */
+	long r = h > 0 && !(flags & ~KIPC_F_NONBLOCK)
+			 ? __kipc_push_receive(KIPC_PUSH_MQ(h), buf, len, flags, &cqe, true)
+			 : KIPC_NOT_PUSHED;
+	if (r != KIPC_NOT_PUSHED)
+		goto out;
 	struct kipc_sqe sqe = {0};
 	__kipc_enc_mq_xfer(&sqe, KIPC_SYS_mq_timedreceive, h, fd, 0, (uint32_t)len, 0,
 			   flags, timeout);
 	sqe.addr2 = flgen;
 	struct kipc_slot s0 = {.out = buf, .len = len, .by_res = true};
-	struct kipc_cqe cqe;
 	/* Linux's store_msg() and put_user() run after the message left the
 	 * queue: a bad buffer or prio pointer loses it (EFAULT). */
-	long r = __kipc_sync_flags(&sqe, &s0, NULL, &cqe, KIPC_SYNC_LATE_FAULT);
+	r = __kipc_sync_flags(&sqe, &s0, NULL, &cqe, KIPC_SYNC_LATE_FAULT);
+out:;
 	unsigned p = cqe.prio;
 	if (r >= 0 && prio && __kipc_copy_to_user(prio, &p, sizeof p))
 		r = -EFAULT;

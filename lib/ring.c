@@ -431,8 +431,10 @@ again:;
 	uint32_t limit = LOAD(&c->limit);
 	uint32_t msgsize = LOAD(&c->msgsize);
 	uint32_t cop = LOAD(&c->op);
+	uint32_t cprio = LOAD(&c->prio);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	if (!gen || LOAD(&c->gen) != gen || cop != op || link != id || len > msgsize)
+	if (!gen || LOAD(&c->gen) != gen || cop != op || link != id || len > msgsize ||
+	    prio > cprio)
 		goto slow;
 	if (gen != a->credit_gen) {
 		a->credit_gen = gen;
@@ -524,10 +526,13 @@ slow:
  * receive goes to the kernel. A bad buffer fails EFAULT after the claim,
  * as the kernel's receive does (the message was received, its bytes
  * lost); a NULL one, and a message larger than the buffer, go to the
- * kernel, which says what happens.
+ * kernel, which says what happens. mq (a POSIX queue's receive): only
+ * while the message after it is pushed too, so still queued (such a
+ * receive never empties the queue without kipcd), and into a buffer of
+ * the queue's msgsize at least (else EMSGSIZE, from the kernel).
  */
 long __kipc_push_receive(int64_t link, void *buf, size_t len, unsigned flags,
-			 struct kipc_cqe *cqe)
+			 struct kipc_cqe *cqe, bool mq)
 {
 	if (flags & ~KIPC_F_NONBLOCK || !buf || link == 0)
 		return KIPC_NOT_PUSHED;
@@ -542,6 +547,7 @@ again:;
 	uint64_t c = LOAD_ACQ(&a->push->claim);
 	uint32_t k = (uint32_t)c;
 	const struct kipc_push_slot *s = &a->push_slots[k % KIPC_PUSH_SLOTS];
+	const struct kipc_push_slot *n = &a->push_slots[(k + 1) % KIPC_PUSH_SLOTS];
 	static uint64_t stuck; /* the message a wait gave up on: not again */
 	if ((c >> 32) && LOAD(&a->push->link) == link && !flags && !waited && stuck != c &&
 	    LOAD_ACQ(&s->cqe.user_data) != ((c & ~0xffffffffull) | k)) {
@@ -558,7 +564,9 @@ again:;
 		stuck = c; /* nothing queued, or kipcd is away */
 	}
 	if (!(c >> 32) || LOAD(&a->push->link) != link ||
-	    LOAD_ACQ(&s->cqe.user_data) != ((c & ~0xffffffffull) | k)) {
+	    LOAD_ACQ(&s->cqe.user_data) != ((c & ~0xffffffffull) | k) ||
+	    (mq && (len < LOAD(&a->push->msgsize) ||
+		    LOAD_ACQ(&n->cqe.user_data) != ((c & ~0xffffffffull) | (uint32_t)(k + 1))))) {
 		pthread_mutex_unlock(&__kipc_lib.lock);
 		return KIPC_NOT_PUSHED;
 	}

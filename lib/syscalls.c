@@ -82,7 +82,7 @@ static long do_receive(uint8_t op, int64_t target, void *buf, size_t len,
 	    !opts) {
 		/* a mailbox id is > 0: never the task queue's KIPC_PUSH_TASKQ */
 		int64_t link = op == KIPC_SYS_receive ? KIPC_PUSH_TASKQ : target > 0 ? target : 0;
-		long r = __kipc_push_receive(link, buf, len, flags, &cqe);
+		long r = __kipc_push_receive(link, buf, len, flags, &cqe, false);
 		if (r != KIPC_NOT_PUSHED) {
 			if (r >= 0)
 				fill_info(info, &cqe);

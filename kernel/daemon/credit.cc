@@ -130,7 +130,7 @@ bool Server::credit_fits(const Proc *p, const kipc_sqe &sqe, uint32_t ahead) con
 			       !(sqe.flags & ~(KIPC_F_CREDIT | KIPC_F_NONBLOCK)) &&
 			       sqe.target == c.link && sqe.timeout == int64_t(c.gen) &&
 			       (sqe.type == 0 || c.op == KIPC_SYS_mq_timedsend) && /* its fd */
-			       sqe.len <= c.msgsize && sqe.prio <= KIPC_PRIO_MAX &&
+			       sqe.len <= c.msgsize && sqe.prio <= c.prio &&
 			       c.applied + ahead < c.limit;
 	return false;
 }
@@ -428,10 +428,29 @@ void Server::credit_after(Proc *p, const kipc_sqe &sqe)
 			credit_topup(p);
 		return; /* one link per holder */
 	}
-	credit_grant(p, sqe.opcode, sqe.target);
+	credit_grant(p, sqe.opcode, sqe.target, sqe.prio);
 }
 
-void Server::credit_grant(Proc *p, uint8_t op, int64_t link)
+/*
+ * The highest priority a credit send held on POSIX queue queue may
+ * have; -1: none held. A message pushed there is at least this (push.cc):
+ * no credit send published can go ahead of a pushed one.
+ */
+int Server::credit_prio_max(int64_t queue) const
+{
+	int m = -1;
+	for (const Credit &c : credits_)
+		if (c.op == KIPC_SYS_mq_timedsend && c.queue == queue)
+			m = std::max(m, int(c.prio));
+	return m;
+}
+
+/*
+ * prio: the earning send's. A POSIX queue's credit sends are of that
+ * priority at most, and of none above a push's unclaimed messages
+ * there (push_floor): they queue behind what a receiver may claim.
+ */
+void Server::credit_grant(Proc *p, uint8_t op, int64_t link, uint16_t prio)
 {
 	if (!p->credit_ok || !p->overflow.empty() || p->stalled ||
 	    credits_.size() >= kCreditHolders || clock_.monotonic_ns() < credit_cooldown_)
@@ -450,6 +469,10 @@ void Server::credit_grant(Proc *p, uint8_t op, int64_t link)
 	int64_t queue = kernel_.credit_queue(op, link, &nmsg);
 	if (!queue)
 		return;
+	if (op != KIPC_SYS_mq_timedsend)
+		prio = KIPC_PRIO_MAX;
+	else if (int f = push_floor(queue); f >= 0 && f < prio)
+		prio = uint16_t(f);
 	uint32_t n = kernel_.reserve_sends(p->task, op, link, credit_held(op, queue), kCreditMax,
 					   &msgsize, &charge);
 	if (n && n < kCreditMin && !credits_.empty()) {
@@ -470,6 +493,7 @@ void Server::credit_grant(Proc *p, uint8_t op, int64_t link)
 	c.gen = credit_gen_;
 	c.limit = n;
 	c.msgsize = msgsize;
+	c.prio = prio;
 	c.charge = charge;
 	c.uid = kernel_.creds(p->task).uid;
 	c.used_ns = clock_.monotonic_ns();
@@ -480,6 +504,7 @@ void Server::credit_grant(Proc *p, uint8_t op, int64_t link)
 	store_word(&w->link, link);
 	store_word(&w->op, uint32_t(op));
 	store_word(&w->msgsize, msgsize);
+	store_word(&w->prio, uint32_t(prio));
 	store_word(&w->limit, n);
 	store_word(&w->gen, c.gen);
 	st_.grants++;

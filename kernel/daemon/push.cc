@@ -55,9 +55,11 @@ constexpr size_t kHolders = 8;                /* grants at once, kernel-wide */
  * changes nothing, or concerns other objects, or sends behind the
  * pushed ones (at a priority not above theirs).
  */
-bool Server::push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe) const
+bool Server::push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe)
 {
 	uint8_t op = sqe.opcode;
+	if (g.queue)
+		return push_moves_mq(g, sqe);
 	if (changes_nothing(op) || op == KIPC_SYS_mq_timedreceive || op == KIPC_SYS_msgrcv)
 		return false; /* reads, or POSIX and System V queues */
 	if (g.link == KIPC_PUSH_TASKQ) {
@@ -93,6 +95,52 @@ bool Server::push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe) 
 	default:
 		return true;
 	}
+}
+
+/*
+ * The same for a POSIX queue's push g: a receive of the queue (any
+ * open's); a send to it that goes ahead of the pushed messages or
+ * fills it (a claim must not change its POLLOUT); a close of the
+ * holder's open; and every request on no queue, mailbox or task queue
+ * that is not a read (setattr, destroy, cred_refresh, sysctl ...).
+ */
+bool Server::push_moves_mq(const Push &g, const kipc_sqe &sqe)
+{
+	uint32_t nmsg, cap;
+	switch (sqe.opcode) {
+	case KIPC_SYS_mq_timedsend:
+		if (kernel_.credit_queue(KIPC_SYS_mq_timedsend, sqe.target, &nmsg, &cap) != g.queue)
+			return false;
+		return sqe.prio > g.prio || nmsg + 1 >= cap;
+	case KIPC_SYS_mq_timedreceive:
+		return kernel_.credit_queue(KIPC_SYS_mq_timedsend, sqe.target, &nmsg) == g.queue;
+	case KIPC_SYS_mq_close:
+		return sqe.target == KIPC_PUSH_TASKQ - g.link;
+	case KIPC_SYS_mq_open:
+	case KIPC_SYS_mq_unlink:    /* the queue lives while an open does */
+	case KIPC_SYS_mq_notify:    /* a receive fires nothing */
+	case KIPC_SYS_mq_notify_wait:
+	case KIPC_SYS_mq_setfl:     /* a claimed receive finds its message */
+	case KIPC_SYS_mbox_send:
+	case KIPC_SYS_mbox_receive:
+	case KIPC_SYS_mbox_receive_set:
+	case KIPC_SYS_send:
+	case KIPC_SYS_receive:
+	case KIPC_SYS_msgsnd:
+	case KIPC_SYS_msgrcv:
+		return false;
+	default:
+		return !changes_nothing(sqe.opcode);
+	}
+}
+
+/* The priority of the unclaimed messages pushed from POSIX queue queue; -1: none. */
+int Server::push_floor(int64_t queue) const
+{
+	for (const Push &g : pushes_)
+		if (g.queue == queue && g.pushed != g.synced)
+			return g.prio;
+	return -1;
 }
 
 Server::Push *Server::push_of(const Proc *p)
@@ -160,6 +208,8 @@ bool Server::push_fill(Push &g)
 			return true;
 		if (r) /* no longer allowed: the mailbox, its policy, the right */
 			return false;
+		if (g.queue && int(m.cqe.prio) < credit_prio_max(g.queue))
+			return true; /* a credit send held there could go ahead of it */
 		uint32_t k = g.pushed;
 		kipc_push_slot *s = &q->push_slots[k % kSlots];
 		std::memcpy(s->data, m.data, m.cqe.len);
@@ -187,12 +237,20 @@ void Server::push_grant(Proc *p, int64_t link)
 	int64_t now = clock_.monotonic_ns();
 	if (!p->push_ok || pushes_.size() >= kHolders || kernel_.tracing())
 		return; /* a listener traces every call: receives go through kipcd */
+	uint32_t nmsg, cap, msgsize = 0;
+	int64_t queue = link < KIPC_PUSH_TASKQ
+				? kernel_.credit_queue(KIPC_SYS_mq_timedsend, KIPC_PUSH_TASKQ - link,
+						       &nmsg, &cap, &msgsize)
+				: 0;
+	if (link < KIPC_PUSH_TASKQ && !queue)
+		return;
+	int64_t key = queue ? queue : link; /* a POSIX queue's opens share its head */
 	for (const Push &g : pushes_)
-		if (g.link == link && link != KIPC_PUSH_TASKQ)
+		if ((g.queue ? g.queue : g.link) == key && link != KIPC_PUSH_TASKQ)
 			return; /* one head, one holder */
 	std::erase_if(push_cool_, [&](const auto &c) { return c.second <= now; });
 	for (const auto &c : push_cool_)
-		if (c.first == link)
+		if (c.first == key)
 			return;
 	kipc::PushMsg m;
 	int r = kernel_.push_next(p->task, link, 0, KIPC_PUSH_MAX, &m);
@@ -203,8 +261,11 @@ void Server::push_grant(Proc *p, int64_t link)
 	Push g;
 	g.p = p;
 	g.link = link;
+	g.queue = queue;
 	g.gen = push_gen_;
 	g.used_ns = now;
+	std::atomic_ref<uint32_t>(p->push->msgsize)
+		.store(msgsize, std::memory_order_relaxed);
 	std::atomic_ref<int64_t>(p->push->link).store(link, std::memory_order_release);
 	std::atomic_ref<uint64_t>(p->push->claim)
 		.store(uint64_t(g.gen) << 32, std::memory_order_seq_cst);
@@ -240,7 +301,7 @@ void Server::push_recall_one(size_t i, bool contended)
 			garbage = true;
 	}
 	if (contended)
-		push_cool_.push_back({g.link, clock_.monotonic_ns() + kPushCooldownNs});
+		push_cool_.push_back({g.queue ? g.queue : g.link, clock_.monotonic_ns() + kPushCooldownNs});
 	st_.push_recalls++;
 	pushes_.erase(pushes_.begin() + ptrdiff_t(i));
 	if (garbage)
@@ -329,10 +390,11 @@ void Server::push_before(Proc *p, const kipc_sqe &sqe)
 		const Push &g = pushes_[i];
 		if (g.pushed == g.synced || !push_moves_head(g, p, sqe))
 			continue;
-		bool plain = g.link == KIPC_PUSH_TASKQ
-				     ? sqe.opcode == KIPC_SYS_receive && sqe.target == KIPC_ANY
-				     : sqe.opcode == KIPC_SYS_mbox_receive;
-		if (p && plain && !(sqe.flags & ~KIPC_F_NONBLOCK) && !sqe.type)
+		bool plain = g.queue ? sqe.opcode == KIPC_SYS_mq_timedreceive /* type: its fd */
+			   : g.link == KIPC_PUSH_TASKQ
+				     ? sqe.opcode == KIPC_SYS_receive && sqe.target == KIPC_ANY && !sqe.type
+				     : sqe.opcode == KIPC_SYS_mbox_receive && !sqe.type;
+		if (p && plain && !(sqe.flags & ~KIPC_F_NONBLOCK))
 			push_steal(i); /* a plain receive takes the head, g keeps the rest */
 		else {
 			st_.recall_head++;
@@ -368,13 +430,15 @@ void Server::push_after(Proc *p, const kipc_sqe &sqe)
 {
 	int64_t link;
 	push_settle(true); /* a steal for this request: it ran */
-	if (sqe.opcode == KIPC_SYS_mbox_receive && sqe.target > 0)
+	if (sqe.opcode == KIPC_SYS_mbox_receive && sqe.target > 0 && !sqe.type)
 		link = sqe.target;
-	else if (sqe.opcode == KIPC_SYS_receive && sqe.target == KIPC_ANY)
+	else if (sqe.opcode == KIPC_SYS_receive && sqe.target == KIPC_ANY && !sqe.type)
 		link = KIPC_PUSH_TASKQ;
+	else if (sqe.opcode == KIPC_SYS_mq_timedreceive && sqe.target > 0) /* type: its fd */
+		link = KIPC_PUSH_MQ(sqe.target);
 	else
 		return;
-	if ((sqe.flags & ~KIPC_F_NONBLOCK) || sqe.type || !sync_done_ || sync_res_ < 0)
+	if ((sqe.flags & ~KIPC_F_NONBLOCK) || !sync_done_ || sync_res_ < 0)
 		return;
 	if (Push *g = push_of(p)) {
 		if (g->link == link)

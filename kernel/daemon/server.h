@@ -332,7 +332,8 @@ private:
 	bool credit_room(kipc::Task *task, uint8_t op, int64_t link, int64_t queue,
 			 uint32_t n = 1);
 	void credit_after(Proc *p, const kipc_sqe &sqe);
-	void credit_grant(Proc *p, uint8_t op, int64_t link);
+	void credit_grant(Proc *p, uint8_t op, int64_t link, uint16_t prio = KIPC_PRIO_MAX);
+	int credit_prio_max(int64_t queue) const;
 	void credit_topup(Proc *p);
 	void credit_revoke(const Proc *only, bool contended, uint8_t op = 0, int64_t queue = 0);
 	void credit_exit(Proc *p);
@@ -346,7 +347,8 @@ private:
 	struct Push;
 	Push *push_of(const Proc *p);
 	bool push_claimed(const Push &g, uint64_t claim, uint32_t *idx) const;
-	bool push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe) const;
+	bool push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe);
+	bool push_moves_mq(const Push &g, const kipc_sqe &sqe);
 	void push_take(Push &g, uint32_t idx);
 	void push_sync();
 	bool push_fill(Push &g);
@@ -358,6 +360,7 @@ private:
 	void push_round();
 	void push_timers();
 	int64_t push_deadline() const;
+	int push_floor(int64_t queue) const;
 	void submit(Proc *p, const kipc_sqe &sqe);
 	void post(Proc *p, const kipc_cqe &cqe);
 	void post_held();
@@ -384,6 +387,7 @@ private:
 	/* a release may end an open or a queue: no credit lives past it (credit.cc) */
 	MqFs mqfs_{loop_, [this](int64_t id) {
 		credit_revoke(nullptr, false);
+		push_recall(false); /* ... nor a push of a POSIX queue's open (push.cc) */
 		kernel_.mq_released(id);
 	}};
 	kipc::Kernel kernel_;
@@ -442,6 +446,7 @@ private:
 		uint32_t limit = 0;     /* credit sends allowed in this grant */
 		uint32_t applied = 0;   /* ... and taken */
 		uint32_t msgsize = 0;
+		uint16_t prio = KIPC_PRIO_MAX; /* highest priority of a credit send */
 		uint64_t charge = 0;    /* bytes each unused credit holds */
 		uid_t uid = 0;          /* the user they are charged to */
 		int64_t used_ns = 0;    /* last grant or credit send */
@@ -463,7 +468,8 @@ private:
 	 */
 	struct Push {
 		Proc *p = nullptr;      /* the receiver */
-		int64_t link = 0;       /* a mailbox, or KIPC_PUSH_TASKQ: p's task queue */
+		int64_t link = 0;       /* a mailbox, KIPC_PUSH_TASKQ: p's task queue, or KIPC_PUSH_MQ(h) */
+		int64_t queue = 0;      /* KIPC_PUSH_MQ(h): the queue of open h */
 		uint32_t gen = 0;       /* as in kipc_push.claim >> 32 */
 		uint32_t pushed = 0;    /* messages copied into slots */
 		uint32_t synced = 0;    /* ... of which claimed and taken from the queue */

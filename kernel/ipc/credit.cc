@@ -50,10 +50,17 @@ const Link *KernelImpl::credit_link(Task &t, uint8_t op, int64_t id)
 	return mb->link.keyed ? nullptr : &mb->link;
 }
 
-int64_t KernelImpl::credit_queue(uint8_t op, int64_t id, uint32_t *nmsg)
+int64_t KernelImpl::credit_queue(uint8_t op, int64_t id, uint32_t *nmsg, uint32_t *cap,
+				 uint32_t *msgsize)
 {
+	uint32_t c, m;
 	*nmsg = 0;
-	return op == KIPC_SYS_mq_timedsend ? mq.credit_queue(id, nmsg) : id;
+	if (!cap)
+		cap = &c;
+	if (!msgsize)
+		msgsize = &m;
+	*cap = *msgsize = 0;
+	return op == KIPC_SYS_mq_timedsend ? mq.credit_queue(id, nmsg, cap, msgsize) : id;
 }
 
 uint32_t KernelImpl::reserve_sends(Task &t, uint8_t op, int64_t id, uint32_t held,

@@ -886,7 +886,8 @@ public:
 	Message *alloc_message(Task &cur, uint32_t len, uint8_t flags, int *err, bool quota = true);
 	/* send credits (credit.cc) */
 	const Link *credit_link(Task &t, uint8_t op, int64_t id);
-	int64_t credit_queue(uint8_t op, int64_t id, uint32_t *nmsg);
+	int64_t credit_queue(uint8_t op, int64_t id, uint32_t *nmsg, uint32_t *cap = nullptr,
+			     uint32_t *msgsize = nullptr);
 	uint32_t reserve_sends(Task &t, uint8_t op, int64_t id, uint32_t held, uint32_t want,
 			       uint32_t *msgsize, uint64_t *charge);
 	void release_sends(uid_t uid, uint64_t bytes);

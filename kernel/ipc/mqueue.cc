@@ -532,13 +532,21 @@ const Link *PosixQueues::credit_link(Task &cur, int64_t h)
 	return q.notify.owner || q.link.msgs.nmsg == 0 ? nullptr : &q.link;
 }
 
-int64_t PosixQueues::credit_queue(int64_t h, uint32_t *nmsg)
+int64_t PosixQueues::credit_queue(int64_t h, uint32_t *nmsg, uint32_t *cap, uint32_t *msgsize)
 {
 	MqOpen *o = mqh_.find(h);
 	if (!o)
 		return 0;
 	*nmsg = o->mb->link.msgs.nmsg;
+	*cap = o->mb->link.capacity;
+	*msgsize = o->mb->link.msgsize;
 	return o->mb->link.id();
+}
+
+Link *PosixQueues::push_link(Task &cur, int64_t h, int *err)
+{
+	MqOpen *o = get(cur, h, -1, KIPC_MQ_RDONLY, err); /* cur's own, claimed */
+	return o ? &o->mb->link : nullptr;
 }
 
 void PosixQueues::release(int64_t h)

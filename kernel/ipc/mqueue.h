@@ -57,7 +57,9 @@ public:
 	 * count; 0 if none.
 	 */
 	const Link *credit_link(Task &cur, int64_t h);
-	int64_t credit_queue(int64_t h, uint32_t *nmsg);
+	int64_t credit_queue(int64_t h, uint32_t *nmsg, uint32_t *cap, uint32_t *msgsize);
+	/* Receive push (push.cc): the queue of cur's own readable open h. */
+	Link *push_link(Task &cur, int64_t h, int *err);
 
 	/* Inspection (tests, fuzz): queues alive, notifications not yet
 	 * waited for, the opens. */

@@ -6,7 +6,9 @@
  * delivery order, without taking them; take_pushed() is that receive
  * without the copy (room freed, a blocked sender completes, counted and
  * traced as a receive). The link is a native mailbox of policy ANY the
- * task may receive from, or (KIPC_PUSH_TASKQ) the task's own queue.
+ * task may receive from, (KIPC_PUSH_TASKQ) the task's own queue, or
+ * (KIPC_PUSH_MQ(h)) the POSIX queue of the task's own readable open h,
+ * while the queue is not full.
  *
  * Which messages: plain ones only (untyped, not calls), at most maxlen
  * bytes, of one priority. On a mailbox, plain messages have no
@@ -27,6 +29,8 @@ Link *KernelImpl::push_link(Task &t, int64_t id, int *err)
 {
 	if (id == KIPC_PUSH_TASKQ)
 		return &t.queue;
+	if (id < KIPC_PUSH_TASKQ) /* KIPC_PUSH_MQ(h): t's own open h, readable */
+		return mq.push_link(t, KIPC_PUSH_TASKQ - id, err);
 	Mailbox *mb = mbox.find(id, err);
 	if (!mb)
 		return nullptr;
@@ -67,6 +71,9 @@ int KernelImpl::push_next(Task &t, int64_t id, uint64_t after_seq, uint32_t maxl
 	}
 	if (!m || m->len > maxlen || m->type() || m->token())
 		return -EAGAIN;
+	/* a POSIX queue's claim never changes its POLLOUT: none while full */
+	if (id < KIPC_PUSH_TASKQ && l->msgs.nmsg >= l->capacity)
+		return -EAGAIN;
 	/* a blocked sender's message that would go ahead of m once room comes */
 	if (const Message *w = l->pending().front(); w && w->prio > m->prio)
 		return -EAGAIN;
@@ -82,7 +89,11 @@ bool KernelImpl::take_pushed(Task &t, int64_t id, uint64_t seq)
 {
 	int err;
 	Link *l = &t.queue;
-	if (id != KIPC_PUSH_TASKQ) {
+	if (id < KIPC_PUSH_TASKQ) {
+		l = mq.push_link(t, KIPC_PUSH_TASKQ - id, &err);
+		if (!l)
+			return false;
+	} else if (id != KIPC_PUSH_TASKQ) {
 		Mailbox *mb = mbox.find(id, &err);
 		if (!mb)
 			return false;

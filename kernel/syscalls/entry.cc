@@ -67,10 +67,11 @@ bool Kernel::take_pushed(Task *t, int64_t id, uint64_t seq)
 	return ok;
 }
 
-int64_t Kernel::credit_queue(uint8_t op, int64_t id, uint32_t *nmsg)
+int64_t Kernel::credit_queue(uint8_t op, int64_t id, uint32_t *nmsg, uint32_t *cap,
+			     uint32_t *msgsize)
 {
 	Entry e(*impl_, nullptr, KIPC_SYS_NONE);
-	return impl_->credit_queue(op, id, nmsg);
+	return impl_->credit_queue(op, id, nmsg, cap, msgsize);
 }
 
 void Kernel::release_sends(uid_t uid, uint64_t bytes)

@@ -528,6 +528,38 @@ TEST_CASE("mqueue: a send or receive made at an old flags generation fails ESTAL
 	CHECK(simple(c, KIPC_SYS_mq_setfl, h, "", 5) == -EBADF);
 }
 
+TEST_CASE("mqueue: receive push: the own readable open's queue, nothing while full")
+{
+	World w;
+	Proc &a = w.spawn(100), &b = w.spawn(101);
+	int64_t h = mq_open(a, "/p", kRW | kCreat | kExcl, 3, 16);
+	int64_t wo = mq_open(a, "/p", KIPC_MQ_WRONLY);
+	REQUIRE(h > 0);
+	REQUIRE(wo > 0);
+	kipc::PushMsg m;
+	/* empty: nothing to push; a write-only open, another task's: not ours */
+	CHECK(w.k->push_next(a.task, KIPC_PUSH_MQ(h), 0, KIPC_PUSH_MAX, &m) == -EAGAIN);
+	CHECK(w.k->push_next(a.task, KIPC_PUSH_MQ(wo), 0, KIPC_PUSH_MAX, &m) == -EBADF);
+	CHECK(w.k->push_next(b.task, KIPC_PUSH_MQ(h), 0, KIPC_PUSH_MAX, &m) == -EBADF);
+	CHECK(mq_send(a, h, "one", 1).res() == 0);
+	CHECK(mq_send(a, h, "two", 1).res() == 0);
+	REQUIRE(w.k->push_next(a.task, KIPC_PUSH_MQ(h), 0, KIPC_PUSH_MAX, &m) == 0);
+	CHECK(m.cqe.len == 3);
+	CHECK(m.cqe.prio == 1);
+	uint64_t first = m.seq;
+	REQUIRE(w.k->push_next(a.task, KIPC_PUSH_MQ(h), first, KIPC_PUSH_MAX, &m) == 0);
+	CHECK(std::string(reinterpret_cast<const char *>(m.data), 3) == "two");
+	/* full: a claim would give its descriptors POLLOUT, so nothing */
+	CHECK(mq_send(a, h, "three", 1).res() == 0);
+	CHECK(w.host.mq_ready[h] == 1);
+	CHECK(w.k->push_next(a.task, KIPC_PUSH_MQ(h), 0, KIPC_PUSH_MAX, &m) == -EAGAIN);
+	/* a pushed message taken: received, room made, the poll state kept */
+	CHECK(w.k->take_pushed(a.task, KIPC_PUSH_MQ(h), first));
+	CHECK(w.host.mq_ready[h] == 3);
+	CHECK(!w.k->take_pushed(a.task, KIPC_PUSH_MQ(h), first)); /* gone */
+	CHECK(mq_receive(a, h, 16).text() == "two");
+}
+
 TEST_CASE("mqueue: send credits only while the queue has messages, never filling it, "
 	  "no notification registered")
 {

@@ -170,7 +170,8 @@ struct kipc_credit {
 	int64_t  link;          /* K: the mailbox, or the pid (op) */
 	uint32_t msgsize;       /* K: largest payload of a credit send */
 	uint32_t op;            /* K: KIPC_SYS_mbox_send, or KIPC_SYS_send */
-	uint32_t pad[10];
+	uint32_t prio;          /* K: highest priority of a credit send */
+	uint32_t pad[9];
 };
 #define KIPC_CREDIT_OFF      512u       /* after struct kipc_ring_ctl, same page */
 /* sqe.flags of an mbox_send (or send) that uses a credit (never reaches the core);
@@ -194,13 +195,15 @@ struct kipc_credit {
  */
 struct kipc_push {
 	uint64_t claim;         /* K+P: gen << 32 | claimed (CAS) */
-	int64_t  link;          /* K: the mailbox, or KIPC_PUSH_TASKQ */
-	uint32_t pad[12];
+	int64_t  link;          /* K: the mailbox, KIPC_PUSH_TASKQ or KIPC_PUSH_MQ(h) */
+	uint32_t msgsize;       /* K: KIPC_PUSH_MQ: the queue's (a receive's buffer holds it) */
+	uint32_t pad[11];
 };
 #define KIPC_PUSH_OFF        576u       /* after struct kipc_credit */
 #define KIPC_PUSH_SLOTS      16u
 #define KIPC_PUSH_MAX        128u       /* largest payload pushed */
 #define KIPC_PUSH_TASKQ      (-1)       /* link: the process's own task queue */
+#define KIPC_PUSH_MQ(h)      (-1 - (int64_t)(h)) /* link: the process's POSIX queue open h (> 0) */
 struct kipc_push_slot {
 	struct kipc_cqe cqe;    /* K: what the receive returns; user_data = tag */
 	uint8_t data[KIPC_PUSH_MAX];

@@ -251,9 +251,10 @@ public:
 	/*
 	 * The link credits of op to id take room in, the same for every
 	 * sender (id itself, or for KIPC_SYS_mq_timedsend the queue of open
-	 * id, 0: none), and its queued messages.
+	 * id, 0: none), its queued messages, its capacity and msgsize.
 	 */
-	int64_t credit_queue(uint8_t op, int64_t id, uint32_t *nmsg);
+	int64_t credit_queue(uint8_t op, int64_t id, uint32_t *nmsg, uint32_t *cap = nullptr,
+			     uint32_t *msgsize = nullptr);
 	/*
 	 * Bytes a host holds for uid outside the core (kernel/net: the parts
 	 * of a remote message not complete yet), in its bytes_per_user: 0,
