@@ -1249,7 +1249,8 @@ static struct wire *ask_on(natsConnection *d, const char *subject, struct wire w
 	if (!w.datalen)
 		w.datalen = len;
 	memcpy(buf, &w, sizeof w);
-	memcpy(buf + sizeof w, data, len);
+	if (len)
+		memcpy(buf + sizeof w, data, len);
 	int before = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
 	natsConnection_Publish(d, subject, buf, (int)(sizeof w + len));
 	natsConnection_Flush(d);
