@@ -111,8 +111,8 @@ static int srv_three(struct share *s)
 		ssize_t n = kipc_mbox_receive(s->id, buf, sizeof buf - 1, &mi, KIPC_F_NONBLOCK);
 		if (n < 0)
 			return 20 + i;
-		snprintf(s->text[i], sizeof s->text[i], "%s/%u/%lld", buf, mi.prio,
-			 (long long)mi.type);
+		snprintf(s->text[i], sizeof s->text[i], "%.32s/%u/%lld", buf, mi.prio,
+			 (long long)mi.type); /* (the test's messages are short) */
 		s->result[i] = mi.pid;
 	}
 	s->result[3] = kipc_node_pid("a", getppid()); /* the sender: the test */
@@ -1249,7 +1249,8 @@ static struct wire *ask_on(natsConnection *d, const char *subject, struct wire w
 	if (!w.datalen)
 		w.datalen = len;
 	memcpy(buf, &w, sizeof w);
-	memcpy(buf + sizeof w, data, len);
+	if (len)
+		memcpy(buf + sizeof w, data, len);
 	int before = __atomic_load_n(&g_nans, __ATOMIC_SEQ_CST);
 	natsConnection_Publish(d, subject, buf, (int)(sizeof w + len));
 	natsConnection_Flush(d);
