@@ -13,6 +13,7 @@
 #include "fuzz.h"
 
 #include <kipc/mqueue.h>
+#include <kipc/ring.h>
 
 using namespace kfuzz;
 
@@ -29,6 +30,7 @@ struct World {
 	std::vector<std::unique_ptr<Proc>> procs; /* outlive the kernel */
 	std::unique_ptr<Kernel> k;
 	uint64_t next_ud = 1;
+	int64_t armed = 0; /* the link of the last multishot receive (bundle_shapes) */
 
 	World()
 	{
@@ -152,6 +154,107 @@ void posix_names(FuzzedDataProvider &in, Proc &p, kipc_sqe &s)
 	s.len2 = sizeof o;
 }
 
+/* One time in n + 1 (never once the input is used up: then 0, the usual case). */
+bool rare(FuzzedDataProvider &in, int n)
+{
+	return in.ConsumeIntegralInRange<int>(0, n) == n;
+}
+
+/*
+ * Random entries are rarely well-formed bundles or multishot receives:
+ * sometimes make s one, with a descriptor array or a provided-buffer
+ * ring in the arena (fuzzed counts, payloads, buffer sizes and
+ * addresses, sometimes a reserved word set, a tail run past the head),
+ * so the paths past their checks run: partial bundles, buffers running
+ * out, too small or outside the arena, armed receives that later
+ * messages, cancels, exits and destroys end; an anonymous mailbox to
+ * send them to, and bundles sent where the last multishot waits.
+ * poke() may rewrite the ring or the array meanwhile.
+ */
+void bundle_shapes(FuzzedDataProvider &in, World &w, Proc &p, kipc_sqe &s)
+{
+	constexpr uint64_t kDescs = kArena - 1024, kRing = kArena - 768, kAttr = kArena - 512;
+	uint8_t *arena = p.mem.arena.data();
+	/* random entries rarely open a mailbox: an anonymous one */
+	if (rare(in, 3)) {
+		kipc_mbox_attr a{};
+		a.capacity = in.ConsumeIntegralInRange<uint32_t>(0, 6);
+		a.msgsize = in.ConsumeIntegralInRange<uint32_t>(0, 64);
+		a.mode = rare(in, 1) ? 0600 : 0666;
+		a.flags = rare(in, 3) ? in.ConsumeIntegral<uint32_t>() : 0;
+		a.policy = rare(in, 3) ? in.ConsumeIntegralInRange<uint32_t>(0, 3) : 0;
+		memcpy(arena + kAttr, &a, sizeof a);
+		s.opcode = KIPC_SYS_mbox_open;
+		s.addr = 0;
+		s.len = 0;
+		s.flags = 0;
+		s.addr2 = kAttr;
+		s.len2 = rare(in, 1) ? 0 : uint32_t(sizeof a);
+		return;
+	}
+	/* mostly a mailbox some process opened (ids are above INT32_MAX:
+	 * results that are not pids, lengths or counts), or the own task
+	 * queue; a bundle often goes where the last multishot waits */
+	std::vector<int64_t> ids;
+	for (auto &q : w.procs)
+		for (int64_t r : q->results)
+			if (r > INT32_MAX)
+				ids.push_back(r);
+	if (!ids.empty() && !rare(in, 3))
+		s.target = ids[in.ConsumeIntegralInRange<size_t>(0, ids.size() - 1)];
+	else if (rare(in, 3))
+		s.target = KIPC_ANY;
+	auto payload = [&] {
+		return rare(in, 15) ? pick_addr(in) : in.ConsumeIntegralInRange<uint64_t>(0, 4096);
+	};
+	auto length = [&] {
+		return rare(in, 7) ? pick_len(in) : in.ConsumeIntegralInRange<uint32_t>(0, 64);
+	};
+	s.addr2 = 0;
+	s.len2 = 0;
+	s.timeout = 0;
+	if (!rare(in, 3))
+		s.flags &= KIPC_F_NONBLOCK | KIPC_F_SKIP_SUCCESS | KIPC_F_TRUNC;
+	if (rare(in, 1)) {
+		unsigned n = in.ConsumeIntegralInRange<unsigned>(1, 8);
+		if (w.armed && !rare(in, 1))
+			s.target = w.armed;
+		for (unsigned i = 0; i < n; i++) {
+			kipc_bundle_desc d{};
+			d.addr = payload();
+			d.len = length();
+			d.rsvd = rare(in, 15);
+			memcpy(arena + kDescs + i * sizeof d, &d, sizeof d);
+		}
+		s.opcode = KIPC_SYS_mbox_send_bundle;
+		s.addr = kDescs;
+		s.len = n * uint32_t(sizeof(kipc_bundle_desc));
+		return;
+	}
+	uint32_t entries = 1u << in.ConsumeIntegralInRange<int>(0, 3);
+	uint32_t head = rare(in, 7) ? in.ConsumeIntegral<uint32_t>() : in.ConsumeIntegralInRange<uint32_t>(0, 4);
+	kipc_buf_ring br{};
+	br.tail = rare(in, 7) ? in.ConsumeIntegral<uint32_t>()
+			      : head + entries - in.ConsumeIntegralInRange<uint32_t>(0, entries);
+	memcpy(arena + kRing, &br, sizeof br);
+	for (uint32_t i = 0; i < entries; i++) {
+		kipc_buf b{};
+		b.addr = payload();
+		b.len = 64 - length() % 65;
+		b.bid = uint16_t(i);
+		memcpy(arena + kRing + sizeof br + i * sizeof b, &b, sizeof b);
+	}
+	s.opcode = KIPC_SYS_mbox_receive_multi;
+	if (s.target != KIPC_ANY)
+		w.armed = s.target;
+	s.addr = kRing;
+	s.len = rare(in, 15) ? pick_len(in) : entries;
+	s.len2 = head;
+	s.type = 0;
+	s.prio = 0;
+	s.flags &= rare(in, 7) ? ~0u : KIPC_F_TRUNC;
+}
+
 kipc_sqe make_sqe(FuzzedDataProvider &in, World &w, Proc &p)
 {
 	kipc_sqe s{};
@@ -184,6 +287,8 @@ kipc_sqe make_sqe(FuzzedDataProvider &in, World &w, Proc &p)
 	s.user_data = w.next_ud++;
 	if (in.ConsumeIntegralInRange<int>(0, 7) == 0)
 		posix_names(in, p, s);
+	else if (in.ConsumeIntegralInRange<int>(0, 3) == 0)
+		bundle_shapes(in, w, p, s);
 	return s;
 }
 
