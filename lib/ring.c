@@ -268,13 +268,10 @@ static bool fast_wait(const void *w, uint64_t seen, bool wide)
 	return moved;
 }
 
-/* Spin a little before the futex: a fast server answers in microseconds. */
-void __kipc_spin(struct kipc_att *a, const int *done)
+/* Spin until a completion is posted, *done is set, or the time end. */
+static void spin_until(struct kipc_att *a, const int *done, int64_t end)
 {
-	if (CONFIG_LIB_SPIN_NS <= 0)
-		return;
 	pthread_mutex_unlock(&__kipc_lib.lock);
-	int64_t end = __kipc_now() + CONFIG_LIB_SPIN_NS;
 	do {
 		for (int i = 0; i < SPIN_POLLS_PER_YIELD; i++) {
 			if (cq_pending(a) || (done && LOAD_ACQ(done)))
@@ -285,6 +282,13 @@ void __kipc_spin(struct kipc_att *a, const int *done)
 	} while (__kipc_now() < end);
 out:
 	pthread_mutex_lock(&__kipc_lib.lock);
+}
+
+/* Spin a little before the futex: a fast server answers in microseconds. */
+void __kipc_spin(struct kipc_att *a, const int *done)
+{
+	if (CONFIG_LIB_SPIN_NS > 0)
+		spin_until(a, done, __kipc_now() + CONFIG_LIB_SPIN_NS);
 }
 
 int __kipc_push_sqe(struct kipc_att *a, const struct kipc_sqe *sqe, bool wait)
@@ -339,6 +343,7 @@ static bool restart_ok(void)
 static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w, bool norestart)
 {
 	bool cancelled = false;
+	int64_t end = __kipc_now() + CONFIG_LIB_SPIN_NS;
 	__kipc_spin(a, &w->done);
 	for (;;) {
 		__kipc_reap(a);
@@ -346,6 +351,16 @@ static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w, bool norestart
 			return 0;
 		if (a->dead)
 			return -ECONNRESET;
+		/*
+		 * The spin ended on another request's completion (a credit
+		 * send's, which follows every credit send): spin on for the
+		 * rest of the time rather than sleep, or every wait behind a
+		 * credit send would sleep and need kipcd's futex wake.
+		 */
+		if (CONFIG_LIB_SPIN_NS > 0 && __kipc_now() < end) {
+			spin_until(a, &w->done, end);
+			continue;
+		}
 		int r = __kipc_sleep(a, 0, &w->done);
 		if (r == -ECONNRESET) {
 			__kipc_reap(a); /* an exact result if it is there */

@@ -14,6 +14,14 @@ static uint64_t onecopies(World &w)
 	return w.k->impl().counters().onecopy;
 }
 
+/* Room for 8 KiB messages in task queues too (tiny_defconfig's default is 64 bytes). */
+static Limits big_limits()
+{
+	Limits l = roomy_limits();
+	l.msgsize_default = std::max<uint32_t>(l.msgsize_default, 8192);
+	return l;
+}
+
 static std::string pattern(size_t n, unsigned seed)
 {
 	std::string s(n, '\0');
@@ -24,7 +32,7 @@ static std::string pattern(size_t n, unsigned seed)
 
 TEST_CASE("one copy: a send to a waiting receiver goes arena to arena, counted")
 {
-	World w(roomy_limits());
+	World w(big_limits());
 	Proc &a = w.spawn(100), &b = w.spawn(200);
 	std::string big = pattern(8192, 1);
 	int64_t id = b.mbox_create(8, 0, 0, 0666, 8192);
@@ -49,7 +57,7 @@ TEST_CASE("one copy: a send to a waiting receiver goes arena to arena, counted")
 
 TEST_CASE("one copy: a call and its reply, one copy each")
 {
-	World w(roomy_limits());
+	World w(big_limits());
 	Proc &c = w.spawn(100), &s = w.spawn(200);
 	Op r = s.receive(KIPC_ANY, 4096);
 	Op call = c.call(200, pattern(4096, 2), 4096);
@@ -81,7 +89,7 @@ static uint64_t send_from_arena(Proc &a, pid_t to, unsigned seed, Op *out)
 
 TEST_CASE("one copy: a message no waiting receiver takes is queued with the kernel's copy")
 {
-	World w(roomy_limits());
+	World w(big_limits());
 	Proc &a = w.spawn(100), &b = w.spawn(200);
 	/* a forged buffer is refused at once: nothing parks */
 	kipc_sqe s{};
@@ -110,7 +118,7 @@ TEST_CASE("one copy: a message no waiting receiver takes is queued with the kern
 
 TEST_CASE("one copy: a receiver too small is refused, the next waiting one gets it in one copy")
 {
-	World w(roomy_limits());
+	World w(big_limits());
 	Proc &a = w.spawn(100), &b = w.spawn(200), &c = w.spawn(300);
 	int64_t id = b.mbox_create(8, 0, KIPC_MBOX_KERNEL_OWNED, 0666, 8192);
 	Op small = b.mbox_receive(id, 16);
@@ -123,7 +131,7 @@ TEST_CASE("one copy: a receiver too small is refused, the next waiting one gets 
 
 TEST_CASE("one copy: a forged send offset fails EFAULT; the receiver keeps waiting")
 {
-	World w(roomy_limits());
+	World w(big_limits());
 	Proc &a = w.spawn(100), &b = w.spawn(200);
 	Op r = b.receive(KIPC_ANY, 8192);
 	for (uint64_t addr : {uint64_t(1 << 20) - 10, uint64_t(1) << 40, UINT64_MAX - 4}) {
@@ -141,7 +149,7 @@ TEST_CASE("one copy: a forged send offset fails EFAULT; the receiver keeps waiti
 
 TEST_CASE("one copy: a task receiving its own send (one arena) goes through the kernel")
 {
-	World w(roomy_limits());
+	World w(big_limits());
 	Proc &a = w.spawn(100);
 	/* the receive buffer is the send's payload itself: it may overlap */
 	uint64_t at = a.put(pattern(8192, 8));

@@ -53,6 +53,7 @@ struct Options {
 	std::string loop = "auto";
 	std::string kipcd;     /* path of kipcd */
 	bool no_raise = false; /* no private IPC namespace with a raised msg_max */
+	std::vector<uint32_t> sizes; /* ping-pong sizes (empty: 16, 64, 1024, 8192) */
 };
 
 /* Facts about the run, printed in the header and the JSON "meta". */

@@ -3,7 +3,7 @@
  * kipc-bench: measure kipc against the native kernel's IPC.
  *
  *   kipc-bench [--quick] [--json] [--reps N] [--only WORD] [--loop=L]
- *              [--kipcd PATH] [--no-raise]
+ *              [--size N,..] [--kipcd PATH] [--no-raise]
  *
  * Boots a private kipcd (its own socket in a temporary directory, with
  * limits large enough for the scaling runs), runs the suite and prints a
@@ -98,7 +98,7 @@ namespace {
 {
 	fprintf(code ? stderr : stdout,
 		"usage: kipc-bench [--quick] [--json] [--reps N] [--only WORD] [--loop=auto|io_uring|epoll]\n"
-		"                  [--impl WORD] [--kipcd PATH] [--no-raise]\n"
+		"                  [--impl WORD] [--size N,..] [--kipcd PATH] [--no-raise]\n"
 		"  --quick     a few seconds, small counts (a smoke run, not a measurement)\n"
 		"  --json      JSON instead of the table\n"
 		"  --reps N    repetitions of every measurement, interleaved (default 3)\n"
@@ -106,6 +106,7 @@ namespace {
 		"              stream, fanin, fanout, rendezvous, scale, memory, core)\n"
 		"  --impl W,.. only the kipc implementations whose name contains one of the\n"
 		"              words (kipc-mbox, kipc-run-mq, ...); the natives always run\n"
+		"  --size N,.. ping-pong payload sizes in bytes (default 16,64,1024,8192)\n"
 		"  --loop L    event loop of the private kipcd\n"
 		"  --kipcd P   kipcd binary (default: $KIPC_KIPCD, else next to kipc-bench)\n"
 		"  --no-raise  no private IPC namespace with a raised fs.mqueue.msg_max: queues\n"
@@ -365,7 +366,17 @@ int main(int argc, char **argv)
 			o.only = val();
 		else if (a.rfind("--impl", 0) == 0)
 			o.impl = val();
-		else if (a.rfind("--loop", 0) == 0)
+		else if (a.rfind("--size", 0) == 0) {
+			std::string v = val();
+			for (size_t pos = 0; pos <= v.size();) {
+				size_t comma = std::min(v.find(',', pos), v.size());
+				long n = atol(v.substr(pos, comma - pos).c_str());
+				if (n < 1 || n > 8192) /* procs.cc: kMaxSize */
+					tool_usage_error("kipc-bench", "--size: 1..8192, comma-separated");
+				o.sizes.push_back(uint32_t(n));
+				pos = comma + 1;
+			}
+		} else if (a.rfind("--loop", 0) == 0)
 			o.loop = val();
 		else if (a.rfind("--kipcd", 0) == 0)
 			o.kipcd = val();

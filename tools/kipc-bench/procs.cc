@@ -1256,8 +1256,11 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 		j.cap = 8; /* within the default mq msg_max of 10 */
 		measure(scen, runs, j, 1, note);
 	};
+	std::vector<uint32_t> sizes = o.sizes;
+	if (sizes.empty())
+		sizes = {16u, 64u, 1024u, 8192u};
 	if (want("pingpong"))
-		for (uint32_t size : {16u, 64u, 1024u, 8192u})
+		for (uint32_t size : sizes)
 			latency("pingpong", with({{Impl::KipcMbox}, {Impl::KipcDirect}, {Impl::KipcCall},
 						  {Impl::KipcCallRR}, {Impl::KipcCallSkip}},
 						 true, true), size, "");
