@@ -579,18 +579,17 @@ void Server::credit_revoke(const Proc *only, bool contended, uint8_t op, int64_t
 }
 
 /*
- * A process goes away (or a pid the core watches exited): the holders'
- * published credit sends are taken while their tasks still exist (they
- * returned success), and every credit goes back before the exit can
- * destroy a mailbox or change a binding.
+ * A process goes away (or, nullptr, a pid the core watches exited): the
+ * holders' published credit sends are taken while their tasks still
+ * exist (they returned success), and every credit goes back before the
+ * exit can destroy a mailbox or change a binding. The pushes the exit
+ * could change go back too (push_exit).
  */
 void Server::credit_exit(Proc *p)
 {
-	(void)p;
 	st_.revoke_exit += !credits_.empty();
-	st_.recall_exit += pushes_.size();
 	credit_revoke(nullptr, false);
-	push_recall(false); /* its claims are taken, the rest stays queued (push.cc) */
+	push_exit(p); /* push.cc */
 }
 
 /* Credits nobody used for kCreditIdleNs go back (the loop's timer wakes us). */

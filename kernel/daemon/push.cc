@@ -308,7 +308,41 @@ void Server::push_recall_one(size_t i, bool contended)
 		detach(q, "push claim out of range");
 }
 
-/* Every push back (an exit, a trace listener, the network's proxy). */
+/*
+ * p exits (or is detached): the claims first (rule 1), then back go its
+ * own push and the pushes of the mailboxes its exit destroys (its
+ * process-owned ones: kernel_.exit_touches()). Nothing else an exit
+ * does changes which message is next on another process's link, or
+ * whether it may take it: the messages p sent stay queued (a cached one
+ * too), a call or blocked send it withdraws is behind every pushed
+ * message (push_next() stops at a call; a blocked send is not queued),
+ * the requests of others it fails take nothing out, its rights in other
+ * mailboxes are its own (a kernel-owned one it owned loses its owner,
+ * not its messages or modes), and the task queue it frees is its own.
+ * nullptr (a pid that never attached: no Proc to ask about): every push.
+ */
+void Server::push_exit(Proc *p)
+{
+	if (pushes_.empty())
+		return;
+	if (!p) {
+		st_.recall_exit += pushes_.size();
+		push_recall(false);
+		return;
+	}
+	push_sync();
+	for (size_t i = pushes_.size(); i-- > 0;) {
+		if (i >= pushes_.size())
+			continue; /* a detach took several back */
+		const Push &g = pushes_[i];
+		if (g.p == p || (g.link != KIPC_PUSH_TASKQ && kernel_.exit_touches(p->task, g.link))) {
+			st_.recall_exit++;
+			push_recall_one(i, false);
+		}
+	}
+}
+
+/* Every push back (a trace listener, the network's proxy). */
 void Server::push_recall(bool contended)
 {
 	while (!pushes_.empty())

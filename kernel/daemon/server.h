@@ -357,6 +357,7 @@ private:
 	void push_steal(size_t i);
 	void push_settle(bool ran);
 	void push_recall(bool contended);
+	void push_exit(Proc *p);
 	void push_round();
 	void push_timers();
 	int64_t push_deadline() const;

@@ -67,6 +67,14 @@ bool Kernel::take_pushed(Task *t, int64_t id, uint64_t seq)
 	return ok;
 }
 
+bool Kernel::exit_touches(Task *t, int64_t id)
+{
+	Entry e(*impl_, t, KIPC_SYS_NONE);
+	int err;
+	Mailbox *mb = impl_->mbox.find(id, &err);
+	return !t || !mb || (mb->owner == t && !mb->kernel_owned());
+}
+
 int64_t Kernel::credit_queue(uint8_t op, int64_t id, uint32_t *nmsg, uint32_t *cap,
 			     uint32_t *msgsize)
 {

@@ -16,7 +16,10 @@
  *    priority, come in their exact place;
  *  - a process that writes garbage in its claim word is detached, and
  *    every message pushed to it is still queued;
- *  - the exact-once ledger with a second receiver racing the pushed one.
+ *  - the exact-once ledger with a second receiver racing the pushed one;
+ *  - exits: one of a process that holds no right, or only a right, in
+ *    the mailbox leaves the push (the receives after it still complete
+ *    without kipcd); the owner's, which destroys it, takes it back.
  * The test reads its own push words (struct kipc_push in its region) to
  * know that the push path was taken.
  */
@@ -335,6 +338,165 @@ TEST(receiver_death_leaves_the_rest_queued)
 		close(d.down[i]);
 	}
 	EXPECT_EQ(0, kipc_mbox_destroy(d.id));
+}
+
+/* Wait (bounded) until kipcd has let pid's task go: 0 or -1. */
+static int wait_task_gone(pid_t pid)
+{
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	struct kipc_task_info ti;
+	while (kipc_task_info(pid, &ti) == 0 || errno != ESRCH) {
+		if (__ksft_now_ms() > deadline)
+			return -1;
+		kt_sleep_ms(1);
+	}
+	return 0;
+}
+
+/* Fork fn, wait for its exit (status 0) and for kipcd to let its task go. */
+static int run_and_reap(int (*fn)(void *), void *arg)
+{
+	int st;
+	pid_t c = kt_fork(fn, arg);
+	if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
+		return -1;
+	return wait_task_gone(c);
+}
+
+static int attach_and_exit(void *arg)
+{
+	int64_t id = *(int64_t *)arg;
+	struct kipc_mbox_stat st;
+	return kipc_attach() < 0 || kipc_mbox_stat(id, &st) < 0;
+}
+
+/* An exit of a process that holds no right in our mailbox leaves our
+ * push: the receives after it still complete without kipcd, in order. */
+TEST(an_unrelated_exit_leaves_the_push)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_push *w = push_words();
+	ASSERT_NE(NULL, w);
+	int64_t id = pushed_box(w, 12);
+	ASSERT_LT(0, id);
+	uint64_t gen = claim_of(w) >> 32;
+	ASSERT_EQ(0, run_and_reap(attach_and_exit, &id));
+	ASSERT_EQ(gen, claim_of(w) >> 32); /* not taken back (else the receives wait for kipcd) */
+	ASSERT_EQ(0, stop_kipcd());
+	int64_t got[6];
+	for (int i = 0; i < 6; i++)
+		got[i] = recv1(id, KIPC_F_NONBLOCK);
+	char st = kt_proc_state(kt_main_kernel.pid);
+	cont_kipcd();
+	EXPECT_EQ('T', st); /* they returned while kipcd was stopped */
+	for (int i = 0; i < 6; i++)
+		EXPECT_EQ(i + 1, got[i]);
+	for (int64_t v = 7; v < 12; v++)
+		EXPECT_EQ(v, recv1(id, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, recv1(id, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+struct exiter {
+	bool own;      /* open a mailbox only its holders receive from, grant the parent */
+	pid_t parent;
+	int up[2], down[2];
+};
+
+/* Attach (and maybe open and grant), hand the id up (0: none), exit when
+ * told: a mailbox of its own dies with it. */
+static int exit_when_told(void *arg)
+{
+	struct exiter *x = arg;
+	char go;
+	if (kipc_attach() < 0)
+		return 1;
+	int64_t id = x->own ? open_box(64, false) : 0;
+	if (id < 0 || (x->own && kipc_mbox_grant(id, x->parent) < 0) ||
+	    write(x->up[1], &id, sizeof id) != sizeof id || read(x->down[0], &go, 1) != 1)
+		return 2;
+	return 0;
+}
+
+static pid_t exiter_start(struct exiter *x, bool own, int64_t *id)
+{
+	x->own = own;
+	x->parent = getpid();
+	if (pipe(x->up) < 0 || pipe(x->down) < 0)
+		return -1;
+	pid_t c = kt_fork(exit_when_told, x);
+	struct pollfd p = {.fd = x->up[0], .events = POLLIN};
+	if (c < 0 || poll(&p, 1, KT_BOUND_MS) != 1 || read(x->up[0], id, sizeof *id) != sizeof *id)
+		return -1;
+	return c;
+}
+
+/* Let it exit; 0 once kipcd has let its task go. */
+static int exiter_end(struct exiter *x, pid_t c)
+{
+	int st;
+	int r = write(x->down[1], "g", 1) == 1 && waitpid(c, &st, 0) == c && WIFEXITED(st) &&
+			WEXITSTATUS(st) == 0 ? wait_task_gone(c) : -1;
+	for (int i = 0; i < 2; i++) {
+		close(x->up[i]);
+		close(x->down[i]);
+	}
+	return r;
+}
+
+/* The owner of a mailbox we hold the push of exits: the mailbox dies with
+ * it, and our next receive fails EIDRM, never a message pushed before. */
+TEST(an_owners_exit_takes_back_the_push_of_its_mailbox)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_push *w = push_words();
+	ASSERT_NE(NULL, w);
+	struct exiter x;
+	int64_t id = -1;
+	pid_t c = exiter_start(&x, true, &id);
+	ASSERT_LT(0, c);
+	ASSERT_LT(0, id);
+	ASSERT_EQ(0, await_push(id, w));
+	ASSERT_EQ(0, send_range(id, 0, 12));
+	ASSERT_EQ(0, wait_pushed(w, 12));
+	EXPECT_EQ(0, recv1(id, 0));
+	ASSERT_TRUE(pushed_for(w, id));
+	ASSERT_EQ(0, exiter_end(&x, c));
+	EXPECT_EQ(0u, claim_of(w) >> 32); /* taken back before the mailbox went */
+	EXPECT_EQ(-EIDRM, recv1(id, KIPC_F_NONBLOCK));
+}
+
+/* A process that holds a right in the mailbox we hold the push of (not
+ * its owner) exits: its right goes, nothing of ours; the push stays,
+ * and the receives after the exit complete without kipcd, in order. */
+TEST(a_holders_exit_leaves_the_push)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_push *w = push_words();
+	ASSERT_NE(NULL, w);
+	int64_t id = pushed_box(w, 12), none = -1;
+	ASSERT_LT(0, id);
+	struct exiter x;
+	pid_t c = exiter_start(&x, false, &none);
+	ASSERT_LT(0, c);
+	ASSERT_EQ(0, kipc_mbox_grant(id, c)); /* a change of rights: takes our push back */
+	EXPECT_EQ(1, recv1(id, 0));            /* ... which this receive earns again */
+	ASSERT_EQ(0, wait_pushed(w, 10));
+	uint64_t gen = claim_of(w) >> 32;
+	ASSERT_TRUE(pushed_for(w, id));
+	ASSERT_EQ(0, exiter_end(&x, c));
+	ASSERT_EQ(gen, claim_of(w) >> 32); /* not taken back (else the receives wait for kipcd) */
+	ASSERT_EQ(0, stop_kipcd());
+	int64_t got[10];
+	for (int i = 0; i < 10; i++)
+		got[i] = recv1(id, KIPC_F_NONBLOCK);
+	char st = kt_proc_state(kt_main_kernel.pid);
+	cont_kipcd();
+	EXPECT_EQ('T', st);
+	for (int i = 0; i < 10; i++)
+		EXPECT_EQ(i + 2, got[i]);
+	EXPECT_EQ(-EAGAIN, recv1(id, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
 }
 
 /* The receiver's own receives that kipcd serves (timed, truncating) and

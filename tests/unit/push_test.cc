@@ -183,3 +183,38 @@ TEST_CASE("push: a task queue's take_pushed frees room for a blocked sender")
 	CHECK(blocked.res() == 0);
 	CHECK(r.receive().text() == "b");
 }
+
+/*
+ * Which mailboxes a task's exit changes for their other receivers
+ * (kipcd takes back only those pushes at an exit): its own
+ * process-owned ones, which die with it; not a kernel-owned one it
+ * owns, nor one it only holds a right in, nor anybody else's.
+ */
+TEST_CASE("push: exit_touches is the owner's process-owned mailbox alone")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &h = w.spawn(101), &r = w.spawn(102);
+	int64_t own = o.mbox_create(8, 0, 0, 0666, 64);
+	int64_t kern = o.mbox_create(8, 0, KIPC_MBOX_KERNEL_OWNED, 0666, 64);
+	int64_t other = r.mbox_create(8, 0, 0, 0666, 64);
+	REQUIRE(own > 0);
+	REQUIRE(kern > 0);
+	REQUIRE(other > 0);
+	CHECK(o.grant(own, h.pid) == 0);
+	CHECK(r.grant(other, h.pid) == 0);
+	CHECK(w.k->exit_touches(o.task, own));
+	CHECK_FALSE(w.k->exit_touches(o.task, kern));   /* it loses its owner only */
+	CHECK_FALSE(w.k->exit_touches(h.task, own));    /* a holder's right is its own */
+	CHECK_FALSE(w.k->exit_touches(h.task, other));
+	CHECK_FALSE(w.k->exit_touches(o.task, other));  /* no right at all */
+	CHECK(w.k->exit_touches(nullptr, kern));
+	/* what the exits do: the owner's destroys, the others' leave the messages */
+	CHECK(o.mbox_send(kern, "k").res() == 0);
+	CHECK(o.mbox_send(own, "o").res() == 0);
+	w.exit(h);
+	CHECK(r.mbox_receive(kern).text() == "k");
+	w.exit(o);
+	CHECK(w.k->exit_touches(r.task, own)); /* gone */
+	CHECK(r.mbox_send(kern, "k2").res() == 0);
+	CHECK(r.mbox_receive(kern).text() == "k2");
+}

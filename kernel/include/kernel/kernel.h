@@ -278,6 +278,15 @@ public:
 	 */
 	int push_next(Task *t, int64_t id, uint64_t after_seq, uint32_t maxlen, PushMsg *out);
 	bool take_pushed(Task *t, int64_t id, uint64_t seq);
+	/*
+	 * Does task t's exit change native mailbox id for its other
+	 * receivers: is it t's own (process-owned: it is destroyed with
+	 * t)? A kipcd push of it must go back first (transport.md section
+	 * 13); t's other rights only go (a kernel-owned mailbox loses its
+	 * owner, not its messages or anyone else's right). true too when
+	 * id is gone or t is nullptr.
+	 */
+	bool exit_touches(Task *t, int64_t id);
 	/* A watched pid that never attached has exited. */
 	void process_exited(pid_t pid);
 	/* The last descriptor of POSIX queue open h closed (MqHost::mq_holds). */
