@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mqueue.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -92,6 +93,38 @@ static inline void reap(const char *what, pid_t pid)
 	else
 		printf("%s: signal %d\n", what, WTERMSIG(st));
 	fflush(stdout);
+}
+
+/* Say how poll(2) sees q now (POLLIN, POLLOUT), without waiting. */
+static inline void show_poll(const char *who, mqd_t q)
+{
+	struct pollfd p = {.fd = q, .events = POLLIN | POLLOUT};
+	int n = poll(&p, 1, 0);
+	say("%s: poll %d%s%s", who, n, p.revents & POLLIN ? " POLLIN" : "",
+	    p.revents & POLLOUT ? " POLLOUT" : "");
+}
+
+/*
+ * The word at offset off of this process's kipc region (kipc-run, a
+ * dynamic program; the offsets are uapi/kipc/ring.h's), NULL natively:
+ * how the tests of the fast paths see whether one was used.
+ */
+static inline const volatile void *kipc_words(unsigned long off)
+{
+	char want[64], line[512];
+	unsigned long region = 0;
+	snprintf(want, sizeof want, "/memfd:kipc:%d ", (int)getpid());
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long start, pgoff;
+		if (strstr(line, want) && sscanf(line, "%lx-%*x %*s %lx", &start, &pgoff) == 2 &&
+		    pgoff == 0)
+			region = start;
+	}
+	fclose(f);
+	return region ? (const volatile void *)(region + off) : NULL;
 }
 
 #endif

@@ -21,37 +21,14 @@ static int down[2], up[2]; /* parent -> child commands, child -> parent acks */
 static const volatile uint32_t *credit; /* gen at +0, link at +8, op at +20 */
 static int credited;
 
-/* The kipc region of this process, if it has one (kipc-run, dynamic). */
-static void find_credit_words(void)
-{
-	char want[64], line[512];
-	snprintf(want, sizeof want, "/memfd:kipc:%d ", (int)getpid());
-	FILE *f = fopen("/proc/self/maps", "r");
-	if (!f)
-		return;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long start, off;
-		if (strstr(line, want) && sscanf(line, "%lx-%*x %*s %lx", &start, &off) == 2 &&
-		    off == 0)
-			credit = (const volatile uint32_t *)(start + 512); /* KIPC_CREDIT_OFF */
-	}
-	fclose(f);
-}
 
-static void show_poll(const char *who, mqd_t q)
-{
-	struct pollfd p = {.fd = q, .events = POLLIN | POLLOUT};
-	int n = poll(&p, 1, 0);
-	say("%s: poll %d%s%s", who, n, p.revents & POLLIN ? " POLLIN" : "",
-	    p.revents & POLLOUT ? " POLLOUT" : "");
-}
 
 static void send1(mqd_t q, int v)
 {
 	char m[16];
 	int n = snprintf(m, sizeof m, "%d", v);
 	if (!credit)
-		find_credit_words();
+		credit = kipc_words(512); /* KIPC_CREDIT_OFF */
 	if (mq_send(q, m, (size_t)n, (unsigned)(v % 3)) < 0)
 		say("send %d: -1 %s", v, strerrorname_np(errno));
 	/* a grant for an mq_timedsend (34) of ours: the next sends use it */

@@ -5,13 +5,6 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 
-static void show_poll(const char *what, mqd_t q)
-{
-	struct pollfd p = {.fd = q, .events = POLLIN | POLLOUT};
-	int n = poll(&p, 1, 0);
-	say("%s: poll %d%s%s", what, n, p.revents & POLLIN ? " POLLIN" : "",
-	    p.revents & POLLOUT ? " POLLOUT" : "");
-}
 
 int main(void)
 {

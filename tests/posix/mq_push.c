@@ -26,30 +26,7 @@ static int down[2], up[2]; /* parent -> child commands, child -> parent acks */
 static const volatile uint64_t *push; /* claim at +0, link at +8 */
 static int pushed;
 
-/* The kipc region of this process, if it has one (kipc-run, dynamic). */
-static void find_push_words(void)
-{
-	char want[64], line[512];
-	snprintf(want, sizeof want, "/memfd:kipc:%d ", (int)getpid());
-	FILE *f = fopen("/proc/self/maps", "r");
-	if (!f)
-		return;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long start, off;
-		if (strstr(line, want) && sscanf(line, "%lx-%*x %*s %lx", &start, &off) == 2 &&
-		    off == 0)
-			push = (const volatile uint64_t *)(start + 576); /* KIPC_PUSH_OFF */
-	}
-	fclose(f);
-}
 
-static void show_poll(const char *who, mqd_t q)
-{
-	struct pollfd p = {.fd = q, .events = POLLIN | POLLOUT};
-	int n = poll(&p, 1, 0);
-	say("%s: poll %d%s%s", who, n, p.revents & POLLIN ? " POLLIN" : "",
-	    p.revents & POLLOUT ? " POLLOUT" : "");
-}
 
 static void send1(mqd_t q, int v, unsigned prio)
 {
@@ -65,7 +42,7 @@ static void recv1(mqd_t c, size_t len)
 	char buf[32];
 	unsigned prio;
 	if (!push)
-		find_push_words();
+		push = kipc_words(576); /* KIPC_PUSH_OFF */
 	uint64_t before = push ? __atomic_load_n(push, __ATOMIC_ACQUIRE) : 0;
 	ssize_t n = mq_receive(c, buf, len, &prio);
 	uint64_t after = push ? __atomic_load_n(push, __ATOMIC_ACQUIRE) : 0;
