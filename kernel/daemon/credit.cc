@@ -432,23 +432,25 @@ void Server::credit_after(Proc *p, const kipc_sqe &sqe)
 }
 
 /*
- * The highest priority a credit send held on POSIX queue queue may
- * have; -1: none held. A message pushed there is at least this (push.cc):
- * no credit send published can go ahead of a pushed one.
+ * The highest priority a credit send held on link (op, queue) may have;
+ * -1: none held. A message pushed there is at least this (push.cc): no
+ * credit send published can go ahead of a pushed one.
  */
-int Server::credit_prio_max(int64_t queue) const
+int Server::credit_prio_max(uint8_t op, int64_t queue) const
 {
 	int m = -1;
 	for (const Credit &c : credits_)
-		if (c.op == KIPC_SYS_mq_timedsend && c.queue == queue)
+		if (c.op == op && c.queue == queue)
 			m = std::max(m, int(c.prio));
 	return m;
 }
 
 /*
- * prio: the earning send's. A POSIX queue's credit sends are of that
- * priority at most, and of none above a push's unclaimed messages
- * there (push_floor): they queue behind what a receiver may claim.
+ * prio: the earning send's. Credit sends are of that priority at most,
+ * and of none above a push's unclaimed messages on the link
+ * (push_floor): they queue behind what a receiver may claim. With no
+ * push on a mailbox or task queue, any priority (push_uncap() takes
+ * such credits back when a push there stops below them).
  */
 void Server::credit_grant(Proc *p, uint8_t op, int64_t link, uint16_t prio)
 {
@@ -469,9 +471,9 @@ void Server::credit_grant(Proc *p, uint8_t op, int64_t link, uint16_t prio)
 	int64_t queue = kernel_.credit_queue(op, link, &nmsg);
 	if (!queue)
 		return;
-	if (op != KIPC_SYS_mq_timedsend)
-		prio = KIPC_PRIO_MAX;
-	else if (int f = push_floor(queue); f >= 0 && f < prio)
+	if (op != KIPC_SYS_mq_timedsend && !push_on(op, queue))
+		prio = KIPC_PRIO_MAX; /* no receiver's claim to go ahead of */
+	if (int f = push_floor(op, queue); f >= 0 && f < prio)
 		prio = uint16_t(f);
 	uint32_t n = kernel_.reserve_sends(p->task, op, link, credit_held(op, queue), kCreditMax,
 					   &msgsize, &charge);

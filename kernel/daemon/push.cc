@@ -134,13 +134,52 @@ bool Server::push_moves_mq(const Push &g, const kipc_sqe &sqe)
 	}
 }
 
-/* The priority of the unclaimed messages pushed from POSIX queue queue; -1: none. */
-int Server::push_floor(int64_t queue) const
+/*
+ * The credit link (op, queue) whose sends queue where the messages of
+ * p's push on link (queue: a POSIX queue's) are.
+ */
+std::pair<uint8_t, int64_t> Server::push_credit_link(const Proc *p, int64_t link,
+						      int64_t queue) const
+{
+	if (queue)
+		return {KIPC_SYS_mq_timedsend, queue};
+	if (link == KIPC_PUSH_TASKQ)
+		return {KIPC_SYS_send, p->creds.pid};
+	return {KIPC_SYS_mbox_send, link};
+}
+
+/* Does a push hold the head of credit link (op, queue)? */
+bool Server::push_on(uint8_t op, int64_t queue) const
 {
 	for (const Push &g : pushes_)
-		if (g.queue == queue && g.pushed != g.synced)
+		if (push_credit_link(g.p, g.link, g.queue) == std::pair{op, queue})
+			return true;
+	return false;
+}
+
+/* The priority of the unclaimed messages pushed from credit link (op, queue); -1: none. */
+int Server::push_floor(uint8_t op, int64_t queue) const
+{
+	for (const Push &g : pushes_)
+		if (g.pushed != g.synced &&
+		    push_credit_link(g.p, g.link, g.queue) == std::pair{op, queue})
 			return g.prio;
 	return -1;
+}
+
+/*
+ * Push i stopped below the priority its mailbox's or task queue's
+ * credits may carry (granted while no push was there: KIPC_PRIO_MAX).
+ * Take them back, in a loop round (a revocation takes the published
+ * credit sends: never inside another request); their holders' next
+ * sends earn them again, capped (credit_grant), and the push goes on.
+ */
+void Server::push_uncap(size_t i)
+{
+	Push &g = pushes_[i];
+	g.capped = false;
+	auto [op, queue] = push_credit_link(g.p, g.link, g.queue);
+	credit_revoke(nullptr, false, op, queue);
 }
 
 Server::Push *Server::push_of(const Proc *p)
@@ -208,8 +247,11 @@ bool Server::push_fill(Push &g)
 			return true;
 		if (r) /* no longer allowed: the mailbox, its policy, the right */
 			return false;
-		if (g.queue && int(m.cqe.prio) < credit_prio_max(g.queue))
+		auto [op, queue] = push_credit_link(q, g.link, g.queue);
+		if (int(m.cqe.prio) < credit_prio_max(op, queue)) {
+			g.capped = !g.queue; /* a POSIX queue's credits: the earning send's */
 			return true; /* a credit send held there could go ahead of it */
+		}
 		uint32_t k = g.pushed;
 		kipc_push_slot *s = &q->push_slots[k % kSlots];
 		std::memcpy(s->data, m.data, m.cqe.len);
@@ -492,6 +534,9 @@ void Server::push_round()
 		push_recall(false); /* a trace began (trace_read ran without push_before's view) */
 		return;
 	}
+	for (size_t i = 0; i < pushes_.size(); i++)
+		if (pushes_[i].capped)
+			push_uncap(i);
 	for (size_t i = pushes_.size(); i-- > 0;)
 		if (i < pushes_.size())
 			push_fill_or_recall(i);

@@ -333,7 +333,7 @@ private:
 			 uint32_t n = 1);
 	void credit_after(Proc *p, const kipc_sqe &sqe);
 	void credit_grant(Proc *p, uint8_t op, int64_t link, uint16_t prio = KIPC_PRIO_MAX);
-	int credit_prio_max(int64_t queue) const;
+	int credit_prio_max(uint8_t op, int64_t queue) const;
 	void credit_topup(Proc *p);
 	void credit_revoke(const Proc *only, bool contended, uint8_t op = 0, int64_t queue = 0);
 	void credit_exit(Proc *p);
@@ -361,7 +361,10 @@ private:
 	void push_round();
 	void push_timers();
 	int64_t push_deadline() const;
-	int push_floor(int64_t queue) const;
+	int push_floor(uint8_t op, int64_t queue) const;
+	bool push_on(uint8_t op, int64_t queue) const;
+	std::pair<uint8_t, int64_t> push_credit_link(const Proc *p, int64_t link, int64_t queue) const;
+	void push_uncap(size_t i);
 	void submit(Proc *p, const kipc_sqe &sqe);
 	void post(Proc *p, const kipc_cqe &cqe);
 	void post_held();
@@ -475,6 +478,7 @@ private:
 		uint32_t pushed = 0;    /* messages copied into slots */
 		uint32_t synced = 0;    /* ... of which claimed and taken from the queue */
 		uint16_t prio = 0;      /* the priority of the pushed ones (one level) */
+		bool capped = false;    /* stopped below a credit's prio: push_uncap() */
 		int64_t used_ns = 0;    /* grant or last claim taken */
 		uint64_t seq[KIPC_PUSH_SLOTS] = {};
 	};
