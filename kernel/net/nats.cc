@@ -787,9 +787,17 @@ bool NatsFabric::probed(Conn *c, bool timed_out)
 	for (auto &p : probe_)
 		if (got(p.sub, p.ours))
 			why += (why.empty() ? "" : "; ") + p.what;
-	if (!mark && why.empty())
-		why = fmt::format("its answer to the check (kipc.{}.rsp.{}) did not come within 2 s",
-				  me, me);
+	/* No answer in time, nothing let through: no verdict (a loaded
+	 * machine, a server busy with a reconnecting cluster). Not taken
+	 * for a refusal, which would stand as long as the connection does:
+	 * the connection goes, the I/O thread connects anew and checks
+	 * again; nothing is published or taken meanwhile. */
+	bool late = !mark && why.empty();
+	if (late)
+		klog(fmt::format("kipc: net: node {}: the NATS server's answer to the permission "
+				 "check (kipc.{}.rsp.{}) did not come within 2 s: checking again on "
+				 "a new connection; nothing is published or taken meanwhile",
+				 me, me, me));
 	for (auto &p : probe_) {
 		natsSubscription_Unsubscribe(p.sub);
 		natsSubscription_Destroy(p.sub);
@@ -806,14 +814,16 @@ bool NatsFabric::probed(Conn *c, bool timed_out)
 				 "the per-node permissions (Documentation/network.md, Security): "
 				 "{}; node {} publishes nothing and takes nothing until a connection "
 				 "passes this check", why, me));
-	if (why.empty() && c->full)
+	if (!late && why.empty() && c->full)
 		klog(fmt::format("kipc: net: node {}: the NATS server enforces the per-node "
 				 "permissions (checked): network on{}", me,
 				 c->tls ? " (TLS: through the I/O thread)" : ""));
 	{
 		std::lock_guard g(mu_);
 		/* A later node's check can only take the network away. */
-		c->checked = why.empty() && (c->full || c->checked);
+		c->checked = !late && why.empty() && (c->full || c->checked);
+		if (late)
+			c->dead = true; /* to the I/O thread, which retires it (serve()) */
 		if (c->loop_owned) /* the loop's check: a refused one goes back (loop_check) */
 			c->loop_owned = c->checked;
 		else /* handed over: the loop drives it, unless another check is due */

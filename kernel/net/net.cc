@@ -255,6 +255,16 @@ constexpr pid_t kPidLimit = pid_t(1) << KIPC_NET_PID_BITS; /* a node's pids are 
  * EAGAIN, not run, not remembered.
  */
 constexpr size_t kMaxSeen = 65536;
+/*
+ * An ended task of a peer (Peer::exited) is remembered while its
+ * origin may still have a request of it coming: until the origin's
+ * low-water mark passes the request that ended it (its EXIT, or the
+ * first request of the next task with its pid). Its entry is charged
+ * this much to the uid the task ran as here, from the proxy's start
+ * (so that ending never fails), and a peer has at most kMaxSeen proxies
+ * and ended tasks together (beyond: a new task is refused EAGAIN).
+ */
+constexpr uint64_t kEndedBytes = 64;
 constexpr uint32_t kMaxRunning = 768;
 /* Bytes of frames still coming in parts one origin may make a home hold
  * (each one is charged to its caller's mapped uid too): four of the
@@ -518,6 +528,7 @@ struct Proxy {
 	pid_t pid;           /* the proxy task's pid here: KIPC_NET_PID(node, rpid) */
 	uint32_t ruid, rgid; /* its uid and gid on its node, as of its last request */
 	uint32_t uid;        /* the uid it runs as here */
+	uid_t ended_uid = 0; /* its entry in Peer::exited is charged to (kEndedBytes) */
 	kipc::Task *task = nullptr;
 	ProxyMem mm;
 	void *tag() { return reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(this) | 1); }
@@ -541,7 +552,14 @@ struct Peer {
 	uint64_t epoch = 0;
 	std::map<uint64_t, Seen> seen;  /* by seq */
 	std::unordered_map<pid_t, std::unique_ptr<Proxy>> proxies; /* by rpid */
-	std::unordered_map<pid_t, uint64_t> exited; /* rpid -> last incarnation ended */
+	struct Ended {
+		uint64_t inc;  /* its last incarnation ended */
+		uint64_t seq;  /* the request that ended it */
+		uid_t uid;     /* charged kEndedBytes */
+	};
+	std::unordered_map<pid_t, Ended> exited; /* by rpid */
+	std::map<uint64_t, pid_t> exited_by_seq; /* the same, by Ended::seq */
+	uint64_t low = 0;    /* its highest low-water mark (this epoch) */
 	int64_t heard = 0;   /* monotonic ns of its last message */
 	int64_t pinged = 0;  /* our last PING */
 	bool silent = false; /* its proxies were ended for silence */
@@ -645,7 +663,8 @@ private:
 		    const void *data, uint32_t len, std::vector<uint8_t> *keep = nullptr);
 	Proxy *proxy_of(Peer &p, const Wire &w, int *err);
 	kipc::Creds map_creds(Proxy *px, const Wire &w);
-	void end_proxy(Peer &p, pid_t rpid, long res, long why);
+	void end_proxy(Peer &p, pid_t rpid, long res, long why, uint64_t seq = 0);
+	void forget_exited(Peer &p, uint64_t below);
 	void end_proxies(Peer &p, long res, long why);
 	void reset_peer(Peer &p, long why);
 	void refused(Peer &p, Proxy *px, const Wire &w, long res);
@@ -772,6 +791,7 @@ NetImpl::~NetImpl()
 		for (auto &b : bye_parts(ran, p.epoch, epoch_, room_to(name, false)))
 			publish(name, false, std::move(b));
 		clear_seen(p); /* what we held goes back to its uids */
+		forget_exited(p, UINT64_MAX);
 		while (!p.partial.empty())
 			drop_partial(p, p.partial.begin());
 	}
@@ -1692,12 +1712,25 @@ void NetImpl::answer(Peer &p, uint64_t seq, uint16_t kind, long res, const kipc_
  * answered res and remembered as done, for a late retransmission. The
  * results of done ones stay either way.
  */
-void NetImpl::end_proxy(Peer &p, pid_t rpid, long res, long why)
+void NetImpl::end_proxy(Peer &p, pid_t rpid, long res, long why, uint64_t seq)
 {
 	auto it = p.proxies.find(rpid);
 	if (it == p.proxies.end())
 		return;
 	Proxy *px = it->second.get();
+	if (seq) {
+		/* Ended by request seq (its EXIT, a new task with its pid):
+		 * its requests still coming are refused until the origin's
+		 * low-water mark passes seq (forget_exited()). */
+		if (auto e = p.exited.find(rpid); e != p.exited.end()) {
+			p.exited_by_seq.erase(e->second.seq);
+			unhold(p, e->second.uid, kEndedBytes);
+		}
+		p.exited[rpid] = {px->inc, seq, px->ended_uid};
+		p.exited_by_seq[seq] = rpid;
+	} else {
+		unhold(p, px->ended_uid, kEndedBytes); /* its peer's tasks are all gone */
+	}
 	if (kernel_.tracing()) /* why: uapi/kipc/trace.h, NETEND */
 		trace_net(px->task, KIPC_TRACE_NETEND, KIPC_SYS_NONE, 0, why, 0, 0, p.epoch,
 			  fmt::format("{}:{}", p.name, rpid));
@@ -1749,8 +1782,23 @@ void NetImpl::reset_peer(Peer &p, long why)
 		drop_partial(p, p.partial.begin());
 	p.unacked.clear();
 	clear_seen(p);
-	p.exited.clear();
+	forget_exited(p, UINT64_MAX);
+	p.low = 0;
 	p.silent = false;
+}
+
+/* The ended tasks whose ending request is below the origin's low-water
+ * mark are forgotten: any request of theirs still coming is below it too
+ * (refused ENOLINK, on_request()), since a task's requests come before
+ * its end and the mark never goes back within an epoch. */
+void NetImpl::forget_exited(Peer &p, uint64_t below)
+{
+	while (!p.exited_by_seq.empty() && p.exited_by_seq.begin()->first < below) {
+		auto e = p.exited.find(p.exited_by_seq.begin()->second);
+		unhold(p, e->second.uid, kEndedBytes);
+		p.exited.erase(e);
+		p.exited_by_seq.erase(p.exited_by_seq.begin());
+	}
 }
 
 /*
@@ -1805,7 +1853,7 @@ void NetImpl::watch_peers(int64_t now)
 			 * those of a node that never had a proxy here, its
 			 * refusals): it gave up every request by now. */
 			clear_seen(p);
-			p.exited.clear();
+			forget_exited(p, UINT64_MAX);
 			p.silent = false;
 		}
 	}
@@ -1931,7 +1979,18 @@ Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
 		*err = ix;
 		return nullptr;
 	}
+	/* Room for its entry once it ends (kEndedBytes), taken now. */
+	uid_t euid = mapped_uid(w.uid);
+	if (p.proxies.size() + p.exited.size() >= kMaxSeen) {
+		*err = -EAGAIN;
+		return nullptr;
+	}
+	if (hold(p, euid, kEndedBytes)) {
+		*err = -ENOSPC;
+		return nullptr;
+	}
 	auto px = std::make_unique<Proxy>();
+	px->ended_uid = euid;
 	px->peer = &p;
 	px->rpid = w.pid;
 	px->pid = KIPC_NET_PID(ix, w.pid);
@@ -1940,6 +1999,7 @@ Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
 	std::string comm = fmt::format("net:{}:{}", p.name, w.pid);
 	int r = kernel_.attach(cr, &px->mm, comm, px->tag(), &px->task);
 	if (r < 0) {
+		unhold(p, euid, kEndedBytes);
 		*err = r;
 		return nullptr;
 	}
@@ -1989,9 +2049,12 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 		answer(p, w.seq, W_STALE, -ENOLINK, nullptr, nullptr, 0);
 		return;
 	}
-	/* Forget what the origin no longer waits for. */
-	while (!p.seen.empty() && p.seen.begin()->first < w.low && p.seen.begin()->second.done)
+	/* Forget what the origin no longer waits for (the highest mark it
+	 * sent: a late copy of an old frame carries an older one). */
+	p.low = std::max(p.low, w.low);
+	while (!p.seen.empty() && p.seen.begin()->first < p.low && p.seen.begin()->second.done)
 		forget_seen(p, p.seen.begin());
+	forget_exited(p, p.low);
 
 	auto it = p.seen.find(w.seq);
 	if (it != p.seen.end()) {
@@ -2005,7 +2068,7 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 			advance(p, it->second.proxy, w.order_low);
 		return;
 	}
-	if (w.kind == W_PROBE || w.seq < w.low) {
+	if (w.kind == W_PROBE || w.seq < p.low) {
 		refused(p, nullptr, w, -ENOLINK);
 		answer(p, w.seq, W_RES, -ENOLINK, nullptr, nullptr, 0);
 		return;
@@ -2111,7 +2174,7 @@ long NetImpl::admit(Peer &p, const Wire &w, Proxy **out)
 {
 	if (w.pid <= 0 || w.pid >= kPidLimit || w.inc == 0 || w.order == 0)
 		return -EINVAL;
-	if (auto e = p.exited.find(w.pid); e != p.exited.end() && w.inc <= e->second)
+	if (auto e = p.exited.find(w.pid); e != p.exited.end() && w.inc <= e->second.inc)
 		return -ESRCH; /* that task is gone; its origin waits for nothing */
 	auto it = p.proxies.find(w.pid);
 	if (it != p.proxies.end()) {
@@ -2121,9 +2184,7 @@ long NetImpl::admit(Peer &p, const Wire &w, Proxy **out)
 		}
 		if (it->second->inc > w.inc)
 			return -ESRCH;
-		uint64_t old = it->second->inc; /* a new task with the pid: the old is gone */
-		end_proxy(p, w.pid, 0, -ESRCH);
-		p.exited[w.pid] = old;
+		end_proxy(p, w.pid, 0, -ESRCH, w.seq); /* a new task with the pid: the old is gone */
 	}
 	int err = 0;
 	*out = proxy_of(p, w, &err);
@@ -2194,10 +2255,8 @@ bool NetImpl::run(Peer &p, Proxy *px, const Wire &w, const uint8_t *data)
 {
 	if (w.op == OP_EXIT) {
 		pid_t rpid = px->rpid;
-		uint64_t inc = px->inc;
 		p.seen[w.seq].proxy = nullptr;
-		end_proxy(p, rpid, 0, 0);
-		p.exited[rpid] = inc;
+		end_proxy(p, rpid, 0, 0, w.seq);
 		done(p, nullptr, w.seq, 0);
 		return false;
 	}

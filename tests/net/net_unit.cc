@@ -853,6 +853,9 @@ struct BigSetup : Setup {
 	/* The answer b keeps of a's last request there (a header), until a
 	 * later request's low-water mark passes it: charged too. */
 	static constexpr uint64_t kept = 176;
+	/* What a's proxy there holds while it lives: room for its entry
+	 * once it ends (Peer::exited). */
+	static constexpr uint64_t proxy = kEndedBytes;
 };
 
 std::string pattern(size_t n)
@@ -883,14 +886,14 @@ TEST_CASE("net: a message larger than max_payload goes in parts, queued whole an
 	});
 	CHECK(!o.done());
 	CHECK(s.nbig() == 0);
-	CHECK(s.held() == 60000 + 176 + s.kept); /* (the open's answer) */
+	CHECK(s.held() == 60000 + 176 + s.kept + s.proxy); /* (the open's answer) */
 	/* The last, then every part again and out of order (a retransmission
 	 * after a reconnect): queued once, whole; nothing held but its kept
 	 * answer. */
 	s.b.in.push_back(parts.back());
 	s.b.deliver();
 	CHECK(s.nbig() == 1);
-	CHECK(s.held() == s.kept);
+	CHECK(s.held() == s.kept + s.proxy);
 	for (auto it = parts.rbegin(); it != parts.rend(); ++it)
 		s.b.in.push_back(*it);
 	s.b.deliver();
@@ -898,7 +901,7 @@ TEST_CASE("net: a message larger than max_payload goes in parts, queued whole an
 	REQUIRE(o.done());
 	CHECK(o.res() == 0);
 	CHECK(s.nbig() == 1);
-	CHECK(s.held() == s.kept);
+	CHECK(s.held() == s.kept + s.proxy);
 	Op r = s.srv.mbox_receive(s.big, 65536);
 	REQUIRE(r.done());
 	CHECK(r.text() == data);
@@ -973,7 +976,7 @@ TEST_CASE("net: parts that stop coming are dropped after net_timeout_ms: nothing
 		return !(is(m, W_PART) && uint64_t(frame(m).target) == last);
 	};
 	s.pump(lose_last);
-	CHECK(s.held() == 40000 + 176 + s.kept);
+	CHECK(s.held() == 40000 + 176 + s.kept + s.proxy);
 	for (int ms = 0; ms < 1100 && !o.done(); ms += 50) {
 		s.advance_ms(50);
 		s.pump(lose_last);
@@ -1021,7 +1024,7 @@ TEST_CASE("net: a hostile node's parts are charged to the mapped uid and bounded
 	part(1, 100000);
 	part(2, 100000);
 	part(3, 100000);
-	CHECK(s.held() == 300000 + s.kept);
+	CHECK(s.held() == 300000 + s.kept + s.proxy);
 	CHECK(s.b.w.k->impl().user(0).host_bytes == 0);
 	s.b.out.clear();
 	part(4, 100000); /* over its share of the mapped uid's bytes_per_user: ENOSPC, kept */
@@ -1030,7 +1033,7 @@ TEST_CASE("net: a hostile node's parts are charged to the mapped uid and bounded
 	CHECK(r.kind == W_RES);
 	CHECK(r.seq == 4);
 	CHECK(r.cqe.res == -ENOSPC);
-	CHECK(s.held() == 300000 + 176 + s.kept);
+	CHECK(s.held() == 300000 + 176 + s.kept + s.proxy);
 	/* They time out, uncharged; the answer kept for 4's retransmissions
 	 * stays until z has been silent for twice net_timeout_ms. */
 	for (int i = 0; i < 25; i++)
@@ -1202,8 +1205,9 @@ TEST_CASE("net: held requests and reply buffers at the home are charged to the m
 	auto held = [&](uid_t uid = 65534) { return s.b.w.k->impl().user(uid).host_bytes; };
 	/* What b holds for z: each request's answer, kept for its
 	 * retransmissions (a header, K), and what is listed; a's (the answer
-	 * to its open, K) is held for 65534 too. */
-	constexpr uint64_t K = 176;
+	 * to its open, K) is held for 65534 too; so is each proxy's room for
+	 * its entry once it ends (E: a's, z's 300, later 301). */
+	constexpr uint64_t K = 176, E = kEndedBytes;
 	auto inject = [&](Wire w, const std::string &d) {
 		if (w.order_low == w.seq)
 			w.order_low = 1; /* (req_frame's) it waits for all of them */
@@ -1220,7 +1224,7 @@ TEST_CASE("net: held requests and reply buffers at the home are charged to the m
 	 * turn, copies charged to the uid it runs as here (65534). */
 	Wire w2 = req_frame(9, home, 2, KIPC_SYS_mbox_send, 300, s.box);
 	inject(w2, std::string(500, '2'));
-	CHECK(held() == K + K + 176 + 500);
+	CHECK(held() == 2 * E + K + K + 176 + 500);
 	/* A forger's second request of order 2: EINVAL, nothing held but
 	 * its answer. */
 	Wire dup = req_frame(9, home, 7, KIPC_SYS_mbox_send, 300, s.box);
@@ -1229,7 +1233,7 @@ TEST_CASE("net: held requests and reply buffers at the home are charged to the m
 	REQUIRE(!s.b.out.empty());
 	CHECK(frame(s.b.out.back()).seq == 7);
 	CHECK(frame(s.b.out.back()).cqe.res == -EINVAL);
-	CHECK(held() == K + 2 * K + 176 + 500);
+	CHECK(held() == 2 * E + K + 2 * K + 176 + 500);
 	/* Beyond what z may hold (its share, half of bytes_per_user: 1500),
 	 * order 3's copy is refused ENOSPC at once (its answer fits). */
 	kipc::CoreTestAccess::limits(s.b.w.k->impl()).bytes_per_user = 3000;
@@ -1239,14 +1243,14 @@ TEST_CASE("net: held requests and reply buffers at the home are charged to the m
 	REQUIRE(!s.b.out.empty());
 	CHECK(frame(s.b.out.back()).seq == 3);
 	CHECK(frame(s.b.out.back()).cqe.res == -ENOSPC);
-	CHECK(held() == K + 3 * K + 176 + 500);
+	CHECK(held() == 2 * E + K + 3 * K + 176 + 500);
 	/* Order 1 comes: 1 and 2 run (2 waits for room), 3's turn is
 	 * skipped, 4 runs after them; nothing held but what the core keeps
 	 * and the answers (1, 3, 7 kept, 2's to come). */
 	kipc::CoreTestAccess::limits(s.b.w.k->impl()).bytes_per_user = 819200;
 	Wire w1 = req_frame(9, home, 1, KIPC_SYS_mbox_send, 300, s.box);
 	inject(w1, "1");
-	CHECK(held() == K + 4 * K);
+	CHECK(held() == 2 * E + K + 4 * K);
 	CHECK(s.nmsg() == 1);
 	CHECK(s.nsenders() == 1);
 	Wire w4 = req_frame(9, home, 4, KIPC_SYS_mbox_call, 300, s.box);
@@ -1254,7 +1258,7 @@ TEST_CASE("net: held requests and reply buffers at the home are charged to the m
 	inject(w4, "4");
 	/* 4 runs (parks behind 2): its reply buffer here is charged until
 	 * its RES, then what the kept RES takes. */
-	CHECK(held() == K + 4 * K + 176 + 60000);
+	CHECK(held() == 2 * E + K + 4 * K + 176 + 60000);
 	Op r1 = s.srv.mbox_receive(s.box, 1024);
 	REQUIRE(r1.done());
 	CHECK(r1.text() == "1");
@@ -1265,13 +1269,13 @@ TEST_CASE("net: held requests and reply buffers at the home are charged to the m
 	REQUIRE(r4.done());
 	CHECK(r4.text() == "4");
 	CHECK(s.srv.reply(r4.cqe().token, "answer") == 0);
-	CHECK(held() == K + 4 * K + 176 + 6);
+	CHECK(held() == 2 * E + K + 4 * K + 176 + 6);
 	/* The origin's low-water mark passes them: forgotten, uncharged
 	 * (7's and 5's answers stay). */
 	Wire w5 = req_frame(9, home, 5, KIPC_SYS_mbox_send, 300, s.box);
 	w5.low = 5;
 	inject(w5, "5");
-	CHECK(held() == K + 2 * K);
+	CHECK(held() == 2 * E + K + 2 * K);
 	/* Held copies and a parked call's buffer go with the node: z's
 	 * task parks a call and holds a request, then z falls silent. */
 	Wire w7 = req_frame(9, home, 8, KIPC_SYS_mbox_send, 300, s.box);
@@ -1283,7 +1287,7 @@ TEST_CASE("net: held requests and reply buffers at the home are charged to the m
 	w6.order = w6.order_low = 1;
 	w6.len2 = 30000;
 	inject(w6, "6");
-	CHECK(held() == K + 2 * K + K + 176 + 100 + K + 30000);
+	CHECK(held() == 3 * E + K + 2 * K + K + 176 + 100 + K + 30000);
 	for (int i = 0; i < 25; i++) {
 		s.b.w.advance_ms(50);
 		s.b.tick();
@@ -1337,7 +1341,7 @@ TEST_CASE("net: a request in parts is retransmitted without the parts its home s
 	};
 	s.pump(lose);
 	CHECK(s.nbig() == 0);
-	CHECK(s.held() == 60000 + 176 + s.kept);
+	CHECK(s.held() == 60000 + 176 + s.kept + s.proxy);
 	/* A tick after its parts paused, the home says what it has. */
 	s.advance_ms(30);
 	REQUIRE(s.b.out.size() == 1);
@@ -1366,7 +1370,7 @@ TEST_CASE("net: a request in parts is retransmitted without the parts its home s
 	REQUIRE(o.done());
 	CHECK(o.res() == 0);
 	CHECK(s.nbig() == 1);
-	CHECK(s.held() == s.kept);
+	CHECK(s.held() == s.kept + s.proxy);
 	Op r = s.srv.mbox_receive(s.big, 65536);
 	REQUIRE(r.done());
 	CHECK(r.text() == data);
@@ -1413,8 +1417,9 @@ TEST_CASE("net: the answers a home keeps for retransmissions are charged; a host
 	Setup s(64);
 	auto held = [&](uid_t uid = 65534) { return s.b.w.k->impl().user(uid).host_bytes; };
 	constexpr uint64_t K = 176; /* one kept answer: a header */
-	uint64_t a_kept = held();   /* a's (the answer to its open) */
-	CHECK(a_kept == K);
+	constexpr uint64_t E = kEndedBytes; /* a proxy's room for its entry once it ends */
+	uint64_t a_kept = held();   /* a's (the answer to its open, its proxy's E) */
+	CHECK(a_kept == K + E);
 	Wire hi{};
 	hi.kind = W_PROBE;
 	hi.epoch = 9;
@@ -1442,7 +1447,7 @@ TEST_CASE("net: the answers a home keeps for retransmissions are charged; a host
 		Op m = s.srv.mbox_receive(s.box, 64);
 		REQUIRE(m.done());
 		CHECK(m.text() == std::to_string(seq));
-		CHECK(held() == a_kept + seq * K);
+		CHECK(held() == a_kept + E + seq * K);
 	}
 	/* The 12th's answer does not fit: ENOSPC, not run, not kept. */
 	for (int again = 0; again < 2; again++) {
@@ -1451,7 +1456,7 @@ TEST_CASE("net: the answers a home keeps for retransmissions are charged; a host
 		CHECK(r.seq == 12);
 		CHECK(r.cqe.res == -ENOSPC);
 		CHECK(s.nmsg() == 0);
-		CHECK(held() == a_kept + 11 * K);
+		CHECK(held() == a_kept + E + 11 * K);
 	}
 	/* Meanwhile an honest node's callers still have room: a's send
 	 * crosses (its answer is a's share). */
@@ -1513,7 +1518,7 @@ TEST_CASE("net: one origin cannot use up what the other origins' callers may hol
 		taken++;
 	}
 	CHECK(taken == 4);
-	CHECK(s.held() == 200000 + s.kept);
+	CHECK(s.held() == 200000 + s.kept + s.proxy);
 	/* Honest node a's callers (also 65534 at b) still send and call,
 	 * in parts, whole and once. */
 	s.b.out.clear(); /* (z's) */
@@ -1539,7 +1544,7 @@ TEST_CASE("net: one origin cannot use up what the other origins' callers may hol
 	CHECK(call.res() == int64_t(reply.size()));
 	CHECK(std::string(reinterpret_cast<char *>(s.cli.mem.arena.data() + rbuf), reply.size()) ==
 	      reply);
-	CHECK(s.held() == 200000 + 176 + reply.size()); /* z's, and the call's kept answer */
+	CHECK(s.held() == 200000 + 176 + reply.size() + s.proxy); /* z's, and the call's kept answer */
 }
 
 TEST_CASE("net: a reply in parts that lost a part has only that part sent again, exactly")
@@ -1619,7 +1624,91 @@ TEST_CASE("net: a request waiting on another node keeps no answers at this one")
 		REQUIRE(o.done());
 		CHECK(o.res() == 0);
 		/* b keeps the answer of a's last request only. */
-		CHECK(held() == 176);
+		CHECK(held() == 176 + kEndedBytes);
 	}
 	CHECK(!wait.done());
+}
+
+TEST_CASE("net: a hostile node cycling pids makes a home hold a bounded, charged amount for its ended tasks")
+{
+	Setup s(64);
+	auto held = [&](uid_t uid = 65534) { return s.b.w.k->impl().user(uid).host_bytes; };
+	constexpr uint64_t K = 176, E = kEndedBytes; /* a kept answer, an ended task */
+	uint64_t a_held = held(); /* a's: its open's answer, its proxy's entry */
+	CHECK(a_held == K + E);
+	Wire hi{};
+	hi.kind = W_PROBE;
+	hi.epoch = 9;
+	s.b.in.push_back({"kipc.b.req.z", encode(hi, nullptr, 0)});
+	s.b.deliver();
+	uint64_t home = frame(s.b.out.at(0)).epoch;
+	/* z's share of net_uid: 50% of 4000 bytes. */
+	kipc::CoreTestAccess::limits(s.b.w.k->impl()).bytes_per_user = 4000;
+	auto send = [&](uint64_t seq, uint64_t low, int32_t pid, uint64_t inc, uint32_t order,
+			uint8_t op = KIPC_SYS_mbox_send) {
+		Wire w = req_frame(9, home, seq, op, pid, s.box);
+		w.low = low;
+		w.inc = inc;
+		w.order = order;
+		w.order_low = op == OP_EXIT ? order : 1;
+		std::string d = op == OP_EXIT ? "" : std::to_string(seq);
+		s.b.out.clear();
+		s.b.in.push_back({"kipc.b.req.z", encode(w, d.data(), uint32_t(d.size()))});
+		s.b.deliver();
+		REQUIRE(s.b.out.size() == 1);
+		Wire r = frame(s.b.out[0]);
+		CHECK(r.kind == W_RES);
+		CHECK(r.seq == seq);
+		return r;
+	};
+	/* z never lets its low-water mark move and runs each task once: a
+	 * send (order 1), its exit (order 3, order 2 given up), then order 2
+	 * comes late. Each ended task is charged, with its answers. */
+	uint32_t n = 0, sent = 0;
+	for (;; n++) {
+		uint64_t seq = 3 * n + 1;
+		int32_t pid = int32_t(300 + n);
+		Wire r = send(seq, 1, pid, seq, 1);
+		if (r.cqe.res)
+			break;
+		sent++;
+		CHECK(send(seq + 2, 1, pid, seq, 3, OP_EXIT).cqe.res == 0);
+		/* The late one of that task: ESRCH, not run, though its
+		 * proxy is gone (its entry says so). */
+		CHECK(send(seq + 1, 1, pid, seq, 2).cqe.res == -ESRCH);
+		CHECK(s.nmsg() == sent);
+		CHECK(held() == a_held + (n + 1) * (3 * K + E));
+		REQUIRE(n < 100);
+	}
+	/* Bounded: what it holds stays within its share; the refused task
+	 * did not run. */
+	CHECK(n == 3);
+	CHECK(s.nmsg() == sent);
+	uint64_t z_held = held() - a_held;
+	CHECK(z_held <= 2000);
+	CHECK(z_held == n * (3 * K + E) + E); /* (the refused one's proxy lives) */
+	/* z's low-water mark moves past them all: the ended tasks and their
+	 * answers are forgotten, uncharged; a new task runs. */
+	uint64_t next = 3 * n + 10;
+	CHECK(send(next, next, 900, next, 1).cqe.res == 0);
+	CHECK(s.nmsg() == sent + 1);
+	CHECK(held() == a_held + K + 2 * E);
+	/* A late copy of an old frame of an ended task, with the low-water
+	 * mark it was first sent with: below the highest one z sent, so
+	 * ENOLINK, not run (its origin waits for nothing of it). */
+	CHECK(send(2, 1, 300, 1, 2).cqe.res == -ENOLINK);
+	CHECK(s.nmsg() == sent + 1);
+	CHECK(held() == a_held + K + 2 * E);
+	/* A new task with pid 900 ends the old one without an exit: its
+	 * entry takes the old proxy's room; a late one of the old: ESRCH. */
+	CHECK(send(next + 1, next, 900, next + 1, 1).cqe.res == 0);
+	CHECK(send(next + 2, next, 900, next, 2).cqe.res == -ESRCH);
+	CHECK(s.nmsg() == sent + 2);
+	CHECK(held() == a_held + 3 * K + 3 * E);
+	/* Both fall silent: after twice net_timeout_ms nothing is held. */
+	for (int i = 0; i < 45; i++) {
+		s.b.w.advance_ms(50);
+		s.b.tick();
+	}
+	CHECK(held() == 0);
 }
