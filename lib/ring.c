@@ -344,7 +344,8 @@ static int wait_waiter(struct kipc_att *a, struct kipc_waiter *w, bool norestart
 {
 	bool cancelled = false;
 	int64_t end = __kipc_now() + CONFIG_LIB_SPIN_NS;
-	__kipc_spin(a, &w->done);
+	if (CONFIG_LIB_SPIN_NS > 0)
+		spin_until(a, &w->done, end);
 	for (;;) {
 		__kipc_reap(a);
 		if (LOAD_ACQ(&w->done))
