@@ -235,6 +235,8 @@ static inline bool kt_kernel_of(pid_t pid, const char *dir)
 /* The runner, after each test: what the test left behind goes. */
 static inline void __kt_after_each(void)
 {
+	if (kt_main_kernel.pid > 0) /* a test killed while it had kipcd stopped */
+		kill(kt_main_kernel.pid, SIGCONT);
 	for (int i = 0; kt_reg && i < KT_MAX_KERNELS; i++) {
 		if (!kt_reg->k[i].used)
 			continue;
