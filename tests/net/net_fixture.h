@@ -23,9 +23,11 @@
 
 #include <nats/nats.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 /* GCC 12 inlines kt_kernel_boot() into nf_boot_node_on() and takes
  * k->dir and k->sock (two fields of *nf) to overlap: a false -Wrestrict. */
@@ -101,7 +103,35 @@ static inline int nf_write(const char *path, int mode, const char *text)
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* Start nats-server with dir/<name>.conf on port, record its pid in *out. */
+/*
+ * Wait at most ms until pid has exited, its files (its sockets) closed,
+ * whoever's child it is: a test's process cannot waitpid() a server the
+ * runner or an earlier test started (ECHILD at once, the server still
+ * listening), so it polls a pidfd, readable once the process is gone.
+ * Reaps it if it is ours. 0 when gone, -1 when it still runs.
+ */
+static inline int nf_wait_gone(pid_t pid, int ms)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return errno == ESRCH ? 0 : -1; /* reaped already: gone */
+	struct pollfd p = {.fd = pfd, .events = POLLIN};
+	int64_t deadline = __ksft_now_ms() + ms, left;
+	int r;
+	do {
+		left = deadline - __ksft_now_ms();
+		r = poll(&p, 1, left > 0 ? (int)left : 0);
+	} while (r < 0 && errno == EINTR && left > 0);
+	close(pfd);
+	if (r <= 0)
+		return -1;
+	waitpid(pid, NULL, WNOHANG); /* ours: reaped; else its parent's business */
+	return 0;
+}
+
+/* Start nats-server with dir/<name>.conf on port, record its pid in *out.
+ * Ready when the port accepts and it still runs: a server that could not
+ * listen (the port taken) has exited by then, or is seen exiting next. */
 static inline int nf_start_server(const char *name, int port, pid_t *out, char *why, size_t len)
 {
 	char conf[PATH_MAX], log[PATH_MAX];
@@ -125,7 +155,8 @@ static inline int nf_start_server(const char *name, int port, pid_t *out, char *
 	*out = pid;
 	nf_track(pid);
 	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	while (!nf_port_accepts(port)) {
+	for (;;) {
+		bool up = nf_port_accepts(port);
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			nf_untrack(pid);
@@ -133,6 +164,8 @@ static inline int nf_start_server(const char *name, int port, pid_t *out, char *
 			snprintf(why, len, "nats-server exited (status 0x%x; see %s)", st, log);
 			return st == 127 << 8 ? KSFT_SKIP : KSFT_FAIL;
 		}
+		if (up)
+			break;
 		if (__ksft_now_ms() > deadline) {
 			snprintf(why, len, "nats-server did not listen within %d ms", KT_BOUND_MS);
 			return KSFT_FAIL;
@@ -146,6 +179,20 @@ static inline int nf_start_server(const char *name, int port, pid_t *out, char *
 static inline int nf_start_nats(char *why, size_t len)
 {
 	return nf_start_server("nats", nf->nats_port, &nf->nats, why, len);
+}
+
+/* Kill the server *pid with SIGKILL and wait until it is gone (its port
+ * free for the next one), whoever started it; *pid becomes 0. */
+static inline int nf_kill_server(pid_t *pid)
+{
+	pid_t p = *pid;
+	if (p <= 0)
+		return 0;
+	kill(p, SIGKILL);
+	int r = nf_wait_gone(p, KT_BOUND_MS);
+	nf_untrack(p);
+	*pid = 0;
+	return r;
 }
 
 /* Run a command line (sh -c), its output to dir/netns.log; its status. */
@@ -192,9 +239,9 @@ static inline void nf_stop_pid(pid_t pid, int sig)
 	if (pid <= 0)
 		return;
 	kill(pid, sig);
-	if (ksft_waitpid_timeout(pid, NULL, KT_BOUND_MS) < 0) {
+	if (nf_wait_gone(pid, KT_BOUND_MS) < 0) {
 		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		nf_wait_gone(pid, KT_BOUND_MS);
 	}
 	nf_untrack(pid);
 }
@@ -262,6 +309,11 @@ static inline int __nf_setup(char *why, size_t len)
 	if (nf == MAP_FAILED)
 		return KSFT_FAIL;
 	memset(nf, 0, sizeof *nf);
+	/* What a test's process started (node d, a cluster's servers) and
+	 * left running when it failed early becomes the runner's: the
+	 * teardown reaps it and says how it exited (orphaned to init, its
+	 * waitpid() failed at once, which read as "did not exit cleanly"). */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	/* The watchdog: kills what we recorded once the runner is gone. */
 	int wp[2];
 	if (pipe2(wp, O_CLOEXEC) < 0)

@@ -2056,10 +2056,7 @@ TEST_TIMEOUT(nats_server_restart_exactly_once, 60)
 	while (__atomic_load_n(&f->nsent, __ATOMIC_SEQ_CST) < 200 && __ksft_now_ms() < deadline)
 		kt_sleep_ms(1);
 	ASSERT_GE(f->nsent, 200);
-	pid_t old = nf->nats;
-	kill(old, SIGKILL);
-	waitpid(old, NULL, 0);
-	nf_untrack(old);
+	ASSERT_EQ(0, nf_kill_server(&nf->nats));
 	ASSERT_EQ(KSFT_PASS, nf_start_nats(why, sizeof why));
 	ASSERT_EQ(0, kt_wait(snd));
 	ASSERT_EQ(0, kt_wait(srv));
@@ -2104,10 +2101,7 @@ TEST_TIMEOUT(node_booted_before_its_nats_server_joins, 60)
 	struct share *s = share_new();
 	pid_t srv = serve(1, srv_one_late, s);
 	ASSERT_GT(srv, 0);
-	pid_t old = nf->nats;
-	kill(old, SIGKILL);
-	waitpid(old, NULL, 0);
-	nf_untrack(old);
+	ASSERT_EQ(0, nf_kill_server(&nf->nats));
 	int booted = nf_boot_node(3, "net_timeout_ms=15000", why, sizeof why);
 	int up = nf_start_nats(why2, sizeof why2);
 	ASSERT_EQ(KSFT_PASS, up) TH_LOG("%s", why2);
@@ -2417,10 +2411,7 @@ TEST_TIMEOUT(nats_cluster_server_killed_mid_load_exactly_once, 90)
 		kt_sleep_ms(1);
 	ASSERT_GE(f->nsent, 200);
 	/* s0 dies under the sender's node, and comes back. */
-	pid_t old = nf->cnats[0];
-	kill(old, SIGKILL);
-	waitpid(old, NULL, 0);
-	nf_untrack(old);
+	ASSERT_EQ(0, nf_kill_server(&nf->cnats[0]));
 	unsigned at_kill = f->nsent;
 	ASSERT_EQ(KSFT_PASS, nf_start_server("s0", nf->cport[0], &nf->cnats[0], why, sizeof why));
 	ASSERT_EQ(0, kt_wait(snd));
