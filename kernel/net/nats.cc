@@ -5,8 +5,10 @@
  * One NATS connection at a time, in libnats' event-loop mode
  * (natsOptions_SetEventLoop), with libnats' own reconnection off: a
  * connection that fails is closed, and the I/O thread (ours) makes a
- * new one (connect(): natsConnection_Connect to the configured servers
- * and those the cluster told of), subscribes and checks it. libnats
+ * new one (connect(): natsConnection_Connect to the next of the
+ * configured servers and those the cluster told of, one a try, so that
+ * a stop waits for one connect timeout at most), subscribes and checks
+ * it. libnats
  * runs its own threads for timers (its PINGs) and connection events,
  * and none to read, write or reconnect.
  *
@@ -217,7 +219,7 @@ private:
 					 : ""));
 	}
 	void io();
-	Conn *connect();
+	Conn *connect(std::string *why);
 	void serve(Conn *c);
 	void retire(Conn *c);
 	void drain(Conn *c, std::vector<FabricMsg> &out);
@@ -264,7 +266,7 @@ private:
 	natsSubscription *mark_ = nullptr; /* the I/O thread's: its end */
 	std::string nonce_;              /* the I/O thread's: this check's payload */
 	int64_t probe_by_ = 0;           /* the I/O thread's: the mark's deadline (ms) */
-	bool said_down_ = false;         /* the I/O thread's: it said it cannot connect */
+	size_t next_url_ = 0;            /* the I/O thread's: urls_[next_url_ % size] next */
 	bool debug_ = getenv("KIPC_NET_DEBUG") != nullptr;
 	std::atomic<size_t> max_payload_{1 << 20}; /* NATS's default until connected */
 };
@@ -396,7 +398,12 @@ int NatsFabric::start(std::string *err)
 	}
 	if (!cfg_.creds.empty() && set_creds(opts_, cfg_.creds, err))
 		return -1;
-	natsOptions_SetNoRandomize(opts_, false);
+	/* Where the turns begin: random, as libnats picks from a pool, so
+	 * that the nodes of a cluster spread over its servers. */
+	unsigned start = 0;
+	if (getrandom(&start, sizeof start, 0) != sizeof start)
+		start = unsigned(getpid());
+	next_url_ = start % urls_.size();
 	natsOptions_SetAllowReconnect(opts_, false); /* ours: connect() (the top) */
 	natsOptions_SetTimeout(opts_, 1000);
 	natsOptions_SetPingInterval(opts_, 1000);
@@ -603,13 +610,18 @@ std::vector<FabricMsg> NatsFabric::take(bool *connected)
 /* ---------------------------------------------------------------- */
 /* The I/O thread                                                     */
 
-/* A new connection, subscribed; nullptr when none of the servers took it. */
-Conn *NatsFabric::connect()
+/*
+ * A new connection to the next server (urls_ in turn), subscribed;
+ * nullptr when it did not take it (*why: what libnats said). One server
+ * an attempt: given them all, libnats tries one after the other, each up
+ * to the connect timeout (1 s) when it does not answer, and the stop
+ * waits for the attempt running (~NatsFabric): so a SIGTERM waits for
+ * one timeout at most, however many servers are listed or discovered.
+ */
+Conn *NatsFabric::connect(std::string *why)
 {
-	std::vector<const char *> cu;
-	for (auto &u : urls_)
-		cu.push_back(u.c_str());
-	natsOptions_SetServers(opts_, cu.data(), int(cu.size()));
+	const char *url = urls_[next_url_++ % urls_.size()].c_str();
+	natsOptions_SetServers(opts_, &url, 1);
 	auto *c = new Conn;
 	c->f = this;
 	natsOptions_SetEventLoop(opts_, c, ev_attach, ev_read, ev_write, ev_detach);
@@ -623,16 +635,13 @@ Conn *NatsFabric::connect()
 					 natsStatus_GetText(s)));
 			c->sub = nullptr;
 		}
-	} else if (!said_down_) {
-		klog(fmt::format("kipc: net: cannot connect to {}: {} (trying again)", cfg_.url,
-				 natsStatus_GetText(s)));
-		said_down_ = true;
+	} else {
+		*why = natsStatus_GetText(s);
 	}
 	if (s != NATS_OK) {
 		retire(c);
 		return nullptr;
 	}
-	said_down_ = false;
 	learn(c);
 	if (natsConnection_GetMaxPayload(c->nc) > 0) /* this server's */
 		max_payload_ = size_t(natsConnection_GetMaxPayload(c->nc));
@@ -1011,10 +1020,13 @@ void NatsFabric::serve(Conn *c)
 	outbox_.clear(); /* for a connection that is gone (the protocol retransmits) */
 }
 
-/* The I/O thread: a connection, then another when it dies, until the stop. */
+/* The I/O thread: a connection, then another when it dies, until the
+ * stop; the servers in turn, at libnats' pace after each round. */
 void NatsFabric::io()
 {
-	for (bool again = false; !stopping(); again = true) {
+	size_t failed = 0; /* attempts since the last connection */
+	bool said_down = false;
+	for (bool again = false; !stopping();) {
 		if (again) { /* libnats' pace: 100 ms and some jitter, or the stop */
 			int64_t until = now_ms() + 100 + rand() % 50;
 			for (int64_t ms; !stopping() && (ms = now_ms()) < until;) {
@@ -1026,11 +1038,21 @@ void NatsFabric::io()
 			if (stopping())
 				break;
 		}
-		Conn *c = connect();
-		if (!c)
+		std::string why;
+		Conn *c = connect(&why);
+		if (!c) {
+			again = ++failed % urls_.size() == 0; /* a round: none took it */
+			if (again && !said_down)
+				klog(fmt::format("kipc: net: cannot connect to {}: {} (trying again)",
+						 cfg_.url, why));
+			said_down |= again;
 			continue;
+		}
+		failed = 0;
+		said_down = false;
 		serve(c);
 		retire(c);
+		again = true;
 	}
 }
 

@@ -2114,6 +2114,55 @@ TEST_TIMEOUT(node_booted_before_its_nats_server_joins, 60)
 	nf_stop_node(3, SIGTERM);
 }
 
+/*
+ * SIGTERM ends a node promptly while it tries servers that do not
+ * answer: six listeners that never speak (the kernel takes the TCP
+ * connection, no INFO comes, libnats waits its connect timeout, 1 s).
+ * Given all six at once, libnats tried one after the other and the stop
+ * waited for the whole round (about 6 s); the fabric gives it one server
+ * a try, so the stop waits for one timeout at most.
+ */
+TEST_TIMEOUT(sigterm_ends_a_node_trying_silent_servers, 60)
+{
+	NF_SLOW();
+	enum { N = 6 };
+	char why[256], url[N * 32] = "", extra[sizeof url + 16];
+	struct pollfd p[N];
+	for (int i = 0; i < N; i++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t l = sizeof sa;
+		p[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		p[i].events = POLLIN;
+		ASSERT_LE(0, p[i].fd);
+		ASSERT_EQ(0, bind(p[i].fd, (struct sockaddr *)&sa, sizeof sa));
+		ASSERT_EQ(0, listen(p[i].fd, 64));
+		ASSERT_EQ(0, getsockname(p[i].fd, (struct sockaddr *)&sa, &l));
+		size_t n = strlen(url);
+		snprintf(url + n, sizeof url - n, "%snats://127.0.0.1:%d", n ? "," : "",
+			 ntohs(sa.sin_port));
+	}
+	snprintf(extra, sizeof extra, "--nats=%s", url);
+	/* (the fixture's --nats first; the last one given counts) */
+	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, extra, why, sizeof why)) TH_LOG("%s", why);
+	/* It is in an attempt: a connection waits in a listener's queue. */
+	ASSERT_LT(0, poll(p, N, KT_BOUND_MS));
+	pid_t pid = nf->node[3].pid;
+	int64_t t0 = __ksft_now_ms();
+	int st = -1;
+	ASSERT_EQ(0, kill(pid, SIGTERM));
+	ASSERT_EQ(0, ksft_waitpid_timeout(pid, &st, KT_BOUND_MS));
+	int64_t ms = __ksft_now_ms() - t0;
+	nf_untrack(pid);
+	nf->node[3].pid = 0;
+	nf_stop_node(3, 0);
+	TH_LOG("SIGTERM to exit: %lld ms", (long long)ms);
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	EXPECT_GT(2500, ms); /* one connect timeout (1 s) and the shutdown */
+	for (int i = 0; i < N; i++)
+		close(p[i].fd);
+}
+
 /* ---------------------------------------------------------------- */
 /* Two nodes in two network namespaces, the veth between them cut     */
 
