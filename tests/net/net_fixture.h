@@ -130,8 +130,9 @@ static inline int nf_wait_gone(pid_t pid, int ms)
 }
 
 /* Start nats-server with dir/<name>.conf on port, record its pid in *out.
- * Ready when the port accepts and it still runs: a server that could not
- * listen (the port taken) has exited by then, or is seen exiting next. */
+ * Ready when the port accepts and it still runs. That the port accepts
+ * says it is ours only once the port's previous server is gone
+ * (nf_kill_server): else the old one accepts while ours fails to bind. */
 static inline int nf_start_server(const char *name, int port, pid_t *out, char *why, size_t len)
 {
 	char conf[PATH_MAX], log[PATH_MAX];
