@@ -650,7 +650,16 @@ long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 			if (ret)
 				goto out; /* EFAULT: nothing sent */
 		} else if (s->out || (flags & KIPC_SYNC_LATE_FAULT)) {
-			memset(a->arena + off[i], 0, s->len);
+			/*
+			 * A record (stat, attributes, introspection): what the
+			 * kernel does not write reads 0, never an earlier
+			 * call's bytes. A by_res output (a message, a reply)
+			 * needs nothing: the kernel writes the res bytes we
+			 * copy out, and the caller's buffer past them is not
+			 * written at all.
+			 */
+			if (!s->by_res)
+				memset(a->arena + off[i], 0, s->len);
 		} else if (s->len) {
 			ret = -EFAULT; /* a NULL buffer: nothing sent or taken */
 			goto out;
