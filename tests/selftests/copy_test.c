@@ -62,26 +62,27 @@ static int64_t big_box(uint32_t capacity)
 	return kipc_mbox_open(NULL, 0, &a);
 }
 
-/* Receive one BIG message of pattern seed (arg) from box: exit status. */
-static int receive_box(void *arg)
+/* Receive one BIG message of pattern seed from box, or (taskq) from the
+ * own task queue: exit status. */
+static int receive_big(bool taskq, unsigned seed)
 {
 	static char buf[BIG];
-	unsigned seed = (unsigned)(uintptr_t)arg;
-	ssize_t n = kipc_mbox_receive(box, buf, sizeof buf, NULL, 0);
+	ssize_t n = taskq ? kipc_receive(KIPC_ANY, buf, sizeof buf, NULL, 0)
+			  : kipc_mbox_receive(box, buf, sizeof buf, NULL, 0);
 	if (n != (ssize_t)BIG)
 		return 1;
 	return intact(buf, BIG, seed) ? 0 : 2;
 }
 
-/* The same from the own task queue. */
+/* seed: arg */
+static int receive_box(void *arg)
+{
+	return receive_big(false, (unsigned)(uintptr_t)arg);
+}
+
 static int receive_taskq(void *arg)
 {
-	static char buf[BIG];
-	unsigned seed = (unsigned)(uintptr_t)arg;
-	ssize_t n = kipc_receive(KIPC_ANY, buf, sizeof buf, NULL, 0);
-	if (n != (ssize_t)BIG)
-		return 1;
-	return intact(buf, BIG, seed) ? 0 : 2;
+	return receive_big(true, (unsigned)(uintptr_t)arg);
 }
 
 /* Serve one call: a request of pattern 5, a reply of pattern 6. */
