@@ -100,15 +100,23 @@ static int serve_call(void *arg)
 	return kipc_reply(info.token, buf, BIG, 0) == 0 ? 0 : 3;
 }
 
+/* Attach; box: a new mailbox of BIG messages, a child waiting in
+ * receive_box(seed) on it. The child, or -1. */
+static pid_t box_receiver(unsigned seed)
+{
+	if (kipc_attach() < 0 || (box = big_box(4)) <= 0)
+		return -1;
+	pid_t pid = kt_fork(receive_box, (void *)(uintptr_t)seed);
+	if (pid <= 0 || kt_wait_mbox(box, KT_RECEIVERS, 1, KT_BOUND_MS) < 0)
+		return -1;
+	return pid;
+}
+
 TEST(mailbox_handover_is_one_copy)
 {
 	static char buf[BIG];
-	ASSERT_EQ(0, kipc_attach());
-	box = big_box(4);
-	ASSERT_LT(0, box);
-	pid_t pid = kt_fork(receive_box, (void *)(uintptr_t)1);
+	pid_t pid = box_receiver(1);
 	ASSERT_LT(0, pid);
-	ASSERT_EQ(0, kt_wait_mbox(box, KT_RECEIVERS, 1, KT_BOUND_MS));
 	uint64_t before = onecopies();
 	fill(buf, BIG, 1);
 	ASSERT_EQ(0, kipc_mbox_send(box, buf, BIG, 0, 0));
@@ -417,12 +425,8 @@ TEST(short_after_long_writes_only_its_bytes)
 TEST(receiver_killed_while_waiting_loses_nothing)
 {
 	static char buf[BIG];
-	ASSERT_EQ(0, kipc_attach());
-	box = big_box(4);
-	ASSERT_LT(0, box);
-	pid_t pid = kt_fork(receive_box, (void *)(uintptr_t)1);
+	pid_t pid = box_receiver(1);
 	ASSERT_LT(0, pid);
-	ASSERT_EQ(0, kt_wait_mbox(box, KT_RECEIVERS, 1, KT_BOUND_MS));
 	kill(pid, SIGKILL);
 	EXPECT_EQ(128 + SIGKILL, kt_wait(pid));
 	ASSERT_EQ(0, kt_wait_mbox(box, KT_RECEIVERS, 0, KT_BOUND_MS));
