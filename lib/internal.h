@@ -67,9 +67,11 @@ struct kipc_att {
 	uint32_t credit_bufs;        /* their arena buffers not reaped yet */
 	uint32_t plain_tail;         /* sq_tail after the last ordinary entry */
 	uint64_t credit_lost;        /* credit sends the kernel failed (a bug) */
+	uint64_t credit_stuck;       /* gen << 32 | limit a top-up wait gave up on: not again */
 	/* receive push (ring.c; transport.md section 13) */
 	struct kipc_push *push;      /* NULL: not granted KIPC_FEAT_PUSH */
 	struct kipc_push_slot *push_slots;
+	uint64_t push_stuck;         /* the claim a wait for its slot gave up on: not again */
 };
 
 /* user_data of a credit send: the library's, and its arena offset */

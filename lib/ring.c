@@ -457,9 +457,8 @@ again:;
 		a->credit_used = 0;
 	}
 	uint32_t head = LOAD_ACQ(&a->ctl->sq_head);
-	static uint64_t stuck; /* the grant and limit a wait gave up on: not again */
 	uint64_t at = (uint64_t)gen << 32 | limit;
-	if (a->credit_used >= limit && !flags && !waited && stuck != at &&
+	if (a->credit_used >= limit && !flags && !waited && a->credit_stuck != at &&
 	    (int32_t)(head - a->plain_tail) >= 0) {
 		/*
 		 * All used, none taken back: kipcd tops the grant up as it
@@ -468,9 +467,13 @@ again:;
 		 * waits for that entry); wait a little for the top-up.
 		 */
 		waited = true;
-		if (fast_wait(&c->limit, limit, false))
+		a->refs++; /* the lock is dropped: another thread may detach */
+		bool moved = fast_wait(&c->limit, limit, false);
+		if (!moved)
+			a->credit_stuck = at; /* no room for more, or kipcd is away */
+		__kipc_att_put(a);
+		if (moved)
 			goto again;
-		stuck = at; /* no room for more, or kipcd is away */
 		goto slow;
 	}
 	if (a->credit_used >= limit || (int32_t)(head - a->plain_tail) < 0 ||
@@ -564,8 +567,7 @@ again:;
 	uint32_t k = (uint32_t)c;
 	const struct kipc_push_slot *s = &a->push_slots[k % KIPC_PUSH_SLOTS];
 	const struct kipc_push_slot *n = &a->push_slots[(k + 1) % KIPC_PUSH_SLOTS];
-	static uint64_t stuck; /* the message a wait gave up on: not again */
-	if ((c >> 32) && LOAD(&a->push->link) == link && !flags && !waited && stuck != c &&
+	if ((c >> 32) && LOAD(&a->push->link) == link && !flags && !waited && a->push_stuck != c &&
 	    LOAD_ACQ(&s->cqe.user_data) != ((c & ~0xffffffffull) | k)) {
 		/*
 		 * Our grant, its next slot not filled yet: kipcd pushes
@@ -575,9 +577,12 @@ again:;
 		 * this wait once, before the receive that parks.
 		 */
 		waited = true;
-		if (fast_wait(&s->cqe.user_data, LOAD(&s->cqe.user_data), true))
-			goto again;
-		stuck = c; /* nothing queued, or kipcd is away */
+		a->refs++; /* the lock is dropped: another thread may detach */
+		bool moved = fast_wait(&s->cqe.user_data, LOAD(&s->cqe.user_data), true);
+		if (!moved)
+			a->push_stuck = c; /* nothing queued, or kipcd is away */
+		__kipc_att_put(a);
+		goto again; /* cur may have changed meanwhile */
 	}
 	if (!(c >> 32) || LOAD(&a->push->link) != link ||
 	    LOAD_ACQ(&s->cqe.user_data) != ((c & ~0xffffffffull) | k) ||
@@ -645,7 +650,16 @@ long __kipc_sync_flags(struct kipc_sqe *sqe, const struct kipc_slot *s0,
 			if (ret)
 				goto out; /* EFAULT: nothing sent */
 		} else if (s->out || (flags & KIPC_SYNC_LATE_FAULT)) {
-			memset(a->arena + off[i], 0, s->len);
+			/*
+			 * A record (stat, attributes, introspection): what the
+			 * kernel does not write reads 0, never an earlier
+			 * call's bytes. A by_res output (a message, a reply)
+			 * needs nothing: the kernel writes the res bytes we
+			 * copy out, and the caller's buffer past them is not
+			 * written at all.
+			 */
+			if (!s->by_res)
+				memset(a->arena + off[i], 0, s->len);
 		} else if (s->len) {
 			ret = -EFAULT; /* a NULL buffer: nothing sent or taken */
 			goto out;

@@ -286,9 +286,9 @@ void Server::push_grant(Proc *p, int64_t link)
 				: 0;
 	if (link < KIPC_PUSH_TASKQ && !queue)
 		return;
-	int64_t key = queue ? queue : link; /* a POSIX queue's opens share its head */
+	int64_t key = Push::head_of(link, queue);
 	for (const Push &g : pushes_)
-		if ((g.queue ? g.queue : g.link) == key && link != KIPC_PUSH_TASKQ)
+		if (g.head() == key && link != KIPC_PUSH_TASKQ)
 			return; /* one head, one holder */
 	std::erase_if(push_cool_, [&](const auto &c) { return c.second <= now; });
 	for (const auto &c : push_cool_)
@@ -343,7 +343,7 @@ void Server::push_recall_one(size_t i, bool contended)
 			garbage = true;
 	}
 	if (contended)
-		push_cool_.push_back({g.queue ? g.queue : g.link, clock_.monotonic_ns() + kPushCooldownNs});
+		push_cool_.push_back({g.head(), clock_.monotonic_ns() + kPushCooldownNs});
 	st_.push_recalls++;
 	pushes_.erase(pushes_.begin() + ptrdiff_t(i));
 	if (garbage)

@@ -481,6 +481,10 @@ private:
 		bool capped = false;    /* stopped below a credit's prio: push_uncap() */
 		int64_t used_ns = 0;    /* grant or last claim taken */
 		uint64_t seq[KIPC_PUSH_SLOTS] = {};
+		/* The head a push holds, one holder each: a POSIX queue's opens share
+		 * their queue's, every other link is its own. */
+		static int64_t head_of(int64_t link, int64_t queue) { return queue ? queue : link; }
+		int64_t head() const { return head_of(link, queue); }
 	};
 	std::vector<Push> pushes_;
 	struct Steal {              /* a holder's next message, kept for another receiver */

@@ -406,27 +406,6 @@ TEST(receiver_death_and_destroy_while_armed)
 
 /* ---- next to send credits and receive push (transport.md 12, 13) --- */
 
-/* This process's region (its credit and push words are in it). */
-static char *region_base(void)
-{
-	char want[64], line[512];
-	snprintf(want, sizeof want, "/memfd:kipc:%d ", getpid());
-	FILE *f = fopen("/proc/self/maps", "r");
-	char *base = NULL;
-	if (!f)
-		return NULL;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long start, off;
-		if (strstr(line, want) && sscanf(line, "%lx-%*x %*s %lx", &start, &off) == 2 &&
-		    off == 0) {
-			base = (char *)start;
-			break;
-		}
-	}
-	fclose(f);
-	return base;
-}
-
 static uint32_t credit_gen(const struct kipc_credit *c, int64_t id)
 {
 	uint32_t g = __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE);
@@ -460,28 +439,6 @@ static int earn_credits(int64_t id, const struct kipc_credit *c)
 	return -1;
 }
 
-/* Wait until our next n messages are in our push slots (kipcd fills
- * them in its next round). 0, or -1 (no grant, or not within the bound). */
-static int wait_slots(const struct kipc_push *w, uint32_t n)
-{
-	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	const struct kipc_push_slot *slots =
-		(const struct kipc_push_slot *)((const char *)w - KIPC_PUSH_OFF + KIPC_PUSH_SLOT_OFF);
-	for (;;) {
-		uint64_t c = __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE);
-		uint32_t k = (uint32_t)c, i = 0;
-		while (i < n && (c >> 32) &&
-		       __atomic_load_n(&slots[(k + i) % KIPC_PUSH_SLOTS].cqe.user_data,
-				       __ATOMIC_ACQUIRE) == ((c & ~0xffffffffull) | (k + i)))
-			i++;
-		if (i == n)
-			return 0;
-		if (!(c >> 32) || __ksft_now_ms() > deadline)
-			return -1;
-		sched_yield();
-	}
-}
-
 /* Hold the push of the empty mailbox id with values [0, 5) queued, 0
  * received and [1, 5) pushed, not claimed. 0, or -1. */
 static int earn_push(int64_t id, const struct kipc_push *w)
@@ -494,7 +451,7 @@ static int earn_push(int64_t id, const struct kipc_push *w)
 			return -1;
 		sched_yield();
 	}
-	if (send_n(id, 0, 5) < 0 || wait_slots(w, 5) < 0)
+	if (send_n(id, 0, 5) < 0 || kt_wait_push_slots(w, id, 5) < 0)
 		return -1;
 	return recv_u32(id) == 0 && push_gen(w, id) ? 0 : -1;
 }
@@ -620,7 +577,7 @@ static int nb_end(struct nb *x, pid_t c)
 TEST(bundles_and_multishots_leave_credits_that_keep_their_room)
 {
 	ASSERT_EQ(0, kipc_attach());
-	char *base = region_base();
+	char *base = kt_region();
 	ASSERT_NE(NULL, base);
 	const struct kipc_credit *cw = (const void *)(base + KIPC_CREDIT_OFF);
 	bool conclusive = false;
@@ -662,7 +619,7 @@ TEST(bundles_and_multishots_leave_credits_that_keep_their_room)
 TEST(a_bundle_needing_the_credits_room_takes_them_back)
 {
 	ASSERT_EQ(0, kipc_attach());
-	char *base = region_base();
+	char *base = kt_region();
 	ASSERT_NE(NULL, base);
 	const struct kipc_credit *cw = (const void *)(base + KIPC_CREDIT_OFF);
 	int64_t a = kt_shared_mbox(24);
@@ -693,7 +650,7 @@ TEST(a_bundle_needing_the_credits_room_takes_them_back)
 TEST(bundles_behind_and_multishots_elsewhere_leave_the_push)
 {
 	ASSERT_EQ(0, kipc_attach());
-	char *base = region_base();
+	char *base = kt_region();
 	ASSERT_NE(NULL, base);
 	const struct kipc_push *pw = (const void *)(base + KIPC_PUSH_OFF);
 	bool conclusive = false;
@@ -732,7 +689,7 @@ TEST(bundles_behind_and_multishots_elsewhere_leave_the_push)
 TEST(a_bundle_ahead_or_a_multishot_takes_the_push_back)
 {
 	ASSERT_EQ(0, kipc_attach());
-	char *base = region_base();
+	char *base = kt_region();
 	ASSERT_NE(NULL, base);
 	const struct kipc_push *pw = (const void *)(base + KIPC_PUSH_OFF);
 	int64_t a = kt_shared_mbox(64);
@@ -880,7 +837,7 @@ TEST(multishot_receive_of_the_own_task_queue)
 TEST(a_task_queue_multishot_takes_its_push_back)
 {
 	ASSERT_EQ(0, kipc_attach());
-	char *base = region_base();
+	char *base = kt_region();
 	ASSERT_NE(NULL, base);
 	const struct kipc_push *pw = (const void *)(base + KIPC_PUSH_OFF);
 	pid_t me = getpid();
@@ -894,10 +851,10 @@ TEST(a_task_queue_multishot_takes_its_push_back)
 	}
 	for (uint32_t i = 0; i < 5; i++)
 		ASSERT_EQ(0, kipc_send(me, &i, sizeof i, 0, 0));
-	ASSERT_EQ(0, wait_slots(pw, 5));
+	ASSERT_EQ(0, kt_wait_push_slots(pw, KIPC_PUSH_TASKQ, 5));
 	ASSERT_EQ((ssize_t)sizeof v, kipc_receive(KIPC_ANY, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
 	EXPECT_EQ(0u, v);
-	ASSERT_EQ(0, wait_slots(pw, 4)); /* 1..4 pushed, not claimed */
+	ASSERT_EQ(0, kt_wait_push_slots(pw, KIPC_PUSH_TASKQ, 4)); /* 1..4 pushed, not claimed */
 	struct ring r;
 	ASSERT_EQ(0, ring_init(&r, 8, sizeof(uint32_t)));
 	ASSERT_EQ(0, arm(&r, KIPC_ANY, 3));

@@ -18,12 +18,15 @@
  *  - a process receiving its own send (one arena, where source and
  *    buffer may overlap, even be forged to the same bytes) goes through
  *    the kernel's copy;
+ *  - a short message received after a long one into the same buffer
+ *    writes its bytes and no others (mailbox, peek, System V, a reply);
  *  - a receiver killed while it waits loses nothing sent after its exit;
  *  - the ledger: every id sent is received exactly once while receives
  *    time out (are cancelled) all the time, racing the hand-overs.
  */
 #include "kipc_test.h"
 
+#include <kipc/mqueue.h>
 #include <sched.h>
 
 #define BIG 8192u
@@ -59,26 +62,27 @@ static int64_t big_box(uint32_t capacity)
 	return kipc_mbox_open(NULL, 0, &a);
 }
 
-/* Receive one BIG message of pattern seed (arg) from box: exit status. */
-static int receive_box(void *arg)
+/* Receive one BIG message of pattern seed from box, or (taskq) from the
+ * own task queue: exit status. */
+static int receive_big(bool taskq, unsigned seed)
 {
 	static char buf[BIG];
-	unsigned seed = (unsigned)(uintptr_t)arg;
-	ssize_t n = kipc_mbox_receive(box, buf, sizeof buf, NULL, 0);
+	ssize_t n = taskq ? kipc_receive(KIPC_ANY, buf, sizeof buf, NULL, 0)
+			  : kipc_mbox_receive(box, buf, sizeof buf, NULL, 0);
 	if (n != (ssize_t)BIG)
 		return 1;
 	return intact(buf, BIG, seed) ? 0 : 2;
 }
 
-/* The same from the own task queue. */
+/* seed: arg */
+static int receive_box(void *arg)
+{
+	return receive_big(false, (unsigned)(uintptr_t)arg);
+}
+
 static int receive_taskq(void *arg)
 {
-	static char buf[BIG];
-	unsigned seed = (unsigned)(uintptr_t)arg;
-	ssize_t n = kipc_receive(KIPC_ANY, buf, sizeof buf, NULL, 0);
-	if (n != (ssize_t)BIG)
-		return 1;
-	return intact(buf, BIG, seed) ? 0 : 2;
+	return receive_big(true, (unsigned)(uintptr_t)arg);
 }
 
 /* Serve one call: a request of pattern 5, a reply of pattern 6. */
@@ -96,15 +100,23 @@ static int serve_call(void *arg)
 	return kipc_reply(info.token, buf, BIG, 0) == 0 ? 0 : 3;
 }
 
+/* Attach; box: a new mailbox of BIG messages, a child waiting in
+ * receive_box(seed) on it. The child, or -1. */
+static pid_t box_receiver(unsigned seed)
+{
+	if (kipc_attach() < 0 || (box = big_box(4)) <= 0)
+		return -1;
+	pid_t pid = kt_fork(receive_box, (void *)(uintptr_t)seed);
+	if (pid <= 0 || kt_wait_mbox(box, KT_RECEIVERS, 1, KT_BOUND_MS) < 0)
+		return -1;
+	return pid;
+}
+
 TEST(mailbox_handover_is_one_copy)
 {
 	static char buf[BIG];
-	ASSERT_EQ(0, kipc_attach());
-	box = big_box(4);
-	ASSERT_LT(0, box);
-	pid_t pid = kt_fork(receive_box, (void *)(uintptr_t)1);
+	pid_t pid = box_receiver(1);
 	ASSERT_LT(0, pid);
-	ASSERT_EQ(0, kt_wait_mbox(box, KT_RECEIVERS, 1, KT_BOUND_MS));
 	uint64_t before = onecopies();
 	fill(buf, BIG, 1);
 	ASSERT_EQ(0, kipc_mbox_send(box, buf, BIG, 0, 0));
@@ -315,15 +327,106 @@ TEST(own_arena_goes_through_the_kernel)
 	kipc_buf_free(rb);
 }
 
-TEST(receiver_killed_while_waiting_loses_nothing)
+/*
+ * A short message received after a long one into the same buffer: the
+ * returned bytes are the message's, every byte past them is still the
+ * caller's own (the library copies out only what the kernel wrote, never
+ * the rest of an arena buffer an earlier message filled).
+ */
+#define MINE 0x5a
+#define SHORT 16u
+
+static void expect_short(struct __test_metadata *_metadata, const char *rb, ssize_t n,
+			 unsigned seed, const char *what)
+{
+	EXPECT_EQ((ssize_t)SHORT, n) TH_LOG("%s", what);
+	EXPECT_TRUE(intact(rb, SHORT, seed)) TH_LOG("%s", what);
+	size_t i = SHORT;
+	while (i < BIG && rb[i] == MINE)
+		i++;
+	EXPECT_EQ(BIG, i) TH_LOG("%s: byte %zu of the buffer written", what, i);
+}
+
+/* Serve two calls: a BIG reply of pattern 9, then a SHORT one of 10. */
+static int serve_long_then_short(void *arg)
 {
 	static char buf[BIG];
+	struct kipc_msginfo info;
+	(void)arg;
+	for (unsigned seed = 9; seed <= 10; seed++) {
+		if (kipc_receive(KIPC_ANY, buf, sizeof buf, &info, 0) < 0 ||
+		    !(info.flags & KIPC_CQE_F_CALL))
+			return 1;
+		fill(buf, BIG, seed);
+		if (kipc_reply(info.token, buf, seed == 9 ? BIG : SHORT, 0))
+			return 2;
+	}
+	return 0;
+}
+
+TEST(short_after_long_writes_only_its_bytes)
+{
+	static char sb[BIG], rb[BIG];
+	const struct kipc_opts o = {0}; /* with options: never a pushed receive */
 	ASSERT_EQ(0, kipc_attach());
 	box = big_box(4);
 	ASSERT_LT(0, box);
-	pid_t pid = kt_fork(receive_box, (void *)(uintptr_t)1);
+
+	/* a mailbox: pushed or not, through the kernel for certain */
+	for (int x = 0; x < 2; x++) {
+		fill(sb, BIG, 11);
+		ASSERT_EQ(0, kipc_mbox_send(box, sb, BIG, 0, 0));
+		ASSERT_EQ((ssize_t)BIG, kipc_mbox_receive_x(box, rb, BIG, NULL, 0, &o));
+		ASSERT_TRUE(intact(rb, BIG, 11));
+		memset(rb, MINE, BIG);
+		fill(sb, BIG, 12);
+		ASSERT_EQ(0, kipc_mbox_send(box, sb, SHORT, 0, 0));
+		expect_short(_metadata, rb,
+			     x ? kipc_mbox_receive(box, rb, BIG, NULL, 0)
+			       : kipc_mbox_receive_x(box, rb, BIG, NULL, 0, &o),
+			     12, x ? "mbox_receive" : "mbox_receive_x");
+	}
+
+	/* a peek of both (the kernel's result is the message's length) */
+	fill(sb, BIG, 13);
+	ASSERT_EQ(0, kipc_mbox_send(box, sb, BIG, 0, 0));
+	ASSERT_EQ((ssize_t)BIG, kipc_mbox_peek(box, rb, BIG, NULL, 0));
+	ASSERT_EQ((ssize_t)BIG, kipc_mbox_receive_x(box, rb, BIG, NULL, 0, &o));
+	fill(sb, BIG, 14);
+	ASSERT_EQ(0, kipc_mbox_send(box, sb, SHORT, 0, 0));
+	memset(rb, MINE, BIG);
+	expect_short(_metadata, rb, kipc_mbox_peek(box, rb, BIG, NULL, 0), 14, "mbox_peek");
+	EXPECT_EQ((ssize_t)SHORT, kipc_mbox_receive_x(box, rb, BIG, NULL, 0, &o));
+	EXPECT_EQ(0, kipc_mbox_destroy(box));
+
+	/* System V */
+	int q = kipc_msgget(0 /* IPC_PRIVATE */, KIPC_IPC_CREAT | 0600);
+	ASSERT_LE(0, q);
+	int64_t t;
+	fill(sb, BIG, 15);
+	ASSERT_EQ(0, kipc_msgsnd(q, 1, sb, BIG, 0));
+	ASSERT_EQ((ssize_t)BIG, kipc_msgrcv(q, &t, rb, BIG, 0, 0));
+	fill(sb, BIG, 16);
+	ASSERT_EQ(0, kipc_msgsnd(q, 1, sb, SHORT, 0));
+	memset(rb, MINE, BIG);
+	expect_short(_metadata, rb, kipc_msgrcv(q, &t, rb, BIG, 0, 0), 16, "msgrcv");
+	EXPECT_EQ(0, kipc_msgctl(q, KIPC_IPC_RMID, NULL, 0));
+
+	/* a call's replies */
+	pid_t pid = kt_fork(serve_long_then_short, NULL);
 	ASSERT_LT(0, pid);
-	ASSERT_EQ(0, kt_wait_mbox(box, KT_RECEIVERS, 1, KT_BOUND_MS));
+	ASSERT_EQ((ssize_t)BIG, kipc_call(pid, sb, 1, rb, BIG, NULL, 0));
+	ASSERT_TRUE(intact(rb, BIG, 9));
+	memset(rb, MINE, BIG);
+	expect_short(_metadata, rb, kipc_call(pid, sb, 1, rb, BIG, NULL, 0), 10, "call");
+	EXPECT_EQ(0, kt_wait(pid));
+}
+
+TEST(receiver_killed_while_waiting_loses_nothing)
+{
+	static char buf[BIG];
+	pid_t pid = box_receiver(1);
+	ASSERT_LT(0, pid);
 	kill(pid, SIGKILL);
 	EXPECT_EQ(128 + SIGKILL, kt_wait(pid));
 	ASSERT_EQ(0, kt_wait_mbox(box, KT_RECEIVERS, 0, KT_BOUND_MS));

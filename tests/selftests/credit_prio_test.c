@@ -20,26 +20,6 @@
 
 #include <kipc/ring.h>
 
-static char *region(void)
-{
-	char want[64], line[512];
-	snprintf(want, sizeof want, "/memfd:kipc:%d ", getpid());
-	FILE *f = fopen("/proc/self/maps", "r");
-	if (!f)
-		return NULL;
-	char *r = NULL;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long start, off;
-		if (strstr(line, want) && sscanf(line, "%lx-%*x %*s %lx", &start, &off) == 2 &&
-		    off == 0) {
-			r = (char *)start;
-			break;
-		}
-	}
-	fclose(f);
-	return r;
-}
-
 /* The link a command names: mailbox id, or (taskq) the task queue of pid id. */
 static int lsend(int64_t id, bool taskq, uint32_t v, unsigned prio)
 {
@@ -59,37 +39,16 @@ static int64_t lrecv(int64_t id, bool taskq)
 
 static bool credited(int64_t id, bool taskq)
 {
-	const struct kipc_credit *c = (const struct kipc_credit *)(region() + KIPC_CREDIT_OFF);
+	const struct kipc_credit *c = (const struct kipc_credit *)(kt_region() + KIPC_CREDIT_OFF);
 	return __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) && c->link == id &&
 	       c->op == (taskq ? KIPC_SYS_send : KIPC_SYS_mbox_send) && c->limit >= 8;
 }
 
 static bool pushed(int64_t id, bool taskq)
 {
-	const struct kipc_push *w = (const struct kipc_push *)(region() + KIPC_PUSH_OFF);
+	const struct kipc_push *w = (const struct kipc_push *)(kt_region() + KIPC_PUSH_OFF);
 	return (__atomic_load_n(&w->claim, __ATOMIC_ACQUIRE) >> 32) &&
 	       __atomic_load_n(&w->link, __ATOMIC_ACQUIRE) == (taskq ? KIPC_PUSH_TASKQ : id);
-}
-
-/* Our push has its next n slots filled. */
-static int wait_pushed(uint32_t n)
-{
-	const struct kipc_push *w = (const struct kipc_push *)(region() + KIPC_PUSH_OFF);
-	const struct kipc_push_slot *slots =
-		(const struct kipc_push_slot *)(region() + KIPC_PUSH_SLOT_OFF);
-	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	while (__ksft_now_ms() < deadline) {
-		uint64_t c = __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE);
-		uint32_t k = (uint32_t)c, i = 0;
-		while (i < n && (c >> 32) &&
-		       __atomic_load_n(&slots[(k + i) % KIPC_PUSH_SLOTS].cqe.user_data,
-				       __ATOMIC_ACQUIRE) == ((c & ~0xffffffffull) | (k + i)))
-			i++;
-		if (i == n)
-			return 0;
-		sched_yield();
-	}
-	return -1;
 }
 
 /* The helpers' commands; arg bit 32: the link is the task queue of pid id. */
@@ -136,7 +95,8 @@ static int64_t prio_cmd(const struct cmd *c)
 		}
 		return pushed(c->id, taskq) ? n : -1;
 	case P_PUSHED:
-		return wait_pushed(a);
+		return kt_wait_push_slots((const struct kipc_push *)(kt_region() + KIPC_PUSH_OFF),
+					  taskq ? KIPC_PUSH_TASKQ : c->id, a);
 	case P_RECV:
 		return lrecv(c->id, taskq);
 	default:
@@ -158,13 +118,7 @@ static int prio_loop(int in, int out)
  */
 static int64_t publish(struct helper *h, struct cmd c)
 {
-	if (write(h->down, &c, sizeof c) != sizeof c)
-		return INT64_MIN;
-	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	int n = 1;
-	while (__ksft_now_ms() < deadline && ioctl(h->down, FIONREAD, &n) == 0 && n)
-		sched_yield();
-	if (n || wait_state(h->pid, 'S') < 0)
+	if (helper_give_asleep(h, c) < 0)
 		return INT64_MIN;
 	struct pollfd p = {.fd = h->up, .events = POLLIN};
 	return poll(&p, 1, 0) == 1 ? helper_answer(h) : PENDING;

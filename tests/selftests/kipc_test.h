@@ -43,6 +43,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,6 +51,7 @@
 
 #include <kipc/kipc.h>
 #include <kipc/libkipc.h>
+#include <kipc/ring.h>
 
 #define KT_BOUND_MS 10000 /* "does not hang": generous bound for a wait */
 
@@ -861,6 +863,55 @@ static inline void kt_expect_no_receiver(struct __test_metadata *_metadata, int6
 	ASSERT_EQ(0, kipc_mbox_send(id, "m", 1, 0, 0));
 	ASSERT_EQ(0, kipc_mbox_stat(id, &st));
 	EXPECT_EQ(1, st.nmsg);
+}
+
+/* ------------------------------------------------------------------ */
+/* The own region: its credit and push words (transport.md 12, 13)     */
+
+/* This process's region (ring, credit and push words), or NULL. */
+static inline char *kt_region(void)
+{
+	char want[64], line[512];
+	snprintf(want, sizeof want, "/memfd:kipc:%d ", getpid());
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return NULL;
+	char *r = NULL;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long start, off;
+		if (strstr(line, want) && sscanf(line, "%lx-%*x %*s %lx", &start, &off) == 2 &&
+		    off == 0) {
+			r = (char *)start;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+/*
+ * Wait until the push grant in w (on link; 0: whichever) has its next n
+ * slots filled, from its claim on (kipcd fills them in its rounds): 0,
+ * or -1 (not within the bound).
+ */
+static inline int kt_wait_push_slots(const struct kipc_push *w, int64_t link, uint32_t n)
+{
+	const struct kipc_push_slot *slots =
+		(const struct kipc_push_slot *)((const char *)w - KIPC_PUSH_OFF + KIPC_PUSH_SLOT_OFF);
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while (__ksft_now_ms() < deadline) {
+		uint64_t c = __atomic_load_n(&w->claim, __ATOMIC_ACQUIRE);
+		uint32_t k = (uint32_t)c, i = 0;
+		while (i < n && (c >> 32) &&
+		       (!link || __atomic_load_n(&w->link, __ATOMIC_ACQUIRE) == link) &&
+		       __atomic_load_n(&slots[(k + i) % KIPC_PUSH_SLOTS].cqe.user_data,
+				       __ATOMIC_ACQUIRE) == ((c & ~0xffffffffull) | (k + i)))
+			i++;
+		if (i == n)
+			return 0;
+		sched_yield();
+	}
+	return -1;
 }
 
 /* Sleep 20 ms: a grace period where no kernel state can be waited for

@@ -194,23 +194,27 @@ static int64_t helper_do(struct helper *h, struct cmd c)
 
 /*
  * With kipcd stopped: give the helper a command and wait until it has
- * read it and sleeps in its call (its request is published, kipcd cannot
- * answer it). Then continue kipcd and return the answer.
+ * read it and sleeps, in its call (its request is published, kipcd
+ * cannot answer it) or back in its read (it answered without kipcd).
+ * 0, or -1 (not within the bound).
  */
-static int64_t helper_do_stopped(struct helper *h, struct cmd c)
+static int helper_give_asleep(struct helper *h, struct cmd c)
 {
 	if (write(h->down, &c, sizeof c) != sizeof c)
-		return INT64_MIN;
+		return -1;
 	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
 	int n = 1;
 	while (__ksft_now_ms() < deadline && ioctl(h->down, FIONREAD, &n) == 0 && n)
 		sched_yield();
-	if (n || wait_state(h->pid, 'S') < 0) {
-		cont_kipcd();
-		return INT64_MIN;
-	}
+	return n || wait_state(h->pid, 'S') < 0 ? -1 : 0;
+}
+
+/* The same, the helper in its call; then continue kipcd and return the answer. */
+static int64_t helper_do_stopped(struct helper *h, struct cmd c)
+{
+	int r = helper_give_asleep(h, c);
 	cont_kipcd();
-	return helper_answer(h);
+	return r < 0 ? INT64_MIN : helper_answer(h);
 }
 
 #endif /* _KIPC_KT_HELPER_H */
