@@ -21,6 +21,7 @@
 #include "kt_helper.h"
 #include "mq_helper.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/wait.h>
@@ -33,19 +34,15 @@ static struct mqd hd;  /* a helper's own open of it */
 enum {
 	C_MQOPEN = C_OWN, /* open qname with oflag arg (0 or -errno) */
 	C_MQRECV,         /* a blocking receive: the value or -errno */
-	C_MQSEND,         /* a blocking send of value arg (0 or -errno) */
 };
 
 static int64_t own(const struct cmd *c)
 {
-	uint32_t v = (uint32_t)c->arg;
 	switch (c->op) {
 	case C_MQOPEN:
 		return mqd_open(qname, (unsigned)c->arg, 4, &hd) < 0 ? -errno : 0;
 	case C_MQRECV:
 		return mq_recv1(&hd, 0);
-	case C_MQSEND:
-		return kipc_mq_timedsend(hd.h, hd.fd, &v, sizeof v, 0, 0, 0) < 0 ? -errno : 0;
 	default:
 		return -EINVAL;
 	}
@@ -163,10 +160,41 @@ TEST(a_handed_message_changes_no_poll_state_and_fires_no_notification)
 	kipc_mq_unlink(qname);
 }
 
+struct sender {
+	const struct mqd *d;
+	pid_t tid;
+	int res;
+};
+
+static void *send7(void *arg)
+{
+	struct sender *s = arg;
+	uint32_t v = 7;
+	__atomic_store_n(&s->tid, (pid_t)gettid(), __ATOMIC_RELEASE);
+	s->res = kipc_mq_timedsend(s->d->h, s->d->fd, &v, sizeof v, 0, 0, 0) < 0 ? -errno : 0;
+	return NULL;
+}
+
+/* The state letter of thread tid of this process, or 0. */
+static char thread_state(pid_t tid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char *p = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+	fclose(f);
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
 /*
  * Receiver k (and, with two, a second one behind it) parked; kipcd
  * stopped; k killed and reaped; then a send published; kipcd goes on.
  * The send succeeds and its message is the second receiver's, or queued.
+ * The sender is one of our threads: kipcd was stopped while it polled
+ * our ring (our wait for k's park kept it busy), so it may go on in the
+ * middle of its round and take the send before it reads k's exit.
  */
 static void killed_receiver(struct __test_metadata *_metadata, bool second)
 {
@@ -174,14 +202,14 @@ static void killed_receiver(struct __test_metadata *_metadata, bool second)
 	kt_name(qname, sizeof qname, second ? "mqkill2" : "mqkill");
 	struct mqd d;
 	ASSERT_EQ(0, mqd_open(qname, KIPC_MQ_RDWR | KIPC_O_CREAT, 4, &d));
-	struct helper k, r2, s;
-	ASSERT_EQ(0, start(&k, KIPC_MQ_RDONLY));
-	ASSERT_EQ(0, start(&s, KIPC_MQ_WRONLY));
-	ASSERT_EQ(0, park_receive(&k));
+	struct helper k, r2;
 	if (second) {
 		ASSERT_EQ(0, start(&r2, KIPC_MQ_RDONLY));
-		ASSERT_EQ(0, park_receive(&r2));
 	}
+	ASSERT_EQ(0, start(&k, KIPC_MQ_RDONLY));
+	ASSERT_EQ(0, park_receive(&k));
+	if (second)
+		ASSERT_EQ(0, park_receive(&r2));
 	ASSERT_EQ(0, stop_kipcd());
 	kill(k.pid, SIGKILL);
 	int st;
@@ -190,8 +218,18 @@ static void killed_receiver(struct __test_metadata *_metadata, bool second)
 	EXPECT_TRUE(WIFSIGNALED(st));
 	close(k.down);
 	close(k.up);
-	/* continues kipcd once the send is published and the sender asleep */
-	EXPECT_EQ(0, helper_do_stopped(&s, (struct cmd){.op = C_MQSEND, .arg = 7}));
+	struct sender snd = {.d = &d};
+	pthread_t th;
+	ASSERT_EQ(0, pthread_create(&th, NULL, send7, &snd));
+	/* asleep: its send is published (libkipc sleeps only after) */
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	pid_t tid = 0;
+	while (__ksft_now_ms() < deadline &&
+	       (!(tid = __atomic_load_n(&snd.tid, __ATOMIC_ACQUIRE)) || thread_state(tid) != 'S'))
+		sched_yield();
+	cont_kipcd();
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, snd.res);
 	if (second) {
 		EXPECT_EQ(7, helper_answer(&r2));
 		EXPECT_EQ(0, curmsgs(&d));
@@ -201,7 +239,6 @@ static void killed_receiver(struct __test_metadata *_metadata, bool second)
 		EXPECT_EQ(7, mq_recv1(&d, KIPC_F_NONBLOCK));
 	}
 	EXPECT_EQ(0, curmsgs(&d));
-	helper_stop(&s);
 	mqd_close(&d);
 	kipc_mq_unlink(qname);
 }
