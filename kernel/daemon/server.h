@@ -285,6 +285,11 @@ public:
 	}
 	void mq_readiness(int64_t h, bool r, bool w) override { mqfs_.readiness(h, r, w); }
 	bool mq_holds(pid_t pid, int fd, int64_t h) override { return mqfs_.holds(pid, fd, h); }
+	bool mq_exited(pid_t pid) override
+	{
+		auto it = procs_.find(pid);
+		return it != procs_.end() && !it->second->dead && pidfd_exited(it->second->pidfd);
+	}
 	bool mq_in_use(int64_t h) override { return mqfs_.in_use(h); }
 	void mq_closed(int64_t h) override { mqfs_.closed(h); }
 	bool mq_rlimit(pid_t pid, uint64_t *b) override;

@@ -32,7 +32,8 @@
  *    (attr), EMFILE (the creator's RLIMIT_MSGQUEUE, charged for the
  *    queue's whole size at creation, as mqueue_get_inode() does);
  *  - a send to a queue with waiting receivers hands the message to the
- *    first of them (pipelined_send); blocked senders enter in arrival
+ *    first of them (pipelined_send), never to one whose process exited
+ *    (drop_exited_receivers); blocked senders enter in arrival
  *    order when room frees (pipelined_receive), not by message priority;
  *  - a notification fires when a message is queued into an empty queue
  *    with no receiver waiting (__do_notify), then is unregistered; the
@@ -361,6 +362,25 @@ PosixQueue *PosixQueues::xfer_queue(Task &cur, int64_t h, int64_t fd, uint32_t n
 	return o ? &as_queue(*o->mb) : nullptr;
 }
 
+/*
+ * pipelined_send() hands the message to the first receiver waiting, but
+ * not to one whose process has exited and whose exit the host has yet to
+ * read: the exit may have come before this send (the sender may be the
+ * process that reaped it), and the message would go with the dead
+ * process. Such a receive ends here (it has nobody to complete to), and
+ * the message goes to the next receiver, or is queued, as if the host
+ * had read the exit first. One check of the receiver that would get it
+ * (a poll of its pidfd in kipcd) per send that finds one waiting.
+ */
+static void drop_exited_receivers(KernelImpl &k, MqHost &host, Link &l)
+{
+	while (WaitEntry *w = l.receivers().front()) {
+		if (!host.mq_exited(w->req->task->pid))
+			return;
+		k.abort_request(w->req, -ESRCH, false);
+	}
+}
+
 long PosixQueues::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_cqe &cqe)
 {
 	int err;
@@ -370,6 +390,7 @@ long PosixQueues::do_mq_send(Task &cur, int64_t h, int64_t fd, MsgArgs &a, kipc_
 	KernelImpl::Sent how;
 	if (a.len > q->link.msgsize)
 		return -EMSGSIZE;
+	drop_exited_receivers(k_, host_, q->link);
 	long r = k_.do_send(cur, q->link, a, cqe, 0, nullptr, &how);
 	/* __do_notify(): queued (not handed to a receiver) into an empty queue */
 	if (how == KernelImpl::Sent::Queued && q->link.msgs.nmsg == 1 && q->notify.owner)

@@ -22,6 +22,7 @@
 /* for stop_kipcd() and cont_kipcd(): its mailbox helpers are not used here */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "kt_helper.h"
+#include "mq_helper.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -31,45 +32,6 @@
 
 #include <kipc/mqueue.h>
 #include <kipc/ring.h>
-
-struct mqd {
-	int64_t h;
-	int fd;
-};
-
-/* mq_open as libkipc-posix.so does it: the handle, its FIFO, a first use. */
-static int mqd_open(const char *name, unsigned oflag, uint32_t cap, struct mqd *d)
-{
-	static const char *const sfx[] = {".r", ".w", ".rw", ".x"};
-	struct kipc_mq_open o;
-	memset(&o, 0, sizeof o);
-	o.oflag = oflag;
-	o.mode = 0666; /* another user may open it (the hostile tests) */
-	o.flags = KIPC_MQ_ATTR;
-	o.maxmsg = cap;
-	o.msgsize = 64;
-	d->fd = -1;
-	d->h = kipc_mq_open(name, &o);
-	if (d->h < 0)
-		return -1;
-	char path[PATH_MAX];
-	struct kipc_mq_attr at;
-	if (kipc_mq_path(d->h, sfx[oflag & 3], path, sizeof path) < 0 ||
-	    (d->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
-	    kipc_mq_getattr(d->h, d->fd, &at) < 0) {
-		if (d->fd >= 0)
-			close(d->fd);
-		kipc_mq_close(d->h, KIPC_MQ_CLOSE_ABORT);
-		return -1;
-	}
-	return 0;
-}
-
-static void mqd_close(struct mqd *d)
-{
-	kipc_mq_close(d->h, 0);
-	close(d->fd);
-}
 
 static struct kipc_push *words(char *r)
 {
@@ -87,22 +49,6 @@ static int send_range(const struct mqd *d, uint32_t from, uint32_t to, unsigned 
 		if (kipc_mq_timedsend(d->h, d->fd, &v, sizeof v, prio, KIPC_F_NONBLOCK, 0) < 0)
 			return -1;
 	return 0;
-}
-
-/* One value (4 bytes), or -errno. */
-static int64_t mq_recv1(const struct mqd *d, unsigned flags)
-{
-	uint32_t v[16];
-	ssize_t n = kipc_mq_timedreceive(d->h, d->fd, v, 64, NULL, flags, 0);
-	if (n < 0)
-		return -errno;
-	return n == 4 ? (int64_t)v[0] : -EBADMSG;
-}
-
-static int64_t curmsgs(const struct mqd *d)
-{
-	struct kipc_mq_attr at;
-	return kipc_mq_getattr(d->h, d->fd, &at) < 0 ? -errno : (int64_t)at.curmsgs;
 }
 
 /*
@@ -135,12 +81,6 @@ static int pushed_queue(const struct kipc_push *w, char *name, size_t len, const
 		       kt_wait_push_slots(w, KIPC_PUSH_MQ(d->h), n) < 0
 		       ? -1
 		       : 0;
-}
-
-static short poll_now(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
-	return poll(&p, 1, 0) == 1 ? p.revents : 0;
 }
 
 struct last {

@@ -96,6 +96,8 @@ struct FakeHost : fakeos::Processes, MqHost {
 	{
 		mq_signals.push_back({pid, signo, value, from});
 	}
+	std::set<pid_t> mq_dead; /* exited, the kernel not told yet */
+	bool mq_exited(pid_t pid) override { return mq_dead.count(pid); }
 };
 
 /* A process's arena, checked by kipcd's own ArenaMemory (the kernel gets

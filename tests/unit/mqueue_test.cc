@@ -227,6 +227,35 @@ TEST_CASE("mqueue: notification: one registrant, one shot, not with a waiting re
 	CHECK(mq_notify(a, id, KIPC_MQ_SIGEV_NONE) == 0);
 }
 
+TEST_CASE("mqueue: a send hands nothing to a waiting receiver whose process exited unseen")
+{
+	World w;
+	Proc &a = w.spawn(100), &b = w.spawn(200), &c = w.spawn(300), &d = w.spawn(400);
+	int64_t ha = mq_open(a, "/q", kRW | kCreat, 4, 8);
+	int64_t hb = mq_open(b, "/q", kRW), hc = mq_open(c, "/q", kRW), hd = mq_open(d, "/q", kRW);
+	CHECK(mq_notify(a, ha, KIPC_MQ_SIGEV_SIGNAL, 10) == 0);
+	Op rb = mq_receive(b, hb, 8); /* waits first */
+	Op rc = mq_receive(c, hc, 8); /* behind it */
+	w.host.mq_dead.insert(200);   /* b's process exited; the host has not said so */
+	CHECK(mq_send(a, ha, "m1").res() == 0);
+	CHECK(!rb.done()); /* nothing completes to a dead process */
+	CHECK(rc.text() == "m1");
+	CHECK(w.host.mq_signals.empty()); /* handed over: no notification */
+	CHECK(w.host.mq_ready[ha] == 2);  /* still empty */
+	/* Only a dead receiver waits: the message is queued, as with none. */
+	Op rd = mq_receive(d, hd, 8);
+	w.host.mq_dead.insert(400);
+	CHECK(mq_send(a, ha, "m2").res() == 0);
+	CHECK(!rd.done());
+	CHECK(w.host.mq_ready[ha] == 3);
+	CHECK(w.host.mq_signals.size() == 1); /* queued into an empty queue */
+	/* The exits the host reads later find nothing left to end. */
+	w.exit(b);
+	w.exit(d);
+	Op r = mq_receive(a, ha, 8);
+	CHECK(r.text() == "m2");
+}
+
 TEST_CASE("mqueue: SIGEV_THREAD: the wait completes when it fires, or is cancelled")
 {
 	World w;

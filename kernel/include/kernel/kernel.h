@@ -131,6 +131,16 @@ public:
 	virtual bool mq_rlimit(pid_t pid, uint64_t *bytes) = 0;
 	/* SIGEV_SIGNAL: queue signo to pid with si_code SI_MESGQ. */
 	virtual void mq_signal(pid_t pid, int signo, int64_t value, pid_t from, uid_t uid) = 0;
+	/*
+	 * Has attached process pid exited, though the host has not ended
+	 * its task yet (its exit is still to be read)? A send does not hand
+	 * its message to a receive such a process left parked.
+	 */
+	virtual bool mq_exited(pid_t pid)
+	{
+		(void)pid;
+		return false;
+	}
 };
 
 /* Receives every completion; priv is what the host gave attach(). */
