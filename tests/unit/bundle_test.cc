@@ -8,6 +8,7 @@
 #include <kipc/ring.h>
 
 #include "harness.h"
+#include "intro_helpers.h"
 
 using namespace kt;
 
@@ -937,4 +938,26 @@ TEST_CASE("ledger: blocking bundles into a multishot receive whose buffers run o
 	}
 	CHECK(mstat(o, id).nsenders == 0);
 	CHECK(w.charged(1000) == 0);
+}
+
+TEST_CASE("a blocking bundle is traced as its blocking sends: one WAKE per message that waited")
+{
+	World w(roomy_limits());
+	Proc &t = w.spawn(50), &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(1, 0, 0, 0622);
+	REQUIRE(trace_open(t) == 0);
+	Op b = send_bundle(a, id, {"x1", "x2", "x3"});
+	CHECK(o.mbox_receive(id).text() == "x1");
+	CHECK_FALSE(b.done());
+	CHECK(o.mbox_receive(id).text() == "x2");
+	CHECK(b.res() == 3);
+	CHECK(o.mbox_receive(id).text() == "x3");
+	auto v = drain_events(t);
+	REQUIRE(kinds(v) == "SEND ENQUEUE SEND BLOCK DELIVER ENQUEUE WAKE SEND BLOCK "
+			    "DELIVER ENQUEUE WAKE DELIVER");
+	CHECK((v[2].flags & KIPC_TRACE_F_BLOCKED) != 0);
+	CHECK(v[6].pid == 101);
+	CHECK(v[6].peer == 100); /* woken by the receive */
+	CHECK(v[7].pid == 101);  /* x3 sent on its behalf */
+	CHECK(v[12].seq == b.cqe().seq);
 }
