@@ -4,9 +4,20 @@
  * many messages for one submission entry on each side, as io_uring's
  * bundles and provided buffers.
  *
- * A bundle (mbox_send_bundle) is n nonblocking mailbox sends in a row,
- * each exactly what one mbox_send would do (rights, policy, charging,
- * tracing, ordering), stopping at the first that fails.
+ * A bundle (mbox_send_bundle) is n mailbox sends in a row, each exactly
+ * what one mbox_send would do (rights, policy, charging, tracing,
+ * ordering), stopping at the first that fails. With KIPC_F_NONBLOCK a
+ * full mailbox fails the message EAGAIN; else the message waits as a
+ * blocking mbox_send's does (on the link's pending senders, behind those
+ * waiting before it), on the bundle's own request, which then keeps the
+ * rest (BundleWait, charged to the sender's user). When that message goes
+ * (refill() queues it, or a receiver takes it: finish() of the request
+ * with res 0), the request stays parked and the rest goes on when the
+ * entry that moved it ends (leave(): resume_bundles()), as if the caller
+ * had sent the next message on seeing the completion: never from inside
+ * a delivery, so nothing the delivery walks changes under it. Any other
+ * end of the request (deadline, cancel, destroy, lost right, exit) is
+ * finish() with an error: the completion says how many went.
  *
  * A multishot receive (mbox_receive_multi, of a mailbox or, with target
  * KIPC_ANY, of the own task queue) is a receive that stays parked
@@ -26,6 +37,8 @@
  */
 #include <atomic>
 #include <cstddef>
+#include <memory>
+#include <vector>
 
 #include <kipc/ring.h>
 
@@ -150,33 +163,146 @@ long KernelImpl::do_receive_multi(Task &cur, Link &link, const Selector &sel, co
 	return -EQUEUED;
 }
 
-/* ---- by id: what the syscalls ask for ------------------------------ */
+/* ---- bundles ------------------------------------------------------- */
 
-long Mailboxes::send_bundle(Task &cur, int64_t id, const kipc_bundle_desc *d, size_t n,
-			    MsgArgs &a, kipc_cqe &cqe)
+/* What a parked bundle keeps: the messages from went on, its arguments. */
+struct BundleWait {
+	int64_t id;        /* the mailbox */
+	MsgArgs a;         /* as decoded; addr/len per message */
+	uid_t uid;         /* charged the bytes below */
+	size_t went;       /* messages that went; message went waits, or goes next */
+	uint64_t seq = 0;  /* the last that went */
+	std::vector<kipc_bundle_desc> d;
+	uint64_t charge() const { return sizeof *this + d.size() * sizeof d[0]; }
+};
+
+uint64_t KernelImpl::bundle_charge(const Request &r, uid_t *uid)
 {
-	a.wait.nonblock = true; /* a bundle never waits */
-	size_t k = 0;
-	long err = 0;
-	uint64_t seq = 0;
-	for (; k < n; k++) {
-		kipc_cqe one{};
-		a.addr = d[k].addr;
-		a.len = d[k].len;
-		err = d[k].rsvd ? -EINVAL : send(cur, id, a, one);
-		if (err)
-			break;
-		seq = one.seq;
-	}
-	if (k == 0)
+	if (!r.bundle)
+		return 0;
+	*uid = r.bundle->uid;
+	return r.bundle->charge();
+}
+
+namespace {
+
+/* The result of a bundle of n after went messages, ended by err (0: all
+ * went): transport.md section 14's table. */
+long bundle_result(size_t went, size_t n, long err, uint64_t seq, kipc_cqe &cqe)
+{
+	if (went == 0)
 		return err;
 	cqe.seq = seq;
-	if (k < n) {
+	if (went < n) {
 		cqe.flags |= KIPC_CQE_F_PARTIAL;
 		cqe.type = err;
 	}
-	return long(k);
+	return long(went);
 }
+
+/*
+ * Send d[*went..n) by cur to mailbox id, each as one mbox_send (the
+ * mailbox found and the right checked for each): 0, all went; -EQUEUED,
+ * message *went waits (on r: a parked bundle's request; nullptr: on the
+ * request do_send() parks); else message *went's -errno.
+ */
+long send_from(KernelImpl &k, Task &cur, int64_t id, const kipc_bundle_desc *d, size_t n,
+	       MsgArgs &a, size_t *went, uint64_t *seq, Request *r)
+{
+	for (; *went < n; ++*went) {
+		const kipc_bundle_desc &m = d[*went];
+		if (m.rsvd)
+			return -EINVAL;
+		int err;
+		Link *l = k.mbox.to_send(cur, id, &err);
+		if (!l)
+			return err;
+		kipc_cqe one{};
+		a.addr = m.addr;
+		a.len = m.len;
+		if (long res = k.do_send(cur, *l, a, one, 0, r))
+			return res;
+		*seq = one.seq;
+	}
+	return 0;
+}
+
+} // namespace
+
+long KernelImpl::do_send_bundle(Task &cur, int64_t id, const kipc_bundle_desc *d, size_t n,
+				MsgArgs &a, kipc_cqe &cqe)
+{
+	size_t went = 0;
+	uint64_t seq = 0;
+	long err = send_from(*this, cur, id, d, n, a, &went, &seq, nullptr);
+	if (err == -EQUEUED) { /* message went waits on the request do_send() parked */
+		Request *r = cur.parked.back();
+		auto b = std::make_unique<BundleWait>(BundleWait{id, a, cur.uid, went, seq, {}});
+		b->d.assign(d, d + n);
+		UserAcct &u = user(cur.uid);
+		err = -ENOSPC;
+		if (u.bytes + b->charge() <= lim.bytes_per_user) {
+			u.bytes += b->charge();
+			r->bundle = b.release();
+			return -EQUEUED;
+		}
+		abort_request(r, err, false); /* its message withdrawn: it did not go */
+	}
+	return bundle_result(went, n, err, seq, cqe);
+}
+
+void KernelImpl::finish_bundle(Request *r, FinishFill fill)
+{
+	BundleWait &b = *r->bundle;
+	kipc_cqe one{};
+	bool post = fill(*r, one);
+	if (post && one.res == 0) { /* its message went (refill, a receiver) */
+		b.seq = one.seq;
+		if (++b.went < b.d.size()) {
+			trace_wake(r); /* as the blocking send of it would */
+			bundles_ready.push_back(r); /* parked still: a cancel finds it */
+			return;
+		}
+	}
+	end_bundle(r, one.res, post);
+}
+
+void KernelImpl::end_bundle(Request *r, long err, bool post, bool waiting)
+{
+	if (std::erase(bundles_ready, r)) /* woken, its WAKE traced when its message went */
+		waiting = false;
+	ReqPtr owned = unpark(r, waiting);
+	std::unique_ptr<BundleWait> b(owned->bundle);
+	owned->bundle = nullptr;
+	user(b->uid).bytes -= b->charge();
+	if (!post)
+		return;
+	kipc_cqe cqe{};
+	cqe.res = bundle_result(b->went, b->d.size(), err, b->seq, cqe);
+	cqe.user_data = owned->user_data;
+	complete(*owned->task, cqe, owned->opcode, owned->flags);
+}
+
+void KernelImpl::resume_bundles()
+{
+	Task *was = current;
+	uint16_t op = cur_op;
+	while (!bundles_ready.empty()) {
+		Request *r = bundles_ready.front();
+		bundles_ready.erase(bundles_ready.begin());
+		BundleWait &b = *r->bundle;
+		current = r->task; /* its sends, on its behalf */
+		cur_op = r->opcode;
+		long err = send_from(*this, *r->task, b.id, b.d.data(), b.d.size(), b.a, &b.went,
+				     &b.seq, r);
+		if (err != -EQUEUED) /* else it waits again, with message went */
+			end_bundle(r, err, true, false);
+	}
+	current = was;
+	cur_op = op;
+}
+
+/* ---- by id: what the syscalls ask for ------------------------------ */
 
 long Mailboxes::receive_multi(Task &cur, int64_t id, const MsgArgs &a, uint32_t entries,
 			      uint32_t head)

@@ -92,6 +92,7 @@ constexpr int32_t kSeqMaxExtend = INT32_MAX >> kIdxBitsExtend; /* 127 */
 struct Task;
 struct Mailbox;
 struct Request;
+struct BundleWait; /* a blocking bundle's rest (bundle.cc) */
 struct MsgStore;
 
 /*
@@ -562,6 +563,9 @@ struct Request {
 	 * entries, ring_head the next buffer it takes (ours, never read back) */
 	bool multishot = false;
 	uint32_t ring_head = 0;
+	/* a blocking mbox_send_bundle (bundle.cc): the messages not sent yet,
+	 * owned by the request; msg/link are the one it waits with */
+	BundleWait *bundle = nullptr;
 
 	/* From the request slab (msgstore.cc): no malloc per request. */
 	static void *operator new(size_t size);
@@ -799,6 +803,8 @@ public:
 	/* The entry is over: complete the trace reads its events woke. */
 	void leave()
 	{
+		if (__builtin_expect(!bundles_ready.empty(), 0))
+			resume_bundles();
 		if (__builtin_expect(tracer.woken(), 0))
 			tracer.flush();
 		current = nullptr;
@@ -861,7 +867,8 @@ public:
 	/* --- messages (msg.cc) --- */
 	/* Where do_send() put the message: what its caller may react to. */
 	enum class Sent : uint8_t { Not, Handed, Queued, Pending };
-	/* call: Calls::call's request (its caller parks it), or nullptr; how: where
+	/* call: Calls::call's request (its caller parks it), a parked bundle's
+	 * (bundle.cc: it waits with its next message), or nullptr; how: where
 	 * the message went (Not when the send failed) */
 	long do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe,
 		     uint64_t token = 0, Request *call = nullptr, Sent *how = nullptr);
@@ -940,6 +947,11 @@ public:
 	Offer offer_multi(Request *r, Link &link, Message *m, const TraceEv *announce);
 	long do_receive_multi(Task &cur, Link &link, const Selector &sel, const MsgArgs &a,
 			      uint32_t entries, uint32_t head);
+	/* mbox_send_bundle of the n descriptors d (copied in) to mailbox id */
+	long do_send_bundle(Task &cur, int64_t id, const kipc_bundle_desc *d, size_t n,
+			    MsgArgs &a, kipc_cqe &cqe);
+	/* The bytes parked bundle r holds, charged to *uid (0: r is none). */
+	static uint64_t bundle_charge(const Request &r, uid_t *uid);
 	/* Offer each receiver parked on link the first message it accepts
 	 * (after the messages' routes changed). */
 	void serve_waiters(Link &link);
@@ -958,7 +970,13 @@ private:
 	friend struct CoreTestAccess; /* tests/unit/harness.h: the limits a test sets */
 
 	Task *new_task(const Creds &c);                 /* task.cc */
-	ReqPtr unpark(Request *r);                      /* wait.cc: finish() only */
+	ReqPtr unpark(Request *r, bool wake = true);    /* wait.cc: finish() only */
+	void trace_wake(const Request *r);              /* wait.cc: r's WAKE */
+	/* bundle.cc: finish() of a parked bundle; its end; leave(): the
+	 * bundles whose message went in this entry send on */
+	void finish_bundle(Request *r, FinishFill fill);
+	void end_bundle(Request *r, long err, bool post, bool waiting = true);
+	void resume_bundles();
 
 	Limits lim;
 	std::unordered_map<pid_t, std::unique_ptr<Task>> tasks;
@@ -981,6 +999,7 @@ private:
 		const UserMemory *mm = nullptr;
 	} lent;
 	bool dying = false; /* ~KernelImpl: completions go nowhere */
+	std::vector<Request *> bundles_ready; /* parked bundles to go on (bundle.cc) */
 };
 
 /* What the kernel charges besides messages (security.md). */

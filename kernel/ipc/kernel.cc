@@ -204,7 +204,12 @@ void KernelImpl::check_invariants() const
 		t->held.for_each([&](Holder *h) {
 			KIPC_BUG_ON(h->task != tp || !h->mb->holds(tp));
 		});
-		t->parked.for_each([&](Request *r) { KIPC_BUG_ON(r->task != tp); });
+		t->parked.for_each([&](Request *r) {
+			KIPC_BUG_ON(r->task != tp);
+			uid_t uid;
+			if (uint64_t b = bundle_charge(*r, &uid)) /* a parked bundle's rest */
+				bytes[uid] += b;
+		});
 	}
 	mbox.for_each([&](const Mailbox *mbp) {
 		const Mailbox &mb = *mbp;

@@ -58,9 +58,7 @@ public:
 	long receive_set(Task &cur, const int64_t *ids, size_t n, MsgArgs &a, kipc_cqe &cqe);
 	/* mbox_peek: the message mbox_receive would take, copied, left queued */
 	long peek(Task &cur, int64_t id, MsgArgs &a, kipc_cqe &cqe);
-	/* mbox_send_bundle, mbox_receive_multi (bundle.cc) */
-	long send_bundle(Task &cur, int64_t id, const kipc_bundle_desc *d, size_t n, MsgArgs &a,
-			 kipc_cqe &cqe);
+	/* mbox_receive_multi (bundle.cc; a bundle: KernelImpl::do_send_bundle) */
 	long receive_multi(Task &cur, int64_t id, const MsgArgs &a, uint32_t entries, uint32_t head);
 
 	/* --- by id, for every mechanism --- */

@@ -390,7 +390,8 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	bool traced = false;
 
 	/* 1. pipelined send: a waiting receiver takes it now */
-	if (call) {
+	bool is_call = call && call->op == ReqKind::Call; /* else a bundle's */
+	if (is_call) {
 		m->set_req(call);
 		call->msg = m;
 		call->link = &link;
@@ -420,7 +421,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 		link.msgs.push(m);
 		KIPC_TRACE(*this, {.event = KIPC_TRACE_ENQUEUE, .task = &cur, .link = &link,
 				   .msg = m});
-		if (call)
+		if (is_call)
 			call->phase = CallPhase::AwaitReply;
 		*how = Sent::Queued;
 		link_changed(link);
@@ -443,7 +444,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 			send.res = err;
 			KIPC_TRACE(*this, (send));
 		}
-		if (call) {
+		if (is_call) {
 			m->set_req(nullptr);
 			call->msg = nullptr;
 			call->link = nullptr;
@@ -470,7 +471,7 @@ long KernelImpl::do_send(Task &cur, Link &link, MsgArgs &a, kipc_cqe &cqe, uint6
 	}
 	link.side->pending.push(m);
 	KIPC_TRACE(*this, {.event = KIPC_TRACE_BLOCK, .task = &cur, .link = &link, .msg = m,
-			   .flags = (call ? KIPC_TRACE_F_CALL : 0u) |
+			   .flags = (is_call ? KIPC_TRACE_F_CALL : 0u) |
 				    (r->cached ? KIPC_TRACE_F_CACHED : 0u)});
 	bool cached = r->cached;
 	*how = Sent::Pending;

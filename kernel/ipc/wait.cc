@@ -65,7 +65,7 @@ void Waits::clear()
 Request::~Request()
 {
 	/* off every list (the hooks assert theirs) and holding nothing */
-	KIPC_BUG_ON(has_timer || token || slot || msg || !waits.empty());
+	KIPC_BUG_ON(has_timer || token || slot || msg || bundle || !waits.empty());
 }
 
 ReqPtr KernelImpl::new_request(Task &cur, ReqKind op, const MsgArgs &a)
@@ -92,17 +92,23 @@ Request *KernelImpl::park(ReqPtr owned)
 	return r;
 }
 
-/* Take r off every list: its owner is the caller now (finish() only). */
-ReqPtr KernelImpl::unpark(Request *r)
+void KernelImpl::trace_wake(const Request *r)
+{
+	KIPC_TRACE(*this, {.event = KIPC_TRACE_WAKE, .task = r->task,
+			   .peer = current && current != r->task ? current->pid : 0,
+			   .link = r->link ? r->link
+				 : r->waits.empty() ? nullptr : r->waits.front().link,
+			   .msg = r->msg});
+}
+
+/* Take r off every list: its owner is the caller now (finish() only).
+ * wake: trace its WAKE (a bundle between two messages was woken). */
+ReqPtr KernelImpl::unpark(Request *r, bool wake)
 {
 	if (r->op == ReqKind::TraceRead)
 		tracer.unparked(r); /* and never traced: no feedback loop */
-	else
-		KIPC_TRACE(*this, {.event = KIPC_TRACE_WAKE, .task = r->task,
-			       .peer = current && current != r->task ? current->pid : 0,
-			       .link = r->link ? r->link
-				     : r->waits.empty() ? nullptr : r->waits.front().link,
-			       .msg = r->msg});
+	else if (wake)
+		trace_wake(r);
 	if (r->task_node.linked())
 		r->task->parked.remove(r);
 	if (r->await_node.linked())
@@ -131,6 +137,8 @@ ReqPtr KernelImpl::unpark(Request *r)
 
 void KernelImpl::finish(Request *r, FinishFill fill)
 {
+	if (__builtin_expect(r->bundle != nullptr, 0))
+		return finish_bundle(r, fill); /* it may go on (bundle.cc) */
 	ReqPtr owned = unpark(r);
 	kipc_cqe cqe{};
 	if (!fill(*owned, cqe))

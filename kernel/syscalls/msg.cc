@@ -54,19 +54,20 @@ long sys_mbox_receive_set(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cq
 }
 
 /* Many sends in one entry (bundle.cc): the descriptor array is copied
- * once, each payload is checked when its message is sent. */
+ * once, each payload is checked when its message is sent; it waits for
+ * room as mbox_send does (the wait flags), or not (KIPC_F_NONBLOCK). */
 long sys_mbox_send_bundle(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
 	MsgArgs a;
 	kipc_bundle_desc d[KIPC_BUNDLE_MAX];
-	if (long err = decode_msg(k, cur, sqe, KIPC_F_NONBLOCK | KIPC_F_SKIP_SUCCESS, &a))
+	if (long err = decode_msg(k, cur, sqe, KIPC_F_WAIT_MASK | KIPC_F_SKIP_SUCCESS, &a))
 		return err;
 	size_t n = sqe.len / sizeof d[0];
 	if (n == 0 || n > KIPC_BUNDLE_MAX || sqe.len % sizeof d[0] || sqe.addr2 || sqe.len2)
 		return -EINVAL;
 	if (!cur.mm || cur.mm->copy_from_user(d, sqe.addr, sqe.len))
 		return -EFAULT;
-	return k.mbox.send_bundle(cur, sqe.target, d, n, a, cqe);
+	return k.do_send_bundle(cur, sqe.target, d, n, a, cqe);
 }
 
 /* A multishot receive into the buffer ring at addr, of len entries, from

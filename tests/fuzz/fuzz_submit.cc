@@ -229,6 +229,8 @@ void bundle_shapes(FuzzedDataProvider &in, World &w, Proc &p, kipc_sqe &s)
 		s.opcode = KIPC_SYS_mbox_send_bundle;
 		s.addr = kDescs;
 		s.len = n * uint32_t(sizeof(kipc_bundle_desc));
+		if (!rare(in, 2)) /* mostly nonblocking; now and then one that waits for room */
+			s.flags |= KIPC_F_NONBLOCK;
 		return;
 	}
 	uint32_t entries = 1u << in.ConsumeIntegralInRange<int>(0, 3);

@@ -10,7 +10,12 @@
  *    documented and the messages stay queued;
  *  - the CQ full: the multishot ends EOVERFLOW, nothing lost;
  *  - the receiver killed while armed, the mailbox destroyed while armed:
- *    what it took is gone, the rest is queued in order (or EIDRM).
+ *    what it took is gone, the rest is queued in order (or EIDRM);
+ *  - bundles that wait for room (no KIPC_F_NONBLOCK): one into a full
+ *    mailbox completes whole as a receiver drains it, a timed one ends
+ *    at its deadline with the exact count, hostile callers (a mailbox it
+ *    may not send to, bad descriptors after a wait, huge counts, the
+ *    mailbox destroyed and the caller killed while it waits).
  */
 #include "kipc_test.h"
 
@@ -84,8 +89,10 @@ static void give_back(struct ring *r, const struct kipc_cqe *c)
 	kipc_buf_ring_advance(r->br, 1);
 }
 
-/* Send values [from, to) in bundles; full: the next one as a send that
- * waits, so the order holds. 0, or -1. */
+/* Send values [from, to) in bundles, every other one nonblocking: a
+ * blocking one waits for room and goes whole; a nonblocking one that
+ * finds the mailbox full sends the next value as a send that waits, so
+ * the order holds. 0, or -1. */
 static int send_bundles(int64_t id, uint32_t from, uint32_t to, struct kt_ledger *led)
 {
 	struct kipc_bundle_desc *d = kipc_buf_alloc(BUNDLE * sizeof *d);
@@ -95,18 +102,21 @@ static int send_bundles(int64_t id, uint32_t from, uint32_t to, struct kt_ledger
 	for (unsigned i = 0; i < BUNDLE; i++)
 		d[i] = (struct kipc_bundle_desc){kipc_buf_offset(&vals[i]), sizeof vals[i], 0};
 	uint32_t next = from;
-	while (next < to) {
+	for (unsigned round = 0; next < to; round++) {
 		unsigned n = to - next < BUNDLE ? to - next : BUNDLE;
+		unsigned flags = round % 2 ? KIPC_F_NONBLOCK : 0u;
 		for (unsigned i = 0; i < n; i++)
 			vals[i] = next + i;
 		struct kipc_sqe *sqe = kipc_get_sqe();
 		if (!sqe)
 			return -1;
-		kipc_prep_mbox_send_bundle(sqe, id, d, n, 0, 0);
+		kipc_prep_mbox_send_bundle(sqe, id, d, n, 0, flags);
 		kipc_sqe_set_data(sqe, 7);
 		struct kipc_cqe c;
 		if (kipc_submit() != 1 || wait1(&c) < 0)
 			return -1;
+		if (!flags && (c.res != n || c.flags))
+			return -1; /* a blocking bundle goes whole */
 		int64_t went = c.res > 0 ? c.res : 0;
 		if (c.res < 0 && c.res != -EAGAIN)
 			return -1;
@@ -470,8 +480,8 @@ struct nb {
 	struct kt_barrier up, down; /* ready, done / go, exit */
 };
 
-/* A bundle of values [from, from + n) to id at prio: the completion's
- * res, or -1000. */
+/* A nonblocking bundle of values [from, from + n) to id at prio: the
+ * completion's res, or -1000. */
 static int64_t bundle_of(int64_t id, uint32_t from, unsigned n, unsigned prio)
 {
 	struct kipc_bundle_desc *d = kipc_buf_alloc(n * sizeof *d);
@@ -484,7 +494,7 @@ static int64_t bundle_of(int64_t id, uint32_t from, unsigned n, unsigned prio)
 		vals[i] = from + i;
 		d[i] = (struct kipc_bundle_desc){kipc_buf_offset(&vals[i]), sizeof vals[i], 0};
 	}
-	kipc_prep_mbox_send_bundle(sqe, id, d, n, prio, 0);
+	kipc_prep_mbox_send_bundle(sqe, id, d, n, prio, KIPC_F_NONBLOCK);
 	if (kipc_submit() != 1 || wait1(&c) < 0)
 		return -1000;
 	return c.res;
@@ -874,3 +884,201 @@ TEST(a_task_queue_multishot_takes_its_push_back)
 }
 
 KIPC_TEST_MAIN
+
+/* ---- bundles that wait for room ------------------------------------- */
+
+/* A bundle of values [from, from + n) to id, flags (a timeout in ns when
+ * timeout_ns), submitted with user_data ud: 0, or -1. */
+static int submit_bundle(int64_t id, uint32_t from, unsigned n, unsigned flags,
+			 int64_t timeout_ns, uint64_t ud)
+{
+	struct kipc_bundle_desc *d = kipc_buf_alloc(n * sizeof *d);
+	uint32_t *vals = kipc_buf_alloc(n * sizeof *vals);
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	if (!d || !vals || !sqe)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		vals[i] = from + i;
+		d[i] = (struct kipc_bundle_desc){kipc_buf_offset(&vals[i]), sizeof vals[i], 0};
+	}
+	kipc_prep_mbox_send_bundle(sqe, id, d, n, 0, flags);
+	if (timeout_ns)
+		kipc_sqe_set_timeout(sqe, timeout_ns, 0);
+	kipc_sqe_set_data(sqe, ud);
+	return kipc_submit() == 1 ? 0 : -1;
+}
+
+struct bsend {
+	int64_t id;
+	unsigned n;
+};
+
+/* A child: one blocking bundle of n values; exits 0 when all n went. */
+static int blocking_sender(void *arg)
+{
+	struct bsend *b = arg;
+	struct kipc_cqe c;
+	if (kipc_attach() < 0 || submit_bundle(b->id, 0, b->n, 0, 0, 5) < 0)
+		return 1;
+	if (wait1(&c) < 0)
+		return 3;
+	return c.res == b->n && c.flags == 0 && c.user_data == 5 ? 0 : 4;
+}
+
+TEST(a_blocking_bundle_into_a_full_mailbox_completes_as_a_receiver_drains)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct bsend b = {kt_shared_mbox(4), 200};
+	ASSERT_LT(0, b.id);
+	pid_t c = kt_fork(blocking_sender, &b);
+	ASSERT_LT(0, c);
+	/* 4 queued, the 5th waits as a blocked sender */
+	ASSERT_EQ(0, kt_wait_mbox(b.id, KT_SENDERS, 1, KT_BOUND_MS));
+	ASSERT_EQ(0, kt_wait_mbox(b.id, KT_NMSG, 4, KT_BOUND_MS));
+	for (uint32_t i = 0; i < b.n; i++) {
+		uint32_t v = ~0u;
+		ASSERT_EQ((ssize_t)sizeof v,
+			  kipc_mbox_receive_timed(b.id, &v, sizeof v, NULL, 0, KT_BOUND_MS * MS));
+		ASSERT_EQ(i, v);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	EXPECT_EQ(-EAGAIN, recv_u32(b.id));
+	EXPECT_EQ(0, kt_wait_mbox(b.id, KT_SENDERS, 0, KT_BOUND_MS));
+	EXPECT_EQ(0, kipc_mbox_destroy(b.id));
+}
+
+TEST(a_timed_bundle_times_out_with_the_exact_count)
+{
+	ASSERT_EQ(0, kipc_attach());
+	int64_t id = kt_shared_mbox(4);
+	ASSERT_LT(0, id);
+	struct kipc_cqe c;
+	ASSERT_EQ(0, submit_bundle(id, 0, 10, 0, 50 * MS, 6));
+	ASSERT_EQ(0, wait1(&c)); /* at its deadline */
+	EXPECT_EQ(6u, c.user_data);
+	EXPECT_EQ(4, c.res);
+	EXPECT_TRUE(c.flags & KIPC_CQE_F_PARTIAL);
+	EXPECT_EQ(-ETIMEDOUT, c.type);
+	EXPECT_EQ(0, kt_wait_mbox(id, KT_SENDERS, 0, KT_BOUND_MS));
+	/* none went: the error alone */
+	ASSERT_EQ(0, submit_bundle(id, 100, 3, 0, 10 * MS, 7));
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(-ETIMEDOUT, c.res);
+	EXPECT_EQ(0u, c.flags);
+	/* nonblocking: EAGAIN at once */
+	ASSERT_EQ(0, submit_bundle(id, 100, 3, KIPC_F_NONBLOCK, 0, 8));
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(-EAGAIN, c.res);
+	for (uint32_t i = 0; i < 4; i++)
+		EXPECT_EQ(i, recv_u32(id));
+	EXPECT_EQ(-EAGAIN, recv_u32(id));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+}
+
+static int nobody_bundle(void *arg)
+{
+	int64_t id = *(int64_t *)arg;
+	struct kipc_cqe c;
+	if (setgid(65534) < 0 || setuid(65534) < 0)
+		return 100;
+	if (kipc_attach() < 0 || submit_bundle(id, 0, 4, 0, 0, 9) < 0 || wait1(&c) < 0)
+		return 101;
+	return c.res == -EACCES && c.flags == 0 ? 0 : 102;
+}
+
+static int park_and_wait(void *arg)
+{
+	int64_t id = *(int64_t *)arg;
+	struct kipc_cqe c;
+	if (kipc_attach() < 0 || submit_bundle(id, 0, 8, 0, 0, 10) < 0)
+		return 1;
+	wait1(&c); /* killed while it waits */
+	return 2;
+}
+
+/* Hostile callers of a bundle that waits: each fails as documented, and
+ * what went is queued, in order, nothing else. */
+TEST(hostile_blocking_bundles)
+{
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_cqe c;
+	/* a mailbox it may not send to: nothing goes, it does not wait */
+	if (geteuid() == 0) {
+		struct kipc_mbox_attr a = kt_shared_attr(2);
+		a.mode = 0600;
+		int64_t priv = kipc_mbox_open(NULL, 0, &a);
+		ASSERT_LT(0, priv);
+		pid_t n = kt_fork(nobody_bundle, &priv);
+		ASSERT_LT(0, n);
+		EXPECT_EQ(0, kt_wait(n));
+		EXPECT_EQ(0, kt_wait_mbox(priv, KT_NMSG, 0, KT_BOUND_MS));
+		EXPECT_EQ(0, kipc_mbox_destroy(priv));
+	} else {
+		ksft_print("# not root: the mailbox-it-may-not-send-to case skipped\n");
+	}
+	int64_t id = kt_shared_mbox(2);
+	ASSERT_LT(0, id);
+	/* huge counts, a ragged length, a stray word: EINVAL, nothing sent */
+	unsigned lens[] = {(KIPC_BUNDLE_MAX + 1) * 16, 0xfffffff0u, 0, 24};
+	for (unsigned i = 0; i < 4; i++) {
+		struct kipc_bundle_desc *d = kipc_buf_alloc(sizeof *d);
+		struct kipc_sqe *sqe = kipc_get_sqe();
+		ASSERT_NE(NULL, d);
+		ASSERT_NE(NULL, sqe);
+		kipc_prep_mbox_send_bundle(sqe, id, d, 1, 0, 0);
+		sqe->len = lens[i];
+		ASSERT_EQ(1, kipc_submit());
+		ASSERT_EQ(0, wait1(&c));
+		EXPECT_EQ(i == 1 ? -EFAULT : -EINVAL, c.res) /* 4 GiB: past the arena first */
+			TH_LOG("length %u", lens[i]);
+	}
+	/* a bad descriptor after a wait: the exact count, the rest never sent */
+	struct kipc_bundle_desc *d = kipc_buf_alloc(5 * sizeof *d);
+	uint32_t *vals = kipc_buf_alloc(5 * sizeof *vals);
+	ASSERT_NE(NULL, d);
+	ASSERT_NE(NULL, vals);
+	for (unsigned i = 0; i < 5; i++) {
+		vals[i] = 20 + i;
+		d[i] = (struct kipc_bundle_desc){kipc_buf_offset(&vals[i]), sizeof vals[i], 0};
+	}
+	d[3].addr = 1ull << 40;
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	ASSERT_NE(NULL, sqe);
+	kipc_prep_mbox_send_bundle(sqe, id, d, 5, 0, 0);
+	kipc_sqe_set_data(sqe, 12);
+	ASSERT_EQ(1, kipc_submit());
+	ASSERT_EQ(0, kt_wait_mbox(id, KT_SENDERS, 1, KT_BOUND_MS)); /* 22 waits */
+	EXPECT_EQ(20, recv_u32(id));
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(12u, c.user_data);
+	EXPECT_EQ(3, c.res);
+	EXPECT_TRUE(c.flags & KIPC_CQE_F_PARTIAL);
+	EXPECT_EQ(-EFAULT, c.type);
+	EXPECT_EQ(21, recv_u32(id));
+	EXPECT_EQ(22, recv_u32(id));
+	EXPECT_EQ(-EAGAIN, recv_u32(id));
+	/* the caller killed while it waits: what went stays, nothing more */
+	pid_t k = kt_fork(park_and_wait, &id);
+	ASSERT_LT(0, k);
+	ASSERT_EQ(0, kt_wait_mbox(id, KT_SENDERS, 1, KT_BOUND_MS));
+	EXPECT_EQ(0, kill(k, SIGKILL));
+	int st;
+	EXPECT_EQ(k, waitpid(k, &st, 0));
+	ASSERT_EQ(0, kt_wait_mbox(id, KT_SENDERS, 0, KT_BOUND_MS));
+	EXPECT_EQ(0, recv_u32(id));
+	EXPECT_EQ(1, recv_u32(id));
+	EXPECT_EQ(-EAGAIN, recv_u32(id));
+	/* the mailbox destroyed while it waits: EIDRM after the count */
+	ASSERT_EQ(0, submit_bundle(id, 40, 4, 0, 0, 13));
+	ASSERT_EQ(0, kt_wait_mbox(id, KT_SENDERS, 1, KT_BOUND_MS));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(13u, c.user_data);
+	EXPECT_EQ(2, c.res);
+	EXPECT_TRUE(c.flags & KIPC_CQE_F_PARTIAL);
+	EXPECT_EQ(-EIDRM, c.type);
+	/* and a bundle to it now: nothing goes */
+	ASSERT_EQ(0, submit_bundle(id, 50, 2, 0, 0, 14));
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_GT(0, c.res);
+}

@@ -8,6 +8,7 @@
 #include <kipc/ring.h>
 
 #include "harness.h"
+#include "intro_helpers.h"
 
 using namespace kt;
 
@@ -161,19 +162,19 @@ TEST_CASE("a bundle charges every message to its user and stops where a send wou
 	CHECK(mstat(o, id).nmsg == 3);
 }
 
-TEST_CASE("a bundle to a full mailbox: the first k go, message k fails, none after")
+TEST_CASE("a nonblocking bundle to a full mailbox: the first k go, message k fails, none after")
 {
 	World w(roomy_limits());
 	Proc &o = w.spawn(100), &a = w.spawn(101);
 	int64_t id = o.mbox_create(3, 0, 0, 0622);
-	Op b = send_bundle(a, id, {"1", "2", "3", "4", "5"});
+	Op b = send_bundle(a, id, {"1", "2", "3", "4", "5"}, KIPC_F_NONBLOCK);
 	CHECK(b.res() == 3);
 	CHECK((b.cqe().flags & KIPC_CQE_F_PARTIAL));
 	CHECK(b.cqe().type == -EAGAIN);
 	CHECK(mstat(o, id).nmsg == 3);
-	CHECK(mstat(o, id).nsenders == 0); /* a bundle never waits */
+	CHECK(mstat(o, id).nsenders == 0); /* it did not wait */
 	/* full: an error, nothing queued */
-	Op c = send_bundle(a, id, {"6"});
+	Op c = send_bundle(a, id, {"6"}, KIPC_F_NONBLOCK);
 	CHECK(c.res() == -EAGAIN);
 	CHECK(o.mbox_receive(id).text() == "1");
 	/* a waiting receiver takes the first at once */
@@ -224,8 +225,10 @@ TEST_CASE("bad bundles: the array checked whole, each payload as its send would"
 	CHECK(a.now(s) == -EFAULT);
 	s = b.sqe(a, id, KIPC_F_CACHE);
 	CHECK(a.now(s) == -EINVAL);
+	s = b.sqe(a, id, KIPC_F_TRUNC); /* a receive's flag */
+	CHECK(a.now(s) == -EINVAL);
 	s = b.sqe(a, id, KIPC_F_TIMEOUT);
-	s.timeout = 1000;
+	s.timeout = -1; /* a bad timeout, as for mbox_send */
 	CHECK(a.now(s) == -EINVAL);
 	s = b.sqe(a, id);
 	s.len2 = 1;
@@ -250,10 +253,10 @@ TEST_CASE("a bundle with KIPC_F_SKIP_SUCCESS completes only when not all went")
 	Op b = send_bundle(a, id, {"1", "2"}, KIPC_F_SKIP_SUCCESS);
 	CHECK_FALSE(b.done());
 	CHECK(a.skipped.size() == 1);
-	Op c = send_bundle(a, id, {"3", "4"}, KIPC_F_SKIP_SUCCESS);
+	Op c = send_bundle(a, id, {"3", "4"}, KIPC_F_SKIP_SUCCESS | KIPC_F_NONBLOCK);
 	CHECK(c.res() == 1);
 	CHECK(c.cqe().type == -EAGAIN);
-	Op d = send_bundle(a, id, {"5"}, KIPC_F_SKIP_SUCCESS);
+	Op d = send_bundle(a, id, {"5"}, KIPC_F_SKIP_SUCCESS | KIPC_F_NONBLOCK);
 	CHECK(d.res() == -EAGAIN);
 	CHECK(mstat(o, id).nmsg == 3);
 }
@@ -566,7 +569,7 @@ TEST_CASE("ledger: bundles and multishot receives, buffers running out, each mes
 				uint32_t v = next + i;
 				b.add(a, std::string(reinterpret_cast<const char *>(&v), 4));
 			}
-			Op op = a.submit(b.sqe(a, id));
+			Op op = a.submit(b.sqe(a, id, KIPC_F_NONBLOCK));
 			int64_t res = op.res();
 			if (res > 0)
 				next += uint32_t(res);
@@ -634,4 +637,327 @@ TEST_CASE("ledger: bundles and multishot receives, buffers running out, each mes
 		REQUIRE(got[i] == i);
 	CHECK(sent > 200);
 	CHECK(mstat(o, id).nmsg == 0);
+}
+
+/* ---- a bundle that waits for room (without KIPC_F_NONBLOCK) --------- */
+
+namespace {
+
+std::vector<std::string> drain(Proc &o, int64_t id, size_t n)
+{
+	std::vector<std::string> v;
+	for (size_t i = 0; i < n; i++) {
+		Op r = o.mbox_receive(id, 256, KIPC_F_NONBLOCK);
+		REQUIRE(r.res() >= 0);
+		v.push_back(r.text());
+	}
+	return v;
+}
+
+} // namespace
+
+TEST_CASE("a blocking bundle waits for room, goes on as room comes, in order, charged alike")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(2, 0, 0, 0622);
+	uint64_t before = w.charged(1000);
+	Op b = send_bundle(a, id, {"1", "2", "3", "4", "5"});
+	CHECK_FALSE(b.done());
+	kipc_mbox_stat st = mstat(o, id);
+	CHECK(st.nmsg == 2);
+	CHECK(st.nsenders == 1); /* message 3 waits, as a blocking send's */
+	CHECK(st.nsent == 2);    /* a waiting message is not sent yet */
+	uint64_t held = w.charged(1000) - before; /* 3 messages and the rest's descriptors */
+	CHECK(drain(o, id, 1) == std::vector<std::string>{"1"});
+	/* 3 went in with the room; 4 waits now */
+	CHECK_FALSE(b.done());
+	st = mstat(o, id);
+	CHECK(st.nmsg == 2);
+	CHECK(st.nsenders == 1);
+	CHECK(st.nsent == 3);
+	CHECK(w.charged(1000) - before == held);
+	/* a receiver waiting takes the next at once: the bundle goes on after it */
+	CHECK(drain(o, id, 2) == std::vector<std::string>{"2", "3"});
+	st = mstat(o, id);
+	CHECK(st.nmsg == 2); /* 4 and 5: all went */
+	CHECK(st.nsenders == 0);
+	REQUIRE(b.cqes().size() == 1);
+	CHECK(b.res() == 5);
+	CHECK(b.cqe().flags == 0);
+	std::vector<std::string> rest;
+	uint64_t seq = 0;
+	for (int i = 0; i < 2; i++) {
+		Op r = o.mbox_receive(id);
+		rest.push_back(r.text());
+		seq = r.cqe().seq;
+	}
+	CHECK(rest == std::vector<std::string>{"4", "5"});
+	CHECK(b.cqe().seq == seq);
+	CHECK(mstat(o, id).nsent == 5);
+	CHECK(w.charged(1000) == before);
+}
+
+TEST_CASE("a blocking bundle's waiting message is handed to a receiver that comes")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(0, 0, 0, 0622); /* rendezvous: every message waits */
+	Op b = send_bundle(a, id, {"r1", "r2", "r3"});
+	CHECK_FALSE(b.done());
+	CHECK(mstat(o, id).nsenders == 1);
+	CHECK(o.mbox_receive(id).text() == "r1");
+	CHECK_FALSE(b.done());
+	CHECK(mstat(o, id).nsenders == 1); /* r2 waits */
+	Op r = o.mbox_receive(id);
+	CHECK(r.text() == "r2");
+	CHECK(o.mbox_receive(id).text() == "r3");
+	CHECK(b.res() == 3);
+	CHECK(mstat(o, id).nsenders == 0);
+	CHECK(w.charged(1000) == 0);
+}
+
+TEST_CASE("a timed blocking bundle ends at its deadline with the exact count")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(2, 0, 0, 0622);
+	Bundle bb;
+	for (const char *m : {"1", "2", "3", "4"})
+		bb.add(a, m);
+	kipc_sqe s = bb.sqe(a, id, KIPC_F_TIMEOUT);
+	s.timeout = ms(10);
+	Op b = a.submit(s);
+	CHECK_FALSE(b.done());
+	w.advance_ms(5);
+	CHECK(drain(o, id, 1) == std::vector<std::string>{"1"}); /* 3 went */
+	CHECK_FALSE(b.done());
+	w.advance_ms(5); /* the deadline of the whole bundle */
+	REQUIRE(b.done());
+	CHECK(b.res() == 3);
+	CHECK((b.cqe().flags & KIPC_CQE_F_PARTIAL));
+	CHECK(b.cqe().type == -ETIMEDOUT);
+	kipc_mbox_stat st = mstat(o, id);
+	CHECK(st.nmsg == 2);
+	CHECK(st.nsenders == 0); /* 4 withdrawn: it never went */
+	CHECK(drain(o, id, 2) == std::vector<std::string>{"2", "3"});
+	CHECK(w.charged(1000) == 0);
+	/* none went: the error alone */
+	CHECK(a.mbox_send(id, "f1").res() == 0);
+	CHECK(a.mbox_send(id, "f2").res() == 0);
+	s = bb.sqe(a, id, KIPC_F_TIMEOUT);
+	s.timeout = ms(1);
+	Op c = a.submit(s);
+	CHECK_FALSE(c.done());
+	w.advance_ms(1);
+	CHECK(c.res() == -ETIMEDOUT);
+	CHECK(c.cqe().flags == 0);
+	/* an expired deadline with no room: at once */
+	s.timeout = 0;
+	CHECK(a.submit(s).res() == -ETIMEDOUT);
+	CHECK(mstat(o, id).nmsg == 2);
+}
+
+TEST_CASE("a blocking bundle parked: destroy, cancel and exit lose, duplicate and invent nothing")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	SUBCASE("destroy") {
+		int64_t id = o.mbox_create(1, 0, 0, 0622);
+		Op b = send_bundle(a, id, {"1", "2", "3"});
+		CHECK_FALSE(b.done());
+		CHECK(o.mbox_destroy(id) == 0);
+		CHECK(b.res() == 1);
+		CHECK((b.cqe().flags & KIPC_CQE_F_PARTIAL));
+		CHECK(b.cqe().type == -EIDRM);
+		CHECK(w.charged(1000) == 0);
+	}
+	SUBCASE("cancel") {
+		int64_t id = o.mbox_create(1, 0, 0, 0622);
+		Op b = send_bundle(a, id, {"1", "2", "3"});
+		CHECK(drain(o, id, 1) == std::vector<std::string>{"1"});
+		CHECK(a.cancel(b) == 0);
+		CHECK(b.res() == 2);
+		CHECK(b.cqe().type == -ECANCELED);
+		CHECK(mstat(o, id).nsenders == 0);
+		CHECK(drain(o, id, 1) == std::vector<std::string>{"2"});
+		CHECK(o.mbox_receive(id, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
+		CHECK(a.cancel(b) == -ENOENT); /* one completion */
+		CHECK(b.cqes().size() == 1);
+		/* a second message waiting: the count, EINTR */
+		Op c = send_bundle(a, id, {"x", "y", "v"});
+		CHECK(a.mbox_send(id, "z", KIPC_F_NONBLOCK).res() == -EAGAIN);
+		CHECK(drain(o, id, 1) == std::vector<std::string>{"x"}); /* y in, v waits */
+		CHECK_FALSE(c.done());
+		CHECK(a.cancel(c, true) == 0);
+		CHECK(c.res() == 2);
+		CHECK(c.cqe().type == -EINTR);
+		/* none went: the error alone */
+		Op d = send_bundle(a, id, {"p", "q"});
+		CHECK(w.charged(1000) > 0);
+		CHECK(a.cancel(d) == 0);
+		CHECK(d.res() == -ECANCELED);
+		CHECK(d.cqe().flags == 0);
+		CHECK(drain(o, id, 1) == std::vector<std::string>{"y"});
+		CHECK(o.mbox_receive(id, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
+		CHECK(w.charged(1000) == 0);
+	}
+	SUBCASE("exit") {
+		int64_t id = o.mbox_create(1, 0, 0, 0622);
+		Op b = send_bundle(a, id, {"1", "2", "3"});
+		w.exit(a);
+		CHECK_FALSE(b.done());
+		CHECK(mstat(o, id).nsenders == 0);
+		CHECK(drain(o, id, 1) == std::vector<std::string>{"1"}); /* what went stays */
+		CHECK(o.mbox_receive(id, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
+		CHECK(w.charged(1000) == 0);
+	}
+}
+
+TEST_CASE("a blocking bundle keeps its place among blocked senders, each message as a blocking send")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101), &b = w.spawn(102), &c = w.spawn(103);
+	int64_t id = o.mbox_create(1, 0, 0, 0622);
+	CHECK(a.mbox_send(id, "a0").res() == 0);
+	Op b1 = b.mbox_send(id, "b1"); /* waits before the bundle */
+	Op x = send_bundle(a, id, {"x1", "x2"});
+	Op c1 = c.mbox_send(id, "c1"); /* waits after its first message */
+	CHECK(mstat(o, id).nsenders == 3);
+	std::vector<std::string> got;
+	for (int i = 0; i < 5; i++)
+		got.push_back(o.mbox_receive(id).text());
+	/* x2 is sent when x1 went (as the caller would send it on seeing x1's
+	 * completion): behind c1, which was waiting then */
+	CHECK(got == std::vector<std::string>{"a0", "b1", "x1", "c1", "x2"});
+	CHECK(b1.res() == 0);
+	CHECK(c1.res() == 0);
+	CHECK(x.res() == 2);
+	CHECK(w.charged(1000) == 0);
+}
+
+TEST_CASE("a blocking bundle ends with the exact count when a later message fails")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101, 1001);
+	int64_t id = o.mbox_create(1, 0, 0, 0622, 8);
+	Op b = send_bundle(a, id, {"1", "2", "too long a message", "4"});
+	CHECK_FALSE(b.done());
+	CHECK(drain(o, id, 1) == std::vector<std::string>{"1"});
+	REQUIRE(b.done());
+	CHECK(b.res() == 2);
+	CHECK(b.cqe().type == -EMSGSIZE);
+	CHECK(drain(o, id, 1) == std::vector<std::string>{"2"});
+	/* the right lost while waiting: the next message fails, EACCES */
+	CHECK(a.mbox_send(id, "f").res() == 0);
+	Op c = send_bundle(a, id, {"5", "6"});
+	kipc_mbox_attr at{};
+	at.mode = 0600;
+	CHECK(o.mbox_setattr(id, KIPC_SET_MODE, at) == 0);
+	CHECK(drain(o, id, 1) == std::vector<std::string>{"f"});
+	CHECK(c.res() == 1);
+	CHECK(c.cqe().type == -EACCES);
+	CHECK(drain(o, id, 1) == std::vector<std::string>{"5"});
+	CHECK(w.charged(1001) == 0);
+}
+
+TEST_CASE("a blocking bundle's rest is charged: no room for it, nothing more goes")
+{
+	World w(roomy_limits());
+	Limits &l = CoreTestAccess::limits(w.impl());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(1, 0, 0, 0622);
+	CHECK(a.mbox_send(id, "q").res() == 0);
+	uint64_t one = w.charged(1000);
+	l.bytes_per_user = 2 * one + 64; /* the next message, not the bundle's rest */
+	Op b = send_bundle(a, id, {"1", "2", "3"});
+	CHECK(b.res() == -ENOSPC);
+	CHECK(mstat(o, id).nsenders == 0);
+	CHECK(w.charged(1000) == one);
+}
+
+TEST_CASE("ledger: blocking bundles into a multishot receive whose buffers run out")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(2, 0, 0, 0622);
+	Ring r(o, 4, 16);
+	r.provide_all();
+	std::vector<uint16_t> free_bids;
+	std::vector<uint32_t> got;
+	Op m = r.arm(id);
+	size_t seen = 0;
+	uint32_t next = 0;
+	std::vector<Op> bundles;
+	std::mt19937 rng(7);
+	auto reap = [&](bool give_back) {
+		for (;;) {
+			auto c = m.cqes();
+			for (; seen < c.size(); seen++)
+				if (c[seen].flags & KIPC_CQE_F_BUFFER) {
+					std::string s = r.take(c[seen]);
+					uint32_t v;
+					std::memcpy(&v, s.data(), 4);
+					got.push_back(v);
+					free_bids.push_back(uint16_t(c[seen].flags >> KIPC_CQE_BUFFER_SHIFT));
+				}
+			if (give_back) {
+				for (uint16_t f : free_bids)
+					r.provide(f);
+				free_bids.clear();
+			}
+			if (c.empty() || more(c.back()))
+				return;
+			CHECK(c.back().res == -ENOBUFS);
+			for (uint16_t f : free_bids) /* every buffer back, armed again */
+				r.provide(f);
+			free_bids.clear();
+			m = r.arm(id);
+			seen = 0;
+		}
+	};
+	for (int step = 0; step < 300; step++) {
+		if (rng() % 2) {
+			uint32_t n = 1 + rng() % 6;
+			Bundle b;
+			for (uint32_t i = 0; i < n; i++, next++)
+				b.add(a, std::string(reinterpret_cast<const char *>(&next), 4));
+			bundles.push_back(a.submit(b.sqe(a, id)));
+		}
+		reap(rng() % 3 == 0);
+	}
+	for (int round = 0; round < 1000 && got.size() < next; round++)
+		reap(true);
+	REQUIRE(got.size() == next);
+	for (uint32_t i = 0; i < next; i++)
+		REQUIRE(got[i] == i);
+	for (const Op &b : bundles) {
+		REQUIRE(b.cqes().size() == 1);
+		CHECK(b.cqe().flags == 0);
+		CHECK(b.res() > 0);
+	}
+	CHECK(mstat(o, id).nsenders == 0);
+	CHECK(w.charged(1000) == 0);
+}
+
+TEST_CASE("a blocking bundle is traced as its blocking sends: one WAKE per message that waited")
+{
+	World w(roomy_limits());
+	Proc &t = w.spawn(50), &o = w.spawn(100), &a = w.spawn(101);
+	int64_t id = o.mbox_create(1, 0, 0, 0622);
+	REQUIRE(trace_open(t) == 0);
+	Op b = send_bundle(a, id, {"x1", "x2", "x3"});
+	CHECK(o.mbox_receive(id).text() == "x1");
+	CHECK_FALSE(b.done());
+	CHECK(o.mbox_receive(id).text() == "x2");
+	CHECK(b.res() == 3);
+	CHECK(o.mbox_receive(id).text() == "x3");
+	auto v = drain_events(t);
+	REQUIRE(kinds(v) == "SEND ENQUEUE SEND BLOCK DELIVER ENQUEUE WAKE SEND BLOCK "
+			    "DELIVER ENQUEUE WAKE DELIVER");
+	CHECK((v[2].flags & KIPC_TRACE_F_BLOCKED) != 0);
+	CHECK(v[6].pid == 101);
+	CHECK(v[6].peer == 100); /* woken by the receive */
+	CHECK(v[7].pid == 101);  /* x3 sent on its behalf */
+	CHECK(v[12].seq == b.cqe().seq);
 }

@@ -803,9 +803,9 @@ void async_recv_loop(int role, int64_t mbox, uint32_t size, uint64_t total, Wind
 
 /*
  * kipc-async-bundle's sender: one bundle of up to kBundle messages in
- * flight. A bundle never waits: when only k of it went (the mailbox was
- * full), message k goes as an ordinary send, which waits for room, and
- * the next bundle starts after it, so the stream keeps its order.
+ * flight. It waits for room (no KIPC_F_NONBLOCK): when the mailbox is
+ * full its next message waits as a blocking send's would and the rest
+ * goes on as the receiver makes room, so every bundle completes whole.
  */
 void bundle_send_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
 {
@@ -830,15 +830,8 @@ void bundle_send_loop(int role, int64_t mbox, uint32_t size, uint64_t total)
 		int64_t res = cqe->res;
 		int64_t why = cqe->type;
 		kipc_cqe_seen(cqe);
-		if (res == -EAGAIN || (res >= 0 && res < n && why == -EAGAIN)) {
-			done += uint64_t(std::max<int64_t>(res, 0));
-			/* full: the next message waits for room the usual way */
-			if (kipc_mbox_send(mbox, data, size, 0, 0) < 0)
-				child_fail(role, "kipc_mbox_send", errno);
-			res = 1;
-		} else if (res < 0 || res < n) {
+		if (res != n)
 			child_fail(role, "bundle send", int(res < 0 ? -res : -why));
-		}
 		done += uint64_t(res);
 		progress(role, done, total);
 	}

@@ -474,8 +474,11 @@ void kipc_prep_cancel(struct kipc_sqe *sqe, uint64_t user_data,
  * Bundles and multishot receives (transport.md section 14; the layouts
  * and exact results are in <kipc/ring.h>). kipc_prep_mbox_send_bundle:
  * n messages (1..KIPC_BUNDLE_MAX) to mailbox id in one entry, descs an
- * array in the arena (kipc_buf_alloc) naming payloads in the arena; a
- * bundle never waits (as with KIPC_F_NONBLOCK); flags: KIPC_F_NONBLOCK,
+ * array in the arena (kipc_buf_alloc) naming payloads in the arena;
+ * without KIPC_F_NONBLOCK a message that finds the mailbox full waits
+ * for room as a blocking send's would and the rest goes on after it
+ * (kipc_sqe_set_timeout: one deadline for the bundle); flags:
+ * KIPC_F_NONBLOCK (EAGAIN instead), the timeout flags,
  * KIPC_F_SKIP_SUCCESS (a completion only when not all went).
  * kipc_prep_mbox_receive_multi: one entry that receives from mailbox id
  * into the buffers of ring br (entries: a power of two), from buffer

@@ -217,7 +217,10 @@ struct kipc_push_slot {
  * the arena (1..KIPC_BUNDLE_MAX), each one message's payload (offset and
  * length in the arena); all have sqe.prio and sqe.type. The kernel copies
  * the array once, then sends message 0, 1, ... in order, each as one
- * nonblocking mbox_send would be, and stops at the first that fails. The
+ * mbox_send with the bundle's flags would be (without KIPC_F_NONBLOCK a
+ * message that finds the mailbox full waits for room, then the rest goes
+ * on; the timeout flags: one deadline for the bundle), and stops at the
+ * first that fails. The
  * completion: res = n (all queued or delivered); res = k, 0 < k < n,
  * KIPC_CQE_F_PARTIAL and cqe.type = -errno of message k (messages 0..k-1
  * went, none after); res = -errno of message 0 (nothing went). seq: the
