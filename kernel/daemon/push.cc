@@ -42,7 +42,6 @@ namespace kipcd {
 
 namespace {
 
-constexpr int64_t kPushIdleNs = 1000000000;   /* no claim this long: taken back */
 constexpr int64_t kPushCooldownNs = 10000000; /* after another receiver came */
 constexpr uint32_t kSlots = KIPC_PUSH_SLOTS;
 constexpr size_t kHolders = 8;                /* grants at once, kernel-wide */
@@ -542,13 +541,13 @@ void Server::push_round()
 			push_fill_or_recall(i);
 }
 
-/* A push nobody claimed from for kPushIdleNs goes back (another may want it). */
+/* A push nobody claimed from for push_idle_ms goes back (another may want it). */
 void Server::push_timers()
 {
 	push_settle(false);
 	int64_t now = clock_.monotonic_ns();
 	for (size_t i = pushes_.size(); i-- > 0;)
-		if (i < pushes_.size() && now >= pushes_[i].used_ns + kPushIdleNs) {
+		if (i < pushes_.size() && now >= pushes_[i].used_ns + push_idle_ns_) {
 			st_.recall_idle++;
 			push_recall_one(i, false);
 		}
@@ -558,7 +557,7 @@ int64_t Server::push_deadline() const
 {
 	int64_t d = INT64_MAX;
 	for (const Push &g : pushes_)
-		d = std::min(d, g.used_ns + kPushIdleNs);
+		d = std::min(d, g.used_ns + push_idle_ns_);
 	return d;
 }
 

@@ -263,7 +263,8 @@ public:
 	Server(int lfd, Loop &loop, const kipc::Limits &lim, bool verbose)
 		: lfd_(lfd), loop_(loop), verbose_(verbose),
 		  kernel_(clock_, *this, *this, lim, this),
-		  hello_timeout_ns_(int64_t(lim.hello_timeout_ms) * 1000000)
+		  hello_timeout_ns_(int64_t(lim.hello_timeout_ms) * 1000000),
+		  push_idle_ns_(int64_t(lim.push_idle_ms) * 1000000)
 	{
 		kernel_.set_kernel_info(boot_info);
 	}
@@ -424,6 +425,7 @@ private:
 	};
 	std::deque<HelloDeadline> hello_deadlines_;       /* in accept order */
 	const int64_t hello_timeout_ns_;
+	const int64_t push_idle_ns_; /* boot parameter push_idle_ms */
 	uint64_t hello_serial_ = 0;
 	/* Out of descriptors: the listener rests until accept_retry_ns_. */
 	int reserve_fd_ = -1;                             /* for accept-and-close */

@@ -12,6 +12,8 @@
  * every other time). Rounds detach at delays from 0 to 40 us after the
  * receive starts, so that many of them land inside the wait.
  */
+/* a push here goes back only when a test takes it back (push_idle_ms) */
+#define KT_BOOT_PARAMS "push_idle_ms=600000"
 #include "kipc_test.h"
 
 #include <pthread.h>

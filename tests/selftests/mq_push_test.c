@@ -21,6 +21,8 @@
  */
 /* for stop_kipcd() and cont_kipcd(): its mailbox helpers are not used here */
 #pragma GCC diagnostic ignored "-Wunused-function"
+/* a push here goes back only when a test takes it back (push_idle_ms) */
+#define KT_BOOT_PARAMS "push_idle_ms=600000"
 #include "kt_helper.h"
 #include "mq_helper.h"
 

@@ -23,6 +23,8 @@
  * The test reads its own push words (struct kipc_push in its region) to
  * know that the push path was taken.
  */
+/* a push here goes back only when a test takes it back (push_idle_ms) */
+#define KT_BOOT_PARAMS "push_idle_ms=600000"
 #include "kt_helper.h"
 
 #include <kipc/ring.h>
@@ -442,6 +444,35 @@ static int exiter_end(struct exiter *x, pid_t c)
 		close(x->down[i]);
 	}
 	return r;
+}
+
+/* A push nobody claims from goes back after push_idle_ms (this
+ * program's kipcd has a long one: its own kipcd here), and its messages
+ * are where they were: received through kipcd, in order, once. */
+TEST(an_unclaimed_push_goes_back_after_push_idle_ms)
+{
+	static const char *const params[] = {"push_idle_ms=50", NULL};
+	struct kt_kernel k;
+	char why[256] = "";
+	ASSERT_EQ(KSFT_PASS, kt_kernel_boot(&k, params, why, sizeof why)) TH_LOG("%s", why);
+	kt_kernel_use(&k);
+	ASSERT_EQ(0, kipc_attach());
+	struct kipc_push *w = push_words();
+	ASSERT_NE(NULL, w);
+	int64_t id = pushed_box(w, 4);
+	ASSERT_LT(0, id);
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	while ((claim_of(w) >> 32) && __ksft_now_ms() < deadline)
+		sched_yield();
+	EXPECT_EQ(0u, claim_of(w) >> 32);
+	for (int64_t v = 1; v < 4; v++)
+		EXPECT_EQ(v, recv1(id, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, recv1(id, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, kipc_mbox_destroy(id));
+	kipc_detach();
+	int st = kt_kernel_stop(&k, SIGTERM);
+	EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	kt_kernel_cleanup_dir(&k);
 }
 
 /* The owner of a mailbox we hold the push of exits: the mailbox dies with

@@ -193,6 +193,8 @@ struct Limits {
 	uint64_t trace_bytes_per_user; /* trace listeners' rings one uid may have */
 	uint32_t hello_timeout_ms;   /* kipcd: how long a connection may be silent
 					before its hello (the core has no use for it) */
+	uint32_t push_idle_ms;       /* kipcd: a receive push nobody claims from
+					this long goes back (transport.md section 13) */
 
 	static Limits from_config();
 	/* Set one "name=value" boot parameter; 0 or -EINVAL / -ENOENT. */
