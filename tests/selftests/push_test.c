@@ -90,26 +90,6 @@ static int await_push(int64_t id, const struct kipc_push *w)
 	return -1;
 }
 
-/* Wait until the next n messages are in our slots (kipcd refills them). */
-static int wait_pushed(const struct kipc_push *w, uint32_t n)
-{
-	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	while (__ksft_now_ms() < deadline) {
-		uint64_t c = claim_of(w);
-		const struct kipc_push_slot *slots =
-			(const struct kipc_push_slot *)((const char *)w - KIPC_PUSH_OFF + KIPC_PUSH_SLOT_OFF);
-		uint32_t k = (uint32_t)c, i = 0;
-		while (i < n && (c >> 32) &&
-		       __atomic_load_n(&slots[(k + i) % KIPC_PUSH_SLOTS].cqe.user_data,
-				       __ATOMIC_ACQUIRE) == ((c & ~0xffffffffull) | (k + i)))
-			i++;
-		if (i == n)
-			return 0;
-		sched_yield();
-	}
-	return -1;
-}
-
 /*
  * A new mailbox whose push we hold, values [0, n) queued and pushed,
  * and the first received. Returns the mailbox.
@@ -118,7 +98,7 @@ static int64_t pushed_box(const struct kipc_push *w, uint32_t n)
 {
 	int64_t id = open_box(64, true);
 	if (id < 0 || await_push(id, w) < 0 || send_range(id, 0, n) < 0 ||
-	    wait_pushed(w, n < KIPC_PUSH_SLOTS ? n : KIPC_PUSH_SLOTS) < 0 || recv1(id, 0) != 0)
+	    kt_wait_push_slots(w, 0, n < KIPC_PUSH_SLOTS ? n : KIPC_PUSH_SLOTS) < 0 || recv1(id, 0) != 0)
 		return -1;
 	return pushed_for(w, id) ? id : -1;
 }
@@ -159,7 +139,7 @@ static int await_push_taskq(const struct kipc_push *w)
 static int pushed_taskq(const struct kipc_push *w, uint32_t n)
 {
 	if (await_push_taskq(w) < 0 || tsend_range(getpid(), 0, n, 0) < 0 ||
-	    wait_pushed(w, n < KIPC_PUSH_SLOTS ? n : KIPC_PUSH_SLOTS) < 0)
+	    kt_wait_push_slots(w, 0, n < KIPC_PUSH_SLOTS ? n : KIPC_PUSH_SLOTS) < 0)
 		return -1;
 	return pushed_for(w, KIPC_PUSH_TASKQ) ? 0 : -1;
 }
@@ -195,7 +175,7 @@ TEST(pushed_one_byte_messages_are_received_once)
 	ASSERT_EQ(0, await_push(id, w));
 	for (char c = 'x'; c <= 'z'; c++)
 		ASSERT_EQ(0, kipc_mbox_send(id, &c, 1, 0, 0));
-	ASSERT_EQ(0, wait_pushed(w, 3));
+	ASSERT_EQ(0, kt_wait_push_slots(w, 0, 3));
 	for (char c = 'x'; c <= 'z'; c++) {
 		char r[4] = {0};
 		EXPECT_EQ(1, kipc_mbox_receive(id, r, sizeof r, NULL, KIPC_F_NONBLOCK));
@@ -285,7 +265,7 @@ static int receive_and_die(void *arg)
 		return 1;
 	struct kipc_push *w = push_words();
 	if (!w || await_push(d->id, w) < 0 || send_range(d->id, 0, 12) < 0 ||
-	    wait_pushed(w, 12) < 0)
+	    kt_wait_push_slots(w, 0, 12) < 0)
 		return 2;
 	int64_t v0 = recv1(d->id, 0);
 	int64_t got[3] = {v0, -1, -1};
@@ -489,7 +469,7 @@ TEST(an_owners_exit_takes_back_the_push_of_its_mailbox)
 	ASSERT_LT(0, id);
 	ASSERT_EQ(0, await_push(id, w));
 	ASSERT_EQ(0, send_range(id, 0, 12));
-	ASSERT_EQ(0, wait_pushed(w, 12));
+	ASSERT_EQ(0, kt_wait_push_slots(w, 0, 12));
 	EXPECT_EQ(0, recv1(id, 0));
 	ASSERT_TRUE(pushed_for(w, id));
 	ASSERT_EQ(0, exiter_end(&x, c));
@@ -512,7 +492,7 @@ TEST(a_holders_exit_leaves_the_push)
 	ASSERT_LT(0, c);
 	ASSERT_EQ(0, kipc_mbox_grant(id, c)); /* a change of rights: takes our push back */
 	EXPECT_EQ(1, recv1(id, 0));            /* ... which this receive earns again */
-	ASSERT_EQ(0, wait_pushed(w, 10));
+	ASSERT_EQ(0, kt_wait_push_slots(w, 0, 10));
 	uint64_t gen = claim_of(w) >> 32;
 	ASSERT_TRUE(pushed_for(w, id));
 	ASSERT_EQ(0, exiter_end(&x, c));
@@ -577,11 +557,11 @@ static int claim_garbage(void *arg)
 		return 1;
 	struct kipc_push *w = push_words();
 	if (!w || await_push(g->id, w) < 0 || send_range(g->id, 0, 8) < 0 ||
-	    wait_pushed(w, 8) < 0 || stop_kipcd() < 0)
+	    kt_wait_push_slots(w, 0, 8) < 0 || stop_kipcd() < 0)
 		return 2;
 	/* kipcd stopped: the receive completes here, and kipcd cannot take
 	 * its claim (a loop round would) before the garbage lands */
-	int64_t got = pushed_for(w, g->id) && wait_pushed(w, 8) == 0 ? recv1(g->id, 0) : -1;
+	int64_t got = pushed_for(w, g->id) && kt_wait_push_slots(w, 0, 8) == 0 ? recv1(g->id, 0) : -1;
 	uint64_t c = claim_of(w);
 	__atomic_store_n(&w->claim, g->claim ? c + KIPC_PUSH_SLOTS + 1 : c + (1ull << 32),
 			 __ATOMIC_SEQ_CST);
@@ -730,7 +710,7 @@ static int second_holder(void *arg)
 		return 1;
 	struct kipc_push *w = push_words();
 	if (!w || await_push(d->id, w) < 0 || send_range(d->id, 0, 8) < 0 ||
-	    wait_pushed(w, 8) < 0 || !pushed_for(w, d->id))
+	    kt_wait_push_slots(w, 0, 8) < 0 || !pushed_for(w, d->id))
 		return 2;
 	char go = 0;
 	int64_t got[3];
