@@ -18,7 +18,7 @@
  *    close_range or a process that never attached) still ends its open
  *    after the queue was drained through it (kipcd keeps the reader of
  *    a drain: kernel/daemon/mqfs.cc), with kipcd idle and kept busy.
- * The library's shim does what mqd_open() does here (lib/posix/mqueue.c).
+ * The library's shim does what mqd_open_mode() does here (lib/posix/mqueue.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,44 +33,16 @@
 #include <kipc/mqueue.h>
 
 #include "kipc_test.h"
+#include "mq_helper.h"
 
-struct mqd {
-	int64_t h;
-	int fd;
-};
-
-static const char *const sfx[] = {".r", ".w", ".rw", ".x"};
-
-/* mq_open as libkipc-posix.so does it: the handle, its FIFO, a first use. */
-static int mqd_open(const char *name, unsigned oflag, unsigned mode, struct mqd *d)
+/* mq_open with mode and the queue's defaults, as libkipc-posix.so does it. */
+static int mqd_open_mode(const char *name, unsigned oflag, unsigned mode, struct mqd *d)
 {
 	struct kipc_mq_open o;
 	memset(&o, 0, sizeof o);
 	o.oflag = oflag;
 	o.mode = mode;
-	d->fd = -1;
-	d->h = kipc_mq_open(name, &o);
-	if (d->h < 0)
-		return -1;
-	char path[PATH_MAX];
-	struct kipc_mq_attr at;
-	if (kipc_mq_path(d->h, sfx[oflag & 3], path, sizeof path) < 0 ||
-	    (d->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
-	    kipc_mq_getattr(d->h, d->fd, &at) < 0) {
-		int e = errno;
-		if (d->fd >= 0)
-			close(d->fd);
-		kipc_mq_close(d->h, KIPC_MQ_CLOSE_ABORT);
-		errno = e;
-		return -1;
-	}
-	return 0;
-}
-
-static void mqd_close(struct mqd *d)
-{
-	kipc_mq_close(d->h, 0);
-	close(d->fd);
+	return mqd_open_as(name, &o, d);
 }
 
 /* errno of a call that must fail, 0 if it succeeded */
@@ -138,7 +110,7 @@ TEST(another_user_scanning_numbers_gets_ebadf)
 	NEED_ROOT();
 	struct scan s;
 	kt_name(s.name, sizeof s.name, "mqh-scan");
-	ASSERT_EQ(0, mqd_open(s.name, KIPC_MQ_RDWR | KIPC_O_CREAT, 0600, &s.victim));
+	ASSERT_EQ(0, mqd_open_mode(s.name, KIPC_MQ_RDWR | KIPC_O_CREAT, 0600, &s.victim));
 	ASSERT_EQ(0, kipc_mq_timedsend(s.victim.h, s.victim.fd, "secret", 6, 0, 0, 0));
 	s.qid = 0;
 	struct kipc_mbox_info mi[64];
@@ -178,7 +150,7 @@ TEST(a_fork_child_uses_the_descriptor_it_inherited)
 	char name[64];
 	struct mqd d;
 	kt_name(name, sizeof name, "mqh-fork");
-	ASSERT_EQ(0, mqd_open(name, KIPC_MQ_RDWR | KIPC_O_CREAT, 0600, &d));
+	ASSERT_EQ(0, mqd_open_mode(name, KIPC_MQ_RDWR | KIPC_O_CREAT, 0600, &d));
 	pid_t c = kt_fork(child_sends, &d);
 	ASSERT_EQ(0, kt_wait(c));
 	char b[8192];
@@ -192,14 +164,13 @@ struct corrupt {
 	int opened[2], go[2], done[2];
 };
 
-static short poll_now(int fd);
 
 static int corrupt_own(void *p)
 {
 	struct corrupt *c = p;
 	struct mqd d;
 	char x = 0;
-	if (mqd_open(c->name, KIPC_MQ_RDWR, 0, &d) < 0)
+	if (mqd_open_mode(c->name, KIPC_MQ_RDWR, 0, &d) < 0)
 		return 10; /* a non-root user of a root kernel opens it */
 	if (write(c->opened[1], "o", 1) != 1 || read(c->go[0], &x, 1) != 1)
 		return 11;
@@ -222,12 +193,6 @@ static int corrupt_own(void *p)
 	return 0;
 }
 
-static short poll_now(int fd)
-{
-	struct pollfd p = {fd, POLLIN | POLLOUT, 0};
-	return poll(&p, 1, 0) == 1 ? p.revents : 0;
-}
-
 TEST(read_write_on_ones_descriptor_does_not_corrupt_others_poll)
 {
 	NEED_ROOT();
@@ -238,7 +203,7 @@ TEST(read_write_on_ones_descriptor_does_not_corrupt_others_poll)
 	ASSERT_EQ(0, pipe(c.opened));
 	ASSERT_EQ(0, pipe(c.go));
 	ASSERT_EQ(0, pipe(c.done));
-	ASSERT_EQ(0, mqd_open(c.name, KIPC_MQ_RDWR | KIPC_O_CREAT, 0666, &d));
+	ASSERT_EQ(0, mqd_open_mode(c.name, KIPC_MQ_RDWR | KIPC_O_CREAT, 0666, &d));
 	ASSERT_EQ(0, kipc_mq_timedsend(d.h, d.fd, "m", 1, 0, 0, 0));
 	pid_t pid = fork();
 	ASSERT_LE(0, pid);
@@ -312,7 +277,7 @@ static int released_after_drain(const char *name)
 	struct mqd d;
 	char b[8192];
 	struct kipc_mq_attr at;
-	if (mqd_open(name, KIPC_MQ_RDWR | KIPC_O_CREAT | KIPC_O_EXCL, 0600, &d) < 0)
+	if (mqd_open_mode(name, KIPC_MQ_RDWR | KIPC_O_CREAT | KIPC_O_EXCL, 0600, &d) < 0)
 		return 1;
 	for (int i = 0; i < 3; i++)
 		if (kipc_mq_timedsend(d.h, d.fd, "m", 1, 0, 0, 0) < 0 ||
