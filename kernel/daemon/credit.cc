@@ -38,7 +38,6 @@ namespace {
 constexpr uint32_t kCreditMax = 16;            /* credits a holder has at most */
 constexpr size_t kCreditHolders = 8;           /* holders at a time, kernel-wide */
 constexpr uint32_t kCreditMin = 4;             /* fewer: no grant to a second holder */
-constexpr int64_t kCreditIdleNs = 1000000000;  /* unused this long: taken back */
 constexpr int64_t kCreditCooldownNs = 10000000; /* after another sender came */
 
 /*
@@ -594,13 +593,13 @@ void Server::credit_exit(Proc *p)
 	push_exit(p); /* push.cc */
 }
 
-/* Credits nobody used for kCreditIdleNs go back (the loop's timer wakes us). */
+/* Credits nobody used for credit_idle_ms go back (the loop's timer wakes us). */
 void Server::credit_timers()
 {
 	int64_t now = clock_.monotonic_ns();
 	std::vector<Proc *> idle;
 	for (const Credit &c : credits_)
-		if (now >= c.used_ns + kCreditIdleNs)
+		if (now >= c.used_ns + credit_idle_ns_)
 			idle.push_back(c.p);
 	for (Proc *p : idle)
 		credit_revoke(p, false);
@@ -611,7 +610,7 @@ int64_t Server::credit_deadline() const
 {
 	int64_t d = INT64_MAX;
 	for (const Credit &c : credits_)
-		d = std::min(d, c.used_ns + kCreditIdleNs);
+		d = std::min(d, c.used_ns + credit_idle_ns_);
 	return d;
 }
 

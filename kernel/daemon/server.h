@@ -264,7 +264,8 @@ public:
 		: lfd_(lfd), loop_(loop), verbose_(verbose),
 		  kernel_(clock_, *this, *this, lim, this),
 		  hello_timeout_ns_(int64_t(lim.hello_timeout_ms) * 1000000),
-		  push_idle_ns_(int64_t(lim.push_idle_ms) * 1000000)
+		  push_idle_ns_(int64_t(lim.push_idle_ms) * 1000000),
+		  credit_idle_ns_(int64_t(lim.credit_idle_ms) * 1000000)
 	{
 		kernel_.set_kernel_info(boot_info);
 	}
@@ -426,6 +427,7 @@ private:
 	std::deque<HelloDeadline> hello_deadlines_;       /* in accept order */
 	const int64_t hello_timeout_ns_;
 	const int64_t push_idle_ns_; /* boot parameter push_idle_ms */
+	const int64_t credit_idle_ns_; /* boot parameter credit_idle_ms */
 	uint64_t hello_serial_ = 0;
 	/* Out of descriptors: the listener rests until accept_retry_ns_. */
 	int reserve_fd_ = -1;                             /* for accept-and-close */

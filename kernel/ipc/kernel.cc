@@ -35,7 +35,8 @@ namespace kipc {
 	X(ipcmni_extend, 0, 0, 1)                              \
 	X(trace_bytes_per_user, 8388608, 0, 1ull << 34)        \
 	X(hello_timeout_ms, 5000, 1, 600000)                   \
-	X(push_idle_ms, 1000, 1, 600000)
+	X(push_idle_ms, 1000, 1, 600000)                       \
+	X(credit_idle_ms, 1000, 1, 600000)
 
 Limits Limits::from_config()
 {

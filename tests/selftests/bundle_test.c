@@ -17,8 +17,9 @@
  *    may not send to, bad descriptors after a wait, huge counts, the
  *    mailbox destroyed and the caller killed while it waits).
  */
-/* a push here goes back only when a test takes it back (push_idle_ms) */
-#define KT_BOOT_PARAMS "push_idle_ms=600000"
+/* a push or credits here go back only when a test takes them back
+ * (push_idle_ms, credit_idle_ms) */
+#define KT_BOOT_PARAMS "push_idle_ms=600000", "credit_idle_ms=600000"
 #include "kipc_test.h"
 
 #include <poll.h>
@@ -587,46 +588,36 @@ static int nb_end(struct nb *x, pid_t c)
 /* Another process's bundles to another mailbox and to ours (with room
  * beyond our credits) and its multishot receive from another mailbox
  * take no credit back: they neither take the room ours hold nor change
- * a right. (Unused credits go back after 1 s: a slower round says
- * nothing and is made again.) */
+ * a right. */
 TEST(bundles_and_multishots_leave_credits_that_keep_their_room)
 {
 	ASSERT_EQ(0, kipc_attach());
 	char *base = kt_region();
 	ASSERT_NE(NULL, base);
 	const struct kipc_credit *cw = (const void *)(base + KIPC_CREDIT_OFF);
-	bool conclusive = false;
-	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	while (!conclusive && __ksft_now_ms() < deadline) {
-		int64_t a = kt_shared_mbox(64), b = kt_shared_mbox(64);
-		ASSERT_LT(0, a);
-		ASSERT_LT(0, b);
-		struct nb x;
-		pid_t c = nb_start(_metadata, &x, a, b, NB_ELSEWHERE);
-		int64_t t0 = __ksft_now_ms();
-		int primers = earn_credits(a, cw);
-		ASSERT_LT(0, primers);
-		uint32_t gen = credit_gen(cw, a);
-		ASSERT_EQ(0, nb_run(&x));
-		uint32_t after = credit_gen(cw, a);
-		conclusive = __ksft_now_ms() - t0 < 900;
-		if (conclusive)
-			EXPECT_EQ(gen, after);
-		/* our credit sends still go, after the neighbour's bundle */
-		uint32_t v = 7;
-		ASSERT_EQ(0, kipc_mbox_send(a, &v, sizeof v, 0, 0));
-		for (int i = 0; i < primers; i++)
-			EXPECT_EQ(1000, recv_u32(a));
-		for (uint32_t i = 200; i < 204; i++)
-			EXPECT_EQ((int64_t)i, recv_u32(a));
-		EXPECT_EQ(7, recv_u32(a));
-		EXPECT_EQ(-EAGAIN, recv_u32(a));
-		EXPECT_EQ(-EAGAIN, recv_u32(b));
-		EXPECT_EQ(0, nb_end(&x, c));
-		EXPECT_EQ(0, kipc_mbox_destroy(a));
-		EXPECT_EQ(0, kipc_mbox_destroy(b));
-	}
-	EXPECT_TRUE(conclusive) TH_LOG("no round within 900 ms in %d ms", KT_BOUND_MS);
+	int64_t a = kt_shared_mbox(64), b = kt_shared_mbox(64);
+	ASSERT_LT(0, a);
+	ASSERT_LT(0, b);
+	struct nb x;
+	pid_t c = nb_start(_metadata, &x, a, b, NB_ELSEWHERE);
+	int primers = earn_credits(a, cw);
+	ASSERT_LT(0, primers);
+	uint32_t gen = credit_gen(cw, a);
+	ASSERT_EQ(0, nb_run(&x));
+	EXPECT_EQ(gen, credit_gen(cw, a));
+	/* our credit sends still go, after the neighbour's bundle */
+	uint32_t v = 7;
+	ASSERT_EQ(0, kipc_mbox_send(a, &v, sizeof v, 0, 0));
+	for (int i = 0; i < primers; i++)
+		EXPECT_EQ(1000, recv_u32(a));
+	for (uint32_t i = 200; i < 204; i++)
+		EXPECT_EQ((int64_t)i, recv_u32(a));
+	EXPECT_EQ(7, recv_u32(a));
+	EXPECT_EQ(-EAGAIN, recv_u32(a));
+	EXPECT_EQ(-EAGAIN, recv_u32(b));
+	EXPECT_EQ(0, nb_end(&x, c));
+	EXPECT_EQ(0, kipc_mbox_destroy(a));
+	EXPECT_EQ(0, kipc_mbox_destroy(b));
 }
 
 /* A bundle that needs the room our credits hold takes them back first:
@@ -660,41 +651,31 @@ TEST(a_bundle_needing_the_credits_room_takes_them_back)
 /* Another process's bundles to another mailbox and to ours at the
  * pushed messages' priority (they queue behind them) and its multishot
  * receive from another mailbox leave our push: we keep receiving
- * without kipcd, in order. (A push unclaimed for 1 s goes back: a
- * slower round is made again.) */
+ * without kipcd, in order. */
 TEST(bundles_behind_and_multishots_elsewhere_leave_the_push)
 {
 	ASSERT_EQ(0, kipc_attach());
 	char *base = kt_region();
 	ASSERT_NE(NULL, base);
 	const struct kipc_push *pw = (const void *)(base + KIPC_PUSH_OFF);
-	bool conclusive = false;
-	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
-	while (!conclusive && __ksft_now_ms() < deadline) {
-		int64_t a = kt_shared_mbox(64), b = kt_shared_mbox(64);
-		ASSERT_LT(0, a);
-		ASSERT_LT(0, b);
-		struct nb x;
-		pid_t c = nb_start(_metadata, &x, a, b, NB_ELSEWHERE);
-		int64_t t0 = __ksft_now_ms();
-		ASSERT_EQ(0, earn_push(a, pw));
-		uint32_t gen = push_gen(pw, a);
-		ASSERT_EQ(0, nb_run(&x));
-		uint32_t after = push_gen(pw, a);
-		conclusive = __ksft_now_ms() - t0 < 900;
-		if (conclusive)
-			EXPECT_EQ(gen, after);
-		for (uint32_t i = 1; i < 5; i++)
-			EXPECT_EQ((int64_t)i, recv_u32(a));
-		for (uint32_t i = 200; i < 204; i++)
-			EXPECT_EQ((int64_t)i, recv_u32(a));
-		EXPECT_EQ(-EAGAIN, recv_u32(a));
-		EXPECT_EQ(-EAGAIN, recv_u32(b));
-		EXPECT_EQ(0, nb_end(&x, c));
-		EXPECT_EQ(0, kipc_mbox_destroy(a));
-		EXPECT_EQ(0, kipc_mbox_destroy(b));
-	}
-	EXPECT_TRUE(conclusive) TH_LOG("no round within 900 ms in %d ms", KT_BOUND_MS);
+	int64_t a = kt_shared_mbox(64), b = kt_shared_mbox(64);
+	ASSERT_LT(0, a);
+	ASSERT_LT(0, b);
+	struct nb x;
+	pid_t c = nb_start(_metadata, &x, a, b, NB_ELSEWHERE);
+	ASSERT_EQ(0, earn_push(a, pw));
+	uint32_t gen = push_gen(pw, a);
+	ASSERT_EQ(0, nb_run(&x));
+	EXPECT_EQ(gen, push_gen(pw, a));
+	for (uint32_t i = 1; i < 5; i++)
+		EXPECT_EQ((int64_t)i, recv_u32(a));
+	for (uint32_t i = 200; i < 204; i++)
+		EXPECT_EQ((int64_t)i, recv_u32(a));
+	EXPECT_EQ(-EAGAIN, recv_u32(a));
+	EXPECT_EQ(-EAGAIN, recv_u32(b));
+	EXPECT_EQ(0, nb_end(&x, c));
+	EXPECT_EQ(0, kipc_mbox_destroy(a));
+	EXPECT_EQ(0, kipc_mbox_destroy(b));
 }
 
 /* A bundle of higher priority to our mailbox, and a multishot receive

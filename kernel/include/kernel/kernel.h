@@ -195,6 +195,8 @@ struct Limits {
 					before its hello (the core has no use for it) */
 	uint32_t push_idle_ms;       /* kipcd: a receive push nobody claims from
 					this long goes back (transport.md section 13) */
+	uint32_t credit_idle_ms;     /* kipcd: send credits nobody uses this long
+					go back (transport.md section 12) */
 
 	static Limits from_config();
 	/* Set one "name=value" boot parameter; 0 or -EINVAL / -ENOENT. */
