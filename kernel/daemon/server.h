@@ -524,6 +524,7 @@ private:
 		uint64_t grants, topups, revokes, revoke_exit, revoke_room, revoke_idle;
 		uint64_t push_grants, push_fills, push_recalls, recall_exit, recall_head,
 			recall_idle, push_steals;
+		uint64_t timer_arms; /* timerfd_settime() calls */
 	} st_{};
 };
 

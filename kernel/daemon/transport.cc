@@ -231,29 +231,36 @@ void Server::fast_stats(const Proc *p)
 				 p->st.pushed, p->st.bell, p->st.woken));
 		return;
 	}
-	klog(fmt::format("kipc: {} rounds ({} idle); credits: {} grants, {} top-ups, {} revocations "
-			 "({} exits, {} for room, {} idle); push: {} grants, {} messages pushed, "
-			 "{} recalls ({} exits, {} moved heads, {} idle), {} steals",
-			 st_.rounds, st_.idle, st_.grants, st_.topups, st_.revokes, st_.revoke_exit,
-			 st_.revoke_room, st_.revoke_idle, st_.push_grants, st_.push_fills,
-			 st_.push_recalls, st_.recall_exit, st_.recall_head, st_.recall_idle,
-			 st_.push_steals));
+	klog(fmt::format("kipc: {} rounds ({} idle), {} timer arms; credits: {} grants, {} top-ups, "
+			 "{} revocations ({} exits, {} for room, {} idle); push: {} grants, "
+			 "{} messages pushed, {} recalls ({} exits, {} moved heads, {} idle), "
+			 "{} steals",
+			 st_.rounds, st_.idle, st_.timer_arms, st_.grants, st_.topups, st_.revokes,
+			 st_.revoke_exit, st_.revoke_room, st_.revoke_idle, st_.push_grants,
+			 st_.push_fills, st_.push_recalls, st_.recall_exit, st_.recall_head,
+			 st_.recall_idle, st_.push_steals));
 }
 
+/*
+ * The timer is armed for the earliest deadline, and only moved earlier:
+ * a deadline that moves later (an idle return put off by every credit
+ * send or claim, a timed wait that completed) leaves it, to fire early
+ * once, find nothing due and be armed again. So a busy link costs no
+ * timerfd_settime() per round.
+ */
 void Server::arm_timer()
 {
 	int64_t d = std::min(kernel_.next_deadline(), daemon_deadline());
-	if (d == timer_armed_)
+	if (d >= timer_armed_)
 		return;
+	if (d <= 0)
+		d = 1;
 	itimerspec its{};
-	if (d != INT64_MAX) {
-		if (d <= 0)
-			d = 1;
-		its.it_value.tv_sec = d / 1000000000;
-		its.it_value.tv_nsec = d % 1000000000;
-	}
+	its.it_value.tv_sec = d / 1000000000;
+	its.it_value.tv_nsec = d % 1000000000;
 	timerfd_settime(timerfd_, TFD_TIMER_ABSTIME, &its, nullptr);
 	timer_armed_ = d;
+	st_.timer_arms++;
 }
 
 /*
@@ -316,7 +323,7 @@ int Server::run()
 	int64_t w_tmr = loop_.add(timerfd_, POLLIN, [this](uint32_t) {
 		uint64_t v;
 		if (read(timerfd_, &v, sizeof v) < 0) { }
-		timer_armed_ = INT64_MIN; /* re-arm whatever comes next */
+		timer_armed_ = INT64_MAX; /* fired: nothing armed */
 		credit_run(); /* timeouts see the credit sends that returned */
 		push_sync();           /* ... and the pushed receives */
 		kernel_.run_timers();
