@@ -45,6 +45,21 @@ static int tracee_native(void)
 	if (kipc_mbox_receive_timed(box, buf, sizeof buf, NULL, 0, 50000000) != -1 ||
 	    errno != ETIMEDOUT)
 		return 14;
+	/* a timed bundle of two: the first fits, the second waits, 20 ms */
+	struct kipc_bundle_desc *d = kipc_buf_alloc(2 * sizeof *d);
+	char *data = kipc_buf_alloc(4);
+	struct kipc_sqe *sqe = d && data ? kipc_get_sqe() : NULL;
+	if (!sqe)
+		return 17;
+	memcpy(data, "b1b2", 4);
+	d[0] = (struct kipc_bundle_desc){kipc_buf_offset(data), 2, 0};
+	d[1] = (struct kipc_bundle_desc){kipc_buf_offset(data + 2), 2, 0};
+	kipc_prep_mbox_send_bundle(sqe, box, d, 2, 0, 0);
+	kipc_sqe_set_timeout(sqe, 20000000, 0);
+	struct kipc_cqe *cqe;
+	if (kipc_submit() != 1 || kipc_wait_cqe(&cqe) < 0 || cqe->res != 1)
+		return 18;
+	kipc_cqe_seen(cqe);
 	if (kipc_mbox_destroy(box) != 0)
 		return 15;
 	return 0;
@@ -776,6 +791,8 @@ TEST(trace_calls_of_a_program)
 		"[pid N] mbox_receive(\"/kt-trace\", 64 bytes) = 2 <T>\n"
 		"[pid N] mbox_receive(\"/kt-trace\", 64 bytes, timeout=50ms <unfinished ...>\n"
 		"[pid N] <... mbox_receive resumed>) = -1 ETIMEDOUT (Connection timed out) <T>\n"
+		"[pid N] mbox_send_bundle(\"/kt-trace\", 2 messages, timeout=20ms <unfinished ...>\n"
+		"[pid N] <... mbox_send_bundle resumed>) = 1 <T>\n"
 		"[pid N] mbox_destroy(\"/kt-trace\") = 0 <T>\n",
 		got);
 	free(got);
@@ -797,8 +814,9 @@ TEST(trace_calls_summary)
 	/* calls and errors per syscall (the time columns vary) */
 	const char *want[][3] = {{"2", "1", "mbox_receive"}, {"2", "1", "mbox_send"},
 				 {"1", "", "mbox_open"},     {"1", "", "mbox_destroy"},
-				 {"1", "", "mbox_peek"},     {"7", "2", "total"}};
-	for (int i = 0; i < 6; i++) {
+				 {"1", "", "mbox_peek"},     {"1", "", "mbox_send_bundle"},
+				 {"8", "2", "total"}};
+	for (int i = 0; i < 7; i++) {
 		char line[128];
 		snprintf(line, sizeof line, " %9s %9s %s\n", want[i][0], want[i][1], want[i][2]);
 		EXPECT_NE(NULL, strstr(t, line)) {
@@ -959,9 +977,18 @@ TEST(trace_mermaid_draws_failures)
 		fprintf(stderr, "%s", m);
 	}
 	EXPECT_NE(NULL, strstr(m, ": wait ended: ETIMEDOUT\n"));
-	/* one send got in: one send arrow */
+	/* two sends got in (the first, the bundle's first): two send arrows */
 	snprintf(want, sizeof want, "->>%s: send #", mid);
-	EXPECT_EQ(NULL, strstr(strstr(m, want) + 1, want));
+	const char *second = strstr(strstr(m, want) + 1, want);
+	ASSERT_NE(NULL, second);
+	EXPECT_EQ(NULL, strstr(second + 1, want));
+	/* the bundle's second timed out waiting for room */
+	snprintf(want, sizeof want, "-x%s: send #", mid);
+	const char *late = strstr(m, want);
+	ASSERT_NE(NULL, late) {
+		fprintf(stderr, "%s", m);
+	}
+	EXPECT_EQ(0, strncmp(strchr(late + strlen(want), ' '), " failed: ETIMEDOUT\n", 19));
 
 	const char *c[] = {"-f", "chrome", "-o", tmp("fail.json")};
 	ASSERT_EQ(0, trace_tracee("native", c, 4, false));

@@ -1011,7 +1011,8 @@ struct Calls {
 		case KIPC_SYS_mbox_receive_set:
 			return fmt::format("{} mailboxes, {} bytes{}{}{}", c.len2 / 8, c.len, ty, f, to);
 		case KIPC_SYS_mbox_send_bundle:
-			return fmt::format("{}, {} messages{}{}{}", mb(c.target), c.len / 16, pr, ty, f);
+			return fmt::format("{}, {} messages{}{}{}{}", mb(c.target),
+					   c.len / sizeof(kipc_bundle_desc), pr, ty, f, to);
 		case KIPC_SYS_mbox_receive_multi:
 			return fmt::format("{}, {} buffers from {}{}", mb(c.target), c.len, c.len2, f);
 		case KIPC_SYS_call:
