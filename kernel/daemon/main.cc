@@ -61,7 +61,8 @@ void usage(FILE *f)
 		   "boot parameters:");
 	for (const char *const *n = kipc::Limits::param_names; n && *n; n++)
 		fmt::print(f, " {}", *n);
-	fmt::print(f, " net_timeout_ms net_retry_ms net_uid net_gid net_origin_share net_shared_uids");
+	fmt::print(f, " net_timeout_ms net_retry_ms net_uid net_gid net_origin_share net_shared_uids"
+		      " net_origin_uids");
 	fmt::print(f, "\n");
 }
 

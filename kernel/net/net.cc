@@ -65,6 +65,9 @@
 #ifndef CONFIG_NET_ORIGIN_SHARE
 #define CONFIG_NET_ORIGIN_SHARE 50
 #endif
+#ifndef CONFIG_NET_ORIGIN_UIDS
+#define CONFIG_NET_ORIGIN_UIDS ""
+#endif
 
 namespace kipcd {
 
@@ -89,6 +92,11 @@ NetConfig NetConfig::from_config()
 	c.retry_ms = CONFIG_NET_RETRY_MS;
 	c.uid = c.gid = CONFIG_NET_UID;
 	c.origin_share = CONFIG_NET_ORIGIN_SHARE;
+	/* Parsed as the boot parameter is; a bad one refuses the boot
+	 * (check()) unless the parameter replaces it. */
+	if (c.set("net_origin_uids", CONFIG_NET_ORIGIN_UIDS))
+		c.bad_default = fmt::format("bad CONFIG_NET_ORIGIN_UIDS \"{}\"",
+					    CONFIG_NET_ORIGIN_UIDS);
 	return c;
 }
 
@@ -163,14 +171,63 @@ int NetConfig::set(const std::string &name, const std::string &v)
 			i = j + 1;
 		}
 		shared = std::move(r);
+	} else if (name == "net_origin_uids") {
+		/* "b:3001,c:3002": node names (stable across restarts, unlike
+		 * node indices), each its own uid, never root */
+		std::vector<std::pair<std::string, uint32_t>> m;
+		for (size_t i = 0; i < v.size();) {
+			size_t j = v.find(',', i);
+			if (j == std::string::npos)
+				j = v.size();
+			std::string item = v.substr(i, j - i);
+			size_t c = item.find(':');
+			if (c == std::string::npos || !valid_node(item.substr(0, c)) ||
+			    !parse_u64(item.substr(c + 1), 1, 4294967294u, &x))
+				return -EINVAL;
+			for (auto &[n, u] : m)
+				if (n == item.substr(0, c) || u == x)
+					return -EINVAL;
+			m.emplace_back(item.substr(0, c), uint32_t(x));
+			i = j + 1;
+			if (i == v.size())
+				return -EINVAL; /* a trailing comma */
+		}
+		origin_uids = std::move(m);
+		bad_default.clear();
 	} else {
 		return -ENOENT;
 	}
 	return 0;
 }
 
+uint32_t NetConfig::origin_uid(const std::string &origin, uint32_t *g) const
+{
+	for (auto &[n, u] : origin_uids)
+		if (n == origin) {
+			if (g)
+				*g = u; /* its own group too: net_gid's do not cover it */
+			return u;
+		}
+	if (g)
+		*g = gid;
+	return uid;
+}
+
 std::string NetConfig::check() const
 {
+	if (!bad_default.empty())
+		return bad_default;
+	/* A mapped origin's callers must not be anyone else here: not the
+	 * unmapped origins' (net_uid, net_gid: its gid is its uid), not a
+	 * shared uid (another node's caller of that uid keeps it). */
+	for (auto &[n, u] : origin_uids) {
+		if (u == uid || u == gid)
+			return fmt::format("net_origin_uids: {}'s uid {} is net_uid or net_gid", n, u);
+		for (auto &[a, b] : shared)
+			if (u >= a && u <= b)
+				return fmt::format("net_origin_uids: {}'s uid {} is in net_shared_uids",
+						   n, u);
+	}
 	if (node.empty())
 		return "";
 	if (!valid_node(node))
@@ -673,7 +730,8 @@ private:
 	bool peer_heard(Peer &p, const Wire &w);
 	void home_part(const std::string &from, const Wire &w, const uint8_t *data);
 	void drop_partial(Peer &p, std::map<uint64_t, Partial>::iterator it);
-	uid_t mapped_uid(uint32_t uid) const;
+	bool shared_uid(uint32_t uid) const;
+	uid_t mapped_uid(const Peer &p, uint32_t uid) const;
 	std::map<uint64_t, Seen>::iterator forget_seen(Peer &p, std::map<uint64_t, Seen>::iterator it);
 	void clear_seen(Peer &p);
 	void settle(Peer &p, Seen &s);
@@ -946,7 +1004,7 @@ void NetImpl::home_part(const std::string &from, const Wire &w, const uint8_t *d
 	}
 	auto it = p.partial.find(w.seq);
 	if (it == p.partial.end()) {
-		uid_t uid = mapped_uid(w.uid);
+		uid_t uid = mapped_uid(p, w.uid);
 		long err = 0;
 		if (p.partial_bytes + w.len2 > kMaxPartial)
 			err = -EAGAIN;
@@ -1859,14 +1917,19 @@ void NetImpl::watch_peers(int64_t now)
 	}
 }
 
-/* The uid a remote caller of uid runs as here (map_creds()): the bytes
- * we hold for its requests are charged to it. */
-uid_t NetImpl::mapped_uid(uint32_t uid) const
+bool NetImpl::shared_uid(uint32_t uid) const
 {
 	for (auto &[a, b] : cfg_.shared)
 		if (uid >= a && uid <= b)
-			return uid;
-	return cfg_.uid;
+			return true;
+	return false;
+}
+
+/* The uid a remote caller of p of uid runs as here (map_creds()): the
+ * bytes we hold for its requests are charged to it. */
+uid_t NetImpl::mapped_uid(const Peer &p, uint32_t uid) const
+{
+	return shared_uid(uid) ? uid : cfg_.origin_uid(p.name);
 }
 
 /* A remembered request is forgotten: what it held goes back to its uid. */
@@ -1937,7 +2000,7 @@ void NetImpl::unhold(Peer &p, uid_t uid, uint64_t bytes)
  */
 Seen *NetImpl::remember(Peer &p, const Wire &w)
 {
-	uid_t uid = mapped_uid(w.uid);
+	uid_t uid = mapped_uid(p, w.uid);
 	if (hold(p, uid, sizeof(Wire)))
 		return nullptr;
 	Seen &s = p.seen[w.seq];
@@ -1949,13 +2012,14 @@ Seen *NetImpl::remember(Peer &p, const Wire &w)
 }
 
 /* The mapping policy: shared uids keep their uid and gid, others run as
+ * their origin's net_origin_uids uid (its gid the same number), or
  * net_uid/net_gid. */
 kipc::Creds NetImpl::map_creds(Proxy *px, const Wire &w)
 {
-	bool shared = false;
-	for (auto &[a, b] : cfg_.shared)
-		shared |= w.uid >= a && w.uid <= b;
-	kipc::Creds cr(px->pid, shared ? w.uid : cfg_.uid, shared ? w.gid : cfg_.gid);
+	gid_t gid;
+	uid_t uid = cfg_.origin_uid(px->peer->name, &gid);
+	bool shared = shared_uid(w.uid);
+	kipc::Creds cr(px->pid, shared ? w.uid : uid, shared ? w.gid : gid);
 	px->ruid = w.uid;
 	px->rgid = w.gid;
 	px->uid = cr.uid;
@@ -1980,7 +2044,7 @@ Proxy *NetImpl::proxy_of(Peer &p, const Wire &w, int *err)
 		return nullptr;
 	}
 	/* Room for its entry once it ends (kEndedBytes), taken now. */
-	uid_t euid = mapped_uid(w.uid);
+	uid_t euid = mapped_uid(p, w.uid);
 	if (p.proxies.size() + p.exited.size() >= kMaxSeen) {
 		*err = -EAGAIN;
 		return nullptr;
@@ -2116,7 +2180,7 @@ void NetImpl::on_request(const std::string &from, const Wire &w, const uint8_t *
 		 * once (not run), and its turn is skipped. */
 		Proxy::Held &h = px->held[w.order];
 		h.w = w;
-		h.uid = mapped_uid(w.uid);
+		h.uid = mapped_uid(p, w.uid);
 		if (hold(p, h.uid, sizeof(Wire) + w.datalen)) {
 			h.refused = true;
 			done(p, px, w.seq, -ENOSPC);

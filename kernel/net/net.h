@@ -42,6 +42,10 @@ struct NetConfig {
 	std::vector<std::pair<uint32_t, uint32_t>> shared; /* net_shared_uids ranges */
 	uint32_t origin_share = 50;  /* net_origin_share: percent of net_uid's
 					bytes_per_user one origin node may hold */
+	/* net_origin_uids: the uid (and gid) the unshared callers of these
+	 * origin nodes run as, instead of net_uid; by node name */
+	std::vector<std::pair<std::string, uint32_t>> origin_uids;
+	std::string bad_default;     /* a CONFIG_ default that did not parse */
 
 	static NetConfig from_config();
 	/* A net_* boot parameter: 0, -ENOENT (not one of ours), -EINVAL. */
@@ -49,6 +53,9 @@ struct NetConfig {
 	/* Usable? "" or why not (bad node name, unreadable creds ...). */
 	std::string check() const;
 	static bool valid_node(const std::string &name);
+	/* The uid (and *gid) origin's unshared callers run as: its
+	 * net_origin_uids entry (gid the same number), else net_uid. */
+	uint32_t origin_uid(const std::string &origin, uint32_t *gid = nullptr) const;
 };
 
 extern NetConfig net_config;

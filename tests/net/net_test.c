@@ -8,6 +8,7 @@
 #include "net_fixture.h"
 
 #include <ctype.h>
+#include <pwd.h>
 #include <kipc/ring.h>
 #include <sched.h>
 
@@ -649,6 +650,65 @@ static int kipcs_on(int i, const char *const args[], char *out, size_t len)
 		return -1;
 	nf_read_all(fd, out, len);
 	return kt_wait(p);
+}
+
+/* On b (3002 at d) or c (unmapped there: 65534): d's 0600 mailbox of
+ * 3001 refuses its send. */
+static int send_refused(struct share *s)
+{
+	int64_t id = remote("d", s);
+	if (id < 0)
+		return 10;
+	if (kipc_mbox_send(id, "x", 2, 0, 0) == 0)
+		return 11;
+	return errno == EACCES ? 0 : 12;
+}
+
+/*
+ * Node d maps origin a to uid 3001 and b to 3002 (net_origin_uids): the
+ * callers of a (root here, not shared there) are 3001 at d, so a 0600
+ * mailbox of 3001's takes them and kipcs there shows them as 3001; b's
+ * (3002) and c's (unmapped: 65534) are refused.
+ */
+TEST(origin_uids_give_each_node_its_uid)
+{
+	char why[256];
+	ASSERT_EQ(KSFT_PASS, nf_boot_node(3, "net_shared_uids=2000-2999 net_origin_uids=a:3001,b:3002",
+					  why, sizeof why)) TH_LOG("%s", why);
+	struct share *s = share_new();
+	s->result[0] = 0600;
+	pid_t srv = on_node_as(3, 3001, srv_mode, s);
+	ASSERT_GT(srv, 0);
+	ASSERT_EQ(0, kt_wait_post(&s->ready, 1));
+	int64_t id = remote("d", s);
+	ASSERT_GT(id, 0);
+	EXPECT_EQ(0, kipc_mbox_send(id, "from a", 7, 0, 0));
+	static char out[16384];
+	char want[64];
+	snprintf(want, sizeof want, "\na:%d ", (int)getpid());
+	ASSERT_EQ(0, kipcs_on(3, (const char *const[]){"kipcs", "-t", NULL}, out, sizeof out));
+	char *line = strstr(out, want);
+	ASSERT_NE(NULL, line) TH_LOG("kipcs -t on d:\n%s", out);
+	char *end = strchr(line + 1, '\n');
+	if (end)
+		*end = 0;
+	struct passwd *pw = getpwuid(3001);
+	snprintf(want, sizeof want, " %s ", pw ? pw->pw_name : "3001");
+	EXPECT_NE(NULL, strstr(line, want));
+	TH_LOG("kipcs -t on d: %s", line + 1);
+	EXPECT_EQ(0, kt_wait(on_node(1, send_refused, s)));
+	EXPECT_EQ(0, kt_wait(on_node(2, send_refused, s)));
+	kt_post(&s->done, 1);
+	ASSERT_EQ(0, kt_wait(srv));
+	nf_stop_node(3, SIGTERM);
+	/* A map that would make a remote node root: the node refuses to boot. */
+	EXPECT_NE(KSFT_PASS, nf_boot_node(3, "net_origin_uids=a:0", why, sizeof why));
+	int fd = open(nf->node[3].log, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	nf_read_all(fd, out, sizeof out);
+	EXPECT_NE(NULL, strstr(out, "kipcd: bad value in 'net_origin_uids=a:0'"))
+		TH_LOG("its log: %s", out);
+	nf_stop_node(3, 0);
 }
 
 TEST(kipcs_shows_nodes_and_remote_waiters)

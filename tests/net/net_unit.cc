@@ -101,7 +101,8 @@ struct Side {
 	FakeFabric *fab = nullptr;     /* nullptr once stopped */
 	size_t refused_at_stop = 0;    /* its fabric's refused, then */
 
-	explicit Side(const char *name)
+	/* params: its net_* boot parameters, "name=value" (kipcd's argv). */
+	explicit Side(const char *name, const std::vector<std::string> &params = {})
 	{
 		w.k = std::make_unique<kipc::Kernel>(w.clock, w.host, sink, w.limits);
 		NetConfig c;
@@ -109,6 +110,9 @@ struct Side {
 		c.url = "nats://fake";
 		c.timeout_ms = 1000;
 		c.retry_ms = 100;
+		for (auto &pv : params)
+			REQUIRE(c.set(pv.substr(0, pv.find('=')), pv.substr(pv.find('=') + 1)) == 0);
+		REQUIRE(c.check() == "");
 		auto f = std::make_unique<FakeFabric>(out, in);
 		fab = f.get();
 		fab->refused_out = &refused_at_stop;
@@ -151,7 +155,9 @@ Wire frame(const FabricMsg &m)
 }
 
 struct Net2 {
-	Side a{"a"}, b{"b"};
+	Side a, b;
+	/* bparams: the home b's net_* boot parameters. */
+	explicit Net2(const std::vector<std::string> &bparams = {}) : a("a"), b("b", bparams) {}
 	/* Move what each published to the other; keep: which frames go. */
 	int pump(const std::function<bool(const FabricMsg &)> &keep = nullptr)
 	{
@@ -239,7 +245,8 @@ struct Setup : Net2 {
 	Proc &cli = a.w.spawn(200, 0, 0);
 	int64_t box = 0, rid = 0;
 	uint64_t a_epoch = 0, b_epoch = 0;
-	explicit Setup(uint32_t cap = 4)
+	explicit Setup(uint32_t cap = 4, const std::vector<std::string> &bparams = {})
+		: Net2(bparams)
 	{
 		kipc_mbox_attr at{};
 		at.capacity = cap;
@@ -1711,4 +1718,273 @@ TEST_CASE("net: a hostile node cycling pids makes a home hold a bounded, charged
 		s.b.tick();
 	}
 	CHECK(held() == 0);
+}
+
+/* Forged requests of the nodes a test plays (not a: it is real). */
+struct MapSetup : Setup {
+	/* a and c have a uid each at b, z and y (unmapped) net_uid's */
+	explicit MapSetup(const std::vector<std::string> &more = {}) : Setup(4, params(more)) {}
+	static std::vector<std::string> params(std::vector<std::string> more)
+	{
+		more.push_back("net_origin_uids=a:3001,c:3002");
+		return more;
+	}
+	std::map<std::string, uint64_t> seqs;
+	/* A send of caller pid 300 (uid 1000 there) of node to the mailbox
+	 * id at b: its answer's res. */
+	int64_t forged_send(const std::string &node, int64_t id, const std::string &data,
+			    uint32_t uid = 1000)
+	{
+		uint64_t seq = ++seqs[node];
+		Wire w = req_frame(9, b_epoch, seq, KIPC_SYS_mbox_send, 300, id);
+		w.low = seq; /* the earlier ones are done: b keeps no answers */
+		w.uid = w.gid = uid;
+		b.out.clear();
+		b.in.push_back({"kipc.b.req." + node, encode(w, data.data(), uint32_t(data.size()))});
+		b.deliver();
+		int64_t res = 1;
+		for (auto &m : b.out)
+			if (is(m, W_RES) && frame(m).seq == seq)
+				res = frame(m).cqe.res;
+		b.out.clear(); /* (for node: pump() moves a's and b's only) */
+		REQUIRE(res != 1);
+		return res;
+	}
+	/* The uid and gid b's kernel (kipcs -t there) shows task pid with. */
+	std::pair<uint32_t, uint32_t> creds_of(pid_t pid)
+	{
+		kipc_task_info ti{};
+		REQUIRE(kt::one(srv, KIPC_SYS_task_info, pid, &ti) == 0);
+		return {ti.uid, ti.gid};
+	}
+	uint32_t mapped_of(pid_t pid)
+	{
+		kipc_net_peer np{};
+		kipc_sqe q{};
+		uint64_t rec = srv.mem.alloc(sizeof np);
+		q.opcode = KIPC_SYS_net_peer;
+		q.target = pid;
+		q.addr2 = rec;
+		q.len2 = sizeof np;
+		Op o = via(b, srv, q);
+		REQUIRE(o.done());
+		REQUIRE(o.res() == 0);
+		memcpy(&np, srv.mem.arena.data() + rec, sizeof np);
+		return np.mapped_uid;
+	}
+	/* A mailbox of owner uid's at b, of mode, capacity cap. */
+	int64_t box_of(Proc &owner, const std::string &name, uint32_t mode, uint32_t cap = 4)
+	{
+		kipc_mbox_attr at{};
+		at.capacity = cap;
+		at.mode = mode;
+		int64_t id = owner.mbox_open(name, KIPC_O_CREAT, &at);
+		REQUIRE(id > 0);
+		return id;
+	}
+	int64_t open_at_b(const std::string &name)
+	{
+		Op o = open_remote(a, cli, "/net/b" + name);
+		pump();
+		REQUIRE(o.done());
+		return o.res();
+	}
+	int64_t send_from_a(int64_t rid, const std::string &data)
+	{
+		Op o = send_remote(a, cli, rid, data);
+		pump();
+		REQUIRE(o.done());
+		return o.res();
+	}
+};
+
+TEST_CASE("net: net_origin_uids: a mapped origin's callers run as its uid, for permissions too")
+{
+	MapSetup s;
+	Proc &own = s.b.w.spawn(101, 3001, 3001);
+	Proc &nobody = s.b.w.spawn(102, 65534, 65534);
+	int64_t mine = s.box_of(own, "/mine", 0600);
+	int64_t theirs = s.box_of(nobody, "/theirs", 0600);
+	/* a's caller (root at a, not shared) is 3001 at b: 3001's 0600
+	 * mailbox takes it ... */
+	int64_t rmine = s.open_at_b("/mine");
+	REQUIRE(KIPC_NET_IS_MBOX(rmine));
+	CHECK(s.send_from_a(rmine, "from a") == 0);
+	Op r = own.mbox_receive(mine);
+	REQUIRE(r.done());
+	CHECK(r.text() == "from a");
+	pid_t pa = r.cqe().pid;
+	CHECK(pa == KIPC_NET_PID(node_ix(s.b, s.srv, "a"), 200));
+	/* ... as kipcs there shows it: uid and gid 3001, net_peer's too. */
+	CHECK(s.creds_of(pa) == std::make_pair(3001u, 3001u));
+	CHECK(s.mapped_of(pa) == 3001);
+	/* ... and a mailbox of net_uid's no longer covers it. */
+	CHECK(s.send_from_a(s.open_at_b("/theirs"), "from a") == -EACCES);
+	/* c's callers are 3002 (not 3001), z's (unmapped) net_uid. */
+	CHECK(s.forged_send("c", mine, "from c") == -EACCES);
+	CHECK(s.forged_send("c", mine, "root at c", 0) == -EACCES);
+	CHECK(s.forged_send("z", mine, "from z") == -EACCES);
+	CHECK(s.forged_send("z", theirs, "from z") == 0);
+	CHECK(s.forged_send("c", theirs, "from c") == -EACCES);
+	Op rz = nobody.mbox_receive(theirs);
+	REQUIRE(rz.done());
+	CHECK(rz.text() == "from z");
+	CHECK(s.creds_of(rz.cqe().pid) == std::make_pair(65534u, 65534u));
+	CHECK(s.mapped_of(rz.cqe().pid) == 65534);
+	/* A 0660 mailbox of group 3002 takes c's callers: their gid is 3002. */
+	Proc &grp = s.b.w.spawn(103, 4000, 3002);
+	int64_t g = s.box_of(grp, "/group", 0660);
+	CHECK(s.forged_send("c", g, "from c") == 0);
+	CHECK(s.forged_send("z", g, "from z") == -EACCES);
+	CHECK(s.send_from_a(s.open_at_b("/group"), "from a") == -EACCES);
+	CHECK(own.mbox_receive(mine, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
+}
+
+TEST_CASE("net: net_origin_uids: a mapped node filling its uid's bytes_per_user leaves the others' room")
+{
+	MapSetup s;
+	kipc::CoreTestAccess::limits(s.b.w.k->impl()).bytes_per_user = 16384;
+	Proc &own = s.b.w.spawn(101, 4000, 4000);
+	int64_t flood = s.box_of(own, "/flood", 0666, 256);
+	std::string data(1000, 'x');
+	/* Hostile c sends until its uid (3002) holds all it may: ENOSPC. */
+	int sent = 0;
+	int64_t res = 0;
+	while (sent < 256 && (res = s.forged_send("c", flood, data)) == 0)
+		sent++;
+	CHECK(res == -ENOSPC);
+	CHECK(sent >= 10);
+	CHECK(s.b.w.charged(3002) <= 16384);
+	CHECK(s.b.w.charged(3002) + 2000 > 16384);
+	CHECK(s.forged_send("c", flood, data) == -ENOSPC);
+	/* a's callers (3001) and z's (net_uid) still send, all they may. */
+	int64_t rflood = s.open_at_b("/flood");
+	for (int i = 0; i < 5; i++)
+		CHECK(s.send_from_a(rflood, data) == 0);
+	for (int i = 0; i < 5; i++)
+		CHECK(s.forged_send("z", flood, data) == 0);
+	CHECK(s.b.w.charged(3001) > 5000);
+	CHECK(s.b.w.charged(65534) > 5000);
+	/* Unmapped origins still share net_uid's room: z filling it takes
+	 * y's (the limit the map lifts, network.md), not a's nor c's. */
+	while (s.forged_send("z", flood, data) == 0)
+		;
+	CHECK(s.forged_send("y", flood, data) == -ENOSPC);
+	CHECK(s.send_from_a(rflood, data) == 0);
+	/* c's room comes back as its messages are taken. */
+	for (int i = 0; i < 3; i++)
+		REQUIRE(own.mbox_receive(flood, 2048).done());
+	CHECK(s.forged_send("c", flood, data) == 0);
+}
+
+TEST_CASE("net: net_origin_uids: net_origin_share bounds only what is charged to net_uid")
+{
+	MapSetup s;
+	kipc::CoreTestAccess::limits(s.b.w.k->impl()).bytes_per_user = 400000;
+	/* Requests in parts that never end: an unmapped origin (z) may hold
+	 * half of net_uid's 400000 bytes; a mapped one (c) all of its own
+	 * uid's, that no other node shares. */
+	auto parts = [&](const std::string &node) {
+		int taken = 0;
+		for (uint64_t seq = 1; seq <= 16; seq++) {
+			Wire w{};
+			w.kind = W_PART;
+			w.prio = W_REQ;
+			w.epoch = 9;
+			w.peer_epoch = s.b_epoch;
+			w.seq = seq;
+			w.op = KIPC_SYS_mbox_send;
+			w.pid = 300;
+			w.uid = 1000;
+			w.len2 = 50000;
+			std::string d(3000, 'z');
+			s.b.out.clear();
+			s.b.in.push_back({"kipc.b.req." + node, encode(w, d.data(), uint32_t(d.size()))});
+			s.b.deliver();
+			if (!s.b.out.empty()) {
+				CHECK(frame(s.b.out[0]).cqe.res == -ENOSPC);
+				break;
+			}
+			taken++;
+		}
+		return taken;
+	};
+	CHECK(parts("z") == 4);
+	CHECK(parts("c") == 8);
+	CHECK(s.b.w.k->impl().user(3002).host_bytes == 400000);
+}
+
+TEST_CASE("net: net_origin_uids: shared uids keep their uid whatever their node")
+{
+	MapSetup s({"net_shared_uids=2000-2999"});
+	Proc &own = s.b.w.spawn(101, 2000, 2000);
+	int64_t mine = s.box_of(own, "/mine", 0600);
+	/* c's caller of shared uid 2000 is 2000 at b, not 3002. */
+	CHECK(s.forged_send("c", mine, "2000 at c", 2000) == 0);
+	Op r = own.mbox_receive(mine);
+	REQUIRE(r.done());
+	CHECK(s.creds_of(r.cqe().pid) == std::make_pair(2000u, 2000u));
+	CHECK(s.mapped_of(r.cqe().pid) == 2000);
+	/* a's, as well; a's unshared caller (root) is 3001, refused. */
+	Proc &u = s.a.w.spawn(201, 2000, 2000);
+	Op o = open_remote(s.a, u, "/net/b/mine");
+	s.pump();
+	REQUIRE(o.done());
+	REQUIRE(o.res() > 0);
+	Op snd = send_remote(s.a, u, o.res(), "2000 at a");
+	s.pump();
+	REQUIRE(snd.done());
+	CHECK(snd.res() == 0);
+	r = own.mbox_receive(mine);
+	REQUIRE(r.done());
+	CHECK(r.text() == "2000 at a");
+	CHECK(s.creds_of(r.cqe().pid) == std::make_pair(2000u, 2000u));
+	CHECK(s.send_from_a(s.open_at_b("/mine"), "root at a") == -EACCES);
+}
+
+TEST_CASE("net: net_origin_uids: bad values are refused")
+{
+	NetConfig c;
+	CHECK(c.set("net_origin_uids", "b:3001,c:3002") == 0);
+	CHECK(c.origin_uids.size() == 2);
+	uint32_t gid = 0;
+	CHECK(c.origin_uid("c", &gid) == 3002);
+	CHECK(gid == 3002);
+	CHECK(c.origin_uid("d", &gid) == c.uid);
+	CHECK(gid == c.gid);
+	CHECK(c.check() == "");
+	for (const char *bad : {"b", "b:", ":3001", "b:3001,", ",b:3001", "b:3001,,c:3002",
+				"b:0", "b:-1", "b:4294967295", "b:99999999999999999999", "b:30x1",
+				"b:3001:3001", "b:3001,b:3002", "b:3001,c:3001", "B:3001",
+				"b.c:3001", "b c:3001", "b:+3001", std::string(KIPC_NET_NODE_MAX + 1, 'b').c_str()}) {
+		CAPTURE(bad);
+		NetConfig d;
+		CHECK(d.set("net_origin_uids", "b:7") == 0);
+		CHECK(d.set("net_origin_uids", bad) == -EINVAL);
+		CHECK(d.origin_uid("b") == 7); /* nothing taken of a bad value */
+	}
+	/* Empty: no map (over a configured one). */
+	CHECK(c.set("net_origin_uids", "") == 0);
+	CHECK(c.origin_uids.empty());
+	/* Who else is here: net_uid, net_gid, a shared uid. */
+	auto why = [](std::vector<std::pair<std::string, std::string>> v) {
+		NetConfig d;
+		for (auto &[n, x] : v)
+			REQUIRE(d.set(n, x) == 0);
+		return d.check();
+	};
+	CHECK(why({{"net_origin_uids", "b:65534"}}) != "");
+	CHECK(why({{"net_gid", "3001"}, {"net_origin_uids", "b:3001"}}) != "");
+	CHECK(why({{"net_origin_uids", "b:3001"}, {"net_uid", "3001"}}) != "");
+	CHECK(why({{"net_shared_uids", "3000-3999"}, {"net_origin_uids", "b:3001"}}) ==
+	      "net_origin_uids: b's uid 3001 is in net_shared_uids");
+	CHECK(why({{"net_shared_uids", "3000-3999"}, {"net_origin_uids", "b:4001"}}) == "");
+	/* A bad CONFIG_NET_ORIGIN_UIDS refuses the boot unless replaced. */
+	NetConfig d;
+	d.bad_default = "bad CONFIG_NET_ORIGIN_UIDS \"x\"";
+	CHECK(d.check() == d.bad_default);
+	CHECK(d.set("net_origin_uids", "x") == -EINVAL);
+	CHECK(d.check() != "");
+	CHECK(d.set("net_origin_uids", "b:3001") == 0);
+	CHECK(d.check() == "");
 }
