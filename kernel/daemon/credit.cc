@@ -470,6 +470,14 @@ void Server::credit_grant(Proc *p, uint8_t op, int64_t link, uint16_t prio)
 	int64_t queue = kernel_.credit_queue(op, link, &nmsg);
 	if (!queue)
 		return;
+	/*
+	 * A POSIX queue holding only the earning send's message: the next
+	 * receive (any open's) empties it, and takes every credit there
+	 * back before it runs (credit_before). In lock step that is the
+	 * peer's next request: a grant and a revocation for nothing.
+	 */
+	if (op == KIPC_SYS_mq_timedsend && nmsg < 2)
+		return;
 	if (op != KIPC_SYS_mq_timedsend && !push_on(op, queue))
 		prio = KIPC_PRIO_MAX; /* no receiver's claim to go ahead of */
 	if (int f = push_floor(op, queue); f >= 0 && f < prio)

@@ -237,6 +237,19 @@ void Server::push_sync()
 bool Server::push_fill(Push &g)
 {
 	Proc *q = g.p;
+	if (g.queue && g.pushed == g.synced) {
+		/*
+		 * A POSIX queue's pushed message is claimed only with the
+		 * next one pushed behind it (the queue keeps POLLIN): its
+		 * only message would wait for a receive through kipcd,
+		 * which steals it back. Push from two on.
+		 */
+		uint32_t nmsg;
+		if (kernel_.credit_queue(KIPC_SYS_mq_timedsend, KIPC_PUSH_TASKQ - g.link, &nmsg) ==
+			    g.queue &&
+		    nmsg < 2)
+			return true;
+	}
 	while (g.pushed - g.synced < kSlots) {
 		bool first = g.pushed == g.synced;
 		kipc::PushMsg m;
