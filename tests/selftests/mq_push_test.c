@@ -210,6 +210,63 @@ TEST(a_send_of_higher_priority_takes_the_push_back_and_comes_next)
 	kipc_mq_unlink(name);
 }
 
+/* The credit words of region r: a grant for an mq_timedsend of open h? */
+static int mq_credit_for(const char *r, int64_t h)
+{
+	const struct kipc_credit *c = (const struct kipc_credit *)(r + KIPC_CREDIT_OFF);
+	return __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) && c->op == KIPC_SYS_mq_timedsend &&
+	       c->link == h;
+}
+
+/*
+ * A queue's only message (a lock step's) earns its send no credit and
+ * is not pushed: the next receive would take both back (transport.md
+ * sections 12, 13). With a second message queued the send earns
+ * credits and both are pushed: a pushed receive and a credit send then
+ * return with kipcd stopped, and everything comes out once, in order.
+ */
+TEST(a_queues_only_message_earns_no_credit_and_is_not_pushed)
+{
+	char name[64];
+	struct mqd d;
+	ASSERT_EQ(0, kipc_attach());
+	char *r = kt_region();
+	ASSERT_NE(NULL, r);
+	struct kipc_push *w = words(r);
+	ASSERT_EQ(0, mqd_open(kt_name(name, sizeof name, "mqonly"), KIPC_MQ_RDWR | KIPC_O_CREAT,
+			      10, &d));
+	ASSERT_EQ(0, await_push(w, &d));
+	const struct kipc_push_slot *slots = (const struct kipc_push_slot *)(r + KIPC_PUSH_SLOT_OFF);
+	uint64_t c = claim_of(w);
+	uint64_t tag = __atomic_load_n(&slots[(uint32_t)c % KIPC_PUSH_SLOTS].cqe.user_data,
+				       __ATOMIC_ACQUIRE);
+	ASSERT_EQ(0, send_range(&d, 0, 1, 0));
+	/* a request after the send's: kipcd is done with it (its push round too) */
+	EXPECT_EQ(1, curmsgs(&d));
+	EXPECT_EQ(0, mq_credit_for(r, d.h));
+	EXPECT_EQ(c, claim_of(w)); /* the grant is still ours */
+	EXPECT_EQ(tag, __atomic_load_n(&slots[(uint32_t)c % KIPC_PUSH_SLOTS].cqe.user_data,
+				       __ATOMIC_ACQUIRE));
+	EXPECT_NE(c, tag); /* nothing pushed */
+	ASSERT_EQ(0, send_range(&d, 1, 2, 0));
+	EXPECT_EQ(2, curmsgs(&d));
+	EXPECT_EQ(1, mq_credit_for(r, d.h));
+	ASSERT_EQ(0, kt_wait_push_slots(w, KIPC_PUSH_MQ(d.h), 2));
+	ASSERT_EQ(0, stop_kipcd());
+	int64_t got = mq_recv1(&d, KIPC_F_NONBLOCK); /* pushed */
+	int sent = send_range(&d, 2, 3, 0);           /* a credit send */
+	char st = kt_proc_state(kt_main_kernel.pid);
+	cont_kipcd();
+	EXPECT_EQ('T', st); /* both returned while kipcd was stopped */
+	EXPECT_EQ(0, got);
+	EXPECT_EQ(0, sent);
+	for (int64_t i = 1; i < 3; i++)
+		EXPECT_EQ(i, mq_recv1(&d, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, mq_recv1(&d, KIPC_F_NONBLOCK));
+	mqd_close(&d);
+	kipc_mq_unlink(name);
+}
+
 /* A buffer below the queue's msgsize: EMSGSIZE as from kipcd, not a pushed message. */
 TEST(a_buffer_below_msgsize_is_not_pushed)
 {
