@@ -74,21 +74,6 @@ uint32_t sends_of(const kipc_sqe &sqe)
 	return n && n <= KIPC_BUNDLE_MAX ? n : KIPC_BUNDLE_MAX;
 }
 
-/*
- * Do credits pay on a link holding nmsg messages right after a send to
- * it? Not on an empty mailbox or task queue: a receiver parked there
- * took the send at once, and in lock step (a ping-pong) it takes the
- * next one too; the credit send saves its sender no wait (its next
- * call is the receive of the answer) and costs kipcd a take and a
- * top-up. Not on a POSIX queue holding only that send's message: the
- * next receive empties it and takes every credit there back first
- * (credit_before). Refusing a grant changes no result.
- */
-bool credit_pays(uint8_t op, uint32_t nmsg)
-{
-	return nmsg >= (op == KIPC_SYS_mq_timedsend ? 2u : 1u);
-}
-
 } // namespace
 
 bool changes_nothing(uint8_t opcode)
@@ -485,7 +470,13 @@ void Server::credit_grant(Proc *p, uint8_t op, int64_t link, uint16_t prio)
 	int64_t queue = kernel_.credit_queue(op, link, &nmsg);
 	if (!queue)
 		return;
-	if (!credit_pays(op, nmsg))
+	/*
+	 * A POSIX queue holding only the earning send's message: the next
+	 * receive (any open's) empties it, and takes every credit there
+	 * back before it runs (credit_before). In lock step that is the
+	 * peer's next request: a grant and a revocation for nothing.
+	 */
+	if (op == KIPC_SYS_mq_timedsend && nmsg < 2)
 		return;
 	if (op != KIPC_SYS_mq_timedsend && !push_on(op, queue))
 		prio = KIPC_PRIO_MAX; /* no receiver's claim to go ahead of */
@@ -534,10 +525,6 @@ void Server::credit_topup(Proc *p)
 	Credit *c = credit_of(p);
 	if (!c || !p->overflow.empty() || c->revoking)
 		return; /* a process that does not reap gets no more */
-	uint32_t nmsg;
-	kernel_.credit_queue(c->op, c->link, &nmsg);
-	if (!credit_pays(c->op, nmsg))
-		return; /* what is held runs out; credit_timers() takes the grant back */
 	uint32_t held = c->limit - c->applied;
 	if (held > kCreditMax / 2)
 		return;
