@@ -965,9 +965,12 @@ public:
 	/* --- accounting --- */
 	UserAcct &user(uid_t uid) { return users[uid]; }
 	void check_invariants() const;
+	/* The facade's check after an entry (CONFIG_DEBUG_CHECKS): every
+	 * check_every-th one, 0 none (a test's end still checks). */
+	void debug_check();
 
 private:
-	friend struct CoreTestAccess; /* tests/unit/harness.h: the limits a test sets */
+	friend struct CoreTestAccess; /* tests/unit/harness.h: the limits a test sets, the checks' pace */
 
 	Task *new_task(const Creds &c);                 /* task.cc */
 	ReqPtr unpark(Request *r, bool wake = true);    /* wait.cc: finish() only */
@@ -999,6 +1002,10 @@ private:
 		const UserMemory *mm = nullptr;
 	} lent;
 	bool dying = false; /* ~KernelImpl: completions go nowhere */
+	/* debug_check()'s pace: 1 but in a test that makes tens of
+	 * thousands of tasks, where a walk per entry is quadratic. */
+	uint32_t check_every = 1;
+	uint32_t check_skipped = 0;
 	std::vector<Request *> bundles_ready; /* parked bundles to go on (bundle.cc) */
 };
 

@@ -233,6 +233,14 @@ void KernelImpl::check_invariants() const
 		KIPC_BUG_ON(!r->task_node.linked() || r->deadline != deadline);
 }
 
+void KernelImpl::debug_check()
+{
+	if (!check_every || ++check_skipped < check_every)
+		return;
+	check_skipped = 0;
+	check_invariants();
+}
+
 KernelImpl::~KernelImpl()
 {
 	dying = true;

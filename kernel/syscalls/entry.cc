@@ -10,10 +10,10 @@
 
 namespace kipc {
 
-static void debug_check(const KernelImpl &k)
+static void debug_check(KernelImpl &k)
 {
 #ifdef CONFIG_DEBUG_CHECKS
-	k.check_invariants();
+	k.debug_check();
 #else
 	(void)k;
 #endif

@@ -2955,6 +2955,196 @@ TEST_TIMEOUT(a_server_that_grants_a_node_another_nodes_subjects_is_refused, 90)
 		   "subscribe to node b's answers (kipc.b.rsp.d)");
 }
 
+/*
+ * A permission check whose answer is late is no refusal (nats.cc
+ * probed()): a relay between node d and the fixture's server holds back
+ * what the server sends d from the check's mark on (the MSG on
+ * kipc.d.rsp.d), on d's first two connections: each check has no
+ * answer within 2 s, the connection is dropped and a new one checked.
+ */
+#define RELAY_PAIRS 8
+
+struct relay {
+	int port;
+	int conns; /* connections the relay took */
+	int held;  /* of them, those whose mark it held back */
+};
+
+/* Copy what fd has to to: false at its end (or an error). */
+static bool relay_copy(int fd, int to, const char *hold, int *holding, char *tail,
+		       size_t *ntail)
+{
+	char buf[65536 + 64];
+	size_t off = hold ? *ntail : 0; /* room for the tail before it */
+	ssize_t n = read(fd, buf + off, sizeof buf - 64);
+	if (n <= 0)
+		return false;
+	if (!hold || *holding < 0)
+		return write(to, buf + off, (size_t)n) == n;
+	if (*holding > 0)
+		return true; /* held back: the mark and all after it */
+	/* (the mark's line may begin in what the last read forwarded) */
+	memcpy(buf, tail, *ntail);
+	size_t all = *ntail + (size_t)n, lh = strlen(hold), out = (size_t)n;
+	char *at = memmem(buf, all, hold, lh);
+	if (at) {
+		out = (size_t)(at - buf) > *ntail ? (size_t)(at - buf) - *ntail : 0;
+		*holding = 1;
+	}
+	if (out && write(to, buf + *ntail, out) != (ssize_t)out)
+		return false;
+	size_t keep = all < lh ? all : lh - 1;
+	memmove(tail, buf + all - keep, keep);
+	*ntail = keep;
+	return true;
+}
+
+/* The relay to port: on its first nhold connections it holds back what
+ * the server sends from the text hold on. Its pid (it dies with us). */
+static pid_t relay_start(struct relay *r, int port, const char *hold, int nhold)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof sa;
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 8) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &l) < 0)
+		return -1;
+	r->port = ntohs(sa.sin_port);
+	pid_t p = fork();
+	if (p != 0) {
+		close(lfd);
+		if (p > 0)
+			nf_track(p);
+		return p;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	struct {
+		int c, s, holding; /* holding: 0 watching, 1 holding, -1 neither */
+		char tail[64];
+		size_t ntail;
+	} pr[RELAY_PAIRS];
+	int np = 0;
+	for (;;) {
+		struct pollfd pf[1 + 2 * RELAY_PAIRS] = {{.fd = lfd, .events = POLLIN}};
+		for (int i = 0; i < np; i++) {
+			pf[1 + 2 * i] = (struct pollfd){.fd = pr[i].c, .events = POLLIN};
+			pf[2 + 2 * i] = (struct pollfd){.fd = pr[i].s, .events = POLLIN};
+		}
+		if (poll(pf, (nfds_t)(1 + 2 * np), -1) < 0)
+			continue;
+		for (int i = np - 1; i >= 0; i--) {
+			bool ok = true;
+			if (pf[1 + 2 * i].revents)
+				ok = relay_copy(pr[i].c, pr[i].s, NULL, NULL, NULL, NULL);
+			if (ok && pf[2 + 2 * i].revents) {
+				int was = pr[i].holding;
+				ok = relay_copy(pr[i].s, pr[i].c, hold, &pr[i].holding, pr[i].tail,
+						&pr[i].ntail);
+				if (was == 0 && pr[i].holding == 1)
+					__atomic_add_fetch(&r->held, 1, __ATOMIC_SEQ_CST);
+			}
+			if (!ok) {
+				close(pr[i].c);
+				close(pr[i].s);
+				pr[i] = pr[--np];
+			}
+		}
+		if (pf[0].revents && np < RELAY_PAIRS) {
+			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			struct sockaddr_in to = {.sin_family = AF_INET,
+						 .sin_port = htons((uint16_t)port),
+						 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+			int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (c >= 0 && s >= 0 && connect(s, (struct sockaddr *)&to, sizeof to) == 0) {
+				int n = __atomic_add_fetch(&r->conns, 1, __ATOMIC_SEQ_CST);
+				pr[np].c = c;
+				pr[np].s = s;
+				pr[np].holding = n <= nhold ? 0 : -1;
+				pr[np].ntail = 0;
+				np++;
+			} else {
+				if (c >= 0)
+					close(c);
+				if (s >= 0)
+					close(s);
+			}
+		}
+	}
+}
+
+static int log_count(const struct kt_kernel *k, const char *text)
+{
+	FILE *f = fopen(k->log, "r");
+	char line[1024];
+	int n = 0;
+	while (f && fgets(line, sizeof line, f))
+		n += strstr(line, text) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* On node d while its check waits for its answer: not connected, and
+ * a request is held, then fails EHOSTUNREACH (nothing sent). */
+static int while_unchecked(struct share *s)
+{
+	struct kipc_net_stat st;
+	if (kipc_net_stat(&st) < 0)
+		return 10;
+	s->result[0] = (int)st.connected;
+	int64_t t0 = kt_now_ns();
+	int64_t id = kipc_mbox_open("/net/b/anything", 0, NULL);
+	s->result[1] = id < 0 ? errno : 0;
+	s->t[0] = kt_now_ns() - t0;
+	return 0;
+}
+
+#define LATE_LINE "did not come within 2 s: checking again on a new connection"
+
+TEST_TIMEOUT(a_permission_check_answered_late_is_checked_again, 60)
+{
+	NF_SLOW();
+	char why[256], url[64];
+	struct relay *r = nf_shared(sizeof *r);
+	ASSERT_NE(NULL, r);
+	pid_t rp = relay_start(r, nf->nats_port, "MSG kipc.d.rsp.d ", 2);
+	ASSERT_GT(rp, 0);
+	struct share *s = share_new();
+	ASSERT_NE(NULL, s);
+	pid_t srv = serve(1, srv_one_late, s);
+	ASSERT_GT(srv, 0);
+	snprintf(url, sizeof url, "nats://127.0.0.1:%d", r->port);
+	ASSERT_EQ(KSFT_PASS, nf_boot_node_on(3, url, NULL, why, sizeof why)) TH_LOG("%s", why);
+	/* Its first check waits for the mark the relay holds. */
+	int64_t end = __ksft_now_ms() + KT_BOUND_MS;
+	while (!__atomic_load_n(&r->held, __ATOMIC_SEQ_CST) && __ksft_now_ms() < end)
+		kt_sleep_ms(5);
+	ASSERT_EQ(1, __atomic_load_n(&r->held, __ATOMIC_SEQ_CST));
+	pid_t p = on_node(3, while_unchecked, s);
+	ASSERT_EQ(0, kt_wait(p));
+	EXPECT_EQ(0, s->result[0]);            /* kipcs -u: not connected */
+	EXPECT_EQ(EHOSTUNREACH, s->result[1]); /* nothing sent */
+	/* Two late checks, two new connections; the third passes. */
+	EXPECT_TRUE(wait_log(&nf->node[3], "enforces the per-node permissions (checked)"));
+	EXPECT_EQ(0, wait_connected(3));
+	EXPECT_EQ(2, log_count(&nf->node[3], LATE_LINE));
+	EXPECT_EQ(2, __atomic_load_n(&r->held, __ATOMIC_SEQ_CST));
+	EXPECT_LE(3, __atomic_load_n(&r->conns, __ATOMIC_SEQ_CST));
+	EXPECT_FALSE(log_has(&nf->node[3], "REFUSING"));
+	/* No refusal stood: its send crosses. */
+	p = on_node(3, send_joined, s);
+	EXPECT_EQ(0, kt_wait(p));
+	EXPECT_EQ(0, kt_wait(srv));
+	EXPECT_STREQ("joined", s->text[0]);
+	TH_LOG("late checks: %d, connections: %d; a request while unchecked: %s after %.2f s",
+	       log_count(&nf->node[3], LATE_LINE), r->conns, strerror(s->result[1]),
+	       (double)s->t[0] / 1e9);
+	nf_stop_node(3, SIGTERM);
+	kill(rp, SIGKILL);
+	waitpid(rp, NULL, 0);
+	nf_untrack(rp);
+}
+
 /* ---- servers of one cluster with different max_payload ----------- */
 
 TEST_TIMEOUT(servers_with_different_max_payload_in_one_cluster, 120)

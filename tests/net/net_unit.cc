@@ -1720,6 +1720,172 @@ TEST_CASE("net: a hostile node cycling pids makes a home hold a bounded, charged
 	CHECK(held() == 0);
 }
 
+/*
+ * The bounds of 65536 per origin. These make tens of thousands of
+ * tasks or requests at the home: its core checks its invariants every
+ * 4096th entry here (a walk of every task per entry is quadratic), and
+ * once at the end (~World).
+ */
+struct BoundSetup : Setup {
+	uint64_t home = 0;
+	BoundSetup() : Setup(64)
+	{
+		kipc::KernelImpl &k = b.w.k->impl();
+		kipc::CoreTestAccess::check_every(k, 4096);
+		kipc::CoreTestAccess::limits(k).tasks_per_user = 2 * kMaxSeen;
+		kipc::CoreTestAccess::limits(k).bytes_per_user = 64 << 20;
+		Wire hi{};
+		hi.kind = W_PROBE;
+		hi.epoch = 9;
+		b.in.push_back({"kipc.b.req.z", encode(hi, nullptr, 0)});
+		b.deliver();
+		home = frame(b.out.at(0)).epoch;
+	}
+	uint64_t held() { return b.w.k->impl().user(65534).host_bytes; }
+	/* A request of node z's task pid (incarnation 1), of order order:
+	 * its answer (one RES). A send to /box carries its seq. */
+	Wire req(uint64_t seq, uint64_t low, int32_t pid, uint32_t order,
+		 uint8_t op = KIPC_SYS_mbox_send)
+	{
+		Wire w = req_frame(9, home, seq, op, pid, box);
+		w.low = low;
+		w.order = w.order_low = order;
+		std::string d = op == OP_EXIT ? "" : std::to_string(seq);
+		b.out.clear();
+		b.in.push_back({"kipc.b.req.z", encode(w, d.data(), uint32_t(d.size()))});
+		b.deliver();
+		/* (one assertion, not three: it runs 65536 times) */
+		Wire r{};
+		if (b.out.size() == 1)
+			memcpy(&r, b.out[0].data.data(), std::min(sizeof r, b.out[0].data.size()));
+		REQUIRE_MESSAGE((b.out.size() == 1 && r.kind == W_RES && r.seq == seq),
+				"not one RES of seq ", seq);
+		return r;
+	}
+	/* The one message in /box: seq's. (What this takes of the server's
+	 * arena, a bump allocator, and its list of completions, searched
+	 * whole by each look, is given back: 65536 of them would be
+	 * quadratic.) */
+	bool received(uint64_t seq)
+	{
+		uint64_t top = srv.mem.top;
+		size_t ncq = srv.cq.size();
+		Op m = srv.mbox_receive(box, 64, KIPC_F_NONBLOCK);
+		bool ok = m.done() && m.res() >= 0 && m.text() == std::to_string(seq) && nmsg() == 0;
+		srv.mem.top = top;
+		srv.cq.resize(ncq);
+		return ok;
+	}
+	/* Whether the home has a task for z's pid (its proxy). */
+	bool has_proxy(int32_t pid)
+	{
+		kipc_task_info ti{};
+		int64_t ix = node_ix(b, srv, "z");
+		return kt::one(srv, KIPC_SYS_task_info, KIPC_NET_PID(ix, pid), &ti) == 0;
+	}
+	/* z falls silent: after twice net_timeout_ms nothing is held. */
+	void silence()
+	{
+		for (int i = 0; i < 45; i++) {
+			b.w.advance_ms(50);
+			b.tick();
+		}
+	}
+};
+
+TEST_CASE("net: a home holds at most 65536 proxies and ended tasks per origin")
+{
+	BoundSetup s;
+	constexpr uint64_t K = 176, E = kEndedBytes; /* a kept answer, an ended task */
+	uint64_t a_held = s.held(); /* a's: its open's answer, its proxy's entry */
+	/* 65536 tasks of z, one send each, its mark past the earlier ones:
+	 * each holds its proxy's room for its entry, only the last answer
+	 * is kept. */
+	uint64_t seq = 0;
+	uint32_t bad = 0;
+	for (int32_t pid = 1000; pid < 1000 + int32_t(kMaxSeen); pid++) {
+		seq++;
+		Wire r = s.req(seq, seq, pid, 1);
+		bad += r.cqe.res != 0 || !s.received(seq);
+	}
+	CHECK(bad == 0);
+	CHECK(s.has_proxy(1000 + int32_t(kMaxSeen) - 1));
+	CHECK(s.held() == a_held + kMaxSeen * E + K);
+	/* The next new task: EAGAIN, not run, no proxy; what it holds is
+	 * its refusal's answer, kept for its retransmissions. */
+	int32_t late = 1000 + int32_t(kMaxSeen);
+	seq++;
+	CHECK(s.req(seq, seq, late, 1).cqe.res == -EAGAIN);
+	CHECK(s.nmsg() == 0);
+	CHECK(!s.has_proxy(late));
+	CHECK(s.held() == a_held + kMaxSeen * E + K);
+	CHECK(s.req(seq, seq, late, 1).cqe.res == -EAGAIN); /* its retransmission */
+	CHECK(s.nmsg() == 0);
+	/* The proxies that are there still run. */
+	seq++;
+	CHECK(s.req(seq, seq, 1000, 2).cqe.res == 0);
+	CHECK(s.received(seq));
+	/* Task 1000 exits: its entry takes its proxy's room, so the origin
+	 * still has 65536 proxies and ended tasks: a new task is refused
+	 * until z's mark passes the exit. */
+	uint64_t exit_seq = ++seq;
+	CHECK(s.req(exit_seq, exit_seq, 1000, 3, OP_EXIT).cqe.res == 0);
+	CHECK(!s.has_proxy(1000));
+	CHECK(s.held() == a_held + kMaxSeen * E + K);
+	seq++;
+	CHECK(s.req(seq, exit_seq, late, 1).cqe.res == -EAGAIN);
+	CHECK(s.nmsg() == 0);
+	CHECK(!s.has_proxy(late));
+	CHECK(s.held() == a_held + kMaxSeen * E + 2 * K);
+	/* The mark passes the exit: the entry is forgotten, uncharged, and
+	 * the new task runs, its proxy taking the room again. */
+	seq++;
+	CHECK(s.req(seq, exit_seq + 1, late, 1).cqe.res == 0);
+	CHECK(s.received(seq));
+	CHECK(s.has_proxy(late));
+	CHECK(s.held() == a_held + kMaxSeen * E + 2 * K);
+	seq++;
+	CHECK(s.req(seq, seq, late + 1, 1).cqe.res == -EAGAIN); /* full again */
+	CHECK(s.nmsg() == 0);
+	/* z falls silent: its proxies end, everything is uncharged. */
+	s.silence();
+	CHECK(s.held() == 0);
+	CHECK(!s.has_proxy(late));
+}
+
+TEST_CASE("net: a home remembers at most 65536 ids per origin")
+{
+	BoundSetup s;
+	constexpr uint64_t K = 176, E = kEndedBytes;
+	uint64_t a_held = s.held();
+	/* z never lets its mark move: every answer is kept (charged), up
+	 * to 65536 of them. */
+	uint32_t bad = 0;
+	for (uint64_t seq = 1; seq <= kMaxSeen; seq++) {
+		Wire r = s.req(seq, 1, 300, uint32_t(seq));
+		bad += r.cqe.res != 0 || !s.received(seq);
+	}
+	CHECK(bad == 0);
+	CHECK(s.held() == a_held + E + kMaxSeen * K);
+	/* The next: EAGAIN, not run, not remembered (nothing more held);
+	 * its retransmission is taken as new and refused again. */
+	uint64_t next = kMaxSeen + 1;
+	for (int again = 0; again < 2; again++) {
+		CHECK(s.req(next, 1, 300, uint32_t(next)).cqe.res == -EAGAIN);
+		CHECK(s.nmsg() == 0);
+		CHECK(s.held() == a_held + E + kMaxSeen * K);
+	}
+	/* A retransmission of a remembered one still has its answer. */
+	CHECK(s.req(kMaxSeen, 1, 300, uint32_t(kMaxSeen)).cqe.res == 0);
+	CHECK(s.nmsg() == 0);
+	/* z's mark moves past them: forgotten, uncharged; its next runs. */
+	CHECK(s.req(next, next, 300, uint32_t(next)).cqe.res == 0);
+	CHECK(s.received(next));
+	CHECK(s.held() == a_held + E + K);
+	s.silence();
+	CHECK(s.held() == 0);
+}
+
 /* Forged requests of the nodes a test plays (not a: it is real). */
 struct MapSetup : Setup {
 	/* a and c have a uid each at b, z and y (unmapped) net_uid's */

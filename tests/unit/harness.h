@@ -42,6 +42,13 @@ namespace kipc {
  */
 struct CoreTestAccess {
 	static Limits &limits(KernelImpl &k) { return k.lim; }
+	/* The facade checks the invariants after every n-th entry (0: none;
+	 * ~World still checks): for a test of a bound of 65536 tasks. */
+	static void check_every(KernelImpl &k, uint32_t n)
+	{
+		k.check_every = n;
+		k.check_skipped = 0;
+	}
 };
 } // namespace kipc
 
