@@ -204,6 +204,14 @@ void kipc_prep_mbox_send_bundle(struct kipc_sqe *sqe, int64_t id,
 			n * (uint32_t)sizeof *descs, (uint16_t)prio, flags);
 }
 
+void kipc_prep_send_bundle(struct kipc_sqe *sqe, pid_t pid,
+			   const struct kipc_bundle_desc *descs, unsigned n,
+			   unsigned prio, unsigned flags)
+{
+	__kipc_enc_send(sqe, KIPC_SYS_send_bundle, pid, off(descs),
+			n * (uint32_t)sizeof *descs, (uint16_t)prio, flags);
+}
+
 void kipc_prep_mbox_receive_multi(struct kipc_sqe *sqe, int64_t id,
 				  struct kipc_buf_ring *br, unsigned entries,
 				  unsigned head, unsigned flags)

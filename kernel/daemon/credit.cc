@@ -59,6 +59,14 @@ bool leaves_credits(uint8_t op)
 	       op == KIPC_SYS_msgrcv || op == KIPC_SYS_mbox_receive_multi;
 }
 
+/* The send a bundle is made of (bundle.cc): mbox_send, send; else op. */
+uint8_t send_of(uint8_t op)
+{
+	if (op == KIPC_SYS_mbox_send_bundle)
+		return KIPC_SYS_mbox_send;
+	return op == KIPC_SYS_send_bundle ? uint8_t(KIPC_SYS_send) : op;
+}
+
 /*
  * The messages a send request may add to its link: 1, or a bundle's
  * descriptors (bundle.cc; a malformed length fails EINVAL and sends
@@ -68,7 +76,7 @@ uint32_t sends_of(const kipc_sqe &sqe)
 {
 	if (credit_op(sqe.opcode))
 		return 1;
-	if (sqe.opcode != KIPC_SYS_mbox_send_bundle)
+	if (send_of(sqe.opcode) == sqe.opcode)
 		return 0;
 	uint32_t n = sqe.len / sizeof(kipc_bundle_desc);
 	return n && n <= KIPC_BUNDLE_MAX ? n : KIPC_BUNDLE_MAX;
@@ -359,10 +367,10 @@ void Server::credit_before(Proc *p, kipc::Task *task, const kipc_sqe &sqe)
 		 * held), then the one holding the most there, then those of
 		 * p's user elsewhere (their bytes). Another sender is no
 		 * reason to stop granting: several holders share a link.
-		 * A bundle is nsend mailbox sends: room for all of them
-		 * (each counted at the link's largest message).
+		 * A bundle is nsend mailbox or task queue sends: room for
+		 * all of them (each counted at the link's largest message).
 		 */
-		uint8_t op = credit_op(sqe.opcode) ? sqe.opcode : uint8_t(KIPC_SYS_mbox_send);
+		uint8_t op = send_of(sqe.opcode);
 		int64_t link = sqe.target;
 		uint32_t nmsg;
 		int64_t queue = kernel_.credit_queue(op, link, &nmsg);

@@ -65,6 +65,7 @@ bool Server::push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe)
 		switch (op) {
 		case KIPC_SYS_send:
 		case KIPC_SYS_call:
+		case KIPC_SYS_send_bundle: /* each of its messages at sqe.prio */
 			return sqe.target == g.p->creds.pid && sqe.prio > g.prio;
 		case KIPC_SYS_receive:
 		case KIPC_SYS_reply_receive:
@@ -84,6 +85,7 @@ bool Server::push_moves_head(const Push &g, const Proc *p, const kipc_sqe &sqe)
 	switch (op) {
 	case KIPC_SYS_send:
 	case KIPC_SYS_receive:
+	case KIPC_SYS_send_bundle:
 		return false; /* task queues */
 	case KIPC_SYS_mbox_send:
 	case KIPC_SYS_mbox_send_bundle: /* each of its messages at sqe.prio */
@@ -125,6 +127,7 @@ bool Server::push_moves_mq(const Push &g, const kipc_sqe &sqe)
 	case KIPC_SYS_mbox_receive_set:
 	case KIPC_SYS_send:
 	case KIPC_SYS_receive:
+	case KIPC_SYS_send_bundle:
 	case KIPC_SYS_msgsnd:
 	case KIPC_SYS_msgrcv:
 		return false;

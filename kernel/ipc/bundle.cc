@@ -4,20 +4,22 @@
  * many messages for one submission entry on each side, as io_uring's
  * bundles and provided buffers.
  *
- * A bundle (mbox_send_bundle) is n mailbox sends in a row, each exactly
- * what one mbox_send would do (rights, policy, charging, tracing,
- * ordering), stopping at the first that fails. With KIPC_F_NONBLOCK a
- * full mailbox fails the message EAGAIN; else the message waits as a
- * blocking mbox_send's does (on the link's pending senders, behind those
- * waiting before it), on the bundle's own request, which then keeps the
- * rest (BundleWait, charged to the sender's user). When that message goes
+ * A bundle is n sends in a row to one mailbox (mbox_send_bundle) or one
+ * task queue (send_bundle, by pid), each exactly what one mbox_send or
+ * send would do (rights, policy, charging, tracing, ordering), stopping
+ * at the first that fails: the link is looked up for each (bundle_link),
+ * the rest is the same for both. With KIPC_F_NONBLOCK a full link fails
+ * the message EAGAIN; else the message waits as a blocking send's does
+ * (on the link's pending senders, behind those waiting before it), on
+ * the bundle's own request, which then keeps the rest (BundleWait,
+ * charged to the sender's user). When that message goes
  * (refill() queues it, or a receiver takes it: finish() of the request
  * with res 0), the request stays parked and the rest goes on when the
  * entry that moved it ends (leave(): resume_bundles()), as if the caller
  * had sent the next message on seeing the completion: never from inside
  * a delivery, so nothing the delivery walks changes under it. Any other
- * end of the request (deadline, cancel, destroy, lost right, exit) is
- * finish() with an error: the completion says how many went.
+ * end of the request (deadline, cancel, destroy, lost right, exit of
+ * either side) is finish() with an error: the completion says how many went.
  *
  * A multishot receive (mbox_receive_multi, of a mailbox or, with target
  * KIPC_ANY, of the own task queue) is a receive that stays parked
@@ -167,7 +169,8 @@ long KernelImpl::do_receive_multi(Task &cur, Link &link, const Selector &sel, co
 
 /* What a parked bundle keeps: the messages from went on, its arguments. */
 struct BundleWait {
-	int64_t id;        /* the mailbox */
+	uint16_t op;       /* KIPC_SYS_mbox_send_bundle or KIPC_SYS_send_bundle */
+	int64_t id;        /* the mailbox, or the pid */
 	MsgArgs a;         /* as decoded; addr/len per message */
 	uid_t uid;         /* charged the bytes below */
 	size_t went;       /* messages that went; message went waits, or goes next */
@@ -200,21 +203,30 @@ long bundle_result(size_t went, size_t n, long err, uint64_t seq, kipc_cqe &cqe)
 	return long(went);
 }
 
+/* The link one send of bundle op by cur to id goes to, as that send
+ * finds it: mailbox id (mbox_send), pid id's task queue (send). */
+Link *bundle_link(KernelImpl &k, Task &cur, uint16_t op, int64_t id, int *err)
+{
+	if (op == KIPC_SYS_send_bundle)
+		return k.task_to_send(cur, id, err);
+	return k.mbox.to_send(cur, id, err);
+}
+
 /*
- * Send d[*went..n) by cur to mailbox id, each as one mbox_send (the
- * mailbox found and the right checked for each): 0, all went; -EQUEUED,
- * message *went waits (on r: a parked bundle's request; nullptr: on the
- * request do_send() parks); else message *went's -errno.
+ * Send d[*went..n) by cur to id, each as one send of op (the link found
+ * and the right checked for each): 0, all went; -EQUEUED, message *went
+ * waits (on r: a parked bundle's request; nullptr: on the request
+ * do_send() parks); else message *went's -errno.
  */
-long send_from(KernelImpl &k, Task &cur, int64_t id, const kipc_bundle_desc *d, size_t n,
-	       MsgArgs &a, size_t *went, uint64_t *seq, Request *r)
+long send_from(KernelImpl &k, Task &cur, uint16_t op, int64_t id, const kipc_bundle_desc *d,
+	       size_t n, MsgArgs &a, size_t *went, uint64_t *seq, Request *r)
 {
 	for (; *went < n; ++*went) {
 		const kipc_bundle_desc &m = d[*went];
 		if (m.rsvd)
 			return -EINVAL;
 		int err;
-		Link *l = k.mbox.to_send(cur, id, &err);
+		Link *l = bundle_link(k, cur, op, id, &err);
 		if (!l)
 			return err;
 		kipc_cqe one{};
@@ -229,15 +241,15 @@ long send_from(KernelImpl &k, Task &cur, int64_t id, const kipc_bundle_desc *d, 
 
 } // namespace
 
-long KernelImpl::do_send_bundle(Task &cur, int64_t id, const kipc_bundle_desc *d, size_t n,
-				MsgArgs &a, kipc_cqe &cqe)
+long KernelImpl::do_send_bundle(Task &cur, uint16_t op, int64_t id, const kipc_bundle_desc *d,
+				size_t n, MsgArgs &a, kipc_cqe &cqe)
 {
 	size_t went = 0;
 	uint64_t seq = 0;
-	long err = send_from(*this, cur, id, d, n, a, &went, &seq, nullptr);
+	long err = send_from(*this, cur, op, id, d, n, a, &went, &seq, nullptr);
 	if (err == -EQUEUED) { /* message went waits on the request do_send() parked */
 		Request *r = cur.parked.back();
-		auto b = std::make_unique<BundleWait>(BundleWait{id, a, cur.uid, went, seq, {}});
+		auto b = std::make_unique<BundleWait>(BundleWait{op, id, a, cur.uid, went, seq, {}});
 		b->d.assign(d, d + n);
 		UserAcct &u = user(cur.uid);
 		err = -ENOSPC;
@@ -293,8 +305,8 @@ void KernelImpl::resume_bundles()
 		BundleWait &b = *r->bundle;
 		current = r->task; /* its sends, on its behalf */
 		cur_op = r->opcode;
-		long err = send_from(*this, *r->task, b.id, b.d.data(), b.d.size(), b.a, &b.went,
-				     &b.seq, r);
+		long err = send_from(*this, *r->task, b.op, b.id, b.d.data(), b.d.size(), b.a,
+				     &b.went, &b.seq, r);
 		if (err != -EQUEUED) /* else it waits again, with message went */
 			end_bundle(r, err, true, false);
 	}

@@ -563,7 +563,7 @@ struct Request {
 	 * entries, ring_head the next buffer it takes (ours, never read back) */
 	bool multishot = false;
 	uint32_t ring_head = 0;
-	/* a blocking mbox_send_bundle (bundle.cc): the messages not sent yet,
+	/* a blocking (mbox_)send_bundle (bundle.cc): the messages not sent yet,
 	 * owned by the request; msg/link are the one it waits with */
 	BundleWait *bundle = nullptr;
 
@@ -947,9 +947,10 @@ public:
 	Offer offer_multi(Request *r, Link &link, Message *m, const TraceEv *announce);
 	long do_receive_multi(Task &cur, Link &link, const Selector &sel, const MsgArgs &a,
 			      uint32_t entries, uint32_t head);
-	/* mbox_send_bundle of the n descriptors d (copied in) to mailbox id */
-	long do_send_bundle(Task &cur, int64_t id, const kipc_bundle_desc *d, size_t n,
-			    MsgArgs &a, kipc_cqe &cqe);
+	/* Bundle op of the n descriptors d (copied in): mbox_send_bundle to
+	 * mailbox id, send_bundle to pid id's task queue */
+	long do_send_bundle(Task &cur, uint16_t op, int64_t id, const kipc_bundle_desc *d,
+			    size_t n, MsgArgs &a, kipc_cqe &cqe);
 	/* The bytes parked bundle r holds, charged to *uid (0: r is none). */
 	static uint64_t bundle_charge(const Request &r, uid_t *uid);
 	/* Offer each receiver parked on link the first message it accepts

@@ -33,8 +33,9 @@ static bool passes(const KernelImpl &k, const TraceListener &l, const kipc_trace
 	if (a.pid && e.pid != a.pid && (net || e.peer != a.pid))
 		return false; /* (a kipc_trace_net has res where peer is) */
 	if (a.mbox && (e.mbox != a.mbox || (e.event == KIPC_TRACE_SYSCALL &&
-					     (e.op == KIPC_SYS_send || e.op == KIPC_SYS_call))))
-		return false; /* SYSCALL: target is the mailbox; send, call: a pid */
+					     (e.op == KIPC_SYS_send || e.op == KIPC_SYS_call ||
+					      e.op == KIPC_SYS_send_bundle))))
+		return false; /* SYSCALL: target is the mailbox; send, call, send_bundle: a pid */
 	return l.task->uid == uid || (l.task->uid == 0 && k.limits().root_bypass);
 }
 

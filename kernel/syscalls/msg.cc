@@ -6,6 +6,7 @@
  */
 #include "syscalls.h"
 
+#include <kipc/net.h>
 #include <kipc/ring.h>
 
 namespace kipc {
@@ -53,10 +54,11 @@ long sys_mbox_receive_set(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cq
 	return k.mbox.receive_set(cur, ids, sqe.len2 / sizeof(int64_t), a, cqe);
 }
 
-/* Many sends in one entry (bundle.cc): the descriptor array is copied
- * once, each payload is checked when its message is sent; it waits for
- * room as mbox_send does (the wait flags), or not (KIPC_F_NONBLOCK). */
-long sys_mbox_send_bundle(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
+/* Many sends in one entry (bundle.cc), to a mailbox (mbox_send_bundle) or
+ * a task queue (send_bundle): the descriptor array is copied once, each
+ * payload is checked when its message is sent; it waits for room as a
+ * send does (the wait flags), or not (KIPC_F_NONBLOCK). */
+static long bundle_entry(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
 {
 	MsgArgs a;
 	kipc_bundle_desc d[KIPC_BUNDLE_MAX];
@@ -67,7 +69,19 @@ long sys_mbox_send_bundle(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cq
 		return -EINVAL;
 	if (!cur.mm || cur.mm->copy_from_user(d, sqe.addr, sqe.len))
 		return -EFAULT;
-	return k.do_send_bundle(cur, sqe.target, d, n, a, cqe);
+	return k.do_send_bundle(cur, sqe.opcode, sqe.target, d, n, a, cqe);
+}
+
+long sys_mbox_send_bundle(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
+{
+	return bundle_entry(k, cur, sqe, cqe);
+}
+
+long sys_send_bundle(KernelImpl &k, Task &cur, const kipc_sqe &sqe, kipc_cqe &cqe)
+{
+	if (KIPC_NET_IS_PID(sqe.target))
+		return -EXDEV; /* bundles do not cross nodes (network.md Limits) */
+	return bundle_entry(k, cur, sqe, cqe);
 }
 
 /* A multishot receive into the buffer ring at addr, of len entries, from

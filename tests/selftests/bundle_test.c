@@ -15,7 +15,16 @@
  *    mailbox completes whole as a receiver drains it, a timed one ends
  *    at its deadline with the exact count, hostile callers (a mailbox it
  *    may not send to, bad descriptors after a wait, huge counts, the
- *    mailbox destroyed and the caller killed while it waits).
+ *    mailbox destroyed and the caller killed while it waits);
+ *  - bundles to a task queue (send_bundle): the good path, partial when
+ *    full and nonblocking, one that waits completing whole as the
+ *    receiver drains (listed as a waiting send_bundle), a timed one with
+ *    the exact count, hostile callers (another user's pid: EPERM as
+ *    send; a dead pid: ESRCH; a node-qualified pid: EXDEV; bad arrays),
+ *    the caller killed and the receiver dying while it waits; next to
+ *    credits for sends to that queue and its push (kept when the bundle
+ *    has room or goes behind, taken back when it needs the room or goes
+ *    ahead).
  */
 /* a push or credits here go back only when a test takes them back
  * (push_idle_ms, credit_idle_ms) */
@@ -478,6 +487,9 @@ enum nb_mode {
 	NB_AHEAD,     /* bundle [200, 204) to a at priority 1 */
 	NB_TAKE,      /* multishot the 4 messages queued in a */
 	NB_FILL,      /* bundle [300, 332) to a: exits with how many went */
+	NB_TQ_ROOM,   /* send_bundle [200, 204) to pid a */
+	NB_TQ_AHEAD,  /* send_bundle [200, 204) to pid a at priority 1 */
+	NB_TQ_FILL,   /* send_bundle [300, 332) to pid a: exits with how many went */
 };
 
 struct nb {
@@ -486,9 +498,9 @@ struct nb {
 	struct kt_barrier up, down; /* ready, done / go, exit */
 };
 
-/* A nonblocking bundle of values [from, from + n) to id at prio: the
- * completion's res, or -1000. */
-static int64_t bundle_of(int64_t id, uint32_t from, unsigned n, unsigned prio)
+/* A nonblocking bundle of values [from, from + n) to mailbox id (pid: to
+ * its task queue) at prio: the completion's res, or -1000. */
+static int64_t bundle_to(bool pid, int64_t id, uint32_t from, unsigned n, unsigned prio)
 {
 	struct kipc_bundle_desc *d = kipc_buf_alloc(n * sizeof *d);
 	uint32_t *vals = kipc_buf_alloc(n * sizeof *vals);
@@ -500,10 +512,18 @@ static int64_t bundle_of(int64_t id, uint32_t from, unsigned n, unsigned prio)
 		vals[i] = from + i;
 		d[i] = (struct kipc_bundle_desc){kipc_buf_offset(&vals[i]), sizeof vals[i], 0};
 	}
-	kipc_prep_mbox_send_bundle(sqe, id, d, n, prio, KIPC_F_NONBLOCK);
+	if (pid)
+		kipc_prep_send_bundle(sqe, (pid_t)id, d, n, prio, KIPC_F_NONBLOCK);
+	else
+		kipc_prep_mbox_send_bundle(sqe, id, d, n, prio, KIPC_F_NONBLOCK);
 	if (kipc_submit() != 1 || wait1(&c) < 0)
 		return -1000;
 	return c.res;
+}
+
+static int64_t bundle_of(int64_t id, uint32_t from, unsigned n, unsigned prio)
+{
+	return bundle_to(false, id, from, n, prio);
 }
 
 /* Arm a multishot on id and take n values from it, from `from` on. 0, or -1. */
@@ -544,9 +564,15 @@ static int neighbour(void *arg)
 			return 105;
 		break;
 	case NB_FILL:
-		res = (int)bundle_of(x->a, 300, 32, 0);
+	case NB_TQ_FILL:
+		res = (int)bundle_to(x->mode == NB_TQ_FILL, x->a, 300, 32, 0);
 		if (res < 0 || res > 32)
 			return 106;
+		break;
+	case NB_TQ_ROOM:
+	case NB_TQ_AHEAD:
+		if (bundle_to(true, x->a, 200, 4, x->mode == NB_TQ_AHEAD) != 4)
+			return 108;
 		break;
 	}
 	kt_post(&x->up, 1); /* done: checked before we exit (an exit takes every grant back) */
@@ -873,10 +899,11 @@ KIPC_TEST_MAIN
 
 /* ---- bundles that wait for room ------------------------------------- */
 
-/* A bundle of values [from, from + n) to id, flags (a timeout in ns when
- * timeout_ns), submitted with user_data ud: 0, or -1. */
-static int submit_bundle(int64_t id, uint32_t from, unsigned n, unsigned flags,
-			 int64_t timeout_ns, uint64_t ud)
+/* A bundle of values [from, from + n) to mailbox id (pid: to its task
+ * queue, send_bundle), flags (a timeout in ns when timeout_ns),
+ * submitted with user_data ud: 0, or -1. */
+static int submit_bundle_to(bool pid, int64_t id, uint32_t from, unsigned n, unsigned flags,
+			    int64_t timeout_ns, uint64_t ud)
 {
 	struct kipc_bundle_desc *d = kipc_buf_alloc(n * sizeof *d);
 	uint32_t *vals = kipc_buf_alloc(n * sizeof *vals);
@@ -887,11 +914,20 @@ static int submit_bundle(int64_t id, uint32_t from, unsigned n, unsigned flags,
 		vals[i] = from + i;
 		d[i] = (struct kipc_bundle_desc){kipc_buf_offset(&vals[i]), sizeof vals[i], 0};
 	}
-	kipc_prep_mbox_send_bundle(sqe, id, d, n, 0, flags);
+	if (pid)
+		kipc_prep_send_bundle(sqe, (pid_t)id, d, n, 0, flags);
+	else
+		kipc_prep_mbox_send_bundle(sqe, id, d, n, 0, flags);
 	if (timeout_ns)
 		kipc_sqe_set_timeout(sqe, timeout_ns, 0);
 	kipc_sqe_set_data(sqe, ud);
 	return kipc_submit() == 1 ? 0 : -1;
+}
+
+static int submit_bundle(int64_t id, uint32_t from, unsigned n, unsigned flags,
+			 int64_t timeout_ns, uint64_t ud)
+{
+	return submit_bundle_to(false, id, from, n, flags, timeout_ns, ud);
 }
 
 struct bsend {
@@ -1067,4 +1103,377 @@ TEST(hostile_blocking_bundles)
 	ASSERT_EQ(0, submit_bundle(id, 50, 2, 0, 0, 14));
 	ASSERT_EQ(0, wait1(&c));
 	EXPECT_GT(0, c.res);
+}
+
+/* ---- bundles to a task queue (send_bundle) -------------------------- */
+
+/* The own task queue bounded to cap messages. */
+static int taskq_cap(uint32_t cap)
+{
+	struct kipc_mbox_attr a = kt_attr(cap);
+	return kipc_taskq_setattr(&a);
+}
+
+/* The next value of the own task queue, within the bound: its sender in *from. */
+static int64_t recv_q(pid_t *from, unsigned flags)
+{
+	uint32_t v;
+	struct kipc_msginfo mi = {0};
+	ssize_t n = kipc_receive_timed(KIPC_ANY, &v, sizeof v, &mi, flags, KT_BOUND_MS * MS);
+	if (from)
+		*from = mi.pid;
+	return n == sizeof v ? (int64_t)v : n < 0 ? -errno : -EBADMSG;
+}
+
+/* A child's bundle to pid to and what its completion must be. */
+struct tqb {
+	pid_t to;
+	uint32_t from;
+	unsigned n, flags;
+	int64_t timeout_ns;
+	int64_t res, type; /* want: res, and type (-errno) when partial */
+};
+
+static int tq_bundle(void *arg)
+{
+	struct tqb *b = arg;
+	struct kipc_cqe c;
+	if (kipc_attach() < 0 ||
+	    submit_bundle_to(true, b->to, b->from, b->n, b->flags, b->timeout_ns, 21) < 0)
+		return 1;
+	if (wait1(&c) < 0)
+		return 2;
+	if (c.user_data != 21 || c.res != b->res)
+		return 3;
+	bool partial = c.res > 0 && (unsigned)c.res < b->n;
+	if (partial != !!(c.flags & KIPC_CQE_F_PARTIAL) || (partial && c.type != b->type))
+		return 4;
+	return 0;
+}
+
+TEST(a_bundle_to_a_task_queue_sends_each_as_send_partial_when_full)
+{
+	ASSERT_EQ(0, kipc_attach());
+	ASSERT_EQ(0, taskq_cap(4));
+	struct tqb b = {.to = getpid(), .from = 0, .n = 3, .flags = KIPC_F_NONBLOCK, .res = 3};
+	pid_t c = kt_fork(tq_bundle, &b);
+	ASSERT_LT(0, c);
+	EXPECT_EQ(0, kt_wait(c));
+	for (uint32_t i = 0; i < 3; i++) {
+		pid_t from = 0;
+		EXPECT_EQ(i, recv_q(&from, 0));
+		EXPECT_EQ(c, from);
+	}
+	/* full and nonblocking: the first 4 go, the 5th fails EAGAIN */
+	b = (struct tqb){.to = getpid(), .from = 10, .n = 10, .flags = KIPC_F_NONBLOCK,
+			 .res = 4, .type = -EAGAIN};
+	c = kt_fork(tq_bundle, &b);
+	ASSERT_LT(0, c);
+	EXPECT_EQ(0, kt_wait(c));
+	struct kipc_taskq_stat st;
+	ASSERT_EQ(0, kipc_taskq_stat(&st));
+	EXPECT_EQ(4u, st.nmsg);
+	EXPECT_EQ(0u, st.nsenders);
+	for (uint32_t i = 10; i < 14; i++)
+		EXPECT_EQ(i, recv_q(NULL, 0));
+	EXPECT_EQ(-EAGAIN, recv_q(NULL, KIPC_F_NONBLOCK));
+}
+
+TEST(a_blocking_bundle_into_a_full_task_queue_completes_as_the_receiver_drains)
+{
+	ASSERT_EQ(0, kipc_attach());
+	ASSERT_EQ(0, taskq_cap(4));
+	struct tqb b = {.to = getpid(), .from = 0, .n = 200, .res = 200};
+	pid_t c = kt_fork(tq_bundle, &b);
+	ASSERT_LT(0, c);
+	/* 4 queued, the 5th waits as a blocked sender, listed as the bundle's */
+	ASSERT_EQ(0, kt_wait_taskq(KT_SENDERS, 1, KT_BOUND_MS));
+	ASSERT_EQ(0, kt_wait_taskq(KT_NMSG, 4, KT_BOUND_MS));
+	ASSERT_EQ(0, kt_wait_blocked(c, KIPC_SYS_send_bundle));
+	struct kipc_waiter_info wi[4];
+	ASSERT_EQ(1, kipc_waiter_list(getpid(), KIPC_INTRO_TASKQ, wi, 4));
+	EXPECT_EQ(c, wi[0].pid);
+	EXPECT_EQ(KIPC_WAITER_SENDER, wi[0].kind);
+	EXPECT_EQ(KIPC_SYS_send_bundle, wi[0].op);
+	for (uint32_t i = 0; i < b.n; i++) {
+		pid_t from = 0;
+		ASSERT_EQ(i, recv_q(&from, 0));
+		ASSERT_EQ(c, from);
+	}
+	EXPECT_EQ(0, kt_wait(c));
+	EXPECT_EQ(-EAGAIN, recv_q(NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, kt_wait_taskq(KT_SENDERS, 0, KT_BOUND_MS));
+}
+
+TEST(a_timed_bundle_to_a_task_queue_times_out_with_the_exact_count)
+{
+	ASSERT_EQ(0, kipc_attach());
+	ASSERT_EQ(0, taskq_cap(4));
+	struct tqb b = {.to = getpid(), .from = 0, .n = 10, .timeout_ns = 50 * MS, .res = 4,
+			.type = -ETIMEDOUT};
+	pid_t c = kt_fork(tq_bundle, &b);
+	ASSERT_LT(0, c);
+	EXPECT_EQ(0, kt_wait(c)); /* at its deadline */
+	EXPECT_EQ(0, kt_wait_taskq(KT_SENDERS, 0, KT_BOUND_MS));
+	/* none went: the error alone */
+	b = (struct tqb){.to = getpid(), .from = 100, .n = 3, .timeout_ns = 10 * MS,
+			 .res = -ETIMEDOUT};
+	c = kt_fork(tq_bundle, &b);
+	ASSERT_LT(0, c);
+	EXPECT_EQ(0, kt_wait(c));
+	for (uint32_t i = 0; i < 4; i++)
+		EXPECT_EQ(i, recv_q(NULL, 0));
+	EXPECT_EQ(-EAGAIN, recv_q(NULL, KIPC_F_NONBLOCK));
+}
+
+/* As another user: a send and a bundle to pid *arg fail alike (EPERM). */
+static int other_user_sends(void *arg)
+{
+	pid_t to = *(pid_t *)arg;
+	struct kipc_cqe c;
+	uint32_t v = 1;
+	if (kipc_send(to, &v, sizeof v, 0, KIPC_F_NONBLOCK) == 0 || errno != EPERM)
+		return 10;
+	if (submit_bundle_to(true, to, 0, 2, 0, 0, 22) < 0 || wait1(&c) < 0)
+		return 11;
+	return c.res == -EPERM && c.flags == 0 ? 0 : 12;
+}
+
+/* A bundle of one sqe to pid with the array length len (bytes): its result. */
+static int64_t bundle_len(pid_t pid, unsigned len, uint64_t addr2)
+{
+	struct kipc_bundle_desc *d = kipc_buf_alloc(2 * sizeof *d);
+	uint32_t *v = kipc_buf_alloc(sizeof *v);
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	struct kipc_cqe c;
+	if (!d || !v || !sqe)
+		return -ENOMEM;
+	d[0] = d[1] = (struct kipc_bundle_desc){kipc_buf_offset(v), sizeof *v, 0};
+	kipc_prep_send_bundle(sqe, pid, d, 2, 0, KIPC_F_NONBLOCK);
+	sqe->len = len;
+	sqe->addr2 = addr2;
+	if (kipc_submit() != 1 || wait1(&c) < 0)
+		return -ETIME;
+	return c.res;
+}
+
+/* A child that bounds its task queue to 2, says ready, and waits to die. */
+static int small_receiver(void *arg)
+{
+	struct kt_barrier *b = arg;
+	if (kipc_attach() < 0 || taskq_cap(2) < 0)
+		return 1;
+	kt_post(b, 1);
+	for (;;)
+		pause();
+}
+
+/* Hostile callers of a bundle to a task queue: each fails as send does,
+ * and what went is queued, in order, nothing else. */
+TEST(hostile_task_queue_bundles)
+{
+	ASSERT_EQ(0, kipc_attach());
+	ASSERT_EQ(0, taskq_cap(2));
+	pid_t me = getpid();
+	struct kipc_cqe c;
+	/* another user's pid: EPERM, as send says */
+	if (geteuid() == 0)
+		EXPECT_EQ(0, kt_as_user(UID_A, other_user_sends, &me));
+	else
+		ksft_print("# not root: the other-user case skipped\n");
+	/* a dead pid: ESRCH, as send says */
+	pid_t dead = kt_dead_pid(_metadata);
+	uint32_t v = 1;
+	EXPECT_EQ(-1, kipc_send(dead, &v, sizeof v, 0, KIPC_F_NONBLOCK));
+	EXPECT_EQ(ESRCH, errno);
+	ASSERT_EQ(0, submit_bundle_to(true, dead, 0, 2, 0, 0, 23));
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(-ESRCH, c.res);
+	/* a node-qualified pid: bundles do not cross nodes; no pid at all */
+	EXPECT_EQ(-EXDEV, bundle_len(KIPC_NET_PID(1, me), 32, 0));
+	EXPECT_EQ(-EINVAL, bundle_len(0, 32, 0));
+	/* the array: none, too many, ragged, outside the arena, a stray word */
+	EXPECT_EQ(-EINVAL, bundle_len(me, 0, 0));
+	EXPECT_EQ(-EINVAL, bundle_len(me, (KIPC_BUNDLE_MAX + 1) * 16, 0));
+	EXPECT_EQ(-EINVAL, bundle_len(me, 24, 0));
+	EXPECT_EQ(-EFAULT, bundle_len(me, 0xfffffff0u, 0));
+	EXPECT_EQ(-EINVAL, bundle_len(me, 32, 8));
+	EXPECT_EQ(-EAGAIN, recv_q(NULL, KIPC_F_NONBLOCK)); /* nothing went */
+	/* a bad descriptor: the exact count, the rest never sent */
+	struct kipc_bundle_desc *d = kipc_buf_alloc(3 * sizeof *d);
+	uint32_t *vals = kipc_buf_alloc(3 * sizeof *vals);
+	ASSERT_NE(NULL, d);
+	ASSERT_NE(NULL, vals);
+	for (unsigned i = 0; i < 3; i++) {
+		vals[i] = 30 + i;
+		d[i] = (struct kipc_bundle_desc){kipc_buf_offset(&vals[i]), sizeof vals[i], 0};
+	}
+	d[1].addr = 1ull << 40;
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	ASSERT_NE(NULL, sqe);
+	kipc_prep_send_bundle(sqe, me, d, 3, 0, KIPC_F_NONBLOCK);
+	ASSERT_EQ(1, kipc_submit());
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(1, c.res);
+	EXPECT_TRUE(c.flags & KIPC_CQE_F_PARTIAL);
+	EXPECT_EQ(-EFAULT, c.type);
+	EXPECT_EQ(30, recv_q(NULL, 0));
+	EXPECT_EQ(-EAGAIN, recv_q(NULL, KIPC_F_NONBLOCK));
+
+	/* the caller killed while it waits: what went stays, nothing more */
+	struct tqb b = {.to = me, .from = 0, .n = 8};
+	pid_t k = kt_fork(tq_bundle, &b);
+	ASSERT_LT(0, k);
+	ASSERT_EQ(0, kt_wait_taskq(KT_SENDERS, 1, KT_BOUND_MS));
+	EXPECT_EQ(0, kill(k, SIGKILL));
+	int st;
+	EXPECT_EQ(k, waitpid(k, &st, 0));
+	ASSERT_EQ(0, kt_wait_taskq(KT_SENDERS, 0, KT_BOUND_MS));
+	EXPECT_EQ(0, recv_q(NULL, 0));
+	EXPECT_EQ(1, recv_q(NULL, 0));
+	EXPECT_EQ(-EAGAIN, recv_q(NULL, KIPC_F_NONBLOCK));
+
+	/* the receiver dies while it waits: ESRCH after the count */
+	struct kt_barrier bar;
+	pid_t r = kt_fork_ready(_metadata, &bar, small_receiver);
+	ASSERT_EQ(0, submit_bundle_to(true, r, 0, 5, 0, 0, 24));
+	ASSERT_EQ(0, kt_wait_blocked(me, KIPC_SYS_send_bundle));
+	EXPECT_EQ(0, kill(r, SIGKILL));
+	EXPECT_EQ(r, waitpid(r, &st, 0));
+	kt_barrier_destroy(&bar);
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(24u, c.user_data);
+	EXPECT_EQ(2, c.res);
+	EXPECT_TRUE(c.flags & KIPC_CQE_F_PARTIAL);
+	EXPECT_EQ(-ESRCH, c.type);
+	/* and a bundle to it now: nothing goes */
+	ASSERT_EQ(0, submit_bundle_to(true, r, 0, 2, 0, 0, 25));
+	ASSERT_EQ(0, wait1(&c));
+	EXPECT_EQ(-ESRCH, c.res);
+}
+
+/* Send primers (1000) to the own task queue until we hold at least 8
+ * credits there: how many stay queued, or -1. */
+static int earn_taskq_credits(const struct kipc_credit *c)
+{
+	pid_t me = getpid();
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	int n = 0;
+	while (__ksft_now_ms() < deadline) {
+		uint32_t v = 1000;
+		if (kipc_send(me, &v, sizeof v, 0, 0) < 0)
+			return -1;
+		n++;
+		if (credit_gen(c, me) && c->limit >= 8)
+			return n;
+		/* timed, as earn_credits() */
+		if (kipc_receive_timed(KIPC_ANY, &v, sizeof v, NULL, 0, 1000000000) != sizeof v ||
+		    v != 1000)
+			return -1;
+		n--;
+		sched_yield();
+	}
+	return -1;
+}
+
+/* Another process's bundle to our task queue, with room beyond the
+ * credits we hold there for sends to it, takes no credit back; one
+ * that needs that room takes them back first and fills the queue
+ * exactly (a bundle to a task queue is its n sends, credit.cc). */
+TEST(task_queue_bundles_take_credits_back_only_for_room)
+{
+	ASSERT_EQ(0, kipc_attach());
+	ASSERT_EQ(0, taskq_cap(64));
+	char *base = kt_region();
+	ASSERT_NE(NULL, base);
+	const struct kipc_credit *cw = (const void *)(base + KIPC_CREDIT_OFF);
+	pid_t me = getpid();
+	struct nb x;
+	pid_t c = nb_start(_metadata, &x, me, 0, NB_TQ_ROOM);
+	int primers = earn_taskq_credits(cw);
+	ASSERT_LT(0, primers);
+	uint32_t gen = credit_gen(cw, me);
+	ASSERT_EQ(0, nb_run(&x));
+	EXPECT_EQ(gen, credit_gen(cw, me));
+	uint32_t v = 7;
+	ASSERT_EQ(0, kipc_send(me, &v, sizeof v, 0, 0)); /* a credit send, after the bundle */
+	for (int i = 0; i < primers; i++)
+		EXPECT_EQ(1000, recv_q(NULL, 0));
+	for (uint32_t i = 200; i < 204; i++)
+		EXPECT_EQ((int64_t)i, recv_q(NULL, 0));
+	EXPECT_EQ(7, recv_q(NULL, 0));
+	EXPECT_EQ(-EAGAIN, recv_q(NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, nb_end(&x, c));
+
+	ASSERT_EQ(0, taskq_cap(24));
+	c = nb_start(_metadata, &x, me, 0, NB_TQ_FILL);
+	primers = earn_taskq_credits(cw);
+	ASSERT_LT(0, primers);
+	ASSERT_EQ(0, nb_run(&x));
+	EXPECT_EQ(0u, credit_gen(cw, me));
+	EXPECT_EQ(-1, kipc_send(me, &v, sizeof v, 0, KIPC_F_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(24 - primers, nb_end(&x, c));
+	for (int i = 0; i < primers; i++)
+		EXPECT_EQ(1000, recv_q(NULL, 0));
+	for (int i = 0; i < 24 - primers; i++)
+		EXPECT_EQ(300 + i, recv_q(NULL, 0));
+	EXPECT_EQ(-EAGAIN, recv_q(NULL, KIPC_F_NONBLOCK));
+}
+
+/* Hold the push of the own (empty) task queue with [0, 5) sent, 0
+ * received and [1, 5) pushed, not claimed. 0, or -1. */
+static int earn_taskq_push(const struct kipc_push *w)
+{
+	pid_t me = getpid();
+	int64_t deadline = __ksft_now_ms() + KT_BOUND_MS;
+	uint32_t v = 1000;
+	while (!push_gen(w, KIPC_PUSH_TASKQ)) {
+		if (__ksft_now_ms() > deadline || kipc_send(me, &v, sizeof v, 0, 0) < 0 ||
+		    kipc_receive(KIPC_ANY, &v, sizeof v, NULL, 0) != sizeof v || v != 1000)
+			return -1;
+		sched_yield();
+	}
+	for (uint32_t i = 0; i < 5; i++)
+		if (kipc_send(me, &i, sizeof i, 0, 0) < 0)
+			return -1;
+	if (kt_wait_push_slots(w, KIPC_PUSH_TASKQ, 5) < 0 ||
+	    kipc_receive(KIPC_ANY, &v, sizeof v, NULL, KIPC_F_NONBLOCK) != sizeof v || v != 0)
+		return -1; /* untimed: a receive the push serves */
+	return push_gen(w, KIPC_PUSH_TASKQ) ? 0 : -1;
+}
+
+/* A bundle to our task queue behind the pushed messages leaves our push;
+ * one of a higher priority goes ahead of them and takes it back first:
+ * our receives after either are exact. */
+TEST(task_queue_bundles_and_the_push)
+{
+	ASSERT_EQ(0, kipc_attach());
+	ASSERT_EQ(0, taskq_cap(64));
+	char *base = kt_region();
+	ASSERT_NE(NULL, base);
+	const struct kipc_push *pw = (const void *)(base + KIPC_PUSH_OFF);
+	pid_t me = getpid();
+	struct nb x;
+	pid_t c = nb_start(_metadata, &x, me, 0, NB_TQ_ROOM);
+	ASSERT_EQ(0, earn_taskq_push(pw));
+	uint32_t gen = push_gen(pw, KIPC_PUSH_TASKQ);
+	ASSERT_EQ(0, nb_run(&x));
+	EXPECT_EQ(gen, push_gen(pw, KIPC_PUSH_TASKQ));
+	for (uint32_t i = 1; i < 5; i++)
+		EXPECT_EQ((int64_t)i, recv_q(NULL, 0));
+	for (uint32_t i = 200; i < 204; i++)
+		EXPECT_EQ((int64_t)i, recv_q(NULL, 0));
+	EXPECT_EQ(-EAGAIN, recv_q(NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, nb_end(&x, c));
+
+	c = nb_start(_metadata, &x, me, 0, NB_TQ_AHEAD);
+	ASSERT_EQ(0, earn_taskq_push(pw));
+	ASSERT_EQ(0, nb_run(&x));
+	for (uint32_t i = 200; i < 204; i++)
+		EXPECT_EQ((int64_t)i, recv_q(NULL, 0));
+	for (uint32_t i = 1; i < 5; i++)
+		EXPECT_EQ((int64_t)i, recv_q(NULL, 0));
+	EXPECT_EQ(-EAGAIN, recv_q(NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(0, nb_end(&x, c));
 }

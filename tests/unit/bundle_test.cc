@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * Bundles (mbox_send_bundle) and multishot receives into provided buffers
- * (mbox_receive_multi): transport.md section 14, kernel/ipc/bundle.cc.
+ * Bundles (mbox_send_bundle, send_bundle) and multishot receives into
+ * provided buffers (mbox_receive_multi): transport.md section 14,
+ * kernel/ipc/bundle.cc.
  */
 #include <random>
 
+#include <kipc/net.h>
 #include <kipc/ring.h>
 
 #include "harness.h"
@@ -18,14 +20,19 @@ namespace {
 struct Bundle {
 	std::vector<kipc_bundle_desc> d;
 	void add(Proc &p, const std::string &s) { d.push_back({p.put(s), uint32_t(s.size()), 0}); }
-	kipc_sqe sqe(Proc &p, int64_t id, uint32_t flags = 0, uint16_t prio = 0)
+	kipc_sqe sqe(Proc &p, int64_t id, uint32_t flags = 0, uint16_t prio = 0,
+		     uint8_t op = KIPC_SYS_mbox_send_bundle)
 	{
 		uint64_t at = p.mem.alloc(d.size() * sizeof d[0]);
 		std::memcpy(p.mem.arena.data() + at, d.data(), d.size() * sizeof d[0]);
 		kipc_sqe s{};
-		__kipc_enc_send(&s, KIPC_SYS_mbox_send_bundle, id, at,
-				uint32_t(d.size() * sizeof d[0]), prio, flags);
+		__kipc_enc_send(&s, op, id, at, uint32_t(d.size() * sizeof d[0]), prio, flags);
 		return s;
+	}
+	/* send_bundle to the task queue of pid */
+	kipc_sqe to_pid(Proc &p, pid_t pid, uint32_t flags = 0, uint16_t prio = 0)
+	{
+		return sqe(p, pid, flags, prio, KIPC_SYS_send_bundle);
 	}
 };
 
@@ -35,6 +42,14 @@ Op send_bundle(Proc &p, int64_t id, const std::vector<std::string> &msgs, uint32
 	for (const std::string &m : msgs)
 		b.add(p, m);
 	return p.submit(b.sqe(p, id, flags));
+}
+
+Op send_bundle_to(Proc &p, pid_t pid, const std::vector<std::string> &msgs, uint32_t flags = 0)
+{
+	Bundle b;
+	for (const std::string &m : msgs)
+		b.add(p, m);
+	return p.submit(b.to_pid(p, pid, flags));
 }
 
 /* A provided-buffer ring in p's arena and what its owner keeps of it. */
@@ -960,4 +975,265 @@ TEST_CASE("a blocking bundle is traced as its blocking sends: one WAKE per messa
 	CHECK(v[6].peer == 100); /* woken by the receive */
 	CHECK(v[7].pid == 101);  /* x3 sent on its behalf */
 	CHECK(v[12].seq == b.cqe().seq);
+}
+
+/* ---- bundles to a task queue (send_bundle) ---------------------------- */
+
+namespace {
+
+kipc_taskq_stat qstat(Proc &o)
+{
+	kipc_taskq_stat st{};
+	REQUIRE(o.taskq_stat(&st) == 0);
+	return st;
+}
+
+std::vector<std::string> drain_q(Proc &o, size_t n)
+{
+	std::vector<std::string> v;
+	for (size_t i = 0; i < n; i++) {
+		Op r = o.receive(KIPC_ANY, 256, KIPC_F_NONBLOCK);
+		REQUIRE(r.res() >= 0);
+		v.push_back(r.text());
+	}
+	return v;
+}
+
+} // namespace
+
+TEST_CASE("a bundle to a task queue is its sends to that pid: in order, from its pid, charged alike")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	REQUIRE(o.taskq_setattr(64) == 0);
+	uint64_t before = w.charged(1000);
+	CHECK(a.send(100, "aaa").res() == 0);
+	uint64_t one = w.charged(1000) - before;
+	Op b = send_bundle_to(a, 100, {"bbb", "ccc", "ddd"});
+	REQUIRE(b.cqes().size() == 1);
+	CHECK(b.res() == 3);
+	CHECK(b.cqe().flags == 0);
+	CHECK(w.charged(1000) - before == 4 * one); /* what its three sends would charge */
+	kipc_taskq_stat st = qstat(o);
+	CHECK(st.nmsg == 4);
+	CHECK(qstat(a).nsent == 4); /* counted as its sender's sends */
+	std::vector<std::string> got;
+	uint64_t seq = 0;
+	for (int i = 0; i < 4; i++) {
+		Op r = o.receive(101); /* by sender, as a send's messages are keyed */
+		got.push_back(r.text());
+		CHECK(r.cqe().pid == 101);
+		CHECK(r.cqe().seq > seq);
+		seq = r.cqe().seq;
+	}
+	CHECK(b.cqe().seq == seq); /* the bundle's last */
+	CHECK(got == std::vector<std::string>{"aaa", "bbb", "ccc", "ddd"});
+	CHECK(w.charged(1000) == before);
+	/* priority and type: each message has the bundle's, as a send's */
+	CHECK(a.send(100, "low", 0, 1).res() == 0);
+	Bundle h;
+	h.add(a, "h1");
+	h.add(a, "h2");
+	kipc_sqe s = h.to_pid(a, 100, 0, 9);
+	s.type = 7;
+	CHECK(a.submit(s).res() == 2);
+	CHECK(a.send(100, "mid", 0, 5, 7).res() == 0);
+	CHECK(o.receive(KIPC_ANY, 256, KIPC_F_TYPE, 7).text() == "h1");
+	CHECK(drain_q(o, 3) == std::vector<std::string>{"h2", "mid", "low"});
+}
+
+TEST_CASE("a nonblocking bundle to a full task queue: the first k go, message k fails, none after")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	REQUIRE(o.taskq_setattr(3) == 0);
+	Op b = send_bundle_to(a, 100, {"1", "2", "3", "4", "5"}, KIPC_F_NONBLOCK);
+	CHECK(b.res() == 3);
+	CHECK((b.cqe().flags & KIPC_CQE_F_PARTIAL));
+	CHECK(b.cqe().type == -EAGAIN);
+	CHECK(qstat(o).nmsg == 3);
+	CHECK(qstat(o).nsenders == 0); /* it did not wait */
+	CHECK(send_bundle_to(a, 100, {"6"}, KIPC_F_NONBLOCK).res() == -EAGAIN);
+	CHECK(a.send(100, "7", KIPC_F_NONBLOCK).res() == -EAGAIN); /* as a send */
+	CHECK(drain_q(o, 3) == std::vector<std::string>{"1", "2", "3"});
+	/* a waiting receiver takes the first at once */
+	Op r = o.receive();
+	CHECK_FALSE(r.done());
+	Op d = send_bundle_to(a, 100, {"x", "y"}, KIPC_F_SKIP_SUCCESS);
+	CHECK_FALSE(d.done()); /* all went: no completion */
+	CHECK(r.text() == "x");
+	CHECK(drain_q(o, 1) == std::vector<std::string>{"y"});
+}
+
+TEST_CASE("bad bundles to a task queue: the pid as a send's, the array whole, each payload")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	Proc &other = w.spawn(102, 2000), &root = w.spawn(103, 0);
+	REQUIRE(o.taskq_setattr(64) == 0);
+	Bundle ob;
+	ob.add(other, "no");
+	/* another user's task: EPERM, as send says (find_peer: kill(2)'s rule) */
+	CHECK(other.send(100, "no").res() == -EPERM);
+	CHECK(other.now(ob.to_pid(other, 100)) == -EPERM);
+	Bundle rb;
+	rb.add(root, "root");
+	CHECK(root.submit(rb.to_pid(root, 100)).res() == 1); /* root may */
+	/* a dead pid, no pid, a pid out of range: as send */
+	Bundle b;
+	b.add(a, "ok");
+	b.d.push_back({uint64_t(1) << 40, 4, 0}); /* outside the arena */
+	b.add(a, "never");
+	CHECK(a.send(4242, "x").res() == -ESRCH);
+	CHECK(a.now(b.to_pid(a, 4242)) == -ESRCH);
+	CHECK(a.now(b.to_pid(a, 0)) == -EINVAL);
+	CHECK(a.now(b.sqe(a, int64_t(1) << 32, 0, 0, KIPC_SYS_send_bundle)) == -EINVAL);
+	/* a node-qualified pid: bundles do not cross nodes */
+	CHECK(a.now(b.to_pid(a, KIPC_NET_PID(1, 100))) == -EXDEV);
+	/* each payload as its send: the first went */
+	Op r = a.submit(b.to_pid(a, 100));
+	CHECK(r.res() == 1);
+	CHECK((r.cqe().flags & KIPC_CQE_F_PARTIAL));
+	CHECK(r.cqe().type == -EFAULT);
+	b.d[1] = {a.put("abc"), 3, 7}; /* rsvd set */
+	r = a.submit(b.to_pid(a, 100));
+	CHECK(r.res() == 1);
+	CHECK(r.cqe().type == -EINVAL);
+	/* the array: ragged, empty, too long, outside, a stray word, bad flags */
+	kipc_sqe s = b.to_pid(a, 100);
+	s.len = 24;
+	CHECK(a.now(s) == -EINVAL);
+	s.len = 0;
+	CHECK(a.now(s) == -EINVAL);
+	s.len = (KIPC_BUNDLE_MAX + 1) * 16;
+	CHECK(a.now(s) == -EINVAL);
+	s = b.to_pid(a, 100);
+	s.addr = (1 << 20) - 16;
+	CHECK(a.now(s) == -EFAULT);
+	s = b.to_pid(a, 100);
+	s.addr2 = 8;
+	CHECK(a.now(s) == -EINVAL);
+	CHECK(a.now(b.to_pid(a, 100, KIPC_F_CACHE)) == -EINVAL);
+	CHECK(a.now(b.to_pid(a, 100, KIPC_F_TRUNC)) == -EINVAL);
+	CHECK(drain_q(o, 3) == std::vector<std::string>{"root", "ok", "ok"});
+	CHECK(o.receive(KIPC_ANY, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
+}
+
+TEST_CASE("a blocking bundle to a task queue waits for room, goes on as the receiver drains")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	REQUIRE(o.taskq_setattr(2) == 0);
+	uint64_t before = w.charged(1000);
+	Op b = send_bundle_to(a, 100, {"1", "2", "3", "4", "5"});
+	CHECK_FALSE(b.done());
+	kipc_taskq_stat st = qstat(o);
+	CHECK(st.nmsg == 2);
+	CHECK(st.nsenders == 1); /* message 3 waits, as a blocking send's */
+	CHECK(drain_q(o, 1) == std::vector<std::string>{"1"});
+	CHECK_FALSE(b.done());
+	CHECK(qstat(o).nsenders == 1); /* 3 went in, 4 waits */
+	/* a receiver waiting takes the next at once, from the sender */
+	CHECK(drain_q(o, 2) == std::vector<std::string>{"2", "3"});
+	Op r = o.receive(101);
+	CHECK(r.text() == "4");
+	CHECK(o.receive(101).text() == "5");
+	REQUIRE(b.cqes().size() == 1);
+	CHECK(b.res() == 5);
+	CHECK(b.cqe().flags == 0);
+	CHECK(qstat(o).nsenders == 0);
+	CHECK(w.charged(1000) == before);
+}
+
+TEST_CASE("a timed bundle to a task queue ends at its deadline with the exact count")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	REQUIRE(o.taskq_setattr(2) == 0);
+	Bundle bb;
+	for (const char *m : {"1", "2", "3", "4"})
+		bb.add(a, m);
+	kipc_sqe s = bb.to_pid(a, 100, KIPC_F_TIMEOUT);
+	s.timeout = ms(10);
+	Op b = a.submit(s);
+	CHECK_FALSE(b.done());
+	w.advance_ms(5);
+	CHECK(drain_q(o, 1) == std::vector<std::string>{"1"}); /* 3 went */
+	CHECK_FALSE(b.done());
+	w.advance_ms(5);
+	REQUIRE(b.done());
+	CHECK(b.res() == 3);
+	CHECK((b.cqe().flags & KIPC_CQE_F_PARTIAL));
+	CHECK(b.cqe().type == -ETIMEDOUT);
+	CHECK(qstat(o).nsenders == 0); /* 4 withdrawn */
+	CHECK(drain_q(o, 2) == std::vector<std::string>{"2", "3"});
+	CHECK(w.charged(1000) == 0);
+}
+
+TEST_CASE("a blocking bundle to a task queue: the receiver's exit, the sender's exit, cancel")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101);
+	REQUIRE(o.taskq_setattr(1) == 0);
+	SUBCASE("the receiver exits: ESRCH after the count") {
+		Op b = send_bundle_to(a, 100, {"1", "2", "3"});
+		CHECK_FALSE(b.done());
+		w.exit(o);
+		REQUIRE(b.done());
+		CHECK(b.res() == 1);
+		CHECK((b.cqe().flags & KIPC_CQE_F_PARTIAL));
+		CHECK(b.cqe().type == -ESRCH);
+		CHECK(w.charged(1000) == 0);
+		CHECK(send_bundle_to(a, 100, {"4"}).res() == -ESRCH);
+	}
+	SUBCASE("the receiver exits between two messages: the next finds it gone") {
+		Op b = send_bundle_to(a, 100, {"1", "2", "3"});
+		Op r = o.receive(KIPC_ANY, 256, 0);
+		CHECK(r.text() == "1");
+		CHECK(qstat(o).nsenders == 1); /* 2 in, 3 waits */
+		w.exit(o);
+		CHECK(b.res() == 2);
+		CHECK(b.cqe().type == -ESRCH);
+		CHECK(w.charged(1000) == 0);
+	}
+	SUBCASE("the sender exits: what went stays, nothing more") {
+		Op b = send_bundle_to(a, 100, {"1", "2", "3"});
+		w.exit(a);
+		CHECK_FALSE(b.done());
+		CHECK(qstat(o).nsenders == 0);
+		CHECK(drain_q(o, 1) == std::vector<std::string>{"1"});
+		CHECK(o.receive(KIPC_ANY, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
+		CHECK(w.charged(1000) == 0);
+	}
+	SUBCASE("cancel") {
+		Op b = send_bundle_to(a, 100, {"1", "2", "3"});
+		CHECK(drain_q(o, 1) == std::vector<std::string>{"1"});
+		CHECK(a.cancel(b) == 0); /* 2 went in with the room, 3 waited */
+		CHECK(b.res() == 2);
+		CHECK(b.cqe().type == -ECANCELED);
+		CHECK(qstat(o).nsenders == 0);
+		CHECK(drain_q(o, 1) == std::vector<std::string>{"2"});
+		CHECK(o.receive(KIPC_ANY, 256, KIPC_F_NONBLOCK).res() == -EAGAIN);
+		CHECK(w.charged(1000) == 0);
+	}
+}
+
+TEST_CASE("a blocking bundle to a task queue keeps its place among blocked senders")
+{
+	World w(roomy_limits());
+	Proc &o = w.spawn(100), &a = w.spawn(101), &b = w.spawn(102), &c = w.spawn(103);
+	REQUIRE(o.taskq_setattr(1) == 0);
+	CHECK(a.send(100, "a0").res() == 0);
+	Op b1 = b.send(100, "b1");
+	Op x = send_bundle_to(a, 100, {"x1", "x2"});
+	Op c1 = c.send(100, "c1");
+	CHECK(qstat(o).nsenders == 3);
+	std::vector<std::string> got;
+	for (int i = 0; i < 5; i++)
+		got.push_back(o.receive().text());
+	CHECK(got == std::vector<std::string>{"a0", "b1", "x1", "c1", "x2"});
+	CHECK(x.res() == 2);
+	CHECK(b1.res() == 0);
+	CHECK(c1.res() == 0);
+	CHECK(w.charged(1000) == 0);
 }

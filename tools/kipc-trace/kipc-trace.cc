@@ -1013,6 +1013,9 @@ struct Calls {
 		case KIPC_SYS_mbox_send_bundle:
 			return fmt::format("{}, {} messages{}{}{}{}", mb(c.target),
 					   c.len / sizeof(kipc_bundle_desc), pr, ty, f, to);
+		case KIPC_SYS_send_bundle:
+			return fmt::format("pid {}, {} messages{}{}{}{}", pid_arg(p),
+					   c.len / sizeof(kipc_bundle_desc), pr, ty, f, to);
 		case KIPC_SYS_mbox_receive_multi:
 			return fmt::format("{}, {} buffers from {}{}", mb(c.target), c.len, c.len2, f);
 		case KIPC_SYS_call:

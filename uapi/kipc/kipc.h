@@ -61,6 +61,7 @@
  *  mbox_receive  target=id    addr/len=buffer   [type with F_TYPE]
  *  mbox_receive_set  addr/len=buffer  addr2/len2=array of int64 ids (len2 bytes)
  *  mbox_send_bundle  target=id  addr/len=struct kipc_bundle_desc[] (len bytes)  prio type
+ *  send_bundle   target=pid   (as mbox_send_bundle, to the task queue of pid)
  *  mbox_receive_multi  target=id  addr=struct kipc_buf_ring, len=its entries,
  *                len2=index of the first buffer to use (<kipc/ring.h>)
  *  call          target=pid   addr/len=request  addr2/len2=reply buffer  prio type
@@ -112,7 +113,7 @@ struct kipc_sqe {
 #define KIPC_CQE_F_CALL      (1u << 3) /* received a call: answer with reply(token) */
 #define KIPC_CQE_F_DELIVERED (1u << 4) /* call failed after its request was received */
 #define KIPC_CQE_F_REPLIED   (1u << 5) /* reply_receive: the reply was delivered */
-#define KIPC_CQE_F_PARTIAL   (1u << 6) /* mbox_send_bundle: only res messages were queued */
+#define KIPC_CQE_F_PARTIAL   (1u << 6) /* (mbox_)send_bundle: only res messages were queued */
 #define KIPC_CQE_F_BUFFER    (1u << 7) /* mbox_receive_multi: a provided buffer was used */
 #define KIPC_CQE_BUFFER_SHIFT 16       /* ... its bid is flags >> KIPC_CQE_BUFFER_SHIFT */
 

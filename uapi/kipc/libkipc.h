@@ -480,6 +480,8 @@ void kipc_prep_cancel(struct kipc_sqe *sqe, uint64_t user_data,
  * (kipc_sqe_set_timeout: one deadline for the bundle); flags:
  * KIPC_F_NONBLOCK (EAGAIN instead), the timeout flags,
  * KIPC_F_SKIP_SUCCESS (a completion only when not all went).
+ * kipc_prep_send_bundle: the same to the task queue of pid, each message
+ * what one kipc_send to pid would do (a node-qualified pid: EXDEV).
  * kipc_prep_mbox_receive_multi: one entry that receives from mailbox id
  * into the buffers of ring br (entries: a power of two), from buffer
  * index head on, one completion per message with KIPC_CQE_F_MORE, until
@@ -489,6 +491,9 @@ void kipc_prep_cancel(struct kipc_sqe *sqe, uint64_t user_data,
 void kipc_prep_mbox_send_bundle(struct kipc_sqe *sqe, int64_t id,
 				const struct kipc_bundle_desc *descs, unsigned n,
 				unsigned prio, unsigned flags);
+void kipc_prep_send_bundle(struct kipc_sqe *sqe, pid_t pid,
+			   const struct kipc_bundle_desc *descs, unsigned n,
+			   unsigned prio, unsigned flags);
 void kipc_prep_mbox_receive_multi(struct kipc_sqe *sqe, int64_t id,
 				  struct kipc_buf_ring *br, unsigned entries,
 				  unsigned head, unsigned flags);

@@ -224,7 +224,8 @@ struct kipc_push_slot {
  * completion: res = n (all queued or delivered); res = k, 0 < k < n,
  * KIPC_CQE_F_PARTIAL and cqe.type = -errno of message k (messages 0..k-1
  * went, none after); res = -errno of message 0 (nothing went). seq: the
- * last message's that went.
+ * last message's that went. send_bundle: the same to the task queue of
+ * pid sqe.target, each message as one send to it.
  */
 struct kipc_bundle_desc {
 	uint64_t addr;          /* arena offset of the payload */

@@ -67,6 +67,7 @@
 	X(68, mbox_reply_receive, rpc) /* reply to a call, then receive from a mailbox */ \
 	X(69, mbox_send_bundle, msg)  /* many sends to a mailbox in one entry (transport.md 14) */ \
 	X(70, mbox_receive_multi, msg) /* multishot receive into a provided-buffer ring */ \
+	X(71, send_bundle, msg)       /* many sends to a task queue in one entry (transport.md 14) */ \
 	X(80, net_node, net)          /* index of a node name (network.md)   */  \
 	X(81, net_stat, net)          /* this node and its network counters  */  \
 	X(82, net_peer, net)          /* the remote caller behind a proxy pid */
