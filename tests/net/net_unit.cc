@@ -1496,13 +1496,13 @@ TEST_CASE("net: the answers a home keeps for retransmissions are charged; a host
 	CHECK(held() == 0);
 }
 
-TEST_CASE("net: one origin cannot use up what the other origins' callers may hold at a home")
+/*
+ * Node `node` starts requests of 50000 bytes in parts (its caller of
+ * uid uid) and never ends them, until b refuses one ENOSPC: how many b
+ * took (at most 16).
+ */
+template <typename S> int hostile_parts(S &s, const std::string &node, uint32_t uid)
 {
-	BigSetup s;
-	/* 65534's bytes_per_user at b is 400000; an origin may hold half. */
-	kipc::CoreTestAccess::limits(s.b.w.k->impl()).bytes_per_user = 400000;
-	/* Hostile node z starts requests of 50000 bytes in parts and never
-	 * ends them, as many as b takes (without a share: all of it). */
 	int taken = 0;
 	for (uint64_t seq = 1; seq <= 16; seq++) {
 		Wire w{};
@@ -1513,10 +1513,11 @@ TEST_CASE("net: one origin cannot use up what the other origins' callers may hol
 		w.seq = seq;
 		w.op = KIPC_SYS_mbox_send;
 		w.pid = 300;
+		w.uid = uid;
 		w.len2 = 50000;
 		std::string d(3000, 'z');
 		s.b.out.clear();
-		s.b.in.push_back({"kipc.b.req.z", encode(w, d.data(), uint32_t(d.size()))});
+		s.b.in.push_back({"kipc.b.req." + node, encode(w, d.data(), uint32_t(d.size()))});
 		s.b.deliver();
 		if (!s.b.out.empty()) {
 			CHECK(frame(s.b.out[0]).cqe.res == -ENOSPC);
@@ -1524,6 +1525,17 @@ TEST_CASE("net: one origin cannot use up what the other origins' callers may hol
 		}
 		taken++;
 	}
+	return taken;
+}
+
+TEST_CASE("net: one origin cannot use up what the other origins' callers may hold at a home")
+{
+	BigSetup s;
+	/* 65534's bytes_per_user at b is 400000; an origin may hold half. */
+	kipc::CoreTestAccess::limits(s.b.w.k->impl()).bytes_per_user = 400000;
+	/* Hostile node z starts requests of 50000 bytes in parts and never
+	 * ends them, as many as b takes (without a share: all of it). */
+	int taken = hostile_parts(s, "z", 0);
 	CHECK(taken == 4);
 	CHECK(s.held() == 200000 + s.kept + s.proxy);
 	/* Honest node a's callers (also 65534 at b) still send and call,
@@ -2050,33 +2062,8 @@ TEST_CASE("net: net_origin_uids: net_origin_share bounds only what is charged to
 	/* Requests in parts that never end: an unmapped origin (z) may hold
 	 * half of net_uid's 400000 bytes; a mapped one (c) all of its own
 	 * uid's, that no other node shares. */
-	auto parts = [&](const std::string &node) {
-		int taken = 0;
-		for (uint64_t seq = 1; seq <= 16; seq++) {
-			Wire w{};
-			w.kind = W_PART;
-			w.prio = W_REQ;
-			w.epoch = 9;
-			w.peer_epoch = s.b_epoch;
-			w.seq = seq;
-			w.op = KIPC_SYS_mbox_send;
-			w.pid = 300;
-			w.uid = 1000;
-			w.len2 = 50000;
-			std::string d(3000, 'z');
-			s.b.out.clear();
-			s.b.in.push_back({"kipc.b.req." + node, encode(w, d.data(), uint32_t(d.size()))});
-			s.b.deliver();
-			if (!s.b.out.empty()) {
-				CHECK(frame(s.b.out[0]).cqe.res == -ENOSPC);
-				break;
-			}
-			taken++;
-		}
-		return taken;
-	};
-	CHECK(parts("z") == 4);
-	CHECK(parts("c") == 8);
+	CHECK(hostile_parts(s, "z", 1000) == 4);
+	CHECK(hostile_parts(s, "c", 1000) == 8);
 	CHECK(s.b.w.k->impl().user(3002).host_bytes == 400000);
 }
 
