@@ -56,22 +56,8 @@ int64_t boottime_ns()
 /* Start time of pid (/proc/pid/stat field 22) in CLOCK_BOOTTIME ns, or -1. */
 int64_t start_time_ns(pid_t pid)
 {
-	std::ifstream f(fmt::format("/proc/{}/stat", pid));
-	std::string line;
-	if (!std::getline(f, line))
-		return -1;
-	size_t rp = line.rfind(')'); /* comm may hold spaces and parentheses */
-	if (rp == std::string::npos)
-		return -1;
-	const char *q = line.c_str() + rp + 2;
-	for (int field = 3; field < 22 && *q; field++) {
-		q = strchr(q, ' ');
-		if (!q)
-			return -1;
-		q++;
-	}
 	unsigned long long ticks;
-	if (sscanf(q, "%llu", &ticks) != 1)
+	if (!proc_stat_field(pid, 22, &ticks))
 		return -1;
 	return int64_t(ticks) * (1000000000 / sysconf(_SC_CLK_TCK));
 }
@@ -478,13 +464,9 @@ int Server::attach(int fd, int64_t accepted_boot_ns, uint32_t feat, HelloFds *hf
 		std::ifstream f(fmt::format("/proc/{}/comm", uc.pid));
 		std::getline(f, p->comm);
 	}
-	{	/* the parent, for tracers that follow children: "pid (comm) S ppid" */
-		std::ifstream f(fmt::format("/proc/{}/stat", uc.pid));
-		std::string stat;
-		std::getline(f, stat);
-		if (size_t rp = stat.rfind(')'); rp != std::string::npos)
-			sscanf(stat.c_str() + rp + 1, " %*c %d", &p->creds.ppid);
-	}
+	/* the parent, for tracers that follow children */
+	if (unsigned long long ppid; proc_stat_field(uc.pid, 4, &ppid))
+		p->creds.ppid = pid_t(ppid);
 
 	/* One exit for every failure below: ~Proc releases what p holds
 	 * (mapping, eventfds, pidfd); the memfd is ours until it is sent. */

@@ -142,6 +142,8 @@ inline int pidfd_open(pid_t pid)
 	return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
 }
 
+bool proc_stat_field(pid_t pid, int n, unsigned long long *v); /* transport.cc */
+
 /* Has the process behind a pidfd exited (zombie or reaped)? */
 inline bool pidfd_exited(int pidfd)
 {

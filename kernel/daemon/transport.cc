@@ -63,8 +63,41 @@ bool Server::process_alive(pid_t pid, kipc::Creds *creds)
 	return ok;
 }
 
+/*
+ * Numeric field n (from 4: after the state) of /proc/pid/stat. The
+ * comm before them may hold spaces and parentheses: count from the last
+ * ')'.
+ */
+bool proc_stat_field(pid_t pid, int n, unsigned long long *v)
+{
+	std::ifstream f(fmt::format("/proc/{}/stat", pid));
+	std::string line;
+	if (n < 4 || !std::getline(f, line))
+		return false;
+	size_t rp = line.rfind(')');
+	if (rp == std::string::npos)
+		return false;
+	const char *q = line.c_str() + rp + 1;
+	for (int field = 3; field < n; field++) {
+		q = strchr(q + 1, ' ');
+		if (!q)
+			return false;
+	}
+	return sscanf(q, " %llu", v) == 1;
+}
+
+/*
+ * Alive: its credentials, and neither a zombie nor on its way out. A
+ * process sets PF_EXITING (its stat flags, field 9) before it closes its
+ * files, so once its connection's close has made its sends fail ESRCH
+ * (its detach), a later send cannot find it alive again and queue for
+ * it in the moment before its pidfd says it exited.
+ */
 bool Server::read_status(pid_t pid, kipc::Creds *creds)
 {
+	constexpr unsigned long long kPfExiting = 0x4; /* include/linux/sched.h */
+	if (unsigned long long flags; !proc_stat_field(pid, 9, &flags) || (flags & kPfExiting))
+		return false;
 	std::ifstream f(fmt::format("/proc/{}/status", pid));
 	if (!f)
 		return false;

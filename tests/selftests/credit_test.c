@@ -1303,7 +1303,9 @@ struct tq_race {
 	struct kt_ledger *led;
 	volatile int stop;
 	unsigned granted, ok, refreshes;
-	int bad; /* a success after a failure, or a failure other than ESRCH */
+	unsigned after_failure; /* successes after a failure */
+	int bad_errno;          /* the last failure other than ESRCH (mode 1) */
+	unsigned rcv_bad;       /* received twice, invented or out of order */
 };
 
 static void *tq_refresher(void *arg)
@@ -1335,11 +1337,12 @@ static int tq_sender(void *arg)
 		r->granted += tq_granted(c, r->rcv);
 		int res = kipc_send(r->rcv, &i, sizeof i, 0, 0);
 		if (res == 0) {
-			r->bad += failed;
+			r->after_failure += failed;
 			kt_ledger_sent(r->led, i);
 			r->ok++;
 		} else {
-			r->bad += errno != ESRCH || !r->mode;
+			if (errno != ESRCH || !r->mode)
+				r->bad_errno = errno;
 			if (failed && i > r->ok + 8)
 				break;
 			failed = true;
@@ -1376,7 +1379,7 @@ static int tq_dying_receiver(void *arg)
 				       (int64_t)KT_BOUND_MS * 1000000) != sizeof v)
 			return 2;
 		if (!kt_ledger_received(a->r->led, v) || v != next)
-			a->r->bad++;
+			a->r->rcv_bad++;
 		next = v + 1;
 	}
 	kill(getpid(), SIGKILL); /* with its queue full of credit sends, maybe */
@@ -1450,7 +1453,9 @@ static void tq_ledger(struct __test_metadata *_metadata, int mode)
 	}
 	EXPECT_EQ(0u, bogus);
 	EXPECT_EQ(0u, disorder);
-	EXPECT_EQ(0, r->bad);
+	EXPECT_EQ(0u, r->after_failure);
+	EXPECT_EQ(0, r->bad_errno);
+	EXPECT_EQ(0u, r->rcv_bad);
 	EXPECT_LT(0u, r->granted); /* the credit path was taken */
 	ksft_print("# sender: %u of %u sends found a grant, %u succeeded, %u cred_refresh\n",
 		   r->granted, NTQ, r->ok, r->refreshes);
