@@ -123,11 +123,16 @@ bool Server::push_moves_mq(const Push &g, const kipc_sqe &sqe)
 	case KIPC_SYS_mq_notify_wait:
 	case KIPC_SYS_mq_setfl:     /* a claimed receive finds its message */
 	case KIPC_SYS_mbox_send:
+	case KIPC_SYS_mbox_send_bundle:
 	case KIPC_SYS_mbox_receive:
 	case KIPC_SYS_mbox_receive_set:
+	case KIPC_SYS_mbox_receive_multi:
 	case KIPC_SYS_send:
 	case KIPC_SYS_receive:
 	case KIPC_SYS_send_bundle:
+	case KIPC_SYS_call:
+	case KIPC_SYS_reply:
+	case KIPC_SYS_reply_receive:
 	case KIPC_SYS_msgsnd:
 	case KIPC_SYS_msgrcv:
 		return false;

@@ -210,6 +210,82 @@ TEST(a_send_of_higher_priority_takes_the_push_back_and_comes_next)
 	kipc_mq_unlink(name);
 }
 
+/* A nonblocking bundle of [from, from + n) to mailbox id (tq: our task
+ * queue): its completion's res, or -1000. */
+static int64_t bundle_to(bool tq, int64_t id, uint32_t from, unsigned n)
+{
+	struct kipc_bundle_desc *d = kipc_buf_alloc(n * sizeof *d);
+	uint32_t *vals = kipc_buf_alloc(n * sizeof *vals);
+	struct kipc_sqe *sqe = kipc_get_sqe();
+	struct kipc_cqe *cqe;
+	if (!d || !vals || !sqe)
+		return -1000;
+	for (unsigned i = 0; i < n; i++) {
+		vals[i] = from + i;
+		d[i] = (struct kipc_bundle_desc){kipc_buf_offset(&vals[i]), sizeof vals[i], 0};
+	}
+	if (tq)
+		kipc_prep_send_bundle(sqe, (pid_t)id, d, n, 0, KIPC_F_NONBLOCK);
+	else
+		kipc_prep_mbox_send_bundle(sqe, id, d, n, 0, KIPC_F_NONBLOCK);
+	if (kipc_submit() != 1 || kipc_wait_cqe_timeout(&cqe, KT_BOUND_MS * 1000000ll) < 0)
+		return -1000;
+	int64_t res = cqe->res;
+	kipc_cqe_seen(cqe);
+	kipc_buf_free(vals);
+	kipc_buf_free(d);
+	return res;
+}
+
+/*
+ * Requests on mailboxes and task queues cannot change which message is
+ * next on a POSIX queue: they leave its push alone (the same grant, no
+ * claim moved), and its pushed receives go on in order.
+ */
+TEST(mailbox_and_task_queue_requests_leave_the_push_alone)
+{
+	char name[64];
+	struct mqd d;
+	ASSERT_EQ(0, kipc_attach());
+	int64_t box = open_box(16, true);
+	ASSERT_LT(0, box);
+	struct kipc_push *w = words(kt_region());
+	ASSERT_EQ(0, pushed_queue(w, name, sizeof name, "mqleave", 6, 0, &d));
+	uint64_t c = claim_of(w);
+	uint32_t v = 7;
+	pid_t me = getpid();
+	EXPECT_EQ(0, kipc_mbox_send(box, &v, sizeof v, 0, 0));
+	EXPECT_EQ(3, bundle_to(false, box, 10, 3));
+	EXPECT_EQ(0, kipc_send(me, &v, sizeof v, 0, 0));
+	EXPECT_EQ(3, bundle_to(true, me, 20, 3));
+	EXPECT_EQ(c, claim_of(w));
+	EXPECT_EQ(7, recv1(box, KIPC_F_NONBLOCK));
+	for (int64_t i = 10; i < 13; i++)
+		EXPECT_EQ(i, recv1(box, KIPC_F_NONBLOCK));
+	uint32_t got[4];
+	for (int i = 0; i < 4; i++)
+		EXPECT_EQ((ssize_t)sizeof v,
+			  kipc_receive(KIPC_ANY, &got[i], sizeof got[i], NULL, KIPC_F_NONBLOCK));
+	EXPECT_EQ(7u, got[0]);
+	for (int i = 1; i < 4; i++)
+		EXPECT_EQ(19u + i, got[i]);
+	EXPECT_EQ(c, claim_of(w));
+	ASSERT_EQ(0, stop_kipcd()); /* still ours: pushed receives without kipcd */
+	int64_t m[5];
+	for (int i = 0; i < 5; i++)
+		m[i] = mq_recv1(&d, KIPC_F_NONBLOCK);
+	char st = kt_proc_state(kt_main_kernel.pid);
+	cont_kipcd();
+	EXPECT_EQ('T', st);
+	for (int i = 0; i < 5; i++)
+		EXPECT_EQ(i, m[i]);
+	EXPECT_EQ(5, mq_recv1(&d, KIPC_F_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, mq_recv1(&d, KIPC_F_NONBLOCK));
+	mqd_close(&d);
+	kipc_mq_unlink(name);
+	EXPECT_EQ(0, kipc_mbox_destroy(box));
+}
+
 /* The credit words of region r: a grant for an mq_timedsend of open h? */
 static int mq_credit_for(const char *r, int64_t h)
 {
