@@ -322,7 +322,12 @@ constexpr size_t kMaxSeen = 65536;
  * and ended tasks together (beyond: a new task is refused EAGAIN).
  */
 constexpr uint64_t kEndedBytes = 64;
-constexpr uint32_t kMaxRunning = 768;
+/* Running (held or parked) per proxy: a local process's in-flight bound
+ * (kMaxInflight, its SQ and CQ entries: 768 at RING_ENTRIES=256). */
+#ifndef CONFIG_RING_ENTRIES
+#define CONFIG_RING_ENTRIES 256
+#endif
+constexpr uint32_t kMaxRunning = 3 * CONFIG_RING_ENTRIES;
 /* Bytes of frames still coming in parts one origin may make a home hold
  * (each one is charged to its caller's mapped uid too): four of the
  * largest requests. Beyond: EAGAIN, not run. */

@@ -1898,6 +1898,79 @@ TEST_CASE("net: a home remembers at most 65536 ids per origin")
 	CHECK(s.held() == 0);
 }
 
+/*
+ * A task's requests at the home run in the order it made them: one that
+ * comes before its turn is held (a copy) until the earlier ones came.
+ * What one task can make the home hold that way is bounded like a local
+ * task's in-flight requests: 768 running (held or parked) per proxy.
+ */
+TEST_CASE("net: a home runs at most 768 requests per proxy")
+{
+	BoundSetup s;
+	uint64_t a_held = s.held();
+	/* A frame of z's task 300 (seq = order), order_low the lowest
+	 * order it still waits for: the RESes it brings. */
+	auto send = [&](uint32_t order, uint32_t order_low) {
+		Wire w = req_frame(9, s.home, order, KIPC_SYS_mbox_send, 300, s.box);
+		w.low = order_low;
+		w.order = order;
+		w.order_low = order_low;
+		std::string d = std::to_string(order);
+		s.b.out.clear();
+		s.b.in.push_back({"kipc.b.req.z", encode(w, d.data(), uint32_t(d.size()))});
+		s.b.deliver();
+		std::vector<Wire> res;
+		for (auto &m : s.b.out)
+			if (is(m, W_RES))
+				res.push_back(frame(m));
+		return res;
+	};
+	auto held = [&](uint32_t from, uint32_t to, uint32_t order_low) {
+		uint32_t answered = 0;
+		for (uint32_t o = from; o <= to; o++)
+			answered += uint32_t(send(o, order_low).size());
+		return answered;
+	};
+	/* As many in flight as a local task may have, order 1's frame last
+	 * (lost, retransmitted): 767 held, then all 768 run, in order; the
+	 * mailbox (capacity 64) takes 64, the others park as its senders. */
+	CHECK(held(2, kMaxRunning, 1) == 0);
+	CHECK(s.nmsg() == 0);
+	std::vector<Wire> r = send(1, 1);
+	uint32_t ok = 0;
+	for (const Wire &w : r)
+		ok += w.cqe.res == 0;
+	CHECK(ok == 64);
+	CHECK(s.nmsg() == 64);
+	CHECK(s.nsenders() == kMaxRunning - 64);
+	uint32_t bad = 0;
+	for (uint32_t o = 1; o <= kMaxRunning; o++) {
+		Op m = s.srv.mbox_receive(s.box, 64, KIPC_F_NONBLOCK);
+		bad += !(m.done() && m.res() >= 0 && m.text() == std::to_string(o));
+	}
+	CHECK(bad == 0);
+	CHECK(s.nmsg() == 0);
+	CHECK(s.nsenders() == 0);
+	/* A forger goes past it: 768 held ahead of a turn it never sends;
+	 * the next is refused EAGAIN at once (not run, not held), and so
+	 * is the turn itself: what z holds here stays bounded. */
+	uint32_t next = kMaxRunning + 1;
+	CHECK(held(next + 1, next + kMaxRunning, next) == 0);
+	uint64_t full = s.held();
+	CHECK(full > a_held);
+	for (uint32_t o : {next + kMaxRunning + 1, next}) {
+		r = send(o, next);
+		REQUIRE(r.size() == 1);
+		CHECK(r[0].seq == o);
+		CHECK(r[0].cqe.res == -EAGAIN);
+		CHECK(s.held() == full);
+	}
+	CHECK(s.nmsg() == 0);
+	/* z falls silent: its proxy ends, everything is uncharged. */
+	s.silence();
+	CHECK(s.held() == 0);
+}
+
 /* Forged requests of the nodes a test plays (not a: it is real). */
 struct MapSetup : Setup {
 	/* a and c have a uid each at b, z and y (unmapped) net_uid's */
