@@ -30,7 +30,8 @@ struct World {
 	std::vector<std::unique_ptr<Proc>> procs; /* outlive the kernel */
 	std::unique_ptr<Kernel> k;
 	uint64_t next_ud = 1;
-	int64_t armed = 0; /* the link of the last multishot receive (bundle_shapes) */
+	int64_t armed = 0;     /* the link of the last multishot receive (bundle_shapes) */
+	pid_t armed_pid = 0; /* the process of the last one on its own task queue */
 
 	World()
 	{
@@ -168,7 +169,8 @@ bool rare(FuzzedDataProvider &in, int n)
  * so the paths past their checks run: partial bundles, buffers running
  * out, too small or outside the arena, armed receives that later
  * messages, cancels, exits and destroys end; an anonymous mailbox to
- * send them to, and bundles sent where the last multishot waits.
+ * send them to, and bundles (to mailboxes and task queues) sent where
+ * the last multishot waits.
  * poke() may rewrite the ring or the array meanwhile.
  */
 void bundle_shapes(FuzzedDataProvider &in, World &w, Proc &p, kipc_sqe &s)
@@ -227,6 +229,13 @@ void bundle_shapes(FuzzedDataProvider &in, World &w, Proc &p, kipc_sqe &s)
 			memcpy(arena + kDescs + i * sizeof d, &d, sizeof d);
 		}
 		s.opcode = KIPC_SYS_mbox_send_bundle;
+		if (rare(in, 2)) { /* to a task queue: mostly a process's, often an armed one */
+			s.opcode = KIPC_SYS_send_bundle;
+			if (w.armed_pid && !rare(in, 1))
+				s.target = w.armed_pid;
+			else if (!rare(in, 3))
+				s.target = w.procs[in.ConsumeIntegralInRange<size_t>(0, kProcs - 1)]->creds.pid;
+		}
 		s.addr = kDescs;
 		s.len = n * uint32_t(sizeof(kipc_bundle_desc));
 		if (!rare(in, 2)) /* mostly nonblocking; now and then one that waits for room */
@@ -249,6 +258,8 @@ void bundle_shapes(FuzzedDataProvider &in, World &w, Proc &p, kipc_sqe &s)
 	s.opcode = KIPC_SYS_mbox_receive_multi;
 	if (s.target != KIPC_ANY)
 		w.armed = s.target;
+	else
+		w.armed_pid = p.creds.pid;
 	s.addr = kRing;
 	s.len = rare(in, 15) ? pick_len(in) : entries;
 	s.len2 = head;
