@@ -124,6 +124,7 @@ struct Job {
 	Impl impl;
 	uint32_t size, warm, iters, nsend, nrecv, cap;
 	uint64_t msgs;
+	uint32_t work_ns; /* a stream receiver's work per message (stream-behind) */
 	char mq[2][64]; /* kipc-run-mq: the queues, opened by the roles */
 };
 
@@ -927,6 +928,9 @@ void stream_role(int role, const Job &j, Chan &c)
 		else
 			for (uint64_t i = 0; i < msgs; i++) {
 				crecv(role, c, buf, size);
+				/* its own work: it falls behind, the queue fills, the sender waits */
+				for (int64_t t = j.work_ns ? now_ns() + j.work_ns : 0; now_ns() < t;)
+					;
 				w.tick();
 			}
 	} else {
@@ -1263,7 +1267,7 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 
 	/* throughput */
 	auto throughput = [&](const char *scen, std::vector<Run> runs, uint32_t nsend,
-			      uint32_t nrecv, uint32_t n) {
+			      uint32_t nrecv, uint32_t n, uint32_t work_ns = 0) {
 		Job j{};
 		j.kind = Job::Stream;
 		j.size = 64;
@@ -1271,12 +1275,18 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 		j.nrecv = nrecv;
 		j.cap = stream_cap;
 		j.msgs = sz.stream_msgs;
+		j.work_ns = work_ns;
 		measure(scen, runs, j, n, "");
 	};
 	if (want("stream"))
 		throughput("stream", with({{Impl::KipcMbox}, {Impl::KipcDirect}, {Impl::KipcAsync},
 					   {Impl::KipcAsyncSkip}, {Impl::KipcAsyncBundle}},
 					  true, true), 1, 1, 1);
+	/* the receiver behind: 2 us of its own work per message, the queue
+	 * full, the sender blocked (Linux's pipelined_receive regime) */
+	if (want("stream-behind"))
+		throughput("stream-behind", with({{Impl::KipcMbox}, {Impl::KipcDirect}}, true, true), 1,
+			   1, 1, 2000);
 	for (uint32_t n : {2u, 4u, 8u}) {
 		std::vector<Run> runs = with({{Impl::KipcMbox}}, false, false);
 		if (want("fanin"))
