@@ -573,14 +573,29 @@ struct race {
 	struct kt_ledger *led;
 	volatile int stop;
 	unsigned refreshes;
+	uint32_t sent; /* the sender's sends so far */
 };
 
+/*
+ * A revocation (cred_refresh) every 4 sends of the sender, paced by its
+ * progress, not by time: unpaced, on an idle machine this thread took
+ * every grant back before the sender's next send could use it, and the
+ * credit path was never raced at all.
+ */
 static void *refresher(void *arg)
 {
 	struct race *r = arg;
-	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE))
+	uint32_t last = 0;
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		uint32_t now = __atomic_load_n(&r->sent, __ATOMIC_ACQUIRE);
+		if (now - last < 4) {
+			sched_yield();
+			continue;
+		}
+		last = now;
 		if (kipc_cred_refresh() == 0)
 			r->refreshes++;
+	}
 	return NULL;
 }
 
@@ -599,6 +614,7 @@ static int ledger_sender(void *arg)
 		granted += cgen(c) != 0;
 		if (kipc_mbox_send(r->id, &i, sizeof i, 0, 0) == 0)
 			kt_ledger_sent(r->led, i);
+		__atomic_store_n(&r->sent, i + 1, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
@@ -928,6 +944,16 @@ static void fan_ledger(struct __test_metadata *_metadata, int mode)
 		f->id = open_box(NFANCAP, true);
 		ASSERT_LT(0, f->id);
 	}
+	/* Credits are grantable on the box (the cooldown of a revocation
+	 * the test before made, kernel-wide, is over): a primer earns
+	 * ours, and is received back before the senders start. */
+	const struct kipc_credit *mine = credit_words();
+	ASSERT_NE(NULL, mine);
+	ASSERT_LE(0, get_credits(f->id, mine));
+	uint32_t primer;
+	ASSERT_EQ((ssize_t)sizeof primer,
+		  kipc_mbox_receive_timed(f->id, &primer, sizeof primer, NULL, KIPC_F_NONBLOCK, 0));
+	ASSERT_EQ(0, nmsg(f->id));
 	pid_t s[NFAN];
 	for (int i = 0; i < NFAN; i++) {
 		struct fan_arg a = {f, i};
