@@ -205,6 +205,8 @@ void Server::credit_apply(Proc *p, const kipc_sqe &sqe)
 		klog(fmt::format("kipc: credit send of pid {} to {} failed ({}): a kipcd bug",
 				 p->creds.pid, sqe.target, sync_res_));
 	}
+	uint32_t nmsg;
+	p->handoff = kernel_.credit_queue(c->op, c->link, &nmsg) && nmsg == 0;
 	if (!p->dead)
 		credit_topup(p);
 }
@@ -423,9 +425,39 @@ bool Server::credit_room(kipc::Task *task, uint8_t op, int64_t link, int64_t que
 	return true;
 }
 
+/*
+ * A lock step (a ping-pong, a call made of a send and a receive): p's
+ * credit send was taken at once by a parked receiver (its link empty
+ * again) and p's next request is a receive. Credits buy it nothing (it
+ * waits for the answer anyway), and its early receive parks in kipcd
+ * where, after a synchronous send, the answer would often have found it
+ * pushed (section 13). Its credits get no top-up (they run out), and
+ * none come again while its sends are taken at once (credit_grant,
+ * credit_topup): a send that stays queued (its receiver is behind) ends
+ * the lock step.
+ */
+void Server::credit_lockstep(Proc *p, const kipc_sqe &sqe)
+{
+	bool receive = leaves_credits(sqe.opcode) && !changes_nothing(sqe.opcode);
+	if (p->handoff && receive && !p->lockstep) {
+		p->lockstep = true;
+		credit_revoke(p, false); /* between two requests of p, as rule 2 revokes */
+	}
+	p->handoff = false;
+}
+
+/* Does p's lock step go on? Its send that left link (op's) with nmsg queued says. */
+bool Server::credit_still_lockstep(Proc *p, uint32_t nmsg)
+{
+	if (p->lockstep && nmsg != 0)
+		p->lockstep = false; /* its sends queue: the receiver is behind */
+	return p->lockstep;
+}
+
 /* After p's ordinary request: a plain send that succeeded at once may earn credits. */
 void Server::credit_after(Proc *p, const kipc_sqe &sqe)
 {
+	credit_lockstep(p, sqe);
 	if (!credit_op(sqe.opcode) || sync_res_ != 0 || p->dead ||
 	    (sqe.flags & ~(KIPC_F_NONBLOCK | KIPC_F_CREDIT)) ||
 	    (sqe.type && sqe.opcode != KIPC_SYS_mq_timedsend)) /* typed; a POSIX send's fd */
@@ -476,7 +508,7 @@ void Server::credit_grant(Proc *p, uint8_t op, int64_t link, uint16_t prio)
 	uint64_t charge = 0;
 	uint32_t nmsg;
 	int64_t queue = kernel_.credit_queue(op, link, &nmsg);
-	if (!queue)
+	if (!queue || credit_still_lockstep(p, nmsg))
 		return;
 	/*
 	 * A POSIX queue holding only the earning send's message: the next
@@ -533,8 +565,10 @@ void Server::credit_topup(Proc *p)
 	Credit *c = credit_of(p);
 	if (!c || !p->overflow.empty() || c->revoking)
 		return; /* a process that does not reap gets no more */
-	uint32_t held = c->limit - c->applied;
-	if (held > kCreditMax / 2)
+	uint32_t held = c->limit - c->applied, nmsg;
+	if (held > kCreditMax / 2 ||
+	    (p->lockstep && kernel_.credit_queue(c->op, c->link, &nmsg) &&
+	     credit_still_lockstep(p, nmsg)))
 		return;
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;

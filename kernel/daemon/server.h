@@ -226,6 +226,8 @@ struct Proc {
 	bool active = false;        /* on Server::active_: polled while we spin */
 	bool credit_ok = false;     /* negotiated KIPC_FEAT_CREDIT (not delegated) */
 	bool credit_clock = false;  /* reads our CLOCK_MONOTONIC (same time namespace) */
+	bool handoff = false;       /* its last entry: a credit send a parked receiver took */
+	bool lockstep = false;      /* ... and a receive came next: credits buy it nothing */
 	kipc_credit *credit = nullptr; /* its credit words in the region (K) */
 	bool cq_lap = false;        /* negotiated KIPC_FEAT_CQ_LAP: lap tags in the CQ */
 	bool push_ok = false;       /* negotiated KIPC_FEAT_PUSH (not delegated) */
@@ -344,6 +346,8 @@ private:
 	void credit_grant(Proc *p, uint8_t op, int64_t link, uint16_t prio = KIPC_PRIO_MAX);
 	int credit_prio_max(uint8_t op, int64_t queue) const;
 	void credit_topup(Proc *p);
+	void credit_lockstep(Proc *p, const kipc_sqe &sqe);
+	bool credit_still_lockstep(Proc *p, uint32_t nmsg);
 	void credit_revoke(const Proc *only, bool contended, uint8_t op = 0, int64_t queue = 0);
 	void credit_exit(Proc *p);
 	void credit_timers();

@@ -60,7 +60,21 @@ int64_t KernelImpl::credit_queue(uint8_t op, int64_t id, uint32_t *nmsg, uint32_
 	if (!msgsize)
 		msgsize = &m;
 	*cap = *msgsize = 0;
-	return op == KIPC_SYS_mq_timedsend ? mq.credit_queue(id, nmsg, cap, msgsize) : id;
+	if (op == KIPC_SYS_mq_timedsend)
+		return mq.credit_queue(id, nmsg, cap, msgsize);
+	int err;
+	const Link *l = nullptr;
+	if (op == KIPC_SYS_send) {
+		Task *dst = id > 0 && id <= INT32_MAX ? find_task(pid_t(id)) : nullptr;
+		l = dst ? &dst->queue : nullptr;
+	} else if (Mailbox *mb = op == KIPC_SYS_mbox_send ? mbox.find(id, &err) : nullptr) {
+		l = &mb->link;
+	}
+	if (l) {
+		*nmsg = l->msgs.nmsg;
+		*cap = l->capacity;
+	}
+	return id;
 }
 
 uint32_t KernelImpl::reserve_sends(Task &t, uint8_t op, int64_t id, uint32_t held,

@@ -565,6 +565,57 @@ TEST(forged_credit_entries_are_ordinary_sends)
 	box_done(_metadata, &b);
 }
 
+/* A child that receives one message of the mailbox *arg (it parks first). */
+static int receive_one(void *arg)
+{
+	uint32_t v;
+	if (kipc_attach() < 0)
+		return 1;
+	return kipc_mbox_receive(*(int64_t *)arg, &v, sizeof v, NULL, 0) == sizeof v ? 0 : 2;
+}
+
+/*
+ * A lock step (transport.md section 12): a credit send that a parked
+ * receiver takes at once, followed by a receive of the sender (a
+ * ping-pong, a call made of a send and a receive), takes the sender's
+ * credits back; its sends taken at once earn none; a send that stays
+ * queued (the receiver is behind) earns them again.
+ */
+TEST(a_lock_step_gives_its_credits_back)
+{
+	struct box b = box_setup(_metadata, 64, false);
+	int64_t other = open_box(4, true);
+	ASSERT_LT(0, other);
+	ASSERT_LE(0, get_credits(b.id, b.c));
+	uint32_t v;
+	/* timed: a plain receive may earn a push, which takes back credits of
+	 * any priority (transport.md 13) */
+	while (nmsg(b.id) > 0)
+		ASSERT_EQ((ssize_t)sizeof v, kipc_mbox_receive_timed(b.id, &v, sizeof v, NULL, 0,
+								     1000000000));
+	for (int round = 0; round < 2; round++) {
+		pid_t r = kt_fork(receive_one, &b.id);
+		ASSERT_LT(0, r);
+		ASSERT_EQ(0, kt_wait_blocked(r, KIPC_SYS_mbox_receive));
+		if (round == 0)
+			ASSERT_NE(0u, cgen(b.c)); /* this send is a credit send */
+		v = 7;
+		ASSERT_EQ(0, kipc_mbox_send(b.id, &v, sizeof v, 0, 0));
+		if (round == 1)
+			EXPECT_EQ(0u, cgen(b.c)); /* none earned */
+		EXPECT_EQ(-1, kipc_mbox_receive(other, &v, sizeof v, NULL, KIPC_F_NONBLOCK));
+		EXPECT_EQ(EAGAIN, errno);
+		EXPECT_EQ(0u, cgen(b.c)); /* taken back (round 0), none since (round 1) */
+		EXPECT_EQ(0, kt_wait(r));
+	}
+	EXPECT_EQ(0, nmsg(b.id));
+	/* nobody receives: the send stays queued and earns credits again */
+	EXPECT_EQ(1, get_credits(b.id, b.c));
+	expect_primers(_metadata, b.id, 1);
+	EXPECT_EQ(0, kipc_mbox_destroy(other));
+	box_done(_metadata, &b);
+}
+
 #define NLEDGER 5000
 #define LSTOP 0xffffffffu
 
