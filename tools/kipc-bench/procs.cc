@@ -928,7 +928,7 @@ void stream_role(int role, const Job &j, Chan &c)
 		else
 			for (uint64_t i = 0; i < msgs; i++) {
 				crecv(role, c, buf, size);
-				/* its own work: it falls behind, the queue fills, the sender waits */
+				/* its own work: it falls behind, the queue stays near full */
 				for (int64_t t = j.work_ns ? now_ns() + j.work_ns : 0; now_ns() < t;)
 					;
 				w.tick();
@@ -1283,7 +1283,7 @@ void run_process_scenarios(const Options &o, Meta &meta, std::vector<Record> &ou
 					   {Impl::KipcAsyncSkip}, {Impl::KipcAsyncBundle}},
 					  true, true), 1, 1, 1);
 	/* the receiver behind: 2 us of its own work per message, the queue
-	 * full, the sender blocked (Linux's pipelined_receive regime) */
+	 * near full (the regime of Linux's pipelined_receive) */
 	if (want("stream-behind"))
 		throughput("stream-behind", with({{Impl::KipcMbox}, {Impl::KipcDirect}}, true, true), 1,
 			   1, 1, 2000);
