@@ -193,7 +193,7 @@ void Server::credit_apply(Proc *p, const kipc_sqe &sqe)
 	mark_dirty(p);
 	c->applied++;
 	p->st.credit++;
-	c->used_ns = clock_.monotonic_ns();
+	c->used_ns = clock_.coarse_ns();
 	kernel_.release_sends(c->uid, c->charge);
 	kipc_sqe s = sqe;
 	s.flags &= ~KIPC_F_CREDIT;

@@ -204,10 +204,19 @@ bool Server::push_claimed(const Push &g, uint64_t claim, uint32_t *idx) const
 	return uint32_t(claim >> 32) == g.gen && *idx - g.synced <= g.pushed - g.synced;
 }
 
-/* The receiver claimed up to idx: take those messages from the queue. */
+/*
+ * The receiver claimed up to idx: take those messages from the queue,
+ * received at one CLOCK_REALTIME read (their receive times: kipcd's,
+ * once it takes them, as the trace's are).
+ */
 void Server::push_take(Push &g, uint32_t idx)
 {
 	Proc *q = g.p;
+	if (g.synced == idx)
+		return;
+	bool hold = !clock_.holding_real();
+	if (hold)
+		clock_.hold_real(true);
 	while (g.synced != idx) {
 		if (!kernel_.take_pushed(q->task, g.link, g.seq[g.synced % kSlots])) {
 			klog(fmt::format("kipc: pushed message {} of pid {} is not at the head of {}: a kipcd bug",
@@ -216,8 +225,10 @@ void Server::push_take(Push &g, uint32_t idx)
 		}
 		g.synced++;
 		q->st.pushed++;
-		g.used_ns = clock_.monotonic_ns();
 	}
+	g.used_ns = clock_.coarse_ns();
+	if (hold)
+		clock_.hold_real(false);
 }
 
 /* Every holder's claims: take what was claimed; garbage detaches its writer. */

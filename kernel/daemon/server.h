@@ -161,6 +161,9 @@ inline bool pidfd_exited(int pidfd)
 class RealClock final : public kipc::Clock {
 public:
 	int64_t monotonic_ns() const override { return now(CLOCK_MONOTONIC); }
+	/* CLOCK_MONOTONIC_COARSE (a tick behind at most, a quarter of the
+	 * cost): for idle times, which only say when to take a grant back */
+	int64_t coarse_ns() const { return now(CLOCK_MONOTONIC_COARSE); }
 	int64_t realtime_ns() const override
 	{
 		if (!held_)
@@ -174,6 +177,7 @@ public:
 		held_ = on;
 		real_ = 0;
 	}
+	bool holding_real() const { return held_; }
 
 private:
 	bool held_ = false;
