@@ -431,10 +431,10 @@ bool Server::credit_room(kipc::Task *task, uint8_t op, int64_t link, int64_t que
  * again) and p's next request is a receive. Credits buy it nothing (it
  * waits for the answer anyway), and its early receive parks in kipcd
  * where, after a synchronous send, the answer would often have found it
- * pushed (section 13). Its credits get no top-up (they run out), and
- * none come again while its sends are taken at once (credit_grant,
- * credit_topup): a send that stays queued (its receiver is behind) ends
- * the lock step.
+ * pushed (section 13). Its credits go back, and none come again while
+ * its sends are taken at once (credit_grant; a holder is never in lock
+ * step, so its top-ups need no check): a send that stays queued (its
+ * receiver is behind) ends the lock step.
  */
 void Server::credit_lockstep(Proc *p, const kipc_sqe &sqe)
 {
@@ -446,7 +446,7 @@ void Server::credit_lockstep(Proc *p, const kipc_sqe &sqe)
 	p->handoff = false;
 }
 
-/* Does p's lock step go on? Its send that left link (op's) with nmsg queued says. */
+/* Does p's lock step go on? Its send that left its link with nmsg queued says (and ends it). */
 bool Server::credit_still_lockstep(Proc *p, uint32_t nmsg)
 {
 	if (p->lockstep && nmsg != 0)
@@ -565,10 +565,8 @@ void Server::credit_topup(Proc *p)
 	Credit *c = credit_of(p);
 	if (!c || !p->overflow.empty() || c->revoking)
 		return; /* a process that does not reap gets no more */
-	uint32_t held = c->limit - c->applied, nmsg;
-	if (held > kCreditMax / 2 ||
-	    (p->lockstep && kernel_.credit_queue(c->op, c->link, &nmsg) &&
-	     credit_still_lockstep(p, nmsg)))
+	uint32_t held = c->limit - c->applied;
+	if (held > kCreditMax / 2)
 		return;
 	uint32_t msgsize = 0;
 	uint64_t charge = 0;

@@ -31,11 +31,21 @@ namespace kipc {
  * carry an extension, charged. Or a POSIX queue (open id of t) that
  * has messages and no notification registered (mqueue.cc).
  */
+namespace {
+
+/* The task whose queue a send to id (a pid) goes to, or nullptr. */
+Task *send_target(const KernelImpl &k, int64_t id)
+{
+	return id > 0 && id <= INT32_MAX ? k.find_task(pid_t(id)) : nullptr;
+}
+
+} // namespace
+
 const Link *KernelImpl::credit_link(Task &t, uint8_t op, int64_t id)
 {
 	int err;
 	if (op == KIPC_SYS_send) {
-		Task *dst = id > 0 && id <= INT32_MAX ? find_task(pid_t(id)) : nullptr;
+		Task *dst = send_target(*this, id);
 		if (!dst || !dst->attached || (t.uid != 0 && t.uid != dst->uid))
 			return nullptr;
 		return &dst->queue;
@@ -65,7 +75,7 @@ int64_t KernelImpl::credit_queue(uint8_t op, int64_t id, uint32_t *nmsg, uint32_
 	int err;
 	const Link *l = nullptr;
 	if (op == KIPC_SYS_send) {
-		Task *dst = id > 0 && id <= INT32_MAX ? find_task(pid_t(id)) : nullptr;
+		Task *dst = send_target(*this, id);
 		l = dst ? &dst->queue : nullptr;
 	} else if (Mailbox *mb = op == KIPC_SYS_mbox_send ? mbox.find(id, &err) : nullptr) {
 		l = &mb->link;
