@@ -565,12 +565,22 @@ void Server::push_round()
 		push_recall(false); /* a trace began (trace_read ran without push_before's view) */
 		return;
 	}
-	for (size_t i = 0; i < pushes_.size(); i++)
-		if (pushes_[i].capped)
+	for (size_t i = pushes_.size(); i-- > 0;) {
+		if (i >= pushes_.size())
+			continue; /* a detach took several back */
+		push_fill_or_recall(i);
+		/*
+		 * Stopped below its credits' priority: take them back and go
+		 * on now. Left for the next round, a kipcd that goes idle
+		 * after this one would hold the push unfilled until a
+		 * request came.
+		 */
+		if (i < pushes_.size() && pushes_[i].capped) {
 			push_uncap(i);
-	for (size_t i = pushes_.size(); i-- > 0;)
-		if (i < pushes_.size())
-			push_fill_or_recall(i);
+			if (i < pushes_.size())
+				push_fill_or_recall(i);
+		}
+	}
 }
 
 /* A push nobody claimed from for push_idle_ms goes back (another may want it). */
