@@ -434,7 +434,9 @@ bool Server::credit_room(kipc::Task *task, uint8_t op, int64_t link, int64_t que
  * pushed (section 13). Its credits go back, and none come again while
  * its sends are taken at once (credit_grant; a holder is never in lock
  * step, so its top-ups need no check): a send that stays queued (its
- * receiver is behind) ends the lock step.
+ * receiver is behind) ends the lock step. Before the receive runs (as
+ * rule 2's revocations): its completion may be reaped as soon as it is
+ * written, and p then finds its credits gone.
  */
 void Server::credit_lockstep(Proc *p, const kipc_sqe &sqe)
 {
@@ -457,7 +459,6 @@ bool Server::credit_still_lockstep(Proc *p, uint32_t nmsg)
 /* After p's ordinary request: a plain send that succeeded at once may earn credits. */
 void Server::credit_after(Proc *p, const kipc_sqe &sqe)
 {
-	credit_lockstep(p, sqe);
 	if (!credit_op(sqe.opcode) || sync_res_ != 0 || p->dead ||
 	    (sqe.flags & ~(KIPC_F_NONBLOCK | KIPC_F_CREDIT)) ||
 	    (sqe.type && sqe.opcode != KIPC_SYS_mq_timedsend)) /* typed; a POSIX send's fd */

@@ -239,6 +239,8 @@ void Server::drain(Proc *p, bool polling)
 				if (p->dead)
 					return;
 			}
+			/* before it runs: its completion may be reaped at once */
+			credit_lockstep(p, sqe);
 			/* one for another node takes nothing here: the credit
 			 * sends that returned go first, as before any request */
 			bool remote = net_ && net_->wants(p, sqe, *p->mm);
